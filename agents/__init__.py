@@ -1,0 +1,1 @@
+"""LangGraph agents and their brains (later issues)."""

@@ -1,0 +1,1 @@
+"""The service: FastAPI app, routes, web pages and the `aisle` command line."""

@@ -1,0 +1,201 @@
+"""The `aisle` command line: data, database and server commands.
+
+Every failure caused by input or environment ends with one sentence on stderr and exit code 2;
+a stack trace means a bug in Aisle.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from retail.errors import AisleError
+
+
+class _AisleGroup(TyperGroup):
+    """Turns domain errors raised anywhere below into one sentence and exit code 2."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except AisleError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(
+    name="aisle",
+    cls=_AisleGroup,
+    help="Aisle: an agentic retail system.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Seed, import and inspect the store's data.", no_args_is_help=True)
+import_app = typer.Typer(help="Import a public data set.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(db_app, name="db")
+data_app.add_typer(import_app, name="import")
+
+console = Console(stderr=True)
+
+
+class Scale(str, Enum):
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+def _print_json(payload: object) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest revision."""
+    from retail.store.open import open_store
+    from retail.store.schema import current_revision
+
+    engine = open_store()
+    typer.echo(f"database at revision {current_revision(engine)}")
+
+
+@data_app.command("seed")
+def data_seed(
+    scale: Annotated[Scale, typer.Option(help="Size of the generated world.")] = Scale.small,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same world.")] = 42,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace a generated world already in the database.")
+    ] = False,
+) -> None:
+    """Generate the demo retail world (catalogue, stores, customers, sales, sessions)."""
+    from retail.settings import get_settings
+    from retail.store.open import open_store
+    from retail.world.seed import seed_world
+
+    settings = get_settings()
+    engine = open_store(settings)
+    result = seed_world(
+        engine, scale=scale.value, seed=seed, world_dir=settings.world_dir, replace=replace
+    )
+    table = Table(title=f"generated world: scale {scale.value}, seed {seed}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in result.counts.items():
+        table.add_row(name, f"{count:,}")
+    Console().print(table)
+    typer.echo(result.message)
+
+
+def _report_import(report_dict: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        _print_json(report_dict)
+        return
+    table = Table(title=f"import {report_dict['source']}: {report_dict['location']}")
+    table.add_column("records")
+    table.add_column("read", justify="right")
+    table.add_column("added", justify="right")
+    read = report_dict["records_read"]
+    added = report_dict["rows_added"]
+    assert isinstance(read, dict) and isinstance(added, dict)
+    for name in sorted(set(read) | set(added)):
+        table.add_row(name, f"{read.get(name, 0):,}", f"{added.get(name, 0):,}")
+    Console().print(table)
+    if not report_dict["changed_anything"]:
+        typer.echo("already imported: nothing changed")
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@import_app.command("tau2")
+def import_tau2_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder holding db.json and policy.md.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import the tau2-bench retail domain (products, users, orders, policy)."""
+    from retail.importers.tau2 import import_tau2
+    from retail.store.open import open_store
+
+    _report_import(import_tau2(open_store(), directory).as_dict(), as_json)
+
+
+@import_app.command("dummyjson")
+def import_dummyjson_cmd(
+    file: Annotated[Path, typer.Argument(help="DummyJSON products.json.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import DummyJSON products with descriptions and reviews."""
+    from retail.importers.dummyjson import import_dummyjson
+    from retail.store.open import open_store
+
+    _report_import(import_dummyjson(open_store(), file).as_dict(), as_json)
+
+
+@import_app.command("walmart")
+def import_walmart_cmd(
+    file: Annotated[Path, typer.Argument(help="walmart_sales_weekly.csv.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Import Walmart weekly department sales with their covariates."""
+    from retail.importers.walmart import import_walmart
+    from retail.store.open import open_store
+
+    _report_import(import_walmart(open_store(), file).as_dict(), as_json)
+
+
+@data_app.command("stats")
+def data_stats(as_json: JsonFlag = False) -> None:
+    """Show how many rows each table holds, overall and per data source."""
+    from retail.store.open import open_store
+    from retail.store.stats import store_stats
+
+    stats = store_stats(open_store())
+    if as_json:
+        _print_json(stats)
+        return
+    table = Table(title="Aisle store")
+    sources = sorted(stats["by_source"])
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for source in sources:
+        table.add_column(source, justify="right")
+    for name, count in stats["tables"].items():
+        per_source = [f"{stats['by_source'][s].get(name, 0):,}" for s in sources]
+        table.add_row(name, f"{count:,}", *per_source)
+    Console().print(table)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Serve the API and web pages (http://127.0.0.1:8000 by default)."""
+    import uvicorn
+
+    from retail.settings import get_settings
+    from retail.store.open import open_store
+
+    settings = get_settings()
+    open_store(settings)  # fail fast, with one sentence, before uvicorn starts
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The evaluation harness: suites, metrics, runners and reports (later issues)."""

@@ -1,0 +1,1 @@
+"""Retail models: forecasting, inventory policy, recommender and pricing (later issues)."""

@@ -1,0 +1,59 @@
+"""Aisle's configuration: one pydantic-settings model read from `AISLE_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRET = "change-me"
+
+
+class Settings(BaseSettings):
+    """Settings for every layer; read through `get_settings()`, never at import time."""
+
+    model_config = SettingsConfigDict(env_prefix="AISLE_", env_file=".env", extra="ignore")
+
+    environment: Literal["dev", "test", "prod"] = "dev"
+    var_dir: Path = Field(default=Path("var"), description="Where embedded state lives.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to a SQLite file under var_dir.",
+    )
+    shared_data_dir: Path = Field(
+        default=Path("../shared/data"), description="Public data sets, read in place."
+    )
+    qdrant_url: str | None = None
+    redis_url: str | None = None
+    llm_base_url: str | None = None
+    llm_api_key: str = _PLACEHOLDER_SECRET
+    llm_model: str = "smollm2-135m-instruct"
+    secret_key: str = _PLACEHOLDER_SECRET
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @model_validator(mode="after")
+    def _enforce_non_default_secrets(self) -> Settings:
+        # A placeholder secret is fine on a laptop and dangerous anywhere else.
+        if self.environment == "prod" and self.secret_key == _PLACEHOLDER_SECRET:
+            raise ValueError("AISLE_SECRET_KEY must be set to a real secret when environment=prod")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'aisle.db').resolve()}"
+
+    @property
+    def world_dir(self) -> Path:
+        """Ground truth of the generated world (expected demand, elasticities, preferences)."""
+        return self.var_dir / "world"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,390 @@
+"""The relational schema of the retail domain (SQLAlchemy 2 typed ORM).
+
+Identifiers are strings so that imported records keep their source identifiers (tau2 user ids such
+as `yara_li_8961`, order ids such as `#W3400144`) as the ids every layer accepts. Child rows of
+imported records get deterministic ids derived from their parent so re-importing is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+Money = Numeric(12, 2, asdecimal=False)
+Id = String(64)
+
+ORDER_STATUSES = (
+    "pending",
+    "processed",
+    "delivered",
+    "cancelled",
+    "return requested",
+    "exchange requested",
+)
+SOURCES = ("generated", "tau2", "dummyjson", "walmart")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType}
+
+
+class Category(Base):
+    """A node of the category hierarchy; departments have no parent."""
+
+    __tablename__ = "categories"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Brand(Base):
+    __tablename__ = "brands"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tier: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Product(Base):
+    """A product type; what is sold and stocked is one of its variants."""
+
+    __tablename__ = "products"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), index=True)
+    category_id: Mapped[str | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    brand_id: Mapped[str | None] = mapped_column(ForeignKey("brands.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    materials: Mapped[str | None] = mapped_column(Text)
+    care: Mapped[str | None] = mapped_column(Text)
+    size_guide: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    base_price: Mapped[float | None] = mapped_column(Money)
+    rating: Mapped[float | None] = mapped_column(Float)
+    review_count: Mapped[int] = mapped_column(Integer, default=0)
+    launched_on: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+    variants: Mapped[list[Variant]] = relationship(back_populates="product", order_by="Variant.id")
+    category: Mapped[Category | None] = relationship()
+    brand: Mapped[Brand | None] = relationship()
+
+
+class Variant(Base):
+    """A sellable SKU: a product with its options (size, colour, material, ...)."""
+
+    __tablename__ = "variants"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    price: Mapped[float] = mapped_column(Money)
+    unit_cost: Mapped[float | None] = mapped_column(Money)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+    product: Mapped[Product] = relationship(back_populates="variants")
+
+
+class Review(Base):
+    __tablename__ = "reviews"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Location(Base):
+    """A store, the distribution centre, or the online channel."""
+
+    __tablename__ = "locations"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # store | dc | online
+    region: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(50))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    size_factor: Mapped[float] = mapped_column(Float, default=1.0)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class Supplier(Base):
+    """A vendor; lead times are a distribution (mean and spread in days), not a constant."""
+
+    __tablename__ = "suppliers"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lead_time_mean_days: Mapped[float] = mapped_column(Float)
+    lead_time_sd_days: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class SupplierItem(Base):
+    """What a supplier charges for a SKU and how it must be ordered."""
+
+    __tablename__ = "supplier_items"
+    supplier_id: Mapped[str] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), primary_key=True)
+    unit_cost: Mapped[float] = mapped_column(Money)
+    case_pack: Mapped[int] = mapped_column(Integer, default=1)
+    moq: Mapped[int] = mapped_column(Integer, default=1)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class InventoryPosition(Base):
+    __tablename__ = "inventory"
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(Integer, default=0)
+    on_order: Mapped[int] = mapped_column(Integer, default=0)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    shelf_capacity: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(200), index=True)
+    loyalty_tier: Mapped[str | None] = mapped_column(String(16))  # member | silver | gold
+    marketing_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    home_store_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+    addresses: Mapped[list[Address]] = relationship(order_by="Address.id")
+    payment_methods: Mapped[list[PaymentMethod]] = relationship(order_by="PaymentMethod.id")
+
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=True)
+    address1: Mapped[str] = mapped_column(String(200))
+    address2: Mapped[str | None] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str | None] = mapped_column(String(50))
+    country: Mapped[str] = mapped_column(String(50))
+    zip: Mapped[str] = mapped_column(String(20))
+
+
+class PaymentMethod(Base):
+    __tablename__ = "payment_methods"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # credit_card | paypal | gift_card
+    brand: Mapped[str | None] = mapped_column(String(30))
+    last_four: Mapped[str | None] = mapped_column(String(4))
+    balance: Mapped[float | None] = mapped_column(Money)
+
+
+class Order(Base):
+    """A customer order; statuses and payment history follow the tau2 retail domain."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[str] = mapped_column(String(16), default="online")
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    shipping_address: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+    items: Mapped[list[OrderItem]] = relationship(order_by="OrderItem.position")
+    payments: Mapped[list[Payment]] = relationship(order_by="Payment.position")
+    fulfillments: Mapped[list[Fulfillment]] = relationship(order_by="Fulfillment.position")
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), index=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    name: Mapped[str] = mapped_column(String(300))
+    price: Mapped[float] = mapped_column(Money)
+    quantity: Mapped[int] = mapped_column(Integer, default=1)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    transaction_type: Mapped[str] = mapped_column(String(16))  # payment | refund
+    amount: Mapped[float] = mapped_column(Money)
+    payment_method_id: Mapped[str] = mapped_column(String(64))
+
+
+class Fulfillment(Base):
+    __tablename__ = "fulfillments"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    tracking_ids: Mapped[list[Any]] = mapped_column(default=list)
+    variant_ids: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class PurchaseOrder(Base):
+    """An order to a supplier; created only from an approved proposal (later issues)."""
+
+    __tablename__ = "purchase_orders"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    supplier_id: Mapped[str] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | received | cancelled
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
+    # Executing a proposal is idempotent on its id: at most one PO per proposal.
+    proposal_id: Mapped[str | None] = mapped_column(Id, unique=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+    lines: Mapped[list[PurchaseOrderLine]] = relationship(order_by="PurchaseOrderLine.variant_id")
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+    purchase_order_id: Mapped[str] = mapped_column(ForeignKey("purchase_orders.id"), primary_key=True)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_cost: Mapped[float] = mapped_column(Money)
+
+
+class PriceChange(Base):
+    """Price history: the list price of a SKU from a date on (markdowns included)."""
+
+    __tablename__ = "price_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"))
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    price: Mapped[float] = mapped_column(Money)
+    reason: Mapped[str] = mapped_column(String(32))  # launch | list_change | markdown
+    __table_args__ = (Index("ix_price_history_variant_date", "variant_id", "effective_on"),)
+
+
+class Promotion(Base):
+    __tablename__ = "promotions"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    discount_pct: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class PromotionItem(Base):
+    __tablename__ = "promotion_items"
+    promotion_id: Mapped[str] = mapped_column(ForeignKey("promotions.id"), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), primary_key=True)
+
+
+class DailySales(Base):
+    """Units sold per SKU, location and day. Days with no sale and no stock-out have no row.
+
+    No foreign keys here or on shopper events: these are the bulk fact tables (millions of rows at
+    the medium scale), loaded with COPY after their dimensions, and key checks would double the
+    load time for no protection the loader does not already give.
+    """
+
+    __tablename__ = "daily_sales"
+    variant_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    location_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    units: Mapped[int] = mapped_column(Integer)
+    revenue: Mapped[float] = mapped_column(Money)
+    price: Mapped[float] = mapped_column(Money)
+    on_promo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A stock-out censors the day's sales: demand was at least `units`, maybe more.
+    stockout: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_daily_sales_location_day", "location_id", "day"),)
+
+
+class ShopperEvent(Base):
+    __tablename__ = "shopper_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    customer_id: Mapped[str | None] = mapped_column(Id, index=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    event_type: Mapped[str] = mapped_column(String(16))  # view | add_to_cart | purchase | search
+    variant_id: Mapped[str | None] = mapped_column(Id)
+    product_id: Mapped[str | None] = mapped_column(Id, index=True)
+    query: Mapped[str | None] = mapped_column(String(300))
+
+
+class Policy(Base):
+    """A store policy or FAQ page (markdown)."""
+
+    __tablename__ = "policies"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class DepartmentWeeklySales(Base):
+    """Weekly sales of a store department with its covariates (the Walmart data's shape)."""
+
+    __tablename__ = "department_weekly_sales"
+    store: Mapped[str] = mapped_column(String(32), primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    week: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sales: Mapped[float] = mapped_column(Float)
+    is_holiday: Mapped[bool] = mapped_column(Boolean)
+    covariates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+
+
+class DatasetLoad(Base):
+    """One row per generated world or imported file: what was loaded, from where, when."""
+
+    __tablename__ = "dataset_loads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    location: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),)

@@ -1,0 +1,34 @@
+"""Row counts of the store, overall and per data source, for `aisle data stats`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from retail.store.models import Base
+
+# The tables people ask about first, in the order a person reads them.
+HEADLINE = {
+    "products": "products",
+    "variants": "variants",
+    "users": "customers",
+    "orders": "orders",
+    "stores": "locations",
+    "daily_sales": "daily_sales",
+}
+
+
+def store_stats(engine: Engine) -> dict[str, Any]:
+    """Counts per table, and per source for tables that record where rows came from."""
+    tables: dict[str, int] = {}
+    by_source: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for name, tbl in Base.metadata.tables.items():
+            tables[name] = conn.execute(select(func.count()).select_from(tbl)).scalar_one()
+            if "source" in tbl.c and tables[name]:
+                rows = conn.execute(select(tbl.c.source, func.count()).group_by(tbl.c.source))
+                for source, count in rows:
+                    by_source.setdefault(source, {})[name] = count
+    headline = {label: tables[name] for label, name in HEADLINE.items()}
+    return {**headline, "tables": tables, "by_source": by_source}

@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh, migrated database per test on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from retail.settings import get_settings
+from retail.store.db import make_engine
+from retail.store.schema import upgrade
+
+# The PostgreSQL that runs on every machine of this project, CI included.
+POSTGRES_ADMIN_URL = os.environ.get(
+    "AISLE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the public data sets are expected at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def _create_postgres_database() -> tuple[str, str]:
+    name = f"aisle_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return name, POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database (no tables) on each backend; dropped after the test."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'aisle.db'}"
+        return
+    name, url = _create_postgres_database()
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """A migrated, empty database."""
+    eng = make_engine(db_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def aisle_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Iterator[Path]:
+    """Point Aisle's settings at a private var dir and the test's database."""
+    var_dir = tmp_path / "var"
+    monkeypatch.setenv("AISLE_VAR_DIR", str(var_dir))
+    monkeypatch.setenv("AISLE_DATABASE_URL", db_url)
+    monkeypatch.setenv("AISLE_ENVIRONMENT", "test")
+    get_settings.cache_clear()
+    yield var_dir
+    get_settings.cache_clear()
