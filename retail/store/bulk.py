@@ -1,11 +1,13 @@
-"""Fast, dialect-aware writes: COPY on PostgreSQL, executemany on SQLite, insert-if-absent upserts."""
+"""Fast, dialect-aware writes: COPY on PostgreSQL, executemany on SQLite, insert-if-absent."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Mapping, Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -13,52 +15,54 @@ from retail.store.models import Base
 
 # Rows per round trip; big enough to amortise the call, small enough to keep memory flat.
 _BATCH = 20_000
+_CSV_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def _copy_literal(value: Any) -> str:
-    if value is None:
-        return r"\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    text = str(value)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def _sqlite_value(value: Any) -> Any:
+    # Stored as SQLAlchemy's SQLite types store them, so ORM reads see the same values.
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
-def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-    """Append rows to `table` as fast as the backend allows; returns the number written.
+def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> int:
+    """Append a data frame to a table as fast as the backend allows; returns rows written.
 
-    Values must already be plain Python scalars (str, int, float, bool, date, None).
+    PostgreSQL gets COPY in CSV form; SQLite gets executemany on the raw connection. Column names
+    of the frame must be column names of the table.
     """
-    written = 0
+    if frame.empty:
+        return 0
+    columns = ", ".join(frame.columns)
     if conn.dialect.name == "postgresql":
         dbapi = conn.connection.driver_connection
-        cols = ", ".join(columns)
-        with dbapi.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            buffer = io.StringIO()
-            for row in rows:
-                buffer.write("\t".join(_copy_literal(v) for v in row))
-                buffer.write("\n")
-                written += 1
-                if written % _BATCH == 0:
-                    copy.write(buffer.getvalue())
-                    buffer = io.StringIO()
-            copy.write(buffer.getvalue())
-        return written
-    placeholders = ", ".join("?" for _ in columns)
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
+        sql = f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '')"
+        frame = frame.copy()
+        for name, col in frame.items():
+            if isinstance(col.dtype, pd.DatetimeTZDtype):
+                # An explicit offset, so the server's own time zone cannot shift the instant.
+                frame[name] = col.dt.strftime("%Y-%m-%d %H:%M:%S.%f%z")
+        with dbapi.cursor() as cur, cur.copy(sql) as copy:
+            for start in range(0, len(frame), _BATCH * 5):
+                chunk = frame.iloc[start : start + _BATCH * 5]
+                copy.write(chunk.to_csv(index=False, header=False, date_format=_CSV_DATETIME))
+        return len(frame)
+    placeholders = ", ".join("?" for _ in frame.columns)
+    sql = f"INSERT INTO {table_name} ({columns}) VALUES ({placeholders})"
+    converted = {
+        name: [_sqlite_value(v) for v in col]
+        if col.dtype == object or pd.api.types.is_datetime64_any_dtype(col)
+        else col.to_numpy().tolist()
+        for name, col in frame.items()
+    }
     cursor = conn.connection.driver_connection.cursor()
-    batch: list[Sequence[Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == _BATCH:
-            cursor.executemany(sql, batch)
-            written += len(batch)
-            batch = []
-    if batch:
-        cursor.executemany(sql, batch)
-        written += len(batch)
+    cursor.executemany(sql, zip(*converted.values(), strict=True))
     cursor.close()
-    return written
+    return len(frame)
 
 
 def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:

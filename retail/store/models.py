@@ -286,7 +286,9 @@ class PurchaseOrder(Base):
 
 class PurchaseOrderLine(Base):
     __tablename__ = "purchase_order_lines"
-    purchase_order_id: Mapped[str] = mapped_column(ForeignKey("purchase_orders.id"), primary_key=True)
+    purchase_order_id: Mapped[str] = mapped_column(
+        ForeignKey("purchase_orders.id"), primary_key=True
+    )
     variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), primary_key=True)
     quantity: Mapped[int] = mapped_column(Integer)
     unit_cost: Mapped[float] = mapped_column(Money)
@@ -387,4 +389,6 @@ class DatasetLoad(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),)
+    __table_args__ = (
+        UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),
+    )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One command from a fresh clone to a running demo on embedded defaults:
+# install, seed the small generated world, import the public data, then serve on :8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/setup.sh
+aisle=.venv/bin/aisle
+shared="${AISLE_SHARED_DATA_DIR:-../shared/data}"
+
+$aisle db upgrade
+$aisle data seed --scale "${AISLE_DEMO_SCALE:-small}"
+if [ -d "$shared" ]; then
+    $aisle data import tau2 "$shared/tau2_retail"
+    $aisle data import dummyjson "$shared/dummyjson/products.json"
+    $aisle data import walmart "$shared/walmart/walmart_sales_weekly.csv"
+fi
+$aisle data stats
+exec $aisle serve
