@@ -120,7 +120,10 @@ def test_sales_are_censored_realisations_of_the_saved_truth(world: tuple[Engine,
             conn,
         )
     assert sales["stockout"].any(), "a realistic world has stock-outs"
-    key = {(v, loc): i for i, (v, loc) in enumerate(zip(series.variant_id, series.location_id))}
+    key = {
+        (v, loc): i
+        for i, (v, loc) in enumerate(zip(series.variant_id, series.location_id, strict=True))
+    }
     rows = sales.apply(lambda r: key[(r.variant_id, r.location_id)], axis=1).to_numpy()
     days = (pd.to_datetime(sales["day"]) - pd.Timestamp(start)).dt.days.to_numpy()
     # Sales never exceed demand; a stock-out day sold strictly less than was wanted.
