@@ -1,0 +1,327 @@
+"""Read queries over the catalogue: product listings with filters, and one product in full.
+
+The API's product routes and, later, the shopper tools call these functions, so the rules of what
+"in stock" or "in this category" mean live here once. Each call runs a fixed number of SQL
+statements whatever the page size, and every statement runs unchanged on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from retail.errors import NotFoundError
+from retail.schemas import (
+    ProductPublic,
+    ProductSummary,
+    ReviewPublic,
+    ReviewsSummary,
+    StockAtLocation,
+    VariantDetail,
+    VariantPublic,
+)
+from retail.store.models import (
+    Brand,
+    Category,
+    InventoryPosition,
+    Location,
+    Product,
+    Review,
+    Variant,
+)
+
+RECENT_REVIEWS = 3
+
+
+def variant_in_stock(store_id: str | None = None) -> ColumnElement[bool]:
+    """SQL truth of "this variant (the `Variant` row in scope) is in stock".
+
+    A variant is in stock when it is offered (`available`) and, if stock is tracked for it, some
+    location has units on hand beyond those reserved. A variant with no inventory rows is treated
+    as in stock: sources such as tau2 only say whether a SKU is available. At a given store the
+    store's own inventory row is required, since an untracked SKU cannot be promised there.
+    """
+    inv = InventoryPosition
+    sellable_at = [inv.variant_id == Variant.id, inv.on_hand - inv.reserved > 0]
+    if store_id is not None:
+        return and_(
+            Variant.available.is_(True),
+            exists().where(*sellable_at, inv.location_id == store_id),
+        )
+    return and_(
+        Variant.available.is_(True),
+        or_(
+            not_(exists().where(inv.variant_id == Variant.id)),
+            exists().where(*sellable_at),
+        ),
+    )
+
+
+def category_and_descendants(category_id: str) -> Select[Any]:
+    """Ids of a category and of every category below it (a department yields its leaves)."""
+    tree = (
+        select(Category.id).where(Category.id == category_id).cte("category_tree", recursive=True)
+    )
+    # UNION rather than UNION ALL: a cycle in bad data then ends the recursion instead of looping.
+    tree = tree.union(select(Category.id).where(Category.parent_id == tree.c.id))
+    return select(tree.c.id)
+
+
+def _require(session: Session, model: Any, record_id: str, what: str) -> None:
+    if session.get(model, record_id) is None:
+        raise NotFoundError(f"No {what} with id {record_id!r}.")
+
+
+def _product_conditions(
+    *,
+    category_id: str | None,
+    brand_id: str | None,
+    min_price: float | None,
+    max_price: float | None,
+    in_stock: bool | None,
+    store_id: str | None,
+    q: str | None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if category_id is not None:
+        conditions.append(Product.category_id.in_(category_and_descendants(category_id)))
+    if brand_id is not None:
+        conditions.append(Product.brand_id == brand_id)
+    if q:
+        conditions.append(Product.name.icontains(q, autoescape=True))
+
+    # Conditions on variants hold for one and the same variant: "in stock under $150" means a
+    # variant that is both, not one cheap variant and another in stock.
+    variant_conditions: list[ColumnElement[bool]] = []
+    # As floats, prices bind as double precision: an integer too large for BIGINT cannot fail.
+    if min_price is not None:
+        variant_conditions.append(Variant.price >= float(min_price))
+    if max_price is not None:
+        variant_conditions.append(Variant.price <= float(max_price))
+    if in_stock:
+        variant_conditions.append(variant_in_stock(store_id))
+    if variant_conditions:
+        conditions.append(exists().where(Variant.product_id == Product.id, *variant_conditions))
+    if in_stock is False:
+        conditions.append(
+            not_(exists().where(Variant.product_id == Product.id, variant_in_stock(store_id)))
+        )
+    return conditions
+
+
+def _variants_of(
+    session: Session, product_ids: Sequence[str], store_id: str | None
+) -> dict[str, list[VariantPublic]]:
+    by_product: dict[str, list[VariantPublic]] = defaultdict(list)
+    if not product_ids:
+        return by_product
+    rows = session.execute(
+        select(
+            Variant.id,
+            Variant.product_id,
+            Variant.options,
+            Variant.price,
+            Variant.available,
+            variant_in_stock(store_id).label("in_stock"),
+        )
+        .where(Variant.product_id.in_(product_ids))
+        .order_by(Variant.product_id, Variant.id)
+    )
+    for row in rows:
+        by_product[row.product_id].append(
+            VariantPublic(
+                id=row.id,
+                options=row.options or {},
+                price=float(row.price),
+                available=bool(row.available),
+                in_stock=bool(row.in_stock),
+            )
+        )
+    return by_product
+
+
+# The columns of a product summary that come from the product row and its joined names.
+_SUMMARY_COLUMNS = (
+    select(
+        Product.id,
+        Product.name,
+        Product.category_id,
+        Category.name.label("category_name"),
+        Product.brand_id,
+        Brand.name.label("brand_name"),
+        Product.rating,
+        Product.review_count,
+        Product.source,
+    )
+    .outerjoin(Category, Category.id == Product.category_id)
+    .outerjoin(Brand, Brand.id == Product.brand_id)
+)
+
+
+def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, Any]:
+    prices = [v.price for v in variants]
+    return {
+        "id": row.id,
+        "name": row.name,
+        "category_id": row.category_id,
+        "category_name": row.category_name,
+        "brand_id": row.brand_id,
+        "brand_name": row.brand_name,
+        "price_min": min(prices) if prices else None,
+        "price_max": max(prices) if prices else None,
+        "rating": row.rating,
+        "review_count": row.review_count or 0,
+        "in_stock": any(v.in_stock for v in variants),
+        "source": row.source,
+    }
+
+
+def list_products(
+    session: Session,
+    *,
+    category_id: str | None = None,
+    brand_id: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    in_stock: bool | None = None,
+    store_id: str | None = None,
+    q: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[ProductSummary], int]:
+    """One page of the products matching every given filter, ordered by name then id.
+
+    `category_id` matches the category and everything below it; `min_price` and `max_price` are
+    inclusive and match a product when one of its variants is in range (in stock too, with
+    `in_stock=True`); `in_stock=False` matches products none of whose variants is in stock;
+    `store_id` makes "in stock" mean in stock at that store, for the filter and the flags returned;
+    `q` is a case-insensitive substring of the name. Returns the page and the total match count.
+
+    Raises NotFoundError when the category, brand or store does not exist, so that a typo reads
+    as one rather than as an empty catalogue.
+    """
+    if category_id is not None:
+        _require(session, Category, category_id, "category")
+    if brand_id is not None:
+        _require(session, Brand, brand_id, "brand")
+    if store_id is not None:
+        _require(session, Location, store_id, "location")
+
+    conditions = _product_conditions(
+        category_id=category_id,
+        brand_id=brand_id,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        store_id=store_id,
+        q=q,
+    )
+    total = session.scalar(select(func.count()).select_from(Product).where(*conditions)) or 0
+    rows = session.execute(
+        _SUMMARY_COLUMNS.where(*conditions)
+        .order_by(Product.name, Product.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    variants = _variants_of(session, [row.id for row in rows], store_id)
+    items = [ProductSummary(**_summary_fields(row, variants.get(row.id, []))) for row in rows]
+    return items, total
+
+
+def _stock_by_variant(session: Session, product_id: str) -> dict[str, list[StockAtLocation]]:
+    inv = InventoryPosition
+    rows = session.execute(
+        select(inv.variant_id, inv.location_id, Location.name, inv.on_hand, inv.reserved)
+        .join(Location, Location.id == inv.location_id)
+        .join(Variant, Variant.id == inv.variant_id)
+        .where(Variant.product_id == product_id)
+        .order_by(inv.variant_id, Location.name, inv.location_id)
+    )
+    stock: dict[str, list[StockAtLocation]] = defaultdict(list)
+    for variant_id, location_id, location_name, on_hand, reserved in rows:
+        stock[variant_id].append(
+            StockAtLocation(
+                location_id=location_id,
+                location_name=location_name,
+                on_hand=on_hand,
+                available_to_sell=max(on_hand - reserved, 0),
+            )
+        )
+    return stock
+
+
+def _reviews_summary(session: Session, product_id: str) -> ReviewsSummary:
+    counts = session.execute(
+        select(Review.rating, func.count())
+        .where(Review.product_id == product_id)
+        .group_by(Review.rating)
+    ).all()
+    distribution = {str(stars): 0 for stars in range(1, 6)}
+    total = 0
+    stars_sum = 0
+    for stars, n in counts:
+        total += n
+        stars_sum += stars * n
+        # Ratings outside 1-5 still count towards the average; they get a key of their own.
+        distribution[str(stars)] = distribution.get(str(stars), 0) + n
+    recent = session.scalars(
+        select(Review)
+        .where(Review.product_id == product_id)
+        .order_by(Review.created_at.desc().nulls_last(), Review.id)
+        .limit(RECENT_REVIEWS)
+    )
+    return ReviewsSummary(
+        count=total,
+        average_rating=round(stars_sum / total, 2) if total else None,
+        distribution=distribution,
+        recent=[
+            ReviewPublic(
+                id=r.id,
+                rating=r.rating,
+                title=r.title,
+                body=r.body,
+                author=r.author,
+                created_at=r.created_at,
+            )
+            for r in recent
+        ],
+    )
+
+
+def get_product(session: Session, product_id: str) -> ProductPublic:
+    """A product with its variants, their stock per location, and a summary of its reviews.
+
+    Raises NotFoundError when no product has this id.
+    """
+    row = session.execute(
+        _SUMMARY_COLUMNS.add_columns(
+            Product.description,
+            Product.materials,
+            Product.care,
+            Product.size_guide,
+            Product.attributes,
+            Product.launched_on,
+        ).where(Product.id == product_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"No product with id {product_id!r}.")
+    variants = _variants_of(session, [product_id], None).get(product_id, [])
+    stock = _stock_by_variant(session, product_id)
+    return ProductPublic(
+        **_summary_fields(row, variants),
+        description=row.description or "",
+        materials=row.materials,
+        care=row.care,
+        size_guide=row.size_guide,
+        attributes=row.attributes or {},
+        launched_on=row.launched_on,
+        variants=[
+            VariantDetail(**variant.model_dump(), stock=stock.get(variant.id, []))
+            for variant in variants
+        ],
+        reviews=_reviews_summary(session, product_id),
+    )

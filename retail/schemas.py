@@ -1,0 +1,126 @@
+"""Read models of the retail domain: what the API returns and what tools will hand to agents.
+
+These are plain pydantic models with no web framework in them, so that `api/` serves them as
+response models and `tools/` reuses them as tool outputs; both then describe a product the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class _ReadModel(BaseModel):
+    # Read models are snapshots: immutable, and a typo in a field name is an error, not a new field.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StockAtLocation(_ReadModel):
+    """The stock of one variant at one location."""
+
+    location_id: str
+    location_name: str
+    on_hand: int = Field(description="Units physically at the location.")
+    available_to_sell: int = Field(
+        description="On hand less units reserved for open orders, never below zero."
+    )
+
+
+class VariantPublic(_ReadModel):
+    """A sellable SKU of a product."""
+
+    id: str
+    options: dict[str, Any] = Field(description="Size, colour, material, ... of this SKU.")
+    price: float
+    available: bool = Field(description="Whether the SKU is offered for sale at all.")
+    in_stock: bool = Field(
+        description=(
+            "Available, and, where stock is tracked for the SKU, some location (the requested "
+            "store when one is given) has units available to sell."
+        )
+    )
+
+
+class VariantDetail(VariantPublic):
+    """A variant with its stock at every location that tracks it."""
+
+    stock: list[StockAtLocation] = Field(
+        default_factory=list,
+        description="One entry per location holding an inventory record; empty when untracked.",
+    )
+
+
+class ProductSummary(_ReadModel):
+    """A product as it appears in a listing."""
+
+    id: str
+    name: str
+    category_id: str | None
+    category_name: str | None
+    brand_id: str | None
+    brand_name: str | None
+    price_min: float | None = Field(description="Lowest variant price; null without variants.")
+    price_max: float | None = Field(description="Highest variant price; null without variants.")
+    rating: float | None = Field(description="Average rating as published by the source.")
+    review_count: int
+    in_stock: bool = Field(description="Whether any variant is in stock.")
+    source: str = Field(description="The data set the product came from.")
+
+
+class ReviewPublic(_ReadModel):
+    id: str
+    rating: int
+    title: str | None
+    body: str
+    author: str | None
+    created_at: dt.datetime | None
+
+
+class ReviewsSummary(_ReadModel):
+    """What the reviews stored for a product say, in aggregate, with the latest few."""
+
+    count: int
+    average_rating: float | None
+    distribution: dict[str, int] = Field(
+        description='Number of reviews per star rating, keys "1" to "5".'
+    )
+    recent: list[ReviewPublic] = Field(description="The most recent reviews, newest first.")
+
+
+class ProductPublic(ProductSummary):
+    """Everything a shopper may be told about a product."""
+
+    description: str
+    materials: str | None
+    care: str | None
+    size_guide: str | None
+    attributes: dict[str, Any]
+    launched_on: dt.date | None
+    variants: list[VariantDetail]
+    reviews: ReviewsSummary
+
+
+class Page(_ReadModel, Generic[T]):
+    """One page of a listing and where the next one starts."""
+
+    items: list[T]
+    total: int = Field(description="Number of items matching the query across all pages.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
+
+    @classmethod
+    def of(cls, items: Sequence[T], *, total: int, limit: int, offset: int) -> Page[T]:
+        end = offset + len(items)
+        return cls(
+            items=list(items),
+            total=total,
+            limit=limit,
+            offset=offset,
+            next_offset=end if end < total else None,
+        )
