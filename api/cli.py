@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 from typer.core import TyperGroup
 
 from retail.errors import AisleError
@@ -23,7 +26,7 @@ from retail.errors import AisleError
 class _AisleGroup(TyperGroup):
     """Turns domain errors raised anywhere below into one sentence and exit code 2."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: Any) -> Any:  # ctx: typer's vendored click Context
         try:
             return super().invoke(ctx)
         except AisleError as exc:
@@ -50,10 +53,22 @@ data_app.add_typer(import_app, name="import")
 console = Console(stderr=True)
 
 
-class Scale(str, Enum):
+class Scale(StrEnum):
     small = "small"
     medium = "medium"
     large = "large"
+
+
+@contextmanager
+def _store() -> Iterator[Engine]:
+    """The configured store, migrated; its connections are closed when the command ends."""
+    from retail.store.open import open_store
+
+    engine = open_store()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _print_json(payload: object) -> None:
@@ -63,31 +78,32 @@ def _print_json(payload: object) -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the newest revision."""
-    from retail.store.open import open_store
     from retail.store.schema import current_revision
 
-    engine = open_store()
-    typer.echo(f"database at revision {current_revision(engine)}")
+    with _store() as engine:
+        typer.echo(f"database at revision {current_revision(engine)}")
 
 
 @data_app.command("seed")
 def data_seed(
     scale: Annotated[Scale, typer.Option(help="Size of the generated world.")] = Scale.small,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same world.")] = 42,
+    seed: Annotated[int, typer.Option(help="The same seed gives the same world.")] = 42,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a generated world already in the database.")
     ] = False,
 ) -> None:
     """Generate the demo retail world (catalogue, stores, customers, sales, sessions)."""
     from retail.settings import get_settings
-    from retail.store.open import open_store
     from retail.world.seed import seed_world
 
-    settings = get_settings()
-    engine = open_store(settings)
-    result = seed_world(
-        engine, scale=scale.value, seed=seed, world_dir=settings.world_dir, replace=replace
-    )
+    with _store() as engine:
+        result = seed_world(
+            engine,
+            scale=scale.value,
+            seed=seed,
+            world_dir=get_settings().world_dir,
+            replace=replace,
+        )
     table = Table(title=f"generated world: scale {scale.value}, seed {seed}")
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -125,9 +141,10 @@ def import_tau2_cmd(
 ) -> None:
     """Import the tau2-bench retail domain (products, users, orders, policy)."""
     from retail.importers.tau2 import import_tau2
-    from retail.store.open import open_store
 
-    _report_import(import_tau2(open_store(), directory).as_dict(), as_json)
+    with _store() as engine:
+        report = import_tau2(engine, directory)
+    _report_import(report.as_dict(), as_json)
 
 
 @import_app.command("dummyjson")
@@ -137,9 +154,10 @@ def import_dummyjson_cmd(
 ) -> None:
     """Import DummyJSON products with descriptions and reviews."""
     from retail.importers.dummyjson import import_dummyjson
-    from retail.store.open import open_store
 
-    _report_import(import_dummyjson(open_store(), file).as_dict(), as_json)
+    with _store() as engine:
+        report = import_dummyjson(engine, file)
+    _report_import(report.as_dict(), as_json)
 
 
 @import_app.command("walmart")
@@ -149,18 +167,19 @@ def import_walmart_cmd(
 ) -> None:
     """Import Walmart weekly department sales with their covariates."""
     from retail.importers.walmart import import_walmart
-    from retail.store.open import open_store
 
-    _report_import(import_walmart(open_store(), file).as_dict(), as_json)
+    with _store() as engine:
+        report = import_walmart(engine, file)
+    _report_import(report.as_dict(), as_json)
 
 
 @data_app.command("stats")
 def data_stats(as_json: JsonFlag = False) -> None:
     """Show how many rows each table holds, overall and per data source."""
-    from retail.store.open import open_store
     from retail.store.stats import store_stats
 
-    stats = store_stats(open_store())
+    with _store() as engine:
+        stats = store_stats(engine)
     if as_json:
         _print_json(stats)
         return
@@ -185,10 +204,10 @@ def serve(
     import uvicorn
 
     from retail.settings import get_settings
-    from retail.store.open import open_store
 
     settings = get_settings()
-    open_store(settings)  # fail fast, with one sentence, before uvicorn starts
+    with _store():  # fail fast, with one sentence, before uvicorn starts
+        pass
     uvicorn.run(
         "api.app:create_app",
         factory=True,

@@ -1,1 +1,1 @@
-"""Retrieval: llama-index ingestion, the Qdrant store and the product knowledge graph (later issues)."""
+"""Retrieval: llama-index ingestion, Qdrant store, product knowledge graph (later issues)."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from typer.testing import CliRunner, Result
 
+from api.cli import app
 from retail.settings import get_settings
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
@@ -76,3 +78,16 @@ def aisle_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> I
     get_settings.cache_clear()
     yield var_dir
     get_settings.cache_clear()
+
+
+Aisle = Callable[..., Result]
+
+
+@pytest.fixture
+def aisle(aisle_env: Path) -> Aisle:
+    """Run `aisle ARGS...` in-process against the test's database and var dir."""
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args))
+
+    return run

@@ -1,1 +1,1 @@
-"""Importers for the public data sets: tau2-bench retail, DummyJSON products, Walmart weekly sales."""
+"""Importers for the public data sets: tau2-bench retail, DummyJSON, Walmart weekly sales."""

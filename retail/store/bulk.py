@@ -16,6 +16,15 @@ from retail.store.models import Base
 # Rows per round trip; big enough to amortise the call, small enough to keep memory flat.
 _BATCH = 20_000
 _CSV_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+_SQLITE_BULK_CACHE_KIB = -262_144  # negative: KiB, so 256 MiB
+
+
+def _driver(conn: Connection) -> Any:
+    """The DB-API connection under SQLAlchemy's, for COPY and raw executemany."""
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("the connection has been closed")
+    return driver
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -39,7 +48,7 @@ def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> int:
         return 0
     columns = ", ".join(frame.columns)
     if conn.dialect.name == "postgresql":
-        dbapi = conn.connection.driver_connection
+        dbapi = _driver(conn)
         sql = f"COPY {table_name} ({columns}) FROM STDIN WITH (FORMAT csv, NULL '')"
         frame = frame.copy()
         for name, col in frame.items():
@@ -59,9 +68,15 @@ def copy_frame(conn: Connection, table_name: str, frame: pd.DataFrame) -> int:
         else col.to_numpy().tolist()
         for name, col in frame.items()
     }
-    cursor = conn.connection.driver_connection.cursor()
-    cursor.executemany(sql, zip(*converted.values(), strict=True))
-    cursor.close()
+    cursor = _driver(conn).cursor()
+    # A bigger page cache keeps the key indexes in memory while millions of rows go in.
+    previous = cursor.execute("PRAGMA cache_size").fetchone()[0]
+    cursor.execute(f"PRAGMA cache_size={_SQLITE_BULK_CACHE_KIB}")
+    try:
+        cursor.executemany(sql, zip(*converted.values(), strict=True))
+    finally:
+        cursor.execute(f"PRAGMA cache_size={int(previous)}")
+        cursor.close()
     return len(frame)
 
 
@@ -75,11 +90,8 @@ def insert_missing(conn: Connection, table: Table, rows: Sequence[Mapping[str, A
         return 0
     before = conn.execute(select(func.count()).select_from(table)).scalar_one()
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    # Parameter limits (SQLite 32k, PostgreSQL 65k) bound rows per statement.
-    per_statement = max(1, 30_000 // max(1, len(rows[0])))
-    for start in range(0, len(rows), per_statement):
-        chunk = list(rows[start : start + per_statement])
-        conn.execute(insert(table).values(chunk).on_conflict_do_nothing())
+    # One statement, many parameter sets: compiled once, sent as executemany batches.
+    conn.execute(insert(table).on_conflict_do_nothing(), list(rows))
     after = conn.execute(select(func.count()).select_from(table)).scalar_one()
     return int(after - before)
 

@@ -581,7 +581,8 @@ def _simulate_sales(
     lead_mean = np.array([s["lead_time_mean_days"] for s in world.suppliers])[supplier]
     lead_sd = np.array([s["lead_time_sd_days"] for s in world.suppliers])[supplier]
 
-    series_variant, series_location = [], []
+    series_variant: list[int] = []
+    series_location: list[int] = []
     for loc_index, products in enumerate(world.carried):
         for p in products:
             start = int(world.first_variant[p])
@@ -590,6 +591,11 @@ def _simulate_sales(
             series_location.extend([loc_index] * n_variants)
     sv = np.array(series_variant, dtype=np.int64)
     sl = np.array(series_location, dtype=np.int64)
+    # Series in the sales table's key order (SKU, location): each block's rows then append to
+    # the primary-key B-tree instead of scattering over it, which loads SQLite 2-3x faster.
+    location_ids = np.array([loc["id"] for loc in world.locations], dtype=object)
+    order = np.lexsort((location_ids[sl].astype(str), sku[sv].astype(str)))
+    sv, sl = sv[order], sl[order]
     n_series = len(sv)
     size_factor = np.array([loc["size_factor"] for loc in world.locations])
     is_online = np.array([loc["kind"] == "online" for loc in world.locations])
@@ -604,7 +610,6 @@ def _simulate_sales(
         staging / "demand.npy", mode="w+", dtype=np.int32, shape=(n_series, n_days)
     )
     day_strings = np.array([d.isoformat() for d in calendar.days], dtype=object)
-    location_ids = np.array([loc["id"] for loc in world.locations], dtype=object)
     on_promo = world.prices.promo_discount > 0
     inventory: list[dict[str, Any]] = []
     now = dt.datetime.combine(calendar.days[-1], dt.time(23, 59), dt.UTC)
@@ -759,9 +764,10 @@ def _record_load(
     world_dir: Path,
 ) -> None:
     with engine.begin() as conn:
-        conn.execute(delete(DatasetLoad.__table__).where(DatasetLoad.source == "generated"))
+        loads = table("dataset_loads")
+        conn.execute(delete(loads).where(loads.c.source == "generated"))
         conn.execute(
-            DatasetLoad.__table__.insert(),
+            loads.insert(),
             {
                 "source": "generated",
                 "location": str(world_dir),

@@ -75,6 +75,8 @@ def build_customers(
     faker = Faker("en_US")
     faker.seed_instance(seed)
     records = CustomerRecords()
+    # Five-digit customer and eight-digit payment suffixes: tau2's ids use four and seven, so the
+    # generated world and an imported tau2 domain can share one store without a clash.
     taken: set[str] = set()
     tiers = rng.choice(["member", "silver", "gold"], size=n_customers, p=[0.7, 0.2, 0.1])
     consent = rng.random(n_customers) < 0.62
@@ -84,10 +86,10 @@ def build_customers(
     shoe = rng.integers(6, 14, n_customers)
     for i in range(n_customers):
         first, last = faker.first_name(), faker.last_name()
-        number = int(rng.integers(1000, 10000))
+        number = int(rng.integers(10_000, 100_000))
         customer_id = f"{first}_{last}_{number}".lower().replace("'", "").replace(" ", "")
         while customer_id in taken:
-            number = int(rng.integers(1000, 10000))
+            number = int(rng.integers(10_000, 100_000))
             customer_id = f"{first}_{last}_{number}".lower().replace("'", "").replace(" ", "")
         taken.add(customer_id)
         store = stores[int(home[i])]
@@ -123,9 +125,9 @@ def build_customers(
         )
         methods: list[dict[str, Any]] = []
         for kind in _payment_kinds(rng):
-            method_id = f"{kind}_{int(rng.integers(1_000_000, 10_000_000))}"
+            method_id = f"{kind}_{int(rng.integers(10_000_000, 100_000_000))}"
             while method_id in taken:
-                method_id = f"{kind}_{int(rng.integers(1_000_000, 10_000_000))}"
+                method_id = f"{kind}_{int(rng.integers(10_000_000, 100_000_000))}"
             taken.add(method_id)
             methods.append(
                 {

@@ -85,8 +85,12 @@ def test_catalogue_does_not_depend_on_the_process_hash_seed() -> None:
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO_ROOT)}
         out = subprocess.run(
-            [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True,
-            text=True, check=True,
+            [sys.executable, "-c", script],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         digests.add(out.stdout.strip())
     assert len(digests) == 1
@@ -356,14 +360,23 @@ def test_review_titles_are_disjoint_per_sentiment_bucket() -> None:
         for b in buckets[i + 1 :]:
             assert not set(a) & set(b)
     assert [sentiment_of(r) for r in range(1, 6)] == [
-        "negative", "negative", "mixed", "positive", "positive"
+        "negative",
+        "negative",
+        "mixed",
+        "positive",
+        "positive",
     ]
 
 
 def test_review_text_matches_the_rating(catalog: Catalog) -> None:
     rng = np.random.default_rng(11)
-    negative_markers = ("returned it", "sending it back", "save your money", "disappointed",
-                        "would not buy")
+    negative_markers = (
+        "returned it",
+        "sending it back",
+        "save your money",
+        "disappointed",
+        "would not buy",
+    )
     positive_markers = ("love", "highly recommend", "would buy again", "exceeded", "thrilled")
     for p in catalog.products[:400]:
         for r in generate_reviews(rng, p, 6, 3.5):
@@ -402,8 +415,9 @@ def test_reviews_refer_to_the_products_real_attributes(catalog: Catalog) -> None
 def test_ratings_centre_on_the_requested_mean(catalog: Catalog) -> None:
     product = catalog.products[5]
     for target in (2.0, 3.5, 4.4):
-        ratings = [r.rating for r in generate_reviews(np.random.default_rng(1), product, 3000,
-                                                      target)]
+        ratings = [
+            r.rating for r in generate_reviews(np.random.default_rng(1), product, 3000, target)
+        ]
         assert abs(mean(ratings) - target) < 0.1
         assert set(ratings) <= {1, 2, 3, 4, 5}
     assert generate_reviews(np.random.default_rng(1), product, 0, 4.0) == []
@@ -421,8 +435,16 @@ def test_reviews_refuse_a_product_from_outside_the_catalogue(catalog: Catalog) -
 def test_policies_have_unique_ids_and_substance() -> None:
     ids = [p.id for p in STORE_POLICIES]
     assert len(ids) == len(set(ids))
-    required = {"returns", "exchanges", "shipping", "price-match", "warranty", "loyalty",
-                "privacy", "faq-sizing"}
+    required = {
+        "returns",
+        "exchanges",
+        "shipping",
+        "price-match",
+        "warranty",
+        "loyalty",
+        "privacy",
+        "faq-sizing",
+    }
     assert required <= set(ids)
     for p in STORE_POLICIES:
         assert p.title and p.body.startswith("# ")

@@ -196,3 +196,18 @@ def test_a_failure_midway_leaves_nothing_behind(
     assert all(count == 0 for count in store_stats(engine)["tables"].values())
     assert not (tmp_path / "world").exists()
     assert not list(tmp_path.glob("world-*")), "no staging directory left behind"
+
+
+def test_imported_data_lives_beside_the_world_and_survives_a_replace(
+    world: tuple[Engine, Path], shared_data: Path
+) -> None:
+    from retail.importers.tau2 import import_tau2
+
+    engine, world_dir = world
+    report = import_tau2(engine, shared_data / "tau2_retail")
+    assert report.rows_added["customers"] == 500
+    _seed(engine, world_dir, seed=8, replace=True)
+    by_source = store_stats(engine)["by_source"]
+    assert by_source["tau2"]["customers"] == 500
+    assert by_source["tau2"]["orders"] == 1000
+    assert by_source["generated"]["customers"] == TINY.n_customers
