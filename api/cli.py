@@ -113,21 +113,25 @@ def data_seed(
     typer.echo(result.message)
 
 
-def _report_import(report_dict: dict[str, object], as_json: bool) -> None:
+def _run_import(source: str, path: Path, as_json: bool) -> None:
+    """Import `path` with the importer of `source`, then report what was read and added."""
+    from importlib import import_module
+
+    importer = getattr(import_module(f"retail.importers.{source}"), f"import_{source}")
+    with _store() as engine:
+        report = importer(engine, path).as_dict()
     if as_json:
-        _print_json(report_dict)
+        _print_json(report)
         return
-    table = Table(title=f"import {report_dict['source']}: {report_dict['location']}")
+    table = Table(title=f"import {report['source']}: {report['location']}")
     table.add_column("records")
     table.add_column("read", justify="right")
     table.add_column("added", justify="right")
-    read = report_dict["records_read"]
-    added = report_dict["rows_added"]
-    assert isinstance(read, dict) and isinstance(added, dict)
+    read, added = report["records_read"], report["rows_added"]
     for name in sorted(set(read) | set(added)):
         table.add_row(name, f"{read.get(name, 0):,}", f"{added.get(name, 0):,}")
     Console().print(table)
-    if not report_dict["changed_anything"]:
+    if not report["changed_anything"]:
         typer.echo("already imported: nothing changed")
 
 
@@ -140,11 +144,7 @@ def import_tau2_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Import the tau2-bench retail domain (products, users, orders, policy)."""
-    from retail.importers.tau2 import import_tau2
-
-    with _store() as engine:
-        report = import_tau2(engine, directory)
-    _report_import(report.as_dict(), as_json)
+    _run_import("tau2", directory, as_json)
 
 
 @import_app.command("dummyjson")
@@ -153,11 +153,7 @@ def import_dummyjson_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Import DummyJSON products with descriptions and reviews."""
-    from retail.importers.dummyjson import import_dummyjson
-
-    with _store() as engine:
-        report = import_dummyjson(engine, file)
-    _report_import(report.as_dict(), as_json)
+    _run_import("dummyjson", file, as_json)
 
 
 @import_app.command("walmart")
@@ -166,11 +162,7 @@ def import_walmart_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Import Walmart weekly department sales with their covariates."""
-    from retail.importers.walmart import import_walmart
-
-    with _store() as engine:
-        report = import_walmart(engine, file)
-    _report_import(report.as_dict(), as_json)
+    _run_import("walmart", file, as_json)
 
 
 @data_app.command("stats")

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The test command: install if needed, lint, then the whole suite on SQLite and PostgreSQL.
+# The test command: install if needed, lint and type-check, then the whole suite on SQLite and
+# PostgreSQL, on both cores. Arguments go to pytest (e.g. -k importers -x, or -n 0 to debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/setup.sh
 .venv/bin/ruff check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/ruff format --check --quiet .
+.venv/bin/mypy
+.venv/bin/python -m pytest -n 2 "$@"

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from api.app import _require_operation_id, create_app, describe_validation_errors
+from api.app import _require_operation_id, describe_validation_errors
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
-from retail.settings import Settings
 from retail.store.db import make_engine
 from retail.store.schema import head_revision
-
-
-@pytest.fixture
-def app(engine: Engine, db_url: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(database_url=db_url, var_dir=tmp_path, environment="test"))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def test_health_reports_database_and_schema_revision(client: TestClient) -> None:

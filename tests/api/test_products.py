@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,26 +9,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event
 
-from api.app import create_app
-from retail.settings import Settings
 from retail.store.db import transaction
 from tests.factories import Catalogue, make_product, seed_catalogue
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def catalogue(engine: Engine) -> Catalogue:
+    """Seeded before the app starts, so every test sees the same catalogue."""
     return seed_catalogue(engine)
-
-
-@pytest.fixture
-def app(catalogue: Catalogue, db_url: str, tmp_path: Path) -> FastAPI:
-    return create_app(Settings(database_url=db_url, var_dir=tmp_path, environment="test"))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def ids(response: Any) -> list[str]:
