@@ -6,10 +6,6 @@ a stack trace means a bug in Aisle.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +13,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 from typer.core import TyperGroup
 
+from api.commands.common import JsonFlag, print_json, store
+from api.commands.forecast import forecast_app
+from api.commands.replenish import replenish_app
 from retail.errors import AisleError
 
 
@@ -49,6 +47,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 data_app.add_typer(import_app, name="import")
+app.add_typer(forecast_app, name="forecast")
+app.add_typer(replenish_app, name="replenish")
 
 console = Console(stderr=True)
 
@@ -59,28 +59,12 @@ class Scale(StrEnum):
     large = "large"
 
 
-@contextmanager
-def _store() -> Iterator[Engine]:
-    """The configured store, migrated; its connections are closed when the command ends."""
-    from retail.store.open import open_store
-
-    engine = open_store()
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-def _print_json(payload: object) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
-
-
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the newest revision."""
     from retail.store.schema import current_revision
 
-    with _store() as engine:
+    with store() as engine:
         typer.echo(f"database at revision {current_revision(engine)}")
 
 
@@ -96,7 +80,7 @@ def data_seed(
     from retail.settings import get_settings
     from retail.world.seed import seed_world
 
-    with _store() as engine:
+    with store() as engine:
         result = seed_world(
             engine,
             scale=scale.value,
@@ -118,10 +102,10 @@ def _run_import(source: str, path: Path, as_json: bool) -> None:
     from importlib import import_module
 
     importer = getattr(import_module(f"retail.importers.{source}"), f"import_{source}")
-    with _store() as engine:
+    with store() as engine:
         report = importer(engine, path).as_dict()
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     table = Table(title=f"import {report['source']}: {report['location']}")
     table.add_column("records")
@@ -133,9 +117,6 @@ def _run_import(source: str, path: Path, as_json: bool) -> None:
     Console().print(table)
     if not report["changed_anything"]:
         typer.echo("already imported: nothing changed")
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 @import_app.command("tau2")
@@ -170,10 +151,10 @@ def data_stats(as_json: JsonFlag = False) -> None:
     """Show how many rows each table holds, overall and per data source."""
     from retail.store.stats import store_stats
 
-    with _store() as engine:
+    with store() as engine:
         stats = store_stats(engine)
     if as_json:
-        _print_json(stats)
+        print_json(stats)
         return
     table = Table(title="Aisle store")
     sources = sorted(stats["by_source"])
@@ -198,7 +179,7 @@ def serve(
     from retail.settings import get_settings
 
     settings = get_settings()
-    with _store():  # fail fast, with one sentence, before uvicorn starts
+    with store():  # fail fast, with one sentence, before uvicorn starts
         pass
     uvicorn.run(
         "api.app:create_app",

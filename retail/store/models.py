@@ -392,3 +392,59 @@ class DatasetLoad(Base):
     __table_args__ = (
         UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),
     )
+
+
+class Proposal(Base):
+    """What an operations agent wants to write (a purchase order, a price change).
+
+    Nothing is written until a person approves; approval is bound to `content_hash`, so a proposal
+    whose content changed after it was read cannot be approved, and executing is idempotent on
+    the proposal id (`executed_ref` names what it created).
+    """
+
+    __tablename__ = "proposals"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # purchase_order | price_change
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    # proposed | approved | edited | rejected | executed | expired
+    content: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    location_id: Mapped[str | None] = mapped_column(Id, index=True)
+    proposer: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    executed_ref: Mapped[str | None] = mapped_column(Id)
+    # Versions of the models and data the proposal was computed from, for tracing and rollback.
+    model_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ForecastRun(Base):
+    """One `aisle forecast run`: which model version forecast what, and when."""
+
+    __tablename__ = "forecast_runs"
+    id: Mapped[str] = mapped_column(Id, primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    horizon: Mapped[int] = mapped_column(Integer)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ForecastValue(Base):
+    """Daily forecast of one SKU at one location, with its quantiles."""
+
+    __tablename__ = "forecasts"
+    run_id: Mapped[str] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    variant_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    location_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    mean: Mapped[float] = mapped_column(Float)
+    p10: Mapped[float] = mapped_column(Float)
+    p50: Mapped[float] = mapped_column(Float)
+    p90: Mapped[float] = mapped_column(Float)
+    p95: Mapped[float] = mapped_column(Float)

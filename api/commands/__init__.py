@@ -1,0 +1,1 @@
+"""Sub-commands of `aisle`, one module per area."""

@@ -1,0 +1,1 @@
+"""Demand forecasting: one model contract, baselines, a global quantile model, backtests."""
