@@ -1,0 +1,69 @@
+"""The store's own sales panel and `run_store_forecast`: rows, dates, covariates, versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, func, select
+
+from ml_core.forecasting.baselines import SeasonalNaive
+from ml_core.forecasting.run import run_store_forecast
+from ml_core.forecasting.store_panel import sales_panel
+from ml_core.registry import ArtifactRegistry
+from retail.errors import AisleError
+from retail.store.models import DailySales, ForecastRun, ForecastValue
+from retail.world.seed import ScaleSpec, seed_world
+
+TINY = ScaleSpec(25, 2, 40, 150, 0.8, 20, 1.0)
+
+
+@pytest.fixture
+def world(engine: Engine, tmp_path: Path) -> Engine:
+    seed_world(
+        engine, scale="small", seed=5, world_dir=tmp_path / "world", show_progress=False, spec=TINY
+    )
+    return engine
+
+
+def test_panel_is_dense_daily_with_known_covariates(world: Engine) -> None:
+    data, last_day = sales_panel(world, location_id="S001")
+    frame = data.frame
+    with world.connect() as conn:
+        units = conn.execute(
+            select(func.sum(DailySales.units)).where(DailySales.location_id == "S001")
+        ).scalar_one()
+    assert frame["y"].sum() == units
+    per_series = frame.groupby("unique_id")["ds"].agg(["min", "max", "size"])
+    assert (per_series["max"] == last_day).all()
+    assert ((per_series["max"] - per_series["min"]).dt.days + 1 == per_series["size"]).all()
+    assert (frame["y"] == 0).any(), "zero-sale days are rows with y = 0"
+    promo = frame[frame["on_promo"] > 0]
+    assert not promo.empty and (promo["price_ratio"] < 1).all()
+    assert set(data.static_cols) == {"category_id", "location_id", "product_id"}
+
+
+def test_unknown_location_is_a_clear_error(world: Engine) -> None:
+    with pytest.raises(AisleError, match="No location with id 'S999'"):
+        sales_panel(world, location_id="S999")
+
+
+def test_run_writes_versioned_forecasts_for_every_series(world: Engine, tmp_path: Path) -> None:
+    registry = ArtifactRegistry(tmp_path / "artifacts")
+    result = run_store_forecast(world, registry, SeasonalNaive(), horizon=14, location_id="S002")
+    data, last_day = sales_panel(world, location_id="S002")
+    assert result.series == len(data.ids)
+    assert result.rows == result.series * 14
+    assert result.first_day == (last_day + pd.Timedelta(days=1)).date()
+    manifest, folder = registry.active("forecaster-seasonal_naive")
+    assert manifest.version == result.model_version and (folder / "model.pkl").exists()
+    with world.connect() as conn:
+        run = conn.execute(select(ForecastRun)).one()
+        values = pd.read_sql(select(ForecastValue), conn)
+    assert run.model_version == result.model_version
+    assert set(values["location_id"]) == {"S002"}
+    q = values[["p10", "p50", "p90", "p95"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
+    assert pd.to_datetime(values["day"]).min().date() == result.first_day
