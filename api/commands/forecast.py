@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from api.commands.common import JsonFlag, print_json, store
 from retail.errors import AisleError
 
 forecast_app = typer.Typer(help="Forecast demand and backtest forecasters.", no_args_is_help=True)
@@ -131,3 +133,45 @@ def _print_metrics(metrics: dict[str, dict[str, float | int | None]]) -> None:
         # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
         console.width = 160
     console.print(table)
+
+
+@forecast_app.command("run")
+def run_cmd(
+    model: Annotated[
+        str, typer.Option("--model", help="A model name, e.g. seasonal_naive, ets, theta.")
+    ] = "seasonal_naive",
+    horizon: Annotated[int, typer.Option("--horizon", min=1, help="Days to forecast.")] = 28,
+    store_id: Annotated[
+        str | None, typer.Option("--store", help="Only this location (default: all).")
+    ] = None,
+    history_days: Annotated[
+        int | None, typer.Option("--history-days", min=28, help="Train on the last N days only.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Forecast the store's own SKU x location demand; store it with the model's version."""
+    from ml_core.forecasting.backtest import resolve_models
+    from ml_core.forecasting.baselines import MODELS
+    from ml_core.forecasting.run import run_store_forecast
+    from ml_core.registry import ArtifactRegistry
+    from retail.settings import get_settings
+
+    forecaster = resolve_models([model], MODELS)[model]()
+    registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
+    with store() as engine:
+        result = run_store_forecast(
+            engine,
+            registry,
+            forecaster,
+            horizon=horizon,
+            location_id=store_id,
+            history_days=history_days,
+        )
+    if as_json:
+        print_json(asdict(result))
+        return
+    typer.echo(
+        f"forecast run {result.run_id}: {result.model} version {result.model_version}, "
+        f"{result.series:,} series x {result.horizon} days from {result.first_day} "
+        f"({result.rows:,} rows)"
+    )

@@ -218,7 +218,9 @@ def _generate(spec: ScaleSpec, seed: int, progress: Progress) -> World:
     # (cold start: no history at all when the world ends).
     launch_day = np.zeros(n_products, dtype=np.int64)
     late = rng.random(n_products)
-    launch_day[late < 0.12] = rng.integers(90, spec.n_days - 30, int((late < 0.12).sum()))
+    # Late launches need a quarter-year of history before them (less in tiny test worlds).
+    earliest = min(90, spec.n_days // 4)
+    launch_day[late < 0.12] = rng.integers(earliest, spec.n_days - 30, int((late < 0.12).sum()))
     recent = late > 0.96
     launch_day[recent] = rng.integers(spec.n_days - 30, spec.n_days - 3, int(recent.sum()))
     trend = rng.normal(0.0, 0.12, n_products)

@@ -1,0 +1,52 @@
+"""`aisle forecast run` end to end on a tiny generated world, and its one-sentence failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from typer.testing import Result
+
+from retail.settings import get_settings
+from retail.store.open import open_store
+from retail.world.seed import ScaleSpec, seed_world
+
+Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
+
+
+def _tiny_world() -> None:
+    engine = open_store()
+    seed_world(
+        engine,
+        scale="small",
+        seed=9,
+        world_dir=get_settings().world_dir,
+        show_progress=False,
+        spec=ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0),
+    )
+    engine.dispose()
+
+
+def test_forecast_run_stores_a_versioned_forecast(aisle: Aisle) -> None:
+    _tiny_world()
+    result = aisle("forecast", "run", "--store", "S001", "--horizon", "7", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run["model"] == "seasonal_naive" and run["horizon"] == 7
+    assert run["rows"] == run["series"] * 7 > 0
+    versions = get_settings().var_dir / "artifacts" / "forecaster-seasonal_naive"
+    assert (versions / "ACTIVE").read_text() == run["model_version"]
+
+
+def test_forecast_run_refuses_bad_input_in_one_sentence(aisle: Aisle) -> None:
+    empty = aisle("forecast", "run")
+    assert empty.exit_code == 2
+    assert empty.stderr.startswith("error: There are no daily sales to forecast")
+    _tiny_world()
+    for args, message in (
+        (("--store", "S999"), "No location with id 'S999'"),
+        (("--model", "prophet"), "Unknown model 'prophet'"),
+    ):
+        result = aisle("forecast", "run", *args)
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
