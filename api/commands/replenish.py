@@ -2,8 +2,59 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.commands.common import JsonFlag, print_json, store
 
 replenish_app = typer.Typer(
     help="Plan replenishment: write reorder proposals.", no_args_is_help=True
 )
+
+
+@replenish_app.command("plan")
+def plan(
+    store_id: Annotated[
+        str | None,
+        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all stores."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Review at most this many SKU-locations (in id order)."),
+    ] = None,
+    review_days: Annotated[
+        int, typer.Option(min=1, max=56, help="Days between reviews (the review period).")
+    ] = 7,
+    as_json: JsonFlag = False,
+) -> None:
+    """Review stock against the forecast and write purchase-order proposals (never orders)."""
+    from ml_core.inventory.planning import FALLBACK_SOURCE, plan_replenishment
+
+    with store() as engine:
+        summary = plan_replenishment(
+            engine, store_id=store_id, limit=limit, review_days=review_days
+        )
+    if as_json:
+        print_json(asdict(summary))
+        return
+    table = Table(title=f"replenishment plan as of {summary.as_of}", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("locations", ", ".join(summary.locations))
+    table.add_row("SKU-locations reviewed", f"{summary.skus_reviewed:,}")
+    if summary.skus_without_supplier:
+        table.add_row("  without a supplier (skipped)", f"{summary.skus_without_supplier:,}")
+    table.add_row("lines proposed", f"{summary.lines_proposed:,}")
+    table.add_row("proposals written", f"{summary.proposals_written:,}")
+    table.add_row("proposals already open (unchanged)", f"{summary.proposals_unchanged:,}")
+    table.add_row("older proposals superseded", f"{summary.proposals_superseded:,}")
+    table.add_row("total value", f"{summary.total_value:,.2f}")
+    for source, count in sorted(summary.forecast_sources.items()):
+        label = "fallback (8-week day-of-week mean)" if source == FALLBACK_SOURCE else source
+        table.add_row(f"forecast: {label}", f"{count:,}")
+    Console().print(table)
+    typer.echo("proposals only: a planner approves them before any purchase order is made")

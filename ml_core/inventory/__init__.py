@@ -1,0 +1,1 @@
+"""Inventory policy: periodic-review order-up-to decisions and the simulation that judges them."""
