@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retail.errors import AisleError
@@ -153,8 +154,17 @@ def create_proposal(
         expires_at=expires_at,
         model_versions=json.loads(canonical_json(model_versions or {})),
     )
-    session.add(proposal)
-    session.flush()
+    try:
+        # A savepoint: losing a race to an identical open proposal must not undo the caller's work.
+        with session.begin_nested():
+            session.add(proposal)
+    except IntegrityError:
+        winner = find_open_proposal(
+            session, kind=kind, location_id=location_id, content_hash=digest
+        )
+        if winner is None:
+            raise
+        return winner
     return proposal
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -419,6 +420,18 @@ class Proposal(Base):
     executed_ref: Mapped[str | None] = mapped_column(Id)
     # Versions of the models and data the proposal was computed from, for tracing and rollback.
     model_versions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # At most one open proposal per content: two planners running at once cannot both write it.
+    __table_args__ = (
+        Index(
+            "uq_proposals_open_content",
+            "kind",
+            "location_id",
+            "content_hash",
+            unique=True,
+            sqlite_where=text("status = 'proposed'"),
+            postgresql_where=text("status = 'proposed'"),
+        ),
+    )
 
 
 class ForecastRun(Base):

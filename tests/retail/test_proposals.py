@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import Result
 
@@ -143,6 +144,21 @@ def test_an_identical_open_proposal_is_not_duplicated(engine: Engine) -> None:
         assert _create(session).id not in {first.id, other_store.id, changed.id}
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Proposal)) == 4
+
+
+def test_the_database_refuses_a_second_open_copy_of_the_same_content(engine: Engine) -> None:
+    """The guard behind the check: two planners racing past `find_open_proposal` both insert."""
+    with transaction(engine) as session:
+        first = _create(session)
+    duplicate = {
+        column: getattr(first, column)
+        for column in ("kind", "content", "content_hash", "location_id", "proposer", "created_at")
+    }
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(Proposal(id="prop-racer", status="proposed", **duplicate))
+    with transaction(engine) as session:
+        # Rejected proposals do not block the same content from being proposed again.
+        session.add(Proposal(id="prop-after", status="rejected", **duplicate))
 
 
 def test_list_filters_by_kind_status_and_location(engine: Engine) -> None:
