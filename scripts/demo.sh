@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running demo on embedded defaults:
-# install, seed the small generated world, import the public data, then serve on :8000.
+# install, seed the small generated world, import the public data, forecast, propose reorders,
+# then serve on :8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +17,7 @@ if [ -d "$shared" ]; then
     $aisle data import walmart "$shared/walmart/walmart_sales_weekly.csv"
 fi
 $aisle data stats
+# Train and plan on the generated world: a forecast per SKU and location, then reorder proposals.
+$aisle forecast run --horizon 28
+$aisle replenish plan
 exec $aisle serve
