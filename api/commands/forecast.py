@@ -58,9 +58,9 @@ def backtest_cmd(
     each window trains on everything up to its cutoff and is scored on steps G+1..H.
     """
     from ml_core.forecasting.backtest import BacktestSpec, backtest, resolve_models
-    from ml_core.forecasting.baselines import MODELS
     from ml_core.forecasting.data import check_freq, load_series_csv
     from ml_core.forecasting.metrics import metrics_dict
+    from ml_core.forecasting.models import MODELS
     from ml_core.forecasting.report import write_report
 
     # Settings first: a typo should not cost the time it takes to read a large file.
@@ -151,7 +151,7 @@ def run_cmd(
 ) -> None:
     """Forecast the store's own SKU x location demand; store it with the model's version."""
     from ml_core.forecasting.backtest import resolve_models
-    from ml_core.forecasting.baselines import MODELS
+    from ml_core.forecasting.models import MODELS
     from ml_core.forecasting.run import run_store_forecast
     from ml_core.registry import ArtifactRegistry
     from retail.settings import get_settings

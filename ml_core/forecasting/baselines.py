@@ -1,5 +1,5 @@
 """Baseline forecasters under the Aisle contract: seasonal naive and statsforecast's ETS, Theta, TSB
-and Croston-SBA, all probabilistic, plus `MODELS`, the registry the CLI and backtests pick from.
+and Croston-SBA, all probabilistic, plus `BASELINES`, the registry of them by name.
 
 The statistical models wrap Nixtla's statsforecast rather than reimplementing it. Interval levels
 map onto the contract's quantiles: the 80% interval gives p10 and p90, the upper end of the 90%
@@ -278,8 +278,9 @@ class CrostonSBA(_StatsForecastModel):
         return _CrostonSBA(alias="fc")
 
 
-# Names used on the command line (`--models`) and in reports; the global model adds "global".
-MODELS: dict[str, Callable[..., Forecaster]] = {
+# The statistical baselines by the names the command line uses; ml_core.forecasting.models adds
+# the global model to them.
+BASELINES: dict[str, Callable[..., Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
     AutoETS.name: AutoETS,
     Theta.name: Theta,

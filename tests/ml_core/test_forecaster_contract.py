@@ -25,8 +25,8 @@ from ml_core.forecasting.base import (
     SeriesData,
     future_index,
 )
-from ml_core.forecasting.baselines import MODELS
 from ml_core.forecasting.data import PERIOD, load_series_csv
+from ml_core.forecasting.models import MODELS
 
 HORIZON = {"D": 14, "W": 8}
 LENGTH = {"D": 140, "W": 110}
