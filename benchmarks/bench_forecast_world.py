@@ -47,58 +47,19 @@ from ml_core.forecasting.base import (
     ID,
     QUANTILE_FIELDS,
     QUANTILES,
-    Forecast,
-    Forecaster,
     SeriesData,
     Y,
-    future_index,
 )
+from ml_core.forecasting.baselines import SeasonalNaive
 from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
+from ml_core.forecasting.store_panel import FUTURE_EXOG, STATIC_COLS
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
 from retail.world.demand import DISPERSION_SHAPE
 from retail.world.seed import seed_world
 
 console = Console(stderr=True)
-FUTURE_EXOG = ("price_ratio", "on_promo")
-STATIC_COLS = ("category_id", "location_id", "product_id")
-
-
-def seasonal_naive() -> Forecaster:
-    """The project's seasonal naive when it is there; a few inline lines otherwise."""
-    try:
-        from ml_core.forecasting.baselines import SeasonalNaive
-    except ImportError:
-        return _InlineSeasonalNaive()
-    return SeasonalNaive()
-
-
-class _InlineSeasonalNaive(Forecaster):
-    """Last week repeated; every quantile equal to the point (only MASE is compared)."""
-
-    name = "seasonal_naive"
-
-    def fit(self, data: SeriesData) -> _InlineSeasonalNaive:
-        self.frame_ = data.frame
-        return self
-
-    def predict(self, horizon: int, future: pd.DataFrame | None = None) -> Forecast:
-        index = future_index(self.frame_, horizon, "D")
-        last_week = self.frame_.groupby(ID, sort=True)[Y].apply(lambda s: s.to_numpy()[-7:])
-        values = np.concatenate(
-            [np.resize(np.pad(w, (7 - len(w), 0), mode="edge"), horizon) for w in last_week]
-        )
-        return Forecast(
-            unique_id=index[ID].to_numpy(),
-            ds=index[DS].to_numpy(),
-            mean=values,
-            p10=values,
-            p50=values,
-            p90=values,
-            p95=values,
-            model=self.name,
-        )
 
 
 # ------------------------------------------------------------------------------------- world
@@ -252,7 +213,7 @@ def run_world(args: argparse.Namespace) -> dict[str, Any]:
     model = global_model(args)
     _, fit_s = timed(lambda: model.fit(data))
     forecast, predict_s = timed(lambda: model.predict(args.holdout, future))
-    naive = seasonal_naive()
+    naive = SeasonalNaive()
     _, naive_fit_s = timed(lambda: naive.fit(data))
     naive_fc, naive_predict_s = timed(lambda: naive.predict(args.holdout, future))
     forecasts = {
@@ -370,7 +331,7 @@ def run_synthetic(args: argparse.Namespace) -> dict[str, Any]:
     model = global_model(args)
     _, fit_s = timed(lambda: model.fit(data))
     forecast, predict_s = timed(lambda: model.predict(args.holdout, future))
-    naive = seasonal_naive()
+    naive = SeasonalNaive()
     _, naive_fit_s = timed(lambda: naive.fit(data))
     naive_fc, naive_predict_s = timed(lambda: naive.predict(args.holdout, future))
     truth = test[[ID, DS]].assign(y_hat=mu[test["_row"], test["_day"]])

@@ -196,6 +196,7 @@ class World:
     trend: np.ndarray
     prices: PricePaths
     variant_product: np.ndarray
+    paid_price: np.ndarray  # (n_variants, n_days) shelf price after promotions
     first_variant: np.ndarray
     locations: list[dict[str, Any]]
     suppliers: list[dict[str, Any]]
@@ -256,6 +257,7 @@ def _generate(spec: ScaleSpec, seed: int, progress: Progress) -> World:
         trend,
         prices,
         variant_product,
+        prices.paid_price(variant_product),
         first_variant,
         locations,
         suppliers,
@@ -570,7 +572,7 @@ def _simulate_sales(
     )
     price_effect = product_price_multiplier(world.prices, catalog, world.variant_product)
     product_time = product_time_effects(price_effect, world.trend, world.launch_day)
-    paid = world.prices.paid_price(world.variant_product)
+    paid = world.paid_price
 
     sku = np.array([v.sku for p in catalog.products for v in p.variants], dtype=object)
     share = np.array([v.size_share for p in catalog.products for v in p.variants])
@@ -724,7 +726,7 @@ def _write_shoppers(
         preferences=preferences,
         customers=customers,
         launch_day=world.launch_day,
-        paid_price=world.prices.paid_price(world.variant_product),
+        paid_price=world.paid_price,
         first_variant=world.first_variant,
         days=world.calendar.days,
         session_days=spec.session_days,
