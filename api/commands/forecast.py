@@ -57,7 +57,12 @@ def backtest_cmd(
     The last cutoff is the last date minus H periods, the other N-1 step back S periods each;
     each window trains on everything up to its cutoff and is scored on steps G+1..H.
     """
-    from ml_core.forecasting.backtest import BacktestSpec, backtest, resolve_models
+    from ml_core.forecasting.backtest import (
+        BacktestSpec,
+        backtest,
+        resolve_models,
+        selection_metrics,
+    )
     from ml_core.forecasting.data import check_freq, load_series_csv
     from ml_core.forecasting.metrics import metrics_dict
     from ml_core.forecasting.models import MODELS
@@ -86,7 +91,8 @@ def backtest_cmd(
 
     result.forecasts.to_csv(output_dir / "forecasts.csv", index=False, date_format="%Y-%m-%d")
     per_model = metrics_dict(result.metrics)
-    summary = {
+    selection = selection_metrics(result)
+    summary: dict[str, object] = {
         "models": per_model,
         "backtest": {
             "data": str(data),
@@ -100,14 +106,25 @@ def backtest_cmd(
             "fallbacks": result.fallbacks,
         },
     }
+    if selection is not None:
+        summary["selection"] = {
+            "rule": "per series, the model with the lowest mean MASE on the earlier windows",
+            "scored_cutoffs": [str(c.date()) for c in result.cutoffs[1:]],
+            "models": metrics_dict(selection),
+        }
     (output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     write_report(result, series, output_dir / "report.html", title=f"Backtest of {data.name}")
-    _print_metrics(per_model)
+    _print_metrics(per_model, "backtest metrics per model")
+    if selection is not None:
+        _print_metrics(
+            metrics_dict(selection),
+            "per-series choice ('best') beside every model, on windows 2..N",
+        )
     typer.echo(f"wrote forecasts.csv, metrics.json and report.html to {output_dir}")
 
 
-def _print_metrics(metrics: dict[str, dict[str, float | int | None]]) -> None:
-    table = Table(title="backtest metrics per model")
+def _print_metrics(metrics: dict[str, dict[str, float | int | None]], title: str) -> None:
+    table = Table(title=title)
     columns = (
         ("mae", "MAE", "{:,.2f}"),
         ("wape", "WAPE", "{:.1%}"),

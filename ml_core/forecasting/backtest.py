@@ -278,3 +278,23 @@ def select_per_series(result: BacktestResult, metric: str = "mase") -> pd.DataFr
     picked = fc.merge(chosen, on=[ID, CUTOFF, "model"], how="inner")
     picked = picked.assign(chosen=picked["model"], model=BEST)
     return picked[[*FORECAST_COLUMNS, "chosen"]].reset_index(drop=True)
+
+
+def selection_metrics(result: BacktestResult, metric: str = "mase") -> pd.DataFrame | None:
+    """Per-series choice scored against every model on the same windows (2..N).
+
+    `select_per_series` can only be scored from the second window on, so its figures are set
+    beside each model's on exactly those rows; None when there is nothing to choose between (one
+    model or one window).
+    """
+    if len(result.models) < 2 or len(result.cutoffs) < 2:
+        return None
+    best = select_per_series(result, metric)
+    later = result.forecasts[result.forecasts[CUTOFF] >= result.cutoffs[1]]
+    rows = pd.concat([later, best.drop(columns="chosen")], ignore_index=True)
+    table = evaluate(rows, result.scales)
+    order = [name for name in [*result.models, BEST] if name in table.index]
+    chosen = best.drop_duplicates([ID, CUTOFF])["chosen"].value_counts()
+    table = table.reindex(order)
+    table["chosen"] = [int(chosen.get(name, 0)) if name != BEST else None for name in order]
+    return table

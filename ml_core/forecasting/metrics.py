@@ -185,7 +185,7 @@ def metrics_dict(table: pd.DataFrame) -> dict[str, dict[str, float | int | None]
     for model, row in table.iterrows():
         entry: dict[str, float | int | None] = {}
         for name, value in row.items():
-            if name in ("rows", "series"):
+            if name in ("rows", "series", "chosen"):
                 entry[str(name)] = None if pd.isna(value) else int(value)
             else:
                 entry[str(name)] = None if pd.isna(value) else float(value)

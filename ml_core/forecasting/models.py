@@ -7,6 +7,7 @@ from typing import Any
 
 from ml_core.forecasting.base import Forecaster
 from ml_core.forecasting.baselines import BASELINES
+from ml_core.forecasting.ensemble import Ensemble
 
 
 def _global(**hyperparameters: Any) -> Forecaster:
@@ -16,4 +17,12 @@ def _global(**hyperparameters: Any) -> Forecaster:
     return GlobalQuantileForecaster(**hyperparameters)
 
 
-MODELS: dict[str, Callable[..., Forecaster]] = {**BASELINES, "global": _global}
+def _ensemble(**hyperparameters: Any) -> Forecaster:
+    return Ensemble(registry=MODELS, **hyperparameters)
+
+
+MODELS: dict[str, Callable[..., Forecaster]] = {
+    **BASELINES,
+    "global": _global,
+    "ensemble": _ensemble,
+}

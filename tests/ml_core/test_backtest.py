@@ -23,6 +23,7 @@ from ml_core.forecasting.backtest import (
     backtest,
     cutoffs,
     select_per_series,
+    selection_metrics,
 )
 from ml_core.forecasting.base import DS, ID, SeriesData, Y
 from ml_core.forecasting.baselines import SeasonalNaive
@@ -304,6 +305,21 @@ def test_best_model_per_series_is_chosen_from_earlier_windows_only() -> None:
     assert chosen == {"trend": ["naive"], "weekly": ["seasonal"]}
     assert (best["model"] == "best").all()
 
+    table = selection_metrics(result)
+    assert table is not None
+    assert list(table.index) == ["seasonal", "naive", "best"]
+    # Each model and the choice are scored on the same rows: windows 2 and 3 of both series.
+    assert set(table["rows"]) == {2 * 2 * 7}
+    assert table.loc["best", "mae"] < min(table.loc["seasonal", "mae"], table.loc["naive", "mae"])
+    assert table.loc["seasonal", "chosen"] + table.loc["naive", "chosen"] == 2 * 2
+
+
+def test_nothing_to_choose_with_one_model() -> None:
+    data = _series({"flat": [3.0] * 40})
+    models = {"seasonal": lambda: SeasonalNaive(season_length=7)}
+    result = backtest(data, models, BacktestSpec(7, 7, 3), show_progress=False)
+    assert selection_metrics(result) is None
+
 
 # --- the CLI -----------------------------------------------------------------------------------
 
@@ -377,6 +393,11 @@ def test_the_cli_writes_forecasts_metrics_and_a_self_contained_report(
         for key in ("mae", "wape", "mape", "smape", "mase", "pinball", "coverage_80"):
             assert math.isfinite(values[key])
     assert metrics["backtest"]["cutoffs"] == ["2024-02-25", "2024-03-03"]
+    selection = metrics["selection"]
+    assert selection["scored_cutoffs"] == ["2024-03-03"]
+    assert set(selection["models"]) == {"seasonal_naive", "tsb", "best"}
+    assert sum(selection["models"][m]["chosen"] for m in ("seasonal_naive", "tsb")) == 3
+    assert "per-series choice" in result.stdout
 
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 3
