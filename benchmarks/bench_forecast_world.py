@@ -16,7 +16,7 @@ Synthetic mode (`--synthetic N`) times fit + predict of the global model on N da
 
     .venv/bin/python benchmarks/bench_forecast_world.py
     .venv/bin/python benchmarks/bench_forecast_world.py --var-dir var
-    .venv/bin/python benchmarks/bench_forecast_world.py --synthetic 20000
+    .venv/bin/python benchmarks/bench_forecast_world.py --synthetic 20000 --autoets
     .venv/bin/python benchmarks/bench_forecast_world.py --params '{"max_epochs": 20}'
 
 Prints one JSON document on stdout; progress goes to stderr.
@@ -50,7 +50,7 @@ from ml_core.forecasting.base import (
     SeriesData,
     Y,
 )
-from ml_core.forecasting.baselines import SeasonalNaive
+from ml_core.forecasting.baselines import AutoETS, SeasonalNaive
 from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
 from ml_core.forecasting.store_panel import FUTURE_EXOG, STATIC_COLS
@@ -337,25 +337,32 @@ def run_synthetic(args: argparse.Namespace) -> dict[str, Any]:
     truth = test[[ID, DS]].assign(y_hat=mu[test["_row"], test["_day"]])
     for name in QUANTILE_FIELDS:
         truth[name] = truth["y_hat"]
-    metrics = score(
-        {"global": forecast.to_frame(), "seasonal_naive": naive_fc.to_frame(), "true_mean": truth},
-        test,
-        train,
-        7,
-    )
+    forecasts = {
+        "global": forecast.to_frame(),
+        "seasonal_naive": naive_fc.to_frame(),
+        "true_mean": truth,
+    }
+    seconds = {
+        "global_fit": round(fit_s, 2),
+        "global_predict": round(predict_s, 2),
+        "global_total": round(fit_s + predict_s, 2),
+        "seasonal_naive_fit_predict": round(naive_fit_s + naive_predict_s, 2),
+    }
+    if args.autoets:
+        console.print("statsforecast AutoETS on the same series ...")
+        ets = AutoETS(n_jobs=args.autoets_jobs)
+        ets_fc, ets_s = timed(lambda: ets.fit(data).predict(args.holdout, future))
+        forecasts["autoets"] = ets_fc.to_frame()
+        seconds[f"autoets_fit_predict_{args.autoets_jobs}_jobs"] = round(ets_s, 2)
+    metrics = score(forecasts, test, train, 7)
     return {
         "mode": "synthetic",
         "series": args.synthetic,
         "days": args.days,
         "training_rows": len(train),
-        "seconds": {
-            "global_fit": round(fit_s, 2),
-            "global_predict": round(predict_s, 2),
-            "global_total": round(fit_s + predict_s, 2),
-            "seasonal_naive_fit_predict": round(naive_fit_s + naive_predict_s, 2),
-        },
-        "mase": {m: metrics[m]["mase"] for m in ("global", "seasonal_naive", "true_mean")},
-        "coverage_p90": metrics["global"]["coverage_p90"],
+        "seconds": seconds,
+        "mase": {m: metrics[m]["mase"] for m in forecasts},
+        "coverage_p90": {m: metrics[m]["coverage_p90"] for m in forecasts},
         "training": _training(forecast.meta),
     }
 
@@ -375,6 +382,10 @@ def main() -> None:
     parser.add_argument("--params", default="{}", help="JSON of global-model hyperparameters")
     parser.add_argument("--synthetic", type=int, default=0, help="N synthetic series instead")
     parser.add_argument("--days", type=int, default=730, help="days per synthetic series")
+    parser.add_argument(
+        "--autoets", action="store_true", help="also time statsforecast's AutoETS (synthetic)"
+    )
+    parser.add_argument("--autoets-jobs", type=int, default=2, help="AutoETS worker processes")
     args = parser.parse_args()
     started = time.perf_counter()
     result = run_synthetic(args) if args.synthetic else run_world(args)
