@@ -1,0 +1,191 @@
+"""`aisle recommend ...`: evaluate recommenders on any interactions data, train on the store's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.commands.common import JsonFlag, print_json, store
+from retail.errors import AisleError
+
+recommend_app = typer.Typer(help="Train and evaluate recommenders.", no_args_is_help=True)
+
+# The best model on the generated world's benchmark (docs/BENCHMARKS.md).
+DEFAULT_MODEL = "ease"
+
+
+@recommend_app.command("eval")
+def eval_cmd(
+    train: Annotated[Path, typer.Option("--train", help="Interactions CSV to train on.")],
+    test: Annotated[Path, typer.Option("--test", help="Interactions CSV to score against.")],
+    k: Annotated[int, typer.Option("--k", help="Items recommended per test user.")],
+    output_dir: Annotated[
+        Path,
+        typer.Option("--output-dir", help="Where recommendations.csv and metrics.json go."),
+    ],
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="A model name, or several separated by commas to compare them."
+        ),
+    ] = DEFAULT_MODEL,
+    user_col: Annotated[str, typer.Option("--user-col", help="Column naming the user.")] = (
+        "user_id"
+    ),
+    item_col: Annotated[str, typer.Option("--item-col", help="Column naming the item.")] = (
+        "item_id"
+    ),
+    time_col: Annotated[
+        str | None,
+        typer.Option(
+            "--time-col", help="Column of interaction times [default: timestamp, if present]."
+        ),
+    ] = None,
+    weight_col: Annotated[
+        str | None,
+        typer.Option(
+            "--weight-col", help="Column of interaction strengths [default: every row is 1]."
+        ),
+    ] = None,
+) -> None:
+    """Train on TRAIN, recommend K items to every TEST user (none of their TRAIN items), score.
+
+    Writes recommendations.csv (user_id, item_id, rank; rank 1 is best; with a leading `model`
+    column when several models are named) and metrics.json (precision, recall, nDCG and MAP at K,
+    catalogue coverage, and the same for cold-start users and items, per model). Columns not
+    named are ignored, so ratings count as implicit feedback unless named with --weight-col.
+    """
+    from ml_core.recommend.base import check_k
+    from ml_core.recommend.data import InteractionColumns, load_interactions_csv
+    from ml_core.recommend.evaluate import evaluate_recommenders
+    from ml_core.recommend.models import resolve_recommenders
+
+    # Settings first: a typo should not cost the time it takes to read a large file.
+    check_k(k)
+    names = [part.strip() for part in model.split(",") if part.strip()]
+    chosen = resolve_recommenders(names)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise AisleError(f"The output folder {output_dir} is a file.")
+    columns = InteractionColumns(user=user_col, item=item_col, time=time_col, weight=weight_col)
+    train_frame = load_interactions_csv(train, columns)
+    test_frame = load_interactions_csv(test, columns)
+
+    result = evaluate_recommenders(train_frame, test_frame, chosen, k)
+
+    several = len(chosen) > 1
+    summary = {
+        "k": k,
+        "train": str(train),
+        "test": str(test),
+        "data": result.data,
+        "models": result.metrics,
+    }
+
+    def write(folder: Path) -> None:
+        import pandas as pd
+
+        if several:
+            frames = [f.assign(model=name) for name, f in result.recommendations.items()]
+            out = pd.concat(frames, ignore_index=True)[["model", "user_id", "item_id", "rank"]]
+        else:
+            out = next(iter(result.recommendations.values()))
+        out.to_csv(folder / "recommendations.csv", index=False)
+        (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    _publish(output_dir, write)
+    _print_metrics(result.metrics, k)
+    typer.echo(f"wrote recommendations.csv and metrics.json to {output_dir}")
+
+
+def _publish(output_dir: Path, write: Callable[[Path], None]) -> None:
+    """Write the outputs into a staging folder beside `output_dir`, then move them into place.
+
+    A new folder appears whole (one rename); in an existing folder each file is replaced whole
+    (os.replace). A failure while writing leaves `output_dir` as it was.
+    """
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    except OSError as exc:
+        raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
+    try:
+        write(staging)
+        if output_dir.is_dir():
+            for path in staging.iterdir():
+                os.replace(path, output_dir / path.name)
+        else:
+            staging.rename(output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def _print_metrics(metrics: dict[str, dict[str, Any]], k: int) -> None:
+    table = Table(title=f"top-{k} metrics per model")
+    columns: tuple[tuple[str, Callable[[dict[str, Any]], Any], str], ...] = (
+        (f"P@{k}", lambda m: m["precision"], "{:.4f}"),
+        (f"R@{k}", lambda m: m["recall"], "{:.4f}"),
+        (f"nDCG@{k}", lambda m: m["ndcg"], "{:.4f}"),
+        (f"MAP@{k}", lambda m: m["map"], "{:.4f}"),
+        ("coverage", lambda m: m["catalog_coverage"], "{:.1%}"),
+        (f"cold users R@{k}", lambda m: m["cold_start_users"]["recall"], "{:.4f}"),
+        (f"cold items R@{k}", lambda m: m["cold_start_items"]["recall"], "{:.4f}"),
+        ("fit s", lambda m: m["fit_seconds"], "{:.2f}"),
+    )
+    table.add_column("model")
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
+    for name, values in metrics.items():
+        cells = []
+        for _, read, fmt in columns:
+            value = read(values)
+            cells.append("-" if value is None else fmt.format(value))
+        table.add_row(name, *cells)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
+        console.width = 160
+    console.print(table)
+
+
+@recommend_app.command("train")
+def train_cmd(
+    model: Annotated[
+        str, typer.Option("--model", help="A model name, e.g. ease, item_item, popularity.")
+    ] = DEFAULT_MODEL,
+    as_json: JsonFlag = False,
+) -> None:
+    """Train a recommender on the store's events and orders; register it as the active version."""
+    from ml_core.recommend.models import resolve_recommenders
+    from ml_core.recommend.train import train_store_recommender
+    from ml_core.registry import ArtifactRegistry
+    from retail.settings import get_settings
+
+    recommender = resolve_recommenders([model])[model]()
+    registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
+    with store() as engine:
+        result = train_store_recommender(engine, registry, recommender)
+    if as_json:
+        print_json(asdict(result))
+        return
+    holdout = result.holdout
+    check = (
+        f"; recall@{holdout['k']} {holdout['recall']:.3f} on purchases after {holdout['cutoff']}"
+        if holdout.get("recall") is not None
+        else ""
+    )
+    typer.echo(
+        f"recommender {result.model} version {result.model_version}: {result.users:,} customers, "
+        f"{result.items:,} products, {result.interactions:,} interactions, "
+        f"fitted in {result.fit_seconds:.2f} s{check}"
+    )

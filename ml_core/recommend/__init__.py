@@ -1,0 +1,1 @@
+"""Recommenders: one model contract, popularity, item-item and EASE, ranking metrics, evaluation."""
