@@ -47,7 +47,7 @@ def load_interactions_csv(path: Path | str, columns: InteractionColumns) -> pd.D
         raise DataFileError(f"Column {duplicated[0]!r} is named for two roles.")
     header = _header(path)
     time_col = columns.time
-    if time_col is None and TIME in header:
+    if time_col is None and TIME in header and TIME not in given:
         time_col = TIME
     wanted = [c for c in (columns.user, columns.item, time_col, columns.weight) if c is not None]
     missing = [c for c in wanted if c not in header]
@@ -105,11 +105,13 @@ def _ids(col: pd.Series, name: str, label: str) -> np.ndarray:
 
 
 def _weights(col: pd.Series, name: str, label: str) -> np.ndarray:
+    if col.isna().any():
+        raise DataFileError(f"{name} row {_row(col.isna())}: column {label!r} is empty.")
     values = pd.to_numeric(col, errors="coerce").astype(float).to_numpy()
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         raise DataFileError(
-            f"{name} row {_row(bad)}: {col[bad].iloc[0]!r} in column {label!r} is not a "
+            f"{name} row {_row(bad)}: {str(col[bad].iloc[0])!r} in column {label!r} is not a "
             f"weight (a number at least 0)."
         )
     return values
@@ -132,6 +134,6 @@ def _times(col: pd.Series, name: str, label: str) -> np.ndarray:
     bad = parsed.isna()
     if bad.any():
         raise DataFileError(
-            f"{name} row {_row(bad)}: {col[bad].iloc[0]!r} in column {label!r} is not a time."
+            f"{name} row {_row(bad)}: {str(col[bad].iloc[0])!r} in column {label!r} is not a time."
         )
     return parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
