@@ -164,16 +164,35 @@ def run_cmd(
     history_days: Annotated[
         int | None, typer.Option("--history-days", min=28, help="Train on the last N days only.")
     ] = None,
+    reconcile: Annotated[
+        str | None,
+        typer.Option(
+            "--reconcile",
+            help="Also forecast the hierarchy's aggregates and reconcile: bottom_up, ols, "
+            "wls_struct or wls_var.",
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Forecast the store's own SKU x location demand; store it with the model's version."""
+    """Forecast the store's own SKU x location demand; store it with the model's version.
+
+    With --reconcile, a second model of the same kind forecasts every aggregate of the retail
+    hierarchy (SKU, category, department x store, region, chain) and all the forecasts are made
+    coherent and non-negative; the aggregates are stored beside the SKU x location rows.
+    """
     from ml_core.forecasting.backtest import resolve_models
+    from ml_core.forecasting.hierarchy import METHODS, HierarchyError
     from ml_core.forecasting.models import MODELS
     from ml_core.forecasting.run import run_store_forecast
     from ml_core.registry import ArtifactRegistry
     from retail.settings import get_settings
 
-    forecaster = resolve_models([model], MODELS)[model]()
+    if reconcile is not None and reconcile not in METHODS:
+        raise HierarchyError(
+            f"Unknown reconciliation {reconcile!r}: choose from {', '.join(METHODS)}."
+        )
+    factory = resolve_models([model], MODELS)[model]
+    forecaster = factory()
     registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
     with store() as engine:
         result = run_store_forecast(
@@ -183,6 +202,8 @@ def run_cmd(
             horizon=horizon,
             location_id=store_id,
             history_days=history_days,
+            reconciliation=reconcile,  # type: ignore[arg-type]
+            aggregate_model=factory() if reconcile else None,
         )
     if as_json:
         print_json(asdict(result))
@@ -191,4 +212,10 @@ def run_cmd(
         f"forecast run {result.run_id}: {result.model} version {result.model_version}, "
         f"{result.series:,} series x {result.horizon} days from {result.first_day} "
         f"({result.rows:,} rows)"
+        + (
+            f"; reconciled ({result.reconciled_with}) with {result.aggregate_rows:,} rows of "
+            "aggregates"
+            if result.reconciled_with
+            else ""
+        )
     )

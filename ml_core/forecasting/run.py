@@ -2,6 +2,10 @@
 
 The fitted model is saved in the artifact registry; the forecast rows are written under a
 `forecast_runs` row that names the model version, so every proposal made from them can cite it.
+With reconciliation, a second model of the same kind forecasts every aggregate of the retail
+hierarchy (category x region, department x store, the chain, ...) and the two sets of forecasts
+are reconciled: the SKU x location rows then come out coherent with the aggregates, which are
+stored too (`forecast_aggregates`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,21 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy import Engine
 
-from ml_core.forecasting.base import DS, ID, Forecaster, future_index
+from ml_core.forecasting.base import (
+    DS,
+    ID,
+    QUANTILE_FIELDS,
+    Forecaster,
+    SeriesData,
+    Y,
+    future_index,
+)
+from ml_core.forecasting.hierarchy import BOTTOM, Hierarchy, Method, build_hierarchy, reconcile
 from ml_core.forecasting.store_panel import (
+    FUTURE_EXOG,
+    HIERARCHY_LEVELS,
     attach_price_covariates,
+    hierarchy_attributes,
     load_price_events,
     sales_panel,
 )
@@ -35,6 +51,8 @@ class ForecastRunResult:
     rows: int
     first_day: dt.date
     horizon: int
+    reconciled_with: str | None = None
+    aggregate_rows: int = 0
 
 
 def run_store_forecast(
@@ -45,18 +63,41 @@ def run_store_forecast(
     horizon: int,
     location_id: str | None = None,
     history_days: int | None = None,
+    reconciliation: Method | None = None,
+    aggregate_model: Forecaster | None = None,
 ) -> ForecastRunResult:
+    """Fit `model` on the store's panel and store its forecast; with `reconciliation`,
+    `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates."""
+    if reconciliation is not None and aggregate_model is None:
+        raise ValueError("Reconciliation needs a model for the aggregate series.")
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
     data_hash = hashlib.sha256(
         pd.util.hash_pandas_object(data.frame[[ID, DS, "y"]], index=False).to_numpy().tobytes()
     ).hexdigest()
     model.fit(data)
     future = _future_covariates(engine, data.frame, horizon)
-    forecast = model.predict(horizon, future)
+    frame = model.predict(horizon, future).to_frame()
+    aggregates = pd.DataFrame()
+    if reconciliation is not None and aggregate_model is not None:
+        hierarchy = build_hierarchy(hierarchy_attributes(engine, data.ids), HIERARCHY_LEVELS)
+        base = pd.concat(
+            [
+                forecast_aggregates(aggregate_model, hierarchy, data, future, horizon),
+                frame.rename(columns={ID: "node"}),
+            ],
+            ignore_index=True,
+        )
+        reconciled = reconcile(base, hierarchy, reconciliation)
+        is_bottom = reconciled["level"] == BOTTOM
+        frame = reconciled[is_bottom].drop(columns="level").rename(columns={"node": ID})
+        aggregates = reconciled[~is_bottom]
 
     def write(folder: Path) -> None:
         with (folder / "model.pkl").open("wb") as handle:
             pickle.dump(model, handle)
+        if reconciliation is not None:
+            with (folder / "aggregate_model.pkl").open("wb") as handle:
+                pickle.dump(aggregate_model, handle)
 
     manifest = registry.save(
         name=f"forecaster-{model.name}",
@@ -69,9 +110,9 @@ def run_store_forecast(
             "location_id": location_id,
             "history_days": history_days,
             "series": int(len(data.ids)),
+            "reconciliation": reconciliation,
         },
     )
-    frame = forecast.to_frame()
     keys = frame[ID].str.rsplit("@", n=1, expand=True)
     run_id = uuid.uuid4().hex
     rows = pd.DataFrame(
@@ -81,7 +122,7 @@ def run_store_forecast(
             "location_id": keys[1],
             "day": pd.to_datetime(frame[DS]).dt.strftime("%Y-%m-%d"),
             "mean": frame["y_hat"].astype(float),
-            **{q: frame[q].astype(float) for q in ("p10", "p50", "p90", "p95")},
+            **{q: frame[q].astype(float) for q in QUANTILE_FIELDS},
         }
     )
     first_day = (last_day + pd.Timedelta(days=1)).date()
@@ -100,9 +141,48 @@ def run_store_forecast(
             },
         )
         written = copy_frame(conn, "forecasts", rows)
+        aggregate_rows = 0
+        if not aggregates.empty:
+            stored = pd.DataFrame(
+                {
+                    "run_id": run_id,
+                    "node": aggregates["node"].to_numpy(),
+                    "level": aggregates["level"].to_numpy(),
+                    "day": pd.to_datetime(aggregates[DS]).dt.strftime("%Y-%m-%d").to_numpy(),
+                    "mean": aggregates["y_hat"].to_numpy(dtype=float),
+                    **{q: aggregates[q].to_numpy(dtype=float) for q in QUANTILE_FIELDS},
+                }
+            )
+            aggregate_rows = copy_frame(conn, "forecast_aggregates", stored)
     return ForecastRunResult(
-        run_id, model.name, manifest.version, int(len(data.ids)), written, first_day, horizon
+        run_id,
+        model.name,
+        manifest.version,
+        int(len(data.ids)),
+        written,
+        first_day,
+        horizon,
+        reconciliation,
+        aggregate_rows,
     )
+
+
+def forecast_aggregates(
+    model: Forecaster,
+    hierarchy: Hierarchy,
+    data: SeriesData,
+    future: pd.DataFrame,
+    horizon: int,
+) -> pd.DataFrame:
+    """Base forecasts of every aggregate node: `model` fitted on the summed sales, with the mean
+    price ratio and promotion share of each node's series as covariates and the level as a
+    static attribute, so one model learns every level."""
+    history = hierarchy.aggregate(data.frame, (Y,), FUTURE_EXOG)
+    upper = history[history["level"] != BOTTOM].rename(columns={"node": ID})
+    ahead = hierarchy.aggregate(future, (), FUTURE_EXOG)
+    ahead = ahead[ahead["level"] != BOTTOM].rename(columns={"node": ID})
+    model.fit(SeriesData(upper, "D", FUTURE_EXOG, ("level",)))
+    return model.predict(horizon, ahead).to_frame().rename(columns={ID: "node"})
 
 
 def _future_covariates(engine: Engine, history: pd.DataFrame, horizon: int) -> pd.DataFrame:

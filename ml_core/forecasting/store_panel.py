@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, select
 from ml_core.forecasting.base import DS, ID, SeriesData, Y
 from retail.errors import AisleError
 from retail.store.models import (
+    Category,
     DailySales,
     Location,
     PriceChange,
@@ -26,6 +27,21 @@ from retail.store.models import (
 
 FUTURE_EXOG = ("price_ratio", "on_promo")
 STATIC_COLS = ("category_id", "location_id", "product_id")
+# The grouped hierarchy a retailer reads: product levels (SKU, category, department, all) crossed
+# with location levels (store, region, chain); SKU x store is the bottom. SKU x region is left
+# out: with a few stores per region it nearly repeats the bottom level and doubles the nodes.
+HIERARCHY_LEVELS: tuple[tuple[str, ...], ...] = (
+    (),
+    ("region",),
+    ("location_id",),
+    ("department",),
+    ("department", "region"),
+    ("department", "location_id"),
+    ("category_id",),
+    ("category_id", "region"),
+    ("category_id", "location_id"),
+    ("variant_id",),
+)
 
 
 def series_id(variant_id: str, location_id: str) -> str:
@@ -70,6 +86,27 @@ def sales_panel(
     frame = frame.sort_values([ID, DS]).reset_index(drop=True)
     columns = [ID, DS, Y, *FUTURE_EXOG, *STATIC_COLS]
     return SeriesData(frame[columns], "D", FUTURE_EXOG, STATIC_COLS), last_day
+
+
+def hierarchy_attributes(engine: Engine, ids: np.ndarray) -> pd.DataFrame:
+    """Per series id ("variant@location"): variant_id, category_id, department (the category's
+    parent; a top-level category is its own department), location_id and region (a location
+    without one, such as the online channel, is its own region)."""
+    keys = pd.Series(ids).str.rsplit("@", n=1, expand=True)
+    frame = pd.DataFrame({"variant_id": keys[0], "location_id": keys[1]}, index=ids)
+    with engine.connect() as conn:
+        variants = pd.read_sql(
+            select(Variant.id, Product.category_id).join(Product, Product.id == Variant.product_id),
+            conn,
+        ).set_index("id")
+        parents = pd.read_sql(select(Category.id, Category.parent_id), conn).set_index("id")
+        regions = pd.read_sql(select(Location.id, Location.region), conn).set_index("id")
+    frame["category_id"] = variants["category_id"].reindex(frame["variant_id"]).to_numpy()
+    department = parents["parent_id"].reindex(frame["category_id"]).to_numpy()
+    frame["department"] = np.where(pd.isna(department), frame["category_id"], department)
+    region = regions["region"].reindex(frame["location_id"]).to_numpy()
+    frame["region"] = np.where(pd.isna(region), frame["location_id"], region)
+    return frame
 
 
 def load_price_events(conn: Connection) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -461,3 +461,19 @@ class ForecastValue(Base):
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
     p95: Mapped[float] = mapped_column(Float)
+
+
+class ForecastAggregate(Base):
+    """A reconciled forecast of one node above SKU x location (a category in a region, the
+    chain, ...): the sum of its SKU-location forecasts in the same run, with its own quantiles."""
+
+    __tablename__ = "forecast_aggregates"
+    run_id: Mapped[str] = mapped_column(ForeignKey("forecast_runs.id"), primary_key=True)
+    node: Mapped[str] = mapped_column(String(200), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    level: Mapped[str] = mapped_column(String(64), index=True)
+    mean: Mapped[float] = mapped_column(Float)
+    p10: Mapped[float] = mapped_column(Float)
+    p50: Mapped[float] = mapped_column(Float)
+    p90: Mapped[float] = mapped_column(Float)
+    p95: Mapped[float] = mapped_column(Float)

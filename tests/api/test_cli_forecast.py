@@ -46,6 +46,7 @@ def test_forecast_run_refuses_bad_input_in_one_sentence(aisle: Aisle) -> None:
     for args, message in (
         (("--store", "S999"), "No location with id 'S999'"),
         (("--model", "prophet"), "Unknown model 'prophet'"),
+        (("--reconcile", "mint"), "Unknown reconciliation 'mint'"),
     ):
         result = aisle("forecast", "run", *args)
         assert result.exit_code == 2, result.output

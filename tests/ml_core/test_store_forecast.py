@@ -14,7 +14,15 @@ from ml_core.forecasting.run import run_store_forecast
 from ml_core.forecasting.store_panel import sales_panel
 from ml_core.registry import ArtifactRegistry
 from retail.errors import AisleError
-from retail.store.models import DailySales, ForecastRun, ForecastValue
+from retail.store.models import (
+    Category,
+    DailySales,
+    ForecastAggregate,
+    ForecastRun,
+    ForecastValue,
+    Product,
+    Variant,
+)
 from retail.world.seed import ScaleSpec, seed_world
 
 TINY = ScaleSpec(25, 2, 40, 150, 0.8, 20, 1.0)
@@ -67,3 +75,50 @@ def test_run_writes_versioned_forecasts_for_every_series(world: Engine, tmp_path
     q = values[["p10", "p50", "p90", "p95"]].to_numpy()
     assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
     assert pd.to_datetime(values["day"]).min().date() == result.first_day
+
+
+def test_reconciled_run_stores_coherent_non_negative_aggregates(
+    world: Engine, tmp_path: Path
+) -> None:
+    registry = ArtifactRegistry(tmp_path / "artifacts")
+    result = run_store_forecast(
+        world,
+        registry,
+        SeasonalNaive(),
+        horizon=7,
+        reconciliation="wls_struct",
+        aggregate_model=SeasonalNaive(),
+    )
+    with world.connect() as conn:
+        bottom = pd.read_sql(select(ForecastValue), conn)
+        upper = pd.read_sql(select(ForecastAggregate), conn)
+        parents = {
+            row.id: row.parent_id for row in conn.execute(select(Category.id, Category.parent_id))
+        }
+    assert result.reconciled_with == "wls_struct" and result.aggregate_rows == len(upper)
+    assert {"total", "region", "location_id", "department/region", "variant_id"} <= set(
+        upper["level"]
+    )
+    values = ["mean", "p10", "p50", "p90", "p95"]
+    assert (bottom[values].to_numpy() >= 0).all() and (upper[values].to_numpy() >= 0).all()
+
+    # Coherent: the chain's total and each store's total are the sums of their SKU rows.
+    total = upper[upper["node"] == "total=all"].set_index("day")["mean"]
+    np.testing.assert_allclose(total, bottom.groupby("day")["mean"].sum().loc[total.index])
+    store = upper[upper["node"] == "location_id=S001"].set_index("day")["mean"]
+    s001 = bottom[bottom["location_id"] == "S001"].groupby("day")["mean"].sum()
+    np.testing.assert_allclose(store, s001.loc[store.index])
+
+    # A department's row sums the SKUs of its categories.
+    products = pd.read_sql(
+        select(Variant.id, Product.category_id).join(Product, Product.id == Variant.product_id),
+        world,
+    ).set_index("id")["category_id"]
+    bottom["department"] = bottom["variant_id"].map(products).map(parents)
+    department = bottom["department"].dropna().iloc[0]
+    node = upper[upper["node"] == f"department={department}"].set_index("day")["mean"]
+    summed = bottom[bottom["department"] == department].groupby("day")["mean"].sum()
+    np.testing.assert_allclose(node, summed.loc[node.index])
+    manifest, folder = registry.active("forecaster-seasonal_naive")
+    assert manifest.parameters["reconciliation"] == "wls_struct"
+    assert (folder / "aggregate_model.pkl").exists()
