@@ -93,7 +93,9 @@ def hierarchy_attributes(engine: Engine, ids: np.ndarray) -> pd.DataFrame:
     parent; a top-level category is its own department), location_id and region (a location
     without one, such as the online channel, is its own region)."""
     keys = pd.Series(ids).str.rsplit("@", n=1, expand=True)
-    frame = pd.DataFrame({"variant_id": keys[0], "location_id": keys[1]}, index=ids)
+    frame = pd.DataFrame(
+        {"variant_id": keys[0].to_numpy(), "location_id": keys[1].to_numpy()}, index=ids
+    )
     with engine.connect() as conn:
         variants = pd.read_sql(
             select(Variant.id, Product.category_id).join(Product, Product.id == Variant.product_id),

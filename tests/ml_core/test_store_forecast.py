@@ -106,6 +106,7 @@ def test_reconciled_run_stores_coherent_non_negative_aggregates(
     total = upper[upper["node"] == "total=all"].set_index("day")["mean"]
     np.testing.assert_allclose(total, bottom.groupby("day")["mean"].sum().loc[total.index])
     store = upper[upper["node"] == "location_id=S001"].set_index("day")["mean"]
+    assert len(total) == len(store) == 7
     s001 = bottom[bottom["location_id"] == "S001"].groupby("day")["mean"].sum()
     np.testing.assert_allclose(store, s001.loc[store.index])
 
@@ -117,6 +118,9 @@ def test_reconciled_run_stores_coherent_non_negative_aggregates(
     bottom["department"] = bottom["variant_id"].map(products).map(parents)
     department = bottom["department"].dropna().iloc[0]
     node = upper[upper["node"] == f"department={department}"].set_index("day")["mean"]
+    assert len(node) == 7
+    # Every node is named by real attribute values, never the placeholder of a missing one.
+    assert not upper["node"].str.contains("-$|=-/|/-/").any()
     summed = bottom[bottom["department"] == department].groupby("day")["mean"].sum()
     np.testing.assert_allclose(node, summed.loc[node.index])
     manifest, folder = registry.active("forecaster-seasonal_naive")
