@@ -7,11 +7,15 @@ Seeds the world into a temporary SQLite database (or reads an existing var direc
 customer's products touched afterwards that they had not touched before are the relevant set
 (`--relevant purchases` keeps only bought ones). Every model recommends K items per test customer,
 excluding their training items, scored with `ml_core.recommend.metrics` in the same run as:
-- popularity (the baseline), trending, item-item co-occurrence and EASE;
+- popularity (the baseline), trending, item-item co-occurrence, EASE and the two-tower model;
 - the oracle, which ranks every launched product by the customer's true latent score from
   `preferences.npz` (customer . product + log popularity, the very score sessions sample from),
   excluding the same training items. No model can beat it on average.
-Cold-start items are products first touched after the cutoff (late launches); their recall is
+Every model is given the item features of every product launched by the last event (category,
+brand, base price, embedded name and description; text embeddings cached under
+`<AISLE_VAR_DIR>/cache`), so products first touched after the cutoff (late launches) are in every
+model's catalogue: these cold-start items can only be ranked by what the features say (the
+two-tower); the other models place them after every item they have an opinion on. Their recall is
 reported for every model next to popularity's.
 
 Fit times are medians of `--runs` fits; `serve_ms` is the p50/p99 of single-customer top-K calls.
@@ -47,14 +51,20 @@ from ml_core.recommend.data import TIME
 from ml_core.recommend.evaluate import interactions_from_frame, relevant_pairs
 from ml_core.recommend.metrics import ITEM, USER, ranking_metrics, topk_report
 from ml_core.recommend.models import RECOMMENDERS
-from ml_core.recommend.store_data import EVENT, PURCHASE, store_interactions
+from ml_core.recommend.store_data import (
+    EVENT,
+    PURCHASE,
+    store_interactions,
+    store_item_features,
+)
+from retail.settings import get_settings
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
 from retail.world.seed import seed_world
 from retail.world.shoppers import Preferences
 
 console = Console(stderr=True)
-MODELS = ("popularity", "trending", "item_item", "ease")
+MODELS = ("popularity", "trending", "item_item", "ease", "two_tower")
 
 
 def open_world(args: argparse.Namespace, scratch: Path) -> tuple[Engine, Path, float | None]:
@@ -154,8 +164,14 @@ def main() -> None:
             after = after[after[EVENT] == PURCHASE]
         relevant, _ = relevant_pairs(train, after)
         users = np.sort(relevant[USER].unique().astype(str))
-        interactions = interactions_from_frame(train)
-        train_users, train_items = pd.Index(interactions.user_ids), pd.Index(interactions.item_ids)
+        features = store_item_features(
+            engine, get_settings().var_dir / "cache", launched_by=frame[TIME].max().date()
+        )
+        interactions = interactions_from_frame(train, item_features=features)
+        # The catalogue also holds products nobody touched before the cutoff: those are the
+        # cold-start items, so the training items are read off the training rows.
+        train_users = pd.Index(interactions.user_ids)
+        train_items = pd.Index(np.sort(train[ITEM].unique().astype(str)))
 
         results: dict[str, dict[str, Any]] = {}
         console.print(f"oracle over {len(users):,} test customers")
@@ -209,6 +225,7 @@ def main() -> None:
             "train_interactions": len(train),
             "train_customers": len(train_users),
             "train_products": len(train_items),
+            "catalog_products": len(interactions.item_ids),
             "test_customers": len(users),
             "relevant_pairs": len(relevant),
             "cold_start_item_pairs": results["oracle"]["cold_start_items"]["interactions"],

@@ -33,6 +33,7 @@ from retail.errors import AisleError
 
 __all__ = [
     "Interactions",
+    "ItemFeatures",
     "NotFittedError",
     "Recommendations",
     "Recommender",
@@ -49,14 +50,60 @@ class RecommenderError(AisleError):
 
 
 @dataclass(frozen=True, slots=True)
+class ItemFeatures:
+    """What is known about items whatever their history: the side information of a catalogue.
+
+    Row r describes `item_ids[r]`: its `category` and `brand` ("" when unknown), `price` (NaN
+    when unknown) and, when given, `text` (an embedding of its description, one float32 row per
+    item). Only models that read features (the two-tower) use them; the rest see the items as
+    catalogue entries without interactions.
+    """
+
+    item_ids: np.ndarray
+    category: np.ndarray
+    brand: np.ndarray
+    price: np.ndarray
+    text: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.item_ids)
+        for name in ("category", "brand", "price", "text"):
+            values = getattr(self, name)
+            if values is not None and len(values) != n:
+                raise ValueError(f"Item feature {name} has {len(values)} rows, not {n}.")
+        if len(np.unique(self.item_ids)) != n:
+            raise ValueError("An item appears twice in the item features.")
+
+    def aligned(self, item_ids: np.ndarray) -> ItemFeatures:
+        """The features in the order of `item_ids`; items not described get unknown values."""
+        found = pd.Index(self.item_ids).get_indexer(item_ids)
+        known = found >= 0
+        take = np.where(known, found, 0)
+
+        def pick(values: np.ndarray, missing: Any) -> np.ndarray:
+            return np.where(known.reshape(-1, *[1] * (values.ndim - 1)), values[take], missing)
+
+        return ItemFeatures(
+            item_ids=np.asarray(item_ids, dtype=str),
+            category=pick(self.category.astype(str), ""),
+            brand=pick(self.brand.astype(str), ""),
+            price=pick(self.price.astype(np.float64), np.nan),
+            text=None if self.text is None else pick(self.text, 0.0).astype(np.float32),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Interactions:
     """Implicit feedback, one row per event: who (`users`), what (`items`), how strongly, when.
 
     `users` and `items` are integer codes into the id index `user_ids` / `item_ids`; `weights`
     (default 1) say how strong each event is (a purchase counts more than a view); `timestamps`
     (datetime64, UTC) are read by time-aware models only. `user_segments` maps user ids to a
-    segment label (a home store, a loyalty tier), new users included. `matrix` is the user x item
-    CSR of summed weights, built once here so every model reads the same one.
+    segment label (a home store, a loyalty tier), new users included. `item_features`, when
+    given, describe every item of `item_ids` in that order (`from_ids` adds the described items
+    nobody touched yet to the index, so every model can recommend them: cold-start items).
+    `matrix` is the user x item CSR of summed weights, built once here so every model reads the
+    same one.
     """
 
     users: np.ndarray
@@ -66,6 +113,7 @@ class Interactions:
     weights: np.ndarray | None = None
     timestamps: np.ndarray | None = None
     user_segments: Mapping[str, str] | None = None
+    item_features: ItemFeatures | None = None
     matrix: sp.csr_array = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +125,9 @@ class Interactions:
         for codes, index in ((self.users, self.user_ids), (self.items, self.item_ids)):
             if n and (codes.min() < 0 or codes.max() >= len(index)):
                 raise ValueError("A user or item code is outside its id index.")
+        features = self.item_features
+        if features is not None and not np.array_equal(features.item_ids, self.item_ids):
+            raise ValueError("The item features must describe item_ids, in that order.")
         weights = np.ones(n, np.float32) if self.weights is None else self.weights
         weights = np.asarray(weights, dtype=np.float32)
         if not np.isfinite(weights).all() or (weights < 0).any():
@@ -99,10 +150,18 @@ class Interactions:
         weights: Any = None,
         timestamps: Any = None,
         user_segments: Mapping[str, str] | None = None,
+        item_features: ItemFeatures | None = None,
     ) -> Interactions:
-        """From parallel sequences of user and item ids (any hashable, kept as text)."""
+        """From parallel sequences of user and item ids (any hashable, kept as text).
+
+        With `item_features`, the item index is every item touched or described.
+        """
         user_codes, user_ids = _factorize(users)
         item_codes, item_ids = _factorize(items)
+        if item_features is not None:
+            item_ids = np.union1d(item_ids, item_features.item_ids.astype(str))
+            item_codes = np.searchsorted(item_ids, np.asarray(items).astype(str)).astype(np.int64)
+            item_features = item_features.aligned(item_ids)
         times = None
         if timestamps is not None:
             times = pd.DatetimeIndex(pd.to_datetime(timestamps, utc=True)).tz_convert(None)
@@ -115,6 +174,7 @@ class Interactions:
             weights=None if weights is None else np.asarray(weights, dtype=np.float32),
             timestamps=times,
             user_segments=user_segments,
+            item_features=item_features,
         )
 
 
@@ -173,6 +233,9 @@ class Recommender(ABC):
     name: ClassVar[str]
     # Queries scored at once: bounds the dense (batch x items) score block (~50 MB at 50k items).
     batch_size: ClassVar[int] = 256
+    # Whether `fit` reads `Interactions.item_features`: callers skip building them (embedding
+    # every description) for models that would ignore them.
+    uses_item_features: ClassVar[bool] = False
 
     user_ids_: np.ndarray
     item_ids_: np.ndarray

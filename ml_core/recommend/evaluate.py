@@ -5,7 +5,8 @@ of TRAIN and recommends K items to every user in TEST, never one of that user's 
 user's relevant items are their distinct TEST items minus their TRAIN items: the protocol forbids
 recommending those, so counting them would only lower every model by the same unreachable amount
 (how many pairs were dropped is reported). Test users absent from TRAIN are cold-start users,
-test items absent from TRAIN cold-start items; no model here can recommend the latter.
+test items absent from TRAIN cold-start items: only a model given item features that describe
+them (the two-tower) can rank the latter by anything but their zero popularity.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ml_core.recommend.base import Interactions, Recommender
+from ml_core.recommend.base import Interactions, ItemFeatures, Recommender
 from ml_core.recommend.data import TIME, WEIGHT
 from ml_core.recommend.metrics import ITEM, RANK, USER, topk_report
 
@@ -39,7 +40,9 @@ class EvaluationResult:
 
 
 def interactions_from_frame(
-    frame: pd.DataFrame, user_segments: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    user_segments: Mapping[str, str] | None = None,
+    item_features: ItemFeatures | None = None,
 ) -> Interactions:
     """The `Interactions` of a frame with user_id, item_id, weight and maybe timestamp."""
     return Interactions.from_ids(
@@ -48,6 +51,7 @@ def interactions_from_frame(
         weights=frame[WEIGHT].to_numpy(dtype=np.float32),
         timestamps=frame.get(TIME),
         user_segments=user_segments,
+        item_features=item_features,
     )
 
 
@@ -69,13 +73,19 @@ def evaluate_recommenders(
     show_progress: bool = True,
     console: Console | None = None,
     user_segments: Mapping[str, str] | None = None,
+    item_features: ItemFeatures | None = None,
 ) -> EvaluationResult:
-    """Fit each model on `train`, recommend `k` items to each `test` user, score the lists."""
-    interactions = interactions_from_frame(train, user_segments)
+    """Fit each model on `train`, recommend `k` items to each `test` user, score the lists.
+
+    `item_features` (optional) add the items they describe to every model's catalogue; test
+    items among them that TRAIN never touched are the cold-start items a feature-aware model
+    can recommend.
+    """
+    interactions = interactions_from_frame(train, user_segments, item_features)
     users = np.sort(test[USER].unique().astype(str))
     relevant, dropped = relevant_pairs(train, test)
     train_users = pd.Index(interactions.user_ids)
-    train_items = pd.Index(interactions.item_ids)
+    train_items = pd.Index(np.sort(train[ITEM].unique().astype(str)))
     progress = Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),

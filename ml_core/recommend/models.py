@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ml_core.recommend.base import Recommender, RecommenderError, read_saved
 from ml_core.recommend.ease import EASE
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.popularity import Popularity, Trending
 
-# The two-tower model (torch; item tower on category, brand, price band and the description's
-# embedding, for cold-start items and users) joins here as "two_tower", imported on use like the
-# forecasters' "global" model so commands that never train it do not pay for importing torch.
+
+def _two_tower(**hyperparameters: Any) -> Recommender:
+    # Imported on use: torch costs seconds to import, and most commands never train this model.
+    from ml_core.recommend.two_tower import TwoTower
+
+    return TwoTower(**hyperparameters)
+
+
 RECOMMENDERS: dict[str, Callable[..., Recommender]] = {
     Popularity.name: Popularity,
     Trending.name: Trending,
     ItemItem.name: ItemItem,
     EASE.name: EASE,
+    "two_tower": _two_tower,
 }
 
 

@@ -7,17 +7,26 @@ come from order lines of orders that were not cancelled, because imported orders
 events and the generated world logs every purchase both ways, so purchase events would count
 twice. Events without a customer (anonymous sessions) are left out: they name no user.
 An order without a date (tau2's) takes the earliest known time, so it counts least when trending.
+
+`store_item_features` describes the products themselves (category, brand, price, the embedded
+name and description) for the models that recommend items nobody has touched yet.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-from sqlalchemy import Engine, select
+import datetime as dt
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, or_, select
+
+from ml_core.recommend.base import ItemFeatures
 from ml_core.recommend.data import TIME, WEIGHT
+from ml_core.recommend.features import embed_texts
 from ml_core.recommend.metrics import ITEM, USER
 from retail.errors import AisleError
-from retail.store.models import Customer, Order, OrderItem, ShopperEvent
+from retail.store.models import Customer, Order, OrderItem, Product, ShopperEvent
 
 EVENT, PURCHASE = "event", "purchase"
 # How much one event says about a customer's taste: a purchase outweighs a look.
@@ -70,3 +79,33 @@ def store_interactions(engine: Engine) -> tuple[pd.DataFrame, dict[str, str]]:
     frame[ITEM] = frame[ITEM].astype(str)
     segments = dict(zip(homes["id"].astype(str), homes["home_store_id"].astype(str), strict=True))
     return frame, segments
+
+
+def store_item_features(
+    engine: Engine, cache_dir: Path | None = None, *, launched_by: dt.date | None = None
+) -> ItemFeatures:
+    """Every product's category, brand, base price and embedded "name. description".
+
+    `launched_by` leaves out products launched later (a product without a launch date is kept);
+    `cache_dir` keeps the text embeddings between runs (see `features.embed_texts`).
+    """
+    query = select(
+        Product.id,
+        Product.category_id,
+        Product.brand_id,
+        Product.base_price,
+        Product.name,
+        Product.description,
+    ).order_by(Product.id)
+    if launched_by is not None:
+        query = query.where(or_(Product.launched_on.is_(None), Product.launched_on <= launched_by))
+    with engine.connect() as conn:
+        products = pd.read_sql(query, conn)
+    texts = (products["name"].fillna("") + ". " + products["description"].fillna("")).tolist()
+    return ItemFeatures(
+        item_ids=products["id"].astype(str).to_numpy(dtype=str),
+        category=products["category_id"].fillna("").astype(str).to_numpy(dtype=str),
+        brand=products["brand_id"].fillna("").astype(str).to_numpy(dtype=str),
+        price=pd.to_numeric(products["base_price"]).to_numpy(dtype=np.float64),
+        text=embed_texts(texts, cache_dir),
+    )

@@ -8,6 +8,10 @@ and its hyperparameters, so rolling back may also change the model. The files ar
 Before the final fit the model is checked on a time split of the same data: trained on everything
 up to `holdout_days` before the last event, asked for K items per customer who bought afterwards,
 and scored on those purchases (new items only). The figures go into the manifest's metrics.
+
+A model that reads item features (the two-tower) is also given every product's category, brand,
+base price and embedded description (`store_data.store_item_features`), so products nobody has
+touched yet are in its catalogue; the other models are trained without them.
 """
 
 from __future__ import annotations
@@ -15,16 +19,22 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
-from ml_core.recommend.base import Recommender
+from ml_core.recommend.base import ItemFeatures, Recommender
 from ml_core.recommend.data import TIME
 from ml_core.recommend.evaluate import evaluate_recommenders, interactions_from_frame
 from ml_core.recommend.metrics import ITEM, USER
-from ml_core.recommend.store_data import EVENT, PURCHASE, store_interactions
+from ml_core.recommend.store_data import (
+    EVENT,
+    PURCHASE,
+    store_interactions,
+    store_item_features,
+)
 from ml_core.registry import ArtifactRegistry
 
 ARTIFACT = "recommender"
@@ -49,15 +59,18 @@ def train_store_recommender(
     *,
     k: int = 20,
     holdout_days: int = 14,
+    text_cache: Path | None = None,
 ) -> TrainResult:
+    """`text_cache`: where description embeddings are kept between runs (none: embed anew)."""
     frame, segments = store_interactions(engine)
+    features = store_item_features(engine, text_cache) if model.uses_item_features else None
     data_hash = hashlib.sha256(
         pd.util.hash_pandas_object(frame[[USER, ITEM, EVENT]], index=False).to_numpy().tobytes()
     ).hexdigest()
     if frame[TIME].isna().any():
         frame = frame.drop(columns=TIME)  # no order has a date (tau2): no time-aware check
-    holdout = _holdout_check(frame, segments, model, k, holdout_days)
-    interactions = interactions_from_frame(frame, user_segments=segments)
+    holdout = _holdout_check(frame, segments, features, model, k, holdout_days)
+    interactions = interactions_from_frame(frame, segments, features)
     started = time.perf_counter()
     model.fit(interactions)
     fit_seconds = time.perf_counter() - started
@@ -92,6 +105,7 @@ def train_store_recommender(
 def _holdout_check(
     frame: pd.DataFrame,
     segments: dict[str, str],
+    features: ItemFeatures | None,
     model: Recommender,
     k: int,
     holdout_days: int,
@@ -110,6 +124,7 @@ def _holdout_check(
         k,
         show_progress=False,
         user_segments=segments,
+        item_features=features,
     )
     report = result.metrics[model.name]
     return {
