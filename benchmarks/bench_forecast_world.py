@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +40,7 @@ import pandas as pd
 from rich.console import Console
 from scipy import stats
 from sqlalchemy import text
+from worlds import world_var_dir
 
 from ml_core.forecasting.base import (
     DS,
@@ -55,9 +55,7 @@ from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
 from ml_core.forecasting.store_panel import FUTURE_EXOG, STATIC_COLS
 from retail.store.db import make_engine
-from retail.store.schema import upgrade
 from retail.world.demand import DISPERSION_SHAPE
-from retail.world.seed import seed_world
 
 console = Console(stderr=True)
 
@@ -184,20 +182,10 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
 
 
 def run_world(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="bench-forecast-") as tmp:
-        var_dir = Path(args.var_dir) if args.var_dir else Path(tmp)
-        if not args.var_dir:
-            console.print(f"seeding the {args.scale} world (seed {args.seed}) ...")
-            engine = make_engine(f"sqlite:///{var_dir / 'aisle.db'}")
-            upgrade(engine)
-            seed_world(
-                engine,
-                scale=args.scale,
-                seed=args.seed,
-                world_dir=var_dir / "world",
-                show_progress=False,
-            )
-            engine.dispose()
+    with world_var_dir(args.var_dir, scale=args.scale, seed=args.seed, console=console) as (
+        var_dir,
+        _,
+    ):
         world = load_world(var_dir)
     frame = world_frame(world)
     n_days = len(world["days"])

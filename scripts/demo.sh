@@ -18,6 +18,6 @@ if [ -d "$shared" ]; then
 fi
 $aisle data stats
 # Train and plan on the generated world: a forecast per SKU and location, then reorder proposals.
-$aisle forecast run --model global --horizon 28
+$aisle forecast run --model global --horizon 28 --reconcile ols
 $aisle replenish plan
 exec $aisle serve

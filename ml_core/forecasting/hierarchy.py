@@ -13,8 +13,8 @@ the MinT/WLS estimator (Wickramasuriya, Athanasopoulos & Hyndman 2019) with W di
 (W = I), `wls_struct` (W = number of bottom series under each node) or `wls_var` (W = each
 node's own forecast variance, read off the width of its P10-P90 interval, so no in-sample
 residuals are needed). Forecasts stay non-negative because b >= 0 is a constraint of the least
-squares problem (solved exactly with bounded least squares where the unconstrained solution dips
-below zero), not a clip applied afterwards, so the result is still coherent.
+squares problem (an active-set solve that checks the optimality conditions), not a clip applied
+afterwards, so the result is still coherent.
 
 Coherence is a property of the mean: a quantile of a sum is not the sum of quantiles. Each node
 keeps the spread of its own base forecast, moved by the amount reconciliation moved its mean.
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 from scipy.optimize import lsq_linear
-from scipy.sparse.linalg import LinearOperator, cg
+from scipy.sparse.linalg import splu
 
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, Y
 from retail.errors import AisleError
@@ -141,7 +141,7 @@ def build_hierarchy(attributes: pd.DataFrame, levels: Sequence[Sequence[str]]) -
     return Hierarchy(sparse.vstack(blocks, format="csr"), nodes, bottom)
 
 
-def reconcile(base: pd.DataFrame, hierarchy: Hierarchy, method: Method = "wls_var") -> pd.DataFrame:
+def reconcile(base: pd.DataFrame, hierarchy: Hierarchy, method: Method = "ols") -> pd.DataFrame:
     """Coherent, non-negative forecasts for every node from base forecasts of every node.
 
     `base` has node, ds, y_hat and p10..p95, one row per node and date, every node over the
@@ -176,8 +176,7 @@ def reconcile(base: pd.DataFrame, hierarchy: Hierarchy, method: Method = "wls_va
     if method == "bottom_up":
         bottom = mean[-n_bottom:]
     else:
-        weights = _precision(method, summing, grids)
-        bottom = _nonnegative_wls(summing, weights, mean)
+        bottom = _nonnegative_wls(summing, _variances(method, summing, grids), mean)
     coherent = np.asarray(summing @ bottom)
     shift = coherent - mean
     out = pd.DataFrame(
@@ -195,48 +194,90 @@ def reconcile(base: pd.DataFrame, hierarchy: Hierarchy, method: Method = "wls_va
     return out
 
 
-def _precision(
+def _variances(
     method: Method, summing: sparse.csr_matrix, grids: dict[str, np.ndarray]
 ) -> np.ndarray:
-    """W^-1's diagonal, one weight per node and date (shape nodes x dates)."""
+    """W's diagonal, one variance per node and date (shape nodes x dates)."""
     n_nodes, n_dates = grids["y_hat"].shape
     if method == "ols":
         return np.ones((n_nodes, n_dates))
     if method == "wls_struct":
-        under = np.asarray(summing.sum(axis=1)).ravel()
-        return np.repeat((1.0 / under)[:, None], n_dates, axis=1)
+        under = np.asarray(summing.sum(axis=1), dtype=float).ravel()
+        return np.repeat(under[:, None], n_dates, axis=1)
     sigma = (grids["p90"] - grids["p10"]) / _P10_P90_SIGMAS
-    # A node whose interval collapsed (it never sells) would get infinite weight; floor it at a
-    # small share of the typical spread so it pins its forecast without breaking the solve.
+    # A node whose interval collapsed (it never sells) would get zero variance, an infinite
+    # weight; floor it at a small share of the typical spread so it pins its forecast without
+    # making the solve singular.
     positive = sigma[sigma > 0]
     floor = 1e-3 * (float(np.median(positive)) if positive.size else 1.0)
-    return 1.0 / np.maximum(sigma, floor) ** 2
+    return np.maximum(sigma, floor) ** 2
 
 
 def _nonnegative_wls(
-    summing: sparse.csr_matrix, precision: np.ndarray, mean: np.ndarray
+    summing: sparse.csr_matrix, variance: np.ndarray, mean: np.ndarray
 ) -> np.ndarray:
-    """b >= 0 minimising sum_i w_i (y^_i - (S b)_i)^2, one column (date) at a time.
+    """b >= 0 minimising sum_i (y^_i - (S b)_i)^2 / w_i, one column (date) at a time.
 
-    The unconstrained solution of the normal equations (S' W^-1 S) b = S' W^-1 y^ comes from
-    conjugate gradients on the implicit matrix (S' W^-1 S is dense: the total node ties every
-    pair of bottom series); dates where it goes negative are solved again with bounds.
+    Active set: solve with the free bottom series, fix the ones that came out negative at 0,
+    and free again any fixed one whose gradient says the objective would fall if it rose (the
+    KKT conditions); a date that does not settle within `_MAX_ROUNDS` is solved by bounded least
+    squares instead. Each solve uses the Woodbury form of the normal equations, so it factors a
+    matrix of the aggregate nodes (S_a W_b S_a' + W_a, sparse) rather than the bottom series'
+    normal matrix, which the grand total makes dense.
     """
-    n_bottom = summing.shape[1]
-    bottom = np.empty((n_bottom, mean.shape[1]))
+    n_nodes, n_bottom = summing.shape
+    n_upper = n_nodes - n_bottom
+    upper = summing[:n_upper].tocsc()
+    bottom = np.zeros((n_bottom, mean.shape[1]))
     for t in range(mean.shape[1]):
-        w = precision[:, t]
-        normal = LinearOperator(
-            (n_bottom, n_bottom), matvec=lambda v, w=w: summing.T @ (w * (summing @ v))
-        )
-        rhs = summing.T @ (w * mean[:, t])
-        start = mean[-n_bottom:, t]
-        solution, info = cg(normal, rhs, x0=start, rtol=1e-10, maxiter=10 * n_bottom)
-        if info != 0 or (solution < -1e-9 * max(1.0, float(np.abs(solution).max()))).any():
-            root = np.sqrt(w)
-            weighted = sparse.diags(root) @ summing
-            solution = lsq_linear(
-                weighted, root * mean[:, t], bounds=(0.0, np.inf), lsmr_tol="auto", tol=1e-10
+        w, y = variance[:, t], mean[:, t]
+        tol = 1e-9 * max(1.0, float(np.abs(y).max()))
+        free = np.ones(n_bottom, dtype=bool)
+        for _ in range(_MAX_ROUNDS):
+            b = np.zeros(n_bottom)
+            b[free] = _woodbury_solve(
+                upper, w[:n_upper], w[n_upper:], y[:n_upper], y[n_upper:], free
+            )
+            negative = free & (b < -tol)
+            if negative.any():
+                free &= ~negative
+                continue
+            b = np.maximum(b, 0.0)
+            gradient = summing.T @ ((summing @ b - y) / w)
+            wants = ~free & (gradient < -tol)
+            if not wants.any():
+                break
+            free |= wants
+        else:
+            root = 1.0 / np.sqrt(w)
+            b = lsq_linear(
+                sparse.diags(root) @ summing, root * y, bounds=(0.0, np.inf), lsmr_tol="auto"
             ).x
-        bottom[:, t] = np.maximum(solution, 0.0)
+        bottom[:, t] = np.maximum(b, 0.0)
     return bottom
+
+
+_MAX_ROUNDS = 50
+
+
+def _woodbury_solve(
+    upper: sparse.csc_matrix,
+    w_upper: np.ndarray,
+    w_bottom: np.ndarray,
+    y_upper: np.ndarray,
+    y_bottom: np.ndarray,
+    free: np.ndarray,
+) -> np.ndarray:
+    """The free bottom series' least-squares values, the others held at 0.
+
+    With M = W_b^-1 + S_a' W_a^-1 S_a the normal matrix of the free columns,
+    M^-1 = W_b - W_b S_a' (W_a + S_a W_b S_a')^-1 S_a W_b.
+    """
+    s_a = upper[:, free]
+    w_b = w_bottom[free]
+    rhs = y_bottom[free] / w_b + s_a.T @ (y_upper / w_upper)
+    x = w_b * rhs
+    if s_a.shape[0] == 0:
+        return x
+    inner = (sparse.diags(w_upper) + s_a @ sparse.diags(w_b) @ s_a.T).tocsc()
+    return x - w_b * (s_a.T @ splu(inner).solve(s_a @ x))
