@@ -1,0 +1,782 @@
+"""Serving recommendations: item vectors in Qdrant, session profiles, and the service facade.
+
+- `ItemVectorSource` is what any model offers for retrieval: `item_vectors()` and
+  `user_vector(item_ids, weights)`, scored by dot product. `TextVectors` is the content-based
+  one (MiniLM embeddings of name, category and description); the two-tower model offers the same
+  two methods, and the service uses the active recommender itself whenever it does.
+- `VectorIndex` is the one small interface over where item vectors live: `EdgeIndex` (Qdrant
+  Edge, Qdrant's engine in-process, the embedded default) and `ServerIndex` (a Qdrant server
+  through `qdrant-client`, chosen by `AISLE_QDRANT_URL`). Each item's payload holds what the
+  filters and rules read (category, brand, price band, the stores with stock, online
+  availability, margin, clearance), with a payload index on every filtered field.
+- `RecommendationService` loads the active recommender version from the artifact registry,
+  builds or opens the item index under the var dir, and answers `for_shopper`, `similar` and
+  `complete_the_look` through the generators here and the rules in `ranking`. The shopper id
+  is the caller's (the authenticated principal), never text a model filled in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import qdrant_edge as edge
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+from sqlalchemy import Engine, func, select
+
+from ml_core.recommend.base import Interactions, Recommender
+from ml_core.recommend.features import embed_texts
+from ml_core.recommend.item_item import ItemItem
+from ml_core.recommend.models import load_recommender
+from ml_core.recommend.ranking import (
+    Candidate,
+    CatalogItem,
+    RankedItem,
+    RankingRules,
+    because,
+    popular_reason,
+    rank,
+)
+from ml_core.recommend.session import SessionProfiles
+from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE
+from ml_core.recommend.train import ARTIFACT
+from ml_core.registry import ArtifactRegistry
+from retail.errors import NotFoundError
+from retail.settings import Settings
+from retail.store.models import (
+    Brand,
+    Category,
+    InventoryPosition,
+    Location,
+    Order,
+    OrderItem,
+    PriceChange,
+    Product,
+    ShopperEvent,
+    Variant,
+)
+
+# Price bands a shopper would name ("under $25"); upper bounds in the store's currency.
+PRICE_BANDS: tuple[tuple[float, str], ...] = (
+    (25.0, "under_25"),
+    (50.0, "25_50"),
+    (100.0, "50_100"),
+    (250.0, "100_250"),
+    (float("inf"), "250_plus"),
+)
+# Payload fields and their index types. Qdrant Edge 0.9.0 matches nothing on a bool field
+# (MatchValue(True) finds no point, indexed or not), so the two flags are stored as 0 / 1.
+PAYLOAD_INDEXES: dict[str, str] = {
+    "item_id": "keyword",
+    "category": "keyword",
+    "brand": "keyword",
+    "price_band": "keyword",
+    "in_stock": "keyword",
+    "online": "integer",
+    "margin": "float",
+    "clearance": "integer",
+}
+_POINT_NAMESPACE = uuid.UUID("5d9b6c64-4a51-4f55-9d2b-3c1f0a7e8b21")
+
+
+@runtime_checkable
+class ItemVectorSource(Protocol):
+    """Item and user vectors whose dot product scores an item for a user."""
+
+    def item_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, float32 matrix with one row per item)."""
+        ...
+
+    def user_vector(self, item_ids: Sequence[str], weights: Any = None) -> np.ndarray:
+        """A user who touched `item_ids` (oldest first); `weights` say how much each counts
+        (the action's strength times its recency decay), equal when None. Unknown ids count
+        for nothing; a zero vector means nothing is known."""
+        ...
+
+
+class TextVectors:
+    """Content-based vectors: unit MiniLM embeddings of each item's name, category and
+    description; a user is the weighted mean of the items they touched."""
+
+    def __init__(self, item_ids: Sequence[str], vectors: np.ndarray) -> None:
+        self.item_ids = np.asarray(item_ids, dtype=str)
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+        self._row_of = {item_id: row for row, item_id in enumerate(self.item_ids.tolist())}
+
+    @classmethod
+    def embed(cls, texts: Mapping[str, str], cache_dir: Path | None = None) -> TextVectors:
+        """Embed one text per item id (cached by text under `cache_dir`)."""
+        return cls(list(texts), embed_texts(list(texts.values()), cache_dir))
+
+    def item_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.item_ids, self.vectors
+
+    def user_vector(self, item_ids: Sequence[str], weights: Any = None) -> np.ndarray:
+        rows = np.array([self._row_of.get(i, -1) for i in item_ids], dtype=np.int64)
+        w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+        known = rows >= 0
+        if not known.any() or w[known].sum() <= 0:
+            return np.zeros(self.vectors.shape[1], dtype=np.float32)
+        mean = w[known] @ self.vectors[rows[known]] / w[known].sum()
+        return mean.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The vector index
+
+
+class Hit(NamedTuple):
+    item_id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFilter:
+    """Which items a query may return: buyable at `location_id` (in stock there or online; None:
+    anywhere), none of `exclude_ids`, none in `exclude_categories`."""
+
+    location_id: str | None = None
+    exclude_ids: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+
+
+class VectorIndex(Protocol):
+    """Item vectors with payloads; top-k by dot product under an `ItemFilter`."""
+
+    def upsert(
+        self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None: ...
+
+    def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        """Replace the items' payloads (stock changed), keeping their vectors."""
+        ...
+
+    def delete(self, item_ids: Sequence[str]) -> None: ...
+
+    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]: ...
+
+    def count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def point_id(item_id: str) -> uuid.UUID:
+    """Qdrant ids are integers or UUIDs; an item's is derived from its id, the same everywhere."""
+    return uuid.uuid5(_POINT_NAMESPACE, item_id)
+
+
+def _filter(models: Any, where: ItemFilter) -> Any:
+    """`where` as a Qdrant filter, built from `models` (qdrant_edge or qdrant_client.models:
+    the two spell these conditions alike)."""
+    must_not = [
+        models.FieldCondition(key=key, match=models.MatchAny(any=sorted(values)))
+        for key, values in (("item_id", where.exclude_ids), ("category", where.exclude_categories))
+        if values
+    ]
+    should = None
+    if where.location_id is not None:
+        should = [
+            models.FieldCondition(key="in_stock", match=models.MatchAny(any=[where.location_id])),
+            models.FieldCondition(key="online", match=models.MatchValue(value=1)),
+        ]
+    if not should and not must_not:
+        return None
+    return models.Filter(should=should, must_not=must_not or None)
+
+
+class EdgeIndex:
+    """Item vectors in a Qdrant Edge shard under `path` (created on first use)."""
+
+    # Points written per update call: bounds the request built in Python.
+    batch_size = 1_000
+
+    def __init__(
+        self, path: Path, dim: int, *, hnsw_ef: int = 128, search_threads: int = 1
+    ) -> None:
+        self.path = path
+        self.hnsw_ef = hnsw_ef
+        # One search thread per query: requests already run side by side, and on a small machine
+        # handing each query's segments to a pool only adds wake-ups to the tail latency.
+        config = edge.EdgeConfig(
+            vectors=edge.EdgeVectorParams(size=dim, distance=edge.Distance.Dot),
+            hnsw_config=edge.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
+            max_search_threads=search_threads,
+        )
+        if path.is_dir() and any(path.iterdir()):
+            self.shard = edge.EdgeShard.load(str(path), config)
+        else:
+            self.shard = edge.EdgeShard.create(str(path), config)
+            schema = {
+                "keyword": edge.PayloadSchemaType.Keyword,
+                "integer": edge.PayloadSchemaType.Integer,
+                "float": edge.PayloadSchemaType.Float,
+            }
+            for name, kind in PAYLOAD_INDEXES.items():
+                self.shard.update(edge.UpdateOperation.create_field_index(name, schema[kind]))
+
+    def upsert(
+        self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None:
+        for start in range(0, len(item_ids), self.batch_size):
+            stop = start + self.batch_size
+            points = [
+                edge.Point(point_id(i), v.tolist(), p)
+                for i, v, p in zip(
+                    item_ids[start:stop], vectors[start:stop], payloads[start:stop], strict=True
+                )
+            ]
+            self.shard.update(edge.UpdateOperation.upsert_points(points))
+        # Builds the HNSW graph once the segment is large enough; small catalogues are scanned.
+        self.shard.optimize()
+        self.shard.flush()
+
+    def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        for item_id, payload in zip(item_ids, payloads, strict=True):
+            self.shard.update(edge.UpdateOperation.overwrite_payload([point_id(item_id)], payload))
+        self.shard.flush()
+
+    def delete(self, item_ids: Sequence[str]) -> None:
+        self.shard.update(edge.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
+        self.shard.flush()
+
+    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]:
+        request = edge.QueryRequest(
+            limit=k,
+            query=edge.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
+            filter=_filter(edge, where),
+            with_payload=["item_id"],
+            params=edge.SearchParams(hnsw_ef=self.hnsw_ef),
+        )
+        return [Hit(p.payload["item_id"], p.score) for p in self.shard.query(request) if p.payload]
+
+    def count(self) -> int:
+        return self.shard.count(edge.CountRequest(exact=True))
+
+    def close(self) -> None:
+        self.shard.close()
+
+
+class ServerIndex:
+    """Item vectors in a collection of a Qdrant server (or `QdrantClient(":memory:")`)."""
+
+    batch_size = 1_000
+
+    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
+        self.client = client
+        self.collection = collection
+        if not client.collection_exists(collection):
+            client.create_collection(
+                collection, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.DOT)
+            )
+            for name, kind in PAYLOAD_INDEXES.items():
+                client.create_payload_index(collection, name, qm.PayloadSchemaType(kind))
+
+    def upsert(
+        self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
+    ) -> None:
+        for start in range(0, len(item_ids), self.batch_size):
+            stop = start + self.batch_size
+            points = [
+                qm.PointStruct(id=str(point_id(i)), vector=v.tolist(), payload=p)
+                for i, v, p in zip(
+                    item_ids[start:stop], vectors[start:stop], payloads[start:stop], strict=True
+                )
+            ]
+            self.client.upsert(self.collection, points)
+
+    def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        for item_id, payload in zip(item_ids, payloads, strict=True):
+            self.client.overwrite_payload(
+                self.collection, payload=payload, points=[str(point_id(item_id))]
+            )
+
+    def delete(self, item_ids: Sequence[str]) -> None:
+        self.client.delete(
+            self.collection,
+            points_selector=qm.PointIdsList(points=[str(point_id(i)) for i in item_ids]),
+        )
+
+    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]:
+        found = self.client.query_points(
+            self.collection,
+            query=np.asarray(vector, dtype=np.float32).tolist(),
+            query_filter=_filter(qm, where),
+            limit=k,
+            with_payload=["item_id"],
+        )
+        return [Hit(p.payload["item_id"], p.score) for p in found.points if p.payload]
+
+    def count(self) -> int:
+        return self.client.count(self.collection, exact=True).count
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_index(settings: Settings, name: str, dim: int) -> VectorIndex:
+    """The index called `name`: a collection on `settings.qdrant_url` when set, else a Qdrant
+    Edge shard under `var_dir/indexes/`."""
+    if settings.qdrant_url:
+        return ServerIndex(QdrantClient(url=settings.qdrant_url), name, dim)
+    return EdgeIndex(settings.var_dir / "indexes" / name, dim)
+
+
+def payload(item: CatalogItem) -> dict[str, Any]:
+    """What the index keeps beside an item's vector: the fields filters and rules read."""
+    return {
+        "item_id": item.item_id,
+        "category": item.category_id or "",
+        "brand": item.brand or "",
+        "price_band": price_band(item.price),
+        "in_stock": sorted(item.in_stock),
+        "online": int(item.online),
+        "margin": item.margin,
+        "clearance": int(item.clearance),
+    }
+
+
+def price_band(price: float) -> str:
+    return next(name for bound, name in PRICE_BANDS if price < bound)
+
+
+# ---------------------------------------------------------------------------------------------
+# The catalogue as the store has it now
+
+
+def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
+    """Every product with its category, brand, lowest available price, margin rate, clearance
+    flag and where it is in stock (sellable units: on hand minus reserved)."""
+    with engine.connect() as conn:
+        products = pd.read_sql(
+            select(
+                Product.id,
+                Product.name,
+                Product.description,
+                Product.category_id,
+                Category.name.label("category"),
+                Brand.name.label("brand"),
+            )
+            .outerjoin(Category, Category.id == Product.category_id)
+            .outerjoin(Brand, Brand.id == Product.brand_id),
+            conn,
+        )
+        variants = pd.read_sql(
+            select(
+                Variant.id, Variant.product_id, Variant.price, Variant.unit_cost, Variant.available
+            ),
+            conn,
+        )
+        stock = pd.read_sql(
+            select(Variant.product_id, InventoryPosition.location_id, Location.kind)
+            .join(InventoryPosition, InventoryPosition.variant_id == Variant.id)
+            .join(Location, Location.id == InventoryPosition.location_id)
+            .where(
+                Variant.available.is_(True),
+                InventoryPosition.on_hand - InventoryPosition.reserved > 0,
+                Location.kind.in_(["store", "online"]),
+            )
+            .distinct(),
+            conn,
+        )
+        latest = (
+            select(PriceChange.variant_id, func.max(PriceChange.effective_on).label("on"))
+            .group_by(PriceChange.variant_id)
+            .subquery()
+        )
+        clearance = pd.read_sql(
+            select(Variant.product_id)
+            .join(PriceChange, PriceChange.variant_id == Variant.id)
+            .join(
+                latest,
+                (latest.c.variant_id == PriceChange.variant_id)
+                & (latest.c.on == PriceChange.effective_on),
+            )
+            .where(PriceChange.reason == "markdown")
+            .distinct(),
+            conn,
+        )
+    selling = variants[variants["available"].astype(bool)]
+    price = selling.groupby("product_id")["price"].min()
+    costed = selling.dropna(subset=["unit_cost"])
+    costed = costed[costed["price"] > 0]
+    margin = (
+        ((costed["price"] - costed["unit_cost"]) / costed["price"])
+        .groupby(costed["product_id"])
+        .mean()
+    )
+    stores: dict[str, set[str]] = defaultdict(set)
+    online: set[str] = set()
+    for product_id, location_id, kind in stock.itertuples(index=False):
+        if kind == "online":
+            online.add(product_id)
+        else:
+            stores[product_id].add(location_id)
+    on_clearance = set(clearance["product_id"])
+    catalog: dict[str, CatalogItem] = {}
+    for row in products.itertuples(index=False):
+        catalog[row.id] = CatalogItem(
+            item_id=row.id,
+            name=row.name,
+            category_id=row.category_id,
+            category=row.category or "other",
+            brand=row.brand,
+            price=float(price.get(row.id, 0.0)),
+            margin=float(np.clip(margin.get(row.id, 0.0), 0.0, 1.0)),
+            clearance=row.id in on_clearance,
+            in_stock=frozenset(stores.get(row.id, ())),
+            online=row.id in online,
+            description=row.description or "",
+        )
+    return catalog
+
+
+# ---------------------------------------------------------------------------------------------
+# The service
+
+
+@dataclass(frozen=True, slots=True)
+class _Action:
+    item_id: str
+    kind: str
+    weight: float
+    """The action's strength times its recency decay."""
+
+
+class RecommendationService:
+    """Recommendations for shoppers and associates, from the active recommender version.
+
+    Candidates come from vector retrieval on the shopper's profile (long-term history blended
+    with this session), item-item neighbours of what they just looked at, and popularity; the
+    `RankingRules` decide what is shown. `model_version` names the recommender version used, for
+    answers to cite. Call `refresh_stock` when inventory changes.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        vectors: ItemVectorSource | None = None,
+        half_life_days: float = 30.0,
+        history_limit: int = 200,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.half_life_days = half_life_days
+        self.history_limit = history_limit
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        manifest, folder = ArtifactRegistry(settings.var_dir / "artifacts").active(ARTIFACT)
+        self.model_version = manifest.version
+        self.model: Recommender = load_recommender(folder)
+        self.catalog = load_catalog(engine)
+        if vectors is None:
+            # The active model's own vectors when it has them (the two-tower model), else text.
+            vectors = (
+                self.model
+                if isinstance(self.model, ItemVectorSource)
+                else TextVectors.embed(
+                    {i: item.text for i, item in sorted(self.catalog.items())},
+                    settings.var_dir / "cache",
+                )
+            )
+        self.vectors = vectors
+        ids, matrix = vectors.item_vectors()
+        known = np.isin(ids, list(self.catalog))
+        self._ids = np.asarray(ids, dtype=str)[known]
+        self._matrix = np.asarray(matrix, dtype=np.float32)[known]
+        self._row_of = {item_id: row for row, item_id in enumerate(self._ids)}
+        self.profiles = SessionProfiles(vectors)
+        self.index = self._open_index()
+        self._bought_together = self._fit_bought_together()
+        self._allowed: dict[str | None, np.ndarray] = {}
+
+    def _open_index(self) -> VectorIndex:
+        # Named by content: the same vectors reuse the index whichever version asked for them.
+        digest = hashlib.sha256("\n".join(self._ids).encode())
+        digest.update(self._matrix.tobytes())
+        name = f"recommender-items-{digest.hexdigest()[:16]}"
+        index = open_index(self.settings, name, self._matrix.shape[1])
+        payloads = [payload(self.catalog[i]) for i in self._ids]
+        if index.count() == len(self._ids):
+            index.set_payloads(list(self._ids), payloads)  # same vectors: only stock moved
+        else:
+            index.upsert(list(self._ids), self._matrix, payloads)
+        return index
+
+    def refresh_stock(self) -> None:
+        """Re-read stock, prices and clearance; the index's payloads follow."""
+        self.catalog = load_catalog(self.engine)
+        self.index.set_payloads(list(self._ids), [payload(self.catalog[i]) for i in self._ids])
+        self._allowed.clear()
+
+    def close(self) -> None:
+        self.index.close()
+
+    # -- what callers ask ---------------------------------------------------------------------
+
+    def record(self, shopper_id: str, item_id: str, kind: str) -> None:
+        """A view or add-to-cart in the shopper's session; the next recommendation follows it."""
+        self._item(item_id)
+        self.profiles.record(shopper_id, item_id, kind)
+
+    def for_shopper(
+        self,
+        shopper_id: str,
+        location_id: str | None,
+        k: int = 10,
+        rules: RankingRules | None = None,
+    ) -> list[RankedItem]:
+        """The shopper's top `k`, for a shopper at store `location_id` (None: online only)."""
+        rules = rules or RankingRules()
+        history, purchased = self._history(shopper_id, rules.exclude_purchased_days)
+        if history:
+            self.profiles.set_long_term(
+                shopper_id,
+                self.vectors.user_vector([a.item_id for a in history], [a.weight for a in history]),
+            )
+        profile = self.profiles.get(shopper_id)
+        session = [
+            _Action(e.item_id, e.kind, self.profiles.kind_weights[e.kind]) for e in profile.recent
+        ]
+        # What they are looking at now is not news to them, and what they just bought is done.
+        exclude = purchased | {a.item_id for a in session}
+        anchors = session + history[::-1][:5]  # newest first
+        n = _pool(k)
+        candidates: list[Candidate] = []
+        if profile.vector is not None:
+            where = ItemFilter(
+                location_id if rules.in_stock_only else None,
+                frozenset(exclude),
+                rules.exclude_categories,
+            )
+            hits = self.index.query(profile.vector, n, where)
+            closest = self._closest([h.item_id for h in hits], anchors)
+            for hit, anchor in zip(hits, closest, strict=True):
+                reason = (
+                    because(anchor.kind, self.catalog[anchor.item_id].name)
+                    if anchor
+                    else "picked for you"
+                )
+                candidates.append(Candidate(hit.item_id, hit.score, "vector", reason))
+        candidates += self._neighbours(anchors[:5], n, location_id, rules)
+        candidates += self._popular(n, location_id, rules)
+        return rank(candidates, self.catalog, rules, k=k, location_id=location_id, exclude=exclude)
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        location_id: str | None = None,
+        rules: RankingRules | None = None,
+    ) -> list[RankedItem]:
+        """Items like `item_id`: close in vector space or looked at by the same shoppers.
+
+        Same-category items are the point here, so the default rules set no category cap and
+        no stock filter unless a location is given."""
+        item = self._item(item_id)
+        rules = rules or RankingRules(max_per_category=None, in_stock_only=location_id is not None)
+        n = _pool(k)
+        candidates: list[Candidate] = []
+        row = self._row_of.get(item_id)
+        if row is not None:
+            where = ItemFilter(
+                location_id if rules.in_stock_only else None,
+                frozenset({item_id}),
+                rules.exclude_categories,
+            )
+            candidates += [
+                Candidate(hit.item_id, hit.score, "vector", f"similar to {item.name}")
+                for hit in self.index.query(self._matrix[row], n, where)
+            ]
+        candidates += self._neighbours(
+            [_Action(item_id, "view", 1.0)], n, location_id, rules, phrase="often viewed with {}"
+        )
+        return rank(
+            candidates, self.catalog, rules, k=k, location_id=location_id, exclude={item_id}
+        )
+
+    def complete_the_look(
+        self,
+        item_id: str,
+        k: int = 5,
+        *,
+        location_id: str | None = None,
+        rules: RankingRules | None = None,
+    ) -> list[RankedItem]:
+        """Items from other categories that customers who bought `item_id` also bought; by
+        default one per category."""
+        item = self._item(item_id)
+        rules = rules or RankingRules(max_per_category=1, in_stock_only=location_id is not None)
+        model = self._bought_together
+        if model is None or item_id not in model.item_index_:
+            return []
+        other = np.array([self.catalog[i].category_id != item.category_id for i in model.item_ids_])
+        found = model.similar_items([item_id], _pool(k), allowed=other)
+        candidates = [
+            Candidate(
+                str(model.item_ids_[i]), float(s), "bought_together", f"goes with {item.name}"
+            )
+            for i, s in zip(found.items[0], found.scores[0], strict=True)
+            if i >= 0 and np.isfinite(s)  # a NaN score is popularity fill, not bought together
+        ]
+        return rank(
+            candidates, self.catalog, rules, k=k, location_id=location_id, exclude={item_id}
+        )
+
+    # -- generators and lookups ---------------------------------------------------------------
+
+    def _item(self, item_id: str) -> CatalogItem:
+        item = self.catalog.get(item_id)
+        if item is None:
+            raise NotFoundError(f"No product with id {item_id!r}.")
+        return item
+
+    def _neighbours(
+        self,
+        anchors: Sequence[_Action],
+        n: int,
+        location_id: str | None,
+        rules: RankingRules,
+        *,
+        phrase: str | None = None,
+    ) -> list[Candidate]:
+        """Item-item neighbours of the anchors, each weighted by its anchor's weight; the reason
+        names the anchor that contributed most."""
+        known = [a for a in anchors if a.item_id in self.model.item_index_]
+        if not known:
+            return []
+        found = self.model.similar_items(
+            [a.item_id for a in known], n, allowed=self._allowed_mask(location_id, rules)
+        )
+        total: dict[int, float] = defaultdict(float)
+        top: dict[int, tuple[float, _Action]] = {}
+        for anchor, items, scores in zip(known, found.items, found.scores, strict=True):
+            for i, s in zip(items, scores, strict=True):
+                if i < 0 or not np.isfinite(s):
+                    continue
+                contribution = anchor.weight * float(s)
+                total[i] += contribution
+                if i not in top or contribution > top[i][0]:
+                    top[i] = (contribution, anchor)
+        candidates = []
+        for i, score in total.items():
+            anchor = top[i][1]
+            name = self.catalog[anchor.item_id].name
+            reason = phrase.format(name) if phrase else because(anchor.kind, name)
+            candidates.append(Candidate(str(self.model.item_ids_[i]), score, "item_item", reason))
+        return candidates
+
+    def _popular(self, n: int, location_id: str | None, rules: RankingRules) -> list[Candidate]:
+        allowed = self._allowed_mask(location_id, rules)
+        popularity = np.where(allowed, self.model.popularity_, -np.inf)
+        best = np.argsort(-popularity, kind="stable")[:n]
+        return [
+            Candidate(
+                str(self.model.item_ids_[i]),
+                float(popularity[i]),
+                "popular",
+                popular_reason(self.catalog[str(self.model.item_ids_[i])]),
+            )
+            for i in best
+            if np.isfinite(popularity[i])
+        ]
+
+    def _allowed_mask(self, location_id: str | None, rules: RankingRules) -> np.ndarray:
+        """Over the model's items: in the catalogue and, with `in_stock_only`, buyable here."""
+        key = location_id if rules.in_stock_only else "*any*"
+        mask = self._allowed.get(key)
+        if mask is None:
+            mask = np.array(
+                [
+                    (item := self.catalog.get(str(i))) is not None
+                    and (not rules.in_stock_only or item.available(location_id))
+                    for i in self.model.item_ids_
+                ]
+            )
+            self._allowed[key] = mask
+        return mask
+
+    def _closest(self, item_ids: Sequence[str], anchors: Sequence[_Action]) -> list[_Action | None]:
+        """For each item, the anchor whose vector is closest to it: what retrieval answered to."""
+        usable = [a for a in anchors if a.item_id in self._row_of]
+        if not usable:
+            return [None] * len(item_ids)
+        anchor_rows = [self._row_of[a.item_id] for a in usable]
+        item_rows = [self._row_of.get(i, -1) for i in item_ids]
+        scores = self._matrix[item_rows] @ self._matrix[anchor_rows].T
+        best = np.argmax(scores, axis=1)
+        return [usable[b] if r >= 0 else None for r, b in zip(item_rows, best, strict=True)]
+
+    def _history(self, shopper_id: str, purchased_days: int) -> tuple[list[_Action], set[str]]:
+        """The shopper's latest views, carts and purchases (oldest first, weighted by strength
+        and recency), and the items they bought within `purchased_days`."""
+        with self.engine.connect() as conn:
+            events = conn.execute(
+                select(ShopperEvent.product_id, ShopperEvent.event_type, ShopperEvent.occurred_at)
+                .where(
+                    ShopperEvent.customer_id == shopper_id,
+                    ShopperEvent.product_id.is_not(None),
+                    ShopperEvent.event_type.in_(["view", "add_to_cart"]),
+                )
+                .order_by(ShopperEvent.occurred_at.desc())
+                .limit(self.history_limit)
+            ).all()
+            bought = conn.execute(
+                select(OrderItem.product_id, Order.created_at)
+                .join(Order, Order.id == OrderItem.order_id)
+                .where(Order.customer_id == shopper_id, Order.status != "cancelled")
+                .order_by(Order.created_at.desc())
+                .limit(self.history_limit)
+            ).all()
+        now = self.clock()
+        rows = [(str(p), kind, _utc(at)) for p, kind, at in events]
+        rows += [(str(p), PURCHASE, _utc(at)) for p, at in bought]
+        rows.sort(key=lambda r: r[2] or dt.datetime.min.replace(tzinfo=dt.UTC))
+        history = []
+        for item_id, kind, at in rows:
+            age_days = (now - at).total_seconds() / 86_400 if at else self.half_life_days * 4
+            weight = EVENT_WEIGHTS[kind] * 2.0 ** (-max(age_days, 0.0) / self.half_life_days)
+            history.append(_Action(item_id, kind, weight))
+        cutoff = now - dt.timedelta(days=purchased_days)
+        purchased = {
+            item_id
+            for item_id, kind, at in rows
+            if kind == PURCHASE and purchased_days > 0 and (at is None or at >= cutoff)
+        }
+        return history, purchased
+
+    def _fit_bought_together(self) -> ItemItem | None:
+        """Item-item co-occurrence over who bought what: the "frequently bought together"."""
+        with self.engine.connect() as conn:
+            lines = conn.execute(
+                select(Order.customer_id, OrderItem.product_id)
+                .join(Order, Order.id == OrderItem.order_id)
+                .where(Order.status != "cancelled")
+            ).all()
+        if not lines:
+            return None
+        customers, products = zip(*lines, strict=True)
+        return ItemItem(neighbours=50, shrink=2.0).fit(Interactions.from_ids(customers, products))
+
+
+def _pool(k: int) -> int:
+    """Candidates each generator proposes for a top-k list: room for exclusions and caps."""
+    return max(4 * k, 50)
+
+
+def _utc(at: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive times; the store writes UTC."""
+    if at is None:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
