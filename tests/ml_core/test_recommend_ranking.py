@@ -186,20 +186,27 @@ class _Unit:
         return (w @ self.matrix[rows]).astype(np.float32)
 
 
+def _profile(profiles: SessionProfiles, shopper_id: str) -> np.ndarray:
+    vector = profiles.get(shopper_id).vector
+    assert vector is not None
+    return vector
+
+
 def test_session_events_move_the_profile_at_once() -> None:
     now = [1000.0]
     profiles = SessionProfiles(_Unit(4), session_share=0.5, half_life_s=60, clock=lambda: now[0])
     assert profiles.get("u").vector is None
     profiles.set_long_term("u", np.array([1, 0, 0, 0], dtype=np.float32))
-    np.testing.assert_allclose(profiles.get("u").vector, [1, 0, 0, 0])
+    np.testing.assert_allclose(_profile(profiles, "u"), [1, 0, 0, 0])
     updated = profiles.record("u", "i2", "view")
+    assert updated is not None
     np.testing.assert_allclose(updated, np.array([1, 0, 1, 0]) / np.sqrt(2), rtol=1e-6)
-    np.testing.assert_allclose(profiles.get("u").vector, updated)
+    np.testing.assert_allclose(_profile(profiles, "u"), updated)
     # A cart counts three views; an hour-old view has all but faded.
     now[0] += 3600
     profiles.record("u", "i3", "add_to_cart")
-    vector = profiles.get("u").vector
-    assert vector is not None and vector[3] > 0.6 and vector[2] < 1e-6
+    vector = _profile(profiles, "u")
+    assert vector[3] > 0.6 and vector[2] < 1e-6
     assert [e.item_id for e in profiles.get("u").recent] == ["i3", "i2"]
     with pytest.raises(ValueError, match="Unknown session event 'purchase'"):
         profiles.record("u", "i1", "purchase")
