@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from retail.settings import get_settings
 from retail.store.db import transaction
 from retail.store.models import (
     Brand,
@@ -25,6 +26,8 @@ from retail.store.models import (
     Review,
     Variant,
 )
+from retail.store.open import open_store
+from retail.world.seed import ScaleSpec, seed_world
 
 SOURCE = "generated"
 
@@ -259,3 +262,20 @@ def seed_catalogue(engine: Engine) -> Catalogue:
     """Insert the catalogue and commit it."""
     with transaction(engine) as session:
         return build_catalogue(session)
+
+
+def seed_configured_world(spec: ScaleSpec, seed: int = 9) -> None:
+    """Seed a tiny generated world into the store and world folder the settings point at (the
+    `aisle` CLI fixture's), as `aisle data seed` would."""
+    engine = open_store()
+    try:
+        seed_world(
+            engine,
+            scale="small",
+            seed=seed,
+            world_dir=get_settings().world_dir,
+            show_progress=False,
+            spec=spec,
+        )
+    finally:
+        engine.dispose()

@@ -8,23 +8,14 @@ from collections.abc import Callable
 from typer.testing import Result
 
 from retail.settings import get_settings
-from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import ScaleSpec
+from tests.factories import seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 
 
 def _tiny_world() -> None:
-    engine = open_store()
-    seed_world(
-        engine,
-        scale="small",
-        seed=9,
-        world_dir=get_settings().world_dir,
-        show_progress=False,
-        spec=ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0),
-    )
-    engine.dispose()
+    seed_configured_world(ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0))
 
 
 def test_forecast_run_stores_a_versioned_forecast(aisle: Aisle) -> None:

@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 from api.cli import app
 from ml_core.recommend.models import load_recommender
 from retail.settings import get_settings
-from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import ScaleSpec
+from tests.factories import seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 
@@ -163,16 +163,7 @@ def test_a_model_failing_midway_leaves_no_output(csvs: tuple[Path, Path], tmp_pa
 
 
 def _tiny_world() -> None:
-    engine = open_store()
-    seed_world(
-        engine,
-        scale="small",
-        seed=9,
-        world_dir=get_settings().world_dir,
-        show_progress=False,
-        spec=ScaleSpec(20, 2, 60, 120, 0.8, 40, 2.0),
-    )
-    engine.dispose()
+    seed_configured_world(ScaleSpec(20, 2, 60, 120, 0.8, 40, 2.0))
 
 
 def test_train_registers_a_loadable_model(aisle: Aisle) -> None:
