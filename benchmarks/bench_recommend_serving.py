@@ -120,6 +120,7 @@ def queries(
         touched = rng.integers(0, len(items), 8)
         user = vectors[touched].mean(axis=0)
         where = ItemFilter(
+            in_stock=True,
             location_id=f"S{int(rng.integers(1, N_STORES + 1)):03d}",
             exclude_ids=frozenset(items[int(i)].item_id for i in touched),
             exclude_categories=frozenset({f"C{int(rng.integers(0, N_CATEGORIES)):02d}"}),

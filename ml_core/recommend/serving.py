@@ -141,9 +141,11 @@ class Hit(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ItemFilter:
-    """Which items a query may return: buyable at `location_id` (in stock there or online; None:
-    anywhere), none of `exclude_ids`, none in `exclude_categories`."""
+    """Which items a query may return: with `in_stock`, only those buyable by a shopper at
+    `location_id` (in stock there) or online (the only way when `location_id` is None); none of
+    `exclude_ids`; none in `exclude_categories`."""
 
+    in_stock: bool = False
     location_id: str | None = None
     exclude_ids: frozenset[str] = frozenset()
     exclude_categories: frozenset[str] = frozenset()
@@ -183,11 +185,14 @@ def _filter(models: Any, where: ItemFilter) -> Any:
         if values
     ]
     should = None
-    if where.location_id is not None:
-        should = [
-            models.FieldCondition(key="in_stock", match=models.MatchAny(any=[where.location_id])),
-            models.FieldCondition(key="online", match=models.MatchValue(value=1)),
-        ]
+    if where.in_stock:
+        should = [models.FieldCondition(key="online", match=models.MatchValue(value=1))]
+        if where.location_id is not None:
+            should.append(
+                models.FieldCondition(
+                    key="in_stock", match=models.MatchAny(any=[where.location_id])
+                )
+            )
     if not should and not must_not:
         return None
     return models.Filter(should=should, must_not=must_not or None)
@@ -555,9 +560,10 @@ class RecommendationService:
         candidates: list[Candidate] = []
         if profile.vector is not None:
             where = ItemFilter(
-                location_id if rules.in_stock_only else None,
-                frozenset(exclude),
-                rules.exclude_categories,
+                in_stock=rules.in_stock_only,
+                location_id=location_id,
+                exclude_ids=frozenset(exclude),
+                exclude_categories=rules.exclude_categories,
             )
             hits = self.index.query(profile.vector, n, where)
             closest = self._closest([h.item_id for h in hits], anchors)
@@ -591,9 +597,10 @@ class RecommendationService:
         row = self._row_of.get(item_id)
         if row is not None:
             where = ItemFilter(
-                location_id if rules.in_stock_only else None,
-                frozenset({item_id}),
-                rules.exclude_categories,
+                in_stock=rules.in_stock_only,
+                location_id=location_id,
+                exclude_ids=frozenset({item_id}),
+                exclude_categories=rules.exclude_categories,
             )
             candidates += [
                 Candidate(hit.item_id, hit.score, "vector", f"similar to {item.name}")

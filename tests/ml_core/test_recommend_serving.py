@@ -78,7 +78,7 @@ def _brute_force(
     keep = [
         i
         for i, item in enumerate(items)
-        if (where.location_id is None or item.available(where.location_id))
+        if (not where.in_stock or item.available(where.location_id))
         and item.item_id not in where.exclude_ids
         and item.category_id not in where.exclude_categories
     ]
@@ -95,7 +95,8 @@ def test_filtered_queries_match_brute_force_and_skip_out_of_stock(index: VectorI
     for trial in range(5):
         query = rng.normal(size=DIM).astype(np.float32)
         where = ItemFilter(
-            location_id=STORES[trial % 2],
+            in_stock=True,
+            location_id=STORES[trial % 2] if trial < 4 else None,  # None: online only
             exclude_ids=frozenset(items[j].item_id for j in range(0, N, 7)),
             exclude_categories=frozenset({"C3"}),
         )
@@ -114,7 +115,7 @@ def test_payload_updates_and_deletes_take_effect(index: VectorIndex) -> None:
     ids = [i.item_id for i in items]
     index.upsert(ids, vectors, [payload(i) for i in items])
     target = next(i for i in items if "S001" in i.in_stock and not i.online)
-    where = ItemFilter(location_id="S001")
+    where = ItemFilter(in_stock=True, location_id="S001")
     query = vectors[int(target.item_id[1:])] * 100  # this item is by far the closest
     assert index.query(query, 1, where)[0].item_id == target.item_id
 
@@ -132,11 +133,11 @@ def test_edge_index_reopens_from_disk(tmp_path: Path) -> None:
     items, vectors = _world_items(np.random.default_rng(5))
     first = EdgeIndex(tmp_path / "shard", DIM)
     first.upsert([i.item_id for i in items], vectors, [payload(i) for i in items])
-    expected = first.query(vectors[0], 5, ItemFilter(location_id="S002"))
+    expected = first.query(vectors[0], 5, ItemFilter(in_stock=True, location_id="S002"))
     first.close()
     reopened = EdgeIndex(tmp_path / "shard", DIM)
     assert reopened.count() == N
-    assert reopened.query(vectors[0], 5, ItemFilter(location_id="S002")) == expected
+    assert reopened.query(vectors[0], 5, ItemFilter(in_stock=True, location_id="S002")) == expected
     reopened.close()
 
 
@@ -259,6 +260,7 @@ def test_a_session_view_pulls_recommendations_toward_the_viewed_item(
     after = service.for_shopper(shopper, None, k=10, rules=rules)
     after_ids = {r.item_id for r in after}
     assert viewed not in after_ids
+    assert all(service.catalog[i].online for i in after_ids), "no store given: online stock only"
     assert len(after_ids & neighbourhood) > len(before & neighbourhood)
     name = service.catalog[viewed].name
     assert any(name in r.reason for r in after), [r.reason for r in after]
