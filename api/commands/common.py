@@ -1,14 +1,17 @@
-"""What every `aisle` sub-command shares: opening the store, printing JSON, the --json flag."""
+"""What every `aisle` sub-command shares: opening the store, printing JSON and metric tables,
+the --json flag."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
@@ -28,3 +31,28 @@ def store() -> Iterator[Engine]:
 
 def print_json(payload: object) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+MetricColumn = tuple[str, Callable[[Mapping[str, Any]], Any], str]
+"""A column of a metrics table: its heading, how to read it off a row, its format."""
+
+
+def print_metrics_table(
+    title: str, rows: Mapping[str, Mapping[str, Any]], columns: Sequence[MetricColumn]
+) -> None:
+    """One row per model, "-" where a value is undefined."""
+    table = Table(title=title)
+    table.add_column("model")
+    for label, _, _ in columns:
+        table.add_column(label, justify="right")
+    for name, values in rows.items():
+        cells = []
+        for _, read, fmt in columns:
+            value = read(values)
+            cells.append("-" if value is None else fmt.format(value))
+        table.add_row(name, *cells)
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
+        console.width = 160
+    console.print(table)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, store
+from api.commands.common import JsonFlag, print_json, print_metrics_table, store
 from retail.errors import AisleError
 
 forecast_app = typer.Typer(help="Forecast demand and backtest forecasters.", no_args_is_help=True)
@@ -124,7 +123,6 @@ def backtest_cmd(
 
 
 def _print_metrics(metrics: dict[str, dict[str, float | int | None]], title: str) -> None:
-    table = Table(title=title)
     columns = (
         ("mae", "MAE", "{:,.2f}"),
         ("wape", "WAPE", "{:.1%}"),
@@ -136,20 +134,11 @@ def _print_metrics(metrics: dict[str, dict[str, float | int | None]], title: str
         ("coverage_p90", "<=p90", "{:.1%}"),
         ("coverage_p95", "<=p95", "{:.1%}"),
     )
-    table.add_column("model")
-    for _, label, _ in columns:
-        table.add_column(label, justify="right")
-    for model, values in metrics.items():
-        cells = []
-        for key, _, fmt in columns:
-            value = values.get(key)
-            cells.append("-" if value is None else fmt.format(value))
-        table.add_row(model, *cells)
-    console = Console()
-    if not console.is_terminal:
-        # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
-        console.width = 160
-    console.print(table)
+    print_metrics_table(
+        title,
+        metrics,
+        [(label, itemgetter(key), fmt) for key, label, fmt in columns],
+    )
 
 
 @forecast_app.command("run")

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, store
+from api.commands.common import JsonFlag, print_json, print_metrics_table, store
 from retail.errors import AisleError
 
 recommend_app = typer.Typer(help="Train and evaluate recommenders.", no_args_is_help=True)
@@ -132,31 +130,20 @@ def _publish(output_dir: Path, write: Callable[[Path], None]) -> None:
 
 
 def _print_metrics(metrics: dict[str, dict[str, Any]], k: int) -> None:
-    table = Table(title=f"top-{k} metrics per model")
-    columns: tuple[tuple[str, Callable[[dict[str, Any]], Any], str], ...] = (
-        (f"P@{k}", lambda m: m["precision"], "{:.4f}"),
-        (f"R@{k}", lambda m: m["recall"], "{:.4f}"),
-        (f"nDCG@{k}", lambda m: m["ndcg"], "{:.4f}"),
-        (f"MAP@{k}", lambda m: m["map"], "{:.4f}"),
-        ("coverage", lambda m: m["catalog_coverage"], "{:.1%}"),
-        (f"cold users R@{k}", lambda m: m["cold_start_users"]["recall"], "{:.4f}"),
-        (f"cold items R@{k}", lambda m: m["cold_start_items"]["recall"], "{:.4f}"),
-        ("fit s", lambda m: m["fit_seconds"], "{:.2f}"),
+    print_metrics_table(
+        f"top-{k} metrics per model",
+        metrics,
+        (
+            (f"P@{k}", lambda m: m["precision"], "{:.4f}"),
+            (f"R@{k}", lambda m: m["recall"], "{:.4f}"),
+            (f"nDCG@{k}", lambda m: m["ndcg"], "{:.4f}"),
+            (f"MAP@{k}", lambda m: m["map"], "{:.4f}"),
+            ("coverage", lambda m: m["catalog_coverage"], "{:.1%}"),
+            (f"cold users R@{k}", lambda m: m["cold_start_users"]["recall"], "{:.4f}"),
+            (f"cold items R@{k}", lambda m: m["cold_start_items"]["recall"], "{:.4f}"),
+            ("fit s", lambda m: m["fit_seconds"], "{:.2f}"),
+        ),
     )
-    table.add_column("model")
-    for label, _, _ in columns:
-        table.add_column(label, justify="right")
-    for name, values in metrics.items():
-        cells = []
-        for _, read, fmt in columns:
-            value = read(values)
-            cells.append("-" if value is None else fmt.format(value))
-        table.add_row(name, *cells)
-    console = Console()
-    if not console.is_terminal:
-        # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
-        console.width = 160
-    console.print(table)
 
 
 @recommend_app.command("train")
