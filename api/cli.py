@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from api.commands.common import JsonFlag, print_json, store
 from api.commands.forecast import forecast_app
+from api.commands.pricing import pricing_app
 from api.commands.recommend import recommend_app
 from api.commands.replenish import replenish_app
 from retail.errors import AisleError
@@ -51,6 +52,7 @@ data_app.add_typer(import_app, name="import")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(replenish_app, name="replenish")
+app.add_typer(pricing_app, name="pricing")
 
 console = Console(stderr=True)
 

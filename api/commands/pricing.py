@@ -1,0 +1,178 @@
+"""`aisle pricing ...`: elasticities from any sales CSV, and markdown proposals for the store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.commands.common import JsonFlag, print_json, store
+from retail.errors import AisleError
+
+pricing_app = typer.Typer(help="Price elasticities and markdown proposals.", no_args_is_help=True)
+
+
+class ObjectiveChoice(StrEnum):
+    margin = "margin"
+    revenue = "revenue"
+    clearance = "clearance"
+
+
+@pricing_app.command("elasticity")
+def elasticity_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Long CSV: one row per item and period.")],
+    id_col: Annotated[str, typer.Option("--id-col", help="Column naming the item.")],
+    time_col: Annotated[str, typer.Option("--time-col", help="Column holding the date.")],
+    qty_col: Annotated[str, typer.Option("--qty-col", help="Column of units sold.")],
+    price_col: Annotated[str, typer.Option("--price-col", help="Column of the price paid.")],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", help="Where elasticities.csv and summary.json go.")
+    ],
+    group_col: Annotated[
+        str | None,
+        typer.Option("--group-col", help="Column naming the item's category (pooling, cross)."),
+    ] = None,
+    controls: Annotated[
+        str, typer.Option("--controls", help="Comma-separated numeric controls (promo, feature).")
+    ] = "",
+) -> None:
+    """Own-price elasticity per item (pooled toward its group) and cross-price per group, with
+    95% intervals, by double machine learning; naive log-log OLS beside it for comparison."""
+    from ml_core.pricing.data import load_elasticity_csv
+    from ml_core.pricing.elasticity import DMLElasticity, NaiveOLSElasticity
+
+    names = [part.strip() for part in controls.split(",") if part.strip()]
+    panel = load_elasticity_csv(
+        data,
+        id_col=id_col,
+        time_col=time_col,
+        qty_col=qty_col,
+        price_col=price_col,
+        group_col=group_col,
+        controls=names,
+    )
+    model = DMLElasticity().fit(panel, controls=names)
+    naive = NaiveOLSElasticity().fit(panel).items_.set_index("item")
+    items = model.items_.assign(
+        level="item", naive_ols=model.items_["item"].map(naive["elasticity"])
+    )
+    groups = model.groups_.rename(columns={"group": "item"}).assign(level="group")
+    groups["group"] = groups["item"]
+    overall = {"level": "all", "item": "all", "method": "dml-pooled mean", **model.overall_}
+    table = _table([items, groups, overall])
+    summary: dict[str, Any] = {
+        "data": str(data),
+        "model": model.info_,
+        "method": (
+            "double machine learning: cross-fitted ridge partialling-out of item/series fixed "
+            "effects and trends, week effects, group seasonality and controls; per-item slopes "
+            "shrunk toward the group mean by empirical Bayes"
+        ),
+        "zeros": "log1p of weekly units (weekly totals make zeros rare)",
+        "items": len(items),
+        "methods": {str(k): int(v) for k, v in items["method"].value_counts().items()},
+        "overall": model.overall_,
+        "naive_ols_mean": float(naive["elasticity"].mean()),
+        "groups": json.loads(groups.to_json(orient="records")),
+    }
+    _write_atomically(output_dir, table, summary)
+    _print_items(items)
+    typer.echo(f"wrote elasticities.csv and summary.json to {output_dir}")
+
+
+def _table(parts: list[Any]) -> Any:
+    """Item, group and overall rows in one table, the common columns first."""
+    import pandas as pd
+
+    frames = [p if isinstance(p, pd.DataFrame) else pd.DataFrame([p]) for p in parts]
+    order = ["level", "item", "group", "method", "elasticity", "se", "lower", "upper"]
+    table = pd.concat(frames, ignore_index=True)
+    return table[order + [c for c in table.columns if c not in order]]
+
+
+def _write_atomically(output_dir: Path, table: Any, summary: dict[str, Any]) -> None:
+    """Both files appear together or not at all: written in a sibling folder, then moved in."""
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".pricing-", dir=output_dir.parent))
+    except OSError as exc:
+        raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
+    try:
+        table.to_csv(staging / "elasticities.csv", index=False)
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        output_dir.mkdir(exist_ok=True)
+        for name in ("elasticities.csv", "summary.json"):
+            (staging / name).replace(output_dir / name)
+    except OSError as exc:
+        raise AisleError(f"Cannot write to {output_dir}: {exc.strerror}.") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _print_items(items: Any) -> None:
+    table = Table(title="price elasticities (first 20 items)")
+    for column in ("item", "group", "method", "elasticity", "95% interval", "naive OLS"):
+        table.add_column(column, justify="right" if column != "item" else "left")
+    for row in items.head(20).itertuples(index=False):
+        table.add_row(
+            str(row.item),
+            str(row.group),
+            str(row.method),
+            f"{row.elasticity:.2f}",
+            f"[{row.lower:.2f}, {row.upper:.2f}]",
+            "-" if row.naive_ols != row.naive_ols else f"{row.naive_ols:.2f}",
+        )
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160
+    console.print(table)
+
+
+@pricing_app.command("markdown")
+def markdown_cmd(
+    store_id: Annotated[
+        str | None,
+        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all."),
+    ] = None,
+    horizon_weeks: Annotated[
+        int, typer.Option("--horizon-weeks", min=1, max=26, help="Weeks planned ahead.")
+    ] = 8,
+    objective: Annotated[
+        ObjectiveChoice, typer.Option("--objective", help="What the plan maximises.")
+    ] = ObjectiveChoice.margin,
+    as_json: JsonFlag = False,
+) -> None:
+    """Plan markdowns within the guardrails and write price-change proposals (never prices)."""
+    from ml_core.pricing.planning import plan_markdowns
+
+    with store() as engine:
+        summary = plan_markdowns(
+            engine, store_id=store_id, horizon_weeks=horizon_weeks, objective=objective.value
+        )
+    if as_json:
+        print_json(asdict(summary))
+        return
+    table = Table(title=f"markdown plan as of {summary.as_of} ({summary.objective})")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("locations", ", ".join(summary.locations))
+    table.add_row("SKU-locations with stock reviewed", f"{summary.skus_reviewed:,}")
+    table.add_row("plans that change a price", f"{summary.plans_with_changes:,}")
+    table.add_row("rejected by the circuit breaker", f"{len(summary.rejected):,}")
+    table.add_row("deferred by the daily change cap", f"{summary.deferred_by_daily_cap:,}")
+    table.add_row("proposals written", f"{summary.proposals_written:,}")
+    table.add_row("proposals already open (unchanged)", f"{summary.proposals_unchanged:,}")
+    table.add_row("older proposals superseded", f"{summary.proposals_superseded:,}")
+    table.add_row("expected gain vs keeping prices", f"{summary.expected_gain:,.2f}")
+    for method, count in sorted(summary.elasticity_methods.items()):
+        table.add_row(f"elasticity: {method}", f"{count:,}")
+    Console().print(table)
+    typer.echo("proposals only: a pricing manager approves them before any price changes")

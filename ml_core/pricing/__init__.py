@@ -1,0 +1,1 @@
+"""Pricing models: elasticities from observational sales, markdown plans and guardrails."""

@@ -1,0 +1,154 @@
+"""Guardrails on price plans and the circuit breaker that enforces them.
+
+`Guardrails` is what a pricing manager configures: the price ladder, a margin floor, the largest
+change from one week to the next, a minimum price, whether markdowns must only go down, no
+increase during a promotion, and how many prices may change on one day. The optimiser searches
+only transitions `step_violations` allows; `check_plan` re-checks every plan before it may leave
+the optimiser, and also trips when a plan's price changes depart from the recent history of
+price changes by more than `history_sigmas` standard deviations. A tripped plan is rejected with
+its reasons and never written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Prices within half a cent are the same price.
+PRICE_TOLERANCE = 0.005
+
+
+class Guardrails(BaseModel):
+    """Bounds every proposed price must respect (fractions are of the price, not percent)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ladder: tuple[float, ...] = Field(
+        default=(1.0, 0.9, 0.8, 0.7, 0.6, 0.5),
+        description="Allowed prices as fractions of the list price.",
+    )
+    min_margin: float = Field(
+        default=0.0, ge=-1.0, lt=1.0, description="Floor on (price - unit cost) / price."
+    )
+    max_step: float = Field(
+        default=0.3, gt=0.0, description="Largest change from one week's price to the next."
+    )
+    min_price_fraction: float = Field(
+        default=0.4, ge=0.0, le=1.0, description="No price below this fraction of list."
+    )
+    monotone: bool = Field(default=True, description="Markdowns only: prices never go up.")
+    max_changes_per_day: int = Field(
+        default=50, ge=0, description="How many prices may change on one day, across items."
+    )
+    history_sigmas: float = Field(
+        default=3.0, gt=0.0, description="Trip when a change departs this far from history."
+    )
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value or any(not (0.0 < f <= 2.0) for f in value):
+            raise ValueError("ladder fractions must be in (0, 2]")
+        return tuple(sorted(set(value), reverse=True))
+
+
+def step_violations(
+    *,
+    previous: float,
+    price: float,
+    list_price: float,
+    unit_cost: float,
+    promo_week: bool,
+    guardrails: Guardrails,
+) -> list[str]:
+    """The guardrails a move from `previous` to `price` breaks; keeping a price breaks none."""
+    if abs(price - previous) <= PRICE_TOLERANCE:
+        return []
+    reasons = []
+    on_ladder = any(
+        abs(price - round(list_price * f, 2)) <= PRICE_TOLERANCE for f in guardrails.ladder
+    )
+    if not on_ladder:
+        reasons.append(f"price {price:.2f} is not on the price ladder")
+    if price < guardrails.min_price_fraction * list_price - PRICE_TOLERANCE:
+        reasons.append(
+            f"price {price:.2f} is below the minimum "
+            f"({guardrails.min_price_fraction:.0%} of list {list_price:.2f})"
+        )
+    if price <= 0 or (price - unit_cost) / price < guardrails.min_margin - 1e-9:
+        reasons.append(
+            f"price {price:.2f} breaks the margin floor of {guardrails.min_margin:.0%} "
+            f"over cost {unit_cost:.2f}"
+        )
+    if abs(price - previous) / previous > guardrails.max_step + 1e-9:
+        reasons.append(
+            f"change {previous:.2f} -> {price:.2f} exceeds the maximum step of "
+            f"{guardrails.max_step:.0%}"
+        )
+    if price > previous and guardrails.monotone:
+        reasons.append(f"increase {previous:.2f} -> {price:.2f} breaks markdown-only pricing")
+    if price > previous and promo_week:
+        reasons.append(f"increase {previous:.2f} -> {price:.2f} during a promotion")
+    return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeHistory:
+    """Recent price changes as log ratios (new / old): their mean, spread and count."""
+
+    mean: float
+    sd: float
+    n: int
+
+
+MIN_HISTORY = 5
+
+
+def change_history(log_changes: Sequence[float]) -> ChangeHistory:
+    values = [x for x in log_changes if math.isfinite(x)]
+    n = len(values)
+    mean = sum(values) / n if n else 0.0
+    var = sum((x - mean) ** 2 for x in values) / (n - 1) if n > 1 else 0.0
+    return ChangeHistory(mean=mean, sd=math.sqrt(var), n=n)
+
+
+def check_plan(
+    prices: Sequence[float],
+    *,
+    current_price: float,
+    list_price: float,
+    unit_cost: float,
+    promo_weeks: Sequence[bool],
+    guardrails: Guardrails,
+    history: ChangeHistory | None,
+) -> list[str]:
+    """Every reason to reject this weekly price path; empty when it may be proposed."""
+    reasons = []
+    previous = current_price
+    for week, price in enumerate(prices):
+        promo = bool(promo_weeks[week]) if week < len(promo_weeks) else False
+        for reason in step_violations(
+            previous=previous,
+            price=price,
+            list_price=list_price,
+            unit_cost=unit_cost,
+            promo_week=promo,
+            guardrails=guardrails,
+        ):
+            reasons.append(f"week {week + 1}: {reason}")
+        if history is not None and history.n >= MIN_HISTORY and abs(price - previous) > 0.005:
+            change = math.log(price / previous)
+            spread = max(history.sd, 1e-6)
+            z = (change - history.mean) / spread
+            if abs(z) > guardrails.history_sigmas:
+                reasons.append(
+                    f"week {week + 1}: a change of {math.expm1(change):+.0%} is {abs(z):.1f} "
+                    f"standard deviations from recent price changes (mean "
+                    f"{math.expm1(history.mean):+.0%}, sd {history.sd:.2f} in log terms, "
+                    f"{history.n} changes)"
+                )
+        previous = price
+    return reasons
