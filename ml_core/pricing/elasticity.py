@@ -161,7 +161,7 @@ def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
     s, tc = _series_projector(series, t)
 
     c, has_cross = _cross_index(panel, keys)
-    doy = (period.dt.dayofyear.to_numpy() + 3) / 365.25
+    doy = (period.dt.day_of_year.to_numpy() + 3) / 365.25
     fourier = np.column_stack(
         [f(2 * np.pi * k * doy) for k in range(1, FOURIER_ORDER + 1) for f in (np.sin, np.cos)]
     )

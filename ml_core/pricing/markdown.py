@@ -36,6 +36,7 @@ from ml_core.pricing.guardrails import (
 Objective = Literal["margin", "revenue", "clearance"]
 OBJECTIVES: tuple[Objective, ...] = ("margin", "revenue", "clearance")
 STOCK_GRID = 2000
+MIN_STEP = 1e-3
 # The guardrails whose relaxation is tried to say which ones bind a plan.
 RELAXATIONS: dict[str, dict[str, object]] = {
     "margin floor": {"min_margin": -1.0},
@@ -131,7 +132,7 @@ def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> M
                     promo_week=item.promo(w),
                     guardrails=guardrails,
                 )
-    demand = _demand_steps(item, prices, step)  # (horizon, n_prices) grid steps
+    demand = _demand_steps(item, prices, step, n_grid)  # (horizon, n_prices) grid steps
     value = np.broadcast_to(grid * step * leftover_value, (n_prices, n_grid)).copy()
     choice = np.zeros((horizon, n_prices, n_grid), dtype=np.int64)
     for w in range(horizon - 1, -1, -1):
@@ -164,14 +165,18 @@ def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> M
 
 
 def stock_step(item: MarkdownItem) -> float:
-    """The stock grid's step: the stock in `STOCK_GRID` equal steps (one unit when none)."""
-    return item.stock / STOCK_GRID if item.stock > 0 else 1.0
+    """The stock grid's step: the stock in `STOCK_GRID` equal steps, never below a thousandth
+    of a unit (a smaller stock is none)."""
+    return max(item.stock / STOCK_GRID, MIN_STEP)
 
 
-def _demand_steps(item: MarkdownItem, prices: np.ndarray, step: float) -> np.ndarray:
+def _demand_steps(
+    item: MarkdownItem, prices: np.ndarray, step: float, n_grid: int
+) -> np.ndarray:
     ratio = prices / item.current_price
     units = np.asarray(item.baseline)[:, None] * ratio[None, :] ** item.elasticity
-    return np.rint(units / step).astype(np.int64)
+    # Capped at the whole stock: more cannot be sold, and the cast stays in range.
+    return np.rint(np.minimum(units / step, n_grid)).astype(np.int64)
 
 
 def evaluate(
@@ -196,7 +201,7 @@ def evaluate(
     for w, p in enumerate(prices):
         demand = base[w] * (p / item.current_price) ** e
         if step is not None:
-            demand = float(np.rint(demand / step)) * step
+            demand = float(np.rint(min(demand / step, item.stock / step + 1))) * step
         sold = min(demand, stock)
         stock -= sold
         total += (p - cost_per_unit) * sold
