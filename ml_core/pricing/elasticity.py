@@ -71,7 +71,7 @@ def weekly_panel(frame: pd.DataFrame, *, time_col: str, controls: Sequence[str])
     if len(steps) and (steps % 7 == 0).all():
         out = frame.rename(columns={time_col: PERIOD})
         return out[[*keys, PERIOD, QTY, LOG_PRICE, *controls]].reset_index(drop=True)
-    week = (ds - pd.to_timedelta(ds.dt.weekday, unit="D")).dt.normalize()
+    week = (ds - pd.to_timedelta(ds.dt.day_of_week, unit="D")).dt.normalize()
     grouped = frame.assign(**{PERIOD: week}).groupby([*keys, PERIOD], sort=True, observed=True)
     named: dict[str, tuple[str, str]] = {
         QTY: (QTY, "sum"),

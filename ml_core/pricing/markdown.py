@@ -170,9 +170,7 @@ def stock_step(item: MarkdownItem) -> float:
     return max(item.stock / STOCK_GRID, MIN_STEP)
 
 
-def _demand_steps(
-    item: MarkdownItem, prices: np.ndarray, step: float, n_grid: int
-) -> np.ndarray:
+def _demand_steps(item: MarkdownItem, prices: np.ndarray, step: float, n_grid: int) -> np.ndarray:
     ratio = prices / item.current_price
     units = np.asarray(item.baseline)[:, None] * ratio[None, :] ** item.elasticity
     # Capped at the whole stock: more cannot be sold, and the cast stays in range.

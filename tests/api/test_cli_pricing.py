@@ -1,0 +1,157 @@
+"""`aisle pricing elasticity` on a CSV and `aisle pricing markdown` on a tiny seeded world."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+from typer.testing import Result
+
+from retail.store.models import PriceChange, Proposal
+from retail.store.open import open_store
+from retail.world.seed import ScaleSpec
+from tests.factories import seed_configured_world
+
+Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
+
+
+def _sales_csv(path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    days = pd.date_range("2024-01-01", periods=280, freq="D")
+    rows = []
+    for i in range(6):
+        # Promotions run Monday to Sunday, as the model's weeks do.
+        promo = np.repeat((rng.random(len(days) // 7) < 0.2).astype(int), 7)
+        price = 10.0 * (1 - 0.25 * promo) * np.exp(0.03 * rng.standard_normal(len(days)))
+        qty = rng.poisson(20 * (price / 10.0) ** -2.0)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "sku": f"P{i}",
+                    "date": days,
+                    "units": qty,
+                    "price": price.round(2),
+                    "cat": f"C{i % 2}",
+                    "promo": promo,
+                }
+            )
+        )
+    frame = pd.concat(rows)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _args(data: Path, out: Path, **overrides: str) -> list[str]:
+    options = {
+        "--data": str(data),
+        "--id-col": "sku",
+        "--time-col": "date",
+        "--qty-col": "units",
+        "--price-col": "price",
+        "--output-dir": str(out),
+        **overrides,
+    }
+    return ["pricing", "elasticity", *[x for pair in options.items() for x in pair]]
+
+
+def test_elasticity_writes_estimates_with_intervals(aisle: Aisle, tmp_path: Path) -> None:
+    data, out = _sales_csv(tmp_path / "sales.csv"), tmp_path / "out"
+    result = aisle(*_args(data, out, **{"--group-col": "cat", "--controls": "promo"}))
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "elasticities.csv")
+    items = table[table["level"] == "item"]
+    assert len(items) == 6 and set(table["level"]) == {"item", "group", "all"}
+    assert (items["lower"] < items["elasticity"]).all() and (
+        items["elasticity"] < items["upper"]
+    ).all()
+    assert items["method"].eq("dml-pooled").all()
+    assert abs(items["elasticity"].mean() + 2.0) < 0.4
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["items"] == 6 and summary["model"]["controls"] == ["promo"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("missing", "has no column 'price'"),
+        ("date", "is not a date"),
+        ("price", "prices must be positive"),
+        ("short", "too little data"),
+    ],
+)
+def test_elasticity_bad_input_is_one_sentence(
+    aisle: Aisle, tmp_path: Path, change: str, message: str
+) -> None:
+    data = _sales_csv(tmp_path / "sales.csv")
+    frame = pd.read_csv(data)
+    if change == "missing":
+        frame = frame.drop(columns="price")
+    elif change == "date":
+        frame["date"] = frame["date"].astype(str)
+        frame.loc[5, "date"] = "not-a-day"
+    elif change == "price":
+        frame.loc[7, "price"] = 0.0
+    else:
+        frame["price"] = 10.0
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out"
+    result = aisle(*_args(data, out))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not out.exists()
+
+
+def test_markdown_writes_proposals_idempotently_and_never_prices(aisle: Aisle) -> None:
+    seed_configured_world(ScaleSpec(20, 2, 30, 240, 0.8, 20, 1.0))
+    engine = open_store()
+    try:
+        with engine.connect() as conn:
+            prices_before = conn.execute(select(func.count()).select_from(PriceChange)).scalar()
+        first = aisle(
+            "pricing",
+            "markdown",
+            "--store",
+            "S001",
+            "--horizon-weeks",
+            "6",
+            "--objective",
+            "clearance",
+            "--json",
+        )
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.stdout)
+        assert summary["proposals_written"] > 0
+        again = json.loads(
+            aisle(
+                "pricing",
+                "markdown",
+                "--store",
+                "S001",
+                "--horizon-weeks",
+                "6",
+                "--objective",
+                "clearance",
+                "--json",
+            ).stdout
+        )
+        assert again["proposals_written"] == 0
+        assert again["proposals_unchanged"] == summary["proposals_written"]
+        with engine.connect() as conn:
+            proposals = conn.execute(select(Proposal)).all()
+            assert conn.execute(select(func.count()).select_from(PriceChange)).scalar() == (
+                prices_before
+            )
+        assert len(proposals) == summary["proposals_written"]
+        content = proposals[0].content
+        assert proposals[0].kind == "price_change" and proposals[0].status == "proposed"
+        assert content["type"] == "markdown" and "Mark down from" in content["explanation"]
+    finally:
+        engine.dispose()
+    unknown = aisle("pricing", "markdown", "--store", "S999")
+    assert unknown.exit_code == 2 and "There is no store 'S999'" in unknown.stderr
