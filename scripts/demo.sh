@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running demo on embedded defaults:
 # install, seed the small generated world, import the public data, forecast, propose reorders,
-# then serve on :8000.
+# train the recommender, propose markdowns, then serve on :8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +17,10 @@ if [ -d "$shared" ]; then
     $aisle data import walmart "$shared/walmart/walmart_sales_weekly.csv"
 fi
 $aisle data stats
-# Train and plan on the generated world: a forecast per SKU and location, then reorder proposals.
+# Train and plan on the generated world: a forecast per SKU and location (and every aggregate up
+# to the chain, reconciled), reorder proposals, the recommender, markdown proposals.
 $aisle forecast run --model global --horizon 28 --reconcile ols
 $aisle replenish plan
+$aisle recommend train
+$aisle pricing markdown
 exec $aisle serve
