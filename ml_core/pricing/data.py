@@ -1,4 +1,4 @@
-"""Load any sales CSV (item, date, units, price) into the weekly panel the elasticity model reads.
+"""Load any sales CSV (item, date, units, price) into the panel the elasticity model reads.
 
 The file is read and checked by the forecasting loader (`load_series_csv`: missing columns,
 unparseable dates, non-numbers, duplicate rows, each a one-sentence `DataFileError`), laid on a
@@ -16,7 +16,7 @@ import pandas as pd
 
 from ml_core.forecasting.base import DS, ID, Y
 from ml_core.forecasting.data import load_series_csv
-from ml_core.pricing.elasticity import GROUP, ITEM, LOG_PRICE, QTY, weekly_panel
+from ml_core.pricing.elasticity import GROUP, ITEM, LOG_PRICE, PERIOD, QTY
 from retail.errors import DataFileError
 
 
@@ -30,7 +30,8 @@ def load_elasticity_csv(
     group_col: str | None = None,
     controls: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The weekly panel (item, group, period, qty, log_price, controls) of a long sales CSV."""
+    """The panel (item, group, period, qty, log_price, controls) of a long sales CSV, at the
+    file's own frequency: daily rows keep the sharp price changes at promotion starts and ends."""
     path = Path(path)
     series = load_series_csv(
         path,
@@ -65,7 +66,7 @@ def load_elasticity_csv(
             **{c: frame[c].astype(float) for c in controls},
         }
     )
-    return weekly_panel(panel, time_col=DS, controls=controls)
+    return panel.rename(columns={DS: PERIOD})
 
 
 def _infer_freq(path: Path, id_col: str, time_col: str) -> str:

@@ -1,28 +1,33 @@
 """Own- and cross-price elasticities from observational sales, with their uncertainty.
 
-The demand model is log-log on a weekly panel (one row per item, optional unit such as a store,
-and week):
+The demand model is a log-linear mean on the panel as it comes (daily rows preferred: promotions
+last days, and a weekly average blurs their start and end), one row per item, optional unit such
+as a store, and period:
 
-    log1p(q) = theta_i * log p + gamma_g * log(category price index) + a_s + b_s * t
-               + week effects + category seasonality + controls + e
+    E[q] = exp(theta_i * log p + kappa' controls + gamma_g * log(category price index)
+               + a_s + b_s * t + period effects + group x week effects + group x weekday effects)
 
-- `a_s + b_s * t`: a fixed effect and a linear trend per series (item x unit), removed exactly by
-  projecting every variable on (1, t) within the series (the "within" transformation).
-- Week effects (one per week, when the panel has enough series to separate them from prices),
-  category seasonality (week-of-year Fourier terms per category) and the caller's controls
-  (promotion share, features) are the nuisance `W`.
-- Confounding: the world's prices move with seasonal markdowns and promotions, which move demand
-  too. `DMLElasticity` partials `W` out of the outcome, the own price and the cross-price index
-  with cross-fitted ridge regressions (double machine learning, Chernozhukov et al. 2018), then
-  regresses outcome residuals on price residuals per item (own) and per category (cross), with
-  heteroskedasticity-robust standard errors. Linear nuisance models are the right shape here:
-  the controls act multiplicatively on demand, so additively in logs.
-- Zeros: the outcome is log1p(units) on *weekly* totals. log(q) is undefined at zero, and a
-  Poisson (PPML) final stage would not combine with partialling-out; weekly aggregation makes
-  zeros rare, and at 20+ units a week log1p attenuates an elasticity by under 5%.
-- Partial pooling: per-item slopes are noisy for sparse items, so each is shrunk toward its
-  category mean by empirical Bayes (DerSimonian-Laird between-item variance, weights from the
-  standard errors); an item without price variation gets the category prior ("category-prior").
+- Poisson pseudo-maximum likelihood (PPML, Santos Silva & Tenreyro 2006): consistent for any
+  non-negative outcome whose *mean* is log-linear, zeros included and whatever the dispersion,
+  so no log1p on small daily counts (which would attenuate the slopes).
+- `a_s + b_s * t`: a fixed effect and a linear trend per series (item x unit).
+- Period effects (holidays, channel-wide lifts), group x week effects (each category's own
+  season) and group x weekday effects are high-dimensional fixed effects, absorbed exactly by
+  weighted alternating projections inside the IRLS iterations (as `ppmlhdfe` does). They are the
+  confounders the data shows: seasonal markdowns coincide with the season, so only items of the
+  same group in the same week are compared. Groups with too few series for that share one
+  period effect. The caller's controls (promotion flag: display lifts demand beyond the price
+  cut) enter with common slopes, so promotions identify the price slope through their depth.
+- All price variation left after that (list-price changes, markdowns, promotion depth) is used,
+  by partialling the fixed effects out of outcome and prices alike (Frisch-Waugh-Lovell; the
+  linear-nuisance case of double machine learning), then per-item own slopes, common control
+  slopes and per-group cross slopes in one weighted least-squares step per iteration.
+- Standard errors: sandwich (quasi-likelihood, so over-dispersion is allowed) clustered by series
+  and week, since errors within a week share unmodelled shocks (stock, weather, displays).
+- Partial pooling: each group's mean slope and a between-item variance within groups (method of
+  moments, pooled over groups: a handful of items per group cannot estimate their own spread)
+  give each item an empirical-Bayes posterior; group means are themselves shrunk toward the
+  overall mean; an item without price variation gets its group's mean ("category-prior").
 
 `NaiveOLSElasticity` is the textbook baseline: log-log with item fixed effects and nothing else.
 """
@@ -30,7 +35,7 @@ and week):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Self
 
@@ -41,14 +46,18 @@ from scipy import sparse
 from retail.errors import AisleError
 
 ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE = "item", "group", "unit", "period", "qty", "log_price"
-# Week effects need several series sharing each week, or they absorb the prices themselves.
-MIN_SERIES_FOR_WEEK_EFFECTS = 8
+# Period effects need several series sharing each period, or they absorb the prices themselves.
+MIN_SERIES_FOR_PERIOD_EFFECTS = 8
+# A group's own week effects compare its items with each other: that needs a few of them.
+MIN_SERIES_FOR_GROUP_WEEKS = 3
 # Below this within-series spread of log price (about 0.5%), a slope is not identified.
 MIN_PRICE_SPREAD = 0.005
-FOURIER_ORDER = 2
-BACKFIT_ROUNDS = 25
+IRLS_ROUNDS = 50
+IRLS_TOLERANCE = 1e-8
+PROJECTION_SWEEPS = 500
+PROJECTION_TOLERANCE = 1e-9
 
-DML = "dml-pooled"
+DML = "ppml-fe-pooled"
 OLS = "ols-fe"
 CATEGORY_PRIOR = "category-prior"
 GLOBAL_PRIOR = "global-prior"
@@ -84,56 +93,78 @@ def weekly_panel(frame: pd.DataFrame, *, time_col: str, controls: Sequence[str])
     return weekly.reset_index(drop=True)
 
 
+def _check_panel(panel: pd.DataFrame, controls: Sequence[str]) -> None:
+    missing = [c for c in (ITEM, PERIOD, QTY, LOG_PRICE, *controls) if c not in panel.columns]
+    if missing:
+        raise AisleError(f"The pricing panel has no column {missing[0]!r}.")
+    if panel.empty:
+        raise TooLittleDataError("There are no sales to estimate elasticities from.")
+
+
+def _indicator(codes: np.ndarray) -> sparse.csr_matrix:
+    n = len(codes)
+    return sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, int(codes.max()) + 1))
+
+
+class _Absorber:
+    """Weighted projection off the fixed effects: series intercepts and trends, then each set of
+    categorical effects, swept in turn until nothing moves (alternating projections)."""
+
+    def __init__(self, series: np.ndarray, t: np.ndarray, effects: list[np.ndarray]) -> None:
+        self.series = series
+        self.s = _indicator(series)
+        self.t = t
+        self.effects = [(codes, _indicator(codes)) for codes in effects]
+
+    def __call__(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        out = x.copy()
+        for _ in range(PROJECTION_SWEEPS if self.effects else 1):
+            before = out.copy()
+            out = self.detrend(out, w)
+            for codes, m in self.effects:
+                mass = m.T @ w
+                means = (m.T @ (w[:, None] * out)) / np.where(mass > 0, mass, 1.0)[:, None]
+                out -= means[codes]
+            if np.max(np.abs(out - before)) < PROJECTION_TOLERANCE:
+                break
+        return out
+
+    def detrend(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """x minus its weighted least-squares fit on (1, t) within each series."""
+        s, t, k = self.s, self.t, self.series
+        sw, swt, swtt = s.T @ w, s.T @ (w * t), s.T @ (w * t * t)
+        swx, swtx = s.T @ (w[:, None] * x), s.T @ ((w * t)[:, None] * x)
+        det = sw * swtt - swt**2
+        ok = det > 1e-12 * np.maximum(sw * swtt, 1e-300)
+        safe = np.where(ok, det, 1.0)[:, None]
+        slope = np.where(ok[:, None], (sw[:, None] * swtx - swt[:, None] * swx) / safe, 0.0)
+        level = (swx - slope * swt[:, None]) / np.where(sw > 0, sw, 1.0)[:, None]
+        return x - level[k] - slope[k] * t[:, None]
+
+
 @dataclass(slots=True)
 class _Design:
-    """The panel as arrays, every column already projected within series on (1, t)."""
+    """The panel as arrays; the fixed effects live in `absorb`."""
 
     item: np.ndarray  # (n,) item index
     group: np.ndarray  # (n,) group index
     items: np.ndarray  # item labels
     groups: np.ndarray  # group labels
     item_group: np.ndarray  # (n_items,) group index of each item
-    y: np.ndarray  # log1p(q)
+    y: np.ndarray  # units
     d: np.ndarray  # log price
     c: np.ndarray  # log category price index (others' prices), 0 where none
     has_cross: np.ndarray  # (n,) bool: the row has at least one other item in its group
-    w: np.ndarray  # (n, k) nuisance controls
+    x: np.ndarray  # (n, k) controls
+    cluster: np.ndarray  # (n,) series x week, for the standard errors
+    absorb: _Absorber
     periods_per_item: np.ndarray
-    spread: np.ndarray  # (n_items,) sd of the projected own log price
-    info: dict[str, Any] = field(default_factory=dict)
-
-
-def _check_panel(panel: pd.DataFrame, controls: Sequence[str]) -> None:
-    missing = [c for c in (ITEM, PERIOD, QTY, LOG_PRICE, *controls) if c not in panel.columns]
-    if missing:
-        raise AisleError(f"The pricing panel has no column {missing[0]!r}.")
-    if panel.empty:
-        raise TooLittleDataError("There are no weekly sales to estimate elasticities from.")
-
-
-def _series_projector(series: np.ndarray, t: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """The series indicator matrix and t centred within series."""
-    n = len(series)
-    n_series = int(series.max()) + 1
-    s = sparse.csr_matrix((np.ones(n), (np.arange(n), series)), shape=(n, n_series))
-    counts = np.asarray(s.sum(axis=0)).ravel()
-    t_mean = (s.T @ t) / counts
-    return s, t - t_mean[series]
-
-
-def _within(m: np.ndarray, s: sparse.csr_matrix, series: np.ndarray, tc: np.ndarray) -> np.ndarray:
-    """Columns of `m` minus their series mean and series trend (exact FE + trend removal)."""
-    two_d = m.reshape(len(m), -1)
-    counts = np.asarray(s.sum(axis=0)).ravel()
-    centred = two_d - ((s.T @ two_d) / counts[:, None])[series]
-    tt = s.T @ (tc**2)
-    slope = (s.T @ (centred * tc[:, None])) / np.where(tt > 0, tt, 1.0)[:, None]
-    out = centred - slope[series] * tc[:, None]
-    return out.reshape(m.shape)
+    spread: np.ndarray  # (n_items,) sd of the own log price after the series mean and trend
+    info: dict[str, Any]
 
 
 def _cross_index(panel: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """log of the mean relative price of the *other* items of the group in the same week/unit."""
+    """log of the mean relative price of the *other* items of the group in the same period/unit."""
     relative = np.exp(panel[LOG_PRICE] - panel.groupby(ITEM)[LOG_PRICE].transform("mean"))
     by = [GROUP, *[k for k in keys if k == UNIT], PERIOD]
     total = relative.groupby([panel[k] for k in by]).transform("sum")
@@ -153,84 +184,130 @@ def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
     panel[ITEM] = panel[ITEM].astype(str)
     keys = [ITEM, UNIT] if UNIT in panel.columns else [ITEM]
     panel = panel.sort_values([*keys, PERIOD], kind="stable").reset_index(drop=True)
+    # A series that never sells has no finite fixed effect under a log link; it says nothing.
+    panel = panel[panel.groupby(keys)[QTY].transform("sum") > 0].reset_index(drop=True)
+    if panel.empty:
+        raise TooLittleDataError("There are no sales to estimate elasticities from.")
     item_codes, items = pd.factorize(panel[ITEM], sort=True)
     group_codes, groups = pd.factorize(panel[GROUP], sort=True)
     series = panel.groupby(keys, sort=False).ngroup().to_numpy()
     period = pd.to_datetime(panel[PERIOD])
     t = ((period - period.min()).dt.days / 365.25).to_numpy()
-    s, tc = _series_projector(series, t)
+    week = (period - pd.to_timedelta(period.dt.day_of_week, unit="D")).dt.normalize()
+    week_codes = pd.factorize(week, sort=True)[0]
+    n_series = int(series.max()) + 1
+
+    effects: list[np.ndarray] = []
+    period_effects = n_series >= MIN_SERIES_FOR_PERIOD_EFFECTS
+    if period_effects:
+        effects.append(pd.factorize(period, sort=True)[0])
+    weekday = period.dt.day_of_week.to_numpy()
+    daily = len(np.unique(weekday)) > 1
+    series_per_group = np.bincount(group_codes[np.unique(series, return_index=True)[1]])
+    # On weekly rows a group x week cell holds one row per item: its effect would leave only
+    # the items' deviations from each other, so group weeks need daily rows.
+    own_weeks = daily & (series_per_group[group_codes] >= MIN_SERIES_FOR_GROUP_WEEKS)
+    if daily:
+        # Groups too small for their own weeks share one (beside the period effects).
+        week_group = np.where(own_weeks, group_codes, -1)
+        effects.append(pd.factorize(pd.Series(week_group * 100_000 + week_codes))[0])
+        effects.append(group_codes * 7 + weekday)
 
     c, has_cross = _cross_index(panel, keys)
-    doy = (period.dt.day_of_year.to_numpy() + 3) / 365.25
-    fourier = np.column_stack(
-        [f(2 * np.pi * k * doy) for k in range(1, FOURIER_ORDER + 1) for f in (np.sin, np.cos)]
-    )
-    n_groups = len(groups)
-    seasonal = np.zeros((len(panel), n_groups * fourier.shape[1]))
-    for j in range(fourier.shape[1]):
-        seasonal[np.arange(len(panel)), group_codes * fourier.shape[1] + j] = fourier[:, j]
-    blocks = [seasonal]
-    n_series = int(series.max()) + 1
-    week_effects = n_series >= MIN_SERIES_FOR_WEEK_EFFECTS
-    if week_effects:
-        week_codes, weeks = pd.factorize(period, sort=True)
-        dummies = np.zeros((len(panel), len(weeks)))
-        dummies[np.arange(len(panel)), week_codes] = 1.0
-        blocks.append(dummies)
-    if controls:
-        blocks.append(panel[list(controls)].to_numpy(dtype=float))
-    w = _within(np.column_stack(blocks), s, series, tc)
-    y = np.log1p(np.maximum(panel[QTY].to_numpy(dtype=float), 0.0))
     d = panel[LOG_PRICE].to_numpy(dtype=float)
-    projected = _within(np.column_stack([y, d, c]), s, series, tc)
+    absorb = _Absorber(series, t, [pd.factorize(e)[0] for e in effects])
+    within = absorb.detrend(d[:, None], np.ones(len(d)))[:, 0]
     item_group = np.zeros(len(items), dtype=np.int64)
     item_group[item_codes] = group_codes
-    spread = np.sqrt(
-        np.bincount(item_codes, projected[:, 1] ** 2, len(items))
-        / np.maximum(np.bincount(item_codes, minlength=len(items)), 1)
-    )
+    counts = np.bincount(item_codes, minlength=len(items))
+    spread = np.sqrt(np.bincount(item_codes, within**2, len(items)) / np.maximum(counts, 1))
+    cluster = pd.factorize(pd.Series(series * 100_000 + week_codes))[0]
     return _Design(
         item=item_codes,
         group=group_codes,
         items=np.asarray(items),
         groups=np.asarray(groups),
         item_group=item_group,
-        y=projected[:, 0],
-        d=projected[:, 1],
-        c=projected[:, 2],
+        y=np.maximum(panel[QTY].to_numpy(dtype=float), 0.0),
+        d=d,
+        c=c,
         has_cross=has_cross,
-        w=w,
-        periods_per_item=np.bincount(item_codes, minlength=len(items)),
+        x=panel[list(controls)].to_numpy(dtype=float).reshape(len(panel), len(controls)),
+        cluster=cluster,
+        absorb=absorb,
+        periods_per_item=counts,
         spread=spread,
         info={
             "rows": len(panel),
             "series": n_series,
-            "weeks": int(period.nunique()),
-            "week_effects": week_effects,
-            "seasonality": f"week-of-year Fourier terms (order {FOURIER_ORDER}) per group",
+            "periods": int(period.nunique()),
+            "frequency": "daily" if daily else "weekly",
+            "period_effects": period_effects,
+            "group_week_effects": sorted(map(str, np.unique(groups[group_codes[own_weeks]]))),
+            "group_weekday_effects": daily,
             "controls": list(controls),
         },
     )
 
 
-def _cross_fit_residuals(
-    w: np.ndarray, targets: np.ndarray, folds: int, ridge: float, seed: int
-) -> np.ndarray:
-    """targets minus their out-of-fold ridge predictions from w (one solve per fold)."""
-    n = len(w)
-    scale = w.std(axis=0)
-    keep = scale > 1e-12
-    x = w[:, keep] / scale[keep]
-    fold = np.random.default_rng(seed).permutation(n) % folds
-    residuals = np.empty_like(targets)
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        xt = x[train]
-        gram = xt.T @ xt
-        gram[np.diag_indices_from(gram)] += ridge * len(xt)
-        coef = np.linalg.solve(gram, xt.T @ targets[train])
-        residuals[test] = targets[test] - x[test] @ coef
-    return residuals
+@dataclass(slots=True)
+class _Fit:
+    coef: np.ndarray
+    cov: np.ndarray
+    iterations: int
+
+
+def _ppml(y: np.ndarray, design: sparse.csr_matrix, base: np.ndarray, d: _Design) -> _Fit:
+    """Poisson pseudo-likelihood with absorbed fixed effects: IRLS, each step a weighted least
+    squares of the working outcome on the regressors after projecting both off the effects.
+
+    `design` holds the regressors as sparse columns (per-item prices, controls, per-group cross
+    indices); `base` is the dense matrix whose columns generate them after absorption, so only
+    a handful of dense columns are projected per iteration.
+    """
+    mu = np.maximum(pd.Series(y).groupby(d.absorb.series).transform("mean").to_numpy(), 1e-3)
+    mu = 0.5 * (y + mu)
+    eta = np.log(mu)
+    previous = np.inf
+    rounds = 0
+    while rounds < IRLS_ROUNDS:
+        rounds += 1
+        z = eta + (y - mu) / mu
+        projected = d.absorb(np.column_stack([z, base]), mu)
+        x = _expand(design, projected[:, 1:])
+        xw = x.multiply(mu[:, None]).tocsr()
+        gram = (x.T @ xw).toarray()
+        coef = _solve(gram, xw.T @ projected[:, 0])
+        resid = projected[:, 0] - x @ coef
+        eta = z - resid
+        mu = np.exp(np.clip(eta, -30, 30))
+        deviance = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
+        if abs(deviance - previous) <= IRLS_TOLERANCE * max(abs(deviance), 1.0):
+            break
+        previous = deviance
+    score = x.multiply((y - mu)[:, None]).tocsr()
+    per_cluster = (_indicator(d.cluster).T @ score).toarray()
+    bread = np.linalg.pinv(gram)
+    clusters = len(per_cluster)
+    # Small-sample factor as in Stata's cluster option.
+    factor = clusters / max(clusters - 1, 1)
+    cov = factor * bread @ (per_cluster.T @ per_cluster) @ bread
+    return _Fit(coef=coef, cov=cov, iterations=rounds)
+
+
+def _expand(design: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_matrix:
+    """The sparse regressors with each nonzero replaced by its generating column's projection:
+    `design` stores, per nonzero, 1 + the index of the dense column it comes from."""
+    coo = design.tocoo()
+    values = columns[coo.row, coo.data.astype(np.int64) - 1]
+    return sparse.csr_matrix((values, (coo.row, coo.col)), shape=design.shape)
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    try:
+        return np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
 
 
 def _slopes(
@@ -257,20 +334,35 @@ class Pool:
     n: int
 
 
-def random_effects_pool(estimates: np.ndarray, se: np.ndarray) -> Pool | None:
-    """DerSimonian-Laird pooling of estimates with standard errors; None without estimates."""
+def random_effects_pool(
+    estimates: np.ndarray, se: np.ndarray, tau2: float | None = None
+) -> Pool | None:
+    """Random-effects mean of estimates with standard errors (DerSimonian-Laird between-item
+    variance unless `tau2` is given); None without estimates."""
     ok = np.isfinite(estimates) & np.isfinite(se) & (se > 0)
     b, v = estimates[ok], se[ok] ** 2
     if len(b) == 0:
         return None
-    w = 1.0 / v
-    fixed = float(np.sum(w * b) / np.sum(w))
-    q = float(np.sum(w * (b - fixed) ** 2))
-    denom = float(np.sum(w) - np.sum(w**2) / np.sum(w))
-    tau2 = max(0.0, (q - (len(b) - 1)) / denom) if len(b) > 1 and denom > 0 else 0.0
+    if tau2 is None:
+        tau2 = _moments_tau2([b], [v])
     w_star = 1.0 / (v + tau2)
     mean = float(np.sum(w_star * b) / np.sum(w_star))
     return Pool(mean=mean, mean_var=float(1.0 / np.sum(w_star)), tau2=tau2, n=len(b))
+
+
+def _moments_tau2(estimates: list[np.ndarray], variances: list[np.ndarray]) -> float:
+    """Method-of-moments (DerSimonian-Laird) variance of true slopes around their *own* block's
+    mean, pooled over blocks: Cochran's Q of each block about its fixed-effect mean, summed."""
+    q = df = denom = 0.0
+    for b, v in zip(estimates, variances, strict=True):
+        if len(b) < 2:
+            continue
+        w = 1.0 / v
+        fixed = np.sum(w * b) / np.sum(w)
+        q += float(np.sum(w * (b - fixed) ** 2))
+        df += len(b) - 1
+        denom += float(np.sum(w) - np.sum(w**2) / np.sum(w))
+    return max(0.0, (q - df) / denom) if denom > 0 else 0.0
 
 
 def shrink(estimate: float, se: float, pool: Pool) -> tuple[float, float, float]:
@@ -283,70 +375,68 @@ def shrink(estimate: float, se: float, pool: Pool) -> tuple[float, float, float]
 
 
 class DMLElasticity:
-    """Per-item own-price elasticities (pooled toward the category) and per-category cross-price
-    elasticities by double machine learning on a weekly panel (see the module docstring)."""
+    """Per-item own-price elasticities (pooled toward the group) and per-group cross-price
+    elasticities by Poisson pseudo-likelihood with absorbed fixed effects (module docstring).
 
-    def __init__(
-        self,
-        *,
-        folds: int = 5,
-        ridge: float = 1e-3,
-        min_periods: int = 8,
-        level: float = 0.95,
-        seed: int = 0,
-    ) -> None:
-        self.folds = folds
-        self.ridge = ridge
+    The name stays from the first version: the fixed effects are still partialled out of the
+    outcome and the prices alike; `method` in the output says what produced each estimate."""
+
+    def __init__(self, *, min_periods: int = 8, level: float = 0.95) -> None:
         self.min_periods = min_periods
         self.level = level
-        self.seed = seed
 
     def fit(self, panel: pd.DataFrame, *, controls: Sequence[str] = ()) -> Self:
         design = _design(panel, controls)
-        n_items, n_groups = len(design.items), len(design.groups)
+        n_items, n_groups, k = len(design.items), len(design.groups), len(controls)
         identified = (design.periods_per_item >= self.min_periods) & (
             design.spread >= MIN_PRICE_SPREAD
         )
         if not identified.any():
             raise TooLittleDataError(
                 f"There is too little data to estimate elasticities: no item has "
-                f"{self.min_periods} or more weeks with varying prices."
+                f"{self.min_periods} or more periods with varying prices."
             )
-        res = _cross_fit_residuals(
-            design.w,
-            np.column_stack([design.y, design.d, design.c]),
-            self.folds,
-            self.ridge,
-            self.seed,
+        item_col = np.cumsum(identified) - 1
+        # One cross slope shared by all groups: within a group and week, the others' price index
+        # moves against the item's own price (their sum is absorbed by the group's week effect),
+        # so per-group cross slopes would trade off against the own slopes.
+        cross_groups = np.bincount(design.item_group[identified], minlength=n_groups) >= 3
+        n_own, n_cross = int(identified.sum()), int(cross_groups.any())
+        rows, cols, source = [], [], []
+        n = len(design.y)
+        own = np.flatnonzero(identified[design.item])
+        rows.append(own)
+        cols.append(item_col[design.item[own]])
+        source.append(np.full(len(own), 1))
+        for j in range(k):
+            rows.append(np.arange(n))
+            cols.append(np.full(n, n_own + j))
+            source.append(np.full(n, 2 + j))
+        cross = np.flatnonzero(design.has_cross & cross_groups[design.group])
+        rows.append(cross)
+        cols.append(np.full(len(cross), n_own + k))
+        source.append(np.full(len(cross), 2 + k))
+        regressors = sparse.csr_matrix(
+            (np.concatenate(source), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(n, n_own + k + n_cross),
         )
-        y_r, d_r, c_r = res[:, 0], res[:, 1], res[:, 2]
-        rows = identified[design.item]
-        cross_rows = rows & design.has_cross
-        items_per_group = np.bincount(design.item_group[identified], minlength=n_groups)
-        cross_groups = items_per_group >= 3
-        cross_rows &= cross_groups[design.group]
-        theta = np.zeros(n_items)
-        gamma = np.zeros(n_groups)
-        # Own and cross slopes share the outcome: alternate the two least-squares blocks
-        # (Gauss-Seidel), which converges to their joint solution.
-        for _ in range(BACKFIT_ROUNDS):
-            own_y = y_r - np.where(cross_rows, gamma[design.group] * c_r, 0.0)
-            theta, theta_se = _slopes(d_r[rows], own_y[rows], design.item[rows], n_items)
-            theta = np.nan_to_num(theta)
-            cross_y = y_r - theta[design.item] * d_r
-            if cross_rows.any():
-                gamma, gamma_se = _slopes(
-                    c_r[cross_rows], cross_y[cross_rows], design.group[cross_rows], n_groups
-                )
-                gamma = np.where(cross_groups, np.nan_to_num(gamma), 0.0)
-            else:
-                gamma_se = np.full(n_groups, np.nan)
-        theta_se = np.where(identified, theta_se, np.nan)
-        raw = np.where(identified, theta, np.nan)
-        self.info_ = design.info | {"folds": self.folds, "outcome": "log1p(weekly units)"}
+        base = np.column_stack([design.d, design.x, design.c])
+        fit = _ppml(design.y, regressors, base, design)
+        se = np.sqrt(np.maximum(np.diag(fit.cov), 0.0))
+        raw = np.full(n_items, np.nan)
+        raw_se = np.full(n_items, np.nan)
+        raw[identified] = fit.coef[:n_own]
+        raw_se[identified] = se[:n_own]
+        self.info_ = design.info | {
+            "outcome": "units (Poisson pseudo-likelihood, log link)",
+            "irls_iterations": fit.iterations,
+            "standard_errors": "clustered by series and week",
+            "control_slopes": {name: float(fit.coef[n_own + j]) for j, name in enumerate(controls)},
+        }
         self.items_, self.groups_, self.overall_ = _pooled_tables(
-            design, raw, theta_se, identified, self.level, DML
+            design, raw, raw_se, identified, self.level, DML
         )
+        gamma, gamma_se = (fit.coef[-1], se[-1]) if n_cross else (np.nan, np.nan)
         self.groups_["cross_price_elasticity"] = np.where(cross_groups, gamma, np.nan)
         self.groups_["cross_price_se"] = np.where(cross_groups, gamma_se, np.nan)
         return self
@@ -395,25 +485,38 @@ def _pooled_tables(
     method: str,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     z = NormalDist().inv_cdf(0.5 + level / 2)
-    overall = random_effects_pool(raw, raw_se)
-    if overall is None:  # guarded by the caller; keeps the types honest
+    ok = identified & np.isfinite(raw) & np.isfinite(raw_se) & (raw_se > 0)
+    n_groups = len(design.groups)
+    members = [np.flatnonzero(ok & (design.item_group == g)) for g in range(n_groups)]
+    tau2 = _moments_tau2([raw[m] for m in members], [raw_se[m] ** 2 for m in members])
+    # Each group's mean from its own items, then shrunk toward the overall mean by the spread
+    # between groups: a group of three noisy items should not set its own prior alone.
+    group_raw = [random_effects_pool(raw[m], raw_se[m], tau2) for m in members]
+    estimated = [g for g, p in enumerate(group_raw) if p is not None]
+    if not estimated:  # guarded by the caller; keeps the types honest
         raise TooLittleDataError("There is too little data to estimate elasticities.")
+    means = np.array([group_raw[g].mean for g in estimated])  # type: ignore[union-attr]
+    mean_se = np.sqrt([group_raw[g].mean_var for g in estimated])  # type: ignore[union-attr]
+    overall = random_effects_pool(means, mean_se)
+    assert overall is not None
     pools: dict[int, Pool] = {}
-    for g in range(len(design.groups)):
-        members = design.item_group == g
-        pool = random_effects_pool(raw[members], raw_se[members])
-        # One item cannot estimate a spread between items: it borrows the overall one.
-        pools[g] = overall if pool is None or pool.n < 2 else pool
+    for g in range(n_groups):
+        pool = group_raw[g]
+        if pool is None:
+            pools[g] = Pool(overall.mean, overall.mean_var + overall.tau2, tau2, 0)
+            continue
+        mean, sd, _ = shrink(pool.mean, float(np.sqrt(pool.mean_var)), overall)
+        pools[g] = Pool(mean, sd**2, tau2, pool.n)
     rows = []
     for i, label in enumerate(design.items):
         g = int(design.item_group[i])
         pool = pools[g]
-        if identified[i]:
+        if ok[i]:
             est, sd, weight = shrink(float(raw[i]), float(raw_se[i]), pool)
             item_method = method
         else:
             est, sd, weight = pool.mean, float(np.sqrt(pool.tau2 + pool.mean_var)), 0.0
-            item_method = CATEGORY_PRIOR if pool is not overall else GLOBAL_PRIOR
+            item_method = CATEGORY_PRIOR if pool.n else GLOBAL_PRIOR
         rows.append(
             {
                 ITEM: label,
@@ -437,14 +540,14 @@ def _pooled_tables(
         groups.append(
             {
                 GROUP: label,
-                "method": f"{method} mean" if pool is not overall else GLOBAL_PRIOR,
+                "method": f"{method} mean" if pool.n else GLOBAL_PRIOR,
                 "elasticity": pool.mean,
                 "se": sd,
                 "lower": pool.mean - z * sd,
                 "upper": pool.mean + z * sd,
-                "between_item_sd": float(np.sqrt(pool.tau2)),
+                "between_item_sd": float(np.sqrt(tau2)),
                 "n_items": int((design.item_group == g).sum()),
-                "n_estimated": int((identified & (design.item_group == g)).sum()),
+                "n_estimated": int(len(members[g])),
             }
         )
     sd = float(np.sqrt(overall.mean_var))
@@ -453,7 +556,8 @@ def _pooled_tables(
         "se": sd,
         "lower": overall.mean - z * sd,
         "upper": overall.mean + z * sd,
-        "between_item_sd": float(np.sqrt(overall.tau2)),
-        "n_estimated": overall.n,
+        "between_item_sd": float(np.sqrt(tau2)),
+        "between_group_sd": float(np.sqrt(overall.tau2)),
+        "n_estimated": int(ok.sum()),
     }
     return pd.DataFrame(rows), pd.DataFrame(groups), summary

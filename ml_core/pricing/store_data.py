@@ -20,7 +20,7 @@ from sqlalchemy import Engine, select
 
 from ml_core.forecasting.base import DS, ID, Y
 from ml_core.forecasting.store_panel import sales_panel
-from ml_core.pricing.elasticity import GROUP, ITEM, PERIOD, QTY, UNIT, weekly_panel
+from ml_core.pricing.elasticity import GROUP, ITEM, LOG_PRICE, PERIOD, QTY, UNIT, weekly_panel
 from retail.store.models import DailySales
 
 PROMO = "promo_share"
@@ -36,6 +36,21 @@ def pricing_panel(
     history_days: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The weekly product panel (chain-wide, or per location) and the last day of sales."""
+    daily, last_day = daily_pricing_panel(
+        engine, location_id=location_id, by_location=by_location, history_days=history_days
+    )
+    return weekly_panel(daily, time_col=PERIOD, controls=CONTROLS), last_day
+
+
+def daily_pricing_panel(
+    engine: Engine,
+    *,
+    location_id: str | None = None,
+    by_location: bool = False,
+    history_days: int | None = None,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """The daily product panel (ITEM, GROUP, optional UNIT, PERIOD, QTY, LOG_PRICE, PROMO) and
+    the last day of sales; the first RAMP_WEEKS after a product's first sale are left out."""
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
     frame = data.frame.assign(in_stock=~_stocked_out(engine, data.frame))
     usual = frame[Y].where(frame["in_stock"]).groupby(frame[ID]).transform("mean").fillna(0.0)
@@ -62,10 +77,11 @@ def pricing_panel(
     # (its week then has fewer than seven days and is left out too).
     daily = daily[daily["usual_kept"] > 0]
     daily[QTY] = daily["kept"] * daily["usual"] / daily["usual_kept"]
-    weekly = weekly_panel(daily, time_col=DS, controls=CONTROLS)
-    first = weekly.groupby(ITEM)[PERIOD].transform("min")
-    weekly = weekly[weekly[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
-    return weekly.reset_index(drop=True), last_day
+    daily = daily.rename(columns={DS: PERIOD})
+    first = daily.groupby(ITEM)[PERIOD].transform("min")
+    daily = daily[daily[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
+    columns = [c for c in (ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE, PROMO) if c in daily]
+    return daily[columns].reset_index(drop=True), last_day
 
 
 def _stocked_out(engine: Engine, frame: pd.DataFrame) -> np.ndarray:

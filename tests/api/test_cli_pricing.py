@@ -69,7 +69,7 @@ def test_elasticity_writes_estimates_with_intervals(aisle: Aisle, tmp_path: Path
     assert (items["lower"] < items["elasticity"]).all() and (
         items["elasticity"] < items["upper"]
     ).all()
-    assert items["method"].eq("dml-pooled").all()
+    assert items["method"].eq("ppml-fe-pooled").all()
     assert abs(items["elasticity"].mean() + 2.0) < 0.4
     summary = json.loads((out / "summary.json").read_text())
     assert summary["items"] == 6 and summary["model"]["controls"] == ["promo"]
