@@ -47,7 +47,7 @@ def elasticity_cmd(
     """Own-price elasticity per item (pooled toward its group) and cross-price per group, with
     95% intervals, by double machine learning; naive log-log OLS beside it for comparison."""
     from ml_core.pricing.data import load_elasticity_csv
-    from ml_core.pricing.elasticity import DMLElasticity, NaiveOLSElasticity
+    from ml_core.pricing.elasticity import DML, DMLElasticity, NaiveOLSElasticity
 
     names = [part.strip() for part in controls.split(",") if part.strip()]
     panel = load_elasticity_csv(
@@ -66,17 +66,18 @@ def elasticity_cmd(
     )
     groups = model.groups_.rename(columns={"group": "item"}).assign(level="group")
     groups["group"] = groups["item"]
-    overall = {"level": "all", "item": "all", "method": "dml-pooled mean", **model.overall_}
+    overall = {"level": "all", "item": "all", "method": f"{DML} mean", **model.overall_}
     table = _table([items, groups, overall])
     summary: dict[str, Any] = {
         "data": str(data),
         "model": model.info_,
         "method": (
-            "double machine learning: cross-fitted ridge partialling-out of item/series fixed "
-            "effects and trends, week effects, group seasonality and controls; per-item slopes "
-            "shrunk toward the group mean by empirical Bayes"
+            "Poisson pseudo-likelihood with per-series level and trend, period, group x week and "
+            "group x weekday fixed effects absorbed exactly; price variation left after them "
+            "identifies per-item slopes (errors clustered by series and week), shrunk toward "
+            "the group mean by empirical Bayes"
         ),
-        "zeros": "log1p of weekly units (weekly totals make zeros rare)",
+        "zeros": "kept: PPML models the mean of the counts, zeros included",
         "items": len(items),
         "methods": {str(k): int(v) for k, v in items["method"].value_counts().items()},
         "overall": model.overall_,

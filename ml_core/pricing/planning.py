@@ -49,7 +49,7 @@ from retail.store.models import (
 
 PROPOSER = "aisle pricing markdown"
 KIND = "price_change"
-MODEL_VERSION = "dml-pooled-1"
+MODEL_VERSION = "ppml-fe-pooled-1"
 RECENT_WEEKS = 4
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
