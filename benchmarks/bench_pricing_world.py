@@ -12,7 +12,7 @@ elasticities in `world/products.parquet`:
     .venv/bin/python benchmarks/bench_pricing_world.py [--var-dir var] [--scale small] [--seed 42]
 
 Prints one JSON document on stdout; the table goes to stderr. The markdown part of the issue's
-simulator (optimiser vs oracle vs a 30%-off rule) is not written yet.
+simulator (optimiser vs oracle vs a 30%-off rule) is benchmarks/bench_pricing_markdown.py.
 """
 
 from __future__ import annotations
