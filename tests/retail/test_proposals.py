@@ -28,7 +28,6 @@ from retail.proposals import (
     transition,
     verify_content_hash,
 )
-from retail.settings import get_settings
 from retail.store.db import transaction
 from retail.store.models import (
     ForecastRun,
@@ -40,8 +39,8 @@ from retail.store.models import (
     SupplierItem,
 )
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
-from tests.factories import make_location
+from retail.world.seed import ScaleSpec
+from tests.factories import make_location, seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 TINY = ScaleSpec(30, 2, 60, 200, 0.8, 30, 2.0)
@@ -218,18 +217,7 @@ def test_unknown_kinds_and_missing_proposers_are_refused(engine: Engine) -> None
 
 
 def _seed_tiny(seed: int = 5) -> None:
-    engine = open_store()
-    try:
-        seed_world(
-            engine,
-            scale="small",
-            seed=seed,
-            world_dir=get_settings().world_dir,
-            show_progress=False,
-            spec=TINY,
-        )
-    finally:
-        engine.dispose()
+    seed_configured_world(TINY, seed)
 
 
 def _plan(aisle: Aisle, *args: str) -> dict[str, Any]:
