@@ -47,7 +47,7 @@ from ml_core.recommend.ranking import (
     rank,
 )
 from ml_core.recommend.session import SessionProfiles
-from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE
+from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE, purchase_lines
 from ml_core.recommend.train import ARTIFACT
 from ml_core.registry import ArtifactRegistry
 from retail.errors import NotFoundError
@@ -765,12 +765,7 @@ class RecommendationService:
 
     def _fit_bought_together(self) -> ItemItem | None:
         """Item-item co-occurrence over who bought what: the "frequently bought together"."""
-        with self.engine.connect() as conn:
-            lines = conn.execute(
-                select(Order.customer_id, OrderItem.product_id)
-                .join(Order, Order.id == OrderItem.order_id)
-                .where(Order.status != "cancelled")
-            ).all()
+        lines = purchase_lines(self.engine, basket="customer")
         if not lines:
             return None
         customers, products = zip(*lines, strict=True)

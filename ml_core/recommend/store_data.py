@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,22 @@ def store_interactions(engine: Engine) -> tuple[pd.DataFrame, dict[str, str]]:
     frame[ITEM] = frame[ITEM].astype(str)
     segments = dict(zip(homes["id"].astype(str), homes["home_store_id"].astype(str), strict=True))
     return frame, segments
+
+
+def purchase_lines(engine: Engine, basket: Literal["order", "customer"]) -> list[tuple[str, str]]:
+    """(basket id, product id) for every line of an order that was not cancelled.
+
+    The basket is the order ("bought in one go": the knowledge graph's co-purchase lift) or its
+    customer ("bought by the same people": the recommender's bought-together neighbours).
+    """
+    key = Order.id if basket == "order" else Order.customer_id
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(key, OrderItem.product_id)
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.status != "cancelled")
+        ).all()
+    return [(str(b), str(p)) for b, p in rows]
 
 
 def store_item_features(
