@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from api.commands.common import JsonFlag, print_json, store
 from api.commands.forecast import forecast_app
+from api.commands.kg import kg_app
 from api.commands.pricing import pricing_app
 from api.commands.recommend import recommend_app
 from api.commands.replenish import replenish_app
@@ -53,6 +54,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(replenish_app, name="replenish")
 app.add_typer(pricing_app, name="pricing")
+app.add_typer(kg_app, name="kg")
 
 console = Console(stderr=True)
 
