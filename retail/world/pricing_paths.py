@@ -78,20 +78,22 @@ def build_price_paths(
                 new = shelf_price(list_price[v, day] * factor)
                 list_price[v, day:] = new
                 changes.append((v, day, new, "list_change"))
-        # Clearance: seasonal lines are marked down after their season, then restored.
+        # Clearance: seasonal lines are marked down 50 days after their season's peak (a day of
+        # the calendar year, whatever day the world starts on), then restored.
         category = categories[prod.category_id]
         if category.season_amplitude >= 0.35 and rng.random() < 0.45:
-            for year_start in range(0, n_days, 365):
-                peak = year_start + (category.season_peak_doy + 50) % 365
+            clearance_doy = (category.season_peak_doy + 50 - 1) % 365 + 1
+            for day in np.flatnonzero(calendar.day_of_year == clearance_doy):
+                begin = int(day)
                 length = int(rng.integers(21, 36))
-                if peak <= start or peak + length >= n_days:
+                if begin <= start or begin + length >= n_days:
                     continue
                 depth = float(rng.choice([0.2, 0.25, 0.3, 0.4]))
                 for v in vs:
-                    before = float(list_price[v, peak - 1])
-                    list_price[v, peak : peak + length] = shelf_price(before * (1 - depth))
-                    changes.append((v, peak, float(list_price[v, peak]), "markdown"))
-                    changes.append((v, peak + length, before, "list_change"))
+                    before = float(list_price[v, begin - 1])
+                    list_price[v, begin : begin + length] = shelf_price(before * (1 - depth))
+                    changes.append((v, begin, float(list_price[v, begin]), "markdown"))
+                    changes.append((v, begin + length, before, "list_change"))
 
     promo_discount = np.zeros((len(products), n_days))
     promotions = _chain_promotions(rng, catalog, calendar, launch_day)
