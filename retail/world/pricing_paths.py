@@ -83,8 +83,8 @@ def build_price_paths(
         category = categories[prod.category_id]
         if category.season_amplitude >= 0.35 and rng.random() < 0.45:
             clearance_doy = (category.season_peak_doy + 50 - 1) % 365 + 1
-            for day in np.flatnonzero(calendar.day_of_year == clearance_doy):
-                begin = int(day)
+            for first_day in np.flatnonzero(calendar.day_of_year == clearance_doy):
+                begin = int(first_day)
                 length = int(rng.integers(21, 36))
                 if begin <= start or begin + length >= n_days:
                     continue
