@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running demo on embedded defaults:
 # install, seed the small generated world, import the public data, forecast, propose reorders,
-# train the recommender, propose markdowns, then serve on :8000.
+# train the recommender, propose markdowns, build the search index and the knowledge graph, then
+# serve on :8000.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +24,7 @@ $aisle forecast run --model global --horizon 28 --reconcile ols
 $aisle replenish plan
 $aisle recommend train
 $aisle pricing markdown
+# The indexes the shopper's questions and the associate's substitutes stand on.
+$aisle rag ingest
+$aisle kg build
 exec $aisle serve
