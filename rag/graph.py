@@ -99,6 +99,9 @@ class GraphParams:
     min_support: int = 2
     """Orders that must hold both products before their lift counts: one shared order is chance."""
     category_min_support: int = 5
+    must_match: tuple[str, ...] = ("gender",)
+    """Attributes two products must agree on, when both state them, to stand in for each other:
+    a men's pair of shorts is no substitute for a women's, however close the rest."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,6 +381,8 @@ def _add_substitutes(
                 # Products described by no attribute at all cannot disagree on any.
                 if closeness <= 0 or (attrs[a] and attrs[b] and not shared):
                     continue
+                if _disagree(attrs[a], attrs[b], params.must_match):
+                    continue
                 overlap = len(shared) / len(union) if union else 0.0
                 scored.append((0.5 * closeness + 0.5 * overlap, b, sorted(shared)))
             scored.sort(key=lambda t: (-t[0], t[1]))
@@ -389,6 +394,17 @@ def _add_substitutes(
                     score=round(score, 4),
                     shared=[_key(s) for s in common],
                 )
+
+
+def _disagree(a: set[str], b: set[str], keys: tuple[str, ...]) -> bool:
+    """Whether the two attribute sets state different values for one of `keys`."""
+    for key in keys:
+        prefix = f"{key}="
+        values_a = {_key(x) for x in a if _key(x).startswith(prefix)}
+        values_b = {_key(x) for x in b if _key(x).startswith(prefix)}
+        if values_a and values_b and not values_a & values_b:
+            return True
+    return False
 
 
 def _add_complements(

@@ -178,3 +178,25 @@ def test_bad_questions_are_refused_in_one_sentence(
         kg.neighbors(world.alpine_s, "friends")
     with pytest.raises(AisleError, match="at least 1"):
         kg.neighbors(world.alpine_s, "substitutes", k=0)
+
+
+def test_products_for_different_genders_do_not_stand_in_for_each_other(
+    engine: Engine, world: KgWorld, settings: Settings
+) -> None:
+    with transaction(engine) as s:
+        for pid, gender in (("trek-m", "men's"), ("trek-w", "women's"), ("hike-m", "men's")):
+            make_product(
+                s,
+                pid,
+                f"{pid} jacket",
+                category_id=world.jackets,
+                attributes={"waterproof": True, "gender": gender},
+                variants=[{"options": {"size": "M", "color": "blue"}, "price": 100.0}],
+            )
+            make_inventory(s, f"{pid}-v1", world.north, on_hand=4)
+    kg = _graph(engine, settings)
+    found = {n.sku for n in kg.substitutes("trek-m-v1", store=world.north)}
+    # Same gender (or none stated, as the older jackets) stands in; the women's jacket does not.
+    assert {"hike-m-v1", world.ridge_m} <= found
+    assert "trek-w-v1" not in found
+    assert "trek-m-v1" not in {n.sku for n in kg.substitutes("trek-w-v1", store=world.north)}
