@@ -69,6 +69,9 @@ FILTER_FIELDS = frozenset(KEYWORD_FIELDS + INTEGER_FIELDS + FLOAT_FIELDS)
 # well by one side alone still reaches the fused top ten.
 PREFETCH = 50
 RRF_K = 60
+# Points read per scroll page when listing stored content hashes.
+_SCROLL_PAGE = 2_000
+_HASH_FIELDS = ["doc_id", "content_hash"]
 _NAMESPACE = uuid.UUID("0b7f3c52-7d0e-4e8a-9a55-2f4c1d6e9b10")
 # Product pages run to ~300 tokens; the default BM25 length (256) would under-weight them.
 _BM25 = edge.Bm25Config(avg_len=120.0)
@@ -207,19 +210,11 @@ class EdgeBackend:
             self.shard.update(edge.UpdateOperation.delete_points([point_id(d) for d in doc_ids]))
 
     def hashes(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        offset = None
-        while True:
-            records, offset = self.shard.scroll(
-                edge.ScrollRequest(
-                    offset=offset, limit=2_000, with_payload=["doc_id", "content_hash"]
-                )
+        return _scroll_hashes(
+            lambda offset: self.shard.scroll(
+                edge.ScrollRequest(offset=offset, limit=_SCROLL_PAGE, with_payload=_HASH_FIELDS)
             )
-            for record in records:
-                if record.payload:
-                    found[record.payload["doc_id"]] = record.payload["content_hash"]
-            if offset is None:
-                return found
+        )
 
     def search(
         self,
@@ -322,20 +317,11 @@ class ServerBackend:
             )
 
     def hashes(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        offset = None
-        while True:
-            records, offset = self.client.scroll(
-                self.collection,
-                offset=offset,
-                limit=2_000,
-                with_payload=["doc_id", "content_hash"],
+        return _scroll_hashes(
+            lambda offset: self.client.scroll(
+                self.collection, offset=offset, limit=_SCROLL_PAGE, with_payload=_HASH_FIELDS
             )
-            for record in records:
-                if record.payload:
-                    found[record.payload["doc_id"]] = record.payload["content_hash"]
-            if offset is None:
-                return found
+        )
 
     def search(
         self,
@@ -388,6 +374,20 @@ class ServerBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _scroll_hashes(page: Callable[[Any], tuple[Sequence[Any], Any]]) -> dict[str, str]:
+    """doc_id -> content_hash of every stored point; `page(offset)` returns (records, next
+    offset), None when done, in either backend's scroll API."""
+    found: dict[str, str] = {}
+    offset = None
+    while True:
+        records, offset = page(offset)
+        for record in records:
+            if record.payload:
+                found[record.payload["doc_id"]] = record.payload["content_hash"]
+        if offset is None:
+            return found
 
 
 def _server_sparse(vector: edge.SparseVector | None) -> qm.SparseVector:

@@ -51,6 +51,11 @@ def print_metrics_table(
             value = read(values)
             cells.append("-" if value is None else fmt.format(value))
         table.add_row(name, *cells)
+    print_table(table)
+
+
+def print_table(table: Table) -> None:
+    """A rich table on stdout, wide enough for its numbers even when piped."""
     console = Console()
     if not console.is_terminal:
         # Piped or captured output has no width to fit; 80 columns would truncate the numbers.

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, store
+from api.commands.common import JsonFlag, print_json, print_table, store
 from retail.errors import AisleError
 
 pricing_app = typer.Typer(help="Price elasticities and markdown proposals.", no_args_is_help=True)
@@ -131,10 +131,7 @@ def _print_items(items: Any) -> None:
             f"[{row.lower:.2f}, {row.upper:.2f}]",
             "-" if row.naive_ols != row.naive_ols else f"{row.naive_ols:.2f}",
         )
-    console = Console()
-    if not console.is_terminal:
-        console.width = 160
-    console.print(table)
+    print_table(table)
 
 
 @pricing_app.command("markdown")
