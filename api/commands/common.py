@@ -1,18 +1,24 @@
-"""What every `aisle` sub-command shares: opening the store, printing JSON and metric tables,
-the --json flag."""
+"""What every `aisle` sub-command shares: opening the store, printing JSON and tables, writing
+output folders whole, the --json flag."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
+
+from retail.errors import AisleError
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -61,3 +67,29 @@ def print_table(table: Table) -> None:
         # Piped or captured output has no width to fit; 80 columns would truncate the numbers.
         console.width = 160
     console.print(table)
+
+
+def publish_outputs(output_dir: Path, write: Callable[[Path], None]) -> None:
+    """Write a command's output files into a staging folder beside `output_dir`, then move them
+    into place.
+
+    A new folder appears whole (one rename); in an existing folder each file is replaced whole
+    (os.replace). A failure while writing leaves `output_dir` as it was.
+    """
+    try:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
+    except OSError as exc:
+        raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
+    try:
+        write(staging)
+        if output_dir.is_dir():
+            for path in staging.iterdir():
+                os.replace(path, output_dir / path.name)
+        else:
+            staging.rename(output_dir)
+    except OSError as exc:
+        raise AisleError(f"Cannot write to {output_dir}: {exc.strerror}.") from None
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

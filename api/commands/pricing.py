@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -14,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, print_table, store
-from retail.errors import AisleError
+from api.commands.common import JsonFlag, print_json, print_table, publish_outputs, store
 
 pricing_app = typer.Typer(help="Price elasticities and markdown proposals.", no_args_is_help=True)
 
@@ -84,7 +81,12 @@ def elasticity_cmd(
         "naive_ols_mean": float(naive["elasticity"].mean()),
         "groups": json.loads(groups.to_json(orient="records")),
     }
-    _write_atomically(output_dir, table, summary)
+
+    def write(folder: Path) -> None:
+        table.to_csv(folder / "elasticities.csv", index=False)
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+    publish_outputs(output_dir, write)
     _print_items(items)
     typer.echo(f"wrote elasticities.csv and summary.json to {output_dir}")
 
@@ -97,25 +99,6 @@ def _table(parts: list[Any]) -> Any:
     order = ["level", "item", "group", "method", "elasticity", "se", "lower", "upper"]
     table = pd.concat(frames, ignore_index=True)
     return table[order + [c for c in table.columns if c not in order]]
-
-
-def _write_atomically(output_dir: Path, table: Any, summary: dict[str, Any]) -> None:
-    """Both files appear together or not at all: written in a sibling folder, then moved in."""
-    try:
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".pricing-", dir=output_dir.parent))
-    except OSError as exc:
-        raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
-    try:
-        table.to_csv(staging / "elasticities.csv", index=False)
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        output_dir.mkdir(exist_ok=True)
-        for name in ("elasticities.csv", "summary.json"):
-            (staging / name).replace(output_dir / name)
-    except OSError as exc:
-        raise AisleError(f"Cannot write to {output_dir}: {exc.strerror}.") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _print_items(items: Any) -> None:

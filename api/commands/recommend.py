@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from api.commands.common import JsonFlag, print_json, print_metrics_table, store
+from api.commands.common import (
+    JsonFlag,
+    print_json,
+    print_metrics_table,
+    publish_outputs,
+    store,
+)
 from retail.errors import AisleError
 
 recommend_app = typer.Typer(help="Train and evaluate recommenders.", no_args_is_help=True)
@@ -101,32 +103,9 @@ def eval_cmd(
         out.to_csv(folder / "recommendations.csv", index=False)
         (folder / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
 
-    _publish(output_dir, write)
+    publish_outputs(output_dir, write)
     _print_metrics(result.metrics, k)
     typer.echo(f"wrote recommendations.csv and metrics.json to {output_dir}")
-
-
-def _publish(output_dir: Path, write: Callable[[Path], None]) -> None:
-    """Write the outputs into a staging folder beside `output_dir`, then move them into place.
-
-    A new folder appears whole (one rename); in an existing folder each file is replaced whole
-    (os.replace). A failure while writing leaves `output_dir` as it was.
-    """
-    try:
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-", dir=output_dir.parent))
-    except OSError as exc:
-        raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
-    try:
-        write(staging)
-        if output_dir.is_dir():
-            for path in staging.iterdir():
-                os.replace(path, output_dir / path.name)
-        else:
-            staging.rename(output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
 
 def _print_metrics(metrics: dict[str, dict[str, Any]], k: int) -> None:
