@@ -113,33 +113,12 @@ def test_markdown_writes_proposals_idempotently_and_never_prices(aisle: Aisle) -
     try:
         with engine.connect() as conn:
             prices_before = conn.execute(select(func.count()).select_from(PriceChange)).scalar()
-        first = aisle(
-            "pricing",
-            "markdown",
-            "--store",
-            "S001",
-            "--horizon-weeks",
-            "6",
-            "--objective",
-            "clearance",
-            "--json",
-        )
+        plan = ("pricing", "markdown", "--store", "S001", "--horizon-weeks", "6")
+        first = aisle(*plan, "--objective", "clearance", "--json")
         assert first.exit_code == 0, first.output
         summary = json.loads(first.stdout)
         assert summary["proposals_written"] > 0
-        again = json.loads(
-            aisle(
-                "pricing",
-                "markdown",
-                "--store",
-                "S001",
-                "--horizon-weeks",
-                "6",
-                "--objective",
-                "clearance",
-                "--json",
-            ).stdout
-        )
+        again = json.loads(aisle(*plan, "--objective", "clearance", "--json").stdout)
         assert again["proposals_written"] == 0
         assert again["proposals_unchanged"] == summary["proposals_written"]
         with engine.connect() as conn:
