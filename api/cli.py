@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from api.commands.audit import audit_app
 from api.commands.common import JsonFlag, print_json, store
 from api.commands.forecast import forecast_app
 from api.commands.kg import kg_app
@@ -57,6 +58,7 @@ app.add_typer(replenish_app, name="replenish")
 app.add_typer(pricing_app, name="pricing")
 app.add_typer(kg_app, name="kg")
 app.add_typer(rag_app, name="rag")
+app.add_typer(audit_app, name="audit")
 
 console = Console(stderr=True)
 

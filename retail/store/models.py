@@ -477,3 +477,45 @@ class ForecastAggregate(Base):
     p50: Mapped[float] = mapped_column(Float)
     p90: Mapped[float] = mapped_column(Float)
     p95: Mapped[float] = mapped_column(Float)
+
+
+class AuditEvent(Base):
+    """One audited action: a tool call, a grounding-guard decision, an approval or an execution.
+
+    Append-only and hash-chained: `hash` is the SHA-256 of the event's canonical JSON, which
+    includes `prev_hash`, so editing, deleting or reordering any event breaks every later link.
+    Column names follow OpenTelemetry's GenAI semantic conventions where one exists
+    (`gen_ai.conversation.id` is `conversation_id`, and so on). `occurred_at` is ISO-8601 text so
+    that it hashes the same after a round trip through either database.
+    """
+
+    __tablename__ = "audit_events"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)
+    occurred_at: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(32), index=True)
+    principal_id: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    agent_name: Mapped[str | None] = mapped_column(String(64))
+    tool_name: Mapped[str | None] = mapped_column(String(64), index=True)
+    tool_call_id: Mapped[str | None] = mapped_column(String(100))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result_digest: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    brain: Mapped[str | None] = mapped_column(String(32))
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    approval_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's tip (one row): appends serialise on it, and it exposes a truncated tail."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""Brains: who decides the next step of a conversation (`local`, `hybrid`, `openai`)."""

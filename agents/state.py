@@ -1,0 +1,97 @@
+"""The typed state of a conversation graph, and what a brain hands back.
+
+A brain reads `ConversationState` and returns a `Step`: tool calls to make, or the final answer
+with its evidence. The graph, the tools, the audit and the evals are the same whichever brain
+runs; only `Step`s differ.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from tools.base import ToolOutcome
+
+
+class ToolCallRequest(BaseModel):
+    """One call a brain asks for; `id` is the `gen_ai.tool.call.id` it will be audited under."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Citation(BaseModel):
+    """Where a fact in the answer came from: a product, a policy section, an order, a document."""
+
+    kind: Literal["product", "policy", "order", "document", "store", "proposal", "customer"]
+    id: str
+
+
+class Answer(BaseModel):
+    """What the person reads, with the ids that back it."""
+
+    text: str
+    citations: list[Citation] = Field(default_factory=list)
+    products: list[str] = Field(default_factory=list, description="Product ids shown, in order.")
+    quick_replies: list[str] = Field(default_factory=list)
+
+
+class PendingAction(BaseModel):
+    """A write the brain proposed and the person has not yet confirmed.
+
+    `digest` binds the confirmation to exactly these arguments: the graph sets the context's
+    `confirmed_action` to it only when the person's next message confirms, so a model can never
+    confirm on the person's behalf.
+    """
+
+    tool: str
+    arguments: dict[str, Any]
+    digest: str
+    summary: str = Field(description="The exact action, in words, as the person was asked.")
+
+
+class DialogueState(BaseModel):
+    """What the conversation remembers across turns."""
+
+    shown_products: list[str] = Field(
+        default_factory=list, description="Product ids last shown, in the order shown."
+    )
+    focus_product: str | None = Field(
+        default=None, description="The product the person is talking about now."
+    )
+    slots: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constraints carried across turns: query, category, brand, colour, size, "
+        "min_price, max_price, store, order_id.",
+    )
+    last_intent: str | None = None
+    pending_action: PendingAction | None = None
+
+
+class Message(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ConversationState(BaseModel):
+    """The graph's state; checkpointed after every node."""
+
+    messages: list[Message] = Field(default_factory=list, description="The whole conversation.")
+    dialogue: DialogueState = Field(default_factory=DialogueState)
+    outcomes: list[ToolOutcome] = Field(
+        default_factory=list, description="The tool outcomes of the current turn, in order."
+    )
+    steps: int = Field(default=0, description="Brain steps taken in the current turn.")
+    answer: Answer | None = Field(default=None, description="The current turn's final answer.")
+
+
+class Step(BaseModel):
+    """A brain's decision: tool calls to make next, or the answer (never both)."""
+
+    tool_calls: list[ToolCallRequest] = Field(default_factory=list)
+    answer: Answer | None = None
+    dialogue: DialogueState | None = Field(
+        default=None, description="The dialogue state as the brain updated it, if it did."
+    )

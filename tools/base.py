@@ -1,0 +1,367 @@
+"""What every tool shares: who is acting, the typed errors, the registry and the one way to call.
+
+A tool is a plain function `def name(ctx: ToolContext, *, arg: T = ..., ...) -> OutputModel`
+registered with `@tool(roles=..., writes=...)`. Its keyword-only parameters become its pydantic
+input model (their `Annotated[..., Field(description=...)]` metadata is what the LLM reads), its
+docstring becomes its description. Identity never appears among the parameters: it comes from
+`ctx.principal`, which the API's auth or the CLI's `--as` made, so nothing a model writes can
+change whose orders a tool reads.
+
+`invoke` is the only door: it checks the role grant, validates the arguments, runs the tool,
+turns a `ToolError` into a typed result, and appends one audit event per call, whatever happened.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from sqlalchemy import Engine
+
+from retail.errors import AisleError
+from retail.settings import Settings
+
+Role = Literal["shopper", "associate", "planner", "pricing_manager", "evaluator", "admin"]
+ROLES: tuple[Role, ...] = (
+    "shopper",
+    "associate",
+    "planner",
+    "pricing_manager",
+    "evaluator",
+    "admin",
+)
+ErrorKind = Literal["not_found", "forbidden", "needs_confirmation", "policy_denied", "invalid"]
+CallStatus = Literal[
+    "ok", "not_found", "forbidden", "needs_confirmation", "policy_denied", "invalid"
+]
+
+
+class Principal(BaseModel):
+    """Who is acting: made by authentication (API key, `--as`), never by a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, description="Stable id of the person or service.")
+    role: Role
+    customer_id: str | None = Field(
+        default=None, description="The shopper's own customer record (shoppers only)."
+    )
+    store_id: str | None = Field(default=None, description="The associate's store.")
+
+    @classmethod
+    def parse(cls, spec: str) -> Principal:
+        """`ROLE[:ID]` as the CLI's `--as` takes it: `shopper:yara_li_8961`, `planner:ana`.
+
+        A shopper's id is their customer id; an associate's may name a store as `ID@STORE`.
+        """
+        role, _, ident = spec.partition(":")
+        role = role.strip().replace("-", "_")
+        if role not in ROLES:
+            raise InvalidPrincipalError(
+                f"Unknown role {role!r} in {spec!r}; use one of {', '.join(ROLES)}."
+            )
+        ident = ident.strip()
+        if role == "shopper":
+            if not ident:
+                raise InvalidPrincipalError("A shopper needs a customer id: --as shopper:ID.")
+            return cls(id=ident, role="shopper", customer_id=ident)
+        person, _, store = ident.partition("@")
+        return cls(id=person or role, role=role, store_id=store or None)
+
+
+class InvalidPrincipalError(AisleError):
+    """A principal specification cannot be read."""
+
+
+class ToolError(AisleError):
+    """A tool's typed failure: the caller gets `kind` and one sentence, never a stack trace."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, details: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.details = dict(details or {})
+
+
+def not_found(message: str) -> ToolError:
+    return ToolError("not_found", message)
+
+
+def forbidden(message: str) -> ToolError:
+    return ToolError("forbidden", message)
+
+
+def invalid(message: str) -> ToolError:
+    return ToolError("invalid", message)
+
+
+def policy_denied(message: str) -> ToolError:
+    return ToolError("policy_denied", message)
+
+
+class Services:
+    """Process-wide caches of loaded models and indexes (the embedder, the retriever, the
+    knowledge graph, the recommender), built on first use by the tool modules that need them.
+
+    Loading MiniLM takes seconds; a conversation turn must not pay for it, so one `Services`
+    lives as long as the process (the API app, a CLI command, a test module's fixture).
+    """
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._cache: dict[str, Any] = {}
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def close(self) -> None:
+        for value in self._cache.values():
+            close = getattr(value, "close", None)
+            if callable(close):
+                close()
+        self._cache.clear()
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """Everything a tool may know besides its arguments, injected by the graph or the API.
+
+    `confirmed_action` is the digest of the exact write the person confirmed in this turn (set
+    by the dialogue, never by a model's arguments); `approval_id` names the human approval an
+    operations write executes.
+    """
+
+    principal: Principal
+    services: Services
+    conversation_id: str = field(default_factory=lambda: f"conv-{uuid.uuid4().hex[:16]}")
+    agent_name: str = "cli"
+    brain: str = "none"
+    model_version: str = "none"
+    confirmed_action: str | None = None
+    approval_id: str | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self.services.engine
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+
+ToolFn = Callable[..., BaseModel]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A registered tool: what an LLM is shown and what the grant and the audit need."""
+
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    roles: frozenset[Role]
+    writes: bool
+    fn: ToolFn
+
+    def allows(self, principal: Principal) -> bool:
+        return principal.role == "admin" or principal.role in self.roles
+
+    def openai_schema(self) -> dict[str, Any]:
+        """The tool as OpenAI's function-calling API describes one."""
+        params = self.input_model.model_json_schema()
+        params.pop("title", None)
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": params},
+        }
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+class _Arguments(BaseModel):
+    # A model that invents an argument is told so, rather than having it silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+def tool(*, roles: Iterable[Role], writes: bool = False) -> Callable[[ToolFn], ToolFn]:
+    """Register `fn` as a tool granted to `roles` (admin is granted everything)."""
+    granted = frozenset(roles)
+    unknown = granted - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+
+    def register(fn: ToolFn) -> ToolFn:
+        name = fn.__name__
+        if name in REGISTRY and REGISTRY[name].fn is not fn:
+            raise ValueError(f"tool {name} is registered twice")
+        hints = get_type_hints(fn, include_extras=True)
+        fields: dict[str, Any] = {}
+        params = list(inspect.signature(fn).parameters.values())
+        if not params or params[0].name != "ctx":
+            raise TypeError(f"tool {name} must take ctx first")
+        for param in params[1:]:
+            if param.kind is not inspect.Parameter.KEYWORD_ONLY:
+                raise TypeError(f"tool {name}: argument {param.name} must be keyword-only")
+            default = ... if param.default is inspect.Parameter.empty else param.default
+            fields[param.name] = (hints[param.name], default)
+        output = hints.get("return")
+        if not (isinstance(output, type) and issubclass(output, BaseModel)):
+            raise TypeError(f"tool {name} must return a pydantic model")
+        doc = inspect.getdoc(fn)
+        if not doc:
+            raise TypeError(f"tool {name} needs a docstring: it is what the model reads")
+        input_model = create_model(
+            f"{''.join(p.title() for p in name.split('_'))}Input", __base__=_Arguments, **fields
+        )
+        REGISTRY[name] = ToolSpec(
+            name=name,
+            description=doc,
+            input_model=input_model,
+            output_model=output,
+            roles=granted,
+            writes=writes,
+            fn=fn,
+        )
+        return fn
+
+    return register
+
+
+def tools_for(principal: Principal, names: Iterable[str] | None = None) -> list[ToolSpec]:
+    """The tools this principal may call (optionally only among `names`), by name."""
+    load_all_tools()
+    wanted = set(names) if names is not None else None
+    return [
+        spec
+        for name, spec in sorted(REGISTRY.items())
+        if spec.allows(principal) and (wanted is None or name in wanted)
+    ]
+
+
+def get_tool(name: str) -> ToolSpec | None:
+    load_all_tools()
+    return REGISTRY.get(name)
+
+
+TOOL_MODULES = (
+    "tools.catalog",
+    "tools.recommendations",
+    "tools.knowledge",
+    "tools.inventory",
+    "tools.orders",
+    "tools.customers",
+    "tools.forecasting",
+    "tools.replenishment",
+    "tools.pricing",
+)
+
+
+def load_all_tools() -> None:
+    """Import every tool module so that the registry is complete (modules not written yet are
+    skipped: the registry lists what exists)."""
+    import importlib
+    import importlib.util
+
+    for module in TOOL_MODULES:
+        if module not in _loaded and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+        _loaded.add(module)
+
+
+_loaded: set[str] = set()
+
+
+class ToolErrorInfo(BaseModel):
+    kind: ErrorKind
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolOutcome(BaseModel):
+    """The typed result of one call: its output, or its error; never an exception."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any]
+    status: CallStatus
+    output: dict[str, Any] | None = None
+    error: ToolErrorInfo | None = None
+    latency_ms: float
+    writes: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def invoke(
+    ctx: ToolContext,
+    name: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    call_id: str | None = None,
+) -> ToolOutcome:
+    """Call the tool `name` as `ctx.principal`, and audit the call, whatever its outcome."""
+    from tools.audit import record_tool_call
+
+    call_id = call_id or f"call-{uuid.uuid4().hex[:16]}"
+    args = dict(arguments or {})
+    started = time.perf_counter()
+    spec = get_tool(name)
+    output: BaseModel | None = None
+    error: ToolError | None = None
+    if spec is None:
+        error = invalid(f"There is no tool named {name!r}.")
+    elif not spec.allows(ctx.principal):
+        error = forbidden(f"The {ctx.principal.role} role may not use {name}.")
+    else:
+        try:
+            params = spec.input_model.model_validate(args)
+        except ValidationError as exc:
+            error = invalid(_first_problem(name, exc))
+        else:
+            try:
+                output = spec.fn(ctx, **dict(params))
+            except ToolError as exc:
+                error = exc
+            except AisleError as exc:
+                # Domain errors below the tools (unknown SKU, bad filter) are the caller's input.
+                error = ToolError(_kind_of(exc), str(exc))
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    payload = output.model_dump(mode="json") if output is not None else None
+    outcome = ToolOutcome(
+        call_id=call_id,
+        name=name,
+        arguments=args,
+        status="ok" if error is None else error.kind,
+        output=payload,
+        error=None
+        if error is None
+        else ToolErrorInfo(kind=error.kind, message=error.message, details=error.details),
+        latency_ms=latency_ms,
+        writes=bool(spec and spec.writes),
+    )
+    record_tool_call(ctx, outcome)
+    return outcome
+
+
+def _kind_of(exc: AisleError) -> ErrorKind:
+    from retail.errors import NotFoundError
+
+    return "not_found" if isinstance(exc, NotFoundError) else "invalid"
+
+
+def _first_problem(name: str, exc: ValidationError) -> str:
+    problem = exc.errors()[0]
+    where = ".".join(str(p) for p in problem["loc"]) or "arguments"
+    return f"{name}: {where}: {problem['msg']}."
