@@ -365,3 +365,27 @@ def _first_problem(name: str, exc: ValidationError) -> str:
     problem = exc.errors()[0]
     where = ".".join(str(p) for p in problem["loc"]) or "arguments"
     return f"{name}: {where}: {problem['msg']}."
+
+
+def action_digest(tool_name: str, arguments: Mapping[str, Any]) -> str:
+    """SHA-256 of a write's tool name and arguments (canonical JSON): what a confirmation binds."""
+    from tools.audit import digest
+
+    return digest({"tool": tool_name, "arguments": dict(arguments)})
+
+
+def require_confirmation(
+    ctx: ToolContext, tool_name: str, arguments: Mapping[str, Any], summary: str
+) -> None:
+    """Raise `needs_confirmation` unless the person confirmed exactly this write in this turn.
+
+    The error's details carry the digest and the summary: the dialogue asks the person with the
+    summary and, on an explicit yes, sets `ctx.confirmed_action` to the digest and calls again.
+    """
+    digest = action_digest(tool_name, arguments)
+    if ctx.confirmed_action != digest:
+        raise ToolError(
+            "needs_confirmation",
+            f"Please confirm: {summary}",
+            details={"digest": digest, "summary": summary, "tool": tool_name},
+        )
