@@ -4,9 +4,9 @@ A proposal (a purchase order, a price change) is created in status `proposed` wi
 `content_hash`: the SHA-256 of its content as canonical JSON (sorted keys, no whitespace), so an
 approval can be bound to exactly the content the approver read. Status moves only along
 `TRANSITIONS`; anything else, or a decision about content whose hash has changed, raises a typed
-error. Approving and executing (turning an approved purchase order proposal into a purchase
-order, idempotently on the proposal id) belong to a later layer; this module creates, lists and
-guards.
+error. `decide` records a person's approval, edit or rejection under the rules every queue
+shares (only open proposals, only the content the decider read, never by the proposer); executing
+an approved proposal (a purchase order, a price change) belongs to the agent that made it.
 
 Planning is idempotent: creating a proposal whose kind, location and content hash match an open
 (`proposed`) one returns that one instead of a duplicate, so re-running a planner that sees the
@@ -59,6 +59,18 @@ class InvalidTransitionError(ProposalError):
 
 class ContentHashMismatchError(ProposalError):
     """The proposal's content is not the content the decision was made about."""
+
+
+class SelfApprovalError(ProposalError):
+    """The person deciding a proposal is the one who proposed it."""
+
+
+Decision = Literal["approve", "edit", "reject"]
+DECISION_STATUS: dict[str, ProposalStatus] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+}
 
 
 def canonical_json(content: Mapping[str, Any]) -> str:
@@ -236,4 +248,56 @@ def transition(
         proposal.decided_by = actor
         proposal.decided_at = now or dt.datetime.now(dt.UTC)
         proposal.reason = reason
+    return proposal
+
+
+def decide(
+    session: Session,
+    proposal_id: str,
+    *,
+    decider: str,
+    decision: Decision,
+    expected_hash: str,
+    edited_content: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> Proposal:
+    """Approve, edit (approve changed content) or reject an open proposal.
+
+    Refused, with one sentence, when the proposal is unknown, already decided (a replayed
+    approval), expired, changed since the decider read it (`expected_hash`), or decided by its
+    own proposer. The row is locked for the decision (FOR UPDATE on PostgreSQL), so two deciders
+    racing on one proposal cannot both succeed. The caller owns the transaction.
+    """
+    from retail.errors import NotFoundError
+
+    if decision not in DECISION_STATUS:
+        raise ProposalError(f"Unknown decision {decision!r}; use approve, edit or reject.")
+    proposal = session.scalars(
+        select(Proposal).where(Proposal.id == proposal_id).with_for_update()
+    ).first()
+    if proposal is None:
+        raise NotFoundError(f"No proposal with id {proposal_id!r}.")
+    if decider == proposal.proposer:
+        raise SelfApprovalError(
+            f"Proposal {proposal_id} was proposed by {decider}; someone else must decide it."
+        )
+    now = now or dt.datetime.now(dt.UTC)
+    expires_at = proposal.expires_at
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=dt.UTC)
+    if proposal.status == OPEN_STATUS and expires_at is not None and expires_at <= now:
+        raise InvalidTransitionError(
+            f"Proposal {proposal_id} expired at {expires_at:%Y-%m-%d %H:%M}."
+        )
+    status = DECISION_STATUS[decision]
+    if decision == "reject" and not (reason and reason.strip()):
+        raise ProposalError("A rejection needs a reason.")
+    transition(proposal, status, actor=decider, expected_hash=expected_hash, reason=reason, now=now)
+    if decision == "edit":
+        if edited_content is None:
+            raise ProposalError("An edit needs the edited content.")
+        _check_plain(dict(edited_content))
+        proposal.content = json.loads(canonical_json(edited_content))
+        proposal.content_hash = content_hash(edited_content)
     return proposal
