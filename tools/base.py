@@ -254,6 +254,7 @@ def get_tool(name: str) -> ToolSpec | None:
 
 
 TOOL_MODULES = (
+    "tools.vocabulary",
     "tools.catalog",
     "tools.recommendations",
     "tools.knowledge",

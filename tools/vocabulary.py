@@ -1,0 +1,76 @@
+"""The catalogue's own vocabulary, for the local brain's slot extraction.
+
+Categories, brands, option values (colours, sizes, materials, ...) and stores, as the shopper
+would write them. The local brain reads it once through this tool, so the NLU matches exactly the
+words the catalogue uses and never reaches the store itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retail.store.models import Brand, Category, Location, Product, Variant
+from tools.base import ROLES, ToolContext, tool
+
+# Option keys that mean the same thing in different sources.
+OPTION_ALIASES = {"colour": "color", "frame color": "color", "dial color": "color"}
+# Option values too vague to be a slot on their own ("yes" is a value of `waterproof`).
+_VAGUE = {"yes", "no", "none", "standard", "high", "low", "medium", "large", "small"}
+
+
+class NamedRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+
+
+class StoreRef(NamedRef):
+    city: str | None = None
+    kind: str
+
+
+class Vocabulary(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    categories: list[NamedRef] = Field(description="Every category, leaves and departments.")
+    brands: list[NamedRef]
+    options: dict[str, list[str]] = Field(
+        description="Option values by option name (color, size, material, ...), lower case."
+    )
+    stores: list[StoreRef]
+
+
+@tool(roles=ROLES)
+def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
+    """The words the catalogue uses: category and brand names, option values (colours, sizes,
+    materials) and stores. Use it to understand what a shopper's words refer to."""
+    with Session(ctx.engine) as session:
+        categories = session.execute(
+            select(Category.id, Category.name)
+            .where(
+                Category.id.in_(select(Product.category_id).distinct())
+                | Category.parent_id.is_(None)
+            )
+            .order_by(Category.id)
+        ).all()
+        brands = session.execute(select(Brand.id, Brand.name).order_by(Brand.id)).all()
+        options: dict[str, set[str]] = defaultdict(set)
+        for (opts,) in session.execute(select(Variant.options)):
+            for key, value in (opts or {}).items():
+                text = str(value).strip().lower()
+                if text and text not in _VAGUE:
+                    options[OPTION_ALIASES.get(key.lower(), key.lower())].add(text)
+        stores = session.execute(
+            select(Location.id, Location.name, Location.city, Location.kind).order_by(Location.id)
+        ).all()
+    return Vocabulary(
+        categories=[NamedRef(id=c.id, name=c.name) for c in categories],
+        brands=[NamedRef(id=b.id, name=b.name) for b in brands],
+        options={k: sorted(v) for k, v in sorted(options.items())},
+        stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],
+    )
