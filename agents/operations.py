@@ -19,6 +19,7 @@ approved proposal is executed, and how to build its graph.
 
 from __future__ import annotations
 
+import copy
 import os
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -28,9 +29,10 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import interrupt
+from langgraph.types import Command, interrupt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -608,15 +610,71 @@ def add_decision_loop(
     builder.add_conditional_edges("execute", after_proposing)
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What became of one person's decision, and of executing it."""
+
+    decision: DecisionOutcome
+    execution: ExecutionOutcome | None
+    thread_id: str | None  # the waiting run it resumed; None: decided directly
+
+
+def settle(
+    services: Services,
+    checkpointer: BaseCheckpointSaver[Any],
+    handler: ProposalHandler,
+    decider: Principal,
+    request: DecisionRequest,
+    *,
+    thread_id: str | None = None,
+) -> Settled:
+    """Apply a person's decision about one proposal, and execute it when approved.
+
+    When a run waits on the proposal (the thread named, else the latest run that asked for
+    it), the decision resumes that run, so its graph commits and executes it; otherwise it is
+    decided and executed directly, through the same functions.
+    """
+    engine = services.engine
+    thread = thread_id or waiting_thread(engine, request.proposal_id)
+    if thread is not None:
+        graph = handler.build_graph(services, checkpointer)
+        if request.proposal_id in pending_in(graph, thread):
+            config: RunnableConfig = {"configurable": {"thread_id": thread}}
+            batch = DecisionBatch(decider=decider, decisions=[request])
+            graph.invoke(Command(resume=batch.model_dump(mode="json")), config)
+            state = ProposalRunState.model_validate(
+                {
+                    name: value
+                    for name, value in graph.get_state(config).values.items()
+                    if name in ProposalRunState.model_fields
+                }
+            )
+            mine = [d for d in state.decisions if d.proposal_id == request.proposal_id]
+            done = [e for e in state.executions if e.proposal_id == request.proposal_id]
+            return Settled(mine[-1], done[-1] if done else None, thread)
+        if thread_id is not None:
+            raise DecisionRefusedError(
+                f"Run {thread_id} is not waiting for a decision on proposal {request.proposal_id}."
+            )
+    decision = decide_proposal(engine, handler, decider, request)
+    execution = None
+    if decision.accepted and request.decision != "reject":
+        execution = execute_proposal(engine, handler, request.proposal_id)
+    return Settled(decision, execution, None)
+
+
 def compile_with(
     builder: StateGraph[Any, Any, Any, Any],
     state_type: type[BaseModel],
     checkpointer: BaseCheckpointSaver[Any],
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile with the checkpointer allowed to read back the state's own pydantic models (the
-    checkpoint serializer refuses, in time, to revive types it was not told about)."""
+    """Compile with a copy of the checkpointer that revives exactly the state's own pydantic
+    models from a checkpoint (the default serializer revives any class it finds, with a warning
+    now and a refusal in later LangGraph versions)."""
     allowed = {(model.__module__, model.__qualname__) for model in _models_in(state_type)}
-    return builder.compile(checkpointer=checkpointer.with_allowlist(allowed))
+    saver = copy.copy(checkpointer)
+    saver.serde = JsonPlusSerializer(allowed_msgpack_modules=sorted(allowed))
+    return builder.compile(checkpointer=saver)
 
 
 def _models_in(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:
