@@ -1,0 +1,722 @@
+"""The shopper's order tools: read their own orders, and cancel, modify, return or exchange them
+under the store's customer-service policy (the tau2-bench retail policy).
+
+The writes make exactly the state changes tau2-bench's own retail tools make, so an evaluation
+that compares the database after a conversation with the expected one scores an Aisle agent as
+tau2 scores its own. What tau2 records on an order beyond our columns lives in `orders.details`
+under tau2's field names (`cancel_reason`, `return_items`, `return_payment_method_id`,
+`exchange_items`, `exchange_new_items`, `exchange_payment_method_id`,
+`exchange_price_difference`). tau2's status "pending (item modified)" is not one of our
+`ORDER_STATUSES`: such an order keeps status `pending` with `details["items_modified"]` set, and
+`tau2_status` names it as tau2 does (the reads show that name).
+
+Every write first checks everything the policy requires, then asks the person to confirm the
+exact change (`require_confirmation`, bound to the tool's arguments), and only then writes, in the
+same transaction as the checks, so what was checked is what is changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from retail.store.models import (
+    ORDER_STATUSES,
+    Order,
+    OrderItem,
+    Payment,
+    PaymentMethod,
+    Variant,
+)
+from tools.base import (
+    ToolContext,
+    invalid,
+    not_found,
+    policy_denied,
+    require_confirmation,
+    tool,
+)
+
+ITEMS_MODIFIED = "pending (item modified)"
+STATUSES = (*ORDER_STATUSES, ITEMS_MODIFIED)
+# tau2's order fields that record what was asked for; kept in `orders.details`.
+RECORDED_FIELDS = (
+    "cancel_reason",
+    "return_items",
+    "return_payment_method_id",
+    "exchange_items",
+    "exchange_new_items",
+    "exchange_payment_method_id",
+    "exchange_price_difference",
+)
+
+OrderId = Annotated[
+    str, Field(description="The order id, such as '#W0000000' (with the '#').", min_length=1)
+]
+PaymentMethodId = Annotated[
+    str,
+    Field(
+        description="One of your payment method ids, such as 'gift_card_0000000' or "
+        "'credit_card_0000000' (order_details shows the ones used on an order).",
+        min_length=1,
+    ),
+]
+ItemIds = Annotated[
+    list[str],
+    Field(
+        description="Item ids of the order's items, such as '1008292230'; an item the order "
+        "holds twice may be named twice. Name every item in one call.",
+        min_length=1,
+    ),
+]
+NewItemIds = Annotated[
+    list[str],
+    Field(
+        description="For each item id at the same position, the item id of the available "
+        "option of the same product it becomes.",
+        min_length=1,
+    ),
+]
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class OrderSummary(_Out):
+    """One of the shopper's orders, in brief."""
+
+    order_id: str
+    status: str = Field(description="One of: " + ", ".join(STATUSES) + ".")
+    created_at: dt.datetime | None = Field(description="When it was placed, if known.")
+    item_count: int
+    total: float = Field(description="Sum of the items' prices.")
+    product_names: list[str] = Field(description="Names of the products ordered, once each.")
+
+
+class MyOrders(_Out):
+    orders: list[OrderSummary] = Field(description="Newest first.")
+    total: int = Field(description="Number of your orders matching the filter, listed or not.")
+
+
+class OrderItemPublic(_Out):
+    item_id: str = Field(description="The item (variant) id: what return and exchange name.")
+    product_id: str
+    name: str
+    options: dict[str, Any]
+    price: float
+
+
+class PaymentPublic(_Out):
+    transaction_type: str = Field(description="payment or refund.")
+    amount: float
+    payment_method_id: str
+
+
+class FulfillmentPublic(_Out):
+    tracking_ids: list[str]
+    item_ids: list[str]
+
+
+class OrderDetails(_Out):
+    """An order of the shopper's, in full except the street address."""
+
+    order_id: str
+    status: str = Field(description="One of: " + ", ".join(STATUSES) + ".")
+    created_at: dt.datetime | None
+    ship_to_city: str | None
+    ship_to_state: str | None
+    items: list[OrderItemPublic]
+    total: float = Field(description="Sum of the items' prices.")
+    payments: list[PaymentPublic] = Field(description="Payment history, oldest first.")
+    fulfillments: list[FulfillmentPublic] = Field(description="Shipments with tracking ids.")
+    cancel_reason: str | None = None
+    return_items: list[str] | None = Field(default=None, description="Item ids to return.")
+    return_payment_method_id: str | None = None
+    exchange_items: list[str] | None = Field(default=None, description="Item ids exchanged.")
+    exchange_new_items: list[str] | None = Field(default=None, description="Their new item ids.")
+    exchange_payment_method_id: str | None = None
+    exchange_price_difference: float | None = Field(
+        default=None, description="New items' price less old items' (negative: a refund)."
+    )
+
+
+class OrderUpdate(_Out):
+    """What a confirmed write changed, and the order after it."""
+
+    order_id: str
+    changes: list[str] = Field(description="What was changed, one sentence each.")
+    transactions: list[PaymentPublic] = Field(
+        description="Payments and refunds this change added to the order's history."
+    )
+    gift_card_balances: dict[str, float] = Field(
+        description="The new balance of each gift card this change credited or debited."
+    )
+    order: OrderDetails
+
+
+def tau2_status(order: Order) -> str:
+    """The order's status as tau2 names it (`pending (item modified)` included)."""
+    if order.status == "pending" and order.details.get("items_modified"):
+        return ITEMS_MODIFIED
+    return order.status
+
+
+def _money(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def _total(order: Order) -> float:
+    return round(sum(item.price * item.quantity for item in order.items), 2)
+
+
+def _summary(order: Order) -> OrderSummary:
+    return OrderSummary(
+        order_id=order.id,
+        status=tau2_status(order),
+        created_at=order.created_at,
+        item_count=sum(item.quantity for item in order.items),
+        total=_total(order),
+        product_names=list(dict.fromkeys(item.name for item in order.items)),
+    )
+
+
+def _details(order: Order) -> OrderDetails:
+    recorded = {name: order.details.get(name) for name in RECORDED_FIELDS}
+    return OrderDetails(
+        order_id=order.id,
+        status=tau2_status(order),
+        created_at=order.created_at,
+        ship_to_city=order.shipping_address.get("city"),
+        ship_to_state=order.shipping_address.get("state") or None,
+        items=[
+            OrderItemPublic(
+                item_id=item.variant_id,
+                product_id=item.product_id,
+                name=item.name,
+                options=dict(item.options),
+                price=item.price,
+            )
+            for item in order.items
+        ],
+        total=_total(order),
+        payments=[_payment(p) for p in order.payments],
+        fulfillments=[
+            FulfillmentPublic(
+                tracking_ids=[str(t) for t in f.tracking_ids],
+                item_ids=[str(i) for i in f.variant_ids],
+            )
+            for f in order.fulfillments
+        ],
+        **recorded,
+    )
+
+
+def _payment(payment: Payment) -> PaymentPublic:
+    return PaymentPublic(
+        transaction_type=payment.transaction_type,
+        amount=payment.amount,
+        payment_method_id=payment.payment_method_id,
+    )
+
+
+def _find_order(session: Session, ctx: ToolContext, order_id: str, *, lock: bool = False) -> Order:
+    """The order, if the principal may see it: a shopper sees only their own, and another
+    customer's order is as absent as one that does not exist."""
+    if lock:
+        # A no-op UPDATE takes the order's row lock on PostgreSQL and the write lock on SQLite
+        # before anything is read: two confirmations of one change cannot both pass the checks.
+        session.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(status=Order.status)
+            .execution_options(synchronize_session=False)
+        )
+    order = session.get(Order, order_id)
+    owner = ctx.principal.customer_id
+    if order is None or (
+        (owner is not None or ctx.principal.role != "admin") and order.customer_id != owner
+    ):
+        raise not_found(f"You have no order {order_id}.")
+    return order
+
+
+def _require_status(order: Order, allowed: Sequence[str], action: str) -> None:
+    status = tau2_status(order)
+    if status not in allowed:
+        raise policy_denied(
+            f"Order {order.id} is {status}; only a {' or '.join(allowed)} order can {action}."
+        )
+
+
+def _options_text(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in options.items())
+
+
+def _item_text(item_id: str, name: str, options: Mapping[str, Any], price: float) -> str:
+    return f"{name} ({_options_text(options)}; item {item_id}, {_money(price)})"
+
+
+def _pick_items(order: Order, item_ids: list[str]) -> list[OrderItem]:
+    """The order's items that `item_ids` name, in that order; an id named twice takes two copies."""
+    held = Counter(item.variant_id for item in order.items)
+    for item_id, wanted in Counter(item_ids).items():
+        if wanted > held[item_id]:
+            if held[item_id] == 0:
+                raise invalid(f"Item {item_id} is not in order {order.id}.")
+            raise invalid(
+                f"Order {order.id} holds item {item_id} {held[item_id]} time(s), not {wanted}."
+            )
+    copies: dict[str, list[OrderItem]] = {}
+    for item in order.items:
+        copies.setdefault(item.variant_id, []).append(item)
+    return [copies[item_id].pop(0) for item_id in item_ids]
+
+
+def _replacements(
+    session: Session, items: list[OrderItem], new_item_ids: list[str]
+) -> list[Variant]:
+    """The variant each item becomes: another available option of the same product."""
+    if len(new_item_ids) != len(items):
+        raise invalid(
+            f"Give one new item id for each item id ({len(items)} item ids, "
+            f"{len(new_item_ids)} new item ids)."
+        )
+    found = {
+        v.id: v for v in session.scalars(select(Variant).where(Variant.id.in_(set(new_item_ids))))
+    }
+    variants = []
+    for item, new_id in zip(items, new_item_ids, strict=True):
+        variant = found.get(new_id)
+        if variant is None:
+            raise invalid(f"There is no item {new_id}.")
+        if variant.product_id != item.product_id:
+            raise policy_denied(
+                f"Item {new_id} is an option of {variant.product.name}, not of {item.name}: an "
+                "item can only be changed to another option of the same product."
+            )
+        if new_id == item.variant_id:
+            raise policy_denied(
+                f"Item {new_id} is the option already ordered; choose a different option."
+            )
+        if not variant.available:
+            raise policy_denied(
+                f"Item {new_id} ({_options_text(variant.options)}) is not available."
+            )
+        variants.append(variant)
+    return variants
+
+
+def _changes_text(items: list[OrderItem], variants: list[Variant]) -> str:
+    return "; ".join(
+        f"{_item_text(i.variant_id, i.name, i.options, i.price)} to "
+        f"{_item_text(v.id, i.name, v.options, v.price)}"
+        for i, v in zip(items, variants, strict=True)
+    )
+
+
+def _price_difference(items: list[OrderItem], variants: list[Variant]) -> float:
+    return round(sum(v.price - i.price for i, v in zip(items, variants, strict=True)), 2)
+
+
+def _method_text(method: PaymentMethod) -> str:
+    if method.kind == "gift_card":
+        return f"gift card {method.id}"
+    if method.kind == "credit_card":
+        return f"{method.brand or 'credit'} card ending {method.last_four} ({method.id})"
+    if method.kind == "paypal":
+        return f"PayPal account {method.id}"
+    return method.id
+
+
+def _refund_text(amount: float, method: PaymentMethod) -> str:
+    when = "immediately" if method.kind == "gift_card" else "within 5 to 7 business days"
+    return f"{_money(amount)} refunded to {_method_text(method)} {when}"
+
+
+def _difference_text(difference: float, method: PaymentMethod) -> str:
+    if difference > 0:
+        return f"a price difference of {_money(difference)} paid with {_method_text(method)}"
+    if difference < 0:
+        return f"a price difference of {_money(-difference)} refunded to {_method_text(method)}"
+    return "no price difference"
+
+
+def _require_cover(method: PaymentMethod, amount: float) -> None:
+    balance = method.balance or 0.0
+    if method.kind == "gift_card" and balance < amount:
+        raise policy_denied(
+            f"Gift card {method.id} has {_money(balance)}, less than the {_money(amount)} to pay."
+        )
+
+
+class _OrderWrite:
+    """One write to one order inside its transaction: the checks read through it, and nothing it
+    changes is committed unless the person confirmed this exact call."""
+
+    def __init__(
+        self,
+        ctx: ToolContext,
+        tool_name: str,
+        arguments: dict[str, Any],
+        session: Session,
+        order: Order,
+    ) -> None:
+        self.ctx = ctx
+        self.tool_name = tool_name
+        self.arguments = arguments
+        self.session = session
+        self.order = order
+        self.confirmed = False
+        self.added: list[Payment] = []
+        self.balances: dict[str, float] = {}
+
+    def method(self, payment_method_id: str) -> PaymentMethod:
+        """One of the order's customer's payment methods, locked: a gift card's balance is read
+        and changed in this transaction only."""
+        method = self.session.scalars(
+            select(PaymentMethod)
+            .where(
+                PaymentMethod.id == payment_method_id,
+                PaymentMethod.customer_id == self.order.customer_id,
+            )
+            .with_for_update()
+        ).one_or_none()
+        if method is None:
+            raise policy_denied(f"{payment_method_id} is not one of your payment methods.")
+        return method
+
+    def confirm(self, summary: str) -> None:
+        require_confirmation(self.ctx, self.tool_name, self.arguments, summary)
+        self.confirmed = True
+
+    def transaction(
+        self, kind: Literal["payment", "refund"], amount: float, method_id: str
+    ) -> None:
+        position = len(self.order.payments)
+        payment = Payment(
+            id=f"{self.order.id}:pay:{position}",
+            order_id=self.order.id,
+            position=position,
+            transaction_type=kind,
+            amount=round(amount, 2),
+            payment_method_id=method_id,
+        )
+        self.order.payments.append(payment)
+        self.added.append(payment)
+
+    def credit_gift_card(self, method: PaymentMethod, amount: float) -> None:
+        """Add `amount` (negative: take it) to a gift card's balance; other methods settle
+        outside the store."""
+        if method.kind == "gift_card":
+            method.balance = round((method.balance or 0.0) + amount, 2)
+            self.balances[method.id] = method.balance
+
+    def result(self, *changes: str) -> OrderUpdate:
+        self.session.flush()
+        return OrderUpdate(
+            order_id=self.order.id,
+            changes=list(changes),
+            transactions=[_payment(p) for p in self.added],
+            gift_card_balances=dict(self.balances),
+            order=_details(self.order),
+        )
+
+
+@contextmanager
+def _order_write(
+    ctx: ToolContext, tool_name: str, arguments: dict[str, Any]
+) -> Iterator[_OrderWrite]:
+    with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+        order = _find_order(session, ctx, arguments["order_id"], lock=True)
+        write = _OrderWrite(ctx, tool_name, arguments, session, order)
+        yield write
+        if not write.confirmed:
+            # Leaving the block by an exception rolls the transaction back.
+            raise RuntimeError(f"{tool_name} tried to write without the person's confirmation")
+
+
+@tool(roles=["shopper"])
+def my_orders(
+    ctx: ToolContext,
+    *,
+    status: Annotated[
+        str | None,
+        Field(description="Only orders with this status: " + ", ".join(STATUSES) + "."),
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=50, description="At most this many orders.")] = 10,
+) -> MyOrders:
+    """List your own orders, newest first, with status, items and total; use it to find the
+    order a shopper means before looking at or changing it."""
+    customer_id = ctx.principal.customer_id
+    if customer_id is None:
+        raise invalid("my_orders lists a shopper's own orders; act as a shopper to use it.")
+    if status is not None and status not in STATUSES:
+        raise invalid(f"Unknown order status {status!r}; use one of {', '.join(STATUSES)}.")
+    query = select(Order).where(Order.customer_id == customer_id)
+    if status is not None:
+        query = query.where(Order.status == ("pending" if status == ITEMS_MODIFIED else status))
+    with Session(ctx.engine) as session:
+        orders = session.scalars(
+            query.options(selectinload(Order.items)).order_by(
+                Order.created_at.desc().nulls_last(), Order.id
+            )
+        ).all()
+        # `pending` and `pending (item modified)` share a column value; one customer's orders
+        # are few, so telling them apart here costs nothing.
+        matching = [o for o in orders if status is None or tau2_status(o) == status]
+        return MyOrders(orders=[_summary(o) for o in matching[:limit]], total=len(matching))
+
+
+@tool(roles=["shopper"])
+def order_details(ctx: ToolContext, *, order_id: OrderId) -> OrderDetails:
+    """Show one of your orders: status, items with their options and prices, payments and
+    refunds, shipment tracking, and the city it ships to."""
+    with Session(ctx.engine) as session:
+        return _details(_find_order(session, ctx, order_id))
+
+
+@tool(roles=["shopper"], writes=True)
+def cancel_order(
+    ctx: ToolContext,
+    *,
+    order_id: OrderId,
+    reason: Annotated[
+        Literal["no longer needed", "ordered by mistake"],
+        Field(description="Why the shopper cancels; no other reason is accepted."),
+    ],
+) -> OrderUpdate:
+    """Cancel a pending order and refund its payments (a gift card at once, other methods in
+    5 to 7 business days); asks the shopper to confirm first."""
+    arguments = {"order_id": order_id, "reason": reason}
+    with _order_write(ctx, "cancel_order", arguments) as write:
+        order = write.order
+        _require_status(order, ["pending"], "be cancelled")
+        refunds = [(p.amount, write.method(p.payment_method_id)) for p in order.payments]
+        refunded = "; ".join(_refund_text(amount, method) for amount, method in refunds)
+        write.confirm(f"cancel order {order_id} (reason: {reason}), with {refunded}.")
+        for amount, method in refunds:
+            write.transaction("refund", amount, method.id)
+            write.credit_gift_card(method, amount)
+        order.status = "cancelled"
+        order.details = {**order.details, "cancel_reason": reason}
+        return write.result(f"Order {order_id} is cancelled ({reason}); {refunded}.")
+
+
+@tool(roles=["shopper"], writes=True)
+def modify_order_address(
+    ctx: ToolContext,
+    *,
+    order_id: OrderId,
+    address1: Annotated[str, Field(min_length=1, description="Street line, e.g. '123 Main St'.")],
+    address2: Annotated[str, Field(description="Second line, e.g. 'Apt 1', or ''.")] = "",
+    city: Annotated[str, Field(min_length=1, description="City.")],
+    state: Annotated[str, Field(description="State, e.g. 'CA'.")],
+    country: Annotated[str, Field(min_length=1, description="Country, e.g. 'USA'.")],
+    zip: Annotated[str, Field(min_length=1, description="Zip code, e.g. '12345'.")],
+) -> OrderUpdate:
+    """Change the shipping address of a pending order; asks the shopper to confirm first."""
+    address = {
+        "address1": address1,
+        "address2": address2,
+        "city": city,
+        "country": country,
+        "state": state,
+        "zip": zip,
+    }
+    with _order_write(ctx, "modify_order_address", address | {"order_id": order_id}) as write:
+        # As tau2's tool: an order whose items were modified may still get a new address.
+        _require_status(write.order, ["pending", ITEMS_MODIFIED], "have its address changed")
+        lines = ", ".join(part for part in (address1, address2, city) if part)
+        write.confirm(f"ship order {order_id} to {lines}, {state} {zip}, {country}.")
+        write.order.shipping_address = address
+        return write.result(f"Order {order_id} now ships to the new address in {city}, {state}.")
+
+
+@tool(roles=["shopper"], writes=True)
+def modify_order_payment(
+    ctx: ToolContext, *, order_id: OrderId, payment_method_id: PaymentMethodId
+) -> OrderUpdate:
+    """Pay a pending order with another of your payment methods (a gift card must cover the
+    whole total) and refund the original one; asks the shopper to confirm first."""
+    arguments = {"order_id": order_id, "payment_method_id": payment_method_id}
+    with _order_write(ctx, "modify_order_payment", arguments) as write:
+        order = write.order
+        _require_status(order, ["pending", ITEMS_MODIFIED], "change its payment method")
+        new = write.method(payment_method_id)
+        if len(order.payments) != 1 or order.payments[0].transaction_type != "payment":
+            raise policy_denied(
+                f"Order {order_id} has more than one payment on record, so its payment method "
+                "cannot be changed."
+            )
+        original = order.payments[0]
+        if original.payment_method_id == payment_method_id:
+            raise policy_denied(
+                f"Order {order_id} is already paid with {payment_method_id}; choose another "
+                "payment method."
+            )
+        amount = original.amount
+        _require_cover(new, amount)
+        old = write.method(original.payment_method_id)
+        refunded = _refund_text(amount, old)
+        write.confirm(
+            f"pay the {_money(amount)} of order {order_id} with {_method_text(new)} instead of "
+            f"{_method_text(old)}, with {refunded}."
+        )
+        write.transaction("payment", amount, new.id)
+        write.transaction("refund", amount, old.id)
+        write.credit_gift_card(new, -amount)
+        write.credit_gift_card(old, amount)
+        return write.result(f"Order {order_id} is now paid with {_method_text(new)}; {refunded}.")
+
+
+@tool(roles=["shopper"], writes=True)
+def modify_order_items(
+    ctx: ToolContext,
+    *,
+    order_id: OrderId,
+    item_ids: ItemIds,
+    new_item_ids: NewItemIds,
+    payment_method_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Your payment method that pays or receives the price difference.",
+        ),
+    ],
+) -> OrderUpdate:
+    """Change items of a pending order to other available options of the same products, paying
+    or refunding the price difference; allowed once per order, after which it can no longer be
+    cancelled or have its items changed; asks the shopper to confirm first."""
+    arguments = {
+        "order_id": order_id,
+        "item_ids": item_ids,
+        "new_item_ids": new_item_ids,
+        "payment_method_id": payment_method_id,
+    }
+    with _order_write(ctx, "modify_order_items", arguments) as write:
+        order = write.order
+        _require_status(order, ["pending"], "have its items changed")
+        items = _pick_items(order, item_ids)
+        variants = _replacements(write.session, items, new_item_ids)
+        method = write.method(payment_method_id)
+        difference = _price_difference(items, variants)
+        _require_cover(method, difference)
+        changed = _changes_text(items, variants)
+        settled = _difference_text(difference, method)
+        write.confirm(
+            f"in order {order_id}, change {changed}; {settled}. After this, order {order_id} "
+            "can no longer be cancelled or have its items changed."
+        )
+        # tau2 records the difference even when it is zero (as a refund of $0.00).
+        write.transaction("payment" if difference > 0 else "refund", abs(difference), method.id)
+        write.credit_gift_card(method, -difference)
+        for item, variant in zip(items, variants, strict=True):
+            item.variant_id = variant.id
+            item.price = variant.price
+            item.options = dict(variant.options)
+        order.details = {**order.details, "items_modified": True}
+        return write.result(f"In order {order_id}, changed {changed}; {settled}.")
+
+
+@tool(roles=["shopper"], writes=True)
+def return_order_items(
+    ctx: ToolContext,
+    *,
+    order_id: OrderId,
+    item_ids: ItemIds,
+    payment_method_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Where the refund goes: the order's original payment method or one of "
+            "your gift cards.",
+        ),
+    ],
+) -> OrderUpdate:
+    """Request the return of items of a delivered order, refunded to the original payment
+    method or a gift card; the shopper then gets an e-mail on how to send them back; asks the
+    shopper to confirm first."""
+    arguments = {"order_id": order_id, "item_ids": item_ids, "payment_method_id": payment_method_id}
+    with _order_write(ctx, "return_order_items", arguments) as write:
+        order = write.order
+        _require_status(order, ["delivered"], "be returned")
+        method = write.method(payment_method_id)
+        original = order.payments[0].payment_method_id if order.payments else None
+        if method.kind != "gift_card" and payment_method_id != original:
+            raise policy_denied(
+                f"A refund goes to the order's original payment method ({original}) or to one "
+                "of your gift cards."
+            )
+        items = _pick_items(order, item_ids)
+        listed = "; ".join(_item_text(i.variant_id, i.name, i.options, i.price) for i in items)
+        amount = round(sum(i.price for i in items), 2)
+        refund = f"a refund of {_money(amount)} to {_method_text(method)}"
+        write.confirm(f"request the return of {listed} from order {order_id}, with {refund}.")
+        order.status = "return requested"
+        order.details = {
+            **order.details,
+            "return_items": sorted(item_ids),
+            "return_payment_method_id": payment_method_id,
+        }
+        return write.result(
+            f"Return requested for {listed} from order {order_id}, with {refund}; "
+            "an e-mail will explain how to send the items back."
+        )
+
+
+@tool(roles=["shopper"], writes=True)
+def exchange_order_items(
+    ctx: ToolContext,
+    *,
+    order_id: OrderId,
+    item_ids: ItemIds,
+    new_item_ids: NewItemIds,
+    payment_method_id: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="Your payment method that pays or receives the price difference.",
+        ),
+    ],
+) -> OrderUpdate:
+    """Request the exchange of items of a delivered order for other available options of the
+    same products, with the price difference paid or refunded; allowed once per order; asks the
+    shopper to confirm first."""
+    arguments = {
+        "order_id": order_id,
+        "item_ids": item_ids,
+        "new_item_ids": new_item_ids,
+        "payment_method_id": payment_method_id,
+    }
+    with _order_write(ctx, "exchange_order_items", arguments) as write:
+        order = write.order
+        _require_status(order, ["delivered"], "be exchanged")
+        items = _pick_items(order, item_ids)
+        variants = _replacements(write.session, items, new_item_ids)
+        method = write.method(payment_method_id)
+        difference = _price_difference(items, variants)
+        _require_cover(method, difference)
+        changed = _changes_text(items, variants)
+        settled = _difference_text(difference, method)
+        write.confirm(f"in order {order_id}, exchange {changed}; {settled}.")
+        # As tau2's tool: the request and its price difference are recorded; no payment yet.
+        order.status = "exchange requested"
+        order.details = {
+            **order.details,
+            "exchange_items": sorted(item_ids),
+            "exchange_new_items": sorted(new_item_ids),
+            "exchange_payment_method_id": payment_method_id,
+            "exchange_price_difference": difference,
+        }
+        return write.result(
+            f"Exchange requested in order {order_id}: {changed}; {settled}; an e-mail will "
+            "explain how to send the items back."
+        )
