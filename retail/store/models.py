@@ -304,7 +304,15 @@ class PriceChange(Base):
     effective_on: Mapped[dt.date] = mapped_column(Date)
     price: Mapped[float] = mapped_column(Money)
     reason: Mapped[str] = mapped_column(String(32))  # launch | list_change | markdown
-    __table_args__ = (Index("ix_price_history_variant_date", "variant_id", "effective_on"),)
+    # The approved price_change proposal a row executes (none for launches and the world's own
+    # history); the unique key also finds a proposal's rows, so executing it twice writes none.
+    proposal_id: Mapped[str | None] = mapped_column(Id)
+    __table_args__ = (
+        Index("ix_price_history_variant_date", "variant_id", "effective_on"),
+        UniqueConstraint(
+            "proposal_id", "variant_id", "effective_on", name="uq_price_history_proposal_step"
+        ),
+    )
 
 
 class Promotion(Base):
