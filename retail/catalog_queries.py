@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from retail.errors import NotFoundError
@@ -85,6 +86,8 @@ def _product_conditions(
     in_stock: bool | None,
     store_id: str | None,
     q: str | None,
+    colour: str | None = None,
+    size: str | None = None,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if category_id is not None:
@@ -96,14 +99,14 @@ def _product_conditions(
 
     # Conditions on variants hold for one and the same variant: "in stock under $150" means a
     # variant that is both, not one cheap variant and another in stock.
-    variant_conditions: list[ColumnElement[bool]] = []
-    # As floats, prices bind as double precision: an integer too large for BIGINT cannot fail.
-    if min_price is not None:
-        variant_conditions.append(Variant.price >= float(min_price))
-    if max_price is not None:
-        variant_conditions.append(Variant.price <= float(max_price))
-    if in_stock:
-        variant_conditions.append(variant_in_stock(store_id))
+    variant_conditions = _variant_conditions(
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        store_id=store_id,
+        colour=colour,
+        size=size,
+    )
     if variant_conditions:
         conditions.append(exists().where(Variant.product_id == Product.id, *variant_conditions))
     if in_stock is False:
@@ -113,12 +116,49 @@ def _product_conditions(
     return conditions
 
 
+def option_is(key: str, value: str) -> ColumnElement[bool]:
+    """SQL truth of "the variant's option `key` is `value`", ignoring case (a JSON string or
+    number alike: "M", "9.5")."""
+    return func.lower(Variant.options[key].as_string()) == value.strip().lower()
+
+
+def _variant_conditions(
+    *,
+    min_price: float | None,
+    max_price: float | None,
+    in_stock: bool | None,
+    store_id: str | None,
+    colour: str | None,
+    size: str | None,
+) -> list[ColumnElement[bool]]:
+    """What one variant must satisfy: price bounds, in stock (at `store_id`), colour, size."""
+    conditions: list[ColumnElement[bool]] = []
+    # As floats, prices bind as double precision: an integer too large for BIGINT cannot fail.
+    if min_price is not None:
+        conditions.append(Variant.price >= float(min_price))
+    if max_price is not None:
+        conditions.append(Variant.price <= float(max_price))
+    if in_stock:
+        conditions.append(variant_in_stock(store_id))
+    if colour:
+        conditions.append(option_is("color", colour))
+    if size:
+        conditions.append(option_is("size", size))
+    return conditions
+
+
 def _variants_of(
-    session: Session, product_ids: Sequence[str], store_id: str | None
-) -> dict[str, list[VariantPublic]]:
+    session: Session,
+    product_ids: Sequence[str],
+    store_id: str | None,
+    conditions: Sequence[ColumnElement[bool]] = (),
+) -> tuple[dict[str, list[VariantPublic]], set[str]]:
+    """The products' variants ("in stock" at `store_id` when given), and the ids of those that
+    meet every one of `conditions`."""
     by_product: dict[str, list[VariantPublic]] = defaultdict(list)
+    matching: set[str] = set()
     if not product_ids:
-        return by_product
+        return by_product, matching
     rows = session.execute(
         select(
             Variant.id,
@@ -127,6 +167,7 @@ def _variants_of(
             Variant.price,
             Variant.available,
             variant_in_stock(store_id).label("in_stock"),
+            (and_(*conditions) if conditions else true()).label("matches"),
         )
         .where(Variant.product_id.in_(product_ids))
         .order_by(Variant.product_id, Variant.id)
@@ -141,7 +182,9 @@ def _variants_of(
                 in_stock=bool(row.in_stock),
             )
         )
-    return by_product
+        if row.matches:
+            matching.add(row.id)
+    return by_product, matching
 
 
 # The columns of a product summary that come from the product row and its joined names.
@@ -227,7 +270,7 @@ def list_products(
         .limit(limit)
         .offset(offset)
     ).all()
-    variants = _variants_of(session, [row.id for row in rows], store_id)
+    variants, _ = _variants_of(session, [row.id for row in rows], store_id)
     items = [ProductSummary(**_summary_fields(row, variants.get(row.id, []))) for row in rows]
     return items, total
 
@@ -309,7 +352,7 @@ def get_product(session: Session, product_id: str) -> ProductPublic:
     ).one_or_none()
     if row is None:
         raise NotFoundError(f"No product with id {product_id!r}.")
-    variants = _variants_of(session, [product_id], None).get(product_id, [])
+    variants = _variants_of(session, [product_id], None)[0].get(product_id, [])
     stock = _stock_by_variant(session, product_id)
     return ProductPublic(
         **_summary_fields(row, variants),
@@ -325,3 +368,127 @@ def get_product(session: Session, product_id: str) -> ProductPublic:
         ],
         reviews=_reviews_summary(session, product_id),
     )
+
+
+def resolve_categories(session: Session, text: str) -> list[str]:
+    """Ids of the categories `text` names: an id, or a name in any case, singular or plural
+    ("jacket" finds "Jackets"). Raises NotFoundError when none does."""
+    wanted = text.strip().lower()
+    names = {wanted, wanted.removesuffix("s"), f"{wanted}s"}
+    found = list(
+        session.scalars(
+            select(Category.id)
+            .where(or_(func.lower(Category.id) == wanted, func.lower(Category.name).in_(names)))
+            .order_by(Category.id)
+        )
+    )
+    if not found:
+        raise NotFoundError(f"No category called {text!r}.")
+    return found
+
+
+def resolve_brands(session: Session, text: str) -> list[str]:
+    """Ids of the brands `text` names (an id or a name, any case). Raises NotFoundError when
+    none does."""
+    wanted = text.strip().lower()
+    found = list(
+        session.scalars(
+            select(Brand.id)
+            .where(or_(func.lower(Brand.id) == wanted, func.lower(Brand.name) == wanted))
+            .order_by(Brand.id)
+        )
+    )
+    if not found:
+        raise NotFoundError(f"No brand called {text!r}.")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ProductMatch:
+    """A product that answers a search: its summary (over all its variants, "in stock" at the
+    asked store), its description, and which of its variants meet every variant filter."""
+
+    summary: ProductSummary
+    description: str
+    variants: list[VariantPublic]
+    matching_ids: frozenset[str]
+
+    @property
+    def matching(self) -> list[VariantPublic]:
+        return [v for v in self.variants if v.id in self.matching_ids]
+
+
+def find_products(
+    session: Session,
+    *,
+    ids: Sequence[str] | None = None,
+    category_ids: Sequence[str] | None = None,
+    brand_ids: Sequence[str] | None = None,
+    colour: str | None = None,
+    size: str | None = None,
+    min_price: float | None = None,
+    max_price: float | None = None,
+    in_stock: bool | None = None,
+    store_id: str | None = None,
+    limit: int = 20,
+) -> list[ProductMatch]:
+    """Up to `limit` products meeting every filter: one of its variants has the colour and the
+    size and meets the price bounds and, with `in_stock`, is in stock (at `store_id` when
+    given); `category_ids` match their whole subtrees. Among `ids` (in their order) when
+    given, else the best rated first. Two statements, whatever `limit` is."""
+    conditions = _product_conditions(
+        category_id=None,
+        brand_id=None,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        store_id=store_id,
+        q=None,
+        colour=colour,
+        size=size,
+    )
+    if category_ids is not None:
+        conditions.append(
+            or_(*[Product.category_id.in_(category_and_descendants(c)) for c in category_ids])
+        )
+    if brand_ids is not None:
+        conditions.append(Product.brand_id.in_(list(brand_ids)))
+    query = _SUMMARY_COLUMNS.add_columns(Product.description).where(*conditions)
+    rows: Sequence[Any]
+    if ids is not None:
+        order = {product_id: n for n, product_id in enumerate(dict.fromkeys(ids))}
+        found = session.execute(query.where(Product.id.in_(list(order)))).all()
+        rows = sorted(found, key=lambda row: order[row.id])[:limit]
+    else:
+        rows = session.execute(
+            query.order_by(
+                Product.rating.desc().nulls_last(),
+                Product.review_count.desc(),
+                Product.name,
+                Product.id,
+            ).limit(limit)
+        ).all()
+    if not rows:
+        return []
+    variants, matching = _variants_of(
+        session,
+        [row.id for row in rows],
+        store_id,
+        _variant_conditions(
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            store_id=store_id,
+            colour=colour,
+            size=size,
+        ),
+    )
+    return [
+        ProductMatch(
+            summary=ProductSummary(**_summary_fields(row, variants[row.id])),
+            description=row.description or "",
+            variants=variants[row.id],
+            matching_ids=frozenset(v.id for v in variants[row.id] if v.id in matching),
+        )
+        for row in rows
+    ]

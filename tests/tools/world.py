@@ -26,7 +26,7 @@ from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import Customer, InventoryPosition, Order, Product, Variant
 from retail.world.seed import ScaleSpec, seed_world
-from tools.base import Principal, Services, ToolContext
+from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 
 # 20 products over 3 stores: ~190 RAG documents with the tau2 catalogue and policies, which
 # embed in about ten seconds here.
@@ -164,3 +164,15 @@ def _customer(session: Session, *, consent: bool, home: str | None) -> str:
     if home is not None:
         query = query.where(Customer.home_store_id == home)
     return session.scalars(query).one()
+
+
+def run(ctx: ToolContext, name: str, **arguments: Any) -> ToolOutcome:
+    """Call a tool through the one door, as an agent would."""
+    return invoke(ctx, name, arguments)
+
+
+def ok(outcome: ToolOutcome) -> dict[str, Any]:
+    """The output of a call that must have succeeded."""
+    assert outcome.status == "ok", outcome.error
+    assert outcome.output is not None
+    return outcome.output

@@ -1,0 +1,214 @@
+"""Catalogue tools through `invoke`: hybrid search with exact filters, details, comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from rag.graph import sellable_at
+from retail.catalog_queries import category_and_descendants
+from retail.settings import Settings
+from retail.store.models import AuditEvent, Location, Product, Variant
+from tests.factories import seed_catalogue
+from tests.tools.world import ToolWorld, ok, run
+from tools.audit import verify_chain
+from tools.base import Principal, Services, ToolContext
+
+
+def _options(engine: Engine, variant_id: str) -> dict[str, Any]:
+    with Session(engine) as session:
+        return session.get_one(Variant, variant_id).options
+
+
+def _ids(output: dict[str, Any]) -> list[str]:
+    return [p["product_id"] for p in output["products"]]
+
+
+def test_colour_and_size_in_stock_at_a_store_mean_one_sku_that_is_all_three(
+    tool_world: ToolWorld,
+) -> None:
+    w = tool_world
+    ctx = w.ctx(f"shopper:{w.shopper_id}")
+    sold_out = _options(w.engine, w.out_of_stock_variant_id)
+    colour, size = sold_out["color"], sold_out["size"]
+
+    here = ok(
+        run(
+            ctx, "search_products", query="leggings", colour=colour, size=size,
+            store_id=w.store_id, limit=10,
+        )
+    )  # fmt: skip
+    assert w.product_id not in _ids(here), "its only such SKU has nothing to sell at the store"
+    anywhere = ok(run(ctx, "search_products", query="leggings", colour=colour, size=size))
+    assert w.product_id in _ids(anywhere), "online still has it"
+
+    with Session(w.engine) as session:
+        sibling = session.scalars(
+            select(Variant.id).where(
+                Variant.product_id == w.product_id, Variant.id != w.out_of_stock_variant_id
+            )
+        ).all()
+    in_store = sellable_at(w.engine, sibling, w.store_id)
+    other_size = _options(w.engine, next(v for v in sibling if v in in_store))["size"]
+    found = ok(
+        run(
+            ctx, "search_products", query="leggings", size=other_size, store_id=w.store_id,
+            limit=10,
+        )
+    )  # fmt: skip
+    assert w.product_id in _ids(found)
+    for card in found["products"]:
+        assert card["sizes"] == [other_size] and card["in_stock"]
+        with Session(w.engine) as session:
+            skus = session.scalars(
+                select(Variant.id).where(
+                    Variant.product_id == card["product_id"],
+                    func.lower(Variant.options["size"].as_string()) == other_size.lower(),
+                )
+            ).all()
+        assert sellable_at(w.engine, skus, w.store_id), card["product_id"]
+
+
+def test_max_price_filters_the_hybrid_ranking(tool_world: ToolWorld) -> None:
+    w = tool_world
+    ctx = w.ctx("evaluator:eve")
+    unbounded = ok(run(ctx, "search_products", query="down jacket", in_stock_only=False))
+    pricey = next(p for p in unbounded["products"] if p["price_min"] > 150)
+    assert unbounded["retrieval"] == "hybrid"
+
+    bounded = ok(
+        run(ctx, "search_products", query="down jacket", max_price=150, in_stock_only=False)
+    )
+    assert pricey["product_id"] not in _ids(bounded)
+    assert bounded["products"], "cheaper products still answer"
+    assert all(p["price_max"] <= 150 for p in bounded["products"])
+    assert bounded["filters"] == {"max_price": 150.0, "in_stock_only": False}
+
+
+def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(run(w.ctx("associate:ann"), "search_products", category="Apparel", limit=20))
+    assert out["retrieval"] == "filters" and out["products"]
+    with Session(w.engine) as session:
+        allowed = set(session.scalars(category_and_descendants("apparel")))
+        categories = dict(
+            session.execute(
+                select(Product.id, Product.category_id).where(Product.id.in_(_ids(out)))
+            ).all()
+        )
+    assert {categories[p] for p in _ids(out)} <= allowed
+    ratings = [p["rating"] or 0.0 for p in out["products"]]
+    assert ratings == sorted(ratings, reverse=True)
+
+
+def test_bad_filters_are_typed_errors(tool_world: ToolWorld) -> None:
+    ctx = tool_world.ctx("shopper:someone")
+    unknown = run(ctx, "search_products", category="spaceships")
+    assert unknown.status == "not_found" and unknown.error is not None
+    assert unknown.error.message == "No category called 'spaceships'."
+    assert run(ctx, "search_products", min_price=50, max_price=10).status == "invalid"
+    assert run(ctx, "search_products", store_id="S999").status == "not_found"
+    assert run(ctx, "search_products", limit=0).status == "invalid"
+    assert run(ctx, "search_products", colour="red", shade="dark").status == "invalid"
+
+
+def test_a_never_built_index_is_a_typed_error_but_filters_still_list(
+    tool_world: ToolWorld, tmp_path: Path
+) -> None:
+    w = tool_world
+    bare = Services(w.engine, w.settings.model_copy(update={"var_dir": tmp_path}))
+    ctx = ToolContext(principal=Principal.parse("shopper:someone"), services=bare)
+    searched = run(ctx, "search_products", query="jacket")
+    assert searched.status == "not_found" and searched.error is not None
+    assert searched.error.details == {"missing": "rag_index"}
+    assert "aisle rag ingest" in searched.error.message
+    assert ok(run(ctx, "search_products", category="apparel"))["products"]
+
+
+def test_product_details_has_variants_reviews_and_care(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(run(w.ctx(w.associate), "product_details", product_id=w.product_id))
+    colours = {v["options"]["color"] for v in out["variants"]}
+    sizes = {v["options"]["size"] for v in out["variants"]}
+    assert len(colours) > 1 and len(sizes) > 1
+    sold_out = next(v for v in out["variants"] if v["id"] == w.out_of_stock_variant_id)
+    at_store = {s["location_id"]: s["available_to_sell"] for s in sold_out["stock"]}
+    assert at_store[w.store_id] == 0
+    assert out["care"] and out["size_guide"] and out["reviews"]["recent"]
+    missing = run(w.ctx(w.associate), "product_details", product_id="nope")
+    assert missing.status == "not_found"
+
+
+def test_compare_products_side_by_side(tool_world: ToolWorld) -> None:
+    w = tool_world
+    ctx = w.ctx(f"shopper:{w.shopper_id}")
+    with Session(w.engine) as session:
+        other = session.scalars(
+            select(Product.id)
+            .where(Product.source == "generated", Product.id != w.product_id)
+            .order_by(Product.id)
+        ).first()
+    assert other is not None
+    out = ok(run(ctx, "compare_products", product_ids=[other, w.product_id]))
+    assert [p["product_id"] for p in out["products"]] == [other, w.product_id]
+    cheapest = min(out["products"], key=lambda p: p["price_min"])
+    assert out["cheapest"] == cheapest["product_id"]
+    first, second = (p["attributes"] for p in out["products"])
+    assert out["shared_attributes"] == {k: v for k, v in first.items() if second.get(k) == v}
+
+    assert run(ctx, "compare_products", product_ids=[other]).status == "invalid"
+    assert run(ctx, "compare_products", product_ids=[other, other]).status == "invalid"
+    assert run(ctx, "compare_products", product_ids=[other, "nope"]).status == "not_found"
+
+
+def test_grants_and_the_audit_chain(tool_world: ToolWorld) -> None:
+    w = tool_world
+    with Session(w.engine) as session:
+        before = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    denied = run(w.ctx("planner:pat"), "search_products", query="tent")
+    assert denied.status == "forbidden"
+    ok(run(w.ctx("admin:root"), "search_products", query="tent"))
+    with Session(w.engine) as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.seq > before).order_by(AuditEvent.seq)
+        ).all()
+    assert [(e.tool_name, e.status) for e in events] == [
+        ("search_products", "forbidden"),
+        ("search_products", "ok"),
+    ]
+    assert verify_chain(w.engine).ok
+
+
+def test_search_filters_and_stock_nearby_on_both_databases(engine: Engine, tmp_path: Path) -> None:
+    """The SQL the tools run, on SQLite and PostgreSQL alike (hand-built catalogue, no index)."""
+    c = seed_catalogue(engine)
+    services = Services(engine, Settings(var_dir=tmp_path, environment="test"))
+    ctx = ToolContext(principal=Principal.parse("associate:ann@store-uptown"), services=services)
+
+    def search(**filters: Any) -> list[str]:
+        return _ids(ok(run(ctx, "search_products", **filters)))
+
+    assert search(colour="BLUE", size="s", store_id=c.downtown) == [c.alpine]
+    assert search(colour="blue", size="M", store_id=c.downtown) == []
+    assert search(category="jacket", max_price=130) == [c.alpine]
+    assert sorted(search(category="jackets", max_price=130, in_stock_only=False)) == sorted(
+        [c.alpine, c.breeze]
+    )
+    assert search(brand="Hearth & Co") == [], "the skillet is not available"
+
+    with Session(engine) as session, session.begin():
+        for store, lat, lon in ((c.downtown, 45.5152, -122.6784), (c.uptown, 45.5400, -122.7000)):
+            session.execute(
+                update(Location).where(Location.id == store).values(latitude=lat, longitude=lon)
+            )
+    out = ok(run(ctx, "stock_nearby", product_id=c.alpine))
+    assert out["store_id"] == c.uptown
+    small, medium = out["variants"]
+    assert small["at_store"] == 0 and medium["at_store"] == 0
+    assert [(n["store_id"], n["available_to_sell"]) for n in small["nearby"]] == [(c.downtown, 4)]
+    assert 3.0 < small["nearby"][0]["distance_km"] < 3.5
+    assert medium["nearby"] == []
+    assert verify_chain(engine).ok

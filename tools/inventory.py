@@ -1,0 +1,325 @@
+"""Stock tools for associates and shoppers: a SKU's stock here and at the nearest stores, and
+substitutes in stock here when it is sold out.
+
+"Here" is the store named, else the associate's own store, else the shopper's home store: who is
+asking decides the default, never an argument a model filled in for someone else. Stock is read
+live from the inventory table (sellable = on hand minus reserved); the knowledge graph, shared
+through `ctx.services`, says what may stand in for what.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag.graph import KnowledgeGraph, PathEdge, node_id, sellable_at
+from retail.errors import AisleError
+from retail.store.models import Customer, InventoryPosition, Location, Product, Variant
+from retail.world.geography import haversine_km
+from tools.base import Role, ToolContext, ToolError, invalid, not_found, tool
+
+STOCK_ROLES: list[Role] = ["shopper", "associate", "planner", "evaluator"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared by the tools that take a store or read the knowledge graph
+
+
+def check_store(session: Session, store_id: str) -> Location:
+    """The physical store `store_id`; `not_found` for anything else (unknown, online, a DC)."""
+    location = session.get(Location, store_id)
+    if location is None or location.kind != "store":
+        raise not_found(f"No store with id {store_id!r}.")
+    return location
+
+
+def resolve_store(ctx: ToolContext, session: Session, store_id: str | None) -> Location:
+    """The store asked for, else the associate's store, else the shopper's home store."""
+    store_id = store_id or ctx.principal.store_id
+    if store_id is None and ctx.principal.customer_id is not None:
+        store_id = session.scalar(
+            select(Customer.home_store_id).where(Customer.id == ctx.principal.customer_id)
+        )
+    if store_id is None:
+        raise invalid("Which store? Give a store_id: no store of yours is on record.")
+    return check_store(session, store_id)
+
+
+def knowledge_graph(ctx: ToolContext) -> KnowledgeGraph:
+    """The active knowledge graph, loaded once per process; `not_found` when none was built."""
+    try:
+        graph: KnowledgeGraph = ctx.services.cached(
+            "rag.knowledge_graph", lambda: KnowledgeGraph.load(ctx.engine, ctx.settings)
+        )
+    except AisleError:
+        raise ToolError(
+            "not_found",
+            "The knowledge graph has not been built yet; run `aisle kg build` first.",
+            details={"missing": "knowledge_graph"},
+        ) from None
+    return graph
+
+
+def path_text(path: list[PathEdge]) -> list[str]:
+    """A graph path as short lines an answer can quote: "sku:A -IS_A-> product:B"."""
+    return [f"{e.source} -{e.relation}-> {e.target}" for e in path]
+
+
+# ---------------------------------------------------------------------------------------------
+# stock_nearby
+
+
+class NearbyStock(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    store_id: str
+    store_name: str
+    city: str | None
+    distance_km: float | None = Field(description="From the asked store; null without coordinates.")
+    available_to_sell: int
+
+
+class VariantStock(BaseModel):
+    """One SKU's stock at the asked store, online, and at the nearest stores that have it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variant_id: str
+    options: dict[str, Any]
+    price: float
+    offered: bool = Field(description="Whether the SKU is for sale at all.")
+    at_store: int = Field(description="Units available to sell at the asked store.")
+    online: int = Field(description="Units available to sell online.")
+    nearby: list[NearbyStock] = Field(
+        description="The nearest other stores with units available to sell, nearest first."
+    )
+
+
+class StockNearby(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product_id: str
+    product_name: str
+    store_id: str
+    store_name: str
+    tracked: bool = Field(
+        description="False when no location keeps stock records for these SKUs (imported "
+        "catalogues): the figures then say nothing about the shelves."
+    )
+    variants: list[VariantStock]
+
+
+@tool(roles=STOCK_ROLES)
+def stock_nearby(
+    ctx: ToolContext,
+    *,
+    product_id: Annotated[
+        str | None, Field(description="The product: every one of its SKUs is reported.")
+    ] = None,
+    variant_id: Annotated[str | None, Field(description="One SKU (variant id).")] = None,
+    store_id: Annotated[
+        str | None, Field(description="The store; default: your store or home store.")
+    ] = None,
+    limit: Annotated[
+        int, Field(ge=1, le=10, description="Nearby stores listed per SKU, at most.")
+    ] = 5,
+) -> StockNearby:
+    """Stock of a product's SKUs (or one SKU) at a store, online, and at the nearest other
+    stores that have it, with distances; use it for "do you have this in store" and "where
+    else can I get it"."""
+    if product_id is None and variant_id is None:
+        raise invalid("Name a product_id or a variant_id.")
+    with Session(ctx.engine) as session:
+        store = resolve_store(ctx, session, store_id)
+        variants = _variants(session, product_id, variant_id)
+        locations = session.execute(
+            select(
+                Location.id,
+                Location.name,
+                Location.kind,
+                Location.city,
+                Location.latitude,
+                Location.longitude,
+            ).where(Location.kind.in_(["store", "online"]))
+        ).all()
+        stock_rows = session.execute(
+            select(
+                InventoryPosition.variant_id,
+                InventoryPosition.location_id,
+                InventoryPosition.on_hand - InventoryPosition.reserved,
+            ).where(
+                InventoryPosition.variant_id.in_([v.id for v in variants]),
+                InventoryPosition.location_id.in_([loc.id for loc in locations]),
+            )
+        ).all()
+    stock = {(v, loc): max(int(n), 0) for v, loc, n in stock_rows}
+    others = sorted(
+        (
+            (_distance(store, loc), loc)
+            for loc in locations
+            if loc.kind == "store" and loc.id != store.id
+        ),
+        key=lambda pair: (pair[0] is None, pair[0] or 0.0, pair[1].id),
+    )
+    online = [loc.id for loc in locations if loc.kind == "online"]
+    return StockNearby(
+        product_id=variants[0].product_id,
+        product_name=variants[0].name,
+        store_id=store.id,
+        store_name=store.name,
+        tracked=bool(stock_rows),
+        variants=[
+            VariantStock(
+                variant_id=v.id,
+                options=v.options or {},
+                price=float(v.price),
+                offered=bool(v.available),
+                at_store=stock.get((v.id, store.id), 0) if v.available else 0,
+                online=sum(stock.get((v.id, o), 0) for o in online) if v.available else 0,
+                nearby=[
+                    NearbyStock(
+                        store_id=loc.id,
+                        store_name=loc.name,
+                        city=loc.city,
+                        distance_km=None if km is None else round(km, 1),
+                        available_to_sell=stock[(v.id, loc.id)],
+                    )
+                    for km, loc in others
+                    if v.available and stock.get((v.id, loc.id), 0) > 0
+                ][:limit],
+            )
+            for v in variants
+        ],
+    )
+
+
+def _variants(session: Session, product_id: str | None, variant_id: str | None) -> list[Any]:
+    """The SKUs asked about, with their product's name; typed errors for unknown ids."""
+    rows = session.execute(
+        select(
+            Variant.id,
+            Variant.product_id,
+            Variant.options,
+            Variant.price,
+            Variant.available,
+            Product.name,
+        )
+        .join(Product, Product.id == Variant.product_id)
+        .where(
+            Variant.id == variant_id if variant_id is not None else Variant.product_id == product_id
+        )
+        .order_by(Variant.id)
+    ).all()
+    if variant_id is not None:
+        if not rows:
+            raise not_found(f"No SKU with id {variant_id!r}.")
+        if product_id is not None and rows[0].product_id != product_id:
+            raise invalid(f"SKU {variant_id!r} is not a variant of product {product_id!r}.")
+    elif not rows:
+        if session.get(Product, product_id) is None:
+            raise not_found(f"No product with id {product_id!r}.")
+        raise not_found(f"Product {product_id!r} has no SKUs.")
+    return list(rows)
+
+
+def _distance(origin: Location, other: Any) -> float | None:
+    lat, lon = origin.latitude, origin.longitude
+    if lat is None or lon is None or other.latitude is None or other.longitude is None:
+        return None
+    return haversine_km(lat, lon, other.latitude, other.longitude)
+
+
+# ---------------------------------------------------------------------------------------------
+# in_stock_substitutes
+
+
+class Substitute(BaseModel):
+    """A SKU that can stand in for the asked one, in stock at the store, and why."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variant_id: str
+    product_id: str
+    name: str
+    options: dict[str, Any]
+    price: float
+    available_to_sell: int = Field(description="Units available to sell at the store now.")
+    kind: str = Field(description="same_product (another size or colour) or same_category.")
+    score: float
+    reason: str
+    path: list[str] = Field(description="The knowledge-graph edges that explain the match.")
+
+
+class Substitutes(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    variant_id: str = Field(description="The SKU substitutes were sought for.")
+    product_id: str
+    name: str
+    store_id: str
+    store_name: str
+    available_to_sell: int = Field(description="Units of the asked SKU available at the store.")
+    graph_version: str
+    substitutes: list[Substitute]
+
+
+@tool(roles=STOCK_ROLES)
+def in_stock_substitutes(
+    ctx: ToolContext,
+    *,
+    variant_id: Annotated[
+        str | None, Field(description="The SKU that is sold out (another size or colour fits).")
+    ] = None,
+    product_id: Annotated[
+        str | None, Field(description="Or the product: only other products are suggested.")
+    ] = None,
+    store_id: Annotated[
+        str | None, Field(description="The store; default: your store or home store.")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=10, description="How many substitutes.")] = 5,
+) -> Substitutes:
+    """Items in stock at a store now that can replace a sold-out SKU or product (another size
+    or colour of it first, then similar products of its category), each with the reason and
+    the knowledge-graph path that explains it."""
+    if product_id is None and variant_id is None:
+        raise invalid("Name a variant_id or a product_id.")
+    with Session(ctx.engine) as session:
+        store = resolve_store(ctx, session, store_id)
+        skus = _variants(session, product_id, variant_id)
+    graph = knowledge_graph(ctx)
+    # Asked for a whole product, the suggestions are other products: its own SKUs are left
+    # out, so the graph is asked for that many more. Its first SKU on sale stands for it.
+    whole_product = variant_id is None
+    source = next((v for v in skus if v.available), skus[0])
+    found = graph.substitutes(
+        source.id, store=store.id, k=limit + (len(skus) if whole_product else 0)
+    )
+    if whole_product:
+        found = [n for n in found if n.product_id != source.product_id]
+    return Substitutes(
+        variant_id=source.id,
+        product_id=source.product_id,
+        name=source.name,
+        store_id=store.id,
+        store_name=store.name,
+        available_to_sell=sellable_at(ctx.engine, [source.id], store.id).get(source.id, 0),
+        graph_version=graph.version,
+        substitutes=[
+            Substitute(
+                variant_id=n.sku,
+                product_id=n.product_id,
+                name=n.name,
+                options=graph.graph.nodes[node_id("sku", n.sku)].get("options", {}),
+                price=n.price,
+                available_to_sell=n.on_hand or 0,
+                kind=n.source,
+                score=n.score,
+                reason=n.reason,
+                path=path_text(n.path),
+            )
+            for n in found[:limit]
+        ],
+    )

@@ -1,0 +1,139 @@
+"""Answers from the RAG index: cited passages of product pages, reviews, size guides, policies
+and FAQs, for a shopper's or an associate's question.
+
+The retriever (the opened Qdrant index; MiniLM is loaded once per process) is shared through
+`ctx.services`, so a turn pays for one query embedding and one index lookup. `rag_retriever` is
+also what `tools.catalog` searches products with.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from llama_index.core.vector_stores.types import FilterOperator, MetadataFilter, MetadataFilters
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag.index import IndexNotBuiltError, QdrantRagStore, open_backend
+from rag.retrieve import Retriever
+from retail.store.models import Product
+from tools.base import ToolContext, ToolError, not_found, tool
+
+DocType = Literal["product", "review", "size_guide", "policy", "faq"]
+# Passages longer than this are cut: a product page's variant list adds nothing to an answer.
+MAX_PASSAGE_CHARS = 1_200
+
+
+class _OpenRetriever(Retriever):
+    """A retriever that closes its index when the process's services close."""
+
+    def close(self) -> None:
+        self.store.client.close()
+
+
+def rag_retriever(ctx: ToolContext) -> Retriever:
+    """The process's retriever over the RAG index; a typed `not_found` when none was built."""
+
+    def build() -> Retriever:
+        return _OpenRetriever(QdrantRagStore(open_backend(ctx.settings)))
+
+    try:
+        retriever: Retriever = ctx.services.cached("rag.retriever", build)
+    except IndexNotBuiltError:
+        raise ToolError(
+            "not_found",
+            "The document index has not been built yet; run `aisle rag ingest` first.",
+            details={"missing": "rag_index"},
+        ) from None
+    return retriever
+
+
+class Passage(BaseModel):
+    """One retrieved passage and what to cite it by."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    doc_id: str = Field(description="The document's id, e.g. policy:returns#condition.")
+    doc_type: str
+    product_id: str | None = None
+    policy_id: str | None = None
+    section: str | None = Field(default=None, description="The policy section, if any.")
+    title: str | None = None
+    text: str
+    score: float
+
+
+class DocumentAnswer(BaseModel):
+    """The passages that answer a question, best first; an empty list means nothing matched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    question: str
+    doc_type: str | None
+    product_id: str | None
+    passages: list[Passage]
+
+
+@tool(roles=["shopper", "associate", "planner", "pricing_manager", "evaluator"])
+def answer_from_documents(
+    ctx: ToolContext,
+    *,
+    question: Annotated[
+        str, Field(min_length=1, max_length=500, description="The question, in the user's words.")
+    ],
+    doc_type: Annotated[
+        DocType | None,
+        Field(
+            description="Only this kind of document: product, review, size_guide, policy or faq."
+        ),
+    ] = None,
+    product_id: Annotated[
+        str | None, Field(description="Only documents about this product.")
+    ] = None,
+    k: Annotated[int, Field(ge=1, le=10, description="How many passages.")] = 4,
+) -> DocumentAnswer:
+    """Find cited passages in the store's documents (policies, FAQs, product pages, reviews,
+    size guides) that answer a question; use it for policy, care, sizing and product-fact
+    questions, and quote only what the passages say."""
+    where: list[MetadataFilter | MetadataFilters] = []
+    if doc_type is not None:
+        where.append(
+            MetadataFilter(key="doc_type", value=[str(doc_type)], operator=FilterOperator.IN)
+        )
+    if product_id is not None:
+        with Session(ctx.engine) as session:
+            if session.scalar(select(Product.id).where(Product.id == product_id)) is None:
+                raise not_found(f"No product with id {product_id!r}.")
+        # Built here rather than by `parse_filters`, which lower-cases every keyword value:
+        # product ids are stored in their own case ("P00011").
+        where.append(
+            MetadataFilter(key="product_id", value=[product_id], operator=FilterOperator.IN)
+        )
+    hits = rag_retriever(ctx).search(
+        question, k=k, filters=MetadataFilters(filters=where) if where else None
+    )
+    return DocumentAnswer(
+        question=question,
+        doc_type=doc_type,
+        product_id=product_id,
+        passages=[
+            Passage(
+                doc_id=h.doc_id,
+                doc_type=h.doc_type,
+                product_id=h.product_id,
+                policy_id=h.policy_id,
+                section=h.section,
+                title=h.title,
+                text=_clip(h.text, MAX_PASSAGE_CHARS),
+                score=h.score,
+            )
+            for h in hits
+        ],
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
