@@ -22,6 +22,8 @@ from retail.world.geography import haversine_km
 from tools.base import Role, ToolContext, ToolError, invalid, not_found, tool
 
 STOCK_ROLES: list[Role] = ["shopper", "associate", "planner", "evaluator"]
+# SKUs read from the graph when a whole product's substitutes are asked: each product counts once.
+PRODUCT_CANDIDATES = 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,31 +276,35 @@ def in_stock_substitutes(
         str | None, Field(description="The SKU that is sold out (another size or colour fits).")
     ] = None,
     product_id: Annotated[
-        str | None, Field(description="Or the product: only other products are suggested.")
+        str | None,
+        Field(description="Or the product: other products are suggested, one SKU each."),
     ] = None,
     store_id: Annotated[
         str | None, Field(description="The store; default: your store or home store.")
     ] = None,
     limit: Annotated[int, Field(ge=1, le=10, description="How many substitutes.")] = 5,
 ) -> Substitutes:
-    """Items in stock at a store now that can replace a sold-out SKU or product (another size
-    or colour of it first, then similar products of its category), each with the reason and
-    the knowledge-graph path that explains it."""
+    """Items in stock at a store now that can replace a sold-out SKU or product (other sizes
+    or colours of it, and similar products of its category, best match first), each with the
+    reason and the knowledge-graph path that explains it."""
     if product_id is None and variant_id is None:
         raise invalid("Name a variant_id or a product_id.")
     with Session(ctx.engine) as session:
         store = resolve_store(ctx, session, store_id)
         skus = _variants(session, product_id, variant_id)
     graph = knowledge_graph(ctx)
-    # Asked for a whole product, the suggestions are other products: its own SKUs are left
-    # out, so the graph is asked for that many more. Its first SKU on sale stands for it.
-    whole_product = variant_id is None
+    # Its first SKU on sale stands for a product. Asked for a whole product, the answer is
+    # other products, one line each (its best SKU here), so the graph is asked for a deep list.
     source = next((v for v in skus if v.available), skus[0])
-    found = graph.substitutes(
-        source.id, store=store.id, k=limit + (len(skus) if whole_product else 0)
-    )
-    if whole_product:
-        found = [n for n in found if n.product_id != source.product_id]
+    if variant_id is None:
+        found = []
+        seen = {source.product_id}
+        for n in graph.substitutes(source.id, store=store.id, k=PRODUCT_CANDIDATES):
+            if n.product_id not in seen:
+                seen.add(n.product_id)
+                found.append(n)
+    else:
+        found = graph.substitutes(source.id, store=store.id, k=limit)
     return Substitutes(
         variant_id=source.id,
         product_id=source.product_id,

@@ -2,8 +2,10 @@
 RAG index, the knowledge graph and a trained recommender, built once per test session.
 
 Known facts are picked from the data after it is built (the generator may change its ids), and
-one is made on purpose: `out_of_stock_variant_id` has no sellable unit at `store_id` while other
-SKUs of its product do, so substitutes in stock there exist.
+two are made on purpose: `out_of_stock_variant_id` has no sellable unit at `store_id` while other
+SKUs of its product do, and `sibling_product_id` is a second product of the same category, alike
+and in stock there (the tiny world has one product per category), so substitutes of both kinds
+are in stock at the store.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import Customer, InventoryPosition, Order, Product, Variant
 from retail.world.seed import ScaleSpec, seed_world
+from tests.factories import make_inventory, make_product
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 
 # 20 products over 3 stores: ~190 RAG documents with the tau2 catalogue and policies, which
@@ -52,6 +55,9 @@ class ToolWorld:
     """A generated product with SKUs in several colours and sizes, stocked at `store_id`."""
     out_of_stock_variant_id: str
     """A SKU of `product_id` with nothing to sell at `store_id`; its siblings are in stock."""
+    sibling_product_id: str
+    """Another product of `product_id`'s category with the same attributes, stocked at
+    `store_id`: the knowledge graph's same-category substitute."""
 
     def ctx(self, spec: str, **kw: Any) -> ToolContext:
         """A tool context for `spec` as `Principal.parse` reads it ("associate:ann@S001")."""
@@ -85,7 +91,9 @@ def build_tool_world(engine: Engine, settings: Settings, tau2_dir: Path) -> Tool
             .order_by(func.count().desc(), Order.customer_id)
             .limit(1)
         ).one()
+    sibling_id = "P90001"
     with transaction(engine) as session:
+        _add_sibling(session, product_id, sibling_id, store_id)
         session.execute(
             update(InventoryPosition)
             .where(
@@ -115,6 +123,7 @@ def build_tool_world(engine: Engine, settings: Settings, tau2_dir: Path) -> Tool
         tau2_customer_id=tau2_customer,
         product_id=product_id,
         out_of_stock_variant_id=variant_id,
+        sibling_product_id=sibling_id,
     )
 
 
@@ -145,6 +154,32 @@ def _product_with_options(session: Session, store_id: str) -> tuple[str, str]:
     ]
     pid, skus = max(candidates, key=lambda c: (len(c[1]), c[0]))
     return pid, skus[0].id
+
+
+def _add_sibling(session: Session, product_id: str, sibling_id: str, store_id: str) -> None:
+    """A product like `product_id` (same category and attributes, a little cheaper), in black
+    and one other colour in sizes S to L, all in stock at the store."""
+    model = session.get_one(Product, product_id)
+    price = round(float(min(v.price for v in model.variants)) * 0.9, 2)
+    colours = list(dict.fromkeys(v.options["color"] for v in model.variants))[:2]
+    make_product(
+        session,
+        sibling_id,
+        f"Trailform Everyday {model.name.split()[-1]}",
+        category_id=model.category_id,
+        attributes=dict(model.attributes),
+        description=f"An everyday take on the {model.name}, soft and easy to wear.",
+        base_price=price,
+        rating=4.0,
+        review_count=0,
+        variants=[
+            {"options": {"color": colour, "size": size}, "price": price}
+            for colour in colours
+            for size in ("S", "M", "L")
+        ],
+    )
+    for n in range(1, 2 * 3 + 1):
+        make_inventory(session, f"{sibling_id}-v{n}", store_id, on_hand=3)
 
 
 def _customer(session: Session, *, consent: bool, home: str | None) -> str:

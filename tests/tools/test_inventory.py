@@ -1,0 +1,127 @@
+"""Stock tools through `invoke`: stock here and at the nearest stores, substitutes in stock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag.graph import sellable_at
+from retail.store.models import Location, Variant
+from retail.world.geography import haversine_km
+from tests.tools.world import ToolWorld, ok, run
+from tools.base import Principal, Services, ToolContext
+
+
+def test_stock_nearby_lists_the_nearest_stores_that_have_each_sku(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(run(w.ctx(w.associate), "stock_nearby", product_id=w.product_id, limit=2))
+    assert (out["store_id"], out["tracked"]) == (w.store_id, True)
+    with Session(w.engine) as session:
+        stores = session.scalars(select(Location).where(Location.kind == "store")).all()
+        skus = session.scalars(select(Variant.id).where(Variant.product_id == w.product_id)).all()
+    here = next(s for s in stores if s.id == w.store_id)
+    assert [v["variant_id"] for v in out["variants"]] == sorted(skus)
+    for variant in out["variants"]:
+        sku = variant["variant_id"]
+        assert variant["at_store"] == sellable_at(w.engine, [sku], w.store_id).get(sku, 0)
+        having = sorted(
+            (haversine_km(here.latitude, here.longitude, s.latitude, s.longitude), s.id)
+            for s in stores
+            if s.id != w.store_id and sellable_at(w.engine, [sku], s.id)
+        )[:2]
+        assert [(n["store_id"], n["distance_km"]) for n in variant["nearby"]] == [
+            (store, round(km, 1)) for km, store in having
+        ]
+    sold_out = next(v for v in out["variants"] if v["variant_id"] == w.out_of_stock_variant_id)
+    assert sold_out["at_store"] == 0 and sold_out["nearby"], "another store has it"
+
+
+def test_the_store_defaults_to_the_shoppers_home_store(tool_world: ToolWorld) -> None:
+    w = tool_world
+    mine = ok(
+        run(w.ctx(f"shopper:{w.shopper_id}"), "stock_nearby", variant_id=w.out_of_stock_variant_id)
+    )
+    assert mine["store_id"] == w.store_id
+    assert [v["variant_id"] for v in mine["variants"]] == [w.out_of_stock_variant_id]
+    elsewhere = ok(
+        run(
+            w.ctx(w.associate),
+            "stock_nearby",
+            variant_id=w.out_of_stock_variant_id,
+            store_id="S002",
+        )
+    )
+    assert elsewhere["store_id"] == "S002"
+    homeless = run(w.ctx(f"shopper:{w.tau2_customer_id}"), "stock_nearby", product_id=w.product_id)
+    assert homeless.status == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status"),
+    [
+        ({}, "invalid"),
+        ({"variant_id": "nope"}, "not_found"),
+        ({"product_id": "nope"}, "not_found"),
+        ({"product_id": "P90001", "variant_id": "P00011-BLK-L"}, "invalid"),
+        ({"product_id": "P90001", "store_id": "ONLINE"}, "not_found"),
+        ({"product_id": "P90001", "limit": 0}, "invalid"),
+    ],
+)
+def test_stock_nearby_bad_input(
+    tool_world: ToolWorld, arguments: dict[str, object], status: str
+) -> None:
+    assert run(tool_world.ctx(tool_world.associate), "stock_nearby", **arguments).status == status
+
+
+def test_substitutes_are_in_stock_at_the_store_with_their_path(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(
+        run(
+            w.ctx(w.associate),
+            "in_stock_substitutes",
+            variant_id=w.out_of_stock_variant_id,
+            limit=8,
+        )
+    )
+    assert out["available_to_sell"] == 0 and out["store_id"] == w.store_id
+    subs = out["substitutes"]
+    assert len(subs) == 8
+    assert {s["kind"] for s in subs} == {"same_product", "same_category"}
+    assert w.sibling_product_id in {s["product_id"] for s in subs}
+    live = sellable_at(w.engine, [s["variant_id"] for s in subs], w.store_id)
+    for s in subs:
+        assert s["variant_id"] != w.out_of_stock_variant_id
+        assert s["available_to_sell"] == live[s["variant_id"]] > 0
+        assert s["path"][-1] == f"sku:{s['variant_id']} -STOCKED_AT-> store:{w.store_id}"
+        assert s["path"][0].startswith(f"sku:{w.out_of_stock_variant_id} -")
+    scores = [s["score"] for s in subs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_whole_products_substitutes_are_other_products(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(run(w.ctx(w.associate), "in_stock_substitutes", product_id=w.product_id))
+    assert [s["product_id"] for s in out["substitutes"]] == [w.sibling_product_id]
+    elsewhere = ok(
+        run(w.ctx(w.associate), "in_stock_substitutes", product_id=w.product_id, store_id="S003")
+    )
+    assert elsewhere["substitutes"] == [], "the sibling is stocked only at the first store"
+
+
+def test_substitutes_need_a_built_graph(tool_world: ToolWorld, tmp_path: Path) -> None:
+    w = tool_world
+    bare = Services(w.engine, w.settings.model_copy(update={"var_dir": tmp_path}))
+    ctx = ToolContext(principal=Principal.parse(w.associate), services=bare)
+    out = run(ctx, "in_stock_substitutes", variant_id=w.out_of_stock_variant_id)
+    assert out.status == "not_found" and out.error is not None
+    assert out.error.details == {"missing": "knowledge_graph"}
+
+
+def test_stock_tools_grants(tool_world: ToolWorld) -> None:
+    w = tool_world
+    assert ok(run(w.ctx("planner:pat@S001"), "stock_nearby", product_id=w.product_id))
+    denied = run(w.ctx("pricing_manager:max@S001"), "in_stock_substitutes", product_id=w.product_id)
+    assert denied.status == "forbidden"

@@ -1,0 +1,59 @@
+"""answer_from_documents through `invoke`: cited passages, filters by type and by product."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tools.world import ToolWorld, ok, run
+
+
+def test_policy_questions_get_cited_policy_sections(tool_world: ToolWorld) -> None:
+    ctx = tool_world.ctx("shopper:someone")
+    out = ok(
+        run(
+            ctx, "answer_from_documents", question="can I return an opened item?", doc_type="policy"
+        )
+    )
+    passages = out["passages"]
+    assert len(passages) == 4
+    assert all(p["doc_type"] == "policy" and p["policy_id"] and p["section"] for p in passages)
+    assert passages[0]["doc_id"].startswith(f"policy:{passages[0]['policy_id']}#")
+    assert any(p["policy_id"] == "returns" for p in passages)
+    scores = [p["score"] for p in passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_a_product_filter_keeps_to_that_products_documents(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(
+        run(
+            w.ctx(w.associate), "answer_from_documents", question="how do I wash these?",
+            product_id=w.product_id, k=6,
+        )
+    )  # fmt: skip
+    passages = out["passages"]
+    assert passages and all(p["product_id"] == w.product_id for p in passages)
+    assert {p["doc_type"] for p in passages} >= {"product", "size_guide"}
+    sizing = ok(
+        run(
+            w.ctx(w.associate), "answer_from_documents", question="what size should I get?",
+            product_id=w.product_id, doc_type="size_guide",
+        )
+    )  # fmt: skip
+    assert [p["doc_id"] for p in sizing["passages"]] == [f"size_guide:{w.product_id}"]
+
+
+@pytest.mark.parametrize("role", ["shopper:x", "associate:a", "planner:p", "pricing_manager:m"])
+def test_every_role_may_ask(tool_world: ToolWorld, role: str) -> None:
+    out = ok(run(tool_world.ctx(role), "answer_from_documents", question="shipping times", k=1))
+    assert len(out["passages"]) == 1
+
+
+def test_bad_questions_are_typed_errors(tool_world: ToolWorld) -> None:
+    ctx = tool_world.ctx("shopper:someone")
+    assert run(ctx, "answer_from_documents", question="").status == "invalid"
+    assert run(ctx, "answer_from_documents", question="   ").status == "invalid"
+    assert run(ctx, "answer_from_documents", question="x", doc_type="memo").status == "invalid"
+    assert run(ctx, "answer_from_documents", question="x", k=11).status == "invalid"
+    missing = run(ctx, "answer_from_documents", question="care", product_id="nope")
+    assert missing.status == "not_found"
