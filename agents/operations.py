@@ -32,7 +32,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, interrupt
+from langgraph.types import Command, StateSnapshot, interrupt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -372,6 +372,11 @@ def decide_proposal(
                     )
                 if rerun and _already_decided(proposal, decider, request):
                     already = True
+                elif proposal.status != OPEN_STATUS:
+                    raise DecisionRefusedError(
+                        f"Proposal {proposal.id} is {proposal.status}, not waiting for a "
+                        "decision; it cannot be decided again."
+                    )
                 else:
                     edited = None
                     if request.decision == "edit":
@@ -572,7 +577,13 @@ def add_decision_loop(
                 )
             )
         crash_point("decided")
-        settled = {o.proposal_id for o in outcomes if o.accepted or o.status != OPEN_STATUS}
+        # A refusal leaves the proposal waiting unless it is no longer open (decided elsewhere,
+        # expired): a stale hash or a decider without the role changes nothing.
+        settled = {
+            o.proposal_id
+            for o in outcomes
+            if o.accepted or (o.status is not None and o.status != OPEN_STATUS)
+        }
         return {
             "decisions": [*state.decisions, *outcomes],
             "pending": [p for p in state.pending if p.id not in settled],
@@ -610,6 +621,20 @@ def add_decision_loop(
     builder.add_conditional_edges("execute", after_proposing)
 
 
+def advance(
+    graph: CompiledStateGraph[Any, Any, Any, Any], value: Any, thread_id: str
+) -> StateSnapshot:
+    """Run a thread from `value` (initial state, `Command(resume=...)`, or None to carry on after
+    a crash) until it waits or ends, and return its state.
+
+    Each step's checkpoint is written before the next step starts, so a process killed inside
+    a step resumes from that step, never from an older one.
+    """
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    graph.invoke(value, config, durability="sync")
+    return graph.get_state(config)
+
+
 @dataclass(frozen=True, slots=True)
 class Settled:
     """What became of one person's decision, and of executing it."""
@@ -639,13 +664,12 @@ def settle(
     if thread is not None:
         graph = handler.build_graph(services, checkpointer)
         if request.proposal_id in pending_in(graph, thread):
-            config: RunnableConfig = {"configurable": {"thread_id": thread}}
             batch = DecisionBatch(decider=decider, decisions=[request])
-            graph.invoke(Command(resume=batch.model_dump(mode="json")), config)
+            snapshot = advance(graph, Command(resume=batch.model_dump(mode="json")), thread)
             state = ProposalRunState.model_validate(
                 {
                     name: value
-                    for name, value in graph.get_state(config).values.items()
+                    for name, value in snapshot.values.items()
                     if name in ProposalRunState.model_fields
                 }
             )

@@ -20,6 +20,7 @@ from api.commands.common import JsonFlag, print_json, store
 from api.commands.forecast import forecast_app
 from api.commands.kg import kg_app
 from api.commands.pricing import pricing_app
+from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
 from api.commands.recommend import recommend_app
 from api.commands.replenish import replenish_app
@@ -55,6 +56,7 @@ data_app.add_typer(import_app, name="import")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(replenish_app, name="replenish")
+app.add_typer(proposals_app, name="proposals")
 app.add_typer(pricing_app, name="pricing")
 app.add_typer(kg_app, name="kg")
 app.add_typer(rag_app, name="rag")

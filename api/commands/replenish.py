@@ -58,3 +58,28 @@ def plan(
         table.add_row(f"forecast: {label}", f"{count:,}")
     Console().print(table)
     typer.echo("proposals only: a planner approves them before any purchase order is made")
+
+
+@replenish_app.command("run")
+def run(
+    store_id: Annotated[
+        str | None,
+        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all stores."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, help="Review at most this many SKU-locations (in id order)."),
+    ] = None,
+    thread: Annotated[
+        str | None, typer.Option("--thread", help="Id for the run (default: a new one).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the replenishment agent: it finds SKUs at risk, proposes purchase orders and waits
+    for a planner's decisions (aisle proposals approve|edit|reject); nothing is ordered yet."""
+    from agents.replenishment import ReplenishmentState
+    from api.commands.proposals import run_until_decisions
+
+    run_until_decisions(
+        "purchase_order", ReplenishmentState(location_id=store_id, limit=limit), thread, as_json
+    )

@@ -1,0 +1,377 @@
+"""The replenishment agent end to end on a tiny generated world, on SQLite and PostgreSQL, with
+the real LangGraph checkpointer of each: nothing is ordered before a planner decides; approved
+and edited proposals become exactly one purchase order each; rejections, replays, stale hashes
+and the proposer's own approval create nothing; and a process killed between the decision and
+the purchase order resumes from its checkpoint without a duplicate order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.types import Command
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from agents.checkpoint import open_checkpointer
+from agents.operations import (
+    CRASH_ENV,
+    CRASH_EXIT_CODE,
+    DecisionBatch,
+    DecisionRequest,
+    ProposalForDecision,
+    advance,
+    settle,
+)
+from agents.replenishment import AGENT, HANDLER, ReplenishmentState, build_graph
+from retail.proposals import content_hash
+from retail.settings import Settings
+from retail.store.models import (
+    AuditEvent,
+    InventoryPosition,
+    Proposal,
+    PurchaseOrder,
+    PurchaseOrderLine,
+)
+from retail.store.open import open_store
+from retail.world.seed import ScaleSpec, seed_world
+from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tools.audit import verify_chain
+from tools.base import Principal, Services
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC = ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0)
+ANA = Principal.parse("planner:ana")
+
+
+@dataclass
+class World:
+    engine: Engine
+    settings: Settings
+    services: Services
+    env: dict[str, str]
+    """The environment a child process needs to reach the same store and checkpoints."""
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """One tiny generated world per backend, shared by the module's tests: each test starts
+    its own run and decides the proposals it is given."""
+    root = tmp_path_factory.mktemp(f"replenish-{request.param}")
+    name = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{root / 'aisle.db'}"
+    else:
+        name, url = _create_postgres_database()
+    settings = Settings(database_url=url, var_dir=root / "var", environment="test")
+    engine = open_store(settings)
+    seed_world(
+        engine, scale="small", seed=5, world_dir=settings.world_dir, show_progress=False, spec=SPEC
+    )
+    env = {
+        **os.environ,
+        "AISLE_DATABASE_URL": url,
+        "AISLE_VAR_DIR": str(settings.var_dir),
+        "AISLE_ENVIRONMENT": "test",
+    }
+    yield World(engine, settings, Services(engine, settings), env)
+    engine.dispose()
+    if name is not None:
+        _drop_postgres_database(name)
+
+
+def _start(world: World) -> tuple[str, list[ProposalForDecision]]:
+    """Run the agent on a new thread up to its interrupt: the thread and what it waits on."""
+    thread = f"test-{uuid.uuid4().hex[:8]}"
+    with open_checkpointer(world.settings) as saver:
+        snapshot = advance(build_graph(world.services, saver), ReplenishmentState(), thread)
+    assert snapshot.next == ("await_decisions",)
+    (waiting,) = snapshot.interrupts
+    pending = [ProposalForDecision.model_validate(p) for p in waiting.value["proposals"]]
+    assert pending and [p.id for p in pending] == [p.id for p in snapshot.values["pending"]]
+    return thread, pending
+
+
+def _resume(world: World, thread: str, value: Any) -> dict[str, Any]:
+    with open_checkpointer(world.settings) as saver:
+        return dict(advance(build_graph(world.services, saver), value, thread).values)
+
+
+def _batch(*decisions: DecisionRequest, decider: Principal = ANA) -> Command:
+    batch = DecisionBatch(decider=decider, decisions=list(decisions))
+    return Command(resume=batch.model_dump(mode="json"))
+
+
+def _orders(engine: Engine, proposal_id: str) -> list[PurchaseOrder]:
+    with Session(engine) as session:
+        return list(
+            session.scalars(select(PurchaseOrder).where(PurchaseOrder.proposal_id == proposal_id))
+        )
+
+
+def _po_lines(engine: Engine, po_id: str) -> dict[str, int]:
+    with Session(engine) as session:
+        return dict(
+            session.execute(
+                select(PurchaseOrderLine.variant_id, PurchaseOrderLine.quantity).where(
+                    PurchaseOrderLine.purchase_order_id == po_id
+                )
+            ).all()
+        )
+
+
+def _proposal(engine: Engine, proposal_id: str) -> Proposal:
+    with Session(engine) as session:
+        proposal = session.get(Proposal, proposal_id)
+        assert proposal is not None
+        return proposal
+
+
+def _on_order(engine: Engine, location_id: str, skus: list[str]) -> dict[str, int]:
+    with Session(engine) as session:
+        return dict(
+            session.execute(
+                select(InventoryPosition.variant_id, InventoryPosition.on_order).where(
+                    InventoryPosition.location_id == location_id,
+                    InventoryPosition.variant_id.in_(skus),
+                )
+            ).all()
+        )
+
+
+def _executions(engine: Engine, proposal_id: str) -> int:
+    with Session(engine) as session:
+        return (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.approval_id == proposal_id, AuditEvent.event_type == "execution")
+            )
+            or 0
+        )
+
+
+def test_the_run_proposes_as_the_agent_and_orders_nothing_before_a_decision(world: World) -> None:
+    with Session(world.engine) as session:
+        orders_before = session.scalar(select(func.count()).select_from(PurchaseOrder))
+    thread, pending = _start(world)
+    with Session(world.engine) as session:
+        assert session.scalar(select(func.count()).select_from(PurchaseOrder)) == orders_before
+        for p in pending:
+            stored = session.get(Proposal, p.id)
+            assert stored is not None and stored.status == "proposed"
+            assert stored.content_hash == p.content_hash
+        calls = session.execute(
+            select(AuditEvent.tool_name, AuditEvent.principal_id, AuditEvent.role).where(
+                AuditEvent.conversation_id == thread, AuditEvent.event_type == "tool_call"
+            )
+        ).all()
+        requested = session.scalars(
+            select(AuditEvent.approval_id).where(
+                AuditEvent.conversation_id == thread, AuditEvent.status == "requested"
+            )
+        ).all()
+    assert {name for name, _, _ in calls} >= {"skus_at_risk", "propose_reorders"}
+    assert {(who, role) for _, who, role in calls} == {(AGENT.id, "planner")}
+    assert sorted(requested) == sorted(p.id for p in pending)
+
+
+def test_approve_edit_and_reject_in_one_batch(world: World) -> None:
+    thread, pending = _start(world)
+    assert len(pending) >= 3
+    approved, edited, rejected = pending[:3]
+    content = _proposal(world.engine, approved.id).content
+    to_edit = _proposal(world.engine, edited.id).content
+    first = to_edit["lines"][0]
+    new_quantity = first["quantity"] + first["case_pack"]
+    on_order_before = _on_order(
+        world.engine, approved.location_id or "", [line["sku"] for line in content["lines"]]
+    )
+
+    state = _resume(
+        world,
+        thread,
+        _batch(
+            DecisionRequest(
+                proposal_id=approved.id, decision="approve", content_hash=approved.content_hash
+            ),
+            DecisionRequest(
+                proposal_id=edited.id,
+                decision="edit",
+                content_hash=edited.content_hash,
+                changes={first["sku"]: new_quantity},
+            ),
+            DecisionRequest(
+                proposal_id=rejected.id,
+                decision="reject",
+                content_hash=rejected.content_hash,
+                reason="the supplier is on strike",
+            ),
+        ),
+    )
+
+    (po,) = _orders(world.engine, approved.id)
+    wanted = {line["sku"]: line["quantity"] for line in content["lines"]}
+    assert _po_lines(world.engine, po.id) == wanted
+    assert (po.supplier_id, po.location_id) == (content["supplier"]["id"], approved.location_id)
+    after = _on_order(world.engine, approved.location_id or "", list(wanted))
+    assert {sku: after[sku] - on_order_before[sku] for sku in wanted} == wanted
+    stored = _proposal(world.engine, approved.id)
+    assert (stored.status, stored.executed_ref, stored.decided_by) == ("executed", po.id, "ana")
+
+    (edited_po,) = _orders(world.engine, edited.id)
+    edited_lines = _po_lines(world.engine, edited_po.id)
+    assert edited_lines[first["sku"]] == new_quantity
+    assert len(edited_lines) == len(to_edit["lines"])
+    stored_edit = _proposal(world.engine, edited.id)
+    assert stored_edit.status == "executed" and stored_edit.content_hash != edited.content_hash
+    assert stored_edit.content["lines"][0]["proposed_quantity"] == first["quantity"]
+
+    assert _orders(world.engine, rejected.id) == []
+    stored_reject = _proposal(world.engine, rejected.id)
+    assert (stored_reject.status, stored_reject.reason) == ("rejected", "the supplier is on strike")
+
+    assert [e.ref for e in state["executions"]] == [po.id, edited_po.id]
+    # The thread waits on what is left, and only that.
+    assert {p.id for p in state["pending"]} == {p.id for p in pending[3:]}
+    assert verify_chain(world.engine).ok
+
+
+def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: World) -> None:
+    thread, pending = _start(world)
+    target = pending[0]
+    proposer = Principal(id=_proposal(world.engine, target.id).proposer, role="planner")
+    stale = content_hash({"lines": []})
+    state = _resume(
+        world,
+        thread,
+        _batch(DecisionRequest(proposal_id=target.id, decision="approve", content_hash=stale)),
+    )
+    refusal = state["decisions"][-1]
+    assert not refusal.accepted
+    assert refusal.message == (
+        f"Proposal {target.id} has changed since it was read; reload it and decide again."
+    )
+    assert target.id in {p.id for p in state["pending"]}
+
+    own = _resume(
+        world,
+        thread,
+        _batch(
+            DecisionRequest(
+                proposal_id=target.id, decision="approve", content_hash=target.content_hash
+            ),
+            decider=proposer,
+        ),
+    )
+    assert "someone else must decide it" in own["decisions"][-1].message
+    shopper = Principal.parse("shopper:cus-1")
+    refused = _resume(
+        world,
+        thread,
+        _batch(
+            DecisionRequest(
+                proposal_id=target.id, decision="approve", content_hash=target.content_hash
+            ),
+            decider=shopper,
+        ),
+    )
+    assert refused["decisions"][-1].message == (
+        "The shopper role may not decide purchase_order proposals."
+    )
+    assert _orders(world.engine, target.id) == []
+    assert _proposal(world.engine, target.id).status == "proposed"
+
+    approve = DecisionRequest(
+        proposal_id=target.id, decision="approve", content_hash=target.content_hash
+    )
+    _resume(world, thread, _batch(approve))
+    assert len(_orders(world.engine, target.id)) == 1
+    with open_checkpointer(world.settings) as saver:
+        replay = settle(world.services, saver, HANDLER, ANA, approve)
+    assert not replay.decision.accepted and replay.execution is None
+    assert replay.decision.message == (
+        f"Proposal {target.id} is executed, not waiting for a decision; it cannot be decided again."
+    )
+    assert len(_orders(world.engine, target.id)) == 1
+    assert _executions(world.engine, target.id) == 1
+    assert verify_chain(world.engine).ok
+
+
+def _die_at(world: World, point: str, thread: str, batch: Command) -> None:
+    """Resume `thread` with `batch` in a child process that dies hard at `point`."""
+    child = (
+        "import json, sys\n"
+        "from langgraph.types import Command\n"
+        "from agents.checkpoint import open_checkpointer\n"
+        "from agents.operations import advance\n"
+        "from agents.replenishment import build_graph\n"
+        "from retail.settings import get_settings\n"
+        "from retail.store.open import open_store\n"
+        "from tools.base import Services\n"
+        "settings = get_settings()\n"
+        "engine = open_store(settings)\n"
+        "with open_checkpointer(settings) as saver:\n"
+        "    graph = build_graph(Services(engine, settings), saver)\n"
+        "    advance(graph, Command(resume=json.loads(sys.argv[2])), sys.argv[1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child, thread, json.dumps(batch.resume)],
+        env={**world.env, CRASH_ENV: point},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == CRASH_EXIT_CODE, done.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["decided", "executed"])
+def test_a_crash_between_approval_and_purchase_order_resumes_without_a_duplicate(
+    world: World, point: str
+) -> None:
+    thread, pending = _start(world)
+    chosen = pending[:2]
+    batch = _batch(
+        *(
+            DecisionRequest(proposal_id=p.id, decision="approve", content_hash=p.content_hash)
+            for p in chosen
+        )
+    )
+    _die_at(world, point, thread, batch)
+
+    statuses = [_proposal(world.engine, p.id).status for p in chosen]
+    if point == "decided":
+        assert statuses == ["approved", "approved"]
+        # Decisions committed, the process gone before any purchase order.
+        assert all(_orders(world.engine, p.id) == [] for p in chosen)
+    else:
+        # The first order committed, the process gone before its audit event.
+        assert statuses == ["executed", "approved"]
+        assert len(_orders(world.engine, chosen[0].id)) == 1
+        assert _executions(world.engine, chosen[0].id) == 0
+
+    # A new graph, compiled over a new connection, carries on from the checkpoint; twice.
+    for _ in range(2):
+        state = _resume(world, thread, None)
+        for p in chosen:
+            (po,) = _orders(world.engine, p.id)
+            stored = _proposal(world.engine, p.id)
+            assert (stored.status, stored.executed_ref) == ("executed", po.id)
+            assert _executions(world.engine, p.id) == 1
+    assert [d.accepted for d in state["decisions"]] == [True, True]
+    assert {p.id for p in state["pending"]} == {p.id for p in pending[2:]}
+    assert verify_chain(world.engine).ok
