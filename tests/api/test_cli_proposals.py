@@ -149,3 +149,4 @@ def test_a_planner_decides_the_agents_proposals_from_the_command_line(aisle: Ais
         result = aisle(*args)
         assert result.exit_code == 2, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, args
+    assert _json(aisle("audit", "verify", "--json"))["ok"]
