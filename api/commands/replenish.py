@@ -14,18 +14,20 @@ from api.commands.common import JsonFlag, print_json, store
 replenish_app = typer.Typer(
     help="Plan replenishment: write reorder proposals.", no_args_is_help=True
 )
+StoreOption = Annotated[
+    str | None,
+    typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all stores."),
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Review at most this many SKU-locations (in id order)."),
+]
 
 
 @replenish_app.command("plan")
 def plan(
-    store_id: Annotated[
-        str | None,
-        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all stores."),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(min=1, help="Review at most this many SKU-locations (in id order)."),
-    ] = None,
+    store_id: StoreOption = None,
+    limit: LimitOption = None,
     review_days: Annotated[
         int, typer.Option(min=1, max=56, help="Days between reviews (the review period).")
     ] = 7,
@@ -62,14 +64,8 @@ def plan(
 
 @replenish_app.command("run")
 def run(
-    store_id: Annotated[
-        str | None,
-        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all stores."),
-    ] = None,
-    limit: Annotated[
-        int | None,
-        typer.Option(min=1, help="Review at most this many SKU-locations (in id order)."),
-    ] = None,
+    store_id: StoreOption = None,
+    limit: LimitOption = None,
     thread: Annotated[
         str | None, typer.Option("--thread", help="Id for the run (default: a new one).")
     ] = None,

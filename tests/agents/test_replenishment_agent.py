@@ -266,37 +266,18 @@ def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: 
     )
     assert target.id in {p.id for p in state["pending"]}
 
-    own = _resume(
-        world,
-        thread,
-        _batch(
-            DecisionRequest(
-                proposal_id=target.id, decision="approve", content_hash=target.content_hash
-            ),
-            decider=proposer,
-        ),
+    approve = DecisionRequest(
+        proposal_id=target.id, decision="approve", content_hash=target.content_hash
     )
+    own = _resume(world, thread, _batch(approve, decider=proposer))
     assert "someone else must decide it" in own["decisions"][-1].message
-    shopper = Principal.parse("shopper:cus-1")
-    refused = _resume(
-        world,
-        thread,
-        _batch(
-            DecisionRequest(
-                proposal_id=target.id, decision="approve", content_hash=target.content_hash
-            ),
-            decider=shopper,
-        ),
-    )
-    assert refused["decisions"][-1].message == (
+    shopper = _resume(world, thread, _batch(approve, decider=Principal.parse("shopper:cus-1")))
+    assert shopper["decisions"][-1].message == (
         "The shopper role may not decide purchase_order proposals."
     )
     assert _orders(world.engine, target.id) == []
     assert _proposal(world.engine, target.id).status == "proposed"
 
-    approve = DecisionRequest(
-        proposal_id=target.id, decision="approve", content_hash=target.content_hash
-    )
     _resume(world, thread, _batch(approve))
     assert len(_orders(world.engine, target.id)) == 1
     with open_checkpointer(world.settings) as saver:
