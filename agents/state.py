@@ -7,7 +7,8 @@ runs; only `Step`s differ.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import operator
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -61,6 +62,9 @@ class DialogueState(BaseModel):
     focus_product: str | None = Field(
         default=None, description="The product the person is talking about now."
     )
+    product_names: dict[str, str] = Field(
+        default_factory=dict, description="Names of the products shown, by id, for references."
+    )
     slots: dict[str, Any] = Field(
         default_factory=dict,
         description="Constraints carried across turns: query, category, brand, colour, size, "
@@ -78,13 +82,27 @@ class Message(BaseModel):
 class ConversationState(BaseModel):
     """The graph's state; checkpointed after every node."""
 
-    messages: list[Message] = Field(default_factory=list, description="The whole conversation.")
+    owner: str | None = Field(
+        default=None, description="The principal whose conversation this is; no one else's."
+    )
+    messages: Annotated[list[Message], operator.add] = Field(
+        default_factory=list, description="The whole conversation; a turn appends to it."
+    )
     dialogue: DialogueState = Field(default_factory=DialogueState)
     outcomes: list[ToolOutcome] = Field(
         default_factory=list, description="The tool outcomes of the current turn, in order."
     )
+    calls: list[ToolCallRequest] = Field(
+        default_factory=list, description="Tool calls the brain asked for, not yet made."
+    )
     steps: int = Field(default=0, description="Brain steps taken in the current turn.")
     answer: Answer | None = Field(default=None, description="The current turn's final answer.")
+    grounded: bool = Field(
+        default=True, description="Whether the guard found the answer supported as written."
+    )
+    fallback: str | None = Field(
+        default=None, description="Why the configured brain handed this turn to the local one."
+    )
 
 
 class Step(BaseModel):

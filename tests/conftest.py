@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -14,7 +15,11 @@ from typer.testing import CliRunner, Result
 from api.cli import app
 from retail.settings import get_settings
 from retail.store.db import make_engine
+from retail.store.open import open_store
 from retail.store.schema import upgrade
+
+if TYPE_CHECKING:
+    from tests.tools.world import ToolWorld
 
 # The PostgreSQL that runs on every machine of this project, CI included.
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -91,3 +96,31 @@ def aisle(aisle_env: Path) -> Aisle:
         return CliRunner().invoke(app, list(args))
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tool_world(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[ToolWorld]:
+    """A small generated world plus the tau2 import on SQLite, indexed, graphed and trained.
+
+    Read-only for tests, except where a test restores what it changed. Shared by the tool and
+    the agent tests, so a worker builds it once.
+    """
+    # Imported here: the builder pulls in the recommender and the RAG index, which most tests
+    # never touch.
+    from tests.tools.world import build_tool_world
+
+    root = tmp_path_factory.mktemp("tool-world")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AISLE_VAR_DIR", str(root / "var"))
+        mp.setenv("AISLE_DATABASE_URL", f"sqlite:///{root / 'aisle.db'}")
+        mp.setenv("AISLE_ENVIRONMENT", "test")
+        get_settings.cache_clear()
+        settings = get_settings()
+        engine = open_store(settings)
+        world = build_tool_world(engine, settings, shared_data / "tau2_retail")
+        try:
+            yield world
+        finally:
+            world.services.close()
+            engine.dispose()
+            get_settings.cache_clear()

@@ -1,8 +1,9 @@
 """The catalogue's own vocabulary, for the local brain's slot extraction.
 
-Categories, brands, option values (colours, sizes, materials, ...) and stores, as the shopper
-would write them. The local brain reads it once through this tool, so the NLU matches exactly the
-words the catalogue uses and never reaches the store itself.
+Categories, brands, products, option values (colours, sizes, materials, ...) and stores, as the
+shopper would write them. The local brain reads it once through this tool, so the NLU matches
+exactly the words the catalogue uses, the grounding guard knows a product name when an answer
+mentions one, and neither reaches the store itself.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Vocabulary(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     categories: list[NamedRef] = Field(description="Every category, leaves and departments.")
+    products: list[NamedRef] = Field(description="Every product's name.")
     brands: list[NamedRef]
     options: dict[str, list[str]] = Field(
         description="Option values by option name (color, size, material, ...), lower case."
@@ -59,6 +61,7 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
             .order_by(Category.id)
         ).all()
         brands = session.execute(select(Brand.id, Brand.name).order_by(Brand.id)).all()
+        products = session.execute(select(Product.id, Product.name).order_by(Product.id)).all()
         options: dict[str, set[str]] = defaultdict(set)
         for (opts,) in session.execute(select(Variant.options)):
             for key, value in (opts or {}).items():
@@ -71,6 +74,7 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
     return Vocabulary(
         categories=[NamedRef(id=c.id, name=c.name) for c in categories],
         brands=[NamedRef(id=b.id, name=b.name) for b in brands],
+        products=[NamedRef(id=p.id, name=p.name) for p in products],
         options={k: sorted(v) for k, v in sorted(options.items())},
         stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],
     )

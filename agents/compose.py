@@ -1,0 +1,360 @@
+"""Grounded composition: the answer written from the turn's tool outputs and nothing else.
+
+Every price, count, name, id and policy sentence in a composed answer is copied from a tool
+output of this turn, so the grounding guard passes it by construction; it is also what the guard
+puts in place of an LLM answer that states something the outputs do not support. The dialogue
+state learns what was shown (ids, names, prices) so that the next turn can say "the second one"
+or "cheaper".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from agents.state import Answer, Citation, ConversationState, DialogueState, Step
+from tools.base import ToolOutcome
+
+Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
+_MAX_PASSAGE = 360
+_CANNED = {
+    "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
+    "help with your orders. What are you looking for?",
+    "thanks": "You're welcome. Anything else I can help with?",
+    "deny": "OK, I won't do that. Nothing was changed.",
+    "confirm": "There is nothing waiting for your confirmation.",
+}
+
+
+def _money(value: Any) -> str:
+    return f"${float(value):,.2f}"
+
+
+def _price_range(low: Any, high: Any) -> str:
+    if low is None:
+        return "price not listed"
+    if high is None or abs(float(high) - float(low)) < 0.005:
+        return _money(low)
+    return f"{_money(low)}-{_money(high)}"
+
+
+def _shown(dialogue: DialogueState, items: Sequence[Mapping[str, Any]]) -> DialogueState:
+    ids = [str(i["product_id"]) for i in items]
+    names = {str(i["product_id"]): str(i["name"]) for i in items}
+    prices = [float(i["price"]) for i in items if i.get("price") is not None]
+    slots = {**dialogue.slots, "shown_prices": prices}
+    return dialogue.model_copy(
+        update={
+            "shown_products": ids,
+            "product_names": {**dialogue.product_names, **names},
+            "focus_product": ids[0] if len(ids) == 1 else dialogue.focus_product,
+            "slots": slots,
+        }
+    )
+
+
+def _listing(items: Sequence[Mapping[str, Any]]) -> str:
+    lines = []
+    for n, item in enumerate(items, 1):
+        line = f"{n}. {item['name']}"
+        if item.get("brand"):
+            line += f" by {item['brand']}"
+        line += f" - {item['price_text']}"
+        if item.get("note"):
+            line += f" ({item['note']})"
+        if item.get("reason"):
+            line += f": {item['reason']}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    products = output.get("products", [])
+    if not products:
+        filters = ", ".join(f"{k} {v}" for k, v in output.get("filters", {}).items() if v)
+        where = f" with {filters}" if filters else ""
+        return f"I couldn't find products matching that{where}. Try fewer constraints?", dialogue
+    items = []
+    for p in products:
+        notes = []
+        if p.get("colours"):
+            notes.append(", ".join(p["colours"][:4]))
+        if p.get("rating") is not None:
+            notes.append(f"rated {p['rating']:.1f}")
+        if not p.get("in_stock", True):
+            notes.append("out of stock")
+        items.append(
+            {
+                "product_id": p["product_id"],
+                "name": p["name"],
+                "brand": p.get("brand"),
+                "price": p.get("price_min"),
+                "price_text": _price_range(p.get("price_min"), p.get("price_max")),
+                "note": "; ".join(notes),
+            }
+        )
+    text = f"Here {'is' if len(items) == 1 else 'are'} {len(items)} option(s):\n" + _listing(items)
+    return text, _shown(dialogue, items)
+
+
+def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    parts = [
+        f"{output['name']}"
+        + (f" by {output['brand_name']}" if output.get("brand_name") else "")
+        + f": {_price_range(output.get('price_min'), output.get('price_max'))}."
+    ]
+    variants = output.get("variants", [])
+    for key in ("color", "size"):
+        values = sorted({str(v["options"][key]) for v in variants if key in v.get("options", {})})
+        if values:
+            label = "Colours" if key == "color" else "Sizes"
+            parts.append(f"{label}: {', '.join(values)}.")
+    in_stock = [v for v in variants if v.get("in_stock")]
+    parts.append(
+        f"{len(in_stock)} of {len(variants)} variants in stock."
+        if variants
+        else "No variants listed."
+    )
+    if output.get("rating") is not None:
+        parts.append(f"Rated {output['rating']:.1f} from {output.get('review_count', 0)} reviews.")
+    if output.get("materials"):
+        parts.append(f"Materials: {output['materials']}.")
+    description = str(output.get("description") or "").strip()
+    if description:
+        parts.append(description.split(". ")[0].rstrip(".") + ".")
+    item = {"product_id": output["id"], "name": output["name"], "price": output.get("price_min")}
+    updated = _shown(dialogue, [item]) if output["id"] not in dialogue.shown_products else dialogue
+    return " ".join(parts), updated.model_copy(update={"focus_product": output["id"]})
+
+
+def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    passages = output.get("passages", [])
+    if not passages:
+        return "I couldn't find anything in our documents about that.", dialogue
+    top = passages[0]
+    text = str(top["text"]).strip()
+    if len(text) > _MAX_PASSAGE:
+        text = text[:_MAX_PASSAGE].rsplit(" ", 1)[0] + " ..."
+    source = top.get("title") or top.get("doc_id")
+    return f'From "{source}": {text}', dialogue
+
+
+def _compare(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    products = output.get("products", [])
+    names = {p["product_id"]: p["name"] for p in products}
+    lines = []
+    for p in products:
+        rating = f", rated {p['rating']:.1f}" if p.get("rating") is not None else ""
+        lines.append(
+            f"- {p['name']}: {_price_range(p.get('price_min'), p.get('price_max'))}{rating}"
+        )
+    summary = f"Cheapest: {names.get(output.get('cheapest'), '-')}."
+    if output.get("best_rated"):
+        summary += f" Best rated: {names.get(output['best_rated'], '-')}."
+    return "\n".join(lines) + "\n" + summary, dialogue
+
+
+def _items(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Recommendations, similar items, complements: any output listing products with reasons."""
+    raw: list[Any] = next(
+        (
+            output[k]
+            for k in ("items", "products", "recommendations")
+            if isinstance(output.get(k), list)
+        ),
+        [],
+    )
+    if not raw:
+        return "I have no suggestions for that right now.", dialogue
+    items = [
+        {
+            "product_id": i.get("product_id") or i.get("id"),
+            "name": i["name"],
+            "brand": i.get("brand"),
+            "price": i.get("price", i.get("price_min")),
+            "price_text": _price_range(i.get("price", i.get("price_min")), i.get("price_max")),
+            "reason": i.get("reason"),
+        }
+        for i in raw
+    ]
+    return "You might like:\n" + _listing(items), _shown(dialogue, items)
+
+
+def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    lines = [f"{output['product_name']} at {output['store_name']}:"]
+    for v in output.get("variants", [])[:6]:
+        options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
+        line = f"- {options}: {v['at_store']} available here, {v['online']} online"
+        nearby = [n for n in v.get("nearby", []) if n.get("available_to_sell", 0) > 0][:2]
+        if nearby:
+            near = "; ".join(
+                f"{n['store_name']} {n['available_to_sell']}"
+                + (f" ({n['distance_km']:.1f} km)" if n.get("distance_km") is not None else "")
+                for n in nearby
+            )
+            line += f"; nearby: {near}"
+        lines.append(line)
+    return "\n".join(lines), dialogue
+
+
+def _substitutes(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    subs = output.get("substitutes", [])
+    head = (
+        f"{output['name']} has {output['available_to_sell']} available at {output['store_name']}."
+    )
+    if not subs:
+        return head + " I found no in-stock substitutes there.", dialogue
+    items = [
+        {
+            "product_id": s["product_id"],
+            "name": s["name"],
+            "price": s["price"],
+            "price_text": _money(s["price"]),
+            "note": f"{s['available_to_sell']} in stock",
+            "reason": s.get("reason"),
+        }
+        for s in subs
+    ]
+    return head + " In-stock substitutes:\n" + _listing(items), _shown(dialogue, items)
+
+
+def _orders(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    orders = output.get("orders", [])
+    if not orders:
+        return "You have no orders matching that.", dialogue
+    lines = [
+        f"- {o['order_id']}: {o['status']}, {o['item_count']} item(s), {_money(o['total'])} "
+        f"({', '.join(o.get('product_names', [])[:3])})"
+        for o in orders
+    ]
+    ask = ""
+    if dialogue.last_intent in ("cancel_order", "return_items", "exchange_items", "modify_order"):
+        ask = (
+            "\nWhich order do you mean? Tell me its id (for example " + orders[0]["order_id"] + ")."
+        )
+    return "Your orders:\n" + "\n".join(lines) + ask, dialogue
+
+
+def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    items = ", ".join(
+        f"{i['name']} ({', '.join(str(v) for v in i.get('options', {}).values())})"
+        for i in output.get("items", [])
+    )
+    total = _money(output["total"])
+    text = f"Order {output['order_id']} is {output['status']}: {items}; total {total}."
+    tracking = [t for f in output.get("fulfillments", []) for t in f.get("tracking_ids", [])]
+    if tracking:
+        text += f" Tracking: {', '.join(tracking)}."
+    slots = {**dialogue.slots, "order_id": output["order_id"]}
+    return text, dialogue.model_copy(update={"slots": slots})
+
+
+def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    changes = " ".join(output.get("changes", []))
+    return f"Done. {changes}", dialogue
+
+
+COMPOSERS: dict[str, Composer] = {
+    "search_products": _search,
+    "product_details": _details,
+    "answer_from_documents": _passages,
+    "compare_products": _compare,
+    "recommend_for_me": _items,
+    "similar_products": _items,
+    "complete_the_look": _items,
+    "customer_recommendations": _items,
+    "stock_nearby": _stock,
+    "in_stock_substitutes": _substitutes,
+    "my_orders": _orders,
+    "order_details": _order,
+    "cancel_order": _update,
+    "modify_order_address": _update,
+    "modify_order_payment": _update,
+    "modify_order_items": _update,
+    "return_order_items": _update,
+    "exchange_order_items": _update,
+}
+
+
+def _generic(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Any other tool: its scalar fields, as they are."""
+    facts = [
+        f"{k.replace('_', ' ')}: {v}" for k, v in output.items() if isinstance(v, str | int | float)
+    ]
+    return ("; ".join(facts[:8]) + ".") if facts else "Done.", dialogue
+
+
+def _error_text(outcome: ToolOutcome) -> str:
+    assert outcome.error is not None
+    if outcome.status == "needs_confirmation":
+        return f"{outcome.error.message} Reply yes to go ahead, or no to leave it."
+    if outcome.status == "forbidden":
+        return "I'm sorry, I can't do that for you."
+    return outcome.error.message
+
+
+def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list[Citation]:
+    cited: list[Citation] = []
+    seen: set[tuple[str, str]] = set()
+
+    def add(kind: Any, ident: Any) -> None:
+        if ident and (kind, str(ident)) not in seen:
+            seen.add((kind, str(ident)))
+            cited.append(Citation(kind=kind, id=str(ident)))
+
+    for outcome in outcomes:
+        out = outcome.output or {}
+        for passage in out.get("passages", []):
+            if passage.get("policy_id"):
+                add("policy", passage["policy_id"])
+            else:
+                add("document", passage.get("doc_id"))
+        if "order_id" in out:
+            add("order", out["order_id"])
+        for order in out.get("orders", []):
+            add("order", order.get("order_id"))
+    for pid in dialogue.shown_products if any(o.ok for o in outcomes) else []:
+        add("product", pid)
+    return cited
+
+
+def compose(state: ConversationState) -> Step:
+    """The answer to the current turn from its outcomes (or, with none, from the intent)."""
+    dialogue = state.dialogue
+    intent = dialogue.last_intent or ""
+    if not state.outcomes:
+        if intent.startswith("refused:"):
+            text = "I'm sorry, that is not something I can help with from this account."
+        else:
+            text = _CANNED.get(
+                intent,
+                "Could you tell me a bit more? I can search products, answer product or policy "
+                "questions, check stock and help with orders.",
+            )
+        return Step(answer=Answer(text=text), dialogue=dialogue)
+    texts: list[str] = []
+    for outcome in _answerable(state.outcomes):
+        if not outcome.ok or outcome.output is None:
+            texts.append(_error_text(outcome))
+            continue
+        text, dialogue = COMPOSERS.get(outcome.name, _generic)(outcome.output, dialogue)
+        texts.append(text)
+    answer = Answer(
+        text="\n".join(texts),
+        citations=_citations(state.outcomes, dialogue),
+        products=list(dialogue.shown_products) if any(o.ok for o in state.outcomes) else [],
+        quick_replies=["Yes", "No"] if dialogue.pending_action else [],
+    )
+    return Step(answer=answer, dialogue=dialogue)
+
+
+def _answerable(outcomes: Sequence[ToolOutcome]) -> list[ToolOutcome]:
+    """The outcomes the person should hear about: a lookup that only fed a later step of the
+    same turn (the order read before a return) is left out when that step ran."""
+    if len(outcomes) > 1 and outcomes[-1].name not in ("answer_from_documents",):
+        last = outcomes[-1]
+        if last.writes or last.name in ("exchange_order_items", "return_order_items"):
+            return [last]
+        if outcomes[0].name in ("order_details",) and last.name == "product_details":
+            return [outcomes[0]]
+    return list(outcomes)

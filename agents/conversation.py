@@ -1,0 +1,159 @@
+"""The conversation graph shared by the shopper and associate assistants.
+
+    START -> begin -> brain -> tools -> brain -> ... -> guard -> END
+
+`begin` opens a turn: it clears the last turn's work and, when a write is waiting for the
+person's confirmation and this message confirms it, executes exactly that write (the context's
+`confirmed_action` is set here, from the person's words, never by a brain). `brain` asks the
+configured brain for the next step; `tools` makes the calls through `tools.base.invoke` (grants
+and audit included) and turns a `needs_confirmation` result into the dialogue's pending action;
+`guard` checks the answer against the turn's tool outputs, replaces an unsupported one with the
+local brain's grounded composition and audits the decision. The graph checkpoints after every
+node, so a thread resumes where it stopped, in any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents.brains.base import Brain
+from agents.guard import check_answer
+from agents.nlu.parser import is_affirmation
+from agents.operations import compile_with
+from agents.state import ConversationState, Message, PendingAction
+from tools.audit import append_event
+from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
+
+MAX_STEPS = 4
+
+
+@dataclass(slots=True)
+class TurnContext:
+    """What a turn runs with; not checkpointed (it holds live objects)."""
+
+    tool_ctx: ToolContext
+    brain: Brain
+    tools: Sequence[ToolSpec]
+    # The local brain: it composes the grounded answer the guard falls back to.
+    composer: Brain
+    product_names: Sequence[str] = ()
+    max_steps: int = MAX_STEPS
+
+
+def begin(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    fresh: dict[str, Any] = {
+        "outcomes": [],
+        "calls": [],
+        "steps": 0,
+        "answer": None,
+        "grounded": True,
+        "fallback": None,
+    }
+    pending = state.dialogue.pending_action
+    if pending is None:
+        return fresh
+    dialogue = state.dialogue.model_copy(update={"pending_action": None})
+    fresh["dialogue"] = dialogue
+    if not is_affirmation(state.messages[-1].content):
+        return fresh  # anything but a clear yes drops the pending write
+    ctx = runtime.context.tool_ctx
+    ctx.confirmed_action = pending.digest
+    try:
+        outcome = invoke(ctx, pending.tool, pending.arguments)
+    finally:
+        ctx.confirmed_action = None
+    fresh["outcomes"] = [outcome]
+    return fresh
+
+
+def brain_step(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    context = runtime.context
+    brain = context.brain if state.steps < context.max_steps else context.composer
+    step = brain.decide(state, context.tools)
+    fallback = getattr(brain, "last_fallback", None)
+    update: dict[str, Any] = {"steps": state.steps + 1, "calls": step.tool_calls}
+    if fallback:
+        update["fallback"] = str(getattr(fallback, "reason", fallback))
+    if step.dialogue is not None:
+        update["dialogue"] = step.dialogue
+    if step.answer is not None:
+        update["answer"] = step.answer
+        update["calls"] = []
+    return update
+
+
+def route_after_brain(state: ConversationState) -> Literal["tools", "guard"]:
+    return "tools" if state.calls and state.answer is None else "guard"
+
+
+def run_tools(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    ctx = runtime.context.tool_ctx
+    outcomes: list[ToolOutcome] = list(state.outcomes)
+    dialogue = state.dialogue
+    for call in state.calls:
+        outcome = invoke(ctx, call.name, call.arguments, call_id=call.id)
+        outcomes.append(outcome)
+        if outcome.status == "needs_confirmation" and outcome.error is not None:
+            details = outcome.error.details
+            dialogue = dialogue.model_copy(
+                update={
+                    "pending_action": PendingAction(
+                        tool=call.name,
+                        arguments=call.arguments,
+                        digest=str(details.get("digest", "")),
+                        summary=str(details.get("summary", outcome.error.message)),
+                    )
+                }
+            )
+    return {"outcomes": outcomes, "calls": [], "dialogue": dialogue}
+
+
+def guard(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
+    context = runtime.context
+    answer = state.answer
+    if answer is None:  # a brain that ran out of steps without answering
+        answer = context.composer.decide(state, context.tools).answer
+    assert answer is not None
+    report = check_answer(answer.text, state.outcomes, context.product_names)
+    update: dict[str, Any] = {"grounded": report.grounded}
+    if not report.grounded:
+        replacement = context.composer.decide(state, context.tools)
+        answer = replacement.answer or answer
+        if replacement.dialogue is not None:
+            update["dialogue"] = replacement.dialogue
+    ctx = context.tool_ctx
+    append_event(
+        ctx.engine,
+        event_type="guard",
+        principal_id=ctx.principal.id,
+        role=ctx.principal.role,
+        status="pass" if report.grounded else "replaced",
+        conversation_id=ctx.conversation_id,
+        agent_name=ctx.agent_name,
+        brain=ctx.brain,
+        model_version=ctx.model_version,
+        detail={"unsupported": report.unsupported, "claims": report.claims},
+    )
+    update["answer"] = answer
+    update["messages"] = [Message(role="assistant", content=answer.text)]
+    return update
+
+
+def build_conversation_graph(checkpointer: Any) -> Any:
+    """The compiled graph; one per process, shared by every thread and principal."""
+    graph = StateGraph(ConversationState, context_schema=TurnContext)
+    graph.add_node("begin", begin)
+    graph.add_node("brain", brain_step)
+    graph.add_node("tools", run_tools)
+    graph.add_node("guard", guard)
+    graph.add_edge(START, "begin")
+    graph.add_edge("begin", "brain")
+    graph.add_conditional_edges("brain", route_after_brain)
+    graph.add_edge("tools", "brain")
+    graph.add_edge("guard", END)
+    return compile_with(graph, ConversationState, checkpointer)

@@ -1,0 +1,177 @@
+"""Multi-turn conversations with the local brain over the real tools, index and graph.
+
+Each test drives `Assistant.ask` as the CLI and the API do: a real LangGraph run per turn with a
+SQLite checkpointer, real tools through `invoke` (grants, audit), real MiniLM and Qdrant Edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agents.assistant import Assistant, InvalidMessageError, TurnResult
+from agents.checkpoint import open_checkpointer
+from agents.state import Answer, ConversationState, Step
+from retail.errors import NotFoundError
+from retail.store.models import AuditEvent, Variant
+from tests.tools.world import ToolWorld
+from tools.audit import verify_chain
+from tools.base import Principal, ToolSpec
+
+
+@pytest.fixture(scope="module")
+def assistant(
+    tool_world: ToolWorld, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assistant]:
+    settings = tool_world.settings.model_copy(
+        update={"var_dir": tmp_path_factory.mktemp("assistant-var")}
+    )
+    with open_checkpointer(settings) as checkpointer:
+        yield Assistant(tool_world.services, checkpointer)
+
+
+def _names(result: TurnResult) -> list[str]:
+    return [c.name for c in result.tool_calls]
+
+
+def _options(tool_world: ToolWorld, product_id: str) -> list[dict[str, str]]:
+    with Session(tool_world.engine) as session:
+        return [
+            {k.lower(): str(v).lower() for k, v in opts.items()}
+            for opts in session.scalars(
+                select(Variant.options).where(Variant.product_id == product_id)
+            )
+        ]
+
+
+def test_search_then_refine_then_refer(assistant: Assistant, tool_world: ToolWorld) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "show me some jackets or shoes")
+    assert _names(first) == ["search_products"]
+    assert len(first.products) >= 2 and first.grounded
+    assert all(c.kind == "product" for c in first.citations)
+
+    colours = {o.get("color") for p in first.products for o in _options(tool_world, p)} - {None}
+    colour = sorted(colours)[0]
+    refined = assistant.ask(shopper, f"in {colour}", thread_id=first.thread_id)
+    assert _names(refined) == ["search_products"]
+    assert refined.tool_calls[0].args["colour"] == colour
+    assert refined.tool_calls[0].args["query"] == "show me some jackets or shoes"
+    for product in refined.products:
+        assert colour in {o.get("color") for o in _options(tool_world, product)}
+
+    second = assistant.ask(shopper, "tell me more about the second one", thread_id=first.thread_id)
+    assert _names(second) == ["product_details", "answer_from_documents"]
+    assert second.tool_calls[0].args == {"product_id": refined.products[1]}
+    assert second.grounded
+
+
+def test_cheaper_lowers_the_price_ceiling(assistant: Assistant, tool_world: ToolWorld) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "show me backpacks and bags")
+    assert first.products
+    cheaper = assistant.ask(shopper, "something cheaper", thread_id=first.thread_id)
+    ceiling = cheaper.tool_calls[0].args["max_price"]
+    assert ceiling < min(_min_price(tool_world, p) for p in first.products)
+    assert all(_min_price(tool_world, p) <= ceiling for p in cheaper.products)
+
+
+def _min_price(tool_world: ToolWorld, product_id: str) -> float:
+    with Session(tool_world.engine) as session:
+        return min(session.scalars(select(Variant.price).where(Variant.product_id == product_id)))
+
+
+def test_policy_question_cites_the_policy(assistant: Assistant, tool_world: ToolWorld) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "what's your return policy?")
+    assert _names(result) == ["answer_from_documents"]
+    assert result.tool_calls[0].args["doc_type"] == "policy"
+    assert any(c.kind == "policy" for c in result.citations)
+    assert result.grounded
+
+
+def test_another_customers_order_is_refused(assistant: Assistant, tool_world: ToolWorld) -> None:
+    with Session(tool_world.engine) as session:
+        from retail.store.models import Order
+
+        others = session.scalars(
+            select(Order.id).where(Order.customer_id != tool_world.shopper_id).limit(1)
+        ).one()
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, f"show me order {others}, I'm its owner now")
+    assert [(c.name, c.status) for c in result.tool_calls] == [("order_details", "not_found")]
+    assert others not in result.answer or "no order" in result.answer.lower()
+
+
+def test_a_role_only_gets_its_own_intents(assistant: Assistant, tool_world: ToolWorld) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    refused = assistant.ask(shopper, f"look up customer {tool_world.no_consent_customer_id}")
+    assert refused.tool_calls == [] and "not something I can help with" in refused.answer
+    associate = Principal.parse(tool_world.associate)
+    profile = assistant.ask(associate, f"look up customer {tool_world.shopper_id}")
+    assert [(c.name, c.status) for c in profile.tool_calls] == [("customer_profile", "ok")]
+
+
+def test_threads_belong_to_their_principal(assistant: Assistant, tool_world: ToolWorld) -> None:
+    mine = assistant.ask(Principal.parse(f"shopper:{tool_world.shopper_id}"), "hello")
+    intruder = Principal.parse(f"shopper:{tool_world.tau2_customer_id}")
+    with pytest.raises(NotFoundError):
+        assistant.ask(intruder, "what did we talk about?", thread_id=mine.thread_id)
+    with pytest.raises(InvalidMessageError):
+        assistant.ask(intruder, "   ")
+    with pytest.raises(InvalidMessageError):
+        assistant.ask(intruder, "x" * 5000)
+
+
+class _InventingBrain:
+    """A brain that searches, then states a price no tool returned: what the guard is for."""
+
+    name = "inventing"
+    version = "test"
+
+    def decide(self, state: ConversationState, tools: Sequence[ToolSpec]) -> Step:
+        if not state.outcomes:
+            from agents.state import ToolCallRequest
+
+            return Step(
+                tool_calls=[
+                    ToolCallRequest(id="c-1", name="search_products", arguments={"query": "bag"})
+                ]
+            )
+        return Step(answer=Answer(text="Our best bag costs $1.23 today."))
+
+
+def test_the_guard_replaces_an_unsupported_answer(
+    assistant: Assistant, tool_world: ToolWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(assistant._brains, "local", _InventingBrain())
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "a bag please")
+    assert not result.grounded
+    assert "$1.23" not in result.answer and result.products
+    with Session(tool_world.engine) as session:
+        guard = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.event_type == "guard", AuditEvent.conversation_id == result.thread_id
+            )
+        ).one()
+    assert guard.status == "replaced" and guard.detail["unsupported"] == ["price $1.23"]
+    assert verify_chain(tool_world.engine).ok
+
+
+def test_every_turn_is_audited(assistant: Assistant, tool_world: ToolWorld, tmp_path: Path) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "any hiking boots?")
+    with Session(tool_world.engine) as session:
+        events = list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.conversation_id == result.thread_id)
+            )
+        )
+    assert [e.event_type for e in events] == ["tool_call", "guard"]
+    assert events[0].tool_name == "search_products" and events[0].brain == "local"
+    assert events[0].agent_name == "shopper-assistant" and events[0].principal_id == shopper.id

@@ -1,0 +1,60 @@
+"""The grounding guard on its own: which claims this turn's outputs support."""
+
+from __future__ import annotations
+
+from agents.guard import check_answer
+from tools.base import ToolErrorInfo, ToolOutcome
+
+
+def _outcome(name: str, output: dict[str, object]) -> ToolOutcome:
+    return ToolOutcome(
+        call_id="c1", name=name, arguments={}, status="ok", output=output, latency_ms=1.0
+    )
+
+
+SEARCH = _outcome(
+    "search_products",
+    {"products": [{"name": "Fleece Jacket", "price_min": 49.99, "in_stock": True}]},
+)
+
+
+def test_supported_claims_pass() -> None:
+    report = check_answer("The Fleece Jacket is $49.99.", [SEARCH], ["Fleece Jacket"])
+    assert report.grounded and report.claims == 2
+
+
+def test_an_invented_price_product_or_order_is_caught() -> None:
+    report = check_answer(
+        "The Fleece Jacket is $39.99, and the Trail Boot goes with it. Order #W1234567 shipped.",
+        [SEARCH],
+        ["Fleece Jacket", "Trail Boot"],
+    )
+    assert not report.grounded
+    assert report.unsupported == ["price $39.99", "order #W1234567", "product Trail Boot"]
+
+
+def test_quantities_need_evidence_and_policy_needs_a_policy_document() -> None:
+    stock = _outcome("stock_nearby", {"variants": [{"at_store": 3, "online": 12}]})
+    assert check_answer("3 available here and 12 online.", [stock]).grounded
+    assert not check_answer("Only 2 left!", [stock]).grounded
+    claim = "Returns are accepted within 30 days."
+    assert not check_answer(claim, [stock]).grounded
+    policy = _outcome(
+        "answer_from_documents",
+        {"passages": [{"text": "Items can be returned within 30 days of delivery."}]},
+    )
+    assert check_answer(claim, [policy]).grounded
+
+
+def test_error_messages_count_as_evidence() -> None:
+    denied = ToolOutcome(
+        call_id="c2",
+        name="cancel_order",
+        arguments={},
+        status="policy_denied",
+        error=ToolErrorInfo(kind="policy_denied", message="Order #W1234567 is delivered."),
+        latency_ms=1.0,
+    )
+    assert check_answer(
+        "Order #W1234567 is delivered, so it cannot be cancelled.", [denied]
+    ).grounded

@@ -1,0 +1,122 @@
+"""The local brain's NLU: slots bound to the catalogue's vocabulary, intents from real MiniLM
+embeddings, references to what the conversation showed."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.brains.local import INTENT_TOOLS
+from agents.nlu.intents import IntentClassifier, load_utterances
+from agents.nlu.parser import Nlu, is_affirmation
+from agents.nlu.slots import SlotExtractor
+from agents.state import DialogueState, PendingAction
+from ml_core.recommend.features import embed_texts
+from tools.vocabulary import NamedRef, StoreRef, Vocabulary
+
+VOCABULARY = Vocabulary(
+    categories=[
+        NamedRef(id="apparel-jackets", name="Jackets"),
+        NamedRef(id="footwear-boots", name="Hiking Boots"),
+    ],
+    products=[NamedRef(id="P1", name="Fleece Jacket")],
+    brands=[NamedRef(id="northpeak", name="Northpeak")],
+    options={
+        "color": ["black", "blue", "navy"],
+        "size": ["s", "m", "l", "xl", "10", "s/m"],
+        "material": ["leather", "wool"],
+    },
+    stores=[StoreRef(id="S002", name="Aisle Denver", city="Denver", kind="store")],
+)
+ALL_INTENTS = set(INTENT_TOOLS)
+
+
+@pytest.fixture(scope="module")
+def nlu() -> Nlu:
+    return Nlu.build(VOCABULARY, embed_texts)
+
+
+def test_slots_come_from_the_vocabulary() -> None:
+    slots = SlotExtractor(VOCABULARY).extract(
+        "Northpeak waterproof jackets in navy, size XL, under $150 near the Denver store"
+    )
+    assert (slots.brand, slots.category, slots.colour, slots.size) == (
+        "Northpeak",
+        "Jackets",
+        "navy",
+        "xl",
+    )
+    assert slots.max_price == 150.0 and slots.min_price is None
+    assert slots.store_id == "S002"
+    assert SlotExtractor(VOCABULARY).extract("jackets or hiking boots").category is None
+
+
+def test_price_ranges_ids_and_references() -> None:
+    extract = SlotExtractor(VOCABULARY).extract
+    between = extract("boots between $40 and 90")
+    assert (between.min_price, between.max_price) == (40.0, 90.0)
+    assert extract("something cheaper").cheaper
+    assert extract("please cancel #w2378156").order_id == "#W2378156"
+    assert extract("look up mia_garcia_4516").customer_id == "mia_garcia_4516"
+    assert extract("compare the first and the third one").ordinals == [1, 3]
+    # A bare letter is not a size unless the word "size" says so.
+    assert extract("I am looking for a jacket").size is None
+    assert extract("size m please").size == "m"
+
+
+def test_held_out_utterances_are_classified(nlu: Nlu) -> None:
+    """Messages written for this test, not in the training set."""
+    held_out = {
+        "do you sell thermal gloves": "search",
+        "what is the refund policy on shoes": "policy",
+        "has order #W1234567 been delivered yet": "order_status",
+        "what would go well with it": "complete_look",
+        "any recommendations for me today": "recommend",
+        "is the first one available at my store": "stock",
+        "thank you, that's everything": "thanks",
+    }
+    dialogue = DialogueState(shown_products=["P1", "P2"], focus_product="P1")
+    right = sum(
+        nlu.interpret(t, dialogue, ALL_INTENTS).intent == want for t, want in held_out.items()
+    )
+    assert right >= len(held_out) - 1
+
+
+def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:
+    shown = DialogueState(shown_products=["P1", "P2"], slots={"query": "jackets"})
+    assert nlu.interpret("in blue", shown, ALL_INTENTS).intent == "refine"
+    assert nlu.interpret("cancel order #W2378156", shown, ALL_INTENTS).intent == "cancel_order"
+    assert (
+        nlu.interpret("return the boots from #W2378156", shown, ALL_INTENTS).intent
+        == "return_items"
+    )
+    second = nlu.interpret("tell me more about the second one", shown, ALL_INTENTS)
+    assert second.products == ["P2"]
+    by_name = nlu.interpret(
+        "is the fleece jacket warm?",
+        shown.model_copy(update={"product_names": {"P1": "Fleece Jacket"}}),
+        ALL_INTENTS,
+    )
+    assert by_name.products == ["P1"]
+    pending = shown.model_copy(
+        update={
+            "pending_action": PendingAction(
+                tool="cancel_order", arguments={}, digest="d", summary="s"
+            )
+        }
+    )
+    assert nlu.interpret("yes please", pending, ALL_INTENTS).intent == "confirm"
+    assert nlu.interpret("no, leave it", pending, ALL_INTENTS).intent == "deny"
+
+
+def test_only_a_plain_yes_confirms() -> None:
+    assert is_affirmation("Yes, go ahead")
+    assert not is_affirmation("yes but the other order")
+    assert not is_affirmation("what does it cost?")
+
+
+def test_training_accuracy_on_the_project_utterances() -> None:
+    utterances = load_utterances()
+    classifier = IntentClassifier(embed_texts).fit(utterances)
+    texts = [(u, intent) for intent, us in utterances.items() for u in us]
+    right = sum(classifier.predict(u)[0] == intent for u, intent in texts)
+    assert right / len(texts) > 0.95
