@@ -1,0 +1,73 @@
+"""Clienteling tools through `invoke`: consent decides what an associate is told."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from retail.store.models import Address, Category, Customer, Order, OrderItem, Product
+from tests.tools.world import ToolWorld, ok, run
+
+
+def test_a_consenting_customers_profile_has_their_history(tool_world: ToolWorld) -> None:
+    w = tool_world
+    out = ok(run(w.ctx(w.associate), "customer_profile", customer_id=w.shopper_id))
+    kept = (Order.customer_id == w.shopper_id, Order.status != "cancelled")
+    with Session(w.engine) as session:
+        customer = session.get_one(Customer, w.shopper_id)
+        orders = session.scalar(select(func.count()).select_from(Order).where(*kept))
+        spend = session.scalar(
+            select(func.sum(OrderItem.price * OrderItem.quantity)).join(Order).where(*kept)
+        )
+        top = session.execute(
+            select(Category.name, func.sum(OrderItem.quantity))
+            .select_from(OrderItem)
+            .join(Order, Order.id == OrderItem.order_id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .join(Category, Category.id == Product.category_id)
+            .where(*kept)
+            .group_by(Category.name)
+        ).all()
+        addresses = session.scalars(select(Address).where(Address.customer_id == w.shopper_id))
+        personal = [customer.email, customer.first_name, customer.last_name]
+        personal += [a.address1 for a in addresses]
+    assert out["marketing_consent"] and out["withheld"] is None
+    assert (out["home_store_id"], out["loyalty_tier"]) == (w.store_id, customer.loyalty_tier)
+    assert out["order_count"] == orders > 0
+    assert out["total_spend"] == pytest.approx(spend)
+    most = max(n for _, n in top)
+    assert out["favourite_categories"][0] in {name for name, n in top if n == most}
+    text = json.dumps(out)
+    assert not [p for p in personal if p and p in text], "no names, e-mail or address"
+
+
+@pytest.mark.parametrize("who", ["no_consent_customer_id", "tau2_customer_id"])
+def test_without_consent_history_is_withheld_and_recommendations_refused(
+    tool_world: ToolWorld, who: str
+) -> None:
+    w = tool_world
+    customer_id = getattr(w, who)
+    out = ok(run(w.ctx(w.associate), "customer_profile", customer_id=customer_id))
+    assert not out["marketing_consent"] and out["withheld"]
+    history = ("order_count", "total_spend", "last_order_on", "favourite_categories")
+    assert all(out[field] is None for field in history)
+    refused = run(w.ctx(w.associate), "customer_recommendations", customer_id=customer_id)
+    assert refused.status == "policy_denied" and refused.error is not None
+    assert "consent" in refused.error.message
+
+
+def test_clienteling_is_for_associates(tool_world: ToolWorld) -> None:
+    w = tool_world
+    for spec in (f"shopper:{w.shopper_id}", "planner:pat", "evaluator:eve"):
+        assert run(w.ctx(spec), "customer_profile", customer_id=w.shopper_id).status == "forbidden"
+    own = run(
+        w.ctx(f"shopper:{w.shopper_id}"), "customer_recommendations", customer_id=w.shopper_id
+    )
+    assert own.status == "forbidden"
+    assert ok(run(w.ctx("admin:root"), "customer_profile", customer_id=w.shopper_id))
+    assert run(w.ctx(w.associate), "customer_profile", customer_id="nobody").status == "not_found"
+    missing = run(w.ctx(w.associate), "customer_recommendations", customer_id="nobody")
+    assert missing.status == "not_found"

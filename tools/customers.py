@@ -1,0 +1,133 @@
+"""Clienteling tools for associates: a loyalty customer's profile and recommendations for them.
+
+Consent rules what may be said: without the customer's marketing consent, nothing derived from
+their purchase history is shown (no order count, spend or favourite categories) and no
+recommendations are made from it. Names, e-mail addresses, street addresses and payment details
+are never part of the output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from retail.store.models import Category, Customer, Location, Order, OrderItem, Product
+from tools.base import Role, ToolContext, not_found, policy_denied, tool
+from tools.recommendations import Recommendations, recommend_for_customer
+
+CLIENTELING_ROLES: list[Role] = ["associate"]
+FAVOURITES = 3
+WITHHELD = (
+    "The customer has not given marketing consent: order history, spend and favourite "
+    "categories are withheld."
+)
+
+
+class CustomerProfile(BaseModel):
+    """What an associate may know about a customer; history only with marketing consent."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    loyalty_tier: str | None = Field(description="member, silver or gold; null if not enrolled.")
+    home_store_id: str | None
+    home_store_name: str | None
+    member_since: dt.date | None
+    marketing_consent: bool
+    order_count: int | None = Field(description="Orders not cancelled; null without consent.")
+    total_spend: float | None = Field(description="Spent on those orders; null without consent.")
+    last_order_on: dt.date | None = Field(description="Latest order's date; null without consent.")
+    favourite_categories: list[str] | None = Field(
+        description="Categories bought most (by units), most first; null without consent."
+    )
+    withheld: str | None = Field(description="What was left out and why, if anything.")
+
+
+def _customer(session: Session, customer_id: str) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise not_found(f"No customer with id {customer_id!r}.")
+    return customer
+
+
+@tool(roles=CLIENTELING_ROLES)
+def customer_profile(
+    ctx: ToolContext,
+    *,
+    customer_id: Annotated[str, Field(min_length=1, description="The customer's id.")],
+) -> CustomerProfile:
+    """A loyalty customer's profile for clienteling: tier, home store, and (only with their
+    marketing consent) order count, spend and favourite categories. No contact details."""
+    with Session(ctx.engine) as session:
+        customer = _customer(session, customer_id)
+        home = session.get(Location, customer.home_store_id) if customer.home_store_id else None
+        profile: dict[str, Any] = {
+            "customer_id": customer.id,
+            "loyalty_tier": customer.loyalty_tier,
+            "home_store_id": customer.home_store_id,
+            "home_store_name": home.name if home else None,
+            "member_since": customer.created_at.date() if customer.created_at else None,
+            "marketing_consent": customer.marketing_consent,
+        }
+        if not customer.marketing_consent:
+            return CustomerProfile(
+                **profile,
+                order_count=None,
+                total_spend=None,
+                last_order_on=None,
+                favourite_categories=None,
+                withheld=WITHHELD,
+            )
+        kept = Order.status != "cancelled"
+        count, spend, last = session.execute(
+            select(
+                func.count(func.distinct(Order.id)),
+                func.coalesce(func.sum(OrderItem.price * OrderItem.quantity), 0),
+                func.max(Order.created_at),
+            )
+            .select_from(Order)
+            .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+            .where(Order.customer_id == customer_id, kept)
+        ).one()
+        units = func.sum(OrderItem.quantity)
+        favourites = session.scalars(
+            select(Category.name)
+            .select_from(OrderItem)
+            .join(Order, Order.id == OrderItem.order_id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .join(Category, Category.id == Product.category_id)
+            .where(Order.customer_id == customer_id, kept)
+            .group_by(Category.id, Category.name)
+            .order_by(units.desc(), Category.name)
+            .limit(FAVOURITES)
+        ).all()
+    return CustomerProfile(
+        **profile,
+        order_count=int(count),
+        total_spend=round(float(spend), 2),
+        last_order_on=last.date() if last else None,
+        favourite_categories=list(favourites),
+        withheld=None,
+    )
+
+
+@tool(roles=CLIENTELING_ROLES)
+def customer_recommendations(
+    ctx: ToolContext,
+    *,
+    customer_id: Annotated[str, Field(min_length=1, description="The customer's id.")],
+    limit: Annotated[int, Field(ge=1, le=20, description="How many products.")] = 5,
+) -> Recommendations:
+    """Personal recommendations for a customer you are serving, in stock at your store or
+    online, each with a reason; refused unless the customer gave marketing consent."""
+    with Session(ctx.engine) as session:
+        if not _customer(session, customer_id).marketing_consent:
+            raise policy_denied(
+                f"Customer {customer_id} has not given marketing consent, so no recommendations "
+                "may be drawn from their history."
+            )
+    return recommend_for_customer(ctx, customer_id, ctx.principal.store_id, limit)
