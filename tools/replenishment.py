@@ -230,7 +230,9 @@ def propose_reorders(
     writes nothing new."""
     from ml_core.inventory.planning import plan_replenishment
 
-    summary = plan_replenishment(ctx.engine, store_id=location_id, limit=limit)
+    summary = plan_replenishment(
+        ctx.engine, store_id=location_id, limit=limit, proposer=ctx.principal.id
+    )
     ids = [p.id for p in summary.proposals]
     with Session(ctx.engine) as session:
         hashes = dict(

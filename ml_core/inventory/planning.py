@@ -128,8 +128,13 @@ def plan_replenishment(
     limit: int | None = None,
     review_days: int = 7,
     now: dt.datetime | None = None,
+    proposer: str = PROPOSER,
 ) -> PlanSummary:
-    """Review the SKUs of one store (or all) and write purchase-order proposals; commit them."""
+    """Review the SKUs of one store (or all) and write purchase-order proposals; commit them.
+
+    `proposer` is who the proposals are recorded as (the replenishment agent's principal when
+    it plans): that principal can never approve them.
+    """
     # Imported here, not at the top: every `aisle` command loads this module, few need SciPy.
     from ml_core.inventory.policy import POLICY_VERSION, decide_many
 
@@ -179,6 +184,7 @@ def plan_replenishment(
             review_days=review_days,
             model_versions=model_versions,
             expires_at=now + dt.timedelta(days=review_days),
+            proposer=proposer,
         )
     return summary
 
@@ -462,6 +468,7 @@ def _write_proposals(
     review_days: int,
     model_versions: dict[str, Any],
     expires_at: dt.datetime,
+    proposer: str,
 ) -> None:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for k, (s, d) in enumerate(zip(series, decisions, strict=True)):
@@ -491,7 +498,14 @@ def _write_proposals(
             "totals": {"lines": len(lines), "units": units, "value": value},
         }
         proposal = _record(
-            session, summary, content, location_id, supplier_id, model_versions, expires_at
+            session,
+            summary,
+            content,
+            location_id,
+            supplier_id,
+            model_versions,
+            expires_at,
+            proposer,
         )
         summary.lines_proposed += len(lines)
         summary.total_value = round(summary.total_value + value, 2)
@@ -516,6 +530,7 @@ def _record(
     supplier_id: str,
     model_versions: dict[str, Any],
     expires_at: dt.datetime,
+    proposer: str,
 ) -> tuple[str, bool]:
     """Write the proposal unless the same one is open; expire what it supersedes."""
     existing = find_open_proposal(
@@ -531,7 +546,7 @@ def _record(
         session,
         kind="purchase_order",
         content=content,
-        proposer=PROPOSER,
+        proposer=proposer,
         location_id=location_id,
         model_versions=model_versions,
         expires_at=expires_at,
@@ -541,11 +556,11 @@ def _record(
         session, kind="purchase_order", status="proposed", location_id=location_id
     ):
         same_supplier = (older.content.get("supplier") or {}).get("id") == supplier_id
-        if older.id != proposal.id and older.proposer == PROPOSER and same_supplier:
+        if older.id != proposal.id and older.proposer == proposer and same_supplier:
             transition(
                 older,
                 "expired",
-                actor=PROPOSER,
+                actor=proposer,
                 expected_hash=older.content_hash,
                 reason=f"superseded by {proposal.id}",
             )

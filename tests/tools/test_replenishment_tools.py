@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from retail.proposals import decide, transition
+from retail.proposals import SelfApprovalError, decide, transition
 from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import (
@@ -245,17 +245,25 @@ def test_an_approved_proposal_becomes_one_purchase_order_that_why_short_shows(
     plan = _call(planner, "propose_reorders", location_id=C.downtown)
     pid = plan["proposals"][0]["proposal_id"]
     with transaction(planner.engine) as session:
+        with pytest.raises(SelfApprovalError):  # ana proposed it: another planner decides
+            decide(
+                session,
+                pid,
+                decider="ana",
+                decision="approve",
+                expected_hash=plan["proposals"][0]["content_hash"],
+            )
         proposal = decide(
             session,
             pid,
-            decider="ana",
+            decider="bo",
             decision="approve",
             expected_hash=plan["proposals"][0]["content_hash"],
         )
         po_id = create_purchase_order(session, proposal)
         # Asked again in the same transaction, it finds the order it made.
         assert create_purchase_order(session, proposal) == po_id
-        transition(proposal, "executed", actor="ana", expected_hash=proposal.content_hash)
+        transition(proposal, "executed", actor="bo", expected_hash=proposal.content_hash)
         proposal.executed_ref = po_id
         lines = {line["sku"]: line["quantity"] for line in proposal.content["lines"]}
     with Session(planner.engine) as session:
