@@ -45,7 +45,7 @@ MAX_PAGE_CHARS = 1_800
 VARIANTS_PER_CHUNK = 25
 REVIEWS_PER_CHUNK = 5
 # Attribute keys that are plumbing (image URLs, source ids), not something a shopper asks about.
-_SKIPPED_ATTRIBUTES = frozenset({"images", "thumbnail", "dummyjson_id", "dimensions", "options"})
+SKIPPED_ATTRIBUTES = frozenset({"images", "thumbnail", "dummyjson_id", "dimensions", "options"})
 _HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -262,7 +262,7 @@ def _variant_line(variant: Any) -> str:
 def _attribute_text(attributes: Mapping[str, Any]) -> str:
     parts = []
     for key, value in attributes.items():
-        if key in _SKIPPED_ATTRIBUTES or value in (None, "", []):
+        if key in SKIPPED_ATTRIBUTES or value in (None, "", []):
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         parts.append(f"{key.replace('_', ' ')}: {shown}")

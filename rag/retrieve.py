@@ -45,6 +45,9 @@ FILTER_KEYS = frozenset(
 )
 
 
+_ID_KEYS = frozenset({"product_id", "policy_id"})
+
+
 class EmptyQueryError(AisleError):
     """The query has no words to search for."""
 
@@ -95,7 +98,9 @@ def parse_filters(pairs: Sequence[str] | Mapping[str, str]) -> MetadataFilters |
         elif key == "in_stock" and value.lower() in ("any", "yes", "true", "1"):
             filters.append(MetadataFilter(key="available", value=1, operator=FilterOperator.EQ))
         else:
-            values = [v.strip().lower() for v in value.split(",") if v.strip()]
+            # Ids keep their case (P00011); words are stored lower-cased.
+            fold = (lambda v: v) if key in _ID_KEYS else str.lower
+            values = [fold(v.strip()) for v in value.split(",") if v.strip()]
             filters.append(
                 MetadataFilter(key=_ALIASES.get(key, key), value=values, operator=FilterOperator.IN)
             )

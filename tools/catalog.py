@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rag.documents import _SKIPPED_ATTRIBUTES
+from rag.documents import SKIPPED_ATTRIBUTES
 from rag.retrieve import parse_filters
 from retail.catalog_queries import (
     ProductMatch,
@@ -287,5 +287,5 @@ def _descriptive(attributes: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in attributes.items()
-        if k not in _SKIPPED_ATTRIBUTES and isinstance(v, str | int | float | bool)
+        if k not in SKIPPED_ATTRIBUTES and isinstance(v, str | int | float | bool)
     }

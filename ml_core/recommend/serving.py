@@ -433,7 +433,8 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
             name=row.name,
             category_id=row.category_id,
             category=row.category or "other",
-            brand=row.brand,
+            # Products without a brand (all of tau2's) read back as NaN, which no payload takes.
+            brand=row.brand if isinstance(row.brand, str) else None,
             price=float(price.get(row.id, 0.0)),
             margin=float(np.clip(margin.get(row.id, 0.0), 0.0, 1.0)),
             clearance=row.id in on_clearance,
@@ -511,11 +512,16 @@ class RecommendationService:
         digest.update(self._matrix.tobytes())
         name = f"recommender-items-{digest.hexdigest()[:16]}"
         index = open_index(self.settings, name, self._matrix.shape[1])
-        payloads = [payload(self.catalog[i]) for i in self._ids]
-        if index.count() == len(self._ids):
-            index.set_payloads(list(self._ids), payloads)  # same vectors: only stock moved
-        else:
-            index.upsert(list(self._ids), self._matrix, payloads)
+        try:
+            payloads = [payload(self.catalog[i]) for i in self._ids]
+            if index.count() == len(self._ids):
+                index.set_payloads(list(self._ids), payloads)  # same vectors: only stock moved
+            else:
+                index.upsert(list(self._ids), self._matrix, payloads)
+        except Exception:
+            # An embedded index left open holds its lock: the next attempt could not open it.
+            index.close()
+            raise
         return index
 
     def refresh_stock(self) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from rag.graph import ARTIFACT as GRAPH_ARTIFACT
 from retail.store.db import transaction
 from retail.store.models import Order, OrderItem, Product, Variant
-from tests.tools.world import NEEDS_SERVICE_FIX, ToolWorld, ok, run
+from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
 
 
@@ -46,7 +46,6 @@ def _buy_now(w: ToolWorld, customer_id: str, product_id: str, order_id: str) -> 
         )
 
 
-@NEEDS_SERVICE_FIX
 def test_the_recommendation_service_answers_every_tool(tool_world: ToolWorld) -> None:
     """One test, because a service that fails to start keeps its index locked for the process."""
     w = tool_world

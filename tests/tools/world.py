@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
@@ -212,12 +211,3 @@ def ok(outcome: ToolOutcome) -> dict[str, Any]:
     assert outcome.status == "ok", outcome.error
     assert outcome.output is not None
     return outcome.output
-
-
-# `ml_core.recommend.serving.load_catalog` keeps a product without a brand (every tau2 product)
-# as pandas' NaN, and Qdrant Edge refuses NaN in a payload, so the recommendation service cannot
-# start on a store holding the tau2 import. Tests that need the service say so; being strict,
-# they fail as soon as that is fixed, and the mark comes off.
-NEEDS_SERVICE_FIX = pytest.mark.xfail(
-    raises=ValueError, strict=True, reason="the recommender's catalogue keeps NaN brands"
-)
