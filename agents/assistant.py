@@ -194,13 +194,7 @@ def _llm_brain(name: str, assistant: Assistant) -> Brain:
     from agents.brains.llm import LLMClient
     from agents.brains.openai_brain import OpenAIBrain
 
-    settings = assistant.services.settings
-    if not settings.llm_base_url:
-        raise UnknownBrainError(
-            f"The {name} brain needs an LLM endpoint: set AISLE_LLM_BASE_URL (any "
-            "OpenAI-compatible server)."
-        )
-    client = LLMClient.from_settings(settings)
+    client = LLMClient.from_settings(assistant.services.settings)
     if name == "openai":
         return OpenAIBrain(client, fallback=assistant.local)
     return HybridBrain(assistant.local, client)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
+from api.commands.ask import ask_cmd
 from api.commands.audit import audit_app
 from api.commands.common import JsonFlag, print_json, store
 from api.commands.forecast import forecast_app
@@ -61,6 +62,7 @@ app.add_typer(pricing_app, name="pricing")
 app.add_typer(kg_app, name="kg")
 app.add_typer(rag_app, name="rag")
 app.add_typer(audit_app, name="audit")
+app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)
 

@@ -390,3 +390,21 @@ def require_confirmation(
             f"Please confirm: {summary}",
             details={"digest": digest, "summary": summary, "tool": tool_name},
         )
+
+
+def check_principal(engine: Engine, principal: Principal) -> None:
+    """Raise NotFoundError unless the principal's customer and store exist.
+
+    Authentication proves who someone is; this makes sure the records their role is scoped to
+    are real, so a typo in `--as` is one clear sentence rather than an empty conversation.
+    """
+    from sqlalchemy.orm import Session
+
+    from retail.errors import NotFoundError
+    from retail.store.models import Customer, Location
+
+    with Session(engine) as session:
+        if principal.customer_id and session.get(Customer, principal.customer_id) is None:
+            raise NotFoundError(f"No customer with id {principal.customer_id!r}.")
+        if principal.store_id and session.get(Location, principal.store_id) is None:
+            raise NotFoundError(f"No store with id {principal.store_id!r}.")
