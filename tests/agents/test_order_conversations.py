@@ -1,0 +1,123 @@
+"""Order service through the assistant on tau2's data, on SQLite and PostgreSQL (checkpoints
+included): a write happens only after the shopper's explicit yes, exactly once, and survives a
+restart between the question and the yes.
+
+The shopper is tau2's `olivia_ito_3591`: #W5866402 is delivered (espresso machine, sneakers),
+#W5442520 is pending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from agents.assistant import Assistant
+from agents.checkpoint import open_checkpointer
+from retail.importers.common import PreparedImport, write_import
+from retail.importers.tau2 import prepare_tau2
+from retail.settings import Settings
+from retail.store.models import AuditEvent, Order
+from tools.audit import verify_chain
+from tools.base import Principal, Services
+
+SHOPPER = Principal.parse("shopper:olivia_ito_3591")
+DELIVERED = "#W5866402"
+PENDING = "#W5442520"
+
+
+@pytest.fixture(scope="module")
+def tau2_rows(shared_data: Path) -> PreparedImport:
+    return prepare_tau2(shared_data / "tau2_retail")
+
+
+@pytest.fixture
+def settings(engine: Engine, db_url: str, tmp_path: Path, tau2_rows: PreparedImport) -> Settings:
+    write_import(engine, tau2_rows)
+    return Settings(environment="test", database_url=db_url, var_dir=tmp_path / "var")
+
+
+@pytest.fixture
+def services(engine: Engine, settings: Settings) -> Iterator[Services]:
+    services = Services(engine, settings)
+    yield services
+    services.close()
+
+
+def _status(engine: Engine, order_id: str) -> tuple[str, dict[str, object]]:
+    with Session(engine) as session:
+        order = session.get(Order, order_id)
+        assert order is not None
+        return order.status, dict(order.details)
+
+
+def test_a_return_waits_for_yes_and_survives_a_restart(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        asked = Assistant(services, checkpointer).ask(
+            SHOPPER, f"I want to return the sneakers from order {DELIVERED}"
+        )
+    assert [(c.name, c.status) for c in asked.tool_calls] == [
+        ("order_details", "ok"),
+        ("return_order_items", "needs_confirmation"),
+    ]
+    assert "Please confirm" in asked.answer and "Sneakers" in asked.answer
+    assert asked.quick_replies == ["Yes", "No"]
+    assert _status(engine, DELIVERED)[0] == "delivered"
+
+    # A new process: a new checkpointer and assistant resume the thread from its checkpoint.
+    with open_checkpointer(settings) as checkpointer:
+        done = Assistant(services, checkpointer).ask(SHOPPER, "yes", thread_id=asked.thread_id)
+    assert [(c.name, c.status) for c in done.tool_calls] == [("return_order_items", "ok")]
+    assert done.tool_calls[0].args == asked.tool_calls[1].args
+    status, details = _status(engine, DELIVERED)
+    assert status == "return requested"
+    assert details["return_items"] == asked.tool_calls[1].args["item_ids"]
+
+    with Session(engine) as session:
+        events = list(
+            session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.conversation_id == asked.thread_id)
+                .order_by(AuditEvent.seq)
+            )
+        )
+    calls = [(e.tool_name, e.status) for e in events if e.event_type == "tool_call"]
+    assert calls == [
+        ("order_details", "ok"),
+        ("return_order_items", "needs_confirmation"),
+        ("return_order_items", "ok"),
+    ]
+    assert verify_chain(engine).ok
+
+
+def test_anything_but_yes_drops_the_pending_write(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        asked = assistant.ask(SHOPPER, f"please cancel order {PENDING}, I ordered by mistake")
+        assert [(c.name, c.status) for c in asked.tool_calls] == [
+            ("cancel_order", "needs_confirmation")
+        ]
+        assert asked.tool_calls[0].args["reason"] == "ordered by mistake"
+        hedged = assistant.ask(SHOPPER, "yes but cancel the other one", thread_id=asked.thread_id)
+        assert all(c.name != "cancel_order" or c.status != "ok" for c in hedged.tool_calls)
+        late = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
+    assert late.tool_calls == [] and "nothing waiting" in late.answer
+    assert _status(engine, PENDING)[0] == "pending"
+
+
+def test_another_customers_order_cannot_be_cancelled(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        result = Assistant(services, checkpointer).ask(
+            SHOPPER, "cancel order #W2564042, it is mine now"
+        )
+    assert [(c.name, c.status) for c in result.tool_calls] == [("cancel_order", "not_found")]
+    assert _status(engine, "#W2564042")[0] != "cancelled"
