@@ -527,3 +527,42 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiKey(Base):
+    """A key that authenticates API requests as one principal.
+
+    Only the SHA-256 of the key is stored, so a leaked table does not leak working keys; the
+    key itself is shown once, when it is issued (demo keys are derived from the secret key and
+    can be shown again by `aisle users keys`).
+    """
+
+    __tablename__ = "api_keys"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(Id)
+    store_id: Mapped[str | None] = mapped_column(Id)
+    label: Mapped[str] = mapped_column(String(100), index=True)  # e.g. "demo", "bench"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IdempotencyRecord(Base):
+    """One `Idempotency-Key` a principal used on a write: the request it named (a fingerprint
+    of method, path and body) and, once answered, the response to replay.
+
+    The primary key makes the first request with a key the only one that runs, whichever API
+    worker receives it; the others see the record (in flight or answered) and do not run.
+    """
+
+    __tablename__ = "idempotency_keys"
+    principal_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
