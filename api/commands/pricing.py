@@ -1,4 +1,5 @@
-"""`aisle pricing ...`: elasticities from any sales CSV, and markdown proposals for the store."""
+"""`aisle pricing ...`: elasticities from any sales CSV, markdown proposals for the store, and the
+pricing agent's run up to the pricing manager's decisions."""
 
 from __future__ import annotations
 
@@ -157,3 +158,28 @@ def markdown_cmd(
         table.add_row(f"elasticity: {method}", f"{count:,}")
     Console().print(table)
     typer.echo("proposals only: a pricing manager approves them before any price changes")
+
+
+@pricing_app.command("run")
+def run_cmd(
+    store_id: Annotated[
+        str | None,
+        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all."),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", min=1, max=200, help="Put up at most this many proposals."),
+    ] = 20,
+    thread: Annotated[
+        str | None, typer.Option("--thread", help="Id for the run (default: a new one).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the pricing agent: markdown candidates, their elasticities, the markdown plan and its
+    guardrail checks; it waits for the pricing manager's decisions (aisle proposals
+    approve|edit|reject) and no price changes before them."""
+    from agents.pricing import PricingRunState
+    from api.commands.proposals import run_until_decisions
+
+    initial = PricingRunState(location_id=store_id, limit=limit)
+    run_until_decisions("price_change", initial, thread, as_json)
