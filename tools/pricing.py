@@ -346,7 +346,9 @@ def propose_markdowns(
     """Plan markdowns within the guardrails and write them as price-change proposals for the
     pricing manager to decide; no price changes. Plans the circuit breaker stops are listed
     with their reasons and never proposed."""
-    summary = plan_markdowns(ctx.engine, store_id=location_id, horizon_weeks=HORIZON_WEEKS)
+    summary = plan_markdowns(
+        ctx.engine, store_id=location_id, horizon_weeks=HORIZON_WEEKS, proposer=ctx.principal.id
+    )
     ids = [p["id"] for p in summary.proposals]
     with Session(ctx.engine) as session:
         rows = {p.id: p for p in session.scalars(select(Proposal).where(Proposal.id.in_(ids)))}

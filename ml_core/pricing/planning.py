@@ -82,8 +82,13 @@ def plan_markdowns(
     objective: Objective = "margin",
     guardrails: Guardrails | None = None,
     now: dt.datetime | None = None,
+    proposer: str = PROPOSER,
 ) -> MarkdownSummary:
-    """Plan markdowns for one store (or every store and online) and write the proposals."""
+    """Plan markdowns for one store (or every store and online) and write the proposals.
+
+    `proposer` is who the proposals are recorded as (the pricing agent's principal when it
+    plans): that principal can never approve them.
+    """
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
     chain, last_day = pricing_panel(engine)
@@ -123,6 +128,7 @@ def plan_markdowns(
                     guardrails,
                     history,
                     now,
+                    proposer,
                 )
     return summary
 
@@ -338,6 +344,7 @@ def _record(
     guardrails: Guardrails,
     history: ChangeHistory,
     now: dt.datetime,
+    proposer: str,
 ) -> None:
     if plan.changes:
         summary.plans_with_changes += 1
@@ -378,7 +385,11 @@ def _record(
         },
         "guardrails": guardrails.model_dump(mode="json"),
         "binding_guardrails": plan.binding,
-        "change_history": {"mean_log": round(history.mean, 4), "sd_log": round(history.sd, 4)},
+        "change_history": {
+            "mean_log": round(history.mean, 4),
+            "sd_log": round(history.sd, 4),
+            "n": history.n,
+        },
         "explanation": explain(item, plan, start),
     }
     existing = find_open_proposal(
@@ -392,7 +403,7 @@ def _record(
         session,
         kind=KIND,
         content=content,
-        proposer=PROPOSER,
+        proposer=proposer,
         location_id=location.id,
         model_versions={"elasticity": MODEL_VERSION},
         expires_at=now + dt.timedelta(days=7),
@@ -402,11 +413,11 @@ def _record(
     summary.proposals.append({"id": proposal.id, "sku": item.item_id, "new": True})
     for older in list_proposals(session, kind=KIND, status="proposed", location_id=location.id):
         same_sku = older.content.get("sku") == item.item_id
-        if older.id != proposal.id and older.proposer == PROPOSER and same_sku:
+        if older.id != proposal.id and older.proposer == proposer and same_sku:
             transition_proposal(
                 older,
                 "expired",
-                actor=PROPOSER,
+                actor=proposer,
                 expected_hash=older.content_hash,
                 reason=f"superseded by {proposal.id}",
             )

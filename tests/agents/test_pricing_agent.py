@@ -137,7 +137,8 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
             return PricingRunState.model_validate(snapshot.values)
 
         # The proposer cannot approve its own proposal.
-        proposer = Principal(id=_proposal(engine, first["id"]).proposer, role="pricing_manager")
+        assert _proposal(engine, first["id"]).proposer == "agent:pricing"
+        proposer = Principal(id="agent:pricing", role="pricing_manager")
         state = resume(proposer, approve(first))
         assert not state.decisions[-1].accepted
         assert "someone else must decide" in state.decisions[-1].message
