@@ -92,8 +92,14 @@ class Assistant:
     """Loads once; answers turns for any principal on any thread."""
 
     def __init__(self, services: Services, checkpointer: Any) -> None:
+        import torch
+
         from ml_core.recommend.features import embed_texts
 
+        # A turn embeds one short text at a time: on two busy cores torch's second intra-op
+        # thread spin-waits against the other processes and one embedding took ~470 ms instead of
+        # ~13 ms (measured here). Serving runs one thread per inference; batch jobs keep theirs.
+        torch.set_num_threads(1)
         self.services = services
         system_ctx = ToolContext(principal=SYSTEM, services=services, agent_name="assistant")
         outcome = invoke(system_ctx, "catalogue_vocabulary")
