@@ -282,7 +282,7 @@ def _summary_fields(p: Proposal) -> dict[str, Any]:
     }
 
 
-@tool(roles=["planner", "evaluator"])
+@tool(roles=["planner", "pricing_manager", "evaluator"])
 def list_proposals(
     ctx: ToolContext,
     *,

@@ -105,18 +105,31 @@ def list_cmd(
 def show_cmd(
     proposal_id: IdArgument, reader: ReaderOption = "planner", as_json: JsonFlag = False
 ) -> None:
-    """One proposal in full: content hash, lines, the forecast and policy behind each line."""
-    detail = _read(reader, "proposal_detail", {"proposal_id": proposal_id})
+    """One proposal in full: content hash, then the lines with the forecast and policy behind
+    each (purchase orders), or the weekly prices with margins and guardrails (price changes,
+    read as a pricing manager)."""
+    from tools.base import Principal
+
+    pricing = Principal.parse(reader).role == "pricing_manager"
+    tool_name = "pricing_proposal_detail" if pricing else "proposal_detail"
+    detail = _read(reader, tool_name, {"proposal_id": proposal_id})
     if as_json:
         print_json(detail)
         return
-    typer.echo(f"{detail['id']}  {detail['kind']}  {detail['status']}  at {detail['location_id']}")
+    kind = "price_change" if pricing else detail["kind"]
+    typer.echo(f"{detail['id']}  {kind}  {detail['status']}  at {detail['location_id']}")
     typer.echo(f"content hash: {detail['content_hash']}")
     typer.echo(f"proposed by {detail['proposer']} at {detail['created_at']}")
     if detail["decided_by"]:
         typer.echo(f"decided by {detail['decided_by']}: {detail['reason'] or ''}".rstrip(": "))
     if detail["executed_ref"]:
         typer.echo(f"executed as {detail['executed_ref']}")
+    if pricing:
+        _print_price_weeks(detail)
+        return
+    if kind == "price_change":
+        typer.echo("a price change: read it as a pricing manager (--as pricing_manager:NAME)")
+        return
     table = Table(title="lines")
     for column in ("sku", "product", "qty", "cases", "unit cost", "value", "why"):
         table.add_column(column)
@@ -132,6 +145,29 @@ def show_cmd(
         )
     if detail["lines"]:
         print_table(table)
+
+
+def _print_price_weeks(detail: dict[str, Any]) -> None:
+    typer.echo(
+        f"{detail['product']} ({detail['sku']}): now {detail['current_price']:.2f}, "
+        f"unit cost {detail['unit_cost']:.2f}"
+    )
+    table = Table(title="weekly prices")
+    for column in ("week starting", "price", "change", "margin"):
+        table.add_column(column, justify="left" if column == "week starting" else "right")
+    for week in detail["weeks"]:
+        table.add_row(
+            week["week_starting"],
+            f"{week['price']:.2f}",
+            f"{week['change']:+.1%}",
+            f"{week['margin']:.1%}",
+        )
+    print_table(table)
+    guard = detail["guardrails"]
+    verdict = "pass" if guard["passes"] else "FAIL: " + "; ".join(guard["violations"])
+    typer.echo(f"guardrails: {verdict}")
+    if detail.get("explanation"):
+        typer.echo(detail["explanation"])
 
 
 def _decide(
@@ -223,7 +259,11 @@ def edit_cmd(
     content_hash: HashOption,
     changes: Annotated[
         list[str],
-        typer.Option("--set", help="SKU=QUANTITY (repeat it); 0 drops the line."),
+        typer.Option(
+            "--set",
+            help="Purchase orders: SKU=QUANTITY (0 drops the line); price changes: "
+            "WEEK_START=PRICE, e.g. 2026-11-30=149.09. Repeat it.",
+        ),
     ],
     thread: ThreadOption = None,
     as_json: JsonFlag = False,
