@@ -392,8 +392,10 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
             .distinct(),
             conn,
         )
+        # The price in effect: an approved markdown scheduled for a later week is not yet one.
         latest = (
             select(PriceChange.variant_id, func.max(PriceChange.effective_on).label("on"))
+            .where(PriceChange.effective_on <= dt.date.today())
             .group_by(PriceChange.variant_id)
             .subquery()
         )
