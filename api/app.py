@@ -1,17 +1,25 @@
 """The FastAPI application: `create_app(settings)` builds it, `aisle serve` runs it.
 
-The app owns one database engine, opened (and migrated) in its lifespan and kept on `app.state`;
-routes get a session per request through `api.deps`. Every error leaves as JSON with a one-sentence
-`detail`, so a client (or a person reading curl output) never sees a stack trace.
+The app's lifespan opens (and migrates) the database engine, the tools' shared `Services`, one
+LangGraph checkpointer, the rate limiter, the chat thread pool, and starts loading the one
+`Assistant` of the process in the background (`/ready` says when it is loaded); all of them live
+on `app.state` for as long as the app, and routes reach them through `api.deps`. Two ASGI
+middlewares wrap every request: a body size limit (413) and the Prometheus request metrics.
+Every error leaves as JSON with a one-sentence `detail`, so a client (or a person reading curl
+output) never sees a stack trace.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request, status
@@ -21,17 +29,40 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.routes import health, products
+from api.deps import AssistantLoader
+from api.ratelimit import RateLimit, make_rate_limiter
+from api.routes import associate, audit, chat, health, metrics, products, proposals
+from api.routes.metrics import Metrics
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
 from retail.store.open import open_store
+from tools.base import Services
+
+if TYPE_CHECKING:
+    from agents.assistant import Assistant
 
 log = logging.getLogger(__name__)
 
 # Routers served by the app, in the order their paths appear in the OpenAPI document.
-ROUTERS: Sequence[APIRouter] = (health.router, products.router)
+ROUTERS: Sequence[APIRouter] = (
+    health.router,
+    metrics.router,
+    products.router,
+    chat.router,
+    associate.router,
+    proposals.router,
+    audit.router,
+)
+# The web pages (storefront, consoles, queues) live in their own module; when it exists its
+# `router` is served too, and its `install(app)`, if it has one, adds what a router cannot
+# carry (a static files mount).
+PAGES_MODULE = "api.routes.pages"
+MAX_BODY_BYTES = 64 * 1024
+# Chat turns run side by side in this many threads; more would only contend for the cores.
+CHAT_THREADS = 8
 
 _MAX_PROBLEMS_IN_DETAIL = 3
 
@@ -69,6 +100,13 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
     """
     problems = []
     for error in errors[:_MAX_PROBLEMS_IN_DETAIL]:
+        if error.get("type") == "json_invalid":
+            # Its location is a character offset, not a field.
+            loc = error.get("loc", ())
+            reason = str((error.get("ctx") or {}).get("error", "JSON decode error")).lower()
+            where = f" at character {loc[1]}" if len(loc) > 1 else ""
+            problems.append(f"request body: not valid JSON ({reason}{where})")
+            continue
         msg = str(error.get("msg", "invalid value"))
         problems.append(f"{_where(error.get('loc', ()))}: {msg[:1].lower()}{msg[1:]}")
     more = len(errors) - _MAX_PROBLEMS_IN_DETAIL
@@ -142,20 +180,170 @@ _STOREFRONT = """<!doctype html>
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; `settings` defaults to the environment's (`get_settings()`)."""
+class BodySizeLimit:
+    """Refuse request bodies over `max_bytes` with a 413, whether or not they say their length.
+
+    A declared Content-Length over the limit is refused before the body is read; a body that
+    turns out longer stops being read at the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self) -> str:
+        return f"The request body is over the limit of {self.max_bytes // 1024} KiB."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            response = _error(status.HTTP_413_CONTENT_TOO_LARGE, self._too_large())
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Raised inside the route's body read: the app's handler answers it.
+                    raise StarletteHTTPException(
+                        status.HTTP_413_CONTENT_TOO_LARGE, detail=self._too_large()
+                    )
+            return message
+
+        await self.app(scope, limited, send)
+
+
+class RequestMetrics:
+    """Count every request and time it, labelled by its route's path template (not the path
+    itself, which would make a series per product id)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                scope["method"], template, status_code, time.perf_counter() - started
+            )
+
+
+def _open_state(
+    app: FastAPI,
+    stack: ExitStack,
+    settings: Settings,
+    services: Services | None,
+    assistant: Assistant | None,
+    load_assistant: bool,
+    rate_limit: RateLimit,
+) -> None:
+    """Open what the app keeps for its lifetime onto `app.state`; `stack` closes it all."""
+    from agents.checkpoint import open_checkpointer
+
+    engine = open_store(settings)
+    stack.callback(engine.dispose)
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    if services is None:
+        services = Services(engine, settings)
+        stack.callback(services.close)
+    app.state.services = services
+    checkpointer = stack.enter_context(open_checkpointer(settings))
+    app.state.checkpointer = checkpointer
+    limiter = make_rate_limiter(settings, rate_limit)
+    close_limiter = getattr(limiter, "close", None)
+    if close_limiter is not None:
+        stack.callback(close_limiter)
+    app.state.rate_limiter = limiter
+    pool = ThreadPoolExecutor(CHAT_THREADS, thread_name_prefix="chat")
+    stack.callback(pool.shutdown)
+    app.state.chat_pool = pool
+    if assistant is not None:
+        loader = AssistantLoader.of(assistant)
+    elif load_assistant:
+
+        def build() -> Assistant:
+            from agents.assistant import Assistant
+
+            return Assistant(services, checkpointer)
+
+        loader = AssistantLoader.start(build)
+    else:
+        loader = AssistantLoader.off(
+            f"The assistant is not loaded in this process (environment={settings.environment})."
+        )
+    stack.callback(loader.settle)  # last in, first out: the load ends before the rest closes
+    app.state.assistant_loader = loader
+
+
+def _include_pages(app: FastAPI) -> None:
+    if importlib.util.find_spec(PAGES_MODULE) is None:
+
+        @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+        def storefront() -> str:
+            return _STOREFRONT
+
+        return
+    pages = importlib.import_module(PAGES_MODULE)
+    app.include_router(pages.router)
+    install = getattr(pages, "install", None)
+    if install is not None:
+        install(app)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    assistant: Assistant | None = None,
+    load_assistant: bool | None = None,
+    rate_limit: RateLimit | None = None,
+) -> FastAPI:
+    """Build the app; `settings` defaults to the environment's (`get_settings()`).
+
+    `services`: share these loaded models and open indexes (a Qdrant Edge index can be opened
+    once per process; tests hand in their world's), else the app opens its own. `assistant`:
+    serve this one (built by the caller on the same services), else one is loaded in the
+    background when `load_assistant` (default: unless environment=test, whose tests build one
+    per module and hand it in). `rate_limit`: per API key (default `RateLimit()`).
+    """
     settings = settings or get_settings()
+    if assistant is not None:
+        services = services or assistant.services
+    load = settings.environment != "test" if load_assistant is None else load_assistant
+    limit = rate_limit or RateLimit()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Connecting and migrating block; a worker thread keeps the event loop free meanwhile.
-        engine = await anyio.to_thread.run_sync(open_store, settings)
-        app.state.engine = engine
-        app.state.session_factory = session_factory(engine)
-        try:
+        with ExitStack() as stack:
+            # Connecting, migrating and opening block; a worker thread keeps the loop free.
+            await anyio.to_thread.run_sync(
+                _open_state, app, stack, settings, services, assistant, load, limit
+            )
             yield
-        finally:
-            engine.dispose()
 
     app = FastAPI(
         title="Aisle",
@@ -165,6 +353,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_require_operation_id,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()
 
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
@@ -173,13 +362,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(AisleError, _on_aisle_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(BodySizeLimit)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
 
     for router in ROUTERS:
         app.include_router(router)
-
-    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def storefront() -> str:
-        return _STOREFRONT
+    _include_pages(app)
 
     # FastAPI resolves included routes lazily; building the schema now makes a route without an
     # operation id, or a model that cannot be rendered, fail here rather than on a request.

@@ -25,6 +25,7 @@ from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
 from api.commands.recommend import recommend_app
 from api.commands.replenish import replenish_app
+from api.commands.users import users_app
 from retail.errors import AisleError
 
 
@@ -62,6 +63,7 @@ app.add_typer(pricing_app, name="pricing")
 app.add_typer(kg_app, name="kg")
 app.add_typer(rag_app, name="rag")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)

@@ -6,14 +6,27 @@ Everything here reads what the app's lifespan put on `app.state`, so an app buil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request, status
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from agents.assistant import Assistant
+from api.routes.metrics import Metrics
+from retail.errors import AisleError
 from retail.settings import Settings
+from tools.base import Principal, Services, ToolContext, invoke
+
+log = logging.getLogger(__name__)
+# How long a chat request waits for an assistant still loading before it is told to retry.
+LOAD_WAIT_S = 120.0
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -39,3 +52,139 @@ def get_session(request: Request) -> Iterator[Session]:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_checkpointer(request: Request) -> BaseCheckpointSaver[Any]:
+    checkpointer: BaseCheckpointSaver[Any] = request.app.state.checkpointer
+    return checkpointer
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+class AssistantLoader:
+    """The process's one `Assistant`, built in a worker thread that the app's lifespan starts.
+
+    Loading MiniLM and training the NLU takes seconds; the app serves meanwhile (`/ready` says
+    it is not ready) and chat requests wait for it.
+    """
+
+    def __init__(self, future: concurrent.futures.Future[Assistant] | None, off_reason: str = ""):
+        self._future = future
+        self._off_reason = off_reason
+
+    @classmethod
+    def start(cls, build: Callable[[], Assistant]) -> AssistantLoader:
+        future: concurrent.futures.Future[Assistant] = concurrent.futures.Future()
+
+        def run() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(build())
+            except BaseException as exc:  # handed to whoever waits, and logged once here
+                log.exception("the assistant could not be loaded")
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="assistant-loader", daemon=True).start()
+        return cls(future)
+
+    @classmethod
+    def of(cls, assistant: Assistant) -> AssistantLoader:
+        future: concurrent.futures.Future[Assistant] = concurrent.futures.Future()
+        future.set_result(assistant)
+        return cls(future)
+
+    @classmethod
+    def off(cls, reason: str) -> AssistantLoader:
+        return cls(None, reason)
+
+    def state(self) -> tuple[bool, str]:
+        """(loaded, what to tell a person)."""
+        if self._future is None:
+            return False, self._off_reason
+        if not self._future.done():
+            return False, "The assistant is still loading."
+        error = self._future.exception()
+        if error is not None:
+            return False, f"The assistant could not be loaded: {error}"
+        return True, "The assistant is loaded."
+
+    async def wait(self) -> Assistant:
+        if self._future is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=self._off_reason)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(self._future)), LOAD_WAIT_S
+            )
+        except TimeoutError:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="The assistant is still loading; retry in a few seconds.",
+                headers={"Retry-After": "5"},
+            ) from None
+        except AisleError as exc:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail=f"The assistant could not be loaded: {exc}",
+            ) from None
+        except Exception:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="The assistant could not be loaded; the error has been logged.",
+            ) from None
+
+    def settle(self) -> None:
+        """Wait for a load in progress to end (so shutdown does not close what it uses)."""
+        if self._future is not None:
+            concurrent.futures.wait([self._future])
+
+
+async def get_assistant(request: Request) -> Assistant:
+    """The process's assistant; waits while it is still loading, 503 when it cannot load."""
+    loader: AssistantLoader = request.app.state.assistant_loader
+    return await loader.wait()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+CheckpointerDep = Annotated[BaseCheckpointSaver[Any], Depends(get_checkpointer)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+AssistantDep = Annotated[Assistant, Depends(get_assistant)]
+
+
+# A tool's typed error as the HTTP status it means. A policy refusal (no marketing consent, say)
+# is a 403: the request was understood and is not allowed, whoever retries it.
+TOOL_ERROR_STATUS = {
+    "not_found": status.HTTP_404_NOT_FOUND,
+    "forbidden": status.HTTP_403_FORBIDDEN,
+    "invalid": status.HTTP_422_UNPROCESSABLE_CONTENT,
+    "policy_denied": status.HTTP_403_FORBIDDEN,
+    "needs_confirmation": status.HTTP_409_CONFLICT,
+}
+
+
+class ToolRunner:
+    """Calls tools for a request as its principal, through `tools.base.invoke` (so the role
+    grant and the audit apply), and turns a typed error into an HTTP error."""
+
+    def __init__(self, request: Request, principal: Principal) -> None:
+        self.services: Services = request.app.state.services
+        self.metrics: Metrics = request.app.state.metrics
+        self.principal = principal
+
+    def __call__(self, name: str, **arguments: Any) -> dict[str, Any]:
+        ctx = ToolContext(principal=self.principal, services=self.services, agent_name="api")
+        given = {key: value for key, value in arguments.items() if value is not None}
+        outcome = invoke(ctx, name, given)
+        self.metrics.tool_calls.labels(name, outcome.status).inc()
+        if outcome.error is not None:
+            raise HTTPException(TOOL_ERROR_STATUS[outcome.error.kind], detail=outcome.error.message)
+        assert outcome.output is not None
+        return outcome.output

@@ -1,13 +1,22 @@
-"""Schemas that belong to the HTTP API itself: error bodies and the health report.
+"""Schemas that belong to the HTTP API itself: error bodies, health and readiness, the chat's
+request and events, proposal views and decisions, audit events.
 
-Domain read models (products, variants, pages) live in `retail.schemas`, shared with the tools.
+Domain read models (products, variants, pages) live in `retail.schemas`, and the tools' outputs
+in their modules; the API reuses both rather than restating them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from agents.assistant import MAX_MESSAGE_CHARS
+from agents.state import Citation
+from tools.forecasting import ForecastDay, SalesDay
+from tools.pricing import PricingProposalDetail
+from tools.replenishment import ProposalDetail
 
 
 class ErrorPublic(BaseModel):
@@ -24,6 +33,18 @@ class ValidationErrorPublic(ErrorPublic):
     )
 
 
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses` of a route's error codes: each an ErrorPublic, 422 a
+    ValidationErrorPublic."""
+    return {
+        code: {"model": ValidationErrorPublic if code == 422 else ErrorPublic} for code in codes
+    }
+
+
+# Errors any authenticated route may answer with.
+AUTH_ERRORS = (401, 403, 413, 422, 429)
+
+
 class HealthPublic(BaseModel):
     status: Literal["ok", "error"]
     database: Literal["ok", "unavailable"]
@@ -31,3 +52,238 @@ class HealthPublic(BaseModel):
         description="The Alembic revision the database is at; null when it cannot be read."
     )
     version: str = Field(description="Aisle's version.")
+
+
+# --- readiness -------------------------------------------------------------------------------
+
+
+class CheckPublic(BaseModel):
+    ok: bool
+    detail: str = Field(description="What was found, or what is missing and how to fix it.")
+
+
+class ReadinessPublic(BaseModel):
+    """Whether this process can serve every route now; 503 with what is missing if not."""
+
+    status: Literal["ready", "not_ready"]
+    checks: dict[str, CheckPublic] = Field(
+        description="database, schema, assistant and rag_index, each with what was found."
+    )
+    missing: list[str] = Field(description="The names of the checks that failed.")
+
+
+# --- chat ------------------------------------------------------------------------------------
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL characters in text or JSON; refused here, they are a 422.
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL characters")
+    return value
+
+
+class ChatRequest(BaseModel):
+    """One message to the assistant, on a new thread or one the caller started."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the person says."),
+        AfterValidator(_no_nul),
+    ]
+    thread_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Continue this conversation; a new one starts without it.",
+    )
+    brain: Literal["local", "hybrid", "openai"] = Field(
+        default="local", description="Who decides the next step; local is offline."
+    )
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the message is blank; ask something")
+        return value
+
+
+class ProductCard(BaseModel):
+    """A product as the chat shows it."""
+
+    id: str
+    name: str
+    brand: str | None
+    price_min: float | None
+    price_max: float | None
+    image: str | None = Field(description="The first image's URL; null when it has none.")
+    in_stock: bool
+
+
+class ToolCallEvent(BaseModel):
+    """`event: tool_call`: one tool the assistant called, as it returns."""
+
+    name: str
+    args: dict[str, Any]
+    status: str = Field(description="ok, or the typed error: not_found, forbidden, ...")
+    latency_ms: float
+
+
+class ChunkEvent(BaseModel):
+    """`event: chunk`: the next piece of the answer's text."""
+
+    text: str
+
+
+class FinalEvent(BaseModel):
+    """`event: final`: the whole turn, once it is done."""
+
+    thread_id: str
+    answer: str
+    citations: list[Citation]
+    products: list[ProductCard] = Field(description="The products the answer shows, in order.")
+    quick_replies: list[str]
+    grounded: bool = Field(description="False when the grounding guard replaced the answer.")
+    brain: str
+    latency_ms: float
+
+
+class ThreadMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class ThreadPublic(BaseModel):
+    thread_id: str
+    messages: list[ThreadMessage]
+
+
+# --- proposals -------------------------------------------------------------------------------
+
+
+class ChartLine(BaseModel):
+    """What a planner's chart shows for one line of a purchase-order proposal."""
+
+    sku: str
+    product: str
+    quantity: int
+    unit_cost: float
+    on_hand: int | None
+    on_order: int | None
+    safety_stock: float | None
+    lead_time_days: float | None
+    explanation: str
+    forecast: list[ForecastDay] = Field(description="Daily mean with the 10/50/90% quantiles.")
+    recent_sales: list[SalesDay]
+    forecast_model: str | None = Field(description="Model and version; null without a forecast.")
+    note: str | None = None
+
+
+class ProposalView(ProposalDetail):
+    """One proposal in full: the purchase order's lines and chart, or the price change's plan."""
+
+    chart: list[ChartLine] = Field(
+        default_factory=list, description="Purchase orders: per line, the data behind the chart."
+    )
+    pricing: PricingProposalDetail | None = Field(
+        default=None, description="Price changes: weeks, elasticity, expected outcome, guardrails."
+    )
+
+
+class DecisionCreate(BaseModel):
+    """A person's decision about a proposal, bound to the content hash they read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "edit", "reject"]
+    content_hash: str = Field(
+        min_length=64, max_length=64, pattern="^[0-9a-f]{64}$", description="The hash you read."
+    )
+    changes: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)],
+    ] = Field(
+        default_factory=dict,
+        max_length=500,
+        description="Edit only: SKU -> new quantity (0 drops the line).",
+    )
+    reason: str | None = Field(
+        default=None, max_length=1000, description="Why; required to reject."
+    )
+
+
+class PurchaseOrderLinePublic(BaseModel):
+    variant_id: str
+    quantity: int
+    unit_cost: float
+
+
+class PurchaseOrderPublic(BaseModel):
+    id: str
+    supplier_id: str
+    location_id: str
+    status: str
+    created_at: dt.datetime
+    expected_on: dt.date | None
+    proposal_id: str | None
+    lines: list[PurchaseOrderLinePublic]
+    units: int
+    value: float
+
+
+class DecisionPublic(BaseModel):
+    """What became of a decision: the proposal's status and what executing it created."""
+
+    proposal_id: str
+    decision: Literal["approve", "edit", "reject"]
+    status: str
+    content_hash: str | None = Field(description="The content hash afterwards (an edit's is new).")
+    executed_ref: str | None = Field(description="The purchase order or price change created.")
+    message: str
+    purchase_order: PurchaseOrderPublic | None = None
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+class AuditEventPublic(BaseModel):
+    """One audit event as stored (personal data in arguments already redacted)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    seq: int
+    event_id: str
+    occurred_at: str
+    event_type: str
+    principal_id: str
+    role: str
+    conversation_id: str | None
+    agent_name: str | None
+    tool_name: str | None
+    tool_call_id: str | None
+    arguments: dict[str, Any]
+    result_digest: str | None
+    status: str
+    latency_ms: float | None
+    brain: str | None
+    model_version: str | None
+    approval_id: str | None
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditProblem(BaseModel):
+    seq: int | None
+    problem: str
+
+
+class AuditVerifyPublic(BaseModel):
+    ok: bool
+    events: int
+    head_seq: int
+    head_hash: str
+    problems: list[AuditProblem]

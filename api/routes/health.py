@@ -1,13 +1,20 @@
-"""Liveness and readiness: is the service up, can it reach its database, at which schema."""
+"""Liveness and readiness: is the service up, can it reach its database, at which schema; and
+is everything a request may need loaded (the assistant, the RAG index)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import EngineDep
-from api.schemas import HealthPublic
-from retail.store.schema import current_revision
+from api.deps import AssistantLoader, EngineDep
+from api.schemas import CheckPublic, HealthPublic, ReadinessPublic
+from retail.store.schema import current_revision, head_revision
+from tools.base import Principal, Services, ToolContext, ToolError
+from tools.knowledge import rag_retriever
+
+# Who opens shared resources on the service's behalf (never a tool call, so nothing to audit).
+SERVICE = Principal(id="system:api", role="admin")
 
 router = APIRouter(tags=["health"])
 
@@ -33,4 +40,55 @@ def health(request: Request, response: Response, engine: EngineDep) -> HealthPub
         )
     return HealthPublic(
         status="ok", database="ok", schema_revision=revision, version=request.app.version
+    )
+
+
+def _check_store(engine: Engine) -> tuple[CheckPublic, CheckPublic]:
+    try:
+        revision = current_revision(engine)
+    except SQLAlchemyError:
+        down = CheckPublic(ok=False, detail="The database is unreachable.")
+        return down, CheckPublic(ok=False, detail="The schema revision cannot be read.")
+    head = head_revision()
+    schema = CheckPublic(
+        ok=revision == head,
+        detail=f"At revision {revision}."
+        if revision == head
+        else f"At revision {revision}, not {head}; run `aisle db upgrade`.",
+    )
+    return CheckPublic(ok=True, detail="Reachable."), schema
+
+
+def _check_rag_index(services: Services) -> CheckPublic:
+    ctx = ToolContext(principal=SERVICE, services=services, agent_name="api")
+    try:
+        rag_retriever(ctx)
+    except ToolError as exc:
+        return CheckPublic(ok=False, detail=exc.message)
+    return CheckPublic(ok=True, detail="Open.")
+
+
+@router.get(
+    "/ready",
+    operation_id="ready",
+    response_model=ReadinessPublic,
+    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ReadinessPublic}},
+)
+def ready(request: Request, response: Response, engine: EngineDep) -> ReadinessPublic:
+    """Whether this process can serve every route: the database reachable and at the newest
+    schema, the assistant loaded, the RAG index present. 503 with what is missing if not."""
+    database, schema = _check_store(engine)
+    loader: AssistantLoader = request.app.state.assistant_loader
+    loaded, said = loader.state()
+    checks = {
+        "database": database,
+        "schema": schema,
+        "assistant": CheckPublic(ok=loaded, detail=said),
+        "rag_index": _check_rag_index(request.app.state.services),
+    }
+    missing = [name for name, check in checks.items() if not check.ok]
+    if missing:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return ReadinessPublic(
+        status="not_ready" if missing else "ready", checks=checks, missing=missing
     )

@@ -1,0 +1,48 @@
+"""The audit log for evaluators and admins: recent events, and a verification of the chain."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy import select
+
+from api.auth import RoleGuard
+from api.deps import EngineDep, SessionDep
+from api.schemas import AUTH_ERRORS, AuditEventPublic, AuditVerifyPublic, error_responses
+from retail.store.models import AuditEvent
+from tools.audit import verify_chain
+from tools.base import Principal
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+Auditor = Annotated[Principal, Depends(RoleGuard(["evaluator"]))]
+ERRORS = error_responses(*AUTH_ERRORS)
+
+
+@router.get(
+    "", operation_id="listAuditEvents", response_model=list[AuditEventPublic], responses=ERRORS
+)
+def list_audit_events(
+    session: SessionDep,
+    principal: Auditor,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    conversation_id: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    approval_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> list[AuditEvent]:
+    """The latest audit events, newest first; optionally of one conversation or approval."""
+    query = select(AuditEvent)
+    if conversation_id is not None:
+        query = query.where(AuditEvent.conversation_id == conversation_id)
+    if approval_id is not None:
+        query = query.where(AuditEvent.approval_id == approval_id)
+    return list(session.scalars(query.order_by(AuditEvent.seq.desc()).limit(limit)))
+
+
+@router.get(
+    "/verify", operation_id="verifyAudit", response_model=AuditVerifyPublic, responses=ERRORS
+)
+def verify_audit(engine: EngineDep, principal: Auditor) -> dict[str, Any]:
+    """Walk the hash chain from its first event: ok, or each edited, missing or reordered
+    event found."""
+    return verify_chain(engine).as_dict()

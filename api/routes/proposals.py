@@ -1,0 +1,314 @@
+"""The approval queues: proposals listed and read in full, decided (approve, edit, reject), and
+the purchase orders approvals created.
+
+Who sees what: a planner reads and decides purchase orders, a pricing manager price changes, an
+evaluator reads both, an admin does everything. A decision goes through
+`agents.operations.settle` (which resumes the agent run waiting on it, or decides directly) and
+is idempotent with an `Idempotency-Key` (see `api.idempotency`). A refusal from the approval
+rules (the proposer deciding their own proposal, content changed since it was read, a proposal
+already decided) is a 409 with the rule's sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from agents.operations import DecisionRequest, handler_for, settle
+from api import idempotency
+from api.auth import RoleGuard
+from api.deps import SessionDep, ToolRunner
+from api.schemas import (
+    AUTH_ERRORS,
+    ChartLine,
+    DecisionCreate,
+    DecisionPublic,
+    ProposalView,
+    PurchaseOrderLinePublic,
+    PurchaseOrderPublic,
+    error_responses,
+)
+from retail.errors import AisleError
+from retail.proposals import PROPOSAL_KINDS, ProposalStatus
+from retail.schemas import Page
+from retail.store.models import Proposal, PurchaseOrder
+from tools.base import Principal, Role
+from tools.forecasting import ForecastDay, SalesDay
+from tools.pricing import PricingProposalDetail
+from tools.replenishment import ProposalSummary
+
+router = APIRouter(prefix="/v1", tags=["proposals"])
+
+Reader = Annotated[Principal, Depends(RoleGuard(["planner", "pricing_manager", "evaluator"]))]
+Decider = Annotated[Principal, Depends(RoleGuard(["planner", "pricing_manager"]))]
+Planner = Annotated[Principal, Depends(RoleGuard(["planner"]))]
+Kind = Literal["purchase_order", "price_change"]
+ProposalId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+# The proposal kinds a role works on; evaluators and admins read them all.
+KINDS_OF_ROLE: dict[Role, frozenset[str]] = {
+    "planner": frozenset({"purchase_order"}),
+    "pricing_manager": frozenset({"price_change"}),
+}
+
+ERRORS = error_responses(*AUTH_ERRORS, 400, 404, 409)
+
+
+def kinds_for(principal: Principal) -> frozenset[str]:
+    return KINDS_OF_ROLE.get(principal.role, frozenset(PROPOSAL_KINDS))
+
+
+def _check_kind(principal: Principal, kind: str) -> None:
+    if kind not in kinds_for(principal):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"The {principal.role} role does not work on {kind} proposals.",
+        )
+
+
+def summary(proposal: Proposal) -> ProposalSummary:
+    fields = {name: getattr(proposal, name) for name in ProposalSummary.model_fields}
+    return ProposalSummary(**{**fields, "totals": dict(proposal.content.get("totals") or {})})
+
+
+@router.get(
+    "/proposals",
+    operation_id="listProposals",
+    response_model=Page[ProposalSummary],
+    responses=ERRORS,
+)
+def list_proposals(
+    session: SessionDep,
+    principal: Reader,
+    kind: Kind | None = None,
+    status_: Annotated[ProposalStatus | None, Query(alias="status")] = None,
+    location_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[ProposalSummary]:
+    """Proposals of the kinds your role works on, newest first, one page at a time."""
+    if kind is not None:
+        _check_kind(principal, kind)
+    kinds = [kind] if kind is not None else sorted(kinds_for(principal))
+    conditions: list[ColumnElement[bool]] = [Proposal.kind.in_(kinds)]
+    if status_ is not None:
+        conditions.append(Proposal.status == status_)
+    if location_id is not None:
+        conditions.append(Proposal.location_id == location_id)
+    total = session.scalar(select(func.count()).select_from(Proposal).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Proposal)
+        .where(*conditions)
+        .order_by(Proposal.created_at.desc(), Proposal.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [summary(p) for p in rows]
+    return Page[ProposalSummary].of(items, total=total, limit=limit, offset=offset)
+
+
+def _chart_line(tools: ToolRunner, line: dict[str, Any], content: dict[str, Any]) -> ChartLine:
+    policy = line.get("policy") or {}
+    location_id = (content.get("location") or {}).get("id")
+    forecast = tools("forecast_for_sku", variant_id=line["sku"], location_id=location_id)
+    model = " ".join(str(p) for p in (forecast["model"], forecast["model_version"]) if p)
+    return ChartLine(
+        sku=line["sku"],
+        product=line["product"],
+        quantity=line["quantity"],
+        unit_cost=line["unit_cost"],
+        on_hand=policy.get("on_hand"),
+        on_order=policy.get("on_order"),
+        safety_stock=policy.get("safety_stock"),
+        lead_time_days=(content.get("supplier") or {}).get("lead_time_mean_days"),
+        explanation=line.get("explanation", ""),
+        forecast=[ForecastDay(**day) for day in forecast["forecast"]],
+        recent_sales=[SalesDay(**day) for day in forecast["recent_sales"]],
+        forecast_model=model or None,
+        note=forecast["note"],
+    )
+
+
+@router.get(
+    "/proposals/{proposal_id}",
+    operation_id="getProposal",
+    response_model=ProposalView,
+    responses=ERRORS,
+)
+def get_proposal(
+    proposal_id: ProposalId, session: SessionDep, principal: Reader, request: Request
+) -> ProposalView:
+    """One proposal in full: its content and content hash (a decision quotes it); a purchase
+    order's lines with, per line, the forecast, recent sales, stock, on order, safety stock,
+    lead time, cost and the policy's explanation; a price change's plan and guardrails."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+    _check_kind(principal, proposal.kind)
+    tools = ToolRunner(request, principal)
+    if proposal.kind == "purchase_order":
+        detail = tools("proposal_detail", proposal_id=proposal_id)
+        chart = [_chart_line(tools, line, detail["content"]) for line in detail["content"]["lines"]]
+        return ProposalView(**detail, chart=chart)
+    pricing = tools("pricing_proposal_detail", proposal_id=proposal_id)
+    return ProposalView(
+        **summary(proposal).model_dump(),
+        content=dict(proposal.content),
+        model_versions=dict(proposal.model_versions or {}),
+        decided_at=proposal.decided_at,
+        lines=[],
+        pricing=PricingProposalDetail.model_validate(pricing),
+    )
+
+
+def purchase_order_public(order: PurchaseOrder) -> PurchaseOrderPublic:
+    lines = [
+        PurchaseOrderLinePublic(
+            variant_id=li.variant_id, quantity=li.quantity, unit_cost=li.unit_cost
+        )
+        for li in order.lines
+    ]
+    return PurchaseOrderPublic(
+        id=order.id,
+        supplier_id=order.supplier_id,
+        location_id=order.location_id,
+        status=order.status,
+        created_at=order.created_at,
+        expected_on=order.expected_on,
+        proposal_id=order.proposal_id,
+        lines=lines,
+        units=sum(li.quantity for li in lines),
+        value=round(sum(li.quantity * li.unit_cost for li in lines), 2),
+    )
+
+
+def _refusal(code: int, detail: str) -> tuple[int, dict[str, Any]]:
+    return code, {"detail": detail}
+
+
+def _decide(
+    request: Request, principal: Principal, proposal_id: str, body: DecisionCreate
+) -> tuple[int, dict[str, Any]]:
+    """Apply the decision; the status code and body to answer (and to replay) with."""
+    state = request.app.state
+    engine: Engine = state.engine
+    with Session(engine) as session:
+        proposal = session.get(Proposal, proposal_id)
+        content = dict(proposal.content) if proposal is not None else {}
+    if proposal is None:
+        return _refusal(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+    try:
+        handler = handler_for(proposal.kind)
+    except AisleError as exc:
+        return _refusal(status.HTTP_409_CONFLICT, str(exc))
+    if not handler.may_decide(principal):
+        return _refusal(
+            status.HTTP_403_FORBIDDEN,
+            f"The {principal.role} role may not decide {proposal.kind} proposals.",
+        )
+    try:
+        decision = DecisionRequest(proposal_id=proposal_id, **body.model_dump())
+        if body.decision == "edit":
+            handler.edit(content, decision.changes)  # a bad edit is the caller's input: 422
+    except ValidationError as exc:
+        problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        return _refusal(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"The decision cannot be read: {problem}."
+        )
+    except AisleError as exc:
+        return _refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+    settled = settle(state.services, state.checkpointer, handler, principal, decision)
+    if not settled.decision.accepted:
+        return _refusal(status.HTTP_409_CONFLICT, settled.decision.message)
+    execution = settled.execution
+    with Session(engine) as session:
+        after = session.get_one(Proposal, proposal_id)
+        order = session.scalars(
+            select(PurchaseOrder)
+            .options(selectinload(PurchaseOrder.lines))
+            .where(PurchaseOrder.proposal_id == proposal_id)
+        ).first()
+        public = DecisionPublic(
+            proposal_id=proposal_id,
+            decision=body.decision,
+            status=after.status,
+            content_hash=after.content_hash,
+            executed_ref=after.executed_ref,
+            message=" ".join(
+                m for m in (settled.decision.message, execution and execution.message) if m
+            ),
+            purchase_order=None if order is None else purchase_order_public(order),
+        )
+    return status.HTTP_200_OK, public.model_dump(mode="json")
+
+
+@router.post(
+    "/proposals/{proposal_id}/decision",
+    operation_id="decideProposal",
+    response_model=DecisionPublic,
+    responses=ERRORS,
+)
+async def decide_proposal(
+    proposal_id: ProposalId,
+    body: DecisionCreate,
+    request: Request,
+    principal: Decider,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Required: a unique string per decision (a UUID). Sending the same "
+            "request again with it replays the first response instead of deciding twice.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Approve, edit (approve changed quantities) or reject a proposal, bound to the content
+    hash you read; an approved proposal is executed at once (a purchase order is created)."""
+    key = idempotency.check_key(idempotency_key)
+    engine: Engine = request.app.state.engine
+    request_hash = idempotency.fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+    replay = await run_in_threadpool(idempotency.claim, engine, principal.id, key, request_hash)
+    if replay is not None:
+        return JSONResponse(
+            replay.body, status_code=replay.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    try:
+        code, payload = await run_in_threadpool(_decide, request, principal, proposal_id, body)
+    except BaseException:
+        await run_in_threadpool(idempotency.release, engine, principal.id, key)
+        raise
+    await run_in_threadpool(idempotency.complete, engine, principal.id, key, code, payload)
+    return JSONResponse(payload, status_code=code)
+
+
+@router.get(
+    "/purchase-orders",
+    operation_id="listPurchaseOrders",
+    response_model=Page[PurchaseOrderPublic],
+    responses=ERRORS,
+)
+def list_purchase_orders(
+    session: SessionDep,
+    principal: Planner,
+    proposal_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> Page[PurchaseOrderPublic]:
+    """Purchase orders, newest first (those an approval created name its proposal)."""
+    conditions = [] if proposal_id is None else [PurchaseOrder.proposal_id == proposal_id]
+    total = session.scalar(select(func.count()).select_from(PurchaseOrder).where(*conditions))
+    orders = session.scalars(
+        select(PurchaseOrder)
+        .options(selectinload(PurchaseOrder.lines))
+        .where(*conditions)
+        .order_by(PurchaseOrder.created_at.desc(), PurchaseOrder.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    items = [purchase_order_public(o) for o in orders]
+    return Page[PurchaseOrderPublic].of(items, total=total or 0, limit=limit, offset=offset)
