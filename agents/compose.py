@@ -181,6 +181,13 @@ def _items(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
 
 
 def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    if not output.get("tracked", True):
+        offered = [v for v in output.get("variants", []) if v.get("offered")]
+        return (
+            f"{output['product_name']}: stock is not tracked by store for this product; "
+            f"{len(offered)} of {len(output.get('variants', []))} variants are offered.",
+            dialogue,
+        )
     lines = [f"{output['product_name']} at {output['store_name']}:"]
     for v in output.get("variants", [])[:6]:
         options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
@@ -249,6 +256,30 @@ def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
     return text, dialogue.model_copy(update={"slots": slots})
 
 
+def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    tier = output.get("loyalty_tier") or "not enrolled"
+    text = f"Customer {output['customer_id']}: loyalty {tier}"
+    if output.get("home_store_name"):
+        text += f", home store {output['home_store_name']}"
+    if output.get("member_since"):
+        text += f", member since {output['member_since']}"
+    text += "."
+    if output.get("order_count") is not None:
+        text += f" {output['order_count']} orders, {_money(output.get('total_spend') or 0)} spent"
+        if output.get("last_order_on"):
+            text += f", last on {output['last_order_on']}"
+        text += "."
+    if output.get("favourite_categories"):
+        text += f" Favourite categories: {', '.join(output['favourite_categories'])}."
+    if output.get("withheld"):
+        text += f" {output['withheld']}"
+    return text, dialogue
+
+
+def _shortage(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    return str(output["explanation"]), dialogue
+
+
 def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     changes = " ".join(output.get("changes", []))
     return f"Done. {changes}", dialogue
@@ -265,6 +296,8 @@ COMPOSERS: dict[str, Composer] = {
     "customer_recommendations": _items,
     "stock_nearby": _stock,
     "in_stock_substitutes": _substitutes,
+    "customer_profile": _profile,
+    "why_short": _shortage,
     "my_orders": _orders,
     "order_details": _order,
     "cancel_order": _update,
