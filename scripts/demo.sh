@@ -19,11 +19,12 @@ if [ -d "$shared" ]; then
 fi
 $aisle data stats
 # Train and plan on the generated world: a forecast per SKU and location (and every aggregate up
-# to the chain, reconciled), reorder proposals, the recommender, markdown proposals.
+# to the chain, reconciled), the recommender; then the replenishment and pricing agents propose
+# reorders and markdowns and wait for a planner and a pricing manager to decide.
 $aisle forecast run --model global --horizon 28 --reconcile ols
-$aisle replenish plan
 $aisle recommend train
-$aisle pricing markdown
+$aisle replenish run
+$aisle pricing run
 # The indexes the shopper's questions and the associate's substitutes stand on.
 $aisle rag ingest
 $aisle kg build
