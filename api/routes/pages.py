@@ -1,0 +1,142 @@
+"""The web pages: server-rendered templates with a little JavaScript that calls the /v1 API.
+
+Pages hold no data of their own: each renders a shell (navigation, the sign-in panel, empty
+containers) and its script fetches from the API with the key the person chose, so what a page
+shows is exactly what the API lets that key see. The static files (one stylesheet, a few scripts)
+are served here too, with a content hash in their URLs so browsers may cache them for long.
+Nothing here is part of the API's schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+
+from api.auth import demo_keys, principal_spec
+from api.deps import EngineDep, SettingsDep
+from retail.errors import AisleError
+from retail.settings import Settings
+
+_HERE = Path(__file__).resolve().parent.parent
+STATIC_DIR = _HERE / "static"
+TEMPLATES_DIR = _HERE / "templates"
+# Only flat names of the kinds the pages use, so a request can never reach outside STATIC_DIR.
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(css|js|svg)$")
+_MEDIA_TYPES = {"css": "text/css", "js": "text/javascript", "svg": "image/svg+xml"}
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: where it lives, its name in the navigation and its heading, the role it is made
+    for (the sign-in panel offers that role's demo users first), and its scripts."""
+
+    path: str
+    template: str
+    title: str
+    heading: str
+    role: str
+    scripts: tuple[str, ...]
+
+
+# The planner's and the pricing manager's queues share one template and queue.js; their own
+# scripts draw a proposal's detail.
+PAGES = (
+    Page("/", "storefront.html", "Shop", "Find what you need", "shopper", ("chat.js",)),
+    Page(
+        "/associate",
+        "associate.html",
+        "Associate",
+        "Associate console",
+        "associate",
+        ("associate.js",),
+    ),
+    Page(
+        "/planner",
+        "queue.html",
+        "Planner",
+        "Reorder approvals",
+        "planner",
+        ("queue.js", "planner.js"),
+    ),
+    Page(
+        "/pricing",
+        "queue.html",
+        "Pricing",
+        "Price change approvals",
+        "pricing_manager",
+        ("queue.js", "pricing.js"),
+    ),
+    Page("/evals", "evals.html", "Evaluations", "Evaluation reports", "evaluator", ("evals.js",)),
+)
+
+
+@cache
+def _static_version(name: str) -> str:
+    return hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+
+
+def static_url(name: str) -> str:
+    """The URL of a static file, versioned by its content."""
+    return f"/static/{name}?v={_static_version(name)}"
+
+
+templates.env.globals["static_url"] = static_url
+
+
+def demo_users(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
+    """The issued demo keys grouped by role, for the sign-in panel; none outside development,
+    where a page must never hand out a key."""
+    if settings.environment != "dev":
+        return []
+    try:
+        demo = demo_keys(engine, settings)
+    except AisleError:  # no world seeded yet: nobody to offer
+        return []
+    groups: dict[str, list[dict[str, str]]] = {}
+    for d in demo:
+        if d.issued:
+            user = {"principal": principal_spec(d.principal), "key": d.key}
+            groups.setdefault(d.principal.role, []).append(user)
+    return [{"role": role, "users": users} for role, users in groups.items()]
+
+
+def _page_route(page: Page) -> None:
+    def show(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
+        context = {"page": page, "pages": PAGES, "demo_users": demo_users(engine, settings)}
+        return templates.TemplateResponse(request, page.template, context)
+
+    show.__name__ = f"page_{page.title.lower()}"
+    router.add_api_route(page.path, show, methods=["GET"], response_class=HTMLResponse)
+
+
+for _page in PAGES:
+    _page_route(_page)
+
+
+@router.get("/static/{name}")
+def static_file(name: str, v: str | None = None) -> FileResponse:
+    """A stylesheet or script; cached for a year when asked for by its current version."""
+    match = _STATIC_NAME.match(name)
+    if match is None or not (STATIC_DIR / name).is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"There is no static file {name!r}.")
+    fresh = v is not None and v == _static_version(name)
+    cache_control = "public, max-age=31536000, immutable" if fresh else "no-cache"
+    return FileResponse(
+        STATIC_DIR / name,
+        media_type=_MEDIA_TYPES[match.group(1)],
+        headers={"Cache-Control": cache_control},
+    )

@@ -1,0 +1,281 @@
+/* What every page shares: the API key the person chose, calls to the /v1 API with it, reading
+   a server-sent event stream from a POST, and small DOM builders that only ever set text (never
+   HTML), so nothing the API returns can inject markup. */
+"use strict";
+
+const Aisle = (() => {
+  const role = document.body.dataset.role;
+  const keyItem = `aisle.key.${role}`;
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(detail);
+      this.status = status;
+    }
+  }
+
+  function identity() {
+    try {
+      return JSON.parse(localStorage.getItem(keyItem) || "null");
+    } catch {
+      return null;
+    }
+  }
+
+  const changeListeners = [];
+
+  function setIdentity(key, label) {
+    if (key) localStorage.setItem(keyItem, JSON.stringify({ key, label }));
+    else localStorage.removeItem(keyItem);
+    showIdentity();
+    changeListeners.forEach((listener) => listener(identity()));
+  }
+
+  /** Call `listener(identity)` whenever the person signs in as someone else or forgets the key. */
+  function onIdentityChange(listener) {
+    changeListeners.push(listener);
+  }
+
+  function showIdentity() {
+    const who = identity();
+    document.getElementById("identity-label").textContent = who ? who.label : "nobody";
+  }
+
+  function headers(extra) {
+    const who = identity();
+    const h = { Accept: "application/json", ...extra };
+    if (who) h.Authorization = `Bearer ${who.key}`;
+    return h;
+  }
+
+  async function failure(response) {
+    let detail = `${response.status} ${response.statusText}`.trim();
+    try {
+      const body = await response.json();
+      if (body && typeof body.detail === "string") detail = body.detail;
+    } catch {
+      /* not JSON: keep the status line */
+    }
+    if (response.status === 401 && !identity()) {
+      detail += " Choose a demo user or paste an API key under “Signed in as”.";
+    }
+    return new ApiError(response.status, detail);
+  }
+
+  /** fetch with the chosen key; resolves to the response when it is 2xx, else throws ApiError. */
+  async function request(path, { method = "GET", body, headers: extra } = {}) {
+    const init = { method, headers: headers(extra) };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      throw new ApiError(0, "The server could not be reached; check the connection and retry.");
+    }
+    if (!response.ok) throw await failure(response);
+    return response;
+  }
+
+  async function api(path, options) {
+    const response = await request(path, options);
+    return response.status === 204 ? null : response.json();
+  }
+
+  /** Read a text/event-stream body, calling onEvent(name, data) per event as it arrives. */
+  async function readEvents(response, onEvent) {
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value.replace(/\r\n?/g, "\n");
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        dispatch(buffer.slice(0, end), onEvent);
+        buffer = buffer.slice(end + 2);
+      }
+    }
+    if (buffer.trim()) dispatch(buffer, onEvent);
+  }
+
+  function dispatch(block, onEvent) {
+    let name = "message";
+    const data = [];
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "event") name = value;
+      else if (field === "data") data.push(value);
+    }
+    if (!data.length) return;
+    const text = data.join("\n");
+    let parsed = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* plain text data */
+    }
+    onEvent(name, parsed);
+  }
+
+  /** el("p", {class: "x"}, "text", child, ...): attributes starting with "on" become listeners. */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === undefined || value === null || value === false) continue;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "text") node.textContent = value;
+      else node.setAttribute(name, value === true ? "" : value);
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === undefined || child === null || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  function showError(id, error) {
+    const node = document.getElementById(id);
+    if (!error) {
+      node.hidden = true;
+      node.textContent = "";
+      return;
+    }
+    node.textContent = error instanceof ApiError ? error.message : `Something went wrong: ${error}`;
+    node.hidden = false;
+  }
+
+  function number(value, digits = 0) {
+    if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
+    return Number(value).toLocaleString(undefined, {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    });
+  }
+
+  const money = (value) => (value === null || value === undefined ? "–" : `$${number(value, 2)}`);
+  const percent = (value) => (value === null || value === undefined ? "–" : `${number(value * 100, 1)}%`);
+
+  /** An ISO timestamp as "2026-11-30 07:37" (UTC, as the API sends it). */
+  const when = (iso) => (iso ? `${iso.slice(0, 16).replace("T", " ")} UTC` : null);
+
+  function priceRange(low, high) {
+    if (low === null || low === undefined) return "price on request";
+    return high !== undefined && high !== null && high !== low
+      ? `${money(low)} – ${money(high)}`
+      : money(low);
+  }
+
+  /** dl.facts from [[term, value], ...], skipping rows whose value is missing. */
+  function facts(rows) {
+    return el(
+      "dl",
+      { class: "facts" },
+      rows
+        .filter(([, value]) => value !== undefined && value !== null && value !== "")
+        .map(([term, value]) => [el("dt", { text: term }), el("dd", { text: String(value) })]),
+    );
+  }
+
+  function table(columns, rows) {
+    // columns: [{label, value: row => text, num?: bool}]
+    const head = el("tr", {}, columns.map((c) => el("th", { scope: "col", class: c.num ? "num" : null, text: c.label })));
+    const body = rows.map((row) =>
+      el("tr", {}, columns.map((c) => {
+        const value = c.value(row);
+        return el("td", { class: c.num ? "num" : null }, value instanceof Node ? value : String(value ?? "–"));
+      })),
+    );
+    return el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, head), el("tbody", {}, body)));
+  }
+
+  function placeholder(name) {
+    const initials = (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0].toUpperCase()).join("");
+    return el("div", { class: "placeholder", "aria-hidden": "true", text: initials });
+  }
+
+  /** A product card; `action` is an optional {label, run} for its button. */
+  function productCard(p, action) {
+    const name = p.name || p.product_id || p.id;
+    const image = p.image;
+    let picture = placeholder(name);
+    if (image) {
+      picture = el("img", { src: image, alt: "", loading: "lazy", width: 220, height: 165 });
+      // Offline or missing images fall back to the placeholder rather than a broken icon.
+      picture.addEventListener("error", () => picture.replaceWith(placeholder(name)), { once: true });
+    }
+    const brand = p.brand ?? p.brand_name;
+    const stock = p.in_stock === undefined ? null : p.in_stock ? "In stock" : "Out of stock";
+    return el(
+      "li",
+      { class: "card" },
+      picture,
+      el("h3", { text: name }),
+      brand ? el("span", { class: "muted", text: brand }) : null,
+      el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
+      stock ? el("span", { class: p.in_stock ? "ok" : "bad", text: stock }) : null,
+      p.reason ? el("span", { class: "muted", text: p.reason }) : null,
+      action ? el("button", { type: "button", class: "secondary", onclick: action.run, text: action.label }) : null,
+    );
+  }
+
+  /** A random RFC 4122 version-4 id; crypto.randomUUID exists only on secure origins. */
+  function uuid4() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
+  /** Items of a list response, whether the API sends a bare list or {items: [...]}. */
+  const items = (data) => (Array.isArray(data) ? data : (data && (data.items || data.runs)) || []);
+
+  function wireIdentityPanel() {
+    const panel = document.getElementById("identity");
+    const demo = document.getElementById("demo-form");
+    const select = document.getElementById("demo-user");
+    if (select) {
+      // Offer this page's role first.
+      const own = [...select.querySelectorAll("optgroup")].find((g) => g.label === role);
+      if (own) select.prepend(own);
+      const who = identity();
+      const current = who && [...select.options].find((o) => o.value === who.key);
+      (current || select.options[0] || {}).selected = true;
+    }
+    if (demo) {
+      demo.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const option = select.selectedOptions[0];
+        if (!option) return;
+        setIdentity(option.value, option.dataset.principal);
+        panel.open = false;
+      });
+    }
+    document.getElementById("key-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = document.getElementById("api-key");
+      const key = input.value.trim();
+      if (!key) return;
+      setIdentity(key, "pasted key");
+      input.value = "";
+      panel.open = false;
+    });
+    document.getElementById("sign-out").addEventListener("click", () => setIdentity(null));
+    if (!identity()) panel.open = true;
+    showIdentity();
+  }
+
+  document.addEventListener("DOMContentLoaded", wireIdentityPanel);
+
+  return {
+    ApiError, api, request, readEvents, el, showError, number, money, percent, priceRange, when,
+    facts, table, productCard, uuid4, items, identity, onIdentityChange,
+  };
+})();

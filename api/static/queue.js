@@ -1,0 +1,133 @@
+/* An approval queue, shared by the planner's and the pricing manager's pages: the list of open
+   proposals of one kind, one proposal's detail (drawn by the page's own script), and the
+   decision controls. A decision quotes the content hash the person read and carries an
+   Idempotency-Key, reused when the same decision is sent again after a failure, so a retry can
+   never decide twice. */
+"use strict";
+
+const Queue = (() => {
+  const { el, api, showError } = Aisle;
+  const $ = (id) => document.getElementById(id);
+
+  /**
+   * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
+   * where controls(changes?) builds the decision controls; decided(result, detail) -> Node.
+   */
+  function init({ kind, summary, render, decided }) {
+    let selected = null;
+
+    async function load() {
+      showError("queue-error", null);
+      const list = $("queue");
+      try {
+        const data = await api(`/v1/proposals?kind=${kind}&status=proposed`);
+        const open = Aisle.items(data);
+        if (!open.length) {
+          list.replaceChildren(el("li", { class: "empty", text: "Nothing is waiting for a decision." }));
+          return;
+        }
+        list.replaceChildren(...open.map((p) => {
+          const [title, meta] = summary(p);
+          return el("li", {}, el("button", {
+            type: "button",
+            "aria-pressed": p.id === selected ? "true" : "false",
+            "data-id": p.id,
+            onclick: () => select(p.id),
+          }, title, el("span", { class: "meta", text: meta })));
+        }));
+      } catch (error) {
+        list.replaceChildren();
+        showError("queue-error", error);
+      }
+    }
+
+    async function select(id) {
+      selected = id;
+      showError("detail-error", null);
+      $("outcome").replaceChildren();
+      $("queue").querySelectorAll("button[data-id]").forEach((b) =>
+        b.setAttribute("aria-pressed", b.dataset.id === id ? "true" : "false"));
+      const box = $("detail");
+      box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
+      try {
+        const detail = await api(`/v1/proposals/${encodeURIComponent(id)}`);
+        $("detail-title").textContent = `Proposal ${detail.id || id}`;
+        box.replaceChildren(render(detail, (changes) => controls(detail, changes)));
+      } catch (error) {
+        box.replaceChildren();
+        showError("detail-error", error);
+      }
+      $("detail-title").focus();
+    }
+
+    // The key of the decision last attempted, reused if the same body is sent again.
+    let attempt = { body: null, key: null };
+
+    async function decide(detail, body, buttons) {
+      const json = JSON.stringify(body);
+      if (attempt.body !== json) attempt = { body: json, key: Aisle.uuid4() };
+      showError("detail-error", null);
+      buttons.forEach((b) => (b.disabled = true));
+      try {
+        const result = await api(`/v1/proposals/${encodeURIComponent(detail.id)}/decision`, {
+          method: "POST",
+          body,
+          headers: { "Idempotency-Key": attempt.key },
+        });
+        attempt = { body: null, key: null };
+        selected = null;
+        $("detail").replaceChildren();
+        const outcome = el("div", { class: "outcome", tabindex: "-1" }, decided(result, detail));
+        $("outcome").replaceChildren(outcome);
+        // The buttons that had focus are gone: the person continues from what became of it.
+        outcome.focus();
+        await load();
+      } catch (error) {
+        buttons.forEach((b) => (b.disabled = false));
+        showError("detail-error", error);
+      }
+    }
+
+    /** Approve (or approve with the person's changes, when changes() returns some) and reject. */
+    function controls(detail, changes) {
+      const reasonId = `reason-${detail.id}`;
+      const reason = el("textarea", { id: reasonId, rows: 2, maxlength: 500 });
+      const approve = el("button", { type: "button", text: "Approve" });
+      const reject = el("button", { type: "button", class: "danger", text: "Reject" });
+      const buttons = [approve, reject];
+      const pending = () => {
+        const edited = changes ? changes() : null;
+        return edited && Object.keys(edited).length ? edited : null;
+      };
+      approve.addEventListener("click", () => {
+        const edited = pending();
+        const body = { decision: edited ? "edit" : "approve", content_hash: detail.content_hash };
+        if (edited) body.changes = edited;
+        decide(detail, body, buttons);
+      });
+      reject.addEventListener("click", () => {
+        const why = reason.value.trim();
+        if (!why) {
+          showError("detail-error", new Aisle.ApiError(0, "Say why you reject it: the reason is kept with the decision."));
+          reason.focus();
+          return;
+        }
+        decide(detail, { decision: "reject", content_hash: detail.content_hash, reason: why }, buttons);
+      });
+      const node = el("div", { class: "decision" },
+        el("div", { class: "field" }, el("label", { for: reasonId, text: "Reason (required to reject)" }), reason),
+        el("div", { class: "actions" }, approve, reject));
+      // The approve button says what it will do once the person has changed something.
+      node.refresh = () => {
+        approve.textContent = pending() ? "Approve with my changes" : "Approve";
+      };
+      return node;
+    }
+
+    $("queue-refresh").addEventListener("click", load);
+    Aisle.onIdentityChange(load);
+    load();
+  }
+
+  return { init };
+})();
