@@ -7,6 +7,9 @@ same request still running is a 409, a different request under the same key is a
 answered one is replayed (same status, same body). A write that fails unexpectedly releases
 its key so that the client may retry it; a record left in flight by a worker that died is taken
 over after `ABANDONED_AFTER`.
+
+The same records make `exclusive`, a lock across workers on a named resource (one decision on a
+proposal at a time, whatever the keys), held by the system principal `LOCK_OWNER`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +34,7 @@ IN_FLIGHT = "in_flight"
 DONE = "done"
 ABANDONED_AFTER = dt.timedelta(minutes=10)
 MAX_KEY_LENGTH = 200
+LOCK_OWNER = "system:lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +77,8 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Replay | None:
-    """Claim `key` for this request: None when the caller now holds it and must run the write;
-    a Replay of the first response when it was answered before. Raises 422 when the key named
-    a different request and 409 while the first request is still running."""
-    now = dt.datetime.now(dt.UTC)
+def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> bool:
+    """Insert an in-flight record; False when one with this principal and key exists."""
     try:
         with transaction(engine) as session:
             session.add(
@@ -84,12 +87,24 @@ def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Rep
                     key=key,
                     fingerprint=request_hash,
                     state=IN_FLIGHT,
-                    created_at=now,
+                    created_at=dt.datetime.now(dt.UTC),
                 )
             )
-        return None
     except IntegrityError:
-        pass
+        return False
+    return True
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    return dt.datetime.now(dt.UTC) - _utc(record.created_at) > ABANDONED_AFTER
+
+
+def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Replay | None:
+    """Claim `key` for this request: None when the caller now holds it and must run the write;
+    a Replay of the first response when it was answered before. Raises 422 when the key named
+    a different request and 409 while the first request is still running."""
+    if _insert(engine, principal_id, key, request_hash):
+        return None
     with Session(engine) as session:
         record = session.get(IdempotencyRecord, (principal_id, key))
     if record is None:
@@ -103,7 +118,7 @@ def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Rep
         )
     if record.state == DONE and record.status_code is not None:
         return Replay(record.status_code, dict(record.response or {}))
-    if now - _utc(record.created_at) > ABANDONED_AFTER and _take_over(engine, record, now):
+    if _abandoned(record) and _take_over(engine, record):
         return None
     raise HTTPException(
         status.HTTP_409_CONFLICT,
@@ -112,7 +127,25 @@ def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Rep
     )
 
 
-def _take_over(engine: Engine, record: IdempotencyRecord, now: dt.datetime) -> bool:
+@contextmanager
+def exclusive(engine: Engine, resource: str) -> Iterator[bool]:
+    """Hold `resource` across every API worker while the block runs: yields True when this
+    caller holds it, False when another does (the caller answers 409)."""
+    held = _insert(engine, LOCK_OWNER, resource, "")
+    if not held:
+        with Session(engine) as session:
+            record = session.get(IdempotencyRecord, (LOCK_OWNER, resource))
+        held = record is None or (_abandoned(record) and _take_over(engine, record))
+        if record is None:
+            held = _insert(engine, LOCK_OWNER, resource, "")
+    try:
+        yield held
+    finally:
+        if held:
+            release(engine, LOCK_OWNER, resource)
+
+
+def _take_over(engine: Engine, record: IdempotencyRecord) -> bool:
     """Claim an abandoned in-flight record, unless another worker just did."""
     with transaction(engine) as session:
         taken = session.execute(
@@ -123,7 +156,7 @@ def _take_over(engine: Engine, record: IdempotencyRecord, now: dt.datetime) -> b
                 IdempotencyRecord.state == IN_FLIGHT,
                 IdempotencyRecord.created_at == record.created_at,
             )
-            .values(created_at=now)
+            .values(created_at=dt.datetime.now(dt.UTC))
         )
     return bool(getattr(taken, "rowcount", 0))
 

@@ -72,8 +72,10 @@ def _check_kind(principal: Principal, kind: str) -> None:
 
 
 def summary(proposal: Proposal) -> ProposalSummary:
-    fields = {name: getattr(proposal, name) for name in ProposalSummary.model_fields}
-    return ProposalSummary(**{**fields, "totals": dict(proposal.content.get("totals") or {})})
+    fields = {
+        name: getattr(proposal, name) for name in ProposalSummary.model_fields if name != "totals"
+    }
+    return ProposalSummary(**fields, totals=dict(proposal.content.get("totals") or {}))
 
 
 @router.get(
@@ -222,7 +224,15 @@ def _decide(
         )
     except AisleError as exc:
         return _refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-    settled = settle(state.services, state.checkpointer, handler, principal, decision)
+    # Two decisions on one proposal would both resume its waiting run, which takes the second
+    # for a re-run of the first after a crash; one at a time, the second is refused.
+    with idempotency.exclusive(engine, f"decision:{proposal_id}") as held:
+        if not held:
+            return _refusal(
+                status.HTTP_409_CONFLICT,
+                f"Another decision on proposal {proposal_id} is being applied; reload it.",
+            )
+        settled = settle(state.services, state.checkpointer, handler, principal, decision)
     if not settled.decision.accepted:
         return _refusal(status.HTTP_409_CONFLICT, settled.decision.message)
     execution = settled.execution
