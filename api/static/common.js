@@ -220,7 +220,8 @@ const Aisle = (() => {
       el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
       stock ? el("span", { class: p.in_stock ? "ok" : "bad", text: stock }) : null,
       p.reason ? el("span", { class: "muted", text: p.reason }) : null,
-      action ? el("button", { type: "button", class: "secondary", onclick: action.run, text: action.label }) : null,
+      // Every card's button says the same; its accessible name says which product it is about.
+      action ? el("button", { type: "button", class: "secondary", "aria-label": `${action.label}: ${name}`, onclick: action.run, text: action.label }) : null,
     );
   }
 

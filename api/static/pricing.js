@@ -6,6 +6,11 @@
 (() => {
   const { el, facts, table, money, number, percent } = Aisle;
 
+  const setting = (v) => {
+    if (Array.isArray(v)) return v.join(", ");
+    return typeof v === "number" && v > 0 && v < 1 ? percent(v) : String(v);
+  };
+
   function guardrails(g) {
     return el("div", {},
       el("h3", { text: "Guardrail checks" }),
@@ -13,8 +18,7 @@
       el("ul", { class: "checks" },
         g.violations.map((v) => el("li", { class: "fail", text: v })),
         g.binding.map((b) => el("li", { class: "pass", text: `${b} (held the plan back)` }))),
-      facts(Object.entries(g.settings).map(([k, v]) =>
-        [k.replaceAll("_", " "), typeof v === "number" && v > 0 && v < 1 ? percent(v) : String(v)])));
+      facts(Object.entries(g.settings).map(([k, v]) => [k.replaceAll("_", " "), setting(v)])));
   }
 
   function render(detail, controls) {

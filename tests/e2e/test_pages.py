@@ -1,0 +1,153 @@
+"""The pages in a real browser against a real server: a shopper finds a product in the chat and
+asks about it, a planner approves a reorder proposal and sees its purchase order, and a page
+without a key says what is missing."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retail.store.models import Proposal, PurchaseOrder
+from tests.e2e.conftest import PROPOSER, Site
+
+pytestmark = pytest.mark.slow
+
+
+def sign_in(page: Page, principal: str) -> None:
+    """Choose a demo user in the sign-in panel, as a person would."""
+    panel = page.locator("#identity")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    page.get_by_label("Demo user").select_option(label=principal)
+    page.get_by_role("button", name="Use", exact=True).click()
+    expect(page.locator("#identity-label")).to_have_text(principal)
+
+
+def shopper(site: Site) -> str:
+    return next(spec for spec in site.keys if spec.startswith("shopper:"))
+
+
+def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, shopper(site))
+    # Text that arrives while the answer is still streaming is recorded, so the test can tell
+    # a streamed answer from one that appears all at once at the end.
+    page.evaluate(
+        """() => {
+          window.streamed = false;
+          new MutationObserver(() => {
+            const busy = document.querySelector('.msg.assistant[aria-busy="true"] .text');
+            if (busy && busy.textContent.trim()) window.streamed = true;
+          }).observe(document.getElementById("chat-log"),
+                     {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    box = page.get_by_label("Your message")
+    box.fill("show me some jackets or shoes")
+    box.press("Enter")
+
+    first_answer = page.locator(".msg.assistant").first
+    expect(first_answer).to_have_attribute("aria-busy", "false")
+    expect(first_answer.locator(".tools li").first).to_contain_text("Searching products")
+    cards = first_answer.locator(".card")
+    expect(cards.first).to_be_visible()
+    assert page.evaluate("window.streamed"), "no answer text arrived before the final event"
+    assert first_answer.locator(".text").inner_text().strip()
+    first_name = cards.first.locator("h3").inner_text()
+    # Every card has a picture: the product's image, or a placeholder when it has none.
+    assert cards.count() == first_answer.locator(".card img, .card .placeholder").count()
+
+    # The follow-up, typed with the keyboard only.
+    box.focus()
+    page.keyboard.type("tell me more about the first one")
+    page.keyboard.press("Enter")
+    follow_up = page.locator(".msg.assistant").nth(1)
+    expect(follow_up).to_have_attribute("aria-busy", "false")
+    expect(follow_up.locator(".text")).to_contain_text(first_name)
+
+    # The thread survives a reload: the conversation comes back from the server.
+    page.reload()
+    expect(page.locator(".msg.user")).to_have_count(2)
+    expect(page.locator(".msg.assistant")).to_have_count(2)
+    expect(page.locator(".msg.user").nth(1)).to_have_text(
+        re.compile("tell me more about the first one")
+    )
+
+
+def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
+    approver = "planner:quinn"
+    assert approver != f"planner:{PROPOSER.id}"
+    page.goto("/planner")
+    sign_in(page, approver)
+
+    queue = page.locator("#queue button[data-id]")
+    expect(queue.first).to_be_visible()
+    proposal_id = queue.first.get_attribute("data-id")
+    assert proposal_id in site.proposal_ids
+    queue.first.click()
+
+    detail = page.locator("#detail")
+    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    # The first line's forecast chart, with its p10-p90 band, and the policy's explanation.
+    first_line = detail.locator("details.line").first
+    expect(first_line.locator("svg.chart polygon.band")).to_have_count(1)
+    expect(first_line.locator("svg.chart polyline.mean")).to_have_count(1)
+    assert first_line.locator("p").last.inner_text().strip()
+    expect(detail.get_by_role("spinbutton").first).to_be_visible()
+
+    page.get_by_role("button", name="Approve", exact=True).click()
+
+    outcome = page.locator("#outcome")
+    expect(outcome.get_by_role("heading")).to_contain_text("Purchase order po-")
+    heading = outcome.get_by_role("heading").inner_text()
+    po_id = heading.split()[2]
+    with Session(site.engine) as session:
+        order = session.get(PurchaseOrder, po_id)
+        assert order is not None and order.proposal_id == proposal_id
+        proposal = session.scalars(select(Proposal).where(Proposal.id == proposal_id)).one()
+        assert proposal.decided_by == approver.split(":")[1]
+        assert proposal.executed_ref == po_id
+    # The decided proposal has left the queue.
+    expect(page.locator(f'#queue button[data-id="{proposal_id}"]')).to_have_count(0)
+
+
+def test_a_page_without_a_key_says_what_is_missing(page: Page) -> None:
+    page.goto("/planner")
+    expect(page.locator("#identity")).to_have_attribute("open", "")
+    expect(page.locator("#queue-error")).to_contain_text("API key")
+
+
+@pytest.mark.parametrize(
+    ("path", "role", "empty"),
+    [
+        ("/pricing", "pricing_manager", "Nothing is waiting for a decision."),
+        ("/evals", "evaluator", "No evaluation run has been recorded yet."),
+    ],
+)
+def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
+    page: Page, site: Site, path: str, role: str, empty: str
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(path)
+    sign_in(page, next(spec for spec in site.keys if spec.startswith(f"{role}:")))
+    expect(page.get_by_text(empty)).to_be_visible()
+    # Nothing is wider than the phone: the page never scrolls sideways.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_static_files_are_cached_by_version_and_never_leave_their_folder(site: Site) -> None:
+    page = httpx.get(f"{site.url}/").text
+    css = re.search(r'href="(/static/aisle\.css\?v=[0-9a-f]+)"', page)
+    assert css is not None
+    fresh = httpx.get(site.url + css.group(1))
+    assert fresh.status_code == 200 and fresh.headers["content-type"].startswith("text/css")
+    assert "immutable" in fresh.headers["cache-control"]
+    assert httpx.get(f"{site.url}/static/aisle.css?v=old").headers["cache-control"] == "no-cache"
+    for name in ("..%2Fapp.py", "app.py", "missing.js", ".hidden.css"):
+        response = httpx.get(f"{site.url}/static/{name}")
+        assert response.status_code == 404, name
