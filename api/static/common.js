@@ -276,7 +276,7 @@ const Aisle = (() => {
   document.addEventListener("DOMContentLoaded", wireIdentityPanel);
 
   return {
-    ApiError, api, request, readEvents, el, showError, number, money, percent, priceRange, when,
+    ApiError, api, request, readEvents, el, showError, number, money, percent, when,
     facts, table, productCard, uuid4, items, identity, onIdentityChange,
   };
 })();

@@ -1,6 +1,6 @@
 """The pages in a real browser against a real server: a shopper finds a product in the chat and
-asks about it, a planner approves a reorder proposal and sees its purchase order, and a page
-without a key says what is missing."""
+asks about it, a planner approves a reorder proposal and sees its purchase order (and rejects
+another, with a reason), and pages without a key or without data say so."""
 
 from __future__ import annotations
 
@@ -28,13 +28,14 @@ def sign_in(page: Page, principal: str) -> None:
     expect(page.locator("#identity-label")).to_have_text(principal)
 
 
-def shopper(site: Site) -> str:
-    return next(spec for spec in site.keys if spec.startswith("shopper:"))
+def demo_user(site: Site, role: str) -> str:
+    """The first demo principal of `role`, as the sign-in panel lists it."""
+    return next(spec for spec in site.keys if spec.startswith(f"{role}:"))
 
 
 def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) -> None:
     page.goto("/")
-    sign_in(page, shopper(site))
+    sign_in(page, demo_user(site, "shopper"))
     # Text that arrives while the answer is still streaming is recorded, so the test can tell
     # a streamed answer from one that appears all at once at the end.
     page.evaluate(
@@ -68,6 +69,7 @@ def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) ->
     page.keyboard.press("Enter")
     follow_up = page.locator(".msg.assistant").nth(1)
     expect(follow_up).to_have_attribute("aria-busy", "false")
+    expect(follow_up.locator(".tools li").first).to_contain_text("Reading product details")
     expect(follow_up.locator(".text")).to_contain_text(first_name)
 
     # The thread survives a reload: the conversation comes back from the server.
@@ -85,11 +87,8 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.goto("/planner")
     sign_in(page, approver)
 
-    queue = page.locator("#queue button[data-id]")
-    expect(queue.first).to_be_visible()
-    proposal_id = queue.first.get_attribute("data-id")
-    assert proposal_id in site.proposal_ids
-    queue.first.click()
+    proposal_id = site.proposal_ids[0]
+    page.locator(f'#queue button[data-id="{proposal_id}"]').click()
 
     detail = page.locator("#detail")
     expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
@@ -109,11 +108,39 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     with Session(site.engine) as session:
         order = session.get(PurchaseOrder, po_id)
         assert order is not None and order.proposal_id == proposal_id
-        proposal = session.scalars(select(Proposal).where(Proposal.id == proposal_id)).one()
+        proposal = session.get_one(Proposal, proposal_id)
         assert proposal.decided_by == approver.split(":")[1]
         assert proposal.executed_ref == po_id
     # The decided proposal has left the queue.
     expect(page.locator(f'#queue button[data-id="{proposal_id}"]')).to_have_count(0)
+
+
+def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -> None:
+    proposal_id = site.proposal_ids[-1]
+    assert proposal_id != site.proposal_ids[0], "the approval test decides the first one"
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    page.locator(f'#queue button[data-id="{proposal_id}"]').click()
+
+    reject = page.get_by_role("button", name="Reject")
+    reject.click()
+    expect(page.locator("#detail-error")).to_contain_text("Say why you reject it")
+    reason = page.get_by_label("Reason (required to reject)")
+    expect(reason).to_be_focused()
+    page.keyboard.type("The supplier is changing its case pack next week.")
+    reject.click()
+
+    expect(page.locator("#outcome")).to_contain_text(f"Proposal {proposal_id} rejected")
+    with Session(site.engine) as session:
+        proposal = session.get_one(Proposal, proposal_id)
+        assert (proposal.status, proposal.executed_ref) == ("rejected", None)
+        assert proposal.reason == "The supplier is changing its case pack next week."
+        assert (
+            session.scalars(
+                select(PurchaseOrder).where(PurchaseOrder.proposal_id == proposal_id)
+            ).all()
+            == []
+        )
 
 
 def test_a_page_without_a_key_says_what_is_missing(page: Page) -> None:
@@ -134,7 +161,7 @@ def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
 ) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(path)
-    sign_in(page, next(spec for spec in site.keys if spec.startswith(f"{role}:")))
+    sign_in(page, demo_user(site, role))
     expect(page.get_by_text(empty)).to_be_visible()
     # Nothing is wider than the phone: the page never scrolls sideways.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
