@@ -242,6 +242,11 @@ const Aisle = (() => {
     const panel = document.getElementById("identity");
     const demo = document.getElementById("demo-form");
     const select = document.getElementById("demo-user");
+    // Closing the panel hides the control that had focus; focus stays where the panel opens.
+    const close = () => {
+      panel.open = false;
+      panel.querySelector("summary").focus();
+    };
     if (select) {
       // Offer this page's role first.
       const own = [...select.querySelectorAll("optgroup")].find((g) => g.label === role);
@@ -256,7 +261,7 @@ const Aisle = (() => {
         const option = select.selectedOptions[0];
         if (!option) return;
         setIdentity(option.value, option.dataset.principal);
-        panel.open = false;
+        close();
       });
     }
     document.getElementById("key-form").addEventListener("submit", (event) => {
@@ -266,7 +271,7 @@ const Aisle = (() => {
       if (!key) return;
       setIdentity(key, "pasted key");
       input.value = "";
-      panel.open = false;
+      close();
     });
     document.getElementById("sign-out").addEventListener("click", () => setIdentity(null));
     if (!identity()) panel.open = true;

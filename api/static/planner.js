@@ -7,6 +7,7 @@
 (() => {
   const { el, facts, table, money, number } = Aisle;
   const SVG = "http://www.w3.org/2000/svg";
+  const count = (n, word) => `${number(n)} ${word}${n === 1 ? "" : "s"}`;
 
   function svg(tag, attrs, ...children) {
     const node = document.createElementNS(SVG, tag);
@@ -121,7 +122,7 @@
         ["Lead time", supplier.lead_time_mean_days === undefined ? null : `${number(supplier.lead_time_mean_days, 1)} days`],
         ["As of", content.as_of],
         ["Review period", content.review_period_days ? `${content.review_period_days} days` : null],
-        ["Total", `${totals.lines ?? lines.length} lines, ${number(totals.units)} units, ${money(totals.value)}`],
+        ["Total", `${count(lines.length, "line")}, ${count(totals.units, "unit")}, ${money(totals.value)}`],
         ["Proposed by", detail.proposer],
         ["Expires", Aisle.when(detail.expires_at)],
         ["Content hash", detail.content_hash ? detail.content_hash.slice(0, 12) : null],
@@ -157,7 +158,7 @@
       el("p", { text: result.message }),
       facts([
         ["Status", order.status], ["Supplier", order.supplier_id], ["Deliver to", order.location_id],
-        ["Expected on", order.expected_on], ["Total", `${number(order.units)} units, ${money(order.value)}`],
+        ["Expected on", order.expected_on], ["Total", `${count(order.units, "unit")}, ${money(order.value)}`],
       ]),
       table([
         { label: "SKU", value: (l) => l.variant_id },
@@ -171,7 +172,7 @@
     summary: (p) => {
       const t = p.totals || {};
       return [`${p.location_id || "?"} · ${money(t.value)}`,
-        `${t.lines ?? "?"} lines, ${number(t.units)} units · by ${p.proposer} · ${p.id}`];
+        `${count(t.lines, "line")}, ${count(t.units, "unit")} · by ${p.proposer} · ${p.id}`];
     },
     render,
     decided,
