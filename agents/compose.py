@@ -285,6 +285,21 @@ def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return f"Done. {changes}", dialogue
 
 
+# Tools whose answers are about products: their products become the turn's product cards.
+PRODUCT_TOOLS = frozenset(
+    {
+        "search_products",
+        "product_details",
+        "compare_products",
+        "recommend_for_me",
+        "similar_products",
+        "complete_the_look",
+        "customer_recommendations",
+        "in_stock_substitutes",
+        "stock_nearby",
+    }
+)
+
 COMPOSERS: dict[str, Composer] = {
     "search_products": _search,
     "product_details": _details,
@@ -326,7 +341,8 @@ def _error_text(outcome: ToolOutcome) -> str:
     return outcome.error.message
 
 
-def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list[Citation]:
+def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) -> list[Citation]:
+    """What backs the answer; `dialogue` is given when this turn showed products."""
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
@@ -346,7 +362,7 @@ def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list
             add("order", out["order_id"])
         for order in out.get("orders", []):
             add("order", order.get("order_id"))
-    for pid in dialogue.shown_products if any(o.ok for o in outcomes) else []:
+    for pid in dialogue.shown_products if dialogue is not None else []:
         add("product", pid)
     return cited
 
@@ -372,10 +388,11 @@ def compose(state: ConversationState) -> Step:
             continue
         text, dialogue = COMPOSERS.get(outcome.name, _generic)(outcome.output, dialogue)
         texts.append(text)
+    shows_products = any(o.ok and o.name in PRODUCT_TOOLS for o in state.outcomes)
     answer = Answer(
         text="\n".join(texts),
-        citations=_citations(state.outcomes, dialogue),
-        products=list(dialogue.shown_products) if any(o.ok for o in state.outcomes) else [],
+        citations=_citations(state.outcomes, dialogue if shows_products else None),
+        products=list(dialogue.shown_products) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )
     return Step(answer=answer, dialogue=dialogue)

@@ -87,8 +87,11 @@ def _min_price(tool_world: ToolWorld, product_id: str) -> float:
 
 def test_policy_question_cites_the_policy(assistant: Assistant, tool_world: ToolWorld) -> None:
     shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
-    result = assistant.ask(shopper, "what's your return policy?")
+    shown = assistant.ask(shopper, "show me some jackets")
+    result = assistant.ask(shopper, "what's your return policy?", thread_id=shown.thread_id)
     assert _names(result) == ["answer_from_documents"]
+    # The jackets of the turn before are not this answer's products or sources.
+    assert result.products == [] and all(c.kind != "product" for c in result.citations)
     assert result.tool_calls[0].args["doc_type"] == "policy"
     assert any(c.kind == "policy" for c in result.citations)
     assert result.grounded

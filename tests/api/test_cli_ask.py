@@ -17,6 +17,9 @@ def ask(
     tool_world: ToolWorld, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ):  # type: ignore[no-untyped-def]
     """`aisle ask ...` against the tool world's database and indexes, with its own checkpoints."""
+    # The embedded index admits one holder: the command opens its own, as a separate process
+    # would, so the world's cached one is closed first (later tests reopen it on demand).
+    tool_world.services.close()
     monkeypatch.setenv("AISLE_VAR_DIR", str(tool_world.settings.var_dir))
     monkeypatch.setenv("AISLE_DATABASE_URL", tool_world.settings.resolved_database_url)
     monkeypatch.setenv("AISLE_LLM_BASE_URL", "")

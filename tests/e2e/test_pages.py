@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from retail.store.models import Proposal, PurchaseOrder
 from tests.e2e.conftest import PROPOSER, Site
 
-pytestmark = pytest.mark.slow
+# One server and one copy of the world serve every page test: they stay on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 
 def sign_in(page: Page, principal: str) -> None:
