@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import AssistantLoader
+from api.deps import AssistantLoader, InvalidRequest
 from api.ratelimit import RateLimit, make_rate_limiter
 from api.routes import associate, audit, chat, health, metrics, products, proposals
 from api.routes.metrics import Metrics
@@ -137,6 +137,8 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
         detail = f"Nothing is served at {request.url.path}."
     elif exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED and detail == "Method Not Allowed":
         detail = f"{request.method} is not allowed on {request.url.path}."
+    elif detail == "There was an error parsing the body":  # FastAPI's, for bytes that are not text
+        detail = "The request body cannot be read: send JSON as UTF-8 text."
     return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -149,6 +151,11 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
         log.warning("database operation failed: %s", exc)
         return _error(status.HTTP_503_SERVICE_UNAVAILABLE, "The database is unavailable right now.")
     return _error(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc))
+
+
+async def _on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InvalidRequest)
+    return JSONResponse(exc.body(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def _on_aisle_error(request: Request, exc: Exception) -> JSONResponse:
@@ -360,6 +367,7 @@ def create_app(
     app.add_exception_handler(NotFoundError, _on_not_found)
     app.add_exception_handler(DatabaseUnavailableError, _on_database_unavailable)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
+    app.add_exception_handler(InvalidRequest, _on_invalid_request)
     app.add_exception_handler(AisleError, _on_aisle_error)
     app.add_exception_handler(Exception, _on_unexpected)
     app.add_middleware(BodySizeLimit)

@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -159,6 +159,23 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 
 
+class InvalidRequest(AisleError):
+    """A request that is well formed but cannot be done as asked: a 422 with the body every
+    422 has (`detail`, and `errors` naming where the problem is)."""
+
+    def __init__(self, message: str, *, loc: Sequence[str | int] = ("request",), kind: str):
+        super().__init__(message)
+        self.message = message
+        self.loc = list(loc)
+        self.kind = kind
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": self.message,
+            "errors": [{"type": self.kind, "loc": self.loc, "msg": self.message}],
+        }
+
+
 # A tool's typed error as the HTTP status it means. A policy refusal (no marketing consent, say)
 # is a 403: the request was understood and is not allowed, whoever retries it.
 TOOL_ERROR_STATUS = {
@@ -185,6 +202,8 @@ class ToolRunner:
         outcome = invoke(ctx, name, given)
         self.metrics.tool_calls.labels(name, outcome.status).inc()
         if outcome.error is not None:
+            if outcome.error.kind == "invalid":
+                raise InvalidRequest(outcome.error.message, loc=("query",), kind="invalid")
             raise HTTPException(TOOL_ERROR_STATUS[outcome.error.kind], detail=outcome.error.message)
         assert outcome.output is not None
         return outcome.output

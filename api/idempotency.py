@@ -27,6 +27,7 @@ from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.deps import InvalidRequest
 from retail.store.db import transaction
 from retail.store.models import IdempotencyRecord
 
@@ -111,10 +112,11 @@ def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Rep
         # Released by a failed first attempt between our insert and this read: claim again.
         return claim(engine, principal_id, key, request_hash)
     if record.fingerprint != request_hash:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"The Idempotency-Key {key!r} was used for a different request; send a new "
-            "key with a new request.",
+        raise InvalidRequest(
+            f"The Idempotency-Key {key!r} was used for a different request; send a new key "
+            "with a new request.",
+            loc=("header", "Idempotency-Key"),
+            kind="idempotency_key_reused",
         )
     if record.state == DONE and record.status_code is not None:
         return Replay(record.status_code, dict(record.response or {}))

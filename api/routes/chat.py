@@ -23,7 +23,7 @@ from concurrent.futures import Executor
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import Engine, case, func, select
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from agents.assistant import Assistant, InvalidMessageError, TurnResult, UnknownBrainError
 from agents.state import Message
 from api.auth import PrincipalDep
-from api.deps import AssistantDep, MetricsDep
+from api.deps import AssistantDep, InvalidRequest, MetricsDep
 from api.routes.metrics import Metrics
 from api.schemas import (
     ChatRequest,
@@ -55,7 +55,20 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["chat"])
 
 CHUNKS = 4  # pieces an answer is streamed in
-_ERRORS = error_responses(401, 404, 413, 422, 429, 503)
+_ERRORS = error_responses(400, 401, 404, 413, 422, 429, 503)
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["tool_call", "chunk", "final", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "The event's JSON: ToolCallEvent, ChunkEvent, FinalEvent or "
+            "ErrorPublic.",
+        },
+    },
+}
 _SSE_DOC = (
     "Server-sent events: `tool_call` (ToolCallEvent) as each tool returns, `chunk` "
     "(ChunkEvent) pieces of the answer, then `final` (FinalEvent); `error` (ErrorPublic) "
@@ -242,7 +255,8 @@ async def _stream_turn(
     responses={
         status.HTTP_200_OK: {
             "description": _SSE_DOC,
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            # Before OpenAPI 3.2, a stream's `schema` describes each event.
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
         },
         **_ERRORS,
     },
@@ -283,7 +297,7 @@ async def chat_turn(
         result = await asyncio.get_running_loop().run_in_executor(pool, ask)
     except (InvalidMessageError, UnknownBrainError) as exc:
         metrics.chat_turns.labels(body.brain, "error").inc()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        raise InvalidRequest(str(exc), loc=("body", "message"), kind="invalid_message") from None
     except AisleError:
         metrics.chat_turns.labels(body.brain, "error").inc()
         raise

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from agents.operations import DecisionRequest, handler_for, settle
 from api import idempotency
 from api.auth import RoleGuard
-from api.deps import SessionDep, ToolRunner
+from api.deps import InvalidRequest, SessionDep, ToolRunner
 from api.schemas import (
     AUTH_ERRORS,
     ChartLine,
@@ -219,11 +219,13 @@ def _decide(
             handler.edit(content, decision.changes)  # a bad edit is the caller's input: 422
     except ValidationError as exc:
         problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-        return _refusal(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"The decision cannot be read: {problem}."
+        invalid = InvalidRequest(
+            f"The decision cannot be read: {problem}.", loc=("body",), kind="invalid_decision"
         )
+        return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
     except AisleError as exc:
-        return _refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+        invalid = InvalidRequest(str(exc), loc=("body", "changes"), kind="invalid_edit")
+        return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
     # Two decisions on one proposal would both resume its waiting run, which takes the second
     # for a re-run of the first after a crash; one at a time, the second is refused.
     with idempotency.exclusive(engine, f"decision:{proposal_id}") as held:
