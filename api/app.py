@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import AssistantLoader, InvalidRequest
+from api.deps import SERVICE, AssistantLoader, InvalidRequest
 from api.ratelimit import RateLimit, make_rate_limiter
 from api.routes import associate, audit, chat, health, metrics, products, proposals
 from api.routes.metrics import Metrics
@@ -39,7 +39,7 @@ from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
 from retail.store.open import open_store
-from tools.base import Services
+from tools.base import Services, ToolContext, ToolError
 
 if TYPE_CHECKING:
     from agents.assistant import Assistant
@@ -295,7 +295,9 @@ def _open_state(
         def build() -> Assistant:
             from agents.assistant import Assistant
 
-            return Assistant(services, checkpointer)
+            loaded = Assistant(services, checkpointer)
+            _open_shared(services)
+            return loaded
 
         loader = AssistantLoader.start(build)
     else:
@@ -304,6 +306,20 @@ def _open_state(
         )
     stack.callback(loader.settle)  # last in, first out: the load ends before the rest closes
     app.state.assistant_loader = loader
+
+
+def _open_shared(services: Services) -> None:
+    """Open what turns share (the RAG index, the knowledge graph, the recommender) before the
+    first request: `Services` builds each on first use without a lock, and two turns racing
+    to open a Qdrant Edge index would find it locked by the other."""
+    from tools.inventory import knowledge_graph
+    from tools.knowledge import rag_retriever
+    from tools.recommendations import recommender
+
+    ctx = ToolContext(principal=SERVICE, services=services, agent_name="api")
+    for open_shared in (rag_retriever, knowledge_graph, recommender):
+        with suppress(ToolError):  # not built yet: /ready says so, the tools say how
+            open_shared(ctx)
 
 
 def _include_pages(app: FastAPI) -> None:

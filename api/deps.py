@@ -25,6 +25,8 @@ from retail.settings import Settings
 from tools.base import Principal, Services, ToolContext, invoke
 
 log = logging.getLogger(__name__)
+# Who opens shared resources on the service's behalf (never a tool call, so nothing to audit).
+SERVICE = Principal(id="system:api", role="admin")
 # How long a chat request waits for an assistant still loading before it is told to retry.
 LOAD_WAIT_S = 120.0
 

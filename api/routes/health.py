@@ -7,14 +7,11 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import AssistantLoader, EngineDep
+from api.deps import SERVICE, AssistantLoader, EngineDep
 from api.schemas import CheckPublic, HealthPublic, ReadinessPublic
 from retail.store.schema import current_revision, head_revision
-from tools.base import Principal, Services, ToolContext, ToolError
+from tools.base import Services, ToolContext, ToolError
 from tools.knowledge import rag_retriever
-
-# Who opens shared resources on the service's behalf (never a tool call, so nothing to audit).
-SERVICE = Principal(id="system:api", role="admin")
 
 router = APIRouter(tags=["health"])
 

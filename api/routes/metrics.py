@@ -81,5 +81,5 @@ class Metrics:
 def metrics(request: Request) -> Response:
     """Prometheus metrics of this process: requests and latency per route and status, chat
     turns, tool calls by name and status, grounding-guard replacements."""
-    registry: Metrics = request.app.state.metrics
-    return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)
+    collected: Metrics = request.app.state.metrics
+    return Response(generate_latest(collected.registry), media_type=CONTENT_TYPE_LATEST)
