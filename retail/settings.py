@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retail.errors import AisleError
 
 _PLACEHOLDER_SECRET = "change-me"
 
@@ -54,6 +56,17 @@ class Settings(BaseSettings):
         return self.var_dir / "world"
 
 
+class SettingsError(AisleError):
+    """The environment's AISLE_* configuration is not valid."""
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; an invalid value is one sentence naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = f"AISLE_{str(problem['loc'][0]).upper()}: " if problem["loc"] else ""
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"Invalid configuration: {where}{message}.") from None

@@ -14,6 +14,7 @@ turns a `ToolError` into a typed result, and appends one audit event per call, w
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -116,18 +117,26 @@ class Services:
         self.engine = engine
         self.settings = settings
         self._cache: dict[str, Any] = {}
+        # The API serves turns on several threads: two first calls must not both build (an
+        # embedded Qdrant index admits one holder, so the second build would fail).
+        self._lock = threading.RLock()
 
     def cached(self, key: str, build: Callable[[], Any]) -> Any:
-        if key not in self._cache:
-            self._cache[key] = build()
-        return self._cache[key]
+        value = self._cache.get(key)
+        if value is None:
+            with self._lock:
+                value = self._cache.get(key)
+                if value is None:
+                    value = self._cache[key] = build()
+        return value
 
     def close(self) -> None:
-        for value in self._cache.values():
-            close = getattr(value, "close", None)
-            if callable(close):
-                close()
-        self._cache.clear()
+        with self._lock:
+            for value in self._cache.values():
+                close = getattr(value, "close", None)
+                if callable(close):
+                    close()
+            self._cache.clear()
 
 
 @dataclass(slots=True)

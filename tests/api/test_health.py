@@ -42,13 +42,13 @@ def test_health_is_503_when_the_database_is_unreachable(app: FastAPI, client: Te
     assert response.json()["schema_revision"] is None
 
 
-def test_root_serves_a_storefront_placeholder(client: TestClient) -> None:
+def test_root_serves_the_storefront(client: TestClient) -> None:
     response = client.get("/")
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "Aisle" in response.text
-    assert 'href="/docs"' in response.text
+    assert 'href="/associate"' in response.text and 'href="/planner"' in response.text
 
 
 def test_unknown_path_is_a_json_404_sentence(client: TestClient) -> None:
@@ -75,8 +75,23 @@ def test_openapi_paths_and_operation_ids_are_stable(client: TestClient) -> None:
     }
     assert operations == {
         ("/health", "get"): "health",
+        ("/ready", "get"): "ready",
+        ("/metrics", "get"): "metrics",
         ("/v1/products", "get"): "listProducts",
         ("/v1/products/{product_id}", "get"): "getProduct",
+        ("/v1/chat", "post"): "chat",
+        ("/v1/chat/turn", "post"): "chatTurn",
+        ("/v1/threads/{thread_id}", "get"): "getThread",
+        ("/v1/stock", "get"): "getStock",
+        ("/v1/substitutes", "get"): "getSubstitutes",
+        ("/v1/customers/{customer_id}", "get"): "getCustomer",
+        ("/v1/customers/{customer_id}/recommendations", "get"): "getCustomerRecommendations",
+        ("/v1/proposals", "get"): "listProposals",
+        ("/v1/proposals/{proposal_id}", "get"): "getProposal",
+        ("/v1/proposals/{proposal_id}/decision", "post"): "decideProposal",
+        ("/v1/purchase-orders", "get"): "listPurchaseOrders",
+        ("/v1/audit", "get"): "listAuditEvents",
+        ("/v1/audit/verify", "get"): "verifyAudit",
     }
     assert schema["info"]["title"] == "Aisle"
     # Errors are documented with the bodies the app really sends.
