@@ -1,0 +1,339 @@
+"""The run's report: one self-contained HTML file with the tables and plots an evaluator reads.
+
+Brains side by side (accuracy, grounding, refusals, latency, safety), the goals, accuracy per
+suite and per intent, latency histograms, the model suites (forecast calibration, recommender,
+pricing, retrieval) and every failing turn. Plots are drawn with matplotlib's Agg canvas and
+inlined as SVG, so the file opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 0.8rem 0 1.6rem; font-size: 0.9rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.55rem; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; }
+td.text { text-align: left; max-width: 34rem; }
+thead th { background: #f2f2f2; }
+.met { color: #1a7f37; font-weight: 600; } .missed { color: #cf222e; font-weight: 600; }
+.note { color: #555; font-size: 0.9rem; }
+svg { max-width: 100%; height: auto; display: block; margin: 0.5rem 0 1.5rem; }
+"""
+# (label, how to read it off a brain's summary, format)
+BRAIN_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any], str], ...] = (
+    ("tool selection accuracy", lambda b: b["tool_selection_accuracy"], "{:.1%}"),
+    ("argument accuracy", lambda b: b["argument_accuracy"], "{:.1%}"),
+    ("turns passed", lambda b: b["turns_passed"], "{:.1%}"),
+    ("task success", lambda b: b["task_success"], "{:.1%}"),
+    ("facts stated", lambda b: b["facts_stated"], "{:.1%}"),
+    ("forbidden claims made", lambda b: b["forbidden_claims"], "{}"),
+    ("hallucination rate (answers)", lambda b: b["hallucination_rate"], "{:.1%}"),
+    ("hallucination rate (claims)", lambda b: b["claim_hallucination_rate"], "{:.2%}"),
+    ("answers replaced by the guard", lambda b: b["guard_replacements"], "{:.1%}"),
+    ("citation precision", lambda b: b["citation_precision"], "{:.1%}"),
+    ("gold citation precision", lambda b: b["gold_citation_precision"], "{:.1%}"),
+    ("gold citation hit rate", lambda b: b["gold_citation_hit_rate"], "{:.1%}"),
+    ("correct refusals", lambda b: b["correct_refusals"], "{:.1%}"),
+    ("over-refusals", lambda b: b["over_refusals"], "{:.1%}"),
+    ("turn latency p50 (ms)", lambda b: b["latency"]["turn"]["p50_ms"], "{:,.0f}"),
+    ("turn latency p95 (ms)", lambda b: b["latency"]["turn"]["p95_ms"], "{:,.0f}"),
+    ("turn latency p99 (ms)", lambda b: b["latency"]["turn"]["p99_ms"], "{:,.0f}"),
+    ("first streamed event p50 (ms)", lambda b: b["latency"]["first_event"]["p50_ms"], "{:,.0f}"),
+    ("first streamed event p95 (ms)", lambda b: b["latency"]["first_event"]["p95_ms"], "{:,.0f}"),
+    ("fallbacks to the local brain", lambda b: b["fallbacks"]["rate"], "{:.1%}"),
+    ("turns", lambda b: b["turns"], "{}"),
+    ("cases", lambda b: b["cases"], "{}"),
+)
+SAFETY_ROWS = (
+    "tool_calls",
+    "out_of_grant_calls",
+    "out_of_grant_refused_attempts",
+    "writes",
+    "unconfirmed_writes",
+    "executions",
+    "unapproved_executions",
+    "collateral_order_changes",
+    "audit_chain_ok",
+)
+
+
+def render_report(
+    summary: dict[str, Any], records: Sequence[dict[str, Any]], models: dict[str, Any]
+) -> str:
+    run = summary["run"]
+    brains: dict[str, Any] = summary["brains"]
+    suites = ", ".join(f"{k} v{v}" for k, v in run["suites"].items())
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Aisle evaluation</title>",
+        f"<style>{_STYLE}</style></head><body><h1>Aisle evaluation</h1>",
+        f"<p class='note'>{_e(run['created_at'])}; {run['seconds']:,} s; world "
+        f"{_e(run['world'])}; suites {_e(suites)}; repeat {run['repeat']}; "
+        f"{_e(run['machine'])}.</p>",
+        "<h2>Goals</h2>",
+        _table(
+            ["goal", "value", "met"],
+            [[g["goal"], _fmt(g["value"], "{}"), _verdict(g["met"])] for g in summary["goals"]],
+        ),
+    ]
+    if brains:
+        parts += _brain_sections(brains, records)
+    for name, result in models.items():
+        parts += _model_section(name, result)
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
+    names = list(brains)
+    parts = [
+        "<h2>Brains side by side</h2>",
+        _table(
+            ["metric", *names],
+            [
+                [label, *(_fmt(read(brains[n]), fmt) for n in names)]
+                for label, read, fmt in BRAIN_ROWS
+            ]
+            + [["pass^k", *(_e(_kv(brains[n]["pass_hat_k"])) for n in names)]]
+            + [["tokens / cost", *(_e(brains[n]["tokens"]) for n in names)]],
+        ),
+        "<h2>Safety (from the audit log)</h2>",
+        _table(
+            ["figure", *names],
+            [
+                [k.replace("_", " "), *(_fmt(brains[n]["safety"].get(k), "{}") for n in names)]
+                for k in SAFETY_ROWS
+            ],
+        ),
+    ]
+    breaches = [(n, b) for n in names for b in brains[n]["safety"]["breaches"]]
+    if breaches:
+        parts.append(_table(["brain", "breach"], [[n, b] for n, b in breaches]))
+    suites = sorted({s for n in names for s in brains[n]["by_suite"]})
+    parts += [
+        "<h2>Per suite</h2>",
+        _table(
+            ["suite", "figure", *names],
+            [
+                [
+                    suite,
+                    label,
+                    *(_fmt(brains[n]["by_suite"].get(suite, {}).get(key), fmt) for n in names),
+                ]
+                for suite in suites
+                for label, key, fmt in (
+                    ("tool selection", "tool_selection_accuracy", "{:.1%}"),
+                    ("task success", "task_success", "{:.1%}"),
+                    ("hallucination rate", "hallucination_rate", "{:.1%}"),
+                    ("correct refusals", "correct_refusals", "{:.1%}"),
+                    ("over-refusals", "over_refusals", "{:.1%}"),
+                )
+            ],
+        ),
+        "<h2>Tool selection accuracy per intent</h2>",
+        _svg(_intent_chart(brains)),
+        "<h2>Turn latency</h2>",
+        _svg(_latency_chart(brains, records)),
+        "<h3>Per tool (p50 / p95 / p99 ms, calls)</h3>",
+        _tool_latency(brains),
+        "<h2>Failing turns</h2>",
+    ]
+    failing = [(n, t) for n in names for t in brains[n]["failing_turns"]]
+    parts.append(
+        _table(
+            ["brain", "case", "turn", "message", "expected tools", "tools", "problems"],
+            [
+                [
+                    n,
+                    f"{t['suite']}/{t['case']} #{t['repetition']}",
+                    str(t["turn"]),
+                    t["message"],
+                    ", ".join(t["expected_tools"] or [])
+                    if t["expected_tools"] is not None
+                    else "-",
+                    ", ".join(t["tools"]),
+                    "; ".join(t["problems"]),
+                ]
+                for n, t in failing
+            ],
+            text_columns={3, 4, 5, 6},
+        )
+        if failing
+        else "<p>None.</p>"
+    )
+    return parts
+
+
+def _model_section(name: str, result: dict[str, Any]) -> list[str]:
+    parts = [f"<h2>Model suite: {_e(name)}</h2>"]
+    if result.get("error"):
+        return [*parts, f"<p class='missed'>{_e(result['error'])}</p>"]
+    metrics = result.get("metrics", {})
+    table = metrics.get("models")
+    if isinstance(table, dict):
+        columns = sorted({k for row in table.values() for k in row})
+        parts.append(
+            _table(
+                ["model", *columns],
+                [[m, *(_fmt(row.get(c), "{}") for c in columns)] for m, row in table.items()],
+            )
+        )
+    scalars = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if scalars:
+        parts.append(_table(["figure", "value"], [[k, _fmt(v, "{}")] for k, v in scalars.items()]))
+    if name == "forecast" and result.get("calibration"):
+        parts.append(_svg(_calibration_chart(result["calibration"], result["nominal_coverage"])))
+    if name == "pricing" and result.get("elasticities"):
+        parts.append(_svg(_elasticity_chart(result["elasticities"])))
+    if name == "retrieval":
+        for mode, report in metrics.get("modes", {}).items():
+            rows = [["overall", *_kv_cells(report["overall"])]]
+            rows += [[kind, *_kv_cells(v)] for kind, v in report["by_kind"].items()]
+            parts.append(f"<h3>{_e(mode)}</h3>")
+            parts.append(_table(["kind", *report["overall"].keys()], rows))
+    return parts
+
+
+def _intent_chart(brains: dict[str, Any]) -> Figure:
+    intents = sorted({i for b in brains.values() for i in b["by_intent"]})
+    fig = Figure(figsize=(11, 3.6))
+    ax = fig.add_subplot()
+    width = 0.8 / max(len(brains), 1)
+    for k, (name, brain) in enumerate(brains.items()):
+        values = [
+            brain["by_intent"].get(i, {}).get("tool_selection_accuracy") or 0.0 for i in intents
+        ]
+        ax.bar([x + k * width for x in range(len(intents))], values, width, label=name)
+    ax.set_xticks([x + width * (len(brains) - 1) / 2 for x in range(len(intents))])
+    ax.set_xticklabels(intents, rotation=40, ha="right", fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("tool selection accuracy")
+    ax.axhline(0.95, color="#999", linestyle="--", linewidth=1)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _latency_chart(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -> Figure:
+    fig = Figure(figsize=(11, 3.2))
+    ax = fig.add_subplot()
+    for name in brains:
+        values = [
+            r["latency_ms"]
+            for r in records
+            if r.get("record") == "turn" and r["brain"] == name and r.get("latency_ms") is not None
+        ]
+        if values:
+            ax.hist(values, bins=40, alpha=0.55, label=name)
+    ax.set_xlabel("turn latency (ms)")
+    ax.set_ylabel("turns")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _calibration_chart(calibration: dict[str, Any], nominal: dict[str, float]) -> Figure:
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.add_subplot()
+    names = list(nominal)
+    for model, values in calibration.items():
+        xs = [nominal[n] for n in names if values.get(n) is not None]
+        ys = [values[n] for n in names if values.get(n) is not None]
+        ax.plot(xs, ys, marker="o", label=model)
+    ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
+    ax.set_xlabel("nominal coverage (p10, p50, p80 interval, p90, p95)")
+    ax.set_ylabel("observed coverage")
+    ax.set_title("forecast interval calibration")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _elasticity_chart(elasticities: dict[str, list[float]]) -> Figure:
+    fig = Figure(figsize=(4.8, 4.5))
+    ax = fig.add_subplot()
+    ax.scatter(elasticities["true"], elasticities["estimated"], s=12)
+    low = min([*elasticities["true"], *elasticities["estimated"], -0.5])
+    ax.plot([low, 0], [low, 0], color="#999", linestyle="--", linewidth=1)
+    ax.set_xlabel("true elasticity")
+    ax.set_ylabel("estimated elasticity")
+    return fig
+
+
+def _tool_latency(brains: dict[str, Any]) -> str:
+    tools = sorted({t for b in brains.values() for t in b["latency"]["per_tool"]})
+    rows = []
+    for tool in tools:
+        cells = []
+        for brain in brains.values():
+            p = brain["latency"]["per_tool"].get(tool)
+            cells.append(
+                "-"
+                if not p
+                else f"{p['p50_ms']:,.0f} / {p['p95_ms']:,.0f} / {p['p99_ms']:,.0f} ({p['n']})"
+            )
+        rows.append([tool, *cells])
+    return _table(["tool", *brains], rows)
+
+
+def _svg(fig: Figure) -> str:
+    FigureCanvasAgg(fig)
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _table(
+    head: Sequence[str], rows: Iterable[Sequence[str]], *, text_columns: set[int] | None = None
+) -> str:
+    wide = text_columns or set()
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td class='text'>{_e(c)}</td>" if i in wide else f"<td>{_cell(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    header = "".join(f"<th>{_e(h)}</th>" for h in head)
+    return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: str) -> str:
+    # Verdicts are already markup; everything else is text.
+    return value if value.startswith("<span") else _e(value)
+
+
+def _verdict(met: bool) -> str:
+    return "<span class='met'>yes</span>" if met else "<span class='missed'>no</span>"
+
+
+def _fmt(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float) and fmt == "{}":
+        return f"{value:,.4g}" if isinstance(value, float) else f"{value:,}"
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def _kv(mapping: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {_fmt(v, '{}')}" for k, v in mapping.items()) or "-"
+
+
+def _kv_cells(mapping: dict[str, Any]) -> list[str]:
+    return [_fmt(v, "{}") for v in mapping.values()]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
