@@ -1,0 +1,185 @@
+"""`aisle eval ...`: run the evaluation suites, and compare two runs under release gates."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from api.commands.common import print_table
+
+eval_app = typer.Typer(
+    help="Evaluate the agents and models: suites, reports, release gates.", no_args_is_help=True
+)
+
+
+class WorldScale(StrEnum):
+    tiny = "tiny"
+    small = "small"
+
+
+@eval_app.command("run")
+def run_cmd(
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output-dir", help="Where results.jsonl, summary.json and report.html are written."
+        ),
+    ],
+    suite: Annotated[
+        str,
+        typer.Option(
+            "--suite",
+            help="shopper, associate, orders, rag, adversarial, forecast, recommender, pricing, "
+            "retrieval (comma-separated), all, or smoke.",
+        ),
+    ] = "all",
+    smoke: Annotated[bool, typer.Option("--smoke", help="Run the CI smoke subset.")] = False,
+    brain: Annotated[
+        str, typer.Option("--brain", help="local, hybrid, openai, or several comma-separated.")
+    ] = "local",
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, help="Run every case K times (pass^k).")
+    ] = 1,
+    scale: Annotated[
+        WorldScale, typer.Option("--scale", help="The generated world to build (tiny: seconds).")
+    ] = WorldScale.small,
+    world: Annotated[
+        Path | None,
+        typer.Option(
+            "--world",
+            help="A built world folder (aisle.db and var/) to copy instead of the "
+            "cached evaluation world.",
+        ),
+    ] = None,
+    rebuild_world: Annotated[
+        bool, typer.Option("--rebuild-world", help="Build the cached world again.")
+    ] = False,
+    tau2: Annotated[
+        Path | None, typer.Option("--tau2", help="The tau2 retail folder (db.json).")
+    ] = None,
+) -> None:
+    """Run suites on a private copy of the evaluation world and write the results and report."""
+    from evals.runner import RunOptions, check_brains, plan_suites, run_evals
+    from evals.suites import resolve
+    from evals.world import DATABASE, VAR, WorldError, WorldSpec, cached_world
+    from retail.settings import get_settings
+
+    settings = get_settings()
+    names = resolve("smoke" if smoke else suite)
+    brains = [b.strip() for b in brain.split(",") if b.strip()]
+    # Everything the command line says is checked before minutes go into building a world.
+    check_brains(brains)
+    plan_suites(names)
+    if world is not None:
+        folder, label = world, f"given: {world}"
+        if not (world / DATABASE).is_file() or not (world / VAR).is_dir():
+            raise WorldError(f"{world} holds no aisle.db and var/ of a built world.")
+    else:
+        spec = WorldSpec(scale.value, tau2 or settings.shared_data_dir / "tau2_retail")
+        typer.echo(f"preparing the {scale.value} evaluation world ...", err=True)
+        folder = cached_world(spec, settings.var_dir / "evals" / "worlds", rebuild=rebuild_world)
+        label = f"{scale.value} (seed {spec.seed}, {folder.name})"
+    summary = run_evals(
+        RunOptions(
+            suites=names,
+            brains=brains,
+            output_dir=output_dir,
+            database=folder / DATABASE,
+            var_dir=folder / VAR,
+            repeat=repeat,
+            world_label=label,
+            llm_base_url=settings.llm_base_url,
+        )
+    )
+    _print_summary(summary)
+    typer.echo(f"wrote {output_dir}/results.jsonl, summary.json and report.html", err=True)
+
+
+@eval_app.command("compare")
+def compare_cmd(
+    champion: Annotated[Path, typer.Argument(help="The run to beat (its output folder).")],
+    challenger: Annotated[Path, typer.Argument(help="The new run (its output folder).")],
+    gate: Annotated[
+        Path | None, typer.Option("--gate", help="Gates file (default: evals/gates.yaml).")
+    ] = None,
+) -> None:
+    """Show how CHALLENGER differs from CHAMPION; exit 1 if a gate is not met."""
+    from evals.compare import (
+        GATES_FILE,
+        check_gates,
+        differences,
+        flatten,
+        load_gates,
+        load_summary,
+    )
+
+    a, b = flatten(load_summary(champion)), flatten(load_summary(challenger))
+    gates = load_gates(gate or GATES_FILE)
+    changed = differences(a, b)
+    table = Table(title=f"{len(changed)} figures differ")
+    for column in ("metric", "champion", "challenger", "change"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, old, new in changed:
+        delta = "-" if old is None or new is None else f"{new - old:+.4g}"
+        table.add_row(name, _num(old), _num(new), delta)
+    print_table(table)
+    results = check_gates(gates, a, b)
+    failed = [r for r in results if not r.passed]
+    gate_table = Table(title=f"gates: {len(results) - len(failed)} of {len(results)} met")
+    for column in ("metric", "champion", "challenger", "rule", "met"):
+        gate_table.add_column(column, justify="left" if column in ("metric", "rule") else "right")
+    for r in results:
+        gate_table.add_row(
+            r.metric, _num(r.champion), _num(r.challenger), r.rule, "yes" if r.passed else "NO"
+        )
+    print_table(gate_table)
+    if failed:
+        typer.echo(
+            f"regression: {len(failed)} gate(s) not met ({', '.join(r.metric for r in failed)}).",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    brains = summary["brains"]
+    if brains:
+        table = Table(title="agents")
+        table.add_column("figure")
+        for name in brains:
+            table.add_column(name, justify="right")
+        for label, key in (
+            ("tool selection accuracy", "tool_selection_accuracy"),
+            ("argument accuracy", "argument_accuracy"),
+            ("task success", "task_success"),
+            ("hallucination rate", "hallucination_rate"),
+            ("citation precision", "citation_precision"),
+            ("correct refusals", "correct_refusals"),
+            ("over-refusals", "over_refusals"),
+        ):
+            table.add_row(label, *(_share(b.get(key)) for b in brains.values()))
+        table.add_row(
+            "turn latency p95 (ms)",
+            *(_num(b["latency"]["turn"]["p95_ms"]) for b in brains.values()),
+        )
+        for key in ("out_of_grant_calls", "unconfirmed_writes", "unapproved_executions"):
+            table.add_row(key.replace("_", " "), *(str(b["safety"][key]) for b in brains.values()))
+        print_table(table)
+    goals = Table(title=f"goals (run took {summary['run']['seconds']:,} s)")
+    for column in ("goal", "value", "met"):
+        goals.add_column(column)
+    for goal in summary["goals"]:
+        goals.add_row(goal["goal"], str(goal["value"]), "yes" if goal["met"] else "NO")
+    print_table(goals)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -1,0 +1,89 @@
+"""The shipped suites: they load, name cases the smoke subset can find, and never leak into the
+NLU's training data; bad suite names and files are refused with one sentence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.nlu.intents import load_utterances
+from evals.runner import plan_suites
+from evals.suites import (
+    ALL_SUITES,
+    CONVERSATION_SUITES,
+    ConversationSuite,
+    ModelSuite,
+    SuiteError,
+    fill,
+    load_suite,
+    resolve,
+)
+
+
+def test_every_suite_loads_with_its_version() -> None:
+    for name in ALL_SUITES:
+        suite = load_suite(name)
+        assert suite.version == 1
+        expected = ConversationSuite if name in CONVERSATION_SUITES else ModelSuite
+        assert isinstance(suite, expected)
+
+
+def test_the_smoke_subset_picks_cases_of_every_conversation_suite() -> None:
+    plan = plan_suites(["smoke"])
+    assert {s.suite for s in plan.conversations} == set(CONVERSATION_SUITES)
+    assert all(s.cases for s in plan.conversations)
+    assert [m.suite for m, _ in plan.models] == ["retrieval"]
+    _, params = plan.models[0]
+    assert params["max_queries"] == 20  # the smoke parameters override the suite's
+
+
+def test_no_suite_message_is_training_data() -> None:
+    trained = {u.strip().lower() for examples in load_utterances().values() for u in examples}
+    for name in CONVERSATION_SUITES:
+        suite = load_suite(name)
+        assert isinstance(suite, ConversationSuite)
+        for case in suite.cases:
+            for turn in case.turns:
+                message = turn.say.strip().lower()
+                if len(message.split()) > 1:  # "yes" and "ok" are words, not phrasings
+                    assert message not in trained, f"{name}/{case.id}: {turn.say!r} is trained on"
+
+
+def test_suite_names_resolve_and_unknown_ones_are_refused() -> None:
+    assert resolve("all") == list(ALL_SUITES)
+    assert resolve("orders, rag,orders") == ["orders", "rag"]
+    with pytest.raises(SuiteError, match="Unknown suite 'nope'"):
+        resolve("shopper,nope")
+    with pytest.raises(SuiteError, match="Name a suite"):
+        resolve(" , ")
+
+
+def test_a_suite_file_of_another_version_or_shape_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "shopper.yaml").write_text(yaml.safe_dump({"suite": "shopper", "version": 2}))
+    with pytest.raises(SuiteError, match="version 2"):
+        load_suite("shopper", tmp_path)
+    broken = {
+        "suite": "shopper",
+        "version": 1,
+        "kind": "conversation",
+        "description": "d",
+        "cases": [{"id": "a", "principal": "shopper:x", "turns": [{"say": "hi", "tool": []}]}],
+    }
+    (tmp_path / "shopper.yaml").write_text(yaml.safe_dump(broken))
+    with pytest.raises(SuiteError, match=r"cases\.0\.turns\.0\.tool"):
+        load_suite("shopper", tmp_path)
+    (tmp_path / "rag.yaml").write_text("suite: [unclosed")
+    with pytest.raises(SuiteError, match="not valid YAML"):
+        load_suite("rag", tmp_path)
+
+
+def test_placeholders_name_world_facts() -> None:
+    assert fill("shopper:{shopper} at {store}", {"shopper": "ann_lee_1", "store": "S001"}) == (
+        "shopper:ann_lee_1 at S001"
+    )
+    # JSON in a message is not a placeholder.
+    assert fill('{"role": "system"}', {}) == '{"role": "system"}'
+    with pytest.raises(SuiteError, match=r"\{nobody\}"):
+        fill("{nobody}", {})
