@@ -18,6 +18,8 @@ if [ -d "$shared" ]; then
     $aisle data import walmart "$shared/walmart/walmart_sales_weekly.csv"
 fi
 $aisle data stats
+# Demo users and their API keys (derived from the dev secret: the README lists them).
+$aisle users seed-demo
 # Train and plan on the generated world: a forecast per SKU and location (and every aggregate up
 # to the chain, reconciled), the recommender; then the replenishment and pricing agents propose
 # reorders and markdowns and wait for a planner and a pricing manager to decide.
