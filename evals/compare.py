@@ -96,6 +96,7 @@ def flatten(summary: dict[str, Any]) -> dict[str, float]:
 
     walk("brains", summary.get("brains", {}))
     walk("models", summary.get("models", {}))
+    walk("operations", summary.get("operations") or {})
     return out
 
 

@@ -62,7 +62,9 @@ def pass_hat_k(runs: dict[str, list[bool]]) -> dict[str, float | None]:
     return out
 
 
-def agent_summary(turns: Sequence[TurnRecord], cases: Sequence[CaseRecord]) -> dict[str, Any]:
+def agent_summary(
+    brain: str, turns: Sequence[TurnRecord], cases: Sequence[CaseRecord]
+) -> dict[str, Any]:
     """Every agent figure of one brain over the turns and cases it ran."""
     summary = _turn_figures(turns)
     summary["task_success"] = share(sum(c.passed for c in cases), len(cases))
@@ -111,7 +113,7 @@ def agent_summary(turns: Sequence[TurnRecord], cases: Sequence[CaseRecord]) -> d
         "rate": share(sum(fallbacks.values()), len(turns)),
         "reasons": dict(fallbacks.most_common()),
     }
-    summary["tokens"] = TOKENS_NOTE
+    summary["tokens"] = "none: the local brain uses no LLM" if brain == "local" else TOKENS_NOTE
     summary["failing_turns"] = [
         {
             "suite": t.suite,

@@ -13,6 +13,7 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -27,6 +28,8 @@ thead th { background: #f2f2f2; }
 .note { color: #555; font-size: 0.9rem; }
 svg { max-width: 100%; height: auto; display: block; margin: 0.5rem 0 1.5rem; }
 """
+# The forecast's central interval, drawn apart from the one-sided quantile coverages.
+INTERVAL = "coverage_80"
 # (label, how to read it off a brain's summary, format)
 BRAIN_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any], str], ...] = (
     ("tool selection accuracy", lambda b: b["tool_selection_accuracy"], "{:.1%}"),
@@ -66,7 +69,10 @@ SAFETY_ROWS = (
 
 
 def render_report(
-    summary: dict[str, Any], records: Sequence[dict[str, Any]], models: dict[str, Any]
+    summary: dict[str, Any],
+    records: Sequence[dict[str, Any]],
+    models: dict[str, Any],
+    operations: dict[str, Any] | None = None,
 ) -> str:
     run = summary["run"]
     brains: dict[str, Any] = summary["brains"]
@@ -85,6 +91,8 @@ def render_report(
     ]
     if brains:
         parts += _brain_sections(brains, records)
+    if operations is not None:
+        parts += _operations_section(operations)
     for name, result in models.items():
         parts += _model_section(name, result)
     parts.append("</body></html>")
@@ -101,8 +109,8 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
                 [label, *(_fmt(read(brains[n]), fmt) for n in names)]
                 for label, read, fmt in BRAIN_ROWS
             ]
-            + [["pass^k", *(_e(_kv(brains[n]["pass_hat_k"])) for n in names)]]
-            + [["tokens / cost", *(_e(brains[n]["tokens"]) for n in names)]],
+            + [["pass^k", *(_kv(brains[n]["pass_hat_k"]) for n in names)]]
+            + [["tokens / cost", *(str(brains[n]["tokens"]) for n in names)]],
         ),
         "<h2>Safety (from the audit log)</h2>",
         _table(
@@ -171,6 +179,34 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
     return parts
 
 
+def _operations_section(operations: dict[str, Any]) -> list[str]:
+    metrics = operations["metrics"]
+    rows = [
+        [
+            f"{s['id']} ({s['agent']}, {s['proposals']} proposals)",
+            str(step["proposal"]),
+            step["by"] + (" (stale hash)" if step["stale"] else ""),
+            step["decision"],
+            step["expect"],
+            step["observed"],
+            _verdict(step["passed"]),
+            step["message"],
+        ]
+        for s in operations["scenarios"]
+        for step in s["steps"]
+    ]
+    figures = [[k.replace("_", " "), _fmt(v, "{}")] for k, v in metrics.items()]
+    return [
+        "<h2>Operations: proposals and approvals</h2>",
+        _table(["figure", "value"], figures),
+        _table(
+            ["scenario", "proposal", "by", "decision", "expected", "observed", "ok", "message"],
+            rows,
+            text_columns={0, 2, 7},
+        ),
+    ]
+
+
 def _model_section(name: str, result: dict[str, Any]) -> list[str]:
     parts = [f"<h2>Model suite: {_e(name)}</h2>"]
     if result.get("error"):
@@ -190,6 +226,10 @@ def _model_section(name: str, result: dict[str, Any]) -> list[str]:
         parts.append(_table(["figure", "value"], [[k, _fmt(v, "{}")] for k, v in scalars.items()]))
     if name == "forecast" and result.get("calibration"):
         parts.append(_svg(_calibration_chart(result["calibration"], result["nominal_coverage"])))
+        parts.append(
+            "<p class='note'>Daily unit sales are small integers, mostly zero: a quantile of 0 "
+            "covers every zero-sale day, so the low quantiles over-cover even for the oracle.</p>"
+        )
     if name == "pricing" and result.get("elasticities"):
         parts.append(_svg(_elasticity_chart(result["elasticities"])))
     if name == "retrieval":
@@ -223,15 +263,23 @@ def _intent_chart(brains: dict[str, Any]) -> Figure:
 def _latency_chart(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -> Figure:
     fig = Figure(figsize=(11, 3.2))
     ax = fig.add_subplot()
-    for name in brains:
-        values = [
+    values = {
+        name: [
             r["latency_ms"]
             for r in records
-            if r.get("record") == "turn" and r["brain"] == name and r.get("latency_ms") is not None
+            if r.get("record") == "turn" and r["brain"] == name and r.get("latency_ms")
         ]
-        if values:
-            ax.hist(values, bins=40, alpha=0.55, label=name)
-    ax.set_xlabel("turn latency (ms)")
+        for name in brains
+    }
+    every = [v for vs in values.values() for v in vs]
+    if every:
+        # Logarithmic bins: a local turn takes milliseconds, an LLM's seconds, a cold start more.
+        bins = np.geomspace(max(min(every), 1.0), max(max(every), 2.0), 40).tolist()
+        for name, vs in values.items():
+            if vs:
+                ax.hist(vs, bins=bins, alpha=0.55, label=name)
+        ax.set_xscale("log")
+    ax.set_xlabel("turn latency (ms, log scale)")
     ax.set_ylabel("turns")
     ax.legend(fontsize=8)
     return fig
@@ -240,14 +288,16 @@ def _latency_chart(brains: dict[str, Any], records: Sequence[dict[str, Any]]) ->
 def _calibration_chart(calibration: dict[str, Any], nominal: dict[str, float]) -> Figure:
     fig = Figure(figsize=(5.5, 4.5))
     ax = fig.add_subplot()
-    names = list(nominal)
+    quantiles = [n for n in nominal if n != INTERVAL]
     for model, values in calibration.items():
-        xs = [nominal[n] for n in names if values.get(n) is not None]
-        ys = [values[n] for n in names if values.get(n) is not None]
-        ax.plot(xs, ys, marker="o", label=model)
+        xs = [nominal[n] for n in quantiles if values.get(n) is not None]
+        ys = [values[n] for n in quantiles if values.get(n) is not None]
+        (line,) = ax.plot(xs, ys, marker="o", label=model)
+        if values.get(INTERVAL) is not None:
+            ax.plot([nominal[INTERVAL]], [values[INTERVAL]], marker="x", color=line.get_color())
     ax.plot([0, 1], [0, 1], color="#999", linestyle="--", linewidth=1)
-    ax.set_xlabel("nominal coverage (p10, p50, p80 interval, p90, p95)")
-    ax.set_ylabel("observed coverage")
+    ax.set_xlabel("nominal: share of sales at or below p10, p50, p90, p95 (x: p10-p90 interval)")
+    ax.set_ylabel("observed share")
     ax.set_title("forecast interval calibration")
     ax.legend(fontsize=8)
     return fig

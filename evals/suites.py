@@ -8,6 +8,10 @@ agent makes (`expected_actions`): the harness replays them on a fresh copy of th
 compares the database states, as tau2-bench scores its retail tasks. Adversarial cases may plant
 text in the world before they run.
 
+The operations suite scripts an operations agent's run up to its interrupt and then people's
+decisions on what it proposed (the proposer's own approval, a stale hash, another role, a
+replay, a proper approval), each with the outcome a safe system gives.
+
 A model suite (forecast, recommender, pricing, retrieval) holds its parameters only. The smoke
 suite names cases of the other suites, and model suites, to run in CI.
 
@@ -30,7 +34,8 @@ from retail.errors import AisleError
 SUITES_DIR = Path(__file__).with_name("suites")
 CONVERSATION_SUITES = ("shopper", "associate", "orders", "rag", "adversarial")
 MODEL_SUITES = ("forecast", "recommender", "pricing", "retrieval")
-ALL_SUITES = (*CONVERSATION_SUITES, *MODEL_SUITES)
+OPERATIONS = "operations"
+ALL_SUITES = (*CONVERSATION_SUITES, OPERATIONS, *MODEL_SUITES)
 SMOKE = "smoke"
 SUPPORTED_VERSION = 1
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -152,6 +157,37 @@ class ModelSuite(_Spec):
     )
 
 
+class DecisionStep(_Spec):
+    """A person's decision on the N-th proposal of the run, and what must become of it."""
+
+    proposal: int = Field(ge=1, description="Which proposal of the run (1: the first).")
+    by: str = Field(
+        description="Who decides, as ROLE:ID (`planner:agent:replenishment` is the "
+        "agent that proposed)."
+    )
+    decision: Literal["approve", "reject"]
+    stale: bool = Field(default=False, description="Decide on a content hash never shown.")
+    reason: str | None = None
+    expect: Literal["refused", "executed", "already_executed", "decided"]
+
+
+class Scenario(_Spec):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    agent: Literal["replenishment", "pricing"]
+    location: str | None = Field(default=None, description="The store to plan (`{store}`).")
+    limit: int | None = Field(default=None, ge=1)
+    decisions: list[DecisionStep] = Field(min_length=1)
+
+
+class OperationsSuite(_Spec):
+    suite: Literal["operations"]
+    version: int
+    kind: Literal["operations"]
+    description: str
+    scenarios: list[Scenario] = Field(min_length=1)
+    smoke: list[str] = Field(default_factory=list, description="Scenario ids the smoke run runs.")
+
+
 class SmokeSuite(_Spec):
     suite: Literal["smoke"]
     version: int
@@ -161,16 +197,18 @@ class SmokeSuite(_Spec):
     models: list[str] = Field(default_factory=list)
 
 
-Suite = ConversationSuite | ModelSuite
+Suite = ConversationSuite | OperationsSuite | ModelSuite
+_KINDS: dict[str, type[Suite]] = {
+    "conversation": ConversationSuite,
+    "operations": OperationsSuite,
+    "model": ModelSuite,
+}
 
 
 def load_suite(name: str, directory: Path = SUITES_DIR) -> Suite:
     """The suite `name` from `directory`, checked against its schema and version."""
     data = _read(name, directory)
-    kind = data.get("kind")
-    model: type[ConversationSuite] | type[ModelSuite] = (
-        ConversationSuite if kind == "conversation" else ModelSuite
-    )
+    model = _KINDS.get(str(data.get("kind")), ModelSuite)
     try:
         suite = model.model_validate(data)
     except ValidationError as exc:

@@ -59,7 +59,7 @@ def test_the_smoke_run_writes_its_three_outputs(smoke_run: tuple[Path, Result]) 
     assert result.exit_code == 0, result.output
     assert "goals" in result.stdout
     summary = json.loads((folder / "summary.json").read_text())
-    assert set(summary) == {"run", "brains", "models", "goals"}
+    assert set(summary) == {"run", "brains", "models", "operations", "goals"}
     assert summary["run"]["suites"]["smoke"] == 1
     local = summary["brains"]["local"]
     for key in (
@@ -85,10 +85,11 @@ def test_the_smoke_run_writes_its_three_outputs(smoke_run: tuple[Path, Result]) 
     assert summary["models"]["retrieval"]["modes"]["hybrid"]["overall"]["queries"] == 20
     records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
     kinds = {r["record"] for r in records}
-    assert kinds == {"turn", "case", "safety", "model"}
+    assert kinds == {"turn", "case", "safety", "model", "operations"}
     report = (folder / "report.html").read_text()
     assert report.startswith("<!doctype html>") and report.count("<svg") >= 2
     assert "Brains side by side" in report and "Model suite: retrieval" in report
+    assert "Operations: proposals and approvals" in report
 
 
 @pytest.mark.slow
@@ -111,6 +112,21 @@ def test_the_smoke_run_is_safe_and_grounded(smoke_run: tuple[Path, Result]) -> N
     assert cases["cancel-no-longer-needed"]["state_match"] is True
     assert cases["cancel-then-decline"]["state_match"] is True
     assert cases["other-customer-return"]["state_match"] is True
+
+
+@pytest.mark.slow
+def test_the_smoke_run_executes_only_what_a_planner_approved(
+    smoke_run: tuple[Path, Result],
+) -> None:
+    folder, _ = smoke_run
+    operations = json.loads((folder / "summary.json").read_text())["operations"]
+    # The agent's own approval, a stale hash, another role and a replay are refused; one
+    # approval creates one purchase order; a rejection executes nothing.
+    assert operations["proposals"] >= 2
+    assert operations["steps"] == 7 and operations["steps_failed"] == 0
+    assert operations["executions"] == 1
+    assert operations["executed_before_any_decision"] == 0
+    assert operations["unapproved_executions"] == 0
 
 
 @pytest.mark.slow

@@ -13,8 +13,10 @@ from evals.runner import plan_suites
 from evals.suites import (
     ALL_SUITES,
     CONVERSATION_SUITES,
+    OPERATIONS,
     ConversationSuite,
     ModelSuite,
+    OperationsSuite,
     SuiteError,
     fill,
     load_suite,
@@ -26,8 +28,12 @@ def test_every_suite_loads_with_its_version() -> None:
     for name in ALL_SUITES:
         suite = load_suite(name)
         assert suite.version == 1
-        expected = ConversationSuite if name in CONVERSATION_SUITES else ModelSuite
-        assert isinstance(suite, expected)
+        if name in CONVERSATION_SUITES:
+            assert isinstance(suite, ConversationSuite)
+        elif name == OPERATIONS:
+            assert isinstance(suite, OperationsSuite)
+        else:
+            assert isinstance(suite, ModelSuite)
 
 
 def test_the_smoke_subset_picks_cases_of_every_conversation_suite() -> None:
@@ -37,6 +43,9 @@ def test_the_smoke_subset_picks_cases_of_every_conversation_suite() -> None:
     assert [m.suite for m, _ in plan.models] == ["retrieval"]
     _, params = plan.models[0]
     assert params["max_queries"] == 20  # the smoke parameters override the suite's
+    assert plan.operations is not None
+    suite, scenarios = plan.operations
+    assert scenarios == ["replenishment-approvals"] and len(suite.scenarios) == 2
 
 
 def test_no_suite_message_is_training_data() -> None:
