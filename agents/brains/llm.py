@@ -296,7 +296,7 @@ def conversation_messages(system_prompt: str, messages: Sequence[Message]) -> li
 def outcome_json(outcome: ToolOutcome, max_chars: int) -> str:
     """A tool outcome as the model reads it: the output, or the typed error, as JSON.
 
-    Cut at `max_chars` because a small model's context (2,048 tokens for the embedded one) would
+    Cut at `max_chars` because a small model's context (4,096 tokens for the embedded one) would
     otherwise overflow on a long product list and the server would refuse the whole request.
     """
     if outcome.ok:
