@@ -194,13 +194,35 @@ class Assistant:
         )
 
 
+# The LLM brains on a small model: four tools a step (about 850 to 1,000 prompt tokens for the
+# embedded SmolLM2, where all of a shopper's cost 3,900), two rounds of tool calls before it must
+# answer (the graph allows four steps), and room for a slow CPU-bound step on a loaded machine.
+LLM_TOOLS_PER_STEP = 4
+LLM_TOOL_ROUNDS = 2
+LLM_TIMEOUT_S = 90.0
+
+
 def _llm_brain(name: str, assistant: Assistant) -> Brain:
     """The `openai` or `hybrid` brain on the configured endpoint, falling back to `local`."""
     from agents.brains.hybrid import HybridBrain
     from agents.brains.llm import LLMClient
+    from agents.brains.local import INTENT_TOOLS
     from agents.brains.openai_brain import OpenAIBrain
+    from agents.brains.tool_selection import ToolSelector, examples_by_tool
+    from agents.nlu.intents import load_utterances
+    from ml_core.recommend.features import embed_texts
 
-    client = LLMClient.from_settings(assistant.services.settings)
-    if name == "openai":
-        return OpenAIBrain(client, fallback=assistant.local)
-    return HybridBrain(assistant.local, client)
+    settings = assistant.services.settings
+    client = LLMClient.from_settings(settings, timeout_s=LLM_TIMEOUT_S)
+    if name == "hybrid":
+        return HybridBrain(assistant.local, client)
+    cache = settings.var_dir / "cache"
+    selector = ToolSelector(
+        embed_texts,
+        lambda texts: embed_texts(texts, cache),
+        k=LLM_TOOLS_PER_STEP,
+        examples=examples_by_tool(load_utterances(), INTENT_TOOLS),
+    )
+    return OpenAIBrain(
+        client, fallback=assistant.local, selector=selector, max_tool_rounds=LLM_TOOL_ROUNDS
+    )

@@ -1,11 +1,13 @@
 """The `openai` brain: any OpenAI-compatible endpoint decides the next step by function calling.
 
 The model is shown the conversation, this turn's tool calls with their outcomes, and the tools the
-principal may use; it answers with tool calls or with the answer. What it returns is checked
-before the graph sees it: a call to a tool it was not offered, or with arguments that are not a
-JSON object, is dropped (and counted), and whenever the endpoint cannot serve the step (timeout,
-connection, 5xx after retries, open circuit) or leaves nothing usable, the fallback brain (the
-local one) decides instead and the reason is kept in `last_fallback` for the audit.
+principal may use (with a `ToolSelector`, only the few closest to the message, plus those this
+turn already called; always in compact schemas); it answers with tool calls or with the answer.
+What it returns is checked before the graph sees it: a call to a tool it was not offered, or with
+arguments that are not a JSON object, is dropped (and counted), and whenever the endpoint cannot
+serve the step (timeout, connection, 5xx after retries, open circuit) or leaves nothing usable,
+the fallback brain (the local one) decides instead and the reason is kept in `last_fallback` for
+the audit.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from agents.brains.llm import (
     conversation_messages,
     outcome_json,
 )
+from agents.brains.tool_selection import ToolSelector, compact_schema
 from agents.state import Answer, ConversationState, Message, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
 
@@ -50,11 +53,13 @@ class OpenAIBrain:
         *,
         fallback: Brain,
         serves: str = "the store's shoppers and staff",
+        selector: ToolSelector | None = None,
         max_tool_rounds: int = 4,
         max_tool_chars: int = 2000,
     ) -> None:
         self.client = client
         self.fallback = fallback
+        self.selector = selector
         self.system_prompt = SYSTEM_PROMPT.format(serves=serves)
         self.max_tool_rounds = max_tool_rounds
         self.max_tool_chars = max_tool_chars
@@ -70,13 +75,19 @@ class OpenAIBrain:
         """Why the last `decide` in this thread used the fallback brain; None if it did not."""
         return self._fallbacks.last
 
+    def offered(self, state: ConversationState, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
+        """The tools this step shows the model: the selector's pick, or all of them; none past
+        the budget of tool rounds, so that the model has to answer."""
+        if state.steps >= self.max_tool_rounds:
+            return []
+        return self.selector.for_step(state, tools) if self.selector else list(tools)
+
     def decide(self, state: ConversationState, tools: Sequence[ToolSpec]) -> Step:
         self._fallbacks.set(None)
-        # Past the budget of tool rounds the model is offered no tools, so it has to answer.
-        offered = list(tools) if state.steps < self.max_tool_rounds else []
+        offered = self.offered(state, tools)
         try:
             reply = self.client.complete(
-                self.chat_messages(state), [spec.openai_schema() for spec in offered]
+                self.chat_messages(state), [compact_schema(spec) for spec in offered]
             )
         except LLMUnavailable as exc:
             return self._fall_back(state, tools, exc.reason, exc.detail)

@@ -2,29 +2,33 @@
 
 The model is far too small to choose tools well, so these tests assert the protocol (a valid
 tools request, replies that parse into steps for offered tools, tool messages the server
-accepts) and the failure paths (unreachable, timeout, 5xx retries, the circuit breaker), never
-the model's judgement. The 5xx and malformed-reply cases use a tiny scripted HTTP peer on
-loopback, since the real server cannot be made to fail on cue.
+accepts, a bounded reply) and the failure paths (unreachable, timeout, 5xx retries, the circuit
+breaker), never the model's judgement. The 5xx and malformed-reply cases use a tiny scripted HTTP
+peer on loopback, since the real server cannot be made to fail on cue.
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from openai import OpenAI
 from pydantic import BaseModel, Field
 
 from agents.brains.hybrid import HybridBrain
 from agents.brains.llm import CircuitBreaker, LLMClient, LLMUnavailable
 from agents.brains.openai_brain import OpenAIBrain
-from agents.llm_server import EMBEDDED_MODEL_NAME, LLMServer, LLMServerError
+from agents.brains.tool_selection import ToolSelector, compact_schema
+from agents.llm_server import EMBEDDED_MODEL_NAME, LLMServer, LLMServerError, free_port
 from agents.state import Answer, Citation, ConversationState, Message, Step, ToolCallRequest
+from ml_core.recommend.features import embed_texts
+from tests.agents.loopback import LoopbackPeer
 from tools.base import ToolContext, ToolErrorInfo, ToolOutcome, ToolSpec
 
 # --- tools the brains are offered --------------------------------------------------------------
@@ -208,6 +212,28 @@ def test_the_final_answer_streams_in_pieces(llm_server: str) -> None:
 
 
 @pytest.mark.slow
+def test_the_server_bounds_a_tool_reply_by_max_tokens(llm_server: str) -> None:
+    # llama-cpp-python's own chatml-function-calling ignores max_tokens when it writes a call's
+    # arguments; the embedded server's chat format counts every pass against it.
+    raw = OpenAI(base_url=llm_server, api_key="not-needed", max_retries=0, timeout=120)
+    query = "Search for: " + ", ".join(f"waterproof jacket model {i}" for i in range(20))
+
+    reply = raw.chat.completions.create(
+        model=EMBEDDED_MODEL_NAME,
+        messages=[{"role": "user", "content": query}],
+        tools=[compact_schema(spec) for spec in TOOLS],
+        tool_choice="auto",
+        max_tokens=8,
+        temperature=0,
+    )
+
+    assert reply.usage is not None and reply.usage.completion_tokens <= 8
+    message = reply.choices[0].message
+    for call in message.tool_calls or []:
+        assert len(call.function.arguments) < len(query)
+
+
+@pytest.mark.slow
 def test_a_tiny_timeout_falls_back_and_says_so(llm_server: str) -> None:
     fallback = FixedBrain()
     # A short request without tools: the server still finishes the abandoned attempts before it
@@ -269,15 +295,29 @@ def test_a_server_that_dies_while_starting_is_reported_with_its_log(tmp_path: Pa
     server.stop()  # nothing left to stop: a no-op
 
 
+@pytest.mark.slow
+def test_the_foreground_server_prints_its_url_and_a_plain_kill_stops_the_model_too(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}/v1"
+    command = [sys.executable, "-m", "agents.llm_server", "--port", str(port)]
+    with subprocess.Popen(
+        [*command, "--log", str(tmp_path / "server.log")], stdout=subprocess.PIPE, text=True
+    ) as foreground:
+        try:
+            assert foreground.stdout is not None
+            assert foreground.stdout.readline().startswith(f"AISLE_LLM_BASE_URL={base_url}")
+            models = httpx.get(f"{base_url}/models", timeout=10).json()
+            assert models["data"][0]["id"] == EMBEDDED_MODEL_NAME
+        finally:
+            foreground.terminate()
+        assert foreground.wait(timeout=30) == 0
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base_url}/models", timeout=2)
+
+
 # --- failure paths ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def closed_port() -> Iterator[int]:
-    """A loopback port that refuses connections: bound (so nobody else takes it), not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
 
 
 def test_an_unreachable_server_falls_back_and_records_why(closed_port: int) -> None:
@@ -315,43 +355,15 @@ ANSWER = _completion({"role": "assistant", "content": "Here is what I found."})
 SERVER_ERROR = {"error": {"message": "the model crashed", "type": "server_error"}}
 
 
-class ScriptedPeer:
-    """A real HTTP server on loopback that answers each request with the next scripted
-    (status, body) and remembers the requests it saw; the last entry repeats."""
+class ScriptedPeer(LoopbackPeer):
+    """Answers each request with the next scripted (status, body); the last entry repeats."""
 
     def __init__(self, script: list[tuple[int, dict[str, Any]]]) -> None:
         self.script = script
-        self.requests: list[dict[str, Any]] = []
-        peer = self
+        super().__init__(self._next)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length", 0))
-                peer.requests.append(json.loads(self.rfile.read(length)))
-                index = min(len(peer.requests), len(peer.script)) - 1
-                status, body = peer.script[index]
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # keep the test output clean
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+    def _next(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return self.script[min(len(self.exchanges), len(self.script) - 1)]
 
 
 @pytest.fixture
@@ -380,11 +392,25 @@ def test_the_request_offers_every_tool_with_auto_choice_and_no_streaming(
     brain.decide(_asking("hello"), TOOLS)
 
     sent = peer.requests[0]
-    assert sent["tools"] == [spec.openai_schema() for spec in TOOLS]
+    assert sent["tools"] == [compact_schema(spec) for spec in TOOLS]
     assert sent["tool_choice"] == "auto"
     assert not sent.get("stream")
     assert sent["messages"][0]["role"] == "system"
     assert sent["messages"][-1] == {"role": "user", "content": "hello"}
+
+
+def test_with_a_selector_only_the_closest_tools_are_offered_and_used_ones_stay(
+    peer: ScriptedPeer,
+) -> None:
+    brain = OpenAIBrain(
+        _client(peer.base_url), fallback=FixedBrain(), selector=ToolSelector(embed_texts, k=1)
+    )
+
+    brain.decide(_asking("What is the status of my order #W1234567?"), TOOLS)
+    brain.decide(_after_search(), TOOLS)  # both tools were called in this turn
+
+    offered = [[t["function"]["name"] for t in sent["tools"]] for sent in peer.requests]
+    assert offered == [["get_order"], ["search_products", "get_order"]]
 
 
 def test_5xx_after_every_retry_falls_back(peer: ScriptedPeer) -> None:
@@ -514,7 +540,7 @@ def test_the_circuit_opens_after_k_failures_and_then_spares_the_network(
 
     # After the cool-down one probe goes through; the server has recovered, so it closes.
     peer.script = [(200, ANSWER)]
-    peer.requests.clear()
+    peer.exchanges.clear()
     clock.now += 1
     step = brain.decide(_asking("hello"), TOOLS)
     assert step.answer is not None and step.answer.text == "Here is what I found."
