@@ -9,13 +9,14 @@ answers passes the grounding guard's check; what the 135M model chooses is repor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.assistant import CONVERSATION_TOOLS, LLM_TOOLS_PER_STEP, Assistant, TurnResult
+from agents.brains.llm import FailureReason
 from agents.brains.openai_brain import OpenAIBrain
 from agents.checkpoint import open_checkpointer
 from agents.guard import check_answer
@@ -27,19 +28,8 @@ from tests.tools.world import ToolWorld
 from tools.audit import verify_chain
 from tools.base import Principal, tools_for
 
-# Why an LLM brain may hand a step to the local one (agents.brains.llm and the brains).
-FALLBACK_REASONS = {
-    "timeout",
-    "connection",
-    "rate_limited",
-    "server_error",
-    "malformed",
-    "rejected",
-    "circuit_open",
-    "unexpected",
-    "no_usable_tool_calls",
-    "empty_answer",
-}
+# Why an LLM brain may hand a step to the local one: the endpoint failed, or its reply was unusable.
+FALLBACK_REASONS = {*get_args(FailureReason), "no_usable_tool_calls", "empty_answer"}
 
 
 @pytest.fixture(scope="module")
