@@ -199,7 +199,6 @@ class Assistant:
 # answer (the graph allows four steps), and room for a slow CPU-bound step on a loaded machine.
 LLM_TOOLS_PER_STEP = 4
 LLM_TOOL_ROUNDS = 2
-LLM_TIMEOUT_S = 90.0
 
 
 def _llm_brain(name: str, assistant: Assistant) -> Brain:
@@ -213,7 +212,7 @@ def _llm_brain(name: str, assistant: Assistant) -> Brain:
     from ml_core.recommend.features import embed_texts
 
     settings = assistant.services.settings
-    client = LLMClient.from_settings(settings, timeout_s=LLM_TIMEOUT_S)
+    client = LLMClient.from_settings(settings, timeout_s=settings.llm_timeout_s)
     if name == "hybrid":
         return HybridBrain(assistant.local, client)
     cache = settings.var_dir / "cache"

@@ -77,6 +77,10 @@ def brain_step(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
     step = brain.decide(state, context.tools)
     fallback = getattr(brain, "last_fallback", None)
     update: dict[str, Any] = {"steps": state.steps + 1, "calls": step.tool_calls}
+    # The audit names the brain that decided this step's calls: the local one when the
+    # configured brain handed the step over.
+    decider = context.composer if fallback else brain
+    context.tool_ctx.brain, context.tool_ctx.model_version = decider.name, decider.version
     if fallback:
         update["fallback"] = str(getattr(fallback, "reason", fallback))
     if step.dialogue is not None:

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str = _PLACEHOLDER_SECRET
     llm_model: str = "smollm2-135m-instruct"
+    llm_timeout_s: float = Field(
+        default=90.0, gt=0, description="Per request; the small local model needs tens of seconds."
+    )
     secret_key: str = _PLACEHOLDER_SECRET
     host: str = "127.0.0.1"
     port: int = 8000

@@ -54,7 +54,8 @@ class OpenAIBrain:
         fallback: Brain,
         serves: str = "the store's shoppers and staff",
         selector: ToolSelector | None = None,
-        max_tool_rounds: int = 4,
+        # One fewer than the graph's steps, so the model always gets a step to answer in.
+        max_tool_rounds: int = 3,
         max_tool_chars: int = 2000,
     ) -> None:
         self.client = client
