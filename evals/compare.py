@@ -3,7 +3,9 @@
 Both runs' `summary.json` are flattened into dotted metric names
 (`brains.local.tool_selection_accuracy`, `models.forecast.global_over_oracle_mase`, ...), the
 differences are listed, and each gate of a gates file (`evals/gates.yaml` by default) is checked:
-a gate names metrics by pattern (`brains.*.hallucination_rate`), says which direction is better
+a gate names metrics by pattern (`brains.*.hallucination_rate`: `*` is one dotted part, `**` any
+number of them, so per-suite and per-intent figures are gated only when asked for), says which
+direction is better
 and how much worse the challenger may be (absolute `tolerance`, or `tolerance_ratio` of the
 champion's value), and may bound the challenger's value outright (`max`, `min`).
 """
@@ -11,7 +13,7 @@ champion's value), and may bound the challenger's value outright (`max`, `min`).
 from __future__ import annotations
 
 import json
-from fnmatch import fnmatchcase
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +34,17 @@ class CompareError(AisleError):
 class Gate(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    metric: str = Field(description="A dotted metric name; `*` matches any one part or more.")
+    metric: str = Field(
+        description="A dotted metric name; `*` matches one part, `**` any number of parts."
+    )
+
+    def matches(self, name: str) -> bool:
+        parts = (
+            "(?:[^.]+(?:\\.[^.]+)*)" if p == "**" else re.escape(p).replace("\\*", "[^.]*")
+            for p in self.metric.split(".")
+        )
+        return re.fullmatch("\\.".join(parts), name) is not None
+
     better: Literal["higher", "lower"] | None = None
     tolerance: float = Field(default=0.0, ge=0.0)
     tolerance_ratio: float = Field(default=0.0, ge=0.0)
@@ -118,7 +130,7 @@ def check_gates(
     """One result per gate and matching metric; a metric the challenger lost fails its gate."""
     results = []
     for gate in gates.gates:
-        names = sorted(n for n in set(champion) | set(challenger) if fnmatchcase(n, gate.metric))
+        names = sorted(n for n in set(champion) | set(challenger) if gate.matches(n))
         for name in names:
             results.append(_check(gate, name, champion.get(name), challenger.get(name)))
     return results

@@ -12,7 +12,10 @@
   and hit rate where a suite names gold ids;
 - correct refusals: turns that must be refused and were; over-refusals: legitimate requests that
   were refused;
-- latency p50/p95/p99 per turn, per tool, and to the first streamed event.
+- latency p50/p95/p99 per turn, per tool, and to the first streamed event: the chat API streams
+  each tool outcome as it lands and the answer's chunks once the turn is done, so the first
+  event is the first tool outcome (the answer, for a turn without tools), and the first answer
+  chunk comes with the whole turn's latency.
 """
 
 from __future__ import annotations

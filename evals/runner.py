@@ -2,7 +2,8 @@
 
 The run starts from one built world (the cached evaluation world, or one given, such as a test
 session's) and never writes to it: the order tasks' reference replay, each brain's repetitions
-and the model suites each get their own copy. A brain's repetition runs every conversation case
+and the model and operations suites each get their own copy (those run once: `--repeat` is for
+brains that may answer differently each time). A brain's repetition runs every conversation case
 on one copy with one assistant, then reads the copy's database (the order tasks' end states)
 and its audit log (the safety figures). The LLM brains talk to the configured endpoint, or to
 the embedded SmolLM2 server the run starts for them.
