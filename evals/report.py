@@ -163,10 +163,8 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
                     f"{t['suite']}/{t['case']} #{t['repetition']}",
                     str(t["turn"]),
                     t["message"],
-                    ", ".join(t["expected_tools"] or [])
-                    if t["expected_tools"] is not None
-                    else "-",
-                    ", ".join(t["tools"]),
+                    _tools(t["expected_tools"]),
+                    _tools(t["tools"]),
                     "; ".join(t["problems"]),
                 ]
                 for n, t in failing
@@ -312,6 +310,13 @@ def _elasticity_chart(elasticities: dict[str, list[float]]) -> Figure:
     ax.set_xlabel("true elasticity")
     ax.set_ylabel("estimated elasticity")
     return fig
+
+
+def _tools(names: list[str] | None) -> str:
+    """Tool names; "(none)" for an empty list, "-" where nothing was expected."""
+    if names is None:
+        return "-"
+    return ", ".join(names) or "(none)"
 
 
 def _tool_latency(brains: dict[str, Any]) -> str:

@@ -33,8 +33,8 @@ def run_cmd(
         str,
         typer.Option(
             "--suite",
-            help="shopper, associate, orders, rag, adversarial, forecast, recommender, pricing, "
-            "retrieval (comma-separated), all, or smoke.",
+            help="shopper, associate, orders, rag, adversarial, operations, forecast, "
+            "recommender, pricing, retrieval (comma-separated), all, or smoke.",
         ),
     ] = "all",
     smoke: Annotated[bool, typer.Option("--smoke", help="Run the CI smoke subset.")] = False,
@@ -45,7 +45,12 @@ def run_cmd(
         int, typer.Option("--repeat", min=1, help="Run every case K times (pass^k).")
     ] = 1,
     scale: Annotated[
-        WorldScale, typer.Option("--scale", help="The generated world to build (tiny: seconds).")
+        WorldScale,
+        typer.Option(
+            "--scale",
+            help="The generated world to build once and cache (small: a few minutes; tiny, the "
+            "tests' world: about one).",
+        ),
     ] = WorldScale.small,
     world: Annotated[
         Path | None,
