@@ -73,26 +73,11 @@ def test_openapi_paths_and_operation_ids_are_stable(client: TestClient) -> None:
         for path, methods in schema["paths"].items()
         for method, operation in methods.items()
     }
-    assert operations == {
-        ("/health", "get"): "health",
-        ("/ready", "get"): "ready",
-        ("/metrics", "get"): "metrics",
-        ("/v1/products", "get"): "listProducts",
-        ("/v1/products/{product_id}", "get"): "getProduct",
-        ("/v1/chat", "post"): "chat",
-        ("/v1/chat/turn", "post"): "chatTurn",
-        ("/v1/threads/{thread_id}", "get"): "getThread",
-        ("/v1/stock", "get"): "getStock",
-        ("/v1/substitutes", "get"): "getSubstitutes",
-        ("/v1/customers/{customer_id}", "get"): "getCustomer",
-        ("/v1/customers/{customer_id}/recommendations", "get"): "getCustomerRecommendations",
-        ("/v1/proposals", "get"): "listProposals",
-        ("/v1/proposals/{proposal_id}", "get"): "getProposal",
-        ("/v1/proposals/{proposal_id}/decision", "post"): "decideProposal",
-        ("/v1/purchase-orders", "get"): "listPurchaseOrders",
-        ("/v1/audit", "get"): "listAuditEvents",
-        ("/v1/audit/verify", "get"): "verifyAudit",
-    }
+    # The whole map of routes is checked with the service's (tests/api/test_api_misc.py);
+    # here, the catalogue's own.
+    assert operations[("/health", "get")] == "health"
+    assert operations[("/v1/products", "get")] == "listProducts"
+    assert operations[("/v1/products/{product_id}", "get")] == "getProduct"
     assert schema["info"]["title"] == "Aisle"
     # Errors are documented with the bodies the app really sends.
     list_responses = schema["paths"]["/v1/products"]["get"]["responses"]
