@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 from bench_shopper_turn import SCRIPTS
 from rich.console import Console
+from worlds import percentiles
 
 REPO = Path(__file__).resolve().parents[1]
 TURN_TIMEOUT_S = 60.0
@@ -58,23 +59,6 @@ class Tally:
         self.errors += 1
         if len(self.error_samples) < 5:
             self.error_samples.append(what[:300])
-
-
-def _percentiles(ms: list[float]) -> dict[str, float | int]:
-    if not ms:
-        return {"n": 0}
-    ordered = sorted(ms)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p95_ms": at(0.95),
-        "p99_ms": at(0.99),
-        "max_ms": round(ordered[-1], 2),
-    }
 
 
 def _free_port() -> int:
@@ -303,11 +287,11 @@ def main() -> None:
 
         elapsed = asyncio.run(loaded())
         base_p50 = statistics.median(baseline.turn_ms) if baseline.turn_ms else None
-        load_turns = _percentiles(tally.turn_ms)
+        load_turns = percentiles(tally.turn_ms)
         return {
             "baseline_single_shopper": {
-                "turn": _percentiles(baseline.turn_ms),
-                "first_event": _percentiles(baseline.first_event_ms),
+                "turn": percentiles(baseline.turn_ms),
+                "first_event": percentiles(baseline.first_event_ms),
                 "errors": baseline.errors,
             },
             "turns": len(tally.turn_ms),
@@ -315,7 +299,7 @@ def main() -> None:
             "error_samples": tally.error_samples,
             "turns_per_s": round(len(tally.turn_ms) / elapsed, 2),
             "turn": load_turns,
-            "first_event": _percentiles(tally.first_event_ms),
+            "first_event": percentiles(tally.first_event_ms),
             "p95_over_baseline_p50": round(float(load_turns["p95_ms"]) / base_p50, 2)
             if base_p50 and tally.turn_ms
             else None,

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
+from worlds import percentiles
 
 SCRIPTS: list[list[str]] = [
     [
@@ -45,20 +45,6 @@ SCRIPTS: list[list[str]] = [
 ]
 # Turns whose cost the goal is about: a search or a recommendation, and its composition.
 SHOPPER_TURN_TOOLS = {"search_products", "recommend_for_me"}
-
-
-def _percentiles(ms: list[float]) -> dict[str, float]:
-    ordered = sorted(ms)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p95_ms": at(0.95),
-        "p99_ms": at(0.99),
-    }
 
 
 def main() -> None:
@@ -136,9 +122,9 @@ def main() -> None:
         "var_dir": str(var_dir),
         "rounds": args.rounds,
         "assistant_load_s": round(load_s, 2),
-        "shopper_turn": _percentiles(turns["shopper_turn"]),
-        "other_turn": _percentiles(turns["other_turn"]),
-        "baseline_search_tool_alone": _percentiles(baseline),
+        "shopper_turn": percentiles(turns["shopper_turn"]),
+        "other_turn": percentiles(turns["other_turn"]),
+        "baseline_search_tool_alone": percentiles(baseline),
     }
     report["overhead_ratio_p50"] = round(
         report["shopper_turn"]["p50_ms"] / report["baseline_search_tool_alone"]["p50_ms"], 2

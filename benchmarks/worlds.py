@@ -3,6 +3,7 @@ scratch folder that is removed afterwards."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,3 +39,21 @@ def world_var_dir(
         finally:
             engine.dispose()
         yield folder, seconds
+
+
+def percentiles(ms: list[float]) -> dict[str, float | int]:
+    """n, p50, p95, p99 and max of latencies in milliseconds (nearest rank)."""
+    if not ms:
+        return {"n": 0}
+    ordered = sorted(ms)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {
+        "n": len(ordered),
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1], 2),
+    }
