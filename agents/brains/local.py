@@ -172,6 +172,10 @@ class LocalBrain:
             if intent == "cancel_order":
                 reason = "ordered by mistake" if _MISTAKE.search(text) else "no longer needed"
                 return [_call("cancel_order", order_id=order_id, reason=reason)]
+            if intent == "modify_order":
+                change = _order_change(text, order_id)
+                if change is not None:
+                    return [change]
             return [_call("order_details", order_id=order_id)]
         if intent in ("customer_profile", "customer_recommendations") and slots.customer_id:
             return [_call(intent, customer_id=slots.customer_id)]
@@ -221,6 +225,35 @@ class LocalBrain:
             if variants and store:
                 return [_call("why_short", variant_id=variants[0]["id"], location_id=store)]
         return None
+
+
+_PAYMENT_ID = re.compile(r"\b(?:paypal|credit_card|gift_card)_\d+\b")
+_ADDRESS = re.compile(
+    r"(?P<address1>\b\d+\s+[A-Za-z][^,]*?),\s*(?:(?P<address2>(?:apt|suite|unit)[^,]*),\s*)?"
+    r"(?P<city>[A-Za-z .'-]+),\s*(?P<state>[A-Z]{2})\s+(?P<zip>\d{5})"
+    r"(?:,\s*(?P<country>[A-Za-z .]+?))?\s*(?:instead)?[.!]?$",
+    re.I,
+)
+
+
+def _order_change(text: str, order_id: str) -> ToolCallRequest | None:
+    """The pending-order change the message spells out in full: a payment method the shopper
+    names by id, or a complete street address. Anything less needs a question first."""
+    if m := _PAYMENT_ID.search(text):
+        return _call("modify_order_payment", order_id=order_id, payment_method_id=m.group(0))
+    if m := _ADDRESS.search(text):
+        parts = {k: (v or "").strip() for k, v in m.groupdict().items()}
+        return _call(
+            "modify_order_address",
+            order_id=order_id,
+            address1=parts["address1"],
+            address2=parts["address2"],
+            city=parts["city"],
+            state=parts["state"].upper(),
+            country=parts["country"] or "USA",
+            zip=parts["zip"],
+        )
+    return None
 
 
 def compose_only(dialogue: DialogueState) -> Step:

@@ -27,10 +27,12 @@ _NEGATE = re.compile(
 )
 _HEDGE = re.compile(r"\b(?:but|instead|not|different|other|wait|actually)\b", re.I)
 _CANCEL = re.compile(r"\bcancel\b", re.I)
-_RETURN = re.compile(r"\b(?:return|refund|send (?:it |this |them )?back|money back)\b", re.I)
+_RETURN = re.compile(r"\b(?:return|refund|send\b.{0,60}\bback|money back)\b", re.I)
 _EXCHANGE = re.compile(r"\b(?:exchange|swap)\b", re.I)
 _MODIFY = re.compile(
-    r"\b(?:change|update|modify)\b.*\b(?:address|payment|card|size|colou?r)\b", re.I
+    r"\b(?:change|update|modify)\b.*\b(?:address|payment|card|size|colou?r)\b"
+    r"|\b(?:ship|deliver|send)\b.*\bto\b.*\d{5}|\bpay\b.*\bwith\b",
+    re.I,
 )
 _RECOMMEND = re.compile(r"\b(?:recommend|suggest|would (?:\w+ )?like|suit|pick)\w*", re.I)
 _WORD = re.compile(r"[a-z0-9$']+", re.I)
@@ -172,6 +174,10 @@ class Nlu:
             ):
                 if pattern.search(text) and intent in allowed:
                     return intent
+            last = dialogue.last_intent
+            if slots.order_id and last in ORDER_INTENTS and last in allowed:
+                # "the perfume from order #W..." answers "which order?" for the same request.
+                return last
             if slots.order_id and "order_status" in allowed:
                 return "order_status"
         return None

@@ -89,6 +89,10 @@ def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:
         nlu.interpret("return the boots from #W2378156", shown, ALL_INTENTS).intent
         == "return_items"
     )
+    send_back = nlu.interpret("I'd send the bottle from #W2378156 back", shown, ALL_INTENTS)
+    assert send_back.intent == "return_items"
+    listed = shown.model_copy(update={"last_intent": "return_items"})
+    assert nlu.interpret("the perfume from #W2378156", listed, ALL_INTENTS).intent == "return_items"
     second = nlu.interpret("tell me more about the second one", shown, ALL_INTENTS)
     assert second.products == ["P2"]
     by_name = nlu.interpret(

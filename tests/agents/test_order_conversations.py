@@ -121,3 +121,23 @@ def test_another_customers_order_cannot_be_cancelled(
         )
     assert [(c.name, c.status) for c in result.tool_calls] == [("cancel_order", "not_found")]
     assert _status(engine, "#W2564042")[0] != "cancelled"
+
+
+def test_an_address_spelled_out_in_full_changes_after_yes(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        asked = assistant.ask(
+            SHOPPER, f"Please ship order {PENDING} to 77 Elm Road, Apt 4, Boulder, CO 80301 instead"
+        )
+        assert [(c.name, c.status) for c in asked.tool_calls] == [
+            ("modify_order_address", "needs_confirmation")
+        ]
+        assert asked.tool_calls[0].args["city"] == "Boulder"
+        assert asked.tool_calls[0].args["address2"] == "Apt 4"
+        done = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
+    assert [(c.name, c.status) for c in done.tool_calls] == [("modify_order_address", "ok")]
+    with Session(engine) as session:
+        order = session.get(Order, PENDING)
+        assert order is not None and order.shipping_address["city"] == "Boulder"
