@@ -45,6 +45,9 @@ _ORDINAL = re.compile(
     r"\b(?:(" + "|".join(_ORDINALS) + r")(?:\s+one)?|(?:number|no\.?|#|option|item)\s*([1-9]))\b",
     re.I,
 )
+# "the top two", "the first 3": the leading items of what was shown.
+_LEADING = re.compile(r"\b(?:top|first)\s+(two|three|four|2|3|4)\b", re.I)
+_COUNTS = {"two": 2, "three": 3, "four": 4, "2": 2, "3": 3, "4": 4}
 _PRONOUN = re.compile(r"\b(?:it|this|that|this one|that one|them|these|those)\b", re.I)
 # Sizes written as letters are only sizes where nothing else could be meant.
 _LETTER_SIZES = {"xxs", "xs", "xl", "xxl", "xxxl", "2xl", "3xl"}
@@ -175,7 +178,9 @@ class SlotExtractor:
             if len({value for value, _ in found}) == 1:
                 setattr(slots, attr, found[0][0])
         slots.size = self._size(rest)
-        for m in _ORDINAL.finditer(rest):
+        if m := _LEADING.search(rest):
+            slots.ordinals.extend(range(1, _COUNTS[m.group(1).lower()] + 1))
+        for m in _ORDINAL.finditer(_LEADING.sub(" ", rest)):
             word, digit = m.group(1), m.group(2)
             slots.ordinals.append(_ORDINALS[word.lower()] if word else int(digit))
         slots.pronoun = bool(_PRONOUN.search(rest))

@@ -58,6 +58,8 @@ def test_price_ranges_ids_and_references() -> None:
     assert extract("please cancel #w2378156").order_id == "#W2378156"
     assert extract("look up mia_garcia_4516").customer_id == "mia_garcia_4516"
     assert extract("compare the first and the third one").ordinals == [1, 3]
+    assert extract("how do the top two compare?").ordinals == [1, 2]
+    assert extract("compare the first 3").ordinals == [1, 2, 3]
     # A bare letter is not a size unless the word "size" says so.
     assert extract("I am looking for a jacket").size is None
     assert extract("size m please").size == "m"
