@@ -88,11 +88,6 @@ def world_settings(folder: Path, **overrides: Any) -> Settings:
 def build_world(folder: Path, spec: WorldSpec) -> None:
     """Seed, import, index, graph and train a world into an empty `folder`."""
     # Imported here: the builders pull in torch, the recommender and the RAG index.
-    from ml_core.recommend.models import resolve_recommenders
-    from ml_core.recommend.train import train_store_recommender
-    from ml_core.registry import ArtifactRegistry
-    from rag.graph import build_and_save
-    from rag.index import EdgeBackend, QdrantRagStore, ingest
     from retail.importers.tau2 import import_tau2
     from retail.world.seed import seed_world
 
@@ -110,19 +105,31 @@ def build_world(folder: Path, spec: WorldSpec) -> None:
             spec=WORLD_SCALES[spec.scale],
         )
         import_tau2(engine, spec.tau2_dir)
-        backend = EdgeBackend(settings.var_dir / "indexes" / "rag", create=True)
-        try:
-            ingest(engine, QdrantRagStore(backend))
-        finally:
-            backend.close()
-        build_and_save(engine, settings)
-        train_store_recommender(
-            engine,
-            ArtifactRegistry(settings.var_dir / "artifacts"),
-            resolve_recommenders(["item_item"])["item_item"](),
-        )
+        build_serving_indexes(engine, settings)
     finally:
         engine.dispose()
+
+
+def build_serving_indexes(engine: Engine, settings: Settings) -> None:
+    """What the assistant serves from, over the store's data: the RAG index, the knowledge graph
+    and an item-item recommender (also how the tool tests' world is finished)."""
+    from ml_core.recommend.models import resolve_recommenders
+    from ml_core.recommend.train import train_store_recommender
+    from ml_core.registry import ArtifactRegistry
+    from rag.graph import build_and_save
+    from rag.index import EdgeBackend, QdrantRagStore, ingest
+
+    backend = EdgeBackend(settings.var_dir / "indexes" / "rag", create=True)
+    try:
+        ingest(engine, QdrantRagStore(backend))
+    finally:
+        backend.close()
+    build_and_save(engine, settings)
+    train_store_recommender(
+        engine,
+        ArtifactRegistry(settings.var_dir / "artifacts"),
+        resolve_recommenders(["item_item"])["item_item"](),
+    )
 
 
 def cached_world(spec: WorldSpec, cache_dir: Path, *, rebuild: bool = False) -> Path:

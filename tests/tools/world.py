@@ -18,11 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from ml_core.recommend.models import resolve_recommenders
-from ml_core.recommend.train import train_store_recommender
-from ml_core.registry import ArtifactRegistry
-from rag.graph import build_and_save
-from rag.index import EdgeBackend, QdrantRagStore, ingest
+from evals.world import build_serving_indexes
 from retail.importers.tau2 import import_tau2
 from retail.settings import Settings
 from retail.store.db import transaction
@@ -102,17 +98,7 @@ def build_tool_world(engine: Engine, settings: Settings, tau2_dir: Path) -> Tool
             )
             .values(on_hand=0, reserved=0, updated_at=dt.datetime.now(dt.UTC))
         )
-    backend = EdgeBackend(settings.var_dir / "indexes" / "rag", create=True)
-    try:
-        ingest(engine, QdrantRagStore(backend))
-    finally:
-        backend.close()
-    build_and_save(engine, settings)
-    train_store_recommender(
-        engine,
-        ArtifactRegistry(settings.var_dir / "artifacts"),
-        resolve_recommenders(["item_item"])["item_item"](),
-    )
+    build_serving_indexes(engine, settings)
     return ToolWorld(
         engine=engine,
         settings=settings,
