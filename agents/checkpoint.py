@@ -3,15 +3,23 @@ the store is PostgreSQL (the same database, LangGraph's own tables).
 
 A graph checkpoints after every node, so a process killed mid-run resumes from the last
 completed node with `Command(resume=...)` or a plain re-invoke on the same thread id.
+`compile_with` compiles a graph whose checkpoints revive only its own state models.
 """
 
 from __future__ import annotations
 
+import copy
 import sqlite3
+import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph import StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from pydantic import BaseModel
 
 from retail.settings import Settings
 
@@ -44,3 +52,31 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
         yield sqlite_saver
     finally:
         conn.close()
+
+
+def compile_with(
+    builder: StateGraph[Any, Any, Any, Any],
+    state_type: type[BaseModel],
+    checkpointer: BaseCheckpointSaver[Any],
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Compile with a copy of the checkpointer that revives exactly the state's own pydantic
+    models from a checkpoint (the default serializer revives any class it finds, with a warning
+    now and a refusal in later LangGraph versions)."""
+    allowed = {(model.__module__, model.__qualname__) for model in _models_in(state_type)}
+    saver = copy.copy(checkpointer)
+    saver.serde = JsonPlusSerializer(allowed_msgpack_modules=sorted(allowed))
+    return builder.compile(checkpointer=saver)
+
+
+def _models_in(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:
+    seen = set() if seen is None else seen
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return
+        seen.add(annotation)
+        yield annotation
+        for field in annotation.model_fields.values():
+            yield from _models_in(field.annotation, seen)
+        return
+    for arg in typing.get_args(annotation):
+        yield from _models_in(arg, seen)

@@ -22,9 +22,9 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents.brains.base import Brain
+from agents.checkpoint import compile_with
 from agents.guard import check_answer
 from agents.nlu.parser import is_affirmation
-from agents.operations import compile_with
 from agents.state import ConversationState, Message, PendingAction
 from tools.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke

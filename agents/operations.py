@@ -19,17 +19,14 @@ approved proposal is executed, and how to build its graph.
 
 from __future__ import annotations
 
-import copy
 import os
-import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, StateSnapshot, interrupt
@@ -685,31 +682,3 @@ def settle(
     if decision.accepted and request.decision != "reject":
         execution = execute_proposal(engine, handler, request.proposal_id)
     return Settled(decision, execution, None)
-
-
-def compile_with(
-    builder: StateGraph[Any, Any, Any, Any],
-    state_type: type[BaseModel],
-    checkpointer: BaseCheckpointSaver[Any],
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile with a copy of the checkpointer that revives exactly the state's own pydantic
-    models from a checkpoint (the default serializer revives any class it finds, with a warning
-    now and a refusal in later LangGraph versions)."""
-    allowed = {(model.__module__, model.__qualname__) for model in _models_in(state_type)}
-    saver = copy.copy(checkpointer)
-    saver.serde = JsonPlusSerializer(allowed_msgpack_modules=sorted(allowed))
-    return builder.compile(checkpointer=saver)
-
-
-def _models_in(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:
-    seen = set() if seen is None else seen
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if annotation in seen:
-            return
-        seen.add(annotation)
-        yield annotation
-        for field in annotation.model_fields.values():
-            yield from _models_in(field.annotation, seen)
-        return
-    for arg in typing.get_args(annotation):
-        yield from _models_in(arg, seen)

@@ -19,13 +19,13 @@ from langgraph.graph import START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from pydantic import Field
 
+from agents.checkpoint import compile_with
 from agents.operations import (
     ProposalForDecision,
     ProposalHandler,
     ProposalRunState,
     add_decision_loop,
     call_tool,
-    compile_with,
     record_requests,
     thread_of,
 )
