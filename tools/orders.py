@@ -21,6 +21,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -357,6 +358,35 @@ def _require_cover(method: PaymentMethod, amount: float) -> None:
         )
 
 
+@dataclass(slots=True)
+class _Swap:
+    """Items of an order to be replaced by other variants, and the price difference settled."""
+
+    items: list[OrderItem]
+    variants: list[Variant]
+    method: PaymentMethod
+    difference: float
+    changed: str = field(init=False)
+    settled: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.changed = _changes_text(self.items, self.variants)
+        self.settled = _difference_text(self.difference, self.method)
+
+
+def _priced_swap(
+    write: _OrderWrite, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
+) -> _Swap:
+    """Check an item change or exchange (the items, their replacements, a method that covers
+    the difference) and price it: what modify and exchange share before they differ."""
+    items = _pick_items(write.order, item_ids)
+    variants = _replacements(write.session, items, new_item_ids)
+    method = write.method(payment_method_id)
+    difference = _price_difference(items, variants)
+    _require_cover(method, difference)
+    return _Swap(items, variants, method, difference)
+
+
 class _OrderWrite:
     """One write to one order inside its transaction: the checks read through it, and nothing it
     changes is committed unless the person confirmed this exact call."""
@@ -604,26 +634,22 @@ def modify_order_items(
     with _order_write(ctx, "modify_order_items", arguments) as write:
         order = write.order
         _require_status(order, ["pending"], "have its items changed")
-        items = _pick_items(order, item_ids)
-        variants = _replacements(write.session, items, new_item_ids)
-        method = write.method(payment_method_id)
-        difference = _price_difference(items, variants)
-        _require_cover(method, difference)
-        changed = _changes_text(items, variants)
-        settled = _difference_text(difference, method)
+        swap = _priced_swap(write, item_ids, new_item_ids, payment_method_id)
         write.confirm(
-            f"in order {order_id}, change {changed}; {settled}. After this, order {order_id} "
-            "can no longer be cancelled or have its items changed."
+            f"in order {order_id}, change {swap.changed}; {swap.settled}. "
+            f"After this, order {order_id} can no longer be cancelled or have its items changed."
         )
         # tau2 records the difference even when it is zero (as a refund of $0.00).
-        write.transaction("payment" if difference > 0 else "refund", abs(difference), method.id)
-        write.credit_gift_card(method, -difference)
-        for item, variant in zip(items, variants, strict=True):
+        write.transaction(
+            "payment" if swap.difference > 0 else "refund", abs(swap.difference), swap.method.id
+        )
+        write.credit_gift_card(swap.method, -swap.difference)
+        for item, variant in zip(swap.items, swap.variants, strict=True):
             item.variant_id = variant.id
             item.price = variant.price
             item.options = dict(variant.options)
         order.details = {**order.details, "items_modified": True}
-        return write.result(f"In order {order_id}, changed {changed}; {settled}.")
+        return write.result(f"In order {order_id}, changed {swap.changed}; {swap.settled}.")
 
 
 @tool(roles=["shopper"], writes=True)
@@ -699,14 +725,8 @@ def exchange_order_items(
     with _order_write(ctx, "exchange_order_items", arguments) as write:
         order = write.order
         _require_status(order, ["delivered"], "be exchanged")
-        items = _pick_items(order, item_ids)
-        variants = _replacements(write.session, items, new_item_ids)
-        method = write.method(payment_method_id)
-        difference = _price_difference(items, variants)
-        _require_cover(method, difference)
-        changed = _changes_text(items, variants)
-        settled = _difference_text(difference, method)
-        write.confirm(f"in order {order_id}, exchange {changed}; {settled}.")
+        swap = _priced_swap(write, item_ids, new_item_ids, payment_method_id)
+        write.confirm(f"in order {order_id}, exchange {swap.changed}; {swap.settled}.")
         # As tau2's tool: the request and its price difference are recorded; no payment yet.
         order.status = "exchange requested"
         order.details = {
@@ -714,9 +734,9 @@ def exchange_order_items(
             "exchange_items": sorted(item_ids),
             "exchange_new_items": sorted(new_item_ids),
             "exchange_payment_method_id": payment_method_id,
-            "exchange_price_difference": difference,
+            "exchange_price_difference": swap.difference,
         }
         return write.result(
-            f"Exchange requested in order {order_id}: {changed}; {settled}; an e-mail will "
-            "explain how to send the items back."
+            f"Exchange requested in order {order_id}: {swap.changed}; {swap.settled}; "
+            "an e-mail will explain how to send the items back."
         )
