@@ -135,3 +135,45 @@ def test_daily_poisson_fit_recovers_elasticity_from_small_counts() -> None:
     # Per-item (unpooled) intervals: with one true slope for all, pooled ones move together.
     z = (items["raw_elasticity"] + 2.0) / items["raw_se"]
     assert (z.abs() <= 1.96).mean() >= 0.75
+
+
+def test_noise_free_demand_gives_back_every_items_elasticity() -> None:
+    """Daily demand exactly log-linear in price, with a shared promotion calendar, a weekly season
+    per group and chain-wide holiday spikes: the fixed effects span items (period, group x week),
+    so each item's slope must be fitted against the others' rows too, and then comes back."""
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2024-01-01", periods=420, freq="D")
+    week = np.arange(len(days)) // 7  # 2024-01-01 is a Monday
+    holidays = np.where(rng.random(len(days)) < 0.03, np.log(1.8), 0.0)
+    truth, frames = {}, []
+    for g in range(4):
+        season = 0.4 * np.cos(2 * np.pi * (week - 13 * g) / 52)
+        promo_days = np.zeros(len(days))
+        for start in rng.choice(len(days) - 10, 6, replace=False):
+            promo_days[start : start + 7] = 1.0
+        for i in range(4):
+            item = f"G{g}I{i}"
+            truth[item] = -3.0 + 2.0 * rng.random()
+            log_price = np.zeros(len(days))
+            log_price[int(rng.integers(30, 400)) :] += rng.choice([-0.1, 0.08])
+            on_promo = promo_days * (i % 2)  # half the group joins each promotion
+            log_price += np.log1p(-rng.choice([0.1, 0.2, 0.3]) * on_promo)
+            mu = np.exp(
+                np.log(5.0 + i) + truth[item] * log_price + season + holidays + 0.12 * on_promo
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "item": item,
+                        "group": f"G{g}",
+                        "period": days,
+                        "qty": mu,
+                        "log_price": log_price,
+                        "promo": on_promo,
+                    }
+                )
+            )
+    model = DMLElasticity().fit(pd.concat(frames, ignore_index=True), controls=("promo",))
+    raw = model.items_.set_index("item")["raw_elasticity"]
+    assert np.abs(raw - pd.Series(truth)).max() < 1e-3
+    assert abs(model.info_["control_slopes"]["promo"] - 0.12) < 1e-3
