@@ -2,24 +2,30 @@
 
 Built from what the database records (daily sales, list-price history, scheduled promotions)
 through the forecasting panel, so it works on any store, never on the generated world's truth.
-Prices are relative to each SKU's first recorded price (promotion discounts included); a
-product's price is the mean over its SKUs, which move together. The first weeks after a
+Prices are relative to each SKU's first listed price (promotion discounts included); a
+product's log price is the mean over its SKU-locations, which move together. The first weeks after a
 product's first sale are left out: demand is still ramping up there, whatever the price.
 
 Stock-outs censor sales, and they cluster on promotions and markdowns (demand jumps, the shelf
-empties), which would bias elasticities toward zero. A SKU-location's stocked-out days are left
-out and the product's daily total is scaled up by the share of its usual sales those SKU-locations
-make (each one's mean daily sales on days it was in stock).
+empties): counting only what was sold, or leaving the stocked-out days out (the days kept are
+then those on which demand happened to stay under stock), biases elasticities toward zero. A
+SKU-location's stocked-out day says its demand was *more* than it sold; its demand is imputed as
+the Poisson mean above that floor, at the rate its product's in-stock SKU-locations sold that day
+(relative to each one's usual daily sales on in-stock days).
+
+Prices are the ones recorded with the sales (what shoppers paid, promotions included); the price
+list and promotion calendar fill the days on which a product recorded no sale.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import poisson
 from sqlalchemy import Engine, select
 
 from ml_core.forecasting.base import DS, ID, Y
-from ml_core.forecasting.store_panel import sales_panel
+from ml_core.forecasting.store_panel import load_price_events, sales_panel
 from ml_core.pricing.elasticity import GROUP, ITEM, LOG_PRICE, PERIOD, QTY, UNIT, weekly_panel
 from retail.store.models import DailySales
 
@@ -52,50 +58,92 @@ def daily_pricing_panel(
     """The daily product panel (ITEM, GROUP, optional UNIT, PERIOD, QTY, LOG_PRICE, PROMO) and
     the last day of sales; the first RAMP_WEEKS after a product's first sale are left out."""
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
-    frame = data.frame.assign(in_stock=~_stocked_out(engine, data.frame))
+    stocked_out, recorded_ratio = _sales_records(engine, data.frame)
+    frame = data.frame.assign(in_stock=~stocked_out)
     usual = frame[Y].where(frame["in_stock"]).groupby(frame[ID]).transform("mean").fillna(0.0)
     keys = ["product_id", "category_id", *(["location_id"] if by_location else []), DS]
+    cells = frame.assign(
+        planned_log_price=np.log(frame["price_ratio"].clip(lower=1e-6)),
+        recorded_log_price=np.log(recorded_ratio.clip(lower=1e-6)),
+        kept=frame[Y].where(frame["in_stock"], 0.0),
+        usual=usual,
+        usual_kept=usual.where(frame["in_stock"], 0.0),
+    )
     daily = (
-        frame.assign(
-            log_price=np.log(frame["price_ratio"].clip(lower=1e-6)),
-            kept=frame[Y].where(frame["in_stock"], 0.0),
-            usual=usual,
-            usual_kept=usual.where(frame["in_stock"], 0.0),
-        )
-        .groupby(keys, sort=False, observed=True)
+        cells.groupby(keys, sort=False, observed=True)
         .agg(
             kept=("kept", "sum"),
-            usual=("usual", "sum"),
             usual_kept=("usual_kept", "sum"),
-            log_price=("log_price", "mean"),
+            planned_log_price=("planned_log_price", "mean"),
+            recorded_log_price=("recorded_log_price", "mean"),
             promo_share=("on_promo", "mean"),
         )
         .reset_index()
-        .rename(columns={"product_id": ITEM, "category_id": GROUP, "location_id": UNIT})
     )
-    # A day on which every SKU-location was out of stock says nothing about demand: dropped
+    # A day on which every SKU-location was out of stock has no rate to impute from: dropped
     # (its week then has fewer than seven days and is left out too).
-    daily = daily[daily["usual_kept"] > 0]
-    daily[QTY] = daily["kept"] * daily["usual"] / daily["usual_kept"]
-    daily = daily.rename(columns={DS: PERIOD})
+    daily = daily[daily["usual_kept"] > 0].reset_index(drop=True)
+    censored = cells[~cells["in_stock"]]
+    row = pd.MultiIndex.from_frame(daily[keys]).get_indexer(
+        pd.MultiIndex.from_frame(censored[keys])
+    )
+    rate = (daily["kept"] / daily["usual_kept"]).to_numpy()
+    kept_row = row >= 0
+    imputed = poisson_mean_above(
+        censored["usual"].to_numpy()[kept_row] * rate[row[kept_row]],
+        censored[Y].to_numpy()[kept_row],
+    )
+    daily[QTY] = daily["kept"] + np.bincount(row[kept_row], imputed, minlength=len(daily))
+    daily[LOG_PRICE] = daily["recorded_log_price"].fillna(daily["planned_log_price"])
+    daily = daily.rename(
+        columns={"product_id": ITEM, "category_id": GROUP, "location_id": UNIT, DS: PERIOD}
+    )
     first = daily.groupby(ITEM)[PERIOD].transform("min")
     daily = daily[daily[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
     columns = [c for c in (ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE, PROMO) if c in daily]
     return daily[columns].reset_index(drop=True), last_day
 
 
-def _stocked_out(engine: Engine, frame: pd.DataFrame) -> np.ndarray:
-    """Per panel row: was the SKU out of stock at its location that day?"""
+def poisson_mean_above(mean: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """E[D | D > floor] for D ~ Poisson(mean): mean * P(D >= floor) / P(D > floor), at least
+    floor + 1 (the limit as the mean goes to zero)."""
+    mean = np.maximum(mean, 1e-9)
+    ratio = np.exp(poisson.logsf(floor - 1, mean) - poisson.logsf(floor, mean))
+    return np.maximum(np.nan_to_num(mean * ratio, nan=0.0, posinf=0.0), floor + 1.0)
+
+
+def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """Per panel row: was the SKU out of stock at its location that day, and the price its sales
+    there were recorded at, relative to the SKU's reference price (NaN without a record)."""
     with engine.connect() as conn:
         rows = pd.read_sql(
-            select(DailySales.variant_id, DailySales.location_id, DailySales.day).where(
-                DailySales.stockout.is_(True)
+            select(
+                DailySales.variant_id,
+                DailySales.location_id,
+                DailySales.day,
+                DailySales.price,
+                DailySales.stockout,
             ),
             conn,
         )
+        listed, _ = load_price_events(conn)
+    n = len(frame)
     if rows.empty:
-        return np.zeros(len(frame), dtype=bool)
-    keys = pd.MultiIndex.from_arrays(
-        [rows["variant_id"] + "@" + rows["location_id"], pd.to_datetime(rows["day"])]
-    )
-    return pd.MultiIndex.from_arrays([frame[ID], frame[DS]]).isin(keys)
+        return np.zeros(n, dtype=bool), pd.Series(np.nan, index=frame.index)
+    rows["day"] = pd.to_datetime(rows["day"])
+    # The reference is the SKU's first listed price, as for the planned prices (or its first
+    # recorded one where the store keeps no price list).
+    reference = rows.sort_values("day").groupby("variant_id")["price"].first()
+    if not listed.empty:
+        listed = listed.assign(effective_on=pd.to_datetime(listed["effective_on"]))
+        first = listed.sort_values("effective_on").groupby("variant_id")["price"].first()
+        reference = first.reindex(reference.index).fillna(reference)
+    keys = pd.MultiIndex.from_arrays([rows["variant_id"] + "@" + rows["location_id"], rows["day"]])
+    position = keys.get_indexer(pd.MultiIndex.from_arrays([frame[ID], frame[DS]]))
+    found = position >= 0
+    stocked_out = np.zeros(n, dtype=bool)
+    stocked_out[found] = rows["stockout"].to_numpy(dtype=bool)[position[found]]
+    ratio = (rows["price"] / rows["variant_id"].map(reference)).to_numpy()
+    recorded = np.full(n, np.nan)
+    recorded[found] = ratio[position[found]]
+    return stocked_out, pd.Series(recorded, index=frame.index)
