@@ -10,8 +10,9 @@ Stock-outs censor sales, and they cluster on promotions and markdowns (demand ju
 empties): counting only what was sold, or leaving the stocked-out days out (the days kept are
 then those on which demand happened to stay under stock), biases elasticities toward zero. A
 SKU-location's stocked-out day says its demand was *more* than it sold; its demand is imputed as
-the Poisson mean above that floor, at the rate its product's in-stock SKU-locations sold that day
-(relative to each one's usual daily sales on in-stock days).
+the mean above that floor of a gamma-Poisson count (its over-dispersion estimated from the
+in-stock days) at the rate its product's in-stock SKU-locations sold that day, relative to each
+one's usual daily sales on in-stock days.
 
 Prices are the ones recorded with the sales (what shoppers paid, promotions included); the price
 list and promotion calendar fill the days on which a product recorded no sale.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
+from scipy.stats import nbinom, poisson
 from sqlalchemy import Engine, select
 
 from ml_core.forecasting.base import DS, ID, Y
@@ -89,9 +90,10 @@ def daily_pricing_panel(
     )
     rate = (daily["kept"] / daily["usual_kept"]).to_numpy()
     kept_row = row >= 0
-    imputed = poisson_mean_above(
+    imputed = mean_above(
         censored["usual"].to_numpy()[kept_row] * rate[row[kept_row]],
         censored[Y].to_numpy()[kept_row],
+        _dispersion(cells[cells["in_stock"]], keys),
     )
     daily[QTY] = daily["kept"] + np.bincount(row[kept_row], imputed, minlength=len(daily))
     daily[LOG_PRICE] = daily["recorded_log_price"].fillna(daily["planned_log_price"])
@@ -104,12 +106,36 @@ def daily_pricing_panel(
     return daily[columns].reset_index(drop=True), last_day
 
 
-def poisson_mean_above(mean: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """E[D | D > floor] for D ~ Poisson(mean): mean * P(D >= floor) / P(D > floor), at least
-    floor + 1 (the limit as the mean goes to zero)."""
+def mean_above(mean: np.ndarray, floor: np.ndarray, dispersion: float) -> np.ndarray:
+    """E[D | D > floor] for D with the given mean and variance mean + dispersion * mean^2
+    (gamma-Poisson; Poisson at dispersion 0), at least floor + 1 (its limit at mean zero).
+
+    E[D 1(D > s)] = mean * P(D' >= s), D' the size-biased count: Poisson(mean) again, or the
+    negative binomial with one more in its shape.
+    """
     mean = np.maximum(mean, 1e-9)
-    ratio = np.exp(poisson.logsf(floor - 1, mean) - poisson.logsf(floor, mean))
-    return np.maximum(np.nan_to_num(mean * ratio, nan=0.0, posinf=0.0), floor + 1.0)
+    if dispersion > 0:
+        shape = 1.0 / dispersion
+        p = shape / (shape + mean)
+        log_ratio = nbinom.logsf(floor - 1, shape + 1, p) - nbinom.logsf(floor, shape, p)
+    else:
+        log_ratio = poisson.logsf(floor - 1, mean) - poisson.logsf(floor, mean)
+    above = np.nan_to_num(mean * np.exp(log_ratio), nan=0.0, posinf=0.0)
+    return np.maximum(above, floor + 1.0)
+
+
+def _dispersion(in_stock: pd.DataFrame, keys: list[str]) -> float:
+    """Moment estimate of the SKU-location days' over-dispersion: Var = m + dispersion * m^2,
+    m each one's usual sales times its product-day's rate from the *other* in-stock SKU-locations
+    (its own sales left out, or the rate would fit its noise)."""
+    grouped = in_stock.groupby(keys, sort=False, observed=True)
+    others_sold = grouped[Y].transform("sum") - in_stock[Y]
+    others_usual = grouped["usual"].transform("sum") - in_stock["usual"]
+    ok = others_usual > 0
+    m = (in_stock["usual"] * others_sold / others_usual.where(ok, 1.0))[ok].to_numpy()
+    y = in_stock.loc[ok, Y].to_numpy()
+    scale = float(np.sum(m**2))
+    return max(float(np.sum((y - m) ** 2 - m)) / scale, 0.0) if scale > 0 else 0.0
 
 
 def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import poisson
+from scipy.stats import nbinom, poisson
 from sqlalchemy import Engine, select, update
 
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, PERIOD, QTY
-from ml_core.pricing.store_data import daily_pricing_panel, poisson_mean_above
+from ml_core.pricing.store_data import daily_pricing_panel, mean_above
 from retail.store.models import DailySales, PriceChange, Product, Variant
 from retail.world.seed import ScaleSpec, seed_world
 
@@ -97,15 +97,21 @@ def test_a_stocked_out_day_counts_more_than_was_sold(world: Engine) -> None:
     assert np.allclose(joined.loc[~short, QTY], joined.loc[~short, "units"])
 
 
+@pytest.mark.parametrize("dispersion", [0.0, 0.25, 2.0])
 @pytest.mark.parametrize(("mean", "floor"), [(1.0, 0), (0.3, 2), (6.0, 4), (40.0, 3)])
-def test_poisson_mean_above_a_floor(mean: float, floor: int) -> None:
-    k = np.arange(floor + 1, 400)
-    pmf = poisson.pmf(k, mean)
+def test_mean_above_a_floor(mean: float, floor: int, dispersion: float) -> None:
+    k = np.arange(floor + 1, 5_000)
+    if dispersion:
+        shape = 1 / dispersion
+        pmf = nbinom.pmf(k, shape, shape / (shape + mean))
+    else:
+        pmf = poisson.pmf(k, mean)
     expected = float(np.sum(k * pmf) / np.sum(pmf))
-    got = float(poisson_mean_above(np.array([mean]), np.array([floor]))[0])
-    assert got == pytest.approx(expected, rel=1e-9)
+    got = float(mean_above(np.array([mean]), np.array([floor]), dispersion)[0])
+    assert got == pytest.approx(expected, rel=1e-7)
 
 
-def test_poisson_mean_above_a_floor_for_a_vanishing_mean() -> None:
-    got = poisson_mean_above(np.array([0.0, 1e-12]), np.array([0, 3]))
-    assert np.allclose(got, [1.0, 4.0])
+def test_mean_above_a_floor_for_a_vanishing_mean() -> None:
+    for dispersion in (0.0, 0.5):
+        got = mean_above(np.array([0.0, 1e-12]), np.array([0, 3]), dispersion)
+        assert np.allclose(got, [1.0, 4.0])
