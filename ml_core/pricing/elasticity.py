@@ -4,18 +4,22 @@ The demand model is a log-linear mean on the panel as it comes (daily rows prefe
 last days, and a weekly average blurs their start and end), one row per item, optional unit such
 as a store, and period:
 
-    E[q] = exp(theta_i * log p + kappa' controls + gamma_g * log(category price index)
-               + a_s + b_s * t + period effects + group x week effects + group x weekday effects)
+    E[q] = exp(theta_i * log p + kappa' controls + gamma * log(category price index)
+               + a_s + b_s * t + period effects + group season + group x weekday effects)
 
 - Poisson pseudo-maximum likelihood (PPML, Santos Silva & Tenreyro 2006): consistent for any
   non-negative outcome whose *mean* is log-linear, zeros included and whatever the dispersion,
   so no log1p on small daily counts (which would attenuate the slopes).
 - `a_s + b_s * t`: a fixed effect and a linear trend per series (item x unit).
-- Period effects (holidays, channel-wide lifts), group x week effects (each category's own
-  season) and group x weekday effects are high-dimensional fixed effects. They are the
-  confounders the data shows: seasonal markdowns coincide with the season, so only items of the
-  same group in the same week are compared. Groups with too few series for that share one
-  period effect. The caller's controls (promotion flag: display lifts demand beyond the price
+- Period effects (holidays, channel-wide lifts), each group's season and group x weekday
+  effects are high-dimensional fixed effects. They are the confounders the data shows: seasonal
+  markdowns coincide with the season. On daily rows the group season is by default a smooth
+  yearly curve (`YEARLY_HARMONICS` harmonics of the day of the year per group); `season="weeks"`
+  gives each group its own effect per week instead, robust to any category-wide shock of a week
+  but absorbing the markdowns and promotions a group's items share in that week, so less price
+  variation is left (generated world: pooled MAE 0.238 against 0.204 with the yearly curve,
+  median per-item standard error 0.268 against 0.239). Groups with too few series for their own
+  season share one. The caller's controls (promotion flag: display lifts demand beyond the price
   cut) enter with common slopes, so promotions identify the price slope through their depth.
 - Each IRLS step is one weighted least squares of the working outcome on the fixed effects and
   the regressors (per-item own prices, common control slopes, one cross slope) together, solved
@@ -41,11 +45,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Self
+from typing import Any, Literal, Protocol, Self, cast
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse.linalg import splu
 
 from retail.errors import AisleError
@@ -53,14 +58,22 @@ from retail.errors import AisleError
 ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE = "item", "group", "unit", "period", "qty", "log_price"
 # Period effects need several series sharing each period, or they absorb the prices themselves.
 MIN_SERIES_FOR_PERIOD_EFFECTS = 8
-# A group's own week effects compare its items with each other: that needs a few of them.
-MIN_SERIES_FOR_GROUP_WEEKS = 3
+# A group's own season is fitted from its items: that needs a few of them.
+MIN_SERIES_FOR_GROUP_SEASON = 3
 # Below this within-series spread of log price (about 0.5%), a slope is not identified.
 MIN_PRICE_SPREAD = 0.005
 IRLS_ROUNDS = 50
 IRLS_TOLERANCE = 1e-8
+# A group's yearly season on daily rows: this many harmonics of the day of the year.
+YEARLY_HARMONICS = 3
+# Up to this many parameters the normal equations are factorised dense (`_factorise`).
+DENSE_LIMIT = 4_000
 # Relative ridge on the fixed effects' normal equations (see `_ppml`).
 FIXED_EFFECT_RIDGE = 1e-6
+
+# How a group's season enters on daily rows: one effect per group and week, or a smooth yearly
+# curve per group (module docstring).
+Season = Literal["weeks", "yearly"]
 
 DML = "ppml-fe-pooled"
 OLS = "ols-fe"
@@ -158,7 +171,7 @@ def _cross_index(panel: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.n
     return np.log(mean_others), has
 
 
-def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
+def _design(panel: pd.DataFrame, controls: Sequence[str], season: Season) -> _Design:
     _check_panel(panel, controls)
     panel = panel.copy()
     if GROUP not in panel.columns:
@@ -188,12 +201,23 @@ def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
     daily = len(np.unique(weekday)) > 1
     series_per_group = np.bincount(group_codes[np.unique(series, return_index=True)[1]])
     # On weekly rows a group x week cell holds one row per item: its effect would leave only
-    # the items' deviations from each other, so group weeks need daily rows.
-    own_weeks = daily & (series_per_group[group_codes] >= MIN_SERIES_FOR_GROUP_WEEKS)
+    # the items' deviations from each other, so group weeks need daily rows (a yearly curve
+    # does not).
+    weeks = season == "weeks"
+    own_season = (daily or not weeks) & (
+        series_per_group[group_codes] >= MIN_SERIES_FOR_GROUP_SEASON
+    )
+    # Groups too small for their own season share one (beside the period effects).
+    season_group = pd.factorize(np.where(own_season, group_codes, -1))[0]
+    harmonics: list[sparse.csr_matrix] = []
+    if daily and weeks:
+        effects.append(pd.factorize(pd.Series(season_group * 100_000 + week_codes))[0])
+    elif not weeks:
+        angle = 2 * np.pi * period.dt.day_of_year.to_numpy() / 365.25
+        for k in range(1, YEARLY_HARMONICS + 1):
+            harmonics.append(_indicator(season_group, np.cos(k * angle)))
+            harmonics.append(_indicator(season_group, np.sin(k * angle)))
     if daily:
-        # Groups too small for their own weeks share one (beside the period effects).
-        week_group = np.where(own_weeks, group_codes, -1)
-        effects.append(pd.factorize(pd.Series(week_group * 100_000 + week_codes))[0])
         effects.append(group_codes * 7 + weekday)
 
     c, has_cross = _cross_index(panel, keys)
@@ -202,7 +226,8 @@ def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
     t_centred = t - pd.Series(t).groupby(series).transform("mean").to_numpy()
     fixed = sparse.hstack(
         [_indicator(series), _indicator(series, t_centred)]
-        + [_indicator(pd.factorize(e)[0]) for e in effects],
+        + [_indicator(pd.factorize(e)[0]) for e in effects]
+        + harmonics,
         format="csr",
     )
     within = _within_series(d, series, t)
@@ -233,7 +258,8 @@ def _design(panel: pd.DataFrame, controls: Sequence[str]) -> _Design:
             "periods": int(period.nunique()),
             "frequency": "daily" if daily else "weekly",
             "period_effects": period_effects,
-            "group_week_effects": sorted(map(str, np.unique(groups[group_codes[own_weeks]]))),
+            "group_season": season if daily or not weeks else None,
+            "groups_with_own_season": sorted(map(str, np.unique(groups[group_codes[own_season]]))),
             "group_weekday_effects": daily,
             "controls": list(controls),
         },
@@ -297,19 +323,39 @@ def _ppml(y: np.ndarray, regressors: sparse.csr_matrix, d: _Design) -> _Fit:
     return _Fit(coef=coef[n_fixed:], se=se, iterations=rounds, dispersion=dispersion)
 
 
-def _factorise(design: sparse.csr_matrix, weights: np.ndarray, n_fixed: int) -> Any:
-    """Sparse LU of the weighted normal matrix, with the fixed effects' ridge (see `_ppml`)."""
+class _Factor(Protocol):
+    def solve(self, rhs: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(slots=True)
+class _Cholesky:
+    factor: tuple[np.ndarray, bool]
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        return np.asarray(cho_solve(self.factor, rhs))
+
+
+def _factorise(design: sparse.csr_matrix, weights: np.ndarray, n_fixed: int) -> _Factor:
+    """The weighted normal matrix with the fixed effects' ridge (see `_ppml`), factorised: dense
+    Cholesky while it is small (a smooth season leaves about two thousand parameters on a daily
+    chain panel, whose factor fills in anyway), sparse LU beyond."""
     gram = (design.T @ design.multiply(weights[:, None])).tocsc()
     diagonal = gram.diagonal()
     ridge = np.zeros(len(diagonal))
     ridge[:n_fixed] = FIXED_EFFECT_RIDGE * np.maximum(diagonal[:n_fixed], 1e-12)
+    gram = gram + sparse.diags(ridge)
+    if gram.shape[0] <= DENSE_LIMIT:
+        return _Cholesky(cho_factor(gram.toarray()))
     # The fixed effects' indicators first and one regressor per item: a minimum-degree ordering
     # of the symmetric pattern keeps the factor sparse (COLAMD fills it in several times over).
-    return splu(
-        (gram + sparse.diags(ridge)).tocsc(),
-        permc_spec="MMD_AT_PLUS_A",
-        diag_pivot_thresh=0.0,
-        options={"SymmetricMode": True},
+    return cast(
+        _Factor,
+        splu(
+            gram.tocsc(),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        ),
     )
 
 
@@ -386,12 +432,15 @@ class DMLElasticity:
     fixed effects are fitted jointly with the slopes, which is the same partialling out);
     `method` in the output says what produced each estimate."""
 
-    def __init__(self, *, min_periods: int = 8, level: float = 0.95) -> None:
+    def __init__(
+        self, *, min_periods: int = 8, level: float = 0.95, season: Season = "yearly"
+    ) -> None:
         self.min_periods = min_periods
         self.level = level
+        self.season = season
 
     def fit(self, panel: pd.DataFrame, *, controls: Sequence[str] = ()) -> Self:
-        design = _design(panel, controls)
+        design = _design(panel, controls, self.season)
         n_items, n_groups, k = len(design.items), len(design.groups), len(controls)
         identified = (design.periods_per_item >= self.min_periods) & (
             design.spread >= MIN_PRICE_SPREAD

@@ -11,6 +11,7 @@ from ml_core.pricing.elasticity import (
     DML,
     DMLElasticity,
     NaiveOLSElasticity,
+    Season,
     TooLittleDataError,
     random_effects_pool,
     shrink,
@@ -137,17 +138,23 @@ def test_daily_poisson_fit_recovers_elasticity_from_small_counts() -> None:
     assert (z.abs() <= 1.96).mean() >= 0.75
 
 
-def test_noise_free_demand_gives_back_every_items_elasticity() -> None:
-    """Daily demand exactly log-linear in price, with a shared promotion calendar, a weekly season
-    per group and chain-wide holiday spikes: the fixed effects span items (period, group x week),
-    so each item's slope must be fitted against the others' rows too, and then comes back."""
+@pytest.mark.parametrize("season", ["weeks", "yearly"])
+def test_noise_free_demand_gives_back_every_items_elasticity(season: Season) -> None:
+    """Daily demand exactly log-linear in price, with a shared promotion calendar, a season per
+    group (weekly steps, or a smooth yearly curve) and chain-wide holiday spikes: the fixed
+    effects span items (period, group season), so each item's slope must be fitted against the
+    others' rows too, and then comes back."""
     rng = np.random.default_rng(2)
     days = pd.date_range("2024-01-01", periods=420, freq="D")
     week = np.arange(len(days)) // 7  # 2024-01-01 is a Monday
+    angle = 2 * np.pi * days.day_of_year.to_numpy() / 365.25
     holidays = np.where(rng.random(len(days)) < 0.03, np.log(1.8), 0.0)
     truth, frames = {}, []
     for g in range(4):
-        season = 0.4 * np.cos(2 * np.pi * (week - 13 * g) / 52)
+        if season == "weeks":
+            seasonal = 0.4 * np.cos(2 * np.pi * (week - 13 * g) / 52)
+        else:
+            seasonal = 0.4 * np.cos(angle - g) + 0.1 * np.sin(2 * angle)
         promo_days = np.zeros(len(days))
         for start in rng.choice(len(days) - 10, 6, replace=False):
             promo_days[start : start + 7] = 1.0
@@ -159,7 +166,7 @@ def test_noise_free_demand_gives_back_every_items_elasticity() -> None:
             on_promo = promo_days * (i % 2)  # half the group joins each promotion
             log_price += np.log1p(-rng.choice([0.1, 0.2, 0.3]) * on_promo)
             mu = np.exp(
-                np.log(5.0 + i) + truth[item] * log_price + season + holidays + 0.12 * on_promo
+                np.log(5.0 + i) + truth[item] * log_price + seasonal + holidays + 0.12 * on_promo
             )
             frames.append(
                 pd.DataFrame(
@@ -173,7 +180,8 @@ def test_noise_free_demand_gives_back_every_items_elasticity() -> None:
                     }
                 )
             )
-    model = DMLElasticity().fit(pd.concat(frames, ignore_index=True), controls=("promo",))
+    panel = pd.concat(frames, ignore_index=True)
+    model = DMLElasticity(season=season).fit(panel, controls=("promo",))
     raw = model.items_.set_index("item")["raw_elasticity"]
     assert np.abs(raw - pd.Series(truth)).max() < 1e-3
     assert abs(model.info_["control_slopes"]["promo"] - 0.12) < 1e-3
