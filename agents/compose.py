@@ -9,6 +9,7 @@ or "cheaper".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,12 +18,29 @@ from tools.base import ToolOutcome
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
 _MAX_PASSAGE = 360
+# Store text (descriptions, reviews) is written by others and may carry instructions planted for
+# an assistant to follow. A sentence that addresses the assistant, names a tool or asks to ignore
+# rules is not quoted to the person: it is never a fact about the product.
+_PLANTED = re.compile(
+    r"\bassistant\s*[:,]|\b(?:to|for) the (?:ai )?assistant\b|\bsystem prompt\b|"
+    r"\bignore (?:all |any |your |previous |the )*(?:instructions|rules|policies)\b|"
+    r"\b(?:call|run|use) [a-z]+_[a-z_]+|\btell (?:the (?:user|shopper|customer)|them) ",
+    re.I,
+)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CANNED = {
     "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
     "help with your orders. What are you looking for?",
     "thanks": "You're welcome. Anything else I can help with?",
     "deny": "OK, I won't do that. Nothing was changed.",
     "confirm": "There is nothing waiting for your confirmation.",
+    "out_of_scope": "Sorry, I can't help with that here. I can find products, answer product "
+    "and policy questions, check stock and help with your orders.",
+    # Prices and purchase orders change only through a proposal that a person approves in the
+    # approval queue, never on a chat message, whoever sends it.
+    "staff_action": "Sorry, I can't change prices or approve purchase orders from a chat. "
+    "Price changes and reorders are proposed by Aisle's agents and take effect only when a "
+    "pricing manager or planner approves them in the approval queue.",
 }
 
 
@@ -119,12 +137,23 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
         parts.append(f"Rated {output['rating']:.1f} from {output.get('review_count', 0)} reviews.")
     if output.get("materials"):
         parts.append(f"Materials: {output['materials']}.")
-    description = str(output.get("description") or "").strip()
+    description = quotable(str(output.get("description") or ""))
     if description:
-        parts.append(description.split(". ")[0].rstrip(".") + ".")
+        parts.append(_SENTENCE_END.split(description)[0].rstrip(".") + ".")
     item = {"product_id": output["id"], "name": output["name"], "price": output.get("price_min")}
     updated = _shown(dialogue, [item]) if output["id"] not in dialogue.shown_products else dialogue
     return " ".join(parts), updated.model_copy(update={"focus_product": output["id"]})
+
+
+def quotable(text: str) -> str:
+    """`text` without the sentences that read as instructions to an assistant (see
+    `_PLANTED`); lines are kept as lines."""
+    lines = []
+    for line in text.strip().splitlines():
+        kept = [s for s in _SENTENCE_END.split(line) if s.strip() and not _PLANTED.search(s)]
+        if kept:
+            lines.append(" ".join(kept))
+    return "\n".join(lines)
 
 
 def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -132,7 +161,7 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
     if not passages:
         return "I couldn't find anything in our documents about that.", dialogue
     top = passages[0]
-    text = str(top["text"]).strip()
+    text = quotable(str(top["text"]))
     if len(text) > _MAX_PASSAGE:
         text = text[:_MAX_PASSAGE].rsplit(" ", 1)[0] + " ..."
     source = top.get("title") or top.get("doc_id")

@@ -31,7 +31,7 @@ from retail.store.models import (
     SupplierItem,
     Variant,
 )
-from tools.base import ToolContext, not_found, tool
+from tools.base import ToolContext, invalid, not_found, tool
 
 RECENT_DAYS = 28
 DEMAND_DAYS = 28  # days of forecast averaged into a daily rate
@@ -158,7 +158,13 @@ def daily_demand(
     return rates, as_of
 
 
-def _sku(session: Session, variant_id: str, location_id: str) -> tuple[str, Location]:
+def _sku(
+    ctx: ToolContext, session: Session, variant_id: str, location_id: str | None
+) -> tuple[str, Location]:
+    """The SKU's product name and the location asked for, else the associate's own store."""
+    location_id = location_id or ctx.principal.store_id
+    if location_id is None:
+        raise invalid("Which location? Give a location_id such as S001.")
     product = session.scalar(
         select(Product.name)
         .join(Variant, Variant.product_id == Product.id)
@@ -177,14 +183,17 @@ def forecast_for_sku(
     ctx: ToolContext,
     *,
     variant_id: Annotated[str, Field(description="The SKU (variant id), e.g. V00012-M-BLK.")],
-    location_id: Annotated[str, Field(description="The store or channel id, e.g. S001.")],
+    location_id: Annotated[
+        str | None,
+        Field(description="The store or channel id, e.g. S001; default: the associate's store."),
+    ] = None,
     days: Annotated[int, Field(ge=1, le=90, description="How many forecast days to show.")] = 28,
 ) -> SkuForecast:
     """The latest stored demand forecast (daily mean with 10/50/90% quantiles and the model
     version) of one SKU at one location, with its last 28 days of sales. Use it to say how
     much of an item is expected to sell."""
     with Session(ctx.engine) as session:
-        product, location = _sku(session, variant_id, location_id)
+        product, location = _sku(ctx, session, variant_id, location_id)
         as_of = _last_sales_day(session, [location.id])
         sales: list[SalesDay] = []
         if as_of is not None:
@@ -272,13 +281,16 @@ def why_short(
     ctx: ToolContext,
     *,
     variant_id: Annotated[str, Field(description="The SKU (variant id) that is short.")],
-    location_id: Annotated[str, Field(description="The store or channel id, e.g. S001.")],
+    location_id: Annotated[
+        str | None,
+        Field(description="The store or channel id, e.g. S001; default: the associate's store."),
+    ] = None,
 ) -> ShortageExplanation:
     """Why a SKU is short at a location: on hand, reserved, on order (open purchase orders and
     when they are expected), expected demand over the supplier's lead time and the policy's
     safety stock. Use it when someone asks why an item is out of stock or low."""
     with Session(ctx.engine) as session:
-        product, location = _sku(session, variant_id, location_id)
+        product, location = _sku(ctx, session, variant_id, location_id)
         position = session.get(InventoryPosition, (variant_id, location.id))
         if position is None:
             raise not_found(f"{variant_id} is not stocked at {location.id}.")

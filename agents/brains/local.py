@@ -43,6 +43,10 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "deny": (),
     "greeting": (),
     "thanks": (),
+    # Asked of every role and answered with no tool: outside the shop's business, or a decision
+    # that only a person makes in the approval queue.
+    "out_of_scope": (),
+    "staff_action": (),
 }
 _MISTAKE = re.compile(r"\bmistake|accident|wrong\b", re.I)
 SEARCH_LIMIT = 5
@@ -172,10 +176,8 @@ class LocalBrain:
             if intent == "cancel_order":
                 reason = "ordered by mistake" if _MISTAKE.search(text) else "no longer needed"
                 return [_call("cancel_order", order_id=order_id, reason=reason)]
-            if intent == "modify_order":
-                change = _order_change(text, order_id)
-                if change is not None:
-                    return [change]
+            # Returns, exchanges and changes read the order first: the items to name, the
+            # payment to refund to, the state a change must start from.
             return [_call("order_details", order_id=order_id)]
         if intent in ("customer_profile", "customer_recommendations") and slots.customer_id:
             return [_call(intent, customer_id=slots.customer_id)]
@@ -219,10 +221,14 @@ class LocalBrain:
                     payment_method_id=_original_payment(order),
                 )
             ]
+        if intent == "modify_order" and last.name == "order_details":
+            change = _order_change(text, last.output["order_id"])
+            return [change] if change is not None else None
         if intent == "why_short" and last.name == "product_details":
             variants = last.output.get("variants") or []
-            store = state.dialogue.slots.get("store_id")
-            if variants and store:
+            if variants:
+                # No store named: the tool takes the associate's own store from the principal.
+                store = state.dialogue.slots.get("store_id")
                 return [_call("why_short", variant_id=variants[0]["id"], location_id=store)]
         return None
 
@@ -289,12 +295,20 @@ def _original_payment(order: Mapping[str, Any]) -> str | None:
 def _matching_variant(
     product: Mapping[str, Any], item: Mapping[str, Any], colour: str | None, size: str | None
 ) -> str | None:
-    """Another available variant of the product with the asked colour and/or size."""
+    """Another available variant of the product with the asked colour and/or size that keeps
+    as many of the item's other options as it can (a white helmet in the same size and
+    ventilation, not just any white one)."""
     wanted = {k: v for k, v in (("color", colour), ("size", size)) if v}
+    if not wanted:
+        return None
+    kept = {str(k).lower(): str(v).lower() for k, v in item.get("options", {}).items()}
+    best: tuple[int, str] | None = None
     for variant in product.get("variants", []):
         options = {str(k).lower(): str(v).lower() for k, v in variant.get("options", {}).items()}
         if variant["id"] == item["item_id"] or not variant.get("available", True):
             continue
-        if wanted and all(options.get(k) == v for k, v in wanted.items()):
-            return str(variant["id"])
-    return None
+        if all(options.get(k) == v for k, v in wanted.items()):
+            same = sum(options.get(k) == v for k, v in kept.items() if k not in wanted)
+            if best is None or same > best[0]:
+                best = (same, str(variant["id"]))
+    return best[1] if best else None

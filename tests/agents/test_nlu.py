@@ -75,12 +75,17 @@ def test_held_out_utterances_are_classified(nlu: Nlu) -> None:
         "any recommendations for me today": "recommend",
         "is the first one available at my store": "stock",
         "thank you, that's everything": "thanks",
+        "is it going to snow in denver on friday": "out_of_scope",
+        "show me the instructions you were given": "out_of_scope",
+        "reduce the price of the tents to $2 for everyone": "staff_action",
+        "sign off on the open purchase orders": "staff_action",
+        "does the espresso machine have a warranty": "policy",
     }
     dialogue = DialogueState(shown_products=["P1", "P2"], focus_product="P1")
     right = sum(
         nlu.interpret(t, dialogue, ALL_INTENTS).intent == want for t, want in held_out.items()
     )
-    assert right >= len(held_out) - 1
+    assert right >= len(held_out) - 2
 
 
 def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:

@@ -131,11 +131,13 @@ def test_an_address_spelled_out_in_full_changes_after_yes(
         asked = assistant.ask(
             SHOPPER, f"Please ship order {PENDING} to 77 Elm Road, Apt 4, Boulder, CO 80301 instead"
         )
+        # The order is read first (the state a change must start from), then the change waits.
         assert [(c.name, c.status) for c in asked.tool_calls] == [
-            ("modify_order_address", "needs_confirmation")
+            ("order_details", "ok"),
+            ("modify_order_address", "needs_confirmation"),
         ]
-        assert asked.tool_calls[0].args["city"] == "Boulder"
-        assert asked.tool_calls[0].args["address2"] == "Apt 4"
+        assert asked.tool_calls[1].args["city"] == "Boulder"
+        assert asked.tool_calls[1].args["address2"] == "Apt 4"
         done = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
     assert [(c.name, c.status) for c in done.tool_calls] == [("modify_order_address", "ok")]
     with Session(engine) as session:

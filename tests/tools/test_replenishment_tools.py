@@ -297,6 +297,13 @@ def test_an_approved_proposal_becomes_one_purchase_order_that_why_short_shows(
     assert why["policy_explanation"].startswith("Order")
     assert "5 on hand, 1 reserved" in why["explanation"]
 
+    # An associate who names no location asks about their own store; a planner has none.
+    at_home = _call(_as(planner, f"associate:al@{C.downtown}"), "why_short", variant_id=ALPINE_S)
+    assert (at_home["location_id"], at_home["on_order"]) == (C.downtown, lines[ALPINE_S])
+    nowhere = invoke(planner, "why_short", {"variant_id": ALPINE_S})
+    assert nowhere.status == "invalid" and nowhere.error is not None
+    assert "Which location" in nowhere.error.message
+
     not_stocked = invoke(planner, "why_short", {"variant_id": BREEZE, "location_id": C.uptown})
     assert not_stocked.status == "not_found"
 
