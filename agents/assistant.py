@@ -20,6 +20,7 @@ from agents.brains.local import LocalBrain
 from agents.conversation import TurnContext, build_conversation_graph
 from agents.nlu.parser import Nlu
 from agents.state import Citation, ConversationState, Message
+from agents.usage import TokenUsage, counting_tokens
 from retail.errors import AisleError, NotFoundError
 from tools.base import Principal, Services, ToolContext, invoke, tools_for
 from tools.vocabulary import Vocabulary
@@ -85,6 +86,9 @@ class TurnResult(BaseModel):
     grounded: bool
     brain: str
     fallback: str | None = None
+    tokens: TokenUsage | None = Field(
+        default=None, description="The LLM's token usage in this turn; none for the local brain."
+    )
     latency_ms: float
 
 
@@ -161,15 +165,16 @@ class Assistant:
             product_names=self.product_names,
         )
         turn_input = {"owner": principal.id, "messages": [Message(role="user", content=text)]}
-        if on_event is None:
-            values = self.graph.invoke(turn_input, config, context=context)
-        else:
-            for update in self.graph.stream(
-                turn_input, config, context=context, stream_mode="updates"
-            ):
-                for node, change in update.items():
-                    on_event(node, change)
-            values = self.graph.get_state(config).values
+        with counting_tokens() as usage:
+            if on_event is None:
+                values = self.graph.invoke(turn_input, config, context=context)
+            else:
+                for update in self.graph.stream(
+                    turn_input, config, context=context, stream_mode="updates"
+                ):
+                    for node, change in update.items():
+                        on_event(node, change)
+                values = self.graph.get_state(config).values
         state = ConversationState.model_validate(values)
         assert state.answer is not None
         return TurnResult(
@@ -190,6 +195,7 @@ class Assistant:
             grounded=state.grounded,
             brain=chosen.name,
             fallback=state.fallback,
+            tokens=usage if usage.requests else None,
             latency_ms=round((time.perf_counter() - started) * 1000.0, 2),
         )
 

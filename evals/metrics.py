@@ -15,7 +15,10 @@
 - latency p50/p95/p99 per turn, per tool, and to the first streamed event: the chat API streams
   each tool outcome as it lands and the answer's chunks once the turn is done, so the first
   event is the first tool outcome (the answer, for a turn without tools), and the first answer
-  chunk comes with the whole turn's latency.
+  chunk comes with the whole turn's latency;
+- tokens: the LLM requests of the turns with the prompt and completion tokens the endpoint
+  reported (a streamed reply reports none and is counted apart), and their cost at the
+  configured prices per million tokens.
 """
 
 from __future__ import annotations
@@ -29,11 +32,6 @@ import numpy as np
 
 from evals.conversations import CaseRecord
 from evals.scoring import TurnRecord
-
-TOKENS_NOTE = (
-    "not available: the LLM client (agents.brains.llm.LLMClient) does not expose the "
-    "endpoint's token usage"
-)
 
 
 def percentiles(values: Iterable[float | None]) -> dict[str, float | int | None]:
@@ -66,9 +64,13 @@ def pass_hat_k(runs: dict[str, list[bool]]) -> dict[str, float | None]:
 
 
 def agent_summary(
-    brain: str, turns: Sequence[TurnRecord], cases: Sequence[CaseRecord]
+    brain: str,
+    turns: Sequence[TurnRecord],
+    cases: Sequence[CaseRecord],
+    prices_per_mtok: tuple[float, float] = (0.0, 0.0),
 ) -> dict[str, Any]:
-    """Every agent figure of one brain over the turns and cases it ran."""
+    """Every agent figure of one brain over the turns and cases it ran; `prices_per_mtok` (prompt,
+    completion) price the LLM's tokens."""
     summary = _turn_figures(turns)
     summary["task_success"] = share(sum(c.passed for c in cases), len(cases))
     summary["cases"] = len(cases)
@@ -116,7 +118,7 @@ def agent_summary(
         "rate": share(sum(fallbacks.values()), len(turns)),
         "reasons": dict(fallbacks.most_common()),
     }
-    summary["tokens"] = "none: the local brain uses no LLM" if brain == "local" else TOKENS_NOTE
+    summary["tokens"] = token_figures(turns, prices_per_mtok)
     summary["failing_turns"] = [
         {
             "suite": t.suite,
@@ -132,6 +134,22 @@ def agent_summary(
         if not t.passed
     ]
     return summary
+
+
+def token_figures(
+    turns: Sequence[TurnRecord], prices_per_mtok: tuple[float, float]
+) -> dict[str, Any]:
+    """The LLM requests of the turns, the tokens the endpoint reported and what they cost."""
+    prompt = sum(t.prompt_tokens for t in turns)
+    completion = sum(t.completion_tokens for t in turns)
+    return {
+        "llm_requests": sum(t.llm_requests for t in turns),
+        "unreported_requests": sum(t.unreported_requests for t in turns),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "tokens_per_turn": round((prompt + completion) / len(turns), 1) if turns else None,
+        "cost": round((prompt * prices_per_mtok[0] + completion * prices_per_mtok[1]) / 1e6, 6),
+    }
 
 
 def _turn_figures(turns: Sequence[TurnRecord]) -> dict[str, Any]:

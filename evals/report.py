@@ -99,6 +99,18 @@ def render_report(
     return "".join(parts)
 
 
+def _tokens(figures: dict[str, Any]) -> str:
+    if not figures["llm_requests"]:
+        return "no LLM request"
+    unreported = figures["unreported_requests"]
+    return (
+        f"{figures['llm_requests']} requests, {figures['prompt_tokens']:,} prompt + "
+        f"{figures['completion_tokens']:,} completion tokens ({figures['tokens_per_turn']}/turn"
+        + (f", {unreported} unreported" if unreported else "")
+        + f"), cost {figures['cost']:.4f}"
+    )
+
+
 def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -> list[str]:
     names = list(brains)
     parts = [
@@ -110,7 +122,7 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
                 for label, read, fmt in BRAIN_ROWS
             ]
             + [["pass^k", *(_kv(brains[n]["pass_hat_k"]) for n in names)]]
-            + [["tokens / cost", *(str(brains[n]["tokens"]) for n in names)]],
+            + [["LLM tokens / cost", *(_tokens(brains[n]["tokens"]) for n in names)]],
         ),
         "<h2>Safety (from the audit log)</h2>",
         _table(

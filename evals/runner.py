@@ -78,6 +78,8 @@ class RunOptions:
     world_label: str = "given"
     scratch_dir: Path | None = None
     llm_base_url: str | None = None
+    llm_prices_per_mtok: tuple[float, float] = (0.0, 0.0)
+    """Prompt and completion token prices, per million, for the cost figure."""
     show_progress: bool = True
     console: Console = field(default_factory=lambda: Console(stderr=True))
 
@@ -202,7 +204,10 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
                 safety.append(run[2])
             records += [t.model_dump() for t in turns] + [c.model_dump() for c in cases]
             records += [{"record": "safety", "brain": brain, **s} for s in safety]
-            brains[brain] = {**agent_summary(brain, turns, cases), "safety": _sum_safety(safety)}
+            brains[brain] = {
+                **agent_summary(brain, turns, cases, options.llm_prices_per_mtok),
+                "safety": _sum_safety(safety),
+            }
         if plan.models or plan.operations:
             # Operations run last: the price changes they apply must not reach the model suites.
             total = len(plan.models) + (plan.operations is not None)

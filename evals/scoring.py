@@ -67,6 +67,10 @@ class TurnRecord(BaseModel):
     latency_ms: float | None = None
     first_event_ms: float | None = None
     fallback: str | None = None
+    llm_requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    unreported_requests: int = 0
     guard_passed: bool | None = None
     tool_selection: bool | None = None
     args_expected: int = 0

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(
         default=90.0, gt=0, description="Per request; the small local model needs tens of seconds."
     )
+    llm_price_input_per_mtok: float = Field(
+        default=0.0, ge=0, description="Price of a million prompt tokens, for evaluation reports."
+    )
+    llm_price_output_per_mtok: float = Field(
+        default=0.0, ge=0, description="Price of a million completion tokens, for reports."
+    )
     secret_key: str = _PLACEHOLDER_SECRET
     host: str = "127.0.0.1"
     port: int = 8000

@@ -6,6 +6,8 @@ dropped connections), and a `CircuitBreaker` that stops calling an endpoint that
 so a dead model server costs a conversation nothing but the fallback. Every failure reaches the
 brain as one `LLMUnavailable` carrying a short machine-readable reason, which the brain records
 before it falls back.
+
+Every answered request reports the endpoint's token usage to `agents.usage`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from openai.types.chat import (
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agents.state import Message
+from agents.usage import record_usage
 from retail.errors import AisleError
 from retail.settings import Settings
 from tools.base import ToolOutcome
@@ -212,6 +215,7 @@ class LLMClient:
             )
             if not response.choices:
                 raise LLMUnavailable("malformed", "the endpoint returned no choices")
+            record_usage(response.usage)
             return response.choices[0].message
 
         return self._guarded(request)
@@ -230,6 +234,8 @@ class LLMClient:
             )
 
         chunks = self._guarded(request)
+        # llama.cpp's server (0.3.36) has no `stream_options` and sends no usage in a stream.
+        record_usage(None)
         try:
             for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:

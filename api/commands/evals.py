@@ -98,6 +98,10 @@ def run_cmd(
             repeat=repeat,
             world_label=label,
             llm_base_url=settings.llm_base_url,
+            llm_prices_per_mtok=(
+                settings.llm_price_input_per_mtok,
+                settings.llm_price_output_per_mtok,
+            ),
         )
     )
     _print_summary(summary)

@@ -135,6 +135,11 @@ def test_an_openai_turn_offers_the_retrieved_tools_and_audits_the_models_calls(
     assert len(offered) == LLM_TOOLS_PER_STEP < len(granted)
     assert "my_orders" in offered
     assert first.response["usage"]["prompt_tokens"] + first.request["max_tokens"] <= DEFAULT_N_CTX
+    # The turn's token count is what the server reported for the requests it answered.
+    answered = [e.response["usage"] for e in proxy.exchanges if e.status == 200]
+    assert result.tokens is not None and result.tokens.requests == len(answered)
+    assert result.tokens.prompt_tokens == sum(u["prompt_tokens"] for u in answered) > 0
+    assert result.tokens.completion_tokens == sum(u["completion_tokens"] for u in answered)
 
     model_calls = {
         call["id"]: call["function"]["name"]

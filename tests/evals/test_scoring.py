@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from evals.grounding import claim_report
-from evals.metrics import pass_hat_k, percentiles
+from evals.metrics import pass_hat_k, percentiles, token_figures
 from evals.scoring import Call, TurnRecord, refused, score_turn
 from evals.suites import TurnSpec
 from tools.base import ToolErrorInfo, ToolOutcome
@@ -181,3 +181,19 @@ def test_pass_hat_k_and_percentiles() -> None:
     p = percentiles([10.0, 20.0, None, 30.0, 40.0])
     assert p["n"] == 4 and p["p50_ms"] == 25.0
     assert percentiles([]) == {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None}
+
+
+def test_token_figures_add_up_the_reported_usage_and_price_it() -> None:
+    asked = _record([], "hello")
+    asked.llm_requests, asked.prompt_tokens, asked.completion_tokens = 2, 1_500, 100
+    streamed = _record([], "hi")
+    streamed.llm_requests, streamed.unreported_requests = 1, 1
+    figures = token_figures([asked, streamed, _record([], "local")], (2.0, 8.0))
+    assert figures == {
+        "llm_requests": 3,
+        "unreported_requests": 1,
+        "prompt_tokens": 1_500,
+        "completion_tokens": 100,
+        "tokens_per_turn": round(1_600 / 3, 1),
+        "cost": round((1_500 * 2.0 + 100 * 8.0) / 1e6, 6),
+    }
