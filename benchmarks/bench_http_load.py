@@ -6,7 +6,9 @@ concurrent shoppers for `--duration` seconds. Each shopper runs the scripted mul
 conversations of bench_shopper_turn.py (search, refinement, a question about a shown product,
 stock, a recommendation, a policy question) on fresh threads, one turn after another, with the
 round number appended so no message repeats. A turn is one `POST /v1/chat` read to its `final`
-event.
+event. Between turns a shopper reads and types for `--think-s` seconds on average (exponentially
+distributed, seeded per shopper; the shoppers start spread over one think time): 0 sends the
+next turn at once, which measures the server saturated, not people chatting.
 
 Reported: turns, errors (non-200 answers, `error` events, transport failures), per-turn latency
 and time to the first server-sent event (p50/p95/p99), throughput, and the server's resident
@@ -28,6 +30,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -213,8 +216,18 @@ async def shopper(
     deadline: float,
     tally: Tally,
     rounds: int | None = None,
+    think_s: float = 0.0,
 ) -> None:
-    """Run the scripts, from a different one per shopper, until the deadline (or `rounds` turns)."""
+    """Run the scripts, from a different one per shopper, until the deadline (or `rounds` turns),
+    thinking `think_s` seconds on average before each turn."""
+    rng = random.Random(index)
+
+    async def think() -> None:
+        if think_s > 0:
+            await asyncio.sleep(rng.expovariate(1.0 / think_s))
+
+    if think_s > 0:
+        await asyncio.sleep(rng.uniform(0, think_s))  # people do not all arrive at once
     done, round_no = 0, 0
     while time.perf_counter() < deadline and (rounds is None or done < rounds):
         script = SCRIPTS[(index + round_no) % len(SCRIPTS)]
@@ -224,17 +237,22 @@ async def shopper(
                 return
             thread = await turn(client, key, f"{message} ({index}.{round_no})", thread, tally)
             done += 1
+            await think()
             if thread is None:
                 break
         round_no += 1
 
 
-async def run_load(base: str, keys: list[str], duration: float, tally: Tally) -> float:
+async def run_load(
+    base: str, keys: list[str], duration: float, think_s: float, tally: Tally
+) -> float:
     limits = httpx.Limits(max_connections=len(keys) + 5, max_keepalive_connections=len(keys) + 5)
     async with httpx.AsyncClient(base_url=base, timeout=TURN_TIMEOUT_S, limits=limits) as client:
         started = time.perf_counter()
         deadline = started + duration
-        await asyncio.gather(*(shopper(client, k, i, deadline, tally) for i, k in enumerate(keys)))
+        await asyncio.gather(
+            *(shopper(client, k, i, deadline, tally, think_s=think_s) for i, k in enumerate(keys))
+        )
         return time.perf_counter() - started
 
 
@@ -251,6 +269,9 @@ def main() -> None:
     parser.add_argument("--shoppers", type=int, default=50)
     parser.add_argument("--duration", type=float, default=120.0, help="Seconds of load.")
     parser.add_argument("--baseline-turns", type=int, default=20)
+    parser.add_argument(
+        "--think-s", type=float, default=0.0, help="Mean seconds a shopper waits between turns."
+    )
     args = parser.parse_args()
     console = Console(stderr=True)
     var_dir = Path(args.var_dir).resolve()
@@ -280,7 +301,7 @@ def main() -> None:
             stop = asyncio.Event()
             sampler = asyncio.create_task(sample_rss(stop))
             try:
-                return await run_load(base, keys, args.duration, tally)
+                return await run_load(base, keys, args.duration, args.think_s, tally)
             finally:
                 stop.set()
                 await sampler
@@ -326,6 +347,7 @@ def main() -> None:
         "world": str(var_dir),
         "shoppers": args.shoppers,
         "duration_s": args.duration,
+        "think_s": args.think_s,
         "brain": "local",
         **figures,
     }
