@@ -1,11 +1,12 @@
 """Benchmark: elasticity estimates against the generated world's true per-product elasticities.
 
 On a generated world (seeded into a temporary directory, or an existing one with `--var-dir`),
-it builds the chain's daily product panel from the store's own data (sales, price history,
-promotions; stock-out days left out) and compares, in the same run, against the true
+it builds the chain's daily product panel from the store's own data (sales at the prices
+recorded with them, price history and promotions where no sale was recorded; a stocked-out
+SKU-location's demand imputed above what it sold) and compares, in the same run, against the true
 elasticities in `world/products.parquet`:
-- `dml-pooled`: `DMLElasticity` on daily rows (PPML with absorbed fixed effects, empirical-Bayes
-  pooling);
+- `dml-pooled`: `DMLElasticity` on daily rows (PPML with high-dimensional fixed effects and a
+  yearly season per category, empirical-Bayes pooling);
 - `dml-raw`: the same slopes before pooling;
 - `ols-fe`: naive log-log OLS with item fixed effects only on weekly totals (the baseline).
 
@@ -118,6 +119,7 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "panel_rows": len(panel),
         "irls_iterations": dml_model.info_["irls_iterations"],
+        "group_season": dml_model.info_["group_season"],
         "methods": {str(k): int(v) for k, v in dml["method"].value_counts().items()},
         "seconds": {"seed": seed_seconds, "panel": panel_seconds, "dml_fit": dml_seconds},
         "elasticity": results,

@@ -451,9 +451,9 @@ class DMLElasticity:
                 f"{self.min_periods} or more periods with varying prices."
             )
         item_col = np.cumsum(identified) - 1
-        # One cross slope shared by all groups: within a group and week, the others' price index
-        # moves against the item's own price (their sum is absorbed by the group's week effect),
-        # so per-group cross slopes would trade off against the own slopes.
+        # One cross slope shared by all groups: within a group, the others' price index moves
+        # against the item's own price (with group x week effects their sum is absorbed
+        # outright), so per-group cross slopes would trade off against the own slopes.
         cross_groups = np.bincount(design.item_group[identified], minlength=n_groups) >= 3
         n_own, n_cross = int(identified.sum()), int(cross_groups.any())
         n = len(design.y)
