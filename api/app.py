@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import SERVICE, AssistantLoader, InvalidRequest
 from api.ratelimit import RateLimit, make_rate_limiter
-from api.routes import associate, audit, chat, health, metrics, products, proposals
+from api.routes import associate, audit, chat, evals, health, metrics, products, proposals
 from api.routes.metrics import Metrics
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
@@ -55,6 +55,7 @@ ROUTERS: Sequence[APIRouter] = (
     associate.router,
     proposals.router,
     audit.router,
+    evals.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot

@@ -287,3 +287,18 @@ class AuditVerifyPublic(BaseModel):
     head_seq: int
     head_hash: str
     problems: list[AuditProblem]
+
+
+class EvalRunPublic(BaseModel):
+    """One evaluation run in the list."""
+
+    run_id: str
+    created_at: str | None
+    seconds: float | None
+    suites: str
+    brains: str
+    world: str | None
+    goals_met: int
+    goals: int
+    has_report: bool
+    report_url: str | None = Field(description="Where its HTML report is served, if it has one.")

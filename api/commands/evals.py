@@ -24,11 +24,13 @@ class WorldScale(StrEnum):
 @eval_app.command("run")
 def run_cmd(
     output_dir: Annotated[
-        Path,
+        Path | None,
         typer.Option(
-            "--output-dir", help="Where results.jsonl, summary.json and report.html are written."
+            "--output-dir",
+            help="Where results.jsonl, summary.json and report.html are written (default: a new "
+            "folder under var/evals/runs, which the evaluation page lists).",
         ),
-    ],
+    ] = None,
     suite: Annotated[
         str,
         typer.Option(
@@ -69,6 +71,7 @@ def run_cmd(
 ) -> None:
     """Run suites on a private copy of the evaluation world and write the results and report."""
     from evals.runner import RunOptions, check_brains, plan_suites, run_evals
+    from evals.runs import new_run_dir
     from evals.suites import resolve
     from evals.world import DATABASE, VAR, WorldError, WorldSpec, cached_world
     from retail.settings import get_settings
@@ -88,6 +91,7 @@ def run_cmd(
         typer.echo(f"preparing the {scale.value} evaluation world ...", err=True)
         folder = cached_world(spec, settings.var_dir / "evals" / "worlds", rebuild=rebuild_world)
         label = f"{scale.value} (seed {spec.seed}, {folder.name})"
+    output_dir = output_dir or new_run_dir(settings)
     summary = run_evals(
         RunOptions(
             suites=names,

@@ -189,6 +189,9 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/purchase-orders", "get"): "listPurchaseOrders",
         ("/v1/audit", "get"): "listAuditEvents",
         ("/v1/audit/verify", "get"): "verifyAudit",
+        ("/v1/evals/runs", "get"): "listEvalRuns",
+        ("/v1/evals/runs/{run_id}", "get"): "getEvalRun",
+        ("/v1/evals/runs/{run_id}/report", "get"): "getEvalReport",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

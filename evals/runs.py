@@ -1,0 +1,76 @@
+"""Evaluation runs kept under the var dir: where `aisle eval run` writes when no output folder is
+named, and what the API lists for evaluators.
+
+A run is a folder holding `summary.json` (and `results.jsonl`, `report.html`); its id is the
+folder's name. Only names of that shape are looked up, so an id can never reach outside the
+runs folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from retail.errors import NotFoundError
+from retail.settings import Settings
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def runs_dir(settings: Settings) -> Path:
+    return settings.var_dir / "evals" / "runs"
+
+
+def new_run_dir(settings: Settings, now: dt.datetime | None = None) -> Path:
+    """A fresh folder for a run, named by its UTC start time."""
+    stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
+    folder, n = runs_dir(settings) / stamp, 1
+    while folder.exists():
+        n += 1
+        folder = runs_dir(settings) / f"{stamp}-{n}"
+    return folder
+
+
+def run_folder(settings: Settings, run_id: str) -> Path:
+    """The folder of run `run_id`, which must hold a summary."""
+    folder = runs_dir(settings) / run_id
+    if not _RUN_ID.match(run_id) or not (folder / "summary.json").is_file():
+        raise NotFoundError(f"No evaluation run {run_id!r}.")
+    return folder
+
+
+def run_summary(settings: Settings, run_id: str) -> dict[str, Any]:
+    summary: dict[str, Any] = json.loads(
+        (run_folder(settings, run_id) / "summary.json").read_text()
+    )
+    return summary
+
+
+def list_runs(settings: Settings) -> list[dict[str, Any]]:
+    """Every run with a readable summary, newest first: what it ran and how its goals went."""
+    folder = runs_dir(settings)
+    found = []
+    for path in sorted(folder.glob("*/summary.json"), reverse=True) if folder.is_dir() else []:
+        try:
+            summary = json.loads(path.read_text())
+            run = summary["run"]
+        except (OSError, ValueError, KeyError):
+            continue  # a run still writing, or a folder that is not a run
+        goals = summary.get("goals", [])
+        found.append(
+            {
+                "run_id": path.parent.name,
+                "created_at": run.get("created_at"),
+                "seconds": run.get("seconds"),
+                "suites": ", ".join(run.get("suites", {})),
+                "brains": ", ".join(run.get("brains", [])),
+                "world": run.get("world"),
+                "goals_met": sum(bool(g.get("met")) for g in goals),
+                "goals": len(goals),
+                "has_report": (path.parent / "report.html").is_file(),
+            }
+        )
+    return found
