@@ -25,7 +25,10 @@ _QUANTITY = re.compile(
 )
 _ORDER_ID = re.compile(r"#[A-Z]\d{7}\b")
 _POLICY = re.compile(
-    r"\b(?:return policy|refunds?|returns? (?:are|is|within|must)|exchanges? (?:are|is|within)|"
+    # "a refund of $54.51 to your card" is an order's fact, not a policy: only a sentence about
+    # how refunds, returns and exchanges work is a policy statement.
+    r"\b(?:return policy|refunds? (?:are|is|within|take|must|can)|returns? (?:are|is|within|must)|"
+    r"exchanges? (?:are|is|within)|"
     r"warranty|free shipping|ships? (?:within|in)|restocking fee|price match)\b",
     re.I,
 )

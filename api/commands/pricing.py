@@ -70,9 +70,9 @@ def elasticity_cmd(
         "data": str(data),
         "model": model.info_,
         "method": (
-            "Poisson pseudo-likelihood with per-series level and trend, period, group x week and "
-            "group x weekday fixed effects absorbed exactly; price variation left after them "
-            "identifies per-item slopes (errors clustered by series and week), shrunk toward "
+            "Poisson pseudo-likelihood with per-series level and trend, period effects, each "
+            "group's season (see model.group_season) and group x weekday effects, fitted jointly "
+            "with per-item price slopes (errors clustered by series and week), shrunk toward "
             "the group mean by empirical Bayes"
         ),
         "zeros": "kept: PPML models the mean of the counts, zeros included",

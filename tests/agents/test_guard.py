@@ -45,6 +45,11 @@ def test_quantities_need_evidence_and_policy_needs_a_policy_document() -> None:
         {"passages": [{"text": "Items can be returned within 30 days of delivery."}]},
     )
     assert check_answer(claim, [policy]).grounded
+    assert not check_answer("Refunds take 5 business days.", [stock]).grounded
+    # An order's own refund amount is the order tool's fact, not a policy statement.
+    order = _outcome("order_details", {"order_id": "#W1701126", "items": [{"price": 54.51}]})
+    confirm = "Please confirm: return it from #W1701126, with a refund of $54.51 to your card."
+    assert check_answer(confirm, [order]).grounded
 
 
 def test_error_messages_count_as_evidence() -> None:
