@@ -11,7 +11,12 @@ generated world knows the truth, against the oracle.
   and the regret of markdown decisions made with them: each item's best markdown path under its
   estimated elasticity, scored under the true one, against the path the true elasticity gives;
 - retrieval: recall@5 and nDCG@10 of the RAG index on the query set derived from the store's own
-  facts (`rag.evalset`, `rag.evaluate`), dense, sparse and hybrid.
+  facts (`rag.evalset`, `rag.evaluate`), dense, sparse and hybrid;
+- replenishment: the last days of every SKU-location series replayed with the world's true
+  demand (`ml_core.inventory.world_replay`), the order-up-to policy against the simple rule, once
+  with the moving-average forecast (what the store can do) and once with the oracle's (the best
+  orders, knowing the true demand distribution); the moving average's regret is its policy's
+  extra cost over the oracle's.
 """
 
 from __future__ import annotations
@@ -230,11 +235,59 @@ def retrieval_suite(world: EvalWorld, params: dict[str, Any]) -> dict[str, Any]:
     return {"metrics": {"queries": len(queries), "modes": report}}
 
 
+def replenishment_suite(world: EvalWorld, params: dict[str, Any]) -> dict[str, Any]:
+    from ml_core.inventory.world_replay import FORECASTERS, load_world_replay
+
+    replay = load_world_replay(world.engine, world.settings.world_dir, int(params.get("days", 180)))
+    names = list(params.get("forecasters", FORECASTERS))
+    table: dict[str, dict[str, Any]] = {}
+    figures: dict[str, Any] = {}
+    for name in names:
+        started = time.perf_counter()
+        result = replay.simulate(name)
+        figures[f"{name}_seconds"] = _round(time.perf_counter() - started)
+        for label, rule in (("policy", result.policy), ("simple_rule", result.simple)):
+            table[f"{name}/{label}"] = {
+                **{k: _round(getattr(rule, k)) for k in ("fill_rate", "stockout_days", "orders")},
+                # Whole currency units: the report shows integers with thousands separators.
+                **{k: round(getattr(rule, k)) for k in _REPLENISHMENT_MONEY},
+                **{f"fill_rate_{c}": _round(v) for c, v in rule.fill_rate_by_class.items()},
+            }
+        figures[f"{name}_policy_over_rule_cost"] = _round(result.cost_ratio)
+        figures[f"{name}_fill_rate_delta"] = _round(result.fill_rate_delta)
+    over_oracle = _ratio(table, "moving_average/policy", "oracle/policy", "total_cost")
+    return {
+        "metrics": {
+            "series": len(replay.items),
+            "days": replay.days,
+            "first_simulated_day": replay.first_simulated_day.isoformat(),
+            "models": table,
+            **figures,
+            "moving_average_over_oracle_policy_cost": over_oracle,
+            # The extra cost of ordering on the moving average rather than the true demand.
+            "policy_regret": None if over_oracle is None else _round(over_oracle - 1.0),
+            "abc_series": replay.classes,
+        }
+    }
+
+
+# Per rule, at unit cost; the costs are over all series and simulated days (holding at 25%/year
+# of unit cost, the margin per lost sale, 5 per order line: `SimulationConfig`).
+_REPLENISHMENT_MONEY = (
+    "avg_inventory_value",
+    "holding_cost",
+    "shortage_cost",
+    "ordering_cost",
+    "total_cost",
+)
+
+
 MODEL_SUITES: dict[str, ModelSuiteFn] = {
     "forecast": forecast_suite,
     "recommender": recommender_suite,
     "pricing": pricing_suite,
     "retrieval": retrieval_suite,
+    "replenishment": replenishment_suite,
 }
 
 

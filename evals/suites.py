@@ -12,8 +12,8 @@ The operations suite scripts an operations agent's run up to its interrupt and t
 decisions on what it proposed (the proposer's own approval, a stale hash, another role, a
 replay, a proper approval), each with the outcome a safe system gives.
 
-A model suite (forecast, recommender, pricing, retrieval) holds its parameters only. The smoke
-suite names cases of the other suites, and model suites, to run in CI.
+A model suite (forecast, recommender, pricing, retrieval, replenishment) holds its parameters
+only. The smoke suite names cases of the other suites, and model suites, to run in CI.
 
 Text may name world facts as `{shopper}`, `{store}` (see `evals.world.world_facts`); an
 argument may be `@shown:N`, the N-th product the previous turn showed.
@@ -33,7 +33,7 @@ from retail.errors import AisleError
 
 SUITES_DIR = Path(__file__).with_name("suites")
 CONVERSATION_SUITES = ("shopper", "associate", "orders", "rag", "adversarial")
-MODEL_SUITES = ("forecast", "recommender", "pricing", "retrieval")
+MODEL_SUITES = ("forecast", "recommender", "pricing", "retrieval", "replenishment")
 OPERATIONS = "operations"
 ALL_SUITES = (*CONVERSATION_SUITES, OPERATIONS, *MODEL_SUITES)
 SMOKE = "smoke"
