@@ -46,6 +46,13 @@ def open_checkpointer(settings: Settings) -> Iterator[BaseCheckpointSaver[str]]:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     # One connection shared by the graph's threads; SqliteSaver serialises access with its lock.
     conn = sqlite3.connect(settings.var_dir / "checkpoints.sqlite", check_same_thread=False)
+    # As the store's own SQLite (retail.store.db): write-ahead log, synced at checkpoints. A turn
+    # commits a checkpoint after every node under the saver's one lock, and the default rollback
+    # journal's fsyncs cost about 2 ms a commit here against 0.06 ms, serialising every
+    # conversation behind the disk. A crash loses no committed turn; a power cut may lose the
+    # last ones, never the file's consistency.
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     try:
         sqlite_saver = SqliteSaver(conn)
         sqlite_saver.setup()
