@@ -2,8 +2,8 @@
 
 Brains side by side (accuracy, grounding, refusals, latency, safety), the goals, accuracy per
 suite and per intent, latency histograms, the model suites (forecast calibration, recommender,
-pricing, retrieval) and every failing turn. Plots are drawn with matplotlib's Agg canvas and
-inlined as SVG, so the file opens anywhere, offline.
+replenishment, pricing, retrieval) and every failing turn. Plots are drawn with matplotlib's Agg
+canvas and inlined as SVG, so the file opens anywhere, offline.
 """
 
 from __future__ import annotations
