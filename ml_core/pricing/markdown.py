@@ -120,18 +120,29 @@ def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> M
     n_grid = int(round(item.stock / step)) + 1
     grid = np.arange(n_grid)
     start = int(np.flatnonzero(np.isclose(prices, round(item.current_price, 2)))[0])
-    allowed = np.zeros((horizon, n_prices, n_prices), dtype=bool)
-    for w in range(horizon):
-        for k, prev in enumerate(prices):
-            for j, p in enumerate(prices):
-                allowed[w, k, j] = not step_violations(
-                    previous=float(prev),
-                    price=float(p),
-                    list_price=item.list_price,
-                    unit_cost=item.unit_cost,
-                    promo_week=item.promo(w),
-                    guardrails=guardrails,
-                )
+    # Which step is allowed depends on the week only through whether it is a promotion week,
+    # so the guardrails are checked once per kind of week, not once per week.
+    by_promo = {
+        promo: np.array(
+            [
+                [
+                    not step_violations(
+                        previous=float(prev),
+                        price=float(p),
+                        list_price=item.list_price,
+                        unit_cost=item.unit_cost,
+                        promo_week=promo,
+                        guardrails=guardrails,
+                    )
+                    for p in prices
+                ]
+                for prev in prices
+            ],
+            dtype=bool,
+        )
+        for promo in {item.promo(w) for w in range(horizon)}
+    }
+    allowed = np.stack([by_promo[item.promo(w)] for w in range(horizon)])
     demand = _demand_steps(item, prices, step, n_grid)  # (horizon, n_prices) grid steps
     value = np.broadcast_to(grid * step * leftover_value, (n_prices, n_grid)).copy()
     choice = np.zeros((horizon, n_prices, n_grid), dtype=np.int64)
