@@ -1,39 +1,58 @@
-/* The evaluation reports: every run the API lists, newest first as it sends them, with its
+/* The evaluation reports: every run the API lists (GET /v1/evals/runs, newest first), with its
    scalar fields as columns and a link to its report where it has one. */
 "use strict";
 
 (() => {
-  const { el, api, showError, table } = Aisle;
+  const { el, api, request, showError, table } = Aisle;
   const box = document.getElementById("runs");
   const scalar = (v) => v === null || ["string", "number", "boolean"].includes(typeof v);
 
-  function link(run) {
-    const href = run.report_url || run.url;
-    return href ? el("a", { href, text: "report" }) : "–";
+  // The report needs the API key, which a plain link would not send: fetch it with the key and
+  // open it from memory in a new tab.
+  async function openReport(path) {
+    const tab = window.open("", "_blank");
+    try {
+      const html = await (await request(path)).text();
+      const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
+      if (tab) tab.location = url;
+      else window.location = url;
+    } catch (error) {
+      if (tab) tab.close();
+      showError("runs-error", error);
+    }
   }
 
+  function link(run) {
+    if (!run.report_url) return "–";
+    return el("button", { type: "button", text: "Open report", onclick: () => openReport(run.report_url) });
+  }
+
+  // Only the latest load draws: one started before the person signed in may answer last.
+  let latest = 0;
+
   async function load() {
+    const mine = ++latest;
     showError("runs-error", null);
     let runs;
     try {
       runs = Aisle.items(await api("/v1/evals/runs"));
+      if (mine !== latest) return;
     } catch (error) {
+      if (mine !== latest) return;
       box.replaceChildren();
-      // No evaluation service yet answers like no runs at all.
-      if (error.status === 404) runs = [];
-      else return showError("runs-error", error);
+      return showError("runs-error", error);
     }
     if (!runs.length) {
       box.replaceChildren(el("p", { class: "empty", text: "No evaluation run has been recorded yet." }));
       return;
     }
-    const keys = [...new Set(runs.flatMap((r) => Object.keys(r).filter((k) => scalar(r[k]) && !["report_url", "url"].includes(k))))];
+    const keys = [...new Set(runs.flatMap((r) => Object.keys(r).filter((k) => scalar(r[k]) && !["report_url", "has_report"].includes(k))))];
     const columns = keys.map((k) => ({
       label: k.replaceAll("_", " "),
       value: (r) => (r[k] === undefined || r[k] === null ? "–" : String(r[k])),
       num: runs.every((r) => r[k] === undefined || r[k] === null || typeof r[k] === "number"),
     }));
-    if (runs.some((r) => r.report_url || r.url)) columns.push({ label: "Report", value: link });
+    if (runs.some((r) => r.report_url)) columns.push({ label: "Report", value: link });
     box.replaceChildren(table(columns, runs));
   }
 

@@ -15,12 +15,17 @@ const Queue = (() => {
    */
   function init({ kind, summary, render, decided }) {
     let selected = null;
+    // Loads overlap when the person signs in while the first (keyless) one is in flight; only the
+    // latest may draw, or a late 401 would replace the list the key just fetched.
+    let latest = 0;
 
     async function load() {
+      const mine = ++latest;
       showError("queue-error", null);
       const list = $("queue");
       try {
         const data = await api(`/v1/proposals?kind=${kind}&status=proposed`);
+        if (mine !== latest) return;
         const open = Aisle.items(data);
         if (!open.length) {
           list.replaceChildren(el("li", { class: "empty", text: "Nothing is waiting for a decision." }));
@@ -36,6 +41,7 @@ const Queue = (() => {
           }, title, el("span", { class: "meta", text: meta })));
         }));
       } catch (error) {
+        if (mine !== latest) return;
         list.replaceChildren();
         showError("queue-error", error);
       }

@@ -4,7 +4,9 @@ another, with a reason), and pages without a key or without data say so."""
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 
 import httpx
 import pytest
@@ -12,6 +14,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evals.runs import new_run_dir
 from retail.store.models import Proposal, PurchaseOrder
 from tests.e2e.conftest import PROPOSER, Site
 
@@ -166,6 +169,30 @@ def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
     expect(page.get_by_text(empty)).to_be_visible()
     # Nothing is wider than the phone: the page never scrolls sideways.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_an_evaluator_opens_a_runs_report(page: Page, site: Site) -> None:
+    run = new_run_dir(site.settings)
+    run.mkdir(parents=True)
+    summary = {
+        "run": {"created_at": "2026-11-23T10:00:00+00:00", "seconds": 9.5, "brains": ["local"]},
+        "goals": [{"goal": "full run within 10 minutes", "value": 9.5, "met": True}],
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+    (run / "report.html").write_text("<html><body><h1>Run report 42</h1></body></html>")
+    try:
+        page.goto("/evals")
+        sign_in(page, demo_user(site, "evaluator"))
+        row = page.get_by_role("row").filter(has_text=run.name)
+        expect(row).to_contain_text("9.5")
+        # The report is fetched with the key (a plain link would get a 401) and opened apart.
+        with page.context.expect_page() as opened:
+            row.get_by_role("button", name="Open report").click()
+        report = opened.value
+        expect(report.get_by_role("heading", name="Run report 42")).to_be_visible()
+        report.close()
+    finally:
+        shutil.rmtree(run)  # the other pages' tests expect no runs
 
 
 def test_static_files_are_cached_by_version_and_never_leave_their_folder(site: Site) -> None:
