@@ -13,17 +13,12 @@ from sqlalchemy import Engine, select, update
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, PERIOD, QTY
 from ml_core.pricing.store_data import daily_pricing_panel, mean_above
 from retail.store.models import DailySales, PriceChange, Product, Variant
-from retail.world.seed import ScaleSpec, seed_world
-
-TINY = ScaleSpec(25, 2, 40, 200, 0.8, 20, 1.0)
+from tests.ml_core.tiny_world import seed_tiny_world
 
 
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> Engine:
-    seed_world(
-        engine, scale="small", seed=5, world_dir=tmp_path / "world", show_progress=False, spec=TINY
-    )
-    return engine
+    return seed_tiny_world(engine, tmp_path, days=200)
 
 
 def _recorded(engine: Engine) -> pd.DataFrame:

@@ -23,17 +23,12 @@ from retail.store.models import (
     Product,
     Variant,
 )
-from retail.world.seed import ScaleSpec, seed_world
-
-TINY = ScaleSpec(25, 2, 40, 150, 0.8, 20, 1.0)
+from tests.ml_core.tiny_world import seed_tiny_world
 
 
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> Engine:
-    seed_world(
-        engine, scale="small", seed=5, world_dir=tmp_path / "world", show_progress=False, spec=TINY
-    )
-    return engine
+    return seed_tiny_world(engine, tmp_path, days=150)
 
 
 def test_panel_is_dense_daily_with_known_covariates(world: Engine) -> None:

@@ -1,0 +1,18 @@
+"""A tiny generated world for the model tests that read the store's own tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from retail.world.seed import ScaleSpec, seed_world
+
+
+def seed_tiny_world(engine: Engine, folder: Path, *, days: int) -> Engine:
+    """25 products, 2 stores, 40 customers over `days` days (seed 5) into `engine`."""
+    spec = ScaleSpec(25, 2, 40, days, 0.8, 20, 1.0)
+    seed_world(
+        engine, scale="small", seed=5, world_dir=folder / "world", show_progress=False, spec=spec
+    )
+    return engine
