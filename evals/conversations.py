@@ -139,11 +139,7 @@ def _ask(
     record.first_event_ms = round(first[0], 2) if first else result.latency_ms
     record.fallback = result.fallback
     record.guard_passed = result.grounded
-    if result.tokens is not None:
-        record.llm_requests = result.tokens.requests
-        record.prompt_tokens = result.tokens.prompt_tokens
-        record.completion_tokens = result.tokens.completion_tokens
-        record.unreported_requests = result.tokens.unreported_requests
+    record.tokens = result.tokens
     return result.thread_id, outcomes
 
 

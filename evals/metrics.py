@@ -64,7 +64,6 @@ def pass_hat_k(runs: dict[str, list[bool]]) -> dict[str, float | None]:
 
 
 def agent_summary(
-    brain: str,
     turns: Sequence[TurnRecord],
     cases: Sequence[CaseRecord],
     prices_per_mtok: tuple[float, float] = (0.0, 0.0),
@@ -140,11 +139,12 @@ def token_figures(
     turns: Sequence[TurnRecord], prices_per_mtok: tuple[float, float]
 ) -> dict[str, Any]:
     """The LLM requests of the turns, the tokens the endpoint reported and what they cost."""
-    prompt = sum(t.prompt_tokens for t in turns)
-    completion = sum(t.completion_tokens for t in turns)
+    used = [t.tokens for t in turns if t.tokens is not None]
+    prompt = sum(u.prompt_tokens for u in used)
+    completion = sum(u.completion_tokens for u in used)
     return {
-        "llm_requests": sum(t.llm_requests for t in turns),
-        "unreported_requests": sum(t.unreported_requests for t in turns),
+        "llm_requests": sum(u.requests for u in used),
+        "unreported_requests": sum(u.unreported_requests for u in used),
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "tokens_per_turn": round((prompt + completion) / len(turns), 1) if turns else None,

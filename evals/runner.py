@@ -205,7 +205,7 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
             records += [t.model_dump() for t in turns] + [c.model_dump() for c in cases]
             records += [{"record": "safety", "brain": brain, **s} for s in safety]
             brains[brain] = {
-                **agent_summary(brain, turns, cases, options.llm_prices_per_mtok),
+                **agent_summary(turns, cases, options.llm_prices_per_mtok),
                 "safety": _sum_safety(safety),
             }
         if plan.models or plan.operations:

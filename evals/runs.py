@@ -17,7 +17,9 @@ from typing import Any
 from retail.errors import NotFoundError
 from retail.settings import Settings
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# A run's folder name; the API validates ids against the same pattern.
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN)
 
 
 def runs_dir(settings: Settings) -> Path:

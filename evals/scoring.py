@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents.guard import Evidence
+from agents.usage import TokenUsage
 from evals.grounding import claim_report
 from evals.suites import TurnSpec, fill
 from tools.base import ToolOutcome
@@ -67,10 +68,7 @@ class TurnRecord(BaseModel):
     latency_ms: float | None = None
     first_event_ms: float | None = None
     fallback: str | None = None
-    llm_requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    unreported_requests: int = 0
+    tokens: TokenUsage | None = None
     guard_passed: bool | None = None
     tool_selection: bool | None = None
     args_expected: int = 0

@@ -11,14 +11,14 @@ from fastapi.responses import HTMLResponse, Response
 from api.auth import RoleGuard
 from api.deps import SettingsDep
 from api.schemas import AUTH_ERRORS, EvalRunPublic, error_responses
-from evals.runs import list_runs, run_folder, run_summary
+from evals.runs import RUN_ID_PATTERN, list_runs, run_folder, run_summary
 from retail.errors import NotFoundError
 from tools.base import Principal
 
 router = APIRouter(prefix="/v1/evals/runs", tags=["evals"])
 
 Evaluator = Annotated[Principal, Depends(RoleGuard(["evaluator"]))]
-RunId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+RunId = Annotated[str, Path(pattern=RUN_ID_PATTERN)]
 ERRORS = error_responses(*AUTH_ERRORS)
 ONE_RUN_ERRORS = error_responses(*AUTH_ERRORS, 404)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agents.usage import TokenUsage
 from evals.grounding import claim_report
 from evals.metrics import pass_hat_k, percentiles, token_figures
 from evals.scoring import Call, TurnRecord, refused, score_turn
@@ -185,9 +186,9 @@ def test_pass_hat_k_and_percentiles() -> None:
 
 def test_token_figures_add_up_the_reported_usage_and_price_it() -> None:
     asked = _record([], "hello")
-    asked.llm_requests, asked.prompt_tokens, asked.completion_tokens = 2, 1_500, 100
+    asked.tokens = TokenUsage(requests=2, prompt_tokens=1_500, completion_tokens=100)
     streamed = _record([], "hi")
-    streamed.llm_requests, streamed.unreported_requests = 1, 1
+    streamed.tokens = TokenUsage(requests=1, unreported_requests=1)
     figures = token_figures([asked, streamed, _record([], "local")], (2.0, 8.0))
     assert figures == {
         "llm_requests": 3,
