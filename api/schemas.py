@@ -123,9 +123,18 @@ class ProductCard(BaseModel):
     in_stock: bool
 
 
+class ToolStartEvent(BaseModel):
+    """`event: tool_start`: a tool the assistant is calling now (its `tool_call` follows)."""
+
+    id: str = Field(description="The call's id; its `tool_call` event carries the same.")
+    name: str
+    args: dict[str, Any]
+
+
 class ToolCallEvent(BaseModel):
     """`event: tool_call`: one tool the assistant called, as it returns."""
 
+    id: str = Field(description="The call's id, as in its `tool_start` event.")
     name: str
     args: dict[str, Any]
     status: str = Field(description="ok, or the typed error: not_found, forbidden, ...")

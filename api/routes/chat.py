@@ -2,11 +2,13 @@
 thread's history.
 
 A turn runs the blocking LangGraph run in the app's chat thread pool; the graph's updates reach
-the event loop through a queue, so each tool call is sent as soon as it returns. The answer is
+the event loop through a queue, so each tool call is announced as soon as the brain decides it
+(`tool_start`: a slow tool shows what it is doing) and sent again as it returns. The answer is
 then sent in a few chunks (the local brain composes it whole, and a grounded answer is only
 known once the guard has checked it) and the `final` event carries the whole turn.
 
-Events: `tool_call` {name, args, status, latency_ms}; `chunk` {text}; `final` {thread_id,
+Events: `tool_start` {id, name, args}; `tool_call` {id, name, args, status, latency_ms};
+`chunk` {text}; `final` {thread_id,
 answer, citations, products, quick_replies, grounded, brain, latency_ms}; `error` {detail}.
 """
 
@@ -30,7 +32,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult, UnknownBrainError
-from agents.state import Message
+from agents.state import Message, ToolCallRequest
 from api.auth import PrincipalDep
 from api.deps import AssistantDep, InvalidRequest, MetricsDep
 from api.routes.metrics import Metrics
@@ -43,6 +45,7 @@ from api.schemas import (
     ThreadMessage,
     ThreadPublic,
     ToolCallEvent,
+    ToolStartEvent,
     error_responses,
 )
 from retail.catalog_queries import variant_in_stock
@@ -60,17 +63,18 @@ _SSE_EVENT = {
     "type": "object",
     "required": ["event", "data"],
     "properties": {
-        "event": {"type": "string", "enum": ["tool_call", "chunk", "final", "error"]},
+        "event": {"type": "string", "enum": ["tool_start", "tool_call", "chunk", "final", "error"]},
         "data": {
             "type": "string",
             "contentMediaType": "application/json",
-            "description": "The event's JSON: ToolCallEvent, ChunkEvent, FinalEvent or "
-            "ErrorPublic.",
+            "description": "The event's JSON: ToolStartEvent, ToolCallEvent, ChunkEvent, "
+            "FinalEvent or ErrorPublic.",
         },
     },
 }
 _SSE_DOC = (
-    "Server-sent events: `tool_call` (ToolCallEvent) as each tool returns, `chunk` "
+    "Server-sent events: `tool_start` (ToolStartEvent) as the assistant calls a tool, "
+    "`tool_call` (ToolCallEvent) as it returns, `chunk` "
     "(ChunkEvent) pieces of the answer, then `final` (FinalEvent); `error` (ErrorPublic) "
     "instead when the turn fails."
 )
@@ -176,9 +180,13 @@ def _sse(event: str, data: BaseModel) -> str:
 
 
 def _tool_events(update: Any, seen: set[str], emit: Callable[[str, BaseModel], None]) -> None:
-    """Emit each outcome of a graph update not sent yet (a node returns the turn's whole list)."""
+    """Announce the calls a brain step decided, then each outcome not sent yet (a node returns
+    the turn's whole list of outcomes)."""
     if not isinstance(update, dict):
         return
+    for call in update.get("calls") or []:
+        if isinstance(call, ToolCallRequest):
+            emit("tool_start", ToolStartEvent(id=call.id, name=call.name, args=call.arguments))
     for outcome in update.get("outcomes") or []:
         if not isinstance(outcome, ToolOutcome) or outcome.call_id in seen:
             continue
@@ -186,6 +194,7 @@ def _tool_events(update: Any, seen: set[str], emit: Callable[[str, BaseModel], N
         emit(
             "tool_call",
             ToolCallEvent(
+                id=outcome.call_id,
                 name=outcome.name,
                 args=outcome.arguments,
                 status=outcome.status,

@@ -54,13 +54,20 @@
     return bubble;
   }
 
-  function toolLine(bubble, call) {
+  // A tool shows as running from its `tool_start` until its `tool_call` replaces the line.
+  function toolLine(bubble, call, running = false) {
     const label = TOOL_NAMES[call.name] || call.name.replaceAll("_", " ");
-    const failed = call.status && call.status !== "ok";
-    const timing = call.latency_ms === undefined ? "" : ` · ${Math.round(call.latency_ms)} ms`;
-    bubble.querySelector(".tools").append(
-      el("li", { class: failed ? "failed" : null, text: `${label}${failed ? ` (${call.status})` : ""}${timing}` }),
-    );
+    const failed = !running && call.status !== "ok";
+    const timing = running ? "…" : ` · ${Math.round(call.latency_ms)} ms`;
+    const line = el("li", {
+      class: running ? "running" : failed ? "failed" : null,
+      "data-call": call.id,
+      text: `${label}${failed ? ` (${call.status})` : ""}${timing}`,
+    });
+    const list = bubble.querySelector(".tools");
+    const started = [...list.children].find((li) => li.dataset.call === call.id);
+    if (started) started.replaceWith(line);
+    else list.append(line);
   }
 
   function finish(bubble, final) {
@@ -121,7 +128,8 @@
         headers: { Accept: "text/event-stream" },
       });
       await readEvents(response, (name, data) => {
-        if (name === "tool_call") toolLine(bubble, data);
+        if (name === "tool_start") toolLine(bubble, data, true);
+        else if (name === "tool_call") toolLine(bubble, data);
         else if (name === "chunk") bubble.querySelector(".text").append(data.text ?? "");
         else if (name === "final") {
           finished = true;

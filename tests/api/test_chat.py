@@ -111,11 +111,19 @@ def test_a_streamed_turn_sends_tool_calls_then_chunks_then_the_final_message(
     shopper = f"shopper:{tool_world.shopper_id}"
     stream = chat(served, shopper, message="show me some jackets or shoes")
     kinds = [kind for kind, _ in stream]
-    assert kinds[0] == "tool_call" and kinds[-1] == "final"
+    assert kinds[0] == "tool_start" and kinds[-1] == "final"
     assert kinds.index("chunk") > max(i for i, k in enumerate(kinds) if k == "tool_call")
+    starts = [data for kind, data in stream if kind == "tool_start"]
     calls = [data for kind, data in stream if kind == "tool_call"]
     assert calls[0]["name"] == "search_products" and calls[0]["status"] == "ok"
-    assert set(calls[0]) == {"name", "args", "status", "latency_ms"}
+    assert set(calls[0]) == {"id", "name", "args", "status", "latency_ms"}
+    # Each call is announced before it runs, under the id its outcome then carries.
+    assert [(s["id"], s["name"], s["args"]) for s in starts] == [
+        (c["id"], c["name"], c["args"]) for c in calls
+    ]
+    for call in calls:
+        start_at = stream.index(("tool_start", next(s for s in starts if s["id"] == call["id"])))
+        assert start_at < stream.index(("tool_call", call))
     final = stream[-1][1]
     assert "".join(data["text"] for kind, data in stream if kind == "chunk") == final["answer"]
     assert final["grounded"] and final["brain"] == "local" and final["thread_id"]
