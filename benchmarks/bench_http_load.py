@@ -10,9 +10,10 @@ event. Between turns a shopper reads and types for `--think-s` seconds on averag
 distributed, seeded per shopper; the shoppers start spread over one think time): 0 sends the
 next turn at once, which measures the server saturated, not people chatting.
 
-Reported: turns, errors (non-200 answers, `error` events, transport failures), per-turn latency
-and time to the first server-sent event (p50/p95/p99), throughput, and the server's resident
-memory (its process and children: start, peak, end). Baseline in the same run: one shopper alone
+Reported: turns, errors (non-200 answers, `error` events, transport failures), per-turn latency,
+time to the first server-sent event (a `tool_start`) and to the first answer `chunk`
+(p50/p95/p99), throughput, and the server's resident memory (its process and children: start,
+peak, end). Baseline in the same run: one shopper alone
 for `--baseline-turns` turns before the load, so the loaded figures read as ratios to it.
 
     .venv/bin/python benchmarks/bench_http_load.py --var-dir var --shoppers 50 --duration 120
@@ -55,6 +56,7 @@ TURN_TIMEOUT_S = 60.0
 class Tally:
     turn_ms: list[float] = field(default_factory=list)
     first_event_ms: list[float] = field(default_factory=list)
+    first_chunk_ms: list[float] = field(default_factory=list)
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
 
@@ -179,6 +181,7 @@ async def turn(
         body["thread_id"] = thread
     started = time.perf_counter()
     first: float | None = None
+    first_chunk: float | None = None
     event = ""
     try:
         async with client.stream(
@@ -193,6 +196,8 @@ async def turn(
                     if first is None:
                         first = time.perf_counter()
                     event = line.removeprefix("event: ")
+                    if event == "chunk" and first_chunk is None:
+                        first_chunk = time.perf_counter()
                 elif line.startswith("data: ") and event in ("final", "error"):
                     data = json.loads(line.removeprefix("data: "))
                     if event == "error":
@@ -201,6 +206,7 @@ async def turn(
                     ended = time.perf_counter()
                     tally.turn_ms.append((ended - started) * 1000)
                     tally.first_event_ms.append(((first or ended) - started) * 1000)
+                    tally.first_chunk_ms.append(((first_chunk or ended) - started) * 1000)
                     return str(data["thread_id"])
     except httpx.HTTPError as exc:
         tally.fail(f"{type(exc).__name__}: {exc}")
@@ -313,6 +319,7 @@ def main() -> None:
             "baseline_single_shopper": {
                 "turn": percentiles(baseline.turn_ms),
                 "first_event": percentiles(baseline.first_event_ms),
+                "first_chunk": percentiles(baseline.first_chunk_ms),
                 "errors": baseline.errors,
             },
             "turns": len(tally.turn_ms),
@@ -321,6 +328,7 @@ def main() -> None:
             "turns_per_s": round(len(tally.turn_ms) / elapsed, 2),
             "turn": load_turns,
             "first_event": percentiles(tally.first_event_ms),
+            "first_chunk": percentiles(tally.first_chunk_ms),
             "p95_over_baseline_p50": round(float(load_turns["p95_ms"]) / base_p50, 2)
             if base_p50 and tally.turn_ms
             else None,
