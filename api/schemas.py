@@ -243,6 +243,17 @@ class PurchaseOrderPublic(BaseModel):
     value: float
 
 
+class PriceChangePublic(BaseModel):
+    """A SKU's price from a date on, as an approved price change wrote it (chain-wide)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    variant_id: str
+    effective_on: dt.date
+    price: float
+    reason: str
+
+
 class DecisionPublic(BaseModel):
     """What became of a decision: the proposal's status and what executing it created."""
 
@@ -253,6 +264,10 @@ class DecisionPublic(BaseModel):
     executed_ref: str | None = Field(description="The purchase order or price change created.")
     message: str
     purchase_order: PurchaseOrderPublic | None = None
+    price_changes: list[PriceChangePublic] = Field(
+        default_factory=list,
+        description="Price changes: the dated prices the approval wrote, earliest first.",
+    )
 
 
 # --- audit -----------------------------------------------------------------------------------

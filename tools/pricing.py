@@ -354,7 +354,7 @@ def propose_markdowns(
         rows = {p.id: p for p in session.scalars(select(Proposal).where(Proposal.id.in_(ids)))}
     new = {p["id"]: bool(p["new"]) for p in summary.proposals}
     briefs = sorted(
-        (_brief(rows[i], new[i]) for i in ids if rows[i].status == "proposed"),
+        (proposal_brief(rows[i], new=new[i]) for i in ids if rows[i].status == "proposed"),
         key=lambda b: (-b.expected_gain, b.sku, b.location_id or ""),
     )
     shown = briefs if limit is None else briefs[:limit]
@@ -377,7 +377,9 @@ def propose_markdowns(
     )
 
 
-def _brief(proposal: Proposal, new: bool) -> ProposalBrief:
+def proposal_brief(proposal: Proposal, *, new: bool = False) -> ProposalBrief:
+    """A price-change proposal's figures in brief: today's price, the plan's first new price and
+    its date, its lowest price and the expected gain. PricingError if it is not a markdown plan."""
     plan = MarkdownContent.of(proposal.content, proposal.id)
     steps = price_steps(plan, today=plan.path[0].week_starting)
     return ProposalBrief(

@@ -106,7 +106,11 @@ class ProposalSummary(_Out):
     decided_by: str | None
     reason: str | None
     executed_ref: str | None = Field(description="What executing it created (a PO id).")
-    totals: dict[str, Any] = Field(description="Lines, units and value (purchase orders).")
+    totals: dict[str, Any] = Field(
+        description="Lines, units and value (purchase orders); SKU, product, today's price, the "
+        "plan's first new price and its date, its lowest price and the expected gain (price "
+        "changes)."
+    )
 
 
 class ProposalList(_Out):

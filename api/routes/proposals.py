@@ -29,6 +29,7 @@ from api.schemas import (
     ChartLine,
     DecisionCreate,
     DecisionPublic,
+    PriceChangePublic,
     ProposalView,
     PurchaseOrderLinePublic,
     PurchaseOrderPublic,
@@ -37,10 +38,11 @@ from api.schemas import (
 from retail.errors import AisleError
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
 from retail.schemas import Page
-from retail.store.models import Proposal, PurchaseOrder
+from retail.store.models import PriceChange, Proposal, PurchaseOrder
 from tools.base import Principal, Role
 from tools.forecasting import ForecastDay, SalesDay
-from tools.pricing import PricingProposalDetail
+from tools.pricing import KIND as PRICE_CHANGE
+from tools.pricing import PricingError, PricingProposalDetail, proposal_brief
 from tools.replenishment import ProposalSummary
 
 router = APIRouter(prefix="/v1", tags=["proposals"])
@@ -57,6 +59,16 @@ KINDS_OF_ROLE: dict[Role, frozenset[str]] = {
 }
 
 ERRORS = error_responses(*AUTH_ERRORS, 400, 404, 409)
+# What a price change's list entry carries: what tells one markdown from another at a glance.
+PRICE_CHANGE_TOTALS = {
+    "sku",
+    "product",
+    "current_price",
+    "first_price",
+    "first_change_on",
+    "lowest_price",
+    "expected_gain",
+}
 
 
 def kinds_for(principal: Principal) -> frozenset[str]:
@@ -75,7 +87,17 @@ def summary(proposal: Proposal) -> ProposalSummary:
     fields = {
         name: getattr(proposal, name) for name in ProposalSummary.model_fields if name != "totals"
     }
-    return ProposalSummary(**fields, totals=dict(proposal.content.get("totals") or {}))
+    return ProposalSummary(**fields, totals=_totals(proposal))
+
+
+def _totals(proposal: Proposal) -> dict[str, Any]:
+    if proposal.kind != PRICE_CHANGE:
+        return dict(proposal.content.get("totals") or {})
+    try:
+        brief = proposal_brief(proposal)
+    except PricingError:  # not a markdown plan: listed all the same, its detail says what is wrong
+        return {}
+    return brief.model_dump(include=PRICE_CHANGE_TOTALS)
 
 
 @router.get(
@@ -245,6 +267,11 @@ def _decide(
             .options(selectinload(PurchaseOrder.lines))
             .where(PurchaseOrder.proposal_id == proposal_id)
         ).first()
+        prices = session.scalars(
+            select(PriceChange)
+            .where(PriceChange.proposal_id == proposal_id)
+            .order_by(PriceChange.effective_on, PriceChange.variant_id)
+        )
         public = DecisionPublic(
             proposal_id=proposal_id,
             decision=body.decision,
@@ -255,6 +282,7 @@ def _decide(
                 m for m in (settled.decision.message, execution and execution.message) if m
             ),
             purchase_order=None if order is None else purchase_order_public(order),
+            price_changes=[PriceChangePublic.model_validate(row) for row in prices],
         )
     return status.HTTP_200_OK, public.model_dump(mode="json")
 
