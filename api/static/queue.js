@@ -1,13 +1,14 @@
 /* An approval queue, shared by the planner's and the pricing manager's pages: the list of open
-   proposals of one kind, one proposal's detail (drawn by the page's own script), and the
-   decision controls. A decision quotes the content hash the person read and carries an
-   Idempotency-Key, reused when the same decision is sent again after a failure, so a retry can
-   never decide twice. */
+   proposals of one kind, a page at a time with the rest a button away, one proposal's detail
+   (drawn by the page's own script), and the decision controls. A decision quotes the content
+   hash the person read and carries an Idempotency-Key, reused when the same decision is sent
+   again after a failure, so a retry can never decide twice. */
 "use strict";
 
 const Queue = (() => {
   const { el, api, showError } = Aisle;
   const $ = (id) => document.getElementById(id);
+  const PAGE = 20;
 
   /**
    * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
@@ -18,33 +19,62 @@ const Queue = (() => {
     // Loads overlap when the person signs in while the first (keyless) one is in flight; only the
     // latest may draw, or a late 401 would replace the list the key just fetched.
     let latest = 0;
+    const page = (offset) =>
+      api(`/v1/proposals?kind=${kind}&status=proposed&limit=${PAGE}&offset=${offset}`);
+
+    function entry(p) {
+      const [title, meta] = summary(p);
+      return el("li", {}, el("button", {
+        type: "button",
+        "aria-pressed": p.id === selected ? "true" : "false",
+        "data-id": p.id,
+        onclick: () => select(p.id),
+      }, title, el("span", { class: "meta", text: meta })));
+    }
 
     async function load() {
       const mine = ++latest;
       showError("queue-error", null);
       const list = $("queue");
       try {
-        const data = await api(`/v1/proposals?kind=${kind}&status=proposed`);
+        const data = await page(0);
         if (mine !== latest) return;
         const open = Aisle.items(data);
         if (!open.length) {
           list.replaceChildren(el("li", { class: "empty", text: "Nothing is waiting for a decision." }));
           return;
         }
-        list.replaceChildren(...open.map((p) => {
-          const [title, meta] = summary(p);
-          return el("li", {}, el("button", {
-            type: "button",
-            "aria-pressed": p.id === selected ? "true" : "false",
-            "data-id": p.id,
-            onclick: () => select(p.id),
-          }, title, el("span", { class: "meta", text: meta })));
-        }));
+        list.replaceChildren(...open.map(entry));
+        more(data, mine);
       } catch (error) {
         if (mine !== latest) return;
         list.replaceChildren();
         showError("queue-error", error);
       }
+    }
+
+    /** After a page that is not the last, a button in the list that shows the next one. */
+    function more(data, mine) {
+      if (data.next_offset === null || data.next_offset === undefined) return;
+      const button = el("button", { type: "button", text: `Show more (${data.total - data.next_offset} more waiting)` });
+      const item = el("li", { class: "more" }, button);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          const next = await page(data.next_offset);
+          if (mine !== latest) return;
+          const shown = Aisle.items(next).map(entry);
+          item.replaceWith(...shown);
+          more(next, mine);
+          // The button that had focus is gone: the person goes on from the first one it showed.
+          if (shown.length) shown[0].querySelector("button").focus();
+        } catch (error) {
+          if (mine !== latest) return;
+          button.disabled = false;
+          showError("queue-error", error);
+        }
+      });
+      $("queue").append(item);
     }
 
     async function select(id) {
