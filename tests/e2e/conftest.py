@@ -1,18 +1,20 @@
-"""Fixtures of the end-to-end tests: a copy of the tool world served by a real uvicorn on a free
-loopback port, with the demo users' keys, a stored forecast and reorder proposals in it, and
-headless Chromium (Debian's, never a downloaded build) driven by Playwright.
+"""Fixtures of the end-to-end tests: a world of their own, built as the tool tests' is, served by
+a real uvicorn on a free loopback port, with the demo users' keys, a stored forecast, reorder
+proposals and a pricing agent's run waiting on its markdown proposals in it, and headless
+Chromium (Debian's, never a downloaded build) driven by Playwright.
 
-The world is copied so that what the browser writes (decisions, purchase orders, conversations)
-never reaches the tool world other tests read. The server runs in `dev`, where the pages offer
-the demo users, with a real secret so their keys can be issued.
+The world is the tool world's with eight months of sales instead of two: the pricing agent
+estimates elasticities from weeks of varying prices after a product's first six weeks on sale,
+which two months do not have. Built apart, what the browser writes (decisions, purchase orders,
+prices, conversations) never reaches the tool world other tests read. The server runs in `dev`,
+where the pages offer the demo users, with a real secret so their keys can be issued.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -26,6 +28,10 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import Engine
 
+from agents.checkpoint import open_checkpointer
+from agents.operations import advance
+from agents.pricing import HANDLER as PRICING
+from agents.pricing import PricingRunState
 from api.auth import principal_spec, seed_demo_keys
 from ml_core.forecasting.backtest import resolve_models
 from ml_core.forecasting.models import MODELS
@@ -33,18 +39,23 @@ from ml_core.forecasting.run import run_store_forecast
 from ml_core.registry import ArtifactRegistry
 from retail.settings import Settings
 from retail.store.open import open_store
+from tests.tools.world import SPEC as TOOL_WORLD_SPEC
+from tests.tools.world import build_tool_world
 from tools.base import Principal, Services, ToolContext, invoke
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
-
-    from tests.tools.world import ToolWorld
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("AISLE_CHROMIUM", "/usr/bin/chromium"))
 SECRET = "e2e-secret-for-the-demo-keys"
 # The planner whose run proposes the orders; the browser approves as another planner.
 PROPOSER = Principal.parse("planner:pat")
+SPEC = dataclasses.replace(TOOL_WORLD_SPEC, n_days=240)
+# How many markdown proposals the pricing agent's run puts up and waits on (it writes all it
+# plans); the pricing manager's tests decide two of them.
+PRICING_LIMIT = 3
+PRICING_RUN = "pricing-e2e"
 START_TIMEOUT_S = 180.0
 
 
@@ -59,21 +70,10 @@ class Site:
     """Demo principal spec (`planner:quinn`) -> API key."""
     proposal_ids: list[str]
     """Open purchase-order proposals made by PROPOSER."""
-
-
-def _copy_world(tool_world: ToolWorld, root: Path) -> Settings:
-    shutil.copytree(tool_world.settings.var_dir, root / "var")
-    source_path = tool_world.engine.url.database
-    assert source_path is not None
-    # SQLite's backup copies a consistent snapshot, WAL included.
-    with sqlite3.connect(source_path) as source, sqlite3.connect(root / "aisle.db") as target:
-        source.backup(target)
-    return Settings(
-        database_url=f"sqlite:///{root / 'aisle.db'}",
-        var_dir=root / "var",
-        environment="dev",
-        secret_key=SECRET,
-    )
+    price_change_ids: list[str]
+    """Markdown proposals the pricing agent's run waits on, largest expected gain first."""
+    store_id: str
+    """The store both kinds of proposal were made for."""
 
 
 def _free_port() -> int:
@@ -129,39 +129,55 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _propose_reorders(engine: Engine, settings: Settings, store_id: str) -> list[str]:
+def _propose_reorders(services: Services, store_id: str) -> list[str]:
     """Forecast the store (so the planner's chart has a p10-p90 band to draw), then propose
     reorders as PROPOSER; the ids of the proposals."""
     forecaster = resolve_models(["seasonal_naive"], MODELS)["seasonal_naive"]()
-    registry = ArtifactRegistry(settings.var_dir / "artifacts")
-    run_store_forecast(engine, registry, forecaster, horizon=28, location_id=store_id)
-    services = Services(engine, settings)
-    try:
-        ctx = ToolContext(principal=PROPOSER, services=services, agent_name="e2e")
-        outcome = invoke(ctx, "propose_reorders", {"location_id": store_id})
-    finally:
-        services.close()
+    registry = ArtifactRegistry(services.settings.var_dir / "artifacts")
+    run_store_forecast(services.engine, registry, forecaster, horizon=28, location_id=store_id)
+    ctx = ToolContext(principal=PROPOSER, services=services, agent_name="e2e")
+    outcome = invoke(ctx, "propose_reorders", {"location_id": store_id})
     assert outcome.ok and outcome.output is not None, outcome.error
     proposal_ids = [p["proposal_id"] for p in outcome.output["proposals"]]
-    assert proposal_ids, "the tool world should need some reordering"
+    assert proposal_ids, "the world should need some reordering"
     return proposal_ids
 
 
+def _run_pricing_agent(services: Services, store_id: str) -> list[str]:
+    """Run the pricing agent on the store as `aisle pricing run` does, up to its wait for the
+    pricing manager's decisions (a decision from the page resumes it); the ids it waits on."""
+    with open_checkpointer(services.settings) as checkpointer:
+        graph = PRICING.build_graph(services, checkpointer)
+        initial = PricingRunState(location_id=store_id, limit=PRICING_LIMIT)
+        snapshot = advance(graph, initial, PRICING_RUN)
+    waiting = [p.id for p in snapshot.values.get("pending", [])] if snapshot.next else []
+    assert len(waiting) >= 2, snapshot.values.get("notes")
+    return waiting
+
+
 @pytest.fixture(scope="session")
-def site(tool_world: ToolWorld, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("e2e-world")
-    settings = _copy_world(tool_world, root)
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'aisle.db'}",
+        var_dir=root / "var",
+        environment="dev",
+        secret_key=SECRET,
+    )
     engine = open_store(settings)
+    world = build_tool_world(engine, settings, shared_data / "tau2_retail", spec=SPEC)
     log = root / "server.log"
     # The server loads its models meanwhile: nothing it loads at start is written below.
     process, url = _start_server(settings, log)
     try:
         keys = {principal_spec(d.principal): d.key for d in seed_demo_keys(engine, settings)}
-        proposal_ids = _propose_reorders(engine, settings, tool_world.store_id)
+        proposal_ids = _propose_reorders(world.services, world.store_id)
+        price_change_ids = _run_pricing_agent(world.services, world.store_id)
         _wait_until_ready(process, url, log)
-        yield Site(url, engine, settings, keys, proposal_ids)
+        yield Site(url, engine, settings, keys, proposal_ids, price_change_ids, world.store_id)
     finally:
         _stop(process)
+        world.services.close()
         engine.dispose()
 
 

@@ -1,24 +1,28 @@
 """The pages in a real browser against a real server: a shopper finds a product in the chat and
 asks about it, a planner approves a reorder proposal and sees its purchase order (and rejects
-another, with a reason), and pages without a key or without data say so."""
+another, with a reason), a pricing manager approves the pricing agent's markdown and sees its
+dated prices (and rejects another, with a reason, on a phone, by keyboard), and pages without a
+key or without data say so."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evals.runs import new_run_dir
-from retail.store.models import Proposal, PurchaseOrder
-from tests.e2e.conftest import PROPOSER, Site
+from retail.store.models import AuditEvent, PriceChange, Proposal, PurchaseOrder, Variant
+from tests.e2e.conftest import PRICING_RUN, PROPOSER, Site
+from tools.pricing import MarkdownContent, price_steps
 
-# One server and one copy of the world serve every page test: they stay on one worker.
+# One server and one world serve every page test: they stay on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 
@@ -35,6 +39,44 @@ def sign_in(page: Page, principal: str) -> None:
 def demo_user(site: Site, role: str) -> str:
     """The first demo principal of `role`, as the sign-in panel lists it."""
     return next(spec for spec in site.keys if spec.startswith(f"{role}:"))
+
+
+def money(value: float) -> str:
+    """A price as the pages write it (the browser's locale is en-US)."""
+    return f"${value:,.2f}"
+
+
+def fact(scope: Locator, term: str) -> Locator:
+    """The value of one `term` in a page's list of facts."""
+    return scope.locator("dt", has_text=term).locator("xpath=following-sibling::dd[1]")
+
+
+def no_sideways_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def show_more(page: Page, *, keyboard: bool = False) -> None:
+    """Show the next page of the queue with its button, clicked or pressed with the keyboard
+    (after which focus is on the first entry it showed)."""
+    entries = page.locator("#queue button[data-id]")
+    shown = entries.count()
+    more = page.get_by_role("button", name=re.compile(r"^Show more \(\d+ more waiting\)$"))
+    if keyboard:
+        more.focus()
+        page.keyboard.press("Enter")
+        expect(entries.nth(shown)).to_be_focused()
+    else:
+        more.click()
+        expect(entries).not_to_have_count(shown)
+
+
+def show_in_queue(page: Page, proposal_id: str, *, keyboard: bool = False) -> Locator:
+    """The proposal's entry in the queue, showing more of the queue until it is listed."""
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+    entry = page.locator(f'#queue button[data-id="{proposal_id}"]')
+    while not entry.count():
+        show_more(page, keyboard=keyboard)
+    return entry
 
 
 def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) -> None:
@@ -153,12 +195,135 @@ def test_a_page_without_a_key_says_what_is_missing(page: Page) -> None:
     expect(page.locator("#queue-error")).to_contain_text("API key")
 
 
+def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
+    page: Page, site: Site
+) -> None:
+    approver = demo_user(site, "pricing_manager")
+    proposal_id = site.price_change_ids[0]
+    with Session(site.engine) as session:
+        content = dict(session.get_one(Proposal, proposal_id).content)
+    plan = MarkdownContent.of(content, proposal_id)
+    page.goto("/pricing")
+    sign_in(page, approver)
+
+    entry = show_in_queue(page, proposal_id)
+    # The queue tells one markdown from another: the product, today's price and the first cut.
+    expect(entry).to_contain_text(f"{content['product']} · {money(plan.current_price)} → $")
+    entry.click()
+    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    detail = page.locator("#detail")
+    # One price per SKU: a plan for one store reprices every store, and the page says so.
+    expect(fact(detail, "Planned for")).to_contain_text(f"({site.store_id})")
+    expect(fact(detail, "Planned for")).to_contain_text("every store and online")
+    expect(fact(detail, "Current price")).to_contain_text(f"{money(plan.current_price)}, margin")
+    weeks = detail.get_by_role("table").locator("tbody tr")
+    expect(weeks).to_have_count(len(plan.path))
+    expect(weeks.first).to_contain_text(money(plan.path[0].price))
+    expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
+    expect(detail.get_by_text("Every guardrail passes.")).to_be_visible()
+    expect(detail.get_by_text(content["explanation"])).to_be_visible()
+
+    page.get_by_role("button", name="Approve", exact=True).click()
+
+    outcome = page.locator("#outcome")
+    expect(outcome.get_by_role("heading")).to_have_text(f"New prices for {plan.sku}")
+    today = dt.datetime.now(dt.UTC).date()
+    with Session(site.engine) as session:
+        proposal = session.get_one(Proposal, proposal_id)
+        written = session.scalars(
+            select(PriceChange)
+            .where(PriceChange.proposal_id == proposal_id)
+            .order_by(PriceChange.effective_on)
+        ).all()
+        price = float(session.get_one(Variant, plan.sku).price)
+        executed_by = session.scalars(
+            select(AuditEvent.conversation_id).where(
+                AuditEvent.approval_id == proposal_id, AuditEvent.event_type == "execution"
+            )
+        ).all()
+    assert proposal.status == "executed" and proposal.decided_by == approver.split(":")[1]
+    assert proposal.executed_ref == f"price_history/{proposal_id}"
+    # The approval resumed the pricing agent's run, which wrote the plan's steps with their dates:
+    # a week already begun takes effect today, the later ones wait for their day.
+    assert executed_by == [PRICING_RUN]
+    steps = price_steps(plan, today=today)
+    assert steps and [row.effective_on for row in written] == [day for day, _ in steps]
+    assert [float(row.price) for row in written] == pytest.approx([p for _, p in steps])
+    due = [p for day, p in steps if day <= today]
+    assert price == pytest.approx(due[-1] if due else plan.current_price)
+    # The page shows what was written, date by date.
+    shown = outcome.locator("tbody tr")
+    expect(shown).to_have_count(len(written))
+    for row, change in zip(shown.all(), written, strict=True):
+        expect(row).to_contain_text(change.effective_on.isoformat())
+        expect(row).to_contain_text(money(float(change.price)))
+    # The API says the same, and the decided proposal has left the queue.
+    key = site.keys[approver]
+    read = httpx.get(
+        f"{site.url}/v1/proposals/{proposal_id}", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert read.status_code == 200 and read.json()["status"] == "executed"
+    expect(entry).to_have_count(0)
+
+
+def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_keyboard(
+    page: Page, site: Site
+) -> None:
+    proposal_id = site.price_change_ids[-1]
+    assert proposal_id != site.price_change_ids[0], "the approval test decides the first one"
+    with Session(site.engine) as session:
+        sku = session.get_one(Proposal, proposal_id).content["sku"]
+        price = float(session.get_one(Variant, sku).price)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/pricing")
+    sign_in(page, demo_user(site, "pricing_manager"))
+
+    # The agent planned more markdowns than a page lists: the rest come a page at a time.
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+    show_more(page, keyboard=True)
+    show_in_queue(page, proposal_id, keyboard=True).focus()
+    page.keyboard.press("Enter")
+    title = page.locator("#detail-title")
+    expect(title).to_have_text(f"Proposal {proposal_id}")
+    expect(title).to_be_focused()
+    expect(page.locator("#detail").get_by_role("table")).to_be_visible()
+    assert no_sideways_scroll(page)
+
+    reason = page.get_by_label("Reason (required to reject)")
+    reject = page.get_by_role("button", name="Reject")
+    page.keyboard.press("Tab")
+    expect(reason).to_be_focused()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(reject).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#detail-error")).to_contain_text("Say why you reject it")
+    expect(reason).to_be_focused()
+    page.keyboard.type("Too deep before the holiday weekend.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    expect(reject).to_be_focused()
+    page.keyboard.press("Enter")
+
+    outcome = page.locator("#outcome .outcome")
+    expect(outcome).to_have_text(f"Proposal {proposal_id} rejected; prices are unchanged.")
+    expect(outcome).to_be_focused()
+    assert no_sideways_scroll(page)
+    with Session(site.engine) as session:
+        proposal = session.get_one(Proposal, proposal_id)
+        assert (proposal.status, proposal.executed_ref) == ("rejected", None)
+        assert proposal.reason == "Too deep before the holiday weekend."
+        written = session.scalars(
+            select(PriceChange).where(PriceChange.proposal_id == proposal_id)
+        ).all()
+        assert written == []
+        assert float(session.get_one(Variant, sku).price) == price
+
+
+# The pricing queue is never empty here: the pricing agent's proposals wait in it.
 @pytest.mark.parametrize(
     ("path", "role", "empty"),
-    [
-        ("/pricing", "pricing_manager", "Nothing is waiting for a decision."),
-        ("/evals", "evaluator", "No evaluation run has been recorded yet."),
-    ],
+    [("/evals", "evaluator", "No evaluation run has been recorded yet.")],
 )
 def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
     page: Page, site: Site, path: str, role: str, empty: str
@@ -168,7 +333,7 @@ def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
     sign_in(page, demo_user(site, role))
     expect(page.get_by_text(empty)).to_be_visible()
     # Nothing is wider than the phone: the page never scrolls sideways.
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert no_sideways_scroll(page)
 
 
 def test_an_evaluator_opens_a_runs_report(page: Page, site: Site) -> None:

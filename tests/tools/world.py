@@ -64,15 +64,17 @@ class ToolWorld:
         return f"associate:ann@{self.store_id}"
 
 
-def build_tool_world(engine: Engine, settings: Settings, tau2_dir: Path) -> ToolWorld:
-    """Seed, import, index and train into `engine` and `settings.var_dir`."""
+def build_tool_world(
+    engine: Engine, settings: Settings, tau2_dir: Path, *, spec: ScaleSpec = SPEC
+) -> ToolWorld:
+    """Seed (at `spec`'s size), import, index and train into `engine` and `settings.var_dir`."""
     seed_world(
         engine,
         scale="small",
         seed=9,
         world_dir=settings.world_dir,
         show_progress=False,
-        spec=SPEC,
+        spec=spec,
     )
     import_tau2(engine, tau2_dir)
     with Session(engine) as session:
