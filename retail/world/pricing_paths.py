@@ -59,15 +59,14 @@ def build_price_paths(
     products = catalog.products
     reference = np.array([v.price for prod in products for v in prod.variants])
     list_price = np.repeat(reference[:, None], n_days, axis=1)
-    changes: list[tuple[int, int, float, str]] = []
+    markdown_starts: set[tuple[int, int]] = set()
     categories = {c.id: c for c in catalog.categories}
 
     first_variant = np.concatenate([[0], np.cumsum([len(p.variants) for p in products])[:-1]])
+    variant_launch = np.repeat(launch_day, [len(p.variants) for p in products])
     for p, prod in enumerate(products):
         vs = range(first_variant[p], first_variant[p] + len(prod.variants))
         start = int(launch_day[p])
-        for v in vs:
-            changes.append((v, start, float(reference[v]), "launch"))
         # Permanent list-price changes: cost inflation or repositioning, once or twice.
         for _ in range(rng.integers(0, 3)):
             day = int(rng.integers(start + 30, n_days)) if start + 30 < n_days else None
@@ -75,9 +74,7 @@ def build_price_paths(
                 continue
             factor = float(rng.choice([0.9, 0.95, 1.05, 1.08, 1.12]))
             for v in vs:
-                new = shelf_price(list_price[v, day] * factor)
-                list_price[v, day:] = new
-                changes.append((v, day, new, "list_change"))
+                list_price[v, day:] = shelf_price(list_price[v, day] * factor)
         # Clearance: seasonal lines are marked down 50 days after their season's peak (a day of
         # the calendar year, whatever day the world starts on), then restored.
         category = categories[prod.category_id]
@@ -92,15 +89,31 @@ def build_price_paths(
                 for v in vs:
                     before = float(list_price[v, begin - 1])
                     list_price[v, begin : begin + length] = shelf_price(before * (1 - depth))
-                    changes.append((v, begin, float(list_price[v, begin]), "markdown"))
-                    changes.append((v, begin + length, before, "list_change"))
+                    markdown_starts.add((v, begin))
+    changes = _recorded_changes(list_price, variant_launch, markdown_starts)
 
     promo_discount = np.zeros((len(products), n_days))
     promotions = _chain_promotions(rng, catalog, calendar, launch_day)
     for promo in promotions:
         promo_discount[promo.product_indices, promo.start : promo.end + 1] = promo.discount
-    changes.sort(key=lambda c: (c[0], c[1]))
     return PricePaths(list_price, promo_discount, reference, changes, promotions)
+
+
+def _recorded_changes(
+    list_price: np.ndarray, variant_launch: np.ndarray, markdown_starts: set[tuple[int, int]]
+) -> list[tuple[int, int, float, str]]:
+    """The price history a store would have recorded: every day a SKU's price differs from the
+    day before, read off the final path, so the history always agrees with the prices charged
+    (a later list change can overwrite an earlier one, and one inside a clearance window only
+    shows when the window ends)."""
+    changes: list[tuple[int, int, float, str]] = []
+    moved = list_price[:, 1:] != list_price[:, :-1]
+    for v, start in enumerate(variant_launch.tolist()):
+        changes.append((v, start, float(list_price[v, start]), "launch"))
+        for day in (np.flatnonzero(moved[v, start:]) + start + 1).tolist():
+            reason = "markdown" if (v, day) in markdown_starts else "list_change"
+            changes.append((v, day, float(list_price[v, day]), reason))
+    return changes
 
 
 def _chain_promotions(
