@@ -6,10 +6,10 @@ texts a second, so vectors are cached by the SHA-256 of the text in one `.npz` u
 folder (the store's var dir): retraining on an unchanged catalogue embeds nothing, and a changed
 description is embedded again because its hash changes.
 
-Inference runs in ONNX Runtime on a graph exported once per process from the same weights (with
-the model's mean pooling and normalisation inside it): the vectors equal sentence-transformers'
-to 1e-6, and one short query, what every conversation turn embeds, takes about 5 ms instead of
-about 14 ms in torch on this machine (`benchmarks/bench_embedding.py`).
+One text at a time (a query: what every conversation turn embeds) runs in ONNX Runtime on a graph
+exported once per process from the same weights, with the model's mean pooling and normalisation
+inside it: its vectors equal sentence-transformers' to 1e-6, in about a third of torch's time
+(`benchmarks/bench_embedding.py`). Batches run in sentence-transformers (torch).
 """
 
 from __future__ import annotations
@@ -88,37 +88,36 @@ def _query_vector(text: str) -> np.ndarray:
 
 
 def _encode(texts: list[str]) -> np.ndarray:
-    import torch
-
-    model = text_model()
-    # One text is a conversation turn's query: one thread answers it fastest and leaves the other
-    # core to the rest of the server. A batch uses the threads torch was given (a batch job's).
-    session = _onnx_session(1 if len(texts) == 1 else torch.get_num_threads())
-    # Longest first, as sentence-transformers batches: texts of a batch pad to similar lengths.
-    order = np.argsort([-len(t) for t in texts], kind="stable")
-    vectors = np.empty((len(texts), TEXT_DIM), dtype=np.float32)
-    for start in range(0, len(texts), ENCODE_BATCH):
-        rows = order[start : start + ENCODE_BATCH]
-        features = model.preprocess([texts[i] for i in rows])
-        feed = {name: features[name].numpy() for name in _MODEL_INPUTS}
-        vectors[rows] = session.run(None, feed)[0]
-    return vectors
-
-
-@lru_cache(maxsize=2)
-def _onnx_session(threads: int) -> onnxruntime.InferenceSession:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    # Spinning threads wait for work by burning a core, which the other requests of a two-core
-    # server need (the same reason the assistant gives torch one thread).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(_onnx_graph(), options, providers=["CPUExecutionProvider"])
+    if len(texts) == 1:
+        # A conversation turn's query: torch's per-call overhead is most of its cost.
+        feed = text_model().preprocess(texts)
+        return np.asarray(
+            _query_session().run(None, {name: feed[name].numpy() for name in _MODEL_INPUTS})[0],
+            dtype=np.float32,
+        )
+    # Batches stay in torch: as fast here, and ONNX Runtime held 2.4 GB resident after batches of
+    # 64 texts of 256 tokens, where torch peaked at 1.2 GB (measured in one process each).
+    vectors = text_model().encode(
+        texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, show_progress_bar=False
+    )
+    return np.asarray(vectors, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)
+def _query_session() -> onnxruntime.InferenceSession:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One thread answers one short text fastest, and a spinning second thread would burn the
+    # core the rest of a two-core server needs (why the assistant gives torch one thread too).
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # A query's buffers are small; an arena would only keep the largest one ever seen.
+    options.enable_cpu_mem_arena = False
+    return onnxruntime.InferenceSession(_onnx_graph(), options, providers=["CPUExecutionProvider"])
+
+
 def _onnx_graph() -> bytes:
     """MiniLM with mean pooling and L2 normalisation, exported from the loaded weights (~1 s)."""
     import torch

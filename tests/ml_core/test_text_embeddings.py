@@ -1,7 +1,6 @@
-"""MiniLM in ONNX Runtime gives sentence-transformers' own vectors: for one query, for a batch
-of mixed lengths (padding), and for a text past the model's 256-token limit (truncation). Every
-stored vector (RAG index, recommender features, intent examples) was made by one and is queried
-with the other, so they must agree.
+"""A query embedded alone (ONNX Runtime) gets the vector the same text gets in a batch
+(sentence-transformers, torch), whatever its length, padding or truncation: every stored vector
+(RAG index, recommender features, intent examples) is made in batches and searched with queries.
 """
 
 from __future__ import annotations
@@ -30,12 +29,11 @@ def test_one_query_matches_sentence_transformers() -> None:
         np.testing.assert_allclose(vector, _reference([text]), atol=1e-5)
 
 
-def test_a_padded_batch_matches_sentence_transformers_row_by_row() -> None:
+def test_each_row_of_a_padded_batch_is_its_texts_query_vector() -> None:
     many = [f"{text} #{i}" for i in range(30) for text in TEXTS]  # 150 rows: three batches
     vectors = embed_texts(many)
-    np.testing.assert_allclose(vectors, _reference(many), atol=1e-5)
-    # Each row is its own text's vector whatever it was batched with.
-    np.testing.assert_allclose(vectors[3], embed_texts([many[3]])[0], atol=1e-5)
+    for row in (0, 3, 4, 77, 149):
+        np.testing.assert_allclose(vectors[row], embed_texts([many[row]])[0], atol=1e-5)
 
 
 def test_texts_past_the_token_limit_are_truncated_not_refused() -> None:
