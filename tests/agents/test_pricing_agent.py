@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from langgraph.types import Command
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 from typer.testing import Result
 
@@ -34,8 +34,7 @@ from tools.base import Principal, Services
 from tools.pricing import MarkdownContent, price_steps
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
-# Two stores: at S001 the circuit breaker stops a couple of plans (cuts far from the history of
-# price changes) while most pass.
+# Two stores, 240 days of sales: enough history for the elasticities and the circuit breaker.
 SPEC = ScaleSpec(20, 2, 30, 240, 0.8, 20, 1.0)
 PAT = Principal.parse("pricing_manager:pat")
 START = dt.date(
@@ -99,6 +98,47 @@ def world(aisle: Aisle) -> Iterator[Services]:
     engine.dispose()
 
 
+def _steady_price_history(engine: Engine, last_day: dt.date) -> None:
+    """A store whose only price changes in the past year were +1% and back on 20 SKUs."""
+    with Session(engine) as session:
+        session.execute(delete(PriceChange).where(PriceChange.reason != "launch"))
+        for variant_id, price in session.execute(select(Variant.id, Variant.price).limit(20)):
+            for days_ago, new in ((200, round(price * 1.01, 2)), (100, price)):
+                session.add(
+                    PriceChange(
+                        variant_id=variant_id,
+                        effective_on=last_day - dt.timedelta(days=days_ago),
+                        price=new,
+                        reason="list_change",
+                    )
+                )
+        session.commit()
+
+
+@pytest.mark.slow
+def test_plans_far_from_the_stores_price_history_are_stopped_never_proposed(
+    aisle: Aisle, world: Services
+) -> None:
+    engine = world.engine
+    _steady_price_history(engine, START - dt.timedelta(days=1))
+    before = _prices(engine)
+    started = aisle("pricing", "run", "--store", "S001", "--limit", "4", "--json")
+    assert started.exit_code == 0, started.output
+    run = json.loads(started.stdout)
+    stopped = [n for n in run["notes"] if n.startswith("Stopped by the guardrails")]
+    # Every markdown is many standard deviations from changes of 1%: the breaker trips on each.
+    assert stopped and all("standard deviations from recent price changes" in n for n in stopped)
+    stopped_skus = {note.split(": ")[1].split(" at ")[0] for note in stopped}
+    with Session(engine) as session:
+        open_skus = {
+            p.content["sku"]
+            for p in session.scalars(select(Proposal).where(Proposal.status == "proposed"))
+        }
+    assert not stopped_skus & open_skus
+    assert not {p["totals"]["sku"] for p in run["proposals"]} & stopped_skus
+    assert _prices(engine) == before
+
+
 @pytest.mark.slow
 def test_the_pricing_manager_decides_and_only_approved_prices_apply(
     aisle: Aisle, world: Services
@@ -113,16 +153,6 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
     assert len(waiting) == 4
     # Nothing is priced before a decision.
     assert _prices(engine) == before
-    stopped = [n for n in run["notes"] if n.startswith("Stopped by the guardrails")]
-    assert stopped, run["notes"]
-    with Session(engine) as session:
-        open_skus = {
-            p.content["sku"]
-            for p in session.scalars(select(Proposal).where(Proposal.status == "proposed"))
-        }
-    for note in stopped:
-        sku = note.split(": ")[1].split(" at ")[0]
-        assert sku not in open_skus and all(p["totals"]["sku"] != sku for p in waiting)
     for p in waiting:
         assert _proposal(engine, p["id"]).content_hash == p["content_hash"]
         assert p["totals"]["guardrails_pass"]
