@@ -12,15 +12,19 @@ the stock left. Objectives:
 The optimiser is dynamic programming over (week, price in force, stock left): stock is kept on a
 grid of at most `STOCK_GRID` steps and each week's sales are rounded to that grid, so the search
 is exact for that model (the tests compare it with enumerating every path). Only transitions the
-guardrails allow are searched, and `plan_many` re-checks every plan with the circuit breaker and
-applies the cap on price changes per day across items, keeping the most valuable changes.
+guardrails allow are searched, and only the states reachable from the item's start: a few dozen
+per item where the grid holds n_prices x STOCK_GRID per week (a chain's items are solved
+together, see `_optimise_chunk`). `plan_many` re-checks every plan with the circuit breaker and
+applies the cap on price changes per day across items, keeping the most valuable changes; for
+the plans left to propose it names the guardrails that bind (`RELAXATIONS`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -44,6 +48,11 @@ RELAXATIONS: dict[str, dict[str, object]] = {
     "maximum step": {"max_step": 10.0},
     "markdown-only": {"monotone": False},
 }
+
+
+# Price ladders and their allowed steps are kept for this many SKUs x guardrails: a chain's
+# SKUs under the guardrails and their relaxations (see `_price_ladder`, `_allowed_steps`).
+LADDERS_CACHED = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +106,20 @@ class MarkdownPlan:
 
 
 def candidate_prices(item: MarkdownItem, guardrails: Guardrails) -> np.ndarray:
-    """The current price and the ladder's prices, highest first."""
-    ladder = {round(item.list_price * f, 2) for f in guardrails.ladder}
-    return np.array(sorted(ladder | {round(item.current_price, 2)}, reverse=True))
+    """The current price and the ladder's prices, highest first (read-only)."""
+    return _price_ladder(item.list_price, item.current_price, guardrails.ladder)[0]
+
+
+@lru_cache(maxsize=LADDERS_CACHED)
+def _price_ladder(
+    list_price: float, current_price: float, ladder: tuple[float, ...]
+) -> tuple[np.ndarray, int]:
+    """The candidate prices and the index of the current price among them, worked out once per
+    SKU: it has the same prices at every location."""
+    rungs = {round(list_price * f, 2) for f in ladder}
+    prices = np.array(sorted(rungs | {round(current_price, 2)}, reverse=True))
+    prices.flags.writeable = False
+    return prices, int(np.flatnonzero(np.isclose(prices, round(current_price, 2)))[0])
 
 
 def _rewards(item: MarkdownItem, objective: Objective) -> tuple[float, float]:
@@ -113,66 +133,199 @@ def _rewards(item: MarkdownItem, objective: Objective) -> tuple[float, float]:
 
 def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> MarkdownPlan:
     """The best price path by dynamic programming over (week, price in force, stock left)."""
-    prices = candidate_prices(item, guardrails)
-    n_prices, horizon = len(prices), item.horizon
+    return solve_many([item], guardrails, objective)[0]
+
+
+def solve_many(
+    items: Sequence[MarkdownItem], guardrails: Guardrails, objective: Objective
+) -> list[MarkdownPlan]:
+    """`solve` for many items at once (one programme over all of them, see `_optimise`)."""
+    problems = [_problem(item, guardrails, objective) for item in items]
+    values, paths = _optimise(problems, with_paths=True)
+    plans = []
+    for item, problem, value, (chosen, sold, left) in zip(
+        items, problems, values, paths, strict=True
+    ):
+        keep = evaluate(item, [item.current_price] * item.horizon, objective, step=problem.step)
+        plans.append(
+            MarkdownPlan(
+                item_id=item.item_id,
+                current_price=item.current_price,
+                prices=[float(problem.prices[j]) for j in chosen],
+                units=[s * problem.step for s in sold],
+                value=value,
+                keep_value=keep[0],
+                keep_units=float(sum(keep[1])),
+                leftover=left * problem.step,
+            )
+        )
+    return plans
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """One item's programme under one set of guardrails: stock is counted in grid steps."""
+
+    prices: np.ndarray  # (n_prices,) candidate prices, highest first
+    start: int  # index of the current price
+    step: float  # units per grid step
+    n_grid: int  # stock levels 0 .. n_grid - 1
+    demand: np.ndarray  # (horizon, n_prices) grid steps demanded in each week at each price
+    allowed: np.ndarray  # (horizon, n_prices, n_prices): the step from price k to j in week w
+    unit_margin: np.ndarray  # (n_prices,) what a unit sold earns at each price
+    leftover_value: float  # what a unit left at the end is worth
+
+
+def _problem(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> _Problem:
+    prices, start = _price_ladder(item.list_price, item.current_price, guardrails.ladder)
     cost_per_unit, leftover_value = _rewards(item, objective)
     step = stock_step(item)
     n_grid = int(round(item.stock / step)) + 1
-    grid = np.arange(n_grid)
-    start = int(np.flatnonzero(np.isclose(prices, round(item.current_price, 2)))[0])
-    # Which step is allowed depends on the week only through whether it is a promotion week,
-    # so the guardrails are checked once per kind of week, not once per week.
-    by_promo = {
-        promo: np.array(
-            [
-                [
-                    not step_violations(
-                        previous=float(prev),
-                        price=float(p),
-                        list_price=item.list_price,
-                        unit_cost=item.unit_cost,
-                        promo_week=promo,
-                        guardrails=guardrails,
-                    )
-                    for p in prices
-                ]
-                for prev in prices
-            ],
-            dtype=bool,
-        )
-        for promo in {item.promo(w) for w in range(horizon)}
-    }
-    allowed = np.stack([by_promo[item.promo(w)] for w in range(horizon)])
-    demand = _demand_steps(item, prices, step, n_grid)  # (horizon, n_prices) grid steps
-    value = np.broadcast_to(grid * step * leftover_value, (n_prices, n_grid)).copy()
-    choice = np.zeros((horizon, n_prices, n_grid), dtype=np.int64)
-    for w in range(horizon - 1, -1, -1):
-        # q[j, g]: choosing price j in week w with g grid steps of stock left.
-        sold = np.minimum(demand[w][:, None], grid[None, :])
-        unit_margin = prices - cost_per_unit
-        q = unit_margin[:, None] * sold * step + np.take_along_axis(value, grid - sold, axis=1)
-        masked = np.where(allowed[w][:, :, None], q[None, :, :], -np.inf)
-        choice[w] = masked.argmax(axis=1)
-        value = masked.max(axis=1)
-    path, units = [], []
-    k, g = start, n_grid - 1
-    for w in range(horizon):
-        j = int(choice[w, k, g])
-        sold = int(min(demand[w, j], g))
-        path.append(float(prices[j]))
-        units.append(sold * step)
-        k, g = j, g - sold
-    keep = evaluate(item, [item.current_price] * horizon, objective, step=step)
-    return MarkdownPlan(
-        item_id=item.item_id,
-        current_price=item.current_price,
-        prices=path,
-        units=units,
-        value=float(value[start, n_grid - 1]),
-        keep_value=keep[0],
-        keep_units=float(sum(keep[1])),
-        leftover=g * step,
+    # Which step is allowed depends on the week only through whether it is a promotion week.
+    key = (tuple(prices.tolist()), item.list_price, item.unit_cost, guardrails)
+    allowed = np.stack([_allowed_steps(*key, item.promo(w)) for w in range(item.horizon)])
+    return _Problem(
+        prices=prices,
+        start=start,
+        step=step,
+        n_grid=n_grid,
+        demand=_demand_steps(item, prices, step, n_grid),
+        allowed=allowed,
+        unit_margin=prices - cost_per_unit,
+        leftover_value=leftover_value,
     )
+
+
+@lru_cache(maxsize=LADDERS_CACHED)
+def _allowed_steps(
+    prices: tuple[float, ...],
+    list_price: float,
+    unit_cost: float,
+    guardrails: Guardrails,
+    promo_week: bool,
+) -> np.ndarray:
+    """allowed[k, j]: the guardrails allow the step from prices[k] to prices[j] (read-only).
+    A SKU has the same prices and cost at every location, so its steps are checked once."""
+    allowed = np.array(
+        [
+            [
+                not step_violations(
+                    previous=previous,
+                    price=price,
+                    list_price=list_price,
+                    unit_cost=unit_cost,
+                    promo_week=promo_week,
+                    guardrails=guardrails,
+                )
+                for price in prices
+            ]
+            for previous in prices
+        ],
+        dtype=bool,
+    )
+    allowed.flags.writeable = False
+    return allowed
+
+
+# Problems solved together: their reachable states share the arrays of each week.
+CHUNK = 128
+
+
+def _optimise(
+    problems: Sequence[_Problem], *, with_paths: bool
+) -> tuple[list[float], list[tuple[list[int], list[int], int]]]:
+    """Each problem's best value and, `with_paths`, its best path (price index and grid steps
+    sold per week, grid steps left at the end); problems of one horizon are solved together, a
+    chunk at a time."""
+    values: list[float] = [0.0] * len(problems)
+    paths: list[tuple[list[int], list[int], int]] = [([], [], 0)] * len(problems)
+    by_horizon: dict[int, list[int]] = {}
+    for i, problem in enumerate(problems):
+        by_horizon.setdefault(len(problem.demand), []).append(i)
+    for indices in by_horizon.values():
+        for first in range(0, len(indices), CHUNK):
+            chunk = indices[first : first + CHUNK]
+            found, best = _optimise_chunk([problems[i] for i in chunk], with_paths=with_paths)
+            for i, value, path in zip(chunk, found, best, strict=True):
+                values[i] = value
+                paths[i] = path
+    return values, paths
+
+
+def _optimise_chunk(
+    problems: Sequence[_Problem], *, with_paths: bool
+) -> tuple[list[float], list[tuple[list[int], list[int], int]]]:
+    """Backward induction over (week, price in force, stock left) for problems of one horizon,
+    on the states reachable from each one's start only (a few dozen per item where the full grid
+    holds n_prices x n_grid per week).
+
+    A state is the key (problem, price, stock) packed into one integer; each week's reachable
+    keys are sorted, so the next week's value is found by binary search. Values are computed
+    term for term as over the full grid (and the first best price is chosen, as argmax does), so
+    the plans are the same.
+    """
+    n, horizon = len(problems), len(problems[0].demand)
+    n_prices = max(len(p.prices) for p in problems)
+    n_grid = max(p.n_grid for p in problems)
+    span = n_prices * n_grid
+    demand = np.zeros((n, horizon, n_prices), dtype=np.int64)
+    allowed = np.zeros((n, horizon, n_prices, n_prices), dtype=bool)
+    unit_margin = np.zeros((n, n_prices))
+    for row, p in enumerate(problems):
+        size = len(p.prices)
+        demand[row, :, :size] = p.demand
+        allowed[row, :, :size, :size] = p.allowed
+        unit_margin[row, :size] = p.unit_margin
+    step = np.array([p.step for p in problems])
+    leftover_value = np.array([p.leftover_value for p in problems])
+    start = np.array([p.start for p in problems], dtype=np.int64)
+    full = np.array([p.n_grid - 1 for p in problems], dtype=np.int64)
+
+    def moves(
+        key: np.ndarray, w: int
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Per price j, the states that may move to it in week w: their positions, problems
+        and grid steps sold, and the keys they reach."""
+        b, rest = np.divmod(key, span)
+        k, g = np.divmod(rest, n_grid)
+        for j in range(n_prices):
+            at = np.flatnonzero(allowed[b, w, k, j])
+            b_at, g_at = b[at], g[at]
+            sold = np.minimum(demand[b_at, w, j], g_at)
+            yield j, at, b_at, sold, b_at * span + j * n_grid + (g_at - sold)
+
+    layers = [np.arange(n, dtype=np.int64) * span + start * n_grid + full]
+    for w in range(horizon):
+        reached = np.sort(np.concatenate([nxt for *_, nxt in moves(layers[w], w)]))
+        layers.append(reached[np.concatenate(([True], reached[1:] != reached[:-1]))])
+    b = layers[horizon] // span
+    value = layers[horizon] % n_grid * step[b] * leftover_value[b]
+    choices: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * horizon
+    for w in range(horizon - 1, -1, -1):
+        best = np.full(len(layers[w]), -np.inf)
+        choice = np.zeros(len(layers[w]), dtype=np.int64)
+        for j, at, b_at, sold, nxt in moves(layers[w], w):
+            q = (
+                unit_margin[b_at, j] * sold * step[b_at]
+                + value[np.searchsorted(layers[w + 1], nxt)]
+            )
+            better = q > best[at]
+            best[at[better]] = q[better]
+            choice[at[better]] = j
+        value, choices[w] = best, choice
+    # Layer 0 holds one state per problem, in order: its start.
+    if not with_paths:
+        return value.tolist(), [([], [], 0)] * n
+    every = np.arange(n)
+    price, left = start, full
+    chosen = np.empty((horizon, n), dtype=np.int64)
+    sales = np.empty((horizon, n), dtype=np.int64)
+    for w in range(horizon):
+        chosen[w] = choices[w][np.searchsorted(layers[w], every * span + price * n_grid + left)]
+        sales[w] = np.minimum(demand[every, w, chosen[w]], left)
+        price, left = chosen[w], left - sales[w]
+    paths = [(chosen[:, i].tolist(), sales[:, i].tolist(), int(left[i])) for i in range(n)]
+    return value.tolist(), paths
 
 
 def stock_step(item: MarkdownItem) -> float:
@@ -218,16 +371,6 @@ def evaluate(
     return total + stock * leftover_value, units, stock
 
 
-def with_binding(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> MarkdownPlan:
-    """`solve`, noting each guardrail whose relaxation alone would raise the plan's value."""
-    plan = solve(item, guardrails, objective)
-    for name, relaxed in RELAXATIONS.items():
-        loose = guardrails.model_copy(update=relaxed)
-        if solve(item, loose, objective).value > plan.value + 1e-6 * max(abs(plan.value), 1.0):
-            plan.binding.append(name)
-    return plan
-
-
 def plan_many(
     items: Sequence[MarkdownItem],
     guardrails: Guardrails,
@@ -242,9 +385,8 @@ def plan_many(
     prices would change on one day than the cap allows, the plans with the largest gain over
     keeping the price go first; the others keep the current price ("deferred").
     """
-    plans = []
-    for item in items:
-        plan = with_binding(item, guardrails, objective)
+    plans = solve_many(items, guardrails, objective)
+    for item, plan in zip(items, plans, strict=True):
         plan.rejected = check_plan(
             plan.prices,
             current_price=item.current_price,
@@ -254,7 +396,6 @@ def plan_many(
             guardrails=guardrails,
             history=history,
         )
-        plans.append(plan)
     per_day: dict[dt.date, int] = {}
     order = sorted(range(len(plans)), key=lambda i: (-plans[i].gain, items[i].item_id))
     for i in order:
@@ -270,7 +411,35 @@ def plan_many(
             continue
         for day in days:
             per_day[day] = per_day.get(day, 0) + 1
+    proposable = [i for i, plan in enumerate(plans) if is_proposable(plan)]
+    _note_binding(
+        [items[i] for i in proposable], [plans[i] for i in proposable], guardrails, objective
+    )
     return plans
+
+
+def _note_binding(
+    items: Sequence[MarkdownItem],
+    plans: Sequence[MarkdownPlan],
+    guardrails: Guardrails,
+    objective: Objective,
+) -> None:
+    """Add to each plan every guardrail whose relaxation alone would raise its value."""
+    base = [_problem(item, guardrails, objective) for item in items]
+    for name, relaxed in RELAXATIONS.items():
+        loose = guardrails.model_copy(update=relaxed)
+        problems = [_problem(item, loose, objective) for item in items]
+        # Where the relaxation allows no other step, the programme and its value are the same.
+        changed = [
+            i
+            for i, (problem, kept) in enumerate(zip(problems, base, strict=True))
+            if not np.array_equal(problem.allowed, kept.allowed)
+        ]
+        values, _ = _optimise([problems[i] for i in changed], with_paths=False)
+        for i, value in zip(changed, values, strict=True):
+            plan = plans[i]
+            if value > plan.value + 1e-6 * max(abs(plan.value), 1.0):
+                plan.binding.append(name)
 
 
 def is_proposable(plan: MarkdownPlan) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from ml_core.pricing.guardrails import Guardrails, change_history, check_plan, step_violations
 from ml_core.pricing.markdown import (
     OBJECTIVES,
+    RELAXATIONS,
     MarkdownItem,
     Objective,
     candidate_prices,
@@ -19,6 +21,7 @@ from ml_core.pricing.markdown import (
     is_proposable,
     plan_many,
     solve,
+    solve_many,
     stock_step,
 )
 
@@ -131,6 +134,60 @@ def test_no_plan_that_breaks_a_guardrail_leaves_the_optimiser(
         for week in plan.changes:
             per_day[week] = per_day.get(week, 0) + 1
     assert all(count <= guardrails.max_changes_per_day for count in per_day.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(items, min_size=1, max_size=6), guardrail_sets, st.sampled_from(OBJECTIVES))
+def test_items_planned_together_get_the_plans_they_get_alone(
+    batch: list[MarkdownItem], guardrails: Guardrails, objective: Objective
+) -> None:
+    """The programme solves many items at once (their ladders, stock grids and horizons
+    differ); each one's plan is the one it gets solved alone."""
+    together = solve_many(batch, guardrails, objective)
+    assert together == [solve(item, guardrails, objective) for item in batch]
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
+    objective: Objective,
+) -> None:
+    """Overstocked items of a store's range: each plan proposed names exactly the guardrails
+    whose relaxation alone would raise its value (the planner works that out for proposed plans
+    only)."""
+    rng = np.random.default_rng(7)
+    batch = []
+    for i in range(40):
+        list_price = float(rng.uniform(10, 90))
+        batch.append(
+            MarkdownItem(
+                f"I{i}",
+                list_price,
+                list_price * float(rng.choice([1.0, 0.9])),
+                list_price * float(rng.uniform(0.3, 0.85)),
+                float(rng.integers(5, 300)),
+                tuple(float(rng.uniform(0.5, 12)) for _ in range(8)),
+                float(rng.uniform(-4.0, -0.8)),
+                salvage=list_price * 0.1,
+                promo_weeks=tuple(bool(rng.random() < 0.1) for _ in range(8)),
+            )
+        )
+    plans = plan_many(batch, Guardrails(max_changes_per_day=100), objective, start=START)
+    proposed = 0
+    for item, plan in zip(batch, plans, strict=True):
+        if not is_proposable(plan):
+            assert not plan.binding
+            continue
+        proposed += 1
+        paying = [
+            name
+            for name, relaxed in RELAXATIONS.items()
+            if solve(
+                item, Guardrails(max_changes_per_day=100).model_copy(update=relaxed), objective
+            ).value
+            > plan.value + 1e-6 * max(abs(plan.value), 1.0)
+        ]
+        assert plan.binding == paying
+    assert proposed >= 10 and sum(bool(p.binding) for p in plans) >= 5
 
 
 def test_circuit_breaker_rejects_with_reasons() -> None:
