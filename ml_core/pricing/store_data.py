@@ -20,6 +20,8 @@ list and promotion calendar fill the days on which a product recorded no sale.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.stats import nbinom, poisson
@@ -43,10 +45,8 @@ def pricing_panel(
     history_days: int | None = None,
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The weekly product panel (chain-wide, or per location) and the last day of sales."""
-    daily, last_day = daily_pricing_panel(
-        engine, location_id=location_id, by_location=by_location, history_days=history_days
-    )
-    return weekly_panel(daily, time_col=PERIOD, controls=CONTROLS), last_day
+    records = load_sales_records(engine, location_id=location_id, history_days=history_days)
+    return records.weekly_panel(by_location=by_location), records.last_day
 
 
 def daily_pricing_panel(
@@ -58,52 +58,121 @@ def daily_pricing_panel(
 ) -> tuple[pd.DataFrame, pd.Timestamp]:
     """The daily product panel (ITEM, GROUP, optional UNIT, PERIOD, QTY, LOG_PRICE, PROMO) and
     the last day of sales; the first RAMP_WEEKS after a product's first sale are left out."""
-    data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
-    stocked_out, recorded_ratio = _sales_records(engine, data.frame)
-    frame = data.frame.assign(in_stock=~stocked_out)
-    usual = frame[Y].where(frame["in_stock"]).groupby(frame[ID]).transform("mean").fillna(0.0)
-    keys = ["product_id", "category_id", *(["location_id"] if by_location else []), DS]
-    cells = frame.assign(
-        planned_log_price=np.log(frame["price_ratio"].clip(lower=1e-6)),
-        recorded_log_price=np.log(recorded_ratio.clip(lower=1e-6)),
-        kept=frame[Y].where(frame["in_stock"], 0.0),
-        usual=usual,
-        usual_kept=usual.where(frame["in_stock"], 0.0),
-    )
-    daily = (
-        cells.groupby(keys, sort=False, observed=True)
-        .agg(
+    records = load_sales_records(engine, location_id=location_id, history_days=history_days)
+    return records.daily_panel(by_location=by_location), records.last_day
+
+
+@dataclass(frozen=True, slots=True)
+class SalesRecords:
+    """The SKU-location days the panels are built from, read from the database once: the
+    forecasting panel's rows (`sales_panel`), and per row whether the SKU was out of stock and
+    the price its sales were recorded at (relative to the SKU's reference price, NaN without a
+    record).
+
+    Reading them is most of a panel's cost (every daily sales row, twice); `at` gives one
+    location's records from those of the whole chain without reading again.
+    """
+
+    frame: pd.DataFrame
+    last_day: pd.Timestamp
+    stocked_out: np.ndarray
+    recorded_ratio: np.ndarray
+    # Each location's last day of recorded sales; None unless read for every location and the
+    # whole history (what `at` needs).
+    last_days: pd.Series | None
+
+    @property
+    def locations(self) -> list[str]:
+        """The locations `at` splits off: every one with sales records (none unless read for
+        every location and the whole history)."""
+        return [] if self.last_days is None else [str(loc) for loc in self.last_days.index]
+
+    def at(self, location_id: str) -> SalesRecords:
+        """The records `load_sales_records(engine, location_id=location_id)` reads: the
+        location's rows up to its own last day of sales (its series are laid out to that day)."""
+        if self.last_days is None or location_id not in self.last_days.index:
+            raise ValueError(f"There are no records of {location_id!r} to split off.")
+        last_day = self.last_days[location_id]
+        keep = (self.frame["location_id"] == location_id).to_numpy() & (
+            self.frame[DS] <= last_day
+        ).to_numpy()
+        return SalesRecords(
+            frame=self.frame[keep].reset_index(drop=True),
+            last_day=last_day,
+            stocked_out=self.stocked_out[keep],
+            recorded_ratio=self.recorded_ratio[keep],
+            last_days=None,
+        )
+
+    def weekly_panel(self, *, by_location: bool = False) -> pd.DataFrame:
+        """The weekly product panel (chain-wide, or per location)."""
+        daily = self.daily_panel(by_location=by_location)
+        return weekly_panel(daily, time_col=PERIOD, controls=CONTROLS)
+
+    def daily_panel(self, *, by_location: bool = False) -> pd.DataFrame:
+        """The daily product panel (see `daily_pricing_panel`)."""
+        frame = self.frame.assign(in_stock=~self.stocked_out)
+        recorded_ratio = pd.Series(self.recorded_ratio, index=frame.index)
+        usual = frame[Y].where(frame["in_stock"]).groupby(frame[ID]).transform("mean")
+        usual = usual.fillna(0.0)
+        keys = ["product_id", "category_id", *(["location_id"] if by_location else []), DS]
+        cells = frame[[*keys, "on_promo"]].assign(
+            planned_log_price=np.log(frame["price_ratio"].clip(lower=1e-6)),
+            recorded_log_price=np.log(recorded_ratio.clip(lower=1e-6)),
+            kept=frame[Y].where(frame["in_stock"], 0.0),
+            usual_kept=usual.where(frame["in_stock"], 0.0),
+        )
+        grouped = cells.groupby(keys, sort=False, observed=True)
+        daily = grouped.agg(
             kept=("kept", "sum"),
             usual_kept=("usual_kept", "sum"),
             planned_log_price=("planned_log_price", "mean"),
             recorded_log_price=("recorded_log_price", "mean"),
             promo_share=("on_promo", "mean"),
+        ).reset_index()
+        # A day on which every SKU-location was out of stock has no rate to impute from: dropped
+        # (its week then has fewer than seven days and is left out too).
+        rated = (daily["usual_kept"] > 0).to_numpy()
+        daily = daily[rated].reset_index(drop=True)
+        # Each SKU-location day's row in `daily` (-1 where dropped), by the cells' numbers.
+        cell = grouped.ngroup().to_numpy()
+        row_of_cell = np.where(rated, np.cumsum(rated) - 1, -1)
+        in_stock = frame["in_stock"].to_numpy()
+        sold, usual_units = frame[Y].to_numpy(), usual.to_numpy()
+        row = row_of_cell[cell[~in_stock]]
+        rate = (daily["kept"] / daily["usual_kept"]).to_numpy()
+        kept_row = row >= 0
+        imputed = mean_above(
+            usual_units[~in_stock][kept_row] * rate[row[kept_row]],
+            sold[~in_stock][kept_row],
+            _dispersion(cell[in_stock], sold[in_stock], usual_units[in_stock]),
         )
-        .reset_index()
+        daily[QTY] = daily["kept"] + np.bincount(row[kept_row], imputed, minlength=len(daily))
+        daily[LOG_PRICE] = daily["recorded_log_price"].fillna(daily["planned_log_price"])
+        daily = daily.rename(
+            columns={"product_id": ITEM, "category_id": GROUP, "location_id": UNIT, DS: PERIOD}
+        )
+        first = daily.groupby(ITEM)[PERIOD].transform("min")
+        daily = daily[daily[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
+        columns = [c for c in (ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE, PROMO) if c in daily]
+        return daily[columns].reset_index(drop=True)
+
+
+def load_sales_records(
+    engine: Engine, *, location_id: str | None = None, history_days: int | None = None
+) -> SalesRecords:
+    """The sales records of one location (or every one), over the last `history_days` days
+    (or all)."""
+    data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
+    stocked_out, recorded_ratio, last_days = _sales_records(engine, data.frame)
+    whole = location_id is None and history_days is None
+    return SalesRecords(
+        frame=data.frame,
+        last_day=last_day,
+        stocked_out=stocked_out,
+        recorded_ratio=recorded_ratio,
+        last_days=last_days if whole else None,
     )
-    # A day on which every SKU-location was out of stock has no rate to impute from: dropped
-    # (its week then has fewer than seven days and is left out too).
-    daily = daily[daily["usual_kept"] > 0].reset_index(drop=True)
-    censored = cells[~cells["in_stock"]]
-    row = pd.MultiIndex.from_frame(daily[keys]).get_indexer(
-        pd.MultiIndex.from_frame(censored[keys])
-    )
-    rate = (daily["kept"] / daily["usual_kept"]).to_numpy()
-    kept_row = row >= 0
-    imputed = mean_above(
-        censored["usual"].to_numpy()[kept_row] * rate[row[kept_row]],
-        censored[Y].to_numpy()[kept_row],
-        _dispersion(cells[cells["in_stock"]], keys),
-    )
-    daily[QTY] = daily["kept"] + np.bincount(row[kept_row], imputed, minlength=len(daily))
-    daily[LOG_PRICE] = daily["recorded_log_price"].fillna(daily["planned_log_price"])
-    daily = daily.rename(
-        columns={"product_id": ITEM, "category_id": GROUP, "location_id": UNIT, DS: PERIOD}
-    )
-    first = daily.groupby(ITEM)[PERIOD].transform("min")
-    daily = daily[daily[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
-    columns = [c for c in (ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE, PROMO) if c in daily]
-    return daily[columns].reset_index(drop=True), last_day
 
 
 def mean_above(mean: np.ndarray, floor: np.ndarray, dispersion: float) -> np.ndarray:
@@ -124,23 +193,24 @@ def mean_above(mean: np.ndarray, floor: np.ndarray, dispersion: float) -> np.nda
     return np.maximum(above, floor + 1.0)
 
 
-def _dispersion(in_stock: pd.DataFrame, keys: list[str]) -> float:
-    """Moment estimate of the SKU-location days' over-dispersion: Var = m + dispersion * m^2,
-    m each one's usual sales times its product-day's rate from the *other* in-stock SKU-locations
-    (its own sales left out, or the rate would fit its noise)."""
-    grouped = in_stock.groupby(keys, sort=False, observed=True)
-    others_sold = grouped[Y].transform("sum") - in_stock[Y]
-    others_usual = grouped["usual"].transform("sum") - in_stock["usual"]
+def _dispersion(cell: np.ndarray, sold: np.ndarray, usual: np.ndarray) -> float:
+    """Moment estimate of the in-stock SKU-location days' over-dispersion: Var = m +
+    dispersion * m^2, m each one's usual sales times its product-day's (`cell`'s) rate from the
+    *other* in-stock SKU-locations (its own sales left out, or the rate would fit its noise)."""
+    grouped = pd.DataFrame({Y: sold, "usual": usual}).groupby(cell, sort=False)
+    others_sold = grouped[Y].transform("sum").to_numpy() - sold
+    others_usual = grouped["usual"].transform("sum").to_numpy() - usual
     ok = others_usual > 0
-    m = (in_stock["usual"] * others_sold / others_usual.where(ok, 1.0))[ok].to_numpy()
-    y = in_stock.loc[ok, Y].to_numpy()
+    m = (usual * others_sold / np.where(ok, others_usual, 1.0))[ok]
+    y = sold[ok]
     scale = float(np.sum(m**2))
     return max(float(np.sum((y - m) ** 2 - m)) / scale, 0.0) if scale > 0 else 0.0
 
 
-def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
     """Per panel row: was the SKU out of stock at its location that day, and the price its sales
-    there were recorded at, relative to the SKU's reference price (NaN without a record)."""
+    there were recorded at, relative to the SKU's reference price (NaN without a record); and
+    each location's last day of recorded sales."""
     with engine.connect() as conn:
         rows = pd.read_sql(
             select(
@@ -155,8 +225,9 @@ def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, pd.
         listed, _ = load_price_events(conn)
     n = len(frame)
     if rows.empty:
-        return np.zeros(n, dtype=bool), pd.Series(np.nan, index=frame.index)
+        return np.zeros(n, dtype=bool), np.full(n, np.nan), pd.Series(dtype="datetime64[ns]")
     rows["day"] = pd.to_datetime(rows["day"])
+    last_days = rows.groupby("location_id")["day"].max()
     # The reference is the SKU's first listed price, as for the planned prices (or its first
     # recorded one where the store keeps no price list).
     reference = rows.sort_values("day").groupby("variant_id")["price"].first()
@@ -172,4 +243,4 @@ def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, pd.
     ratio = (rows["price"] / rows["variant_id"].map(reference)).to_numpy()
     recorded = np.full(n, np.nan)
     recorded[found] = ratio[position[found]]
-    return stocked_out, pd.Series(recorded, index=frame.index)
+    return stocked_out, recorded, last_days
