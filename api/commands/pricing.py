@@ -137,7 +137,11 @@ def markdown_cmd(
 
     with store() as engine:
         summary = plan_markdowns(
-            engine, store_id=store_id, horizon_weeks=horizon_weeks, objective=objective.value
+            engine,
+            store_id=store_id,
+            horizon_weeks=horizon_weeks,
+            objective=objective.value,
+            show_progress=True,
         )
     if as_json:
         print_json(asdict(summary))

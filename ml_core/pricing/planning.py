@@ -9,17 +9,24 @@ among the product's SKUs by their recent sales), and optimises a weekly price pa
 guardrails. Plans that pass the circuit breaker and fit under the per-day cap become one
 `price_change` proposal per SKU and location, with an explanation; re-running on unchanged data
 writes nothing new, and a newer plan expires the older open one for the same SKU and location.
+
+The sales records are read once per plan (`load_pricing_data`): each location's panel is cut
+from the chain's records, and a caller that holds them already (the pricing tools, which also
+answer elasticity questions from them) passes them in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -32,9 +39,9 @@ from ml_core.pricing.markdown import (
     is_proposable,
     plan_many,
 )
-from ml_core.pricing.store_data import CONTROLS, PROMO, pricing_panel
-from retail.errors import NotFoundError
-from retail.proposals import content_hash, create_proposal, find_open_proposal, list_proposals
+from ml_core.pricing.store_data import CONTROLS, PROMO, load_sales_records
+from retail.errors import AisleError, NotFoundError
+from retail.proposals import content_hash, create_proposal, list_proposals
 from retail.proposals import transition as transition_proposal
 from retail.store.models import (
     DailySales,
@@ -44,6 +51,7 @@ from retail.store.models import (
     Product,
     Promotion,
     PromotionItem,
+    Proposal,
     Variant,
 )
 
@@ -83,54 +91,141 @@ def plan_markdowns(
     guardrails: Guardrails | None = None,
     now: dt.datetime | None = None,
     proposer: str = PROPOSER,
+    data: PricingData | None = None,
+    show_progress: bool = False,
 ) -> MarkdownSummary:
     """Plan markdowns for one store (or every store and online) and write the proposals.
 
     `proposer` is who the proposals are recorded as (the pricing agent's principal when it
-    plans): that principal can never approve them.
+    plans): that principal can never approve them. `data` is what `load_pricing_data` read, when
+    the caller has it already. With `show_progress`, a terminal on stderr shows the progress.
     """
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
-    chain, last_day = pricing_panel(engine)
-    model = DMLElasticity().fit(chain, controls=CONTROLS)
-    elasticity = model.items_.set_index(ITEM)
-    as_of = last_day.date()
-    start = as_of + dt.timedelta(days=1)
-    summary = MarkdownSummary(
-        as_of=as_of.isoformat(),
-        objective=objective,
-        horizon_weeks=horizon_weeks,
-        locations=[],
-        elasticity_methods={str(k): int(v) for k, v in elasticity["method"].value_counts().items()},
-    )
-    season = seasonal_index(chain, elasticity["elasticity"], last_day, horizon_weeks)
-    with Session(engine) as session, session.begin():
-        locations = _locations(session, store_id)
-        summary.locations = [loc.id for loc in locations]
-        history = _change_history(session, as_of)
-        promos = _promotion_weeks(session, start, horizon_weeks)
-        for location in locations:
-            local, _ = pricing_panel(engine, location_id=location.id)
-            items, facts = _items(
-                session, location.id, local, elasticity, season, promos, as_of, horizon_weeks
-            )
-            summary.skus_reviewed += len(items)
-            plans = plan_many(items, guardrails, objective, start=start, history=history)
-            for item, plan in zip(items, plans, strict=True):
-                _record(
+    if data is None:
+        data = load_pricing_data(
+            engine,
+            location_ids=None if store_id is None else [store_id],
+            show_progress=show_progress,
+        )
+    with _progress(show_progress) as progress:
+        task = progress.add_task("planning", total=None)
+        chain, last_day, elasticity = data.chain, data.last_day, data.elasticity
+        as_of = last_day.date()
+        start = as_of + dt.timedelta(days=1)
+        summary = MarkdownSummary(
+            as_of=as_of.isoformat(),
+            objective=objective,
+            horizon_weeks=horizon_weeks,
+            locations=[],
+            elasticity_methods={
+                str(k): int(v) for k, v in elasticity["method"].value_counts().items()
+            },
+        )
+        season = seasonal_index(chain, elasticity["elasticity"], last_day, horizon_weeks)
+        with Session(engine) as session, session.begin():
+            locations = _locations(session, store_id)
+            summary.locations = [loc.id for loc in locations]
+            history = _change_history(session, as_of)
+            promos = _promotion_weeks(session, start, horizon_weeks)
+            list_prices = _list_prices(session, as_of)
+            progress.update(task, total=len(locations), completed=0)
+            for location in locations:
+                progress.update(task, description=f"planning {location.id}")
+                local = data.local.get(location.id)
+                if local is None:
+                    # As the sales panel of a location without sales says.
+                    raise AisleError(
+                        "There are no daily sales to forecast; seed or import data first."
+                    )
+                items, facts = _items(
                     session,
-                    summary,
-                    item,
-                    plan,
-                    facts[item.item_id],
-                    location,
-                    start,
-                    guardrails,
-                    history,
-                    now,
-                    proposer,
+                    location.id,
+                    local,
+                    elasticity,
+                    season,
+                    promos,
+                    list_prices,
+                    as_of,
+                    horizon_weeks,
                 )
-    return summary
+                summary.skus_reviewed += len(items)
+                plans = plan_many(items, guardrails, objective, start=start, history=history)
+                # Read once per location, not once per proposal written: each SKU is planned
+                # once, so what this run writes never supersedes itself.
+                open_before: dict[Any, list[Proposal]] = {}
+                for older in list_proposals(
+                    session, kind=KIND, status="proposed", location_id=location.id
+                ):
+                    open_before.setdefault(older.content.get("sku"), []).append(older)
+                for item, plan in zip(items, plans, strict=True):
+                    _record(
+                        session,
+                        summary,
+                        item,
+                        plan,
+                        facts[item.item_id],
+                        location,
+                        start,
+                        guardrails,
+                        history,
+                        now,
+                        proposer,
+                        open_before.get(item.item_id, []),
+                    )
+                progress.advance(task)
+        return summary
+
+
+@dataclass(frozen=True, slots=True)
+class PricingData:
+    """What the planner reads from the sales records, read once: the chain's weekly panel and
+    its last day of sales, the per-product elasticities fitted on it (`DMLElasticity`'s items by
+    product), and each location's own weekly panel, by location id."""
+
+    chain: pd.DataFrame
+    last_day: pd.Timestamp
+    elasticity: pd.DataFrame
+    local: dict[str, pd.DataFrame]
+
+
+def load_pricing_data(
+    engine: Engine, *, location_ids: Sequence[str] | None = None, show_progress: bool = False
+) -> PricingData:
+    """The planner's data, with the local panels of `location_ids` (default: every location with
+    sales; one without has none). The sales records are read once (most of the cost): each
+    location's are cut from the chain's."""
+    with _progress(show_progress) as progress:
+        task = progress.add_task("reading the sales records", total=None)
+        records = load_sales_records(engine)
+        progress.update(task, description="fitting the elasticities")
+        chain = records.weekly_panel()
+        model = DMLElasticity().fit(chain, controls=CONTROLS)
+        ids = [loc for loc in records.locations if location_ids is None or loc in location_ids]
+        progress.update(task, description="each location's panel", total=len(ids), completed=0)
+        local = {}
+        for location_id in ids:
+            local[location_id] = records.at(location_id).weekly_panel()
+            progress.advance(task)
+    return PricingData(
+        chain=chain,
+        last_day=records.last_day,
+        elasticity=model.items_.set_index(ITEM),
+        local=local,
+    )
+
+
+def _progress(enabled: bool) -> Progress:
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
 
 
 class UnknownLocationError(NotFoundError):
@@ -225,6 +320,7 @@ def _items(
     elasticity: pd.DataFrame,
     season: dict[str, list[float]],
     promos: dict[str, list[bool]],
+    list_prices: dict[str, float],
     as_of: dt.date,
     horizon: int,
 ) -> tuple[list[MarkdownItem], dict[str, dict[str, Any]]]:
@@ -235,7 +331,6 @@ def _items(
         .where(InventoryPosition.location_id == location_id)
         .order_by(InventoryPosition.variant_id)
     ).all()
-    list_prices = _list_prices(session, as_of)
     shares = _variant_shares(session, location_id, as_of)
     base = _product_baselines(local, elasticity["elasticity"])
     items, facts = [], {}
@@ -303,16 +398,17 @@ def _variant_shares(session: Session, location_id: str, as_of: dt.date) -> dict[
 
 def _product_baselines(local: pd.DataFrame, elasticity: pd.Series) -> dict[str, float]:
     """Weekly units at the latest week's price: the mean of the last promotion-free weeks."""
-    out: dict[str, float] = {}
-    for item, rows in local.groupby(ITEM):
-        clean = rows[rows[PROMO] == 0].tail(RECENT_WEEKS)
-        if clean.empty:
-            continue
-        theta = float(elasticity.get(item, elasticity.mean()))
-        current = float(rows[LOG_PRICE].iloc[-1])
-        units = clean[QTY] * np.exp(-theta * (clean[LOG_PRICE] - current))
-        out[str(item)] = float(units.mean())
-    return out
+    latest = local.drop_duplicates(ITEM, keep="last").set_index(ITEM)[LOG_PRICE]
+    clean = local[local[PROMO] == 0].groupby(ITEM, sort=False).tail(RECENT_WEEKS)
+    item = clean[ITEM]
+    known = item.isin(elasticity.index).to_numpy()
+    theta = np.where(known, item.map(elasticity).to_numpy(dtype=float), elasticity.mean())
+    current = item.map(latest).to_numpy(dtype=float)
+    units = clean[QTY].to_numpy() * np.exp(-theta * (clean[LOG_PRICE].to_numpy() - current))
+    # Summed week by week in order, as a mean of each product's few weeks is.
+    codes, products = pd.factorize(item)
+    means = np.bincount(codes, units) / np.bincount(codes)
+    return {str(p): float(m) for p, m in zip(products, means, strict=True)}
 
 
 def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date) -> str:
@@ -345,7 +441,11 @@ def _record(
     history: ChangeHistory,
     now: dt.datetime,
     proposer: str,
+    open_before: Sequence[Proposal],
 ) -> None:
+    """Count the plan into the summary and, if it is proposable, write its proposal unless the
+    same one is open, expiring the proposer's older open ones for the SKU at the location
+    (`open_before`: the SKU's proposals open at the location before this run, newest first)."""
     if plan.changes:
         summary.plans_with_changes += 1
     if plan.rejected:
@@ -392,10 +492,11 @@ def _record(
         },
         "explanation": explain(item, plan, start),
     }
-    existing = find_open_proposal(
-        session, kind=KIND, location_id=location.id, content_hash=content_hash(content)
-    )
-    if existing is not None:
+    digest = content_hash(content)
+    same = [p for p in open_before if p.content_hash == digest]
+    if same:
+        # The one find_open_proposal would find: the oldest.
+        existing = min(same, key=lambda p: (p.created_at, p.id))
         summary.proposals_unchanged += 1
         summary.proposals.append({"id": existing.id, "sku": item.item_id, "new": False})
         return
@@ -411,9 +512,8 @@ def _record(
     summary.proposals_written += 1
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
     summary.proposals.append({"id": proposal.id, "sku": item.item_id, "new": True})
-    for older in list_proposals(session, kind=KIND, status="proposed", location_id=location.id):
-        same_sku = older.content.get("sku") == item.item_id
-        if older.id != proposal.id and older.proposer == proposer and same_sku:
+    for older in open_before:
+        if older.id != proposal.id and older.proposer == proposer:
             transition_proposal(
                 older,
                 "expired",

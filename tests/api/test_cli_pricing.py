@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import Result
 
 from retail.store.models import PriceChange, Proposal
@@ -130,6 +131,21 @@ def test_markdown_writes_proposals_idempotently_and_never_prices(aisle: Aisle) -
         content = proposals[0].content
         assert proposals[0].kind == "price_change" and proposals[0].status == "proposed"
         assert content["type"] == "markdown" and "Mark down from" in content["explanation"]
+        # Another objective plans other paths: each newer plan expires the older open one for
+        # its SKU and location, so no SKU has two open plans.
+        margin = json.loads(aisle(*plan, "--objective", "margin", "--json").stdout)
+        assert margin["proposals_written"] > 0 and margin["proposals_superseded"] > 0
+        with Session(engine) as session:
+            by_id = {p.id: p for p in session.scalars(select(Proposal))}
+        expired = [p for p in by_id.values() if p.status == "expired"]
+        assert len(expired) == margin["proposals_superseded"]
+        for old in expired:
+            newer = by_id[(old.reason or "").removeprefix("superseded by ")]
+            assert newer.status == "proposed" and newer.location_id == old.location_id
+            assert newer.content["sku"] == old.content["sku"]
+            assert newer.content["objective"] == "margin" != old.content["objective"]
+        open_skus = [p.content["sku"] for p in by_id.values() if p.status == "proposed"]
+        assert len(open_skus) == len(set(open_skus))
     finally:
         engine.dispose()
     unknown = aisle("pricing", "markdown", "--store", "S999")
