@@ -16,15 +16,18 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from ml_core.pricing.elasticity import ITEM, DMLElasticity
 from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, Guardrails, check_plan
-from ml_core.pricing.planning import KIND, MODEL_VERSION, plan_markdowns
-from ml_core.pricing.store_data import CONTROLS, pricing_panel
+from ml_core.pricing.planning import (
+    KIND,
+    MODEL_VERSION,
+    PricingData,
+    load_pricing_data,
+    plan_markdowns,
+)
 from retail.errors import AisleError
 from retail.store.models import (
     DailySales,
@@ -258,14 +261,10 @@ def item_elasticity(
     estimated. Use it to judge how much a markdown will lift sales."""
     with Session(ctx.engine) as session:
         product = session.get(Product, product_id)
-        last_day = session.scalar(select(func.max(DailySales.day)))
     if product is None:
         raise not_found(f"There is no product {product_id!r}.")
-    if last_day is None:
-        raise not_found("There are no sales yet to estimate elasticities from.")
-    items = ctx.services.cached(
-        f"pricing.elasticity:{last_day.isoformat()}", lambda: _fit_elasticities(ctx.engine)
-    )
+    data = _pricing_data(ctx)
+    items = data.elasticity
     if product_id not in items.index:
         raise not_found(f"Product {product_id} has too little sales history for an elasticity.")
     row = items.loc[product_id]
@@ -280,14 +279,24 @@ def item_elasticity(
         method=str(row["method"]),
         n_periods=int(row["n_periods"]),
         model_version=MODEL_VERSION,
-        as_of=last_day.isoformat(),
+        as_of=data.last_day.date().isoformat(),
     )
 
 
-def _fit_elasticities(engine: Engine) -> pd.DataFrame:
-    """The planner's own model on the chain's weekly sales: per-product estimates by id."""
-    panel, _ = pricing_panel(engine)
-    return DMLElasticity().fit(panel, controls=CONTROLS).items_.set_index(ITEM)
+def _pricing_data(ctx: ToolContext) -> PricingData:
+    """The planner's sales panels and elasticities, read and fitted once per last day of sales
+    in this process: the elasticity lookups and the markdown plan of a run share them (reading
+    them is most of a plan's cost). A new day of sales reads them again; prices scheduled by
+    approved markdowns start after it, so they do not change them."""
+    with Session(ctx.engine) as session:
+        last_day = session.scalar(select(func.max(DailySales.day)))
+    if last_day is None:
+        raise not_found("There are no sales yet to estimate elasticities from.")
+    data: PricingData = ctx.services.cached(
+        f"pricing.data:{last_day.isoformat()}",
+        lambda: load_pricing_data(ctx.engine, show_progress=True),
+    )
+    return data
 
 
 def _finite(value: Any) -> float | None:
@@ -347,7 +356,12 @@ def propose_markdowns(
     pricing manager to decide; no price changes. Plans the circuit breaker stops are listed
     with their reasons and never proposed."""
     summary = plan_markdowns(
-        ctx.engine, store_id=location_id, horizon_weeks=HORIZON_WEEKS, proposer=ctx.principal.id
+        ctx.engine,
+        store_id=location_id,
+        horizon_weeks=HORIZON_WEEKS,
+        proposer=ctx.principal.id,
+        data=_pricing_data(ctx),
+        show_progress=True,
     )
     ids = [p["id"] for p in summary.proposals]
     with Session(ctx.engine) as session:
