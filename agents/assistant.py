@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from langgraph.types import Durability
 from pydantic import BaseModel, Field
 
 from agents.brains.base import Brain
@@ -26,6 +27,7 @@ from tools.base import Principal, Services, ToolContext, invoke, tools_for
 from tools.vocabulary import Vocabulary
 
 BRAINS = ("local", "hybrid", "openai")
+TURN_DURABILITY: Durability = "exit"
 MAX_MESSAGE_CHARS = 2000
 # The assistant's own service principal reads the vocabulary once at start-up.
 SYSTEM = Principal(id="system:assistant", role="admin")
@@ -165,12 +167,21 @@ class Assistant:
             product_names=self.product_names,
         )
         turn_input = {"owner": principal.id, "messages": [Message(role="user", content=text)]}
+        # A turn is saved whole when it ends (or fails): a checkpoint after each of its five
+        # steps serialised every turn of the server on the checkpointer's one connection, and a
+        # turn cut off half-way has nothing worth resuming (the person asks again).
         with counting_tokens() as usage:
             if on_event is None:
-                values = self.graph.invoke(turn_input, config, context=context)
+                values = self.graph.invoke(
+                    turn_input, config, context=context, durability=TURN_DURABILITY
+                )
             else:
                 for update in self.graph.stream(
-                    turn_input, config, context=context, stream_mode="updates"
+                    turn_input,
+                    config,
+                    context=context,
+                    stream_mode="updates",
+                    durability=TURN_DURABILITY,
                 ):
                     for node, change in update.items():
                         on_event(node, change)

@@ -8,8 +8,8 @@ person's confirmation and this message confirms it, executes exactly that write 
 configured brain for the next step; `tools` makes the calls through `tools.base.invoke` (grants
 and audit included) and turns a `needs_confirmation` result into the dialogue's pending action;
 `guard` checks the answer against the turn's tool outputs, replaces an unsupported one with the
-local brain's grounded composition and audits the decision. The graph checkpoints after every
-node, so a thread resumes where it stopped, in any process.
+local brain's grounded composition and audits the decision. `Assistant.ask` checkpoints each
+turn when it ends (or fails), so a thread goes on from its last turn, in any process.
 """
 
 from __future__ import annotations
