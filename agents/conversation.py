@@ -30,6 +30,8 @@ from tools.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
 
 MAX_STEPS = 4
+# The node whose update carries the turn's answer as the person will read it (checked).
+ANSWER_NODE = "guard"
 
 
 @dataclass(slots=True)
@@ -154,7 +156,7 @@ def build_conversation_graph(checkpointer: Any) -> Any:
     graph.add_node("begin", begin)
     graph.add_node("brain", brain_step)
     graph.add_node("tools", run_tools)
-    graph.add_node("guard", guard)
+    graph.add_node(ANSWER_NODE, guard)
     graph.add_edge(START, "begin")
     graph.add_edge("begin", "brain")
     graph.add_conditional_edges("brain", route_after_brain)

@@ -4,8 +4,9 @@ thread's history.
 A turn runs the blocking LangGraph run in the app's chat thread pool; the graph's updates reach
 the event loop through a queue, so each tool call is announced as soon as the brain decides it
 (`tool_start`: a slow tool shows what it is doing) and sent again as it returns. The answer is
-then sent in a few chunks (the local brain composes it whole, and a grounded answer is only
-known once the guard has checked it) and the `final` event carries the whole turn.
+then sent in a few chunks as soon as the guard has checked it (the local brain composes it whole,
+and a grounded answer is only known then), and the `final` event, once the turn is saved,
+carries the whole turn.
 
 Events: `tool_start` {id, name, args}; `tool_call` {id, name, args, status, latency_ms};
 `chunk` {text}; `final` {thread_id,
@@ -32,6 +33,7 @@ from sqlalchemy import Engine, case, func, select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult, UnknownBrainError
+from agents.conversation import ANSWER_NODE
 from agents.state import Message, ToolCallRequest
 from api.auth import PrincipalDep
 from api.deps import AssistantDep, InvalidRequest, MetricsDep
@@ -223,19 +225,21 @@ async def _stream_turn(
     def emit(event: str, data: BaseModel) -> None:
         put((event, data))
 
+    def on_event(node: str, update: Any) -> None:
+        _tool_events(update, seen, emit)
+        # The checked answer is streamed at once; `final` follows once the turn is saved.
+        if node == ANSWER_NODE and isinstance(update, dict) and update.get("answer"):
+            for piece in split_answer(update["answer"].text):
+                emit("chunk", ChunkEvent(text=piece))
+
+    seen: set[str] = set()
+
     def run() -> None:
-        seen: set[str] = set()
         try:
             result = assistant.ask(
-                principal,
-                body.message,
-                thread_id=thread_id,
-                brain=body.brain,
-                on_event=lambda _node, update: _tool_events(update, seen, emit),
+                principal, body.message, thread_id=thread_id, brain=body.brain, on_event=on_event
             )
             metrics.observe_turn(result)
-            for piece in split_answer(result.answer):
-                emit("chunk", ChunkEvent(text=piece))
             emit("final", final_event(assistant.services.engine, result))
         except AisleError as exc:
             metrics.chat_turns.labels(body.brain, "error").inc()
