@@ -62,8 +62,9 @@ def build_price_paths(
     markdown_starts: set[tuple[int, int]] = set()
     categories = {c.id: c for c in catalog.categories}
 
-    first_variant = np.concatenate([[0], np.cumsum([len(p.variants) for p in products])[:-1]])
-    variant_launch = np.repeat(launch_day, [len(p.variants) for p in products])
+    variant_counts = [len(p.variants) for p in products]
+    first_variant = np.concatenate([[0], np.cumsum(variant_counts)[:-1]])
+    variant_launch = np.repeat(launch_day, variant_counts)
     for p, prod in enumerate(products):
         vs = range(first_variant[p], first_variant[p] + len(prod.variants))
         start = int(launch_day[p])
