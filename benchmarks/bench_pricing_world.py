@@ -6,7 +6,9 @@ recorded with them, price history and promotions where no sale was recorded; a s
 SKU-location's demand imputed above what it sold) and compares, in the same run, against the true
 elasticities in `world/products.parquet`:
 - `dml-pooled`: `DMLElasticity` on daily rows (PPML with high-dimensional fixed effects and a
-  yearly season per category, empirical-Bayes pooling);
+  yearly season per category, empirical-Bayes pooling toward the category mean shifted by the
+  brand's tier, `store_data.item_features`);
+- `dml-pooled-no-features`: the same, pooled toward the category mean alone;
 - `dml-raw`: the same slopes before pooling;
 - `ols-fe`: naive log-log OLS with item fixed effects only on weekly totals (the baseline).
 
@@ -30,10 +32,10 @@ from rich.table import Table
 from worlds import world_var_dir
 
 from ml_core.pricing.elasticity import PERIOD, DMLElasticity, NaiveOLSElasticity, weekly_panel
-from ml_core.pricing.store_data import CONTROLS, daily_pricing_panel
+from ml_core.pricing.store_data import CONTROLS, daily_pricing_panel, item_features
 from retail.store.db import make_engine
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=120)
 
 
 def main() -> None:
@@ -50,19 +52,22 @@ def main() -> None:
         try:
             started = time.perf_counter()
             panel, _ = daily_pricing_panel(engine)
+            features = item_features(engine)
             panel_seconds = time.perf_counter() - started
         finally:
             engine.dispose()
         truth = pd.read_parquet(folder / "world" / "products.parquet").set_index("product_id")
     started = time.perf_counter()
-    dml_model = DMLElasticity().fit(panel, controls=CONTROLS)
+    dml_model = DMLElasticity().fit(panel, controls=CONTROLS, item_features=features)
     dml = dml_model.items_.set_index("item")
     dml_seconds = time.perf_counter() - started
+    plain = DMLElasticity().fit(panel, controls=CONTROLS).items_.set_index("item")
     weekly = weekly_panel(panel, time_col=PERIOD, controls=CONTROLS)
     naive = NaiveOLSElasticity().fit(weekly).items_.set_index("item")
     true = truth["elasticity"].reindex(dml.index)
     rows = {
         "dml-pooled": (dml["elasticity"], dml["lower"], dml["upper"]),
+        "dml-pooled-no-features": (plain["elasticity"], plain["lower"], plain["upper"]),
         "dml-raw": (dml["raw_elasticity"], None, None),
         "ols-fe": (
             naive["elasticity"].reindex(dml.index),
@@ -121,6 +126,7 @@ def main() -> None:
         "irls_iterations": dml_model.info_["irls_iterations"],
         "group_season": dml_model.info_["group_season"],
         "methods": {str(k): int(v) for k, v in dml["method"].value_counts().items()},
+        "prior_features": dml_model.overall_["prior_features"],
         "seconds": {"seed": seed_seconds, "panel": panel_seconds, "dml_fit": dml_seconds},
         "elasticity": results,
         "goal_mae": 0.15,

@@ -156,10 +156,12 @@ def pricing_suite(world: EvalWorld, params: dict[str, Any]) -> dict[str, Any]:
     from ml_core.pricing.elasticity import DMLElasticity
     from ml_core.pricing.guardrails import Guardrails
     from ml_core.pricing.markdown import MarkdownItem, Objective, evaluate, solve
-    from ml_core.pricing.store_data import CONTROLS, daily_pricing_panel
+    from ml_core.pricing.store_data import CONTROLS, daily_pricing_panel, item_features
 
     panel, _ = daily_pricing_panel(world.engine)
-    estimates = DMLElasticity().fit(panel, controls=CONTROLS).items_.set_index("item")
+    features = item_features(world.engine)
+    model = DMLElasticity().fit(panel, controls=CONTROLS, item_features=features)
+    estimates = model.items_.set_index("item")
     truth = pd.read_parquet(world.settings.world_dir / "products.parquet").set_index("product_id")
     both = estimates.join(truth[["elasticity", "base_price"]], rsuffix="_true", how="inner")
     both = both.dropna(subset=["elasticity", "elasticity_true"])

@@ -41,13 +41,21 @@ def elasticity_cmd(
     controls: Annotated[
         str, typer.Option("--controls", help="Comma-separated numeric controls (promo, feature).")
     ] = "",
+    item_cols: Annotated[
+        str,
+        typer.Option(
+            "--item-cols",
+            help="Comma-separated item features that shift the pooling prior (brand tier).",
+        ),
+    ] = "",
 ) -> None:
-    """Own-price elasticity per item (pooled toward its group) and cross-price per group, with
-    95% intervals, by double machine learning; naive log-log OLS beside it for comparison."""
+    """Own-price elasticity per item (pooled toward its group, shifted by its features) and
+    cross-price per group, with 95% intervals; naive log-log OLS beside it for comparison."""
     from ml_core.pricing.data import load_elasticity_csv
-    from ml_core.pricing.elasticity import DML, DMLElasticity, NaiveOLSElasticity
+    from ml_core.pricing.elasticity import DML, ITEM, DMLElasticity, NaiveOLSElasticity
 
     names = [part.strip() for part in controls.split(",") if part.strip()]
+    features = [part.strip() for part in item_cols.split(",") if part.strip()]
     panel = load_elasticity_csv(
         data,
         id_col=id_col,
@@ -56,8 +64,10 @@ def elasticity_cmd(
         price_col=price_col,
         group_col=group_col,
         controls=names,
+        item_cols=features,
     )
-    model = DMLElasticity().fit(panel, controls=names)
+    per_item = panel.groupby(ITEM)[features].first() if features else None
+    model = DMLElasticity().fit(panel, controls=names, item_features=per_item)
     naive = NaiveOLSElasticity().fit(panel).items_.set_index("item")
     items = model.items_.assign(
         level="item", naive_ols=model.items_["item"].map(naive["elasticity"])
@@ -73,7 +83,8 @@ def elasticity_cmd(
             "Poisson pseudo-likelihood with per-series level and trend, period effects, each "
             "group's season (see model.group_season) and group x weekday effects, fitted jointly "
             "with per-item price slopes (errors clustered by series and week), shrunk toward "
-            "the group mean by empirical Bayes"
+            "the group mean (plus the item features' shift, see overall.prior_features) by "
+            "empirical Bayes"
         ),
         "zeros": "kept: PPML models the mean of the counts, zeros included",
         "items": len(items),

@@ -29,9 +29,11 @@ def load_elasticity_csv(
     price_col: str,
     group_col: str | None = None,
     controls: Sequence[str] = (),
+    item_cols: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The panel (item, group, period, qty, log_price, controls) of a long sales CSV, at the
-    file's own frequency: daily rows keep the sharp price changes at promotion starts and ends."""
+    """The panel (item, group, period, qty, log_price, controls, item columns) of a long sales
+    CSV, at the file's own frequency: daily rows keep the sharp price changes at promotion starts
+    and ends. Item columns (a brand's tier) hold one value per item, text or numbers."""
     path = Path(path)
     series = load_series_csv(
         path,
@@ -40,7 +42,7 @@ def load_elasticity_csv(
         time_col=time_col,
         target_col=qty_col,
         future_exog=[price_col, *controls],
-        static_cols=[group_col] if group_col else [],
+        static_cols=[*([group_col] if group_col else []), *item_cols],
     )
     frame = series.frame
     price = frame[price_col].to_numpy(dtype=float)
@@ -64,6 +66,7 @@ def load_elasticity_csv(
             QTY: frame[Y].astype(float),
             LOG_PRICE: np.log(price),
             **{c: frame[c].astype(float) for c in controls},
+            **{c: frame[c] for c in item_cols},
         }
     )
     return panel.rename(columns={DS: PERIOD})

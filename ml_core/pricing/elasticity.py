@@ -36,6 +36,12 @@ as a store, and period:
   moments, pooled over groups: a handful of items per group cannot estimate their own spread)
   give each item an empirical-Bayes posterior; group means are themselves shrunk toward the
   overall mean; an item without price variation gets its group's mean ("category-prior").
+- Item features in the prior (optional: a brand's tier, say, since premium shoppers are less
+  price sensitive): the prior mean of an item is its group's mean plus slopes on its features,
+  a random-effects meta-regression fitted on the within-group variation of the features
+  (weights 1 / (se^2 + between-item variance), alternated with that variance until both
+  settle). The features narrow the between-item spread the prior has to allow for; on the
+  generated world a brand's tier took the small world's MAE from 0.202 to 0.189.
 
 `NaiveOLSElasticity` is the textbook baseline: log-log with item fixed effects and nothing else.
 """
@@ -43,7 +49,7 @@ as a store, and period:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any, Literal, Protocol, Self, cast
 
@@ -66,10 +72,12 @@ IRLS_ROUNDS = 50
 IRLS_TOLERANCE = 1e-8
 # A group's yearly season on daily rows: this many harmonics of the day of the year.
 YEARLY_HARMONICS = 3
-# Up to this many parameters the normal equations are factorised dense (`_factorise`).
+# Up to this many parameters the normal equations are factorised dense (`factorise`).
 DENSE_LIMIT = 4_000
 # Relative ridge on the fixed effects' normal equations (see `_ppml`).
 FIXED_EFFECT_RIDGE = 1e-6
+# The item-feature prior alternates its slopes with the between-item variance at most this often.
+PRIOR_ROUNDS = 20
 
 # How a group's season enters on daily rows: one effect per group and week, or a smooth yearly
 # curve per group (module docstring).
@@ -119,15 +127,19 @@ def _check_panel(panel: pd.DataFrame, controls: Sequence[str]) -> None:
         raise TooLittleDataError("There are no sales to estimate elasticities from.")
 
 
-def _indicator(codes: np.ndarray, values: np.ndarray | None = None) -> sparse.csr_matrix:
+def indicator(
+    codes: np.ndarray, values: np.ndarray | None = None, *, size: int | None = None
+) -> sparse.csr_matrix:
+    """(rows x codes) sparse matrix: each row's `values` (or 1) in its code's column."""
     n = len(codes)
     data = np.ones(n) if values is None else values
-    return sparse.csr_matrix((data, (np.arange(n), codes)), shape=(n, int(codes.max()) + 1))
+    columns = int(codes.max()) + 1 if size is None else size
+    return sparse.csr_matrix((data, (np.arange(n), codes)), shape=(n, columns))
 
 
 def _within_series(x: np.ndarray, series: np.ndarray, t: np.ndarray) -> np.ndarray:
     """x minus its least-squares fit on (1, t) within each series."""
-    s = _indicator(series)
+    s = indicator(series)
     sw, swt, swtt = s.T @ np.ones(len(t)), s.T @ t, s.T @ (t * t)
     swx, swtx = s.T @ x, s.T @ (t * x)
     det = sw * swtt - swt**2
@@ -215,8 +227,8 @@ def _design(panel: pd.DataFrame, controls: Sequence[str], season: Season) -> _De
     elif not weeks:
         angle = 2 * np.pi * period.dt.day_of_year.to_numpy() / 365.25
         for k in range(1, YEARLY_HARMONICS + 1):
-            harmonics.append(_indicator(season_group, np.cos(k * angle)))
-            harmonics.append(_indicator(season_group, np.sin(k * angle)))
+            harmonics.append(indicator(season_group, np.cos(k * angle)))
+            harmonics.append(indicator(season_group, np.sin(k * angle)))
     if daily:
         effects.append(group_codes * 7 + weekday)
 
@@ -225,8 +237,8 @@ def _design(panel: pd.DataFrame, controls: Sequence[str], season: Season) -> _De
     # Trends centred within each series: the level and trend columns are then near orthogonal.
     t_centred = t - pd.Series(t).groupby(series).transform("mean").to_numpy()
     fixed = sparse.hstack(
-        [_indicator(series), _indicator(series, t_centred)]
-        + [_indicator(pd.factorize(e)[0]) for e in effects]
+        [indicator(series), indicator(series, t_centred)]
+        + [indicator(pd.factorize(e)[0]) for e in effects]
         + harmonics,
         format="csr",
     )
@@ -294,7 +306,7 @@ def _ppml(y: np.ndarray, regressors: sparse.csr_matrix, d: _Design) -> _Fit:
     while rounds < IRLS_ROUNDS:
         rounds += 1
         z = eta + (y - mu) / mu
-        lu = _factorise(design, mu, n_fixed)
+        lu = factorise(design, mu, n_fixed)
         coef = lu.solve(design.T @ (mu * z))
         eta = np.clip(design @ coef, -30, 30)
         mu = np.exp(eta)
@@ -304,11 +316,11 @@ def _ppml(y: np.ndarray, regressors: sparse.csr_matrix, d: _Design) -> _Fit:
         previous = deviance
     # Sandwich for the regressors' block: bread = the inverse normal matrix's columns of the
     # regressors, meat = the scores summed within each cluster (series x week).
-    lu = _factorise(design, mu, n_fixed)
+    lu = factorise(design, mu, n_fixed)
     unit = np.zeros((n_fixed + k, k))
     unit[n_fixed + np.arange(k), np.arange(k)] = 1.0
     bread = lu.solve(unit)
-    scores = _indicator(d.cluster).T @ design.multiply((y - mu)[:, None]).tocsr()
+    scores = indicator(d.cluster).T @ design.multiply((y - mu)[:, None]).tocsr()
     per_cluster = np.asarray(scores @ bread)
     clusters = len(per_cluster)
     # Small-sample factor as in Stata's cluster option.
@@ -335,7 +347,7 @@ class _Cholesky:
         return np.asarray(cho_solve(self.factor, rhs))
 
 
-def _factorise(design: sparse.csr_matrix, weights: np.ndarray, n_fixed: int) -> _Factor:
+def factorise(design: sparse.csr_matrix, weights: np.ndarray, n_fixed: int) -> _Factor:
     """The weighted normal matrix with the fixed effects' ridge (see `_ppml`), factorised: dense
     Cholesky while it is small (a smooth season leaves about two thousand parameters on a daily
     chain panel, whose factor fills in anyway), sparse LU beyond."""
@@ -439,7 +451,16 @@ class DMLElasticity:
         self.level = level
         self.season = season
 
-    def fit(self, panel: pd.DataFrame, *, controls: Sequence[str] = ()) -> Self:
+    def fit(
+        self,
+        panel: pd.DataFrame,
+        *,
+        controls: Sequence[str] = (),
+        item_features: pd.DataFrame | None = None,
+    ) -> Self:
+        """`item_features`: one row per item (indexed by item), columns that shift the pooling
+        prior's mean (text columns as levels, numbers as they are); items without a row sit at
+        the features' mean."""
         design = _design(panel, controls, self.season)
         n_items, n_groups, k = len(design.items), len(design.groups), len(controls)
         identified = (design.periods_per_item >= self.min_periods) & (
@@ -480,8 +501,9 @@ class DMLElasticity:
             "dispersion": fit.dispersion,
             "control_slopes": {name: float(fit.coef[n_own + j]) for j, name in enumerate(controls)},
         }
+        features = _feature_matrix(item_features, design.items)
         self.items_, self.groups_, self.overall_ = _pooled_tables(
-            design, raw, raw_se, identified, self.level, DML
+            design, raw, raw_se, identified, self.level, DML, features
         )
         gamma, gamma_se = (fit.coef[-1], se[-1]) if n_cross else (np.nan, np.nan)
         self.groups_["cross_price_elasticity"] = np.where(cross_groups, gamma, np.nan)
@@ -507,7 +529,15 @@ class NaiveOLSElasticity:
         d = (frame[LOG_PRICE] - by[LOG_PRICE].transform("mean")).to_numpy(dtype=float)
         slope, se = _slopes(d, y.to_numpy(), item_codes, len(items))
         counts = np.bincount(item_codes, minlength=len(items))
-        ok = (counts >= self.min_periods) & np.isfinite(slope) & (se > 0)
+        # A price that barely moves gives a slope of noise over almost nothing (on the medium
+        # world, one item's came out at -4e13).
+        spread = np.sqrt(np.bincount(item_codes, d * d, len(items)) / np.maximum(counts, 1))
+        ok = (
+            (counts >= self.min_periods)
+            & (spread >= MIN_PRICE_SPREAD)
+            & np.isfinite(slope)
+            & (se > 0)
+        )
         z = NormalDist().inv_cdf(0.5 + self.level / 2)
         self.items_ = pd.DataFrame(
             {
@@ -523,6 +553,98 @@ class NaiveOLSElasticity:
         return self
 
 
+@dataclass(frozen=True, slots=True)
+class _Features:
+    """Item features as prior regressors: (n_items, p) centred columns and their names."""
+
+    values: np.ndarray
+    names: list[str]
+
+
+def _feature_matrix(features: pd.DataFrame | None, items: np.ndarray) -> _Features | None:
+    """Text columns as indicators of each level but the most common one, numbers as they are;
+    every column centred over the items, so an item without features sits at the mean."""
+    if features is None or features.empty:
+        return None
+    frame = features.copy()
+    frame.index = frame.index.astype(str)
+    frame = frame[~frame.index.duplicated()].reindex(pd.Index(items))
+    columns: dict[str, np.ndarray] = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype=float)
+            columns[str(name)] = np.where(np.isfinite(values), values, np.nanmean(values))
+            continue
+        levels = column.dropna().astype(str)
+        for value in levels.value_counts().index[1:]:
+            columns[f"{name}={value}"] = np.where(
+                column.isna(), np.mean(levels == value), (column.astype(str) == value)
+            ).astype(float)
+    if not columns:
+        return None
+    values = np.column_stack(list(columns.values()))
+    values = np.nan_to_num(values - np.nanmean(values, axis=0))
+    return _Features(values=values, names=list(columns))
+
+
+@dataclass(frozen=True, slots=True)
+class _Prior:
+    """The item-feature part of the prior: slopes, their covariance, the between-item variance
+    left around group mean + features, and each item's shift."""
+
+    slopes: np.ndarray
+    cov: np.ndarray
+    tau2: float
+    shift: np.ndarray
+    shift_var: np.ndarray
+
+
+def _feature_prior(
+    raw: np.ndarray,
+    v: np.ndarray,
+    members: list[np.ndarray],
+    item_group: np.ndarray,
+    features: _Features | None,
+) -> _Prior:
+    """Random-effects meta-regression of the raw slopes on the item features within groups
+    (module docstring); without features, no shift and the plain between-item variance."""
+    n_items = len(raw)
+    tau2 = _moments_tau2([raw[m] for m in members], [v[m] for m in members])
+    if features is None:
+        return _Prior(np.zeros(0), np.zeros((0, 0)), tau2, np.zeros(n_items), np.zeros(n_items))
+    used = np.concatenate(members)
+    x, y, groups = features.values[used], raw[used], item_group[used]
+    slopes = np.zeros(x.shape[1])
+    cov = np.zeros((x.shape[1], x.shape[1]))
+    for _ in range(PRIOR_ROUNDS):
+        w = 1.0 / (v[used] + tau2)
+        # Each group's weighted mean removed: the slopes rest on differences within groups,
+        # whose own means are pooled afterwards.
+        xc = x - _group_weighted_mean(x, w, groups)
+        yc = y - _group_weighted_mean(y[:, None], w, groups)[:, 0]
+        gram = xc.T @ (xc * w[:, None])
+        cov = np.linalg.pinv(gram)
+        new = cov @ (xc.T @ (w * yc))
+        adjusted = raw - features.values @ new
+        tau2 = _moments_tau2([adjusted[m] for m in members], [v[m] for m in members])
+        settled = np.allclose(new, slopes, atol=1e-6)
+        slopes = new
+        if settled:
+            break
+    shift = features.values @ slopes
+    shift_var = np.einsum("ij,jk,ik->i", features.values, cov, features.values)
+    return _Prior(slopes, cov, tau2, shift, shift_var)
+
+
+def _group_weighted_mean(x: np.ndarray, w: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    size = int(groups.max()) + 1
+    total = np.stack([np.bincount(groups, w * x[:, j], size) for j in range(x.shape[1])], axis=1)
+    weight = np.bincount(groups, w, size)
+    # Only groups that have rows are read back; the others would divide by zero.
+    return (total / np.where(weight > 0, weight, 1.0)[:, None])[groups]
+
+
 def _pooled_tables(
     design: _Design,
     raw: np.ndarray,
@@ -530,12 +652,17 @@ def _pooled_tables(
     identified: np.ndarray,
     level: float,
     method: str,
+    features: _Features | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     z = NormalDist().inv_cdf(0.5 + level / 2)
     ok = identified & np.isfinite(raw) & np.isfinite(raw_se) & (raw_se > 0)
     n_groups = len(design.groups)
     members = [np.flatnonzero(ok & (design.item_group == g)) for g in range(n_groups)]
-    tau2 = _moments_tau2([raw[m] for m in members], [raw_se[m] ** 2 for m in members])
+    prior = _feature_prior(raw, raw_se**2, members, design.item_group, features)
+    tau2 = prior.tau2
+    # The group means and shrinkage work on the slopes net of the features' shift; each item's
+    # posterior gets its own shift back.
+    raw = raw - prior.shift
     # Each group's mean from its own items, then shrunk toward the overall mean by the spread
     # between groups: a group of three noisy items should not set its own prior alone.
     group_raw = [random_effects_pool(raw[m], raw_se[m], tau2) for m in members]
@@ -557,13 +684,14 @@ def _pooled_tables(
     rows = []
     for i, label in enumerate(design.items):
         g = int(design.item_group[i])
-        pool = pools[g]
+        pool = replace(pools[g], mean_var=pools[g].mean_var + float(prior.shift_var[i]))
         if ok[i]:
             est, sd, weight = shrink(float(raw[i]), float(raw_se[i]), pool)
             item_method = method
         else:
             est, sd, weight = pool.mean, float(np.sqrt(pool.tau2 + pool.mean_var)), 0.0
             item_method = CATEGORY_PRIOR if pool.n else GLOBAL_PRIOR
+        est += float(prior.shift[i])
         rows.append(
             {
                 ITEM: label,
@@ -573,7 +701,8 @@ def _pooled_tables(
                 "se": sd,
                 "lower": est - z * sd,
                 "upper": est + z * sd,
-                "raw_elasticity": raw[i],
+                "raw_elasticity": raw[i] + prior.shift[i],
+                "prior_shift": prior.shift[i],
                 "raw_se": raw_se[i],
                 "shrinkage_weight": weight,
                 "n_periods": int(design.periods_per_item[i]),
@@ -584,14 +713,16 @@ def _pooled_tables(
     for g, label in enumerate(design.groups):
         pool = pools[g]
         sd = float(np.sqrt(pool.mean_var))
+        # The group's own items' mix of features (brand tiers, say) moves its mean.
+        mean = pool.mean + float(np.mean(prior.shift[design.item_group == g]))
         groups.append(
             {
                 GROUP: label,
                 "method": f"{method} mean" if pool.n else GLOBAL_PRIOR,
-                "elasticity": pool.mean,
+                "elasticity": mean,
                 "se": sd,
-                "lower": pool.mean - z * sd,
-                "upper": pool.mean + z * sd,
+                "lower": mean - z * sd,
+                "upper": mean + z * sd,
                 "between_item_sd": float(np.sqrt(tau2)),
                 "n_items": int((design.item_group == g).sum()),
                 "n_estimated": int(len(members[g])),
@@ -606,5 +737,11 @@ def _pooled_tables(
         "between_item_sd": float(np.sqrt(tau2)),
         "between_group_sd": float(np.sqrt(overall.tau2)),
         "n_estimated": int(ok.sum()),
+        "prior_features": {
+            name: {"slope": float(b), "se": float(np.sqrt(max(prior.cov[j, j], 0.0)))}
+            for j, (name, b) in enumerate(zip(features.names, prior.slopes, strict=True))
+        }
+        if features is not None
+        else {},
     }
     return pd.DataFrame(rows), pd.DataFrame(groups), summary

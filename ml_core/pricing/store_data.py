@@ -30,7 +30,7 @@ from sqlalchemy import Engine, select
 from ml_core.forecasting.base import DS, ID, Y
 from ml_core.forecasting.store_panel import load_price_events, sales_panel
 from ml_core.pricing.elasticity import GROUP, ITEM, LOG_PRICE, PERIOD, QTY, UNIT, weekly_panel
-from retail.store.models import DailySales
+from retail.store.models import Brand, DailySales, Product
 
 PROMO = "promo_share"
 CONTROLS = (PROMO,)
@@ -156,6 +156,20 @@ class SalesRecords:
         daily = daily[daily[PERIOD] >= first + pd.Timedelta(weeks=RAMP_WEEKS)]
         columns = [c for c in (ITEM, GROUP, UNIT, PERIOD, QTY, LOG_PRICE, PROMO) if c in daily]
         return daily[columns].reset_index(drop=True)
+
+
+def item_features(engine: Engine) -> pd.DataFrame:
+    """The product features the elasticity prior reads (`DMLElasticity.fit`'s `item_features`):
+    its brand's tier (value, core, premium: premium shoppers are less price sensitive), one
+    row per product, indexed by product id; empty without products."""
+    with engine.connect() as conn:
+        rows = pd.read_sql(
+            select(Product.id.label(ITEM), Brand.tier.label("brand_tier")).outerjoin(
+                Brand, Product.brand_id == Brand.id
+            ),
+            conn,
+        )
+    return rows.set_index(ITEM)
 
 
 def load_sales_records(

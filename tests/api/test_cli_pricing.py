@@ -76,6 +76,27 @@ def test_elasticity_writes_estimates_with_intervals(aisle: Aisle, tmp_path: Path
     assert summary["items"] == 6 and summary["model"]["controls"] == ["promo"]
 
 
+def test_elasticity_item_columns_shift_the_prior(aisle: Aisle, tmp_path: Path) -> None:
+    data, out = _sales_csv(tmp_path / "sales.csv"), tmp_path / "out"
+    frame = pd.read_csv(data)
+    frame["tier"] = np.where(frame["sku"].isin(["P0", "P3"]), "premium", "core")
+    frame.to_csv(data, index=False)
+    args = {"--group-col": "cat", "--controls": "promo", "--item-cols": "tier"}
+    result = aisle(*_args(data, out, **args))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["overall"]["prior_features"]) == {"tier=premium"}
+    items = pd.read_csv(out / "elasticities.csv").query("level == 'item'").set_index("item")
+    slope = summary["overall"]["prior_features"]["tier=premium"]["slope"]
+    assert items.loc["P0", "prior_shift"] - items.loc["P1", "prior_shift"] == pytest.approx(slope)
+    # An item column must hold one value per item.
+    frame.loc[frame.index[3], "tier"] = "value"
+    frame.to_csv(data, index=False)
+    result = aisle(*_args(data, tmp_path / "again", **args))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert "'tier'" in result.stderr and not (tmp_path / "again").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -185,3 +185,73 @@ def test_noise_free_demand_gives_back_every_items_elasticity(season: Season) -> 
     raw = model.items_.set_index("item")["raw_elasticity"]
     assert np.abs(raw - pd.Series(truth)).max() < 1e-3
     assert abs(model.info_["control_slopes"]["promo"] - 0.12) < 1e-3
+
+
+def tiered_panel(seed: int = 3) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Weekly sales of items whose brand tier moves their elasticity (premium +0.5, value -0.5),
+    with little price variation each (one or two short promotions), so a prior that knows the
+    tier matters; and one premium item whose price never moves."""
+    rng = np.random.default_rng(seed)
+    weeks, n = 104, 48
+    tiers = pd.Series(
+        np.array(["value", "core", "premium"])[np.arange(n) % 3],
+        index=[f"T{i:02d}" for i in range(n)],
+    )
+    shift = tiers.map({"value": -0.5, "core": 0.0, "premium": 0.5})
+    truth = -2.0 + shift + 0.1 * rng.standard_normal(n)
+    periods = pd.date_range("2023-01-02", periods=weeks, freq="7D")
+    rows = []
+    for i, (item, e) in enumerate(truth.items()):
+        cut = np.zeros(weeks)
+        if i != n - 1:
+            for start in rng.choice(weeks - 2, size=2, replace=False):
+                cut[start : start + 2] = 0.2
+        log_price = np.log(1 - cut)
+        qty = rng.poisson(np.exp(np.log(30) + e * log_price))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "item": item,
+                    "group": f"G{i % 4}",
+                    "period": periods,
+                    "qty": qty,
+                    "log_price": log_price,
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True), truth, tiers
+
+
+def test_item_features_shift_the_prior_and_cut_the_error() -> None:
+    panel, truth, tiers = tiered_panel()
+    features = tiers.to_frame("tier")
+    plain = DMLElasticity().fit(panel).items_.set_index("item")
+    model = DMLElasticity().fit(panel, item_features=features)
+    tiered = model.items_.set_index("item")
+    slopes = model.overall_["prior_features"]
+    # Levels are measured against the most common one (ties: the first seen), so the slopes
+    # are differences between tiers: premium minus value is +1.0 in truth.
+    assert set(slopes) == {"tier=premium", "tier=value"} or set(slopes) == {
+        "tier=core",
+        "tier=premium",
+    }
+    premium = tiered.loc[tiers.index[tiers == "premium"], "prior_shift"].mean()
+    value = tiered.loc[tiers.index[tiers == "value"], "prior_shift"].mean()
+    assert 0.7 < premium - value < 1.3
+    plain_mae = (plain["elasticity"] - truth).abs().mean()
+    tiered_mae = (tiered["elasticity"] - truth).abs().mean()
+    assert tiered_mae < 0.75 * plain_mae
+    # The premium item whose price never moved gets its group's mean plus the premium shift.
+    still = tiers.index[-1]
+    assert tiered.loc[still, "method"] == CATEGORY_PRIOR
+    assert abs(tiered.loc[still, "elasticity"] - truth[still]) < 0.3
+    assert abs(plain.loc[still, "elasticity"] - truth[still]) > 0.3
+
+
+def test_items_without_features_sit_at_the_features_mean() -> None:
+    panel, _, tiers = tiered_panel()
+    known = tiers.iloc[:-6].to_frame("tier")
+    items = DMLElasticity().fit(panel, item_features=known).items_.set_index("item")
+    unknown = items.loc[tiers.index[-6:], "prior_shift"]
+    assert np.allclose(unknown, 0.0, atol=1e-9)
+    assert items.loc[tiers.index[:-6], "prior_shift"].abs().min() > 0.1
