@@ -12,8 +12,11 @@ in the same run and all scored under that truth (continuous sales, no rounding):
 
 - `oracle`: the markdown optimiser fed the true elasticity and the true baseline;
 - `aisle`: the same optimiser fed the DML elasticity fitted, as `bench_pricing_world.py` fits
-  it, on the store's daily sales before the horizon (`ml_core.pricing.elasticity`) and a
-  baseline estimated from the weekly totals of the same history (see `estimated_baseline`);
+  it, on the store's daily sales before the horizon (`ml_core.pricing.elasticity`) and the
+  baseline of `ml_core.pricing.baseline` (a smooth demand model with last year's chain calendar)
+  on the same history;
+- `aisle-seasonal-naive-baseline`: the same elasticity with the earlier baseline, estimated from
+  the weekly totals of the same history (see `estimated_baseline`);
 - `aisle-true-baseline` and `aisle-true-elasticity`: diagnostics, one estimate swapped for truth;
 - `naive`: 30% off from eight weeks before season end;
 - `none`: the current price all horizon.
@@ -47,10 +50,11 @@ from rich.table import Table
 from sqlalchemy import select
 from worlds import world_var_dir
 
+from ml_core.pricing.baseline import weekly_baseline
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, PERIOD, QTY, DMLElasticity, weekly_panel
 from ml_core.pricing.guardrails import Guardrails
 from ml_core.pricing.markdown import MarkdownItem, evaluate, solve
-from ml_core.pricing.store_data import CONTROLS, PROMO, daily_pricing_panel
+from ml_core.pricing.store_data import CONTROLS, PROMO, daily_pricing_panel, item_features
 from retail.store.db import make_engine
 from retail.store.models import Location, Variant
 from retail.world.demand import (
@@ -205,17 +209,19 @@ def estimated_baseline(
     return level * index.to_numpy()
 
 
-def load_store(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(the daily pricing panel, variants' unit costs, locations' kinds) from the store's data."""
+def load_store(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(the daily pricing panel, the products' features for the elasticity prior, variants' unit
+    costs, locations' kinds) from the store's data."""
     engine = make_engine(f"sqlite:///{folder / 'aisle.db'}")
     try:
         panel, _ = daily_pricing_panel(engine)
+        features = item_features(engine)
         with engine.connect() as conn:
             costs = pd.read_sql(select(Variant.id, Variant.unit_cost), conn).set_index("id")
             locations = pd.read_sql(select(Location.id, Location.kind), conn).set_index("id")
     finally:
         engine.dispose()
-    return panel, costs, locations
+    return panel, features, costs, locations
 
 
 def build_items(
@@ -223,7 +229,7 @@ def build_items(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per simulated product: the true model, the estimates and its facts; and run notes."""
     started = time.perf_counter()
-    panel, costs, locations = load_store(folder)
+    panel, features, costs, locations = load_store(folder)
     panel_seconds = time.perf_counter() - started
     weekly = weekly_panel(panel, time_col=PERIOD, controls=CONTROLS)
     world = folder / "world"
@@ -243,6 +249,7 @@ def build_items(
     )
     seasonal = categories[categories["season_amplitude"] >= SEASONAL_AMPLITUDE]
     fits: dict[pd.Timestamp, pd.Series] = {}
+    baselines: dict[pd.Timestamp, pd.DataFrame] = {}
     items, skipped = [], {"no sales before the horizon": 0, "thin history": 0}
     fit_seconds = 0.0
     for category, spec in seasonal.iterrows():
@@ -250,8 +257,13 @@ def build_items(
         start = end - pd.Timedelta(days=end.day_of_week) - pd.Timedelta(weeks=args.weeks)
         if start not in fits:
             began = time.perf_counter()
-            fit = DMLElasticity().fit(panel[panel[PERIOD] < start], controls=CONTROLS)
+            fit = DMLElasticity().fit(
+                panel[panel[PERIOD] < start], controls=CONTROLS, item_features=features
+            )
             fits[start] = fit.items_.set_index("item")["elasticity"]
+            baselines[start] = weekly_baseline(
+                panel, fits[start], start=start, weeks=args.weeks, promo_col=PROMO
+            )
             fit_seconds += time.perf_counter() - began
         estimates = fits[start]
         history = weekly[(weekly[PERIOD] < start) & (weekly[PROMO] == 0)]
@@ -266,10 +278,11 @@ def build_items(
             if e_hat is None or not np.isfinite(e_hat):
                 skipped["no sales before the horizon"] += 1
                 continue
-            base_hat = estimated_baseline(history, product, members, start, args.weeks)
-            if base_hat is None:
+            naive_base = estimated_baseline(history, product, members, start, args.weeks)
+            if naive_base is None or product not in baselines[start].index:
                 skipped["thin history"] += 1
                 continue
+            base_hat = baselines[start].loc[product].to_numpy()
             skus = variants[variants["product_id"] == product]
             w = skus["weight"] / skus["weight"].sum()
             reference = float((skus["reference_price"] * w).sum())
@@ -302,6 +315,9 @@ def build_items(
                     "season_end": end.date().isoformat(),
                     "truth": truth,
                     "estimate": estimate,
+                    "naive_baseline": replace(
+                        estimate, baseline=tuple(float(b) for b in naive_base * ratio**e_hat)
+                    ),
                 }
             )
     notes = {
@@ -334,6 +350,7 @@ def main() -> None:
         models = {
             "oracle": truth,
             "aisle": estimate,
+            "aisle-seasonal-naive-baseline": entry["naive_baseline"],
             "aisle-true-baseline": replace(truth, elasticity=estimate.elasticity),
             "aisle-true-elasticity": replace(estimate, elasticity=truth.elasticity),
         }
@@ -378,8 +395,9 @@ def main() -> None:
     console.print(table)
     e_true = np.array([e["truth"].elasticity for e, _ in per_item])
     e_hat = np.array([e["estimate"].elasticity for e, _ in per_item])
-    base_err = np.array(
-        [sum(e["estimate"].baseline) / sum(e["truth"].baseline) - 1 for e, _ in per_item]
+    base_err, naive_err = (
+        np.array([sum(e[key].baseline) / sum(e["truth"].baseline) - 1 for e, _ in per_item])
+        for key in ("estimate", "naive_baseline")
     )
     payload = {
         "benchmark": "pricing_markdown",
@@ -402,6 +420,8 @@ def main() -> None:
             "elasticity_bias": float((e_hat - e_true).mean()),
             "baseline_horizon_total_mape": float(np.abs(base_err).mean()),
             "baseline_horizon_total_bias": float(base_err.mean()),
+            "seasonal_naive_baseline_horizon_total_mape": float(np.abs(naive_err).mean()),
+            "seasonal_naive_baseline_horizon_total_bias": float(naive_err.mean()),
         },
         "policies": totals,
         "aisle_over_oracle": totals["aisle"]["vs_oracle"],

@@ -192,8 +192,8 @@ def _season_outlook(session: Session, locations: list[str], as_of: dt.date) -> d
     """Per category: weekly sales in the horizon's weeks a year before `as_of`, over the weekly
     sales of the four weeks before those (categories without that year of history are left out).
 
-    A screen, on raw units: last year's promotions count as season here; the planner's own
-    seasonal index corrects for prices."""
+    A screen, on raw units: last year's promotions count as season here; the planner's
+    baseline (`ml_core.pricing.baseline`) corrects for prices."""
     year_ago = as_of - dt.timedelta(weeks=52)
     start = year_ago - dt.timedelta(weeks=RECENT_WEEKS) + dt.timedelta(days=1)
     end = year_ago + dt.timedelta(weeks=HORIZON_WEEKS)

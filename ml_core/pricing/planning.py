@@ -1,18 +1,18 @@
 """Markdown planning on the store's own data: price-change *proposals*, never price changes.
 
-`plan_markdowns` (behind `aisle pricing markdown`) estimates elasticities from the chain's weekly
-sales (`DMLElasticity`), takes each stocked SKU at the chosen store(s) with its current and list
-price, unit cost and stock, forecasts its weekly demand at the current price (the last four
-promotion-free weeks of the product's sales at that location, brought to the current price with
-its elasticity, times the category's seasonal index for the same weeks a year earlier, shared
-among the product's SKUs by their recent sales), and optimises a weekly price path under the
-guardrails. Plans that pass the circuit breaker and fit under the per-day cap become one
-`price_change` proposal per SKU and location, with an explanation; re-running on unchanged data
-writes nothing new, and a newer plan expires the older open one for the same SKU and location.
+`plan_markdowns` (behind `aisle pricing markdown`) estimates elasticities from the chain's daily
+sales (`DMLElasticity`, its prior shifted by the brand's tier), takes each stocked SKU at the
+chosen store(s) with its current and list price, unit cost and stock, forecasts its weekly demand
+at the current price (the product's chain baseline from `ml_core.pricing.baseline`, a smooth
+demand model with last year's chain calendar, brought to the current price with its elasticity
+and shared out by the SKU's share of the product's chain sales over the last eight weeks), and
+optimises a weekly price path under the guardrails. Plans that pass the circuit breaker and fit
+under the per-day cap become one `price_change` proposal per SKU and location, with an
+explanation; re-running on unchanged data writes nothing new, and a newer plan expires the older
+open one for the same SKU and location.
 
-The sales records are read once per plan (`load_pricing_data`): each location's panel is cut
-from the chain's records, and a caller that holds them already (the pricing tools, which also
-answer elasticity questions from them) passes them in.
+The sales records are read once per plan (`load_pricing_data`); a caller that holds them already
+(the pricing tools, which also answer elasticity questions from them) passes them in.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from ml_core.pricing.elasticity import ITEM, LOG_PRICE, PERIOD, QTY, DMLElasticity
+from ml_core.pricing.baseline import weekly_baseline
+from ml_core.pricing.elasticity import ITEM, LOG_PRICE, DMLElasticity
 from ml_core.pricing.guardrails import ChangeHistory, Guardrails, change_history
 from ml_core.pricing.markdown import (
     MarkdownItem,
@@ -39,8 +40,8 @@ from ml_core.pricing.markdown import (
     is_proposable,
     plan_many,
 )
-from ml_core.pricing.store_data import CONTROLS, PROMO, load_sales_records
-from retail.errors import AisleError, NotFoundError
+from ml_core.pricing.store_data import CONTROLS, PROMO, item_features, load_sales_records
+from retail.errors import NotFoundError
 from retail.proposals import content_hash, create_proposal, list_proposals
 from retail.proposals import transition as transition_proposal
 from retail.store.models import (
@@ -58,7 +59,6 @@ from retail.store.models import (
 PROPOSER = "aisle pricing markdown"
 KIND = "price_change"
 MODEL_VERSION = "ppml-fe-pooled-1"
-RECENT_WEEKS = 4
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
 SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (jobber, outlet)
@@ -103,15 +103,11 @@ def plan_markdowns(
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
     if data is None:
-        data = load_pricing_data(
-            engine,
-            location_ids=None if store_id is None else [store_id],
-            show_progress=show_progress,
-        )
+        data = load_pricing_data(engine, show_progress=show_progress)
     with _progress(show_progress) as progress:
-        task = progress.add_task("planning", total=None)
-        chain, last_day, elasticity = data.chain, data.last_day, data.elasticity
-        as_of = last_day.date()
+        task = progress.add_task("forecasting the baselines", total=None)
+        elasticity = data.elasticity
+        as_of = data.last_day.date()
         start = as_of + dt.timedelta(days=1)
         summary = MarkdownSummary(
             as_of=as_of.isoformat(),
@@ -122,28 +118,23 @@ def plan_markdowns(
                 str(k): int(v) for k, v in elasticity["method"].value_counts().items()
             },
         )
-        season = seasonal_index(chain, elasticity["elasticity"], last_day, horizon_weeks)
+        weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
         with Session(engine) as session, session.begin():
             locations = _locations(session, store_id)
             summary.locations = [loc.id for loc in locations]
             history = _change_history(session, as_of)
             promos = _promotion_weeks(session, start, horizon_weeks)
             list_prices = _list_prices(session, as_of)
+            chain_units = _chain_units(session, as_of)
             progress.update(task, total=len(locations), completed=0)
             for location in locations:
                 progress.update(task, description=f"planning {location.id}")
-                local = data.local.get(location.id)
-                if local is None:
-                    # As the sales panel of a location without sales says.
-                    raise AisleError(
-                        "There are no daily sales to forecast; seed or import data first."
-                    )
                 items, facts = _items(
                     session,
                     location.id,
-                    local,
+                    weekly,
+                    chain_units,
                     elasticity,
-                    season,
                     promos,
                     list_prices,
                     as_of,
@@ -179,40 +170,40 @@ def plan_markdowns(
 
 @dataclass(frozen=True, slots=True)
 class PricingData:
-    """What the planner reads from the sales records, read once: the chain's weekly panel and
-    its last day of sales, the per-product elasticities fitted on it (`DMLElasticity`'s items by
-    product), and each location's own weekly panel, by location id."""
+    """What the planner reads from the sales records, read once: the chain's daily panel and its
+    last day of sales, and the per-product elasticities fitted on it (`DMLElasticity`'s items by
+    product)."""
 
-    chain: pd.DataFrame
+    daily: pd.DataFrame
     last_day: pd.Timestamp
     elasticity: pd.DataFrame
-    local: dict[str, pd.DataFrame]
 
 
-def load_pricing_data(
-    engine: Engine, *, location_ids: Sequence[str] | None = None, show_progress: bool = False
-) -> PricingData:
-    """The planner's data, with the local panels of `location_ids` (default: every location with
-    sales; one without has none). The sales records are read once (most of the cost): each
-    location's are cut from the chain's."""
+def load_pricing_data(engine: Engine, *, show_progress: bool = False) -> PricingData:
+    """The planner's data: the sales records read once (most of the cost), the elasticities
+    fitted on their daily rows (a weekly average blurs a promotion's start and end), with the
+    brand tiers in the prior."""
     with _progress(show_progress) as progress:
         task = progress.add_task("reading the sales records", total=None)
         records = load_sales_records(engine)
         progress.update(task, description="fitting the elasticities")
-        chain = records.weekly_panel()
-        model = DMLElasticity().fit(chain, controls=CONTROLS)
-        ids = [loc for loc in records.locations if location_ids is None or loc in location_ids]
-        progress.update(task, description="each location's panel", total=len(ids), completed=0)
-        local = {}
-        for location_id in ids:
-            local[location_id] = records.at(location_id).weekly_panel()
-            progress.advance(task)
+        daily = records.daily_panel()
+        model = DMLElasticity().fit(daily, controls=CONTROLS, item_features=item_features(engine))
     return PricingData(
-        chain=chain,
-        last_day=records.last_day,
-        elasticity=model.items_.set_index(ITEM),
-        local=local,
+        daily=daily, last_day=records.last_day, elasticity=model.items_.set_index(ITEM)
     )
+
+
+def _chain_weekly_units(data: PricingData, start: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """(products x weeks) the chain's expected units at each product's regular price now (its
+    last price off promotion): the baseline at the reference price, times the price effect."""
+    baseline = weekly_baseline(
+        data.daily, data.elasticity["elasticity"], start=start, weeks=weeks, promo_col=PROMO
+    )
+    regular = data.daily[data.daily[PROMO] == 0].groupby(ITEM)[LOG_PRICE].last()
+    theta = data.elasticity["elasticity"].reindex(baseline.index)
+    price_effect = np.exp(theta * regular.reindex(baseline.index).fillna(0.0))
+    return baseline.mul(price_effect, axis=0)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -245,38 +236,6 @@ def _locations(session: Session, store_id: str | None) -> list[Location]:
         known = ", ".join(loc.id for loc in planned) or "none yet"
         raise UnknownLocationError(f"There is no store {store_id!r}; the stores are: {known}.")
     return chosen
-
-
-def seasonal_index(
-    panel: pd.DataFrame, elasticity: pd.Series, last_day: pd.Timestamp, horizon_weeks: int
-) -> dict[str, list[float]]:
-    """Per group: demand in each horizon week a year earlier relative to the four weeks before.
-
-    Sales are first brought to a common price with each item's elasticity, so last year's
-    markdowns and promotions do not pass for seasonality. 1.0 where a year of history is missing.
-    """
-    theta = panel[ITEM].map(elasticity).fillna(elasticity.mean()).to_numpy()
-    depriced = panel[QTY].to_numpy() * np.exp(-theta * panel[LOG_PRICE].to_numpy())
-    weekly = (
-        panel.assign(depriced=depriced)
-        .groupby(["group", PERIOD])["depriced"]
-        .mean()
-        .unstack("group")
-    )
-    this_week = last_day - pd.Timedelta(days=last_day.weekday())
-    year_ago = this_week - pd.Timedelta(weeks=52)
-    before = [year_ago - pd.Timedelta(weeks=k) for k in range(RECENT_WEEKS)]
-    ahead = [year_ago + pd.Timedelta(weeks=h + 1) for h in range(horizon_weeks)]
-    out: dict[str, list[float]] = {}
-    for group in weekly.columns:
-        series = weekly[group]
-        level = series.reindex(before).mean()
-        future = series.reindex(ahead)
-        if not np.isfinite(level) or level <= 0 or future.isna().any():
-            out[str(group)] = [1.0] * horizon_weeks
-        else:
-            out[str(group)] = (future / level).clip(0.2, 5.0).tolist()
-    return out
 
 
 def _change_history(session: Session, as_of: dt.date) -> ChangeHistory:
@@ -316,9 +275,9 @@ def _promotion_weeks(session: Session, start: dt.date, weeks: int) -> dict[str, 
 def _items(
     session: Session,
     location_id: str,
-    local: pd.DataFrame,
+    weekly: pd.DataFrame,
+    chain_units: dict[str, float],
     elasticity: pd.DataFrame,
-    season: dict[str, list[float]],
     promos: dict[str, list[bool]],
     list_prices: dict[str, float],
     as_of: dt.date,
@@ -331,16 +290,18 @@ def _items(
         .where(InventoryPosition.location_id == location_id)
         .order_by(InventoryPosition.variant_id)
     ).all()
-    shares = _variant_shares(session, location_id, as_of)
-    base = _product_baselines(local, elasticity["elasticity"])
+    sold = _variant_units(session, location_id, as_of)
     items, facts = [], {}
     for inv, variant, product in rows:
         stock = max(inv.on_hand - inv.reserved, 0)
-        if stock <= 0 or variant.unit_cost is None or product.id not in elasticity.index:
+        # A product with too little history for a baseline is not planned.
+        if stock <= 0 or variant.unit_cost is None or product.id not in weekly.index:
             continue
         est = elasticity.loc[product.id]
-        weekly = base.get(product.id, 0.0) * shares.get(variant.id, 0.0)
-        index = season.get(str(product.category_id), [1.0] * horizon)
+        # The SKU at this location sells this share of its product's chain units.
+        chain = chain_units.get(product.id, 0.0)
+        share = sold.get(variant.id, 0.0) / chain if chain > 0 else 0.0
+        forecast = weekly.loc[product.id].to_numpy() * share
         items.append(
             MarkdownItem(
                 item_id=variant.id,
@@ -348,7 +309,7 @@ def _items(
                 current_price=float(variant.price),
                 unit_cost=float(variant.unit_cost),
                 stock=float(stock),
-                baseline=tuple(weekly * f for f in index),
+                baseline=tuple(float(units) for units in forecast),
                 elasticity=float(est["elasticity"]),
                 salvage=SALVAGE_FRACTION * float(variant.unit_cost),
                 promo_weeks=tuple(promos.get(product.id, [False] * horizon)),
@@ -378,37 +339,27 @@ def _list_prices(session: Session, as_of: dt.date) -> dict[str, float]:
     return out
 
 
-def _variant_shares(session: Session, location_id: str, as_of: dt.date) -> dict[str, float]:
+def _variant_units(session: Session, location_id: str, as_of: dt.date) -> dict[str, float]:
+    """Units each SKU sold at the location over the last `SHARE_DAYS` days."""
     first = as_of - dt.timedelta(days=SHARE_DAYS - 1)
     rows = session.execute(
-        select(Variant.id, Variant.product_id, func.sum(DailySales.units))
-        .join(DailySales, DailySales.variant_id == Variant.id)
+        select(DailySales.variant_id, func.sum(DailySales.units))
         .where(DailySales.location_id == location_id, DailySales.day >= first)
-        .group_by(Variant.id, Variant.product_id)
+        .group_by(DailySales.variant_id)
     ).all()
-    totals: dict[str, float] = {}
-    for _, product_id, units in rows:
-        totals[product_id] = totals.get(product_id, 0.0) + float(units or 0)
-    return {
-        variant_id: float(units or 0) / totals[product_id]
-        for variant_id, product_id, units in rows
-        if totals[product_id] > 0
-    }
+    return {variant_id: float(units or 0) for variant_id, units in rows}
 
 
-def _product_baselines(local: pd.DataFrame, elasticity: pd.Series) -> dict[str, float]:
-    """Weekly units at the latest week's price: the mean of the last promotion-free weeks."""
-    latest = local.drop_duplicates(ITEM, keep="last").set_index(ITEM)[LOG_PRICE]
-    clean = local[local[PROMO] == 0].groupby(ITEM, sort=False).tail(RECENT_WEEKS)
-    item = clean[ITEM]
-    known = item.isin(elasticity.index).to_numpy()
-    theta = np.where(known, item.map(elasticity).to_numpy(dtype=float), elasticity.mean())
-    current = item.map(latest).to_numpy(dtype=float)
-    units = clean[QTY].to_numpy() * np.exp(-theta * (clean[LOG_PRICE].to_numpy() - current))
-    # Summed week by week in order, as a mean of each product's few weeks is.
-    codes, products = pd.factorize(item)
-    means = np.bincount(codes, units) / np.bincount(codes)
-    return {str(p): float(m) for p, m in zip(products, means, strict=True)}
+def _chain_units(session: Session, as_of: dt.date) -> dict[str, float]:
+    """Units each product sold in the whole chain over the last `SHARE_DAYS` days."""
+    first = as_of - dt.timedelta(days=SHARE_DAYS - 1)
+    rows = session.execute(
+        select(Variant.product_id, func.sum(DailySales.units))
+        .join(DailySales, DailySales.variant_id == Variant.id)
+        .where(DailySales.day >= first)
+        .group_by(Variant.product_id)
+    ).all()
+    return {product_id: float(units or 0) for product_id, units in rows}
 
 
 def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date) -> str:

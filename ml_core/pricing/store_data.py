@@ -67,42 +67,12 @@ class SalesRecords:
     """The SKU-location days the panels are built from, read from the database once: the
     forecasting panel's rows (`sales_panel`), and per row whether the SKU was out of stock and
     the price its sales were recorded at (relative to the SKU's reference price, NaN without a
-    record).
-
-    Reading them is most of a panel's cost (every daily sales row, twice); `at` gives one
-    location's records from those of the whole chain without reading again.
-    """
+    record). Reading them is most of a panel's cost (every daily sales row, twice)."""
 
     frame: pd.DataFrame
     last_day: pd.Timestamp
     stocked_out: np.ndarray
     recorded_ratio: np.ndarray
-    # Each location's last day of recorded sales; None unless read for every location and the
-    # whole history (what `at` needs).
-    last_days: pd.Series | None
-
-    @property
-    def locations(self) -> list[str]:
-        """The locations `at` splits off: every one with sales records (none unless read for
-        every location and the whole history)."""
-        return [] if self.last_days is None else [str(loc) for loc in self.last_days.index]
-
-    def at(self, location_id: str) -> SalesRecords:
-        """The records `load_sales_records(engine, location_id=location_id)` reads: the
-        location's rows up to its own last day of sales (its series are laid out to that day)."""
-        if self.last_days is None or location_id not in self.last_days.index:
-            raise ValueError(f"There are no records of {location_id!r} to split off.")
-        last_day = self.last_days[location_id]
-        keep = (self.frame["location_id"] == location_id).to_numpy() & (
-            self.frame[DS] <= last_day
-        ).to_numpy()
-        return SalesRecords(
-            frame=self.frame[keep].reset_index(drop=True),
-            last_day=last_day,
-            stocked_out=self.stocked_out[keep],
-            recorded_ratio=self.recorded_ratio[keep],
-            last_days=None,
-        )
 
     def weekly_panel(self, *, by_location: bool = False) -> pd.DataFrame:
         """The weekly product panel (chain-wide, or per location)."""
@@ -178,14 +148,12 @@ def load_sales_records(
     """The sales records of one location (or every one), over the last `history_days` days
     (or all)."""
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
-    stocked_out, recorded_ratio, last_days = _sales_records(engine, data.frame)
-    whole = location_id is None and history_days is None
+    stocked_out, recorded_ratio = _sales_records(engine, data.frame)
     return SalesRecords(
         frame=data.frame,
         last_day=last_day,
         stocked_out=stocked_out,
         recorded_ratio=recorded_ratio,
-        last_days=last_days if whole else None,
     )
 
 
@@ -221,10 +189,9 @@ def _dispersion(cell: np.ndarray, sold: np.ndarray, usual: np.ndarray) -> float:
     return max(float(np.sum((y - m) ** 2 - m)) / scale, 0.0) if scale > 0 else 0.0
 
 
-def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Series]:
+def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per panel row: was the SKU out of stock at its location that day, and the price its sales
-    there were recorded at, relative to the SKU's reference price (NaN without a record); and
-    each location's last day of recorded sales."""
+    there were recorded at, relative to the SKU's reference price (NaN without a record)."""
     with engine.connect() as conn:
         rows = pd.read_sql(
             select(
@@ -239,9 +206,8 @@ def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, np.
         listed, _ = load_price_events(conn)
     n = len(frame)
     if rows.empty:
-        return np.zeros(n, dtype=bool), np.full(n, np.nan), pd.Series(dtype="datetime64[ns]")
+        return np.zeros(n, dtype=bool), np.full(n, np.nan)
     rows["day"] = pd.to_datetime(rows["day"])
-    last_days = rows.groupby("location_id")["day"].max()
     # The reference is the SKU's first listed price, as for the planned prices (or its first
     # recorded one where the store keeps no price list).
     reference = rows.sort_values("day").groupby("variant_id")["price"].first()
@@ -257,4 +223,4 @@ def _sales_records(engine: Engine, frame: pd.DataFrame) -> tuple[np.ndarray, np.
     ratio = (rows["price"] / rows["variant_id"].map(reference)).to_numpy()
     recorded = np.full(n, np.nan)
     recorded[found] = ratio[position[found]]
-    return stocked_out, recorded, last_days
+    return stocked_out, recorded

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import nbinom, poisson
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, select, update
 
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, PERIOD, QTY
 from ml_core.pricing.store_data import (
     daily_pricing_panel,
-    load_sales_records,
     mean_above,
-    pricing_panel,
 )
 from retail.store.models import DailySales, PriceChange, Product, Variant
 from tests.ml_core.tiny_world import seed_tiny_world
@@ -96,29 +93,6 @@ def test_a_stocked_out_day_counts_more_than_was_sold(world: Engine) -> None:
         joined.loc[short, QTY] >= joined.loc[short, "units"] + joined.loc[short, "stocked_out"]
     ).all()
     assert np.allclose(joined.loc[~short, QTY], joined.loc[~short, "units"])
-
-
-def test_a_locations_records_cut_from_the_chains_are_those_read_for_it(world: Engine) -> None:
-    """The planner reads the chain's sales records once and cuts each location's from them: its
-    panel is exactly the one read for that location alone, also for a store whose sales end
-    before the chain's (its series then end on its own last day)."""
-    with world.begin() as conn:
-        last = conn.scalar(select(func.max(DailySales.day)))
-        assert last is not None
-        conn.execute(
-            delete(DailySales).where(
-                DailySales.location_id == "S002", DailySales.day > last - dt.timedelta(days=10)
-            )
-        )
-        locations = list(conn.scalars(select(DailySales.location_id).distinct()))
-    records = load_sales_records(world)
-    assert sorted(records.locations) == sorted(locations) and "S002" in locations
-    for location_id in locations:
-        alone, last_day = pricing_panel(world, location_id=location_id)
-        cut = records.at(location_id)
-        pd.testing.assert_frame_equal(cut.weekly_panel(), alone, check_exact=True)
-        assert cut.last_day == last_day
-    assert records.at("S002").last_day < records.last_day
 
 
 @pytest.mark.parametrize("dispersion", [0.0, 0.25, 2.0])
