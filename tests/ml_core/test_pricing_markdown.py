@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,8 +13,11 @@ from hypothesis import strategies as st
 
 from ml_core.pricing.guardrails import Guardrails, change_history, check_plan, step_violations
 from ml_core.pricing.markdown import (
+    MAX_SCENARIO_ELASTICITY,
+    MIN_SCENARIO_ELASTICITY,
     OBJECTIVES,
     RELAXATIONS,
+    SCENARIOS,
     MarkdownItem,
     Objective,
     candidate_prices,
@@ -93,6 +97,7 @@ items = st.builds(
     elasticity=st.floats(-4.0, -0.3),
     salvage=st.floats(0, 5),
     promo_weeks=st.lists(st.booleans(), max_size=5).map(tuple),
+    elasticity_se=st.sampled_from([0.0, 0.05, 0.3, 1.0]),
 )
 guardrail_sets = st.builds(
     Guardrails,
@@ -145,6 +150,40 @@ def test_items_planned_together_get_the_plans_they_get_alone(
     differ); each one's plan is the one it gets solved alone."""
     together = solve_many(batch, guardrails, objective)
     assert together == [solve(item, guardrails, objective) for item in batch]
+
+
+def test_an_uncertain_elasticity_picks_the_plan_that_earns_most_on_average() -> None:
+    """With a standard error the plan is the best, on average over the elasticity's posterior,
+    of the paths that are best at each scenario; without one it is the point estimate's."""
+    guardrails = Guardrails()
+    certain = MarkdownItem("U", 40.0, 40.0, 16.0, 240, (30, 25, 20, 15, 10), -1.6, salvage=4.8)
+    uncertain = replace(certain, elasticity_se=0.5)
+    point = solve(certain, guardrails, "margin")
+    plan = solve(uncertain, guardrails, "margin")
+    step = stock_step(certain)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(SCENARIOS)
+    scenarios = [
+        (
+            float(np.clip(-1.6 + 0.5 * z, MIN_SCENARIO_ELASTICITY, MAX_SCENARIO_ELASTICITY)),
+            w / weights.sum(),
+        )
+        for z, w in zip(nodes, weights, strict=True)
+    ]
+
+    def expected(prices: list[float]) -> float:
+        return sum(
+            w * evaluate(certain, prices, "margin", step=step, elasticity=e)[0]
+            for e, w in scenarios
+        )
+
+    candidates = [solve(replace(certain, elasticity=e), guardrails, "margin") for e, _ in scenarios]
+    assert plan.prices in [c.prices for c in candidates]
+    assert plan.value == pytest.approx(expected(plan.prices), rel=1e-9)
+    assert plan.value >= max(expected(c.prices) for c in candidates) - 1e-9
+    assert plan.value >= expected(point.prices) - 1e-9
+    assert plan.keep_value == pytest.approx(expected([40.0] * 5), rel=1e-9)
+    # Planned at the point estimate alone, the plan is the programme's own.
+    assert solve(replace(uncertain, elasticity_se=0.0), guardrails, "margin") == point
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
