@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from retail.errors import AisleError
+from retail.store.db import begin_writing
 from retail.store.models import Proposal
 
 ProposalStatus = Literal["proposed", "approved", "edited", "rejected", "executed", "expired"]
@@ -166,6 +167,7 @@ def create_proposal(
         expires_at=expires_at,
         model_versions=json.loads(canonical_json(model_versions or {})),
     )
+    begin_writing(session)
     try:
         # A savepoint: losing a race to an identical open proposal must not undo the caller's work.
         with session.begin_nested():

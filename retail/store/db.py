@@ -79,6 +79,24 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def begin_writing(session: Session) -> None:
+    """Open the session's database transaction for writing now, if the driver has not yet.
+
+    On SQLite, pysqlite begins a transaction only at the first INSERT, UPDATE or DELETE. A
+    SAVEPOINT issued before any of them (a proposal added inside `begin_nested`) opens a
+    transaction of its own, and releasing the savepoint commits it: a plan's proposals were
+    committed one by one, and a plan that failed halfway left its first ones behind. A BEGIN
+    IMMEDIATE first keeps every savepoint inside the session's one transaction (and takes the
+    write lock at once, so a concurrent writer waits out the busy timeout rather than failing
+    later). Other databases begin their transactions themselves.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """A session whose work is committed together or not at all."""

@@ -145,6 +145,25 @@ def test_an_identical_open_proposal_is_not_duplicated(engine: Engine) -> None:
         assert session.scalar(select(func.count()).select_from(Proposal)) == 4
 
 
+def test_proposals_written_in_one_transaction_are_committed_together_or_not_at_all(
+    engine: Engine,
+) -> None:
+    """Each proposal is added inside a savepoint; on SQLite a savepoint opened before any write
+    used to start a transaction of its own, and releasing it committed the proposal: a plan that
+    failed halfway left its first proposals behind."""
+    with pytest.raises(RuntimeError), transaction(engine) as session:
+        _create(session)
+        _create(session, location_id="S002")
+        raise RuntimeError("the planner fails after two proposals")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Proposal)) == 0
+    with transaction(engine) as session:
+        _create(session)
+        _create(session, location_id="S002")
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Proposal)) == 2
+
+
 def test_the_database_refuses_a_second_open_copy_of_the_same_content(engine: Engine) -> None:
     """The guard behind the check: two planners racing past `find_open_proposal` both insert."""
     with transaction(engine) as session:
