@@ -28,14 +28,12 @@ from scipy import sparse
 
 from ml_core.pricing.elasticity import (
     GROUP,
-    IRLS_ROUNDS,
-    IRLS_TOLERANCE,
     ITEM,
     LOG_PRICE,
     PERIOD,
     QTY,
-    factorise,
     indicator,
+    poisson_irls,
 )
 
 YEAR = pd.Timedelta(weeks=52)
@@ -144,7 +142,9 @@ def weekly_baseline(
     calendar = pd.Series(1.0, index=pd.Index(np.unique(days)))
     for _ in range(CALENDAR_ROUNDS):
         shift = np.log(calendar.reindex(days).to_numpy())
-        coef = _poisson(y, design, offset + shift, shape.item_columns)
+        coef, _, _ = poisson_irls(
+            y, design, start=float(y.mean()), n_ridge=shape.item_columns, offset=offset + shift
+        )
         smooth = np.exp(np.clip(design @ coef + offset, -30, 30))
         totals = pd.DataFrame({"y": y, "mu": smooth}).groupby(days).sum()
         calendar = (totals["y"] / totals["mu"]).clip(lower=CALENDAR_FLOOR)
@@ -158,25 +158,3 @@ def weekly_baseline(
     return pd.DataFrame(
         units.reshape(len(items), weeks, 7).sum(axis=2), index=pd.Index(items, name=ITEM)
     )
-
-
-def _poisson(
-    y: np.ndarray, design: sparse.csr_matrix, offset: np.ndarray, n_ridge: int
-) -> np.ndarray:
-    """Poisson pseudo-likelihood by IRLS with an offset; the first `n_ridge` columns (the items'
-    levels, which overlap the groups' weekday effects, and trends) carry a tiny ridge."""
-    mean = np.maximum(y.mean(), 1e-3)
-    mu = 0.5 * (y + mean)
-    eta = np.log(mu)
-    previous = np.inf
-    coef = np.zeros(design.shape[1])
-    for _ in range(IRLS_ROUNDS):
-        z = eta - offset + (y - mu) / mu
-        coef = factorise(design, mu, n_ridge).solve(design.T @ (mu * z))
-        eta = np.clip(design @ coef + offset, -30, 30)
-        mu = np.exp(eta)
-        deviance = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
-        if abs(deviance - previous) <= IRLS_TOLERANCE * max(abs(deviance), 1.0):
-            break
-        previous = deviance
-    return coef

@@ -298,22 +298,8 @@ def _ppml(y: np.ndarray, regressors: sparse.csr_matrix, d: _Design) -> _Fit:
     """
     design = sparse.hstack([d.fixed, regressors], format="csr")
     n_fixed, k = d.fixed.shape[1], regressors.shape[1]
-    mu = np.maximum(pd.Series(y).groupby(d.series).transform("mean").to_numpy(), 1e-3)
-    mu = 0.5 * (y + mu)
-    eta = np.log(mu)
-    previous = np.inf
-    rounds = 0
-    while rounds < IRLS_ROUNDS:
-        rounds += 1
-        z = eta + (y - mu) / mu
-        lu = factorise(design, mu, n_fixed)
-        coef = lu.solve(design.T @ (mu * z))
-        eta = np.clip(design @ coef, -30, 30)
-        mu = np.exp(eta)
-        deviance = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
-        if abs(deviance - previous) <= IRLS_TOLERANCE * max(abs(deviance), 1.0):
-            break
-        previous = deviance
+    series_mean = pd.Series(y).groupby(d.series).transform("mean").to_numpy()
+    coef, mu, rounds = poisson_irls(y, design, start=series_mean, n_ridge=n_fixed)
     # Sandwich for the regressors' block: bread = the inverse normal matrix's columns of the
     # regressors, meat = the scores summed within each cluster (series x week).
     lu = factorise(design, mu, n_fixed)
@@ -333,6 +319,36 @@ def _ppml(y: np.ndarray, regressors: sparse.csr_matrix, d: _Design) -> _Fit:
     model = dispersion * np.diag(bread[n_fixed:])
     se = np.sqrt(np.maximum(np.maximum(clustered, model), 0.0))
     return _Fit(coef=coef[n_fixed:], se=se, iterations=rounds, dispersion=dispersion)
+
+
+def poisson_irls(
+    y: np.ndarray,
+    design: sparse.csr_matrix,
+    *,
+    start: np.ndarray | float,
+    n_ridge: int,
+    offset: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Poisson pseudo-likelihood of `y` on `design` (plus a known `offset` in the linear
+    predictor) by IRLS: (coefficients, fitted means, rounds). Each round is one weighted least
+    squares, `factorise`d with the ridge on the first `n_ridge` columns; the means start halfway
+    between `y` and `start` (a rough mean per row, or one for all)."""
+    mu = 0.5 * (y + np.maximum(start, 1e-3))
+    eta = np.log(mu)
+    previous = np.inf
+    rounds = 0
+    coef = np.zeros(design.shape[1])
+    while rounds < IRLS_ROUNDS:
+        rounds += 1
+        z = eta - offset + (y - mu) / mu
+        coef = factorise(design, mu, n_ridge).solve(design.T @ (mu * z))
+        eta = np.clip(design @ coef + offset, -30, 30)
+        mu = np.exp(eta)
+        deviance = 2 * np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1) / mu), 0) - (y - mu))
+        if abs(deviance - previous) <= IRLS_TOLERANCE * max(abs(deviance), 1.0):
+            break
+        previous = deviance
+    return coef, mu, rounds
 
 
 class _Factor(Protocol):
