@@ -7,6 +7,7 @@ statements whatever the page size, and every statement runs unchanged on SQLite 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,18 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, sel
 from sqlalchemy.orm import Session
 
 from retail.errors import NotFoundError
+from retail.product_query import (
+    ProductQuery,
+    ProductText,
+    colour_covers,
+    gender_allows,
+    is_colour_word,
+    name_is_kind,
+    product_gender,
+    size_covers,
+    variant_colours,
+    words,
+)
 from retail.schemas import (
     ProductPublic,
     ProductSummary,
@@ -62,10 +75,13 @@ def variant_in_stock(store_id: str | None = None) -> ColumnElement[bool]:
     )
 
 
-def category_and_descendants(category_id: str) -> Select[Any]:
-    """Ids of a category and of every category below it (a department yields its leaves)."""
+def category_and_descendants(*category_ids: str) -> Select[Any]:
+    """Ids of the categories and of every category below them (a department yields its
+    leaves)."""
     tree = (
-        select(Category.id).where(Category.id == category_id).cte("category_tree", recursive=True)
+        select(Category.id)
+        .where(Category.id.in_(category_ids))
+        .cte("category_tree", recursive=True)
     )
     # UNION rather than UNION ALL: a cycle in bad data then ends the recursion instead of looping.
     tree = tree.union(select(Category.id).where(Category.parent_id == tree.c.id))
@@ -448,9 +464,7 @@ def find_products(
         size=size,
     )
     if category_ids is not None:
-        conditions.append(
-            or_(*[Product.category_id.in_(category_and_descendants(c)) for c in category_ids])
-        )
+        conditions.append(Product.category_id.in_(category_and_descendants(*category_ids)))
     if brand_ids is not None:
         conditions.append(Product.brand_id.in_(list(brand_ids)))
     query = _SUMMARY_COLUMNS.add_columns(Product.description).where(*conditions)
@@ -492,3 +506,148 @@ def find_products(
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueSearch:
+    """What a typed product query finds: how many products meet every constraint, and the
+    page asked for, in the asked order."""
+
+    total: int
+    matches: list[ProductMatch]
+
+
+def _variant_answers(query: ProductQuery, variant: VariantPublic, named_colour: bool) -> bool:
+    """Whether one SKU meets the query's SKU-level constraints: price, stock, colour, size.
+    `named_colour`: the product's name carries its colour (no SKU has a colour option)."""
+    if query.min_price is not None and variant.price < query.min_price:
+        return False
+    if query.max_price is not None and variant.price > query.max_price:
+        return False
+    if query.in_stock_only and not variant.in_stock:
+        return False
+    colours = variant_colours(variant.options)
+    excluded = [c for c in query.exclude if is_colour_word(c.lower())]
+    if colours and any(colour_covers(x, c) for x in excluded for c in colours):
+        return False
+    if (
+        query.colours
+        and colours
+        and not any(colour_covers(w, c) for w in query.colours for c in colours)
+    ):
+        return False
+    if query.colours and not colours and not named_colour:
+        return False
+    size = variant.options.get("size")
+    return not query.sizes or (
+        size not in (None, "") and any(size_covers(w, str(size)) for w in query.sizes)
+    )
+
+
+def search_catalogue(
+    session: Session, query: ProductQuery, *, ranked: Sequence[str] | None = None
+) -> CatalogueSearch:
+    """The products that meet every constraint of `query`, counted, and a page of them.
+
+    Product types, brands and the SKU's price and stock are filtered in SQL; colour families,
+    sizes, gender, features and exclusions by `retail.product_query`'s rules over the
+    candidates (a few hundred rows at most for a typed query). Price, colour, size and stock
+    hold on one and the same SKU. Order: `query.sort`, or for relevance the `ranked` ids first
+    (the search index's order for `query.text`), then the best rated.
+    Raises NotFoundError for a category, brand or store that does not exist.
+    """
+    if query.store_id is not None:
+        _require(session, Location, query.store_id, "location")
+    conditions: list[ColumnElement[bool]] = []
+    if query.categories:
+        category_ids = [c for text in query.categories for c in resolve_categories(session, text)]
+        conditions.append(Product.category_id.in_(category_and_descendants(*category_ids)))
+    if query.brands:
+        brand_ids = [b for text in query.brands for b in resolve_brands(session, text)]
+        conditions.append(Product.brand_id.in_(brand_ids))
+    sku_conditions = _variant_conditions(
+        min_price=query.min_price,
+        max_price=query.max_price,
+        in_stock=query.in_stock_only,
+        store_id=query.store_id,
+        colour=None,
+        size=None,
+    )
+    if sku_conditions:
+        conditions.append(exists().where(Variant.product_id == Product.id, *sku_conditions))
+    rows = session.execute(
+        _SUMMARY_COLUMNS.add_columns(
+            Product.description, Product.materials, Product.attributes, Product.launched_on
+        ).where(*conditions)
+    ).all()
+    variants, _ = _variants_of(session, [row.id for row in rows], query.store_id)
+    wanted_features = [f for f in query.features if f.strip()]
+    excluded_features = [x for x in query.exclude if not is_colour_word(x.lower())]
+    survivors: list[tuple[Any, list[VariantPublic], frozenset[str]]] = []
+    for row in rows:
+        attributes = row.attributes or {}
+        if not gender_allows(query.gender, product_gender(attributes, row.name, row.category_name)):
+            continue
+        if query.kinds and not any(name_is_kind(row.name, k) for k in query.kinds):
+            continue
+        own = variants.get(row.id, [])
+        if wanted_features or excluded_features:
+            text = ProductText(
+                name=row.name,
+                description=row.description or "",
+                materials=row.materials,
+                attributes=attributes,
+                options=[v.options for v in own],
+            )
+            if not all(text.has(f) for f in wanted_features) or any(
+                text.has(x) for x in excluded_features
+            ):
+                continue
+        named_colour = not any(variant_colours(v.options) for v in own) and any(
+            colour_covers(w, word) for w in query.colours for word in words(row.name)
+        )
+        matching = frozenset(v.id for v in own if _variant_answers(query, v, named_colour))
+        if matching:
+            survivors.append((row, own, matching))
+    survivors = _ordered(survivors, query, ranked)
+    page = survivors[: query.limit]
+    return CatalogueSearch(
+        total=len(survivors),
+        matches=[
+            ProductMatch(
+                summary=ProductSummary(**_summary_fields(row, own)),
+                description=row.description or "",
+                variants=own,
+                matching_ids=matching,
+            )
+            for row, own, matching in page
+        ],
+    )
+
+
+def _ordered(
+    survivors: list[tuple[Any, list[VariantPublic], frozenset[str]]],
+    query: ProductQuery,
+    ranked: Sequence[str] | None,
+) -> list[tuple[Any, list[VariantPublic], frozenset[str]]]:
+    def lowest(item: tuple[Any, list[VariantPublic], frozenset[str]]) -> float:
+        _, own, matching = item
+        return min(v.price for v in own if v.id in matching)
+
+    def best_rated(item: tuple[Any, list[VariantPublic], frozenset[str]]) -> tuple[Any, ...]:
+        row = item[0]
+        return (-(row.rating or 0.0), -(row.review_count or 0), row.name, row.id)
+
+    by_rating = sorted(survivors, key=best_rated)
+    if query.sort == "price_asc":
+        return sorted(by_rating, key=lowest)
+    if query.sort == "price_desc":
+        return sorted(by_rating, key=lambda item: -max(v.price for v in item[1] if v.id in item[2]))
+    if query.sort == "rating":
+        return by_rating
+    if query.sort == "newest":
+        return sorted(by_rating, key=lambda item: item[0].launched_on or dt.date.min, reverse=True)
+    if not ranked:
+        return by_rating
+    position = {pid: n for n, pid in enumerate(dict.fromkeys(ranked))}
+    return sorted(by_rating, key=lambda item: position.get(item[0].id, len(position)))

@@ -8,6 +8,7 @@ mentions one, and neither reaches the store itself.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +21,8 @@ from tools.base import ROLES, ToolContext, tool
 # Option keys that mean the same thing in different sources.
 OPTION_ALIASES = {"colour": "color", "frame color": "color", "dial color": "color"}
 # Option values too vague to be a slot on their own ("yes" is a value of `waterproof`).
+_YES_NO = {"yes", "no", "true", "false"}
+_PARTS = re.compile(r",| and |/")
 _VAGUE = {"yes", "no", "none", "standard", "high", "low", "medium", "large", "small"}
 
 
@@ -30,6 +33,14 @@ class NamedRef(BaseModel):
     name: str
 
 
+class CategoryRef(NamedRef):
+    parent_id: str | None = None
+
+
+class ProductRef(NamedRef):
+    category_id: str | None = None
+
+
 class StoreRef(NamedRef):
     city: str | None = None
     kind: str
@@ -38,13 +49,18 @@ class StoreRef(NamedRef):
 class Vocabulary(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    categories: list[NamedRef] = Field(description="Every category, leaves and departments.")
-    products: list[NamedRef] = Field(description="Every product's name.")
+    categories: list[CategoryRef] = Field(description="Every category, leaves and departments.")
+    products: list[ProductRef] = Field(description="Every product's name and category.")
     brands: list[NamedRef]
     options: dict[str, list[str]] = Field(
         description="Option values by option name (color, size, material, ...), lower case."
     )
     stores: list[StoreRef]
+    features: list[str] = Field(
+        default_factory=list,
+        description="Features a product can have or lack, as its attributes name them "
+        "(waterproof, insulated, noise cancelling), and the materials it is made of.",
+    )
 
 
 @tool(roles=ROLES)
@@ -53,7 +69,7 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
     materials) and stores. Use it to understand what a shopper's words refer to."""
     with Session(ctx.engine) as session:
         categories = session.execute(
-            select(Category.id, Category.name)
+            select(Category.id, Category.name, Category.parent_id)
             .where(
                 Category.id.in_(select(Product.category_id).distinct())
                 | Category.parent_id.is_(None)
@@ -61,7 +77,11 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
             .order_by(Category.id)
         ).all()
         brands = session.execute(select(Brand.id, Brand.name).order_by(Brand.id)).all()
-        products = session.execute(select(Product.id, Product.name).order_by(Product.id)).all()
+        products = session.execute(
+            select(Product.id, Product.name, Product.category_id, Product.attributes).order_by(
+                Product.id
+            )
+        ).all()
         options: dict[str, set[str]] = defaultdict(set)
         for (opts,) in session.execute(select(Variant.options)):
             for key, value in (opts or {}).items():
@@ -71,10 +91,20 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         stores = session.execute(
             select(Location.id, Location.name, Location.city, Location.kind).order_by(Location.id)
         ).all()
+    features: set[str] = set(options.get("material", ()))
+    for product in products:
+        for key, value in (product.attributes or {}).items():
+            text = str(value).strip().lower()
+            # A yes/no attribute is a feature a shopper asks for by its name ("waterproof").
+            if text in _YES_NO:
+                features.add(key.lower())
+            elif key.lower() == "material":
+                features.update(part.strip() for part in _PARTS.split(text) if part.strip())
     return Vocabulary(
-        categories=[NamedRef(id=c.id, name=c.name) for c in categories],
+        categories=[CategoryRef(id=c.id, name=c.name, parent_id=c.parent_id) for c in categories],
         brands=[NamedRef(id=b.id, name=b.name) for b in brands],
-        products=[NamedRef(id=p.id, name=p.name) for p in products],
+        products=[ProductRef(id=p.id, name=p.name, category_id=p.category_id) for p in products],
+        features=sorted(features),
         options={k: sorted(v) for k, v in sorted(options.items())},
         stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],
     )

@@ -1,0 +1,263 @@
+"""The typed product query: what a shopper asks for, as the NLU, the search tool and the dialogue
+state all speak it, and the rules that decide whether a product answers it.
+
+A query holds hard constraints (product types, brands, price bounds, colour families, sizes,
+gender, required features, exclusions, stock) and how to order what survives them (relevance to
+`text`, price, rating, newest). The matching rules live here once: what a colour word covers
+("blue" takes navy and teal), how sizes are written ("a large" is L), when a product is for women,
+and when it has a feature ("waterproof": a structured attribute decides where the product has
+one, its words elsewhere). The search (`retail.catalog_queries.search_catalogue`) applies them;
+the evals score with their own, independent SQL.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Sort = Literal["relevance", "price_asc", "price_desc", "rating", "newest"]
+Gender = Literal["men's", "women's", "kids"]
+COLOUR_FAMILIES_FILE = Path(__file__).with_name("data") / "colour_families.yaml"
+# Option keys that hold a colour in one source or another.
+COLOUR_KEYS = ("color", "colour", "frame color", "dial color")
+# Values of a structured attribute that mean the product does not have it.
+_NO = {"no", "none", "false", "n/a", "not", "0"}
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_LETTER_SIZES = {
+    "extra small": "xs",
+    "x-small": "xs",
+    "small": "s",
+    "medium": "m",
+    "large": "l",
+    "extra large": "xl",
+    "x-large": "xl",
+    "xx-large": "xxl",
+    "2xl": "xxl",
+}
+_GENDER_WORDS: dict[str, Gender] = {
+    "men": "men's",
+    "mens": "men's",
+    "men's": "men's",
+    "man": "men's",
+    "male": "men's",
+    "women": "women's",
+    "womens": "women's",
+    "women's": "women's",
+    "woman": "women's",
+    "female": "women's",
+    "ladies": "women's",
+    "girl": "women's",
+    "kids": "kids",
+    "kid": "kids",
+    "children": "kids",
+    "child": "kids",
+}
+
+
+class ProductQuery(BaseModel):
+    """A shopper's product request as hard constraints plus an order. Empty lists constrain
+    nothing; several values in one list are alternatives ("jackets or vests")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[
+        str,
+        Field(
+            max_length=500,
+            description="The request in the shopper's words, for ranking by relevance "
+            '("lightweight jacket for hiking"); empty to rank by rating.',
+        ),
+    ] = ""
+    categories: Annotated[
+        list[str],
+        Field(description="Product types: category names or ids of the store's taxonomy."),
+    ] = []
+    kinds: Annotated[
+        list[str],
+        Field(
+            description='Kinds narrower than a category, as product names say them ("rain '
+            "jacket\" among Jackets): the product's name must contain one."
+        ),
+    ] = []
+    brands: Annotated[list[str], Field(description="Brand names or ids.")] = []
+    colours: Annotated[
+        list[str],
+        Field(description='Colours; a plain colour covers its family ("blue" takes navy).'),
+    ] = []
+    sizes: Annotated[list[str], Field(description='Sizes, e.g. "M", "L", "10", "9.5".')] = []
+    gender: Annotated[Gender | None, Field(description="Who it is for.")] = None
+    features: Annotated[
+        list[str],
+        Field(description='Features or materials it must have: "waterproof", "leather".'),
+    ] = []
+    exclude: Annotated[
+        list[str], Field(description="Features, materials or colours it must not have.")
+    ] = []
+    min_price: Annotated[float | None, Field(ge=0, description="Lowest price, inclusive.")] = None
+    max_price: Annotated[float | None, Field(ge=0, description="Highest price, inclusive.")] = None
+    sort: Annotated[
+        Sort,
+        Field(description="relevance, price_asc (cheapest first), price_desc, rating, newest."),
+    ] = "relevance"
+    limit: Annotated[int, Field(ge=1, le=20, description="How many products to show.")] = 5
+    in_stock_only: Annotated[
+        bool, Field(description="Only SKUs in stock (at the store, when one is given).")
+    ] = True
+    store_id: Annotated[
+        str | None, Field(description="Check stock at this store rather than anywhere.")
+    ] = None
+
+    @field_validator("gender", mode="before")
+    @classmethod
+    def _gender_word(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _GENDER_WORDS.get(value.strip().lower(), value)
+        return value
+
+    @field_validator("categories", "kinds", "brands", "colours", "sizes", "features", "exclude")
+    @classmethod
+    def _distinct(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def name_is_kind(name: str, kind: str) -> bool:
+    """Whether a product's name says it is of this kind: the kind's words in order, singular or
+    plural ("Waterproof Rain Jacket" is a rain jacket; "Hiking Boots" are a hiking boot)."""
+    have = " " + " ".join(w.rstrip("s") for w in words(name.replace("-", " "))) + " "
+    want = " " + " ".join(w.rstrip("s") for w in words(kind.replace("-", " "))) + " "
+    return want in have
+
+
+def gender_of_word(word: str) -> Gender | None:
+    """The gender a word names ("ladies" -> women's), if it names one."""
+    return _GENDER_WORDS.get(word.lower())
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, hyphens and apostrophes kept inside a word ("quick-dry", "men's")."""
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+@functools.cache
+def colour_families() -> dict[str, frozenset[str]]:
+    """Family name -> the colour names it covers (the family's own name included)."""
+    data = yaml.safe_load(COLOUR_FAMILIES_FILE.read_text(encoding="utf-8"))
+    return {
+        str(family): frozenset({str(family), *(str(c).lower() for c in members)})
+        for family, members in data.items()
+    }
+
+
+def colour_covers(wanted: str, colour: str) -> bool:
+    """Whether a catalogue `colour` answers the shopper's `wanted` colour: the same name, a name
+    containing it ("slate blue" for blue, "midnight navy" for navy), or a member of its family
+    ("navy" for blue)."""
+    wanted, colour = wanted.strip().lower(), colour.strip().lower()
+    if not wanted or not colour:
+        return False
+    if wanted == colour or wanted in colour.replace("-", " ").split():
+        return True
+    members = colour_families().get(wanted, frozenset())
+    parts = colour.replace("-", " ").split()
+    return colour in members or any(part in members for part in parts)
+
+
+def is_colour_word(word: str) -> bool:
+    return any(word in members for members in colour_families().values())
+
+
+def size_forms(size: str) -> set[str]:
+    """The ways one size is written: "large", "l", "L" are one size; "9.5" stays itself."""
+    text = size.strip().lower()
+    forms = {text}
+    if text in _LETTER_SIZES:
+        forms.add(_LETTER_SIZES[text])
+    forms |= {name for name, letter in _LETTER_SIZES.items() if letter == text}
+    return forms
+
+
+def size_covers(wanted: str, size: str) -> bool:
+    """Whether a variant's `size` answers `wanted`: the same size in any spelling, or a range
+    holding it ("S/M" answers S and M)."""
+    have = size.strip().lower()
+    wanted_forms = size_forms(wanted)
+    if have in wanted_forms or size_forms(have) & wanted_forms:
+        return True
+    return "/" in have and bool(set(have.split("/")) & wanted_forms)
+
+
+def variant_colours(options: Mapping[str, Any]) -> list[str]:
+    return [str(options[k]) for k in COLOUR_KEYS if options.get(k) not in (None, "")]
+
+
+def product_gender(
+    attributes: Mapping[str, Any], name: str, category_name: str | None
+) -> Gender | Literal["unisex"] | None:
+    """Who a product is for, from its attribute, else its name or category's words ("Womens
+    Dresses", "Men Check Shirt"); None when nothing says."""
+    declared = str(attributes.get("gender") or "").strip().lower()
+    if declared:
+        return "unisex" if declared == "unisex" else gender_of_word(declared)
+    for text in (name, category_name or ""):
+        for word in words(text):
+            if (gender := gender_of_word(word)) is not None:
+                return gender
+    return None
+
+
+def gender_allows(wanted: Gender | None, gender: str | None) -> bool:
+    """A product for nobody in particular, or for everyone, suits anyone who asks."""
+    return wanted is None or gender in (None, "unisex", wanted)
+
+
+def _flat_text(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return " ".join(f"{k} {_flat_text(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return " ".join(_flat_text(v) for v in value)
+    return str(value)
+
+
+class ProductText:
+    """What a product says about itself, for feature checks: structured attributes first."""
+
+    __slots__ = ("attributes", "text")
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        description: str,
+        materials: str | None,
+        attributes: Mapping[str, Any],
+        options: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        self.attributes = {str(k).lower(): v for k, v in attributes.items()}
+        kept = {k: v for k, v in self.attributes.items() if k not in _PLUMBING}
+        parts = [name, description, materials or "", _flat_text(kept)]
+        parts.extend(_flat_text(o) for o in options)
+        self.text = " " + " ".join(words(" ".join(parts))) + " "
+
+    def has(self, feature: str) -> bool:
+        """A structured attribute named like the feature decides ("waterproof": "no" is not
+        waterproof, whatever the description says); otherwise the feature's words, in order,
+        anywhere in the product's own text."""
+        key = " ".join(words(feature))
+        for name in (key, key.replace("-", " "), key.replace(" ", "-")):
+            if name in self.attributes:
+                value = str(self.attributes[name]).strip().lower()
+                return value not in _NO
+        phrase = " " + key + " "
+        return phrase in self.text or phrase.replace("-", " ") in self.text.replace("-", " ")
+
+
+# Attributes that are plumbing, not descriptions a shopper's words could match.
+_PLUMBING = frozenset(
+    {"images", "thumbnail", "sku", "barcode", "dummyjson_id", "model", "meta", "tags", "qr_code"}
+)

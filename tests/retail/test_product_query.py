@@ -1,0 +1,96 @@
+"""The matching rules of the typed product query: colour families, sizes, gender, features."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from retail.product_query import (
+    ProductQuery,
+    ProductText,
+    colour_covers,
+    gender_allows,
+    name_is_kind,
+    product_gender,
+    size_covers,
+)
+
+
+@pytest.mark.parametrize(
+    ("wanted", "colour", "covered"),
+    [
+        ("blue", "navy", True),
+        ("blue", "teal", True),
+        ("blue", "slate blue", True),
+        ("red", "burgundy", True),
+        ("red", "brick red", True),
+        ("grey", "charcoal", True),
+        ("navy", "navy", True),
+        ("navy", "blue", False),
+        ("blue", "black", False),
+        ("pink", "red", False),
+        ("green", "forest green", True),
+    ],
+)
+def test_a_plain_colour_covers_its_family(wanted: str, colour: str, covered: bool) -> None:
+    assert colour_covers(wanted, colour) is covered
+
+
+@pytest.mark.parametrize(
+    ("wanted", "size", "covered"),
+    [
+        ("L", "large", True),
+        ("large", "L", True),
+        ("M", "S/M", True),
+        ("XL", "L", False),
+        ("10", "10", True),
+        ("10", "10.5", False),
+        ("9.5", "9.5", True),
+    ],
+)
+def test_sizes_in_any_spelling(wanted: str, size: str, covered: bool) -> None:
+    assert size_covers(wanted, size) is covered
+
+
+def test_a_structured_attribute_decides_a_feature_over_the_words() -> None:
+    softshell = ProductText(
+        name="Stretch Softshell Jacket",
+        description="Not waterproof, but it sheds a shower.",
+        materials="nylon-elastane",
+        attributes={"waterproof": "no", "features": ["water-resistant DWR finish"]},
+    )
+    assert not softshell.has("waterproof")
+    assert softshell.has("water-resistant")
+    assert softshell.has("nylon-elastane")
+    bag = ProductText(
+        name="Heshe Women's Leather Bag", description="", materials=None, attributes={}
+    )
+    assert bag.has("leather") and not bag.has("canvas")
+    headphones = ProductText(
+        name="Over-Ear Headphones",
+        description="",
+        materials=None,
+        attributes={"noise cancelling": "yes", "images": ["https://x/noise-cancelling.png"]},
+    )
+    assert headphones.has("noise-cancelling") and headphones.has("noise cancelling")
+
+
+def test_gender_from_the_attribute_then_the_words() -> None:
+    assert product_gender({"gender": "women's"}, "Parka", "Jackets") == "women's"
+    assert product_gender({}, "Man Plaid Shirt", "Mens Shirts") == "men's"
+    assert product_gender({}, "Blue Frock", "Womens Dresses") == "women's"
+    assert product_gender({}, "Camping Tent", "Tents") is None
+    assert gender_allows("women's", None) and gender_allows("women's", "unisex")
+    assert not gender_allows("women's", "men's")
+
+
+def test_kinds_are_read_from_product_names() -> None:
+    assert name_is_kind("Alpenglow Men's Sierracraft Waterproof Rain Jacket", "rain jackets")
+    assert not name_is_kind("Basecamp Basics Men's Bouldershell Warm Winter Parka", "rain jacket")
+
+
+def test_the_query_normalises_gender_words_and_rejects_unknown_fields() -> None:
+    assert ProductQuery(gender="ladies").gender == "women's"
+    assert ProductQuery(colours=["blue", " blue", ""]).colours == ["blue"]
+    with pytest.raises(ValidationError):
+        ProductQuery.model_validate({"shade": "dark"})
