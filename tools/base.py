@@ -180,6 +180,14 @@ class ToolSpec:
     roles: frozenset[Role]
     writes: bool
     fn: ToolFn
+    model_argument: str | None = None
+    """The one argument of a tool that takes a whole pydantic model (a typed request): the
+    model's fields are the tool's arguments, flat, as an LLM fills them."""
+
+    def call(self, ctx: ToolContext, params: BaseModel) -> Any:
+        if self.model_argument is not None:
+            return self.fn(ctx, **{self.model_argument: params})
+        return self.fn(ctx, **dict(params))
 
     def allows(self, principal: Principal) -> bool:
         return principal.role == "admin" or principal.role in self.roles
@@ -229,8 +237,13 @@ def tool(*, roles: Iterable[Role], writes: bool = False) -> Callable[[ToolFn], T
         doc = inspect.getdoc(fn)
         if not doc:
             raise TypeError(f"tool {name} needs a docstring: it is what the model reads")
-        input_model = create_model(
-            f"{''.join(p.title() for p in name.split('_'))}Input", __base__=_Arguments, **fields
+        model_argument = _model_argument(fields)
+        input_model = (
+            fields[model_argument][0]
+            if model_argument is not None
+            else create_model(
+                f"{''.join(p.title() for p in name.split('_'))}Input", __base__=_Arguments, **fields
+            )
         )
         REGISTRY[name] = ToolSpec(
             name=name,
@@ -240,10 +253,20 @@ def tool(*, roles: Iterable[Role], writes: bool = False) -> Callable[[ToolFn], T
             roles=granted,
             writes=writes,
             fn=fn,
+            model_argument=model_argument,
         )
         return fn
 
     return register
+
+
+def _model_argument(fields: Mapping[str, tuple[Any, Any]]) -> str | None:
+    """The name of a tool's only argument when it is a pydantic model, else None."""
+    if len(fields) != 1:
+        return None
+    name, (annotation, _) = next(iter(fields.items()))
+    is_model = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return name if is_model else None
 
 
 def tools_for(principal: Principal, names: Iterable[str] | None = None) -> list[ToolSpec]:
@@ -338,10 +361,10 @@ def invoke(
         try:
             params = spec.input_model.model_validate(args)
         except ValidationError as exc:
-            error = invalid(_first_problem(name, exc))
+            error = _invalid_arguments(name, exc)
         else:
             try:
-                output = spec.fn(ctx, **dict(params))
+                output = spec.call(ctx, params)
             except ToolError as exc:
                 error = exc
             except AisleError as exc:
@@ -371,10 +394,31 @@ def _kind_of(exc: AisleError) -> ErrorKind:
     return "not_found" if isinstance(exc, NotFoundError) else "invalid"
 
 
-def _first_problem(name: str, exc: ValidationError) -> str:
-    problem = exc.errors()[0]
-    where = ".".join(str(p) for p in problem["loc"]) or "arguments"
-    return f"{name}: {where}: {problem['msg']}."
+# Said to whoever asked, often a shopper: no tool or argument names, no validation jargon.
+INVALID_ARGUMENTS = "Part of that request could not be used as given; please put it another way."
+
+
+def _invalid_arguments(name: str, exc: ValidationError) -> ToolError:
+    """The plain sentence for arguments that fail validation; each problem, as pydantic says it,
+    stays in the details, which the audit digests and an LLM brain reads to correct its call."""
+    problems = [
+        {
+            "argument": ".".join(str(p) for p in problem["loc"]) or "arguments",
+            "problem": problem["msg"],
+        }
+        for problem in exc.errors()
+    ]
+    return ToolError("invalid", INVALID_ARGUMENTS, details={"tool": name, "problems": problems})
+
+
+def technical_message(error: ToolErrorInfo) -> str:
+    """The error for people who know the tools (staff commands): the sentence, then each
+    argument that failed validation in pydantic's words."""
+    problems = error.details.get("problems") or []
+    if not problems:
+        return error.message
+    said = "; ".join(f"{p['argument']}: {p['problem']}" for p in problems)
+    return f"{error.message} ({said})"
 
 
 def action_digest(tool_name: str, arguments: Mapping[str, Any]) -> str:

@@ -1,31 +1,33 @@
 """Catalogue tools for shoppers and associates: search, one product in full, a comparison.
 
-Search is hybrid: the RAG index (dense MiniLM + BM25 over product pages, pre-filtered on
-category, brand, colour and size) ranks the candidates, and one SQL statement keeps those that
-meet every filter exactly, on one and the same variant and against live prices and stock ("blue,
-size M, under $150, in stock at S001" is one SKU that is all four). Without a query the filters
-alone list products, best rated first. A search costs one query embedding, one index lookup and
-a fixed handful of SQL statements whatever `limit` is.
+Search takes a typed `ProductQuery`: its constraints filter (product type, brand, price, colour
+family, size, gender, features, exclusions, stock; price, colour, size and stock on one and the
+same SKU), the RAG index (dense MiniLM + BM25 over product pages, pre-filtered on the types)
+ranks the survivors by relevance to the query's text unless a sort is asked, and the result
+says how many products match exactly. When none does, it offers the closest products of the
+same type and names the constraints it left out: it never pads a list with another product type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from rag.documents import SKIPPED_ATTRIBUTES
 from rag.retrieve import parse_filters
 from retail.catalog_queries import (
+    CatalogueSearch,
     ProductMatch,
     find_products,
     get_product,
-    resolve_brands,
     resolve_categories,
+    search_catalogue,
 )
+from retail.product_query import ProductQuery
 from retail.schemas import ProductPublic, VariantPublic
 from retail.store.models import Product
 from tools.base import Role, ToolContext, invalid, not_found, tool
@@ -57,16 +59,25 @@ class ProductCard(BaseModel):
     review_count: int
     in_stock: bool = Field(description="Some SKU is in stock (at the store, when one was given).")
     snippet: str = Field(description="The start of the product's description.")
+    image: str | None = Field(
+        default=None,
+        description="The product's first image URL, on the cards a page shows (`product_cards`); "
+        "tool results leave it out, since a model reading them has no use for URLs.",
+    )
 
 
 class SearchResults(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    query: str
-    filters: dict[str, Any] = Field(description="The filters applied, as given.")
-    store_id: str | None
+    query: ProductQuery = Field(description="The query as applied (product types as ids).")
+    total_matches: int = Field(description="How many products meet every constraint.")
+    relaxed: list[str] = Field(
+        description="Empty when the products shown meet every constraint. When none does: "
+        "the constraints left out to find the closest products shown (colours, sizes, "
+        "features, exclude, gender, brands, price, in_stock_only)."
+    )
     retrieval: Literal["hybrid", "filters"] = Field(
-        description="hybrid: ranked by relevance to the query; filters: best rated first."
+        description="hybrid: ranked by relevance to the text; filters: by the sort asked."
     )
     products: list[ProductCard]
 
@@ -112,12 +123,54 @@ def card(match: ProductMatch, **extra: Any) -> dict[str, Any]:
     }
 
 
+def listed_cards(output: Mapping[str, Any]) -> list[ProductCard]:
+    """The product cards a tool's output lists: the items of its top-level lists that are a
+    `ProductCard` or a subclass of one (search results, a comparison, recommendations)."""
+    fields = ProductCard.model_fields.keys()
+    return [
+        ProductCard.model_validate({k: v for k, v in item.items() if k in fields})
+        for value in output.values()
+        if isinstance(value, list)
+        for item in value
+        if isinstance(item, dict) and fields - {"image"} <= item.keys()
+    ]
+
+
 def product_cards(
-    session: Session, product_ids: Sequence[str], *, store_id: str | None = None
-) -> dict[str, ProductCard]:
-    """Cards of the products that exist among `product_ids` (two SQL statements)."""
-    found = find_products(session, ids=product_ids, store_id=store_id, limit=len(product_ids))
-    return {m.summary.id: ProductCard(**card(m)) for m in found}
+    engine: Engine, product_ids: Sequence[str], *, listed: Iterable[ProductCard] = ()
+) -> list[ProductCard]:
+    """The cards a page shows for these products, in the order given (unknown ids left out),
+    with their images. A product a tool `listed` keeps that card's prices, colours, sizes and
+    stock, which are what the answer quoted; the others are read whole. At most three SQL
+    statements."""
+    if not product_ids:
+        return []
+    shown: dict[str, ProductCard] = {}
+    for listed_card in listed:
+        shown.setdefault(listed_card.product_id, listed_card)
+    wanted = list(dict.fromkeys(product_ids))
+    unlisted = [p for p in wanted if p not in shown]
+    with Session(engine) as session:
+        if unlisted:
+            found = find_products(session, ids=unlisted, limit=len(unlisted))
+            shown.update((m.summary.id, ProductCard(**card(m))) for m in found)
+        attributes = {
+            row.id: row.attributes
+            for row in session.execute(
+                select(Product.id, Product.attributes).where(Product.id.in_(wanted))
+            )
+        }
+    return [
+        shown[p].model_copy(update={"image": _first_image(attributes.get(p) or {})})
+        for p in wanted
+        if p in shown
+    ]
+
+
+def _first_image(attributes: Mapping[str, Any]) -> str | None:
+    images = attributes.get("images") or []
+    image = images[0] if isinstance(images, list) and images else attributes.get("thumbnail")
+    return image if isinstance(image, str) else None
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
@@ -136,87 +189,105 @@ def _option_values(variants: Sequence[VariantPublic], key: str) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+# A request naming no product type takes the types of its nearest products by meaning (MiniLM
+# cosine over product pages): the nearest must be at least this close, and those within the
+# margin of it count too. Unrelated requests score 0.29-0.36 on the demo world, the
+# descriptive ones that name a type in other words 0.40-0.63.
+TYPE_NEIGHBOURS = 5
+TYPE_SIMILARITY = 0.38
+TYPE_MARGIN = 0.02
+# What a search leaves out, one at a time in this order, to find the closest products when
+# none meets every constraint: the details first, the product type never.
+RELAXATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("colours", {"colours": []}),
+    ("sizes", {"sizes": []}),
+    ("features", {"features": []}),
+    ("exclude", {"exclude": []}),
+    ("gender", {"gender": None}),
+    ("brands", {"brands": []}),
+    ("price", {"min_price": None, "max_price": None}),
+    ("in_stock_only", {"in_stock_only": False}),
+)
+
+
 @tool(roles=CATALOG_ROLES)
-def search_products(
-    ctx: ToolContext,
-    *,
-    query: Annotated[
-        str,
-        Field(
-            max_length=300,
-            description='What the shopper wants, in their words ("waterproof hiking jacket"); '
-            "empty to list by the filters alone.",
-        ),
-    ] = "",
-    category: Annotated[
-        str | None, Field(description="A category name or id; its subcategories count.")
-    ] = None,
-    brand: Annotated[str | None, Field(description="A brand name or id.")] = None,
-    colour: Annotated[str | None, Field(description="A colour, e.g. blue.")] = None,
-    size: Annotated[str | None, Field(description="A size, e.g. M or 9.5.")] = None,
-    min_price: Annotated[float | None, Field(ge=0, description="Lowest price, inclusive.")] = None,
-    max_price: Annotated[float | None, Field(ge=0, description="Highest price, inclusive.")] = None,
-    in_stock_only: Annotated[
-        bool, Field(description="Only SKUs in stock (at the store, when one is given).")
-    ] = True,
-    store_id: Annotated[
-        str | None, Field(description="Check stock at this store rather than anywhere.")
-    ] = None,
-    limit: Annotated[int, Field(ge=1, le=20, description="How many products.")] = 5,
-) -> SearchResults:
-    """Search the catalogue by a free-text query and/or filters (category, brand, colour,
-    size, price range, in stock at a store); returns product cards with price range, colours,
-    sizes, rating and stock. Use it whenever the shopper looks for products."""
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise invalid(f"min_price {min_price:g} is above max_price {max_price:g}.")
-    filters = {
-        "category": category,
-        "brand": brand,
-        "colour": colour,
-        "size": size,
-        "min_price": min_price,
-        "max_price": max_price,
-        "in_stock_only": in_stock_only,
-    }
-    text = query.strip()
+def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
+    """Search the catalogue: product types (categories), brands, colours, sizes, gender,
+    features, exclusions, a price range, stock at a store, and a sort (cheapest, best rated,
+    newest); returns how many products match exactly and their cards. When none does, the
+    closest products of the same type and which constraints were left out. Use it whenever the
+    shopper looks for products."""
+    if (
+        query.min_price is not None
+        and query.max_price is not None
+        and query.min_price > query.max_price
+    ):
+        raise invalid(
+            f"The lowest price ({query.min_price:g}) is above the highest ({query.max_price:g})."
+        )
+    text = query.text.strip()
     with Session(ctx.engine) as session:
-        if store_id is not None:
-            check_store(session, store_id)
-        category_ids = resolve_categories(session, category) if category else None
-        brand_ids = resolve_brands(session, brand) if brand else None
+        if query.store_id is not None:
+            check_store(session, query.store_id)
+        category_ids = [c for name in query.categories for c in resolve_categories(session, name)]
+        if not category_ids and not query.brands and text:
+            category_ids = _closest_types(ctx, session, text)
+        applied = query.model_copy(update={"text": text, "categories": category_ids})
         ranked: list[str] | None = None
         if text:
-            where = {
-                "doc_type": "product",
-                "category": ",".join(category_ids or ()),
-                "brand": ",".join(brand_ids or ()),
-                "colour": colour or "",
-                "size": size or "",
-            }
+            where = {"doc_type": "product", "category": ",".join(category_ids)}
             hits = rag_retriever(ctx).search(
                 text, k=CANDIDATES, filters=parse_filters({k: v for k, v in where.items() if v})
             )
             ranked = [h.product_id for h in hits if h.product_id]
-        matches = find_products(
-            session,
-            ids=ranked,
-            category_ids=category_ids,
-            brand_ids=brand_ids,
-            colour=colour,
-            size=size,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock_only or None,
-            store_id=store_id,
-            limit=limit,
-        )
+        found = search_catalogue(session, applied, ranked=ranked)
+        relaxed: list[str] = []
+        if not found.total and category_ids:
+            found, relaxed = _closest(session, applied, ranked)
     return SearchResults(
-        query=text,
-        filters={k: v for k, v in filters.items() if v is not None},
-        store_id=store_id,
-        retrieval="hybrid" if text else "filters",
-        products=[ProductCard(**card(m)) for m in matches],
+        query=applied,
+        total_matches=0 if relaxed else found.total,
+        relaxed=relaxed,
+        retrieval="hybrid" if text and applied.sort == "relevance" else "filters",
+        products=[ProductCard(**card(m)) for m in found.matches],
     )
+
+
+def _closest_types(ctx: ToolContext, session: Session, text: str) -> list[str]:
+    """The product types a request that names none means ("something to sleep in when
+    camping"): the category of the product closest to it in meaning, and of the next ones
+    nearly as close; none when nothing is close (a pogo stick in an outdoor shop)."""
+    hits = rag_retriever(ctx).search(
+        text, k=TYPE_NEIGHBOURS, mode="dense", filters=parse_filters({"doc_type": "product"})
+    )
+    if not hits or hits[0].score < TYPE_SIMILARITY:
+        return []
+    near = [h.product_id for h in hits if h.product_id and h.score >= hits[0].score - TYPE_MARGIN]
+    category_of = dict(
+        session.execute(select(Product.id, Product.category_id).where(Product.id.in_(near))).all()
+    )
+    return list(dict.fromkeys(c for p in near if (c := category_of.get(p)) is not None))
+
+
+def _closest(
+    session: Session, query: ProductQuery, ranked: list[str] | None
+) -> tuple[CatalogueSearch, list[str]]:
+    """The closest products of the query's own types: leave out one constraint, in the order of
+    `RELAXATIONS`, then all of them; nothing of another type is ever offered."""
+    for name, change in RELAXATIONS:
+        if all(getattr(query, k) == v for k, v in change.items()):
+            continue
+        found = search_catalogue(session, query.model_copy(update=change), ranked=ranked)
+        if found.total:
+            return found, [name]
+    everything = {k: v for _, change in RELAXATIONS for k, v in change.items()}
+    dropped = [
+        name
+        for name, change in RELAXATIONS
+        if any(getattr(query, k) != v for k, v in change.items())
+    ]
+    found = search_catalogue(session, query.model_copy(update=everything), ranked=ranked)
+    return found, dropped if found.total else []
 
 
 @tool(roles=CATALOG_ROLES)

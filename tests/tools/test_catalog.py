@@ -37,12 +37,12 @@ def test_colour_and_size_in_stock_at_a_store_mean_one_sku_that_is_all_three(
 
     here = ok(
         run(
-            ctx, "search_products", query="leggings", colour=colour, size=size,
+            ctx, "search_products", text="leggings", colours=[colour], sizes=[size],
             store_id=w.store_id, limit=10,
         )
     )  # fmt: skip
     assert w.product_id not in _ids(here), "its only such SKU has nothing to sell at the store"
-    anywhere = ok(run(ctx, "search_products", query="leggings", colour=colour, size=size))
+    anywhere = ok(run(ctx, "search_products", text="leggings", colours=[colour], sizes=[size]))
     assert w.product_id in _ids(anywhere), "online still has it"
 
     with Session(w.engine) as session:
@@ -55,7 +55,7 @@ def test_colour_and_size_in_stock_at_a_store_mean_one_sku_that_is_all_three(
     other_size = _options(w.engine, next(v for v in sibling if v in in_store))["size"]
     found = ok(
         run(
-            ctx, "search_products", query="leggings", size=other_size, store_id=w.store_id,
+            ctx, "search_products", text="leggings", sizes=[other_size], store_id=w.store_id,
             limit=10,
         )
     )  # fmt: skip
@@ -72,25 +72,37 @@ def test_colour_and_size_in_stock_at_a_store_mean_one_sku_that_is_all_three(
         assert sellable_at(w.engine, skus, w.store_id), card["product_id"]
 
 
-def test_max_price_filters_the_hybrid_ranking(tool_world: ToolWorld) -> None:
+def test_a_price_bound_filters_and_nothing_left_is_said_not_padded(tool_world: ToolWorld) -> None:
     w = tool_world
     ctx = w.ctx("evaluator:eve")
-    unbounded = ok(run(ctx, "search_products", query="down jacket", in_stock_only=False))
-    pricey = next(p for p in unbounded["products"] if p["price_min"] > 150)
-    assert unbounded["retrieval"] == "hybrid"
+    unbounded = ok(run(ctx, "search_products", text="down jacket", in_stock_only=False))
+    assert unbounded["retrieval"] == "hybrid" and unbounded["relaxed"] == []
+    assert unbounded["query"]["categories"], "the type was taken from the nearest products"
+    cheapest = min(p["price_min"] for p in unbounded["products"])
 
     bounded = ok(
-        run(ctx, "search_products", query="down jacket", max_price=150, in_stock_only=False)
-    )
-    assert pricey["product_id"] not in _ids(bounded)
-    assert bounded["products"], "cheaper products still answer"
-    assert all(p["price_max"] <= 150 for p in bounded["products"])
-    assert bounded["filters"] == {"max_price": 150.0, "in_stock_only": False}
+        run(
+            ctx, "search_products", text="down jacket", max_price=cheapest,
+            in_stock_only=False,
+        )
+    )  # fmt: skip
+    assert bounded["products"] and bounded["relaxed"] == []
+    assert all(p["price_min"] <= cheapest for p in bounded["products"])
+    assert bounded["total_matches"] == len(bounded["products"])
+
+    nothing = ok(run(ctx, "search_products", text="down jacket", max_price=1, in_stock_only=False))
+    assert nothing["total_matches"] == 0 and nothing["relaxed"] == ["price"]
+    types = set(unbounded["query"]["categories"])
+    with Session(w.engine) as session:
+        shown = session.scalars(
+            select(Product.category_id).where(Product.id.in_(_ids(nothing)))
+        ).all()
+    assert shown and set(shown) <= types, "the closest products are of the same type"
 
 
 def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: ToolWorld) -> None:
     w = tool_world
-    out = ok(run(w.ctx("associate:ann"), "search_products", category="Apparel", limit=20))
+    out = ok(run(w.ctx("associate:ann"), "search_products", categories=["Apparel"], limit=20))
     assert out["retrieval"] == "filters" and out["products"]
     with Session(w.engine) as session:
         allowed = set(session.scalars(category_and_descendants("apparel")))
@@ -106,13 +118,13 @@ def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: To
 
 def test_bad_filters_are_typed_errors(tool_world: ToolWorld) -> None:
     ctx = tool_world.ctx("shopper:someone")
-    unknown = run(ctx, "search_products", category="spaceships")
+    unknown = run(ctx, "search_products", categories=["spaceships"])
     assert unknown.status == "not_found" and unknown.error is not None
     assert unknown.error.message == "No category called 'spaceships'."
     assert run(ctx, "search_products", min_price=50, max_price=10).status == "invalid"
     assert run(ctx, "search_products", store_id="S999").status == "not_found"
     assert run(ctx, "search_products", limit=0).status == "invalid"
-    assert run(ctx, "search_products", colour="red", shade="dark").status == "invalid"
+    assert run(ctx, "search_products", colours=["red"], shade="dark").status == "invalid"
 
 
 def test_a_never_built_index_is_a_typed_error_but_filters_still_list(
@@ -121,11 +133,11 @@ def test_a_never_built_index_is_a_typed_error_but_filters_still_list(
     w = tool_world
     bare = Services(w.engine, w.settings.model_copy(update={"var_dir": tmp_path}))
     ctx = ToolContext(principal=Principal.parse("shopper:someone"), services=bare)
-    searched = run(ctx, "search_products", query="jacket")
+    searched = run(ctx, "search_products", text="jacket")
     assert searched.status == "not_found" and searched.error is not None
     assert searched.error.details == {"missing": "rag_index"}
     assert "aisle rag ingest" in searched.error.message
-    assert ok(run(ctx, "search_products", category="apparel"))["products"]
+    assert ok(run(ctx, "search_products", categories=["apparel"]))["products"]
 
 
 def test_product_details_has_variants_reviews_and_care(tool_world: ToolWorld) -> None:
@@ -168,9 +180,9 @@ def test_grants_and_the_audit_chain(tool_world: ToolWorld) -> None:
     w = tool_world
     with Session(w.engine) as session:
         before = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
-    denied = run(w.ctx("planner:pat"), "search_products", query="tent")
+    denied = run(w.ctx("planner:pat"), "search_products", text="tent")
     assert denied.status == "forbidden"
-    ok(run(w.ctx("admin:root"), "search_products", query="tent"))
+    ok(run(w.ctx("admin:root"), "search_products", text="tent"))
     with Session(w.engine) as session:
         events = session.scalars(
             select(AuditEvent).where(AuditEvent.seq > before).order_by(AuditEvent.seq)
@@ -191,13 +203,13 @@ def test_search_filters_and_stock_nearby_on_both_databases(engine: Engine, tmp_p
     def search(**filters: Any) -> list[str]:
         return _ids(ok(run(ctx, "search_products", **filters)))
 
-    assert search(colour="BLUE", size="s", store_id=c.downtown) == [c.alpine]
-    assert search(colour="blue", size="M", store_id=c.downtown) == []
-    assert search(category="jacket", max_price=130) == [c.alpine]
-    assert sorted(search(category="jackets", max_price=130, in_stock_only=False)) == sorted(
+    assert search(colours=["BLUE"], sizes=["s"], store_id=c.downtown) == [c.alpine]
+    assert search(colours=["blue"], sizes=["M"], store_id=c.downtown) == []
+    assert search(categories=["jacket"], max_price=130) == [c.alpine]
+    assert sorted(search(categories=["jackets"], max_price=130, in_stock_only=False)) == sorted(
         [c.alpine, c.breeze]
     )
-    assert search(brand="Hearth & Co") == [], "the skillet is not available"
+    assert search(brands=["Hearth & Co"]) == [], "the skillet is not available"
 
     with Session(engine) as session, session.begin():
         for store, lat, lon in ((c.downtown, 45.5152, -122.6784), (c.uptown, 45.5400, -122.7000)):
