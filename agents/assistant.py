@@ -1,16 +1,18 @@
 """The shopper and associate assistants: one conversation graph, a brain, a principal, a thread.
 
-`Assistant` is built once per process (it loads the NLU and compiles the graph); `ask` runs one
-turn for one principal on one thread and returns what `aisle ask --json` prints and what the API
-will stream. A thread belongs to the principal who started it: anyone else asking on it is told
-it does not exist.
+`Assistant` is built once per process (it loads the NLU and compiles the graph). `stream` runs
+one turn for one principal on one thread and yields typed events as the turn goes (a tool
+started, a tool finished, a piece of the answer, then the whole turn); `ask` is the same turn
+read to its end, as `aisle ask --json` prints it. A thread belongs to the principal who started
+it: anyone else asking on it is told it does not exist.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 from langgraph.types import Durability
@@ -18,17 +20,31 @@ from pydantic import BaseModel, Field
 
 from agents.brains.base import Brain
 from agents.brains.local import LocalBrain
-from agents.conversation import TurnContext, build_conversation_graph
+from agents.conversation import ANSWER_NODE, TurnContext, build_conversation_graph
 from agents.nlu.parser import Nlu
-from agents.state import Citation, ConversationState, Message
+from agents.state import Citation, ConversationState, Message, ToolCallRequest
 from agents.usage import TokenUsage, counting_tokens
 from retail.errors import AisleError, NotFoundError
-from tools.base import Principal, Services, ToolContext, invoke, tools_for
+from tools.base import (
+    CallStatus,
+    Principal,
+    Services,
+    ToolContext,
+    ToolOutcome,
+    invoke,
+    tools_for,
+)
+from tools.catalog import ProductCard, listed_cards, product_cards
 from tools.vocabulary import Vocabulary
 
 BRAINS = ("local", "hybrid", "openai")
 TURN_DURABILITY: Durability = "exit"
-MAX_MESSAGE_CHARS = 2000
+# A message over the hard cap is refused; one between the two is read as its request
+# (`request_of`). The request budget is the old cap, so every message that was read whole
+# before still is: a customer's whole order request can run to several hundred characters.
+MAX_MESSAGE_CHARS = 10_000
+REQUEST_CHARS = 2_000
+CHUNKS = 4  # pieces an answer is streamed in
 # The assistant's own service principal reads the vocabulary once at start-up.
 SYSTEM = Principal(id="system:assistant", role="admin")
 AGENT_NAMES = {"shopper": "shopper-assistant", "associate": "associate-assistant"}
@@ -53,6 +69,8 @@ CONVERSATION_TOOLS = frozenset(
         "modify_order_items",
         "return_order_items",
         "exchange_order_items",
+        "my_account",
+        "modify_user_address",
         "customer_profile",
         "customer_recommendations",
         "forecast_for_sku",
@@ -62,7 +80,7 @@ CONVERSATION_TOOLS = frozenset(
 
 
 class InvalidMessageError(AisleError):
-    """The message cannot be handled as written (empty or too long)."""
+    """The message cannot be handled as written (empty or over the hard cap)."""
 
 
 class UnknownBrainError(AisleError):
@@ -72,7 +90,7 @@ class UnknownBrainError(AisleError):
 class ToolCallSummary(BaseModel):
     name: str
     args: dict[str, Any]
-    status: str
+    status: CallStatus = Field(description="ok, or the typed error: not_found, forbidden, ...")
     latency_ms: float
 
 
@@ -92,6 +110,42 @@ class TurnResult(BaseModel):
         default=None, description="The LLM's token usage in this turn; none for the local brain."
     )
     latency_ms: float
+
+
+# --- the events of a streamed turn ------------------------------------------------------------
+
+
+class ToolStarted(BaseModel):
+    """A tool the assistant calls now; its `ToolFinished` follows under the same id."""
+
+    id: str = Field(description="The call's id; its ToolFinished carries the same.")
+    name: str
+    args: dict[str, Any]
+
+
+class ToolFinished(ToolCallSummary):
+    """A tool call, as it returns."""
+
+    id: str = Field(description="The call's id, as in its ToolStarted.")
+
+
+class AnswerChunk(BaseModel):
+    """The next piece of the answer's text, once the grounding guard has checked it."""
+
+    text: str
+
+
+class Final(BaseModel):
+    """The whole turn, once it is saved, with the cards of the products the answer shows."""
+
+    result: TurnResult
+    cards: list[ProductCard] = Field(
+        description="The cards of `result.products`, in order: the prices the answer quoted, "
+        "with images."
+    )
+
+
+TurnEvent = ToolStarted | ToolFinished | AnswerChunk | Final
 
 
 class Assistant:
@@ -133,21 +187,41 @@ class Assistant:
         *,
         thread_id: str | None = None,
         brain: str = "local",
-        on_event: Callable[[str, Any], None] | None = None,
     ) -> TurnResult:
-        """Run one turn; `on_event` hears each graph update as it happens (for streaming)."""
+        """Run one turn to its end and return it."""
+        for event in self.stream(principal, message, thread_id=thread_id, brain=brain):
+            if isinstance(event, Final):
+                return event.result
+        raise AssertionError("a turn ends with its Final event")
+
+    def stream(
+        self,
+        principal: Principal,
+        message: str,
+        *,
+        thread_id: str | None = None,
+        brain: str = "local",
+    ) -> Iterator[TurnEvent]:
+        """One turn as events: each tool as the brain calls it and as it returns, the checked
+        answer in a few chunks, then `Final`.
+
+        The message, the brain and the thread's owner are checked here, when called
+        (InvalidMessageError, UnknownBrainError, NotFoundError), so that a caller can answer
+        them before it starts streaming; the turn itself runs as the events are read, and is
+        saved whole when the last one is.
+        """
+        started = time.perf_counter()
         text = message.strip()
         if not text:
             raise InvalidMessageError("The message is empty; ask something.")
         if len(text) > MAX_MESSAGE_CHARS:
             raise InvalidMessageError(
-                f"The message has {len(text):,} characters; the limit is {MAX_MESSAGE_CHARS:,}."
+                f"The message has {len(text):,} characters; please keep it under "
+                f"{MAX_MESSAGE_CHARS:,}."
             )
         chosen = self.brain(brain)
-        started = time.perf_counter()
         thread_id = thread_id or f"thread-{uuid.uuid4().hex[:16]}"
-        config = {"configurable": {"thread_id": thread_id}}
-        snapshot = self.graph.get_state(config)
+        snapshot = self.graph.get_state({"configurable": {"thread_id": thread_id}})
         owner = snapshot.values.get("owner") if snapshot.values else None
         if owner is not None and owner != principal.id:
             raise NotFoundError(f"No conversation with id {thread_id!r}.")
@@ -166,49 +240,124 @@ class Assistant:
             composer=self.local,
             product_names=self.product_names,
         )
-        turn_input = {"owner": principal.id, "messages": [Message(role="user", content=text)]}
+        turn_input = {
+            "owner": principal.id,
+            "messages": [Message(role="user", content=request_of(text))],
+        }
+        return self._run(turn_input, thread_id, context, started)
+
+    def _run(
+        self, turn_input: dict[str, Any], thread_id: str, context: TurnContext, started: float
+    ) -> Iterator[TurnEvent]:
+        finished: set[str] = set()
+        values: dict[str, Any] = {}
         # A turn is saved whole when it ends (or fails): a checkpoint after each of its five
         # steps serialised every turn of the server on the checkpointer's one connection, and a
         # turn cut off half-way has nothing worth resuming (the person asks again).
         with counting_tokens() as usage:
-            if on_event is None:
-                values = self.graph.invoke(
-                    turn_input, config, context=context, durability=TURN_DURABILITY
-                )
-            else:
-                for update in self.graph.stream(
-                    turn_input,
-                    config,
-                    context=context,
-                    stream_mode="updates",
-                    durability=TURN_DURABILITY,
-                ):
-                    for node, change in update.items():
-                        on_event(node, change)
-                values = self.graph.get_state(config).values
+            for mode, chunk in self.graph.stream(
+                turn_input,
+                {"configurable": {"thread_id": thread_id}},
+                context=context,
+                stream_mode=["updates", "values"],
+                durability=TURN_DURABILITY,
+            ):
+                if mode == "values":
+                    values = chunk
+                    continue
+                for node, update in chunk.items():
+                    yield from _events(node, update, finished)
         state = ConversationState.model_validate(values)
         assert state.answer is not None
-        return TurnResult(
+        listed = [c for o in state.outcomes if o.ok and o.output for c in listed_cards(o.output)]
+        cards = product_cards(self.services.engine, state.answer.products, listed=listed)
+        result = TurnResult(
             thread_id=thread_id,
             answer=state.answer.text,
-            tool_calls=[
-                ToolCallSummary(
-                    name=o.name,
-                    args=o.arguments,
-                    status=o.status,
-                    latency_ms=round(o.latency_ms, 2),
-                )
-                for o in state.outcomes
-            ],
+            tool_calls=[_summary(o) for o in state.outcomes],
             citations=state.answer.citations,
             products=state.answer.products,
             quick_replies=state.answer.quick_replies,
             grounded=state.grounded,
-            brain=chosen.name,
+            brain=context.brain.name,
             fallback=state.fallback,
             tokens=usage if usage.requests else None,
             latency_ms=round((time.perf_counter() - started) * 1000.0, 2),
         )
+        yield Final(result=result, cards=cards)
+
+
+def _events(node: str, update: Any, finished: set[str]) -> Iterator[TurnEvent]:
+    """The events one graph node's update makes: the calls a brain step decided, the outcomes
+    not announced yet (a node returns the turn's whole list), and the checked answer."""
+    if not isinstance(update, dict):
+        return
+    for call in update.get("calls") or []:
+        request = ToolCallRequest.model_validate(call)
+        yield ToolStarted(id=request.id, name=request.name, args=request.arguments)
+    for raw in update.get("outcomes") or []:
+        outcome = ToolOutcome.model_validate(raw)
+        if outcome.call_id not in finished:
+            finished.add(outcome.call_id)
+            yield ToolFinished(id=outcome.call_id, **_summary(outcome).model_dump())
+    if node == ANSWER_NODE and update.get("answer") is not None:
+        for piece in split_answer(update["answer"].text):
+            yield AnswerChunk(text=piece)
+
+
+def _summary(outcome: ToolOutcome) -> ToolCallSummary:
+    return ToolCallSummary(
+        name=outcome.name,
+        args=outcome.arguments,
+        status=outcome.status,
+        latency_ms=round(outcome.latency_ms, 2),
+    )
+
+
+def split_answer(text: str, pieces: int = CHUNKS) -> list[str]:
+    """The answer in up to `pieces` chunks cut at spaces; joined, they are the answer."""
+    if len(text) < 40:
+        return [text]
+    size = -(-len(text) // pieces)
+    chunks, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        space = text.find(" ", end)
+        end = len(text) if space < 0 or end == len(text) else space + 1
+        chunks.append(text[start:end])
+        start = end
+    return chunks
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+_ASKS = re.compile(
+    r"\?|\b(?:i'?d like|i would like|i want|i need|i'?m looking for|looking for|do you have|"
+    r"can you|could you|can i|please|show me|find me|help me)\b",
+    re.IGNORECASE,
+)
+
+
+def request_of(text: str, budget: int = REQUEST_CHARS) -> str:
+    """The message as the assistant reads it: whole when it fits in `budget` characters, else
+    its request.
+
+    The rule: the message is split into sentences; the request is the sentences that ask (a
+    question mark, or a request phrase such as "I'm looking for", "can you", "please"), or the
+    first sentences when none asks, as many as fit in `budget`, in the message's order. A
+    first sentence longer than the whole budget is cut at a word.
+    """
+    if len(text) <= budget:
+        return text
+    sentences = [s for s in (part.strip() for part in _SENTENCE_BREAK.split(text)) if s]
+    asking = [s for s in sentences if _ASKS.search(s)] or sentences
+    kept: list[str] = []
+    used = -1  # no space before the first sentence
+    for sentence in asking:
+        used += len(sentence) + 1
+        if used > budget:
+            break
+        kept.append(sentence)
+    return " ".join(kept) if kept else asking[0][:budget].rsplit(" ", 1)[0]
 
 
 # The LLM brains on a small model: four tools a step (about 850 to 1,000 prompt tokens for the

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
+from retail.product_query import ProductQuery
 from tools.base import ToolOutcome
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
@@ -86,17 +87,71 @@ def _listing(items: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+_SORTED = {
+    "price_asc": "cheapest",
+    "price_desc": "most expensive",
+    "rating": "best rated",
+    "newest": "newest",
+}
+_RELAXED = {
+    "colours": "in other colours",
+    "sizes": "in other sizes",
+    "features": "that aren't {features}",
+    "exclude": "including {exclude}",
+    "gender": "not only {gender}",
+    "brands": "from other brands",
+    "price": "at other prices",
+    "in_stock_only": "out of stock right now",
+}
+
+
+def describe_query(query: Mapping[str, Any], label: str) -> str:
+    """The query in a shopper's words: "blue women's waterproof rain jackets in size M under
+    $150"."""
+    words = [*query.get("colours", [])[:1]]
+    if query.get("gender"):
+        words.append(str(query["gender"]))
+    label_words = set(label.lower().split())
+    words += [f for f in query.get("features", []) if not set(f.lower().split()) <= label_words]
+    words.append(label or "products")
+    text = " ".join(words)
+    if query.get("sizes"):
+        text += f" in size {' or '.join(query['sizes'])}"
+    if query.get("brands"):
+        text += f" from {' or '.join(query['brands'])}"
+    low, high = query.get("min_price"), query.get("max_price")
+    if low is not None and high is not None:
+        text += f" between {_money(low)} and {_money(high)}"
+    elif high is not None:
+        text += f" under {_money(high)}"
+    elif low is not None:
+        text += f" over {_money(low)}"
+    if query.get("exclude"):
+        text += f" without {' or '.join(query['exclude'])}"
+    return text
+
+
 def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     products = output.get("products", [])
+    query = output.get("query", {})
+    first_type = str(products[0].get("category") or "").lower() if products else ""
+    label = dialogue.query_label or first_type
+    wanted = describe_query(query, label)
+    dialogue = dialogue.model_copy(
+        update={"query": ProductQuery.model_validate(query) if query else None}
+    )
+    relaxed = output.get("relaxed", [])
     if not products:
-        filters = ", ".join(f"{k} {v}" for k, v in output.get("filters", {}).items() if v)
-        where = f" with {filters}" if filters else ""
-        return f"I couldn't find products matching that{where}. Try fewer constraints?", dialogue
+        if not query.get("categories") and not label:
+            return "Sorry, I couldn't find anything like that in our catalogue.", dialogue
+        return f"Sorry, we have no {wanted}.", dialogue
     items = []
     for p in products:
         notes = []
         if p.get("colours"):
             notes.append(", ".join(p["colours"][:4]))
+        if p.get("sizes") and query.get("sizes"):
+            notes.append("size " + ", ".join(p["sizes"][:4]))
         if p.get("rating") is not None:
             notes.append(f"rated {p['rating']:.1f}")
         if not p.get("in_stock", True):
@@ -111,8 +166,33 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
                 "note": "; ".join(notes),
             }
         )
-    text = f"Here {'is' if len(items) == 1 else 'are'} {len(items)} option(s):\n" + _listing(items)
-    return text, _shown(dialogue, items)
+    if relaxed:
+        ways = [
+            _RELAXED[r].format(
+                features=" or ".join(query.get("features", [])),
+                exclude=" or ".join(query.get("exclude", [])),
+                gender=query.get("gender"),
+            )
+            for r in relaxed
+            if r in _RELAXED
+        ]
+        closest = f"the closest {'match' if len(items) == 1 else 'matches'} {' and '.join(ways)}"
+        head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
+    else:
+        head = _found(output.get("total_matches", len(items)), len(items), query, wanted)
+    return head + "\n" + _listing(items), _shown(dialogue, items)
+
+
+def _found(total: int, shown: int, query: Mapping[str, Any], wanted: str) -> str:
+    """The line above a list of exact matches: how many there are and which are shown."""
+    sort = _SORTED.get(str(query.get("sort")))
+    if sort and shown == 1:
+        return f"The {sort} of {total} {wanted}:" if total > 1 else f"The only match for {wanted}:"
+    if sort:
+        return f"The {shown} {sort} of {total} {wanted}:"
+    if total > shown:
+        return f"I found {total} {wanted}; here are the top {shown}:"
+    return f"I found {total} {wanted}:" if total > 1 else f"I found 1 match for {wanted}:"
 
 
 def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -367,7 +447,19 @@ def _error_text(outcome: ToolOutcome) -> str:
         return f"{outcome.error.message} Reply yes to go ahead, or no to leave it."
     if outcome.status == "forbidden":
         return "I'm sorry, I can't do that for you."
+    if outcome.status in _PLAIN_ERRORS and _PLUMBING.search(outcome.error.message):
+        return _PLAIN_ERRORS[outcome.status]
     return outcome.error.message
+
+
+# A tool's own sentence is shown as written unless it names what a shopper never sees: a tool
+# or argument name (snake_case) or a quoted id (a store, a SKU: quoted and with a digit); then
+# the kind's plain sentence stands in, and the tool's words stay in the audit.
+_PLUMBING = re.compile(r"\b[a-z]+_[a-z_]+\b|'[^'\s]*\d[^'\s]*'")
+_PLAIN_ERRORS = {
+    "not_found": "I couldn't find that. Could you check the name or the number?",
+    "invalid": "I couldn't do that as asked. Could you put it another way?",
+}
 
 
 def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) -> list[Citation]:
@@ -409,14 +501,23 @@ def compose(state: ConversationState) -> Step:
                 "Could you tell me a bit more? I can search products, answer product or policy "
                 "questions, check stock and help with orders.",
             )
+        if dialogue.answered in ("mixed", "unrelated") and "Nothing was changed" not in text:
+            text = "Nothing was changed. " + text
         return Step(answer=Answer(text=text), dialogue=dialogue)
     texts: list[str] = []
-    for outcome in _answerable(state.outcomes):
+    answerable = _answerable(state.outcomes)
+    asked = [o for o in answerable if o.status == "needs_confirmation"]
+    for outcome in answerable:
+        if outcome in asked and len(asked) > 1:
+            continue  # several writes are asked together, below
         if not outcome.ok or outcome.output is None:
             texts.append(_error_text(outcome))
             continue
         text, dialogue = COMPOSERS.get(outcome.name, _generic)(outcome.output, dialogue)
         texts.append(text)
+    if len(asked) > 1:
+        texts.append(_confirm_all(asked))
+    texts = _reply_notes(texts, state.outcomes, dialogue)
     shows_products = any(o.ok and o.name in PRODUCT_TOOLS for o in state.outcomes)
     answer = Answer(
         text="\n".join(texts),
@@ -428,12 +529,52 @@ def compose(state: ConversationState) -> Step:
 
 
 def _answerable(outcomes: Sequence[ToolOutcome]) -> list[ToolOutcome]:
-    """The outcomes the person should hear about: a lookup that only fed a later step of the
-    same turn (the order read before a return) is left out when that step ran."""
-    if len(outcomes) > 1 and outcomes[-1].name not in ("answer_from_documents",):
-        last = outcomes[-1]
-        if last.writes or last.name in ("exchange_order_items", "return_order_items"):
-            return [last]
-        if outcomes[0].name in ("order_details",) and last.name == "product_details":
-            return [outcomes[0]]
+    """The outcomes the person should hear about: the lookups that only fed a write of the same
+    turn (the orders and the account read before a return) are left out when it was asked or
+    made."""
+    writes = [o for o in outcomes if o.writes]
+    if writes:
+        return writes
+    if len(outcomes) > 1 and outcomes[0].name == "my_orders":
+        # An order request whose lookups found no write to make: what the orders say.
+        found = [o for o in outcomes if o.name == "order_details"]
+        return found or [outcomes[0]]
+    if (
+        len(outcomes) > 1
+        and outcomes[0].name == "order_details"
+        and outcomes[-1].name == "product_details"
+    ):
+        return [outcomes[0]]
     return list(outcomes)
+
+
+def _confirm_all(asked: Sequence[ToolOutcome]) -> str:
+    """One question for several writes: one yes makes them all."""
+    lines = [
+        f"{n}. {o.error.details.get('summary', o.error.message) if o.error else o.name}"
+        for n, o in enumerate(asked, 1)
+    ]
+    return (
+        "Please confirm these changes:\n"
+        + "\n".join(lines)
+        + "\nReply yes to make all of them, or no to leave everything as it is."
+    )
+
+
+def _reply_notes(
+    texts: list[str], outcomes: Sequence[ToolOutcome], dialogue: DialogueState
+) -> list[str]:
+    """What a reply that was not a plain yes did to the writes waiting for it: nothing was
+    changed, and those still waiting are asked again."""
+    if dialogue.answered not in ("deny", "mixed", "unrelated"):
+        return texts
+    asked_now = any(o.status == "needs_confirmation" for o in outcomes)
+    notes = list(texts)
+    if not asked_now and dialogue.pending_actions:
+        waiting = " ".join(p.summary for p in dialogue.pending_actions)
+        notes.append(
+            f"Still waiting for your yes: {waiting} Reply yes to go ahead, or no to leave it."
+        )
+    elif not any("Nothing was changed" in t for t in texts):
+        notes.insert(0, "Nothing was changed.")
+    return notes

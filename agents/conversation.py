@@ -24,7 +24,7 @@ from langgraph.runtime import Runtime
 from agents.brains.base import Brain
 from agents.checkpoint import compile_with
 from agents.guard import check_answer
-from agents.nlu.parser import is_affirmation
+from agents.nlu.acts import classify
 from agents.state import ConversationState, Message, PendingAction
 from tools.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
@@ -56,20 +56,29 @@ def begin(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
         "grounded": True,
         "fallback": None,
     }
-    pending = state.dialogue.pending_action
-    if pending is None:
+    pending = state.dialogue.pending_actions
+    if not pending:
+        if state.dialogue.answered is not None:
+            fresh["dialogue"] = state.dialogue.model_copy(update={"answered": None})
         return fresh
-    dialogue = state.dialogue.model_copy(update={"pending_action": None})
-    fresh["dialogue"] = dialogue
-    if not is_affirmation(state.messages[-1].content):
-        return fresh  # anything but a clear yes drops the pending write
+    act = classify(state.messages[-1].content)
+    # Only a yes with another request keeps the writes waiting (and they are asked again); a
+    # no, a yes with a change, or anything else drops them: nothing is written.
+    kept = pending if act.kind == "mixed" and not act.change else []
+    fresh["dialogue"] = state.dialogue.model_copy(
+        update={"pending_actions": kept, "answered": act.kind}
+    )
+    if not act.confirms:
+        return fresh
     ctx = runtime.context.tool_ctx
-    ctx.confirmed_action = pending.digest
-    try:
-        outcome = invoke(ctx, pending.tool, pending.arguments)
-    finally:
-        ctx.confirmed_action = None
-    fresh["outcomes"] = [outcome]
+    outcomes = []
+    for action in pending:  # one yes makes the whole set, each bound to its own digest
+        ctx.confirmed_action = action.digest
+        try:
+            outcomes.append(invoke(ctx, action.tool, action.arguments))
+        finally:
+            ctx.confirmed_action = None
+    fresh["outcomes"] = outcomes
     return fresh
 
 
@@ -77,14 +86,13 @@ def brain_step(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[
     context = runtime.context
     brain = context.brain if state.steps < context.max_steps else context.composer
     step = brain.decide(state, context.tools)
-    fallback = getattr(brain, "last_fallback", None)
     update: dict[str, Any] = {"steps": state.steps + 1, "calls": step.tool_calls}
     # The audit names the brain that decided this step's calls: the local one when the
     # configured brain handed the step over.
-    decider = context.composer if fallback else brain
+    decider = context.composer if step.fallback else brain
     context.tool_ctx.brain, context.tool_ctx.model_version = decider.name, decider.version
-    if fallback:
-        update["fallback"] = str(getattr(fallback, "reason", fallback))
+    if step.fallback:
+        update["fallback"] = step.fallback
     if step.dialogue is not None:
         update["dialogue"] = step.dialogue
     if step.answer is not None:
@@ -100,22 +108,31 @@ def route_after_brain(state: ConversationState) -> Literal["tools", "guard"]:
 def run_tools(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, Any]:
     ctx = runtime.context.tool_ctx
     outcomes: list[ToolOutcome] = list(state.outcomes)
-    dialogue = state.dialogue
+    asked: list[PendingAction] = []
     for call in state.calls:
         outcome = invoke(ctx, call.name, call.arguments, call_id=call.id)
         outcomes.append(outcome)
         if outcome.status == "needs_confirmation" and outcome.error is not None:
             details = outcome.error.details
-            dialogue = dialogue.model_copy(
-                update={
-                    "pending_action": PendingAction(
-                        tool=call.name,
-                        arguments=call.arguments,
-                        digest=str(details.get("digest", "")),
-                        summary=str(details.get("summary", outcome.error.message)),
-                    )
-                }
+            asked.append(
+                PendingAction(
+                    tool=call.name,
+                    arguments=call.arguments,
+                    digest=str(details.get("digest", "")),
+                    summary=str(details.get("summary", outcome.error.message)),
+                )
             )
+    dialogue = state.dialogue
+    if asked:
+        # This turn's new writes replace any still waiting from an earlier turn; those asked
+        # earlier in this same turn stay with them, to be confirmed together.
+        this_turn = {
+            str(o.error.details.get("digest"))
+            for o in state.outcomes
+            if o.status == "needs_confirmation" and o.error is not None
+        }
+        earlier = [p for p in dialogue.pending_actions if p.digest in this_turn]
+        dialogue = dialogue.model_copy(update={"pending_actions": earlier + asked})
     return {"outcomes": outcomes, "calls": [], "dialogue": dialogue}
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from retail.product_query import ProductQuery
 from tools.base import ToolOutcome
 
 
@@ -70,8 +71,28 @@ class DialogueState(BaseModel):
         description="Constraints carried across turns: query, category, brand, colour, size, "
         "min_price, max_price, store, order_id.",
     )
+    query: ProductQuery | None = Field(
+        default=None,
+        description="The product query in force: what the last search applied; a follow-up "
+        "edits it.",
+    )
+    query_label: str = Field(
+        default="", description="The product type of `query` in the shopper's words."
+    )
     last_intent: str | None = None
-    pending_action: PendingAction | None = None
+    pending_actions: list[PendingAction] = Field(
+        default_factory=list,
+        description="Writes proposed together and not yet confirmed: one yes makes them all.",
+    )
+    answered: str | None = Field(
+        default=None,
+        description="How this turn's message answered the writes that were waiting (confirm, "
+        "deny, mixed, unrelated); None when nothing was waiting.",
+    )
+
+    @property
+    def pending_action(self) -> PendingAction | None:
+        return self.pending_actions[0] if self.pending_actions else None
 
 
 class Message(BaseModel):
@@ -112,4 +133,9 @@ class Step(BaseModel):
     answer: Answer | None = None
     dialogue: DialogueState | None = Field(
         default=None, description="The dialogue state as the brain updated it, if it did."
+    )
+    fallback: str | None = Field(
+        default=None,
+        description="Why the configured brain handed this step to its fallback (timeout, "
+        "connection, empty_answer...); None when it decided itself.",
     )

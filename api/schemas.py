@@ -1,5 +1,5 @@
 """Schemas that belong to the HTTP API itself: error bodies, health and readiness, the chat's
-request and events, proposal views and decisions, audit events.
+request and final event, proposal views and decisions, audit events.
 
 Domain read models (products, variants, pages) live in `retail.schemas`, and the tools' outputs
 in their modules; the API reuses both rather than restating them.
@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from agents.assistant import MAX_MESSAGE_CHARS
+from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS
 from agents.state import Citation
+from tools.catalog import ProductCard
 from tools.forecasting import ForecastDay, SalesDay
 from tools.pricing import PricingProposalDetail
 from tools.replenishment import ProposalDetail
@@ -89,7 +90,12 @@ class ChatRequest(BaseModel):
 
     message: Annotated[
         str,
-        Field(min_length=1, max_length=MAX_MESSAGE_CHARS, description="What the person says."),
+        Field(
+            min_length=1,
+            max_length=MAX_MESSAGE_CHARS,
+            description=f"What the person says; past {REQUEST_CHARS:,} characters it is read "
+            "as its request (the sentences that ask come first).",
+        ),
         AfterValidator(_no_nul),
     ]
     thread_id: str | None = Field(
@@ -111,49 +117,16 @@ class ChatRequest(BaseModel):
         return value
 
 
-class ProductCard(BaseModel):
-    """A product as the chat shows it."""
-
-    id: str
-    name: str
-    brand: str | None
-    price_min: float | None
-    price_max: float | None
-    image: str | None = Field(description="The first image's URL; null when it has none.")
-    in_stock: bool
-
-
-class ToolStartEvent(BaseModel):
-    """`event: tool_start`: a tool the assistant is calling now (its `tool_call` follows)."""
-
-    id: str = Field(description="The call's id; its `tool_call` event carries the same.")
-    name: str
-    args: dict[str, Any]
-
-
-class ToolCallEvent(BaseModel):
-    """`event: tool_call`: one tool the assistant called, as it returns."""
-
-    id: str = Field(description="The call's id, as in its `tool_start` event.")
-    name: str
-    args: dict[str, Any]
-    status: str = Field(description="ok, or the typed error: not_found, forbidden, ...")
-    latency_ms: float
-
-
-class ChunkEvent(BaseModel):
-    """`event: chunk`: the next piece of the answer's text."""
-
-    text: str
-
-
 class FinalEvent(BaseModel):
-    """`event: final`: the whole turn, once it is done."""
+    """`event: final`: the whole turn, once it is done. (The other events are the assistant's
+    own: `agents.assistant.ToolStarted`, `ToolFinished` and `AnswerChunk`.)"""
 
     thread_id: str
     answer: str
     citations: list[Citation]
-    products: list[ProductCard] = Field(description="The products the answer shows, in order.")
+    products: list[ProductCard] = Field(
+        description="The products the answer shows, in order, priced as the answer quotes them."
+    )
     quick_replies: list[str]
     grounded: bool = Field(description="False when the grounding guard replaced the answer.")
     brain: str

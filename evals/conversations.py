@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agents.assistant import Assistant
+from agents.assistant import AnswerChunk, Assistant, Final, ToolFinished, TurnResult
 from agents.state import ConversationState
 from evals.scoring import MESSAGE_CHARS, Call, TurnRecord, score_turn
 from evals.suites import CaseSpec, ConversationSuite, fill
@@ -122,13 +122,15 @@ def _ask(
     started = time.perf_counter()
     first: list[float] = []
 
-    def on_event(_node: str, update: Any) -> None:
+    finals: list[TurnResult] = []
+    for event in assistant.stream(principal, message, thread_id=thread, brain=brain):
         # The chat API streams each tool outcome as it lands, then the answer: the first event
         # a person sees is the first outcome, or the answer when the turn called no tool.
-        if not first and isinstance(update, dict) and update.get("outcomes"):
+        if not first and isinstance(event, ToolFinished | AnswerChunk):
             first.append((time.perf_counter() - started) * 1000.0)
-
-    result = assistant.ask(principal, message, thread_id=thread, brain=brain, on_event=on_event)
+        if isinstance(event, Final):
+            finals.append(event.result)
+    [result] = finals
     values = assistant.graph.get_state({"configurable": {"thread_id": result.thread_id}}).values
     outcomes = ConversationState.model_validate(values).outcomes
     record.calls = [Call.model_validate(c.model_dump()) for c in result.tool_calls]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from retail.store.models import (
     ORDER_STATUSES,
+    Address,
     Order,
     OrderItem,
     Payment,
@@ -739,4 +740,128 @@ def exchange_order_items(
         return write.result(
             f"Exchange requested in order {order_id}: {swap.changed}; {swap.settled}; "
             "an e-mail will explain how to send the items back."
+        )
+
+
+class PaymentMethodPublic(_Out):
+    payment_method_id: str
+    kind: str = Field(description="credit_card, paypal or gift_card.")
+    brand: str | None = None
+    last_four: str | None = None
+    balance: float | None = Field(default=None, description="A gift card's balance.")
+
+
+class AddressPublic(_Out):
+    address1: str
+    address2: str
+    city: str
+    state: str
+    country: str
+    zip: str
+
+
+class MyAccount(_Out):
+    """The shopper's own default address and payment methods."""
+
+    default_address: AddressPublic | None
+    payment_methods: list[PaymentMethodPublic]
+
+
+def _customer_id(ctx: ToolContext, tool_name: str) -> str:
+    customer_id = ctx.principal.customer_id
+    if customer_id is None:
+        raise invalid(f"{tool_name} acts on a shopper's own account; act as a shopper to use it.")
+    return customer_id
+
+
+def _address_public(address: Address) -> AddressPublic:
+    return AddressPublic(
+        address1=address.address1,
+        address2=address.address2 or "",
+        city=address.city,
+        state=address.state or "",
+        country=address.country,
+        zip=address.zip,
+    )
+
+
+@tool(roles=["shopper"])
+def my_account(ctx: ToolContext) -> MyAccount:
+    """Your default address and your payment methods (ids, card brand and last four digits,
+    gift card balances): what a payment or address change names."""
+    customer_id = _customer_id(ctx, "my_account")
+    with Session(ctx.engine) as session:
+        address = session.scalars(
+            select(Address).where(Address.customer_id == customer_id, Address.is_default)
+        ).first()
+        methods = session.scalars(
+            select(PaymentMethod)
+            .where(PaymentMethod.customer_id == customer_id)
+            .order_by(PaymentMethod.id)
+        ).all()
+        return MyAccount(
+            default_address=_address_public(address) if address else None,
+            payment_methods=[
+                PaymentMethodPublic(
+                    payment_method_id=m.id,
+                    kind=m.kind,
+                    brand=m.brand,
+                    last_four=m.last_four,
+                    balance=m.balance if m.kind == "gift_card" else None,
+                )
+                for m in methods
+            ],
+        )
+
+
+class AccountUpdate(_Out):
+    changes: list[str]
+    default_address: AddressPublic
+
+
+@tool(roles=["shopper"], writes=True)
+def modify_user_address(
+    ctx: ToolContext,
+    *,
+    address1: Annotated[str, Field(min_length=1, description="Street line, e.g. '123 Main St'.")],
+    address2: Annotated[str, Field(description="Second line, e.g. 'Apt 1', or ''.")] = "",
+    city: Annotated[str, Field(min_length=1, description="City.")],
+    state: Annotated[str, Field(description="State, e.g. 'CA'.")],
+    country: Annotated[str, Field(min_length=1, description="Country, e.g. 'USA'.")],
+    zip: Annotated[str, Field(min_length=1, description="Zip code, e.g. '12345'.")],
+) -> AccountUpdate:
+    """Change your own default address (orders already placed keep theirs); asks the shopper to
+    confirm first."""
+    customer_id = _customer_id(ctx, "modify_user_address")
+    arguments = {
+        "address1": address1,
+        "address2": address2,
+        "city": city,
+        "state": state,
+        "country": country,
+        "zip": zip,
+    }
+    lines = ", ".join(part for part in (address1, address2, city) if part)
+    require_confirmation(
+        ctx,
+        "modify_user_address",
+        arguments,
+        f"change your default address to {lines}, {state} {zip}, {country}.",
+    )
+    with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+        address = session.scalars(
+            select(Address)
+            .where(Address.customer_id == customer_id, Address.is_default)
+            .with_for_update()
+        ).first()
+        if address is None:
+            address = Address(id=f"{customer_id}:address", customer_id=customer_id)
+            session.add(address)
+        address.is_default = True
+        address.address1, address.address2, address.city = address1, address2 or None, city
+        address.state, address.country, address.zip = state or None, country, zip
+        session.flush()
+        return AccountUpdate(
+            changes=[f"Your default address is now {lines}, {state} {zip}, {country}."],
+            default_address=_address_public(address),
         )

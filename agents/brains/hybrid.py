@@ -4,24 +4,20 @@ Routing stays with the brain that routes reliably; the LLM only rewrites the rou
 answer into fluent text, told to use nothing but this turn's tool outputs. The router's citations,
 products and quick replies are kept as they were, the graph's grounding guard checks the rewritten
 text, and whenever the LLM cannot serve (or says nothing) the router's answer stands unchanged,
-with the reason in `last_fallback`.
+with the reason in the step's `fallback`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from agents.brains.base import Brain
-from agents.brains.llm import (
-    ChatMessage,
-    Fallback,
-    FallbackLog,
-    LLMClient,
-    LLMUnavailable,
-    outcome_json,
-)
+from agents.brains.llm import ChatMessage, LLMClient, LLMUnavailable, outcome_json
 from agents.state import Answer, ConversationState, Step
 from tools.base import ToolSpec
+
+log = logging.getLogger(__name__)
 
 REWRITE_PROMPT = (
     "You write the reply of Aisle's retail assistant to {serves}. Rewrite the draft answer so "
@@ -48,19 +44,12 @@ class HybridBrain:
         self.client = client
         self.rewrite_prompt = REWRITE_PROMPT.format(serves=serves)
         self.max_tool_chars = max_tool_chars
-        self._fallbacks = FallbackLog()
 
     @property
     def version(self) -> str:
         return f"hybrid:{self.router.version}+{self.client.model}"
 
-    @property
-    def last_fallback(self) -> Fallback | None:
-        """Why the last `decide` in this thread kept the router's answer; None if it did not."""
-        return self._fallbacks.last
-
     def decide(self, state: ConversationState, tools: Sequence[ToolSpec]) -> Step:
-        self._fallbacks.set(None)
         step = self.router.decide(state, tools)
         # Without tool outputs there is nothing the LLM may state: the router's answer stands.
         if step.answer is None or not state.outcomes:
@@ -68,12 +57,11 @@ class HybridBrain:
         try:
             reply = self.client.complete(self.rewrite_messages(state, step.answer))
         except LLMUnavailable as exc:
-            self._fallbacks.set(Fallback(reason=exc.reason, detail=exc.detail))
-            return step
+            log.info("the hybrid brain kept the router's answer: %s (%s)", exc.reason, exc.detail)
+            return step.model_copy(update={"fallback": exc.reason})
         text = (reply.content or "").strip()
         if not text:
-            self._fallbacks.set(Fallback(reason="empty_answer", detail="the model said nothing"))
-            return step
+            return step.model_copy(update={"fallback": "empty_answer"})
         return step.model_copy(update={"answer": step.answer.model_copy(update={"text": text})})
 
     def rewrite_messages(self, state: ConversationState, draft: Answer) -> list[ChatMessage]:

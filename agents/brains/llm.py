@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
 import httpx2
@@ -314,26 +313,3 @@ def outcome_json(outcome: ToolOutcome, max_chars: int) -> str:
         }
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
     return text if len(text) <= max_chars else text[:max_chars] + "...(cut)"
-
-
-@dataclass(frozen=True, slots=True)
-class Fallback:
-    """Why a brain did not use its LLM for a step: what the graph audits."""
-
-    reason: str
-    detail: str
-
-
-class FallbackLog:
-    """The last step's fallback, per thread: a brain serves many conversations at once, and the
-    graph reads it right after `decide` returns, in the same thread."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    @property
-    def last(self) -> Fallback | None:
-        return getattr(self._local, "last", None)
-
-    def set(self, fallback: Fallback | None) -> None:
-        self._local.last = fallback

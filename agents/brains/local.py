@@ -9,14 +9,15 @@ first (the order, then, for an exchange, the product's other variants). The last
 
 from __future__ import annotations
 
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from agents.brains import orders
 from agents.compose import compose
-from agents.nlu.parser import Interpretation, Nlu
-from agents.state import ConversationState, DialogueState, Step, ToolCallRequest
+from agents.nlu.acts import classify
+from agents.nlu.parser import ORDER_INTENTS, Interpretation, Nlu
+from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
 
 # The tools an intent needs; an intent is open to a principal only when all of them are granted.
@@ -32,10 +33,10 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "substitutes": ("in_stock_substitutes",),
     "policy": ("answer_from_documents",),
     "order_status": ("my_orders", "order_details"),
-    "cancel_order": ("cancel_order",),
-    "return_items": ("order_details", "return_order_items"),
-    "exchange_items": ("order_details", "exchange_order_items"),
-    "modify_order": ("order_details",),
+    "cancel_order": ("my_orders", "order_details", "cancel_order"),
+    "return_items": ("my_orders", "order_details", "return_order_items"),
+    "exchange_items": ("my_orders", "order_details", "exchange_order_items"),
+    "modify_order": ("my_orders", "order_details", "my_account"),
     "customer_profile": ("customer_profile",),
     "customer_recommendations": ("customer_recommendations",),
     "why_short": ("why_short",),
@@ -48,7 +49,6 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "out_of_scope": (),
     "staff_action": (),
 }
-_MISTAKE = re.compile(r"\bmistake|accident|wrong\b", re.I)
 SEARCH_LIMIT = 5
 
 
@@ -78,20 +78,54 @@ class LocalBrain:
         text = state.messages[-1].content if state.messages else ""
         if state.steps == 0 and not state.outcomes:
             return self._plan(text, state.dialogue, tools)
+        if state.dialogue.last_intent in ORDER_INTENTS and _only_reads(state.outcomes):
+            request = str(state.dialogue.slots.get("order_request") or text)
+            return self._order_step(request, state.outcomes, state.dialogue)
         follow_up = self._follow_up(text, state)
         if follow_up is not None:
             return Step(tool_calls=follow_up)
         return compose(state)
 
+    def _order_step(
+        self, request: str, outcomes: Sequence[ToolOutcome], dialogue: DialogueState
+    ) -> Step:
+        """The next step of a whole order request: lookups, the writes, or a question (and the
+        request is kept, so that the answer continues it)."""
+        step = orders.plan(request, outcomes)
+        slots = {**dialogue.slots, "order_request": request, "order_asked": False}
+        if step.question is not None:
+            slots["order_asked"] = True
+            asked = dialogue.model_copy(update={"slots": slots})
+            dropped = dialogue.answered in ("deny", "mixed", "unrelated")
+            text = f"Nothing was changed. {step.question}" if dropped else step.question
+            return Step(answer=Answer(text=text), dialogue=asked)
+        updated = dialogue.model_copy(update={"slots": slots})
+        if step.calls:
+            return Step(tool_calls=step.calls, dialogue=updated)
+        return compose(ConversationState(dialogue=updated, outcomes=list(outcomes)))
+
     def _plan(self, text: str, dialogue: DialogueState, tools: Sequence[ToolSpec]) -> Step:
         allowed = allowed_intents(tools)
         every = set(INTENT_TOOLS)
+        if dialogue.answered in ("deny", "mixed", "unrelated"):
+            # What the reply said besides its yes or no is handled as a message of its own.
+            rest = classify(text).rest
+            text = rest or text
+        elif (
+            dialogue.slots.get("order_asked")
+            and "?" not in text
+            and classify(text).kind == "unrelated"
+        ):
+            # The answer to the question asked about an order request continues that request.
+            text = f"{dialogue.slots['order_request']} {text}"
         reading = self.nlu.interpret(text, dialogue, every)
         if reading.intent not in allowed:
             # Asked for something this role cannot do: say so rather than guess another intent.
             refused = dialogue.model_copy(update={"last_intent": f"refused:{reading.intent}"})
             return compose_only(refused)
-        slots = dict(dialogue.slots)
+        slots = {**dialogue.slots, "order_asked": False}
+        if reading.intent in ORDER_INTENTS:
+            slots["order_request"] = text
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
         focus = reading.products[0] if reading.products else dialogue.focus_product
@@ -101,8 +135,8 @@ class LocalBrain:
         calls = self._calls(text, reading, updated)
         if calls is None:
             return compose_only(updated)
-        if reading.intent in ("search", "refine"):
-            updated.slots.update(calls[0].arguments)
+        if reading.intent == "search" or reading.query.types:
+            updated.query_label = reading.query.label
         return Step(tool_calls=calls, dialogue=updated)
 
     def _calls(
@@ -112,41 +146,13 @@ class LocalBrain:
         focus = dialogue.focus_product
         store = slots.store_id
         order_id = slots.order_id or dialogue.slots.get("order_id")
-        if intent == "search":
-            return [
-                _call(
-                    "search_products",
-                    query=text,
-                    store_id=store,
-                    limit=SEARCH_LIMIT,
-                    **slots.filters(),
-                )
-            ]
-        if intent == "refine":
-            base = {
-                k: v
-                for k, v in dialogue.slots.items()
-                if k
-                in (
-                    "query",
-                    "category",
-                    "brand",
-                    "colour",
-                    "size",
-                    "min_price",
-                    "max_price",
-                    "store_id",
-                )
-            }
-            base.update(slots.filters())
-            prices = dialogue.slots.get("shown_prices") or []
-            if slots.cheaper and prices:
-                base["max_price"] = round(min(prices) - 0.01, 2)
-            if slots.pricier and prices:
-                base["min_price"] = round(max(prices) + 0.01, 2)
+        if intent in ("search", "refine"):
+            previous = dialogue.query if intent == "refine" else None
+            shown_prices = dialogue.slots.get("shown_prices") or []
+            query = self.nlu.queries.apply(reading.query, text, previous, shown_prices)
             if store:
-                base["store_id"] = store
-            return [_call("search_products", limit=SEARCH_LIMIT, **base)]
+                query = query.model_copy(update={"store_id": store})
+            return [_call("search_products", **query.model_dump(exclude_defaults=True))]
         if intent == "product_question" and focus:
             return [
                 _call("product_details", product_id=focus),
@@ -170,15 +176,10 @@ class LocalBrain:
             if order_id:
                 return [_call("order_details", order_id=order_id)]
             return [_call("my_orders")]
-        if intent in ("cancel_order", "return_items", "exchange_items", "modify_order"):
-            if not order_id:
-                return [_call("my_orders")]  # which order? list them and ask
-            if intent == "cancel_order":
-                reason = "ordered by mistake" if _MISTAKE.search(text) else "no longer needed"
-                return [_call("cancel_order", order_id=order_id, reason=reason)]
-            # Returns, exchanges and changes read the order first: the items to name, the
-            # payment to refund to, the state a change must start from.
-            return [_call("order_details", order_id=order_id)]
+        if intent in ORDER_INTENTS:
+            # The shopper's orders and account first, then the orders involved, then the
+            # products of items to swap, then every write at once (agents/brains/orders.py).
+            return orders.plan(text, []).calls or [_call("my_orders")]
         if intent in ("customer_profile", "customer_recommendations") and slots.customer_id:
             return [_call(intent, customer_id=slots.customer_id)]
         if intent == "why_short" and focus:
@@ -191,39 +192,6 @@ class LocalBrain:
         last = state.outcomes[-1] if state.outcomes else None
         if last is None or not last.ok or last.output is None:
             return None
-        if intent == "return_items" and last.name == "order_details":
-            order = last.output
-            items = _mentioned_items(text, order["items"])
-            return [
-                _call(
-                    "return_order_items",
-                    order_id=order["order_id"],
-                    item_ids=[i["item_id"] for i in items],
-                    payment_method_id=_original_payment(order),
-                )
-            ]
-        if intent == "exchange_items" and last.name == "order_details":
-            items = _mentioned_items(text, last.output["items"])
-            return [_call("product_details", product_id=items[0]["product_id"])]
-        if intent == "exchange_items" and last.name == "product_details":
-            order = _output_of(state.outcomes, "order_details")
-            reading = self.nlu.extractor.extract(text)
-            items = _mentioned_items(text, order["items"])
-            new_id = _matching_variant(last.output, items[0], reading.colour, reading.size)
-            if new_id is None:
-                return None
-            return [
-                _call(
-                    "exchange_order_items",
-                    order_id=order["order_id"],
-                    item_ids=[items[0]["item_id"]],
-                    new_item_ids=[new_id],
-                    payment_method_id=_original_payment(order),
-                )
-            ]
-        if intent == "modify_order" and last.name == "order_details":
-            change = _order_change(text, last.output["order_id"])
-            return [change] if change is not None else None
         if intent == "why_short" and last.name == "product_details":
             variants = last.output.get("variants") or []
             if variants:
@@ -233,82 +201,13 @@ class LocalBrain:
         return None
 
 
-_PAYMENT_ID = re.compile(r"\b(?:paypal|credit_card|gift_card)_\d+\b")
-_ADDRESS = re.compile(
-    r"(?P<address1>\b\d+\s+[A-Za-z][^,]*?),\s*(?:(?P<address2>(?:apt|suite|unit)[^,]*),\s*)?"
-    r"(?P<city>[A-Za-z .'-]+),\s*(?P<state>[A-Z]{2})\s+(?P<zip>\d{5})"
-    r"(?:,\s*(?P<country>[A-Za-z .]+?))?\s*(?:instead)?[.!]?$",
-    re.I,
-)
-
-
-def _order_change(text: str, order_id: str) -> ToolCallRequest | None:
-    """The pending-order change the message spells out in full: a payment method the shopper
-    names by id, or a complete street address. Anything less needs a question first."""
-    if m := _PAYMENT_ID.search(text):
-        return _call("modify_order_payment", order_id=order_id, payment_method_id=m.group(0))
-    if m := _ADDRESS.search(text):
-        parts = {k: (v or "").strip() for k, v in m.groupdict().items()}
-        return _call(
-            "modify_order_address",
-            order_id=order_id,
-            address1=parts["address1"],
-            address2=parts["address2"],
-            city=parts["city"],
-            state=parts["state"].upper(),
-            country=parts["country"] or "USA",
-            zip=parts["zip"],
-        )
-    return None
-
-
 def compose_only(dialogue: DialogueState) -> Step:
     """An answer that needs no tool: composed from the dialogue state alone."""
     return compose(ConversationState(dialogue=dialogue))
 
 
-def _output_of(outcomes: Sequence[ToolOutcome], name: str) -> dict[str, Any]:
-    for outcome in reversed(outcomes):
-        if outcome.name == name and outcome.output is not None:
-            return outcome.output
-    return {}
-
-
-def _mentioned_items(text: str, items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The order's items the message names (by a word of their name); all of them if none."""
-    words = {w.rstrip("s") for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2}
-    named = [
-        item
-        for item in items
-        if words & {w.rstrip("s") for w in re.findall(r"[a-z]+", str(item["name"]).lower())}
-    ]
-    return named or list(items)
-
-
-def _original_payment(order: Mapping[str, Any]) -> str | None:
-    for payment in order.get("payments", []):
-        if payment.get("transaction_type") == "payment":
-            return str(payment["payment_method_id"])
-    return None
-
-
-def _matching_variant(
-    product: Mapping[str, Any], item: Mapping[str, Any], colour: str | None, size: str | None
-) -> str | None:
-    """Another available variant of the product with the asked colour and/or size that keeps
-    as many of the item's other options as it can (a white helmet in the same size and
-    ventilation, not just any white one)."""
-    wanted = {k: v for k, v in (("color", colour), ("size", size)) if v}
-    if not wanted:
-        return None
-    kept = {str(k).lower(): str(v).lower() for k, v in item.get("options", {}).items()}
-    best: tuple[int, str] | None = None
-    for variant in product.get("variants", []):
-        options = {str(k).lower(): str(v).lower() for k, v in variant.get("options", {}).items()}
-        if variant["id"] == item["item_id"] or not variant.get("available", True):
-            continue
-        if all(options.get(k) == v for k, v in wanted.items()):
-            same = sum(options.get(k) == v for k, v in kept.items() if k not in wanted)
-            if best is None or same > best[0]:
-                best = (same, str(variant["id"]))
-    return best[1] if best else None
+def _only_reads(outcomes: Sequence[ToolOutcome]) -> bool:
+    """Whether the turn so far only looked things up (an order request goes on from there)."""
+    return bool(outcomes) and all(
+        not o.writes and o.status != "needs_confirmation" for o in outcomes
+    )

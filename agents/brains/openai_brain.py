@@ -6,13 +6,14 @@ turn already called; always in compact schemas); it answers with tool calls or w
 What it returns is checked before the graph sees it: a call to a tool it was not offered, or with
 arguments that are not a JSON object, is dropped (and counted), and whenever the endpoint cannot
 serve the step (timeout, connection, 5xx after retries, open circuit) or leaves nothing usable,
-the fallback brain (the local one) decides instead and the reason is kept in `last_fallback` for
-the audit.
+the fallback brain (the local one) decides instead and the step carries the reason (`Step.fallback`)
+for the audit.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,8 +23,6 @@ from openai.types.chat import ChatCompletionMessage
 from agents.brains.base import Brain
 from agents.brains.llm import (
     ChatMessage,
-    Fallback,
-    FallbackLog,
     LLMClient,
     LLMUnavailable,
     conversation_messages,
@@ -32,6 +31,8 @@ from agents.brains.llm import (
 from agents.brains.tool_selection import ToolSelector, compact_schema
 from agents.state import Answer, ConversationState, Message, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
+
+log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You are Aisle's retail assistant, serving {serves}. Use the tools for every fact: products, "
@@ -65,16 +66,10 @@ class OpenAIBrain:
         self.max_tool_rounds = max_tool_rounds
         self.max_tool_chars = max_tool_chars
         self.dropped_calls = 0
-        self._fallbacks = FallbackLog()
 
     @property
     def version(self) -> str:
         return f"openai:{self.client.model}"
-
-    @property
-    def last_fallback(self) -> Fallback | None:
-        """Why the last `decide` in this thread used the fallback brain; None if it did not."""
-        return self._fallbacks.last
 
     def offered(self, state: ConversationState, tools: Sequence[ToolSpec]) -> list[ToolSpec]:
         """The tools this step shows the model: the selector's pick, or all of them; none past
@@ -84,7 +79,6 @@ class OpenAIBrain:
         return self.selector.for_step(state, tools) if self.selector else list(tools)
 
     def decide(self, state: ConversationState, tools: Sequence[ToolSpec]) -> Step:
-        self._fallbacks.set(None)
         offered = self.offered(state, tools)
         try:
             reply = self.client.complete(
@@ -157,8 +151,8 @@ class OpenAIBrain:
     def _fall_back(
         self, state: ConversationState, tools: Sequence[ToolSpec], reason: str, detail: str
     ) -> Step:
-        self._fallbacks.set(Fallback(reason=reason, detail=detail))
-        return self.fallback.decide(state, tools)
+        log.info("the %s brain fell back: %s (%s)", self.name, reason, detail)
+        return self.fallback.decide(state, tools).model_copy(update={"fallback": reason})
 
 
 def _call_message(outcome: ToolOutcome) -> dict[str, Any]:

@@ -12,89 +12,24 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from agents.brains.orders import read_actions
+from agents.nlu.acts import classify
 from agents.nlu.intents import Encoder, IntentClassifier, load_utterances
+from agents.nlu.query import QueryParser, QueryReading
 from agents.nlu.slots import SlotExtractor, Slots
 from agents.state import DialogueState
 from tools.vocabulary import Vocabulary
 
-_AFFIRM = re.compile(
-    r"^\s*(?:yes|yep|yeah|yup|sure|confirm(?:ed)?|go ahead|do it|ok(?:ay)?|correct|"
-    r"please do|proceed|that'?s right)\b",
-    re.I,
-)
-_NEGATE = re.compile(
-    r"^\s*(?:no|nope|nah|don'?t|do not|never ?mind|stop|wait|cancel that|not that)\b", re.I
-)
-_HEDGE = re.compile(r"\b(?:but|instead|not|different|other|wait|actually)\b", re.I)
-_CANCEL = re.compile(r"\bcancel\b", re.I)
-_RETURN = re.compile(r"\b(?:return|refund|send\b.{0,60}\bback|money back)\b", re.I)
-_EXCHANGE = re.compile(r"\b(?:exchange|swap)\b", re.I)
-_MODIFY = re.compile(
-    r"\b(?:change|update|modify)\b.*\b(?:address|payment|card|size|colou?r)\b"
-    r"|\b(?:ship|deliver|send)\b.*\bto\b.*\d{5}|\bpay\b.*\bwith\b",
-    re.I,
-)
 _RECOMMEND = re.compile(r"\b(?:recommend|suggest|would (?:\w+ )?like|suit|pick)\w*", re.I)
-_WORD = re.compile(r"[a-z0-9$']+", re.I)
-# Words that carry no product content of their own in a refinement ("what about in blue?").
-_FILLER = {
-    "in",
-    "a",
-    "an",
-    "the",
-    "please",
-    "what",
-    "about",
-    "any",
-    "do",
-    "you",
-    "have",
-    "it",
-    "them",
-    "those",
-    "ones",
-    "one",
-    "show",
-    "me",
-    "only",
-    "just",
-    "then",
-    "and",
-    "or",
-    "size",
-    "under",
-    "below",
-    "over",
-    "above",
-    "than",
-    "less",
-    "more",
-    "cheaper",
-    "expensive",
-    "dollars",
-    "bit",
-    "something",
-    "options",
-    "colour",
-    "color",
-    "brand",
-    "different",
-    "another",
-    "from",
-    "can",
-    "i",
-    "see",
-    "some",
-    "with",
-    "for",
-    "of",
-    "other",
-    "same",
-    "but",
-    "instead",
-    "rest",
-}
 ORDER_INTENTS = {"cancel_order", "return_items", "exchange_items", "modify_order"}
+_ACTION_INTENTS = {
+    "cancel": "cancel_order",
+    "ret": "return_items",
+    "swap": "exchange_items",
+    "pay": "modify_order",
+    "address": "modify_order",
+    "user_address": "modify_order",
+}
 # Intents that act on products already shown, and fall back to a search when none were.
 PRODUCT_INTENTS = {
     "product_question",
@@ -113,14 +48,18 @@ class Interpretation:
     slots: Slots
     products: list[str] = field(default_factory=list)
     rule: str | None = None
+    query: QueryReading = field(default_factory=QueryReading)
 
 
 class Nlu:
     """The local brain's understanding: vocabulary-bound slots plus a trained intent classifier."""
 
-    def __init__(self, classifier: IntentClassifier, extractor: SlotExtractor) -> None:
+    def __init__(
+        self, classifier: IntentClassifier, extractor: SlotExtractor, queries: QueryParser
+    ) -> None:
         self.classifier = classifier
         self.extractor = extractor
+        self.queries = queries
 
     @classmethod
     def build(
@@ -129,7 +68,7 @@ class Nlu:
         """Train on the project's utterances; `encode` embeds messages, `encode_many` (if
         given) the training set."""
         classifier = IntentClassifier(encode).fit(load_utterances(), encode_many)
-        return cls(classifier, SlotExtractor(vocabulary))
+        return cls(classifier, SlotExtractor(vocabulary), QueryParser(vocabulary))
 
     def interpret(
         self,
@@ -144,36 +83,32 @@ class Nlu:
         ruled = self._rule(text, slots, dialogue, allowed)
         if ruled is not None:
             return Interpretation(ruled, 1.0, slots, products, rule=ruled)
+        query = self.queries.read(text)
         intent, confidence = self.classifier.predict(text, allowed)
-        if intent == "search" and dialogue.shown_products and _only_constraints(text, slots):
-            intent = "refine"
-        if intent == "refine" and "search" in allowed and not dialogue.slots.get("query"):
+        intent = _product_intent(intent, query, slots, products, dialogue)
+        if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         if intent in PRODUCT_INTENTS and not products and not dialogue.focus_product:
             # Nothing shown yet to ask about: the words name the product, so look for it.
             intent = "search" if "search" in allowed else intent
-        return Interpretation(intent, confidence, slots, products)
+        return Interpretation(intent, confidence, slots, products, query=query)
 
     def _rule(
         self, text: str, slots: Slots, dialogue: DialogueState, allowed: set[str]
     ) -> str | None:
-        if dialogue.pending_action is not None:
-            if is_affirmation(text):
-                return "confirm"
-            if _NEGATE.match(text):
-                return "deny"
+        act = classify(text)
+        if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
+            # A bare yes or no: with nothing waiting, the answer says so.
+            return act.kind
         if slots.customer_id and "customer_profile" in allowed:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
+        actions = read_actions(text)
+        if actions and (slots.order_id or _mentions_order(text) or actions[0].kind != "pay"):
+            intent = _ACTION_INTENTS[actions[0].kind]
+            if intent in allowed:
+                return intent
         if slots.order_id or _mentions_order(text):
-            for pattern, intent in (
-                (_CANCEL, "cancel_order"),
-                (_EXCHANGE, "exchange_items"),
-                (_RETURN, "return_items"),
-                (_MODIFY, "modify_order"),
-            ):
-                if pattern.search(text) and intent in allowed:
-                    return intent
             last = dialogue.last_intent
             if slots.order_id and last in ORDER_INTENTS and last in allowed:
                 # "the perfume from order #W..." answers "which order?" for the same request.
@@ -204,20 +139,38 @@ def is_affirmation(text: str) -> bool:
 
     A yes with a change of mind in it ("yes, but the other order") is not one.
     """
-    return bool(_AFFIRM.match(text)) and not _HEDGE.search(text)
+    return classify(text).confirms
 
 
 def _mentions_order(text: str) -> bool:
     return bool(re.search(r"\b(?:order|orders|package|purchase|bought)\b", text, re.I))
 
 
-def _only_constraints(text: str, slots: Slots) -> bool:
-    """True when every word is a filter or filler: "in blue", "cheaper", "size M under $50"."""
-    matched = " ".join(slots.matched).lower().split()
-    for word in _WORD.findall(text.lower()):
-        if word in _FILLER or word in matched or word.lstrip("$").replace(".", "").isdigit():
-            continue
-        if slots.size and word == slots.size:
-            continue
-        return False
-    return True
+# Intents the classifier may give a message that only names products or constraints: greetings
+# and thanks that carry a request ("hi, any tents?"), and chit-chat it cannot place.
+_LOOSE_INTENTS = {"out_of_scope", "greeting", "thanks", "recommend", "confirm", "deny"}
+
+
+def _product_intent(
+    intent: str,
+    query: QueryReading,
+    slots: Slots,
+    products: Sequence[str],
+    dialogue: DialogueState,
+) -> str:
+    """Search or refine where the message is about which products to show.
+
+    A message naming a product type is a search, whatever else the classifier heard ("air
+    purifier" is no chit-chat). With a query in force, a message that only adds constraints or
+    an order ("in blue", "an insulated one", "which is best rated?") refines it, unless it points
+    at a product shown ("is it waterproof?", "the second one").
+    """
+    if query.types:
+        return "search" if intent in _LOOSE_INTENTS | {"search", "refine"} else intent
+    refers = bool(products) or slots.pronoun
+    editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS
+    if dialogue.query is not None and query.constrains and not refers and intent in editable:
+        return "refine"
+    if intent == "refine" and (dialogue.query is None or not query.constrains):
+        return "search"
+    return intent

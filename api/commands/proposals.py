@@ -54,14 +54,14 @@ def _services() -> Iterator[Any]:
 
 def _read(reader: str, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     """Call a read tool as `reader` (audited); its typed error becomes one sentence."""
-    from tools.base import Principal, ToolContext, invoke
+    from tools.base import Principal, ToolContext, invoke, technical_message
 
     principal = Principal.parse(reader)
     with _services() as services:
         outcome = invoke(ToolContext(principal=principal, services=services), tool_name, arguments)
     if outcome.error is not None or outcome.output is None:
         raise AisleError(
-            outcome.error.message if outcome.error else f"{tool_name} returned nothing."
+            technical_message(outcome.error) if outcome.error else f"{tool_name} returned nothing."
         )
     return outcome.output
 

@@ -92,6 +92,11 @@ OFFERED = {spec.name for spec in TOOLS}
 FALLBACK_STEP = Step(answer=Answer(text="I can help you with products and orders."))
 
 
+def _fell_back(reason: str) -> Step:
+    """The fallback brain's step, as the LLM brain hands it on: with the reason it fell back."""
+    return FALLBACK_STEP.model_copy(update={"fallback": reason})
+
+
 class FixedBrain:
     """Stands in for the local brain only where what is tested is that the LLM brain hands the
     step over (the fallback) or keeps it (the hybrid's router), not what that step says."""
@@ -157,7 +162,7 @@ def test_a_tools_request_comes_back_as_calls_to_offered_tools_or_an_answer(
 
     step = brain.decide(_asking("Find me a waterproof jacket under $150, size M."), TOOLS)
 
-    assert brain.last_fallback is None, brain.last_fallback
+    assert step.fallback is None, step.fallback
     assert fallback.calls == 0
     assert (step.answer is None) != (not step.tool_calls)
     if step.answer is not None:
@@ -184,7 +189,7 @@ def test_tool_outcomes_round_trip_as_tool_messages_the_server_accepts(llm_server
     assert json.loads(tool_messages[0]["content"])["output"]["hits"][0]["price"] == 129
     assert json.loads(tool_messages[1]["content"])["error"]["kind"] == "not_found"
     # The server took the request (a refused one would have fallen back as "rejected").
-    assert brain.last_fallback is None, brain.last_fallback
+    assert step.fallback is None, step.fallback
     assert step.answer is not None or all(c.name in OFFERED for c in step.tool_calls)
 
 
@@ -196,7 +201,7 @@ def test_past_the_tool_round_budget_the_model_is_offered_no_tools_and_answers(
 
     step = brain.decide(_after_search(), TOOLS)
 
-    assert brain.last_fallback is None, brain.last_fallback
+    assert step.fallback is None, step.fallback
     assert step.tool_calls == []
     assert step.answer is not None and step.answer.text.strip()
 
@@ -243,9 +248,8 @@ def test_a_tiny_timeout_falls_back_and_says_so(llm_server: str) -> None:
 
     step = brain.decide(_asking("Where is my order #W404?"), [])
 
-    assert step == FALLBACK_STEP
+    assert step == _fell_back("timeout")
     assert fallback.calls == 1
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "timeout"
 
 
 @pytest.mark.slow
@@ -263,7 +267,7 @@ def test_hybrid_rewrites_the_routers_answer_and_keeps_its_evidence(llm_server: s
 
     step = brain.decide(_after_search(), TOOLS)
 
-    assert brain.last_fallback is None, brain.last_fallback
+    assert step.fallback is None, step.fallback
     assert step.answer is not None and step.answer.text.strip()
     assert step.answer.products == ["p-17"]
     assert [c.id for c in step.answer.citations] == ["p-17"]
@@ -276,12 +280,11 @@ def test_hybrid_passes_tool_calls_and_answers_without_outcomes_through_untouched
     # Nothing listens here, so any request the hybrid made would have been recorded as a fallback.
     brain = HybridBrain(router, _client(f"http://127.0.0.1:{closed_port}/v1"))
 
+    # Equal steps: no fallback reason either.
     assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
-    assert brain.last_fallback is None
 
     router.step = Step(tool_calls=[ToolCallRequest(id="c1", name="get_order", arguments={})])
     assert brain.decide(_after_search(), TOOLS) == router.step
-    assert brain.last_fallback is None
 
 
 @pytest.mark.slow
@@ -326,9 +329,8 @@ def test_an_unreachable_server_falls_back_and_records_why(closed_port: int) -> N
 
     step = brain.decide(_asking("Where is my order?"), TOOLS)
 
-    assert step == FALLBACK_STEP
+    assert step == _fell_back("connection")
     assert fallback.calls == 1
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "connection"
 
 
 def test_hybrid_keeps_the_routers_answer_when_the_llm_is_unreachable(closed_port: int) -> None:
@@ -337,8 +339,7 @@ def test_hybrid_keeps_the_routers_answer_when_the_llm_is_unreachable(closed_port
 
     step = brain.decide(_after_search(), TOOLS)
 
-    assert step == FALLBACK_STEP
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "connection"
+    assert step == _fell_back("connection")
 
 
 def _completion(message: dict[str, Any]) -> dict[str, Any]:
@@ -381,7 +382,7 @@ def test_a_5xx_is_retried_and_the_retry_is_used(peer: ScriptedPeer) -> None:
 
     assert len(peer.requests) == 3
     assert step.answer is not None and step.answer.text == "Here is what I found."
-    assert brain.last_fallback is None
+    assert step.fallback is None
 
 
 def test_the_request_offers_every_tool_with_auto_choice_and_no_streaming(
@@ -417,9 +418,8 @@ def test_5xx_after_every_retry_falls_back(peer: ScriptedPeer) -> None:
     peer.script = [(500, SERVER_ERROR)]
     brain = OpenAIBrain(_client(peer.base_url, attempts=2), fallback=FixedBrain())
 
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("server_error")
     assert len(peer.requests) == 2
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "server_error"
 
 
 def test_a_refused_request_is_not_retried_and_does_not_trip_the_circuit(
@@ -429,9 +429,8 @@ def test_a_refused_request_is_not_retried_and_does_not_trip_the_circuit(
     breaker = CircuitBreaker(threshold=1, cooldown_s=60)
     brain = OpenAIBrain(_client(peer.base_url, breaker=breaker), fallback=FixedBrain())
 
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("rejected")
     assert len(peer.requests) == 1
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "rejected"
     assert breaker.state == "closed"
 
 
@@ -442,8 +441,7 @@ def test_a_reply_without_the_apis_shape_falls_back_and_counts_as_a_failure(
     breaker = CircuitBreaker(threshold=1, cooldown_s=60, clock=Clock())
     brain = OpenAIBrain(_client(peer.base_url, breaker=breaker), fallback=FixedBrain())
 
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "malformed"
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("malformed")
     assert breaker.state == "open"
 
 
@@ -483,7 +481,7 @@ def test_calls_to_unknown_tools_or_with_unreadable_arguments_are_dropped_and_cou
     assert step.tool_calls[0].id == "d"
     assert step.tool_calls[1].id != "d"  # a repeated id would merge two calls in the audit
     assert brain.dropped_calls == 3
-    assert brain.last_fallback is None
+    assert step.fallback is None
 
 
 def test_nothing_usable_in_the_reply_falls_back(peer: ScriptedPeer) -> None:
@@ -503,11 +501,8 @@ def test_nothing_usable_in_the_reply_falls_back(peer: ScriptedPeer) -> None:
     fallback = FixedBrain()
     brain = OpenAIBrain(_client(peer.base_url), fallback=fallback)
 
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
-    assert brain.last_fallback is not None
-    assert brain.last_fallback.reason == "no_usable_tool_calls"
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
-    assert brain.last_fallback.reason == "empty_answer"
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("no_usable_tool_calls")
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("empty_answer")
     assert fallback.calls == 2
 
 
@@ -528,14 +523,12 @@ def test_the_circuit_opens_after_k_failures_and_then_spares_the_network(
     brain = OpenAIBrain(_client(peer.base_url, attempts=2, breaker=breaker), fallback=FixedBrain())
 
     for _ in range(2):
-        brain.decide(_asking("hello"), TOOLS)
-        assert brain.last_fallback is not None and brain.last_fallback.reason == "server_error"
+        assert brain.decide(_asking("hello"), TOOLS) == _fell_back("server_error")
     assert breaker.state == "open"
     assert len(peer.requests) == 4
 
     clock.now += 29
-    assert brain.decide(_asking("hello"), TOOLS) == FALLBACK_STEP
-    assert brain.last_fallback is not None and brain.last_fallback.reason == "circuit_open"
+    assert brain.decide(_asking("hello"), TOOLS) == _fell_back("circuit_open")
     assert len(peer.requests) == 4
 
     # After the cool-down one probe goes through; the server has recovered, so it closes.

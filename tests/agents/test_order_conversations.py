@@ -61,10 +61,12 @@ def test_a_return_waits_for_yes_and_survives_a_restart(
         asked = Assistant(services, checkpointer).ask(
             SHOPPER, f"I want to return the sneakers from order {DELIVERED}"
         )
-    assert [(c.name, c.status) for c in asked.tool_calls] == [
-        ("order_details", "ok"),
-        ("return_order_items", "needs_confirmation"),
-    ]
+    # The shopper's orders, account and the order are read first; then the return waits.
+    assert {c.status for c in asked.tool_calls[:-1]} == {"ok"}
+    assert (asked.tool_calls[-1].name, asked.tool_calls[-1].status) == (
+        "return_order_items",
+        "needs_confirmation",
+    )
     assert "Please confirm" in asked.answer and "Sneakers" in asked.answer
     assert asked.quick_replies == ["Yes", "No"]
     assert _status(engine, DELIVERED)[0] == "delivered"
@@ -73,10 +75,10 @@ def test_a_return_waits_for_yes_and_survives_a_restart(
     with open_checkpointer(settings) as checkpointer:
         done = Assistant(services, checkpointer).ask(SHOPPER, "yes", thread_id=asked.thread_id)
     assert [(c.name, c.status) for c in done.tool_calls] == [("return_order_items", "ok")]
-    assert done.tool_calls[0].args == asked.tool_calls[1].args
+    assert done.tool_calls[0].args == asked.tool_calls[-1].args
     status, details = _status(engine, DELIVERED)
     assert status == "return requested"
-    assert details["return_items"] == asked.tool_calls[1].args["item_ids"]
+    assert details["return_items"] == asked.tool_calls[-1].args["item_ids"]
 
     with Session(engine) as session:
         events = list(
@@ -87,8 +89,7 @@ def test_a_return_waits_for_yes_and_survives_a_restart(
             )
         )
     calls = [(e.tool_name, e.status) for e in events if e.event_type == "tool_call"]
-    assert calls == [
-        ("order_details", "ok"),
+    assert [c for c in calls if c[0] == "return_order_items"] == [
         ("return_order_items", "needs_confirmation"),
         ("return_order_items", "ok"),
     ]
@@ -101,12 +102,14 @@ def test_anything_but_yes_drops_the_pending_write(
     with open_checkpointer(settings) as checkpointer:
         assistant = Assistant(services, checkpointer)
         asked = assistant.ask(SHOPPER, f"please cancel order {PENDING}, I ordered by mistake")
-        assert [(c.name, c.status) for c in asked.tool_calls] == [
-            ("cancel_order", "needs_confirmation")
-        ]
-        assert asked.tool_calls[0].args["reason"] == "ordered by mistake"
+        assert (asked.tool_calls[-1].name, asked.tool_calls[-1].status) == (
+            "cancel_order",
+            "needs_confirmation",
+        )
+        assert asked.tool_calls[-1].args["reason"] == "ordered by mistake"
         hedged = assistant.ask(SHOPPER, "yes but cancel the other one", thread_id=asked.thread_id)
         assert all(c.name != "cancel_order" or c.status != "ok" for c in hedged.tool_calls)
+        assert hedged.answer.startswith("Nothing was changed.")
         late = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
     assert late.tool_calls == [] and "nothing waiting" in late.answer
     assert _status(engine, PENDING)[0] == "pending"
@@ -119,7 +122,8 @@ def test_another_customers_order_cannot_be_cancelled(
         result = Assistant(services, checkpointer).ask(
             SHOPPER, "cancel order #W2564042, it is mine now"
         )
-    assert [(c.name, c.status) for c in result.tool_calls] == [("cancel_order", "not_found")]
+    assert ("order_details", "not_found") in [(c.name, c.status) for c in result.tool_calls]
+    assert all(c.name != "cancel_order" for c in result.tool_calls)
     assert _status(engine, "#W2564042")[0] != "cancelled"
 
 
@@ -132,12 +136,11 @@ def test_an_address_spelled_out_in_full_changes_after_yes(
             SHOPPER, f"Please ship order {PENDING} to 77 Elm Road, Apt 4, Boulder, CO 80301 instead"
         )
         # The order is read first (the state a change must start from), then the change waits.
-        assert [(c.name, c.status) for c in asked.tool_calls] == [
-            ("order_details", "ok"),
-            ("modify_order_address", "needs_confirmation"),
-        ]
-        assert asked.tool_calls[1].args["city"] == "Boulder"
-        assert asked.tool_calls[1].args["address2"] == "Apt 4"
+        assert ("order_details", "ok") in [(c.name, c.status) for c in asked.tool_calls]
+        change = asked.tool_calls[-1]
+        assert (change.name, change.status) == ("modify_order_address", "needs_confirmation")
+        assert change.args["city"] == "Boulder"
+        assert change.args["address2"] == "Apt 4"
         done = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
     assert [(c.name, c.status) for c in done.tool_calls] == [("modify_order_address", "ok")]
     with Session(engine) as session:

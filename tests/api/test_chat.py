@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.assistant import MAX_MESSAGE_CHARS, Assistant
+from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS, Assistant, split_answer
 from agents.checkpoint import open_checkpointer
 from api.app import create_app
 from api.auth import issue_key
 from api.ratelimit import RateLimit
-from api.routes.chat import split_answer
 from retail.settings import Settings
 from tests.tools.world import ToolWorld
 from tools.base import Principal
+from tools.catalog import ProductCard
 
 
 @dataclass
@@ -130,9 +130,10 @@ def test_a_streamed_turn_sends_tool_calls_then_chunks_then_the_final_message(
     cards = final["products"]
     assert len(cards) >= 2
     for card in cards:
-        assert set(card) == {"id", "name", "brand", "price_min", "price_max", "image", "in_stock"}
+        assert set(card) == set(ProductCard.model_fields)
         assert card["name"] and card["price_min"] <= card["price_max"]
-        assert card["name"] in final["answer"]
+        # The card and the answer quote one price.
+        assert card["name"] in final["answer"] and f"${card['price_min']:,.2f}" in final["answer"]
     assert any(c["kind"] == "product" for c in final["citations"])
 
     follow_up = chat(
@@ -140,7 +141,7 @@ def test_a_streamed_turn_sends_tool_calls_then_chunks_then_the_final_message(
     )
     assert [d["name"] for k, d in follow_up if k == "tool_call"][0] == "product_details"
     first_call = next(d for k, d in follow_up if k == "tool_call")
-    assert first_call["args"] == {"product_id": cards[1]["id"]}
+    assert first_call["args"] == {"product_id": cards[1]["product_id"]}
 
     history = served.client.get(f"/v1/threads/{final['thread_id']}", headers=served.auth(shopper))
     assert history.status_code == 200
@@ -184,7 +185,7 @@ def test_the_json_turn_answers_like_the_stream(served: Served, tool_world: ToolW
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ({"message": "x" * (MAX_MESSAGE_CHARS + 1)}, "at most 2000 characters"),
+        ({"message": "x" * (MAX_MESSAGE_CHARS + 1)}, f"at most {MAX_MESSAGE_CHARS} characters"),
         ({"message": "   "}, "blank"),
         ({"message": "hi", "brain": "oracle"}, "brain"),
         ({"message": "hi", "thread_id": "../../etc"}, "thread_id"),
@@ -242,3 +243,23 @@ def test_an_answer_is_split_into_pieces_that_join_back() -> None:
     pieces = split_answer(text)
     assert "".join(pieces) == text and 2 <= len(pieces) <= 4
     assert split_answer("Hello!") == ["Hello!"]
+
+
+def test_a_message_past_the_request_budget_is_answered_as_its_request(
+    served: Served, tool_world: ToolWorld
+) -> None:
+    associate = tool_world.associate
+    story = "The customer has been coming in every week since the store opened, rain or shine. "
+    request = f"Can you look up customer {tool_world.shopper_id}?"
+    message = f"{story * 30}{request}"
+    assert REQUEST_CHARS < len(message) < MAX_MESSAGE_CHARS
+
+    response = served.client.post(
+        "/v1/chat/turn", json={"message": message}, headers=served.auth(associate)
+    )
+
+    assert response.status_code == 200, response.text
+    turn = response.json()
+    assert [c["name"] for c in turn["tool_calls"]] == ["customer_profile"]
+    history = served.client.get(f"/v1/threads/{turn['thread_id']}", headers=served.auth(associate))
+    assert history.json()["messages"][0]["content"] == request

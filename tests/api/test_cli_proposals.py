@@ -138,7 +138,7 @@ def test_a_planner_decides_the_agents_proposals_from_the_command_line(aisle: Ais
         (("replenish", "run", "--thread", thread), f"Run {thread} already exists"),
         (
             ("proposals", "list", "--status", "pending"),
-            "list_proposals: status: Input should be 'proposed'",
+            "(status: Input should be 'proposed'",
         ),
         (("proposals", "show", "prop-nope"), "There is no proposal 'prop-nope'."),
         (

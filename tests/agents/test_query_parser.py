@@ -1,0 +1,155 @@
+"""The shopper's words to a typed product query, learned from a catalogue's own vocabulary:
+types from category names and product-name endings, typos, prices, sorts, sizes, negations,
+and follow-ups that edit the query in force."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.nlu.query import QueryParser
+from retail.product_query import ProductQuery
+from tools.vocabulary import CategoryRef, NamedRef, ProductRef, Vocabulary
+
+CATEGORIES = [
+    ("apparel", "Apparel", None),
+    ("apparel-jackets", "Jackets", "apparel"),
+    ("outdoor-tents", "Tents", None),
+    ("footwear-hiking-boots", "Hiking Boots", None),
+    ("footwear-trail-running", "Trail Running Shoes", None),
+    ("tau2-running-shoes", "Running Shoes", None),
+    ("home-water-bottles", "Water Bottles", None),
+    ("home-travel-mugs", "Travel Mugs & Tumblers", None),
+    ("dj-beauty", "Beauty", None),
+    ("dj-womens-dresses", "Womens Dresses", None),
+    ("outdoor-backpacks", "Backpacks", None),
+]
+PRODUCTS = [
+    ("p1", "Alpenglow Men's Sierracraft Waterproof Rain Jacket", "apparel-jackets"),
+    ("p2", "Timberjack Women's Cobaltshade Breathable Rain Jacket", "apparel-jackets"),
+    ("p3", "Basecamp Basics Men's Bouldershell Warm Winter Parka", "apparel-jackets"),
+    ("p4", "Ridgeline Women's Onyxwood Packable Insulated Jacket", "apparel-jackets"),
+    ("p5", "Fjellvik Nimbusford Waterproof Backpacking Tent", "outdoor-tents"),
+    ("p6", "Ridgeline Birchwood Instant Pop-Up Tent", "outdoor-tents"),
+    ("p7", "Timberjack Women's Arrowbrook Waterproof Hiking Boot", "footwear-hiking-boots"),
+    ("p8", "Granite Trail Men's Stormpath Waterproof Trail Running Shoe", "footwear-trail-running"),
+    ("p9", "Running Shoes", "tau2-running-shoes"),
+    ("p10", "Hydrafin Emberlight Leakproof Insulated Water Bottle", "home-water-bottles"),
+    ("p11", "Copper Kettle Alpinewing Insulated Travel Mug", "home-travel-mugs"),
+    ("p12", "Red Lipstick", "dj-beauty"),
+    ("p13", "Black Women's Gown", "dj-womens-dresses"),
+    ("p14", "Fjellvik Glaciercraft Expedition Backpacking Pack", "outdoor-backpacks"),
+    ("p15", "Basecamp Basics Arrowpath Carry-On Travel Backpack", "outdoor-backpacks"),
+]
+VOCABULARY = Vocabulary(
+    categories=[CategoryRef(id=i, name=n, parent_id=p) for i, n, p in CATEGORIES],
+    products=[ProductRef(id=i, name=n, category_id=c) for i, n, c in PRODUCTS],
+    brands=[NamedRef(id="northpeak", name="Northpeak"), NamedRef(id="fj", name="Fjellvik")],
+    options={
+        "color": ["black", "navy", "forest green", "sky blue", "red"],
+        "size": ["s", "m", "l", "xl", "9", "10", "10.5"],
+        "material": ["leather", "cotton"],
+    },
+    stores=[],
+    features=["waterproof", "insulated", "leather", "cotton", "noise cancelling"],
+)
+
+
+@pytest.fixture(scope="module")
+def parser() -> QueryParser:
+    return QueryParser(VOCABULARY)
+
+
+def query(parser: QueryParser, text: str, previous: ProductQuery | None = None) -> ProductQuery:
+    return parser.apply(parser.read(text), text, previous, shown_prices=[80.0, 120.0])
+
+
+def test_types_come_from_category_names_heads_and_product_names(parser: QueryParser) -> None:
+    assert query(parser, "any jackets?").categories == ["apparel-jackets"]
+    assert query(parser, "any jackets?").kinds == []
+    rain = query(parser, "navy rain jackets for women")
+    assert (rain.categories, rain.kinds, rain.colours, rain.gender) == (
+        ["apparel-jackets"],
+        ["rain jacket"],
+        ["navy"],
+        "women's",
+    )
+    # A category's head noun names every category ending in it, and a name all of whose
+    # products end in it ("running shoes" takes all of Trail Running Shoes too).
+    assert set(query(parser, "running shoes").categories) == {
+        "footwear-trail-running",
+        "tau2-running-shoes",
+    }
+    assert query(parser, "dresses").categories == ["dj-womens-dresses"]
+    assert query(parser, "mugs").categories == ["home-travel-mugs"]
+
+
+def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryParser) -> None:
+    assert query(parser, "backpak for school").categories == ["outdoor-backpacks"]
+    assert query(parser, "lipstik").categories == ["dj-beauty"]
+    assert query(parser, "a thing to keep my water bottle cold").categories == []
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("tents under $200", None, 200.0),
+        ("tents no more than 200 dollars", None, 200.0),
+        ("tents for at most 200", None, 200.0),
+        ("tents, 200 bucks or less", None, 200.0),
+        ("tents over $100", 100.0, None),
+        ("tents between 100 and 200", 100.0, 200.0),
+        ("tents $100-$200", 100.0, 200.0),
+        ("tents around $100", 80.0, 120.0),
+        ("tents under $1,200", None, 1200.0),
+    ],
+)
+def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:
+    q = query(parser, text)
+    assert (q.min_price, q.max_price) == (low, high)
+    assert q.categories == ["outdoor-tents"]
+
+
+def test_sorts_counts_sizes_features_and_negations(parser: QueryParser) -> None:
+    two = query(parser, "the two cheapest tents")
+    assert (two.sort, two.limit) == ("price_asc", 2)
+    assert query(parser, "cheap tents").sort == "price_asc"
+    best = query(parser, "which tent is best rated?")
+    assert (best.sort, best.limit) == ("rating", 1)
+    assert query(parser, "boots in a large").sizes == ["L"]
+    assert query(parser, "boots size 10.5").sizes == ["10.5"]
+    assert query(parser, "women's boots 9").sizes == ["9"]
+    boots = query(parser, "waterproof boots, not leather")
+    assert (boots.features, boots.exclude) == (["waterproof"], ["leather"])
+    assert query(parser, "tents from Fjellvik").brands == ["Fjellvik"]
+    assert query(parser, "a 4-person tent").features == ["4-person"]
+    assert query(parser, "jackets but not black").exclude == ["black"]
+
+
+def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
+    parser: QueryParser,
+) -> None:
+    first = query(parser, "rain jackets under $150")
+    blue = query(parser, "in blue", first)
+    assert (blue.categories, blue.kinds, blue.colours, blue.max_price) == (
+        ["apparel-jackets"],
+        ["rain jacket"],
+        ["blue"],
+        150.0,
+    )
+    women = query(parser, "for women", blue)
+    assert (women.gender, women.colours) == ("women's", ["blue"])
+    insulated = query(parser, "an insulated one", women)
+    assert insulated.features == ["insulated"] and insulated.kinds == ["rain jacket"]
+    cheapest = query(parser, "the cheapest one", insulated)
+    assert (cheapest.sort, cheapest.limit, cheapest.gender) == ("price_asc", 1, "women's")
+    cheaper = query(parser, "something cheaper", first)
+    assert cheaper.max_price == 79.99, "below the cheapest shown"
+    tents = query(parser, "what about tents?", women)
+    assert tents.categories == ["outdoor-tents"]
+    assert (tents.colours, tents.gender, tents.max_price) == ([], None, None)
+
+
+def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
+    text = "I need a tent " + "for a long trip with friends and family " * 20
+    q = query(parser, text)
+    assert q.categories == ["outdoor-tents"] and len(q.text) <= 300
