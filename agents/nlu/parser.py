@@ -21,6 +21,7 @@ from agents.state import DialogueState
 from tools.vocabulary import Vocabulary
 
 _RECOMMEND = re.compile(r"\b(?:recommend|suggest|would (?:\w+ )?like|suit|pick)\w*", re.I)
+_POLICY = re.compile(r"\b(?:polic(?:y|ies)|rules?|how (?:do|does|can) (?:i|you|returns?))\b", re.I)
 ORDER_INTENTS = {"cancel_order", "return_items", "exchange_items", "modify_order"}
 _ACTION_INTENTS = {
     "cancel": "cancel_order",
@@ -104,7 +105,13 @@ class Nlu:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
         actions = read_actions(text)
-        if actions and (slots.order_id or _mentions_order(text) or actions[0].kind != "pay"):
+        # "what's your return policy?" asks about the rule, not to return anything.
+        about_policy = bool(_POLICY.search(text)) and not slots.order_id
+        if (
+            actions
+            and not about_policy
+            and (slots.order_id or _mentions_order(text) or actions[0].kind != "pay")
+        ):
             intent = _ACTION_INTENTS[actions[0].kind]
             if intent in allowed:
                 return intent
