@@ -105,6 +105,12 @@ _RELAXED = {
 }
 
 
+def _bound(value: Any) -> str:
+    """A price the shopper set, as they would write it: "$200", "$125.98"."""
+    amount = float(value)
+    return f"${amount:,.0f}" if amount.is_integer() else _money(amount)
+
+
 def describe_query(query: Mapping[str, Any], label: str) -> str:
     """The query in a shopper's words: "blue women's waterproof rain jackets in size M under
     $150"."""
@@ -121,11 +127,11 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
         text += f" from {' or '.join(query['brands'])}"
     low, high = query.get("min_price"), query.get("max_price")
     if low is not None and high is not None:
-        text += f" between {_money(low)} and {_money(high)}"
+        text += f" between {_bound(low)} and {_bound(high)}"
     elif high is not None:
-        text += f" under {_money(high)}"
+        text += f" under {_bound(high)}"
     elif low is not None:
-        text += f" over {_money(low)}"
+        text += f" over {_bound(low)}"
     if query.get("exclude"):
         text += f" without {' or '.join(query['exclude'])}"
     return text
@@ -394,6 +400,8 @@ def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return f"Done. {changes}", dialogue
 
 
+# What an order request reads before it writes: the shopper's orders, one order, the account.
+ORDER_LOOKUPS = frozenset({"my_orders", "my_account", "order_details"})
 # Tools whose answers are about products: their products become the turn's product cards.
 PRODUCT_TOOLS = frozenset(
     {
@@ -522,29 +530,38 @@ def compose(state: ConversationState) -> Step:
     answer = Answer(
         text="\n".join(texts),
         citations=_citations(state.outcomes, dialogue if shows_products else None),
-        products=list(dialogue.shown_products) if shows_products else [],
+        products=_turn_products(state.outcomes, dialogue) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )
     return Step(answer=answer, dialogue=dialogue)
 
 
+def _turn_products(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list[str]:
+    """The products this turn's answer is about: the one described, the ones compared, else
+    the list shown (which "the second one" keeps referring to)."""
+    last = next((o for o in reversed(outcomes) if o.ok and o.name in PRODUCT_TOOLS), None)
+    output = last.output if last is not None else None
+    if last is not None and output is not None:
+        if last.name == "product_details":
+            return [str(output["id"])]
+        if last.name == "compare_products":
+            return [str(p["product_id"]) for p in output.get("products", [])]
+    return list(dialogue.shown_products)
+
+
 def _answerable(outcomes: Sequence[ToolOutcome]) -> list[ToolOutcome]:
     """The outcomes the person should hear about: the lookups that only fed a write of the same
     turn (the orders and the account read before a return) are left out when it was asked or
-    made."""
+    made; without a write, what went wrong, else the orders they read."""
     writes = [o for o in outcomes if o.writes]
     if writes:
         return writes
-    if len(outcomes) > 1 and outcomes[0].name == "my_orders":
-        # An order request whose lookups found no write to make: what the orders say.
-        found = [o for o in outcomes if o.name == "order_details"]
-        return found or [outcomes[0]]
-    if (
-        len(outcomes) > 1
-        and outcomes[0].name == "order_details"
-        and outcomes[-1].name == "product_details"
-    ):
-        return [outcomes[0]]
+    lookups = [o for o in outcomes if o.name in ORDER_LOOKUPS]
+    if len(outcomes) > 1 and lookups:
+        failed = [o for o in lookups if not o.ok]
+        details = [o for o in outcomes if o.name == "order_details"]
+        listed = [o for o in outcomes if o.name == "my_orders"]
+        return failed or details or listed or list(outcomes)
     return list(outcomes)
 
 

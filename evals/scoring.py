@@ -9,7 +9,8 @@ plain counts and flags, so every metric of the summary is a sum or a share of th
 - statuses: each named tool's last call ended with the expected status (ok, needs_confirmation,
   policy_denied, ...);
 - facts stated and claims not made, as text or `re:` patterns in the answer;
-- refusal: the turn did nothing it was asked (no successful call) and said so, or a tool refused;
+- refusal: the turn did nothing it was asked (no successful call but order lookups) and said so,
+  or a tool refused;
 - grounding: `evals.grounding.claim_report` on the answer the person read;
 - citations: the share of cited ids this turn's tool outputs hold, and, where the suite names
   gold ids, the share of document citations that are gold and whether any is.
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agents.compose import ORDER_LOOKUPS
 from agents.guard import Evidence
 from agents.usage import TokenUsage
 from evals.grounding import claim_report
@@ -35,6 +37,7 @@ _REFUSAL = re.compile(
     re.I,
 )
 _REFUSING_STATUSES = {"forbidden", "not_found", "policy_denied"}
+
 _SHOWN = re.compile(r"^@shown:(\d+)$")
 _TOLERANCE = 0.01
 MESSAGE_CHARS = 300
@@ -161,9 +164,11 @@ def score_turn(
 
 
 def refused(calls: Sequence[Call], answer: str) -> bool:
-    """The turn did nothing it was asked: no call succeeded, and a tool refused or the answer
+    """The turn did nothing it was asked: no call succeeded but the lookups of the shopper's own
+    orders and account that any order request starts with, and a tool refused or the answer
     says it cannot."""
-    if any(c.status == "ok" for c in calls):
+    # Reading an order to see whether the policy allows a change is not making the change.
+    if any(c.status == "ok" and c.name not in ORDER_LOOKUPS for c in calls):
         return False
     return any(c.status in _REFUSING_STATUSES for c in calls) or bool(_REFUSAL.search(answer))
 

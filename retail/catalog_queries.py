@@ -24,6 +24,7 @@ from retail.product_query import (
     gender_allows,
     is_colour_word,
     name_is_kind,
+    option_has,
     product_gender,
     size_covers,
     variant_colours,
@@ -584,6 +585,7 @@ def search_catalogue(
     wanted_features = [f for f in query.features if f.strip()]
     excluded_features = [x for x in query.exclude if not is_colour_word(x.lower())]
     survivors: list[tuple[Any, list[VariantPublic], frozenset[str]]] = []
+    preferred: set[str] = set()
     for row in rows:
         attributes = row.attributes or {}
         if not gender_allows(query.gender, product_gender(attributes, row.name, row.category_name)):
@@ -591,7 +593,10 @@ def search_catalogue(
         if query.kinds and not any(name_is_kind(row.name, k) for k in query.kinds):
             continue
         own = variants.get(row.id, [])
-        if wanted_features or excluded_features:
+        # An excluded option ("not leather" of a chair sold in leather and mesh) leaves out the
+        # SKUs that have it; an excluded word of the product itself leaves out the product.
+        by_option_out = [x for x in excluded_features if any(option_has(v.options, x) for v in own)]
+        if wanted_features or excluded_features or query.prefer:
             text = ProductText(
                 name=row.name,
                 description=row.description or "",
@@ -600,15 +605,27 @@ def search_catalogue(
                 options=[v.options for v in own],
             )
             if not all(text.has(f) for f in wanted_features) or any(
-                text.has(x) for x in excluded_features
+                text.has(x) for x in excluded_features if x not in by_option_out
             ):
                 continue
+            if all(text.has(w) for w in query.prefer):
+                preferred.add(row.id)
         named_colour = not any(variant_colours(v.options) for v in own) and any(
             colour_covers(w, word) for w in query.colours for word in words(row.name)
         )
-        matching = frozenset(v.id for v in own if _variant_answers(query, v, named_colour))
+        # A feature some SKU has as an option ("4P", "glass") must hold on the SKU shown.
+        by_option = [f for f in wanted_features if any(option_has(v.options, f) for v in own)]
+        matching = frozenset(
+            v.id
+            for v in own
+            if _variant_answers(query, v, named_colour)
+            and all(option_has(v.options, f) for f in by_option)
+            and not any(option_has(v.options, x) for x in by_option_out)
+        )
         if matching:
             survivors.append((row, own, matching))
+    if query.prefer and any(row.id in preferred for row, _, _ in survivors):
+        survivors = [item for item in survivors if item[0].id in preferred]
     survivors = _ordered(survivors, query, ranked)
     page = survivors[: query.limit]
     return CatalogueSearch(

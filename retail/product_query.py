@@ -96,6 +96,13 @@ class ProductQuery(BaseModel):
         list[str],
         Field(description='Features or materials it must have: "waterproof", "leather".'),
     ] = []
+    prefer: Annotated[
+        list[str],
+        Field(
+            description='Words the shopper would like ("packable", "for camping"): when some '
+            "products have them, only those are shown; when none does, they change nothing."
+        ),
+    ] = []
     exclude: Annotated[
         list[str], Field(description="Features, materials or colours it must not have.")
     ] = []
@@ -120,7 +127,9 @@ class ProductQuery(BaseModel):
             return _GENDER_WORDS.get(value.strip().lower(), value)
         return value
 
-    @field_validator("categories", "kinds", "brands", "colours", "sizes", "features", "exclude")
+    @field_validator(
+        "categories", "kinds", "brands", "colours", "sizes", "features", "prefer", "exclude"
+    )
     @classmethod
     def _distinct(cls, values: list[str]) -> list[str]:
         return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
@@ -190,6 +199,12 @@ def size_covers(wanted: str, size: str) -> bool:
     if have in wanted_forms or size_forms(have) & wanted_forms:
         return True
     return "/" in have and bool(set(have.split("/")) & wanted_forms)
+
+
+def option_has(options: Mapping[str, Any], feature: str) -> bool:
+    """Whether one of a SKU's option values says the feature ("4P" for 4p, "road" for road)."""
+    want = " " + " ".join(words(feature)) + " "
+    return any(want in " " + " ".join(words(str(v))) + " " for v in options.values())
 
 
 def variant_colours(options: Mapping[str, Any]) -> list[str]:

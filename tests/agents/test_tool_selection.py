@@ -75,12 +75,16 @@ def test_an_argument_the_compact_schema_shows_is_accepted_as_before(
 ) -> None:
     search = next(s for s in shopper_tools if s.name == "search_products")
     props = compact_schema(search)["function"]["parameters"]["properties"]
-    assert props["colour"] == {"type": "string", "description": "A colour, e.g. blue."}
+    assert props["max_price"] == {
+        "type": "number",
+        "minimum": 0,
+        "description": "Highest price, inclusive.",
+    }
     # Leaving an optional argument out still means null, and null itself is still accepted.
-    assert search.input_model(query="jacket").colour is None
-    assert search.input_model(query="jacket", colour=None).colour is None
+    assert search.input_model(text="jacket").max_price is None
+    assert search.input_model(text="jacket", max_price=None).max_price is None
     with pytest.raises(ValidationError):
-        search.input_model(query="jacket", limit=props["limit"]["maximum"] + 1)
+        search.input_model(text="jacket", limit=props["limit"]["maximum"] + 1)
 
 
 @pytest.mark.slow  # the first embeds every tool's examples: about 350 texts
