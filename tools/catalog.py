@@ -229,7 +229,7 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
     with Session(ctx.engine) as session:
         if query.store_id is not None:
             check_store(session, query.store_id)
-        category_ids = [c for name in query.categories for c in resolve_categories(session, name)]
+        category_ids = resolve_categories(session, *query.categories)
         if not category_ids and not query.brands and text:
             category_ids = _closest_types(ctx, session, text)
         applied = query.model_copy(update={"text": text, "categories": category_ids})
