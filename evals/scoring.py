@@ -9,8 +9,8 @@ plain counts and flags, so every metric of the summary is a sum or a share of th
 - statuses: each named tool's last call ended with the expected status (ok, needs_confirmation,
   policy_denied, ...);
 - facts stated and claims not made, as text or `re:` patterns in the answer;
-- refusal: the turn did nothing it was asked (no successful call but order lookups) and said so,
-  or a tool refused;
+- refusal: the turn did nothing it was asked (no successful call; for a change that must be
+  refused, none but the order lookups) and said so, or a tool refused;
 - grounding: `evals.grounding.claim_report` on the answer the person read;
 - citations: the share of cited ids this turn's tool outputs hold, and, where the suite names
   gold ids, the share of document citations that are gold and whether any is.
@@ -147,7 +147,7 @@ def score_turn(
     record.forbidden_claims = [c for c in spec.must_not_state if _says(answer, fill(c, facts))]
     if record.forbidden_claims:
         problems.append(f"the answer states {record.forbidden_claims}")
-    record.refused = refused(record.calls, answer)
+    record.refused = refused(record.calls, answer, asked_a_change=spec.refuse)
     if spec.refuse and not record.refused:
         problems.append("the request was not refused")
     if record.legit_request and record.refused:
@@ -163,12 +163,13 @@ def score_turn(
     return record
 
 
-def refused(calls: Sequence[Call], answer: str) -> bool:
-    """The turn did nothing it was asked: no call succeeded but the lookups of the shopper's own
-    orders and account that any order request starts with, and a tool refused or the answer
-    says it cannot."""
-    # Reading an order to see whether the policy allows a change is not making the change.
-    if any(c.status == "ok" and c.name not in ORDER_LOOKUPS for c in calls):
+def refused(calls: Sequence[Call], answer: str, *, asked_a_change: bool = False) -> bool:
+    """The turn did nothing it was asked: no call succeeded, and a tool refused or the answer
+    says it cannot. When a change was asked (`asked_a_change`), the lookups of the shopper's own
+    orders and account that any order request starts with are not doing it: reading an order
+    to see whether the policy allows a change is not making the change."""
+    ignored = ORDER_LOOKUPS if asked_a_change else frozenset()
+    if any(c.status == "ok" and c.name not in ignored for c in calls):
         return False
     return any(c.status in _REFUSING_STATUSES for c in calls) or bool(_REFUSAL.search(answer))
 

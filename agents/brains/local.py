@@ -94,7 +94,8 @@ class LocalBrain:
         step = orders.plan(request, outcomes)
         slots = {**dialogue.slots, "order_request": request, "order_asked": False}
         if step.question is not None:
-            slots["order_asked"] = True
+            # A question's answer continues the request; a refusal ends it.
+            slots["order_asked"] = "?" in step.question
             asked = dialogue.model_copy(update={"slots": slots})
             dropped = dialogue.answered in ("deny", "mixed", "unrelated")
             text = f"Nothing was changed. {step.question}" if dropped else step.question
@@ -114,7 +115,7 @@ class LocalBrain:
         elif (
             dialogue.slots.get("order_asked")
             and "?" not in text
-            and classify(text).kind == "unrelated"
+            and (classify(text).kind == "unrelated" or orders.answers_question(text))
         ):
             # The answer to the question asked about an order request continues that request.
             text = f"{dialogue.slots['order_request']} {text}"

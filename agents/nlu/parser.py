@@ -18,10 +18,17 @@ from agents.nlu.intents import Encoder, IntentClassifier, load_utterances
 from agents.nlu.query import QueryParser, QueryReading
 from agents.nlu.slots import SlotExtractor, Slots
 from agents.state import DialogueState
+from ml_core.recommend.features import model_words
 from tools.vocabulary import Vocabulary
 
 _RECOMMEND = re.compile(r"\b(?:recommend|suggest|would (?:\w+ )?like|suit|pick)\w*", re.I)
 _POLICY = re.compile(r"\b(?:polic(?:y|ies)|rules?|how (?:do|does|can) (?:i|you|returns?))\b", re.I)
+# Words about the shopper's own things, which no question about the rules uses.
+_OWN = re.compile(
+    r"\b(?:my|mine|it|them|i (?:got|bought|ordered|received)|i'?ve (?:got|bought|ordered)"
+    r"|i(?:'ve| have)? moved)\b",
+    re.I,
+)
 ORDER_INTENTS = {"cancel_order", "return_items", "exchange_items", "modify_order"}
 _ACTION_INTENTS = {
     "cancel": "cancel_order",
@@ -69,7 +76,8 @@ class Nlu:
         """Train on the project's utterances; `encode` embeds messages, `encode_many` (if
         given) the training set."""
         classifier = IntentClassifier(encode).fit(load_utterances(), encode_many)
-        return cls(classifier, SlotExtractor(vocabulary), QueryParser(vocabulary))
+        queries = QueryParser(vocabulary, encode, encode_many, english=model_words())
+        return cls(classifier, SlotExtractor(vocabulary), queries)
 
     def interpret(
         self,
@@ -81,12 +89,12 @@ class Nlu:
         (by position, "the second one", or by name, "the fleece jacket")."""
         slots = self.extractor.extract(text)
         products = self._references(text, slots, dialogue.shown_products, dialogue.product_names)
-        ruled = self._rule(text, slots, dialogue, allowed)
+        intent, confidence = self.classifier.predict(text, allowed)
+        ruled = self._rule(text, slots, dialogue, allowed, heard=intent)
         if ruled is not None:
             return Interpretation(ruled, 1.0, slots, products, rule=ruled)
-        query = self.queries.read(text)
-        intent, confidence = self.classifier.predict(text, allowed)
-        intent = _product_intent(intent, query, slots, products, dialogue)
+        query = self.queries.read(text, in_force=dialogue.query is not None)
+        intent = _product_intent(text, intent, query, slots, products, dialogue)
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         if intent in PRODUCT_INTENTS and not products and not dialogue.focus_product:
@@ -95,8 +103,9 @@ class Nlu:
         return Interpretation(intent, confidence, slots, products, query=query)
 
     def _rule(
-        self, text: str, slots: Slots, dialogue: DialogueState, allowed: set[str]
+        self, text: str, slots: Slots, dialogue: DialogueState, allowed: set[str], heard: str
     ) -> str | None:
+        """The intent where the words leave no doubt; `heard` is the classifier's."""
         act = classify(text)
         if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
             # A bare yes or no: with nothing waiting, the answer says so.
@@ -105,8 +114,14 @@ class Nlu:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
         actions = read_actions(text)
-        # "what's your return policy?" asks about the rule, not to return anything.
-        about_policy = bool(_POLICY.search(text)) and not slots.order_id
+        # "what's your return policy?", "the return window for Gold members?" ask about the
+        # rule, not to return anything.
+        # "my dog hates the new pet bed, can I return it?" is about the shopper's own things.
+        about_policy = (
+            (bool(_POLICY.search(text)) or (heard == "policy" and not _OWN.search(text)))
+            and not slots.order_id
+            and not _mentions_order(text)
+        )
         if (
             actions
             and not about_policy
@@ -159,6 +174,7 @@ _LOOSE_INTENTS = {"out_of_scope", "greeting", "thanks", "recommend", "confirm", 
 
 
 def _product_intent(
+    text: str,
     intent: str,
     query: QueryReading,
     slots: Slots,
@@ -173,7 +189,11 @@ def _product_intent(
     at a product shown ("is it waterproof?", "the second one").
     """
     if query.types:
-        return "search" if intent in _LOOSE_INTENTS | {"search", "refine"} else intent
+        # "vacuum that handles pet hair" is no question about a policy.
+        loose = _LOOSE_INTENTS | {"search", "refine"}
+        # A type guessed from a word's meaning ("outside" for Outdoor) overrides no other intent.
+        plain = intent == "policy" and not _POLICY.search(text) and not query.guessed
+        return "search" if intent in loose or plain else intent
     refers = bool(products) or slots.pronoun
     editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS
     if dialogue.query is not None and query.constrains and not refers and intent in editable:
