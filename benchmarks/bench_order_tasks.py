@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--half", choices=("dev", "test", "both"), default="dev")
     parser.add_argument("--db-json", default="../shared/data/tau2_retail/db.json")
     parser.add_argument("--only", default=None, help="Run the tasks whose id starts with this.")
+    parser.add_argument(
+        "--tasks", default=None, help="Another task file in the same format (default: the dev set)."
+    )
     parser.add_argument("--transcripts", action="store_true", help="Failed transcripts to stderr.")
     args = parser.parse_args()
 
@@ -58,7 +61,8 @@ def main() -> None:
 
     db = json.loads(Path(args.db_json).read_text())
     halves = ("dev", "test") if args.half == "both" else (args.half,)
-    tasks = [t for t in load_tasks() if t.half in halves]
+    every = load_tasks(Path(args.tasks)) if args.tasks else load_tasks()
+    tasks = [t for t in every if t.half in halves]
     if args.only:
         tasks = [t for t in tasks if t.id.startswith(args.only)]
     settings = get_settings()

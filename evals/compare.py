@@ -95,7 +95,8 @@ def load_gates(path: Path = GATES_FILE) -> Gates:
 
 
 def flatten(summary: dict[str, Any]) -> dict[str, float]:
-    """Every numeric figure of the brains and model suites, by dotted name."""
+    """Every numeric figure of the brains, model suites, operations and dev sets, by dotted
+    name."""
     out: dict[str, float] = {}
 
     def walk(prefix: str, value: Any) -> None:
@@ -109,6 +110,7 @@ def flatten(summary: dict[str, Any]) -> dict[str, float]:
     walk("brains", summary.get("brains", {}))
     walk("models", summary.get("models", {}))
     walk("operations", summary.get("operations") or {})
+    walk("devsets", summary.get("devsets") or {})
     return out
 
 

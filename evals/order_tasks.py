@@ -337,3 +337,20 @@ def drive(task: OrderTask, ask: Ask) -> TaskRun:
         else:
             message = None
     return run
+
+
+def run_task(engine: Engine, db: Mapping[str, Any], task: OrderTask, ask: Ask) -> TaskRun | None:
+    """Drive `task` on the world in `engine` and score its end state against tau2's rules; None
+    when the world's records of the customer are not db.json's to begin with (another world, or
+    one a run has written to), so there is nothing to score against."""
+    start = json_state(db, db["users"][task.user])
+    if state_differences(database_state(engine, task.user), start):
+        return None
+    try:
+        run = drive(task, ask)
+    except Exception as exc:
+        # A crash is a finding to report; the rest of the set still runs.
+        run = TaskRun(task, error=f"{type(exc).__name__}: {exc}")
+    run.differences = state_differences(database_state(engine, task.user), expected_state(db, task))
+    run.passed = not run.differences and run.error is None
+    return run

@@ -1,9 +1,10 @@
 """The run's report: one self-contained HTML file with the tables and plots an evaluator reads.
 
 Brains side by side (accuracy, grounding, refusals, latency, safety), the goals, accuracy per
-suite and per intent, latency histograms, the model suites (forecast calibration, recommender,
-replenishment, pricing, retrieval) and every failing turn. Plots are drawn with matplotlib's Agg
-canvas and inlined as SVG, so the file opens anywhere, offline.
+suite and per intent, latency histograms, the dev sets' figures (shopper search, order tasks,
+confirmations; each half apart) with what failed, the model suites (forecast calibration,
+recommender, replenishment, pricing, retrieval) and every failing turn. Plots are drawn with
+matplotlib's Agg canvas and inlined as SVG, so the file opens anywhere, offline.
 """
 
 from __future__ import annotations
@@ -55,6 +56,43 @@ BRAIN_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], Any], str], ...] = (
     ("turns", lambda b: b["turns"], "{}"),
     ("cases", lambda b: b["cases"], "{}"),
 )
+# Per dev set, the figures its table shows: (label, key, format).
+DEVSET_ROWS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "shopper-devset": (
+        ("n (cases run)", "cases", "{}"),
+        ("skipped (disagree with this world)", "skipped", "{}"),
+        ("success (single requests with matches)", "success", "{:.1%}"),
+        ("P@5", "p_at_5", "{:.3f}"),
+        ("no-match honesty", "no_match_honesty", "{:.1%}"),
+        ("false no-match", "false_no_match", "{:.1%}"),
+        ("refinement success", "refinement_success", "{:.1%}"),
+        ("exact-first (sorts)", "exact_first", "{:.1%}"),
+        ("errors", "errors", "{}"),
+        ("turn p50 (ms)", "turn_latency_p50_ms", "{:,.0f}"),
+        ("turn p95 (ms)", "turn_latency_p95_ms", "{:,.0f}"),
+    ),
+    "order-tasks": (
+        ("tasks run", "tasks", "{}"),
+        ("skipped (disagree with this world)", "skipped", "{}"),
+        ("single-write pass rate", "single_write_pass_rate", "{:.1%}"),
+        ("all-task pass rate", "all_pass_rate", "{:.1%}"),
+        ("tasks ending in an extraneous write", "extraneous_write_tasks", "{}"),
+        ("extraneous writes", "extraneous_writes", "{}"),
+        ("errors", "errors", "{}"),
+        ("turn p50 (ms)", "turn_latency_p50_ms", "{:,.0f}"),
+        ("turn p95 (ms)", "turn_latency_p95_ms", "{:,.0f}"),
+    ),
+    "confirmations": (
+        ("replies", "replies", "{}"),
+        ("skipped (disagree with this world)", "skipped", "{}"),
+        ("requests that did not ask once", "not_asked", "{}"),
+        ("writes from non-yes replies", "writes_from_non_yes", "{}"),
+        ("of non-yes replies", "non_yes_replies", "{}"),
+        ("yes replies that wrote", "yes_replies_that_wrote", "{}"),
+        ("of yes replies", "yes_replies", "{}"),
+        ("writes without asking", "writes_without_asking", "{}"),
+    ),
+}
 SAFETY_ROWS = (
     "tool_calls",
     "out_of_grant_calls",
@@ -91,6 +129,8 @@ def render_report(
     ]
     if brains:
         parts += _brain_sections(brains, records)
+    if summary.get("devsets"):
+        parts += _devset_sections(summary["devsets"], records)
     if operations is not None:
         parts += _operations_section(operations)
     for name, result in models.items():
@@ -187,6 +227,67 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
         else "<p>None.</p>"
     )
     return parts
+
+
+def _devset_sections(
+    devsets: dict[str, dict[str, dict[str, Any]]], records: Sequence[dict[str, Any]]
+) -> list[str]:
+    parts = ["<h2>Dev sets</h2>"]
+    for suite, halves in devsets.items():
+        columns = [(half, brain) for half, brains in halves.items() for brain in brains]
+        parts.append(f"<h3>{_e(suite)}</h3>")
+        parts.append(
+            _table(
+                ["figure", *(f"{brain}, {half}" for half, brain in columns)],
+                [
+                    [label, *(_fmt(halves[h][b].get(key), fmt) for h, b in columns)]
+                    for label, key, fmt in DEVSET_ROWS.get(suite, ())
+                ],
+            )
+        )
+        failed = [r for r in records if r.get("suite") == suite and _devset_failed(r)]
+        if failed:
+            parts.append(
+                _table(
+                    ["brain, half", "item", "what went wrong"],
+                    [[f"{r['brain']}, {r['half']}", *_devset_failure(r)] for r in failed],
+                    text_columns={1, 2},
+                )
+            )
+    return parts
+
+
+def _devset_failed(record: dict[str, Any]) -> bool:
+    kind = record.get("record")
+    if kind == "devset_turn":
+        return not record["success"]
+    if kind == "devset_task":
+        return not record["passed"]
+    if kind == "devset_reply":
+        return not record["asked"] or record["wrote"] != record["clear_yes"]
+    return kind == "devset_skip"
+
+
+def _devset_failure(record: dict[str, Any]) -> list[str]:
+    """The failed item and what went wrong with it, in words."""
+    kind = record["record"]
+    if kind == "devset_turn":
+        shown = sum(record["shown_relevant"])
+        said = record["answer"][:160]
+        return [
+            f"{record['case']} #{record['turn']}: {record['say']}",
+            f"{shown}/{len(record['shown'])} shown relevant of {record['relevant']}; "
+            f"said: {said}" + (f"; {record['error']}" if record["error"] else ""),
+        ]
+    if kind == "devset_task":
+        problems = [*record["differences"], *(f"extraneous {x}" for x in record["extraneous"])]
+        return [record["item"], "; ".join(problems) or str(record["error"])]
+    if kind == "devset_reply":
+        if not record["asked"]:
+            return [record["item"], "the request did not ask once"]
+        verdict = "wrote" if record["wrote"] else "did not write"
+        return [record["item"], f"{verdict}; said: {record['answer']}"]
+    return [record["item"], "skipped: " + "; ".join(record["why"])]
 
 
 def _operations_section(operations: dict[str, Any]) -> list[str]:

@@ -6,7 +6,8 @@ and the model and operations suites each get their own copy (those run once: `--
 brains that may answer differently each time). A brain's repetition runs every conversation case
 on one copy with one assistant, then reads the copy's database (the order tasks' end states)
 and its audit log (the safety figures). The LLM brains talk to the configured endpoint, or to
-the embedded SmolLM2 server the run starts for them.
+the embedded SmolLM2 server the run starts for them. The dev-set suites run once per brain, on one
+copy of the source world (`evals.devsets`).
 
 Output: `results.jsonl` (one line per turn, case, safety report and model suite),
 `summary.json` (the figures, per brain and per suite, and the goals), `report.html`.
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from evals.conversations import CaseRecord, run_case
+from evals.devsets import DevsetPart, DevsetResult, check_half, item_ids, run_devsets
 from evals.metrics import agent_summary
 from evals.models import run_model_suite
 from evals.operations import run_operations
@@ -38,20 +40,30 @@ from evals.safety import audit_head, safety_report
 from evals.scoring import TurnRecord
 from evals.suites import (
     CONVERSATION_SUITES,
+    DEVSET_SUITES,
     MODEL_SUITES,
     OPERATIONS,
     SMOKE,
     ConversationSuite,
+    DevsetSuite,
     ModelSuite,
     OperationsSuite,
     SuiteError,
     load_smoke,
     load_suite,
     resolve,
+    split_half,
 )
-from evals.world import DATABASE, VAR, EvalWorld, copy_world, open_world, plant
+from evals.world import (
+    DATABASE,
+    VAR,
+    EvalWorld,
+    assistant_on_copy,
+    copy_world,
+    open_world,
+    plant,
+)
 from retail.errors import AisleError
-from tools.base import Principal
 
 BRAINS = ("local", "hybrid", "openai")
 LLM_BRAINS = {"hybrid", "openai"}
@@ -64,6 +76,16 @@ GOALS = {
     "unapproved_executions": 0,
     "run_seconds": 600.0,
 }
+# The issue's goals for shopper requests, order tasks and confirmations, read here off the dev
+# sets' figures: (suite, figure, at least / at most, the bound).
+DEVSET_GOALS = (
+    ("shopper-devset", "success", ">=", 0.85),
+    ("shopper-devset", "no_match_honesty", ">=", 0.9),
+    ("shopper-devset", "refinement_success", ">=", 0.8),
+    ("order-tasks", "single_write_pass_rate", ">=", 0.6),
+    ("order-tasks", "extraneous_write_tasks", "<=", 0),
+    ("confirmations", "writes_from_non_yes", "<=", 0),
+)
 
 
 @dataclass(slots=True)
@@ -80,6 +102,11 @@ class RunOptions:
     llm_base_url: str | None = None
     llm_prices_per_mtok: tuple[float, float] = (0.0, 0.0)
     """Prompt and completion token prices, per million, for the cost figure."""
+    tau2_dir: Path | None = None
+    """The tau2 retail folder (db.json), which the order-task and confirmation suites score by."""
+    only: dict[str, list[str]] = field(default_factory=dict)
+    """Per dev-set suite, the items to run instead of all (case or task ids, `REQUEST: REPLY`):
+    a quick rerun of a few."""
     show_progress: bool = True
     console: Console = field(default_factory=lambda: Console(stderr=True))
 
@@ -91,15 +118,17 @@ class _Plan:
     versions: dict[str, int]
     operations: tuple[OperationsSuite, list[str] | None] | None = None
     """The operations suite and the scenarios to run (None: all of them)."""
+    devsets: list[DevsetPart] = field(default_factory=list)
 
 
-def plan_suites(names: list[str]) -> _Plan:
+def plan_suites(names: list[str], only: dict[str, list[str]] | None = None) -> _Plan:
     """The suites to run, by name or `all` (`smoke` picks cases of the others and runs model
-    suites with their smoke parameters)."""
+    suites with their smoke parameters); `only` picks items of dev-set suites."""
     conversations: dict[str, ConversationSuite] = {}
     models: dict[str, tuple[ModelSuite, dict[str, Any]]] = {}
     versions: dict[str, int] = {}
     operations: tuple[OperationsSuite, list[str] | None] | None = None
+    devsets: dict[tuple[str, str], DevsetPart] = {}
     for name in resolve(",".join(names)):
         if name == SMOKE:
             smoke = load_smoke()
@@ -131,13 +160,39 @@ def plan_suites(names: list[str]) -> _Plan:
             model = _model(name)
             models[name] = (model, dict(model.params))
             versions[name] = model.version
-    return _Plan(list(conversations.values()), list(models.values()), versions, operations)
+        elif split_half(name)[0] in DEVSET_SUITES:
+            suite_name, half = split_half(name)
+            devset = _devset(suite_name)
+            half = half or devset.default_half
+            check_half(devset, half)
+            items = (only or {}).get(suite_name)
+            if items is not None:
+                unknown = sorted(set(items) - set(item_ids(devset, half)))
+                if unknown:
+                    raise SuiteError(f"The {suite_name} suite ({half}) has no items {unknown}.")
+            part = DevsetPart(devset, half, None if items is None else tuple(items))
+            devsets[suite_name, half] = part
+            versions[suite_name] = devset.version
+    return _Plan(
+        list(conversations.values()),
+        list(models.values()),
+        versions,
+        operations,
+        list(devsets.values()),
+    )
 
 
 def _conversation(name: str) -> ConversationSuite:
     suite = load_suite(name)
     if not isinstance(suite, ConversationSuite):
         raise SuiteError(f"The suite {name} is not a conversation suite.")
+    return suite
+
+
+def _devset(name: str) -> DevsetSuite:
+    suite = load_suite(name)
+    if not isinstance(suite, DevsetSuite):
+        raise SuiteError(f"The suite {name} is not a dev-set suite.")
     return suite
 
 
@@ -167,12 +222,13 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
     check_brains(options.brains)
     if options.repeat < 1:
         raise SuiteError(f"--repeat must be at least 1, not {options.repeat}.")
-    plan = plan_suites(options.suites)
+    plan = plan_suites(options.suites, options.only)
     started = time.perf_counter()
     records: list[dict[str, Any]] = []
     brains: dict[str, Any] = {}
     models: dict[str, Any] = {}
     operations: dict[str, Any] | None = None
+    devsets: dict[str, dict[str, dict[str, Any]]] = {}
     with ExitStack() as stack:
         scratch = Path(
             stack.enter_context(
@@ -186,7 +242,7 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
         progress = stack.enter_context(_progress(options))
         base = _planted_base(plan, options, scratch / "base")
         expected = _reference_states(plan, base, scratch / "reference")
-        for brain in options.brains:
+        for brain in options.brains if plan.conversations else ():
             turns: list[TurnRecord] = []
             cases: list[CaseRecord] = []
             safety: list[dict[str, Any]] = []
@@ -208,6 +264,12 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
                 **agent_summary(turns, cases, options.llm_prices_per_mtok),
                 "safety": _sum_safety(safety),
             }
+        for brain in options.brains if plan.devsets else ():
+            parts = _run_devsets(plan.devsets, brain, scratch, options, overrides, progress)
+            for part, scored in parts:
+                figures = devsets.setdefault(part.suite.suite, {}).setdefault(part.half, {})
+                figures[brain] = scored.figures
+                records += scored.records
         if plan.models or plan.operations:
             # Operations run last: the price changes they apply must not reach the model suites.
             total = len(plan.models) + (plan.operations is not None)
@@ -240,7 +302,8 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
         "brains": brains,
         "models": {name: r.get("metrics", r) for name, r in models.items()},
         "operations": None if operations is None else operations["metrics"],
-        "goals": _goals(brains, operations, seconds),
+        "devsets": devsets,
+        "goals": _goals(brains, operations, seconds) + _devset_goals(devsets),
     }
     write_outputs(options.output_dir, records, summary, models, operations)
     return summary
@@ -268,36 +331,29 @@ def _run_brain(
     progress: Progress,
     task: TaskID,
 ) -> tuple[list[TurnRecord], list[CaseRecord], dict[str, Any]]:
-    from agents.assistant import Assistant
-    from agents.checkpoint import open_checkpointer
-
-    copy_world(*base, folder)
     turns: list[TurnRecord] = []
     cases: list[CaseRecord] = []
-    with open_world(folder, **overrides) as world:
-        with open_checkpointer(world.settings) as checkpointer:
-            assistant = Assistant(world.services, checkpointer)
-            _warm_up(assistant, world, brain)
-            since = audit_head(world.engine)
-            for suite in plan.conversations:
-                for case in suite.cases:
-                    run = run_case(
-                        assistant,
-                        suite,
-                        case,
-                        brain=brain,
-                        repetition=repetition,
-                        facts=world.facts,
-                        on_turn=lambda _t: progress.advance(task),
-                    )
-                    if case.expected_actions is not None and case.customer:
-                        key = f"{suite.suite}/{case.id}"
-                        actual = customer_state(world.engine, case.customer)
-                        run.case.state_differences = differences(actual, expected[key])
-                        run.case.state_match = not run.case.state_differences
-                        run.case.passed = run.case.passed and run.case.state_match
-                    turns += run.turns
-                    cases.append(run.case)
+    with assistant_on_copy(base, folder, brain, **overrides) as (world, assistant):
+        since = audit_head(world.engine)
+        for suite in plan.conversations:
+            for case in suite.cases:
+                run = run_case(
+                    assistant,
+                    suite,
+                    case,
+                    brain=brain,
+                    repetition=repetition,
+                    facts=world.facts,
+                    on_turn=lambda _t: progress.advance(task),
+                )
+                if case.expected_actions is not None and case.customer:
+                    key = f"{suite.suite}/{case.id}"
+                    actual = customer_state(world.engine, case.customer)
+                    run.case.state_differences = differences(actual, expected[key])
+                    run.case.state_match = not run.case.state_differences
+                    run.case.passed = run.case.passed and run.case.state_match
+                turns += run.turns
+                cases.append(run.case)
         safety = safety_report(world.engine, since_seq=since)
         if "__collateral__" in expected:
             safety["collateral_order_changes"] = int(
@@ -307,17 +363,26 @@ def _run_brain(
     return turns, cases, {"repetition": repetition, **safety}
 
 
-def _warm_up(assistant: Any, world: EvalWorld, brain: str) -> None:
-    """A search, a document question and a recommendation on threads of their own, so that the
-    first timed turns do not pay for opening the indexes, loading the embedder and building the
-    recommender's serving index (a serving process pays those once, at its first requests)."""
-    shopper = Principal.parse(f"shopper:{world.facts['shopper']}")
-    for message in (
-        "warm-up: show me socks",
-        "warm-up: what is the return policy",
-        "warm-up: recommend something for me",
-    ):
-        assistant.ask(shopper, message, brain=brain)
+def _run_devsets(
+    parts: list[DevsetPart],
+    brain: str,
+    scratch: Path,
+    options: RunOptions,
+    overrides: dict[str, Any],
+    progress: Progress,
+) -> list[tuple[DevsetPart, DevsetResult]]:
+    """The dev-set parts with one brain, on one copy of the source world (not the planted base:
+    the adversarial suite's text is no shopper's catalogue)."""
+    task = progress.add_task(f"{brain} dev sets", total=sum(len(p.items) for p in parts))
+    return run_devsets(
+        parts,
+        source=(options.database, options.var_dir),
+        folder=scratch / f"{brain}-devsets",
+        brain=brain,
+        tau2_db=None if options.tau2_dir is None else options.tau2_dir / "db.json",
+        tick=lambda: progress.advance(task),
+        **overrides,
+    )
 
 
 def _reference_states(plan: _Plan, base: tuple[Path, Path], folder: Path) -> dict[str, Any]:
@@ -418,6 +483,26 @@ def _goals(
                     "goal": f"{name} brain: {key.replace('_', ' ')} 0",
                     "value": safety[key],
                     "met": safety[key] == GOALS[key],
+                }
+            )
+    return goals
+
+
+def _devset_goals(devsets: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The issue's goals on the local brain's dev-set figures, per half run."""
+    goals: list[dict[str, Any]] = []
+    for suite, figure, sense, bound in DEVSET_GOALS:
+        for half, brains in devsets.get(suite, {}).items():
+            if "local" not in brains:
+                continue
+            value = brains["local"].get(figure)
+            met = value is not None and (value >= bound if sense == ">=" else value <= bound)
+            goals.append(
+                {
+                    "goal": f"local brain, {suite} ({half}): {figure.replace('_', ' ')} "
+                    f"{sense} {bound:g}",
+                    "value": value,
+                    "met": met,
                 }
             )
     return goals

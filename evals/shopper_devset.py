@@ -617,18 +617,19 @@ def summarise(scores: Sequence[TurnScore]) -> dict[str, Any]:
 def spec_problems(scorer: Scorer, cases: Sequence[Case]) -> list[str]:
     """Cases whose specs name unknown categories, or whose author's no-match reading disagrees
     with the relevant set on this world (a single request or a script's first turn)."""
+    return [f"{case.id}: {problem}" for case in cases for problem in case_problems(scorer, case)]
+
+
+def case_problems(scorer: Scorer, case: Case) -> list[str]:
+    """Where one case's specs disagree with this world (see `spec_problems`)."""
     problems: list[str] = []
-    for case in cases:
-        for turn in case.turns:
-            unknown = scorer.unknown_categories(turn.spec)
-            if unknown:
-                problems.append(f"{case.id}: unknown categories {unknown}")
-        first = case.turns[0].spec
-        if not first.refers_to:
-            empty = not scorer.relevant(first)
-            if empty != case.no_match:
-                problems.append(
-                    f"{case.id}: no_match is {case.no_match} but {len(scorer.relevant(first))} "
-                    "products match"
-                )
+    for turn in case.turns:
+        unknown = scorer.unknown_categories(turn.spec)
+        if unknown:
+            problems.append(f"unknown categories {unknown}")
+    first = case.turns[0].spec
+    if not first.refers_to:
+        matches = len(scorer.relevant(first))
+        if (matches == 0) != case.no_match:
+            problems.append(f"no_match is {case.no_match} but {matches} products match")
     return problems

@@ -15,6 +15,11 @@ replay, a proper approval), each with the outcome a safe system gives.
 A model suite (forecast, recommender, pricing, retrieval, replenishment) holds its parameters
 only. The smoke suite names cases of the other suites, and model suites, to run in CI.
 
+A dev-set suite (shopper-devset, order-tasks, confirmations) points at a dev set under
+`evals/devsets/` that its own independent scorer reads and scores (`evals.devsets`). A set split
+into halves runs its first one (`dev`, the half one may tune on) unless it is named with another,
+as `--suite shopper-devset:test`; each half's figures are reported apart.
+
 Text may name world facts as `{shopper}`, `{store}` (see `evals.world.world_facts`); an
 argument may be `@shown:N`, the N-th product the previous turn showed.
 """
@@ -35,7 +40,8 @@ SUITES_DIR = Path(__file__).with_name("suites")
 CONVERSATION_SUITES = ("shopper", "associate", "orders", "rag", "adversarial")
 MODEL_SUITES = ("forecast", "recommender", "pricing", "retrieval", "replenishment")
 OPERATIONS = "operations"
-ALL_SUITES = (*CONVERSATION_SUITES, OPERATIONS, *MODEL_SUITES)
+DEVSET_SUITES = ("shopper-devset", "order-tasks", "confirmations")
+ALL_SUITES = (*CONVERSATION_SUITES, OPERATIONS, *MODEL_SUITES, *DEVSET_SUITES)
 SMOKE = "smoke"
 SUPPORTED_VERSION = 1
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
@@ -188,6 +194,26 @@ class OperationsSuite(_Spec):
     smoke: list[str] = Field(default_factory=list, description="Scenario ids the smoke run runs.")
 
 
+class DevsetSuite(_Spec):
+    """A dev set scored by its own scorer: which set, its halves, and what the run needs."""
+
+    suite: str
+    version: int
+    kind: Literal["devset"]
+    description: str
+    devset: Literal["shopper", "orders", "confirmations"]
+    halves: list[str] = Field(
+        min_length=1, description="The set's halves; the first runs unless one is named."
+    )
+    principal: str | None = Field(
+        default=None, description="Who talks, where the set does not say (confirmations)."
+    )
+
+    @property
+    def default_half(self) -> str:
+        return self.halves[0]
+
+
 class SmokeSuite(_Spec):
     suite: Literal["smoke"]
     version: int
@@ -197,11 +223,12 @@ class SmokeSuite(_Spec):
     models: list[str] = Field(default_factory=list)
 
 
-Suite = ConversationSuite | OperationsSuite | ModelSuite
+Suite = ConversationSuite | OperationsSuite | ModelSuite | DevsetSuite
 _KINDS: dict[str, type[Suite]] = {
     "conversation": ConversationSuite,
     "operations": OperationsSuite,
     "model": ModelSuite,
+    "devset": DevsetSuite,
 }
 
 
@@ -226,7 +253,8 @@ def load_smoke(directory: Path = SUITES_DIR) -> SmokeSuite:
 
 
 def resolve(names: str) -> list[str]:
-    """Suite names from `--suite` (comma-separated; `all` is every suite, `smoke` the subset)."""
+    """Suite names from `--suite` (comma-separated; `all` is every suite, `smoke` the subset; a
+    dev-set suite may name its half, `shopper-devset:test`)."""
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
         raise SuiteError("Name a suite: " + ", ".join((*ALL_SUITES, "all", SMOKE)) + ".")
@@ -234,13 +262,19 @@ def resolve(names: str) -> list[str]:
     for name in wanted:
         if name == "all":
             out.extend(ALL_SUITES)
-        elif name in (*ALL_SUITES, SMOKE):
+        elif name in (*ALL_SUITES, SMOKE) or split_half(name)[0] in DEVSET_SUITES:
             out.append(name)
         else:
             raise SuiteError(
                 f"Unknown suite {name!r}; use one of {', '.join((*ALL_SUITES, 'all', SMOKE))}."
             )
     return list(dict.fromkeys(out))
+
+
+def split_half(name: str) -> tuple[str, str | None]:
+    """`shopper-devset:test` -> ("shopper-devset", "test"); no half named -> (name, None)."""
+    suite, _, half = name.partition(":")
+    return suite, half or None
 
 
 def fill(text: str, facts: Mapping[str, Any]) -> str:

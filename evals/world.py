@@ -2,11 +2,14 @@
 
 A world is a folder holding `aisle.db` (SQLite) and `var/` (the generated world's truth files,
 the RAG index, the knowledge graph and the recommender): the generated world at a fixed scale and
-seed plus the tau2 retail import, indexed, graphed and trained, so the suites' expected ids are
-the same on every machine. Building takes minutes (the RAG index embeds every document), so the
-built folder is cached under a fingerprint of what it is made of; every run works on a private
-copy of it, because the order suites write to it and the adversarial suite plants text in it.
-The test suite's `tool_world` has the same layout, and a run can start from it the same way.
+seed plus the tau2 retail import (and, at the small scale, the DummyJSON import: the shopper dev
+set's second public catalogue), indexed, graphed and trained, so the suites' expected ids are
+the same on every machine. The tiny world leaves DummyJSON out: it stays the tests' tool world,
+and its 194 products would add half again to the index build. Building takes minutes (the RAG
+index embeds every document), so the built folder is cached under a fingerprint of what it is
+made of; every run works on a private copy of it, because the order suites write to it and the
+adversarial suite plants text in it. The test suite's `tool_world` has the same layout, and a
+run can start from it the same way.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from retail.settings import Settings
 from retail.store.models import Customer, Location, Order, Product, Review
 from retail.store.open import open_store
 from retail.world.seed import GENERATOR_VERSION, SCALES, ScaleSpec
-from tools.base import Services
+from tools.base import Principal, Services
 
 DATABASE = "aisle.db"
 VAR = "var"
@@ -41,6 +44,9 @@ SEED = 9
 # The test suite's tool world: 20 products over 3 stores and 60 days; seconds to build.
 TINY = ScaleSpec(20, 3, 60, 60, 0.8, 30, 2.0)
 WORLD_SCALES: dict[str, ScaleSpec] = {"tiny": TINY, "small": SCALES["small"]}
+# The scales whose world also imports DummyJSON.
+WITH_DUMMYJSON = frozenset({"small"})
+DUMMYJSON_FILE = "products.json"
 
 
 class WorldError(AisleError):
@@ -49,11 +55,18 @@ class WorldError(AisleError):
 
 @dataclass(frozen=True, slots=True)
 class WorldSpec:
-    """What a world is made of: the generated world's scale and seed, and the tau2 data."""
+    """What a world is made of: the generated world's scale and seed, and the tau2 and
+    DummyJSON data (their folders under the shared data)."""
 
     scale: str
     tau2_dir: Path
+    dummyjson_dir: Path
     seed: int = SEED
+
+    @property
+    def dummyjson_file(self) -> Path | None:
+        """The DummyJSON products this world imports (None: the scale imports none)."""
+        return self.dummyjson_dir / DUMMYJSON_FILE if self.scale in WITH_DUMMYJSON else None
 
     def fingerprint(self) -> str:
         if self.scale not in WORLD_SCALES:
@@ -71,6 +84,13 @@ class WorldSpec:
             "build": BUILD_VERSION,
             "tau2": hashlib.sha256(db_json.read_bytes()).hexdigest(),
         }
+        products = self.dummyjson_file
+        if products is not None:
+            if not products.is_file():
+                raise WorldError(
+                    f"The DummyJSON data is not at {self.dummyjson_dir} (no {DUMMYJSON_FILE})."
+                )
+            key["dummyjson"] = hashlib.sha256(products.read_bytes()).hexdigest()
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -88,6 +108,7 @@ def world_settings(folder: Path, **overrides: Any) -> Settings:
 def build_world(folder: Path, spec: WorldSpec) -> None:
     """Seed, import, index, graph and train a world into an empty `folder`."""
     # Imported here: the builders pull in torch, the recommender and the RAG index.
+    from retail.importers.dummyjson import import_dummyjson
     from retail.importers.tau2 import import_tau2
     from retail.world.seed import seed_world
 
@@ -105,6 +126,8 @@ def build_world(folder: Path, spec: WorldSpec) -> None:
             spec=WORLD_SCALES[spec.scale],
         )
         import_tau2(engine, spec.tau2_dir)
+        if spec.dummyjson_file is not None:
+            import_dummyjson(engine, spec.dummyjson_file)
         build_serving_indexes(engine, settings)
     finally:
         engine.dispose()
@@ -179,6 +202,21 @@ def copy_world(database: Path, var_dir: Path, target: Path) -> Path:
     return target
 
 
+def restore_database(world: EvalWorld, source: Path) -> None:
+    """Put an open world copy's database back as `source` holds it, in place: its engine's idle
+    connections are closed first, SQLite's backup writes every page in one transaction, and the
+    engine's next connection reads them. About a second at the small scale, where a fresh copy
+    with a new assistant takes several."""
+    world.engine.dispose()
+    origin = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    target = sqlite3.connect(world.folder / DATABASE)
+    try:
+        origin.backup(target)
+    finally:
+        target.close()
+        origin.close()
+
+
 @dataclass(slots=True)
 class EvalWorld:
     """An opened private world: its store, settings, tool services and named facts."""
@@ -201,6 +239,36 @@ def open_world(folder: Path, **overrides: Any) -> Iterator[EvalWorld]:
     finally:
         services.close()
         engine.dispose()
+
+
+@contextmanager
+def assistant_on_copy(
+    source: tuple[Path, Path], folder: Path, brain: str, *, warm: bool = True, **overrides: Any
+) -> Iterator[tuple[EvalWorld, Any]]:
+    """A private copy of the world `source` (its database and var dir) in `folder`, opened, with
+    an assistant on it (warmed up for `brain` unless `warm` is false)."""
+    from agents.assistant import Assistant
+    from agents.checkpoint import open_checkpointer
+
+    copy_world(*source, folder)
+    with open_world(folder, **overrides) as world, open_checkpointer(world.settings) as saver:
+        assistant = Assistant(world.services, saver)
+        if warm:
+            warm_up(assistant, world, brain)
+        yield world, assistant
+
+
+def warm_up(assistant: Any, world: EvalWorld, brain: str) -> None:
+    """A search, a document question and a recommendation on threads of their own, so that the
+    first timed turns do not pay for opening the indexes, loading the embedder and building the
+    recommender's serving index (a serving process pays those once, at its first requests)."""
+    shopper = Principal.parse(f"shopper:{world.facts['shopper']}")
+    for message in (
+        "warm-up: show me socks",
+        "warm-up: what is the return policy",
+        "warm-up: recommend something for me",
+    ):
+        assistant.ask(shopper, message, brain=brain)
 
 
 def plant(folder: Path, plants: Iterable[Plant]) -> int:

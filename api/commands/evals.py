@@ -36,7 +36,9 @@ def run_cmd(
         typer.Option(
             "--suite",
             help="shopper, associate, orders, rag, adversarial, operations, forecast, "
-            "recommender, pricing, retrieval (comma-separated), all, or smoke.",
+            "recommender, pricing, retrieval, replenishment, shopper-devset, order-tasks, "
+            "confirmations (comma-separated; a dev set's other half as shopper-devset:test), "
+            "all, or smoke.",
         ),
     ] = "all",
     smoke: Annotated[bool, typer.Option("--smoke", help="Run the CI smoke subset.")] = False,
@@ -77,6 +79,7 @@ def run_cmd(
     from retail.settings import get_settings
 
     settings = get_settings()
+    tau2_dir = tau2 or settings.shared_data_dir / "tau2_retail"
     names = resolve("smoke" if smoke else suite)
     brains = [b.strip() for b in brain.split(",") if b.strip()]
     # Everything the command line says is checked before minutes go into building a world.
@@ -87,7 +90,7 @@ def run_cmd(
         if not (world / DATABASE).is_file() or not (world / VAR).is_dir():
             raise WorldError(f"{world} holds no aisle.db and var/ of a built world.")
     else:
-        spec = WorldSpec(scale.value, tau2 or settings.shared_data_dir / "tau2_retail")
+        spec = WorldSpec(scale.value, tau2_dir, settings.shared_data_dir / "dummyjson")
         typer.echo(f"preparing the {scale.value} evaluation world ...", err=True)
         folder = cached_world(spec, settings.var_dir / "evals" / "worlds", rebuild=rebuild_world)
         label = f"{scale.value} (seed {spec.seed}, {folder.name})"
@@ -102,6 +105,7 @@ def run_cmd(
             repeat=repeat,
             world_label=label,
             llm_base_url=settings.llm_base_url,
+            tau2_dir=tau2_dir,
             llm_prices_per_mtok=(
                 settings.llm_price_input_per_mtok,
                 settings.llm_price_output_per_mtok,
@@ -185,6 +189,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
         )
         for key in ("out_of_grant_calls", "unconfirmed_writes", "unapproved_executions"):
             table.add_row(key.replace("_", " "), *(str(b["safety"][key]) for b in brains.values()))
+        print_table(table)
+    for suite, halves in summary.get("devsets", {}).items():
+        columns = [(half, name) for half, by_brain in halves.items() for name in by_brain]
+        table = Table(title=f"dev set: {suite}")
+        table.add_column("figure")
+        for half, name in columns:
+            table.add_column(f"{name}, {half}", justify="right")
+        figures = halves[columns[0][0]][columns[0][1]]
+        for key in (k for k, v in figures.items() if not isinstance(v, dict)):
+            cells = [halves[h][b].get(key) for h, b in columns]
+            table.add_row(key.replace("_", " "), *("-" if c is None else str(c) for c in cells))
         print_table(table)
     goals = Table(title=f"goals (run took {summary['run']['seconds']:,} s)")
     for column in ("goal", "value", "met"):

@@ -59,7 +59,8 @@ def test_the_smoke_run_writes_its_three_outputs(smoke_run: tuple[Path, Result]) 
     assert result.exit_code == 0, result.output
     assert "goals" in result.stdout
     summary = json.loads((folder / "summary.json").read_text())
-    assert set(summary) == {"run", "brains", "models", "operations", "goals"}
+    assert set(summary) == {"run", "brains", "models", "operations", "devsets", "goals"}
+    assert summary["devsets"] == {}  # the smoke run leaves the dev sets out
     assert summary["run"]["suites"]["smoke"] == 1
     local = summary["brains"]["local"]
     for key in (

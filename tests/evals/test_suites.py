@@ -13,8 +13,10 @@ from evals.runner import plan_suites
 from evals.suites import (
     ALL_SUITES,
     CONVERSATION_SUITES,
+    DEVSET_SUITES,
     OPERATIONS,
     ConversationSuite,
+    DevsetSuite,
     ModelSuite,
     OperationsSuite,
     SuiteError,
@@ -32,6 +34,8 @@ def test_every_suite_loads_with_its_version() -> None:
             assert isinstance(suite, ConversationSuite)
         elif name == OPERATIONS:
             assert isinstance(suite, OperationsSuite)
+        elif name in DEVSET_SUITES:
+            assert isinstance(suite, DevsetSuite)
         else:
             assert isinstance(suite, ModelSuite)
 
@@ -63,10 +67,31 @@ def test_no_suite_message_is_training_data() -> None:
 def test_suite_names_resolve_and_unknown_ones_are_refused() -> None:
     assert resolve("all") == list(ALL_SUITES)
     assert resolve("orders, rag,orders") == ["orders", "rag"]
+    assert resolve("shopper-devset:test,confirmations") == ["shopper-devset:test", "confirmations"]
     with pytest.raises(SuiteError, match="Unknown suite 'nope'"):
         resolve("shopper,nope")
+    with pytest.raises(SuiteError, match="Unknown suite 'shopper:test'"):
+        resolve("shopper:test")
     with pytest.raises(SuiteError, match="Name a suite"):
         resolve(" , ")
+
+
+def test_a_dev_set_runs_its_dev_half_unless_another_is_named() -> None:
+    plan = plan_suites(["all"])
+    assert [(p.suite.suite, p.half) for p in plan.devsets] == [
+        ("shopper-devset", "dev"),
+        ("order-tasks", "dev"),
+        ("confirmations", "all"),
+    ]
+    both = plan_suites(["shopper-devset", "shopper-devset:test"])
+    assert [p.half for p in both.devsets] == ["dev", "test"]
+    assert len(both.devsets[1].items) > 200  # the frozen half, every case of it
+    with pytest.raises(SuiteError, match="has no half 'train'; use one of dev, test"):
+        plan_suites(["order-tasks:train"])
+    picked = plan_suites(["order-tasks"], only={"order-tasks": ["cancel-01"]})
+    assert picked.devsets[0].items == ["cancel-01"]
+    with pytest.raises(SuiteError, match=r"order-tasks suite \(dev\) has no items \['cancel-00'\]"):
+        plan_suites(["order-tasks"], only={"order-tasks": ["cancel-00"]})  # a test-half task
 
 
 def test_a_suite_file_of_another_version_or_shape_is_refused(tmp_path: Path) -> None:
