@@ -59,6 +59,13 @@ RECORDED_FIELDS = (
     "exchange_price_difference",
 )
 
+# The fields of an address, as the order's and the shopper's own address tools take them.
+Street = Annotated[str, Field(min_length=1, description="Street line, e.g. '123 Main St'.")]
+SecondLine = Annotated[str, Field(description="Second line, e.g. 'Apt 1', or ''.")]
+City = Annotated[str, Field(min_length=1, description="City.")]
+State = Annotated[str, Field(description="State, e.g. 'CA'.")]
+Country = Annotated[str, Field(min_length=1, description="Country, e.g. 'USA'.")]
+Zip = Annotated[str, Field(min_length=1, description="Zip code, e.g. '12345'.")]
 OrderId = Annotated[
     str, Field(description="The order id, such as '#W0000000' (with the '#').", min_length=1)
 ]
@@ -546,12 +553,12 @@ def modify_order_address(
     ctx: ToolContext,
     *,
     order_id: OrderId,
-    address1: Annotated[str, Field(min_length=1, description="Street line, e.g. '123 Main St'.")],
-    address2: Annotated[str, Field(description="Second line, e.g. 'Apt 1', or ''.")] = "",
-    city: Annotated[str, Field(min_length=1, description="City.")],
-    state: Annotated[str, Field(description="State, e.g. 'CA'.")],
-    country: Annotated[str, Field(min_length=1, description="Country, e.g. 'USA'.")],
-    zip: Annotated[str, Field(min_length=1, description="Zip code, e.g. '12345'.")],
+    address1: Street,
+    address2: SecondLine = "",
+    city: City,
+    state: State,
+    country: Country,
+    zip: Zip,
 ) -> OrderUpdate:
     """Change the shipping address of a pending order; asks the shopper to confirm first."""
     address = {
@@ -823,12 +830,12 @@ class AccountUpdate(_Out):
 def modify_user_address(
     ctx: ToolContext,
     *,
-    address1: Annotated[str, Field(min_length=1, description="Street line, e.g. '123 Main St'.")],
-    address2: Annotated[str, Field(description="Second line, e.g. 'Apt 1', or ''.")] = "",
-    city: Annotated[str, Field(min_length=1, description="City.")],
-    state: Annotated[str, Field(description="State, e.g. 'CA'.")],
-    country: Annotated[str, Field(min_length=1, description="Country, e.g. 'USA'.")],
-    zip: Annotated[str, Field(min_length=1, description="Zip code, e.g. '12345'.")],
+    address1: Street,
+    address2: SecondLine = "",
+    city: City,
+    state: State,
+    country: Country,
+    zip: Zip,
 ) -> AccountUpdate:
     """Change your own default address (orders already placed keep theirs); asks the shopper to
     confirm first."""
