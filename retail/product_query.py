@@ -28,6 +28,16 @@ COLOUR_FAMILIES_FILE = Path(__file__).with_name("data") / "colour_families.yaml"
 COLOUR_KEYS = ("color", "colour", "frame color", "dial color")
 # Values of a structured attribute that mean the product does not have it.
 _NO = {"no", "none", "false", "n/a", "not", "0"}
+_UNITS = {
+    **dict.fromkeys(("l", "liter", "liters", "litre", "litres"), "l"),
+    **dict.fromkeys(("ml", "milliliter", "milliliters", "millilitre", "millilitres"), "ml"),
+    **dict.fromkeys(("oz", "ounce", "ounces"), "oz"),
+    **dict.fromkeys(("qt", "quart", "quarts"), "qt"),
+}
+_AMOUNT_UNIT = re.compile(
+    r"\b(\d+(?:\.\d+)?)\s*-?\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b",
+    re.I,
+)
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _LETTER_SIZES = {
     "extra small": "xs",
@@ -201,10 +211,17 @@ def size_covers(wanted: str, size: str) -> bool:
     return "/" in have and bool(set(have.split("/")) & wanted_forms)
 
 
+def squash_units(text: str) -> str:
+    """Amounts written one way: "55 liter", "55 L" and "55l" are "55l"; "32 ounces" is
+    "32oz"."""
+    return _AMOUNT_UNIT.sub(lambda m: m.group(1) + _UNITS[m.group(2).lower()], text)
+
+
 def option_has(options: Mapping[str, Any], feature: str) -> bool:
-    """Whether one of a SKU's option values says the feature ("4P" for 4p, "road" for road)."""
-    want = " " + " ".join(words(feature)) + " "
-    return any(want in " " + " ".join(words(str(v))) + " " for v in options.values())
+    """Whether one of a SKU's option values says the feature ("4P" for 4p, "road" for road,
+    "32 oz" for 32oz)."""
+    want = " " + " ".join(words(squash_units(feature))) + " "
+    return any(want in " " + " ".join(words(squash_units(str(v)))) + " " for v in options.values())
 
 
 def variant_colours(options: Mapping[str, Any]) -> list[str]:

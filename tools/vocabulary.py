@@ -56,6 +56,11 @@ class Vocabulary(BaseModel):
         description="Option values by option name (color, size, material, ...), lower case."
     )
     stores: list[StoreRef]
+    category_options: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="By category id, the option values other than colour and size its SKUs "
+        'have ("4p", "road", "glass").',
+    )
     features: list[str] = Field(
         default_factory=list,
         description="Features a product can have or lack, as its attributes name them "
@@ -83,11 +88,19 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
             )
         ).all()
         options: dict[str, set[str]] = defaultdict(set)
-        for (opts,) in session.execute(select(Variant.options)):
+        by_category: dict[str, set[str]] = defaultdict(set)
+        for opts, category_id in session.execute(
+            select(Variant.options, Product.category_id).join(
+                Product, Product.id == Variant.product_id
+            )
+        ):
             for key, value in (opts or {}).items():
                 text = str(value).strip().lower()
                 if text and text not in _VAGUE:
-                    options[OPTION_ALIASES.get(key.lower(), key.lower())].add(text)
+                    name = OPTION_ALIASES.get(key.lower(), key.lower())
+                    options[name].add(text)
+                    if category_id and name not in ("color", "size"):
+                        by_category[category_id].add(text)
         stores = session.execute(
             select(Location.id, Location.name, Location.city, Location.kind).order_by(Location.id)
         ).all()
@@ -106,5 +119,6 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         products=[ProductRef(id=p.id, name=p.name, category_id=p.category_id) for p in products],
         features=sorted(features),
         options={k: sorted(v) for k, v in sorted(options.items())},
+        category_options={k: sorted(v) for k, v in sorted(by_category.items())},
         stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],
     )

@@ -35,6 +35,7 @@ from retail.product_query import (
     gender_of_word,
     is_colour_word,
     size_forms,
+    squash_units,
     words,
 )
 from tools.vocabulary import Vocabulary
@@ -138,6 +139,7 @@ _CAPACITY = re.compile(
     r"|\bsleeps (\d+|one|two|three|four|five|six)\b",
     re.I,
 )
+_WITH = re.compile(r"\s+(?:with|for)\s+", re.I)
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
@@ -213,7 +215,7 @@ class ProductType:
     categories: frozenset[str]
     kind: str | None = None
     weak: bool = False
-    """Named only by a part of a category's name ("kitchen" of "Kitchen Accessories"): a wish
+    """Named only by a word describing a category ("kitchen" of "Kitchen Accessories"): a wish
     that products say so, never a type by itself."""
 
 
@@ -287,18 +289,28 @@ class QueryParser:
         self._colour_pattern = _alternation(self.colours)
         self.sizes = {s.lower() for s in vocabulary.options.get("size", ())}
         # Options other than colour and size ("capacity": "4P", "type": "road", "processor":
-        # "i9") are features a SKU has; so are materials and the words of a material's name.
+        # "i9") are features a SKU has; so are materials and yes/no attributes.
         self.option_values = {
             str(value).lower()
             for key, values in vocabulary.options.items()
             if key not in ("color", "size")
             for value in values
         }
-        learned = {f.lower() for f in vocabulary.features} | self.option_values
+        self.attribute_terms = {f.lower() for f in vocabulary.features}
+        # An option value is a constraint only for the types whose SKUs have it ("light" is a
+        # roast of coffee, not something a chair can lack).
+        children: dict[str, set[str]] = defaultdict(set)
+        for category in vocabulary.categories:
+            if category.parent_id:
+                children[category.parent_id].add(category.id)
+        self._children = dict(children)
+        self._category_options = {k: set(v) for k, v in vocabulary.category_options.items()}
+        learned = self.attribute_terms | self.option_values
         learned = {
             f for f in learned if f not in _VAGUE_FEATURES and len(f) > 1 and not f.isdigit()
         }
-        self.features = {f: f for f in learned if f not in _FILLER}
+        # Keyed as amounts are squashed ("32 oz" -> "32oz"), so "32oz" and "32 ounces" find it.
+        self.features = {squash_units(f): f for f in learned if f not in _FILLER}
         self._feature_pattern = _alternation(self.features)
         # A word that names a product or two ("bikini", "ipad") shows those when the type has
         # them, and changes nothing when it has none.
@@ -327,7 +339,8 @@ class QueryParser:
         embed_many = encode_many or encode
         if embed_many is not None:
             _merge_synonym_categories(self.types, vocabulary, embed_many)
-        self._type_keys = sorted(self.types)
+        # Synonyms name strong types only: a word of a category's name is no type on its own.
+        self._type_keys = sorted(k for k, t in self.types.items() if not t.weak)
         self._type_vectors = _unit(embed_many(self._type_keys)) if embed_many is not None else None
         self._word_vectors: dict[str, np.ndarray] = {}
 
@@ -335,7 +348,7 @@ class QueryParser:
         """What `text` says about the products wanted; `in_force`: a query is in force, so
         words may refine it."""
         reading = QueryReading()
-        rest = " " + self._spelled(text.lower().replace("’", "'")) + " "
+        rest = " " + squash_units(self._spelled(text.lower().replace("’", "'"))) + " "
         rest = self._prices(rest, reading)
         rest, superlative = self._sort(rest, reading)
         rest = self._negations(rest, reading)
@@ -448,9 +461,10 @@ class QueryParser:
             update["gender"] = reading.gender
         if reading.brands:
             update["brands"] = reading.brands
-        update["features"] = list(dict.fromkeys([*features, *reading.features]))
+        hard, wishes = self._constraints(reading.features, categories or base.categories)
+        update["features"] = list(dict.fromkeys([*features, *hard]))
         kept = base.prefer if base is previous else []
-        update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer]))
+        update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer, *wishes]))
         if reading.exclude:
             update["exclude"] = list(dict.fromkeys([*base.exclude, *reading.exclude]))
             colours = reading.colours or base.colours
@@ -468,6 +482,32 @@ class QueryParser:
         if base is previous and not reading.sort and (reading.features or reading.other_words):
             update["text"] = _request_text(f"{previous.text} {text}")
         return base.model_copy(update=update)
+
+    def _constraints(
+        self, features: Sequence[str], categories: Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """The features the types can have or lack (their SKUs' options, any attribute or
+        material), and the rest, which are only wishes for these types (for no type named, an
+        option is only a wish: which types have it is not known yet)."""
+        values: set[str] = set()
+        for category in self._subtree(categories):
+            values |= self._category_options.get(category, set())
+        hard: list[str] = []
+        wishes: list[str] = []
+        for feature in features:
+            only_an_option = feature in self.option_values and feature not in self.attribute_terms
+            (wishes if only_an_option and feature not in values else hard).append(feature)
+        return hard, wishes
+
+    def _subtree(self, categories: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        todo = list(categories)
+        while todo:
+            category = todo.pop()
+            if category not in seen:
+                seen.add(category)
+                todo.extend(self._children.get(category, ()))
+        return seen
 
     # -- the parts of `read` -------------------------------------------------------------
 
@@ -598,11 +638,12 @@ class QueryParser:
                 mine = i > 0 and tokens[i - 1][2] in _POSSESSIVES
                 (owned if mine else found).append((i, i + n, key))
         found.sort()
-        # "a jacket for hiking", "kitchen utensils": a word of a category's name is a wish, and
-        # stays in the text for the meaning-based matching to read.
+        # "a jacket for hiking", "kitchen utensils": a word describing a category is a wish;
+        # with no type named, the search takes the type from the request's meaning.
         wishes = [f for f in found if self.types[f[2]].weak]
         reading.prefer.extend(" ".join(t[2] for t in tokens[s:e]) for s, e, _ in wishes)
         found = [f for f in found if not self.types[f[2]].weak]
+        owned += wishes
         for index, (start, end, key) in enumerate(found):
             text = " ".join(t[2] for t in tokens[start:end])
             head = index + 1 < len(found) and found[index + 1][0] == end
@@ -678,13 +719,17 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
     2. the last word of category names ("boots": Hiking Boots and Winter Boots);
     3. the last one or two words of product names, narrowed to those products unless they
        cover their categories whole ("rain jacket", "leggings" among Leggings & Activewear);
-    4. a part of a category's name ("fleece" of "Fleece & Midlayers", "kitchen" of "Kitchen
-       Accessories"): weak, a wish rather than a type.
+    4. a part of a category's name ("fleece" of "Fleece & Midlayers");
+    5. a word describing a category's name ("kitchen" of "Kitchen Accessories", "hiking" of
+       "Hiking Boots"): weak, a wish rather than a type.
     """
     with_products = {p.category_id for p in vocabulary.products if p.category_id}
+    colours = {c.lower() for c in vocabulary.options.get("color", ())}
+    materials = {f.lower() for f in vocabulary.features}
     whole: dict[str, set[str]] = defaultdict(set)
     heads: dict[str, set[str]] = defaultdict(set)
     parts: dict[str, set[str]] = defaultdict(set)
+    modifiers: dict[str, set[str]] = defaultdict(set)
     for category in vocabulary.categories:
         kept = [w for w in words(category.name) if gender_of_word(w) is None]
         if not kept:
@@ -701,7 +746,7 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
                 parts[_key(part_words[-1])].add(category.id)
         if category.id in with_products:
             for modifier in kept[:-1]:
-                parts[_key(modifier)].add(category.id)
+                modifiers[_key(modifier)].add(category.id)
     names: dict[str, set[str]] = defaultdict(set)
     endings: dict[str, set[str]] = defaultdict(set)
     products_in: dict[str, int] = defaultdict(int)
@@ -709,12 +754,13 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
         if not product.category_id:
             continue
         products_in[product.category_id] += 1
-        tokens = words(product.name.replace("&", " "))
+        # "Selfie Lamp with iPhone" is a lamp: what follows "with" or "for" is not its kind.
+        tokens = words(_WITH.split(product.name.replace("&", " "))[0])
         if not tokens or any(ch.isdigit() for ch in tokens[-1]):
             continue  # "Lenovo Yoga 920" ends in a model, not a kind of product
         for n in (1, 2):
             ending = tokens[-n:]
-            if len(ending) < n or _not_a_type(ending):
+            if len(ending) < n or _not_a_type(ending, colours, materials):
                 continue
             key = _key(" ".join(ending))
             names[key].add(product.category_id)
@@ -724,7 +770,8 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
         total = sum(products_in[c] for c in categories)
         kind = None if len(endings[key]) >= total else key
         by_names[key] = ProductType(frozenset(categories), kind)
-    phrases = {k: ProductType(frozenset(v), weak=True) for k, v in parts.items()}
+    phrases = {k: ProductType(frozenset(v), weak=True) for k, v in modifiers.items()}
+    phrases |= {k: ProductType(frozenset(v)) for k, v in parts.items()}
     phrases |= by_names
     phrases |= {k: ProductType(frozenset(v)) for k, v in heads.items()}
     for key, categories in whole.items():
@@ -758,13 +805,15 @@ def _merge_synonym_categories(
     vectors = _unit(encode(keys))
     similar = vectors @ vectors.T
     for i, key in enumerate(keys):
-        # A name takes in the categories of names as close, but not of a more general name it
-        # contains: "t shirt" does not take all shirts, "shirt" takes t-shirts.
-        own = set(key.split())
+        # A name takes in the categories of names as close that are the same kind of thing:
+        # names with no word in common ("perfume", "fragrance"), or a narrower name of the same
+        # head ("shirt" takes t-shirts; "t shirt" does not take all shirts, nor "coffee" coffee
+        # makers).
+        own = key.split()
         others = {
             c
             for j, other in enumerate(keys)
-            if j != i and similar[i, j] >= SAME_TYPE and not set(other.split()) < own
+            if j != i and similar[i, j] >= SAME_TYPE and _same_kind(own, other.split())
             for c in named[other]
         }
         if others:
@@ -772,11 +821,22 @@ def _merge_synonym_categories(
             types[key] = ProductType(current.categories | others, current.kind, current.weak)
 
 
-def _not_a_type(ending: Sequence[str]) -> bool:
-    """Endings that name no kind of product: a colour, a size, a gender or filler last."""
+def _same_kind(name: Sequence[str], other: Sequence[str]) -> bool:
+    """Whether `other` names the same kind of thing as `name`, or a narrower one."""
+    if not set(name) & set(other):
+        return True
+    return name[-1] == other[-1] and not set(other) < set(name)
+
+
+def _not_a_type(ending: Sequence[str], colours: set[str], materials: set[str]) -> bool:
+    """Endings that name no kind of product: a colour ("Citrus Squeezer Yellow"; only a colour
+    the catalogue sells or a family's own name, so "Light Roast Coffee" is coffee), a material
+    ("Corset Leather"), a size, a gender or filler last."""
     last = ending[-1]
     return (
-        is_colour_word(last)
+        last in colours
+        or last in materials
+        or last in colour_families()
         or last in _FILLER
         or gender_of_word(last) is not None
         or len(last) < 3
