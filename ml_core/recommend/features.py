@@ -69,7 +69,6 @@ def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarr
 
 
 @lru_cache(maxsize=1)
-@lru_cache(maxsize=1)
 def model_words() -> frozenset[str]:
     """The whole English words of the text model's WordPiece vocabulary (about 20,000): words a
     person spelled as the model knows them, which a typo-fixer should leave alone."""
@@ -80,6 +79,7 @@ def model_words() -> frozenset[str]:
     return frozenset(e for e in entries if e.isalpha() and e.islower())
 
 
+@lru_cache(maxsize=1)
 def text_model() -> SentenceTransformer:
     """The MiniLM model, loaded once per process: loading takes about a second, which a
     query-time caller (the RAG retriever) must not pay per query."""
