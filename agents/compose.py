@@ -34,6 +34,8 @@ _CANNED = {
     "help with your orders. What are you looking for?",
     "thanks": "You're welcome. Anything else I can help with?",
     "deny": "OK, I won't do that. Nothing was changed.",
+    "compare": "Which products should I compare? After a search, say for example 'compare the "
+    "first two'.",
     "confirm": "There is nothing waiting for your confirmation.",
     "out_of_scope": "Sorry, I can't help with that here. I can find products, answer product "
     "and policy questions, check stock and help with your orders.",

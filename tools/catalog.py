@@ -197,15 +197,16 @@ TYPE_NEIGHBOURS = 5
 TYPE_SIMILARITY = 0.38
 TYPE_MARGIN = 0.02
 # What a search leaves out, one at a time in this order, to find the closest products when
-# none meets every constraint: the details first, the product type never.
+# none meets every constraint: the details first, who it is for late (boots for a husband are
+# not closest in a women's cut), the product type never.
 RELAXATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("colours", {"colours": []}),
     ("sizes", {"sizes": []}),
     ("features", {"features": []}),
     ("exclude", {"exclude": []}),
-    ("gender", {"gender": None}),
     ("brands", {"brands": []}),
     ("price", {"min_price": None, "max_price": None}),
+    ("gender", {"gender": None}),
     ("in_stock_only", {"in_stock_only": False}),
 )
 

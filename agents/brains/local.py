@@ -50,6 +50,10 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "staff_action": (),
 }
 SEARCH_LIMIT = 5
+CHANGE_QUESTION = (
+    "Nothing was changed. What should be different? Tell me the change in full (for example "
+    "'refund it to my gift card') and I'll ask you to confirm again."
+)
 
 
 def _call(name: str, **arguments: Any) -> ToolCallRequest:
@@ -108,10 +112,17 @@ class LocalBrain:
     def _plan(self, text: str, dialogue: DialogueState, tools: Sequence[ToolSpec]) -> Step:
         allowed = allowed_intents(tools)
         every = set(INTENT_TOOLS)
-        if dialogue.answered in ("deny", "mixed", "unrelated"):
+        act = classify(text) if dialogue.answered else None
+        if act is not None and act.change and dialogue.slots.get("order_request"):
+            # "yes, but the other one": a change to what was waiting. Guessing it could propose
+            # the same write again for a yes meant for something else, so the shopper says it
+            # in full and the answer continues the request.
+            slots = {**dialogue.slots, "order_asked": True}
+            asked = dialogue.model_copy(update={"slots": slots, "last_intent": None})
+            return Step(answer=Answer(text=CHANGE_QUESTION), dialogue=asked)
+        if act is not None and dialogue.answered in ("deny", "mixed", "unrelated"):
             # What the reply said besides its yes or no is handled as a message of its own.
-            rest = classify(text).rest
-            text = rest or text
+            text = act.rest or text
         elif (
             dialogue.slots.get("order_asked")
             and "?" not in text

@@ -424,32 +424,68 @@ def _item_words(
 
 
 def _variant(product: Mapping[str, Any], item: Mapping[str, Any], text: str) -> str | None:
-    """The available variant of the item's product with every option value the words name,
-    keeping as many of the item's other options as it can."""
-    # "there's" names no size S
-    unquoted = _CONTRACTION.sub("", text.lower())
-    lowered = " " + " ".join(_WORD.findall(unquoted)) + " "
-    current = {str(k): str(v).lower() for k, v in item.get("options", {}).items()}
-    values = {
-        str(v).lower()
-        for variant in product.get("variants", [])
-        for v in variant.get("options", {}).values()
-    }
-    named = {v for v in values if f" {' '.join(_WORD.findall(v))} " in lowered}
-    wanted = named - set(current.values())
+    """The available variant of the item's product with every option value the words name and
+    every other option as the item has it ("the same ones in size 10" keeps the colour and the
+    material); None when no such variant is available, so the shopper is asked, not given a
+    different colour they did not ask for."""
+    current = _options_of(item)
+    wanted = _wanted(product, item, text)
     if not wanted:
         return None
     best: tuple[int, str] | None = None
-    for variant in product.get("variants", []):
-        options = {str(k): str(v).lower() for k, v in variant.get("options", {}).items()}
-        if variant["id"] == item["item_id"] or not variant.get("available", True):
-            continue
-        if not wanted <= set(options.values()):
+    for variant, options in _offered(product, item, wanted):
+        if any(options.get(k) != v and options.get(k) not in wanted for k, v in current.items()):
             continue
         kept = sum(options.get(k) == v for k, v in current.items())
         if best is None or kept > best[0]:
             best = (kept, str(variant["id"]))
     return best[1] if best else None
+
+
+def _options_of(entry: Mapping[str, Any]) -> dict[str, str]:
+    return {str(k): str(v).lower() for k, v in entry.get("options", {}).items()}
+
+
+def _wanted(product: Mapping[str, Any], item: Mapping[str, Any], text: str) -> set[str]:
+    """The product's option values the words name that the item does not have."""
+    # "there's" names no size S
+    unquoted = _CONTRACTION.sub("", text.lower())
+    lowered = " " + " ".join(_WORD.findall(unquoted)) + " "
+    values = {v for variant in product.get("variants", []) for v in _options_of(variant).values()}
+    named = {v for v in values if f" {' '.join(_WORD.findall(v))} " in lowered}
+    return named - set(_options_of(item).values())
+
+
+def _offered(
+    product: Mapping[str, Any], item: Mapping[str, Any], wanted: set[str]
+) -> list[tuple[Mapping[str, Any], dict[str, str]]]:
+    """The product's other available variants that have every wanted value, with options."""
+    return [
+        (variant, options)
+        for variant in product.get("variants", [])
+        if variant["id"] != item["item_id"]
+        and variant.get("available", True)
+        and wanted <= set((options := _options_of(variant)).values())
+    ]
+
+
+def _no_such_option(product: Mapping[str, Any], item: Mapping[str, Any], text: str) -> str:
+    """The question when no variant changes only what was asked: what there is instead."""
+    name = item["name"]
+    wanted = _wanted(product, item, text)
+    offered = _offered(product, item, wanted) if wanted else []
+    if not offered:
+        return f"Which option of the {name} would you like instead?"
+    keep = set(_options_of(item).values())
+    asked = ", ".join(f"{k} {v}" for k, v in offered[0][1].items() if v in wanted)
+    choices = "; ".join(
+        ", ".join(f"{k} {v}" for k, v in options.items() if v not in keep | wanted)
+        for _, options in offered[:4]
+    )
+    return (
+        f"There is no {name} with {asked} and everything else as you have it. With {asked} "
+        f"there is: {choices}. Which would you like?"
+    )
 
 
 @dataclass(slots=True)
@@ -643,7 +679,10 @@ def _write(
             changed.append(item)
             new_ids.append(new_id)
     if not changed:
-        return f"Which option of the {items[0]['name']} would you like instead?"
+        first = items[0]
+        product = products.get(str(first["product_id"]), {})
+        words = next(w for item, w in _item_words(items, action.text) if item is first)
+        return _no_such_option(product, first, words)
     items = changed  # an item named only to place the order ("the one with the mouse") stays
     tool = "exchange_order_items" if order["status"] == "delivered" else "modify_order_items"
     return [
