@@ -47,14 +47,7 @@ def main() -> None:
 
     from agents.assistant import Assistant
     from agents.checkpoint import open_checkpointer
-    from evals.order_tasks import (
-        database_state,
-        drive,
-        expected_state,
-        json_state,
-        load_tasks,
-        state_differences,
-    )
+    from evals.order_tasks import load_tasks, run_task
     from retail.settings import get_settings
     from retail.store.open import open_store
     from tools.base import Principal, Services
@@ -73,22 +66,16 @@ def main() -> None:
         with open_checkpointer(settings) as checkpointer:
             assistant = Assistant(services, checkpointer)
             for task in tasks:
-                before = database_state(engine, task.user)
-                start = json_state(db, db["users"][task.user])
-                if state_differences(before, start):
-                    raise SystemExit(
-                        f"{task.id}: the world's records of {task.user} are not db.json's"
-                    )
                 shopper = Principal.parse(f"shopper:{task.user}")
 
                 def ask(message: str, thread: str | None, who: Principal = shopper) -> Any:
                     return assistant.ask(who, message, thread_id=thread)
 
-                run = drive(task, ask)
-                run.differences = state_differences(
-                    database_state(engine, task.user), expected_state(db, task)
-                )
-                run.passed = not run.differences
+                run = run_task(engine, db, task, ask)
+                if run is None:
+                    raise SystemExit(
+                        f"{task.id}: the world's records of {task.user} are not db.json's"
+                    )
                 runs.append(run)
                 if args.transcripts and not run.passed:
                     sys.stderr.write(
