@@ -124,7 +124,9 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     # A validator's exception object may sit in `ctx`; its message is what a client can use.
-    encoded = jsonable_encoder(errors, custom_encoder={Exception: str})
+    # The rejected input is not echoed back: the client has it, and it may be 10,000 characters.
+    shown = [{k: v for k, v in error.items() if k != "input"} for error in errors]
+    encoded = jsonable_encoder(shown, custom_encoder={Exception: str})
     return _error(
         status.HTTP_422_UNPROCESSABLE_CONTENT, describe_validation_errors(errors), errors=encoded
     )

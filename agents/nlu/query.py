@@ -654,8 +654,9 @@ class QueryParser:
                 # The describing word of "glass kettle" is a feature; of "kitchen knife", a wish.
                 (reading.features if key in self.features else reading.prefer).append(text)
                 continue
-            reading.types.append(self.types[key])
-            reading.type_words.append(text)
+            if self.types[key] not in reading.types:  # "a tent ... the tent" names one type
+                reading.types.append(self.types[key])
+                reading.type_words.append(text)
         for start, end, _ in sorted(found + owned, reverse=True):
             rest = rest[: tokens[start][0]] + " " + rest[tokens[end - 1][1] :]
         return rest
