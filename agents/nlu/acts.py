@@ -14,6 +14,20 @@ from typing import Literal
 
 ActKind = Literal["confirm", "deny", "mixed", "unrelated"]
 
+# Words that only acknowledge ("ok", "fine") are a yes alone, but "ok thanks" closes the topic.
+_SOFT = {
+    "ok",
+    "okay",
+    "k",
+    "alright",
+    "all right",
+    "fine",
+    "that's fine",
+    "great",
+    "good",
+    "perfect",
+    "please",
+}
 _YES = {
     "yes",
     "yeah",
@@ -45,36 +59,11 @@ _YES = {
     "that works",
     "affirmative",
     "yes please",
-    "please",
     "please proceed",
-    "ok",
-    "okay",
-    "k",
-    "alright",
-    "all right",
-    "fine",
-    "that's fine",
-    "perfect",
-    "great",
-    "good",
     "sure thing",
     "i'm sure",
     "that is correct",
-}
-# Words that only acknowledge ("ok", "fine") are a yes alone, but "ok thanks" closes the topic.
-_SOFT = {
-    "ok",
-    "okay",
-    "k",
-    "alright",
-    "all right",
-    "fine",
-    "that's fine",
-    "great",
-    "good",
-    "perfect",
-    "please",
-}
+} | _SOFT
 _THANKS = re.compile(
     r"^(?:(?:ok|okay|alright|great|cool|perfect|fine) )?(?:thanks?|thank you|thx|ty|cheers)"
     r"(?: (?:so much|a lot|very much))?$"
