@@ -19,6 +19,7 @@ from retail.store.open import open_store
 from retail.store.schema import upgrade
 
 if TYPE_CHECKING:
+    from agents.assistant import Assistant
     from tests.tools.world import ToolWorld
 
 # The PostgreSQL that runs on every machine of this project, CI included.
@@ -124,3 +125,19 @@ def tool_world(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> I
             world.services.close()
             engine.dispose()
             get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def assistant(
+    tool_world: ToolWorld, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assistant]:
+    """The shopper and associate assistant over the tool world, with its own chat checkpoints
+    (one per test module, so threads never cross modules)."""
+    from agents.assistant import Assistant
+    from agents.checkpoint import open_checkpointer
+
+    settings = tool_world.settings.model_copy(
+        update={"var_dir": tmp_path_factory.mktemp("assistant-var")}
+    )
+    with open_checkpointer(settings) as checkpointer:
+        yield Assistant(tool_world.services, checkpointer)

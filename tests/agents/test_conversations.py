@@ -6,7 +6,7 @@ SQLite checkpointer, real tools through `invoke` (grants, audit), real MiniLM an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult
-from agents.checkpoint import open_checkpointer
 from agents.state import Answer, ConversationState, Step
 from retail.errors import NotFoundError
 from retail.product_query import colour_covers
@@ -22,17 +21,6 @@ from retail.store.models import AuditEvent, Variant
 from tests.tools.world import ToolWorld
 from tools.audit import verify_chain
 from tools.base import Principal, ToolSpec
-
-
-@pytest.fixture(scope="module")
-def assistant(
-    tool_world: ToolWorld, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Assistant]:
-    settings = tool_world.settings.model_copy(
-        update={"var_dir": tmp_path_factory.mktemp("assistant-var")}
-    )
-    with open_checkpointer(settings) as checkpointer:
-        yield Assistant(tool_world.services, checkpointer)
 
 
 def _names(result: TurnResult) -> list[str]:

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import Engine
 
 from agents.assistant import Assistant
-from agents.checkpoint import open_checkpointer
 from evals.shopper_devset import (
     DEVSET_DIR,
     HALVES,
@@ -223,17 +222,6 @@ E2E_CASES = [
         },
     )
 ]
-
-
-@pytest.fixture(scope="module")
-def assistant(
-    tool_world: ToolWorld, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Assistant]:
-    settings = tool_world.settings.model_copy(
-        update={"var_dir": tmp_path_factory.mktemp("devset-assistant-var")}
-    )
-    with open_checkpointer(settings) as checkpointer:
-        yield Assistant(tool_world.services, checkpointer)
 
 
 def test_cases_run_through_the_assistant_and_are_scored(
