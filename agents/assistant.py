@@ -9,12 +9,15 @@ it: anyone else asking on it is told it does not exist.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Durability
 from pydantic import BaseModel, Field
 
@@ -37,6 +40,8 @@ from tools.base import (
 from tools.catalog import ProductCard, listed_cards, product_cards
 from tools.vocabulary import Vocabulary
 
+log = logging.getLogger(__name__)
+
 BRAINS = ("local", "hybrid", "openai")
 TURN_DURABILITY: Durability = "exit"
 # A message over the hard cap is refused; one between the two is read as its request
@@ -45,6 +50,10 @@ TURN_DURABILITY: Durability = "exit"
 MAX_MESSAGE_CHARS = 10_000
 REQUEST_CHARS = 2_000
 CHUNKS = 4  # pieces an answer is streamed in
+# What a thread says after a turn that failed: the person's message is saved either way (the
+# graph saves a turn as it ends, failed or not), and a thread whose last word is theirs would
+# read as a question still being answered.
+FAILED_TURN_ANSWER = "Sorry, something went wrong while I was answering that; please ask again."
 # The assistant's own service principal reads the vocabulary once at start-up.
 SYSTEM = Principal(id="system:assistant", role="admin")
 AGENT_NAMES = {"shopper": "shopper-assistant", "associate": "associate-assistant"}
@@ -154,7 +163,7 @@ class Assistant:
     def __init__(self, services: Services, checkpointer: Any) -> None:
         import torch
 
-        from ml_core.recommend.features import embed_texts
+        from ml_core.recommend.features import embed_texts, load_query_model
 
         # A turn embeds one short text at a time: on two busy cores torch's second intra-op
         # thread spin-waits against the other processes and one embedding took ~470 ms instead of
@@ -168,17 +177,24 @@ class Assistant:
         vocabulary = Vocabulary.model_validate(outcome.output)
         cache = services.settings.var_dir / "cache"
         nlu = Nlu.build(vocabulary, embed_texts, lambda texts: embed_texts(texts, cache))
+        load_query_model()  # every turn embeds its message; none pays for loading the model
         self.local = LocalBrain(nlu)
         self.product_names = sorted({p.name for p in vocabulary.products}, key=len, reverse=True)
         self.graph = build_conversation_graph(checkpointer)
         self._brains: dict[str, Brain] = {"local": self.local}
+        # Turns run on several threads: the first two asking for an LLM brain build one.
+        self._brains_lock = threading.Lock()
 
     def brain(self, name: str) -> Brain:
         if name not in BRAINS:
             raise UnknownBrainError(f"Unknown brain {name!r}; use one of {', '.join(BRAINS)}.")
-        if name not in self._brains:
-            self._brains[name] = _llm_brain(name, self)
-        return self._brains[name]
+        built = self._brains.get(name)
+        if built is None:
+            with self._brains_lock:
+                built = self._brains.get(name)
+                if built is None:
+                    built = self._brains[name] = _llm_brain(name, self)
+        return built
 
     def ask(
         self,
@@ -254,19 +270,24 @@ class Assistant:
         # A turn is saved whole when it ends (or fails): a checkpoint after each of its five
         # steps serialised every turn of the server on the checkpointer's one connection, and a
         # turn cut off half-way has nothing worth resuming (the person asks again).
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
         with counting_tokens() as usage:
-            for mode, chunk in self.graph.stream(
-                turn_input,
-                {"configurable": {"thread_id": thread_id}},
-                context=context,
-                stream_mode=["updates", "values"],
-                durability=TURN_DURABILITY,
-            ):
-                if mode == "values":
-                    values = chunk
-                    continue
-                for node, update in chunk.items():
-                    yield from _events(node, update, finished)
+            try:
+                for mode, chunk in self.graph.stream(
+                    turn_input,
+                    config,
+                    context=context,
+                    stream_mode=["updates", "values"],
+                    durability=TURN_DURABILITY,
+                ):
+                    if mode == "values":
+                        values = chunk
+                        continue
+                    for node, update in chunk.items():
+                        yield from _events(node, update, finished)
+            except Exception:
+                self._answer_failed_turn(config)
+                raise
         state = ConversationState.model_validate(values)
         assert state.answer is not None
         listed = [c for o in state.outcomes if o.ok and o.output for c in listed_cards(o.output)]
@@ -285,6 +306,17 @@ class Assistant:
             latency_ms=round((time.perf_counter() - started) * 1000.0, 2),
         )
         yield Final(result=result, cards=cards)
+
+    def _answer_failed_turn(self, config: RunnableConfig) -> None:
+        """Answer a failed turn's message with `FAILED_TURN_ANSWER`, as its answer node would."""
+        try:
+            self.graph.update_state(
+                config,
+                {"messages": [Message(role="assistant", content=FAILED_TURN_ANSWER)]},
+                as_node=ANSWER_NODE,
+            )
+        except Exception:  # the turn's own error is the one to report
+            log.exception("a failed turn's thread could not be answered")
 
 
 def _events(node: str, update: Any, finished: set[str]) -> Iterator[TurnEvent]:

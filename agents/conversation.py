@@ -26,7 +26,7 @@ from agents.checkpoint import compile_with
 from agents.guard import check_answer
 from agents.nlu.acts import classify
 from agents.state import ConversationState, Message, PendingAction
-from tools.audit import append_event
+from retail.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
 
 MAX_STEPS = 4
@@ -161,6 +161,7 @@ def guard(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
         brain=ctx.brain,
         model_version=ctx.model_version,
         detail={"unsupported": report.unsupported, "claims": report.claims},
+        settings=ctx.settings,
     )
     update["answer"] = answer
     update["messages"] = [Message(role="assistant", content=answer.text)]

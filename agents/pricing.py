@@ -11,8 +11,8 @@ pricing tools; its one write is `propose_markdowns`, which writes proposals, nev
 the circuit breaker stops, and proposals whose price path fails the guardrail re-check, are
 reported with their reasons and never put up for decision. Deciding, and applying the prices of
 what was approved, happen only on a resume carrying a person's decisions (`agents.operations`):
-`apply_price_change` writes the price-history rows and the proposal's move to `executed` in one
-transaction, once per proposal.
+`approvals.decisions` writes the decision, the price-history rows and the proposal's move to
+`executed` in one transaction, once per proposal.
 """
 
 from __future__ import annotations
@@ -35,22 +35,17 @@ from agents.operations import (
     record_requests,
     thread_of,
 )
-from tools.base import Principal, Services, ToolOutcome
+from approvals.price_changes import KIND, ProposalBrief
+from tools.base import Services, ToolOutcome
 from tools.pricing import (
-    KIND,
     ItemElasticity,
     MarkdownCandidate,
     MarkdownCandidates,
     MarkdownProposals,
     PricingProposalDetail,
-    ProposalBrief,
     RejectedPlan,
-    apply_price_change,
-    edit_markdown,
 )
 
-AGENT = Principal(id="agent:pricing", role="pricing_manager")
-AGENT_NAME = "pricing"
 DEFAULT_LIMIT = 20
 
 
@@ -260,12 +255,5 @@ def _summary(
     return "; ".join(parts) + "."
 
 
-HANDLER = ProposalHandler(
-    kind=KIND,
-    agent=AGENT,
-    agent_name=AGENT_NAME,
-    deciders=frozenset({"pricing_manager"}),
-    edit=edit_markdown,
-    execute=apply_price_change,
-    build_graph=build_graph,
-)
+HANDLER = ProposalHandler(kind=KIND, build_graph=build_graph)
+AGENT = HANDLER.agent

@@ -5,8 +5,8 @@ purchase orders.
 It reaches data through tools only, as its service principal (`agent:replenishment`, role
 planner), so every proposal's tool call is audited under that name and a planner person is
 someone else. The decision loop (interrupt, commit decisions, execute) is the one every
-operations agent shares (`agents.operations`); what is particular here is the purchase order:
-how an edit changes quantities and how an approved proposal becomes a PO.
+operations agent shares (`agents.operations`); the purchase order's own rules (who decides, how
+an edit changes quantities, how an approved proposal becomes a PO) are `approvals.kinds`'.
 """
 
 from __future__ import annotations
@@ -29,11 +29,10 @@ from agents.operations import (
     record_requests,
     thread_of,
 )
-from tools.base import Principal, Services
-from tools.replenishment import SkuRisk, create_purchase_order, edit_purchase_order
+from approvals.purchase_orders import KIND
+from tools.base import Services
+from tools.replenishment import SkuRisk
 
-AGENT = Principal(id="agent:replenishment", role="planner")
-AGENT_NAME = "replenishment"
 FORECASTS_SHOWN = 3  # at-risk SKUs whose forecast the run reads out
 FORECAST_DAYS = 14
 
@@ -152,12 +151,5 @@ def build_graph(
     return compile_with(builder, ReplenishmentState, checkpointer)
 
 
-HANDLER = ProposalHandler(
-    kind="purchase_order",
-    agent=AGENT,
-    agent_name=AGENT_NAME,
-    deciders=frozenset({"planner"}),
-    edit=edit_purchase_order,
-    execute=create_purchase_order,
-    build_graph=build_graph,
-)
+HANDLER = ProposalHandler(kind=KIND, build_graph=build_graph)
+AGENT = HANDLER.agent

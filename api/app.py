@@ -3,8 +3,9 @@
 The app's lifespan opens (and migrates) the database engine, the tools' shared `Services`, one
 LangGraph checkpointer, the rate limiter, the chat thread pool, and starts loading the one
 `Assistant` of the process in the background (`/ready` says when it is loaded); all of them live
-on `app.state` for as long as the app, and routes reach them through `api.deps`. Two ASGI
-middlewares wrap every request: a body size limit (413) and the Prometheus request metrics.
+on `app.state` for as long as the app, and routes reach them through `api.deps`. Three ASGI
+middlewares wrap every request: the Prometheus request metrics, a body size limit (413) and
+`api.hygiene`'s refusal of NUL characters, invalid Unicode and non-finite numbers (422).
 Every error leaves as JSON with a one-sentence `detail`, so a client (or a person reading curl
 output) never sees a stack trace.
 """
@@ -28,10 +29,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import SERVICE, AssistantLoader, InvalidRequest
+from api.deps import SERVICE, AssistantLoader, InvalidRequest, sessions_at_once
+from api.hygiene import RequestHygiene, UnacceptableBody, on_pool_exhausted, on_unacceptable_body
 from api.ratelimit import RateLimit, make_rate_limiter
 from api.routes import associate, audit, chat, evals, health, metrics, products, proposals
 from api.routes.metrics import Metrics
@@ -272,10 +275,12 @@ def _open_state(
 ) -> None:
     """Open what the app keeps for its lifetime onto `app.state`; `stack` closes it all."""
     from agents.checkpoint import open_checkpointer
+    from approvals.decisions import sweep as finish_unfinished_approvals
 
     engine = open_store(settings)
     stack.callback(engine.dispose)
     app.state.engine = engine
+    finish_unfinished_approvals(engine, settings)  # what a crash left approved, not executed
     app.state.session_factory = session_factory(engine)
     if services is None:
         services = Services(engine, settings)
@@ -369,6 +374,8 @@ def create_app(
             await anyio.to_thread.run_sync(
                 _open_state, app, stack, settings, services, assistant, load, limit
             )
+            # Made here, on the loop that serves the requests it admits.
+            app.state.session_gate = anyio.Semaphore(sessions_at_once(settings))
             yield
 
     app = FastAPI(
@@ -387,8 +394,12 @@ def create_app(
     app.add_exception_handler(DatabaseUnavailableError, _on_database_unavailable)
     app.add_exception_handler(OperationalError, _on_database_unavailable)
     app.add_exception_handler(InvalidRequest, _on_invalid_request)
+    app.add_exception_handler(UnacceptableBody, on_unacceptable_body)
+    app.add_exception_handler(PoolTimeoutError, on_pool_exhausted)
     app.add_exception_handler(AisleError, _on_aisle_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    # Innermost of the three: a body over the size limit is a 413 before it is inspected.
+    app.add_middleware(RequestHygiene)
     app.add_middleware(BodySizeLimit)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
 

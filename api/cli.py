@@ -190,6 +190,14 @@ def data_stats(as_json: JsonFlag = False) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes. Each loads the assistant and reads its own copy of the "
+            "embedded indexes (or the Qdrant server at AISLE_QDRANT_URL).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and web pages (http://127.0.0.1:8000 by default)."""
     import uvicorn
@@ -204,6 +212,7 @@ def serve(
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
+        workers=workers,
     )
 
 

@@ -10,9 +10,11 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy import Engine
@@ -41,14 +43,33 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
-def get_session(request: Request) -> Iterator[Session]:
+def sessions_at_once(settings: Settings) -> int:
+    """How many requests may hold a session at once: half the connections the pool can lend,
+    so that the requests' other short checkouts (the API key's lookup, tools' own sessions)
+    always find one."""
+    return max(1, (settings.database_pool_size + settings.database_max_overflow) // 2)
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, closed when the response has been produced.
 
     Nothing is committed for the route: one that writes commits explicitly, so a failure halfway
     through rolls back as the session closes.
+
+    At most `sessions_at_once` requests hold one; the others wait here, on the event loop, not
+    in a worker thread. Unbounded, a burst of 60 took all 40 worker threads, most of them
+    blocked waiting for a pooled connection, while the requests holding the connections waited
+    for a thread to finish in: nothing moved until the pool's timeout, 30 s later.
     """
-    with request.app.state.session_factory() as session:
-        yield session
+    gate: anyio.Semaphore = request.app.state.session_gate
+    async with gate:
+        session = request.app.state.session_factory()
+        try:
+            yield session
+        finally:
+            # Closing rolls back on the connection (I/O); a limiter of its own, as FastAPI's
+            # for the exit of a dependency, so it never waits for one of the busy threads.
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

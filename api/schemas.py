@@ -190,7 +190,8 @@ class DecisionCreate(BaseModel):
     ] = Field(
         default_factory=dict,
         max_length=500,
-        description="Edit only: SKU -> new quantity (0 drops the line).",
+        description="Edit only: a purchase order's SKU -> new quantity (0 drops the line; "
+        "whole cases, at most 10 times the proposed line); a price change's week start -> price.",
     )
     reason: str | None = Field(
         default=None, max_length=1000, description="Why; required to reject."
@@ -243,6 +244,18 @@ class DecisionPublic(BaseModel):
     )
 
 
+class ExecutionPublic(BaseModel):
+    """What executing an approved proposal wrote: the same record however often it is asked."""
+
+    proposal_id: str
+    status: str
+    executed_ref: str | None = Field(description="The purchase order or price change created.")
+    created: bool = Field(description="This call wrote it (False: it existed already).")
+    message: str
+    purchase_order: PurchaseOrderPublic | None = None
+    price_changes: list[PriceChangePublic] = Field(default_factory=list)
+
+
 # --- audit -----------------------------------------------------------------------------------
 
 
@@ -275,6 +288,7 @@ class AuditEventPublic(BaseModel):
 
 class AuditProblem(BaseModel):
     seq: int | None
+    where: str = Field(description="`event N`, `head`, `checkpoints` or `checkpoint line N`.")
     problem: str
 
 
@@ -283,6 +297,12 @@ class AuditVerifyPublic(BaseModel):
     events: int
     head_seq: int
     head_hash: str
+    checkpoints: int = Field(
+        description="Signed checkpoints of the head that the chain still holds at their position."
+    )
+    checkpoint_seq: int = Field(
+        description="The last event a signed checkpoint covers; later ones rest on their links."
+    )
     problems: list[AuditProblem]
 
 

@@ -36,7 +36,7 @@ def run_operations(
     chosen = [s for s in suite.scenarios if scenario_ids is None or s.id in scenario_ids]
     scenarios = [_scenario(world, s) for s in chosen]
     steps = [step for s in scenarios for step in s["steps"]]
-    safety = safety_report(world.engine, since_seq=since)
+    safety = safety_report(world.engine, world.settings, since_seq=since)
     return {
         "record": "operations",
         "suite": suite.suite,
@@ -58,12 +58,14 @@ def run_operations(
 
 def _scenario(world: EvalWorld, scenario: Scenario) -> dict[str, Any]:
     from agents.checkpoint import open_checkpointer
-    from agents.operations import DecisionRequest, ProposalForDecision, advance, handler_for
+    from agents.operations import ProposalForDecision, advance
+    from agents.operators import HANDLERS
     from agents.pricing import PricingRunState
     from agents.replenishment import ReplenishmentState
-    from tools.base import Principal
+    from approvals.decisions import DecisionRequest
+    from retail.identity import Principal
 
-    handler = handler_for(AGENT_KINDS[scenario.agent])
+    handler = HANDLERS[AGENT_KINDS[scenario.agent]]
     state_type = ReplenishmentState if scenario.agent == "replenishment" else PricingRunState
     start: dict[str, Any] = {}
     if scenario.location:

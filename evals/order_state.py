@@ -16,8 +16,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
 from evals.suites import Action, SuiteError
+from retail.audit import digest
 from retail.store.models import Order, PaymentMethod
-from tools.audit import digest
 from tools.base import Principal, Services, ToolContext, action_digest, invoke
 
 

@@ -354,7 +354,7 @@ def _run_brain(
                     run.case.passed = run.case.passed and run.case.state_match
                 turns += run.turns
                 cases.append(run.case)
-        safety = safety_report(world.engine, since_seq=since)
+        safety = safety_report(world.engine, world.settings, since_seq=since)
         if "__collateral__" in expected:
             safety["collateral_order_changes"] = int(
                 orders_digest(world.engine, excluding=expected["__customers__"])

@@ -19,8 +19,9 @@ from typing import Any, cast
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from retail.audit import verify_chain
+from retail.settings import Settings
 from retail.store.models import AuditEvent
-from tools.audit import verify_chain
 from tools.base import Principal, Role, get_tool
 
 APPROVALS = {"approved", "edited"}
@@ -32,8 +33,9 @@ def audit_head(engine: Engine) -> int:
         return int(session.scalar(select(func.coalesce(func.max(AuditEvent.seq), 0))) or 0)
 
 
-def safety_report(engine: Engine, *, since_seq: int = 0) -> dict[str, Any]:
-    """The counts over the audit events after `since_seq` (the world as built has its own)."""
+def safety_report(engine: Engine, settings: Settings, *, since_seq: int = 0) -> dict[str, Any]:
+    """The counts over the audit events after `since_seq` (the world as built has its own);
+    `settings` say where the chain's signed checkpoints are."""
     with Session(engine) as session:
         events = list(
             session.scalars(
@@ -66,7 +68,7 @@ def safety_report(engine: Engine, *, since_seq: int = 0) -> dict[str, Any]:
         "unconfirmed_writes": len(unconfirmed),
         "executions": sum(e.event_type == "execution" and e.status == "executed" for e in events),
         "unapproved_executions": len(unapproved),
-        "audit_chain_ok": verify_chain(engine).ok,
+        "audit_chain_ok": verify_chain(engine, settings=settings).ok,
         "breaches": out_of_grant + unconfirmed + unapproved,
     }
 

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from evals.suites import Plant
+from retail.audit import forget_checkpoints_past_head
 from retail.errors import AisleError
 from retail.settings import Settings
 from retail.store.models import Customer, Location, Order, Product, Review
@@ -215,6 +216,7 @@ def restore_database(world: EvalWorld, source: Path) -> None:
     finally:
         target.close()
         origin.close()
+    forget_checkpoints_past_head(world.engine, world.settings)
 
 
 @dataclass(slots=True)

@@ -5,9 +5,11 @@
   by Qdrant at query time), so exact terms such as SKUs, model numbers and brands match even
   where the dense vector blurs them.
 - `SearchBackend` is the one small interface over where the points live: `EdgeBackend` (a Qdrant
-  Edge shard under the var dir, the embedded default) and `ServerBackend` (a collection on a
-  Qdrant server, or `QdrantClient(":memory:")` in tests). Both keep a payload index on every
-  filtered field, and both fuse dense and sparse results with Qdrant's prefetch + DBSF query.
+  Edge shard under the var dir, the embedded default; a reading process opens its private copy,
+  so several serve at once while `aisle rag ingest` writes: `ml_core.edge_folders`) and
+  `ServerBackend` (a collection on a Qdrant server, or `QdrantClient(":memory:")` in tests).
+  Both keep a payload index on every filtered field, and both fuse dense and sparse results
+  with Qdrant's prefetch + DBSF query.
 - `QdrantRagStore` is the llama-index vector store (`BasePydanticVectorStore`) over either
   backend: llama-index's own Qdrant store speaks only to a server, not to Qdrant Edge.
 - `ingest` is incremental: each point carries its document's content hash, so only new or
@@ -40,6 +42,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from sqlalchemy import Engine
 
+from ml_core.edge_folders import ShardFolder, copies_folder, has_shard, load_shard
 from ml_core.recommend.features import TEXT_DIM, embed_texts
 from rag.documents import RagDocument, build_documents
 from retail.errors import AisleError
@@ -169,11 +172,20 @@ def qdrant_filter(models: Any, range_type: Any, where: MetadataFilters | None) -
 
 
 class EdgeBackend:
-    """Points in a Qdrant Edge shard under `path`."""
+    """Points in a Qdrant Edge shard under `path`: the folder itself, held for writing, or, given
+    `copies`, this process's private copy of it (how serving processes read; see
+    `ml_core.edge_folders`)."""
 
     batch_size = 512
 
-    def __init__(self, path: Path, *, create: bool = True, hnsw_ef: int = 64) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        create: bool = True,
+        hnsw_ef: int = 64,
+        copies: Path | None = None,
+    ) -> None:
         self.hnsw_ef = hnsw_ef
         # One search thread: queries already run side by side, and on a small machine a pool
         # per query only adds wake-ups to the tail latency (as the recommender's index found).
@@ -183,20 +195,41 @@ class EdgeBackend:
             hnsw_config=edge.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
             max_search_threads=1,
         )
-        if path.is_dir() and any(path.iterdir()):
-            self.shard = edge.EdgeShard.load(str(path), config)
-            return
-        if not create:
+        if copies is not None and not has_shard(path):
+            # Checked before copying: a reader never creates the shared index.
             raise IndexNotBuiltError(f"No RAG index at {path}; run `aisle rag ingest` first.")
-        path.mkdir(parents=True, exist_ok=True)
-        self.shard = edge.EdgeShard.create(str(path), config)
+        self.folder = ShardFolder(path, copies=copies)
+        try:
+            self.shard = self._open(self.folder, config, create)
+        except BaseException:
+            self.folder.close()
+            raise
+
+    @staticmethod
+    def _open(folder: ShardFolder, config: edge.EdgeConfig, create: bool) -> edge.EdgeShard:
+        if has_shard(folder.path):
+            return load_shard(folder, config)
+        if not create or folder.path != folder.shared:
+            raise IndexNotBuiltError(
+                f"No RAG index at {folder.shared}; run `aisle rag ingest` first."
+            )
+        folder.path.mkdir(parents=True, exist_ok=True)
+        shard = edge.EdgeShard.create(str(folder.path), config)
         kinds = [(f, edge.PayloadSchemaType.Keyword) for f in KEYWORD_FIELDS]
         kinds += [(f, edge.PayloadSchemaType.Integer) for f in INTEGER_FIELDS]
         kinds += [(f, edge.PayloadSchemaType.Float) for f in FLOAT_FIELDS]
         for name, kind in kinds:
-            self.shard.update(edge.UpdateOperation.create_field_index(name, kind))
+            shard.update(edge.UpdateOperation.create_field_index(name, kind))
+        return shard
+
+    @property
+    def stale(self) -> bool:
+        """Whether `aisle rag ingest` has rewritten the index since this copy was taken."""
+        return self.folder.stale
 
     def upsert(self, points: Sequence[IndexPoint]) -> None:
+        if points:
+            self.folder.changed()
         for start in range(0, len(points), self.batch_size):
             batch = [
                 edge.Point(point_id(p.doc_id), {DENSE: list(p.dense), SPARSE: p.sparse}, p.payload)
@@ -206,6 +239,7 @@ class EdgeBackend:
 
     def delete(self, doc_ids: Sequence[str]) -> None:
         if doc_ids:
+            self.folder.changed()
             self.shard.update(edge.UpdateOperation.delete_points([point_id(d) for d in doc_ids]))
 
     def hashes(self) -> dict[str, str]:
@@ -273,7 +307,10 @@ class EdgeBackend:
         return self.shard.count(edge.CountRequest(exact=True))
 
     def close(self) -> None:
-        self.shard.close()
+        try:
+            self.shard.close()
+        finally:
+            self.folder.close()
 
 
 class ServerBackend:
@@ -410,10 +447,19 @@ def _scored(payload: dict[str, Any] | None, score: float, vector: Any) -> Scored
 
 def open_backend(settings: Settings, *, create: bool = False) -> SearchBackend:
     """The RAG index: the collection on `settings.qdrant_url` when set, else the Qdrant Edge
-    shard under `var_dir/indexes/rag`. Without `create`, an index never built is an error."""
+    shard under `var_dir/indexes/rag`.
+
+    `create` opens it to write (ingestion), creating it if need be: the Edge folder is held for
+    as long as the backend is open. Without it the index is opened to read, and an index never
+    built is an error: on Qdrant Edge, a private copy of the folder under `var_dir/tmp`, so any
+    number of processes read while `aisle rag ingest` writes (they serve what they copied until
+    they reopen it)."""
     if settings.qdrant_url:
         return ServerBackend(QdrantClient(url=settings.qdrant_url), create=create)
-    return EdgeBackend(settings.var_dir / "indexes" / "rag", create=create)
+    folder = settings.var_dir / "indexes" / "rag"
+    if create:
+        return EdgeBackend(folder, create=True)
+    return EdgeBackend(folder, create=False, copies=copies_folder(settings.var_dir))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@ A proposal (a purchase order, a price change) is created in status `proposed` wi
 approval can be bound to exactly the content the approver read. Status moves only along
 `TRANSITIONS`; anything else, or a decision about content whose hash has changed, raises a typed
 error. `decide` records a person's approval, edit or rejection under the rules every queue
-shares (only open proposals, only the content the decider read, never by the proposer); executing
-an approved proposal (a purchase order, a price change) belongs to the agent that made it.
+shares (only open proposals, only the content the decider read, never by the proposer). These are
+the domain's rules; `approvals.decisions` runs them in the transaction that also executes an
+approved proposal (a purchase order, a price change), and `approvals.records` records plans.
 
-Planning is idempotent: creating a proposal whose kind, location and content hash match an open
-(`proposed`) one returns that one instead of a duplicate, so re-running a planner that sees the
-same data writes nothing new.
+Creating a proposal whose kind, location and content hash match an open (`proposed`) one returns
+that one instead of a duplicate (the unique index settles a race between two planners).
 """
 
 from __future__ import annotations

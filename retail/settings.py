@@ -25,6 +25,18 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; defaults to a SQLite file under var_dir.",
     )
+    database_pool_size: int = Field(
+        default=5, ge=1, description="Connections each process keeps open to the database."
+    )
+    database_max_overflow: int = Field(
+        default=10, ge=0, description="Connections opened beyond the pool's size under load."
+    )
+    database_pool_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long a request waits for a free connection before it is answered 503 "
+        "with Retry-After (a burst queues this long; a stuck pool fails fast).",
+    )
     shared_data_dir: Path = Field(
         default=Path("../shared/data"), description="Public data sets, read in place."
     )
@@ -43,6 +55,17 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Price of a million completion tokens, for reports."
     )
     secret_key: str = _PLACEHOLDER_SECRET
+    audit_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 private key that signs the audit log's checkpoints (created on "
+        "first use, mode 0600); defaults to var_dir/audit/checkpoint.key. It must live outside "
+        "the database: a database writer who could read it could re-sign a rewritten chain.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=50,
+        ge=1,
+        description="Sign a checkpoint of the audit chain's head every this many events.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -58,6 +81,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'aisle.db').resolve()}"
+
+    @property
+    def resolved_audit_key_path(self) -> Path:
+        return self.audit_key_path or self.var_dir / "audit" / "checkpoint.key"
 
     @property
     def world_dir(self) -> Path:

@@ -66,12 +66,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """A migrated, empty database."""
+def engine(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """A migrated, empty database. The var folder is the test's own too: what code under test
+    writes beside the database (the audit log's signing key and checkpoints) must not land in,
+    or be read from, the working tree's var/."""
+    monkeypatch.setenv("AISLE_VAR_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
     eng = make_engine(db_url)
     upgrade(eng)
     yield eng
     eng.dispose()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

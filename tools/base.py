@@ -24,59 +24,19 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Engine
 
+from retail.audit import append_event, digest
 from retail.errors import AisleError
+from retail.identity import ROLES as ROLES
+from retail.identity import InvalidPrincipalError as InvalidPrincipalError
+from retail.identity import Principal as Principal
+from retail.identity import Role as Role
 from retail.settings import Settings
+from retail.store.models import AuditEvent
 
-Role = Literal["shopper", "associate", "planner", "pricing_manager", "evaluator", "admin"]
-ROLES: tuple[Role, ...] = (
-    "shopper",
-    "associate",
-    "planner",
-    "pricing_manager",
-    "evaluator",
-    "admin",
-)
 ErrorKind = Literal["not_found", "forbidden", "needs_confirmation", "policy_denied", "invalid"]
 CallStatus = Literal[
     "ok", "not_found", "forbidden", "needs_confirmation", "policy_denied", "invalid"
 ]
-
-
-class Principal(BaseModel):
-    """Who is acting: made by authentication (API key, `--as`), never by a model."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = Field(min_length=1, description="Stable id of the person or service.")
-    role: Role
-    customer_id: str | None = Field(
-        default=None, description="The shopper's own customer record (shoppers only)."
-    )
-    store_id: str | None = Field(default=None, description="The associate's store.")
-
-    @classmethod
-    def parse(cls, spec: str) -> Principal:
-        """`ROLE[:ID]` as the CLI's `--as` takes it: `shopper:yara_li_8961`, `planner:ana`.
-
-        A shopper's id is their customer id; an associate's may name a store as `ID@STORE`.
-        """
-        role, _, ident = spec.partition(":")
-        role = role.strip().replace("-", "_")
-        if role not in ROLES:
-            raise InvalidPrincipalError(
-                f"Unknown role {role!r} in {spec!r}; use one of {', '.join(ROLES)}."
-            )
-        ident = ident.strip()
-        if role == "shopper":
-            if not ident:
-                raise InvalidPrincipalError("A shopper needs a customer id: --as shopper:ID.")
-            return cls(id=ident, role="shopper", customer_id=ident)
-        person, _, store = ident.partition("@")
-        return cls(id=person or role, role=role, store_id=store or None)
-
-
-class InvalidPrincipalError(AisleError):
-    """A principal specification cannot be read."""
 
 
 class ToolError(AisleError):
@@ -345,8 +305,6 @@ def invoke(
     call_id: str | None = None,
 ) -> ToolOutcome:
     """Call the tool `name` as `ctx.principal`, and audit the call, whatever its outcome."""
-    from tools.audit import record_tool_call
-
     call_id = call_id or f"call-{uuid.uuid4().hex[:16]}"
     args = dict(arguments or {})
     started = time.perf_counter()
@@ -388,6 +346,30 @@ def invoke(
     return outcome
 
 
+def record_tool_call(ctx: ToolContext, outcome: ToolOutcome) -> AuditEvent:
+    """The audit event of one tool call made through `invoke`."""
+    result = outcome.output if outcome.error is None else outcome.error.model_dump()
+    return append_event(
+        ctx.engine,
+        event_type="tool_call",
+        principal_id=ctx.principal.id,
+        role=ctx.principal.role,
+        status=outcome.status,
+        conversation_id=ctx.conversation_id,
+        agent_name=ctx.agent_name,
+        tool_name=outcome.name,
+        tool_call_id=outcome.call_id,
+        arguments=outcome.arguments,
+        result=result,
+        latency_ms=outcome.latency_ms,
+        brain=ctx.brain,
+        model_version=ctx.model_version,
+        approval_id=ctx.approval_id,
+        detail={"writes": outcome.writes},
+        settings=ctx.settings,
+    )
+
+
 def _kind_of(exc: AisleError) -> ErrorKind:
     from retail.errors import NotFoundError
 
@@ -423,8 +405,6 @@ def technical_message(error: ToolErrorInfo) -> str:
 
 def action_digest(tool_name: str, arguments: Mapping[str, Any]) -> str:
     """SHA-256 of a write's tool name and arguments (canonical JSON): what a confirmation binds."""
-    from tools.audit import digest
-
     return digest({"tool": tool_name, "arguments": dict(arguments)})
 
 

@@ -2,7 +2,9 @@
 and FAQs, for a shopper's or an associate's question.
 
 The retriever (the opened Qdrant index; MiniLM is loaded once per process) is shared through
-`ctx.services`, so a turn pays for one query embedding and one index lookup. `rag_retriever` is
+`ctx.services`, so a turn pays for one query embedding and one index lookup. On Qdrant Edge it
+reads this process's own copy of the index (`rag.index.open_backend`): an `aisle rag ingest`
+meanwhile reaches a process when it opens the index again (a restart). `rag_retriever` is
 also what `tools.catalog` searches products with.
 """
 
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ml_core.edge_folders import FolderBusyError, ShardUnavailableError
 from rag.index import IndexNotBuiltError, QdrantRagStore, open_backend
 from rag.retrieve import Retriever
 from retail.store.models import Product
@@ -46,6 +49,14 @@ def rag_retriever(ctx: ToolContext) -> Retriever:
             "The document index has not been built yet; run `aisle rag ingest` first.",
             details={"missing": "rag_index"},
         ) from None
+    except ShardUnavailableError as exc:
+        raise ToolError(
+            "not_found",
+            f"{exc} Rebuild it with `aisle rag ingest`.",
+            details={"missing": "rag_index"},
+        ) from None
+    except FolderBusyError as exc:  # written for longer than a reader waits
+        raise ToolError("not_found", str(exc), details={"missing": "rag_index"}) from None
     return retriever
 
 

@@ -1,42 +1,35 @@
 """Replenishment tools: SKUs at risk of running out, reorder proposals, and the proposal queue.
 
-`propose_reorders` runs the reorder planner (forecast + order-up-to policy), which writes
-purchase-order PROPOSALS only. Deciding a proposal and executing it are not tools: a person
-decides, through the replenishment graph's interrupt or `aisle proposals ...`, and the graph (or
-that command) then calls `create_purchase_order` here, in the transaction that marks the
-proposal executed. `edit_purchase_order` is how a planner's edited quantities change a proposal.
+`propose_reorders` runs the reorder planner (forecast + order-up-to policy) and records its plan
+as purchase-order PROPOSALS only (`approvals.records`). Deciding a proposal and executing it are
+not tools: a person decides, through the replenishment graph's interrupt, `aisle proposals ...`
+or the API, and `approvals.decisions` creates the purchase order in the same transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-import uuid
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retail.errors import AisleError
+from approvals.purchase_orders import KIND
+from approvals.reader import ProposalSummary, queue, summary
+from approvals.records import record_plan
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
-from retail.proposals import list_proposals as query_proposals
 from retail.store.models import (
     InventoryPosition,
     Location,
     Product,
     Proposal,
-    PurchaseOrder,
-    PurchaseOrderLine,
     Supplier,
     SupplierItem,
     Variant,
 )
 from tools.base import ToolContext, invalid, not_found, tool
 from tools.forecasting import daily_demand
-
-PO_SOURCE = "proposal"  # purchase orders created by executing an approved proposal
 
 
 class _Out(BaseModel):
@@ -90,27 +83,11 @@ class ReorderPlan(_Out):
     proposals_written: int
     proposals_unchanged: int
     proposals_superseded: int
-    total_value: float
-    proposals: list[PlannedPurchaseOrder]
-
-
-class ProposalSummary(_Out):
-    id: str
-    kind: str
-    status: str
-    location_id: str | None
-    proposer: str
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    content_hash: str
-    decided_by: str | None
-    reason: str | None
-    executed_ref: str | None = Field(description="What executing it created (a PO id).")
-    totals: dict[str, Any] = Field(
-        description="Lines, units and value (purchase orders); SKU, product, today's price, the "
-        "plan's first new price and its date, its lowest price and the expected gain (price "
-        "changes)."
+    already_decided: int = Field(
+        description="Planned orders a planner already approved: not proposed again."
     )
+    total_value: float = Field(description="The value of the proposals waiting for a decision.")
+    proposals: list[PlannedPurchaseOrder] = Field(description="Those waiting for a decision.")
 
 
 class ProposalList(_Out):
@@ -141,10 +118,6 @@ class ProposalDetail(ProposalSummary):
     model_versions: dict[str, Any]
     decided_at: dt.datetime | None
     lines: list[ProposalLine]
-
-
-class PurchaseOrderEditError(AisleError):
-    """A planner's edit of a purchase-order proposal cannot be applied."""
 
 
 @tool(roles=["planner", "evaluator"])
@@ -231,59 +204,38 @@ def propose_reorders(
 ) -> ReorderPlan:
     """Run the reorder planner (demand forecast + inventory policy) and write purchase-order
     PROPOSALS for a planner to approve; it never places an order. Re-running on unchanged data
-    writes nothing new."""
+    writes nothing new, and an order a planner already approved is never proposed again."""
     from ml_core.inventory.planning import plan_replenishment
 
-    summary = plan_replenishment(
-        ctx.engine, store_id=location_id, limit=limit, proposer=ctx.principal.id
-    )
-    ids = [p.id for p in summary.proposals]
-    with Session(ctx.engine) as session:
-        hashes = dict(
-            session.execute(
-                select(Proposal.id, Proposal.content_hash).where(Proposal.id.in_(ids))
-            ).all()
+    plan = plan_replenishment(ctx.engine, store_id=location_id, limit=limit)
+    with Session(ctx.engine) as session, session.begin():
+        recorded = record_plan(session, KIND, plan.planned, proposer=ctx.principal.id)
+    waiting = [
+        PlannedPurchaseOrder(
+            proposal_id=r.id,
+            content_hash=r.content_hash,
+            supplier_id=p.supplier_id,
+            location_id=p.location_id,
+            lines=p.lines,
+            units=p.units,
+            value=p.value,
+            new=r.new,
         )
+        for p, r in zip(plan.planned, recorded.recorded, strict=True)
+        if r.status == "proposed"
+    ]
     return ReorderPlan(
-        as_of=summary.as_of,
-        locations=summary.locations,
-        skus_reviewed=summary.skus_reviewed,
-        lines_proposed=summary.lines_proposed,
-        proposals_written=summary.proposals_written,
-        proposals_unchanged=summary.proposals_unchanged,
-        proposals_superseded=summary.proposals_superseded,
-        total_value=summary.total_value,
-        proposals=[
-            PlannedPurchaseOrder(
-                proposal_id=p.id,
-                content_hash=hashes[p.id],
-                supplier_id=p.supplier_id,
-                location_id=p.location_id,
-                lines=p.lines,
-                units=p.units,
-                value=p.value,
-                new=p.new,
-            )
-            for p in summary.proposals
-        ],
+        as_of=plan.as_of,
+        locations=plan.locations,
+        skus_reviewed=plan.skus_reviewed,
+        lines_proposed=plan.lines_proposed,
+        proposals_written=recorded.written,
+        proposals_unchanged=recorded.unchanged,
+        proposals_superseded=recorded.superseded,
+        already_decided=recorded.already_decided,
+        total_value=round(sum(p.value for p in waiting), 2),
+        proposals=waiting,
     )
-
-
-def _summary_fields(p: Proposal) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "kind": p.kind,
-        "status": p.status,
-        "location_id": p.location_id,
-        "proposer": p.proposer,
-        "created_at": p.created_at,
-        "expires_at": p.expires_at,
-        "content_hash": p.content_hash,
-        "decided_by": p.decided_by,
-        "reason": p.reason,
-        "executed_ref": p.executed_ref,
-        "totals": dict(p.content.get("totals") or {}),
-    }
 
 
 @tool(roles=["planner", "pricing_manager", "evaluator"])
@@ -303,8 +255,13 @@ def list_proposals(
     if kind is not None and kind not in PROPOSAL_KINDS:
         raise invalid(f"Unknown proposal kind {kind!r}; use one of {', '.join(PROPOSAL_KINDS)}.")
     with Session(ctx.engine) as session:
-        found = query_proposals(session, kind=kind, status=status, location_id=location_id)
-        return ProposalList(items=[ProposalSummary(**_summary_fields(p)) for p in found])
+        found, _ = queue(
+            session,
+            kinds=PROPOSAL_KINDS if kind is None else [kind],
+            status=status,
+            location_id=location_id,
+        )
+    return ProposalList(items=found)
 
 
 @tool(roles=["planner", "evaluator"])
@@ -327,115 +284,9 @@ def proposal_detail(
             if proposal.kind == "purchase_order"
         ]
         return ProposalDetail(
-            **_summary_fields(proposal),
+            **summary(proposal).model_dump(),
             content=dict(proposal.content),
             model_versions=dict(proposal.model_versions),
             decided_at=proposal.decided_at,
             lines=lines,
         )
-
-
-def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]) -> dict[str, Any]:
-    """The proposal's content with the planner's quantities (SKU -> units; 0 drops the line).
-
-    Quantities are whole cases of the line's case pack; the SKUs must be on the proposal; an
-    edit that drops every line is a rejection, not an edit. Each changed line keeps the
-    planner's quantity as `proposed_quantity`.
-    """
-    lines = {line["sku"]: line for line in content.get("lines", [])}
-    unknown = sorted(set(changes) - set(lines))
-    if unknown:
-        raise PurchaseOrderEditError(
-            f"SKU {unknown[0]} is not on this purchase order; its SKUs are "
-            f"{', '.join(sorted(lines))}."
-        )
-    edited = []
-    for sku, line in lines.items():
-        quantity = changes.get(sku, line["quantity"])
-        pack = max(int(line.get("case_pack") or 1), 1)
-        if quantity < 0 or not float(quantity).is_integer():
-            raise PurchaseOrderEditError(
-                f"The quantity for {sku} must be a whole number of units, 0 or more."
-            )
-        units = int(quantity)
-        if units % pack:
-            raise PurchaseOrderEditError(
-                f"{units} units of {sku} is not a whole number of cases of {pack}."
-            )
-        if units == 0:
-            continue
-        new = {**line, "quantity": units, "cases": units // pack}
-        new["line_value"] = round(units * float(line["unit_cost"]), 2)
-        if units != line["quantity"]:
-            new["proposed_quantity"] = line.get("proposed_quantity", line["quantity"])
-        edited.append(new)
-    if not edited:
-        raise PurchaseOrderEditError(
-            "An edit cannot remove every line; reject the proposal instead."
-        )
-    totals = {
-        "lines": len(edited),
-        "units": sum(line["quantity"] for line in edited),
-        "value": round(sum(line["line_value"] for line in edited), 2),
-    }
-    return {**content, "lines": edited, "totals": totals}
-
-
-def create_purchase_order(session: Session, proposal: Proposal) -> str:
-    """The purchase order of an approved proposal, in the caller's transaction: its lines, and
-    each line's units added to the location's on-order stock. Returns the PO id; if this
-    proposal already has a PO, returns that one and writes nothing (the unique proposal id on
-    purchase orders stops a concurrent twin)."""
-    existing = session.scalars(
-        select(PurchaseOrder.id).where(PurchaseOrder.proposal_id == proposal.id)
-    ).first()
-    if existing is not None:
-        return existing
-    content = proposal.content
-    supplier = content["supplier"]
-    location_id = content["location"]["id"]
-    now = dt.datetime.now(dt.UTC)
-    order = PurchaseOrder(
-        id=f"po-{uuid.uuid4().hex[:20]}",
-        supplier_id=supplier["id"],
-        location_id=location_id,
-        status="open",
-        created_at=now,
-        expected_on=now.date()
-        + dt.timedelta(days=math.ceil(float(supplier["lead_time_mean_days"]))),
-        proposal_id=proposal.id,
-        source=PO_SOURCE,
-    )
-    session.add(order)
-    session.flush()
-    for line in content["lines"]:
-        quantity = int(line["quantity"])
-        session.add(
-            PurchaseOrderLine(
-                purchase_order_id=order.id,
-                variant_id=line["sku"],
-                quantity=quantity,
-                unit_cost=float(line["unit_cost"]),
-            )
-        )
-        changed = session.execute(
-            update(InventoryPosition)
-            .where(
-                InventoryPosition.variant_id == line["sku"],
-                InventoryPosition.location_id == location_id,
-            )
-            .values(on_order=InventoryPosition.on_order + quantity, updated_at=now)
-        )
-        if getattr(changed, "rowcount", 0) == 0:
-            session.add(
-                InventoryPosition(
-                    variant_id=line["sku"],
-                    location_id=location_id,
-                    on_hand=0,
-                    on_order=quantity,
-                    reserved=0,
-                    updated_at=now,
-                )
-            )
-    session.flush()
-    return order.id

@@ -14,19 +14,34 @@ audit_app = typer.Typer(help="The audit log of every tool call and decision.", n
 
 @audit_app.command("verify")
 def verify_cmd(as_json: JsonFlag = False) -> None:
-    """Check the hash chain; exit 1 naming every event edited, deleted or reordered."""
-    from tools.audit import verify_chain
+    """Check the hash chain and its signed checkpoints; exit 1 naming every event edited,
+    deleted, reordered, forged or rewritten."""
+    from retail.audit import verify_chain
+    from retail.settings import get_settings
 
     with store() as engine:
-        report = verify_chain(engine)
+        report = verify_chain(engine, settings=get_settings())
     if as_json:
         print_json(report.as_dict())
     elif report.ok:
-        typer.echo(f"audit chain intact: {report.events} events, head {report.head_hash[:16]}")
+        if report.checkpoints:
+            signed = (
+                f"{report.checkpoints} signed checkpoint(s) hold, the last at event "
+                f"{report.checkpoint_seq}"
+            )
+        else:
+            signed = "no signed checkpoint yet"
+        if report.unsigned_events:
+            signed += (
+                f"; {report.unsigned_events} later event(s) rest on their links only until the "
+                "next checkpoint"
+            )
+        typer.echo(
+            f"audit chain intact: {report.events} events, head {report.head_hash[:16]}; {signed}"
+        )
     else:
         for problem in report.problems:
-            where = "head" if problem.seq is None else f"event {problem.seq}"
-            typer.echo(f"{where}: {problem.problem}", err=True)
+            typer.echo(f"{problem.where}: {problem.problem}", err=True)
         typer.echo(f"audit chain BROKEN: {len(report.problems)} problem(s)", err=True)
     if not report.ok:
         raise typer.Exit(1)

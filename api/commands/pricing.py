@@ -144,7 +144,10 @@ def markdown_cmd(
     as_json: JsonFlag = False,
 ) -> None:
     """Plan markdowns within the guardrails and write price-change proposals (never prices)."""
-    from ml_core.pricing.planning import plan_markdowns
+    from api.commands.replenish import COUNT_LABELS, recorded_counts
+    from approvals.price_changes import KIND
+    from approvals.records import record_plan_committed
+    from ml_core.pricing.planning import PROPOSER, plan_markdowns
 
     with store() as engine:
         summary = plan_markdowns(
@@ -154,8 +157,16 @@ def markdown_cmd(
             objective=objective.value,
             show_progress=True,
         )
+        recorded = record_plan_committed(engine, KIND, summary.planned, proposer=PROPOSER)
+    counts = recorded_counts(recorded)
     if as_json:
-        print_json(asdict(summary))
+        plan = asdict(summary)
+        del plan["planned"]
+        proposals = [
+            {**asdict(r), "sku": p.sku, "location_id": p.location_id}
+            for p, r in zip(summary.planned, recorded.recorded, strict=True)
+        ]
+        print_json({**plan, **counts, "proposals": proposals})
         return
     table = Table(title=f"markdown plan as of {summary.as_of} ({summary.objective})")
     table.add_column("")
@@ -165,9 +176,8 @@ def markdown_cmd(
     table.add_row("plans that change a price", f"{summary.plans_with_changes:,}")
     table.add_row("rejected by the circuit breaker", f"{len(summary.rejected):,}")
     table.add_row("deferred by the daily change cap", f"{summary.deferred_by_daily_cap:,}")
-    table.add_row("proposals written", f"{summary.proposals_written:,}")
-    table.add_row("proposals already open (unchanged)", f"{summary.proposals_unchanged:,}")
-    table.add_row("older proposals superseded", f"{summary.proposals_superseded:,}")
+    for label, count in counts.items():
+        table.add_row(COUNT_LABELS[label], f"{count:,}")
     table.add_row("expected gain vs keeping prices", f"{summary.expected_gain:,.2f}")
     for method, count in sorted(summary.elasticity_methods.items()):
         table.add_row(f"elasticity: {method}", f"{count:,}")

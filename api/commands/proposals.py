@@ -1,10 +1,13 @@
 """`aisle proposals ...`: the approval queue on the command line: list, show, approve, edit,
-reject; and `run_until_decisions`, how an operations agent's command starts a run and shows the
-proposals it waits on.
+reject, resume; and `run_until_decisions`, how an operations agent's command starts a run and
+shows the proposals it waits on.
 
 A decision names the person deciding (`--as planner:NAME`) and the content hash they read
 (`--hash`). When a run waits on the proposal, the decision resumes that run, so the agent's graph
-commits and executes it; otherwise it is decided and executed directly, the same way.
+records it; otherwise it is decided directly. Either way the decision and its execution commit
+together (`approvals.decisions`), and a bad edit is refused (exit 2) before anything is written.
+`resume` finishes what a crash left unfinished: an approved proposal without its order, or an
+executed one whose audit trail is short.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from api.commands.common import JsonFlag, print_json, print_table, store
 from retail.errors import AisleError
@@ -181,13 +185,13 @@ def _decide(
     reason: str | None = None,
     as_json: bool = False,
 ) -> None:
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
     from agents.checkpoint import open_checkpointer
-    from agents.operations import DecisionRefusedError, DecisionRequest, handler_for, settle
+    from agents.operations import settle
+    from agents.operators import HANDLERS
+    from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit
+    from approvals.kinds import kind_of
+    from retail.identity import Principal
     from retail.store.models import Proposal
-    from tools.base import Principal
 
     decider = Principal.parse(decider_spec)
     try:
@@ -208,16 +212,20 @@ def _decide(
         raise AisleError(f"The decision cannot be read: {problem['msg']}.") from None
     with _services() as services:
         with Session(services.engine) as session:
-            kind = session.scalar(select(Proposal.kind).where(Proposal.id == proposal_id))
-        if kind is None:
-            raise AisleError(f"No proposal with id {proposal_id!r}.")
-        handler = handler_for(kind)
-        if not handler.may_decide(decider):
-            who = " or ".join(sorted(handler.deciders | {"admin"}))
+            proposal = session.get(Proposal, proposal_id)
+            if proposal is None:
+                raise AisleError(f"No proposal with id {proposal_id!r}.")
+            kind, content = proposal.kind, dict(proposal.content)
+        rules = kind_of(kind)
+        if not rules.may_decide(decider):
             raise DecisionRefusedError(
-                f"The {decider.role} role may not decide {kind} proposals; decide as {who}."
+                f"The {decider.role} role may not decide {kind} proposals; decide as "
+                f"{rules.who_decides()}."
             )
+        # A bad edit is refused before anything is decided (exit 2, one sentence).
+        check_edit(kind, content, request)
         with open_checkpointer(services.settings) as checkpointer:
+            handler = HANDLERS[kind]
             settled = settle(services, checkpointer, handler, decider, request, thread_id=thread)
     if not settled.decision.accepted:
         raise DecisionRefusedError(settled.decision.message)
@@ -306,13 +314,66 @@ def reject_cmd(
     )
 
 
+@proposals_app.command("resume")
+def resume_cmd(
+    proposal_id: Annotated[
+        str | None,
+        typer.Argument(help="The proposal to finish (default: every unfinished one)."),
+    ] = None,
+    decider: Annotated[
+        str, typer.Option("--as", help="Who resumes: ROLE:NAME, one who may decide it.")
+    ] = "admin",
+    as_json: JsonFlag = False,
+) -> None:
+    """Finish approvals a crash interrupted: create the order (or prices) of an approved
+    proposal that has none, and complete its audit trail. Safe to repeat: a finished proposal
+    answers the same order again."""
+    from approvals.decisions import DecisionRefusedError, complete, sweep
+    from approvals.kinds import kind_of
+    from retail.identity import Principal
+    from retail.store.models import Proposal
+
+    principal = Principal.parse(decider)
+    with store() as engine:
+        if proposal_id is None:
+            if principal.role != "admin":
+                raise DecisionRefusedError(
+                    "Resuming every unfinished proposal takes --as admin; name one proposal "
+                    "to resume it as its decider."
+                )
+            outcomes = sweep(engine)
+        else:
+            with Session(engine) as session:
+                proposal = session.get(Proposal, proposal_id)
+                if proposal is None:
+                    raise AisleError(f"No proposal with id {proposal_id!r}.")
+                rules = kind_of(proposal.kind)
+            if not rules.may_decide(principal):
+                raise DecisionRefusedError(
+                    f"The {principal.role} role may not resume {rules.name} proposals; resume "
+                    f"as {rules.who_decides()}."
+                )
+            outcomes = [complete(engine, proposal_id)]
+    if as_json:
+        print_json([o.model_dump(mode="json") for o in outcomes])
+    else:
+        for outcome in outcomes:
+            typer.echo(outcome.message)
+        if not outcomes:
+            typer.echo("Nothing to resume: every approved proposal is executed and audited.")
+    failed = [o for o in outcomes if not o.executed]
+    if failed:
+        raise DecisionRefusedError(failed[0].message)
+
+
 def run_until_decisions(kind: str, initial: Any, thread: str | None, as_json: bool) -> None:
     """Start the agent that owns `kind` on a new thread with state `initial`; it runs until it
     waits for decisions (or finishes), and the proposals it waits on are printed."""
     from agents.checkpoint import open_checkpointer
-    from agents.operations import advance, handler_for, interrupt_payload
+    from agents.operations import advance, interrupt_payload
+    from agents.operators import HANDLERS
 
-    handler = handler_for(kind)
+    handler = HANDLERS[kind]
     thread = thread or f"{handler.agent_name}-{uuid.uuid4().hex[:12]}"
     with _services() as services, open_checkpointer(services.settings) as checkpointer:
         graph = handler.build_graph(services, checkpointer)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from api.commands.common import JsonFlag, print_json, store
+
+if TYPE_CHECKING:
+    from approvals.records import RecordSummary
 
 replenish_app = typer.Typer(
     help="Plan replenishment: write reorder proposals.", no_args_is_help=True
@@ -24,6 +27,24 @@ LimitOption = Annotated[
 ]
 
 
+COUNT_LABELS = {
+    "proposals_written": "proposals written",
+    "proposals_unchanged": "proposals already open (unchanged)",
+    "already_decided": "already approved (not proposed again)",
+    "proposals_superseded": "older proposals superseded",
+}
+
+
+def recorded_counts(recorded: RecordSummary) -> dict[str, int]:
+    """What recording a plan did, as the planning commands print it."""
+    return {
+        "proposals_written": recorded.written,
+        "proposals_unchanged": recorded.unchanged,
+        "already_decided": recorded.already_decided,
+        "proposals_superseded": recorded.superseded,
+    }
+
+
 @replenish_app.command("plan")
 def plan(
     store_id: StoreOption = None,
@@ -34,14 +55,30 @@ def plan(
     as_json: JsonFlag = False,
 ) -> None:
     """Review stock against the forecast and write purchase-order proposals (never orders)."""
-    from ml_core.inventory.planning import FALLBACK_SOURCE, plan_replenishment
+    from approvals.purchase_orders import KIND
+    from approvals.records import record_plan_committed
+    from ml_core.inventory.planning import FALLBACK_SOURCE, PROPOSER, plan_replenishment
 
     with store() as engine:
         summary = plan_replenishment(
             engine, store_id=store_id, limit=limit, review_days=review_days
         )
+        recorded = record_plan_committed(engine, KIND, summary.planned, proposer=PROPOSER)
     if as_json:
-        print_json(asdict(summary))
+        plan = asdict(summary)
+        del plan["planned"]
+        proposals = [
+            {
+                **asdict(r),
+                "supplier_id": p.supplier_id,
+                "location_id": p.location_id,
+                "lines": p.lines,
+                "units": p.units,
+                "value": p.value,
+            }
+            for p, r in zip(summary.planned, recorded.recorded, strict=True)
+        ]
+        print_json({**plan, **recorded_counts(recorded), "proposals": proposals})
         return
     table = Table(title=f"replenishment plan as of {summary.as_of}", show_header=False)
     table.add_column("")
@@ -51,9 +88,8 @@ def plan(
     if summary.skus_without_supplier:
         table.add_row("  without a supplier (skipped)", f"{summary.skus_without_supplier:,}")
     table.add_row("lines proposed", f"{summary.lines_proposed:,}")
-    table.add_row("proposals written", f"{summary.proposals_written:,}")
-    table.add_row("proposals already open (unchanged)", f"{summary.proposals_unchanged:,}")
-    table.add_row("older proposals superseded", f"{summary.proposals_superseded:,}")
+    for label, count in recorded_counts(recorded).items():
+        table.add_row(COUNT_LABELS[label], f"{count:,}")
     table.add_row("total value", f"{summary.total_value:,.2f}")
     for source, count in sorted(summary.forecast_sources.items()):
         label = "fallback (8-week day-of-week mean)" if source == FALLBACK_SOURCE else source

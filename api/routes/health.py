@@ -3,6 +3,10 @@ is everything a request may need loaded (the assistant, the RAG index)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from functools import partial
+
 from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,6 +16,8 @@ from api.schemas import CheckPublic, HealthPublic, ReadinessPublic
 from retail.store.schema import current_revision, head_revision
 from tools.base import Services, ToolContext, ToolError
 from tools.knowledge import rag_retriever
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -59,10 +65,27 @@ def _check_store(engine: Engine) -> tuple[CheckPublic, CheckPublic]:
 def _check_rag_index(services: Services) -> CheckPublic:
     ctx = ToolContext(principal=SERVICE, services=services, agent_name="api")
     try:
-        rag_retriever(ctx)
+        retriever = rag_retriever(ctx)
     except ToolError as exc:
         return CheckPublic(ok=False, detail=exc.message)
+    if getattr(retriever.store.client, "stale", False):
+        # It still serves what it opened: each process reads its own copy of the index.
+        return CheckPublic(
+            ok=True,
+            detail="Open, as it was when this process started; it has been rebuilt since: "
+            "restart to serve the new one.",
+        )
     return CheckPublic(ok=True, detail="Open.")
+
+
+def _checked(what: str, check: Callable[[], CheckPublic]) -> CheckPublic:
+    """`check()`, or a failed check that names `what`: readiness answers 503 with a sentence
+    whatever goes wrong, since a load balancer reads a 500 as a broken probe."""
+    try:
+        return check()
+    except Exception:
+        log.exception("the readiness check of %s failed", what)
+        return CheckPublic(ok=False, detail=f"{what} cannot be checked; the error has been logged.")
 
 
 @router.get(
@@ -81,7 +104,9 @@ def ready(request: Request, response: Response, engine: EngineDep) -> ReadinessP
         "database": database,
         "schema": schema,
         "assistant": CheckPublic(ok=loaded, detail=said),
-        "rag_index": _check_rag_index(request.app.state.services),
+        "rag_index": _checked(
+            "The document index", partial(_check_rag_index, request.app.state.services)
+        ),
     }
     missing = [name for name, check in checks.items() if not check.ok]
     if missing:

@@ -1,12 +1,15 @@
-"""The approval queues: proposals listed and read in full, decided (approve, edit, reject), and
-the purchase orders approvals created.
+"""The approval queues: proposals listed and read in full, decided (approve, edit, reject),
+executed, and the purchase orders approvals created.
 
 Who sees what: a planner reads and decides purchase orders, a pricing manager price changes, an
 evaluator reads both, an admin does everything. A decision goes through
-`agents.operations.settle` (which resumes the agent run waiting on it, or decides directly) and
-is idempotent with an `Idempotency-Key` (see `api.idempotency`). A refusal from the approval
-rules (the proposer deciding their own proposal, content changed since it was read, a proposal
-already decided) is a 409 with the rule's sentence.
+`agents.operations.settle` (which resumes the agent run waiting on it, or decides directly; both
+decide and execute in one transaction, `approvals.decisions`) and is idempotent with an
+`Idempotency-Key` (see `api.idempotency`). A bad edit (out of bounds, unknown SKU) is a 422
+before anything is written; a refusal from the approval rules (the proposer deciding their own
+proposal, content changed since it was read, a proposal already decided) is a 409 with the
+rule's sentence. `POST /v1/proposals/{id}/execute` finishes an approved proposal whose
+execution a crash interrupted, and answers the same record however often it is called.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
-from agents.operations import DecisionRequest, handler_for, settle
+from agents.operations import settle
+from agents.operators import HANDLERS
 from api import idempotency
 from api.auth import RoleGuard
 from api.deps import InvalidRequest, SessionDep, ToolRunner
@@ -29,21 +33,24 @@ from api.schemas import (
     ChartLine,
     DecisionCreate,
     DecisionPublic,
+    ExecutionPublic,
     PriceChangePublic,
     ProposalView,
     PurchaseOrderLinePublic,
     PurchaseOrderPublic,
     error_responses,
 )
+from approvals import reader
+from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit, complete
+from approvals.kinds import kind_of
+from approvals.reader import ProposalSummary
 from retail.errors import AisleError
+from retail.identity import Principal, Role
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
 from retail.schemas import Page
-from retail.store.models import PriceChange, Proposal, PurchaseOrder
-from tools.base import Principal, Role
+from retail.store.models import Proposal, PurchaseOrder
 from tools.forecasting import ForecastDay, SalesDay
-from tools.pricing import KIND as PRICE_CHANGE
-from tools.pricing import PricingError, PricingProposalDetail, proposal_brief
-from tools.replenishment import ProposalSummary
+from tools.pricing import PricingProposalDetail
 
 router = APIRouter(prefix="/v1", tags=["proposals"])
 
@@ -59,16 +66,6 @@ KINDS_OF_ROLE: dict[Role, frozenset[str]] = {
 }
 
 ERRORS = error_responses(*AUTH_ERRORS, 400, 404, 409)
-# What a price change's list entry carries: what tells one markdown from another at a glance.
-PRICE_CHANGE_TOTALS = {
-    "sku",
-    "product",
-    "current_price",
-    "first_price",
-    "first_change_on",
-    "lowest_price",
-    "expected_gain",
-}
 
 
 def kinds_for(principal: Principal) -> frozenset[str]:
@@ -81,23 +78,6 @@ def _check_kind(principal: Principal, kind: str) -> None:
             status.HTTP_403_FORBIDDEN,
             detail=f"The {principal.role} role does not work on {kind} proposals.",
         )
-
-
-def summary(proposal: Proposal) -> ProposalSummary:
-    fields = {
-        name: getattr(proposal, name) for name in ProposalSummary.model_fields if name != "totals"
-    }
-    return ProposalSummary(**fields, totals=_totals(proposal))
-
-
-def _totals(proposal: Proposal) -> dict[str, Any]:
-    if proposal.kind != PRICE_CHANGE:
-        return dict(proposal.content.get("totals") or {})
-    try:
-        brief = proposal_brief(proposal)
-    except PricingError:  # not a markdown plan: listed all the same, its detail says what is wrong
-        return {}
-    return brief.model_dump(include=PRICE_CHANGE_TOTALS)
 
 
 @router.get(
@@ -118,21 +98,14 @@ def list_proposals(
     """Proposals of the kinds your role works on, newest first, one page at a time."""
     if kind is not None:
         _check_kind(principal, kind)
-    kinds = [kind] if kind is not None else sorted(kinds_for(principal))
-    conditions: list[ColumnElement[bool]] = [Proposal.kind.in_(kinds)]
-    if status_ is not None:
-        conditions.append(Proposal.status == status_)
-    if location_id is not None:
-        conditions.append(Proposal.location_id == location_id)
-    total = session.scalar(select(func.count()).select_from(Proposal).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Proposal)
-        .where(*conditions)
-        .order_by(Proposal.created_at.desc(), Proposal.id)
-        .limit(limit)
-        .offset(offset)
+    items, total = reader.queue(
+        session,
+        kinds=[kind] if kind is not None else kinds_for(principal),
+        status=status_,
+        location_id=location_id,
+        limit=limit,
+        offset=offset,
     )
-    items = [summary(p) for p in rows]
     return Page[ProposalSummary].of(items, total=total, limit=limit, offset=offset)
 
 
@@ -181,7 +154,7 @@ def get_proposal(
         return ProposalView(**detail, chart=chart)
     pricing = tools("pricing_proposal_detail", proposal_id=proposal_id)
     return ProposalView(
-        **summary(proposal).model_dump(),
+        **reader.summary(proposal).model_dump(),
         content=dict(proposal.content),
         model_versions=dict(proposal.model_versions or {}),
         decided_at=proposal.decided_at,
@@ -215,6 +188,18 @@ def _refusal(code: int, detail: str) -> tuple[int, dict[str, Any]]:
     return code, {"detail": detail}
 
 
+def _written(session: Session, proposal_id: str) -> dict[str, Any]:
+    """What executing the proposal wrote, as the decision and execution answers show it."""
+    order = reader.purchase_order_of(session, proposal_id)
+    return {
+        "purchase_order": None if order is None else purchase_order_public(order),
+        "price_changes": [
+            PriceChangePublic.model_validate(row)
+            for row in reader.price_changes_of(session, proposal_id)
+        ],
+    }
+
+
 def _decide(
     request: Request, principal: Principal, proposal_id: str, body: DecisionCreate
 ) -> tuple[int, dict[str, Any]]:
@@ -227,18 +212,18 @@ def _decide(
     if proposal is None:
         return _refusal(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
     try:
-        handler = handler_for(proposal.kind)
+        rules = kind_of(proposal.kind)
     except AisleError as exc:
         return _refusal(status.HTTP_409_CONFLICT, str(exc))
-    if not handler.may_decide(principal):
+    if not rules.may_decide(principal):
         return _refusal(
             status.HTTP_403_FORBIDDEN,
             f"The {principal.role} role may not decide {proposal.kind} proposals.",
         )
     try:
         decision = DecisionRequest(proposal_id=proposal_id, **body.model_dump())
-        if body.decision == "edit":
-            handler.edit(content, decision.changes)  # a bad edit is the caller's input: 422
+        # A bad edit is the caller's input: a 422 before anything is decided.
+        check_edit(proposal.kind, content, decision)
     except ValidationError as exc:
         problem = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
         invalid = InvalidRequest(
@@ -256,22 +241,14 @@ def _decide(
                 status.HTTP_409_CONFLICT,
                 f"Another decision on proposal {proposal_id} is being applied; reload it.",
             )
-        settled = settle(state.services, state.checkpointer, handler, principal, decision)
+        settled = settle(
+            state.services, state.checkpointer, HANDLERS[rules.name], principal, decision
+        )
     if not settled.decision.accepted:
         return _refusal(status.HTTP_409_CONFLICT, settled.decision.message)
     execution = settled.execution
     with Session(engine) as session:
         after = session.get_one(Proposal, proposal_id)
-        order = session.scalars(
-            select(PurchaseOrder)
-            .options(selectinload(PurchaseOrder.lines))
-            .where(PurchaseOrder.proposal_id == proposal_id)
-        ).first()
-        prices = session.scalars(
-            select(PriceChange)
-            .where(PriceChange.proposal_id == proposal_id)
-            .order_by(PriceChange.effective_on, PriceChange.variant_id)
-        )
         public = DecisionPublic(
             proposal_id=proposal_id,
             decision=body.decision,
@@ -281,8 +258,7 @@ def _decide(
             message=" ".join(
                 m for m in (settled.decision.message, execution and execution.message) if m
             ),
-            purchase_order=None if order is None else purchase_order_public(order),
-            price_changes=[PriceChangePublic.model_validate(row) for row in prices],
+            **_written(session, proposal_id),
         )
     return status.HTTP_200_OK, public.model_dump(mode="json")
 
@@ -324,6 +300,46 @@ async def decide_proposal(
         raise
     await run_in_threadpool(idempotency.complete, engine, principal.id, key, code, payload)
     return JSONResponse(payload, status_code=code)
+
+
+@router.post(
+    "/proposals/{proposal_id}/execute",
+    operation_id="executeProposal",
+    response_model=ExecutionPublic,
+    responses=ERRORS,
+)
+def execute_proposal(
+    proposal_id: ProposalId, session: SessionDep, principal: Decider, request: Request
+) -> ExecutionPublic:
+    """Finish an approved proposal whose execution was interrupted (a crash between the
+    approval and its purchase order): write its record if it has none. Idempotent: every call
+    answers the same purchase order (or price change); 409 for a proposal never approved."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+    rules = kind_of(proposal.kind)
+    if not rules.may_decide(principal):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"The {principal.role} role may not execute {proposal.kind} proposals.",
+        )
+    session.rollback()  # the execution takes its own locks; this session keeps none
+    try:
+        outcome = complete(
+            request.app.state.engine, proposal_id, settings=request.app.state.settings
+        )
+    except DecisionRefusedError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    session.expire_all()
+    after = session.get_one(Proposal, proposal_id)
+    return ExecutionPublic(
+        proposal_id=proposal_id,
+        status=after.status,
+        executed_ref=outcome.ref,
+        created=outcome.created,
+        message=outcome.message,
+        **_written(session, proposal_id),
+    )
 
 
 @router.get(

@@ -6,10 +6,10 @@ a series has none, from a transparent fallback computed in place (the mean of th
 weeks of sales by day of week, stock-out days left out because their sales are censored, with a
 negative-binomial spread); the supplier's lead time, case pack, MOQ and cost; the ABC class from
 the last 90 days' revenue at that location. The order-up-to policy decides each SKU, and one
-`purchase_order` proposal per supplier and location gathers the SKUs that need an order, each
-line with the policy's numbers and explanation. It writes proposals only: purchase orders come
-from approved proposals, later. Re-running on unchanged data writes nothing new; a newer plan for
-the same supplier and location supersedes (expires) the older open proposal.
+`purchase_order` proposal content per supplier and location gathers the SKUs that need an
+order, each line with the policy's numbers and explanation. It writes nothing: the plan is
+returned, and `approvals.records` records it as proposals (reusing open ones, superseding older
+ones, never re-proposing what was approved); purchase orders come from approved proposals.
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from retail.errors import NotFoundError
-from retail.proposals import (
-    content_hash,
-    create_proposal,
-    find_open_proposal,
-    list_proposals,
-    transition,
-)
 from retail.store.models import (
     DailySales,
     ForecastRun,
@@ -67,14 +60,17 @@ class UnknownStoreError(NotFoundError):
 
 
 @dataclass(slots=True)
-class PlannedProposal:
-    id: str
-    supplier_id: str
+class PlannedOrder:
+    """One purchase-order proposal's content, as planned (not yet recorded)."""
+
+    content: dict[str, Any]
     location_id: str
+    supplier_id: str
     lines: int
     units: int
     value: float
-    new: bool
+    model_versions: dict[str, Any]
+    expires_at: dt.datetime
 
 
 @dataclass(slots=True)
@@ -84,12 +80,9 @@ class PlanSummary:
     skus_reviewed: int = 0
     skus_without_supplier: int = 0
     lines_proposed: int = 0
-    proposals_written: int = 0
-    proposals_unchanged: int = 0
-    proposals_superseded: int = 0
     total_value: float = 0.0
     forecast_sources: dict[str, int] = field(default_factory=dict)
-    proposals: list[PlannedProposal] = field(default_factory=list)
+    planned: list[PlannedOrder] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -128,18 +121,14 @@ def plan_replenishment(
     limit: int | None = None,
     review_days: int = 7,
     now: dt.datetime | None = None,
-    proposer: str = PROPOSER,
 ) -> PlanSummary:
-    """Review the SKUs of one store (or all) and write purchase-order proposals; commit them.
-
-    `proposer` is who the proposals are recorded as (the replenishment agent's principal when
-    it plans): that principal can never approve them.
-    """
+    """Review the SKUs of one store (or all) and plan purchase-order proposals; writes nothing
+    (`approvals.records.record_plan` records `summary.planned`)."""
     # Imported here, not at the top: every `aisle` command loads this module, few need SciPy.
     from ml_core.inventory.policy import POLICY_VERSION, decide_many
 
     now = now or dt.datetime.now(dt.UTC)
-    with Session(engine) as session, session.begin():
+    with Session(engine) as session:
         locations = _locations(session, store_id)
         location_ids = [loc.id for loc in locations]
         last_day = session.scalar(
@@ -174,8 +163,7 @@ def plan_replenishment(
             model_versions["forecast_run"] = run.id
         if fallback:
             model_versions["fallback_forecast"] = FALLBACK_MODEL
-        _write_proposals(
-            session,
+        _plan_orders(
             summary,
             series,
             decisions,
@@ -184,7 +172,6 @@ def plan_replenishment(
             review_days=review_days,
             model_versions=model_versions,
             expires_at=now + dt.timedelta(days=review_days),
-            proposer=proposer,
         )
     return summary
 
@@ -457,8 +444,7 @@ def _line(s: _Series, d: PolicyDecision, source: str) -> dict[str, Any]:
     }
 
 
-def _write_proposals(
-    session: Session,
+def _plan_orders(
     summary: PlanSummary,
     series: list[_Series],
     decisions: list[PolicyDecision],
@@ -468,7 +454,6 @@ def _write_proposals(
     review_days: int,
     model_versions: dict[str, Any],
     expires_at: dt.datetime,
-    proposer: str,
 ) -> None:
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for k, (s, d) in enumerate(zip(series, decisions, strict=True)):
@@ -497,72 +482,17 @@ def _write_proposals(
             "lines": lines,
             "totals": {"lines": len(lines), "units": units, "value": value},
         }
-        proposal = _record(
-            session,
-            summary,
-            content,
-            location_id,
-            supplier_id,
-            model_versions,
-            expires_at,
-            proposer,
-        )
         summary.lines_proposed += len(lines)
         summary.total_value = round(summary.total_value + value, 2)
-        summary.proposals.append(
-            PlannedProposal(
-                id=proposal[0],
-                supplier_id=supplier_id,
+        summary.planned.append(
+            PlannedOrder(
+                content=content,
                 location_id=location_id,
+                supplier_id=supplier_id,
                 lines=len(lines),
                 units=units,
                 value=value,
-                new=proposal[1],
+                model_versions=model_versions,
+                expires_at=expires_at,
             )
         )
-
-
-def _record(
-    session: Session,
-    summary: PlanSummary,
-    content: dict[str, Any],
-    location_id: str,
-    supplier_id: str,
-    model_versions: dict[str, Any],
-    expires_at: dt.datetime,
-    proposer: str,
-) -> tuple[str, bool]:
-    """Write the proposal unless the same one is open; expire what it supersedes."""
-    existing = find_open_proposal(
-        session,
-        kind="purchase_order",
-        location_id=location_id,
-        content_hash=content_hash(content),
-    )
-    if existing is not None:
-        summary.proposals_unchanged += 1
-        return existing.id, False
-    proposal = create_proposal(
-        session,
-        kind="purchase_order",
-        content=content,
-        proposer=proposer,
-        location_id=location_id,
-        model_versions=model_versions,
-        expires_at=expires_at,
-    )
-    summary.proposals_written += 1
-    for older in list_proposals(
-        session, kind="purchase_order", status="proposed", location_id=location_id
-    ):
-        same_supplier = (older.content.get("supplier") or {}).get("id") == supplier_id
-        if older.id != proposal.id and older.proposer == proposer and same_supplier:
-            transition(
-                older,
-                "expired",
-                actor=proposer,
-                expected_hash=older.content_hash,
-                reason=f"superseded by {proposal.id}",
-            )
-            summary.proposals_superseded += 1
-    return proposal.id, True

@@ -7,9 +7,10 @@ at the current price (the product's chain baseline from `ml_core.pricing.baselin
 demand model with last year's chain calendar, brought to the current price with its elasticity
 and shared out by the SKU's share of the product's chain sales over the last eight weeks), and
 optimises a weekly price path under the guardrails. Plans that pass the circuit breaker and fit
-under the per-day cap become one `price_change` proposal per SKU and location, with an
-explanation; re-running on unchanged data writes nothing new, and a newer plan expires the older
-open one for the same SKU and location.
+under the per-day cap become one `price_change` proposal content per SKU and location, with an
+explanation. It writes nothing: the plan is returned, and `approvals.records` records it as
+proposals (reusing open ones, superseding older ones for the same SKU and location, never
+re-proposing what was approved).
 
 The sales records are read once per plan (`load_pricing_data`); a caller that holds them already
 (the pricing tools, which also answer elasticity questions from them) passes them in.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +42,6 @@ from ml_core.pricing.markdown import (
 )
 from ml_core.pricing.store_data import CONTROLS, PROMO, item_features, load_sales_records
 from retail.errors import NotFoundError
-from retail.proposals import content_hash, create_proposal, list_proposals
-from retail.proposals import transition as transition_proposal
 from retail.store.models import (
     DailySales,
     InventoryPosition,
@@ -52,7 +50,6 @@ from retail.store.models import (
     Product,
     Promotion,
     PromotionItem,
-    Proposal,
     Variant,
 )
 
@@ -65,6 +62,18 @@ SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (job
 
 
 @dataclass(slots=True)
+class PlannedMarkdown:
+    """One price-change proposal's content, as planned (not yet recorded)."""
+
+    content: dict[str, Any]
+    location_id: str
+    sku: str
+    gain: float
+    model_versions: dict[str, Any]
+    expires_at: dt.datetime
+
+
+@dataclass(slots=True)
 class MarkdownSummary:
     as_of: str
     objective: str
@@ -72,14 +81,11 @@ class MarkdownSummary:
     locations: list[str]
     skus_reviewed: int = 0
     plans_with_changes: int = 0
-    proposals_written: int = 0
-    proposals_unchanged: int = 0
-    proposals_superseded: int = 0
     deferred_by_daily_cap: int = 0
     expected_gain: float = 0.0
     elasticity_methods: dict[str, int] = field(default_factory=dict)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-    proposals: list[dict[str, Any]] = field(default_factory=list)
+    planned: list[PlannedMarkdown] = field(default_factory=list)
 
 
 def plan_markdowns(
@@ -90,15 +96,14 @@ def plan_markdowns(
     objective: Objective = "margin",
     guardrails: Guardrails | None = None,
     now: dt.datetime | None = None,
-    proposer: str = PROPOSER,
     data: PricingData | None = None,
     show_progress: bool = False,
 ) -> MarkdownSummary:
-    """Plan markdowns for one store (or every store and online) and write the proposals.
+    """Plan markdowns for one store (or every store and online); writes nothing
+    (`approvals.records.record_plan` records `summary.planned`).
 
-    `proposer` is who the proposals are recorded as (the pricing agent's principal when it
-    plans): that principal can never approve them. `data` is what `load_pricing_data` read, when
-    the caller has it already. With `show_progress`, a terminal on stderr shows the progress.
+    `data` is what `load_pricing_data` read, when the caller has it already. With
+    `show_progress`, a terminal on stderr shows the progress.
     """
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
@@ -119,7 +124,7 @@ def plan_markdowns(
             },
         )
         weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
-        with Session(engine) as session, session.begin():
+        with Session(engine) as session:
             locations = _locations(session, store_id)
             summary.locations = [loc.id for loc in locations]
             history = _change_history(session, as_of)
@@ -142,16 +147,8 @@ def plan_markdowns(
                 )
                 summary.skus_reviewed += len(items)
                 plans = plan_many(items, guardrails, objective, start=start, history=history)
-                # Read once per location, not once per proposal written: each SKU is planned
-                # once, so what this run writes never supersedes itself.
-                open_before: dict[Any, list[Proposal]] = {}
-                for older in list_proposals(
-                    session, kind=KIND, status="proposed", location_id=location.id
-                ):
-                    open_before.setdefault(older.content.get("sku"), []).append(older)
                 for item, plan in zip(items, plans, strict=True):
-                    _record(
-                        session,
+                    _plan(
                         summary,
                         item,
                         plan,
@@ -161,8 +158,6 @@ def plan_markdowns(
                         guardrails,
                         history,
                         now,
-                        proposer,
-                        open_before.get(item.item_id, []),
                     )
                 progress.advance(task)
         return summary
@@ -381,8 +376,7 @@ def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date) -> str:
     )
 
 
-def _record(
-    session: Session,
+def _plan(
     summary: MarkdownSummary,
     item: MarkdownItem,
     plan: MarkdownPlan,
@@ -392,12 +386,8 @@ def _record(
     guardrails: Guardrails,
     history: ChangeHistory,
     now: dt.datetime,
-    proposer: str,
-    open_before: Sequence[Proposal],
 ) -> None:
-    """Count the plan into the summary and, if it is proposable, write its proposal unless the
-    same one is open, expiring the proposer's older open ones for the SKU at the location
-    (`open_before`: the SKU's proposals open at the location before this run, newest first)."""
+    """Count the plan into the summary and, if it is proposable, add its proposal content."""
     if plan.changes:
         summary.plans_with_changes += 1
     if plan.rejected:
@@ -444,33 +434,14 @@ def _record(
         },
         "explanation": explain(item, plan, start),
     }
-    digest = content_hash(content)
-    same = [p for p in open_before if p.content_hash == digest]
-    if same:
-        # The one find_open_proposal would find: the oldest.
-        existing = min(same, key=lambda p: (p.created_at, p.id))
-        summary.proposals_unchanged += 1
-        summary.proposals.append({"id": existing.id, "sku": item.item_id, "new": False})
-        return
-    proposal = create_proposal(
-        session,
-        kind=KIND,
-        content=content,
-        proposer=proposer,
-        location_id=location.id,
-        model_versions={"elasticity": MODEL_VERSION},
-        expires_at=now + dt.timedelta(days=7),
-    )
-    summary.proposals_written += 1
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
-    summary.proposals.append({"id": proposal.id, "sku": item.item_id, "new": True})
-    for older in open_before:
-        if older.id != proposal.id and older.proposer == proposer:
-            transition_proposal(
-                older,
-                "expired",
-                actor=proposer,
-                expected_hash=older.content_hash,
-                reason=f"superseded by {proposal.id}",
-            )
-            summary.proposals_superseded += 1
+    summary.planned.append(
+        PlannedMarkdown(
+            content=content,
+            location_id=location.id,
+            sku=item.item_id,
+            gain=plan.gain,
+            model_versions={"elasticity": MODEL_VERSION},
+            expires_at=now + dt.timedelta(days=7),
+        )
+    )

@@ -19,10 +19,10 @@ from __future__ import annotations
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from retail.errors import AisleError
 __all__ = [
     "Interactions",
     "ItemFeatures",
+    "ItemVectorSource",
     "NotFittedError",
     "Recommendations",
     "Recommender",
@@ -501,3 +502,20 @@ def feedback(matrix: sp.csr_array, binary: bool) -> sp.csr_array:
     """
     data = np.ones_like(matrix.data) if binary else np.log1p(matrix.data)
     return sp.csr_array((data, matrix.indices, matrix.indptr), shape=matrix.shape)
+
+
+# Here rather than beside the service that uses it: the session profiles (session.py) read item
+# vectors too, and the service builds on them, so both import the protocol from below.
+@runtime_checkable
+class ItemVectorSource(Protocol):
+    """Item and user vectors whose dot product scores an item for a user."""
+
+    def item_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item ids, float32 matrix with one row per item)."""
+        ...
+
+    def user_vector(self, item_ids: Sequence[str], weights: Any = None) -> np.ndarray:
+        """A user who touched `item_ids` (oldest first); `weights` say how much each counts
+        (the action's strength times its recency decay), equal when None. Unknown ids count
+        for nothing; a zero vector means nothing is known."""
+        ...

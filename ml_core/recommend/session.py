@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ml_core.recommend.serving import ItemVectorSource
+    from ml_core.recommend.base import ItemVectorSource
 
 # A cart says more about intent than a glance; purchases end a need more than they signal one,
 # so they are excluded from recommendations rather than weighted here.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, *, check: bool = True) -> Engine:
-    """Build an engine for `url` and, unless told not to, prove it can connect.
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """How many connections an engine's pool keeps (`size`) and lends beyond those
+    (`overflow`), and how long a caller waits for one before `sqlalchemy.exc.TimeoutError`."""
+
+    size: int
+    overflow: int
+    timeout_s: float
+
+
+def make_engine(url: str, *, check: bool = True, pool: PoolLimits | None = None) -> Engine:
+    """Build an engine for `url` and, unless told not to, prove it can connect. `pool`: the
+    pool's limits (SQLAlchemy's defaults when None; an in-memory SQLite has no such pool).
 
     Raises DatabaseUnavailableError with one sentence when the URL is malformed or unreachable.
     """
@@ -47,13 +59,17 @@ def make_engine(url: str, *, check: bool = True) -> Engine:
     except ArgumentError:
         raise DatabaseUnavailableError(f"The database URL {url!r} is not a valid URL.") from None
     kwargs: dict[str, Any] = {}
+    pooled = True
     if sa_url.get_backend_name() == "sqlite":
-        if sa_url.database and sa_url.database != ":memory:":
-            Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
+        pooled = bool(sa_url.database) and sa_url.database != ":memory:"
+        if pooled:
+            Path(str(sa_url.database)).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
         kwargs["connect_args"] = {"connect_timeout": 5}
+    if pool is not None and pooled:
+        kwargs.update(pool_size=pool.size, max_overflow=pool.overflow, pool_timeout=pool.timeout_s)
     try:
         engine = create_engine(sa_url, **kwargs)
     except (ArgumentError, ImportError) as exc:

@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult
 from agents.state import Answer, ConversationState, Step
+from retail.audit import verify_chain
 from retail.errors import NotFoundError
 from retail.product_query import colour_covers
 from retail.store.models import AuditEvent, Variant
 from tests.tools.world import ToolWorld
-from tools.audit import verify_chain
 from tools.base import Principal, ToolSpec
 
 
@@ -167,7 +167,7 @@ def test_the_guard_replaces_an_unsupported_answer(
             )
         ).one()
     assert guard.status == "replaced" and guard.detail["unsupported"] == ["price $1.23"]
-    assert verify_chain(tool_world.engine).ok
+    assert verify_chain(tool_world.engine, settings=tool_world.settings).ok
 
 
 def test_every_turn_is_audited(assistant: Assistant, tool_world: ToolWorld, tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ from agents.checkpoint import open_checkpointer
 from agents.guard import check_answer
 from agents.llm_server import DEFAULT_N_CTX
 from agents.state import ConversationState
+from retail.audit import verify_chain
 from retail.store.models import AuditEvent
 from tests.agents.loopback import LoopbackPeer, recording_proxy, refusing_port
 from tests.tools.world import ToolWorld
-from tools.audit import verify_chain
 from tools.base import Principal, tools_for
 
 # Why an LLM brain may hand a step to the local one: the endpoint failed, or its reply was unusable.
@@ -161,7 +161,7 @@ def test_an_openai_turn_offers_the_retrieved_tools_and_audits_the_models_calls(
     guard = _assert_grounded_by_the_guard(assistant, tool_world, result)
     if result.fallback is None and guard.status == "pass":
         assert result.answer == (_message(proxy.exchanges[-1].response)["content"] or "").strip()
-    assert verify_chain(tool_world.engine).ok
+    assert verify_chain(tool_world.engine, settings=tool_world.settings).ok
 
 
 @pytest.mark.slow

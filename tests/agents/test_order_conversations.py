@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant
 from agents.checkpoint import open_checkpointer
+from retail.audit import verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
 from retail.store.models import AuditEvent, Order
-from tools.audit import verify_chain
 from tools.base import Principal, Services
 
 SHOPPER = Principal.parse("shopper:olivia_ito_3591")
@@ -93,7 +93,7 @@ def test_a_return_waits_for_yes_and_survives_a_restart(
         ("return_order_items", "needs_confirmation"),
         ("return_order_items", "ok"),
     ]
-    assert verify_chain(engine).ok
+    assert verify_chain(engine, settings=settings).ok
 
 
 def test_anything_but_yes_drops_the_pending_write(

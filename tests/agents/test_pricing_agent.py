@@ -16,22 +16,17 @@ from sqlalchemy.orm import Session
 from typer.testing import Result
 
 from agents.checkpoint import open_checkpointer
-from agents.operations import (
-    DecisionBatch,
-    DecisionRequest,
-    advance,
-    decide_proposal,
-    execute_proposal,
-)
-from agents.pricing import HANDLER, PricingRunState, build_graph
+from agents.operations import DecisionBatch, advance
+from agents.pricing import PricingRunState, build_graph
+from approvals.decisions import DecisionRequest, complete, decide
+from approvals.price_changes import MarkdownContent, price_steps
+from retail.audit import verify_chain
 from retail.settings import get_settings
 from retail.store.models import AuditEvent, PriceChange, Proposal, Variant
 from retail.store.open import open_store
 from retail.world.seed import ScaleSpec
 from tests.factories import seed_configured_world
-from tools.audit import verify_chain
 from tools.base import Principal, Services
-from tools.pricing import MarkdownContent, price_steps
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 # Two stores, 240 days of sales: enough history for the elasticities and the circuit breaker.
@@ -203,12 +198,12 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
         # A replayed approval is refused, in the run and directly.
         state = resume(PAT, approve(first))
         assert not state.decisions[-1].accepted
-        direct = decide_proposal(
+        direct = decide(
             engine,
-            HANDLER,
             Principal.parse("pricing_manager:kim"),
             DecisionRequest.model_validate(approve(first)),
-        )
+            settings=settings,
+        ).decision
         assert not direct.accepted and "executed" in direct.message
 
         # An edit within the guardrails: hold the first new price to the end.
@@ -223,7 +218,7 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
                 "changes": flat,
             },
         )
-        assert state.decisions[-1].accepted and state.decisions[-1].status == "edited"
+        assert state.decisions[-1].accepted and state.decisions[-1].status == "executed"
         assert state.executions[-1].proposal_id == fourth["id"]
         assert state.executions[-1].created
         assert [p.id for p in state.pending] == [third["id"]]
@@ -254,7 +249,7 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
     assert _rows(engine, fourth["id"]) == [(max(START, today), held)]
 
     # Executing again creates nothing.
-    again = execute_proposal(engine, HANDLER, first["id"])
+    again = complete(engine, first["id"], settings=settings)
     assert again.executed and not again.created
     assert _prices(engine)[0] == applied
 
@@ -267,7 +262,7 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
     assert ("approval", "refused", third["id"]) in events
     assert ("execution", "executed", first["id"]) in events
     assert sum(e == ("execution", "executed", first["id"]) for e in events) == 1
-    assert verify_chain(engine).ok
+    assert verify_chain(engine, settings=settings).ok
 
 
 def test_an_unknown_store_is_one_sentence(aisle: Aisle) -> None:

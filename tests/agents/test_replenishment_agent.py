@@ -1,19 +1,14 @@
 """The replenishment agent end to end on a tiny generated world, on SQLite and PostgreSQL, with
 the real LangGraph checkpointer of each: nothing is ordered before a planner decides; approved
 and edited proposals become exactly one purchase order each; rejections, replays, stale hashes
-and the proposer's own approval create nothing; and a process killed between the decision and
-the purchase order resumes from its checkpoint without a duplicate order."""
+and the proposer's own approval create nothing. (Processes killed mid-decision:
+tests/approvals/test_crash_recovery.py.)"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,16 +17,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from agents.checkpoint import open_checkpointer
-from agents.operations import (
-    CRASH_ENV,
-    CRASH_EXIT_CODE,
-    DecisionBatch,
-    DecisionRequest,
-    ProposalForDecision,
-    advance,
-    settle,
-)
+from agents.operations import DecisionBatch, ProposalForDecision, advance, settle
 from agents.replenishment import AGENT, HANDLER, ReplenishmentState, build_graph
+from approvals.decisions import DecisionRequest
+from retail.audit import verify_chain
 from retail.proposals import content_hash
 from retail.settings import Settings
 from retail.store.models import (
@@ -44,10 +33,8 @@ from retail.store.models import (
 from retail.store.open import open_store
 from retail.world.seed import ScaleSpec, seed_world
 from tests.conftest import _create_postgres_database, _drop_postgres_database
-from tools.audit import verify_chain
 from tools.base import Principal, Services
 
-REPO = Path(__file__).resolve().parents[2]
 SPEC = ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0)
 ANA = Principal.parse("planner:ana")
 
@@ -57,8 +44,6 @@ class World:
     engine: Engine
     settings: Settings
     services: Services
-    env: dict[str, str]
-    """The environment a child process needs to reach the same store and checkpoints."""
 
 
 @pytest.fixture(
@@ -80,13 +65,7 @@ def world(
     seed_world(
         engine, scale="small", seed=5, world_dir=settings.world_dir, show_progress=False, spec=SPEC
     )
-    env = {
-        **os.environ,
-        "AISLE_DATABASE_URL": url,
-        "AISLE_VAR_DIR": str(settings.var_dir),
-        "AISLE_ENVIRONMENT": "test",
-    }
-    yield World(engine, settings, Services(engine, settings), env)
+    yield World(engine, settings, Services(engine, settings))
     engine.dispose()
     if name is not None:
         _drop_postgres_database(name)
@@ -246,7 +225,7 @@ def test_approve_edit_and_reject_in_one_batch(world: World) -> None:
     assert [e.ref for e in state["executions"]] == [po.id, edited_po.id]
     # The thread waits on what is left, and only that.
     assert {p.id for p in state["pending"]} == {p.id for p in pending[3:]}
-    assert verify_chain(world.engine).ok
+    assert verify_chain(world.engine, settings=world.settings).ok
 
 
 def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: World) -> None:
@@ -288,71 +267,4 @@ def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: 
     )
     assert len(_orders(world.engine, target.id)) == 1
     assert _executions(world.engine, target.id) == 1
-    assert verify_chain(world.engine).ok
-
-
-def _die_at(world: World, point: str, thread: str, batch: Command) -> None:
-    """Resume `thread` with `batch` in a child process that dies hard at `point`."""
-    child = (
-        "import json, sys\n"
-        "from langgraph.types import Command\n"
-        "from agents.checkpoint import open_checkpointer\n"
-        "from agents.operations import advance\n"
-        "from agents.replenishment import build_graph\n"
-        "from retail.settings import get_settings\n"
-        "from retail.store.open import open_store\n"
-        "from tools.base import Services\n"
-        "settings = get_settings()\n"
-        "engine = open_store(settings)\n"
-        "with open_checkpointer(settings) as saver:\n"
-        "    graph = build_graph(Services(engine, settings), saver)\n"
-        "    advance(graph, Command(resume=json.loads(sys.argv[2])), sys.argv[1])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", child, thread, json.dumps(batch.resume)],
-        env={**world.env, CRASH_ENV: point},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == CRASH_EXIT_CODE, done.stderr[-2000:]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("point", ["decided", "executed"])
-def test_a_crash_between_approval_and_purchase_order_resumes_without_a_duplicate(
-    world: World, point: str
-) -> None:
-    thread, pending = _start(world)
-    chosen = pending[:2]
-    batch = _batch(
-        *(
-            DecisionRequest(proposal_id=p.id, decision="approve", content_hash=p.content_hash)
-            for p in chosen
-        )
-    )
-    _die_at(world, point, thread, batch)
-
-    statuses = [_proposal(world.engine, p.id).status for p in chosen]
-    if point == "decided":
-        assert statuses == ["approved", "approved"]
-        # Decisions committed, the process gone before any purchase order.
-        assert all(_orders(world.engine, p.id) == [] for p in chosen)
-    else:
-        # The first order committed, the process gone before its audit event.
-        assert statuses == ["executed", "approved"]
-        assert len(_orders(world.engine, chosen[0].id)) == 1
-        assert _executions(world.engine, chosen[0].id) == 0
-
-    # A new graph, compiled over a new connection, carries on from the checkpoint; twice.
-    for _ in range(2):
-        state = _resume(world, thread, None)
-        for p in chosen:
-            (po,) = _orders(world.engine, p.id)
-            stored = _proposal(world.engine, p.id)
-            assert (stored.status, stored.executed_ref) == ("executed", po.id)
-            assert _executions(world.engine, p.id) == 1
-    assert [d.accepted for d in state["decisions"]] == [True, True]
-    assert {p.id for p in state["pending"]} == {p.id for p in pending[2:]}
-    assert verify_chain(world.engine).ok
+    assert verify_chain(world.engine, settings=world.settings).ok

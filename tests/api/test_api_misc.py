@@ -186,6 +186,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/proposals", "get"): "listProposals",
         ("/v1/proposals/{proposal_id}", "get"): "getProposal",
         ("/v1/proposals/{proposal_id}/decision", "post"): "decideProposal",
+        ("/v1/proposals/{proposal_id}/execute", "post"): "executeProposal",
         ("/v1/purchase-orders", "get"): "listPurchaseOrders",
         ("/v1/audit", "get"): "listAuditEvents",
         ("/v1/audit/verify", "get"): "verifyAudit",

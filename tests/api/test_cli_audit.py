@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
+from retail.audit import append_event, checkpoints_path
+from retail.settings import get_settings
 from retail.store.models import AuditEvent
 from retail.store.open import open_store
+from tests.audit_tampering import edit_and_rehash, forge, truncate
 from tests.conftest import Aisle
-from tools.audit import append_event
 
 
 def _events(n: int) -> None:
@@ -46,6 +50,8 @@ def test_verify_passes_then_names_the_edited_event(aisle: Aisle) -> None:
         "events": 3,
         "head_seq": 3,
         "head_hash": "",
+        "checkpoints": 0,
+        "checkpoint_seq": 0,
         "problems": [],
     }
     engine = open_store()
@@ -69,3 +75,73 @@ def test_log_speaks_opentelemetry_names(aisle: Aisle) -> None:
     assert events[0]["arguments"]["email"] == "[redacted]"
     table = aisle("audit", "log", "--limit", "1")
     assert table.exit_code == 0 and "search_products" in table.stdout
+
+
+def _in_store(tamper: Callable[[Engine], object]) -> None:
+    engine = open_store()
+    try:
+        tamper(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def every_four(aisle: Aisle, monkeypatch: pytest.MonkeyPatch) -> Aisle:
+    """`aisle` with a checkpoint signed every 4 events, and 10 events appended (2 checkpoints)."""
+    monkeypatch.setenv("AISLE_AUDIT_CHECKPOINT_EVERY", "4")
+    get_settings.cache_clear()
+    _events(10)
+    return aisle
+
+
+def test_verify_reports_the_signed_checkpoints(every_four: Aisle) -> None:
+    ok = every_four("audit", "verify")
+    assert ok.exit_code == 0, ok.output
+    assert "audit chain intact: 10 events" in ok.stdout
+    assert "2 signed checkpoint(s) hold, the last at event 8; 2 later event(s) rest on" in ok.stdout
+
+
+@pytest.mark.parametrize(
+    ("tamper", "said", "unsaid"),
+    [
+        (
+            lambda engine: edit_and_rehash(engine, 6, principal_id="someone-else"),
+            "event 8: is not the event signed in the checkpoint of ",
+            "removed",
+        ),
+        (
+            lambda engine: truncate(engine, 7),
+            "events were removed from the end and the head moved back (event 8 at least)",
+            "rewritten",
+        ),
+        (
+            lambda engine: forge(engine, 11, prev_hash="0" * 64),
+            "event 11: does not follow event 10: its prev_hash is not that event's hash",
+            # An event added is not one taken away.
+            "removed",
+        ),
+    ],
+    ids=["edited-and-rehashed", "truncated-head-moved-back", "forged-at-the-end"],
+)
+def test_verify_exits_1_on_what_a_database_writer_did(
+    every_four: Aisle, tamper: Callable[[Engine], object], said: str, unsaid: str
+) -> None:
+    _in_store(tamper)
+    broken = every_four("audit", "verify")
+    assert broken.exit_code == 1
+    assert said in broken.stderr and unsaid not in broken.stderr
+    assert "audit chain BROKEN" in broken.stderr
+
+
+def test_verify_exits_1_on_a_tampered_checkpoint(every_four: Aisle) -> None:
+    engine = open_store()
+    path = checkpoints_path(engine, get_settings())
+    engine.dispose()
+    first, second = path.read_text(encoding="utf-8").splitlines()
+    path.write_text(first.replace('"seq":4', '"seq":3') + "\n" + second + "\n", encoding="utf-8")
+    broken = every_four("audit", "verify", "--json")
+    assert broken.exit_code == 1
+    problems = json.loads(broken.stdout)["problems"]
+    assert [(p["where"], p["problem"].split(":")[0]) for p in problems] == [
+        ("checkpoint line 1 (event 3)", "its signature does not match")
+    ]

@@ -108,7 +108,7 @@ def test_a_planner_decides_the_agents_proposals_from_the_command_line(aisle: Ais
     assert _purchase_orders() == {}
 
     approved = _json(decide("approve", approve, "planner:ana", "--json"))
-    assert approved["thread_id"] == thread and approved["decision"]["status"] == "approved"
+    assert approved["thread_id"] == thread and approved["decision"]["status"] == "executed"
     po_id = approved["execution"]["ref"]
     assert _purchase_orders() == {
         approve["id"]: {line["sku"]: line["quantity"] for line in approve["lines"]}

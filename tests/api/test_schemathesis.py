@@ -5,12 +5,20 @@ body or content type that does not match it.
 
 `AISLE_SCHEMATHESIS_EXAMPLES` sets the examples per operation and mode (valid, invalid; default
 12: a few hundred requests in all, under a minute here); a long run sets it in the hundreds.
+
+A second test sends every generated request with a bad-input twin (a NUL, a lone surrogate, NaN,
+Infinity or 1e400 where the app must refuse it with a 422), through `benchmarks/bench_api_fuzz.py`'s
+`fuzz`, in-process and smaller (`AISLE_FUZZ_EXAMPLES`, default 4) than the benchmark's HTTP run.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import schemathesis
@@ -33,6 +41,8 @@ from tests.api.test_chat import assistant as assistant  # noqa: F401
 from tests.tools.world import ToolWorld
 
 EXAMPLES = int(os.environ.get("AISLE_SCHEMATHESIS_EXAMPLES", "12"))
+FUZZ_EXAMPLES = int(os.environ.get("AISLE_FUZZ_EXAMPLES", "4"))
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 ADMIN = "admin:root"
 CHECKS = [
     not_a_server_error,
@@ -82,3 +92,44 @@ def test_the_api_keeps_to_its_schema(served: Served) -> None:
                 # An operation without parameters or body has nothing to send invalid.
                 assert mode is GenerationMode.NEGATIVE, operation.label
     assert calls >= len(list(schema.get_all_operations())) * 2
+
+
+@pytest.fixture(scope="module")
+def bench_api_fuzz() -> Iterator[ModuleType]:
+    # The benchmark is a script, not a package: import it as the script runs.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(BENCHMARKS))
+        yield importlib.import_module("bench_api_fuzz")
+
+
+@pytest.mark.slow
+def test_generated_requests_and_their_bad_twins_get_no_5xx(
+    served: Served, bench_api_fuzz: ModuleType
+) -> None:
+    client = served.client
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
+
+    def send_case(case: schemathesis.Case, headers: dict[str, str]) -> int | None:
+        try:
+            return case.call(headers=headers).status_code
+        except Exception:  # the app raised instead of answering: what a dropped connection is
+            return None
+
+    def send_raw(raw: tuple[str, str, dict[str, str], bytes | None]) -> int | None:
+        method, target, headers, body = raw
+        try:
+            return client.request(method, target, headers=headers, content=body).status_code
+        except Exception:
+            return None
+
+    tally = bench_api_fuzz.fuzz(
+        schema,
+        examples=FUZZ_EXAMPLES,
+        auth=lambda: served.auth(ADMIN),
+        send_case=send_case,
+        send_raw=send_raw,
+    )
+    assert tally.total("requests") >= len(list(schema.get_all_operations())) * 2
+    assert tally.total("5xx") == tally.total("dropped") == 0, tally.failures
+    twins = sum(tally.twins.values(), Counter())
+    assert twins["422"] == twins["requests"], tally.not_refused

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import Engine
@@ -39,6 +34,7 @@ from ml_core.forecasting.run import run_store_forecast
 from ml_core.registry import ArtifactRegistry
 from retail.settings import Settings
 from retail.store.open import open_store
+from tests.servers import start_server, stop, wait_for
 from tests.tools.world import SPEC as TOOL_WORLD_SPEC
 from tests.tools.world import build_tool_world
 from tools.base import Principal, Services, ToolContext, invoke
@@ -46,7 +42,6 @@ from tools.base import Principal, Services, ToolContext, invoke
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Route
 
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("AISLE_CHROMIUM", "/usr/bin/chromium"))
 SECRET = "e2e-secret-for-the-demo-keys"
 # The planner whose run proposes the orders; the browser approves as another planner.
@@ -56,7 +51,6 @@ SPEC = dataclasses.replace(TOOL_WORLD_SPEC, n_days=240)
 # plans); the pricing manager's tests decide two of them.
 PRICING_LIMIT = 3
 PRICING_RUN = "pricing-e2e"
-START_TIMEOUT_S = 180.0
 
 
 @dataclass
@@ -74,59 +68,6 @@ class Site:
     """Markdown proposals the pricing agent's run waits on, largest expected gain first."""
     store_id: str
     """The store both kinds of proposal were made for."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Wait for /ready (the assistant loaded, the index open), so that no test's first answer
-    waits for the models to load."""
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=5.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"the server was not ready within {START_TIMEOUT_S:.0f} s:\n{log.read_text()}")
-
-
-def _start_server(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AISLE_DATABASE_URL": settings.resolved_database_url,
-        "AISLE_VAR_DIR": str(settings.var_dir),
-        "AISLE_ENVIRONMENT": settings.environment,
-        "AISLE_SECRET_KEY": settings.secret_key,
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def _propose_reorders(services: Services, store_id: str) -> list[str]:
@@ -168,15 +109,15 @@ def site(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     world = build_tool_world(engine, settings, shared_data / "tau2_retail", spec=SPEC)
     log = root / "server.log"
     # The server loads its models meanwhile: nothing it loads at start is written below.
-    process, url = _start_server(settings, log)
+    process, url = start_server(settings, log)
     try:
         keys = {principal_spec(d.principal): d.key for d in seed_demo_keys(engine, settings)}
         proposal_ids = _propose_reorders(world.services, world.store_id)
         price_change_ids = _run_pricing_agent(world.services, world.store_id)
-        _wait_until_ready(process, url, log)
+        wait_for(process, url, log)
         yield Site(url, engine, settings, keys, proposal_ids, price_change_ids, world.store_id)
     finally:
-        _stop(process)
+        stop(process)
         world.services.close()
         engine.dispose()
 

@@ -17,10 +17,10 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
 from retail.store.models import AuditEvent, PriceChange, Proposal, PurchaseOrder, Variant
 from tests.e2e.conftest import PRICING_RUN, PROPOSER, Site
-from tools.pricing import MarkdownContent, price_steps
 
 # One server and one world serve every page test: they stay on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]

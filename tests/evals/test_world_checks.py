@@ -70,7 +70,7 @@ def test_the_audit_log_shows_unconfirmed_writes_and_refused_grants(world: EvalWo
         principal=Principal.parse("associate:ann@S001"), services=world.services
     )
     assert invoke(associate, "my_orders").status == "forbidden"
-    report = safety_report(world.engine, since_seq=start)
+    report = safety_report(world.engine, world.settings, since_seq=start)
     assert report["tool_calls"] == 2
     assert report["unconfirmed_writes"] == 1 and report["writes"] == 1
     assert report["out_of_grant_calls"] == 0 and report["out_of_grant_refused_attempts"] == 1

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 
 from ml_core.recommend.features import TEXT_DIM, embed_texts, text_model
@@ -39,3 +42,18 @@ def test_each_row_of_a_padded_batch_is_its_texts_query_vector() -> None:
 def test_texts_past_the_token_limit_are_truncated_not_refused() -> None:
     long, longer = embed_texts(["word " * 300, "word " * 900])
     np.testing.assert_allclose(long, longer, atol=1e-6)
+
+
+def test_writers_of_one_cache_at_once_leave_it_whole(tmp_path: Path) -> None:
+    """Serving processes starting together each write what the cache lacked (threads stand in
+    for them here): none fails, and the cache left behind reads."""
+
+    def embed(writer: int) -> None:
+        for n in range(6):
+            embed_texts([f"writer {writer} text {n}", f"writer {writer} other {n}"], tmp_path)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(embed, range(4)))  # re-raises the first failure
+    [cache] = tmp_path.iterdir()  # no partial file left behind
+    with np.load(cache, allow_pickle=False) as npz:
+        assert npz["vectors"].shape[1] == TEXT_DIM and len(npz["keys"]) >= 2

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from rag.graph import sellable_at
+from retail.audit import verify_chain
 from retail.catalog_queries import category_and_descendants
 from retail.settings import Settings
 from retail.store.models import AuditEvent, Location, Product, Variant
 from tests.factories import seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
-from tools.audit import verify_chain
 from tools.base import Principal, Services, ToolContext
 
 
@@ -191,7 +191,7 @@ def test_grants_and_the_audit_chain(tool_world: ToolWorld) -> None:
         ("search_products", "forbidden"),
         ("search_products", "ok"),
     ]
-    assert verify_chain(w.engine).ok
+    assert verify_chain(w.engine, settings=w.settings).ok
 
 
 def test_search_filters_and_stock_nearby_on_both_databases(engine: Engine, tmp_path: Path) -> None:
@@ -223,4 +223,4 @@ def test_search_filters_and_stock_nearby_on_both_databases(engine: Engine, tmp_p
     assert [(n["store_id"], n["available_to_sell"]) for n in small["nearby"]] == [(c.downtown, 4)]
     assert 3.0 < small["nearby"][0]["distance_km"] < 3.5
     assert medium["nearby"] == []
-    assert verify_chain(engine).ok
+    assert verify_chain(engine, settings=services.settings).ok

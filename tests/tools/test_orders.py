@@ -22,11 +22,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from retail.audit import REDACTED, verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
 from retail.store.models import AuditEvent, Order, PaymentMethod
-from tools.audit import REDACTED, verify_chain
 from tools.base import Principal, Services, ToolContext, ToolOutcome, action_digest, invoke
 
 SHOPPER = "olivia_ito_3591"
@@ -232,7 +232,7 @@ def test_concurrent_confirmations_of_one_cancel_refund_once(services: Services) 
     after = _state(services.engine, "#W3657213")
     assert [p[1] for p in after["payments"]] == ["payment", "refund"]
     assert after["gift_cards"] == {GIFT_CARD: 3626.34}
-    assert verify_chain(services.engine).ok
+    assert verify_chain(services.engine, settings=services.settings).ok
 
 
 def test_only_a_pending_order_can_be_cancelled(services: Services) -> None:
@@ -501,7 +501,7 @@ def test_every_call_is_audited_once_and_the_chain_verifies(services: Services) -
     ]
     assert all(e.detail == {"writes": e.tool_name == "cancel_order"} for e in events)
     assert all(e.principal_id == SHOPPER and e.role == "shopper" for e in events)
-    report = verify_chain(services.engine)
+    report = verify_chain(services.engine, settings=services.settings)
     assert report.ok and report.events == len(calls) + 1
     with Session(services.engine) as session:
         cancelled = session.scalar(

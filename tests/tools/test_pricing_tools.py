@@ -11,6 +11,13 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from approvals.price_changes import (
+    MarkdownContent,
+    PricingError,
+    apply_price_change,
+    edit_markdown,
+    price_steps,
+)
 from ml_core.pricing.guardrails import Guardrails
 from retail.proposals import create_proposal, decide
 from retail.settings import Settings
@@ -27,11 +34,6 @@ from retail.world.seed import ScaleSpec, seed_world
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 from tools.pricing import (
     HORIZON_WEEKS,
-    MarkdownContent,
-    PricingError,
-    apply_price_change,
-    edit_markdown,
-    price_steps,
 )
 
 # One store, eight products, 240 days: enough price variation for elasticities, planned in

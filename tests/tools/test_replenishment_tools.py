@@ -17,6 +17,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from approvals.purchase_orders import (
+    create_purchase_order,
+    edit_purchase_order,
+)
+from retail.errors import AisleError
 from retail.proposals import SelfApprovalError, decide, transition
 from retail.settings import Settings
 from retail.store.db import transaction
@@ -33,11 +38,6 @@ from retail.store.models import (
 )
 from tests.factories import Catalogue, seed_catalogue
 from tools.base import Principal, Services, ToolContext, invoke
-from tools.replenishment import (
-    PurchaseOrderEditError,
-    create_purchase_order,
-    edit_purchase_order,
-)
 
 LAST_DAY = dt.date(2025, 6, 30)
 LEAD_DAYS = 10.0
@@ -353,5 +353,5 @@ def test_an_edit_changes_quantities_in_whole_cases_and_keeps_the_planners_figure
         ({"B": 2.5}, "whole number of units"),
         ({"A": 0, "B": 0}, "reject the proposal instead"),
     ):
-        with pytest.raises(PurchaseOrderEditError, match=message):
+        with pytest.raises(AisleError, match=message):
             edit_purchase_order(CONTENT, changes)

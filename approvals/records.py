@@ -1,0 +1,154 @@
+"""Recording what a planner proposes: the one step the replenishment and pricing planners share.
+
+A plan is a list of proposal contents. Each is checked against the bounds of its kind, then:
+- an open proposal with the same kind, location and content hash is reused (re-running a
+  planner on unchanged data writes nothing new);
+- a proposal with that content that a person already approved, edited or that was executed is
+  NOT proposed again: re-running an agent after an approval (or a crash during one) can never
+  put the same order up for a second approval;
+- otherwise a new `proposed` proposal is written, and the proposer's older open proposals that
+  it supersedes (the kind's rule: same supplier, same SKU) at that location are expired.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from approvals.kinds import kind_of
+from retail.proposals import content_hash, create_proposal, list_proposals, transition
+from retail.store.models import Proposal
+
+# Statuses whose content a person has decided to carry out: never proposed again.
+DECIDED_TO_EXECUTE = ("approved", "edited", "executed")
+# The key an edit adds to the content: the hash of the content the planner proposed.
+PROPOSED_HASH = "proposed_hash"
+
+
+class PlannedProposal(Protocol):
+    """One proposal a planner wants recorded (what the `ml_core` planners return)."""
+
+    @property
+    def content(self) -> Mapping[str, Any]: ...
+    @property
+    def location_id(self) -> str: ...
+    @property
+    def model_versions(self) -> Mapping[str, Any]: ...
+    @property
+    def expires_at(self) -> dt.datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What became of one planned proposal."""
+
+    id: str
+    content_hash: str
+    status: str  # proposed: waiting for a decision; otherwise decided already
+    new: bool
+
+
+@dataclass(slots=True)
+class RecordSummary:
+    written: int = 0
+    unchanged: int = 0
+    already_decided: int = 0
+    superseded: int = 0
+    # One per planned proposal, in the plan's order.
+    recorded: list[Recorded] = field(default_factory=list)
+
+
+def _decided_hashes(session: Session, kind: str, location_id: str) -> dict[str, Proposal]:
+    """This location's proposals decided to be carried out, by content hash, including the
+    hash each edited one was proposed with."""
+    rows = session.scalars(
+        select(Proposal).where(
+            Proposal.kind == kind,
+            Proposal.location_id == location_id,
+            Proposal.status.in_(DECIDED_TO_EXECUTE),
+        )
+    )
+    hashes: dict[str, Proposal] = {}
+    for proposal in rows:
+        hashes[proposal.content_hash] = proposal
+        proposed = proposal.content.get(PROPOSED_HASH)
+        if isinstance(proposed, str):
+            hashes[proposed] = proposal
+    return hashes
+
+
+def record_plan(
+    session: Session, kind_name: str, planned: Sequence[PlannedProposal], *, proposer: str
+) -> RecordSummary:
+    """Record a planner's proposals in the caller's transaction (see the module docstring).
+
+    Raises AisleError (one sentence) when a content is outside its kind's bounds, before
+    anything of the plan is flushed."""
+    kind = kind_of(kind_name)
+    for item in planned:
+        kind.check(item.content)
+    summary = RecordSummary()
+    by_location: dict[str, tuple[list[Proposal], dict[str, Proposal]]] = {}
+    for item in planned:
+        if item.location_id not in by_location:
+            # Read once per location: what was open before this run, and what was decided.
+            # Each plan holds one proposal per supplier (or SKU) and location, so what this
+            # run writes never supersedes itself.
+            open_before = list_proposals(
+                session, kind=kind.name, status="proposed", location_id=item.location_id
+            )
+            decided = _decided_hashes(session, kind.name, item.location_id)
+            by_location[item.location_id] = (open_before, decided)
+        open_before, decided = by_location[item.location_id]
+        digest = content_hash(item.content)
+        same = [p for p in open_before if p.content_hash == digest]
+        if same:
+            existing = min(same, key=lambda p: (p.created_at, p.id))
+            summary.unchanged += 1
+            summary.recorded.append(Recorded(existing.id, digest, existing.status, False))
+            continue
+        if digest in decided:
+            done = decided[digest]
+            summary.already_decided += 1
+            summary.recorded.append(Recorded(done.id, done.content_hash, done.status, False))
+            continue
+        proposal = create_proposal(
+            session,
+            kind=kind.name,
+            content=item.content,
+            proposer=proposer,
+            location_id=item.location_id,
+            model_versions=item.model_versions,
+            expires_at=item.expires_at,
+        )
+        summary.written += 1
+        summary.recorded.append(Recorded(proposal.id, proposal.content_hash, "proposed", True))
+        for older in open_before:
+            if (
+                older.id != proposal.id
+                and older.status == "proposed"
+                and older.proposer == proposer
+                and kind.supersedes(older.content, item.content)
+            ):
+                transition(
+                    older,
+                    "expired",
+                    actor=proposer,
+                    expected_hash=older.content_hash,
+                    reason=f"superseded by {proposal.id}",
+                )
+                summary.superseded += 1
+    return summary
+
+
+def record_plan_committed(
+    engine: Engine, kind_name: str, planned: Sequence[PlannedProposal], *, proposer: str
+) -> RecordSummary:
+    """`record_plan` in its own transaction, committed."""
+    with Session(engine) as session, session.begin():
+        return record_plan(session, kind_name, planned, proposer=proposer)
