@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import inflect
+
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
 from retail.product_query import ProductQuery
 from tools.base import ToolOutcome
@@ -113,6 +115,21 @@ def _bound(value: Any) -> str:
     return f"${amount:,.0f}" if amount.is_integer() else _money(amount)
 
 
+_INFLECT = inflect.engine()
+
+
+def plural_label(label: str) -> str:
+    """The shopper's product words for more than one ("backpack" -> "backpacks", "rain jacket or
+    parka" -> "rain jackets or parkas"); words already plural stay as they are."""
+    parts = []
+    for part in label.split(" or "):
+        head, _, last = part.rpartition(" ")
+        if last and _INFLECT.singular_noun(last) is False:
+            last = _INFLECT.plural_noun(last)
+        parts.append(f"{head} {last}".strip())
+    return " or ".join(parts)
+
+
 def describe_query(query: Mapping[str, Any], label: str) -> str:
     """The query in a shopper's words: "blue women's waterproof rain jackets in size M under
     $150"."""
@@ -144,7 +161,10 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     query = output.get("query", {})
     first_type = str(products[0].get("category") or "").lower() if products else ""
     label = dialogue.query_label or first_type
-    wanted = describe_query(query, label)
+    # The shopper's words read as one product ("tent"); a count above one and "no ..." want the
+    # plural. A category's own name (the fallback) is written as the catalogue writes it.
+    many = plural_label(label) if dialogue.query_label else label
+    wanted = describe_query(query, many)
     dialogue = dialogue.model_copy(
         update={"query": ProductQuery.model_validate(query) if query else None}
     )
@@ -187,7 +207,10 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
         closest = f"the closest {'match' if len(items) == 1 else 'matches'} {' and '.join(ways)}"
         head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
     else:
-        head = _found(output.get("total_matches", len(items)), len(items), query, wanted)
+        total = output.get("total_matches", len(items))
+        head = _found(
+            total, len(items), query, wanted if total > 1 else describe_query(query, label)
+        )
     return head + "\n" + _listing(items), _shown(dialogue, items)
 
 

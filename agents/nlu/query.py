@@ -139,6 +139,9 @@ _CAPACITY = re.compile(
     r"|\bsleeps (\d+|one|two|three|four|five|six)\b",
     re.I,
 )
+# "for a 10 year old", "my 7-year-old": an age, not a size; a child's up to twelve.
+_AGE = re.compile(r"\b(\d{1,2})[- ](?:years?|yrs?)[- ]old\b", re.I)
+CHILD_AGE = 12
 _WITH = re.compile(r"\s+(?:with|for)\s+", re.I)
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -288,6 +291,11 @@ class QueryParser:
         self.colours = {c.lower(): c.lower() for c in catalogue_colours if not c.isdigit()}
         self._colour_pattern = _alternation(self.colours)
         self.sizes = {s.lower() for s in vocabulary.options.get("size", ())}
+        # Sizes written as a code of letters and digits ("A5" paper, "30ml") are sizes wherever
+        # they stand; a bare "10" or "large" needs "size" or "in a" before it.
+        self._coded_sizes = {
+            s for s in self.sizes if re.fullmatch(r"(?=.*[a-z])(?=.*\d)[a-z0-9.%]+", s)
+        }
         # Options other than colour and size ("capacity": "4P", "type": "road", "processor":
         # "i9") are features a SKU has; so are materials and yes/no attributes.
         self.option_values = {
@@ -359,8 +367,12 @@ class QueryParser:
             short = f"{count}p"
             reading.features.append(short if short in self.option_values else f"{count}-person")
             rest = rest.replace(m.group(0), " ")
+        if m := _AGE.search(rest):
+            if int(m.group(1)) <= CHILD_AGE:
+                reading.gender = "kids"
+            rest = rest.replace(m.group(0), " ")
         rest = self._sizes(rest, reading)
-        rest = self._gender(rest, reading)
+        rest = self._gender(rest, reading) if reading.gender is None else rest
         rest = self._named(rest, self._brand_pattern, self.brands, reading.brands)
         rest = self._types(rest, reading, in_force)
         rest = self._named(
@@ -371,11 +383,40 @@ class QueryParser:
         leftover = [w for w in words(rest) if w not in _FILLER and not w.isdigit()]
         if not reading.types:
             leftover = self._synonym_types(leftover, reading)
+        leftover = self._describing(text, leftover, reading)
         if reading.sort and reading.count is None and superlative and not _plural(reading):
             # "the cheapest water bottle", "cheapest?": one product is asked for.
             reading.count = 1
         reading.other_words = leftover
         return reading
+
+    def _describing(self, text: str, leftover: list[str], reading: QueryReading) -> list[str]:
+        """Catalogue words right before the type the shopper named ("camping chair", "solar
+        charger"): wishes that rank and, when some products say them, narrow."""
+        said = words(self._spelled(text.lower()))
+        content = [w for w in said if w not in _FILLER and not w.isdigit()]
+        if (
+            len(reading.type_words) == 1
+            and len(content) == 2
+            and content[1] in leftover
+            and _key(content[0]) == _key(reading.type_words[0])
+            and " ".join(content) in " ".join(said)
+        ):
+            # "home decor", "kitchen utensils": the last word is what is wanted, and the type
+            # named before it only describes it; the search finds the type from the meaning.
+            reading.prefer.append(reading.type_words.pop())
+            reading.types.clear()
+            return leftover
+        kept = []
+        for word in leftover:
+            before = {said[i + 1] for i, w in enumerate(said[:-1]) if w == word}
+            if word in self._known and any(
+                _key(b) == _key(t.split()[0]) for b in before for t in reading.type_words
+            ):
+                reading.prefer.append(word)
+            else:
+                kept.append(word)
+        return kept
 
     def _spelled(self, text: str) -> str:
         """`text` with its typos of the catalogue's own words put right ("hikng boots", "waterprof
@@ -596,6 +637,10 @@ class QueryParser:
             if known or value in self.sizes or re.fullmatch(r"\d{1,2}(?:\.5)?", value):
                 reading.sizes.append(_size_label(value))
                 rest = rest.replace(m.group(0), " ")
+        for word in words(rest):
+            if word in self._coded_sizes and word.upper() not in reading.sizes:
+                reading.sizes.append(word.upper())
+                rest = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", " ", rest)
         return rest
 
     def _named(

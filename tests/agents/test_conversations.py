@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult
+from agents.compose import plural_label
 from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
@@ -182,3 +183,15 @@ def test_every_turn_is_audited(assistant: Assistant, tool_world: ToolWorld, tmp_
     assert [e.event_type for e in events] == ["tool_call", "guard"]
     assert events[0].tool_name == "search_products" and events[0].brain == "local"
     assert events[0].agent_name == "shopper-assistant" and events[0].principal_id == shopper.id
+
+
+def test_a_count_reads_in_the_plural(assistant: Assistant, tool_world: ToolWorld) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "backpack")
+    assert result.products
+    first_line = result.answer.splitlines()[0]
+    if len(result.products) > 1:
+        assert first_line.startswith("I found ") and " backpacks" in first_line, first_line
+    assert plural_label("rain jacket or parka") == "rain jackets or parkas"
+    assert plural_label("running shoes") == "running shoes"
+    assert plural_label("dress") == "dresses"

@@ -46,7 +46,7 @@ VOCABULARY = Vocabulary(
     brands=[NamedRef(id="northpeak", name="Northpeak"), NamedRef(id="fj", name="Fjellvik")],
     options={
         "color": ["black", "navy", "forest green", "sky blue", "red"],
-        "size": ["s", "m", "l", "xl", "9", "10", "10.5"],
+        "size": ["s", "m", "l", "xl", "9", "10", "10.5", "a5"],
         "material": ["leather", "cotton"],
     },
     stores=[],
@@ -123,6 +123,18 @@ def test_sorts_counts_sizes_features_and_negations(parser: QueryParser) -> None:
     assert query(parser, "tents from Fjellvik").brands == ["Fjellvik"]
     assert query(parser, "a 4-person tent").features == ["4-person"]
     assert query(parser, "jackets but not black").exclude == ["black"]
+
+
+def test_ages_coded_sizes_and_words_describing_the_type(parser: QueryParser) -> None:
+    kids = query(parser, "a rain jacket for a 10 year old")
+    assert (kids.gender, kids.sizes) == ("kids", []), "an age is not a size"
+    assert query(parser, "jacket for my 40-year-old husband").gender == "men's"
+    assert query(parser, "an a5 backpack").sizes == ["A5"]
+    # A catalogue word right before the type narrows when products say it.
+    assert query(parser, "expedition backpack").prefer == ["expedition"]
+    # "apparel staples": the last word is what is wanted; the department only describes it.
+    basics = query(parser, "apparel staples")
+    assert (basics.categories, basics.prefer) == ([], ["apparel"])
 
 
 def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
