@@ -38,6 +38,7 @@ _AMOUNT_UNIT = re.compile(
     r"\b(\d+(?:\.\d+)?)\s*-?\s*(" + "|".join(sorted(_UNITS, key=len, reverse=True)) + r")\b",
     re.I,
 )
+_SQUASHED_AMOUNT = re.compile(r"\d+(?:\.\d+)?(?:" + "|".join(set(_UNITS.values())) + ")")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _LETTER_SIZES = {
     "extra small": "xs",
@@ -211,6 +212,11 @@ def size_covers(wanted: str, size: str) -> bool:
     return "/" in have and bool(set(have.split("/")) & wanted_forms)
 
 
+def is_amount(word: str) -> bool:
+    """Whether a word is an amount with its unit as `squash_units` writes it ("55l", "32oz")."""
+    return _SQUASHED_AMOUNT.fullmatch(word) is not None
+
+
 def squash_units(text: str) -> str:
     """Amounts written one way: "55 liter", "55 L" and "55l" are "55l"; "32 ounces" is
     "32oz"."""
@@ -274,7 +280,8 @@ class ProductText:
         kept = {k: v for k, v in self.attributes.items() if k not in _PLUMBING}
         parts = [name, description, materials or "", _flat_text(kept)]
         parts.extend(_flat_text(o) for o in options)
-        self.text = " " + " ".join(words(" ".join(parts))) + " "
+        # Amounts as the parser writes them: "55 L" and "55 liters" are "55l".
+        self.text = " " + " ".join(words(squash_units(" ".join(parts)))) + " "
 
     def has(self, feature: str) -> bool:
         """A structured attribute named like the feature decides ("waterproof": "no" is not
@@ -285,7 +292,7 @@ class ProductText:
             if name in self.attributes:
                 value = str(self.attributes[name]).strip().lower()
                 return value not in _NO
-        phrase = " " + key + " "
+        phrase = " " + " ".join(words(squash_units(key))) + " "
         return phrase in self.text or phrase.replace("-", " ") in self.text.replace("-", " ")
 
 

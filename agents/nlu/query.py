@@ -33,6 +33,7 @@ from retail.product_query import (
     Sort,
     colour_families,
     gender_of_word,
+    is_amount,
     is_colour_word,
     size_forms,
     squash_units,
@@ -384,6 +385,9 @@ class QueryParser:
         if not reading.types:
             leftover = self._synonym_types(leftover, reading)
         leftover = self._describing(text, leftover, reading)
+        # "a 55 liter pack": an amount is a feature the product's own words must state.
+        reading.features.extend(w for w in leftover if is_amount(w))
+        leftover = [w for w in leftover if not is_amount(w)]
         if reading.sort and reading.count is None and superlative and not _plural(reading):
             # "the cheapest water bottle", "cheapest?": one product is asked for.
             reading.count = 1

@@ -165,3 +165,8 @@ def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
     text = "I need a tent " + "for a long trip with friends and family " * 20
     q = query(parser, text)
     assert q.categories == ["outdoor-tents"] and len(q.text) <= 300
+
+
+def test_an_amount_is_a_feature(parser: QueryParser) -> None:
+    pack = query(parser, "a 55 liter backpack")
+    assert (pack.categories, pack.features) == (["outdoor-backpacks"], ["55l"])

@@ -94,3 +94,14 @@ def test_the_query_normalises_gender_words_and_rejects_unknown_fields() -> None:
     assert ProductQuery(colours=["blue", " blue", ""]).colours == ["blue"]
     with pytest.raises(ValidationError):
         ProductQuery.model_validate({"shade": "dark"})
+
+
+def test_an_amount_is_found_however_it_is_written() -> None:
+    pack = ProductText(
+        name="Expedition Backpacking Pack",
+        description="A 55 L main compartment and a 2 liter hydration sleeve.",
+        materials=None,
+        attributes={},
+    )
+    assert pack.has("55l") and pack.has("55 liters") and pack.has("2 l")
+    assert not pack.has("65l") and not pack.has("5l")
