@@ -18,8 +18,12 @@ VOCABULARY = Vocabulary(
     categories=[
         CategoryRef(id="apparel-jackets", name="Jackets"),
         CategoryRef(id="footwear-boots", name="Hiking Boots"),
+        CategoryRef(id="home-vacuums", name="Vacuum Cleaners"),
     ],
-    products=[ProductRef(id="P1", name="Fleece Jacket", category_id="apparel-jackets")],
+    products=[
+        ProductRef(id="P1", name="Fleece Jacket", category_id="apparel-jackets"),
+        ProductRef(id="P2", name="Cordless Stick Cleaner", category_id="home-vacuums"),
+    ],
     brands=[NamedRef(id="northpeak", name="Northpeak")],
     options={
         "color": ["black", "blue", "navy"],
@@ -77,6 +81,9 @@ def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:
     assert nlu.interpret("in blue", shown, ALL_INTENTS).intent == "refine"
     assert nlu.interpret("which is best rated?", shown, ALL_INTENTS).intent == "refine"
     assert nlu.interpret("hiking boots please", shown, ALL_INTENTS).intent == "search"
+    # Catalogue words and no policy word: what "handles" pet hair is a product, not a policy.
+    fresh = DialogueState()
+    assert nlu.interpret("vacuum that handles pet hair", fresh, ALL_INTENTS).intent == "search"
     assert nlu.interpret("is it waterproof?", shown, ALL_INTENTS).intent != "refine"
     assert nlu.interpret("cancel order #W2378156", shown, ALL_INTENTS).intent == "cancel_order"
     assert (
