@@ -323,6 +323,7 @@ def settle(
     request: DecisionRequest,
     *,
     thread_id: str | None = None,
+    retry: bool = False,
 ) -> Settled:
     """Apply a person's decision about one proposal (executed with it when approved).
 
@@ -330,6 +331,8 @@ def settle(
     it), the decision resumes that run, so its graph records it; otherwise it is decided
     directly, through the same transaction (`approvals.decisions.decide`). A run whose process
     died inside a step (it waits on nothing, yet has a next step) first finishes that step.
+    `retry`: the same request again after the process that ran it died (its decision may be
+    on record already, which then counts as done).
     """
     engine = services.engine
     thread = thread_id or waiting_thread(engine, request.proposal_id)
@@ -355,5 +358,5 @@ def settle(
             raise DecisionRefusedError(
                 f"Run {thread_id} is not waiting for a decision on proposal {request.proposal_id}."
             )
-    done = decide(engine, decider, request, settings=services.settings)
+    done = decide(engine, decider, request, rerun=retry, settings=services.settings)
     return Settled(done.decision, done.execution, None)

@@ -6,7 +6,9 @@ succeed however many API workers receive the same request. The others read the r
 same request still running is a 409, a different request under the same key is a 422, and an
 answered one is replayed (same status, same body). A write that fails unexpectedly releases
 its key so that the client may retry it; a record left in flight by a worker that died is taken
-over after `ABANDONED_AFTER`.
+over at once when that worker ran on this host (the record names its process), else after
+`ABANDONED_AFTER`. A request that takes over such a record is a retry of one that may have
+written before it died, and is told so (`Claimed.retry`).
 
 The same records make `exclusive`, a lock across workers on a named resource (one decision on a
 proposal at a time, whatever the keys), held by the system principal `LOCK_OWNER`.
@@ -17,9 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -36,6 +41,14 @@ DONE = "done"
 ABANDONED_AFTER = dt.timedelta(minutes=10)
 MAX_KEY_LENGTH = 200
 LOCK_OWNER = "system:lock"
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """The caller holds the key and runs the request; `retry`: it took the key over from a
+    request whose worker died, which may have written before it did."""
+
+    retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +91,34 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
+def _process_start(pid: int) -> str | None:
+    """When process `pid` started, in clock ticks since boot (Linux's /proc); None where that
+    cannot be read (no such process, another system)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def _holder() -> dict[str, str]:
+    """This worker, as an in-flight record names it: host, process id and start time (a
+    process id alone may be reused by a later process)."""
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": str(pid), "start": _process_start(pid) or ""}
+
+
+def _holder_died(record: IdempotencyRecord) -> bool:
+    """Whether the worker holding an in-flight record ran on this host and is gone."""
+    holder = (record.response or {}).get("holder")
+    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
+        return False
+    if not str(holder.get("pid", "")).isdigit() or not holder.get("start"):
+        return False
+    return _process_start(int(holder["pid"])) != holder["start"]
+
+
 def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> bool:
     """Insert an in-flight record; False when one with this principal and key exists."""
     try:
@@ -88,6 +129,8 @@ def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> b
                     key=key,
                     fingerprint=request_hash,
                     state=IN_FLIGHT,
+                    # Until it is answered, the record names who runs it.
+                    response={"holder": _holder()},
                     created_at=dt.datetime.now(dt.UTC),
                 )
             )
@@ -97,15 +140,16 @@ def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> b
 
 
 def _abandoned(record: IdempotencyRecord) -> bool:
-    return dt.datetime.now(dt.UTC) - _utc(record.created_at) > ABANDONED_AFTER
+    too_old = dt.datetime.now(dt.UTC) - _utc(record.created_at) > ABANDONED_AFTER
+    return too_old or _holder_died(record)
 
 
-def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Replay | None:
-    """Claim `key` for this request: None when the caller now holds it and must run the write;
-    a Replay of the first response when it was answered before. Raises 422 when the key named
-    a different request and 409 while the first request is still running."""
+def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Replay | Claimed:
+    """Claim `key` for this request: Claimed when the caller now holds it and must run the
+    write; a Replay of the first response when it was answered before. Raises 422 when the key
+    named a different request and 409 while the first request is still running."""
     if _insert(engine, principal_id, key, request_hash):
-        return None
+        return Claimed()
     with Session(engine) as session:
         record = session.get(IdempotencyRecord, (principal_id, key))
     if record is None:
@@ -121,7 +165,7 @@ def claim(engine: Engine, principal_id: str, key: str, request_hash: str) -> Rep
     if record.state == DONE and record.status_code is not None:
         return Replay(record.status_code, dict(record.response or {}))
     if _abandoned(record) and _take_over(engine, record):
-        return None
+        return Claimed(retry=True)
     raise HTTPException(
         status.HTTP_409_CONFLICT,
         detail=f"A request with Idempotency-Key {key!r} is still being processed; retry it "
@@ -158,7 +202,7 @@ def _take_over(engine: Engine, record: IdempotencyRecord) -> bool:
                 IdempotencyRecord.state == IN_FLIGHT,
                 IdempotencyRecord.created_at == record.created_at,
             )
-            .values(created_at=dt.datetime.now(dt.UTC))
+            .values(created_at=dt.datetime.now(dt.UTC), response={"holder": _holder()})
         )
     return bool(getattr(taken, "rowcount", 0))
 

@@ -201,9 +201,11 @@ def _written(session: Session, proposal_id: str) -> dict[str, Any]:
 
 
 def _decide(
-    request: Request, principal: Principal, proposal_id: str, body: DecisionCreate
+    request: Request, principal: Principal, proposal_id: str, body: DecisionCreate, retry: bool
 ) -> tuple[int, dict[str, Any]]:
-    """Apply the decision; the status code and body to answer (and to replay) with."""
+    """Apply the decision; the status code and body to answer (and to replay) with. `retry`:
+    the same request again after its worker died, so this decider's same decision, already
+    recorded, is answered as done (with its purchase order) rather than refused."""
     state = request.app.state
     engine: Engine = state.engine
     with Session(engine) as session:
@@ -242,7 +244,12 @@ def _decide(
                 f"Another decision on proposal {proposal_id} is being applied; reload it.",
             )
         settled = settle(
-            state.services, state.checkpointer, HANDLERS[rules.name], principal, decision
+            state.services,
+            state.checkpointer,
+            HANDLERS[rules.name],
+            principal,
+            decision,
+            retry=retry,
         )
     if not settled.decision.accepted:
         return _refusal(status.HTTP_409_CONFLICT, settled.decision.message)
@@ -288,13 +295,15 @@ async def decide_proposal(
     key = idempotency.check_key(idempotency_key)
     engine: Engine = request.app.state.engine
     request_hash = idempotency.fingerprint("POST", request.url.path, body.model_dump(mode="json"))
-    replay = await run_in_threadpool(idempotency.claim, engine, principal.id, key, request_hash)
-    if replay is not None:
+    claimed = await run_in_threadpool(idempotency.claim, engine, principal.id, key, request_hash)
+    if isinstance(claimed, idempotency.Replay):
         return JSONResponse(
-            replay.body, status_code=replay.status_code, headers={"Idempotent-Replayed": "true"}
+            claimed.body, status_code=claimed.status_code, headers={"Idempotent-Replayed": "true"}
         )
     try:
-        code, payload = await run_in_threadpool(_decide, request, principal, proposal_id, body)
+        code, payload = await run_in_threadpool(
+            _decide, request, principal, proposal_id, body, claimed.retry
+        )
     except BaseException:
         await run_in_threadpool(idempotency.release, engine, principal.id, key)
         raise
