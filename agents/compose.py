@@ -102,10 +102,19 @@ _RELAXED = {
     "sizes": "in other sizes",
     "features": "that aren't {features}",
     "exclude": "including {exclude}",
-    "gender": "not only {gender}",
+    "gender": "{gender}",
     "brands": "from other brands",
     "price": "at other prices",
     "in_stock_only": "out of stock right now",
+}
+
+
+# A gender as it reads before the product ("kids' rain jackets"), and what relaxing it shows.
+_GENDER_WORDS = {"men's": "men's", "women's": "women's", "kids": "kids'"}
+_GENDER_RELAXED = {
+    "men's": "not only for men",
+    "women's": "not only for women",
+    "kids": "for adults",
 }
 
 
@@ -135,7 +144,7 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     $150"."""
     words = [*query.get("colours", [])[:1]]
     if query.get("gender"):
-        words.append(str(query["gender"]))
+        words.append(_GENDER_WORDS.get(str(query["gender"]), str(query["gender"])))
     label_words = set(label.lower().split())
     words += [f for f in query.get("features", []) if not set(f.lower().split()) <= label_words]
     words.append(label or "products")
@@ -199,7 +208,7 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             _RELAXED[r].format(
                 features=" or ".join(query.get("features", [])),
                 exclude=" or ".join(query.get("exclude", [])),
-                gender=query.get("gender"),
+                gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
             )
             for r in relaxed
             if r in _RELAXED

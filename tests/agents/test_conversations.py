@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, InvalidMessageError, TurnResult
-from agents.compose import plural_label
+from agents.compose import describe_query, plural_label
 from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
@@ -195,3 +195,4 @@ def test_a_count_reads_in_the_plural(assistant: Assistant, tool_world: ToolWorld
     assert plural_label("rain jacket or parka") == "rain jackets or parkas"
     assert plural_label("running shoes") == "running shoes"
     assert plural_label("dress") == "dresses"
+    assert describe_query({"gender": "kids"}, "rain jackets") == "kids' rain jackets"
