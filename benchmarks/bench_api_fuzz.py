@@ -29,19 +29,17 @@ import os
 import platform
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -51,8 +49,8 @@ from rich.console import Console
 from rich.table import Table
 from schemathesis import GenerationMode
 from schemathesis.core import NotSet
+from worlds import served
 
-REPO = Path(__file__).resolve().parents[1]
 ADMIN = "admin:root"
 # Enough keys that each stays under its rate limit's burst (120) over a long run.
 KEYS = 200
@@ -216,12 +214,6 @@ def _fuzz_one(
 # --- over HTTP ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def raw_sender(host: str, port: int) -> SendRaw:
     def send(raw: Raw) -> int | None:
         method, target, headers, body = raw
@@ -254,42 +246,6 @@ def http_case_sender(base: str) -> SendCase:
         return response.status_code
 
     return send
-
-
-@contextmanager
-def served(var_dir: Path, console: Console) -> Iterator[str]:
-    """One uvicorn process over `var_dir`: its base URL once `/ready` says 200."""
-    port = _free_port()
-    env = {**os.environ, "AISLE_VAR_DIR": str(var_dir), "AISLE_ENVIRONMENT": "dev"}
-    env.pop("AISLE_DATABASE_URL", None)
-    log = (var_dir / "fuzz-server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        console.print(f"waiting for {base}/ready ...")
-        deadline = time.monotonic() + 300
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the server exited; see {log.name}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the server was not ready within 300 s")
-            time.sleep(1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
 
 
 def _issue_keys(var_dir: Path, count: int) -> list[str]:
@@ -343,7 +299,11 @@ def main() -> None:
         shutil.copytree(args.var_dir, var_dir)
         keys = _issue_keys(var_dir, KEYS)
         turn = iter(range(sys.maxsize))
-        with served(var_dir, console) as base:
+        # The copy's own database, whatever AISLE_DATABASE_URL says.
+        env = {**os.environ, "AISLE_VAR_DIR": str(var_dir), "AISLE_ENVIRONMENT": "dev"}
+        env.pop("AISLE_DATABASE_URL", None)
+        uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app"]
+        with served(uvicorn, env, var_dir / "fuzz-server.log", console) as (base, _):
             schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
             started = time.perf_counter()
             tally = fuzz(

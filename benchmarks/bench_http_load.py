@@ -32,13 +32,10 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +43,8 @@ from typing import Any
 import httpx
 from bench_shopper_turn import SCRIPTS
 from rich.console import Console
-from worlds import percentiles
+from worlds import REPO, percentiles, served
 
-REPO = Path(__file__).resolve().parents[1]
 TURN_TIMEOUT_S = 60.0
 
 
@@ -66,12 +62,6 @@ class Tally:
             self.error_samples.append(what[:300])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _rss_mb(pid: int) -> float:
     """Resident memory of `pid` and its descendants (uvicorn may fork workers), in MiB."""
     total_kb, todo = 0, [pid]
@@ -87,52 +77,6 @@ def _rss_mb(pid: int) -> float:
                 total_kb += int(line.split()[1])
         todo.extend(int(c) for c in children)
     return round(total_kb / 1024, 1)
-
-
-@contextmanager
-def served(var_dir: Path, console: Console) -> Iterator[tuple[str, int]]:
-    """`aisle serve` over the world in `var_dir`: (its base URL, its pid), ready to chat."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AISLE_VAR_DIR": str(var_dir),
-        "AISLE_DATABASE_URL": os.environ.get(
-            "AISLE_DATABASE_URL", f"sqlite:///{var_dir / 'aisle.db'}"
-        ),
-        "AISLE_ENVIRONMENT": "dev",
-    }
-    log = (var_dir / "bench_http_load.log").open("w")
-    server = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "aisle"), "serve", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        console.print(f"waiting for aisle serve on {base} to be ready ...")
-        deadline = time.monotonic() + 300
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"aisle serve exited; see {log.name}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("aisle serve was not ready within 300 s")
-            time.sleep(1)
-        yield base, server.pid
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def issue_keys(var_dir: Path, count: int) -> list[str]:
@@ -342,7 +286,16 @@ def main() -> None:
     if args.url:
         figures = measure(args.url.rstrip("/"), args.server_pid)
     else:
-        with served(var_dir, console) as (base, pid):
+        env = {
+            **os.environ,
+            "AISLE_VAR_DIR": str(var_dir),
+            "AISLE_DATABASE_URL": os.environ.get(
+                "AISLE_DATABASE_URL", f"sqlite:///{var_dir / 'aisle.db'}"
+            ),
+            "AISLE_ENVIRONMENT": "dev",
+        }
+        aisle_serve = [str(REPO / ".venv" / "bin" / "aisle"), "serve"]
+        with served(aisle_serve, env, var_dir / "bench_http_load.log", console) as (base, pid):
             figures = measure(base, pid)
     report = {
         "benchmark": "http_load",

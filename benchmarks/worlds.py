@@ -1,20 +1,28 @@
-"""The generated world a benchmark reads: an existing var directory, or a fresh one seeded into a
-scratch folder that is removed afterwards."""
+"""The generated world a benchmark reads (an existing var directory, or a fresh one seeded into a
+scratch folder that is removed afterwards), the server a benchmark talks to over HTTP, and the
+latency percentiles benchmarks report."""
 
 from __future__ import annotations
 
+import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
+import httpx
 from rich.console import Console
 
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
 from retail.world.seed import seed_world
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_S = 300
+STOP_TIMEOUT_S = 60
 
 
 @contextmanager
@@ -57,3 +65,53 @@ def percentiles(ms: list[float]) -> dict[str, float | int]:
         "p99_ms": at(0.99),
         "max_ms": round(ordered[-1], 2),
     }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def served(
+    command: list[str], env: dict[str, str], log: Path, console: Console
+) -> Iterator[tuple[str, int]]:
+    """`command --port PORT` (uvicorn or `aisle serve`) on a free loopback port, run from the
+    repository with `env` and its output in `log`: (its base URL, its pid) once `/ready` says
+    200. Stopped afterwards: SIGTERM, then SIGKILL after STOP_TIMEOUT_S."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # A session of its own: a Ctrl-C meant for the benchmark does not reach the server
+            # mid-request; the benchmark stops it below.
+            start_new_session=True,
+        )
+    try:
+        console.print(f"waiting for {base}/ready ...")
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with {server.returncode}; see {log}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server was not ready within {READY_TIMEOUT_S} s; see {log}")
+            time.sleep(1)
+        yield base, server.pid
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

@@ -4,11 +4,13 @@ loopback port, over a given store and var dir, waited for and stopped as an oper
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from retail.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 180.0
+STOP_TIMEOUT_S = 30.0
 
 
 def free_port() -> int:
@@ -26,49 +29,71 @@ def free_port() -> int:
         return port
 
 
-def start_server(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn over `settings`' database, var dir, environment and secret; (process, base url).
-    Its output goes to `log`."""
-    port = free_port()
-    env = {
+def process_env(settings: Settings) -> dict[str, str]:
+    """This process's environment with `settings`' database, var dir, environment and secret:
+    what a server or an `aisle` command started from a test needs to work on the same store."""
+    return {
         **os.environ,
         "AISLE_DATABASE_URL": settings.resolved_database_url,
         "AISLE_VAR_DIR": str(settings.var_dir),
         "AISLE_ENVIRONMENT": settings.environment,
         "AISLE_SECRET_KEY": settings.secret_key,
     }
+
+
+def start_server(
+    settings: Settings, log: Path, *, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn over `settings`' database, var dir, environment and secret, with `workers` worker
+    processes; (process, base url). Its output goes to `log`."""
+    port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            + ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+            + ["--log-level", "warning"],
             cwd=REPO,
-            env=env,
+            env=process_env(settings),
             stdout=out,
             stderr=subprocess.STDOUT,
+            # A group of its own, so that `stop` reaches the worker processes too.
+            start_new_session=True,
         )
     return process, f"http://127.0.0.1:{port}"
 
 
-def wait_for(process: subprocess.Popen[bytes], url: str, log: Path, path: str = "/ready") -> None:
+def wait_for(
+    process: subprocess.Popen[Any], url: str, log: Path | None, path: str = "/ready"
+) -> None:
     """Wait until `path` answers 200: `/health` once the server listens, `/ready` once the
-    assistant is loaded and the index open (so that no test's first answer waits for them)."""
+    assistant is loaded and the index open (so that no test's first answer waits for them).
+    A failure quotes the end of `log`, where the server writes its output (None: it writes
+    elsewhere, to a pipe its caller reads)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"the server exited with {process.returncode}:\n{_tail(log)}")
         try:
             if httpx.get(f"{url}{path}", timeout=5.0).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.25)
-    pytest.fail(f"{url}{path} was not 200 within {START_TIMEOUT_S:.0f} s:\n{log.read_text()}")
+    pytest.fail(f"{url}{path} was not 200 within {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM to the server's process group (it and its workers), SIGKILL if it has not exited
+    within STOP_TIMEOUT_S; nothing if it has already exited (a test may have killed it)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text(errors="replace")[-3000:] if log is not None else ""

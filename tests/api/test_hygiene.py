@@ -8,12 +8,7 @@ than fails.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,9 +31,9 @@ from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import Customer, Order
 from tests.factories import Catalogue, seed_catalogue
+from tests.servers import start_server, stop, wait_for
 from tools.base import Principal
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "a-real-secret-for-tests"
 ADMIN = "admin:root"
 
@@ -272,12 +267,6 @@ def test_an_exhausted_pool_is_a_quick_503_with_retry_after(
 BURST = 100
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def uvicorn_server(
     engine: Engine, db_url: str, tmp_path: Path
@@ -285,42 +274,16 @@ def uvicorn_server(
     """`uvicorn api.app:create_app` (one process, default settings but the database) over a
     seeded world: its base URL, one admin key per route (each under its rate limit's burst)."""
     catalogue = _seed(engine)
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AISLE_DATABASE_URL": db_url,
-        "AISLE_VAR_DIR": str(tmp_path / "var"),
-        "AISLE_ENVIRONMENT": "test",
-        "AISLE_SECRET_KEY": SECRET,
-    }
-    log = (tmp_path / "uvicorn.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "uvicorn.log"
+    server, base = start_server(_settings(db_url, tmp_path / "var"), log)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, (tmp_path / "uvicorn.log").read_text()[-2000:]
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "uvicorn did not start within 120 s"
-            time.sleep(0.5)
+        wait_for(server, base, log, path="/health")
         keys = {
             f"k{i}": issue_key(engine, Principal.parse(ADMIN), label="burst") for i in range(40)
         }
         yield base, keys, catalogue
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        stop(server)
 
 
 def read_routes(schema: dict[str, object], catalogue: Catalogue) -> list[str]:

@@ -6,16 +6,10 @@ concurrent duplicates create exactly one purchase order."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,14 +25,11 @@ from api.app import create_app
 from api.auth import issue_key
 from retail.proposals import content_hash
 from retail.settings import Settings
-from retail.store.models import AuditEvent, PurchaseOrder
-from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from retail.store.models import AuditEvent, Order, PurchaseOrder
+from tests.proposals import seeded_store
+from tests.servers import start_server, stop, wait_for
 from tools.base import Principal, Services
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC = ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0)
 SECRET = "proposals-api-test-secret"
 PEOPLE = {
     "pat": "planner:pat",
@@ -53,7 +44,6 @@ PEOPLE = {
 class World:
     engine: Engine
     settings: Settings
-    url: str
     thread: str
     """The replenishment run waiting for decisions."""
     waiting: list[ProposalForDecision]
@@ -92,40 +82,26 @@ def world(
 ) -> Iterator[World]:
     """A tiny generated world whose replenishment run waits for a planner, served by an app."""
     root = tmp_path_factory.mktemp(f"proposals-api-{request.param}")
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{root / 'aisle.db'}"
-    else:
-        name, url = _create_postgres_database()
-    settings = Settings(
-        database_url=url, var_dir=root / "var", environment="test", secret_key=SECRET
-    )
-    engine = open_store(settings)
-    seed_world(
-        engine, scale="small", seed=5, world_dir=settings.world_dir, show_progress=False, spec=SPEC
-    )
-    services = Services(engine, settings)
-    thread = f"api-test-{uuid.uuid4().hex[:8]}"
-    with open_checkpointer(settings) as saver:
-        snapshot = advance(build_graph(services, saver), ReplenishmentState(), thread)
-    waiting = [
-        ProposalForDecision.model_validate(p) for p in snapshot.interrupts[0].value["proposals"]
-    ]
-    assert len(waiting) >= 8
-    from retail.store.models import Order
-
-    with Session(engine) as session:
-        customer = session.scalars(select(Order.customer_id).limit(1)).one()
-    specs = {**PEOPLE, "ann": f"shopper:{customer}", "agent": "planner:agent:replenishment"}
-    keys = {
-        who: issue_key(engine, Principal.parse(spec), label="test") for who, spec in specs.items()
-    }
-    with TestClient(create_app(settings, services=services, load_assistant=False)) as client:
-        yield World(engine, settings, url, thread, waiting, keys, client)
-    services.close()
-    engine.dispose()
-    if name is not None:
-        _drop_postgres_database(name)
+    with seeded_store(request.param, root, SECRET) as (settings, engine):
+        services = Services(engine, settings)
+        thread = f"api-test-{uuid.uuid4().hex[:8]}"
+        with open_checkpointer(settings) as saver:
+            snapshot = advance(build_graph(services, saver), ReplenishmentState(), thread)
+        waiting = [
+            ProposalForDecision.model_validate(p) for p in snapshot.interrupts[0].value["proposals"]
+        ]
+        assert len(waiting) >= 8
+        with Session(engine) as session:
+            customer = session.scalars(select(Order.customer_id).limit(1)).one()
+        specs = {**PEOPLE, "ann": f"shopper:{customer}", "agent": "planner:agent:replenishment"}
+        keys = {
+            who: issue_key(engine, Principal.parse(spec), label="test")
+            for who, spec in specs.items()
+        }
+        app = create_app(settings, services=services, load_assistant=False)
+        with TestClient(app) as client:
+            yield World(engine, settings, thread, waiting, keys, client)
+        services.close()
 
 
 def test_a_planner_reads_the_queue_and_a_proposal_in_full(world: World) -> None:
@@ -252,48 +228,18 @@ def test_refusals_are_sentences_and_write_nothing(world: World) -> None:
     assert rejected.json()["purchase_order"] is None and world.orders(proposal.id) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def workers(world: World) -> Iterator[str]:
     """`uvicorn --workers 2` serving the world's PostgreSQL store: its base URL."""
-    if not world.url.startswith("postgresql"):
+    if not world.settings.resolved_database_url.startswith("postgresql"):
         pytest.skip("several workers share a store on PostgreSQL")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "AISLE_DATABASE_URL": world.url,
-        "AISLE_VAR_DIR": str(world.settings.var_dir),
-        "AISLE_ENVIRONMENT": "test",
-        "AISLE_SECRET_KEY": SECRET,
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--workers", "2"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    log = world.settings.var_dir / "workers.log"
+    server, base = start_server(world.settings, log, workers=2)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, "uvicorn exited"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.5)
+        wait_for(server, base, log, path="/health")
         yield base
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
+        stop(server)
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@ what a child process needs to reach the same store, and builders for fresh propo
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -25,13 +24,11 @@ from retail.proposals import create_proposal
 from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import AuditEvent, Proposal, PurchaseOrder
-from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
-from tests.conftest import _create_postgres_database, _drop_postgres_database
+from tests.proposals import seeded_store
+from tests.servers import process_env
 from tools.base import Services
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC = ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0)
 SECRET = "approvals-test-secret"
 
 
@@ -142,32 +139,11 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     root = tmp_path_factory.mktemp(f"approvals-{request.param}")
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{root / 'aisle.db'}"
-    else:
-        name, url = _create_postgres_database()
-    settings = Settings(
-        database_url=url, var_dir=root / "var", environment="test", secret_key=SECRET
-    )
-    engine = open_store(settings)
-    seed_world(
-        engine, scale="small", seed=5, world_dir=settings.world_dir, show_progress=False, spec=SPEC
-    )
-    env = {
-        **os.environ,
-        "AISLE_DATABASE_URL": url,
-        "AISLE_VAR_DIR": str(settings.var_dir),
-        "AISLE_ENVIRONMENT": "test",
-        "AISLE_SECRET_KEY": SECRET,
-    }
-    services = Services(engine, settings)
-    world = World(engine, settings, services, env, template={})
-    _, pending = world.start()
-    assert pending, "the tiny world should need some orders"
-    world.template = dict(world.proposal(pending[0].id).content)
-    yield world
-    services.close()
-    engine.dispose()
-    if name is not None:
-        _drop_postgres_database(name)
+    with seeded_store(request.param, root, SECRET) as (settings, engine):
+        services = Services(engine, settings)
+        world = World(engine, settings, services, process_env(settings), template={})
+        _, pending = world.start()
+        assert pending, "the tiny world should need some orders"
+        world.template = dict(world.proposal(pending[0].id).content)
+        yield world
+        services.close()

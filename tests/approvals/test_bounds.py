@@ -21,9 +21,9 @@ from approvals.bounds import MAX_EDIT_FACTOR, BoundsError, quantity_ceiling
 from approvals.decisions import DecisionRequest
 from approvals.price_changes import edit_markdown
 from approvals.purchase_orders import edit_purchase_order
-from ml_core.pricing.guardrails import Guardrails
 from retail.identity import Principal
 from tests.approvals.conftest import World
+from tests.proposals import MARKDOWN_CONTENT
 
 ORDER = {
     "supplier": {"id": "SUP1"},
@@ -32,18 +32,6 @@ ORDER = {
         {"sku": "B", "quantity": 4, "cases": 4, "case_pack": 1, "unit_cost": 10.0},
     ],
     "totals": {"lines": 2, "units": 16, "value": 70.0},
-}
-MARKDOWN = {
-    "sku": "SKU-1",
-    "current_price": 100.0,
-    "list_price": 100.0,
-    "unit_cost": 40.0,
-    "path": [
-        {"week_starting": "2026-11-16", "price": 90.0},
-        {"week_starting": "2026-11-23", "price": 90.0},
-        {"week_starting": "2026-11-30", "price": 70.0},
-    ],
-    "guardrails": Guardrails().model_dump(mode="json"),
 }
 
 
@@ -73,7 +61,7 @@ def test_quantities_stay_whole_cases_within_ten_times_the_proposed_line() -> Non
 
 
 def test_prices_stay_positive_finite_and_under_the_proposals_ceiling() -> None:
-    edited = edit_markdown(MARKDOWN, {"2026-11-30": 80.0})
+    edited = edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": 80.0})
     assert [w["price"] for w in edited["path"]] == [90.0, 90.0, 80.0]
     for price, message in (
         (0.0, "The price for the week of 2026-11-30 must be positive, not 0.0."),
@@ -86,7 +74,7 @@ def test_prices_stay_positive_finite_and_under_the_proposals_ceiling() -> None:
         ),
     ):
         with pytest.raises(BoundsError) as refused:
-            edit_markdown(MARKDOWN, {"2026-11-30": price})
+            edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": price})
         assert str(refused.value) == message
 
 

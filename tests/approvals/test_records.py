@@ -25,7 +25,7 @@ from retail.proposals import decide as record_decision
 from retail.store.db import transaction
 from retail.store.models import Proposal
 from tests.approvals.conftest import World
-from tests.approvals.test_bounds import MARKDOWN
+from tests.proposals import MARKDOWN_CONTENT
 
 BO = Principal.parse("planner:bo")
 
@@ -159,7 +159,7 @@ def test_a_plan_outside_the_bounds_writes_nothing(
 
 def test_an_approved_price_change_is_not_proposed_again(world: World) -> None:
     location = world.template["location"]["id"]
-    content = {**MARKDOWN, "sku": f"SKU-{location}", "location": {"id": location}}
+    content = {**MARKDOWN_CONTENT, "sku": f"SKU-{location}", "location": {"id": location}}
     plan = [_planned(content)]
     with transaction(world.engine) as session:
         first = record_plan(session, "price_change", plan, proposer="agent:pricing")

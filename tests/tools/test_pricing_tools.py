@@ -31,6 +31,7 @@ from retail.store.models import (
     Variant,
 )
 from retail.world.seed import ScaleSpec, seed_world
+from tests.proposals import MARKDOWN_CONTENT
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 from tools.pricing import (
     HORIZON_WEEKS,
@@ -260,35 +261,23 @@ def test_applying_refuses_a_stale_price_or_a_path_outside_the_guardrails(world: 
     assert _prices(engine) == (history, {**prices, second: 1.23})
 
 
-CONTENT = {
-    "sku": "SKU-1",
-    "current_price": 100.0,
-    "list_price": 100.0,
-    "unit_cost": 40.0,
-    "path": [
-        {"week_starting": "2026-11-16", "price": 90.0},
-        {"week_starting": "2026-11-23", "price": 90.0},
-        {"week_starting": "2026-11-30", "price": 70.0},
-    ],
-    "guardrails": Guardrails().model_dump(mode="json"),
-    "expected": {"units": 10.0},
-}
-
-
 def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
-    edited = edit_markdown(CONTENT, {"2026-11-30": 80.0})
+    edited = edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": 80.0})
     assert [w["price"] for w in edited["path"]] == [90.0, 90.0, 80.0]
-    assert edited["edited_weeks"] == ["2026-11-30"] and edited["expected"] == CONTENT["expected"]
+    assert (
+        edited["edited_weeks"] == ["2026-11-30"]
+        and edited["expected"] == MARKDOWN_CONTENT["expected"]
+    )
     with pytest.raises(PricingError, match="not on the price ladder"):
-        edit_markdown(CONTENT, {"2026-11-30": 77.0})
+        edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": 77.0})
     with pytest.raises(PricingError, match="markdown-only"):
-        edit_markdown(CONTENT, {"2026-11-23": 100.0})
+        edit_markdown(MARKDOWN_CONTENT, {"2026-11-23": 100.0})
     with pytest.raises(PricingError, match="no week starting 2026-12-25"):
-        edit_markdown(CONTENT, {"2026-12-25": 80.0})
+        edit_markdown(MARKDOWN_CONTENT, {"2026-12-25": 80.0})
 
 
 def test_price_steps_never_date_a_change_in_the_past() -> None:
-    plan = MarkdownContent.model_validate(CONTENT)
+    plan = MarkdownContent.model_validate(MARKDOWN_CONTENT)
     week = dt.timedelta(weeks=1)
     assert price_steps(plan, today=START) == [(START, 90.0), (START + 2 * week, 70.0)]
     # Both cuts are overdue: only the one in force today is written, dated today.
