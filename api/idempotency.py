@@ -93,13 +93,15 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def _process_start(pid: int) -> str | None:
     """When process `pid` started, in clock ticks since boot (Linux's /proc); None where that
-    cannot be read (no such process, another system)."""
+    cannot be read (no such process, a dead one, another system)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
     except OSError:
         return None
-    # The command name (field 2) may hold spaces; the fields after its ")" are plain.
-    return stat.rsplit(")", 1)[-1].split()[19]
+    # The command name (field 2) may hold spaces; the fields after its ")" are plain: the
+    # state first (a killed process its parent has not yet reaped is a zombie, "Z": gone).
+    fields = stat.rsplit(")", 1)[-1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _holder() -> dict[str, str]:

@@ -6,13 +6,16 @@ power cut would. The patch lives only in this script: production code has no cra
     python -m tests.approvals.crashing POINT cli ARGS...     # aisle ARGS...
     python -m tests.approvals.crashing POINT resume THREAD DECISIONS_JSON
     python -m tests.approvals.crashing POINT http PORT       # uvicorn api.app:create_app
+    python -m tests.approvals.crashing POINT workers PORT    # the same, two worker processes
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -25,8 +28,23 @@ POINTS = (
 )
 
 
+# Names the point for uvicorn's worker processes, which import `patched_app` afresh.
+POINT_ENV = "AISLE_TEST_CRASH_POINT"
+
+
+# With several workers, only the first to reach the point stops there: the others carry on,
+# so that one of them can answer the retry. Names a file that marks the point reached.
+ONCE_ENV = "AISLE_TEST_CRASH_ONCE"
+
+
 def _wait_to_be_killed(point: str) -> None:
-    sys.stdout.write(f"REACHED {point}\n")
+    if once := os.environ.get(ONCE_ENV):
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return
+    # The process id tells the test which of several workers to kill.
+    sys.stdout.write(f"REACHED {point} pid={os.getpid()}\n")
     sys.stdout.flush()
     time.sleep(3600)
 
@@ -56,11 +74,31 @@ def install(point: str) -> None:
 
             kinds.KINDS[name] = dataclasses.replace(kind, execute=execute)
     elif point == "committed":
-        decisions._audit_decision = lambda *args, **kwargs: _wait_to_be_killed(point)
+        audit_decision = decisions._audit_decision
+
+        def committed(*args: Any, **kwargs: Any) -> None:
+            _wait_to_be_killed(point)
+            audit_decision(*args, **kwargs)
+
+        decisions._audit_decision = committed
     elif point == "decision-audited":
-        decisions._audit_execution = lambda *args, **kwargs: _wait_to_be_killed(point)
+        audit_execution = decisions._audit_execution
+
+        def audited(*args: Any, **kwargs: Any) -> None:
+            _wait_to_be_killed(point)
+            audit_execution(*args, **kwargs)
+
+        decisions._audit_execution = audited
     else:
         raise SystemExit(f"unknown point {point!r}; use one of {', '.join(POINTS)}")
+
+
+def patched_app() -> Any:
+    """The API with the boundary `POINT_ENV` names patched: the factory each worker calls."""
+    from api.app import create_app
+
+    install(os.environ[POINT_ENV])
+    return create_app()
 
 
 def main(argv: list[str]) -> None:
@@ -92,6 +130,19 @@ def main(argv: list[str]) -> None:
         uvicorn.run(
             "api.app:create_app",
             factory=True,
+            host="127.0.0.1",
+            port=int(rest[0]),
+            log_level="warning",
+        )
+    elif mode == "workers":
+        import uvicorn
+
+        os.environ[POINT_ENV] = point
+        os.environ[ONCE_ENV] = f"{tempfile.gettempdir()}/aisle-crash-{os.getpid()}"
+        uvicorn.run(
+            "tests.approvals.crashing:patched_app",
+            factory=True,
+            workers=2,
             host="127.0.0.1",
             port=int(rest[0]),
             log_level="warning",

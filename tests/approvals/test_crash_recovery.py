@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,9 @@ def _child(world: World, point: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _kill_when_reached(child: subprocess.Popen[str], point: str, timeout: float = 240) -> None:
-    """Wait until the child reports reaching `point`, then SIGKILL it from here."""
+def _reached(child: subprocess.Popen[str], point: str, timeout: float) -> int:
+    """Wait until the child (or one of its workers) reports reaching `point`; the id of the
+    process that reached it."""
     assert child.stdout is not None
     deadline = time.monotonic() + timeout
     seen = []
@@ -68,8 +69,14 @@ def _kill_when_reached(child: subprocess.Popen[str], point: str, timeout: float 
             _, err = child.communicate(timeout=30)
             pytest.fail(f"the child exited {child.returncode} before {point}: {seen} {err[-2000:]}")
         seen.append(line.strip())
-        if line.strip() == f"REACHED {point}":
-            break
+        said, _, pid = line.strip().partition(" pid=")
+        if said == f"REACHED {point}":
+            return int(pid)
+
+
+def _kill_when_reached(child: subprocess.Popen[str], point: str, timeout: float = 240) -> None:
+    """Wait until the child reports reaching `point`, then SIGKILL it from here."""
+    _reached(child, point, timeout)
     os.killpg(child.pid, signal.SIGKILL)
     child.communicate(timeout=30)  # reaps it and closes its pipes
     assert child.returncode == -signal.SIGKILL
@@ -330,3 +337,52 @@ def test_an_approval_left_without_its_order_is_finished_once(world: World, finis
     assert proposal.id not in {o["proposal_id"] for o in json.loads(nothing.stdout)}
     assert world.assert_ordered_once(proposal.id) == po
     assert world.proposal(proposal.id).decided_by == "ana"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", POINTS)
+def test_a_worker_killed_inside_the_decision_route_is_finished_by_the_retry(
+    world: World, point: str
+) -> None:
+    """Two uvicorn workers on PostgreSQL; the one deciding is killed at `point`, the other
+    (or its replacement) answers the client's retry: one order, one trail, whatever the
+    point."""
+    if not world.settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("several workers share a store on PostgreSQL")
+    key = issue_key(world.engine, Principal.parse("planner:pat"), label="crash test")
+    proposal = world.fresh()
+
+    def decide() -> httpx.Response:
+        return httpx.post(
+            f"{base}/v1/proposals/{proposal.id}/decision",
+            json={"decision": "approve", "content_hash": proposal.content_hash},
+            headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"w-{point}"},
+            timeout=120,
+        )
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _child(world, point, "workers", str(port))
+    try:
+        wait_for(server, base, None, path="/health")
+        answers: list[object] = []
+        first = threading.Thread(target=lambda: answers.append(_sent(decide)))
+        first.start()
+        os.kill(_reached(server, point, timeout=240), signal.SIGKILL)
+        first.join(timeout=60)
+        assert len(answers) == 1 and isinstance(answers[0], httpx.TransportError)
+        # The client retries the request it got no answer to, on whichever worker takes it.
+        retried = decide()
+        assert retried.status_code == 200, retried.text
+        po = world.assert_ordered_once(proposal.id)
+        assert (retried.json()["status"], retried.json()["executed_ref"]) == ("executed", po)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.communicate(timeout=30)
+
+
+def _sent(send: Callable[[], httpx.Response]) -> httpx.Response | httpx.TransportError:
+    try:
+        return send()
+    except httpx.TransportError as exc:
+        return exc
