@@ -537,6 +537,10 @@ def compose(state: ConversationState) -> Step:
     if not state.outcomes:
         if intent.startswith("refused:"):
             text = "I'm sorry, that is not something I can help with from this account."
+        elif intent == "no_such_position":
+            shown = len(dialogue.shown_products)
+            listed = "1 product" if shown == 1 else f"{shown} products"
+            text = f"I only showed {listed}; which one do you mean?"
         else:
             text = _CANNED.get(
                 intent,

@@ -16,7 +16,7 @@ from typing import Any
 from agents.brains import orders
 from agents.compose import compose
 from agents.nlu.acts import classify
-from agents.nlu.parser import ORDER_INTENTS, Interpretation, Nlu
+from agents.nlu.parser import ORDER_INTENTS, PRODUCT_INTENTS, Interpretation, Nlu
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
 
@@ -135,6 +135,14 @@ class LocalBrain:
             # Asked for something this role cannot do: say so rather than guess another intent.
             refused = dialogue.model_copy(update={"last_intent": f"refused:{reading.intent}"})
             return compose_only(refused)
+        if (
+            reading.intent in PRODUCT_INTENTS
+            and reading.slots.ordinals
+            and not reading.products
+            and dialogue.shown_products
+        ):
+            # "the second one" after a single product: ask, rather than answer about the first.
+            return compose_only(dialogue.model_copy(update={"last_intent": "no_such_position"}))
         slots = {**dialogue.slots, "order_asked": False}
         if reading.intent in ORDER_INTENTS:
             slots["order_request"] = text

@@ -196,3 +196,16 @@ def test_a_count_reads_in_the_plural(assistant: Assistant, tool_world: ToolWorld
     assert plural_label("running shoes") == "running shoes"
     assert plural_label("dress") == "dresses"
     assert describe_query({"gender": "kids"}, "rain jackets") == "kids' rain jackets"
+
+
+def test_a_position_past_the_list_is_asked_about(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "the cheapest backpack")
+    assert len(first.products) == 1
+    past = assistant.ask(shopper, "tell me more about the second one", thread_id=first.thread_id)
+    assert past.tool_calls == []
+    assert past.answer == "I only showed 1 product; which one do you mean?"
+    named = assistant.ask(shopper, "tell me more about the first one", thread_id=first.thread_id)
+    assert [c.name for c in named.tool_calls][0] == "product_details"
