@@ -357,7 +357,8 @@ class QueryParser:
         """What `text` says about the products wanted; `in_force`: a query is in force, so
         words may refine it."""
         reading = QueryReading()
-        rest = " " + squash_units(self._spelled(text.lower().replace("’", "'"))) + " "
+        spelled = self._spelled(text.lower().replace("’", "'"))
+        rest = " " + squash_units(spelled) + " "
         rest = self._prices(rest, reading)
         rest, superlative = self._sort(rest, reading)
         rest = self._negations(rest, reading)
@@ -384,7 +385,7 @@ class QueryParser:
         leftover = [w for w in words(rest) if w not in _FILLER and not w.isdigit()]
         if not reading.types:
             leftover = self._synonym_types(leftover, reading)
-        leftover = self._describing(text, leftover, reading)
+        leftover = self._describing(words(spelled), leftover, reading)
         # "a 55 liter pack": an amount is a feature the product's own words must state.
         reading.features.extend(w for w in leftover if is_amount(w))
         leftover = [w for w in leftover if not is_amount(w)]
@@ -394,10 +395,10 @@ class QueryParser:
         reading.other_words = leftover
         return reading
 
-    def _describing(self, text: str, leftover: list[str], reading: QueryReading) -> list[str]:
+    def _describing(self, said: list[str], leftover: list[str], reading: QueryReading) -> list[str]:
         """Catalogue words right before the type the shopper named ("camping chair", "solar
-        charger"): wishes that rank and, when some products say them, narrow."""
-        said = words(self._spelled(text.lower()))
+        charger"): wishes that rank and, when some products say them, narrow. `said`: the
+        request's words, spelled right."""
         content = [w for w in said if w not in _FILLER and not w.isdigit()]
         if (
             len(reading.type_words) == 1
