@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from approvals.price_changes import KIND as PRICE_CHANGE
 from approvals.price_changes import PricingError, proposal_brief
+from retail.errors import NotFoundError
 from retail.proposals import PROPOSAL_STATUSES, ProposalError
 from retail.store.models import PriceChange, Proposal, PurchaseOrder
 
@@ -101,6 +102,15 @@ def queue(
     if limit is not None:
         query = query.limit(limit)
     return [summary(p) for p in session.scalars(query)], total
+
+
+def proposal(session: Session, proposal_id: str) -> Proposal:
+    """The proposal with this id; NotFoundError (one sentence: a 404, a CLI exit 2) when
+    there is none."""
+    found = session.get(Proposal, proposal_id)
+    if found is None:
+        raise NotFoundError(f"No proposal with id {proposal_id!r}.")
+    return found
 
 
 def purchase_order_of(session: Session, proposal_id: str) -> PurchaseOrder | None:

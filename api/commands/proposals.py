@@ -190,8 +190,8 @@ def _decide(
     from agents.operators import HANDLERS
     from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit
     from approvals.kinds import kind_of
+    from approvals.reader import proposal as read_proposal
     from retail.identity import Principal
-    from retail.store.models import Proposal
 
     decider = Principal.parse(decider_spec)
     try:
@@ -212,9 +212,7 @@ def _decide(
         raise AisleError(f"The decision cannot be read: {problem['msg']}.") from None
     with _services() as services:
         with Session(services.engine) as session:
-            proposal = session.get(Proposal, proposal_id)
-            if proposal is None:
-                raise AisleError(f"No proposal with id {proposal_id!r}.")
+            proposal = read_proposal(session, proposal_id)
             kind, content = proposal.kind, dict(proposal.content)
         rules = kind_of(kind)
         if not rules.may_decide(decider):
@@ -330,8 +328,8 @@ def resume_cmd(
     answers the same order again."""
     from approvals.decisions import DecisionRefusedError, complete, sweep
     from approvals.kinds import kind_of
+    from approvals.reader import proposal as read_proposal
     from retail.identity import Principal
-    from retail.store.models import Proposal
 
     principal = Principal.parse(decider)
     with store() as engine:
@@ -344,9 +342,7 @@ def resume_cmd(
             outcomes = sweep(engine)
         else:
             with Session(engine) as session:
-                proposal = session.get(Proposal, proposal_id)
-                if proposal is None:
-                    raise AisleError(f"No proposal with id {proposal_id!r}.")
+                proposal = read_proposal(session, proposal_id)
                 rules = kind_of(proposal.kind)
             if not rules.may_decide(principal):
                 raise DecisionRefusedError(

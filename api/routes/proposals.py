@@ -44,7 +44,7 @@ from approvals import reader
 from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit, complete
 from approvals.kinds import kind_of
 from approvals.reader import ProposalSummary
-from retail.errors import AisleError
+from retail.errors import AisleError, NotFoundError
 from retail.identity import Principal, Role
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
 from retail.schemas import Page
@@ -143,9 +143,7 @@ def get_proposal(
     """One proposal in full: its content and content hash (a decision quotes it); a purchase
     order's lines with, per line, the forecast, recent sales, stock, on order, safety stock,
     lead time, cost and the policy's explanation; a price change's plan and guardrails."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+    proposal = reader.proposal(session, proposal_id)
     _check_kind(principal, proposal.kind)
     tools = ToolRunner(request, principal)
     if proposal.kind == "purchase_order":
@@ -209,10 +207,11 @@ def _decide(
     state = request.app.state
     engine: Engine = state.engine
     with Session(engine) as session:
-        proposal = session.get(Proposal, proposal_id)
-        content = dict(proposal.content) if proposal is not None else {}
-    if proposal is None:
-        return _refusal(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+        try:
+            proposal = reader.proposal(session, proposal_id)
+        except NotFoundError as exc:
+            return _refusal(status.HTTP_404_NOT_FOUND, str(exc))
+        content = dict(proposal.content)
     try:
         rules = kind_of(proposal.kind)
     except AisleError as exc:
@@ -323,9 +322,7 @@ def execute_proposal(
     """Finish an approved proposal whose execution was interrupted (a crash between the
     approval and its purchase order): write its record if it has none. Idempotent: every call
     answers the same purchase order (or price change); 409 for a proposal never approved."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No proposal with id {proposal_id!r}.")
+    proposal = reader.proposal(session, proposal_id)
     rules = kind_of(proposal.kind)
     if not rules.may_decide(principal):
         raise HTTPException(
