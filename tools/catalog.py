@@ -231,9 +231,18 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
         if query.store_id is not None:
             check_store(session, query.store_id)
         category_ids = resolve_categories(session, *query.categories)
-        if not category_ids and not query.brands and text:
+        unplaced = False
+        if not category_ids and not query.brands and not query.kinds and text:
             category_ids = _closest_types(ctx, session, text)
+            # Nothing in the catalogue is near what was asked ("a kayak" in an outdoor and
+            # gadget shop): listing every product under its price or size would pass other
+            # products off as an answer.
+            unplaced = not category_ids
         applied = query.model_copy(update={"text": text, "categories": category_ids})
+        if unplaced:
+            return SearchResults(
+                query=applied, total_matches=0, relaxed=[], retrieval="hybrid", products=[]
+            )
         ranked: list[str] | None = None
         if text:
             where = {"doc_type": "product", "category": ",".join(category_ids)}

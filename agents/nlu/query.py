@@ -43,7 +43,12 @@ from tools.vocabulary import Vocabulary
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
-_AMOUNT = r"\$?\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d{1,2})?)\s?(k\b)?\s?(?:\$|dollars?|bucks|usd)?"
+# Any currency sign or word reads as the store's own: "40 quid" is a budget of 40 ("pounds"
+# stays out: "a 10 pound dumbbell" is a weight).
+_AMOUNT = (
+    r"[$£€]?\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d{1,2})?)\s?(k\b)?\s?"
+    r"(?:[$£€]|dollars?|bucks|usd|quid|euros?|gbp|eur)?"
+)
 _MAX = re.compile(
     r"\b(?:under|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
     r"|up to|within|tops|no higher than|not over|no pricier than|budget (?:of|is)|for less than)"
@@ -72,7 +77,14 @@ _TENS = {
     "one hundred": 100, "hundred": 100, "two hundred": 200, "a thousand": 1000,
 }  # fmt: skip
 _MONEY_WORDS = re.compile(
-    r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\s+(dollars?|bucks)\b", re.I
+    r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\s+(dollars?|bucks|quid)\b", re.I
+)
+# After a word that bounds a price the amount needs no unit: "under a hundred", "around fifty".
+_BOUNDED_MONEY_WORDS = re.compile(
+    r"\b(under|below|less than|no more than|at most|up to|around|about|over|above|between"
+    r"|and|to)\s+(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\b"
+    r"(?!\s*(?:-|\s)(?:person|people|man|year|yr|piece|pack|percent|%))",
+    re.I,
 )
 # A band around an approximate price: "around $80" takes $64 to $96.
 AROUND_BAND = 0.2
@@ -558,7 +570,8 @@ class QueryParser:
     # -- the parts of `read` -------------------------------------------------------------
 
     def _prices(self, rest: str, reading: QueryReading) -> str:
-        rest = _MONEY_WORDS.sub(lambda m: f"{_TENS[m.group(1)]} {m.group(2)}", rest)
+        rest = _MONEY_WORDS.sub(lambda m: f"{_TENS[m.group(1).lower()]} {m.group(2)}", rest)
+        rest = _BOUNDED_MONEY_WORDS.sub(lambda m: f"{m.group(1)} {_TENS[m.group(2).lower()]}", rest)
         if m := _BETWEEN.search(rest):
             groups = [g for g in m.groups() if g and g.lower() != "k"]
             low, high = sorted(_money(g) for g in groups[:2])

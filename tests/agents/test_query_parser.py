@@ -101,6 +101,12 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("tents $100-$200", 100.0, 200.0),
         ("tents around $100", 80.0, 120.0),
         ("tents under $1,200", None, 1200.0),
+        ("any tents for under a hundred?", None, 100.0),
+        ("tents around fifty", 40.0, 60.0),
+        ("tents between twenty and fifty", 20.0, 50.0),
+        ("tents under 40 quid", None, 40.0),
+        ("tents for £30 max", None, 30.0),
+        ("a tent for two people", None, None),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:

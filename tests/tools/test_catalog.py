@@ -100,6 +100,22 @@ def test_a_price_bound_filters_and_nothing_left_is_said_not_padded(tool_world: T
     assert shown and set(shown) <= types, "the closest products are of the same type"
 
 
+def test_a_request_near_no_product_finds_nothing_instead_of_listing_everything(
+    tool_world: ToolWorld,
+) -> None:
+    ctx = tool_world.ctx("evaluator:eve")
+    # The world sells outdoor gear and apparel; a lawn mower is near none of it in meaning, so
+    # the other filters (a price any product meets) must not turn into the answer.
+    found = ok(
+        run(ctx, "search_products", text="a petrol lawn mower", max_price=100_000,
+            in_stock_only=False)
+    )  # fmt: skip
+    assert found["products"] == [] and found["total_matches"] == 0
+    assert found["query"]["categories"] == [] and found["relaxed"] == []
+    near = ok(run(ctx, "search_products", text="down jacket", max_price=100_000))
+    assert near["products"], "a request near some products still finds them"
+
+
 def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: ToolWorld) -> None:
     w = tool_world
     out = ok(run(w.ctx("associate:ann"), "search_products", categories=["Apparel"], limit=20))
