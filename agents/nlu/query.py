@@ -49,15 +49,18 @@ _AMOUNT = (
     r"[$£€]?\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d{1,2})?)\s?(k\b)?\s?"
     r"(?:[$£€]|dollars?|bucks|usd|quid|euros?|gbp|eur)?"
 )
+# A bound stays a bound when hedged: "not more than about 150" is at most 150, not a band.
+_ROUGHLY = r"(?:(?:about|around|roughly|approximately|maybe|say)\s+)?"
 _MAX = re.compile(
     r"\b(?:under|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
     r"|up to|within|tops|no higher than|not over|no pricier than|budget (?:of|is)|for less than)"
-    rf"\s*(?:a\s+)?{_AMOUNT}"
+    rf"\s*{_ROUGHLY}(?:a\s+)?{_AMOUNT}"
     rf"|{_AMOUNT}\s*(?:or less|or under|or below|max|maximum|tops|at most)\b",
     re.I,
 )
 _MIN = re.compile(
-    rf"\b(?:over|above|more than|at least|starting at|min(?:imum)?|upwards of)\s*{_AMOUNT}"
+    r"\b(?:over|above|more than|at least|starting at|min(?:imum)?|upwards of)"
+    rf"\s*{_ROUGHLY}{_AMOUNT}"
     rf"|{_AMOUNT}\s*(?:or more|and up|plus|\+)",
     re.I,
 )
@@ -577,11 +580,6 @@ class QueryParser:
             low, high = sorted(_money(g) for g in groups[:2])
             reading.min_price, reading.max_price = low, high
             rest = rest.replace(m.group(0), " ")
-        elif m := _AROUND.search(rest):
-            centre = _money(m.group(1), m.group(2))
-            reading.min_price = round(centre * (1 - AROUND_BAND), 2)
-            reading.max_price = round(centre * (1 + AROUND_BAND), 2)
-            rest = rest.replace(m.group(0), " ")
         else:
             if m := _MAX.search(rest):
                 amount, thousands = _amount(m.groups())
@@ -590,6 +588,12 @@ class QueryParser:
             if m := _MIN.search(rest):
                 amount, thousands = _amount(m.groups())
                 reading.min_price = _money(amount, thousands)
+                rest = rest.replace(m.group(0), " ")
+            unbounded = reading.min_price is None and reading.max_price is None
+            if unbounded and (m := _AROUND.search(rest)):
+                centre = _money(m.group(1), m.group(2))
+                reading.min_price = round(centre * (1 - AROUND_BAND), 2)
+                reading.max_price = round(centre * (1 + AROUND_BAND), 2)
                 rest = rest.replace(m.group(0), " ")
         if reading.max_price is None:
             reading.cheaper = bool(_CHEAPER.search(rest))
@@ -706,6 +710,12 @@ class QueryParser:
         wishes = [f for f in found if self.types[f[2]].weak]
         reading.prefer.extend(" ".join(t[2] for t in tokens[s:e]) for s, e, _ in wishes)
         found = [f for f in found if not self.types[f[2]].weak]
+        # "a little home gym, need some weights": a department named beside a product type
+        # describes where it goes; the type is what is wanted.
+        departments = [f for f in found if self._is_department(self.types[f[2]])]
+        if departments and len(departments) < len(found):
+            found = [f for f in found if f not in departments]
+            owned += departments
         owned += wishes
         for index, (start, end, key) in enumerate(found):
             text = " ".join(t[2] for t in tokens[start:end])
@@ -723,6 +733,9 @@ class QueryParser:
         for start, end, _ in sorted(found + owned, reverse=True):
             rest = rest[: tokens[start][0]] + " " + rest[tokens[end - 1][1] :]
         return rest
+
+    def _is_department(self, product_type: ProductType) -> bool:
+        return all(c in self._children for c in product_type.categories)
 
     def _type_key(self, phrase: str) -> str | None:
         key = _key(phrase)

@@ -17,7 +17,8 @@ CATEGORIES = [
     ("footwear-hiking-boots", "Hiking Boots", None),
     ("footwear-trail-running", "Trail Running Shoes", None),
     ("tau2-running-shoes", "Running Shoes", None),
-    ("home-water-bottles", "Water Bottles", None),
+    ("home", "Home", None),
+    ("home-water-bottles", "Water Bottles", "home"),
     ("home-travel-mugs", "Travel Mugs & Tumblers", None),
     ("dj-beauty", "Beauty", None),
     ("dj-womens-dresses", "Womens Dresses", None),
@@ -107,6 +108,8 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("tents under 40 quid", None, 40.0),
         ("tents for £30 max", None, 30.0),
         ("a tent for two people", None, None),
+        ("tents, ideally not more than about 150", None, 150.0),
+        ("tents under roughly $120", None, 120.0),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:
@@ -165,6 +168,12 @@ def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
     tents = query(parser, "what about tents?", women)
     assert tents.categories == ["outdoor-tents"]
     assert (tents.colours, tents.gender, tents.max_price) == ([], None, None)
+
+
+def test_a_department_beside_a_product_type_describes_it(parser: QueryParser) -> None:
+    q = query(parser, "setting up a little home gym, need a backpack for it")
+    assert q.categories == ["outdoor-backpacks"], "the department describes, the type is wanted"
+    assert query(parser, "home").categories == ["home"], "alone, a department is the type"
 
 
 def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
