@@ -705,6 +705,16 @@ class QueryParser:
                 mine = i > 0 and tokens[i - 1][2] in _POSSESSIVES
                 (owned if mine else found).append((i, i + n, key))
         found.sort()
+        # A type named after "with" another one ("a coffee machine with a grinder", "a jacket
+        # with a battery pack") is a part the product asked for must have, not a second product.
+        with_at = [i for i, t in enumerate(tokens) if t[2] == "with"]
+        parts = [
+            f
+            for f in found
+            if any(g[1] <= w < f[0] for w in with_at for g in found if not self.types[g[2]].weak)
+        ]
+        reading.features.extend(" ".join(t[2] for t in tokens[s:e]) for s, e, _ in parts)
+        found = [f for f in found if f not in parts]
         # "a jacket for hiking", "kitchen utensils": a word describing a category is a wish;
         # with no type named, the search takes the type from the request's meaning.
         wishes = [f for f in found if self.types[f[2]].weak]
@@ -716,7 +726,7 @@ class QueryParser:
         if departments and len(departments) < len(found):
             found = [f for f in found if f not in departments]
             owned += departments
-        owned += wishes
+        owned += wishes + parts
         for index, (start, end, key) in enumerate(found):
             text = " ".join(t[2] for t in tokens[start:end])
             head = index + 1 < len(found) and found[index + 1][0] == end

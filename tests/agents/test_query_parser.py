@@ -176,6 +176,11 @@ def test_a_department_beside_a_product_type_describes_it(parser: QueryParser) ->
     assert query(parser, "home").categories == ["home"], "alone, a department is the type"
 
 
+def test_a_type_named_after_with_is_part_of_the_product(parser: QueryParser) -> None:
+    q = query(parser, "a waterproof jacket with a water bottle pocket")
+    assert q.categories == ["apparel-jackets"] and "water bottle" in q.features
+
+
 def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
     text = "I need a tent " + "for a long trip with friends and family " * 20
     q = query(parser, text)
