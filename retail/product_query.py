@@ -63,11 +63,18 @@ _GENDER_WORDS: dict[str, Gender] = {
     "woman": "women's",
     "female": "women's",
     "ladies": "women's",
-    "girl": "women's",
+    "girl": "kids",
+    "boy": "kids",
     "kids": "kids",
     "kid": "kids",
     "children": "kids",
     "child": "kids",
+    "toddler": "kids",
+    "toddlers": "kids",
+    "baby": "kids",
+    "infant": "kids",
+    "boys": "kids",
+    "girls": "kids",
 }
 
 
@@ -293,7 +300,20 @@ class ProductText:
                 value = str(self.attributes[name]).strip().lower()
                 return value not in _NO
         phrase = " " + " ".join(words(squash_units(key))) + " "
-        return phrase in self.text or phrase.replace("-", " ") in self.text.replace("-", " ")
+        text = self.text
+        if phrase.strip() in _IMITATED:
+            # Faux leather is not leather, whatever it is called.
+            text = _IMITATION.sub(" ", text)
+        return phrase in text or phrase.replace("-", " ") in text.replace("-", " ")
+
+
+# Materials a product can imitate: "faux leather", "vegan leather", "pu leather" do not have them.
+_IMITATED = frozenset({"leather", "suede", "fur", "silk", "wool", "down", "wood", "marble"})
+_IMITATION = re.compile(
+    r" (?:faux|vegan|fake|imitation|synthetic|pu|artificial) (?:"
+    + "|".join(sorted(_IMITATED))
+    + r") "
+)
 
 
 # Attributes that are plumbing, not descriptions a shopper's words could match.

@@ -45,14 +45,21 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 
 # Any currency sign or word reads as the store's own: "40 quid" is a budget of 40 ("pounds"
 # stays out: "a 10 pound dumbbell" is a weight).
+# A number followed by a measure is not a price: "at least 800 lumens", "under 2 pounds".
+_MEASURE = (
+    r"(?!\d|[.,]\d|\s?-?\s?(?:lumens?|lm|oz|ounces?|degrees?|°|deg|inch(?:es)?|in\b|cm|mm|m\b"
+    r"|l\b|lit(?:re|er)s?|ml|gb|tb|mb|mah|w\b|watts?|volts?|v\b|kg|g\b|grams?|lbs?|pounds?"
+    r"|persons?|people|pcs|pieces?|pack|ft|feet|foot|hours?|hrs?|h\b|mins?|minutes?|%|percent"
+    r"|mph|km|miles?|years?|yrs?|months?|x\b|seater|seats?))"
+)
 _AMOUNT = (
     r"[$£€]?\s?(\d{1,3}(?:,\d{3})+|\d+(?:\.\d{1,2})?)\s?(k\b)?\s?"
-    r"(?:[$£€]|dollars?|bucks|usd|quid|euros?|gbp|eur)?"
+    rf"(?:[$£€]|dollars?|bucks|usd|quid|euros?|gbp|eur)?{_MEASURE}"
 )
 # A bound stays a bound when hedged: "not more than about 150" is at most 150, not a band.
 _ROUGHLY = r"(?:(?:about|around|roughly|approximately|maybe|say)\s+)?"
 _MAX = re.compile(
-    r"\b(?:under|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
+    r"\b(?:under|sub|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
     r"|up to|within|tops|no higher than|not over|no pricier than|budget (?:of|is)|for less than)"
     rf"\s*{_ROUGHLY}(?:a\s+)?{_AMOUNT}"
     rf"|{_AMOUNT}\s*(?:or less|or under|or below|max|maximum|tops|at most)\b",
@@ -147,7 +154,10 @@ _SIZE_WORD = re.compile(
     r"|\b(?:in|an?|in an?|in size)\s+(extra[- ]small|x-small|small|medium|large|extra[- ]large"
     r"|x-large|xx-large|xs|xl|xxl|2xl|\d{1,2}(?:\.5)?)\b"
     r"|\b(?:men'?s|women'?s|mens|womens|kids'?)\s+(?:[a-z-]+\s+)?(\d{1,2}(?:\.5)?)\b(?![.,]\d)"
-    r"|\b(xxs|xs|xl|xxl|xxxl|2xl|3xl)\b",
+    r"|\b(xxs|xs|xl|xxl|xxxl|2xl|3xl)\b"
+    # "mens large", "ladies medium please": a cut then a size, the request's last words.
+    r"|\b(?:men'?s|women'?s|mens|womens|ladies|kids'?)\s+(extra[- ]small|x-small|small|medium"
+    r"|large|extra[- ]large|x-large|xx-large)(?=\s*(?:$|[,.!?;]|please|thanks|if|and|or)\b|\s*$)",
     re.I,
 )
 _CAPACITY = re.compile(
@@ -160,6 +170,8 @@ _AGE = re.compile(r"\b(\d{1,2})[- ](?:years?|yrs?)[- ]old\b", re.I)
 CHILD_AGE = 12
 _WITH = re.compile(r"\s+(?:with|for)\s+", re.I)
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
+# Words before "for" that make what follows the thing sought ("looking for a tent").
+_SEEKING = frozenset({"looking", "searching", "shopping", "hunting", "after", "out", "in", "go"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
     (
@@ -180,7 +192,11 @@ _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
     ),
     (
         "kids",
-        re.compile(r"\b(?:for (?:my )?(?:kids?|child|children|toddler|son|daughter))\b", re.I),
+        re.compile(
+            r"\b(?:for (?:(?:my|our|a|an)\s+)?(?:little\s+)?(?:kids?|child|children|toddlers?"
+            r"|baby|babies|infants?|son|daughter|boys?|girls?))\b",
+            re.I,
+        ),
     ),
 )
 # Words that carry no product content in a request (agents/nlu/request_words.yaml).
@@ -336,6 +352,13 @@ class QueryParser:
         # Keyed as amounts are squashed ("32 oz" -> "32oz"), so "32oz" and "32 ounces" find it.
         self.features = {squash_units(f): f for f in learned if f not in _FILLER}
         self._feature_pattern = _alternation(self.features)
+        # Read before the colours: "stainless steel" is a material, not a steel-coloured SKU.
+        self._coloured_features = {
+            k: v
+            for k, v in self.features.items()
+            if n_words(k) > 1 and any(w in self.colours for w in k.split())
+        }
+        self._coloured_feature_pattern = _alternation(self._coloured_features)
         # A word that names a product or two ("bikini", "ipad") shows those when the type has
         # them, and changes nothing when it has none.
         soft = _naming_words(vocabulary, self.types) - set(self.features)
@@ -392,6 +415,9 @@ class QueryParser:
         rest = self._gender(rest, reading) if reading.gender is None else rest
         rest = self._named(rest, self._brand_pattern, self.brands, reading.brands)
         rest = self._types(rest, reading, in_force)
+        rest = self._named(
+            rest, self._coloured_feature_pattern, self._coloured_features, reading.features
+        )
         rest = self._named(
             rest, self._colour_pattern, {c: c for c in self.colours}, reading.colours
         )
@@ -485,6 +511,9 @@ class QueryParser:
                 reading.types.append(self.types[key])
                 reading.type_words.append(word)
                 reading.guessed = True
+                # "iphone" names smartphones and, among them, the ones that say iphone; a
+                # "couch" narrows nothing, since no sofa says couch.
+                reading.prefer.append(word)
             else:
                 kept.append(word)
         return kept + leftover[SYNONYM_WORDS:]
@@ -653,6 +682,8 @@ class QueryParser:
 
     def _sizes(self, rest: str, reading: QueryReading) -> str:
         for m in _SIZE_WORD.finditer(rest):
+            if self._describes_a_thing(rest, m):
+                continue
             value = next(g for g in m.groups() if g).lower().replace(" ", "-")
             value = value.replace("extra-", "extra ")
             known = size_forms(value) & (self.sizes | {"s", "m", "l", "xl", "xs", "xxl"})
@@ -664,6 +695,16 @@ class QueryParser:
                 reading.sizes.append(word.upper())
                 rest = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", " ", rest)
         return rest
+
+    def _describes_a_thing(self, rest: str, m: re.Match[str]) -> bool:
+        """Whether "a small"/"a large" describes the next word rather than asking a size: "for
+        a small bedroom" is about the room; "a large jacket" and "a large please" ask a size."""
+        if not re.match(r"an?\s", m.group(0), re.I):
+            return False
+        following = words(rest[m.end() :])[:1]
+        if not following or following[0] in _FILLER or not following[0].isalpha():
+            return False
+        return self._type_key(following[0]) is None
 
     def _named(
         self,
@@ -703,6 +744,13 @@ class QueryParser:
                 for j in range(i, i + n):
                     taken[j] = True
                 mine = i > 0 and tokens[i - 1][2] in _POSSESSIVES
+                # "a wool throw for the sofa": what it is for, when something precedes "for".
+                mine = mine or (
+                    i > 2
+                    and tokens[i - 1][2] in ("the", "a", "an", "your")
+                    and tokens[i - 2][2] == "for"
+                    and tokens[i - 3][2] not in _SEEKING
+                )
                 (owned if mine else found).append((i, i + n, key))
         found.sort()
         # A type named after "with" another one ("a coffee machine with a grinder", "a jacket

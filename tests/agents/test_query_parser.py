@@ -46,12 +46,19 @@ VOCABULARY = Vocabulary(
     products=[ProductRef(id=i, name=n, category_id=c) for i, n, c in PRODUCTS],
     brands=[NamedRef(id="northpeak", name="Northpeak"), NamedRef(id="fj", name="Fjellvik")],
     options={
-        "color": ["black", "navy", "forest green", "sky blue", "red"],
+        "color": ["black", "navy", "forest green", "sky blue", "red", "steel"],
         "size": ["s", "m", "l", "xl", "9", "10", "10.5", "a5"],
         "material": ["leather", "cotton"],
     },
     stores=[],
-    features=["waterproof", "insulated", "leather", "cotton", "noise cancelling"],
+    features=[
+        "waterproof",
+        "insulated",
+        "leather",
+        "cotton",
+        "noise cancelling",
+        "stainless steel",
+    ],  # fmt: skip
 )
 
 
@@ -110,6 +117,10 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("a tent for two people", None, None),
         ("tents, ideally not more than about 150", None, 150.0),
         ("tents under roughly $120", None, 120.0),
+        ("tents, sub $30", None, 30.0),
+        ("a tent and at least 800 lumens", None, None),
+        ("tents under 2 pounds", None, None),
+        ("tents under 170. she likes green", None, 170.0),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:
@@ -179,6 +190,19 @@ def test_a_department_beside_a_product_type_describes_it(parser: QueryParser) ->
 def test_a_type_named_after_with_is_part_of_the_product(parser: QueryParser) -> None:
     q = query(parser, "a waterproof jacket with a water bottle pocket")
     assert q.categories == ["apparel-jackets"] and "water bottle" in q.features
+
+
+def test_sizes_cuts_and_materials_read_as_shoppers_mean_them(parser: QueryParser) -> None:
+    assert query(parser, "black cotton jacket, mens large").sizes == ["L"]
+    room = query(parser, "a tent quiet enough for a small campsite")
+    assert room.sizes == [], "'a small campsite' describes the campsite"
+    assert query(parser, "a large jacket").sizes == ["L"]
+    assert query(parser, "rain jacket for a toddler").gender == "kids"
+    steel = query(parser, "insulated stainless steel water bottle")
+    assert "stainless steel" in steel.features and steel.colours == []
+    throw = query(parser, "a waterproof jacket for the tent")
+    assert throw.categories == ["apparel-jackets"], "what it is for is not what is wanted"
+    assert query(parser, "looking for a tent").categories == ["outdoor-tents"]
 
 
 def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:

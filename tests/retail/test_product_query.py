@@ -66,6 +66,11 @@ def test_a_structured_attribute_decides_a_feature_over_the_words() -> None:
         name="Heshe Women's Leather Bag", description="", materials=None, attributes={}
     )
     assert bag.has("leather") and not bag.has("canvas")
+    faux = ProductText(
+        name="White Faux Leather Backpack", description="Vegan leather, lined with cotton.",
+        materials=None, attributes={},
+    )  # fmt: skip
+    assert not faux.has("leather") and faux.has("faux leather") and faux.has("cotton")
     headphones = ProductText(
         name="Over-Ear Headphones",
         description="",
