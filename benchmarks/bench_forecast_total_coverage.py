@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import sys
 import time
 from typing import Any
 
 from rich.console import Console
-from worlds import world_var_dir
+from worlds import machine, world_var_dir
 
 from ml_core.forecasting.backtest import BacktestSpec, backtest, resolve_models
 from ml_core.forecasting.horizon import TotalsBacktest, horizon_total
@@ -128,11 +126,7 @@ def main() -> int:
     payload = {
         "benchmark": "forecast_total_coverage",
         "date": dt.date.today().isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "world": {
             "var_dir": args.var_dir,
             "scale": None if args.var_dir else args.scale,

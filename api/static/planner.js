@@ -30,7 +30,7 @@
       ? `Forecast for ${data.sku} over the next ${count(range.days, "day")}: ${number(range.mean, 1)} units expected in all, ` +
         `between ${number(range.p10)} (p10) and ${number(range.p90)} (p90) for the ${range.days}-day total` +
         (range.backtest_coverage === null || range.backtest_coverage === undefined
-          ? ". "
+          ? "; this forecast run was not backtested, so the range takes the days as independent and is too narrow where the level is off (a new `aisle forecast run` backtests its range). "
           : `; on the model's backtest such ranges held ${number(range.backtest_coverage * 100, 0)}% of ${range.days}-day totals. `)
       : `No forecast for ${data.sku}. `;
     const sales = history.length
@@ -213,24 +213,26 @@
       ["Expires", Aisle.when(detail.expires_at)],
       ["Content hash", detail.content_hash ? detail.content_hash.slice(0, 12) : null],
     ]);
-    // The total follows the quantities as they are typed, so it is kept apart from the facts.
+    const lineTable = lines.length
+      ? table([
+        { label: "SKU", value: (l) => l.sku },
+        { label: "Product", value: (l) => l.product },
+        { label: "On hand", value: (l) => l.policy?.on_hand, num: true },
+        { label: "On order", value: (l) => l.policy?.on_order, num: true },
+        { label: "Safety stock", value: (l) => number(l.policy?.safety_stock, 1), num: true },
+        { label: "Quantity", value: qty.input },
+        { label: "Unit cost", value: (l) => money(l.unit_cost), num: true },
+        { label: "Value", value: qty.value, num: true },
+      ], lines)
+      : el("p", { class: "empty", text: "This proposal has no lines: reject it with a reason." });
+    // The total follows the quantities as they are typed, so it is kept apart from the facts;
+    // it is first drawn once the table has made the inputs it adds up.
     summary.append(el("dt", { text: "Total" }), total);
     showTotal(qty.totals());
     decision = controls(qty.changes, { invalid: qty.invalid, place: qty.place });
     return el("div", {},
       summary,
-      lines.length
-        ? table([
-          { label: "SKU", value: (l) => l.sku },
-          { label: "Product", value: (l) => l.product },
-          { label: "On hand", value: (l) => l.policy?.on_hand, num: true },
-          { label: "On order", value: (l) => l.policy?.on_order, num: true },
-          { label: "Safety stock", value: (l) => number(l.policy?.safety_stock, 1), num: true },
-          { label: "Quantity", value: qty.input },
-          { label: "Unit cost", value: (l) => money(l.unit_cost), num: true },
-          { label: "Value", value: qty.value, num: true },
-        ], lines)
-        : el("p", { class: "empty", text: "This proposal has no lines: reject it with a reason." }),
+      lineTable,
       el("p", { class: "muted", text: "Quantities are in units and must be whole cases; 0 drops a line." }),
       lines.map((line, i) => el("details", { class: "line", open: i === 0 },
         el("summary", { text: `${line.sku} · ${line.product}` }),
