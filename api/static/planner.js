@@ -337,5 +337,6 @@
     },
     render,
     decided,
+    empty: "Nothing is waiting for a decision. Reorder proposals appear here when the replenishment agent finds SKUs to reorder (`aisle replenish run`, or `aisle replenish plan`).",
   });
 })();

@@ -13,11 +13,12 @@ const Queue = (() => {
   /**
    * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
    * where controls(changes?, fields?) builds the decision controls; decided(result, detail) ->
-   * Node. `fields`, when the page has inputs of its own: invalid() -> the first input holding a
+   * Node; empty: what to say (and to do next) when nothing waits. `fields`, when the page has
+   * inputs of its own: invalid() -> the first input holding a
    * value that cannot be sent (it says why beside itself), and place(error) -> true when the
    * page showed a refusal beside the input it is about.
    */
-  function init({ kind, summary, render, decided }) {
+  function init({ kind, summary, render, decided, empty = "Nothing is waiting for a decision." }) {
     let selected = null;
     // Loads overlap when the person signs in while the first (keyless) one is in flight; only the
     // latest may draw, or a late 401 would replace the list the key just fetched.
@@ -44,7 +45,7 @@ const Queue = (() => {
         if (mine !== latest) return;
         const open = Aisle.items(data);
         if (!open.length) {
-          list.replaceChildren(el("li", { class: "empty", text: "Nothing is waiting for a decision." }));
+          list.replaceChildren(el("li", { class: "empty", text: empty }));
           return;
         }
         list.replaceChildren(...open.map(entry));
