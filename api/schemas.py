@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS
 from agents.state import Citation
 from tools.catalog import ProductCard
-from tools.forecasting import ForecastDay, SalesDay
+from tools.forecasting import ForecastDay, ForecastRange, SalesDay
 from tools.pricing import PricingProposalDetail
 from tools.replenishment import ProposalDetail
 
@@ -159,7 +159,13 @@ class ChartLine(BaseModel):
     lead_time_days: float | None
     explanation: str
     forecast: list[ForecastDay] = Field(description="Daily mean with the 10/50/90% quantiles.")
-    recent_sales: list[SalesDay]
+    forecast_range: ForecastRange | None = Field(
+        description="The total over the forecast days with its own 10/50/90% quantiles; null "
+        "without a forecast."
+    )
+    recent_sales: list[SalesDay] = Field(
+        description="Every day of the last 28, oldest first, zero-sale days included."
+    )
     forecast_model: str | None = Field(description="Model and version; null without a forecast.")
     note: str | None = None
 
@@ -200,14 +206,18 @@ class DecisionCreate(BaseModel):
 
 class PurchaseOrderLinePublic(BaseModel):
     variant_id: str
+    product: str = Field(description="The product's name.")
     quantity: int
     unit_cost: float
+    line_value: float = Field(description="Quantity × unit cost.")
 
 
 class PurchaseOrderPublic(BaseModel):
     id: str
     supplier_id: str
+    supplier_name: str
     location_id: str
+    location_name: str
     status: str
     created_at: dt.datetime
     expected_on: dt.date | None

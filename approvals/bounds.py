@@ -20,7 +20,12 @@ MAX_EDIT_FACTOR = 10
 
 
 class BoundsError(AisleError):
-    """A quantity, price or amount of money is outside what a proposal may hold."""
+    """A quantity, price or amount of money is outside what a proposal may hold; `field` names
+    the SKU whose quantity it is, so a form can show the sentence beside that input."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _number(value: object, what: str) -> float:
@@ -41,18 +46,26 @@ def quantity_ceiling(proposed: int, case_pack: int) -> int:
 def check_quantity(sku: str, value: object, *, case_pack: int, ceiling: int | None) -> int:
     """`value` as whole units of `sku`: 0 or more, whole cases of `case_pack`, at most
     `ceiling` (None: no ceiling, for what a planner proposes)."""
-    units = _number(value, f"quantity for {sku}")
+    try:
+        units = _number(value, f"quantity for {sku}")
+    except BoundsError as exc:
+        raise BoundsError(str(exc), field=sku) from None
     pack = max(case_pack, 1)
     if units < 0 or not units.is_integer():
-        raise BoundsError(f"The quantity for {sku} must be a whole number of units, 0 or more.")
+        raise BoundsError(
+            f"The quantity for {sku} must be a whole number of units, 0 or more.", field=sku
+        )
     whole = int(units)
     if ceiling is not None and whole > ceiling:
         raise BoundsError(
             f"{whole:,} units of {sku} is more than {MAX_EDIT_FACTOR} times the proposed line; "
-            f"order at most {ceiling:,}."
+            f"order at most {ceiling:,}.",
+            field=sku,
         )
     if whole % pack:
-        raise BoundsError(f"{whole:,} units of {sku} is not a whole number of cases of {pack}.")
+        raise BoundsError(
+            f"{whole:,} units of {sku} is not a whole number of cases of {pack}.", field=sku
+        )
     return whole
 
 

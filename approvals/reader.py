@@ -54,6 +54,9 @@ class ProposalSummary(BaseModel):
         "plan's first new price and its date, its lowest price and the expected gain (price "
         "changes)."
     )
+    supplier: str | None = Field(
+        default=None, description="Purchase orders: the supplier's name (its id if unnamed)."
+    )
 
 
 def totals(proposal: Proposal) -> dict[str, Any]:
@@ -66,11 +69,18 @@ def totals(proposal: Proposal) -> dict[str, Any]:
     return brief.model_dump(include=PRICE_CHANGE_TOTALS)
 
 
+def _supplier(proposal: Proposal) -> str | None:
+    supplier = proposal.content.get("supplier") or {}
+    return supplier.get("name") or supplier.get("id")
+
+
 def summary(proposal: Proposal) -> ProposalSummary:
     fields = {
-        name: getattr(proposal, name) for name in ProposalSummary.model_fields if name != "totals"
+        name: getattr(proposal, name)
+        for name in ProposalSummary.model_fields
+        if name not in {"totals", "supplier"}
     }
-    return ProposalSummary(**fields, totals=totals(proposal))
+    return ProposalSummary(**fields, totals=totals(proposal), supplier=_supplier(proposal))
 
 
 def queue(

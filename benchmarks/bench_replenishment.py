@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from worlds import machine
 
 from ml_core.inventory.policy import SERVICE_LEVELS
 from ml_core.inventory.simulate import SimulationConfig
@@ -120,11 +119,7 @@ def main() -> int:
     payload = {
         "benchmark": "replenishment",
         "date": dt.date.today().isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "world": {
             "scale": manifest["scale"],
             "seed": manifest["seed"],

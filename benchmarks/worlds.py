@@ -1,9 +1,11 @@
 """The generated world a benchmark reads (an existing var directory, or a fresh one seeded into a
-scratch folder that is removed afterwards), the server a benchmark talks to over HTTP, and the
-latency percentiles benchmarks report."""
+scratch folder that is removed afterwards), the server a benchmark talks to over HTTP, the
+latency percentiles benchmarks report, and the machine they report them from."""
 
 from __future__ import annotations
 
+import os
+import platform
 import socket
 import statistics
 import subprocess
@@ -47,6 +49,15 @@ def world_var_dir(
         finally:
             engine.dispose()
         yield folder, seconds
+
+
+def machine() -> dict[str, object]:
+    """The machine a benchmark ran on, as its JSON reports it."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def percentiles(ms: list[float]) -> dict[str, float | int]:

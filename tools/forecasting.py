@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
 from retail.store.models import (
     DailySales,
     ForecastRun,
@@ -56,6 +57,21 @@ class SalesDay(_Out):
     stockout: bool = Field(description="The SKU was out of stock: sales understate demand.")
 
 
+class ForecastRange(_Out):
+    """The forecast's total over the days shown: its mean and the 10/50/90% quantiles of the
+    total itself (not sums of daily quantiles; see `ml_core.forecasting.horizon`)."""
+
+    days: int
+    mean: float
+    p10: float
+    p50: float
+    p90: float
+    backtest_coverage: float | None = Field(
+        description="Share of the run's backtested horizon totals inside their P10-P90 "
+        "(None for a run never backtested)."
+    )
+
+
 class SkuForecast(_Out):
     """The latest stored forecast of one SKU at one location, with its recent sales."""
 
@@ -67,7 +83,13 @@ class SkuForecast(_Out):
     model_version: str | None
     forecast: list[ForecastDay] = Field(description="Daily mean and 10/50/90% quantiles.")
     forecast_total: float = Field(description="Sum of the daily means over the days shown.")
-    recent_sales: list[SalesDay] = Field(description=f"The last {RECENT_DAYS} days, oldest first.")
+    forecast_range: ForecastRange | None = Field(
+        description="The total over the days shown with its P10/P50/P90; None without a forecast."
+    )
+    recent_sales: list[SalesDay] = Field(
+        description=f"Every one of the last {RECENT_DAYS} days, oldest first; a day without a "
+        "sales row sold nothing."
+    )
     recent_daily_mean: float
     note: str | None = None
 
@@ -189,25 +211,31 @@ def forecast_for_sku(
     ] = None,
     days: Annotated[int, Field(ge=1, le=90, description="How many forecast days to show.")] = 28,
 ) -> SkuForecast:
-    """The latest stored demand forecast (daily mean with 10/50/90% quantiles and the model
-    version) of one SKU at one location, with its last 28 days of sales. Use it to say how
-    much of an item is expected to sell."""
+    """The latest stored demand forecast (daily mean with 10/50/90% quantiles, the total over the
+    days shown with its own 10/50/90% quantiles, and the model version) of one SKU at one
+    location, with its last 28 days of sales. Use it to say how much of an item is expected to
+    sell."""
     with Session(ctx.engine) as session:
         product, location = _sku(ctx, session, variant_id, location_id)
         as_of = _last_sales_day(session, [location.id])
         sales: list[SalesDay] = []
         if as_of is not None:
-            sales = [
-                SalesDay(day=day, units=units, stockout=bool(stockout))
+            recorded = {
+                day: (units, bool(stockout))
                 for day, units, stockout in session.execute(
-                    select(DailySales.day, DailySales.units, DailySales.stockout)
-                    .where(
+                    select(DailySales.day, DailySales.units, DailySales.stockout).where(
                         DailySales.variant_id == variant_id,
                         DailySales.location_id == location.id,
                         DailySales.day > as_of - dt.timedelta(days=RECENT_DAYS),
                     )
-                    .order_by(DailySales.day)
                 )
+            }
+            # The store keeps a row only for a day that sold or was out of stock.
+            window = [as_of - dt.timedelta(days=back) for back in range(RECENT_DAYS - 1, -1, -1)]
+            sales = [
+                SalesDay(day=day, units=units, stockout=stockout)
+                for day in window
+                for units, stockout in [recorded.get(day, (0, False))]
             ]
         run = session.scalars(
             select(ForecastRun)
@@ -242,6 +270,22 @@ def forecast_for_sku(
         )
         for v in values
     ]
+    forecast_range = None
+    if forecast and run is not None:
+        total = horizon_total(
+            [[v.mean for v in values]],
+            [[v.p10 for v in values]],
+            [[v.p90 for v in values]],
+            level_cv=level_cv_of(run.metrics),
+        )
+        forecast_range = ForecastRange(
+            days=total.days,
+            mean=round(float(total.mean[0]), 2),
+            p10=round(float(total.p10[0]), 2),
+            p50=round(float(total.p50[0]), 2),
+            p90=round(float(total.p90[0]), 2),
+            backtest_coverage=backtest_coverage_of(run.metrics),
+        )
     note = None
     if not forecast:
         note = (
@@ -257,6 +301,7 @@ def forecast_for_sku(
         model_version=run.model_version if run is not None and forecast else None,
         forecast=forecast,
         forecast_total=round(sum(d.mean for d in forecast), 2),
+        forecast_range=forecast_range,
         recent_sales=sales,
         recent_daily_mean=round(sum(s.units for s in sales) / RECENT_DAYS, 3),
         note=note,

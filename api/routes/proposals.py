@@ -14,6 +14,7 @@ execution a crash interrupted, and answers the same record however often it is c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
@@ -41,6 +42,7 @@ from api.schemas import (
     error_responses,
 )
 from approvals import reader
+from approvals.bounds import BoundsError
 from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit, complete
 from approvals.kinds import kind_of
 from approvals.reader import ProposalSummary
@@ -48,7 +50,7 @@ from retail.errors import AisleError, NotFoundError
 from retail.identity import Principal, Role
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
 from retail.schemas import Page
-from retail.store.models import Proposal, PurchaseOrder
+from retail.store.models import Location, Product, Proposal, PurchaseOrder, Supplier, Variant
 from tools.forecasting import ForecastDay, SalesDay
 from tools.pricing import PricingProposalDetail
 
@@ -125,6 +127,7 @@ def _chart_line(tools: ToolRunner, line: dict[str, Any], content: dict[str, Any]
         lead_time_days=(content.get("supplier") or {}).get("lead_time_mean_days"),
         explanation=line.get("explanation", ""),
         forecast=[ForecastDay(**day) for day in forecast["forecast"]],
+        forecast_range=forecast["forecast_range"],
         recent_sales=[SalesDay(**day) for day in forecast["recent_sales"]],
         forecast_model=model or None,
         note=forecast["note"],
@@ -161,25 +164,62 @@ def get_proposal(
     )
 
 
-def purchase_order_public(order: PurchaseOrder) -> PurchaseOrderPublic:
-    lines = [
-        PurchaseOrderLinePublic(
-            variant_id=li.variant_id, quantity=li.quantity, unit_cost=li.unit_cost
-        )
-        for li in order.lines
-    ]
-    return PurchaseOrderPublic(
-        id=order.id,
-        supplier_id=order.supplier_id,
-        location_id=order.location_id,
-        status=order.status,
-        created_at=order.created_at,
-        expected_on=order.expected_on,
-        proposal_id=order.proposal_id,
-        lines=lines,
-        units=sum(li.quantity for li in lines),
-        value=round(sum(li.quantity * li.unit_cost for li in lines), 2),
+def purchase_orders_public(
+    session: Session, orders: Sequence[PurchaseOrder]
+) -> list[PurchaseOrderPublic]:
+    """The orders as a person reads them: supplier, location and product names, line values."""
+    variant_ids = {li.variant_id for order in orders for li in order.lines}
+    products = dict(
+        session.execute(
+            select(Variant.id, Product.name)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.id.in_(variant_ids))
+        ).all()
     )
+    suppliers = dict(
+        session.execute(
+            select(Supplier.id, Supplier.name).where(
+                Supplier.id.in_({order.supplier_id for order in orders})
+            )
+        ).all()
+    )
+    locations = dict(
+        session.execute(
+            select(Location.id, Location.name).where(
+                Location.id.in_({order.location_id for order in orders})
+            )
+        ).all()
+    )
+    public = []
+    for order in orders:
+        lines = [
+            PurchaseOrderLinePublic(
+                variant_id=li.variant_id,
+                # An imported order may name a SKU the catalogue no longer has.
+                product=products.get(li.variant_id, li.variant_id),
+                quantity=li.quantity,
+                unit_cost=li.unit_cost,
+                line_value=round(li.quantity * li.unit_cost, 2),
+            )
+            for li in order.lines
+        ]
+        public.append(
+            PurchaseOrderPublic(
+                id=order.id,
+                supplier_id=order.supplier_id,
+                supplier_name=suppliers.get(order.supplier_id, order.supplier_id),
+                location_id=order.location_id,
+                location_name=locations.get(order.location_id, order.location_id),
+                status=order.status,
+                created_at=order.created_at,
+                expected_on=order.expected_on,
+                proposal_id=order.proposal_id,
+                lines=lines,
+                units=sum(li.quantity for li in lines),
+                value=round(sum(li.line_value for li in lines), 2),
+            )
+        )
+    return public
 
 
 def _refusal(code: int, detail: str) -> tuple[int, dict[str, Any]]:
@@ -190,7 +230,7 @@ def _written(session: Session, proposal_id: str) -> dict[str, Any]:
     """What executing the proposal wrote, as the decision and execution answers show it."""
     order = reader.purchase_order_of(session, proposal_id)
     return {
-        "purchase_order": None if order is None else purchase_order_public(order),
+        "purchase_order": None if order is None else purchase_orders_public(session, [order])[0],
         "price_changes": [
             PriceChangePublic.model_validate(row)
             for row in reader.price_changes_of(session, proposal_id)
@@ -232,7 +272,10 @@ def _decide(
         )
         return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
     except AisleError as exc:
-        invalid = InvalidRequest(str(exc), loc=("body", "changes"), kind="invalid_edit")
+        # A figure of one line names that line's SKU, so the form shows it beside its input.
+        field = exc.field if isinstance(exc, BoundsError) and exc.field else None
+        loc = ("body", "changes", field) if field else ("body", "changes")
+        invalid = InvalidRequest(str(exc), loc=loc, kind="invalid_edit")
         return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
     # Two decisions on one proposal would both resume its waiting run, which takes the second
     # for a re-run of the first after a crash; one at a time, the second is refused.
@@ -361,7 +404,8 @@ def list_purchase_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Page[PurchaseOrderPublic]:
-    """Purchase orders, newest first (those an approval created name its proposal)."""
+    """Purchase orders, newest first (those an approval created name its proposal), with the
+    supplier's and location's names and each line's product name and value."""
     conditions = [] if proposal_id is None else [PurchaseOrder.proposal_id == proposal_id]
     total = session.scalar(select(func.count()).select_from(PurchaseOrder).where(*conditions))
     orders = session.scalars(
@@ -372,5 +416,5 @@ def list_purchase_orders(
         .limit(limit)
         .offset(offset)
     )
-    items = [purchase_order_public(o) for o in orders]
+    items = purchase_orders_public(session, list(orders))
     return Page[PurchaseOrderPublic].of(items, total=total or 0, limit=limit, offset=offset)

@@ -8,9 +8,11 @@ const Aisle = (() => {
   const keyItem = `aisle.key.${role}`;
 
   class ApiError extends Error {
-    constructor(status, detail) {
+    /** `errors`: a 422's list of {loc, msg}, saying which input each problem is about. */
+    constructor(status, detail, errors = []) {
       super(detail);
       this.status = status;
+      this.errors = errors;
     }
   }
 
@@ -50,16 +52,18 @@ const Aisle = (() => {
 
   async function failure(response) {
     let detail = `${response.status} ${response.statusText}`.trim();
+    let errors = [];
     try {
       const body = await response.json();
       if (body && typeof body.detail === "string") detail = body.detail;
+      if (body && Array.isArray(body.errors)) errors = body.errors;
     } catch {
       /* not JSON: keep the status line */
     }
     if (response.status === 401 && !identity()) {
       detail += " Choose a demo user or paste an API key under “Signed in as”.";
     }
-    return new ApiError(response.status, detail);
+    return new ApiError(response.status, detail, errors);
   }
 
   /** fetch with the chosen key; resolves to the response when it is 2xx, else throws ApiError. */

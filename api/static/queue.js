@@ -12,9 +12,13 @@ const Queue = (() => {
 
   /**
    * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
-   * where controls(changes?) builds the decision controls; decided(result, detail) -> Node.
+   * where controls(changes?, fields?) builds the decision controls; decided(result, detail) ->
+   * Node; empty: what to say (and to do next) when nothing waits. `fields`, when the page has
+   * inputs of its own: invalid() -> the first input holding a
+   * value that cannot be sent (it says why beside itself), and place(error) -> true when the
+   * page showed a refusal beside the input it is about.
    */
-  function init({ kind, summary, render, decided }) {
+  function init({ kind, summary, render, decided, empty = "Nothing is waiting for a decision." }) {
     let selected = null;
     // Loads overlap when the person signs in while the first (keyless) one is in flight; only the
     // latest may draw, or a late 401 would replace the list the key just fetched.
@@ -41,7 +45,7 @@ const Queue = (() => {
         if (mine !== latest) return;
         const open = Aisle.items(data);
         if (!open.length) {
-          list.replaceChildren(el("li", { class: "empty", text: "Nothing is waiting for a decision." }));
+          list.replaceChildren(el("li", { class: "empty", text: empty }));
           return;
         }
         list.replaceChildren(...open.map(entry));
@@ -88,7 +92,7 @@ const Queue = (() => {
       try {
         const detail = await api(`/v1/proposals/${encodeURIComponent(id)}`);
         $("detail-title").textContent = `Proposal ${detail.id || id}`;
-        box.replaceChildren(render(detail, (changes) => controls(detail, changes)));
+        box.replaceChildren(render(detail, (changes, fields) => controls(detail, changes, fields)));
       } catch (error) {
         box.replaceChildren();
         showError("detail-error", error);
@@ -99,10 +103,11 @@ const Queue = (() => {
     // The key of the decision last attempted, reused if the same body is sent again.
     let attempt = { body: null, key: null };
 
-    async function decide(detail, body, buttons) {
+    /** `report(error)` shows a refusal beside what caused it; `report(null)` clears it. */
+    async function decide(detail, body, buttons, report) {
       const json = JSON.stringify(body);
       if (attempt.body !== json) attempt = { body: json, key: Aisle.uuid4() };
-      showError("detail-error", null);
+      report(null);
       buttons.forEach((b) => (b.disabled = true));
       try {
         const result = await api(`/v1/proposals/${encodeURIComponent(detail.id)}/decision`, {
@@ -120,42 +125,61 @@ const Queue = (() => {
         await load();
       } catch (error) {
         buttons.forEach((b) => (b.disabled = false));
-        showError("detail-error", error);
+        report(error);
       }
     }
 
     /** Approve (or approve with the person's changes, when changes() returns some) and reject. */
-    function controls(detail, changes) {
+    function controls(detail, changes, fields) {
       const reasonId = `reason-${detail.id}`;
-      const reason = el("textarea", { id: reasonId, rows: 2, maxlength: 500 });
-      const approve = el("button", { type: "button", text: "Approve" });
+      const reasonErrorId = `reason-error-${detail.id}`;
+      const decisionErrorId = `decision-error-${detail.id}`;
+      const reason = el("textarea", { id: reasonId, rows: 2, maxlength: 500, "aria-describedby": reasonErrorId });
+      const approve = el("button", { type: "button", text: "Approve", "aria-describedby": decisionErrorId });
       const reject = el("button", { type: "button", class: "danger", text: "Reject" });
       const buttons = [approve, reject];
       const pending = () => {
         const edited = changes ? changes() : null;
         return edited && Object.keys(edited).length ? edited : null;
       };
+      // A refusal is shown beside what caused it: an input of the page's, else these buttons.
+      const report = (error) => {
+        showError(reasonErrorId, null);
+        showError(decisionErrorId, null);
+        if (error && !(fields && fields.place(error))) showError(decisionErrorId, error);
+      };
       approve.addEventListener("click", () => {
+        const invalid = fields && fields.invalid();
+        if (invalid) {
+          invalid.focus();
+          return;
+        }
         const edited = pending();
         const body = { decision: edited ? "edit" : "approve", content_hash: detail.content_hash };
         if (edited) body.changes = edited;
-        decide(detail, body, buttons);
+        decide(detail, body, buttons, report);
       });
       reject.addEventListener("click", () => {
         const why = reason.value.trim();
         if (!why) {
-          showError("detail-error", new Aisle.ApiError(0, "Say why you reject it: the reason is kept with the decision."));
+          report(null);
+          showError(reasonErrorId, new Aisle.ApiError(0, "Say why you reject it: the reason is kept with the decision."));
           reason.focus();
           return;
         }
-        decide(detail, { decision: "reject", content_hash: detail.content_hash, reason: why }, buttons);
+        decide(detail, { decision: "reject", content_hash: detail.content_hash, reason: why }, buttons, report);
       });
       const node = el("div", { class: "decision" },
-        el("div", { class: "field" }, el("label", { for: reasonId, text: "Reason (required to reject)" }), reason),
-        el("div", { class: "actions" }, approve, reject));
-      // The approve button says what it will do once the person has changed something.
+        el("div", { class: "field" },
+          el("label", { for: reasonId, text: "Reason (required to reject)" }), reason,
+          el("p", { class: "error", id: reasonErrorId, role: "alert", hidden: true })),
+        el("div", { class: "actions" }, approve, reject),
+        el("p", { class: "error", id: decisionErrorId, role: "alert", hidden: true }));
+      // The approve button says what it will do once the person has changed something, and
+      // waits while an input holds a value that cannot be sent.
       node.refresh = () => {
         approve.textContent = pending() ? "Approve with my changes" : "Approve";
+        approve.disabled = Boolean(fields && fields.invalid());
       };
       return node;
     }

@@ -10,16 +10,19 @@ stored too (`forecast_aggregates`).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import pickle
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
+from ml_core.forecasting.backtest import BacktestSpec, backtest
 from ml_core.forecasting.base import (
     DS,
     ID,
@@ -30,6 +33,7 @@ from ml_core.forecasting.base import (
     future_index,
 )
 from ml_core.forecasting.hierarchy import BOTTOM, Hierarchy, Method, build_hierarchy, reconcile
+from ml_core.forecasting.horizon import METRICS_KEY, TotalsBacktest
 from ml_core.forecasting.store_panel import (
     FUTURE_EXOG,
     HIERARCHY_LEVELS,
@@ -65,15 +69,19 @@ def run_store_forecast(
     history_days: int | None = None,
     reconciliation: Method | None = None,
     aggregate_model: Forecaster | None = None,
+    calibrate: bool = True,
 ) -> ForecastRunResult:
     """Fit `model` on the store's panel and store its forecast; with `reconciliation`,
-    `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates."""
+    `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates.
+    With `calibrate`, a copy of `model` is first backtested on the last `horizon` days, and the
+    horizon totals' calibration is stored with the run (`ml_core.forecasting.horizon`)."""
     if reconciliation is not None and aggregate_model is None:
         raise ValueError("Reconciliation needs a model for the aggregate series.")
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
     data_hash = hashlib.sha256(
         pd.util.hash_pandas_object(data.frame[[ID, DS, "y"]], index=False).to_numpy().tobytes()
     ).hexdigest()
+    calibration = calibrate_totals(model, data, horizon) if calibrate else {}
     model.fit(data)
     future = _future_covariates(engine, data.frame, horizon)
     frame = model.predict(horizon, future).to_frame()
@@ -137,7 +145,7 @@ def run_store_forecast(
                 "first_day": first_day,
                 "horizon": horizon,
                 "parameters": manifest.parameters,
-                "metrics": {},
+                "metrics": {METRICS_KEY: calibration} if calibration else {},
             },
         )
         written = copy_frame(conn, "forecasts", rows)
@@ -165,6 +173,28 @@ def run_store_forecast(
         reconciliation,
         aggregate_rows,
     )
+
+
+def calibrate_totals(model: Forecaster, data: SeriesData, horizon: int) -> dict[str, Any]:
+    """Backtest a copy of `model` (not yet fitted, so the copy is a fresh model) on each series'
+    last `horizon` days and calibrate the shared-level error of horizon totals on it; the
+    calibration with the coverage it reaches, and what summed daily quantiles reached."""
+    result = backtest(
+        data,
+        {model.name: lambda: copy.deepcopy(model)},
+        BacktestSpec(horizon=horizon, step=horizon, windows=1),
+        show_progress=False,
+    )
+    totals = TotalsBacktest.from_forecasts(result.forecasts, horizon)
+    level_cv = totals.calibrate()
+    return {
+        "days": horizon,
+        "cutoff": result.cutoffs[0].date().isoformat(),
+        "series": len(totals.actual),
+        "level_cv": level_cv,
+        "coverage_80": round(totals.coverage_at(level_cv), 4),
+        "coverage_80_summed_daily": round(totals.coverage_of_summed_quantiles(), 4),
+    }
 
 
 def forecast_aggregates(

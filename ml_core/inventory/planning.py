@@ -299,20 +299,27 @@ def _stored_forecasts(
             grouped[key].append(value)
     source = f"forecast run {run.id} ({run.model} {run.model_version})"
 
+    from ml_core.forecasting.horizon import level_cv_of  # SciPy: imported on use, as above
+
+    level_cv = level_cv_of(run.metrics)
+
     def clean(values: list[float]) -> list[float]:
         return [max(float(v), 0.0) if math.isfinite(v) else 0.0 for v in values]
 
-    return {
-        key: _Forecast(
-            mean=clean([v.mean for v in values]),
+    def forecast(values: list[ForecastValue]) -> _Forecast:
+        mean = clean([v.mean for v in values])
+        return _Forecast(
+            mean=mean,
             p10=clean([v.p10 for v in values]),
             p50=clean([v.p50 for v in values]),
             p90=clean([v.p90 for v in values]),
             p95=clean([v.p95 for v in values]),
+            # The run's backtested error of the level its days share, in units/day.
+            level_sd=level_cv * sum(mean) / max(len(mean), 1),
             source=source,
         )
-        for key, values in grouped.items()
-    }, run
+
+    return {key: forecast(values) for key, values in grouped.items()}, run
 
 
 def _fallback_forecasts(

@@ -6,7 +6,8 @@ treats demand over that period as a distribution: the forecast's daily means and
 over the expected lead time plus the review period, widened by the lead time's own spread
 (var = P·σ_d² + d²·σ_L²) and by the uncertainty of the forecast's level (which, unlike daily
 noise, does not average out over the period). The order-up-to level (the target) is that
-distribution's quantile at the service target of the SKU's ABC class, or at the newsvendor's
+distribution's quantile (`ml_core.forecasting.horizon.total_quantile`, where every quantile of a
+total is taken) at the service target of the SKU's ABC class, or at the newsvendor's
 critical ratio b / (b + h) where that is higher (b: the cost of a lost sale, the margin; h: the
 cost of holding a unit through an order cycle; capped at 99%). The order brings the inventory
 position (on hand + on order − reserved) up to the target, then meets, in this order, the
@@ -28,6 +29,8 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special
 
+from ml_core.forecasting.horizon import daily_variance, gamma_params, total_quantile
+
 POLICY_VERSION = "order-up-to-1"
 
 AbcClass = Literal["A", "B", "C"]
@@ -43,7 +46,6 @@ ABC_SHARES: tuple[float, float] = (0.80, 0.95)
 DAYS_PER_YEAR = 365.0
 # Beyond this the quantile chases the far tail of a fitted distribution it does not know well.
 MAX_SERVICE_LEVEL = 0.99
-_Z90 = 1.2815515655446004  # P90 − P10 spans 2 × 1.28 standard deviations of a normal
 
 FloatArray = NDArray[np.float64]
 
@@ -67,22 +69,6 @@ def abc_classes(revenue: ArrayLike, shares: tuple[float, float] = ABC_SHARES) ->
     classes[ranked == 0] = "C"
     out[order] = classes
     return out
-
-
-def daily_variance(
-    mean: ArrayLike, p10: ArrayLike | None = None, p90: ArrayLike | None = None
-) -> FloatArray:
-    """Variance of each day's demand implied by a forecast.
-
-    From the P10–P90 spread when the forecast has quantiles; never below the mean, because unit
-    sales are counts and at least Poisson-dispersed (a P10 and P90 of zero for a slow mover say
-    little about its spread).
-    """
-    m = np.asarray(mean, dtype=float)
-    if p10 is None or p90 is None:
-        return m.copy()
-    spread = (np.asarray(p90, dtype=float) - np.asarray(p10, dtype=float)) / (2 * _Z90)
-    return np.maximum(spread**2, m)
 
 
 def economic_service_level(shortage_cost: ArrayLike, holding_cost: ArrayLike) -> FloatArray:
@@ -202,7 +188,7 @@ def order_up_to(
     economic = np.where(has_demand, economic_service_level(shortage, h_cycle), np.nan)
     alpha = np.fmax(target_alpha, economic) if economic_service else target_alpha
 
-    uncapped = np.maximum(np.ceil(_quantile(mu_p, sd_p, alpha, demand_model) - 1e-9), 0.0)
+    uncapped = np.maximum(np.ceil(total_quantile(mu_p, sd_p, alpha, demand_model) - 1e-9), 0.0)
     capacity = col(shelf_capacity)
     capacity = np.where(np.isnan(capacity), np.inf, capacity)
     target = np.minimum(uncapped, capacity)
@@ -288,23 +274,6 @@ def _window_sum(x: FloatArray, days: FloatArray) -> FloatArray:
     return np.where(days <= h, inside, beyond)
 
 
-def _gamma_params(
-    mu: FloatArray, sd: FloatArray
-) -> tuple[FloatArray, FloatArray, NDArray[np.bool_]]:
-    """Shape and scale of the gamma with this mean and sd, and where that gamma exists."""
-    ok = (mu > 0) & (sd > 0)
-    safe_mu, safe_sd = np.where(ok, mu, 1.0), np.where(ok, sd, 1.0)
-    return (safe_mu / safe_sd) ** 2, safe_sd**2 / safe_mu, ok
-
-
-def _quantile(mu: FloatArray, sd: FloatArray, alpha: FloatArray, model: DemandModel) -> FloatArray:
-    if model == "normal":
-        return np.asarray(mu + special.ndtri(alpha) * sd, dtype=float)
-    shape, scale, ok = _gamma_params(mu, sd)
-    # Without spread the demand is its mean; without demand, nothing.
-    return np.where(ok, scale * special.gammaincinv(shape, alpha), np.maximum(mu, 0.0))
-
-
 def _loss(level: FloatArray, mu: FloatArray, sd: FloatArray, model: DemandModel) -> FloatArray:
     """Expected units short, E[(D − level)⁺], for demand D of the given mean and sd."""
     deterministic = np.maximum(mu - level, 0.0)
@@ -314,7 +283,7 @@ def _loss(level: FloatArray, mu: FloatArray, sd: FloatArray, model: DemandModel)
         z = (level - mu) / safe_sd
         pdf = np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
         return np.where(has_spread, safe_sd * (pdf - z * special.ndtr(-z)), deterministic)
-    shape, scale, ok = _gamma_params(mu, sd)
+    shape, scale, ok = gamma_params(mu, sd)
     x = np.maximum(level, 0.0) / scale
     tail = mu * special.gammaincc(shape + 1, x) - np.maximum(level, 0.0) * special.gammaincc(
         shape, x

@@ -6,6 +6,7 @@ concurrent duplicates create exactly one purchase order."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,17 @@ from api.app import create_app
 from api.auth import issue_key
 from retail.proposals import content_hash
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Order, PurchaseOrder
+from retail.store.models import (
+    AuditEvent,
+    DailySales,
+    Location,
+    Order,
+    Product,
+    Proposal,
+    PurchaseOrder,
+    Supplier,
+    Variant,
+)
 from tests.proposals import seeded_store
 from tests.servers import start_server, stop, wait_for
 from tools.base import Principal, Services
@@ -36,6 +47,7 @@ PEOPLE = {
     "quinn": "planner:quinn",
     "priya": "pricing_manager:priya",
     "eve": "evaluator:eve",
+    "ada": "admin:ada",
     "ann": "shopper:",  # filled with a real customer
 }
 
@@ -128,6 +140,85 @@ def test_a_planner_reads_the_queue_and_a_proposal_in_full(world: World) -> None:
     assert evaluator.status_code == 200
 
 
+def test_the_chart_shows_every_recent_day_by_date_and_the_totals_range(world: World) -> None:
+    proposal = world.waiting[0]
+    detail = world.client.get(f"/v1/proposals/{proposal.id}", headers=world.auth("pat")).json()
+    location = detail["location_id"]
+    with Session(world.engine) as session:
+        last_day = session.scalar(
+            select(func.max(DailySales.day)).where(DailySales.location_id == location)
+        )
+        assert last_day is not None
+        for chart in detail["chart"]:
+            rows = {
+                row.day: row
+                for row in session.scalars(
+                    select(DailySales).where(
+                        DailySales.variant_id == chart["sku"],
+                        DailySales.location_id == location,
+                        DailySales.day > last_day - dt.timedelta(days=28),
+                    )
+                )
+            }
+            days = [dt.date.fromisoformat(d["day"]) for d in chart["recent_sales"]]
+            # 28 consecutive dates ending on the last day of sales, zero-sale days included.
+            assert days == [last_day - dt.timedelta(days=k) for k in range(27, -1, -1)]
+            for shown in chart["recent_sales"]:
+                row = rows.get(dt.date.fromisoformat(shown["day"]))
+                expected = (0, False) if row is None else (row.units, row.stockout)
+                assert (shown["units"], shown["stockout"]) == expected
+            total = chart["forecast_range"]
+            if chart["forecast"]:
+                assert total["days"] == len(chart["forecast"])
+                assert total["p10"] <= total["p50"] <= total["p90"]
+                assert total["mean"] == pytest.approx(
+                    sum(d["mean"] for d in chart["forecast"]), abs=0.05
+                )
+            else:
+                assert total is None
+
+
+def test_the_purchase_order_list_names_products_suppliers_and_line_values(world: World) -> None:
+    proposal = world.waiting[4]
+    approved = world.decide("quinn", proposal, "po-list", decision="approve")
+    assert approved.status_code == 200, approved.text
+    po_id = approved.json()["executed_ref"]
+    listed = world.client.get("/v1/purchase-orders?limit=100", headers=world.auth("pat"))
+    assert listed.status_code == 200, listed.text
+    order = next(o for o in listed.json()["items"] if o["id"] == po_id)
+    with Session(world.engine) as session:
+        stored = session.get_one(PurchaseOrder, po_id)
+        supplier = session.get_one(Supplier, stored.supplier_id)
+        location = session.get_one(Location, stored.location_id)
+        names = {
+            line.variant_id: session.scalar(
+                select(Product.name)
+                .join(Variant, Variant.product_id == Product.id)
+                .where(Variant.id == line.variant_id)
+            )
+            for line in stored.lines
+        }
+    assert (order["supplier_name"], order["location_name"]) == (supplier.name, location.name)
+    assert order["status"] == stored.status and order["proposal_id"] == proposal.id
+    assert {li["variant_id"]: li["product"] for li in order["lines"]} == names
+    for line in order["lines"]:
+        assert line["line_value"] == round(line["quantity"] * line["unit_cost"], 2)
+    assert order["value"] == pytest.approx(sum(li["line_value"] for li in order["lines"]))
+    # Planners and admins read the list; the other roles are refused with a sentence.
+    assert world.client.get("/v1/purchase-orders", headers=world.auth("ada")).status_code == 200
+    for who in ("priya", "eve", "ann"):
+        refused = world.client.get("/v1/purchase-orders", headers=world.auth(who))
+        assert refused.status_code == 403 and "it is for planner, admin" in refused.json()["detail"]
+
+
+def test_queue_rows_name_the_supplier(world: World) -> None:
+    listed = world.client.get("/v1/proposals?status=proposed&limit=100", headers=world.auth("pat"))
+    with Session(world.engine) as session:
+        for item in listed.json()["items"]:
+            content = session.get_one(Proposal, item["id"]).content
+            assert item["supplier"] == content["supplier"]["name"]
+
+
 def test_each_role_sees_its_own_queue(world: World) -> None:
     prices = world.client.get("/v1/proposals", headers=world.auth("priya"))
     assert prices.status_code == 200 and prices.json()["items"] == []  # no price changes here
@@ -188,6 +279,8 @@ def test_an_edit_orders_the_planners_quantities(world: World) -> None:
     wanted = line["quantity"] + line["case_pack"]
     bad = world.decide("quinn", proposal, "edit-bad", decision="edit", changes={line["sku"]: 1.5})
     assert bad.status_code == 422 and "whole number" in bad.json()["detail"]
+    # The refusal names the line whose quantity it is, so the form can show it beside it.
+    assert bad.json()["errors"][0]["loc"] == ["body", "changes", line["sku"]]
     unknown = world.decide("quinn", proposal, "edit-unknown", decision="edit", changes={"NOPE": 1})
     assert unknown.status_code == 422 and "not on this purchase order" in unknown.json()["detail"]
     edited = world.decide(

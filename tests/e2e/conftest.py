@@ -51,6 +51,11 @@ SPEC = dataclasses.replace(TOOL_WORLD_SPEC, n_days=240)
 # plans); the pricing manager's tests decide two of them.
 PRICING_LIMIT = 3
 PRICING_RUN = "pricing-e2e"
+# The store's forecaster: TSB's smoothed demand rate, unlike the seasonal naive's repeat of last
+# week (zero for a slow mover that sold nothing then), gives a total whose range can be
+# calibrated to cover 80% of backtested 28-day totals.
+FORECASTER = "tsb"
+HORIZON = 28
 
 
 @dataclass
@@ -71,11 +76,11 @@ class Site:
 
 
 def _propose_reorders(services: Services, store_id: str) -> list[str]:
-    """Forecast the store (so the planner's chart has a p10-p90 band to draw), then propose
-    reorders as PROPOSER; the ids of the proposals."""
-    forecaster = resolve_models(["seasonal_naive"], MODELS)["seasonal_naive"]()
+    """Forecast the store (so the planner's chart has a p10-p90 band to draw and its 28-day
+    range a backtested calibration), then propose reorders as PROPOSER; the proposals' ids."""
+    forecaster = resolve_models([FORECASTER], MODELS)[FORECASTER]()
     registry = ArtifactRegistry(services.settings.var_dir / "artifacts")
-    run_store_forecast(services.engine, registry, forecaster, horizon=28, location_id=store_id)
+    run_store_forecast(services.engine, registry, forecaster, horizon=HORIZON, location_id=store_id)
     ctx = ToolContext(principal=PROPOSER, services=services, agent_name="e2e")
     outcome = invoke(ctx, "propose_reorders", {"location_id": store_id})
     assert outcome.ok and outcome.output is not None, outcome.error

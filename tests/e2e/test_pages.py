@@ -14,13 +14,28 @@ import shutil
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
-from retail.store.models import AuditEvent, PriceChange, Proposal, PurchaseOrder, Variant
-from tests.e2e.conftest import PRICING_RUN, PROPOSER, Site
+from ml_core.forecasting.horizon import horizon_total, level_cv_of
+from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.run import calibrate_totals
+from ml_core.forecasting.store_panel import sales_panel
+from retail.store.models import (
+    AuditEvent,
+    DailySales,
+    ForecastRun,
+    ForecastValue,
+    PriceChange,
+    Product,
+    Proposal,
+    PurchaseOrder,
+    Supplier,
+    Variant,
+)
+from tests.e2e.conftest import FORECASTER, HORIZON, PRICING_RUN, PROPOSER, Site
 
 # One server and one world serve every page test: they stay on one worker.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
@@ -170,7 +185,8 @@ def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -
 
     reject = page.get_by_role("button", name="Reject")
     reject.click()
-    expect(page.locator("#detail-error")).to_contain_text("Say why you reject it")
+    # The refusal sits beside the reason it is about.
+    expect(page.locator(f"#reason-error-{proposal_id}")).to_contain_text("Say why you reject it")
     reason = page.get_by_label("Reason (required to reject)")
     expect(reason).to_be_focused()
     page.keyboard.type("The supplier is changing its case pack next week.")
@@ -297,7 +313,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     page.keyboard.press("Tab")
     expect(reject).to_be_focused()
     page.keyboard.press("Enter")
-    expect(page.locator("#detail-error")).to_contain_text("Say why you reject it")
+    expect(page.locator(f"#reason-error-{proposal_id}")).to_contain_text("Say why you reject it")
     expect(reason).to_be_focused()
     page.keyboard.type("Too deep before the holiday weekend.")
     page.keyboard.press("Tab")
@@ -371,3 +387,157 @@ def test_static_files_are_cached_by_version_and_never_leave_their_folder(site: S
     for name in ("..%2Fapp.py", "app.py", "missing.js", ".hidden.css"):
         response = httpx.get(f"{site.url}/static/{name}")
         assert response.status_code == 404, name
+
+
+def quantity_input(detail: Locator, sku: str) -> Locator:
+    return detail.locator(f'input[id="qty-{sku}"]')
+
+
+# Before the test that approves site.proposal_ids[1]: this one reads a proposal still waiting.
+def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        proposal_id = next(
+            p for p in site.proposal_ids if session.get_one(Proposal, p).status == "proposed"
+        )
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    show_in_queue(page, proposal_id).click()
+    first = page.locator("#detail details.line").first
+    shown = fact(first, f"Next {HORIZON} days")
+    expect(shown).to_contain_text("p10")
+    # Whole units: a total of unit sales has whole-unit quantiles.
+    found = re.findall(r"p[19]0 ([\d,]+)", shown.inner_text())
+    low, high = (float(x.replace(",", "")) for x in found)
+
+    # The same range computed here from the stored run: its daily forecasts of the line's SKU
+    # and the shared-level error its backtest calibrated.
+    with Session(site.engine) as session:
+        sku = session.get_one(Proposal, proposal_id).content["lines"][0]["sku"]
+        run = session.scalars(select(ForecastRun).order_by(ForecastRun.created_at.desc())).first()
+        assert run is not None
+        last_day = session.scalar(
+            select(func.max(DailySales.day)).where(DailySales.location_id == site.store_id)
+        )
+        days = list(
+            session.scalars(
+                select(ForecastValue)
+                .where(
+                    ForecastValue.run_id == run.id,
+                    ForecastValue.variant_id == sku,
+                    ForecastValue.location_id == site.store_id,
+                    ForecastValue.day > last_day,
+                )
+                .order_by(ForecastValue.day)
+                .limit(HORIZON)
+            )
+        )
+        metrics = dict(run.metrics)
+    total = horizon_total(
+        [[d.mean for d in days]],
+        [[d.p10 for d in days]],
+        [[d.p90 for d in days]],
+        level_cv=level_cv_of(metrics),
+    )
+    assert (low, high) == (total.p10[0], total.p90[0])
+    assert low <= total.mean[0] <= high
+
+    # The calibration backtest, redone here on the store's own sales, covers 80% of the
+    # 28-day totals within 5 points, with the level error the run stored.
+    data, _ = sales_panel(site.engine, location_id=site.store_id)
+    redone = calibrate_totals(MODELS[FORECASTER](), data, HORIZON)
+    assert redone["level_cv"] == level_cv_of(metrics)
+    assert abs(redone["coverage_80"] - 0.8) <= 0.05, redone
+    # The old reading, summed daily quantiles, is a different (and here wider or narrower) range.
+    summed = (sum(d.p10 for d in days), sum(d.p90 for d in days))
+    assert (low, high) != summed
+
+
+def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
+    page: Page, site: Site
+) -> None:
+    assert len(site.proposal_ids) >= 3, "the approval and rejection tests take two others"
+    proposal_id = site.proposal_ids[1]
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    show_in_queue(page, proposal_id).click()
+    detail = page.locator("#detail")
+    with Session(site.engine) as session:
+        content = session.get_one(Proposal, proposal_id).content
+    line = content["lines"][0]
+    sku, pack, cost = line["sku"], line["case_pack"], line["unit_cost"]
+    # The queue row names the supplier the order goes to.
+    expect(page.locator(f'#queue button[data-id="{proposal_id}"]')).to_contain_text(
+        content["supplier"]["name"]
+    )
+    field = quantity_input(detail, sku)
+    error = detail.locator(f'[id="qty-{sku}-error"]')
+    row = field.locator("xpath=ancestor::tr")
+    total = fact(detail, "Total")
+    totals = content["totals"]
+    expect(total).to_have_text(
+        f"{totals['lines']} lines, {totals['units']:,} units, {money(totals['value'])}"
+    )
+
+    # A value the form cannot send says why beside the input, and approval waits for it.
+    field.fill("-3" if pack == 1 else str(pack + 1))
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("below 0" if pack == 1 else f"whole cases of {pack}")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    box, cause = error.bounding_box(), field.bounding_box()
+    assert box is not None and cause is not None
+    assert abs(box["y"] - (cause["y"] + cause["height"])) < 40, (box, cause)
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
+
+    # As a valid quantity is typed, the line's value and the proposal's total follow.
+    wanted = line["quantity"] + pack
+    field.fill(str(wanted))
+    expect(error).to_be_hidden()
+    expect(row.locator("td").last).to_have_text(money(wanted * cost))
+    others = sum(li["line_value"] for li in content["lines"][1:])
+    units = sum(li["quantity"] for li in content["lines"]) + pack
+    expect(total).to_contain_text(money(round(others + wanted * cost, 2)))
+    expect(total).to_contain_text(f"{units:,} units")
+    approve = page.get_by_role("button", name="Approve with my changes")
+
+    # The server's refusal (more than ten times the proposed line) is shown beside the input.
+    too_many = (line["quantity"] * 10 // pack + 1) * pack
+    field.fill(str(too_many))
+    approve.click()
+    expect(error).to_contain_text("more than 10 times the proposed line")
+    expect(field).to_be_focused()
+    expect(page.locator(f"#decision-error-{proposal_id}")).to_be_hidden()
+
+    # Approved with a valid edit: the purchase-order list shows the order by name and value.
+    field.fill(str(wanted))
+    approve.click()
+    expect(page.locator("#outcome").get_by_role("heading")).to_contain_text("Purchase order po-")
+    with Session(site.engine) as session:
+        order = session.scalars(
+            select(PurchaseOrder).where(PurchaseOrder.proposal_id == proposal_id)
+        ).one()
+        lines = [(li.variant_id, li.quantity, li.unit_cost) for li in order.lines]
+        names = {
+            v: session.scalar(
+                select(Product.name)
+                .join(Variant, Variant.product_id == Product.id)
+                .where(Variant.id == v)
+            )
+            for v, _, _ in lines
+        }
+        supplier = session.get_one(Supplier, order.supplier_id).name
+    page.get_by_role("link", name="See every purchase order").click()
+    listed = page.locator("#orders details.order", has_text=order.id)
+    expect(listed).to_have_count(1)
+    summary = listed.locator("summary")
+    expect(summary).to_contain_text(supplier)
+    expect(summary).to_contain_text(order.status)
+    expect(summary).to_contain_text(order.created_at.strftime("%Y-%m-%d"))
+    summary.click()
+    for variant_id, quantity, unit_cost in lines:
+        cells = listed.locator("tr", has_text=variant_id).locator("td")
+        expect(cells.nth(1)).to_have_text(names[variant_id])
+        expect(cells.nth(2)).to_have_text(f"{quantity:,}")
+        expect(cells.nth(4)).to_have_text(money(round(quantity * unit_cost, 2)))
+    assert {v: q for v, q, _ in lines}[sku] == wanted
+    assert "null" not in page.locator("main").inner_text()
+    assert "undefined" not in page.locator("main").inner_text()

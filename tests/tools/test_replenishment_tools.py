@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from scipy import stats
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -188,6 +189,17 @@ def test_forecast_for_sku_shows_the_stored_quantiles_and_model_version(
     first = shown["forecast"][0]
     assert first["day"] == (LAST_DAY + dt.timedelta(days=1)).isoformat()
     assert (first["p10"], first["p50"], first["p90"]) == (2.0, 3.0, 5.0)
+    # The week's total has its own quantiles: days whose spread is below Poisson's add up to a
+    # Poisson(21) (the run was never backtested, so the days count as independent), not to the
+    # sums of the daily quantiles (14 and 35).
+    assert shown["forecast_range"] == {
+        "days": 7,
+        "mean": 21.0,
+        "p10": stats.poisson.ppf(0.1, 21),
+        "p50": stats.poisson.ppf(0.5, 21),
+        "p90": stats.poisson.ppf(0.9, 21),
+        "backtest_coverage": None,
+    }
 
     assert (
         invoke(planner, "forecast_for_sku", {"variant_id": "nope", "location_id": C.downtown})
