@@ -53,7 +53,8 @@ class PricingRunState(ProposalRunState):
     """A pricing run: what it looked at and planned, on top of the shared decision state."""
 
     location_id: str | None = Field(
-        default=None, description="The store planned; None for every store and online."
+        default=None,
+        description="The price zone planned (or a store, for its zone); None for every zone.",
     )
     limit: int = Field(
         default=DEFAULT_LIMIT, description="How many candidates and proposals to show at most."
@@ -154,8 +155,8 @@ def build_graph(
             if not detail.guardrails.passes:
                 rejected.append(
                     RejectedPlan(
-                        sku=detail.sku,
-                        location_id=detail.location_id or "",
+                        product_id=detail.product_id or detail.sku,
+                        zone=detail.location_id or "",
                         reasons=detail.guardrails.violations,
                     )
                 )
@@ -167,8 +168,7 @@ def build_graph(
         if pending:
             record_requests(services.engine, HANDLER, pending, conversation_id=thread_of(config))
         notes.extend(
-            f"Stopped by the guardrails: {r.sku} at {r.location_id}: {'; '.join(r.reasons)}"
-            for r in rejected
+            f"Stopped: {r.product_id} in zone {r.zone}: {'; '.join(r.reasons)}" for r in rejected
         )
         notes.append(_summary(state, pending, rejected))
         return {
@@ -204,7 +204,7 @@ def _for_decision(
         f"expected {expected.units:.1f} of {detail.stock or 0:.0f} units sold, " if expected else ""
     )
     summary = (
-        f"{detail.sku} ({detail.product}) at {detail.location_id}: {brief.current_price:.2f} -> "
+        f"{detail.product} in zone {detail.location_id}: {brief.current_price:.2f} -> "
         f"{brief.first_price:.2f} from {brief.first_change_on}, lowest {brief.lowest_price:.2f}; "
         f"{units}{brief.expected_gain:+,.2f} against keeping the price."
     )
@@ -221,7 +221,9 @@ def _for_decision(
         "weeks_of_cover": weeks_of_cover,
         "weeks": [w.model_dump() for w in detail.weeks],
         "guardrails_pass": detail.guardrails.passes,
-        "binding_guardrails": detail.guardrails.binding,
+        "binding_guardrails": {
+            c.guardrail: c.held_back for c in detail.guardrails.checks if c.bound
+        },
     }
     if elasticity is not None:
         # The chain-wide estimate today, beside the one the plan was made with.

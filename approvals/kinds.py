@@ -21,7 +21,8 @@ from retail.store.models import Proposal
 Checker = Callable[[Mapping[str, Any]], None]
 Editor = Callable[[Mapping[str, Any], Mapping[str, float]], dict[str, Any]]
 Executor = Callable[[Session, Proposal], str]
-Supersedes = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+# (older's location, older's content, newer's location, newer's content): see `supersedes`.
+Supersedes = Callable[[str | None, Mapping[str, Any], str | None, Mapping[str, Any]], bool]
 
 
 class UnknownKindError(AisleError):
@@ -45,7 +46,8 @@ class ProposalKind:
     # Writes the record of an approved proposal in the caller's transaction and returns its id;
     # it looks for a record of this proposal first (check before insert).
     execute: Executor
-    # Whether a newer plan's content replaces an older open proposal at the same location.
+    # Whether a newer plan (its location and content) replaces an older open proposal: the same
+    # order at the same location, the same product in the same price zone.
     supersedes: Supersedes
 
     def may_decide(self, principal: Principal) -> bool:
@@ -74,7 +76,7 @@ KINDS: dict[str, ProposalKind] = {
         check=price_changes.check_price_change,
         edit=price_changes.edit_markdown,
         execute=price_changes.apply_price_change,
-        supersedes=price_changes.same_sku,
+        supersedes=price_changes.same_product_and_zone,
     ),
 }
 

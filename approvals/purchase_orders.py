@@ -78,9 +78,17 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
     return {**content, "lines": edited, "totals": totals}
 
 
-def same_order(older: Mapping[str, Any], newer: Mapping[str, Any]) -> bool:
-    """A newer plan replaces an older open one for the same supplier (at the same location)."""
-    return (older.get("supplier") or {}).get("id") == (newer.get("supplier") or {}).get("id")
+def same_order(
+    older_at: str | None,
+    older: Mapping[str, Any],
+    newer_at: str | None,
+    newer: Mapping[str, Any],
+) -> bool:
+    """A newer plan replaces an older open one for the same supplier at the same location."""
+    same_supplier = (older.get("supplier") or {}).get("id") == (newer.get("supplier") or {}).get(
+        "id"
+    )
+    return older_at == newer_at and same_supplier
 
 
 def create_purchase_order(session: Session, proposal: Proposal) -> str:
