@@ -23,6 +23,8 @@ Editor = Callable[[Mapping[str, Any], Mapping[str, float]], dict[str, Any]]
 Executor = Callable[[Session, Proposal], str]
 # (older's location, older's content, newer's location, newer's content): see `supersedes`.
 Supersedes = Callable[[str | None, Mapping[str, Any], str | None, Mapping[str, Any]], bool]
+# (session, location, content) -> the approved proposal a new one would conflict with, if any.
+InForce = Callable[[Session, str | None, Mapping[str, Any]], Proposal | None]
 
 
 class UnknownKindError(AisleError):
@@ -49,6 +51,9 @@ class ProposalKind:
     # Whether a newer plan (its location and content) replaces an older open proposal: the same
     # order at the same location, the same product in the same price zone.
     supersedes: Supersedes
+    # An approved proposal still in force that a new one would conflict with (it is then not
+    # proposed); None for a kind whose approvals never conflict.
+    in_force: InForce | None = None
 
     def may_decide(self, principal: Principal) -> bool:
         return principal.role == "admin" or principal.role in self.deciders
@@ -77,6 +82,7 @@ KINDS: dict[str, ProposalKind] = {
         edit=price_changes.edit_markdown,
         execute=price_changes.apply_price_change,
         supersedes=price_changes.same_product_and_zone,
+        in_force=price_changes.approved_in_force,
     ),
 }
 

@@ -301,7 +301,7 @@ def apply_price_change(
             f"Proposal {proposal.id} breaks the guardrails ({violations[0]}); it was not applied."
         )
     today = today or clock_today(session)
-    _refuse_conflicts(session, proposal, plan, today)
+    _refuse_conflicts(session, proposal, plan)
     _refuse_partial_zone(session, proposal, plan)
     for size in plan.sizes():
         _apply_size(session, proposal, plan.for_size(size), today)
@@ -309,28 +309,42 @@ def apply_price_change(
     return ref
 
 
-def _refuse_conflicts(
-    session: Session, proposal: Proposal, plan: MarkdownContent, today: dt.date
-) -> None:
-    """PricingError when another approved plan for the same product and zone is in force."""
+def approved_in_force(
+    session: Session,
+    location_id: str | None,
+    content: Mapping[str, Any],
+    *,
+    excluding: str | None = None,
+) -> Proposal | None:
+    """An approved markdown for the same product and zone as `content` (made for
+    `location_id`) whose prices are still in force today by the application's clock, if any."""
+    today = clock_today(session)
     approved = session.scalars(
         select(Proposal).where(
-            Proposal.kind == KIND, Proposal.status.in_(APPROVED), Proposal.id != proposal.id
+            Proposal.kind == KIND, Proposal.status.in_(APPROVED), Proposal.id != excluding
         )
     )
     for other in approved:
-        if not same_product_and_zone(
-            other.location_id, other.content, proposal.location_id, proposal.content
+        if same_product_and_zone(other.location_id, other.content, location_id, content) and (
+            MarkdownContent.of(other.content, other.id).ends_on() >= today
         ):
-            continue
+            return other
+    return None
+
+
+def _refuse_conflicts(session: Session, proposal: Proposal, plan: MarkdownContent) -> None:
+    """PricingError when another approved plan for the same product and zone is in force."""
+    other = approved_in_force(
+        session, proposal.location_id, proposal.content, excluding=proposal.id
+    )
+    if other is not None:
         ends_on = MarkdownContent.of(other.content, other.id).ends_on()
-        if ends_on >= today:
-            product = proposal.content.get("product") or plan.sku
-            raise PricingError(
-                f"Proposal {proposal.id} conflicts with proposal {other.id}, approved for "
-                f"{product} in {proposal.location_id} with prices in force until "
-                f"{ends_on.isoformat()}; it was not applied (plan again after that day)."
-            )
+        product = proposal.content.get("product") or plan.sku
+        raise PricingError(
+            f"Proposal {proposal.id} conflicts with proposal {other.id}, approved for "
+            f"{product} in {proposal.location_id} with prices in force until "
+            f"{ends_on.isoformat()}; it was not applied (plan again after that day)."
+        )
 
 
 def _refuse_partial_zone(session: Session, proposal: Proposal, plan: MarkdownContent) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_quantity, quantity_ceiling
+from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.store.models import InventoryPosition, Proposal, PurchaseOrder, PurchaseOrderLine
 
@@ -105,13 +106,14 @@ def create_purchase_order(session: Session, proposal: Proposal) -> str:
     supplier = content["supplier"]
     location_id = content["location"]["id"]
     now = dt.datetime.now(dt.UTC)
+    # Created now (an event); expected a lead time after today by the application's clock.
     order = PurchaseOrder(
         id=f"po-{uuid.uuid4().hex[:20]}",
         supplier_id=supplier["id"],
         location_id=location_id,
         status="open",
         created_at=now,
-        expected_on=now.date()
+        expected_on=clock_today(session)
         + dt.timedelta(days=math.ceil(float(supplier["lead_time_mean_days"]))),
         proposal_id=proposal.id,
         source=PO_SOURCE,

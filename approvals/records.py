@@ -5,7 +5,8 @@ A plan is a list of proposal contents. Each is checked against the bounds of its
   planner on unchanged data writes nothing new);
 - a proposal with that content that a person already approved, edited or that was executed is
   NOT proposed again: re-running an agent after an approval (or a crash during one) can never
-  put the same order up for a second approval;
+  put the same order up for a second approval; nor is one that would conflict with an approved
+  one still in force (the kind's rule: a markdown of the same product and zone);
 - otherwise a new `proposed` proposal is written, and every older open proposal it supersedes
   (the kind's rule: the same supplier at the same location, the same product in the same price
   zone), whoever proposed it, is expired with the reason "superseded by <its id>": kept, never
@@ -122,8 +123,10 @@ def record_plan(
             summary.unchanged += 1
             summary.recorded.append(Recorded(existing.id, digest, existing.status, False))
             continue
-        if digest in decided:
-            done = decided[digest]
+        done = decided.get(digest) or (
+            kind.in_force(session, item.location_id, item.content) if kind.in_force else None
+        )
+        if done is not None:
             summary.already_decided += 1
             summary.recorded.append(Recorded(done.id, done.content_hash, done.status, False))
             continue

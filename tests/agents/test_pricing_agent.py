@@ -21,6 +21,7 @@ from agents.pricing import PricingRunState, build_graph
 from approvals.decisions import DecisionRequest, complete, decide
 from approvals.price_changes import MarkdownContent, price_steps
 from retail.audit import verify_chain
+from retail.clock import clock
 from retail.settings import get_settings
 from retail.store.models import AuditEvent, PriceChange, Proposal, Variant
 from retail.store.open import open_store
@@ -69,13 +70,14 @@ def _proposal(engine: Engine, proposal_id: str) -> Proposal:
         return proposal
 
 
-def _rows(engine: Engine, proposal_id: str) -> list[tuple[dt.date, float]]:
+def _rows(engine: Engine, proposal_id: str, sku: str) -> list[tuple[dt.date, float]]:
+    """The dated prices a proposal wrote for one of its sizes."""
     with Session(engine) as session:
         return [
             (day, price)
             for day, price in session.execute(
                 select(PriceChange.effective_on, PriceChange.price)
-                .where(PriceChange.proposal_id == proposal_id)
+                .where(PriceChange.proposal_id == proposal_id, PriceChange.variant_id == sku)
                 .order_by(PriceChange.effective_on)
             )
         ]
@@ -120,17 +122,16 @@ def test_plans_far_from_the_stores_price_history_are_stopped_never_proposed(
     started = aisle("pricing", "run", "--store", "S001", "--limit", "4", "--json")
     assert started.exit_code == 0, started.output
     run = json.loads(started.stdout)
-    stopped = [n for n in run["notes"] if n.startswith("Stopped by the guardrails")]
+    stopped = [n for n in run["notes"] if n.startswith("Stopped: ")]
     # Every markdown is many standard deviations from changes of 1%: the breaker trips on each.
     assert stopped and all("standard deviations from recent price changes" in n for n in stopped)
-    stopped_skus = {note.split(": ")[1].split(" at ")[0] for note in stopped}
+    stopped_products = {note.split(": ")[1].split(" in zone ")[0] for note in stopped}
     with Session(engine) as session:
-        open_skus = {
-            p.content["sku"]
+        open_products = {
+            p.content["product_id"]
             for p in session.scalars(select(Proposal).where(Proposal.status == "proposed"))
         }
-    assert not stopped_skus & open_skus
-    assert not {p["totals"]["sku"] for p in run["proposals"]} & stopped_skus
+    assert not stopped_products & open_products
     assert _prices(engine) == before
 
 
@@ -223,30 +224,35 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
         assert state.executions[-1].created
         assert [p.id for p in state.pending] == [third["id"]]
 
-    today = dt.datetime.now(dt.UTC).date()
+    today = clock(engine, settings).today
+    assert today == START
     executed = _proposal(engine, first["id"])
     assert (executed.status, executed.decided_by) == ("executed", "pat")
     assert executed.executed_ref == f"price_history/{first['id']}"
-    steps = price_steps(MarkdownContent.model_validate(executed.content), today=today)
-    assert steps and _rows(engine, first["id"]) == steps
+    plan = MarkdownContent.model_validate(executed.content)
+    steps = price_steps(plan, today=today)
+    assert steps and _rows(engine, first["id"], plan.sku) == steps
     assert all(day >= today for day, _ in steps)
-    due = [price for day, price in steps if day <= today]
-    sku, edited_sku = executed.content["sku"], current["sku"]
-    applied, prices = _prices(engine)
-    # Only the two executed proposals' SKUs changed price, each to the price due today.
-    assert prices == {
-        **before[1],
-        sku: due[-1] if due else before[1][sku],
-        edited_sku: held,
-    }
-    assert applied == len(steps) + 1
-    assert _proposal(engine, second["id"]).status == "rejected"
-    assert _proposal(engine, third["id"]).status == "proposed"
     edited = _proposal(engine, fourth["id"])
     assert (edited.status, edited.decided_by) == ("executed", "pat")
     assert edited.content_hash != fourth["content_hash"]
     assert [w["price"] for w in edited.content["path"]] == [held] * len(current["path"])
-    assert _rows(engine, fourth["id"]) == [(max(START, today), held)]
+    edited_plan = MarkdownContent.model_validate(edited.content)
+    assert _rows(engine, fourth["id"], edited_plan.sku) == [(today, held)]
+    # Only the two executed proposals' products changed price, every size of each to the
+    # plan's price due today (a size listed at a premium at the same fraction of its list).
+    applied, prices = _prices(engine)
+    expected, rows = dict(before[1]), 0
+    for executed_plan in (plan, edited_plan):
+        for size in executed_plan.sizes():
+            size_steps = price_steps(executed_plan.for_size(size), today=today)
+            rows += len(size_steps)
+            due = [price for day, price in size_steps if day <= today]
+            expected[size.sku] = due[-1] if due else before[1][size.sku]
+    assert prices == expected and applied == rows
+    assert prices[plan.sku] != before[1][plan.sku] and prices[edited_plan.sku] == held
+    assert _proposal(engine, second["id"]).status == "rejected"
+    assert _proposal(engine, third["id"]).status == "proposed"
 
     # Executing again creates nothing.
     again = complete(engine, first["id"], settings=settings)

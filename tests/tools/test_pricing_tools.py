@@ -20,8 +20,10 @@ from approvals.price_changes import (
     edit_markdown,
     price_steps,
 )
+from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
 from ml_core.pricing.guardrails import Guardrails
+from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
 from retail.proposals import create_proposal, decide
@@ -384,6 +386,18 @@ def test_an_approval_prices_every_size_and_refuses_a_conflicting_plan(world: Ser
         "was not applied (plan again after that day)."
     )
     assert _rows(engine, second.id) == [] and _prices(engine)[1] == prices
+    # Nor is a newer plan for it proposed while the approved one is in force.
+    newer = {
+        **second.content,
+        "path": [{**w, "price": w["price"] - 1} for w in second.content["path"]],
+    }
+    planned = PlannedMarkdown(
+        newer, CHAIN, product_id, 1.0, {}, dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    )
+    with transaction(engine) as session:
+        again = record_plan(session, "price_change", [planned], proposer="agent:pricing")
+    assert (again.written, again.already_decided) == (0, 1)
+    assert [(r.id, r.status) for r in again.recorded] == [(first.id, "executed")]
 
 
 def _list_prices_by_product(session: Session) -> dict[str, list[float]]:
