@@ -231,8 +231,9 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
 
 
 def _skus(content: Mapping[str, Any]) -> set[str]:
-    sizes = content.get("variants") or []
-    return {v.get("sku") for v in sizes} | {content.get("sku")} - {None}
+    """The SKUs a markdown content prices (its sizes, or its one SKU)."""
+    named = [content.get("sku"), *(v.get("sku") for v in content.get("variants") or [])]
+    return {sku for sku in named if isinstance(sku, str)}
 
 
 def same_product_and_zone(

@@ -149,26 +149,20 @@ def record_plan(
                     older.location_id, older.content, item.location_id, item.content
                 )
             ):
-                transition(
-                    older,
-                    "expired",
-                    actor=proposer,
-                    expected_hash=older.content_hash,
-                    reason=f"superseded by {proposal.id}",
-                )
+                _expire(older, proposer, f"superseded by {proposal.id}")
                 summary.superseded += 1
     carried = {r.id for r in summary.recorded}
     for older in open_before:
         if older.status == "proposed" and older.location_id in covers and older.id not in carried:
-            transition(
-                older,
-                "expired",
-                actor=proposer,
-                expected_hash=older.content_hash,
-                reason=f"withdrawn: a newer plan for {older.location_id} proposes no change here",
-            )
+            where = older.location_id
+            _expire(older, proposer, f"withdrawn: a newer plan for {where} proposes no change here")
             summary.withdrawn += 1
     return summary
+
+
+def _expire(older: Proposal, proposer: str, reason: str) -> None:
+    """Close an open proposal a newer plan replaces: kept, with the reason, never deleted."""
+    transition(older, "expired", actor=proposer, expected_hash=older.content_hash, reason=reason)
 
 
 def record_plan_committed(

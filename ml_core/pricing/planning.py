@@ -67,6 +67,9 @@ MODEL_VERSION = "ppml-fe-pooled-1"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
 SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (jobber, outlet)
+# Sizes whose prices are within this of the same fraction of their list prices are in line:
+# rounding to a shelf price (x.99) moves a price by up to a percent or so.
+SIZE_FRACTION_TOLERANCE = 0.015
 
 
 # How a product's sizes are priced (`retail.price_zones`), as its proposal names the rule.
@@ -317,22 +320,29 @@ def _items(
         if not costed or product_id not in weekly.index:
             continue
         listed = {v.id: float(list_prices.get(v.id, v.price)) for v in variants}
-        fractions = {round(float(v.price) / listed[v.id], 3) for v in variants}
-        if len(fractions) > 1:
+        # The size with the most stock is the one the path's prices are quoted for.
+        reference = max(variants, key=lambda v: (stock.get(v.id, 0.0), v.id))
+        fraction = float(reference.price) / listed[reference.id]
+        out_of_line = sorted(
+            {
+                round(float(v.price) / listed[v.id], 2)
+                for v in variants
+                if abs(float(v.price) / listed[v.id] - fraction) > SIZE_FRACTION_TOLERANCE
+            }
+        )
+        if out_of_line:
             summary.rejected.append(
                 {
                     "product_id": product_id,
                     "zone": zone.id,
                     "reasons": [
-                        "its sizes are at different fractions of their list prices "
-                        f"({', '.join(f'{f:.0%}' for f in sorted(fractions))}); one markdown "
-                        "cannot keep one price across them"
+                        f"its sizes are at different fractions of their list prices ({fraction:.0%}"
+                        f" for {reference.id}, {', '.join(f'{f:.0%}' for f in out_of_line)} for "
+                        "others); one markdown cannot keep one price across them"
                     ],
                 }
             )
             continue
-        # The size with the most stock is the one the path's prices are quoted for.
-        reference = max(variants, key=lambda v: (stock.get(v.id, 0.0), v.id))
         list_price = listed[reference.id]
         # The margin floor must hold for every size: the costliest relative to its list.
         cost_share = max(float(v.unit_cost or 0.0) / listed[v.id] for v in costed)

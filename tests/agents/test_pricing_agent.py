@@ -96,17 +96,22 @@ def world(aisle: Aisle) -> Iterator[Services]:
 
 
 def _steady_price_history(engine: Engine, last_day: dt.date) -> None:
-    """A store whose only price changes in the past year were +1% and back on 20 SKUs."""
+    """A store whose every SKU launched at today's price and whose only price changes in the
+    past year were +1% and back."""
     with Session(engine) as session:
-        session.execute(delete(PriceChange).where(PriceChange.reason != "launch"))
-        for variant_id, price in session.execute(select(Variant.id, Variant.price).limit(20)):
-            for days_ago, new in ((200, round(price * 1.01, 2)), (100, price)):
+        session.execute(delete(PriceChange))
+        for variant_id, price in session.execute(select(Variant.id, Variant.price)):
+            for days_ago, new, reason in (
+                (400, price, "launch"),
+                (200, round(price * 1.01, 2), "list_change"),
+                (100, price, "list_change"),
+            ):
                 session.add(
                     PriceChange(
                         variant_id=variant_id,
                         effective_on=last_day - dt.timedelta(days=days_ago),
                         price=new,
-                        reason="list_change",
+                        reason=reason,
                     )
                 )
         session.commit()
@@ -275,5 +280,6 @@ def test_an_unknown_store_is_one_sentence(aisle: Aisle) -> None:
     seed_configured_world(SPEC)
     result = aisle("pricing", "run", "--store", "S999")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and "There is no store 'S999'" in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "There is no price zone or priced location 'S999'" in result.stderr
     assert result.stderr.count("\n") == 1

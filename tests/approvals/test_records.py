@@ -192,7 +192,7 @@ def _zone_markdown(location: str, skus: list[str], first_price: float) -> Planne
         "variants": [
             {"sku": sku, "list_price": 100.0, "current_price": 100.0, "stock": 5.0} for sku in skus
         ],
-        "path": [{**MARKDOWN_CONTENT["path"][0], "price": first_price}],
+        "path": [{"week_starting": "2026-11-16", "price": first_price}],
     }
     return Planned(content, "CHAIN", {}, dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
 

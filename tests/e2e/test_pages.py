@@ -287,7 +287,7 @@ def test_the_pricing_queue_shows_one_open_price_per_product_and_zone_and_todays_
     more = page.get_by_role("button", name=re.compile(r"^Show more"))
     while more.count():
         show_more(page)
-    listed = [entries.nth(i).get_attribute("data-id") for i in range(entries.count())]
+    listed = [entries.nth(i).get_attribute("data-id") or "" for i in range(entries.count())]
     with Session(site.engine) as session:
         waiting = session.scalars(
             select(Proposal).where(Proposal.kind == "price_change", Proposal.status == "proposed")
