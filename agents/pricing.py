@@ -140,9 +140,12 @@ def build_graph(
         outcomes, notes = list(state.outcomes), list(state.notes)
         rejected = list(state.rejected)
         pending: list[ProposalForDecision] = []
-        cover: dict[tuple[str, str | None], float | None] = {
-            (c.sku, c.location_id): c.weeks_of_cover for c in state.candidates
-        }
+        # A proposal prices a product in a zone; the candidates are its SKUs at single
+        # locations: the slowest of them says how long the stock would last at today's price.
+        cover: dict[str, float] = {}
+        for c in state.candidates:
+            if c.weeks_of_cover is not None:
+                cover[c.product_id] = max(cover.get(c.product_id, 0.0), c.weeks_of_cover)
         for brief in state.plan.proposals if state.plan else []:
             outcome = call_tool(
                 HANDLER, services, config, "pricing_proposal_detail", {"proposal_id": brief.id}
@@ -163,7 +166,7 @@ def build_graph(
                 continue
             elasticity = state.elasticities.get(detail.product_id or "")
             pending.append(
-                _for_decision(brief, detail, elasticity, cover.get((brief.sku, brief.location_id)))
+                _for_decision(brief, detail, elasticity, cover.get(detail.product_id or ""))
             )
         if pending:
             record_requests(services.engine, HANDLER, pending, conversation_id=thread_of(config))
@@ -196,7 +199,7 @@ def _for_decision(
     brief: ProposalBrief,
     detail: PricingProposalDetail,
     elasticity: ItemElasticity | None,
-    weeks_of_cover: float | None,
+    longest_weeks_of_cover: float | None,
 ) -> ProposalForDecision:
     """The proposal as the pricing manager is shown it: one line, and the figures behind it."""
     expected = detail.expected
@@ -218,7 +221,7 @@ def _for_decision(
         "expected_gain": brief.expected_gain,
         "expected": expected.model_dump() if expected else None,
         "elasticity": estimate.model_dump() if estimate else None,
-        "weeks_of_cover": weeks_of_cover,
+        "longest_weeks_of_cover": longest_weeks_of_cover,
         "weeks": [w.model_dump() for w in detail.weeks],
         "guardrails_pass": detail.guardrails.passes,
         "binding_guardrails": {

@@ -242,12 +242,25 @@ def same_product_and_zone(
     newer_at: str | None,
     newer: Mapping[str, Any],
 ) -> bool:
-    """Whether two markdown proposals (made for `older_at` and `newer_at`: a zone, or a store
-    as proposals were before there were zones) price the same product in the same zone: they
-    share a size, and the older one was made for the newer one's zone or one of its locations."""
-    zone = newer.get("zone") or {}
-    covered = {newer_at, *zone.get("locations", [])}
-    return bool(_skus(older) & _skus(newer)) and older_at in covered
+    """Whether two markdown proposals (made for `older_at` and `newer_at`) price the same product
+    in the same zone: they share a size (a plan lists every size of its product), and
+    `same_zone`."""
+    return bool(_skus(older) & _skus(newer)) and same_zone(older_at, older, newer_at, newer)
+
+
+def same_zone(
+    older_at: str | None,
+    older: Mapping[str, Any],
+    newer_at: str | None,
+    newer: Mapping[str, Any],
+) -> bool:
+    """Whether the older proposal was made for the newer one's zone or one of its locations. A
+    proposal made before there were zones (for one store, with no `zone` in its content) priced
+    its SKU at every store and online: it shares every zone."""
+    zone = newer.get("zone")
+    if not (zone and older.get("zone")):
+        return True
+    return older_at in {newer_at, *zone.get("locations", [])}
 
 
 def price_steps(plan: MarkdownContent, *, today: dt.date) -> list[tuple[dt.date, float]]:
@@ -325,12 +338,23 @@ def approved_in_force(
             Proposal.kind == KIND, Proposal.status.in_(APPROVED), Proposal.id != excluding
         )
     )
+    products = _products(session, content)
     for other in approved:
-        if same_product_and_zone(other.location_id, other.content, location_id, content) and (
-            MarkdownContent.of(other.content, other.id).ends_on() >= today
+        if (
+            same_zone(other.location_id, other.content, location_id, content)
+            and products & _products(session, other.content)
+            and MarkdownContent.of(other.content, other.id).ends_on() >= today
         ):
             return other
     return None
+
+
+def _products(session: Session, content: Mapping[str, Any]) -> set[str]:
+    """The product a markdown content prices: named in it, or (a proposal made before there were
+    zones named its SKU only) the product of its SKU."""
+    if content.get("product_id"):
+        return {str(content["product_id"])}
+    return set(session.scalars(select(Variant.product_id).where(Variant.id.in_(_skus(content)))))
 
 
 def _refuse_conflicts(session: Session, proposal: Proposal, plan: MarkdownContent) -> None:
