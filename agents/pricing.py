@@ -53,7 +53,8 @@ class PricingRunState(ProposalRunState):
     """A pricing run: what it looked at and planned, on top of the shared decision state."""
 
     location_id: str | None = Field(
-        default=None, description="The store planned; None for every store and online."
+        default=None,
+        description="The price zone planned (or a store, for its zone); None for every zone.",
     )
     limit: int = Field(
         default=DEFAULT_LIMIT, description="How many candidates and proposals to show at most."
@@ -139,9 +140,12 @@ def build_graph(
         outcomes, notes = list(state.outcomes), list(state.notes)
         rejected = list(state.rejected)
         pending: list[ProposalForDecision] = []
-        cover: dict[tuple[str, str | None], float | None] = {
-            (c.sku, c.location_id): c.weeks_of_cover for c in state.candidates
-        }
+        # A proposal prices a product in a zone; the candidates are its SKUs at single
+        # locations: the slowest of them says how long the stock would last at today's price.
+        cover: dict[str, float] = {}
+        for c in state.candidates:
+            if c.weeks_of_cover is not None:
+                cover[c.product_id] = max(cover.get(c.product_id, 0.0), c.weeks_of_cover)
         for brief in state.plan.proposals if state.plan else []:
             outcome = call_tool(
                 HANDLER, services, config, "pricing_proposal_detail", {"proposal_id": brief.id}
@@ -154,21 +158,20 @@ def build_graph(
             if not detail.guardrails.passes:
                 rejected.append(
                     RejectedPlan(
-                        sku=detail.sku,
-                        location_id=detail.location_id or "",
+                        product_id=detail.product_id or detail.sku,
+                        zone=detail.location_id or "",
                         reasons=detail.guardrails.violations,
                     )
                 )
                 continue
             elasticity = state.elasticities.get(detail.product_id or "")
             pending.append(
-                _for_decision(brief, detail, elasticity, cover.get((brief.sku, brief.location_id)))
+                _for_decision(brief, detail, elasticity, cover.get(detail.product_id or ""))
             )
         if pending:
             record_requests(services.engine, HANDLER, pending, conversation_id=thread_of(config))
         notes.extend(
-            f"Stopped by the guardrails: {r.sku} at {r.location_id}: {'; '.join(r.reasons)}"
-            for r in rejected
+            f"Stopped: {r.product_id} in zone {r.zone}: {'; '.join(r.reasons)}" for r in rejected
         )
         notes.append(_summary(state, pending, rejected))
         return {
@@ -196,7 +199,7 @@ def _for_decision(
     brief: ProposalBrief,
     detail: PricingProposalDetail,
     elasticity: ItemElasticity | None,
-    weeks_of_cover: float | None,
+    longest_weeks_of_cover: float | None,
 ) -> ProposalForDecision:
     """The proposal as the pricing manager is shown it: one line, and the figures behind it."""
     expected = detail.expected
@@ -204,7 +207,7 @@ def _for_decision(
         f"expected {expected.units:.1f} of {detail.stock or 0:.0f} units sold, " if expected else ""
     )
     summary = (
-        f"{detail.sku} ({detail.product}) at {detail.location_id}: {brief.current_price:.2f} -> "
+        f"{detail.product} in zone {detail.location_id}: {brief.current_price:.2f} -> "
         f"{brief.first_price:.2f} from {brief.first_change_on}, lowest {brief.lowest_price:.2f}; "
         f"{units}{brief.expected_gain:+,.2f} against keeping the price."
     )
@@ -218,10 +221,12 @@ def _for_decision(
         "expected_gain": brief.expected_gain,
         "expected": expected.model_dump() if expected else None,
         "elasticity": estimate.model_dump() if estimate else None,
-        "weeks_of_cover": weeks_of_cover,
+        "longest_weeks_of_cover": longest_weeks_of_cover,
         "weeks": [w.model_dump() for w in detail.weeks],
         "guardrails_pass": detail.guardrails.passes,
-        "binding_guardrails": detail.guardrails.binding,
+        "binding_guardrails": {
+            c.guardrail: c.held_back for c in detail.guardrails.checks if c.bound
+        },
     }
     if elasticity is not None:
         # The chain-wide estimate today, beside the one the plan was made with.

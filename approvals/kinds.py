@@ -21,7 +21,10 @@ from retail.store.models import Proposal
 Checker = Callable[[Mapping[str, Any]], None]
 Editor = Callable[[Mapping[str, Any], Mapping[str, float]], dict[str, Any]]
 Executor = Callable[[Session, Proposal], str]
-Supersedes = Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+# (older's location, older's content, newer's location, newer's content): see `supersedes`.
+Supersedes = Callable[[str | None, Mapping[str, Any], str | None, Mapping[str, Any]], bool]
+# (session, location, content) -> the approved proposal a new one would conflict with, if any.
+InForce = Callable[[Session, str | None, Mapping[str, Any]], Proposal | None]
 
 
 class UnknownKindError(AisleError):
@@ -45,8 +48,12 @@ class ProposalKind:
     # Writes the record of an approved proposal in the caller's transaction and returns its id;
     # it looks for a record of this proposal first (check before insert).
     execute: Executor
-    # Whether a newer plan's content replaces an older open proposal at the same location.
+    # Whether a newer plan (its location and content) replaces an older open proposal: the same
+    # order at the same location, the same product in the same price zone.
     supersedes: Supersedes
+    # An approved proposal still in force that a new one would conflict with (it is then not
+    # proposed); None for a kind whose approvals never conflict.
+    in_force: InForce | None = None
 
     def may_decide(self, principal: Principal) -> bool:
         return principal.role == "admin" or principal.role in self.deciders
@@ -74,7 +81,8 @@ KINDS: dict[str, ProposalKind] = {
         check=price_changes.check_price_change,
         edit=price_changes.edit_markdown,
         execute=price_changes.apply_price_change,
-        supersedes=price_changes.same_sku,
+        supersedes=price_changes.same_product_and_zone,
+        in_force=price_changes.approved_in_force,
     ),
 }
 

@@ -1,10 +1,15 @@
-"""Price-change (markdown) proposals: what their content must hold, how a pricing manager's edit
-changes it, and how an approved one is applied: dated price-history rows, in the caller's
-transaction.
+"""Price-change (markdown) proposals: what their content must hold, which older proposal a
+newer one replaces or conflicts with, how a pricing manager's edit changes it, and how an
+approved one is applied: dated price-history rows, in the caller's transaction.
 
-The store keeps one price per SKU (chain-wide), so a proposal planned for one location changes
-the SKU's price everywhere; applying refuses a plan made against a price that has changed
-since, or a SKU that already has a price change scheduled by another proposal.
+A proposal prices one product in one price zone (`retail.price_zones`): its path is quoted for
+one size (`sku`), and each of its sizes (`variants`) takes the same fraction of its own list
+price, so the sizes at one list price share one price. The rule for "the same product in the
+same zone" lives here (`same_product_and_zone`): a newer plan supersedes the open proposal it
+matches, and approving one is refused while an approved plan for the same product and zone is
+still in force. Applying also refuses a plan made against a price that has changed since, a
+size that already has a price change scheduled by another proposal, and a zone that does not
+cover every store and online (the store keeps one price per SKU, chain-wide).
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from sqlalchemy.orm import Session
 from approvals.bounds import check_money, check_price, price_ceiling
 from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, Guardrails, check_plan
 from ml_core.pricing.planning import KIND
+from retail.clock import today as clock_today
 from retail.errors import AisleError
+from retail.price_zones import price_zones, zone_named
 from retail.store.models import PriceChange, Proposal, Variant
 
 MARKDOWN = "markdown"
+# Statuses of a proposal whose prices a person decided to apply.
+APPROVED = ("approved", "edited", "executed")
 
 
 class PricingError(AisleError):
@@ -39,8 +48,28 @@ class PathWeek(BaseModel):
     price: float = Field(gt=0)
 
 
+class Size(BaseModel):
+    """One size (SKU) of the product a markdown prices."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sku: str = Field(min_length=1)
+    list_price: float = Field(gt=0)
+    current_price: float = Field(gt=0)
+
+
+class ZoneRef(BaseModel):
+    """The price zone a markdown prices, as its content records it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1)
+    locations: list[str] = Field(default_factory=list)
+
+
 class MarkdownContent(BaseModel):
-    """The parts of a markdown proposal's content that checking and applying it read."""
+    """The parts of a markdown proposal's content that checking and applying it read. The
+    prices are quoted for `sku`; a content without `variants` prices that SKU alone."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,6 +80,38 @@ class MarkdownContent(BaseModel):
     path: list[PathWeek] = Field(min_length=1)
     guardrails: Guardrails
     change_history: dict[str, float] = Field(default_factory=dict)
+    variants: list[Size] = Field(default_factory=list)
+    zone: ZoneRef | None = None
+
+    def sizes(self) -> list[Size]:
+        """Every SKU the plan prices."""
+        return self.variants or [
+            Size(sku=self.sku, list_price=self.list_price, current_price=self.current_price)
+        ]
+
+    def for_size(self, size: Size) -> MarkdownContent:
+        """The plan as it prices one size: the same fraction of that size's list price each
+        week (the quoted price itself for a size at the quoted list price)."""
+        if abs(size.list_price - self.list_price) <= PRICE_TOLERANCE:
+            scale = 1.0
+        else:
+            scale = size.list_price / self.list_price
+        return self.model_copy(
+            update={
+                "sku": size.sku,
+                "list_price": size.list_price,
+                "current_price": size.current_price,
+                "path": [
+                    PathWeek(week_starting=w.week_starting, price=round(w.price * scale, 2))
+                    for w in self.path
+                ],
+                "variants": [],
+            }
+        )
+
+    def ends_on(self) -> dt.date:
+        """The last day of the plan's last week."""
+        return self.path[-1].week_starting + dt.timedelta(days=6)
 
     @classmethod
     def of(cls, content: Mapping[str, Any], proposal_id: str) -> MarkdownContent:
@@ -169,9 +230,37 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     return edited
 
 
-def same_sku(older: Mapping[str, Any], newer: Mapping[str, Any]) -> bool:
-    """A newer markdown plan replaces an older open one for the same SKU (at the location)."""
-    return older.get("sku") == newer.get("sku")
+def _skus(content: Mapping[str, Any]) -> set[str]:
+    """The SKUs a markdown content prices (its sizes, or its one SKU)."""
+    named = [content.get("sku"), *(v.get("sku") for v in content.get("variants") or [])]
+    return {sku for sku in named if isinstance(sku, str)}
+
+
+def same_product_and_zone(
+    older_at: str | None,
+    older: Mapping[str, Any],
+    newer_at: str | None,
+    newer: Mapping[str, Any],
+) -> bool:
+    """Whether two markdown proposals (made for `older_at` and `newer_at`) price the same product
+    in the same zone: they share a size (a plan lists every size of its product), and
+    `same_zone`."""
+    return bool(_skus(older) & _skus(newer)) and same_zone(older_at, older, newer_at, newer)
+
+
+def same_zone(
+    older_at: str | None,
+    older: Mapping[str, Any],
+    newer_at: str | None,
+    newer: Mapping[str, Any],
+) -> bool:
+    """Whether the older proposal was made for the newer one's zone or one of its locations. A
+    proposal made before there were zones (for one store, with no `zone` in its content) priced
+    its SKU at every store and online: it shares every zone."""
+    zone = newer.get("zone")
+    if not (zone and older.get("zone")):
+        return True
+    return older_at in {newer_at, *zone.get("locations", [])}
 
 
 def price_steps(plan: MarkdownContent, *, today: dt.date) -> list[tuple[dt.date, float]]:
@@ -201,13 +290,15 @@ def apply_price_change(
     """Write the prices of an approved (or edited) price-change proposal; returns the reference
     of what it wrote (the proposal's price-history rows), for `executed_ref`.
 
-    One `markdown` price-history row per step of the plan, with its effective date and the
-    proposal id; the SKU's current price changes only for steps effective today or earlier
-    (later ones wait in the history for their day). A proposal whose rows exist already gets
-    its reference back and nothing is written. Refused (PricingError) when the path breaks the
-    guardrails, when the SKU's price is no longer the one the plan started from, or when the
-    SKU has a price change scheduled already. Runs in the caller's transaction, which also
-    marks the proposal executed (`approvals.decisions`).
+    For each size of the plan, one `markdown` price-history row per step, with its effective
+    date (none before today, by the application's clock) and the proposal id; a size's current
+    price changes only for steps effective today or earlier (later ones wait in the history for
+    their day). A proposal whose rows exist already gets its reference back and nothing is
+    written. Refused (PricingError, one sentence) when the path breaks the guardrails, when an
+    approved plan for the same product and zone is still in force, when the zone does not cover
+    every store and online, when a size's price is no longer the one the plan started from, or
+    when a size has a price change scheduled already. Runs in the caller's transaction, which
+    also marks the proposal executed (`approvals.decisions`).
     """
     if proposal.kind != KIND:
         raise PricingError(f"Proposal {proposal.id} is a {proposal.kind}, not a price change.")
@@ -223,6 +314,84 @@ def apply_price_change(
         raise PricingError(
             f"Proposal {proposal.id} breaks the guardrails ({violations[0]}); it was not applied."
         )
+    today = today or clock_today(session)
+    _refuse_conflicts(session, proposal, plan)
+    _refuse_partial_zone(session, proposal, plan)
+    for size in plan.sizes():
+        _apply_size(session, proposal, plan.for_size(size), today)
+    session.flush()
+    return ref
+
+
+def approved_in_force(
+    session: Session,
+    location_id: str | None,
+    content: Mapping[str, Any],
+    *,
+    excluding: str | None = None,
+) -> Proposal | None:
+    """An approved markdown for the same product and zone as `content` (made for
+    `location_id`) whose prices are still in force today by the application's clock, if any."""
+    today = clock_today(session)
+    approved = session.scalars(
+        select(Proposal).where(
+            Proposal.kind == KIND, Proposal.status.in_(APPROVED), Proposal.id != excluding
+        )
+    )
+    products = _products(session, content)
+    for other in approved:
+        if (
+            same_zone(other.location_id, other.content, location_id, content)
+            and products & _products(session, other.content)
+            and MarkdownContent.of(other.content, other.id).ends_on() >= today
+        ):
+            return other
+    return None
+
+
+def _products(session: Session, content: Mapping[str, Any]) -> set[str]:
+    """The product a markdown content prices: named in it, or (a proposal made before there were
+    zones named its SKU only) the product of its SKU."""
+    if content.get("product_id"):
+        return {str(content["product_id"])}
+    return set(session.scalars(select(Variant.product_id).where(Variant.id.in_(_skus(content)))))
+
+
+def _refuse_conflicts(session: Session, proposal: Proposal, plan: MarkdownContent) -> None:
+    """PricingError when another approved plan for the same product and zone is in force."""
+    other = approved_in_force(
+        session, proposal.location_id, proposal.content, excluding=proposal.id
+    )
+    if other is not None:
+        ends_on = MarkdownContent.of(other.content, other.id).ends_on()
+        product = proposal.content.get("product") or plan.sku
+        raise PricingError(
+            f"Proposal {proposal.id} conflicts with proposal {other.id}, approved for "
+            f"{product} in {proposal.location_id} with prices in force until "
+            f"{ends_on.isoformat()}; it was not applied (plan again after that day)."
+        )
+
+
+def _refuse_partial_zone(session: Session, proposal: Proposal, plan: MarkdownContent) -> None:
+    """PricingError when the plan's zone leaves out a store or online: the store keeps one price
+    per SKU, so applying it would reprice the locations outside the zone too."""
+    if plan.zone is None:
+        return
+    zones = price_zones(session)
+    everywhere = {location for zone in zones for location in zone.location_ids}
+    zone = zone_named(zones, plan.zone.id)
+    if set(zone.location_ids) != everywhere:
+        raise PricingError(
+            f"Proposal {proposal.id} prices zone {zone.id} ({', '.join(zone.location_ids)}), "
+            "but the store keeps one price per SKU for every store and online; it was not "
+            "applied."
+        )
+
+
+def _apply_size(
+    session: Session, proposal: Proposal, plan: MarkdownContent, today: dt.date
+) -> None:
+    """Write one size's dated prices (see `apply_price_change`)."""
     variant = session.get(Variant, plan.sku, with_for_update=True)
     if variant is None:
         raise PricingError(f"Proposal {proposal.id} names SKU {plan.sku}, which does not exist.")
@@ -231,7 +400,6 @@ def apply_price_change(
             f"The price of {plan.sku} is {variant.price:.2f}, not the {plan.current_price:.2f} "
             f"proposal {proposal.id} was planned from; plan it again."
         )
-    today = today or dt.datetime.now(dt.UTC).date()
     scheduled = session.execute(
         select(PriceChange.effective_on, PriceChange.proposal_id)
         .where(PriceChange.variant_id == plan.sku, PriceChange.effective_on > today)
@@ -257,5 +425,3 @@ def apply_price_change(
     due = [price for day, price in steps if day <= today]
     if due:
         variant.price = due[-1]
-    session.flush()
-    return ref

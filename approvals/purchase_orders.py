@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_quantity, quantity_ceiling
+from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.store.models import InventoryPosition, Proposal, PurchaseOrder, PurchaseOrderLine
 
@@ -78,9 +79,17 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
     return {**content, "lines": edited, "totals": totals}
 
 
-def same_order(older: Mapping[str, Any], newer: Mapping[str, Any]) -> bool:
-    """A newer plan replaces an older open one for the same supplier (at the same location)."""
-    return (older.get("supplier") or {}).get("id") == (newer.get("supplier") or {}).get("id")
+def same_order(
+    older_at: str | None,
+    older: Mapping[str, Any],
+    newer_at: str | None,
+    newer: Mapping[str, Any],
+) -> bool:
+    """A newer plan replaces an older open one for the same supplier at the same location."""
+    same_supplier = (older.get("supplier") or {}).get("id") == (newer.get("supplier") or {}).get(
+        "id"
+    )
+    return older_at == newer_at and same_supplier
 
 
 def create_purchase_order(session: Session, proposal: Proposal) -> str:
@@ -97,13 +106,14 @@ def create_purchase_order(session: Session, proposal: Proposal) -> str:
     supplier = content["supplier"]
     location_id = content["location"]["id"]
     now = dt.datetime.now(dt.UTC)
+    # Created now (an event); expected a lead time after today by the application's clock.
     order = PurchaseOrder(
         id=f"po-{uuid.uuid4().hex[:20]}",
         supplier_id=supplier["id"],
         location_id=location_id,
         status="open",
         created_at=now,
-        expected_on=now.date()
+        expected_on=clock_today(session)
         + dt.timedelta(days=math.ceil(float(supplier["lead_time_mean_days"]))),
         proposal_id=proposal.id,
         source=PO_SOURCE,

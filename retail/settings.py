@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Sign a checkpoint of the audit chain's head every this many events.",
     )
+    price_zones: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Price zones as JSON, zone id -> its store and online location ids, every "
+        "priced location in exactly one (`retail.price_zones`); empty: one zone, CHAIN, covering "
+        "every store and online.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

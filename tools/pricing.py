@@ -19,10 +19,14 @@ from approvals.price_changes import (
     KIND,
     MarkdownContent,
     ProposalBrief,
+    Size,
     price_path_violations,
+    price_steps,
     proposal_brief,
 )
 from approvals.records import record_plan
+from ml_core.pricing.elasticity import describe_method
+from ml_core.pricing.guardrails import guardrail_checks
 from ml_core.pricing.planning import (
     MODEL_VERSION,
     PricingData,
@@ -235,11 +239,7 @@ class ItemElasticity(_Output):
     se: float | None
     lower: float | None = Field(description="Lower end of the 95% interval.")
     upper: float | None = Field(description="Upper end of the 95% interval.")
-    method: str = Field(
-        description="ppml-fe-pooled: estimated from the product's own price changes, shrunk "
-        "toward its category; category-prior / global-prior: too little price variation, the "
-        "category's (or overall) mean."
-    )
+    method: str = Field(description="How the estimate was made, in plain words.")
     n_periods: int = Field(description="Weeks of sales the estimate used.")
     model_version: str
     as_of: str = Field(description="The last day of sales the model saw.")
@@ -270,7 +270,7 @@ def item_elasticity(
         se=_finite(row["se"]),
         lower=_finite(row["lower"]),
         upper=_finite(row["upper"]),
-        method=str(row["method"]),
+        method=describe_method(str(row["method"])),
         n_periods=int(row["n_periods"]),
         model_version=MODEL_VERSION,
         as_of=data.last_day.date().isoformat(),
@@ -302,20 +302,24 @@ def _finite(value: Any) -> float | None:
 
 
 class RejectedPlan(_Output):
-    sku: str
-    location_id: str
-    reasons: list[str] = Field(description="Why the circuit breaker stopped the plan.")
+    product_id: str
+    zone: str = Field(description="The price zone the plan was for.")
+    reasons: list[str] = Field(description="Why the plan was stopped.")
 
 
 class MarkdownProposals(_Output):
-    as_of: str
+    as_of: str = Field(description="The last day of sales the plan saw.")
+    starts_on: str = Field(description="The plan's first day: today by the application's clock.")
     objective: str
     horizon_weeks: int
-    locations: list[str]
-    skus_reviewed: int
+    zones: list[str] = Field(description="The price zones planned.")
+    products_reviewed: int
     proposals_written: int
     proposals_unchanged: int
     proposals_superseded: int
+    proposals_withdrawn: int = Field(
+        description="Open proposals in the zones planned that the new plan does not carry."
+    )
     already_decided: int = Field(
         description="Plans a pricing manager already approved: not proposed again."
     )
@@ -335,18 +339,21 @@ def propose_markdowns(
         Field(ge=1, le=500, description="How many proposals to list at most (all written)."),
     ] = None,
 ) -> MarkdownProposals:
-    """Plan markdowns within the guardrails and write them as price-change proposals for the
-    pricing manager to decide; no price changes. Plans the circuit breaker stops are listed
-    with their reasons and never proposed."""
+    """Plan markdowns within the guardrails, one per product and price zone (a store names its
+    zone), and write them as price-change proposals for the pricing manager to decide; no price
+    changes. Plans the circuit breaker stops are listed with their reasons and never proposed."""
     summary = plan_markdowns(
         ctx.engine,
-        store_id=location_id,
+        zone=location_id,
         horizon_weeks=HORIZON_WEEKS,
         data=_pricing_data(ctx),
+        settings=ctx.services.settings,
         show_progress=True,
     )
     with Session(ctx.engine) as session, session.begin():
-        recorded = record_plan(session, KIND, summary.planned, proposer=ctx.principal.id)
+        recorded = record_plan(
+            session, KIND, summary.planned, proposer=ctx.principal.id, covers=summary.covers
+        )
         waiting = {r.id: r.new for r in recorded.recorded if r.status == "proposed"}
         rows = session.scalars(select(Proposal).where(Proposal.id.in_(waiting)))
         briefs = sorted(
@@ -356,19 +363,18 @@ def propose_markdowns(
     shown = briefs if limit is None else briefs[:limit]
     return MarkdownProposals(
         as_of=summary.as_of,
+        starts_on=summary.starts_on,
         objective=summary.objective,
         horizon_weeks=summary.horizon_weeks,
-        locations=summary.locations,
-        skus_reviewed=summary.skus_reviewed,
+        zones=summary.zones,
+        products_reviewed=summary.products_reviewed,
         proposals_written=recorded.written,
         proposals_unchanged=recorded.unchanged,
         proposals_superseded=recorded.superseded,
+        proposals_withdrawn=recorded.withdrawn,
         already_decided=recorded.already_decided,
         deferred_by_daily_cap=summary.deferred_by_daily_cap,
-        rejected=[
-            RejectedPlan(sku=r["sku"], location_id=r["location"], reasons=r["reasons"])
-            for r in summary.rejected
-        ],
+        rejected=[RejectedPlan(**r) for r in summary.rejected],
         proposals=shown,
         more_proposals=len(briefs) - len(shown),
     )
@@ -388,7 +394,21 @@ class ElasticityEstimate(_Output):
     estimate: float
     lower: float
     upper: float
-    method: str
+    method: str = Field(description="How the estimate was made, in plain words.")
+
+
+class SizePrice(_Output):
+    sku: str
+    options: dict[str, Any] = Field(description="The size, colour, ... that make this SKU.")
+    list_price: float
+    current_price: float
+    first_price: float = Field(description="Its price from the plan's first change.")
+
+
+class PriceZoneView(_Output):
+    id: str
+    name: str
+    locations: list[str] = Field(description="The stores and online the prices apply at.")
 
 
 class ExpectedOutcome(_Output):
@@ -400,10 +420,22 @@ class ExpectedOutcome(_Output):
     leftover: float = Field(description="Units expected left at the end.")
 
 
+class GuardrailCheckView(_Output):
+    guardrail: str
+    setting: str = Field(description="What the guardrail allows.")
+    plan: str = Field(description="The plan's own figure against it.")
+    bound: bool = Field(description="It held the plan back: the plan would be worth more without.")
+    held_back: str | None = Field(
+        description="When bound: the step the plan would take without it, and its worth."
+    )
+
+
 class GuardrailReport(_Output):
     passes: bool
     violations: list[str] = Field(description="Each guardrail the price path breaks.")
-    binding: list[str] = Field(description="Guardrails that held the plan back.")
+    checks: list[GuardrailCheckView] = Field(
+        description="Each guardrail the plan presses against, with the numbers."
+    )
     settings: dict[str, Any]
 
 
@@ -411,7 +443,8 @@ class PricingProposalDetail(_Output):
     id: str
     status: str
     proposer: str
-    location_id: str | None
+    location_id: str | None = Field(description="The price zone (or store) it was made for.")
+    zone: PriceZoneView | None
     content_hash: str
     created_at: str
     expires_at: str | None
@@ -421,8 +454,11 @@ class PricingProposalDetail(_Output):
     sku: str
     product_id: str | None
     product: str
-    as_of: str | None
+    as_of: str | None = Field(description="The last day of sales the plan saw.")
+    starts_on: str | None = Field(description="The plan's first day.")
     objective: str | None
+    size_rule: str | None = Field(description="How the product's sizes are priced.")
+    sizes: list[SizePrice]
     current_price: float
     list_price: float
     unit_cost: float
@@ -445,9 +481,10 @@ def pricing_proposal_detail(
     *,
     proposal_id: Annotated[str, Field(min_length=1, description="The proposal id ('prop-...').")],
 ) -> PricingProposalDetail:
-    """One price-change proposal in full: its prices week by week with their margins, the
-    elasticity behind it, expected units and value, and every guardrail check. Use it before
-    deciding a proposal."""
+    """One price-change proposal in full: the zone it prices, its prices week by week with
+    their margins, each size's new price, the elasticity behind it, expected units and value,
+    and every guardrail with the plan's numbers against it. Use it before deciding a
+    proposal."""
     with Session(ctx.engine) as session:
         proposal = session.get(Proposal, proposal_id)
         if proposal is None:
@@ -456,7 +493,9 @@ def pricing_proposal_detail(
             raise invalid(f"Proposal {proposal_id} is a {proposal.kind}, not a price change.")
         content = proposal.content
         plan = MarkdownContent.of(content, proposal.id)
-        product_id = session.scalar(select(Variant.product_id).where(Variant.id == plan.sku))
+        product_id = content.get("product_id") or session.scalar(
+            select(Variant.product_id).where(Variant.id == plan.sku)
+        )
     violations = price_path_violations(content, proposal.id)
     weeks, previous = [], plan.current_price
     for week in plan.path:
@@ -471,11 +510,14 @@ def pricing_proposal_detail(
         previous = week.price
     elasticity = content.get("elasticity")
     expected = content.get("expected")
+    zone = content.get("zone")
+    options = {v.get("sku"): v.get("options", {}) for v in content.get("variants", [])}
     return PricingProposalDetail(
         id=proposal.id,
         status=proposal.status,
         proposer=proposal.proposer,
         location_id=proposal.location_id,
+        zone=None if zone is None else PriceZoneView(**zone),
         content_hash=proposal.content_hash,
         created_at=proposal.created_at.isoformat(),
         expires_at=None if proposal.expires_at is None else proposal.expires_at.isoformat(),
@@ -486,21 +528,66 @@ def pricing_proposal_detail(
         product_id=product_id,
         product=str(content.get("product", "")),
         as_of=content.get("as_of"),
+        starts_on=content.get("starts_on", plan.path[0].week_starting.isoformat()),
         objective=content.get("objective"),
+        size_rule=content.get("size_rule"),
+        sizes=[_size_price(plan, size, options.get(size.sku, {})) for size in plan.sizes()],
         current_price=plan.current_price,
         list_price=plan.list_price,
         unit_cost=plan.unit_cost,
         stock=content.get("stock"),
-        elasticity=None if elasticity is None else ElasticityEstimate(**elasticity),
+        elasticity=None
+        if elasticity is None
+        else ElasticityEstimate(**{**elasticity, "method": describe_method(elasticity["method"])}),
         weeks=weeks,
         expected=None if expected is None else ExpectedOutcome(**expected),
         guardrails=GuardrailReport(
             passes=not violations,
             violations=violations,
-            binding=list(content.get("binding_guardrails", [])),
+            checks=[
+                GuardrailCheckView(
+                    guardrail=c.guardrail,
+                    setting=c.setting,
+                    plan=c.plan,
+                    bound=c.bound,
+                    held_back=c.held_back,
+                )
+                for c in guardrail_checks(
+                    [w.price for w in plan.path],
+                    current_price=plan.current_price,
+                    list_price=plan.list_price,
+                    unit_cost=plan.unit_cost,
+                    guardrails=plan.guardrails,
+                    bindings=_bindings(content),
+                )
+            ],
             settings=plan.guardrails.model_dump(mode="json"),
         ),
         explanation=content.get("explanation"),
         edited_weeks=list(content.get("edited_weeks", [])),
         model_versions=dict(proposal.model_versions or {}),
     )
+
+
+def _size_price(plan: MarkdownContent, size: Size, options: dict[str, Any]) -> SizePrice:
+    priced = plan.for_size(size)
+    steps = price_steps(priced, today=priced.path[0].week_starting)
+    return SizePrice(
+        sku=size.sku,
+        options=options,
+        list_price=size.list_price,
+        current_price=size.current_price,
+        first_price=steps[0][1] if steps else size.current_price,
+    )
+
+
+def _bindings(content: dict[str, Any]) -> dict[str, str]:
+    """The guardrails that held the plan back, with what each prevented. Proposals made
+    before the numbers were kept name the guardrail only, and those names were not reliable
+    (a relaxed plan valued at the point estimate against this one's expected value): they
+    are not shown as binding."""
+    return {
+        b["guardrail"]: b["held_back"]
+        for b in content.get("binding_guardrails", [])
+        if isinstance(b, dict)
+    }

@@ -131,9 +131,13 @@ def _print_items(items: Any) -> None:
 
 @pricing_app.command("markdown")
 def markdown_cmd(
-    store_id: Annotated[
+    zone: Annotated[
         str | None,
-        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all."),
+        typer.Option(
+            "--zone",
+            "--store",
+            help="Plan one price zone (its id, e.g. CHAIN, or a store in it); default: all.",
+        ),
     ] = None,
     horizon_weeks: Annotated[
         int, typer.Option("--horizon-weeks", min=1, max=26, help="Weeks planned ahead.")
@@ -143,7 +147,9 @@ def markdown_cmd(
     ] = ObjectiveChoice.margin,
     as_json: JsonFlag = False,
 ) -> None:
-    """Plan markdowns within the guardrails and write price-change proposals (never prices)."""
+    """Plan markdowns within the guardrails, one per product and price zone, and write them as
+    price-change proposals (never prices); each replaces the open one for its product and
+    zone."""
     from api.commands.replenish import COUNT_LABELS, recorded_counts
     from approvals.price_changes import KIND
     from approvals.records import record_plan_committed
@@ -152,29 +158,34 @@ def markdown_cmd(
     with store() as engine:
         summary = plan_markdowns(
             engine,
-            store_id=store_id,
+            zone=zone,
             horizon_weeks=horizon_weeks,
             objective=objective.value,
             show_progress=True,
         )
-        recorded = record_plan_committed(engine, KIND, summary.planned, proposer=PROPOSER)
+        recorded = record_plan_committed(
+            engine, KIND, summary.planned, proposer=PROPOSER, covers=summary.covers
+        )
     counts = recorded_counts(recorded)
     if as_json:
         plan = asdict(summary)
-        del plan["planned"]
+        del plan["planned"], plan["covers"]
         proposals = [
-            {**asdict(r), "sku": p.sku, "location_id": p.location_id}
+            {**asdict(r), "product_id": p.product_id, "zone": p.location_id}
             for p, r in zip(summary.planned, recorded.recorded, strict=True)
         ]
         print_json({**plan, **counts, "proposals": proposals})
         return
-    table = Table(title=f"markdown plan as of {summary.as_of} ({summary.objective})")
+    table = Table(
+        title=f"markdown plan from {summary.starts_on}, sales up to {summary.as_of} "
+        f"({summary.objective})"
+    )
     table.add_column("")
     table.add_column("", justify="right")
-    table.add_row("locations", ", ".join(summary.locations))
-    table.add_row("SKU-locations with stock reviewed", f"{summary.skus_reviewed:,}")
+    table.add_row("price zones", ", ".join(summary.zones))
+    table.add_row("products with stock reviewed", f"{summary.products_reviewed:,}")
     table.add_row("plans that change a price", f"{summary.plans_with_changes:,}")
-    table.add_row("rejected by the circuit breaker", f"{len(summary.rejected):,}")
+    table.add_row("stopped (circuit breaker, sizes out of line)", f"{len(summary.rejected):,}")
     table.add_row("deferred by the daily change cap", f"{summary.deferred_by_daily_cap:,}")
     for label, count in counts.items():
         table.add_row(COUNT_LABELS[label], f"{count:,}")
@@ -189,7 +200,10 @@ def markdown_cmd(
 def run_cmd(
     store_id: Annotated[
         str | None,
-        typer.Option("--store", help="Plan one store (its id, e.g. S001); default: all."),
+        typer.Option(
+            "--store",
+            help="Look at one store (its id, e.g. S001) and plan its price zone; default: all.",
+        ),
     ] = None,
     limit: Annotated[
         int,

@@ -32,6 +32,7 @@ COUNT_LABELS = {
     "proposals_unchanged": "proposals already open (unchanged)",
     "already_decided": "already approved (not proposed again)",
     "proposals_superseded": "older proposals superseded",
+    "proposals_withdrawn": "older proposals withdrawn (no change proposed now)",
 }
 
 
@@ -42,6 +43,7 @@ def recorded_counts(recorded: RecordSummary) -> dict[str, int]:
         "proposals_unchanged": recorded.unchanged,
         "already_decided": recorded.already_decided,
         "proposals_superseded": recorded.superseded,
+        "proposals_withdrawn": recorded.withdrawn,
     }
 
 

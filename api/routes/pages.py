@@ -1,7 +1,7 @@
 """The web pages: server-rendered templates with a little JavaScript that calls the /v1 API.
 
-Pages hold no data of their own: each renders a shell (navigation, the sign-in panel, empty
-containers) and its script fetches from the API with the key the person chose, so what a page
+Pages hold no data of their own: each renders a shell (navigation, today's date by the
+application's clock, the sign-in panel, empty containers) and its script fetches from the API with the key the person chose, so what a page
 shows is exactly what the API lets that key see. The static files (one stylesheet, a few scripts)
 are served here too, with a content hash in their URLs so browsers may cache them for long.
 Nothing here is part of the API's schema.
@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 
 from api.auth import demo_keys, principal_spec
 from api.deps import EngineDep, SettingsDep
+from retail.clock import clock
 from retail.errors import AisleError
 from retail.settings import Settings
 
@@ -116,7 +117,12 @@ def demo_users(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
 
 def _page_route(page: Page) -> None:
     def show(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-        context = {"page": page, "pages": PAGES, "demo_users": demo_users(engine, settings)}
+        context = {
+            "page": page,
+            "pages": PAGES,
+            "demo_users": demo_users(engine, settings),
+            "clock": clock(engine, settings),
+        }
         return templates.TemplateResponse(request, page.template, context)
 
     show.__name__ = f"page_{page.title.lower()}"

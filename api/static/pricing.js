@@ -1,8 +1,9 @@
 /* The pricing manager's queue: each markdown proposal listed by its product, today's price, the
-   plan's first new price and its expected gain; in full, the price steps week by week with their
-   margins against today's margin, the elasticity behind it, expected units and value against
-   keeping today's price, and each guardrail in words; approve or reject with a reason, and
-   after an approval the dated prices it wrote. */
+   plan's first new price and its expected gain; in full, the price zone it prices, each size's
+   new price, the price steps week by week with their margins against today's margin, the
+   elasticity behind it, expected units and value against keeping today's price, and each
+   guardrail with the plan's numbers against it; approve or reject with a reason, and after an
+   approval the dated prices it wrote. */
 "use strict";
 
 (() => {
@@ -37,17 +38,39 @@
     return typeof v === "number" && v > 0 && v < 1 ? percent(v) : String(v);
   };
 
+  // A guardrail against the plan: its setting, the plan's own figure, and whether it held the
+  // plan back (with what the plan would have done without it).
+  const check = (c) => el("li", { class: "pass" },
+    el("strong", { text: `${c.guardrail[0].toUpperCase()}${c.guardrail.slice(1)}` }),
+    ` (${c.setting}): ${c.plan}. `,
+    c.bound ? `Held the plan back: ${c.held_back}.` : "Did not hold the plan back.");
+
   function guardrails(g) {
     return el("div", {},
       el("h3", { text: "Guardrail checks" }),
       el("p", { class: g.passes ? "ok" : "bad", text: g.passes ? "Every guardrail passes." : `${g.violations.length} guardrail(s) broken.` }),
       el("ul", { class: "checks" },
         g.violations.map((v) => el("li", { class: "fail", text: v })),
-        g.binding.map((b) => el("li", { class: "pass", text: `${b} (held the plan back)` }))),
+        g.checks.map(check)),
       facts(Object.entries(g.settings).map(([k, v]) => {
         const [label, show] = GUARDRAILS[k] || [k.replaceAll("_", " "), setting];
         return [label, show(v)];
       })));
+  }
+
+  const options = (o) => Object.values(o || {}).join(" ") || "one size";
+
+  function sizes(p) {
+    if (p.sizes.length < 2) return null;
+    return el("div", {},
+      el("h3", { text: "Sizes" }),
+      p.size_rule ? el("p", { text: `Rule: ${p.size_rule}.` }) : null,
+      table([
+        { label: "Size", value: (s) => `${options(s.options)} (${s.sku})` },
+        { label: "List price", value: (s) => money(s.list_price), num: true },
+        { label: "Today", value: (s) => money(s.current_price), num: true },
+        { label: "From the first change", value: (s) => money(s.first_price), num: true },
+      ], p.sizes));
   }
 
   function render(detail, controls) {
@@ -55,21 +78,23 @@
     const e = p.elasticity;
     const x = p.expected;
     const edited = new Set(p.edited_weeks);
-    const location = (detail.content || {}).location || {};
-    const where = location.name ? `${location.name} (${location.id})` : p.location_id;
+    const zone = p.zone
+      ? `${p.zone.name} (${p.zone.locations.join(", ")}): one price for the product across them`
+      : `${p.location_id} (planned before price zones; its prices apply at every store and online)`;
     const [valueName, objective] = OBJECTIVES[p.objective] || ["value", null];
     return el("div", {},
       facts([
-        ["Product", `${p.product} (${p.sku})`],
-        // The store keeps one price per SKU: a plan made for one location reprices every one.
-        ["Planned for", where ? `${where}; the new prices apply at every store and online` : null],
+        ["Product", p.product_id ? `${p.product} (${p.product_id})` : `${p.product} (${p.sku})`],
+        ["Price zone", zone],
+        ["Prices quoted for", p.sizes.length > 1 ? `${p.sku}; every size in the table below` : p.sku],
         ["Current price", `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))}`],
         ["List price", money(p.list_price)],
         ["Unit cost", money(p.unit_cost)],
         ["Stock", p.stock === null ? null : `${number(p.stock)} units`],
         ["Sales up to", p.as_of],
+        ["Plan starts", p.starts_on],
         ["Objective", objective ? `${p.objective}: ${objective}` : p.objective],
-        ["Elasticity", e ? `${number(e.estimate, 2)} (${number(e.lower, 2)} to ${number(e.upper, 2)}, ${e.method})` : null],
+        ["Elasticity", e ? `${number(e.estimate, 2)} (95% interval ${number(e.lower, 2)} to ${number(e.upper, 2)}): ${e.method}` : null],
         ["Proposed by", detail.proposer],
         ["Expires", Aisle.when(detail.expires_at)],
       ]),
@@ -82,6 +107,7 @@
           { label: "Margin", value: (w) => percent(w.margin), num: true },
         ], p.weeks)
         : el("p", { class: "empty", text: "This proposal has no price steps." }),
+      sizes(p),
       x
         ? el("div", {}, el("h3", { text: "Expected outcome" }), facts([
           ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
@@ -104,24 +130,28 @@
       return el("p", { text: `Proposal ${detail.id} is ${result.status}. ${result.message}` });
     }
     const p = detail.pricing;
-    // Dates are UTC days, as the server dates prices; none is before today.
-    const today = new Date().toISOString().slice(0, 10);
+    // Today by the application's clock (the page header's date); no price is dated before it.
+    const today = document.body.dataset.today;
+    // The quoted size's steps; every other size moves on the same days.
+    const quoted = steps.filter((s) => s.variant_id === p.sku);
     let before = p.current_price;
-    const rows = steps.map((s) => {
+    const rows = quoted.map((s) => {
       const row = { ...s, change: s.price / before - 1 };
       before = s.price;
       return row;
     });
+    const where = p.zone ? `${p.zone.name} (${p.zone.locations.join(", ")})` : "every store and online";
+    const others = p.sizes.length > 1 ? ` Its ${p.sizes.length} sizes change on the same days (${steps.length} dated prices in all).` : "";
     return el("div", {},
-      el("h3", { text: `New prices for ${p.sku}` }),
-      el("p", { text: `${p.product}, ${money(p.current_price)} before: each price holds from its date on, at every store and online.` }),
+      el("h3", { text: `New prices for ${p.product}` }),
+      el("p", { text: `${money(p.current_price)} before (${p.sku}): each price holds from its date on, at ${where}.${others}` }),
       table([
         { label: "From", value: (s) => (s.effective_on <= today ? `${s.effective_on} (today)` : s.effective_on) },
         { label: "Price", value: (s) => money(s.price), num: true },
         { label: "Change", value: (s) => percent(s.change), num: true },
         { label: "Margin", value: (s) => percent(margin(s.price, p.unit_cost)), num: true },
       ], rows),
-      el("p", { class: "muted", text: result.message }));
+      el("p", { class: "muted", text: `Approved; the new prices are in the price list.` }));
   }
 
   Queue.init({
@@ -132,7 +162,8 @@
         ? `${t.product} · ${money(t.current_price)} → ${money(t.first_price)}`
         : `Price change${p.location_id ? ` · ${p.location_id}` : ""}`;
       const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected`;
-      return [title, [t.sku, p.location_id, gain, `by ${p.proposer}`, p.id].filter(Boolean).join(" · ")];
+      const zone = p.location_id ? `price zone ${p.location_id}` : null;
+      return [title, [zone, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
     },
     render,
     decided,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.store.models import (
     DailySales,
@@ -76,6 +77,7 @@ class PlannedOrder:
 @dataclass(slots=True)
 class PlanSummary:
     as_of: str
+    planned_on: str  # today by the application's clock (`retail.clock`)
     locations: list[str]
     skus_reviewed: int = 0
     skus_without_supplier: int = 0
@@ -134,9 +136,12 @@ def plan_replenishment(
         last_day = session.scalar(
             select(func.max(DailySales.day)).where(DailySales.location_id.in_(location_ids))
         )
-        as_of = last_day or now.date()
+        today = clock_today(session)
+        as_of = last_day or today - dt.timedelta(days=1)
         series, without_supplier = _series(session, locations, limit)
-        summary = PlanSummary(as_of=as_of.isoformat(), locations=location_ids)
+        summary = PlanSummary(
+            as_of=as_of.isoformat(), planned_on=today.isoformat(), locations=location_ids
+        )
         summary.skus_reviewed = len(series) + without_supplier
         summary.skus_without_supplier = without_supplier
         if not series:
@@ -169,6 +174,7 @@ def plan_replenishment(
             decisions,
             forecasts,
             as_of=as_of,
+            planned_on=today,
             review_days=review_days,
             model_versions=model_versions,
             expires_at=now + dt.timedelta(days=review_days),
@@ -458,6 +464,7 @@ def _plan_orders(
     forecasts: dict[tuple[str, str], _Forecast],
     *,
     as_of: dt.date,
+    planned_on: dt.date,
     review_days: int,
     model_versions: dict[str, Any],
     expires_at: dt.datetime,
@@ -483,6 +490,7 @@ def _plan_orders(
             },
             "location": {"id": location_id, "name": first.location_name},
             "as_of": as_of.isoformat(),
+            "planned_on": planned_on.isoformat(),
             "review_period_days": review_days,
             "policy_version": model_versions["policy"],
             "forecast_sources": sorted({line["forecast_source"] for line in lines}),

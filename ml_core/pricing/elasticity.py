@@ -87,6 +87,12 @@ DML = "ppml-fe-pooled"
 OLS = "ols-fe"
 CATEGORY_PRIOR = "category-prior"
 GLOBAL_PRIOR = "global-prior"
+# What each method means, in the words a pricing manager reads (`describe_method`).
+METHOD_WORDS = {
+    DML: "estimated from the product's own price changes, shrunk toward its category's average",
+    CATEGORY_PRIOR: "its category's average (the product's own prices varied too little)",
+    GLOBAL_PRIOR: "the average over all products (too little price variation to go on)",
+}
 
 
 class TooLittleDataError(AisleError):
@@ -761,3 +767,8 @@ def _pooled_tables(
         else {},
     }
     return pd.DataFrame(rows), pd.DataFrame(groups), summary
+
+
+def describe_method(method: str) -> str:
+    """An estimate's method in plain words (the method's name for one this does not know)."""
+    return METHOD_WORDS.get(method, method)

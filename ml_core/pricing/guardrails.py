@@ -6,7 +6,8 @@ increase during a promotion, and how many prices may change on one day. The opti
 only transitions `step_violations` allows; `check_plan` re-checks every plan before it may leave
 the optimiser, and also trips when a plan's price changes depart from the recent history of
 price changes by more than `history_sigmas` standard deviations. A tripped plan is rejected with
-its reasons and never written.
+its reasons and never written. `guardrail_checks` reports, for a plan that passed, each
+guardrail with the plan's own numbers against it and whether it held the plan back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Prices within half a cent are the same price.
 PRICE_TOLERANCE = 0.005
+# The guardrails a plan can press against, by the names its reports use.
+MARGIN_FLOOR = "margin floor"
+MINIMUM_PRICE = "minimum price"
+MAXIMUM_STEP = "maximum step"
+MARKDOWN_ONLY = "markdown-only"
 
 
 class Guardrails(BaseModel):
@@ -152,3 +158,61 @@ def check_plan(
                 )
         previous = price
     return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailCheck:
+    """One guardrail against a plan: its setting, the plan's own figure for it, and, when it
+    held the plan back, what the plan would have done without it."""
+
+    guardrail: str
+    setting: str
+    plan: str
+    bound: bool
+    held_back: str | None
+
+
+def guardrail_checks(
+    prices: Sequence[float],
+    *,
+    current_price: float,
+    list_price: float,
+    unit_cost: float,
+    guardrails: Guardrails,
+    bindings: dict[str, str],
+) -> list[GuardrailCheck]:
+    """The guardrails a markdown presses against, each with the plan's figure for it;
+    `bindings` maps each guardrail that held the plan back to what it prevented."""
+    path = [current_price, *prices]
+    steps = [(a, b) for a, b in zip(path, path[1:], strict=False) if abs(b - a) > PRICE_TOLERANCE]
+    lowest = min(path)
+    margin = (lowest - unit_cost) / lowest if lowest > 0 else float("-inf")
+    if steps:
+        a, b = max(steps, key=lambda s: abs(s[1] - s[0]) / s[0])
+        largest = f"largest weekly change {b / a - 1:+.0%} ({a:.2f} to {b:.2f})"
+    else:
+        largest = "no price changes"
+    rises = [(a, b) for a, b in steps if b > a]
+    figures = [
+        (
+            MARGIN_FLOOR,
+            f"margin at least {guardrails.min_margin:.0%}",
+            f"lowest margin {margin:.0%} (price {lowest:.2f} over cost {unit_cost:.2f})",
+        ),
+        (
+            MINIMUM_PRICE,
+            f"price at least {guardrails.min_price_fraction:.0%} of list "
+            f"({guardrails.min_price_fraction * list_price:.2f})",
+            f"lowest price {lowest:.2f}, {lowest / list_price:.0%} of list {list_price:.2f}",
+        ),
+        (MAXIMUM_STEP, f"weekly change at most {guardrails.max_step:.0%}", largest),
+        (
+            MARKDOWN_ONLY,
+            "prices never go up" if guardrails.monotone else "prices may go up",
+            f"goes up {rises[0][0]:.2f} to {rises[0][1]:.2f}" if rises else "no price goes up",
+        ),
+    ]
+    return [
+        GuardrailCheck(name, setting, plan, name in bindings, bindings.get(name))
+        for name, setting, plan in figures
+    ]

@@ -23,7 +23,8 @@ guardrails allow are searched, and only the states reachable from the item's sta
 per item where the grid holds n_prices x STOCK_GRID per week (a chain's items are solved
 together, see `_optimise_chunk`). `plan_many` re-checks every plan with the circuit breaker and
 applies the cap on price changes per day across items, keeping the most valuable changes; for
-the plans left to propose it names the guardrails that bind (`RELAXATIONS`).
+the plans left to propose it names the guardrails that bind (`RELAXATIONS`), each with the step
+the plan would take without it and what that step would be worth.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from typing import Literal
 import numpy as np
 
 from ml_core.pricing.guardrails import (
+    MARGIN_FLOOR,
+    MARKDOWN_ONLY,
+    MAXIMUM_STEP,
+    MINIMUM_PRICE,
     PRICE_TOLERANCE,
     ChangeHistory,
     Guardrails,
@@ -56,10 +61,10 @@ STOCK_GRID = 2000
 MIN_STEP = 1e-3
 # The guardrails whose relaxation is tried to say which ones bind a plan.
 RELAXATIONS: dict[str, dict[str, object]] = {
-    "margin floor": {"min_margin": -1.0},
-    "minimum price": {"min_price_fraction": 0.0},
-    "maximum step": {"max_step": 10.0},
-    "markdown-only": {"monotone": False},
+    MARGIN_FLOOR: {"min_margin": -1.0},
+    MINIMUM_PRICE: {"min_price_fraction": 0.0},
+    MAXIMUM_STEP: {"max_step": 10.0},
+    MARKDOWN_ONLY: {"monotone": False},
 }
 
 
@@ -91,6 +96,19 @@ class MarkdownItem:
         return week < len(self.promo_weeks) and self.promo_weeks[week]
 
 
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A guardrail that held a plan back: the plan made without it would, in `week`, move the
+    price from `previous` to `price` (breaking it as `reason` says) and be worth `gain` more."""
+
+    guardrail: str
+    week: int
+    previous: float
+    price: float
+    reason: str
+    gain: float
+
+
 @dataclass(slots=True)
 class MarkdownPlan:
     item_id: str
@@ -101,7 +119,7 @@ class MarkdownPlan:
     keep_value: float  # value of keeping the current price all horizon
     keep_units: float
     leftover: float
-    binding: list[str] = field(default_factory=list)
+    binding: list[Binding] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     deferred: str | None = None
 
@@ -499,22 +517,49 @@ def _note_binding(
     guardrails: Guardrails,
     objective: Objective,
 ) -> None:
-    """Add to each plan every guardrail whose relaxation alone would raise its value."""
+    """Add to each plan every guardrail that binds it, with the numbers that make it bind.
+
+    A guardrail binds when the plan solved with that guardrail alone relaxed is worth more,
+    valued the same way as the plan itself (over the elasticity's scenarios): comparing a
+    relaxed optimum at the point estimate with a plan's expected value would call guardrails
+    binding that did not change the plan at all. The relaxed plan then breaks the guardrail in
+    some week (it is the only one relaxed); the first such week is what the binding reports."""
     base = [_problem(item, guardrails, objective) for item in items]
     for name, relaxed in RELAXATIONS.items():
         loose = guardrails.model_copy(update=relaxed)
-        problems = [_problem(item, loose, objective) for item in items]
         # Where the relaxation allows no other step, the programme and its value are the same.
         changed = [
             i
-            for i, (problem, kept) in enumerate(zip(problems, base, strict=True))
-            if not np.array_equal(problem.allowed, kept.allowed)
+            for i, (item, kept) in enumerate(zip(items, base, strict=True))
+            if not np.array_equal(_problem(item, loose, objective).allowed, kept.allowed)
         ]
-        values, _ = _optimise([problems[i] for i in changed], with_paths=False)
-        for i, value in zip(changed, values, strict=True):
+        freer = solve_many([items[i] for i in changed], loose, objective)
+        for i, other in zip(changed, freer, strict=True):
             plan = plans[i]
-            if value > plan.value + 1e-6 * max(abs(plan.value), 1.0):
-                plan.binding.append(name)
+            if other.value > plan.value + 1e-6 * max(abs(plan.value), 1.0):
+                binding = _binding(name, items[i], other, guardrails, other.value - plan.value)
+                if binding is not None:
+                    plan.binding.append(binding)
+
+
+def _binding(
+    name: str, item: MarkdownItem, freer: MarkdownPlan, guardrails: Guardrails, gain: float
+) -> Binding | None:
+    """The first week in which the plan made without guardrail `name` breaks it."""
+    previous = item.current_price
+    for week, price in enumerate(freer.prices):
+        reasons = step_violations(
+            previous=previous,
+            price=price,
+            list_price=item.list_price,
+            unit_cost=item.unit_cost,
+            promo_week=item.promo(week),
+            guardrails=guardrails,
+        )
+        if reasons:
+            return Binding(name, week, previous, price, reasons[0], gain)
+        previous = price
+    return None
 
 
 def is_proposable(plan: MarkdownPlan) -> bool:

@@ -1,16 +1,22 @@
 """Markdown planning on the store's own data: price-change *proposals*, never price changes.
 
-`plan_markdowns` (behind `aisle pricing markdown`) estimates elasticities from the chain's daily
-sales (`DMLElasticity`, its prior shifted by the brand's tier), takes each stocked SKU at the
-chosen store(s) with its current and list price, unit cost and stock, forecasts its weekly demand
-at the current price (the product's chain baseline from `ml_core.pricing.baseline`, a smooth
-demand model with last year's chain calendar, brought to the current price with its elasticity
-and shared out by the SKU's share of the product's chain sales over the last eight weeks), and
-optimises a weekly price path under the guardrails. Plans that pass the circuit breaker and fit
-under the per-day cap become one `price_change` proposal content per SKU and location, with an
-explanation. It writes nothing: the plan is returned, and `approvals.records` records it as
-proposals (reusing open ones, superseding older ones for the same SKU and location, never
-re-proposing what was approved).
+The pricing model (`retail.price_zones`): a product has one price per price zone, shared by its
+sizes and colours; a size listed at a premium keeps its premium (every size goes to the same
+fraction of its own list price, and the proposal names that rule). So `plan_markdowns` (behind
+`aisle pricing markdown`) plans each product once per zone, on the pooled data of the zone's
+locations: the stock of every size at every location of the zone, and the product's weekly
+demand at its current price there (the product's chain baseline from
+`ml_core.pricing.baseline`, a smooth demand model with last year's chain calendar, brought to the
+current price with its elasticity and shared out by the zone's share of the product's chain
+sales over the last eight weeks). Elasticities come from the chain's daily sales
+(`DMLElasticity`, its prior shifted by the brand's tier). The weekly price path is optimised
+under the guardrails, with the margin floor held for the size whose cost is the largest fraction
+of its list price. Plans start today by the application's clock (`retail.clock`), never on a
+day that has passed. Plans that pass the circuit breaker and fit under the per-day cap become
+one `price_change` proposal content per product and zone, with an explanation. It writes
+nothing: the plan is returned, and `approvals.records` records it as proposals (reusing open
+ones, superseding the older open one for the product in the zone, never re-proposing what was
+approved).
 
 The sales records are read once per plan (`load_pricing_data`); a caller that holds them already
 (the pricing tools, which also answer elasticity questions from them) passes them in.
@@ -34,6 +40,7 @@ from ml_core.pricing.baseline import weekly_baseline
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, DMLElasticity
 from ml_core.pricing.guardrails import ChangeHistory, Guardrails, change_history
 from ml_core.pricing.markdown import (
+    Binding,
     MarkdownItem,
     MarkdownPlan,
     Objective,
@@ -41,11 +48,12 @@ from ml_core.pricing.markdown import (
     plan_many,
 )
 from ml_core.pricing.store_data import CONTROLS, PROMO, item_features, load_sales_records
-from retail.errors import NotFoundError
+from retail.clock import today as clock_today
+from retail.price_zones import PriceZone, price_zones, zone_named
+from retail.settings import Settings
 from retail.store.models import (
     DailySales,
     InventoryPosition,
-    Location,
     PriceChange,
     Product,
     Promotion,
@@ -59,15 +67,26 @@ MODEL_VERSION = "ppml-fe-pooled-1"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
 SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (jobber, outlet)
+# Sizes whose prices are within this of the same fraction of their list prices are in line:
+# rounding to a shelf price (x.99) moves a price by up to a percent or so.
+SIZE_FRACTION_TOLERANCE = 0.015
+
+
+# How a product's sizes are priced (`retail.price_zones`), as its proposal names the rule.
+ONE_PRICE = "one price for every size"
+SIZE_PREMIUM = (
+    "every size at the same fraction of its own list price (sizes listed at a premium keep it)"
+)
 
 
 @dataclass(slots=True)
 class PlannedMarkdown:
-    """One price-change proposal's content, as planned (not yet recorded)."""
+    """One price-change proposal's content, as planned (not yet recorded); `location_id` is the
+    price zone it prices."""
 
     content: dict[str, Any]
     location_id: str
-    sku: str
+    product_id: str
     gain: float
     model_versions: dict[str, Any]
     expires_at: dt.datetime
@@ -76,10 +95,13 @@ class PlannedMarkdown:
 @dataclass(slots=True)
 class MarkdownSummary:
     as_of: str
+    starts_on: str
     objective: str
     horizon_weeks: int
-    locations: list[str]
-    skus_reviewed: int = 0
+    zones: list[str]
+    # The zones planned and their locations: the plan replaces the open proposals made there.
+    covers: list[str] = field(default_factory=list)
+    products_reviewed: int = 0
     plans_with_changes: int = 0
     deferred_by_daily_cap: int = 0
     expected_gain: float = 0.0
@@ -91,19 +113,21 @@ class MarkdownSummary:
 def plan_markdowns(
     engine: Engine,
     *,
-    store_id: str | None = None,
+    zone: str | None = None,
     horizon_weeks: int = 8,
     objective: Objective = "margin",
     guardrails: Guardrails | None = None,
     now: dt.datetime | None = None,
     data: PricingData | None = None,
+    settings: Settings | None = None,
     show_progress: bool = False,
 ) -> MarkdownSummary:
-    """Plan markdowns for one store (or every store and online); writes nothing
-    (`approvals.records.record_plan` records `summary.planned`).
+    """Plan markdowns for one price zone (named by its id, or by one of its stores), or for
+    every zone; writes nothing (`approvals.records.record_plan` records `summary.planned`).
 
-    `data` is what `load_pricing_data` read, when the caller has it already. With
-    `show_progress`, a terminal on stderr shows the progress.
+    `data` is what `load_pricing_data` read, when the caller has it already. `now` is when the
+    proposals are made (they expire a week later); the plan starts on today's date by the
+    application's clock. With `show_progress`, a terminal on stderr shows the progress.
     """
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
@@ -113,30 +137,35 @@ def plan_markdowns(
         task = progress.add_task("forecasting the baselines", total=None)
         elasticity = data.elasticity
         as_of = data.last_day.date()
-        start = as_of + dt.timedelta(days=1)
-        summary = MarkdownSummary(
-            as_of=as_of.isoformat(),
-            objective=objective,
-            horizon_weeks=horizon_weeks,
-            locations=[],
-            elasticity_methods={
-                str(k): int(v) for k, v in elasticity["method"].value_counts().items()
-            },
-        )
-        weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
         with Session(engine) as session:
-            locations = _locations(session, store_id)
-            summary.locations = [loc.id for loc in locations]
+            zones = price_zones(session, settings)
+            if zone is not None:
+                zones = [zone_named(zones, zone)]
+            # Nothing is proposed for a day that has passed: sales recorded up to a later day
+            # than today's (a clock set back) still plan from the day after them.
+            start = max(clock_today(session, settings), as_of + dt.timedelta(days=1))
+            summary = MarkdownSummary(
+                as_of=as_of.isoformat(),
+                starts_on=start.isoformat(),
+                objective=objective,
+                horizon_weeks=horizon_weeks,
+                zones=[z.id for z in zones],
+                covers=[where for z in zones for where in (z.id, *z.location_ids)],
+                elasticity_methods={
+                    str(k): int(v) for k, v in elasticity["method"].value_counts().items()
+                },
+            )
+            weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
             history = _change_history(session, as_of)
             promos = _promotion_weeks(session, start, horizon_weeks)
             list_prices = _list_prices(session, as_of)
-            chain_units = _chain_units(session, as_of)
-            progress.update(task, total=len(locations), completed=0)
-            for location in locations:
-                progress.update(task, description=f"planning {location.id}")
+            chain_units = _units_by_product(session, as_of, None)
+            progress.update(task, total=len(zones), completed=0)
+            for price_zone in zones:
+                progress.update(task, description=f"planning zone {price_zone.id}")
                 items, facts = _items(
                     session,
-                    location.id,
+                    price_zone,
                     weekly,
                     chain_units,
                     elasticity,
@@ -144,8 +173,9 @@ def plan_markdowns(
                     list_prices,
                     as_of,
                     horizon_weeks,
+                    summary,
                 )
-                summary.skus_reviewed += len(items)
+                summary.products_reviewed += len(items)
                 plans = plan_many(items, guardrails, objective, start=start, history=history)
                 for item, plan in zip(items, plans, strict=True):
                     _plan(
@@ -153,7 +183,7 @@ def plan_markdowns(
                         item,
                         plan,
                         facts[item.item_id],
-                        location,
+                        price_zone,
                         start,
                         guardrails,
                         history,
@@ -214,25 +244,6 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
-class UnknownLocationError(NotFoundError):
-    """The store asked for does not exist."""
-
-
-def _locations(session: Session, store_id: str | None) -> list[Location]:
-    planned = list(
-        session.scalars(
-            select(Location).where(Location.kind.in_(("store", "online"))).order_by(Location.id)
-        )
-    )
-    if store_id is None:
-        return planned
-    chosen = [loc for loc in planned if loc.id == store_id]
-    if not chosen:
-        known = ", ".join(loc.id for loc in planned) or "none yet"
-        raise UnknownLocationError(f"There is no store {store_id!r}; the stores are: {known}.")
-    return chosen
-
-
 def _change_history(session: Session, as_of: dt.date) -> ChangeHistory:
     """Log ratios of the list-price changes (launches excluded) in the year before `as_of`."""
     rows = session.execute(
@@ -269,7 +280,7 @@ def _promotion_weeks(session: Session, start: dt.date, weeks: int) -> dict[str, 
 
 def _items(
     session: Session,
-    location_id: str,
+    zone: PriceZone,
     weekly: pd.DataFrame,
     chain_units: dict[str, float],
     elasticity: pd.DataFrame,
@@ -277,42 +288,97 @@ def _items(
     list_prices: dict[str, float],
     as_of: dt.date,
     horizon: int,
+    summary: MarkdownSummary,
 ) -> tuple[list[MarkdownItem], dict[str, dict[str, Any]]]:
+    """One item per product with stock in the zone: its sizes pooled (see the module
+    docstring); a product whose sizes sit at different fractions of their list prices is
+    reported in `summary.rejected` instead, since one markdown cannot keep them in line."""
+    stock: dict[str, float] = {}
+    for variant_id, on_hand, reserved in session.execute(
+        select(
+            InventoryPosition.variant_id, InventoryPosition.on_hand, InventoryPosition.reserved
+        ).where(InventoryPosition.location_id.in_(zone.location_ids))
+    ):
+        stock[variant_id] = stock.get(variant_id, 0.0) + max(on_hand - reserved, 0)
+    stocked = {v for v, units in stock.items() if units > 0}
     rows = session.execute(
-        select(InventoryPosition, Variant, Product)
-        .join(Variant, Variant.id == InventoryPosition.variant_id)
+        select(Variant, Product)
         .join(Product, Product.id == Variant.product_id)
-        .where(InventoryPosition.location_id == location_id)
-        .order_by(InventoryPosition.variant_id)
+        .where(Product.id.in_(select(Variant.product_id).where(Variant.id.in_(stocked))))
+        .order_by(Product.id, Variant.id)
     ).all()
-    sold = _variant_units(session, location_id, as_of)
+    by_product: dict[str, list[Variant]] = {}
+    names: dict[str, str] = {}
+    for variant, product in rows:
+        by_product.setdefault(product.id, []).append(variant)
+        names[product.id] = product.name
+    zone_units = _units_by_product(session, as_of, zone.location_ids)
     items, facts = [], {}
-    for inv, variant, product in rows:
-        stock = max(inv.on_hand - inv.reserved, 0)
-        # A product with too little history for a baseline is not planned.
-        if stock <= 0 or variant.unit_cost is None or product.id not in weekly.index:
+    for product_id, variants in by_product.items():
+        costed = [v for v in variants if v.unit_cost is not None]
+        # A product with too little history for a baseline, or no cost, is not planned.
+        if not costed or product_id not in weekly.index:
             continue
-        est = elasticity.loc[product.id]
-        # The SKU at this location sells this share of its product's chain units.
-        chain = chain_units.get(product.id, 0.0)
-        share = sold.get(variant.id, 0.0) / chain if chain > 0 else 0.0
-        forecast = weekly.loc[product.id].to_numpy() * share
+        listed = {v.id: float(list_prices.get(v.id, v.price)) for v in variants}
+        # The size with the most stock is the one the path's prices are quoted for.
+        reference = max(variants, key=lambda v: (stock.get(v.id, 0.0), v.id))
+        fraction = float(reference.price) / listed[reference.id]
+        out_of_line = sorted(
+            {
+                round(float(v.price) / listed[v.id], 2)
+                for v in variants
+                if abs(float(v.price) / listed[v.id] - fraction) > SIZE_FRACTION_TOLERANCE
+            }
+        )
+        if out_of_line:
+            summary.rejected.append(
+                {
+                    "product_id": product_id,
+                    "zone": zone.id,
+                    "reasons": [
+                        f"its sizes are at different fractions of their list prices ({fraction:.0%}"
+                        f" for {reference.id}, {', '.join(f'{f:.0%}' for f in out_of_line)} for "
+                        "others); one markdown cannot keep one price across them"
+                    ],
+                }
+            )
+            continue
+        list_price = listed[reference.id]
+        # The margin floor must hold for every size: the costliest relative to its list.
+        cost_share = max(float(v.unit_cost or 0.0) / listed[v.id] for v in costed)
+        unit_cost = round(list_price * cost_share, 2)
+        chain = chain_units.get(product_id, 0.0)
+        share = zone_units.get(product_id, 0.0) / chain if chain > 0 else 0.0
+        est = elasticity.loc[product_id]
         items.append(
             MarkdownItem(
-                item_id=variant.id,
-                list_price=float(list_prices.get(variant.id, variant.price)),
-                current_price=float(variant.price),
-                unit_cost=float(variant.unit_cost),
-                stock=float(stock),
-                baseline=tuple(float(units) for units in forecast),
+                item_id=product_id,
+                list_price=list_price,
+                current_price=float(reference.price),
+                unit_cost=unit_cost,
+                stock=float(sum(stock.get(v.id, 0.0) for v in variants)),
+                baseline=tuple(float(u) for u in weekly.loc[product_id].to_numpy() * share),
                 elasticity=float(est["elasticity"]),
                 elasticity_se=float(est["se"]),
-                salvage=SALVAGE_FRACTION * float(variant.unit_cost),
-                promo_weeks=tuple(promos.get(product.id, [False] * horizon)),
+                salvage=SALVAGE_FRACTION * unit_cost,
+                promo_weeks=tuple(promos.get(product_id, [False] * horizon)),
             )
         )
-        facts[variant.id] = {
-            "product": product.name,
+        lists = {listed[v.id] for v in variants}
+        facts[product_id] = {
+            "product": names[product_id],
+            "reference_sku": reference.id,
+            "size_rule": ONE_PRICE if len(lists) == 1 else SIZE_PREMIUM,
+            "variants": [
+                {
+                    "sku": v.id,
+                    "options": dict(v.options or {}),
+                    "list_price": round(listed[v.id], 2),
+                    "current_price": round(float(v.price), 2),
+                    "stock": stock.get(v.id, 0.0),
+                }
+                for v in variants
+            ],
             "elasticity": {
                 "estimate": round(float(est["elasticity"]), 3),
                 "lower": round(float(est["lower"]), 3),
@@ -335,44 +401,53 @@ def _list_prices(session: Session, as_of: dt.date) -> dict[str, float]:
     return out
 
 
-def _variant_units(session: Session, location_id: str, as_of: dt.date) -> dict[str, float]:
-    """Units each SKU sold at the location over the last `SHARE_DAYS` days."""
+def _units_by_product(
+    session: Session, as_of: dt.date, location_ids: tuple[str, ...] | None
+) -> dict[str, float]:
+    """Units each product sold over the last `SHARE_DAYS` days at these locations (or in the
+    whole chain)."""
     first = as_of - dt.timedelta(days=SHARE_DAYS - 1)
-    rows = session.execute(
-        select(DailySales.variant_id, func.sum(DailySales.units))
-        .where(DailySales.location_id == location_id, DailySales.day >= first)
-        .group_by(DailySales.variant_id)
-    ).all()
-    return {variant_id: float(units or 0) for variant_id, units in rows}
-
-
-def _chain_units(session: Session, as_of: dt.date) -> dict[str, float]:
-    """Units each product sold in the whole chain over the last `SHARE_DAYS` days."""
-    first = as_of - dt.timedelta(days=SHARE_DAYS - 1)
-    rows = session.execute(
+    query = (
         select(Variant.product_id, func.sum(DailySales.units))
         .join(DailySales, DailySales.variant_id == Variant.id)
         .where(DailySales.day >= first)
         .group_by(Variant.product_id)
-    ).all()
-    return {product_id: float(units or 0) for product_id, units in rows}
+    )
+    if location_ids is not None:
+        query = query.where(DailySales.location_id.in_(location_ids))
+    return {product_id: float(units or 0) for product_id, units in session.execute(query)}
 
 
-def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date) -> str:
+def held_back(binding: Binding, start: dt.date) -> str:
+    """What a guardrail that bound a plan prevented, with its numbers."""
+    day = start + dt.timedelta(weeks=binding.week)
+    return (
+        f"without it the plan would move the price {binding.previous:.2f} to "
+        f"{binding.price:.2f} in the week of {day.isoformat()} ({binding.reason}) and be worth "
+        f"{binding.gain:,.2f} more"
+    )
+
+
+def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZone) -> str:
     """One paragraph a pricing manager can check against the numbers."""
     steps = []
     for w in plan.changes:
         day = start + dt.timedelta(weeks=w)
         steps.append(f"{plan.prices[w]:.2f} from {day.isoformat()}")
     first = plan.prices[plan.changes[0]] if plan.changes else item.current_price
-    binding = ", ".join(plan.binding) if plan.binding else "none"
+    binding = (
+        "; ".join(f"{b.guardrail}: {held_back(b, start)}" for b in plan.binding)
+        if plan.binding
+        else "none"
+    )
     return (
         f"Mark down from {item.current_price:.2f} (list {item.list_price:.2f}) to "
-        f"{first:.2f} ({first / item.current_price - 1:+.0%}); path: {'; '.join(steps)}. "
+        f"{first:.2f} ({first / item.current_price - 1:+.0%}) at {zone.name} "
+        f"({', '.join(zone.location_ids)}); path: {'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
         f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
         f"the price ({plan.gain:+,.2f}); {plan.leftover:.1f} of {item.stock:.0f} units left. "
-        f"Elasticity {item.elasticity:.2f}. Binding guardrails: {binding}."
+        f"Elasticity {item.elasticity:.2f}. Guardrails that held the plan back: {binding}."
     )
 
 
@@ -381,7 +456,7 @@ def _plan(
     item: MarkdownItem,
     plan: MarkdownPlan,
     facts: dict[str, Any],
-    location: Location,
+    zone: PriceZone,
     start: dt.date,
     guardrails: Guardrails,
     history: ChangeHistory,
@@ -392,7 +467,7 @@ def _plan(
         summary.plans_with_changes += 1
     if plan.rejected:
         summary.rejected.append(
-            {"sku": item.item_id, "location": location.id, "reasons": plan.rejected}
+            {"product_id": item.item_id, "zone": zone.id, "reasons": plan.rejected}
         )
         return
     if plan.deferred:
@@ -402,10 +477,14 @@ def _plan(
         return
     content = {
         "type": "markdown",
-        "sku": item.item_id,
+        "product_id": item.item_id,
         "product": facts["product"],
-        "location": {"id": location.id, "name": location.name},
+        "zone": {"id": zone.id, "name": zone.name, "locations": list(zone.location_ids)},
+        "sku": facts["reference_sku"],
+        "size_rule": facts["size_rule"],
+        "variants": facts["variants"],
         "as_of": summary.as_of,
+        "starts_on": start.isoformat(),
         "objective": summary.objective,
         "horizon_weeks": item.horizon,
         "current_price": round(item.current_price, 2),
@@ -426,20 +505,22 @@ def _plan(
             "leftover": round(plan.leftover, 2),
         },
         "guardrails": guardrails.model_dump(mode="json"),
-        "binding_guardrails": plan.binding,
+        "binding_guardrails": [
+            {"guardrail": b.guardrail, "held_back": held_back(b, start)} for b in plan.binding
+        ],
         "change_history": {
             "mean_log": round(history.mean, 4),
             "sd_log": round(history.sd, 4),
             "n": history.n,
         },
-        "explanation": explain(item, plan, start),
+        "explanation": explain(item, plan, start, zone),
     }
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
     summary.planned.append(
         PlannedMarkdown(
             content=content,
-            location_id=location.id,
-            sku=item.item_id,
+            location_id=zone.id,
+            product_id=item.item_id,
             gain=plan.gain,
             model_versions={"elasticity": MODEL_VERSION},
             expires_at=now + dt.timedelta(days=7),

@@ -53,6 +53,7 @@ from ml_core.recommend.session import SessionProfiles
 from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE, purchase_lines
 from ml_core.recommend.train import ARTIFACT
 from ml_core.registry import ArtifactRegistry
+from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.settings import Settings
 from retail.store.models import (
@@ -413,7 +414,7 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
         # The price in effect: an approved markdown scheduled for a later week is not yet one.
         latest = (
             select(PriceChange.variant_id, func.max(PriceChange.effective_on).label("on"))
-            .where(PriceChange.effective_on <= dt.date.today())
+            .where(PriceChange.effective_on <= clock_today(engine))
             .group_by(PriceChange.variant_id)
             .subquery()
         )

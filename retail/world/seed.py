@@ -26,6 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
+from retail.clock import TODAY_KEY, world_today
 from retail.errors import AisleError
 from retail.store.bulk import copy_frame, table
 from retail.store.models import DatasetLoad
@@ -156,7 +157,16 @@ def seed_world(
                 },
             }
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-            _record_load(engine, scale, seed, content_hash, spec, counts, world_dir)
+            _record_load(
+                engine,
+                scale,
+                seed,
+                content_hash,
+                spec,
+                counts,
+                world_dir,
+                today=world_today(world.calendar.days[-1]),
+            )
             # The truth files appear all at once, after the database committed.
             if world_dir.exists():
                 shutil.rmtree(world_dir)
@@ -766,6 +776,8 @@ def _record_load(
     spec: ScaleSpec,
     counts: dict[str, int],
     world_dir: Path,
+    *,
+    today: dt.date,
 ) -> None:
     with engine.begin() as conn:
         loads = table("dataset_loads")
@@ -776,7 +788,13 @@ def _record_load(
                 "source": "generated",
                 "location": str(world_dir),
                 "content_hash": content_hash,
-                "parameters": {"scale": scale, "seed": seed, **asdict(spec)},
+                # The world's clock (`retail.clock`): its pages and plans are dated from it.
+                "parameters": {
+                    "scale": scale,
+                    "seed": seed,
+                    **asdict(spec),
+                    TODAY_KEY: today.isoformat(),
+                },
                 "counts": counts,
                 "loaded_at": dt.datetime.now(dt.UTC),
             },

@@ -21,6 +21,7 @@ from agents.pricing import PricingRunState, build_graph
 from approvals.decisions import DecisionRequest, complete, decide
 from approvals.price_changes import MarkdownContent, price_steps
 from retail.audit import verify_chain
+from retail.clock import clock
 from retail.settings import get_settings
 from retail.store.models import AuditEvent, PriceChange, Proposal, Variant
 from retail.store.open import open_store
@@ -69,13 +70,14 @@ def _proposal(engine: Engine, proposal_id: str) -> Proposal:
         return proposal
 
 
-def _rows(engine: Engine, proposal_id: str) -> list[tuple[dt.date, float]]:
+def _rows(engine: Engine, proposal_id: str, sku: str) -> list[tuple[dt.date, float]]:
+    """The dated prices a proposal wrote for one of its sizes."""
     with Session(engine) as session:
         return [
             (day, price)
             for day, price in session.execute(
                 select(PriceChange.effective_on, PriceChange.price)
-                .where(PriceChange.proposal_id == proposal_id)
+                .where(PriceChange.proposal_id == proposal_id, PriceChange.variant_id == sku)
                 .order_by(PriceChange.effective_on)
             )
         ]
@@ -94,17 +96,22 @@ def world(aisle: Aisle) -> Iterator[Services]:
 
 
 def _steady_price_history(engine: Engine, last_day: dt.date) -> None:
-    """A store whose only price changes in the past year were +1% and back on 20 SKUs."""
+    """A store whose every SKU launched at today's price and whose only price changes in the
+    past year were +1% and back."""
     with Session(engine) as session:
-        session.execute(delete(PriceChange).where(PriceChange.reason != "launch"))
-        for variant_id, price in session.execute(select(Variant.id, Variant.price).limit(20)):
-            for days_ago, new in ((200, round(price * 1.01, 2)), (100, price)):
+        session.execute(delete(PriceChange))
+        for variant_id, price in session.execute(select(Variant.id, Variant.price)):
+            for days_ago, new, reason in (
+                (400, price, "launch"),
+                (200, round(price * 1.01, 2), "list_change"),
+                (100, price, "list_change"),
+            ):
                 session.add(
                     PriceChange(
                         variant_id=variant_id,
                         effective_on=last_day - dt.timedelta(days=days_ago),
                         price=new,
-                        reason="list_change",
+                        reason=reason,
                     )
                 )
         session.commit()
@@ -120,17 +127,16 @@ def test_plans_far_from_the_stores_price_history_are_stopped_never_proposed(
     started = aisle("pricing", "run", "--store", "S001", "--limit", "4", "--json")
     assert started.exit_code == 0, started.output
     run = json.loads(started.stdout)
-    stopped = [n for n in run["notes"] if n.startswith("Stopped by the guardrails")]
+    stopped = [n for n in run["notes"] if n.startswith("Stopped: ")]
     # Every markdown is many standard deviations from changes of 1%: the breaker trips on each.
     assert stopped and all("standard deviations from recent price changes" in n for n in stopped)
-    stopped_skus = {note.split(": ")[1].split(" at ")[0] for note in stopped}
+    stopped_products = {note.split(": ")[1].split(" in zone ")[0] for note in stopped}
     with Session(engine) as session:
-        open_skus = {
-            p.content["sku"]
+        open_products = {
+            p.content["product_id"]
             for p in session.scalars(select(Proposal).where(Proposal.status == "proposed"))
         }
-    assert not stopped_skus & open_skus
-    assert not {p["totals"]["sku"] for p in run["proposals"]} & stopped_skus
+    assert not stopped_products & open_products
     assert _prices(engine) == before
 
 
@@ -223,30 +229,35 @@ def test_the_pricing_manager_decides_and_only_approved_prices_apply(
         assert state.executions[-1].created
         assert [p.id for p in state.pending] == [third["id"]]
 
-    today = dt.datetime.now(dt.UTC).date()
+    today = clock(engine, settings).today
+    assert today == START
     executed = _proposal(engine, first["id"])
     assert (executed.status, executed.decided_by) == ("executed", "pat")
     assert executed.executed_ref == f"price_history/{first['id']}"
-    steps = price_steps(MarkdownContent.model_validate(executed.content), today=today)
-    assert steps and _rows(engine, first["id"]) == steps
+    plan = MarkdownContent.model_validate(executed.content)
+    steps = price_steps(plan, today=today)
+    assert steps and _rows(engine, first["id"], plan.sku) == steps
     assert all(day >= today for day, _ in steps)
-    due = [price for day, price in steps if day <= today]
-    sku, edited_sku = executed.content["sku"], current["sku"]
-    applied, prices = _prices(engine)
-    # Only the two executed proposals' SKUs changed price, each to the price due today.
-    assert prices == {
-        **before[1],
-        sku: due[-1] if due else before[1][sku],
-        edited_sku: held,
-    }
-    assert applied == len(steps) + 1
-    assert _proposal(engine, second["id"]).status == "rejected"
-    assert _proposal(engine, third["id"]).status == "proposed"
     edited = _proposal(engine, fourth["id"])
     assert (edited.status, edited.decided_by) == ("executed", "pat")
     assert edited.content_hash != fourth["content_hash"]
     assert [w["price"] for w in edited.content["path"]] == [held] * len(current["path"])
-    assert _rows(engine, fourth["id"]) == [(max(START, today), held)]
+    edited_plan = MarkdownContent.model_validate(edited.content)
+    assert _rows(engine, fourth["id"], edited_plan.sku) == [(today, held)]
+    # Only the two executed proposals' products changed price, every size of each to the
+    # plan's price due today (a size listed at a premium at the same fraction of its list).
+    applied, prices = _prices(engine)
+    expected, rows = dict(before[1]), 0
+    for executed_plan in (plan, edited_plan):
+        for size in executed_plan.sizes():
+            size_steps = price_steps(executed_plan.for_size(size), today=today)
+            rows += len(size_steps)
+            due = [price for day, price in size_steps if day <= today]
+            expected[size.sku] = due[-1] if due else before[1][size.sku]
+    assert prices == expected and applied == rows
+    assert prices[plan.sku] != before[1][plan.sku] and prices[edited_plan.sku] == held
+    assert _proposal(engine, second["id"]).status == "rejected"
+    assert _proposal(engine, third["id"]).status == "proposed"
 
     # Executing again creates nothing.
     again = complete(engine, first["id"], settings=settings)
@@ -269,5 +280,6 @@ def test_an_unknown_store_is_one_sentence(aisle: Aisle) -> None:
     seed_configured_world(SPEC)
     result = aisle("pricing", "run", "--store", "S999")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ") and "There is no store 'S999'" in result.stderr
+    assert result.stderr.startswith("error: ")
+    assert "There is no price zone or priced location 'S999'" in result.stderr
     assert result.stderr.count("\n") == 1

@@ -153,21 +153,29 @@ def test_markdown_writes_proposals_idempotently_and_never_prices(aisle: Aisle) -
         assert proposals[0].kind == "price_change" and proposals[0].status == "proposed"
         assert content["type"] == "markdown" and "Mark down from" in content["explanation"]
         # Another objective plans other paths: each newer plan expires the older open one for
-        # its SKU and location, so no SKU has two open plans.
+        # its product and price zone (and withdraws the ones it no longer proposes), so no
+        # product has two open plans in a zone.
         margin = json.loads(aisle(*plan, "--objective", "margin", "--json").stdout)
         assert margin["proposals_written"] > 0 and margin["proposals_superseded"] > 0
         with Session(engine) as session:
             by_id = {p.id: p for p in session.scalars(select(Proposal))}
         expired = [p for p in by_id.values() if p.status == "expired"]
-        assert len(expired) == margin["proposals_superseded"]
+        assert len(expired) == margin["proposals_superseded"] + margin["proposals_withdrawn"]
         for old in expired:
+            if (old.reason or "").startswith("withdrawn: "):
+                continue
             newer = by_id[(old.reason or "").removeprefix("superseded by ")]
-            assert newer.status == "proposed" and newer.location_id == old.location_id
-            assert newer.content["sku"] == old.content["sku"]
+            assert newer.status == "proposed" and newer.location_id == old.location_id == "CHAIN"
+            assert newer.content["product_id"] == old.content["product_id"]
             assert newer.content["objective"] == "margin" != old.content["objective"]
-        open_skus = [p.content["sku"] for p in by_id.values() if p.status == "proposed"]
-        assert len(open_skus) == len(set(open_skus))
+        open_products = [
+            (p.content["product_id"], p.location_id)
+            for p in by_id.values()
+            if p.status == "proposed"
+        ]
+        assert len(open_products) == len(set(open_products))
     finally:
         engine.dispose()
     unknown = aisle("pricing", "markdown", "--store", "S999")
-    assert unknown.exit_code == 2 and "There is no store 'S999'" in unknown.stderr
+    assert unknown.exit_code == 2
+    assert "There is no price zone or priced location 'S999'" in unknown.stderr

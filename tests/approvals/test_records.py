@@ -179,3 +179,83 @@ def test_an_approved_price_change_is_not_proposed_again(world: World) -> None:
     assert (again.written, again.already_decided) == (0, 1)
     assert [(r.id, r.status) for r in again.recorded] == [(recorded.id, "approved")]
     assert _open_with_hash(world, recorded.content_hash) == 0
+
+
+def _zone_markdown(location: str, skus: list[str], first_price: float) -> Planned:
+    """A markdown of one product in the one price zone (which covers `location`), as the
+    planner writes it."""
+    content = {
+        **MARKDOWN_CONTENT,
+        "sku": skus[0],
+        "product_id": skus[0].split("-")[0],
+        "zone": {"id": "CHAIN", "name": "every store and online", "locations": [location]},
+        "variants": [
+            {"sku": sku, "list_price": 100.0, "current_price": 100.0, "stock": 5.0} for sku in skus
+        ],
+        "path": [{"week_starting": "2026-11-16", "price": first_price}],
+    }
+    return Planned(content, "CHAIN", {}, dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
+
+
+def _open_for(world: World, sku: str) -> list[Proposal]:
+    with Session(world.engine) as session:
+        return [
+            p
+            for p in session.scalars(
+                select(Proposal).where(
+                    Proposal.kind == "price_change", Proposal.status == "proposed"
+                )
+            )
+            if sku == p.content["sku"] or sku in {v["sku"] for v in p.content.get("variants", [])}
+        ]
+
+
+def test_a_markdown_plan_supersedes_the_open_one_for_its_product_and_zone(world: World) -> None:
+    store = world.template["location"]["id"]
+    # A plan made per store before there were zones, by another proposer.
+    legacy = {**MARKDOWN_CONTENT, "sku": "PZ-M", "location": {"id": store}}
+    with transaction(world.engine) as session:
+        record_plan(session, "price_change", [_planned(legacy)], proposer="aisle pricing markdown")
+        other = record_plan(
+            session, "price_change", [_zone_markdown(store, ["PY-S"], 80.0)], proposer="pat"
+        )
+    (old,) = _open_for(world, "PZ-M")
+
+    with transaction(world.engine) as session:
+        first = record_plan(
+            session, "price_change", [_zone_markdown(store, ["PZ-S", "PZ-M"], 90.0)], proposer="pat"
+        )
+    (replacing,) = first.recorded
+    assert (first.written, first.superseded) == (1, 1)
+    assert [p.id for p in _open_for(world, "PZ-M")] == [replacing.id]
+
+    # A newer plan for the product replaces the open one: kept, expired, saying by what.
+    with transaction(world.engine) as session:
+        second = record_plan(
+            session, "price_change", [_zone_markdown(store, ["PZ-S", "PZ-M"], 80.0)], proposer="pat"
+        )
+    (newest,) = second.recorded
+    assert (second.written, second.superseded) == (1, 1)
+    assert [p.id for p in _open_for(world, "PZ-S")] == [newest.id]
+    with Session(world.engine) as session:
+        for expired, by in ((old.id, replacing.id), (replacing.id, newest.id)):
+            row = session.get_one(Proposal, expired)
+            assert (row.status, row.reason) == ("expired", f"superseded by {by}")
+
+    # A plan of the whole zone that proposes nothing for the product withdraws its proposal,
+    # and only proposals in that zone: another product's stays when the plan carries it.
+    (kept,) = other.recorded
+    with transaction(world.engine) as session:
+        whole = record_plan(
+            session,
+            "price_change",
+            [_zone_markdown(store, ["PY-S"], 80.0)],
+            proposer="pat",
+            covers=["CHAIN", store],
+        )
+    assert (whole.unchanged, whole.withdrawn) == (1, 1)
+    assert _open_for(world, "PZ-S") == []
+    assert [p.id for p in _open_for(world, "PY-S")] == [kept.id]
+    with Session(world.engine) as session:
+        reason = session.get_one(Proposal, newest.id).reason
+    assert reason == "withdrawn: a newer plan for CHAIN proposes no change here"

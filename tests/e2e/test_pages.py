@@ -6,7 +6,6 @@ key or without data say so."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import shutil
@@ -23,6 +22,7 @@ from ml_core.forecasting.horizon import horizon_total, level_cv_of
 from ml_core.forecasting.models import MODELS
 from ml_core.forecasting.run import calibrate_totals
 from ml_core.forecasting.store_panel import sales_panel
+from retail.clock import clock
 from retail.store.models import (
     AuditEvent,
     DailySales,
@@ -228,11 +228,11 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     entry.click()
     expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
     detail = page.locator("#detail")
-    # One price per SKU: a plan for one store reprices every store, and the page says so.
-    expect(fact(detail, "Planned for")).to_contain_text(f"({site.store_id})")
-    expect(fact(detail, "Planned for")).to_contain_text("every store and online")
+    # One price per product and zone: the page names the zone and the locations it covers.
+    expect(fact(detail, "Price zone")).to_contain_text("every store and online (")
+    expect(fact(detail, "Price zone")).to_contain_text(site.store_id)
     expect(fact(detail, "Current price")).to_contain_text(f"{money(plan.current_price)}, margin")
-    weeks = detail.get_by_role("table").locator("tbody tr")
+    weeks = detail.get_by_role("table").first.locator("tbody tr")
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first).to_contain_text(money(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
@@ -242,16 +242,17 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     page.get_by_role("button", name="Approve", exact=True).click()
 
     outcome = page.locator("#outcome")
-    expect(outcome.get_by_role("heading")).to_have_text(f"New prices for {plan.sku}")
-    today = dt.datetime.now(dt.UTC).date()
+    expect(outcome.get_by_role("heading")).to_have_text(f"New prices for {content['product']}")
+    today = clock(site.engine, site.settings).today
     with Session(site.engine) as session:
         proposal = session.get_one(Proposal, proposal_id)
         written = session.scalars(
             select(PriceChange)
-            .where(PriceChange.proposal_id == proposal_id)
+            .where(PriceChange.proposal_id == proposal_id, PriceChange.variant_id == plan.sku)
             .order_by(PriceChange.effective_on)
         ).all()
         price = float(session.get_one(Variant, plan.sku).price)
+        sizes = {size.sku: float(session.get_one(Variant, size.sku).price) for size in plan.sizes()}
         executed_by = session.scalars(
             select(AuditEvent.conversation_id).where(
                 AuditEvent.approval_id == proposal_id, AuditEvent.event_type == "execution"
@@ -267,6 +268,10 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     assert [float(row.price) for row in written] == pytest.approx([p for _, p in steps])
     due = [p for day, p in steps if day <= today]
     assert price == pytest.approx(due[-1] if due else plan.current_price)
+    # Every size of the product moved with it: the sizes at its list price share its price.
+    for size in plan.sizes():
+        if size.list_price == plan.list_price:
+            assert sizes[size.sku] == pytest.approx(price)
     # The page shows what was written, date by date.
     shown = outcome.locator("tbody tr")
     expect(shown).to_have_count(len(written))
@@ -282,6 +287,34 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(entry).to_have_count(0)
 
 
+def test_the_pricing_queue_shows_one_open_price_per_product_and_zone_and_todays_date(
+    page: Page, site: Site
+) -> None:
+    page.goto("/pricing")
+    sign_in(page, demo_user(site, "pricing_manager"))
+    # The header says which day the application thinks it is: the demo world's own.
+    now = clock(site.engine, site.settings)
+    assert now.source == "world"
+    expect(page.locator("#clock time")).to_have_text(now.describe())
+    expect(page.locator("#clock")).to_contain_text(now.today.isoformat())
+
+    entries = page.locator("#queue button[data-id]")
+    expect(entries.first).to_be_visible()
+    more = page.get_by_role("button", name=re.compile(r"^Show more"))
+    while more.count():
+        show_more(page)
+    listed = [entries.nth(i).get_attribute("data-id") or "" for i in range(entries.count())]
+    with Session(site.engine) as session:
+        waiting = session.scalars(
+            select(Proposal).where(Proposal.kind == "price_change", Proposal.status == "proposed")
+        ).all()
+    assert sorted(listed) == sorted(p.id for p in waiting)
+    # Never two open prices for one product in one zone, and none dated before today.
+    keys = [(p.content["product_id"], p.location_id) for p in waiting]
+    assert len(keys) == len(set(keys))
+    assert all(p.content["path"][0]["week_starting"] >= now.today.isoformat() for p in waiting)
+
+
 def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_keyboard(
     page: Page, site: Site
 ) -> None:
@@ -294,15 +327,12 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     page.goto("/pricing")
     sign_in(page, demo_user(site, "pricing_manager"))
 
-    # The agent planned more markdowns than a page lists: the rest come a page at a time.
-    expect(page.locator("#queue button[data-id]").first).to_be_visible()
-    show_more(page, keyboard=True)
     show_in_queue(page, proposal_id, keyboard=True).focus()
     page.keyboard.press("Enter")
     title = page.locator("#detail-title")
     expect(title).to_have_text(f"Proposal {proposal_id}")
     expect(title).to_be_focused()
-    expect(page.locator("#detail").get_by_role("table")).to_be_visible()
+    expect(page.locator("#detail").get_by_role("table").first).to_be_visible()
     assert no_sideways_scroll(page)
 
     reason = page.get_by_label("Reason (required to reject)")

@@ -190,9 +190,10 @@ def test_an_uncertain_elasticity_picks_the_plan_that_earns_most_on_average() -> 
 def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
     objective: Objective,
 ) -> None:
-    """Overstocked items of a store's range: each plan proposed names exactly the guardrails
-    whose relaxation alone would raise its value (the planner works that out for proposed plans
-    only)."""
+    """Overstocked items of a store's range, half with an uncertain elasticity: each plan
+    proposed names exactly the guardrails whose relaxation alone would raise its value, valued
+    as the plan is (over the elasticity's scenarios), by a path that breaks the guardrail; each
+    with the step that breaks it (the planner works that out for proposed plans only)."""
     rng = np.random.default_rng(7)
     batch = []
     for i in range(40):
@@ -208,24 +209,50 @@ def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
                 float(rng.uniform(-4.0, -0.8)),
                 salvage=list_price * 0.1,
                 promo_weeks=tuple(bool(rng.random() < 0.1) for _ in range(8)),
+                elasticity_se=float(rng.choice([0.0, 0.6])),
             )
         )
-    plans = plan_many(batch, Guardrails(max_changes_per_day=100), objective, start=START)
+    guardrails = Guardrails(max_changes_per_day=100)
+    plans = plan_many(batch, guardrails, objective, start=START)
     proposed = 0
     for item, plan in zip(batch, plans, strict=True):
         if not is_proposable(plan):
             assert not plan.binding
             continue
         proposed += 1
+        freer = {
+            name: solve(item, guardrails.model_copy(update=relaxed), objective)
+            for name, relaxed in RELAXATIONS.items()
+        }
         paying = [
             name
-            for name, relaxed in RELAXATIONS.items()
-            if solve(
-                item, Guardrails(max_changes_per_day=100).model_copy(update=relaxed), objective
-            ).value
-            > plan.value + 1e-6 * max(abs(plan.value), 1.0)
+            for name, other in freer.items()
+            if other.value > plan.value + 1e-6 * max(abs(plan.value), 1.0)
+            and check_plan(
+                other.prices,
+                current_price=item.current_price,
+                list_price=item.list_price,
+                unit_cost=item.unit_cost,
+                promo_weeks=item.promo_weeks,
+                guardrails=guardrails,
+                history=None,
+            )
         ]
-        assert plan.binding == paying
+        assert [b.guardrail for b in plan.binding] == paying
+        for binding in plan.binding:
+            # The step the plan would take without the guardrail is one the guardrail forbids.
+            assert (
+                binding.gain > 0
+                and binding.reason
+                == step_violations(
+                    previous=binding.previous,
+                    price=binding.price,
+                    list_price=item.list_price,
+                    unit_cost=item.unit_cost,
+                    promo_week=item.promo(binding.week),
+                    guardrails=guardrails,
+                )[0]
+            )
     assert proposed >= 10 and sum(bool(p.binding) for p in plans) >= 5
 
 

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from approvals.decisions import DecisionOutcome, DecisionRequest
+from approvals.decisions import decide as decide_and_apply
 from approvals.price_changes import (
     MarkdownContent,
     PricingError,
@@ -18,7 +20,12 @@ from approvals.price_changes import (
     edit_markdown,
     price_steps,
 )
+from approvals.records import record_plan
+from ml_core.pricing.elasticity import METHOD_WORDS
 from ml_core.pricing.guardrails import Guardrails
+from ml_core.pricing.planning import PlannedMarkdown
+from retail.clock import today
+from retail.price_zones import CHAIN
 from retail.proposals import create_proposal, decide
 from retail.settings import Settings
 from retail.store.db import transaction
@@ -106,28 +113,51 @@ def test_item_elasticity_has_an_interval_and_a_method(world: Services) -> None:
     e = out.output
     assert e is not None and e["product_id"] == product_id
     assert e["lower"] < e["elasticity"] < e["upper"] < 5 and e["elasticity"] < 0
-    assert e["method"] in {"ppml-fe-pooled", "category-prior", "global-prior"}
+    # In words, never the estimator's code name.
+    assert e["method"] in set(METHOD_WORDS.values())
     assert e["as_of"] == "2026-11-15" and e["n_periods"] > 0
     missing = _call(world, "pricing_manager:pat", "item_elasticity", product_id="P99999")
     assert missing.status == "not_found"
 
 
+def _overstock(engine: Engine) -> None:
+    """More stock of everything than the coming weeks sell: every product wants a markdown."""
+    with transaction(engine) as session:
+        session.execute(
+            update(InventoryPosition).values(on_hand=InventoryPosition.on_hand * 4 + 10)
+        )
+
+
 def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) -> None:
     engine = world.engine
+    _overstock(engine)
     before = _prices(engine)
     out = _call(world, "pricing_manager:pat", "propose_markdowns", location_id=STORE, limit=3)
     assert out.ok, out.error
     summary = out.output
-    assert summary is not None and summary["proposals_written"] > 3
+    assert summary is not None and summary["proposals_written"] >= 3
     assert _prices(engine) == before
     shown = summary["proposals"]
     assert len(shown) == 3 and summary["more_proposals"] == summary["proposals_written"] - 3
+    # A store names its price zone; the plan starts today by the world's clock.
+    assert summary["zones"] == [CHAIN]
+    assert summary["starts_on"] == today(engine, world.settings).isoformat() == START.isoformat()
     gains = [p["expected_gain"] for p in shown]
     assert gains == sorted(gains, reverse=True) and all(p["new"] for p in shown)
     with Session(engine) as session:
         stored = {p.id: p for p in session.scalars(select(Proposal))}
     assert len(stored) == summary["proposals_written"]
     assert all(p.status == "proposed" and p.kind == "price_change" for p in stored.values())
+    # One proposal per product in the zone, pricing every size of the product.
+    products = [p.content["product_id"] for p in stored.values()]
+    assert len(products) == len(set(products))
+    assert {p.location_id for p in stored.values()} == {CHAIN}
+    with Session(engine) as session:
+        for p in stored.values():
+            sizes = session.scalars(
+                select(Variant.id).where(Variant.product_id == p.content["product_id"])
+            )
+            assert sorted(v["sku"] for v in p.content["variants"]) == sorted(sizes)
     assert {p["content_hash"] for p in shown} <= {p.content_hash for p in stored.values()}
     # The same data plans the same proposals: nothing new is written.
     again = _call(world, "pricing_manager:pat", "propose_markdowns", location_id=STORE)
@@ -148,6 +178,12 @@ def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) ->
     )
     assert first["change"] == pytest.approx(first["price"] / d["current_price"] - 1, abs=1e-3)
     assert d["guardrails"]["passes"] and d["guardrails"]["violations"] == []
+    assert d["zone"]["id"] == CHAIN and STORE in d["zone"]["locations"]
+    # Sizes at one list price share one price.
+    by_list: dict[float, set[float]] = {}
+    for size in d["sizes"]:
+        by_list.setdefault(size["list_price"], set()).add(size["first_price"])
+    assert all(len(prices) == 1 for prices in by_list.values())
     assert d["expected"]["gain"] == pytest.approx(shown[0]["expected_gain"])
     assert d["elasticity"]["lower"] <= d["elasticity"]["estimate"] <= d["elasticity"]["upper"]
     gone = _call(world, "pricing_manager:pat", "pricing_proposal_detail", proposal_id="prop-x")
@@ -159,10 +195,19 @@ def _markdown(
 ) -> Proposal:
     """A markdown proposal for `sku` from START, at these fractions of its price, as the
     planner writes them (only the fields applying it reads, and a few for people)."""
+    content = _markdown_content(session, sku, fractions, current=current)
+    return create_proposal(
+        session, kind="price_change", content=content, proposer="agent:pricing", location_id=STORE
+    )
+
+
+def _markdown_content(
+    session: Session, sku: str, fractions: tuple[float, ...], *, current: float | None = None
+) -> dict[str, Any]:
     variant = session.get(Variant, sku)
     assert variant is not None and variant.unit_cost is not None
     price = float(variant.price) if current is None else current
-    content = {
+    return {
         "type": "markdown",
         "sku": sku,
         "product": "test",
@@ -179,9 +224,6 @@ def _markdown(
         "guardrails": Guardrails().model_dump(mode="json"),
         "change_history": {"mean_log": 0.0, "sd_log": 0.0},
     }
-    return create_proposal(
-        session, kind="price_change", content=content, proposer="agent:pricing", location_id=STORE
-    )
 
 
 def _approved(engine: Engine, sku: str, fractions: tuple[float, ...], **kw: Any) -> str:
@@ -237,9 +279,9 @@ def test_applying_writes_dated_prices_and_changes_only_what_is_due(world: Servic
     assert _apply(engine, pid, today) == ref
     assert len(_rows(engine, pid)) == 2
 
-    # Another plan for the same SKU cannot overwrite the scheduled change.
+    # Another plan for the same product and zone cannot overwrite the plan in force.
     other = _approved(engine, sku, (1.0, 0.8), current=round(price * 0.9, 2))
-    with pytest.raises(PricingError, match="already has a price change scheduled"):
+    with pytest.raises(PricingError, match=f"conflicts with proposal {pid}, approved for"):
         _apply(engine, other, today)
     assert _rows(engine, other) == []
 
@@ -283,3 +325,83 @@ def test_price_steps_never_date_a_change_in_the_past() -> None:
     # Both cuts are overdue: only the one in force today is written, dated today.
     late = START + 3 * week
     assert price_steps(plan, today=late) == [(late, 70.0)]
+
+
+def _zone_proposal(engine: Engine, product_id: str, fractions: tuple[float, ...]) -> Proposal:
+    """A markdown of every size of `product_id` in the one price zone, quoted for its first
+    size, as the planner writes it."""
+    with transaction(engine) as session:
+        sizes = session.scalars(
+            select(Variant).where(Variant.product_id == product_id).order_by(Variant.id)
+        ).all()
+        content = {
+            **_markdown_content(session, sizes[0].id, fractions),
+            "product_id": product_id,
+            "zone": {"id": CHAIN, "name": "every store and online", "locations": [STORE]},
+            "variants": [
+                {"sku": v.id, "list_price": v.price, "current_price": v.price} for v in sizes
+            ],
+        }
+        return create_proposal(
+            session,
+            kind="price_change",
+            content=content,
+            proposer="agent:pricing",
+            location_id=CHAIN,
+        )
+
+
+def test_an_approval_prices_every_size_and_refuses_a_conflicting_plan(world: Services) -> None:
+    engine = world.engine
+    with Session(engine) as session:
+        # A product in several sizes, at two list prices where the world has one (a premium
+        # size keeps its premium).
+        sized = _list_prices_by_product(session)
+        product_id = max(sized, key=lambda p: (len(set(sized[p])), len(sized[p]), p))
+    first = _zone_proposal(engine, product_id, (0.8, 0.8))
+    second = _zone_proposal(engine, product_id, (0.9, 0.7))
+    pat = Principal.parse("pricing_manager:pat")
+
+    def approve(proposal: Proposal) -> DecisionOutcome:
+        request = DecisionRequest(
+            proposal_id=proposal.id, decision="approve", content_hash=proposal.content_hash
+        )
+        return decide_and_apply(engine, pat, request, settings=world.settings).decision
+
+    assert approve(first).accepted
+    prices = _prices(engine)[1]
+    for size in first.content["variants"]:
+        assert prices[size["sku"]] == round(size["list_price"] * 0.8, 2)
+    by_list: dict[float, set[float]] = {}
+    for size in first.content["variants"]:
+        by_list.setdefault(size["list_price"], set()).add(prices[size["sku"]])
+    assert all(len(shared) == 1 for shared in by_list.values())
+
+    # Another open plan for the same product and zone cannot be approved beside it.
+    refused = approve(second)
+    assert not refused.accepted and refused.status == "proposed"
+    assert refused.message == (
+        f"Proposal {second.id} conflicts with proposal {first.id}, approved for test in "
+        f"{CHAIN} with prices in force until {(START + dt.timedelta(days=13)).isoformat()}; it "
+        "was not applied (plan again after that day)."
+    )
+    assert _rows(engine, second.id) == [] and _prices(engine)[1] == prices
+    # Nor is a newer plan for it proposed while the approved one is in force.
+    newer = {
+        **second.content,
+        "path": [{**w, "price": w["price"] - 1} for w in second.content["path"]],
+    }
+    planned = PlannedMarkdown(
+        newer, CHAIN, product_id, 1.0, {}, dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    )
+    with transaction(engine) as session:
+        again = record_plan(session, "price_change", [planned], proposer="agent:pricing")
+    assert (again.written, again.already_decided) == (0, 1)
+    assert [(r.id, r.status) for r in again.recorded] == [(first.id, "executed")]
+
+
+def _list_prices_by_product(session: Session) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for product_id, price in session.execute(select(Variant.product_id, Variant.price)):
+        out.setdefault(product_id, []).append(float(price))
+    return out
