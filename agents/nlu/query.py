@@ -864,6 +864,7 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
     whole: dict[str, set[str]] = defaultdict(set)
     heads: dict[str, set[str]] = defaultdict(set)
     parts: dict[str, set[str]] = defaultdict(set)
+    parts_of: dict[str, set[str]] = defaultdict(set)
     modifiers: dict[str, set[str]] = defaultdict(set)
     for category in vocabulary.categories:
         kept = [w for w in words(category.name) if gender_of_word(w) is None]
@@ -879,6 +880,7 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
             if part_words and len(part_words) < len(kept):
                 parts[_key(" ".join(part_words))].add(category.id)
                 parts[_key(part_words[-1])].add(category.id)
+                parts_of[category.id].add(_key(part_words[-1]))
         if category.id in with_products:
             for modifier in kept[:-1]:
                 modifiers[_key(modifier)].add(category.id)
@@ -905,8 +907,19 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
         total = sum(products_in[c] for c in categories)
         kind = None if len(endings[key]) >= total else key
         by_names[key] = ProductType(frozenset(categories), kind)
+
+    def named_apart(part: str, category: str) -> bool:
+        """Whether the category's products are told apart by name: some are called by
+        another part of its name ("Headlamps & Lanterns" holds lanterns, so a headlamp is
+        only what is called one; of "GPS Watches & Trackers", a watch)."""
+        head = part.split()[-1]
+        return any(category in names.get(other, ()) for other in parts_of[category] - {head})
+
     phrases = {k: ProductType(frozenset(v), weak=True) for k, v in modifiers.items()}
-    phrases |= {k: ProductType(frozenset(v)) for k, v in parts.items()}
+    phrases |= {
+        k: ProductType(frozenset(v), k.split()[-1] if all(named_apart(k, c) for c in v) else None)
+        for k, v in parts.items()
+    }
     phrases |= by_names
     phrases |= {k: ProductType(frozenset(v)) for k, v in heads.items()}
     for key, categories in whole.items():

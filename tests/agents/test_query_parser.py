@@ -23,6 +23,7 @@ CATEGORIES = [
     ("dj-beauty", "Beauty", None),
     ("dj-womens-dresses", "Womens Dresses", None),
     ("outdoor-backpacks", "Backpacks", None),
+    ("outdoor-lighting", "Headlamps & Lanterns", None),
 ]
 PRODUCTS = [
     ("p1", "Alpenglow Men's Sierracraft Waterproof Rain Jacket", "apparel-jackets"),
@@ -40,6 +41,7 @@ PRODUCTS = [
     ("p13", "Black Women's Gown", "dj-womens-dresses"),
     ("p14", "Fjellvik Glaciercraft Expedition Backpacking Pack", "outdoor-backpacks"),
     ("p15", "Basecamp Basics Arrowpath Carry-On Travel Backpack", "outdoor-backpacks"),
+    ("p16", "Lumenpeak Stormglow Dimmable Camp Lantern", "outdoor-lighting"),
 ]
 VOCABULARY = Vocabulary(
     categories=[CategoryRef(id=i, name=n, parent_id=p) for i, n, p in CATEGORIES],
@@ -203,6 +205,14 @@ def test_sizes_cuts_and_materials_read_as_shoppers_mean_them(parser: QueryParser
     throw = query(parser, "a waterproof jacket for the tent")
     assert throw.categories == ["apparel-jackets"], "what it is for is not what is wanted"
     assert query(parser, "looking for a tent").categories == ["outdoor-tents"]
+
+
+def test_part_of_a_category_name_is_a_kind_when_products_are_named_apart(
+    parser: QueryParser,
+) -> None:
+    headlamp = query(parser, "a headlamp for night running")
+    assert (headlamp.categories, headlamp.kinds) == (["outdoor-lighting"], ["headlamp"])
+    assert query(parser, "lanterns").categories == ["outdoor-lighting"]
 
 
 def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
