@@ -47,7 +47,7 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 # stays out: "a 10 pound dumbbell" is a weight).
 # A number followed by a measure is not a price: "at least 800 lumens", "under 2 pounds".
 _MEASURE = (
-    r"(?!\d|[.,]\d|\s?-?\s?(?:lumens?|lm|oz|ounces?|degrees?|°|deg|inch(?:es)?|in\b|cm|mm|m\b"
+    r"(?!\d|[.,]\d|\s?-?\s?(?:lumens?|lm|oz|ounces?|degrees?|°|deg|inch(?:es)?|cm|mm|m\b"
     r"|l\b|lit(?:re|er)s?|ml|gb|tb|mb|mah|w\b|watts?|volts?|v\b|kg|g\b|grams?|lbs?|pounds?"
     r"|persons?|people|pcs|pieces?|pack|ft|feet|foot|hours?|hrs?|h\b|mins?|minutes?|%|percent"
     r"|mph|km|miles?|years?|yrs?|months?|x\b|seater|seats?))"
@@ -165,6 +165,10 @@ _CAPACITY = re.compile(
     r"|\bsleeps (\d+|one|two|three|four|five|six)\b",
     re.I,
 )
+# "a 10 inch skillet", "10-in", '10"': sizes the catalogue writes "10 in".
+_INCHES = re.compile(
+    r"\b(\d{1,3}(?:\.\d)?)\s*(?:-\s*)?(?:inch(?:es)?\b|\"|in\b(?=\s*(?:$|[,.!?])))"
+)
 # "for a 10 year old", "my 7-year-old": an age, not a size; a child's up to twelve.
 _AGE = re.compile(r"\b(\d{1,2})[- ](?:years?|yrs?)[- ]old\b", re.I)
 CHILD_AGE = 12
@@ -200,11 +204,11 @@ _GENDER_PHRASES: tuple[tuple[Gender, re.Pattern[str]], ...] = (
     ),
 )
 # Words that carry no product content in a request (agents/nlu/request_words.yaml).
-_FILLER = frozenset(
-    yaml.safe_load(Path(__file__).with_name("request_words.yaml").read_text(encoding="utf-8"))[
-        "filler"
-    ].split()
+_REQUEST_WORDS = yaml.safe_load(
+    Path(__file__).with_name("request_words.yaml").read_text(encoding="utf-8")
 )
+_FILLER = frozenset(_REQUEST_WORDS["filler"].split())
+_MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
 _VAGUE_FEATURES = frozenset({"other", "none", "standard", "synthetic", "fabric", "blend"})
 # Synonyms: at most this many leftover words are embedded, and a word names a type when its
 # MiniLM cosine to one of the type phrases is at least this (couch/sofa 0.86, car/vehicle 0.87,
@@ -689,6 +693,14 @@ class QueryParser:
             known = size_forms(value) & (self.sizes | {"s", "m", "l", "xl", "xs", "xxl"})
             if known or value in self.sizes or re.fullmatch(r"\d{1,2}(?:\.5)?", value):
                 reading.sizes.append(_size_label(value))
+                # "men's size 9" asks a cut as well as a size: the cut stays to be read.
+                cut = words(m.group(0))[0]
+                kept = f" {cut} " if gender_of_word(cut) is not None else " "
+                rest = rest.replace(m.group(0), kept)
+        for m in _INCHES.finditer(rest):
+            size = f"{m.group(1)} in"
+            if size in self.sizes:
+                reading.sizes.append(size)
                 rest = rest.replace(m.group(0), " ")
         for word in words(rest):
             if word in self._coded_sizes and word.upper() not in reading.sizes:
@@ -979,13 +991,14 @@ def _same_kind(name: Sequence[str], other: Sequence[str]) -> bool:
 def _not_a_type(ending: Sequence[str], colours: set[str], materials: set[str]) -> bool:
     """Endings that name no kind of product: a colour ("Citrus Squeezer Yellow"; only a colour
     the catalogue sells or a family's own name, so "Light Roast Coffee" is coffee), a material
-    ("Corset Leather"), a size, a gender or filler last."""
+    ("Corset Leather"), a size, a gender, a model's suffix ("13 Pro") or filler last."""
     last = ending[-1]
     return (
         last in colours
         or last in materials
         or last in colour_families()
         or last in _FILLER
+        or last in _MODEL_SUFFIXES
         or gender_of_word(last) is not None
         or len(last) < 3
         or any(ch.isdigit() for ch in last)

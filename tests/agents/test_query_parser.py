@@ -49,7 +49,7 @@ VOCABULARY = Vocabulary(
     brands=[NamedRef(id="northpeak", name="Northpeak"), NamedRef(id="fj", name="Fjellvik")],
     options={
         "color": ["black", "navy", "forest green", "sky blue", "red", "steel"],
-        "size": ["s", "m", "l", "xl", "9", "10", "10.5", "a5"],
+        "size": ["s", "m", "l", "xl", "9", "10", "10.5", "a5", "10 in"],
         "material": ["leather", "cotton"],
     },
     stores=[],
@@ -123,6 +123,7 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("a tent and at least 800 lumens", None, None),
         ("tents under 2 pounds", None, None),
         ("tents under 170. she likes green", None, 170.0),
+        ("tents under 100 in blue", None, 100.0),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:
@@ -199,6 +200,9 @@ def test_sizes_cuts_and_materials_read_as_shoppers_mean_them(parser: QueryParser
     room = query(parser, "a tent quiet enough for a small campsite")
     assert room.sizes == [], "'a small campsite' describes the campsite"
     assert query(parser, "a large jacket").sizes == ["L"]
+    assert query(parser, "tents, 10 inch").sizes == ["10 in"]
+    nine = query(parser, "hiking boots, men's size 9")
+    assert (nine.sizes, nine.gender) == (["9"], "men's")
     assert query(parser, "rain jacket for a toddler").gender == "kids"
     steel = query(parser, "insulated stainless steel water bottle")
     assert "stainless steel" in steel.features and steel.colours == []
