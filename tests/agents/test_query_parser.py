@@ -124,6 +124,8 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("tents under 2 pounds", None, None),
         ("tents under 170. she likes green", None, 170.0),
         ("tents under 100 in blue", None, 100.0),
+        ("a tent, I don't want to spend more than $40", None, 40.0),
+        ("tents, can't go over 50 though", None, 50.0),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:
