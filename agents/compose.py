@@ -169,10 +169,12 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     products = output.get("products", [])
     query = output.get("query", {})
     first_type = str(products[0].get("category") or "").lower() if products else ""
-    label = dialogue.query_label or first_type
+    # The shopper's words for the type, unless the search found the message meant another.
+    said = "" if output.get("retyped") else dialogue.query_label
+    label = said or first_type
     # The shopper's words read as one product ("tent"); a count above one and "no ..." want the
     # plural. A category's own name (the fallback) is written as the catalogue writes it.
-    many = plural_label(label) if dialogue.query_label else label
+    many = plural_label(label) if said else label
     wanted = describe_query(query, many)
     dialogue = dialogue.model_copy(
         update={"query": ProductQuery.model_validate(query) if query else None}

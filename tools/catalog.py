@@ -22,6 +22,7 @@ from rag.retrieve import parse_filters
 from retail.catalog_queries import (
     CatalogueSearch,
     ProductMatch,
+    category_and_descendants,
     find_products,
     get_product,
     resolve_categories,
@@ -80,6 +81,11 @@ class SearchResults(BaseModel):
         description="hybrid: ranked by relevance to the text; filters: by the sort asked."
     )
     products: list[ProductCard]
+    retyped: bool = Field(
+        default=False,
+        description="True when the product types searched are not the ones asked for: a long "
+        "message's named types were words in passing, and its meaning chose others.",
+    )
 
 
 class ComparedProduct(ProductCard):
@@ -196,6 +202,8 @@ def _option_values(variants: Sequence[VariantPublic], key: str) -> list[str]:
 TYPE_NEIGHBOURS = 5
 TYPE_SIMILARITY = 0.38
 TYPE_MARGIN = 0.02
+# A message this long tells a story, and its type words are checked against its meaning.
+LONG_REQUEST_WORDS = 25
 # What a search leaves out, one at a time in this order, to find the closest products when
 # none meets every constraint: the details first, who it is for late (boots for a husband are
 # not closest in a women's cut), the product type never.
@@ -231,13 +239,16 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
         if query.store_id is not None:
             check_store(session, query.store_id)
         category_ids = resolve_categories(session, *query.categories)
-        unplaced = False
+        unplaced = retyped = False
         if not category_ids and not query.brands and not query.kinds and text:
             category_ids = _closest_types(ctx, session, text)
             # Nothing in the catalogue is near what was asked ("a kayak" in an outdoor and
             # gadget shop): listing every product under its price or size would pass other
             # products off as an answer.
             unplaced = not category_ids
+        elif category_ids and len(text.split()) >= LONG_REQUEST_WORDS:
+            named, category_ids = category_ids, _types_in_focus(ctx, session, text, category_ids)
+            retyped = category_ids != named
         applied = query.model_copy(update={"text": text, "categories": category_ids})
         if unplaced:
             return SearchResults(
@@ -256,6 +267,7 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
             found, relaxed = _closest(session, applied, ranked)
     return SearchResults(
         query=applied,
+        retyped=retyped,
         total_matches=0 if relaxed else found.total,
         relaxed=relaxed,
         retrieval="hybrid" if text and applied.sort == "relevance" else "filters",
@@ -277,6 +289,19 @@ def _closest_types(ctx: ToolContext, session: Session, text: str) -> list[str]:
         session.execute(select(Product.id, Product.category_id).where(Product.id.in_(near))).all()
     )
     return list(dict.fromkeys(c for p in near if (c := category_of.get(p)) is not None))
+
+
+def _types_in_focus(
+    ctx: ToolContext, session: Session, text: str, category_ids: list[str]
+) -> list[str]:
+    """The types a long message is about. A story names things in passing ("he doesn't care
+    about fashion" is no skin care): when none of the named types is among the products
+    nearest the whole message in meaning, those nearest ones are what it asks for."""
+    closest = _closest_types(ctx, session, text)
+    if not closest:
+        return category_ids
+    named = set(session.scalars(category_and_descendants(*category_ids)))
+    return category_ids if named & set(closest) else closest
 
 
 def _closest(

@@ -116,6 +116,22 @@ def test_a_request_near_no_product_finds_nothing_instead_of_listing_everything(
     assert near["products"], "a request near some products still finds them"
 
 
+def test_a_long_message_is_searched_for_what_it_means_not_a_word_in_passing(
+    tool_world: ToolWorld,
+) -> None:
+    ctx = tool_world.ctx("evaluator:eve")
+    story = (
+        "so my dad keeps moaning that his feet freeze every time he shovels the driveway, "
+        "he does not care about grills or fashion at all, just wants his feet warm and dry "
+        "in the snow when he walks, what boots would you recommend for him"
+    )
+    found = ok(run(ctx, "search_products", text=story, categories=["tau2-grill"]))
+    assert found["retyped"] and "tau2-grill" not in found["query"]["categories"]
+    assert found["products"] and all("boot" in p["name"].lower() for p in found["products"])
+    short = ok(run(ctx, "search_products", text="a grill", categories=["tau2-grill"]))
+    assert not short["retyped"] and short["query"]["categories"] == ["tau2-grill"]
+
+
 def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: ToolWorld) -> None:
     w = tool_world
     out = ok(run(w.ctx("associate:ann"), "search_products", categories=["Apparel"], limit=20))
