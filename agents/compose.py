@@ -247,12 +247,13 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
         if values:
             label = "Colours" if key == "color" else "Sizes"
             parts.append(f"{label}: {', '.join(values)}.")
-    in_stock = [v for v in variants if v.get("in_stock")]
-    parts.append(
-        f"{len(in_stock)} of {len(variants)} variants in stock."
-        if variants
-        else "No variants listed."
-    )
+    statuses = [v.get("stock_status") for v in variants]
+    if not variants:
+        parts.append("No variants listed.")
+    elif "not_tracked" in statuses and "in_stock" not in statuses:
+        parts.append("Its stock is not tracked, so I can't say whether it is on the shelf.")
+    else:
+        parts.append(f"{statuses.count('in_stock')} of {len(variants)} variants in stock.")
     if output.get("rating") is not None:
         parts.append(f"Rated {output['rating']:.1f} from {output.get('review_count', 0)} reviews.")
     if output.get("materials"):

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Sign a checkpoint of the audit chain's head every this many events.",
     )
+    nearby_store_km: float = Field(
+        default=150.0,
+        gt=0,
+        description="How far (great-circle km) another store may be for an associate to offer it "
+        "as nearby: a drive a customer would make for an item the store is out of.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -116,7 +116,12 @@ def demo_users(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
 
 def _page_route(page: Page) -> None:
     def show(request: Request, engine: EngineDep, settings: SettingsDep) -> HTMLResponse:
-        context = {"page": page, "pages": PAGES, "demo_users": demo_users(engine, settings)}
+        context = {
+            "page": page,
+            "pages": PAGES,
+            "demo_users": demo_users(engine, settings),
+            "settings": settings,
+        }
         return templates.TemplateResponse(request, page.template, context)
 
     show.__name__ = f"page_{page.title.lower()}"
@@ -125,6 +130,12 @@ def _page_route(page: Page) -> None:
 
 for _page in PAGES:
     _page_route(_page)
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon, for browsers and tools that ask for it by the old fixed name."""
+    return static_file("favicon.svg")
 
 
 @router.get("/static/{name}")

@@ -199,6 +199,14 @@ const Aisle = (() => {
     return el("div", { class: "placeholder", "aria-hidden": "true", text: initials });
   }
 
+  // The words for the API's `stock_status` (decided on the server, one rule for every page):
+  // stock nobody records is "not tracked", never "in stock".
+  const STOCK = {
+    in_stock: { text: "In stock", tone: "ok" },
+    out_of_stock: { text: "Out of stock", tone: "bad" },
+    not_tracked: { text: "Stock not tracked", tone: "muted" },
+  };
+
   /** A product card; `action` is an optional {label, run} for its button. */
   function productCard(p, action) {
     const name = p.name || p.product_id || p.id;
@@ -210,7 +218,7 @@ const Aisle = (() => {
       picture.addEventListener("error", () => picture.replaceWith(placeholder(name)), { once: true });
     }
     const brand = p.brand ?? p.brand_name;
-    const stock = p.in_stock === undefined ? null : p.in_stock ? "In stock" : "Out of stock";
+    const stock = STOCK[p.stock_status];
     return el(
       "li",
       { class: "card" },
@@ -218,7 +226,7 @@ const Aisle = (() => {
       el("h3", { text: name }),
       brand ? el("span", { class: "muted", text: brand }) : null,
       el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
-      stock ? el("span", { class: p.in_stock ? "ok" : "bad", text: stock }) : null,
+      stock ? el("span", { class: stock.tone, text: stock.text }) : null,
       p.reason ? el("span", { class: "muted", text: p.reason }) : null,
       // Every card's button says the same; its accessible name says which product it is about.
       action ? el("button", { type: "button", class: "secondary", "aria-label": `${action.label}: ${name}`, onclick: action.run, text: action.label }) : null,
@@ -282,6 +290,6 @@ const Aisle = (() => {
 
   return {
     ApiError, api, request, readEvents, el, showError, number, money, percent, when,
-    facts, table, productCard, uuid4, items, identity, onIdentityChange,
+    facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange,
   };
 })();
