@@ -282,11 +282,32 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
     if not passages:
         return "I couldn't find anything in our documents about that.", dialogue
     top = passages[0]
+    if top.get("policy_id"):
+        # A policy section is quoted whole, conditions and all, with the sections it must be
+        # read with (its "See also", which the tool adds right after it).
+        quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+        sections = "\n\n".join(_policy_section(p) for p in quoted)
+        return f'From our "{top.get("title") or top["policy_id"]}" policy:\n{sections}', dialogue
     text = quotable(str(top["text"]))
     if len(text) > _MAX_PASSAGE:
         text = text[:_MAX_PASSAGE].rsplit(" ", 1)[0] + " ..."
     source = top.get("title") or top.get("doc_id")
     return f'From "{source}": {text}', dialogue
+
+
+def _policy_section(passage: Mapping[str, Any]) -> str:
+    """A policy section as the answer quotes it: its heading in bold, then its lines, a list
+    item's wrapped lines joined back into one; the "See also" line is left out, since the
+    sections it names are quoted beside it."""
+    body = str(passage["text"]).split("\n", 1)[1] if "\n" in str(passage["text"]) else ""
+    lines: list[str] = []
+    for line in body.splitlines():
+        if line.startswith("  ") and lines:
+            lines[-1] += " " + line.strip()
+        elif not line.startswith("See also:"):
+            lines.append(line.rstrip())
+    text = quotable("\n".join(lines).strip())
+    return f"**{passage.get('section') or 'Overview'}**\n{text}"
 
 
 def _compare(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -569,23 +590,28 @@ def compose(state: ConversationState) -> Step:
     answer = Answer(
         text="\n".join(texts),
         citations=_citations(state.outcomes, dialogue if shows_products else None),
-        products=_turn_products(state.outcomes, dialogue) if shows_products else [],
+        products=_turn_products(state.outcomes) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )
     return Step(answer=answer, dialogue=dialogue)
 
 
-def _turn_products(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list[str]:
-    """The products this turn's answer is about: the one described, the ones compared, else
-    the list shown (which "the second one" keeps referring to)."""
+def _turn_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
+    """The products this turn's answer states prices for, whose cards the page shows beside it:
+    the one described, the ones compared, the product whose stock was read, else the list this
+    turn's tool returned. Never an earlier turn's list, which this answer does not state (its
+    cards would show prices the text does not), nor substitutes: the text quotes one SKU of
+    each, and a product's card would show all of its prices."""
     last = next((o for o in reversed(outcomes) if o.ok and o.name in PRODUCT_TOOLS), None)
     output = last.output if last is not None else None
-    if last is not None and output is not None:
-        if last.name == "product_details":
-            return [str(output["id"])]
-        if last.name == "compare_products":
-            return [str(p["product_id"]) for p in output.get("products", [])]
-    return list(dialogue.shown_products)
+    if last is None or output is None or last.name == "in_stock_substitutes":
+        return []
+    if last.name == "product_details":
+        return [str(output["id"])]
+    if last.name == "stock_nearby":
+        return [str(output["product_id"])]
+    listed = next((output[k] for k in ("products", "items") if isinstance(output.get(k), list)), [])
+    return [str(p["product_id"]) for p in listed if isinstance(p, dict) and "product_id" in p]
 
 
 def _answerable(outcomes: Sequence[ToolOutcome]) -> list[ToolOutcome]:

@@ -56,8 +56,12 @@ const Aisle = (() => {
     } catch {
       /* not JSON: keep the status line */
     }
-    if (response.status === 401 && !identity()) {
-      detail += " Choose a demo user or paste an API key under “Signed in as”.";
+    // A person at a page signs in with the panel; the API's own 401 sentence is for programs
+    // (it spells out the header to send).
+    if (response.status === 401) {
+      detail = identity()
+        ? "This key was not accepted: choose another under “Signed in as” at the top right."
+        : "Please sign in: choose a demo user or paste an API key under “Signed in as” at the top right.";
     }
     return new ApiError(response.status, detail);
   }
