@@ -329,11 +329,16 @@ class EvalRunPublic(BaseModel):
 
     run_id: str
     created_at: str | None
-    seconds: float | None
+    seconds: float | None = Field(
+        description="Wall time of the whole command, the world's preparation included."
+    )
+    wall_time: str = Field(description='The same, as a person reads it ("3 min 12 s").')
     suites: str
     brains: str
     world: str | None
+    headline: str = Field(description="Goals met and every suite that failed a case.")
     goals_met: int
     goals: int
+    failing_suites: int = Field(description="Suites in which some case failed.")
     has_report: bool
     report_url: str | None = Field(description="Where its HTML report is served, if it has one.")
