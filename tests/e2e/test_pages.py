@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
-from retail.store.models import AuditEvent, PriceChange, Proposal, PurchaseOrder, Variant
+from retail.store.models import (
+    AuditEvent,
+    Order,
+    PriceChange,
+    Proposal,
+    PurchaseOrder,
+    Variant,
+)
 from tests.e2e.conftest import PRICING_RUN, PROPOSER, Site
 
 # One server and one world serve every page test: they stay on one worker.
@@ -118,13 +125,149 @@ def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) ->
     expect(follow_up.locator(".tools li").first).to_contain_text("Reading product details")
     expect(follow_up.locator(".text")).to_contain_text(first_name)
 
-    # The thread survives a reload: the conversation comes back from the server.
+    # The thread survives a reload: the conversation comes back from the server, with its cards.
+    shown = [page.locator(".msg.assistant").nth(n).locator(".card").count() for n in range(2)]
     page.reload()
     expect(page.locator(".msg.user")).to_have_count(2)
     expect(page.locator(".msg.assistant")).to_have_count(2)
+    for n, count in enumerate(shown):
+        expect(page.locator(".msg.assistant").nth(n).locator(".card")).to_have_count(count)
     expect(page.locator(".msg.user").nth(1)).to_have_text(
         re.compile("tell me more about the first one")
     )
+
+
+def answer_prices(text: str) -> dict[str, str]:
+    """Per product line of an answer ("1. Name by Brand - $10.00-$12.00 (...)"), its prices."""
+    lines = re.findall(r"^\d+\. (.+?)(?: by .+?)? - (\$[\d,.]+(?:-\$[\d,.]+)?)", text, re.M)
+    return dict(lines)
+
+
+def card_prices(answer: Locator) -> dict[str, str]:
+    """Per card of an answer, its price as the card writes it, in the answer's notation."""
+    cards = answer.locator(".card")
+    return {
+        cards.nth(n).locator("h3").inner_text(): cards.nth(n)
+        .locator(".price")
+        .inner_text()
+        .replace(" – ", "-")
+        for n in range(cards.count())
+    }
+
+
+def test_cards_and_text_state_the_same_prices(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    box = page.get_by_label("Your message")
+    box.fill("hiking boots under $250")
+    box.press("Enter")
+    listed = page.locator(".msg.assistant").first
+    expect(listed).to_have_attribute("aria-busy", "false")
+    stated = answer_prices(listed.locator(".text").inner_text())
+    shown = card_prices(listed)
+    # Every card is a product the text lists, at the prices the text states: those of the SKUs
+    # that meet the request, so none above the budget.
+    assert len(shown) >= 2 and shown == {name: stated[name] for name in shown}, (stated, shown)
+    for price in shown.values():
+        assert all(float(p.strip("$").replace(",", "")) <= 250 for p in price.split("-"))
+
+    box.fill("tell me more about the second one")
+    box.press("Enter")
+    described = page.locator(".msg.assistant").nth(1)
+    expect(described).to_have_attribute("aria-busy", "false")
+    ((name, price),) = card_prices(described).items()
+    said = described.locator(".text").inner_text()
+    assert re.match(rf"{re.escape(name)}(?: by [^:]+)?: {re.escape(price)}\.", said), said
+
+
+def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
+    page.goto("/")
+    prompt = page.locator("#chat-log")
+    expect(prompt).to_contain_text("Please sign in to chat")
+    expect(page.locator("#identity")).to_have_attribute("open", "")
+    box = page.get_by_label("Your message")
+    box.fill("do you have tents?")
+    box.press("Enter")
+    expect(prompt).to_contain_text("Please sign in to chat")
+    expect(page.locator(".msg")).to_have_count(0)
+    text = page.locator("main").inner_text()
+    assert "Bearer" not in text and "Authorization" not in text
+
+
+def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    box = page.get_by_label("Your message")
+    box.fill("please cancel order #W5442520, I ordered it by mistake")
+    box.press("Enter")
+    asked = page.locator(".msg.assistant").first
+    expect(asked).to_have_attribute("aria-busy", "false")
+    # Asking for a yes is part of the conversation, not an error: plain words, not red.
+    question = asked.locator('.tools li[data-status="needs_confirmation"]')
+    expect(question).to_have_text(re.compile(r"^Preparing the cancellation: waiting for your yes"))
+    expect(question).to_have_class("asks")
+    expect(asked.locator(".tools li.failed")).to_have_count(0)
+    assert "needs_confirmation" not in asked.inner_text()
+    asked.get_by_role("button", name="No", exact=True).click()
+    expect(page.locator(".msg.assistant").nth(1)).to_have_attribute("aria-busy", "false")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+
+    page.reload()
+    expect(page.locator(".msg.assistant")).to_have_count(2)
+    reloaded = page.locator(".msg.assistant").first
+    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(reloaded.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    with Session(site.engine) as session:
+        assert session.get_one(Order, "#W5442520").status == "pending"
+
+
+def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    box = page.get_by_label("Your message")
+    box.fill("I'd like to cancel order #W7941031 because I ordered it by mistake")
+    box.press("Enter")
+    expect(page.locator(".msg.assistant").first).to_have_attribute("aria-busy", "false")
+    page.reload()
+    asked = page.locator(".msg.assistant").first
+    expect(asked.get_by_role("button", name="Yes", exact=True)).to_be_enabled()
+    expect(asked.get_by_role("button", name="No", exact=True)).to_be_enabled()
+    asked.get_by_role("button", name="No", exact=True).click()
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+
+
+def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, site: Site) -> None:
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    expect(page.locator("link[rel=icon]")).to_have_count(1)
+    customer = page.get_by_label("Name, e-mail or customer id")
+    customer.fill("olivia ito")
+    customer.press("Enter")
+    results = page.locator("#customer-results")
+    expect(results).to_contain_text("Olivia Ito")
+    results.get_by_role("button", name="Open profile: Olivia Ito").first.click()
+    profile = page.locator("#customer")
+    expect(profile.locator("h3")).to_have_text(re.compile(r"^Olivia Ito \(olivia_ito_3591\)$"))
+    expect(fact(profile, "Marketing consent")).to_have_text("no")
+    expect(page.locator("#recommendations")).to_contain_text("marketing consent")
+
+    # An imported product keeps no stock records: "not tracked", never "in stock".
+    product = page.get_by_label("Product name")
+    product.fill("hiking boots")
+    product.press("Enter")
+    boots = page.get_by_role("heading", name="Hiking Boots", exact=True)
+    card = page.locator("#product-results .card").filter(has=boots)
+    expect(card).to_contain_text("Stock not tracked")
+    expect(card).not_to_contain_text("In stock")
+    card.get_by_role("button", name="Stock and substitutes").click()
+    stock = page.locator("#stock")
+    expect(stock).to_contain_text("not tracked at any store or online")
+    expect(stock.locator("tbody td").filter(has_text=re.compile(r"^0$"))).to_have_count(0)
+    nearby = stock.locator("th").filter(has_text=re.compile(r"^Stores within \d+ km"))
+    expect(nearby).to_have_count(1)
+    for panel in ("#stock", "#customer", "#customer-results", "#product-results"):
+        assert "null" not in page.locator(panel).inner_text()
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
@@ -332,6 +475,8 @@ def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
     page.goto(path)
     sign_in(page, demo_user(site, role))
     expect(page.get_by_text(empty)).to_be_visible()
+    if path == "/evals":  # what to do next: the exact command
+        expect(page.locator("#runs pre")).to_have_text("aisle eval run --smoke")
     # Nothing is wider than the phone: the page never scrolls sideways.
     assert no_sideways_scroll(page)
 
