@@ -610,7 +610,9 @@ def _turn_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
         return [str(output["id"])]
     if last.name == "stock_nearby":
         return [str(output["product_id"])]
-    listed = next((output[k] for k in ("products", "items") if isinstance(output.get(k), list)), [])
+    listed: list[Any] = next(
+        (output[k] for k in ("products", "items") if isinstance(output.get(k), list)), []
+    )
     return [str(p["product_id"]) for p in listed if isinstance(p, dict) and "product_id" in p]
 
 

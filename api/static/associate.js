@@ -4,7 +4,7 @@
 "use strict";
 
 (() => {
-  const { el, api, showError, productCard, facts, table, money, number, STOCK } = Aisle;
+  const { el, fill, api, showError, productCard, facts, table, money, number, STOCK } = Aisle;
   const $ = (id) => document.getElementById(id);
 
   // An option a source left empty (null) is left out rather than printed.
@@ -72,7 +72,7 @@
     const s = result.value;
     const variants = s.variants || [];
     const within = s.nearby_within_km;
-    box.replaceChildren(
+    fill(box,
       el("h3", { tabindex: "-1", text: `Stock of ${s.product_name} at ${s.store_name || s.store_id}` }),
       s.tracked === false ? el("p", { class: "muted", text: "This product's stock is not tracked at any store or online: whether it is on a shelf is not known." }) : null,
       variants.length
@@ -82,7 +82,7 @@
           { label: "Price", value: (v) => money(v.price), num: true },
           { label: "Here", value: (v) => el("span", { class: (STOCK[v.stock_status] || {}).tone, text: String(count(v, v.at_store)) }), num: true },
           { label: "Online", value: (v) => count(v, v.online), num: true },
-          { label: `Stores within ${number(within)} km (nearest first)`, value: (v) => (untracked(v) ? STOCK.not_tracked.text : nearbyList(v.nearby, within)) },
+          { label: `Stores within ${number(within)} km (nearest first)`, value: (v) => (v.offered === false || untracked(v) ? count(v) : nearbyList(v.nearby, within)) },
         ], variants)
         : el("p", { class: "empty", text: "This product has no SKUs." }),
     );
@@ -93,7 +93,7 @@
     if (result.status === "rejected") return failed(box, result);
     const s = result.value;
     const subs = s.substitutes || [];
-    box.replaceChildren(
+    fill(box,
       el("h3", { text: `In-stock substitutes at ${s.store_name || s.store_id}` }),
       subs.length
         ? el("ul", { class: "plain" }, subs.map((x) => el("li", {},
@@ -147,7 +147,7 @@
       showError("customer-error", error);
       return;
     }
-    $("customer").replaceChildren(
+    fill($("customer"),
       el("h3", { tabindex: "-1", text: `${match.name} (${profile.customer_id})` }),
       facts([
         ["Loyalty tier", profile.loyalty_tier || "not enrolled"],
@@ -166,7 +166,7 @@
     try {
       const recs = await api(`${path}/recommendations`);
       const found = Aisle.items(recs);
-      box.replaceChildren(
+      fill(box,
         el("h3", { text: "Recommended for them" }),
         recs.note ? el("p", { class: "muted", text: recs.note }) : null,
         found.length

@@ -143,6 +143,12 @@ const Aisle = (() => {
     return node;
   }
 
+  /** node.replaceChildren(...) that skips missing children as el() does: the DOM's own
+      method writes a null child as the text "null". */
+  function fill(node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
+  }
+
   function showError(id, error) {
     const node = document.getElementById(id);
     if (!error) {
@@ -293,7 +299,7 @@ const Aisle = (() => {
   document.addEventListener("DOMContentLoaded", wireIdentityPanel);
 
   return {
-    ApiError, api, request, readEvents, el, showError, number, money, percent, when,
+    ApiError, api, request, readEvents, el, fill, showError, number, money, percent, when,
     facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange,
   };
 })();

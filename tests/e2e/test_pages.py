@@ -21,6 +21,7 @@ from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
 from retail.store.models import (
     AuditEvent,
+    Customer,
     Order,
     PriceChange,
     Proposal,
@@ -137,6 +138,18 @@ def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) ->
     )
 
 
+def ask(page: Page, message: str) -> Locator:
+    """Send `message` in the chat as a person would; its answer, once it has finished."""
+    answers = page.locator(".msg.assistant")
+    before = answers.count()
+    box = page.get_by_label("Your message")
+    box.fill(message)
+    box.press("Enter")
+    answer = answers.nth(before)
+    expect(answer).to_have_attribute("aria-busy", "false")
+    return answer
+
+
 def answer_prices(text: str) -> dict[str, str]:
     """Per product line of an answer ("1. Name by Brand - $10.00-$12.00 (...)"), its prices."""
     lines = re.findall(r"^\d+\. (.+?)(?: by .+?)? - (\$[\d,.]+(?:-\$[\d,.]+)?)", text, re.M)
@@ -158,11 +171,7 @@ def card_prices(answer: Locator) -> dict[str, str]:
 def test_cards_and_text_state_the_same_prices(page: Page, site: Site) -> None:
     page.goto("/")
     sign_in(page, demo_user(site, "shopper"))
-    box = page.get_by_label("Your message")
-    box.fill("hiking boots under $250")
-    box.press("Enter")
-    listed = page.locator(".msg.assistant").first
-    expect(listed).to_have_attribute("aria-busy", "false")
+    listed = ask(page, "hiking boots under $250")
     stated = answer_prices(listed.locator(".text").inner_text())
     shown = card_prices(listed)
     # Every card is a product the text lists, at the prices the text states: those of the SKUs
@@ -171,10 +180,7 @@ def test_cards_and_text_state_the_same_prices(page: Page, site: Site) -> None:
     for price in shown.values():
         assert all(float(p.strip("$").replace(",", "")) <= 250 for p in price.split("-"))
 
-    box.fill("tell me more about the second one")
-    box.press("Enter")
-    described = page.locator(".msg.assistant").nth(1)
-    expect(described).to_have_attribute("aria-busy", "false")
+    described = ask(page, "tell me more about the second one")
     ((name, price),) = card_prices(described).items()
     said = described.locator(".text").inner_text()
     assert re.match(rf"{re.escape(name)}(?: by [^:]+)?: {re.escape(price)}\.", said), said
@@ -197,11 +203,7 @@ def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
 def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> None:
     page.goto("/")
     sign_in(page, demo_user(site, "shopper"))
-    box = page.get_by_label("Your message")
-    box.fill("please cancel order #W5442520, I ordered it by mistake")
-    box.press("Enter")
-    asked = page.locator(".msg.assistant").first
-    expect(asked).to_have_attribute("aria-busy", "false")
+    asked = ask(page, "please cancel order #W5442520, I ordered it by mistake")
     # Asking for a yes is part of the conversation, not an error: plain words, not red.
     question = asked.locator('.tools li[data-status="needs_confirmation"]')
     expect(question).to_have_text(re.compile(r"^Preparing the cancellation: waiting for your yes"))
@@ -225,10 +227,7 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
 def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site) -> None:
     page.goto("/")
     sign_in(page, demo_user(site, "shopper"))
-    box = page.get_by_label("Your message")
-    box.fill("I'd like to cancel order #W7941031 because I ordered it by mistake")
-    box.press("Enter")
-    expect(page.locator(".msg.assistant").first).to_have_attribute("aria-busy", "false")
+    ask(page, "I'd like to cancel order #W7941031 because I ordered it by mistake")
     page.reload()
     asked = page.locator(".msg.assistant").first
     expect(asked.get_by_role("button", name="Yes", exact=True)).to_be_enabled()
@@ -268,6 +267,30 @@ def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, 
     expect(nearby).to_have_count(1)
     for panel in ("#stock", "#customer", "#customer-results", "#product-results"):
         assert "null" not in page.locator(panel).inner_text()
+
+    # A tracked product, and a customer who consented: their panels say no "null" either, and
+    # nothing out of stock is recommended.
+    product.fill("Boulderpoint")
+    product.press("Enter")
+    page.locator("#product-results .card").first.get_by_role("button").click()
+    expect(stock.locator("tbody tr").first).to_be_visible()
+    with Session(site.engine) as session:
+        regular = session.scalars(
+            select(Customer)
+            .join(Order, Order.customer_id == Customer.id)
+            .where(Customer.marketing_consent.is_(True), Customer.home_store_id == site.store_id)
+            .order_by(Customer.id)
+        ).first()
+    assert regular is not None and regular.email
+    customer.fill(regular.email.upper())
+    customer.press("Enter")
+    name = f"{regular.first_name} {regular.last_name}"
+    expect(page.locator("#customer h3")).to_contain_text(name)
+    picks = page.locator("#recommendations .card")
+    expect(picks.first).to_be_visible()
+    expect(picks.filter(has_text="In stock")).to_have_count(picks.count())
+    for panel in ("#stock", "#customer", "#recommendations"):
+        assert "null" not in page.locator(panel).inner_text(), panel
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
