@@ -25,11 +25,12 @@ _MAX_PASSAGE = 360
 # an assistant to follow. A sentence that addresses the assistant, names a tool or asks to ignore
 # rules is not quoted to the person: it is never a fact about the product.
 _PLANTED = re.compile(
-    r"\bassistant\s*[:,]|\b(?:to|for) the (?:ai )?assistant\b|\bsystem prompt\b|"
+    r"\bassistant\s*:|\b(?:to|for) the (?:ai )?assistant\b|\bsystem prompt\b|"
     r"\bignore (?:all |any |your |previous |the )*(?:instructions|rules|policies)\b|"
     r"\b(?:call|run|use) [a-z]+_[a-z_]+|\btell (?:the (?:user|shopper|customer)|them) ",
     re.I,
 )
+_LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+\.)\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CANNED = {
     "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
@@ -302,10 +303,11 @@ def _policy_section(passage: Mapping[str, Any]) -> str:
     body = str(passage["text"]).split("\n", 1)[1] if "\n" in str(passage["text"]) else ""
     lines: list[str] = []
     for line in body.splitlines():
-        if line.startswith("  ") and lines:
-            lines[-1] += " " + line.strip()
+        starts = not line.strip() or _LIST_ITEM.match(line) or line.startswith("See also:")
+        if lines and lines[-1] and not starts:
+            lines[-1] += " " + line.strip()  # a wrapped line of a list item or a paragraph
         elif not line.startswith("See also:"):
-            lines.append(line.rstrip())
+            lines.append(line.strip())
     text = quotable("\n".join(lines).strip())
     return f"**{passage.get('section') or 'Overview'}**\n{text}"
 

@@ -90,6 +90,7 @@ def find_customers(
         Query(
             min_length=MIN_SEARCH_CHARS,
             max_length=200,
+            pattern=r"^[^\x00]+$",
             description="Part of a name, an e-mail address or a customer id, any case.",
         ),
     ],

@@ -108,6 +108,23 @@ def test_a_policy_answer_quotes_whole_sections_with_their_conditions(
     assert any(c.kind == "policy" and c.id == "returns" for c in result.citations)
 
 
+def test_a_policy_answer_keeps_the_stores_own_words_whole(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "how do I make a warranty claim?")
+    assert _names(result) == ["answer_from_documents"] and result.grounded
+    # The policy names the assistant as a way to claim: that is no planted instruction, and a
+    # numbered step or a paragraph wrapped in the policy's text reads as one line.
+    assert (
+        "1. Start a claim from **Help > Warranty claim**, through the Aisle assistant, or at "
+        "any Aisle store.\n" in result.answer
+    )
+    assert "If a claim is approved we repair the item, replace it with the same or an " in (
+        result.answer
+    )
+
+
 def test_cards_are_the_products_this_answer_states_at_its_prices(
     assistant: Assistant, tool_world: ToolWorld
 ) -> None:
