@@ -23,7 +23,11 @@
     const results = $("product-results");
     results.replaceChildren(el("p", { class: "muted", text: "Searching…" }));
     try {
-      const page = await api(`/v1/products?limit=8&q=${encodeURIComponent(q)}`);
+      // A typed store makes the cards' stock that store's; blank, it is the chain's (the table
+      // below then says how many are here).
+      const store = $("store-id").value.trim();
+      const page = await api(`/v1/products?limit=8&q=${encodeURIComponent(q)}${storeQuery()}`);
+      const where = store ? `at ${store}` : "in the chain";
       const found = Aisle.items(page);
       if (!found.length) {
         results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”. Try a shorter part of the name (“boot” rather than “hiking boots”).` }));
@@ -32,7 +36,7 @@
       results.replaceChildren(
         el("h3", { text: `Products (${found.length}${page.total > found.length ? ` of ${page.total}` : ""})` }),
         el("ul", { class: "cards" }, found.map((p) =>
-          productCard(p, { label: "Stock and substitutes", run: () => showProduct(p.id || p.product_id) }))),
+          productCard(p, { label: "Stock and substitutes", run: () => showProduct(p.id || p.product_id) }, where))),
       );
     } catch (error) {
       results.replaceChildren();

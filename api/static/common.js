@@ -217,8 +217,9 @@ const Aisle = (() => {
     not_tracked: { text: "Stock not tracked", tone: "muted" },
   };
 
-  /** A product card; `action` is an optional {label, run} for its button. */
-  function productCard(p, action) {
+  /** A product card; `action` is an optional {label, run} for its button, `where` what its
+      stock line is about when that is not plain ("at S001", "in the chain"). */
+  function productCard(p, action, where) {
     const name = p.name || p.product_id || p.id;
     const image = p.image;
     let picture = placeholder(name);
@@ -236,7 +237,7 @@ const Aisle = (() => {
       el("h3", { text: name }),
       brand ? el("span", { class: "muted", text: brand }) : null,
       el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
-      stock ? el("span", { class: stock.tone, text: stock.text }) : null,
+      stock ? el("span", { class: stock.tone, text: where && p.stock_status !== "not_tracked" ? `${stock.text} ${where}` : stock.text }) : null,
       p.reason ? el("span", { class: "muted", text: p.reason }) : null,
       // Every card's button says the same; its accessible name says which product it is about.
       action ? el("button", { type: "button", class: "secondary", "aria-label": `${action.label}: ${name}`, onclick: action.run, text: action.label }) : null,
