@@ -284,16 +284,22 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
         return "I couldn't find anything in our documents about that.", dialogue
     top = passages[0]
     if top.get("policy_id"):
-        # A policy section is quoted whole, conditions and all, with the sections it must be
-        # read with (its "See also", which the tool adds right after it).
-        quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
-        sections = "\n\n".join(_policy_section(p) for p in quoted)
+        sections = "\n\n".join(_policy_section(p) for p in _quoted(passages))
         return f'From our "{top.get("title") or top["policy_id"]}" policy:\n{sections}', dialogue
     text = quotable(str(top["text"]))
     if len(text) > _MAX_PASSAGE:
         text = text[:_MAX_PASSAGE].rsplit(" ", 1)[0] + " ..."
     source = top.get("title") or top.get("doc_id")
     return f'From "{source}": {text}', dialogue
+
+
+def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The passages an answer quotes: a policy section whole with the sections it must be read
+    with (its "See also", which the tool adds right after it); else the first passage."""
+    top = passages[0]
+    if not top.get("policy_id"):
+        return [top]
+    return [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
 
 
 def _policy_section(passage: Mapping[str, Any]) -> str:
@@ -540,7 +546,8 @@ def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) 
 
     for outcome in outcomes:
         out = outcome.output or {}
-        for passage in out.get("passages", []):
+        # Only what the answer quotes backs it: a passage it left out is no source of it.
+        for passage in _quoted(out["passages"]) if out.get("passages") else []:
             if passage.get("policy_id"):
                 add("policy", passage["policy_id"])
             else:
