@@ -14,8 +14,8 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Durability
@@ -25,7 +25,13 @@ from agents.brains.base import Brain
 from agents.brains.local import LocalBrain
 from agents.conversation import ANSWER_NODE, TurnContext, build_conversation_graph
 from agents.nlu.parser import Nlu
-from agents.state import Citation, ConversationState, Message, ToolCallRequest
+from agents.state import (
+    Citation,
+    ConfirmationReply,
+    ConversationState,
+    Message,
+    ToolCallRequest,
+)
 from agents.usage import TokenUsage, counting_tokens
 from retail.errors import AisleError, NotFoundError
 from tools.base import (
@@ -37,7 +43,7 @@ from tools.base import (
     invoke,
     tools_for,
 )
-from tools.catalog import ProductCard, listed_cards, product_cards
+from tools.catalog import ProductCard
 from tools.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -151,6 +157,10 @@ class Final(BaseModel):
     cards: list[ProductCard] = Field(
         description="The cards of `result.products`, in order: the prices the answer quoted, "
         "with images."
+    )
+    answers_confirmation: ConfirmationReply | None = Field(
+        default=None,
+        description="How this turn's message took the write the previous answer asked about.",
     )
 
 
@@ -290,8 +300,8 @@ class Assistant:
                 raise
         state = ConversationState.model_validate(values)
         assert state.answer is not None
-        listed = [c for o in state.outcomes if o.ok and o.output for c in listed_cards(o.output)]
-        cards = product_cards(self.services.engine, state.answer.products, listed=listed)
+        # The cards were made with the answer (the guard's message keeps them for a reload).
+        said = state.messages[-1]
         result = TurnResult(
             thread_id=thread_id,
             answer=state.answer.text,
@@ -305,7 +315,7 @@ class Assistant:
             tokens=usage if usage.requests else None,
             latency_ms=round((time.perf_counter() - started) * 1000.0, 2),
         )
-        yield Final(result=result, cards=cards)
+        yield Final(result=result, cards=said.cards, answers_confirmation=said.answers_confirmation)
 
     def _answer_failed_turn(self, config: RunnableConfig) -> None:
         """Answer a failed turn's message with `FAILED_TURN_ANSWER`, as its answer node would."""
@@ -317,6 +327,23 @@ class Assistant:
             )
         except Exception:  # the turn's own error is the one to report
             log.exception("a failed turn's thread could not be answered")
+
+
+ConfirmationState = Literal["pending", "confirmed", "declined"]
+
+
+def confirmation_states(messages: Sequence[Message]) -> list[ConfirmationState | None]:
+    """Per message, what became of the write it asked the person to confirm: the next answer
+    says how their reply took it; none yet, it is still pending. None for a message that asked
+    nothing."""
+    states: list[ConfirmationState | None] = []
+    for n, message in enumerate(messages):
+        if not message.asks_confirmation:
+            states.append(None)
+            continue
+        later = (m for m in messages[n + 1 :] if m.role == "assistant")
+        states.append(next((m.answers_confirmation or "declined" for m in later), "pending"))
+    return states
 
 
 def _events(node: str, update: Any, finished: set[str]) -> Iterator[TurnEvent]:

@@ -25,11 +25,12 @@ _MAX_PASSAGE = 360
 # an assistant to follow. A sentence that addresses the assistant, names a tool or asks to ignore
 # rules is not quoted to the person: it is never a fact about the product.
 _PLANTED = re.compile(
-    r"\bassistant\s*[:,]|\b(?:to|for) the (?:ai )?assistant\b|\bsystem prompt\b|"
+    r"\bassistant\s*:|\b(?:to|for) the (?:ai )?assistant\b|\bsystem prompt\b|"
     r"\bignore (?:all |any |your |previous |the )*(?:instructions|rules|policies)\b|"
     r"\b(?:call|run|use) [a-z]+_[a-z_]+|\btell (?:the (?:user|shopper|customer)|them) ",
     re.I,
 )
+_LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+\.)\s")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CANNED = {
     "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
@@ -249,12 +250,13 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
         if values:
             label = "Colours" if key == "color" else "Sizes"
             parts.append(f"{label}: {', '.join(values)}.")
-    in_stock = [v for v in variants if v.get("in_stock")]
-    parts.append(
-        f"{len(in_stock)} of {len(variants)} variants in stock."
-        if variants
-        else "No variants listed."
-    )
+    statuses = [v.get("stock_status") for v in variants]
+    if not variants:
+        parts.append("No variants listed.")
+    elif "not_tracked" in statuses and "in_stock" not in statuses:
+        parts.append("Its stock is not tracked, so I can't say whether it is on the shelf.")
+    else:
+        parts.append(f"{statuses.count('in_stock')} of {len(variants)} variants in stock.")
     if output.get("rating") is not None:
         parts.append(f"Rated {output['rating']:.1f} from {output.get('review_count', 0)} reviews.")
     if output.get("materials"):
@@ -283,11 +285,39 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
     if not passages:
         return "I couldn't find anything in our documents about that.", dialogue
     top = passages[0]
+    if top.get("policy_id"):
+        sections = "\n\n".join(_policy_section(p) for p in _quoted(passages))
+        return f'From our "{top.get("title") or top["policy_id"]}" policy:\n{sections}', dialogue
     text = quotable(str(top["text"]))
     if len(text) > _MAX_PASSAGE:
         text = text[:_MAX_PASSAGE].rsplit(" ", 1)[0] + " ..."
     source = top.get("title") or top.get("doc_id")
     return f'From "{source}": {text}', dialogue
+
+
+def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The passages an answer quotes: a policy section whole with the sections it must be read
+    with (its "See also", which the tool adds right after it); else the first passage."""
+    top = passages[0]
+    if not top.get("policy_id"):
+        return [top]
+    return [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+
+
+def _policy_section(passage: Mapping[str, Any]) -> str:
+    """A policy section as the answer quotes it: its heading in bold, then its lines, a list
+    item's wrapped lines joined back into one; the "See also" line is left out, since the
+    sections it names are quoted beside it."""
+    body = str(passage["text"]).split("\n", 1)[1] if "\n" in str(passage["text"]) else ""
+    lines: list[str] = []
+    for line in body.splitlines():
+        starts = not line.strip() or _LIST_ITEM.match(line) or line.startswith("See also:")
+        if lines and lines[-1] and not starts:
+            lines[-1] += " " + line.strip()  # a wrapped line of a list item or a paragraph
+        elif not line.startswith("See also:"):
+            lines.append(line.strip())
+    text = quotable("\n".join(lines).strip())
+    return f"**{passage.get('section') or 'Overview'}**\n{text}"
 
 
 def _compare(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -518,7 +548,8 @@ def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) 
 
     for outcome in outcomes:
         out = outcome.output or {}
-        for passage in out.get("passages", []):
+        # Only what the answer quotes backs it: a passage it left out is no source of it.
+        for passage in _quoted(out["passages"]) if out.get("passages") else []:
             if passage.get("policy_id"):
                 add("policy", passage["policy_id"])
             else:
@@ -570,23 +601,30 @@ def compose(state: ConversationState) -> Step:
     answer = Answer(
         text="\n".join(texts),
         citations=_citations(state.outcomes, dialogue if shows_products else None),
-        products=_turn_products(state.outcomes, dialogue) if shows_products else [],
+        products=_turn_products(state.outcomes) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )
     return Step(answer=answer, dialogue=dialogue)
 
 
-def _turn_products(outcomes: Sequence[ToolOutcome], dialogue: DialogueState) -> list[str]:
-    """The products this turn's answer is about: the one described, the ones compared, else
-    the list shown (which "the second one" keeps referring to)."""
+def _turn_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
+    """The products this turn's answer states prices for, whose cards the page shows beside it:
+    the one described, the ones compared, the product whose stock was read, else the list this
+    turn's tool returned. Never an earlier turn's list, which this answer does not state (its
+    cards would show prices the text does not), nor substitutes: the text quotes one SKU of
+    each, and a product's card would show all of its prices."""
     last = next((o for o in reversed(outcomes) if o.ok and o.name in PRODUCT_TOOLS), None)
     output = last.output if last is not None else None
-    if last is not None and output is not None:
-        if last.name == "product_details":
-            return [str(output["id"])]
-        if last.name == "compare_products":
-            return [str(p["product_id"]) for p in output.get("products", [])]
-    return list(dialogue.shown_products)
+    if last is None or output is None or last.name == "in_stock_substitutes":
+        return []
+    if last.name == "product_details":
+        return [str(output["id"])]
+    if last.name == "stock_nearby":
+        return [str(output["product_id"])]
+    listed: list[Any] = next(
+        (output[k] for k in ("products", "items") if isinstance(output.get(k), list)), []
+    )
+    return [str(p["product_id"]) for p in listed if isinstance(p, dict) and "product_id" in p]
 
 
 def _answerable(outcomes: Sequence[ToolOutcome]) -> list[ToolOutcome]:

@@ -25,9 +25,10 @@ from agents.brains.base import Brain
 from agents.checkpoint import compile_with
 from agents.guard import check_answer
 from agents.nlu.acts import classify
-from agents.state import ConversationState, Message, PendingAction
+from agents.state import ConfirmationReply, ConversationState, Message, PendingAction
 from retail.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
+from tools.catalog import listed_cards, product_cards
 
 MAX_STEPS = 4
 # The node whose update carries the turn's answer as the person will read it (checked).
@@ -164,8 +165,28 @@ def guard(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
         settings=ctx.settings,
     )
     update["answer"] = answer
-    update["messages"] = [Message(role="assistant", content=answer.text)]
+    dialogue = update.get("dialogue", state.dialogue)
+    listed = [c for o in state.outcomes if o.ok and o.output for c in listed_cards(o.output)]
+    update["messages"] = [
+        Message(
+            role="assistant",
+            content=answer.text,
+            cards=product_cards(ctx.engine, answer.products, listed=listed),
+            citations=answer.citations,
+            quick_replies=answer.quick_replies,
+            asks_confirmation=bool(dialogue.pending_actions),
+            answers_confirmation=_reply(dialogue.answered),
+        )
+    ]
     return update
+
+
+def _reply(answered: str | None) -> ConfirmationReply | None:
+    """How the turn's message took the waiting write (`DialogueState.answered`, set by `begin`):
+    only a plain yes made it; anything else dropped it, or kept it to be asked again."""
+    if answered is None:
+        return None
+    return "confirmed" if answered == "confirm" else "declined"
 
 
 def build_conversation_graph(checkpointer: Any) -> Any:

@@ -14,6 +14,11 @@ from pydantic import BaseModel, Field
 
 from retail.product_query import ProductQuery
 from tools.base import ToolOutcome
+from tools.catalog import ProductCard
+
+# How a person's message answered the write the assistant had asked them to confirm: anything
+# but a plain yes drops it, so nothing was written ("declined").
+ConfirmationReply = Literal["confirmed", "declined"]
 
 
 class ToolCallRequest(BaseModel):
@@ -96,8 +101,25 @@ class DialogueState(BaseModel):
 
 
 class Message(BaseModel):
+    """One message of a thread. An assistant's keeps what its answer showed beside the text, so
+    that a thread read back (a page reloaded) shows the same cards, sources and buttons."""
+
     role: Literal["user", "assistant"]
     content: str
+    cards: list[ProductCard] = Field(
+        default_factory=list,
+        description="The products the answer showed, priced as its text quotes them.",
+    )
+    citations: list[Citation] = Field(default_factory=list)
+    quick_replies: list[str] = Field(default_factory=list)
+    asks_confirmation: bool = Field(
+        default=False, description="The answer asked the person to confirm a write (yes or no)."
+    )
+    answers_confirmation: ConfirmationReply | None = Field(
+        default=None,
+        description="How the person's message before this answer took the write the previous "
+        "answer asked them to confirm; None when none was waiting.",
+    )
 
 
 class ConversationState(BaseModel):

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS
-from agents.state import Citation
+from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS, ConfirmationState
+from agents.state import Citation, ConfirmationReply
 from tools.catalog import ProductCard
 from tools.forecasting import ForecastDay, ForecastRange, SalesDay
 from tools.pricing import PricingProposalDetail
@@ -129,13 +129,31 @@ class FinalEvent(BaseModel):
     )
     quick_replies: list[str]
     grounded: bool = Field(description="False when the grounding guard replaced the answer.")
+    answers_confirmation: ConfirmationReply | None = Field(
+        default=None,
+        description="How this turn's message took the write the previous answer asked to "
+        "confirm: confirmed, or declined (nothing was written); null when none was waiting.",
+    )
     brain: str
     latency_ms: float
 
 
 class ThreadMessage(BaseModel):
+    """A message as the page shows it again: an answer with its cards, sources and, for one that
+    asked to confirm a write, what became of it."""
+
     role: Literal["user", "assistant"]
     content: str
+    products: list[ProductCard] = Field(
+        default_factory=list, description="The answer's product cards, as first shown."
+    )
+    citations: list[Citation] = Field(default_factory=list)
+    quick_replies: list[str] = Field(default_factory=list)
+    confirmation: ConfirmationState | None = Field(
+        default=None,
+        description="For an answer that asked to confirm a write: pending (no reply yet), "
+        "confirmed, or declined (nothing was written).",
+    )
 
 
 class ThreadPublic(BaseModel):
@@ -321,11 +339,16 @@ class EvalRunPublic(BaseModel):
 
     run_id: str
     created_at: str | None
-    seconds: float | None
+    seconds: float | None = Field(
+        description="Wall time of the whole command, the world's preparation included."
+    )
+    wall_time: str = Field(description='The same, as a person reads it ("3 min 12 s").')
     suites: str
     brains: str
     world: str | None
+    headline: str = Field(description="Goals met and every suite that failed a case.")
     goals_met: int
     goals: int
+    failing_suites: int = Field(description="Suites in which some case failed.")
     has_report: bool
     report_url: str | None = Field(description="Where its HTML report is served, if it has one.")

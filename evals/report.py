@@ -18,6 +18,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from evals.runs import duration, headline
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 0.8rem 0 1.6rem; font-size: 0.9rem; }
@@ -25,6 +27,7 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.55rem; text-align: right; ve
 th:first-child, td:first-child { text-align: left; }
 td.text { text-align: left; max-width: 34rem; }
 thead th { background: #f2f2f2; }
+.headline { font-size: 1.15rem; font-weight: 600; }
 .met { color: #1a7f37; font-weight: 600; } .missed { color: #cf222e; font-weight: 600; }
 .note { color: #555; font-size: 0.9rem; }
 svg { max-width: 100%; height: auto; display: block; margin: 0.5rem 0 1.5rem; }
@@ -118,7 +121,9 @@ def render_report(
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>Aisle evaluation</title>",
         f"<style>{_STYLE}</style></head><body><h1>Aisle evaluation</h1>",
-        f"<p class='note'>{_e(run['created_at'])}; {run['seconds']:,} s; world "
+        f"<p class='headline'>{_e(headline(summary))}</p>",
+        f"<p class='note'>{_e(run['created_at'])}; {_e(duration(run['seconds']))} of wall "
+        f"time; world "
         f"{_e(run['world'])}; suites {_e(suites)}; repeat {run['repeat']}; "
         f"{_e(run['machine'])}.</p>",
         "<h2>Goals</h2>",

@@ -107,6 +107,9 @@ class RunOptions:
     only: dict[str, list[str]] = field(default_factory=dict)
     """Per dev-set suite, the items to run instead of all (case or task ids, `REQUEST: REPLY`):
     a quick rerun of a few."""
+    started: float | None = None
+    """`time.perf_counter()` when the command began: the run's wall time counts from it, so the
+    world's preparation (minutes when it is built) is in it. None: from this call."""
     show_progress: bool = True
     console: Console = field(default_factory=lambda: Console(stderr=True))
 
@@ -223,7 +226,7 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
     if options.repeat < 1:
         raise SuiteError(f"--repeat must be at least 1, not {options.repeat}.")
     plan = plan_suites(options.suites, options.only)
-    started = time.perf_counter()
+    started = time.perf_counter() if options.started is None else options.started
     records: list[dict[str, Any]] = []
     brains: dict[str, Any] = {}
     models: dict[str, Any] = {}
@@ -304,6 +307,7 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
         "operations": None if operations is None else operations["metrics"],
         "devsets": devsets,
         "goals": _goals(brains, operations, seconds) + _devset_goals(devsets),
+        "failing_suites": failing_suites(brains),
     }
     write_outputs(options.output_dir, records, summary, models, operations)
     return summary
@@ -486,6 +490,23 @@ def _goals(
                 }
             )
     return goals
+
+
+def failing_suites(brains: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every conversation suite a brain did not pass whole (a case failed), worst first: what a
+    run's headline must say beside its goals, which no suite's own score is part of."""
+    failing = [
+        {
+            "suite": suite,
+            "brain": brain,
+            "task_success": figures["task_success"],
+            "cases": figures["cases"],
+        }
+        for brain, summary in brains.items()
+        for suite, figures in summary["by_suite"].items()
+        if figures["cases"] and (figures["task_success"] or 0.0) < 1.0
+    ]
+    return sorted(failing, key=lambda f: (f["task_success"] or 0.0, f["brain"], f["suite"]))
 
 
 def _devset_goals(devsets: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -51,6 +51,35 @@ def run_summary(settings: Settings, run_id: str) -> dict[str, Any]:
     return summary
 
 
+def duration(seconds: float | None) -> str:
+    """Wall time as a person reads it: "39.5 s", "3 min 12 s", "1 h 02 min"."""
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """A run's verdict in one line: its goals met, and every suite that failed a case (a run
+    whose goals are all met can still have a suite that failed every case)."""
+    goals = summary.get("goals", [])
+    met = sum(bool(g.get("met")) for g in goals)
+    line = f"{met} of {len(goals)} goals met"
+    failing = summary.get("failing_suites", [])
+    if not failing:
+        return line + "; every suite passed"
+    named = ", ".join(
+        f"{f['suite']} ({f['brain']}: task success {(f['task_success'] or 0.0):.1%})"
+        for f in failing
+    )
+    suites = "suite" if len(failing) == 1 else "suites"
+    return f"{line}; {len(failing)} {suites} failing: {named}"
+
+
 def list_runs(settings: Settings) -> list[dict[str, Any]]:
     """Every run with a readable summary, newest first: what it ran and how its goals went."""
     folder = runs_dir(settings)
@@ -67,11 +96,14 @@ def list_runs(settings: Settings) -> list[dict[str, Any]]:
                 "run_id": path.parent.name,
                 "created_at": run.get("created_at"),
                 "seconds": run.get("seconds"),
+                "wall_time": duration(run.get("seconds")),
                 "suites": ", ".join(run.get("suites", {})),
                 "brains": ", ".join(run.get("brains", [])),
                 "world": run.get("world"),
+                "headline": headline(summary),
                 "goals_met": sum(bool(g.get("met")) for g in goals),
                 "goals": len(goals),
+                "failing_suites": len(summary.get("failing_suites", [])),
                 "has_report": (path.parent / "report.html").is_file(),
             }
         )

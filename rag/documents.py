@@ -46,6 +46,7 @@ VARIANTS_PER_CHUNK = 25
 REVIEWS_PER_CHUNK = 5
 # Attribute keys that are plumbing (image URLs, source ids), not something a shopper asks about.
 SKIPPED_ATTRIBUTES = frozenset({"images", "thumbnail", "dummyjson_id", "dimensions", "options"})
+_SEE_ALSO = re.compile(r"^See also: (.+)$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*$", re.MULTILINE)
 
 
@@ -141,9 +142,8 @@ def policy_documents(engine: Engine) -> Iterator[RagDocument]:
         for policy in policies:
             doc_type = "faq" if policy.id.startswith("faq") else "policy"
             for section, body in split_sections(policy.body):
-                slug = _slug(section) or "overview"
                 yield RagDocument(
-                    f"policy:{policy.id}#{slug}",
+                    section_doc_id(policy.id, section),
                     f"{policy.title} - {section}\n{body}".strip(),
                     {
                         "doc_type": doc_type,
@@ -153,6 +153,22 @@ def policy_documents(engine: Engine) -> Iterator[RagDocument]:
                         "source": policy.source,
                     },
                 )
+
+
+def section_doc_id(policy_id: str, section: str) -> str:
+    """The document id of one section of a policy page: `policy:returns#condition`."""
+    return f"policy:{policy_id}#{_slug(section) or 'overview'}"
+
+
+def see_also(body: str) -> list[str]:
+    """The sections a policy section names on a "See also: A, B." line: the ones that must be
+    read with it (what is final sale only makes sense with the conditions of a return)."""
+    return [
+        name.strip()
+        for line in _SEE_ALSO.findall(body)
+        for name in line.rstrip(".").split(", ")
+        if name.strip()
+    ]
 
 
 def split_sections(markdown: str) -> list[tuple[str, str]]:

@@ -36,6 +36,7 @@ from retail.schemas import (
     ReviewPublic,
     ReviewsSummary,
     StockAtLocation,
+    StockStatus,
     VariantDetail,
     VariantPublic,
 )
@@ -74,6 +75,32 @@ def variant_in_stock(store_id: str | None = None) -> ColumnElement[bool]:
             exists().where(*sellable_at),
         ),
     )
+
+
+def variant_stock_tracked() -> ColumnElement[bool]:
+    """SQL truth of "some location keeps stock records for this variant" (the `Variant` row in
+    scope); imported catalogues such as tau2's keep none."""
+    return exists().where(InventoryPosition.variant_id == Variant.id)
+
+
+def stock_status(*, available: bool, in_stock: bool, tracked: bool) -> StockStatus:
+    """What a person is told about one SKU's stock: a SKU not offered is out of stock, one whose
+    stock nobody records is "not tracked" (never "in stock"), else what the records say."""
+    if not available:
+        return "out_of_stock"
+    if not tracked:
+        return "not_tracked"
+    return "in_stock" if in_stock else "out_of_stock"
+
+
+def product_stock_status(variants: Sequence[VariantPublic]) -> StockStatus:
+    """A product's stock from its SKUs': in stock when one is, not tracked when none of its
+    offered SKUs is tracked, else out of stock."""
+    states = {v.stock_status for v in variants}
+    if "in_stock" in states:
+        return "in_stock"
+    offered = {v.stock_status for v in variants if v.available}
+    return "not_tracked" if offered == {"not_tracked"} else "out_of_stock"
 
 
 def category_and_descendants(*category_ids: str) -> Select[Any]:
@@ -184,6 +211,7 @@ def _variants_of(
             Variant.price,
             Variant.available,
             variant_in_stock(store_id).label("in_stock"),
+            variant_stock_tracked().label("tracked"),
             (and_(*conditions) if conditions else true()).label("matches"),
         )
         .where(Variant.product_id.in_(product_ids))
@@ -197,6 +225,11 @@ def _variants_of(
                 price=float(row.price),
                 available=bool(row.available),
                 in_stock=bool(row.in_stock),
+                stock_status=stock_status(
+                    available=bool(row.available),
+                    in_stock=bool(row.in_stock),
+                    tracked=bool(row.tracked),
+                ),
             )
         )
         if row.matches:
@@ -236,6 +269,7 @@ def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, An
         "rating": row.rating,
         "review_count": row.review_count or 0,
         "in_stock": any(v.in_stock for v in variants),
+        "stock_status": product_stock_status(variants),
         "source": row.source,
     }
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+# What a page or an answer says about stock, decided once (`catalog_queries.stock_status`): a
+# SKU no location keeps stock records for is "not_tracked", never "in_stock".
+StockStatus = Literal["in_stock", "out_of_stock", "not_tracked"]
 
 
 class _ReadModel(BaseModel):
@@ -41,8 +45,13 @@ class VariantPublic(_ReadModel):
     in_stock: bool = Field(
         description=(
             "Available, and, where stock is tracked for the SKU, some location (the requested "
-            "store when one is given) has units available to sell."
+            "store when one is given) has units available to sell. An untracked SKU passes "
+            "this test (it is offered, and nothing says it is sold out); `stock_status` says which."
         )
+    )
+    stock_status: StockStatus = Field(
+        description="What to tell a person: in_stock, out_of_stock, or not_tracked when no "
+        "location keeps stock records for the SKU."
     )
 
 
@@ -69,6 +78,10 @@ class ProductSummary(_ReadModel):
     rating: float | None = Field(description="Average rating as published by the source.")
     review_count: int
     in_stock: bool = Field(description="Whether any variant is in stock.")
+    stock_status: StockStatus = Field(
+        description="in_stock when a variant is; not_tracked when no variant's stock is "
+        "tracked; else out_of_stock."
+    )
     source: str = Field(description="The data set the product came from.")
 
 

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         "priced location in exactly one (`retail.price_zones`); empty: one zone, CHAIN, covering "
         "every store and online.",
     )
+    nearby_store_km: float = Field(
+        default=150.0,
+        gt=0,
+        description="How far (great-circle km) another store may be for an associate to offer it "
+        "as nearby: a drive a customer would make for an item the store is out of.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
 

@@ -29,7 +29,7 @@ from retail.catalog_queries import (
     search_catalogue,
 )
 from retail.product_query import ProductQuery
-from retail.schemas import ProductPublic, VariantPublic
+from retail.schemas import ProductPublic, StockStatus, VariantPublic
 from retail.store.models import Product
 from tools.base import Role, ToolContext, invalid, not_found, tool
 from tools.inventory import check_store
@@ -59,6 +59,9 @@ class ProductCard(BaseModel):
     rating: float | None
     review_count: int
     in_stock: bool = Field(description="Some SKU is in stock (at the store, when one was given).")
+    stock_status: StockStatus = Field(
+        description="in_stock, out_of_stock, or not_tracked when no SKU's stock is recorded."
+    )
     snippet: str = Field(description="The start of the product's description.")
     image: str | None = Field(
         default=None,
@@ -124,6 +127,7 @@ def card(match: ProductMatch, **extra: Any) -> dict[str, Any]:
         "rating": summary.rating,
         "review_count": summary.review_count,
         "in_stock": summary.in_stock,
+        "stock_status": summary.stock_status,
         "snippet": snippet(match.description),
         **extra,
     }

@@ -2,8 +2,9 @@
 
 Consent rules what may be said: without the customer's marketing consent, nothing derived from
 their purchase history is shown (no order count, spend or favourite categories) and no
-recommendations are made from it. Names, e-mail addresses, street addresses and payment details
-are never part of the output.
+recommendations are made from it. A profile never holds contact details: names and e-mail
+addresses appear only in a search's matches, so the associate can tell which customer is in
+front of them; street addresses and payment details never appear.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from retail.store.models import Category, Customer, Location, Order, OrderItem, Product
@@ -21,6 +22,8 @@ from tools.recommendations import Recommendations, recommend_for_customer
 
 CLIENTELING_ROLES: list[Role] = ["associate"]
 FAVOURITES = 3
+# A search asks for a few letters at least: one letter would list half the customer base.
+MIN_SEARCH_CHARS = 2
 WITHHELD = (
     "The customer has not given marketing consent: order history, spend and favourite "
     "categories are withheld."
@@ -45,6 +48,71 @@ class CustomerProfile(BaseModel):
         description="Categories bought most (by units), most first; null without consent."
     )
     withheld: str | None = Field(description="What was left out and why, if anything.")
+
+
+class CustomerMatch(BaseModel):
+    """A customer a search found: enough to tell them apart, then look up their profile."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer_id: str
+    name: str
+    email: str | None
+    loyalty_tier: str | None
+    home_store_id: str | None
+
+
+class CustomerSearch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    query: str
+    total: int = Field(description="How many customers match, across all pages.")
+    customers: list[CustomerMatch] = Field(description="The first matches, by name then id.")
+
+
+@tool(roles=CLIENTELING_ROLES)
+def find_customers(
+    ctx: ToolContext,
+    *,
+    query: Annotated[
+        str,
+        Field(
+            min_length=MIN_SEARCH_CHARS,
+            max_length=200,
+            description="Part of a name, an e-mail address or a customer id, any case.",
+        ),
+    ],
+    limit: Annotated[int, Field(ge=1, le=50, description="How many matches.")] = 10,
+) -> CustomerSearch:
+    """Customers whose id, full name or e-mail address contains the query (any case), for an
+    associate looking up the customer they serve: "Olivia Ito", "ito", "olivia.ito@"."""
+    text = " ".join(query.split())
+    full_name = Customer.first_name + " " + Customer.last_name
+    found = or_(
+        *(
+            column.icontains(text, autoescape=True)
+            for column in (Customer.id, full_name, Customer.email)
+        )
+    )
+    with Session(ctx.engine) as session:
+        total = session.scalar(select(func.count()).select_from(Customer).where(found)) or 0
+        rows = session.execute(
+            select(Customer)
+            .where(found)
+            .order_by(Customer.last_name, Customer.first_name, Customer.id)
+            .limit(limit)
+        ).scalars()
+        customers = [
+            CustomerMatch(
+                customer_id=c.id,
+                name=f"{c.first_name} {c.last_name}",
+                email=c.email,
+                loyalty_tier=c.loyalty_tier,
+                home_store_id=c.home_store_id,
+            )
+            for c in rows
+        ]
+    return CustomerSearch(query=text, total=total, customers=customers)
 
 
 def _customer(session: Session, customer_id: str) -> Customer:

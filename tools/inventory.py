@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rag.graph import KnowledgeGraph, PathEdge, node_id, sellable_at
+from retail.catalog_queries import stock_status, variant_stock_tracked
 from retail.errors import AisleError
+from retail.schemas import StockStatus
 from retail.store.models import Customer, InventoryPosition, Location, Product, Variant
 from retail.world.geography import haversine_km
 from tools.base import Role, ToolContext, ToolError, invalid, not_found, tool
@@ -80,7 +82,7 @@ class NearbyStock(BaseModel):
     store_id: str
     store_name: str
     city: str | None
-    distance_km: float | None = Field(description="From the asked store; null without coordinates.")
+    distance_km: float = Field(description="From the asked store, great-circle.")
     available_to_sell: int
 
 
@@ -93,10 +95,16 @@ class VariantStock(BaseModel):
     options: dict[str, Any]
     price: float
     offered: bool = Field(description="Whether the SKU is for sale at all.")
+    stock_status: StockStatus = Field(
+        description="At the asked store: in_stock, out_of_stock, or not_tracked when no "
+        "location keeps stock records for the SKU (its figures below are then 0 and say "
+        "nothing about the shelves)."
+    )
     at_store: int = Field(description="Units available to sell at the asked store.")
     online: int = Field(description="Units available to sell online.")
     nearby: list[NearbyStock] = Field(
-        description="The nearest other stores with units available to sell, nearest first."
+        description="The nearest other stores within `nearby_within_km` with units available "
+        "to sell, nearest first."
     )
 
 
@@ -110,6 +118,9 @@ class StockNearby(BaseModel):
     tracked: bool = Field(
         description="False when no location keeps stock records for these SKUs (imported "
         "catalogues): the figures then say nothing about the shelves."
+    )
+    nearby_within_km: float = Field(
+        description="How far a store may be to count as nearby (the `nearby_store_km` setting)."
     )
     variants: list[VariantStock]
 
@@ -157,14 +168,24 @@ def stock_nearby(
                 InventoryPosition.location_id.in_([loc.id for loc in locations]),
             )
         ).all()
+        tracked = set(
+            session.scalars(
+                select(Variant.id).where(
+                    Variant.id.in_([v.id for v in variants]), variant_stock_tracked()
+                )
+            )
+        )
     stock = {(v, loc): max(int(n), 0) for v, loc, n in stock_rows}
+    # A store without coordinates has no known distance, so it cannot be promised as nearby.
+    within_km = ctx.settings.nearby_store_km
+    distances = ((_distance(store, loc), loc) for loc in locations)
     others = sorted(
         (
-            (_distance(store, loc), loc)
-            for loc in locations
-            if loc.kind == "store" and loc.id != store.id
+            (km, loc)
+            for km, loc in distances
+            if loc.kind == "store" and loc.id != store.id and km is not None and km <= within_km
         ),
-        key=lambda pair: (pair[0] is None, pair[0] or 0.0, pair[1].id),
+        key=lambda pair: (pair[0], pair[1].id),
     )
     online = [loc.id for loc in locations if loc.kind == "online"]
     return StockNearby(
@@ -172,13 +193,19 @@ def stock_nearby(
         product_name=variants[0].name,
         store_id=store.id,
         store_name=store.name,
-        tracked=bool(stock_rows),
+        tracked=bool(tracked),
+        nearby_within_km=within_km,
         variants=[
             VariantStock(
                 variant_id=v.id,
                 options=v.options or {},
                 price=float(v.price),
                 offered=bool(v.available),
+                stock_status=stock_status(
+                    available=bool(v.available),
+                    in_stock=stock.get((v.id, store.id), 0) > 0,
+                    tracked=v.id in tracked,
+                ),
                 at_store=stock.get((v.id, store.id), 0) if v.available else 0,
                 online=sum(stock.get((v.id, o), 0) for o in online) if v.available else 0,
                 nearby=[
@@ -186,7 +213,7 @@ def stock_nearby(
                         store_id=loc.id,
                         store_name=loc.name,
                         city=loc.city,
-                        distance_km=None if km is None else round(km, 1),
+                        distance_km=round(km, 1),
                         available_to_sell=stock[(v.id, loc.id)],
                     )
                     for km, loc in others

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml_core.edge_folders import FolderBusyError, ShardUnavailableError
+from rag.documents import section_doc_id, see_also, split_sections
 from rag.index import IndexNotBuiltError, QdrantRagStore, open_backend
 from rag.retrieve import Retriever
-from retail.store.models import Product
+from retail.store.models import Policy, Product
 from tools.base import ToolContext, ToolError, not_found, tool
 
 DocType = Literal["product", "review", "size_guide", "policy", "faq"]
@@ -73,6 +74,11 @@ class Passage(BaseModel):
     title: str | None = None
     text: str
     score: float
+    see_also_of: str | None = Field(
+        default=None,
+        description='The passage this section must be read with (its "See also"), if it was '
+        "added for that rather than found by the question; it carries that passage's score.",
+    )
 
 
 class DocumentAnswer(BaseModel):
@@ -124,24 +130,53 @@ def answer_from_documents(
     hits = rag_retriever(ctx).search(
         question, k=k, filters=MetadataFilters(filters=where) if where else None
     )
+    passages = [
+        Passage(
+            doc_id=h.doc_id,
+            doc_type=h.doc_type,
+            product_id=h.product_id,
+            policy_id=h.policy_id,
+            section=h.section,
+            title=h.title,
+            text=_clip(h.text, MAX_PASSAGE_CHARS),
+            score=h.score,
+        )
+        for h in hits
+    ]
+    if passages:
+        companions = _read_with(ctx, passages[0])
+        named = {c.doc_id for c in companions}
+        passages = passages[:1] + companions + [p for p in passages[1:] if p.doc_id not in named]
     return DocumentAnswer(
-        question=question,
-        doc_type=doc_type,
-        product_id=product_id,
-        passages=[
-            Passage(
-                doc_id=h.doc_id,
-                doc_type=h.doc_type,
-                product_id=h.product_id,
-                policy_id=h.policy_id,
-                section=h.section,
-                title=h.title,
-                text=_clip(h.text, MAX_PASSAGE_CHARS),
-                score=h.score,
-            )
-            for h in hits
-        ],
+        question=question, doc_type=doc_type, product_id=product_id, passages=passages
     )
+
+
+def _read_with(ctx: ToolContext, top: Passage) -> list[Passage]:
+    """The sections of `top`'s policy page that its "See also" line names, whole: an answer
+    quoting what is final sale also quotes the conditions every other return must meet."""
+    if top.policy_id is None or top.section is None:
+        return []
+    with Session(ctx.engine) as session:
+        policy = session.get(Policy, top.policy_id)
+    if policy is None:
+        return []
+    sections = dict(split_sections(policy.body))
+    named = see_also(sections.get(top.section, ""))
+    return [
+        Passage(
+            doc_id=section_doc_id(policy.id, name),
+            doc_type=top.doc_type,
+            policy_id=policy.id,
+            section=name,
+            title=policy.title,
+            text=_clip(f"{policy.title} - {name}\n{sections[name]}", MAX_PASSAGE_CHARS),
+            score=top.score,
+            see_also_of=top.doc_id,
+        )
+        for name in named
+        if name in sections and name != top.section
+    ]
 
 
 def _clip(text: str, limit: int) -> str:

@@ -26,6 +26,9 @@ from tools.catalog import ProductCard, card
 from tools.inventory import check_store, knowledge_graph
 
 RECOMMEND_ROLES: list[Role] = ["shopper", "associate", "evaluator"]
+# Candidates asked of the recommender per recommendation wanted, so that those sold out since
+# it loaded its stock can be dropped without leaving the list short.
+STOCK_SPARE = 3
 FALLBACK_NOTE = "No recommender has been trained yet: these are the best sellers."
 
 
@@ -69,13 +72,21 @@ Suggestion = tuple[str, str, str]
 
 
 def _items(
-    session: Session, suggestions: Sequence[Suggestion], store_id: str | None, limit: int
+    session: Session,
+    suggestions: Sequence[Suggestion],
+    store_id: str | None,
+    limit: int,
+    *,
+    in_stock: bool | None = None,
 ) -> list[RecommendedProduct]:
-    """Cards for the suggestions, first of each product kept (two SQL statements)."""
+    """Cards for the suggestions, first of each product kept, the first `limit` of those in
+    stock now (at `store_id`) with `in_stock` (two SQL statements)."""
     first: dict[str, tuple[str, str]] = {}
     for product_id, reason, source in suggestions:
         first.setdefault(product_id, (reason, source))
-    found = find_products(session, ids=list(first)[:limit], store_id=store_id, limit=limit)
+    found = find_products(
+        session, ids=list(first), in_stock=in_stock, store_id=store_id, limit=limit
+    )
     return [
         RecommendedProduct(**card(m, reason=first[m.summary.id][0], source=first[m.summary.id][1]))
         for m in found
@@ -97,9 +108,12 @@ def recommend_for_customer(
     service = recommender(ctx)
     if service is None:
         return _best_sellers(ctx, customer_id, limit)
-    ranked = service.for_shopper(customer_id, store, k=limit)
+    # The service's stock is a snapshot from when it loaded; the cards are checked against the
+    # stock now, and the extra candidates stand in for what sold out since.
+    ranked = service.for_shopper(customer_id, store, k=STOCK_SPARE * limit)
+    suggestions = [(r.item_id, r.reason, r.source) for r in ranked]
     with Session(ctx.engine) as session:
-        items = _items(session, [(r.item_id, r.reason, r.source) for r in ranked], store, limit)
+        items = _items(session, suggestions, store, limit, in_stock=True)
     return Recommendations(
         source="recommender",
         model_version=service.model_version,

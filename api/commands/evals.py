@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -72,6 +73,8 @@ def run_cmd(
     ] = None,
 ) -> None:
     """Run suites on a private copy of the evaluation world and write the results and report."""
+    # The run's wall time counts from here: building the world takes minutes the first time.
+    started = time.perf_counter()
     from evals.runner import RunOptions, check_brains, plan_suites, run_evals
     from evals.runs import new_run_dir
     from evals.suites import resolve
@@ -106,6 +109,7 @@ def run_cmd(
             world_label=label,
             llm_base_url=settings.llm_base_url,
             tau2_dir=tau2_dir,
+            started=started,
             llm_prices_per_mtok=(
                 settings.llm_price_input_per_mtok,
                 settings.llm_price_output_per_mtok,
@@ -167,6 +171,8 @@ def _num(value: float | None) -> str:
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
+    from evals.runs import duration, headline
+
     brains = summary["brains"]
     if brains:
         table = Table(title="agents")
@@ -201,12 +207,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
             cells = [halves[h][b].get(key) for h, b in columns]
             table.add_row(key.replace("_", " "), *("-" if c is None else str(c) for c in cells))
         print_table(table)
-    goals = Table(title=f"goals (run took {summary['run']['seconds']:,} s)")
+    goals = Table(title=f"goals (run took {duration(summary['run']['seconds'])} of wall time)")
     for column in ("goal", "value", "met"):
         goals.add_column(column)
     for goal in summary["goals"]:
         goals.add_row(goal["goal"], str(goal["value"]), "yes" if goal["met"] else "NO")
     print_table(goals)
+    typer.echo(headline(summary))
 
 
 def _share(value: float | None) -> str:

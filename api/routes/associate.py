@@ -1,5 +1,5 @@
-"""The associate console's JSON: stock here and nearby, in-stock substitutes, and a loyalty
-customer's profile and recommendations.
+"""The associate console's JSON: stock here and nearby, in-stock substitutes, a search for
+customers by name or e-mail, and a loyalty customer's profile and recommendations.
 
 Each route calls one tool as the request's principal (`ToolRunner`), so the tool's role grant,
 its consent rules and the audit apply exactly as they do in a conversation. A tool's typed error
@@ -17,7 +17,7 @@ from api.auth import RoleGuard
 from api.deps import ToolRunner
 from api.schemas import AUTH_ERRORS, error_responses
 from tools.base import Principal
-from tools.customers import CustomerProfile
+from tools.customers import MIN_SEARCH_CHARS, CustomerProfile, CustomerSearch
 from tools.inventory import StockNearby, Substitutes
 from tools.recommendations import Recommendations
 
@@ -75,6 +75,29 @@ def get_substitutes(
         store_id=store_id,
         limit=limit,
     )
+
+
+@router.get(
+    "/customers",
+    operation_id="findCustomers",
+    response_model=CustomerSearch,
+    responses=error_responses(*AUTH_ERRORS),
+)
+def find_customers(
+    tools: Tools,
+    q: Annotated[
+        str,
+        Query(
+            min_length=MIN_SEARCH_CHARS,
+            max_length=200,
+            pattern=r"^[^\x00]+$",
+            description="Part of a name, an e-mail address or a customer id, any case.",
+        ),
+    ],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, Any]:
+    """Customers whose id, name or e-mail address contains `q`, ignoring case, by name."""
+    return tools("find_customers", query=q, limit=limit)
 
 
 @router.get(

@@ -39,6 +39,7 @@ from agents.assistant import (
     TurnEvent,
     TurnResult,
     UnknownBrainError,
+    confirmation_states,
 )
 from agents.state import Message
 from api.auth import PrincipalDep
@@ -116,6 +117,7 @@ def final_event(final: Final) -> FinalEvent:
         products=final.cards,
         quick_replies=result.quick_replies,
         grounded=result.grounded,
+        answers_confirmation=final.answers_confirmation,
         brain=result.brain,
         latency_ms=result.latency_ms,
     )
@@ -243,11 +245,22 @@ async def get_thread(
     assistant: AssistantDep,
     pool: ChatPoolDep,
 ) -> ThreadPublic:
-    """A conversation's messages, oldest first; only the person who started it may read it."""
+    """A conversation's messages, oldest first, each answer with its product cards, sources and
+    what became of a write it asked to confirm; only the person who started it may read it."""
     messages = await asyncio.get_running_loop().run_in_executor(
         pool, thread_messages, assistant, thread_id, principal
     )
     return ThreadPublic(
         thread_id=thread_id,
-        messages=[ThreadMessage(role=m.role, content=m.content) for m in messages],
+        messages=[
+            ThreadMessage(
+                role=m.role,
+                content=m.content,
+                products=m.cards,
+                citations=m.citations,
+                quick_replies=m.quick_replies,
+                confirmation=confirmation,
+            )
+            for m, confirmation in zip(messages, confirmation_states(messages), strict=True)
+        ],
     )

@@ -122,6 +122,7 @@ def _page_route(page: Page) -> None:
             "pages": PAGES,
             "demo_users": demo_users(engine, settings),
             "clock": clock(engine, settings),
+            "settings": settings,
         }
         return templates.TemplateResponse(request, page.template, context)
 
@@ -131,6 +132,12 @@ def _page_route(page: Page) -> None:
 
 for _page in PAGES:
     _page_route(_page)
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon, for browsers and tools that ask for it by the old fixed name."""
+    return static_file("favicon.svg")
 
 
 @router.get("/static/{name}")

@@ -1,12 +1,14 @@
 /* The associate console: find a product, see its stock here, online and in nearby stores (by
-   distance) and in-stock substitutes; look up a loyalty customer and their recommendations. */
+   distance, within the configured bound) and in-stock substitutes; find a loyalty customer by
+   name, e-mail or id, and see their profile and recommendations. */
 "use strict";
 
 (() => {
-  const { el, api, showError, productCard, facts, table, money, number } = Aisle;
+  const { el, fill, api, showError, productCard, facts, table, money, number, STOCK } = Aisle;
   const $ = (id) => document.getElementById(id);
 
-  const options = (o) => Object.values(o || {}).join(" / ") || "–";
+  // An option a source left empty (null) is left out rather than printed.
+  const options = (o) => Object.values(o || {}).filter((v) => v !== null && v !== undefined && v !== "").join(" / ") || "–";
   const storeQuery = () => {
     const store = $("store-id").value.trim();
     return store ? `&store_id=${encodeURIComponent(store)}` : "";
@@ -21,16 +23,20 @@
     const results = $("product-results");
     results.replaceChildren(el("p", { class: "muted", text: "Searching…" }));
     try {
-      const page = await api(`/v1/products?limit=8&q=${encodeURIComponent(q)}`);
+      // A typed store makes the cards' stock that store's; blank, it is the chain's (the table
+      // below then says how many are here).
+      const store = $("store-id").value.trim();
+      const page = await api(`/v1/products?limit=8&q=${encodeURIComponent(q)}${storeQuery()}`);
+      const where = store ? `at ${store}` : "in the chain";
       const found = Aisle.items(page);
       if (!found.length) {
-        results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”.` }));
+        results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”. Try a shorter part of the name (“boot” rather than “hiking boots”).` }));
         return;
       }
       results.replaceChildren(
         el("h3", { text: `Products (${found.length}${page.total > found.length ? ` of ${page.total}` : ""})` }),
         el("ul", { class: "cards" }, found.map((p) =>
-          productCard(p, { label: "Stock and substitutes", run: () => showProduct(p.id || p.product_id) }))),
+          productCard(p, { label: "Stock and substitutes", run: () => showProduct(p.id || p.product_id) }, where))),
       );
     } catch (error) {
       results.replaceChildren();
@@ -54,28 +60,33 @@
     container.replaceChildren(el("p", { class: "error", role: "alert", text: result.reason.message || String(result.reason) }));
   }
 
-  function nearbyList(nearby) {
-    if (!nearby || !nearby.length) return el("span", { class: "muted", text: "none nearby" });
+  function nearbyList(nearby, withinKm) {
+    if (!nearby || !nearby.length) return el("span", { class: "muted", text: `none within ${number(withinKm)} km` });
     return el("ul", { class: "plain" }, nearby.map((n) =>
-      el("li", { text: `${n.store_name || n.store_id}${n.city ? `, ${n.city}` : ""} — ${n.distance_km === null || n.distance_km === undefined ? "distance unknown" : `${number(n.distance_km, 1)} km`}: ${n.available_to_sell}` })));
+      el("li", { text: `${n.store_name || n.store_id}${n.city ? `, ${n.city}` : ""} — ${number(n.distance_km, 1)} km: ${n.available_to_sell}` })));
   }
+
+  // A SKU nobody keeps stock records for has no count to show: its zeros would read as sold out.
+  const untracked = (v) => v.stock_status === "not_tracked";
+  const count = (v, units) => (v.offered === false ? "not sold" : untracked(v) ? STOCK.not_tracked.text : units);
 
   function renderStock(result) {
     const box = $("stock");
     if (result.status === "rejected") return failed(box, result);
     const s = result.value;
     const variants = s.variants || [];
-    box.replaceChildren(
+    const within = s.nearby_within_km;
+    fill(box,
       el("h3", { tabindex: "-1", text: `Stock of ${s.product_name} at ${s.store_name || s.store_id}` }),
-      s.tracked === false ? el("p", { class: "muted", text: "This product's stock is not tracked here." }) : null,
+      s.tracked === false ? el("p", { class: "muted", text: "This product's stock is not tracked at any store or online: whether it is on a shelf is not known." }) : null,
       variants.length
         ? table([
           { label: "SKU", value: (v) => v.variant_id },
           { label: "Options", value: (v) => options(v.options) },
           { label: "Price", value: (v) => money(v.price), num: true },
-          { label: "Here", value: (v) => (v.offered === false ? "not sold" : v.at_store), num: true },
-          { label: "Online", value: (v) => v.online, num: true },
-          { label: "Nearby stores (nearest first)", value: (v) => nearbyList(v.nearby) },
+          { label: "Here", value: (v) => el("span", { class: (STOCK[v.stock_status] || {}).tone, text: String(count(v, v.at_store)) }), num: true },
+          { label: "Online", value: (v) => count(v, v.online), num: true },
+          { label: `Stores within ${number(within)} km (nearest first)`, value: (v) => (v.offered === false || untracked(v) ? count(v) : nearbyList(v.nearby, within)) },
         ], variants)
         : el("p", { class: "empty", text: "This product has no SKUs." }),
     );
@@ -86,21 +97,50 @@
     if (result.status === "rejected") return failed(box, result);
     const s = result.value;
     const subs = s.substitutes || [];
-    box.replaceChildren(
+    fill(box,
       el("h3", { text: `In-stock substitutes at ${s.store_name || s.store_id}` }),
       subs.length
         ? el("ul", { class: "plain" }, subs.map((x) => el("li", {},
           el("strong", { text: x.name }), ` ${options(x.options)} · ${money(x.price)} · ${x.available_to_sell} here`,
           el("br"), el("span", { class: "muted", text: x.reason }))))
-        : el("p", { class: "empty", text: "No substitute is in stock at this store." }),
+        : el("p", { class: "empty", text: "No substitute is in stock at this store. Check the nearby stores above, or search another product." }),
     );
   }
 
-  async function lookUpCustomer(event) {
+  async function findCustomers(event) {
     event.preventDefault();
     showError("customer-error", null);
-    const id = $("customer-id").value.trim();
-    const path = `/v1/customers/${encodeURIComponent(id)}`;
+    const q = $("customer-q").value.trim();
+    const results = $("customer-results");
+    $("customer").replaceChildren();
+    $("recommendations").replaceChildren();
+    results.replaceChildren(el("p", { class: "muted", text: "Searching…" }));
+    let found;
+    try {
+      found = await api(`/v1/customers?limit=10&q=${encodeURIComponent(q)}`);
+    } catch (error) {
+      results.replaceChildren();
+      showError("customer-error", error);
+      return;
+    }
+    const customers = found.customers || [];
+    if (!customers.length) {
+      results.replaceChildren(el("p", { class: "empty", text: `No customer's name, e-mail or id contains “${found.query}”. Check the spelling, or try part of the e-mail address.` }));
+      return;
+    }
+    results.replaceChildren(
+      el("h3", { text: `Customers (${customers.length}${found.total > customers.length ? ` of ${found.total}: add more of the name to narrow it` : ""})` }),
+      el("ul", { class: "plain" }, customers.map((c) => el("li", {},
+        el("strong", { text: c.name }),
+        ` · ${c.customer_id}${c.email ? ` · ${c.email}` : ""}${c.loyalty_tier ? ` · ${c.loyalty_tier}` : ""} `,
+        el("button", { type: "button", class: "secondary", "aria-label": `Open profile: ${c.name}`, onclick: () => showCustomer(c), text: "Open profile" })))),
+    );
+    if (customers.length === 1) showCustomer(customers[0]);
+  }
+
+  async function showCustomer(match) {
+    showError("customer-error", null);
+    const path = `/v1/customers/${encodeURIComponent(match.customer_id)}`;
     $("customer").replaceChildren(el("p", { class: "muted", text: "Looking up…" }));
     $("recommendations").replaceChildren();
     let profile;
@@ -111,30 +151,31 @@
       showError("customer-error", error);
       return;
     }
-    $("customer").replaceChildren(
-      el("h3", { text: `Customer ${profile.customer_id}` }),
+    fill($("customer"),
+      el("h3", { tabindex: "-1", text: `${match.name} (${profile.customer_id})` }),
       facts([
         ["Loyalty tier", profile.loyalty_tier || "not enrolled"],
-        ["Home store", profile.home_store_name || profile.home_store_id],
-        ["Member since", profile.member_since],
+        ["Home store", profile.home_store_name || profile.home_store_id || "none on record"],
+        ["Member since", profile.member_since || "not on record"],
         ["Marketing consent", profile.marketing_consent ? "yes" : "no"],
         ["Orders", profile.order_count],
         ["Total spend", profile.total_spend === null ? null : money(profile.total_spend)],
-        ["Last order", profile.last_order_on],
+        ["Last order", profile.last_order_on || (profile.order_count === 0 ? "no order yet" : null)],
         ["Favourite categories", (profile.favourite_categories || []).join(", ")],
       ]),
       profile.withheld ? el("p", { class: "muted", text: profile.withheld }) : null,
     );
+    $("customer").querySelector("h3").focus();
     const box = $("recommendations");
     try {
       const recs = await api(`${path}/recommendations`);
       const found = Aisle.items(recs);
-      box.replaceChildren(
+      fill(box,
         el("h3", { text: "Recommended for them" }),
         recs.note ? el("p", { class: "muted", text: recs.note }) : null,
         found.length
           ? el("ul", { class: "cards" }, found.map((p) => productCard(p)))
-          : el("p", { class: "empty", text: "No recommendation for this customer yet." }),
+          : el("p", { class: "empty", text: "Nothing to recommend that is in stock here right now; ask what they are looking for and search the products." }),
       );
     } catch (error) {
       // A refusal (no marketing consent) is an answer, not a failure: say it where the list would be.
@@ -143,5 +184,5 @@
   }
 
   $("product-form").addEventListener("submit", findProducts);
-  $("customer-form").addEventListener("submit", lookUpCustomer);
+  $("customer-form").addEventListener("submit", findCustomers);
 })();

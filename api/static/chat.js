@@ -1,6 +1,7 @@
 /* The storefront's chat widget: sends a message to POST /v1/chat, streams the answer in, shows
-   each tool the assistant used, the products it found as cards and quick replies; the thread id
-   is kept so a reload shows the conversation and goes on with it. */
+   each tool the assistant used (in plain words, styled by what its outcome means), the products
+   it found as cards and quick replies; the thread id is kept so a reload shows the conversation,
+   cards, sources and any confirmation (still waiting, done, or declined), and goes on with it. */
 "use strict";
 
 (() => {
@@ -11,6 +12,7 @@
   const input = document.getElementById("chat-input");
   const send = document.getElementById("chat-send");
   const ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"];
+  // What each tool does, in the shopper's words: a page never shows a tool's own name.
   const TOOL_NAMES = {
     search_products: "Searching products",
     product_details: "Reading product details",
@@ -23,6 +25,33 @@
     in_stock_substitutes: "Finding in-stock alternatives",
     my_orders: "Looking up your orders",
     order_details: "Reading the order",
+    my_account: "Reading your account",
+    cancel_order: "Preparing the cancellation",
+    return_order_items: "Preparing the return",
+    exchange_order_items: "Preparing the exchange",
+    modify_order_items: "Preparing the change of items",
+    modify_order_address: "Preparing the new delivery address",
+    modify_order_payment: "Preparing the new payment method",
+    modify_user_address: "Preparing your new address",
+    customer_profile: "Reading the customer's profile",
+    customer_recommendations: "Finding recommendations for the customer",
+    forecast_for_sku: "Reading the forecast",
+    why_short: "Finding why it is short",
+  };
+  // A tool's outcome by what it means to the shopper: only a real failure is an error (red);
+  // a question for them, or an answer of "none", is part of the conversation.
+  const OUTCOMES = {
+    ok: { text: "", tone: null },
+    needs_confirmation: { text: "waiting for your yes", tone: "asks" },
+    not_found: { text: "nothing found", tone: "none" },
+    policy_denied: { text: "not allowed by our policy", tone: "refused" },
+    forbidden: { text: "not available to you", tone: "refused" },
+    invalid: { text: "needs more details", tone: "refused" },
+  };
+  const FAILED = { text: "failed", tone: "failed" };
+  const CONFIRMATION_NOTES = {
+    confirmed: "You said yes: it was done as asked.",
+    declined: "Not confirmed: nothing was changed.",
   };
 
   function clearEmpty() {
@@ -56,13 +85,14 @@
 
   // A tool shows as running from its `tool_start` until its `tool_call` replaces the line.
   function toolLine(bubble, call, running = false) {
-    const label = TOOL_NAMES[call.name] || call.name.replaceAll("_", " ");
-    const failed = !running && call.status !== "ok";
+    const label = TOOL_NAMES[call.name] || "Looking it up";
+    const outcome = running ? { text: "", tone: "running" } : OUTCOMES[call.status] || FAILED;
     const timing = running ? "…" : ` · ${Math.round(call.latency_ms)} ms`;
     const line = el("li", {
-      class: running ? "running" : failed ? "failed" : null,
+      class: outcome.tone,
       "data-call": call.id,
-      text: `${label}${failed ? ` (${call.status})` : ""}${timing}`,
+      "data-status": running ? "running" : call.status,
+      text: `${label}${outcome.text ? `: ${outcome.text}` : ""}${timing}`,
     });
     const list = bubble.querySelector(".tools");
     const started = [...list.children].find((li) => li.dataset.call === call.id);
@@ -70,8 +100,42 @@
     else list.append(line);
   }
 
-  function finish(bubble, final) {
-    bubble.querySelector(".text").textContent = final.answer;
+  // The answer's text, with the little markdown a quoted policy carries (**bold**, "- " list
+  // items) drawn as elements; every piece is set as text, never as HTML.
+  function richText(text) {
+    const inline = (line) => line.split(/\*\*(.+?)\*\*/g).map((part, i) => (i % 2 ? el("strong", { text: part }) : part));
+    const nodes = [];
+    let list = null;
+    for (const line of text.split("\n")) {
+      const item = /^\s*[-*•]\s+(.*)$/.exec(line);
+      if (item) {
+        if (!list) nodes.push((list = el("ul")));
+        list.append(el("li", {}, inline(item[1])));
+        continue;
+      }
+      list = null;
+      const heading = /^#{1,6}\s+(.*)$/.exec(line);
+      nodes.push(heading ? el("strong", { class: "heading" }, inline(heading[1])) : el("span", { class: "line" }, inline(line)));
+    }
+    return nodes;
+  }
+
+  function showAnswer(bubble, text) {
+    bubble.querySelector(".text").replaceChildren(...richText(text));
+  }
+
+  // An answer that asked to confirm a write: its Yes/No while nobody answered, else what became
+  // of it (the next answer says), so a reload shows a declined write as declined.
+  function showConfirmation(bubble, state) {
+    bubble.dataset.confirmation = state;
+    const note = CONFIRMATION_NOTES[state];
+    if (!note) return;
+    bubble.querySelector(".quick")?.remove();
+    bubble.append(el("p", { class: `confirmation ${state}`, text: note }));
+  }
+
+  function finish(bubble, final, confirmation = null) {
+    showAnswer(bubble, final.answer ?? final.content ?? "");
     const products = final.products || [];
     if (products.length) {
       bubble.append(
@@ -94,12 +158,13 @@
       bubble.append(el("p", { class: "citations", text: `Sources: ${names}` }));
     }
     const replies = final.quick_replies || [];
-    if (replies.length) {
+    if (replies.length && !CONFIRMATION_NOTES[confirmation]) {
       bubble.append(
         el("div", { class: "quick", role: "group", "aria-label": "Suggested replies" },
           replies.map((r) => el("button", { type: "button", onclick: () => ask(r), text: r }))),
       );
     }
+    if (confirmation) showConfirmation(bubble, confirmation);
   }
 
   function busy(on) {
@@ -113,6 +178,10 @@
     const text = message.trim();
     if (!text || send.disabled) return;
     showError("chat-error", null);
+    if (!Aisle.identity()) {
+      askToSignIn();
+      return;
+    }
     userBubble(text);
     busy(true);
     const bubble = assistantBubble();
@@ -134,7 +203,11 @@
         else if (name === "final") {
           finished = true;
           localStorage.setItem(threadItem, data.thread_id);
-          finish(bubble, data);
+          if (data.answers_confirmation) {
+            const asked = [...log.querySelectorAll('.msg.assistant[data-confirmation="pending"]')];
+            asked.forEach((b) => showConfirmation(b, data.answers_confirmation));
+          }
+          finish(bubble, data, data.quick_replies?.length ? "pending" : null);
         } else if (name === "error") {
           throw new Aisle.ApiError(0, data.detail || "The assistant could not answer.");
         }
@@ -151,15 +224,31 @@
     }
   }
 
+  // Signed out, the chat says how to sign in (the panel under "Signed in as"), never how to
+  // send a key by hand.
+  function askToSignIn() {
+    document.getElementById("identity").open = true;
+    log.replaceChildren(el("p", { class: "empty sign-in", id: "chat-empty" },
+      "Please sign in to chat: choose who you are under “Signed in as” at the top right ",
+      "(on this demo, pick a shopper and press Use), then ask away."));
+  }
+
   async function restore() {
     const thread = localStorage.getItem(threadItem);
-    if (!thread || !Aisle.identity()) return;
+    if (!Aisle.identity()) {
+      askToSignIn();
+      return;
+    }
+    if (!thread) return;
     try {
       const data = await api(`/v1/threads/${encodeURIComponent(thread)}`);
       for (const m of data.messages || []) {
         if (m.role === "user") userBubble(m.content);
-        else if (m.role === "assistant") assistantBubble(m.content);
+        else if (m.role === "assistant") finish(assistantBubble(), m, m.confirmation);
       }
+      // Suggestions of older answers would answer older questions: only the newest keeps them.
+      [...log.querySelectorAll(".quick")].slice(0, -1).forEach((q) => q.querySelectorAll("button").forEach((b) => (b.disabled = true)));
+      scrollDown();
     } catch (error) {
       // A thread that is gone (or another person's) starts afresh; other failures are shown.
       if (error.status === 404) localStorage.removeItem(threadItem);
@@ -169,6 +258,10 @@
 
   function reset() {
     localStorage.removeItem(threadItem);
+    if (!Aisle.identity()) {
+      askToSignIn();
+      return;
+    }
     log.replaceChildren(el("p", { class: "empty", id: "chat-empty", text: "A new conversation: ask away." }));
     showError("chat-error", null);
     input.focus();

@@ -60,8 +60,12 @@ const Aisle = (() => {
     } catch {
       /* not JSON: keep the status line */
     }
-    if (response.status === 401 && !identity()) {
-      detail += " Choose a demo user or paste an API key under “Signed in as”.";
+    // A person at a page signs in with the panel; the API's own 401 sentence is for programs
+    // (it spells out the header to send).
+    if (response.status === 401) {
+      detail = identity()
+        ? "This key was not accepted: choose another under “Signed in as” at the top right."
+        : "Please sign in: choose a demo user or paste an API key under “Signed in as” at the top right.";
     }
     return new ApiError(response.status, detail, errors);
   }
@@ -143,6 +147,12 @@ const Aisle = (() => {
     return node;
   }
 
+  /** node.replaceChildren(...) that skips missing children as el() does: the DOM's own
+      method writes a null child as the text "null". */
+  function fill(node, ...children) {
+    node.replaceChildren(...children.flat(Infinity).filter((c) => c !== undefined && c !== null && c !== false));
+  }
+
   function showError(id, error) {
     const node = document.getElementById(id);
     if (!error) {
@@ -203,8 +213,17 @@ const Aisle = (() => {
     return el("div", { class: "placeholder", "aria-hidden": "true", text: initials });
   }
 
-  /** A product card; `action` is an optional {label, run} for its button. */
-  function productCard(p, action) {
+  // The words for the API's `stock_status` (decided on the server, one rule for every page):
+  // stock nobody records is "not tracked", never "in stock".
+  const STOCK = {
+    in_stock: { text: "In stock", tone: "ok" },
+    out_of_stock: { text: "Out of stock", tone: "bad" },
+    not_tracked: { text: "Stock not tracked", tone: "muted" },
+  };
+
+  /** A product card; `action` is an optional {label, run} for its button, `where` what its
+      stock line is about when that is not plain ("at S001", "in the chain"). */
+  function productCard(p, action, where) {
     const name = p.name || p.product_id || p.id;
     const image = p.image;
     let picture = placeholder(name);
@@ -214,7 +233,7 @@ const Aisle = (() => {
       picture.addEventListener("error", () => picture.replaceWith(placeholder(name)), { once: true });
     }
     const brand = p.brand ?? p.brand_name;
-    const stock = p.in_stock === undefined ? null : p.in_stock ? "In stock" : "Out of stock";
+    const stock = STOCK[p.stock_status];
     return el(
       "li",
       { class: "card" },
@@ -222,7 +241,7 @@ const Aisle = (() => {
       el("h3", { text: name }),
       brand ? el("span", { class: "muted", text: brand }) : null,
       el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
-      stock ? el("span", { class: p.in_stock ? "ok" : "bad", text: stock }) : null,
+      stock ? el("span", { class: stock.tone, text: where && p.stock_status !== "not_tracked" ? `${stock.text} ${where}` : stock.text }) : null,
       p.reason ? el("span", { class: "muted", text: p.reason }) : null,
       // Every card's button says the same; its accessible name says which product it is about.
       action ? el("button", { type: "button", class: "secondary", "aria-label": `${action.label}: ${name}`, onclick: action.run, text: action.label }) : null,
@@ -285,7 +304,7 @@ const Aisle = (() => {
   document.addEventListener("DOMContentLoaded", wireIdentityPanel);
 
   return {
-    ApiError, api, request, readEvents, el, showError, number, money, percent, when,
-    facts, table, productCard, uuid4, items, identity, onIdentityChange,
+    ApiError, api, request, readEvents, el, fill, showError, number, money, percent, when,
+    facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange,
   };
 })();

@@ -1,11 +1,12 @@
 /* The evaluation reports: every run the API lists (GET /v1/evals/runs, newest first), with its
-   scalar fields as columns and a link to its report where it has one. */
+   wall time, its verdict (goals met and every failing suite) and a link to its report; with no
+   run yet, the command that makes one. */
 "use strict";
 
 (() => {
   const { el, api, request, showError, table } = Aisle;
   const box = document.getElementById("runs");
-  const scalar = (v) => v === null || ["string", "number", "boolean"].includes(typeof v);
+  const SMOKE_COMMAND = "aisle eval run --smoke";
 
   // The report needs the API key, which a plain link would not send: fetch it with the key and
   // open it from memory in a new tab.
@@ -43,17 +44,24 @@
       return showError("runs-error", error);
     }
     if (!runs.length) {
-      box.replaceChildren(el("p", { class: "empty", text: "No evaluation run has been recorded yet." }));
+      box.replaceChildren(el("div", { class: "empty-state" },
+        el("p", { class: "empty", text: "No evaluation run has been recorded yet." }),
+        el("p", {}, "Make one on the server's machine, with the same ", el("code", { text: "AISLE_VAR_DIR" }), ":"),
+        el("pre", {}, el("code", { text: SMOKE_COMMAND })),
+        el("p", { class: "muted" }, "That is the CI smoke subset (a few minutes; the first run also builds the evaluation world). ",
+          el("code", { text: "aisle eval run" }), " runs every suite. A run is listed here when it ends; press Refresh.")));
       return;
     }
-    const keys = [...new Set(runs.flatMap((r) => Object.keys(r).filter((k) => scalar(r[k]) && !["report_url", "has_report"].includes(k))))];
-    const columns = keys.map((k) => ({
-      label: k.replaceAll("_", " "),
-      value: (r) => (r[k] === undefined || r[k] === null ? "–" : String(r[k])),
-      num: runs.every((r) => r[k] === undefined || r[k] === null || typeof r[k] === "number"),
-    }));
-    if (runs.some((r) => r.report_url)) columns.push({ label: "Report", value: link });
-    box.replaceChildren(table(columns, runs));
+    box.replaceChildren(table([
+      { label: "Run", value: (r) => r.run_id },
+      { label: "Started", value: (r) => Aisle.when(r.created_at) || "–" },
+      { label: "Wall time", value: (r) => r.wall_time, num: true },
+      { label: "Verdict", value: (r) => el("span", { class: r.failing_suites || r.goals_met < r.goals ? "bad" : "ok", text: r.headline }) },
+      { label: "Suites", value: (r) => r.suites || "–" },
+      { label: "Brains", value: (r) => r.brains || "–" },
+      { label: "World", value: (r) => r.world || "–" },
+      { label: "Report", value: link },
+    ], runs));
   }
 
   document.getElementById("runs-refresh").addEventListener("click", load);

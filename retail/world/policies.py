@@ -105,6 +105,8 @@ _RETURNS = f"""\
 We want you to love what you buy at Aisle. If something is not right, you can return it within
 the return window for your Aisle Rewards tier.
 
+See also: Return windows.
+
 ## Return windows
 
 - **Members (and guests): {_M} days** from the delivery date (online orders) or the purchase
@@ -126,6 +128,8 @@ Your tier on the day of purchase sets the window.
 - Gear that has been used in the field (a tent that has been pitched outdoors, a stove that has
   been lit) cannot be returned as unwanted. If it is defective, our Warranty policy covers it.
 
+See also: Final sale (not returnable).
+
 ## Final sale (not returnable)
 
 - Items marked **Clearance** or **Final Sale** at the time of purchase.
@@ -133,6 +137,10 @@ Your tier on the day of purchase sets the window.
 - Opened coffee and tea.
 - Earbuds and in-ear headphones once the hygiene seal is opened, unless they are defective.
 - Swimwear without its hygienic liner in place.
+
+Everything else can be returned within its window if it meets the conditions above.
+
+See also: Condition.
 
 ## Refunds
 

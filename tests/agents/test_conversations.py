@@ -91,6 +91,55 @@ def test_policy_question_cites_the_policy(assistant: Assistant, tool_world: Tool
     assert result.grounded
 
 
+def test_a_policy_answer_quotes_whole_sections_with_their_conditions(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "can I return an opened item?")
+    assert _names(result) == ["answer_from_documents"] and result.grounded
+    answer = result.answer
+    # What is final sale, and the conditions every other return must meet, each whole.
+    assert "**Final sale (not returnable)**" in answer and "**Condition**" in answer
+    for condition in ("unused", "original packaging", "original tags attached", "Gift cards"):
+        assert condition in answer, condition
+    assert "..." not in answer and "See also" not in answer
+    # A list item that wrapped in the policy's text is one line of the answer.
+    assert "- Apparel, swimwear and footwear must be unworn and unwashed, with the" in answer
+    # Its sources are what it quotes, not every passage the search returned.
+    assert [(c.kind, c.id) for c in result.citations] == [("policy", "returns")]
+
+
+def test_a_policy_answer_keeps_the_stores_own_words_whole(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "how do I make a warranty claim?")
+    assert _names(result) == ["answer_from_documents"] and result.grounded
+    # The policy names the assistant as a way to claim: that is no planted instruction, and a
+    # numbered step or a paragraph wrapped in the policy's text reads as one line.
+    assert (
+        "1. Start a claim from **Help > Warranty claim**, through the Aisle assistant, or at "
+        "any Aisle store.\n" in result.answer
+    )
+    assert "If a claim is approved we repair the item, replace it with the same or an " in (
+        result.answer
+    )
+
+
+def test_cards_are_the_products_this_answer_states_at_its_prices(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    found = assistant.ask(shopper, "show me some jackets")
+    assert found.products
+    # A turn that lists nothing shows none of the earlier turn's cards.
+    policy = assistant.ask(shopper, "what is your return policy?", thread_id=found.thread_id)
+    assert policy.products == [], (_names(policy), policy.answer)
+    stock = assistant.ask(shopper, "is the first one in stock near me?", thread_id=found.thread_id)
+    assert _names(stock) == ["stock_nearby"]
+    assert stock.products == [found.products[0]]
+
+
 def test_another_customers_order_is_refused(assistant: Assistant, tool_world: ToolWorld) -> None:
     with Session(tool_world.engine) as session:
         from retail.store.models import Order

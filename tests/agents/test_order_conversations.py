@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from agents.assistant import Assistant
+from agents.assistant import Assistant, confirmation_states
 from agents.checkpoint import open_checkpointer
+from agents.state import Message
 from retail.audit import verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
@@ -113,6 +114,37 @@ def test_anything_but_yes_drops_the_pending_write(
         late = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
     assert late.tool_calls == [] and "nothing waiting" in late.answer
     assert _status(engine, PENDING)[0] == "pending"
+
+
+def _thread(assistant: Assistant, thread_id: str) -> list[Message]:
+    snapshot = assistant.graph.get_state({"configurable": {"thread_id": thread_id}})
+    return [Message.model_validate(m) for m in snapshot.values["messages"]]
+
+
+def test_a_thread_read_back_says_what_became_of_each_confirmation(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        request = f"please cancel order {PENDING}, I ordered by mistake"
+        asked = assistant.ask(SHOPPER, request)
+        waiting = _thread(assistant, asked.thread_id)
+        declined = assistant.ask(SHOPPER, "no thanks", thread_id=asked.thread_id)
+        asked_again = assistant.ask(SHOPPER, request, thread_id=asked.thread_id)
+        confirmed = assistant.ask(SHOPPER, "yes", thread_id=asked.thread_id)
+        messages = _thread(assistant, asked.thread_id)
+    assert confirmation_states(waiting) == [None, "pending"]
+    assert waiting[-1].asks_confirmation and waiting[-1].quick_replies == ["Yes", "No"]
+    assert all(c.status != "ok" or c.name != "cancel_order" for c in declined.tool_calls)
+    assert asked_again.quick_replies == ["Yes", "No"]
+    assert [c.status for c in confirmed.tool_calls] == ["ok"]
+    assert confirmation_states(messages) == [
+        None, "declined", None, None, None, "confirmed", None, None
+    ]  # fmt: skip
+    assert [m.answers_confirmation for m in messages if m.role == "assistant"] == [
+        None, "declined", None, "confirmed"
+    ]  # fmt: skip
+    assert _status(engine, PENDING)[0] == "cancelled"
 
 
 def test_another_customers_order_cannot_be_cancelled(

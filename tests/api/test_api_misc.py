@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.orm import Session
 
 from api.app import MAX_BODY_BYTES
+from retail.store.models import Customer
 from tests.api.test_chat import Served, serve
 from tests.tools.world import ToolWorld
 
@@ -69,6 +71,21 @@ def test_customer_lookup_respects_consent(served: Served, tool_world: ToolWorld)
     refused = served.client.get(f"/v1/customers/{private}/recommendations", headers=associate)
     assert refused.status_code == 403
     assert "marketing consent" in refused.json()["detail"]
+
+
+def test_customers_are_found_by_name_for_an_associate(
+    served: Served, tool_world: ToolWorld
+) -> None:
+    associate = served.auth(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        customer = session.get_one(Customer, tool_world.shopper_id)
+    name = f"{customer.first_name} {customer.last_name}"
+    found = served.client.get("/v1/customers", params={"q": name.lower()}, headers=associate)
+    assert found.status_code == 200, found.text
+    match = next(c for c in found.json()["customers"] if c["customer_id"] == customer.id)
+    assert match["name"] == name
+    short = served.client.get("/v1/customers", params={"q": "a"}, headers=associate)
+    assert short.status_code == 422 and "at least 2 characters" in short.text
 
 
 @pytest.mark.parametrize(
@@ -181,6 +198,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/threads/{thread_id}", "get"): "getThread",
         ("/v1/stock", "get"): "getStock",
         ("/v1/substitutes", "get"): "getSubstitutes",
+        ("/v1/customers", "get"): "findCustomers",
         ("/v1/customers/{customer_id}", "get"): "getCustomer",
         ("/v1/customers/{customer_id}/recommendations", "get"): "getCustomerRecommendations",
         ("/v1/proposals", "get"): "listProposals",

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS, Assistant, split_answer
 from agents.checkpoint import open_checkpointer
@@ -22,6 +24,7 @@ from api.app import create_app
 from api.auth import issue_key
 from api.ratelimit import RateLimit
 from retail.settings import Settings
+from retail.store.models import Order
 from tests.tools.world import ToolWorld
 from tools.base import Principal
 from tools.catalog import ProductCard
@@ -149,6 +152,39 @@ def test_a_streamed_turn_sends_tool_calls_then_chunks_then_the_final_message(
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[0]["content"] == "show me some jackets or shoes"
     assert messages[1]["content"] == final["answer"]
+    # Read back, an answer has the cards it was first shown with, at the same prices.
+    assert messages[1]["products"] == cards
+    assert messages[1]["citations"] == final["citations"]
+    assert all(m["confirmation"] is None for m in messages)
+
+
+def test_a_declined_confirmation_reads_back_as_declined(
+    served: Served, tool_world: ToolWorld
+) -> None:
+    shopper = f"shopper:{tool_world.tau2_customer_id}"
+    with Session(tool_world.engine) as session:
+        order_id = session.scalars(
+            select(Order.id)
+            .where(Order.customer_id == tool_world.tau2_customer_id, Order.status == "pending")
+            .order_by(Order.id)
+        ).first()
+    assert order_id is not None
+    asked = chat(served, shopper, message=f"please cancel order {order_id}, I ordered by mistake")
+    final = asked[-1][1]
+    assert final["quick_replies"] == ["Yes", "No"] and final["answers_confirmation"] is None
+    statuses = [d["status"] for k, d in asked if k == "tool_call"]
+    assert statuses[-1] == "needs_confirmation"
+    thread = f"/v1/threads/{final['thread_id']}"
+    waiting = served.client.get(thread, headers=served.auth(shopper)).json()["messages"]
+    assert [m["confirmation"] for m in waiting] == [None, "pending"]
+    assert waiting[1]["quick_replies"] == ["Yes", "No"]
+
+    no = chat(served, shopper, message="No", thread_id=final["thread_id"])[-1][1]
+    assert no["answers_confirmation"] == "declined"
+    after = served.client.get(thread, headers=served.auth(shopper)).json()["messages"]
+    assert [m["confirmation"] for m in after] == [None, "declined", None, None]
+    with Session(tool_world.engine) as session:
+        assert session.get_one(Order, order_id).status == "pending"
 
 
 def test_a_thread_is_invisible_to_anyone_but_its_owner(

@@ -34,7 +34,10 @@ def _write_run(folder: Path, created_at: str, *, met: bool, report: bool) -> Non
         },
         "brains": {"local": {"tool_selection_accuracy": 1.0}},
         "goals": [{"goal": "full run within 10 minutes", "value": 12.5, "met": met}],
-    }
+        "failing_suites": [] if met else [
+            {"suite": "rag", "brain": "local", "task_success": 0.0, "cases": 4}
+        ],
+    }  # fmt: skip
     (folder / "summary.json").write_text(json.dumps(summary))
     if report:
         (folder / "report.html").write_text("<html><body><h1>Aisle evaluation</h1></body></html>")
@@ -55,6 +58,11 @@ def test_runs_are_listed_newest_first_with_their_reports(served: Served) -> None
     assert runs[0]["suites"] == "shopper, retrieval" and runs[0]["goals_met"] == 1
     assert runs[0]["report_url"] == f"/v1/evals/runs/{newer.name}/report"
     assert runs[1]["report_url"] is None and runs[1]["goals_met"] == 0
+    assert runs[0]["headline"] == "1 of 1 goals met; every suite passed"
+    assert runs[1]["headline"] == (
+        "0 of 1 goals met; 1 suite failing: rag (local: task success 0.0%)"
+    )
+    assert (runs[0]["wall_time"], runs[1]["failing_suites"]) == ("12.5 s", 1)
 
     report = served.client.get(runs[0]["report_url"], headers=served.auth(EVALUATOR))
     assert report.status_code == 200 and "text/html" in report.headers["content-type"]

@@ -46,6 +46,7 @@ def test_lists_every_product_by_name_with_summary_fields(
         "rating": 3.67,
         "review_count": 3,
         "in_stock": True,
+        "stock_status": "in_stock",
         "source": "generated",
     }
 
@@ -230,6 +231,7 @@ def test_product_detail_has_variants_stock_and_reviews(
         "price": 129.0,
         "available": True,
         "in_stock": True,
+        "stock_status": "in_stock",
         "stock": [
             {
                 "location_id": catalogue.downtown,

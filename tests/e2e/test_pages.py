@@ -25,9 +25,11 @@ from ml_core.forecasting.store_panel import sales_panel
 from retail.clock import clock
 from retail.store.models import (
     AuditEvent,
+    Customer,
     DailySales,
     ForecastRun,
     ForecastValue,
+    Order,
     PriceChange,
     Product,
     Proposal,
@@ -133,13 +135,174 @@ def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) ->
     expect(follow_up.locator(".tools li").first).to_contain_text("Reading product details")
     expect(follow_up.locator(".text")).to_contain_text(first_name)
 
-    # The thread survives a reload: the conversation comes back from the server.
+    # The thread survives a reload: the conversation comes back from the server, with its cards.
+    shown = [page.locator(".msg.assistant").nth(n).locator(".card").count() for n in range(2)]
     page.reload()
     expect(page.locator(".msg.user")).to_have_count(2)
     expect(page.locator(".msg.assistant")).to_have_count(2)
+    for n, count in enumerate(shown):
+        expect(page.locator(".msg.assistant").nth(n).locator(".card")).to_have_count(count)
     expect(page.locator(".msg.user").nth(1)).to_have_text(
         re.compile("tell me more about the first one")
     )
+
+
+def ask(page: Page, message: str) -> Locator:
+    """Send `message` in the chat as a person would; its answer, once it has finished."""
+    answers = page.locator(".msg.assistant")
+    before = answers.count()
+    box = page.get_by_label("Your message")
+    box.fill(message)
+    box.press("Enter")
+    answer = answers.nth(before)
+    expect(answer).to_have_attribute("aria-busy", "false")
+    return answer
+
+
+def answer_prices(text: str) -> dict[str, str]:
+    """Per product line of an answer ("1. Name by Brand - $10.00-$12.00 (...)"), its prices."""
+    lines = re.findall(r"^\d+\. (.+?)(?: by .+?)? - (\$[\d,.]+(?:-\$[\d,.]+)?)", text, re.M)
+    return dict(lines)
+
+
+def card_prices(answer: Locator) -> dict[str, str]:
+    """Per card of an answer, its price as the card writes it, in the answer's notation."""
+    cards = answer.locator(".card")
+    return {
+        cards.nth(n).locator("h3").inner_text(): cards.nth(n)
+        .locator(".price")
+        .inner_text()
+        .replace(" – ", "-")
+        for n in range(cards.count())
+    }
+
+
+def test_cards_and_text_state_the_same_prices(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    listed = ask(page, "hiking boots under $250")
+    stated = answer_prices(listed.locator(".text").inner_text())
+    shown = card_prices(listed)
+    # Every card is a product the text lists, at the prices the text states: those of the SKUs
+    # that meet the request, so none above the budget.
+    assert len(shown) >= 2 and shown == {name: stated[name] for name in shown}, (stated, shown)
+    for price in shown.values():
+        assert all(float(p.strip("$").replace(",", "")) <= 250 for p in price.split("-"))
+
+    described = ask(page, "tell me more about the second one")
+    ((name, price),) = card_prices(described).items()
+    said = described.locator(".text").inner_text()
+    assert re.match(rf"{re.escape(name)}(?: by [^:]+)?: {re.escape(price)}\.", said), said
+
+
+def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
+    page.goto("/")
+    prompt = page.locator("#chat-log")
+    expect(prompt).to_contain_text("Please sign in to chat")
+    expect(page.locator("#identity")).to_have_attribute("open", "")
+    box = page.get_by_label("Your message")
+    box.fill("do you have tents?")
+    box.press("Enter")
+    expect(prompt).to_contain_text("Please sign in to chat")
+    expect(page.locator(".msg")).to_have_count(0)
+    text = page.locator("main").inner_text()
+    assert "Bearer" not in text and "Authorization" not in text
+
+
+def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    asked = ask(page, "please cancel order #W5442520, I ordered it by mistake")
+    # Asking for a yes is part of the conversation, not an error: plain words, not red.
+    question = asked.locator('.tools li[data-status="needs_confirmation"]')
+    expect(question).to_have_text(re.compile(r"^Preparing the cancellation: waiting for your yes"))
+    expect(question).to_have_class("asks")
+    expect(asked.locator(".tools li.failed")).to_have_count(0)
+    assert "needs_confirmation" not in asked.inner_text()
+    asked.get_by_role("button", name="No", exact=True).click()
+    expect(page.locator(".msg.assistant").nth(1)).to_have_attribute("aria-busy", "false")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+
+    page.reload()
+    expect(page.locator(".msg.assistant")).to_have_count(2)
+    reloaded = page.locator(".msg.assistant").first
+    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(reloaded.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    with Session(site.engine) as session:
+        assert session.get_one(Order, "#W5442520").status == "pending"
+
+
+def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    ask(page, "I'd like to cancel order #W7941031 because I ordered it by mistake")
+    page.reload()
+    asked = page.locator(".msg.assistant").first
+    expect(asked.get_by_role("button", name="Yes", exact=True)).to_be_enabled()
+    expect(asked.get_by_role("button", name="No", exact=True)).to_be_enabled()
+    asked.get_by_role("button", name="No", exact=True).click()
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+
+
+def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, site: Site) -> None:
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    expect(page.locator("link[rel=icon]")).to_have_count(1)
+    customer = page.get_by_label("Name, e-mail or customer id")
+    customer.fill("olivia ito")
+    customer.press("Enter")
+    results = page.locator("#customer-results")
+    expect(results).to_contain_text("Olivia Ito")
+    results.get_by_role("button", name="Open profile: Olivia Ito").first.click()
+    profile = page.locator("#customer")
+    expect(profile.locator("h3")).to_have_text(re.compile(r"^Olivia Ito \(olivia_ito_3591\)$"))
+    expect(fact(profile, "Marketing consent")).to_have_text("no")
+    expect(page.locator("#recommendations")).to_contain_text("marketing consent")
+
+    # An imported product keeps no stock records: "not tracked", never "in stock".
+    product = page.get_by_label("Product name")
+    product.fill("hiking boots")
+    product.press("Enter")
+    boots = page.get_by_role("heading", name="Hiking Boots", exact=True)
+    card = page.locator("#product-results .card").filter(has=boots)
+    expect(card).to_contain_text("Stock not tracked")
+    expect(card).not_to_contain_text("In stock")
+    card.get_by_role("button", name="Stock and substitutes").click()
+    stock = page.locator("#stock")
+    expect(stock).to_contain_text("not tracked at any store or online")
+    expect(stock.locator("tbody td").filter(has_text=re.compile(r"^0$"))).to_have_count(0)
+    nearby = stock.locator("th").filter(has_text=re.compile(r"^Stores within \d+ km"))
+    expect(nearby).to_have_count(1)
+    for panel in ("#stock", "#customer", "#customer-results", "#product-results"):
+        assert "null" not in page.locator(panel).inner_text()
+
+    # A tracked product, and a customer who consented: their panels say no "null" either, and
+    # nothing out of stock is recommended.
+    product.fill("Boulderpoint")
+    product.press("Enter")
+    # Without a store typed, a card's stock is the chain's, and says so; the table, the store's.
+    tracked = page.locator("#product-results .card").first
+    expect(tracked).to_contain_text(re.compile(r"(In|Out of) stock in the chain"))
+    tracked.get_by_role("button").click()
+    expect(stock.locator("tbody tr").first).to_be_visible()
+    with Session(site.engine) as session:
+        regular = session.scalars(
+            select(Customer)
+            .join(Order, Order.customer_id == Customer.id)
+            .where(Customer.marketing_consent.is_(True), Customer.home_store_id == site.store_id)
+            .order_by(Customer.id)
+        ).first()
+    assert regular is not None and regular.email
+    customer.fill(regular.email.upper())
+    customer.press("Enter")
+    name = f"{regular.first_name} {regular.last_name}"
+    expect(page.locator("#customer h3")).to_contain_text(name)
+    picks = page.locator("#recommendations .card")
+    expect(picks.first).to_be_visible()
+    expect(picks.filter(has_text="In stock")).to_have_count(picks.count())
+    for panel in ("#stock", "#customer", "#recommendations"):
+        assert "null" not in page.locator(panel).inner_text(), panel
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
@@ -378,6 +541,8 @@ def test_a_queue_with_nothing_in_it_says_so_on_a_phone(
     page.goto(path)
     sign_in(page, demo_user(site, role))
     expect(page.get_by_text(empty)).to_be_visible()
+    if path == "/evals":  # what to do next: the exact command
+        expect(page.locator("#runs pre")).to_have_text("aisle eval run --smoke")
     # Nothing is wider than the phone: the page never scrolls sideways.
     assert no_sideways_scroll(page)
 

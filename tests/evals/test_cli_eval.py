@@ -9,6 +9,7 @@ role's grants and no write without the person's confirmation, whatever the adver
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from typer.testing import CliRunner, Result
 
 from api.cli import app
 from evals.order_state import customer_state
+from evals.runner import failing_suites
 from retail.settings import get_settings
 from tests.tools.world import ToolWorld
 
@@ -41,6 +43,7 @@ def smoke_run(
         # The run copies the world it is given; the LLM brains are not asked for.
         mp.setenv("AISLE_LLM_BASE_URL", "")
         get_settings.cache_clear()
+        began = time.perf_counter()
         result = _eval(
             "run",
             "--smoke",
@@ -49,6 +52,8 @@ def smoke_run(
             "--output-dir",
             str(out / "run"),
         )
+        # Beside the run's folder: how long the command took, as the test's clock saw it.
+        (out / "wall_seconds").write_text(str(time.perf_counter() - began))
     get_settings.cache_clear()
     return out / "run", result
 
@@ -59,7 +64,13 @@ def test_the_smoke_run_writes_its_three_outputs(smoke_run: tuple[Path, Result]) 
     assert result.exit_code == 0, result.output
     assert "goals" in result.stdout
     summary = json.loads((folder / "summary.json").read_text())
-    assert set(summary) == {"run", "brains", "models", "operations", "devsets", "goals"}
+    assert set(summary) == {
+        "run", "brains", "models", "operations", "devsets", "goals", "failing_suites"
+    }  # fmt: skip
+    # Wall time is the command's: all of it but printing the summary and writing the files.
+    wall = float((folder.parent / "wall_seconds").read_text())
+    assert wall - 15 <= summary["run"]["seconds"] <= wall
+    assert summary["failing_suites"] == failing_suites(summary["brains"])
     assert summary["devsets"] == {}  # the smoke run leaves the dev sets out
     assert summary["run"]["suites"]["smoke"] == 1
     local = summary["brains"]["local"]

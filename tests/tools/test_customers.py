@@ -71,3 +71,33 @@ def test_clienteling_is_for_associates(tool_world: ToolWorld) -> None:
     assert run(w.ctx(w.associate), "customer_profile", customer_id="nobody").status == "not_found"
     missing = run(w.ctx(w.associate), "customer_recommendations", customer_id="nobody")
     assert missing.status == "not_found"
+
+
+def test_customers_are_found_by_part_of_their_name_or_email_in_any_case(
+    tool_world: ToolWorld,
+) -> None:
+    w = tool_world
+    with Session(w.engine) as session:
+        customer = session.get_one(Customer, w.shopper_id)
+    first, last, email = customer.first_name, customer.last_name, customer.email
+    assert email
+    for query in (f"{first} {last}".upper(), f"  {first.lower()}   {last.lower()} ", last[1:]):
+        found = ok(run(w.ctx(w.associate), "find_customers", query=query, limit=50))
+        assert w.shopper_id in [c["customer_id"] for c in found["customers"]], query
+        assert all(
+            found["query"].lower() in f"{c['customer_id']} {c['name']} {c['email']}".lower()
+            for c in found["customers"]
+        )
+    by_email = ok(run(w.ctx(w.associate), "find_customers", query=email.split("@")[0].title()))
+    match = next(c for c in by_email["customers"] if c["customer_id"] == w.shopper_id)
+    assert match["name"] == f"{first} {last}" and match["email"] == email
+    by_id = ok(run(w.ctx(w.associate), "find_customers", query=w.shopper_id.lower()))
+    assert by_id["customers"][0]["customer_id"] == w.shopper_id
+    nobody = ok(run(w.ctx(w.associate), "find_customers", query="zz-nobody-zz"))
+    assert (nobody["total"], nobody["customers"]) == (0, [])
+    # Wildcards are letters here: "%" finds only names with a percent sign in them.
+    assert ok(run(w.ctx(w.associate), "find_customers", query="%%"))["total"] == 0
+    assert run(w.ctx(w.associate), "find_customers", query="a").status == "invalid"
+    assert run(w.ctx(f"shopper:{w.shopper_id}"), "find_customers", query=last).status == (
+        "forbidden"
+    )

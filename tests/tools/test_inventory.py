@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rag.graph import sellable_at
-from retail.store.models import Location, Variant
+from retail.catalog_queries import find_products
+from retail.store.models import InventoryPosition, Location, Product, Variant
 from retail.world.geography import haversine_km
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
+
+
+def variant_tracked_for_product() -> Any:
+    """SQL truth of "some SKU of the `Product` in scope has a stock record"."""
+    return (
+        select(InventoryPosition.variant_id)
+        .join(Variant, Variant.id == InventoryPosition.variant_id)
+        .where(Variant.product_id == Product.id)
+        .exists()
+    )
 
 
 def test_stock_nearby_lists_the_nearest_stores_that_have_each_sku(tool_world: ToolWorld) -> None:
@@ -37,6 +49,40 @@ def test_stock_nearby_lists_the_nearest_stores_that_have_each_sku(tool_world: To
         ]
     sold_out = next(v for v in out["variants"] if v["variant_id"] == w.out_of_stock_variant_id)
     assert sold_out["at_store"] == 0 and sold_out["nearby"], "another store has it"
+
+
+def test_nearby_stores_are_those_within_the_distance_setting(tool_world: ToolWorld) -> None:
+    w = tool_world
+    everywhere = ok(run(w.ctx(w.associate), "stock_nearby", product_id=w.product_id, limit=10))
+    distances = sorted({n["distance_km"] for v in everywhere["variants"] for n in v["nearby"]})
+    assert everywhere["nearby_within_km"] == w.settings.nearby_store_km
+    assert distances and distances[-1] <= w.settings.nearby_store_km
+    bound = distances[0] + 0.05  # the distances shown are rounded to 0.1 km
+    near = Services(w.engine, w.settings.model_copy(update={"nearby_store_km": bound}))
+    ctx = ToolContext(principal=Principal.parse(w.associate), services=near)
+    bounded = ok(run(ctx, "stock_nearby", product_id=w.product_id, limit=10))
+    assert bounded["nearby_within_km"] == bound
+    listed = [n["distance_km"] for v in bounded["variants"] for n in v["nearby"]]
+    assert listed and set(listed) == {distances[0]}
+
+
+def test_untracked_stock_reads_not_tracked_never_in_stock(tool_world: ToolWorld) -> None:
+    w = tool_world
+    with Session(w.engine) as session:
+        untracked = session.scalars(
+            select(Product.id)
+            .where(Product.source == "tau2", ~variant_tracked_for_product())
+            .order_by(Product.id)
+        ).first()
+    assert untracked is not None, "tau2's products keep no stock records"
+    out = ok(run(w.ctx(w.associate), "stock_nearby", product_id=untracked))
+    assert out["tracked"] is False
+    assert {v["stock_status"] for v in out["variants"] if v["offered"]} == {"not_tracked"}
+    with Session(w.engine) as session:
+        (summary,) = [m.summary for m in find_products(session, ids=[untracked])]
+    assert summary.stock_status == "not_tracked"
+    tracked = ok(run(w.ctx(w.associate), "stock_nearby", product_id=w.product_id))
+    assert {v["stock_status"] for v in tracked["variants"]} <= {"in_stock", "out_of_stock"}
 
 
 def test_the_store_defaults_to_the_shoppers_home_store(tool_world: ToolWorld) -> None:

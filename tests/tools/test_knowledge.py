@@ -23,6 +23,22 @@ def test_policy_questions_get_cited_policy_sections(tool_world: ToolWorld) -> No
     assert scores == sorted(scores, reverse=True)
 
 
+def test_a_policy_section_comes_with_the_sections_it_must_be_read_with(
+    tool_world: ToolWorld,
+) -> None:
+    ctx = tool_world.ctx("shopper:someone")
+    out = ok(
+        run(ctx, "answer_from_documents", question="what is final sale?", doc_type="policy", k=2)
+    )
+    top, *rest = out["passages"]
+    assert top["doc_id"] == "policy:returns#final-sale-not-returnable"
+    (condition,) = [p for p in rest if p["see_also_of"] == top["doc_id"]]
+    assert condition["doc_id"] == "policy:returns#condition" and rest[0] == condition
+    assert condition["score"] == top["score"] and condition["section"] == "Condition"
+    assert "original packaging" in condition["text"]
+    assert [p["doc_id"] for p in rest].count("policy:returns#condition") == 1
+
+
 def test_a_product_filter_keeps_to_that_products_documents(tool_world: ToolWorld) -> None:
     w = tool_world
     out = ok(

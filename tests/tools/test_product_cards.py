@@ -67,6 +67,7 @@ def test_a_product_a_tool_listed_keeps_the_prices_the_answer_quoted(engine: Engi
                 "rating": None,
                 "review_count": 0,
                 "in_stock": True,
+                "stock_status": "in_stock",
                 "snippet": "",
                 "reason": "under your budget",
             },

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from rag.graph import ARTIFACT as GRAPH_ARTIFACT
 from retail.store.db import transaction
-from retail.store.models import Order, OrderItem, Product, Variant
+from retail.store.models import InventoryPosition, Order, OrderItem, Product, Variant
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
 
@@ -85,6 +85,29 @@ def test_the_recommendation_service_answers_every_tool(tool_world: ToolWorld) ->
     served = ok(run(w.ctx(w.associate), "customer_recommendations", customer_id=w.shopper_id))
     assert served["source"] == "recommender" and served["store_id"] == w.store_id
     assert served["items"]
+    assert all(i["stock_status"] == "in_stock" for i in served["items"])
+
+    # Sold out at the store after the service read its stock: never recommended.
+    first = served["items"][0]["product_id"]
+    sold_out = (
+        select(InventoryPosition)
+        .join(Variant, Variant.id == InventoryPosition.variant_id)
+        .where(Variant.product_id == first, InventoryPosition.location_id == w.store_id)
+    )
+    with transaction(w.engine) as session:
+        kept = {p.variant_id: p.on_hand for p in session.scalars(sold_out)}
+        for position in session.scalars(sold_out):
+            position.on_hand = position.reserved
+    try:
+        again = ok(
+            run(w.ctx(w.associate), "customer_recommendations", customer_id=w.shopper_id, limit=5)
+        )
+    finally:
+        with transaction(w.engine) as session:
+            for position in session.scalars(sold_out):
+                position.on_hand = kept[position.variant_id]
+    assert first not in [i["product_id"] for i in again["items"]]
+    assert again["items"] and all(i["stock_status"] == "in_stock" for i in again["items"])
 
 
 def _without_recommender(w: ToolWorld, tmp_path: Path, spec: str) -> ToolContext:
