@@ -1,9 +1,10 @@
 """The web pages: server-rendered templates with a little JavaScript that calls the /v1 API.
 
 Pages hold no data of their own: each renders a shell (navigation, today's date by the
-application's clock, the sign-in panel, empty containers) and its script fetches from the API with the key the person chose, so what a page
-shows is exactly what the API lets that key see. The static files (one stylesheet, a few scripts)
-are served here too, with a content hash in their URLs so browsers may cache them for long.
+application's clock, the sign-in panel, empty containers) and its script fetches from the API
+with the key the person chose, so what a page shows is exactly what the API lets that key see.
+The static files (one stylesheet, a few scripts, the favicon) are served here too, with a content
+hash in their URLs so browsers may cache them for long.
 Nothing here is part of the API's schema.
 """
 
