@@ -902,10 +902,12 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
     names: dict[str, set[str]] = defaultdict(set)
     endings: dict[str, set[str]] = defaultdict(set)
     products_in: dict[str, int] = defaultdict(int)
+    ids_in: dict[str, set[str]] = defaultdict(set)
     for product in vocabulary.products:
         if not product.category_id:
             continue
         products_in[product.category_id] += 1
+        ids_in[product.category_id].add(product.id)
         # "Selfie Lamp with iPhone" is a lamp: what follows "with" or "for" is not its kind.
         tokens = words(_WITH.split(product.name.replace("&", " "))[0])
         if not tokens or any(ch.isdigit() for ch in tokens[-1]):
@@ -939,8 +941,14 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
     phrases |= {k: ProductType(frozenset(v)) for k, v in heads.items()}
     for key, categories in whole.items():
         named = by_names.get(key)
-        covered = named.categories if named is not None and named.kind is None else frozenset()
-        phrases[key] = ProductType(frozenset(categories) | covered)
+        if named is not None and named.kind is None:
+            phrases[key] = ProductType(frozenset(categories) | named.categories)
+        elif named is not None and all(ids_in[c] <= endings[key] for c in categories):
+            # A category named "Fleece Jacket" whose products are all called so, and fleece
+            # jackets among Fleece & Midlayers: one kind across both.
+            phrases[key] = ProductType(frozenset(categories) | named.categories, key)
+        else:
+            phrases[key] = ProductType(frozenset(categories))
     # "tshirt" and "t shirt" are one phrase; the category's spelling wins.
     compact = {k.replace(" ", ""): k for k in whole}
     for key in list(phrases):

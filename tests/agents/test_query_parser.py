@@ -24,6 +24,8 @@ CATEGORIES = [
     ("dj-womens-dresses", "Womens Dresses", None),
     ("outdoor-backpacks", "Backpacks", None),
     ("outdoor-lighting", "Headlamps & Lanterns", None),
+    ("tau2-fleece-jacket", "Fleece Jacket", None),
+    ("apparel-fleece", "Fleece & Midlayers", None),
 ]
 PRODUCTS = [
     ("p1", "Alpenglow Men's Sierracraft Waterproof Rain Jacket", "apparel-jackets"),
@@ -42,6 +44,9 @@ PRODUCTS = [
     ("p14", "Fjellvik Glaciercraft Expedition Backpacking Pack", "outdoor-backpacks"),
     ("p15", "Basecamp Basics Arrowpath Carry-On Travel Backpack", "outdoor-backpacks"),
     ("p16", "Lumenpeak Stormglow Dimmable Camp Lantern", "outdoor-lighting"),
+    ("p17", "Fleece Jacket", "tau2-fleece-jacket"),
+    ("p18", "Woolridge Women's Juniperpass Cozy Fleece Jacket", "apparel-fleece"),
+    ("p19", "Northpeak Men's Arrowfield Quarter-Zip Midlayer", "apparel-fleece"),
 ]
 VOCABULARY = Vocabulary(
     categories=[CategoryRef(id=i, name=n, parent_id=p) for i, n, p in CATEGORIES],
@@ -219,6 +224,12 @@ def test_part_of_a_category_name_is_a_kind_when_products_are_named_apart(
     headlamp = query(parser, "a headlamp for night running")
     assert (headlamp.categories, headlamp.kinds) == (["outdoor-lighting"], ["headlamp"])
     assert query(parser, "lanterns").categories == ["outdoor-lighting"]
+
+
+def test_a_category_named_like_products_elsewhere_takes_them_too(parser: QueryParser) -> None:
+    fleece = query(parser, "what women's fleece jackets do you have?")
+    assert sorted(fleece.categories) == ["apparel-fleece", "tau2-fleece-jacket"]
+    assert fleece.kinds == ["fleece jacket"], "midlayers are not fleece jackets"
 
 
 def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
