@@ -338,7 +338,8 @@ class EvalRunPublic(BaseModel):
     """One evaluation run in the list."""
 
     run_id: str
-    created_at: str | None
+    started_at: str | None = Field(description="When the command started.")
+    created_at: str | None = Field(description="When it finished and wrote its summary.")
     seconds: float | None = Field(
         description="Wall time of the whole command, the world's preparation included."
     )

@@ -122,7 +122,8 @@ def render_report(
         "<!doctype html><html><head><meta charset='utf-8'><title>Aisle evaluation</title>",
         f"<style>{_STYLE}</style></head><body><h1>Aisle evaluation</h1>",
         f"<p class='headline'>{_e(headline(summary))}</p>",
-        f"<p class='note'>{_e(run['created_at'])}; {_e(duration(run['seconds']))} of wall "
+        f"<p class='note'>Started {_e(run.get('started_at') or '?')}, finished "
+        f"{_e(run['created_at'])}; {_e(duration(run['seconds']))} of wall "
         f"time; world "
         f"{_e(run['world'])}; suites {_e(suites)}; repeat {run['repeat']}; "
         f"{_e(run['machine'])}.</p>",

@@ -291,9 +291,12 @@ def run_evals(options: RunOptions) -> dict[str, Any]:
                     records.append(operations)
                     progress.advance(task)
     seconds = round(time.perf_counter() - started, 1)
+    finished = dt.datetime.now(dt.UTC)
     summary = {
         "run": {
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            # When the command started (its world's preparation included) and when it ended.
+            "started_at": (finished - dt.timedelta(seconds=seconds)).isoformat(timespec="seconds"),
+            "created_at": finished.isoformat(timespec="seconds"),
             "seconds": seconds,
             "suites": plan.versions,
             "brains": options.brains,
@@ -440,7 +443,7 @@ def _goals(
     goals: list[dict[str, Any]] = [
         {
             "goal": "full run within 10 minutes",
-            "value": seconds,
+            "value": f"{seconds:.1f} s",
             "met": seconds <= GOALS["run_seconds"],
         }
     ]

@@ -51,6 +51,15 @@ def run_summary(settings: Settings, run_id: str) -> dict[str, Any]:
     return summary
 
 
+def _started(run: dict[str, Any]) -> str | None:
+    """When a run recorded before `started_at` was kept began: its end less its wall time."""
+    try:
+        ended = dt.datetime.fromisoformat(run["created_at"])
+        return (ended - dt.timedelta(seconds=float(run["seconds"]))).isoformat(timespec="seconds")
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def duration(seconds: float | None) -> str:
     """Wall time as a person reads it: "39.5 s", "3 min 12 s", "1 h 02 min"."""
     if seconds is None:
@@ -94,6 +103,7 @@ def list_runs(settings: Settings) -> list[dict[str, Any]]:
         found.append(
             {
                 "run_id": path.parent.name,
+                "started_at": run.get("started_at") or _started(run),
                 "created_at": run.get("created_at"),
                 "seconds": run.get("seconds"),
                 "wall_time": duration(run.get("seconds")),

@@ -269,6 +269,11 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    // Signed out, the question stays in the box to be sent once the person has signed in.
+    if (!Aisle.identity()) {
+      askToSignIn();
+      return;
+    }
     const text = input.value;
     input.value = "";
     ask(text);

@@ -54,7 +54,7 @@
     }
     box.replaceChildren(table([
       { label: "Run", value: (r) => r.run_id },
-      { label: "Started", value: (r) => Aisle.when(r.created_at) || "–" },
+      { label: "Started", value: (r) => Aisle.when(r.started_at) || "–" },
       { label: "Wall time", value: (r) => r.wall_time, num: true },
       { label: "Verdict", value: (r) => el("span", { class: r.failing_suites || r.goals_met < r.goals ? "bad" : "ok", text: r.headline }) },
       { label: "Suites", value: (r) => r.suites || "–" },

@@ -63,6 +63,8 @@ def test_runs_are_listed_newest_first_with_their_reports(served: Served) -> None
         "0 of 1 goals met; 1 suite failing: rag (local: task success 0.0%)"
     )
     assert (runs[0]["wall_time"], runs[1]["failing_suites"]) == ("12.5 s", 1)
+    # A run is listed by when it started: its summary is written 12.5 s later, at its end.
+    assert runs[0]["started_at"] == "2026-11-23T09:59:47+00:00"
 
     report = served.client.get(runs[0]["report_url"], headers=served.auth(EVALUATOR))
     assert report.status_code == 200 and "text/html" in report.headers["content-type"]

@@ -205,6 +205,7 @@ def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
     box.press("Enter")
     expect(prompt).to_contain_text("Please sign in to chat")
     expect(page.locator(".msg")).to_have_count(0)
+    expect(box).to_have_value("do you have tents?")  # kept, to send once signed in
     text = page.locator("main").inner_text()
     assert "Bearer" not in text and "Authorization" not in text
 

@@ -8,6 +8,7 @@ role's grants and no write without the person's confirmation, whatever the adver
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
@@ -70,6 +71,9 @@ def test_the_smoke_run_writes_its_three_outputs(smoke_run: tuple[Path, Result]) 
     # Wall time is the command's: all of it but printing the summary and writing the files.
     wall = float((folder.parent / "wall_seconds").read_text())
     assert wall - 15 <= summary["run"]["seconds"] <= wall
+    started = dt.datetime.fromisoformat(summary["run"]["started_at"])
+    ended = dt.datetime.fromisoformat(summary["run"]["created_at"])
+    assert abs((ended - started).total_seconds() - summary["run"]["seconds"]) <= 1
     assert summary["failing_suites"] == failing_suites(summary["brains"])
     assert summary["devsets"] == {}  # the smoke run leaves the dev sets out
     assert summary["run"]["suites"]["smoke"] == 1
