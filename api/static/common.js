@@ -175,8 +175,20 @@ const Aisle = (() => {
   const money = (value) => (value === null || value === undefined ? "–" : `$${number(value, 2)}`);
   const percent = (value) => (value === null || value === undefined ? "–" : `${number(value * 100, 1)}%`);
 
-  /** An ISO timestamp as "2026-11-30 07:37" (UTC, as the API sends it). */
-  const when = (iso) => (iso ? `${iso.slice(0, 16).replace("T", " ")} UTC` : null);
+  /** When something happened or will, counted from now ("12 min ago", "in 7 days"). The header's
+      "Today" is the business date (a demo world's own day): an event's calendar date beside it
+      would read as a contradiction, while its distance from now is true in either frame. Past a
+      month the date itself is clearer. */
+  const ago = new Intl.RelativeTimeFormat("en", { numeric: "auto" });
+  const UNITS = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+  function when(iso) {
+    if (!iso) return null;
+    const seconds = (Date.parse(iso) - Date.now()) / 1000;
+    if (Number.isNaN(seconds)) return null;
+    if (Math.abs(seconds) > 31 * 86400) return `${iso.slice(0, 16).replace("T", " ")} UTC`;
+    const [unit, size] = UNITS.find(([, n]) => Math.abs(seconds) >= n) || UNITS[UNITS.length - 1];
+    return ago.format(Math.round(seconds / size), unit);
+  }
 
   function priceRange(low, high) {
     if (low === null || low === undefined) return "price on request";

@@ -323,6 +323,10 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     expect(first_line.locator("svg.chart polyline.mean")).to_have_count(1)
     assert first_line.locator("p").last.inner_text().strip()
     expect(detail.get_by_role("spinbutton").first).to_be_visible()
+    # Events are counted from now ("in 7 days"); a calendar date of the wall clock beside the
+    # world's "Today" in the header would contradict it.
+    expect(detail).to_contain_text(re.compile(r"Expires\s*in \d+ days"))
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", detail.inner_text())
 
     page.get_by_role("button", name="Approve", exact=True).click()
 
