@@ -139,7 +139,9 @@ def _product_conditions(
     if brand_id is not None:
         conditions.append(Product.brand_id == brand_id)
     if q:
-        conditions.append(Product.name.icontains(q, autoescape=True))
+        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot").
+        terms = [_singular_stem(t) for t in words(q)]
+        conditions.extend(Product.name.icontains(t, autoescape=True) for t in terms or [q])
 
     # Conditions on variants hold for one and the same variant: "in stock under $150" means a
     # variant that is both, not one cheap variant and another in stock.
@@ -466,6 +468,11 @@ class ProductMatch:
     @property
     def matching(self) -> list[VariantPublic]:
         return [v for v in self.variants if v.id in self.matching_ids]
+
+
+def _singular_stem(word: str) -> str:
+    """A word as a product's name may hold it in the singular: "boots" -> "boot"."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def find_products(

@@ -161,6 +161,8 @@ def test_name_search_is_a_case_insensitive_substring(
 ) -> None:
     assert ids(client.get("/v1/products", params={"q": "JACKET"})) == [catalogue.alpine]
     assert ids(client.get("/v1/products", params={"q": "iron sk"})) == [catalogue.skillet]
+    # Each word, singular or plural, in any order: an associate types "skillets iron".
+    assert ids(client.get("/v1/products", params={"q": "skillets iron"})) == [catalogue.skillet]
     # LIKE wildcards in the query are literal characters, not patterns.
     assert ids(client.get("/v1/products", params={"q": "%"})) == []
     assert ids(client.get("/v1/products", params={"q": "_"})) == []
