@@ -536,6 +536,12 @@ def _percent(x: float) -> str:
     return f"{x:.0%}" if round(x * 100, 6).is_integer() else f"{x:.1%}"
 
 
+def stated_safety_stock(d: PolicyDecision) -> float:
+    """The safety stock as a planner reads it, in the explanation and in the proposal's line
+    alike: rounded once, here, so the two can never show different tenths."""
+    return round(d.safety_stock, 1)
+
+
 def explain(
     inp: PolicyInput, d: PolicyDecision, *, moq_units: int, holding_cost_per_cycle: float = 0.0
 ) -> str:
@@ -564,9 +570,9 @@ def explain(
             f"{_units(cycle)}-day order cycle ({holding_cost_per_cycle:.2f}),"
         )
     # The safety stock stated is the decision's own (the target ordered up to, less expected
-    # demand), in the table's one decimal, so the page's figure and this sentence are one number;
-    # where the shelf caps the target it is stated with the capped target, not the quantile.
-    safety = f"a safety stock of {d.safety_stock:.1f}"
+    # demand), so the page's figure and this sentence are one number; where the shelf caps the
+    # target it is stated with the capped target, not with the service quantile.
+    safety = f"a safety stock of {stated_safety_stock(d):,.1f}"
     capped = d.target_level < d.uncapped_target
     target = f"{service} needs {d.uncapped_target} on hand or on order"
     if not capped:

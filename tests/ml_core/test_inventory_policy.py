@@ -30,6 +30,7 @@ from ml_core.inventory.policy import (
     decide_many,
     economic_service_level,
     order_up_to,
+    stated_safety_stock,
 )
 
 BASE: dict[str, Any] = {
@@ -104,7 +105,7 @@ def test_the_explanation_states_the_decisions_own_safety_stock(
     # shelf caps the target below the service quantile.
     d = _decide(shelf_capacity=shelf_capacity, on_hand=on_hand)
     stated = re.findall(r"a safety stock of (-?[\d.]+)", d.explanation)
-    assert stated == [f"{d.safety_stock:.1f}"], d.explanation
+    assert stated == [str(stated_safety_stock(d))], d.explanation
     assert d.safety_stock == pytest.approx(d.target_level - d.expected_demand)
 
 
