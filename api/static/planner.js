@@ -8,7 +8,7 @@
 "use strict";
 
 (() => {
-  const { el, api, facts, table, money, number, showError } = Aisle;
+  const { el, api, facts, table, money, number, percent, showError } = Aisle;
   const SVG = "http://www.w3.org/2000/svg";
   const DAY_MS = 86400000;
   const count = (n, word) => `${number(n)} ${word}${n === 1 ? "" : "s"}`;
@@ -96,6 +96,13 @@
       data.note ? el("p", { class: "muted", text: data.note }) : null);
   }
 
+  function serviceLevel(p) {
+    const target = `class ${p.abc_class ?? "–"} target ${percent(p.target_service_level)}`;
+    return p.service_level > p.target_service_level
+      ? `${percent(p.service_level)} (${target}, raised because a lost sale costs more than holding a unit)`
+      : `${percent(p.service_level)} (${target})`;
+  }
+
   function policyFacts(line, data) {
     const p = line.policy || {};
     const given = (value) => value !== undefined && value !== null;
@@ -106,8 +113,10 @@
       ["Target level", p.target_level],
       ["Daily demand", given(p.daily_demand) ? number(p.daily_demand, 2) : null],
       ["Lead time", data && given(data.lead_time_days) ? `${number(data.lead_time_days, 1)} days` : null],
-      ["Service level", given(p.target_service_level) ? `${number(p.target_service_level * 100, 1)}% target (class ${p.abc_class ?? "–"})` : null],
-      ["Days of cover", p.days_of_cover],
+      // The level the order was computed from; the class target beside it when lost sales
+      // raised it, as the explanation says.
+      ["Service level", given(p.service_level) ? serviceLevel(p) : null],
+      ["Days of cover after the order", p.days_of_cover],
       [range ? `Next ${range.days} days` : "Forecast total", range ? `${number(range.mean, 1)} units expected; p10 ${number(range.p10)}, p90 ${number(range.p90)}` : null],
       ["Planned with", line.forecast_source],
       ["Chart's forecast", data && data.forecast_model],
@@ -166,17 +175,28 @@
         }
         return out;
       },
+      /** The lines that can be sent, added up; `invalid` names the SKUs left out of the sum. */
       totals() {
         let units = 0, value = 0, kept = 0;
-        for (const { input: node, line } of rows.values()) {
-          const q = valueOf(node) ?? Number(line.quantity);
+        const invalid = [];
+        for (const [sku, { input: node, line }] of rows) {
+          const q = valueOf(node);
+          if (q === null) {
+            invalid.push(sku);
+            continue;
+          }
           units += q;
           value += q * line.unit_cost;
           if (q > 0) kept += 1;
         }
-        return { lines: kept, units, value: Math.round(value * 100) / 100 };
+        return { lines: kept, units, value: Math.round(value * 100) / 100, invalid };
       },
-      invalid: () => [...rows.values()].find(({ input: node }) => !node.validity.valid || node.value === "")?.input || null,
+      invalid() {
+        const skus = [...rows].filter(([, { input: node }]) => valueOf(node) === null).map(([sku]) => sku);
+        if (!skus.length) return null;
+        const which = skus.length === 1 ? `the quantity of ${skus[0]}` : `the quantities of ${skus.join(", ")}`;
+        return { input: rows.get(skus[0]).input, reason: `Fix ${which} above to approve.` };
+      },
       /** A refusal about one SKU's quantity (the API names it in `loc`) goes beside its input. */
       place(error) {
         const sku = (error.errors || []).map((e) => (e.loc || [])[2]).find((s) => rows.has(s));
@@ -197,7 +217,11 @@
     let decision = null;
     const total = el("dd", {});
     const showTotal = (t) => {
-      total.textContent = `${count(t.lines, "line")}, ${count(t.units, "unit")}, ${money(t.value)}`;
+      const sum = `${count(t.lines, "line")}, ${count(t.units, "unit")}, ${money(t.value)}`;
+      // A line whose quantity cannot be sent has no value, so the sum leaves it out and says so.
+      total.textContent = t.invalid.length
+        ? `Incomplete: ${sum} without ${t.invalid.join(", ")}, whose quantity cannot be sent`
+        : sum;
     };
     const qty = quantities(lines, () => {
       showTotal(qty.totals());

@@ -14,9 +14,10 @@ const Queue = (() => {
    * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
    * where controls(changes?, fields?) builds the decision controls; decided(result, detail) ->
    * Node; empty: what to say (and to do next) when nothing waits. `fields`, when the page has
-   * inputs of its own: invalid() -> the first input holding a
-   * value that cannot be sent (it says why beside itself), and place(error) -> true when the
-   * page showed a refusal beside the input it is about.
+   * inputs of its own: invalid() -> null, or { input: the first input holding a value that
+   * cannot be sent (it says why beside itself), reason: a sentence naming what to fix, shown
+   * beside the approve button it disables }, and place(error) -> true when the page showed a
+   * refusal beside the input it is about.
    */
   function init({ kind, summary, render, decided, empty = "Nothing is waiting for a decision." }) {
     let selected = null;
@@ -134,8 +135,11 @@ const Queue = (() => {
       const reasonId = `reason-${detail.id}`;
       const reasonErrorId = `reason-error-${detail.id}`;
       const decisionErrorId = `decision-error-${detail.id}`;
+      const waitingId = `approve-waits-${detail.id}`;
       const reason = el("textarea", { id: reasonId, rows: 2, maxlength: 500, "aria-describedby": reasonErrorId });
-      const approve = el("button", { type: "button", text: "Approve", "aria-describedby": decisionErrorId });
+      const approve = el("button", { type: "button", text: "Approve", "aria-describedby": `${waitingId} ${decisionErrorId}` });
+      // Why approval waits, beside the button: the input that holds it may be a long way up.
+      const waiting = el("p", { class: "error", id: waitingId, role: "status", hidden: true });
       const reject = el("button", { type: "button", class: "danger", text: "Reject" });
       const buttons = [approve, reject];
       const pending = () => {
@@ -151,7 +155,7 @@ const Queue = (() => {
       approve.addEventListener("click", () => {
         const invalid = fields && fields.invalid();
         if (invalid) {
-          invalid.focus();
+          invalid.input.focus();
           return;
         }
         const edited = pending();
@@ -174,12 +178,16 @@ const Queue = (() => {
           el("label", { for: reasonId, text: "Reason (required to reject)" }), reason,
           el("p", { class: "error", id: reasonErrorId, role: "alert", hidden: true })),
         el("div", { class: "actions" }, approve, reject),
+        waiting,
         el("p", { class: "error", id: decisionErrorId, role: "alert", hidden: true }));
       // The approve button says what it will do once the person has changed something, and
       // waits while an input holds a value that cannot be sent.
       node.refresh = () => {
         approve.textContent = pending() ? "Approve with my changes" : "Approve";
-        approve.disabled = Boolean(fields && fields.invalid());
+        const invalid = fields && fields.invalid();
+        approve.disabled = Boolean(invalid);
+        waiting.textContent = invalid ? invalid.reason : "";
+        waiting.hidden = !invalid;
       };
       return node;
     }

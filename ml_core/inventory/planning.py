@@ -423,6 +423,8 @@ def _policy_input(s: _Series, f: _Forecast, abc_class: str, review_days: int) ->
 
 
 def _line(s: _Series, d: PolicyDecision, source: str) -> dict[str, Any]:
+    from ml_core.inventory.policy import stated_safety_stock
+
     unit_cost = round(float(s.item.unit_cost), 2)
     return {
         "sku": s.variant_id,
@@ -443,7 +445,7 @@ def _line(s: _Series, d: PolicyDecision, source: str) -> dict[str, Any]:
             "protection_days": round(d.protection_days, 2),
             "daily_demand": round(d.daily_demand, 3),
             "target_level": d.target_level,
-            "safety_stock": round(d.safety_stock, 2),
+            "safety_stock": stated_safety_stock(d),
             "on_hand": s.on_hand,
             "on_order": s.on_order,
             "reserved": s.reserved,

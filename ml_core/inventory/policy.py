@@ -536,6 +536,12 @@ def _percent(x: float) -> str:
     return f"{x:.0%}" if round(x * 100, 6).is_integer() else f"{x:.1%}"
 
 
+def stated_safety_stock(d: PolicyDecision) -> float:
+    """The safety stock as a planner reads it, in the explanation and in the proposal's line
+    alike: rounded once, here, so the two can never show different tenths."""
+    return round(d.safety_stock, 1)
+
+
 def explain(
     inp: PolicyInput, d: PolicyDecision, *, moq_units: int, holding_cost_per_cycle: float = 0.0
 ) -> str:
@@ -563,10 +569,14 @@ def explain(
             f"({inp.shortage_cost:.2f}) costs more than holding a unit through the "
             f"{_units(cycle)}-day order cycle ({holding_cost_per_cycle:.2f}),"
         )
-    target = (
-        f"{service} needs {d.uncapped_target} on hand or on order, a safety stock of "
-        f"{_units(d.uncapped_target - d.expected_demand)}"
-    )
+    # The safety stock stated is the decision's own (the target ordered up to, less expected
+    # demand), so the page's figure and this sentence are one number; where the shelf caps the
+    # target it is stated with the capped target, not with the service quantile.
+    safety = f"a safety stock of {stated_safety_stock(d):,.1f}"
+    capped = d.target_level < d.uncapped_target
+    target = f"{service} needs {d.uncapped_target} on hand or on order"
+    if not capped:
+        target += f", {safety}"
     have = f"you have {inp.on_hand} on hand"
     if inp.reserved:
         have += f" ({inp.reserved} reserved)"
@@ -578,8 +588,9 @@ def explain(
     have += f", a position of {d.inventory_position}"
     needed = max(d.uncapped_target - d.inventory_position, 0)
     cap = inp.shelf_capacity
+    held = f" (the target is capped at {d.target_level}, {safety})" if capped else ""
     if d.binding == "no_need":
-        why = ", which already covers the target"
+        why = f", which already covers the target{held}"
     elif d.binding == "none":
         why = f", so {needed} are needed"
     elif d.binding == "case_pack" and d.marginal_case_dropped:
@@ -597,7 +608,7 @@ def explain(
     elif q > 0 and cap is not None and d.uncapped_target > cap:
         why = (
             f", so {needed} are needed, but the shelf holds {cap}: the target is capped at "
-            f"{d.target_level} and the order at {q} (shelf capacity binds)"
+            f"{d.target_level}, {safety}, and the order at {q} (shelf capacity binds)"
         )
     elif q > 0:
         why = (
@@ -607,8 +618,8 @@ def explain(
     else:
         smallest = max(moq_units, pack)
         why = (
-            f", so {needed} are needed, but the shelf holds {cap}, which leaves no room for "
-            f"{'the minimum order' if moq_units > pack else 'a case'} of {smallest} "
+            f", so {needed} are needed, but the shelf holds {cap}{held}, which leaves no room "
+            f"for {'the minimum order' if moq_units > pack else 'a case'} of {smallest} "
             f"(shelf capacity binds)"
         )
     tail = f"Expected fill rate {d.expected_fill_rate:.1%}"

@@ -652,6 +652,34 @@ def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, sit
     assert (low, high) != summed
 
 
+def test_a_lines_facts_table_and_explanation_state_the_same_plan(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        proposal_id = next(
+            p for p in site.proposal_ids if session.get_one(Proposal, p).status == "proposed"
+        )
+        line = session.get_one(Proposal, proposal_id).content["lines"][0]
+    policy = line["policy"]
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    show_in_queue(page, proposal_id).click()
+    first = page.locator("#detail details.line").first
+    # The service level shown is the one the order was computed from, the class target beside it.
+    expect(fact(first, "Service level")).to_contain_text(
+        f"{policy['service_level'] * 100:.1f}% (class {policy['abc_class']} target "
+        f"{policy['target_service_level'] * 100:.1f}%"
+    )
+    # The cover stated is after the order, and says so.
+    expect(fact(first, "Days of cover after the order")).to_have_text(str(policy["days_of_cover"]))
+    # The safety stock in the table, the facts and the explanation is one number.
+    safety = f"{policy['safety_stock']:.1f}"
+    row = quantity_input(page.locator("#detail"), line["sku"]).locator("xpath=ancestor::tr")
+    expect(row.locator("td").nth(4)).to_have_text(safety)
+    expect(fact(first, "Safety stock")).to_have_text(safety)
+    expect(first.locator("p", has_text="a safety stock of")).to_contain_text(
+        f"a safety stock of {safety}"
+    )
+
+
 def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     page: Page, site: Site
 ) -> None:
@@ -686,12 +714,27 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     box, cause = error.bounding_box(), field.bounding_box()
     assert box is not None and cause is not None
     assert abs(box["y"] - (cause["y"] + cause["height"])) < 40, (box, cause)
-    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_disabled()
+    approve = page.get_by_role("button", name="Approve", exact=True)
+    expect(approve).to_be_disabled()
+    # Beside the disabled button, why it waits; the total leaves the line out and says so.
+    waits = page.locator(f'[id="approve-waits-{proposal_id}"]')
+    expect(waits).to_have_text(f"Fix the quantity of {sku} above to approve.")
+    waits_box, button = waits.bounding_box(), approve.bounding_box()
+    assert waits_box is not None and button is not None
+    assert abs(waits_box["y"] - (button["y"] + button["height"])) < 40, (waits_box, button)
+    others = content["lines"][1:]
+    expect(total).to_have_text(
+        f"Incomplete: {len(others)} line{'s' if len(others) != 1 else ''}, "
+        f"{sum(li['quantity'] for li in others):,} units, "
+        f"{money(round(sum(li['line_value'] for li in others), 2))} without {sku}, "
+        f"whose quantity cannot be sent"
+    )
 
     # As a valid quantity is typed, the line's value and the proposal's total follow.
     wanted = line["quantity"] + pack
     field.fill(str(wanted))
     expect(error).to_be_hidden()
+    expect(waits).to_be_hidden()
     expect(row.locator("td").last).to_have_text(money(wanted * cost))
     others = sum(li["line_value"] for li in content["lines"][1:])
     units = sum(li["quantity"] for li in content["lines"]) + pack

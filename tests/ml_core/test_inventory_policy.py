@@ -8,6 +8,7 @@ given), so every number can be checked on paper: 2 units a day over a 5-day lead
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from ml_core.inventory.policy import (
     decide_many,
     economic_service_level,
     order_up_to,
+    stated_safety_stock,
 )
 
 BASE: dict[str, Any] = {
@@ -91,6 +93,20 @@ def test_shelf_capacity_caps_the_target_and_the_order(
     assert d.binding == "shelf_capacity"
     assert d.target_level == 25 and d.uncapped_target == 33
     assert "the shelf holds 25" in d.explanation and "shelf capacity binds" in d.explanation
+
+
+@pytest.mark.parametrize(
+    ("shelf_capacity", "on_hand"), [(None, 10), (25, 10), (35, 14), (20, 30), (30, 40)]
+)
+def test_the_explanation_states_the_decisions_own_safety_stock(
+    shelf_capacity: int | None, on_hand: int
+) -> None:
+    # One safety stock, the table's (target ordered up to − expected demand), whether or not the
+    # shelf caps the target below the service quantile.
+    d = _decide(shelf_capacity=shelf_capacity, on_hand=on_hand)
+    stated = re.findall(r"a safety stock of (-?[\d.]+)", d.explanation)
+    assert stated == [str(stated_safety_stock(d))], d.explanation
+    assert d.safety_stock == pytest.approx(d.target_level - d.expected_demand)
 
 
 def test_rounding_up_past_the_shelf_stops_at_the_last_case_that_fits() -> None:

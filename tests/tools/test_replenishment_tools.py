@@ -238,7 +238,9 @@ def test_propose_reorders_writes_proposals_only_and_nothing_new_on_unchanged_dat
     for line in detail["lines"]:
         assert line["quantity"] > 0 and line["quantity"] % line["case_pack"] == 0
         assert line["explanation"].startswith(f"Order {line['quantity']} units")
-        assert line["policy"]["safety_stock"] is not None
+        # The line's safety stock (the page's table and facts) is the one its explanation states.
+        safety = line["policy"]["safety_stock"]
+        assert f"a safety stock of {safety:,.1f}" in line["explanation"], line
     assert detail["model_versions"]["policy"]
 
     queue = _call(planner, "list_proposals", kind="purchase_order", status="proposed")
