@@ -27,7 +27,7 @@ from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, Guardrail
 from ml_core.pricing.planning import KIND
 from retail.clock import today as clock_today
 from retail.errors import AisleError
-from retail.price_zones import price_zones, zone_named
+from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
 from retail.store.models import PriceChange, Proposal, Variant
 
 MARKDOWN = "markdown"
@@ -64,7 +64,12 @@ class ZoneRef(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     id: str = Field(min_length=1)
+    name: str | None = None
     locations: list[str] = Field(default_factory=list)
+    location_names: list[str] = Field(default_factory=list)
+
+    def in_words(self) -> str:
+        return zone_in_words(self.id, self.name or self.id, self.location_names)
 
 
 class MarkdownContent(BaseModel):
@@ -132,6 +137,7 @@ class ProposalBrief(BaseModel):
     sku: str
     product: str
     location_id: str | None
+    prices_at: str = Field(description="Where its prices apply, in words.")
     content_hash: str
     current_price: float
     first_price: float = Field(description="The first new price of the plan.")
@@ -151,6 +157,8 @@ def proposal_brief(proposal: Proposal, *, new: bool = False) -> ProposalBrief:
         sku=plan.sku,
         product=str(proposal.content.get("product", "")),
         location_id=proposal.location_id,
+        # A plan made for one store before there were zones priced its SKU everywhere.
+        prices_at=CHAIN_NAME if plan.zone is None else plan.zone.in_words(),
         content_hash=proposal.content_hash,
         current_price=plan.current_price,
         first_price=steps[0][1] if steps else plan.current_price,

@@ -27,6 +27,7 @@ from retail.store.models import PriceChange, Proposal, PurchaseOrder
 PRICE_CHANGE_TOTALS = {
     "sku",
     "product",
+    "prices_at",
     "current_price",
     "first_price",
     "first_change_on",

@@ -15,6 +15,7 @@ so when asked otherwise); several zones can be planned and compared, not yet app
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -25,6 +26,7 @@ from retail.settings import Settings, get_settings
 from retail.store.models import Location
 
 CHAIN = "CHAIN"
+CHAIN_NAME = "every store and online"
 PRICED_KINDS = ("store", "online")
 
 
@@ -39,11 +41,33 @@ class PriceZone:
     id: str
     name: str
     location_ids: tuple[str, ...]
+    location_names: tuple[str, ...] = ()
 
     def covers(self, location_or_zone_id: str | None) -> bool:
         """Whether a proposal made for `location_or_zone_id` (this zone, or one of its locations,
         as proposals planned per location were) prices within this zone."""
         return location_or_zone_id == self.id or location_or_zone_id in self.location_ids
+
+    def in_words(self) -> str:
+        return zone_in_words(self.id, self.name, self.location_names)
+
+
+def zone_in_words(zone_id: str, name: str, location_names: Sequence[str]) -> str:
+    """Where a zone's prices apply, as a pricing manager reads it: the default zone by its name
+    ("every store and online"), a configured one by its name and its locations' names."""
+    if zone_id == CHAIN or not location_names:
+        return name
+    return f"{name} ({', '.join(location_names)})"
+
+
+def location_names(session: Session, location_ids: Sequence[str]) -> tuple[str, ...]:
+    """The locations' names in the order given (the id where a location has no name)."""
+    names = dict(
+        session.execute(
+            select(Location.id, Location.name).where(Location.id.in_(location_ids))
+        ).all()
+    )
+    return tuple(names.get(location_id) or location_id for location_id in location_ids)
 
 
 def price_zones(session: Session, settings: Settings | None = None) -> list[PriceZone]:
@@ -56,7 +80,7 @@ def price_zones(session: Session, settings: Settings | None = None) -> list[Pric
         )
     )
     if not settings.price_zones:
-        return [PriceZone(CHAIN, "every store and online", tuple(priced))]
+        return [PriceZone(CHAIN, CHAIN_NAME, tuple(priced), location_names(session, priced))]
     seen: dict[str, str] = {}
     for zone_id, members in settings.price_zones.items():
         for location_id in members:
@@ -77,7 +101,12 @@ def price_zones(session: Session, settings: Settings | None = None) -> list[Pric
             f"{', '.join(missing)} belong to no price zone; add them to AISLE_PRICE_ZONES."
         )
     return [
-        PriceZone(zone_id, f"zone {zone_id}", tuple(sorted(members)))
+        PriceZone(
+            zone_id,
+            f"zone {zone_id}",
+            tuple(sorted(members)),
+            location_names(session, sorted(members)),
+        )
         for zone_id, members in sorted(settings.price_zones.items())
     ]
 

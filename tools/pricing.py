@@ -26,13 +26,14 @@ from approvals.price_changes import (
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import describe_method
-from ml_core.pricing.guardrails import guardrail_checks
+from ml_core.pricing.guardrails import PRICE_TOLERANCE, guardrail_checks
 from ml_core.pricing.planning import (
     MODEL_VERSION,
     PricingData,
     load_pricing_data,
     plan_markdowns,
 )
+from retail.price_zones import location_names, zone_in_words
 from retail.store.models import (
     DailySales,
     InventoryPosition,
@@ -403,12 +404,14 @@ class SizePrice(_Output):
     list_price: float
     current_price: float
     first_price: float = Field(description="Its price from the plan's first change.")
+    unit_cost: float | None = Field(description="This SKU's own cost (none when not known).")
 
 
 class PriceZoneView(_Output):
     id: str
     name: str
     locations: list[str] = Field(description="The stores and online the prices apply at.")
+    in_words: str = Field(description="Where the prices apply, by the locations' names.")
 
 
 class ExpectedOutcome(_Output):
@@ -461,7 +464,13 @@ class PricingProposalDetail(_Output):
     sizes: list[SizePrice]
     current_price: float
     list_price: float
-    unit_cost: float
+    unit_cost: float = Field(
+        description="The cost every margin of the plan is on: `cost_basis` says what it is when "
+        "it is not the quoted SKU's own cost."
+    )
+    cost_basis: str | None = Field(
+        description="When the cost is not the quoted SKU's own: what it is, and the SKU's own."
+    )
     stock: float | None
     elasticity: ElasticityEstimate | None
     weeks: list[PriceWeek]
@@ -496,6 +505,28 @@ def pricing_proposal_detail(
         product_id = content.get("product_id") or session.scalar(
             select(Variant.product_id).where(Variant.id == plan.sku)
         )
+        zone = content.get("zone")
+        zone_view = (
+            None
+            if zone is None
+            else PriceZoneView(
+                id=zone["id"],
+                name=zone["name"],
+                locations=zone["locations"],
+                in_words=zone_in_words(
+                    zone["id"], zone["name"], location_names(session, zone["locations"])
+                ),
+            )
+        )
+        costs = {
+            sku: float(cost)
+            for sku, cost in session.execute(
+                select(Variant.id, Variant.unit_cost).where(
+                    Variant.id.in_([size.sku for size in plan.sizes()])
+                )
+            )
+            if cost is not None
+        }
     violations = price_path_violations(content, proposal.id)
     weeks, previous = [], plan.current_price
     for week in plan.path:
@@ -510,14 +541,17 @@ def pricing_proposal_detail(
         previous = week.price
     elasticity = content.get("elasticity")
     expected = content.get("expected")
-    zone = content.get("zone")
     options = {v.get("sku"): v.get("options", {}) for v in content.get("variants", [])}
+    sizes = [
+        _size_price(plan, size, options.get(size.sku, {}), costs.get(size.sku))
+        for size in plan.sizes()
+    ]
     return PricingProposalDetail(
         id=proposal.id,
         status=proposal.status,
         proposer=proposal.proposer,
         location_id=proposal.location_id,
-        zone=None if zone is None else PriceZoneView(**zone),
+        zone=zone_view,
         content_hash=proposal.content_hash,
         created_at=proposal.created_at.isoformat(),
         expires_at=None if proposal.expires_at is None else proposal.expires_at.isoformat(),
@@ -531,10 +565,11 @@ def pricing_proposal_detail(
         starts_on=content.get("starts_on", plan.path[0].week_starting.isoformat()),
         objective=content.get("objective"),
         size_rule=content.get("size_rule"),
-        sizes=[_size_price(plan, size, options.get(size.sku, {})) for size in plan.sizes()],
+        sizes=sizes,
         current_price=plan.current_price,
         list_price=plan.list_price,
         unit_cost=plan.unit_cost,
+        cost_basis=_cost_basis(plan, sizes),
         stock=content.get("stock"),
         elasticity=None
         if elasticity is None
@@ -569,7 +604,9 @@ def pricing_proposal_detail(
     )
 
 
-def _size_price(plan: MarkdownContent, size: Size, options: dict[str, Any]) -> SizePrice:
+def _size_price(
+    plan: MarkdownContent, size: Size, options: dict[str, Any], unit_cost: float | None
+) -> SizePrice:
     priced = plan.for_size(size)
     steps = price_steps(priced, today=priced.path[0].week_starting)
     return SizePrice(
@@ -578,6 +615,27 @@ def _size_price(plan: MarkdownContent, size: Size, options: dict[str, Any]) -> S
         list_price=size.list_price,
         current_price=size.current_price,
         first_price=steps[0][1] if steps else size.current_price,
+        unit_cost=unit_cost,
+    )
+
+
+def _cost_basis(plan: MarkdownContent, sizes: list[SizePrice]) -> str | None:
+    """What the plan's cost is when it is not the quoted SKU's own: the planner takes the
+    highest cost share (cost over list price) among the sizes at the quoted list price, so the
+    margin floor holds for every size (`ml_core.pricing.planning`). Its margins are then those
+    of the size with the least margin, which the page must say."""
+    own = next((s.unit_cost for s in sizes if s.sku == plan.sku), None)
+    costed = [s for s in sizes if s.unit_cost is not None]
+    if own is None or abs(own - plan.unit_cost) <= PRICE_TOLERANCE:
+        return None
+    costliest = max(costed, key=lambda s: (s.unit_cost or 0.0) / s.list_price)
+    size = " ".join(str(v) for v in costliest.options.values()) or costliest.sku
+    return (
+        f"the highest cost among the sizes for their list price ({size}, {costliest.sku}: "
+        f"{costliest.unit_cost:.2f} on a list price of {costliest.list_price:.2f}, "
+        f"{(costliest.unit_cost or 0.0) / costliest.list_price:.1%}) taken at {plan.sku}'s list "
+        f"price, so every size keeps the margin floor; every margin here is on it, the lowest "
+        f"margin of any size. {plan.sku} itself costs {own:.2f}."
     )
 
 

@@ -66,6 +66,9 @@ KINDS_OF_ROLE: dict[Role, frozenset[str]] = {
     "planner": frozenset({"purchase_order"}),
     "pricing_manager": frozenset({"price_change"}),
 }
+# Each kind and each role above as the person refused reads them.
+KIND_WORDS = {"purchase_order": "purchase orders", "price_change": "price changes"}
+ROLE_WORDS: dict[Role, str] = {"planner": "A planner", "pricing_manager": "A pricing manager"}
 
 ERRORS = error_responses(*AUTH_ERRORS, 400, 404, 409)
 
@@ -78,7 +81,9 @@ def _check_kind(principal: Principal, kind: str) -> None:
     if kind not in kinds_for(principal):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            detail=f"The {principal.role} role does not work on {kind} proposals.",
+            detail=f"{ROLE_WORDS[principal.role]} decides "
+            f"{' and '.join(KIND_WORDS[k] for k in sorted(kinds_for(principal)))}, not "
+            f"{KIND_WORDS[kind]}.",
         )
 
 

@@ -60,6 +60,12 @@
 
   const options = (o) => Object.values(o || {}).join(" ") || "one size";
 
+  // Margins are on the plan's cost; when that is not the quoted size's own cost (the highest
+  // cost share among the sizes, so every size keeps the margin floor) they are the lowest margin
+  // of any size, and the page says so.
+  const marginLabel = (p) => (p.cost_basis ? "Margin (lowest size)" : "Margin");
+  const ownCost = (p) => (p.sizes.find((s) => s.sku === p.sku) || {}).unit_cost;
+
   function sizes(p) {
     if (p.sizes.length < 2) return null;
     return el("div", {},
@@ -70,6 +76,7 @@
         { label: "List price", value: (s) => money(s.list_price), num: true },
         { label: "Today", value: (s) => money(s.current_price), num: true },
         { label: "From the first change", value: (s) => money(s.first_price), num: true },
+        { label: "Unit cost", value: (s) => (s.unit_cost === null ? "not known" : money(s.unit_cost)), num: true },
       ], p.sizes));
   }
 
@@ -79,17 +86,19 @@
     const x = p.expected;
     const edited = new Set(p.edited_weeks);
     const zone = p.zone
-      ? `${p.zone.name} (${p.zone.locations.join(", ")}): one price for the product across them`
-      : `${p.location_id} (planned before price zones; its prices apply at every store and online)`;
+      ? `${p.zone.in_words}: one price for the product across them`
+      : "every store and online (planned for one store before there were price zones)";
     const [valueName, objective] = OBJECTIVES[p.objective] || ["value", null];
     return el("div", {},
       facts([
         ["Product", p.product_id ? `${p.product} (${p.product_id})` : `${p.product} (${p.sku})`],
         ["Price zone", zone],
         ["Prices quoted for", p.sizes.length > 1 ? `${p.sku}; every size in the table below` : p.sku],
-        ["Current price", `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))}`],
+        ["Current price", p.cost_basis
+          ? `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))} for the size with the least (${percent(margin(p.current_price, ownCost(p)))} for ${p.sku})`
+          : `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))}`],
         ["List price", money(p.list_price)],
-        ["Unit cost", money(p.unit_cost)],
+        p.cost_basis ? ["Cost for margins", `${money(p.unit_cost)}: ${p.cost_basis}`] : ["Unit cost", money(p.unit_cost)],
         ["Stock", p.stock === null ? null : `${number(p.stock)} units`],
         ["Sales up to", p.as_of],
         ["Plan starts", p.starts_on],
@@ -104,7 +113,7 @@
           { label: "Week of", value: (w) => w.week_starting + (edited.has(w.week_starting) ? " (edited)" : "") },
           { label: "Price", value: (w) => money(w.price), num: true },
           { label: "Change", value: (w) => percent(w.change), num: true },
-          { label: "Margin", value: (w) => percent(w.margin), num: true },
+          { label: marginLabel(p), value: (w) => percent(w.margin), num: true },
         ], p.weeks)
         : el("p", { class: "empty", text: "This proposal has no price steps." }),
       sizes(p),
@@ -140,7 +149,7 @@
       before = s.price;
       return row;
     });
-    const where = p.zone ? `${p.zone.name} (${p.zone.locations.join(", ")})` : "every store and online";
+    const where = p.zone ? p.zone.in_words : "every store and online";
     const others = p.sizes.length > 1 ? ` Its ${p.sizes.length} sizes change on the same days (${steps.length} dated prices in all).` : "";
     return el("div", {},
       el("h3", { text: `New prices for ${p.product}` }),
@@ -149,7 +158,7 @@
         { label: "From", value: (s) => (s.effective_on <= today ? `${s.effective_on} (today)` : s.effective_on) },
         { label: "Price", value: (s) => money(s.price), num: true },
         { label: "Change", value: (s) => percent(s.change), num: true },
-        { label: "Margin", value: (s) => percent(margin(s.price, p.unit_cost)), num: true },
+        { label: marginLabel(p), value: (s) => percent(margin(s.price, p.unit_cost)), num: true },
       ], rows),
       el("p", { class: "muted", text: `Approved; the new prices are in the price list.` }));
   }
@@ -162,8 +171,7 @@
         ? `${t.product} · ${money(t.current_price)} → ${money(t.first_price)}`
         : `Price change${p.location_id ? ` · ${p.location_id}` : ""}`;
       const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected`;
-      const zone = p.location_id ? `price zone ${p.location_id}` : null;
-      return [title, [zone, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
+      return [title, [t.prices_at, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
     },
     render,
     decided,

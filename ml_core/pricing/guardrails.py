@@ -89,7 +89,9 @@ def step_violations(
             f"price {price:.2f} breaks the margin floor of {guardrails.min_margin:.0%} "
             f"over cost {unit_cost:.2f}"
         )
-    if abs(price - previous) / previous > guardrails.max_step + 1e-9:
+    # The bound is met by a price within half a cent of it: the ladder's rungs are rounded to
+    # cents, so 70% of 45.99 is 32.19, a change of 30.007%.
+    if abs(price - previous) > guardrails.max_step * previous + PRICE_TOLERANCE:
         reasons.append(
             f"change {previous:.2f} -> {price:.2f} exceeds the maximum step of "
             f"{guardrails.max_step:.0%}"

@@ -442,8 +442,8 @@ def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZ
     )
     return (
         f"Mark down from {item.current_price:.2f} (list {item.list_price:.2f}) to "
-        f"{first:.2f} ({first / item.current_price - 1:+.0%}) at {zone.name} "
-        f"({', '.join(zone.location_ids)}); path: {'; '.join(steps)}. "
+        f"{first:.2f} ({first / item.current_price - 1:+.0%}) at {zone.in_words()}; path: "
+        f"{'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
         f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
         f"the price ({plan.gain:+,.2f}); {plan.leftover:.1f} of {item.stock:.0f} units left. "
@@ -479,7 +479,12 @@ def _plan(
         "type": "markdown",
         "product_id": item.item_id,
         "product": facts["product"],
-        "zone": {"id": zone.id, "name": zone.name, "locations": list(zone.location_ids)},
+        "zone": {
+            "id": zone.id,
+            "name": zone.name,
+            "locations": list(zone.location_ids),
+            "location_names": list(zone.location_names),
+        },
         "sku": facts["reference_sku"],
         "size_rule": facts["size_rule"],
         "variants": facts["variants"],

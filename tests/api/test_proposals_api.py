@@ -224,7 +224,7 @@ def test_each_role_sees_its_own_queue(world: World) -> None:
     assert prices.status_code == 200 and prices.json()["items"] == []  # no price changes here
     cross = world.client.get("/v1/proposals?kind=price_change", headers=world.auth("pat"))
     assert cross.status_code == 403
-    assert cross.json()["detail"] == "The planner role does not work on price_change proposals."
+    assert cross.json()["detail"] == "A planner decides purchase orders, not price changes."
     other = world.client.get(f"/v1/proposals/{world.waiting[0].id}", headers=world.auth("priya"))
     assert other.status_code == 403
     assert world.client.get("/v1/proposals", headers=world.auth("ann")).status_code == 403

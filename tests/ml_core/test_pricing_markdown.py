@@ -256,6 +256,28 @@ def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
     assert proposed >= 10 and sum(bool(p.binding) for p in plans) >= 5
 
 
+@pytest.mark.parametrize("list_price", [37.99, 47.99, 29.99, 45.99, 686.99])
+def test_the_rung_at_the_maximum_step_meets_it_after_rounding_to_cents(list_price: float) -> None:
+    """70% of list, rounded to cents, is a change of a hair over 30% (45.99 -> 32.19 is
+    -30.007%): the plan's own rounding must not break its maximum step; a cent further does."""
+    guardrails = Guardrails(max_step=0.3)
+
+    def reasons(price: float) -> list[str]:
+        return step_violations(
+            previous=list_price,
+            price=price,
+            list_price=list_price,
+            unit_cost=0.0,
+            promo_week=False,
+            guardrails=guardrails,
+        )
+
+    rung = round(list_price * 0.7, 2)
+    assert abs(rung - list_price) / list_price > 0.3
+    assert reasons(rung) == []
+    assert any("maximum step" in r for r in reasons(round(rung - 0.01, 2)))
+
+
 def test_circuit_breaker_rejects_with_reasons() -> None:
     guardrails = Guardrails(min_margin=0.2, max_step=0.25, min_price_fraction=0.5)
     history = change_history([-0.05, -0.1, 0.05, -0.08, 0.03, -0.04])

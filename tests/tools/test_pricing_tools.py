@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from approvals import reader
 from approvals.decisions import DecisionOutcome, DecisionRequest
 from approvals.decisions import decide as decide_and_apply
 from approvals.price_changes import (
@@ -405,3 +406,48 @@ def _list_prices_by_product(session: Session) -> dict[str, list[float]]:
     for product_id, price in session.execute(select(Variant.product_id, Variant.price)):
         out.setdefault(product_id, []).append(float(price))
     return out
+
+
+def test_a_plan_costed_on_another_size_says_so_and_names_the_sizes_own_costs(
+    world: Services,
+) -> None:
+    """The planner costs a product at the highest cost share among its sizes, so the margin
+    floor holds for each; the detail must not call that the quoted size's unit cost."""
+    engine = world.engine
+    with Session(engine) as session:
+        sized = _list_prices_by_product(session)
+        product_id = max(sized, key=lambda p: (len(sized[p]), p))
+    with transaction(engine) as session:
+        sizes = session.scalars(
+            select(Variant).where(Variant.product_id == product_id).order_by(Variant.id)
+        ).all()
+        for variant, share in zip(sizes, (0.30, 0.40), strict=False):
+            variant.unit_cost = round(float(variant.price) * share, 2)
+        for variant in sizes[2:]:
+            variant.unit_cost = round(float(variant.price) * 0.35, 2)
+        quoted, costliest = sizes[0], sizes[1]
+        own, other = float(quoted.unit_cost), float(costliest.unit_cost)
+    proposal = _zone_proposal(engine, product_id, (0.8, 0.8))
+    with transaction(engine) as session:
+        stored = session.get_one(Proposal, proposal.id)
+        stored.content = {**stored.content, "unit_cost": round(float(quoted.price) * 0.40, 2)}
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
+    assert d is not None
+    assert {s["sku"]: s["unit_cost"] for s in d["sizes"]}[quoted.id] == own
+    basis = d["cost_basis"]
+    assert basis is not None
+    assert f"{costliest.id}: {other:.2f}" in basis and "40.0%" in basis
+    assert basis.endswith(f"{quoted.id} itself costs {own:.2f}.")
+    assert "margin floor" in basis and "lowest margin of any size" in basis
+    # Where its prices apply reads in words, in the queue and in full, not as a zone id.
+    assert d["zone"]["in_words"] == "every store and online"
+    with Session(engine) as session:
+        listed = reader.summary(session.get_one(Proposal, proposal.id))
+    assert listed.totals["prices_at"] == "every store and online"
+
+    # A plan on the quoted size's own cost has nothing to explain.
+    with transaction(engine) as session:
+        stored = session.get_one(Proposal, proposal.id)
+        stored.content = {**stored.content, "unit_cost": own}
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
+    assert d is not None and d["cost_basis"] is None and d["unit_cost"] == own
