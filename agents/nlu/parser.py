@@ -19,10 +19,13 @@ from agents.nlu.query import QueryParser, QueryReading
 from agents.nlu.slots import SlotExtractor, Slots
 from agents.state import DialogueState
 from ml_core.recommend.features import model_words
+from retail.product_query import words
 from tools.vocabulary import Vocabulary
 
 _RECOMMEND = re.compile(r"\b(?:recommend|suggest|would (?:\w+ )?like|suit|pick)\w*", re.I)
 _POLICY = re.compile(r"\b(?:polic(?:y|ies)|rules?|how (?:do|does|can) (?:i|you|returns?))\b", re.I)
+_COMPARE = re.compile(r"\b(?:compare|comparison|versus|vs\.?|difference between)\b", re.I)
+_IN_STOCK = re.compile(r"\b(?:in stock|available|have (?:it|them|one|any) (?:at|in))\b", re.I)
 # Words about the shopper's own things, which no question about the rules uses.
 _OWN = re.compile(
     r"\b(?:my|mine|it|them|i (?:got|bought|ordered|received)|i'?ve (?:got|bought|ordered)"
@@ -68,6 +71,11 @@ class Nlu:
         self.classifier = classifier
         self.extractor = extractor
         self.queries = queries
+        # Words that describe products rather than name one ("insulated", "navy", "tent"): a
+        # product shown is not picked out by them, even when it is the only one that says so.
+        self._describing = frozenset(
+            words(" ".join([*queries.features, *queries.colours, *queries.types]))
+        )
 
     @classmethod
     def build(
@@ -97,7 +105,13 @@ class Nlu:
         intent = _product_intent(text, intent, query, slots, products, dialogue)
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
-        if intent in PRODUCT_INTENTS and not products and not dialogue.focus_product:
+        compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
+        if (
+            intent in PRODUCT_INTENTS
+            and not products
+            and not dialogue.focus_product
+            and not (compares_shown)
+        ):
             # Nothing shown yet to ask about: the words name the product, so look for it.
             intent = "search" if "search" in allowed else intent
         return Interpretation(intent, confidence, slots, products, query=query)
@@ -139,9 +153,8 @@ class Nlu:
                 return "order_status"
         return None
 
-    @staticmethod
     def _references(
-        text: str, slots: Slots, shown: Sequence[str], names: dict[str, str]
+        self, text: str, slots: Slots, shown: Sequence[str], names: dict[str, str]
     ) -> list[str]:
         out: list[str] = []
         for ordinal in slots.ordinals:
@@ -149,9 +162,15 @@ class Nlu:
             if 0 <= index < len(shown) and shown[index] not in out:
                 out.append(shown[index])
         lowered = text.lower()
+        said = set(words(lowered))
+        named = {pid: set(words(names.get(pid, "").lower())) for pid in shown}
         for pid in shown:
             name = names.get(pid, "").lower()
-            if name and name in lowered and pid not in out:
+            # Its whole name, or a word of it no other product shown has ("the Woolridge one",
+            # "the Embercraft tent").
+            others = set().union(*(w for p, w in named.items() if p != pid))
+            own = {w for w in named[pid] - others - self._describing if len(w) >= 4 and w.isalpha()}
+            if name and (name in lowered or own & said) and pid not in out:
                 out.append(pid)
         return out
 
@@ -188,6 +207,13 @@ def _product_intent(
     an order ("in blue", "an insulated one", "which is best rated?") refines it, unless it points
     at a product shown ("is it waterproof?", "the second one").
     """
+    shown = len(products) >= 2 or len(dialogue.shown_products) >= 2
+    if _COMPARE.search(text) and shown:
+        # "compare the two pop-up tents": the ones shown, side by side, not a new list.
+        return "compare"
+    if _IN_STOCK.search(text) and slots.store_id and (products or dialogue.focus_product):
+        # "is the Embercraft tent in stock at the Boulder store?": stock of a product shown.
+        return "stock"
     if query.types:
         # "vacuum that handles pet hair" is no question about a policy.
         loose = _LOOSE_INTENTS | {"search", "refine"}

@@ -99,6 +99,9 @@ class SlotExtractor:
             store_entries.append((store.id, store.name))
             if store.kind == "store" and store.city:
                 store_entries.append((store.id, f"{store.city} store"))
+                # "in stock in Denver", "at Boulder": a city with a preposition is a store;
+                # alone it may be part of a product's name.
+                store_entries.extend((store.id, f"{at} {store.city}") for at in ("in", "at"))
         self.stores = _PhraseMatcher(store_entries)
 
     def extract(self, text: str) -> Slots:

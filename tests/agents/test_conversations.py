@@ -19,7 +19,7 @@ from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
 from retail.product_query import colour_covers
-from retail.store.models import AuditEvent, Variant
+from retail.store.models import AuditEvent, Location, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, ToolSpec
 
@@ -59,6 +59,36 @@ def test_search_then_refine_then_refer(assistant: Assistant, tool_world: ToolWor
     assert _names(second) == ["product_details", "answer_from_documents"]
     assert second.tool_calls[0].args == {"product_id": refined.products[1]}
     assert second.grounded
+
+
+def test_a_shown_product_named_by_its_own_word_is_asked_about_not_searched(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "show me some jackets")
+    assert len(first.products) >= 2
+    with Session(tool_world.engine) as session:
+        names = {
+            p.id: p.name
+            for p in session.scalars(select(Product).where(Product.id.in_(first.products)))
+        }
+    # A word of the second product's name that no other product shown has (its model name).
+    others = {w for p, n in names.items() if p != first.products[1] for w in n.lower().split()}
+    own = next(
+        w for w in names[first.products[1]].lower().split() if w not in others and len(w) > 4
+    )
+    with Session(tool_world.engine) as session:
+        city = session.get_one(Location, tool_world.store_id).city
+    stock = assistant.ask(
+        shopper, f"is the {own} one in stock at the {city} store?",
+        thread_id=first.thread_id,
+    )  # fmt: skip
+    assert _names(stock) == ["stock_nearby"]
+    assert stock.tool_calls[0].args["product_id"] == first.products[1]
+    assert stock.tool_calls[0].args["store_id"] == tool_world.store_id
+    compared = assistant.ask(shopper, "compare the two jackets", thread_id=first.thread_id)
+    assert _names(compared) == ["compare_products"]
+    assert compared.tool_calls[0].args["product_ids"] == first.products[:2]
 
 
 def test_cheaper_lowers_the_price_ceiling(assistant: Assistant, tool_world: ToolWorld) -> None:
