@@ -61,6 +61,7 @@ _ROUGHLY = r"(?:(?:about|around|roughly|approximately|maybe|say)\s+)?"
 _MAX = re.compile(
     r"\b(?:under|sub|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
     r"|up to|within|tops|no higher than|not over|no pricier than|budget (?:of|is)|for less than"
+    r"|(?:nothing|none|no)\s+(?:over|above|pricier than|dearer than|more expensive than)"
     # "I don't want to spend more than $40", "can't go over 50": a ceiling, said as a refusal.
     r"|(?:don'?t|do not|can'?t|cannot|won'?t|not|rather not)\s+(?:want to\s+|wanna\s+)?"
     r"(?:spend|pay|go|be)\s+(?:much\s+)?(?:more than|over|above|beyond))"

@@ -131,6 +131,7 @@ def test_typos_are_matched_fuzzily_and_possessions_are_not_types(parser: QueryPa
         ("tents under 100 in blue", None, 100.0),
         ("a tent, I don't want to spend more than $40", None, 40.0),
         ("tents, can't go over 50 though", None, 50.0),
+        ("warm tents for winter camping, nothing over $200", None, 200.0),
     ],
 )
 def test_price_words(parser: QueryParser, text: str, low: float | None, high: float | None) -> None:

@@ -508,7 +508,12 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
 
     reason = page.get_by_label("Reason (required to reject)")
     reject = page.get_by_role("button", name="Reject")
-    page.keyboard.press("Tab")
+    # A table wider than a phone scrolls inside its box, and Chromium makes such a box a tab
+    # stop of its own (so it can be scrolled by keyboard): the reason is a few Tabs on.
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        if reason.evaluate("e => e === document.activeElement"):
+            break
     expect(reason).to_be_focused()
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
@@ -777,7 +782,8 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     summary = listed.locator("summary")
     expect(summary).to_contain_text(supplier)
     expect(summary).to_contain_text(order.status)
-    expect(summary).to_contain_text(order.created_at.strftime("%Y-%m-%d"))
+    # Counted from now, as every event on the pages is (the header's "Today" is the world's).
+    expect(summary).to_contain_text(re.compile(r"created (?:\d+ (?:seconds?|minutes?) ago|now)"))
     summary.click()
     for variant_id, quantity, unit_cost in lines:
         cells = listed.locator("tr", has_text=variant_id).locator("td")
