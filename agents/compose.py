@@ -574,6 +574,12 @@ def compose(state: ConversationState) -> Step:
             shown = len(dialogue.shown_products)
             listed = "1 product" if shown == 1 else f"{shown} products"
             text = f"I only showed {listed}; which one do you mean?"
+        elif intent == "compare" and len(dialogue.shown_products) == 1:
+            # "compare the first two" after a single product: say why, not what was typed.
+            text = (
+                "I only showed 1 product, so there is nothing to compare it with yet. Search "
+                "for a few more, or name the two you want side by side."
+            )
         else:
             text = _CANNED.get(
                 intent,

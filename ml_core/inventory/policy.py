@@ -566,8 +566,8 @@ def explain(
         cycle = d.order_cycle_days or inp.review_period_days
         service += (
             f", raised to {_percent(d.service_level)} because a lost sale "
-            f"({inp.shortage_cost:.2f}) costs more than holding a unit through the "
-            f"{_units(cycle)}-day order cycle ({holding_cost_per_cycle:.2f}),"
+            f"(${inp.shortage_cost:,.2f} of margin) costs more than holding a unit through the "
+            f"{_units(cycle)}-day order cycle (${holding_cost_per_cycle:,.2f}),"
         )
     # The safety stock stated is the decision's own (the target ordered up to, less expected
     # demand), so the page's figure and this sentence are one number; where the shelf caps the

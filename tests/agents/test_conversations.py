@@ -286,5 +286,7 @@ def test_a_position_past_the_list_is_asked_about(
     past = assistant.ask(shopper, "tell me more about the second one", thread_id=first.thread_id)
     assert past.tool_calls == []
     assert past.answer == "I only showed 1 product; which one do you mean?"
+    compared = assistant.ask(shopper, "compare the first two", thread_id=first.thread_id)
+    assert compared.tool_calls == [] and compared.answer.startswith("I only showed 1 product")
     named = assistant.ask(shopper, "tell me more about the first one", thread_id=first.thread_id)
     assert [c.name for c in named.tool_calls][0] == "product_details"

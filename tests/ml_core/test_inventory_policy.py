@@ -216,6 +216,7 @@ def test_lost_sales_dearer_than_holding_raise_the_service_level() -> None:
     assert cheap.service_level == MAX_SERVICE_LEVEL
     assert cheap.target_level > _decide().target_level
     assert "raised to 99%" in cheap.explanation
+    assert "a lost sale ($10.00 of margin)" in cheap.explanation, "money reads as money"
     # When a lost sale costs little against holding, the class target stands.
     dear = _decide(unit_cost=100.0, holding_rate=2.0, shortage_cost=0.5)
     assert dear.service_level == 0.95
