@@ -106,12 +106,7 @@ class Nlu:
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
-        if (
-            intent in PRODUCT_INTENTS
-            and not products
-            and not dialogue.focus_product
-            and not (compares_shown)
-        ):
+        if intent in PRODUCT_INTENTS and not (products or dialogue.focus_product or compares_shown):
             # Nothing shown yet to ask about: the words name the product, so look for it.
             intent = "search" if "search" in allowed else intent
         return Interpretation(intent, confidence, slots, products, query=query)

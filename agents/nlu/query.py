@@ -90,13 +90,12 @@ _TENS = {
     "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "a hundred": 100,
     "one hundred": 100, "hundred": 100, "two hundred": 200, "a thousand": 1000,
 }  # fmt: skip
-_MONEY_WORDS = re.compile(
-    r"\b(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\s+(dollars?|bucks|quid)\b", re.I
-)
+_TENS_WORDS = "|".join(sorted(_TENS, key=len, reverse=True))
+_MONEY_WORDS = re.compile(rf"\b({_TENS_WORDS})\s+(dollars?|bucks|quid)\b", re.I)
 # After a word that bounds a price the amount needs no unit: "under a hundred", "around fifty".
 _BOUNDED_MONEY_WORDS = re.compile(
     r"\b(under|below|less than|no more than|at most|up to|around|about|over|above|between"
-    r"|and|to)\s+(" + "|".join(sorted(_TENS, key=len, reverse=True)) + r")\b"
+    rf"|and|to)\s+({_TENS_WORDS})\b"
     r"(?!\s*(?:-|\s)(?:person|people|man|year|yr|piece|pack|percent|%))",
     re.I,
 )
@@ -902,12 +901,10 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
                 modifiers[_key(modifier)].add(category.id)
     names: dict[str, set[str]] = defaultdict(set)
     endings: dict[str, set[str]] = defaultdict(set)
-    products_in: dict[str, int] = defaultdict(int)
     ids_in: dict[str, set[str]] = defaultdict(set)
     for product in vocabulary.products:
         if not product.category_id:
             continue
-        products_in[product.category_id] += 1
         ids_in[product.category_id].add(product.id)
         # "Selfie Lamp with iPhone" is a lamp: what follows "with" or "for" is not its kind.
         tokens = words(_WITH.split(product.name.replace("&", " "))[0])
@@ -922,7 +919,7 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
             endings[key].add(product.id)
     by_names: dict[str, ProductType] = {}
     for key, categories in names.items():
-        total = sum(products_in[c] for c in categories)
+        total = sum(len(ids_in[c]) for c in categories)
         kind = None if len(endings[key]) >= total else key
         by_names[key] = ProductType(frozenset(categories), kind)
 
