@@ -358,10 +358,57 @@ class ShopperEvent(Base):
     session_id: Mapped[str] = mapped_column(String(40), index=True)
     customer_id: Mapped[str | None] = mapped_column(Id, index=True)
     occurred_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    event_type: Mapped[str] = mapped_column(String(16))  # view | add_to_cart | purchase | search
+    # view | click | add_to_cart | purchase | search
+    event_type: Mapped[str] = mapped_column(String(16))
     variant_id: Mapped[str | None] = mapped_column(Id)
     product_id: Mapped[str | None] = mapped_column(Id, index=True)
     query: Mapped[str | None] = mapped_column(String(300))
+    # The served recommendation a click, cart add or purchase came from (attribution).
+    recommendation_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # A purchase's revenue in the store's currency.
+    value: Mapped[float | None] = mapped_column(Money)
+
+
+class RecommendationServed(Base):
+    """One recommendation response: the exposure that attribution, experiments and off-policy
+    evaluation read. `unit_id` is what experiments assign: the customer id of a signed-in shopper,
+    or `session:<session id>` for an anonymous visitor."""
+
+    __tablename__ = "recommendations_served"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the recommendation_id
+    served_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    placement: Mapped[str] = mapped_column(String(16))  # home | product | cart | post_purchase
+    unit_id: Mapped[str] = mapped_column(String(100), index=True)
+    customer_id: Mapped[str | None] = mapped_column(Id)
+    session_id: Mapped[str | None] = mapped_column(String(40))
+    model_version: Mapped[str] = mapped_column(String(64))
+    experiment_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    arm: Mapped[str | None] = mapped_column(String(64))
+    # The probability the logging policy had of choosing this arm (off-policy evaluation).
+    propensity: Mapped[float | None] = mapped_column(Float)
+    items: Mapped[list[Any]] = mapped_column(default=list)  # product ids, best first
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)  # device, product viewed, ...
+
+
+class Experiment(Base):
+    """An experiment over recommendation strategies. Units hash (with `salt`) into one of a
+    layer's buckets; experiments in one layer own disjoint bucket ranges, so they never share a
+    unit. `arms` is a list of {name, weight, config}; a config chooses a model, rules or weights."""
+
+    __tablename__ = "experiments"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    layer: Mapped[str] = mapped_column(String(64), index=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # draft | running | stopped
+    traffic: Mapped[float] = mapped_column(Float)  # share of the layer's units, 0-1
+    arms: Mapped[list[Any]] = mapped_column()
+    primary_metric: Mapped[str] = mapped_column(String(32))
+    planned_units: Mapped[int | None] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Policy(Base):
