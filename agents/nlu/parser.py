@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from agents.brains.orders import read_actions
 from agents.nlu.acts import classify
 from agents.nlu.intents import Encoder, IntentClassifier, load_utterances
-from agents.nlu.query import QueryParser, QueryReading
+from agents.nlu.query import QueryParser, QueryReading, plain_words
 from agents.nlu.slots import SlotExtractor, Slots
 from agents.state import DialogueState
 from ml_core.recommend.features import model_words
@@ -95,6 +95,7 @@ class Nlu:
     ) -> Interpretation:
         """The intent among `allowed`, the slots, and the shown products the message refers to
         (by position, "the second one", or by name, "the fleece jacket")."""
+        text = plain_words(text)
         slots = self.extractor.extract(text)
         products = self._references(text, slots, dialogue.shown_products, dialogue.product_names)
         intent, confidence = self.classifier.predict(text, allowed)

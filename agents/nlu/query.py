@@ -212,6 +212,15 @@ _REQUEST_WORDS = yaml.safe_load(
 )
 _FILLER = frozenset(_REQUEST_WORDS["filler"].split())
 _MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
+_COLLOQUIAL: dict[str, str] = {
+    " ".join(k.lower().split()): v for k, v in _REQUEST_WORDS["colloquial"].items()
+}
+_COLLOQUIAL_WORDS = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(k) for k in sorted(_COLLOQUIAL, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.I,
+)
 _VAGUE_FEATURES = frozenset({"other", "none", "standard", "synthetic", "fabric", "blend"})
 # Synonyms: at most this many leftover words are embedded, and a word names a type when its
 # MiniLM cosine to one of the type phrases is at least this (couch/sofa 0.86, car/vehicle 0.87,
@@ -228,6 +237,12 @@ SAME_TYPE = 0.8
 # A word in the names of at most this many products names them rather than describes them.
 NAMING_PRODUCTS = 2
 SPELLING_SHORT = 0.75
+
+
+def plain_words(text: str) -> str:
+    """`text` with the informal names of things ("sunnies", "a bbq") in the plain words a
+    catalogue uses (request_words.yaml `colloquial`)."""
+    return _COLLOQUIAL_WORDS.sub(lambda m: _COLLOQUIAL[" ".join(m.group(0).lower().split())], text)
 
 
 def singular(word: str) -> str:

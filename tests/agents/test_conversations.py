@@ -19,7 +19,7 @@ from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
 from retail.product_query import colour_covers
-from retail.store.models import AuditEvent, Location, Product, Variant
+from retail.store.models import AuditEvent, Category, Location, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, ToolSpec
 
@@ -290,3 +290,24 @@ def test_a_position_past_the_list_is_asked_about(
     assert compared.tool_calls == [] and compared.answer.startswith("I only showed 1 product")
     named = assistant.ask(shopper, "tell me more about the first one", thread_id=first.thread_id)
     assert [c.name for c in named.tool_calls][0] == "product_details"
+
+
+@pytest.mark.parametrize(
+    ("said", "category"), [("any trainers?", "Sneakers"), ("a rucksack", "Backpacks")]
+)
+def test_informal_names_find_the_plain_kind(
+    assistant: Assistant, tool_world: ToolWorld, said: str, category: str
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    reply = assistant.ask(shopper, said)
+    assert reply.products, reply.answer
+    with Session(tool_world.engine) as session:
+        kinds = set(
+            session.scalars(
+                select(Category.name)
+                .join(Product, Product.category_id == Category.id)
+                .where(Product.id.in_(reply.products))
+            )
+        )
+    # The generated catalogue's "Backpacks" and tau2's "Backpack" are the same kind.
+    assert kinds and all(k.lower().startswith(category.lower().rstrip("s")) for k in kinds)
