@@ -67,6 +67,13 @@ def last_sales_day(today: dt.date) -> dt.date:
     return today - dt.timedelta(days=1)
 
 
+def recorded_today(load: DatasetLoad) -> dt.date | None:
+    """The today a generated world's load recorded when it was seeded (None for a world seeded
+    before its today was recorded)."""
+    recorded = (load.parameters or {}).get(TODAY_KEY)
+    return dt.date.fromisoformat(recorded) if isinstance(recorded, str) else None
+
+
 def seed_end(pinned: dt.date | None = None) -> dt.date:
     """The last day of sales of a world seeded now: yesterday by the wall clock, so the world's
     today is the wall clock's today, or `pinned`, which must have passed (a world holds no sales
@@ -115,9 +122,9 @@ def _clock(session: Session) -> Clock:
     load = session.scalars(select(DatasetLoad).where(DatasetLoad.source == WORLD_SOURCE)).first()
     if load is None:
         return _wall()
-    recorded = (load.parameters or {}).get(TODAY_KEY)
-    if isinstance(recorded, str):
-        return _world(dt.date.fromisoformat(recorded))
+    recorded = recorded_today(load)
+    if recorded is not None:
+        return _world(recorded)
     # A world seeded before its today was recorded: the same rule, from its sales.
     last = session.scalar(select(func.max(DailySales.day)))
     return _wall() if last is None else _world(world_today(last))

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
-from retail.clock import TODAY_KEY, last_sales_day, world_today
+from retail.clock import TODAY_KEY, last_sales_day, recorded_today, world_today
 from retail.errors import AisleError
 from retail.store.bulk import copy_frame, table
 from retail.store.models import DatasetLoad
@@ -142,12 +142,8 @@ def seed_world(
         replace = replace or load.content_hash == content_hash
         if not replace:
             params = load.parameters
-            recorded = params.get(TODAY_KEY)
-            ending = (
-                f", sales ending {last_sales_day(dt.date.fromisoformat(recorded)).isoformat()}"
-                if isinstance(recorded, str)
-                else ""
-            )
+            recorded = recorded_today(load)
+            ending = "" if recorded is None else f", sales ending {last_sales_day(recorded)}"
             raise AisleError(
                 f"The database already holds a generated world (scale {params.get('scale')}, "
                 f"seed {params.get('seed')}{ending}); pass --replace to rebuild it."
@@ -204,10 +200,10 @@ def seeded_end(engine: Engine, scale: str, seed: int) -> dt.date | None:
     if load is None:
         return None
     params = load.parameters or {}
-    recorded = params.get(TODAY_KEY)
-    if (params.get("scale"), params.get("seed")) != (scale, seed) or not isinstance(recorded, str):
+    recorded = recorded_today(load)
+    if (params.get("scale"), params.get("seed")) != (scale, seed) or recorded is None:
         return None
-    return last_sales_day(dt.date.fromisoformat(recorded))
+    return last_sales_day(recorded)
 
 
 def _ensure_dir(path: Path) -> Path:
