@@ -6,6 +6,7 @@ a stack trace means a bug in Aisle.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -90,19 +91,34 @@ def db_upgrade() -> None:
 def data_seed(
     scale: Annotated[Scale, typer.Option(help="Size of the generated world.")] = Scale.small,
     seed: Annotated[int, typer.Option(help="The same seed gives the same world.")] = 42,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            metavar="YYYY-MM-DD",
+            help="The world's last day of sales (default: yesterday, so the world's today is the "
+            "wall clock's, or the days of the world of this scale and seed already seeded, "
+            "unless --replace); pin it to rebuild the same world on another day.",
+        ),
+    ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a generated world already in the database.")
     ] = False,
 ) -> None:
     """Generate the demo retail world (catalogue, stores, customers, sales, sessions)."""
+    from retail.clock import seed_end
     from retail.settings import get_settings
-    from retail.world.seed import seed_world
+    from retail.world.seed import seed_world, seeded_end
 
+    pinned = None if end is None else _iso_date("--end", end)
     with store() as engine:
+        if pinned is None and not replace:
+            # The world already here keeps its days: running the command again changes nothing.
+            pinned = seeded_end(engine, scale.value, seed)
         result = seed_world(
             engine,
             scale=scale.value,
             seed=seed,
+            end=seed_end(pinned),
             world_dir=get_settings().world_dir,
             replace=replace,
         )
@@ -113,6 +129,13 @@ def data_seed(
         table.add_row(name, f"{count:,}")
     Console().print(table)
     typer.echo(result.message)
+
+
+def _iso_date(option: str, text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise AisleError(f"{option} takes a date as YYYY-MM-DD, not {text!r}.") from None
 
 
 def _run_import(source: str, path: Path, as_json: bool) -> None:

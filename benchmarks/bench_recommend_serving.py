@@ -56,7 +56,7 @@ from retail.settings import Settings
 from retail.store.db import make_engine
 from retail.store.models import Customer, Order
 from retail.store.schema import upgrade
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 K = 20
 N_STORES, N_CATEGORIES = 20, 50
@@ -225,7 +225,13 @@ def end_to_end(n_queries: int, folder: Path) -> dict[str, Any]:
     upgrade(engine)
     log("end to end: seeding the world")
     seed_world(
-        engine, scale="small", seed=1, world_dir=folder / "world", show_progress=False, spec=spec
+        engine,
+        scale="small",
+        seed=1,
+        end=PINNED_END,
+        world_dir=folder / "world",
+        show_progress=False,
+        spec=spec,
     )
     settings = Settings(var_dir=folder / "var")
     train_store_recommender(engine, ArtifactRegistry(settings.var_dir / "artifacts"), ItemItem())

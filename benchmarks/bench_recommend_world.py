@@ -91,7 +91,7 @@ from retail.store.db import make_engine
 from retail.store.models import ShopperEvent
 from retail.store.schema import upgrade
 from retail.world.catalog import generate_catalog
-from retail.world.seed import seed_world
+from retail.world.seed import PINNED_END, seed_world
 from retail.world.shoppers import LATENT_DIM, Preferences
 
 console = Console(stderr=True)
@@ -113,6 +113,7 @@ def open_world(args: argparse.Namespace, scratch: Path) -> tuple[Engine, Path, f
         engine,
         scale=args.scale,
         seed=args.seed,
+        end=PINNED_END,
         world_dir=scratch / "world",
         show_progress=False,
     )

@@ -34,7 +34,7 @@ from ml_core.inventory.simulate import SimulationConfig
 from ml_core.inventory.world_replay import FORECASTERS, ReplayError, WorldReplay, load_world_replay
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import SCALES, seed_world
+from retail.world.seed import PINNED_END, SCALES, seed_world
 
 console = Console(stderr=True)
 
@@ -102,6 +102,7 @@ def main() -> int:
                     engine,
                     scale=args.scale,
                     seed=args.seed,
+                    end=PINNED_END,
                     world_dir=var_dir / "world",
                     show_progress=False,
                 )

@@ -32,7 +32,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from retail.store.bulk import copy_frame, table
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import SCALES, seed_world
+from retail.world.seed import PINNED_END, SCALES, seed_world
 
 POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 console = Console(stderr=True)
@@ -89,6 +89,7 @@ def bench_seed(backend: str, scale: str, runs: int, workdir: Path) -> dict[str, 
                 engine,
                 scale=scale,
                 seed=42,
+                end=PINNED_END,
                 world_dir=workdir / f"world-{uuid.uuid4().hex}",
                 show_progress=False,
             )

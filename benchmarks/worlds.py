@@ -20,7 +20,7 @@ from rich.console import Console
 
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import seed_world
+from retail.world.seed import PINNED_END, seed_world
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 300
@@ -43,7 +43,12 @@ def world_var_dir(
             console.print(f"seeding the {scale} world (seed {seed}) ...")
             started = time.perf_counter()
             seed_world(
-                engine, scale=scale, seed=seed, world_dir=folder / "world", show_progress=False
+                engine,
+                scale=scale,
+                seed=seed,
+                end=PINNED_END,
+                world_dir=folder / "world",
+                show_progress=False,
             )
             seconds = time.perf_counter() - started
         finally:

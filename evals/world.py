@@ -33,7 +33,7 @@ from retail.errors import AisleError
 from retail.settings import Settings
 from retail.store.models import Customer, Location, Order, Product, Review
 from retail.store.open import open_store
-from retail.world.seed import GENERATOR_VERSION, SCALES, ScaleSpec
+from retail.world.seed import GENERATOR_VERSION, PINNED_END, SCALES, ScaleSpec
 from tools.base import Principal, Services
 
 DATABASE = "aisle.db"
@@ -122,6 +122,7 @@ def build_world(folder: Path, spec: WorldSpec) -> None:
             # the tiny evaluation world identical to theirs.
             scale=spec.scale if spec.scale in SCALES else "small",
             seed=spec.seed,
+            end=PINNED_END,
             world_dir=settings.world_dir,
             show_progress=False,
             spec=WORLD_SCALES[spec.scale],

@@ -27,7 +27,7 @@ from retail.store.models import (
     Variant,
 )
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 SOURCE = "generated"
 
@@ -266,13 +266,14 @@ def seed_catalogue(engine: Engine) -> Catalogue:
 
 def seed_configured_world(spec: ScaleSpec, seed: int = 9) -> None:
     """Seed a tiny generated world into the store and world folder the settings point at (the
-    `aisle` CLI fixture's), as `aisle data seed` would."""
+    `aisle` CLI fixture's), as `aisle data seed --end` would with the pinned last day."""
     engine = open_store()
     try:
         seed_world(
             engine,
             scale="small",
             seed=seed,
+            end=PINNED_END,
             world_dir=get_settings().world_dir,
             show_progress=False,
             spec=spec,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from ml_core.pricing.guardrails import Guardrails
 from retail.settings import Settings
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
 # Twenty products over two stores with 120 days of sales: enough for several purchase orders.
@@ -55,6 +55,7 @@ def seeded_store(backend: str, root: Path, secret: str) -> Iterator[tuple[Settin
             engine,
             scale="small",
             seed=5,
+            end=PINNED_END,
             world_dir=settings.world_dir,
             show_progress=False,
             spec=SPEC,

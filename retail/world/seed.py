@@ -1,9 +1,9 @@
 """`aisle data seed`: build the generated retail world and write it to the store and to var/world.
 
-The world is a pure function of (scale, seed, generator version). The database gets what a
-retailer would see (catalogue, stores, stock, censored sales, prices, orders, sessions); the
-world directory gets what only the generator knows (expected demand, true elasticities, latent
-preferences), so evals can measure the gap to the best possible answer.
+The world is a pure function of (scale, seed, last day of sales, generator version). The
+database gets what a retailer would see (catalogue, stores, stock, censored sales, prices,
+orders, sessions); the world directory gets what only the generator knows (expected demand,
+true elasticities, latent preferences), so evals can measure the gap to the best possible answer.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.orm import Session
 
-from retail.clock import TODAY_KEY, world_today
+from retail.clock import TODAY_KEY, last_sales_day, recorded_today, world_today
 from retail.errors import AisleError
 from retail.store.bulk import copy_frame, table
 from retail.store.models import DatasetLoad
@@ -57,8 +57,9 @@ from retail.world.shoppers import (
 )
 
 GENERATOR_VERSION = 1
-# A fixed last day keeps the world a function of its seed, whatever day it is generated on.
-WORLD_END = dt.date(2026, 11, 15)
+# The last day of sales benchmarks, evals and tests pin, so their figures do not move with the day
+# they run (`aisle data seed` ends its world yesterday: `retail.clock.seed_end`).
+PINNED_END = dt.date(2026, 11, 15)
 ONLINE_ID = "ONLINE"
 DC_ID = "DC01"
 _BLOCK = 30_000  # series simulated at once; bounds memory at the large scale
@@ -89,9 +90,15 @@ class SeedResult:
     seconds: float
 
 
-def world_hash(scale: str, seed: int, spec: ScaleSpec) -> str:
+def world_hash(scale: str, seed: int, spec: ScaleSpec, end: dt.date) -> str:
     key = json.dumps(
-        {"scale": scale, "seed": seed, "version": GENERATOR_VERSION, "spec": asdict(spec)},
+        {
+            "scale": scale,
+            "seed": seed,
+            "end": end.isoformat(),
+            "version": GENERATOR_VERSION,
+            "spec": asdict(spec),
+        },
         sort_keys=True,
     )
     return hashlib.sha256(key.encode()).hexdigest()
@@ -102,12 +109,14 @@ def seed_world(
     *,
     scale: str,
     seed: int,
+    end: dt.date,
     world_dir: Path,
     replace: bool = False,
     show_progress: bool = True,
     spec: ScaleSpec | None = None,
 ) -> SeedResult:
-    """Generate the world and load it in one transaction; idempotent for the same scale and seed.
+    """Generate the world whose sales end on `end` and load it in one transaction; idempotent for
+    the same scale, seed and end.
 
     `spec` overrides the named scale's sizes (tests use a tiny world); `scale` then only labels it.
     """
@@ -116,26 +125,31 @@ def seed_world(
             raise AisleError(f"Unknown scale {scale!r}; choose one of {', '.join(SCALES)}.")
         spec = SCALES[scale]
     started = time.perf_counter()
-    content_hash = world_hash(scale, seed, spec)
+    content_hash = world_hash(scale, seed, spec, end)
     with Session(engine) as session:
         load = session.scalars(select(DatasetLoad).where(DatasetLoad.source == "generated")).first()
     if load is not None:
         if load.content_hash == content_hash and (world_dir / "manifest.json").exists():
             return SeedResult(
                 counts=load.counts,
-                message=f"already seeded: scale {scale}, seed {seed}; nothing changed",
+                message=(
+                    f"already seeded: scale {scale}, seed {seed}, sales ending {end.isoformat()};"
+                    " nothing changed"
+                ),
                 seconds=time.perf_counter() - started,
             )
         # Same world but its truth files are gone: rebuild it rather than serve half a world.
         replace = replace or load.content_hash == content_hash
         if not replace:
             params = load.parameters
+            recorded = recorded_today(load)
+            ending = "" if recorded is None else f", sales ending {last_sales_day(recorded)}"
             raise AisleError(
                 f"The database already holds a generated world (scale {params.get('scale')}, "
-                f"seed {params.get('seed')}); pass --replace to rebuild it."
+                f"seed {params.get('seed')}{ending}); pass --replace to rebuild it."
             )
     with _progress(show_progress) as progress:
-        world = _generate(spec, seed, progress)
+        world = _generate(spec, seed, end, progress)
         staging = Path(tempfile.mkdtemp(prefix="world-", dir=_ensure_dir(world_dir.parent)))
         try:
             counts = _write(engine, world, staging, progress, replace=load is not None)
@@ -178,6 +192,20 @@ def seed_world(
     return SeedResult(counts, f"seeded scale {scale}, seed {seed} in {seconds:.1f} s", seconds)
 
 
+def seeded_end(engine: Engine, scale: str, seed: int) -> dt.date | None:
+    """The last day of sales of the generated world in the store, if it is this scale and seed's
+    (None otherwise, or for a world seeded before its today was recorded)."""
+    with Session(engine) as session:
+        load = session.scalars(select(DatasetLoad).where(DatasetLoad.source == "generated")).first()
+    if load is None:
+        return None
+    params = load.parameters or {}
+    recorded = recorded_today(load)
+    if (params.get("scale"), params.get("seed")) != (scale, seed) or recorded is None:
+        return None
+    return last_sales_day(recorded)
+
+
 def _ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -216,11 +244,11 @@ class World:
     rng: np.random.Generator
 
 
-def _generate(spec: ScaleSpec, seed: int, progress: Progress) -> World:
+def _generate(spec: ScaleSpec, seed: int, end: dt.date, progress: Progress) -> World:
     # Independent streams per component: changing how customers are drawn does not move sales.
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     task = progress.add_task("catalogue and stores", total=3)
-    calendar = build_calendar(WORLD_END - dt.timedelta(days=spec.n_days - 1), spec.n_days)
+    calendar = build_calendar(end - dt.timedelta(days=spec.n_days - 1), spec.n_days)
     catalog = generate_catalog(streams[0], spec.n_products)
     progress.advance(task)
     rng = streams[1]

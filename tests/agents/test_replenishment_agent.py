@@ -31,7 +31,7 @@ from retail.store.models import (
     PurchaseOrderLine,
 )
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tools.base import Principal, Services
 
@@ -63,7 +63,13 @@ def world(
     settings = Settings(database_url=url, var_dir=root / "var", environment="test")
     engine = open_store(settings)
     seed_world(
-        engine, scale="small", seed=5, world_dir=settings.world_dir, show_progress=False, spec=SPEC
+        engine,
+        scale="small",
+        seed=5,
+        end=PINNED_END,
+        world_dir=settings.world_dir,
+        show_progress=False,
+        spec=SPEC,
     )
     yield World(engine, settings, Services(engine, settings))
     engine.dispose()

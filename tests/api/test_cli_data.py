@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from typer.testing import Result
 
+from retail.clock import clock
 from retail.settings import get_settings
+from retail.store.models import DailySales
 from retail.store.open import open_store
 from retail.store.schema import head_revision
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 
@@ -46,6 +51,7 @@ def test_a_second_world_needs_replace(aisle: Aisle) -> None:
         engine,
         scale="small",
         seed=1,
+        end=PINNED_END,
         world_dir=get_settings().world_dir,
         show_progress=False,
         spec=TINY,
@@ -103,3 +109,51 @@ def test_seed_prints_counts_and_a_second_run_changes_nothing(
     second = aisle("data", "seed", "--scale", "small", "--seed", "3")
     assert second.exit_code == 0 and "already seeded" in second.stdout
     assert json.loads(aisle("data", "stats", "--json").stdout) == before
+
+
+def test_seed_ends_the_world_yesterday_unless_end_pins_it(
+    aisle: Aisle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retail.world.seed as seed_module
+
+    monkeypatch.setitem(seed_module.SCALES, "small", TINY)
+
+    def seed(*args: str) -> set[dt.date]:
+        """Seed with `args`; the wall clock's date before and after."""
+        before = dt.datetime.now(dt.UTC).date()
+        result = aisle("data", "seed", "--seed", "3", *args)
+        assert result.exit_code == 0, result.output
+        return {before, dt.datetime.now(dt.UTC).date()}
+
+    engine = open_store()
+    try:
+        # On the day it is seeded the world's today is the wall clock's: the demo has one date.
+        walls = seed()
+        assert clock(engine).source == "world" and clock(engine).today in walls
+
+        seed("--end", "2026-10-01", "--replace")
+        assert clock(engine).today == dt.date(2026, 10, 2)
+        with Session(engine) as session:
+            assert session.scalar(select(func.max(DailySales.day))) == dt.date(2026, 10, 1)
+        # Seeding the same world again keeps its days, whatever the wall clock says ...
+        again = aisle("data", "seed", "--seed", "3")
+        assert "already seeded: scale small, seed 3, sales ending 2026-10-01" in again.stdout
+        assert clock(engine).today == dt.date(2026, 10, 2)
+        # ... another seed is another world ...
+        line = _one_error_line(aisle("data", "seed", "--seed", "4"))
+        assert "(scale small, seed 3, sales ending 2026-10-01); pass --replace" in line
+        # ... and --replace brings it to today.
+        walls = seed("--replace")
+        assert clock(engine).today in walls
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("end", ["2026-13-01", "yesterday", "tomorrow"])
+def test_an_end_that_is_not_a_past_date_is_one_sentence(aisle: Aisle, end: str) -> None:
+    if end == "tomorrow":
+        end = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+    line = _one_error_line(aisle("data", "seed", "--end", end))
+    assert line.startswith("error: ")
+    assert "YYYY-MM-DD" in line or f"{end} has not" in line
+    assert json.loads(aisle("data", "stats", "--json").stdout)["products"] == 0

@@ -6,6 +6,7 @@ key or without data say so."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -463,11 +464,14 @@ def test_the_pricing_queue_shows_one_open_price_per_product_and_zone_and_todays_
 ) -> None:
     page.goto("/pricing")
     sign_in(page, demo_user(site, "pricing_manager"))
-    # The header says which day the application thinks it is: the demo world's own.
+    # The header says which day the application thinks it is: the demo world's own, and, since
+    # this world is pinned to an earlier day than the wall clock's, both dates beside each other.
     now = clock(site.engine, site.settings)
-    assert now.source == "world"
-    expect(page.locator("#clock time")).to_have_text(now.describe())
-    expect(page.locator("#clock")).to_contain_text(now.today.isoformat())
+    assert now.source == "world" and now.wall > now.today
+    expect(page.locator("#clock time")).to_have_text(now.today.isoformat())
+    note = page.locator("#clock-note")
+    expect(note).to_contain_text(f"its sales data end {(now.today - dt.timedelta(days=1))}")
+    expect(note).to_contain_text(f"the wall clock says {now.wall.isoformat()}")
 
     entries = page.locator("#queue button[data-id]")
     expect(entries.first).to_be_visible()

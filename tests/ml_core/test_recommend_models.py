@@ -23,7 +23,7 @@ from ml_core.recommend.popularity import Popularity, Trending
 from ml_core.recommend.store_data import EVENT, PURCHASE, store_interactions
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 # Users a..d over items 0..3 (rows: users; columns: items).
 X = np.array(
@@ -128,6 +128,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         engine,
         scale="small",
         seed=2,
+        end=PINNED_END,
         world_dir=folder / "world",
         show_progress=False,
         spec=ScaleSpec(60, 1, 800, 60, 1.0, 60, 6.0),

@@ -32,7 +32,7 @@ from ml_core.registry import ArtifactRegistry
 from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
 from retail.store.models import Order
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 N, DIM = 300, 16
 STORES = ("S001", "S002")
@@ -178,6 +178,7 @@ def world(engine: Engine, tmp_path: Path) -> World:
         engine,
         scale="small",
         seed=3,
+        end=PINNED_END,
         world_dir=tmp_path / "world",
         show_progress=False,
         spec=ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0),

@@ -22,7 +22,7 @@ from ml_core.recommend.store_data import store_interactions, store_item_features
 from ml_core.recommend.two_tower import TwoTower
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, It
         engine,
         scale="small",
         seed=5,
+        end=PINNED_END,
         world_dir=folder / "world",
         show_progress=False,
         spec=ScaleSpec(60, 1, 800, 60, 1.0, 60, 6.0),

@@ -16,7 +16,7 @@ from retail.store.db import make_engine
 from retail.store.models import DailySales, Order, Product, Variant
 from retail.store.schema import upgrade
 from retail.store.stats import store_stats
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 TINY = ScaleSpec(
     n_products=40,
@@ -31,7 +31,14 @@ TINY = ScaleSpec(
 
 def _seed(engine: Engine, world_dir: Path, seed: int = 7, **kw: object) -> dict[str, int]:
     result = seed_world(
-        engine, scale="small", seed=seed, world_dir=world_dir, show_progress=False, spec=TINY, **kw
+        engine,
+        scale="small",
+        seed=seed,
+        end=PINNED_END,
+        world_dir=world_dir,
+        show_progress=False,
+        spec=TINY,
+        **kw,
     )
     return result.counts
 
@@ -168,7 +175,13 @@ def test_seeding_again_is_a_no_op_and_another_world_needs_replace(
     engine, world_dir = world
     before = store_stats(engine)["tables"]
     again = seed_world(
-        engine, scale="small", seed=7, world_dir=world_dir, show_progress=False, spec=TINY
+        engine,
+        scale="small",
+        seed=7,
+        end=PINNED_END,
+        world_dir=world_dir,
+        show_progress=False,
+        spec=TINY,
     )
     assert "already seeded" in again.message
     assert store_stats(engine)["tables"] == before

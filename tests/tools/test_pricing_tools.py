@@ -38,7 +38,7 @@ from retail.store.models import (
     Proposal,
     Variant,
 )
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.proposals import MARKDOWN_CONTENT
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 from tools.pricing import (
@@ -55,7 +55,13 @@ START = dt.date(2026, 11, 16)
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> Services:
     seed_world(
-        engine, scale="small", seed=9, world_dir=tmp_path / "world", show_progress=False, spec=SPEC
+        engine,
+        scale="small",
+        seed=9,
+        end=PINNED_END,
+        world_dir=tmp_path / "world",
+        show_progress=False,
+        spec=SPEC,
     )
     return Services(engine, Settings(var_dir=tmp_path / "var", environment="test"))
 

@@ -23,7 +23,7 @@ from retail.importers.tau2 import import_tau2
 from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import Customer, InventoryPosition, Order, Product, Variant
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.factories import make_inventory, make_product
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 
@@ -72,6 +72,7 @@ def build_tool_world(
         engine,
         scale="small",
         seed=9,
+        end=PINNED_END,
         world_dir=settings.world_dir,
         show_progress=False,
         spec=spec,
