@@ -297,11 +297,13 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
 
 def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The passages an answer quotes: a policy section whole with the sections it must be read
-    with (its "See also", which the tool adds right after it); else the first passage."""
+    with (its "See also", which the tool adds right after it), in the order of their policy
+    page; else the first passage."""
     top = passages[0]
     if not top.get("policy_id"):
         return [top]
-    return [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    return sorted(quoted, key=lambda p: (p.get("position") is None, p.get("position") or 0))
 
 
 def _policy_section(passage: Mapping[str, Any]) -> str:
