@@ -108,6 +108,9 @@ _RELAXED = {
     "price": "at other prices",
     "in_stock_only": "out of stock right now",
 }
+# What a listed product's `stock_status` adds to its line; in stock, or stock nobody records,
+# adds nothing.
+_STOCK_NOTES = {"out_of_stock": "out of stock", "not_carried": "not carried at this store"}
 
 
 # A gender as it reads before the product ("kids' rain jackets"), and what relaxing it shows.
@@ -194,8 +197,8 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             notes.append("size " + ", ".join(p["sizes"][:4]))
         if p.get("rating") is not None:
             notes.append(f"rated {p['rating']:.1f}")
-        if not p.get("in_stock", True):
-            notes.append("out of stock")
+        if p.get("stock_status") in _STOCK_NOTES:
+            notes.append(_STOCK_NOTES[p["stock_status"]])
         items.append(
             {
                 "product_id": p["product_id"],
@@ -297,11 +300,13 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
 
 def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The passages an answer quotes: a policy section whole with the sections it must be read
-    with (its "See also", which the tool adds right after it); else the first passage."""
+    with (its "See also", which the tool adds right after it), in the order of their policy
+    page; else the first passage."""
     top = passages[0]
     if not top.get("policy_id"):
         return [top]
-    return [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    return sorted(quoted, key=lambda p: (p.get("position") is None, p.get("position") or 0))
 
 
 def _policy_section(passage: Mapping[str, Any]) -> str:
@@ -372,7 +377,12 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
     lines = [f"{output['product_name']} at {output['store_name']}:"]
     for v in output.get("variants", [])[:6]:
         options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
-        line = f"- {options}: {v['at_store']} available here, {v['online']} online"
+        here = (
+            "not carried here"
+            if v.get("stock_status") == "not_carried"
+            else f"{v['at_store']} available here"
+        )
+        line = f"- {options}: {here}, {v['online']} online"
         nearby = [n for n in v.get("nearby", []) if n.get("available_to_sell", 0) > 0][:2]
         if nearby:
             near = "; ".join(

@@ -77,30 +77,46 @@ def variant_in_stock(store_id: str | None = None) -> ColumnElement[bool]:
     )
 
 
+def variant_carried(store_id: str) -> ColumnElement[bool]:
+    """SQL truth of "store `store_id` stocks this variant (the `Variant` row in scope)": it keeps
+    a stock record for it, whatever the count."""
+    inv = InventoryPosition
+    return exists().where(inv.variant_id == Variant.id, inv.location_id == store_id)
+
+
 def variant_stock_tracked() -> ColumnElement[bool]:
     """SQL truth of "some location keeps stock records for this variant" (the `Variant` row in
     scope); imported catalogues such as tau2's keep none."""
     return exists().where(InventoryPosition.variant_id == Variant.id)
 
 
-def stock_status(*, available: bool, in_stock: bool, tracked: bool) -> StockStatus:
-    """What a person is told about one SKU's stock: a SKU not offered is out of stock, one whose
-    stock nobody records is "not tracked" (never "in stock"), else what the records say."""
+def stock_status(
+    *, available: bool, in_stock: bool, tracked: bool, carried: bool = True
+) -> StockStatus:
+    """What a person is told about one SKU's stock (at a store, when one is asked about): a SKU
+    not offered is out of stock, one whose stock nobody records is "not tracked" (never "in
+    stock"), one the store keeps no stock record for is "not carried" there (it never had it, so
+    it did not sell out), else what the records say."""
     if not available:
         return "out_of_stock"
     if not tracked:
         return "not_tracked"
+    if not carried:
+        return "not_carried"
     return "in_stock" if in_stock else "out_of_stock"
 
 
 def product_stock_status(variants: Sequence[VariantPublic]) -> StockStatus:
     """A product's stock from its SKUs': in stock when one is, not tracked when none of its
-    offered SKUs is tracked, else out of stock."""
+    offered SKUs is tracked, not carried when the store stocks none of them, else out of
+    stock."""
     states = {v.stock_status for v in variants}
     if "in_stock" in states:
         return "in_stock"
     offered = {v.stock_status for v in variants if v.available}
-    return "not_tracked" if offered == {"not_tracked"} else "out_of_stock"
+    if offered in ({"not_tracked"}, {"not_carried"}):
+        return next(iter(offered))
+    return "out_of_stock"
 
 
 def category_and_descendants(*category_ids: str) -> Select[Any]:
@@ -214,6 +230,7 @@ def _variants_of(
             Variant.available,
             variant_in_stock(store_id).label("in_stock"),
             variant_stock_tracked().label("tracked"),
+            (variant_carried(store_id) if store_id is not None else true()).label("carried"),
             (and_(*conditions) if conditions else true()).label("matches"),
         )
         .where(Variant.product_id.in_(product_ids))
@@ -231,6 +248,7 @@ def _variants_of(
                     available=bool(row.available),
                     in_stock=bool(row.in_stock),
                     tracked=bool(row.tracked),
+                    carried=bool(row.carried),
                 ),
             )
         )

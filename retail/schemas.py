@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 T = TypeVar("T")
 
 # What a page or an answer says about stock, decided once (`catalog_queries.stock_status`): a
-# SKU no location keeps stock records for is "not_tracked", never "in_stock".
-StockStatus = Literal["in_stock", "out_of_stock", "not_tracked"]
+# SKU no location keeps stock records for is "not_tracked", never "in_stock"; one tracked
+# elsewhere but not stocked by the asked store at all is "not_carried", never "out_of_stock".
+StockStatus = Literal["in_stock", "out_of_stock", "not_tracked", "not_carried"]
 
 
 class _ReadModel(BaseModel):
@@ -50,8 +51,9 @@ class VariantPublic(_ReadModel):
         )
     )
     stock_status: StockStatus = Field(
-        description="What to tell a person: in_stock, out_of_stock, or not_tracked when no "
-        "location keeps stock records for the SKU."
+        description="What to tell a person: in_stock, out_of_stock, not_tracked when no "
+        "location keeps stock records for the SKU, or not_carried when the requested store "
+        "keeps none for it (it does not stock the SKU)."
     )
 
 
@@ -80,7 +82,7 @@ class ProductSummary(_ReadModel):
     in_stock: bool = Field(description="Whether any variant is in stock.")
     stock_status: StockStatus = Field(
         description="in_stock when a variant is; not_tracked when no variant's stock is "
-        "tracked; else out_of_stock."
+        "tracked; not_carried when the requested store stocks none of them; else out_of_stock."
     )
     source: str = Field(description="The data set the product came from.")
 

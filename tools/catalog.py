@@ -60,7 +60,8 @@ class ProductCard(BaseModel):
     review_count: int
     in_stock: bool = Field(description="Some SKU is in stock (at the store, when one was given).")
     stock_status: StockStatus = Field(
-        description="in_stock, out_of_stock, or not_tracked when no SKU's stock is recorded."
+        description="in_stock, out_of_stock, not_tracked when no SKU's stock is recorded, or "
+        "not_carried when the store asked about stocks none of its SKUs."
     )
     snippet: str = Field(description="The start of the product's description.")
     image: str | None = Field(

@@ -45,7 +45,8 @@ class CustomerProfile(BaseModel):
     total_spend: float | None = Field(description="Spent on those orders; null without consent.")
     last_order_on: dt.date | None = Field(description="Latest order's date; null without consent.")
     favourite_categories: list[str] | None = Field(
-        description="Categories bought most (by units), most first; null without consent."
+        description="Categories bought most (by units), most first: the top three and any "
+        "tied with the third; null without consent."
     )
     withheld: str | None = Field(description="What was left out and why, if anything.")
 
@@ -162,25 +163,35 @@ def customer_profile(
             .where(Order.customer_id == customer_id, kept)
         ).one()
         units = func.sum(OrderItem.quantity)
-        favourites = session.scalars(
-            select(Category.name)
+        # By name, as the associate reads them: two catalogues' "Headphones" are one favourite.
+        bought = session.execute(
+            select(Category.name, units)
             .select_from(OrderItem)
             .join(Order, Order.id == OrderItem.order_id)
             .join(Product, Product.id == OrderItem.product_id)
             .join(Category, Category.id == Product.category_id)
             .where(Order.customer_id == customer_id, kept)
-            .group_by(Category.id, Category.name)
+            .group_by(Category.name)
             .order_by(units.desc(), Category.name)
-            .limit(FAVOURITES)
         ).all()
     return CustomerProfile(
         **profile,
         order_count=int(count),
         total_spend=round(float(spend), 2),
         last_order_on=last.date() if last else None,
-        favourite_categories=list(favourites),
+        favourite_categories=_favourites([(name, int(n)) for name, n in bought]),
         withheld=None,
     )
+
+
+def _favourites(bought: list[tuple[str, int]]) -> list[str]:
+    """The categories bought most, from (name, units) most first: the first `FAVOURITES`, and
+    every category tied with the last of them, since cutting a tie would drop one the customer
+    bought as much of as one shown, for no reason but its name."""
+    if len(bought) <= FAVOURITES:
+        return [name for name, _ in bought]
+    cut = bought[FAVOURITES - 1][1]
+    return [name for name, n in bought if n >= cut]
 
 
 @tool(roles=CLIENTELING_ROLES)

@@ -96,9 +96,10 @@ class VariantStock(BaseModel):
     price: float
     offered: bool = Field(description="Whether the SKU is for sale at all.")
     stock_status: StockStatus = Field(
-        description="At the asked store: in_stock, out_of_stock, or not_tracked when no "
+        description="At the asked store: in_stock, out_of_stock, not_tracked when no "
         "location keeps stock records for the SKU (its figures below are then 0 and say "
-        "nothing about the shelves)."
+        "nothing about the shelves), or not_carried when the store does not stock it (other "
+        "stores and online may)."
     )
     at_store: int = Field(description="Units available to sell at the asked store.")
     online: int = Field(description="Units available to sell online.")
@@ -205,6 +206,7 @@ def stock_nearby(
                     available=bool(v.available),
                     in_stock=stock.get((v.id, store.id), 0) > 0,
                     tracked=v.id in tracked,
+                    carried=(v.id, store.id) in stock,
                 ),
                 at_store=stock.get((v.id, store.id), 0) if v.available else 0,
                 online=sum(stock.get((v.id, o), 0) for o in online) if v.available else 0,

@@ -79,6 +79,12 @@ class Passage(BaseModel):
         description='The passage this section must be read with (its "See also"), if it was '
         "added for that rather than found by the question; it carries that passage's score.",
     )
+    position: int | None = Field(
+        default=None,
+        description="For a policy section quoted with the sections it must be read with: its "
+        "place in its policy page (0 first). Quote them in this order: they refer to each "
+        "other by place ('the conditions above'), and the rule comes before its exceptions.",
+    )
 
 
 class DocumentAnswer(BaseModel):
@@ -144,26 +150,28 @@ def answer_from_documents(
         for h in hits
     ]
     if passages:
-        companions = _read_with(ctx, passages[0])
+        top, companions = _read_with(ctx, passages[0])
         named = {c.doc_id for c in companions}
-        passages = passages[:1] + companions + [p for p in passages[1:] if p.doc_id not in named]
+        passages = [top, *companions] + [p for p in passages[1:] if p.doc_id not in named]
     return DocumentAnswer(
         question=question, doc_type=doc_type, product_id=product_id, passages=passages
     )
 
 
-def _read_with(ctx: ToolContext, top: Passage) -> list[Passage]:
-    """The sections of `top`'s policy page that its "See also" line names, whole: an answer
-    quoting what is final sale also quotes the conditions every other return must meet."""
+def _read_with(ctx: ToolContext, top: Passage) -> tuple[Passage, list[Passage]]:
+    """`top` and the sections of its policy page that its "See also" line names, whole, each
+    with its place in the page: an answer quoting what is final sale also quotes the conditions
+    every other return must meet, before it, as the page does."""
     if top.policy_id is None or top.section is None:
-        return []
+        return top, []
     with Session(ctx.engine) as session:
         policy = session.get(Policy, top.policy_id)
     if policy is None:
-        return []
+        return top, []
     sections = dict(split_sections(policy.body))
+    place = {name: i for i, name in enumerate(sections)}
     named = see_also(sections.get(top.section, ""))
-    return [
+    return top.model_copy(update={"position": place.get(top.section)}), [
         Passage(
             doc_id=section_doc_id(policy.id, name),
             doc_type=top.doc_type,
@@ -173,6 +181,7 @@ def _read_with(ctx: ToolContext, top: Passage) -> list[Passage]:
             text=_clip(f"{policy.title} - {name}\n{sections[name]}", MAX_PASSAGE_CHARS),
             score=top.score,
             see_also_of=top.doc_id,
+            position=place[name],
         )
         for name in named
         if name in sections and name != top.section

@@ -31,12 +31,14 @@ from sqlalchemy.orm import Session, selectinload
 from retail.store.models import (
     ORDER_STATUSES,
     Address,
+    Customer,
     Order,
     OrderItem,
     Payment,
     PaymentMethod,
     Variant,
 )
+from retail.world.policies import return_label_fee
 from tools.base import (
     ToolContext,
     invalid,
@@ -348,6 +350,18 @@ def _method_text(method: PaymentMethod) -> str:
 def _refund_text(amount: float, method: PaymentMethod) -> str:
     when = "immediately" if method.kind == "gift_card" else "within 5 to 7 business days"
     return f"{_money(amount)} refunded to {_method_text(method)} {when}"
+
+
+def _return_refund_text(amount: float, label_fee: float, method: PaymentMethod) -> str:
+    """The refund a return by mail brings: the items' price less the return label's fee, when
+    the store policy charges one (`retail.world.policies.return_label_fee`)."""
+    if label_fee <= 0:
+        return f"a refund of {_money(amount)} to {_method_text(method)}"
+    net = max(round(amount - label_fee, 2), 0.0)
+    return (
+        f"a refund of {_money(net)} to {_method_text(method)} ({_money(amount)} for the items "
+        f"less the {_money(label_fee)} return-label fee; defective or wrong items ship back free)"
+    )
 
 
 def _difference_text(difference: float, method: PaymentMethod) -> str:
@@ -692,7 +706,10 @@ def return_order_items(
         items = _pick_items(order, item_ids)
         listed = "; ".join(_item_text(i.variant_id, i.name, i.options, i.price) for i in items)
         amount = round(sum(i.price for i in items), 2)
-        refund = f"a refund of {_money(amount)} to {_method_text(method)}"
+        customer = write.session.get(Customer, order.customer_id)
+        refund = _return_refund_text(
+            amount, return_label_fee(customer.loyalty_tier if customer else None), method
+        )
         write.confirm(f"request the return of {listed} from order {order_id}, with {refund}.")
         order.status = "return requested"
         order.details = {

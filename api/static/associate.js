@@ -67,8 +67,10 @@
   }
 
   // A SKU nobody keeps stock records for has no count to show: its zeros would read as sold out.
+  // Nor has one this store does not stock, here: it is not carried, which is not sold out.
   const untracked = (v) => v.stock_status === "not_tracked";
   const count = (v, units) => (v.offered === false ? "not sold" : untracked(v) ? STOCK.not_tracked.text : units);
+  const here = (v) => (v.stock_status === "not_carried" ? `${STOCK.not_carried.text} here` : count(v, v.at_store));
 
   function renderStock(result) {
     const box = $("stock");
@@ -84,7 +86,7 @@
           { label: "SKU", value: (v) => v.variant_id },
           { label: "Options", value: (v) => options(v.options) },
           { label: "Price", value: (v) => money(v.price), num: true },
-          { label: "Here", value: (v) => el("span", { class: (STOCK[v.stock_status] || {}).tone, text: String(count(v, v.at_store)) }), num: true },
+          { label: "Here", value: (v) => el("span", { class: (STOCK[v.stock_status] || {}).tone, text: String(here(v)) }), num: true },
           { label: "Online", value: (v) => count(v, v.online), num: true },
           { label: `Stores within ${number(within)} km (nearest first)`, value: (v) => (v.offered === false || untracked(v) ? count(v) : nearbyList(v.nearby, within)) },
         ], variants)

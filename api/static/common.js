@@ -226,11 +226,13 @@ const Aisle = (() => {
   }
 
   // The words for the API's `stock_status` (decided on the server, one rule for every page):
-  // stock nobody records is "not tracked", never "in stock".
+  // stock nobody records is "not tracked", never "in stock"; a SKU the store does not stock is
+  // "not carried" there, never "out of stock" (it did not sell out; other stores may have it).
   const STOCK = {
     in_stock: { text: "In stock", tone: "ok" },
     out_of_stock: { text: "Out of stock", tone: "bad" },
     not_tracked: { text: "Stock not tracked", tone: "muted" },
+    not_carried: { text: "Not carried", tone: "muted" },
   };
 
   /** A product card; `action` is an optional {label, run} for its button, `where` what its
@@ -253,7 +255,7 @@ const Aisle = (() => {
       el("h3", { text: name }),
       brand ? el("span", { class: "muted", text: brand }) : null,
       el("span", { class: "price", text: priceRange(p.price_min, p.price_max) }),
-      stock ? el("span", { class: stock.tone, text: where && p.stock_status !== "not_tracked" ? `${stock.text} ${where}` : stock.text }) : null,
+      stock ? el("span", { class: stock.tone, text: where && p.stock_status !== "not_tracked" ? `${stock.text} ${where}` : p.stock_status === "not_carried" ? `${stock.text} here` : stock.text }) : null,
       p.reason ? el("span", { class: "muted", text: p.reason }) : null,
       // Every card's button says the same; its accessible name says which product it is about.
       action ? el("button", { type: "button", class: "secondary", "aria-label": `${action.label}: ${name}`, onclick: action.run, text: action.label }) : null,

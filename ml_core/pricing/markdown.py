@@ -99,7 +99,11 @@ class MarkdownItem:
 @dataclass(frozen=True, slots=True)
 class Binding:
     """A guardrail that held a plan back: the plan made without it would, in `week`, move the
-    price from `previous` to `price` (breaking it as `reason` says) and be worth `gain` more."""
+    price from `previous` to `price` (breaking it as `reason` says) and be worth `gain` more.
+
+    `previous` is that other plan's price, which the proposal need not share: `relaxed` is its
+    path up to and including `week`, `proposed` the proposal's over the same weeks, both from
+    `current_price`, so a report can set what it would have done beside what is proposed."""
 
     guardrail: str
     week: int
@@ -107,6 +111,9 @@ class Binding:
     price: float
     reason: str
     gain: float
+    current_price: float
+    relaxed: tuple[float, ...]
+    proposed: tuple[float, ...]
 
 
 @dataclass(slots=True)
@@ -537,15 +544,19 @@ def _note_binding(
         for i, other in zip(changed, freer, strict=True):
             plan = plans[i]
             if other.value > plan.value + 1e-6 * max(abs(plan.value), 1.0):
-                binding = _binding(name, items[i], other, guardrails, other.value - plan.value)
+                binding = _binding(name, items[i], plan, other, guardrails)
                 if binding is not None:
                     plan.binding.append(binding)
 
 
 def _binding(
-    name: str, item: MarkdownItem, freer: MarkdownPlan, guardrails: Guardrails, gain: float
+    name: str,
+    item: MarkdownItem,
+    plan: MarkdownPlan,
+    freer: MarkdownPlan,
+    guardrails: Guardrails,
 ) -> Binding | None:
-    """The first week in which the plan made without guardrail `name` breaks it."""
+    """The first week in which `freer`, the plan made without guardrail `name`, breaks it."""
     previous = item.current_price
     for week, price in enumerate(freer.prices):
         reasons = step_violations(
@@ -557,7 +568,17 @@ def _binding(
             guardrails=guardrails,
         )
         if reasons:
-            return Binding(name, week, previous, price, reasons[0], gain)
+            return Binding(
+                name,
+                week,
+                previous,
+                price,
+                reasons[0],
+                freer.value - plan.value,
+                item.current_price,
+                tuple(freer.prices[: week + 1]),
+                tuple(plan.prices[: week + 1]),
+            )
         previous = price
     return None
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,12 @@ from sqlalchemy.orm import Session
 
 from ml_core.pricing.baseline import weekly_baseline
 from ml_core.pricing.elasticity import ITEM, LOG_PRICE, DMLElasticity
-from ml_core.pricing.guardrails import ChangeHistory, Guardrails, change_history
+from ml_core.pricing.guardrails import (
+    PRICE_TOLERANCE,
+    ChangeHistory,
+    Guardrails,
+    change_history,
+)
 from ml_core.pricing.markdown import (
     Binding,
     MarkdownItem,
@@ -418,13 +424,30 @@ def _units_by_product(
     return {product_id: float(units or 0) for product_id, units in session.execute(query)}
 
 
+def _path_text(current_price: float, prices: Sequence[float], start: dt.date) -> str:
+    """A weekly price path from `current_price` as its changes: "40.00 from 2026-11-16"."""
+    steps = []
+    previous = current_price
+    for week, price in enumerate(prices):
+        if abs(price - previous) > PRICE_TOLERANCE:
+            steps.append(f"{price:.2f} from {(start + dt.timedelta(weeks=week)).isoformat()}")
+        previous = price
+    return ", then ".join(steps) if steps else f"{current_price:.2f} kept"
+
+
 def held_back(binding: Binding, start: dt.date) -> str:
-    """What a guardrail that bound a plan prevented, with its numbers."""
-    day = start + dt.timedelta(weeks=binding.week)
+    """What a guardrail that bound a plan prevented, with its numbers. The step that breaks it
+    starts from the other plan's own price, which the proposal may never charge (without
+    markdown-only it may mark down deeper first, then go back up), so both paths are stated up
+    to that week: a price quoted here is either the proposal's or said to be the other plan's."""
+    day = (start + dt.timedelta(weeks=binding.week)).isoformat()
+    relaxed = _path_text(binding.current_price, binding.relaxed, start)
+    proposed = _path_text(binding.current_price, binding.proposed, start)
     return (
-        f"without it the plan would move the price {binding.previous:.2f} to "
-        f"{binding.price:.2f} in the week of {day.isoformat()} ({binding.reason}) and be worth "
-        f"{binding.gain:,.2f} more"
+        f"without it the plan would price {relaxed} (this proposal, up to the week of {day}: "
+        f"{proposed}); that plan's own step from {binding.previous:.2f} to "
+        f"{binding.price:.2f} in the week of {day} breaks it ({binding.reason}), and it would "
+        f"be worth {binding.gain:,.2f} more"
     )
 
 

@@ -744,15 +744,28 @@ class RecommendationService:
         return mask
 
     def _closest(self, item_ids: Sequence[str], anchors: Sequence[_Action]) -> list[_Action | None]:
-        """For each item, the anchor whose vector is closest to it: what retrieval answered to."""
+        """For each item, the anchor whose vector is closest to it: what retrieval answered to.
+
+        An item is never its own anchor, nor is a product of the same name: the closest vector
+        to something the customer bought a while ago is that purchase itself, and "because you
+        bought X" is no reason to buy X. Without another anchor the item has none (None)."""
         usable = [a for a in anchors if a.item_id in self._row_of]
         if not usable:
             return [None] * len(item_ids)
         anchor_rows = [self._row_of[a.item_id] for a in usable]
         item_rows = [self._row_of.get(i, -1) for i in item_ids]
         scores = self._matrix[item_rows] @ self._matrix[anchor_rows].T
+        names = [self.catalog[a.item_id].name for a in usable]
+        for row, item_id in enumerate(item_ids):
+            name = self.catalog[item_id].name if item_id in self.catalog else None
+            for column, anchor in enumerate(usable):
+                if anchor.item_id == item_id or names[column] == name:
+                    scores[row, column] = -np.inf
         best = np.argmax(scores, axis=1)
-        return [usable[b] if r >= 0 else None for r, b in zip(item_rows, best, strict=True)]
+        return [
+            usable[b] if r >= 0 and np.isfinite(scores[n, b]) else None
+            for n, (r, b) in enumerate(zip(item_rows, best, strict=True))
+        ]
 
     def _history(self, shopper_id: str, purchased_days: int) -> tuple[list[_Action], set[str]]:
         """The shopper's latest views, carts and purchases (oldest first, weighted by strength

@@ -34,6 +34,7 @@ __all__ = [
     "LoyaltyTier",
     "PolicySpec",
     "policy_by_id",
+    "return_label_fee",
 ]
 
 
@@ -75,6 +76,14 @@ HEAVY_ITEM_SURCHARGE = 19.95
 PRICE_MATCH_DAYS = 14
 POINTS_PER_REWARD = 200
 REWARD_VALUE = 10.0
+
+
+def return_label_fee(loyalty_tier: str | None) -> float:
+    """What the prepaid label of a return by mail costs a customer of `loyalty_tier` (None: not
+    enrolled, a guest), deducted from the refund as "How to return" says: nothing for the tiers
+    with free return shipping, the Member fee for Members and guests."""
+    tier = next((t for t in LOYALTY_TIERS if t.name.lower() == (loyalty_tier or "").lower()), None)
+    return 0.0 if tier is not None and tier.free_return_shipping else MEMBER_RETURN_SHIPPING_FEE
 
 
 def _money(x: float) -> str:

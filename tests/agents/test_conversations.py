@@ -130,6 +130,9 @@ def test_a_policy_answer_quotes_whole_sections_with_their_conditions(
     answer = result.answer
     # What is final sale, and the conditions every other return must meet, each whole.
     assert "**Final sale (not returnable)**" in answer and "**Condition**" in answer
+    # As the policy page gives them: the conditions, then what is final sale, whose "meets the
+    # conditions above" then reads true.
+    assert answer.index("**Condition**") < answer.index("**Final sale (not returnable)**")
     for condition in ("unused", "original packaging", "original tags attached", "Gift cards"):
         assert condition in answer, condition
     assert "..." not in answer and "See also" not in answer

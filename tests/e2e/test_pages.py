@@ -14,7 +14,7 @@ import shutil
 import httpx
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from approvals.price_changes import MarkdownContent, price_steps
@@ -30,6 +30,7 @@ from retail.store.models import (
     DailySales,
     ForecastRun,
     ForecastValue,
+    InventoryPosition,
     Order,
     PriceChange,
     Product,
@@ -305,6 +306,40 @@ def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, 
     expect(picks.filter(has_text="In stock")).to_have_count(picks.count())
     for panel in ("#stock", "#customer", "#recommendations"):
         assert "null" not in page.locator(panel).inner_text(), panel
+
+
+def test_a_sku_the_associates_store_does_not_stock_reads_not_carried_here(
+    page: Page, site: Site
+) -> None:
+    """A SKU other locations keep stock of and this store keeps none of did not sell out here:
+    the stock table says it is not carried, never a red 0 that reads as sold out."""
+    with Session(site.engine) as session:
+        here = exists().where(
+            InventoryPosition.variant_id == Variant.id,
+            InventoryPosition.location_id == site.store_id,
+        )
+        elsewhere = exists().where(InventoryPosition.variant_id == Variant.id)
+        row = session.execute(
+            select(Variant.id, Product.name)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.available.is_(True), elsewhere, ~here)
+            .order_by(Variant.id)
+        ).first()
+    assert row is not None, "the world has SKUs the store does not stock"
+    sku, name = row
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    product = page.get_by_label("Product name")
+    product.fill(name)
+    product.press("Enter")
+    card = page.locator("#product-results .card").filter(
+        has=page.get_by_role("heading", name=name, exact=True)
+    )
+    card.get_by_role("button", name="Stock and substitutes").click()
+    line = page.locator("#stock tbody tr").filter(has_text=sku)
+    expect(line).to_have_count(1)
+    expect(line.locator("td").nth(3)).to_have_text("Not carried here")
+    expect(line).not_to_contain_text("Out of stock")
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:

@@ -28,6 +28,7 @@ from ml_core.pricing.markdown import (
     solve_many,
     stock_step,
 )
+from ml_core.pricing.planning import held_back
 
 START = dt.date(2026, 11, 16)
 
@@ -186,14 +187,8 @@ def test_an_uncertain_elasticity_picks_the_plan_that_earns_most_on_average() -> 
     assert solve(replace(uncertain, elasticity_se=0.0), guardrails, "margin") == point
 
 
-@pytest.mark.parametrize("objective", OBJECTIVES)
-def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
-    objective: Objective,
-) -> None:
-    """Overstocked items of a store's range, half with an uncertain elasticity: each plan
-    proposed names exactly the guardrails whose relaxation alone would raise its value, valued
-    as the plan is (over the elasticity's scenarios), by a path that breaks the guardrail; each
-    with the step that breaks it (the planner works that out for proposed plans only)."""
+def _overstocked_range() -> list[MarkdownItem]:
+    """Overstocked items of a store's range, half with an uncertain elasticity."""
     rng = np.random.default_rng(7)
     batch = []
     for i in range(40):
@@ -212,6 +207,18 @@ def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
                 elasticity_se=float(rng.choice([0.0, 0.6])),
             )
         )
+    return batch
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
+    objective: Objective,
+) -> None:
+    """Each plan proposed names exactly the guardrails whose relaxation alone would raise its
+    value, valued as the plan is (over the elasticity's scenarios), by a path that breaks the
+    guardrail; each with the step that breaks it (the planner works that out for proposed plans
+    only)."""
+    batch = _overstocked_range()
     guardrails = Guardrails(max_changes_per_day=100)
     plans = plan_many(batch, guardrails, objective, start=START)
     proposed = 0
@@ -254,6 +261,47 @@ def test_a_proposed_plan_names_each_guardrail_whose_relaxation_alone_pays(
                 )[0]
             )
     assert proposed >= 10 and sum(bool(p.binding) for p in plans) >= 5
+
+
+def _changes(current_price: float, prices: list[float], through: int) -> str:
+    """A path's price changes up to week `through`, as a pricing manager reads them."""
+    steps, previous = [], current_price
+    for week, price in enumerate(prices[: through + 1]):
+        if abs(price - previous) > 0.005:
+            steps.append(f"{price:.2f} from {START + dt.timedelta(weeks=week)}")
+        previous = price
+    return ", then ".join(steps) if steps else f"{current_price:.2f} kept"
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_what_a_guardrail_held_back_quotes_the_proposals_own_prices_as_the_proposals(
+    objective: Objective,
+) -> None:
+    """Without markdown-only a plan may mark down deeper first and then go back up: the price
+    its forbidden rise starts from is then not the proposal's price that week. The report says
+    whose price it is, and states the proposal's own path over the same weeks."""
+    batch = _overstocked_range()
+    guardrails = Guardrails(max_changes_per_day=100)
+    plans = plan_many(batch, guardrails, objective, start=START)
+    counterfactual_starts = 0
+    for item, plan in zip(batch, plans, strict=True):
+        for binding in plan.binding:
+            relaxed = guardrails.model_copy(update=RELAXATIONS[binding.guardrail])
+            freer = solve(item, relaxed, objective).prices
+            proposal_before = plan.prices[binding.week - 1] if binding.week else item.current_price
+            text = held_back(binding, START)
+            day = START + dt.timedelta(weeks=binding.week)
+            assert (
+                f"this proposal, up to the week of {day}: "
+                f"{_changes(item.current_price, plan.prices, binding.week)})"
+            ) in text
+            assert f"would price {_changes(item.current_price, freer, binding.week)} (" in text
+            assert (
+                f"that plan's own step from {binding.previous:.2f} to {binding.price:.2f}" in text
+            )
+            if abs(binding.previous - proposal_before) > 0.005:
+                counterfactual_starts += 1
+    assert counterfactual_starts > 0
 
 
 @pytest.mark.parametrize("list_price", [37.99, 47.99, 29.99, 45.99, 686.99])

@@ -242,6 +242,19 @@ def test_for_shopper_follows_the_rules_end_to_end(service: RecommendationService
     assert service.for_shopper(shopper, "S001", k=60, rules=keep_purchases)
 
 
+def test_a_reason_never_cites_the_item_it_recommends(service: RecommendationService) -> None:
+    """Purchases kept (none left out), what the shopper bought can come back, and its own vector
+    is the closest to it of all they did: "because you bought X" is still no reason for X."""
+    shopper, bought = _recent_buyer(service)
+    keep_purchases = RankingRules(exclude_purchased_days=0, max_per_category=None)
+    ranked = service.for_shopper(shopper, "S001", k=60, rules=keep_purchases)
+    assert bought & {r.item_id for r in ranked}
+    for r in ranked:
+        name = service.catalog[r.item_id].name
+        cited = [f"you {verb} {name}" for verb in ("viewed", "bought", "added")]
+        assert not [c for c in cited if c in r.reason], (r.item_id, r.reason)
+
+
 def test_a_session_view_pulls_recommendations_toward_the_viewed_item(
     service: RecommendationService,
 ) -> None:

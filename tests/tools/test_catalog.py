@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from rag.graph import sellable_at
 from retail.audit import verify_chain
-from retail.catalog_queries import category_and_descendants
+from retail.catalog_queries import category_and_descendants, find_products, list_products
 from retail.settings import Settings
 from retail.store.models import AuditEvent, Location, Product, Variant
 from tests.factories import seed_catalogue
@@ -255,4 +255,32 @@ def test_search_filters_and_stock_nearby_on_both_databases(engine: Engine, tmp_p
     assert [(n["store_id"], n["available_to_sell"]) for n in small["nearby"]] == [(c.downtown, 4)]
     assert 3.0 < small["nearby"][0]["distance_km"] < 3.5
     assert medium["nearby"] == []
+    # Uptown keeps no stock record of the small one (only Downtown stocks it): it is not
+    # carried there, which is not sold out; the medium one is stocked there and sold out.
+    assert (small["stock_status"], medium["stock_status"]) == ("not_carried", "out_of_stock")
     assert verify_chain(engine, settings=services.settings).ok
+
+
+def test_a_sku_the_store_does_not_stock_reads_not_carried_never_out_of_stock(
+    engine: Engine,
+) -> None:
+    """Stock at a store is one rule (`catalog_queries.stock_status`) for every listing: a SKU
+    with no stock record there is not carried, one with a record and nothing to sell is out of
+    stock, and a product reads as the best of its SKUs."""
+    c = seed_catalogue(engine)
+    with Session(engine) as session:
+        at_uptown = {
+            m.summary.id: m for m in find_products(session, ids=c.product_ids, store_id=c.uptown)
+        }
+        listed, _ = list_products(session, store_id=c.uptown, limit=10)
+    alpine = {v.id: v.stock_status for v in at_uptown[c.alpine].variants}
+    assert alpine == {f"{c.alpine}-v1": "not_carried", f"{c.alpine}-v2": "out_of_stock"}
+    assert at_uptown[c.alpine].summary.stock_status == "out_of_stock"
+    # The breeze is stocked at Downtown only, the evergreen at Uptown.
+    assert at_uptown[c.breeze].summary.stock_status == "not_carried"
+    assert at_uptown[c.evergreen].summary.stock_status == "in_stock"
+    assert {p.id: p.stock_status for p in listed}[c.breeze] == "not_carried"
+    with Session(engine) as session:
+        anywhere = {m.summary.id: m.summary for m in find_products(session, ids=c.product_ids)}
+    # Asked about no store, a SKU some location stocks is carried.
+    assert anywhere[c.breeze].stock_status == "out_of_stock"

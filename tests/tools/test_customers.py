@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 
 import pytest
 from sqlalchemy import func, select
@@ -42,6 +43,41 @@ def test_a_consenting_customers_profile_has_their_history(tool_world: ToolWorld)
     assert out["favourite_categories"][0] in {name for name, n in top if n == most}
     text = json.dumps(out)
     assert not [p for p in personal if p and p in text], "no names, e-mail or address"
+
+
+def test_favourite_categories_leave_out_no_category_bought_as_much_as_one_shown(
+    tool_world: ToolWorld,
+) -> None:
+    """Checked against each consenting customer's orders: at least three categories (all of
+    them when fewer), most first, none twice, and no category left out that was bought in as
+    many units as one shown (a tie at the third place is not cut by the category's name)."""
+    w = tool_world
+    with Session(w.engine) as session:
+        rows = session.execute(
+            select(Order.customer_id, Category.name, OrderItem.quantity)
+            .select_from(OrderItem)
+            .join(Order, Order.id == OrderItem.order_id)
+            .join(Customer, Customer.id == Order.customer_id)
+            .join(Product, Product.id == OrderItem.product_id)
+            .join(Category, Category.id == Product.category_id)
+            .where(Customer.marketing_consent.is_(True), Order.status != "cancelled")
+        ).all()
+    bought: dict[str, Counter[str]] = defaultdict(Counter)
+    for customer_id, category, quantity in rows:
+        bought[customer_id][category] += quantity
+    ties_at_the_cut = 0
+    for customer_id, units in bought.items():
+        shown = ok(run(w.ctx(w.associate), "customer_profile", customer_id=customer_id))
+        favourites = shown["favourite_categories"]
+        assert len(favourites) == len(set(favourites)) >= min(3, len(units)), customer_id
+        assert [units[f] for f in favourites] == sorted(
+            (units[f] for f in favourites), reverse=True
+        )
+        fewest = min(units[f] for f in favourites)
+        assert not [c for c, n in units.items() if c not in favourites and n >= fewest]
+        ranked = sorted(units.values(), reverse=True)
+        ties_at_the_cut += len(ranked) > 3 and ranked[2] == ranked[3]
+    assert ties_at_the_cut > 0, "the world has customers whose third place is a tie"
 
 
 @pytest.mark.parametrize("who", ["no_consent_customer_id", "tau2_customer_id"])

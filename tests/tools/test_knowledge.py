@@ -37,6 +37,8 @@ def test_a_policy_section_comes_with_the_sections_it_must_be_read_with(
     assert condition["score"] == top["score"] and condition["section"] == "Condition"
     assert "original packaging" in condition["text"]
     assert [p["doc_id"] for p in rest].count("policy:returns#condition") == 1
+    # Each carries its place in the page, to be quoted in: the conditions come first there.
+    assert condition["position"] < top["position"]
 
 
 def test_a_product_filter_keeps_to_that_products_documents(tool_world: ToolWorld) -> None:

@@ -26,7 +26,7 @@ from retail.audit import REDACTED, verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Order, PaymentMethod
+from retail.store.models import AuditEvent, Customer, Order, OrderItem, PaymentMethod
 from tools.base import Principal, Services, ToolContext, ToolOutcome, action_digest, invoke
 
 SHOPPER = "olivia_ito_3591"
@@ -424,6 +424,34 @@ def test_return_records_items_and_refund_method(services: Services) -> None:
     assert after["payments"] == before["payments"]
     assert after["gift_cards"] == before["gift_cards"] and after["items"] == before["items"]
     assert done.output["order"]["return_items"] == ["6242772310", "9727387530"]
+
+
+@pytest.mark.parametrize(("tier", "fee"), [(None, 6.95), ("member", 6.95), ("silver", 0.0)])
+def test_a_return_by_mail_states_the_label_fee_and_the_refund_net_of_it(
+    services: Services, tier: str | None, fee: float
+) -> None:
+    """The Returns policy: "Silver and Gold members get a free prepaid label; for Members and
+    guests, $6.95 is deducted from the refund for the label". What the shopper says yes to, and
+    what they are told after, state the refund they will get."""
+    engine = services.engine
+    with Session(engine) as session, session.begin():
+        session.get_one(Customer, SHOPPER).loyalty_tier = tier
+        price = session.scalar(
+            select(OrderItem.price).where(
+                OrderItem.order_id == "#W5866402", OrderItem.variant_id == "9727387530"
+            )
+        )
+    assert price is not None
+    ctx = _ctx(services)
+    arguments = {"order_id": "#W5866402", "item_ids": ["9727387530"], "payment_method_id": PAYPAL}
+    asked = _call(ctx, "return_order_items", **arguments)
+    assert asked.status == "needs_confirmation" and asked.error is not None
+    summary = asked.error.details["summary"]
+    assert f"a refund of ${price - fee:,.2f} to" in summary
+    assert ("$6.95 return-label fee" in summary) == (fee > 0)
+    done = _confirmed(ctx, "return_order_items", **arguments)
+    assert done.ok and done.output is not None
+    assert f"a refund of ${price - fee:,.2f} to" in " ".join(done.output["changes"])
 
 
 def test_exchange_records_new_items_and_the_price_difference(services: Services) -> None:
