@@ -47,7 +47,9 @@ templates.env.lstrip_blocks = True
 @dataclass(frozen=True)
 class Page:
     """One page: where it lives, its name in the navigation and its heading, the role it is made
-    for (the sign-in panel offers that role's demo users first), and its scripts."""
+    for (the sign-in panel offers that role's demo users first), its scripts, and whether only
+    that role (and admins) may use it: the page then says so to anyone else rather than call
+    the API for a refusal."""
 
     path: str
     template: str
@@ -55,12 +57,14 @@ class Page:
     heading: str
     role: str
     scripts: tuple[str, ...]
+    restricted: bool = True
 
 
 # The planner's and the pricing manager's queues share one template and queue.js; their own
 # scripts draw a proposal's detail.
 PAGES = (
-    Page("/", "storefront.html", "Shop", "Find what you need", "shopper", ("chat.js",)),
+    # Anyone signed in may chat: an associate or a planner asks the assistant too.
+    Page("/", "storefront.html", "Shop", "Find what you need", "shopper", ("chat.js",), False),
     Page(
         "/associate",
         "associate.html",
@@ -111,10 +115,16 @@ def demo_users(engine: Engine, settings: Settings) -> list[dict[str, Any]]:
         demo = demo_keys(engine, settings)
     except AisleError:  # no world seeded yet: nobody to offer
         return []
-    groups: dict[str, list[dict[str, str]]] = {}
+    groups: dict[str, list[dict[str, str | None]]] = {}
     for d in demo:
         if d.issued:
-            user = {"principal": principal_spec(d.principal), "key": d.key}
+            user = {
+                "principal": principal_spec(d.principal),
+                "id": d.principal.id,
+                "role": d.principal.role,
+                "store_id": d.principal.store_id,
+                "key": d.key,
+            }
             groups.setdefault(d.principal.role, []).append(user)
     return [{"role": role, "users": users} for role, users in groups.items()]
 
@@ -152,7 +162,7 @@ for _page in PAGES:
 
 # Shown for an address that is not a page; made for nobody in particular, so its sign-in panel
 # offers the demo users in their usual order.
-NOT_FOUND = Page("", "not_found.html", "Not found", "There is no such page", "", ())
+NOT_FOUND = Page("", "not_found.html", "Not found", "There is no such page", "", (), False)
 
 
 def wants_html(request: Request) -> bool:

@@ -323,6 +323,10 @@
     async function load(offset = 0) {
       const mine = ++latest;
       showError("orders-error", null);
+      if (!Aisle.allowed()) {
+        list.replaceChildren();
+        return;
+      }
       try {
         const data = await api(`/v1/purchase-orders?limit=${PAGE}&offset=${offset}`);
         if (mine !== latest) return;

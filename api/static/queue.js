@@ -41,6 +41,11 @@ const Queue = (() => {
       const mine = ++latest;
       showError("queue-error", null);
       const list = $("queue");
+      // Signed out or with another role's key, the page's notice says why; nothing is asked.
+      if (!Aisle.allowed()) {
+        list.replaceChildren();
+        return;
+      }
       try {
         const data = await page(0);
         if (mine !== latest) return;

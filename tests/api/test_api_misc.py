@@ -113,6 +113,14 @@ def test_the_console_is_for_associates(served: Served, tool_world: ToolWorld) ->
     assert response.json()["detail"].startswith("The shopper role may not use GET")
 
 
+def test_a_key_says_who_it_acts_as(served: Served, tool_world: ToolWorld) -> None:
+    me = served.client.get("/v1/me", headers=served.auth(EVALUATOR))
+    assert me.status_code == 200, me.text
+    assert (me.json()["id"], me.json()["role"]) == ("eve", "evaluator")
+    unknown = served.client.get("/v1/me", headers={"Authorization": "Bearer aisle_nobody"})
+    assert unknown.status_code == 401
+
+
 def test_api_tool_calls_are_audited_as_the_caller(served: Served, tool_world: ToolWorld) -> None:
     served.client.get(
         f"/v1/customers/{tool_world.shopper_id}", headers=served.auth(tool_world.associate)
@@ -191,6 +199,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/health", "get"): "health",
         ("/ready", "get"): "ready",
         ("/metrics", "get"): "metrics",
+        ("/v1/me", "get"): "whoAmI",
         ("/v1/products", "get"): "listProducts",
         ("/v1/products/{product_id}", "get"): "getProduct",
         ("/v1/chat", "post"): "chat",

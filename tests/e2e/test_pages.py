@@ -50,7 +50,13 @@ def sign_in(page: Page, principal: str) -> None:
         panel.locator("summary").click()
     page.get_by_label("Demo user").select_option(label=principal)
     page.get_by_role("button", name="Use", exact=True).click()
-    expect(page.locator("#identity-label")).to_have_text(principal)
+    expect(page.locator("#identity-label")).to_have_text(signed_in_as(principal))
+
+
+def signed_in_as(principal: str) -> str:
+    """How the header names a demo principal once signed in: `quinn (planner)`."""
+    role, _, ident = principal.partition(":")
+    return f"{ident.partition('@')[0]} ({role.replace('_', ' ')})"
 
 
 def demo_user(site: Site, role: str) -> str:
@@ -373,10 +379,93 @@ def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -
         )
 
 
-def test_a_page_without_a_key_says_what_is_missing(page: Page) -> None:
-    page.goto("/planner")
+def console_errors(page: Page) -> list[str]:
+    """The errors the browser's console logs from now on (a refused request logs one)."""
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    return errors
+
+
+# Whose key each page asks a signed-out visitor for.
+WHOSE = {
+    "store associates": "an associate's",
+    "planners": "a planner's",
+    "pricing managers": "a pricing manager's",
+    "evaluators": "an evaluator's",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "people"),
+    [
+        ("/associate", "store associates"),
+        ("/planner", "planners"),
+        ("/pricing", "pricing managers"),
+        ("/evals", "evaluators"),
+        ("/", None),
+    ],
+)
+def test_a_signed_out_visitor_is_asked_to_sign_in_without_console_errors(
+    page: Page, path: str, people: str | None
+) -> None:
+    errors = console_errors(page)
+    page.goto(path)
     expect(page.locator("#identity")).to_have_attribute("open", "")
-    expect(page.locator("#queue-error")).to_contain_text("API key")
+    expect(page.locator("#identity summary")).to_have_text("Sign in")
+    if people is not None:
+        expect(page.locator("#access")).to_have_text(
+            f"This page is for {people}. Please sign in with {WHOSE[people]} key under "
+            "“Sign in” at the top right."
+        )
+    page.wait_for_load_state("networkidle")
+    assert errors == []
+
+
+def test_a_visitor_with_another_roles_key_reads_whose_page_it_is(page: Page, site: Site) -> None:
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto("/planner")
+    sign_in(page, "evaluator:eve")
+    access = page.locator("#access")
+    expect(access).to_have_text(
+        "This page is for planners. You are signed in as eve (evaluator). "
+        "Sign in with a planner's key."
+    )
+    expect(page.locator("#queue li")).to_have_count(0)
+    # Arriving already signed in, the page says the same without asking the API for a refusal.
+    errors = console_errors(page)
+    page.reload()
+    expect(access).to_contain_text("You are signed in as eve (evaluator)")
+    page.wait_for_load_state("networkidle")
+    assert errors == []
+    assert not [url for url in asked if "/v1/proposals" in url or "/v1/purchase-orders" in url]
+    main = page.locator("main").inner_text()
+    assert "Bearer" not in main and "may not use" not in main
+
+    sign_in(page, "planner:quinn")
+    expect(access).to_be_hidden()
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+
+
+def test_one_sign_in_serves_every_page_until_signed_out(page: Page, site: Site) -> None:
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    summary = page.locator("#identity summary")
+    for path in ("/", "/associate", "/pricing", "/evals", "/planner"):
+        page.goto(path)
+        expect(summary).to_have_text("Signed in as quinn (planner)")
+        expect(page.locator("#identity")).not_to_have_attribute("open", "")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(summary).to_have_text("Sign in")
+    expect(page.locator("#queue li")).to_have_count(0)
+    page.goto("/pricing")
+    expect(summary).to_have_text("Sign in")
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
 
 
 def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
