@@ -287,6 +287,16 @@ class ExecutionPublic(BaseModel):
 # --- audit -----------------------------------------------------------------------------------
 
 
+class StorePublic(BaseModel):
+    """A store: its id (what `store_id` takes) and the name and city a person knows it by."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    city: str | None
+
+
 class AuditEventPublic(BaseModel):
     """One audit event as stored (personal data in arguments already redacted)."""
 

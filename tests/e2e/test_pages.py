@@ -29,6 +29,7 @@ from retail.store.models import (
     DailySales,
     ForecastRun,
     ForecastValue,
+    Location,
     Order,
     PriceChange,
     Product,
@@ -310,6 +311,32 @@ def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, 
     expect(picks.filter(has_text="In stock")).to_have_count(picks.count())
     for panel in ("#stock", "#customer", "#recommendations"):
         assert "null" not in page.locator(panel).inner_text(), panel
+
+
+def test_an_associate_chooses_a_store_by_its_name(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        stores = session.scalars(
+            select(Location).where(Location.kind == "store").order_by(Location.name)
+        ).all()
+    own = next(store for store in stores if store.id == site.store_id)
+    other = next(store for store in stores if store.id != site.store_id)
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    store = page.get_by_label("Store", exact=True)
+    options = store.locator("option")
+    # Every store once, by name: the associate's own first, as the default.
+    expect(options).to_have_count(len(stores))
+    expect(options.first).to_have_text(f"Your store: {own.name}")
+    expect(store.locator(f'option[value="{other.id}"]')).to_contain_text(other.name)
+    store.select_option(value=other.id)
+
+    product = page.get_by_label("Product name")
+    product.fill("Boulderpoint")
+    product.press("Enter")
+    card = page.locator("#product-results .card").first
+    expect(card).to_contain_text(re.compile(rf"(In|Out of) stock at {re.escape(other.name)}"))
+    card.get_by_role("button").click()
+    expect(page.locator("#stock h3")).to_have_text(re.compile(rf" at {re.escape(other.name)}$"))
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
