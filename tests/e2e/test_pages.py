@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
 from ml_core.forecasting.horizon import horizon_total, level_cv_of
-from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.models import MODELS, describe_model
 from ml_core.forecasting.run import calibrate_totals
 from ml_core.forecasting.store_panel import sales_panel
 from retail.clock import clock
@@ -339,6 +339,24 @@ def test_an_associate_chooses_a_store_by_its_name(page: Page, site: Site) -> Non
     expect(page.locator("#stock h3")).to_have_text(re.compile(rf" at {re.escape(other.name)}$"))
 
 
+def test_a_planners_queue_names_stores_and_suppliers_not_ids(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        store = session.get_one(Location, site.store_id)
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    entry = show_in_queue(page, site.proposal_ids[-1])
+    expect(entry).to_contain_text(f"{store.name} · ")
+    text = entry.inner_text()
+    assert site.store_id not in text.replace(store.name, "") and "prop-" not in text, text
+    # The forecast a line was planned with is named in words, not by its model's bare name.
+    entry.click()
+    line = page.locator("#detail details.line").first
+    model = describe_model(FORECASTER)
+    expect(fact(line, "Chart's forecast")).to_have_text(model)
+    planned_with = re.compile(rf"^{re.escape(model)}, forecast of ")
+    expect(fact(line, "Planned with")).to_have_text(planned_with)
+
+
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
     approver = "planner:quinn"
     assert approver != f"planner:{PROPOSER.id}"
@@ -349,7 +367,10 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.locator(f'#queue button[data-id="{proposal_id}"]').click()
 
     detail = page.locator("#detail")
-    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    # The proposal is named by what it orders; its id follows, small, for whoever quotes it.
+    title = page.locator("#detail-title")
+    expect(title).to_have_text(re.compile(rf"^Reorder from .+ for .+ {proposal_id}$"))
+    expect(title.locator("small.ref")).to_have_text(proposal_id)
     # The first line's forecast chart, with its p10-p90 band, and the policy's explanation.
     first_line = detail.locator("details.line").first
     expect(first_line.locator("svg.chart polygon.band")).to_have_count(1)
@@ -393,7 +414,7 @@ def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -
     page.keyboard.type("The supplier is changing its case pack next week.")
     reject.click()
 
-    expect(page.locator("#outcome")).to_contain_text(f"Proposal {proposal_id} rejected")
+    expect(page.locator("#outcome")).to_contain_text("Rejected: nothing is ordered from ")
     with Session(site.engine) as session:
         proposal = session.get_one(Proposal, proposal_id)
         assert (proposal.status, proposal.executed_ref) == ("rejected", None)
@@ -510,7 +531,9 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     # The queue tells one markdown from another: the product, today's price and the first cut.
     expect(entry).to_contain_text(f"{content['product']} · {money(plan.current_price)} → $")
     entry.click()
-    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    expect(page.locator("#detail-title")).to_have_text(
+        re.compile(rf"^Markdown of .+ {proposal_id}$")
+    )
     detail = page.locator("#detail")
     # One price per product and zone: the page says where in words, not by ids.
     expect(fact(detail, "Price zone")).to_have_text(
@@ -617,7 +640,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     show_in_queue(page, proposal_id, keyboard=True).focus()
     page.keyboard.press("Enter")
     title = page.locator("#detail-title")
-    expect(title).to_have_text(f"Proposal {proposal_id}")
+    expect(title).to_have_text(re.compile(rf"^Markdown of .+ {proposal_id}$"))
     expect(title).to_be_focused()
     expect(page.locator("#detail").get_by_role("table").first).to_be_visible()
     assert no_sideways_scroll(page)
@@ -644,7 +667,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     page.keyboard.press("Enter")
 
     outcome = page.locator("#outcome .outcome")
-    expect(outcome).to_have_text(f"Proposal {proposal_id} rejected; prices are unchanged.")
+    expect(outcome).to_have_text(re.compile(r"^Rejected: the prices of .+ are unchanged\.$"))
     expect(outcome).to_be_focused()
     assert no_sideways_scroll(page)
     with Session(site.engine) as session:
