@@ -178,5 +178,6 @@
     heading: (detail) => `Markdown of ${detail.pricing.product}`,
     render,
     decided,
+    empty: "Nothing is waiting for a decision. Markdown proposals appear here when the pricing agent plans price changes (`aisle pricing run`).",
   });
 })();
