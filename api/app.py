@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SERVICE, AssistantLoader, InvalidRequest, sessions_at_once
 from api.hygiene import RequestHygiene, UnacceptableBody, on_pool_exhausted, on_unacceptable_body
 from api.ratelimit import RateLimit, make_rate_limiter
-from api.routes import associate, audit, chat, evals, health, metrics, products, proposals
+from api.routes import associate, audit, chat, evals, health, me, metrics, products, proposals
 from api.routes.metrics import Metrics
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 ROUTERS: Sequence[APIRouter] = (
     health.router,
     metrics.router,
+    me.router,
     products.router,
     chat.router,
     associate.router,

@@ -184,7 +184,9 @@ class ChartLine(BaseModel):
     recent_sales: list[SalesDay] = Field(
         description="Every day of the last 28, oldest first, zero-sale days included."
     )
-    forecast_model: str | None = Field(description="Model and version; null without a forecast.")
+    forecast_model: str | None = Field(
+        description="The forecasting model, in words; null without a forecast."
+    )
     note: str | None = None
 
 
@@ -285,6 +287,16 @@ class ExecutionPublic(BaseModel):
 
 
 # --- audit -----------------------------------------------------------------------------------
+
+
+class StorePublic(BaseModel):
+    """A store: its id (what `store_id` takes) and the name and city a person knows it by."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    city: str | None
 
 
 class AuditEventPublic(BaseModel):

@@ -58,6 +58,9 @@ class ProposalSummary(BaseModel):
     supplier: str | None = Field(
         default=None, description="Purchase orders: the supplier's name (its id if unnamed)."
     )
+    location_name: str | None = Field(
+        default=None, description="Purchase orders: the name of the location it delivers to."
+    )
 
 
 def totals(proposal: Proposal) -> dict[str, Any]:
@@ -76,12 +79,18 @@ def _supplier(proposal: Proposal) -> str | None:
 
 
 def summary(proposal: Proposal) -> ProposalSummary:
+    derived = {"totals", "supplier", "location_name"}
     fields = {
         name: getattr(proposal, name)
         for name in ProposalSummary.model_fields
-        if name not in {"totals", "supplier"}
+        if name not in derived
     }
-    return ProposalSummary(**fields, totals=totals(proposal), supplier=_supplier(proposal))
+    return ProposalSummary(
+        **fields,
+        totals=totals(proposal),
+        supplier=_supplier(proposal),
+        location_name=(proposal.content.get("location") or {}).get("name"),
+    )
 
 
 def queue(

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
+from ml_core.forecasting.models import describe_run
 from retail.store.models import (
     DailySales,
     ForecastRun,
@@ -162,7 +163,7 @@ def daily_demand(
         rates[(variant_id, location_id)] = (float(units or 0) / RECENT_DAYS, SALES_SOURCE)
     run = _latest_run(session)
     if run is not None:
-        source = f"forecast run {run.id} ({run.model} {run.model_version})"
+        source = describe_run(run)
         for variant_id, location_id, mean in session.execute(
             select(
                 ForecastValue.variant_id, ForecastValue.location_id, func.avg(ForecastValue.mean)

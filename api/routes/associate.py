@@ -1,5 +1,5 @@
-"""The associate console's JSON: stock here and nearby, in-stock substitutes, a search for
-customers by name or e-mail, and a loyalty customer's profile and recommendations.
+"""The associate console's JSON: the stores, stock here and nearby, in-stock substitutes, a
+search for customers by name or e-mail, and a loyalty customer's profile and recommendations.
 
 Each route calls one tool as the request's principal (`ToolRunner`), so the tool's role grant,
 its consent rules and the audit apply exactly as they do in a conversation. A tool's typed error
@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import select
 
 from api.auth import RoleGuard
-from api.deps import ToolRunner
-from api.schemas import AUTH_ERRORS, error_responses
+from api.deps import SessionDep, ToolRunner
+from api.schemas import AUTH_ERRORS, StorePublic, error_responses
+from retail.store.models import Location
 from tools.base import Principal
 from tools.customers import MIN_SEARCH_CHARS, CustomerProfile, CustomerSearch
 from tools.inventory import StockNearby, Substitutes
@@ -35,6 +37,18 @@ def _tools(request: Request, principal: Associate) -> ToolRunner:
 
 
 Tools = Annotated[ToolRunner, Depends(_tools)]
+
+
+@router.get(
+    "/stores",
+    operation_id="listStores",
+    response_model=list[StorePublic],
+    responses=error_responses(*AUTH_ERRORS),
+)
+def list_stores(session: SessionDep, principal: Associate) -> list[Location]:
+    """Every store by name, with the id `store_id` takes: where stock can be looked up."""
+    stores = select(Location).where(Location.kind == "store").order_by(Location.name, Location.id)
+    return list(session.scalars(stores))
 
 
 @router.get("/stock", operation_id="getStock", response_model=StockNearby, responses=ERRORS)

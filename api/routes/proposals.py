@@ -46,6 +46,7 @@ from approvals.bounds import BoundsError
 from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit, complete
 from approvals.kinds import kind_of
 from approvals.reader import ProposalSummary
+from ml_core.forecasting.models import describe_model
 from retail.errors import AisleError, NotFoundError
 from retail.identity import Principal, Role
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
@@ -120,7 +121,6 @@ def _chart_line(tools: ToolRunner, line: dict[str, Any], content: dict[str, Any]
     policy = line.get("policy") or {}
     location_id = (content.get("location") or {}).get("id")
     forecast = tools("forecast_for_sku", variant_id=line["sku"], location_id=location_id)
-    model = " ".join(str(p) for p in (forecast["model"], forecast["model_version"]) if p)
     return ChartLine(
         sku=line["sku"],
         product=line["product"],
@@ -134,7 +134,7 @@ def _chart_line(tools: ToolRunner, line: dict[str, Any], content: dict[str, Any]
         forecast=[ForecastDay(**day) for day in forecast["forecast"]],
         forecast_range=forecast["forecast_range"],
         recent_sales=[SalesDay(**day) for day in forecast["recent_sales"]],
-        forecast_model=model or None,
+        forecast_model=describe_model(forecast["model"]) if forecast["model"] else None,
         note=forecast["note"],
     )
 

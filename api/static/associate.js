@@ -10,24 +10,54 @@
   // An option a source left empty (null) is left out rather than printed.
   const options = (o) => Object.values(o || {}).filter((v) => v !== null && v !== undefined && v !== "").join(" / ") || "–";
   const storeQuery = () => {
-    const store = $("store-id").value.trim();
+    const store = $("store-id").value;
     return store ? `&store_id=${encodeURIComponent(store)}` : "";
   };
+
+  /** The store choice, by name, from the API's list of stores; "Your store" (the associate's
+      own, the API's default) stays first. */
+  async function loadStores() {
+    const select = $("store-id");
+    const chosen = select.value;
+    select.replaceChildren(el("option", { value: "", text: "Your store" }));
+    if (!Aisle.allowed()) return;
+    let stores;
+    try {
+      stores = await api("/v1/stores");
+    } catch (error) {
+      showError("product-error", error);
+      return;
+    }
+    const own = Aisle.identity()?.store_id;
+    for (const s of stores) {
+      if (s.id === own) select.firstChild.textContent = `Your store: ${s.name}`;
+      else select.append(el("option", { value: s.id, "data-name": s.name, text: `${s.name}${s.city && !s.name.includes(s.city) ? `, ${s.city}` : ""} (${s.id})` }));
+    }
+    select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+
+  /** Signed out or in with another role's key, a search says why it cannot run. */
+  function refused(errorId) {
+    if (Aisle.allowed()) return false;
+    showError(errorId, new Aisle.ApiError(0, Aisle.refusal()));
+    return true;
+  }
 
   async function findProducts(event) {
     event.preventDefault();
     showError("product-error", null);
+    if (refused("product-error")) return;
     $("stock").replaceChildren();
     $("substitutes").replaceChildren();
     const q = $("product-q").value.trim();
     const results = $("product-results");
     results.replaceChildren(el("p", { class: "muted", text: "Searching…" }));
     try {
-      // A typed store makes the cards' stock that store's; blank, it is the chain's (the table
-      // below then says how many are here).
-      const store = $("store-id").value.trim();
+      // A chosen store makes the cards' stock that store's; "Your store", it is the chain's (the
+      // table below then says how many are here).
+      const select = $("store-id");
       const page = await api(`/v1/products?limit=8&q=${encodeURIComponent(q)}${storeQuery()}`);
-      const where = store ? `at ${store}` : "in the chain";
+      const where = select.value ? `at ${select.selectedOptions[0].dataset.name}` : "in the chain";
       const found = Aisle.items(page);
       if (!found.length) {
         results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”. Try a shorter part of the name (“boot” rather than “hiking boots”).` }));
@@ -112,6 +142,7 @@
   async function findCustomers(event) {
     event.preventDefault();
     showError("customer-error", null);
+    if (refused("customer-error")) return;
     const q = $("customer-q").value.trim();
     const results = $("customer-results");
     $("customer").replaceChildren();
@@ -187,4 +218,6 @@
 
   $("product-form").addEventListener("submit", findProducts);
   $("customer-form").addEventListener("submit", findCustomers);
+  Aisle.onIdentityChange(loadStores);
+  loadStores();
 })();

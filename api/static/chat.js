@@ -229,7 +229,7 @@
   function askToSignIn() {
     document.getElementById("identity").open = true;
     log.replaceChildren(el("p", { class: "empty sign-in", id: "chat-empty" },
-      "Please sign in to chat: choose who you are under “Signed in as” at the top right ",
+      "Please sign in to chat: choose who you are under “Sign in” at the top right ",
       "(on this demo, pick a shopper and press Use), then ask away."));
   }
 

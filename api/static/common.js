@@ -4,8 +4,19 @@
 "use strict";
 
 const Aisle = (() => {
-  const role = document.body.dataset.role;
-  const keyItem = `aisle.key.${role}`;
+  // The role a page is made for; empty where anyone signed in may use it (the storefront).
+  const audience = document.body.dataset.audience || "";
+  // One sign-in for every page: the key and who it acts as, kept in this browser.
+  const keyItem = "aisle.key";
+  // Each role as a person reads it: alone, of many, and whose key.
+  const ROLE_WORDS = {
+    shopper: ["shopper", "shoppers", "a shopper's"],
+    associate: ["associate", "store associates", "an associate's"],
+    planner: ["planner", "planners", "a planner's"],
+    pricing_manager: ["pricing manager", "pricing managers", "a pricing manager's"],
+    evaluator: ["evaluator", "evaluators", "an evaluator's"],
+    admin: ["administrator", "administrators", "an administrator's"],
+  };
 
   class ApiError extends Error {
     /** `errors`: a 422's list of {loc, msg}, saying which input each problem is about. */
@@ -16,22 +27,51 @@ const Aisle = (() => {
     }
   }
 
+  /** {key, id, role, store_id} of the person signed in, or null. */
   function identity() {
     try {
-      return JSON.parse(localStorage.getItem(keyItem) || "null");
+      const who = JSON.parse(localStorage.getItem(keyItem) || "null");
+      return who && who.key && ROLE_WORDS[who.role] ? who : null;
     } catch {
       return null;
     }
   }
 
+  /** "quinn (planner)" */
+  const describe = (who) => `${who.id} (${ROLE_WORDS[who.role][0]})`;
+
+  /** Why the person signed in (or nobody) cannot use this page, as a sentence; null when they
+      can. Pages ask before they call the API, so a visitor the API would refuse sees this
+      sentence and the browser never logs a refused request. */
+  function refusal() {
+    if (!audience) return null;
+    const [, people, whose] = ROLE_WORDS[audience];
+    const who = identity();
+    if (!who) return `This page is for ${people}. Please sign in with ${whose} key under “Sign in” at the top right.`;
+    if (who.role === audience || who.role === "admin") return null;
+    return `This page is for ${people}. You are signed in as ${describe(who)}. Sign in with ${whose} key.`;
+  }
+
+  const allowed = () => refusal() === null;
+
   const changeListeners = [];
 
-  function setIdentity(key, label) {
-    if (key) localStorage.setItem(keyItem, JSON.stringify({ key, label }));
-    else localStorage.removeItem(keyItem);
+  function changed() {
     showIdentity();
     changeListeners.forEach((listener) => listener(identity()));
   }
+
+  /** Sign in as `who` ({key, id, role}) on every page of this browser, or sign out (null). */
+  function setIdentity(who) {
+    if (who) localStorage.setItem(keyItem, JSON.stringify({ key: who.key, id: who.id, role: who.role, store_id: who.store_id || null }));
+    else localStorage.removeItem(keyItem);
+    changed();
+  }
+
+  // Signing in or out in another tab applies here too.
+  window.addEventListener("storage", (event) => {
+    if (event.key === keyItem || event.key === null) changed();
+  });
 
   /** Call `listener(identity)` whenever the person signs in as someone else or forgets the key. */
   function onIdentityChange(listener) {
@@ -40,7 +80,13 @@ const Aisle = (() => {
 
   function showIdentity() {
     const who = identity();
-    document.getElementById("identity-label").textContent = who ? who.label : "nobody";
+    document.getElementById("identity-prefix").textContent = who ? "Signed in as " : "";
+    document.getElementById("identity-label").textContent = who ? describe(who) : "Sign in";
+    document.getElementById("sign-out").hidden = !who;
+    const access = document.getElementById("access");
+    const why = refusal();
+    access.textContent = why || "";
+    access.hidden = !why;
   }
 
   function headers(extra) {
@@ -64,8 +110,8 @@ const Aisle = (() => {
     // (it spells out the header to send).
     if (response.status === 401) {
       detail = identity()
-        ? "This key was not accepted: choose another under “Signed in as” at the top right."
-        : "Please sign in: choose a demo user or paste an API key under “Signed in as” at the top right.";
+        ? "This key was not accepted: sign in again under “Signed in as” at the top right."
+        : "Please sign in: choose a demo user or paste an API key under “Sign in” at the top right.";
     }
     return new ApiError(response.status, detail, errors);
   }
@@ -275,6 +321,15 @@ const Aisle = (() => {
   /** Items of a list response, whether the API sends a bare list or {items: [...]}. */
   const items = (data) => (Array.isArray(data) ? data : (data && (data.items || data.runs)) || []);
 
+  /** Who a pasted key acts as, asked of the API; null when the key is not accepted. */
+  async function whoHolds(key) {
+    const response = await fetch("/v1/me", { headers: { Accept: "application/json", Authorization: `Bearer ${key}` } });
+    if (response.status === 401) return null;
+    if (!response.ok) throw await failure(response);
+    const me = await response.json();
+    return { key, id: me.id, role: me.role, store_id: me.store_id };
+  }
+
   function wireIdentityPanel() {
     const panel = document.getElementById("identity");
     const demo = document.getElementById("demo-form");
@@ -285,8 +340,8 @@ const Aisle = (() => {
       panel.querySelector("summary").focus();
     };
     if (select) {
-      // Offer this page's role first.
-      const own = [...select.querySelectorAll("optgroup")].find((g) => g.label === role);
+      // Offer the role this page is made for first.
+      const own = [...select.querySelectorAll("optgroup")].find((g) => g.label === (audience || document.body.dataset.role));
       if (own) select.prepend(own);
       const who = identity();
       const current = who && [...select.options].find((o) => o.value === who.key);
@@ -297,16 +352,28 @@ const Aisle = (() => {
         event.preventDefault();
         const option = select.selectedOptions[0];
         if (!option) return;
-        setIdentity(option.value, option.dataset.principal);
+        const { id, role: chosenRole, store } = option.dataset;
+        setIdentity({ key: option.value, id, role: chosenRole, store_id: store });
         close();
       });
     }
-    document.getElementById("key-form").addEventListener("submit", (event) => {
+    document.getElementById("key-form").addEventListener("submit", async (event) => {
       event.preventDefault();
       const input = document.getElementById("api-key");
       const key = input.value.trim();
       if (!key) return;
-      setIdentity(key, "pasted key");
+      showError("key-error", null);
+      try {
+        const who = await whoHolds(key);
+        if (!who) {
+          showError("key-error", new ApiError(401, "This key was not accepted: check it and paste it again."));
+          return;
+        }
+        setIdentity(who);
+      } catch (error) {
+        showError("key-error", error);
+        return;
+      }
       input.value = "";
       close();
     });
@@ -319,6 +386,6 @@ const Aisle = (() => {
 
   return {
     ApiError, api, request, readEvents, el, fill, showError, number, money, percent, when,
-    facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange,
+    facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange, allowed, refusal,
   };
 })();

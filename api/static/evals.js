@@ -34,6 +34,10 @@
   async function load() {
     const mine = ++latest;
     showError("runs-error", null);
+    if (!Aisle.allowed()) {
+      box.replaceChildren();
+      return;
+    }
     let runs;
     try {
       runs = Aisle.items(await api("/v1/evals/runs"));

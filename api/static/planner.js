@@ -274,15 +274,25 @@
     { label: "Value", value: (l) => money(l.line_value), num: true },
   ], lines);
 
+  /** "from Acme Outdoor for Downtown": what a reorder proposal orders, in names. */
+  function about(detail) {
+    const content = detail.content || {};
+    const supplier = (content.supplier || {}).name;
+    const location = (content.location || {}).name || detail.location_id;
+    return [supplier ? `from ${supplier}` : null, location ? `for ${location}` : null].filter(Boolean).join(" ");
+  }
+
   function decided(result, detail) {
     const order = result.purchase_order;
     orders.load();
     if (!order) {
-      return el("p", { text: `Proposal ${detail.id} is ${result.status}. ${result.message || ""}`.trim() });
+      // The API's message names the proposal by id; the person knows it by what it orders.
+      return el("p", { text: result.status === "rejected"
+        ? `Rejected: nothing is ordered ${about(detail)}.`
+        : `The reorder ${about(detail)} is ${result.status}.` });
     }
     return el("div", {},
       el("h3", { text: `Purchase order ${order.id} created` }),
-      result.message ? el("p", { text: result.message }) : null,
       facts([
         ["Status", order.status], ["Supplier", `${order.supplier_name} (${order.supplier_id})`],
         ["Deliver to", `${order.location_name} (${order.location_id})`],
@@ -323,6 +333,10 @@
     async function load(offset = 0) {
       const mine = ++latest;
       showError("orders-error", null);
+      if (!Aisle.allowed()) {
+        list.replaceChildren();
+        return;
+      }
       try {
         const data = await api(`/v1/purchase-orders?limit=${PAGE}&offset=${offset}`);
         if (mine !== latest) return;
@@ -356,9 +370,10 @@
     kind: "purchase_order",
     summary: (p) => {
       const t = p.totals || {};
-      return [`${p.location_id || "–"} · ${p.supplier || "supplier not named"} · ${money(t.value)}`,
-        `${count(t.lines, "line")}, ${count(t.units, "unit")} · by ${p.proposer} · ${p.id}`];
+      return [`${p.location_name || p.location_id || "–"} · ${p.supplier || "supplier not named"} · ${money(t.value)}`,
+        `${count(t.lines, "line")}, ${count(t.units, "unit")} · by ${p.proposer}`];
     },
+    heading: (detail) => `Reorder ${about(detail)}`,
     render,
     decided,
     empty: "Nothing is waiting for a decision. Reorder proposals appear here when the replenishment agent finds SKUs to reorder (`aisle replenish run`, or `aisle replenish plan`).",

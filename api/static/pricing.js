@@ -131,14 +131,16 @@
   }
 
   function decided(result, detail) {
+    const p = detail.pricing;
+    // The API's message names the proposal (and what it wrote) by id; the person knows it by
+    // its product.
     if (result.status === "rejected") {
-      return el("p", { text: `Proposal ${detail.id} rejected; prices are unchanged.` });
+      return el("p", { text: `Rejected: the prices of ${p.product} are unchanged.` });
     }
     const steps = result.price_changes || [];
     if (!steps.length) {
-      return el("p", { text: `Proposal ${detail.id} is ${result.status}. ${result.message}` });
+      return el("p", { text: `The markdown of ${p.product} is ${result.status}; it wrote no new price.` });
     }
-    const p = detail.pricing;
     // Today by the application's clock (the page header's date); no price is dated before it.
     const today = document.body.dataset.today;
     // The quoted size's steps; every other size moves on the same days.
@@ -169,11 +171,13 @@
       const t = p.totals || {};
       const title = t.product
         ? `${t.product} · ${money(t.current_price)} → ${money(t.first_price)}`
-        : `Price change${p.location_id ? ` · ${p.location_id}` : ""}`;
+        : "Price change";
       const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected`;
       return [title, [t.prices_at, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
     },
+    heading: (detail) => `Markdown of ${detail.pricing.product}`,
     render,
     decided,
+    empty: "Nothing is waiting for a decision. Markdown proposals appear here when the pricing agent plans price changes (`aisle pricing run`).",
   });
 })();

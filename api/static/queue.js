@@ -11,7 +11,8 @@ const Queue = (() => {
   const PAGE = 20;
 
   /**
-   * kind: the proposals' kind; summary(p) -> [title, meta]; render(detail, controls) -> Node,
+   * kind: the proposals' kind; summary(p) -> [title, meta]; heading(detail) -> what the
+   * proposal is about, in words (its id follows, small); render(detail, controls) -> Node,
    * where controls(changes?, fields?) builds the decision controls; decided(result, detail) ->
    * Node; empty: what to say (and to do next) when nothing waits. `fields`, when the page has
    * inputs of its own: invalid() -> null, or { input: the first input holding a value that
@@ -19,7 +20,7 @@ const Queue = (() => {
    * beside the approve button it disables }, and place(error) -> true when the page showed a
    * refusal beside the input it is about.
    */
-  function init({ kind, summary, render, decided, empty = "Nothing is waiting for a decision." }) {
+  function init({ kind, summary, heading, render, decided, empty = "Nothing is waiting for a decision." }) {
     let selected = null;
     // Loads overlap when the person signs in while the first (keyless) one is in flight; only the
     // latest may draw, or a late 401 would replace the list the key just fetched.
@@ -33,6 +34,8 @@ const Queue = (() => {
         type: "button",
         "aria-pressed": p.id === selected ? "true" : "false",
         "data-id": p.id,
+        // The id, for whoever must quote it, on hover rather than in the list's words.
+        title: `Proposal ${p.id}`,
         onclick: () => select(p.id),
       }, title, el("span", { class: "meta", text: meta })));
     }
@@ -41,6 +44,11 @@ const Queue = (() => {
       const mine = ++latest;
       showError("queue-error", null);
       const list = $("queue");
+      // Signed out or with another role's key, the page's notice says why; nothing is asked.
+      if (!Aisle.allowed()) {
+        list.replaceChildren();
+        return;
+      }
       try {
         const data = await page(0);
         if (mine !== latest) return;
@@ -92,7 +100,7 @@ const Queue = (() => {
       box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
       try {
         const detail = await api(`/v1/proposals/${encodeURIComponent(id)}`);
-        $("detail-title").textContent = `Proposal ${detail.id || id}`;
+        Aisle.fill($("detail-title"), heading(detail), " ", el("small", { class: "ref", text: detail.id || id }));
         box.replaceChildren(render(detail, (changes, fields) => controls(detail, changes, fields)));
       } catch (error) {
         box.replaceChildren();

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from ml_core.forecasting.models import describe_run
 from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.store.models import (
@@ -303,7 +304,7 @@ def _stored_forecasts(
         key = (value.variant_id, value.location_id)
         if key in wanted:
             grouped[key].append(value)
-    source = f"forecast run {run.id} ({run.model} {run.model_version})"
+    source = describe_run(run)
 
     from ml_core.forecasting.horizon import level_cv_of  # SciPy: imported on use, as above
 

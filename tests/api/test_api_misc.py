@@ -8,10 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.app import MAX_BODY_BYTES
-from retail.store.models import Customer
+from retail.store.models import Customer, Location
 from tests.api.test_chat import Served, serve
 from tests.tools.world import ToolWorld
 
@@ -113,6 +114,28 @@ def test_the_console_is_for_associates(served: Served, tool_world: ToolWorld) ->
     assert response.json()["detail"].startswith("The shopper role may not use GET")
 
 
+def test_a_key_says_who_it_acts_as(served: Served, tool_world: ToolWorld) -> None:
+    me = served.client.get("/v1/me", headers=served.auth(EVALUATOR))
+    assert me.status_code == 200, me.text
+    assert (me.json()["id"], me.json()["role"]) == ("eve", "evaluator")
+    unknown = served.client.get("/v1/me", headers={"Authorization": "Bearer aisle_nobody"})
+    assert unknown.status_code == 401
+
+
+def test_an_associate_lists_the_stores_by_name(served: Served, tool_world: ToolWorld) -> None:
+    response = served.client.get("/v1/stores", headers=served.auth(tool_world.associate))
+    assert response.status_code == 200, response.text
+    stores = response.json()
+    with Session(tool_world.engine) as session:
+        expected = session.scalars(
+            select(Location).where(Location.kind == "store").order_by(Location.name)
+        ).all()
+    assert [(s["id"], s["name"]) for s in stores] == [(loc.id, loc.name) for loc in expected]
+    assert tool_world.store_id in {s["id"] for s in stores}
+    refused = served.client.get("/v1/stores", headers=served.auth(EVALUATOR))
+    assert refused.status_code == 403
+
+
 def test_api_tool_calls_are_audited_as_the_caller(served: Served, tool_world: ToolWorld) -> None:
     served.client.get(
         f"/v1/customers/{tool_world.shopper_id}", headers=served.auth(tool_world.associate)
@@ -191,6 +214,8 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/health", "get"): "health",
         ("/ready", "get"): "ready",
         ("/metrics", "get"): "metrics",
+        ("/v1/me", "get"): "whoAmI",
+        ("/v1/stores", "get"): "listStores",
         ("/v1/products", "get"): "listProducts",
         ("/v1/products/{product_id}", "get"): "getProduct",
         ("/v1/chat", "post"): "chat",

@@ -58,6 +58,39 @@ def test_unknown_path_is_a_json_404_sentence(client: TestClient) -> None:
     assert response.json() == {"detail": "Nothing is served at /no/such/page."}
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_a_browser_asking_for_an_unknown_page_gets_an_html_page_with_links(
+    client: TestClient,
+) -> None:
+    response = client.get("/plannr", headers={"Accept": BROWSER_ACCEPT})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Nothing is served at <code>/plannr</code>" in response.text
+    for path in ("/", "/associate", "/planner", "/pricing", "/evals"):
+        assert f'<a href="{path}">' in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/plannr", "application/json"),
+        ("/plannr", "*/*"),
+        ("/v1/no-such-route", BROWSER_ACCEPT),
+        ("/static/missing.js", "*/*"),
+    ],
+)
+def test_programs_and_the_api_keep_their_json_404(
+    client: TestClient, path: str, accept: str
+) -> None:
+    response = client.get(path, headers={"Accept": accept})
+
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
 def test_wrong_method_is_a_json_405_sentence(client: TestClient) -> None:
     response = client.post("/health")
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from approvals.price_changes import MarkdownContent, price_steps
 from evals.runs import new_run_dir
 from ml_core.forecasting.horizon import horizon_total, level_cv_of
-from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.models import MODELS, describe_model
 from ml_core.forecasting.run import calibrate_totals
 from ml_core.forecasting.store_panel import sales_panel
 from retail.clock import clock
@@ -31,6 +31,7 @@ from retail.store.models import (
     ForecastRun,
     ForecastValue,
     InventoryPosition,
+    Location,
     Order,
     PriceChange,
     Product,
@@ -52,7 +53,13 @@ def sign_in(page: Page, principal: str) -> None:
         panel.locator("summary").click()
     page.get_by_label("Demo user").select_option(label=principal)
     page.get_by_role("button", name="Use", exact=True).click()
-    expect(page.locator("#identity-label")).to_have_text(principal)
+    expect(page.locator("#identity-label")).to_have_text(signed_in_as(principal))
+
+
+def signed_in_as(principal: str) -> str:
+    """How the header names a demo principal once signed in: `quinn (planner)`."""
+    role, _, ident = principal.partition(":")
+    return f"{ident.partition('@')[0]} ({role.replace('_', ' ')})"
 
 
 def demo_user(site: Site, role: str) -> str:
@@ -342,6 +349,50 @@ def test_a_sku_the_associates_store_does_not_stock_reads_not_carried_here(
     expect(line).not_to_contain_text("Out of stock")
 
 
+def test_an_associate_chooses_a_store_by_its_name(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        stores = session.scalars(
+            select(Location).where(Location.kind == "store").order_by(Location.name)
+        ).all()
+    own = next(store for store in stores if store.id == site.store_id)
+    other = next(store for store in stores if store.id != site.store_id)
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    store = page.get_by_label("Store", exact=True)
+    options = store.locator("option")
+    # Every store once, by name: the associate's own first, as the default.
+    expect(options).to_have_count(len(stores))
+    expect(options.first).to_have_text(f"Your store: {own.name}")
+    expect(store.locator(f'option[value="{other.id}"]')).to_contain_text(other.name)
+    store.select_option(value=other.id)
+
+    product = page.get_by_label("Product name")
+    product.fill("Boulderpoint")
+    product.press("Enter")
+    card = page.locator("#product-results .card").first
+    expect(card).to_contain_text(re.compile(rf"(In|Out of) stock at {re.escape(other.name)}"))
+    card.get_by_role("button").click()
+    expect(page.locator("#stock h3")).to_have_text(re.compile(rf" at {re.escape(other.name)}$"))
+
+
+def test_a_planners_queue_names_stores_and_suppliers_not_ids(page: Page, site: Site) -> None:
+    with Session(site.engine) as session:
+        store = session.get_one(Location, site.store_id)
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    entry = show_in_queue(page, site.proposal_ids[-1])
+    expect(entry).to_contain_text(f"{store.name} · ")
+    text = entry.inner_text()
+    assert site.store_id not in text.replace(store.name, "") and "prop-" not in text, text
+    # The forecast a line was planned with is named in words, not by its model's bare name.
+    entry.click()
+    line = page.locator("#detail details.line").first
+    model = describe_model(FORECASTER)
+    expect(fact(line, "Chart's forecast")).to_have_text(model)
+    planned_with = re.compile(rf"^{re.escape(model)}, forecast of ")
+    expect(fact(line, "Planned with")).to_have_text(planned_with)
+
+
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
     approver = "planner:quinn"
     assert approver != f"planner:{PROPOSER.id}"
@@ -352,7 +403,10 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.locator(f'#queue button[data-id="{proposal_id}"]').click()
 
     detail = page.locator("#detail")
-    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    # The proposal is named by what it orders; its id follows, small, for whoever quotes it.
+    title = page.locator("#detail-title")
+    expect(title).to_have_text(re.compile(rf"^Reorder from .+ for .+ {proposal_id}$"))
+    expect(title.locator("small.ref")).to_have_text(proposal_id)
     # The first line's forecast chart, with its p10-p90 band, and the policy's explanation.
     first_line = detail.locator("details.line").first
     expect(first_line.locator("svg.chart polygon.band")).to_have_count(1)
@@ -396,7 +450,7 @@ def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -
     page.keyboard.type("The supplier is changing its case pack next week.")
     reject.click()
 
-    expect(page.locator("#outcome")).to_contain_text(f"Proposal {proposal_id} rejected")
+    expect(page.locator("#outcome")).to_contain_text("Rejected: nothing is ordered from ")
     with Session(site.engine) as session:
         proposal = session.get_one(Proposal, proposal_id)
         assert (proposal.status, proposal.executed_ref) == ("rejected", None)
@@ -409,10 +463,93 @@ def test_a_rejection_needs_a_reason_and_orders_nothing(page: Page, site: Site) -
         )
 
 
-def test_a_page_without_a_key_says_what_is_missing(page: Page) -> None:
-    page.goto("/planner")
+def console_errors(page: Page) -> list[str]:
+    """The errors the browser's console logs from now on (a refused request logs one)."""
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    return errors
+
+
+# Whose key each page asks a signed-out visitor for.
+WHOSE = {
+    "store associates": "an associate's",
+    "planners": "a planner's",
+    "pricing managers": "a pricing manager's",
+    "evaluators": "an evaluator's",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "people"),
+    [
+        ("/associate", "store associates"),
+        ("/planner", "planners"),
+        ("/pricing", "pricing managers"),
+        ("/evals", "evaluators"),
+        ("/", None),
+    ],
+)
+def test_a_signed_out_visitor_is_asked_to_sign_in_without_console_errors(
+    page: Page, path: str, people: str | None
+) -> None:
+    errors = console_errors(page)
+    page.goto(path)
     expect(page.locator("#identity")).to_have_attribute("open", "")
-    expect(page.locator("#queue-error")).to_contain_text("API key")
+    expect(page.locator("#identity summary")).to_have_text("Sign in")
+    if people is not None:
+        expect(page.locator("#access")).to_have_text(
+            f"This page is for {people}. Please sign in with {WHOSE[people]} key under "
+            "“Sign in” at the top right."
+        )
+    page.wait_for_load_state("networkidle")
+    assert errors == []
+
+
+def test_a_visitor_with_another_roles_key_reads_whose_page_it_is(page: Page, site: Site) -> None:
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.goto("/planner")
+    sign_in(page, "evaluator:eve")
+    access = page.locator("#access")
+    expect(access).to_have_text(
+        "This page is for planners. You are signed in as eve (evaluator). "
+        "Sign in with a planner's key."
+    )
+    expect(page.locator("#queue li")).to_have_count(0)
+    # Arriving already signed in, the page says the same without asking the API for a refusal.
+    errors = console_errors(page)
+    page.reload()
+    expect(access).to_contain_text("You are signed in as eve (evaluator)")
+    page.wait_for_load_state("networkidle")
+    assert errors == []
+    assert not [url for url in asked if "/v1/proposals" in url or "/v1/purchase-orders" in url]
+    main = page.locator("main").inner_text()
+    assert "Bearer" not in main and "may not use" not in main
+
+    sign_in(page, "planner:quinn")
+    expect(access).to_be_hidden()
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+
+
+def test_one_sign_in_serves_every_page_until_signed_out(page: Page, site: Site) -> None:
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    summary = page.locator("#identity summary")
+    for path in ("/", "/associate", "/pricing", "/evals", "/planner"):
+        page.goto(path)
+        expect(summary).to_have_text("Signed in as quinn (planner)")
+        expect(page.locator("#identity")).not_to_have_attribute("open", "")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#queue button[data-id]").first).to_be_visible()
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(summary).to_have_text("Sign in")
+    expect(page.locator("#queue li")).to_have_count(0)
+    page.goto("/pricing")
+    expect(summary).to_have_text("Sign in")
+    expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
 
 
 def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
@@ -430,7 +567,9 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     # The queue tells one markdown from another: the product, today's price and the first cut.
     expect(entry).to_contain_text(f"{content['product']} · {money(plan.current_price)} → $")
     entry.click()
-    expect(page.locator("#detail-title")).to_have_text(f"Proposal {proposal_id}")
+    expect(page.locator("#detail-title")).to_have_text(
+        re.compile(rf"^Markdown of .+ {proposal_id}$")
+    )
     detail = page.locator("#detail")
     # One price per product and zone: the page says where in words, not by ids.
     expect(fact(detail, "Price zone")).to_have_text(
@@ -540,7 +679,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     show_in_queue(page, proposal_id, keyboard=True).focus()
     page.keyboard.press("Enter")
     title = page.locator("#detail-title")
-    expect(title).to_have_text(f"Proposal {proposal_id}")
+    expect(title).to_have_text(re.compile(rf"^Markdown of .+ {proposal_id}$"))
     expect(title).to_be_focused()
     expect(page.locator("#detail").get_by_role("table").first).to_be_visible()
     assert no_sideways_scroll(page)
@@ -567,7 +706,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     page.keyboard.press("Enter")
 
     outcome = page.locator("#outcome .outcome")
-    expect(outcome).to_have_text(f"Proposal {proposal_id} rejected; prices are unchanged.")
+    expect(outcome).to_have_text(re.compile(r"^Rejected: the prices of .+ are unchanged\.$"))
     expect(outcome).to_be_focused()
     assert no_sideways_scroll(page)
     with Session(site.engine) as session:

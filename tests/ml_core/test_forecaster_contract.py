@@ -26,7 +26,7 @@ from ml_core.forecasting.base import (
     future_index,
 )
 from ml_core.forecasting.data import PERIOD, load_series_csv
-from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.models import MODEL_WORDS, MODELS, describe_model
 
 HORIZON = {"D": 14, "W": 8}
 LENGTH = {"D": 140, "W": 110}
@@ -186,3 +186,9 @@ def test_registry_values_build_forecasters() -> None:
     factories: list[Callable[..., Forecaster]] = list(MODELS.values())
     assert all(isinstance(factory(), Forecaster) for factory in factories)
     assert {"seasonal_naive", "ets", "theta", "tsb"} <= set(MODELS)
+
+
+def test_every_forecaster_has_words_a_planner_reads() -> None:
+    # A page names the model a proposal was planned with by these words, not by its bare name.
+    assert set(MODEL_WORDS) == set(MODELS)
+    assert all(describe_model(name) != name for name in MODELS)

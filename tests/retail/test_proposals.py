@@ -53,6 +53,9 @@ CONTENT = {
 }
 STATUSES = ("proposed", "approved", "edited", "rejected", "executed", "expired")
 
+# The stored forecast run the planning test makes, as proposals name it.
+RUN_1_IN_WORDS = "Global model learned across all products, forecast of 2026-11-16 (run run-1)"
+
 
 def _reordered(value: Any) -> Any:
     """The same JSON value with every object's keys in reverse order."""
@@ -365,13 +368,13 @@ def test_plan_uses_the_latest_stored_forecast_when_there_is_one(aisle: Aisle) ->
         summary = _plan(aisle, "--store", "S001")
         assert summary["locations"] == ["S001"]
         sources = summary["forecast_sources"]
-        assert sources["forecast run run-1 (global v7)"] == 1
+        assert sources[RUN_1_IN_WORDS] == 1
         with Session(engine) as session:
             proposals = list_proposals(session, location_id="S001")
             assert proposals and all(p.location_id == "S001" for p in proposals)
             lines = [line for p in proposals for line in p.content["lines"] if line["sku"] == sku]
             assert len(lines) == 1
-            assert lines[0]["forecast_source"] == "forecast run run-1 (global v7)"
+            assert lines[0]["forecast_source"] == RUN_1_IN_WORDS
             assert lines[0]["policy"]["daily_demand"] == pytest.approx(20.0)
             versions = next(p for p in proposals if lines[0] in p.content["lines"]).model_versions
             assert versions["forecast"] == "global:v7" and versions["forecast_run"] == "run-1"
