@@ -47,10 +47,10 @@ from rich.table import Table
 from worlds import world_var_dir
 
 from ml_core.recommend.features import TEXT_DIM, embed_texts, text_model
+from ml_core.vectors import EdgeIndex, ServerIndex
 from rag.documents import RagDocument, build_documents
 from rag.evalset import build_evalset
 from rag.evaluate import MODES, evaluate
-from ml_core.vectors import EdgeIndex, ServerIndex
 from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, ingest_documents
 from rag.retrieve import Retriever, parse_filters
 from retail.importers.dummyjson import import_dummyjson

@@ -140,8 +140,8 @@ def build_serving_indexes(engine: Engine, settings: Settings) -> None:
     from ml_core.recommend.models import resolve_recommenders
     from ml_core.recommend.train import train_store_recommender
     from ml_core.registry import ArtifactRegistry
-    from rag.graph import build_and_save
     from ml_core.vectors import EdgeIndex
+    from rag.graph import build_and_save
     from rag.index import RAG_SCHEMA, QdrantRagStore, ingest
 
     backend = EdgeIndex(settings.var_dir / "indexes" / "rag", RAG_SCHEMA, create=True)

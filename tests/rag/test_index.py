@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import rag.index
-from rag.documents import RagDocument
 from ml_core.vectors import EdgeIndex, IndexNotBuiltError
+from rag.documents import RagDocument
 from rag.index import RAG_SCHEMA, QdrantRagStore, ingest_documents
 
 
