@@ -252,6 +252,12 @@ class EdgeIndex:
             shard.update(edge.UpdateOperation.create_field_index(name, kinds[kind]))
         return shard
 
+    @property
+    def stale(self) -> bool:
+        """Whether a writer has rewritten the index since this copy was taken (`/ready` says
+        so)."""
+        return self.folder.stale
+
     def _id(self, key: str) -> uuid.UUID:
         return point_id(self.schema.namespace, key)
 

@@ -54,18 +54,18 @@ def test_readers_copy_the_folder_and_a_writer_writes_beside_them(tmp_path: Path)
     assert first.count() == second.count() == 20
     top = _top(first, vectors[4], 3)
     assert top[0] == ids[4] and _top(second, vectors[4], 3) == top
-    assert not first.folder.stale
+    assert not first.stale
     EdgeIndex(shared, SCHEMA).close()  # a writer that wrote nothing
-    assert not first.folder.stale
+    assert not first.stale
 
     writer = EdgeIndex(shared, SCHEMA)  # an ingest while they serve
     writer.delete(ids[:5])
     writer.finish()
     writer.close()
-    assert first.folder.stale and second.folder.stale
+    assert first.stale and second.stale
     assert first.count() == 20  # it serves what it copied until it opens the index again
     fresh = EdgeIndex(shared, SCHEMA, copies=copies)
-    assert fresh.count() == 15 and not fresh.folder.stale
+    assert fresh.count() == 15 and not fresh.stale
 
     for reader in (first, second, fresh):
         reader.close()
