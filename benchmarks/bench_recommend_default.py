@@ -11,7 +11,7 @@ table reports the median over them, per data set:
 - `world`: generated worlds (`--worlds`, scale:seed each, or `--var-dir`), read as `aisle
   recommend train` reads the store (views 1, add-to-carts 3, purchases 5). Besides the named
   scales, `dense` is a world shaped like MovieLens-100k (1,000 customers, 1,600 products, 60
-  sessions each: about 90 distinct products per customer, against the small world's 15): public
+  sessions each: about 80 distinct products per customer, against the small world's 9): public
   implicit benchmarks have long histories, and the gap between the models opens with them;
 - `tau2`: the purchases of tau2-bench's retail orders (`--tau2`, public data outside the repo;
   orders not cancelled, one interaction per product bought), a small store of 50 product types.
