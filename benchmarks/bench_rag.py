@@ -47,10 +47,11 @@ from rich.table import Table
 from worlds import world_var_dir
 
 from ml_core.recommend.features import TEXT_DIM, embed_texts, text_model
+from ml_core.vectors import EdgeIndex, ServerIndex
 from rag.documents import RagDocument, build_documents
 from rag.evalset import build_evalset
 from rag.evaluate import MODES, evaluate
-from rag.index import EdgeBackend, QdrantRagStore, ServerBackend, ingest_documents
+from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, ingest_documents
 from rag.retrieve import Retriever, parse_filters
 from retail.importers.dummyjson import import_dummyjson
 from retail.importers.tau2 import import_tau2
@@ -95,7 +96,7 @@ def ingestion(docs: list[RagDocument], folder: Path, runs: int) -> dict[str, Any
 
     tokens = [count(t) for t in texts]
     for run in range(runs):
-        backend = EdgeBackend(folder / f"full-{run}")
+        backend = EdgeIndex(folder / f"full-{run}", RAG_SCHEMA)
         report = ingest_documents(docs, QdrantRagStore(backend))
         backend.close()
         full.append(report.docs_per_second)
@@ -251,14 +252,14 @@ def latency(
         vector = embed_texts([text])[0]
         embed_s.append(time.perf_counter() - started)
         queries.append((text, where, vector))
-    backend = EdgeBackend(folder / "latency")
+    backend = EdgeIndex(folder / "latency", RAG_SCHEMA)
     store = QdrantRagStore(backend)
     build_s = _fill(store, vocabulary, n_docs, seed)
     retriever = Retriever(store)
     _time_queries(retriever, queries[:10])  # warm-up: first segment reads
     runs = [_time_queries(retriever, queries) for _ in range(passes)]
     backend.close()
-    baseline = QdrantRagStore(ServerBackend(QdrantClient(":memory:")))
+    baseline = QdrantRagStore(ServerIndex(QdrantClient(":memory:"), COLLECTION, RAG_SCHEMA))
     baseline_build_s = _fill(baseline, vocabulary, n_docs, seed)
     baseline_s, baseline_found = _time_queries(Retriever(baseline), queries[:baseline_queries])
     baseline.client.close()
@@ -332,7 +333,7 @@ def main() -> None:
         folder = Path(tmp)
         console.print(f"{len(docs):,} documents; ingesting ...")
         result: dict[str, Any] = {"ingestion": ingestion(docs, folder, args.runs)}
-        backend = EdgeBackend(folder / "full-0")
+        backend = EdgeIndex(folder / "full-0", RAG_SCHEMA)
         store = QdrantRagStore(backend)
         console.print("evaluating ...")
         seeds = [int(s) for s in args.query_seeds.split(",")]

@@ -4,7 +4,7 @@
    unit length, dimensions 64 and 384) with the serving filters: in stock at the shopper's store
    or online, one category excluded, the user's recent purchases excluded. Compared on the same
    vectors, filters and queries:
-   - Qdrant Edge (`EdgeIndex`, HNSW with payload indexes: the embedded default);
+   - Qdrant Edge (`ml_core.vectors.EdgeIndex`, HNSW with payload indexes: the embedded default);
    - numpy brute force with the filters as precomputed masks (exact; the recall reference);
    - qdrant-client local mode on a `--local-items` sample (it scans in Python; too slow at 50k).
    Latency percentiles are over `--queries` single queries in process; recall@20 is against
@@ -42,16 +42,17 @@ from sqlalchemy import select
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.ranking import CatalogItem
 from ml_core.recommend.serving import (
-    EdgeIndex,
     ItemFilter,
+    ItemIndex,
     RecommendationService,
-    ServerIndex,
     TextVectors,
+    item_schema,
     payload,
 )
 from ml_core.recommend.session import SessionProfiles
 from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
+from ml_core.vectors import EdgeIndex, ServerIndex
 from retail.settings import Settings
 from retail.store.db import make_engine
 from retail.store.models import Customer, Order
@@ -176,7 +177,7 @@ def retrieval(dim: int, n: int, n_queries: int, local_items: int, folder: Path) 
 
     log(f"dim {dim}: Qdrant Edge build")
     started = time.perf_counter()
-    edge = EdgeIndex(folder / f"edge-{dim}", dim)
+    edge = ItemIndex(EdgeIndex(folder / f"edge-{dim}", item_schema(dim)))
     edge.upsert(ids, vectors, payloads)
     result["edge_build_s"] = round(time.perf_counter() - started, 2)
     timed(edge.query, [(q, K, w) for q, w in asked[:50]])  # warm the caches
@@ -194,7 +195,7 @@ def retrieval(dim: int, n: int, n_queries: int, local_items: int, folder: Path) 
     sample = rng.choice(n, size=min(local_items, n), replace=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-        local = ServerIndex(QdrantClient(":memory:"), "items", dim)
+        local = ItemIndex(ServerIndex(QdrantClient(":memory:"), "items", item_schema(dim)))
     local.upsert([ids[i] for i in sample], vectors[sample], [payloads[i] for i in sample])
     few = asked[: max(50, n_queries // 10)]
     seconds, _ = timed(local.query, [(q, K, w) for q, w in few])

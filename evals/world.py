@@ -141,10 +141,11 @@ def build_serving_indexes(engine: Engine, settings: Settings) -> None:
     from ml_core.recommend.models import resolve_recommenders
     from ml_core.recommend.train import train_store_recommender
     from ml_core.registry import ArtifactRegistry
+    from ml_core.vectors import EdgeIndex
     from rag.graph import build_and_save
-    from rag.index import EdgeBackend, QdrantRagStore, ingest
+    from rag.index import RAG_SCHEMA, QdrantRagStore, ingest
 
-    backend = EdgeBackend(settings.var_dir / "indexes" / "rag", create=True)
+    backend = EdgeIndex(settings.var_dir / "indexes" / "rag", RAG_SCHEMA, create=True)
     try:
         ingest(engine, QdrantRagStore(backend))
     finally:
@@ -280,7 +281,8 @@ def plant(folder: Path, plants: Iterable[Plant]) -> int:
 
     Call it before the world is opened: the index is written here, not through a retriever.
     """
-    from rag.index import EdgeBackend, QdrantRagStore, ingest
+    from ml_core.vectors import EdgeIndex
+    from rag.index import RAG_SCHEMA, QdrantRagStore, ingest
 
     plants = list(plants)
     if not plants:
@@ -307,7 +309,7 @@ def plant(folder: Path, plants: Iterable[Plant]) -> int:
                             source=product.source,
                         )
                     )
-        backend = EdgeBackend(settings.var_dir / "indexes" / "rag", create=False)
+        backend = EdgeIndex(settings.var_dir / "indexes" / "rag", RAG_SCHEMA, create=False)
         try:
             ingest(engine, QdrantRagStore(backend))
         finally:

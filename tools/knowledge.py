@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml_core.edge_folders import FolderBusyError, ShardUnavailableError
+from ml_core.vectors import IndexNotBuiltError
 from rag.documents import section_doc_id, see_also, split_sections
-from rag.index import IndexNotBuiltError, QdrantRagStore, open_backend
+from rag.index import QdrantRagStore, open_backend
 from rag.retrieve import Retriever
 from retail.store.models import Policy, Product
 from tools.base import ToolContext, ToolError, not_found, tool

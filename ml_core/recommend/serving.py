@@ -4,9 +4,9 @@
   `user_vector(item_ids, weights)`, scored by dot product. `TextVectors` is the content-based
   one (MiniLM embeddings of name, category and description); the two-tower model offers the same
   two methods, and the service uses the active recommender itself whenever it does.
-- `VectorIndex` is the one small interface over where item vectors live: `EdgeIndex` (Qdrant
-  Edge, Qdrant's engine in-process, the embedded default) and `ServerIndex` (a Qdrant server
-  through `qdrant-client`, chosen by `AISLE_QDRANT_URL`). Each item's payload holds what the
+- `ItemIndex` keeps item vectors in the project's one Qdrant adapter (`ml_core.vectors`: Qdrant
+  Edge in process, the embedded default, or a Qdrant server through `qdrant-client`, chosen by
+  `AISLE_QDRANT_URL`) and queries them under an `ItemFilter`. Each item's payload holds what the
   filters and rules read (category, brand, price band, the stores with stock, online
   availability, margin, clearance), with a payload index on every filtered field.
 - `RecommendationService` loads the active recommender version from the artifact registry,
@@ -26,16 +26,12 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import qdrant_edge as edge
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
 from sqlalchemy import Engine, func, select
 
-from ml_core.edge_folders import ShardFolder, copies_folder, has_shard, load_shard
 from ml_core.recommend.base import Interactions, ItemVectorSource, Recommender
 from ml_core.recommend.features import embed_texts
 from ml_core.recommend.item_item import ItemItem
@@ -53,6 +49,8 @@ from ml_core.recommend.session import SessionProfiles
 from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE, purchase_lines
 from ml_core.recommend.train import ARTIFACT
 from ml_core.registry import ArtifactRegistry
+from ml_core.vectors import FieldKind, Match, Point, Schema, VectorIndex, Where
+from ml_core.vectors import open_index as open_vector_index
 from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.settings import Settings
@@ -79,7 +77,7 @@ PRICE_BANDS: tuple[tuple[float, str], ...] = (
 )
 # Payload fields and their index types. Qdrant Edge 0.9.0 matches nothing on a bool field
 # (MatchValue(True) finds no point, indexed or not), so the two flags are stored as 0 / 1.
-PAYLOAD_INDEXES: dict[str, str] = {
+PAYLOAD_INDEXES: dict[str, FieldKind] = {
     "item_id": "keyword",
     "category": "keyword",
     "brand": "keyword",
@@ -89,6 +87,7 @@ PAYLOAD_INDEXES: dict[str, str] = {
     "margin": "float",
     "clearance": "integer",
 }
+# The namespace the item index's point ids had before the adapter, kept so they do not move.
 _POINT_NAMESPACE = uuid.UUID("5d9b6c64-4a51-4f55-9d2b-3c1f0a7e8b21")
 
 
@@ -139,219 +138,74 @@ class ItemFilter:
     exclude_ids: frozenset[str] = frozenset()
     exclude_categories: frozenset[str] = frozenset()
 
+    def where(self) -> Where:
+        """This filter as conditions on the item index's payloads (see `payload`)."""
+        must_not = tuple(
+            Match(key, tuple(sorted(values)))
+            for key, values in (
+                ("item_id", self.exclude_ids),
+                ("category", self.exclude_categories),
+            )
+            if values
+        )
+        should: tuple[Match, ...] = ()
+        if self.in_stock:
+            should = (Match("online", (1,)),)
+            if self.location_id is not None:
+                should += (Match("in_stock", (self.location_id,)),)
+        return Where(should=should, must_not=must_not)
 
-class VectorIndex(Protocol):
-    """Item vectors with payloads; top-k by dot product under an `ItemFilter`."""
+
+def item_schema(dim: int) -> Schema:
+    """The item index: `dim`-dimensional item vectors (Qdrant's unnamed vector) and payloads."""
+    return Schema(namespace=_POINT_NAMESPACE, dim=dim, fields=PAYLOAD_INDEXES)
+
+
+class ItemIndex:
+    """Item vectors with payloads in the project's Qdrant adapter (`ml_core.vectors`: Qdrant Edge
+    or a Qdrant server); top-k by dot product under an `ItemFilter`."""
+
+    def __init__(self, index: VectorIndex) -> None:
+        self.index = index
 
     def upsert(
         self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
-    ) -> None: ...
+    ) -> None:
+        self.index.upsert(
+            [Point(i, v, p) for i, v, p in zip(item_ids, vectors, payloads, strict=True)]
+        )
+        self.index.finish()
 
     def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
         """Replace the items' payloads (stock changed), keeping their vectors."""
-        ...
+        self.index.set_payloads(item_ids, payloads)
 
-    def delete(self, item_ids: Sequence[str]) -> None: ...
+    def delete(self, item_ids: Sequence[str]) -> None:
+        self.index.delete(item_ids)
+        self.index.finish()
 
-    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]: ...
-
-    def count(self) -> int: ...
-
-    def close(self) -> None: ...
-
-
-def point_id(item_id: str) -> uuid.UUID:
-    """Qdrant ids are integers or UUIDs; an item's is derived from its id, the same everywhere."""
-    return uuid.uuid5(_POINT_NAMESPACE, item_id)
-
-
-def _filter(models: Any, where: ItemFilter) -> Any:
-    """`where` as a Qdrant filter, built from `models` (qdrant_edge or qdrant_client.models:
-    the two spell these conditions alike)."""
-    must_not = [
-        models.FieldCondition(key=key, match=models.MatchAny(any=sorted(values)))
-        for key, values in (("item_id", where.exclude_ids), ("category", where.exclude_categories))
-        if values
-    ]
-    should = None
-    if where.in_stock:
-        should = [models.FieldCondition(key="online", match=models.MatchValue(value=1))]
-        if where.location_id is not None:
-            should.append(
-                models.FieldCondition(
-                    key="in_stock", match=models.MatchAny(any=[where.location_id])
-                )
-            )
-    if not should and not must_not:
-        return None
-    return models.Filter(should=should, must_not=must_not or None)
-
-
-class EdgeIndex:
-    """Item vectors in a Qdrant Edge shard under `path` (created on first use): the folder
-    itself, or, given `copies`, this process's private copy of it (see `ml_core.edge_folders`:
-    several serving processes each open the same index)."""
-
-    # Points written per update call: bounds the request built in Python.
-    batch_size = 1_000
-
-    def __init__(
-        self,
-        path: Path,
-        dim: int,
-        *,
-        hnsw_ef: int = 128,
-        search_threads: int = 1,
-        copies: Path | None = None,
-    ) -> None:
-        self.path = path
-        self.hnsw_ef = hnsw_ef
-        # One search thread per query: requests already run side by side, and on a small machine
-        # handing each query's segments to a pool only adds wake-ups to the tail latency.
-        config = edge.EdgeConfig(
-            vectors=edge.EdgeVectorParams(size=dim, distance=edge.Distance.Dot),
-            hnsw_config=edge.HnswIndexConfig(m=16, ef_construct=128, full_scan_threshold=10_000),
-            max_search_threads=search_threads,
+    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]:
+        found = self.index.query(
+            dense=vector, where=where.where(), limit=k, with_payload=["item_id"]
         )
-        self.folder = ShardFolder(path, copies=copies)
-        try:
-            self.shard = self._open(self.folder, config)
-        except BaseException:
-            self.folder.close()
-            raise
-
-    @staticmethod
-    def _open(folder: ShardFolder, config: edge.EdgeConfig) -> edge.EdgeShard:
-        if has_shard(folder.path):
-            return load_shard(folder, config)
-        shard = edge.EdgeShard.create(str(folder.path), config)
-        schema = {
-            "keyword": edge.PayloadSchemaType.Keyword,
-            "integer": edge.PayloadSchemaType.Integer,
-            "float": edge.PayloadSchemaType.Float,
-        }
-        for name, kind in PAYLOAD_INDEXES.items():
-            shard.update(edge.UpdateOperation.create_field_index(name, schema[kind]))
-        return shard
+        return [Hit(p.payload["item_id"], p.score) for p in found if p.payload]
 
     def publish(self) -> None:
-        """Offer a private index built here as the shared one (the next process copies it)."""
-        self.folder.publish()
-
-    def upsert(
-        self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
-    ) -> None:
-        self.folder.changed()
-        for start in range(0, len(item_ids), self.batch_size):
-            stop = start + self.batch_size
-            points = [
-                edge.Point(point_id(i), v.tolist(), p)
-                for i, v, p in zip(
-                    item_ids[start:stop], vectors[start:stop], payloads[start:stop], strict=True
-                )
-            ]
-            self.shard.update(edge.UpdateOperation.upsert_points(points))
-        # Builds the HNSW graph once the segment is large enough; small catalogues are scanned.
-        self.shard.optimize()
-        self.shard.flush()
-
-    def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
-        self.folder.changed()
-        for item_id, payload in zip(item_ids, payloads, strict=True):
-            self.shard.update(edge.UpdateOperation.overwrite_payload([point_id(item_id)], payload))
-        self.shard.flush()
-
-    def delete(self, item_ids: Sequence[str]) -> None:
-        self.folder.changed()
-        self.shard.update(edge.UpdateOperation.delete_points([point_id(i) for i in item_ids]))
-        self.shard.flush()
-
-    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]:
-        request = edge.QueryRequest(
-            limit=k,
-            query=edge.Query.Nearest(np.asarray(vector, dtype=np.float32).tolist()),
-            filter=_filter(edge, where),
-            with_payload=["item_id"],
-            params=edge.SearchParams(hnsw_ef=self.hnsw_ef),
-        )
-        return [Hit(p.payload["item_id"], p.score) for p in self.shard.query(request) if p.payload]
+        """Offer an index built by this process as the shared one (the next process copies it)."""
+        self.index.publish()
 
     def count(self) -> int:
-        return self.shard.count(edge.CountRequest(exact=True))
+        return self.index.count()
 
     def close(self) -> None:
-        try:
-            self.shard.close()
-        finally:
-            self.folder.close()
+        self.index.close()
 
 
-class ServerIndex:
-    """Item vectors in a collection of a Qdrant server (or `QdrantClient(":memory:")`)."""
-
-    batch_size = 1_000
-
-    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
-        self.client = client
-        self.collection = collection
-        if not client.collection_exists(collection):
-            client.create_collection(
-                collection, vectors_config=qm.VectorParams(size=dim, distance=qm.Distance.DOT)
-            )
-            for name, kind in PAYLOAD_INDEXES.items():
-                client.create_payload_index(collection, name, qm.PayloadSchemaType(kind))
-
-    def upsert(
-        self, item_ids: Sequence[str], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
-    ) -> None:
-        for start in range(0, len(item_ids), self.batch_size):
-            stop = start + self.batch_size
-            points = [
-                qm.PointStruct(id=str(point_id(i)), vector=v.tolist(), payload=p)
-                for i, v, p in zip(
-                    item_ids[start:stop], vectors[start:stop], payloads[start:stop], strict=True
-                )
-            ]
-            self.client.upsert(self.collection, points)
-
-    def set_payloads(self, item_ids: Sequence[str], payloads: Sequence[dict[str, Any]]) -> None:
-        for item_id, payload in zip(item_ids, payloads, strict=True):
-            self.client.overwrite_payload(
-                self.collection, payload=payload, points=[str(point_id(item_id))]
-            )
-
-    def delete(self, item_ids: Sequence[str]) -> None:
-        self.client.delete(
-            self.collection,
-            points_selector=qm.PointIdsList(points=[str(point_id(i)) for i in item_ids]),
-        )
-
-    def query(self, vector: np.ndarray, k: int, where: ItemFilter) -> list[Hit]:
-        found = self.client.query_points(
-            self.collection,
-            query=np.asarray(vector, dtype=np.float32).tolist(),
-            query_filter=_filter(qm, where),
-            limit=k,
-            with_payload=["item_id"],
-        )
-        return [Hit(p.payload["item_id"], p.score) for p in found.points if p.payload]
-
-    def count(self) -> int:
-        return self.client.count(self.collection, exact=True).count
-
-    def close(self) -> None:
-        self.client.close()
-
-
-def open_index(settings: Settings, name: str, dim: int) -> VectorIndex:
-    """The index called `name`: a collection on `settings.qdrant_url` when set, else this
+def open_index(settings: Settings, name: str, dim: int) -> ItemIndex:
+    """The item index called `name`: a collection on `settings.qdrant_url` when set, else this
     process's copy of the Qdrant Edge shard `var_dir/indexes/<name>` (an empty one when none
-    was built: `EdgeIndex.publish` offers it once filled)."""
-    if settings.qdrant_url:
-        return ServerIndex(QdrantClient(url=settings.qdrant_url), name, dim)
-    return EdgeIndex(
-        settings.var_dir / "indexes" / name, dim, copies=copies_folder(settings.var_dir)
-    )
+    was built: `ItemIndex.publish` offers it once filled)."""
+    return ItemIndex(open_vector_index(settings, name, item_schema(dim)))
 
 
 def payload(item: CatalogItem) -> dict[str, Any]:
@@ -527,7 +381,7 @@ class RecommendationService:
         self._bought_together = self._fit_bought_together()
         self._allowed: dict[str | None, np.ndarray] = {}
 
-    def _open_index(self) -> VectorIndex:
+    def _open_index(self) -> ItemIndex:
         # Named by content: the same vectors reuse the index whichever version asked for them.
         digest = hashlib.sha256("\n".join(self._ids).encode())
         digest.update(self._matrix.tobytes())
@@ -539,8 +393,7 @@ class RecommendationService:
                 index.set_payloads(list(self._ids), payloads)  # same vectors: only stock moved
             else:
                 index.upsert(list(self._ids), self._matrix, payloads)
-                if isinstance(index, EdgeIndex):
-                    index.publish()
+                index.publish()
         except Exception:
             # An embedded index left open holds its lock: the next attempt could not open it.
             index.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partialmethod
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from api.cli import app
+from api.commands.recommend import DEFAULT_MODEL
+from ml_core.recommend.ease import EASE
 from ml_core.recommend.models import load_recommender
 from retail.settings import get_settings
 from retail.world.seed import ScaleSpec
@@ -49,12 +52,15 @@ def csvs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return folder / "train.csv", folder / "test.csv"
 
 
-def test_eval_writes_ranked_lists_and_metrics(csvs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_eval_without_a_model_runs_the_default_and_writes_ranked_lists_and_metrics(
+    csvs: tuple[Path, Path], tmp_path: Path
+) -> None:
     train, test = csvs
     out = tmp_path / "out"
     result = _eval("--train", str(train), "--test", str(test), "--k", "5", "--output-dir", str(out))
     assert result.exit_code == 0, result.output
-    assert "item_item" in result.stdout and "R@5" in result.stdout
+    assert DEFAULT_MODEL in result.stdout and "R@5" in result.stdout
+    assert "note:" not in result.stderr, "30 items are far below EASE's cap"
     recs = pd.read_csv(out / "recommendations.csv", dtype={"item_id": str})
     assert list(recs.columns) == ["user_id", "item_id", "rank"]
     test_users = pd.read_csv(test)["user_id"].unique()
@@ -66,8 +72,8 @@ def test_eval_writes_ranked_lists_and_metrics(csvs: tuple[Path, Path], tmp_path:
     assert recs.merge(seen, on=["user_id", "item_id"]).empty, "no TRAIN item comes back"
     assert recs["item_id"].str.len().eq(3).all(), "ids stay text: '007' is not 7"
     metrics = json.loads((out / "metrics.json").read_text())
-    best = metrics["models"]["item_item"]
-    assert metrics["k"] == 5 and set(metrics["models"]) == {"item_item"}
+    best = metrics["models"][DEFAULT_MODEL]
+    assert metrics["k"] == 5 and set(metrics["models"]) == {DEFAULT_MODEL}
     for key in ("precision", "recall", "ndcg", "map", "catalog_coverage"):
         assert 0 <= best[key] <= 1
     assert best["recall"] > 0.3, "three clean taste groups are easy to learn"
@@ -162,6 +168,21 @@ def test_a_model_failing_midway_leaves_no_output(csvs: tuple[Path, Path], tmp_pa
     assert not out.exists() and list(tmp_path.iterdir()) == [untimed]
 
 
+def test_eval_says_when_ease_scores_only_the_most_popular_items(
+    csvs: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """EASE's cap lowered below the 30 items, as a catalogue larger than 10,000 items would be."""
+    monkeypatch.setattr(EASE, "__init__", partialmethod(EASE.__init__, max_items=20))
+    train, test = csvs
+    out = tmp_path / "out"
+    result = _eval("--train", str(train), "--test", str(test), "--k", "5", "--model", "ease",
+                   "--output-dir", str(out))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "note: EASE scores the 20 most popular of the 30 items" in result.stderr
+    recs = pd.read_csv(out / "recommendations.csv", dtype={"item_id": str})
+    assert len(recs) == 5 * recs["user_id"].nunique(), "the others still fill the lists"
+
+
 def _tiny_world() -> None:
     seed_configured_world(ScaleSpec(20, 2, 60, 120, 0.8, 40, 2.0))
 
@@ -171,22 +192,22 @@ def test_train_registers_a_loadable_model(aisle: Aisle) -> None:
     result = aisle("recommend", "train", "--json")
     assert result.exit_code == 0, result.output
     trained = json.loads(result.stdout)
-    assert trained["model"] == "item_item" and trained["users"] > 0 and trained["items"] > 0
+    assert trained["model"] == DEFAULT_MODEL and trained["users"] > 0 and trained["items"] > 0
     assert trained["holdout"]["k"] == 20 and 0 <= trained["holdout"]["recall"] <= 1
     home = get_settings().var_dir / "artifacts" / "recommender"
     assert (home / "ACTIVE").read_text() == trained["model_version"]
     folder = home / trained["model_version"]
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["kind"] == "recommender" and manifest["parameters"]["model"] == "item_item"
+    assert manifest["kind"] == "recommender" and manifest["parameters"]["model"] == DEFAULT_MODEL
     assert not list(folder.glob("*.pkl"))
     model = load_recommender(folder)
     customer = str(model.user_ids_[0])
     assert len(model.recommend([customer, "someone-new"], 5).item_ids(1)) == 5
 
-    again = aisle("recommend", "train", "--model", "ease")
+    again = aisle("recommend", "train", "--model", "popularity")
     assert again.exit_code == 0, again.output
-    assert again.stdout.startswith("recommender ease version ")
-    assert load_recommender(home / (home / "ACTIVE").read_text()).name == "ease"
+    assert again.stdout.startswith("recommender popularity version ")
+    assert load_recommender(home / (home / "ACTIVE").read_text()).name == "popularity"
 
 
 def test_train_refuses_an_empty_store_and_unknown_models(aisle: Aisle) -> None:

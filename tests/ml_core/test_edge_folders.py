@@ -1,14 +1,15 @@
 """Qdrant Edge folders shared by processes: readers open private copies while a writer writes.
 
-Tried on the recommender's `EdgeIndex` (the RAG index's `EdgeBackend` opens its folder the same
-way); the copies of this process stand in for other processes' copies, and a real second
-process reads beside a writer in `tests/api/test_serving_processes.py`.
+Tried on the Qdrant adapter's `EdgeIndex` (the RAG index and the recommender's item index both
+open their folders through it); the copies of this process stand in for other processes' copies,
+and a real second process reads beside a writer in `tests/api/test_serving_processes.py`.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,10 @@ import pytest
 
 from ml_core import edge_folders
 from ml_core.edge_folders import FolderBusyError, FolderLock, ShardUnavailableError
-from ml_core.recommend.serving import EdgeIndex, ItemFilter
+from ml_core.vectors import EdgeIndex, Point, Schema
 
 DIM = 8
+SCHEMA = Schema(namespace=uuid.UUID(int=8), dim=DIM, fields={"item_id": "keyword"})
 
 
 def _vectors(n: int, seed: int = 3) -> tuple[list[str], np.ndarray]:
@@ -29,33 +31,41 @@ def _vectors(n: int, seed: int = 3) -> tuple[list[str], np.ndarray]:
 
 def _build(folder: Path, n: int) -> tuple[list[str], np.ndarray]:
     ids, vectors = _vectors(n)
-    writer = EdgeIndex(folder, DIM)
-    writer.upsert(ids, vectors, [{"item_id": i} for i in ids])
+    writer = EdgeIndex(folder, SCHEMA)
+    writer.upsert(_points(ids, vectors))
+    writer.finish()
     writer.close()
     return ids, vectors
+
+
+def _points(ids: list[str], vectors: np.ndarray) -> list[Point]:
+    return [Point(i, v, {"item_id": i}) for i, v in zip(ids, vectors, strict=True)]
+
+
+def _top(index: EdgeIndex, vector: np.ndarray, k: int) -> list[str]:
+    return [p.payload["item_id"] for p in index.query(dense=vector, limit=k)]
 
 
 def test_readers_copy_the_folder_and_a_writer_writes_beside_them(tmp_path: Path) -> None:
     shared, copies = tmp_path / "indexes" / "items", tmp_path / "copies"
     ids, vectors = _build(shared, 20)
-    first = EdgeIndex(shared, DIM, copies=copies)
-    second = EdgeIndex(shared, DIM, copies=copies)  # the shard itself admits one holder
+    first = EdgeIndex(shared, SCHEMA, copies=copies)
+    second = EdgeIndex(shared, SCHEMA, copies=copies)  # the shard itself admits one holder
     assert first.count() == second.count() == 20
-    top = [h.item_id for h in first.query(vectors[4], 3, ItemFilter())]
-    assert (
-        top[0] == ids[4] and [h.item_id for h in second.query(vectors[4], 3, ItemFilter())] == top
-    )
-    assert not first.folder.stale
-    EdgeIndex(shared, DIM).close()  # a writer that wrote nothing
-    assert not first.folder.stale
+    top = _top(first, vectors[4], 3)
+    assert top[0] == ids[4] and _top(second, vectors[4], 3) == top
+    assert not first.stale
+    EdgeIndex(shared, SCHEMA).close()  # a writer that wrote nothing
+    assert not first.stale
 
-    writer = EdgeIndex(shared, DIM)  # an ingest while they serve
+    writer = EdgeIndex(shared, SCHEMA)  # an ingest while they serve
     writer.delete(ids[:5])
+    writer.finish()
     writer.close()
-    assert first.folder.stale and second.folder.stale
+    assert first.stale and second.stale
     assert first.count() == 20  # it serves what it copied until it opens the index again
-    fresh = EdgeIndex(shared, DIM, copies=copies)
-    assert fresh.count() == 15 and not fresh.folder.stale
+    fresh = EdgeIndex(shared, SCHEMA, copies=copies)
+    assert fresh.count() == 15 and not fresh.stale
 
     for reader in (first, second, fresh):
         reader.close()
@@ -69,8 +79,8 @@ def test_a_reader_does_not_wait_long_for_a_writer(
     _build(shared, 4)
     monkeypatch.setattr(edge_folders, "READ_WAIT_S", 0.2)
     with FolderLock(shared, exclusive=True, wait_s=0), pytest.raises(FolderBusyError, match="busy"):
-        EdgeIndex(shared, DIM, copies=tmp_path / "copies")
-    reader = EdgeIndex(shared, DIM, copies=tmp_path / "copies")  # the writer is done
+        EdgeIndex(shared, SCHEMA, copies=tmp_path / "copies")
+    reader = EdgeIndex(shared, SCHEMA, copies=tmp_path / "copies")  # the writer is done
     assert reader.count() == 4
     reader.close()
 
@@ -78,12 +88,13 @@ def test_a_reader_does_not_wait_long_for_a_writer(
 def test_an_index_built_privately_is_published_for_the_next_reader(tmp_path: Path) -> None:
     shared, copies = tmp_path / "items", tmp_path / "copies"
     ids, vectors = _vectors(6)
-    built = EdgeIndex(shared, DIM, copies=copies)
+    built = EdgeIndex(shared, SCHEMA, copies=copies)
     assert built.count() == 0 and not shared.exists()
-    built.upsert(ids, vectors, [{"item_id": i} for i in ids])
+    built.upsert(_points(ids, vectors))
+    built.finish()
     built.publish()
     built.close()
-    again = EdgeIndex(shared, DIM, copies=copies)
+    again = EdgeIndex(shared, SCHEMA, copies=copies)
     assert again.folder.copied and again.count() == 6
     again.close()
 
@@ -99,7 +110,7 @@ def test_copies_of_processes_that_are_gone_are_swept(tmp_path: Path) -> None:
     )
     left = copies / f"{gone.stdout.strip()}-abandoned" / "items"
     left.mkdir(parents=True)
-    reader = EdgeIndex(shared, DIM, copies=copies)
+    reader = EdgeIndex(shared, SCHEMA, copies=copies)
     assert not left.parent.exists()
     reader.close()
 
@@ -109,5 +120,5 @@ def test_a_damaged_shard_is_one_sentence(tmp_path: Path) -> None:
     _build(shared, 3)
     (shared / "edge_config.json").write_text("not json")
     with pytest.raises(ShardUnavailableError, match="cannot be opened"):
-        EdgeIndex(shared, DIM, copies=tmp_path / "copies")
+        EdgeIndex(shared, SCHEMA, copies=tmp_path / "copies")
     assert list((tmp_path / "copies").iterdir()) == []  # nothing left behind

@@ -18,17 +18,17 @@ from sqlalchemy import Engine, select
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.ranking import CatalogItem, GeneratorWeights, RankingRules
 from ml_core.recommend.serving import (
-    EdgeIndex,
     ItemFilter,
+    ItemIndex,
     RecommendationService,
-    ServerIndex,
     TextVectors,
-    VectorIndex,
+    item_schema,
     load_catalog,
     payload,
 )
 from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
+from ml_core.vectors import EdgeIndex, ServerIndex
 from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
 from retail.store.models import Order
@@ -58,16 +58,16 @@ def _world_items(rng: np.random.Generator) -> tuple[list[CatalogItem], np.ndarra
 
 
 @pytest.fixture(params=["edge", "server"])
-def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ItemIndex]:
     """The same interface on Qdrant Edge and on the Qdrant server API (local mode)."""
-    built: VectorIndex
+    built: ItemIndex
     if request.param == "edge":
-        built = EdgeIndex(tmp_path / "shard", DIM)
+        built = ItemIndex(EdgeIndex(tmp_path / "shard", item_schema(DIM)))
     else:
         # Local mode has no payload indexes and says so (once per process); a server builds them.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            built = ServerIndex(QdrantClient(":memory:"), "items", DIM)
+            built = ItemIndex(ServerIndex(QdrantClient(":memory:"), "items", item_schema(DIM)))
     yield built
     built.close()
 
@@ -86,7 +86,7 @@ def _brute_force(
     return [items[keep[j]].item_id for j in np.argsort(-scores, kind="stable")[:k]]
 
 
-def test_filtered_queries_match_brute_force_and_skip_out_of_stock(index: VectorIndex) -> None:
+def test_filtered_queries_match_brute_force_and_skip_out_of_stock(index: ItemIndex) -> None:
     rng = np.random.default_rng(7)
     items, vectors = _world_items(rng)
     index.upsert([i.item_id for i in items], vectors, [payload(i) for i in items])
@@ -110,7 +110,7 @@ def test_filtered_queries_match_brute_force_and_skip_out_of_stock(index: VectorI
     assert unfiltered[0].item_id == _brute_force(items, vectors, vectors[0], 1, ItemFilter())[0]
 
 
-def test_payload_updates_and_deletes_take_effect(index: VectorIndex) -> None:
+def test_payload_updates_and_deletes_take_effect(index: ItemIndex) -> None:
     items, vectors = _world_items(np.random.default_rng(3))
     ids = [i.item_id for i in items]
     index.upsert(ids, vectors, [payload(i) for i in items])
@@ -131,11 +131,11 @@ def test_payload_updates_and_deletes_take_effect(index: VectorIndex) -> None:
 
 def test_edge_index_reopens_from_disk(tmp_path: Path) -> None:
     items, vectors = _world_items(np.random.default_rng(5))
-    first = EdgeIndex(tmp_path / "shard", DIM)
+    first = ItemIndex(EdgeIndex(tmp_path / "shard", item_schema(DIM)))
     first.upsert([i.item_id for i in items], vectors, [payload(i) for i in items])
     expected = first.query(vectors[0], 5, ItemFilter(in_stock=True, location_id="S002"))
     first.close()
-    reopened = EdgeIndex(tmp_path / "shard", DIM)
+    reopened = ItemIndex(EdgeIndex(tmp_path / "shard", item_schema(DIM)))
     assert reopened.count() == N
     assert reopened.query(vectors[0], 5, ItemFilter(in_stock=True, location_id="S002")) == expected
     reopened.close()

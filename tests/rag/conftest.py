@@ -9,18 +9,19 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
-from rag.index import EdgeBackend, QdrantRagStore, SearchBackend, ServerBackend
+from ml_core.vectors import EdgeIndex, ServerIndex, VectorIndex
+from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore
 
 
 @pytest.fixture(params=["edge", "server"])
 def rag_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantRagStore]:
     if request.param == "edge":
-        backend: SearchBackend = EdgeBackend(tmp_path / "rag")
+        backend: VectorIndex = EdgeIndex(tmp_path / "rag", RAG_SCHEMA)
     else:
         with warnings.catch_warnings():
             # The in-process client warns that it ignores payload indexes; a server keeps them.
             warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
-            backend = ServerBackend(QdrantClient(":memory:"))
+            backend = ServerIndex(QdrantClient(":memory:"), COLLECTION, RAG_SCHEMA)
     store = QdrantRagStore(backend)
     yield store
     backend.close()

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import rag.index
+from ml_core.vectors import EdgeIndex, IndexNotBuiltError
 from rag.documents import RagDocument
-from rag.index import EdgeBackend, IndexNotBuiltError, QdrantRagStore, ingest_documents
+from rag.index import RAG_SCHEMA, QdrantRagStore, ingest_documents
 
 
 def _docs(n: int = 4) -> list[RagDocument]:
@@ -45,8 +46,8 @@ def test_reingest_embeds_only_changed_documents_and_deletes_removed(
     report = ingest_documents(docs, rag_store)
     assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 1, 2, 1)
     assert embedded == [docs[1].text]
-    assert set(rag_store.client.hashes()) == {"product:P0", "product:P1", "product:P2"}
-    assert rag_store.client.hashes()["product:P1"] == docs[1].content_hash
+    assert set(rag_store.hashes()) == {"product:P0", "product:P1", "product:P2"}
+    assert rag_store.hashes()["product:P1"] == docs[1].content_hash
 
     again = ingest_documents(docs, rag_store)
     assert (again.unchanged, len(embedded)) == (3, 1)
@@ -54,10 +55,10 @@ def test_reingest_embeds_only_changed_documents_and_deletes_removed(
 
 def test_an_edge_index_persists_and_a_missing_one_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(IndexNotBuiltError):
-        EdgeBackend(tmp_path / "never", create=False)
-    backend = EdgeBackend(tmp_path / "rag")
+        EdgeIndex(tmp_path / "never", RAG_SCHEMA, create=False)
+    backend = EdgeIndex(tmp_path / "rag", RAG_SCHEMA)
     ingest_documents(_docs(2), QdrantRagStore(backend))
     backend.close()
-    reopened = EdgeBackend(tmp_path / "rag", create=False)
+    reopened = EdgeIndex(tmp_path / "rag", RAG_SCHEMA, create=False)
     assert reopened.count() == 2
     reopened.close()
