@@ -45,6 +45,7 @@ RATE_METRICS = ("ctr", "add_to_cart_rate", "conversion")
 class ExperimentReport:
     experiment: dict[str, Any]
     control: str
+    alpha: float
     units: dict[str, int]
     visits: dict[str, int]
     srm_p_value: float
@@ -265,6 +266,7 @@ def experiment_report(
     return ExperimentReport(
         experiment=describe_experiment(experiment),
         control=control,
+        alpha=alpha,
         units=unit_counts,
         visits=visit_counts,
         srm_p_value=srm_p,
