@@ -149,8 +149,8 @@ def format_metric(metric: str, value: float | None) -> str:
     return f"{value:,.2f}" if metric == "revenue_per_visit" else f"{value:.2%}"
 
 
-def _interval(low: float, high: float, metric: str) -> str:
-    return f"[{format_metric(metric, low)}, {format_metric(metric, high)}]"
+def _interval(metric: str, bounds: tuple[float, float]) -> str:
+    return f"[{format_metric(metric, bounds[0])}, {format_metric(metric, bounds[1])}]"
 
 
 def print_report(report: ExperimentReport) -> None:
@@ -190,7 +190,7 @@ def print_report(report: ExperimentReport) -> None:
                 format_metric(metric, r["control_value"]),
                 format_metric(metric, r["value"]),
                 format_metric(metric, r["abs_diff"]),
-                _interval(*r["abs_ci"], metric),
+                _interval(metric, r["abs_ci"]),
                 relative,
                 f"{r['p_value']:.3g}" + (" (significant)" if r["significant"] else ""),
                 cut,
