@@ -49,6 +49,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 _LAYER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
+class ExperimentStateError(AisleError):
+    """A request the experiment's state refuses: a name taken, a start of an experiment that is
+    not a draft, a layer without enough free traffic."""
+
+
 @dataclass(frozen=True)
 class Arm:
     name: str
@@ -276,7 +281,7 @@ def create_experiment(
     checked = _checked_arms(arms)
     with transaction(engine) as session:
         if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
-            raise AisleError(f"An experiment named {name!r} already exists.")
+            raise ExperimentStateError(f"An experiment named {name!r} already exists.")
         row = Experiment(
             id=f"exp-{secrets.token_hex(6)}",
             name=name,
@@ -327,7 +332,7 @@ def start_experiment(engine: Engine, key: str) -> Experiment:
     with transaction(engine) as session:
         row = _find(session, key)
         if row.status != "draft":
-            raise AisleError(
+            raise ExperimentStateError(
                 f"Experiment {row.name!r} is {row.status}; only a draft experiment can start."
             )
         in_layer = session.scalars(
@@ -335,7 +340,7 @@ def start_experiment(engine: Engine, key: str) -> Experiment:
         )
         held = sum(bucket_count(e.traffic) for e in in_layer)
         if held + bucket_count(row.traffic) > BUCKETS:
-            raise AisleError(
+            raise ExperimentStateError(
                 f"Layer {row.layer!r} has {(BUCKETS - held) / BUCKETS:.2%} of its traffic free; "
                 f"experiment {row.name!r} needs {row.traffic:.2%}: stop an experiment in the "
                 "layer or use another layer."
@@ -352,7 +357,7 @@ def stop_experiment(engine: Engine, key: str) -> Experiment:
     with transaction(engine) as session:
         row = _find(session, key)
         if row.status != "running":
-            raise AisleError(
+            raise ExperimentStateError(
                 f"Experiment {row.name!r} is {row.status}; only a running one can stop."
             )
         row.status = "stopped"
