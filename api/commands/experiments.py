@@ -70,14 +70,10 @@ def create(
     """Create a draft experiment (it assigns nobody until `aisle experiments start`)."""
     from ml_core.experiments.assignment import create_experiment, parse_arm
     from ml_core.experiments.report import describe_experiment
-    from ml_core.experiments.stats import planned_sample_size
     from retail.identity import Principal
 
     principal = Principal.parse(creator)
     arms = [parse_arm(text) for text in arm]
-    planned = None
-    if baseline_rate is not None:
-        planned = planned_sample_size(baseline_rate, min_uplift) * len(arms)
     with store() as engine:
         row = create_experiment(
             engine,
@@ -87,7 +83,8 @@ def create(
             traffic=traffic,
             primary_metric=metric,
             created_by=f"{principal.role}:{principal.id}",
-            planned_units=planned,
+            baseline_rate=baseline_rate,
+            minimum_uplift=min_uplift,
         )
     show_experiment(describe_experiment(row), as_json)
 

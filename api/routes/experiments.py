@@ -21,7 +21,6 @@ from api.schemas import AUTH_ERRORS, error_responses
 from ml_core.experiments import assignment
 from ml_core.experiments.assignment import ExperimentStateError
 from ml_core.experiments.report import describe_experiment, experiment_report
-from ml_core.experiments.stats import planned_sample_size
 from retail.errors import AisleError
 from retail.identity import Principal
 
@@ -168,10 +167,6 @@ def create_experiment(
 ) -> dict[str, Any]:
     """A draft experiment; it assigns nobody until it is started."""
     try:
-        planned = None
-        if body.baseline_rate is not None:
-            per_arm = planned_sample_size(body.baseline_rate, body.minimum_uplift)
-            planned = per_arm * len(body.arms)
         row = assignment.create_experiment(
             engine,
             name=body.name,
@@ -180,7 +175,8 @@ def create_experiment(
             traffic=body.traffic,
             primary_metric=body.primary_metric,
             created_by=principal_spec(principal),
-            planned_units=planned,
+            baseline_rate=body.baseline_rate,
+            minimum_uplift=body.minimum_uplift,
         )
     except ExperimentStateError as exc:
         raise _conflict(exc) from None

@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from ml_core.experiments.stats import planned_sample_size
 from retail.errors import AisleError, NotFoundError
 from retail.store.db import transaction
 from retail.store.models import Experiment
@@ -258,9 +259,13 @@ def create_experiment(
     traffic: float = 1.0,
     primary_metric: str = "conversion",
     created_by: str,
-    planned_units: int | None = None,
+    baseline_rate: float | None = None,
+    minimum_uplift: float = 0.05,
 ) -> Experiment:
-    """A new draft experiment; raises AisleError with the reason when the input is not valid."""
+    """A new draft experiment; raises AisleError with the reason when the input is not valid.
+
+    With `baseline_rate` (the primary rate today) the experiment plans its size: the visits
+    over all arms to detect a relative change of `minimum_uplift`."""
     name = name.strip()
     if not _NAME.match(name):
         raise AisleError(
@@ -276,9 +281,10 @@ def create_experiment(
         )
     if primary_metric not in METRICS:
         raise AisleError(f"Unknown metric {primary_metric!r}; choose one of {', '.join(METRICS)}.")
-    if planned_units is not None and planned_units < 1:
-        raise AisleError(f"Planned units must be at least 1, not {planned_units}.")
     checked = _checked_arms(arms)
+    planned_units = None
+    if baseline_rate is not None:
+        planned_units = planned_sample_size(baseline_rate, minimum_uplift) * len(checked)
     with transaction(engine) as session:
         if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
             raise ExperimentStateError(f"An experiment named {name!r} already exists.")

@@ -19,6 +19,7 @@ Distributions come from scipy.stats and statsmodels; nothing here computes one b
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -28,6 +29,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from retail.errors import AisleError
 
@@ -265,8 +267,24 @@ def planned_sample_size(
     if not 0 < alpha < 1 or not 0 < power < 1:
         raise AisleError("Alpha and power are probabilities between 0 and 1.")
     effect = abs(proportion_effectsize(target, baseline_rate))
-    n = NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=1.0)
-    return math.ceil(float(n))
+    # An effect too small to solve for: statsmodels warns and returns NaN, or refuses with a
+    # ValueError; either is the sentence below.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            n = float(
+                NormalIndPower().solve_power(
+                    effect_size=effect, alpha=alpha, power=power, ratio=1.0
+                )
+            )
+        except ValueError:
+            n = math.nan
+    if not math.isfinite(n):
+        raise AisleError(
+            f"An uplift of {relative_uplift:+.1%} on {baseline_rate:.2g} is too small to plan a "
+            "test for; give a larger rate or uplift."
+        )
+    return math.ceil(n)
 
 
 def check_guardrails(

@@ -147,6 +147,8 @@ def test_planned_sample_size_is_statsmodels_power_for_proportions() -> None:
     assert planned_sample_size(0.05, 0.05, alpha=0.10) < n
     with pytest.raises(AisleError, match="not a rate a test can detect"):
         planned_sample_size(0.6, 1.0)
+    with pytest.raises(AisleError, match="too small to plan a test for"):
+        planned_sample_size(1e-179, 0.05)
 
 
 def test_guardrails_pass_breach_or_wait_for_data() -> None:
