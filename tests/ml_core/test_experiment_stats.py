@@ -162,3 +162,16 @@ def test_guardrails_pass_breach_or_wait_for_data() -> None:
         for name, frame in (("dropped", dropped), ("steady", steady), ("few", few))
     }
     assert status == {"dropped": "breach", "steady": "pass", "few": "inconclusive"}
+
+
+def test_an_a_a_test_is_significant_about_alpha_of_the_time() -> None:
+    # No true effect: the intervals (CUPED on) must reject about 5% of the time, no more.
+    rng = np.random.default_rng(23)
+    runs = 400
+    rejected = sum(
+        _result(
+            compare_arms(synthetic_units(rng, 400, with_pre=True), "control"), "conversion"
+        ).significant
+        for _ in range(runs)
+    )
+    assert 0.025 <= rejected / runs <= 0.08
