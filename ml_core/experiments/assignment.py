@@ -34,15 +34,14 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ml_core.experiments.stats import planned_sample_size
+from ml_core.experiments.stats import NUMERATORS, planned_sample_size
 from retail.errors import AisleError, NotFoundError
 from retail.store.db import transaction
 from retail.store.models import Experiment
 
 # 10,000 buckets: traffic can be allocated in steps of 0.01%.
 BUCKETS = 10_000
-METRICS = ("ctr", "add_to_cart_rate", "conversion", "revenue_per_visit")
-STATUSES = ("draft", "running", "stopped")
+METRICS = tuple(NUMERATORS)
 # How long `LiveExperiments` serves what it read before reading the experiments table again: a
 # start or stop reaches every process within this many seconds.
 CACHE_SECONDS = 5.0
