@@ -36,7 +36,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SERVICE, AssistantLoader, InvalidRequest, sessions_at_once
 from api.hygiene import RequestHygiene, UnacceptableBody, on_pool_exhausted, on_unacceptable_body
 from api.ratelimit import RateLimit, make_rate_limiter
-from api.routes import associate, audit, chat, evals, health, me, metrics, products, proposals
+from api.routes import (
+    associate,
+    audit,
+    chat,
+    evals,
+    experiments,
+    health,
+    me,
+    metrics,
+    products,
+    proposals,
+)
 from api.routes.metrics import Metrics
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
@@ -60,6 +71,7 @@ ROUTERS: Sequence[APIRouter] = (
     proposals.router,
     audit.router,
     evals.router,
+    experiments.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot

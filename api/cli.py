@@ -20,6 +20,7 @@ from api.commands.ask import ask_cmd
 from api.commands.audit import audit_app
 from api.commands.common import JsonFlag, print_json, store
 from api.commands.evals import eval_app
+from api.commands.experiments import experiments_app
 from api.commands.forecast import forecast_app
 from api.commands.kg import kg_app
 from api.commands.pricing import pricing_app
@@ -67,6 +68,7 @@ app.add_typer(rag_app, name="rag")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
+app.add_typer(experiments_app, name="experiments")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)

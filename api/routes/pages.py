@@ -90,6 +90,14 @@ PAGES = (
         ("queue.js", "pricing.js"),
     ),
     Page("/evals", "evals.html", "Evaluations", "Evaluation reports", "evaluator", ("evals.js",)),
+    Page(
+        "/experiments",
+        "experiments.html",
+        "Experiments",
+        "Experiments",
+        "evaluator",
+        ("experiments.js",),
+    ),
 )
 
 

@@ -236,6 +236,11 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/evals/runs", "get"): "listEvalRuns",
         ("/v1/evals/runs/{run_id}", "get"): "getEvalRun",
         ("/v1/evals/runs/{run_id}/report", "get"): "getEvalReport",
+        ("/v1/experiments", "get"): "listExperiments",
+        ("/v1/experiments", "post"): "createExperiment",
+        ("/v1/experiments/{key}/start", "post"): "startExperiment",
+        ("/v1/experiments/{key}/stop", "post"): "stopExperiment",
+        ("/v1/experiments/{key}/report", "get"): "getExperimentReport",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

@@ -1,0 +1,280 @@
+"""An experiment's report from what the store logged: exposures (`recommendations_served` rows
+carrying the experiment id) joined by `recommendation_id` to the clicks, cart adds and purchases
+they led to, reduced to one row per unit for `stats.compare_arms`, plus the SRM check, the
+guardrails, the planned sample size and each arm's cumulative metric day by day (the plot).
+
+A visit is a session in which the unit was served a recommendation of the experiment (a served
+row without a session counts as a visit of its own). Outcomes count only when attributed to one
+of the experiment's recommendations. The pre-period covariates for CUPED are a signed-in unit's
+sessions and purchase revenue in the `PRE_PERIOD_DAYS` before the experiment started; an
+anonymous unit has none (zero, which keeps the adjustment unbiased: it was fixed before
+assignment).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from ml_core.experiments.assignment import get_experiment
+from ml_core.experiments.stats import (
+    DEFAULT_GUARDRAILS,
+    NUMERATORS,
+    ArmResult,
+    Guardrail,
+    check_guardrails,
+    compare_arms,
+    planned_sample_size,
+    srm_check,
+)
+from retail.store.models import Experiment, RecommendationServed, ShopperEvent
+
+PRE_PERIOD_DAYS = 28
+OUTCOMES = {"click": "clicks", "add_to_cart": "add_to_carts", "purchase": "purchases"}
+# The metrics a planned sample size can be computed for: proportions of visits.
+RATE_METRICS = ("ctr", "add_to_cart_rate", "conversion")
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    experiment: dict[str, Any]
+    control: str
+    alpha: float
+    units: dict[str, int]
+    visits: dict[str, int]
+    srm_p_value: float
+    srm_mismatch: bool
+    # Units served more than one arm (an assignment that changed while running); counted in
+    # the arm they were served first.
+    mixed_units: int
+    results: list[dict[str, Any]]
+    guardrails: list[dict[str, Any]]
+    planned: dict[str, Any] | None
+    over_time: list[dict[str, Any]]
+    note: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def describe_experiment(e: Experiment) -> dict[str, Any]:
+    """The experiment as the CLI and the API show it (the salt stays in the store)."""
+    return {
+        "id": e.id,
+        "name": e.name,
+        "layer": e.layer,
+        "status": e.status,
+        "traffic": e.traffic,
+        "arms": e.arms,
+        "primary_metric": e.primary_metric,
+        "planned_units": e.planned_units,
+        "created_by": e.created_by,
+        "created_at": e.created_at.isoformat() if e.created_at else None,
+        "started_at": e.started_at.isoformat() if e.started_at else None,
+        "stopped_at": e.stopped_at.isoformat() if e.stopped_at else None,
+    }
+
+
+def _exposures(session: Session, experiment_id: str) -> pd.DataFrame:
+    rows = session.execute(
+        select(
+            RecommendationServed.id,
+            RecommendationServed.unit_id,
+            RecommendationServed.customer_id,
+            RecommendationServed.arm,
+            func.coalesce(RecommendationServed.session_id, RecommendationServed.id).label("visit"),
+            RecommendationServed.served_at,
+        ).where(RecommendationServed.experiment_id == experiment_id)
+    ).all()
+    columns = ["recommendation_id", "unit_id", "customer_id", "arm", "visit", "served_at"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _outcomes(session: Session, experiment_id: str) -> pd.DataFrame:
+    rows = session.execute(
+        select(
+            ShopperEvent.recommendation_id,
+            ShopperEvent.event_type,
+            func.coalesce(ShopperEvent.value, 0.0),
+            ShopperEvent.occurred_at,
+        )
+        .join(RecommendationServed, RecommendationServed.id == ShopperEvent.recommendation_id)
+        .where(
+            RecommendationServed.experiment_id == experiment_id,
+            ShopperEvent.event_type.in_(OUTCOMES),
+        )
+    ).all()
+    return pd.DataFrame(
+        rows, columns=["recommendation_id", "event_type", "value", "occurred_at"]
+    ).astype({"value": float})
+
+
+def _pre_period(session: Session, experiment: Experiment) -> pd.DataFrame:
+    """pre_visits and pre_revenue of each signed-in unit, by customer id."""
+    assert experiment.started_at is not None
+    start = experiment.started_at
+    exposed = select(RecommendationServed.customer_id).where(
+        RecommendationServed.experiment_id == experiment.id,
+        RecommendationServed.customer_id.is_not(None),
+    )
+    purchase_value = func.coalesce(ShopperEvent.value, 0.0)
+    rows = session.execute(
+        select(
+            ShopperEvent.customer_id,
+            func.count(func.distinct(ShopperEvent.session_id)),
+            func.sum(purchase_value).filter(ShopperEvent.event_type == "purchase"),
+        )
+        .where(
+            ShopperEvent.customer_id.in_(exposed),
+            ShopperEvent.occurred_at >= start - dt.timedelta(days=PRE_PERIOD_DAYS),
+            ShopperEvent.occurred_at < start,
+        )
+        .group_by(ShopperEvent.customer_id)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["customer_id", "pre_visits", "pre_revenue"])
+    return frame.astype({"pre_visits": float, "pre_revenue": float}).fillna(0.0)
+
+
+def _attributed(exposures: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
+    """Outcomes with the unit, arm and visit of the recommendation each came from."""
+    return outcomes.merge(
+        exposures[["recommendation_id", "unit_id", "arm", "visit"]], on="recommendation_id"
+    )
+
+
+def unit_frame(
+    exposures: pd.DataFrame, outcomes: pd.DataFrame, pre: pd.DataFrame | None
+) -> tuple[pd.DataFrame, int]:
+    """One row per unit in the shape `compare_arms` reads, and how many units were served
+    more than one arm."""
+    if exposures.empty:
+        columns = ["unit_id", "arm", "visits", *OUTCOMES.values(), "revenue"]
+        return pd.DataFrame(columns=columns), 0
+    ordered = exposures.sort_values(["served_at", "recommendation_id"])
+    first = ordered.groupby("unit_id", sort=True).agg(
+        arm=("arm", "first"),
+        arms=("arm", "nunique"),
+        visits=("visit", "nunique"),
+        customer_id=("customer_id", "first"),
+    )
+    attributed = _attributed(exposures, outcomes)
+    counts = (
+        attributed.groupby(["unit_id", "event_type"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=list(OUTCOMES), fill_value=0)
+        .rename(columns=OUTCOMES)
+    )
+    revenue = attributed[attributed.event_type == "purchase"].groupby("unit_id")["value"].sum()
+    units = first.join(counts).join(revenue.rename("revenue"))
+    units[[*OUTCOMES.values(), "revenue"]] = units[[*OUTCOMES.values(), "revenue"]].fillna(0)
+    if pre is not None:
+        units = units.merge(pre, how="left", on="customer_id").set_index(units.index)
+        units[["pre_visits", "pre_revenue"]] = units[["pre_visits", "pre_revenue"]].fillna(0.0)
+    mixed = int((units.pop("arms") > 1).sum())
+    units = units.drop(columns="customer_id").reset_index()
+    return units, mixed
+
+
+def arms_over_time(exposures: pd.DataFrame, outcomes: pd.DataFrame, metric: str) -> list[dict]:
+    """Each arm's metric over everything logged up to the end of each day (UTC), with the
+    visits it rests on."""
+    if exposures.empty:
+        return []
+    numerator = NUMERATORS[metric]
+    visits = exposures.assign(day=pd.to_datetime(exposures.served_at, utc=True).dt.date)
+    visits = visits.groupby(["arm", "unit_id", "visit"], as_index=False)["day"].min()
+    attributed = _attributed(exposures, outcomes)
+    attributed["day"] = pd.to_datetime(attributed.occurred_at, utc=True).dt.date
+    if numerator == "revenue":
+        attributed = attributed[attributed.event_type == "purchase"]
+        amount = attributed["value"]
+    else:
+        event = next(e for e, column in OUTCOMES.items() if column == numerator)
+        attributed = attributed[attributed.event_type == event]
+        amount = pd.Series(1.0, index=attributed.index)
+    days = sorted(set(visits.day) | set(attributed.day))
+    daily_visits = visits.groupby(["day", "arm"]).size().unstack(fill_value=0)
+    daily_amount = amount.groupby([attributed.day, attributed.arm]).sum().unstack(fill_value=0)
+    arms = sorted(visits.arm.unique())
+    cum_visits = daily_visits.reindex(index=days, columns=arms, fill_value=0).cumsum()
+    cum_amount = daily_amount.reindex(index=days, columns=arms, fill_value=0).cumsum()
+    points = []
+    for day in days:
+        for arm in arms:
+            n = int(cum_visits.at[day, arm])
+            value = float(cum_amount.at[day, arm]) / n if n else None
+            points.append({"day": day.isoformat(), "arm": arm, "visits": n, "value": value})
+    return points
+
+
+def _planned(
+    experiment: Experiment, results: Sequence[ArmResult], minimum_uplift: float, alpha: float
+) -> dict[str, Any] | None:
+    metric = (
+        experiment.primary_metric if experiment.primary_metric in RATE_METRICS else "conversion"
+    )
+    baseline = next((r.control_value for r in results if r.metric == metric), None)
+    if baseline is None or not 0 < baseline * (1 + minimum_uplift) < 1 or baseline <= 0:
+        return None
+    return {
+        "metric": metric,
+        "baseline_rate": baseline,
+        "minimum_uplift": minimum_uplift,
+        "alpha": alpha,
+        "power": 0.8,
+        "visits_per_arm": planned_sample_size(baseline, minimum_uplift, alpha=alpha),
+    }
+
+
+def experiment_report(
+    engine: Engine,
+    key: str,
+    *,
+    alpha: float = 0.05,
+    minimum_uplift: float = 0.05,
+    cuped: bool = True,
+    guardrails: Sequence[Guardrail] = DEFAULT_GUARDRAILS,
+) -> ExperimentReport:
+    """The report of the experiment with this id or name. The first arm is the control."""
+    experiment = get_experiment(engine, key)
+    control = experiment.arms[0]["name"]
+    with Session(engine) as session:
+        exposures = _exposures(session, experiment.id)
+        outcomes = _outcomes(session, experiment.id)
+        pre = _pre_period(session, experiment) if experiment.started_at and cuped else None
+    units, mixed = unit_frame(exposures, outcomes, pre)
+    weights = {arm["name"]: arm["weight"] for arm in experiment.arms}
+    unit_counts = {name: int((units.arm == name).sum()) for name in weights}
+    visit_counts = {name: int(units.visits[units.arm == name].sum()) for name in weights}
+    srm_p, srm_mismatch = srm_check(unit_counts, weights)
+    results: list[ArmResult] = []
+    short = [f"{n} in {name}" for name, n in unit_counts.items() if n < 2]
+    if exposures.empty:
+        note = "No exposures are logged for this experiment yet."
+    elif short:
+        note = f"Too few units to compare yet ({', '.join(short)}); each arm needs 2."
+    else:
+        note = None
+        results = compare_arms(units, control, alpha=alpha, cuped=cuped)
+    return ExperimentReport(
+        experiment=describe_experiment(experiment),
+        control=control,
+        alpha=alpha,
+        units=unit_counts,
+        visits=visit_counts,
+        srm_p_value=srm_p,
+        srm_mismatch=srm_mismatch,
+        mixed_units=mixed,
+        results=[asdict(r) for r in results],
+        guardrails=[asdict(g) for g in check_guardrails(results, guardrails)],
+        planned=_planned(experiment, results, minimum_uplift, alpha),
+        over_time=arms_over_time(exposures, outcomes, experiment.primary_metric),
+        note=note,
+    )

@@ -1,0 +1,312 @@
+"""The statistics of an experiment report: arm against control on per-visit ratio metrics by the
+delta method, CUPED variance reduction, the sample-ratio-mismatch check, guardrails and the
+planned sample size.
+
+The input is one row per unit (the randomisation unit: a customer, or an anonymous session) with
+columns unit_id, arm, visits, clicks, add_to_carts, purchases, revenue, and optionally the
+pre-period covariates pre_revenue and pre_visits. A metric is a ratio of sums over the arm's
+units (clicks / visits, ...): the visits of one unit are not independent, so the variance comes
+from the units, by the delta method: with the unit's linearised value
+l_i = (y_i - R x_i) / mean(x), Var(R) = Var(l) / n.
+
+CUPED (Deng et al., 2013) subtracts from each unit's linearised value the part its pre-period
+covariates predict, theta pooled over both arms; the covariates were fixed before assignment, so
+the difference stays unbiased while its variance shrinks by the squared correlation.
+
+Distributions come from scipy.stats and statsmodels; nothing here computes one by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from retail.errors import AisleError
+
+# metric -> the per-unit count over visits.
+NUMERATORS: dict[str, str] = {
+    "ctr": "clicks",
+    "add_to_cart_rate": "add_to_carts",
+    "conversion": "purchases",
+    "revenue_per_visit": "revenue",
+}
+METRIC_LABELS = {
+    "ctr": "CTR",
+    "add_to_cart_rate": "add-to-cart rate",
+    "conversion": "conversion",
+    "revenue_per_visit": "revenue per visit",
+}
+DENOMINATOR = "visits"
+COVARIATES = ("pre_revenue", "pre_visits")
+REQUIRED = ("unit_id", "arm", DENOMINATOR, *NUMERATORS.values())
+# A sample-ratio mismatch is declared at p < 0.001: the check runs on every look at a report, so
+# a strict threshold keeps false alarms rare while a real 52/48 split of 20,000 units (p ~ 1e-8)
+# still fires.
+SRM_ALPHA = 0.001
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    """One metric of one arm against the control. `value` and `control_value` are the plain
+    ratios; `abs_diff` and its interval are CUPED-adjusted when `cuped` is true."""
+
+    metric: str
+    arm: str
+    control: str
+    units: int
+    visits: float
+    value: float
+    control_value: float
+    abs_diff: float
+    abs_ci: tuple[float, float]
+    rel_diff: float | None
+    rel_ci: tuple[float, float] | None
+    p_value: float
+    significant: bool
+    cuped: bool
+    # 1 - Var(adjusted difference) / Var(plain difference); None without CUPED.
+    variance_reduction: float | None
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """A metric that must not drop by more than `max_relative_drop` (0.05: 5%)."""
+
+    metric: str
+    max_relative_drop: float
+
+
+DEFAULT_GUARDRAILS = (Guardrail("revenue_per_visit", 0.05),)
+GuardrailStatus = Literal["pass", "breach", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    metric: str
+    arm: str
+    max_relative_drop: float
+    rel_diff: float | None
+    rel_ci: tuple[float, float] | None
+    status: GuardrailStatus
+
+
+@dataclass(frozen=True)
+class _ArmSample:
+    ratio: float
+    linearised: np.ndarray  # per unit; Var(ratio) = var(linearised) / n
+    covariates: np.ndarray | None  # units x covariates
+
+
+def _sample(units: pd.DataFrame, numerator: str, covariates: list[str]) -> _ArmSample:
+    y = units[numerator].to_numpy(float)
+    x = units[DENOMINATOR].to_numpy(float)
+    mean_x = x.mean()
+    if mean_x <= 0:
+        raise AisleError("An arm has no visits, so its per-visit metrics are undefined.")
+    ratio = y.mean() / mean_x
+    z = units[covariates].fillna(0.0).to_numpy(float) if covariates else None
+    return _ArmSample(ratio, (y - ratio * x) / mean_x, z)
+
+
+def _cuped_theta(a: _ArmSample, b: _ArmSample) -> np.ndarray | None:
+    """The covariates' coefficients, pooled over both arms with each arm centred on itself."""
+    if a.covariates is None or b.covariates is None:
+        return None
+    z = np.vstack([a.covariates - a.covariates.mean(0), b.covariates - b.covariates.mean(0)])
+    keep = z.std(0) > 0  # a covariate constant over the units predicts nothing
+    if not keep.any():
+        return None
+    theta = np.zeros(z.shape[1])
+    theta[keep] = np.linalg.lstsq(
+        z[:, keep], np.concatenate([a.linearised, b.linearised]), rcond=None
+    )[0]
+    return theta
+
+
+def _p_value(diff: float, se: float) -> float:
+    if se == 0:
+        return 1.0 if diff == 0 else 0.0
+    return float(2 * stats.norm.sf(abs(diff) / se))
+
+
+def _compare(
+    metric: str,
+    arm: str,
+    control: str,
+    treated: pd.DataFrame,
+    baseline: pd.DataFrame,
+    alpha: float,
+    covariates: list[str],
+) -> ArmResult:
+    numerator = NUMERATORS[metric]
+    t, c = _sample(treated, numerator, covariates), _sample(baseline, numerator, covariates)
+    n_t, n_c = len(t.linearised), len(c.linearised)
+    var_t = t.linearised.var(ddof=1) / n_t
+    var_c = c.linearised.var(ddof=1) / n_c
+    diff = t.ratio - c.ratio
+    theta = _cuped_theta(t, c)
+    reduction = None
+    if theta is not None:
+        assert t.covariates is not None and c.covariates is not None
+        pooled_mean = np.vstack([t.covariates, c.covariates]).mean(0)
+        adjusted_t = t.ratio - (t.covariates.mean(0) - pooled_mean) @ theta
+        adjusted_c = c.ratio - (c.covariates.mean(0) - pooled_mean) @ theta
+        plain = var_t + var_c
+        var_t = (t.linearised - t.covariates @ theta).var(ddof=1) / n_t
+        var_c = (c.linearised - c.covariates @ theta).var(ddof=1) / n_c
+        diff = float(adjusted_t - adjusted_c)
+        reduction = 1 - (var_t + var_c) / plain if plain > 0 else 0.0
+    z = stats.norm.ppf(1 - alpha / 2)
+    se = math.sqrt(var_t + var_c)
+    rel_diff = rel_ci = None
+    if c.ratio > 0:
+        rel_diff = diff / c.ratio
+        # rel = R_t / R_c - 1 with R_t = R_c + diff, the arms independent.
+        rel_se = math.sqrt(var_t / c.ratio**2 + (c.ratio + diff) ** 2 * var_c / c.ratio**4)
+        rel_ci = (rel_diff - z * rel_se, rel_diff + z * rel_se)
+    p_value = _p_value(diff, se)
+    return ArmResult(
+        metric=metric,
+        arm=arm,
+        control=control,
+        units=n_t,
+        visits=float(treated[DENOMINATOR].sum()),
+        value=float(t.ratio),
+        control_value=float(c.ratio),
+        abs_diff=float(diff),
+        abs_ci=(float(diff - z * se), float(diff + z * se)),
+        rel_diff=rel_diff,
+        rel_ci=rel_ci,
+        p_value=p_value,
+        significant=p_value < alpha,
+        cuped=theta is not None,
+        variance_reduction=reduction,
+    )
+
+
+def compare_arms(
+    units: pd.DataFrame,
+    control: str,
+    alpha: float = 0.05,
+    cuped: bool = True,
+    metrics: Sequence[str] = tuple(NUMERATORS),
+) -> list[ArmResult]:
+    """Every arm but the control against the control, metric by metric (metrics in the given
+    order, arms by name). CUPED applies when `cuped` and the frame has pre-period covariates."""
+    missing = [c for c in REQUIRED if c not in units.columns]
+    if missing:
+        raise AisleError(f"The per-unit frame lacks the columns {', '.join(missing)}.")
+    unknown = [m for m in metrics if m not in NUMERATORS]
+    if unknown:
+        raise AisleError(f"Unknown metric {unknown[0]!r}; choose from {', '.join(NUMERATORS)}.")
+    if not 0 < alpha < 1:
+        raise AisleError(f"Alpha is a probability between 0 and 1, not {alpha}.")
+    groups = {str(arm): frame for arm, frame in units.groupby("arm", sort=True)}
+    if control not in groups:
+        raise AisleError(f"The control arm {control!r} has no units.")
+    for arm, frame in groups.items():
+        if len(frame) < 2:
+            raise AisleError(f"Arm {arm!r} has {len(frame)} unit; comparing needs at least 2.")
+    covariates = [c for c in COVARIATES if c in units.columns] if cuped else []
+    return [
+        _compare(metric, arm, control, frame, groups[control], alpha, covariates)
+        for metric in metrics
+        for arm, frame in groups.items()
+        if arm != control
+    ]
+
+
+def srm_check(
+    counts: Sequence[int] | Mapping[str, int], weights: Sequence[float] | Mapping[str, float]
+) -> tuple[float, bool]:
+    """(p-value, mismatch) of the chi-square test of the units each arm got against the split
+    the weights ask for; mismatch at p < SRM_ALPHA. Mappings are matched by arm name."""
+    if isinstance(counts, Mapping):
+        if not isinstance(weights, Mapping):
+            raise AisleError("Give the counts and the weights both by arm name, or both as lists.")
+        names = list(weights)
+        observed = np.array([counts.get(name, 0) for name in names], float)
+        shares = np.array([weights[name] for name in names], float)
+    else:
+        observed = np.asarray(counts, float)
+        shares = np.asarray(
+            list(weights.values()) if isinstance(weights, Mapping) else weights, float
+        )
+    if len(observed) != len(shares) or len(observed) < 2:
+        raise AisleError("The SRM check needs one count and one weight for each of 2+ arms.")
+    if observed.sum() == 0:
+        return 1.0, False
+    expected = observed.sum() * shares / shares.sum()
+    p_value = float(stats.chisquare(observed, f_exp=expected).pvalue)
+    return p_value, p_value < SRM_ALPHA
+
+
+def planned_sample_size(
+    baseline_rate: float, relative_uplift: float, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """Visits per arm for a two-sided test at `alpha` to detect `baseline_rate` moving by
+    `relative_uplift` (0.05: +5%) with probability `power` (statsmodels' normal power)."""
+    target = baseline_rate * (1 + relative_uplift)
+    if not 0 < baseline_rate < 1:
+        raise AisleError(f"The baseline rate is a proportion between 0 and 1, not {baseline_rate}.")
+    if relative_uplift == 0 or not 0 < target < 1:
+        raise AisleError(
+            f"An uplift of {relative_uplift:+.1%} on {baseline_rate:.2%} is not a rate a test can "
+            "detect; give a non-zero uplift that keeps the rate between 0 and 1."
+        )
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise AisleError("Alpha and power are probabilities between 0 and 1.")
+    effect = abs(proportion_effectsize(target, baseline_rate))
+    # An effect too small to solve for: statsmodels warns and returns NaN, or refuses with a
+    # ValueError; either is the sentence below.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        try:
+            n = float(
+                NormalIndPower().solve_power(
+                    effect_size=effect, alpha=alpha, power=power, ratio=1.0
+                )
+            )
+        except ValueError:
+            n = math.nan
+    if not math.isfinite(n):
+        raise AisleError(
+            f"An uplift of {relative_uplift:+.1%} on {baseline_rate:.2g} is too small to plan a "
+            "test for; give a larger rate or uplift."
+        )
+    return math.ceil(n)
+
+
+def check_guardrails(
+    results: Sequence[ArmResult], guardrails: Sequence[Guardrail] = DEFAULT_GUARDRAILS
+) -> list[GuardrailResult]:
+    """Each guardrail for each arm: `pass` when the interval of the relative difference rules
+    out a drop beyond the limit, `breach` when the estimate drops beyond it and the drop is
+    significant, else `inconclusive` (too few visits yet to tell)."""
+    checked = []
+    for guard in guardrails:
+        for r in results:
+            if r.metric != guard.metric:
+                continue
+            status: GuardrailStatus = "inconclusive"
+            if r.rel_ci is not None and r.rel_diff is not None:
+                if r.rel_ci[0] > -guard.max_relative_drop:
+                    status = "pass"
+                elif r.rel_diff < -guard.max_relative_drop and r.rel_ci[1] < 0:
+                    status = "breach"
+            checked.append(
+                GuardrailResult(
+                    guard.metric, r.arm, guard.max_relative_drop, r.rel_diff, r.rel_ci, status
+                )
+            )
+    return checked

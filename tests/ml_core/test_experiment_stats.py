@@ -1,0 +1,177 @@
+"""The experiment statistics on synthetic units whose truth is known: the delta method's
+interval against a bootstrap, CUPED's variance reduction without bias, the SRM check, the
+planned sample size and the guardrails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import proportion_effectsize
+
+from ml_core.experiments.stats import (
+    ArmResult,
+    Guardrail,
+    check_guardrails,
+    compare_arms,
+    planned_sample_size,
+    srm_check,
+)
+from retail.errors import AisleError
+
+
+def synthetic_units(
+    rng: np.random.Generator, n_per_arm: int, *, uplift: float = 0.0, with_pre: bool = False
+) -> pd.DataFrame:
+    """Units with several visits each and a taste of their own (so visits within a unit are
+    correlated, which is what the delta method is for); revenue tracks the pre-period's."""
+    frames = []
+    for arm, lift in (("control", 0.0), ("treatment", uplift)):
+        taste = rng.gamma(1.0, 1.0, n_per_arm)  # the unit's propensity to buy, mean 1
+        basket = rng.lognormal(3.5, 0.5, n_per_arm)  # what the unit spends on a purchase
+        visits = rng.poisson(2.0, n_per_arm) + 1
+        p_click = np.clip(0.15 * taste, 0, 0.9)
+        clicks = rng.binomial(visits, p_click)
+        carts = rng.binomial(visits, p_click / 2)
+        purchases = rng.binomial(visits, np.clip(0.2 * taste * (1 + lift), 0, 1))
+        pre_visits = rng.poisson(10.0, n_per_arm) + 1
+        pre_revenue = rng.binomial(pre_visits, np.clip(0.2 * taste, 0, 1)) * basket
+        revenue = purchases * basket
+        frame = pd.DataFrame({
+            "unit_id": [f"{arm}-{i}" for i in range(n_per_arm)], "arm": arm, "visits": visits,
+            "clicks": clicks, "add_to_carts": carts, "purchases": purchases, "revenue": revenue,
+        })  # fmt: skip
+        if with_pre:
+            frame["pre_revenue"], frame["pre_visits"] = pre_revenue, pre_visits
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _result(results: list[ArmResult], metric: str) -> ArmResult:
+    return next(r for r in results if r.metric == metric)
+
+
+def test_delta_method_interval_matches_a_bootstrap_over_units() -> None:
+    rng = np.random.default_rng(7)
+    units = synthetic_units(rng, 2000, uplift=0.1)
+    result = _result(compare_arms(units, "control", cuped=False), "revenue_per_visit")
+    arms = {arm: frame[["revenue", "visits"]].to_numpy() for arm, frame in units.groupby("arm")}
+    diffs = []
+    for _ in range(1000):
+        ratios = {}
+        for arm, values in arms.items():
+            resampled = values[rng.integers(0, len(values), len(values))]
+            ratios[arm] = resampled[:, 0].sum() / resampled[:, 1].sum()
+        diffs.append(ratios["treatment"] - ratios["control"])
+    bootstrap_se = np.std(diffs, ddof=1)
+    delta_se = (result.abs_ci[1] - result.abs_ci[0]) / (2 * 1.959964)
+    assert delta_se == pytest.approx(bootstrap_se, rel=0.1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    assert result.abs_ci[0] == pytest.approx(low, abs=0.25 * bootstrap_se)
+    assert result.abs_ci[1] == pytest.approx(high, abs=0.25 * bootstrap_se)
+
+
+def test_cuped_reduces_variance_and_stays_unbiased() -> None:
+    rng = np.random.default_rng(11)
+    plain, adjusted, reductions = [], [], []
+    for _ in range(60):
+        units = synthetic_units(rng, 1500, uplift=0.0, with_pre=True)
+        off = _result(compare_arms(units, "control", cuped=False), "revenue_per_visit")
+        on = _result(compare_arms(units, "control", cuped=True), "revenue_per_visit")
+        assert on.cuped and not off.cuped and off.variance_reduction is None
+        plain.append(off.abs_diff)
+        adjusted.append(on.abs_diff)
+        reductions.append(on.variance_reduction)
+    # The pre-period revenue shares the unit's taste: a real share of the variance goes.
+    assert np.mean(reductions) > 0.1
+    assert np.var(adjusted) < np.var(plain) * (1 - 0.5 * np.mean(reductions))
+    # No true effect: the adjusted differences centre on zero as the plain ones do.
+    se = np.std(adjusted, ddof=1) / np.sqrt(len(adjusted))
+    assert abs(np.mean(adjusted)) < 3 * se
+
+
+def test_cuped_keeps_a_true_effect() -> None:
+    rng = np.random.default_rng(3)
+    units = synthetic_units(rng, 20000, uplift=0.3, with_pre=True)
+    result = _result(compare_arms(units, "control"), "conversion")
+    # The true uplift is a little under 30%: a purchase rate cannot pass 1.
+    taste = rng.gamma(1.0, 1.0, 2_000_000)
+    true = np.clip(0.2 * taste * 1.3, 0, 1).mean() / np.clip(0.2 * taste, 0, 1).mean() - 1
+    assert result.significant and result.abs_ci[0] > 0 and result.variance_reduction > 0.1
+    assert result.rel_ci is not None and result.rel_ci[0] < true < result.rel_ci[1]
+
+
+def test_a_frame_without_covariates_is_compared_without_cuped() -> None:
+    units = synthetic_units(np.random.default_rng(1), 300)
+    results = compare_arms(units, "control")
+    assert [r.metric for r in results] == [
+        "ctr",
+        "add_to_cart_rate",
+        "conversion",
+        "revenue_per_visit",
+    ]
+    assert not any(r.cuped for r in results)
+
+
+@pytest.mark.parametrize(
+    ("control", "message"), [("nobody", "control arm 'nobody' has no units"), ("control", "")]
+)
+def test_bad_frames_are_refused_with_a_sentence(control: str, message: str) -> None:
+    units = synthetic_units(np.random.default_rng(1), 50)
+    if not message:
+        units = units.drop(columns=["revenue"])
+        message = "lacks the columns revenue"
+    with pytest.raises(AisleError, match=message):
+        compare_arms(units, control)
+
+
+def test_srm_fires_on_a_52_48_split_and_not_on_50_50() -> None:
+    p_value, mismatch = srm_check([10_400, 9_600], [0.5, 0.5])
+    assert mismatch and p_value < 1e-6
+    p_value, mismatch = srm_check({"a": 10_000, "b": 10_000}, {"a": 1, "b": 1})
+    assert not mismatch and p_value == pytest.approx(1.0)
+    # Weighted: 2/3 of 20,000 asked for, and 2/3 given.
+    assert not srm_check([13_333, 6_667], [2, 1])[1]
+
+
+def test_planned_sample_size_is_statsmodels_power_for_proportions() -> None:
+    n = planned_sample_size(0.05, 0.05)
+    effect = proportion_effectsize(0.0525, 0.05)
+    expected = NormalIndPower().solve_power(effect_size=abs(effect), alpha=0.05, power=0.8)
+    assert n == int(np.ceil(expected))
+    assert NormalIndPower().power(abs(effect), n, 0.05) >= 0.8
+    assert NormalIndPower().power(abs(effect), n - 2, 0.05) < 0.8
+    # A larger effect or a looser alpha needs fewer units.
+    assert planned_sample_size(0.05, 0.10) < n
+    assert planned_sample_size(0.05, 0.05, alpha=0.10) < n
+    with pytest.raises(AisleError, match="not a rate a test can detect"):
+        planned_sample_size(0.6, 1.0)
+    with pytest.raises(AisleError, match="too small to plan a test for"):
+        planned_sample_size(1e-179, 0.05)
+
+
+def test_guardrails_pass_breach_or_wait_for_data() -> None:
+    rng = np.random.default_rng(5)
+    dropped = synthetic_units(rng, 30000, uplift=-0.3)
+    steady = synthetic_units(rng, 30000, uplift=0.0)
+    few = synthetic_units(rng, 100, uplift=0.0)
+    guard = [Guardrail("revenue_per_visit", 0.05)]
+    status = {
+        name: check_guardrails(compare_arms(frame, "control", cuped=False), guard)[0].status
+        for name, frame in (("dropped", dropped), ("steady", steady), ("few", few))
+    }
+    assert status == {"dropped": "breach", "steady": "pass", "few": "inconclusive"}
+
+
+def test_an_a_a_test_is_significant_about_alpha_of_the_time() -> None:
+    # No true effect: the intervals (CUPED on) must reject about 5% of the time, no more.
+    rng = np.random.default_rng(23)
+    runs = 400
+    rejected = sum(
+        _result(
+            compare_arms(synthetic_units(rng, 400, with_pre=True), "control"), "conversion"
+        ).significant
+        for _ in range(runs)
+    )
+    assert 0.025 <= rejected / runs <= 0.08
