@@ -1,0 +1,2 @@
+"""Experiments over recommendation strategies: assignment, statistics, bandits, and
+off-policy evaluation."""
