@@ -30,8 +30,9 @@ Reward = Literal["bernoulli", "gaussian"]
 REWARDS: tuple[Reward, ...] = ("bernoulli", "gaussian")
 # The key of the one segment a sampler without context uses.
 ALL = "*"
-# Quantile points per arm for the propensity quadrature (midpoint rule in probability).
-_GRID = 4000
+# Quantile points per arm for the propensity quadrature (midpoint rule in probability): within
+# 1e-4 of the exact value even for posteriors a few hundred times narrower than their spread.
+_GRID = 512
 DEFAULT_PRIORS: dict[Reward, dict[str, float]] = {
     # Uniform over the click rate.
     "bernoulli": {"a": 1.0, "b": 1.0},
@@ -77,6 +78,8 @@ class ThompsonSampler:
         self._index = {arm: i for i, arm in enumerate(self.arms)}
         # Per segment: (n_arms, 3) array of count, sum and sum of squares of the rewards.
         self._stats: dict[str, np.ndarray] = {}
+        # Per segment: the propensities of the current posterior, until the next update.
+        self._propensities: dict[str, np.ndarray] = {}
 
     # -- choosing ---------------------------------------------------------------------------
 
@@ -96,7 +99,10 @@ class ThompsonSampler:
 
     def propensities(self, segment: str | None = None) -> np.ndarray:
         """P(Thompson sampling picks each arm) under the segment's posterior; sums to 1."""
-        return choice_probabilities(self.posterior(segment))
+        key = _key(segment)
+        if key not in self._propensities:
+            self._propensities[key] = choice_probabilities(self.posterior(segment))
+        return self._propensities[key].copy()
 
     def posterior(self, segment: str | None = None) -> list[Any]:
         """Each arm's posterior over its mean reward, as frozen scipy distributions."""
@@ -142,6 +148,7 @@ class ThompsonSampler:
         if self.reward == "bernoulli" and not np.isin(values, (0.0, 1.0)).all():
             raise BanditError("A Bernoulli bandit's rewards are 0 or 1.")
         stats_ = self._segment(segment)
+        self._propensities.pop(_key(segment), None)
         n_arms = len(self.arms)
         stats_[:, 0] += np.bincount(codes, minlength=n_arms)
         stats_[:, 1] += np.bincount(codes, weights=values, minlength=n_arms)
@@ -178,7 +185,7 @@ class ThompsonSampler:
         return sampler
 
     def _segment(self, segment: str | None) -> np.ndarray:
-        key = ALL if segment is None else segment
+        key = _key(segment)
         if key not in self._stats:
             self._stats[key] = np.zeros((len(self.arms), 3))
         return self._stats[key]
@@ -195,6 +202,10 @@ class ThompsonSampler:
             raise BanditError(
                 f"Unknown arm {exc.args[0]!r}: the arms are {', '.join(self.arms)}."
             ) from None
+
+
+def _key(segment: str | None) -> str:
+    return ALL if segment is None else segment
 
 
 def choice_probabilities(dists: Sequence[Any]) -> np.ndarray:
