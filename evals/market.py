@@ -157,6 +157,18 @@ class Visits:
     def __len__(self) -> int:
         return len(self.items)
 
+    def take(self, index: np.ndarray) -> Visits:
+        return Visits(
+            self.visitors.take(index),
+            self.items[index],
+            self.clicks[index],
+            self.carts[index],
+            self.purchases[index],
+            self.revenue[index],
+            self.arm[index],
+            self.propensity[index],
+        )
+
     def unit_outcomes(self, pre: Visits | None = None) -> pd.DataFrame:
         """One row per unit and arm, the shape `ml_core.experiments.stats` reads: unit_id, arm,
         visits, clicks, add_to_carts, purchases, revenue, pre_revenue (the unit's revenue in the
@@ -681,13 +693,15 @@ def record_visits(
     *,
     experiment_id: str | None,
     model_versions: Mapping[str, str],
+    default_version: str,
     started_at: dt.datetime | None = None,
 ) -> int:
     """Write the visits as the storefront would have: one `recommendations_served` row per
     visit (the exposure: unit, arm, propensity, items, device) and `shopper_events` for its
     clicks, add-to-carts and purchases, each naming the recommendation (a purchase carries its
     revenue). `experiment_id` goes on the visits that have an arm; `model_versions` maps an arm
-    (or a policy name, for visits without one) to the version recorded. Returns events written.
+    to the model version recorded, `default_version` is the one of visits without an arm.
+    Returns the number of events written.
     Session ids should be unique to the run (`Market.visitors(session_prefix=...)`)."""
     from retail.store.bulk import table
 
@@ -714,7 +728,7 @@ def record_visits(
                 "unit_id": str(units[i]),
                 "customer_id": customer,
                 "session_id": session,
-                "model_version": model_versions.get(arm or "", "simulated"),
+                "model_version": default_version if arm is None else model_versions[arm],
                 "experiment_id": experiment_id if arm is not None else None,
                 "arm": arm,
                 "propensity": None if np.isnan(propensity) else float(propensity),
