@@ -31,8 +31,8 @@ REWARDS: tuple[Reward, ...] = ("bernoulli", "gaussian")
 # The key of the one segment a sampler without context uses.
 ALL = "*"
 # Quantile points per arm for the propensity quadrature (midpoint rule in probability): within
-# 1e-4 of the exact value even for posteriors a few hundred times narrower than their spread.
-_GRID = 512
+# 1e-4 of the exact value, also for posteriors far narrower than the gaps between them.
+_GRID = 256
 DEFAULT_PRIORS: dict[Reward, dict[str, float]] = {
     # Uniform over the click rate.
     "bernoulli": {"a": 1.0, "b": 1.0},
@@ -91,9 +91,7 @@ class ThompsonSampler:
     def choose_many(self, n: int, segment: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """`n` independent Thompson draws under the current posterior (a batch of visits served
         before the next update): arm indices and each one's propensity."""
-        draws = np.column_stack(
-            [d.rvs(size=n, random_state=self.rng) for d in self.posterior(segment)]
-        )
+        draws = self.posterior(segment).rvs(size=(n, len(self.arms)), random_state=self.rng)
         chosen = draws.argmax(axis=1)
         return chosen, self.propensities(segment)[chosen]
 
@@ -104,28 +102,24 @@ class ThompsonSampler:
             self._propensities[key] = choice_probabilities(self.posterior(segment))
         return self._propensities[key].copy()
 
-    def posterior(self, segment: str | None = None) -> list[Any]:
-        """Each arm's posterior over its mean reward, as frozen scipy distributions."""
-        count, total, squares = self._segment(segment).T
+    def posterior(self, segment: str | None = None) -> Any:
+        """The arms' posteriors over their mean rewards: one frozen scipy distribution with a
+        parameter per arm (its methods answer per arm along the last axis)."""
+        n, total, squares = self._segment(segment).T
         p = self.prior
         if self.reward == "bernoulli":
-            return [
-                stats.beta(p["a"] + s, p["b"] + n - s) for n, s in zip(count, total, strict=True)
-            ]
-        dists = []
-        for n, s, q in zip(count, total, squares, strict=True):
-            mean = s / n if n else 0.0
-            kappa = p["kappa"] + n
-            mu = (p["kappa"] * p["mu"] + s) / kappa
-            alpha = p["alpha"] + n / 2
-            spread = max(q - n * mean**2, 0.0)  # sum of squared deviations, rounding clipped
-            beta = p["beta"] + spread / 2 + p["kappa"] * n * (mean - p["mu"]) ** 2 / (2 * kappa)
-            dists.append(stats.t(df=2 * alpha, loc=mu, scale=np.sqrt(beta / (alpha * kappa))))
-        return dists
+            return stats.beta(p["a"] + total, p["b"] + n - total)
+        mean = np.divide(total, n, out=np.zeros_like(total), where=n > 0)
+        kappa = p["kappa"] + n
+        mu = (p["kappa"] * p["mu"] + total) / kappa
+        alpha = p["alpha"] + n / 2
+        spread = np.maximum(squares - n * mean**2, 0.0)  # squared deviations, rounding clipped
+        beta = p["beta"] + spread / 2 + p["kappa"] * n * (mean - p["mu"]) ** 2 / (2 * kappa)
+        return stats.t(df=2 * alpha, loc=mu, scale=np.sqrt(beta / (alpha * kappa)))
 
     def means(self, segment: str | None = None) -> np.ndarray:
         """Each arm's posterior mean reward."""
-        return np.array([d.mean() for d in self.posterior(segment)])
+        return np.asarray(self.posterior(segment).mean(), dtype=np.float64)
 
     # -- learning ---------------------------------------------------------------------------
 
@@ -208,19 +202,18 @@ def _key(segment: str | None) -> str:
     return ALL if segment is None else segment
 
 
-def choice_probabilities(dists: Sequence[Any]) -> np.ndarray:
-    """P(the draw from `dists[a]` is the largest) for independent continuous distributions.
+def choice_probabilities(dists: Any) -> np.ndarray:
+    """P(arm a's draw is the largest) for independent continuous distributions, given as one
+    frozen scipy distribution with a parameter per arm (`stats.beta(a_array, b_array)`).
 
     P(a) = integral over u in (0, 1) of prod_{b != a} F_b(F_a^-1(u)) du: the midpoint rule in
-    probability, so the points sit where `dists[a]` has its mass however narrow or heavy-tailed
-    it is; renormalised so rounding cannot leave the sum off 1.
+    probability, so the points sit where arm a has its mass however narrow or heavy-tailed its
+    posterior is; renormalised so rounding cannot leave the sum off 1.
     """
-    points = [dist.ppf((np.arange(_GRID) + 0.5) / _GRID) for dist in dists]
-    out = np.empty(len(dists))
-    for a, x in enumerate(points):
-        others = np.ones_like(x)
-        for b, other in enumerate(dists):
-            if b != a:
-                others *= other.cdf(x)
-        out[a] = others.mean()
-    return out / out.sum()
+    levels = (np.arange(_GRID) + 0.5) / _GRID
+    points = dists.ppf(levels[:, None])  # (grid, arms): arm a's quantiles in column a
+    below = dists.cdf(points[:, :, None])  # [g, a, b] = F_b(arm a's g-th quantile)
+    arms = below.shape[1]
+    below[:, np.arange(arms), np.arange(arms)] = 1.0
+    out = below.prod(axis=2).mean(axis=0)
+    return np.asarray(out / out.sum(), dtype=np.float64)

@@ -85,7 +85,8 @@ def test_bad_input_is_refused_with_a_sentence() -> None:
 def test_choice_probabilities_of_two_normals_match_the_closed_form() -> None:
     from scipy import stats
 
-    first, second = stats.norm(0.0, 1.0), stats.norm(0.5, 2.0)
     # P(X > Y) for independent normals: Phi((mu_x - mu_y) / sqrt(s_x^2 + s_y^2)).
     exact = stats.norm.cdf(-0.5 / np.sqrt(5.0))
-    np.testing.assert_allclose(choice_probabilities([first, second]), [exact, 1 - exact], atol=1e-4)
+    np.testing.assert_allclose(
+        choice_probabilities(stats.norm([0.0, 0.5], [1.0, 2.0])), [exact, 1 - exact], atol=1e-4
+    )
