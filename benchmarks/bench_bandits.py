@@ -40,7 +40,7 @@ from worlds import machine
 
 from ml_core.experiments.bandit import ThompsonSampler
 
-console = Console(stderr=True)
+console = Console(stderr=True, width=150)
 ANY_CLICK = 1  # the column of P(at least one click) in per_visit_values
 
 
