@@ -4,8 +4,10 @@ On the generated world's simulated market (`evals/market.py`), a logging policy 
 among the strategies of `simulated_market.py` (random, popularity, the recommender, three noisy
 oracles): Thompson sampling on "at least one click", its posterior refreshed every `--batch`
 visits, mixed with `--epsilon` uniform exploration (a propensity floor, so every strategy keeps
-a chance in the log). Each visit logs its context (device x signed in or not), the strategy
-chosen, the exact probability the logger had of choosing it, and the clicks the visitor made.
+a chance in the log); with `--per-context`, one posterior per context, so what a visit is shown
+depends on who it is, the feedback loop that biases a naive reading of the log. Each visit logs
+its context (device x signed in or not), the strategy chosen, the exact probability the logger
+had of choosing it, and the clicks the visitor made.
 
 From each log, `ml_core.experiments.ope` estimates the CTR (clicks per visit) of target policies
 that never ran: one strategy for everyone, and a policy choosing the strategy by context. Their
@@ -87,18 +89,29 @@ def log_visits(
     n: int,
     epsilon: float,
     batch: int,
+    per_context: bool,
     rng: np.random.Generator,
 ) -> Visits:
-    """`n` visits served by epsilon-mixed Thompson sampling, each with its exact propensity."""
+    """`n` visits served by epsilon-mixed Thompson sampling (one posterior per context with
+    `per_context`), each with its exact propensity."""
     sampler = ThompsonSampler(list(arms), rng=rng)
     n_arms = len(arms)
 
+    def segments(visitors: Visitors) -> np.ndarray:
+        return contexts_of(visitors) if per_context else np.zeros(len(visitors), dtype=int)
+
     def choose(visitors: Visitors, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        chosen, _ = sampler.choose_many(len(visitors))
-        explore = rng.random(len(visitors)) < epsilon
-        chosen = np.where(explore, rng.integers(0, n_arms, len(visitors)), chosen)
-        propensity = (1 - epsilon) * sampler.propensities() + epsilon / n_arms
-        return chosen, propensity[chosen]
+        chosen = np.empty(len(visitors), dtype=np.int64)
+        propensity = np.empty(len(visitors))
+        codes = segments(visitors)
+        for code in np.unique(codes):
+            rows = np.flatnonzero(codes == code)
+            picked, _ = sampler.choose_many(len(rows), str(code))
+            explore = rng.random(len(rows)) < epsilon
+            picked = np.where(explore, rng.integers(0, n_arms, len(rows)), picked)
+            mixed = (1 - epsilon) * sampler.propensities(str(code)) + epsilon / n_arms
+            chosen[rows], propensity[rows] = picked, mixed[picked]
+        return chosen, propensity
 
     policy = ArmsPolicy(arms, choose)
     visitors = market.visitors(n, rng)
@@ -106,7 +119,11 @@ def log_visits(
     for start in range(0, n, batch):
         part = visitors.take(np.arange(start, min(start + batch, n)))
         visits = market.respond(part, policy.show(part, market.model.k, rng), rng)
-        sampler.update_many(visits.arm.astype(str), visits.clicks.any(axis=1).astype(float))
+        codes = segments(part)
+        for code in np.unique(codes):
+            rows = np.flatnonzero(codes == code)
+            clicked = visits.clicks[rows].any(axis=1).astype(float)
+            sampler.update_many(visits.arm[rows].astype(str), clicked, str(code))
         parts.append(visits)
     return Visits(
         visitors,
@@ -124,6 +141,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--batch", type=int, default=500, help="visits between TS updates")
+    parser.add_argument(
+        "--per-context", action="store_true", help="the logger learns per context (segment)"
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -134,7 +154,9 @@ def main() -> int:
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in rules}
         for repeat in range(args.repeats):
             rng = np.random.default_rng(3000 + repeat)
-            visits = log_visits(market, arms, args.visits, args.epsilon, args.batch, rng)
+            visits = log_visits(
+                market, arms, args.visits, args.epsilon, args.batch, args.per_context, rng
+            )
             contexts = contexts_of(visits.visitors)
             actions = np.array([names.index(a) for a in visits.arm])
             rewards = visits.clicks.sum(axis=1).astype(float)
@@ -167,7 +189,8 @@ def main() -> int:
             "batch": args.batch,
             "k": market.model.k,
             "reward": "clicks per visit",
-            "logger": "Thompson sampling on any click, epsilon-mixed with uniform",
+            "logger": "Thompson sampling on any click, epsilon-mixed with uniform"
+            + (", one posterior per context" if args.per_context else ""),
         },
         "targets": {name: {"true_ctr": truth[name], **summary[name]} for name in rules},
         "runs": results,
