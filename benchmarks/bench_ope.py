@@ -125,13 +125,7 @@ def log_visits(
             clicked = visits.clicks[rows].any(axis=1).astype(float)
             sampler.update_many(visits.arm[rows].astype(str), clicked, str(code))
         parts.append(visits)
-    return Visits(
-        visitors,
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in _LOG_FIELDS),
-    )
-
-
-_LOG_FIELDS = ("items", "clicks", "carts", "purchases", "revenue", "arm", "propensity")
+    return Visits.concat(parts, visitors)
 
 
 def main() -> int:

@@ -157,6 +157,14 @@ class Visits:
     def __len__(self) -> int:
         return len(self.items)
 
+    @staticmethod
+    def concat(parts: Sequence[Visits], visitors: Visitors) -> Visits:
+        """The batches' logs as one, for `visitors` (the batches' visitors, in order)."""
+        if not parts:
+            raise MarketError("There are no visits to put together.")
+        columns = ("items", "clicks", "carts", "purchases", "revenue", "arm", "propensity")
+        return Visits(visitors, *(np.concatenate([getattr(p, c) for p in parts]) for c in columns))
+
     def take(self, index: np.ndarray) -> Visits:
         return Visits(
             self.visitors.take(index),
@@ -381,7 +389,7 @@ class Market:
             parts.append(self.respond(batch, slates, rng))
             if on_batch is not None:
                 on_batch(len(batch))
-        return concat_visits(parts, visitors)
+        return Visits.concat(parts, visitors)
 
     def expected(
         self, policy: Policy, visitors: Visitors | None = None, *, draws: int = 8
@@ -448,33 +456,6 @@ class Market:
             return float(carted.sum() / clicks.sum() - model.cart_rate)
 
         return click_intercept, brentq(cart_gap, -50, 50)
-
-
-def concat_visits(parts: Sequence[Visits], visitors: Visitors) -> Visits:
-    """The batches' logs as one, for `visitors` (the batches' visitors in order)."""
-    if not parts:
-        k = 0
-        empty = np.zeros((0, k), dtype=bool)
-        return Visits(
-            visitors,
-            np.zeros((0, k), dtype=np.int64),
-            empty,
-            empty,
-            empty,
-            np.zeros(0),
-            np.zeros(0, dtype=object),
-            np.zeros(0),
-        )
-    return Visits(
-        visitors,
-        np.concatenate([p.items for p in parts]),
-        np.concatenate([p.clicks for p in parts]),
-        np.concatenate([p.carts for p in parts]),
-        np.concatenate([p.purchases for p in parts]),
-        np.concatenate([p.revenue for p in parts]),
-        np.concatenate([p.arm for p in parts]),
-        np.concatenate([p.propensity for p in parts]),
-    )
 
 
 # -- policies ---------------------------------------------------------------------------------
