@@ -31,7 +31,7 @@ from ml_core.registry import ArtifactRegistry
 from retail.store.db import make_engine
 from retail.store.models import RecommendationServed, ShopperEvent
 from retail.store.schema import upgrade
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Pa
         engine,
         scale="small",
         seed=3,
+        end=PINNED_END,
         world_dir=folder / "world",
         show_progress=False,
         spec=ScaleSpec(60, 1, 300, 60, 1.0, 60, 4.0),
