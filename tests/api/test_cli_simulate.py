@@ -56,8 +56,6 @@ def test_bad_input_exits_2_with_one_sentence(aisle: Aisle) -> None:
          "error: Show at least one item (k >= 1).\n"),
         (["--visits", "5"], "error: There is no trained recommender; run `aisle recommend train` "
          "or pick another --policy.\n"),
-        (["--visits", "5", "--policy", "random", "--experiment", "nope"],
-         "error: No experiment with id or name 'nope'.\n"),
     ]:  # fmt: skip
         result = aisle("simulate", "traffic", *args)
         assert result.exit_code == 2, result.output
@@ -80,6 +78,11 @@ def test_experiment_traffic_is_written_for_the_report(aisle: Aisle) -> None:
         traffic=0.5,
         created_by="test",
     )
+    unknown = aisle(
+        "simulate", "traffic", "--visits", "5", "--policy", "random", "--experiment", "x"
+    )
+    assert unknown.exit_code == 2
+    assert unknown.stderr == "error: No experiment with id or name 'x'.\n"
     draft = aisle("simulate", "traffic", "--visits", "10", "--experiment", "home grid")
     assert draft.exit_code == 2
     assert (
