@@ -10,7 +10,7 @@ and off-policy estimate can be checked against the true effect.
 A visit, by the position-based click model:
 - a visitor arrives at a placement: a signed-in customer (drawn by their activity) or, with
   probability `anonymous_share`, an anonymous visitor whose taste is a customer's drawn uniformly
-  from the population (the policy sees only a session id);
+  from the population (the policy sees only a session id); a visit is one session and one list;
 - the policy shows k products; position i (0 first) is examined with probability
   1 / log2(i + 2) on desktop and its square on mobile, whose small screen shows fewer items;
 - an examined product is clicked with probability sigmoid(a + click_slope * score), the
@@ -293,26 +293,20 @@ class Market:
         placement: str = "home",
         session_prefix: str = "anon",
     ) -> Visitors:
-        """`n` visits: signed-in customers by activity, anonymous sessions (about two visits
-        each) with a taste drawn uniformly from the population."""
+        """`n` visits, each a session of its own with one list shown: signed-in customers by
+        activity (they come back), anonymous visitors with a taste drawn uniformly from the
+        population. An anonymous visitor is known only by the session (the unit is
+        `session:<id>`), so each anonymous visit is a unit of its own, as in the storefront's log;
+        the experiment report's visits (sessions) are then exactly these visits."""
         if placement not in PLACEMENTS:
             raise MarketError(f"Unknown placement {placement!r}: choose {', '.join(PLACEMENTS)}.")
         model = self.model
         anonymous = rng.random(n) < model.anonymous_share
-        n_anon = int(anonymous.sum())
         taste = rng.choice(len(self.customer_ids), size=n, p=self.activity)
-        customer = self.customer_ids[taste].astype(object)
+        taste[anonymous] = rng.integers(0, len(self.customer_ids), int(anonymous.sum()))
+        customer = np.where(anonymous, "", self.customer_ids[taste]).astype(object)
         device = np.where(rng.random(n) < model.mobile_share, "mobile", "desktop").astype(object)
-        session = np.array([f"{session_prefix}-v{i}" for i in range(n)], dtype=object)
-        if n_anon:
-            pool = max(1, n_anon // 2)
-            pool_taste = rng.integers(0, len(self.customer_ids), pool)
-            pool_device = np.where(rng.random(pool) < model.mobile_share, "mobile", "desktop")
-            which = rng.integers(0, pool, n_anon)
-            taste[anonymous] = pool_taste[which]
-            device[anonymous] = pool_device[which]
-            session[anonymous] = [f"{session_prefix}-s{j}" for j in which]
-            customer[anonymous] = ""
+        session = np.array([f"{session_prefix}-{i}" for i in range(n)], dtype=object)
         return Visitors(taste, customer, session, device, placement)
 
     def population(self, placement: str = "home") -> Visitors:

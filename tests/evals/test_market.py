@@ -103,10 +103,12 @@ def test_visitors_mix_customers_and_anonymous_sessions(market: Market) -> None:
     anonymous = ~visitors.signed_in
     assert 0.35 < anonymous.mean() < 0.45
     units = visitors.unit_id
-    assert all(u.startswith("session:t-s") for u in units[anonymous])
+    assert all(u.startswith("session:t-") for u in units[anonymous])
     assert set(units[~anonymous]) <= set(market.customer_ids)
-    # Anonymous sessions come back (about two visits each), keeping their device.
-    assert len(set(units[anonymous])) < anonymous.sum()
+    # Every visit is a session of its own; customers come back, an anonymous session does not.
+    assert len(set(visitors.session_id)) == len(visitors)
+    assert len(set(units[~anonymous])) < (~anonymous).sum()
+    assert len(set(units[anonymous])) == anonymous.sum()
     population = market.population()
     assert population.weight is not None and population.weight.sum() == pytest.approx(1.0)
     with pytest.raises(MarketError, match="Unknown placement"):
