@@ -646,18 +646,6 @@ def unit_chooser(
     return choose
 
 
-def builtin_policies(market: Market, recommender: Any | None = None) -> dict[str, Policy]:
-    """The policies offered out of the box, by name; `recommender` only when a model is given."""
-    policies: dict[str, Policy] = {
-        "random": RandomPolicy(market),
-        "popularity": PopularityPolicy(market),
-        "oracle": OraclePolicy(market),
-    }
-    if recommender is not None:
-        policies["recommender"] = RecommenderPolicy(market, recommender)
-    return policies
-
-
 # -- the store's log ----------------------------------------------------------------------------
 
 
