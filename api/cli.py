@@ -28,6 +28,7 @@ from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
 from api.commands.recommend import recommend_app
 from api.commands.replenish import replenish_app
+from api.commands.simulate import simulate_app
 from api.commands.users import users_app
 from retail.errors import AisleError
 
@@ -69,6 +70,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
 app.add_typer(experiments_app, name="experiments")
+app.add_typer(simulate_app, name="simulate")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)
