@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-import pytest
 from sqlalchemy import func, select
 from typer.testing import Result
 
+from ml_core.experiments import assignment
 from retail.store.models import RecommendationServed, ShopperEvent
 from retail.store.open import open_store
 from retail.world.seed import ScaleSpec
@@ -63,7 +63,6 @@ def test_bad_input_exits_2_with_one_sentence(aisle: Aisle) -> None:
 
 
 def test_experiment_traffic_is_written_for_the_report(aisle: Aisle) -> None:
-    assignment = pytest.importorskip("ml_core.experiments.assignment")
     _tiny_world()
     assert aisle("recommend", "train").exit_code == 0
     engine = open_store()
