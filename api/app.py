@@ -36,8 +36,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.deps import SERVICE, AssistantLoader, InvalidRequest, sessions_at_once
 from api.hygiene import RequestHygiene, UnacceptableBody, on_pool_exhausted, on_unacceptable_body
 from api.ratelimit import RateLimit, make_rate_limiter
-from api.routes import associate, audit, chat, evals, health, metrics, products, proposals
+from api.routes import (
+    associate,
+    audit,
+    chat,
+    evals,
+    events,
+    health,
+    metrics,
+    products,
+    proposals,
+    recommendations,
+)
 from api.routes.metrics import Metrics
+from ml_core.recommend.live import Live
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
@@ -54,6 +66,8 @@ ROUTERS: Sequence[APIRouter] = (
     health.router,
     metrics.router,
     products.router,
+    recommendations.router,
+    events.router,
     chat.router,
     associate.router,
     proposals.router,
@@ -286,6 +300,9 @@ def _open_state(
         services = Services(engine, settings)
         stack.callback(services.close)
     app.state.services = services
+    live = Live(engine, settings.redis_url, settings.resolved_database_url)
+    stack.callback(live.close)  # after the app stops serving: both logs are flushed
+    app.state.live = live
     checkpointer = stack.enter_context(open_checkpointer(settings))
     app.state.checkpointer = checkpointer
     limiter = make_rate_limiter(settings, rate_limit)
