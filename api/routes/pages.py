@@ -57,7 +57,14 @@ class Page:
 # The planner's and the pricing manager's queues share one template and queue.js; their own
 # scripts draw a proposal's detail.
 PAGES = (
-    Page("/", "storefront.html", "Shop", "Find what you need", "shopper", ("chat.js",)),
+    Page(
+        "/",
+        "storefront.html",
+        "Shop",
+        "Find what you need",
+        "shopper",
+        ("storefront.js", "chat.js"),
+    ),
     Page(
         "/associate",
         "associate.html",
