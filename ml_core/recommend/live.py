@@ -11,14 +11,15 @@ an event log that `EventFlusher` drains into the `shopper_events` table.
 - `RedisLiveStore` (`AISLE_REDIS_URL`) keeps them in Redis, so every serving process reads the
   same profiles: a list per unit, a hash per segment, and a stream for the log, read by a
   consumer group whose consumers (one per process) write batches to SQL and acknowledge them
-  afterwards. A crashed process's unacknowledged batch is claimed by the next consumer that
-  starts, so a crash loses nothing that reached Redis (a batch written but not acknowledged may
-  be written twice). Keys are prefixed by a digest of the database URL: two deployments sharing
-  one Redis never read each other's events.
+  afterwards. A crashed process's unacknowledged batch is claimed by another consumer within
+  a minute (idle `STALE_MS`, then that consumer's next claim), so a crash loses nothing that
+  reached Redis (a batch written but not acknowledged may be written twice). Keys are prefixed
+  by a digest of the database URL: two deployments sharing one Redis never read each other's
+  events.
 
-`BatchWriter` is the batched insert both the event log and the exposure log
-(`recommendations_served`) use: rows queue in memory and are written together every interval,
-never one transaction per request.
+`BatchWriter` writes the exposure log (`recommendations_served`) the same way, from memory:
+rows queue and are inserted together every interval, never one transaction per request; a crash
+loses at most one interval of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections import OrderedDict, defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -177,10 +179,11 @@ class RedisLiveStore:
 
     group = "sql"
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, *, stale_ms: int = STALE_MS) -> None:
         import redis
 
         self.prefix = prefix
+        self.stale_ms = stale_ms
         self.stream = f"{prefix}:events"
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         # Short timeouts: a slow Redis shows up as an error, not as a request hanging.
@@ -194,7 +197,10 @@ class RedisLiveStore:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        self._claim_from = "0-0"
+        # Where the next claim of a dead consumer's batches goes on from (None: not until
+        # `_next_claim`, a monotonic time): at start, then every `stale_ms`.
+        self._claim_from: Any = "0-0"
+        self._next_claim = 0.0
 
     def _recent_key(self, unit_id: str) -> str:
         return f"{self.prefix}:recent:{unit_id}"
@@ -222,11 +228,17 @@ class RedisLiveStore:
 
     def take(self, limit: int, wait_s: float) -> tuple[list[LiveEvent], Any]:
         # First what a dead consumer left unacknowledged, then new events.
+        if self._claim_from is None and time.monotonic() >= self._next_claim:
+            self._claim_from = "0-0"
         if self._claim_from is not None:
             next_id, claimed, *_ = self._reader.xautoclaim(
-                self.stream, self.group, self.consumer, STALE_MS, self._claim_from, count=limit
+                self.stream, self.group, self.consumer, self.stale_ms, self._claim_from, count=limit
             )
-            self._claim_from = None if next_id in (b"0-0", "0-0") else next_id
+            if next_id in (b"0-0", "0-0"):
+                self._claim_from = None
+                self._next_claim = time.monotonic() + self.stale_ms / 1000
+            else:
+                self._claim_from = next_id
             if claimed:
                 return self._decode(claimed)
         found = self._reader.xreadgroup(
