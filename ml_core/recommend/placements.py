@@ -28,6 +28,7 @@ from ml_core.recommend.live import LiveEvent, LiveStore
 from ml_core.recommend.ranking import RankedItem, RankingRules
 from ml_core.recommend.serving import RecommendationService
 from ml_core.recommend.session import SessionEvent
+from ml_core.ttl_cache import TtlCache
 from retail.store.models import Customer, Order, OrderItem
 
 PlacementName = Literal["home", "product", "cart", "post_purchase"]
@@ -42,6 +43,8 @@ _DAYPARTS: tuple[tuple[int, str], ...] = (
 )
 _TABLET = re.compile(r"iPad|Tablet|Android(?!.*Mobile)", re.IGNORECASE)
 _PHONE = re.compile(r"Mobi|iPhone|Android", re.IGNORECASE)
+# How long a product page's lists are reused (stock is the service's snapshot either way).
+PRODUCT_PAGE_TTL_S = 60.0
 # Purchases this close to the last one belong to the same checkout.
 _SAME_CHECKOUT_S = 600.0
 
@@ -123,6 +126,8 @@ class Placements:
         self.live = live
         self.engine = engine
         self._home_store: dict[str, str | None] = {}
+        # A product page's lists are the same for every visitor at one location: kept briefly.
+        self._product_pages: TtlCache[list[RankedItem]] = TtlCache(PRODUCT_PAGE_TTL_S)
 
     def home_store(self, customer_id: str | None) -> str | None:
         """The customer's home store (None: online only, and for anonymous visitors); read once
@@ -156,13 +161,10 @@ class Placements:
             service.item(product_id)
         if placement == "product":
             assert product_id is not None
-            # Half the list at most: the page shows both what goes with it and what is like it.
-            look = service.complete_the_look(
-                product_id, max(1, k // 2), location_id=location, rules=rules
+            return self._product_pages.get(
+                (product_id, location, k, rules),
+                lambda: self._product_page(product_id, location, k, rules),
             )
-            like = service.similar(product_id, k, location_id=location, rules=rules)
-            shown = {r.item_id for r in look}
-            return (look + [r for r in like if r.item_id not in shown])[:k]
         if placement == "cart":
             cart = _since_last_purchase(recent, "add_to_cart")
             if not cart:
@@ -199,6 +201,18 @@ class Placements:
             with_history=visitor.customer_id is not None,
             exclude=bought_now,
         )
+
+    def _product_page(
+        self, product_id: str, location: str | None, k: int, rules: RankingRules | None
+    ) -> list[RankedItem]:
+        service = self.service
+        # Half the list at most: the page shows both what goes with it and what is like it.
+        look = service.complete_the_look(
+            product_id, max(1, k // 2), location_id=location, rules=rules
+        )
+        like = service.similar(product_id, k, location_id=location, rules=rules)
+        shown = {r.item_id for r in look}
+        return (look + [r for r in like if r.item_id not in shown])[:k]
 
     def _last_purchase(self, visitor: Visitor, recent: Sequence[LiveEvent]) -> list[str]:
         """The products of the visitor's last checkout: this session's, else the last order's."""

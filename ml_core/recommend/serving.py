@@ -53,6 +53,7 @@ from ml_core.recommend.session import SessionEvent, SessionProfiles
 from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE, purchase_lines
 from ml_core.recommend.train import ARTIFACT
 from ml_core.registry import ArtifactRegistry
+from ml_core.ttl_cache import TtlCache
 from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.settings import Settings
@@ -495,12 +496,16 @@ class RecommendationService:
         vectors: ItemVectorSource | None = None,
         half_life_days: float = 30.0,
         history_limit: int = 200,
+        history_ttl_s: float = 30.0,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.half_life_days = half_life_days
         self.history_limit = history_limit
+        # A shopper's history is read from SQL at most this often: it changes as orders and
+        # flushed events arrive, while what they do this session reaches the profile at once.
+        self._histories: TtlCache[tuple[list[_Action], set[str]]] = TtlCache(history_ttl_s)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         manifest, folder = ArtifactRegistry(settings.var_dir / "artifacts").active(ARTIFACT)
         self.model_version = manifest.version
@@ -582,7 +587,12 @@ class RecommendationService:
         not to show (bought in this session)."""
         rules = rules or RankingRules()
         history, purchased = (
-            self._history(shopper_id, rules.exclude_purchased_days) if with_history else ([], set())
+            self._histories.get(
+                (shopper_id, rules.exclude_purchased_days),
+                lambda: self._history(shopper_id, rules.exclude_purchased_days),
+            )
+            if with_history
+            else ([], set())
         )
         if history:
             self.profiles.set_long_term(
