@@ -14,7 +14,8 @@ V = TypeVar("V")
 
 
 class TtlCache(Generic[V]):
-    """Up to `max_entries` values, each kept `ttl_s` seconds; the least recently used go first."""
+    """Up to `max_entries` values, each kept `ttl_s` seconds (a caller may ask for a fresher one);
+    the least recently used go first."""
 
     def __init__(
         self, ttl_s: float, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
@@ -25,17 +26,19 @@ class TtlCache(Generic[V]):
         self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], V]) -> V:
-        """The value for `key`, computed (outside the lock) when missing or expired."""
+    def get(self, key: Hashable, compute: Callable[[], V], *, max_age_s: float | None = None) -> V:
+        """The value for `key`, computed (outside the lock) when missing or older than
+        `max_age_s` (default `ttl_s`; 0: always computed, and kept for those who accept it)."""
         now = self.clock()
+        max_age = self.ttl_s if max_age_s is None else min(max_age_s, self.ttl_s)
         with self._lock:
             found = self._entries.get(key)
-            if found is not None and found[0] > now:
+            if found is not None and now - found[0] < max_age:
                 self._entries.move_to_end(key)
                 return found[1]
         value = compute()
         with self._lock:
-            self._entries[key] = (now + self.ttl_s, value)
+            self._entries[key] = (now, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)

@@ -43,6 +43,9 @@ _DAYPARTS: tuple[tuple[int, str], ...] = (
 )
 _TABLET = re.compile(r"iPad|Tablet|Android(?!.*Mobile)", re.IGNORECASE)
 _PHONE = re.compile(r"Mobi|iPhone|Android", re.IGNORECASE)
+# How old a shopper's history (read from SQL) may be: orders placed elsewhere reach the grid
+# within this long; what they do on the storefront reaches it at once, through the live store.
+HISTORY_MAX_AGE_S = 30.0
 # How long a product page's lists are reused (stock is the service's snapshot either way).
 PRODUCT_PAGE_TTL_S = 60.0
 # Purchases this close to the last one belong to the same checkout.
@@ -199,6 +202,7 @@ class Placements:
             rules,
             session=session,
             with_history=visitor.customer_id is not None,
+            history_max_age_s=HISTORY_MAX_AGE_S,
             exclude=bought_now,
         )
 

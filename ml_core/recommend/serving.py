@@ -496,15 +496,15 @@ class RecommendationService:
         vectors: ItemVectorSource | None = None,
         half_life_days: float = 30.0,
         history_limit: int = 200,
-        history_ttl_s: float = 30.0,
+        history_ttl_s: float = 60.0,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.half_life_days = half_life_days
         self.history_limit = history_limit
-        # A shopper's history is read from SQL at most this often: it changes as orders and
-        # flushed events arrive, while what they do this session reaches the profile at once.
+        # Shoppers' histories read from SQL, kept for callers that accept one a little old
+        # (`for_shopper(history_max_age_s=...)`).
         self._histories: TtlCache[tuple[list[_Action], set[str]]] = TtlCache(history_ttl_s)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         manifest, folder = ArtifactRegistry(settings.var_dir / "artifacts").active(ARTIFACT)
@@ -577,19 +577,22 @@ class RecommendationService:
         *,
         session: Sequence[SessionEvent] | None = None,
         with_history: bool = True,
+        history_max_age_s: float = 0.0,
         exclude: Collection[str] = (),
     ) -> list[RankedItem]:
         """The shopper's top `k`, for a shopper at store `location_id` (None: online only).
 
         `session` (oldest first), when given, is the shopper's session as a store shared by
         several processes has it, in place of what this process recorded; `with_history=False`
-        skips reading the store's history (an anonymous visitor has none); `exclude` adds items
-        not to show (bought in this session)."""
+        skips reading the store's history (an anonymous visitor has none), and
+        `history_max_age_s` lets a history read that long ago stand in (0: read it now);
+        `exclude` adds items not to show (bought in this session)."""
         rules = rules or RankingRules()
         history, purchased = (
             self._histories.get(
                 (shopper_id, rules.exclude_purchased_days),
                 lambda: self._history(shopper_id, rules.exclude_purchased_days),
+                max_age_s=history_max_age_s,
             )
             if with_history
             else ([], set())

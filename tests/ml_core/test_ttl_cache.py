@@ -27,3 +27,8 @@ def test_values_are_reused_until_they_expire_and_the_oldest_go_first() -> None:
     cache.get("a", lambda: compute("a"))
     cache.get("b", lambda: compute("b"))
     assert computed == ["a", "a", "b", "c", "b"]
+    now[0] = 11.0
+    cache.get("b", lambda: compute("b"), max_age_s=0.0)  # a caller that wants it fresh
+    assert computed[-1] == "b" and len(computed) == 6
+    cache.get("b", lambda: compute("b"), max_age_s=5.0)  # ...and one that accepts it as is
+    assert len(computed) == 6
