@@ -41,14 +41,17 @@ from api.routes import (
     audit,
     chat,
     evals,
+    events,
     experiments,
     health,
     me,
     metrics,
     products,
     proposals,
+    recommendations,
 )
 from api.routes.metrics import Metrics
+from ml_core.recommend.live import Live
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
@@ -66,6 +69,8 @@ ROUTERS: Sequence[APIRouter] = (
     metrics.router,
     me.router,
     products.router,
+    recommendations.router,
+    events.router,
     chat.router,
     associate.router,
     proposals.router,
@@ -299,6 +304,9 @@ def _open_state(
         services = Services(engine, settings)
         stack.callback(services.close)
     app.state.services = services
+    live = Live(engine, settings.redis_url, settings.resolved_database_url)
+    stack.callback(live.close)  # after the app stops serving: both logs are flushed
+    app.state.live = live
     checkpointer = stack.enter_context(open_checkpointer(settings))
     app.state.checkpointer = checkpointer
     limiter = make_rate_limiter(settings, rate_limit)

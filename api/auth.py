@@ -242,6 +242,18 @@ def authenticated(
     return principal
 
 
+def maybe_authenticated(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal | None:
+    """For routes open to anonymous visitors: the principal of a request that sends a key (401
+    for a bad one, 429 over its rate limit, as `authenticated`), None for one that sends none."""
+    if not api_key and bearer is None:
+        return None
+    return authenticated(request, bearer, api_key)
+
+
 class RoleGuard:
     """A dependency that admits the given roles (and admin) and refuses the rest with a 403."""
 
@@ -262,3 +274,4 @@ class RoleGuard:
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticated)]
+MaybePrincipalDep = Annotated[Principal | None, Depends(maybe_authenticated)]

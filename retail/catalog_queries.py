@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,23 @@ def product_stock_status(variants: Sequence[VariantPublic]) -> StockStatus:
     if offered in ({"not_tracked"}, {"not_carried"}):
         return next(iter(offered))
     return "out_of_stock"
+
+
+def first_image(attributes: Mapping[str, Any]) -> str | None:
+    """A product's picture for a card: its first image URL, else its thumbnail, if any."""
+    images = attributes.get("images") or []
+    image = images[0] if isinstance(images, list) and images else attributes.get("thumbnail")
+    return image if isinstance(image, str) else None
+
+
+def product_images(session: Session) -> dict[str, str]:
+    """Product id -> picture (`first_image`), for the products that have one."""
+    rows = session.execute(select(Product.id, Product.attributes))
+    return {
+        product_id: image
+        for product_id, attributes in rows
+        if (image := first_image(attributes or {})) is not None
+    }
 
 
 def category_and_descendants(*category_ids: str) -> Select[Any]:

@@ -24,6 +24,7 @@ from retail.catalog_queries import (
     ProductMatch,
     category_and_descendants,
     find_products,
+    first_image,
     get_product,
     resolve_categories,
     search_catalogue,
@@ -172,16 +173,10 @@ def product_cards(
             )
         }
     return [
-        shown[p].model_copy(update={"image": _first_image(attributes.get(p) or {})})
+        shown[p].model_copy(update={"image": first_image(attributes.get(p) or {})})
         for p in wanted
         if p in shown
     ]
-
-
-def _first_image(attributes: Mapping[str, Any]) -> str | None:
-    images = attributes.get("images") or []
-    image = images[0] if isinstance(images, list) and images else attributes.get("thumbnail")
-    return image if isinstance(image, str) else None
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:

@@ -64,7 +64,15 @@ class Page:
 # scripts draw a proposal's detail.
 PAGES = (
     # Anyone signed in may chat: an associate or a planner asks the assistant too.
-    Page("/", "storefront.html", "Shop", "Find what you need", "shopper", ("chat.js",), False),
+    Page(
+        "/",
+        "storefront.html",
+        "Shop",
+        "Find what you need",
+        "shopper",
+        ("storefront.js", "chat.js"),
+        False,
+    ),
     Page(
         "/associate",
         "associate.html",

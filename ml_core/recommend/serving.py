@@ -23,7 +23,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -45,10 +45,11 @@ from ml_core.recommend.ranking import (
     popular_reason,
     rank,
 )
-from ml_core.recommend.session import SessionProfiles
+from ml_core.recommend.session import SessionEvent, SessionProfiles
 from ml_core.recommend.store_data import EVENT_WEIGHTS, PURCHASE, purchase_lines
 from ml_core.recommend.train import ARTIFACT
 from ml_core.registry import ArtifactRegistry
+from ml_core.ttl_cache import TtlCache
 from ml_core.vectors import FieldKind, Match, Point, Schema, VectorIndex, Where
 from ml_core.vectors import open_index as open_vector_index
 from retail.clock import today as clock_today
@@ -349,12 +350,16 @@ class RecommendationService:
         vectors: ItemVectorSource | None = None,
         half_life_days: float = 30.0,
         history_limit: int = 200,
+        history_ttl_s: float = 60.0,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.half_life_days = half_life_days
         self.history_limit = history_limit
+        # Shoppers' histories read from SQL, kept for callers that accept one a little old
+        # (`for_shopper(history_max_age_s=...)`).
+        self._histories: TtlCache[tuple[list[_Action], set[str]]] = TtlCache(history_ttl_s)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         manifest, folder = ArtifactRegistry(settings.var_dir / "artifacts").active(ARTIFACT)
         self.model_version = manifest.version
@@ -413,7 +418,7 @@ class RecommendationService:
 
     def record(self, shopper_id: str, item_id: str, kind: str) -> None:
         """A view or add-to-cart in the shopper's session; the next recommendation follows it."""
-        self._item(item_id)
+        self.item(item_id)
         self.profiles.record(shopper_id, item_id, kind)
 
     def for_shopper(
@@ -422,29 +427,50 @@ class RecommendationService:
         location_id: str | None,
         k: int = 10,
         rules: RankingRules | None = None,
+        *,
+        session: Sequence[SessionEvent] | None = None,
+        with_history: bool = True,
+        history_max_age_s: float = 0.0,
+        exclude: Collection[str] = (),
     ) -> list[RankedItem]:
-        """The shopper's top `k`, for a shopper at store `location_id` (None: online only)."""
+        """The shopper's top `k`, for a shopper at store `location_id` (None: online only).
+
+        `session` (oldest first), when given, is the shopper's session as a store shared by
+        several processes has it, in place of what this process recorded; `with_history=False`
+        skips reading the store's history (an anonymous visitor has none), and
+        `history_max_age_s` lets a history read that long ago stand in (0: read it now);
+        `exclude` adds items not to show (bought in this session)."""
         rules = rules or RankingRules()
-        history, purchased = self._history(shopper_id, rules.exclude_purchased_days)
+        history, purchased = (
+            self._histories.get(
+                (shopper_id, rules.exclude_purchased_days),
+                lambda: self._history(shopper_id, rules.exclude_purchased_days),
+                max_age_s=history_max_age_s,
+            )
+            if with_history
+            else ([], set())
+        )
         if history:
             self.profiles.set_long_term(
                 shopper_id,
                 self.vectors.user_vector([a.item_id for a in history], [a.weight for a in history]),
             )
+        if session is not None:
+            self.profiles.set_session(shopper_id, [e for e in session if e.item_id in self.catalog])
         profile = self.profiles.get(shopper_id)
-        session = [
+        session_actions = [
             _Action(e.item_id, e.kind, self.profiles.kind_weights[e.kind]) for e in profile.recent
         ]
         # What they are looking at now is not news to them, and what they just bought is done.
-        exclude = purchased | {a.item_id for a in session}
-        anchors = session + history[::-1][:5]  # newest first
+        excluded = purchased | {a.item_id for a in session_actions} | set(exclude)
+        anchors = session_actions + history[::-1][:5]  # newest first
         n = _pool(k)
         candidates: list[Candidate] = []
         if profile.vector is not None:
             where = ItemFilter(
                 in_stock=rules.in_stock_only,
                 location_id=location_id,
-                exclude_ids=frozenset(exclude),
+                exclude_ids=frozenset(excluded),
                 exclude_categories=rules.exclude_categories,
             )
             hits = self.index.query(profile.vector, n, where)
@@ -458,7 +484,50 @@ class RecommendationService:
                 candidates.append(Candidate(hit.item_id, hit.score, "vector", reason))
         candidates += self._neighbours(anchors[:5], n, location_id, rules)
         candidates += self._popular(n, location_id, rules)
-        return rank(candidates, self.catalog, rules, k=k, location_id=location_id, exclude=exclude)
+        return rank(candidates, self.catalog, rules, k=k, location_id=location_id, exclude=excluded)
+
+    def popular_in_segment(
+        self,
+        counts: Mapping[str, float],
+        label: str,
+        k: int = 10,
+        *,
+        location_id: str | None = None,
+        rules: RankingRules | None = None,
+        exclude: Collection[str] = (),
+    ) -> list[RankedItem]:
+        """Cold start: what is popular with visitors like this one (their segment, which
+        `label` names in a reason: "phone shoppers in the evening"), for a visitor nothing is
+        known about.
+
+        `counts` holds the segment's weighted clicks, carts and purchases per product; each
+        product's share of them is smoothed toward its share of the model's popularity with
+        `SEGMENT_PRIOR` pseudo-counts, so a segment with little traffic reads as the store's
+        best sellers and one with much as itself."""
+        rules = rules or RankingRules()
+        allowed = self._allowed_mask(location_id, rules)
+        ids = self.model.item_ids_
+        total = float(self.model.popularity_.sum()) or 1.0
+        prior = self.model.popularity_ / total
+        seen = np.array([counts.get(str(i), 0.0) for i in ids], dtype=np.float64)
+        share = (seen + SEGMENT_PRIOR * prior) / (seen.sum() + SEGMENT_PRIOR)
+        share = np.where(allowed, share, -np.inf)
+        best = np.argsort(-share, kind="stable")[: _pool(k)]
+        candidates = [
+            Candidate(
+                str(ids[i]),
+                float(share[i]),
+                "popular",
+                f"popular with {label}"
+                if seen[i] > 0
+                else popular_reason(self.catalog[str(ids[i])]),
+            )
+            for i in best
+            if np.isfinite(share[i])
+        ]
+        return rank(
+            candidates, self.catalog, rules, k=k, location_id=location_id, exclude=set(exclude)
+        )
 
     def similar(
         self,
@@ -472,7 +541,7 @@ class RecommendationService:
 
         Same-category items are the point here, so the default rules set no category cap and
         no stock filter unless a location is given."""
-        item = self._item(item_id)
+        item = self.item(item_id)
         rules = rules or RankingRules(max_per_category=None, in_stock_only=location_id is not None)
         n = _pool(k)
         candidates: list[Candidate] = []
@@ -505,27 +574,56 @@ class RecommendationService:
     ) -> list[RankedItem]:
         """Items from other categories that customers who bought `item_id` also bought; by
         default one per category."""
-        item = self._item(item_id)
+        return self.complements([item_id], k, location_id=location_id, rules=rules)
+
+    def complements(
+        self,
+        item_ids: Sequence[str],
+        k: int = 5,
+        *,
+        location_id: str | None = None,
+        rules: RankingRules | None = None,
+    ) -> list[RankedItem]:
+        """Items from categories none of `item_ids` is in that customers who bought them also
+        bought (a cart's add-ons, what goes with an order); each scored by the sum over the
+        items, its reason naming the item it goes with most. By default one per category."""
+        items = [self.item(i) for i in item_ids]
         rules = rules or RankingRules(max_per_category=1, in_stock_only=location_id is not None)
         model = self._bought_together
-        if model is None or item_id not in model.item_index_:
+        known = [i for i in items if model is not None and i.item_id in model.item_index_]
+        if model is None or not known:
             return []
-        other = np.array([self.catalog[i].category_id != item.category_id for i in model.item_ids_])
-        found = model.similar_items([item_id], _pool(k), allowed=other)
+        theirs = {i.category_id for i in items}
+        other = np.array([self.catalog[i].category_id not in theirs for i in model.item_ids_])
+        found = model.similar_items([i.item_id for i in known], _pool(k), allowed=other)
+        total: dict[str, float] = defaultdict(float)
+        strongest: dict[str, tuple[float, CatalogItem]] = {}
+        for anchor, rows, scores in zip(known, found.items, found.scores, strict=True):
+            for i, s in zip(rows, scores, strict=True):
+                if i < 0 or not np.isfinite(s):  # a NaN score is popularity fill
+                    continue
+                found_id = str(model.item_ids_[i])
+                total[found_id] += float(s)
+                if found_id not in strongest or float(s) > strongest[found_id][0]:
+                    strongest[found_id] = (float(s), anchor)
         candidates = [
-            Candidate(
-                str(model.item_ids_[i]), float(s), "bought_together", f"goes with {item.name}"
-            )
-            for i, s in zip(found.items[0], found.scores[0], strict=True)
-            if i >= 0 and np.isfinite(s)  # a NaN score is popularity fill, not bought together
+            Candidate(found_id, score, "bought_together", f"goes with {anchor.name}")
+            for found_id, score in total.items()
+            for anchor in (strongest[found_id][1],)
         ]
         return rank(
-            candidates, self.catalog, rules, k=k, location_id=location_id, exclude={item_id}
+            candidates,
+            self.catalog,
+            rules,
+            k=k,
+            location_id=location_id,
+            exclude={i.item_id for i in items},
         )
 
     # -- generators and lookups ---------------------------------------------------------------
 
-    def _item(self, item_id: str) -> CatalogItem:
+    def item(self, item_id: str) -> CatalogItem:
+        """The catalogue's item; `NotFoundError` for an unknown id."""
         item = self.catalog.get(item_id)
         if item is None:
             raise NotFoundError(f"No product with id {item_id!r}.")
@@ -665,6 +763,10 @@ class RecommendationService:
             return None
         customers, products = zip(*lines, strict=True)
         return ItemItem(neighbours=50, shrink=2.0).fit(Interactions.from_ids(customers, products))
+
+
+# Pseudo-counts of the store's overall popularity a segment's own counts are smoothed with.
+SEGMENT_PRIOR = 50.0
 
 
 def _pool(k: int) -> int:

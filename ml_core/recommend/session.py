@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 # A cart says more about intent than a glance; purchases end a need more than they signal one,
 # so they are excluded from recommendations rather than weighted here.
-SESSION_WEIGHTS: Mapping[str, float] = {"view": 1.0, "add_to_cart": 3.0}
+# A click on a recommendation is a view that was chosen from a list.
+SESSION_WEIGHTS: Mapping[str, float] = {"view": 1.0, "click": 1.5, "add_to_cart": 3.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,19 @@ class SessionProfiles:
             shopper = self._shopper(shopper_id)
             shopper.events.append(SessionEvent(item_id, kind, now))
             shopper.session = self._session_vector(shopper.events, now)
+            self._blend(shopper)
+            return shopper.vector
+
+    def set_session(self, shopper_id: str, events: Sequence[SessionEvent]) -> np.ndarray | None:
+        """Replace the shopper's session with `events` (oldest first; kinds without a weight are
+        left out): the session as a store shared by several processes has it. Returns the
+        updated profile."""
+        now = self.clock()
+        with self._lock:
+            shopper = self._shopper(shopper_id)
+            shopper.events.clear()
+            shopper.events.extend(e for e in events if e.kind in self.kind_weights)
+            shopper.session = self._session_vector(shopper.events, now) if shopper.events else None
             self._blend(shopper)
             return shopper.vector
 

@@ -1,0 +1,354 @@
+"""GET /v1/recommendations and POST /v1/events on a small generated world with a trained
+recommender: each placement, signed-in shoppers and anonymous visitors, events that move the
+next answer, the exposure and event logs in SQL, and two serving processes sharing Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from api.app import create_app
+from api.auth import issue_key
+from ml_core.recommend.item_item import ItemItem
+from ml_core.recommend.live import redis_prefix
+from ml_core.recommend.ranking import CatalogItem
+from ml_core.recommend.serving import load_catalog
+from ml_core.recommend.train import train_store_recommender
+from ml_core.registry import ArtifactRegistry
+from retail.settings import Settings
+from retail.store.models import Customer, Order, OrderItem, RecommendationServed, ShopperEvent
+from retail.store.open import open_store
+from retail.world.seed import ScaleSpec, seed_world
+from tools.base import Principal
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
+
+
+@dataclass
+class World:
+    settings: Settings
+    engine: Engine
+    catalog: dict[str, CatalogItem]
+    shopper_id: str
+    shopper_key: str
+    associate_key: str
+    bought_together: tuple[str, str]
+    """Two products of different categories that customers bought both of."""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("placements")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'aisle.db'}", var_dir=root / "var", environment="test"
+    )
+    engine = open_store(settings)
+    seed_world(
+        engine,
+        scale="small",
+        seed=3,
+        world_dir=settings.world_dir,
+        show_progress=False,
+        spec=ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0),
+    )
+    train_store_recommender(engine, ArtifactRegistry(settings.var_dir / "artifacts"), ItemItem())
+    catalog = load_catalog(engine)
+    with Session(engine) as session:
+        shopper_id = session.scalars(
+            select(Order.customer_id)
+            .join(Customer, Customer.id == Order.customer_id)
+            .where(Customer.home_store_id.is_not(None))
+            .group_by(Order.customer_id)
+            .order_by(func.count().desc(), Order.customer_id)
+            .limit(1)
+        ).one()
+        lines = session.execute(
+            select(Order.customer_id, OrderItem.product_id).join(
+                OrderItem, OrderItem.order_id == Order.id
+            )
+        ).all()
+    baskets: dict[str, set[str]] = {}
+    for customer, product in lines:
+        baskets.setdefault(customer, set()).add(product)
+    pair = next(
+        (a, b)
+        for basket in baskets.values()
+        for a in sorted(basket)
+        for b in sorted(basket)
+        if catalog[a].category_id != catalog[b].category_id
+    )
+    shopper_key = issue_key(engine, Principal.parse(f"shopper:{shopper_id}"), label="test")
+    associate_key = issue_key(engine, Principal.parse("associate:ann@S001"), label="test")
+    yield World(settings, engine, catalog, shopper_id, shopper_key, associate_key, pair)
+    engine.dispose()
+
+
+@pytest.fixture
+def client(world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(world.settings)) as test_client:
+        yield test_client
+
+
+def _session() -> dict[str, str]:
+    return {"X-Session-Id": uuid.uuid4().hex, "User-Agent": DESKTOP}
+
+
+def _get(client: TestClient, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    response = client.get("/v1/recommendations", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _post(client: TestClient, headers: dict[str, str], **event: Any) -> None:
+    response = client.post("/v1/events", json=event, headers=headers)
+    assert response.status_code == 202, response.text
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    return [i["product_id"] for i in body["items"]]
+
+
+def test_an_anonymous_visitor_gets_a_cold_start_home_grid_and_it_is_logged(
+    world: World,
+) -> None:
+    headers = {"X-Session-Id": "visitor-0001", "User-Agent": PHONE}
+    with TestClient(create_app(world.settings)) as client:
+        body = _get(client, headers, placement="home", k=8)
+    assert len(body["items"]) == 8
+    assert uuid.UUID(body["recommendation_id"])
+    assert body["model_version"] and body["experiment_id"] is None and body["arm"] is None
+    for item in body["items"]:
+        product = world.catalog[item["product_id"]]
+        assert product.online, "an anonymous visitor buys online: only what is in stock there"
+        assert item["name"] == product.name and item["price"] == pytest.approx(product.price)
+        assert item["source"] == "popular" and item["reason"].startswith("popular ")
+    # Shutting the app down flushed the exposure log.
+    with Session(world.engine) as session:
+        served = session.get(RecommendationServed, body["recommendation_id"])
+    assert served is not None
+    assert served.unit_id == "session:visitor-0001" and served.customer_id is None
+    assert served.placement == "home" and served.items == _ids(body)
+    assert served.context["device"] == "phone" and served.arm is None
+
+
+def test_popularity_by_segment_follows_what_the_segment_clicks(client: TestClient) -> None:
+    before = _get(client, {**_session(), "User-Agent": PHONE}, placement="home", k=5)
+    favourite = before["items"][-1]["product_id"]
+    for _ in range(3):  # three phone visitors put it in their carts
+        _post(client, {**_session(), "User-Agent": PHONE}, type="add_to_cart", product_id=favourite)
+    phone = _get(client, {**_session(), "User-Agent": PHONE}, placement="home", k=5)
+    assert phone["items"][0]["product_id"] == favourite
+    assert phone["items"][0]["reason"].startswith("popular with phone shoppers ")
+    desktop = _get(client, _session(), placement="home", k=5)
+    assert not any(i["reason"].startswith("popular with") for i in desktop["items"])
+
+
+def test_an_event_changes_the_visitors_next_recommendations(
+    client: TestClient, world: World
+) -> None:
+    headers = _session()
+    cold = _get(client, headers, placement="home", k=10)
+    viewed = next(i for i in sorted(world.catalog) if world.catalog[i].online)
+    if viewed in _ids(cold):
+        viewed = next(i for i in sorted(world.catalog) if i not in _ids(cold))
+    _post(client, headers, type="view", product_id=viewed)
+    warm = _get(client, headers, placement="home", k=10)
+    assert viewed not in _ids(warm), "what they are looking at is not news to them"
+    name = world.catalog[viewed].name
+    assert any(name in i["reason"] for i in warm["items"]), [i["reason"] for i in warm["items"]]
+    assert _ids(warm) != _ids(cold)
+    # Another visitor's session is their own.
+    assert _ids(_get(client, _session(), placement="home", k=10)) == _ids(cold)
+
+
+def test_a_signed_in_shopper_gets_their_own_picks_at_their_store(
+    client: TestClient, world: World
+) -> None:
+    with Session(world.engine) as session:
+        home_store = session.get(Customer, world.shopper_id).home_store_id  # type: ignore[union-attr]
+    signed_in = _get(client, {"X-API-Key": world.shopper_key}, placement="home", k=10)
+    assert signed_in["items"]
+    assert all(world.catalog[i].available(home_store) for i in _ids(signed_in))
+    assert any(i["reason"].startswith("because you") for i in signed_in["items"])
+    # A session id naming the customer, or a query argument, reads nobody's profile.
+    for headers, params in (
+        ({"X-Session-Id": world.shopper_id[:40].ljust(8, "_")}, {}),
+        (_session(), {"customer_id": world.shopper_id}),
+    ):
+        anonymous = _get(client, headers, placement="home", k=10, **params)
+        assert all(i["source"] == "popular" for i in anonymous["items"])
+
+
+def test_who_may_ask(client: TestClient, world: World) -> None:
+    cases = [
+        ({}, 422, "Send an API key for a signed-in shopper, or an X-Session-Id header"),
+        ({"X-Session-Id": "short"}, 422, "The session id must be 8 to 40"),
+        ({"X-API-Key": "aisle_not-a-key"}, 401, "The API key is not valid."),
+        ({"X-API-Key": world.associate_key}, 403, "the associate role has no customer"),
+    ]
+    for headers, code, sentence in cases:
+        response = client.get("/v1/recommendations?placement=home", headers=headers)
+        assert response.status_code == code, response.text
+        assert sentence in response.json()["detail"]
+
+
+def test_bad_placements_are_refused_with_a_sentence(client: TestClient) -> None:
+    response = client.get("/v1/recommendations?placement=checkout", headers=_session())
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "Invalid request: query parameter 'placement': input should be 'home', 'product', "
+        "'cart' or 'post_purchase'."
+    )
+    response = client.get("/v1/recommendations?placement=product", headers=_session())
+    assert response.status_code == 422
+    assert (
+        response.json()["detail"] == "The product placement needs the product: add product_id=..."
+    )
+    response = client.get(
+        "/v1/recommendations?placement=product&product_id=P99999", headers=_session()
+    )
+    assert response.status_code == 404
+    assert response.json()["detail"] == "No product with id 'P99999'."
+    response = client.get("/v1/recommendations?placement=home&k=0", headers=_session())
+    assert response.status_code == 422
+
+
+def test_the_product_page_completes_the_look_then_shows_similar(
+    client: TestClient, world: World
+) -> None:
+    anchor, partner = world.bought_together
+    body = _get(client, _session(), placement="product", product_id=anchor, k=8)
+    sources = [i["source"] for i in body["items"]]
+    look = [i for i in body["items"] if i["source"] == "bought_together"]
+    assert look and sources[: len(look)] == ["bought_together"] * len(look), sources
+    assert anchor not in _ids(body)
+    name = world.catalog[anchor].name
+    for item in look:
+        assert item["reason"] == f"goes with {name}"
+        assert world.catalog[item["product_id"]].category_id != world.catalog[anchor].category_id
+    assert any(i["source"] != "bought_together" for i in body["items"]), "similar fills the rest"
+
+
+def test_cart_and_post_purchase_complement_what_was_added_and_bought(
+    client: TestClient, world: World
+) -> None:
+    headers = _session()
+    anchor, _ = world.bought_together
+    assert _get(client, headers, placement="cart")["items"] == [], "an empty cart has no add-ons"
+    assert _get(client, headers, placement="post_purchase")["items"] == []
+    _post(client, headers, type="add_to_cart", product_id=anchor)
+    cart = _get(client, headers, placement="cart", k=5)
+    assert cart["items"] and anchor not in _ids(cart)
+    assert all(i["reason"] == f"goes with {world.catalog[anchor].name}" for i in cart["items"])
+    _post(client, headers, type="purchase", product_id=anchor, value=42.5)
+    after = _get(client, headers, placement="post_purchase", k=5)
+    assert _ids(after) == _ids(cart)
+    assert _get(client, headers, placement="cart")["items"] == [], "the purchase emptied it"
+    assert anchor not in _ids(_get(client, headers, placement="home", k=20))
+    # A signed-in shopper with no purchase this session: what goes with their last order.
+    shopper = _get(client, {"X-API-Key": world.shopper_key}, placement="post_purchase", k=5)
+    assert all(i["source"] == "bought_together" for i in shopper["items"])
+
+
+def test_events_are_validated_and_reach_sql_with_their_attribution(world: World) -> None:
+    headers = _session()
+    product = sorted(world.catalog)[0]
+    with TestClient(create_app(world.settings)) as client:
+        shown = _get(client, headers, placement="home", k=3)
+        rid, clicked = shown["recommendation_id"], shown["items"][0]["product_id"]
+        bad = [
+            ({"type": "purchase", "product_id": product}, "a purchase needs its value"),
+            ({"type": "view", "product_id": product, "recommendation_id": rid}, "a view names no"),
+            ({"type": "click", "product_id": product, "value": 3.0}, "only a purchase has a value"),
+            ({"type": "like", "product_id": product}, "body field 'type'"),
+            ({"type": "purchase", "product_id": product, "value": -1}, "greater than 0"),
+            ({"type": "view", "product_id": product, "extra": 1}, "extra inputs"),
+        ]
+        for event, sentence in bad:
+            response = client.post("/v1/events", json=event, headers=headers)
+            assert response.status_code == 422, (event, response.text)
+            assert sentence in response.json()["detail"], response.json()["detail"]
+        missing = client.post(
+            "/v1/events", json={"type": "view", "product_id": "P99999"}, headers=headers
+        )
+        assert missing.status_code == 404
+        assert missing.json()["detail"] == "No product with id 'P99999'."
+        _post(client, headers, type="click", product_id=clicked, recommendation_id=rid)
+        _post(
+            client, headers, type="purchase", product_id=clicked, recommendation_id=rid, value=19.99
+        )
+    # The app's shutdown flushed the log.
+    with Session(world.engine) as session:
+        rows = session.scalars(
+            select(ShopperEvent)
+            .where(ShopperEvent.session_id == headers["X-Session-Id"])
+            .order_by(ShopperEvent.id)
+        ).all()
+    assert [(r.event_type, r.product_id, r.recommendation_id, r.value) for r in rows] == [
+        ("click", clicked, rid, None),
+        ("purchase", clicked, rid, pytest.approx(19.99)),
+    ]
+    assert all(r.customer_id is None for r in rows)
+
+
+def _redis_or_skip() -> redis.Redis:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1.0)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {exc}")
+    return client
+
+
+def test_two_processes_share_profiles_and_the_event_log_through_redis(
+    world: World, tmp_path: Path
+) -> None:
+    store = _redis_or_skip()
+    settings = world.settings.model_copy(update={"redis_url": REDIS_URL})
+    prefix = redis_prefix(settings.resolved_database_url)
+    headers = _session()
+    try:
+        with (
+            TestClient(create_app(settings)) as first,
+            TestClient(create_app(settings)) as second,
+        ):
+            cold = _get(second, headers, placement="home", k=10)
+            viewed = next(i for i in sorted(world.catalog) if i not in _ids(cold))
+            _post(first, headers, type="add_to_cart", product_id=viewed)
+            warm = _get(second, headers, placement="home", k=10)
+            assert viewed not in _ids(warm) and _ids(warm) != _ids(cold)
+            name = world.catalog[viewed].name
+            assert any(name in i["reason"] for i in warm["items"])
+            assert _get(second, headers, placement="cart", k=3)["items"], "the cart is shared"
+            # One of the two consumers writes the event to SQL, once.
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with Session(world.engine) as session:
+                    written = session.scalars(
+                        select(ShopperEvent).where(
+                            ShopperEvent.session_id == headers["X-Session-Id"]
+                        )
+                    ).all()
+                if written:
+                    break
+                time.sleep(0.1)
+        assert [(r.event_type, r.product_id) for r in written] == [("add_to_cart", viewed)]
+        assert store.xpending(f"{prefix}:events", "sql")["pending"] == 0
+    finally:
+        keys = list(store.scan_iter(f"{prefix}:*"))
+        if keys:
+            store.delete(*keys)
+        store.close()

@@ -1,0 +1,54 @@
+"""The storefront's recommendations in a real browser: an anonymous visitor's home grid, and the
+product view's "complete the look" after a click, which reaches the event log with the
+recommendation it came from."""
+
+from __future__ import annotations
+
+import time
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retail.store.models import RecommendationServed, ShopperEvent
+from tests.e2e.conftest import Site
+
+
+def test_an_anonymous_visitor_opens_a_pick_and_sees_what_completes_the_look(
+    page: Page, site: Site
+) -> None:
+    page.goto("/")
+    cards = page.locator("#home-grid li.card")
+    expect(cards).to_have_count(8)
+    session_id = page.evaluate("localStorage.getItem('aisle.session')")
+    first = cards.first
+    name = first.locator("h3").inner_text()
+    first.get_by_role("button", name=f"View: {name}").click()
+
+    expect(page.locator("#product-title")).to_have_text(name)
+    look = page.locator("#look-grid li.card")
+    expect(look.first).to_be_visible()
+    expect(look.first).to_contain_text(f"goes with {name}")
+    expect(page.locator("#like-grid li.card").first).to_be_visible()
+    # The grid that follows the click answers to it: the opened product is not news any more.
+    expect(page.locator("#home-grid h3", has_text=name)).to_have_count(0)
+
+    # The click and the grid it came from reach SQL (each log is flushed every second).
+    deadline = time.monotonic() + 15
+    clicks: list[ShopperEvent] = []
+    served: RecommendationServed | None = None
+    while served is None and time.monotonic() < deadline:
+        with Session(site.engine) as session:
+            clicks = list(
+                session.scalars(
+                    select(ShopperEvent).where(
+                        ShopperEvent.session_id == session_id, ShopperEvent.event_type == "click"
+                    )
+                )
+            )
+            if clicks and clicks[0].recommendation_id:
+                served = session.get(RecommendationServed, clicks[0].recommendation_id)
+        time.sleep(0.2)
+    assert len(clicks) == 1 and served is not None, clicks
+    assert served.placement == "home" and served.unit_id == f"session:{session_id}"
+    assert clicks[0].product_id in served.items
