@@ -46,7 +46,7 @@ from ml_core.recommend.models import resolve_recommenders
 from ml_core.recommend.store_data import store_interactions
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
-from retail.world.seed import SCALES, ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, SCALES, ScaleSpec, seed_world
 
 console = Console(stderr=True)
 MODELS = "popularity,item_item,ease,two_tower"
@@ -101,6 +101,7 @@ def world_frames(args: argparse.Namespace) -> Iterator[tuple[str, pd.DataFrame]]
                     seed=int(seed),
                     world_dir=Path(scratch) / "world",
                     show_progress=False,
+                    end=PINNED_END,
                     spec=spec,
                 )
             finally:

@@ -24,7 +24,6 @@ from ml_core.recommend.placements import (
     Context,
     PlacementName,
     Placements,
-    choose_arm,
     rules_for,
 )
 from ml_core.recommend.serving import RecommendationService
@@ -127,14 +126,14 @@ def get_recommendations(
     answering = placements(request)
     now = dt.datetime.now(dt.UTC)
     context = Context.of(user_agent, now)
-    arm = choose_arm(visitor.unit_id, placement)
+    arm = answering.experiments.assign(visitor.unit_id)
     ranked = answering.recommend(
         visitor,
         placement,
         context,
         product_id=product_id,
         k=k,
-        rules=rules_for(placement, arm),
+        rules=rules_for(arm),
     )
     catalog = answering.service.catalog
     pictures = images(request)

@@ -31,10 +31,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from ml_core.experiments.stats import NUMERATORS, planned_sample_size
+from ml_core.recommend.ranking import RankingRules
 from retail.errors import AisleError, NotFoundError
 from retail.store.db import transaction
 from retail.store.models import Experiment
@@ -245,6 +247,15 @@ def _checked_arms(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         config = arm.get("config") or {}
         if not isinstance(config, dict):
             raise AisleError(f"Arm {name!r} has a config that is not a JSON object.")
+        if "rules" in config:
+            try:
+                RankingRules.model_validate(config["rules"])
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"]) or "rules"
+                raise AisleError(
+                    f"Arm {name!r} has ranking rules that do not hold: {where}: {problem['msg']}."
+                ) from None
         checked.append({"name": name, "weight": float(weight), "config": config})
     return checked
 

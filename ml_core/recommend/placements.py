@@ -11,7 +11,8 @@
 
 Every list keeps to the `RankingRules`: only what can be sold at the shopper's home store or
 online (`CatalogItem.available`, the one rule), at most so many per category.
-`choose_arm` is where a unit's experiment arm is chosen; its arm's config may set the rules.
+A unit in a running experiment (`ml_core.experiments.assignment`) gets its arm's rules when the
+arm's config sets some (`{"rules": {...}}`, checked when the experiment is created).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import Engine, select
 
+from ml_core.experiments.assignment import Assignment, LiveExperiments
 from ml_core.recommend.live import LiveEvent, LiveStore
 from ml_core.recommend.ranking import RankedItem, RankingRules
 from ml_core.recommend.serving import RecommendationService
@@ -98,24 +100,8 @@ def daypart_of(at: dt.datetime) -> str:
     return [name for start, name in _DAYPARTS if at.hour >= start][-1]
 
 
-@dataclass(frozen=True, slots=True)
-class ArmChoice:
-    """A unit's arm in a running experiment, and the probability it had of getting it."""
-
-    experiment_id: str
-    arm: str
-    propensity: float
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-def choose_arm(unit_id: str, placement: PlacementName) -> ArmChoice | None:
-    """The experiment arm `unit_id` sees at `placement`; None while no experiment is wired in
-    (every unit then gets the default rules)."""
-    return None
-
-
-def rules_for(placement: PlacementName, arm: ArmChoice | None) -> RankingRules | None:
-    """The arm's rules when its config sets some (`{"rules": {...}}`); else the defaults."""
+def rules_for(arm: Assignment | None) -> RankingRules | None:
+    """The arm's rules when its config sets some; else None (the placement's defaults)."""
     if arm is not None and "rules" in arm.config:
         return RankingRules.model_validate(arm.config["rules"])
     return None
@@ -128,6 +114,7 @@ class Placements:
         self.service = service
         self.live = live
         self.engine = engine
+        self.experiments = LiveExperiments(engine)
         self._home_store: dict[str, str | None] = {}
         # A product page's lists are the same for every visitor at one location: kept briefly.
         self._product_pages: TtlCache[list[RankedItem]] = TtlCache(PRODUCT_PAGE_TTL_S)

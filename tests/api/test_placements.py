@@ -19,16 +19,22 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import issue_key
+from ml_core.experiments.assignment import (
+    create_experiment,
+    start_experiment,
+    stop_experiment,
+)
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.live import redis_prefix
 from ml_core.recommend.ranking import CatalogItem
 from ml_core.recommend.serving import load_catalog
 from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
+from retail.errors import AisleError
 from retail.settings import Settings
 from retail.store.models import Customer, Order, OrderItem, RecommendationServed, ShopperEvent
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tools.base import Principal
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -61,6 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         seed=3,
         world_dir=settings.world_dir,
         show_progress=False,
+        end=PINNED_END,
         spec=ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0),
     )
     train_store_recommender(engine, ArtifactRegistry(settings.var_dir / "artifacts"), ItemItem())
@@ -352,3 +359,52 @@ def test_two_processes_share_profiles_and_the_event_log_through_redis(
         if keys:
             store.delete(*keys)
         store.close()
+
+
+def test_a_running_experiment_assigns_visitors_applies_its_arms_rules_and_logs_them(
+    world: World,
+) -> None:
+    experiment = create_experiment(
+        world.engine,
+        name=f"one per category {uuid.uuid4().hex[:6]}",
+        layer="home-grid",
+        arms=[
+            {"name": "control", "weight": 1},
+            {"name": "varied", "weight": 1, "config": {"rules": {"max_per_category": 1}}},
+        ],
+        created_by="eve",
+    )
+    start_experiment(world.engine, experiment.id)
+    try:
+        with TestClient(create_app(world.settings)) as client:
+            answers = [_get(client, _session(), placement="home", k=8) for _ in range(30)]
+    finally:
+        stop_experiment(world.engine, experiment.id)
+    arms = {a["arm"] for a in answers}
+    assert arms == {"control", "varied"}, "30 visitors split 50/50 land in both arms"
+    assert {a["experiment_id"] for a in answers} == {experiment.id}
+    for answer in answers:
+        categories = [world.catalog[i].category_id for i in _ids(answer)]
+        if answer["arm"] == "varied":
+            assert len(categories) == len(set(categories)), "the arm's rules: one per category"
+    with Session(world.engine) as session:
+        served = session.scalars(
+            select(RecommendationServed).where(RecommendationServed.experiment_id == experiment.id)
+        ).all()
+    assert len(served) == len(answers)
+    assert {(s.id, s.arm) for s in served} == {(a["recommendation_id"], a["arm"]) for a in answers}
+    assert all(s.propensity == pytest.approx(0.5) for s in served)
+
+
+def test_an_arm_with_rules_that_do_not_hold_is_refused_when_created(world: World) -> None:
+    with pytest.raises(AisleError, match="max_per_category"):
+        create_experiment(
+            world.engine,
+            name="bad rules",
+            layer="home-grid",
+            arms=[
+                {"name": "control", "weight": 1},
+                {"name": "broken", "weight": 1, "config": {"rules": {"max_per_category": 0}}},
+            ],
+            created_by="eve",
+        )
