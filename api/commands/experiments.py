@@ -39,7 +39,8 @@ def create(
         typer.Option(
             "--arm",
             help="NAME=WEIGHT[:JSON config], repeated; the first arm is the control, e.g. "
-            '--arm control=1 --arm ease=1:\'{"model": "ease"}\'.',
+            '--arm control=1 --arm margin=1:\'{"rules": {"margin_boost": 0.5}}\' (an arm\'s '
+            '"rules" are the ranking rules its visitors get).',
             show_default=False,
         ),
     ],
