@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from approvals.purchase_orders import KIND
+from approvals.purchase_orders import KIND, quantity_limits
 from approvals.reader import ProposalSummary, queue, summary
 from approvals.records import record_plan
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
@@ -108,6 +108,12 @@ class ProposalLine(_Out):
     explanation: str
     proposed_quantity: int | None = Field(
         default=None, description="The planner's quantity, where a person edited it."
+    )
+    min_quantity: int = Field(
+        description="The fewest units an edit may order, 0 aside: the supplier's minimum order."
+    )
+    max_quantity: int = Field(
+        description="The most units an edit may order: 10 times the planner's quantity."
     )
 
 
@@ -264,6 +270,12 @@ def list_proposals(
     return ProposalList(items=found)
 
 
+def _line(line: dict[str, Any]) -> ProposalLine:
+    floor, ceiling = quantity_limits(line)
+    given = {field: line.get(field) for field in ProposalLine.model_fields}
+    return ProposalLine.model_validate({**given, "min_quantity": floor, "max_quantity": ceiling})
+
+
 @tool(roles=["planner", "evaluator"])
 def proposal_detail(
     ctx: ToolContext,
@@ -277,9 +289,7 @@ def proposal_detail(
         if proposal is None:
             raise not_found(f"There is no proposal {proposal_id!r}.")
         lines = [
-            ProposalLine.model_validate(
-                {field: line.get(field) for field in ProposalLine.model_fields}
-            )
+            _line(line)
             for line in proposal.content.get("lines", [])
             if proposal.kind == "purchase_order"
         ]

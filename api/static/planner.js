@@ -128,17 +128,30 @@
       line values and the total follow what is typed. */
   function quantities(lines, onChange) {
     const rows = new Map();
-    const valueOf = (input) => (input.value === "" || !input.validity.valid ? null : Number(input.value));
-    const problem = (input, pack) => {
+    // The limits are the server's (`approvals.bounds`, sent as each line's min_quantity and
+    // max_quantity), checked here as the planner types so a refusal never waits for Approve.
+    const problem = (input, line) => {
       const v = input.validity;
+      const pack = line.case_pack || 1;
       if (v.badInput || input.value === "") return "Enter a number of units (0 drops the line).";
       if (v.rangeUnderflow) return "A quantity cannot be below 0.";
+      const units = Number(input.value);
+      // The server's sentences, so a refusal reads the same before and after Approve.
+      if (units > line.max_quantity) {
+        return `${number(units)} units of ${line.sku} is more than 10 times the proposed line; order at most ${number(line.max_quantity)}.`;
+      }
+      if (units > 0 && units < line.min_quantity && line.min_quantity > pack) {
+        return `${number(units)} units of ${line.sku} is below the supplier's minimum order of ${number(line.min_quantity)}; order at least ${number(line.min_quantity)}, or 0 to drop the line.`;
+      }
       if (v.stepMismatch) {
-        const below = Math.floor(Number(input.value) / pack) * pack;
-        return `Order whole cases of ${pack}: ${number(below)} or ${number(below + pack)}.`;
+        // Between the limits, which are whole cases, both neighbours are within them too.
+        const below = Math.floor(units / pack) * pack;
+        const options = [below, below + pack].filter((q) => q === 0 || (q >= line.min_quantity && q <= line.max_quantity));
+        return `Order whole cases of ${pack}: ${options.map((q) => number(q)).join(" or ")}.`;
       }
       return "";
     };
+    const valueOf = (input, line) => (problem(input, line) ? null : Number(input.value));
     function say(sku, message) {
       const { input, error } = rows.get(sku);
       error.textContent = message;
@@ -157,8 +170,8 @@
       const value = el("span", { text: money(line.line_value) });
       rows.set(line.sku, { input: node, error, value, line });
       node.addEventListener("input", () => {
-        say(line.sku, problem(node, pack));
-        const units = valueOf(node);
+        say(line.sku, problem(node, line));
+        const units = valueOf(node, line);
         value.textContent = units === null ? "–" : money(units * line.unit_cost);
         onChange();
       });
@@ -170,7 +183,7 @@
       changes() {
         const out = {};
         for (const [sku, { input: node, line }] of rows) {
-          const units = valueOf(node);
+          const units = valueOf(node, line);
           if (units !== null && units !== Number(line.quantity)) out[sku] = units;
         }
         return out;
@@ -180,7 +193,7 @@
         let units = 0, value = 0, kept = 0;
         const invalid = [];
         for (const [sku, { input: node, line }] of rows) {
-          const q = valueOf(node);
+          const q = valueOf(node, line);
           if (q === null) {
             invalid.push(sku);
             continue;
@@ -192,7 +205,7 @@
         return { lines: kept, units, value: Math.round(value * 100) / 100, invalid };
       },
       invalid() {
-        const skus = [...rows].filter(([, { input: node }]) => valueOf(node) === null).map(([sku]) => sku);
+        const skus = [...rows].filter(([, { input: node, line }]) => valueOf(node, line) === null).map(([sku]) => sku);
         if (!skus.length) return null;
         const which = skus.length === 1 ? `the quantity of ${skus[0]}` : `the quantities of ${skus.join(", ")}`;
         return { input: rows.get(skus[0]).input, reason: `Fix ${which} above to approve.` };
@@ -257,7 +270,7 @@
     return el("div", {},
       summary,
       lineTable,
-      el("p", { class: "muted", text: "Quantities are in units and must be whole cases; 0 drops a line." }),
+      el("p", { class: "muted", text: "Quantities are in units and must be whole cases, at least the supplier's minimum order and at most 10 times the proposed line; 0 drops a line." }),
       lines.map((line, i) => el("details", { class: "line", open: i === 0 },
         el("summary", { text: `${line.sku} · ${line.product}` }),
         charts.has(line.sku) ? chart(charts.get(line.sku)) : null,

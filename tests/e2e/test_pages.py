@@ -780,6 +780,60 @@ def quantity_input(detail: Locator, sku: str) -> Locator:
 
 
 # Before the test that approves site.proposal_ids[1]: this one reads a proposal still waiting.
+def test_a_quantity_below_the_minimum_order_or_absurdly_high_is_refused_as_typed(
+    page: Page, site: Site
+) -> None:
+    with Session(site.engine) as session:
+        waiting = [session.get_one(Proposal, p) for p in site.proposal_ids]
+        proposal, line = next(
+            (p, li)
+            for p in waiting
+            if p.status == "proposed"
+            for li in p.content["lines"]
+            if li["moq"] > li["case_pack"]
+        )
+    sku, pack, moq = line["sku"], line["case_pack"], line["moq"]
+    ceiling = (line["quantity"] * 10 + pack - 1) // pack * pack
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    show_in_queue(page, proposal.id).click()
+    detail = page.locator("#detail")
+    field = quantity_input(detail, sku)
+    error = detail.locator(f'[id="qty-{sku}-error"]')
+    approve = page.get_by_role("button", name=re.compile("^Approve"))
+
+    # A whole case below the supplier's minimum order: the server's sentence, as typed.
+    field.fill(str(pack))
+    expect(error).to_have_text(
+        f"{pack:,} units of {sku} is below the supplier's minimum order of {moq:,}; "
+        f"order at least {moq:,}, or 0 to drop the line."
+    )
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(approve).to_be_disabled()
+    # A typo with extra zeros names the ceiling, never a "whole cases" suggestion beyond it.
+    field.fill("1000000001")
+    expect(error).to_have_text(
+        f"1,000,000,001 units of {sku} is more than 10 times the proposed line; "
+        f"order at most {ceiling:,}."
+    )
+    expect(approve).to_be_disabled()
+    if pack > 1:
+        # Within the limits, the whole-case suggestions are within them too.
+        field.fill(str(moq + 1))
+        expect(error).to_have_text(
+            f"Order whole cases of {pack}: {moq:,} or {moq + pack:,}."
+            if moq + pack <= ceiling
+            else f"Order whole cases of {pack}: {moq:,}."
+        )
+    field.fill("0")
+    expect(error).to_be_hidden()
+    field.fill(str(moq))
+    expect(error).to_be_hidden()
+    expect(approve).to_be_enabled()
+    with Session(site.engine) as session:
+        assert session.get_one(Proposal, proposal.id).status == "proposed"
+
+
 def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, site: Site) -> None:
     with Session(site.engine) as session:
         proposal_id = next(
@@ -928,12 +982,14 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     expect(total).to_contain_text(f"{units:,} units")
     approve = page.get_by_role("button", name="Approve with my changes")
 
-    # The server's refusal (more than ten times the proposed line) is shown beside the input.
+    # More than ten times the proposed line is refused as it is typed, in the server's words.
     too_many = (line["quantity"] * 10 // pack + 1) * pack
     field.fill(str(too_many))
-    approve.click()
-    expect(error).to_contain_text("more than 10 times the proposed line")
-    expect(field).to_be_focused()
+    expect(error).to_have_text(
+        f"{too_many:,} units of {sku} is more than 10 times the proposed line; "
+        f"order at most {too_many - pack:,}."
+    )
+    expect(page.get_by_role("button", name=re.compile("^Approve"))).to_be_disabled()
     expect(page.locator(f"#decision-error-{proposal_id}")).to_be_hidden()
 
     # Approved with a valid edit: the purchase-order list shows the order by name and value.
