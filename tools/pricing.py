@@ -459,6 +459,11 @@ class PricingProposalDetail(_Output):
     product: str
     as_of: str | None = Field(description="The last day of sales the plan saw.")
     starts_on: str | None = Field(description="The plan's first day.")
+    first_change_on: str | None = Field(
+        description="The day of the plan's first new price (weeks after it starts where the "
+        "first weeks keep today's price); none when it changes no price."
+    )
+    first_price: float = Field(description="The plan's first new price (today's when none).")
     objective: str | None
     size_rule: str | None = Field(description="How the product's sizes are priced.")
     sizes: list[SizePrice]
@@ -528,6 +533,8 @@ def pricing_proposal_detail(
             if cost is not None
         }
     violations = price_path_violations(content, proposal.id)
+    brief = proposal_brief(proposal)
+    changes = brief.first_price != plan.current_price
     weeks, previous = [], plan.current_price
     for week in plan.path:
         weeks.append(
@@ -563,6 +570,8 @@ def pricing_proposal_detail(
         product=str(content.get("product", "")),
         as_of=content.get("as_of"),
         starts_on=content.get("starts_on", plan.path[0].week_starting.isoformat()),
+        first_change_on=brief.first_change_on if changes else None,
+        first_price=brief.first_price,
         objective=content.get("objective"),
         size_rule=content.get("size_rule"),
         sizes=sizes,

@@ -58,6 +58,18 @@
       })));
   }
 
+  const DAY_MS = 86400000;
+  const weeksBetween = (from, to) => Math.round((Date.parse(to) - Date.parse(from)) / (7 * DAY_MS));
+
+  /** When the plan first changes the price, and how long it keeps today's price before that:
+      "first change 2027-01-24: $74.99 → $67.49 (today's price kept for the 7 weeks before)". */
+  function firstChange(p) {
+    if (!p.first_change_on) return `no price change: ${money(p.current_price)} kept throughout`;
+    const change = `first change ${p.first_change_on}: ${money(p.current_price)} → ${money(p.first_price)}`;
+    const idle = p.starts_on ? weeksBetween(p.starts_on, p.first_change_on) : 0;
+    return idle > 0 ? `${change} (today's price kept for the ${number(idle)} week${idle === 1 ? "" : "s"} before)` : change;
+  }
+
   const options = (o) => Object.values(o || {}).join(" ") || "one size";
 
   // Margins are on the plan's cost; when that is not the quoted size's own cost (the highest
@@ -102,6 +114,7 @@
         ["Stock", p.stock === null ? null : `${number(p.stock)} units`],
         ["Sales up to", p.as_of],
         ["Plan starts", p.starts_on],
+        ["First price change", firstChange(p)],
         ["Objective", objective ? `${p.objective}: ${objective}` : p.objective],
         ["Elasticity", e ? `${number(e.estimate, 2)} (95% interval ${number(e.lower, 2)} to ${number(e.upper, 2)}): ${e.method}` : null],
         ["Proposed by", detail.proposer],
@@ -170,7 +183,7 @@
     summary: (p) => {
       const t = p.totals || {};
       const title = t.product
-        ? `${t.product} · ${money(t.current_price)} → ${money(t.first_price)}`
+        ? `${t.product} · first change ${t.first_change_on}: ${money(t.current_price)} → ${money(t.first_price)}`
         : "Price change";
       const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected`;
       return [title, [t.prices_at, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];

@@ -564,8 +564,11 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     sign_in(page, approver)
 
     entry = show_in_queue(page, proposal_id)
-    # The queue tells one markdown from another: the product, today's price and the first cut.
-    expect(entry).to_contain_text(f"{content['product']} · {money(plan.current_price)} → $")
+    # The queue tells one markdown from another: the product, and the first cut with its date
+    # (which may be weeks after the plan starts: it must not read as today's price).
+    first_day, first_price = price_steps(plan, today=plan.path[0].week_starting)[0]
+    first_change = f"first change {first_day}: {money(plan.current_price)} → {money(first_price)}"
+    expect(entry).to_contain_text(f"{content['product']} · {first_change}")
     entry.click()
     expect(page.locator("#detail-title")).to_have_text(
         re.compile(rf"^Markdown of .+ {proposal_id}$")
@@ -578,6 +581,15 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(entry).to_contain_text("every store and online")
     expect(entry).not_to_contain_text("CHAIN")
     expect(fact(detail, "Current price")).to_contain_text(f"{money(plan.current_price)}, margin")
+    idle = (first_day - plan.path[0].week_starting).days // 7
+    expect(fact(detail, "First price change")).to_have_text(
+        first_change
+        + (
+            f" (today's price kept for the {idle} week{'s' if idle != 1 else ''} before)"
+            if idle
+            else ""
+        )
+    )
     weeks = detail.get_by_role("table").first.locator("tbody tr")
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first).to_contain_text(money(plan.path[0].price))
