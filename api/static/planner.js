@@ -28,7 +28,7 @@
     const out = history.filter((d) => d.stockout).length;
     const forecast = range
       ? `Forecast for ${data.sku} over the next ${count(range.days, "day")}: ${number(range.mean, 1)} units expected in all, ` +
-        `between ${number(range.p10)} (p10) and ${number(range.p90)} (p90) for the ${range.days}-day total` +
+        `median ${number(range.p50)} (p50), between ${number(range.p10)} (p10) and ${number(range.p90)} (p90) for the ${range.days}-day total` +
         (range.backtest_coverage === null || range.backtest_coverage === undefined
           ? "; this forecast run was not backtested, so the range takes the days as independent and is too narrow where the level is off (a new `aisle forecast run` backtests its range). "
           : `; on the model's backtest such ranges held ${number(range.backtest_coverage * 100, 0)}% of ${range.days}-day totals. `)
@@ -103,12 +103,23 @@
       : `${percent(p.service_level)} (${target})`;
   }
 
+  /** Where the units on order come from: the open purchase orders in Aisle, and what no
+      purchase order explains (the store's stock records, as seeded or imported). */
+  function onOrder(units, orders) {
+    if (units === undefined || units === null) return null;
+    const ordered = orders.reduce((s, o) => s + o.quantity, 0);
+    const named = orders.map((o) => `${number(o.quantity)} on purchase order ${o.id}${o.expected_on ? `, expected ${o.expected_on}` : ""}`);
+    const recorded = units - ordered;
+    if (recorded > 0) named.push(`${number(recorded)} from the store's stock records, with no purchase order in Aisle`);
+    return units && named.length ? `${number(units)} (${named.join("; ")})` : number(units);
+  }
+
   function policyFacts(line, data) {
     const p = line.policy || {};
     const given = (value) => value !== undefined && value !== null;
     const range = data && data.forecast_range;
     return facts([
-      ["On hand", p.on_hand], ["Reserved", p.reserved], ["On order", p.on_order],
+      ["On hand", p.on_hand], ["Reserved", p.reserved], ["On order", onOrder(p.on_order, line.open_orders || [])],
       ["Safety stock", given(p.safety_stock) ? number(p.safety_stock, 1) : null],
       ["Target level", p.target_level],
       ["Daily demand", given(p.daily_demand) ? number(p.daily_demand, 2) : null],
@@ -117,7 +128,7 @@
       // raised it, as the explanation says.
       ["Service level", given(p.service_level) ? serviceLevel(p) : null],
       ["Days of cover after the order", p.days_of_cover],
-      [range ? `Next ${range.days} days` : "Forecast total", range ? `${number(range.mean, 1)} units expected; p10 ${number(range.p10)}, p90 ${number(range.p90)}` : null],
+      [range ? `Next ${range.days} days` : "Forecast total", range ? `median (p50) ${number(range.p50)} units; p10 ${number(range.p10)}, p90 ${number(range.p90)}; mean ${number(range.mean, 1)}` : null],
       ["Planned with", line.forecast_source],
       ["Chart's forecast", data && data.forecast_model],
       ["Unit cost", money(line.unit_cost)],

@@ -37,6 +37,7 @@ from retail.store.models import (
     Product,
     Proposal,
     PurchaseOrder,
+    PurchaseOrderLine,
     Supplier,
     Variant,
 )
@@ -892,6 +893,10 @@ def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, sit
     )
     assert (low, high) == (total.p10[0], total.p90[0])
     assert low <= total.mean[0] <= high
+    # The median of the total beside its range, and the mean labelled as the mean.
+    median = re.search(r"median \(p50\) ([\d,]+) units", shown.inner_text())
+    assert median is not None and float(median.group(1).replace(",", "")) == total.p50[0]
+    expect(shown).to_contain_text(f"mean {total.mean[0]:,.1f}")
 
     # The calibration backtest, redone here on the store's own sales, covers 80% of the
     # 28-day totals within 5 points, with the level error the run stored.
@@ -930,6 +935,28 @@ def test_a_lines_facts_table_and_explanation_state_the_same_plan(page: Page, sit
     expect(first.locator("p", has_text="a safety stock of")).to_contain_text(
         f"a safety stock of {safety}"
     )
+    # On order says where it comes from: the open purchase orders in Aisle, and what none
+    # explains (the store's stock records).
+    with Session(site.engine) as session:
+        location_id = session.get_one(Proposal, proposal_id).location_id
+        ordered = session.scalars(
+            select(PurchaseOrderLine.quantity)
+            .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+            .where(
+                PurchaseOrder.status == "open",
+                PurchaseOrder.location_id == location_id,
+                PurchaseOrderLine.variant_id == line["sku"],
+            )
+        ).all()
+    recorded = policy["on_order"] - sum(ordered)
+    on_order = fact(first, "On order")
+    expect(on_order).to_contain_text(f"{policy['on_order']:,}")
+    if recorded > 0:
+        expect(on_order).to_contain_text(
+            f"{recorded:,} from the store's stock records, with no purchase order in Aisle"
+        )
+    if ordered:
+        expect(on_order).to_contain_text(f"{ordered[0]:,} on purchase order po-")
 
 
 def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
