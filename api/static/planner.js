@@ -114,6 +114,14 @@
     return units && named.length ? `${number(units)} (${named.join("; ")})` : number(units);
   }
 
+  /** The forecast a line was planned with, in words; its run id (for whoever traces it) in a
+      tooltip rather than in the sentence. */
+  function plannedWith(source) {
+    if (!source) return null;
+    const run = source.match(/\s*\(run ([0-9a-f]+)\)$/);
+    return run ? el("span", { title: `Forecast run ${run[1]}`, text: source.slice(0, run.index) }) : source;
+  }
+
   function policyFacts(line, data) {
     const p = line.policy || {};
     const given = (value) => value !== undefined && value !== null;
@@ -129,7 +137,7 @@
       ["Service level", given(p.service_level) ? serviceLevel(p) : null],
       ["Days of cover after the order", p.days_of_cover],
       [range ? `Next ${range.days} days` : "Forecast total", range ? `median (p50) ${number(range.p50)} units; p10 ${number(range.p10)}, p90 ${number(range.p90)}; mean ${number(range.mean, 1)}` : null],
-      ["Planned with", line.forecast_source],
+      ["Planned with", plannedWith(line.forecast_source)],
       ["Chart's forecast", data && data.forecast_model],
       ["Unit cost", money(line.unit_cost)],
     ]);
@@ -259,7 +267,6 @@
       ["Review period", content.review_period_days ? `${content.review_period_days} days` : null],
       ["Proposed by", detail.proposer],
       ["Expires", Aisle.when(detail.expires_at)],
-      ["Content hash", detail.content_hash ? detail.content_hash.slice(0, 12) : null],
     ]);
     const lineTable = lines.length
       ? table([

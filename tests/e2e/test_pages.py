@@ -390,8 +390,16 @@ def test_a_planners_queue_names_stores_and_suppliers_not_ids(page: Page, site: S
     line = page.locator("#detail details.line").first
     model = describe_model(FORECASTER)
     expect(fact(line, "Chart's forecast")).to_have_text(model)
-    planned_with = re.compile(rf"^{re.escape(model)}, forecast of ")
+    planned_with = re.compile(rf"^{re.escape(model)}, forecast of \d{{4}}-\d\d-\d\d$")
     expect(fact(line, "Planned with")).to_have_text(planned_with)
+    # Internal ids stay out of the planner's reading: the run id and the content hash are in
+    # tooltips, the proposal id small beside the heading.
+    detail = page.locator("#detail")
+    expect(detail).not_to_contain_text("(run ")
+    expect(detail).not_to_contain_text("Content hash")
+    expect(page.locator("#detail-title small.ref")).to_have_attribute(
+        "title", re.compile(r"^Content hash [0-9a-f]{12,}$")
+    )
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
@@ -570,6 +578,9 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     first_day, first_price = price_steps(plan, today=plan.path[0].week_starting)[0]
     first_change = f"first change {first_day}: {money(plan.current_price)} → {money(first_price)}"
     expect(entry).to_contain_text(f"{content['product']} · {first_change}")
+    expect(entry).to_contain_text(
+        f"{money(content['expected']['gain'])} expected gain over keeping today's price"
+    )
     entry.click()
     expect(page.locator("#detail-title")).to_have_text(
         re.compile(rf"^Markdown of .+ {proposal_id}$")
@@ -582,6 +593,15 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(entry).to_contain_text("every store and online")
     expect(entry).not_to_contain_text("CHAIN")
     expect(fact(detail, "Current price")).to_contain_text(f"{money(plan.current_price)}, margin")
+    # Figures are labelled: the stock is sellable units in the zone, the quoted size named.
+    expect(fact(detail, "Stock")).to_have_text(
+        f"{content['stock']:,.0f} sellable units (on hand, not reserved) at every store and online"
+    )
+    quoted = next(v for v in content["variants"] if v["sku"] == plan.sku)
+    size = " ".join(str(o) for o in quoted.get("options", {}).values())
+    expect(fact(detail, "Prices quoted for")).to_contain_text(
+        f"{size} ({plan.sku})" if size else plan.sku
+    )
     idle = (first_day - plan.path[0].week_starting).days // 7
     expect(fact(detail, "First price change")).to_have_text(
         first_change
