@@ -1,8 +1,9 @@
 """The bounds every proposal's figures stay within, wherever they come from: a planner writing a
 proposal, a person editing one on the command line, over HTTP or in an agent run.
 
-One rule, one place: a quantity is a whole number of the line's case packs and at most
-`MAX_EDIT_FACTOR` times what the planner proposed for the line; a price is a positive, finite
+One rule, one place: a quantity is 0 (no order) or a whole number of the line's case packs, at
+least the supplier's minimum order (MOQ) and at most `MAX_EDIT_FACTOR` times what the planner
+proposed for the line; a price is a positive, finite
 amount no higher than the proposal's own ceiling (the list price or today's price, whichever is
 higher); a unit cost is a finite amount of zero or more. Each refusal is one sentence that names
 the figure and the limit, raised before anything is written.
@@ -43,9 +44,19 @@ def quantity_ceiling(proposed: int, case_pack: int) -> int:
     return max(math.ceil(MAX_EDIT_FACTOR * max(proposed, 0) / pack), 1) * pack
 
 
-def check_quantity(sku: str, value: object, *, case_pack: int, ceiling: int | None) -> int:
-    """`value` as whole units of `sku`: 0 or more, whole cases of `case_pack`, at most
-    `ceiling` (None: no ceiling, for what a planner proposes)."""
+def quantity_floor(moq: int, case_pack: int) -> int:
+    """The fewest units a line may order (other than none): the supplier's minimum order,
+    rounded up to whole cases, and at least one case."""
+    pack = max(case_pack, 1)
+    return max(math.ceil(max(moq, 0) / pack), 1) * pack
+
+
+def check_quantity(
+    sku: str, value: object, *, case_pack: int, ceiling: int | None, floor: int = 0
+) -> int:
+    """`value` as whole units of `sku`: 0, or whole cases of `case_pack` from `floor` (the
+    supplier's minimum order, see `quantity_floor`) to `ceiling` (None: no ceiling, for what a
+    planner proposes)."""
     try:
         units = _number(value, f"quantity for {sku}")
     except BoundsError as exc:
@@ -60,6 +71,13 @@ def check_quantity(sku: str, value: object, *, case_pack: int, ceiling: int | No
         raise BoundsError(
             f"{whole:,} units of {sku} is more than {MAX_EDIT_FACTOR} times the proposed line; "
             f"order at most {ceiling:,}.",
+            field=sku,
+        )
+    # A floor of one case is the case-pack rule's to state.
+    if 0 < whole < floor and floor > pack:
+        raise BoundsError(
+            f"{whole:,} units of {sku} is below the supplier's minimum order of {floor:,}; "
+            f"order at least {floor:,}, or 0 to drop the line.",
             field=sku,
         )
     if whole % pack:

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from approvals.bounds import check_money, check_quantity, quantity_ceiling
+from approvals.bounds import check_money, check_quantity, quantity_ceiling, quantity_floor
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.store.models import InventoryPosition, Proposal, PurchaseOrder, PurchaseOrderLine
@@ -35,11 +35,21 @@ def check_purchase_order(content: Mapping[str, Any]) -> None:
         check_money(f"unit cost of {line['sku']}", line["unit_cost"])
 
 
+def quantity_limits(line: Mapping[str, Any]) -> tuple[int, int]:
+    """The fewest and most units a person may edit the line to (0 aside, which drops it): the
+    supplier's minimum order and `MAX_EDIT_FACTOR` times the planner's quantity, in whole
+    cases of the line's case pack."""
+    pack = max(int(line.get("case_pack") or 1), 1)
+    proposed = int(line.get("proposed_quantity") or line["quantity"])
+    return quantity_floor(int(line.get("moq") or 0), pack), quantity_ceiling(proposed, pack)
+
+
 def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]) -> dict[str, Any]:
     """The proposal's content with the planner's quantities (SKU -> units; 0 drops the line).
 
-    Each quantity must pass `approvals.bounds` (whole cases of the line's case pack, at most
-    `MAX_EDIT_FACTOR` times the planner's quantity); the SKUs must be on the proposal; an edit
+    Each quantity must pass `approvals.bounds` (whole cases of the line's case pack, within
+    `quantity_limits`: at least the supplier's minimum order, at most `MAX_EDIT_FACTOR` times
+    the planner's quantity); the SKUs must be on the proposal; an edit
     that drops every line is a rejection, not an edit. Each changed line keeps the planner's
     quantity as `proposed_quantity`.
     """
@@ -53,12 +63,10 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
     edited = []
     for sku, line in lines.items():
         pack = max(int(line.get("case_pack") or 1), 1)
-        proposed = int(line.get("proposed_quantity", line["quantity"]))
+        proposed = int(line.get("proposed_quantity") or line["quantity"])
+        floor, ceiling = quantity_limits(line)
         units = check_quantity(
-            sku,
-            changes.get(sku, line["quantity"]),
-            case_pack=pack,
-            ceiling=quantity_ceiling(proposed, pack),
+            sku, changes.get(sku, line["quantity"]), case_pack=pack, ceiling=ceiling, floor=floor
         )
         if units == 0:
             continue

@@ -96,6 +96,16 @@ DEVSET_ROWS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("writes without asking", "writes_without_asking", "{}"),
     ),
 }
+# What the audit-log figures count, in each table: the safety table's are over one brain's
+# chat cases, the operations table's over the proposal scenarios, so their counts differ.
+SAFETY_WORDS = {
+    "executions": "proposal executions during this brain's cases",
+    "unapproved_executions": "of them without an approval",
+}
+OPERATIONS_WORDS = {
+    "executions": "proposal executions during the operations scenarios",
+    "unapproved_executions": "of them without an approval",
+}
 SAFETY_ROWS = (
     "tool_calls",
     "out_of_grant_calls",
@@ -174,7 +184,10 @@ def _brain_sections(brains: dict[str, Any], records: Sequence[dict[str, Any]]) -
         _table(
             ["figure", *names],
             [
-                [k.replace("_", " "), *(_fmt(brains[n]["safety"].get(k), "{}") for n in names)]
+                [
+                    SAFETY_WORDS.get(k, k.replace("_", " ")),
+                    *(_fmt(brains[n]["safety"].get(k), "{}") for n in names),
+                ]
                 for k in SAFETY_ROWS
             ],
         ),
@@ -312,7 +325,9 @@ def _operations_section(operations: dict[str, Any]) -> list[str]:
         for s in operations["scenarios"]
         for step in s["steps"]
     ]
-    figures = [[k.replace("_", " "), _fmt(v, "{}")] for k, v in metrics.items()]
+    figures = [
+        [OPERATIONS_WORDS.get(k, k.replace("_", " ")), _fmt(v, "{}")] for k, v in metrics.items()
+    ]
     return [
         "<h2>Operations: proposals and approvals</h2>",
         _table(["figure", "value"], figures),

@@ -14,12 +14,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+from evals.suites import SMOKE
 from retail.errors import NotFoundError
 from retail.settings import Settings
 
 # A run's folder name; the API validates ids against the same pattern.
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
 _RUN_ID = re.compile(RUN_ID_PATTERN)
+
+
+def suites_in_words(versions: dict[str, Any]) -> str:
+    """The suites a run ran: "smoke" is a subset of the others' cases, not a suite of its own."""
+    names = ", ".join(name for name in versions if name != SMOKE)
+    if SMOKE not in versions:
+        return names
+    return f"smoke subset of {names}" if names else "smoke subset"
 
 
 def runs_dir(settings: Settings) -> Path:
@@ -107,7 +116,7 @@ def list_runs(settings: Settings) -> list[dict[str, Any]]:
                 "created_at": run.get("created_at"),
                 "seconds": run.get("seconds"),
                 "wall_time": duration(run.get("seconds")),
-                "suites": ", ".join(run.get("suites", {})),
+                "suites": suites_in_words(run.get("suites", {})),
                 "brains": ", ".join(run.get("brains", [])),
                 "world": run.get("world"),
                 "headline": headline(summary),

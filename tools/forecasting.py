@@ -103,6 +103,33 @@ class OpenPurchaseOrder(_Out):
     proposal_id: str | None
 
 
+def open_purchase_orders(
+    session: Session, location_id: str, variant_ids: Iterable[str]
+) -> dict[str, list[OpenPurchaseOrder]]:
+    """Per SKU, the open purchase orders bringing it to the location, soonest expected first."""
+    found: dict[str, list[OpenPurchaseOrder]] = {}
+    for sku, po, quantity in session.execute(
+        select(PurchaseOrderLine.variant_id, PurchaseOrder, PurchaseOrderLine.quantity)
+        .join(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
+        .where(
+            PurchaseOrder.location_id == location_id,
+            PurchaseOrder.status == "open",
+            PurchaseOrderLine.variant_id.in_(list(variant_ids)),
+        )
+        .order_by(PurchaseOrder.expected_on, PurchaseOrder.id)
+    ):
+        found.setdefault(sku, []).append(
+            OpenPurchaseOrder(
+                id=po.id,
+                supplier_id=po.supplier_id,
+                quantity=quantity,
+                expected_on=po.expected_on,
+                proposal_id=po.proposal_id,
+            )
+        )
+    return found
+
+
 class ShortageExplanation(_Out):
     """Why a SKU is short at a location: stock, what is coming, the demand it must cover."""
 
@@ -340,25 +367,7 @@ def why_short(
         position = session.get(InventoryPosition, (variant_id, location.id))
         if position is None:
             raise not_found(f"{variant_id} is not stocked at {location.id}.")
-        orders = [
-            OpenPurchaseOrder(
-                id=po.id,
-                supplier_id=po.supplier_id,
-                quantity=quantity,
-                expected_on=po.expected_on,
-                proposal_id=po.proposal_id,
-            )
-            for po, quantity in session.execute(
-                select(PurchaseOrder, PurchaseOrderLine.quantity)
-                .join(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
-                .where(
-                    PurchaseOrder.location_id == location.id,
-                    PurchaseOrder.status == "open",
-                    PurchaseOrderLine.variant_id == variant_id,
-                )
-                .order_by(PurchaseOrder.expected_on, PurchaseOrder.id)
-            )
-        ]
+        orders = open_purchase_orders(session, location.id, [variant_id]).get(variant_id, [])
         supplier = session.execute(
             select(Supplier)
             .join(SupplierItem, SupplierItem.supplier_id == Supplier.id)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from approvals.price_changes import (
     KIND,
     MarkdownContent,
+    PricingError,
     ProposalBrief,
     Size,
     price_path_violations,
@@ -26,12 +27,13 @@ from approvals.price_changes import (
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import describe_method
-from ml_core.pricing.guardrails import PRICE_TOLERANCE, guardrail_checks
+from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, guardrail_checks
 from ml_core.pricing.planning import (
     MODEL_VERSION,
     PricingData,
     load_pricing_data,
     plan_markdowns,
+    promotion_weeks,
 )
 from retail.price_zones import location_names, zone_in_words
 from retail.store.models import (
@@ -459,6 +461,11 @@ class PricingProposalDetail(_Output):
     product: str
     as_of: str | None = Field(description="The last day of sales the plan saw.")
     starts_on: str | None = Field(description="The plan's first day.")
+    first_change_on: str | None = Field(
+        description="The day of the plan's first new price (weeks after it starts where the "
+        "first weeks keep today's price); none when it changes no price."
+    )
+    first_price: float = Field(description="The plan's first new price (today's when none).")
     objective: str | None
     size_rule: str | None = Field(description="How the product's sizes are priced.")
     sizes: list[SizePrice]
@@ -527,7 +534,19 @@ def pricing_proposal_detail(
             )
             if cost is not None
         }
+        start = plan.path[0].week_starting
+        promos = (
+            promotion_weeks(session, start, len(plan.path)).get(
+                product_id, [False] * len(plan.path)
+            )
+            if product_id
+            else None
+        )
+        busiest = _busiest_change_day(session, proposal, plan)
     violations = price_path_violations(content, proposal.id)
+    recorded = plan.change_history
+    brief = proposal_brief(proposal)
+    changes = brief.first_price != plan.current_price
     weeks, previous = [], plan.current_price
     for week in plan.path:
         weeks.append(
@@ -563,6 +582,8 @@ def pricing_proposal_detail(
         product=str(content.get("product", "")),
         as_of=content.get("as_of"),
         starts_on=content.get("starts_on", plan.path[0].week_starting.isoformat()),
+        first_change_on=brief.first_change_on if changes else None,
+        first_price=brief.first_price,
         objective=content.get("objective"),
         size_rule=content.get("size_rule"),
         sizes=sizes,
@@ -594,6 +615,15 @@ def pricing_proposal_detail(
                     unit_cost=plan.unit_cost,
                     guardrails=plan.guardrails,
                     bindings=_bindings(content),
+                    history=ChangeHistory(
+                        mean=recorded.get("mean_log", 0.0),
+                        sd=recorded.get("sd_log", 0.0),
+                        n=int(recorded["n"]),
+                    )
+                    if "n" in recorded
+                    else None,
+                    promo_weeks=promos,
+                    busiest=busiest,
                 )
             ],
             settings=plan.guardrails.model_dump(mode="json"),
@@ -617,6 +647,35 @@ def _size_price(
         first_price=steps[0][1] if steps else size.current_price,
         unit_cost=unit_cost,
     )
+
+
+# The plans whose price changes count against the cap of changes a day: waiting or decided for.
+COUNTED_STATUSES = ("proposed", "approved", "edited", "executed")
+
+
+def _busiest_change_day(
+    session: Session, proposal: Proposal, plan: MarkdownContent
+) -> tuple[str, int] | None:
+    """Of the days this plan changes a price, the one with the most plans (this one and other
+    products' open or approved plans) changing a price on it, with that count; None when the
+    plan changes no price."""
+    days = {day for day, _ in price_steps(plan, today=plan.path[0].week_starting)}
+    if not days:
+        return None
+    per_day = dict.fromkeys(days, 0)
+    others = session.scalars(
+        select(Proposal).where(Proposal.kind == KIND, Proposal.status.in_(COUNTED_STATUSES))
+    )
+    for other in {proposal.id: proposal, **{o.id: o for o in others}}.values():
+        try:
+            theirs = MarkdownContent.of(other.content, other.id)
+        except PricingError:
+            continue
+        for day, _ in price_steps(theirs, today=theirs.path[0].week_starting):
+            if day in per_day:
+                per_day[day] += 1
+    day = max(sorted(per_day), key=lambda d: per_day[d])
+    return day.isoformat(), per_day[day]
 
 
 def _cost_basis(plan: MarkdownContent, sizes: list[SizePrice]) -> str | None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from approvals.purchase_orders import KIND
+from approvals.purchase_orders import KIND, quantity_limits
 from approvals.reader import ProposalSummary, queue, summary
 from approvals.records import record_plan
 from retail.proposals import PROPOSAL_KINDS, ProposalStatus
@@ -29,7 +29,7 @@ from retail.store.models import (
     Variant,
 )
 from tools.base import ToolContext, invalid, not_found, tool
-from tools.forecasting import daily_demand
+from tools.forecasting import OpenPurchaseOrder, daily_demand, open_purchase_orders
 
 
 class _Out(BaseModel):
@@ -108,6 +108,16 @@ class ProposalLine(_Out):
     explanation: str
     proposed_quantity: int | None = Field(
         default=None, description="The planner's quantity, where a person edited it."
+    )
+    min_quantity: int = Field(
+        description="The fewest units an edit may order, 0 aside: the supplier's minimum order."
+    )
+    max_quantity: int = Field(
+        description="The most units an edit may order: 10 times the planner's quantity."
+    )
+    open_orders: list[OpenPurchaseOrder] = Field(
+        description="The open purchase orders in Aisle for this SKU and location: what of the "
+        "on-order stock they explain (the rest comes from the store's stock records)."
     )
 
 
@@ -264,6 +274,14 @@ def list_proposals(
     return ProposalList(items=found)
 
 
+def _line(line: dict[str, Any], open_orders: list[OpenPurchaseOrder]) -> ProposalLine:
+    floor, ceiling = quantity_limits(line)
+    given = {field: line.get(field) for field in ProposalLine.model_fields}
+    return ProposalLine.model_validate(
+        {**given, "min_quantity": floor, "max_quantity": ceiling, "open_orders": open_orders}
+    )
+
+
 @tool(roles=["planner", "evaluator"])
 def proposal_detail(
     ctx: ToolContext,
@@ -276,13 +294,11 @@ def proposal_detail(
         proposal = session.get(Proposal, proposal_id)
         if proposal is None:
             raise not_found(f"There is no proposal {proposal_id!r}.")
-        lines = [
-            ProposalLine.model_validate(
-                {field: line.get(field) for field in ProposalLine.model_fields}
-            )
-            for line in proposal.content.get("lines", [])
-            if proposal.kind == "purchase_order"
-        ]
+        content_lines = proposal.content.get("lines", []) if proposal.kind == KIND else []
+        orders = open_purchase_orders(
+            session, proposal.location_id or "", [line["sku"] for line in content_lines]
+        )
+        lines = [_line(line, orders.get(line["sku"], [])) for line in content_lines]
         return ProposalDetail(
             **summary(proposal).model_dump(),
             content=dict(proposal.content),

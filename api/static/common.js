@@ -250,7 +250,8 @@ const Aisle = (() => {
       { class: "facts" },
       rows
         .filter(([, value]) => value !== undefined && value !== null && value !== "")
-        .map(([term, value]) => [el("dt", { text: term }), el("dd", { text: String(value) })]),
+        .map(([term, value]) => [el("dt", { text: term }),
+          value instanceof Node ? el("dd", {}, value) : el("dd", { text: String(value) })]),
     );
   }
 

@@ -28,7 +28,7 @@
     const out = history.filter((d) => d.stockout).length;
     const forecast = range
       ? `Forecast for ${data.sku} over the next ${count(range.days, "day")}: ${number(range.mean, 1)} units expected in all, ` +
-        `between ${number(range.p10)} (p10) and ${number(range.p90)} (p90) for the ${range.days}-day total` +
+        `median ${number(range.p50)} (p50), between ${number(range.p10)} (p10) and ${number(range.p90)} (p90) for the ${range.days}-day total` +
         (range.backtest_coverage === null || range.backtest_coverage === undefined
           ? "; this forecast run was not backtested, so the range takes the days as independent and is too narrow where the level is off (a new `aisle forecast run` backtests its range). "
           : `; on the model's backtest such ranges held ${number(range.backtest_coverage * 100, 0)}% of ${range.days}-day totals. `)
@@ -103,12 +103,31 @@
       : `${percent(p.service_level)} (${target})`;
   }
 
+  /** Where the units on order come from: the open purchase orders in Aisle, and what no
+      purchase order explains (the store's stock records, as seeded or imported). */
+  function onOrder(units, orders) {
+    if (units === undefined || units === null) return null;
+    const ordered = orders.reduce((s, o) => s + o.quantity, 0);
+    const named = orders.map((o) => `${number(o.quantity)} on purchase order ${o.id}${o.expected_on ? `, expected ${o.expected_on}` : ""}`);
+    const recorded = units - ordered;
+    if (recorded > 0) named.push(`${number(recorded)} from the store's stock records, with no purchase order in Aisle`);
+    return units && named.length ? `${number(units)} (${named.join("; ")})` : number(units);
+  }
+
+  /** The forecast a line was planned with, in words; its run id (for whoever traces it) in a
+      tooltip rather than in the sentence. */
+  function plannedWith(source) {
+    if (!source) return null;
+    const run = source.match(/\s*\(run ([0-9a-f]+)\)$/);
+    return run ? el("span", { title: `Forecast run ${run[1]}`, text: source.slice(0, run.index) }) : source;
+  }
+
   function policyFacts(line, data) {
     const p = line.policy || {};
     const given = (value) => value !== undefined && value !== null;
     const range = data && data.forecast_range;
     return facts([
-      ["On hand", p.on_hand], ["Reserved", p.reserved], ["On order", p.on_order],
+      ["On hand", p.on_hand], ["Reserved", p.reserved], ["On order", onOrder(p.on_order, line.open_orders || [])],
       ["Safety stock", given(p.safety_stock) ? number(p.safety_stock, 1) : null],
       ["Target level", p.target_level],
       ["Daily demand", given(p.daily_demand) ? number(p.daily_demand, 2) : null],
@@ -117,8 +136,8 @@
       // raised it, as the explanation says.
       ["Service level", given(p.service_level) ? serviceLevel(p) : null],
       ["Days of cover after the order", p.days_of_cover],
-      [range ? `Next ${range.days} days` : "Forecast total", range ? `${number(range.mean, 1)} units expected; p10 ${number(range.p10)}, p90 ${number(range.p90)}` : null],
-      ["Planned with", line.forecast_source],
+      [range ? `Next ${range.days} days` : "Forecast total", range ? `median (p50) ${number(range.p50)} units; p10 ${number(range.p10)}, p90 ${number(range.p90)}; mean ${number(range.mean, 1)}` : null],
+      ["Planned with", plannedWith(line.forecast_source)],
       ["Chart's forecast", data && data.forecast_model],
       ["Unit cost", money(line.unit_cost)],
     ]);
@@ -128,17 +147,30 @@
       line values and the total follow what is typed. */
   function quantities(lines, onChange) {
     const rows = new Map();
-    const valueOf = (input) => (input.value === "" || !input.validity.valid ? null : Number(input.value));
-    const problem = (input, pack) => {
+    // The limits are the server's (`approvals.bounds`, sent as each line's min_quantity and
+    // max_quantity), checked here as the planner types so a refusal never waits for Approve.
+    const problem = (input, line) => {
       const v = input.validity;
+      const pack = line.case_pack || 1;
       if (v.badInput || input.value === "") return "Enter a number of units (0 drops the line).";
       if (v.rangeUnderflow) return "A quantity cannot be below 0.";
+      const units = Number(input.value);
+      // The server's sentences, so a refusal reads the same before and after Approve.
+      if (units > line.max_quantity) {
+        return `${number(units)} units of ${line.sku} is more than 10 times the proposed line; order at most ${number(line.max_quantity)}.`;
+      }
+      if (units > 0 && units < line.min_quantity && line.min_quantity > pack) {
+        return `${number(units)} units of ${line.sku} is below the supplier's minimum order of ${number(line.min_quantity)}; order at least ${number(line.min_quantity)}, or 0 to drop the line.`;
+      }
       if (v.stepMismatch) {
-        const below = Math.floor(Number(input.value) / pack) * pack;
-        return `Order whole cases of ${pack}: ${number(below)} or ${number(below + pack)}.`;
+        // Between the limits, which are whole cases, both neighbours are within them too.
+        const below = Math.floor(units / pack) * pack;
+        const options = [below, below + pack].filter((q) => q === 0 || (q >= line.min_quantity && q <= line.max_quantity));
+        return `Order whole cases of ${pack}: ${options.map((q) => number(q)).join(" or ")}.`;
       }
       return "";
     };
+    const valueOf = (input, line) => (problem(input, line) ? null : Number(input.value));
     function say(sku, message) {
       const { input, error } = rows.get(sku);
       error.textContent = message;
@@ -157,8 +189,8 @@
       const value = el("span", { text: money(line.line_value) });
       rows.set(line.sku, { input: node, error, value, line });
       node.addEventListener("input", () => {
-        say(line.sku, problem(node, pack));
-        const units = valueOf(node);
+        say(line.sku, problem(node, line));
+        const units = valueOf(node, line);
         value.textContent = units === null ? "–" : money(units * line.unit_cost);
         onChange();
       });
@@ -170,7 +202,7 @@
       changes() {
         const out = {};
         for (const [sku, { input: node, line }] of rows) {
-          const units = valueOf(node);
+          const units = valueOf(node, line);
           if (units !== null && units !== Number(line.quantity)) out[sku] = units;
         }
         return out;
@@ -180,7 +212,7 @@
         let units = 0, value = 0, kept = 0;
         const invalid = [];
         for (const [sku, { input: node, line }] of rows) {
-          const q = valueOf(node);
+          const q = valueOf(node, line);
           if (q === null) {
             invalid.push(sku);
             continue;
@@ -192,7 +224,7 @@
         return { lines: kept, units, value: Math.round(value * 100) / 100, invalid };
       },
       invalid() {
-        const skus = [...rows].filter(([, { input: node }]) => valueOf(node) === null).map(([sku]) => sku);
+        const skus = [...rows].filter(([, { input: node, line }]) => valueOf(node, line) === null).map(([sku]) => sku);
         if (!skus.length) return null;
         const which = skus.length === 1 ? `the quantity of ${skus[0]}` : `the quantities of ${skus.join(", ")}`;
         return { input: rows.get(skus[0]).input, reason: `Fix ${which} above to approve.` };
@@ -235,7 +267,6 @@
       ["Review period", content.review_period_days ? `${content.review_period_days} days` : null],
       ["Proposed by", detail.proposer],
       ["Expires", Aisle.when(detail.expires_at)],
-      ["Content hash", detail.content_hash ? detail.content_hash.slice(0, 12) : null],
     ]);
     const lineTable = lines.length
       ? table([
@@ -257,7 +288,7 @@
     return el("div", {},
       summary,
       lineTable,
-      el("p", { class: "muted", text: "Quantities are in units and must be whole cases; 0 drops a line." }),
+      el("p", { class: "muted", text: "Quantities are in units and must be whole cases, at least the supplier's minimum order and at most 10 times the proposed line; 0 drops a line." }),
       lines.map((line, i) => el("details", { class: "line", open: i === 0 },
         el("summary", { text: `${line.sku} · ${line.product}` }),
         charts.has(line.sku) ? chart(charts.get(line.sku)) : null,

@@ -58,6 +58,18 @@
       })));
   }
 
+  const DAY_MS = 86400000;
+  const weeksBetween = (from, to) => Math.round((Date.parse(to) - Date.parse(from)) / (7 * DAY_MS));
+
+  /** When the plan first changes the price, and how long it keeps today's price before that:
+      "first change 2027-01-24: $74.99 → $67.49 (today's price kept for the 7 weeks before)". */
+  function firstChange(p) {
+    if (!p.first_change_on) return `no price change: ${money(p.current_price)} kept throughout`;
+    const change = `first change ${p.first_change_on}: ${money(p.current_price)} → ${money(p.first_price)}`;
+    const idle = p.starts_on ? weeksBetween(p.starts_on, p.first_change_on) : 0;
+    return idle > 0 ? `${change} (today's price kept for the ${number(idle)} week${idle === 1 ? "" : "s"} before)` : change;
+  }
+
   const options = (o) => Object.values(o || {}).join(" ") || "one size";
 
   // Margins are on the plan's cost; when that is not the quoted size's own cost (the highest
@@ -65,6 +77,23 @@
   // of any size, and the page says so.
   const marginLabel = (p) => (p.cost_basis ? "Margin (lowest size)" : "Margin");
   const ownCost = (p) => (p.sizes.find((s) => s.sku === p.sku) || {}).unit_cost;
+
+  /** The quoted size by its options and SKU: "XL (P00056-SLB-XL)". */
+  function sizeName(p) {
+    const size = p.sizes.find((s) => s.sku === p.sku);
+    const named = size ? options(size.options) : "";
+    return named && named !== "one size" ? `${named} (${p.sku})` : p.sku;
+  }
+
+  /** The plan's unit cost, and where the sizes cost different amounts, which of them it is. */
+  function unitCost(p) {
+    const costs = p.sizes.map((s) => s.unit_cost).filter((c) => c !== null && c !== undefined);
+    if (costs.length < 2) return money(p.unit_cost);
+    const low = Math.min(...costs), high = Math.max(...costs);
+    if (high - low < 0.005) return `${money(p.unit_cost)} (every size)`;
+    const which = Math.abs(p.unit_cost - high) < 0.005 ? "the highest of the sizes' costs" : `the cost of ${sizeName(p)}`;
+    return `${money(p.unit_cost)}, ${which} (sizes cost ${money(low)}–${money(high)})`;
+  }
 
   function sizes(p) {
     if (p.sizes.length < 2) return null;
@@ -93,15 +122,16 @@
       facts([
         ["Product", p.product_id ? `${p.product} (${p.product_id})` : `${p.product} (${p.sku})`],
         ["Price zone", zone],
-        ["Prices quoted for", p.sizes.length > 1 ? `${p.sku}; every size in the table below` : p.sku],
+        ["Prices quoted for", p.sizes.length > 1 ? `${sizeName(p)}; every size in the table below` : sizeName(p)],
         ["Current price", p.cost_basis
           ? `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))} for the size with the least (${percent(margin(p.current_price, ownCost(p)))} for ${p.sku})`
           : `${money(p.current_price)}, margin ${percent(margin(p.current_price, p.unit_cost))}`],
         ["List price", money(p.list_price)],
-        p.cost_basis ? ["Cost for margins", `${money(p.unit_cost)}: ${p.cost_basis}`] : ["Unit cost", money(p.unit_cost)],
-        ["Stock", p.stock === null ? null : `${number(p.stock)} units`],
+        p.cost_basis ? ["Cost for margins", `${money(p.unit_cost)}: ${p.cost_basis}`] : ["Unit cost", unitCost(p)],
+        ["Stock", p.stock === null ? null : `${number(p.stock)} sellable units (on hand, not reserved) at ${p.zone ? p.zone.in_words : "every store and online"}`],
         ["Sales up to", p.as_of],
         ["Plan starts", p.starts_on],
+        ["First price change", firstChange(p)],
         ["Objective", objective ? `${p.objective}: ${objective}` : p.objective],
         ["Elasticity", e ? `${number(e.estimate, 2)} (95% interval ${number(e.lower, 2)} to ${number(e.upper, 2)}): ${e.method}` : null],
         ["Proposed by", detail.proposer],
@@ -121,7 +151,7 @@
         ? el("div", {}, el("h3", { text: "Expected outcome" }), facts([
           ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
           [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
-          ["Gain", signed(x.gain)],
+          [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
           ["Left at the end", `${number(x.leftover, 1)} units`],
         ]))
         : null,
@@ -170,9 +200,9 @@
     summary: (p) => {
       const t = p.totals || {};
       const title = t.product
-        ? `${t.product} · ${money(t.current_price)} → ${money(t.first_price)}`
+        ? `${t.product} · first change ${t.first_change_on}: ${money(t.current_price)} → ${money(t.first_price)}`
         : "Price change";
-      const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected`;
+      const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected gain over keeping today's price`;
       return [title, [t.prices_at, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
     },
     heading: (detail) => `Markdown of ${detail.pricing.product}`,

@@ -100,7 +100,7 @@ const Queue = (() => {
       box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
       try {
         const detail = await api(`/v1/proposals/${encodeURIComponent(id)}`);
-        Aisle.fill($("detail-title"), heading(detail), " ", el("small", { class: "ref", text: detail.id || id }));
+        Aisle.fill($("detail-title"), heading(detail), " ", el("small", { class: "ref", text: detail.id || id, title: detail.content_hash ? `Content hash ${detail.content_hash}` : "" }));
         box.replaceChildren(render(detail, (changes, fields) => controls(detail, changes, fields)));
       } catch (error) {
         box.replaceChildren();

@@ -25,6 +25,11 @@ MARGIN_FLOOR = "margin floor"
 MINIMUM_PRICE = "minimum price"
 MAXIMUM_STEP = "maximum step"
 MARKDOWN_ONLY = "markdown-only"
+CHANGES_PER_DAY = "price changes a day"
+PAST_CHANGES = "distance from past changes"
+NO_PROMOTION_INCREASE = "no increase during a promotion"
+# A figure within this share of its limit passes, but the page says it is close.
+CLOSE_TO_LIMIT = 0.9
 
 
 class Guardrails(BaseModel):
@@ -174,6 +179,58 @@ class GuardrailCheck:
     held_back: str | None
 
 
+def _against(figure: float, limit: float) -> str:
+    """Whether `figure` (0 or more) is within `limit`, and whether close to it."""
+    if figure > limit:
+        return "broken"
+    return "passed, close to the limit" if figure >= CLOSE_TO_LIMIT * limit else "passed"
+
+
+def _past_changes(
+    steps: Sequence[tuple[float, float]], history: ChangeHistory | None, sigmas: float
+) -> str:
+    """The plan's change furthest from past price changes, in standard deviations of them."""
+    if history is None:
+        return "not checked: the plan does not record the past price changes"
+    if history.n < MIN_HISTORY:
+        return f"not checked: {history.n} past price changes, fewer than the {MIN_HISTORY} needed"
+    if not steps:
+        return "no price changes"
+    spread = max(history.sd, 1e-6)
+    a, b = max(steps, key=lambda s: abs(math.log(s[1] / s[0]) - history.mean))
+    z = (math.log(b / a) - history.mean) / spread
+    return (
+        f"change {b / a - 1:+.0%} ({a:.2f} to {b:.2f}) is {z:+.2f} sd of past changes, limit "
+        f"{sigmas:.1f} (past changes: mean {math.expm1(history.mean):+.0%}, sd {history.sd:.2f} "
+        f"in log terms, {history.n} changes): {_against(abs(z), sigmas)}"
+    )
+
+
+def _promotion_increase(path: Sequence[float], promo_weeks: Sequence[bool] | None) -> str:
+    """Whether the plan raises a price in a week on promotion."""
+    if promo_weeks is None:
+        return "not checked: the plan's promotion weeks are not known"
+    on_promotion = [w for w, promo in enumerate(promo_weeks[: len(path) - 1]) if promo]
+    if not on_promotion:
+        return "no promotion in the plan's weeks: passed"
+    raised = [w for w in on_promotion if path[w + 1] > path[w] + PRICE_TOLERANCE]
+    weeks = f"{len(on_promotion)} of the plan's weeks on promotion"
+    if raised:
+        w = raised[0]
+        return f"{weeks}; week {w + 1} goes up {path[w]:.2f} to {path[w + 1]:.2f}: broken"
+    return f"{weeks}, no price goes up in them: passed"
+
+
+def _busiest_day(busiest: tuple[str, int] | None, cap: int) -> str:
+    if busiest is None:
+        return "the plan changes no price: passed"
+    day, count = busiest
+    return (
+        f"busiest of its days {day}: {count} price changes across products (open and "
+        f"approved plans), limit {cap}: {_against(count, cap)}"
+    )
+
+
 def guardrail_checks(
     prices: Sequence[float],
     *,
@@ -182,9 +239,15 @@ def guardrail_checks(
     unit_cost: float,
     guardrails: Guardrails,
     bindings: dict[str, str],
+    history: ChangeHistory | None = None,
+    promo_weeks: Sequence[bool] | None = None,
+    busiest: tuple[str, int] | None = None,
 ) -> list[GuardrailCheck]:
-    """The guardrails a markdown presses against, each with the plan's figure for it;
-    `bindings` maps each guardrail that held the plan back to what it prevented."""
+    """Every guardrail against a markdown, each with the plan's figure for it; `bindings` maps
+    each guardrail that held the plan back to what it prevented. `history` is the past price
+    changes the plan was checked against, `promo_weeks` which of its weeks are on promotion
+    (None: not known), and `busiest` the day among its changes with the most price changes
+    across products, with their count (None: it changes no price)."""
     path = [current_price, *prices]
     steps = [(a, b) for a, b in zip(path, path[1:], strict=False) if abs(b - a) > PRICE_TOLERANCE]
     lowest = min(path)
@@ -212,6 +275,21 @@ def guardrail_checks(
             MARKDOWN_ONLY,
             "prices never go up" if guardrails.monotone else "prices may go up",
             f"goes up {rises[0][0]:.2f} to {rises[0][1]:.2f}" if rises else "no price goes up",
+        ),
+        (
+            CHANGES_PER_DAY,
+            f"at most {guardrails.max_changes_per_day} price changes a day across products",
+            _busiest_day(busiest, guardrails.max_changes_per_day),
+        ),
+        (
+            PAST_CHANGES,
+            f"change at most {guardrails.history_sigmas:.1f} standard deviations from past changes",
+            _past_changes(steps, history, guardrails.history_sigmas),
+        ),
+        (
+            NO_PROMOTION_INCREASE,
+            "no price goes up in a week on promotion",
+            _promotion_increase(path, promo_weeks),
         ),
     ]
     return [

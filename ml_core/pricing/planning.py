@@ -163,7 +163,7 @@ def plan_markdowns(
             )
             weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
             history = _change_history(session, as_of)
-            promos = _promotion_weeks(session, start, horizon_weeks)
+            promos = promotion_weeks(session, start, horizon_weeks)
             list_prices = _list_prices(session, as_of)
             chain_units = _units_by_product(session, as_of, None)
             progress.update(task, total=len(zones), completed=0)
@@ -268,7 +268,8 @@ def _change_history(session: Session, as_of: dt.date) -> ChangeHistory:
     return change_history(changes)
 
 
-def _promotion_weeks(session: Session, start: dt.date, weeks: int) -> dict[str, list[bool]]:
+def promotion_weeks(session: Session, start: dt.date, weeks: int) -> dict[str, list[bool]]:
+    """Per product with a promotion in them, which of the `weeks` weeks from `start` it covers."""
     end = start + dt.timedelta(weeks=weeks)
     out: dict[str, list[bool]] = {}
     for product_id, starts, ends in session.execute(

@@ -54,10 +54,13 @@ class World:
         ]
         return thread, pending
 
-    def fresh(self) -> Proposal:
-        """A new open purchase-order proposal by the agent: the template's order, told apart
-        by its plan date so that its content hash is its own."""
+    def fresh(self, lines: list[dict[str, Any]] | None = None) -> Proposal:
+        """A new open purchase-order proposal by the agent: the template's order (or its
+        supplier and location with `lines`), told apart by its plan date so that its content
+        hash is its own."""
         content = {**self.template, "as_of": f"test-{uuid.uuid4().hex[:8]}"}
+        if lines is not None:
+            content["lines"] = lines
         with transaction(self.engine) as session:
             return create_proposal(
                 session,

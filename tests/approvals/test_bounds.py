@@ -20,7 +20,7 @@ from api.auth import issue_key
 from approvals.bounds import MAX_EDIT_FACTOR, BoundsError, quantity_ceiling
 from approvals.decisions import DecisionRequest
 from approvals.price_changes import edit_markdown
-from approvals.purchase_orders import edit_purchase_order
+from approvals.purchase_orders import edit_purchase_order, quantity_limits
 from retail.identity import Principal
 from tests.approvals.conftest import World
 from tests.proposals import MARKDOWN_CONTENT
@@ -58,6 +58,24 @@ def test_quantities_stay_whole_cases_within_ten_times_the_proposed_line() -> Non
         with pytest.raises(BoundsError) as refused:
             edit_purchase_order(ORDER, {"A": value})
         assert str(refused.value) == message
+
+
+def test_quantities_stay_at_or_above_the_suppliers_minimum_order() -> None:
+    # The planner raised A to the supplier's minimum order of 12 (two cases of 6).
+    order = {**ORDER, "lines": [{**ORDER["lines"][0], "moq": 12}, ORDER["lines"][1]]}
+    assert quantity_limits(order["lines"][0]) == (12, 120)
+    assert quantity_limits({**ORDER["lines"][0], "moq": 8}) == (12, 120)  # whole cases
+    assert quantity_limits(ORDER["lines"][1]) == (1, 40)  # no MOQ: one case
+    with pytest.raises(BoundsError) as refused:
+        edit_purchase_order(order, {"A": 6})
+    assert str(refused.value) == (
+        "6 units of A is below the supplier's minimum order of 12; "
+        "order at least 12, or 0 to drop the line."
+    )
+    assert refused.value.field == "A"
+    # Dropping the line and ordering the minimum are both allowed.
+    assert [li["sku"] for li in edit_purchase_order(order, {"A": 0})["lines"]] == ["B"]
+    assert edit_purchase_order(order, {"A": 18})["lines"][0]["quantity"] == 18
 
 
 def test_prices_stay_positive_finite_and_under_the_proposals_ceiling() -> None:
@@ -187,3 +205,36 @@ def test_the_api_refuses_a_bad_edit_with_a_422_before_deciding(
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "executed"
     world.assert_ordered_once(target.id)
+
+
+def test_the_api_states_a_lines_limits_and_refuses_an_edit_below_the_minimum_order(
+    world: World,
+) -> None:
+    first = world.template["lines"][0]
+    pack = max(int(first["case_pack"]), 1)
+    # The planner raised the line to a minimum order of two cases.
+    raised = {**first, "quantity": 2 * pack, "cases": 2, "moq": 2 * pack}
+    target = world.fresh([raised, *world.template["lines"][1:]])
+    key = issue_key(world.engine, Principal.parse("planner:ana"), label="moq test")
+    app = create_app(world.settings, services=world.services, load_assistant=False)
+    headers = {"Authorization": f"Bearer {key}"}
+    with TestClient(app) as client:
+        shown = client.get(f"/v1/proposals/{target.id}", headers=headers)
+        assert shown.status_code == 200, shown.text
+        line = shown.json()["lines"][0]
+        assert (line["min_quantity"], line["max_quantity"]) == (2 * pack, 20 * pack)
+        refused = client.post(
+            f"/v1/proposals/{target.id}/decision",
+            json={
+                "decision": "edit",
+                "content_hash": target.content_hash,
+                "changes": {raised["sku"]: pack},
+            },
+            headers={**headers, "Idempotency-Key": "moq-1"},
+        )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"] == (
+        f"{pack:,} units of {raised['sku']} is below the supplier's minimum order of "
+        f"{2 * pack:,}; order at least {2 * pack:,}, or 0 to drop the line."
+    )
+    _nothing_decided(world, target.id)

@@ -37,6 +37,7 @@ from retail.store.models import (
     Product,
     Proposal,
     PurchaseOrder,
+    PurchaseOrderLine,
     Supplier,
     Variant,
 )
@@ -389,8 +390,16 @@ def test_a_planners_queue_names_stores_and_suppliers_not_ids(page: Page, site: S
     line = page.locator("#detail details.line").first
     model = describe_model(FORECASTER)
     expect(fact(line, "Chart's forecast")).to_have_text(model)
-    planned_with = re.compile(rf"^{re.escape(model)}, forecast of ")
+    planned_with = re.compile(rf"^{re.escape(model)}, forecast of \d{{4}}-\d\d-\d\d$")
     expect(fact(line, "Planned with")).to_have_text(planned_with)
+    # Internal ids stay out of the planner's reading: the run id and the content hash are in
+    # tooltips, the proposal id small beside the heading.
+    detail = page.locator("#detail")
+    expect(detail).not_to_contain_text("(run ")
+    expect(detail).not_to_contain_text("Content hash")
+    expect(page.locator("#detail-title small.ref")).to_have_attribute(
+        "title", re.compile(r"^Content hash [0-9a-f]{12,}$")
+    )
 
 
 def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, site: Site) -> None:
@@ -564,8 +573,14 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     sign_in(page, approver)
 
     entry = show_in_queue(page, proposal_id)
-    # The queue tells one markdown from another: the product, today's price and the first cut.
-    expect(entry).to_contain_text(f"{content['product']} · {money(plan.current_price)} → $")
+    # The queue tells one markdown from another: the product, and the first cut with its date
+    # (which may be weeks after the plan starts: it must not read as today's price).
+    first_day, first_price = price_steps(plan, today=plan.path[0].week_starting)[0]
+    first_change = f"first change {first_day}: {money(plan.current_price)} → {money(first_price)}"
+    expect(entry).to_contain_text(f"{content['product']} · {first_change}")
+    expect(entry).to_contain_text(
+        f"{money(content['expected']['gain'])} expected gain over keeping today's price"
+    )
     entry.click()
     expect(page.locator("#detail-title")).to_have_text(
         re.compile(rf"^Markdown of .+ {proposal_id}$")
@@ -578,6 +593,24 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(entry).to_contain_text("every store and online")
     expect(entry).not_to_contain_text("CHAIN")
     expect(fact(detail, "Current price")).to_contain_text(f"{money(plan.current_price)}, margin")
+    # Figures are labelled: the stock is sellable units in the zone, the quoted size named.
+    expect(fact(detail, "Stock")).to_have_text(
+        f"{content['stock']:,.0f} sellable units (on hand, not reserved) at every store and online"
+    )
+    quoted = next(v for v in content["variants"] if v["sku"] == plan.sku)
+    size = " ".join(str(o) for o in quoted.get("options", {}).values())
+    expect(fact(detail, "Prices quoted for")).to_contain_text(
+        f"{size} ({plan.sku})" if size else plan.sku
+    )
+    idle = (first_day - plan.path[0].week_starting).days // 7
+    expect(fact(detail, "First price change")).to_have_text(
+        first_change
+        + (
+            f" (today's price kept for the {idle} week{'s' if idle != 1 else ''} before)"
+            if idle
+            else ""
+        )
+    )
     weeks = detail.get_by_role("table").first.locator("tbody tr")
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first).to_contain_text(money(plan.path[0].price))
@@ -780,6 +813,60 @@ def quantity_input(detail: Locator, sku: str) -> Locator:
 
 
 # Before the test that approves site.proposal_ids[1]: this one reads a proposal still waiting.
+def test_a_quantity_below_the_minimum_order_or_absurdly_high_is_refused_as_typed(
+    page: Page, site: Site
+) -> None:
+    with Session(site.engine) as session:
+        waiting = [session.get_one(Proposal, p) for p in site.proposal_ids]
+        proposal, line = next(
+            (p, li)
+            for p in waiting
+            if p.status == "proposed"
+            for li in p.content["lines"]
+            if li["moq"] > li["case_pack"]
+        )
+    sku, pack, moq = line["sku"], line["case_pack"], line["moq"]
+    ceiling = (line["quantity"] * 10 + pack - 1) // pack * pack
+    page.goto("/planner")
+    sign_in(page, "planner:quinn")
+    show_in_queue(page, proposal.id).click()
+    detail = page.locator("#detail")
+    field = quantity_input(detail, sku)
+    error = detail.locator(f'[id="qty-{sku}-error"]')
+    approve = page.get_by_role("button", name=re.compile("^Approve"))
+
+    # A whole case below the supplier's minimum order: the server's sentence, as typed.
+    field.fill(str(pack))
+    expect(error).to_have_text(
+        f"{pack:,} units of {sku} is below the supplier's minimum order of {moq:,}; "
+        f"order at least {moq:,}, or 0 to drop the line."
+    )
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(approve).to_be_disabled()
+    # A typo with extra zeros names the ceiling, never a "whole cases" suggestion beyond it.
+    field.fill("1000000001")
+    expect(error).to_have_text(
+        f"1,000,000,001 units of {sku} is more than 10 times the proposed line; "
+        f"order at most {ceiling:,}."
+    )
+    expect(approve).to_be_disabled()
+    if pack > 1:
+        # Within the limits, the whole-case suggestions are within them too.
+        field.fill(str(moq + 1))
+        expect(error).to_have_text(
+            f"Order whole cases of {pack}: {moq:,} or {moq + pack:,}."
+            if moq + pack <= ceiling
+            else f"Order whole cases of {pack}: {moq:,}."
+        )
+    field.fill("0")
+    expect(error).to_be_hidden()
+    field.fill(str(moq))
+    expect(error).to_be_hidden()
+    expect(approve).to_be_enabled()
+    with Session(site.engine) as session:
+        assert session.get_one(Proposal, proposal.id).status == "proposed"
+
+
 def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, site: Site) -> None:
     with Session(site.engine) as session:
         proposal_id = next(
@@ -826,6 +913,10 @@ def test_the_planners_28_day_range_is_the_backtested_total_range(page: Page, sit
     )
     assert (low, high) == (total.p10[0], total.p90[0])
     assert low <= total.mean[0] <= high
+    # The median of the total beside its range, and the mean labelled as the mean.
+    median = re.search(r"median \(p50\) ([\d,]+) units", shown.inner_text())
+    assert median is not None and float(median.group(1).replace(",", "")) == total.p50[0]
+    expect(shown).to_contain_text(f"mean {total.mean[0]:,.1f}")
 
     # The calibration backtest, redone here on the store's own sales, covers 80% of the
     # 28-day totals within 5 points, with the level error the run stored.
@@ -864,6 +955,28 @@ def test_a_lines_facts_table_and_explanation_state_the_same_plan(page: Page, sit
     expect(first.locator("p", has_text="a safety stock of")).to_contain_text(
         f"a safety stock of {safety}"
     )
+    # On order says where it comes from: the open purchase orders in Aisle, and what none
+    # explains (the store's stock records).
+    with Session(site.engine) as session:
+        location_id = session.get_one(Proposal, proposal_id).location_id
+        ordered = session.scalars(
+            select(PurchaseOrderLine.quantity)
+            .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+            .where(
+                PurchaseOrder.status == "open",
+                PurchaseOrder.location_id == location_id,
+                PurchaseOrderLine.variant_id == line["sku"],
+            )
+        ).all()
+    recorded = policy["on_order"] - sum(ordered)
+    on_order = fact(first, "On order")
+    expect(on_order).to_contain_text(f"{policy['on_order']:,}")
+    if recorded > 0:
+        expect(on_order).to_contain_text(
+            f"{recorded:,} from the store's stock records, with no purchase order in Aisle"
+        )
+    if ordered:
+        expect(on_order).to_contain_text(f"{ordered[0]:,} on purchase order po-")
 
 
 def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
@@ -928,12 +1041,14 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     expect(total).to_contain_text(f"{units:,} units")
     approve = page.get_by_role("button", name="Approve with my changes")
 
-    # The server's refusal (more than ten times the proposed line) is shown beside the input.
+    # More than ten times the proposed line is refused as it is typed, in the server's words.
     too_many = (line["quantity"] * 10 // pack + 1) * pack
     field.fill(str(too_many))
-    approve.click()
-    expect(error).to_contain_text("more than 10 times the proposed line")
-    expect(field).to_be_focused()
+    expect(error).to_have_text(
+        f"{too_many:,} units of {sku} is more than 10 times the proposed line; "
+        f"order at most {too_many - pack:,}."
+    )
+    expect(page.get_by_role("button", name=re.compile("^Approve"))).to_be_disabled()
     expect(page.locator(f"#decision-error-{proposal_id}")).to_be_hidden()
 
     # Approved with a valid edit: the purchase-order list shows the order by name and value.

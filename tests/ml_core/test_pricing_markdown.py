@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ml_core.pricing.guardrails import Guardrails, change_history, check_plan, step_violations
+from ml_core.pricing.guardrails import (
+    ChangeHistory,
+    Guardrails,
+    change_history,
+    check_plan,
+    guardrail_checks,
+    step_violations,
+)
 from ml_core.pricing.markdown import (
     MAX_SCENARIO_ELASTICITY,
     MIN_SCENARIO_ELASTICITY,
@@ -353,3 +360,53 @@ def test_a_rejected_plan_is_never_proposable() -> None:
     history = change_history([0.0, 0.01, -0.01, 0.0, 0.01, -0.01])
     (plan,) = plan_many([item], Guardrails(), "margin", start=START, history=history)
     assert plan.changes and plan.rejected and not is_proposable(plan)
+
+
+def test_every_guardrail_reports_its_numbers_and_whether_it_passed() -> None:
+    """Each guardrail shown as a setting has a line with the plan's figure for it: the cap of
+    changes a day, the distance from past changes and no increase during a promotion too."""
+    history = ChangeHistory(mean=0.0, sd=0.05, n=40)
+    checks = {
+        c.guardrail: c.plan
+        for c in guardrail_checks(
+            [90.0, 90.0, 99.0],
+            current_price=100.0,
+            list_price=100.0,
+            unit_cost=40.0,
+            guardrails=Guardrails(monotone=False),
+            bindings={},
+            history=history,
+            promo_weeks=[False, False, True],
+            busiest=("2027-01-24", 46),
+        )
+    }
+    assert checks["price changes a day"] == (
+        "busiest of its days 2027-01-24: 46 price changes across products (open and approved "
+        "plans), limit 50: passed, close to the limit"
+    )
+    # -10% is log(0.9)/0.05 = -2.11 sd, further than +10% back up (+1.91 sd).
+    assert checks["distance from past changes"] == (
+        "change -10% (100.00 to 90.00) is -2.11 sd of past changes, limit 3.0 (past changes: "
+        "mean +0%, sd 0.05 in log terms, 40 changes): passed"
+    )
+    assert checks["no increase during a promotion"] == (
+        "1 of the plan's weeks on promotion; week 3 goes up 90.00 to 99.00: broken"
+    )
+    quiet = {
+        c.guardrail: c.plan
+        for c in guardrail_checks(
+            [90.0],
+            current_price=100.0,
+            list_price=100.0,
+            unit_cost=40.0,
+            guardrails=Guardrails(),
+            bindings={},
+            history=ChangeHistory(mean=0.0, sd=0.05, n=3),
+        )
+    }
+    assert quiet["distance from past changes"] == (
+        "not checked: 3 past price changes, fewer than the 5 needed"
+    )
+    assert quiet["no increase during a promotion"] == (
+        "not checked: the plan's promotion weeks are not known"
+    )

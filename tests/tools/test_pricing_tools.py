@@ -268,7 +268,9 @@ def _rows(engine: Engine, proposal_id: str) -> list[tuple[dt.date, float, str]]:
 def test_applying_writes_dated_prices_and_changes_only_what_is_due(world: Services) -> None:
     engine = world.engine
     with Session(engine) as session:
-        sku = session.scalars(select(Variant.id).order_by(Variant.id)).first()
+        sku = session.scalars(
+            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
+        ).first()
         assert sku is not None
         price = float(session.get(Variant, sku).price)  # type: ignore[union-attr]
     pid = _approved(engine, sku, (0.9, 0.9, 0.7, 0.7))
@@ -457,3 +459,85 @@ def test_a_plan_costed_on_another_size_says_so_and_names_the_sizes_own_costs(
         stored.content = {**stored.content, "unit_cost": own}
     d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
     assert d is not None and d["cost_basis"] is None and d["unit_cost"] == own
+
+
+def test_a_plan_that_keeps_todays_price_for_weeks_dates_its_first_change(
+    world: Services,
+) -> None:
+    """A markdown whose first weeks keep today's price must not read as starting today: the
+    detail and the queue's totals both carry the day of the first new price."""
+    with Session(world.engine) as session:
+        sku = session.scalars(
+            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
+        ).first()
+    assert sku is not None
+    with transaction(world.engine) as session:
+        proposal = _markdown(session, sku, (1.0, 1.0, 0.9))
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
+    assert d is not None
+    later = (START + dt.timedelta(weeks=2)).isoformat()
+    assert (d["starts_on"], d["first_change_on"]) == (START.isoformat(), later)
+    assert d["first_price"] == round(d["current_price"] * 0.9, 2)
+    with Session(world.engine) as session:
+        listed = reader.summary(session.get_one(Proposal, proposal.id))
+    assert listed.totals["first_change_on"] == later
+    # A plan that changes no price has no first change.
+    with transaction(world.engine) as session:
+        kept = _markdown(session, sku, (1.0, 1.0))
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=kept.id).output
+    assert d is not None and d["first_change_on"] is None
+    assert d["first_price"] == d["current_price"]
+
+
+def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) -> None:
+    """The cap of changes a day, the distance from past changes and no increase during a
+    promotion are reported with the plan's numbers, as the other guardrails are."""
+    with Session(world.engine) as session:
+        sku = session.scalars(
+            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id.desc())
+        ).first()
+    assert sku is not None
+    with transaction(world.engine) as session:
+        proposal = _markdown(session, sku, (0.9, 0.9))
+        proposal.content = {
+            **proposal.content,
+            "change_history": {"mean_log": 0.0, "sd_log": 0.05, "n": 40},
+        }
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
+    assert d is not None
+    checks = {c["guardrail"]: c for c in d["guardrails"]["checks"]}
+    assert set(checks) == {
+        "margin floor",
+        "minimum price",
+        "maximum step",
+        "markdown-only",
+        "price changes a day",
+        "distance from past changes",
+        "no increase during a promotion",
+    }
+    assert checks["distance from past changes"]["plan"].startswith(
+        f"change -10% ({d['current_price']:.2f} to {round(d['current_price'] * 0.9, 2):.2f}) "
+        "is -2.11 sd of past changes, limit 3.0"
+    )
+    with Session(world.engine) as session:
+        waiting = session.scalars(
+            select(Proposal).where(
+                Proposal.kind == "price_change",
+                Proposal.status.in_(("proposed", "approved", "edited", "executed")),
+            )
+        ).all()
+    same_day = sum(
+        START.isoformat()
+        in {
+            day.isoformat()
+            for day, _ in price_steps(
+                MarkdownContent.of(p.content, p.id),
+                today=dt.date.fromisoformat(p.content["path"][0]["week_starting"]),
+            )
+        }
+        for p in waiting
+    )
+    assert checks["price changes a day"]["plan"].startswith(
+        f"busiest of its days {START.isoformat()}: {same_day} price changes across products"
+    )
+    assert checks["no increase during a promotion"]["plan"].endswith(": passed")

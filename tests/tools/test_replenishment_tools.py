@@ -322,6 +322,47 @@ def test_an_approved_proposal_becomes_one_purchase_order_that_why_short_shows(
     assert not_stocked.status == "not_found"
 
 
+def test_a_proposals_lines_name_the_open_purchase_orders_behind_their_on_order(
+    planner: ToolContext,
+) -> None:
+    """The page says where on-order stock comes from: the open purchase orders in Aisle for the
+    line's SKU and location (none for a SKU whose on-order is only in the stock records)."""
+    plan = _call(planner, "propose_reorders", location_id=C.downtown)
+    pid = plan["proposals"][0]["proposal_id"]
+    expected = LAST_DAY + dt.timedelta(days=10)
+    with transaction(planner.engine) as session:
+        for po_id, location in (("po-open", C.downtown), ("po-uptown", C.uptown)):
+            session.add(
+                PurchaseOrder(
+                    id=po_id,
+                    supplier_id="SUP1",
+                    location_id=location,
+                    status="open",
+                    created_at=dt.datetime.now(dt.UTC),
+                    expected_on=expected,
+                    source="import",
+                )
+            )
+            session.flush()
+            session.add(
+                PurchaseOrderLine(
+                    purchase_order_id=po_id, variant_id=ALPINE_S, quantity=4, unit_cost=20.0
+                )
+            )
+    detail = _call(planner, "proposal_detail", proposal_id=pid)
+    orders = {line["sku"]: line["open_orders"] for line in detail["lines"]}
+    assert orders[ALPINE_S] == [
+        {
+            "id": "po-open",
+            "supplier_id": "SUP1",
+            "quantity": 4,
+            "expected_on": expected.isoformat(),
+            "proposal_id": None,
+        }
+    ]
+    assert orders[BREEZE] == []
+
+
 CONTENT = {
     "supplier": {"id": "SUP1"},
     "lines": [
