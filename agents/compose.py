@@ -210,16 +210,24 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             }
         )
     if relaxed:
-        ways = [
-            _RELAXED[r].format(
-                features=" or ".join(query.get("features", [])),
-                exclude=" or ".join(query.get("exclude", [])),
-                gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
-            )
-            for r in relaxed
-            if r in _RELAXED
-        ]
-        closest = f"the closest {'match' if len(items) == 1 else 'matches'} {' and '.join(ways)}"
+        # What each product shown misses of the request: they may differ (one is the colour
+        # asked but over the budget, another the other way round), and then each line says.
+        misses = output.get("misses") or {}
+        missed = {
+            item["product_id"]: [r for r in misses.get(item["product_id"], relaxed) if r in _RELAXED]
+            for item in items
+        }
+        kinds = {tuple(m) for m in missed.values()}
+        closest = f"the closest {'match' if len(items) == 1 else 'matches'}"
+        if len(kinds) == 1 and next(iter(kinds)):
+            ways = [_relaxed_words(r, query) for r in next(iter(kinds))]
+            closest += " " + _INFLECT.join(ways)
+        else:
+            closest += " (each says what it misses)"
+            for item in items:
+                said = _INFLECT.join([_relaxed_words(r, query) for r in missed[item["product_id"]]])
+                note = f"misses: {said}" if said else "not all of it in one item"
+                item["note"] = "; ".join(n for n in (item["note"], note) if n)
         head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
     else:
         total = output.get("total_matches", len(items))
@@ -227,6 +235,15 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             total, len(items), query, wanted if total > 1 else describe_query(query, label)
         )
     return head + "\n" + _listing(items), _shown(dialogue, items)
+
+
+def _relaxed_words(relaxed: str, query: Mapping[str, Any]) -> str:
+    """How a product shown differs from the request in a constraint it leaves out."""
+    return _RELAXED[relaxed].format(
+        features=" or ".join(query.get("features", [])),
+        exclude=" or ".join(query.get("exclude", [])),
+        gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
+    )
 
 
 def _found(total: int, shown: int, query: Mapping[str, Any], wanted: str) -> str:

@@ -81,6 +81,11 @@ class SearchResults(BaseModel):
         "the constraints left out to find the closest products shown (colours, sizes, "
         "features, exclude, gender, brands, price, in_stock_only)."
     )
+    misses: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="With `relaxed`: for each product shown, the constraints of `relaxed` it "
+        "does not meet (a product may meet some of them).",
+    )
     retrieval: Literal["hybrid", "filters"] = Field(
         description="hybrid: ranked by relevance to the text; filters: by the sort asked."
     )
@@ -268,13 +273,17 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
             ranked = [h.product_id for h in hits if h.product_id]
         found = search_catalogue(session, applied, ranked=ranked)
         relaxed: list[str] = []
+        misses: dict[str, list[str]] = {}
         if not found.total and category_ids:
             found, relaxed = _closest(session, applied, ranked)
+            shown = [m.summary.id for m in found.matches]
+            misses = _misses(session, applied, relaxed, shown) if relaxed else {}
     return SearchResults(
         query=applied,
         retyped=retyped,
         total_matches=0 if relaxed else found.total,
         relaxed=relaxed,
+        misses=misses,
         retrieval="hybrid" if text and applied.sort == "relevance" else "filters",
         products=[ProductCard(**card(m)) for m in found.matches],
     )
@@ -334,6 +343,26 @@ def _closest(
     ]
     found = search_catalogue(session, query.model_copy(update=everything), ranked=ranked)
     return found, dropped if found.total else []
+
+
+def _misses(
+    session: Session, query: ProductQuery, relaxed: list[str], shown: list[str]
+) -> dict[str, list[str]]:
+    """Which of the `relaxed` constraints each shown product fails: a product shown once every
+    constraint was left out may still meet some of them (the size asked, in stock)."""
+    if len(relaxed) < 2:
+        return {pid: list(relaxed) for pid in shown}
+    changes = dict(RELAXATIONS)
+    misses: dict[str, list[str]] = {pid: [] for pid in shown}
+    for name in relaxed:
+        others = {k: v for r in relaxed if r != name for k, v in changes[r].items()}
+        # The shown products ranked first, so that the page holds every one that meets it.
+        alone = query.model_copy(update={**others, "sort": "relevance", "limit": len(shown)})
+        meets = {m.summary.id for m in search_catalogue(session, alone, ranked=shown).matches}
+        for pid in shown:
+            if pid not in meets:
+                misses[pid].append(name)
+    return misses
 
 
 @tool(roles=CATALOG_ROLES)

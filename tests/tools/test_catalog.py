@@ -100,6 +100,39 @@ def test_a_price_bound_filters_and_nothing_left_is_said_not_padded(tool_world: T
     assert shown and set(shown) <= types, "the closest products are of the same type"
 
 
+
+def test_closest_matches_say_per_product_which_constraints_they_miss(
+    tool_world: ToolWorld,
+) -> None:
+    w = tool_world
+    ctx = w.ctx("evaluator:eve")
+    size = _options(w.engine, w.out_of_stock_variant_id)["size"]
+    # No leggings are in a colour that exists nowhere and under $1: both are left out, but the
+    # size asked is one some of them come in.
+    found = ok(
+        run(
+            ctx, "search_products", text="leggings", colours=["chartreuse"], sizes=[size],
+            max_price=1, in_stock_only=False, limit=10,
+        )
+    )  # fmt: skip
+    assert found["total_matches"] == 0 and found["products"]
+    assert {"colours", "price", "sizes"} <= set(found["relaxed"])
+    misses = found["misses"]
+    assert set(misses) == set(_ids(found))
+    for card in found["products"]:
+        said = misses[card["product_id"]]
+        assert "colours" in said and "price" in said, card["product_id"]
+        with Session(w.engine) as session:
+            sizes = {
+                str(o.get("size", "")).lower()
+                for o in session.scalars(
+                    select(Variant.options).where(Variant.product_id == card["product_id"])
+                )
+            }
+        assert ("sizes" in said) == (size.lower() not in sizes), card["product_id"]
+    assert any("sizes" not in said for said in misses.values()), "some come in the size asked"
+
+
 def test_a_request_near_no_product_finds_nothing_instead_of_listing_everything(
     tool_world: ToolWorld,
 ) -> None:
