@@ -17,8 +17,8 @@ from typing import Any
 from agents.brains import orders
 from agents.compose import compose
 from agents.nlu.acts import classify
-from agents.nlu.query import policy_words
 from agents.nlu.parser import ORDER_INTENTS, PRODUCT_INTENTS, Interpretation, Nlu
+from agents.nlu.query import policy_words
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
 
@@ -58,8 +58,8 @@ _LEADING_AND = re.compile(r"^\W*(?:and|also|plus)\b\W*", re.I)
 # A message that opens with a request of its own ("show me my orders") is no answer to the
 # question an order request asked, even without a question mark.
 _OWN_REQUEST = re.compile(
-    r"^\W*(?:(?:please|ok(?:ay)?|now|and|also),? )?(?:show|list|find|search|look for|tell me|what|where"
-    r"|when|how|do you|can you|could you|i(?:'d| would) like to see)\b",
+    r"^\W*(?:(?:please|ok(?:ay)?|now|and|also),? )?(?:show|list|find|search|look for|tell me"
+    r"|what|where|when|how|do you|can you|could you|i(?:'d| would) like to see)\b",
     re.I,
 )
 CHANGE_QUESTION = (

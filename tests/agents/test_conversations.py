@@ -155,7 +155,9 @@ def test_a_hypothetical_return_and_shipping_question_answers_both_from_the_polic
     assert _names(result) == ["answer_from_documents", "answer_from_documents"], result.answer
     assert result.grounded and "Which items" not in result.answer
     assert "**Condition**" in result.answer and "original packaging" in result.answer
-    assert '"Shipping and store pickup"' in result.answer and "**Costs and speeds**" in result.answer
+    assert (
+        '"Shipping and store pickup"' in result.answer and "**Costs and speeds**" in result.answer
+    )
 
 
 def test_a_return_question_naming_a_product_type_answers_from_the_policy(
