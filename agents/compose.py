@@ -16,7 +16,7 @@ from typing import Any
 import inflect
 
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
-from retail.product_query import ProductQuery
+from retail.product_query import ProductQuery, size_order
 from tools.base import ToolOutcome
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
@@ -214,7 +214,9 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
         # asked but over the budget, another the other way round), and then each line says.
         misses = output.get("misses") or {}
         missed = {
-            item["product_id"]: [r for r in misses.get(item["product_id"], relaxed) if r in _RELAXED]
+            item["product_id"]: [
+                r for r in misses.get(item["product_id"], relaxed) if r in _RELAXED
+            ]
             for item in items
         }
         kinds = {tuple(m) for m in missed.values()}
@@ -266,7 +268,10 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     ]
     variants = output.get("variants", [])
     for key in ("color", "size"):
-        values = sorted({str(v["options"][key]) for v in variants if key in v.get("options", {})})
+        values = sorted(
+            {str(v["options"][key]) for v in variants if key in v.get("options", {})},
+            key=size_order if key == "size" else None,
+        )
         if values:
             label = "Colours" if key == "color" else "Sizes"
             parts.append(f"{label}: {', '.join(values)}.")

@@ -28,7 +28,7 @@ from retail.catalog_queries import (
     resolve_categories,
     search_catalogue,
 )
-from retail.product_query import ProductQuery
+from retail.product_query import ProductQuery, size_order
 from retail.schemas import ProductPublic, StockStatus, VariantPublic
 from retail.store.models import Product
 from tools.base import Role, ToolContext, invalid, not_found, tool
@@ -201,8 +201,10 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def _option_values(variants: Sequence[VariantPublic], key: str) -> list[str]:
-    values = (str(v.options[key]) for v in variants if v.options.get(key) not in (None, ""))
-    return list(dict.fromkeys(values))
+    values = list(
+        dict.fromkeys(str(v.options[key]) for v in variants if v.options.get(key) not in (None, ""))
+    )
+    return sorted(values, key=size_order) if key == "size" else values
 
 
 # A request naming no product type takes the types of its nearest products by meaning (MiniLM

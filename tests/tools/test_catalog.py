@@ -100,7 +100,6 @@ def test_a_price_bound_filters_and_nothing_left_is_said_not_padded(tool_world: T
     assert shown and set(shown) <= types, "the closest products are of the same type"
 
 
-
 def test_closest_matches_say_per_product_which_constraints_they_miss(
     tool_world: ToolWorld,
 ) -> None:
