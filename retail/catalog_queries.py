@@ -275,8 +275,15 @@ _SUMMARY_COLUMNS = (
 )
 
 
+def price_range(variants: Sequence[VariantPublic]) -> tuple[float | None, float | None]:
+    """The lowest and highest price of the SKUs of `variants` that are sold (`available`); a SKU
+    not for sale has no price a shopper can pay. (None, None) when none is sold."""
+    prices = [v.price for v in variants if v.available]
+    return (min(prices), max(prices)) if prices else (None, None)
+
+
 def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, Any]:
-    prices = [v.price for v in variants]
+    low, high = price_range(variants)
     return {
         "id": row.id,
         "name": row.name,
@@ -284,8 +291,8 @@ def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, An
         "category_name": row.category_name,
         "brand_id": row.brand_id,
         "brand_name": row.brand_name,
-        "price_min": min(prices) if prices else None,
-        "price_max": max(prices) if prices else None,
+        "price_min": low,
+        "price_max": high,
         "rating": row.rating,
         "review_count": row.review_count or 0,
         "in_stock": any(v.in_stock for v in variants),

@@ -25,6 +25,7 @@ from retail.catalog_queries import (
     category_and_descendants,
     find_products,
     get_product,
+    price_range,
     resolve_categories,
     search_catalogue,
 )
@@ -116,18 +117,21 @@ class Comparison(BaseModel):
     )
 
 
-def card(match: ProductMatch, **extra: Any) -> dict[str, Any]:
-    """The fields of a `ProductCard` for one search match (plus `extra` for a subclass)."""
+def card(match: ProductMatch, *, narrowed: bool = False, **extra: Any) -> dict[str, Any]:
+    """The fields of a `ProductCard` for one search match (plus `extra` for a subclass).
+    `narrowed`: the request asked for SKUs by price, colour or size, and the card describes the
+    SKUs that answer it; else every SKU sold, so that a product's price range is the same
+    wherever it is shown."""
     summary = match.summary
-    chosen = match.matching or match.variants
-    prices = [v.price for v in chosen]
+    chosen = (match.matching if narrowed else None) or [v for v in match.variants if v.available]
+    low, high = price_range(chosen)
     return {
         "product_id": summary.id,
         "name": summary.name,
         "brand": summary.brand_name,
         "category": summary.category_name,
-        "price_min": min(prices) if prices else None,
-        "price_max": max(prices) if prices else None,
+        "price_min": low,
+        "price_max": high,
         "colours": _option_values(chosen, "color"),
         "sizes": _option_values(chosen, "size"),
         "rating": summary.rating,
@@ -287,7 +291,14 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
         relaxed=relaxed,
         misses=misses,
         retrieval="hybrid" if text and applied.sort == "relevance" else "filters",
-        products=[ProductCard(**card(m)) for m in found.matches],
+        products=[ProductCard(**card(m, narrowed=_narrows_skus(applied))) for m in found.matches],
+    )
+
+
+def _narrows_skus(query: ProductQuery) -> bool:
+    """Whether a query asks for some SKUs of a product rather than others."""
+    return bool(
+        query.colours or query.sizes or query.min_price is not None or query.max_price is not None
     )
 
 
