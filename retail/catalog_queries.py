@@ -155,9 +155,19 @@ def _product_conditions(
     if brand_id is not None:
         conditions.append(Product.brand_id == brand_id)
     if q:
-        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot").
+        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot"), in
+        # the product's name or its category's ("hiking boots" finds the "Alpine Trek Boot" of
+        # Hiking Boots too).
         terms = [_singular_stem(t) for t in words(q)]
-        conditions.extend(Product.name.icontains(t, autoescape=True) for t in terms or [q])
+        conditions.extend(
+            or_(
+                Product.name.icontains(t, autoescape=True),
+                Product.category_id.in_(
+                    select(Category.id).where(Category.name.icontains(t, autoescape=True))
+                ),
+            )
+            for t in terms or [q]
+        )
 
     # Conditions on variants hold for one and the same variant: "in stock under $150" means a
     # variant that is both, not one cheap variant and another in stock.
@@ -320,7 +330,7 @@ def list_products(
     inclusive and match a product when one of its variants is in range (in stock too, with
     `in_stock=True`); `in_stock=False` matches products none of whose variants is in stock;
     `store_id` makes "in stock" mean in stock at that store, for the filter and the flags returned;
-    `q` is a case-insensitive substring of the name. Returns the page and the total match count.
+    `q`: every word of it in the name or the category name, case-insensitive. Returns the page and the total match count.
 
     Raises NotFoundError when the category, brand or store does not exist, so that a typo reads
     as one rather than as an empty catalogue.
