@@ -330,7 +330,8 @@ def list_products(
     inclusive and match a product when one of its variants is in range (in stock too, with
     `in_stock=True`); `in_stock=False` matches products none of whose variants is in stock;
     `store_id` makes "in stock" mean in stock at that store, for the filter and the flags returned;
-    `q`: every word of it in the name or the category name, case-insensitive. Returns the page and the total match count.
+    `q`: every word of it in the name or the category name, case-insensitive. Returns the page
+    and the total match count.
 
     Raises NotFoundError when the category, brand or store does not exist, so that a typo reads
     as one rather than as an empty catalogue.
