@@ -31,6 +31,8 @@ _PLANTED = re.compile(
     re.I,
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+\.)\s")
+# A row of a Markdown table: its own line, never a wrapped part of the line above.
+_TABLE_ROW = re.compile(r"^\s*\|")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CANNED = {
     "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
@@ -338,8 +340,13 @@ def _policy_section(passage: Mapping[str, Any]) -> str:
     body = str(passage["text"]).split("\n", 1)[1] if "\n" in str(passage["text"]) else ""
     lines: list[str] = []
     for line in body.splitlines():
-        starts = not line.strip() or _LIST_ITEM.match(line) or line.startswith("See also:")
-        if lines and lines[-1] and not starts:
+        starts = (
+            not line.strip()
+            or _LIST_ITEM.match(line)
+            or _TABLE_ROW.match(line)
+            or line.startswith("See also:")
+        )
+        if lines and lines[-1] and not starts and not _TABLE_ROW.match(lines[-1]):
             lines[-1] += " " + line.strip()  # a wrapped line of a list item or a paragraph
         elif not line.startswith("See also:"):
             lines.append(line.strip())

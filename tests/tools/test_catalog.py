@@ -16,7 +16,7 @@ from retail.store.models import AuditEvent, Location, Product, Variant
 from tests.factories import seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
-from tools.catalog import card
+from tools.catalog import card as card_of
 
 
 def _options(engine: Engine, variant_id: str) -> dict[str, Any]:
@@ -342,7 +342,7 @@ def test_a_price_range_is_over_the_skus_sold_and_the_same_wherever_it_is_shown(
             listed = {p.id: p for p in list_products(session, limit=10)[0]}[c.alpine]
         cards = [
             *(p for p in found["products"] if p["product_id"] == c.alpine),
-            *(card(m) for m in in_stock),
+            *(card_of(m) for m in in_stock),
             details,
             listed.model_dump(),
         ]
