@@ -16,7 +16,7 @@ from typing import Any
 import inflect
 
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
-from retail.product_query import ProductQuery
+from retail.product_query import ProductQuery, size_order
 from tools.base import ToolOutcome
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
@@ -31,6 +31,8 @@ _PLANTED = re.compile(
     re.I,
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*]|\d+\.)\s")
+# A row of a Markdown table: its own line, never a wrapped part of the line above.
+_TABLE_ROW = re.compile(r"^\s*\|")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CANNED = {
     "greeting": "Hi! I can find products, answer product and policy questions, check stock and "
@@ -210,16 +212,26 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             }
         )
     if relaxed:
-        ways = [
-            _RELAXED[r].format(
-                features=" or ".join(query.get("features", [])),
-                exclude=" or ".join(query.get("exclude", [])),
-                gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
-            )
-            for r in relaxed
-            if r in _RELAXED
-        ]
-        closest = f"the closest {'match' if len(items) == 1 else 'matches'} {' and '.join(ways)}"
+        # What each product shown misses of the request: they may differ (one is the colour
+        # asked but over the budget, another the other way round), and then each line says.
+        misses = output.get("misses") or {}
+        missed = {
+            item["product_id"]: [
+                r for r in misses.get(item["product_id"], relaxed) if r in _RELAXED
+            ]
+            for item in items
+        }
+        kinds = {tuple(m) for m in missed.values()}
+        closest = f"the closest {'match' if len(items) == 1 else 'matches'}"
+        if len(kinds) == 1 and next(iter(kinds)):
+            ways = [_relaxed_words(r, query) for r in next(iter(kinds))]
+            closest += " " + _INFLECT.join(ways)
+        else:
+            closest += " (each says what it misses)"
+            for item in items:
+                said = _INFLECT.join([_relaxed_words(r, query) for r in missed[item["product_id"]]])
+                note = f"misses: {said}" if said else "not all of it in one item"
+                item["note"] = "; ".join(n for n in (item["note"], note) if n)
         head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
     else:
         total = output.get("total_matches", len(items))
@@ -227,6 +239,15 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             total, len(items), query, wanted if total > 1 else describe_query(query, label)
         )
     return head + "\n" + _listing(items), _shown(dialogue, items)
+
+
+def _relaxed_words(relaxed: str, query: Mapping[str, Any]) -> str:
+    """How a product shown differs from the request in a constraint it leaves out."""
+    return _RELAXED[relaxed].format(
+        features=" or ".join(query.get("features", [])),
+        exclude=" or ".join(query.get("exclude", [])),
+        gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
+    )
 
 
 def _found(total: int, shown: int, query: Mapping[str, Any], wanted: str) -> str:
@@ -249,7 +270,10 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     ]
     variants = output.get("variants", [])
     for key in ("color", "size"):
-        values = sorted({str(v["options"][key]) for v in variants if key in v.get("options", {})})
+        values = sorted(
+            {str(v["options"][key]) for v in variants if key in v.get("options", {})},
+            key=size_order if key == "size" else None,
+        )
         if values:
             label = "Colours" if key == "color" else "Sizes"
             parts.append(f"{label}: {', '.join(values)}.")
@@ -316,8 +340,13 @@ def _policy_section(passage: Mapping[str, Any]) -> str:
     body = str(passage["text"]).split("\n", 1)[1] if "\n" in str(passage["text"]) else ""
     lines: list[str] = []
     for line in body.splitlines():
-        starts = not line.strip() or _LIST_ITEM.match(line) or line.startswith("See also:")
-        if lines and lines[-1] and not starts:
+        starts = (
+            not line.strip()
+            or _LIST_ITEM.match(line)
+            or _TABLE_ROW.match(line)
+            or line.startswith("See also:")
+        )
+        if lines and lines[-1] and not starts and not _TABLE_ROW.match(lines[-1]):
             lines[-1] += " " + line.strip()  # a wrapped line of a list item or a paragraph
         elif not line.startswith("See also:"):
             lines.append(line.strip())

@@ -42,6 +42,7 @@ from sqlalchemy import Engine, select
 from ml_core.recommend.store_data import purchase_lines
 from ml_core.registry import ArtifactRegistry, Manifest
 from retail.errors import AisleError, NotFoundError
+from retail.product_query import size_order
 from retail.settings import Settings
 from retail.store.models import (
     Brand,
@@ -735,7 +736,7 @@ class KnowledgeGraph:
         ours, theirs = self.graph.nodes[product]["price"], self.graph.nodes[alt]["price"]
         reason = f"same category ({name}), from ${theirs:.2f} vs ${ours:.2f}"
         if data.get("shared"):
-            reason += ", shares " + ", ".join(data["shared"][:4])
+            reason += ", also " + shared_words(data["shared"])
         return reason
 
     def _category_picks(
@@ -854,7 +855,10 @@ class KnowledgeGraph:
                     properties={"on_hand": on_hand, "live": True},
                 ),
             ]
-            reason += f"; {on_hand} in stock at {store}"
+            store_name = (
+                self.graph.nodes[store_node].get("name") if store_node in self.graph else None
+            )
+            reason += f"; {on_hand} in stock at {store_name or store}"
         return Neighbor(
             sku=_key(sku_node),
             product_id=node["product_id"],
@@ -872,3 +876,32 @@ class KnowledgeGraph:
 def _options_reason(theirs: Mapping[str, Any], ours: Mapping[str, Any]) -> str:
     differs = [f"{k} {theirs[k]}" for k in sorted(theirs) if theirs.get(k) != ours.get(k)]
     return "same product" + (", " + ", ".join(differs) if differs else "")
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def shared_words(shared: Sequence[str]) -> str:
+    """Attributes two products share ("gender=men's", "size=10", "size=11") in words: "men's
+    and in sizes 10 and 11"."""
+    values: dict[str, list[str]] = defaultdict(list)
+    flags: list[str] = []  # attributes with no value ("waterproof")
+    for item in shared:
+        key, has_value, value = item.partition("=")
+        if has_value:
+            values[key].append(value)
+        else:
+            flags.append(key.replace("_", " "))
+    parts = []
+    for key, said in values.items():
+        if key == "size":
+            sizes = sorted(said, key=size_order)
+            parts.append(f"in size{'s' if len(sizes) > 1 else ''} {_and(sizes)}")
+        elif key in ("color", "colour"):
+            parts.append(f"in {_and(said)}")
+        elif key == "gender":
+            parts.append(_and(said))
+        else:
+            parts.append(f"{key.replace('_', ' ')} {_and(said)}")
+    return _and([*parts, *flags])

@@ -172,9 +172,19 @@ def _product_conditions(
     if brand_id is not None:
         conditions.append(Product.brand_id == brand_id)
     if q:
-        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot").
+        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot"), in
+        # the product's name or its category's ("hiking boots" finds the "Alpine Trek Boot" of
+        # Hiking Boots too).
         terms = [_singular_stem(t) for t in words(q)]
-        conditions.extend(Product.name.icontains(t, autoescape=True) for t in terms or [q])
+        conditions.extend(
+            or_(
+                Product.name.icontains(t, autoescape=True),
+                Product.category_id.in_(
+                    select(Category.id).where(Category.name.icontains(t, autoescape=True))
+                ),
+            )
+            for t in terms or [q]
+        )
 
     # Conditions on variants hold for one and the same variant: "in stock under $150" means a
     # variant that is both, not one cheap variant and another in stock.
@@ -292,8 +302,15 @@ _SUMMARY_COLUMNS = (
 )
 
 
+def price_range(variants: Sequence[VariantPublic]) -> tuple[float | None, float | None]:
+    """The lowest and highest price of the SKUs of `variants` that are sold (`available`); a SKU
+    not for sale has no price a shopper can pay. (None, None) when none is sold."""
+    prices = [v.price for v in variants if v.available]
+    return (min(prices), max(prices)) if prices else (None, None)
+
+
 def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, Any]:
-    prices = [v.price for v in variants]
+    low, high = price_range(variants)
     return {
         "id": row.id,
         "name": row.name,
@@ -301,8 +318,8 @@ def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, An
         "category_name": row.category_name,
         "brand_id": row.brand_id,
         "brand_name": row.brand_name,
-        "price_min": min(prices) if prices else None,
-        "price_max": max(prices) if prices else None,
+        "price_min": low,
+        "price_max": high,
         "rating": row.rating,
         "review_count": row.review_count or 0,
         "in_stock": any(v.in_stock for v in variants),
@@ -330,7 +347,8 @@ def list_products(
     inclusive and match a product when one of its variants is in range (in stock too, with
     `in_stock=True`); `in_stock=False` matches products none of whose variants is in stock;
     `store_id` makes "in stock" mean in stock at that store, for the filter and the flags returned;
-    `q` is a case-insensitive substring of the name. Returns the page and the total match count.
+    `q`: every word of it in the name or the category name, case-insensitive. Returns the page
+    and the total match count.
 
     Raises NotFoundError when the category, brand or store does not exist, so that a typo reads
     as one rather than as an empty catalogue.

@@ -209,6 +209,24 @@ def size_forms(size: str) -> set[str]:
     return forms
 
 
+# Letter sizes smallest first; a size of another kind ("One Size", "S/M") sorts after them.
+_LETTER_ORDER = ("xxs", "xs", "s", "m", "l", "xl", "xxl", "xxxl")
+
+
+def size_order(size: str) -> tuple[int, float, str]:
+    """A key that lists sizes as a shop does: numbers by value (6, 9.5, 10), then letter sizes
+    from XS to XXL, then any other size by its text."""
+    text = size.strip().lower()
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        pass
+    letter = _LETTER_SIZES.get(text, text)
+    if letter in _LETTER_ORDER:
+        return (1, float(_LETTER_ORDER.index(letter)), text)
+    return (2, 0.0, text)
+
+
 def size_covers(wanted: str, size: str) -> bool:
     """Whether a variant's `size` answers `wanted`: the same size in any spelling, or a range
     holding it ("S/M" answers S and M)."""

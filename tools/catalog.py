@@ -26,10 +26,11 @@ from retail.catalog_queries import (
     find_products,
     first_image,
     get_product,
+    price_range,
     resolve_categories,
     search_catalogue,
 )
-from retail.product_query import ProductQuery
+from retail.product_query import ProductQuery, size_order
 from retail.schemas import ProductPublic, StockStatus, VariantPublic
 from retail.store.models import Product
 from tools.base import Role, ToolContext, invalid, not_found, tool
@@ -82,6 +83,11 @@ class SearchResults(BaseModel):
         "the constraints left out to find the closest products shown (colours, sizes, "
         "features, exclude, gender, brands, price, in_stock_only)."
     )
+    misses: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="With `relaxed`: for each product shown, the constraints of `relaxed` it "
+        "does not meet (a product may meet some of them).",
+    )
     retrieval: Literal["hybrid", "filters"] = Field(
         description="hybrid: ranked by relevance to the text; filters: by the sort asked."
     )
@@ -112,18 +118,21 @@ class Comparison(BaseModel):
     )
 
 
-def card(match: ProductMatch, **extra: Any) -> dict[str, Any]:
-    """The fields of a `ProductCard` for one search match (plus `extra` for a subclass)."""
+def card(match: ProductMatch, *, narrowed: bool = False, **extra: Any) -> dict[str, Any]:
+    """The fields of a `ProductCard` for one search match (plus `extra` for a subclass).
+    `narrowed`: the request asked for SKUs by price, colour or size, and the card describes the
+    SKUs that answer it; else every SKU sold, so that a product's price range is the same
+    wherever it is shown."""
     summary = match.summary
-    chosen = match.matching or match.variants
-    prices = [v.price for v in chosen]
+    chosen = (match.matching if narrowed else None) or [v for v in match.variants if v.available]
+    low, high = price_range(chosen)
     return {
         "product_id": summary.id,
         "name": summary.name,
         "brand": summary.brand_name,
         "category": summary.category_name,
-        "price_min": min(prices) if prices else None,
-        "price_max": max(prices) if prices else None,
+        "price_min": low,
+        "price_max": high,
         "colours": _option_values(chosen, "color"),
         "sizes": _option_values(chosen, "size"),
         "rating": summary.rating,
@@ -191,8 +200,10 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def _option_values(variants: Sequence[VariantPublic], key: str) -> list[str]:
-    values = (str(v.options[key]) for v in variants if v.options.get(key) not in (None, ""))
-    return list(dict.fromkeys(values))
+    values = list(
+        dict.fromkeys(str(v.options[key]) for v in variants if v.options.get(key) not in (None, ""))
+    )
+    return sorted(values, key=size_order) if key == "size" else values
 
 
 # A request naming no product type takes the types of its nearest products by meaning (MiniLM
@@ -263,15 +274,26 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
             ranked = [h.product_id for h in hits if h.product_id]
         found = search_catalogue(session, applied, ranked=ranked)
         relaxed: list[str] = []
+        misses: dict[str, list[str]] = {}
         if not found.total and category_ids:
             found, relaxed = _closest(session, applied, ranked)
+            shown = [m.summary.id for m in found.matches]
+            misses = _misses(session, applied, relaxed, shown) if relaxed else {}
     return SearchResults(
         query=applied,
         retyped=retyped,
         total_matches=0 if relaxed else found.total,
         relaxed=relaxed,
+        misses=misses,
         retrieval="hybrid" if text and applied.sort == "relevance" else "filters",
-        products=[ProductCard(**card(m)) for m in found.matches],
+        products=[ProductCard(**card(m, narrowed=_narrows_skus(applied))) for m in found.matches],
+    )
+
+
+def _narrows_skus(query: ProductQuery) -> bool:
+    """Whether a query asks for some SKUs of a product rather than others."""
+    return bool(
+        query.colours or query.sizes or query.min_price is not None or query.max_price is not None
     )
 
 
@@ -329,6 +351,26 @@ def _closest(
     ]
     found = search_catalogue(session, query.model_copy(update=everything), ranked=ranked)
     return found, dropped if found.total else []
+
+
+def _misses(
+    session: Session, query: ProductQuery, relaxed: list[str], shown: list[str]
+) -> dict[str, list[str]]:
+    """Which of the `relaxed` constraints each shown product fails: a product shown once every
+    constraint was left out may still meet some of them (the size asked, in stock)."""
+    if len(relaxed) < 2:
+        return {pid: list(relaxed) for pid in shown}
+    changes = dict(RELAXATIONS)
+    misses: dict[str, list[str]] = {pid: [] for pid in shown}
+    for name in relaxed:
+        others = {k: v for r in relaxed if r != name for k, v in changes[r].items()}
+        # The shown products ranked first, so that the page holds every one that meets it.
+        alone = query.model_copy(update={**others, "sort": "relevance", "limit": len(shown)})
+        meets = {m.summary.id for m in search_catalogue(session, alone, ranked=shown).matches}
+        for pid in shown:
+            if pid not in meets:
+                misses[pid].append(name)
+    return misses
 
 
 @tool(roles=CATALOG_ROLES)

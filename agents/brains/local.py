@@ -9,6 +9,7 @@ first (the order, then, for an exchange, the product's other variants). The last
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from agents.brains import orders
 from agents.compose import compose
 from agents.nlu.acts import classify
 from agents.nlu.parser import ORDER_INTENTS, PRODUCT_INTENTS, Interpretation, Nlu
+from agents.nlu.query import policy_words
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
 
@@ -50,6 +52,16 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "staff_action": (),
 }
 SEARCH_LIMIT = 5
+MAX_QUESTIONS = 3
+_ALL_ORDERS = re.compile(r"\b(?:orders|order history)\b", re.I)
+_LEADING_AND = re.compile(r"^\W*(?:and|also|plus)\b\W*", re.I)
+# A message that opens with a request of its own ("show me my orders") is no answer to the
+# question an order request asked, even without a question mark.
+_OWN_REQUEST = re.compile(
+    r"^\W*(?:(?:please|ok(?:ay)?|now|and|also),? )?(?:show|list|find|search|look for|tell me"
+    r"|what|where|when|how|do you|can you|could you|i(?:'d| would) like to see)\b",
+    re.I,
+)
 CHANGE_QUESTION = (
     "Nothing was changed. What should be different? Tell me the change in full (for example "
     "'refund it to my gift card') and I'll ask you to confirm again."
@@ -126,6 +138,7 @@ class LocalBrain:
         elif (
             dialogue.slots.get("order_asked")
             and "?" not in text
+            and not _OWN_REQUEST.search(text)
             and (classify(text).kind == "unrelated" or orders.answers_question(text))
         ):
             # The answer to the question asked about an order request continues that request.
@@ -191,9 +204,15 @@ class LocalBrain:
         if intent == "substitutes" and focus:
             return [_call("in_stock_substitutes", product_id=focus, store_id=store)]
         if intent == "policy":
-            return [_call("answer_from_documents", question=text, doc_type="policy", k=3)]
+            # "can I send it back? and how much is shipping?" asks about two sections: each
+            # question is looked up on its own, so that neither crowds the other out.
+            return [
+                _call("answer_from_documents", question=question, doc_type="policy", k=3)
+                for question in questions(text)
+            ]
         if intent == "order_status":
-            if order_id:
+            # "show me my orders" lists them all, whichever order the talk was about.
+            if order_id and not (_ALL_ORDERS.search(text) and not slots.order_id):
                 return [_call("order_details", order_id=order_id)]
             return [_call("my_orders")]
         if intent in ORDER_INTENTS:
@@ -219,6 +238,14 @@ class LocalBrain:
                 store = state.dialogue.slots.get("store_id")
                 return [_call("why_short", variant_id=variants[0]["id"], location_id=store)]
         return None
+
+
+def questions(text: str) -> list[str]:
+    """The questions a message asks, each whole and in the policies' words ("..., can I
+    return it?", "what does shipping cost?"); the message itself when it asks one."""
+    parts = [_LEADING_AND.sub("", p).strip() for p in text.split("?")]
+    asked = [p for p in parts if len(p.split()) >= 2]
+    return [policy_words(q) for q in (asked[:MAX_QUESTIONS] if len(asked) > 1 else [text])]
 
 
 def compose_only(dialogue: DialogueState) -> Step:

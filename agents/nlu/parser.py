@@ -32,6 +32,24 @@ _OWN = re.compile(
     r"|i(?:'ve| have)? moved)\b",
     re.I,
 )
+# A question about what the shop allows, put as a case that may happen ("if I open something,
+# can I send it back?", "can I return a blender after opening it?"): the words a shopper uses to
+# ask about the rules for a thing they have not named as theirs.
+_HYPOTHETICAL = re.compile(
+    r"\b(?:if (?:i|you|we|it)|what if|something|anything|(?:return|send back|exchange)"
+    r" (?:a|an|any)|(?:a|an) (?:opened|used|worn|unopened) \w+)\b",
+    re.I,
+)
+_ASKS = re.compile(
+    r"\b(?:(?:can|could|may|do|does|will|would) (?:i|you|we)|how (?:much|long|many)"
+    r"|is (?:it|there))\b",
+    re.I,
+)
+# The shopper's own purchases: "my", "I bought", which a hypothetical question does not use.
+_OWNED = re.compile(
+    r"\b(?:my|mine|i (?:got|bought|ordered|received)|i'?ve (?:got|bought|ordered|received))\b",
+    re.I,
+)
 ORDER_INTENTS = {"cancel_order", "return_items", "exchange_items", "modify_order"}
 _ACTION_INTENTS = {
     "cancel": "cancel_order",
@@ -127,11 +145,20 @@ class Nlu:
         # "what's your return policy?", "the return window for Gold members?" ask about the
         # rule, not to return anything.
         # "my dog hates the new pet bed, can I return it?" is about the shopper's own things.
+        # "if I open something, can I still send it back?" asks about the rule, though "it"
+        # reads as the shopper's own thing.
         about_policy = (
-            (bool(_POLICY.search(text)) or (heard == "policy" and not _OWN.search(text)))
+            (
+                bool(_POLICY.search(text))
+                or (heard == "policy" and not _OWN.search(text))
+                or asks_about_rules(text)
+            )
             and not slots.order_id
             and not _mentions_order(text)
         )
+        if about_policy and actions and "policy" in allowed:
+            # A return or exchange word in a question about the rules names no order to change.
+            return "policy"
         if (
             actions
             and not about_policy
@@ -177,6 +204,12 @@ def is_affirmation(text: str) -> bool:
     A yes with a change of mind in it ("yes, but the other order") is not one.
     """
     return classify(text).confirms
+
+
+def asks_about_rules(text: str) -> bool:
+    """Whether a message asks what the shop allows in a case put hypothetically, about nothing
+    it names as the shopper's own ("can I return a blender after I've opened the box?")."""
+    return bool(_HYPOTHETICAL.search(text) and _ASKS.search(text) and not _OWNED.search(text))
 
 
 def _mentions_order(text: str) -> bool:

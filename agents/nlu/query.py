@@ -221,6 +221,15 @@ _COLLOQUIAL_WORDS = re.compile(
     + r")(?![\w-])",
     re.I,
 )
+_POLICY_PHRASES: dict[str, str] = {
+    " ".join(k.lower().split()): v for k, v in _REQUEST_WORDS["policy_phrases"].items()
+}
+_POLICY_PHRASE_WORDS = re.compile(
+    r"(?<![\w-])("
+    + "|".join(re.escape(k) for k in sorted(_POLICY_PHRASES, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.I,
+)
 _VAGUE_FEATURES = frozenset({"other", "none", "standard", "synthetic", "fabric", "blend"})
 # Synonyms: at most this many leftover words are embedded, and a word names a type when its
 # MiniLM cosine to one of the type phrases is at least this (couch/sofa 0.86, car/vehicle 0.87,
@@ -243,6 +252,14 @@ def plain_words(text: str) -> str:
     """`text` with the informal names of things ("sunnies", "a bbq") in the plain words a
     catalogue uses (request_words.yaml `colloquial`)."""
     return _COLLOQUIAL_WORDS.sub(lambda m: _COLLOQUIAL[" ".join(m.group(0).lower().split())], text)
+
+
+def policy_words(question: str) -> str:
+    """A question about the store's rules in the words its policies use (request_words.yaml
+    `policy_phrases`): "can I send it back?" as "can I return it?"."""
+    return _POLICY_PHRASE_WORDS.sub(
+        lambda m: _POLICY_PHRASES[" ".join(m.group(0).lower().split())], question
+    )
 
 
 def singular(word: str) -> str:

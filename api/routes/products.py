@@ -68,7 +68,7 @@ def list_products(
     ] = None,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Case-insensitive substring of the name."),
+        Query(max_length=200, description="Words each in the name or the category name, any case."),
         NoNul,
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -101,12 +101,28 @@
   }
 
   // The answer's text, with the little markdown a quoted policy carries (**bold**, "- " list
-  // items) drawn as elements; every piece is set as text, never as HTML.
+  // items, "| a | b |" table rows) drawn as elements; every piece is set as text, never as HTML.
   function richText(text) {
     const inline = (line) => line.split(/\*\*(.+?)\*\*/g).map((part, i) => (i % 2 ? el("strong", { text: part }) : part));
+    const cells = (line) => line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((c) => c.trim());
     const nodes = [];
     let list = null;
+    let table = null;
     for (const line of text.split("\n")) {
+      if (/^\s*\|/.test(line)) {
+        list = null;
+        if (/^\s*\|[\s:|-]+\|\s*$/.test(line)) continue; // the |---|---| under the header
+        const row = cells(line);
+        if (!table) {
+          // The first row names the columns.
+          table = el("table", { class: "answer-table" }, el("thead", {}, el("tr", {}, row.map((c) => el("th", { scope: "col" }, inline(c))))), el("tbody"));
+          nodes.push(el("div", { class: "table-wrap" }, table));
+        } else {
+          table.tBodies[0].append(el("tr", {}, row.map((c) => el("td", {}, inline(c)))));
+        }
+        continue;
+      }
+      table = null;
       const item = /^\s*[-*•]\s+(.*)$/.exec(line);
       if (item) {
         if (!list) nodes.push((list = el("ul")));
@@ -269,9 +285,11 @@
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    // Signed out, the question stays in the box to be sent once the person has signed in.
+    // Signed out, the question stays in the box to be sent once the person has signed in, and
+    // the sentence beside Send says so (the log's prompt may already be showing, unchanged).
     if (!Aisle.identity()) {
       askToSignIn();
+      showError("chat-error", new Aisle.ApiError(0, "Please sign in to send this: choose who you are under “Sign in” at the top right. Your message stays here."));
       return;
     }
     const text = input.value;

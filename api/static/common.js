@@ -54,6 +54,16 @@ const Aisle = (() => {
 
   const allowed = () => refusal() === null;
 
+  /** On a page open to everyone signed in but made for one role (the storefront), a note for
+      anyone else that it is made for others, and what they get here; null when none is due. */
+  function otherRoleNote() {
+    const role = document.body.dataset.role;
+    const who = identity();
+    if (audience || !role || !ROLE_WORDS[role] || !who || who.role === role || who.role === "admin") return null;
+    const [, people, whose] = ROLE_WORDS[role];
+    return `This page is for ${people}. You are signed in as ${describe(who)}: the assistant answers what ${ROLE_WORDS[who.role][2]} key may ask. Sign in with ${whose} key to shop.`;
+  }
+
   const changeListeners = [];
 
   function changed() {
@@ -84,7 +94,7 @@ const Aisle = (() => {
     document.getElementById("identity-label").textContent = who ? describe(who) : "Sign in";
     document.getElementById("sign-out").hidden = !who;
     const access = document.getElementById("access");
-    const why = refusal();
+    const why = refusal() || otherRoleNote();
     access.textContent = why || "";
     access.hidden = !why;
   }

@@ -142,6 +142,33 @@ def test_a_policy_answer_quotes_whole_sections_with_their_conditions(
     assert [(c.kind, c.id) for c in result.citations] == [("policy", "returns")]
 
 
+def test_a_hypothetical_return_and_shipping_question_answers_both_from_the_policies(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(
+        shopper,
+        "if I open something and don't like it, can I still send it back? and how much is "
+        "shipping?",
+    )
+    # No order was named or asked about: the rules are, both of them.
+    assert _names(result) == ["answer_from_documents", "answer_from_documents"], result.answer
+    assert result.grounded and "Which items" not in result.answer
+    assert "**Condition**" in result.answer and "original packaging" in result.answer
+    assert (
+        '"Shipping and store pickup"' in result.answer and "**Costs and speeds**" in result.answer
+    )
+
+
+def test_a_return_question_naming_a_product_type_answers_from_the_policy(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "can I return a tent after I've opened the box?")
+    assert _names(result) == ["answer_from_documents"], result.answer
+    assert result.products == [] and "**Condition**" in result.answer
+
+
 def test_a_policy_answer_keeps_the_stores_own_words_whole(
     assistant: Assistant, tool_world: ToolWorld
 ) -> None:

@@ -147,6 +147,19 @@ def test_a_thread_read_back_says_what_became_of_each_confirmation(
     assert _status(engine, PENDING)[0] == "cancelled"
 
 
+def test_a_new_request_is_not_taken_for_the_answer_to_an_order_question(
+    settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        asked = assistant.ask(SHOPPER, f"I want to return something from order {DELIVERED}")
+        assert "Which items" in asked.answer, asked.answer
+        listed = assistant.ask(SHOPPER, "show me my orders", thread_id=asked.thread_id)
+    assert [c.name for c in listed.tool_calls] == ["my_orders"]
+    assert "Which items" not in listed.answer
+    assert DELIVERED in listed.answer and PENDING in listed.answer
+
+
 def test_another_customers_order_cannot_be_cancelled(
     engine: Engine, settings: Settings, services: Services
 ) -> None:

@@ -216,8 +216,36 @@ def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
     expect(prompt).to_contain_text("Please sign in to chat")
     expect(page.locator(".msg")).to_have_count(0)
     expect(box).to_have_value("do you have tents?")  # kept, to send once signed in
+    # Pressing Send says why nothing was sent, beside it.
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#chat-error")).to_have_text(
+        "Please sign in to send this: choose who you are under “Sign in” at the top right. "
+        "Your message stays here."
+    )
+    expect(box).to_have_value("do you have tents?")
     text = page.locator("main").inner_text()
     assert "Bearer" not in text and "Authorization" not in text
+
+
+def test_the_storefront_tells_an_associate_it_is_for_shoppers(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "associate"))
+    expect(page.locator("#access")).to_contain_text(
+        "This page is for shoppers. You are signed in as"
+    )
+    expect(page.locator("#access")).to_contain_text("Sign in with a shopper's key to shop.")
+    sign_in(page, demo_user(site, "shopper"))
+    expect(page.locator("#access")).to_be_hidden()
+
+
+def test_a_policy_table_reads_as_a_table(page: Page, site: Site) -> None:
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    answer = ask(page, "what does shipping cost?")
+    table = answer.locator(".text table")
+    expect(table.locator("th")).to_have_text(["Option", "Delivery time", "Cost"])
+    expect(table.locator("tbody tr").first.locator("td").first).to_have_text("Standard")
+    assert "|---" not in answer.locator(".text").inner_text()
 
 
 def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> None:

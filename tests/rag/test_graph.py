@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
 from rag.graph import (
     COMPLEMENTS,
@@ -20,7 +21,7 @@ from rag.graph import (
 from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
 from retail.store.db import transaction
-from retail.store.models import InventoryPosition, Variant
+from retail.store.models import InventoryPosition, Location, Variant
 from tests.factories import make_inventory, make_product
 from tests.rag.kg_world import KgWorld, seed_kg_world
 
@@ -81,6 +82,20 @@ def test_substitutes_are_same_category_in_stock_at_the_store_and_follow_stock(
     everywhere = kg.substitutes(world.alpine_s)
     assert world.alpine_s not in {n.sku for n in everywhere}
     assert {n.sku for n in everywhere} == {world.alpine_m, world.ridge_m, world.parka_l}
+
+
+def test_substitute_reasons_are_words_with_the_stores_name(
+    engine: Engine, world: KgWorld, settings: Settings
+) -> None:
+    kg = _graph(engine, settings)
+    with Session(engine) as session:
+        store = session.get_one(Location, world.north).name
+    north = kg.substitutes(world.alpine_s, store=world.north)
+    ridge = next(n for n in north if n.sku == world.ridge_m)
+    # Shared attributes as a person says them, not "key=value"; the store by its name.
+    assert ", also " in ridge.reason, ridge.reason
+    for n in north:
+        assert "=" not in n.reason and n.reason.endswith(f"in stock at {store}"), n.reason
 
 
 def test_complements_come_from_co_purchase_lift_above_one(

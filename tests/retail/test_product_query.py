@@ -13,6 +13,7 @@ from retail.product_query import (
     name_is_kind,
     product_gender,
     size_covers,
+    size_order,
 )
 
 
@@ -110,3 +111,14 @@ def test_an_amount_is_found_however_it_is_written() -> None:
     )
     assert pack.has("55l") and pack.has("55 liters") and pack.has("2 l")
     assert not pack.has("65l") and not pack.has("5l")
+
+
+def test_sizes_list_as_a_shop_lists_them() -> None:
+    assert sorted(["10", "11", "6", "7", "8", "9.5"], key=size_order) == [
+        "6", "7", "8", "9.5", "10", "11",
+    ]  # fmt: skip
+    assert sorted(["L", "M", "S", "XL", "XXL", "XS"], key=size_order) == [
+        "XS", "S", "M", "L", "XL", "XXL",
+    ]  # fmt: skip
+    # Sizes of another kind follow, by their text.
+    assert sorted(["One Size", "M", "S/M"], key=size_order) == ["M", "One Size", "S/M"]

@@ -16,6 +16,7 @@ from retail.store.models import AuditEvent, Location, Product, Variant
 from tests.factories import seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
+from tools.catalog import card as card_of
 
 
 def _options(engine: Engine, variant_id: str) -> dict[str, Any]:
@@ -98,6 +99,38 @@ def test_a_price_bound_filters_and_nothing_left_is_said_not_padded(tool_world: T
             select(Product.category_id).where(Product.id.in_(_ids(nothing)))
         ).all()
     assert shown and set(shown) <= types, "the closest products are of the same type"
+
+
+def test_closest_matches_say_per_product_which_constraints_they_miss(
+    tool_world: ToolWorld,
+) -> None:
+    w = tool_world
+    ctx = w.ctx("evaluator:eve")
+    size = _options(w.engine, w.out_of_stock_variant_id)["size"]
+    # No leggings are in a colour that exists nowhere and under $1: both are left out, but the
+    # size asked is one some of them come in.
+    found = ok(
+        run(
+            ctx, "search_products", text="leggings", colours=["chartreuse"], sizes=[size],
+            max_price=1, in_stock_only=False, limit=10,
+        )
+    )  # fmt: skip
+    assert found["total_matches"] == 0 and found["products"]
+    assert {"colours", "price", "sizes"} <= set(found["relaxed"])
+    misses = found["misses"]
+    assert set(misses) == set(_ids(found))
+    for card in found["products"]:
+        said = misses[card["product_id"]]
+        assert "colours" in said and "price" in said, card["product_id"]
+        with Session(w.engine) as session:
+            sizes = {
+                str(o.get("size", "")).lower()
+                for o in session.scalars(
+                    select(Variant.options).where(Variant.product_id == card["product_id"])
+                )
+            }
+        assert ("sizes" in said) == (size.lower() not in sizes), card["product_id"]
+    assert any("sizes" not in said for said in misses.values()), "some come in the size asked"
 
 
 def test_a_request_near_no_product_finds_nothing_instead_of_listing_everything(
@@ -284,3 +317,38 @@ def test_a_sku_the_store_does_not_stock_reads_not_carried_never_out_of_stock(
         anywhere = {m.summary.id: m.summary for m in find_products(session, ids=c.product_ids)}
     # Asked about no store, a SKU some location stocks is carried.
     assert anywhere[c.breeze].stock_status == "out_of_stock"
+
+
+def test_a_price_range_is_over_the_skus_sold_and_the_same_wherever_it_is_shown(
+    engine: Engine, tmp_path: Path
+) -> None:
+    c = seed_catalogue(engine)
+    services = Services(engine, Settings(var_dir=tmp_path, environment="test"))
+    ctx = ToolContext(principal=Principal.parse("evaluator:eve"), services=services)
+    small, medium = f"{c.alpine}-v1", f"{c.alpine}-v2"
+
+    def prices(available: bool) -> set[tuple[float | None, float | None]]:
+        with Session(engine) as session, session.begin():
+            session.execute(update(Variant).where(Variant.id == small).values(price=100.0))
+            session.execute(
+                update(Variant)
+                .where(Variant.id == medium)
+                .values(price=150.0, available=available)
+            )
+        details = ok(run(ctx, "product_details", product_id=c.alpine))
+        found = ok(run(ctx, "search_products", categories=["jackets"], in_stock_only=False))
+        with Session(engine) as session:
+            in_stock = find_products(session, ids=[c.alpine], in_stock=True)
+            listed = {p.id: p for p in list_products(session, limit=10)[0]}[c.alpine]
+        cards = [
+            *(p for p in found["products"] if p["product_id"] == c.alpine),
+            *(card_of(m) for m in in_stock),
+            details,
+            listed.model_dump(),
+        ]
+        return {(p["price_min"], p["price_max"]) for p in cards}
+
+    # The medium is not sold: its price is no price a shopper can pay.
+    assert prices(available=False) == {(100.0, 100.0)}
+    # Sold, the medium's price is in the range on every listing, in stock now or not.
+    assert prices(available=True) == {(100.0, 150.0)}
