@@ -331,9 +331,7 @@ def test_a_price_range_is_over_the_skus_sold_and_the_same_wherever_it_is_shown(
         with Session(engine) as session, session.begin():
             session.execute(update(Variant).where(Variant.id == small).values(price=100.0))
             session.execute(
-                update(Variant)
-                .where(Variant.id == medium)
-                .values(price=150.0, available=available)
+                update(Variant).where(Variant.id == medium).values(price=150.0, available=available)
             )
         details = ok(run(ctx, "product_details", product_id=c.alpine))
         found = ok(run(ctx, "search_products", categories=["jackets"], in_stock_only=False))
