@@ -42,6 +42,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+from bench_http_load import issue_keys
 from rich.console import Console
 from worlds import machine, percentiles, served
 
@@ -74,37 +75,18 @@ class Tally:
 
 def world_facts(var_dir: Path, shoppers: int) -> tuple[list[str], list[str]]:
     """(API keys of the shoppers with the most orders, product ids on sale online)."""
-    os.environ["AISLE_VAR_DIR"] = str(var_dir)
-    os.environ.setdefault("AISLE_DATABASE_URL", f"sqlite:///{var_dir / 'aisle.db'}")
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
-
-    from api.auth import issue_key
+    keys = issue_keys(var_dir, shoppers)  # also points the settings at var_dir
     from ml_core.recommend.serving import load_catalog
     from retail.settings import get_settings
-    from retail.store.models import Order
     from retail.store.open import open_store
-    from tools.base import Principal
 
     engine = open_store(get_settings())
     try:
-        with Session(engine) as session:
-            customers = list(
-                session.scalars(
-                    select(Order.customer_id)
-                    .group_by(Order.customer_id)
-                    .order_by(func.count().desc(), Order.customer_id)
-                    .limit(shoppers)
-                )
-            )
-        keys = [
-            issue_key(engine, Principal.parse(f"shopper:{c}"), label="bench") for c in customers
-        ]
         products = sorted(i for i, item in load_catalog(engine).items() if item.online)
     finally:
         engine.dispose()
-    if not keys or not products:
-        raise SystemExit("the world has no customers with orders or no products; build it first")
+    if not products:
+        raise SystemExit("the world has no products on sale online; build it first")
     return keys, products
 
 

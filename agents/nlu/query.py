@@ -212,24 +212,28 @@ _REQUEST_WORDS = yaml.safe_load(
 )
 _FILLER = frozenset(_REQUEST_WORDS["filler"].split())
 _MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
-_COLLOQUIAL: dict[str, str] = {
-    " ".join(k.lower().split()): v for k, v in _REQUEST_WORDS["colloquial"].items()
-}
-_COLLOQUIAL_WORDS = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(k) for k in sorted(_COLLOQUIAL, key=len, reverse=True))
-    + r")(?![\w-])",
-    re.I,
-)
-_POLICY_PHRASES: dict[str, str] = {
-    " ".join(k.lower().split()): v for k, v in _REQUEST_WORDS["policy_phrases"].items()
-}
-_POLICY_PHRASE_WORDS = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(k) for k in sorted(_POLICY_PHRASES, key=len, reverse=True))
-    + r")(?![\w-])",
-    re.I,
-)
+
+
+class _PhraseMap:
+    """One of request_words.yaml's maps from what shoppers say to the words the store uses:
+    whole phrases replaced, longest first, whatever their case and spacing."""
+
+    def __init__(self, phrases: dict[str, str]) -> None:
+        self._phrases = {" ".join(k.lower().split()): v for k, v in phrases.items()}
+        ordered = sorted(self._phrases, key=len, reverse=True)
+        self._pattern = re.compile(
+            r"(?<![\w-])(" + "|".join(re.escape(k) for k in ordered) + r")(?![\w-])", re.I
+        )
+
+    def __call__(self, text: str) -> str:
+        def plain(match: re.Match[str]) -> str:
+            return self._phrases[" ".join(match.group(0).lower().split())]
+
+        return self._pattern.sub(plain, text)
+
+
+_COLLOQUIAL = _PhraseMap(_REQUEST_WORDS["colloquial"])
+_POLICY_PHRASES = _PhraseMap(_REQUEST_WORDS["policy_phrases"])
 _VAGUE_FEATURES = frozenset({"other", "none", "standard", "synthetic", "fabric", "blend"})
 # Synonyms: at most this many leftover words are embedded, and a word names a type when its
 # MiniLM cosine to one of the type phrases is at least this (couch/sofa 0.86, car/vehicle 0.87,
@@ -251,15 +255,13 @@ SPELLING_SHORT = 0.75
 def plain_words(text: str) -> str:
     """`text` with the informal names of things ("sunnies", "a bbq") in the plain words a
     catalogue uses (request_words.yaml `colloquial`)."""
-    return _COLLOQUIAL_WORDS.sub(lambda m: _COLLOQUIAL[" ".join(m.group(0).lower().split())], text)
+    return _COLLOQUIAL(text)
 
 
 def policy_words(question: str) -> str:
     """A question about the store's rules in the words its policies use (request_words.yaml
     `policy_phrases`): "can I send it back?" as "can I return it?"."""
-    return _POLICY_PHRASE_WORDS.sub(
-        lambda m: _POLICY_PHRASES[" ".join(m.group(0).lower().split())], question
-    )
+    return _POLICY_PHRASES(question)
 
 
 def singular(word: str) -> str:
