@@ -171,6 +171,17 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     return text
 
 
+# Colours named beside a product in a list of results; the rest are counted.
+COLOURS_NAMED = 4
+
+
+def _some_of(values: Sequence[str], most: int) -> str:
+    """The first `most` values, and how many more there are ("red, blue and 3 more")."""
+    if len(values) <= most:
+        return ", ".join(values)
+    return f"{', '.join(values[:most])} and {len(values) - most} more"
+
+
 def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     products = output.get("products", [])
     query = output.get("query", {})
@@ -194,9 +205,10 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     for p in products:
         notes = []
         if p.get("colours"):
-            notes.append(", ".join(p["colours"][:4]))
+            notes.append(_some_of(p["colours"], COLOURS_NAMED))
         if p.get("sizes") and query.get("sizes"):
-            notes.append("size " + ", ".join(p["sizes"][:4]))
+            # Every size: a list cut short would read as the size asked for being missing.
+            notes.append("size " + ", ".join(p["sizes"]))
         if p.get("rating") is not None:
             notes.append(f"rated {p['rating']:.1f}")
         if p.get("stock_status") in _STOCK_NOTES:
