@@ -218,6 +218,8 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/stores", "get"): "listStores",
         ("/v1/products", "get"): "listProducts",
         ("/v1/products/{product_id}", "get"): "getProduct",
+        ("/v1/recommendations", "get"): "getRecommendations",
+        ("/v1/events", "post"): "createEvent",
         ("/v1/chat", "post"): "chat",
         ("/v1/chat/turn", "post"): "chatTurn",
         ("/v1/threads/{thread_id}", "get"): "getThread",
