@@ -296,11 +296,11 @@ def _has_stored_forecast(engine: Engine, version: str) -> None:
         )
 
 
-def served_forecasts(ctx: ToolContext, location_id: str) -> bytes:
+def served_forecasts(ctx: ToolContext, location_id: str, skus: int | None = None) -> bytes:
     """What planners are served at `location_id`, as canonical JSON bytes: the forecast tool's
-    answer for every SKU stocked there (model version, daily quantiles, total range) and the
-    SKUs-at-risk screen built on the same demand. Two equal byte strings mean the same served
-    forecast, bit for bit."""
+    answer for every SKU stocked there (or the first `skus` of them: model version, daily
+    quantiles, total range) and the SKUs-at-risk screen built on the same demand. Two equal byte
+    strings mean the same served forecast, bit for bit."""
     from retail.store.models import InventoryPosition
     from tools.base import invoke
 
@@ -310,6 +310,7 @@ def served_forecasts(ctx: ToolContext, location_id: str) -> bytes:
                 select(InventoryPosition.variant_id)
                 .where(InventoryPosition.location_id == location_id)
                 .order_by(InventoryPosition.variant_id)
+                .limit(skus)
             )
         )
     answers = []
