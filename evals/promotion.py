@@ -305,7 +305,7 @@ def served_forecasts(ctx: ToolContext, location_id: str, skus: int | None = None
     from tools.base import invoke
 
     with ctx.engine.connect() as conn:
-        skus = list(
+        stocked = list(
             conn.scalars(
                 select(InventoryPosition.variant_id)
                 .where(InventoryPosition.location_id == location_id)
@@ -314,7 +314,7 @@ def served_forecasts(ctx: ToolContext, location_id: str, skus: int | None = None
             )
         )
     answers = []
-    for sku in skus:
+    for sku in stocked:
         outcome = invoke(ctx, "forecast_for_sku", {"variant_id": sku, "location_id": location_id})
         answers.append(outcome.output if outcome.error is None else outcome.error.model_dump())
     risk = invoke(ctx, "skus_at_risk", {"location_id": location_id, "limit": 200})
