@@ -16,11 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 
-from evals.compare import Gate, GateResult, Gates, check_gates
+from evals.compare import Gate, GateResult, Gates, check_gates, load_versioned_yaml
 from ml_core.registry import ArtifactRegistry, Manifest, StageChange, StageError
 from retail.errors import AisleError
 
@@ -38,7 +37,7 @@ _FROM: dict[str, tuple[str, ...]] = {
 }
 
 
-class PromotionRefused(AisleError):
+class PromotionRefused(StageError):
     """The gate refused the challenger, or the registry's state refuses the change."""
 
 
@@ -64,16 +63,7 @@ class PromotionRules(BaseModel):
 
 
 def load_rules(path: Path = PROMOTION_FILE) -> PromotionRules:
-    try:
-        rules = PromotionRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except OSError:
-        raise AisleError(f"No promotion rules at {path}.") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise AisleError(f"The promotion rules {path} are not valid: {first}.") from None
-    if rules.version != 1:
-        raise AisleError(f"The promotion rules {path} have version {rules.version}; this reads 1.")
-    return rules
+    return load_versioned_yaml(path, PromotionRules, "promotion rules file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,10 +227,7 @@ def promote(
 
 def rollback(registry: ArtifactRegistry, kind: str, *, by: str, reason: str = "") -> StageChange:
     """Retire the champion and restore the one before it."""
-    try:
-        return registry.rollback(kind, by=by, reason=reason or "rolled back")
-    except StageError as exc:
-        raise PromotionRefused(str(exc)) from None
+    return registry.rollback(kind, by=by, reason=reason or "rolled back")
 
 
 def _why(gate: GateResult) -> str:

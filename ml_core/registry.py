@@ -44,11 +44,15 @@ LEDGER = "stages.json"
 KEY_FILE = "registry.ed25519"
 
 
-class TamperedArtifactError(AisleError):
+class RegistryConflict(AisleError):
+    """The registry's state refuses what was asked (HTTP 409)."""
+
+
+class TamperedArtifactError(RegistryConflict):
     """A manifest, a file of a version or a stage ledger does not match its signature."""
 
 
-class StageError(AisleError):
+class StageError(RegistryConflict):
     """A stage change the registry's state refuses (no earlier champion, a retired version...)."""
 
 

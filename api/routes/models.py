@@ -8,9 +8,10 @@ sentence; an unknown kind or version is a 404.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import RoleGuard, principal_spec
@@ -19,8 +20,6 @@ from api.schemas import AUTH_ERRORS, error_responses
 from evals import promotion
 from ml_core.registry import (
     ArtifactRegistry,
-    StageError,
-    TamperedArtifactError,
     describe_kind,
     describe_version,
     describe_versions,
@@ -103,6 +102,7 @@ class StageChangePublic(BaseModel):
     action: str
     forced: bool
     previous: str | None
+    evidence: dict[str, Any]
 
 
 def _registry(settings: Settings, kind: str | None = None) -> ArtifactRegistry:
@@ -112,18 +112,11 @@ def _registry(settings: Settings, kind: str | None = None) -> ArtifactRegistry:
     return registry
 
 
-def _conflict(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_409_CONFLICT, detail=str(exc))
-
-
 @router.get("", operation_id="listModels", response_model=list[KindPublic], responses=READ_ERRORS)
 def list_models(settings: SettingsDep, principal: Admin) -> list[dict[str, Any]]:
     """Every model kind with its champion, challengers and number of versions."""
     registry = _registry(settings)
-    try:
-        return [describe_kind(registry, name) for name in registry.names()]
-    except TamperedArtifactError as exc:
-        raise _conflict(exc) from None
+    return [describe_kind(registry, name) for name in registry.names()]
 
 
 @router.get(
@@ -134,10 +127,7 @@ def list_models(settings: SettingsDep, principal: Admin) -> list[dict[str, Any]]
 )
 def list_versions(kind: Kind, settings: SettingsDep, principal: Admin) -> list[dict[str, Any]]:
     """A kind's versions, oldest first, with stage, lineage and metrics."""
-    try:
-        return describe_versions(_registry(settings, kind), kind)
-    except TamperedArtifactError as exc:
-        raise _conflict(exc) from None
+    return describe_versions(_registry(settings, kind), kind)
 
 
 @router.get(
@@ -150,10 +140,7 @@ def show_version(
     kind: Kind, version: Version, settings: SettingsDep, principal: Admin
 ) -> dict[str, Any]:
     """A version's signed manifest, stage, stage history and whether its files verify."""
-    try:
-        return describe_version(_registry(settings, kind), kind, version)
-    except TamperedArtifactError as exc:
-        raise _conflict(exc) from None
+    return describe_version(_registry(settings, kind), kind, version)
 
 
 @router.get(
@@ -175,15 +162,12 @@ def diff_versions(
     """Every lineage field, parameter, metric and file digest that differs between two
     versions."""
     registry = _registry(settings, kind)
-    try:
-        base = against or registry.ledger(kind).champion
-        if base is None:
-            raise NotFoundError(f"{kind!r} has no champion yet; name the version to diff against.")
-        return diff_manifests(
-            registry.read_manifest(kind, base)[0], registry.read_manifest(kind, version)[0]
-        )
-    except TamperedArtifactError as exc:
-        raise _conflict(exc) from None
+    base = against or registry.ledger(kind).champion
+    if base is None:
+        raise NotFoundError(f"{kind!r} has no champion yet; name the version to diff against.")
+    return diff_manifests(
+        registry.read_manifest(kind, base)[0], registry.read_manifest(kind, version)[0]
+    )
 
 
 @router.post(
@@ -197,19 +181,16 @@ def promote_model(
 ) -> dict[str, Any]:
     """Promote a version through its kind's gate (scored against the champion on the same
     backtest or holdout); a refusal is a 409 saying why, unless forced with a reason."""
-    try:
-        outcome = promotion.promote(
-            engine,
-            _registry(settings, kind),
-            kind,
-            body.version,
-            by=principal_spec(principal),
-            to=body.to,
-            reason=body.reason,
-            force=body.force,
-        )
-    except (promotion.PromotionRefused, StageError, TamperedArtifactError) as exc:
-        raise _conflict(exc) from None
+    outcome = promotion.promote(
+        engine,
+        _registry(settings, kind),
+        kind,
+        body.version,
+        by=principal_spec(principal),
+        to=body.to,
+        reason=body.reason,
+        force=body.force,
+    )
     return outcome.as_dict()
 
 
@@ -223,19 +204,7 @@ def rollback_model(
     kind: Kind, body: RollbackRequest, settings: SettingsDep, principal: Admin
 ) -> dict[str, Any]:
     """Restore the previous champion; the current one is retired."""
-    try:
-        change = promotion.rollback(
-            _registry(settings, kind), kind, by=principal_spec(principal), reason=body.reason
-        )
-    except (promotion.PromotionRefused, TamperedArtifactError) as exc:
-        raise _conflict(exc) from None
-    return {
-        "version": change.version,
-        "stage": change.stage,
-        "at": change.at,
-        "by": change.by,
-        "reason": change.reason,
-        "action": change.action,
-        "forced": change.forced,
-        "previous": change.previous,
-    }
+    change = promotion.rollback(
+        _registry(settings, kind), kind, by=principal_spec(principal), reason=body.reason
+    )
+    return asdict(change)
