@@ -263,6 +263,8 @@ class ArtifactRegistry:
 
     def read_manifest(self, name: str, version: str) -> tuple[Manifest, Path]:
         """The manifest, its signature checked (not the files: listing stays cheap)."""
+        if any(part.startswith(".") or "/" in part or "\\" in part for part in (name, version)):
+            raise NotFoundError(f"No version {version!r} of artifact {name!r}.")
         folder = self.root / name / version
         try:
             data = json.loads((folder / MANIFEST).read_text())

@@ -41,7 +41,9 @@ Kind = Annotated[
         description="The model kind: forecaster, recommender, knowledge-graph.",
     ),
 ]
-Version = Annotated[str, Path(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9.:_-]+$")]
+# A version names a folder: no separators, no leading dot.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.:_-]*$"
+Version = Annotated[str, Path(min_length=1, max_length=80, pattern=VERSION_PATTERN)]
 READ_ERRORS = error_responses(*AUTH_ERRORS, 404, 409)
 CHANGE_ERRORS = error_responses(*AUTH_ERRORS, 400, 404, 409)
 
@@ -61,6 +63,7 @@ class PromoteRequest(BaseModel):
         default=None,
         min_length=1,
         max_length=80,
+        pattern=VERSION_PATTERN,
         description="The version to promote (default: the newest candidate or shadow).",
     )
     to: Literal["champion", "shadow", "retired"] = "champion"
@@ -153,10 +156,15 @@ def diff_versions(
     kind: Kind,
     settings: SettingsDep,
     principal: Admin,
-    version: Annotated[str, Query(min_length=1, max_length=80)],
+    version: Annotated[str, Query(min_length=1, max_length=80, pattern=VERSION_PATTERN)],
     against: Annotated[
         str | None,
-        Query(min_length=1, max_length=80, description="Default: the champion."),
+        Query(
+            min_length=1,
+            max_length=80,
+            pattern=VERSION_PATTERN,
+            description="Default: the champion.",
+        ),
     ] = None,
 ) -> list[dict[str, Any]]:
     """Every lineage field, parameter, metric and file digest that differs between two
