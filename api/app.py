@@ -46,12 +46,14 @@ from api.routes import (
     health,
     me,
     metrics,
+    models,
     products,
     proposals,
     recommendations,
 )
 from api.routes.metrics import Metrics
 from ml_core.recommend.live import Live
+from ml_core.registry import RegistryConflict
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
@@ -77,6 +79,7 @@ ROUTERS: Sequence[APIRouter] = (
     audit.router,
     evals.router,
     experiments.router,
+    models.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot
@@ -180,6 +183,10 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> JSONResp
 async def _on_invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, InvalidRequest)
     return JSONResponse(exc.body(), status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+async def _on_conflict(request: Request, exc: Exception) -> JSONResponse:
+    return _error(status.HTTP_409_CONFLICT, str(exc))
 
 
 async def _on_aisle_error(request: Request, exc: Exception) -> JSONResponse:
@@ -417,6 +424,7 @@ def create_app(
     app.add_exception_handler(InvalidRequest, _on_invalid_request)
     app.add_exception_handler(UnacceptableBody, on_unacceptable_body)
     app.add_exception_handler(PoolTimeoutError, on_pool_exhausted)
+    app.add_exception_handler(RegistryConflict, _on_conflict)
     app.add_exception_handler(AisleError, _on_aisle_error)
     app.add_exception_handler(Exception, _on_unexpected)
     # Innermost of the three: a body over the size limit is a 413 before it is inspected.

@@ -60,7 +60,7 @@ def market_and_arms(
         except AisleError:
             console.print("training item-item on the world ...")
             engine = make_engine(f"sqlite:///{var / 'aisle.db'}")
-            registry = ArtifactRegistry(Path(scratch))
+            registry = ArtifactRegistry(Path(scratch) / "artifacts")
             train_store_recommender(engine, registry, ItemItem())
             engine.dispose()
             _, folder = registry.active(ARTIFACT)

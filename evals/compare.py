@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,6 +59,9 @@ class Gates(BaseModel):
     gates: list[Gate]
 
 
+Versioned = TypeVar("Versioned", bound=BaseModel)
+
+
 class GateResult(BaseModel):
     metric: str
     champion: float | None
@@ -81,17 +84,24 @@ def load_summary(run: Path) -> dict[str, Any]:
     return data
 
 
-def load_gates(path: Path = GATES_FILE) -> Gates:
+def load_versioned_yaml(path: Path, model: type[Versioned], what: str) -> Versioned:
+    """`path` read as `model` (a YAML file with `version: 1`); one sentence when it is missing,
+    malformed or of another version."""
     if not path.is_file():
-        raise CompareError(f"No gates file at {path}.")
+        raise CompareError(f"No {what} at {path}.")
     try:
-        gates = Gates.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        loaded = model.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise CompareError(f"The gates file {path} is not valid: {first}.") from None
-    if gates.version != 1:
-        raise CompareError(f"The gates file {path} has version {gates.version}; this reads 1.")
-    return gates
+        raise CompareError(f"The {what} {path} is not valid: {first}.") from None
+    version = getattr(loaded, "version", None)
+    if version != 1:
+        raise CompareError(f"The {what} {path} has version {version}; this reads 1.")
+    return loaded
+
+
+def load_gates(path: Path = GATES_FILE) -> Gates:
+    return load_versioned_yaml(path, Gates, "gates file")
 
 
 def flatten(summary: dict[str, Any]) -> dict[str, float]:

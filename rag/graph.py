@@ -530,9 +530,7 @@ def _params_dict(params: GraphParams) -> dict[str, Any]:
 
 
 def _active_manifest(registry: ArtifactRegistry) -> Manifest | None:
-    if not (registry.root / ARTIFACT / "ACTIVE").exists():
-        return None
-    return registry.active(ARTIFACT)[0]
+    return registry.champion(ARTIFACT)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
 from ml_core.forecasting.models import describe_run
+from ml_core.forecasting.served import served_runs, serving_version
 from retail.store.models import (
     DailySales,
     ForecastRun,
@@ -156,11 +157,9 @@ class ShortageExplanation(_Out):
     explanation: str = Field(description="One paragraph a person can read.")
 
 
-def _latest_run(session: Session) -> ForecastRun | None:
-    # The newest run, as the reorder planner takes it.
-    return session.scalars(
-        select(ForecastRun).order_by(ForecastRun.created_at.desc(), ForecastRun.id.desc())
-    ).first()
+def champion_of(ctx: ToolContext) -> str | None:
+    """The serving forecaster's version: only its runs are read."""
+    return serving_version(ctx.settings.var_dir / "artifacts")
 
 
 def _last_sales_day(session: Session, location_ids: Iterable[str]) -> dt.date | None:
@@ -170,12 +169,13 @@ def _last_sales_day(session: Session, location_ids: Iterable[str]) -> dt.date | 
 
 
 def daily_demand(
-    session: Session, location_ids: list[str]
+    session: Session, location_ids: list[str], champion: str | None
 ) -> tuple[dict[tuple[str, str], tuple[float, str]], dt.date | None]:
     """Units/day per (variant, location) at these locations, and the day the data ends.
 
-    From the latest forecast run (its mean over the next 28 days) where it covers the series,
-    else the mean of the last 28 days of sales; each rate comes with where it came from.
+    From the latest run of the `champion` forecaster, as the reorder planner takes it (its mean
+    over the next 28 days) where it covers the series, else the mean of the last 28 days of
+    sales; each rate comes with where it came from.
     """
     as_of = _last_sales_day(session, location_ids)
     if as_of is None:
@@ -188,7 +188,7 @@ def daily_demand(
         .group_by(DailySales.variant_id, DailySales.location_id)
     ):
         rates[(variant_id, location_id)] = (float(units or 0) / RECENT_DAYS, SALES_SOURCE)
-    run = _latest_run(session)
+    run = session.scalars(served_runs(champion)).first()
     if run is not None:
         source = describe_run(run)
         for variant_id, location_id, mean in session.execute(
@@ -266,8 +266,7 @@ def forecast_for_sku(
                 for units, stockout in [recorded.get(day, (0, False))]
             ]
         run = session.scalars(
-            select(ForecastRun)
-            .where(
+            served_runs(champion_of(ctx)).where(
                 select(ForecastValue.run_id)
                 .where(
                     ForecastValue.run_id == ForecastRun.id,
@@ -276,7 +275,6 @@ def forecast_for_sku(
                 )
                 .exists()
             )
-            .order_by(ForecastRun.created_at.desc(), ForecastRun.id.desc())
         ).first()
         values: list[ForecastValue] = []
         if run is not None:
@@ -374,7 +372,7 @@ def why_short(
             .where(SupplierItem.variant_id == variant_id)
             .order_by(SupplierItem.is_primary.desc(), Supplier.id)
         ).scalar()
-        rates, _ = daily_demand(session, [location.id])
+        rates, _ = daily_demand(session, [location.id], champion_of(ctx))
         line = _plan_line(session, variant_id, location.id)
     rate, source = rates.get((variant_id, location.id), (0.0, SALES_SOURCE))
     available = max(position.on_hand - position.reserved, 0)

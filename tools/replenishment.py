@@ -29,7 +29,12 @@ from retail.store.models import (
     Variant,
 )
 from tools.base import ToolContext, invalid, not_found, tool
-from tools.forecasting import OpenPurchaseOrder, daily_demand, open_purchase_orders
+from tools.forecasting import (
+    OpenPurchaseOrder,
+    champion_of,
+    daily_demand,
+    open_purchase_orders,
+)
 
 
 class _Out(BaseModel):
@@ -150,7 +155,7 @@ def skus_at_risk(
         locations = list(session.scalars(query))
         if not locations:
             raise not_found(f"There is no store or channel {location_id!r}.")
-        rates, as_of = daily_demand(session, locations)
+        rates, as_of = daily_demand(session, locations, champion_of(ctx))
         rows = session.execute(
             select(InventoryPosition, Product.name, Supplier.lead_time_mean_days)
             .join(Variant, Variant.id == InventoryPosition.variant_id)
@@ -217,7 +222,9 @@ def propose_reorders(
     writes nothing new, and an order a planner already approved is never proposed again."""
     from ml_core.inventory.planning import plan_replenishment
 
-    plan = plan_replenishment(ctx.engine, store_id=location_id, limit=limit)
+    plan = plan_replenishment(
+        ctx.engine, artifacts=ctx.settings.var_dir / "artifacts", store_id=location_id, limit=limit
+    )
     with Session(ctx.engine) as session, session.begin():
         recorded = record_plan(session, KIND, plan.planned, proposer=ctx.principal.id)
     waiting = [

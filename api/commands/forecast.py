@@ -161,6 +161,14 @@ def run_cmd(
             "wls_struct or wls_var.",
         ),
     ] = None,
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate",
+            help="Register the model as a challenger: its forecast is stored but serves only "
+            "once `aisle models promote forecaster` passes its gate.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Forecast the store's own SKU x location demand; store it with the model's version.
@@ -193,6 +201,7 @@ def run_cmd(
             history_days=history_days,
             reconciliation=reconcile,  # type: ignore[arg-type]
             aggregate_model=factory() if reconcile else None,
+            stage="candidate" if candidate else "champion",
         )
     if as_json:
         print_json(asdict(result))

@@ -148,9 +148,18 @@ def train_cmd(
     model: Annotated[
         str, typer.Option("--model", help="A model name, e.g. ease, item_item, popularity.")
     ] = DEFAULT_MODEL,
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate",
+            help="Register it as a challenger that serves only once `aisle models promote "
+            "recommender` passes its gate.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Train a recommender on the store's events and orders; register it as the active version."""
+    """Train a recommender on the store's events and orders; register it as the champion (the
+    version that serves), or with --candidate as a challenger."""
     from ml_core.recommend.models import resolve_recommenders
     from ml_core.recommend.train import train_store_recommender
     from ml_core.registry import ArtifactRegistry
@@ -159,7 +168,9 @@ def train_cmd(
     recommender = resolve_recommenders([model])[model]()
     registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
     with store() as engine:
-        result = train_store_recommender(engine, registry, recommender)
+        result = train_store_recommender(
+            engine, registry, recommender, stage="candidate" if candidate else "champion"
+        )
     _note_ease_cap([model], result.items)
     if as_json:
         print_json(asdict(result))

@@ -60,10 +60,15 @@ def plan(
     from approvals.purchase_orders import KIND
     from approvals.records import record_plan_committed
     from ml_core.inventory.planning import FALLBACK_SOURCE, PROPOSER, plan_replenishment
+    from retail.settings import get_settings
 
     with store() as engine:
         summary = plan_replenishment(
-            engine, store_id=store_id, limit=limit, review_days=review_days
+            engine,
+            artifacts=get_settings().var_dir / "artifacts",
+            store_id=store_id,
+            limit=limit,
+            review_days=review_days,
         )
         recorded = record_plan_committed(engine, KIND, summary.planned, proposer=PROPOSER)
     if as_json:

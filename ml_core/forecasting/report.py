@@ -53,8 +53,10 @@ def write_report(
     *,
     title: str = "Forecast backtest",
     series: int = 4,
+    extra_html: str = "",
 ) -> Path:
-    """Write `path` (an .html file) for `result` on `data`; plots the `series` largest series."""
+    """Write `path` (an .html file) for `result` on `data`; plots the `series` largest series.
+    `extra_html` (already escaped) goes after the metrics table."""
     spec = result.spec
     cutoffs = ", ".join(str(c.date()) for c in result.cutoffs)
     n_series = result.forecasts[ID].nunique()
@@ -72,6 +74,7 @@ def write_report(
         "each series' error by its in-sample seasonal-naive error on the training part of the "
         "window. Coverage columns are shares of actuals inside the interval or at or below the "
         "quantile, nominal level in brackets.</p>",
+        extra_html,
         _img(_accuracy_chart(result.metrics)),
         "<h2>Calibration</h2>",
         _img(_calibration_chart(result.metrics)),

@@ -34,6 +34,7 @@ from ml_core.forecasting.base import (
 )
 from ml_core.forecasting.hierarchy import BOTTOM, Hierarchy, Method, build_hierarchy, reconcile
 from ml_core.forecasting.horizon import METRICS_KEY, TotalsBacktest
+from ml_core.forecasting.served import ARTIFACT
 from ml_core.forecasting.store_panel import (
     FUTURE_EXOG,
     HIERARCHY_LEVELS,
@@ -42,7 +43,7 @@ from ml_core.forecasting.store_panel import (
     load_price_events,
     sales_panel,
 )
-from ml_core.registry import ArtifactRegistry
+from ml_core.registry import ArtifactRegistry, Stage
 from retail.store.bulk import copy_frame, table
 
 
@@ -70,11 +71,15 @@ def run_store_forecast(
     reconciliation: Method | None = None,
     aggregate_model: Forecaster | None = None,
     calibrate: bool = True,
+    stage: Stage = "champion",
+    by: str = "system",
 ) -> ForecastRunResult:
     """Fit `model` on the store's panel and store its forecast; with `reconciliation`,
     `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates.
     With `calibrate`, a copy of `model` is first backtested on the last `horizon` days, and the
-    horizon totals' calibration is stored with the run (`ml_core.forecasting.horizon`)."""
+    horizon totals' calibration is stored with the run (`ml_core.forecasting.horizon`).
+    The version enters the registry in `stage`: a champion serves at once, a candidate's
+    forecast is stored but serves only once it is promoted (`ml_core.forecasting.served`)."""
     if reconciliation is not None and aggregate_model is None:
         raise ValueError("Reconciliation needs a model for the aggregate series.")
     data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
@@ -108,7 +113,7 @@ def run_store_forecast(
                 pickle.dump(aggregate_model, handle)
 
     manifest = registry.save(
-        name=f"forecaster-{model.name}",
+        name=ARTIFACT,
         kind="forecaster",
         data_hash=data_hash,
         write=write,
@@ -120,6 +125,8 @@ def run_store_forecast(
             "series": int(len(data.ids)),
             "reconciliation": reconciliation,
         },
+        stage=stage,
+        by=by,
     )
     keys = frame[ID].str.rsplit("@", n=1, expand=True)
     run_id = uuid.uuid4().hex

@@ -18,12 +18,14 @@ import datetime as dt
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ml_core.forecasting.models import describe_run
+from ml_core.forecasting.served import served_runs, serving_version
 from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.store.models import (
@@ -120,13 +122,15 @@ class _Forecast:
 def plan_replenishment(
     engine: Engine,
     *,
+    artifacts: Path,
     store_id: str | None = None,
     limit: int | None = None,
     review_days: int = 7,
     now: dt.datetime | None = None,
 ) -> PlanSummary:
     """Review the SKUs of one store (or all) and plan purchase-order proposals; writes nothing
-    (`approvals.records.record_plan` records `summary.planned`)."""
+    (`approvals.records.record_plan` records `summary.planned`). The forecasts are the served
+    ones: the champion forecaster's in the registry at `artifacts`."""
     # Imported here, not at the top: every `aisle` command loads this module, few need SciPy.
     from ml_core.inventory.policy import POLICY_VERSION, decide_many
 
@@ -149,7 +153,7 @@ def plan_replenishment(
             return summary
         sales = _recent_sales(session, location_ids, as_of)
         classes = _abc(series, sales, as_of)
-        forecasts, run = _stored_forecasts(session, series, as_of)
+        forecasts, run = _stored_forecasts(session, series, as_of, serving_version(artifacts))
         fallback = _fallback_forecasts(
             [s for s in series if (s.variant_id, s.location_id) not in forecasts], sales, as_of
         )
@@ -281,12 +285,11 @@ def _abc(series: list[_Series], sales: pd.DataFrame, as_of: dt.date) -> list[str
 
 
 def _stored_forecasts(
-    session: Session, series: list[_Series], as_of: dt.date
+    session: Session, series: list[_Series], as_of: dt.date, champion: str | None
 ) -> tuple[dict[tuple[str, str], _Forecast], ForecastRun | None]:
-    """Forecasts of the latest forecast run for days after `as_of`, per series that has them."""
-    run = session.scalars(
-        select(ForecastRun).order_by(ForecastRun.created_at.desc(), ForecastRun.id.desc())
-    ).first()
+    """Forecasts of the latest served forecast run for days after `as_of`, per series that has
+    them."""
+    run = session.scalars(served_runs(champion)).first()
     if run is None:
         return {}, None
     wanted = {(s.variant_id, s.location_id) for s in series}

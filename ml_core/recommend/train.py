@@ -35,7 +35,7 @@ from ml_core.recommend.store_data import (
     store_interactions,
     store_item_features,
 )
-from ml_core.registry import ArtifactRegistry
+from ml_core.registry import ArtifactRegistry, Stage
 
 ARTIFACT = "recommender"
 
@@ -60,8 +60,11 @@ def train_store_recommender(
     k: int = 20,
     holdout_days: int = 14,
     text_cache: Path | None = None,
+    stage: Stage = "champion",
+    by: str = "system",
 ) -> TrainResult:
-    """`text_cache`: where description embeddings are kept between runs (none: embed anew)."""
+    """`text_cache`: where description embeddings are kept between runs (none: embed anew);
+    `stage`: where the version enters the registry (a champion serves at once)."""
     frame, segments = store_interactions(engine)
     features = store_item_features(engine, text_cache) if model.uses_item_features else None
     data_hash = hashlib.sha256(
@@ -90,6 +93,8 @@ def train_store_recommender(
         write=model.save,
         parameters=parameters,
         metrics=holdout,
+        stage=stage,
+        by=by,
     )
     return TrainResult(
         model=model.name,

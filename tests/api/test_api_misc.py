@@ -243,6 +243,12 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/experiments/{key}/start", "post"): "startExperiment",
         ("/v1/experiments/{key}/stop", "post"): "stopExperiment",
         ("/v1/experiments/{key}/report", "get"): "getExperimentReport",
+        ("/v1/models", "get"): "listModels",
+        ("/v1/models/{kind}", "get"): "listModelVersions",
+        ("/v1/models/{kind}/versions/{version}", "get"): "getModelVersion",
+        ("/v1/models/{kind}/diff", "get"): "diffModelVersions",
+        ("/v1/models/{kind}/promote", "post"): "promoteModel",
+        ("/v1/models/{kind}/rollback", "post"): "rollbackModel",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

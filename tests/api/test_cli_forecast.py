@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from typer.testing import Result
 
+from ml_core.registry import ArtifactRegistry
 from retail.settings import get_settings
 from retail.world.seed import ScaleSpec
 from tests.factories import seed_configured_world
@@ -25,8 +26,8 @@ def test_forecast_run_stores_a_versioned_forecast(aisle: Aisle) -> None:
     run = json.loads(result.stdout)
     assert run["model"] == "seasonal_naive" and run["horizon"] == 7
     assert run["rows"] == run["series"] * 7 > 0
-    versions = get_settings().var_dir / "artifacts" / "forecaster-seasonal_naive"
-    assert (versions / "ACTIVE").read_text() == run["model_version"]
+    registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
+    assert registry.active("forecaster")[0].version == run["model_version"]
 
 
 def test_forecast_run_refuses_bad_input_in_one_sentence(aisle: Aisle) -> None:

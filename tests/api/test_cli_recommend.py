@@ -16,6 +16,7 @@ from api.cli import app
 from api.commands.recommend import DEFAULT_MODEL
 from ml_core.recommend.ease import EASE
 from ml_core.recommend.models import load_recommender
+from ml_core.registry import ArtifactRegistry
 from retail.settings import get_settings
 from retail.world.seed import ScaleSpec
 from tests.factories import seed_configured_world
@@ -194,8 +195,9 @@ def test_train_registers_a_loadable_model(aisle: Aisle) -> None:
     trained = json.loads(result.stdout)
     assert trained["model"] == DEFAULT_MODEL and trained["users"] > 0 and trained["items"] > 0
     assert trained["holdout"]["k"] == 20 and 0 <= trained["holdout"]["recall"] <= 1
-    home = get_settings().var_dir / "artifacts" / "recommender"
-    assert (home / "ACTIVE").read_text() == trained["model_version"]
+    registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
+    home = registry.root / "recommender"
+    assert registry.ledger("recommender").champion == trained["model_version"]
     folder = home / trained["model_version"]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["kind"] == "recommender" and manifest["parameters"]["model"] == DEFAULT_MODEL
@@ -207,7 +209,7 @@ def test_train_registers_a_loadable_model(aisle: Aisle) -> None:
     again = aisle("recommend", "train", "--model", "popularity")
     assert again.exit_code == 0, again.output
     assert again.stdout.startswith("recommender popularity version ")
-    assert load_recommender(home / (home / "ACTIVE").read_text()).name == "popularity"
+    assert load_recommender(registry.active("recommender")[1]).name == "popularity"
 
 
 def test_train_refuses_an_empty_store_and_unknown_models(aisle: Aisle) -> None:

@@ -65,7 +65,7 @@ def test_run_writes_versioned_forecasts_for_every_series(world: Engine, tmp_path
     assert result.series == len(data.ids)
     assert result.rows == result.series * 14
     assert result.first_day == (last_day + pd.Timedelta(days=1)).date()
-    manifest, folder = registry.active("forecaster-seasonal_naive")
+    manifest, folder = registry.active("forecaster")
     assert manifest.version == result.model_version and (folder / "model.pkl").exists()
     with world.connect() as conn:
         run = conn.execute(select(ForecastRun)).one()
@@ -123,6 +123,6 @@ def test_reconciled_run_stores_coherent_non_negative_aggregates(
     assert not upper["node"].str.contains("-$|=-/|/-/").any()
     summed = bottom[bottom["department"] == department].groupby("day")["mean"].sum()
     np.testing.assert_allclose(node, summed.loc[node.index])
-    manifest, folder = registry.active("forecaster-seasonal_naive")
+    manifest, folder = registry.active("forecaster")
     assert manifest.parameters["reconciliation"] == "wls_struct"
     assert (folder / "aggregate_model.pkl").exists()

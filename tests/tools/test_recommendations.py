@@ -114,6 +114,7 @@ def _without_recommender(w: ToolWorld, tmp_path: Path, spec: str) -> ToolContext
     """A context whose var dir holds the knowledge graph but no trained recommender."""
     artifacts = w.settings.var_dir / "artifacts"
     shutil.copytree(artifacts / GRAPH_ARTIFACT, tmp_path / "artifacts" / GRAPH_ARTIFACT)
+    shutil.copytree(w.settings.var_dir / "keys", tmp_path / "keys")  # its signatures' key
     bare = Services(w.engine, w.settings.model_copy(update={"var_dir": tmp_path}))
     return ToolContext(principal=Principal.parse(spec), services=bare)
 
