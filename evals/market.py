@@ -179,25 +179,44 @@ class Visits:
 
     def unit_outcomes(self, pre: Visits | None = None) -> pd.DataFrame:
         """One row per unit and arm, the shape `ml_core.experiments.stats` reads: unit_id, arm,
-        visits, clicks, add_to_carts, purchases, revenue, pre_revenue (the unit's revenue in the
-        `pre` period's visits, 0 for a unit absent from it or when there is none)."""
+        visits, clicks, add_to_carts, purchases, revenue, each count's sum of squares per visit
+        (`clicks_sq`, ...: for the variance profile), and the unit's pre_visits, pre_purchases
+        and pre_revenue in the `pre` period's visits (0 for a unit absent from it or when there
+        is none)."""
+        counts = {
+            "clicks": self.clicks.sum(axis=1),
+            "add_to_carts": self.carts.sum(axis=1),
+            "purchases": self.purchases.sum(axis=1),
+            "revenue": self.revenue,
+        }
         frame = pd.DataFrame(
             {
                 "unit_id": self.visitors.unit_id,
                 "arm": self.arm,
                 "visits": 1,
-                "clicks": self.clicks.sum(axis=1),
-                "add_to_carts": self.carts.sum(axis=1),
-                "purchases": self.purchases.sum(axis=1),
-                "revenue": self.revenue,
+                **counts,
+                **{f"{name}_sq": np.square(values) for name, values in counts.items()},
             }
         )
         units = frame.groupby(["unit_id", "arm"], dropna=False, sort=True).sum().reset_index()
+        covariates = ("pre_visits", "pre_purchases", "pre_revenue")
         if pre is None:
-            units["pre_revenue"] = 0.0
-        else:
-            before = pd.Series(pre.revenue).groupby(pre.visitors.unit_id).sum()
-            units["pre_revenue"] = units["unit_id"].map(before).fillna(0.0).to_numpy()
+            units[list(covariates)] = 0.0
+            return units
+        before = (
+            pd.DataFrame(
+                {
+                    "pre_visits": 1.0,
+                    "pre_purchases": pre.purchases.sum(axis=1).astype(float),
+                    "pre_revenue": pre.revenue,
+                },
+                index=pd.Index(pre.visitors.unit_id, name="unit_id"),
+            )
+            .groupby(level=0)
+            .sum()
+        )
+        joined = units[["unit_id"]].join(before, on="unit_id").fillna(0.0)
+        units[list(covariates)] = joined[list(covariates)].to_numpy()
         return units
 
     def summary(self) -> dict[str, float]:
@@ -333,29 +352,39 @@ class Market:
     def click_probability(self, scores: np.ndarray) -> np.ndarray:
         return expit(self._click_intercept + self.model.click_slope * scores)
 
-    def cart_probability(self, scores: np.ndarray) -> np.ndarray:
+    def cart_probability(self, scores: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """P(add to cart | click) for `scores` of `products` (same shape, or scores (n, all)
+        with `products` every product)."""
         model = self.model
         return expit(
             self._cart_intercept
             + model.click_slope * scores
-            - model.price_sensitivity * self._log_price[None, :]
+            - model.price_sensitivity * self._log_price[products]
+        )
+
+    def _slots(self, visitors: Visitors, items: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(shown, P(examined), P(click), P(cart | click)) of each slot of each list, the shown
+        products alone scored: a list is a few of the catalogue's products."""
+        shown = items >= 0
+        safe = np.where(shown, items, 0)
+        scores = self.preferences.scores_of(visitors.taste, safe)
+        return (
+            shown,
+            self.model.examination(visitors.device, items.shape[1]),
+            self.click_probability(scores),
+            self.cart_probability(scores, safe),
         )
 
     def respond(self, visitors: Visitors, slates: Slates, rng: np.random.Generator) -> Visits:
         """Each visitor looks at their list and clicks, carts and buys by their true utility."""
         items = slates.items
         n, k = items.shape
-        shown = items >= 0
-        safe = np.where(shown, items, 0)
-        rows = np.arange(n)[:, None]
-        scores = self.utility(visitors)
-        click = self.click_probability(scores)[rows, safe]
-        cart = self.cart_probability(scores)[rows, safe]
-        examined = rng.random((n, k)) < self.model.examination(visitors.device, k)
+        shown, examination, click, cart = self._slots(visitors, items)
+        examined = rng.random((n, k)) < examination
         clicks = shown & examined & (rng.random((n, k)) < click)
         carts = clicks & (rng.random((n, k)) < cart)
         purchases = carts & (rng.random((n, k)) < self.model.purchase_given_cart)
-        revenue = (purchases * self.prices[safe]).sum(axis=1)
+        revenue = (purchases * self.prices[np.where(shown, items, 0)]).sum(axis=1)
         return Visits(
             visitors,
             items,
@@ -408,17 +437,9 @@ class Market:
     def expected_per_visit(self, visitors: Visitors, items: np.ndarray) -> np.ndarray:
         """(n, 5): expected clicks, P(any click), add-to-carts, purchases and revenue of each
         visit given the list it was shown."""
-        n, k = items.shape
-        shown = items >= 0
-        safe = np.where(shown, items, 0)
-        rows = np.arange(n)[:, None]
-        scores = self.utility(visitors)
-        clicked = (
-            shown
-            * self.model.examination(visitors.device, k)
-            * self.click_probability(scores)[rows, safe]
-        )
-        carted = clicked * self.cart_probability(scores)[rows, safe]
+        shown, examination, click, cart = self._slots(visitors, items)
+        clicked = shown * examination * click
+        carted = clicked * cart
         bought = carted * self.model.purchase_given_cart
         return np.column_stack(
             [
@@ -426,7 +447,7 @@ class Market:
                 1 - np.prod(1 - clicked, axis=1),
                 carted.sum(axis=1),
                 bought.sum(axis=1),
-                (bought * self.prices[safe]).sum(axis=1),
+                (bought * self.prices[np.where(shown, items, 0)]).sum(axis=1),
             ]
         )
 

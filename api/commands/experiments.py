@@ -200,13 +200,7 @@ def print_report(report: ExperimentReport) -> None:
             f"{g['max_relative_drop']:.0%} ({g['arm']}): {g['status']}"
         )
     if report.planned:
-        p = report.planned
-        typer.echo(
-            f"planned sample size: {p['visits_per_arm']:,} visits per arm to detect "
-            f"{p['minimum_uplift']:+.0%} on {METRIC_LABELS[p['metric']]} "
-            f"{p['baseline_rate']:.2%} (alpha {p['alpha']}, power {p['power']}); "
-            f"control has {report.visits[report.control]:,}"
-        )
+        typer.echo(f"planned sample size: {report.planned['in_words']}")
     if report.mixed_units:
         typer.echo(f"warning: {report.mixed_units:,} units were served more than one arm")
     if report.note:

@@ -121,7 +121,23 @@ class PlannedPublic(BaseModel):
     minimum_uplift: float
     alpha: float
     power: float
-    visits_per_arm: int
+    method: str = Field(description="How the arms are compared: delta method over units[, CUPED].")
+    visits_per_arm: int | None = Field(
+        description="Visits per arm the plan needs with the report's method; None when no "
+        "number of visits is enough (the returning customers' differences stay)."
+    )
+    visits_per_arm_without_cuped: int | None
+    independent_visits_per_arm: int = Field(
+        description="What a plan that takes every visit as independent would say."
+    )
+    design_effect: float = Field(
+        description="Variance over what as many independent visits would give, at the plan's size."
+    )
+    cuped_variance_reduction: float | None
+    smallest_detectable_uplift: float = Field(
+        description="The smallest relative change the method detects however many visits."
+    )
+    in_words: str = Field(description="The plan as a product manager reads it.")
 
 
 class PointPublic(BaseModel):

@@ -82,10 +82,7 @@
 
   function summary(report) {
     const arms = report.experiment.arms.map((a) => `${a.name}: ${number(report.units[a.name])} units, ${number(report.visits[a.name])} visits`);
-    const planned = report.planned
-      ? `${number(report.planned.visits_per_arm)} visits per arm to detect ${signed(report.planned.minimum_uplift)} on ${LABELS[report.planned.metric]} ` +
-        `(${percent(report.planned.baseline_rate)} now); the control has ${number(report.visits[report.control])}`
-      : null;
+    const planned = report.planned ? report.planned.in_words : null;
     return facts([
       ["Status", `${report.experiment.status}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
       ["Control", report.control],

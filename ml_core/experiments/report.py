@@ -24,14 +24,20 @@ from sqlalchemy.orm import Session
 
 from ml_core.experiments.assignment import get_experiment
 from ml_core.experiments.stats import (
+    COVARIATES,
     DEFAULT_GUARDRAILS,
+    METRIC_LABELS,
     NUMERATORS,
+    SQUARES,
     ArmResult,
     Guardrail,
     check_guardrails,
     compare_arms,
     planned_sample_size,
+    smallest_detectable_uplift,
     srm_check,
+    variance_profile,
+    visits_to_detect,
 )
 from retail.store.models import Experiment, RecommendationServed, ShopperEvent
 
@@ -39,6 +45,7 @@ PRE_PERIOD_DAYS = 28
 OUTCOMES = {"click": "clicks", "add_to_cart": "add_to_carts", "purchase": "purchases"}
 # The metrics a planned sample size can be computed for: proportions of visits.
 RATE_METRICS = ("ctr", "add_to_cart_rate", "conversion")
+PLANNED_POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ def _outcomes(session: Session, experiment_id: str) -> pd.DataFrame:
 
 
 def _pre_period(session: Session, experiment: Experiment) -> pd.DataFrame:
-    """pre_visits and pre_revenue of each signed-in unit, by customer id."""
+    """pre_visits, pre_purchases and pre_revenue of each signed-in unit, by customer id."""
     assert experiment.started_at is not None
     start = experiment.started_at
     exposed = select(RecommendationServed.customer_id).where(
@@ -128,6 +135,7 @@ def _pre_period(session: Session, experiment: Experiment) -> pd.DataFrame:
         select(
             ShopperEvent.customer_id,
             func.count(func.distinct(ShopperEvent.session_id)),
+            func.count().filter(ShopperEvent.event_type == "purchase"),
             func.sum(purchase_value).filter(ShopperEvent.event_type == "purchase"),
         )
         .where(
@@ -137,8 +145,8 @@ def _pre_period(session: Session, experiment: Experiment) -> pd.DataFrame:
         )
         .group_by(ShopperEvent.customer_id)
     ).all()
-    frame = pd.DataFrame(rows, columns=["customer_id", "pre_visits", "pre_revenue"])
-    return frame.astype({"pre_visits": float, "pre_revenue": float}).fillna(0.0)
+    frame = pd.DataFrame(rows, columns=["customer_id", *COVARIATES])
+    return frame.astype(dict.fromkeys(COVARIATES, float)).fillna(0.0)
 
 
 def _attributed(exposures: pd.DataFrame, outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -154,7 +162,7 @@ def unit_frame(
     """One row per unit in the shape `compare_arms` reads, and how many units were served
     more than one arm."""
     if exposures.empty:
-        columns = ["unit_id", "arm", "visits", *OUTCOMES.values(), "revenue"]
+        columns = ["unit_id", "arm", "visits", *NUMERATORS.values(), *SQUARES.values()]
         return pd.DataFrame(columns=columns), 0
     ordered = exposures.sort_values(["served_at", "recommendation_id"])
     first = ordered.groupby("unit_id", sort=True).agg(
@@ -164,19 +172,26 @@ def unit_frame(
         customer_id=("customer_id", "first"),
     )
     attributed = _attributed(exposures, outcomes)
-    counts = (
-        attributed.groupby(["unit_id", "event_type"])
+    # Each visit's counts and revenue, summed per unit with their squares (the variance profile
+    # tells the visits' own noise from the units' lasting differences by them).
+    per_visit = (
+        attributed.groupby(["unit_id", "visit", "event_type"])
         .size()
         .unstack(fill_value=0)
         .reindex(columns=list(OUTCOMES), fill_value=0)
         .rename(columns=OUTCOMES)
     )
-    revenue = attributed[attributed.event_type == "purchase"].groupby("unit_id")["value"].sum()
-    units = first.join(counts).join(revenue.rename("revenue"))
-    units[[*OUTCOMES.values(), "revenue"]] = units[[*OUTCOMES.values(), "revenue"]].fillna(0)
+    purchases = attributed[attributed.event_type == "purchase"]
+    per_visit["revenue"] = purchases.groupby(["unit_id", "visit"])["value"].sum()
+    per_visit = per_visit.fillna(0.0).astype(float)
+    sums = per_visit.groupby(level="unit_id").sum()
+    squares = per_visit.pow(2).groupby(level="unit_id").sum().rename(columns=SQUARES)
+    units = first.join(sums).join(squares)
+    counted = [*sums.columns, *squares.columns]
+    units[counted] = units[counted].fillna(0.0)
     if pre is not None:
         units = units.merge(pre, how="left", on="customer_id").set_index(units.index)
-        units[["pre_visits", "pre_revenue"]] = units[["pre_visits", "pre_revenue"]].fillna(0.0)
+        units[list(COVARIATES)] = units[list(COVARIATES)].fillna(0.0)
     mixed = int((units.pop("arms") > 1).sum())
     units = units.drop(columns="customer_id").reset_index()
     return units, mixed
@@ -215,22 +230,94 @@ def arms_over_time(exposures: pd.DataFrame, outcomes: pd.DataFrame, metric: str)
 
 
 def _planned(
-    experiment: Experiment, results: Sequence[ArmResult], minimum_uplift: float, alpha: float
+    experiment: Experiment,
+    units: pd.DataFrame,
+    results: Sequence[ArmResult],
+    minimum_uplift: float,
+    alpha: float,
+    cuped: bool,
 ) -> dict[str, Any] | None:
+    """The visits per arm the primary rate needs, planned on the variance the units so far
+    show (`stats.variance_profile`: the returning customers' floor counted, CUPED's cut
+    included when it is on), beside the plan that takes every visit as independent."""
     metric = (
         experiment.primary_metric if experiment.primary_metric in RATE_METRICS else "conversion"
     )
     baseline = next((r.control_value for r in results if r.metric == metric), None)
     if baseline is None or not 0 < baseline * (1 + minimum_uplift) < 1 or baseline <= 0:
         return None
+    profile = variance_profile(
+        units, metric, COVARIATES if cuped else (), control=experiment.arms[0]["name"]
+    )
+    with_cuped = cuped and profile.cuped_floor is not None
+    plain = visits_to_detect(profile, minimum_uplift, alpha=alpha, power=PLANNED_POWER)
+    adjusted = (
+        visits_to_detect(profile, minimum_uplift, alpha=alpha, power=PLANNED_POWER, cuped=True)
+        if with_cuped
+        else plain
+    )
+    # The design effect at the size the plan names; where no size is enough, at today's.
+    at = plain or profile.visits / 2
     return {
         "metric": metric,
         "baseline_rate": baseline,
         "minimum_uplift": minimum_uplift,
         "alpha": alpha,
-        "power": 0.8,
-        "visits_per_arm": planned_sample_size(baseline, minimum_uplift, alpha=alpha),
+        "power": PLANNED_POWER,
+        "method": "delta method over units" + (", CUPED" if with_cuped else ""),
+        "visits_per_arm": adjusted,
+        "visits_per_arm_without_cuped": plain,
+        "independent_visits_per_arm": planned_sample_size(
+            baseline, minimum_uplift, alpha=alpha, power=PLANNED_POWER
+        ),
+        "design_effect": profile.design_effect(at),
+        "cuped_variance_reduction": profile.cuped_variance_reduction if with_cuped else None,
+        "smallest_detectable_uplift": smallest_detectable_uplift(
+            profile, alpha=alpha, power=PLANNED_POWER, cuped=with_cuped
+        ),
     }
+
+
+def plan_in_words(planned: dict[str, Any], control_visits: int) -> str:
+    """The planned sample size as a product manager reads it."""
+    label = METRIC_LABELS[planned["metric"]]
+    goal = (
+        f"To detect {planned['minimum_uplift']:+.0%} on {label} ({planned['baseline_rate']:.2%} "
+        f"now) {planned['power']:.0%} of the time"
+    )
+    cut = planned["cuped_variance_reduction"]
+    words = [
+        "Each customer's visits are read together (a customer who comes back is one unit, not "
+        "many independent visits), and customers differ, so a visit tells less than an "
+        "independent one would: the design effect is "
+        f"{planned['design_effect']:.1f}, so a plan that counts visits as independent "
+        f"({planned['independent_visits_per_arm']:,} per arm) would fall short."
+    ]
+    if cut is not None:
+        words.append(
+            f"CUPED takes out {cut:.0%} of the variance with each customer's purchases in the "
+            f"{PRE_PERIOD_DAYS} days before the start."
+        )
+    if planned["visits_per_arm"] is None:
+        words.append(
+            f"{goal}, no number of visits is enough: the customers' own differences stay however "
+            "long the test runs; the smallest change it can detect is "
+            f"{planned['smallest_detectable_uplift']:+.0%}."
+        )
+    else:
+        words.append(
+            f"{goal}: {planned['visits_per_arm']:,} visits per arm"
+            + (" with CUPED" if cut is not None else "")
+            + f"; the control has {control_visits:,}."
+        )
+        if cut is not None and planned["visits_per_arm_without_cuped"] is None:
+            words.append("Without CUPED no number of visits would be enough.")
+        elif cut is not None:
+            words.append(
+                f"Without CUPED: {planned['visits_per_arm_without_cuped']:,} visits per arm."
+            )
+    words.append("Estimated from the visits so far.")
+    return " ".join(words)
 
 
 def experiment_report(
@@ -263,6 +350,9 @@ def experiment_report(
     else:
         note = None
         results = compare_arms(units, control, alpha=alpha, cuped=cuped)
+    planned = _planned(experiment, units, results, minimum_uplift, alpha, cuped)
+    if planned is not None:
+        planned["in_words"] = plan_in_words(planned, visit_counts[control])
     return ExperimentReport(
         experiment=describe_experiment(experiment),
         control=control,
@@ -274,7 +364,7 @@ def experiment_report(
         mixed_units=mixed,
         results=[asdict(r) for r in results],
         guardrails=[asdict(g) for g in check_guardrails(results, guardrails)],
-        planned=_planned(experiment, results, minimum_uplift, alpha),
+        planned=planned,
         over_time=arms_over_time(exposures, outcomes, experiment.primary_metric),
         note=note,
     )

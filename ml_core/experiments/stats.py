@@ -47,7 +47,12 @@ METRIC_LABELS = {
     "revenue_per_visit": "revenue per visit",
 }
 DENOMINATOR = "visits"
-COVARIATES = ("pre_revenue", "pre_visits")
+# A unit's pre-period spend, sessions and purchases: its conversion before the experiment is the
+# best predictor of its conversion in it (the purchases over the sessions, a linear combination).
+COVARIATES = ("pre_revenue", "pre_visits", "pre_purchases")
+# Per unit, the sum over its visits of each visit's value squared: what tells the visits' own
+# noise from the units' lasting differences (`variance_profile`).
+SQUARES = {numerator: f"{numerator}_sq" for numerator in NUMERATORS.values()}
 REQUIRED = ("unit_id", "arm", DENOMINATOR, *NUMERATORS.values())
 # A sample-ratio mismatch is declared at p < 0.001: the check runs on every look at a report, so
 # a strict threshold keeps false alarms rare while a real 52/48 split of 20,000 units (p ~ 1e-8)
@@ -118,19 +123,26 @@ def _sample(units: pd.DataFrame, numerator: str, covariates: list[str]) -> _ArmS
     return _ArmSample(ratio, (y - ratio * x) / mean_x, z)
 
 
-def _cuped_theta(a: _ArmSample, b: _ArmSample) -> np.ndarray | None:
-    """The covariates' coefficients, pooled over both arms with each arm centred on itself."""
-    if a.covariates is None or b.covariates is None:
-        return None
-    z = np.vstack([a.covariates - a.covariates.mean(0), b.covariates - b.covariates.mean(0)])
+def _pooled_theta(centred: list[np.ndarray], values: list[np.ndarray]) -> np.ndarray | None:
+    """Least-squares coefficients of `values` on the covariates, pooled over groups whose
+    covariates are each centred on the group's own mean."""
+    z = np.vstack(centred)
     keep = z.std(0) > 0  # a covariate constant over the units predicts nothing
     if not keep.any():
         return None
     theta = np.zeros(z.shape[1])
-    theta[keep] = np.linalg.lstsq(
-        z[:, keep], np.concatenate([a.linearised, b.linearised]), rcond=None
-    )[0]
+    theta[keep] = np.linalg.lstsq(z[:, keep], np.concatenate(values), rcond=None)[0]
     return theta
+
+
+def _cuped_theta(a: _ArmSample, b: _ArmSample) -> np.ndarray | None:
+    """The covariates' coefficients, pooled over both arms with each arm centred on itself."""
+    if a.covariates is None or b.covariates is None:
+        return None
+    return _pooled_theta(
+        [a.covariates - a.covariates.mean(0), b.covariates - b.covariates.mean(0)],
+        [a.linearised, b.linearised],
+    )
 
 
 def _p_value(diff: float, se: float) -> float:
@@ -285,6 +297,153 @@ def planned_sample_size(
             "test for; give a larger rate or uplift."
         )
     return math.ceil(n)
+
+
+@dataclass(frozen=True)
+class VarianceProfile:
+    """How the variance of a per-visit metric's arm-against-control difference falls with
+    traffic, read from a reference window of per-unit data (`variance_profile`). With two equal
+    arms of `n` visits each:
+
+        Var(difference) = 2 * visit_variance / n + repeat_floor
+
+    `visit_variance` is the visits' own noise, which more visits average away. `repeat_floor`
+    comes from which units land in which arm: customers who come back keep their own taste, so
+    however long the test runs, the arms differ by the customers they hold. The model takes more
+    traffic to be the window's customers coming back more often (their visits grow in
+    proportion), plus new one-off units such as anonymous sessions, which add no floor: right for
+    a store whose customers are a settled base, cautious where a longer test also reaches new
+    customers. `cuped_floor` is the floor left once CUPED has taken out what the units'
+    pre-period covariates predict (None without covariates); the visits' own noise is
+    independent of the pre-period, so CUPED leaves it as it is."""
+
+    metric: str
+    baseline: float  # the metric over the window
+    units: int
+    visits: float  # in the window, all arms together
+    visit_variance: float
+    repeat_floor: float
+    cuped_floor: float | None
+    # 1 - Var(adjusted) / Var(plain) of an equal split of the window itself.
+    cuped_variance_reduction: float | None
+
+    def variance(self, visits_per_arm: float, *, cuped: bool = False) -> float:
+        """Var(arm - control) with `visits_per_arm` in each of two equal arms."""
+        floor = self.cuped_floor if cuped and self.cuped_floor is not None else self.repeat_floor
+        return 2 * self.visit_variance / visits_per_arm + floor
+
+    def design_effect(self, visits_per_arm: float, *, cuped: bool = False) -> float:
+        """The variance over what as many independent visits would give: how many times the
+        visits a plan that ignores the returning customers would need."""
+        independent = 2 * self.visit_variance / visits_per_arm
+        return self.variance(visits_per_arm, cuped=cuped) / independent if independent else 1.0
+
+
+def variance_profile(
+    units: pd.DataFrame,
+    metric: str,
+    covariates: Sequence[str] = COVARIATES,
+    *,
+    control: str | None = None,
+) -> VarianceProfile:
+    """The variance profile of `metric` from one row per unit over a reference window (an A/A
+    period, the history before a test, or a running test's own units: with an `arm` column each
+    arm is centred on its own rate, so a real effect is not read as noise). The frame needs the
+    metric's numerator, `visits` and the numerator's sum of squares per visit (`SQUARES`); the
+    `covariates` present give the CUPED floor. The baseline is the `control` arm's rate when
+    one is named (the rate an uplift is relative to), else the whole window's."""
+    if metric not in NUMERATORS:
+        raise AisleError(f"Unknown metric {metric!r}; choose from {', '.join(NUMERATORS)}.")
+    numerator = NUMERATORS[metric]
+    missing = [c for c in (DENOMINATOR, numerator, SQUARES[numerator]) if c not in units.columns]
+    if missing:
+        raise AisleError(f"The per-unit frame lacks the columns {', '.join(missing)}.")
+    present = [c for c in covariates if c in units.columns]
+    groups = [g for _, g in units.groupby("arm")] if "arm" in units.columns else [units]
+    residuals, centred = [], []
+    visit_noise = 0.0
+    for group in groups:
+        y = group[numerator].to_numpy(float)
+        x = group[DENOMINATOR].to_numpy(float)
+        squares = group[SQUARES[numerator]].to_numpy(float)
+        rate = y.sum() / x.sum() if x.sum() > 0 else 0.0
+        residuals.append(y - rate * x)
+        # Sum over visits of (value - rate)^2, from the unit's sums.
+        visit_noise += float((squares - 2 * rate * y + rate**2 * x).sum())
+        if present:
+            z = group[present].fillna(0.0).to_numpy(float)
+            centred.append(z - z.mean(0))
+    visits = float(units[DENOMINATOR].sum())
+    if visits <= 0 or len(units) < 2:
+        raise AisleError("A variance profile needs at least 2 units with visits.")
+    e = np.concatenate(residuals)
+    total = float(e @ e)
+
+    def floor(sum_of_squares: float) -> float:
+        # What is left over the visits' own noise is the units' lasting part (sampling can
+        # push the estimate under zero when there is none).
+        return 4 * max(sum_of_squares - visit_noise, 0.0) / visits**2
+
+    cuped_floor = reduction = None
+    theta = _pooled_theta(centred, residuals) if present else None
+    if theta is not None:
+        adjusted = e - np.vstack(centred) @ theta
+        cuped_floor = floor(float(adjusted @ adjusted))
+        reduction = 1 - float(adjusted @ adjusted) / total if total > 0 else 0.0
+    reference = units[units["arm"] == control] if control is not None else units
+    return VarianceProfile(
+        metric=metric,
+        baseline=float(reference[numerator].sum()) / float(reference[DENOMINATOR].sum()),
+        units=len(units),
+        visits=visits,
+        visit_variance=visit_noise / visits,
+        repeat_floor=floor(total),
+        cuped_floor=cuped_floor,
+        cuped_variance_reduction=reduction,
+    )
+
+
+def _detectable_variance(difference: float, alpha: float, power: float) -> float:
+    """The largest Var(arm - control) at which a two-sided z-test at `alpha` detects a true
+    `difference` with probability `power` (the far tail, under 1e-6 here, left out)."""
+    if not 0 < alpha < 1 or not 0 < power < 1:
+        raise AisleError("Alpha and power are probabilities between 0 and 1.")
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    return (difference / z) ** 2
+
+
+def visits_to_detect(
+    profile: VarianceProfile,
+    relative_uplift: float,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    cuped: bool = False,
+) -> int | None:
+    """Visits per arm for a two-sided test at `alpha` to detect the metric moving by
+    `relative_uplift` with probability `power`, with the returning units' floor counted; None
+    when no number of visits is enough (the floor alone is past what the test can bear)."""
+    if relative_uplift == 0 or profile.baseline <= 0:
+        raise AisleError("Give a non-zero uplift on a metric that is above zero.")
+    allowed = _detectable_variance(abs(relative_uplift) * profile.baseline, alpha, power)
+    floor = profile.variance(math.inf, cuped=cuped)
+    if floor >= allowed:
+        return None
+    return math.ceil(2 * profile.visit_variance / (allowed - floor))
+
+
+def smallest_detectable_uplift(
+    profile: VarianceProfile,
+    visits_per_arm: float = math.inf,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    cuped: bool = False,
+) -> float:
+    """The smallest relative change detected with probability `power` at `visits_per_arm`
+    (default: however many visits)."""
+    one = _detectable_variance(1.0, alpha, power)  # the variance that detects a change of 1
+    return math.sqrt(profile.variance(visits_per_arm, cuped=cuped) / one) / profile.baseline
 
 
 def check_guardrails(

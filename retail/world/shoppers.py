@@ -36,6 +36,14 @@ class Preferences:
             self.log_popularity[None, :]
         )
 
+    def scores_of(self, customers: np.ndarray, products: np.ndarray) -> np.ndarray:
+        """(n, k) scores of row i's customer for the k products of row i: a list's scores
+        without scoring the whole catalogue."""
+        dot = np.einsum(
+            "nd,nkd->nk", self.customer_vectors[customers], self.product_vectors[products]
+        )
+        return dot / self.temperature + self.log_popularity[products]
+
 
 @dataclass(slots=True)
 class CustomerRecords:

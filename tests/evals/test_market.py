@@ -120,11 +120,14 @@ def test_unit_outcomes_have_the_shape_the_experiment_statistics_read(market: Mar
     policy = ArmsPolicy(
         {"control": PopularityPolicy(market), "oracle": OraclePolicy(market)}, uniform_chooser(2)
     )
-    pre = market.simulate(PopularityPolicy(market), market.visitors(2000, rng), rng)
+    before = market.visitors(2000, rng, session_prefix="pre")
+    pre = market.simulate(PopularityPolicy(market), before, rng)
     visits = market.simulate(policy, market.visitors(3000, rng), rng)
     units = visits.unit_outcomes(pre)
     assert list(units.columns) == [
-        "unit_id", "arm", "visits", "clicks", "add_to_carts", "purchases", "revenue", "pre_revenue"
+        "unit_id", "arm", "visits", "clicks", "add_to_carts", "purchases", "revenue",
+        "clicks_sq", "add_to_carts_sq", "purchases_sq", "revenue_sq",
+        "pre_visits", "pre_purchases", "pre_revenue",
     ]  # fmt: skip
     assert set(units["arm"]) == {"control", "oracle"}
     assert units["visits"].sum() == 3000 and units["clicks"].sum() == visits.clicks.sum()
@@ -132,6 +135,13 @@ def test_unit_outcomes_have_the_shape_the_experiment_statistics_read(market: Mar
     assert (units["purchases"] <= units["add_to_carts"]).all()
     assert (units["add_to_carts"] <= units["clicks"]).all()
     assert units["pre_revenue"].sum() > 0
+    # Per unit, the squares of the per-visit counts: at least the count, equal for 0/1 visits.
+    assert (units["clicks_sq"] >= units["clicks"]).all()
+    assert units["clicks_sq"].sum() == (visits.clicks.sum(axis=1) ** 2).sum()
+    # The pre-period is joined by unit: signed-in customers' sessions before, none for sessions.
+    signed_in = ~units["unit_id"].str.startswith("session:")
+    assert units.loc[signed_in, "pre_visits"].sum() > 0
+    assert (units.loc[~signed_in, ["pre_visits", "pre_purchases"]] == 0).all().all()
     np.testing.assert_allclose(visits.propensity, 0.5)
 
 

@@ -16,6 +16,7 @@ from ml_core.experiments.assignment import (
     start_experiment,
 )
 from ml_core.experiments.report import experiment_report
+from ml_core.experiments.stats import planned_sample_size
 from retail.store.db import transaction
 from retail.store.models import RecommendationServed, ShopperEvent
 
@@ -94,6 +95,20 @@ def test_report_reads_units_outcomes_and_days_from_sql(engine: Engine) -> None:
     assert report.guardrails[0]["metric"] == "revenue_per_visit"
     assert report.planned is not None and report.planned["metric"] == "ctr"
     assert report.planned["baseline_rate"] == pytest.approx(ctr["control_value"])
+    # Planned on the units' own variance: these units click alike within an arm, so today's
+    # design effect is near 1, and CUPED (pre-period spend and sessions, which say nothing of
+    # clicks here) cuts little. (600 units of 1-3 visits say little of a floor 40 times
+    # further out, so the plan itself may go either way: the words follow it.)
+    planned = report.planned
+    assert planned["method"] == "delta method over units, CUPED"
+    assert 1.0 <= planned["design_effect"] < 1.3
+    assert planned["independent_visits_per_arm"] == planned_sample_size(ctr["control_value"], 0.05)
+    assert 0 <= planned["cuped_variance_reduction"] < 0.2
+    assert "the design effect is 1." in planned["in_words"]
+    if planned["visits_per_arm"] is None:
+        assert "no number of visits is enough" in planned["in_words"]
+    else:
+        assert f"{planned['visits_per_arm']:,} visits per arm with CUPED" in planned["in_words"]
 
     days = sorted({p["day"] for p in report.over_time})
     assert len(days) == 3 and {p["arm"] for p in report.over_time} == {"control", "ease"}

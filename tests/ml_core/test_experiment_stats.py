@@ -1,12 +1,15 @@
 """The experiment statistics on synthetic units whose truth is known: the delta method's
-interval against a bootstrap, CUPED's variance reduction without bias, the SRM check, the
-planned sample size and the guardrails."""
+interval against a bootstrap and against statsmodels' cluster-robust OLS, CUPED's variance
+reduction without bias, the SRM check, the planned sample size, the guardrails, and the variance
+profile of customers who come back (its prediction for a longer test, the plan it gives, CUPED's
+floor)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
@@ -16,7 +19,10 @@ from ml_core.experiments.stats import (
     check_guardrails,
     compare_arms,
     planned_sample_size,
+    smallest_detectable_uplift,
     srm_check,
+    variance_profile,
+    visits_to_detect,
 )
 from retail.errors import AisleError
 
@@ -175,3 +181,124 @@ def test_an_a_a_test_is_significant_about_alpha_of_the_time() -> None:
         for _ in range(runs)
     )
     assert 0.025 <= rejected / runs <= 0.08
+
+
+# --- units that come back: the variance profile and the plan ------------------------------------
+
+
+def returning_customers(
+    rng: np.random.Generator,
+    taste: np.ndarray,
+    activity: np.ndarray,
+    scale: float,
+    anonymous: int,
+    *,
+    uplift: float = 0.0,
+) -> pd.DataFrame:
+    """One row per unit over a window `scale` times as long as the first: customers with a
+    lasting purchase rate `taste` who visit `activity * scale` times on average, and
+    `anonymous * scale` one-visit sessions, each a unit of its own with a random taste; a
+    visit buys 0-2 items. `uplift` multiplies everyone's rate."""
+    n_anon = rng.poisson(anonymous * scale)
+    half = np.concatenate([taste, rng.choice(taste, n_anon)]) * (1 + uplift) / 2
+    visits = np.concatenate([rng.poisson(activity * scale), np.ones(n_anon, int)])
+    # Each visit buys Binomial(2, rate / 2) items: visits buying none, one or two.
+    pvals = np.column_stack([(1 - half) ** 2, 2 * half * (1 - half), half**2])
+    _, one, two = rng.multinomial(visits, pvals).T
+    frame = pd.DataFrame({
+        "unit_id": [f"c{i}" for i in range(len(taste))] + [f"s{i}" for i in range(n_anon)],
+        "visits": visits, "clicks": 0, "add_to_carts": 0, "purchases": one + 2 * two,
+        "revenue": 0.0, "purchases_sq": one + 4 * two,
+    })  # fmt: skip
+    return frame[frame.visits > 0].reset_index(drop=True)
+
+
+def customers(rng: np.random.Generator, n: int, shape: float) -> tuple[np.ndarray, np.ndarray]:
+    """(taste, activity): purchase rates averaging 3% (the smaller `shape`, the more customers
+    differ) and visit rates averaging 10 per window."""
+    activity = rng.lognormal(0.0, 0.7, n)
+    return rng.gamma(shape, 0.03 / shape, n), activity * 10 / activity.mean()
+
+
+def test_delta_method_is_statsmodels_cluster_robust_ols_on_the_visits() -> None:
+    # Visit-level rows of customers who come back: the unit-level delta method must agree with
+    # an OLS of the visit's purchase on the arm with errors clustered by customer, and both
+    # must exceed what the same OLS gives when it takes the visits as independent.
+    rng = np.random.default_rng(31)
+    taste, activity = customers(rng, 800, 0.5)
+    units = returning_customers(rng, taste, activity, 3.0, 0)
+    units["arm"] = np.where(rng.random(len(units)) < 0.5, "treatment", "control")
+    (result,) = compare_arms(units, "control", cuped=False, metrics=("conversion",))
+    rows = units.loc[units.index.repeat(units.visits)].reset_index(drop=True)
+    # Spread each unit's purchases over its visits (ones first): the sums are what count.
+    position = rows.groupby("unit_id").cumcount()
+    rows["bought"] = (position < rows.purchases).astype(float)
+    design = sm.add_constant((rows.arm == "treatment").astype(float))
+    clustered = sm.OLS(rows.bought, design).fit(
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(rows.unit_id)[0]}
+    )
+    independent = sm.OLS(rows.bought, design).fit()
+    delta_se = (result.abs_ci[1] - result.abs_ci[0]) / (2 * 1.959964)
+    assert clustered.params.iloc[1] == pytest.approx(result.abs_diff)
+    assert delta_se == pytest.approx(clustered.bse.iloc[1], rel=0.02)
+    assert delta_se > 1.5 * independent.bse.iloc[1]
+
+
+def test_variance_profile_predicts_the_variance_of_a_longer_test() -> None:
+    # Plan from one window; run 300 A/A splits of a window 4 times as long (the same customers
+    # coming back, four times the one-off sessions): the spread of the differences is what the
+    # profile said, and far above what independent visits would give.
+    rng = np.random.default_rng(41)
+    taste, activity = customers(rng, 1500, 0.5)
+    profile = variance_profile(returning_customers(rng, taste, activity, 1.0, 5000), "conversion")
+    differences, visits = [], []
+    for _ in range(300):
+        window = returning_customers(rng, taste, activity, 4.0, 5000)
+        arm = rng.random(len(window)) < 0.5
+        rate = [window.purchases[a].sum() / window.visits[a].sum() for a in (arm, ~arm)]
+        differences.append(rate[0] - rate[1])
+        visits.append(window.visits.sum() / 2)
+    observed = np.var(differences, ddof=1)
+    assert profile.variance(np.mean(visits)) == pytest.approx(observed, rel=0.25)
+    assert profile.design_effect(np.mean(visits)) > 2.5
+    # The design effect grows with the test's length: the floor stays as the noise falls.
+    assert profile.design_effect(4 * profile.visits) > profile.design_effect(profile.visits)
+
+
+def test_the_plan_grows_with_the_design_effect_and_says_when_no_size_is_enough() -> None:
+    rng = np.random.default_rng(43)
+    plans, effects = [], []
+    for shape in (1000.0, 2.0, 0.5):  # customers alike, then more and more different
+        taste, activity = customers(rng, 3000, shape)
+        profile = variance_profile(returning_customers(rng, taste, activity, 1.0, 0), "conversion")
+        plans.append(visits_to_detect(profile, 0.10))
+        effects.append(profile.design_effect(plans[-1] or profile.visits))
+    assert plans[0] is not None and plans[1] is not None
+    # Customers alike: the plan for independent visits, give or take the estimate's noise.
+    assert plans[0] == pytest.approx(planned_sample_size(0.03, 0.10), rel=0.15)
+    assert effects[0] < 1.3 < effects[1] and plans[1] > 1.3 * plans[0]
+    # Customers very different: their floor alone is past what +10% allows.
+    assert plans[2] is None and effects[2] > effects[1]
+    assert smallest_detectable_uplift(profile) > 0.10
+    assert visits_to_detect(profile, 1.0) is not None
+
+
+def test_cuped_lowers_the_floor_when_the_pre_period_predicts() -> None:
+    rng = np.random.default_rng(47)
+    taste, activity = customers(rng, 3000, 0.5)
+    units = returning_customers(rng, taste, activity, 1.0, 2000)
+    customer = units.unit_id.str.startswith("c")
+    before = returning_customers(rng, taste, activity, 3.0, 0).set_index("unit_id")
+    units["pre_visits"] = units.unit_id.map(before.visits).where(customer, 0).fillna(0)
+    units["pre_purchases"] = units.unit_id.map(before.purchases).where(customer, 0).fillna(0)
+    predictive = variance_profile(units, "conversion")
+    assert predictive.cuped_floor is not None and predictive.cuped_variance_reduction > 0.3
+    assert predictive.cuped_floor < 0.3 * predictive.repeat_floor
+    noisy = units.assign(
+        pre_visits=rng.poisson(30, len(units)), pre_purchases=rng.poisson(1, len(units))
+    )
+    unrelated = variance_profile(noisy, "conversion")
+    assert unrelated.cuped_floor == pytest.approx(unrelated.repeat_floor, rel=0.1)
+    plain = visits_to_detect(predictive, 0.10)
+    adjusted = visits_to_detect(predictive, 0.10, cuped=True)
+    assert adjusted is not None and (plain is None or adjusted < plain)
