@@ -341,3 +341,16 @@ def test_informal_names_find_the_plain_kind(
         )
     # The generated catalogue's "Backpacks" and tau2's "Backpack" are the same kind.
     assert kinds and all(k.lower().startswith(category.lower().rstrip("s")) for k in kinds)
+
+
+def test_a_thing_the_store_does_not_sell_is_said_so_before_the_nearest_things(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "an inflatable kayak")
+    # The first sentence says there is none; whatever follows is labelled as another thing.
+    first = result.answer.split("\n")[0]
+    assert first.startswith("Sorry, we have no inflatable kayak"), result.answer
+    assert result.tool_calls[0].args["features"] == ["inflatable", "kayak"]
+    if result.products:
+        assert "nearest thing" in first
