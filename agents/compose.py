@@ -151,9 +151,13 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     words = [*query.get("colours", [])[:1]]
     if query.get("gender"):
         words.append(_GENDER_WORDS.get(str(query["gender"]), str(query["gender"])))
-    label_words = set(label.lower().split())
-    label_words |= {_INFLECT.singular_noun(w) or w for w in label_words}
-    words += [f for f in query.get("features", []) if not set(f.lower().split()) <= label_words]
+    # A feature the label already says ("hoodie" of "grey hoodies") is not said twice.
+    label_words = {w.rstrip("s") for w in label.lower().split()}
+    words += [
+        f
+        for f in query.get("features", [])
+        if not {w.rstrip("s") for w in f.lower().split()} <= label_words
+    ]
     words.append(label or "products")
     text = " ".join(words)
     if query.get("sizes"):

@@ -305,6 +305,10 @@ def test_a_count_reads_in_the_plural(assistant: Assistant, tool_world: ToolWorld
     assert plural_label("running shoes") == "running shoes"
     assert plural_label("dress") == "dresses"
     assert describe_query({"gender": "kids"}, "rain jackets") == "kids' rain jackets"
+    # A feature the shopper's words for the thing already say is not said twice.
+    hoodie = {"colours": ["grey"], "features": ["hoodie"]}
+    assert describe_query(hoodie, "hoodies") == "grey hoodies"
+    assert describe_query({"features": ["waterproof"]}, "tents") == "waterproof tents"
 
 
 def test_a_position_past_the_list_is_asked_about(
