@@ -151,8 +151,13 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     words = [*query.get("colours", [])[:1]]
     if query.get("gender"):
         words.append(_GENDER_WORDS.get(str(query["gender"]), str(query["gender"])))
-    label_words = set(label.lower().split())
-    words += [f for f in query.get("features", []) if not set(f.lower().split()) <= label_words]
+    # A feature the label already says ("hoodie" of "grey hoodies") is not said twice.
+    label_words = {w.rstrip("s") for w in label.lower().split()}
+    words += [
+        f
+        for f in query.get("features", [])
+        if not {w.rstrip("s") for w in f.lower().split()} <= label_words
+    ]
     words.append(label or "products")
     text = " ".join(words)
     if query.get("sizes"):
@@ -235,7 +240,12 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
         }
         kinds = {tuple(m) for m in missed.values()}
         closest = f"the closest {'match' if len(items) == 1 else 'matches'}"
-        if len(kinds) == 1 and next(iter(kinds)):
+        named = {w for f in query.get("features", []) for w in f.lower().split()}
+        if relaxed == ["features"] and named <= set(label.lower().split()):
+            # The features left out are the thing asked for ("an inflatable kayak"): what is
+            # shown is another kind of thing, not a kayak that misses a detail.
+            closest = f"the nearest {'thing' if len(items) == 1 else 'things'} we do have"
+        elif len(kinds) == 1 and next(iter(kinds)):
             ways = [_relaxed_words(r, query) for r in next(iter(kinds))]
             closest += " " + _INFLECT.join(ways)
         else:

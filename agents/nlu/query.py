@@ -250,6 +250,14 @@ SAME_TYPE = 0.8
 # A word in the names of at most this many products names them rather than describes them.
 NAMING_PRODUCTS = 2
 SPELLING_SHORT = 0.75
+# A request of at most this many unplaced words can be the name of a thing ("queen mattress");
+# more tell a use or a story, and the search reads their meaning.
+UNSOLD_WORDS = 3
+# Below SYNONYM_SIMILARITY but this close to a type phrase, a word may still loosely name that
+# type (MiniLM on the demo world: purse/handbag 0.700, fruit/strawberry 0.720, phone/smartphone
+# 0.747); further off, it names something else (mattress/bed 0.686, hoodie 0.616, veggies 0.601,
+# kayak 0.495). The line between purse and mattress is thin: a boundary, not a proof.
+UNSOLD_SIMILARITY = 0.69
 
 
 def plain_words(text: str) -> str:
@@ -317,6 +325,11 @@ class QueryReading:
     other_words: list[str] = field(default_factory=list)
     guessed: bool = False
     """The type was taken from a word's meaning ("couch"), not from the catalogue's words."""
+    in_passing: bool = False
+    """Some type was named but not as the thing wanted ("keep my coffee hot", "for the sofa")."""
+    unsold: bool = False
+    """The thing asked for is named only in words the catalogue never uses ("kayak"): they are
+    features the products must state."""
 
     @property
     def constrains(self) -> bool:
@@ -339,7 +352,10 @@ class QueryReading:
 
     @property
     def label(self) -> str:
-        """The product type in the shopper's own words ("rain jackets")."""
+        """The product type in the shopper's own words ("rain jackets"); for a thing the
+        catalogue has no word for, the words that name it ("inflatable kayak")."""
+        if self.unsold:
+            return " ".join(self.features)
         return " or ".join(self.type_words)
 
 
@@ -415,6 +431,9 @@ class QueryParser:
         ]:
             known.update(words(phrase.lower().replace("-", " ")))
             known.update(words(phrase.lower()))
+        # The catalogue's own words, without the English ones a request may also use: a thing
+        # named only by words outside it is something the store does not sell.
+        self._catalogue_words = frozenset(known)
         self._known = frozenset(known) | english
         by_letter: dict[str, list[str]] = defaultdict(list)
         for word in sorted(known):
@@ -467,6 +486,7 @@ class QueryParser:
         leftover = [w for w in words(rest) if w not in _FILLER and not w.isdigit()]
         if not reading.types:
             leftover = self._synonym_types(leftover, reading)
+            leftover = self._unsold(leftover, reading, in_force)
         leftover = self._describing(words(spelled), leftover, reading)
         # "a 55 liter pack": an amount is a feature the product's own words must state.
         reading.features.extend(w for w in leftover if is_amount(w))
@@ -504,6 +524,27 @@ class QueryParser:
             else:
                 kept.append(word)
         return kept
+
+    def _unsold(self, leftover: list[str], reading: QueryReading, in_force: bool) -> list[str]:
+        """A new request that names its thing only in words the catalogue never uses ("an
+        inflatable kayak", "a grey hoodie") and near no type in meaning: those words are what
+        the products must state, so a search that guesses the type from the meaning says
+        nothing matches instead of passing its nearest products off as the thing."""
+        if in_force or reading.in_passing or not leftover:
+            return leftover
+        if reading.brands or reading.prefer or reading.features:
+            return leftover  # the catalogue's own words place the request
+        if len(leftover) > UNSOLD_WORDS:
+            return leftover  # a story or a use ("something to keep my water cold on hikes")
+        if any(w in self._catalogue_words or _key(w) in self._catalogue_words for w in leftover):
+            return leftover
+        if self._type_vectors is not None and self.encode is not None:
+            vectors = np.vstack([self._word_vector(w) for w in leftover])
+            if float((vectors @ self._type_vectors.T).max()) >= UNSOLD_SIMILARITY:
+                return leftover  # a loose name of a type the store has ("purse", "phone")
+        reading.features.extend(w for w in leftover if not is_amount(w))
+        reading.unsold = True
+        return []
 
     def _spelled(self, text: str) -> str:
         """`text` with its typos of the catalogue's own words put right ("hikng boots", "waterprof
@@ -824,6 +865,7 @@ class QueryParser:
             found = [f for f in found if f not in departments]
             owned += departments
         owned += wishes + parts
+        reading.in_passing = bool(owned)
         for index, (start, end, key) in enumerate(found):
             text = " ".join(t[2] for t in tokens[start:end])
             head = index + 1 < len(found) and found[index + 1][0] == end

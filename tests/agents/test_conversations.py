@@ -305,6 +305,10 @@ def test_a_count_reads_in_the_plural(assistant: Assistant, tool_world: ToolWorld
     assert plural_label("running shoes") == "running shoes"
     assert plural_label("dress") == "dresses"
     assert describe_query({"gender": "kids"}, "rain jackets") == "kids' rain jackets"
+    # A feature the shopper's words for the thing already say is not said twice.
+    hoodie = {"colours": ["grey"], "features": ["hoodie"]}
+    assert describe_query(hoodie, "hoodies") == "grey hoodies"
+    assert describe_query({"features": ["waterproof"]}, "tents") == "waterproof tents"
 
 
 def test_a_position_past_the_list_is_asked_about(
@@ -341,3 +345,16 @@ def test_informal_names_find_the_plain_kind(
         )
     # The generated catalogue's "Backpacks" and tau2's "Backpack" are the same kind.
     assert kinds and all(k.lower().startswith(category.lower().rstrip("s")) for k in kinds)
+
+
+def test_a_thing_the_store_does_not_sell_is_said_so_before_the_nearest_things(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    result = assistant.ask(shopper, "an inflatable kayak")
+    # The first sentence says there is none; whatever follows is labelled as another thing.
+    first = result.answer.split("\n")[0]
+    assert first.startswith("Sorry, we have no inflatable kayak"), result.answer
+    assert result.tool_calls[0].args["features"] == ["inflatable", "kayak"]
+    if result.products:
+        assert "nearest thing" in first

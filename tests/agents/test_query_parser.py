@@ -242,3 +242,26 @@ def test_a_long_message_is_reduced_not_refused(parser: QueryParser) -> None:
 def test_an_amount_is_a_feature(parser: QueryParser) -> None:
     pack = query(parser, "a 55 liter backpack")
     assert (pack.categories, pack.features) == (["outdoor-backpacks"], ["55l"])
+
+
+def test_a_thing_named_only_in_words_the_catalogue_never_uses_must_be_stated(
+    parser: QueryParser,
+) -> None:
+    # No product, category or brand says "kayak": the words are what a product must state, so
+    # a search that guesses the type from the meaning cannot pass its nearest products off.
+    kayak = parser.read("an inflatable kayak")
+    assert (kayak.types, kayak.features, kayak.label) == (
+        [],
+        ["inflatable", "kayak"],
+        "inflatable kayak",
+    )
+    assert query(parser, "an inflatable kayak").features == ["inflatable", "kayak"]
+    hoodie = parser.read("a navy hoodie")
+    assert (hoodie.colours, hoodie.features) == (["navy"], ["hoodie"])
+    # A catalogue word places the request; a use or a story is read for its meaning; a type
+    # said in passing ("my coffee") is context; and a follow-up edits the query in force.
+    assert parser.read("a waterproof kayak").features == ["waterproof"]
+    assert parser.read("a tent").types and not parser.read("a tent").features
+    assert not parser.read("something to carry my lunch to the office every day").features
+    assert not parser.read("keep my water bottle cold").features
+    assert not parser.read("bigger", in_force=True).features
