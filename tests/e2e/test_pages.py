@@ -643,7 +643,14 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first).to_contain_text(money(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
-    expect(detail.get_by_text("Every guardrail passes.")).to_be_visible()
+    # The sentence above the guardrail lines says what they say: nothing broken, and which of
+    # them held the plan back, if any did (a plan held back does not read as "every one passes").
+    summary = detail.get_by_text(re.compile(r"^No guardrail is broken"))
+    expect(summary).to_be_visible()
+    held = [b["guardrail"] for b in content.get("binding_guardrails", [])]
+    expect(summary).to_contain_text(
+        f"{len(held)} held the plan back: {', '.join(held)}." if held else "none held the plan"
+    )
     expect(detail.get_by_text(content["explanation"])).to_be_visible()
 
     page.get_by_role("button", name="Approve", exact=True).click()
