@@ -458,9 +458,10 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.get_by_role("button", name="Approve", exact=True).click()
 
     outcome = page.locator("#outcome")
-    expect(outcome.get_by_role("heading")).to_contain_text("Purchase order po-")
-    heading = outcome.get_by_role("heading").inner_text()
-    po_id = heading.split()[2]
+    # The order is named by its supplier and where it goes; its id follows, small.
+    heading = outcome.get_by_role("heading")
+    expect(heading).to_have_text(re.compile(r"^Purchase order created: .+ → .+ po-\S+$"))
+    po_id = heading.locator("small.ref").inner_text()
     with Session(site.engine) as session:
         order = session.get(PurchaseOrder, po_id)
         assert order is not None and order.proposal_id == proposal_id
@@ -1089,7 +1090,9 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     # Approved with a valid edit: the purchase-order list shows the order by name and value.
     field.fill(str(wanted))
     approve.click()
-    expect(page.locator("#outcome").get_by_role("heading")).to_contain_text("Purchase order po-")
+    expect(page.locator("#outcome").get_by_role("heading")).to_contain_text(
+        "Purchase order created: "
+    )
     with Session(site.engine) as session:
         order = session.scalars(
             select(PurchaseOrder).where(PurchaseOrder.proposal_id == proposal_id)
