@@ -119,6 +119,18 @@ class MarkdownContent(BaseModel):
             }
         )
 
+    def history(self) -> ChangeHistory | None:
+        """The past price changes the plan was checked against; None when it does not record
+        how many there were (a plan made before they were kept)."""
+        recorded = self.change_history
+        if "n" not in recorded:
+            return None
+        return ChangeHistory(
+            mean=recorded.get("mean_log", 0.0),
+            sd=recorded.get("sd_log", 0.0),
+            n=int(recorded["n"]),
+        )
+
     def ends_on(self) -> dt.date:
         """The last day of the plan's last week."""
         return self.path[-1].week_starting + dt.timedelta(days=6)
@@ -189,7 +201,6 @@ def price_path_violations(
     The distance from the history of price changes is checked when the content records how
     many changes that history holds (`change_history.n`)."""
     plan = MarkdownContent.of(content, proposal_id)
-    history = plan.change_history
     return check_plan(
         [w.price for w in plan.path],
         current_price=plan.current_price,
@@ -197,13 +208,7 @@ def price_path_violations(
         unit_cost=plan.unit_cost if unit_cost is None else unit_cost,
         promo_weeks=promo_weeks,
         guardrails=plan.guardrails,
-        history=ChangeHistory(
-            mean=history.get("mean_log", 0.0),
-            sd=history.get("sd_log", 0.0),
-            n=int(history["n"]),
-        )
-        if "n" in history
-        else None,
+        history=plan.history(),
     )
 
 

@@ -31,7 +31,6 @@ from approvals.records import record_plan
 from ml_core.pricing.elasticity import describe_method
 from ml_core.pricing.guardrails import (
     PRICE_TOLERANCE,
-    ChangeHistory,
     guardrail_checks,
     guardrail_summary,
 )
@@ -635,7 +634,6 @@ def _guardrail_report(
 ) -> GuardrailReport:
     """Each guardrail against the plan's path as it is now (edited or not), and the sentence
     that sums them up."""
-    recorded = plan.change_history
     checks = guardrail_checks(
         [w.price for w in plan.path],
         current_price=plan.current_price,
@@ -643,13 +641,7 @@ def _guardrail_report(
         unit_cost=plan.unit_cost,
         guardrails=plan.guardrails,
         bindings=_bindings(content),
-        history=ChangeHistory(
-            mean=recorded.get("mean_log", 0.0),
-            sd=recorded.get("sd_log", 0.0),
-            n=int(recorded["n"]),
-        )
-        if "n" in recorded
-        else None,
+        history=plan.history(),
         promo_weeks=promos,
         busiest=busiest,
         edited=bool(content.get("edited_weeks")),

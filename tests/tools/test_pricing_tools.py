@@ -338,9 +338,11 @@ def test_price_steps_never_date_a_change_in_the_past() -> None:
     assert price_steps(plan, today=late) == [(late, 70.0)]
 
 
-def _zone_proposal(engine: Engine, product_id: str, fractions: tuple[float, ...]) -> Proposal:
+def _zone_proposal(
+    engine: Engine, product_id: str, fractions: tuple[float, ...], **guardrails: Any
+) -> Proposal:
     """A markdown of every size of `product_id` in the one price zone, quoted for its first
-    size, as the planner writes it."""
+    size, as the planner writes it (under these guardrail settings, default ones else)."""
     with transaction(engine) as session:
         sizes = session.scalars(
             select(Variant).where(Variant.product_id == product_id).order_by(Variant.id)
@@ -352,6 +354,7 @@ def _zone_proposal(engine: Engine, product_id: str, fractions: tuple[float, ...]
             "variants": [
                 {"sku": v.id, "list_price": v.price, "current_price": v.price} for v in sizes
             ],
+            "guardrails": Guardrails(**guardrails).model_dump(mode="json"),
         }
         return create_proposal(
             session,
@@ -554,32 +557,6 @@ def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) 
     assert all(c["text"].startswith(c["guardrail"].capitalize()) for c in checks.values())
 
 
-def _proposal_with(
-    engine: Engine, product_id: str, fractions: tuple[float, ...], **guardrails: Any
-) -> Proposal:
-    """A one-zone markdown of `product_id` (every size) under these guardrail settings."""
-    with transaction(engine) as session:
-        sizes = session.scalars(
-            select(Variant).where(Variant.product_id == product_id).order_by(Variant.id)
-        ).all()
-        content = {
-            **_markdown_content(session, sizes[0].id, fractions),
-            "product_id": product_id,
-            "zone": {"id": CHAIN, "name": "every store and online", "locations": [STORE]},
-            "variants": [
-                {"sku": v.id, "list_price": v.price, "current_price": v.price} for v in sizes
-            ],
-            "guardrails": Guardrails(**guardrails).model_dump(mode="json"),
-        }
-        return create_proposal(
-            session,
-            kind="price_change",
-            content=content,
-            proposer="agent:pricing",
-            location_id=CHAIN,
-        )
-
-
 def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Services) -> None:
     """A promotion begun since the plan, price changes that other approvals put on its days,
     and a unit cost raised since: the proposal's guardrail lines say so before anyone decides,
@@ -607,7 +584,7 @@ def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Ser
 
     # Back up to list price in the second week: allowed without markdown-only, unless that
     # week is on promotion.
-    back_up = _proposal_with(engine, promoted, (0.9, 1.0), monotone=False)
+    back_up = _zone_proposal(engine, promoted, (0.9, 1.0), monotone=False)
     assert guardrails(back_up)["passes"]
     with transaction(engine) as session:
         session.add(
@@ -630,8 +607,8 @@ def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Ser
     assert refused.message.count(". ") == 0 and refused.message.endswith(".")
 
     # A cap of one price change a day: the first approval takes it.
-    assert approve(_proposal_with(engine, first, (0.9,), max_changes_per_day=1)).accepted
-    over_cap = _proposal_with(engine, second, (0.9,), max_changes_per_day=1)
+    assert approve(_zone_proposal(engine, first, (0.9,), max_changes_per_day=1)).accepted
+    over_cap = _zone_proposal(engine, second, (0.9,), max_changes_per_day=1)
     line = next(
         c for c in guardrails(over_cap)["checks"] if c["guardrail"] == "price changes a day"
     )
@@ -640,7 +617,7 @@ def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Ser
     assert not refused.accepted and "over the cap of 1 a day" in refused.message
 
     # The unit cost went up since the plan: its price no longer keeps the margin floor.
-    dearer = _proposal_with(engine, costly, (0.9,))
+    dearer = _zone_proposal(engine, costly, (0.9,))
     with transaction(engine) as session:
         session.execute(
             update(Variant)
