@@ -110,6 +110,8 @@ _RELAXED = {
     "price": "at other prices",
     "in_stock_only": "out of stock right now",
 }
+# A colour or size left out, said of a product that has no such option.
+_UNLISTED = {"colours": "with no colour listed", "sizes": "with no sizes listed"}
 # What a listed product's `stock_status` adds to its line; in stock, or stock nobody records,
 # adds nothing.
 _STOCK_NOTES = {"out_of_stock": "out of stock", "not_carried": "not carried at this store"}
@@ -233,12 +235,14 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
         # asked but over the budget, another the other way round), and then each line says.
         misses = output.get("misses") or {}
         missed = {
-            item["product_id"]: [
-                r for r in misses.get(item["product_id"], relaxed) if r in _RELAXED
-            ]
-            for item in items
+            p["product_id"]: tuple(
+                _relaxed_words(r, query, p)
+                for r in misses.get(p["product_id"], relaxed)
+                if r in _RELAXED
+            )
+            for p in products
         }
-        kinds = {tuple(m) for m in missed.values()}
+        kinds = set(missed.values())
         closest = f"the closest {'match' if len(items) == 1 else 'matches'}"
         named = {w for f in query.get("features", []) for w in f.lower().split()}
         if relaxed == ["features"] and named <= set(label.lower().split()):
@@ -246,12 +250,11 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             # shown is another kind of thing, not a kayak that misses a detail.
             closest = f"the nearest {'thing' if len(items) == 1 else 'things'} we do have"
         elif len(kinds) == 1 and next(iter(kinds)):
-            ways = [_relaxed_words(r, query) for r in next(iter(kinds))]
-            closest += " " + _INFLECT.join(ways)
+            closest += " " + _INFLECT.join(list(next(iter(kinds))))
         else:
             closest += " (each says what it misses)"
             for item in items:
-                said = _INFLECT.join([_relaxed_words(r, query) for r in missed[item["product_id"]]])
+                said = _INFLECT.join(list(missed[item["product_id"]]))
                 note = f"misses: {said}" if said else "not all of it in one item"
                 item["note"] = "; ".join(n for n in (item["note"], note) if n)
         head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
@@ -263,8 +266,12 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return head + "\n" + _listing(items), _shown(dialogue, items)
 
 
-def _relaxed_words(relaxed: str, query: Mapping[str, Any]) -> str:
-    """How a product shown differs from the request in a constraint it leaves out."""
+def _relaxed_words(relaxed: str, query: Mapping[str, Any], product: Mapping[str, Any]) -> str:
+    """How a product shown differs from the request in a constraint it leaves out, naming only
+    what the product has: one that comes in no colours (or sizes) at all is not "in other
+    colours", its colour is just not listed."""
+    if relaxed in _UNLISTED and not product.get(relaxed):
+        return _UNLISTED[relaxed]
     return _RELAXED[relaxed].format(
         features=" or ".join(query.get("features", [])),
         exclude=" or ".join(query.get("exclude", [])),

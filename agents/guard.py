@@ -85,6 +85,13 @@ class Evidence:
         return text.lower() in self.text
 
 
+def _sentence(text: str, match: re.Match[str]) -> str:
+    """The sentence of `text` that holds `match`, without its leading space."""
+    start = max(text.rfind(". ", 0, match.start()), text.rfind("? ", 0, match.start()))
+    end = text.find(". ", match.end())
+    return text[start + 2 if start >= 0 else 0 : end + 1 if end >= 0 else len(text)].strip()
+
+
 def _number(raw: str) -> float:
     return float(raw.replace(",", ""))
 
@@ -117,8 +124,12 @@ def check_answer(
             claims += 1
             if not evidence.has_text(name):
                 unsupported.append(f"product {name}")
-    if _POLICY.search(text):
+    for match in _POLICY.finditer(text):
         claims += 1
-        if not evidence.tools & _POLICY_TOOLS:
+        # A policy document consulted backs any policy statement; without one, only a sentence
+        # a tool stated word for word (an order's return terms, from the store policy's own
+        # figures) is supported.
+        if not (evidence.tools & _POLICY_TOOLS or evidence.has_text(_sentence(text, match))):
             unsupported.append("a policy statement with no policy document behind it")
+            break
     return GroundingReport(grounded=not unsupported, unsupported=unsupported, claims=claims)

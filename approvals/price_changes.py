@@ -15,7 +15,7 @@ cover every store and online (the store keeps one price per SKU, chain-wide).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,8 +23,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_price, price_ceiling
-from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, Guardrails, check_plan
-from ml_core.pricing.planning import KIND
+from ml_core.pricing.guardrails import (
+    PRICE_TOLERANCE,
+    ChangeHistory,
+    Guardrails,
+    check_plan,
+)
+from ml_core.pricing.planning import KIND, promotion_weeks
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
@@ -114,6 +119,18 @@ class MarkdownContent(BaseModel):
             }
         )
 
+    def history(self) -> ChangeHistory | None:
+        """The past price changes the plan was checked against; None when it does not record
+        how many there were (a plan made before they were kept)."""
+        recorded = self.change_history
+        if "n" not in recorded:
+            return None
+        return ChangeHistory(
+            mean=recorded.get("mean_log", 0.0),
+            sd=recorded.get("sd_log", 0.0),
+            n=int(recorded["n"]),
+        )
+
     def ends_on(self) -> dt.date:
         """The last day of the plan's last week."""
         return self.path[-1].week_starting + dt.timedelta(days=6)
@@ -169,29 +186,113 @@ def proposal_brief(proposal: Proposal, *, new: bool = False) -> ProposalBrief:
     )
 
 
-def price_path_violations(content: Mapping[str, Any], proposal_id: str) -> list[str]:
+def price_path_violations(
+    content: Mapping[str, Any],
+    proposal_id: str,
+    *,
+    promo_weeks: Sequence[bool] = (),
+    unit_cost: float | None = None,
+) -> list[str]:
     """Every guardrail the proposal's weekly price path breaks, by the circuit breaker's own
     check against the guardrails recorded in the proposal; empty when it may be applied.
+    `promo_weeks`: which of its weeks are on promotion (none known: no week); `unit_cost`: the
+    cost its margins are on (default: the one recorded when it was planned).
 
     The distance from the history of price changes is checked when the content records how
     many changes that history holds (`change_history.n`)."""
     plan = MarkdownContent.of(content, proposal_id)
-    history = plan.change_history
     return check_plan(
         [w.price for w in plan.path],
         current_price=plan.current_price,
         list_price=plan.list_price,
-        unit_cost=plan.unit_cost,
-        promo_weeks=(),
+        unit_cost=plan.unit_cost if unit_cost is None else unit_cost,
+        promo_weeks=promo_weeks,
         guardrails=plan.guardrails,
-        history=ChangeHistory(
-            mean=history.get("mean_log", 0.0),
-            sd=history.get("sd_log", 0.0),
-            n=int(history["n"]),
-        )
-        if "n" in history
-        else None,
+        history=plan.history(),
     )
+
+
+def plan_promotions(session: Session, content: Mapping[str, Any]) -> list[bool] | None:
+    """Which of the plan's weeks its product is on promotion, as the promotions stand now;
+    None when the content names no product."""
+    plan = MarkdownContent.of(content, "being checked")
+    product_id = content.get("product_id") or session.scalar(
+        select(Variant.product_id).where(Variant.id == plan.sku)
+    )
+    if not product_id:
+        return None
+    start, weeks = plan.path[0].week_starting, len(plan.path)
+    return promotion_weeks(session, start, weeks).get(product_id, [False] * weeks)
+
+
+def busiest_change_day(
+    session: Session, proposal_id: str, content: Mapping[str, Any]
+) -> tuple[str, int] | None:
+    """Of the days this plan changes a price, the one on which the most plans change a price
+    (this one and the approved ones of other products), with that count: what the cap on
+    price changes a day is checked against; None when the plan changes no price."""
+    plan = MarkdownContent.of(content, proposal_id)
+    days = {day for day, _ in price_steps(plan, today=plan.path[0].week_starting)}
+    if not days:
+        return None
+    per_day = dict.fromkeys(days, 1)
+    approved = session.scalars(
+        select(Proposal).where(
+            Proposal.kind == KIND, Proposal.status.in_(APPROVED), Proposal.id != proposal_id
+        )
+    )
+    for other in approved:
+        try:
+            theirs = MarkdownContent.of(other.content, other.id)
+        except PricingError:
+            continue
+        for day, _ in price_steps(theirs, today=theirs.path[0].week_starting):
+            if day in per_day:
+                per_day[day] += 1
+    day = max(sorted(per_day), key=lambda d: per_day[d])
+    return day.isoformat(), per_day[day]
+
+
+def unit_cost_now(session: Session, content: Mapping[str, Any]) -> float:
+    """The cost the plan's margins are on, as the sizes' costs stand now, taken as the planner
+    takes it: the highest cost share (cost over list price) among the sizes, at the quoted list
+    price, so the margin floor holds for every size. The recorded cost when no size's cost is
+    known, or when the two differ by no more than the cent the recorded list prices round."""
+    plan = MarkdownContent.of(content, "being checked")
+    sizes = plan.sizes()
+    costs = dict(
+        session.execute(
+            select(Variant.id, Variant.unit_cost).where(Variant.id.in_([s.sku for s in sizes]))
+        ).all()
+    )
+    shares = [float(costs[s.sku]) / s.list_price for s in sizes if costs.get(s.sku) is not None]
+    if not shares:
+        return plan.unit_cost
+    now = round(max(shares) * plan.list_price, 2)
+    return plan.unit_cost if abs(now - plan.unit_cost) <= 0.01 + PRICE_TOLERANCE else now
+
+
+def violations_now(session: Session, proposal_id: str, content: Mapping[str, Any]) -> list[str]:
+    """Every guardrail the plan breaks as the store stands now, not only as it stood when it
+    was planned: its path (`price_path_violations`) with the promotions as they are now and the
+    margin floor on the sizes' costs as they are now, and the cap on price changes a day
+    counted with the plans approved since. What a person reads before deciding and what
+    approval refuses on."""
+    plan = MarkdownContent.of(content, proposal_id)
+    reasons = price_path_violations(
+        content,
+        proposal_id,
+        promo_weeks=plan_promotions(session, content) or (),
+        unit_cost=unit_cost_now(session, content),
+    )
+    busiest = busiest_change_day(session, proposal_id, content)
+    cap = plan.guardrails.max_changes_per_day
+    if busiest is not None and busiest[1] > cap:
+        reasons.append(
+            f"on {busiest[0]} it would be one of {busiest[1]} price changes across products "
+            f"(this plan and the approved ones), over the cap of {cap} a day"
+        )
+    return reasons
 
 
 def check_price_change(content: Mapping[str, Any]) -> None:
@@ -302,7 +403,8 @@ def apply_price_change(
     date (none before today, by the application's clock) and the proposal id; a size's current
     price changes only for steps effective today or earlier (later ones wait in the history for
     their day). A proposal whose rows exist already gets its reference back and nothing is
-    written. Refused (PricingError, one sentence) when the path breaks the guardrails, when an
+    written. Refused (PricingError, one sentence) when the plan breaks a guardrail as the store
+    stands now (`violations_now`: promotions, the cap on changes a day, costs), when an
     approved plan for the same product and zone is still in force, when the zone does not cover
     every store and online, when a size's price is no longer the one the plan started from, or
     when a size has a price change scheduled already. Runs in the caller's transaction, which
@@ -317,7 +419,7 @@ def apply_price_change(
     if written:
         return ref
     plan = MarkdownContent.of(proposal.content, proposal.id)
-    violations = price_path_violations(proposal.content, proposal.id)
+    violations = violations_now(session, proposal.id, proposal.content)
     if violations:
         raise PricingError(
             f"Proposal {proposal.id} breaks the guardrails ({violations[0]}); it was not applied."

@@ -38,7 +38,12 @@ from retail.store.models import (
     PaymentMethod,
     Variant,
 )
-from retail.world.policies import return_label_fee
+from retail.world.policies import (
+    FREE_RETURN_REASONS,
+    ReturnReason,
+    return_label_fee,
+    return_terms,
+)
 from tools.base import (
     ToolContext,
     invalid,
@@ -157,6 +162,11 @@ class OrderDetails(_Out):
     exchange_price_difference: float | None = Field(
         default=None, description="New items' price less old items' (negative: a refund)."
     )
+    return_terms: str | None = Field(
+        default=None,
+        description="For a delivered order: how long the shopper has to return it and what a "
+        "return by mail costs them, under the store policy.",
+    )
 
 
 class OrderUpdate(_Out):
@@ -201,7 +211,12 @@ def _summary(order: Order) -> OrderSummary:
 
 def _details(order: Order) -> OrderDetails:
     recorded = {name: order.details.get(name) for name in RECORDED_FIELDS}
+    terms = None
+    if order.status == "delivered" and (session := Session.object_session(order)) is not None:
+        customer = session.get(Customer, order.customer_id)
+        terms = return_terms(customer.loyalty_tier if customer else None)
     return OrderDetails(
+        return_terms=terms,
         order_id=order.id,
         status=tau2_status(order),
         created_at=order.created_at,
@@ -352,11 +367,16 @@ def _refund_text(amount: float, method: PaymentMethod) -> str:
     return f"{_money(amount)} refunded to {_method_text(method)} {when}"
 
 
-def _return_refund_text(amount: float, label_fee: float, method: PaymentMethod) -> str:
+def _return_refund_text(
+    amount: float, label_fee: float, method: PaymentMethod, reason: str | None
+) -> str:
     """The refund a return by mail brings: the items' price less the return label's fee, when
     the store policy charges one (`retail.world.policies.return_label_fee`)."""
     if label_fee <= 0:
-        return f"a refund of {_money(amount)} to {_method_text(method)}"
+        free = (
+            f" (returned as {reason}: the label is free)" if reason in FREE_RETURN_REASONS else ""
+        )
+        return f"a refund of {_money(amount)} to {_method_text(method)}{free}"
     net = max(round(amount - label_fee, 2), 0.0)
     return (
         f"a refund of {_money(net)} to {_method_text(method)} ({_money(amount)} for the items "
@@ -688,11 +708,20 @@ def return_order_items(
             "your gift cards.",
         ),
     ],
+    reason: Annotated[
+        ReturnReason | None,
+        Field(
+            description="Why the items go back, when the shopper says: defective or wrong items "
+            "ship back free (no return-label fee)."
+        ),
+    ] = None,
 ) -> OrderUpdate:
     """Request the return of items of a delivered order, refunded to the original payment
     method or a gift card; the shopper then gets an e-mail on how to send them back; asks the
-    shopper to confirm first."""
+    shopper to confirm first, stating the return window and any return-label fee."""
     arguments = {"order_id": order_id, "item_ids": item_ids, "payment_method_id": payment_method_id}
+    if reason is not None:
+        arguments["reason"] = reason
     with _order_write(ctx, "return_order_items", arguments) as write:
         order = write.order
         _require_status(order, ["delivered"], "be returned")
@@ -707,10 +736,14 @@ def return_order_items(
         listed = "; ".join(_item_text(i.variant_id, i.name, i.options, i.price) for i in items)
         amount = round(sum(i.price for i in items), 2)
         customer = write.session.get(Customer, order.customer_id)
+        tier = customer.loyalty_tier if customer else None
         refund = _return_refund_text(
-            amount, return_label_fee(customer.loyalty_tier if customer else None), method
+            amount, return_label_fee(tier, reason or "unwanted"), method, reason
         )
-        write.confirm(f"request the return of {listed} from order {order_id}, with {refund}.")
+        write.confirm(
+            f"request the return of {listed} from order {order_id}, with {refund}. "
+            f"{return_terms(tier, label=False)}"
+        )
         order.status = "return requested"
         order.details = {
             **order.details,

@@ -18,22 +18,27 @@ from sqlalchemy.orm import Session
 from approvals.price_changes import (
     KIND,
     MarkdownContent,
-    PricingError,
     ProposalBrief,
     Size,
-    price_path_violations,
+    busiest_change_day,
+    plan_promotions,
     price_steps,
     proposal_brief,
+    unit_cost_now,
+    violations_now,
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import describe_method
-from ml_core.pricing.guardrails import PRICE_TOLERANCE, ChangeHistory, guardrail_checks
+from ml_core.pricing.guardrails import (
+    PRICE_TOLERANCE,
+    guardrail_checks,
+    guardrail_summary,
+)
 from ml_core.pricing.planning import (
     MODEL_VERSION,
     PricingData,
     load_pricing_data,
     plan_markdowns,
-    promotion_weeks,
 )
 from retail.price_zones import location_names, zone_in_words
 from retail.store.models import (
@@ -429,17 +434,24 @@ class GuardrailCheckView(_Output):
     guardrail: str
     setting: str = Field(description="What the guardrail allows.")
     plan: str = Field(description="The plan's own figure against it.")
+    verdict: str = Field(description="passed, passed close to the limit, broken or not checked.")
     bound: bool = Field(description="It held the plan back: the plan would be worth more without.")
     held_back: str | None = Field(
-        description="When bound: the step the plan would take without it, and its worth."
+        description="When bound: the step the plan would take without it, and its worth (of "
+        "the agent's plan before the edit, when the pricing manager edited it)."
     )
+    text: str = Field(description="The line as a person reads it, the same shape for each.")
 
 
 class GuardrailReport(_Output):
     passes: bool
-    violations: list[str] = Field(description="Each guardrail the price path breaks.")
+    summary: str = Field(description="One sentence that says what the lines say.")
+    violations: list[str] = Field(
+        description="Each guardrail the plan breaks as the store stands now (what approval "
+        "refuses on)."
+    )
     checks: list[GuardrailCheckView] = Field(
-        description="Each guardrail the plan presses against, with the numbers."
+        description="Each guardrail with the plan's numbers against it."
     )
     settings: dict[str, Any]
 
@@ -534,17 +546,11 @@ def pricing_proposal_detail(
             )
             if cost is not None
         }
-        start = plan.path[0].week_starting
-        promos = (
-            promotion_weeks(session, start, len(plan.path)).get(
-                product_id, [False] * len(plan.path)
-            )
-            if product_id
-            else None
-        )
-        busiest = _busiest_change_day(session, proposal, plan)
-    violations = price_path_violations(content, proposal.id)
-    recorded = plan.change_history
+        promos = plan_promotions(session, content)
+        busiest = busiest_change_day(session, proposal.id, content)
+        violations = violations_now(session, proposal.id, content)
+        # Margins on the sizes' costs as they are now, as approval checks them.
+        plan = plan.model_copy(update={"unit_cost": unit_cost_now(session, content)})
     brief = proposal_brief(proposal)
     changes = brief.first_price != plan.current_price
     weeks, previous = [], plan.current_price
@@ -597,37 +603,7 @@ def pricing_proposal_detail(
         else ElasticityEstimate(**{**elasticity, "method": describe_method(elasticity["method"])}),
         weeks=weeks,
         expected=None if expected is None else ExpectedOutcome(**expected),
-        guardrails=GuardrailReport(
-            passes=not violations,
-            violations=violations,
-            checks=[
-                GuardrailCheckView(
-                    guardrail=c.guardrail,
-                    setting=c.setting,
-                    plan=c.plan,
-                    bound=c.bound,
-                    held_back=c.held_back,
-                )
-                for c in guardrail_checks(
-                    [w.price for w in plan.path],
-                    current_price=plan.current_price,
-                    list_price=plan.list_price,
-                    unit_cost=plan.unit_cost,
-                    guardrails=plan.guardrails,
-                    bindings=_bindings(content),
-                    history=ChangeHistory(
-                        mean=recorded.get("mean_log", 0.0),
-                        sd=recorded.get("sd_log", 0.0),
-                        n=int(recorded["n"]),
-                    )
-                    if "n" in recorded
-                    else None,
-                    promo_weeks=promos,
-                    busiest=busiest,
-                )
-            ],
-            settings=plan.guardrails.model_dump(mode="json"),
-        ),
+        guardrails=_guardrail_report(plan, content, violations, promos, busiest),
         explanation=content.get("explanation"),
         edited_weeks=list(content.get("edited_weeks", [])),
         model_versions=dict(proposal.model_versions or {}),
@@ -649,33 +625,46 @@ def _size_price(
     )
 
 
-# The plans whose price changes count against the cap of changes a day: waiting or decided for.
-COUNTED_STATUSES = ("proposed", "approved", "edited", "executed")
-
-
-def _busiest_change_day(
-    session: Session, proposal: Proposal, plan: MarkdownContent
-) -> tuple[str, int] | None:
-    """Of the days this plan changes a price, the one with the most plans (this one and other
-    products' open or approved plans) changing a price on it, with that count; None when the
-    plan changes no price."""
-    days = {day for day, _ in price_steps(plan, today=plan.path[0].week_starting)}
-    if not days:
-        return None
-    per_day = dict.fromkeys(days, 0)
-    others = session.scalars(
-        select(Proposal).where(Proposal.kind == KIND, Proposal.status.in_(COUNTED_STATUSES))
+def _guardrail_report(
+    plan: MarkdownContent,
+    content: dict[str, Any],
+    violations: list[str],
+    promos: list[bool] | None,
+    busiest: tuple[str, int] | None,
+) -> GuardrailReport:
+    """Each guardrail against the plan's path as it is now (edited or not), and the sentence
+    that sums them up."""
+    checks = guardrail_checks(
+        [w.price for w in plan.path],
+        current_price=plan.current_price,
+        list_price=plan.list_price,
+        unit_cost=plan.unit_cost,
+        guardrails=plan.guardrails,
+        bindings=_bindings(content),
+        history=plan.history(),
+        promo_weeks=promos,
+        busiest=busiest,
+        edited=bool(content.get("edited_weeks")),
     )
-    for other in {proposal.id: proposal, **{o.id: o for o in others}}.values():
-        try:
-            theirs = MarkdownContent.of(other.content, other.id)
-        except PricingError:
-            continue
-        for day, _ in price_steps(theirs, today=theirs.path[0].week_starting):
-            if day in per_day:
-                per_day[day] += 1
-    day = max(sorted(per_day), key=lambda d: per_day[d])
-    return day.isoformat(), per_day[day]
+    broken = any(c.verdict == "broken" for c in checks)
+    return GuardrailReport(
+        passes=not violations and not broken,
+        summary=guardrail_summary(checks, violations),
+        violations=violations,
+        checks=[
+            GuardrailCheckView(
+                guardrail=c.guardrail,
+                setting=c.setting,
+                plan=c.plan,
+                verdict=c.verdict,
+                bound=c.bound,
+                held_back=c.held_back,
+                text=c.text,
+            )
+            for c in checks
+        ],
+        settings=plan.guardrails.model_dump(mode="json"),
+    )
 
 
 def _cost_basis(plan: MarkdownContent, sizes: list[SizePrice]) -> str | None:

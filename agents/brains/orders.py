@@ -192,6 +192,30 @@ def _settle_payments(actions: list[Action]) -> list[Action]:
     return out
 
 
+# Why an item goes back, where it matters to the refund: defective or wrong items ship back
+# free (tools.orders.return_order_items takes the reason; the store policy sets the fee).
+_DEFECTIVE = re.compile(
+    r"\b(?:defective|faulty|broken|damaged|cracked|torn|ripped|doesn'?t work|does not work"
+    r"|not working|stopped working|won'?t (?:turn on|charge|work))\b",
+    re.I,
+)
+_WRONG_ITEM = re.compile(
+    r"\b(?:sent|shipped|delivered|gave)\b(?: me| us)? (?:the |a )?wrong\b"
+    r"|\b(?:got|received) (?:the |a )?wrong (?:item|product|one)\b|\bnot what i ordered\b",
+    re.I,
+)
+
+
+def return_reason_of(text: str) -> str | None:
+    """The return's reason when the words say it is defective or the wrong item; None (an
+    unwanted item) else."""
+    if _DEFECTIVE.search(text):
+        return "defective"
+    if _WRONG_ITEM.search(text):
+        return "wrong item"
+    return None
+
+
 def reason_of(text: str) -> str | None:
     if _MISTAKE.search(text):
         return "ordered by mistake"
@@ -659,13 +683,16 @@ def _write(
             items = list(order["items"])
         if not items:
             names = ", ".join(str(i["name"]) for i in order["items"])
-            return f"Which items of order {ids[0]} would you like to return: {names}?"
+            # What a return costs and how long it may wait, as the confirmation will say.
+            terms = f" {order['return_terms']}" if order.get("return_terms") else ""
+            return f"Which items of order {ids[0]} would you like to return: {names}?{terms}"
         return [
             call(
                 "return_order_items",
                 order_id=ids[0],
                 item_ids=[str(i["item_id"]) for i in items],
                 payment_method_id=method,
+                reason=return_reason_of(action.text) or return_reason_of(request),
             )
         ]
     if not items:

@@ -168,8 +168,11 @@ def _print_price_weeks(detail: dict[str, Any]) -> None:
         )
     print_table(table)
     guard = detail["guardrails"]
-    verdict = "pass" if guard["passes"] else "FAIL: " + "; ".join(guard["violations"])
-    typer.echo(f"guardrails: {verdict}")
+    typer.echo(f"guardrails: {guard['summary']}")
+    for reason in guard["violations"]:
+        typer.echo(f"  broken: {reason}")
+    for check in guard["checks"]:
+        typer.echo(f"  - {check['text']}")
     if detail.get("explanation"):
         typer.echo(detail["explanation"])
 

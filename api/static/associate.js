@@ -185,7 +185,7 @@
       return;
     }
     fill($("customer"),
-      el("h3", { tabindex: "-1", text: `${match.name} (${profile.customer_id})` }),
+      el("h3", { tabindex: "-1" }, `${match.name} `, el("small", { class: "ref", text: profile.customer_id })),
       facts([
         ["Loyalty tier", profile.loyalty_tier || "not enrolled"],
         ["Home store", profile.home_store_name || profile.home_store_id || "none on record"],

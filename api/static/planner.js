@@ -323,7 +323,9 @@
         : `The reorder ${about(detail)} is ${result.status}.` });
     }
     return el("div", {},
-      el("h3", { text: `Purchase order ${order.id} created` }),
+      // Named by what it orders, where to; its id is for whoever must quote it, small beside.
+      el("h3", {}, `Purchase order created: ${order.supplier_name} → ${order.location_name} `,
+        el("small", { class: "ref", text: order.id })),
       facts([
         ["Status", order.status], ["Supplier", `${order.supplier_name} (${order.supplier_id})`],
         ["Deliver to", `${order.location_name} (${order.location_id})`],
@@ -348,15 +350,16 @@
     function entry(order) {
       return el("details", { class: "order" },
         el("summary", {},
-          el("strong", { text: order.id }),
-          ` · ${order.supplier_name} → ${order.location_name} · ${order.status} · ` +
-          `${count(order.lines.length, "line")}, ${count(order.units, "unit")}, ${money(order.value)} · ` +
-          `created ${Aisle.when(order.created_at)}`),
+          el("strong", { text: `${order.supplier_name} → ${order.location_name}` }),
+          ` · ${order.status} · ${count(order.lines.length, "line")}, ${count(order.units, "unit")}, ` +
+          `${money(order.value)} · created ${Aisle.when(order.created_at)} `,
+          el("small", { class: "ref", text: order.id })),
         facts([
           ["Supplier", `${order.supplier_name} (${order.supplier_id})`],
           ["Deliver to", `${order.location_name} (${order.location_id})`],
           ["Status", order.status], ["Created", Aisle.when(order.created_at)],
-          ["Expected on", order.expected_on], ["From proposal", order.proposal_id],
+          ["Expected on", order.expected_on], ["Order number", order.id],
+          ["From proposal", order.proposal_id],
         ]),
         orderLines(order.lines));
     }

@@ -12,7 +12,6 @@
   // An amount that may be negative (keeping today's price can lose money): "−$127.26".
   const amount = (v) => (typeof v === "number" && v < 0 ? `−${money(-v)}` : money(v));
   const signed = (v) => (typeof v === "number" && v >= 0 ? `+${money(v)}` : amount(v));
-  const whole = (v) => `${number(v * 100)}%`;
   const margin = (price, cost) => (price > 0 && cost !== null && cost !== undefined ? (price - cost) / price : null);
 
   // What each objective maximises, in the words its value is reported in.
@@ -24,7 +23,7 @@
 
   // The guardrails the planner records, as sentences; a setting not named here reads as is.
   const GUARDRAILS = {
-    ladder: ["Allowed prices", (v) => `${v.map(whole).join(", ")} of list`],
+    ladder: ["Allowed prices", (v) => `${v.map(percent).join(", ")} of list`],
     min_margin: ["Margin at least", percent],
     max_step: ["Weekly change at most", percent],
     min_price_fraction: ["Price at least", (v) => `${percent(v)} of list`],
@@ -38,20 +37,16 @@
     return typeof v === "number" && v > 0 && v < 1 ? percent(v) : String(v);
   };
 
-  // A guardrail against the plan: its setting, the plan's own figure, and whether it held the
-  // plan back (with what the plan would have done without it).
-  const check = (c) => el("li", { class: "pass" },
-    el("strong", { text: `${c.guardrail[0].toUpperCase()}${c.guardrail.slice(1)}` }),
-    ` (${c.setting}): ${c.plan}. `,
-    c.bound ? `Held the plan back: ${c.held_back}.` : "Did not hold the plan back.");
-
+  // Each guardrail's line comes whole from the API (name, setting, the plan's figure, the
+  // verdict, whether it held the plan back), as does the sentence above them that sums them up,
+  // so the summary can never say what the lines do not.
   function guardrails(g) {
     return el("div", {},
       el("h3", { text: "Guardrail checks" }),
-      el("p", { class: g.passes ? "ok" : "bad", text: g.passes ? "Every guardrail passes." : `${g.violations.length} guardrail(s) broken.` }),
+      el("p", { class: g.passes ? "ok" : "bad", text: g.summary }),
       el("ul", { class: "checks" },
         g.violations.map((v) => el("li", { class: "fail", text: v })),
-        g.checks.map(check)),
+        g.checks.map((c) => el("li", { class: c.verdict === "broken" ? "fail" : "pass", text: c.text }))),
       facts(Object.entries(g.settings).map(([k, v]) => {
         const [label, show] = GUARDRAILS[k] || [k.replaceAll("_", " "), setting];
         return [label, show(v)];
@@ -114,6 +109,9 @@
     const e = p.elasticity;
     const x = p.expected;
     const edited = new Set(p.edited_weeks);
+    // After a pricing manager's edit, the expected figures and the agent's reasons are still
+    // those of the plan it proposed (the guardrail lines are the edited path's, and say so).
+    const before = (title) => (edited.size ? `${title} (the agent's plan, before the edit)` : title);
     const zone = p.zone
       ? `${p.zone.in_words}: one price for the product across them`
       : "every store and online (planned for one store before there were price zones)";
@@ -148,7 +146,7 @@
         : el("p", { class: "empty", text: "This proposal has no price steps." }),
       sizes(p),
       x
-        ? el("div", {}, el("h3", { text: "Expected outcome" }), facts([
+        ? el("div", {}, el("h3", { text: before("Expected outcome") }), facts([
           ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
           [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
           [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
@@ -156,7 +154,7 @@
         ]))
         : null,
       guardrails(p.guardrails),
-      p.explanation ? el("div", {}, el("h3", { text: "Why" }), el("p", { text: p.explanation })) : null,
+      p.explanation ? el("div", {}, el("h3", { text: before("Why") }), el("p", { text: p.explanation })) : null,
       controls());
   }
 

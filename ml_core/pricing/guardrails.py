@@ -6,8 +6,9 @@ increase during a promotion, and how many prices may change on one day. The opti
 only transitions `step_violations` allows; `check_plan` re-checks every plan before it may leave
 the optimiser, and also trips when a plan's price changes depart from the recent history of
 price changes by more than `history_sigmas` standard deviations. A tripped plan is rejected with
-its reasons and never written. `guardrail_checks` reports, for a plan that passed, each
-guardrail with the plan's own numbers against it and whether it held the plan back.
+its reasons and never written. `guardrail_checks` reports each guardrail with the plan's own
+numbers against it, its verdict and whether it held the plan back, every line in one shape, and
+`guardrail_summary` says in one sentence what the lines say.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 # Prices within half a cent are the same price.
 PRICE_TOLERANCE = 0.005
 # The guardrails a plan can press against, by the names its reports use.
+LADDER = "price ladder"
 MARGIN_FLOOR = "margin floor"
 MINIMUM_PRICE = "minimum price"
 MAXIMUM_STEP = "maximum step"
@@ -30,6 +32,12 @@ PAST_CHANGES = "distance from past changes"
 NO_PROMOTION_INCREASE = "no increase during a promotion"
 # A figure within this share of its limit passes, but the page says it is close.
 CLOSE_TO_LIMIT = 0.9
+
+
+def percent(fraction: float, *, signed: bool = False) -> str:
+    """A fraction as every pricing text and page shows it, to one decimal ("8.5%", "+10.0%"):
+    one rounding, so a margin reads the same in a sentence and in a table."""
+    return f"{fraction:+.1%}" if signed else f"{fraction:.1%}"
 
 
 class Guardrails(BaseModel):
@@ -87,11 +95,11 @@ def step_violations(
     if price < guardrails.min_price_fraction * list_price - PRICE_TOLERANCE:
         reasons.append(
             f"price {price:.2f} is below the minimum "
-            f"({guardrails.min_price_fraction:.0%} of list {list_price:.2f})"
+            f"({percent(guardrails.min_price_fraction)} of list {list_price:.2f})"
         )
     if price <= 0 or (price - unit_cost) / price < guardrails.min_margin - 1e-9:
         reasons.append(
-            f"price {price:.2f} breaks the margin floor of {guardrails.min_margin:.0%} "
+            f"price {price:.2f} breaks the margin floor of {percent(guardrails.min_margin)} "
             f"over cost {unit_cost:.2f}"
         )
     # The bound is met by a price within half a cent of it: the ladder's rungs are rounded to
@@ -99,7 +107,7 @@ def step_violations(
     if abs(price - previous) > guardrails.max_step * previous + PRICE_TOLERANCE:
         reasons.append(
             f"change {previous:.2f} -> {price:.2f} exceeds the maximum step of "
-            f"{guardrails.max_step:.0%}"
+            f"{percent(guardrails.max_step)}"
         )
     if price > previous and guardrails.monotone:
         reasons.append(f"increase {previous:.2f} -> {price:.2f} breaks markdown-only pricing")
@@ -158,76 +166,125 @@ def check_plan(
             z = (change - history.mean) / spread
             if abs(z) > guardrails.history_sigmas:
                 reasons.append(
-                    f"week {week + 1}: a change of {math.expm1(change):+.0%} is {abs(z):.1f} "
-                    f"standard deviations from recent price changes (mean "
-                    f"{math.expm1(history.mean):+.0%}, sd {history.sd:.2f} in log terms, "
-                    f"{history.n} changes)"
+                    f"week {week + 1}: a change of {percent(math.expm1(change), signed=True)} is "
+                    f"{abs(z):.1f} standard deviations from recent price changes (mean "
+                    f"{percent(math.expm1(history.mean), signed=True)}, sd {history.sd:.2f} in "
+                    f"log terms, {history.n} changes)"
                 )
         previous = price
     return reasons
 
 
+PASSED = "passed"
+CLOSE = "passed, close to the limit"
+BROKEN = "broken"
+NOT_CHECKED = "not checked"
+
+
 @dataclass(frozen=True, slots=True)
 class GuardrailCheck:
-    """One guardrail against a plan: its setting, the plan's own figure for it, and, when it
-    held the plan back, what the plan would have done without it."""
+    """One guardrail against a plan: its setting, the plan's own figure for it, the verdict,
+    and, when it held the plan back, what the plan would have done without it. `edited`: the
+    path was edited after it was planned, so the figure and verdict are the edited path's while
+    `held_back` is what the guardrail did to the agent's plan before the edit."""
 
     guardrail: str
     setting: str
     plan: str
+    verdict: str  # PASSED, CLOSE, BROKEN or NOT_CHECKED
     bound: bool
     held_back: str | None
+    edited: bool = False
+
+    @property
+    def text(self) -> str:
+        """The line a person reads; every guardrail's has the same shape: name (setting): the
+        plan's figure: verdict. Whether it held the plan back, and what it prevented."""
+        if self.bound and self.edited:
+            held = f"Before the edit it held the agent's plan back: {self.held_back}."
+        elif self.bound:
+            held = f"It held the plan back: {self.held_back}."
+        elif self.edited:
+            held = "It did not hold the agent's plan back before the edit."
+        else:
+            held = "It did not hold the plan back."
+        name = self.guardrail[:1].upper() + self.guardrail[1:]
+        return f"{name} ({self.setting}): {self.plan}: {self.verdict}. {held}"
+
+
+def guardrail_summary(checks: Sequence[GuardrailCheck], violations: Sequence[str]) -> str:
+    """The one sentence above the lines, from the lines themselves (and the circuit breaker's
+    reasons, which name the same guardrails): what is broken, else what held the plan back."""
+    broken = [c.guardrail for c in checks if c.verdict == BROKEN]
+    if broken:
+        return f"Broken: {', '.join(broken)}."
+    if violations:
+        return f"The plan breaks the guardrails: {violations[0]}."
+    unchecked = [c.guardrail for c in checks if c.verdict == NOT_CHECKED]
+    head = "No guardrail is broken" + (
+        f" ({', '.join(unchecked)}: not checked)" if unchecked else ""
+    )
+    held = [c.guardrail for c in checks if c.bound]
+    edited = any(c.edited for c in checks)
+    plan = "the agent's plan back before the edit" if edited else "the plan back"
+    if not held:
+        return f"{head}, and none held {plan}."
+    return f"{head}; {len(held)} held {plan}: {', '.join(held)}."
 
 
 def _against(figure: float, limit: float) -> str:
     """Whether `figure` (0 or more) is within `limit`, and whether close to it."""
     if figure > limit:
-        return "broken"
-    return "passed, close to the limit" if figure >= CLOSE_TO_LIMIT * limit else "passed"
+        return BROKEN
+    return CLOSE if figure >= CLOSE_TO_LIMIT * limit else PASSED
 
 
 def _past_changes(
     steps: Sequence[tuple[float, float]], history: ChangeHistory | None, sigmas: float
-) -> str:
+) -> tuple[str, str]:
     """The plan's change furthest from past price changes, in standard deviations of them."""
     if history is None:
-        return "not checked: the plan does not record the past price changes"
+        return "the plan does not record the past price changes", NOT_CHECKED
     if history.n < MIN_HISTORY:
-        return f"not checked: {history.n} past price changes, fewer than the {MIN_HISTORY} needed"
+        return f"{history.n} past price changes, fewer than the {MIN_HISTORY} needed", NOT_CHECKED
     if not steps:
-        return "no price changes"
+        return "no price changes", PASSED
     spread = max(history.sd, 1e-6)
     a, b = max(steps, key=lambda s: abs(math.log(s[1] / s[0]) - history.mean))
     z = (math.log(b / a) - history.mean) / spread
     return (
-        f"change {b / a - 1:+.0%} ({a:.2f} to {b:.2f}) is {z:+.2f} sd of past changes, limit "
-        f"{sigmas:.1f} (past changes: mean {math.expm1(history.mean):+.0%}, sd {history.sd:.2f} "
-        f"in log terms, {history.n} changes): {_against(abs(z), sigmas)}"
+        f"change {percent(b / a - 1, signed=True)} ({a:.2f} to {b:.2f}) is {z:+.2f} sd of past "
+        f"changes (past changes: mean {percent(math.expm1(history.mean), signed=True)}, sd "
+        f"{history.sd:.2f} in log terms, {history.n} changes)",
+        _against(abs(z), sigmas),
     )
 
 
-def _promotion_increase(path: Sequence[float], promo_weeks: Sequence[bool] | None) -> str:
+def _promotion_increase(
+    path: Sequence[float], promo_weeks: Sequence[bool] | None
+) -> tuple[str, str]:
     """Whether the plan raises a price in a week on promotion."""
     if promo_weeks is None:
-        return "not checked: the plan's promotion weeks are not known"
+        return "the plan's promotion weeks are not known", NOT_CHECKED
     on_promotion = [w for w, promo in enumerate(promo_weeks[: len(path) - 1]) if promo]
     if not on_promotion:
-        return "no promotion in the plan's weeks: passed"
+        return "no promotion in the plan's weeks", PASSED
     raised = [w for w in on_promotion if path[w + 1] > path[w] + PRICE_TOLERANCE]
     weeks = f"{len(on_promotion)} of the plan's weeks on promotion"
     if raised:
         w = raised[0]
-        return f"{weeks}; week {w + 1} goes up {path[w]:.2f} to {path[w + 1]:.2f}: broken"
-    return f"{weeks}, no price goes up in them: passed"
+        return f"{weeks}; week {w + 1} goes up {path[w]:.2f} to {path[w + 1]:.2f}", BROKEN
+    return f"{weeks}, no price goes up in them", PASSED
 
 
-def _busiest_day(busiest: tuple[str, int] | None, cap: int) -> str:
+def _busiest_day(busiest: tuple[str, int] | None, cap: int) -> tuple[str, str]:
     if busiest is None:
-        return "the plan changes no price: passed"
+        return "the plan changes no price", PASSED
     day, count = busiest
     return (
-        f"busiest of its days {day}: {count} price changes across products (open and "
-        f"approved plans), limit {cap}: {_against(count, cap)}"
+        f"busiest of its days {day}: {count} price change{'' if count == 1 else 's'} across "
+        "products (this plan and the approved ones)",
+        _against(count, cap),
     )
 
 
@@ -242,57 +299,80 @@ def guardrail_checks(
     history: ChangeHistory | None = None,
     promo_weeks: Sequence[bool] | None = None,
     busiest: tuple[str, int] | None = None,
+    edited: bool = False,
 ) -> list[GuardrailCheck]:
-    """Every guardrail against a markdown, each with the plan's figure for it; `bindings` maps
-    each guardrail that held the plan back to what it prevented. `history` is the past price
-    changes the plan was checked against, `promo_weeks` which of its weeks are on promotion
-    (None: not known), and `busiest` the day among its changes with the most price changes
-    across products, with their count (None: it changes no price)."""
+    """Every guardrail against a markdown, each with the plan's figure for it and a verdict by
+    the same tests as `step_violations`; `bindings` maps each guardrail that held the plan back
+    to what it prevented. `history` is the past price changes the plan was checked against,
+    `promo_weeks` which of its weeks are on promotion (None: not known), `busiest` the day
+    among its changes with the most price changes across products, with their count (None: it
+    changes no price), and `edited` whether `prices` is a pricing manager's edit of the plan
+    the bindings were found for."""
     path = [current_price, *prices]
     steps = [(a, b) for a, b in zip(path, path[1:], strict=False) if abs(b - a) > PRICE_TOLERANCE]
     lowest = min(path)
     margin = (lowest - unit_cost) / lowest if lowest > 0 else float("-inf")
+    rungs = [round(list_price * f, 2) for f in guardrails.ladder]
+    off_ladder = [b for _, b in steps if all(abs(b - rung) > PRICE_TOLERANCE for rung in rungs)]
     if steps:
         a, b = max(steps, key=lambda s: abs(s[1] - s[0]) / s[0])
-        largest = f"largest weekly change {b / a - 1:+.0%} ({a:.2f} to {b:.2f})"
+        largest = f"largest weekly change {percent(b / a - 1, signed=True)} ({a:.2f} to {b:.2f})"
+        too_far = any(abs(y - x) > guardrails.max_step * x + PRICE_TOLERANCE for x, y in steps)
+        step_verdict = BROKEN if too_far else _against(abs(b - a) / a, guardrails.max_step)
     else:
-        largest = "no price changes"
+        largest, step_verdict = "no price changes", PASSED
     rises = [(a, b) for a, b in steps if b > a]
+    floor = guardrails.min_price_fraction * list_price
     figures = [
         (
+            LADDER,
+            f"prices at {', '.join(percent(f) for f in guardrails.ladder)} of list",
+            f"price {off_ladder[0]:.2f} is not on the ladder"
+            if off_ladder
+            else "every new price is on the ladder",
+            BROKEN if off_ladder else PASSED,
+        ),
+        (
             MARGIN_FLOOR,
-            f"margin at least {guardrails.min_margin:.0%}",
-            f"lowest margin {margin:.0%} (price {lowest:.2f} over cost {unit_cost:.2f})",
+            f"margin at least {percent(guardrails.min_margin)}",
+            f"lowest margin {percent(margin)} (price {lowest:.2f} over cost {unit_cost:.2f})",
+            BROKEN if margin < guardrails.min_margin - 1e-9 else PASSED,
         ),
         (
             MINIMUM_PRICE,
-            f"price at least {guardrails.min_price_fraction:.0%} of list "
-            f"({guardrails.min_price_fraction * list_price:.2f})",
-            f"lowest price {lowest:.2f}, {lowest / list_price:.0%} of list {list_price:.2f}",
+            f"price at least {percent(guardrails.min_price_fraction)} of list ({floor:.2f})",
+            f"lowest price {lowest:.2f}, {percent(lowest / list_price)} of list {list_price:.2f}",
+            BROKEN if lowest < floor - PRICE_TOLERANCE else PASSED,
         ),
-        (MAXIMUM_STEP, f"weekly change at most {guardrails.max_step:.0%}", largest),
+        (
+            MAXIMUM_STEP,
+            f"weekly change at most {percent(guardrails.max_step)}",
+            largest,
+            step_verdict,
+        ),
         (
             MARKDOWN_ONLY,
             "prices never go up" if guardrails.monotone else "prices may go up",
             f"goes up {rises[0][0]:.2f} to {rises[0][1]:.2f}" if rises else "no price goes up",
+            BROKEN if rises and guardrails.monotone else PASSED,
         ),
         (
             CHANGES_PER_DAY,
             f"at most {guardrails.max_changes_per_day} price changes a day across products",
-            _busiest_day(busiest, guardrails.max_changes_per_day),
+            *_busiest_day(busiest, guardrails.max_changes_per_day),
         ),
         (
             PAST_CHANGES,
             f"change at most {guardrails.history_sigmas:.1f} standard deviations from past changes",
-            _past_changes(steps, history, guardrails.history_sigmas),
+            *_past_changes(steps, history, guardrails.history_sigmas),
         ),
         (
             NO_PROMOTION_INCREASE,
             "no price goes up in a week on promotion",
-            _promotion_increase(path, promo_weeks),
+            *_promotion_increase(path, promo_weeks),
         ),
     ]
     return [
-        GuardrailCheck(name, setting, plan, name in bindings, bindings.get(name))
-        for name, setting, plan in figures
+        GuardrailCheck(name, setting, plan, verdict, name in bindings, bindings.get(name), edited)
+        for name, setting, plan, verdict in figures
     ]

@@ -44,6 +44,7 @@ from ml_core.pricing.guardrails import (
     ChangeHistory,
     Guardrails,
     change_history,
+    percent,
 )
 from ml_core.pricing.markdown import (
     Binding,
@@ -343,9 +344,10 @@ def _items(
                     "product_id": product_id,
                     "zone": zone.id,
                     "reasons": [
-                        f"its sizes are at different fractions of their list prices ({fraction:.0%}"
-                        f" for {reference.id}, {', '.join(f'{f:.0%}' for f in out_of_line)} for "
-                        "others); one markdown cannot keep one price across them"
+                        "its sizes are at different fractions of their list prices "
+                        f"({percent(fraction)} for {reference.id}, "
+                        f"{', '.join(percent(f) for f in out_of_line)} for others); one "
+                        "markdown cannot keep one price across them"
                     ],
                 }
             )
@@ -466,7 +468,8 @@ def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZ
     )
     return (
         f"Mark down from {item.current_price:.2f} (list {item.list_price:.2f}) to "
-        f"{first:.2f} ({first / item.current_price - 1:+.0%}) at {zone.in_words()}; path: "
+        f"{first:.2f} ({percent(first / item.current_price - 1, signed=True)}) at "
+        f"{zone.in_words()}; path: "
         f"{'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
         f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "

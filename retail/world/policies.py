@@ -10,6 +10,7 @@ apart. The sizing FAQ quotes the same size charts the catalogue's size guides ar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from retail.world.catalog import (
     APPAREL_SIZE_CHART,
@@ -32,9 +33,13 @@ __all__ = [
     "STANDARD_SHIPPING_FEE",
     "STORE_POLICIES",
     "LoyaltyTier",
+    "FREE_RETURN_REASONS",
+    "RETURN_REASONS",
     "PolicySpec",
+    "ReturnReason",
     "policy_by_id",
     "return_label_fee",
+    "return_terms",
 ]
 
 
@@ -78,12 +83,49 @@ POINTS_PER_REWARD = 200
 REWARD_VALUE = 10.0
 
 
-def return_label_fee(loyalty_tier: str | None) -> float:
+# Why an item goes back; "How to return": defective or wrong items always ship back free.
+ReturnReason = Literal["unwanted", "defective", "wrong item"]
+RETURN_REASONS: tuple[str, ...] = get_args(ReturnReason)
+FREE_RETURN_REASONS = frozenset({"defective", "wrong item"})
+
+
+def _tier(loyalty_tier: str | None) -> LoyaltyTier | None:
+    return next((t for t in LOYALTY_TIERS if t.name.lower() == (loyalty_tier or "").lower()), None)
+
+
+def return_label_fee(loyalty_tier: str | None, reason: str = "unwanted") -> float:
     """What the prepaid label of a return by mail costs a customer of `loyalty_tier` (None: not
-    enrolled, a guest), deducted from the refund as "How to return" says: nothing for the tiers
-    with free return shipping, the Member fee for Members and guests."""
-    tier = next((t for t in LOYALTY_TIERS if t.name.lower() == (loyalty_tier or "").lower()), None)
+    enrolled, a guest), deducted from the refund as "How to return" says: nothing for a
+    defective or wrong item, nothing for the tiers with free return shipping, the Member fee
+    for Members and guests."""
+    if reason in FREE_RETURN_REASONS:
+        return 0.0
+    tier = _tier(loyalty_tier)
     return 0.0 if tier is not None and tier.free_return_shipping else MEMBER_RETURN_SHIPPING_FEE
+
+
+def return_terms(loyalty_tier: str | None, *, label: bool = True) -> str:
+    """A return's window and (with `label`) its cost by mail for a customer of `loyalty_tier`
+    (None: a guest), in one sentence from the Returns policy's own figures: what a shopper is
+    told before a return as well as in its confirmation (which states the fee with the
+    refund)."""
+    tier = _tier(loyalty_tier)
+    days = (tier or LOYALTY_TIERS[0]).return_days
+    who = f"{tier.name} members" if tier is not None else "guests"
+    window = (
+        f"Returns are accepted within {days} days of delivery for {who} "
+        f"({ELECTRONICS_RETURN_DAYS} days for electronics)"
+    )
+    if not label:
+        return window + "."
+    fee = return_label_fee(loyalty_tier)
+    by_mail = (
+        "the prepaid label is free"
+        if fee == 0
+        else f"{_money(fee)} is deducted from the refund for the prepaid label (defective or "
+        "wrong items ship back free)"
+    )
+    return f"{window}; in store they are free, and by mail {by_mail}."
 
 
 def _money(x: float) -> str:

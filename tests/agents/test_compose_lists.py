@@ -29,3 +29,26 @@ def test_colours_past_the_first_few_are_counted_not_dropped() -> None:
         {"products": [BOOT], "query": {"categories": ["boots"]}, "total": 1}, DialogueState()
     )
     assert "black, navy, sand, olive and 2 more" in answer
+
+
+def test_what_a_closest_match_misses_names_only_what_it_has() -> None:
+    """No pink boots: a boot that comes in other colours misses "in other colours"; one sold in
+    no colour at all is not "in other colours", its colour is just not listed."""
+    plain = {**BOOT, "product_id": "P2", "name": "Trail Runner", "colours": []}
+    output = {
+        "products": [BOOT, plain],
+        "query": {"colours": ["pink"], "categories": ["boots"]},
+        "relaxed": ["colours"],
+        "misses": {"P1": ["colours"], "P2": ["colours"]},
+    }
+    answer, _ = _search(output, DialogueState())
+    lines = dict(line.split(" (", 1) for line in answer.splitlines()[1:] if " (" in line)
+    assert "(each says what it misses)" in answer.splitlines()[0]
+    assert "misses: in other colours" in next(v for k, v in lines.items() if "Falconpoint" in k)
+    trail = next(v for k, v in lines.items() if "Trail Runner" in k)
+    assert "misses: with no colour listed" in trail and "other colours" not in trail
+    # Every product shown without colours: the heading says so in the same words.
+    alone, _ = _search(
+        {**output, "products": [plain], "misses": {"P2": ["colours"]}}, DialogueState()
+    )
+    assert alone.splitlines()[0].endswith("Here is the closest match with no colour listed:")

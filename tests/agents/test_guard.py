@@ -50,6 +50,14 @@ def test_quantities_need_evidence_and_policy_needs_a_policy_document() -> None:
     order = _outcome("order_details", {"order_id": "#W1701126", "items": [{"price": 54.51}]})
     confirm = "Please confirm: return it from #W1701126, with a refund of $54.51 to your card."
     assert check_answer(confirm, [order]).grounded
+    # A policy sentence a tool stated word for word (an order's return terms) is its fact too;
+    # a policy sentence beside it that no tool stated is not.
+    terms = "Returns are accepted within 30 days of delivery for guests."
+    delivered = _outcome("order_details", {"order_id": "#W1701126", "return_terms": terms})
+    assert check_answer(f"Which items of #W1701126? {terms}", [delivered]).grounded
+    assert not check_answer(
+        f"Which items? {terms} Refunds are issued within 2 days.", [delivered]
+    ).grounded
 
 
 def test_error_messages_count_as_evidence() -> None:

@@ -86,6 +86,27 @@ def test_a_return_that_names_no_item_of_several_asks_which() -> None:
     assert step.question is not None and "Desk Lamp" in step.question
 
 
+def test_a_return_says_a_defect_or_a_wrong_item_and_asks_with_the_terms() -> None:
+    """A defective or wrong item ships back free: the return says why only when the words do
+    (the tool charges the label otherwise); and the question before a return states the
+    window and the label fee that the order's details give."""
+    outcomes = _looked_up(SPEAKERS)
+    reasons = {
+        "the desk lamp arrived broken, I want to return it": "defective",
+        "return the lamp, it stopped working after a day": "defective",
+        "you sent me the wrong boots, I want to return them": "wrong item",
+        "I'd like to return the lamp, I don't need it": None,
+        "return the boots, I ordered the wrong size": None,
+    }
+    for text, reason in reasons.items():
+        (write,) = _writes(text, outcomes)
+        assert write[1].get("reason") == reason, text
+    terms = "Returns are accepted within 30 days of delivery for guests; by mail $6.95 ..."
+    with_terms = _looked_up({**SPEAKERS, "return_terms": terms})
+    step = plan("I want to return my delivered order, please.", with_terms)
+    assert step.question is not None and step.question.endswith(terms)
+
+
 def test_a_change_of_payment_takes_the_method_asked_for_not_the_one_left() -> None:
     pending = _order("#W2000002", "pending", _item("21", "Tea Kettle", "p4", color="black"))
     writes = _writes(

@@ -458,9 +458,10 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.get_by_role("button", name="Approve", exact=True).click()
 
     outcome = page.locator("#outcome")
-    expect(outcome.get_by_role("heading")).to_contain_text("Purchase order po-")
-    heading = outcome.get_by_role("heading").inner_text()
-    po_id = heading.split()[2]
+    # The order is named by its supplier and where it goes; its id follows, small.
+    heading = outcome.get_by_role("heading")
+    expect(heading).to_have_text(re.compile(r"^Purchase order created: .+ → .+ po-\S+$"))
+    po_id = heading.locator("small.ref").inner_text()
     with Session(site.engine) as session:
         order = session.get(PurchaseOrder, po_id)
         assert order is not None and order.proposal_id == proposal_id
@@ -643,7 +644,14 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first).to_contain_text(money(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
-    expect(detail.get_by_text("Every guardrail passes.")).to_be_visible()
+    # The sentence above the guardrail lines says what they say: nothing broken, and which of
+    # them held the plan back, if any did (a plan held back does not read as "every one passes").
+    summary = detail.get_by_text(re.compile(r"^No guardrail is broken"))
+    expect(summary).to_be_visible()
+    held = [b["guardrail"] for b in content.get("binding_guardrails", [])]
+    expect(summary).to_contain_text(
+        f"{len(held)} held the plan back: {', '.join(held)}." if held else "none held the plan"
+    )
     expect(detail.get_by_text(content["explanation"])).to_be_visible()
 
     page.get_by_role("button", name="Approve", exact=True).click()
@@ -1082,7 +1090,9 @@ def test_a_bad_quantity_is_refused_beside_its_input_and_values_follow_typing(
     # Approved with a valid edit: the purchase-order list shows the order by name and value.
     field.fill(str(wanted))
     approve.click()
-    expect(page.locator("#outcome").get_by_role("heading")).to_contain_text("Purchase order po-")
+    expect(page.locator("#outcome").get_by_role("heading")).to_contain_text(
+        "Purchase order created: "
+    )
     with Session(site.engine) as session:
         order = session.scalars(
             select(PurchaseOrder).where(PurchaseOrder.proposal_id == proposal_id)

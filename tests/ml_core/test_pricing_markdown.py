@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 
 from ml_core.pricing.guardrails import (
     ChangeHistory,
+    GuardrailCheck,
     Guardrails,
     change_history,
     check_plan,
     guardrail_checks,
+    guardrail_summary,
     step_violations,
 )
 from ml_core.pricing.markdown import (
@@ -364,10 +367,11 @@ def test_a_rejected_plan_is_never_proposable() -> None:
 
 def test_every_guardrail_reports_its_numbers_and_whether_it_passed() -> None:
     """Each guardrail shown as a setting has a line with the plan's figure for it: the cap of
-    changes a day, the distance from past changes and no increase during a promotion too."""
+    changes a day, the distance from past changes and no increase during a promotion too; every
+    line has the same shape: name (setting): figure: verdict. Whether it held the plan back."""
     history = ChangeHistory(mean=0.0, sd=0.05, n=40)
     checks = {
-        c.guardrail: c.plan
+        c.guardrail: c
         for c in guardrail_checks(
             [90.0, 90.0, 99.0],
             current_price=100.0,
@@ -380,20 +384,29 @@ def test_every_guardrail_reports_its_numbers_and_whether_it_passed() -> None:
             busiest=("2027-01-24", 46),
         )
     }
-    assert checks["price changes a day"] == (
-        "busiest of its days 2027-01-24: 46 price changes across products (open and approved "
-        "plans), limit 50: passed, close to the limit"
+    assert checks["price changes a day"].text == (
+        "Price changes a day (at most 50 price changes a day across products): busiest of its "
+        "days 2027-01-24: 46 price changes across products (this plan and the approved ones): "
+        "passed, close to the limit. It did not hold the plan back."
     )
     # -10% is log(0.9)/0.05 = -2.11 sd, further than +10% back up (+1.91 sd).
-    assert checks["distance from past changes"] == (
-        "change -10% (100.00 to 90.00) is -2.11 sd of past changes, limit 3.0 (past changes: "
-        "mean +0%, sd 0.05 in log terms, 40 changes): passed"
+    assert checks["distance from past changes"].text == (
+        "Distance from past changes (change at most 3.0 standard deviations from past changes): "
+        "change -10.0% (100.00 to 90.00) is -2.11 sd of past changes (past changes: mean "
+        "+0.0%, sd 0.05 in log terms, 40 changes): passed. It did not hold the plan back."
     )
-    assert checks["no increase during a promotion"] == (
-        "1 of the plan's weeks on promotion; week 3 goes up 90.00 to 99.00: broken"
+    promotion = checks["no increase during a promotion"]
+    assert (promotion.plan, promotion.verdict) == (
+        "1 of the plan's weeks on promotion; week 3 goes up 90.00 to 99.00",
+        "broken",
+    )
+    assert checks["maximum step"].plan == "largest weekly change -10.0% (100.00 to 90.00)"
+    assert all(
+        c.text.startswith(f"{c.guardrail[0].upper()}{c.guardrail[1:]} ({c.setting}): {c.plan}: ")
+        for c in checks.values()
     )
     quiet = {
-        c.guardrail: c.plan
+        c.guardrail: (c.plan, c.verdict)
         for c in guardrail_checks(
             [90.0],
             current_price=100.0,
@@ -405,8 +418,68 @@ def test_every_guardrail_reports_its_numbers_and_whether_it_passed() -> None:
         )
     }
     assert quiet["distance from past changes"] == (
-        "not checked: 3 past price changes, fewer than the 5 needed"
+        "3 past price changes, fewer than the 5 needed",
+        "not checked",
     )
     assert quiet["no increase during a promotion"] == (
-        "not checked: the plan's promotion weeks are not known"
+        "the plan's promotion weeks are not known",
+        "not checked",
+    )
+
+
+def _lines(prices: list[float], **kw: Any) -> list[GuardrailCheck]:
+    return guardrail_checks(
+        prices,
+        current_price=100.0,
+        list_price=100.0,
+        unit_cost=91.5,
+        guardrails=Guardrails(min_margin=0.05),
+        history=ChangeHistory(mean=0.0, sd=0.05, n=40),
+        promo_weeks=[False, False],
+        busiest=("2027-01-24", 3),
+        **kw,
+    )
+
+
+def test_the_guardrail_summary_says_what_the_lines_say() -> None:
+    """A plan a guardrail held back does not read as "every guardrail passes": the sentence
+    above the lines names what held it back, what is broken, what was not checked; after a
+    pricing manager's edit, what held the agent's plan back is said to be of the plan before."""
+    held = {"margin floor": "without it the plan would price 90.00 from 2026-11-16"}
+    checks = _lines([100.0, 100.0], bindings=held)
+    assert guardrail_summary(checks, []) == (
+        "No guardrail is broken; 1 held the plan back: margin floor."
+    )
+    margin = next(c for c in checks if c.guardrail == "margin floor")
+    # One rounding for margins: 8.5%, as the page's tables show it, never 9% or 8%.
+    assert margin.plan == "lowest margin 8.5% (price 100.00 over cost 91.50)"
+    assert margin.text.endswith(
+        ": passed. It held the plan back: without it the plan would price 90.00 from 2026-11-16."
+    )
+    assert guardrail_summary(_lines([100.0, 100.0], bindings={}), []) == (
+        "No guardrail is broken, and none held the plan back."
+    )
+    # Below the floor of 5%: broken, and the summary says which.
+    broken = _lines([90.0, 90.0], bindings={})
+    assert guardrail_summary(broken, ["week 1: price 90.00 breaks the margin floor"]) == (
+        "Broken: margin floor."
+    )
+    edited = _lines([100.0, 100.0], bindings=held, edited=True)
+    assert guardrail_summary(edited, []) == (
+        "No guardrail is broken; 1 held the agent's plan back before the edit: margin floor."
+    )
+    assert "Before the edit it held the agent's plan back: without it" in next(
+        c.text for c in edited if c.guardrail == "margin floor"
+    )
+    unchecked = guardrail_checks(
+        [100.0],
+        current_price=100.0,
+        list_price=100.0,
+        unit_cost=50.0,
+        guardrails=Guardrails(),
+        bindings={},
+    )
+    assert guardrail_summary(unchecked, []) == (
+        "No guardrail is broken (distance from past changes, no increase during a promotion: "
+        "not checked), and none held the plan back."
     )

@@ -426,13 +426,24 @@ def test_return_records_items_and_refund_method(services: Services) -> None:
     assert done.output["order"]["return_items"] == ["6242772310", "9727387530"]
 
 
-@pytest.mark.parametrize(("tier", "fee"), [(None, 6.95), ("member", 6.95), ("silver", 0.0)])
-def test_a_return_by_mail_states_the_label_fee_and_the_refund_net_of_it(
-    services: Services, tier: str | None, fee: float
+@pytest.mark.parametrize(
+    ("tier", "reason", "fee", "days"),
+    [
+        (None, None, 6.95, 30),
+        ("member", None, 6.95, 30),
+        ("silver", None, 0.0, 45),
+        (None, "defective", 0.0, 30),
+        ("member", "wrong item", 0.0, 30),
+    ],
+)
+def test_a_return_by_mail_states_the_window_the_label_fee_and_the_refund_net_of_it(
+    services: Services, tier: str | None, reason: str | None, fee: float, days: int
 ) -> None:
     """The Returns policy: "Silver and Gold members get a free prepaid label; for Members and
-    guests, $6.95 is deducted from the refund for the label". What the shopper says yes to, and
-    what they are told after, state the refund they will get."""
+    guests, $6.95 is deducted from the refund for the label. [...] Defective or wrong items
+    always ship back free", within the tier's window. What the shopper is told before the
+    return (the order's details), what they say yes to, and what they are told after, state
+    the window and the refund they will get."""
     engine = services.engine
     with Session(engine) as session, session.begin():
         session.get_one(Customer, SHOPPER).loyalty_tier = tier
@@ -443,11 +454,17 @@ def test_a_return_by_mail_states_the_label_fee_and_the_refund_net_of_it(
         )
     assert price is not None
     ctx = _ctx(services)
+    window = f"Returns are accepted within {days} days of delivery"
+    terms = _call(ctx, "order_details", order_id="#W5866402").output
+    assert terms is not None and terms["return_terms"].startswith(window)
+    assert ("$6.95 is deducted from the refund" in terms["return_terms"]) == (tier != "silver")
     arguments = {"order_id": "#W5866402", "item_ids": ["9727387530"], "payment_method_id": PAYPAL}
+    if reason is not None:
+        arguments["reason"] = reason
     asked = _call(ctx, "return_order_items", **arguments)
     assert asked.status == "needs_confirmation" and asked.error is not None
     summary = asked.error.details["summary"]
-    assert f"a refund of ${price - fee:,.2f} to" in summary
+    assert f"a refund of ${price - fee:,.2f} to" in summary and window in summary
     assert ("$6.95 return-label fee" in summary) == (fee > 0)
     done = _confirmed(ctx, "return_order_items", **arguments)
     assert done.ok and done.output is not None

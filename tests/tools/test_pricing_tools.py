@@ -35,6 +35,8 @@ from retail.store.models import (
     InventoryPosition,
     PriceChange,
     Product,
+    Promotion,
+    PromotionItem,
     Proposal,
     Variant,
 )
@@ -336,9 +338,11 @@ def test_price_steps_never_date_a_change_in_the_past() -> None:
     assert price_steps(plan, today=late) == [(late, 70.0)]
 
 
-def _zone_proposal(engine: Engine, product_id: str, fractions: tuple[float, ...]) -> Proposal:
+def _zone_proposal(
+    engine: Engine, product_id: str, fractions: tuple[float, ...], **guardrails: Any
+) -> Proposal:
     """A markdown of every size of `product_id` in the one price zone, quoted for its first
-    size, as the planner writes it."""
+    size, as the planner writes it (under these guardrail settings, default ones else)."""
     with transaction(engine) as session:
         sizes = session.scalars(
             select(Variant).where(Variant.product_id == product_id).order_by(Variant.id)
@@ -350,6 +354,7 @@ def _zone_proposal(engine: Engine, product_id: str, fractions: tuple[float, ...]
             "variants": [
                 {"sku": v.id, "list_price": v.price, "current_price": v.price} for v in sizes
             ],
+            "guardrails": Guardrails(**guardrails).model_dump(mode="json"),
         }
         return create_proposal(
             session,
@@ -453,8 +458,12 @@ def test_a_plan_costed_on_another_size_says_so_and_names_the_sizes_own_costs(
         listed = reader.summary(session.get_one(Proposal, proposal.id))
     assert listed.totals["prices_at"] == "every store and online"
 
-    # A plan on the quoted size's own cost has nothing to explain.
+    # A plan on the quoted size's own cost has nothing to explain: every size costs the same
+    # share of its list price (the margins are on the costs as they are now, as approval
+    # checks them, not on a cost recorded in the plan).
     with transaction(engine) as session:
+        for variant in session.scalars(select(Variant).where(Variant.product_id == product_id)):
+            variant.unit_cost = round(float(variant.price) * 0.30, 2)
         stored = session.get_one(Proposal, proposal.id)
         stored.content = {**stored.content, "unit_cost": own}
     d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
@@ -507,6 +516,7 @@ def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) 
     assert d is not None
     checks = {c["guardrail"]: c for c in d["guardrails"]["checks"]}
     assert set(checks) == {
+        "price ladder",
         "margin floor",
         "minimum price",
         "maximum step",
@@ -516,17 +526,19 @@ def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) 
         "no increase during a promotion",
     }
     assert checks["distance from past changes"]["plan"].startswith(
-        f"change -10% ({d['current_price']:.2f} to {round(d['current_price'] * 0.9, 2):.2f}) "
-        "is -2.11 sd of past changes, limit 3.0"
+        f"change -10.0% ({d['current_price']:.2f} to {round(d['current_price'] * 0.9, 2):.2f}) "
+        "is -2.11 sd of past changes"
     )
     with Session(world.engine) as session:
-        waiting = session.scalars(
+        approved = session.scalars(
             select(Proposal).where(
                 Proposal.kind == "price_change",
-                Proposal.status.in_(("proposed", "approved", "edited", "executed")),
+                Proposal.status.in_(("approved", "edited", "executed")),
             )
         ).all()
-    same_day = sum(
+    # The cap counts the price changes that would happen on the day: this plan's and those of
+    # the plans approved already (an open proposal may never be approved).
+    same_day = 1 + sum(
         START.isoformat()
         in {
             day.isoformat()
@@ -535,9 +547,134 @@ def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) 
                 today=dt.date.fromisoformat(p.content["path"][0]["week_starting"]),
             )
         }
-        for p in waiting
+        for p in approved
     )
     assert checks["price changes a day"]["plan"].startswith(
-        f"busiest of its days {START.isoformat()}: {same_day} price changes across products"
+        f"busiest of its days {START.isoformat()}: {same_day} price "
+        f"change{'' if same_day == 1 else 's'} across products"
     )
-    assert checks["no increase during a promotion"]["plan"].endswith(": passed")
+    assert checks["no increase during a promotion"]["verdict"] == "passed"
+    assert all(c["text"].startswith(c["guardrail"].capitalize()) for c in checks.values())
+
+
+def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Services) -> None:
+    """A promotion begun since the plan, price changes that other approvals put on its days,
+    and a unit cost raised since: the proposal's guardrail lines say so before anyone decides,
+    and approval refuses it in one sentence, writing no price."""
+    engine = world.engine
+    with Session(engine) as session:
+        sized = _list_prices_by_product(session)
+        # Products whose sizes share one price, so a plan's fraction is every size's.
+        products = sorted(p for p, prices in sized.items() if len(set(prices)) == 1)[:4]
+    promoted, first, second, costly = products
+    pat = Principal.parse("pricing_manager:pat")
+
+    def approve(proposal: Proposal) -> DecisionOutcome:
+        request = DecisionRequest(
+            proposal_id=proposal.id, decision="approve", content_hash=proposal.content_hash
+        )
+        return decide_and_apply(engine, pat, request, settings=world.settings).decision
+
+    def guardrails(proposal: Proposal) -> dict[str, Any]:
+        out = _call(
+            world, "pricing_manager:pat", "pricing_proposal_detail", proposal_id=proposal.id
+        )
+        assert out.output is not None, out.error
+        return out.output["guardrails"]
+
+    # Back up to list price in the second week: allowed without markdown-only, unless that
+    # week is on promotion.
+    back_up = _zone_proposal(engine, promoted, (0.9, 1.0), monotone=False)
+    assert guardrails(back_up)["passes"]
+    with transaction(engine) as session:
+        session.add(
+            Promotion(
+                id="promo-new",
+                name="Started after the plan",
+                starts_on=START + dt.timedelta(weeks=1),
+                ends_on=START + dt.timedelta(weeks=1, days=6),
+                discount_pct=10.0,
+                source="test",
+            )
+        )
+        session.flush()
+        session.add(PromotionItem(promotion_id="promo-new", product_id=promoted))
+    report = guardrails(back_up)
+    assert not report["passes"] and report["summary"].startswith("Broken: ")
+    assert "no increase during a promotion" in report["summary"]
+    refused = approve(back_up)
+    assert not refused.accepted and "during a promotion" in refused.message
+    assert refused.message.count(". ") == 0 and refused.message.endswith(".")
+
+    # A cap of one price change a day: the first approval takes it.
+    assert approve(_zone_proposal(engine, first, (0.9,), max_changes_per_day=1)).accepted
+    over_cap = _zone_proposal(engine, second, (0.9,), max_changes_per_day=1)
+    line = next(
+        c for c in guardrails(over_cap)["checks"] if c["guardrail"] == "price changes a day"
+    )
+    assert line["verdict"] == "broken" and "2 price changes across products" in line["plan"]
+    refused = approve(over_cap)
+    assert not refused.accepted and "over the cap of 1 a day" in refused.message
+
+    # The unit cost went up since the plan: its price no longer keeps the margin floor.
+    dearer = _zone_proposal(engine, costly, (0.9,))
+    with transaction(engine) as session:
+        session.execute(
+            update(Variant)
+            .where(Variant.product_id == costly)
+            .values(unit_cost=Variant.price * 0.95)
+        )
+    refused = approve(dearer)
+    assert not refused.accepted and "breaks the margin floor of 0.0%" in refused.message
+    with Session(engine) as session:
+        written = session.scalars(
+            select(PriceChange.proposal_id).where(
+                PriceChange.proposal_id.in_([back_up.id, over_cap.id, dearer.id])
+            )
+        ).all()
+    assert written == []
+
+
+def test_an_edited_plan_is_checked_as_edited_and_says_whose_plan_was_held_back(
+    world: Services,
+) -> None:
+    """After a pricing manager's edit the guardrail lines are the edited path's figures, and
+    what a guardrail held back is said to be the agent's plan before the edit, not the prices
+    now shown."""
+    with Session(world.engine) as session:
+        sku = session.scalars(
+            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
+        ).first()
+        assert sku is not None
+        planned = {
+            **_markdown_content(session, sku, (0.9, 0.9, 0.9)),
+            "binding_guardrails": [
+                {"guardrail": "maximum step", "held_back": "without it the plan would price less"}
+            ],
+        }
+    week = planned["path"][2]["week_starting"]
+    deeper = round(planned["current_price"] * 0.8, 2)
+    with transaction(world.engine) as session:
+        proposal = create_proposal(
+            session,
+            kind="price_change",
+            content=edit_markdown(planned, {week: deeper}),
+            proposer="agent:pricing",
+            location_id=STORE,
+        )
+    d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
+    assert d is not None and d["edited_weeks"] == [week]
+    report = d["guardrails"]
+    assert report["summary"] == (
+        "No guardrail is broken (distance from past changes: not checked); 1 held the agent's "
+        "plan back before the edit: maximum step."
+    )
+    checks = {c["guardrail"]: c for c in report["checks"]}
+    assert checks["minimum price"]["plan"].startswith(f"lowest price {deeper:.2f}")
+    assert (
+        "Before the edit it held the agent's plan back: without it"
+        in (checks["maximum step"]["text"])
+    )
+    assert checks["margin floor"]["text"].endswith(
+        "It did not hold the agent's plan back before the edit."
+    )
