@@ -34,12 +34,12 @@ HISTORY_WEEKS = 8
 MIN_HISTORY_WEEKS = 4
 # Units added to both sides of a ratio so that a store selling 2 units where it usually sells 1
 # is not a "2x" event.
-VOLUME_SMOOTHING_UNITS = 5.0
+VOLUME_SMOOTHING_UNITS = 2.0
 # A store-day is out of range when its log ratio to its history, net of the chain's that day, is
 # beyond both this factor and VOLUME_MAD_LIMIT of its own spread (robust z, MAD scaled to a
 # standard deviation). The factor is the floor for steady stores whose spread is tiny.
 VOLUME_RATIO_LIMIT = 4.0
-VOLUME_MAD_LIMIT = 6.0
+VOLUME_MAD_LIMIT = 3.0
 # The stores moving this much at once (every store x100: a unit error in the extract), or a
 # location with no peers moving this much, is out of range too; holiday peaks stay well under
 # it (Black Friday is about 4x, a closed day about 1/40).
