@@ -243,6 +243,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/experiments/{key}/start", "post"): "startExperiment",
         ("/v1/experiments/{key}/stop", "post"): "stopExperiment",
         ("/v1/experiments/{key}/report", "get"): "getExperimentReport",
+        ("/v1/feeds", "get"): "listFeedBatches",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
