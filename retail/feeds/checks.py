@@ -86,6 +86,11 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+def _selling(ref: Reference) -> list[str]:
+    """The locations that sell: where prices apply (`retail.price_zones`)."""
+    return sorted(loc for loc, kind in ref.locations.items() if kind in PRICED_KINDS)
+
+
 def duplicate_rows(kind: FeedKind, rows: pd.DataFrame) -> list[FeedProblem]:
     key = list(ROW_KEY[kind])
     repeated = rows.duplicated(key, keep=False)
@@ -109,11 +114,7 @@ def unknown_ids(kind: FeedKind, rows: pd.DataFrame, ref: Reference) -> list[Feed
     if "location_id" in rows:
         # Sales happen where prices apply (the stores and online, `retail.price_zones`); stock
         # is also held at the distribution centre.
-        allowed = sorted(
-            loc
-            for loc, kind_of in ref.locations.items()
-            if kind != "sales" or kind_of in PRICED_KINDS
-        )
+        allowed = _selling(ref) if kind == "sales" else sorted(ref.locations)
         unknown = set(rows["location_id"]) - set(allowed)
         if unknown:
             which = "the stores and the online channel" if kind == "sales" else "its locations"
@@ -167,13 +168,16 @@ def future_dates(kind: FeedKind, rows: pd.DataFrame, ref: Reference) -> list[Fee
     ]
 
 
-def sales_days(conn: Connection, rows: pd.DataFrame) -> list[FeedProblem]:
+def sales_days(conn: Connection, rows: pd.DataFrame, ref: Reference) -> list[FeedProblem]:
     """Days already loaded (a feed does not restate them), the days between the last loaded
     day and the batch's first that never arrived, and days inside the batch with no rows."""
     days = sorted(set(rows["day"]))
+    selling = _selling(ref)
+    # Every query names its locations so that it reads the (location, day) index, not the
+    # whole fact table.
     loaded = conn.execute(
         select(DailySales.location_id, DailySales.day)
-        .where(DailySales.day.in_(days))
+        .where(DailySales.location_id.in_(selling), DailySales.day.in_(days))
         .group_by(DailySales.location_id, DailySales.day)
     ).all()
     batch_keys = set(zip(rows["location_id"], rows["day"], strict=True))
@@ -189,7 +193,15 @@ def sales_days(conn: Connection, rows: pd.DataFrame) -> list[FeedProblem]:
             )
         ]
     problems = []
-    last = conn.scalar(select(func.max(DailySales.day)).where(DailySales.day < days[0]))
+    lasts = [
+        conn.scalar(
+            select(func.max(DailySales.day)).where(
+                DailySales.location_id == loc, DailySales.day < days[0]
+            )
+        )
+        for loc in selling
+    ]
+    last = max((d for d in lasts if d is not None), default=None)
     if last is not None and (days[0] - last).days > 1:
         gap = [last + dt.timedelta(days=i) for i in range(1, (days[0] - last).days)]
         problems.append(
@@ -222,24 +234,27 @@ def sales_volumes(
     history_days = sorted(
         {d - dt.timedelta(weeks=k) for d in days for k in range(1, HISTORY_WEEKS + 1)}
     )
+    selling = _selling(ref)
     history = pd.DataFrame(
         conn.execute(
             select(DailySales.location_id, DailySales.day, func.sum(DailySales.units))
-            .where(DailySales.day.in_(history_days))
+            .where(DailySales.location_id.in_(selling), DailySales.day.in_(history_days))
             .group_by(DailySales.location_id, DailySales.day)
         ).all(),
         columns=["location_id", "day", "units"],
     )
-    first_sale = dict(
-        conn.execute(
-            select(DailySales.location_id, func.min(DailySales.day)).group_by(
-                DailySales.location_id
+    first_sale = {
+        loc: first
+        for loc in selling
+        if (
+            first := conn.scalar(
+                select(func.min(DailySales.day)).where(DailySales.location_id == loc)
             )
-        ).all()
-    )
+        )
+        is not None
+    }
     sold = history.set_index(["location_id", "day"])["units"].to_dict()
     batch = rows.groupby(["location_id", "day"])["units"].sum().to_dict()
-    selling = sorted(loc for loc, kind in ref.locations.items() if kind in PRICED_KINDS)
     figures: list[dict[str, object]] = []
     for day in days:
         for loc in selling:

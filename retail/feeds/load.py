@@ -187,7 +187,7 @@ def _check(
     if problems:
         return problems, {}
     if kind == "sales":
-        problems = checks.sales_days(conn, rows)
+        problems = checks.sales_days(conn, rows, ref)
         if problems:
             return problems, {}
         problems, figures = checks.sales_volumes(conn, rows, ref)
