@@ -166,7 +166,7 @@ def validate_rows(kind: FeedKind, raw: pd.DataFrame) -> tuple[pd.DataFrame, Feed
     try:
         typed = schema.validate(raw, lazy=True)
     except SchemaErrors as exc:
-        return raw, FeedProblem("schema", _first_failure(kind, exc))
+        return raw, FeedProblem("schema", _first_failure(kind, raw, exc))
     typed = typed[[name for name in schema.columns if name in typed]].copy()
     typed[DATE_COLUMN[kind]] = _dates(typed[DATE_COLUMN[kind]]).dt.date
     for name in BOOLEANS[kind]:
@@ -178,7 +178,7 @@ def validate_rows(kind: FeedKind, raw: pd.DataFrame) -> tuple[pd.DataFrame, Feed
 _WANTED = {"int64": "a whole number", "float64": "a number"}
 
 
-def _first_failure(kind: FeedKind, exc: SchemaErrors) -> str:
+def _first_failure(kind: FeedKind, raw: pd.DataFrame, exc: SchemaErrors) -> str:
     """One sentence for the first failing rule: its column, what is wrong, how many rows, and
     the first line it happens on."""
     cases = exc.failure_cases
@@ -212,6 +212,6 @@ def _first_failure(kind: FeedKind, exc: SchemaErrors) -> str:
         rule = f"is not {_WANTED.get(dtype, dtype)}"
     if first["schema_context"] != "Column":
         return f"In {rows} of the {kind} file, {rule} ({line})"
-    return (
-        f"Column {column} {rule} in {rows} of the {kind} file ({line}: {first['failure_case']!r})"
-    )
+    # The value as the file has it ("-12"), not as it was typed (-12.0).
+    value = raw[column].iloc[positions.min()] if count else first["failure_case"]
+    return f"Column {column} {rule} in {rows} of the {kind} file ({line}: {value!r})"
