@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import statistics
 import sys
@@ -38,35 +37,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.console import Console
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from benchmarks.worlds import machine
-from evals.feeds import CORRUPTIONS, FeedCase, withhold_sales
+from evals.feeds import CORRUPTIONS, FeedCase, sales_digest, withhold_sales
 from retail.feeds.export import export_feed
 from retail.feeds.formats import FeedKind, validate_rows
 from retail.feeds.load import ACCEPTED, APPLY, QUARANTINED, load_feed
 from retail.settings import Settings
 from retail.store.db import make_engine
-from retail.store.models import DailySales, FeedBatch
+from retail.store.models import FeedBatch
 from retail.store.schema import upgrade
 from retail.world.seed import seed_world
 
 console = Console(stderr=True)
 MARKDOWN_SHARE = 0.05
-
-
-def sales_digest(engine: Engine) -> str:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                DailySales.variant_id,
-                DailySales.location_id,
-                DailySales.day,
-                DailySales.units,
-                DailySales.revenue,
-            ).order_by(DailySales.variant_id, DailySales.location_id, DailySales.day)
-        ).all()
-    return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def moved_stock(snapshot: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

@@ -9,12 +9,13 @@ they can arrive again as the files a retailer's systems send each night.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 
 from retail.feeds.formats import FeedKind
 from retail.store.models import DailySales
@@ -44,6 +45,22 @@ def withhold_sales(engine: Engine, first_day: dt.date) -> int:
     """Remove the sales of `first_day` and after (they arrive as feed files); the rows removed."""
     with engine.begin() as conn:
         return conn.execute(delete(DailySales).where(DailySales.day >= first_day)).rowcount
+
+
+def sales_digest(engine: Engine) -> tuple[int, str]:
+    """How many daily sales rows the store holds and a SHA-256 over all of them, in key order:
+    equal digests, equal tables."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                DailySales.variant_id,
+                DailySales.location_id,
+                DailySales.day,
+                DailySales.units,
+                DailySales.revenue,
+            ).order_by(DailySales.variant_id, DailySales.location_id, DailySales.day)
+        ).all()
+    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
 def _one_location(case: FeedCase) -> str:

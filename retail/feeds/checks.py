@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
-from retail.feeds.formats import DATE_COLUMN, ROW_KEY, FeedKind, FeedProblem
+from retail.feeds.formats import DATE_COLUMN, FIRST_ROW_LINE, ROW_KEY, FeedKind, FeedProblem
 from retail.price_zones import PRICED_KINDS
 from retail.store.models import DailySales, FeedBatch, InventoryPosition, Location, Variant
 
@@ -98,7 +98,8 @@ def duplicate_rows(kind: FeedKind, rows: pd.DataFrame) -> list[FeedProblem]:
         return []
     extra = int(rows.duplicated(key, keep="first").sum())
     first = rows[repeated].iloc[0]
-    lines = (rows.index[repeated & (rows[key] == first[key]).all(axis=1)] + 2).tolist()
+    same = repeated & (rows[key] == first[key]).all(axis=1)
+    lines = (rows.index[same] + FIRST_ROW_LINE).tolist()
     named = ", ".join(f"{column} {first[column]}" for column in key)
     return [
         FeedProblem(

@@ -40,7 +40,7 @@ ROW_KEY: dict[FeedKind, tuple[str, ...]] = {
 _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n", ""})
 # A line of the file from a row's position: the header is line 1.
-_FIRST_ROW_LINE = 2
+FIRST_ROW_LINE = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +206,7 @@ def _first_failure(kind: FeedKind, raw: pd.DataFrame, exc: SchemaErrors) -> str:
     positions = pd.to_numeric(same["index"], errors="coerce").dropna().astype(int)
     count = positions.nunique()
     rows = f"{count:,} row{'s' if count != 1 else ''}"
-    line = f"first on line {positions.min() + _FIRST_ROW_LINE}" if count else ""
+    line = f"first on line {positions.min() + FIRST_ROW_LINE}" if count else ""
     if rule.startswith("coerce_dtype"):
         dtype = rule.split("'")[1] if "'" in rule else rule
         rule = f"is not {_WANTED.get(dtype, dtype)}"

@@ -14,7 +14,9 @@ from typer.testing import Result
 from evals.feeds import withhold_sales
 from retail.settings import get_settings
 from retail.store.open import open_store
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from retail.world.seed import PINNED_END
+from tests.api.test_cli_data import _one_error_line
+from tests.ml_core.tiny_world import seed_tiny_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 
@@ -22,26 +24,9 @@ LAST = PINNED_END
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
-def _one_error_line(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.output
-    return lines[0]
-
-
 @pytest.fixture
 def world(aisle: Aisle) -> None:
-    engine = open_store()
-    seed_world(
-        engine,
-        scale="small",
-        seed=5,
-        end=PINNED_END,
-        world_dir=get_settings().world_dir,
-        show_progress=False,
-        spec=ScaleSpec(25, 3, 40, 120, 0.8, 20, 1.0),
-    )
+    engine = seed_tiny_world(open_store(), get_settings().var_dir, days=120, stores=3)
     engine.dispose()
 
 

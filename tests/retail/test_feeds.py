@@ -15,17 +15,16 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from evals.feeds import CORRUPTIONS, FeedCase, withhold_sales
+from evals.feeds import CORRUPTIONS, FeedCase, sales_digest, withhold_sales
 from ml_core.forecasting.store_panel import sales_panel
 from ml_core.pricing.store_data import pricing_panel
 from retail.feeds.export import export_feed
 from retail.feeds.load import ACCEPTED, QUARANTINED, FeedResult, load_feed
 from retail.settings import Settings, get_settings
-from retail.store.models import DailySales, FeedBatch, InventoryPosition, PriceChange, Variant
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from retail.store.models import FeedBatch, InventoryPosition, PriceChange, Variant
+from retail.world.seed import PINNED_END
+from tests.ml_core.tiny_world import seed_tiny_world
 
-# 3 stores and online over 120 days: enough same weekdays to judge a day's volume.
-SPEC = ScaleSpec(25, 3, 40, 120, 0.8, 20, 1.0)
 FEED_DAYS = [PINNED_END - dt.timedelta(days=2 - i) for i in range(3)]
 TODAY = PINNED_END + dt.timedelta(days=1)
 
@@ -70,15 +69,8 @@ def _text(frame: pd.DataFrame) -> pd.DataFrame:
 
 @pytest.fixture
 def feed_world(engine: Engine, tmp_path: Path) -> FeedWorld:
-    seed_world(
-        engine,
-        scale="small",
-        seed=5,
-        end=PINNED_END,
-        world_dir=tmp_path / "world",
-        show_progress=False,
-        spec=SPEC,
-    )
+    # 3 stores and online over 120 days: enough peers and same weekdays to judge a volume.
+    seed_tiny_world(engine, tmp_path, days=120, stores=3)
     clean = {day: _text(export_feed(engine, "sales", day)) for day in FEED_DAYS}
     withhold_sales(engine, FEED_DAYS[0])
     folder = tmp_path / "feeds"
@@ -86,21 +78,11 @@ def feed_world(engine: Engine, tmp_path: Path) -> FeedWorld:
     return FeedWorld(engine, get_settings(), folder, clean)
 
 
-def _sales_digest(engine: Engine) -> tuple[int, str]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                DailySales.variant_id, DailySales.location_id, DailySales.day, DailySales.units
-            ).order_by(DailySales.variant_id, DailySales.location_id, DailySales.day)
-        ).all()
-    return len(rows), hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
 def test_every_corrupted_sales_file_is_quarantined_and_kept_and_the_clean_days_land(
     feed_world: FeedWorld,
 ) -> None:
     first, second = feed_world.clean[FEED_DAYS[0]], feed_world.clean[FEED_DAYS[1]]
-    before = _sales_digest(feed_world.engine)
+    before = sales_digest(feed_world.engine)
     for name, corrupt in CORRUPTIONS["sales"].items():
         bad = corrupt(feed_world.case(first, second))
         result = feed_world.load("sales", f"bad-{name}", bad)
@@ -108,7 +90,7 @@ def test_every_corrupted_sales_file_is_quarantined_and_kept_and_the_clean_days_l
         assert SALES_REASONS[name] in (result.reason or ""), (name, result.reason)
         assert result.reason is not None and result.reason.endswith("; quarantined.")
         assert result.rows_applied == 0
-    assert _sales_digest(feed_world.engine) == before
+    assert sales_digest(feed_world.engine) == before
 
     with Session(feed_world.engine) as session:
         batches = session.scalars(select(FeedBatch).order_by(FeedBatch.id)).all()
@@ -124,12 +106,12 @@ def test_every_corrupted_sales_file_is_quarantined_and_kept_and_the_clean_days_l
         assert result.status == ACCEPTED, result.reason
         assert result.rows_applied == len(feed_world.clean[day])
         assert (result.first_day, result.last_day) == (day, day)
-    count, _ = _sales_digest(feed_world.engine)
+    count, _ = sales_digest(feed_world.engine)
     assert count == before[0] + sum(len(f) for f in feed_world.clean.values())
 
     again = feed_world.load("sales", f"clean-{FEED_DAYS[0]}", first)
     assert again.already_loaded and again.status == ACCEPTED
-    assert _sales_digest(feed_world.engine)[0] == count
+    assert sales_digest(feed_world.engine)[0] == count
     # A different file for a day already loaded restates it: refused.
     restated = first.copy()
     restated.loc[restated.index[0], "units"] = "0"
