@@ -35,8 +35,8 @@ from retail.feeds.formats import (
 )
 from retail.importers.common import read_file
 from retail.settings import Settings, get_settings
-from retail.store.bulk import copy_frame
-from retail.store.models import FeedBatch, InventoryPosition, PriceChange, Variant
+from retail.store.bulk import copy_frame, table
+from retail.store.models import FeedBatch, Variant
 
 ACCEPTED, QUARANTINED = "accepted", "quarantined"
 
@@ -216,8 +216,8 @@ def _keep(settings: Settings, kind: str, name: str, sha256: str, data: bytes) ->
 
 
 def _record(conn: Connection, values: dict[str, Any]) -> int:
-    result = conn.execute(FeedBatch.__table__.insert().values(**values))
-    return int(result.inserted_primary_key[0])
+    batches = table("feed_batches")
+    return int(conn.execute(batches.insert().values(**values).returning(batches.c.id)).scalar_one())
 
 
 def _apply_sales(conn: Connection, rows: pd.DataFrame) -> int:
@@ -241,7 +241,7 @@ def _apply_inventory(conn: Connection, rows: pd.DataFrame) -> int:
         for r in rows.itertuples()
     ]
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(InventoryPosition.__table__)
+    statement = insert(table("inventory"))
     # A position already recorded keeps its reservations and shelf capacity: the snapshot says
     # what is on the shelf and on order, not what is promised to customers.
     conn.execute(
@@ -264,7 +264,7 @@ def _apply_catalog(conn: Connection, rows: pd.DataFrame) -> int:
             select(Variant.id, Variant.price).where(Variant.id.in_(list(rows["variant_id"])))
         ).all()
     )
-    variants = Variant.__table__
+    variants = table("variants")
     conn.execute(
         update(variants)
         .where(variants.c.id == bindparam("b_id"))
@@ -294,7 +294,7 @@ def _apply_catalog(conn: Connection, rows: pd.DataFrame) -> int:
         if round(float(r.price), 2) != round(float(current[r.variant_id]), 2)
     ]
     if changed:
-        conn.execute(PriceChange.__table__.insert(), changed)
+        conn.execute(table("price_history").insert(), changed)
     return len(rows)
 
 
