@@ -22,7 +22,7 @@ from retail.feeds.export import export_feed
 from retail.feeds.load import ACCEPTED, QUARANTINED, FeedResult, load_feed
 from retail.settings import Settings, get_settings
 from retail.store.models import FeedBatch, InventoryPosition, PriceChange, Variant
-from retail.world.seed import PINNED_END
+from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.ml_core.tiny_world import seed_tiny_world
 
 FEED_DAYS = [PINNED_END - dt.timedelta(days=2 - i) for i in range(3)]
@@ -191,3 +191,27 @@ def test_a_catalogue_update_records_its_price_changes(feed_world: FeedWorld) -> 
             select(func.count()).select_from(PriceChange).where(PriceChange.effective_on == TODAY)
         )
     assert changes == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_replacing_the_world_forgets_the_batches_loaded_into_it(
+    feed_world: FeedWorld, tmp_path: Path
+) -> None:
+    first = feed_world.clean[FEED_DAYS[0]]
+    assert feed_world.load("sales", "clean", first).status == ACCEPTED
+    seed_world(
+        feed_world.engine,
+        scale="small",
+        seed=6,
+        end=PINNED_END,
+        world_dir=tmp_path / "world",
+        show_progress=False,
+        spec=ScaleSpec(25, 3, 40, 120, 0.8, 20, 1.0),
+        replace=True,
+    )
+    with Session(feed_world.engine) as session:
+        assert session.scalar(select(func.count()).select_from(FeedBatch)) == 0
+    # Checked again against the new world, whose catalogue is another: not skipped as known.
+    again = feed_world.load("sales", "clean", first)
+    assert not again.already_loaded and again.status == QUARANTINED
+    assert "the catalogue does not have" in (again.reason or ""), again.reason
