@@ -90,11 +90,17 @@ def test_every_corrupted_sales_file_is_quarantined_and_kept_and_the_clean_days_l
         assert SALES_REASONS[name] in (result.reason or ""), (name, result.reason)
         assert result.reason is not None and result.reason.endswith("; quarantined.")
         assert result.rows_applied == 0
+    # The distribution centre holds stock but sells nothing.
+    at_dc = first.assign(location_id=first["location_id"].where(first.index > 0, "DC01"))
+    refused = feed_world.load("sales", "at-dc", at_dc)
+    assert refused.reason is not None and refused.reason.startswith(
+        "The sales file names 1 location that is not a store or the online channel (DC01; "
+    )
     assert sales_digest(feed_world.engine) == before
 
     with Session(feed_world.engine) as session:
         batches = session.scalars(select(FeedBatch).order_by(FeedBatch.id)).all()
-        assert [b.status for b in batches] == [QUARANTINED] * len(CORRUPTIONS["sales"])
+        assert [b.status for b in batches] == [QUARANTINED] * (len(CORRUPTIONS["sales"]) + 1)
         kept = Path(batches[0].kept_at or "")
         assert (
             kept.read_bytes()
