@@ -43,6 +43,7 @@ from api.routes import (
     evals,
     events,
     experiments,
+    feeds,
     health,
     me,
     metrics,
@@ -80,6 +81,7 @@ ROUTERS: Sequence[APIRouter] = (
     evals.router,
     experiments.router,
     models.router,
+    feeds.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot

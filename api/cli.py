@@ -6,7 +6,6 @@ a stack trace means a bug in Aisle.
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,9 +17,10 @@ from typer.core import TyperGroup
 
 from api.commands.ask import ask_cmd
 from api.commands.audit import audit_app
-from api.commands.common import JsonFlag, print_json, store
+from api.commands.common import JsonFlag, iso_date, print_json, store
 from api.commands.evals import eval_app
 from api.commands.experiments import experiments_app
+from api.commands.feeds import export_feed_cmd, feeds_cmd, load_cmd
 from api.commands.forecast import forecast_app
 from api.commands.kg import kg_app
 from api.commands.models import models_app
@@ -60,6 +60,9 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(db_app, name="db")
 data_app.add_typer(import_app, name="import")
+data_app.command("load")(load_cmd)
+data_app.command("feeds")(feeds_cmd)
+data_app.command("export-feed")(export_feed_cmd)
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(recommend_app, name="recommend")
 app.add_typer(replenish_app, name="replenish")
@@ -115,7 +118,7 @@ def data_seed(
     from retail.settings import get_settings
     from retail.world.seed import seed_world, seeded_end
 
-    pinned = None if end is None else _iso_date("--end", end)
+    pinned = None if end is None else iso_date("--end", end)
     with store() as engine:
         if pinned is None and not replace:
             # The world already here keeps its days: running the command again changes nothing.
@@ -135,13 +138,6 @@ def data_seed(
         table.add_row(name, f"{count:,}")
     Console().print(table)
     typer.echo(result.message)
-
-
-def _iso_date(option: str, text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise AisleError(f"{option} takes a date as YYYY-MM-DD, not {text!r}.") from None
 
 
 def _run_import(source: str, path: Path, as_json: bool) -> None:

@@ -139,3 +139,23 @@ class Page(_ReadModel, Generic[T]):
             offset=offset,
             next_offset=end if end < total else None,
         )
+
+
+class FeedBatchPublic(BaseModel):
+    """One feed file received (`aisle data load`): accepted and applied, or quarantined."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: Literal["sales", "inventory", "catalog"]
+    status: Literal["accepted", "quarantined"]
+    reason: str | None = Field(description="Why it was quarantined, in one sentence.")
+    file_name: str
+    content_hash: str = Field(description="SHA-256 of the file's bytes.")
+    rows_read: int
+    rows_applied: int = Field(description="Rows written to the store (0 when quarantined).")
+    first_day: dt.date | None = Field(description="The earliest date its rows carry.")
+    last_day: dt.date | None
+    received_at: dt.datetime
+    loaded_by: str
+    kept_at: str | None = Field(description="Where a quarantined file is kept, as it arrived.")

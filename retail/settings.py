@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         """Ground truth of the generated world (expected demand, elasticities, preferences)."""
         return self.var_dir / "world"
 
+    @property
+    def quarantine_dir(self) -> Path:
+        """Feed files that failed their checks, kept as they arrived (`retail.feeds`)."""
+        return self.var_dir / "feeds" / "quarantine"
+
 
 class SettingsError(AisleError):
     """The environment's AISLE_* configuration is not valid."""

@@ -3,6 +3,7 @@ output folders whole, the --json flag."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -33,6 +34,14 @@ def store() -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+def iso_date(option: str, text: str) -> dt.date:
+    """A date option's value; anything but YYYY-MM-DD is one sentence naming the option."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise AisleError(f"{option} takes a date as YYYY-MM-DD, not {text!r}.") from None
 
 
 def print_json(payload: object) -> None:

@@ -450,6 +450,44 @@ class DatasetLoad(Base):
     )
 
 
+class FeedBatch(Base):
+    """One daily feed file (sales, an inventory snapshot, a catalogue update) and what became of
+    it: accepted (its rows were applied in the same transaction as this row) or quarantined
+    (nothing applied; the file is kept under the var dir and `reason` says why in one sentence).
+
+    The models read only the tables accepted batches write to, so a quarantined batch never
+    reaches one. A file is accepted at most once (the partial unique index); a quarantined one
+    may be sent again, corrected or once what it was missing has arrived.
+    """
+
+    __tablename__ = "feed_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # sales | inventory | catalog
+    status: Mapped[str] = mapped_column(String(16), index=True)  # accepted | quarantined
+    reason: Mapped[str | None] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    rows_read: Mapped[int] = mapped_column(Integer)
+    rows_applied: Mapped[int] = mapped_column(Integer, default=0)
+    first_day: Mapped[dt.date | None] = mapped_column(Date)
+    last_day: Mapped[dt.date | None] = mapped_column(Date)
+    # The checks' figures (units per store-day against their history, stock totals, ...).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    kept_at: Mapped[str | None] = mapped_column(Text)  # a quarantined file's copy
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    loaded_by: Mapped[str] = mapped_column(String(100))
+    __table_args__ = (
+        Index(
+            "uq_feed_batches_accepted_content",
+            "kind",
+            "content_hash",
+            unique=True,
+            sqlite_where=text("status = 'accepted'"),
+            postgresql_where=text("status = 'accepted'"),
+        ),
+    )
+
+
 class Proposal(Base):
     """What an operations agent wants to write (a purchase order, a price change).
 

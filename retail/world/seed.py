@@ -843,6 +843,9 @@ def _delete_generated(conn: Connection) -> None:
     )
     variants, promotions = generated("variants"), generated("promotions")
     statements = [
+        # Feed batches loaded into this world's days and stock go with it: a file accepted
+        # before must be checked and applied again in the new world, not skipped as known.
+        delete(t("feed_batches")),
         delete(t("shopper_events")).where(t("shopper_events").c.customer_id.in_(customers)),
         delete(t("daily_sales")).where(t("daily_sales").c.location_id.in_(locations)),
         delete(t("inventory")).where(t("inventory").c.location_id.in_(locations)),

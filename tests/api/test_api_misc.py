@@ -249,6 +249,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/models/{kind}/diff", "get"): "diffModelVersions",
         ("/v1/models/{kind}/promote", "post"): "promoteModel",
         ("/v1/models/{kind}/rollback", "post"): "rollbackModel",
+        ("/v1/feeds", "get"): "listFeedBatches",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

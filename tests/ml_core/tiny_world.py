@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 
-def seed_tiny_world(engine: Engine, folder: Path, *, days: int) -> Engine:
-    """25 products, 2 stores, 40 customers over `days` days (seed 5) into `engine`."""
-    spec = ScaleSpec(25, 2, 40, days, 0.8, 20, 1.0)
+def seed_tiny_world(engine: Engine, folder: Path, *, days: int, stores: int = 2) -> Engine:
+    """25 products, `stores` stores, 40 customers over `days` days (seed 5) into `engine`."""
+    spec = ScaleSpec(25, stores, 40, days, 0.8, 20, 1.0)
     seed_world(
         engine,
         scale="small",
