@@ -4,6 +4,7 @@ drift alert or performance breach, list the schedules and the runs."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,10 @@ jobs_app = typer.Typer(
     no_args_is_help=True,
 )
 QuietFlag = Annotated[bool, typer.Option("--quiet", help="No progress on stderr.")]
+RulesOption = Annotated[
+    Path | None,
+    typer.Option("--rules", help="A promotion rules file (default: evals/promotion.yaml)."),
+]
 
 
 def _registry() -> Any:
@@ -28,17 +33,19 @@ def _registry() -> Any:
 @jobs_app.command("run")
 def run_cmd(
     name: Annotated[str, typer.Argument(help="A job from evals/jobs.yaml, or `due`.")],
+    rules: RulesOption = None,
     quiet: QuietFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Run a job now, or with `due` every job whose schedule has come round."""
-    from evals import jobs
+    from evals import jobs, promotion
 
+    rules = rules or promotion.PROMOTION_FILE
     with store() as engine:
         if name == "due":
-            runs = jobs.run_due(engine, _registry(), show_progress=not quiet)
+            runs = jobs.run_due(engine, _registry(), rules=rules, show_progress=not quiet)
         else:
-            runs = [jobs.run_job(engine, _registry(), name, show_progress=not quiet)]
+            runs = [jobs.run_job(engine, _registry(), name, rules=rules, show_progress=not quiet)]
     _print_runs(runs, as_json, empty="no job is due")
 
 
@@ -52,11 +59,12 @@ def trigger_cmd(
     segment: Annotated[
         str | None, typer.Option("--segment", help="The segment it fired on (category, store).")
     ] = None,
+    rules: RulesOption = None,
     quiet: QuietFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Retrain KIND now because of a drift alert or a performance breach."""
-    from evals import jobs
+    from evals import jobs, promotion
     from retail.errors import AisleError
 
     if source not in ("drift", "performance"):
@@ -68,7 +76,13 @@ def trigger_cmd(
         segment=segment,
     )
     with store() as engine:
-        run = jobs.on_trigger(engine, _registry(), trigger, show_progress=not quiet)
+        run = jobs.on_trigger(
+            engine,
+            _registry(),
+            trigger,
+            rules=rules or promotion.PROMOTION_FILE,
+            show_progress=not quiet,
+        )
     _print_runs([run], as_json, empty="")
 
 
