@@ -22,13 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from evals import promotion
 from evals.compare import load_versioned_yaml
@@ -135,7 +136,7 @@ def run_job(
     run_id = uuid.uuid4().hex
     with engine.begin() as conn:
         conn.execute(
-            JobRun.__table__.insert(),
+            insert(JobRun),
             {
                 "id": run_id,
                 "job": name,
@@ -273,38 +274,15 @@ def _retrain(
         )
         versions.append(trained.model_version)
         progress.update(task, advance=1, description=f"{name}: shadowing {trained.model_version}")
-        has_champion = registry.ledger(spec.kind).champion is not None
-        if has_champion:
-            promotion.promote(
-                engine,
-                registry,
-                spec.kind,
-                trained.model_version,
-                by=by,
-                to="shadow",
-                reason=f"challenger of job run {run_id}",
-            )
+        # Every stage change of this challenger is made by this job, through the promotion rules.
+        move = partial(promotion.promote, engine, registry, spec.kind, trained.model_version, by=by)
+        if registry.ledger(spec.kind).champion is not None:
+            move(to="shadow", reason=f"challenger of job run {run_id}")
         progress.update(task, advance=1, description=f"{name}: scoring against the champion")
         try:
-            outcome = promotion.promote(
-                engine,
-                registry,
-                spec.kind,
-                trained.model_version,
-                by=by,
-                reason=f"passed the promotion gate in job run {run_id}",
-                rules=rules,
-            )
+            outcome = move(reason=f"passed the promotion gate in job run {run_id}", rules=rules)
         except promotion.PromotionRefused as refused:
-            promotion.promote(
-                engine,
-                registry,
-                spec.kind,
-                trained.model_version,
-                by=by,
-                to="retired",
-                reason=f"refused by the promotion gate in job run {run_id}",
-            )
+            move(to="retired", reason=f"refused by the promotion gate in job run {run_id}")
             progress.update(task, advance=1, description=f"{name}: refused by the gate")
             return {"promoted": False, "stage": "retired", "reason": str(refused)}
         progress.update(task, advance=1, description=f"{name}: promoted")

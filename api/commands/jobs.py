@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, print_table, store
+from api.commands.common import JsonFlag, artifact_registry, print_json, print_table, store
 
 jobs_app = typer.Typer(
     help="Retraining jobs: run NAME|due, trigger, list.",
@@ -21,13 +21,6 @@ RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="A promotion rules file (default: evals/promotion.yaml)."),
 ]
-
-
-def _registry() -> Any:
-    from ml_core.registry import ArtifactRegistry
-    from retail.settings import get_settings
-
-    return ArtifactRegistry(get_settings().var_dir / "artifacts")
 
 
 @jobs_app.command("run")
@@ -43,9 +36,13 @@ def run_cmd(
     rules = rules or promotion.PROMOTION_FILE
     with store() as engine:
         if name == "due":
-            runs = jobs.run_due(engine, _registry(), rules=rules, show_progress=not quiet)
+            runs = jobs.run_due(engine, artifact_registry(), rules=rules, show_progress=not quiet)
         else:
-            runs = [jobs.run_job(engine, _registry(), name, rules=rules, show_progress=not quiet)]
+            runs = [
+                jobs.run_job(
+                    engine, artifact_registry(), name, rules=rules, show_progress=not quiet
+                )
+            ]
     _print_runs(runs, as_json, empty="no job is due")
 
 
@@ -78,7 +75,7 @@ def trigger_cmd(
     with store() as engine:
         run = jobs.on_trigger(
             engine,
-            _registry(),
+            artifact_registry(),
             trigger,
             rules=rules or promotion.PROMOTION_FILE,
             show_progress=not quiet,
@@ -98,7 +95,7 @@ def list_cmd(
     with store() as engine:
         due = {d.job: d.why for d in jobs.due_jobs(engine, spec, dt.datetime.now(dt.UTC))}
         runs = jobs.list_runs(engine, limit)
-    schedules = [
+    schedules: list[dict[str, Any]] = [
         {
             "job": name,
             "kind": job.kind,
