@@ -22,6 +22,7 @@ from api.commands.evals import eval_app
 from api.commands.experiments import experiments_app
 from api.commands.feeds import export_feed_cmd, feeds_cmd, load_cmd
 from api.commands.forecast import forecast_app
+from api.commands.jobs import jobs_app
 from api.commands.kg import kg_app
 from api.commands.models import models_app
 from api.commands.pricing import pricing_app
@@ -76,6 +77,7 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
+app.add_typer(jobs_app, name="jobs")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)

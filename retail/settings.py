@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     )
     qdrant_url: str | None = None
     redis_url: str | None = None
+    ray_address: str | None = Field(
+        default=None,
+        description="Run batch forecasting's series partitions as Ray tasks: `local` starts a "
+        "Ray instance in this process, `auto` joins the node's cluster, `ray://HOST:10001` a "
+        "remote one; unset, everything runs in process.",
+    )
     llm_base_url: str | None = None
     llm_api_key: str = _PLACEHOLDER_SECRET
     llm_model: str = "smollm2-135m-instruct"

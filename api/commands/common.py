@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from retail.errors import AisleError
+
+if TYPE_CHECKING:
+    from ml_core.registry import ArtifactRegistry
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -42,6 +45,14 @@ def iso_date(option: str, text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise AisleError(f"{option} takes a date as YYYY-MM-DD, not {text!r}.") from None
+
+
+def artifact_registry() -> ArtifactRegistry:
+    """The model registry under the configured var folder."""
+    from ml_core.registry import ArtifactRegistry
+    from retail.settings import get_settings
+
+    return ArtifactRegistry(get_settings().var_dir / "artifacts")
 
 
 def print_json(payload: object) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, print_table, store
+from api.commands.common import JsonFlag, artifact_registry, print_json, print_table, store
 from retail.errors import AisleError
 
 if TYPE_CHECKING:
@@ -33,13 +33,6 @@ VersionArgument = Annotated[
 ]
 AsOption = Annotated[str, typer.Option("--as", help="Who acts: admin:NAME.")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why; kept in the stage history.")]
-
-
-def _registry() -> ArtifactRegistry:
-    from ml_core.registry import ArtifactRegistry
-    from retail.settings import get_settings
-
-    return ArtifactRegistry(get_settings().var_dir / "artifacts")
 
 
 def _admin(spec: str) -> str:
@@ -80,7 +73,7 @@ def list_models(
     """Every kind with its champion and challengers, or one kind's versions with their stages."""
     from ml_core.registry import describe_kind, describe_versions
 
-    registry = _registry()
+    registry = artifact_registry()
     if kind is None:
         rows = [describe_kind(registry, name) for name in registry.names()]
         if as_json:
@@ -126,7 +119,7 @@ def show(kind: KindArgument, version: VersionArgument = None, as_json: JsonFlag 
     whether its signature verifies."""
     from ml_core.registry import describe_version
 
-    registry = _registry()
+    registry = artifact_registry()
     described = describe_version(registry, kind, _version_or_champion(registry, kind, version))
     if as_json:
         print_json(described)
@@ -159,7 +152,7 @@ def diff(
     """What differs between two versions' manifests: data, code, parameters, metrics, files."""
     from ml_core.registry import diff_manifests
 
-    registry = _registry()
+    registry = artifact_registry()
     base = _version_or_champion(registry, kind, other)
     a = registry.read_manifest(kind, base)[0]
     b = registry.read_manifest(kind, version)[0]
@@ -195,7 +188,7 @@ def compare(
     promoting it."""
     from evals.promotion import newest_challenger, score
 
-    registry = _registry()
+    registry = artifact_registry()
     champion = _version_or_champion(registry, kind, None)
     challenger = version or newest_challenger(registry, kind)
     with store() as engine:
@@ -260,7 +253,7 @@ def promote(
     if to not in ("champion", "shadow", "retired"):
         raise AisleError(f"Unknown stage {to!r}: choose from champion, shadow, retired.")
     by = _admin(actor)
-    registry = _registry()
+    registry = artifact_registry()
     _known(registry, kind)
     with store() as engine:
         outcome = promotion.promote(
@@ -299,7 +292,7 @@ def rollback(kind: KindArgument, reason: ReasonOption = "", actor: AsOption = "a
     from evals import promotion
 
     by = _admin(actor)
-    registry = _registry()
+    registry = artifact_registry()
     _known(registry, kind)
     change = promotion.rollback(registry, kind, by=by, reason=reason)
     typer.echo(f"{kind} {change.version} is champion again (rolled back {change.previous})")

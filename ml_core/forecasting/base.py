@@ -106,6 +106,11 @@ class Forecaster(ABC):
     """
 
     name: ClassVar[str]
+    # Whether each series' forecast depends on that series alone: such a model may be fitted on
+    # any partition of the series and give the same forecasts (`ml_core.forecasting.partitioned`).
+    per_series: ClassVar[bool] = False
+    ids_: np.ndarray
+    """The series a fitted model knows, in its forecasts' order."""
 
     @abstractmethod
     def fit(self, data: SeriesData) -> Self: ...

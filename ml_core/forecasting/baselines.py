@@ -40,6 +40,7 @@ class SeasonalNaive(Forecaster):
     """
 
     name: ClassVar[str] = "seasonal_naive"
+    per_series: ClassVar[bool] = True
 
     def __init__(self, *, season_length: int | None = None) -> None:
         self.season_length = season_length
@@ -108,6 +109,7 @@ class _StatsForecastModel(Forecaster):
     keeps the training data.
     """
 
+    per_series: ClassVar[bool] = True
     # Below this many observations statsforecast's ETS and Theta refuse ("tiny datasets").
     min_length: ClassVar[int] = 10
     # Whether the model gives native prediction intervals (level=[80, 90]).

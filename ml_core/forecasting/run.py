@@ -34,6 +34,7 @@ from ml_core.forecasting.base import (
 )
 from ml_core.forecasting.hierarchy import BOTTOM, Hierarchy, Method, build_hierarchy, reconcile
 from ml_core.forecasting.horizon import METRICS_KEY, TotalsBacktest
+from ml_core.forecasting.partitioned import batch_model
 from ml_core.forecasting.served import ARTIFACT
 from ml_core.forecasting.store_panel import (
     FUTURE_EXOG,
@@ -86,12 +87,16 @@ def run_store_forecast(
     data_hash = hashlib.sha256(
         pd.util.hash_pandas_object(data.frame[[ID, DS, "y"]], index=False).to_numpy().tobytes()
     ).hexdigest()
-    calibration = calibrate_totals(model, data, horizon) if calibrate else {}
-    model.fit(data)
+    # On a Ray cluster a per-series model runs in series partitions, one task each; the
+    # forecasts are the in-process ones bit for bit (`ml_core.forecasting.partitioned`).
+    fitted = batch_model(model)
+    calibration = calibrate_totals(fitted, data, horizon) if calibrate else {}
+    fitted.fit(data)
     future = _future_covariates(engine, data.frame, horizon)
-    frame = model.predict(horizon, future).to_frame()
+    frame = fitted.predict(horizon, future).to_frame()
     aggregates = pd.DataFrame()
     if reconciliation is not None and aggregate_model is not None:
+        aggregate_model = batch_model(aggregate_model)
         hierarchy = build_hierarchy(hierarchy_attributes(engine, data.ids), HIERARCHY_LEVELS)
         base = pd.concat(
             [
@@ -107,7 +112,7 @@ def run_store_forecast(
 
     def write(folder: Path) -> None:
         with (folder / "model.pkl").open("wb") as handle:
-            pickle.dump(model, handle)
+            pickle.dump(fitted, handle)
         if reconciliation is not None:
             with (folder / "aggregate_model.pkl").open("wb") as handle:
                 pickle.dump(aggregate_model, handle)

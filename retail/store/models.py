@@ -572,6 +572,24 @@ class ForecastAggregate(Base):
     p95: Mapped[float] = mapped_column(Float)
 
 
+class JobRun(Base):
+    """One run of a batch job (`aisle jobs run`): what started it, how it ended, the model
+    versions it produced and the promotion gate's decision on them."""
+
+    __tablename__ = "job_runs"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    job: Mapped[str] = mapped_column(String(100), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(200))  # schedule | manual | drift: ... | ...
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    versions: Mapped[list[Any]] = mapped_column(default=list)
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+
 class AuditEvent(Base):
     """One audited action: a tool call, a grounding-guard decision, an approval or an execution.
 
