@@ -107,12 +107,24 @@ def data_seed(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a generated world already in the database.")
     ] = False,
+    shock: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE,...",
+            help="Plant a shock, repeatable: a demand shift "
+            "'category=Tents,from=2026-10-01,demand=+30%' (store=S003 and to=DAY optional) or a "
+            "supply disruption 'supplier=SUP02,from=2026-10-01,to=2026-10-21,supply=0'; the world "
+            "saves them as truth (shocks.json beside its manifest).",
+        ),
+    ] = None,
 ) -> None:
     """Generate the demo retail world (catalogue, stores, customers, sales, sessions)."""
     from retail.clock import seed_end
     from retail.settings import get_settings
     from retail.world.seed import seed_world, seeded_end
+    from retail.world.shocks import parse_shock
 
+    shocks = tuple(parse_shock(text) for text in shock or ())
     pinned = None if end is None else _iso_date("--end", end)
     with store() as engine:
         if pinned is None and not replace:
@@ -125,6 +137,7 @@ def data_seed(
             end=seed_end(pinned),
             world_dir=get_settings().world_dir,
             replace=replace,
+            shocks=shocks,
         )
     table = Table(title=f"generated world: scale {scale.value}, seed {seed}")
     table.add_column("table")
