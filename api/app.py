@@ -46,6 +46,7 @@ from api.routes import (
     health,
     me,
     metrics,
+    monitor,
     products,
     proposals,
     recommendations,
@@ -77,6 +78,7 @@ ROUTERS: Sequence[APIRouter] = (
     audit.router,
     evals.router,
     experiments.router,
+    monitor.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot

@@ -23,6 +23,7 @@ from api.commands.evals import eval_app
 from api.commands.experiments import experiments_app
 from api.commands.forecast import forecast_app
 from api.commands.kg import kg_app
+from api.commands.monitor import monitor_app
 from api.commands.pricing import pricing_app
 from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
@@ -71,6 +72,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(eval_app, name="eval")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(monitor_app, name="monitor")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)
