@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from ml_core.monitoring.drift import HISTORY_DAYS, DriftFinding, scan
+from ml_core.monitoring.drift import HISTORY_DAYS, DriftFinding, check_history, scan
 from ml_core.monitoring.performance import ForecastFinding, forecast_findings
 from ml_core.monitoring.segments import load_segment_panel
 from retail.errors import AisleError
@@ -48,21 +48,27 @@ class MonitorResult:
     alerts: list[MonitorAlert]
 
 
-def last_sales_day(engine: Engine) -> dt.date:
+def sales_days(engine: Engine) -> tuple[dt.date, dt.date]:
+    """The first and last day with sales."""
     with engine.connect() as conn:
-        last = conn.execute(select(func.max(DailySales.day))).scalar_one()
+        first, last = conn.execute(select(func.min(DailySales.day), func.max(DailySales.day))).one()
     if last is None:
         raise AisleError("There are no daily sales to monitor; seed or import data first.")
-    return last if isinstance(last, dt.date) else dt.date.fromisoformat(str(last))
+    return _as_date(first), _as_date(last)
+
+
+def _as_date(value: object) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
 def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
     """Check demand drift per segment and the latest forecast against its band on `as_of`
     (default: the last day with sales), and store the alerts."""
-    last = last_sales_day(engine)
+    first, last = sales_days(engine)
     as_of = last if as_of is None else as_of
     if as_of > last:
         raise AisleError(f"The sales end {last.isoformat()}; monitor a day up to it, not {as_of}.")
+    check_history(first, as_of)  # before the panel is read: a refusal is immediate
     panel = load_segment_panel(engine, as_of=as_of, history_days=HISTORY_DAYS)
     drift = scan(panel, as_of, as_of)
     forecast = forecast_findings(engine, as_of)

@@ -119,8 +119,9 @@ def _trimmed_log_ratio(
         if not used.any():
             continue
         ratio = np.where(used, (y[rows] + 0.5) / (base[rows] + 0.5), np.nan)
-        with np.errstate(all="ignore"):
-            low, high = np.nanpercentile(ratio, [20, 80], axis=0)
+        low, high = np.full(y.shape[1], np.inf), np.full(y.shape[1], -np.inf)
+        days = used.any(axis=0)
+        low[days], high[days] = np.nanpercentile(ratio[:, days], [20, 80], axis=0)
         keep = used & (ratio >= low) & (ratio <= high)
         kept_y = np.sum(y[rows] * keep, axis=0)
         kept_base = np.sum(base[rows] * keep, axis=0)
@@ -227,12 +228,10 @@ def _statistics(
     # Sized on the days the test would have looked at: planned changes are not tested.
     planned = _planned_change(panel, segments, start, stop)
     n_fit = fit_end - start
-    tested = np.where(planned[:, :n_fit], np.nan, 1.0)
-    extra = np.maximum(
-        np.nanmean(tested * shift[:, :n_fit] ** 2, axis=1)
-        - np.nanmean(tested * counting[:, :n_fit], axis=1),
-        0.0,
-    )
+    tested = ~planned[:, :n_fit] & np.isfinite(shift[:, :n_fit])
+    n_tested = np.maximum(tested.sum(axis=1), 1)
+    excess = np.where(tested, shift[:, :n_fit] ** 2 - counting[:, :n_fit], 0.0)
+    extra = np.maximum(excess.sum(axis=1) / n_tested, 0.0)
     scale = np.sqrt(counting + extra[:, None])
     return _Window(shift, level, scale, actual, expected, planned)
 
@@ -264,6 +263,15 @@ def _onset(residual: np.ndarray, scale: float, sign: float) -> int:
     return min(start, len(residual) - 1)
 
 
+def check_history(first_day: dt.date, as_of: dt.date) -> None:
+    """Raise AisleError when the sales starting `first_day` are too short to test `as_of`."""
+    if (as_of - first_day).days < FIT_DAYS + WINDOW - 1:
+        raise AisleError(
+            f"Drift monitoring needs {FIT_DAYS + WINDOW - 1} days of history before the first "
+            f"as-of day; the sales start {first_day.isoformat()}."
+        )
+
+
 def scan(
     panel: SegmentPanel,
     first_as_of: dt.date,
@@ -276,12 +284,8 @@ def scan(
     only the days up to it. The reference is re-fitted every `WINDOW` days, on the year that
     ends before the first window it tests."""
     segments = build_segments(panel) if segments is None else segments
+    check_history(panel.days[0].date(), first_as_of)
     first, last = panel.day_index(first_as_of), panel.day_index(last_as_of)
-    if first - (WINDOW - 1) - FIT_DAYS < 0:
-        raise AisleError(
-            f"Drift monitoring needs {FIT_DAYS + WINDOW - 1} days of history before the first "
-            f"as-of day; the sales start {panel.days[0].date()}."
-        )
     findings: list[DriftFinding] = []
     for chunk in range(first, last + 1, WINDOW):
         fit_end = chunk - (WINDOW - 1)
