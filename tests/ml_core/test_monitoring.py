@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import Engine
 
 from ml_core.monitoring.alerts import MonitorResult, list_alerts, retrain_target, run_monitor
+from ml_core.monitoring.performance import forecast_findings
 from retail.errors import AisleError
+from retail.store.bulk import table
 from retail.store.db import make_engine
 from retail.store.schema import upgrade
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
@@ -109,3 +111,72 @@ def test_days_the_monitor_cannot_judge_are_refused(plain: Engine) -> None:
         run_monitor(plain, PINNED_END - dt.timedelta(days=100))
     with pytest.raises(AisleError, match="monitor a day up to it"):
         run_monitor(plain, PINNED_END + dt.timedelta(days=1))
+
+
+def test_a_forecast_that_no_longer_covers_its_category_is_flagged(
+    plain: Engine, busiest: str
+) -> None:
+    """A stored run whose forecasts of one category are half of what then sold: that category's
+    series fall out of their P10-P90 far more often than the backtest's 80%; the rest fit."""
+    first_day = PINNED_END - dt.timedelta(days=13)
+    sales = pd.read_sql(
+        "select d.variant_id, d.location_id, d.day, d.units, c.name as category "
+        "from daily_sales d join variants v on v.id = d.variant_id "
+        "join products p on p.id = v.product_id join categories c on c.id = p.category_id "
+        f"where d.day >= '{first_day}'",
+        plain,
+    )
+    sales["day"] = pd.to_datetime(sales["day"]).dt.date
+    keys = sales[["variant_id", "location_id", "category"]].drop_duplicates()
+    grid = keys.merge(
+        pd.DataFrame({"day": [first_day + dt.timedelta(days=i) for i in range(28)]}), how="cross"
+    )
+    rows = grid.merge(sales, on=["variant_id", "location_id", "category", "day"], how="left")
+    actual = rows["units"].fillna(0.0) + 0.2  # what sold, as a good forecast would have it
+    mean = actual.where(rows["category"] != busiest, actual / 2)
+    run_id = "run-under-test"
+    with plain.begin() as conn:
+        conn.execute(
+            table("forecast_runs").insert(),
+            {
+                "id": run_id,
+                "model": "seasonal_naive",
+                "model_version": "v-test",
+                "created_at": dt.datetime.now(dt.UTC),
+                "first_day": first_day,
+                "horizon": 28,
+                "parameters": {},
+                "metrics": {"horizon_total": {"level_cv": 0.05, "coverage_80": 0.8}},
+            },
+        )
+        conn.execute(
+            table("forecasts").insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "variant_id": r.variant_id,
+                    "location_id": r.location_id,
+                    "day": r.day,
+                    "mean": m,
+                    "p10": 0.7 * m,
+                    "p50": m,
+                    "p90": 1.3 * m,
+                    "p95": 1.4 * m,
+                }
+                for r, m in zip(rows.itertuples(index=False), mean, strict=True)
+            ],
+        )
+    try:
+        found = forecast_findings(plain, PINNED_END)
+        assert {f.segment["category"] for f in found} == {busiest}
+        chain = next(f for f in found if f.level == "category")
+        assert chain.since == first_day and chain.model_version == "v-test"
+        assert chain.inside < 0.5 * chain.series and chain.effect > 0.5
+        assert chain.message.startswith(f"{busiest} forecasts across the chain miss: ")
+        assert "(backtest: 80%)" in chain.message
+        # Before a week of actuals a run is not judged.
+        assert forecast_findings(plain, first_day + dt.timedelta(days=5)) == []
+    finally:
+        with plain.begin() as conn:
+            conn.execute(table("forecasts").delete())
+            conn.execute(table("forecast_runs").delete())
