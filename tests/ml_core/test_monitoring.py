@@ -15,29 +15,15 @@ from ml_core.monitoring.alerts import MonitorResult, list_alerts, retrain_target
 from ml_core.monitoring.performance import forecast_findings
 from retail.errors import AisleError
 from retail.store.bulk import table
-from retail.store.db import make_engine
-from retail.store.schema import upgrade
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
-from retail.world.shocks import parse_shock
+from retail.world.seed import PINNED_END, ScaleSpec
+from tests.ml_core.tiny_world import seed_world_file
 
 SPEC = ScaleSpec(80, 4, 30, 400, 0.9, 20, 1.0)
 SHIFT_FROM = PINNED_END - dt.timedelta(days=8)
 
 
 def _seed(folder: Path, *shocks: str) -> Engine:
-    engine = make_engine(f"sqlite:///{folder / 'aisle.db'}")
-    upgrade(engine)
-    seed_world(
-        engine,
-        scale="small",
-        seed=5,
-        end=PINNED_END,
-        world_dir=folder / "world",
-        show_progress=False,
-        spec=SPEC,
-        shocks=tuple(parse_shock(s) for s in shocks),
-    )
-    return engine
+    return seed_world_file(folder, SPEC, seed=5, shocks=shocks)
 
 
 @pytest.fixture(scope="module")

@@ -14,11 +14,10 @@ from sqlalchemy import Engine, select
 from typer.testing import Result
 
 from retail.errors import AisleError
-from retail.store.db import make_engine
 from retail.store.models import Category
-from retail.store.schema import upgrade
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from retail.world.seed import ScaleSpec
 from retail.world.shocks import SHOCKS_FILE, parse_shock
+from tests.ml_core.tiny_world import seed_world_file
 
 TINY = ScaleSpec(25, 2, 30, 120, 0.8, 20, 1.0)
 FROM = "2026-10-20"  # the tiny world runs 2026-07-19 .. PINNED_END (2026-11-15)
@@ -27,19 +26,7 @@ TO = "2026-11-05"
 
 def _seed(folder: Path, *shocks: str) -> tuple[Engine, Path]:
     folder.mkdir()
-    engine = make_engine(f"sqlite:///{folder / 'aisle.db'}")
-    upgrade(engine)
-    seed_world(
-        engine,
-        scale="small",
-        seed=3,
-        end=PINNED_END,
-        world_dir=folder / "world",
-        show_progress=False,
-        spec=TINY,
-        shocks=tuple(parse_shock(s) for s in shocks),
-    )
-    return engine, folder / "world"
+    return seed_world_file(folder, TINY, seed=3, shocks=shocks), folder / "world"
 
 
 @pytest.fixture(scope="module")
