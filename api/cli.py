@@ -25,6 +25,7 @@ from api.commands.forecast import forecast_app
 from api.commands.jobs import jobs_app
 from api.commands.kg import kg_app
 from api.commands.models import models_app
+from api.commands.monitor import monitor_app
 from api.commands.pricing import pricing_app
 from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
@@ -78,6 +79,7 @@ app.add_typer(experiments_app, name="experiments")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(monitor_app, name="monitor")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)
@@ -114,12 +116,24 @@ def data_seed(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a generated world already in the database.")
     ] = False,
+    shock: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE,...",
+            help="Plant a shock, repeatable: a demand shift "
+            "'category=Tents,from=2026-10-01,demand=+30%' (store=S003 and to=DAY optional) or a "
+            "supply disruption 'supplier=SUP02,from=2026-10-01,to=2026-10-21,supply=0'; the world "
+            "saves them as truth (shocks.json beside its manifest).",
+        ),
+    ] = None,
 ) -> None:
     """Generate the demo retail world (catalogue, stores, customers, sales, sessions)."""
     from retail.clock import seed_end
     from retail.settings import get_settings
     from retail.world.seed import seed_world, seeded_end
+    from retail.world.shocks import parse_shock
 
+    shocks = tuple(parse_shock(text) for text in shock or ())
     pinned = None if end is None else iso_date("--end", end)
     with store() as engine:
         if pinned is None and not replace:
@@ -132,6 +146,7 @@ def data_seed(
             end=seed_end(pinned),
             world_dir=get_settings().world_dir,
             replace=replace,
+            shocks=shocks,
         )
     table = Table(title=f"generated world: scale {scale.value}, seed {seed}")
     table.add_column("table")

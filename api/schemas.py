@@ -299,6 +299,26 @@ class StorePublic(BaseModel):
     city: str | None
 
 
+class MonitorAlertPublic(BaseModel):
+    """A drift or forecast-performance alert of the monitor, with the sentence a planner reads."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    kind: str
+    feature: str
+    level: str
+    segment: dict[str, str]
+    as_of: dt.date
+    since: dt.date
+    effect: float
+    p_value: float
+    message: str
+    retrain_kind: str | None
+    details: dict[str, Any]
+    created_at: dt.datetime
+
+
 class AuditEventPublic(BaseModel):
     """One audit event as stored (personal data in arguments already redacted)."""
 

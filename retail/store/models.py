@@ -411,6 +411,28 @@ class Experiment(Base):
     stopped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class MonitorAlert(Base):
+    """A drift or forecast-performance alert of the monitor (`ml_core.monitoring`), one per
+    check, feature, segment and as-of day: a re-run of the same day replaces it. `segment` is the
+    segment's key ({"category": "Tents", "location": "S003"}); `retrain_kind` names the model
+    kind a retraining job should train a challenger of, when one would help."""
+
+    __tablename__ = "monitor_alerts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # drift | forecast
+    feature: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(32))
+    segment: Mapped[dict[str, Any]] = mapped_column()
+    as_of: Mapped[dt.date] = mapped_column(Date, index=True)
+    since: Mapped[dt.date] = mapped_column(Date)
+    effect: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    retrain_kind: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Policy(Base):
     """A store policy or FAQ page (markdown)."""
 

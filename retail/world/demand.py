@@ -58,8 +58,14 @@ def expected_demand(
 
 
 def simulate_block(
-    rng: np.random.Generator, block: SeriesBlock, expected: np.ndarray
+    rng: np.random.Generator,
+    block: SeriesBlock,
+    expected: np.ndarray,
+    supply: np.ndarray | None = None,
 ) -> SimulatedBlock:
+    """Demand, censored sales and stock of each series day by day; `supply` (n, days), when
+    given, is the share of each day's arriving deliveries that does arrive (a supplier that fails
+    to deliver): the rest is lost, and the weekly review orders again."""
     n, days = expected.shape
     gamma = rng.gamma(DISPERSION_SHAPE, 1.0 / DISPERSION_SHAPE, size=(n, days))
     demand = rng.poisson(expected * gamma).astype(np.int32)
@@ -82,7 +88,10 @@ def simulate_block(
     rows = np.arange(n)
     for t in range(days):
         slot = t % _RING
-        on_hand += pipeline[:, slot]
+        arriving = pipeline[:, slot]
+        if supply is not None:
+            arriving = np.floor(arriving * supply[:, t]).astype(np.int64)
+        on_hand += arriving
         pipeline[:, slot] = 0
         launching = block.launch_day == t
         on_hand[launching] += launch_stock[launching]

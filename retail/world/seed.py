@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,15 @@ from retail.world.pricing_paths import (
     PricePaths,
     build_price_paths,
     product_price_multiplier,
+)
+from retail.world.shocks import (
+    SHOCKS_FILE,
+    ResolvedShock,
+    Shock,
+    delivered_share,
+    demand_multiplier,
+    resolve_shocks,
+    series_hit,
 )
 from retail.world.shoppers import (
     LATENT_DIM,
@@ -90,18 +99,20 @@ class SeedResult:
     seconds: float
 
 
-def world_hash(scale: str, seed: int, spec: ScaleSpec, end: dt.date) -> str:
-    key = json.dumps(
-        {
-            "scale": scale,
-            "seed": seed,
-            "end": end.isoformat(),
-            "version": GENERATOR_VERSION,
-            "spec": asdict(spec),
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(key.encode()).hexdigest()
+def world_hash(
+    scale: str, seed: int, spec: ScaleSpec, end: dt.date, shocks: tuple[Shock, ...] = ()
+) -> str:
+    key: dict[str, Any] = {
+        "scale": scale,
+        "seed": seed,
+        "end": end.isoformat(),
+        "version": GENERATOR_VERSION,
+        "spec": asdict(spec),
+    }
+    # Only a shocked world's key names shocks: an unshocked world keeps the hash it always had.
+    if shocks:
+        key["shocks"] = [s.describe() for s in shocks]
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 def seed_world(
@@ -114,18 +125,20 @@ def seed_world(
     replace: bool = False,
     show_progress: bool = True,
     spec: ScaleSpec | None = None,
+    shocks: tuple[Shock, ...] = (),
 ) -> SeedResult:
     """Generate the world whose sales end on `end` and load it in one transaction; idempotent for
-    the same scale, seed and end.
+    the same scale, seed, end and shocks.
 
     `spec` overrides the named scale's sizes (tests use a tiny world); `scale` then only labels it.
+    `shocks` are planted in the world (`retail.world.shocks`) and saved as its truth.
     """
     if spec is None:
         if scale not in SCALES:
             raise AisleError(f"Unknown scale {scale!r}; choose one of {', '.join(SCALES)}.")
         spec = SCALES[scale]
     started = time.perf_counter()
-    content_hash = world_hash(scale, seed, spec, end)
+    content_hash = world_hash(scale, seed, spec, end, shocks)
     with Session(engine) as session:
         load = session.scalars(select(DatasetLoad).where(DatasetLoad.source == "generated")).first()
     if load is not None:
@@ -150,6 +163,14 @@ def seed_world(
             )
     with _progress(show_progress) as progress:
         world = _generate(spec, seed, end, progress)
+        world.shocks = resolve_shocks(
+            list(shocks),
+            days=world.calendar.days,
+            category_names=[c.name for c in world.catalog.categories],
+            location_ids=[loc["id"] for loc in world.locations],
+            supplier_names=[s["name"] for s in world.suppliers],
+            supplier_ids=[s["id"] for s in world.suppliers],
+        )
         staging = Path(tempfile.mkdtemp(prefix="world-", dir=_ensure_dir(world_dir.parent)))
         try:
             counts = _write(engine, world, staging, progress, replace=load is not None)
@@ -163,6 +184,7 @@ def seed_world(
                 "start": world.calendar.days[0].isoformat(),
                 "end": world.calendar.days[-1].isoformat(),
                 "counts": counts,
+                "shocks": world.shock_truth,
                 "created_at": dt.datetime.now(dt.UTC).isoformat(),
                 "truth": {
                     "promo_display_lift": PROMO_DISPLAY_LIFT,
@@ -171,6 +193,7 @@ def seed_world(
                 },
             }
             (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+            (staging / SHOCKS_FILE).write_text(json.dumps(world.shock_truth, indent=2))
             _record_load(
                 engine,
                 scale,
@@ -242,6 +265,9 @@ class World:
     case_pack: np.ndarray  # per variant
     carried: list[np.ndarray]  # per location: product indices carried
     rng: np.random.Generator
+    shocks: list[ResolvedShock] = field(default_factory=list)
+    # What each shock hit, for the world's truth files (filled in as sales are simulated).
+    shock_truth: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _generate(spec: ScaleSpec, seed: int, end: dt.date, progress: Progress) -> World:
@@ -642,6 +668,21 @@ def _simulate_sales(
     size_factor = np.array([loc["size_factor"] for loc in world.locations])
     is_online = np.array([loc["kind"] == "online" for loc in world.locations])
     sp = world.variant_product[sv]
+    series_category = product_category[sp]
+    series_supplier = supplier[sv]
+    world.shock_truth = [
+        rs.truth(
+            None if rs.category_index is None else cats[rs.category_index].id,
+            [
+                loc["id"]
+                for i, loc in enumerate(world.locations)
+                if loc["kind"] != "dc" and (rs.location_indices is None or i in rs.location_indices)
+            ],
+            None if rs.supplier_index is None else world.suppliers[rs.supplier_index]["id"],
+            series_hit(rs, series_category, sl, series_supplier),
+        )
+        for rs in world.shocks
+    ]
     base = base_units[product_category[sp]] * popularity[sp] * share[sv] * size_factor[sl]
 
     n_days = calendar.n_days
@@ -673,7 +714,11 @@ def _simulate_sales(
         expected = expected_demand(
             block, category_time, product_time, calendar.store_lift, calendar.online_lift
         )
-        sim = simulate_block(world.rng, block, expected)
+        shift = demand_multiplier(world.shocks, block.category, sl[rows], n_days)
+        if shift is not None:
+            expected = (expected * shift).astype(np.float32)
+        supply = delivered_share(world.shocks, series_supplier[rows], n_days)
+        sim = simulate_block(world.rng, block, expected, supply)
         expected_file[rows] = sim.expected
         demand_file[rows] = sim.demand
         s_idx, t_idx = np.nonzero((sim.sales > 0) | sim.stockout)

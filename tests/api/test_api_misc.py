@@ -238,6 +238,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/evals/runs", "get"): "listEvalRuns",
         ("/v1/evals/runs/{run_id}", "get"): "getEvalRun",
         ("/v1/evals/runs/{run_id}/report", "get"): "getEvalReport",
+        ("/v1/monitor/alerts", "get"): "listMonitorAlerts",
         ("/v1/experiments", "get"): "listExperiments",
         ("/v1/experiments", "post"): "createExperiment",
         ("/v1/experiments/{key}/start", "post"): "startExperiment",

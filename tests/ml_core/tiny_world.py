@@ -6,7 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from retail.store.db import make_engine
+from retail.store.schema import upgrade
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from retail.world.shocks import parse_shock
 
 
 def seed_tiny_world(engine: Engine, folder: Path, *, days: int, stores: int = 2) -> Engine:
@@ -20,5 +23,25 @@ def seed_tiny_world(engine: Engine, folder: Path, *, days: int, stores: int = 2)
         world_dir=folder / "world",
         show_progress=False,
         spec=spec,
+    )
+    return engine
+
+
+def seed_world_file(
+    folder: Path, spec: ScaleSpec, *, seed: int, shocks: tuple[str, ...] = ()
+) -> Engine:
+    """A generated world (with these shocks) in a fresh SQLite file and world folder under
+    `folder`, sales ending on the pinned day."""
+    engine = make_engine(f"sqlite:///{folder / 'aisle.db'}")
+    upgrade(engine)
+    seed_world(
+        engine,
+        scale="small",
+        seed=seed,
+        end=PINNED_END,
+        world_dir=folder / "world",
+        show_progress=False,
+        spec=spec,
+        shocks=tuple(parse_shock(s) for s in shocks),
     )
     return engine

@@ -1,0 +1,1 @@
+"""Monitoring of the store's data and models after training: drift per segment, forecast error."""

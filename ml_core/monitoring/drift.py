@@ -1,0 +1,344 @@
+"""Drift per feature and segment against a seasonality-aware reference.
+
+Each finest segment (a category at a location) gets a seasonal reference fitted on the year
+before the days tested: its own weekday profile and yearly season (Fourier terms of the day of
+the year), a pooled response to its price index and promotion share (promotions and markdowns
+are planned, not drift), and the day's common factor of its channel: the median, over every
+category of that channel, of what the seasonal model did not explain that day. The common
+factor carries whatever moves the whole channel at once (Black Friday, the December run-up,
+Christmas closing, a heatwave), so a holiday peak is not drift; a category or a store that
+leaves its peers is. The reference of a coarser segment (a category chain-wide, a location, a
+category in one channel) is the sum of its members' references.
+
+The residual of a segment is log(1 + actual) - log(1 + reference). The test on an as-of day
+compares the mean residual of the last `WINDOW` days with the mean of the `LEVEL_DAYS` days
+before them (the segment's recent level: launches and slow trends move it without alarm), scaled
+by the spread that same statistic had over the reference year (so the residuals' own
+autocorrelation is priced in). A segment drifts when the shift is significant after a
+Bonferroni correction over the feature's segments and larger than the feature's minimum effect.
+
+The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
+replay of two years re-fits weekly in seconds on a small world.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml_core.monitoring.segments import SegmentPanel, Segments, build_segments
+from retail.errors import AisleError
+
+FIT_DAYS = 364  # the reference year
+WINDOW = 7  # days whose mean residual is tested
+LEVEL_DAYS = 28  # the recent level the window is compared with
+HARMONICS = 2  # yearly Fourier pairs of the seasonal reference
+ROUNDS = 6  # reweighting rounds, each also updating the common factor and price response
+RIDGE = 1.0  # keeps a segment's season finite when its reference year is nearly all zeros
+ALPHA = 0.001  # family-wise false-alarm rate per feature and as-of day (Bonferroni)
+# The smallest shift worth an alert: a significant 3% move in a big segment is not news.
+MIN_EFFECT = {"demand": 0.15, "stockouts": 0.5}
+# A move of the segment's mean log price (3%) or promotion share (10 points) between the recent
+# level's days and the window's makes a shift planned rather than drift.
+PRICE_TOLERANCE = 0.03
+PROMO_TOLERANCE = 0.1
+# So does a product launched in the segment within this many days (a launch ramps up for weeks).
+LAUNCH_DAYS = 91
+# Days of history the test of one as-of day needs before it.
+HISTORY_DAYS = FIT_DAYS + LEVEL_DAYS + 2 * WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class DriftFinding:
+    """A segment whose feature drifted, as seen on `as_of`."""
+
+    feature: str
+    level: str
+    segment: dict[str, str]
+    as_of: dt.date
+    effect: float  # actual over reference, minus one, over the window (0.31: 31% above)
+    z: float
+    p_value: float
+    days_beyond: int  # days of the window on the side of the shift
+    since: dt.date  # where the shift began, by a CUSUM over the last weeks
+    actual: float  # the window's total
+    expected: float  # the reference's total over the window, at the segment's recent level
+
+    @property
+    def message(self) -> str:
+        return drift_sentence(self)
+
+
+def drift_sentence(f: DriftFinding) -> str:
+    """One sentence a planner reads: "Tents demand at S003 is 31% above its seasonal reference
+    for 6 of the last 7 days (shift since 2026-10-02)."""
+    what = {"demand": "demand", "stockouts": "stock-outs"}[f.feature]
+    key = f.segment
+    if f.level == "location":
+        subject = f"{what.capitalize()} at {key['location']} (all categories)"
+    elif f.level == "category":
+        subject = f"{key['category']} {what} across the chain"
+    elif f.level == "category_channel":
+        where = "online" if key["channel"] == "online" else "in the stores"
+        subject = f"{key['category']} {what} {where}"
+    else:
+        subject = f"{key['category']} {what} at {key['location']}"
+    verb = "are" if f.feature == "stockouts" else "is"
+    direction = "above" if f.effect > 0 else "below"
+    return (
+        f"{subject} {verb} {abs(f.effect):.0%} {direction} its seasonal reference for "
+        f"{f.days_beyond} of the last {WINDOW} days (shift since {f.since.isoformat()})."
+    )
+
+
+def _design(days: pd.DatetimeIndex) -> np.ndarray:
+    """(T, p): intercept, weekday dummies, yearly Fourier pairs."""
+    dow = days.day_of_week.to_numpy()
+    angle = 2 * np.pi * days.day_of_year.to_numpy() / 365.25
+    columns = [np.ones(len(days))]
+    columns += [(dow == d).astype(float) for d in range(1, 7)]
+    for k in range(1, HARMONICS + 1):
+        columns += [np.cos(k * angle), np.sin(k * angle)]
+    return np.column_stack(columns)
+
+
+def _trimmed_log_ratio(
+    y: np.ndarray, base: np.ndarray, group: np.ndarray, use: np.ndarray
+) -> np.ndarray:
+    """(n_groups, T) each day's common factor per group: log of actual over the seasonal model,
+    summed over the group's segments whose own ratio that day lies between the group's 20th and
+    80th percentiles (one category leaving its peers does not move its peers' reference)."""
+    out = np.zeros((int(group.max()) + 1, y.shape[1]))
+    for g in range(out.shape[0]):
+        rows = group == g
+        used = use[rows]
+        if not used.any():
+            continue
+        ratio = np.where(used, (y[rows] + 0.5) / (base[rows] + 0.5), np.nan)
+        low, high = np.full(y.shape[1], np.inf), np.full(y.shape[1], -np.inf)
+        days = used.any(axis=0)
+        low[days], high[days] = np.nanpercentile(ratio[:, days], [20, 80], axis=0)
+        keep = used & (ratio >= low) & (ratio <= high)
+        kept_y = np.sum(y[rows] * keep, axis=0)
+        kept_base = np.sum(base[rows] * keep, axis=0)
+        out[g] = np.log((kept_y + 0.5) / (kept_base + 0.5))
+    return out
+
+
+def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop: int) -> np.ndarray:
+    """(F, stop - start) expected values of the finest segments over days [start, stop), fitted
+    on [start, fit_end); days from `fit_end` on are forecasts, with their own day's common
+    factor.
+
+    Each segment's seasonal model is a Poisson regression (log link, by iteratively reweighted
+    least squares, all segments at once: one design shared by all) with the common factor and
+    the pooled price and promotion response as offsets, fitted in turns with them.
+    """
+    y = panel.values[feature][:, start:stop]
+    x = _design(panel.days[start:stop])
+    covariates = np.stack([panel.log_price[:, start:stop], panel.promo[:, start:stop]], axis=-1)
+    n_fit = fit_end - start
+    group = panel.online.astype(int)
+    # A segment with nothing in its reference year has no season to learn, and no say in the
+    # common factor; a day a whole channel sold nothing it was closed (Thanksgiving, Christmas
+    # in the stores), and nothing is expected of it, whatever the season says.
+    active = y[:, :n_fit].sum(axis=1) > 0
+    totals = np.zeros((2, stop - start))
+    np.add.at(totals, group, y)
+    use = active[:, None] & (totals[group] > 0)
+    weight_mask = use[:, :n_fit].astype(float)
+    coef = np.zeros((len(y), x.shape[1]))
+    coef[:, 0] = np.log(y[:, :n_fit].mean(axis=1) + 0.1)
+    beta = np.zeros(2)
+    common = np.zeros((2, stop - start))
+    ridge = RIDGE * np.eye(x.shape[1])
+    ridge[0, 0] = 0.0
+    for _ in range(ROUNDS):
+        priced = covariates @ beta
+        offset = priced + common[group]
+        eta = np.clip(coef @ x.T + offset, -20, 20)
+        mu = np.exp(eta)
+        work = (eta - offset + (y - mu) / mu)[:, :n_fit]
+        w = mu[:, :n_fit] * weight_mask
+        xf = x[:n_fit]
+        lhs = np.einsum("fn,np,nq->fpq", w, xf, xf) + ridge
+        rhs = np.einsum("fn,np,fn->fp", w, xf, work)
+        coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        base = np.exp(np.clip(coef @ x.T + priced, -20, 20))
+        common = _trimmed_log_ratio(y, base, group, use)
+        # One Newton step of the pooled price and promotion response, every segment's fit days.
+        mu = base * np.exp(common[group])
+        z = covariates[:, :n_fit][weight_mask > 0]
+        resid = (y - mu)[:, :n_fit][weight_mask > 0]
+        m = mu[:, :n_fit][weight_mask > 0]
+        beta = beta + np.linalg.solve(z.T @ (z * m[:, None]) + 1e-6 * np.eye(2), z.T @ resid)
+    expected = np.exp(np.clip(coef @ x.T + covariates @ beta, -20, 20) + common[group])
+    return np.where(use, expected, 0.0)
+
+
+def _rolling_sum(r: np.ndarray, width: int) -> np.ndarray:
+    """(S, T) sum over the `width` days ending at each day (NaN before there are enough)."""
+    c = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(r, axis=1)], axis=1)
+    out = np.full(r.shape, np.nan)
+    out[:, width - 1 :] = c[:, width:] - c[:, :-width]
+    return out
+
+
+def _lagged(r: np.ndarray, days: int) -> np.ndarray:
+    out = np.full(r.shape, np.nan)
+    out[:, days:] = r[:, :-days]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The test statistic of every segment over a stretch of days."""
+
+    shift: np.ndarray  # (S, n) log ratio actual/reference over the window minus the level's
+    level: np.ndarray  # (S, n) log ratio actual/reference over the LEVEL_DAYS before the window
+    scale: np.ndarray  # (S, n) sd of `shift` without drift
+    actual: np.ndarray  # (S, n) daily
+    expected: np.ndarray  # (S, n) daily
+    planned: np.ndarray  # (S, n) bool: prices or promotions moved (`_planned_change`)
+
+
+def _statistics(
+    panel: SegmentPanel, segments: Segments, feature: str, start: int, fit_end: int, stop: int
+) -> _Window:
+    expected_f = reference(panel, feature, start, fit_end, stop)
+    actual = segments.members @ panel.values[feature][:, start:stop]
+    expected = segments.members @ expected_f
+
+    def log_ratio(width: int) -> np.ndarray:
+        return np.log((_rolling_sum(actual, width) + 1) / (_rolling_sum(expected, width) + 1))
+
+    level = _lagged(log_ratio(LEVEL_DAYS), WINDOW)
+    shift = log_ratio(WINDOW) - level
+    # The spread of `shift`: counting noise, which follows the volume of the days compared (an
+    # off-season week of a few units is noisy, a peak week is not), plus what the segment does
+    # beyond counting noise, sized on the reference year (a promotion that worked better than
+    # the pooled response, a run of stock-outs).
+    counting = 1.0 / (_rolling_sum(expected, WINDOW) + 1) + 1.0 / (
+        _lagged(_rolling_sum(expected, LEVEL_DAYS), WINDOW) + 1
+    )
+    # Sized on the days the test would have looked at: planned changes are not tested.
+    planned = _planned_change(panel, segments, start, stop)
+    n_fit = fit_end - start
+    tested = ~planned[:, :n_fit] & np.isfinite(shift[:, :n_fit])
+    n_tested = np.maximum(tested.sum(axis=1), 1)
+    excess = np.where(tested, shift[:, :n_fit] ** 2 - counting[:, :n_fit], 0.0)
+    extra = np.maximum(excess.sum(axis=1) / n_tested, 0.0)
+    scale = np.sqrt(counting + extra[:, None])
+    return _Window(shift, level, scale, actual, expected, planned)
+
+
+def _planned_change(panel: SegmentPanel, segments: Segments, start: int, stop: int) -> np.ndarray:
+    """(S, n) whether the segment's prices or promotions moved between the recent level's days
+    and the window's, or a product was launched in it lately: the shift then has a planned cause
+    the reference may not size right for this segment, and it is not reported as drift."""
+    size = np.maximum(segments.members.sum(axis=1), 1.0)[:, None]
+    moved = np.zeros((len(segments.level), stop - start), dtype=bool)
+    for series, tolerance in ((panel.log_price, PRICE_TOLERANCE), (panel.promo, PROMO_TOLERANCE)):
+        mean = segments.members @ series[:, start:stop] / size
+        window = _rolling_sum(mean, WINDOW) / WINDOW
+        before = _lagged(_rolling_sum(mean, LEVEL_DAYS) / LEVEL_DAYS, WINDOW)
+        moved |= np.abs(window - before) > tolerance
+    # A product new to the segment builds its sales for weeks: an assortment change, planned.
+    launched = segments.members @ panel.launched[:, start:stop]
+    moved |= launched - _lagged(launched, LAUNCH_DAYS) > 0
+    return moved
+
+
+def _onset(residual: np.ndarray, scale: float, sign: float) -> int:
+    """Index (into `residual`) of the day a one-sided CUSUM last left zero: the shift's start."""
+    s, start = 0.0, 0
+    for t, value in enumerate(residual):
+        s = max(0.0, s + sign * value / scale - 0.5)
+        if s == 0.0:
+            start = t + 1
+    return min(start, len(residual) - 1)
+
+
+def check_history(first_day: dt.date, as_of: dt.date) -> None:
+    """Raise AisleError when the sales starting `first_day` are too short to test `as_of`."""
+    if (as_of - first_day).days < FIT_DAYS + WINDOW - 1:
+        raise AisleError(
+            f"Drift monitoring needs {FIT_DAYS + WINDOW - 1} days of history before the first "
+            f"as-of day; the sales start {first_day.isoformat()}."
+        )
+
+
+def scan(
+    panel: SegmentPanel,
+    first_as_of: dt.date,
+    last_as_of: dt.date,
+    *,
+    features: tuple[str, ...] = ("demand",),
+    segments: Segments | None = None,
+) -> list[DriftFinding]:
+    """Every drift finding on each as-of day from `first_as_of` to `last_as_of`, each day seeing
+    only the days up to it. The reference is re-fitted every `WINDOW` days, on the year that
+    ends before the first window it tests."""
+    segments = build_segments(panel) if segments is None else segments
+    check_history(panel.days[0].date(), first_as_of)
+    first, last = panel.day_index(first_as_of), panel.day_index(last_as_of)
+    findings: list[DriftFinding] = []
+    for chunk in range(first, last + 1, WINDOW):
+        fit_end = chunk - (WINDOW - 1)
+        start = max(0, fit_end - FIT_DAYS)
+        stop = min(chunk + WINDOW, last + 1)
+        for feature in features:
+            stat = _statistics(panel, segments, feature, start, fit_end, stop)
+            bar = stats.norm.isf(ALPHA / (2 * len(segments.level)))
+            for t in range(chunk, stop):
+                j = t - start
+                z = stat.shift[:, j] / stat.scale[:, j]
+                effect = np.expm1(stat.shift[:, j])
+                hits = np.flatnonzero(
+                    (np.abs(z) >= bar)
+                    & (np.abs(effect) >= MIN_EFFECT[feature])
+                    & ~stat.planned[:, j]
+                )
+                for s in hits:
+                    findings.append(
+                        _finding(panel, segments, stat, feature, int(s), j, t, start, z[s])
+                    )
+    return findings
+
+
+def _finding(
+    panel: SegmentPanel,
+    segments: Segments,
+    stat: _Window,
+    feature: str,
+    s: int,
+    j: int,
+    t: int,
+    start: int,
+    z: float,
+) -> DriftFinding:
+    sign = 1.0 if z > 0 else -1.0
+    level = stat.level[s, j]
+    window = slice(j - WINDOW + 1, j + 1)
+    daily = np.log((stat.actual[s] + 1) / (stat.expected[s] * np.exp(level) + 1))
+    days_beyond = int((sign * daily[window] > 0).sum())
+    lookback = max(0, j - LEVEL_DAYS + 1)
+    daily_scale = max(float(np.std(daily[: j - WINDOW])), 1e-3)
+    onset = lookback + _onset(daily[lookback : j + 1], daily_scale, sign)
+    return DriftFinding(
+        feature=feature,
+        level=str(segments.level[s]),
+        segment=segments.keys[s],
+        as_of=panel.days[t].date(),
+        effect=float(np.expm1(stat.shift[s, j])),
+        z=float(z),
+        p_value=float(2 * stats.norm.sf(abs(z))),
+        days_beyond=days_beyond,
+        since=panel.days[start + onset].date(),
+        actual=float(stat.actual[s, window].sum()),
+        expected=float(stat.expected[s, window].sum() * np.exp(level)),
+    )
