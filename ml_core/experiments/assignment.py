@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ml_core.experiments.stats import NUMERATORS, planned_sample_size
+from ml_core.experiments.stats import NUMERATORS
 from ml_core.recommend.ranking import RankingRules
 from retail.errors import AisleError, NotFoundError
 from retail.store.db import transaction
@@ -269,13 +269,11 @@ def create_experiment(
     traffic: float = 1.0,
     primary_metric: str = "conversion",
     created_by: str,
-    baseline_rate: float | None = None,
-    minimum_uplift: float = 0.05,
+    planned_units: int | None = None,
 ) -> Experiment:
     """A new draft experiment; raises AisleError with the reason when the input is not valid.
-
-    With `baseline_rate` (the primary rate today) the experiment plans its size: the visits
-    over all arms to detect a relative change of `minimum_uplift`."""
+    `planned_units` is the visits over all arms it is planned for
+    (`report.plan_before_start`)."""
     name = name.strip()
     if not _NAME.match(name):
         raise AisleError(
@@ -292,9 +290,6 @@ def create_experiment(
     if primary_metric not in METRICS:
         raise AisleError(f"Unknown metric {primary_metric!r}; choose one of {', '.join(METRICS)}.")
     checked = _checked_arms(arms)
-    planned_units = None
-    if baseline_rate is not None:
-        planned_units = planned_sample_size(baseline_rate, minimum_uplift) * len(checked)
     with transaction(engine) as session:
         if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
             raise ExperimentStateError(f"An experiment named {name!r} already exists.")
