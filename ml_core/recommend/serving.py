@@ -52,6 +52,7 @@ from ml_core.registry import ArtifactRegistry
 from ml_core.ttl_cache import TtlCache
 from ml_core.vectors import FieldKind, Match, Point, Schema, VectorIndex, Where
 from ml_core.vectors import open_index as open_vector_index
+from retail.catalog_queries import position_sellable
 from retail.clock import today as clock_today
 from retail.errors import NotFoundError
 from retail.settings import Settings
@@ -233,7 +234,8 @@ def price_band(price: float) -> str:
 
 def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
     """Every product with its category, brand, lowest available price, margin rate, clearance
-    flag and where it is in stock (sellable units: on hand minus reserved)."""
+    flag and the stores (and whether online) where it is in stock, by the catalogue's rule
+    (`position_sellable`)."""
     with engine.connect() as conn:
         products = pd.read_sql(
             select(
@@ -256,13 +258,9 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
         )
         stock = pd.read_sql(
             select(Variant.product_id, InventoryPosition.location_id, Location.kind)
-            .join(InventoryPosition, InventoryPosition.variant_id == Variant.id)
+            .join(InventoryPosition, position_sellable())
             .join(Location, Location.id == InventoryPosition.location_id)
-            .where(
-                Variant.available.is_(True),
-                InventoryPosition.on_hand - InventoryPosition.reserved > 0,
-                Location.kind.in_(["store", "online"]),
-            )
+            .where(Location.kind.in_(["store", "online"]))
             .distinct(),
             conn,
         )
