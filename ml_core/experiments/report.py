@@ -102,9 +102,12 @@ def _exposures(session: Session, served: ColumnElement[bool]) -> pd.DataFrame:
             RecommendationServed.arm,
             func.coalesce(RecommendationServed.session_id, RecommendationServed.id).label("visit"),
             RecommendationServed.served_at,
+            RecommendationServed.experiment_id,
         ).where(served)
     ).all()
-    columns = ["recommendation_id", "unit_id", "customer_id", "arm", "visit", "served_at"]
+    columns = [
+        "recommendation_id", "unit_id", "customer_id", "arm", "visit", "served_at", "experiment",
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -371,9 +374,9 @@ def plan_before_start(
         exposures = _exposures(session, window)
         outcomes = _outcomes(session, window)
         pre = _pre_period(session, window, start)
-    # The window's units as one group: a past experiment's arm effect, if any, counts as noise,
-    # which errs towards a larger plan.
-    exposures["arm"] = "history"
+    # Each past experiment's arm is centred on its own rate (`variance_profile`), so its effect
+    # is not read as the units' own differences; traffic outside experiments is one group.
+    exposures["arm"] = exposures.experiment.fillna("") + ":" + exposures.arm.fillna("")
     units, _ = unit_frame(exposures, outcomes, pre)
     planned = None
     if len(units) >= MIN_HISTORY_UNITS and units[NUMERATORS[metric]].sum() > 0:
