@@ -151,8 +151,9 @@ class Placements:
             service.item(product_id)
         if placement == "product":
             assert product_id is not None
+            # Keyed by the model version too: a promoted champion's lists show at once.
             return self._product_pages.get(
-                (product_id, location, k, rules),
+                (product_id, location, k, rules, service.model_version),
                 lambda: self._product_page(product_id, location, k, rules),
             )
         if placement == "cart":
