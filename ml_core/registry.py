@@ -330,6 +330,16 @@ class ArtifactRegistry:
             )
         return ledger
 
+    def ledger_stamp(self, name: str) -> tuple[int, int] | None:
+        """When and how big `name`'s stage ledger was last written (None: not yet): one `stat`,
+        cheap enough for every request, which changes with every stage change (the ledger is
+        replaced whole on each)."""
+        try:
+            found = (self.root / name / LEDGER).stat()
+        except FileNotFoundError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
     def champion(self, name: str) -> Manifest | None:
         """The champion's manifest (signature checked), or None before the first one."""
         version = self.ledger(name).champion

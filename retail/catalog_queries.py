@@ -53,26 +53,33 @@ from retail.store.models import (
 RECENT_REVIEWS = 3
 
 
+def position_sellable() -> ColumnElement[bool]:
+    """SQL truth of "this stock record (the `InventoryPosition` row in scope) has units of its
+    variant (the `Variant` row in scope) to sell": the variant is offered (`available`) and the
+    location has units on hand beyond those reserved. The one "in stock" rule: at a location,
+    and (`variant_in_stock`) anywhere."""
+    inv = InventoryPosition
+    return and_(
+        inv.variant_id == Variant.id, Variant.available.is_(True), inv.on_hand - inv.reserved > 0
+    )
+
+
 def variant_in_stock(store_id: str | None = None) -> ColumnElement[bool]:
     """SQL truth of "this variant (the `Variant` row in scope) is in stock".
 
     A variant is in stock when it is offered (`available`) and, if stock is tracked for it, some
-    location has units on hand beyond those reserved. A variant with no inventory rows is treated
+    location has units to sell (`position_sellable`). A variant with no inventory rows is treated
     as in stock: sources such as tau2 only say whether a SKU is available. At a given store the
     store's own inventory row is required, since an untracked SKU cannot be promised there.
     """
     inv = InventoryPosition
-    sellable_at = [inv.variant_id == Variant.id, inv.on_hand - inv.reserved > 0]
     if store_id is not None:
-        return and_(
-            Variant.available.is_(True),
-            exists().where(*sellable_at, inv.location_id == store_id),
-        )
+        return exists().where(position_sellable(), inv.location_id == store_id)
     return and_(
         Variant.available.is_(True),
         or_(
             not_(exists().where(inv.variant_id == Variant.id)),
-            exists().where(*sellable_at),
+            exists().where(position_sellable()),
         ),
     )
 

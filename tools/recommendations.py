@@ -57,13 +57,15 @@ class Recommendations(BaseModel):
 
 def recommender(ctx: ToolContext) -> RecommendationService | None:
     """The process's recommendation service, or None while no recommender has been trained
-    (not cached then, so a model trained later is picked up)."""
+    (not cached then, so a model trained later is picked up). It serves the registry's champion
+    of the moment: a promote or rollback reaches it on the next call."""
     try:
         service: RecommendationService = ctx.services.cached(
             "ml.recommender", lambda: RecommendationService(ctx.engine, ctx.settings)
         )
     except AisleError:
         return None
+    service.follow_champion()
     return service
 
 

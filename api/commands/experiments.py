@@ -3,6 +3,7 @@ recommendation strategies."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -58,7 +59,9 @@ def create(
     ] = "conversion",
     baseline_rate: Annotated[
         float | None,
-        typer.Option(help="The primary rate today, to plan the sample size (with --min-uplift)."),
+        typer.Option(
+            help="The primary rate today: the plan when the store has too little history."
+        ),
     ] = None,
     min_uplift: Annotated[
         float, typer.Option(help="The smallest relative change worth detecting (0.05: +5%).")
@@ -68,14 +71,22 @@ def create(
     ),
     as_json: JsonFlag = False,
 ) -> None:
-    """Create a draft experiment (it assigns nobody until `aisle experiments start`)."""
+    """Create a draft experiment (it assigns nobody until `aisle experiments start`), planned
+    from the store's last 28 days of recommendations."""
     from ml_core.experiments.assignment import create_experiment, parse_arm
-    from ml_core.experiments.report import describe_experiment
+    from ml_core.experiments.report import describe_experiment, plan_before_start
     from retail.identity import Principal
 
     principal = Principal.parse(creator)
     arms = [parse_arm(text) for text in arm]
     with store() as engine:
+        plan = plan_before_start(
+            engine,
+            primary_metric=metric,
+            arms=len(arms),
+            minimum_uplift=min_uplift,
+            baseline_rate=baseline_rate,
+        )
         row = create_experiment(
             engine,
             name=name,
@@ -84,10 +95,14 @@ def create(
             traffic=traffic,
             primary_metric=metric,
             created_by=f"{principal.role}:{principal.id}",
-            baseline_rate=baseline_rate,
-            minimum_uplift=min_uplift,
+            planned_units=plan.visits,
         )
-    show_experiment(describe_experiment(row), as_json)
+    described = describe_experiment(row)
+    if as_json:
+        print_json({**described, "plan": asdict(plan)})
+        return
+    show_experiment(described, as_json)
+    typer.echo(f"planned sample size ({plan.method}): {plan.in_words}")
 
 
 @experiments_app.command("start")

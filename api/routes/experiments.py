@@ -10,6 +10,7 @@ enough free traffic) is a 409.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -20,7 +21,7 @@ from api.deps import EngineDep, InvalidRequest
 from api.schemas import AUTH_ERRORS, error_responses
 from ml_core.experiments import assignment
 from ml_core.experiments.assignment import ExperimentStateError
-from ml_core.experiments.report import describe_experiment, experiment_report
+from ml_core.experiments.report import describe_experiment, experiment_report, plan_before_start
 from retail.errors import AisleError
 from retail.identity import Principal
 
@@ -64,7 +65,8 @@ class ExperimentCreate(BaseModel):
     traffic: Fraction = Field(default=1.0, description="Share of the layer's units, (0, 1].")
     primary_metric: Metric = "conversion"
     baseline_rate: Fraction | None = Field(
-        default=None, description="The primary rate today, to plan the sample size."
+        default=None,
+        description="The primary rate today: the plan when the store has too little history.",
     )
     minimum_uplift: Fraction = Field(
         default=0.05, description="The smallest relative change worth detecting (0.05: +5%)."
@@ -115,7 +117,7 @@ class GuardrailPublic(BaseModel):
     status: Literal["pass", "breach", "inconclusive"]
 
 
-class PlannedPublic(BaseModel):
+class PlanFigures(BaseModel):
     metric: Metric
     baseline_rate: float
     minimum_uplift: float
@@ -137,7 +139,24 @@ class PlannedPublic(BaseModel):
     smallest_detectable_uplift: float = Field(
         description="The smallest relative change the method detects however many visits."
     )
+
+
+class PlannedPublic(PlanFigures):
     in_words: str = Field(description="The plan as a product manager reads it.")
+
+
+class DraftPlanPublic(BaseModel):
+    visits: int | None = Field(description="Visits planned over all arms; None: not planned.")
+    method: Literal["history", "independent visits", "none"] = Field(
+        description="history: the report's rule on the last 28 days of recommendations; "
+        "independent visits: the baseline rate given, where the history is too short."
+    )
+    in_words: str
+    planned: PlanFigures | None
+
+
+class ExperimentCreated(ExperimentPublic):
+    plan: DraftPlanPublic
 
 
 class PointPublic(BaseModel):
@@ -175,14 +194,22 @@ def _conflict(exc: AisleError) -> HTTPException:
     "",
     operation_id="createExperiment",
     status_code=status.HTTP_201_CREATED,
-    response_model=ExperimentPublic,
+    response_model=ExperimentCreated,
     responses=CREATE_ERRORS,
 )
 def create_experiment(
     body: ExperimentCreate, engine: EngineDep, principal: Evaluator
 ) -> dict[str, Any]:
-    """A draft experiment; it assigns nobody until it is started."""
+    """A draft experiment, planned from the store's last 28 days of recommendations; it assigns
+    nobody until it is started."""
     try:
+        plan = plan_before_start(
+            engine,
+            primary_metric=body.primary_metric,
+            arms=len(body.arms),
+            minimum_uplift=body.minimum_uplift,
+            baseline_rate=body.baseline_rate,
+        )
         row = assignment.create_experiment(
             engine,
             name=body.name,
@@ -191,14 +218,13 @@ def create_experiment(
             traffic=body.traffic,
             primary_metric=body.primary_metric,
             created_by=principal_spec(principal),
-            baseline_rate=body.baseline_rate,
-            minimum_uplift=body.minimum_uplift,
+            planned_units=plan.visits,
         )
     except ExperimentStateError as exc:
         raise _conflict(exc) from None
     except AisleError as exc:  # the description's fault, said in one sentence
         raise _invalid(exc) from None
-    return describe_experiment(row)
+    return {**describe_experiment(row), "plan": asdict(plan)}
 
 
 @router.get(

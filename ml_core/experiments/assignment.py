@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ml_core.experiments.stats import NUMERATORS, planned_sample_size
+from ml_core.experiments.stats import NUMERATORS
 from ml_core.recommend.ranking import RankingRules
 from retail.errors import AisleError, NotFoundError
 from retail.store.db import transaction
@@ -61,6 +61,8 @@ class Arm:
     name: str
     weight: float
     config: Mapping[str, Any] = field(default_factory=dict)
+    # The config's "rules", parsed once (`parse_rules`); None: the placement's defaults.
+    rules: RankingRules | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Assignment:
     arm: str
     config: dict[str, Any]
     propensity: float  # the probability this arm had of being chosen for the unit
+    rules: RankingRules | None = None
 
 
 def unit_hash(salt: str, unit_id: str) -> float:
@@ -111,7 +114,7 @@ def assign_all(experiments: Sequence[ExperimentSpec], unit_id: str) -> list[Assi
     for spec in sorted(experiments, key=lambda s: (s.layer, s.id)):
         if layer_bucket(spec.layer, unit_id) in spec.buckets:
             arm, propensity = choose_arm(spec.arms, spec.salt, unit_id)
-            found.append(Assignment(spec.id, arm.name, dict(arm.config), propensity))
+            found.append(Assignment(spec.id, arm.name, dict(arm.config), propensity, arm.rules))
     return found
 
 
@@ -162,18 +165,31 @@ def allocate_buckets(experiments: Iterable[Experiment]) -> dict[str, frozenset[i
     return owned
 
 
-def _spec(e: Experiment, buckets: frozenset[int]) -> ExperimentSpec:
-    arms = tuple(Arm(a["name"], float(a["weight"]), a.get("config") or {}) for a in e.arms)
-    return ExperimentSpec(e.id, e.layer, e.salt, arms, buckets)
+def experiment_arms(e: Experiment) -> tuple[Arm, ...]:
+    """The experiment's arms with their rules parsed."""
+    arms = []
+    for a in e.arms:
+        config = a.get("config") or {}
+        arms.append(Arm(a["name"], float(a["weight"]), config, parse_rules(a["name"], config)))
+    return tuple(arms)
 
 
-def running_experiments(engine: Engine) -> list[ExperimentSpec]:
-    """Every running experiment with the buckets it owns, read from SQL now."""
+def running_experiments(
+    engine: Engine, arms: dict[str, tuple[Arm, ...]] | None = None
+) -> list[ExperimentSpec]:
+    """Every running experiment with the buckets it owns, read from SQL now. `arms` caches each
+    experiment's parsed arms by id across reads (an experiment's arms never change once created);
+    it keeps the running experiments' only."""
     with Session(engine) as session:
         started = session.scalars(select(Experiment).where(Experiment.started_at.is_not(None)))
         rows = list(started)
     owned = allocate_buckets(rows)
-    return [_spec(e, owned[e.id]) for e in rows if e.status == "running"]
+    cache = {} if arms is None else arms
+    running = [e for e in rows if e.status == "running"]
+    parsed = {e.id: cache.get(e.id) or experiment_arms(e) for e in running}
+    cache.clear()
+    cache.update(parsed)
+    return [ExperimentSpec(e.id, e.layer, e.salt, parsed[e.id], owned[e.id]) for e in running]
 
 
 class LiveExperiments:
@@ -185,12 +201,13 @@ class LiveExperiments:
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
         self._specs: list[ExperimentSpec] = []
+        self._arms: dict[str, tuple[Arm, ...]] = {}
         self._read_at = -math.inf
 
     def specs(self) -> list[ExperimentSpec]:
         with self._lock:
             if time.monotonic() - self._read_at >= self._ttl_s:
-                self._specs = running_experiments(self._engine)
+                self._specs = running_experiments(self._engine, self._arms)
                 self._read_at = time.monotonic()
             return self._specs
 
@@ -226,6 +243,21 @@ def parse_arm(text: str) -> dict[str, Any]:
     return {"name": name.strip(), "weight": weight, "config": config}
 
 
+def parse_rules(arm: str, config: Mapping[str, Any]) -> RankingRules | None:
+    """The ranking rules an arm's config sets (`{"rules": {...}}`), or None; AisleError with
+    the first problem when they do not hold."""
+    if "rules" not in config:
+        return None
+    try:
+        return RankingRules.model_validate(config["rules"])
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "rules"
+        raise AisleError(
+            f"Arm {arm!r} has ranking rules that do not hold: {where}: {problem['msg']}."
+        ) from None
+
+
 def _checked_arms(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if len(arms) < 2:
         raise AisleError(f"An experiment needs at least two arms; {len(arms)} given.")
@@ -247,15 +279,7 @@ def _checked_arms(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         config = arm.get("config") or {}
         if not isinstance(config, dict):
             raise AisleError(f"Arm {name!r} has a config that is not a JSON object.")
-        if "rules" in config:
-            try:
-                RankingRules.model_validate(config["rules"])
-            except ValidationError as error:
-                problem = error.errors()[0]
-                where = ".".join(str(part) for part in problem["loc"]) or "rules"
-                raise AisleError(
-                    f"Arm {name!r} has ranking rules that do not hold: {where}: {problem['msg']}."
-                ) from None
+        parse_rules(name, config)
         checked.append({"name": name, "weight": float(weight), "config": config})
     return checked
 
@@ -269,13 +293,11 @@ def create_experiment(
     traffic: float = 1.0,
     primary_metric: str = "conversion",
     created_by: str,
-    baseline_rate: float | None = None,
-    minimum_uplift: float = 0.05,
+    planned_units: int | None = None,
 ) -> Experiment:
     """A new draft experiment; raises AisleError with the reason when the input is not valid.
-
-    With `baseline_rate` (the primary rate today) the experiment plans its size: the visits
-    over all arms to detect a relative change of `minimum_uplift`."""
+    `planned_units` is the visits over all arms it is planned for
+    (`report.plan_before_start`)."""
     name = name.strip()
     if not _NAME.match(name):
         raise AisleError(
@@ -292,9 +314,6 @@ def create_experiment(
     if primary_metric not in METRICS:
         raise AisleError(f"Unknown metric {primary_metric!r}; choose one of {', '.join(METRICS)}.")
     checked = _checked_arms(arms)
-    planned_units = None
-    if baseline_rate is not None:
-        planned_units = planned_sample_size(baseline_rate, minimum_uplift) * len(checked)
     with transaction(engine) as session:
         if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
             raise ExperimentStateError(f"An experiment named {name!r} already exists.")

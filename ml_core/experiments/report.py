@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import ColumnElement, Engine, and_, func, select
 from sqlalchemy.orm import Session
 
 from ml_core.experiments.assignment import get_experiment
@@ -31,6 +31,7 @@ from ml_core.experiments.stats import (
     SQUARES,
     ArmResult,
     Guardrail,
+    VarianceProfile,
     check_guardrails,
     compare_arms,
     planned_sample_size,
@@ -39,6 +40,7 @@ from ml_core.experiments.stats import (
     variance_profile,
     visits_to_detect,
 )
+from retail.errors import AisleError
 from retail.store.models import Experiment, RecommendationServed, ShopperEvent
 
 PRE_PERIOD_DAYS = 28
@@ -46,6 +48,8 @@ OUTCOMES = {"click": "clicks", "add_to_cart": "add_to_carts", "purchase": "purch
 # The metrics a planned sample size can be computed for: proportions of visits.
 RATE_METRICS = ("ctr", "add_to_cart_rate", "conversion")
 PLANNED_POWER = 0.8
+# A plan from history needs this many units: fewer give a variance too rough to plan on.
+MIN_HISTORY_UNITS = 50
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ def describe_experiment(e: Experiment) -> dict[str, Any]:
     }
 
 
-def _exposures(session: Session, experiment_id: str) -> pd.DataFrame:
+def _exposures(session: Session, served: ColumnElement[bool]) -> pd.DataFrame:
+    """The `served` recommendations (an experiment's, or a window's), one row each."""
     rows = session.execute(
         select(
             RecommendationServed.id,
@@ -97,13 +102,17 @@ def _exposures(session: Session, experiment_id: str) -> pd.DataFrame:
             RecommendationServed.arm,
             func.coalesce(RecommendationServed.session_id, RecommendationServed.id).label("visit"),
             RecommendationServed.served_at,
-        ).where(RecommendationServed.experiment_id == experiment_id)
+            RecommendationServed.experiment_id,
+        ).where(served)
     ).all()
-    columns = ["recommendation_id", "unit_id", "customer_id", "arm", "visit", "served_at"]
+    columns = [
+        "recommendation_id", "unit_id", "customer_id", "arm", "visit", "served_at", "experiment",
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
-def _outcomes(session: Session, experiment_id: str) -> pd.DataFrame:
+def _outcomes(session: Session, served: ColumnElement[bool]) -> pd.DataFrame:
+    """The clicks, cart adds and purchases attributed to the `served` recommendations."""
     rows = session.execute(
         select(
             ShopperEvent.recommendation_id,
@@ -112,23 +121,18 @@ def _outcomes(session: Session, experiment_id: str) -> pd.DataFrame:
             ShopperEvent.occurred_at,
         )
         .join(RecommendationServed, RecommendationServed.id == ShopperEvent.recommendation_id)
-        .where(
-            RecommendationServed.experiment_id == experiment_id,
-            ShopperEvent.event_type.in_(OUTCOMES),
-        )
+        .where(served, ShopperEvent.event_type.in_(OUTCOMES))
     ).all()
     return pd.DataFrame(
         rows, columns=["recommendation_id", "event_type", "value", "occurred_at"]
     ).astype({"value": float})
 
 
-def _pre_period(session: Session, experiment: Experiment) -> pd.DataFrame:
-    """pre_visits, pre_purchases and pre_revenue of each signed-in unit, by customer id."""
-    assert experiment.started_at is not None
-    start = experiment.started_at
+def _pre_period(session: Session, served: ColumnElement[bool], start: dt.datetime) -> pd.DataFrame:
+    """pre_visits, pre_purchases and pre_revenue of each signed-in unit among those the `served`
+    recommendations reached, in the `PRE_PERIOD_DAYS` before `start`, by customer id."""
     exposed = select(RecommendationServed.customer_id).where(
-        RecommendationServed.experiment_id == experiment.id,
-        RecommendationServed.customer_id.is_not(None),
+        served, RecommendationServed.customer_id.is_not(None)
     )
     purchase_value = func.coalesce(ShopperEvent.value, 0.0)
     rows = session.execute(
@@ -229,26 +233,15 @@ def arms_over_time(exposures: pd.DataFrame, outcomes: pd.DataFrame, metric: str)
     return points
 
 
-def _planned(
-    experiment: Experiment,
-    units: pd.DataFrame,
-    results: Sequence[ArmResult],
-    minimum_uplift: float,
-    alpha: float,
-    cuped: bool,
+def _plan(
+    profile: VarianceProfile, minimum_uplift: float, alpha: float, cuped: bool
 ) -> dict[str, Any] | None:
-    """The visits per arm the primary rate needs, planned on the variance the units so far
-    show (`stats.variance_profile`: the returning customers' floor counted, CUPED's cut
-    included when it is on), beside the plan that takes every visit as independent."""
-    metric = (
-        experiment.primary_metric if experiment.primary_metric in RATE_METRICS else "conversion"
-    )
-    baseline = next((r.control_value for r in results if r.metric == metric), None)
-    if baseline is None or not 0 < baseline * (1 + minimum_uplift) < 1 or baseline <= 0:
+    """The visits per arm `profile`'s metric needs to detect `minimum_uplift` (the returning
+    customers' floor counted, CUPED's cut included when it is on), beside the plan that takes
+    every visit as independent; None when the metric's rate leaves nothing to plan."""
+    baseline = profile.baseline
+    if not 0 < baseline * (1 + minimum_uplift) < 1 or baseline <= 0:
         return None
-    profile = variance_profile(
-        units, metric, COVARIATES if cuped else (), control=experiment.arms[0]["name"]
-    )
     with_cuped = cuped and profile.cuped_floor is not None
     plain = visits_to_detect(profile, minimum_uplift, alpha=alpha, power=PLANNED_POWER)
     adjusted = (
@@ -259,7 +252,7 @@ def _planned(
     # The design effect at the size the plan names; where no size is enough, at today's.
     at = plain or profile.visits / 2
     return {
-        "metric": metric,
+        "metric": profile.metric,
         "baseline_rate": baseline,
         "minimum_uplift": minimum_uplift,
         "alpha": alpha,
@@ -278,8 +271,31 @@ def _planned(
     }
 
 
-def plan_in_words(planned: dict[str, Any], control_visits: int) -> str:
-    """The planned sample size as a product manager reads it."""
+def _planned_metric(primary_metric: str) -> str:
+    return primary_metric if primary_metric in RATE_METRICS else "conversion"
+
+
+def _planned(
+    experiment: Experiment,
+    units: pd.DataFrame,
+    results: Sequence[ArmResult],
+    minimum_uplift: float,
+    alpha: float,
+    cuped: bool,
+) -> dict[str, Any] | None:
+    """The plan (`_plan`) on the variance the experiment's units so far show, relative to the
+    control's rate."""
+    metric = _planned_metric(experiment.primary_metric)
+    if not any(r.metric == metric for r in results):
+        return None
+    profile = variance_profile(
+        units, metric, COVARIATES if cuped else (), control=experiment.arms[0]["name"]
+    )
+    return _plan(profile, minimum_uplift, alpha, cuped)
+
+
+def plan_in_words(planned: dict[str, Any], source: str) -> str:
+    """The planned sample size as a product manager reads it; `source` says what it rests on."""
     label = METRIC_LABELS[planned["metric"]]
     goal = (
         f"To detect {planned['minimum_uplift']:+.0%} on {label} ({planned['baseline_rate']:.2%} "
@@ -308,7 +324,7 @@ def plan_in_words(planned: dict[str, Any], control_visits: int) -> str:
         words.append(
             f"{goal}: {planned['visits_per_arm']:,} visits per arm"
             + (" with CUPED" if cut is not None else "")
-            + f"; the control has {control_visits:,}."
+            + "."
         )
         if cut is not None and planned["visits_per_arm_without_cuped"] is None:
             words.append("Without CUPED no number of visits would be enough.")
@@ -316,8 +332,86 @@ def plan_in_words(planned: dict[str, Any], control_visits: int) -> str:
             words.append(
                 f"Without CUPED: {planned['visits_per_arm_without_cuped']:,} visits per arm."
             )
-    words.append("Estimated from the visits so far.")
+    words.append(source)
     return " ".join(words)
+
+
+@dataclass(frozen=True)
+class DraftPlan:
+    """The sample size an experiment is planned for when it is created: `visits` over all arms
+    (None: not planned), how (`method`) and why, in words."""
+
+    visits: int | None
+    method: Literal["history", "independent visits", "none"]
+    in_words: str
+    planned: dict[str, Any] | None
+
+
+def plan_before_start(
+    engine: Engine,
+    *,
+    primary_metric: str,
+    arms: int,
+    minimum_uplift: float = 0.05,
+    baseline_rate: float | None = None,
+    alpha: float = 0.05,
+    now: dt.datetime | None = None,
+) -> DraftPlan:
+    """The plan for a new experiment, by the report's rule (`_plan`) on the store's own
+    history: the recommendations served in the `PRE_PERIOD_DAYS` before `now`, their units'
+    visits and attributed outcomes, with CUPED on the period before that. With fewer than
+    `MIN_HISTORY_UNITS` units, or none of the metric's outcomes, it falls back to
+    `baseline_rate` with visits taken as independent (labelled so), or plans nothing."""
+    if primary_metric not in NUMERATORS:
+        raise AisleError(
+            f"Unknown metric {primary_metric!r}; choose one of {', '.join(NUMERATORS)}."
+        )
+    metric = _planned_metric(primary_metric)
+    end = now or dt.datetime.now(dt.UTC)
+    start = end - dt.timedelta(days=PRE_PERIOD_DAYS)
+    window = and_(RecommendationServed.served_at >= start, RecommendationServed.served_at < end)
+    with Session(engine) as session:
+        exposures = _exposures(session, window)
+        outcomes = _outcomes(session, window)
+        pre = _pre_period(session, window, start)
+    # Each past experiment's arm is centred on its own rate (`variance_profile`), so its effect
+    # is not read as the units' own differences; traffic outside experiments is one group.
+    exposures["arm"] = exposures.experiment.fillna("") + ":" + exposures.arm.fillna("")
+    units, _ = unit_frame(exposures, outcomes, pre)
+    planned = None
+    if len(units) >= MIN_HISTORY_UNITS and units[NUMERATORS[metric]].sum() > 0:
+        planned = _plan(variance_profile(units, metric), minimum_uplift, alpha, cuped=True)
+    if planned is not None:
+        per_arm = planned["visits_per_arm"]
+        return DraftPlan(
+            visits=per_arm * arms if per_arm is not None else None,
+            method="history",
+            in_words=plan_in_words(
+                planned,
+                f"Estimated from the last {PRE_PERIOD_DAYS} days: {len(units):,} units' "
+                f"{int(units.visits.sum()):,} visits with recommendations.",
+            ),
+            planned=planned,
+        )
+    short = (
+        f"Too little history to plan from: {len(units):,} units were served recommendations in "
+        f"the last {PRE_PERIOD_DAYS} days (a plan needs {MIN_HISTORY_UNITS} with some "
+        f"{METRIC_LABELS[metric]})"
+    )
+    if baseline_rate is None:
+        return DraftPlan(
+            None, "none", f"{short}; give a baseline rate to plan as if visits were independent.",
+            None,
+        )  # fmt: skip
+    per_arm = planned_sample_size(baseline_rate, minimum_uplift, alpha=alpha, power=PLANNED_POWER)
+    return DraftPlan(
+        visits=per_arm * arms,
+        method="independent visits",
+        in_words=f"{short}. Planned as if every visit were independent, on the baseline rate "
+        f"given ({baseline_rate:.2%}): {per_arm:,} visits per arm, an underestimate where "
+        "customers come back.",
+        planned=None,
+    )
 
 
 def experiment_report(
@@ -333,9 +427,14 @@ def experiment_report(
     experiment = get_experiment(engine, key)
     control = experiment.arms[0]["name"]
     with Session(engine) as session:
-        exposures = _exposures(session, experiment.id)
-        outcomes = _outcomes(session, experiment.id)
-        pre = _pre_period(session, experiment) if experiment.started_at and cuped else None
+        exposed = RecommendationServed.experiment_id == experiment.id
+        exposures = _exposures(session, exposed)
+        outcomes = _outcomes(session, exposed)
+        pre = (
+            _pre_period(session, exposed, experiment.started_at)
+            if experiment.started_at and cuped
+            else None
+        )
     units, mixed = unit_frame(exposures, outcomes, pre)
     weights = {arm["name"]: arm["weight"] for arm in experiment.arms}
     unit_counts = {name: int((units.arm == name).sum()) for name in weights}
@@ -352,7 +451,9 @@ def experiment_report(
         results = compare_arms(units, control, alpha=alpha, cuped=cuped)
     planned = _planned(experiment, units, results, minimum_uplift, alpha, cuped)
     if planned is not None:
-        planned["in_words"] = plan_in_words(planned, visit_counts[control])
+        planned["in_words"] = plan_in_words(
+            planned, f"The control has {visit_counts[control]:,}; estimated from the visits so far."
+        )
     return ExperimentReport(
         experiment=describe_experiment(experiment),
         control=control,

@@ -12,7 +12,8 @@
 Every list keeps to the `RankingRules`: only what can be sold at the shopper's home store or
 online (`CatalogItem.available`, the one rule), at most so many per category.
 A unit in a running experiment (`ml_core.experiments.assignment`) gets its arm's rules when the
-arm's config sets some (`{"rules": {...}}`, checked when the experiment is created).
+arm's config sets some (`{"rules": {...}}`, checked when the experiment is created and parsed
+once per process while it runs).
 """
 
 from __future__ import annotations
@@ -101,10 +102,9 @@ def daypart_of(at: dt.datetime) -> str:
 
 
 def rules_for(arm: Assignment | None) -> RankingRules | None:
-    """The arm's rules when its config sets some; else None (the placement's defaults)."""
-    if arm is not None and "rules" in arm.config:
-        return RankingRules.model_validate(arm.config["rules"])
-    return None
+    """The arm's rules when its config sets some (parsed once per experiment, by
+    `LiveExperiments`); else None (the placement's defaults)."""
+    return arm.rules if arm is not None else None
 
 
 class Placements:
@@ -151,8 +151,9 @@ class Placements:
             service.item(product_id)
         if placement == "product":
             assert product_id is not None
+            # Keyed by the model version too: a promoted champion's lists show at once.
             return self._product_pages.get(
-                (product_id, location, k, rules),
+                (product_id, location, k, rules, service.model_version),
                 lambda: self._product_page(product_id, location, k, rules),
             )
         if placement == "cart":

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -52,8 +54,9 @@ from ml_core.registry import ArtifactRegistry
 from ml_core.ttl_cache import TtlCache
 from ml_core.vectors import FieldKind, Match, Point, Schema, VectorIndex, Where
 from ml_core.vectors import open_index as open_vector_index
+from retail.catalog_queries import position_sellable
 from retail.clock import today as clock_today
-from retail.errors import NotFoundError
+from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
 from retail.store.models import (
     Brand,
@@ -90,6 +93,8 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
 }
 # The namespace the item index's point ids had before the adapter, kept so they do not move.
 _POINT_NAMESPACE = uuid.UUID("5d9b6c64-4a51-4f55-9d2b-3c1f0a7e8b21")
+
+logger = logging.getLogger(__name__)
 
 
 class TextVectors:
@@ -233,7 +238,8 @@ def price_band(price: float) -> str:
 
 def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
     """Every product with its category, brand, lowest available price, margin rate, clearance
-    flag and where it is in stock (sellable units: on hand minus reserved)."""
+    flag and the stores (and whether online) where it is in stock, by the catalogue's rule
+    (`position_sellable`)."""
     with engine.connect() as conn:
         products = pd.read_sql(
             select(
@@ -256,13 +262,9 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
         )
         stock = pd.read_sql(
             select(Variant.product_id, InventoryPosition.location_id, Location.kind)
-            .join(InventoryPosition, InventoryPosition.variant_id == Variant.id)
+            .join(InventoryPosition, position_sellable())
             .join(Location, Location.id == InventoryPosition.location_id)
-            .where(
-                Variant.available.is_(True),
-                InventoryPosition.on_hand - InventoryPosition.reserved > 0,
-                Location.kind.in_(["store", "online"]),
-            )
+            .where(Location.kind.in_(["store", "online"]))
             .distinct(),
             conn,
         )
@@ -333,6 +335,13 @@ class _Action:
     """The action's strength times its recency decay."""
 
 
+def _index_name(ids: np.ndarray, matrix: np.ndarray) -> str:
+    # Named by content: the same vectors reuse the index whichever version asked for them.
+    digest = hashlib.sha256("\n".join(ids).encode())
+    digest.update(matrix.tobytes())
+    return f"recommender-items-{digest.hexdigest()[:16]}"
+
+
 class RecommendationService:
     """Recommendations for shoppers and associates, from the active recommender version.
 
@@ -361,36 +370,76 @@ class RecommendationService:
         # (`for_shopper(history_max_age_s=...)`).
         self._histories: TtlCache[tuple[list[_Action], set[str]]] = TtlCache(history_ttl_s)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        manifest, folder = ArtifactRegistry(settings.var_dir / "artifacts").active(ARTIFACT)
-        self.model_version = manifest.version
-        self.model: Recommender = load_recommender(folder)
         self.catalog = load_catalog(engine)
-        if vectors is None:
-            # The active model's own vectors when it has them (the two-tower model), else text.
-            vectors = (
-                self.model
-                if isinstance(self.model, ItemVectorSource)
-                else TextVectors.embed(
-                    {i: item.text for i, item in sorted(self.catalog.items())},
-                    settings.var_dir / "cache",
-                )
-            )
-        self.vectors = vectors
+        self._given_vectors = vectors
+        self._registry = ArtifactRegistry(settings.var_dir / "artifacts")
+        self._reload_lock = threading.Lock()
+        self.index: ItemIndex  # opened by `_load_champion`, under `_index_name`
+        self._index_name: str | None = None
+        self._text: TextVectors | None = None
+        self._load_champion()
+        self._bought_together = self._fit_bought_together()
+
+    def _load_champion(self) -> None:
+        """Load the registry's champion and what hangs on it: the vectors (its own, for the
+        two-tower model), the session profiles and the item index."""
+        self._stamp = self._registry.ledger_stamp(ARTIFACT)
+        manifest, folder = self._registry.active(ARTIFACT)
+        model: Recommender = load_recommender(folder)
+        # The active model's own vectors when it has them (the two-tower model), else text.
+        vectors = self._given_vectors or (
+            model if isinstance(model, ItemVectorSource) else self._text_vectors()
+        )
         ids, matrix = vectors.item_vectors()
         known = np.isin(ids, list(self.catalog))
         self._ids = np.asarray(ids, dtype=str)[known]
         self._matrix = np.asarray(matrix, dtype=np.float32)[known]
         self._row_of = {item_id: row for row, item_id in enumerate(self._ids)}
-        self.profiles = SessionProfiles(vectors)
-        self.index = self._open_index()
-        self._bought_together = self._fit_bought_together()
+        name = _index_name(self._ids, self._matrix)
+        if name != self._index_name:
+            # Other vectors (to or from the two-tower model): another index, new profiles.
+            old = self.index if self._index_name is not None else None
+            self.index = self._open_index(name)
+            self._index_name = name
+            self.profiles = SessionProfiles(vectors)
+            if old is not None:
+                old.close()
+        self.vectors = vectors
         self._allowed: dict[str | None, np.ndarray] = {}
+        self.model, self.model_version = model, manifest.version
 
-    def _open_index(self) -> ItemIndex:
-        # Named by content: the same vectors reuse the index whichever version asked for them.
-        digest = hashlib.sha256("\n".join(self._ids).encode())
-        digest.update(self._matrix.tobytes())
-        name = f"recommender-items-{digest.hexdigest()[:16]}"
+    def _text_vectors(self) -> TextVectors:
+        if self._text is None:
+            self._text = TextVectors.embed(
+                {i: item.text for i, item in sorted(self.catalog.items())},
+                self.settings.var_dir / "cache",
+            )
+        return self._text
+
+    def follow_champion(self) -> bool:
+        """Load the registry's champion when it changed since it was loaded (a `stat` of the
+        stage ledger per call, the ledger read only when that moved): a promote or rollback
+        reaches a running process on its next request. True when it loaded another version."""
+        if self._registry.ledger_stamp(ARTIFACT) == self._stamp:
+            return False
+        with self._reload_lock:
+            stamp = self._registry.ledger_stamp(ARTIFACT)
+            if stamp == self._stamp:
+                return False  # another request reloaded it meanwhile
+            try:
+                if self._registry.ledger(ARTIFACT).champion in (None, self.model_version):
+                    self._stamp = stamp  # a change to another version's stage
+                    return False
+                self._load_champion()
+            except AisleError as error:
+                # A champion that refuses to load (tampered) must not take serving down: the
+                # loaded version goes on answering until the ledger changes again.
+                logger.warning("recommender champion not loaded: %s", error)
+                self._stamp = stamp
+                return False
+            return True
+
+    def _open_index(self, name: str) -> ItemIndex:
         index = open_index(self.settings, name, self._matrix.shape[1])
         try:
             payloads = [payload(self.catalog[i]) for i in self._ids]

@@ -26,6 +26,10 @@ def test_create_start_report_and_stop(aisle: Aisle, engine: Engine) -> None:
     assert experiment["status"] == "draft" and experiment["created_by"] == "evaluator:eve"
     assert experiment["arms"][1] == {"name": "ease", "weight": 1.0, "config": {"model": "ease"}}
     assert experiment["planned_units"] > 2 * 10_000  # +5% on a 10% rate: ~29,000 per arm
+    assert experiment["plan"]["method"] == "independent visits"  # an empty store: no history
+    worded = aisle("experiments", "create", "--name", "worded", *ARMS, "--metric", "ctr")
+    assert worded.exit_code == 0, worded.output
+    assert "planned sample size (none): Too little history to plan from" in worded.stdout
     assert aisle("experiments", "start", "home grid").exit_code == 0
     clicks = log_traffic(engine, experiment["id"], units=300)
 
@@ -41,7 +45,10 @@ def test_create_start_report_and_stop(aisle: Aisle, engine: Engine) -> None:
     assert {p["arm"] for p in report["over_time"]} == {"control", "ease"}
 
     listed = json.loads(aisle("experiments", "list", "--json").stdout)
-    assert [(e["name"], e["status"]) for e in listed] == [("home grid", "running")]
+    assert [(e["name"], e["status"]) for e in listed] == [
+        ("worded", "draft"),
+        ("home grid", "running"),
+    ]
     stopped = aisle("experiments", "stop", "home grid")
     assert stopped.exit_code == 0 and "stopped" in stopped.stdout
 

@@ -3,6 +3,7 @@ refused; a wrong description is a 422 and a refusal by state a 409, each with it
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 
 from api.auth import issue_key
 from retail.identity import Principal
-from tests.ml_core.test_experiment_report import log_traffic
+from tests.ml_core.test_experiment_report import log_history, log_traffic
 
 ARMS = [
     {"name": "control", "weight": 1},
@@ -41,6 +42,9 @@ def test_an_evaluator_runs_an_experiment_through_the_api(
     experiment = created.json()
     assert experiment["status"] == "draft" and experiment["created_by"] == "evaluator:eve"
     assert experiment["planned_units"] > 20_000 and "salt" not in experiment
+    # An empty store has no history: the plan says so and takes the rate given.
+    assert experiment["plan"]["method"] == "independent visits"
+    assert experiment["plan"]["in_words"].startswith("Too little history to plan from")
 
     started = client.post(f"/v1/experiments/{experiment['id']}/start", headers=eve)
     assert started.status_code == 200 and started.json()["status"] == "running"
@@ -111,3 +115,16 @@ def test_refusals_by_state_are_409_and_unknown_ids_404(
     )
     empty = client.get(f"/v1/experiments/{second['id']}/report", headers=eve).json()
     assert empty["note"] == "No exposures are logged for this experiment yet."
+
+
+def test_creation_plans_from_the_stores_history(
+    client: TestClient, engine: Engine, keys: dict[str, dict[str, str]]
+) -> None:
+    log_history(engine, units=200, end=dt.datetime.now(dt.UTC))
+    created = _create(client, keys["evaluator:eve"], baseline_rate=0.9)
+    assert created.status_code == 201, created.text
+    experiment = created.json()
+    plan = experiment["plan"]
+    assert plan["method"] == "history" and experiment["planned_units"] == plan["visits"]
+    assert plan["planned"]["design_effect"] > 1.5 and 0.2 < plan["planned"]["baseline_rate"] < 0.32
+    assert "Estimated from the last 28 days: 200 units'" in plan["in_words"]

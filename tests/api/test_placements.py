@@ -26,6 +26,7 @@ from ml_core.experiments.assignment import (
 )
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.live import redis_prefix
+from ml_core.recommend.popularity import Popularity
 from ml_core.recommend.ranking import CatalogItem
 from ml_core.recommend.serving import load_catalog
 from ml_core.recommend.train import train_store_recommender
@@ -408,3 +409,27 @@ def test_an_arm_with_rules_that_do_not_hold_is_refused_when_created(world: World
             ],
             created_by="eve",
         )
+
+
+def test_a_promotion_and_a_rollback_reach_a_running_process(world: World) -> None:
+    registry = ArtifactRegistry(world.settings.var_dir / "artifacts")
+    champion = registry.ledger("recommender").champion
+    challenger = train_store_recommender(
+        world.engine, registry, Popularity(), stage="candidate"
+    ).model_version
+    admin = {"X-API-Key": issue_key(world.engine, Principal.parse("admin:root"), label="test")}
+    headers = {"X-API-Key": world.shopper_key, **_session()}
+    with TestClient(create_app(world.settings)) as client:
+        assert _get(client, headers, placement="home")["model_version"] == champion
+        promoted = client.post(
+            "/v1/models/recommender/promote",
+            json={"version": challenger, "force": True, "reason": "try popularity"},
+            headers=admin,
+        )
+        assert promoted.status_code == 200, promoted.text
+        assert _get(client, headers, placement="home")["model_version"] == challenger
+        rolled = client.post(
+            "/v1/models/recommender/rollback", json={"reason": "back"}, headers=admin
+        )
+        assert rolled.status_code == 200, rolled.text
+        assert _get(client, headers, placement="home")["model_version"] == champion

@@ -26,6 +26,7 @@ from ml_core.experiments.assignment import (
     stop_experiment,
 )
 from ml_core.experiments.stats import srm_check
+from ml_core.recommend.ranking import RankingRules
 from retail.errors import AisleError, NotFoundError
 from retail.store.models import Experiment
 
@@ -187,3 +188,32 @@ def test_live_experiments_read_again_after_their_ttl(engine: Engine) -> None:
             update(Experiment).values(stopped_at=dt.datetime.now(dt.UTC), status="stopped")
         )
     assert fresh.assign("C00001") is None
+
+
+def test_an_arms_rules_are_parsed_once_per_experiment_while_it_runs(engine: Engine) -> None:
+    arms = [
+        {"name": "control", "weight": 1},
+        {"name": "varied", "weight": 1, "config": {"rules": {"max_per_category": 1}}},
+    ]
+    exp = create_experiment(
+        engine, name="rules", layer="home", arms=arms, created_by="evaluator:eve"
+    )
+    start_experiment(engine, exp.id)
+    live = LiveExperiments(engine, ttl_s=0)  # every call reads the table again
+    served = {}
+    for unit in UNITS[:40]:
+        found = live.assign(unit)
+        assert found is not None
+        served.setdefault(found.arm, []).append(found.rules)
+    assert all(rules is None for rules in served["control"])
+    first = served["varied"][0]
+    assert first == RankingRules(max_per_category=1)
+    # The same parsed object on every request and every read of the table.
+    assert all(rules is first for rules in served["varied"])
+    cache: dict[str, tuple[Arm, ...]] = {}
+    running_experiments(engine, cache)
+    assert cache[exp.id][1].rules == first
+    stop_experiment(engine, exp.id)
+    assert live.assign(UNITS[0]) is None
+    # A stopped experiment's parsed arms leave the cache.
+    assert running_experiments(engine, cache) == [] and cache == {}

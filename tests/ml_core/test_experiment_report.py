@@ -15,7 +15,7 @@ from ml_core.experiments.assignment import (
     running_experiments,
     start_experiment,
 )
-from ml_core.experiments.report import experiment_report
+from ml_core.experiments.report import MIN_HISTORY_UNITS, experiment_report, plan_before_start
 from ml_core.experiments.stats import planned_sample_size
 from retail.store.db import transaction
 from retail.store.models import RecommendationServed, ShopperEvent
@@ -128,3 +128,67 @@ def test_too_few_units_say_so_and_still_count(engine: Engine) -> None:
     report = experiment_report(engine, exp.id)
     assert sum(report.units.values()) == 2 and not report.results
     assert report.note is not None and report.note.startswith("Too few units to compare yet")
+
+
+def log_history(engine: Engine, units: int, end: dt.datetime, seed: int = 2) -> None:
+    """Recommendations served outside any experiment in the ten days before `end`: each
+    customer 4 visits, half of them clicking on 50% of their visits, half on 2% (customers who
+    keep their own taste)."""
+    rng = np.random.default_rng(seed)
+    with transaction(engine) as session:
+        for u in range(units):
+            unit, rate = f"H{u:04d}", 0.5 if u % 2 else 0.02
+            for visit in range(4):
+                rec_id, served_at = f"h-{u}-{visit}", end - dt.timedelta(days=10 - visit)
+                session.add(
+                    RecommendationServed(
+                        id=rec_id, served_at=served_at, placement="home", unit_id=unit,
+                        customer_id=unit, session_id=f"hs-{u}-{visit}", model_version="test",
+                        items=["P1"], context={},
+                    )
+                )  # fmt: skip
+                if rng.random() < rate:
+                    session.add(
+                        ShopperEvent(
+                            session_id=f"hs-{u}-{visit}", customer_id=unit, event_type="click",
+                            occurred_at=served_at, recommendation_id=rec_id,
+                        )
+                    )  # fmt: skip
+
+
+def test_a_new_experiment_is_planned_from_history_by_the_reports_rule(engine: Engine) -> None:
+    now = dt.datetime.now(dt.UTC)
+    log_history(engine, units=200, end=now)
+    plan = plan_before_start(engine, primary_metric="ctr", arms=2, baseline_rate=0.9, now=now)
+    assert plan.method == "history" and plan.planned is not None
+    planned = plan.planned
+    # The baseline is the history's own (the rate given is only the fallback's).
+    assert 0.2 < planned["baseline_rate"] < 0.32
+    # Customers who keep their taste: a visit tells far less than an independent one.
+    assert planned["design_effect"] > 1.5
+    assert planned["independent_visits_per_arm"] == planned_sample_size(
+        planned["baseline_rate"], 0.05
+    )
+    if planned["visits_per_arm"] is None:
+        assert plan.visits is None and "no number of visits is enough" in plan.in_words
+    else:
+        assert plan.visits == 2 * planned["visits_per_arm"]
+        assert planned["visits_per_arm"] > 1.5 * planned["independent_visits_per_arm"]
+    assert "Estimated from the last 28 days: 200 units' 800 visits" in plan.in_words
+    # Outside the window (the history is 10 days old a month later) there is nothing to plan on.
+    later = now + dt.timedelta(days=40)
+    assert plan_before_start(engine, primary_metric="ctr", arms=2, now=later).method == "none"
+
+
+def test_too_little_history_says_so_and_falls_back_labelled(engine: Engine) -> None:
+    log_history(engine, units=MIN_HISTORY_UNITS - 1, end=dt.datetime.now(dt.UTC))
+    fallback = plan_before_start(engine, primary_metric="ctr", arms=3, baseline_rate=0.1)
+    assert fallback.method == "independent visits" and fallback.planned is None
+    assert fallback.visits == 3 * planned_sample_size(0.1, 0.05)
+    assert fallback.in_words.startswith(
+        f"Too little history to plan from: {MIN_HISTORY_UNITS - 1} units"
+    )
+    assert "as if every visit were independent" in fallback.in_words
+    nothing = plan_before_start(engine, primary_metric="ctr", arms=2)
+    assert nothing.method == "none" and nothing.visits is None
+    assert "give a baseline rate" in nothing.in_words

@@ -29,9 +29,10 @@ from ml_core.recommend.serving import (
 from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
 from ml_core.vectors import EdgeIndex, ServerIndex
+from retail.catalog_queries import variant_in_stock
 from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
-from retail.store.models import Order
+from retail.store.models import Location, Order, Variant
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 N, DIM = 300, 16
@@ -331,3 +332,31 @@ def test_the_index_is_reused_when_nothing_changed(world: World, text_cache: Path
 def test_no_trained_recommender_is_a_clear_error(engine: Engine, tmp_path: Path) -> None:
     with pytest.raises(AisleError, match="No trained 'recommender' model yet"):
         RecommendationService(engine, Settings(var_dir=tmp_path / "var"))
+
+
+def test_the_catalog_is_in_stock_where_the_storefront_says(world: World) -> None:
+    engine = world[0]
+    with engine.begin() as conn:
+        # Fully reserved units and a withdrawn variant: neither can be sold.
+        conn.exec_driver_sql("UPDATE inventory SET reserved = on_hand WHERE variant_id IN "
+                             "(SELECT id FROM variants ORDER BY id LIMIT 20)")  # fmt: skip
+        conn.exec_driver_sql("UPDATE variants SET available = false WHERE id IN "
+                             "(SELECT id FROM variants ORDER BY id DESC LIMIT 20)")  # fmt: skip
+        locations = conn.execute(
+            select(Location.id, Location.kind).where(Location.kind.in_(["store", "online"]))
+        ).all()
+    catalog = load_catalog(engine)
+    assert {kind for _, kind in locations} == {"store", "online"}
+    for location_id, kind in locations:
+        with engine.connect() as conn:
+            in_stock = set(
+                conn.execute(
+                    select(Variant.product_id).where(variant_in_stock(location_id)).distinct()
+                ).scalars()
+            )
+        held = {
+            p
+            for p, item in catalog.items()
+            if (item.online if kind == "online" else location_id in item.in_stock)
+        }
+        assert held == in_stock and held, location_id
