@@ -48,6 +48,7 @@ from api.routes import (
     me,
     metrics,
     models,
+    ops,
     products,
     proposals,
     recommendations,
@@ -82,6 +83,7 @@ ROUTERS: Sequence[APIRouter] = (
     experiments.router,
     models.router,
     feeds.router,
+    ops.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot
