@@ -90,9 +90,10 @@
         el("p", {}, "Feeds arrive with ", el("code", { text: "aisle data load KIND FILE" }), " on the server's machine.")];
     }
     const quarantined = batches.filter((b) => b.status === "quarantined").length;
-    const scope = batches.length === FEED_LIMIT ? `the latest ${FEED_LIMIT} feed batches` : `the ${number(batches.length)} feed batches loaded`;
+    const n = batches.length;
+    const scope = n === FEED_LIMIT ? `the latest ${n} feed batches` : `${n} feed batch${n === 1 ? "" : "es"} loaded`;
     return [
-      el("p", { class: "feed-summary", text: `${number(quarantined)} of ${scope} ${quarantined === 1 ? "was" : "were"} quarantined.` }),
+      el("p", { class: "feed-summary", text: `Quarantined: ${quarantined} of ${scope}.` }),
       table([
         { label: "Received", value: (b) => Aisle.when(b.received_at) || b.received_at },
         { label: "Kind", value: (b) => b.kind },
