@@ -527,6 +527,7 @@ WHOSE = {
         ("/planner", "planners"),
         ("/pricing", "pricing managers"),
         ("/evals", "evaluators"),
+        ("/ops", "evaluators"),
         ("/", None),
     ],
 )
