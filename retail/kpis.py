@@ -53,22 +53,23 @@ DEFINITIONS = (
         "fill_rate",
         "Fill rate",
         "ratio",
-        "Of the SKU-store-days of the week with a sale or a stock-out, the share that were not"
-        " out of stock (sales on a stock-out day are censored, so lost units are not known).",
+        "Of the SKU-location-days of the week (stores and online) with a sale or a stock-out,"
+        " the share that were not out of stock (sales on a stock-out day are censored, so lost"
+        " units are not known).",
     ),
     KpiDefinition(
         "stockouts",
         "Stock-outs",
         "count",
-        "The number of SKU-store-days of the week that ended out of stock.",
+        "The number of SKU-location-days of the week (stores and online) that ended out of stock.",
     ),
     KpiDefinition(
         "inventory_turns",
         "Inventory turns",
         "turns",
         "The week's cost of goods sold (units sold × unit cost) × 52, over the value at unit cost"
-        " of the stock on hand now at every location (the store keeps one stock snapshot, not"
-        " its history).",
+        " of the stock on hand now at every location (stores, online and the DC; the data hold"
+        " one stock snapshot, not its history).",
     ),
     KpiDefinition(
         "margin",
