@@ -64,6 +64,12 @@
     return Promise.all(kinds.map(kindPanel));
   }
 
+  /** {category: "Tents", location: "S1"} as "category Tents, location S1". */
+  const segmentWords = (a) => {
+    const parts = Object.entries(a.segment || {}).map(([name, value]) => `${name} ${value}`);
+    return parts.length ? parts.join(", ") : "all";
+  };
+
   async function loadAlerts() {
     let alerts;
     try {
@@ -73,13 +79,13 @@
       return [empty("Monitoring has not run yet: this server reports no drift alerts.")];
     }
     if (!alerts.length) {
-      return [empty("The drift monitor has raised no alert.")];
+      return [empty("No drift alert is stored: alerts appear once the monitor (aisle monitor run) finds one.")];
     }
     return [table([
-      { label: "Date", value: (a) => a.date ?? a.day ?? "–" },
-      { label: "Kind", value: (a) => a.kind },
-      { label: "Segment", value: (a) => a.segment },
-      { label: "Alert", value: (a) => a.sentence },
+      { label: "As of", value: (a) => (a.since && a.since !== a.as_of ? `${a.as_of} (since ${a.since})` : a.as_of) },
+      { label: "Kind", value: (a) => (a.feature ? `${a.kind}: ${a.feature}` : a.kind) },
+      { label: "Segment", value: segmentWords },
+      { label: "Alert", value: (a) => a.message },
     ], alerts)];
   }
 
