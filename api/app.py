@@ -49,6 +49,7 @@ from api.routes import (
     metrics,
     models,
     monitor,
+    ops,
     products,
     proposals,
     recommendations,
@@ -84,6 +85,7 @@ ROUTERS: Sequence[APIRouter] = (
     models.router,
     feeds.router,
     monitor.router,
+    ops.router,
 )
 # The web pages (storefront, consoles, queues) live in their own module; when it exists its
 # `router` is served too, and its `install(app)`, if it has one, adds what a router cannot

@@ -134,6 +134,18 @@ def list_versions(kind: Kind, settings: SettingsDep, principal: Admin) -> list[d
 
 
 @router.get(
+    "/{kind}/history",
+    operation_id="listModelStageChanges",
+    response_model=list[StageChangePublic],
+    responses=READ_ERRORS,
+)
+def list_stage_changes(kind: Kind, settings: SettingsDep, principal: Admin) -> list[dict[str, Any]]:
+    """Every stage change of a kind's versions, oldest first: who, when, why, and whether a
+    refused gate was overridden."""
+    return [asdict(c) for c in _registry(settings, kind).ledger(kind).history]
+
+
+@router.get(
     "/{kind}/versions/{version}",
     operation_id="getModelVersion",
     response_model=dict[str, Any],

@@ -106,6 +106,7 @@ PAGES = (
         "evaluator",
         ("experiments.js",),
     ),
+    Page("/ops", "ops.html", "Operations", "Models, data and KPIs", "evaluator", ("ops.js",)),
 )
 
 

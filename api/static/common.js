@@ -203,6 +203,14 @@ const Aisle = (() => {
     return node;
   }
 
+  /** An SVG element for the pages' charts: svg("line", {x1: 0, ...}, child, ...). */
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
   /** node.replaceChildren(...) that skips missing children as el() does: the DOM's own
       method writes a null child as the text "null". */
   function fill(node, ...children) {
@@ -396,7 +404,7 @@ const Aisle = (() => {
   document.addEventListener("DOMContentLoaded", wireIdentityPanel);
 
   return {
-    ApiError, api, request, readEvents, el, fill, showError, number, money, percent, when,
+    ApiError, api, request, readEvents, el, svg, fill, showError, number, money, percent, when,
     facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange, allowed, refusal,
   };
 })();

@@ -7,8 +7,7 @@
 "use strict";
 
 (() => {
-  const { el, api, fill, showError, table, number, percent, money, facts } = Aisle;
-  const SVG = "http://www.w3.org/2000/svg";
+  const { el, svg, api, fill, showError, table, number, percent, money, facts } = Aisle;
   const DAY_MS = 86400000;
   const list = document.getElementById("experiments");
   const detail = document.getElementById("report");
@@ -17,13 +16,6 @@
 
   const show = (metric, value) => (metric === "revenue_per_visit" ? money(value) : percent(value));
   const signed = (value) => (value === null || value === undefined ? "–" : `${value >= 0 ? "+" : ""}${number(value * 100, 1)}%`);
-
-  function svg(tag, attrs, ...children) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    node.append(...children);
-    return node;
-  }
 
   /** Each arm's cumulative primary metric by day: one line per arm, in the arm's colour. */
   function chart(report) {

@@ -8,18 +8,10 @@
 "use strict";
 
 (() => {
-  const { el, api, facts, table, money, number, percent, showError } = Aisle;
-  const SVG = "http://www.w3.org/2000/svg";
+  const { el, svg, api, facts, table, money, number, percent, showError } = Aisle;
   const DAY_MS = 86400000;
   const count = (n, word) => `${number(n)} ${word}${n === 1 ? "" : "s"}`;
   const dayIndex = (day, first) => Math.round((Date.parse(day) - Date.parse(first)) / DAY_MS);
-
-  function svg(tag, attrs, ...children) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [name, value] of Object.entries(attrs || {})) node.setAttribute(name, value);
-    node.append(...children);
-    return node;
-  }
 
   /** What the chart says in words: the forecast's total with its own range, and what sold. */
   function describe(data, history) {

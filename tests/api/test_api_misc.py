@@ -246,11 +246,13 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/experiments/{key}/report", "get"): "getExperimentReport",
         ("/v1/models", "get"): "listModels",
         ("/v1/models/{kind}", "get"): "listModelVersions",
+        ("/v1/models/{kind}/history", "get"): "listModelStageChanges",
         ("/v1/models/{kind}/versions/{version}", "get"): "getModelVersion",
         ("/v1/models/{kind}/diff", "get"): "diffModelVersions",
         ("/v1/models/{kind}/promote", "post"): "promoteModel",
         ("/v1/models/{kind}/rollback", "post"): "rollbackModel",
         ("/v1/feeds", "get"): "listFeedBatches",
+        ("/v1/ops/kpis", "get"): "getOpsKpis",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"

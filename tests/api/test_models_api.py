@@ -89,6 +89,13 @@ def test_an_admin_promotes_through_the_gate_overrides_it_and_rolls_back(
     )
     assert rolled.status_code == 200
     assert rolled.json()["version"] == v1 and rolled.json()["previous"] == v2
+    changes = client.get("/v1/models/recommender/history", headers=root).json()
+    assert [(c["action"], c["version"], c["stage"], c["forced"]) for c in changes[-3:]] == [
+        ("promote", v2, "champion", True),
+        ("rollback", v2, "retired", False),
+        ("rollback", v1, "champion", False),
+    ]
+    assert changes[-1]["reason"] == "CTR fell" and changes[-3]["by"] == "admin:root"
     again = client.post("/v1/models/recommender/rollback", json={}, headers=root)
     assert (
         again.status_code == 409 and "no earlier 'recommender' champion" in again.json()["detail"]
@@ -102,6 +109,9 @@ def test_tampering_unknown_kinds_and_other_roles(
     root = keys["admin:root"]
     assert client.get("/v1/models", headers=keys["planner:pat"]).status_code == 403
     assert client.get("/v1/models").status_code == 401
+    assert (
+        client.get("/v1/models/recommender/history", headers=keys["planner:pat"]).status_code == 403
+    )
     missing = client.get("/v1/models/pricer", headers=root)
     assert missing.status_code == 404 and "No model kind 'pricer'" in missing.json()["detail"]
 

@@ -60,7 +60,8 @@ def sign_in(page: Page, principal: str) -> None:
 def signed_in_as(principal: str) -> str:
     """How the header names a demo principal once signed in: `quinn (planner)`."""
     role, _, ident = principal.partition(":")
-    return f"{ident.partition('@')[0]} ({role.replace('_', ' ')})"
+    words = "administrator" if role == "admin" else role.replace("_", " ")
+    return f"{ident.partition('@')[0]} ({words})"
 
 
 def demo_user(site: Site, role: str) -> str:
@@ -526,6 +527,7 @@ WHOSE = {
         ("/planner", "planners"),
         ("/pricing", "pricing managers"),
         ("/evals", "evaluators"),
+        ("/ops", "evaluators"),
         ("/", None),
     ],
 )
