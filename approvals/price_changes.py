@@ -265,7 +265,7 @@ def unit_cost_now(session: Session, content: Mapping[str, Any]) -> float:
             select(Variant.id, Variant.unit_cost).where(Variant.id.in_([s.sku for s in sizes]))
         ).all()
     )
-    shares = [float(costs[s.sku]) / s.list_price for s in sizes if costs.get(s.sku) is not None]
+    shares = [float(cost) / s.list_price for s in sizes if (cost := costs.get(s.sku)) is not None]
     if not shares:
         return plan.unit_cost
     now = round(max(shares) * plan.list_price, 2)

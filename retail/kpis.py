@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import Engine, and_, case, func, select
 
@@ -199,7 +199,8 @@ def weekly_kpis(engine: Engine, today: dt.date, weeks: int) -> dict[str, Any]:
             .group_by(Order.id, Order.created_at)
         )
         for at, total in orders:
-            add(_day(at), orders=1, order_total=total)
+            # created_at is nullable in the schema, but the window's bounds above exclude NULL.
+            add(_day(cast(dt.datetime, at)), orders=1, order_total=total)
 
     points = []
     for start, s in sums.items():

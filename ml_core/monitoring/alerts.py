@@ -84,7 +84,7 @@ def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
     return MonitorResult(as_of, len(panel.category), alerts)
 
 
-def alerts_query(as_of: dt.date | None = None) -> Select[tuple[MonitorAlert]]:
+def alerts_query(as_of: dt.date | None = None) -> Select[MonitorAlert]:
     """The stored alerts (of one as-of day), newest day first, the strongest first within it."""
     query = select(MonitorAlert)
     if as_of is not None:
