@@ -135,12 +135,16 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
     factor.
 
     Each segment's seasonal model is a Poisson regression (log link, by iteratively reweighted
-    least squares, all segments at once: one design shared by all) with the common factor and
-    the pooled price and promotion response as offsets, fitted in turns with them.
+    least squares, all segments at once: one design shared by all) with the common factor, the
+    pooled price and promotion response and the log of the segment's availability as offsets,
+    fitted in turns with them.
     """
     y = panel.values[feature][:, start:stop]
     x = _design(panel.days[start:stop])
     covariates = np.stack([panel.log_price[:, start:stop], panel.promo[:, start:stop]], axis=-1)
+    # `y` counts only the SKU-days in stock: the reference expects the share of the segment's
+    # usual volume that was on the shelf (a stock-out is supply, not a drop in demand).
+    shelf = np.log(np.maximum(panel.availability[:, start:stop], 1e-6))
     n_fit = fit_end - start
     group = panel.online.astype(int)
     # A segment with nothing in its reference year has no season to learn, and no say in the
@@ -158,7 +162,7 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
     ridge = RIDGE * np.eye(x.shape[1])
     ridge[0, 0] = 0.0
     for _ in range(ROUNDS):
-        priced = covariates @ beta
+        priced = covariates @ beta + shelf
         offset = priced + common[group]
         eta = np.clip(coef @ x.T + offset, -20, 20)
         mu = np.exp(eta)
@@ -176,7 +180,7 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
         resid = (y - mu)[:, :n_fit][weight_mask > 0]
         m = mu[:, :n_fit][weight_mask > 0]
         beta = beta + np.linalg.solve(z.T @ (z * m[:, None]) + 1e-6 * np.eye(2), z.T @ resid)
-    expected = np.exp(np.clip(coef @ x.T + covariates @ beta, -20, 20) + common[group])
+    expected = np.exp(np.clip(coef @ x.T + covariates @ beta + shelf, -20, 20) + common[group])
     return np.where(use, expected, 0.0)
 
 
