@@ -1,5 +1,8 @@
 """Drift per feature and segment against a seasonality-aware reference.
 
+Demand is read off the SKU-days in stock (`segments.load_segment_panel`): a stock-out censors
+sales, and a drop that empty shelves explain is supply, not drift.
+
 Each finest segment (a category at a location) gets a seasonal reference fitted on the year
 before the days tested: its own weekday profile and yearly season (Fourier terms of the day of
 the year), a pooled response to its price index and promotion share (promotions and markdowns
@@ -15,7 +18,9 @@ compares the mean residual of the last `WINDOW` days with the mean of the `LEVEL
 before them (the segment's recent level: launches and slow trends move it without alarm), scaled
 by the spread that same statistic had over the reference year (so the residuals' own
 autocorrelation is priced in). A segment drifts when the shift is significant after a
-Bonferroni correction over the feature's segments and larger than the feature's minimum effect.
+Bonferroni correction over the feature's segments (by the normal tail and by the Poisson tail of
+the window's count, which the normal one understates for a window of a few units) and larger
+than the feature's minimum effect.
 
 The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
 replay of two years re-fits weekly in seconds on a small world.
