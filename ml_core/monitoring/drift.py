@@ -245,15 +245,16 @@ def _statistics(
     return _Window(shift, level, scale, actual, expected, planned)
 
 
-def _counting_tail(stat: _Window, j: int, z: np.ndarray) -> np.ndarray:
-    """(S,) the Poisson probability of a window total at least as far from the reference (at the
-    segment's recent level) as the one seen, on the side of `z`. The z-test's normal tail is far
-    too thin for a window of a few units (a store's small category selling 0 against 6 expected
-    reads z = -5, yet happens about once in 400 weeks by counting alone), so a shift must also be
-    beyond what counting noise explains; over-dispersion only widens it, so this can only veto."""
+def _counting_tail(stat: _Window, j: int, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(len(rows),) the Poisson probability of a window total at least as far from the reference
+    (at the segment's recent level) as the one seen, on the side of `z`. The z-test's normal
+    tail is far too thin for a window of a few units (a store's small category selling 0 against
+    6 expected reads z = -5, yet happens about once in 400 weeks by counting alone), so a shift
+    must also be beyond what counting noise explains; over-dispersion only widens it, so this
+    can only veto."""
     window = slice(j - WINDOW + 1, j + 1)
-    seen = np.rint(stat.actual[:, window].sum(axis=1))
-    mean = stat.expected[:, window].sum(axis=1) * np.exp(stat.level[:, j])
+    seen = np.rint(stat.actual[rows, window].sum(axis=1))
+    mean = stat.expected[rows, window].sum(axis=1) * np.exp(stat.level[rows, j])
     return np.where(z < 0, stats.poisson.cdf(seen, mean), stats.poisson.sf(seen - 1, mean))
 
 
@@ -322,10 +323,10 @@ def scan(
                 effect = np.expm1(stat.shift[:, j])
                 hits = np.flatnonzero(
                     (np.abs(z) >= bar)
-                    & (_counting_tail(stat, j, z) <= tail_alpha)
                     & (np.abs(effect) >= MIN_EFFECT[feature])
                     & ~stat.planned[:, j]
                 )
+                hits = hits[_counting_tail(stat, j, hits, z[hits]) <= tail_alpha]
                 for s in hits:
                     findings.append(
                         _finding(panel, segments, stat, feature, int(s), j, t, start, z[s])
