@@ -1,5 +1,8 @@
 """Drift per feature and segment against a seasonality-aware reference.
 
+Demand is read off the SKU-days in stock (`segments.load_segment_panel`): a stock-out censors
+sales, and a drop that empty shelves explain is supply, not drift.
+
 Each finest segment (a category at a location) gets a seasonal reference fitted on the year
 before the days tested: its own weekday profile and yearly season (Fourier terms of the day of
 the year), a pooled response to its price index and promotion share (promotions and markdowns
@@ -15,7 +18,9 @@ compares the mean residual of the last `WINDOW` days with the mean of the `LEVEL
 before them (the segment's recent level: launches and slow trends move it without alarm), scaled
 by the spread that same statistic had over the reference year (so the residuals' own
 autocorrelation is priced in). A segment drifts when the shift is significant after a
-Bonferroni correction over the feature's segments and larger than the feature's minimum effect.
+Bonferroni correction over the feature's segments (by the normal tail and by the Poisson tail of
+the window's count, which the normal one understates for a window of a few units) and larger
+than the feature's minimum effect.
 
 The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
 replay of two years re-fits weekly in seconds on a small world.
@@ -135,12 +140,16 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
     factor.
 
     Each segment's seasonal model is a Poisson regression (log link, by iteratively reweighted
-    least squares, all segments at once: one design shared by all) with the common factor and
-    the pooled price and promotion response as offsets, fitted in turns with them.
+    least squares, all segments at once: one design shared by all) with the common factor, the
+    pooled price and promotion response and the log of the segment's availability as offsets,
+    fitted in turns with them.
     """
     y = panel.values[feature][:, start:stop]
     x = _design(panel.days[start:stop])
     covariates = np.stack([panel.log_price[:, start:stop], panel.promo[:, start:stop]], axis=-1)
+    # `y` counts only the SKU-days in stock: the reference expects the share of the segment's
+    # usual volume that was on the shelf (a stock-out is supply, not a drop in demand).
+    shelf = np.log(np.maximum(panel.availability[:, start:stop], 1e-6))
     n_fit = fit_end - start
     group = panel.online.astype(int)
     # A segment with nothing in its reference year has no season to learn, and no say in the
@@ -158,7 +167,7 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
     ridge = RIDGE * np.eye(x.shape[1])
     ridge[0, 0] = 0.0
     for _ in range(ROUNDS):
-        priced = covariates @ beta
+        priced = covariates @ beta + shelf
         offset = priced + common[group]
         eta = np.clip(coef @ x.T + offset, -20, 20)
         mu = np.exp(eta)
@@ -176,7 +185,7 @@ def reference(panel: SegmentPanel, feature: str, start: int, fit_end: int, stop:
         resid = (y - mu)[:, :n_fit][weight_mask > 0]
         m = mu[:, :n_fit][weight_mask > 0]
         beta = beta + np.linalg.solve(z.T @ (z * m[:, None]) + 1e-6 * np.eye(2), z.T @ resid)
-    expected = np.exp(np.clip(coef @ x.T + covariates @ beta, -20, 20) + common[group])
+    expected = np.exp(np.clip(coef @ x.T + covariates @ beta + shelf, -20, 20) + common[group])
     return np.where(use, expected, 0.0)
 
 
@@ -236,6 +245,19 @@ def _statistics(
     return _Window(shift, level, scale, actual, expected, planned)
 
 
+def _counting_tail(stat: _Window, j: int, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """(len(rows),) the Poisson probability of a window total at least as far from the reference
+    (at the segment's recent level) as the one seen, on the side of `z`. The z-test's normal
+    tail is far too thin for a window of a few units (a store's small category selling 0 against
+    6 expected reads z = -5, yet happens about once in 400 weeks by counting alone), so a shift
+    must also be beyond what counting noise explains; over-dispersion only widens it, so this
+    can only veto."""
+    window = slice(j - WINDOW + 1, j + 1)
+    seen = np.rint(stat.actual[rows, window].sum(axis=1))
+    mean = stat.expected[rows, window].sum(axis=1) * np.exp(stat.level[rows, j])
+    return np.where(z < 0, stats.poisson.cdf(seen, mean), stats.poisson.sf(seen - 1, mean))
+
+
 def _planned_change(panel: SegmentPanel, segments: Segments, start: int, stop: int) -> np.ndarray:
     """(S, n) whether the segment's prices or promotions moved between the recent level's days
     and the window's, or a product was launched in it lately: the shift then has a planned cause
@@ -293,7 +315,8 @@ def scan(
         stop = min(chunk + WINDOW, last + 1)
         for feature in features:
             stat = _statistics(panel, segments, feature, start, fit_end, stop)
-            bar = stats.norm.isf(ALPHA / (2 * len(segments.level)))
+            tail_alpha = ALPHA / (2 * len(segments.level))
+            bar = stats.norm.isf(tail_alpha)
             for t in range(chunk, stop):
                 j = t - start
                 z = stat.shift[:, j] / stat.scale[:, j]
@@ -303,6 +326,7 @@ def scan(
                     & (np.abs(effect) >= MIN_EFFECT[feature])
                     & ~stat.planned[:, j]
                 )
+                hits = hits[_counting_tail(stat, j, hits, z[hits]) <= tail_alpha]
                 for s in hits:
                     findings.append(
                         _finding(panel, segments, stat, feature, int(s), j, t, start, z[s])

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from ml_core.forecasting.base import DS, ID, Y
 from ml_core.forecasting.store_panel import sales_panel
-from retail.store.models import Category, DailySales, Location, Product, Variant
+from retail.store.models import Category, DailySales, Location, Product
 
 FEATURES = ("demand", "stockouts")
 # Coarse to fine: a whole category, a whole location, a category in one channel, a category at
@@ -33,7 +33,9 @@ class SegmentPanel:
     category: np.ndarray  # (F,) category name
     location: np.ndarray  # (F,) location id
     online: np.ndarray  # (F,) bool: the online channel, else a store
-    values: dict[str, np.ndarray]  # feature -> (F, T): units sold; SKU-days that ran out
+    # feature -> (F, T): units sold by the SKU-days in stock; SKU-days that ran out
+    values: dict[str, np.ndarray]
+    availability: np.ndarray  # (F, T) share of the segment's usual volume that was in stock
     log_price: np.ndarray  # (F, T) volume-weighted mean log of price over reference price
     promo: np.ndarray  # (F, T) volume-weighted share of the segment's SKUs on promotion
     launched: np.ndarray  # (F, T) products of the segment's category launched by each day
@@ -67,34 +69,49 @@ def load_segment_panel(
     frame = data.frame
     if as_of is not None:
         frame = frame[frame[DS] <= pd.Timestamp(as_of)]
-    # A series weighs in the segment's price index by its usual volume, so a slow mover's
-    # discount moves the index less than a best seller's.
-    weight = frame.groupby(ID)[Y].transform("mean").to_numpy() + 0.05
-    frame = frame.assign(
-        _w=weight,
-        _wlp=weight * np.log(frame["price_ratio"].clip(lower=1e-3).to_numpy()),
-        _wpromo=weight * frame["on_promo"].to_numpy(),
-    )
-    grouped = frame.groupby(["category_id", "location_id", DS], sort=True)[
-        [Y, "_w", "_wlp", "_wpromo"]
-    ].sum()
     with engine.connect() as conn:
         names = dict(conn.execute(select(Category.id, Category.name)).all())
         launches = pd.read_sql(select(Product.category_id, Product.launched_on), conn)
         kinds = dict(conn.execute(select(Location.id, Location.kind)).all())
-        stockouts = pd.read_sql(
-            select(
-                Product.category_id,
-                DailySales.location_id,
-                DailySales.day,
-                func.count().label("stockouts"),
-            )
-            .join(Variant, Variant.id == DailySales.variant_id)
-            .join(Product, Product.id == Variant.product_id)
-            .where(DailySales.stockout.is_(True))
-            .group_by(Product.category_id, DailySales.location_id, DailySales.day),
+        ran_out = pd.read_sql(
+            select(DailySales.variant_id, DailySales.location_id, DailySales.day).where(
+                DailySales.stockout.is_(True)
+            ),
             conn,
         )
+    ran_out = pd.DataFrame(
+        {
+            ID: ran_out["variant_id"] + "@" + ran_out["location_id"],
+            DS: pd.to_datetime(ran_out["day"]).astype(frame[DS].dtype),
+            "_out": 1.0,
+        }
+    )
+    frame = frame.merge(ran_out, on=[ID, DS], how="left").sort_values([ID, DS], ignore_index=True)
+    # A SKU-day that ran out sold what was on the shelf, not what was wanted: its sales are
+    # censored and say nothing about demand. So are the zero-sale days after it until the SKU
+    # sells again (its shelf was empty; the next sale shows a delivery came). Demand is read off
+    # the SKU-days in stock, and the reference expects only the share of the segment's usual
+    # volume that was on the shelf.
+    state = frame["_out"].where(frame["_out"].notna(), np.where(frame[Y] > 0, 0.0, np.nan))
+    in_stock = 1.0 - state.groupby(frame[ID]).ffill().fillna(0.0).to_numpy()
+    out = frame["_out"].fillna(0.0).to_numpy()
+    # A series weighs (in the price index and in availability) by its usual volume in stock, so
+    # a slow mover's discount or stock-out moves the segment less than a best seller's.
+    usual = (frame[Y] * in_stock).groupby(frame[ID]).transform("sum") / pd.Series(
+        in_stock, index=frame.index
+    ).groupby(frame[ID]).transform("sum").clip(lower=1.0)
+    weight = usual.to_numpy() + 0.05
+    frame = frame.assign(
+        _sold=frame[Y].to_numpy() * in_stock,
+        _out=out,
+        _w=weight,
+        _wstock=weight * in_stock,
+        _wlp=weight * np.log(frame["price_ratio"].clip(lower=1e-3).to_numpy()),
+        _wpromo=weight * frame["on_promo"].to_numpy(),
+    )
+    grouped = frame.groupby(["category_id", "location_id", DS], sort=True)[
+        ["_sold", "_out", "_w", "_wstock", "_wlp", "_wpromo"]
+    ].sum()
     days = pd.date_range(frame[DS].min(), frame[DS].max(), freq="D")
     segments = grouped.index.droplevel(DS).unique()
     full = pd.MultiIndex.from_tuples(
@@ -105,13 +122,6 @@ def load_segment_panel(
     shape = (len(segments), len(days))
     w = dense["_w"].to_numpy().reshape(shape)
     safe = np.where(w > 0, w, 1.0)
-    stockouts["day"] = pd.to_datetime(stockouts["day"])
-    out_counts = (
-        stockouts.set_index(["category_id", "location_id", "day"])["stockouts"]
-        .reindex(full, fill_value=0)
-        .to_numpy(dtype=float)
-        .reshape(shape)
-    )
     category_ids = segments.get_level_values(0).to_numpy()
     launch_day = pd.to_datetime(launches["launched_on"]).to_numpy()
     launched = np.stack(
@@ -128,7 +138,11 @@ def load_segment_panel(
         category=np.array([names.get(c, c) for c in category_ids], dtype=object),
         location=location_ids.astype(object),
         online=np.array([kinds.get(loc) == "online" for loc in location_ids]),
-        values={"demand": dense[Y].to_numpy().reshape(shape), "stockouts": out_counts},
+        values={
+            "demand": dense["_sold"].to_numpy().reshape(shape),
+            "stockouts": dense["_out"].to_numpy().reshape(shape),
+        },
+        availability=np.where(w > 0, dense["_wstock"].to_numpy().reshape(shape) / safe, 1.0),
         log_price=dense["_wlp"].to_numpy().reshape(shape) / safe,
         promo=dense["_wpromo"].to_numpy().reshape(shape) / safe,
         launched=launched,

@@ -1,6 +1,8 @@
 """The drift monitor on small generated worlds: a planted demand shift in one category is flagged
 with a sentence and a retrain target; the same world without it (Black Friday's run-up and the
-season included) raises nothing; alerts are stored once per day and refused days say why."""
+season included) raises nothing; a supplier that stops delivering empties the shelves, and the
+sales it cuts are not read as a drop in demand; alerts are stored once per day and refused days
+say why."""
 
 from __future__ import annotations
 
@@ -73,6 +75,57 @@ def test_a_category_shift_is_flagged_with_a_sentence_and_a_retrain_target(
     assert target.segment == {"category": busiest}
     # Every alert is about the shifted category: its peers were not dragged along.
     assert {a.segment["category"] for a in result.alerts if "category" in a.segment} == {busiest}
+
+
+def _category_days(engine: Engine, categories: list[str], since: dt.date) -> pd.DataFrame:
+    """Units sold and stock-out SKU-days per day of these categories from `since` on."""
+    names = ", ".join(f"'{c}'" for c in categories)
+    return pd.read_sql(
+        "select d.day, sum(d.units) as units, sum(d.stockout) as stockouts from daily_sales d "
+        "join variants v on v.id = d.variant_id join products p on p.id = v.product_id "
+        "join categories c on c.id = p.category_id "
+        f"where c.name in ({names}) and d.day >= '{since}' group by d.day",
+        engine,
+    )
+
+
+@pytest.fixture(scope="module")
+def stalled(tmp_path_factory: pytest.TempPathFactory, plain: Engine) -> tuple[Engine, list[str]]:
+    """The world with its biggest supplier delivering nothing for the last five weeks, and the
+    categories that supplier stocks."""
+    supplier = pd.read_sql(
+        "select s.name, sum(d.units) as units from daily_sales d "
+        "join supplier_items i on i.variant_id = d.variant_id and i.is_primary "
+        "join suppliers s on s.id = i.supplier_id group by s.name order by units desc",
+        plain,
+    )["name"].iloc[0]
+    categories = pd.read_sql(
+        "select distinct c.name from supplier_items i join suppliers s on s.id = i.supplier_id "
+        "join variants v on v.id = i.variant_id join products p on p.id = v.product_id "
+        f"join categories c on c.id = p.category_id where s.name = '{supplier}' and i.is_primary",
+        plain,
+    )["name"].tolist()
+    start = PINNED_END - dt.timedelta(days=35)
+    engine = _seed(tmp_path_factory.mktemp("stalled"), f"supplier={supplier},from={start},supply=0")
+    return engine, categories
+
+
+def test_a_drop_in_sales_from_empty_shelves_is_not_demand_drift(
+    stalled: tuple[Engine, list[str]], plain: Engine
+) -> None:
+    engine, categories = stalled
+    week = PINNED_END - dt.timedelta(days=6)
+    before = _category_days(plain, categories, week)
+    after = _category_days(engine, categories, week)
+    # The shelves did empty and the week's sales did fall: a monitor of raw sales sees a drop.
+    assert after["stockouts"].sum() > 3 * before["stockouts"].sum()
+    assert after["units"].sum() < 0.8 * before["units"].sum()
+    drops = [
+        a.message
+        for a in run_monitor(engine).alerts
+        if a.kind == "drift" and a.feature == "demand" and a.effect < 0
+    ]
+    assert drops == []
 
 
 def test_alerts_are_stored_once_per_day(shocked: Engine, shocked_run: MonitorResult) -> None:
