@@ -26,8 +26,7 @@ from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
 from retail.settings import Settings, get_settings
 from retail.store.models import Product, RecommendationServed, RecommendationShadow
-from retail.store.open import open_store
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from tests.factories import seed_placements_world
 
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
 
@@ -48,19 +47,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("shadow")
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'aisle.db'}", var_dir=root / "var", environment="test"
-    )
-    engine = open_store(settings)
-    seed_world(
-        engine,
-        scale="small",
-        seed=3,
-        world_dir=settings.world_dir,
-        show_progress=False,
-        end=PINNED_END,
-        spec=ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0),
-    )
+    settings, engine = seed_placements_world(root)
     registry = ArtifactRegistry(settings.var_dir / "artifacts")
     champion = train_store_recommender(engine, registry, ItemItem()).model_version
     shadow = train_store_recommender(engine, registry, Popularity(), stage="shadow").model_version
