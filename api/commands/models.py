@@ -200,6 +200,8 @@ def compare(
     champion = _version_or_champion(registry, kind, None)
     challenger = version or newest_challenger(registry, kind)
     if live:
+        if challenger not in registry.version_ids(kind):
+            raise AisleError(f"No version {challenger!r} of {kind!r} in the registry.")
         _compare_live(kind, challenger, as_json)
         return
     with store() as engine:

@@ -133,8 +133,9 @@ def test_the_cli_reports_the_live_comparison(world: World, monkeypatch: pytest.M
         payload = json.loads(result.output)
         assert payload["shadow_version"] == world.shadow
         assert payload["chosen_items"] == len(world.clicked)
-        wrong = CliRunner().invoke(cli, ["models", "compare", "forecaster", "--live"])
+        wrong = CliRunner().invoke(cli, ["models", "compare", "recommender", "v0", "--live"])
         assert wrong.exit_code == 2
+        assert "No version 'v0' of 'recommender' in the registry." in wrong.output
     finally:
         get_settings.cache_clear()
 
