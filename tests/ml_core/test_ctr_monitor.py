@@ -17,13 +17,15 @@ AS_OF = dt.date(2026, 11, 20)
 LISTS_PER_DAY = 300
 
 
-def _log(engine: Engine, rates: dict[str, tuple[float, float]], seed: int = 7) -> None:
-    """`LISTS_PER_DAY` served lists per placement and day over the reference and `AS_OF`, each
+def log_exposures(
+    engine: Engine, rates: dict[str, tuple[float, float]], as_of: dt.date = AS_OF, seed: int = 7
+) -> None:
+    """`LISTS_PER_DAY` served lists per placement and day over the reference and `as_of`, each
     clicked with the placement's (reference, as-of day) rate; plus one empty list a day."""
     rng = np.random.default_rng(seed)
     served, events = [], []
     for offset in range(REFERENCE_DAYS, -1, -1):
-        day = AS_OF - dt.timedelta(days=offset)
+        day = as_of - dt.timedelta(days=offset)
         at = dt.datetime.combine(day, dt.time(12), dt.UTC)
         for placement, (reference, today) in rates.items():
             rate = today if offset == 0 else reference
@@ -58,7 +60,7 @@ def _log(engine: Engine, rates: dict[str, tuple[float, float]], seed: int = 7) -
 
 
 def test_a_halved_ctr_is_an_alert_and_a_steady_one_is_not(engine: Engine) -> None:
-    _log(engine, {"home": (0.10, 0.04), "product": (0.08, 0.08)})
+    log_exposures(engine, {"home": (0.10, 0.04), "product": (0.08, 0.08)})
     panel = daily_ctr(engine, AS_OF, AS_OF).set_index("placement")
     # The empty list a day offered nothing to click: it is no exposure.
     assert panel.loc["home", "exposures"] == LISTS_PER_DAY
@@ -76,5 +78,5 @@ def test_a_halved_ctr_is_an_alert_and_a_steady_one_is_not(engine: Engine) -> Non
 
 
 def test_a_steady_ctr_raises_nothing(engine: Engine) -> None:
-    _log(engine, {"home": (0.10, 0.10), "cart": (0.05, 0.05)}, seed=11)
+    log_exposures(engine, {"home": (0.10, 0.10), "cart": (0.05, 0.05)}, seed=11)
     assert ctr_findings(engine, AS_OF) == []
