@@ -56,6 +56,7 @@ from api.routes import (
 )
 from api.routes.metrics import Metrics
 from ml_core.recommend.live import Live
+from ml_core.recommend.shadow import ShadowRunner
 from ml_core.registry import RegistryConflict
 from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
@@ -320,6 +321,9 @@ def _open_state(
     live = Live(engine, settings.redis_url, settings.resolved_database_url)
     stack.callback(live.close)  # after the app stops serving: both logs are flushed
     app.state.live = live
+    shadow = ShadowRunner(engine, settings, live.store, live.shadows)
+    stack.callback(shadow.close)  # before the logs close: its last lists are written
+    app.state.shadow = shadow
     checkpointer = stack.enter_context(open_checkpointer(settings))
     app.state.checkpointer = checkpointer
     limiter = make_rate_limiter(settings, rate_limit)

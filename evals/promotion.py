@@ -48,11 +48,23 @@ class BacktestWindows(BaseModel):
     step: int = Field(ge=1)
 
 
+class LiveRule(BaseModel):
+    """Gates on the challenger's shadow run over live requests, checked once it has seen at
+    least `min_chosen` items shoppers clicked or bought (before that, the holdout alone
+    decides)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_chosen: int = Field(ge=1)
+    gates: list[Gate]
+
+
 class KindRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     gates: list[Gate]
     backtest: BacktestWindows | None = None
+    live: LiveRule | None = None
 
 
 class PromotionRules(BaseModel):
@@ -128,11 +140,18 @@ def score(
     b = registry.load(kind, challenger)[0]
     if kind == "recommender":
         _same_holdout(a, b)
-        return Scored(
-            f"the time-split holdout from {b.metrics.get('cutoff')} at K={b.metrics.get('k')}",
-            _numbers(a.metrics),
-            _numbers(b.metrics),
-        )
+        basis = f"the time-split holdout from {b.metrics.get('cutoff')} at K={b.metrics.get('k')}"
+        champion_figures, challenger_figures = _numbers(a.metrics), _numbers(b.metrics)
+        if rule is not None and rule.live is not None:
+            from ml_core.recommend.shadow import live_comparison
+
+            live = live_comparison(engine, challenger)
+            if live.chosen_items >= rule.live.min_chosen:
+                served, shadow = live.figures()
+                champion_figures |= served
+                challenger_figures |= shadow
+                basis += f" and {live.chosen_items} items shoppers chose on live requests"
+        return Scored(basis, champion_figures, challenger_figures)
     return Scored("the metrics recorded at training", _numbers(a.metrics), _numbers(b.metrics))
 
 
@@ -187,6 +206,10 @@ def promote(
     gates = []
     if rule is not None and scored.challenger:
         gates = check_gates(Gates(version=1, gates=rule.gates), scored.champion, scored.challenger)
+        if rule.live is not None and any(name.startswith("live_") for name in scored.challenger):
+            gates += check_gates(
+                Gates(version=1, gates=rule.live.gates), scored.champion, scored.challenger
+            )
     failed = [g for g in gates if not g.passed]
     if failed and not force:
         raise PromotionRefused(

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     )
     qdrant_url: str | None = None
     redis_url: str | None = None
+    shadow_sample: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="The share of placement requests a shadow recommender also answers (after "
+        "the response, never shown): lower it when the serving processes run short of CPU.",
+    )
     ray_address: str | None = Field(
         default=None,
         description="Run batch forecasting's series partitions as Ray tasks: `local` starts a "

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from retail.settings import get_settings
+from retail.settings import Settings, get_settings
 from retail.store.db import transaction
 from retail.store.models import (
     Brand,
@@ -280,3 +281,26 @@ def seed_configured_world(spec: ScaleSpec, seed: int = 9) -> None:
         )
     finally:
         engine.dispose()
+
+
+# The placement tests' world: 60 products, 2 stores, 300 customers; big enough for the
+# recommenders to disagree, small enough to seed in seconds.
+PLACEMENTS_SPEC = ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0)
+
+
+def seed_placements_world(root: Path) -> tuple[Settings, Engine]:
+    """A SQLite store and var dir under `root` holding the placement tests' generated world."""
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'aisle.db'}", var_dir=root / "var", environment="test"
+    )
+    engine = open_store(settings)
+    seed_world(
+        engine,
+        scale="small",
+        seed=3,
+        world_dir=settings.world_dir,
+        show_progress=False,
+        end=PINNED_END,
+        spec=PLACEMENTS_SPEC,
+    )
+    return settings, engine

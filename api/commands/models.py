@@ -182,15 +182,28 @@ def compare(
         typer.Argument(help="The challenger (default: the newest candidate or shadow)."),
     ] = None,
     report: ReportOption = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Recommender: the shadow's lists against the served ones on live requests "
+            "(the items shoppers clicked or bought).",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Score a challenger against the champion on the same backtest or holdout, without
-    promoting it."""
+    promoting it; with --live, a recommender shadow on the live requests it answered."""
     from evals.promotion import newest_challenger, score
 
     registry = artifact_registry()
     champion = _version_or_champion(registry, kind, None)
     challenger = version or newest_challenger(registry, kind)
+    if live:
+        if challenger not in registry.version_ids(kind):
+            raise AisleError(f"No version {challenger!r} of {kind!r} in the registry.")
+        _compare_live(kind, challenger, as_json)
+        return
     with store() as engine:
         scored = score(engine, registry, kind, champion, challenger)
     written = None
@@ -217,6 +230,26 @@ def compare(
     print_table(table)
     if written:
         typer.echo(f"report: {written}")
+
+
+def _compare_live(kind: str, version: str, as_json: bool) -> None:
+    from ml_core.recommend.shadow import live_comparison
+
+    if kind != "recommender":
+        raise AisleError(f"Only the recommender runs in shadow on live requests, not {kind!r}.")
+    with store() as engine:
+        found = live_comparison(engine, version)
+    if as_json:
+        print_json(found.as_dict())
+        return
+    typer.echo(found.sentence())
+    table = Table()
+    for column in ("list", "hit rate", "MRR"):
+        table.add_column(column, justify="right")
+    served = ", ".join(found.served_versions) or "-"
+    table.add_row(f"served ({served})", _fmt(found.served.hit_rate), _fmt(found.served.mrr))
+    table.add_row(f"shadow ({version})", _fmt(found.shadow.hit_rate), _fmt(found.shadow.mrr))
+    print_table(table)
 
 
 def _fmt(value: float | None) -> str:

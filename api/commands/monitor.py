@@ -1,4 +1,5 @@
-"""`aisle monitor`: drift and forecast-performance checks on the store's sales, and their alerts."""
+"""`aisle monitor`: drift and forecast-performance checks on the store's sales, recommendation CTR
+per placement, and their alerts."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def _day(text: str | None) -> dt.date | None:
 @monitor_app.command("run")
 def run_cmd(as_of: AsOf = None, as_json: JsonFlag = False) -> None:
     """Check demand drift per category, location and channel against a seasonal reference, and
-    the latest forecast against its backtest band; store and print the alerts."""
+    the latest forecast against its backtest band, and each placement's recommendation CTR against
+    its previous 28 days; store and print the alerts."""
     from ml_core.monitoring.alerts import alert_public, run_monitor
 
     with store() as engine:

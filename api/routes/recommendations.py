@@ -4,7 +4,8 @@ The visitor is the API key's shopper or an anonymous session (`api.visitors`); t
 logic is `ml_core.recommend.placements`. Each answer gets a new `recommendation_id`, names the
 model version and the experiment arm, and is logged as a `recommendations_served` row (the
 exposure log, written in batches by `Live.exposures`) so later clicks and purchases that name it
-can be attributed.
+can be attributed. A recommender version in shadow answers it too, after the response
+(`ml_core.recommend.shadow`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import SERVICE, InvalidRequest
@@ -27,6 +28,7 @@ from ml_core.recommend.placements import (
     rules_for,
 )
 from ml_core.recommend.serving import RecommendationService
+from ml_core.recommend.shadow import ShadowRunner
 from retail.catalog_queries import product_images
 from retail.store.db import session_factory
 from tools.base import Services, ToolContext
@@ -100,6 +102,7 @@ def images(request: Request) -> dict[str, str]:
 def get_recommendations(
     request: Request,
     visitor: VisitorDep,
+    background: BackgroundTasks,
     placement: Annotated[
         PlacementName,
         Query(description="The storefront slot: home, product, cart or post_purchase."),
@@ -127,13 +130,9 @@ def get_recommendations(
     now = dt.datetime.now(dt.UTC)
     context = Context.of(user_agent, now)
     arm = answering.experiments.assign(visitor.unit_id)
+    rules = rules_for(arm)
     ranked = answering.recommend(
-        visitor,
-        placement,
-        context,
-        product_id=product_id,
-        k=k,
-        rules=rules_for(arm),
+        visitor, placement, context, product_id=product_id, k=k, rules=rules
     )
     catalog = answering.service.catalog
     pictures = images(request)
@@ -177,5 +176,18 @@ def get_recommendations(
                 "k": k,
             },
         }
+    )
+    # A shadow version answers the same request after the response has gone out: logged, never
+    # served, and the visitor waits for none of it.
+    shadow: ShadowRunner = request.app.state.shadow
+    background.add_task(
+        shadow.run,
+        served.recommendation_id,
+        visitor,
+        placement,
+        context,
+        product_id=product_id,
+        k=k,
+        rules=rules,
     )
     return served

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, delete, func, select
 from sqlalchemy.orm import Session
 
+from ml_core.monitoring.ctr import CtrFinding, ctr_findings
 from ml_core.monitoring.drift import HISTORY_DAYS, DriftFinding, check_history, scan
 from ml_core.monitoring.performance import ForecastFinding, forecast_findings
 from ml_core.monitoring.segments import load_segment_panel
@@ -62,8 +63,9 @@ def _as_date(value: object) -> dt.date:
 
 
 def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
-    """Check demand drift per segment and the latest forecast against its band on `as_of`
-    (default: the last day with sales), and store the alerts."""
+    """Check demand drift per segment, the latest forecast against its band and each
+    placement's recommendation CTR on `as_of` (default: the last day with sales), and store the
+    alerts."""
     first, last = sales_days(engine)
     as_of = last if as_of is None else as_of
     if as_of > last:
@@ -72,8 +74,13 @@ def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
     panel = load_segment_panel(engine, as_of=as_of, history_days=HISTORY_DAYS)
     drift = scan(panel, as_of, as_of)
     forecast = forecast_findings(engine, as_of)
+    ctr = ctr_findings(engine, as_of)
     now = dt.datetime.now(dt.UTC)
-    alerts = [_drift_alert(f, now) for f in drift] + [_forecast_alert(f, now) for f in forecast]
+    alerts = (
+        [_drift_alert(f, now) for f in drift]
+        + [_forecast_alert(f, now) for f in forecast]
+        + [_ctr_alert(f, now) for f in ctr]
+    )
     with engine.begin() as conn:
         # Re-running a day replaces its alerts: the latest data and code decide what it shows.
         conn.execute(
@@ -147,6 +154,30 @@ def _forecast_alert(f: ForecastFinding, now: dt.datetime) -> MonitorAlert:
             "inside": f.inside,
             "series": f.series,
             "expected_coverage": f.expected_coverage,
+        },
+        created_at=now,
+    )
+
+
+def _ctr_alert(f: CtrFinding, now: dt.datetime) -> MonitorAlert:
+    return MonitorAlert(
+        id=_alert_id("ctr", "ctr", {"placement": f.placement}, f.as_of),
+        kind="ctr",
+        feature="ctr",
+        level="placement",
+        segment={"placement": f.placement},
+        as_of=f.as_of,
+        since=f.since,
+        effect=round(f.effect, 4),
+        p_value=f.p_value,
+        message=f.message,
+        # A CTR drop may be the page as much as the model: a person looks before a retrain.
+        retrain_kind=None,
+        details={
+            "exposures": f.exposures,
+            "clicks": f.clicks,
+            "reference_exposures": f.reference_exposures,
+            "reference_clicks": f.reference_clicks,
         },
         created_at=now,
     )

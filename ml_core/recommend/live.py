@@ -378,16 +378,18 @@ def open_live_store(redis_url: str | None, database_url: str) -> LiveStore:
 
 class Live:
     """What a serving process keeps for live events: the store, the flusher that drains its
-    log into SQL, and the batched exposure log. `close` flushes both logs."""
+    log into SQL, and the batched exposure and shadow logs. `close` flushes them all."""
 
     def __init__(self, engine: Engine, redis_url: str | None, database_url: str) -> None:
-        from retail.store.models import RecommendationServed
+        from retail.store.models import RecommendationServed, RecommendationShadow
 
         self.store = open_live_store(redis_url, database_url)
         self.flusher = EventFlusher(self.store, engine)
         self.exposures = BatchWriter(engine, RecommendationServed, name="exposure-writer")
+        self.shadows = BatchWriter(engine, RecommendationShadow, name="shadow-writer")
 
     def close(self) -> None:
+        self.shadows.close()
         self.exposures.close()
         self.flusher.close()
         self.store.close()

@@ -348,7 +348,8 @@ class RecommendationService:
     Candidates come from vector retrieval on the shopper's profile (long-term history blended
     with this session), item-item neighbours of what they just looked at, and popularity; the
     `RankingRules` decide what is shown. `model_version` names the recommender version used, for
-    answers to cite. Call `refresh_stock` when inventory changes.
+    answers to cite. Call `refresh_stock` when inventory changes. `version` pins another
+    version than the champion (the shadow's service, `ml_core.recommend.shadow`).
     """
 
     def __init__(
@@ -361,8 +362,11 @@ class RecommendationService:
         history_limit: int = 200,
         history_ttl_s: float = 60.0,
         clock: Callable[[], dt.datetime] | None = None,
+        version: str | None = None,
     ) -> None:
         self.engine = engine
+        # A pinned version (a shadow computing beside the champion) instead of the champion.
+        self.pinned_version = version
         self.settings = settings
         self.half_life_days = half_life_days
         self.history_limit = history_limit
@@ -384,7 +388,11 @@ class RecommendationService:
         """Load the registry's champion and what hangs on it: the vectors (its own, for the
         two-tower model), the session profiles and the item index."""
         self._stamp = self._registry.ledger_stamp(ARTIFACT)
-        manifest, folder = self._registry.active(ARTIFACT)
+        manifest, folder = (
+            self._registry.load(ARTIFACT, self.pinned_version)
+            if self.pinned_version
+            else self._registry.active(ARTIFACT)
+        )
         model: Recommender = load_recommender(folder)
         # The active model's own vectors when it has them (the two-tower model), else text.
         vectors = self._given_vectors or (
@@ -419,8 +427,9 @@ class RecommendationService:
     def follow_champion(self) -> bool:
         """Load the registry's champion when it changed since it was loaded (a `stat` of the
         stage ledger per call, the ledger read only when that moved): a promote or rollback
-        reaches a running process on its next request. True when it loaded another version."""
-        if self._registry.ledger_stamp(ARTIFACT) == self._stamp:
+        reaches a running process on its next request. True when it loaded another version.
+        A pinned service never moves."""
+        if self.pinned_version or self._registry.ledger_stamp(ARTIFACT) == self._stamp:
             return False
         with self._reload_lock:
             stamp = self._registry.ledger_stamp(ARTIFACT)

@@ -390,6 +390,19 @@ class RecommendationServed(Base):
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)  # device, product viewed, ...
 
 
+class RecommendationShadow(Base):
+    """The list a shadow recommender version computed for a served request: never shown, kept
+    apart from `recommendations_served` so exposures, experiments and attribution never count
+    it; compared with the served list on the clicks and purchases that request got."""
+
+    __tablename__ = "recommendations_shadow"
+    recommendation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    placement: Mapped[str] = mapped_column(String(16))
+    items: Mapped[list[Any]] = mapped_column(default=list)  # product ids, best first
+
+
 class Experiment(Base):
     """An experiment over recommendation strategies. Units hash (with `salt`) into one of a
     layer's buckets; experiments in one layer own disjoint bucket ranges, so they never share a
@@ -419,7 +432,7 @@ class MonitorAlert(Base):
 
     __tablename__ = "monitor_alerts"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # drift | forecast
+    kind: Mapped[str] = mapped_column(String(16))  # drift | forecast | ctr
     feature: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(32))
     segment: Mapped[dict[str, Any]] = mapped_column()

@@ -34,8 +34,7 @@ from ml_core.registry import ArtifactRegistry
 from retail.errors import AisleError
 from retail.settings import Settings
 from retail.store.models import Customer, Order, OrderItem, RecommendationServed, ShopperEvent
-from retail.store.open import open_store
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from tests.factories import seed_placements_world
 from tools.base import Principal
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -58,19 +57,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("placements")
-    settings = Settings(
-        database_url=f"sqlite:///{root / 'aisle.db'}", var_dir=root / "var", environment="test"
-    )
-    engine = open_store(settings)
-    seed_world(
-        engine,
-        scale="small",
-        seed=3,
-        world_dir=settings.world_dir,
-        show_progress=False,
-        end=PINNED_END,
-        spec=ScaleSpec(60, 2, 300, 60, 0.7, 60, 4.0),
-    )
+    settings, engine = seed_placements_world(root)
     train_store_recommender(engine, ArtifactRegistry(settings.var_dir / "artifacts"), ItemItem())
     catalog = load_catalog(engine)
     with Session(engine) as session:

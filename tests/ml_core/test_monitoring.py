@@ -18,6 +18,7 @@ from ml_core.monitoring.performance import forecast_findings
 from retail.errors import AisleError
 from retail.store.bulk import table
 from retail.world.seed import PINNED_END, ScaleSpec
+from tests.ml_core.test_ctr_monitor import log_exposures
 from tests.ml_core.tiny_world import seed_world_file
 
 SPEC = ScaleSpec(80, 4, 30, 400, 0.9, 20, 1.0)
@@ -219,3 +220,16 @@ def test_a_forecast_that_no_longer_covers_its_category_is_flagged(
         with plain.begin() as conn:
             conn.execute(table("forecasts").delete())
             conn.execute(table("forecast_runs").delete())
+
+
+def test_a_recommendation_ctr_drop_is_stored_as_an_alert(plain: Engine) -> None:
+    # A day no other test monitors: its 28-day reference holds only these exposures.
+    day = PINNED_END - dt.timedelta(days=20)
+    log_exposures(plain, {"cart": (0.12, 0.03)}, as_of=day)
+    result = run_monitor(plain, day)
+    ctr = [a for a in result.alerts if a.kind == "ctr"]
+    assert [a.segment for a in ctr] == [{"placement": "cart"}]
+    stored = [a for a in list_alerts(plain, as_of=day) if a.kind == "ctr"]
+    assert [a.message for a in stored] == [ctr[0].message]
+    assert stored[0].message.startswith("Recommendation CTR on the cart placement fell to ")
+    assert retrain_target(stored[0]) is None
