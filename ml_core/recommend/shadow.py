@@ -216,7 +216,8 @@ def live_comparison(engine: Engine, version: str) -> LiveComparison:
     shadow_rr: list[float] = []
     requests = set()
     for rid, product in chosen:
-        if rid not in lists:
+        # An event that names no product (a page-level click) says nothing about either list.
+        if rid not in lists or product is None:
             continue
         shadow_items, served_items = lists[rid]
         requests.add(rid)
