@@ -186,22 +186,34 @@ def print_report(report: ExperimentReport) -> None:
         table = Table(title=f"arms against {report.control} (primary: {e['primary_metric']})")
         interval = f"{1 - report.alpha:.0%} interval"
         for column in (
-            "metric", "arm", "control", "arm value", "difference", interval, "relative",
-            "p-value", "CUPED variance cut",
+            "metric", "arm", "control", "arm value", "CUPED-adjusted", "difference", interval,
+            "relative", "p-value", "CUPED variance cut",
         ):  # fmt: skip
             table.add_column(column, justify="left" if column in ("metric", "arm") else "right")
         for r in report.results:
             metric = r["metric"]
             relative = "-"
             if r["rel_diff"] is not None:
-                low, high = r["rel_ci"]
-                relative = f"{r['rel_diff']:+.1%} [{low:+.1%}, {high:+.1%}]"
+                # No interval: the control's rate is too uncertain to bound the ratio.
+                bounds = "(interval unbounded)"
+                if r["rel_ci"] is not None:
+                    low, high = r["rel_ci"]
+                    bounds = f"[{low:+.1%}, {high:+.1%}]"
+                relative = f"{r['rel_diff']:+.1%} {bounds}"
+            # The difference, its intervals and the p-value are of this pair when adjusted.
+            adjusted = (
+                f"{format_metric(metric, r['adjusted_control_value'])} vs "
+                f"{format_metric(metric, r['adjusted_value'])}"
+                if r["cuped"]
+                else "-"
+            )
             cut = f"{r['variance_reduction']:.0%}" if r["variance_reduction"] is not None else "-"
             table.add_row(
                 METRIC_LABELS[metric] + (" *" if metric == e["primary_metric"] else ""),
                 r["arm"],
                 format_metric(metric, r["control_value"]),
                 format_metric(metric, r["value"]),
+                adjusted,
                 format_metric(metric, r["abs_diff"]),
                 _interval(metric, r["abs_ci"]),
                 relative,

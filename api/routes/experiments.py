@@ -96,10 +96,17 @@ class ArmResultPublic(BaseModel):
     visits: float
     value: float
     control_value: float
-    abs_diff: float = Field(description="Arm minus control; CUPED-adjusted when `cuped`.")
+    adjusted_value: float = Field(description="The arm's value, CUPED-adjusted when `cuped`.")
+    adjusted_control_value: float = Field(
+        description="The control's value, CUPED-adjusted when `cuped`."
+    )
+    abs_diff: float = Field(description="adjusted_value - adjusted_control_value.")
     abs_ci: tuple[float, float]
-    rel_diff: float | None
-    rel_ci: tuple[float, float] | None
+    rel_diff: float | None = Field(description="adjusted_value / adjusted_control_value - 1.")
+    rel_ci: tuple[float, float] | None = Field(
+        description="Fieller's interval of rel_diff: excludes 0 exactly when p < alpha; null "
+        "when the control is too uncertain to bound it."
+    )
     p_value: float
     significant: bool
     cuped: bool
