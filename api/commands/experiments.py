@@ -27,8 +27,9 @@ def show_experiment(experiment: dict[str, Any], as_json: bool) -> None:
         return
     arms = ", ".join(f"{a['name']}={a['weight']:g}" for a in experiment["arms"])
     typer.echo(
-        f"{experiment['id']}  {experiment['name']!r}  {experiment['status']}  layer "
-        f"{experiment['layer']}  traffic {experiment['traffic']:.0%}  arms {arms}"
+        f"{experiment['id']}  {experiment['name']!r}  {experiment['status']}  "
+        f"{experiment['audience']}  layer {experiment['layer']}  "
+        f"traffic {experiment['traffic']:.0%}  arms {arms}"
     )
 
 
@@ -51,6 +52,14 @@ def create(
     traffic: Annotated[
         float, typer.Option("--traffic", help="Share of the layer's units, above 0 up to 1.")
     ] = 1.0,
+    audience: Annotated[
+        str,
+        typer.Option(
+            "--audience",
+            help="live: the storefront's visitors; simulated: only `aisle simulate traffic` "
+            'visits (arms that name a simulated {"policy": ...}).',
+        ),
+    ] = "live",
     metric: Annotated[
         str,
         typer.Option(
@@ -94,6 +103,7 @@ def create(
             arms=arms,
             traffic=traffic,
             primary_metric=metric,
+            audience=audience,
             created_by=f"{principal.role}:{principal.id}",
             planned_units=plan.visits,
         )

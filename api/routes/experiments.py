@@ -32,6 +32,7 @@ ExperimentKey = Annotated[
     str, Path(min_length=1, max_length=200, description="The experiment's id or name.")
 ]
 Metric = Literal["ctr", "add_to_cart_rate", "conversion", "revenue_per_visit"]
+Audience = Literal["live", "simulated"]
 Fraction = Annotated[float, Field(allow_inf_nan=False)]
 ERRORS = error_responses(*AUTH_ERRORS)
 CREATE_ERRORS = error_responses(*AUTH_ERRORS, 409)
@@ -63,6 +64,10 @@ class ExperimentCreate(BaseModel):
         min_length=1, max_length=20, description="The first arm is the control."
     )
     traffic: Fraction = Field(default=1.0, description="Share of the layer's units, (0, 1].")
+    audience: Audience = Field(
+        default="live",
+        description="live: the storefront's visitors; simulated: only the simulator's visits.",
+    )
     primary_metric: Metric = "conversion"
     baseline_rate: Fraction | None = Field(
         default=None,
@@ -78,6 +83,7 @@ class ExperimentPublic(BaseModel):
     name: str
     layer: str
     status: Literal["draft", "running", "stopped"]
+    audience: Audience
     traffic: float
     arms: list[ArmSpec]
     primary_metric: str
@@ -224,6 +230,7 @@ def create_experiment(
             arms=[arm.model_dump() for arm in body.arms],
             traffic=body.traffic,
             primary_metric=body.primary_metric,
+            audience=body.audience,
             created_by=principal_spec(principal),
             planned_units=plan.visits,
         )

@@ -79,7 +79,7 @@
     const arms = report.experiment.arms.map((a) => `${a.name}: ${number(report.units[a.name])} units, ${number(report.visits[a.name])} visits`);
     const planned = report.planned ? report.planned.in_words : null;
     return facts([
-      ["Status", `${report.experiment.status}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
+      ["Status", `${report.experiment.status}, ${report.experiment.audience === "simulated" ? "simulated visits only" : "live visitors"}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
       ["Control", report.control],
       ["Arms", arms.join("; ")],
       ["Sample ratio", report.srm_mismatch

@@ -76,6 +76,7 @@ def test_experiment_traffic_is_written_for_the_report(aisle: Aisle) -> None:
         ],
         traffic=0.5,
         created_by="test",
+        audience="simulated",
     )
     unknown = aisle(
         "simulate", "traffic", "--visits", "5", "--policy", "random", "--experiment", "x"

@@ -397,6 +397,36 @@ def test_a_running_experiment_assigns_visitors_applies_its_arms_rules_and_logs_t
     assert all(s.propensity == pytest.approx(0.5) for s in served)
 
 
+def test_a_simulator_experiment_enrols_no_storefront_visitor(world: World) -> None:
+    arms = [
+        {"name": "control", "weight": 1, "config": {"policy": "recommender"}},
+        {"name": "pop", "weight": 1, "config": {"policy": "popularity"}},
+    ]
+    with pytest.raises(AisleError, match="create the experiment with audience simulated"):
+        create_experiment(world.engine, name="sim live", layer="sim", arms=arms, created_by="e")
+    experiment = create_experiment(
+        world.engine,
+        name=f"simulated {uuid.uuid4().hex[:6]}",
+        layer="sim",
+        arms=arms,
+        created_by="eve",
+        audience="simulated",
+    )
+    start_experiment(world.engine, experiment.id)
+    try:
+        with TestClient(create_app(world.settings)) as client:
+            answers = [_get(client, _session(), placement="home", k=4) for _ in range(20)]
+    finally:
+        stop_experiment(world.engine, experiment.id)
+    # The storefront served its own recommender: no visit may be logged under the popularity arm.
+    assert {(a["experiment_id"], a["arm"]) for a in answers} == {(None, None)}
+    with Session(world.engine) as session:
+        served = session.scalars(
+            select(RecommendationServed).where(RecommendationServed.experiment_id == experiment.id)
+        ).all()
+    assert served == []
+
+
 def test_an_arm_with_rules_that_do_not_hold_is_refused_when_created(world: World) -> None:
     with pytest.raises(AisleError, match="max_per_category"):
         create_experiment(
