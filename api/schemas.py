@@ -182,7 +182,13 @@ class ChartLine(BaseModel):
         "without a forecast."
     )
     recent_sales: list[SalesDay] = Field(
-        description="Every day of the last 28, oldest first, zero-sale days included."
+        description="Every day of the last 28 the product was on offer, oldest first, zero-sale "
+        "days included."
+    )
+    offered_since: dt.date | None = Field(
+        default=None,
+        description="The product's launch where it falls in those days (the days before it are "
+        "no data).",
     )
     forecast_model: str | None = Field(
         description="The forecasting model, in words; null without a forecast."

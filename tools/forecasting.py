@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
@@ -89,10 +89,14 @@ class SkuForecast(_Out):
         description="The total over the days shown with its P10/P50/P90; None without a forecast."
     )
     recent_sales: list[SalesDay] = Field(
-        description=f"Every one of the last {RECENT_DAYS} days, oldest first; a day without a "
-        "sales row sold nothing."
+        description=f"Every one of the last {RECENT_DAYS} days the product was on offer, oldest "
+        "first; a day without a sales row sold nothing."
     )
-    recent_daily_mean: float
+    offered_since: dt.date | None = Field(
+        description="The product's launch where it falls in those days: the days before it are "
+        "left out of recent_sales, as no data (it could not sell)."
+    )
+    recent_daily_mean: float = Field(description="Mean units per day over recent_sales' days.")
     note: str | None = None
 
 
@@ -182,12 +186,25 @@ def daily_demand(
         return {}, None
     rates: dict[tuple[str, str], tuple[float, str]] = {}
     first = as_of - dt.timedelta(days=RECENT_DAYS - 1)
-    for variant_id, location_id, units in session.execute(
-        select(DailySales.variant_id, DailySales.location_id, func.sum(DailySales.units))
-        .where(DailySales.location_id.in_(location_ids), DailySales.day >= first)
-        .group_by(DailySales.variant_id, DailySales.location_id)
+    for variant_id, location_id, launched_on, units in session.execute(
+        select(
+            DailySales.variant_id,
+            DailySales.location_id,
+            Product.launched_on,
+            func.sum(DailySales.units),
+        )
+        .join(Variant, Variant.id == DailySales.variant_id)
+        .join(Product, Product.id == Variant.product_id)
+        .where(
+            DailySales.location_id.in_(location_ids),
+            DailySales.day >= first,
+            or_(Product.launched_on.is_(None), DailySales.day >= Product.launched_on),
+        )
+        .group_by(DailySales.variant_id, DailySales.location_id, Product.launched_on)
     ):
-        rates[(variant_id, location_id)] = (float(units or 0) / RECENT_DAYS, SALES_SOURCE)
+        # A product launched inside the window sold over the days it was on offer only.
+        offered = (as_of - max(first, launched_on or first)).days + 1
+        rates[(variant_id, location_id)] = (float(units or 0) / max(offered, 1), SALES_SOURCE)
     run = session.scalars(served_runs(champion)).first()
     if run is not None:
         source = describe_run(run)
@@ -246,20 +263,30 @@ def forecast_for_sku(
     with Session(ctx.engine) as session:
         product, location = _sku(ctx, session, variant_id, location_id)
         as_of = _last_sales_day(session, [location.id])
+        launched_on = session.scalar(
+            select(Product.launched_on)
+            .join(Variant, Variant.product_id == Product.id)
+            .where(Variant.id == variant_id)
+        )
         sales: list[SalesDay] = []
+        offered_since = None
         if as_of is not None:
+            first = as_of - dt.timedelta(days=RECENT_DAYS - 1)
+            if launched_on is not None and launched_on > first:
+                first = offered_since = launched_on
             recorded = {
                 day: (units, bool(stockout))
                 for day, units, stockout in session.execute(
                     select(DailySales.day, DailySales.units, DailySales.stockout).where(
                         DailySales.variant_id == variant_id,
                         DailySales.location_id == location.id,
-                        DailySales.day > as_of - dt.timedelta(days=RECENT_DAYS),
+                        DailySales.day >= first,
                     )
                 )
             }
-            # The store keeps a row only for a day that sold or was out of stock.
-            window = [as_of - dt.timedelta(days=back) for back in range(RECENT_DAYS - 1, -1, -1)]
+            # The store keeps a row only for a day that sold or was out of stock; a day before
+            # the launch is no data, not a day that sold nothing.
+            window = [first + dt.timedelta(days=n) for n in range((as_of - first).days + 1)]
             sales = [
                 SalesDay(day=day, units=units, stockout=stockout)
                 for day in window
@@ -329,7 +356,8 @@ def forecast_for_sku(
         forecast_total=round(sum(d.mean for d in forecast), 2),
         forecast_range=forecast_range,
         recent_sales=sales,
-        recent_daily_mean=round(sum(s.units for s in sales) / RECENT_DAYS, 3),
+        offered_since=offered_since,
+        recent_daily_mean=round(sum(s.units for s in sales) / len(sales), 3) if sales else 0.0,
         note=note,
     )
 

@@ -27,8 +27,9 @@ def show_experiment(experiment: dict[str, Any], as_json: bool) -> None:
         return
     arms = ", ".join(f"{a['name']}={a['weight']:g}" for a in experiment["arms"])
     typer.echo(
-        f"{experiment['id']}  {experiment['name']!r}  {experiment['status']}  layer "
-        f"{experiment['layer']}  traffic {experiment['traffic']:.0%}  arms {arms}"
+        f"{experiment['id']}  {experiment['name']!r}  {experiment['status']}  "
+        f"{experiment['audience']}  layer {experiment['layer']}  "
+        f"traffic {experiment['traffic']:.0%}  arms {arms}"
     )
 
 
@@ -51,6 +52,14 @@ def create(
     traffic: Annotated[
         float, typer.Option("--traffic", help="Share of the layer's units, above 0 up to 1.")
     ] = 1.0,
+    audience: Annotated[
+        str,
+        typer.Option(
+            "--audience",
+            help="live: the storefront's visitors; simulated: only `aisle simulate traffic` "
+            'visits (arms that name a simulated {"policy": ...}).',
+        ),
+    ] = "live",
     metric: Annotated[
         str,
         typer.Option(
@@ -94,6 +103,7 @@ def create(
             arms=arms,
             traffic=traffic,
             primary_metric=metric,
+            audience=audience,
             created_by=f"{principal.role}:{principal.id}",
             planned_units=plan.visits,
         )
@@ -186,22 +196,34 @@ def print_report(report: ExperimentReport) -> None:
         table = Table(title=f"arms against {report.control} (primary: {e['primary_metric']})")
         interval = f"{1 - report.alpha:.0%} interval"
         for column in (
-            "metric", "arm", "control", "arm value", "difference", interval, "relative",
-            "p-value", "CUPED variance cut",
+            "metric", "arm", "control", "arm value", "CUPED-adjusted", "difference", interval,
+            "relative", "p-value", "CUPED variance cut",
         ):  # fmt: skip
             table.add_column(column, justify="left" if column in ("metric", "arm") else "right")
         for r in report.results:
             metric = r["metric"]
             relative = "-"
             if r["rel_diff"] is not None:
-                low, high = r["rel_ci"]
-                relative = f"{r['rel_diff']:+.1%} [{low:+.1%}, {high:+.1%}]"
+                # No interval: the control's rate is too uncertain to bound the ratio.
+                bounds = "(interval unbounded)"
+                if r["rel_ci"] is not None:
+                    low, high = r["rel_ci"]
+                    bounds = f"[{low:+.1%}, {high:+.1%}]"
+                relative = f"{r['rel_diff']:+.1%} {bounds}"
+            # The difference, its intervals and the p-value are of this pair when adjusted.
+            adjusted = (
+                f"{format_metric(metric, r['adjusted_control_value'])} vs "
+                f"{format_metric(metric, r['adjusted_value'])}"
+                if r["cuped"]
+                else "-"
+            )
             cut = f"{r['variance_reduction']:.0%}" if r["variance_reduction"] is not None else "-"
             table.add_row(
                 METRIC_LABELS[metric] + (" *" if metric == e["primary_metric"] else ""),
                 r["arm"],
                 format_metric(metric, r["control_value"]),
                 format_metric(metric, r["value"]),
+                adjusted,
                 format_metric(metric, r["abs_diff"]),
                 _interval(metric, r["abs_ci"]),
                 relative,

@@ -192,7 +192,13 @@ def _experiment(
         raise AisleError(
             f"Experiment {found.name!r} is {found.status}; only a running experiment gets traffic."
         )
-    specs = [s for s in running_experiments(engine) if s.id == found.id]
+    if found.audience != "simulated":
+        # Simulated visits in a live experiment would be read as real shoppers' by its report.
+        raise AisleError(
+            f"Experiment {found.name!r} enrols the storefront's visitors; simulate traffic for "
+            "an experiment created with audience simulated."
+        )
+    specs = [s for s in running_experiments(engine, "simulated") if s.id == found.id]
 
     def assign_unit(unit_id: str) -> tuple[str, float] | None:
         assignment = assign(specs, unit_id)

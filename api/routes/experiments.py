@@ -32,6 +32,7 @@ ExperimentKey = Annotated[
     str, Path(min_length=1, max_length=200, description="The experiment's id or name.")
 ]
 Metric = Literal["ctr", "add_to_cart_rate", "conversion", "revenue_per_visit"]
+Audience = Literal["live", "simulated"]
 Fraction = Annotated[float, Field(allow_inf_nan=False)]
 ERRORS = error_responses(*AUTH_ERRORS)
 CREATE_ERRORS = error_responses(*AUTH_ERRORS, 409)
@@ -63,6 +64,10 @@ class ExperimentCreate(BaseModel):
         min_length=1, max_length=20, description="The first arm is the control."
     )
     traffic: Fraction = Field(default=1.0, description="Share of the layer's units, (0, 1].")
+    audience: Audience = Field(
+        default="live",
+        description="live: the storefront's visitors; simulated: only the simulator's visits.",
+    )
     primary_metric: Metric = "conversion"
     baseline_rate: Fraction | None = Field(
         default=None,
@@ -78,6 +83,7 @@ class ExperimentPublic(BaseModel):
     name: str
     layer: str
     status: Literal["draft", "running", "stopped"]
+    audience: Audience
     traffic: float
     arms: list[ArmSpec]
     primary_metric: str
@@ -96,10 +102,17 @@ class ArmResultPublic(BaseModel):
     visits: float
     value: float
     control_value: float
-    abs_diff: float = Field(description="Arm minus control; CUPED-adjusted when `cuped`.")
+    adjusted_value: float = Field(description="The arm's value, CUPED-adjusted when `cuped`.")
+    adjusted_control_value: float = Field(
+        description="The control's value, CUPED-adjusted when `cuped`."
+    )
+    abs_diff: float = Field(description="adjusted_value - adjusted_control_value.")
     abs_ci: tuple[float, float]
-    rel_diff: float | None
-    rel_ci: tuple[float, float] | None
+    rel_diff: float | None = Field(description="adjusted_value / adjusted_control_value - 1.")
+    rel_ci: tuple[float, float] | None = Field(
+        description="Fieller's interval of rel_diff: excludes 0 exactly when p < alpha; null "
+        "when the control is too uncertain to bound it."
+    )
     p_value: float
     significant: bool
     cuped: bool
@@ -217,6 +230,7 @@ def create_experiment(
             arms=[arm.model_dump() for arm in body.arms],
             traffic=body.traffic,
             primary_metric=body.primary_metric,
+            audience=body.audience,
             created_by=principal_spec(principal),
             planned_units=plan.visits,
         )

@@ -134,6 +134,7 @@ def _chart_line(tools: ToolRunner, line: dict[str, Any], content: dict[str, Any]
         forecast=[ForecastDay(**day) for day in forecast["forecast"]],
         forecast_range=forecast["forecast_range"],
         recent_sales=[SalesDay(**day) for day in forecast["recent_sales"]],
+        offered_since=forecast["offered_since"],
         forecast_model=describe_model(forecast["model"]) if forecast["model"] else None,
         note=forecast["note"],
     )

@@ -65,8 +65,11 @@
       { label: "Arm", value: (r) => r.arm },
       { label: report.control, value: (r) => show(r.metric, r.control_value), num: true },
       { label: "Arm value", value: (r) => show(r.metric, r.value), num: true },
+      // With CUPED the relative change, its interval and the p-value are of the adjusted values,
+      // which differ from the plain ones beside them: show the pair the change is of.
       { label: "Relative", value: (r) => signed(r.rel_diff), num: true },
-      { label: `${number((1 - report.alpha) * 100)}% interval`, value: (r) => (r.rel_ci ? `${signed(r.rel_ci[0])} to ${signed(r.rel_ci[1])}` : "–"), num: true },
+      { label: "CUPED-adjusted values", value: (r) => (r.cuped ? `${show(r.metric, r.adjusted_control_value)} vs ${show(r.metric, r.adjusted_value)}` : "not adjusted"), num: true },
+      { label: `${number((1 - report.alpha) * 100)}% interval`, value: (r) => (r.rel_ci ? `${signed(r.rel_ci[0])} to ${signed(r.rel_ci[1])}` : r.rel_diff === null ? "–" : "unbounded: too few control events"), num: true },
       { label: "p-value", value: (r) => el("span", { class: r.significant ? "ok" : null, text: (r.p_value < 0.001 ? "< 0.001" : number(r.p_value, 3)) + (r.significant ? " significant" : "") }), num: true },
       { label: "CUPED variance cut", value: (r) => (r.variance_reduction === null ? "–" : percent(r.variance_reduction)), num: true },
     ], report.results);
@@ -76,7 +79,7 @@
     const arms = report.experiment.arms.map((a) => `${a.name}: ${number(report.units[a.name])} units, ${number(report.visits[a.name])} visits`);
     const planned = report.planned ? report.planned.in_words : null;
     return facts([
-      ["Status", `${report.experiment.status}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
+      ["Status", `${report.experiment.status}, ${report.experiment.audience === "simulated" ? "simulated visits only" : "live visitors"}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
       ["Control", report.control],
       ["Arms", arms.join("; ")],
       ["Sample ratio", report.srm_mismatch
@@ -89,9 +92,10 @@
 
   function guardrails(report) {
     if (!report.guardrails.length) return null;
+    const adjusted = (g) => report.results.some((r) => r.metric === g.metric && r.arm === g.arm && r.cuped);
     return el("ul", { class: "checks" }, report.guardrails.map((g) => el("li", { class: g.status === "breach" ? "fail" : g.status === "pass" ? "pass" : null },
       `${LABELS[g.metric]} must not drop more than ${percent(g.max_relative_drop)} (${g.arm}): ${g.status}` +
-      (g.rel_diff === null ? "" : `, ${signed(g.rel_diff)}`))));
+      (g.rel_diff === null ? "" : `, ${signed(g.rel_diff)}${adjusted(g) ? " CUPED-adjusted" : ""}`))));
   }
 
   let latestReport = 0;

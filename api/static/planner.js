@@ -25,8 +25,10 @@
           ? "; this forecast run was not backtested, so the range takes the days as independent and is too narrow where the level is off (a new `aisle forecast run` backtests its range). "
           : `; on the model's backtest such ranges held ${number(range.backtest_coverage * 100, 0)}% of ${range.days}-day totals. `)
       : `No forecast for ${data.sku}. `;
+    // A product launched inside the window has history only from its launch.
+    const since = data.offered_since ? ` since its launch on ${data.offered_since}` : "";
     const sales = history.length
-      ? `${count(sold, "unit")} sold over the last ${count(history.length, "day")}` +
+      ? `${count(sold, "unit")} sold over the last ${count(history.length, "day")}${since}` +
         (out ? `, ${count(out, "day")} of them out of stock (sales there understate demand).` : ".")
       : "";
     return forecast + sales;

@@ -15,6 +15,11 @@ stopped experiment's buckets go back to the layer; the experiment started next m
 
 The exposure itself is the `recommendations_served` row the placements API writes with the
 assignment's experiment id, arm and propensity.
+
+An experiment's audience says whose visits it enrols: `live`, the storefront's visitors (the
+placements serve the recommender with the arm's ranking rules); `simulated`, only the visits of
+`aisle simulate traffic` (whose arms name a simulated policy the storefront cannot serve). Neither
+enrols the other's units, so every exposure records the arm that really served it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ METRICS = tuple(NUMERATORS)
 CACHE_SECONDS = 5.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$")
 _LAYER = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+AUDIENCES = ("live", "simulated")
 
 
 class ExperimentStateError(AisleError):
@@ -175,17 +181,17 @@ def experiment_arms(e: Experiment) -> tuple[Arm, ...]:
 
 
 def running_experiments(
-    engine: Engine, arms: dict[str, tuple[Arm, ...]] | None = None
+    engine: Engine, audience: str, arms: dict[str, tuple[Arm, ...]] | None = None
 ) -> list[ExperimentSpec]:
-    """Every running experiment with the buckets it owns, read from SQL now. `arms` caches each
-    experiment's parsed arms by id across reads (an experiment's arms never change once created);
-    it keeps the running experiments' only."""
+    """Every running experiment of `audience` with the buckets it owns, read from SQL now.
+    `arms` caches each experiment's parsed arms by id across reads (an experiment's arms never
+    change once created); it keeps the running experiments' only."""
     with Session(engine) as session:
         started = session.scalars(select(Experiment).where(Experiment.started_at.is_not(None)))
         rows = list(started)
     owned = allocate_buckets(rows)
     cache = {} if arms is None else arms
-    running = [e for e in rows if e.status == "running"]
+    running = [e for e in rows if e.status == "running" and e.audience == audience]
     parsed = {e.id: cache.get(e.id) or experiment_arms(e) for e in running}
     cache.clear()
     cache.update(parsed)
@@ -193,8 +199,8 @@ def running_experiments(
 
 
 class LiveExperiments:
-    """The running experiments of one store, read again at most every `ttl_s` seconds, so a
-    request path can call `assign` on every request without a query each time."""
+    """The running experiments of one store's live audience, read again at most every `ttl_s`
+    seconds, so a request path can call `assign` on every request without a query each time."""
 
     def __init__(self, engine: Engine, ttl_s: float = CACHE_SECONDS) -> None:
         self._engine = engine
@@ -207,7 +213,7 @@ class LiveExperiments:
     def specs(self) -> list[ExperimentSpec]:
         with self._lock:
             if time.monotonic() - self._read_at >= self._ttl_s:
-                self._specs = running_experiments(self._engine, self._arms)
+                self._specs = running_experiments(self._engine, "live", self._arms)
                 self._read_at = time.monotonic()
             return self._specs
 
@@ -258,7 +264,7 @@ def parse_rules(arm: str, config: Mapping[str, Any]) -> RankingRules | None:
         ) from None
 
 
-def _checked_arms(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _checked_arms(arms: Sequence[Mapping[str, Any]], audience: str) -> list[dict[str, Any]]:
     if len(arms) < 2:
         raise AisleError(f"An experiment needs at least two arms; {len(arms)} given.")
     names = [str(a.get("name", "")).strip() for a in arms]
@@ -280,6 +286,11 @@ def _checked_arms(arms: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if not isinstance(config, dict):
             raise AisleError(f"Arm {name!r} has a config that is not a JSON object.")
         parse_rules(name, config)
+        if "policy" in config and audience == "live":
+            raise AisleError(
+                f"Arm {name!r} names a simulated policy, which the storefront cannot serve; "
+                "create the experiment with audience simulated."
+            )
         checked.append({"name": name, "weight": float(weight), "config": config})
     return checked
 
@@ -294,10 +305,11 @@ def create_experiment(
     primary_metric: str = "conversion",
     created_by: str,
     planned_units: int | None = None,
+    audience: str = "live",
 ) -> Experiment:
     """A new draft experiment; raises AisleError with the reason when the input is not valid.
     `planned_units` is the visits over all arms it is planned for
-    (`report.plan_before_start`)."""
+    (`report.plan_before_start`); `audience` is whose visits it enrols (`AUDIENCES`)."""
     name = name.strip()
     if not _NAME.match(name):
         raise AisleError(
@@ -313,7 +325,9 @@ def create_experiment(
         )
     if primary_metric not in METRICS:
         raise AisleError(f"Unknown metric {primary_metric!r}; choose one of {', '.join(METRICS)}.")
-    checked = _checked_arms(arms)
+    if audience not in AUDIENCES:
+        raise AisleError(f"Unknown audience {audience!r}; choose one of {', '.join(AUDIENCES)}.")
+    checked = _checked_arms(arms, audience)
     with transaction(engine) as session:
         if session.scalar(select(Experiment.id).where(Experiment.name == name)) is not None:
             raise ExperimentStateError(f"An experiment named {name!r} already exists.")
@@ -323,6 +337,7 @@ def create_experiment(
             layer=layer,
             salt=secrets.token_hex(8),
             status="draft",
+            audience=audience,
             traffic=float(traffic),
             arms=checked,
             primary_metric=primary_metric,

@@ -81,6 +81,7 @@ def describe_experiment(e: Experiment) -> dict[str, Any]:
         "name": e.name,
         "layer": e.layer,
         "status": e.status,
+        "audience": e.audience,
         "traffic": e.traffic,
         "arms": e.arms,
         "primary_metric": e.primary_metric,

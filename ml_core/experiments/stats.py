@@ -63,7 +63,10 @@ SRM_ALPHA = 0.001
 @dataclass(frozen=True)
 class ArmResult:
     """One metric of one arm against the control. `value` and `control_value` are the plain
-    ratios; `abs_diff` and its interval are CUPED-adjusted when `cuped` is true."""
+    ratios; `adjusted_value` and `adjusted_control_value` are the ratios CUPED-adjusted when
+    `cuped` is true (the plain ones otherwise). The difference, the relative difference, both
+    intervals and the p-value all come from the adjusted pair, so they agree with each other:
+    the relative interval excludes 0 exactly when p < alpha."""
 
     metric: str
     arm: str
@@ -72,9 +75,13 @@ class ArmResult:
     visits: float
     value: float
     control_value: float
+    adjusted_value: float
+    adjusted_control_value: float
     abs_diff: float
     abs_ci: tuple[float, float]
     rel_diff: float | None
+    # None when the control's rate is too uncertain to bound the ratio (Fieller's set is
+    # unbounded); the lower end is never below -100%, the rates being non-negative.
     rel_ci: tuple[float, float] | None
     p_value: float
     significant: bool
@@ -151,6 +158,23 @@ def _p_value(diff: float, se: float) -> float:
     return float(2 * stats.norm.sf(abs(diff) / se))
 
 
+def _ratio_interval(
+    treated: float, control: float, var_t: float, var_c: float, z: float
+) -> tuple[float, float] | None:
+    """Fieller's interval for treated / control - 1, the two estimates independent: the ratios
+    rho with (treated - rho * control)^2 <= z^2 (var_t + rho^2 var_c). At rho = 1 that is the
+    z-test of the difference, so the interval holds 0 exactly when that test does not reject.
+    None when control^2 <= z^2 var_c (the control may be 0, the set is unbounded)."""
+    a = control**2 - z**2 * var_c
+    if a <= 0:
+        return None
+    half_width = z * math.sqrt(treated**2 * var_c + control**2 * var_t - z**2 * var_t * var_c)
+    low = (treated * control - half_width) / a
+    high = (treated * control + half_width) / a
+    # Per-visit rates are never negative, so neither is their ratio.
+    return (max(low, 0.0) - 1, high - 1)
+
+
 def _compare(
     metric: str,
     arm: str,
@@ -165,27 +189,25 @@ def _compare(
     n_t, n_c = len(t.linearised), len(c.linearised)
     var_t = t.linearised.var(ddof=1) / n_t
     var_c = c.linearised.var(ddof=1) / n_c
-    diff = t.ratio - c.ratio
+    adjusted_t, adjusted_c = t.ratio, c.ratio
     theta = _cuped_theta(t, c)
     reduction = None
     if theta is not None:
         assert t.covariates is not None and c.covariates is not None
         pooled_mean = np.vstack([t.covariates, c.covariates]).mean(0)
-        adjusted_t = t.ratio - (t.covariates.mean(0) - pooled_mean) @ theta
-        adjusted_c = c.ratio - (c.covariates.mean(0) - pooled_mean) @ theta
+        adjusted_t = float(t.ratio - (t.covariates.mean(0) - pooled_mean) @ theta)
+        adjusted_c = float(c.ratio - (c.covariates.mean(0) - pooled_mean) @ theta)
         plain = var_t + var_c
         var_t = (t.linearised - t.covariates @ theta).var(ddof=1) / n_t
         var_c = (c.linearised - c.covariates @ theta).var(ddof=1) / n_c
-        diff = float(adjusted_t - adjusted_c)
         reduction = 1 - (var_t + var_c) / plain if plain > 0 else 0.0
+    diff = adjusted_t - adjusted_c
     z = stats.norm.ppf(1 - alpha / 2)
     se = math.sqrt(var_t + var_c)
-    rel_diff = rel_ci = None
-    if c.ratio > 0:
-        rel_diff = diff / c.ratio
-        # rel = R_t / R_c - 1 with R_t = R_c + diff, the arms independent.
-        rel_se = math.sqrt(var_t / c.ratio**2 + (c.ratio + diff) ** 2 * var_c / c.ratio**4)
-        rel_ci = (rel_diff - z * rel_se, rel_diff + z * rel_se)
+    rel_diff = adjusted_t / adjusted_c - 1 if adjusted_c > 0 else None
+    rel_ci = (
+        _ratio_interval(adjusted_t, adjusted_c, var_t, var_c, z) if rel_diff is not None else None
+    )
     p_value = _p_value(diff, se)
     return ArmResult(
         metric=metric,
@@ -195,6 +217,8 @@ def _compare(
         visits=float(treated[DENOMINATOR].sum()),
         value=float(t.ratio),
         control_value=float(c.ratio),
+        adjusted_value=float(adjusted_t),
+        adjusted_control_value=float(adjusted_c),
         abs_diff=float(diff),
         abs_ci=(float(diff - z * se), float(diff + z * se)),
         rel_diff=rel_diff,

@@ -414,6 +414,8 @@ class Experiment(Base):
     layer: Mapped[str] = mapped_column(String(64), index=True)
     salt: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))  # draft | running | stopped
+    # live: the storefront's visitors; simulated: only `aisle simulate traffic` enrols units.
+    audience: Mapped[str] = mapped_column(String(16), server_default="live")
     traffic: Mapped[float] = mapped_column(Float)  # share of the layer's units, 0-1
     arms: Mapped[list[Any]] = mapped_column()
     primary_metric: Mapped[str] = mapped_column(String(32))

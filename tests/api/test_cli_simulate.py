@@ -76,6 +76,7 @@ def test_experiment_traffic_is_written_for_the_report(aisle: Aisle) -> None:
         ],
         traffic=0.5,
         created_by="test",
+        audience="simulated",
     )
     unknown = aisle(
         "simulate", "traffic", "--visits", "5", "--policy", "random", "--experiment", "x"
@@ -88,6 +89,19 @@ def test_experiment_traffic_is_written_for_the_report(aisle: Aisle) -> None:
         draft.stderr
         == "error: Experiment 'home grid' is draft; only a running experiment gets traffic.\n"
     )
+    live = assignment.create_experiment(
+        engine, name="live grid", layer="ranking", arms=[
+            {"name": "control", "weight": 1}, {"name": "b", "weight": 1},
+        ], created_by="test",
+    )  # fmt: skip
+    assignment.start_experiment(engine, live.id)
+    # Simulated visits must not land in an experiment whose report reads real shoppers.
+    refused = aisle("simulate", "traffic", "--visits", "10", "--experiment", "live grid")
+    assert refused.exit_code == 2 and refused.stderr == (
+        "error: Experiment 'live grid' enrols the storefront's visitors; simulate traffic for an "
+        "experiment created with audience simulated.\n"
+    )
+    assignment.stop_experiment(engine, live.id)
     assignment.start_experiment(engine, experiment.id)
     result = aisle(
         "simulate", "traffic", "--visits", "200", "--experiment", "home grid",

@@ -57,6 +57,10 @@ def test_an_evaluator_runs_an_experiment_through_the_api(
     ctr = next(r for r in report["results"] if r["metric"] == "ctr")
     assert ctr["value"] == pytest.approx(clicks["ease"] / report["visits"]["ease"])
     assert ctr["abs_ci"][0] < ctr["abs_diff"] < ctr["abs_ci"][1]
+    # The page shows the pair the relative change is of, beside the plain values.
+    assert ctr["rel_diff"] == pytest.approx(
+        ctr["adjusted_value"] / ctr["adjusted_control_value"] - 1
+    )
     assert report["planned"]["metric"] == "ctr" and report["over_time"]
     narrower = client.get(
         f"/v1/experiments/{experiment['id']}/report?alpha=0.2&cuped=false", headers=eve

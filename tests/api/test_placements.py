@@ -349,6 +349,24 @@ def test_two_processes_share_profiles_and_the_event_log_through_redis(
         store.close()
 
 
+def _home_grids_while_running(
+    world: World, experiment_id: str, visitors: int, k: int
+) -> tuple[list[dict[str, Any]], list[RecommendationServed]]:
+    """The home grids `visitors` anonymous visitors get while the experiment runs, and the
+    exposures logged under it."""
+    start_experiment(world.engine, experiment_id)
+    try:
+        with TestClient(create_app(world.settings)) as client:
+            answers = [_get(client, _session(), placement="home", k=k) for _ in range(visitors)]
+    finally:
+        stop_experiment(world.engine, experiment_id)
+    with Session(world.engine) as session:
+        served = session.scalars(
+            select(RecommendationServed).where(RecommendationServed.experiment_id == experiment_id)
+        ).all()
+    return answers, list(served)
+
+
 def test_a_running_experiment_assigns_visitors_applies_its_arms_rules_and_logs_them(
     world: World,
 ) -> None:
@@ -362,12 +380,7 @@ def test_a_running_experiment_assigns_visitors_applies_its_arms_rules_and_logs_t
         ],
         created_by="eve",
     )
-    start_experiment(world.engine, experiment.id)
-    try:
-        with TestClient(create_app(world.settings)) as client:
-            answers = [_get(client, _session(), placement="home", k=8) for _ in range(30)]
-    finally:
-        stop_experiment(world.engine, experiment.id)
+    answers, served = _home_grids_while_running(world, experiment.id, visitors=30, k=8)
     arms = {a["arm"] for a in answers}
     assert arms == {"control", "varied"}, "30 visitors split 50/50 land in both arms"
     assert {a["experiment_id"] for a in answers} == {experiment.id}
@@ -375,13 +388,30 @@ def test_a_running_experiment_assigns_visitors_applies_its_arms_rules_and_logs_t
         categories = [world.catalog[i].category_id for i in _ids(answer)]
         if answer["arm"] == "varied":
             assert len(categories) == len(set(categories)), "the arm's rules: one per category"
-    with Session(world.engine) as session:
-        served = session.scalars(
-            select(RecommendationServed).where(RecommendationServed.experiment_id == experiment.id)
-        ).all()
     assert len(served) == len(answers)
     assert {(s.id, s.arm) for s in served} == {(a["recommendation_id"], a["arm"]) for a in answers}
     assert all(s.propensity == pytest.approx(0.5) for s in served)
+
+
+def test_a_simulator_experiment_enrols_no_storefront_visitor(world: World) -> None:
+    arms = [
+        {"name": "control", "weight": 1, "config": {"policy": "recommender"}},
+        {"name": "pop", "weight": 1, "config": {"policy": "popularity"}},
+    ]
+    with pytest.raises(AisleError, match="create the experiment with audience simulated"):
+        create_experiment(world.engine, name="sim live", layer="sim", arms=arms, created_by="e")
+    experiment = create_experiment(
+        world.engine,
+        name=f"simulated {uuid.uuid4().hex[:6]}",
+        layer="sim",
+        arms=arms,
+        created_by="eve",
+        audience="simulated",
+    )
+    answers, served = _home_grids_while_running(world, experiment.id, visitors=20, k=4)
+    # The storefront served its own recommender: no visit may be logged under the popularity arm.
+    assert {(a["experiment_id"], a["arm"]) for a in answers} == {(None, None)}
+    assert served == []
 
 
 def test_an_arm_with_rules_that_do_not_hold_is_refused_when_created(world: World) -> None:

@@ -161,8 +161,20 @@ def test_the_chart_shows_every_recent_day_by_date_and_the_totals_range(world: Wo
                 )
             }
             days = [dt.date.fromisoformat(d["day"]) for d in chart["recent_sales"]]
-            # 28 consecutive dates ending on the last day of sales, zero-sale days included.
-            assert days == [last_day - dt.timedelta(days=k) for k in range(27, -1, -1)]
+            # Consecutive dates ending on the last day of sales, zero-sale days included: 28, or
+            # from the product's launch when it came later (the days before are no data).
+            launched = session.scalar(
+                select(Product.launched_on)
+                .join(Variant, Variant.product_id == Product.id)
+                .where(Variant.id == chart["sku"])
+            )
+            first = last_day - dt.timedelta(days=27)
+            if launched is not None and launched > first:
+                first = launched
+                assert chart["offered_since"] == launched.isoformat()
+            assert days == [
+                first + dt.timedelta(days=k) for k in range((last_day - first).days + 1)
+            ]
             for shown in chart["recent_sales"]:
                 row = rows.get(dt.date.fromisoformat(shown["day"]))
                 expected = (0, False) if row is None else (row.units, row.stockout)

@@ -143,7 +143,7 @@ def test_life_cycle_capacity_and_bucket_reuse(engine: Engine) -> None:
         _create(engine, "first")
     second = _create(engine, "second", traffic=0.5)
     elsewhere = _create(engine, "elsewhere", layer="ranking", traffic=1.0)
-    assert running_experiments(engine) == []
+    assert running_experiments(engine, "live") == []
     start_experiment(engine, first.id)
     with pytest.raises(AisleError, match="40.00% of its traffic free"):
         start_experiment(engine, "second")  # by name too
@@ -154,7 +154,7 @@ def test_life_cycle_capacity_and_bucket_reuse(engine: Engine) -> None:
     with pytest.raises(AisleError, match="only a running one can stop"):
         stop_experiment(engine, first.id)
     start_experiment(engine, second.id)
-    specs = {s.id: s for s in running_experiments(engine)}
+    specs = {s.id: s for s in running_experiments(engine, "live")}
     assert set(specs) == {second.id, elsewhere.id}
     # The stopped experiment's buckets were freed and the next start took the lowest free ones.
     assert specs[second.id].buckets == frozenset(range(5000))
@@ -211,9 +211,9 @@ def test_an_arms_rules_are_parsed_once_per_experiment_while_it_runs(engine: Engi
     # The same parsed object on every request and every read of the table.
     assert all(rules is first for rules in served["varied"])
     cache: dict[str, tuple[Arm, ...]] = {}
-    running_experiments(engine, cache)
+    running_experiments(engine, "live", cache)
     assert cache[exp.id][1].rules == first
     stop_experiment(engine, exp.id)
     assert live.assign(UNITS[0]) is None
     # A stopped experiment's parsed arms leave the cache.
-    assert running_experiments(engine, cache) == [] and cache == {}
+    assert running_experiments(engine, "live", cache) == [] and cache == {}

@@ -31,7 +31,7 @@ def log_traffic(engine: Engine, experiment_id: str, units: int, seed: int = 0) -
     """Serve each unit 1-3 visits over three days with the arm assignment gives it; clicks and
     purchases follow the arm's click rate. Returns the clicks logged per arm."""
     rng = np.random.default_rng(seed)
-    specs = running_experiments(engine)
+    specs = running_experiments(engine, "live")
     start = dt.datetime.now(dt.UTC)
     clicks = {"control": 0, "ease": 0}
     with transaction(engine) as session:

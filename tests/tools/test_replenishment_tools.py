@@ -31,6 +31,7 @@ from retail.store.models import (
     ForecastRun,
     ForecastValue,
     InventoryPosition,
+    Product,
     Proposal,
     PurchaseOrder,
     PurchaseOrderLine,
@@ -162,6 +163,23 @@ def test_skus_at_risk_are_those_whose_position_misses_demand_over_the_lead_time(
     unknown = invoke(planner, "skus_at_risk", {"location_id": "store-nowhere"})
     assert unknown.status == "not_found"
     assert invoke(_as(planner, "associate:al"), "skus_at_risk", {}).status == "forbidden"
+
+
+def test_a_new_products_history_starts_at_its_launch(planner: ToolContext) -> None:
+    launched = LAST_DAY - dt.timedelta(days=4)
+    with transaction(planner.engine) as session:
+        session.get(Product, C.breeze).launched_on = launched
+    shown = _call(planner, "forecast_for_sku", variant_id=BREEZE, location_id=C.downtown)
+    # Five days on offer, one unit a day: no zero-sale days before it existed dilute the mean.
+    assert [d["day"] for d in shown["recent_sales"]] == [
+        (launched + dt.timedelta(days=n)).isoformat() for n in range(5)
+    ]
+    assert shown["offered_since"] == launched.isoformat() and shown["recent_daily_mean"] == 1.0
+    older = _call(planner, "forecast_for_sku", variant_id=ALPINE_S, location_id=C.downtown)
+    assert len(older["recent_sales"]) == 28 and older["offered_since"] is None
+    # The demand the reorder check plans with is over the same days.
+    risk = {r["variant_id"]: r for r in _call(planner, "skus_at_risk")["items"]}
+    assert risk[BREEZE]["daily_demand"] == 1.0 and risk[ALPINE_S]["daily_demand"] == 2.0
 
 
 def test_forecast_for_sku_shows_the_stored_quantiles_and_model_version(
