@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import inflect
@@ -54,6 +55,12 @@ _CANNED = {
 
 def _money(value: Any) -> str:
     return f"${float(value):,.2f}"
+
+
+def _rating(value: Any) -> str:
+    """A rating to one decimal, half up as people round: 4.55 is "4.6" (a float's `:.1f`
+    rounds 4.55 down and 2.95 up, since neither is exact in binary)."""
+    return str(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _price_range(low: Any, high: Any) -> str:
@@ -217,7 +224,7 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
             # Every size: a list cut short would read as the size asked for being missing.
             notes.append("size " + ", ".join(p["sizes"]))
         if p.get("rating") is not None:
-            notes.append(f"rated {p['rating']:.1f}")
+            notes.append(f"rated {_rating(p['rating'])}")
         if p.get("stock_status") in _STOCK_NOTES:
             notes.append(_STOCK_NOTES[p["stock_status"]])
         items.append(
@@ -314,7 +321,9 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     else:
         parts.append(f"{statuses.count('in_stock')} of {len(variants)} variants in stock.")
     if output.get("rating") is not None:
-        parts.append(f"Rated {output['rating']:.1f} from {output.get('review_count', 0)} reviews.")
+        parts.append(
+            f"Rated {_rating(output['rating'])} from {output.get('review_count', 0)} reviews."
+        )
     if output.get("materials"):
         parts.append(f"Materials: {output['materials']}.")
     description = quotable(str(output.get("description") or ""))
@@ -388,7 +397,7 @@ def _compare(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     names = {p["product_id"]: p["name"] for p in products}
     lines = []
     for p in products:
-        rating = f", rated {p['rating']:.1f}" if p.get("rating") is not None else ""
+        rating = f", rated {_rating(p['rating'])}" if p.get("rating") is not None else ""
         lines.append(
             f"- {p['name']}: {_price_range(p.get('price_min'), p.get('price_max'))}{rating}"
         )

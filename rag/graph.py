@@ -7,7 +7,8 @@ Built from the store's database (generated world and imported data alike) into a
 - HAS_ATTRIBUTE: product -> attribute value (its `attributes`), sku -> attribute value (its
   options: colour, size, ...). MADE_BY: product -> brand.
 - SUBSTITUTE_FOR (scored): product -> product in the same leaf category within a price ratio of 2
-  whose attributes overlap; sku -> sku of the same product (another colour or size).
+  whose attributes overlap (the ratio checked again on live prices at query time, the prices
+  answers quote); sku -> sku of the same product (another colour or size).
 - COMPLEMENTS: product -> product in another category bought in the same orders with lift
   P(a,b) / (P(a) P(b)) above 1 and a minimum support; category -> category from the same lift on
   categories ("bought_together") and from accessory rules ("accessory").
@@ -560,13 +561,36 @@ def sellable_at(engine: Engine, sku_ids: Iterable[str], location_id: str) -> dic
     return {str(v): int(n) for v, n in rows}
 
 
-class KnowledgeGraph:
-    """The active graph version, answering the tools' questions against the live inventory."""
+def prices_now(engine: Engine, sku_ids: Iterable[str]) -> dict[str, float]:
+    """The price of each available SKU of `sku_ids`, read live: a markdown approved since the
+    graph was built is the price an answer quotes and compares."""
+    ids = sorted(set(sku_ids))
+    if not ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Variant.id, Variant.price).where(
+                Variant.id.in_(ids), Variant.available.is_(True)
+            )
+        ).all()
+    return {str(v): float(p) for v, p in rows}
 
-    def __init__(self, graph: nx.MultiDiGraph, engine: Engine, version: str) -> None:
+
+class KnowledgeGraph:
+    """The active graph version, answering the tools' questions against the live inventory
+    and prices."""
+
+    def __init__(
+        self,
+        graph: nx.MultiDiGraph,
+        engine: Engine,
+        version: str,
+        max_price_ratio: float = GraphParams().max_price_ratio,
+    ) -> None:
         self.graph = graph
         self.engine = engine
         self.version = version
+        self.max_price_ratio = max_price_ratio
 
     @classmethod
     def load(cls, engine: Engine, settings: Settings) -> KnowledgeGraph:
@@ -577,7 +601,8 @@ class KnowledgeGraph:
         folder = registry.load(ARTIFACT, manifest.version)[1]
         data = json.loads((folder / GRAPH_FILE).read_text())
         graph = nx.node_link_graph(data, directed=True, multigraph=True, edges="edges")
-        return cls(graph, engine, manifest.version)
+        ratio = manifest.parameters.get("max_price_ratio", GraphParams().max_price_ratio)
+        return cls(graph, engine, manifest.version, float(ratio))
 
     # -- what callers ask ---------------------------------------------------------------------
 
@@ -611,10 +636,19 @@ class KnowledgeGraph:
 
     def substitutes(self, sku: str, *, store: str | None = None, k: int = 10) -> list[Neighbor]:
         """Other SKUs of the same product, then SKUs of substitute products (same category,
-        close price, shared attributes), each weighted by how well its options match."""
+        close price, shared attributes), each weighted by how well its options match. Prices
+        are today's: a product whose price moved beyond the price ratio since the build is no
+        substitute now."""
         source = self._sku(sku)
         product = self._product_of(source)
         options = self.graph.nodes[source]["options"]
+        alts = self._out(product, SUBSTITUTE_FOR)
+        skus = {p: self._skus_of(p) for p in [product, *(alt for _, alt, _ in alts)]}
+        prices = self._prices(s for group in skus.values() for s in group)
+        lowest = {
+            p: min((prices[s] for s in group if s in prices), default=None)
+            for p, group in skus.items()
+        }
         candidates: list[tuple[float, str, str, str, list[PathEdge]]] = []
         for _, other, data in self._out(source, SUBSTITUTE_FOR):
             candidates.append(
@@ -626,9 +660,13 @@ class KnowledgeGraph:
                     [self._edge(source, other, SUBSTITUTE_FOR)],
                 )
             )
-        for _, alt, data in self._out(product, SUBSTITUTE_FOR):
-            reason = self._substitute_reason(product, alt, data)
-            for cand in self._skus_of(alt):
+        ours = lowest[product]
+        for _, alt, data in alts:
+            theirs = lowest[alt]
+            if ours is None or theirs is None or not self._close_in_price(ours, theirs):
+                continue
+            reason = self._substitute_reason(product, data, ours, theirs)
+            for cand in skus[alt]:
                 match = option_match(options, self.graph.nodes[cand]["options"])
                 path = [
                     self._edge(source, product, IS_A),
@@ -641,9 +679,9 @@ class KnowledgeGraph:
         stock = self._stock([c[1] for c in candidates], store)
         found = []
         for score, cand, kind, reason, path in sorted(candidates, key=lambda c: (-c[0], c[1])):
-            if store is not None and cand not in stock:
+            if cand not in prices or (store is not None and cand not in stock):
                 continue
-            found.append(self._neighbor(cand, score, kind, reason, path, store, stock))
+            found.append(self._neighbor(cand, score, kind, reason, path, store, stock, prices))
             if len(found) == k:
                 break
         return found
@@ -728,10 +766,24 @@ class KnowledgeGraph:
         live = sellable_at(self.engine, (_key(s) for s in sku_nodes), store)
         return {node_id("sku", v): n for v, n in live.items()}
 
-    def _substitute_reason(self, product: str, alt: str, data: Mapping[str, Any]) -> str:
+    def _prices(self, sku_nodes: Iterable[str]) -> dict[str, float]:
+        return {
+            node_id("sku", v): p for v, p in prices_now(self.engine, map(_key, sku_nodes)).items()
+        }
+
+    def _close_in_price(self, ours: float, theirs: float) -> bool:
+        """The build's price-ratio rule, on today's prices."""
+        return (
+            ours > 0
+            and theirs > 0
+            and max(ours, theirs) / min(ours, theirs) <= (self.max_price_ratio)
+        )
+
+    def _substitute_reason(
+        self, product: str, data: Mapping[str, Any], ours: float, theirs: float
+    ) -> str:
         category = self._category_of(product)
         name = self.graph.nodes[category]["name"] if category else "its category"
-        ours, theirs = self.graph.nodes[product]["price"], self.graph.nodes[alt]["price"]
         reason = f"same category ({name}), from ${theirs:.2f} vs ${ours:.2f}"
         if data.get("shared"):
             reason += ", also " + shared_words(data["shared"])
@@ -808,8 +860,9 @@ class KnowledgeGraph:
             chunk = ranked[start : start + pool]
             skus = {c[1]: self._skus_of(c[1]) for c in chunk}
             stock = self._stock((s for group in skus.values() for s in group), store)
+            prices = self._prices(s for group in skus.values() for s in group)
             for score, product, kind, reason, path in chunk:
-                group = skus[product]
+                group = [s for s in skus[product] if s in prices]
                 if store is not None:
                     group = [s for s in group if s in stock]
                 if not group:
@@ -823,7 +876,7 @@ class KnowledgeGraph:
                     ),
                 )
                 full = [*path, self._edge(best, product, IS_A)]
-                found.append(self._neighbor(best, score, kind, reason, full, store, stock))
+                found.append(self._neighbor(best, score, kind, reason, full, store, stock, prices))
                 if len(found) == k:
                     return found
         return found
@@ -837,6 +890,7 @@ class KnowledgeGraph:
         path: list[PathEdge],
         store: str | None,
         stock: Mapping[str, int],
+        prices: Mapping[str, float],
     ) -> Neighbor:
         node = self.graph.nodes[sku_node]
         product = self.graph.nodes[node_id("product", node["product_id"])]
@@ -862,7 +916,7 @@ class KnowledgeGraph:
             product_id=node["product_id"],
             name=node["name"],
             category_id=product.get("category_id"),
-            price=node["price"],
+            price=prices[sku_node],
             score=round(score, 4),
             source=kind,
             reason=reason,

@@ -29,7 +29,7 @@ from ml_core.recommend.placements import (
 )
 from ml_core.recommend.serving import RecommendationService
 from ml_core.recommend.shadow import ShadowRunner
-from retail.catalog_queries import product_images
+from retail.catalog_queries import price_ranges, product_images
 from retail.store.db import session_factory
 from tools.base import Services, ToolContext
 from tools.recommendations import recommender
@@ -40,7 +40,11 @@ router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
 class RecommendedItemPublic(BaseModel):
     product_id: str
     name: str
-    price: float = Field(description="The lowest price of the product's variants on sale.")
+    price: float | None = Field(
+        description="The lowest price of the product's variants on sale (price_min)."
+    )
+    price_min: float | None = Field(description="The lowest price of its variants on sale now.")
+    price_max: float | None = Field(description="The highest price of its variants on sale now.")
     image: str | None = Field(description="A picture's URL, if the product has one.")
     reason: str = Field(description="Why it is shown, in a few words.")
     source: str = Field(
@@ -136,11 +140,16 @@ def get_recommendations(
     )
     catalog = answering.service.catalog
     pictures = images(request)
+    # The ranking reads the recommender's catalogue snapshot; the prices shown are today's.
+    with session_factory(request.app.state.services.engine)() as session:
+        prices = price_ranges(session, [r.item_id for r in ranked])
     items = [
         RecommendedItemPublic(
             product_id=r.item_id,
             name=catalog[r.item_id].name,
-            price=catalog[r.item_id].price,
+            price=prices[r.item_id][0],
+            price_min=prices[r.item_id][0],
+            price_max=prices[r.item_id][1],
             image=pictures.get(r.item_id),
             reason=r.reason,
             source=r.source,

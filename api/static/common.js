@@ -405,6 +405,6 @@ const Aisle = (() => {
 
   return {
     ApiError, api, request, readEvents, el, svg, fill, showError, number, money, percent, when,
-    facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange, allowed, refusal,
+    priceRange, facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange, allowed, refusal,
   };
 })();

@@ -33,10 +33,10 @@
     return api("/v1/events", { method: "POST", body, headers: visitor() });
   }
 
-  /** A card for a recommended item; its button opens the product and records the click. */
+  /** A card for a recommended item (its price range, as every card shows one); its button
+      opens the product and records the click. */
   function card(item, served) {
-    const shown = { ...item, price_min: item.price, price_max: item.price };
-    return productCard(shown, { label: "View", run: () => open(item, served.recommendation_id) });
+    return productCard(item, { label: "View", run: () => open(item, served.recommendation_id) });
   }
 
   async function showHome() {
@@ -56,7 +56,7 @@
   async function open(item, recommendationId) {
     view.hidden = false;
     document.getElementById("product-title").textContent = item.name;
-    document.getElementById("product-facts").textContent = `${Aisle.money(item.price)} · ${item.reason}`;
+    document.getElementById("product-facts").textContent = `${Aisle.priceRange(item.price_min, item.price_max)} · ${item.reason}`;
     const look = document.getElementById("look-grid");
     const like = document.getElementById("like-grid");
     look.setAttribute("aria-busy", "true");

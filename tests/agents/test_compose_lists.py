@@ -52,3 +52,16 @@ def test_what_a_closest_match_misses_names_only_what_it_has() -> None:
         {**output, "products": [plain], "misses": {"P2": ["colours"]}}, DialogueState()
     )
     assert alone.splitlines()[0].endswith("Here is the closest match with no colour listed:")
+
+
+def test_ratings_round_half_up_the_same_way_for_every_product() -> None:
+    """2.95 read "rated 3.0" but 4.55 "4.5" (a float's `:.1f`, walk 5): both round half up."""
+    products = [
+        {**BOOT, "product_id": f"P{i}", "name": f"Boot {i}", "rating": rating}
+        for i, rating in enumerate([2.95, 4.55, 3.55])
+    ]
+    answer, _ = _search(
+        {"products": products, "query": {"categories": ["boots"]}, "total": 3}, DialogueState()
+    )
+    for said in ("rated 3.0", "rated 4.6", "rated 3.6"):
+        assert said in answer, answer

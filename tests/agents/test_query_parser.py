@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.nlu.query import QueryParser
+from agents.nlu.query import QueryParser, plain_words
 from retail.product_query import ProductQuery
 from tools.vocabulary import CategoryRef, NamedRef, ProductRef, Vocabulary
 
@@ -265,3 +265,16 @@ def test_a_thing_named_only_in_words_the_catalogue_never_uses_must_be_stated(
     assert not parser.read("something to carry my lunch to the office every day").features
     assert not parser.read("keep my water bottle cold").features
     assert not parser.read("bigger", in_force=True).features
+
+
+@pytest.mark.parametrize(
+    "text", ["need a rain shell for hiking, nothing over 120 bucks", "waterproof shells for hiking"]
+)
+def test_a_garment_named_in_other_words_wins_over_the_activity(
+    parser: QueryParser, text: str
+) -> None:
+    """Walk 5: "a rain shell for hiking" was read as backpacks (from "hiking"); a shell is the
+    store's jacket, and the activity only a wish."""
+    found = query(parser, plain_words(text))
+    assert found.categories == ["apparel-jackets"], found
+    assert "hiking" in found.prefer

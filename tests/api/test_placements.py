@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from api.app import create_app
@@ -33,7 +33,14 @@ from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
 from retail.errors import AisleError
 from retail.settings import Settings
-from retail.store.models import Customer, Order, OrderItem, RecommendationServed, ShopperEvent
+from retail.store.models import (
+    Customer,
+    Order,
+    OrderItem,
+    RecommendationServed,
+    ShopperEvent,
+    Variant,
+)
 from tests.factories import seed_placements_world
 from tools.base import Principal
 
@@ -450,3 +457,44 @@ def test_a_promotion_and_a_rollback_reach_a_running_process(world: World) -> Non
         )
         assert rolled.status_code == 200, rolled.text
         assert _get(client, headers, placement="home")["model_version"] == champion
+
+
+def test_a_price_change_shows_on_every_placement_at_once(client: TestClient, world: World) -> None:
+    """The lists are ranked from the recommender's catalogue snapshot, but a markdown approved
+    while the process runs shows on the home grid and the product page at once (walk 5)."""
+    headers = _session()
+    home = _get(client, headers, placement="home", k=8)
+    anchor, _ = world.bought_together
+    page = _get(client, _session(), placement="product", product_id=anchor, k=8)
+    shown = {i["product_id"] for i in home["items"]} | {i["product_id"] for i in page["items"]}
+    with Session(world.engine) as session:
+        before = {
+            v.id: v.price
+            for v in session.scalars(select(Variant).where(Variant.product_id.in_(shown)))
+        }
+        session.execute(
+            update(Variant).where(Variant.product_id.in_(shown)).values(price=Variant.price * 0.7)
+        )
+        session.commit()
+        expected = {
+            product_id: (low, high)
+            for product_id, low, high in session.execute(
+                select(Variant.product_id, func.min(Variant.price), func.max(Variant.price))
+                .where(Variant.product_id.in_(shown), Variant.available.is_(True))
+                .group_by(Variant.product_id)
+            )
+        }
+    try:
+        again = _get(client, headers, placement="home", k=8)["items"]
+        again += _get(client, _session(), placement="product", product_id=anchor, k=8)["items"]
+        assert {i["product_id"] for i in again} & set(expected)
+        for item in again:
+            if item["product_id"] in expected:
+                low, high = expected[item["product_id"]]
+                assert item["price"] == pytest.approx(low) == pytest.approx(item["price_min"])
+                assert item["price_max"] == pytest.approx(high)
+    finally:
+        with Session(world.engine) as session:
+            for variant_id, price in before.items():
+                session.get_one(Variant, variant_id).price = price
+            session.commit()

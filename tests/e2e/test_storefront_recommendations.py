@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retail.store.models import RecommendationServed, ShopperEvent
+from retail.store.models import Product, RecommendationServed, ShopperEvent, Variant
 from tests.e2e.conftest import Site
 
 
@@ -52,3 +52,36 @@ def test_an_anonymous_visitor_opens_a_pick_and_sees_what_completes_the_look(
     assert len(clicks) == 1 and served is not None, clicks
     assert served.placement == "home" and served.unit_id == f"session:{session_id}"
     assert clicks[0].product_id in served.items
+
+
+def test_a_recommended_card_shows_its_price_range_and_todays_prices(page: Page, site: Site) -> None:
+    """Sizes at different prices read as a range on the storefront's cards, as on every other
+    card; a price changed while the site runs shows on the next grid (walk 5)."""
+    page.goto("/")
+    first = page.locator("#home-grid li.card").first
+    name = first.locator("h3").inner_text()
+    with Session(site.engine) as session:
+        variants = list(
+            session.scalars(
+                select(Variant)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Product.name == name, Variant.available.is_(True))
+                .order_by(Variant.id)
+            )
+        )
+        before = {v.id: v.price for v in variants}
+        for i, variant in enumerate(variants):
+            variant.price = 40.0 if i == 0 else 48.0
+        session.commit()
+    try:
+        page.reload()
+        card = page.locator("#home-grid li.card").filter(has=page.locator("h3", has_text=name))
+        shown = "$40.00 – $48.00" if len(variants) > 1 else "$40.00"
+        expect(card.locator(".price")).to_have_text(shown)
+        card.get_by_role("button", name=f"View: {name}").click()
+        expect(page.locator("#product-facts")).to_contain_text(shown)
+    finally:
+        with Session(site.engine) as session:
+            for variant_id, price in before.items():
+                session.get_one(Variant, variant_id).price = price
+            session.commit()

@@ -84,6 +84,29 @@ def test_substitutes_are_same_category_in_stock_at_the_store_and_follow_stock(
     assert {n.sku for n in everywhere} == {world.alpine_m, world.ridge_m, world.parka_l}
 
 
+def test_substitutes_compare_and_quote_todays_prices(
+    engine: Engine, world: KgWorld, settings: Settings
+) -> None:
+    """A markdown approved after the build: the reasons and prices are today's, and a product
+    now beyond the price ratio of 2 stands in no more (walk 5: "from $172.99 vs $96.99" next to
+    a stock table at $77.59)."""
+    kg = _graph(engine, settings)
+    assert world.parka_l in {n.sku for n in kg.substitutes(world.alpine_s)}
+    with transaction(engine) as s:
+        s.execute(
+            update(Variant)
+            .where(Variant.id.in_([world.alpine_s, world.alpine_m]))
+            .values(price=70.0)
+        )
+    # No rebuild: prices are read live, like stock.
+    everywhere = kg.substitutes(world.alpine_s)
+    assert {n.sku for n in everywhere} == {world.alpine_m, world.ridge_m}, "150 / 70 > 2"
+    alpine_m = next(n for n in everywhere if n.sku == world.alpine_m)
+    ridge = next(n for n in everywhere if n.sku == world.ridge_m)
+    assert alpine_m.price == 70.0 and ridge.price == 110.0
+    assert "from $110.00 vs $70.00" in ridge.reason, ridge.reason
+
+
 def test_substitute_reasons_are_words_with_the_stores_name(
     engine: Engine, world: KgWorld, settings: Settings
 ) -> None:
