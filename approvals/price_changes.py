@@ -387,7 +387,19 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     violations = price_path_violations(edited, "being edited")
     if violations:
         raise PricingError(f"The edited plan breaks the guardrails: {violations[0]}.")
-    return edited
+    # The expected units and value come from the demand forecast the plan was made with, which
+    # the proposal does not keep: the explanation says so instead of showing them as the edit's.
+    agents = content.get("proposed_explanation", content.get("explanation", ""))
+    plan = MarkdownContent.of(edited, "being edited")
+    steps = price_steps(plan, today=plan.path[0].week_starting)
+    now = "; ".join(f"{price:.2f} from {day.isoformat()}" for day, price in steps)
+    now = now or "today's price throughout"
+    note = (
+        f"Edited by the pricing manager: the path is now {now}; "
+        "the expected units, value and gain, and what follows, are of the agent's proposal, "
+        "not of the edited path."
+    )
+    return {**edited, "proposed_explanation": agents, "explanation": f"{note} {agents}".strip()}
 
 
 def _skus(content: Mapping[str, Any]) -> set[str]:

@@ -321,6 +321,18 @@ def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
         edited["edited_weeks"] == ["2026-11-30"]
         and edited["expected"] == MARKDOWN_CONTENT["expected"]
     )
+    # The explanation says the edited path and that its figures are the agent's proposal's
+    # (walk 5: an edited path kept the agent's path and expected gain as if they were its own).
+    agents = "Mark down from 100.00 to 90.00; path: 90.00 from 2026-11-16; 70.00 from 2026-11-30."
+    again = edit_markdown(
+        edit_markdown({**MARKDOWN_CONTENT, "explanation": agents}, {"2026-11-30": 80.0}),
+        {"2026-11-30": 80.0, "2026-11-23": 90.0},
+    )
+    assert again["explanation"] == (
+        "Edited by the pricing manager: the path is now 90.00 from 2026-11-16; 80.00 from "
+        "2026-11-30; the expected units, value and gain, and what follows, are of the agent's "
+        f"proposal, not of the edited path. {agents}"
+    )
     with pytest.raises(PricingError, match="not on the price ladder"):
         edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": 77.0})
     with pytest.raises(PricingError, match="markdown-only"):
