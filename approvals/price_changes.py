@@ -24,10 +24,14 @@ from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_price, price_ceiling
 from ml_core.pricing.guardrails import (
+    BROKEN,
     PRICE_TOLERANCE,
     ChangeHistory,
+    GuardrailCheck,
     Guardrails,
     check_plan,
+    guardrail_checks,
+    ladder_price,
 )
 from ml_core.pricing.planning import KIND, promotion_weeks
 from retail.clock import today as clock_today
@@ -103,16 +107,26 @@ class MarkdownContent(BaseModel):
         """The plan as it prices one size: the same fraction of that size's list price each
         week (the quoted price itself for a size at the quoted list price)."""
         if abs(size.list_price - self.list_price) <= PRICE_TOLERANCE:
-            scale = 1.0
-        else:
-            scale = size.list_price / self.list_price
+            return self.model_copy(
+                update={"sku": size.sku, "current_price": size.current_price, "variants": []}
+            )
+        scale = size.list_price / self.list_price
+
+        def priced(price: float) -> float:
+            # A rung of the ladder is that rung of the size's own list price, rounded by the
+            # ladder's one rule, so no size's cut is deeper than the quoted one's.
+            for fraction in self.guardrails.ladder:
+                if abs(price - ladder_price(self.list_price, fraction)) <= PRICE_TOLERANCE:
+                    return ladder_price(size.list_price, fraction)
+            return round(price * scale, 2)
+
         return self.model_copy(
             update={
                 "sku": size.sku,
                 "list_price": size.list_price,
                 "current_price": size.current_price,
                 "path": [
-                    PathWeek(week_starting=w.week_starting, price=round(w.price * scale, 2))
+                    PathWeek(week_starting=w.week_starting, price=priced(w.price))
                     for w in self.path
                 ],
                 "variants": [],
@@ -272,27 +286,64 @@ def unit_cost_now(session: Session, content: Mapping[str, Any]) -> float:
     return plan.unit_cost if abs(now - plan.unit_cost) <= 0.01 + PRICE_TOLERANCE else now
 
 
-def violations_now(session: Session, proposal_id: str, content: Mapping[str, Any]) -> list[str]:
-    """Every guardrail the plan breaks as the store stands now, not only as it stood when it
-    was planned: its path (`price_path_violations`) with the promotions as they are now and the
-    margin floor on the sizes' costs as they are now, and the cap on price changes a day
-    counted with the plans approved since. What a person reads before deciding and what
-    approval refuses on."""
+def binding_guardrails(content: Mapping[str, Any]) -> dict[str, str]:
+    """The guardrails that held the plan back, with what each prevented. Proposals made
+    before the numbers were kept name the guardrail only, and those names were not reliable
+    (a relaxed plan valued at the point estimate against this one's expected value): they
+    are not shown as binding."""
+    return {
+        b["guardrail"]: b["held_back"]
+        for b in content.get("binding_guardrails", [])
+        if isinstance(b, dict)
+    }
+
+
+def guardrails_now(
+    session: Session, proposal_id: str, content: Mapping[str, Any]
+) -> tuple[list[GuardrailCheck], list[str]]:
+    """Each guardrail against the plan as the store stands now (its lines, as the page shows
+    them) and every guardrail it breaks (what approval refuses on), from the same figures: its
+    path (edited or not), the promotions as they are now, the margin floor on the sizes' costs
+    as they are now, and the cap on price changes a day counted with the plans approved since.
+
+    The breaker's reasons name the week; a line broken without one (the lines also weigh the
+    price the plan starts from) is a violation in its own words, so a plan is never shown
+    broken and approved, nor refused with nothing shown broken."""
     plan = MarkdownContent.of(content, proposal_id)
-    reasons = price_path_violations(
-        content,
-        proposal_id,
-        promo_weeks=plan_promotions(session, content) or (),
-        unit_cost=unit_cost_now(session, content),
-    )
+    promos = plan_promotions(session, content)
+    unit_cost = unit_cost_now(session, content)
     busiest = busiest_change_day(session, proposal_id, content)
+    lines = guardrail_checks(
+        [w.price for w in plan.path],
+        current_price=plan.current_price,
+        list_price=plan.list_price,
+        unit_cost=unit_cost,
+        guardrails=plan.guardrails,
+        bindings=binding_guardrails(content),
+        history=plan.history(),
+        promo_weeks=promos,
+        busiest=busiest,
+        edited=bool(content.get("edited_weeks")),
+    )
+    reasons = price_path_violations(
+        content, proposal_id, promo_weeks=promos or (), unit_cost=unit_cost
+    )
     cap = plan.guardrails.max_changes_per_day
     if busiest is not None and busiest[1] > cap:
         reasons.append(
             f"on {busiest[0]} it would be one of {busiest[1]} price changes across products "
             f"(this plan and the approved ones), over the cap of {cap} a day"
         )
-    return reasons
+    if not reasons:
+        reasons = [f"{c.guardrail}: {c.plan}" for c in lines if c.verdict == BROKEN]
+    return lines, reasons
+
+
+def violations_now(session: Session, proposal_id: str, content: Mapping[str, Any]) -> list[str]:
+    """Every guardrail the plan breaks as the store stands now, not only as it stood when it
+    was planned (`guardrails_now`): what a person reads before deciding and what approval
+    refuses on."""
+    return guardrails_now(session, proposal_id, content)[1]
 
 
 def check_price_change(content: Mapping[str, Any]) -> None:
@@ -336,7 +387,19 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     violations = price_path_violations(edited, "being edited")
     if violations:
         raise PricingError(f"The edited plan breaks the guardrails: {violations[0]}.")
-    return edited
+    # The expected units and value come from the demand forecast the plan was made with, which
+    # the proposal does not keep: the explanation says so instead of showing them as the edit's.
+    agents = content.get("proposed_explanation", content.get("explanation", ""))
+    plan = MarkdownContent.of(edited, "being edited")
+    steps = price_steps(plan, today=plan.path[0].week_starting)
+    now = "; ".join(f"{price:.2f} from {day.isoformat()}" for day, price in steps)
+    now = now or "today's price throughout"
+    note = (
+        f"Edited by the pricing manager: the path is now {now}; "
+        "the expected units, value and gain, and what follows, are of the agent's proposal, "
+        "not of the edited path."
+    )
+    return {**edited, "proposed_explanation": agents, "explanation": f"{note} {agents}".strip()}
 
 
 def _skus(content: Mapping[str, Any]) -> set[str]:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_quantity, quantity_ceiling, quantity_floor
+from ml_core.inventory.policy import days_of_cover
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.store.models import InventoryPosition, Proposal, PurchaseOrder, PurchaseOrderLine
@@ -72,8 +73,14 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
             continue
         new = {**line, "quantity": units, "cases": units // pack}
         new["line_value"] = round(units * float(line["unit_cost"]), 2)
-        if units != line["quantity"]:
+        # The agent's explanation is kept as it wrote it, so a second edit restates the note.
+        agents = line.get("proposed_explanation", line.get("explanation", ""))
+        if units != proposed:
             new["proposed_quantity"] = proposed
+            new["proposed_explanation"] = agents
+            new["explanation"] = f"{_edit_note(line, units, proposed, pack)} {agents}"
+        else:
+            new["explanation"] = agents
         edited.append(new)
     if not edited:
         raise PurchaseOrderEditError(
@@ -85,6 +92,22 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
         "value": round(sum(line["line_value"] for line in edited), 2),
     }
     return {**content, "lines": edited, "totals": totals}
+
+
+def _edit_note(line: Mapping[str, Any], units: int, proposed: int, pack: int) -> str:
+    """What an edited line orders, said beside the agent's explanation, which stays that of
+    its own quantity: the days of cover are recomputed for the edited quantity (the demand
+    rate is the line's own), the fill rate would need the forecast again and is not."""
+    policy = line.get("policy") or {}
+    cases = f"{units // pack} case{'' if units // pack == 1 else 's'} of {pack}"
+    note = f"Edited to {units} units ({cases}); what follows explains the agent's {proposed}."
+    if "inventory_position" in policy and "daily_demand" in policy:
+        cover = float(
+            days_of_cover(int(policy["inventory_position"]) + units, policy["daily_demand"])
+        )
+        if math.isfinite(cover):
+            note += f" {units} units give {cover:.0f} days of cover after the order."
+    return note
 
 
 def same_order(

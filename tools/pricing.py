@@ -20,18 +20,16 @@ from approvals.price_changes import (
     MarkdownContent,
     ProposalBrief,
     Size,
-    busiest_change_day,
-    plan_promotions,
+    guardrails_now,
     price_steps,
     proposal_brief,
     unit_cost_now,
-    violations_now,
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import describe_method
 from ml_core.pricing.guardrails import (
     PRICE_TOLERANCE,
-    guardrail_checks,
+    GuardrailCheck,
     guardrail_summary,
 )
 from ml_core.pricing.planning import (
@@ -546,9 +544,7 @@ def pricing_proposal_detail(
             )
             if cost is not None
         }
-        promos = plan_promotions(session, content)
-        busiest = busiest_change_day(session, proposal.id, content)
-        violations = violations_now(session, proposal.id, content)
+        lines, violations = guardrails_now(session, proposal.id, content)
         # Margins on the sizes' costs as they are now, as approval checks them.
         plan = plan.model_copy(update={"unit_cost": unit_cost_now(session, content)})
     brief = proposal_brief(proposal)
@@ -603,7 +599,7 @@ def pricing_proposal_detail(
         else ElasticityEstimate(**{**elasticity, "method": describe_method(elasticity["method"])}),
         weeks=weeks,
         expected=None if expected is None else ExpectedOutcome(**expected),
-        guardrails=_guardrail_report(plan, content, violations, promos, busiest),
+        guardrails=_guardrail_report(plan, lines, violations),
         explanation=content.get("explanation"),
         edited_weeks=list(content.get("edited_weeks", [])),
         model_versions=dict(proposal.model_versions or {}),
@@ -626,29 +622,13 @@ def _size_price(
 
 
 def _guardrail_report(
-    plan: MarkdownContent,
-    content: dict[str, Any],
-    violations: list[str],
-    promos: list[bool] | None,
-    busiest: tuple[str, int] | None,
+    plan: MarkdownContent, checks: list[GuardrailCheck], violations: list[str]
 ) -> GuardrailReport:
-    """Each guardrail against the plan's path as it is now (edited or not), and the sentence
-    that sums them up."""
-    checks = guardrail_checks(
-        [w.price for w in plan.path],
-        current_price=plan.current_price,
-        list_price=plan.list_price,
-        unit_cost=plan.unit_cost,
-        guardrails=plan.guardrails,
-        bindings=_bindings(content),
-        history=plan.history(),
-        promo_weeks=promos,
-        busiest=busiest,
-        edited=bool(content.get("edited_weeks")),
-    )
-    broken = any(c.verdict == "broken" for c in checks)
+    """Each guardrail against the plan's path as it is now (edited or not), the sentence that
+    sums them up, and whether it passes: by the violations approval refuses on, which count
+    every broken line (`approvals.price_changes.guardrails_now`)."""
     return GuardrailReport(
-        passes=not violations and not broken,
+        passes=not violations,
         summary=guardrail_summary(checks, violations),
         violations=violations,
         checks=[
@@ -685,15 +665,3 @@ def _cost_basis(plan: MarkdownContent, sizes: list[SizePrice]) -> str | None:
         f"price, so every size keeps the margin floor; every margin here is on it, the lowest "
         f"margin of any size. {plan.sku} itself costs {own:.2f}."
     )
-
-
-def _bindings(content: dict[str, Any]) -> dict[str, str]:
-    """The guardrails that held the plan back, with what each prevented. Proposals made
-    before the numbers were kept name the guardrail only, and those names were not reliable
-    (a relaxed plan valued at the point estimate against this one's expected value): they
-    are not shown as binding."""
-    return {
-        b["guardrail"]: b["held_back"]
-        for b in content.get("binding_guardrails", [])
-        if isinstance(b, dict)
-    }

@@ -115,6 +115,13 @@ class BatchDecision:
         return len(self.quantity)
 
 
+def days_of_cover(position_after: ArrayLike, daily_rate: ArrayLike) -> FloatArray:
+    """Days the position after the order lasts at the daily demand rate; inf without demand.
+    The decisions' figure, and an edited order's (`approvals.purchase_orders`)."""
+    rate = np.asarray(daily_rate, dtype=float)
+    return np.where(rate > 0, np.asarray(position_after) / np.where(rate > 0, rate, 1.0), np.inf)
+
+
 def order_up_to(
     mean: ArrayLike,
     var: ArrayLike | None = None,
@@ -232,7 +239,7 @@ def order_up_to(
         1.0 - short_per_cycle / np.where(cycle_demand > 0, cycle_demand, 1.0),
         1.0,
     )
-    cover = np.where(rate > 0, y / np.where(rate > 0, rate, 1.0), np.inf)
+    cover = days_of_cover(y, rate)
     return BatchDecision(
         quantity=qty.astype(np.int64),
         target=target,

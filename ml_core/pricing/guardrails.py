@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Prices within half a cent are the same price.
 PRICE_TOLERANCE = 0.005
+# Float noise on sums of cents, far below a cent: a step of exactly the limit is within it.
+STEP_EPSILON = 1e-9
 # The guardrails a plan can press against, by the names its reports use.
 LADDER = "price ladder"
 MARGIN_FLOOR = "margin floor"
@@ -74,6 +76,28 @@ class Guardrails(BaseModel):
         return tuple(sorted(set(value), reverse=True))
 
 
+def ladder_price(list_price: float, fraction: float) -> float:
+    """The price of the ladder's rung `fraction` of `list_price`, in cents, rounded toward the
+    list price: a markdown rung is never deeper than its fraction (70% of 96.99 is 67.90, not
+    67.89, a 30.003% cut), so a step from list to a rung `max_step` below it stays within it."""
+    cents = list_price * fraction * 100
+    # Cents that are whole up to float noise stay as they are (70% of 100.00 is 70.00).
+    whole = round(cents)
+    if abs(cents - whole) < 1e-6:
+        return whole / 100
+    return (math.ceil(cents) if fraction < 1 else math.floor(cents)) / 100
+
+
+def step_within(previous: float, price: float, max_step: float) -> bool:
+    """Whether a move from `previous` to `price` is within the maximum step: the one test the
+    optimiser searches by, the circuit breaker rejects by and the page's line reports."""
+    return abs(price - previous) <= max_step * previous + STEP_EPSILON
+
+
+def on_ladder(price: float, list_price: float, ladder: Sequence[float]) -> bool:
+    return any(abs(price - ladder_price(list_price, f)) <= PRICE_TOLERANCE for f in ladder)
+
+
 def step_violations(
     *,
     previous: float,
@@ -87,10 +111,7 @@ def step_violations(
     if abs(price - previous) <= PRICE_TOLERANCE:
         return []
     reasons = []
-    on_ladder = any(
-        abs(price - round(list_price * f, 2)) <= PRICE_TOLERANCE for f in guardrails.ladder
-    )
-    if not on_ladder:
+    if not on_ladder(price, list_price, guardrails.ladder):
         reasons.append(f"price {price:.2f} is not on the price ladder")
     if price < guardrails.min_price_fraction * list_price - PRICE_TOLERANCE:
         reasons.append(
@@ -102,9 +123,7 @@ def step_violations(
             f"price {price:.2f} breaks the margin floor of {percent(guardrails.min_margin)} "
             f"over cost {unit_cost:.2f}"
         )
-    # The bound is met by a price within half a cent of it: the ladder's rungs are rounded to
-    # cents, so 70% of 45.99 is 32.19, a change of 30.007%.
-    if abs(price - previous) > guardrails.max_step * previous + PRICE_TOLERANCE:
+    if not step_within(previous, price, guardrails.max_step):
         reasons.append(
             f"change {previous:.2f} -> {price:.2f} exceeds the maximum step of "
             f"{percent(guardrails.max_step)}"
@@ -312,13 +331,21 @@ def guardrail_checks(
     steps = [(a, b) for a, b in zip(path, path[1:], strict=False) if abs(b - a) > PRICE_TOLERANCE]
     lowest = min(path)
     margin = (lowest - unit_cost) / lowest if lowest > 0 else float("-inf")
-    rungs = [round(list_price * f, 2) for f in guardrails.ladder]
-    off_ladder = [b for _, b in steps if all(abs(b - rung) > PRICE_TOLERANCE for rung in rungs)]
+    off_ladder = [b for _, b in steps if not on_ladder(b, list_price, guardrails.ladder)]
     if steps:
         a, b = max(steps, key=lambda s: abs(s[1] - s[0]) / s[0])
-        largest = f"largest weekly change {percent(b / a - 1, signed=True)} ({a:.2f} to {b:.2f})"
-        too_far = any(abs(y - x) > guardrails.max_step * x + PRICE_TOLERANCE for x, y in steps)
-        step_verdict = BROKEN if too_far else _against(abs(b - a) / a, guardrails.max_step)
+        change = b / a - 1
+        within = step_within(a, b, guardrails.max_step)
+        # One decimal would show a cut of 30.003% as the limit itself, "-30.0%", next to
+        # "broken": a broken step is shown as precisely as it takes to see it is past the limit.
+        shown = percent(change, signed=True) if within else f"{change:+.3%}"
+        largest = f"largest weekly change {shown} ({a:.2f} to {b:.2f})"
+        if not within:
+            step_verdict = BROKEN
+        elif abs(change) >= CLOSE_TO_LIMIT * guardrails.max_step:
+            step_verdict = CLOSE
+        else:
+            step_verdict = PASSED
     else:
         largest, step_verdict = "no price changes", PASSED
     rises = [(a, b) for a, b in steps if b > a]

@@ -46,6 +46,7 @@ from ml_core.pricing.guardrails import (
     ChangeHistory,
     Guardrails,
     check_plan,
+    ladder_price,
     step_violations,
 )
 
@@ -155,7 +156,7 @@ def _price_ladder(
 ) -> tuple[np.ndarray, int]:
     """The candidate prices and the index of the current price among them, worked out once per
     SKU: it has the same prices at every location."""
-    rungs = {round(list_price * f, 2) for f in ladder}
+    rungs = {ladder_price(list_price, f) for f in ladder}
     prices = np.array(sorted(rungs | {round(current_price, 2)}, reverse=True))
     prices.flags.writeable = False
     return prices, int(np.flatnonzero(np.isclose(prices, round(current_price, 2)))[0])

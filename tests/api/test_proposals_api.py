@@ -305,6 +305,18 @@ def test_an_edit_orders_the_planners_quantities(world: World) -> None:
         li["variant_id"]: li["quantity"] for li in edited.json()["purchase_order"]["lines"]
     }
     assert quantities[line["sku"]] == wanted
+    # The line says what the edited quantity orders and covers, and whose quantity the
+    # agent's explanation is of (walk 5: it still said "Order 12 units" for an edit to 18).
+    after = world.client.get(f"/v1/proposals/{proposal.id}", headers=world.auth("pat")).json()
+    edited_line = next(li for li in after["lines"] if li["sku"] == line["sku"])
+    policy = line["policy"]
+    cover = (policy["inventory_position"] + wanted) / policy["daily_demand"]
+    assert edited_line["explanation"].startswith(
+        f"Edited to {wanted} units ({wanted // line['case_pack']} cases of "
+        f"{line['case_pack']}); what follows explains the agent's {line['quantity']}. "
+        f"{wanted} units give {cover:.0f} days of cover after the order. "
+        f"{line['explanation']}"
+    )
 
 
 def test_refusals_are_sentences_and_write_nothing(world: World) -> None:

@@ -13,6 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ml_core.pricing.guardrails import (
+    BROKEN,
+    CLOSE,
+    MAXIMUM_STEP,
     ChangeHistory,
     GuardrailCheck,
     Guardrails,
@@ -20,6 +23,7 @@ from ml_core.pricing.guardrails import (
     check_plan,
     guardrail_checks,
     guardrail_summary,
+    ladder_price,
     step_violations,
 )
 from ml_core.pricing.markdown import (
@@ -314,10 +318,11 @@ def test_what_a_guardrail_held_back_quotes_the_proposals_own_prices_as_the_propo
     assert counterfactual_starts > 0
 
 
-@pytest.mark.parametrize("list_price", [37.99, 47.99, 29.99, 45.99, 686.99])
-def test_the_rung_at_the_maximum_step_meets_it_after_rounding_to_cents(list_price: float) -> None:
-    """70% of list, rounded to cents, is a change of a hair over 30% (45.99 -> 32.19 is
-    -30.007%): the plan's own rounding must not break its maximum step; a cent further does."""
+@pytest.mark.parametrize("list_price", [37.99, 47.99, 29.99, 45.99, 686.99, 96.99])
+def test_the_rung_at_the_maximum_step_is_rounded_to_stay_within_it(list_price: float) -> None:
+    """70% of list is rounded to the cent toward the list price (96.99 -> 67.90, not 67.89, a
+    cut of 30.003%), so the ladder's own rung never breaks a 30% maximum step; the cent below
+    does, and the circuit breaker, the optimiser's moves and the page's line all say so alike."""
     guardrails = Guardrails(max_step=0.3)
 
     def reasons(price: float) -> list[str]:
@@ -330,10 +335,29 @@ def test_the_rung_at_the_maximum_step_meets_it_after_rounding_to_cents(list_pric
             guardrails=guardrails,
         )
 
-    rung = round(list_price * 0.7, 2)
-    assert abs(rung - list_price) / list_price > 0.3
+    def step_line(price: float) -> GuardrailCheck:
+        checks = guardrail_checks(
+            [price],
+            current_price=list_price,
+            list_price=list_price,
+            unit_cost=0.0,
+            guardrails=guardrails,
+            bindings={},
+        )
+        return next(c for c in checks if c.guardrail == MAXIMUM_STEP)
+
+    rung = ladder_price(list_price, 0.7)
+    item = MarkdownItem("R", list_price, list_price, 0.0, 10, (1,), -2.0)
+    assert rung in candidate_prices(item, guardrails)
+    assert abs(rung - list_price) / list_price <= 0.3
     assert reasons(rung) == []
-    assert any("maximum step" in r for r in reasons(round(rung - 0.01, 2)))
+    assert step_line(rung).verdict == CLOSE
+    deeper = round(rung - 0.01, 2)
+    assert any("maximum step" in r for r in reasons(deeper))
+    line = step_line(deeper)
+    assert line.verdict == BROKEN
+    # Shown precisely enough to read as past the limit, not as "-30.0%" against "30.0%".
+    assert f"{deeper / list_price - 1:+.3%}" in line.plan
 
 
 def test_circuit_breaker_rejects_with_reasons() -> None:

@@ -23,11 +23,11 @@ from approvals.price_changes import (
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
-from ml_core.pricing.guardrails import Guardrails
+from ml_core.pricing.guardrails import Guardrails, ladder_price
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
-from retail.proposals import create_proposal, decide
+from retail.proposals import content_hash, create_proposal, decide
 from retail.settings import Settings
 from retail.store.db import transaction
 from retail.store.models import (
@@ -226,7 +226,7 @@ def _markdown_content(
         "path": [
             {
                 "week_starting": (START + dt.timedelta(weeks=w)).isoformat(),
-                "price": round(price * f, 2),
+                "price": ladder_price(price, f),
             }
             for w, f in enumerate(fractions)
         ],
@@ -282,16 +282,16 @@ def test_applying_writes_dated_prices_and_changes_only_what_is_due(world: Servic
     # The first week's cut is due (it takes effect today, not in the past); the third week's
     # waits in the history for its day.
     assert _rows(engine, pid) == [
-        (today, round(price * 0.9, 2), "markdown"),
-        (START + dt.timedelta(weeks=2), round(price * 0.7, 2), "markdown"),
+        (today, ladder_price(price, 0.9), "markdown"),
+        (START + dt.timedelta(weeks=2), ladder_price(price, 0.7), "markdown"),
     ]
-    assert _prices(engine)[1][sku] == round(price * 0.9, 2)
+    assert _prices(engine)[1][sku] == ladder_price(price, 0.9)
     # Applying again finds the rows: nothing is written twice.
     assert _apply(engine, pid, today) == ref
     assert len(_rows(engine, pid)) == 2
 
     # Another plan for the same product and zone cannot overwrite the plan in force.
-    other = _approved(engine, sku, (1.0, 0.8), current=round(price * 0.9, 2))
+    other = _approved(engine, sku, (1.0, 0.8), current=ladder_price(price, 0.9))
     with pytest.raises(PricingError, match=f"conflicts with proposal {pid}, approved for"):
         _apply(engine, other, today)
     assert _rows(engine, other) == []
@@ -320,6 +320,18 @@ def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
     assert (
         edited["edited_weeks"] == ["2026-11-30"]
         and edited["expected"] == MARKDOWN_CONTENT["expected"]
+    )
+    # The explanation says the edited path and that its figures are the agent's proposal's
+    # (walk 5: an edited path kept the agent's path and expected gain as if they were its own).
+    agents = "Mark down from 100.00 to 90.00; path: 90.00 from 2026-11-16; 70.00 from 2026-11-30."
+    again = edit_markdown(
+        edit_markdown({**MARKDOWN_CONTENT, "explanation": agents}, {"2026-11-30": 80.0}),
+        {"2026-11-30": 80.0, "2026-11-23": 90.0},
+    )
+    assert again["explanation"] == (
+        "Edited by the pricing manager: the path is now 90.00 from 2026-11-16; 80.00 from "
+        "2026-11-30; the expected units, value and gain, and what follows, are of the agent's "
+        f"proposal, not of the edited path. {agents}"
     )
     with pytest.raises(PricingError, match="not on the price ladder"):
         edit_markdown(MARKDOWN_CONTENT, {"2026-11-30": 77.0})
@@ -385,7 +397,7 @@ def test_an_approval_prices_every_size_and_refuses_a_conflicting_plan(world: Ser
     assert approve(first).accepted
     prices = _prices(engine)[1]
     for size in first.content["variants"]:
-        assert prices[size["sku"]] == round(size["list_price"] * 0.8, 2)
+        assert prices[size["sku"]] == ladder_price(size["list_price"], 0.8)
     by_list: dict[float, set[float]] = {}
     for size in first.content["variants"]:
         by_list.setdefault(size["list_price"], set()).add(prices[size["sku"]])
@@ -486,7 +498,7 @@ def test_a_plan_that_keeps_todays_price_for_weeks_dates_its_first_change(
     assert d is not None
     later = (START + dt.timedelta(weeks=2)).isoformat()
     assert (d["starts_on"], d["first_change_on"]) == (START.isoformat(), later)
-    assert d["first_price"] == round(d["current_price"] * 0.9, 2)
+    assert d["first_price"] == ladder_price(d["current_price"], 0.9)
     with Session(world.engine) as session:
         listed = reader.summary(session.get_one(Proposal, proposal.id))
     assert listed.totals["first_change_on"] == later
@@ -526,8 +538,8 @@ def test_every_guardrail_shown_as_a_setting_has_a_checked_line(world: Services) 
         "no increase during a promotion",
     }
     assert checks["distance from past changes"]["plan"].startswith(
-        f"change -10.0% ({d['current_price']:.2f} to {round(d['current_price'] * 0.9, 2):.2f}) "
-        "is -2.11 sd of past changes"
+        f"change -10.0% ({d['current_price']:.2f} to {ladder_price(d['current_price'], 0.9):.2f}) "
+        "is -2.10 sd of past changes"
     )
     with Session(world.engine) as session:
         approved = session.scalars(
@@ -635,6 +647,48 @@ def test_approval_rechecks_the_guardrails_that_changed_since_the_plan(world: Ser
     assert written == []
 
 
+def test_a_step_a_hair_past_the_limit_is_broken_on_the_page_and_refused(world: Services) -> None:
+    """70% of a list price rounded down to the cent (96.99 -> 67.89, a cut of 30.003%) breaks a
+    30% maximum step: the page's line says broken, the report does not pass and names the
+    violation, and approval refuses it in one sentence, writing no price (walk 5: such a
+    plan was shown broken, passed with no violation, and was approved)."""
+    engine = world.engine
+    with Session(engine) as session:
+        sized = _list_prices_by_product(session)
+        product_id = next(
+            p
+            for p, prices in sorted(sized.items())
+            if len(set(prices)) == 1 and round(prices[0] * 0.7, 2) < prices[0] * 0.7
+        )
+    proposal = _zone_proposal(engine, product_id, (0.7,))
+    with transaction(engine) as session:
+        stored = session.get(Proposal, proposal.id)
+        assert stored is not None
+        price = stored.content["current_price"]
+        path = [{**stored.content["path"][0], "price": round(price * 0.7, 2)}]
+        # As the planner wrote it before rungs were rounded toward the list price.
+        stored.content = {**stored.content, "path": path}
+        stored.content_hash = content_hash(stored.content)
+        session.flush()
+        proposal = stored
+    out = _call(world, "pricing_manager:pat", "pricing_proposal_detail", proposal_id=proposal.id)
+    assert out.output is not None, out.error
+    report = out.output["guardrails"]
+    step = next(c for c in report["checks"] if c["guardrail"] == "maximum step")
+    assert step["verdict"] == "broken"
+    assert not report["passes"] and report["violations"]
+    assert any("exceeds the maximum step of 30.0%" in v for v in report["violations"])
+    request = DecisionRequest(
+        proposal_id=proposal.id, decision="approve", content_hash=proposal.content_hash
+    )
+    refused = decide_and_apply(
+        engine, Principal.parse("pricing_manager:pat"), request, settings=world.settings
+    ).decision
+    assert not refused.accepted and refused.status == "proposed"
+    assert "breaks the guardrails" in refused.message and refused.message.count(". ") == 0
+    assert _rows(engine, proposal.id) == []
+
+
 def test_an_edited_plan_is_checked_as_edited_and_says_whose_plan_was_held_back(
     world: Services,
 ) -> None:
@@ -653,7 +707,7 @@ def test_an_edited_plan_is_checked_as_edited_and_says_whose_plan_was_held_back(
             ],
         }
     week = planned["path"][2]["week_starting"]
-    deeper = round(planned["current_price"] * 0.8, 2)
+    deeper = ladder_price(planned["current_price"], 0.8)
     with transaction(world.engine) as session:
         proposal = create_proposal(
             session,
