@@ -249,9 +249,11 @@ def _product_intent(
         # A type guessed from a word's meaning ("outside" for Outdoor) overrides no other intent.
         plain = intent == "policy" and not _POLICY.search(text) and not query.guessed
         return "search" if intent in loose or plain else intent
-    if intent == "policy" and (query.prefer or query.features) and not _POLICY.search(text):
+    described = query.prefer or (query.features and not query.unsold)
+    if intent == "policy" and described and not _POLICY.search(text):
         # Words of the catalogue's category names or features with no policy word ("vacuum
-        # that handles pet hair"): a search for the products they describe.
+        # that handles pet hair"): a search for the products they describe. Words the catalogue
+        # never uses ("what does shipping cost?") describe no product, so the policy stands.
         return "search"
     refers = bool(products) or slots.pronoun
     editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS

@@ -84,6 +84,8 @@ def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:
     # Catalogue words and no policy word: what "handles" pet hair is a product, not a policy.
     fresh = DialogueState()
     assert nlu.interpret("vacuum that handles pet hair", fresh, ALL_INTENTS).intent == "search"
+    # A word the catalogue never uses describes no product: the policy question stands.
+    assert nlu.interpret("what does shipping cost?", fresh, ALL_INTENTS).intent == "policy"
     assert nlu.interpret("is it waterproof?", shown, ALL_INTENTS).intent != "refine"
     assert nlu.interpret("cancel order #W2378156", shown, ALL_INTENTS).intent == "cancel_order"
     assert (
