@@ -78,7 +78,7 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
         if units != proposed:
             new["proposed_quantity"] = proposed
             new["proposed_explanation"] = agents
-            new["explanation"] = f"{_edit_note(line, units, proposed, pack)} {agents}"
+            new["explanation"] = _edit_note(line, units, proposed, pack, agents)
         else:
             new["explanation"] = agents
         edited.append(new)
@@ -94,19 +94,21 @@ def edit_purchase_order(content: Mapping[str, Any], changes: Mapping[str, float]
     return {**content, "lines": edited, "totals": totals}
 
 
-def _edit_note(line: Mapping[str, Any], units: int, proposed: int, pack: int) -> str:
+def _edit_note(line: Mapping[str, Any], units: int, proposed: int, pack: int, agents: str) -> str:
     """What an edited line orders, said beside the agent's explanation, which stays that of
     its own quantity: the days of cover are recomputed for the edited quantity (the demand
     rate is the line's own), the fill rate would need the forecast again and is not."""
     policy = line.get("policy") or {}
     cases = f"{units // pack} case{'' if units // pack == 1 else 's'} of {pack}"
-    note = f"Edited to {units} units ({cases}); what follows explains the agent's {proposed}."
+    note = f"Edited to {units} units ({cases})."
     if "inventory_position" in policy and "daily_demand" in policy:
         cover = float(
             days_of_cover(int(policy["inventory_position"]) + units, policy["daily_demand"])
         )
         if math.isfinite(cover):
             note += f" {units} units give {cover:.0f} days of cover after the order."
+    if agents:
+        note += f" What follows explains the agent's {proposed}: {agents}"
     return note
 
 

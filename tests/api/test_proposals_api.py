@@ -313,9 +313,8 @@ def test_an_edit_orders_the_planners_quantities(world: World) -> None:
     cover = (policy["inventory_position"] + wanted) / policy["daily_demand"]
     assert edited_line["explanation"].startswith(
         f"Edited to {wanted} units ({wanted // line['case_pack']} cases of "
-        f"{line['case_pack']}); what follows explains the agent's {line['quantity']}. "
-        f"{wanted} units give {cover:.0f} days of cover after the order. "
-        f"{line['explanation']}"
+        f"{line['case_pack']}). {wanted} units give {cover:.0f} days of cover after the order. "
+        f"What follows explains the agent's {line['quantity']}: {line['explanation']}"
     )
 
 

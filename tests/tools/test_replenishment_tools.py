@@ -416,6 +416,9 @@ def test_an_edit_changes_quantities_in_whole_cases_and_keeps_the_planners_figure
             "unit_cost": 2.5,
             "line_value": 45.0,
             "proposed_quantity": 12,
+            "proposed_explanation": "",
+            # The line had no explanation of its own: only what the edit orders is said.
+            "explanation": "Edited to 18 units (3 cases of 6).",
         }
     ]
     assert edited["totals"] == {"lines": 1, "units": 18, "value": 45.0}
