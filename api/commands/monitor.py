@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.commands.common import JsonFlag, print_json, store
-from retail.errors import AisleError
+from api.commands.common import JsonFlag, iso_date, print_json, store
 
 monitor_app = typer.Typer(
     help="Watch the data and the models after training: drift and forecast error per segment.",
@@ -25,12 +24,7 @@ AsOf = Annotated[
 
 
 def _day(text: str | None) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise AisleError(f"--as-of takes a date as YYYY-MM-DD, not {text!r}.") from None
+    return None if text is None else iso_date("--as-of", text)
 
 
 @monitor_app.command("run")
