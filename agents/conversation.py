@@ -201,4 +201,4 @@ def build_conversation_graph(checkpointer: Any) -> Any:
     graph.add_conditional_edges("brain", route_after_brain)
     graph.add_edge("tools", "brain")
     graph.add_edge("guard", END)
-    return compile_with(graph, ConversationState, checkpointer)
+    return compile_with(graph, ConversationState, checkpointer, name="conversation")

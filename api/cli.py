@@ -259,4 +259,7 @@ def serve(
 
 
 def main() -> None:
+    from retail.telemetry import configure_tracing
+
+    configure_tracing()
     app()
