@@ -261,14 +261,19 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     assert "needs_confirmation" not in asked.inner_text()
     asked.get_by_role("button", name="No", exact=True).click()
     expect(page.locator(".msg.assistant").nth(1)).to_have_attribute("aria-busy", "false")
-    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
     expect(asked.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    # The answer says nothing was changed; the note under the question does not repeat it.
+    expect(page.locator("#chat-log")).to_contain_text("Nothing was changed.")
+    assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
 
     page.reload()
     expect(page.locator(".msg.assistant")).to_have_count(2)
     reloaded = page.locator(".msg.assistant").first
-    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
     expect(reloaded.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    expect(page.locator(".msg.assistant").nth(1)).to_contain_text("Nothing was changed.")
+    assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
     with Session(site.engine) as session:
         assert session.get_one(Order, "#W5442520").status == "pending"
 
@@ -282,7 +287,7 @@ def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site)
     expect(asked.get_by_role("button", name="Yes", exact=True)).to_be_enabled()
     expect(asked.get_by_role("button", name="No", exact=True)).to_be_enabled()
     asked.get_by_role("button", name="No", exact=True).click()
-    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
 
 
 def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, site: Site) -> None:
