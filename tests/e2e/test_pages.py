@@ -877,6 +877,12 @@ def test_a_quantity_below_the_minimum_order_or_absurdly_high_is_refused_as_typed
     field = quantity_input(detail, sku)
     error = detail.locator(f'[id="qty-{sku}-error"]')
     approve = page.get_by_role("button", name=re.compile("^Approve"))
+    # The supplier's minimum order is beside the input before anything is typed.
+    cases = f"cases of {pack:,}" if pack > 1 else "any whole number"
+    limits = detail.locator(f'[id="qty-{sku}-limits"]')
+    expect(limits).to_have_text(f"{cases} · minimum order {moq:,}")
+    expect(limits).to_be_visible()
+    expect(error).to_be_hidden()
 
     # A whole case below the supplier's minimum order: the server's sentence, as typed.
     field.fill(str(pack))
