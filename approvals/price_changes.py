@@ -18,13 +18,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_price, price_ceiling
 from ml_core.pricing.guardrails import (
     BROKEN,
+    NOT_RECORDED,
     PRICE_TOLERANCE,
     ChangeHistory,
     GuardrailCheck,
@@ -32,6 +33,7 @@ from ml_core.pricing.guardrails import (
     check_plan,
     guardrail_checks,
     ladder_price,
+    rung_prices,
 )
 from ml_core.pricing.planning import KIND, promotion_weeks
 from retail.clock import today as clock_today
@@ -97,6 +99,15 @@ class MarkdownContent(BaseModel):
     variants: list[Size] = Field(default_factory=list)
     zone: ZoneRef | None = None
 
+    @field_validator("guardrails", mode="before")
+    @classmethod
+    def _rule_it_was_made_under(cls, value: Any) -> Any:
+        """A plan judged by the rule it was made under: one that does not record how its rungs
+        were rounded was made before the rule was recorded (`Guardrails.rounding`)."""
+        if isinstance(value, Mapping) and "rounding" not in value:
+            return {**value, "rounding": NOT_RECORDED}
+        return value
+
     def sizes(self) -> list[Size]:
         """Every SKU the plan prices."""
         return self.variants or [
@@ -114,10 +125,13 @@ class MarkdownContent(BaseModel):
 
         def priced(price: float) -> float:
             # A rung of the ladder is that rung of the size's own list price, rounded by the
-            # ladder's one rule, so no size's cut is deeper than the quoted one's.
+            # rule the quoted rung was, so no size's cut is deeper than the quoted one's.
             for fraction in self.guardrails.ladder:
-                if abs(price - ladder_price(self.list_price, fraction)) <= PRICE_TOLERANCE:
-                    return ladder_price(size.list_price, fraction)
+                for rung, nearest in rung_prices(
+                    self.list_price, fraction, self.guardrails.rounding
+                ):
+                    if abs(price - rung) <= PRICE_TOLERANCE:
+                        return ladder_price(size.list_price, fraction, nearest=nearest)
             return round(price * scale, 2)
 
         return self.model_copy(

@@ -30,6 +30,9 @@
     monotone: ["Markdowns only", (v) => (v ? "yes (a price never goes back up)" : "no")],
     max_changes_per_day: ["Price changes a day at most", (v) => `${number(v)}, across products`],
     history_sigmas: ["Change at most", (v) => `${number(v, 1)} standard deviations from past changes`],
+    rounding: ["Rungs rounded", (v) => (v === "toward_list"
+      ? "toward the list price (no rung is deeper than its fraction)"
+      : "not recorded by this plan: toward the list price, or to the nearest cent as plans made before the rule was recorded were; either is on the ladder")],
   };
 
   const setting = (v) => {

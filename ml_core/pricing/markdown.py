@@ -155,7 +155,8 @@ def _price_ladder(
     list_price: float, current_price: float, ladder: tuple[float, ...]
 ) -> tuple[np.ndarray, int]:
     """The candidate prices and the index of the current price among them, worked out once per
-    SKU: it has the same prices at every location."""
+    SKU: it has the same prices at every location. A new plan's rungs are rounded by today's
+    rule (`Guardrails.rounding` defaults to it, and the plan records it)."""
     rungs = {ladder_price(list_price, f) for f in ladder}
     prices = np.array(sorted(rungs | {round(current_price, 2)}, reverse=True))
     prices.flags.writeable = False

@@ -17,13 +17,15 @@ from approvals.decisions import decide as decide_and_apply
 from approvals.price_changes import (
     MarkdownContent,
     PricingError,
+    Size,
     apply_price_change,
     edit_markdown,
+    price_path_violations,
     price_steps,
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
-from ml_core.pricing.guardrails import Guardrails, ladder_price
+from ml_core.pricing.guardrails import BROKEN, Guardrails, guardrail_checks, ladder_price
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
@@ -339,6 +341,45 @@ def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
         edit_markdown(MARKDOWN_CONTENT, {"2026-11-23": 100.0})
     with pytest.raises(PricingError, match="no week starting 2026-12-25"):
         edit_markdown(MARKDOWN_CONTENT, {"2026-12-25": 80.0})
+
+
+def test_a_plan_made_under_the_old_rounding_is_judged_by_the_rule_it_was_made_under() -> None:
+    """Rungs were rounded to the nearest cent (70% of 96.99 was 67.89) before they were rounded
+    toward list (67.90). A proposal that does not record its rule kept the guardrails when it
+    was made, and no line may call it broken (walk 5: "ladder broken" until re-planned); a plan
+    made now records its rule and is judged by it alone."""
+    made_before = {k: v for k, v in Guardrails().model_dump(mode="json").items() if k != "rounding"}
+    old = {
+        **MARKDOWN_CONTENT,
+        "current_price": 96.99,
+        "list_price": 96.99,
+        "path": [{"week_starting": "2026-11-16", "price": 67.89}],
+        "guardrails": made_before,
+    }
+    plan = MarkdownContent.of(old, "old")
+    assert plan.guardrails.rounding == "not_recorded"
+    assert price_path_violations(old, "old") == []
+    lines = guardrail_checks(
+        [67.89],
+        current_price=96.99,
+        list_price=96.99,
+        unit_cost=40.0,
+        guardrails=plan.guardrails,
+        bindings={},
+    )
+    assert [c.guardrail for c in lines if c.verdict == BROKEN] == []
+    ladder = next(c for c in lines if c.guardrail == "price ladder")
+    assert "the plan does not record which rule it was made under" in ladder.setting
+    # A size at another list price takes its rung by the rule the quoted one was rounded by.
+    size = Size(sku="SKU-2", list_price=49.99, current_price=49.99)
+    assert plan.for_size(size).path[0].price == 34.99
+    # Made now, the plan records its rule: 67.89 is off its ladder and a step past 30%.
+    now = {**old, "guardrails": Guardrails().model_dump(mode="json")}
+    assert Guardrails().rounding == "toward_list"
+    reasons = " | ".join(price_path_violations(now, "now"))
+    assert "not on the price ladder" in reasons and "maximum step" in reasons
+    rung = {**now, "path": [{"week_starting": "2026-11-16", "price": 67.9}]}
+    assert MarkdownContent.of(rung, "now").for_size(size).path[0].price == 35.0
 
 
 def test_price_steps_never_date_a_change_in_the_past() -> None:
