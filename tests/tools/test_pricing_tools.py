@@ -26,6 +26,7 @@ from approvals.price_changes import (
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
 from ml_core.pricing.guardrails import BROKEN, Guardrails, guardrail_checks, ladder_price
+from ml_core.pricing.markdown import MarkdownItem, outcome, solve
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
@@ -380,6 +381,57 @@ def test_a_plan_made_under_the_old_rounding_is_judged_by_the_rule_it_was_made_un
     assert "not on the price ladder" in reasons and "maximum step" in reasons
     rung = {**now, "path": [{"week_starting": "2026-11-16", "price": 67.9}]}
     assert MarkdownContent.of(rung, "now").for_size(size).path[0].price == 35.0
+
+
+@pytest.mark.parametrize("elasticity_se", [0.0, 0.4])
+def test_an_edited_plan_is_valued_by_the_demand_model_it_was_planned_with(
+    elasticity_se: float,
+) -> None:
+    """Walk 5: after an edit the page showed the agent's expected units and gain as the edited
+    path's. The plan records its demand model; the planner's figures are `outcome`'s (at the
+    point estimate, and averaged over the elasticity's scenarios), and an edited path is valued
+    by the same function and model."""
+    item = MarkdownItem(
+        "P1", 100.0, 100.0, 40.0, 60.0, (14.0, 12.0, 11.0), -2.5, 12.0, (), elasticity_se
+    )
+    plan = solve(item, Guardrails(), "margin")
+    value, units, leftover = outcome(item, plan.prices, "margin")
+    assert (value, *units, leftover) == pytest.approx((plan.value, *plan.units, plan.leftover))
+    figures = {
+        "units": round(sum(plan.units), 2),
+        "value": round(plan.value, 2),
+        "keep_units": round(plan.keep_units, 2),
+        "keep_value": round(plan.keep_value, 2),
+        "gain": round(plan.gain, 2),
+        "leftover": round(plan.leftover, 2),
+    }
+    weeks = [w["week_starting"] for w in MARKDOWN_CONTENT["path"]]
+    content = {
+        **MARKDOWN_CONTENT,
+        "objective": "margin",
+        "stock": item.stock,
+        "path": [{"week_starting": w, "price": p} for w, p in zip(weeks, plan.prices, strict=True)],
+        "demand": {
+            "baseline": list(item.baseline),
+            "elasticity": item.elasticity,
+            "elasticity_se": elasticity_se,
+            "salvage": item.salvage,
+        },
+        "expected": figures,
+    }
+    assert MarkdownContent.of(content, "planned").expected() == figures
+    # The last week kept at the price before it: a path the guardrails allow, valued anew.
+    edited = edit_markdown(content, {weeks[2]: plan.prices[1]})
+    prices = [*plan.prices[:2], plan.prices[1]]
+    value, units, leftover = outcome(item, prices, "margin")
+    assert edited["expected"]["units"] == round(sum(units), 2)
+    assert edited["expected"]["gain"] == round(value - plan.keep_value, 2)
+    assert edited["expected"]["leftover"] == round(leftover, 2)
+    assert edited["proposed_expected"] == figures
+    assert "the expected units, value and gain are the edited path's" in edited["explanation"]
+    # Edited again, the agent's own figures are still the ones kept as the agent's.
+    again = edit_markdown(edited, {weeks[2]: plan.prices[2]})
+    assert again["proposed_expected"] == figures and again["expected"] == figures
 
 
 def test_price_steps_never_date_a_change_in_the_past() -> None:
