@@ -73,8 +73,11 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_PHONE = re.compile(r"\+?\d[\d ().-]{7,}\d")
+# A card or phone number stands alone: digits inside an id ("prop-" and 32 hex digits, a
+# purchase order's "po-20261116-0001") or an ISO date are part of that id or date, which the
+# log must show whole.
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+_PHONE = re.compile(r"(?<![\w.+-])(?!\d{4}-\d\d-\d\d(?!\d))\+?\d[\d ().-]{7,}\d(?![\w-])")
 # The fields the hash covers, in the row's own names; `hash` itself is the result.
 HASHED_FIELDS = (
     "seq",
