@@ -21,6 +21,7 @@ errors; both are one sentence, never a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -157,9 +158,11 @@ class PendingConfirmations:
         self.asked.get(principal, OrderedDict()).pop(digest, None)
 
 
+@functools.cache
 def tool_listing(spec: ToolSpec) -> types.Tool:
     """An Aisle tool as MCP lists it; a write takes `confirmation` and may answer
-    `NeedsConfirmation` instead of its output."""
+    `NeedsConfirmation` instead of its output. Built once per tool: JSON schemas take pydantic
+    milliseconds, and the 2026-07-28 HTTP transport reads a tool's input schema on every call."""
     input_schema = spec.input_model.model_json_schema()
     output_schema = spec.output_model.model_json_schema()
     if spec.writes:
@@ -183,6 +186,7 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
     )
 
 
+@functools.cache
 def ucp_listing(tool: UcpTool) -> types.Tool:
     return types.Tool(
         name=tool.name,
@@ -253,6 +257,7 @@ class AisleMcp:
             instructions="Aisle's retail tools, as your role is granted them. A write answers "
             "needs_confirmation first: show the person its summary, and only after they agree "
             "call it again with the same arguments and `confirmation` set to its hash.",
+            get_tool_input_schema=self._input_schema,
             on_list_tools=self._guarded(self._list_tools),
             on_call_tool=self._guarded(self._call_tool),
             on_list_resources=self._guarded(self._list_resources),
@@ -303,6 +308,15 @@ class AisleMcp:
         return run
 
     # --- tools -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _input_schema(name: str) -> dict[str, Any] | None:
+        """Any tool's input schema, for the transport's header checks (which run before the
+        caller is known; the grant is checked on the call itself)."""
+        if name in UCP_TOOLS:
+            return ucp_listing(UCP_TOOLS[name]).input_schema
+        spec = get_tool(name)
+        return None if spec is None else tool_listing(spec).input_schema
 
     async def _list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
