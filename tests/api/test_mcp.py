@@ -107,6 +107,7 @@ def granted(spec: str) -> set[str]:
     return names | {t.name for t in UCP_TOOLS.values() if t.uses in names}
 
 
+@pytest.mark.slow  # a process of its own imports every tool module (the RAG stack with them)
 def test_stdio_lists_the_roles_tools_answers_and_refuses_the_rest(
     services: Services, settings: Settings
 ) -> None:
@@ -331,3 +332,15 @@ def test_no_role_calls_a_tool_it_is_not_granted(services: Services) -> None:
     assert refused > 50
     forbidden = audit(services.engine, agent_name="mcp", status="forbidden")
     assert len(forbidden) == refused
+
+
+def test_the_command_names_a_missing_or_misplaced_principal_in_one_sentence(aisle: Any) -> None:
+    stdio = aisle("mcp", "serve")
+    assert stdio.exit_code == 2
+    assert "give --as ROLE:ID" in stdio.output
+    http = aisle("mcp", "serve", "--transport", "http", "--as", SHOPPER)
+    assert http.exit_code == 2
+    assert "named by its API key" in http.output
+    unknown = aisle("mcp", "serve", "--as", "shopper:nobody")
+    assert unknown.exit_code == 2
+    assert "No customer with id 'nobody'" in unknown.output
