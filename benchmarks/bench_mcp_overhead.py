@@ -1,4 +1,4 @@
-"""Benchmark: what calling a tool over MCP (Streamable HTTP on loopback) adds to the tool's own time.
+"""Benchmark: what a tool call over MCP (Streamable HTTP on loopback) adds to the tool's own time.
 
 Imports the tau2 retail data into a scratch SQLite store, starts the MCP app (`api.mcp_server.
 http_app`, as `aisle mcp serve --transport http` serves it, with a rate limit the benchmark does
