@@ -150,12 +150,12 @@ class PendingConfirmations:
 
     def holds(self, principal: Principal, digest: str) -> bool:
         """Whether `digest` was asked of `principal` and is still fresh."""
-        expires = self.asked.get(principal, {}).get(digest)
+        expires = self.asked.get(principal, OrderedDict[str, float]()).get(digest)
         return expires is not None and expires > time.monotonic()
 
     def settle(self, principal: Principal, digest: str) -> None:
         """`digest` was used: it confirms nothing again."""
-        self.asked.get(principal, OrderedDict()).pop(digest, None)
+        self.asked.get(principal, OrderedDict[str, float]()).pop(digest, None)
 
 
 @functools.cache
@@ -171,10 +171,8 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
             "description": "The hash a needs_confirmation answer gave for exactly this action; "
             "send it only after the person agreed to that action.",
         }
-        output_schema = {
-            "type": "object",
-            **TypeAdapter(spec.output_model | NeedsConfirmation).json_schema(),
-        }
+        either: Any = spec.output_model | NeedsConfirmation
+        output_schema = {"type": "object", **TypeAdapter(either).json_schema()}
     return types.Tool(
         name=spec.name,
         description=spec.description,

@@ -258,12 +258,13 @@ def test_bad_input_is_one_sentence_never_a_traceback(services: Services) -> None
 
     async def session() -> None:
         async with Client(server) as client:
-            for name, arguments in [
+            bad: list[tuple[str, dict[str, Any]]] = [
                 ("search_products", {"max_price": "cheap"}),
                 ("product_details", {"product_id": "nope"}),
                 ("search_catalog", {"catalog": {"pagination": {"limit": 0}}}),
                 ("cancel_order", {"order_id": PENDING_ORDER, "why": "x"}),
-            ]:
+            ]
+            for name, arguments in bad:
                 result = await client.call_tool(name, arguments)
                 assert result.is_error, name
                 text = result.content[0].text  # type: ignore[union-attr]
@@ -299,7 +300,7 @@ def test_no_role_calls_a_tool_it_is_not_granted(services: Services) -> None:
     refused (and audited as refused) before any tool runs."""
     from tools.base import REGISTRY
 
-    arguments = {
+    arguments: dict[str, dict[str, Any]] = {
         "search_catalog": {"catalog": {"query": "tent"}},
         "lookup_catalog": {"catalog": {"ids": [PRODUCT]}},
         "get_product": {"catalog": {"id": PRODUCT}},
