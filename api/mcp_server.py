@@ -245,8 +245,9 @@ class AisleMcp:
         self.services = services
         self.principal = principal
         self.pending = PendingConfirmations()
-        # One conversation per stdio process; an HTTP caller's is its MCP session's.
-        self.conversation_id = f"mcp-{uuid.uuid4().hex[:16]}"
+        # The audit's conversation: an HTTP caller's MCP session where the transport keeps one,
+        # else one per principal for as long as this server runs (stdio: its one principal).
+        self.conversations: dict[Principal, str] = {}
 
     def server(self) -> Server[Any]:
         return Server(
@@ -279,10 +280,14 @@ class AisleMcp:
         headers = getattr(ctx.request, "headers", None)
         if headers is not None:
             session = headers.get("mcp-session-id")
+        if session:
+            conversation = f"mcp-{session}"
+        else:
+            conversation = self.conversations.setdefault(principal, f"mcp-{uuid.uuid4().hex[:16]}")
         return ToolContext(
             principal=principal,
             services=self.services,
-            conversation_id=f"mcp-{session}" if session else self.conversation_id,
+            conversation_id=conversation,
             agent_name=AGENT_NAME,
         )
 
@@ -343,7 +348,7 @@ class AisleMcp:
             if outcome.status != "needs_confirmation":
                 self.pending.settle(principal, confirmation)
         else:
-            outcome = await anyio.to_thread.run_sync(invoke, tool_ctx, params.name, arguments)
+            outcome = await self._invoke(tool_ctx, params.name, arguments)
         if outcome.status == "needs_confirmation" and outcome.error is not None:
             details = outcome.error.details
             digest = str(details["digest"])

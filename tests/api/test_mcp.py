@@ -234,6 +234,7 @@ def test_http_write_waits_for_confirmation_of_its_own_hash(
     calls = audit(services.engine, agent_name="mcp", tool_name="cancel_order")
     assert [e.status for e in calls] == ["needs_confirmation", "needs_confirmation", "ok"]
     assert {e.principal_id for e in calls} == {"olivia_ito_3591"}
+    assert len({e.conversation_id for e in calls}) == 1
 
 
 def test_a_hash_never_asked_for_does_not_confirm(services: Services) -> None:
