@@ -3,8 +3,9 @@
 Imports the tau2 retail data into a scratch SQLite store, starts the MCP app (`api.mcp_server.
 http_app`, as `aisle mcp serve --transport http` serves it, with a rate limit the benchmark does
 not reach) in a process of its own, and calls each tool alternately through the SDK's client
-(one session, a shopper's API key) and directly through `tools.base.invoke` in this process,
-the baseline, same store, same arguments. Both paths audit each call.
+(one session, a shopper's API key), directly through `tools.base.invoke` in this process (the
+baseline: same store, same arguments), and through the same MCP handlers over the SDK's memory
+transport in this process (MCP without HTTP). Every path audits each call.
 
     .venv/bin/python benchmarks/bench_mcp_overhead.py --calls 300 --runs 3
 
@@ -61,19 +62,24 @@ async def measure(url: str, key: str, ctx: Any, calls: int) -> dict[str, dict[st
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
+    from api.mcp_server import AisleMcp
     from tools.base import invoke
 
     results: dict[str, dict[str, Any]] = {}
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=60) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
+        # The same handlers over the SDK's memory transport: what MCP costs without HTTP.
+        Client(AisleMcp(ctx.services, principal=ctx.principal).server()) as local,
     ):
         for name, arguments in TOOLS.items():
-            for _ in range(10):  # warm both paths: connections, caches, the JIT of SQLite plans
+            for _ in range(10):  # warm every path: connections, caches, SQLite's plans
                 assert invoke(ctx, name, arguments).ok
                 assert not (await client.call_tool(name, arguments)).is_error
+                assert not (await local.call_tool(name, arguments)).is_error
             direct: list[float] = []
             over_mcp: list[float] = []
+            in_process: list[float] = []
             for _ in range(calls):
                 started = time.perf_counter()
                 outcome = invoke(ctx, name, arguments)
@@ -83,10 +89,15 @@ async def measure(url: str, key: str, ctx: Any, calls: int) -> dict[str, dict[st
                 result = await client.call_tool(name, arguments)
                 over_mcp.append((time.perf_counter() - started) * 1000)
                 assert not result.is_error
+                started = time.perf_counter()
+                result = await local.call_tool(name, arguments)
+                in_process.append((time.perf_counter() - started) * 1000)
+                assert not result.is_error
             d, m = percentiles(direct), percentiles(over_mcp)
             results[name] = {
                 "direct": d,
                 "mcp": m,
+                "mcp_in_process": percentiles(in_process),
                 "overhead_p50_ms": round(float(m["p50_ms"]) - float(d["p50_ms"]), 2),
                 "overhead_p95_ms": round(float(m["p95_ms"]) - float(d["p95_ms"]), 2),
             }
@@ -151,7 +162,8 @@ def main() -> None:
                     console.print(
                         f"run {run + 1} {name:16} direct p50 {r['direct']['p50_ms']:6.2f} "
                         f"p95 {r['direct']['p95_ms']:6.2f} | mcp p50 {r['mcp']['p50_ms']:6.2f} "
-                        f"p95 {r['mcp']['p95_ms']:6.2f} | overhead p50 "
+                        f"p95 {r['mcp']['p95_ms']:6.2f} | in-process p50 "
+                        f"{r['mcp_in_process']['p50_ms']:6.2f} | overhead p50 "
                         f"{r['overhead_p50_ms']:5.2f} p95 {r['overhead_p95_ms']:5.2f} ms"
                     )
         finally:
