@@ -31,6 +31,7 @@ from retail.product_query import (
     words,
 )
 from retail.schemas import (
+    PolicyPage,
     ProductPublic,
     ProductSummary,
     ReviewPublic,
@@ -45,6 +46,7 @@ from retail.store.models import (
     Category,
     InventoryPosition,
     Location,
+    Policy,
     Product,
     Review,
     Variant,
@@ -490,6 +492,20 @@ def get_product(session: Session, product_id: str) -> ProductPublic:
         ],
         reviews=_reviews_summary(session, product_id),
     )
+
+
+def list_policies(session: Session) -> list[PolicyPage]:
+    """The store's policy and FAQ pages, by id."""
+    rows = session.scalars(select(Policy).order_by(Policy.id))
+    return [PolicyPage(id=row.id, title=row.title, body=row.body) for row in rows]
+
+
+def get_policy(session: Session, policy_id: str) -> PolicyPage:
+    """One policy page; NotFoundError when no page has this id."""
+    row = session.get(Policy, policy_id)
+    if row is None:
+        raise NotFoundError(f"No policy page with id {policy_id!r}.")
+    return PolicyPage(id=row.id, title=row.title, body=row.body)
 
 
 def resolve_categories(session: Session, *texts: str) -> list[str]:

@@ -345,7 +345,7 @@ def _call(ctx: ToolContext, name: str, args: dict[str, Any], call_id: str) -> To
         try:
             params = spec.input_model.model_validate(args)
         except ValidationError as exc:
-            error = _invalid_arguments(name, exc)
+            error = invalid_arguments(name, exc)
         else:
             try:
                 output = spec.call(ctx, params)
@@ -404,7 +404,7 @@ def _kind_of(exc: AisleError) -> ErrorKind:
 INVALID_ARGUMENTS = "Part of that request could not be used as given; please put it another way."
 
 
-def _invalid_arguments(name: str, exc: ValidationError) -> ToolError:
+def invalid_arguments(name: str, exc: ValidationError) -> ToolError:
     """The plain sentence for arguments that fail validation; each problem, as pydantic says it,
     stays in the details, which the audit digests and an LLM brain reads to correct its call."""
     problems = [
@@ -447,6 +447,24 @@ def require_confirmation(
             f"Please confirm: {summary}",
             details={"digest": digest, "summary": summary, "tool": tool_name},
         )
+
+
+def invoke_confirmed(
+    ctx: ToolContext,
+    name: str,
+    arguments: Mapping[str, Any],
+    confirmed: str,
+    *,
+    call_id: str | None = None,
+) -> ToolOutcome:
+    """Call a write the person confirmed: `confirmed` is the digest of the action they were
+    shown (a `needs_confirmation` result's details). The tool writes only when it is the digest
+    of this very call (`require_confirmation`); the context holds it for this call alone."""
+    ctx.confirmed_action = confirmed
+    try:
+        return invoke(ctx, name, arguments, call_id=call_id)
+    finally:
+        ctx.confirmed_action = None
 
 
 def check_principal(engine: Engine, principal: Principal) -> None:
