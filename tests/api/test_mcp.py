@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -33,8 +33,12 @@ from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import POLICY_ID, prepare_tau2
 from retail.settings import Settings
 from retail.store.models import AuditEvent, Order
+from retail.telemetry import tracer
 from tests.servers import REPO, free_port, process_env
 from tools.base import ROLES, Principal, Services, action_digest, tools_for
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SHOPPER = "shopper:olivia_ito_3591"
 PENDING_ORDER = "#W5442520"
@@ -274,6 +278,28 @@ def test_bad_input_is_one_sentence_never_a_traceback(services: Services) -> None
                 await client.call_tool("nope", {})
 
     anyio.run(session)
+
+
+def test_a_tool_call_continues_the_clients_trace_down_to_its_audit_event(
+    services: Services, spans: InMemorySpanExporter
+) -> None:
+    server = AisleMcp(services, principal=Principal.parse(SHOPPER)).server()
+
+    async def session() -> None:
+        async with Client(server) as client:
+            with tracer().start_as_current_span("client turn"):
+                await client.call_tool("product_details", {"product_id": PRODUCT})
+
+    anyio.run(session)
+    finished = spans.get_finished_spans()
+    [client_turn] = [s for s in finished if s.name == "client turn"]
+    [tool] = [s for s in finished if s.name == "execute_tool product_details"]
+    # The SDK carries the client's trace context in the request; the tool's span joins it.
+    assert tool.context.trace_id == client_turn.context.trace_id
+    assert tool.attributes is not None
+    [event] = audit(services.engine, tool_name="product_details")
+    assert tool.attributes["aisle.audit.event_id"] == event.event_id
+    assert event.detail["trace_id"] == format(client_turn.context.trace_id, "032x")
 
 
 def test_policies_and_product_pages_are_resources(services: Services) -> None:
