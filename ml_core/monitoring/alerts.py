@@ -134,6 +134,7 @@ def _drift_alert(f: DriftFinding, now: dt.datetime) -> MonitorAlert:
             "expected": round(f.expected, 1),
             "skus_out_of_stock": round(f.off_shelf, 1),
             "skus_on_sale": round(f.listed, 1),
+            "volume_out_of_stock": round(f.volume_out, 3),
         },
         created_at=now,
     )

@@ -76,6 +76,7 @@ class DriftFinding:
     expected: float  # the reference's total over the window, at the segment's recent level
     off_shelf: float  # SKUs out of stock on the window's average day
     listed: float  # SKUs on sale on the window's average day
+    volume_out: float  # share of the segment's usual volume out of stock over the window
 
     @property
     def message(self) -> str:
@@ -85,8 +86,9 @@ class DriftFinding:
 def drift_sentence(f: DriftFinding) -> str:
     """One sentence a planner reads: "Tents demand at S003 is 31% above its seasonal reference
     for 6 of the last 7 days (shift since 2026-10-02)."; for supply: "Tents at S003 sold 40%
-    less than its seasonal reference over the last 7 days while 12 of 30 SKUs were out of stock
-    on an average day: a supply problem, not a drop in demand (since 2026-10-02)." """
+    less than its seasonal reference over the last 7 days while 12 of 30 SKUs (45% of its usual
+    volume) were out of stock on an average day: a supply problem, not a drop in demand (since
+    2026-10-02)." """
     key = f.segment
     what = {"demand": " demand", "stockouts": " stock-outs", "supply": ""}[f.feature]
     if f.level == "location":
@@ -102,9 +104,9 @@ def drift_sentence(f: DriftFinding) -> str:
     if f.feature == "supply":
         return (
             f"{subject} sold {-f.effect:.0%} less than its seasonal reference over the last "
-            f"{WINDOW} days while {f.off_shelf:.0f} of {f.listed:.0f} SKUs were out of stock on "
-            f"an average day: a supply problem, not a drop in demand (since "
-            f"{f.since.isoformat()})."
+            f"{WINDOW} days while {f.off_shelf:.0f} of {f.listed:.0f} SKUs ({f.volume_out:.0%} of "
+            f"its usual volume) were out of stock on an average day: a supply problem, not a "
+            f"drop in demand (since {f.since.isoformat()})."
         )
     verb = "are" if f.feature == "stockouts" else "is"
     direction = "above" if f.effect > 0 else "below"
@@ -403,8 +405,12 @@ def _supply_hits(
     full = stat.full[:, window].sum(axis=1)
     shortfall = np.log((sold + 1) / (full + 1)) - stat.level[:, j]
     z = shortfall / stat.scale[:, j]
+    # The shelves must explain at least half the shortfall: a third of sales gone while 5% of
+    # the usual volume was out of stock is a drop in demand the demand test could not confirm.
+    lost = 1.0 - stat.expected[:, window].sum(axis=1) / np.maximum(full, 1e-9)
+    drop = -np.expm1(shortfall)
     rows = np.flatnonzero(
-        (z <= -bar) & (np.expm1(shortfall) <= -MIN_EFFECT["supply"]) & ~stat.planned[:, j]
+        (z <= -bar) & (drop >= MIN_EFFECT["supply"]) & (lost >= drop / 2) & ~stat.planned[:, j]
     )
     rows = np.setdiff1d(rows, demand_drops)
     rows = rows[_counting_tail(stat, stat.sold, stat.full, j, rows, z[rows]) <= tail_alpha]
@@ -449,4 +455,6 @@ def _finding(
         expected=reference_total * float(np.exp(level)),
         off_shelf=float(stat.off_shelf[s, window].mean()),
         listed=float(stat.listed[s, window].mean()),
+        volume_out=1.0
+        - float(stat.expected[s, window].sum() / max(stat.full[s, window].sum(), 1e-9)),
     )

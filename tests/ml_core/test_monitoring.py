@@ -130,9 +130,11 @@ def test_a_drop_in_sales_from_empty_shelves_is_not_demand_drift(
     assert {a.segment.get("category") for a in supply} <= {*categories, None}
     for alert in supply:
         assert alert.effect <= -0.2 and alert.retrain_kind is None
-        assert " SKUs were out of stock on an average day: a supply problem, not a drop in " in (
+        assert " of its usual volume) were out of stock on an average day: a supply problem, " in (
             alert.message
         )
+        # Empty shelves explain at least half the shortfall.
+        assert alert.details["volume_out_of_stock"] >= -alert.effect / 2
         assert alert.details["skus_out_of_stock"] > 0
 
 
