@@ -14,13 +14,17 @@ leaves its peers is. The reference of a coarser segment (a category chain-wide, 
 category in one channel) is the sum of its members' references.
 
 The residual of a segment is log(1 + actual) - log(1 + reference). The test on an as-of day
-compares the mean residual of the last `WINDOW` days with the mean of the `LEVEL_DAYS` days
-before them (the segment's recent level: launches and slow trends move it without alarm), scaled
-by the spread that same statistic had over the reference year (so the residuals' own
-autocorrelation is priced in). A segment drifts when the shift is significant after a
-Bonferroni correction over the feature's segments (by the normal tail and by the Poisson tail of
-the window's count, which the normal one understates for a window of a few units) and larger
-than the feature's minimum effect.
+compares the residual of the last `WINDOW` days with that of the `LEVEL_DAYS` days before them
+(the segment's recent level: launches and slow trends move it without alarm), counting only the
+level's days priced and promoted as the window is (like for like), scaled by the spread that
+same statistic had over the reference year (so the residuals' own autocorrelation is priced in).
+A segment drifts when the shift is significant after a Bonferroni correction over the feature's
+segments (by the normal tail and by the negative-binomial tail of the window's count, with the
+segment's own over-dispersion, which the normal one understates for a window of a few units)
+and larger than the feature's minimum effect.
+
+Sales that fell while demand did not, because shelves were empty, are reported apart as supply
+findings: the same test on everything sold against the reference with every SKU on the shelf.
 
 The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
 replay of two years re-fits weekly in seconds on a small world.
@@ -441,6 +445,7 @@ def _finding(
     onset = lookback + _onset(daily[lookback : j + 1], daily_scale, sign)
     seen = float(actual[s, window].sum())
     reference_total = float(expected[s, window].sum())
+    on_shelf = float(stat.expected[s, window].sum() / max(stat.full[s, window].sum(), 1e-9))
     return DriftFinding(
         feature=feature,
         level=str(segments.level[s]),
@@ -455,6 +460,5 @@ def _finding(
         expected=reference_total * float(np.exp(level)),
         off_shelf=float(stat.off_shelf[s, window].mean()),
         listed=float(stat.listed[s, window].mean()),
-        volume_out=1.0
-        - float(stat.expected[s, window].sum() / max(stat.full[s, window].sum(), 1e-9)),
+        volume_out=1.0 - on_shelf,
     )
