@@ -183,9 +183,9 @@ def main() -> None:
         "cases": len(cases),
     }
     if not args.no_replay:
-        report["replay"] = replay(args.seed, console)
-        summary = {k: v for k, v in report["replay"].items() if not k.endswith("episodes")}  # type: ignore[union-attr]
-        console.print(summary)
+        replayed = replay(args.seed, console)
+        report["replay"] = replayed
+        console.print({k: v for k, v in replayed.items() if not k.endswith("episodes")})
     print(json.dumps(report, indent=2))  # noqa: T201
 
 

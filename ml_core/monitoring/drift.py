@@ -393,8 +393,8 @@ def scan(
                 if feature != "demand":
                     continue
                 drops = hits[z[hits] < 0]
-                for s, zs in _supply_hits(stat, j, drops, bar, tail_alpha):
-                    findings.append(_finding(panel, segments, stat, "supply", s, j, t, start, zs))
+                for row, zs in _supply_hits(stat, j, drops, bar, tail_alpha):
+                    findings.append(_finding(panel, segments, stat, "supply", row, j, t, start, zs))
     return findings
 
 
