@@ -427,14 +427,14 @@ class Experiment(Base):
 
 
 class MonitorAlert(Base):
-    """A drift or forecast-performance alert of the monitor (`ml_core.monitoring`), one per
+    """A drift, supply or forecast-performance alert of the monitor (`ml_core.monitoring`), one per
     check, feature, segment and as-of day: a re-run of the same day replaces it. `segment` is the
     segment's key ({"category": "Tents", "location": "S003"}); `retrain_kind` names the model
     kind a retraining job should train a challenger of, when one would help."""
 
     __tablename__ = "monitor_alerts"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # drift | forecast | ctr
+    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr
     feature: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(32))
     segment: Mapped[dict[str, Any]] = mapped_column()
