@@ -30,9 +30,9 @@ import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, insert, select, update
@@ -62,6 +62,12 @@ class JobSpec(BaseModel):
     horizon: int = Field(default=28, ge=1)
     history_days: int | None = Field(default=None, ge=28)
     triggered_by: list[Source] = []
+
+    @model_validator(mode="after")
+    def _runs_at_all(self) -> Self:
+        if self.every_days is None and not self.triggered_by:
+            raise ValueError("a job needs every_days or triggered_by, or it never runs")
+        return self
 
 
 class JobsFile(BaseModel):
