@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.feeds import checks
@@ -156,6 +157,8 @@ def load_feed(
             return FeedResult(batch_id, kind, QUARANTINED, reason, len(raw), 0, first_day, last_day)
         try:
             applied = APPLY[kind](conn, rows)
+            if kind in CATALOG_KINDS:
+                catalog_version.bump(conn)
             batch_id = _record(
                 conn,
                 {
@@ -299,6 +302,9 @@ def _apply_catalog(conn: Connection, rows: pd.DataFrame) -> int:
 
 
 APPLY = {"sales": _apply_sales, "inventory": _apply_inventory, "catalog": _apply_catalog}
+# The kinds whose rows change what a shopper can buy or pay: applying one moves the catalogue's
+# version (`retail.catalog_version`) in the same transaction.
+CATALOG_KINDS: frozenset[FeedKind] = frozenset({"inventory", "catalog"})
 
 
 def list_batches(
