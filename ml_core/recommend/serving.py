@@ -336,6 +336,15 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
     return catalog
 
 
+def catalog_stamp(engine: Engine) -> tuple[int, dt.date]:
+    """What a catalogue snapshot is current for: the catalogue's version (moved by every price
+    and stock write, `retail.catalog_version`) and today's date (a scheduled markdown step
+    starts on its day with no write)."""
+    with engine.connect() as conn:
+        version = catalog_version.current(conn)
+    return version, clock_today(engine)
+
+
 # ---------------------------------------------------------------------------------------------
 # The service
 
@@ -519,7 +528,7 @@ class RecommendationService:
             return False
         try:
             self._catalog_checked = now
-            if self._catalog_stamp() == self._snapshot.version:
+            if catalog_stamp(self.engine) == self._snapshot.version:
                 return False
             self.refresh_stock()
             return True
@@ -536,15 +545,10 @@ class RecommendationService:
         self.index.set_payloads(moved, [payload(fresh.items[i]) for i in moved])
         self._snapshot = fresh
 
-    def _catalog_stamp(self) -> tuple[int, dt.date]:
-        with self.engine.connect() as conn:
-            version = catalog_version.current(conn)
-        return version, clock_today(self.engine)
-
     def _read_catalog(self) -> _Snapshot:
         # The stamp first: a write landing during the read leaves it behind the data, so the
         # next check reloads again rather than missing the write.
-        stamp = self._catalog_stamp()
+        stamp = catalog_stamp(self.engine)
         return _Snapshot(load_catalog(self.engine), stamp)
 
     def close(self) -> None:

@@ -5,8 +5,9 @@ records it as accepted: its sales rows appended to `daily_sales`, its snapshot w
 `inventory`, its catalogue rows over `variants` (with `price_history` for changed prices). A
 batch that fails any is recorded as quarantined with one sentence saying why, its file kept
 under the var dir, and nothing of it is written where a model reads (sales panels, pricing
-panels, the recommender's item features read only those tables). Sending an accepted file again
-changes nothing.
+panels, the recommender's item features read only those tables). An accepted inventory or
+catalogue batch also moves the catalogue's version (`retail.catalog_version`), so serving
+processes reload their catalogue snapshot. Sending an accepted file again changes nothing.
 """
 
 from __future__ import annotations
