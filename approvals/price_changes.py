@@ -37,6 +37,7 @@ from ml_core.pricing.guardrails import (
 )
 from ml_core.pricing.markdown import MarkdownItem, Objective, outcome
 from ml_core.pricing.planning import KIND, promotion_weeks
+from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
@@ -596,6 +597,8 @@ def apply_price_change(
     _refuse_partial_zone(session, proposal, plan)
     for size in plan.sizes():
         _apply_size(session, proposal, plan.for_size(size), today)
+    # Prices and the clearance flag moved: catalogue snapshots reload (the recommender's).
+    catalog_version.bump(session)
     session.flush()
     return ref
 

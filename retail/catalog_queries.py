@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,15 +316,6 @@ def price_range(variants: Sequence[VariantPublic]) -> tuple[float | None, float 
     not for sale has no price a shopper can pay. (None, None) when none is sold."""
     prices = [v.price for v in variants if v.available]
     return (min(prices), max(prices)) if prices else (None, None)
-
-
-def price_ranges(
-    session: Session, product_ids: Collection[str]
-) -> dict[str, tuple[float | None, float | None]]:
-    """Each product's `price_range` as the catalogue has it now: lists ranked from a snapshot
-    (the recommender's) show these, so an approved markdown shows at once."""
-    variants, _ = _variants_of(session, list(product_ids), None)
-    return {product_id: price_range(variants.get(product_id, [])) for product_id in product_ids}
 
 
 def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -485,6 +486,18 @@ class DatasetLoad(Base):
     __table_args__ = (
         UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),
     )
+
+
+class CatalogVersion(Base):
+    """The catalogue's version: one row whose counter every write of what a shopper can buy or
+    pay (stock, prices, whether a SKU is offered) moves in its own transaction
+    (`retail.catalog_version`), so a process holding a snapshot of the catalogue can tell with
+    one primary-key read that it is stale."""
+
+    __tablename__ = "catalog_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FeedBatch(Base):
