@@ -468,10 +468,10 @@ class QueryParser:
         # "bed" for Pet Bed; "camp", "photo", "rain" where products are so called).
         name_words: dict[str, set[str]] = defaultdict(set)
         for key, product_type in self.types.items():
-            for category in product_type.categories:
-                name_words[category].update(key.split())
-        for category in vocabulary.categories:
-            name_words[category.id].update(_key(category.name).split())
+            for category_id in product_type.categories:
+                name_words[category_id].update(key.split())
+        for ref in vocabulary.categories:
+            name_words[ref.id].update(_key(ref.name).split())
         self._name_words = {c: frozenset(w - _FILLER) for c, w in name_words.items()}
         every_name_word = sorted(set().union(*self._name_words.values()))
         if embed_many is not None and every_name_word:
