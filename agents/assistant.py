@@ -33,7 +33,9 @@ from agents.state import (
     ToolCallRequest,
 )
 from agents.usage import TokenUsage, counting_tokens
+from retail import telemetry
 from retail.errors import AisleError, NotFoundError
+from retail.telemetry import tracer
 from tools.base import (
     CallStatus,
     Principal,
@@ -167,6 +169,21 @@ class Final(BaseModel):
 TurnEvent = ToolStarted | ToolFinished | AnswerChunk | Final
 
 
+def _turn_attributes(agent: str, thread_id: str, context: TurnContext) -> dict[str, str]:
+    brain = context.brain
+    attributes = {
+        telemetry.OPERATION: "invoke_agent",
+        telemetry.AGENT_NAME: agent,
+        telemetry.CONVERSATION_ID: thread_id,
+        "aisle.brain": brain.name,
+        "aisle.principal.role": context.tool_ctx.principal.role,
+    }
+    # The local brain is Aisle's own NLU on this machine; the others call an OpenAI-compatible
+    # endpoint (their `chat {model}` spans name the model).
+    attributes[telemetry.PROVIDER] = "aisle.local" if brain.name == "local" else "openai"
+    return attributes
+
+
 class Assistant:
     """Loads once; answers turns for any principal on any thread."""
 
@@ -281,7 +298,13 @@ class Assistant:
         # steps serialised every turn of the server on the checkpointer's one connection, and a
         # turn cut off half-way has nothing worth resuming (the person asks again).
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-        with counting_tokens() as usage:
+        agent = context.tool_ctx.agent_name or "assistant"
+        with (
+            tracer().start_as_current_span(
+                f"invoke_agent {agent}", attributes=_turn_attributes(agent, thread_id, context)
+            ) as span,
+            counting_tokens() as usage,
+        ):
             try:
                 for mode, chunk in self.graph.stream(
                     turn_input,
@@ -298,6 +321,9 @@ class Assistant:
             except Exception:
                 self._answer_failed_turn(config)
                 raise
+            if usage.requests:
+                span.set_attribute(telemetry.INPUT_TOKENS, usage.prompt_tokens)
+                span.set_attribute(telemetry.OUTPUT_TOKENS, usage.completion_tokens)
         state = ConversationState.model_validate(values)
         assert state.answer is not None
         # The cards were made with the answer (the guard's message keeps them for a reload).

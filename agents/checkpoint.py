@@ -65,14 +65,17 @@ def compile_with(
     builder: StateGraph[Any, Any, Any, Any],
     state_type: type[BaseModel],
     checkpointer: BaseCheckpointSaver[Any],
+    *,
+    name: str,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Compile with a copy of the checkpointer that revives exactly the state's own pydantic
-    models from a checkpoint (the default serializer revives any class it finds, with a warning
-    now and a refusal in later LangGraph versions)."""
+    """Compile, named `name` (the agent's name in its traces), with a copy of the checkpointer
+    that revives exactly the state's own pydantic models from a checkpoint (the default
+    serializer revives any class it finds, with a warning now and a refusal in later LangGraph
+    versions)."""
     allowed = {(model.__module__, model.__qualname__) for model in _models_in(state_type)}
     saver = copy.copy(checkpointer)
     saver.serde = JsonPlusSerializer(allowed_msgpack_modules=sorted(allowed))
-    return builder.compile(checkpointer=saver)
+    return builder.compile(checkpointer=saver, name=name)
 
 
 def _models_in(annotation: Any, seen: set[type] | None = None) -> Iterator[type[BaseModel]]:

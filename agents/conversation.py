@@ -27,7 +27,7 @@ from agents.guard import check_answer
 from agents.nlu.acts import classify
 from agents.state import ConfirmationReply, ConversationState, Message, PendingAction
 from retail.audit import append_event
-from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke
+from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke, invoke_confirmed
 from tools.catalog import listed_cards, product_cards
 
 MAX_STEPS = 4
@@ -74,11 +74,7 @@ def begin(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
     ctx = runtime.context.tool_ctx
     outcomes = []
     for action in pending:  # one yes makes the whole set, each bound to its own digest
-        ctx.confirmed_action = action.digest
-        try:
-            outcomes.append(invoke(ctx, action.tool, action.arguments))
-        finally:
-            ctx.confirmed_action = None
+        outcomes.append(invoke_confirmed(ctx, action.tool, action.arguments, action.digest))
     fresh["outcomes"] = outcomes
     return fresh
 
@@ -201,4 +197,4 @@ def build_conversation_graph(checkpointer: Any) -> Any:
     graph.add_conditional_edges("brain", route_after_brain)
     graph.add_edge("tools", "brain")
     graph.add_edge("guard", END)
-    return compile_with(graph, ConversationState, checkpointer)
+    return compile_with(graph, ConversationState, checkpointer, name="conversation")

@@ -41,6 +41,7 @@ from retail.audit import append_event
 from retail.identity import Principal
 from retail.proposals import OPEN_STATUS
 from retail.store.models import AuditEvent
+from retail.telemetry import AGENT_NAME, CONVERSATION_ID, OPERATION, PROVIDER, tracer
 from tools.base import Services, ToolContext, ToolOutcome, invoke
 
 
@@ -302,7 +303,16 @@ def advance(
     a step resumes from that step, never from an older one.
     """
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
-    graph.invoke(value, config, durability="sync")
+    with tracer().start_as_current_span(
+        f"invoke_agent {graph.name}",
+        attributes={
+            OPERATION: "invoke_agent",
+            AGENT_NAME: graph.name,
+            CONVERSATION_ID: thread_id,
+            PROVIDER: "aisle.local",
+        },
+    ):
+        graph.invoke(value, config, durability="sync")
     return graph.get_state(config)
 
 

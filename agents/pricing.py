@@ -192,7 +192,7 @@ def build_graph(
     builder.add_edge("elasticities", "plan")
     builder.add_edge("plan", "guardrails")
     add_decision_loop(builder, HANDLER, services, after="guardrails")
-    return compile_with(builder, PricingRunState, checkpointer)
+    return compile_with(builder, PricingRunState, checkpointer, name=HANDLER.agent_name)
 
 
 def _for_decision(

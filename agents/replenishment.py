@@ -148,7 +148,7 @@ def build_graph(
     builder.add_edge("select_at_risk", "read_forecasts")
     builder.add_edge("read_forecasts", "propose")
     add_decision_loop(builder, HANDLER, services, after="propose")
-    return compile_with(builder, ReplenishmentState, checkpointer)
+    return compile_with(builder, ReplenishmentState, checkpointer, name=HANDLER.agent_name)
 
 
 HANDLER = ProposalHandler(kind=KIND, build_graph=build_graph)

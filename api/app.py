@@ -62,6 +62,7 @@ from retail.errors import AisleError, DatabaseUnavailableError, NotFoundError
 from retail.settings import Settings, get_settings
 from retail.store.db import session_factory
 from retail.store.open import open_store
+from retail.telemetry import configure_tracing
 from tools.base import Services, ToolContext, ToolError
 
 if TYPE_CHECKING:
@@ -400,6 +401,7 @@ def create_app(
     per module and hand it in). `rate_limit`: per API key (default `RateLimit()`).
     """
     settings = settings or get_settings()
+    configure_tracing()  # a worker process started by uvicorn did not run the CLI's
     if assistant is not None:
         services = services or assistant.services
     load = settings.environment != "test" if load_assistant is None else load_assistant

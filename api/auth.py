@@ -229,8 +229,15 @@ def authenticated(
         raise _unauthorized(
             "This route needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
         )
-    principal = principal_for_key(request.app.state.engine, key.strip())
-    limiter: RateLimiter = request.app.state.rate_limiter
+    principal = admit_key(request.app.state.engine, request.app.state.rate_limiter, key)
+    request.state.principal = principal
+    return principal
+
+
+def admit_key(engine: Engine, limiter: RateLimiter, key: str) -> Principal:
+    """The principal of a request's key (401 when it is not valid) after the key's rate limit
+    (429 with Retry-After): the REST API and the MCP server admit callers the same way."""
+    principal = principal_for_key(engine, key.strip())
     wait = limiter.acquire(hash_key(key.strip()))
     if wait is not None:
         raise HTTPException(
@@ -238,7 +245,6 @@ def authenticated(
             detail=f"Too many requests with this API key; retry in {wait:.0f} s.",
             headers={"Retry-After": str(max(1, round(wait)))},
         )
-    request.state.principal = principal
     return principal
 
 

@@ -24,6 +24,7 @@ from api.commands.feeds import export_feed_cmd, feeds_cmd, load_cmd
 from api.commands.forecast import forecast_app
 from api.commands.jobs import jobs_app
 from api.commands.kg import kg_app
+from api.commands.mcp import mcp_app
 from api.commands.models import models_app
 from api.commands.monitor import monitor_app
 from api.commands.pricing import pricing_app
@@ -80,6 +81,7 @@ app.add_typer(simulate_app, name="simulate")
 app.add_typer(models_app, name="models")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(monitor_app, name="monitor")
+app.add_typer(mcp_app, name="mcp")
 app.command("ask")(ask_cmd)
 
 console = Console(stderr=True)
@@ -259,4 +261,7 @@ def serve(
 
 
 def main() -> None:
+    from retail.telemetry import configure_tracing
+
+    configure_tracing()
     app()

@@ -230,6 +230,18 @@ class DecisionCreate(BaseModel):
     )
 
 
+class EditPreview(BaseModel):
+    """A price change's week prices as a pricing manager would edit them, to read before
+    deciding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changes: dict[
+        Annotated[str, Field(min_length=1, max_length=64)],
+        Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)],
+    ] = Field(max_length=500, description="Week start date -> the price from that week.")
+
+
 class PurchaseOrderLinePublic(BaseModel):
     variant_id: str
     product: str = Field(description="The product's name.")

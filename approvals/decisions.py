@@ -44,6 +44,7 @@ from retail.proposals import decide as record_decision
 from retail.settings import Settings, get_settings
 from retail.store.db import begin_writing, transaction
 from retail.store.models import AuditEvent, Proposal
+from retail.telemetry import AGENT_NAME, CONVERSATION_ID, tracer
 
 # Decided to be carried out, not yet carried out: left so only by an interrupted older version
 # (or by an execution the store refused at the time).
@@ -141,9 +142,14 @@ def _locked(session: Session, proposal_id: str) -> Proposal:
 def _execute_locked(session: Session, kind: ProposalKind, proposal: Proposal) -> str:
     """Write the record of an approved or edited proposal and mark it executed (the caller's
     transaction, the row locked)."""
-    ref = kind.execute(session, proposal)
-    transition(proposal, "executed", actor=kind.agent.id, expected_hash=proposal.content_hash)
-    proposal.executed_ref = ref
+    with tracer().start_as_current_span(
+        f"execute {kind.name}",
+        attributes={"aisle.proposal.id": proposal.id, AGENT_NAME: kind.agent_name},
+    ) as span:
+        ref = kind.execute(session, proposal)
+        transition(proposal, "executed", actor=kind.agent.id, expected_hash=proposal.content_hash)
+        proposal.executed_ref = ref
+        span.set_attribute("aisle.executed_ref", ref)
     return ref
 
 
@@ -179,6 +185,30 @@ def decide(
     `settings`: where the audit checkpoint signed after each decision goes (default: the
     environment's).
     """
+    with tracer().start_as_current_span(
+        f"decide {request.decision}",
+        attributes={
+            "aisle.proposal.id": request.proposal_id,
+            "aisle.decision": request.decision,
+            "aisle.principal.role": decider.role,
+        }
+        | ({CONVERSATION_ID: conversation_id} if conversation_id else {}),
+    ) as span:
+        decided = _decide(engine, decider, request, conversation_id, rerun, settings)
+        span.set_attribute("aisle.accepted", decided.decision.accepted)
+        if decided.decision.status is not None:
+            span.set_attribute("aisle.proposal.status", decided.decision.status)
+        return decided
+
+
+def _decide(
+    engine: Engine,
+    decider: Principal,
+    request: DecisionRequest,
+    conversation_id: str | None,
+    rerun: bool,
+    settings: Settings | None,
+) -> Decided:
     status: str | None = None
     new_hash: str | None = None
     kind: ProposalKind | None = None

@@ -18,13 +18,14 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from approvals.bounds import check_money, check_price, price_ceiling
+from approvals.bounds import BoundsError, check_money, check_price, price_ceiling
 from ml_core.pricing.guardrails import (
     BROKEN,
+    NOT_RECORDED,
     PRICE_TOLERANCE,
     ChangeHistory,
     GuardrailCheck,
@@ -32,8 +33,11 @@ from ml_core.pricing.guardrails import (
     check_plan,
     guardrail_checks,
     ladder_price,
+    rung_prices,
 )
+from ml_core.pricing.markdown import MarkdownItem, Objective, outcome
 from ml_core.pricing.planning import KIND, promotion_weeks
+from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
@@ -44,7 +48,12 @@ APPROVED = ("approved", "edited", "executed")
 
 
 class PricingError(AisleError):
-    """A price change cannot be applied as asked."""
+    """A price change cannot be applied as asked; `field`, for a refused edit, names the week
+    (its start date) whose price caused it, so a form can show the sentence beside it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class PathWeek(BaseModel):
@@ -80,6 +89,19 @@ class ZoneRef(BaseModel):
         return zone_in_words(self.id, self.name or self.id, self.location_names)
 
 
+class Demand(BaseModel):
+    """The demand model a plan was valued with, as its content records it: the expected units
+    of each week at today's price, the elasticity and its standard error, and what a unit left
+    at the end fetches."""
+
+    model_config = ConfigDict(frozen=True)
+
+    baseline: list[float] = Field(min_length=1)
+    elasticity: float
+    elasticity_se: float = Field(ge=0)
+    salvage: float
+
+
 class MarkdownContent(BaseModel):
     """The parts of a markdown proposal's content that checking and applying it read. The
     prices are quoted for `sku`; a content without `variants` prices that SKU alone."""
@@ -95,6 +117,18 @@ class MarkdownContent(BaseModel):
     change_history: dict[str, float] = Field(default_factory=dict)
     variants: list[Size] = Field(default_factory=list)
     zone: ZoneRef | None = None
+    objective: Objective = "margin"
+    stock: float | None = Field(default=None, ge=0)
+    demand: Demand | None = None
+
+    @field_validator("guardrails", mode="before")
+    @classmethod
+    def _rule_it_was_made_under(cls, value: Any) -> Any:
+        """A plan judged by the rule it was made under: one that does not record how its rungs
+        were rounded was made before the rule was recorded (`Guardrails.rounding`)."""
+        if isinstance(value, Mapping) and "rounding" not in value:
+            return {**value, "rounding": NOT_RECORDED}
+        return value
 
     def sizes(self) -> list[Size]:
         """Every SKU the plan prices."""
@@ -113,10 +147,13 @@ class MarkdownContent(BaseModel):
 
         def priced(price: float) -> float:
             # A rung of the ladder is that rung of the size's own list price, rounded by the
-            # ladder's one rule, so no size's cut is deeper than the quoted one's.
+            # rule the quoted rung was, so no size's cut is deeper than the quoted one's.
             for fraction in self.guardrails.ladder:
-                if abs(price - ladder_price(self.list_price, fraction)) <= PRICE_TOLERANCE:
-                    return ladder_price(size.list_price, fraction)
+                for rung, nearest in rung_prices(
+                    self.list_price, fraction, self.guardrails.rounding
+                ):
+                    if abs(price - rung) <= PRICE_TOLERANCE:
+                        return ladder_price(size.list_price, fraction, nearest=nearest)
             return round(price * scale, 2)
 
         return self.model_copy(
@@ -143,6 +180,37 @@ class MarkdownContent(BaseModel):
             sd=recorded.get("sd_log", 0.0),
             n=int(recorded["n"]),
         )
+
+    def expected(self) -> dict[str, float] | None:
+        """The plan's expected units and value against keeping today's price, its path valued
+        as the planner valued the plan it proposed (`ml_core.pricing.markdown.outcome`) by the
+        demand model it records; None for a plan that records none (made before it was kept)."""
+        demand = self.demand
+        if demand is None or self.stock is None or len(demand.baseline) != len(self.path):
+            return None
+        item = MarkdownItem(
+            item_id=self.sku,
+            list_price=self.list_price,
+            current_price=self.current_price,
+            unit_cost=self.unit_cost,
+            stock=self.stock,
+            baseline=tuple(demand.baseline),
+            elasticity=demand.elasticity,
+            salvage=demand.salvage,
+            elasticity_se=demand.elasticity_se,
+        )
+        value, units, leftover = outcome(item, [w.price for w in self.path], self.objective)
+        keep_value, keep_units, _ = outcome(
+            item, [self.current_price] * item.horizon, self.objective
+        )
+        return {
+            "units": round(sum(units), 2),
+            "value": round(value, 2),
+            "keep_units": round(sum(keep_units), 2),
+            "keep_value": round(keep_value, 2),
+            "gain": round(value - keep_value, 2),
+            "leftover": round(leftover, 2),
+        }
 
     def ends_on(self) -> dt.date:
         """The last day of the plan's last week."""
@@ -359,23 +427,29 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     """The markdown proposal's content with a pricing manager's edit: `changes` maps a week of
     the path (its `week_starting` date) to the new price from that week. Only prices change;
     each must pass `approvals.bounds` and the edited path the guardrails, or the edit is
-    refused.
+    refused (PricingError or BoundsError naming the week, one sentence).
 
-    `edited_weeks` in the result names the weeks changed: the expected units and value stay
-    those of the plan as proposed."""
+    `edited_weeks` in the result names the weeks changed. The expected units and value are
+    the edited path's, valued by the demand model the plan records (`MarkdownContent.expected`)
+    as the agent's plan was, with the agent's own kept as `proposed_expected`; a plan made
+    before it recorded its demand model keeps the agent's figures, and its explanation says
+    so."""
     plan = MarkdownContent.of(content, "being edited")
     weeks = {w.week_starting.isoformat() for w in plan.path}
     unknown = sorted(set(changes) - weeks)
     if unknown:
         raise PricingError(
             f"The plan has no week starting {unknown[0]}; its weeks start on "
-            f"{', '.join(sorted(weeks))}."
+            f"{', '.join(sorted(weeks))}.",
+            field=unknown[0],
         )
     ceiling = price_ceiling(plan.current_price, plan.list_price)
-    prices = {
-        week: check_price(f"the week of {week}", price, ceiling=ceiling)
-        for week, price in changes.items()
-    }
+    prices = {}
+    for week, price in changes.items():
+        try:
+            prices[week] = check_price(f"the week of {week}", price, ceiling=ceiling)
+        except BoundsError as exc:
+            raise BoundsError(str(exc), field=week) from None
     path = [
         {**week, "price": round(prices[week["week_starting"]], 2)}
         if week["week_starting"] in prices
@@ -385,20 +459,51 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     edited = {**content, "path": path, "edited_weeks": sorted(changes)}
     violations = price_path_violations(edited, "being edited")
     if violations:
-        raise PricingError(f"The edited plan breaks the guardrails: {violations[0]}.")
-    # The expected units and value come from the demand forecast the plan was made with, which
-    # the proposal does not keep: the explanation says so instead of showing them as the edit's.
+        raise PricingError(
+            f"The edited plan breaks the guardrails: {violations[0]}.",
+            field=_week_to_blame(edited, sorted(changes)),
+        )
     agents = content.get("proposed_explanation", content.get("explanation", ""))
     plan = MarkdownContent.of(edited, "being edited")
     steps = price_steps(plan, today=plan.path[0].week_starting)
     now = "; ".join(f"{price:.2f} from {day.isoformat()}" for day, price in steps)
     now = now or "today's price throughout"
+    expected = plan.expected()
+    if expected is None:
+        note = (
+            f"Edited by the pricing manager: the path is now {now}; "
+            "the expected units, value and gain, and what follows, are of the agent's "
+            "proposal, not of the edited path."
+        )
+        return {**edited, "proposed_explanation": agents, "explanation": f"{note} {agents}".strip()}
     note = (
-        f"Edited by the pricing manager: the path is now {now}; "
-        "the expected units, value and gain, and what follows, are of the agent's proposal, "
-        "not of the edited path."
+        f"Edited by the pricing manager: the path is now {now}; the expected units, value and "
+        "gain are the edited path's, by the demand model the agent planned with; what follows "
+        "is the agent's reasoning for its own path."
     )
-    return {**edited, "proposed_explanation": agents, "explanation": f"{note} {agents}".strip()}
+    return {
+        **edited,
+        "expected": expected,
+        "proposed_expected": content.get("proposed_expected", content.get("expected")),
+        "proposed_explanation": agents,
+        "explanation": f"{note} {agents}".strip(),
+    }
+
+
+def _week_to_blame(edited: Mapping[str, Any], changed: Sequence[str]) -> str:
+    """The edited week a refused edit is shown beside: the last one changed at or before the
+    first week whose step breaks a guardrail (a step is from the week before)."""
+    path = edited["path"]
+    broken = next(
+        (
+            path[k - 1]["week_starting"]
+            for k in range(1, len(path) + 1)
+            if price_path_violations({**edited, "path": path[:k]}, "being edited")
+        ),
+        path[-1]["week_starting"],
+    )
+    before = [week for week in changed if week <= broken]
+    return before[-1] if before else changed[0]
 
 
 def _skus(content: Mapping[str, Any]) -> set[str]:
@@ -491,6 +596,8 @@ def apply_price_change(
     _refuse_partial_zone(session, proposal, plan)
     for size in plan.sizes():
         _apply_size(session, proposal, plan.for_size(size), today)
+    # Prices and the clearance flag moved: catalogue snapshots reload (the recommender's).
+    catalog_version.bump(session)
     session.flush()
     return ref
 

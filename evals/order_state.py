@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from evals.suites import Action, SuiteError
 from retail.audit import digest
 from retail.store.models import Order, PaymentMethod
-from tools.base import Principal, Services, ToolContext, action_digest, invoke
+from tools.base import Principal, Services, ToolContext, action_digest, invoke_confirmed
 
 
 def customer_state(engine: Engine, customer_id: str) -> dict[str, Any]:
@@ -82,9 +82,9 @@ def replay(services: Services, customer_id: str, actions: Iterable[Action]) -> N
         agent_name="eval-reference",
     )
     for action in actions:
-        ctx.confirmed_action = action_digest(action.tool, action.args)
-        outcome = invoke(ctx, action.tool, action.args)
-        ctx.confirmed_action = None
+        outcome = invoke_confirmed(
+            ctx, action.tool, action.args, action_digest(action.tool, action.args)
+        )
         if not outcome.ok:
             message = outcome.error.message if outcome.error else outcome.status
             raise SuiteError(

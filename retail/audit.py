@@ -15,6 +15,10 @@ and the write lock on SQLite before the tip is read), so two writers can never c
 same tip. Each append commits in its own transaction: a tool call whose own work failed and
 rolled back is still on the record.
 
+An event appended inside a trace's span carries that span's `trace_id` and `span_id` in its
+`detail` (covered by the hash like the rest), so an auditor can go from a trace to the signed
+chain and back (`aisle audit log --trace ID`).
+
 Arguments are stored with personal data redacted (names, e-mail addresses, street addresses,
 phone and card numbers, payment details); the result is kept only as a digest.
 """
@@ -43,6 +47,7 @@ from sqlalchemy.orm import Session
 from retail.errors import AisleError
 from retail.settings import Settings, get_settings
 from retail.store.models import AuditEvent, AuditHead
+from retail.telemetry import current_ids
 
 GENESIS = "0" * 64
 REDACTED = "[redacted]"
@@ -68,8 +73,11 @@ PERSONAL_KEYS = frozenset(
     }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
-_CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-_PHONE = re.compile(r"\+?\d[\d ().-]{7,}\d")
+# A card or phone number stands alone: digits inside an id ("prop-" and 32 hex digits, a
+# purchase order's "po-20261116-0001") or an ISO date are part of that id or date, which the
+# log must show whole.
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+_PHONE = re.compile(r"(?<![\w.+-])(?!\d{4}-\d\d-\d\d(?!\d))\+?\d[\d ().-]{7,}\d(?![\w-])")
 # The fields the hash covers, in the row's own names; `hash` itself is the result.
 HASHED_FIELDS = (
     "seq",
@@ -162,7 +170,8 @@ def append_event(
         "brain": brain,
         "model_version": model_version,
         "approval_id": approval_id,
-        "detail": json.loads(canonical(redact(dict(detail or {})))),
+        # The trace ids are added after redaction: a run of hex digits can look like a phone.
+        "detail": json.loads(canonical({**redact(dict(detail or {})), **current_ids()})),
     }
     with Session(engine, expire_on_commit=False) as session, session.begin():
         seq, prev = session.execute(

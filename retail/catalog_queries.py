@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from retail.product_query import (
     words,
 )
 from retail.schemas import (
+    PolicyPage,
     ProductPublic,
     ProductSummary,
     ReviewPublic,
@@ -47,6 +48,7 @@ from retail.store.models import (
     Category,
     InventoryPosition,
     Location,
+    Policy,
     PriceChange,
     Product,
     Review,
@@ -319,15 +321,6 @@ def price_range(variants: Sequence[VariantPublic]) -> tuple[float | None, float 
     return (min(prices), max(prices)) if prices else (None, None)
 
 
-def price_ranges(
-    session: Session, product_ids: Collection[str]
-) -> dict[str, tuple[float | None, float | None]]:
-    """Each product's `price_range` as the catalogue has it now: lists ranked from a snapshot
-    (the recommender's) show these, so an approved markdown shows at once."""
-    variants, _ = _variants_of(session, list(product_ids), None)
-    return {product_id: price_range(variants.get(product_id, [])) for product_id in product_ids}
-
-
 def _summary_fields(row: Any, variants: Sequence[VariantPublic]) -> dict[str, Any]:
     low, high = price_range(variants)
     return {
@@ -522,6 +515,20 @@ def _list_prices_on_sale(session: Session, variant_ids: Sequence[str]) -> dict[s
         if listed and float(listed[-1]) > float(changes[-1].price):
             prices[variant_id] = float(listed[-1])
     return prices
+
+
+def list_policies(session: Session) -> list[PolicyPage]:
+    """The store's policy and FAQ pages, by id."""
+    rows = session.scalars(select(Policy).order_by(Policy.id))
+    return [PolicyPage(id=row.id, title=row.title, body=row.body) for row in rows]
+
+
+def get_policy(session: Session, policy_id: str) -> PolicyPage:
+    """One policy page; NotFoundError when no page has this id."""
+    row = session.get(Policy, policy_id)
+    if row is None:
+        raise NotFoundError(f"No policy page with id {policy_id!r}.")
+    return PolicyPage(id=row.id, title=row.title, body=row.body)
 
 
 def resolve_categories(session: Session, *texts: str) -> list[str]:

@@ -125,6 +125,14 @@ class ProductPublic(ProductSummary):
     reviews: ReviewsSummary
 
 
+class PolicyPage(_ReadModel):
+    """A store policy or FAQ page, as the store publishes it (markdown)."""
+
+    id: str
+    title: str
+    body: str
+
+
 class Page(_ReadModel, Generic[T]):
     """One page of a listing and where the next one starts."""
 

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
         description="The share of placement requests a shadow recommender also answers (after "
         "the response, never shown): lower it when the serving processes run short of CPU.",
     )
+    catalog_check_s: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="How often a serving process checks the catalogue's version (one primary-key "
+        "read) and reloads its snapshot once a price or stock write moved it: a price change or "
+        "a sell-out reaches recommendations within this plus one reload; 0 checks on every "
+        "request.",
+    )
     ray_address: str | None = Field(
         default=None,
         description="Run batch forecasting's series partitions as Ray tasks: `local` starts a "

@@ -19,6 +19,8 @@ from retail.store.open import open_store
 from retail.store.schema import upgrade
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
     from agents.assistant import Assistant
     from tests.tools.world import ToolWorld
 
@@ -146,3 +148,25 @@ def assistant(
     )
     with open_checkpointer(settings) as checkpointer:
         yield Assistant(tool_world.services, checkpointer)
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans finished during the test, in the SDK's in-memory exporter: an SDK tracer
+    provider is the process's global one for the test only (outside, spans are no-ops)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.test.globals_test import reset_trace_globals
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reset_trace_globals()
+    trace.set_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        provider.shutdown()
+        reset_trace_globals()

@@ -37,4 +37,8 @@ def otel_attributes(event: AuditEvent) -> dict[str, Any]:
             "aisle.status": event.status,
         }
     )
+    # The span the event was recorded in, when it was recorded inside a trace.
+    for name in ("trace_id", "span_id"):
+        if event.detail.get(name):
+            attrs[name] = event.detail[name]
     return attrs

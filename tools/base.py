@@ -24,6 +24,7 @@ from typing import Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Engine
 
+from retail import telemetry
 from retail.audit import append_event, digest
 from retail.errors import AisleError
 from retail.identity import ROLES as ROLES
@@ -32,6 +33,7 @@ from retail.identity import Principal as Principal
 from retail.identity import Role as Role
 from retail.settings import Settings
 from retail.store.models import AuditEvent
+from retail.telemetry import tracer
 
 ErrorKind = Literal["not_found", "forbidden", "needs_confirmation", "policy_denied", "invalid"]
 CallStatus = Literal[
@@ -306,7 +308,31 @@ def invoke(
 ) -> ToolOutcome:
     """Call the tool `name` as `ctx.principal`, and audit the call, whatever its outcome."""
     call_id = call_id or f"call-{uuid.uuid4().hex[:16]}"
-    args = dict(arguments or {})
+    with tracer().start_as_current_span(
+        f"execute_tool {name}",
+        attributes={
+            telemetry.OPERATION: "execute_tool",
+            telemetry.TOOL_NAME: name,
+            telemetry.TOOL_CALL_ID: call_id,
+            telemetry.TOOL_TYPE: "function",
+            "aisle.principal.role": ctx.principal.role,
+        }
+        | ({telemetry.AGENT_NAME: ctx.agent_name} if ctx.agent_name else {})
+        | ({telemetry.CONVERSATION_ID: ctx.conversation_id} if ctx.conversation_id else {}),
+        # A refused or invalid call is the caller's outcome, told in its status, not a crash.
+        record_exception=False,
+        set_status_on_exception=True,
+    ) as span:
+        outcome = _call(ctx, name, dict(arguments or {}), call_id)
+        event = record_tool_call(ctx, outcome)
+        span.set_attribute("aisle.tool.status", outcome.status)
+        span.set_attribute("aisle.audit.event_id", event.event_id)
+        if outcome.error is not None and outcome.status != "needs_confirmation":
+            span.set_attribute(telemetry.ERROR_TYPE, outcome.error.kind)
+    return outcome
+
+
+def _call(ctx: ToolContext, name: str, args: dict[str, Any], call_id: str) -> ToolOutcome:
     started = time.perf_counter()
     spec = get_tool(name)
     output: BaseModel | None = None
@@ -319,7 +345,7 @@ def invoke(
         try:
             params = spec.input_model.model_validate(args)
         except ValidationError as exc:
-            error = _invalid_arguments(name, exc)
+            error = invalid_arguments(name, exc)
         else:
             try:
                 output = spec.call(ctx, params)
@@ -330,7 +356,7 @@ def invoke(
                 error = ToolError(_kind_of(exc), str(exc))
     latency_ms = (time.perf_counter() - started) * 1000.0
     payload = output.model_dump(mode="json") if output is not None else None
-    outcome = ToolOutcome(
+    return ToolOutcome(
         call_id=call_id,
         name=name,
         arguments=args,
@@ -342,8 +368,6 @@ def invoke(
         latency_ms=latency_ms,
         writes=bool(spec and spec.writes),
     )
-    record_tool_call(ctx, outcome)
-    return outcome
 
 
 def record_tool_call(ctx: ToolContext, outcome: ToolOutcome) -> AuditEvent:
@@ -380,7 +404,7 @@ def _kind_of(exc: AisleError) -> ErrorKind:
 INVALID_ARGUMENTS = "Part of that request could not be used as given; please put it another way."
 
 
-def _invalid_arguments(name: str, exc: ValidationError) -> ToolError:
+def invalid_arguments(name: str, exc: ValidationError) -> ToolError:
     """The plain sentence for arguments that fail validation; each problem, as pydantic says it,
     stays in the details, which the audit digests and an LLM brain reads to correct its call."""
     problems = [
@@ -423,6 +447,24 @@ def require_confirmation(
             f"Please confirm: {summary}",
             details={"digest": digest, "summary": summary, "tool": tool_name},
         )
+
+
+def invoke_confirmed(
+    ctx: ToolContext,
+    name: str,
+    arguments: Mapping[str, Any],
+    confirmed: str,
+    *,
+    call_id: str | None = None,
+) -> ToolOutcome:
+    """Call a write the person confirmed: `confirmed` is the digest of the action they were
+    shown (a `needs_confirmation` result's details). The tool writes only when it is the digest
+    of this very call (`require_confirmation`); the context holds it for this call alone."""
+    ctx.confirmed_action = confirmed
+    try:
+        return invoke(ctx, name, arguments, call_id=call_id)
+    finally:
+        ctx.confirmed_action = None
 
 
 def check_principal(engine: Engine, principal: Principal) -> None:

@@ -15,11 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from approvals.bounds import BoundsError, price_ceiling
 from approvals.price_changes import (
     KIND,
     MarkdownContent,
+    PricingError,
     ProposalBrief,
     Size,
+    edit_markdown,
     guardrails_now,
     price_steps,
     proposal_brief,
@@ -31,6 +34,7 @@ from ml_core.pricing.guardrails import (
     PRICE_TOLERANCE,
     GuardrailCheck,
     guardrail_summary,
+    rung_prices,
 )
 from ml_core.pricing.planning import (
     MODEL_VERSION,
@@ -491,12 +495,23 @@ class PricingProposalDetail(_Output):
     stock: float | None
     elasticity: ElasticityEstimate | None
     weeks: list[PriceWeek]
+    ladder_prices: list[float] = Field(
+        description="The prices a week may be edited to, highest first: today's price and the "
+        "ladder's rungs of the list price, by the rounding the plan was made under."
+    )
     expected: ExpectedOutcome | None
+    expected_of: str = Field(
+        description="Whose path the expected figures are: 'plan' (not edited), 'edited path' "
+        "(valued by the demand model the agent planned with) or 'agent's plan' (an edited plan "
+        "that does not record its demand model keeps the agent's figures)."
+    )
+    proposed_expected: ExpectedOutcome | None = Field(
+        description="After an edit: the agent's expected figures for its own plan."
+    )
     guardrails: GuardrailReport
     explanation: str | None
     edited_weeks: list[str] = Field(
-        description="Weeks whose price the pricing manager edited; the expected figures are "
-        "those of the plan as proposed."
+        description="Weeks whose price the pricing manager edited (or, with `changes`, would)."
     )
     model_versions: dict[str, Any]
 
@@ -506,11 +521,18 @@ def pricing_proposal_detail(
     ctx: ToolContext,
     *,
     proposal_id: Annotated[str, Field(min_length=1, description="The proposal id ('prop-...').")],
+    changes: Annotated[
+        dict[str, float] | None,
+        Field(
+            description="Optional: week start date -> price, to read the proposal as it would be "
+            "with those weeks' prices edited (nothing is saved); refused as an edit would be."
+        ),
+    ] = None,
 ) -> PricingProposalDetail:
     """One price-change proposal in full: the zone it prices, its prices week by week with
     their margins, each size's new price, the elasticity behind it, expected units and value,
     and every guardrail with the plan's numbers against it. Use it before deciding a
-    proposal."""
+    proposal; with `changes`, to see what an edit would do before making it."""
     with Session(ctx.engine) as session:
         proposal = session.get(Proposal, proposal_id)
         if proposal is None:
@@ -518,6 +540,11 @@ def pricing_proposal_detail(
         if proposal.kind != KIND:
             raise invalid(f"Proposal {proposal_id} is a {proposal.kind}, not a price change.")
         content = proposal.content
+        if changes:
+            try:
+                content = edit_markdown(content, changes)
+            except (PricingError, BoundsError) as exc:
+                raise invalid(str(exc)) from None
         plan = MarkdownContent.of(content, proposal.id)
         product_id = content.get("product_id") or session.scalar(
             select(Variant.product_id).where(Variant.id == plan.sku)
@@ -547,8 +574,7 @@ def pricing_proposal_detail(
         lines, violations = guardrails_now(session, proposal.id, content)
         # Margins on the sizes' costs as they are now, as approval checks them.
         plan = plan.model_copy(update={"unit_cost": unit_cost_now(session, content)})
-    brief = proposal_brief(proposal)
-    changes = brief.first_price != plan.current_price
+    steps = price_steps(plan, today=plan.path[0].week_starting)
     weeks, previous = [], plan.current_price
     for week in plan.path:
         weeks.append(
@@ -562,6 +588,14 @@ def pricing_proposal_detail(
         previous = week.price
     elasticity = content.get("elasticity")
     expected = content.get("expected")
+    proposed = content.get("proposed_expected")
+    edited = list(content.get("edited_weeks", []))
+    ceiling = price_ceiling(plan.current_price, plan.list_price)
+    rungs = {
+        price
+        for fraction in plan.guardrails.ladder
+        for price, _ in rung_prices(plan.list_price, fraction, plan.guardrails.rounding)
+    }
     options = {v.get("sku"): v.get("options", {}) for v in content.get("variants", [])}
     sizes = [
         _size_price(plan, size, options.get(size.sku, {}), costs.get(size.sku))
@@ -584,8 +618,8 @@ def pricing_proposal_detail(
         product=str(content.get("product", "")),
         as_of=content.get("as_of"),
         starts_on=content.get("starts_on", plan.path[0].week_starting.isoformat()),
-        first_change_on=brief.first_change_on if changes else None,
-        first_price=brief.first_price,
+        first_change_on=steps[0][0].isoformat() if steps else None,
+        first_price=steps[0][1] if steps else plan.current_price,
         objective=content.get("objective"),
         size_rule=content.get("size_rule"),
         sizes=sizes,
@@ -598,10 +632,16 @@ def pricing_proposal_detail(
         if elasticity is None
         else ElasticityEstimate(**{**elasticity, "method": describe_method(elasticity["method"])}),
         weeks=weeks,
+        ladder_prices=sorted(
+            {round(plan.current_price, 2), *(r for r in rungs if r <= ceiling + PRICE_TOLERANCE)},
+            reverse=True,
+        ),
         expected=None if expected is None else ExpectedOutcome(**expected),
+        expected_of="plan" if not edited else "edited path" if proposed else "agent's plan",
+        proposed_expected=None if proposed is None else ExpectedOutcome(**proposed),
         guardrails=_guardrail_report(plan, lines, violations),
         explanation=content.get("explanation"),
-        edited_weeks=list(content.get("edited_weeks", [])),
+        edited_weeks=edited,
         model_versions=dict(proposal.model_versions or {}),
     )
 

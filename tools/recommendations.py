@@ -27,7 +27,7 @@ from tools.inventory import check_store, knowledge_graph
 
 RECOMMEND_ROLES: list[Role] = ["shopper", "associate", "evaluator"]
 # Candidates asked of the recommender per recommendation wanted, so that those sold out since
-# it loaded its stock can be dropped without leaving the list short.
+# its catalogue snapshot was read can be dropped without leaving the list short.
 STOCK_SPARE = 3
 FALLBACK_NOTE = "No recommender has been trained yet: these are the best sellers."
 
@@ -58,7 +58,8 @@ class Recommendations(BaseModel):
 def recommender(ctx: ToolContext) -> RecommendationService | None:
     """The process's recommendation service, or None while no recommender has been trained
     (not cached then, so a model trained later is picked up). It serves the registry's champion
-    of the moment: a promote or rollback reaches it on the next call."""
+    of the moment (a promote or rollback reaches it on the next call) over the catalogue as it
+    stands (a price or stock write reaches it within `Settings.catalog_check_s`)."""
     try:
         service: RecommendationService = ctx.services.cached(
             "ml.recommender", lambda: RecommendationService(ctx.engine, ctx.settings)
@@ -66,6 +67,7 @@ def recommender(ctx: ToolContext) -> RecommendationService | None:
     except AisleError:
         return None
     service.follow_champion()
+    service.follow_catalog()
     return service
 
 
@@ -110,8 +112,8 @@ def recommend_for_customer(
     service = recommender(ctx)
     if service is None:
         return _best_sellers(ctx, customer_id, limit)
-    # The service's stock is a snapshot from when it loaded; the cards are checked against the
-    # stock now, and the extra candidates stand in for what sold out since.
+    # The service ranks from a catalogue snapshot up to `catalog_check_s` old; the cards are
+    # checked against the stock now, and the extra candidates stand in for what sold out since.
     ranked = service.for_shopper(customer_id, store, k=STOCK_SPARE * limit)
     suggestions = [(r.item_id, r.reason, r.source) for r in ranked]
     with Session(ctx.engine) as session:

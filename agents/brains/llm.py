@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal, TypeVar, cast
 
 import httpx2
@@ -26,12 +27,15 @@ from openai.types.chat import (
     ChatCompletionMessage,
     ChatCompletionMessageParam,
 )
+from opentelemetry import trace
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agents.state import Message
 from agents.usage import record_usage
+from retail import telemetry
 from retail.errors import AisleError
 from retail.settings import Settings
+from retail.telemetry import tracer
 from tools.base import ToolOutcome
 
 FailureReason = Literal[
@@ -215,9 +219,29 @@ class LLMClient:
             if not response.choices:
                 raise LLMUnavailable("malformed", "the endpoint returned no choices")
             record_usage(response.usage)
+            span.set_attribute(telemetry.RESPONSE_MODEL, response.model)
+            if response.usage is not None:
+                span.set_attribute(telemetry.INPUT_TOKENS, response.usage.prompt_tokens)
+                span.set_attribute(telemetry.OUTPUT_TOKENS, response.usage.completion_tokens)
             return response.choices[0].message
 
-        return self._guarded(request)
+        with self._chat_span() as span:
+            return self._guarded(request)
+
+    def _chat_span(self) -> AbstractContextManager[trace.Span]:
+        """The `chat {model}` span of one request (its retries included)."""
+        endpoint = httpx2.URL(self.base_url)
+        attributes: dict[str, Any] = {
+            telemetry.OPERATION: "chat",
+            telemetry.PROVIDER: "openai",
+            telemetry.REQUEST_MODEL: self.model,
+            "server.address": endpoint.host,
+        }
+        if endpoint.port is not None:
+            attributes["server.port"] = endpoint.port
+        return tracer().start_as_current_span(
+            f"chat {self.model}", kind=trace.SpanKind.CLIENT, attributes=attributes
+        )
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """The reply's text as it is generated. Only for requests without tools: llama.cpp's
@@ -232,7 +256,9 @@ class LLMClient:
                 **self._sampling,
             )
 
-        chunks = self._guarded(request)
+        # The span times opening the stream; the chunks are read as the caller asks for them.
+        with self._chat_span():
+            chunks = self._guarded(request)
         # llama.cpp's server (0.3.36) has no `stream_options` and sends no usage in a stream.
         record_usage(None)
         try:

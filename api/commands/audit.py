@@ -53,6 +53,10 @@ def log_cmd(
     conversation: Annotated[
         str | None, typer.Option(help="Only the events of this conversation.")
     ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(help="Only the events recorded inside this OpenTelemetry trace (its id)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The newest events, with OpenTelemetry GenAI attribute names in --json."""
@@ -66,6 +70,8 @@ def log_cmd(
         query = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
         if conversation is not None:
             query = query.where(AuditEvent.conversation_id == conversation)
+        if trace is not None:
+            query = query.where(AuditEvent.detail["trace_id"].as_string() == trace.lower())
         events = list(session.scalars(query))
     if as_json:
         print_json(

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.commands.common import JsonFlag, artifact_registry, print_json, print_table, store
+from api.commands.common import (
+    JsonFlag,
+    artifact_registry,
+    iso_date,
+    print_json,
+    print_table,
+    store,
+)
 
 jobs_app = typer.Typer(
     help="Retraining jobs: run NAME|due, trigger, list.",
@@ -21,29 +28,48 @@ RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="A promotion rules file (default: evals/promotion.yaml)."),
 ]
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="Train on the sales up to this day, and answer the alerts raised up to it "
+        "(default: all).",
+    ),
+]
+
+
+def _day(text: str | None) -> dt.date | None:
+    return None if text is None else iso_date("--as-of", text)
 
 
 @jobs_app.command("run")
 def run_cmd(
     name: Annotated[str, typer.Argument(help="A job from evals/jobs.yaml, or `due`.")],
+    as_of: AsOf = None,
     rules: RulesOption = None,
     quiet: QuietFlag = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Run a job now, or with `due` every job whose schedule has come round."""
+    """Run a job now, or with `due` every job whose schedule has come round or whose trigger
+    has an open alert. A job that runs only on its triggers runs only while one is open."""
     from evals import jobs, promotion
 
     rules = rules or promotion.PROMOTION_FILE
+    day = _day(as_of)
     with store() as engine:
         if name == "due":
-            runs = jobs.run_due(engine, artifact_registry(), rules=rules, show_progress=not quiet)
+            runs = jobs.run_due(
+                engine, artifact_registry(), rules=rules, show_progress=not quiet, as_of=day
+            )
+            empty = "no job is due"
         else:
-            runs = [
-                jobs.run_job(
-                    engine, artifact_registry(), name, rules=rules, show_progress=not quiet
-                )
-            ]
-    _print_runs(runs, as_json, empty="no job is due")
+            run = jobs.run_named(
+                engine, artifact_registry(), name, rules=rules, show_progress=not quiet, as_of=day
+            )
+            runs = [] if run is None else [run]
+            empty = f"{name}: no open alert it answers, nothing to retrain"
+    _print_runs(runs, as_json, empty=empty)
 
 
 @jobs_app.command("trigger")
@@ -56,6 +82,7 @@ def trigger_cmd(
     segment: Annotated[
         str | None, typer.Option("--segment", help="The segment it fired on (category, store).")
     ] = None,
+    as_of: AsOf = None,
     rules: RulesOption = None,
     quiet: QuietFlag = False,
     as_json: JsonFlag = False,
@@ -79,6 +106,7 @@ def trigger_cmd(
             trigger,
             rules=rules or promotion.PROMOTION_FILE,
             show_progress=not quiet,
+            as_of=_day(as_of),
         )
     _print_runs([run], as_json, empty="")
 
@@ -93,7 +121,8 @@ def list_cmd(
 
     spec = jobs.load_jobs()
     with store() as engine:
-        due = {d.job: d.why for d in jobs.due_jobs(engine, spec, dt.datetime.now(dt.UTC))}
+        now = dt.datetime.now(dt.UTC)
+        due = {d.job: d.why for d in jobs.due_jobs(engine, spec, now, artifact_registry())}
         runs = jobs.list_runs(engine, limit)
     schedules: list[dict[str, Any]] = [
         {
@@ -118,7 +147,7 @@ def list_cmd(
             row["job"],
             row["kind"],
             row["tier"] or "-",
-            f"{row['every_days']} days",
+            "on trigger" if row["every_days"] is None else f"{row['every_days']} days",
             row["model"],
             ", ".join(row["triggered_by"]) or "-",
             row["due"] or "no",

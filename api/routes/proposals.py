@@ -34,6 +34,7 @@ from api.schemas import (
     ChartLine,
     DecisionCreate,
     DecisionPublic,
+    EditPreview,
     ExecutionPublic,
     PriceChangePublic,
     ProposalView,
@@ -45,6 +46,7 @@ from approvals import reader
 from approvals.bounds import BoundsError
 from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit, complete
 from approvals.kinds import kind_of
+from approvals.price_changes import PricingError
 from approvals.reader import ProposalSummary
 from ml_core.forecasting.models import describe_model
 from retail.errors import AisleError, NotFoundError
@@ -228,6 +230,57 @@ def purchase_orders_public(
     return public
 
 
+def _edit_refused(exc: AisleError) -> InvalidRequest:
+    """A refused edit as a 422: a figure of one line (a SKU's quantity, a week's price) names
+    it in `loc`, so the form shows the sentence beside its input."""
+    field = exc.field if isinstance(exc, BoundsError | PricingError) and exc.field else None
+    loc = ("body", "changes", field) if field else ("body", "changes")
+    return InvalidRequest(str(exc), loc=loc, kind="invalid_edit")
+
+
+@router.post(
+    "/proposals/{proposal_id}/preview",
+    operation_id="previewProposalEdit",
+    response_model=ProposalView,
+    responses=ERRORS,
+)
+def preview_edit(
+    proposal_id: ProposalId,
+    body: EditPreview,
+    session: SessionDep,
+    principal: Reader,
+    request: Request,
+) -> ProposalView:
+    """A price change as it would read with your edit, before you decide: the week prices you
+    give, the expected units and value recomputed for them by the plan's own demand model, and
+    the guardrail lines and summary of the edited path. Nothing is saved; an edit the decision
+    would refuse is refused here with the same sentence (422, naming the week)."""
+    proposal = reader.proposal(session, proposal_id)
+    _check_kind(principal, proposal.kind)
+    if proposal.kind != "price_change":
+        raise InvalidRequest(
+            "Only a price change can be previewed; a purchase order's line values follow its "
+            "quantities on the page.",
+            loc=("path", "proposal_id"),
+            kind="invalid_edit",
+        )
+    try:
+        kind_of(proposal.kind).edit(dict(proposal.content), body.changes)
+    except AisleError as exc:
+        raise _edit_refused(exc) from None
+    pricing = ToolRunner(request, principal)(
+        "pricing_proposal_detail", proposal_id=proposal_id, changes=body.changes
+    )
+    return ProposalView(
+        **reader.summary(proposal).model_dump(),
+        content=dict(proposal.content),
+        model_versions=dict(proposal.model_versions or {}),
+        decided_at=proposal.decided_at,
+        lines=[],
+        pricing=PricingProposalDetail.model_validate(pricing),
+    )
+
+
 def _refusal(code: int, detail: str) -> tuple[int, dict[str, Any]]:
     return code, {"detail": detail}
 
@@ -278,11 +331,7 @@ def _decide(
         )
         return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
     except AisleError as exc:
-        # A figure of one line names that line's SKU, so the form shows it beside its input.
-        field = exc.field if isinstance(exc, BoundsError) and exc.field else None
-        loc = ("body", "changes", field) if field else ("body", "changes")
-        invalid = InvalidRequest(str(exc), loc=loc, kind="invalid_edit")
-        return status.HTTP_422_UNPROCESSABLE_CONTENT, invalid.body()
+        return status.HTTP_422_UNPROCESSABLE_CONTENT, _edit_refused(exc).body()
     # Two decisions on one proposal would both resume its waiting run, which takes the second
     # for a re-run of the first after a crash; one at a time, the second is refused.
     with idempotency.exclusive(engine, f"decision:{proposal_id}") as held:

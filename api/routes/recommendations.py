@@ -27,9 +27,10 @@ from ml_core.recommend.placements import (
     Placements,
     rules_for,
 )
+from ml_core.recommend.ranking import CatalogItem, RankedItem
 from ml_core.recommend.serving import RecommendationService
 from ml_core.recommend.shadow import ShadowRunner
-from retail.catalog_queries import price_ranges, product_images
+from retail.catalog_queries import product_images
 from retail.store.db import session_factory
 from tools.base import Services, ToolContext
 from tools.recommendations import recommender
@@ -97,6 +98,20 @@ def images(request: Request) -> dict[str, str]:
     return found
 
 
+def _card(ranked: RankedItem, item: CatalogItem, image: str | None) -> RecommendedItemPublic:
+    low, high = item.price_range or (None, None)
+    return RecommendedItemPublic(
+        product_id=ranked.item_id,
+        name=item.name,
+        price=low,
+        price_min=low,
+        price_max=high,
+        image=image,
+        reason=ranked.reason,
+        source=ranked.source,
+    )
+
+
 @router.get(
     "",
     operation_id="getRecommendations",
@@ -138,24 +153,11 @@ def get_recommendations(
     ranked = answering.recommend(
         visitor, placement, context, product_id=product_id, k=k, rules=rules
     )
+    # The cards show the snapshot the list was ranked from: it follows every price and stock
+    # write (`RecommendationService.follow_catalog`), so no query is needed here.
     catalog = answering.service.catalog
     pictures = images(request)
-    # The ranking reads the recommender's catalogue snapshot; the prices shown are today's.
-    with session_factory(request.app.state.services.engine)() as session:
-        prices = price_ranges(session, [r.item_id for r in ranked])
-    items = [
-        RecommendedItemPublic(
-            product_id=r.item_id,
-            name=catalog[r.item_id].name,
-            price=prices[r.item_id][0],
-            price_min=prices[r.item_id][0],
-            price_max=prices[r.item_id][1],
-            image=pictures.get(r.item_id),
-            reason=r.reason,
-            source=r.source,
-        )
-        for r in ranked
-    ]
+    items = [_card(r, catalog[r.item_id], pictures.get(r.item_id)) for r in ranked]
     served = RecommendationsPublic(
         recommendation_id=str(uuid.uuid4()),
         placement=placement,

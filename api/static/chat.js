@@ -49,9 +49,11 @@
     invalid: { text: "needs more details", tone: "refused" },
   };
   const FAILED = { text: "failed", tone: "failed" };
+  // The answer below a declined question says "Nothing was changed." itself: the note under
+  // the question says what became of it, not the same sentence again.
   const CONFIRMATION_NOTES = {
     confirmed: "You said yes: it was done as asked.",
-    declined: "Not confirmed: nothing was changed.",
+    declined: "Not confirmed, so it was not done.",
   };
 
   function clearEmpty() {

@@ -137,6 +137,14 @@
     ]);
   }
 
+  /** "cases of 6 · minimum order 24": the whole cases a line's quantity must be, and the
+      supplier's minimum order where it is more than one case. */
+  function limitsText(line) {
+    const pack = line.case_pack || 1;
+    const cases = pack > 1 ? `cases of ${number(pack)}` : "any whole number";
+    return line.min_quantity > pack ? `${cases} · minimum order ${number(line.min_quantity)}` : cases;
+  }
+
   /** The lines' quantity inputs: each says beside itself why its value cannot be sent, and
       line values and the total follow what is typed. */
   function quantities(lines, onChange) {
@@ -176,9 +184,12 @@
       const id = `qty-${line.sku}`;
       const node = el("input", {
         id, type: "number", class: "qty", min: 0, step: pack, value: line.quantity,
-        inputmode: "numeric", "aria-describedby": `${id}-error`,
+        inputmode: "numeric", "aria-describedby": `${id}-limits ${id}-error`,
         "aria-label": `Quantity of ${line.sku}, in units (cases of ${pack})`,
       });
+      // The limits beside the input from the start, so the supplier's minimum order is read
+      // before typing, not first learnt from a refusal.
+      const limits = el("span", { class: "field-hint", id: `${id}-limits`, text: limitsText(line) });
       const error = el("span", { class: "error field-error", id: `${id}-error`, role: "alert", hidden: true });
       const value = el("span", { text: money(line.line_value) });
       rows.set(line.sku, { input: node, error, value, line });
@@ -188,7 +199,7 @@
         value.textContent = units === null ? "–" : money(units * line.unit_cost);
         onChange();
       });
-      return el("span", { class: "qty-field" }, node, error);
+      return el("span", { class: "qty-field" }, node, limits, error);
     }
     return {
       input,

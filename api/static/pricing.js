@@ -2,12 +2,14 @@
    plan's first new price and its expected gain; in full, the price zone it prices, each size's
    new price, the price steps week by week with their margins against today's margin, the
    elasticity behind it, expected units and value against keeping today's price, and each
-   guardrail with the plan's numbers against it; approve or reject with a reason, and after an
-   approval the dated prices it wrote. */
+   guardrail with the plan's numbers against it; a week's price may be edited to another rung
+   of the ladder (the server recomputes the expected figures and the guardrail lines for the
+   edited prices, and a refused edit says why beside its week); approve (with the edits) or
+   reject with a reason, and after an approval the dated prices it wrote. */
 "use strict";
 
 (() => {
-  const { el, facts, table, money, number, percent } = Aisle;
+  const { el, api, facts, table, money, number, percent } = Aisle;
 
   // An amount that may be negative (keeping today's price can lose money): "−$127.26".
   const amount = (v) => (typeof v === "number" && v < 0 ? `−${money(-v)}` : money(v));
@@ -30,6 +32,9 @@
     monotone: ["Markdowns only", (v) => (v ? "yes (a price never goes back up)" : "no")],
     max_changes_per_day: ["Price changes a day at most", (v) => `${number(v)}, across products`],
     history_sigmas: ["Change at most", (v) => `${number(v, 1)} standard deviations from past changes`],
+    rounding: ["Rungs rounded", (v) => (v === "toward_list"
+      ? "toward the list price (no rung is deeper than its fraction)"
+      : "not recorded by this plan: toward the list price, or to the nearest cent as plans made before the rule was recorded were; either is on the ladder")],
   };
 
   const setting = (v) => {
@@ -104,18 +109,150 @@
       ], p.sizes));
   }
 
+  /** The expected outcome: the plan's, or after an edit the edited path's (recomputed on the
+      server by the plan's own demand model) beside the agent's; a plan that does not record
+      its demand model keeps the agent's figures, and the heading says so. */
+  function outcome(p) {
+    const x = p.expected;
+    if (!x) return null;
+    const [valueName] = OBJECTIVES[p.objective] || ["value"];
+    const heading = {
+      "edited path": "Expected outcome of the edited prices",
+      "agent's plan": "Expected outcome (the agent's plan, before the edit)",
+    }[p.expected_of] || "Expected outcome";
+    const a = p.proposed_expected;
+    return el("div", {}, el("h3", { text: heading }), facts([
+      ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
+      [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
+      [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
+      ["Left at the end", `${number(x.leftover, 1)} units`],
+      p.expected_of === "edited path" && a
+        ? ["The agent's plan, before the edit", `${number(a.units, 1)} units, ${valueName} ${amount(a.value)}, gain ${signed(a.gain)}, ${number(a.leftover, 1)} left`]
+        : null,
+    ].filter(Boolean)));
+  }
+
+  /** The week prices the pricing manager may edit, each a choice of the ladder's prices: every
+      change asks the server for the proposal as edited (its expected figures, its guardrail
+      lines and summary), and an edit it refuses says why beside the week that caused it. */
+  function weekPrices(detail, onPreview) {
+    const p = detail.pricing;
+    const rows = new Map();
+    const edits = new Map();
+    let latest = 0;
+    let refused = null; // { week, message } while the server refuses the edits as they stand
+    function say(week, message) {
+      for (const [w, row] of rows) {
+        const mine = message && w === week;
+        row.error.textContent = mine ? message : "";
+        row.error.hidden = !mine;
+        row.select.setAttribute("aria-invalid", mine ? "true" : "false");
+      }
+    }
+    async function preview() {
+      const mine = ++latest;
+      const changes = Object.fromEntries(edits);
+      try {
+        const next = edits.size
+          ? await api(`/v1/proposals/${encodeURIComponent(detail.id)}/preview`, { method: "POST", body: { changes } })
+          : detail;
+        if (mine !== latest) return;
+        refused = null;
+        say(null, null);
+        onPreview(next.pricing);
+      } catch (error) {
+        if (mine !== latest) return;
+        const week = (error.errors || []).map((e) => (e.loc || [])[2]).find((w) => rows.has(w));
+        const at = week || [...edits.keys()].pop();
+        refused = { week: at, message: error.message };
+        say(at, error.message);
+        onPreview(null);
+      }
+    }
+    function select(week) {
+      const id = `price-${week.week_starting}`;
+      const prices = [...new Set([...p.ladder_prices, week.price])].sort((a, b) => b - a);
+      const node = el("select", {
+        id, "aria-describedby": `${id}-error`, "aria-label": `Price from the week of ${week.week_starting}`,
+      }, prices.map((price) => el("option", {
+        value: String(price), selected: Math.abs(price - week.price) < 0.005,
+        text: `${money(price)} (${percent(price / p.list_price)} of list)`,
+      })));
+      const error = el("span", { class: "error field-error", id: `${id}-error`, role: "alert", hidden: true });
+      rows.set(week.week_starting, { select: node, error });
+      node.addEventListener("change", () => {
+        const price = Number(node.value);
+        if (Math.abs(price - week.price) < 0.005) edits.delete(week.week_starting);
+        else edits.set(week.week_starting, price);
+        preview();
+      });
+      return el("span", { class: "qty-field" }, node, error);
+    }
+    return {
+      select,
+      changes: () => (refused ? {} : Object.fromEntries(edits)),
+      invalid() {
+        if (!refused) return null;
+        return { input: rows.get(refused.week).select, reason: `Fix the price of the week of ${refused.week} above to approve.` };
+      },
+      place(error) {
+        const week = (error.errors || []).map((e) => (e.loc || [])[2]).find((w) => rows.has(w));
+        if (!week) return false;
+        say(week, error.message);
+        rows.get(week).select.focus();
+        return true;
+      },
+    };
+  }
+
   function render(detail, controls) {
     const p = detail.pricing;
     const e = p.elasticity;
-    const x = p.expected;
     const edited = new Set(p.edited_weeks);
-    // After a pricing manager's edit, the expected figures and the agent's reasons are still
-    // those of the plan it proposed (the guardrail lines are the edited path's, and say so).
+    // After a pricing manager's edit, the agent's reasons are still those of the plan it
+    // proposed; the expected figures say whose they are, and the guardrail lines are the
+    // edited path's.
     const before = (title) => (edited.size ? `${title} (the agent's plan, before the edit)` : title);
     const zone = p.zone
       ? `${p.zone.in_words}: one price for the product across them`
       : "every store and online (planned for one store before there were price zones)";
-    const [valueName, objective] = OBJECTIVES[p.objective] || ["value", null];
+    const [, objective] = OBJECTIVES[p.objective] || ["value", null];
+    // What follows the week prices as they are edited: each week's change and margin, the
+    // first change, each size's price, the expected outcome and the guardrails.
+    const cells = new Map(p.weeks.map((w) => [w.week_starting, {
+      change: el("span", { text: percent(w.change) }), margin: el("span", { text: percent(w.margin) }),
+    }]));
+    const first = el("span", { text: firstChange(p) });
+    const live = el("div", { "aria-live": "polite" });
+    let decision = null;
+    const show = (now) => {
+      if (!now) {
+        // The edit as it stands is refused: no figure is shown for prices that cannot be sent.
+        for (const c of cells.values()) c.change.textContent = c.margin.textContent = "–";
+        first.textContent = "–";
+        live.replaceChildren(el("p", { class: "muted", text: "The expected outcome and the guardrail checks follow once the prices can be sent." }));
+      } else {
+        for (const w of now.weeks) {
+          const c = cells.get(w.week_starting);
+          c.change.textContent = percent(w.change);
+          c.margin.textContent = percent(w.margin);
+        }
+        first.textContent = firstChange(now);
+        live.replaceChildren(...[sizes(now), outcome(now), guardrails(now.guardrails)].filter(Boolean));
+      }
+      if (decision) decision.refresh();
+    };
+    const prices = weekPrices(detail, show);
+    const steps = p.weeks.length
+      ? table([
+        { label: "Week of", value: (w) => w.week_starting + (edited.has(w.week_starting) ? " (edited)" : "") },
+        { label: "Price", value: (w) => prices.select(w) },
+        { label: "Change", value: (w) => cells.get(w.week_starting).change, num: true },
+        { label: marginLabel(p), value: (w) => cells.get(w.week_starting).margin, num: true },
+      ], p.weeks)
+      : el("p", { class: "empty", text: "This proposal has no price steps." });
+    show(p);
+    decision = controls(prices.changes, { invalid: prices.invalid, place: prices.place });
     return el("div", {},
       facts([
         ["Product", p.product_id ? `${p.product} (${p.product_id})` : `${p.product} (${p.sku})`],
@@ -129,33 +266,18 @@
         ["Stock", p.stock === null ? null : `${number(p.stock)} sellable units (on hand, not reserved) at ${p.zone ? p.zone.in_words : "every store and online"}`],
         ["Sales up to", p.as_of],
         ["Plan starts", p.starts_on],
-        ["First price change", firstChange(p)],
+        ["First price change", first],
         ["Objective", objective ? `${p.objective}: ${objective}` : p.objective],
         ["Elasticity", e ? `${number(e.estimate, 2)} (95% interval ${number(e.lower, 2)} to ${number(e.upper, 2)}): ${e.method}` : null],
         ["Proposed by", detail.proposer],
         ["Expires", Aisle.when(detail.expires_at)],
       ]),
       el("h3", { text: "Price steps" }),
-      p.weeks.length
-        ? table([
-          { label: "Week of", value: (w) => w.week_starting + (edited.has(w.week_starting) ? " (edited)" : "") },
-          { label: "Price", value: (w) => money(w.price), num: true },
-          { label: "Change", value: (w) => percent(w.change), num: true },
-          { label: marginLabel(p), value: (w) => percent(w.margin), num: true },
-        ], p.weeks)
-        : el("p", { class: "empty", text: "This proposal has no price steps." }),
-      sizes(p),
-      x
-        ? el("div", {}, el("h3", { text: before("Expected outcome") }), facts([
-          ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
-          [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
-          [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
-          ["Left at the end", `${number(x.leftover, 1)} units`],
-        ]))
-        : null,
-      guardrails(p.guardrails),
+      steps,
+      p.weeks.length ? el("p", { class: "muted", text: "Choose another price for a week to edit the plan: each price is a rung of the ladder, the expected outcome and the guardrail checks follow, and Approve then approves your prices." }) : null,
+      live,
       p.explanation ? el("div", {}, el("h3", { text: before("Why") }), el("p", { text: p.explanation })) : null,
-      controls());
+      decision);
   }
 
   function decided(result, detail) {

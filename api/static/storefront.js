@@ -1,7 +1,8 @@
 /* The storefront's recommendations: the home grid (for the signed-in shopper, or for an
    anonymous visitor known by a session id this browser keeps), and a product's view with what
-   completes the look and what is like it. Opening a product posts a click naming the
-   recommendation it came from, so the grid that follows already reflects it. */
+   completes the look and what is like it, named in the address (`?product=ID`) so a reload or
+   Back shows the same view. Opening a product posts a click naming the recommendation it came
+   from, so the grid that follows already reflects it. */
 "use strict";
 
 (() => {
@@ -53,10 +54,31 @@
     }
   }
 
-  async function open(item, recommendationId) {
+  // The product on view is in the address (`?product=ID`), so a reload, Back and a shared
+  // link show the same view.
+  const PRODUCT = "product";
+  const productInAddress = () => new URLSearchParams(location.search).get(PRODUCT);
+
+  function address(productId) {
+    const url = new URL(location.href);
+    if (productId) url.searchParams.set(PRODUCT, productId);
+    else url.searchParams.delete(PRODUCT);
+    return url;
+  }
+
+  /** A recommended card's View: the product goes in the address, and its click is recorded. */
+  function open(item, recommendationId) {
+    if (productInAddress() !== item.product_id) history.pushState(null, "", address(item.product_id));
+    show(item, recommendationId);
+  }
+
+  /** The product's view: its name and prices, what completes the look and what is like it.
+      With `recommendationId` (a card was clicked), the click is recorded first and the home
+      grid follows it; a view restored from the address records no click. */
+  async function show(item, recommendationId = null) {
     view.hidden = false;
     document.getElementById("product-title").textContent = item.name;
-    document.getElementById("product-facts").textContent = `${Aisle.priceRange(item.price_min, item.price_max)} · ${item.reason}`;
+    document.getElementById("product-facts").textContent = [Aisle.priceRange(item.price_min, item.price_max), item.reason].filter(Boolean).join(" · ");
     const look = document.getElementById("look-grid");
     const like = document.getElementById("like-grid");
     look.setAttribute("aria-busy", "true");
@@ -65,7 +87,7 @@
     view.focus();
     try {
       // The click first: the product's own lists and the next home grid follow it.
-      await record({ type: "click", product_id: item.product_id, recommendation_id: recommendationId });
+      if (recommendationId) await record({ type: "click", product_id: item.product_id, recommendation_id: recommendationId });
       const served = await recommendations({ placement: "product", product_id: item.product_id, k: VIEW_SIZE });
       const together = served.items.filter((i) => i.source === "bought_together");
       const alike = served.items.filter((i) => i.source !== "bought_together");
@@ -77,12 +99,39 @@
     } finally {
       look.setAttribute("aria-busy", "false");
     }
-    showHome();
+    if (recommendationId) showHome();
+  }
+
+  /** The view the address names (after a reload, Back or Forward): the product it names, read
+      afresh, or no product view. */
+  async function fromAddress() {
+    const id = productInAddress();
+    if (!id) {
+      view.hidden = true;
+      return;
+    }
+    try {
+      const product = await api(`/v1/products/${encodeURIComponent(id)}`);
+      show({ product_id: product.id, name: product.name, price_min: product.price_min, price_max: product.price_max });
+    } catch (error) {
+      view.hidden = false;
+      document.getElementById("product-title").textContent = "Product not found";
+      document.getElementById("product-facts").textContent = "";
+      fill(document.getElementById("look-grid"));
+      fill(document.getElementById("like-grid"));
+      showError("product-error", error);
+    }
   }
 
   onIdentityChange(() => {
+    // Another person's recommendations: the view of the last one's pick closes.
+    if (productInAddress()) history.replaceState(null, "", address(null));
     view.hidden = true;
     showHome();
   });
-  document.addEventListener("DOMContentLoaded", showHome);
+  window.addEventListener("popstate", fromAddress);
+  document.addEventListener("DOMContentLoaded", () => {
+    showHome();
+    fromAddress();
+  });
 })();

@@ -2,14 +2,15 @@
 
 The two registry versions are loaded (signatures checked), and copies of both are refitted and
 scored on the same rolling-origin windows of the same panel: the challenger's training scope
-(its store and history days) and horizon, the windows the promotion rule asks for. The figures
-feed the promotion gate (`evals.promotion`); the table and the HTML report with its plots are what
-a person reads before trusting the gate.
+(its store, history days and as-of day) and horizon, the windows the promotion rule asks for. The
+figures feed the promotion gate (`evals.promotion`); the table and the HTML report with its plots
+are what a person reads before trusting the gate.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import html
 import pickle
 from collections.abc import Callable
@@ -115,8 +116,12 @@ def compare_forecasters(
     champion_manifest, champion_model = load_forecaster(registry, champion)
     challenger_manifest, challenger_model = load_forecaster(registry, challenger)
     scope = challenger_manifest.parameters
+    as_of = scope.get("as_of")
     data, _ = sales_panel(
-        engine, location_id=scope.get("location_id"), history_days=scope.get("history_days")
+        engine,
+        location_id=scope.get("location_id"),
+        history_days=scope.get("history_days"),
+        as_of=None if as_of is None else dt.date.fromisoformat(as_of),
     )
     horizon = int(scope.get("horizon") or champion_manifest.parameters.get("horizon") or 28)
     factories: dict[str, Callable[[], Forecaster]] = {

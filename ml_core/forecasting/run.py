@@ -74,16 +74,20 @@ def run_store_forecast(
     calibrate: bool = True,
     stage: Stage = "champion",
     by: str = "system",
+    as_of: dt.date | None = None,
 ) -> ForecastRunResult:
     """Fit `model` on the store's panel and store its forecast; with `reconciliation`,
     `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates.
     With `calibrate`, a copy of `model` is first backtested on the last `horizon` days, and the
     horizon totals' calibration is stored with the run (`ml_core.forecasting.horizon`).
     The version enters the registry in `stage`: a champion serves at once, a candidate's
-    forecast is stored but serves only once it is promoted (`ml_core.forecasting.served`)."""
+    forecast is stored but serves only once it is promoted (`ml_core.forecasting.served`).
+    With `as_of`, only the sales up to that day are seen (a retrain on the day of an alert)."""
     if reconciliation is not None and aggregate_model is None:
         raise ValueError("Reconciliation needs a model for the aggregate series.")
-    data, last_day = sales_panel(engine, location_id=location_id, history_days=history_days)
+    data, last_day = sales_panel(
+        engine, location_id=location_id, history_days=history_days, as_of=as_of
+    )
     data_hash = hashlib.sha256(
         pd.util.hash_pandas_object(data.frame[[ID, DS, "y"]], index=False).to_numpy().tobytes()
     ).hexdigest()
@@ -129,6 +133,10 @@ def run_store_forecast(
             "history_days": history_days,
             "series": int(len(data.ids)),
             "reconciliation": reconciliation,
+            "as_of": None if as_of is None else as_of.isoformat(),
+            # Lineage: the last day of sales the model saw. An alert raised after it is one
+            # this version has not answered (`evals.jobs.open_alerts`).
+            "data_through": last_day.date().isoformat(),
         },
         stage=stage,
         by=by,

@@ -8,6 +8,8 @@ list price is carried forward and promotions already scheduled apply over the ho
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
@@ -49,9 +51,14 @@ def series_id(variant_id: str, location_id: str) -> str:
 
 
 def sales_panel(
-    engine: Engine, *, location_id: str | None = None, history_days: int | None = None
+    engine: Engine,
+    *,
+    location_id: str | None = None,
+    history_days: int | None = None,
+    as_of: dt.date | None = None,
 ) -> tuple[SeriesData, pd.Timestamp]:
-    """The panel and its last observed day. Raises AisleError when there are no sales."""
+    """The panel and its last observed day (`as_of` at the latest: a model retrained on the day
+    an alert fired sees only the sales up to it). Raises AisleError when there are no sales."""
     with engine.connect() as conn:
         if location_id is not None and not _exists(conn, location_id):
             raise AisleError(f"No location with id {location_id!r}.")
@@ -60,6 +67,8 @@ def sales_panel(
         )
         if location_id is not None:
             query = query.where(DailySales.location_id == location_id)
+        if as_of is not None:
+            query = query.where(DailySales.day <= as_of)
         sales = pd.read_sql(query, conn)
         if sales.empty:
             raise AisleError("There are no daily sales to forecast; seed or import data first.")

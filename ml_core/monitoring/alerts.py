@@ -112,9 +112,11 @@ def _alert_id(check: str, feature: str, segment: dict[str, str], as_of: dt.date)
 
 
 def _drift_alert(f: DriftFinding, now: dt.datetime) -> MonitorAlert:
+    # Sales that empty shelves cut are supply trouble for the planner, not demand drift.
+    check = "supply" if f.feature == "supply" else "drift"
     return MonitorAlert(
-        id=_alert_id("drift", f.feature, f.segment, f.as_of),
-        kind="drift",
+        id=_alert_id(check, f.feature, f.segment, f.as_of),
+        kind=check,
         feature=f.feature,
         level=f.level,
         segment=f.segment,
@@ -123,13 +125,16 @@ def _drift_alert(f: DriftFinding, now: dt.datetime) -> MonitorAlert:
         effect=round(f.effect, 4),
         p_value=f.p_value,
         message=f.message,
-        # A shift in demand makes the forecaster of those series stale; stock-outs do not.
+        # A shift in demand makes the forecaster of those series stale; supply trouble does not.
         retrain_kind="forecaster" if f.feature == "demand" else None,
         details={
             "z": round(f.z, 2),
             "days_beyond": f.days_beyond,
             "actual": round(f.actual, 1),
             "expected": round(f.expected, 1),
+            "skus_out_of_stock": round(f.off_shelf, 1),
+            "skus_on_sale": round(f.listed, 1),
+            "volume_out_of_stock": round(f.volume_out, 3),
         },
         created_at=now,
     )

@@ -14,13 +14,17 @@ leaves its peers is. The reference of a coarser segment (a category chain-wide, 
 category in one channel) is the sum of its members' references.
 
 The residual of a segment is log(1 + actual) - log(1 + reference). The test on an as-of day
-compares the mean residual of the last `WINDOW` days with the mean of the `LEVEL_DAYS` days
-before them (the segment's recent level: launches and slow trends move it without alarm), scaled
-by the spread that same statistic had over the reference year (so the residuals' own
-autocorrelation is priced in). A segment drifts when the shift is significant after a
-Bonferroni correction over the feature's segments (by the normal tail and by the Poisson tail of
-the window's count, which the normal one understates for a window of a few units) and larger
-than the feature's minimum effect.
+compares the residual of the last `WINDOW` days with that of the `LEVEL_DAYS` days before them
+(the segment's recent level: launches and slow trends move it without alarm), counting only the
+level's days priced and promoted as the window is (like for like), scaled by the spread that
+same statistic had over the reference year (so the residuals' own autocorrelation is priced in).
+A segment drifts when the shift is significant after a Bonferroni correction over the feature's
+segments (by the normal tail and by the negative-binomial tail of the window's count, with the
+segment's own over-dispersion, which the normal one understates for a window of a few units)
+and larger than the feature's minimum effect.
+
+Sales that fell while demand did not, because shelves were empty, are reported apart as supply
+findings: the same test on everything sold against the reference with every SKU on the shelf.
 
 The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
 replay of two years re-fits weekly in seconds on a small world.
@@ -46,11 +50,13 @@ ROUNDS = 6  # reweighting rounds, each also updating the common factor and price
 RIDGE = 1.0  # keeps a segment's season finite when its reference year is nearly all zeros
 ALPHA = 0.001  # family-wise false-alarm rate per feature and as-of day (Bonferroni)
 # The smallest shift worth an alert: a significant 3% move in a big segment is not news.
-MIN_EFFECT = {"demand": 0.15, "stockouts": 0.5}
-# A move of the segment's mean log price (3%) or promotion share (10 points) between the recent
-# level's days and the window's makes a shift planned rather than drift.
+MIN_EFFECT = {"demand": 0.15, "stockouts": 0.5, "supply": 0.2}
+# A day of the recent level is compared with the window only when the segment's mean log price
+# (3%) and promotion share (10 points) that day were within these of the window's mean; with
+# fewer than MIN_LEVEL_DAYS such days a shift has a planned cause and is not drift.
 PRICE_TOLERANCE = 0.03
 PROMO_TOLERANCE = 0.1
+MIN_LEVEL_DAYS = 14
 # So does a product launched in the segment within this many days (a launch ramps up for weeks).
 LAUNCH_DAYS = 91
 # Days of history the test of one as-of day needs before it.
@@ -72,6 +78,9 @@ class DriftFinding:
     since: dt.date  # where the shift began, by a CUSUM over the last weeks
     actual: float  # the window's total
     expected: float  # the reference's total over the window, at the segment's recent level
+    off_shelf: float  # SKUs out of stock on the window's average day
+    listed: float  # SKUs on sale on the window's average day
+    volume_out: float  # share of the segment's usual volume out of stock over the window
 
     @property
     def message(self) -> str:
@@ -80,18 +89,29 @@ class DriftFinding:
 
 def drift_sentence(f: DriftFinding) -> str:
     """One sentence a planner reads: "Tents demand at S003 is 31% above its seasonal reference
-    for 6 of the last 7 days (shift since 2026-10-02)."""
-    what = {"demand": "demand", "stockouts": "stock-outs"}[f.feature]
+    for 6 of the last 7 days (shift since 2026-10-02)."; for supply: "Tents at S003 sold 40%
+    less than its seasonal reference over the last 7 days while 12 of 30 SKUs (45% of its usual
+    volume) were out of stock on an average day: a supply problem, not a drop in demand (since
+    2026-10-02)." """
     key = f.segment
+    what = {"demand": " demand", "stockouts": " stock-outs", "supply": ""}[f.feature]
     if f.level == "location":
-        subject = f"{what.capitalize()} at {key['location']} (all categories)"
+        at = f"{what.strip().capitalize()} at " if what else ""
+        subject = f"{at}{key['location']} (all categories)"
     elif f.level == "category":
-        subject = f"{key['category']} {what} across the chain"
+        subject = f"{key['category']}{what} across the chain"
     elif f.level == "category_channel":
         where = "online" if key["channel"] == "online" else "in the stores"
-        subject = f"{key['category']} {what} {where}"
+        subject = f"{key['category']}{what} {where}"
     else:
-        subject = f"{key['category']} {what} at {key['location']}"
+        subject = f"{key['category']}{what} at {key['location']}"
+    if f.feature == "supply":
+        return (
+            f"{subject} sold {-f.effect:.0%} less than its seasonal reference over the last "
+            f"{WINDOW} days while {f.off_shelf:.0f} of {f.listed:.0f} SKUs ({f.volume_out:.0%} of "
+            f"its usual volume) were out of stock on an average day: a supply problem, not a "
+            f"drop in demand (since {f.since.isoformat()})."
+        )
     verb = "are" if f.feature == "stockouts" else "is"
     direction = "above" if f.effect > 0 else "below"
     return (
@@ -212,7 +232,12 @@ class _Window:
     scale: np.ndarray  # (S, n) sd of `shift` without drift
     actual: np.ndarray  # (S, n) daily
     expected: np.ndarray  # (S, n) daily
-    planned: np.ndarray  # (S, n) bool: prices or promotions moved (`_planned_change`)
+    planned: np.ndarray  # (S, n) bool: prices, promotions or assortment moved; not tested
+    extra: np.ndarray  # (S,) variance of `shift` beyond counting noise, in the reference year
+    sold: np.ndarray  # (S, n) daily units sold, in stock or not (what the tills saw)
+    full: np.ndarray  # (S, n) daily reference with every SKU on the shelf
+    off_shelf: np.ndarray  # (S, n) SKUs out of stock each day
+    listed: np.ndarray  # (S, n) SKUs on sale each day
 
 
 def _statistics(
@@ -221,58 +246,90 @@ def _statistics(
     expected_f = reference(panel, feature, start, fit_end, stop)
     actual = segments.members @ panel.values[feature][:, start:stop]
     expected = segments.members @ expected_f
-
-    def log_ratio(width: int) -> np.ndarray:
-        return np.log((_rolling_sum(actual, width) + 1) / (_rolling_sum(expected, width) + 1))
-
-    level = _lagged(log_ratio(LEVEL_DAYS), WINDOW)
-    shift = log_ratio(WINDOW) - level
+    # The recent level is read off the days priced and promoted as the window is: a promotion
+    # that ended the day a shift began neither hides the shift nor fakes one, whatever the pooled
+    # promotion response gets wrong about this segment.
+    comparable = _comparable_days(panel, segments, start, stop)
+    level_actual = np.zeros(actual.shape)
+    level_expected = np.zeros(actual.shape)
+    for k, lag in enumerate(range(WINDOW, WINDOW + LEVEL_DAYS)):
+        level_actual += np.where(comparable[k], _lagged(actual, lag), 0.0)
+        level_expected += np.where(comparable[k], _lagged(expected, lag), 0.0)
+    window_actual, window_expected = _rolling_sum(actual, WINDOW), _rolling_sum(expected, WINDOW)
+    level = np.log((level_actual + 1) / (level_expected + 1))
+    shift = np.log((window_actual + 1) / (window_expected + 1)) - level
     # The spread of `shift`: counting noise, which follows the volume of the days compared (an
     # off-season week of a few units is noisy, a peak week is not), plus what the segment does
     # beyond counting noise, sized on the reference year (a promotion that worked better than
     # the pooled response, a run of stock-outs).
-    counting = 1.0 / (_rolling_sum(expected, WINDOW) + 1) + 1.0 / (
-        _lagged(_rolling_sum(expected, LEVEL_DAYS), WINDOW) + 1
-    )
+    counting = 1.0 / (window_expected + 1) + 1.0 / (level_expected + 1)
+    # Too few comparable days, or a launch: the shift has a planned cause and is not tested.
+    planned = (comparable.sum(axis=0) < MIN_LEVEL_DAYS) | _launched(panel, segments, start, stop)
     # Sized on the days the test would have looked at: planned changes are not tested.
-    planned = _planned_change(panel, segments, start, stop)
     n_fit = fit_end - start
     tested = ~planned[:, :n_fit] & np.isfinite(shift[:, :n_fit])
     n_tested = np.maximum(tested.sum(axis=1), 1)
     excess = np.where(tested, shift[:, :n_fit] ** 2 - counting[:, :n_fit], 0.0)
     extra = np.maximum(excess.sum(axis=1) / n_tested, 0.0)
     scale = np.sqrt(counting + extra[:, None])
-    return _Window(shift, level, scale, actual, expected, planned)
+    # The reference undone of its shelf offset: what would have sold had every SKU been there.
+    full = expected_f / np.maximum(panel.availability[:, start:stop], 1e-6)
+    return _Window(
+        shift,
+        level,
+        scale,
+        actual,
+        expected,
+        planned,
+        extra,
+        sold=segments.members @ panel.sold[:, start:stop],
+        full=segments.members @ full,
+        off_shelf=segments.members @ panel.off_shelf[:, start:stop],
+        listed=segments.members @ panel.listed[:, start:stop],
+    )
 
 
-def _counting_tail(stat: _Window, j: int, rows: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """(len(rows),) the Poisson probability of a window total at least as far from the reference
-    (at the segment's recent level) as the one seen, on the side of `z`. The z-test's normal
-    tail is far too thin for a window of a few units (a store's small category selling 0 against
-    6 expected reads z = -5, yet happens about once in 400 weeks by counting alone), so a shift
-    must also be beyond what counting noise explains; over-dispersion only widens it, so this
-    can only veto."""
+def _counting_tail(
+    stat: _Window, actual: np.ndarray, expected: np.ndarray, j: int, rows: np.ndarray, z: np.ndarray
+) -> np.ndarray:
+    """(len(rows),) the probability of a window total at least as far from the reference (at the
+    segment's recent level) as the one seen, on the side of `z`, under a negative binomial
+    (gamma-Poisson) count: the mean is the reference's, and the variance beyond counting noise
+    is the segment's own from its reference year (`extra`, a relative variance, so mu^2 *
+    extra). The z-test's normal tail is far too thin for a window of a few units (a store's
+    small category selling 0 against 6 expected reads z = -5, yet happens about once in 400
+    weeks by counting alone, more often for a segment that varies beyond counting), so a shift
+    must also be beyond what this count distribution explains; this can only veto."""
     window = slice(j - WINDOW + 1, j + 1)
-    seen = np.rint(stat.actual[rows, window].sum(axis=1))
-    mean = stat.expected[rows, window].sum(axis=1) * np.exp(stat.level[rows, j])
-    return np.where(z < 0, stats.poisson.cdf(seen, mean), stats.poisson.sf(seen - 1, mean))
+    seen = np.rint(actual[rows, window].sum(axis=1))
+    mean = expected[rows, window].sum(axis=1) * np.exp(stat.level[rows, j])
+    # scipy's (n, p): mean n (1 - p) / p, variance mean + mean^2 / n.
+    n = 1.0 / np.maximum(stat.extra[rows], 1e-9)
+    count = stats.nbinom(n, n / (n + mean))
+    return np.where(z < 0, count.cdf(seen), count.sf(seen - 1))
 
 
-def _planned_change(panel: SegmentPanel, segments: Segments, start: int, stop: int) -> np.ndarray:
-    """(S, n) whether the segment's prices or promotions moved between the recent level's days
-    and the window's, or a product was launched in it lately: the shift then has a planned cause
-    the reference may not size right for this segment, and it is not reported as drift."""
+def _comparable_days(panel: SegmentPanel, segments: Segments, start: int, stop: int) -> np.ndarray:
+    """(LEVEL_DAYS, S, n) whether each day of the recent level (lags WINDOW .. WINDOW +
+    LEVEL_DAYS - 1 before the window's last day) had the segment's mean log price and promotion
+    share within tolerance of the window's mean: those days are a like-for-like level for it."""
     size = np.maximum(segments.members.sum(axis=1), 1.0)[:, None]
-    moved = np.zeros((len(segments.level), stop - start), dtype=bool)
+    lags = range(WINDOW, WINDOW + LEVEL_DAYS)
+    out = np.ones((LEVEL_DAYS, len(segments.level), stop - start), dtype=bool)
     for series, tolerance in ((panel.log_price, PRICE_TOLERANCE), (panel.promo, PROMO_TOLERANCE)):
         mean = segments.members @ series[:, start:stop] / size
         window = _rolling_sum(mean, WINDOW) / WINDOW
-        before = _lagged(_rolling_sum(mean, LEVEL_DAYS) / LEVEL_DAYS, WINDOW)
-        moved |= np.abs(window - before) > tolerance
-    # A product new to the segment builds its sales for weeks: an assortment change, planned.
+        for k, lag in enumerate(lags):
+            # NaN (before the panel's start) compares False: such a day is no level.
+            out[k] &= np.abs(_lagged(mean, lag) - window) <= tolerance
+    return out
+
+
+def _launched(panel: SegmentPanel, segments: Segments, start: int, stop: int) -> np.ndarray:
+    """(S, n) whether a product was launched in the segment within LAUNCH_DAYS: a new product
+    builds its sales for weeks, an assortment change, planned, not drift."""
     launched = segments.members @ panel.launched[:, start:stop]
-    moved |= launched - _lagged(launched, LAUNCH_DAYS) > 0
-    return moved
+    return launched - _lagged(launched, LAUNCH_DAYS) > 0
 
 
 def _onset(residual: np.ndarray, scale: float, sign: float) -> int:
@@ -303,11 +360,13 @@ def scan(
     segments: Segments | None = None,
 ) -> list[DriftFinding]:
     """Every drift finding on each as-of day from `first_as_of` to `last_as_of`, each day seeing
-    only the days up to it. The reference is re-fitted every `WINDOW` days, on the year that
-    ends before the first window it tests."""
+    only the days up to it, and with demand its supply findings (`_supply_hits`). The reference
+    is re-fitted every `WINDOW` days, on the year that ends before the first window it tests."""
     segments = build_segments(panel) if segments is None else segments
     check_history(panel.days[0].date(), first_as_of)
     first, last = panel.day_index(first_as_of), panel.day_index(last_as_of)
+    tail_alpha = ALPHA / (2 * len(segments.level))
+    bar = stats.norm.isf(tail_alpha)
     findings: list[DriftFinding] = []
     for chunk in range(first, last + 1, WINDOW):
         fit_end = chunk - (WINDOW - 1)
@@ -315,8 +374,6 @@ def scan(
         stop = min(chunk + WINDOW, last + 1)
         for feature in features:
             stat = _statistics(panel, segments, feature, start, fit_end, stop)
-            tail_alpha = ALPHA / (2 * len(segments.level))
-            bar = stats.norm.isf(tail_alpha)
             for t in range(chunk, stop):
                 j = t - start
                 z = stat.shift[:, j] / stat.scale[:, j]
@@ -326,12 +383,42 @@ def scan(
                     & (np.abs(effect) >= MIN_EFFECT[feature])
                     & ~stat.planned[:, j]
                 )
-                hits = hits[_counting_tail(stat, j, hits, z[hits]) <= tail_alpha]
+                hits = hits[
+                    _counting_tail(stat, stat.actual, stat.expected, j, hits, z[hits]) <= tail_alpha
+                ]
                 for s in hits:
                     findings.append(
-                        _finding(panel, segments, stat, feature, int(s), j, t, start, z[s])
+                        _finding(panel, segments, stat, feature, int(s), j, t, start, float(z[s]))
                     )
+                if feature != "demand":
+                    continue
+                drops = hits[z[hits] < 0]
+                for row, zs in _supply_hits(stat, j, drops, bar, tail_alpha):
+                    findings.append(_finding(panel, segments, stat, "supply", row, j, t, start, zs))
     return findings
+
+
+def _supply_hits(
+    stat: _Window, j: int, demand_drops: np.ndarray, bar: float, tail_alpha: float
+) -> list[tuple[int, float]]:
+    """(segment, z) of the segments whose sales fell below the full-shelf reference by the same
+    test as demand, while their demand (read off the SKU-days in stock) did not: the shelves
+    explain the drop, a supply problem to report as such, not demand drift."""
+    window = slice(j - WINDOW + 1, j + 1)
+    sold = stat.sold[:, window].sum(axis=1)
+    full = stat.full[:, window].sum(axis=1)
+    shortfall = np.log((sold + 1) / (full + 1)) - stat.level[:, j]
+    z = shortfall / stat.scale[:, j]
+    # The shelves must explain at least half the shortfall: a third of sales gone while 5% of
+    # the usual volume was out of stock is a drop in demand the demand test could not confirm.
+    lost = 1.0 - stat.expected[:, window].sum(axis=1) / np.maximum(full, 1e-9)
+    drop = -np.expm1(shortfall)
+    rows = np.flatnonzero(
+        (z <= -bar) & (drop >= MIN_EFFECT["supply"]) & (lost >= drop / 2) & ~stat.planned[:, j]
+    )
+    rows = np.setdiff1d(rows, demand_drops)
+    rows = rows[_counting_tail(stat, stat.sold, stat.full, j, rows, z[rows]) <= tail_alpha]
+    return [(int(s), float(z[s])) for s in rows]
 
 
 def _finding(
@@ -345,24 +432,33 @@ def _finding(
     start: int,
     z: float,
 ) -> DriftFinding:
+    # A supply finding is about what the tills saw against the full-shelf reference.
+    supply = feature == "supply"
+    actual, expected = (stat.sold, stat.full) if supply else (stat.actual, stat.expected)
     sign = 1.0 if z > 0 else -1.0
     level = stat.level[s, j]
     window = slice(j - WINDOW + 1, j + 1)
-    daily = np.log((stat.actual[s] + 1) / (stat.expected[s] * np.exp(level) + 1))
+    daily = np.log((actual[s] + 1) / (expected[s] * np.exp(level) + 1))
     days_beyond = int((sign * daily[window] > 0).sum())
     lookback = max(0, j - LEVEL_DAYS + 1)
     daily_scale = max(float(np.std(daily[: j - WINDOW])), 1e-3)
     onset = lookback + _onset(daily[lookback : j + 1], daily_scale, sign)
+    seen = float(actual[s, window].sum())
+    reference_total = float(expected[s, window].sum())
+    on_shelf = float(stat.expected[s, window].sum() / max(stat.full[s, window].sum(), 1e-9))
     return DriftFinding(
         feature=feature,
         level=str(segments.level[s]),
         segment=segments.keys[s],
         as_of=panel.days[t].date(),
-        effect=float(np.expm1(stat.shift[s, j])),
-        z=float(z),
+        effect=float(np.expm1(np.log((seen + 1) / (reference_total + 1)) - level)),
+        z=z,
         p_value=float(2 * stats.norm.sf(abs(z))),
         days_beyond=days_beyond,
         since=panel.days[start + onset].date(),
-        actual=float(stat.actual[s, window].sum()),
-        expected=float(stat.expected[s, window].sum() * np.exp(level)),
+        actual=seen,
+        expected=reference_total * float(np.exp(level)),
+        off_shelf=float(stat.off_shelf[s, window].mean()),
+        listed=float(stat.listed[s, window].mean()),
+        volume_out=1.0 - on_shelf,
     )

@@ -36,6 +36,9 @@ class SegmentPanel:
     # feature -> (F, T): units sold by the SKU-days in stock; SKU-days that ran out
     values: dict[str, np.ndarray]
     availability: np.ndarray  # (F, T) share of the segment's usual volume that was in stock
+    sold: np.ndarray  # (F, T) units sold by every SKU-day, in stock or not
+    off_shelf: np.ndarray  # (F, T) SKUs out of stock (ran out that day or still empty)
+    listed: np.ndarray  # (F, T) SKUs on sale
     log_price: np.ndarray  # (F, T) volume-weighted mean log of price over reference price
     promo: np.ndarray  # (F, T) volume-weighted share of the segment's SKUs on promotion
     launched: np.ndarray  # (F, T) products of the segment's category launched by each day
@@ -103,14 +106,17 @@ def load_segment_panel(
     weight = usual.to_numpy() + 0.05
     frame = frame.assign(
         _sold=frame[Y].to_numpy() * in_stock,
+        _raw=frame[Y].to_numpy(),
         _out=out,
+        _off=1.0 - in_stock,
+        _listed=1.0,
         _w=weight,
         _wstock=weight * in_stock,
         _wlp=weight * np.log(frame["price_ratio"].clip(lower=1e-3).to_numpy()),
         _wpromo=weight * frame["on_promo"].to_numpy(),
     )
     grouped = frame.groupby(["category_id", "location_id", DS], sort=True)[
-        ["_sold", "_out", "_w", "_wstock", "_wlp", "_wpromo"]
+        ["_sold", "_raw", "_out", "_off", "_listed", "_w", "_wstock", "_wlp", "_wpromo"]
     ].sum()
     days = pd.date_range(frame[DS].min(), frame[DS].max(), freq="D")
     segments = grouped.index.droplevel(DS).unique()
@@ -143,6 +149,9 @@ def load_segment_panel(
             "stockouts": dense["_out"].to_numpy().reshape(shape),
         },
         availability=np.where(w > 0, dense["_wstock"].to_numpy().reshape(shape) / safe, 1.0),
+        sold=dense["_raw"].to_numpy().reshape(shape),
+        off_shelf=dense["_off"].to_numpy().reshape(shape),
+        listed=dense["_listed"].to_numpy().reshape(shape),
         log_price=dense["_wlp"].to_numpy().reshape(shape) / safe,
         promo=dense["_wpromo"].to_numpy().reshape(shape) / safe,
         launched=launched,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,6 +35,13 @@ PAST_CHANGES = "distance from past changes"
 NO_PROMOTION_INCREASE = "no increase during a promotion"
 # A figure within this share of its limit passes, but the page says it is close.
 CLOSE_TO_LIMIT = 0.9
+# How a rung of the ladder is rounded to cents. Every plan now rounds toward the list price and
+# records it (`toward_list`). Plans made before the rule was recorded (`not_recorded`) rounded
+# to the nearest cent until 2026-12-07, toward the list price since: such a plan is judged by
+# either rule, so an old proposal is never shown breaking a guardrail it kept when it was made.
+Rounding = Literal["toward_list", "not_recorded"]
+TOWARD_LIST: Rounding = "toward_list"
+NOT_RECORDED: Rounding = "not_recorded"
 
 
 def percent(fraction: float, *, signed: bool = False) -> str:
@@ -67,6 +75,12 @@ class Guardrails(BaseModel):
     history_sigmas: float = Field(
         default=3.0, gt=0.0, description="Trip when a change departs this far from history."
     )
+    rounding: Rounding = Field(
+        default=TOWARD_LIST,
+        description="How a rung is rounded to cents: toward the list price, or (a plan made "
+        "before the rule was recorded) not recorded, when either that or the nearest cent is "
+        "on the ladder.",
+    )
 
     @field_validator("ladder")
     @classmethod
@@ -76,10 +90,13 @@ class Guardrails(BaseModel):
         return tuple(sorted(set(value), reverse=True))
 
 
-def ladder_price(list_price: float, fraction: float) -> float:
+def ladder_price(list_price: float, fraction: float, *, nearest: bool = False) -> float:
     """The price of the ladder's rung `fraction` of `list_price`, in cents, rounded toward the
     list price: a markdown rung is never deeper than its fraction (70% of 96.99 is 67.90, not
-    67.89, a 30.003% cut), so a step from list to a rung `max_step` below it stays within it."""
+    67.89, a 30.003% cut), so a step from list to a rung `max_step` below it stays within it.
+    `nearest`: rounded to the nearest cent instead, the rule plans were made under before."""
+    if nearest:
+        return round(list_price * fraction, 2)
     cents = list_price * fraction * 100
     # Cents that are whole up to float noise stay as they are (70% of 100.00 is 70.00).
     whole = round(cents)
@@ -88,14 +105,32 @@ def ladder_price(list_price: float, fraction: float) -> float:
     return (math.ceil(cents) if fraction < 1 else math.floor(cents)) / 100
 
 
-def step_within(previous: float, price: float, max_step: float) -> bool:
+def rung_prices(
+    list_price: float, fraction: float, rounding: Rounding
+) -> tuple[tuple[float, bool], ...]:
+    """The prices the rung `fraction` of `list_price` may be at under `rounding`, each with
+    whether it is the nearest cent's: toward the list price, and for a plan that does not
+    record its rule, the nearest cent too."""
+    toward = (ladder_price(list_price, fraction), False)
+    if rounding == TOWARD_LIST:
+        return (toward,)
+    return toward, (ladder_price(list_price, fraction, nearest=True), True)
+
+
+def step_within(previous: float, price: float, guardrails: Guardrails) -> bool:
     """Whether a move from `previous` to `price` is within the maximum step: the one test the
-    optimiser searches by, the circuit breaker rejects by and the page's line reports."""
-    return abs(price - previous) <= max_step * previous + STEP_EPSILON
+    optimiser searches by, the circuit breaker rejects by and the page's line reports. A plan
+    whose rungs may be rounded to the nearest cent may pass it by that half cent."""
+    slack = STEP_EPSILON if guardrails.rounding == TOWARD_LIST else PRICE_TOLERANCE
+    return abs(price - previous) <= guardrails.max_step * previous + slack
 
 
-def on_ladder(price: float, list_price: float, ladder: Sequence[float]) -> bool:
-    return any(abs(price - ladder_price(list_price, f)) <= PRICE_TOLERANCE for f in ladder)
+def on_ladder(price: float, list_price: float, guardrails: Guardrails) -> bool:
+    return any(
+        abs(price - rung) <= PRICE_TOLERANCE
+        for f in guardrails.ladder
+        for rung, _ in rung_prices(list_price, f, guardrails.rounding)
+    )
 
 
 def step_violations(
@@ -111,7 +146,7 @@ def step_violations(
     if abs(price - previous) <= PRICE_TOLERANCE:
         return []
     reasons = []
-    if not on_ladder(price, list_price, guardrails.ladder):
+    if not on_ladder(price, list_price, guardrails):
         reasons.append(f"price {price:.2f} is not on the price ladder")
     if price < guardrails.min_price_fraction * list_price - PRICE_TOLERANCE:
         reasons.append(
@@ -123,7 +158,7 @@ def step_violations(
             f"price {price:.2f} breaks the margin floor of {percent(guardrails.min_margin)} "
             f"over cost {unit_cost:.2f}"
         )
-    if not step_within(previous, price, guardrails.max_step):
+    if not step_within(previous, price, guardrails):
         reasons.append(
             f"change {previous:.2f} -> {price:.2f} exceeds the maximum step of "
             f"{percent(guardrails.max_step)}"
@@ -331,11 +366,11 @@ def guardrail_checks(
     steps = [(a, b) for a, b in zip(path, path[1:], strict=False) if abs(b - a) > PRICE_TOLERANCE]
     lowest = min(path)
     margin = (lowest - unit_cost) / lowest if lowest > 0 else float("-inf")
-    off_ladder = [b for _, b in steps if not on_ladder(b, list_price, guardrails.ladder)]
+    off_ladder = [b for _, b in steps if not on_ladder(b, list_price, guardrails)]
     if steps:
         a, b = max(steps, key=lambda s: abs(s[1] - s[0]) / s[0])
         change = b / a - 1
-        within = step_within(a, b, guardrails.max_step)
+        within = step_within(a, b, guardrails)
         # One decimal would show a cut of 30.003% as the limit itself, "-30.0%", next to
         # "broken": a broken step is shown as precisely as it takes to see it is past the limit.
         shown = percent(change, signed=True) if within else f"{change:+.3%}"
@@ -350,10 +385,21 @@ def guardrail_checks(
         largest, step_verdict = "no price changes", PASSED
     rises = [(a, b) for a, b in steps if b > a]
     floor = guardrails.min_price_fraction * list_price
+    # A plan that does not record its rounding is judged by both rules it may have been made
+    # under, and its lines say so.
+    rounded, slack = (
+        ("", "")
+        if guardrails.rounding == TOWARD_LIST
+        else (
+            ", each rounded toward list or to the nearest cent (the plan does not record which "
+            "rule it was made under)",
+            ", or half a cent more where a rung was rounded to the nearest cent",
+        )
+    )
     figures = [
         (
             LADDER,
-            f"prices at {', '.join(percent(f) for f in guardrails.ladder)} of list",
+            f"prices at {', '.join(percent(f) for f in guardrails.ladder)} of list{rounded}",
             f"price {off_ladder[0]:.2f} is not on the ladder"
             if off_ladder
             else "every new price is on the ladder",
@@ -373,7 +419,7 @@ def guardrail_checks(
         ),
         (
             MAXIMUM_STEP,
-            f"weekly change at most {percent(guardrails.max_step)}",
+            f"weekly change at most {percent(guardrails.max_step)}{slack}",
             largest,
             step_verdict,
         ),

@@ -155,7 +155,8 @@ def _price_ladder(
     list_price: float, current_price: float, ladder: tuple[float, ...]
 ) -> tuple[np.ndarray, int]:
     """The candidate prices and the index of the current price among them, worked out once per
-    SKU: it has the same prices at every location."""
+    SKU: it has the same prices at every location. A new plan's rungs are rounded by today's
+    rule (`Guardrails.rounding` defaults to it, and the plan records it)."""
     rungs = {ladder_price(list_price, f) for f in ladder}
     prices = np.array(sorted(rungs | {round(current_price, 2)}, reverse=True))
     prices.flags.writeable = False
@@ -201,11 +202,11 @@ def solve_many(
                 [float(problem.prices[j]) for j in path[0]]
                 for problem, path in zip(problems[chunk], paths[chunk], strict=True)
             ]
-            outcomes = [_expected(item, weighted, c, objective, step) for c in candidates]
+            outcomes = [outcome(item, c, objective) for c in candidates]
             best = max(range(len(candidates)), key=lambda i: outcomes[i][0])
             prices = candidates[best]
             value, units, leftover = outcomes[best]
-        keep = _expected(item, weighted, [item.current_price] * item.horizon, objective, step)
+        keep = outcome(item, [item.current_price] * item.horizon, objective)
         plans.append(
             MarkdownPlan(
                 item_id=item.item_id,
@@ -243,17 +244,16 @@ def _hermite_nodes(n: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / weights.sum()
 
 
-def _expected(
-    item: MarkdownItem,
-    scenarios: list[tuple[float, float]],
-    prices: Sequence[float],
-    objective: Objective,
-    step: float,
+def outcome(
+    item: MarkdownItem, prices: Sequence[float], objective: Objective
 ) -> tuple[float, list[float], float]:
-    """(value, units per week, units left) of a price path, averaged over the scenarios, with
-    sales on the optimiser's stock grid."""
+    """(value, units per week, units left) of a price path by the item's demand model, averaged
+    over the elasticity's scenarios, with sales on the optimiser's stock grid: the one way a
+    path is valued, for the plan chosen, for keeping today's price, and for a pricing manager's
+    edit of the plan (from the demand model its proposal records)."""
+    step = stock_step(item)
     value, units, left = 0.0, np.zeros(item.horizon), 0.0
-    for elasticity, weight in scenarios:
+    for elasticity, weight in _scenarios(item):
         v, u, rest = evaluate(item, prices, objective, step=step, elasticity=elasticity)
         value, units, left = (
             value + weight * v,

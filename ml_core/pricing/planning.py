@@ -536,6 +536,14 @@ def _plan(
             "gain": round(plan.gain, 2),
             "leftover": round(plan.leftover, 2),
         },
+        # What the path was valued with, so an edited path is valued the same way
+        # (`approvals.price_changes.MarkdownContent.expected`).
+        "demand": {
+            "baseline": list(item.baseline),
+            "elasticity": item.elasticity,
+            "elasticity_se": item.elasticity_se,
+            "salvage": item.salvage,
+        },
         "guardrails": guardrails.model_dump(mode="json"),
         "binding_guardrails": [
             {"guardrail": b.guardrail, "held_back": held_back(b, start)} for b in plan.binding

@@ -10,7 +10,9 @@
 - `post_purchase`: what goes with the last purchase (this session's, else the last order's).
 
 Every list keeps to the `RankingRules`: only what can be sold at the shopper's home store or
-online (`CatalogItem.available`, the one rule), at most so many per category.
+online (`CatalogItem.available`, the one rule, on a catalogue snapshot that follows every price
+and stock write), at most so many per category; an anonymous visitor, who has no home store,
+gets only what sells online on every slot.
 A unit in a running experiment (`ml_core.experiments.assignment`) gets its arm's rules when the
 arm's config sets some (`{"rules": {...}}`, checked when the experiment is created and parsed
 once per process while it runs).
@@ -29,7 +31,7 @@ from sqlalchemy import Engine, select
 from ml_core.experiments.assignment import Assignment, LiveExperiments
 from ml_core.recommend.live import LiveEvent, LiveStore
 from ml_core.recommend.ranking import RankedItem, RankingRules
-from ml_core.recommend.serving import RecommendationService
+from ml_core.recommend.serving import COMPLEMENT_RULES, SIMILAR_RULES, RecommendationService
 from ml_core.recommend.session import SessionEvent
 from ml_core.ttl_cache import TtlCache
 from retail.store.models import Customer, Order, OrderItem
@@ -49,7 +51,7 @@ _PHONE = re.compile(r"Mobi|iPhone|Android", re.IGNORECASE)
 # How old a shopper's history (read from SQL) may be: orders placed elsewhere reach the grid
 # within this long; what they do on the storefront reaches it at once, through the live store.
 HISTORY_MAX_AGE_S = 30.0
-# How long a product page's lists are reused (stock is the service's snapshot either way).
+# How long a product page's lists are reused (a new catalogue snapshot starts new ones).
 PRODUCT_PAGE_TTL_S = 60.0
 # Purchases this close to the last one belong to the same checkout.
 _SAME_CHECKOUT_S = 600.0
@@ -151,21 +153,26 @@ class Placements:
             service.item(product_id)
         if placement == "product":
             assert product_id is not None
-            # Keyed by the model version too: a promoted champion's lists show at once.
+            # Keyed by the model and catalogue versions too: a promoted champion's lists, and
+            # a price or stock change, show at once.
             return self._product_pages.get(
-                (product_id, location, k, rules, service.model_version),
+                (product_id, location, k, rules, service.model_version, service.catalog_version),
                 lambda: self._product_page(product_id, location, k, rules),
             )
         if placement == "cart":
             cart = _since_last_purchase(recent, "add_to_cart")
             if not cart:
                 return []
-            return service.complements(cart, k, location_id=location, rules=rules)
+            return service.complements(
+                cart, k, location_id=location, rules=rules or COMPLEMENT_RULES
+            )
         if placement == "post_purchase":
             bought = self._last_purchase(visitor, recent)
             if not bought:
                 return []
-            return service.complements(bought, k, location_id=location, rules=rules)
+            return service.complements(
+                bought, k, location_id=location, rules=rules or COMPLEMENT_RULES
+            )
         session = [
             SessionEvent(e.product_id, e.kind, e.at)
             for e in reversed(recent)
@@ -200,9 +207,9 @@ class Placements:
         service = self.service
         # Half the list at most: the page shows both what goes with it and what is like it.
         look = service.complete_the_look(
-            product_id, max(1, k // 2), location_id=location, rules=rules
+            product_id, max(1, k // 2), location_id=location, rules=rules or COMPLEMENT_RULES
         )
-        like = service.similar(product_id, k, location_id=location, rules=rules)
+        like = service.similar(product_id, k, location_id=location, rules=rules or SIMILAR_RULES)
         shown = {r.item_id for r in look}
         return (look + [r for r in like if r.item_id not in shown])[:k]
 

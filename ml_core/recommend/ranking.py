@@ -38,10 +38,11 @@ _ACTION_PHRASES: dict[str, str] = {
 class CatalogItem:
     """What ranking and the index need to know about one product, as the store has it now.
 
-    `in_stock` holds the physical stores with sellable units (on hand minus reserved);
-    `online` says the online channel has some. `margin` is the mean margin rate of the
-    variants with a known cost, 0 when none is known; `clearance` is true when a variant's
-    latest price change is a markdown.
+    `price` is the lowest price of the variants on sale (0 when none is), `price_range` their
+    lowest and highest (None when none is). `in_stock` holds the physical stores with sellable
+    units (on hand minus reserved); `online` says the online channel has some. `margin` is the
+    mean margin rate of the variants with a known cost, 0 when none is known; `clearance` is
+    true when a variant's latest price change is a markdown.
     """
 
     item_id: str
@@ -55,6 +56,7 @@ class CatalogItem:
     in_stock: frozenset[str]
     online: bool
     description: str = ""
+    price_range: tuple[float, float] | None = None
 
     def available(self, location_id: str | None) -> bool:
         """Buyable by a shopper at `location_id` (a store) or online."""

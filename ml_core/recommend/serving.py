@@ -23,10 +23,11 @@ import datetime as dt
 import hashlib
 import logging
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -54,6 +55,7 @@ from ml_core.registry import ArtifactRegistry
 from ml_core.ttl_cache import TtlCache
 from ml_core.vectors import FieldKind, Match, Point, Schema, VectorIndex, Where
 from ml_core.vectors import open_index as open_vector_index
+from retail import catalog_version
 from retail.catalog_queries import position_sellable
 from retail.clock import today as clock_today
 from retail.errors import AisleError, NotFoundError
@@ -91,6 +93,11 @@ PAYLOAD_INDEXES: dict[str, FieldKind] = {
     "margin": "float",
     "clearance": "integer",
 }
+# The rules of a list of items like one product (no category cap) and of what goes with some
+# (one per category), each keeping to what sells at the shopper's store or online. Called without
+# rules, `similar` and `complements` filter stock only at a named store.
+SIMILAR_RULES = RankingRules(max_per_category=None)
+COMPLEMENT_RULES = RankingRules(max_per_category=1)
 # The namespace the item index's point ids had before the adapter, kept so they do not move.
 _POINT_NAMESPACE = uuid.UUID("5d9b6c64-4a51-4f55-9d2b-3c1f0a7e8b21")
 
@@ -237,7 +244,7 @@ def price_band(price: float) -> str:
 
 
 def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
-    """Every product with its category, brand, lowest available price, margin rate, clearance
+    """Every product with its category, brand, price range on sale, margin rate, clearance
     flag and the stores (and whether online) where it is in stock, by the catalogue's rule
     (`position_sellable`)."""
     with engine.connect() as conn:
@@ -288,7 +295,8 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
             conn,
         )
     selling = variants[variants["available"].astype(bool)]
-    price = selling.groupby("product_id")["price"].min()
+    # `retail.catalog_queries.price_range`'s rule: the lowest and highest price of the SKUs sold.
+    prices = selling.groupby("product_id")["price"].agg(["min", "max"])
     costed = selling.dropna(subset=["unit_cost"])
     costed = costed[costed["price"] > 0]
     margin = (
@@ -313,7 +321,12 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
             category=row.category or "other",
             # Products without a brand (all of tau2's) read back as NaN, which no payload takes.
             brand=row.brand if isinstance(row.brand, str) else None,
-            price=float(price.get(row.id, 0.0)),
+            price=float(prices["min"].get(row.id, 0.0)),
+            price_range=(
+                (float(prices.at[row.id, "min"]), float(prices.at[row.id, "max"]))
+                if row.id in prices.index
+                else None
+            ),
             margin=float(np.clip(margin.get(row.id, 0.0), 0.0, 1.0)),
             clearance=row.id in on_clearance,
             in_stock=frozenset(stores.get(row.id, ())),
@@ -323,8 +336,32 @@ def load_catalog(engine: Engine) -> dict[str, CatalogItem]:
     return catalog
 
 
+def catalog_stamp(engine: Engine) -> tuple[int, dt.date]:
+    """What a catalogue snapshot is current for: the catalogue's version (moved by every price
+    and stock write, `retail.catalog_version`) and today's date (a scheduled markdown step
+    starts on its day with no write)."""
+    with engine.connect() as conn:
+        version = catalog_version.current(conn)
+    return version, clock_today(engine)
+
+
 # ---------------------------------------------------------------------------------------------
 # The service
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The catalogue as read at `version` (the catalogue's version, today), and the masks of
+    the model's items allowed per location made from it: replaced whole, never edited, so a
+    request reads one snapshot throughout."""
+
+    items: dict[str, CatalogItem]
+    version: tuple[int, dt.date]
+    allowed: dict[str | None, np.ndarray] = field(default_factory=dict)
+
+    def reset(self) -> _Snapshot:
+        """The same items without the masks (another model's items)."""
+        return _Snapshot(self.items, self.version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +385,9 @@ class RecommendationService:
     Candidates come from vector retrieval on the shopper's profile (long-term history blended
     with this session), item-item neighbours of what they just looked at, and popularity; the
     `RankingRules` decide what is shown. `model_version` names the recommender version used, for
-    answers to cite. Call `refresh_stock` when inventory changes. `version` pins another
-    version than the champion (the shadow's service, `ml_core.recommend.shadow`).
+    answers to cite. `follow_catalog` keeps its catalogue snapshot (stock, prices, clearance)
+    in step with the store's. `version` pins another version than the champion (the shadow's
+    service, `ml_core.recommend.shadow`).
     """
 
     def __init__(
@@ -374,7 +412,9 @@ class RecommendationService:
         # (`for_shopper(history_max_age_s=...)`).
         self._histories: TtlCache[tuple[list[_Action], set[str]]] = TtlCache(history_ttl_s)
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
-        self.catalog = load_catalog(engine)
+        self._snapshot = self._read_catalog()
+        self._catalog_lock = threading.Lock()
+        self._catalog_checked = time.monotonic()
         self._given_vectors = vectors
         self._registry = ArtifactRegistry(settings.var_dir / "artifacts")
         self._reload_lock = threading.Lock()
@@ -413,7 +453,7 @@ class RecommendationService:
             if old is not None:
                 old.close()
         self.vectors = vectors
-        self._allowed: dict[str | None, np.ndarray] = {}
+        self._snapshot = self._snapshot.reset()  # the masks are over the model's items
         self.model, self.model_version = model, manifest.version
 
     def _text_vectors(self) -> TextVectors:
@@ -463,11 +503,53 @@ class RecommendationService:
             raise
         return index
 
+    @property
+    def catalog(self) -> dict[str, CatalogItem]:
+        """The catalogue snapshot the lists are ranked from and their cards show (see
+        `follow_catalog`)."""
+        return self._snapshot.items
+
+    @property
+    def catalog_version(self) -> tuple[int, dt.date]:
+        """What the snapshot was read at: the catalogue's version and today's date."""
+        return self._snapshot.version
+
+    def follow_catalog(self) -> bool:
+        """Reload the catalogue snapshot when a write of prices or stock moved the catalogue's
+        version (`retail.catalog_version`) or the day changed (a scheduled markdown step
+        starts), checking at most every `Settings.catalog_check_s`: what a shopper can buy
+        and pays reaches the lists within that plus one reload, in every process sharing the
+        database. One request checks and reloads while the others go on with the snapshot
+        they have. True when it reloaded."""
+        now = time.monotonic()
+        if now - self._catalog_checked < self.settings.catalog_check_s:
+            return False
+        if not self._catalog_lock.acquire(blocking=False):
+            return False
+        try:
+            self._catalog_checked = now
+            if catalog_stamp(self.engine) == self._snapshot.version:
+                return False
+            self.refresh_stock()
+            return True
+        finally:
+            self._catalog_lock.release()
+
     def refresh_stock(self) -> None:
-        """Re-read stock, prices and clearance; the index's payloads follow."""
-        self.catalog = load_catalog(self.engine)
-        self.index.set_payloads(list(self._ids), [payload(self.catalog[i]) for i in self._ids])
-        self._allowed.clear()
+        """Re-read stock, prices and clearance; the index's payloads of the items whose stock,
+        price band, margin or clearance moved follow, then the new snapshot replaces the old
+        one whole."""
+        fresh = self._read_catalog()
+        old = self._snapshot.items
+        moved = [i for i in self._ids if i not in old or payload(old[i]) != payload(fresh.items[i])]
+        self.index.set_payloads(moved, [payload(fresh.items[i]) for i in moved])
+        self._snapshot = fresh
+
+    def _read_catalog(self) -> _Snapshot:
+        # The stamp first: a write landing during the read leaves it behind the data, so the
+        # next check reloads again rather than missing the write.
+        stamp = catalog_stamp(self.engine)
+        return _Snapshot(load_catalog(self.engine), stamp)
 
     def close(self) -> None:
         self.index.close()
@@ -597,10 +679,11 @@ class RecommendationService:
     ) -> list[RankedItem]:
         """Items like `item_id`: close in vector space or looked at by the same shoppers.
 
-        Same-category items are the point here, so the default rules set no category cap and
-        no stock filter unless a location is given."""
+        Same-category items are the point here, so the default rules (`SIMILAR_RULES`) set no
+        category cap, and no stock filter unless a location is given (a storefront passes
+        `SIMILAR_RULES` itself: it shows only what sells online or there)."""
         item = self.item(item_id)
-        rules = rules or RankingRules(max_per_category=None, in_stock_only=location_id is not None)
+        rules = rules or SIMILAR_RULES.model_copy(update={"in_stock_only": location_id is not None})
         n = _pool(k)
         candidates: list[Candidate] = []
         row = self._row_of.get(item_id)
@@ -646,7 +729,9 @@ class RecommendationService:
         bought (a cart's add-ons, what goes with an order); each scored by the sum over the
         items, its reason naming the item it goes with most. By default one per category."""
         items = [self.item(i) for i in item_ids]
-        rules = rules or RankingRules(max_per_category=1, in_stock_only=location_id is not None)
+        rules = rules or COMPLEMENT_RULES.model_copy(
+            update={"in_stock_only": location_id is not None}
+        )
         model = self._bought_together
         known = [i for i in items if model is not None and i.item_id in model.item_index_]
         if model is None or not known:
@@ -740,16 +825,17 @@ class RecommendationService:
     def _allowed_mask(self, location_id: str | None, rules: RankingRules) -> np.ndarray:
         """Over the model's items: in the catalogue and, with `in_stock_only`, buyable here."""
         key = location_id if rules.in_stock_only else "*any*"
-        mask = self._allowed.get(key)
+        snapshot = self._snapshot  # once: the mask is kept with the snapshot it was made from
+        mask = snapshot.allowed.get(key)
         if mask is None:
             mask = np.array(
                 [
-                    (item := self.catalog.get(str(i))) is not None
+                    (item := snapshot.items.get(str(i))) is not None
                     and (not rules.in_stock_only or item.available(location_id))
                     for i in self.model.item_ids_
                 ]
             )
-            self._allowed[key] = mask
+            snapshot.allowed[key] = mask
         return mask
 
     def _closest(self, item_ids: Sequence[str], anchors: Sequence[_Action]) -> list[_Action | None]:

@@ -92,7 +92,10 @@ class ShadowRunner:
                             self.engine,
                         )
                     )
-            return self._placements
+            shadow = self._placements
+        if shadow is not None:
+            shadow.service.follow_catalog()  # ranked from the same catalogue as the served list
+        return shadow
 
     def run(
         self,

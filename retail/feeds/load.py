@@ -5,8 +5,9 @@ records it as accepted: its sales rows appended to `daily_sales`, its snapshot w
 `inventory`, its catalogue rows over `variants` (with `price_history` for changed prices). A
 batch that fails any is recorded as quarantined with one sentence saying why, its file kept
 under the var dir, and nothing of it is written where a model reads (sales panels, pricing
-panels, the recommender's item features read only those tables). Sending an accepted file again
-changes nothing.
+panels, the recommender's item features read only those tables). An accepted inventory or
+catalogue batch also moves the catalogue's version (`retail.catalog_version`), so serving
+processes reload their catalogue snapshot. Sending an accepted file again changes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.feeds import checks
@@ -156,6 +158,8 @@ def load_feed(
             return FeedResult(batch_id, kind, QUARANTINED, reason, len(raw), 0, first_day, last_day)
         try:
             applied = APPLY[kind](conn, rows)
+            if kind in CATALOG_KINDS:
+                catalog_version.bump(conn)
             batch_id = _record(
                 conn,
                 {
@@ -299,6 +303,9 @@ def _apply_catalog(conn: Connection, rows: pd.DataFrame) -> int:
 
 
 APPLY = {"sales": _apply_sales, "inventory": _apply_inventory, "catalog": _apply_catalog}
+# The kinds whose rows change what a shopper can buy or pay: applying one moves the catalogue's
+# version (`retail.catalog_version`) in the same transaction.
+CATALOG_KINDS: frozenset[FeedKind] = frozenset({"inventory", "catalog"})
 
 
 def list_batches(

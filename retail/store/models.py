@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -431,14 +432,14 @@ class Experiment(Base):
 
 
 class MonitorAlert(Base):
-    """A drift or forecast-performance alert of the monitor (`ml_core.monitoring`), one per
+    """A drift, supply or forecast-performance alert of the monitor (`ml_core.monitoring`), one per
     check, feature, segment and as-of day: a re-run of the same day replaces it. `segment` is the
     segment's key ({"category": "Tents", "location": "S003"}); `retrain_kind` names the model
     kind a retraining job should train a challenger of, when one would help."""
 
     __tablename__ = "monitor_alerts"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # drift | forecast | ctr
+    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr
     feature: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(32))
     segment: Mapped[dict[str, Any]] = mapped_column()
@@ -489,6 +490,18 @@ class DatasetLoad(Base):
     __table_args__ = (
         UniqueConstraint("source", "content_hash", name="uq_dataset_loads_source_hash"),
     )
+
+
+class CatalogVersion(Base):
+    """The catalogue's version: one row whose counter every write of what a shopper can buy or
+    pay (stock, prices, whether a SKU is offered) moves in its own transaction
+    (`retail.catalog_version`), so a process holding a snapshot of the catalogue can tell with
+    one primary-key read that it is stale."""
+
+    __tablename__ = "catalog_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FeedBatch(Base):

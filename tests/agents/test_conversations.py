@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,9 @@ from retail.product_query import colour_covers
 from retail.store.models import AuditEvent, Category, Location, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, ToolSpec
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 def _names(result: TurnResult) -> list[str]:
@@ -358,3 +362,60 @@ def test_a_thing_the_store_does_not_sell_is_said_so_before_the_nearest_things(
     assert result.tool_calls[0].args["features"] == ["inflatable", "kayak"]
     if result.products:
         assert "nearest thing" in first
+
+
+def test_a_turn_is_one_trace_and_its_audit_events_name_their_spans(
+    assistant: Assistant, tool_world: ToolWorld, spans: InMemorySpanExporter
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+
+    result = assistant.ask(shopper, "a warm jacket under $200 please")
+
+    finished = spans.get_finished_spans()
+    [turn] = [s for s in finished if s.name.startswith("invoke_agent ")]
+    assert turn.parent is None
+    assert turn.attributes is not None
+    assert turn.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert turn.attributes["gen_ai.conversation.id"] == result.thread_id
+    assert turn.name == f"invoke_agent {turn.attributes['gen_ai.agent.name']}"
+    assert turn.attributes["gen_ai.provider.name"] == "aisle.local"
+    tools = [s for s in finished if s.name.startswith("execute_tool ")]
+    # One span per tool the turn called, in order, each a child of the turn in its trace.
+    assert [s.name for s in tools] == [f"execute_tool {c.name}" for c in result.tool_calls]
+    assert tools, "a search turn calls the search tool"
+    with Session(tool_world.engine) as session:
+        events = {
+            e.tool_call_id: e
+            for e in session.scalars(
+                select(AuditEvent).where(
+                    AuditEvent.conversation_id == result.thread_id,
+                    AuditEvent.event_type == "tool_call",
+                )
+            )
+        }
+    for span in tools:
+        assert span.parent is not None and span.parent.span_id == turn.context.span_id
+        assert span.context.trace_id == turn.context.trace_id
+        assert span.attributes is not None
+        assert span.attributes["gen_ai.operation.name"] == "execute_tool"
+        event = events[span.attributes["gen_ai.tool.call.id"]]
+        assert span.attributes["gen_ai.tool.name"] == event.tool_name
+        # From the trace to the signed chain, and back.
+        assert span.attributes["aisle.audit.event_id"] == event.event_id
+        assert event.detail["trace_id"] == format(turn.context.trace_id, "032x")
+        assert event.detail["span_id"] == format(span.context.span_id, "016x")
+    assert verify_chain(tool_world.engine, settings=tool_world.settings).ok
+
+
+def test_without_a_tracer_provider_audit_events_carry_no_trace(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+
+    result = assistant.ask(shopper, "any water bottles?")
+
+    with Session(tool_world.engine) as session:
+        details = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.conversation_id == result.thread_id)
+        ).all()
+    assert details and all("trace_id" not in d for d in details)

@@ -9,7 +9,7 @@ answers passes the grounding guard's check; what the 135M model chooses is repor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +27,9 @@ from retail.store.models import AuditEvent
 from tests.agents.loopback import LoopbackPeer, recording_proxy, refusing_port
 from tests.tools.world import ToolWorld
 from tools.base import Principal, tools_for
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 # Why an LLM brain may hand a step to the local one: the endpoint failed, or its reply was unusable.
 FALLBACK_REASONS = {*get_args(FailureReason), "no_usable_tool_calls", "empty_answer"}
@@ -116,7 +119,11 @@ def _message(exchange_response: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_an_openai_turn_offers_the_retrieved_tools_and_audits_the_models_calls(
-    assistant: Assistant, proxy: LoopbackPeer, tool_world: ToolWorld, shopper: Principal
+    assistant: Assistant,
+    proxy: LoopbackPeer,
+    tool_world: ToolWorld,
+    shopper: Principal,
+    spans: InMemorySpanExporter,
 ) -> None:
     brain = assistant.brain("openai")
     assert isinstance(brain, OpenAIBrain) and brain.selector is not None
@@ -140,6 +147,20 @@ def test_an_openai_turn_offers_the_retrieved_tools_and_audits_the_models_calls(
     assert result.tokens is not None and result.tokens.requests == len(answered)
     assert result.tokens.prompt_tokens == sum(u["prompt_tokens"] for u in answered) > 0
     assert result.tokens.completion_tokens == sum(u["completion_tokens"] for u in answered)
+    # Each request is a `chat {model}` span inside the turn's trace, with the usage reported.
+    finished = spans.get_finished_spans()
+    [turn] = [s for s in finished if s.name.startswith("invoke_agent ")]
+    chats = [s for s in finished if s.name.startswith("chat ")]
+    assert chats and {s.name for s in chats} == {f"chat {brain.client.model}"}
+    assert all(s.context.trace_id == turn.context.trace_id for s in chats)
+    assert all(s.attributes and s.attributes["gen_ai.provider.name"] == "openai" for s in chats)
+    reported = [
+        s.attributes for s in chats if s.attributes and "gen_ai.usage.input_tokens" in s.attributes
+    ]
+    assert len(reported) == len(answered)
+    assert sum(int(a["gen_ai.usage.input_tokens"]) for a in reported) == result.tokens.prompt_tokens
+    assert turn.attributes is not None
+    assert turn.attributes["gen_ai.usage.input_tokens"] == result.tokens.prompt_tokens
 
     model_calls = {
         call["id"]: call["function"]["name"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from langgraph.types import Command
@@ -34,6 +34,9 @@ from retail.store.open import open_store
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 from tools.base import Principal, Services
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SPEC = ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0)
 ANA = Principal.parse("planner:ana")
@@ -273,4 +276,52 @@ def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: 
     )
     assert len(_orders(world.engine, target.id)) == 1
     assert _executions(world.engine, target.id) == 1
+    assert verify_chain(world.engine, settings=world.settings).ok
+
+
+def test_a_run_and_a_decision_are_traced_and_the_approval_names_its_span(
+    world: World, spans: InMemorySpanExporter
+) -> None:
+    thread, pending = _start(world)
+    [run] = [s for s in spans.get_finished_spans() if s.name.startswith("invoke_agent")]
+    assert run.name == f"invoke_agent {HANDLER.agent_name}"
+    assert run.attributes is not None
+    assert run.attributes["gen_ai.conversation.id"] == thread
+    assert run.attributes["gen_ai.agent.name"] == HANDLER.agent_name
+    proposing = [s for s in spans.get_finished_spans() if s.name.startswith("execute_tool")]
+    assert {s.name for s in proposing} >= {"execute_tool propose_reorders"}
+    assert all(s.context.trace_id == run.context.trace_id for s in proposing)
+    spans.clear()
+    chosen = pending[0]
+
+    _resume(
+        world,
+        thread,
+        _batch(
+            DecisionRequest(
+                proposal_id=chosen.id, decision="approve", content_hash=chosen.content_hash
+            )
+        ),
+    )
+
+    by_name = {s.name: s for s in spans.get_finished_spans()}
+    resumed, decided = by_name[f"invoke_agent {HANDLER.agent_name}"], by_name["decide approve"]
+    executed = by_name["execute purchase_order"]
+    # The decision runs inside the resumed run, and the execution inside the decision.
+    assert decided.parent is not None and decided.context.trace_id == resumed.context.trace_id
+    assert executed.parent is not None and executed.parent.span_id == decided.context.span_id
+    assert decided.attributes is not None and executed.attributes is not None
+    assert decided.attributes["aisle.proposal.id"] == chosen.id
+    assert decided.attributes["aisle.accepted"] is True
+    (po,) = _orders(world.engine, chosen.id)
+    assert executed.attributes["aisle.executed_ref"] == po.id
+    with Session(world.engine) as session:
+        approval = session.scalars(
+            select(AuditEvent).where(
+                AuditEvent.approval_id == chosen.id,
+                AuditEvent.event_type == "approval",
+                AuditEvent.status == "approved",
+            )
+        ).one()
+    assert approval.detail["trace_id"] == format(decided.context.trace_id, "032x")
     assert verify_chain(world.engine, settings=world.settings).ok

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, update
@@ -13,8 +14,12 @@ from retail.audit import append_event, checkpoints_path
 from retail.settings import get_settings
 from retail.store.models import AuditEvent
 from retail.store.open import open_store
+from retail.telemetry import tracer
 from tests.audit_tampering import edit_and_rehash, forge, truncate
 from tests.conftest import Aisle
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 
 def _events(n: int) -> None:
@@ -75,6 +80,26 @@ def test_log_speaks_opentelemetry_names(aisle: Aisle) -> None:
     assert events[0]["arguments"]["email"] == "[redacted]"
     table = aisle("audit", "log", "--limit", "1")
     assert table.exit_code == 0 and "search_products" in table.stdout
+
+
+def test_log_finds_the_events_of_one_trace_in_either_case(
+    aisle: Aisle, spans: InMemorySpanExporter
+) -> None:
+    _events(1)
+    with tracer().start_as_current_span("invoke_agent shopper-assistant") as turn:
+        _events(2)
+    _events(1)
+    trace_id = format(turn.get_span_context().trace_id, "032x")
+
+    result = aisle("audit", "log", "--json", "--trace", trace_id.upper())
+
+    assert result.exit_code == 0, result.output
+    events = json.loads(result.stdout)
+    assert [e["aisle.audit.seq"] for e in events] == [3, 2]
+    assert {e["trace_id"] for e in events} == {trace_id}
+    untraced = json.loads(aisle("audit", "log", "--json", "--limit", "1").stdout)
+    assert "trace_id" not in untraced[0]
+    assert aisle("audit", "verify").exit_code == 0
 
 
 def _in_store(tamper: Callable[[Engine], object]) -> None:

@@ -1,7 +1,7 @@
 """`aisle jobs ...` on a tiny generated world: a retraining job trains a challenger, shadows it
-and promotes it only through the gate; a drift trigger runs the job for its kind at once; every
-run is recorded with its status, times, versions and the gate's decision; schedules fall due by
-tier."""
+and promotes it only through the gate; a drift trigger runs the job for its kind at once; an open
+drift alert makes the drift job due, and its challenger answers it; every run is recorded with its
+status, times, versions and the gate's decision; schedules fall due by tier."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
 from typer.testing import Result
 
 from evals.jobs import due_jobs, load_jobs, tier_counts
 from ml_core.registry import ArtifactRegistry
 from retail.settings import get_settings
+from retail.store.models import MonitorAlert
 from retail.store.open import open_store
-from retail.world.seed import ScaleSpec
+from retail.world.seed import PINNED_END, ScaleSpec
 from tests.factories import seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
@@ -52,7 +54,7 @@ def test_jobs_retrain_through_the_gate_and_record_every_run(aisle: Aisle, tmp_pa
             "--quiet", "--json",
         )
     )  # fmt: skip
-    assert refused["job"] == "retrain-forecaster-fast" and refused["segment"] == "Tents"
+    assert refused["job"] == "forecast-retrain-on-drift" and refused["segment"] == "Tents"
     assert refused["trigger"] == "drift: Tents demand +30% since 2026-11-01"
     assert refused["status"] == "succeeded" and refused["decision"]["promoted"] is False
     assert "wape is" in refused["message"]
@@ -92,11 +94,84 @@ def test_jobs_retrain_through_the_gate_and_record_every_run(aisle: Aisle, tmp_pa
     assert "retrain-forecaster-stable" in month
 
 
+def test_an_open_drift_alert_runs_the_drift_job_once_on_the_sales_up_to_its_day(
+    aisle: Aisle,
+) -> None:
+    seed_configured_world(ScaleSpec(20, 2, 30, 120, 0.8, 20, 1.0))
+    registry = ArtifactRegistry(get_settings().var_dir / "artifacts")
+    job = "forecast-retrain-on-drift"
+    day = PINNED_END - dt.timedelta(days=3)
+    # The champion serving when the alert fires was trained on the sales up to `day`.
+    (first,) = _json(
+        aisle("jobs", "run", "retrain-forecaster-stable", "--as-of", str(day), "--quiet", "--json")
+    )
+    champion = first["versions"][0]
+    assert registry.read_manifest("forecaster", champion)[0].parameters["data_through"] == str(day)
+
+    # No alert: the drift job has nothing to answer, records nothing and is not due.
+    quiet = aisle("jobs", "run", job, "--quiet")
+    assert quiet.exit_code == 0 and "nothing to retrain" in quiet.stdout
+    message = "Tents demand across the chain is 31% above its seasonal reference."
+    engine = open_store()
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(
+                MonitorAlert(
+                    id="a1",
+                    kind="drift",
+                    feature="demand",
+                    level="category",
+                    segment={"category": "Tents"},
+                    as_of=day + dt.timedelta(days=2),
+                    since=day,
+                    effect=0.27,
+                    p_value=1e-9,
+                    message=message,
+                    retrain_kind="forecaster",
+                    created_at=dt.datetime.now(dt.UTC),
+                )
+            )
+        jobs = load_jobs()
+        now = dt.datetime.now(dt.UTC)
+        # Raised after the champion's last day of sales: open, so the drift job is due, but
+        # not for an as-of day before the alert's.
+        (due,) = due_jobs(engine, jobs, now, registry)
+        assert (due.job, due.why) == (job, message)
+        assert due_jobs(engine, jobs, now, registry, as_of=day + dt.timedelta(days=1)) == []
+    finally:
+        engine.dispose()
+
+    as_of = str(day + dt.timedelta(days=2))
+    (run,) = _json(aisle("jobs", "run", "due", "--as-of", as_of, "--quiet", "--json"))
+    assert run["job"] == job and run["trigger"] == f"drift: {message}"
+    assert run["segment"] == "Tents" and run["decision"]["promoted"] is True
+    (challenger,) = run["versions"]
+    assert registry.read_manifest("forecaster", challenger)[0].parameters["data_through"] == as_of
+    ledger = registry.ledger("forecaster")
+    assert ledger.champion == challenger and ledger.stages[champion] == "retired"
+    # Who promoted it and why, with the scores the gate read.
+    change = ledger.history[-1]
+    assert change.version == challenger and change.by == f"job:{job}"
+    assert message in change.reason and "passed the promotion gate" in change.reason
+    assert set(change.evidence["challenger"]) >= {"wape", "coverage_80"}
+
+    # The challenger has seen the alert's day: the alert is answered, nothing runs again.
+    assert (
+        aisle("jobs", "run", job, "--as-of", as_of, "--quiet")
+        .stdout.strip()
+        .endswith("nothing to retrain")
+    )
+    assert aisle("jobs", "run", "due", "--as-of", as_of, "--quiet").stdout.strip() == (
+        "no job is due"
+    )
+
+
 def test_unknown_jobs_and_triggers_are_one_sentence(aisle: Aisle) -> None:
     for args, fragment in (
         (("jobs", "run", "retrain-everything"), "No job 'retrain-everything'"),
         (("jobs", "trigger", "recommender"), "No job retrains 'recommender' on drift"),
         (("jobs", "trigger", "forecaster", "--source", "rumour"), "Unknown trigger source"),
+        (("jobs", "run", "due", "--as-of", "yesterday"), "--as-of takes a date"),
     ):
         result = aisle(*args)
         assert result.exit_code == 2, result.output

@@ -4,6 +4,10 @@ next answer, the exposure and event logs in SQL, and two serving processes shari
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,16 +18,19 @@ from typing import Any
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import issue_key
+from approvals.decisions import DecisionRequest, decide
+from approvals.records import record_plan
 from ml_core.experiments.assignment import (
     create_experiment,
     start_experiment,
     stop_experiment,
 )
+from ml_core.pricing.guardrails import ladder_price
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.live import redis_prefix
 from ml_core.recommend.popularity import Popularity
@@ -31,10 +38,14 @@ from ml_core.recommend.ranking import CatalogItem
 from ml_core.recommend.serving import load_catalog
 from ml_core.recommend.train import train_store_recommender
 from ml_core.registry import ArtifactRegistry
+from retail.clock import today as clock_today
 from retail.errors import AisleError
+from retail.feeds.load import load_feed
 from retail.settings import Settings
+from retail.store.db import transaction
 from retail.store.models import (
     Customer,
+    InventoryPosition,
     Order,
     OrderItem,
     RecommendationServed,
@@ -42,6 +53,7 @@ from retail.store.models import (
     Variant,
 )
 from tests.factories import seed_placements_world
+from tests.proposals import MARKDOWN_CONTENT
 from tools.base import Principal
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -459,42 +471,176 @@ def test_a_promotion_and_a_rollback_reach_a_running_process(world: World) -> Non
         assert _get(client, headers, placement="home")["model_version"] == champion
 
 
-def test_a_price_change_shows_on_every_placement_at_once(client: TestClient, world: World) -> None:
-    """The lists are ranked from the recommender's catalogue snapshot, but a markdown approved
-    while the process runs shows on the home grid and the product page at once (walk 5)."""
-    headers = _session()
-    home = _get(client, headers, placement="home", k=8)
-    anchor, _ = world.bought_together
-    page = _get(client, _session(), placement="product", product_id=anchor, k=8)
-    shown = {i["product_id"] for i in home["items"]} | {i["product_id"] for i in page["items"]}
+def _following(world: World, **update: Any) -> Settings:
+    """The world's settings with the catalogue's version checked on every request: the first
+    answer after a write already shows it (the default checks every `catalog_check_s`)."""
+    return world.settings.model_copy(update={"catalog_check_s": 0.0, **update})
+
+
+@dataclass(frozen=True)
+class _Markdown:
+    content: dict[str, Any]
+    location_id: str
+    model_versions: dict[str, Any]
+    expires_at: dt.datetime
+
+
+def _approve_markdown(world: World, product_id: str) -> float:
+    """Propose a 10% markdown of `product_id` from today, as the pricing agent would, and have a
+    pricing manager approve it (`approvals.decisions.decide`, the one door); its new price."""
     with Session(world.engine) as session:
-        before = {
-            v.id: v.price
-            for v in session.scalars(select(Variant).where(Variant.product_id.in_(shown)))
-        }
-        session.execute(
-            update(Variant).where(Variant.product_id.in_(shown)).values(price=Variant.price * 0.7)
-        )
-        session.commit()
-        expected = {
-            product_id: (low, high)
-            for product_id, low, high in session.execute(
-                select(Variant.product_id, func.min(Variant.price), func.max(Variant.price))
-                .where(Variant.product_id.in_(shown), Variant.available.is_(True))
-                .group_by(Variant.product_id)
+        skus = session.execute(
+            select(Variant.id, Variant.price).where(
+                Variant.product_id == product_id, Variant.available.is_(True)
             )
-        }
-    try:
+        ).all()
+        today = clock_today(session, world.settings)
+    list_price = float(skus[0].price)
+    new_price = ladder_price(list_price, 0.9)
+    content = {
+        **MARKDOWN_CONTENT,
+        "sku": skus[0].id,
+        "product_id": product_id,
+        "current_price": list_price,
+        "list_price": list_price,
+        "unit_cost": 0.0,
+        "location": {"id": "CHAIN"},
+        "zone": {"id": "CHAIN", "name": "every store and online"},
+        "variants": [
+            {"sku": sku, "list_price": float(price), "current_price": float(price)}
+            for sku, price in skus
+        ],
+        "path": [{"week_starting": today.isoformat(), "price": new_price}],
+    }
+    planned = _Markdown(content, "CHAIN", {}, dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
+    with transaction(world.engine) as session:
+        (recorded,) = record_plan(
+            session, "price_change", [planned], proposer="agent:pricing"
+        ).recorded
+    decided = decide(
+        world.engine,
+        Principal.parse("pricing_manager:priya"),
+        DecisionRequest(
+            proposal_id=recorded.id, decision="approve", content_hash=recorded.content_hash
+        ),
+        settings=world.settings,
+    )
+    assert decided.execution is not None and decided.execution.executed, decided
+    return new_price
+
+
+def test_an_approved_markdown_shows_on_the_next_answer_without_a_restart(world: World) -> None:
+    """The lists and their cards come from the recommender's catalogue snapshot, which follows
+    the catalogue's version: an approved markdown is on the next home grid and product page."""
+    anchor, _ = world.bought_together
+    headers = _session()
+    with TestClient(create_app(_following(world))) as client:
+        shown = _get(client, headers, placement="home", k=8)["items"]
+        shown += _get(client, _session(), placement="product", product_id=anchor, k=8)["items"]
+        target = next(i for i in shown if i["price_min"] == i["price_max"])
+        new_price = _approve_markdown(world, target["product_id"])
+        assert new_price < target["price"]
         again = _get(client, headers, placement="home", k=8)["items"]
         again += _get(client, _session(), placement="product", product_id=anchor, k=8)["items"]
-        assert {i["product_id"] for i in again} & set(expected)
-        for item in again:
-            if item["product_id"] in expected:
-                low, high = expected[item["product_id"]]
-                assert item["price"] == pytest.approx(low) == pytest.approx(item["price_min"])
-                assert item["price_max"] == pytest.approx(high)
+    cards = [i for i in again if i["product_id"] == target["product_id"]]
+    assert cards, "a markdown keeps the product on the lists that showed it"
+    for card in cards:
+        assert card["price"] == card["price_min"] == card["price_max"] == pytest.approx(new_price)
+
+
+def _stock(world: World) -> list[Any]:
+    """Every inventory position as recorded now, with its product."""
+    with Session(world.engine) as session:
+        return list(
+            session.execute(
+                select(
+                    InventoryPosition.location_id,
+                    InventoryPosition.variant_id,
+                    InventoryPosition.on_hand,
+                    InventoryPosition.on_order,
+                    Variant.product_id,
+                ).join(Variant, Variant.id == InventoryPosition.variant_id)
+            ).all()
+        )
+
+
+def _stock_file(world: World, root: Path, stock: list[Any], sold_out: str | None) -> Path:
+    """Today's inventory snapshot of `stock` (the feed file a store system sends), with every
+    SKU of `sold_out` at 0 on hand everywhere. Each file is its own export (the `export`
+    column, which the loader ignores): the same content again would be a file already loaded."""
+    with Session(world.engine) as session:
+        today = clock_today(session, world.settings)
+    export = uuid.uuid4().hex[:8]
+    lines = ["as_of,location_id,variant_id,on_hand,on_order,export"]
+    lines += [
+        f"{today},{r.location_id},{r.variant_id},"
+        f"{0 if r.product_id == sold_out else r.on_hand},{r.on_order},{export}"
+        for r in stock
+    ]
+    path = root / f"stock-{export}.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _in_process_load(world: World, path: Path) -> None:
+    loaded = load_feed(world.engine, "inventory", path, loaded_by="test", settings=world.settings)
+    assert loaded.status == "accepted" and loaded.rows_applied, loaded.sentence
+
+
+def test_a_product_that_sells_out_leaves_the_next_answer(world: World, tmp_path: Path) -> None:
+    """An inventory snapshot that sells a shown product out everywhere: the next home grid and
+    product page leave it out (never recommend what cannot be sold), without a restart."""
+    anchor, _ = world.bought_together
+    headers = _session()
+    with TestClient(create_app(_following(world))) as client:
+        page = _ids(_get(client, _session(), placement="product", product_id=anchor, k=8))
+        home = _ids(_get(client, headers, placement="home", k=8))
+        sold_out = next(i for i in page if i in home) if set(page) & set(home) else home[0]
+        stock = _stock(world)
+        _in_process_load(world, _stock_file(world, tmp_path, stock, sold_out))
+        try:
+            assert sold_out not in _ids(_get(client, headers, placement="home", k=8))
+            after = _get(client, _session(), placement="product", product_id=anchor, k=8)
+            assert sold_out not in _ids(after) and len(after["items"]) == 8
+        finally:
+            _in_process_load(world, _stock_file(world, tmp_path, stock, sold_out=None))
+
+
+def test_a_stock_write_in_another_process_reaches_two_serving_processes(
+    world: World, tmp_path: Path
+) -> None:
+    """Two serving processes sharing Redis (as in production), a third process loading the
+    inventory file (as `aisle data load` does): both servers' next answers follow it."""
+    store = _redis_or_skip()
+    settings = _following(world, redis_url=REDIS_URL)
+    prefix = redis_prefix(settings.resolved_database_url)
+    try:
+        with (
+            TestClient(create_app(settings)) as first,
+            TestClient(create_app(settings)) as second,
+        ):
+            sold_out = _ids(_get(first, _session(), placement="home", k=8))[0]
+            assert sold_out in _ids(_get(second, _session(), placement="home", k=8))
+            loader = (
+                "import sys; from pathlib import Path; from retail.feeds.load import load_feed; "
+                "from retail.store.db import make_engine; "
+                "loaded = load_feed(make_engine(sys.argv[1]), 'inventory', Path(sys.argv[2]), "
+                "loaded_by='other process'); sys.exit(loaded.rows_applied == 0)"
+            )
+            stock = _stock(world)
+            path = _stock_file(world, tmp_path, stock, sold_out)
+            subprocess.run(
+                [sys.executable, "-c", loader, settings.resolved_database_url, str(path)],
+                check=True,
+                env={**os.environ, "AISLE_VAR_DIR": str(settings.var_dir)},
+            )
+            for client in (first, second):
+                assert sold_out not in _ids(_get(client, _session(), placement="home", k=8))
+            _in_process_load(world, _stock_file(world, tmp_path, stock, sold_out=None))
+            for client in (first, second):
+                assert sold_out in _ids(_get(client, _session(), placement="home", k=8))
     finally:
-        with Session(world.engine) as session:
-            for variant_id, price in before.items():
-                session.get_one(Variant, variant_id).price = price
-            session.commit()
+        keys = list(store.scan_iter(f"{prefix}:*"))
+        if keys:
+            store.delete(*keys)
+        store.close()

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import re
 import shutil
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from approvals.price_changes import MarkdownContent, price_steps
+from approvals.bounds import BoundsError
+from approvals.price_changes import MarkdownContent, PricingError, edit_markdown, price_steps
 from evals.runs import new_run_dir
 from ml_core.forecasting.horizon import horizon_total, level_cv_of
 from ml_core.forecasting.models import MODELS, describe_model
@@ -72,6 +74,16 @@ def demo_user(site: Site, role: str) -> str:
 def money(value: float) -> str:
     """A price as the pages write it (the browser's locale is en-US)."""
     return f"${value:,.2f}"
+
+
+def option_value(price: float) -> str:
+    """A price as the pricing page's choice of prices holds it (JavaScript's String(67.9))."""
+    return f"{price:.2f}".rstrip("0").rstrip(".")
+
+
+def signed_money(value: float) -> str:
+    """A gain as the pricing page writes it: "+$12.34", "−$5.00"."""
+    return f"+{money(value)}" if value >= 0 else f"−{money(-value)}"
 
 
 def fact(scope: Locator, term: str) -> Locator:
@@ -261,14 +273,19 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     assert "needs_confirmation" not in asked.inner_text()
     asked.get_by_role("button", name="No", exact=True).click()
     expect(page.locator(".msg.assistant").nth(1)).to_have_attribute("aria-busy", "false")
-    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
     expect(asked.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    # The answer says nothing was changed; the note under the question does not repeat it.
+    expect(page.locator("#chat-log")).to_contain_text("Nothing was changed.")
+    assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
 
     page.reload()
     expect(page.locator(".msg.assistant")).to_have_count(2)
     reloaded = page.locator(".msg.assistant").first
-    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(reloaded.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
     expect(reloaded.get_by_role("button", name="Yes", exact=True)).to_have_count(0)
+    expect(page.locator(".msg.assistant").nth(1)).to_contain_text("Nothing was changed.")
+    assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
     with Session(site.engine) as session:
         assert session.get_one(Order, "#W5442520").status == "pending"
 
@@ -282,7 +299,7 @@ def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site)
     expect(asked.get_by_role("button", name="Yes", exact=True)).to_be_enabled()
     expect(asked.get_by_role("button", name="No", exact=True)).to_be_enabled()
     asked.get_by_role("button", name="No", exact=True).click()
-    expect(asked.locator(".confirmation")).to_have_text("Not confirmed: nothing was changed.")
+    expect(asked.locator(".confirmation")).to_have_text("Not confirmed, so it was not done.")
 
 
 def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, site: Site) -> None:
@@ -644,7 +661,7 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     )
     weeks = detail.get_by_role("table").first.locator("tbody tr")
     expect(weeks).to_have_count(len(plan.path))
-    expect(weeks.first).to_contain_text(money(plan.path[0].price))
+    expect(weeks.first.get_by_role("combobox")).to_have_value(option_value(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
     # The sentence above the guardrail lines says what they say: nothing broken, and which of
     # them held the plan back, if any did (a plan held back does not read as "every one passes").
@@ -704,6 +721,86 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(entry).to_have_count(0)
 
 
+def test_a_pricing_manager_edits_a_weeks_price_and_the_figures_and_guardrails_follow(
+    page: Page, site: Site
+) -> None:
+    """Walk 5: the pricing page had no edit, and an edit (by the API) kept the agent's expected
+    figures. A week's price is chosen among the ladder's rungs; the expected figures are the
+    planner's own valuation of the edited path, the guardrail lines and summary follow, and an
+    edit the guardrails refuse says why beside its week. Nothing is saved before Approve."""
+    with Session(site.engine) as session:
+        proposal = next(
+            p
+            for p in (session.get_one(Proposal, i) for i in reversed(site.price_change_ids))
+            if p.status == "proposed"
+        )
+        content, content_hash = dict(proposal.content), proposal.content_hash
+    plan = MarkdownContent.of(content, proposal.id)
+    # The plan as proposed, valued by the demand model it records, has the planner's figures.
+    assert plan.expected() == content["expected"]
+    rungs = sorted({w.price for w in plan.path} | {plan.current_price}, reverse=True)
+
+    def tried(week: str, price: float) -> dict[str, Any] | str:
+        try:
+            return edit_markdown(content, {week: price})
+        except (PricingError, BoundsError) as exc:
+            return str(exc)
+
+    edits = [
+        (w.week_starting.isoformat(), price, tried(w.week_starting.isoformat(), price))
+        for w in plan.path
+        for price in rungs
+        if abs(price - w.price) > 0.005
+    ]
+    week, price, edited = next(e for e in edits if isinstance(e[2], dict))
+    bad_week, bad_price, refusal = next(e for e in edits if isinstance(e[2], str))
+    assert isinstance(edited, dict) and isinstance(refusal, str)
+
+    page.goto("/pricing")
+    sign_in(page, demo_user(site, "pricing_manager"))
+    show_in_queue(page, proposal.id).click()
+    detail = page.locator("#detail")
+    approve = page.get_by_role("button", name=re.compile("^Approve"))
+    expect(fact(detail, "Gain")).to_have_text(signed_money(content["expected"]["gain"]))
+
+    detail.get_by_label(f"Price from the week of {week}").select_option(option_value(price))
+    heading = detail.get_by_role("heading", name="Expected outcome of the edited prices")
+    expect(heading).to_be_visible()
+    x = edited["expected"]
+    expect(fact(detail, "Gain")).to_have_text(signed_money(x["gain"]))
+    expect(fact(detail, "Units sold")).to_have_text(
+        f"{x['units']:,.1f} ({x['keep_units']:,.1f} keeping today's price)"
+    )
+    expect(fact(detail, "The agent's plan, before the edit")).to_contain_text(
+        f"gain {signed_money(content['expected']['gain'])}"
+    )
+    expect(detail.locator("p.ok, p.bad").first).to_contain_text("before the edit")
+    expect(approve).to_have_text("Approve with my changes")
+    expect(approve).to_be_enabled()
+
+    # Back to the plan's own price, then a price the guardrails refuse: the sentence is beside
+    # that week's choice and Approve waits.
+    detail.get_by_label(f"Price from the week of {week}").select_option(
+        option_value(next(w.price for w in plan.path if w.week_starting.isoformat() == week))
+    )
+    expect(fact(detail, "Gain")).to_have_text(signed_money(content["expected"]["gain"]))
+    detail.get_by_label(f"Price from the week of {bad_week}").select_option(option_value(bad_price))
+    error = detail.locator(f'[id="price-{bad_week}-error"]')
+    expect(error).to_have_text(refusal)
+    expect(approve).to_be_disabled()
+    waits = page.get_by_text(f"Fix the price of the week of {bad_week} above to approve.")
+    expect(waits).to_be_visible()
+    detail.get_by_label(f"Price from the week of {bad_week}").select_option(
+        option_value(next(w.price for w in plan.path if w.week_starting.isoformat() == bad_week))
+    )
+    expect(error).to_be_hidden()
+    expect(approve).to_have_text("Approve")
+    expect(approve).to_be_enabled()
+    with Session(site.engine) as session:
+        after = session.get_one(Proposal, proposal.id)
+        assert after.status == "proposed" and after.content_hash == content_hash
+
+
 def test_the_pricing_queue_shows_one_open_price_per_product_and_zone_and_todays_date(
     page: Page, site: Site
 ) -> None:
@@ -741,7 +838,8 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     proposal_id = site.price_change_ids[-1]
     assert proposal_id != site.price_change_ids[0], "the approval test decides the first one"
     with Session(site.engine) as session:
-        sku = session.get_one(Proposal, proposal_id).content["sku"]
+        content = session.get_one(Proposal, proposal_id).content
+        sku, weeks = content["sku"], len(content["path"])
         price = float(session.get_one(Variant, sku).price)
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/pricing")
@@ -757,9 +855,10 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
 
     reason = page.get_by_label("Reason (required to reject)")
     reject = page.get_by_role("button", name="Reject")
-    # A table wider than a phone scrolls inside its box, and Chromium makes such a box a tab
-    # stop of its own (so it can be scrolled by keyboard): the reason is a few Tabs on.
-    for _ in range(4):
+    # Each week's price is a choice of its own, and a table wider than a phone scrolls inside
+    # its box, which Chromium makes a tab stop (so it can be scrolled by keyboard): the reason
+    # is a Tab per week and a few more on.
+    for _ in range(weeks + 4):
         page.keyboard.press("Tab")
         if reason.evaluate("e => e === document.activeElement"):
             break
@@ -872,6 +971,12 @@ def test_a_quantity_below_the_minimum_order_or_absurdly_high_is_refused_as_typed
     field = quantity_input(detail, sku)
     error = detail.locator(f'[id="qty-{sku}-error"]')
     approve = page.get_by_role("button", name=re.compile("^Approve"))
+    # The supplier's minimum order is beside the input before anything is typed.
+    cases = f"cases of {pack:,}" if pack > 1 else "any whole number"
+    limits = detail.locator(f'[id="qty-{sku}-limits"]')
+    expect(limits).to_have_text(f"{cases} · minimum order {moq:,}")
+    expect(limits).to_be_visible()
+    expect(error).to_be_hidden()
 
     # A whole case below the supplier's minimum order: the server's sentence, as typed.
     field.fill(str(pack))

@@ -4,6 +4,7 @@ recommendation it came from."""
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.sync_api import Page, expect
@@ -85,3 +86,35 @@ def test_a_recommended_card_shows_its_price_range_and_todays_prices(page: Page, 
             for variant_id, price in before.items():
                 session.get_one(Variant, variant_id).price = price
             session.commit()
+
+
+def test_the_product_on_view_is_in_the_address_so_reload_and_back_keep_it(
+    page: Page, site: Site
+) -> None:
+    page.goto("/")
+    first = page.locator("#home-grid li.card").first
+    name = first.locator("h3").inner_text()
+    first.get_by_role("button", name=f"View: {name}").click()
+    title = page.locator("#product-title")
+    expect(title).to_have_text(name)
+    expect(page).to_have_url(re.compile(r"/\?product=[^&]+$"))
+    product_id = page.url.rpartition("=")[2]
+    with Session(site.engine) as session:
+        assert session.get_one(Product, product_id).name == name
+
+    page.reload()
+    expect(title).to_have_text(name)
+    expect(page.locator("#product-view")).to_be_visible()
+    expect(page.locator("#like-grid li.card").first).to_be_visible()
+
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#product-view")).to_be_hidden()
+    page.go_forward()
+    expect(title).to_have_text(name)
+    expect(page.locator("#product-view")).to_be_visible()
+
+    # An address naming no product says so where the product would be.
+    page.goto("/?product=no-such-product")
+    expect(title).to_have_text("Product not found")
+    expect(page.locator("#product-error")).to_be_visible()

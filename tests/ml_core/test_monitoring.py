@@ -1,8 +1,8 @@
 """The drift monitor on small generated worlds: a planted demand shift in one category is flagged
 with a sentence and a retrain target; the same world without it (Black Friday's run-up and the
 season included) raises nothing; a supplier that stops delivering empties the shelves, and the
-sales it cuts are not read as a drop in demand; alerts are stored once per day and refused days
-say why."""
+sales it cuts are reported as supply trouble, not as a drop in demand; alerts are stored once
+per day and refused days say why."""
 
 from __future__ import annotations
 
@@ -121,12 +121,21 @@ def test_a_drop_in_sales_from_empty_shelves_is_not_demand_drift(
     # The shelves did empty and the week's sales did fall: a monitor of raw sales sees a drop.
     assert after["stockouts"].sum() > 3 * before["stockouts"].sum()
     assert after["units"].sum() < 0.8 * before["units"].sum()
-    drops = [
-        a.message
-        for a in run_monitor(engine).alerts
-        if a.kind == "drift" and a.feature == "demand" and a.effect < 0
-    ]
+    alerts = run_monitor(engine).alerts
+    drops = [a.message for a in alerts if a.kind == "drift" and a.effect < 0]
     assert drops == []
+    # The same drop is reported for what it is: supply trouble in the supplier's categories.
+    supply = [a for a in alerts if a.kind == "supply"]
+    assert supply, "the stalled supplier's empty shelves raised no supply alert"
+    assert {a.segment.get("category") for a in supply} <= {*categories, None}
+    for alert in supply:
+        assert alert.effect <= -0.2 and alert.retrain_kind is None
+        assert " of its usual volume) were out of stock on an average day: a supply problem, " in (
+            alert.message
+        )
+        # Empty shelves explain at least half the shortfall.
+        assert alert.details["volume_out_of_stock"] >= -alert.effect / 2
+        assert alert.details["skus_out_of_stock"] > 0
 
 
 def test_alerts_are_stored_once_per_day(shocked: Engine, shocked_run: MonitorResult) -> None:

@@ -278,6 +278,20 @@ def test_redaction_covers_keys_and_patterns() -> None:
     assert out["items"][0]["payment_method_id"] == REDACTED
 
 
+def test_ids_and_dates_are_shown_whole_while_numbers_standing_alone_are_redacted() -> None:
+    """A proposal id whose hex holds a run of digits read as a phone number lost it in the log
+    ("prop-[redacted]abcdef"); an id, a purchase order number or a date is shown whole."""
+    ids = {
+        "proposal_id": "prop-1234567890abcdef1234567890abcdef",
+        "tail": "prop-abcdef0123456789012345678901234",
+        "purchase_order": "po-20261116-0001",
+        "week_starting": "2026-11-16",
+    }
+    assert redact(ids) == ids
+    out = redact({"note": "prop-12345678901 for 555-010-9999; card 4111-1111-1111-1111."})
+    assert out["note"] == f"prop-12345678901 for {REDACTED}; card {REDACTED}."
+
+
 def test_each_database_keeps_its_own_checkpoints(
     engine: Engine, settings: Settings, tmp_path: Path
 ) -> None:

@@ -17,13 +17,16 @@ from approvals.decisions import decide as decide_and_apply
 from approvals.price_changes import (
     MarkdownContent,
     PricingError,
+    Size,
     apply_price_change,
     edit_markdown,
+    price_path_violations,
     price_steps,
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
-from ml_core.pricing.guardrails import Guardrails, ladder_price
+from ml_core.pricing.guardrails import BROKEN, Guardrails, guardrail_checks, ladder_price
+from ml_core.pricing.markdown import MarkdownItem, outcome, solve
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
@@ -339,6 +342,96 @@ def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
         edit_markdown(MARKDOWN_CONTENT, {"2026-11-23": 100.0})
     with pytest.raises(PricingError, match="no week starting 2026-12-25"):
         edit_markdown(MARKDOWN_CONTENT, {"2026-12-25": 80.0})
+
+
+def test_a_plan_made_under_the_old_rounding_is_judged_by_the_rule_it_was_made_under() -> None:
+    """Rungs were rounded to the nearest cent (70% of 96.99 was 67.89) before they were rounded
+    toward list (67.90). A proposal that does not record its rule kept the guardrails when it
+    was made, and no line may call it broken (walk 5: "ladder broken" until re-planned); a plan
+    made now records its rule and is judged by it alone."""
+    made_before = {k: v for k, v in Guardrails().model_dump(mode="json").items() if k != "rounding"}
+    old = {
+        **MARKDOWN_CONTENT,
+        "current_price": 96.99,
+        "list_price": 96.99,
+        "path": [{"week_starting": "2026-11-16", "price": 67.89}],
+        "guardrails": made_before,
+    }
+    plan = MarkdownContent.of(old, "old")
+    assert plan.guardrails.rounding == "not_recorded"
+    assert price_path_violations(old, "old") == []
+    lines = guardrail_checks(
+        [67.89],
+        current_price=96.99,
+        list_price=96.99,
+        unit_cost=40.0,
+        guardrails=plan.guardrails,
+        bindings={},
+    )
+    assert [c.guardrail for c in lines if c.verdict == BROKEN] == []
+    ladder = next(c for c in lines if c.guardrail == "price ladder")
+    assert "the plan does not record which rule it was made under" in ladder.setting
+    # A size at another list price takes its rung by the rule the quoted one was rounded by.
+    size = Size(sku="SKU-2", list_price=49.99, current_price=49.99)
+    assert plan.for_size(size).path[0].price == 34.99
+    # Made now, the plan records its rule: 67.89 is off its ladder and a step past 30%.
+    now = {**old, "guardrails": Guardrails().model_dump(mode="json")}
+    assert Guardrails().rounding == "toward_list"
+    reasons = " | ".join(price_path_violations(now, "now"))
+    assert "not on the price ladder" in reasons and "maximum step" in reasons
+    rung = {**now, "path": [{"week_starting": "2026-11-16", "price": 67.9}]}
+    assert MarkdownContent.of(rung, "now").for_size(size).path[0].price == 35.0
+
+
+@pytest.mark.parametrize("elasticity_se", [0.0, 0.4])
+def test_an_edited_plan_is_valued_by_the_demand_model_it_was_planned_with(
+    elasticity_se: float,
+) -> None:
+    """Walk 5: after an edit the page showed the agent's expected units and gain as the edited
+    path's. The plan records its demand model; the planner's figures are `outcome`'s (at the
+    point estimate, and averaged over the elasticity's scenarios), and an edited path is valued
+    by the same function and model."""
+    item = MarkdownItem(
+        "P1", 100.0, 100.0, 40.0, 60.0, (14.0, 12.0, 11.0), -2.5, 12.0, (), elasticity_se
+    )
+    plan = solve(item, Guardrails(), "margin")
+    value, units, leftover = outcome(item, plan.prices, "margin")
+    assert (value, *units, leftover) == pytest.approx((plan.value, *plan.units, plan.leftover))
+    figures = {
+        "units": round(sum(plan.units), 2),
+        "value": round(plan.value, 2),
+        "keep_units": round(plan.keep_units, 2),
+        "keep_value": round(plan.keep_value, 2),
+        "gain": round(plan.gain, 2),
+        "leftover": round(plan.leftover, 2),
+    }
+    weeks = [w["week_starting"] for w in MARKDOWN_CONTENT["path"]]
+    content = {
+        **MARKDOWN_CONTENT,
+        "objective": "margin",
+        "stock": item.stock,
+        "path": [{"week_starting": w, "price": p} for w, p in zip(weeks, plan.prices, strict=True)],
+        "demand": {
+            "baseline": list(item.baseline),
+            "elasticity": item.elasticity,
+            "elasticity_se": elasticity_se,
+            "salvage": item.salvage,
+        },
+        "expected": figures,
+    }
+    assert MarkdownContent.of(content, "planned").expected() == figures
+    # The last week kept at the price before it: a path the guardrails allow, valued anew.
+    edited = edit_markdown(content, {weeks[2]: plan.prices[1]})
+    prices = [*plan.prices[:2], plan.prices[1]]
+    value, units, leftover = outcome(item, prices, "margin")
+    assert edited["expected"]["units"] == round(sum(units), 2)
+    assert edited["expected"]["gain"] == round(value - plan.keep_value, 2)
+    assert edited["expected"]["leftover"] == round(leftover, 2)
+    assert edited["proposed_expected"] == figures
+    assert "the expected units, value and gain are the edited path's" in edited["explanation"]
+    # Edited again, the agent's own figures are still the ones kept as the agent's.
+    again = edit_markdown(edited, {weeks[2]: plan.prices[2]})
+    assert again["proposed_expected"] == figures and again["expected"] == figures
 
 
 def test_price_steps_never_date_a_change_in_the_past() -> None:
