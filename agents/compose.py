@@ -331,7 +331,31 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
         parts.append(_SENTENCE_END.split(description)[0].rstrip(".") + ".")
     item = {"product_id": output["id"], "name": output["name"], "price": output.get("price_min")}
     updated = _shown(dialogue, [item]) if output["id"] not in dialogue.shown_products else dialogue
-    return " ".join(parts), updated.model_copy(update={"focus_product": output["id"]})
+    text = _sale(output) if dialogue.slots.get("asks_sale") else " ".join(parts)
+    return text, updated.model_copy(update={"focus_product": output["id"]})
+
+
+# SKUs on sale named one by one in an answer; the rest are counted.
+SALE_SKUS_NAMED = 3
+
+
+def _sale(product: Mapping[str, Any]) -> str:
+    """Whether the product is on sale: its marked-down SKUs with their list prices, or that it
+    sells at its list prices."""
+    sold = [v for v in product.get("variants", []) if v.get("available", True)]
+    marked = [v for v in sold if v.get("list_price") is not None]
+    if not marked:
+        price = _price_range(product.get("price_min"), product.get("price_max"))
+        return f"No, the {product['name']} is not on sale: it sells at its list price, {price}."
+    named = [
+        f"{', '.join(str(o) for o in v.get('options', {}).values()) or 'it'} at "
+        f"{_money(v['price'])} (list price {_money(v['list_price'])})"
+        for v in marked[:SALE_SKUS_NAMED]
+    ]
+    more = len(marked) - len(named)
+    tail = f" and {more} more" if more > 0 else ""
+    scope = "" if len(marked) == len(sold) else f" {len(marked)} of its {len(sold)} options are:"
+    return f"Yes, the {product['name']} is on sale:{scope} {'; '.join(named)}{tail}."
 
 
 def quotable(text: str) -> str:
@@ -492,6 +516,14 @@ def _orders(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
         f"({', '.join(o.get('product_names', [])[:3])})"
         for o in orders
     ]
+    if dialogue.slots.get("order_question") == "shipped":
+        # "has my order shipped?" with no order named: each order's answer.
+        lines = [
+            f"- {o['order_id']} ({', '.join(o.get('product_names', [])[:3])}): "
+            + _shipping_state(str(o["status"]))
+            for o in orders
+        ]
+        return "Your orders:\n" + "\n".join(lines), dialogue
     ask = ""
     if dialogue.last_intent in ("cancel_order", "return_items", "exchange_items", "modify_order"):
         ask = (
@@ -510,8 +542,44 @@ def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
     tracking = [t for f in output.get("fulfillments", []) for t in f.get("tracking_ids", [])]
     if tracking:
         text += f" Tracking: {', '.join(tracking)}."
+    asked = dialogue.slots.get("order_question")
+    if asked == "shipped":
+        text = f"Order {output['order_id']} {_shipping_state(str(output['status']))}. {text}"
+    elif asked == "return_by":
+        text = f"{_return_window(output)} {text}"
     slots = {**dialogue.slots, "order_id": output["order_id"]}
     return text, dialogue.model_copy(update={"slots": slots})
+
+
+def _shipping_state(status: str) -> str:
+    """Whether an order of this status has shipped, in words that follow its id."""
+    if status.startswith("pending"):
+        return f"has not shipped yet (it is {status})"
+    if status == "cancelled":
+        return "was cancelled, so it will not ship"
+    if status == "processed":
+        return "has shipped"
+    if status == "delivered":
+        return "has shipped and been delivered"
+    return f"is {status}"
+
+
+def _return_window(order: Mapping[str, Any]) -> str:
+    """By when a return of the order can be made, as far as the order and the policy say."""
+    status = str(order["status"])
+    if status == "delivered" and order.get("return_terms"):
+        return (
+            f"Order {order['order_id']} was delivered. {order['return_terms']} I don't have its "
+            "delivery date, so count the days from when it arrived."
+        )
+    if status == "cancelled":
+        return f"Order {order['order_id']} was cancelled, so there is nothing to return."
+    if status.startswith("pending") or status == "processed":
+        return (
+            f"Order {order['order_id']} has not been delivered yet: the return window starts "
+            "on delivery."
+        )
+    return f"Order {order['order_id']} is {status}."
 
 
 def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:

@@ -41,9 +41,8 @@ from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
-from retail.store.models import PriceChange, Proposal, Variant
+from retail.store.models import MARKDOWN, PriceChange, Proposal, Variant
 
-MARKDOWN = "markdown"
 # Statuses of a proposal whose prices a person decided to apply.
 APPROVED = ("approved", "edited", "executed")
 

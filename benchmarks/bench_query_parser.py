@@ -1,7 +1,7 @@
 """Benchmark: what reading a shopper's request costs (issue 17), beside a whole turn.
 
 Builds the local brain's query parser on a world's vocabulary, as the assistant does at
-start-up, then reads every request of the shopper dev set (both halves, every turn) `--passes`
+start-up, then reads every request of the shopper dev set (`--half`, every turn) `--passes`
 times: the parser's own cost per request (regular expressions, the catalogue's words, rapidfuzz
 spelling, and the MiniLM embedding of a word that names no known type, cached per process
 after its first use). The same requests then run as whole assistant turns (`Assistant.ask`, a
@@ -29,10 +29,10 @@ from bench_shopper_devset import copy_var_dir
 DEVSET = Path(__file__).resolve().parents[1] / "evals" / "devsets" / "shopper"
 
 
-def requests() -> list[str]:
-    """Every message of the dev set's two halves, in order."""
+def requests(halves: tuple[str, ...] = ("dev", "test")) -> list[str]:
+    """Every message of the dev set's halves, in order."""
     said: list[str] = []
-    for half in ("dev", "test"):
+    for half in halves:
         data = yaml.safe_load((DEVSET / f"{half}.yaml").read_text(encoding="utf-8"))
         for case in data["cases"]:
             said.extend([case["say"]] if "say" in case else [t["say"] for t in case["turns"]])
@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--var-dir", type=Path, required=True)
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--shopper", default="olivia_ito_3591")
+    parser.add_argument(
+        "--half", choices=["dev", "test", "both"], default="both", help="Whose requests to read."
+    )
     args = parser.parse_args(argv)
 
     from agents.assistant import Assistant
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from retail.store.db import make_engine
     from tools.base import Principal, Services
 
-    said = requests()
+    said = requests(("dev", "test") if args.half == "both" else (args.half,))
     with tempfile.TemporaryDirectory() as scratch:
         var = copy_var_dir(args.var_dir, Path(scratch) / "var")
         settings = Settings(var_dir=var)

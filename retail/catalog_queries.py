@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
+from retail.clock import today
 from retail.errors import NotFoundError
 from retail.product_query import (
     ProductQuery,
@@ -42,11 +43,13 @@ from retail.schemas import (
     VariantPublic,
 )
 from retail.store.models import (
+    MARKDOWN,
     Brand,
     Category,
     InventoryPosition,
     Location,
     Policy,
+    PriceChange,
     Product,
     Review,
     Variant,
@@ -469,6 +472,7 @@ def get_product(session: Session, product_id: str) -> ProductPublic:
         raise NotFoundError(f"No product with id {product_id!r}.")
     variants = _variants_of(session, [product_id], None)[0].get(product_id, [])
     stock = _stock_by_variant(session, product_id)
+    list_prices = _list_prices_on_sale(session, [v.id for v in variants])
     return ProductPublic(
         **_summary_fields(row, variants),
         description=row.description or "",
@@ -478,11 +482,39 @@ def get_product(session: Session, product_id: str) -> ProductPublic:
         attributes=row.attributes or {},
         launched_on=row.launched_on,
         variants=[
-            VariantDetail(**variant.model_dump(), stock=stock.get(variant.id, []))
+            VariantDetail(
+                **variant.model_dump(),
+                stock=stock.get(variant.id, []),
+                list_price=list_prices.get(variant.id),
+            )
             for variant in variants
         ],
         reviews=_reviews_summary(session, product_id),
     )
+
+
+def _list_prices_on_sale(session: Session, variant_ids: Sequence[str]) -> dict[str, float]:
+    """The list price of each SKU on sale: one whose latest price change in force today is a
+    markdown, priced at the latest change before it that was not one (its launch or list
+    price)."""
+    if not variant_ids:
+        return {}
+    rows = session.execute(
+        select(PriceChange.variant_id, PriceChange.price, PriceChange.reason)
+        .where(PriceChange.variant_id.in_(variant_ids), PriceChange.effective_on <= today(session))
+        .order_by(PriceChange.variant_id, PriceChange.effective_on, PriceChange.id)
+    ).all()
+    history: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        history[row.variant_id].append(row)
+    prices: dict[str, float] = {}
+    for variant_id, changes in history.items():
+        if changes[-1].reason != MARKDOWN:
+            continue
+        listed = [c.price for c in changes if c.reason != MARKDOWN]
+        if listed and float(listed[-1]) > float(changes[-1].price):
+            prices[variant_id] = float(listed[-1])
+    return prices
 
 
 def list_policies(session: Session) -> list[PolicyPage]:

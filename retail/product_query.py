@@ -322,9 +322,17 @@ class ProductText:
         if phrase.strip() in _IMITATED:
             # Faux leather is not leather, whatever it is called.
             text = _IMITATION.sub(" ", text)
-        return phrase in text or phrase.replace("-", " ") in text.replace("-", " ")
+        if phrase in text or phrase.replace("-", " ") in text.replace("-", " "):
+            return True
+        # A word of five letters or more inside one written as a compound says it too: "light"
+        # of "ultralight" and "lightweight" (not "pet" of "carpet", nor an imitated material).
+        word = phrase.strip()
+        if len(word) < COMPOUND_PART or not word.isalpha() or word in _IMITATED:
+            return False
+        return re.search(rf" (?:[a-z]+{word}|{word}[a-z]+) ", text) is not None
 
 
+COMPOUND_PART = 5
 # Materials a product can imitate: "faux leather", "vegan leather", "pu leather" do not have them.
 _IMITATED = frozenset({"leather", "suede", "fur", "silk", "wool", "down", "wood", "marble"})
 _IMITATION = re.compile(

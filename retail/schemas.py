@@ -64,6 +64,11 @@ class VariantDetail(VariantPublic):
         default_factory=list,
         description="One entry per location holding an inventory record; empty when untracked.",
     )
+    list_price: float | None = Field(
+        default=None,
+        description="When the SKU is on sale (a markdown is in force today): its list price "
+        "before the markdown; None when it sells at its list price.",
+    )
 
 
 class ProductSummary(_ReadModel):

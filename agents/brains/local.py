@@ -17,7 +17,14 @@ from typing import Any
 from agents.brains import orders
 from agents.compose import compose
 from agents.nlu.acts import classify
-from agents.nlu.parser import ORDER_INTENTS, PRODUCT_INTENTS, Interpretation, Nlu
+from agents.nlu.parser import (
+    ORDER_INTENTS,
+    PRODUCT_INTENTS,
+    Interpretation,
+    Nlu,
+    order_question,
+    refers_to_order,
+)
 from agents.nlu.query import policy_words
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
 from tools.base import ToolOutcome, ToolSpec
@@ -54,6 +61,7 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
 SEARCH_LIMIT = 5
 MAX_QUESTIONS = 3
 _ALL_ORDERS = re.compile(r"\b(?:orders|order history)\b", re.I)
+_MANY = re.compile(r"\b(?:them|these|those|any|all|some)\b", re.I)
 _LEADING_AND = re.compile(r"^\W*(?:and|also|plus)\b\W*", re.I)
 # A message that opens with a request of its own ("show me my orders") is no answer to the
 # question an order request asked, even without a question mark.
@@ -157,8 +165,15 @@ class LocalBrain:
             # "the second one" after a single product: ask, rather than answer about the first.
             return compose_only(dialogue.model_copy(update={"last_intent": "no_such_position"}))
         slots = {**dialogue.slots, "order_asked": False}
+        talked_about = dialogue.slots.get("order_id")
         if reading.intent in ORDER_INTENTS:
+            if talked_about and not reading.slots.order_id and refers_to_order(text):
+                # "cancel that whole order": the order the dialogue is about, named for the
+                # request and for the question it may ask.
+                text = f"{text} ({talked_about})"
             slots["order_request"] = text
+        slots["order_question"] = order_question(text) if reading.intent == "order_status" else None
+        slots["asks_sale"] = reading.rule == "on_sale"
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
         focus = reading.products[0] if reading.products else dialogue.focus_product
@@ -186,6 +201,11 @@ class LocalBrain:
             if store:
                 query = query.model_copy(update={"store_id": store})
             return [_call("search_products", **query.model_dump(exclude_defaults=True))]
+        if reading.rule == "on_sale":
+            # One product when the message points at one, else every product just listed.
+            one = reading.products or ([focus] if focus and not _MANY.search(text) else [])
+            ids = one or dialogue.shown_products[:SEARCH_LIMIT]
+            return [_call("product_details", product_id=p) for p in ids] or None
         if intent == "product_question" and focus:
             return [
                 _call("product_details", product_id=focus),

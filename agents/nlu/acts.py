@@ -70,8 +70,13 @@ _THANKS = re.compile(
 )
 _NO = re.compile(
     r"^(?:no|nope|nah|negative|stop|wait|abort|hold on|hold off|not now|not yet|never ?mind|"
-    r"forget it|leave it|scratch that|cancel that|not that)\b"
-    r"|\b(?:don'?t|do not|dont|rather not|changed my mind|no thanks?|no thank you)\b"
+    # "cancel that" refuses what waits; "cancel that whole order" asks for a cancellation.
+    r"forget it|leave it|scratch that|cancel that(?!\s+(?:\w+\s+)?(?:order|purchase|package)\b)"
+    r"|not that)\b"
+    # "don't need it any more" gives a reason, not a refusal.
+    r"|\b(?:don'?t|do not|dont)\b(?!\s+(?:really\s+|even\s+)?need\s+"
+    r"(?:it|this|that|them|those|these|one)\b)"
+    r"|\b(?:rather not|changed my mind|no thanks?|no thank you)\b"
 )
 # A restatement of the action, adding nothing: "yes, cancel it", "please go ahead with that".
 _RESTATE = re.compile(

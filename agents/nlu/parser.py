@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from agents.brains.orders import read_actions
 from agents.nlu.acts import classify
@@ -50,6 +51,64 @@ _OWNED = re.compile(
     r"\b(?:my|mine|i (?:got|bought|ordered|received)|i'?ve (?:got|bought|ordered|received))\b",
     re.I,
 )
+# Questions about an order's state, which change nothing: by when it must go back, whether it
+# has shipped ("until when can I return #W...?", "has my order shipped?", "where is it?").
+_RETURN_BY = re.compile(
+    r"\b(?:until|till|by) when\b|\bhow (?:long|many days|much time)\b|\blast day\b"
+    r"|\b(?:latest|final) (?:date|day)\b|\bdeadline\b|\btoo late\b|\bstill (?:able to |in time"
+    r" to )?(?:return|send)\b|\breturn (?:window|period|by)\b|\bwhen (?:do|does|must|should|will)"
+    r" (?:i|it|the return)\b",
+    re.I,
+)
+_RETURN_WORD = re.compile(
+    r"\b(?:return|refund|(?:send|go|take|bring|ship|mail)\b.{0,30}?\bback)", re.I
+)
+_SHIPPED = re.compile(
+    r"\b(?:shipped|dispatched|sent out|been sent|on (?:its|the) way|out for delivery|in transit"
+    r"|left the (?:warehouse|store)|arrived|(?:been )?delivered yet|where(?:'s| is) (?:my|the|it\b)"
+    r"|tracking)\b",
+    re.I,
+)
+# A request to act, which a question about the order's state does not make.
+_WANTS = re.compile(
+    r"\b(?:i(?:'d| would) like|i want|i wanna|i need to|please|can you|could you|help me)\b", re.I
+)
+# "that order", "this one", "cancel it": the order the dialogue was about.
+_THAT_ORDER = re.compile(
+    r"\b(?:that|this|the same|same) (?:\w+ )?(?:order|purchase|package)\b"
+    r"|\b(?:cancel|return|exchange) (?:it|that|this)\b",
+    re.I,
+)
+OrderQuestion = Literal["return_by", "shipped"]
+_ON_SALE = re.compile(
+    r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
+    r"|a deal|on promotion|clearance|sale price|full price|cheaper than usual)\b",
+    re.I,
+)
+
+
+def asks_if_on_sale(text: str) -> bool:
+    """Whether a message asks if a product is marked down ("is it on sale?")."""
+    return bool(_ON_SALE.search(text))
+
+
+def order_question(text: str) -> OrderQuestion | None:
+    """What a message asks about an order's state without asking to change it: by when it can
+    be returned, or whether it has shipped."""
+    if _WANTS.search(text):
+        return None
+    if _RETURN_WORD.search(text) and _RETURN_BY.search(text):
+        return "return_by"
+    if _SHIPPED.search(text):
+        return "shipped"
+    return None
+
+
+def refers_to_order(text: str) -> bool:
+    """Whether the message names an order only as the one talked about ("that whole order")."""
+    return bool(_THAT_ORDER.search(text))
+
+
 ORDER_INTENTS = {"cancel_order", "return_items", "exchange_items", "modify_order"}
 _ACTION_INTENTS = {
     "cancel": "cancel_order",
@@ -120,6 +179,16 @@ class Nlu:
         ruled = self._rule(text, slots, dialogue, allowed, heard=intent)
         if ruled is not None:
             return Interpretation(ruled, 1.0, slots, products, rule=ruled)
+        shown = products or dialogue.focus_product or dialogue.shown_products
+        if (
+            asks_if_on_sale(text)
+            and shown
+            and "product_question" in allowed
+            and not self.queries.read(text).types
+        ):
+            # "is it on sale?", "are any of them discounted?" of products shown: their prices
+            # against their list prices. A new product type is a search ("jackets on sale").
+            return Interpretation("product_question", 1.0, slots, products, rule="on_sale")
         query = self.queries.read(text, in_force=dialogue.query is not None)
         intent = _product_intent(text, intent, query, slots, products, dialogue)
         if intent == "refine" and "search" in allowed and dialogue.query is None:
@@ -141,6 +210,11 @@ class Nlu:
         if slots.customer_id and "customer_profile" in allowed:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
+        # "until when can I return #W...?", "has it shipped?": the order's state, no write.
+        named = slots.order_id or _mentions_order(text)
+        talked_about = dialogue.slots.get("order_id") and slots.pronoun
+        if order_question(text) and "order_status" in allowed and (named or talked_about):
+            return "order_status"
         actions = read_actions(text)
         # "what's your return policy?", "the return window for Gold members?" ask about the
         # rule, not to return anything.
@@ -249,7 +323,10 @@ def _product_intent(
         # A type guessed from a word's meaning ("outside" for Outdoor) overrides no other intent.
         plain = intent == "policy" and not _POLICY.search(text) and not query.guessed
         return "search" if intent in loose or plain else intent
-    described = query.prefer or (query.features and not query.unsold)
+    described = query.prefer or query.described or (query.features and not query.unsold)
+    if intent == "out_of_scope" and dialogue.query is None and query.features and not query.unsold:
+        # "iphone 15 pro max": a model of a thing the store names is a product request.
+        return "search"
     if intent == "policy" and described and not _POLICY.search(text):
         # Words of the catalogue's category names or features with no policy word ("vacuum
         # that handles pet hair"): a search for the products they describe. Words the catalogue

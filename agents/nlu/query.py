@@ -176,6 +176,8 @@ _INCHES = re.compile(
 _AGE = re.compile(r"\b(\d{1,2})[- ](?:years?|yrs?)[- ]old\b", re.I)
 CHILD_AGE = 12
 _WITH = re.compile(r"\s+(?:with|for)\s+", re.I)
+# A name followed by a model number: "iphone 15", "galaxy s21", "pixel 8a".
+_MODEL = re.compile(r"\b([a-z]{3,})\s+([a-z]?\d{1,4}[a-z]?)\b(?![.,]\d)")
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
 # Words before "for" that make what follows the thing sought ("looking for a tent").
 _SEEKING = frozenset({"looking", "searching", "shopping", "hunting", "after", "out", "in", "go"})
@@ -211,6 +213,8 @@ _REQUEST_WORDS = yaml.safe_load(
     Path(__file__).with_name("request_words.yaml").read_text(encoding="utf-8")
 )
 _FILLER = frozenset(_REQUEST_WORDS["filler"].split())
+_SOFT_DESCRIBING = frozenset(_REQUEST_WORDS["soft_describing"].split())
+_CLAUSE = re.compile(r"[,.;:!?()]|\s-\s")
 _MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
 
 
@@ -314,6 +318,9 @@ class QueryReading:
     sizes: list[str] = field(default_factory=list)
     gender: Gender | None = None
     features: list[str] = field(default_factory=list)
+    described: list[str] = field(default_factory=list)
+    """Words right before the type that are no name of it ("heated" jacket, "electric" bike):
+    features the products must state, whichever types' SKUs have them as options."""
     prefer: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     min_price: float | None = None
@@ -340,6 +347,7 @@ class QueryReading:
             or self.sizes
             or self.gender
             or self.features
+            or self.described
             or self.prefer
             or self.exclude
             or self.min_price is not None
@@ -420,6 +428,9 @@ class QueryParser:
         # them, and changes nothing when it has none.
         soft = _naming_words(vocabulary, self.types) - set(self.features)
         self.preferences = {w: w for w in soft}
+        self._product_name_words = frozenset(
+            w for p in vocabulary.products for w in words(p.name.lower()) if w not in _FILLER
+        )
         self._preference_pattern = _alternation(self.preferences)
         known = set(_FILLER) | set(self.colours) | self.sizes
         for phrase in [
@@ -431,6 +442,9 @@ class QueryParser:
         ]:
             known.update(words(phrase.lower().replace("-", " ")))
             known.update(words(phrase.lower()))
+        self._feature_words = frozenset(
+            w for f in [*self.features, *self.option_values] for w in words(f.replace("-", " "))
+        )
         # The catalogue's own words, without the English ones a request may also use: a thing
         # named only by words outside it is something the store does not sell.
         self._catalogue_words = frozenset(known)
@@ -450,6 +464,19 @@ class QueryParser:
         self._type_keys = sorted(k for k, t in self.types.items() if not t.weak)
         self._type_vectors = _unit(embed_many(self._type_keys)) if embed_many is not None else None
         self._word_vectors: dict[str, np.ndarray] = {}
+        # The words that name each category: of its name and of every phrase naming it ("pet",
+        # "bed" for Pet Bed; "camp", "photo", "rain" where products are so called).
+        name_words: dict[str, set[str]] = defaultdict(set)
+        for key, product_type in self.types.items():
+            for category_id in product_type.categories:
+                name_words[category_id].update(key.split())
+        for ref in vocabulary.categories:
+            name_words[ref.id].update(_key(ref.name).split())
+        self._name_words = {c: frozenset(w - _FILLER) for c, w in name_words.items()}
+        every_name_word = sorted(set().union(*self._name_words.values()))
+        if embed_many is not None and every_name_word:
+            vectors = _unit(embed_many(every_name_word))
+            self._word_vectors.update(zip(every_name_word, vectors, strict=True))
 
     def read(self, text: str, *, in_force: bool = False) -> QueryReading:
         """What `text` says about the products wanted; `in_force`: a query is in force, so
@@ -474,6 +501,7 @@ class QueryParser:
         rest = self._sizes(rest, reading)
         rest = self._gender(rest, reading) if reading.gender is None else rest
         rest = self._named(rest, self._brand_pattern, self.brands, reading.brands)
+        rest = self._models(rest, reading)
         rest = self._types(rest, reading, in_force)
         rest = self._named(
             rest, self._coloured_feature_pattern, self._coloured_features, reading.features
@@ -487,7 +515,7 @@ class QueryParser:
         if not reading.types:
             leftover = self._synonym_types(leftover, reading)
             leftover = self._unsold(leftover, reading, in_force)
-        leftover = self._describing(words(spelled), leftover, reading)
+        leftover = self._describing(spelled, leftover, reading)
         # "a 55 liter pack": an amount is a feature the product's own words must state.
         reading.features.extend(w for w in leftover if is_amount(w))
         leftover = [w for w in leftover if not is_amount(w)]
@@ -497,10 +525,25 @@ class QueryParser:
         reading.other_words = leftover
         return reading
 
-    def _describing(self, said: list[str], leftover: list[str], reading: QueryReading) -> list[str]:
-        """Catalogue words right before the type the shopper named ("camping chair", "solar
-        charger"): wishes that rank and, when some products say them, narrow. `said`: the
-        request's words, spelled right."""
+    def _models(self, rest: str, reading: QueryReading) -> str:
+        """A model asked by its number after a word of the products' names ("iphone 15",
+        "galaxy s21"): the products must say that model, so a model the store does not sell finds
+        none of the others passed off as it."""
+        for m in _MODEL.finditer(rest):
+            name = m.group(1)
+            number = m.group(2)
+            describes = name in self._feature_words or number in self.option_values
+            if name in self._product_name_words and self._type_key(name) is None and not describes:
+                reading.features.append(f"{name} {m.group(2)}")
+                rest = rest.replace(m.group(0), f" {name} ", 1)
+        return rest
+
+    def _describing(self, spelled: str, leftover: list[str], reading: QueryReading) -> list[str]:
+        """Words right before the type the shopper named: another name of it ("camping chair",
+        "dog bed") is a wish that ranks and, when some products say it, narrows; what the
+        shopper asks of it ("heated jacket") is a feature it must state. `spelled`: the
+        request, spelled right."""
+        said = words(spelled)
         content = [w for w in said if w not in _FILLER and not w.isdigit()]
         if (
             len(reading.type_words) == 1
@@ -515,15 +558,74 @@ class QueryParser:
             reading.types.clear()
             return leftover
         kept = []
+        describing = self._before_type(spelled, [*leftover, *reading.prefer], reading)
+        for word in [w for w in reading.prefer if w in describing]:
+            # A word of a category's or a product's name before the type ("electric" bike,
+            # "merino" base layer) is read as any other describing word.
+            reading.prefer.remove(word)
+            leftover = [*leftover, word]
         for word in leftover:
-            before = {said[i + 1] for i, w in enumerate(said[:-1]) if w == word}
-            if word in self._known and any(
-                _key(b) == _key(t.split()[0]) for b in before for t in reading.type_words
-            ):
+            if word in describing and self._demands(word, reading):
+                # "heated jacket", "electric bike", "merino socks": what the shopper asks of the
+                # thing, not another name of it; a product that does not say so is no match.
+                reading.described.append(word)
+            elif word in describing and word in self._known:
+                # "dog bed", "bike helmet", "camping chair": another name of the type, or of a
+                # part of it; it ranks and narrows where products say it.
                 reading.prefer.append(word)
             else:
                 kept.append(word)
         return kept
+
+    def _before_type(self, spelled: str, content: list[str], reading: QueryReading) -> set[str]:
+        """The `content` words the shopper put right before the type they named ("solar
+        powered" of "solar powered speaker"), as far back as they run unbroken within the
+        clause; a word after a number is its unit ("50 ft hose"), not a description."""
+        heads = {_key(t.split()[0]) for t in reading.type_words}
+        content_words = set(content)
+        run: set[str] = set()
+        for clause in _CLAUSE.split(spelled):
+            said = words(clause)
+            for i, word in enumerate(said):
+                if _key(word) not in heads:
+                    continue
+                j = i - 1
+                while j >= 0 and said[j] in content_words and not is_amount(said[j]):
+                    if j > 0 and said[j - 1].isdigit():
+                        break
+                    # "high waisted", "long sleeved": a shape said with a word of degree is
+                    # described, not named, and ranks as its first word does.
+                    degree = j > 0 and said[j - 1] in _SOFT_DESCRIBING
+                    if "'" not in said[j] and not degree:  # "he doesn't" is no description
+                        run.add(said[j])
+                    j -= 1
+        return run
+
+    def _demands(self, word: str, reading: QueryReading) -> bool:
+        """Whether a word right before the type asks something of the product that it states
+        or lacks: a word the catalogue's names never use or a word of its features ("heated",
+        "merino", "electric"), which is no name of the type; not a word of how big, how good
+        or what for ("big", "comfy", "walking"), which products seldom say in so many words."""
+        if word in _SOFT_DESCRIBING or word.endswith("ing"):
+            return False
+        of_a_feature = word in self._feature_words
+        if word in self._catalogue_words and not of_a_feature:
+            return False
+        return not self._names_type(word, reading)
+
+    def _names_type(self, word: str, reading: QueryReading) -> bool:
+        """Whether `word` names the types read (or a part of them) rather than describing
+        them: one of their name words, or as close in meaning to one as a loose name of a type
+        is (dog/pet 0.80, picture/photo 0.85, camping/camp 0.83; heated/jacket 0.47,
+        electric/bicycle 0.37, merino/base layer 0.09). Without an encoder, every word does."""
+        categories = {c for t in reading.types for c in t.categories}
+        names = set().union(*(self._name_words.get(c, ()) for c in categories))
+        if _key(word) in names or word in names:
+            return True
+        if self.encode is None or not names:
+            return True
+        vector = self._word_vector(word)
+        return max(float(vector @ self._word_vector(n)) for n in names) >= UNSOLD_SIMILARITY
 
     def _unsold(self, leftover: list[str], reading: QueryReading, in_force: bool) -> list[str]:
         """A new request that names its thing only in words the catalogue never uses ("an
@@ -634,7 +736,7 @@ class QueryParser:
         if reading.brands:
             update["brands"] = reading.brands
         hard, wishes = self._constraints(reading.features, categories or base.categories)
-        update["features"] = list(dict.fromkeys([*features, *hard]))
+        update["features"] = list(dict.fromkeys([*features, *hard, *reading.described]))
         kept = base.prefer if base is previous else []
         update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer, *wishes]))
         if reading.exclude:
@@ -651,7 +753,8 @@ class QueryParser:
         if reading.sort:
             update["sort"] = reading.sort
         update["limit"] = reading.count or 5
-        if base is previous and not reading.sort and (reading.features or reading.other_words):
+        edits_text = reading.features or reading.described or reading.other_words
+        if base is previous and not reading.sort and edits_text:
             update["text"] = _request_text(f"{previous.text} {text}")
         return base.model_copy(update=update)
 

@@ -296,6 +296,10 @@ class PurchaseOrderLine(Base):
     unit_cost: Mapped[float] = mapped_column(Money)
 
 
+# The reason of a price change that marks a SKU down from its list price.
+MARKDOWN = "markdown"
+
+
 class PriceChange(Base):
     """Price history: the list price of a SKU from a date on (markdowns included)."""
 

@@ -6,8 +6,15 @@ from __future__ import annotations
 import pytest
 
 from agents.brains.local import INTENT_TOOLS
+from agents.nlu.acts import classify
 from agents.nlu.intents import IntentClassifier, load_utterances
-from agents.nlu.parser import Nlu, is_affirmation
+from agents.nlu.parser import (
+    Nlu,
+    asks_if_on_sale,
+    is_affirmation,
+    order_question,
+    refers_to_order,
+)
 from agents.nlu.slots import SlotExtractor
 from agents.state import DialogueState, PendingAction
 from ml_core.recommend.features import embed_texts
@@ -127,3 +134,45 @@ def test_training_accuracy_on_the_project_utterances() -> None:
     texts = [(u, intent) for intent, us in utterances.items() for u in us]
     right = sum(classifier.predict(u)[0] == intent for u, intent in texts)
     assert right / len(texts) > 0.95
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("by when must #W1234567 go back?", "return_by"),
+        ("how many days do I have left to return order #W1234567", "return_by"),
+        ("is it too late to send the boots back from my last order?", "return_by"),
+        ("has my order left the warehouse?", "shipped"),
+        ("is #W1234567 on its way", "shipped"),
+        ("where's my package", "shipped"),
+        ("I'd like to return order #W1234567", None),
+        ("please cancel #W1234567", None),
+    ],
+)
+def test_a_question_about_an_order_is_told_from_a_request_to_change_it(
+    text: str, asked: str | None
+) -> None:
+    assert order_question(text) == asked
+
+
+def test_cancel_that_refuses_but_cancel_that_order_asks() -> None:
+    assert classify("cancel that").kind == "deny"
+    assert classify("no, cancel that please").kind == "deny"
+    assert classify("cancel that whole order").kind != "deny"
+    assert classify("cancel that order for me").kind != "deny"
+    assert refers_to_order("cancel that whole order") and refers_to_order("return it")
+    assert not refers_to_order("cancel my desk lamp order")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("is it on sale?", True),
+        ("any of these marked down", True),
+        ("is the second one discounted", True),
+        ("is it waterproof?", False),
+        ("what's the sale policy", False),
+    ],
+)
+def test_a_question_whether_a_product_is_on_sale(text: str, asks: bool) -> None:
+    assert asks_if_on_sale(text) is asks

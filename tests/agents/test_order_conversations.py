@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from agents.assistant import Assistant, confirmation_states
+from agents.assistant import Assistant, TurnResult, confirmation_states
 from agents.checkpoint import open_checkpointer
 from agents.state import Message
 from retail.audit import verify_chain
@@ -191,3 +191,90 @@ def test_an_address_spelled_out_in_full_changes_after_yes(
     with Session(engine) as session:
         order = session.get(Order, PENDING)
         assert order is not None and order.shipping_address["city"] == "Boulder"
+
+
+WRITES = {
+    "cancel_order",
+    "return_order_items",
+    "exchange_order_items",
+    "modify_order_items",
+    "modify_order_address",
+    "modify_order_payment",
+    "modify_user_address",
+}
+
+
+def _wrote(result: TurnResult) -> list[str]:
+    return [c.name for c in result.tool_calls if c.name in WRITES]
+
+
+def test_questions_about_an_order_answer_from_it_and_change_nothing(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    processed = "#W5353646"
+    with Session(engine) as session:
+        # The facts the answers must state, read apart from the tools.
+        statuses = dict(
+            session.execute(
+                select(Order.id, Order.status).where(Order.customer_id == "olivia_ito_3591")
+            ).all()
+        )
+    assert statuses[DELIVERED] == "delivered" and statuses[PENDING] == "pending"
+    assert statuses[processed] == "processed"
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        by_when = assistant.ask(
+            SHOPPER, f"what's the deadline to send back stuff from {DELIVERED}?"
+        )
+        gone = assistant.ask(SHOPPER, f"has {processed} been dispatched?")
+        status = assistant.ask(SHOPPER, f"what's going on with {PENDING}")
+        later = assistant.ask(SHOPPER, "is it on its way yet?", thread_id=status.thread_id)
+        mine = assistant.ask(SHOPPER, "have my orders shipped?")
+    assert [c.name for c in by_when.tool_calls] == ["order_details"], by_when.answer
+    assert by_when.answer.startswith(
+        f"Order {DELIVERED} was delivered. Returns are accepted within"
+    )
+    assert "Which items" not in by_when.answer
+    assert gone.answer.startswith(f"Order {processed} has shipped."), gone.answer
+    # "it" is the order the conversation is about.
+    assert later.tool_calls[0].args == {"order_id": PENDING}
+    assert later.answer.startswith(f"Order {PENDING} has not shipped yet"), later.answer
+    assert [c.name for c in mine.tool_calls] == ["my_orders"]
+    assert f"{PENDING} (" in mine.answer and "has not shipped yet" in mine.answer
+    assert not any(_wrote(r) for r in (by_when, gone, status, later, mine))
+    with Session(engine) as session:
+        after = dict(
+            session.execute(
+                select(Order.id, Order.status).where(Order.customer_id == "olivia_ito_3591")
+            ).all()
+        )
+    assert after == statuses
+
+
+def test_cancel_that_order_takes_the_order_talked_about_and_waits_for_a_plain_yes(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        shown = assistant.ask(SHOPPER, f"what did I get in {PENDING}?")
+        thread = shown.thread_id
+        why = assistant.ask(SHOPPER, "please cancel that entire order", thread_id=thread)
+        # The policy's question, about the order talked about, and no write yet.
+        assert f"Why do you want to cancel {PENDING}" in why.answer, why.answer
+        assert not _wrote(why)
+        asked = assistant.ask(SHOPPER, "don't need it any more", thread_id=thread)
+        assert (asked.tool_calls[-1].name, asked.tool_calls[-1].status) == (
+            "cancel_order",
+            "needs_confirmation",
+        )
+        assert asked.tool_calls[-1].args == {"order_id": PENDING, "reason": "no longer needed"}
+        hedged = assistant.ask(SHOPPER, "ok hmm, actually no", thread_id=thread)
+        assert not _wrote(hedged) and _status(engine, PENDING)[0] == "pending"
+        again = assistant.ask(
+            SHOPPER, "cancel that order, I bought it by mistake", thread_id=thread
+        )
+        assert again.tool_calls[-1].args == {"order_id": PENDING, "reason": "ordered by mistake"}
+        assert _status(engine, PENDING)[0] == "pending"
+        done = assistant.ask(SHOPPER, "yes", thread_id=thread)
+    assert [(c.name, c.status) for c in done.tool_calls] == [("cancel_order", "ok")]
+    assert _status(engine, PENDING)[0] == "cancelled"

@@ -278,3 +278,47 @@ def test_a_garment_named_in_other_words_wins_over_the_activity(
     found = query(parser, plain_words(text))
     assert found.categories == ["apparel-jackets"], found
     assert "hiking" in found.prefer
+
+
+@pytest.fixture(scope="module")
+def reading_meaning() -> QueryParser:
+    """The parser with MiniLM, as the assistant builds it: words are weighed by meaning."""
+    from ml_core.recommend.features import embed_texts
+
+    return QueryParser(VOCABULARY, embed_texts)
+
+
+@pytest.mark.parametrize(
+    ("text", "demanded"),
+    [
+        ("a cashmere midlayer", ["cashmere"]),
+        ("solar charged lantern please", ["solar", "charged"]),
+        ("arcteryx jackets", ["arcteryx"]),
+    ],
+)
+def test_a_word_asked_of_the_type_is_a_feature_it_must_state(
+    reading_meaning: QueryParser, text: str, demanded: list[str]
+) -> None:
+    asked = query(reading_meaning, text)
+    assert asked.categories and set(demanded) <= set(asked.features)
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("a camping lantern", "camping"),  # another name of Camp Lanterns
+        ("a big tent", "big"),  # how big, not something a tent states
+        ("walking boots", "walking"),  # what for
+    ],
+)
+def test_a_word_naming_the_type_or_its_size_or_use_only_ranks(
+    reading_meaning: QueryParser, text: str, kept: str
+) -> None:
+    asked = query(reading_meaning, text)
+    assert asked.categories and kept not in asked.features
+
+
+def test_a_model_number_after_a_name_word_is_a_feature(reading_meaning: QueryParser) -> None:
+    assert "stormglow 5" in query(reading_meaning, "the stormglow 5 lantern").features
+    # A number after a feature is its measure, not a model ("waterproof 4k" is two features).
+    assert query(reading_meaning, "waterproof 2 person tent").features == ["2-person", "waterproof"]

@@ -1,0 +1,168 @@
+"""Shopper requests the catalogue does not answer as asked, through the assistant: a describing
+word no product of the type states ("a cashmere fleece"), a brand the store does not carry, a
+model number it does not sell; and what a product just shown costs against its list price.
+
+Each case is checked apart from the search code, with SQL over the tool world: a request is
+said to have no match only where no product of its type states the word asked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import String, cast, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from agents.assistant import Assistant
+from retail.clock import today
+from retail.store.models import MARKDOWN, Category, PriceChange, Product, Variant
+from tests.tools.world import ToolWorld
+from tools.base import Principal
+
+
+def _stating(tool_world: ToolWorld, category_ids: list[str], word: str) -> int:
+    """How many products of these categories state `word` anywhere in their own text or in
+    their SKUs' options."""
+    like = f"%{word.lower()}%"
+    text = func.lower(
+        Product.name
+        + " "
+        + func.coalesce(Product.description, "")
+        + " "
+        + func.coalesce(Product.materials, "")
+    )
+    with Session(tool_world.engine) as session:
+        return (
+            session.scalar(
+                select(func.count(func.distinct(Product.id)))
+                .outerjoin(Variant, Variant.product_id == Product.id)
+                .where(
+                    Product.category_id.in_(category_ids),
+                    or_(
+                        text.like(like),
+                        func.lower(cast(Product.attributes, String)).like(like),
+                        func.lower(cast(Variant.options, String)).like(like),
+                    ),
+                )
+            )
+            or 0
+        )
+
+
+def _category_ids(tool_world: ToolWorld, *names: str) -> list[str]:
+    with Session(tool_world.engine) as session:
+        return list(session.scalars(select(Category.id).where(Category.name.in_(names))))
+
+
+def _categories_of(tool_world: ToolWorld, product_ids: list[str]) -> set[str]:
+    with Session(tool_world.engine) as session:
+        return set(session.scalars(select(Product.category_id).where(Product.id.in_(product_ids))))
+
+
+@pytest.mark.parametrize(
+    ("said", "word", "categories"),
+    [
+        ("a cashmere fleece for the cold", "cashmere", ["Fleece & Midlayers"]),
+        ("motorised camp chair", "motorised", ["Camp Chairs", "Office Chair"]),
+        ("do you sell kevlar backpacks?", "kevlar", ["Backpacks", "Backpack"]),
+        ("patagonia hiking pants", "patagonia", ["Hiking Pants"]),
+    ],
+)
+def test_a_describing_word_no_product_of_the_type_states_finds_no_match(
+    assistant: Assistant, tool_world: ToolWorld, said: str, word: str, categories: list[str]
+) -> None:
+    category_ids = _category_ids(tool_world, *categories)
+    assert category_ids
+    assert _stating(tool_world, category_ids, word) == 0  # the catalogue does not say it
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    reply = assistant.ask(shopper, said)
+    assert reply.answer.startswith("Sorry, we have no"), reply.answer
+    assert word in reply.tool_calls[0].args["features"]
+    # What follows is labelled as the closest things of the type asked for.
+    assert _categories_of(tool_world, reply.products) <= set(category_ids)
+
+
+@pytest.mark.parametrize(
+    ("said", "categories"),
+    [
+        ("a dog bed", ["Pet Bed"]),
+        ("bike helmet", ["Cycling Helmet"]),
+        ("a camping chair", ["Camp Chairs", "Office Chair"]),
+        ("a big roomy tent", ["Tents"]),
+    ],
+)
+def test_a_word_that_names_the_type_or_says_how_big_still_finds_it(
+    assistant: Assistant, tool_world: ToolWorld, said: str, categories: list[str]
+) -> None:
+    category_ids = _category_ids(tool_world, *categories)
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    reply = assistant.ask(shopper, said)
+    assert not reply.answer.startswith("Sorry"), reply.answer
+    assert reply.products and _categories_of(tool_world, reply.products) <= set(category_ids)
+
+
+def test_a_model_number_the_store_does_not_sell_is_no_match(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    lighting = _category_ids(tool_world, "Headlamps & Lanterns")
+    with Session(tool_world.engine) as session:
+        name = session.scalars(
+            select(Product.name).where(Product.category_id.in_(lighting)).order_by(Product.id)
+        ).first()
+    assert name is not None
+    # The product's own name word after its brand ("Lumenpeak Stormglow ..."), with a number
+    # no product states beside it.
+    model = next(w for w in name.lower().split()[1:] if w.isalpha() and len(w) > 4)
+    assert _stating(tool_world, lighting, f"{model} 7") == 0
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    reply = assistant.ask(shopper, f"the {model} 7 lantern")
+    assert reply.answer.startswith("Sorry, we have no"), reply.answer
+    assert f"{model} 7" in reply.tool_calls[0].args["features"]
+
+
+def test_is_it_on_sale_answers_from_the_price_against_the_list_price(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    listed = assistant.ask(shopper, "show me jackets")
+    assert len(listed.products) >= 2
+    first, second = listed.products[:2]
+    with Session(tool_world.engine) as session:
+        variant = session.scalars(
+            select(Variant).where(Variant.product_id == first).order_by(Variant.id)
+        ).first()
+        assert variant is not None
+        list_price = float(variant.price)
+        on = today(session)
+        marked = round(list_price * 0.8, 2)
+        session.add(
+            PriceChange(
+                variant_id=variant.id,
+                effective_on=on,
+                price=marked,
+                reason=MARKDOWN,
+            )
+        )
+        variant.price = marked
+        session.commit()
+        variant_id = variant.id
+    try:
+        thread = listed.thread_id
+        yes = assistant.ask(shopper, "is the first one on sale?", thread_id=thread)
+        no = assistant.ask(shopper, "and is the second one discounted?", thread_id=thread)
+    finally:
+        with Session(tool_world.engine) as session:
+            session.execute(
+                delete(PriceChange).where(
+                    PriceChange.variant_id == variant_id, PriceChange.reason == MARKDOWN
+                )
+            )
+            restored = session.get(Variant, variant_id)
+            assert restored is not None
+            restored.price = list_price
+            session.commit()
+    assert [c.name for c in yes.tool_calls] == ["product_details"]
+    assert yes.tool_calls[0].args == {"product_id": first}
+    assert yes.answer.startswith("Yes, the "), yes.answer
+    assert f"${marked:,.2f}" in yes.answer and f"list price ${list_price:,.2f}" in yes.answer
+    assert no.tool_calls[0].args == {"product_id": second}
+    assert no.answer.startswith("No, the ") and "list price" in no.answer, no.answer
