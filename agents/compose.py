@@ -459,7 +459,8 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
             )
             line += f"; nearby: {near}"
         lines.append(line)
-    return "\n".join(lines), dialogue
+    # The product the stock is of is the one the talk is about now ("why is it short?").
+    return "\n".join(lines), dialogue.model_copy(update={"focus_product": output["product_id"]})
 
 
 def _substitutes(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -535,7 +536,10 @@ def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
 
 
 def _shortage(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
-    return str(output["explanation"]), dialogue
+    # "which stores have it?" next is about this SKU's product.
+    return str(output["explanation"]), dialogue.model_copy(
+        update={"focus_product": output["product_id"]}
+    )
 
 
 def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:

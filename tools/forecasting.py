@@ -139,6 +139,7 @@ class ShortageExplanation(_Out):
     """Why a SKU is short at a location: stock, what is coming, the demand it must cover."""
 
     variant_id: str
+    product_id: str
     product: str
     location_id: str
     location_name: str
@@ -390,6 +391,9 @@ def why_short(
     safety stock. Use it when someone asks why an item is out of stock or low."""
     with Session(ctx.engine) as session:
         product, location = _sku(ctx, session, variant_id, location_id)
+        product_id = session.execute(
+            select(Variant.product_id).where(Variant.id == variant_id)
+        ).scalar_one()
         position = session.get(InventoryPosition, (variant_id, location.id))
         if position is None:
             raise not_found(f"{variant_id} is not stocked at {location.id}.")
@@ -418,9 +422,13 @@ def why_short(
         parts.append(
             "open purchase orders: "
             + ", ".join(
-                f"{o.quantity} expected {o.expected_on or 'on an unknown date'}" for o in orders
+                f"{o.quantity} on {o.id} expected {o.expected_on or 'on an unknown date'}"
+                for o in orders
             )
         )
+    else:
+        # "Is a PO coming?" gets its answer even when the on-order figure has no order on record.
+        parts.append("no open purchase order brings it here")
     parts.append(f"demand is about {rate:.1f} units/day ({source})")
     if over_lead is not None and lead is not None:
         parts.append(f"{over_lead:g} units over the {lead:g}-day lead time")
@@ -430,6 +438,7 @@ def why_short(
         parts.append(f"the policy keeps a safety stock of {safety:g}")
     return ShortageExplanation(
         variant_id=variant_id,
+        product_id=product_id,
         product=product,
         location_id=location.id,
         location_name=location.name,

@@ -125,7 +125,10 @@ class Nlu:
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
-        if intent in PRODUCT_INTENTS and not (products or dialogue.focus_product or compares_shown):
+        typed = slots.sku or slots.product_id
+        if intent in PRODUCT_INTENTS and not (
+            products or typed or dialogue.focus_product or compares_shown
+        ):
             # Nothing shown yet to ask about: the words name the product, so look for it.
             intent = "search" if "search" in allowed else intent
         return Interpretation(intent, confidence, slots, products, query=query)
@@ -141,6 +144,11 @@ class Nlu:
         if slots.customer_id and "customer_profile" in allowed:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
+        about_item = slots.sku or slots.product_id or (slots.pronoun and dialogue.focus_product)
+        if slots.on_order_words and about_item and "why_short" in allowed:
+            # "is a PO coming for it?": what is on order is part of why an item is short ("sign
+            # off on the purchase orders", about no item, is for the approval queue).
+            return "why_short"
         actions = read_actions(text)
         # "what's your return policy?", "the return window for Gold members?" ask about the
         # rule, not to return anything.

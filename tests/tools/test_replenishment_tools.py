@@ -328,6 +328,8 @@ def test_an_approved_proposal_becomes_one_purchase_order_that_why_short_shows(
     assert why["safety_stock"] is not None and why["safety_stock"] > 0
     assert why["policy_explanation"].startswith("Order")
     assert "5 on hand, 1 reserved" in why["explanation"]
+    assert why["product_id"] == C.alpine
+    assert f"{lines[ALPINE_S]} on {po_id} expected {po.expected_on}" in why["explanation"]
 
     # An associate who names no location asks about their own store; a planner has none.
     at_home = _call(_as(planner, f"associate:al@{C.downtown}"), "why_short", variant_id=ALPINE_S)
