@@ -161,6 +161,8 @@ class LocalBrain:
             slots["order_request"] = text
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
+        if reading.slots.customer_id:
+            slots["customer_id"] = reading.slots.customer_id
         # A SKU or product id typed in the message wins over the product the thread was on; a
         # product named or pointed at afresh leaves the SKU talked about before.
         typed = reading.products[0] if reading.products else reading.slots.product_id
@@ -232,8 +234,9 @@ class LocalBrain:
             # The shopper's orders and account first, then the orders involved, then the
             # products of items to swap, then every write at once (agents/brains/orders.py).
             return orders.plan(text, []).calls or [_call("my_orders")]
-        if intent in ("customer_profile", "customer_recommendations") and slots.customer_id:
-            return [_call(intent, customer_id=slots.customer_id)]
+        customer = slots.customer_id or dialogue.slots.get("customer_id")
+        if intent in ("customer_profile", "customer_recommendations") and customer:
+            return [_call(intent, customer_id=customer)]
         if intent == "why_short" and sku:
             return [_call("why_short", variant_id=sku, location_id=slots.location_id)]
         if intent == "why_short" and focus:

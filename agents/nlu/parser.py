@@ -141,7 +141,9 @@ class Nlu:
         if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
             # A bare yes or no: with nothing waiting, the answer says so.
             return act.kind
-        if slots.customer_id and "customer_profile" in allowed:
+        # "what should I recommend to him?" is about the customer the associate looked up.
+        customer = slots.customer_id or (slots.person and dialogue.slots.get("customer_id"))
+        if customer and "customer_profile" in allowed:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
         about_item = slots.sku or slots.product_id or (slots.pronoun and dialogue.focus_product)

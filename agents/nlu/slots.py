@@ -26,6 +26,10 @@ _ON_ORDER = re.compile(
     re.I,
 )
 _ONLINE = re.compile(r"\b(?:online|on the (?:web|website)|web ?shop)\b", re.I)
+# Who the customer in the conversation is: "what should I recommend to him?".
+_PERSON = re.compile(
+    r"\b(?:him|his|her|hers|he|she|(?:to|for) them|their|this customer|the customer)\b", re.I
+)
 _IN_STOCK = re.compile(r"\b(?:in stock|available|sold out|availability)\b", re.I)
 _AT_MY_STORE = re.compile(r"\b(?:my store|in store|near me|nearby|pick (?:it )?up)\b", re.I)
 _ORDINALS = {
@@ -104,6 +108,7 @@ class Slots:
     stock_words: bool = False
     on_order_words: bool = False
     at_my_store: bool = False
+    person: bool = False
 
 
 class SlotExtractor:
@@ -149,5 +154,6 @@ class SlotExtractor:
         slots.pronoun = bool(_PRONOUN.search(rest))
         slots.stock_words = bool(_IN_STOCK.search(rest))
         slots.on_order_words = bool(_ON_ORDER.search(rest))
+        slots.person = bool(_PERSON.search(rest))
         slots.at_my_store = bool(_AT_MY_STORE.search(rest))
         return slots

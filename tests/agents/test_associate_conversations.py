@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from agents.assistant import Assistant, TurnResult
 from retail.store.db import transaction
 from retail.store.models import (
+    Customer,
     InventoryPosition,
     Location,
     PurchaseOrder,
@@ -143,3 +144,41 @@ def test_a_typed_sku_wins_over_the_threads_product_and_a_named_location_over_the
     ], fresh.answer
     assert incoming.other_store_name in fresh.answer
     assert f"{incoming.other_on_hand} on hand" in fresh.answer
+
+
+def test_the_customer_looked_up_is_who_him_or_her_means(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        consent = dict(
+            session.execute(
+                select(Customer.id, Customer.marketing_consent).where(
+                    Customer.id.in_([tool_world.shopper_id, tool_world.no_consent_customer_id])
+                )
+            ).all()
+        )
+    assert consent == {tool_world.shopper_id: True, tool_world.no_consent_customer_id: False}
+
+    profile = assistant.ask(associate, f"pull up customer {tool_world.shopper_id} please")
+    suggest = assistant.ask(
+        associate, "what would you suggest for her?", thread_id=profile.thread_id
+    )
+    assert _calls(suggest) == [
+        ("customer_recommendations", {"customer_id": tool_world.shopper_id}, "ok")
+    ], suggest.answer
+    assert suggest.products
+
+    # Without marketing consent the recommendation is refused, as when the id is typed.
+    other = assistant.ask(associate, f"look up customer {tool_world.no_consent_customer_id}")
+    refused = assistant.ask(
+        associate, "anything I should recommend to him?", thread_id=other.thread_id
+    )
+    assert _calls(refused) == [
+        (
+            "customer_recommendations",
+            {"customer_id": tool_world.no_consent_customer_id},
+            "policy_denied",
+        )
+    ]
+    assert not refused.products

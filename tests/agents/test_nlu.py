@@ -63,6 +63,7 @@ def test_slots_point_at_ids_stores_and_what_was_shown() -> None:
     assert sku.on_order_words
     online = extract("why is P00035 low on the website?")
     assert (online.product_id, online.store_id, online.location_id) == ("P00035", None, "ONLINE")
+    assert extract("what should I suggest to her?").person
 
 
 def test_held_out_utterances_are_classified(nlu: Nlu) -> None:
