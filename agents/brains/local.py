@@ -212,10 +212,16 @@ class LocalBrain:
         if intent == "recommend":
             return [_call("recommend_for_me", limit=SEARCH_LIMIT, store_id=store)]
         sku = dialogue.slots.get("sku")
-        if intent == "stock" and sku:
-            return [_call("stock_nearby", variant_id=sku, store_id=store)]
-        if intent == "stock" and focus:
-            return [_call("stock_nearby", product_id=focus, store_id=store)]
+        if intent == "stock" and (sku or focus):
+            # "graphite large": only that SKU of the product; a colour or size named after a SKU
+            # asks about the product's other SKUs.
+            colour = reading.query.colours[0] if reading.query.colours else None
+            size = reading.query.sizes[0] if reading.query.sizes else None
+            if sku and (slots.sku or not (colour or size)):
+                return [_call("stock_nearby", variant_id=sku, store_id=store)]
+            if focus:
+                asked = {"colour": colour, "size": size}
+                return [_call("stock_nearby", product_id=focus, store_id=store, **asked)]
         if intent == "substitutes" and focus:
             return [_call("in_stock_substitutes", product_id=focus, store_id=store)]
         if intent == "policy":

@@ -250,8 +250,10 @@ def _product_intent(
     if _COMPARE.search(text) and shown:
         # "compare the two pop-up tents": the ones shown, side by side, not a new list.
         return "compare"
-    if _IN_STOCK.search(text) and slots.store_id and (products or dialogue.focus_product):
-        # "is the Embercraft tent in stock at the Boulder store?": stock of a product shown.
+    asks_stock = (_IN_STOCK.search(text) and slots.store_id) or slots.where_else
+    if asks_stock and (products or dialogue.focus_product):
+        # "is the Embercraft tent in stock at the Boulder store?", "which stores have it in
+        # black?": stock of a product shown, not a search for stores.
         return "stock"
     if query.types:
         # "vacuum that handles pet hair" is no question about a policy.

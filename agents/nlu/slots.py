@@ -25,6 +25,8 @@ _ON_ORDER = re.compile(
     r"|(?:coming|due) in)\b",
     re.I,
 )
+# "which stores have it?", "where else can I get one?": stock of a product elsewhere.
+_WHERE_ELSE = re.compile(r"\b(?:which|what|other|any) stores?\b|\bwhere else\b", re.I)
 _ONLINE = re.compile(r"\b(?:online|on the (?:web|website)|web ?shop)\b", re.I)
 # Who the customer in the conversation is: "what should I recommend to him?".
 _PERSON = re.compile(
@@ -107,6 +109,7 @@ class Slots:
     pronoun: bool = False
     stock_words: bool = False
     on_order_words: bool = False
+    where_else: bool = False
     at_my_store: bool = False
     person: bool = False
 
@@ -154,6 +157,7 @@ class SlotExtractor:
         slots.pronoun = bool(_PRONOUN.search(rest))
         slots.stock_words = bool(_IN_STOCK.search(rest))
         slots.on_order_words = bool(_ON_ORDER.search(rest))
+        slots.where_else = bool(_WHERE_ELSE.search(rest))
         slots.person = bool(_PERSON.search(rest))
         slots.at_my_store = bool(_AT_MY_STORE.search(rest))
         return slots

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased
 
 from agents.assistant import Assistant, TurnResult
+from agents.compose import STOCK_LINES
 from retail.store.db import transaction
 from retail.store.models import (
     Customer,
@@ -182,3 +183,43 @@ def test_the_customer_looked_up_is_who_him_or_her_means(
         )
     ]
     assert not refused.products
+
+
+def test_a_stock_table_shows_every_sku_or_says_it_stops_and_honours_a_named_one(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        options = list(
+            session.scalars(
+                select(Variant.options)
+                .where(Variant.product_id == tool_world.product_id)
+                .order_by(Variant.id)
+            )
+        )
+        count = session.scalar(
+            select(func.count()).where(Variant.product_id == tool_world.product_id)
+        )
+    table = assistant.ask(associate, f"which stores carry {tool_world.product_id}?")
+    rows = [line for line in table.answer.splitlines() if line.startswith("- ")]
+    assert count == len(options)
+    if count > STOCK_LINES:
+        assert f"{STOCK_LINES} of {count} SKUs shown" in table.answer
+    else:
+        assert len(rows) == count, table.answer
+
+    wanted = next(o for o in options if o.get("color") and o.get("size"))
+    colour, size = str(wanted["color"]), str(wanted["size"])
+    same = [
+        o
+        for o in options
+        if str(o.get("color")).lower() == colour.lower()
+        and str(o.get("size")).lower() == size.lower()
+    ]
+    named = assistant.ask(
+        associate, f"which stores have it in {colour}, size {size}?", thread_id=table.thread_id
+    )
+    assert [c[0] for c in _calls(named)] == ["stock_nearby"], named.answer
+    rows = [line for line in named.answer.splitlines() if line.startswith("- ")]
+    assert len(rows) == len(same), named.answer
+    assert f"{len(same)} of its {count} SKUs" in named.answer
