@@ -22,6 +22,8 @@ from tools.base import ToolOutcome
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
 _MAX_PASSAGE = 360
+# A stock table lists up to this many SKUs (a size run in two colours), and says when it stops.
+STOCK_LINES = 12
 # Store text (descriptions, reviews) is written by others and may carry instructions planted for
 # an assistant to follow. A sentence that addresses the assistant, names a tool or asks to ignore
 # rules is not quoted to the person: it is never a fact about the product.
@@ -465,8 +467,14 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
             f"{len(offered)} of {len(output.get('variants', []))} variants are offered.",
             dialogue,
         )
-    lines = [f"{output['product_name']} at {output['store_name']}:"]
-    for v in output.get("variants", [])[:6]:
+    variants = output.get("variants", [])
+    shown = variants[:STOCK_LINES]
+    head = f"{output['product_name']} at {output['store_name']}"
+    total = output.get("sku_count", len(variants))
+    if len(variants) < total:
+        head += f" ({len(variants)} of its {total} SKUs, as asked)"
+    lines = [head + ":"]
+    for v in shown:
         options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
         here = (
             "not carried here"
@@ -483,7 +491,12 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
             )
             line += f"; nearby: {near}"
         lines.append(line)
-    return "\n".join(lines), dialogue
+    if len(shown) < len(variants):
+        lines.append(
+            f"{len(shown)} of {len(variants)} SKUs shown; name a colour or size for the others."
+        )
+    # The product the stock is of is the one the talk is about now ("why is it short?").
+    return "\n".join(lines), dialogue.model_copy(update={"focus_product": output["product_id"]})
 
 
 def _substitutes(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -603,7 +616,10 @@ def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
 
 
 def _shortage(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
-    return str(output["explanation"]), dialogue
+    # "which stores have it?" next is about this SKU's product.
+    return str(output["explanation"]), dialogue.model_copy(
+        update={"focus_product": output["product_id"]}
+    )
 
 
 def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:

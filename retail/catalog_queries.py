@@ -13,7 +13,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from retail.clock import today
@@ -184,19 +195,7 @@ def _product_conditions(
     if brand_id is not None:
         conditions.append(Product.brand_id == brand_id)
     if q:
-        # Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot"), in
-        # the product's name or its category's ("hiking boots" finds the "Alpine Trek Boot" of
-        # Hiking Boots too).
-        terms = [_singular_stem(t) for t in words(q)]
-        conditions.extend(
-            or_(
-                Product.name.icontains(t, autoescape=True),
-                Product.category_id.in_(
-                    select(Category.id).where(Category.name.icontains(t, autoescape=True))
-                ),
-            )
-            for t in terms or [q]
-        )
+        conditions.append(or_(_is_product_or_sku(q), _has_words(q)))
 
     # Conditions on variants hold for one and the same variant: "in stock under $150" means a
     # variant that is both, not one cheap variant and another in stock.
@@ -576,6 +575,43 @@ class ProductMatch:
     @property
     def matching(self) -> list[VariantPublic]:
         return [v for v in self.variants if v.id in self.matching_ids]
+
+
+def _is_product_or_sku(q: str) -> ColumnElement[bool]:
+    """The product whose id, or one of whose SKUs' ids, is `q` (any case): an associate types
+    the SKU from a shelf label."""
+    typed = q.strip().upper()
+    return or_(
+        func.upper(Product.id) == typed,
+        Product.id.in_(select(Variant.product_id).where(func.upper(Variant.id) == typed)),
+    )
+
+
+def _has_words(q: str) -> ColumnElement[bool]:
+    """Every word of the look-up, singular or plural ("hiking boots" finds "Hiking Boot"), in
+    the product's name or its category's ("hiking boots" finds the "Alpine Trek Boot" of Hiking
+    Boots too). A short word is inside too many names ("or" in "Jordan", "1" in "10"): one of
+    two characters must begin a word of the name ("iron sk" finds "Skillet"), one of one
+    character be a whole word. A look-up of punctuation alone has no word and matches nothing."""
+    terms = [_singular_stem(t) for t in words(q)]
+    if not terms:
+        return false()
+    return and_(
+        *(
+            or_(
+                _name_has(Product.name, t),
+                Product.category_id.in_(select(Category.id).where(_name_has(Category.name, t))),
+            )
+            for t in terms
+        )
+    )
+
+
+def _name_has(column: Any, term: str) -> ColumnElement[bool]:
+    if len(term) > 2:
+        return column.icontains(term, autoescape=True)
+    padded = func.lower(" " + column + " ")
+    return padded.contains(" " + term + (" " if len(term) == 1 else ""), autoescape=True)
 
 
 def _singular_stem(word: str) -> str:

@@ -139,6 +139,7 @@ class ShortageExplanation(_Out):
     """Why a SKU is short at a location: stock, what is coming, the demand it must cover."""
 
     variant_id: str
+    product_id: str
     product: str
     location_id: str
     location_name: str
@@ -177,9 +178,10 @@ def daily_demand(
 ) -> tuple[dict[tuple[str, str], tuple[float, str]], dt.date | None]:
     """Units/day per (variant, location) at these locations, and the day the data ends.
 
-    From the latest run of the `champion` forecaster, as the reorder planner takes it (its mean
-    over the next 28 days) where it covers the series, else the mean of the last 28 days of
-    sales; each rate comes with where it came from.
+    From the latest run of the `champion` forecaster that covers the series (its mean over the
+    next 28 days), as `forecast_for_sku` reads it, else the mean of the last 28 days of sales;
+    each rate comes with where it came from. A run made for some SKUs or locations only does
+    not hide an earlier run's forecast of the others.
     """
     as_of = _last_sales_day(session, location_ids)
     if as_of is None:
@@ -205,8 +207,10 @@ def daily_demand(
         # A product launched inside the window sold over the days it was on offer only.
         offered = (as_of - max(first, launched_on or first)).days + 1
         rates[(variant_id, location_id)] = (float(units or 0) / max(offered, 1), SALES_SOURCE)
-    run = session.scalars(served_runs(champion)).first()
-    if run is not None:
+    forecast: set[tuple[str, str]] = set()
+    for run in session.scalars(served_runs(champion)):
+        if run.first_day + dt.timedelta(days=run.horizon) <= as_of:
+            continue  # it ends before the days ahead: nothing of it can serve
         source = describe_run(run)
         for variant_id, location_id, mean in session.execute(
             select(
@@ -220,6 +224,9 @@ def daily_demand(
             )
             .group_by(ForecastValue.variant_id, ForecastValue.location_id)
         ):
+            if (variant_id, location_id) in forecast:
+                continue  # a newer run covers it
+            forecast.add((variant_id, location_id))
             value = float(mean) if mean is not None and math.isfinite(mean) else 0.0
             rates[(variant_id, location_id)] = (max(value, 0.0), source)
     return rates, as_of
@@ -390,6 +397,9 @@ def why_short(
     safety stock. Use it when someone asks why an item is out of stock or low."""
     with Session(ctx.engine) as session:
         product, location = _sku(ctx, session, variant_id, location_id)
+        product_id = session.execute(
+            select(Variant.product_id).where(Variant.id == variant_id)
+        ).scalar_one()
         position = session.get(InventoryPosition, (variant_id, location.id))
         if position is None:
             raise not_found(f"{variant_id} is not stocked at {location.id}.")
@@ -418,9 +428,13 @@ def why_short(
         parts.append(
             "open purchase orders: "
             + ", ".join(
-                f"{o.quantity} expected {o.expected_on or 'on an unknown date'}" for o in orders
+                f"{o.quantity} on {o.id} expected {o.expected_on or 'on an unknown date'}"
+                for o in orders
             )
         )
+    else:
+        # "Is a PO coming?" gets its answer even when the on-order figure has no order on record.
+        parts.append("no open purchase order brings it here")
     parts.append(f"demand is about {rate:.1f} units/day ({source})")
     if over_lead is not None and lead is not None:
         parts.append(f"{over_lead:g} units over the {lead:g}-day lead time")
@@ -430,6 +444,7 @@ def why_short(
         parts.append(f"the policy keeps a safety stock of {safety:g}")
     return ShortageExplanation(
         variant_id=variant_id,
+        product_id=product_id,
         product=product,
         location_id=location.id,
         location_name=location.name,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from rag.graph import KnowledgeGraph, PathEdge, node_id, sellable_at
 from retail.catalog_queries import stock_status, variant_stock_tracked
 from retail.errors import AisleError
+from retail.product_query import colour_covers, size_covers
 from retail.schemas import StockStatus
 from retail.store.models import Customer, InventoryPosition, Location, Product, Variant
 from retail.world.geography import haversine_km
@@ -123,6 +124,10 @@ class StockNearby(BaseModel):
     nearby_within_km: float = Field(
         description="How far a store may be to count as nearby (the `nearby_store_km` setting)."
     )
+    sku_count: int = Field(
+        description="How many SKUs the product has; `variants` holds those of the colour and "
+        "size asked for."
+    )
     variants: list[VariantStock]
 
 
@@ -137,6 +142,10 @@ def stock_nearby(
     store_id: Annotated[
         str | None, Field(description="The store; default: your store or home store.")
     ] = None,
+    colour: Annotated[
+        str | None, Field(description="Only the SKUs of this colour (a family: blue, navy).")
+    ] = None,
+    size: Annotated[str | None, Field(description="Only the SKUs of this size (L, large).")] = None,
     limit: Annotated[
         int, Field(ge=1, le=10, description="Nearby stores listed per SKU, at most.")
     ] = 5,
@@ -148,7 +157,11 @@ def stock_nearby(
         raise invalid("Name a product_id or a variant_id.")
     with Session(ctx.engine) as session:
         store = resolve_store(ctx, session, store_id)
-        variants = _variants(session, product_id, variant_id)
+        every = _variants(session, product_id, variant_id)
+        variants = [v for v in every if _answers(v.options or {}, colour, size)]
+        if not variants:
+            asked = " ".join(w for w in (colour, size) if w)
+            raise not_found(f"{every[0].name} has no SKU in {asked}.")
         locations = session.execute(
             select(
                 Location.id,
@@ -196,6 +209,7 @@ def stock_nearby(
         store_name=store.name,
         tracked=bool(tracked),
         nearby_within_km=within_km,
+        sku_count=len(every),
         variants=[
             VariantStock(
                 variant_id=v.id,
@@ -254,6 +268,15 @@ def _variants(session: Session, product_id: str | None, variant_id: str | None) 
             raise not_found(f"No product with id {product_id!r}.")
         raise not_found(f"Product {product_id!r} has no SKUs.")
     return list(rows)
+
+
+def _answers(options: dict[str, Any], colour: str | None, size: str | None) -> bool:
+    """Whether a SKU's options are of the colour and the size asked for (either may be None)."""
+    have_colour = str(options.get("color") or options.get("colour") or "")
+    have_size = str(options.get("size") or "")
+    return (colour is None or colour_covers(colour, have_colour)) and (
+        size is None or size_covers(size, have_size)
+    )
 
 
 def _distance(origin: Location, other: Any) -> float | None:

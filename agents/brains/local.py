@@ -176,7 +176,19 @@ class LocalBrain:
         slots["asks_sale"] = reading.rule == "on_sale"
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
-        focus = reading.products[0] if reading.products else dialogue.focus_product
+        if reading.slots.customer_id:
+            slots["customer_id"] = reading.slots.customer_id
+        # A SKU or product id typed in the message wins over the product the thread was on; a
+        # product named or pointed at afresh leaves the SKU talked about before.
+        typed = reading.products[0] if reading.products else reading.slots.product_id
+        if reading.slots.sku:
+            slots["sku"] = reading.slots.sku
+        elif typed or reading.intent in ("search", "refine"):
+            slots.pop("sku", None)
+        # Where the stock is asked about ("online", "at Boulder"); none named is the associate's
+        # own store, which the tools take from the principal.
+        slots["location_id"] = reading.slots.location_id
+        focus = typed or dialogue.focus_product
         updated = dialogue.model_copy(
             update={"last_intent": reading.intent, "slots": slots, "focus_product": focus}
         )
@@ -219,8 +231,17 @@ class LocalBrain:
             return [_call(name, product_id=focus, limit=SEARCH_LIMIT)]
         if intent == "recommend":
             return [_call("recommend_for_me", limit=SEARCH_LIMIT, store_id=store)]
-        if intent == "stock" and focus:
-            return [_call("stock_nearby", product_id=focus, store_id=store)]
+        sku = dialogue.slots.get("sku")
+        if intent == "stock" and (sku or focus):
+            # "graphite large": only that SKU of the product; a colour or size named after a SKU
+            # asks about the product's other SKUs.
+            colour = reading.query.colours[0] if reading.query.colours else None
+            size = reading.query.sizes[0] if reading.query.sizes else None
+            if sku and (slots.sku or not (colour or size)):
+                return [_call("stock_nearby", variant_id=sku, store_id=store)]
+            if focus:
+                asked = {"colour": colour, "size": size}
+                return [_call("stock_nearby", product_id=focus, store_id=store, **asked)]
         if intent == "substitutes" and focus:
             return [_call("in_stock_substitutes", product_id=focus, store_id=store)]
         if intent == "policy":
@@ -239,8 +260,11 @@ class LocalBrain:
             # The shopper's orders and account first, then the orders involved, then the
             # products of items to swap, then every write at once (agents/brains/orders.py).
             return orders.plan(text, []).calls or [_call("my_orders")]
-        if intent in ("customer_profile", "customer_recommendations") and slots.customer_id:
-            return [_call(intent, customer_id=slots.customer_id)]
+        customer = slots.customer_id or dialogue.slots.get("customer_id")
+        if intent in ("customer_profile", "customer_recommendations") and customer:
+            return [_call(intent, customer_id=customer)]
+        if intent == "why_short" and sku:
+            return [_call("why_short", variant_id=sku, location_id=slots.location_id)]
         if intent == "why_short" and focus:
             return [_call("product_details", product_id=focus)]
         return None
@@ -255,7 +279,7 @@ class LocalBrain:
             variants = last.output.get("variants") or []
             if variants:
                 # No store named: the tool takes the associate's own store from the principal.
-                store = state.dialogue.slots.get("store_id")
+                store = state.dialogue.slots.get("location_id")
                 return [_call("why_short", variant_id=variants[0]["id"], location_id=store)]
         return None
 

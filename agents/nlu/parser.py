@@ -194,7 +194,10 @@ class Nlu:
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
-        if intent in PRODUCT_INTENTS and not (products or dialogue.focus_product or compares_shown):
+        typed = slots.sku or slots.product_id
+        if intent in PRODUCT_INTENTS and not (
+            products or typed or dialogue.focus_product or compares_shown
+        ):
             # Nothing shown yet to ask about: the words name the product, so look for it.
             intent = "search" if "search" in allowed else intent
         return Interpretation(intent, confidence, slots, products, query=query)
@@ -207,9 +210,16 @@ class Nlu:
         if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
             # A bare yes or no: with nothing waiting, the answer says so.
             return act.kind
-        if slots.customer_id and "customer_profile" in allowed:
+        # "what should I recommend to him?" is about the customer the associate looked up.
+        customer = slots.customer_id or (slots.person and dialogue.slots.get("customer_id"))
+        if customer and "customer_profile" in allowed:
             wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
+        about_item = slots.sku or slots.product_id or (slots.pronoun and dialogue.focus_product)
+        if slots.on_order_words and about_item and "why_short" in allowed:
+            # "is a PO coming for it?": what is on order is part of why an item is short ("sign
+            # off on the purchase orders", about no item, is for the approval queue).
+            return "why_short"
         # "until when can I return #W...?", "has it shipped?": the order's state, no write.
         named = slots.order_id or _mentions_order(text)
         talked_about = dialogue.slots.get("order_id") and slots.pronoun
@@ -314,8 +324,10 @@ def _product_intent(
     if _COMPARE.search(text) and shown:
         # "compare the two pop-up tents": the ones shown, side by side, not a new list.
         return "compare"
-    if _IN_STOCK.search(text) and slots.store_id and (products or dialogue.focus_product):
-        # "is the Embercraft tent in stock at the Boulder store?": stock of a product shown.
+    asks_stock = (_IN_STOCK.search(text) and slots.store_id) or slots.where_else
+    if asks_stock and (products or dialogue.focus_product):
+        # "is the Embercraft tent in stock at the Boulder store?", "which stores have it in
+        # black?": stock of a product shown, not a search for stores.
         return "stock"
     if query.types:
         # "vacuum that handles pet hair" is no question about a policy.

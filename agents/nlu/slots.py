@@ -1,8 +1,9 @@
 """Slot extraction for what a message points at, against the catalogue's own vocabulary.
 
-An order id, a customer id, a store, references to what was shown ("the second one", "it"),
-and words about stock. What a message asks of products (types, prices, colours, sizes...) is
-read by `agents.nlu.query` into a typed product query.
+An order id, a customer id, a SKU or product id typed from a label, a store or the online
+channel, references to what was shown ("the second one", "it"), and words about stock. What a
+message asks of products (types, prices, colours, sizes...) is read by `agents.nlu.query` into a
+typed product query.
 """
 
 from __future__ import annotations
@@ -15,6 +16,22 @@ from tools.vocabulary import Vocabulary
 
 _ORDER_ID = re.compile(r"#?\b([A-Za-z]\d{7})\b")
 _CUSTOMER_ID = re.compile(r"\b([a-z]+_[a-z]+_\d{3,5})\b")
+# The generated catalogue's ids as a label prints them: product "P00035", SKU "P00035-GRP-L".
+_SKU = re.compile(r"\b([A-Z]\d{5}(?:-[A-Z0-9]{1,4})+)(?![\w-])", re.I)
+_PRODUCT_ID = re.compile(r"\b([A-Z]\d{5})\b", re.I)
+# Stock coming in: a question about purchase orders is one about why an item is short.
+_ON_ORDER = re.compile(
+    r"\b(?:purchase orders?|POs?|on order|re-?stock\w*|replenish\w*|deliver(?:y|ies)|incoming"
+    r"|(?:coming|due) in)\b",
+    re.I,
+)
+# "which stores have it?", "where else can I get one?": stock of a product elsewhere.
+_WHERE_ELSE = re.compile(r"\b(?:which|what|other|any) stores?\b|\bwhere else\b", re.I)
+_ONLINE = re.compile(r"\b(?:online|on the (?:web|website)|web ?shop)\b", re.I)
+# Who the customer in the conversation is: "what should I recommend to him?".
+_PERSON = re.compile(
+    r"\b(?:him|his|her|hers|he|she|(?:to|for) them|their|this customer|the customer)\b", re.I
+)
 _IN_STOCK = re.compile(r"\b(?:in stock|available|sold out|availability)\b", re.I)
 _AT_MY_STORE = re.compile(r"\b(?:my store|in store|near me|nearby|pick (?:it )?up)\b", re.I)
 _ORDINALS = {
@@ -83,11 +100,18 @@ class Slots:
 
     order_id: str | None = None
     customer_id: str | None = None
+    sku: str | None = None
+    product_id: str | None = None
     store_id: str | None = None
+    # The store named, or the online channel: where a SKU's stock and demand are asked about.
+    location_id: str | None = None
     ordinals: list[int] = field(default_factory=list)
     pronoun: bool = False
     stock_words: bool = False
+    on_order_words: bool = False
+    where_else: bool = False
     at_my_store: bool = False
+    person: bool = False
 
 
 class SlotExtractor:
@@ -102,7 +126,10 @@ class SlotExtractor:
                 # "in stock in Denver", "at Boulder": a city with a preposition is a store;
                 # alone it may be part of a product's name.
                 store_entries.extend((store.id, f"{at} {store.city}") for at in ("in", "at"))
+            # A store's id from the store list ("S003") names it too.
+            store_entries.append((store.id, store.id))
         self.stores = _PhraseMatcher(store_entries)
+        self.online = next((s.id for s in vocabulary.stores if s.kind == "online"), None)
 
     def extract(self, text: str) -> Slots:
         slots = Slots()
@@ -111,10 +138,17 @@ class SlotExtractor:
             slots.order_id = f"#{m.group(1).upper()}"
         if m := _CUSTOMER_ID.search(text):
             slots.customer_id = m.group(1)
-        rest = _CUSTOMER_ID.sub(" ", _ORDER_ID.sub(" ", text))
+        if m := _SKU.search(text):
+            slots.sku = m.group(1).upper()
+        elif m := _PRODUCT_ID.search(text):
+            slots.product_id = m.group(1).upper()
+        rest = _PRODUCT_ID.sub(" ", _SKU.sub(" ", _CUSTOMER_ID.sub(" ", _ORDER_ID.sub(" ", text))))
         if found := self.stores.find(rest):
             slots.store_id = found[0][0]
             rest = rest.replace(found[0][1], " ")
+        # Online is a location with stock and forecasts, though no store to walk into.
+        online = self.online if _ONLINE.search(rest) else None
+        slots.location_id = slots.store_id or online
         if m := _LEADING.search(rest):
             slots.ordinals.extend(range(1, _COUNTS[m.group(1).lower()] + 1))
         for m in _ORDINAL.finditer(_LEADING.sub(" ", rest)):
@@ -122,5 +156,8 @@ class SlotExtractor:
             slots.ordinals.append(_ORDINALS[word.lower()] if word else int(digit))
         slots.pronoun = bool(_PRONOUN.search(rest))
         slots.stock_words = bool(_IN_STOCK.search(rest))
+        slots.on_order_words = bool(_ON_ORDER.search(rest))
+        slots.where_else = bool(_WHERE_ELSE.search(rest))
+        slots.person = bool(_PERSON.search(rest))
         slots.at_my_store = bool(_AT_MY_STORE.search(rest))
         return slots

@@ -68,7 +68,11 @@ def list_products(
     ] = None,
     q: Annotated[
         str | None,
-        Query(max_length=200, description="Words each in the name or the category name, any case."),
+        Query(
+            max_length=200,
+            description="Words each in the name or the category name, any case (a word of one "
+            "or two characters must begin a word of the name); or a product's or SKU's id.",
+        ),
         NoNul,
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

@@ -60,7 +60,7 @@
       const where = select.value ? `at ${select.selectedOptions[0].dataset.name}` : "in the chain";
       const found = Aisle.items(page);
       if (!found.length) {
-        results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”. Try a shorter part of the name (“boot” rather than “hiking boots”).` }));
+        results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”, and no product or SKU has that id. Try a shorter part of the name (“boot” rather than “hiking boots”) or the SKU on the label (“P00035-GRP-L”).` }));
         return;
       }
       results.replaceChildren(

@@ -56,6 +56,21 @@ def test_slots_point_at_ids_stores_and_what_was_shown() -> None:
     assert extract("how do the top two compare?").ordinals == [1, 2]
     assert extract("compare the first 3").ordinals == [1, 2, 3]
     assert extract("is it waterproof?").pronoun
+    # A SKU or product id as a label prints it; a store by its id; online as a location only.
+    online_store = StoreRef(id="ONLINE", name="Aisle Online", city=None, kind="online")
+    stores = [*VOCABULARY.stores, online_store]
+    extract = SlotExtractor(VOCABULARY.model_copy(update={"stores": stores})).extract
+    sku = extract("any po due for p00017-blk-xl at S002?")
+    assert (sku.sku, sku.product_id, sku.store_id, sku.location_id) == (
+        "P00017-BLK-XL",
+        None,
+        "S002",
+        "S002",
+    )
+    assert sku.on_order_words
+    online = extract("why is P00035 low on the website?")
+    assert (online.product_id, online.store_id, online.location_id) == ("P00035", None, "ONLINE")
+    assert extract("what should I suggest to her?").person
 
 
 def test_held_out_utterances_are_classified(nlu: Nlu) -> None:

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 
 from retail.store.db import transaction
+from retail.store.models import Variant
 from tests.factories import Catalogue, make_product, seed_catalogue
 
 
@@ -169,6 +170,23 @@ def test_name_search_is_a_case_insensitive_substring_of_the_name_or_category(
     # LIKE wildcards in the query are literal characters, not patterns.
     assert ids(client.get("/v1/products", params={"q": "%"})) == []
     assert ids(client.get("/v1/products", params={"q": "_"})) == []
+
+
+def test_a_sku_or_product_id_finds_its_product_and_noise_finds_none(
+    engine: Engine, client: TestClient, catalogue: Catalogue
+) -> None:
+    with transaction(engine) as session:
+        make_product(session, "prod-jordan", "Court Jordan 1 Sneaker", variants=[{"price": 90}])
+        sku, product = session.execute(
+            select(Variant.id, Variant.product_id).where(Variant.product_id == catalogue.canyon)
+        ).first()
+    # A SKU from a shelf label, in any case, finds the product it belongs to; so does its id.
+    assert ids(client.get("/v1/products", params={"q": f" {sku.lower()} "})) == [product]
+    assert ids(client.get("/v1/products", params={"q": product.upper()})) == [product]
+    # "or" is inside "Jordan" and "1" is a word of its name: neither is a word that names it.
+    assert ids(client.get("/v1/products", params={"q": "' OR 1=1 --"})) == []
+    assert ids(client.get("/v1/products", params={"q": "'; --"})) == []
+    assert ids(client.get("/v1/products", params={"q": "jordan 1"})) == ["prod-jordan"]
 
 
 def test_filters_combine(client: TestClient, catalogue: Catalogue) -> None:

@@ -51,6 +51,36 @@ def test_stock_nearby_lists_the_nearest_stores_that_have_each_sku(tool_world: To
     assert sold_out["at_store"] == 0 and sold_out["nearby"], "another store has it"
 
 
+def test_stock_nearby_narrows_to_the_colour_and_size_asked(tool_world: ToolWorld) -> None:
+    w = tool_world
+    with Session(w.engine) as session:
+        options = dict(
+            session.execute(
+                select(Variant.id, Variant.options).where(Variant.product_id == w.product_id)
+            ).all()
+        )
+    colour, size = next((o["color"], o["size"]) for o in options.values() if o.get("size"))
+    # "large" and "L" are one size; a colour's name in any case is that colour.
+    spoken = {"l": "large", "m": "medium", "s": "small"}.get(str(size).lower(), str(size))
+    out = ok(
+        run(
+            w.ctx(w.associate),
+            "stock_nearby",
+            product_id=w.product_id,
+            colour=colour.upper(),
+            size=spoken,
+        )
+    )
+    assert out["sku_count"] == len(options)
+    assert [v["variant_id"] for v in out["variants"]] == sorted(
+        sku
+        for sku, o in options.items()
+        if str(o["color"]).lower() == str(colour).lower() and o["size"] == size
+    )
+    missing = run(w.ctx(w.associate), "stock_nearby", product_id=w.product_id, size="17.5")
+    assert missing.status == "not_found"
+
+
 def test_nearby_stores_are_those_within_the_distance_setting(tool_world: ToolWorld) -> None:
     w = tool_world
     everywhere = ok(run(w.ctx(w.associate), "stock_nearby", product_id=w.product_id, limit=10))

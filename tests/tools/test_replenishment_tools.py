@@ -232,6 +232,31 @@ def test_forecast_for_sku_shows_the_stored_quantiles_and_model_version(
     )
 
 
+def test_demand_is_the_newest_forecast_that_covers_each_sku(planner: ToolContext) -> None:
+    # Two runs, each of one SKU: the newer does not hide the older's forecast of the other.
+    runs = {
+        ALPINE_S: _forecast(planner.engine, ALPINE_S, C.downtown, mean=3.0),
+        BREEZE: _forecast(planner.engine, BREEZE, C.downtown, mean=0.5),
+    }
+    associate = _as(planner, f"associate:al@{C.downtown}")
+    for sku, run_id in runs.items():
+        with Session(planner.engine) as session:
+            expected = session.scalar(
+                select(func.avg(ForecastValue.mean)).where(
+                    ForecastValue.run_id == run_id,
+                    ForecastValue.variant_id == sku,
+                    ForecastValue.location_id == C.downtown,
+                    ForecastValue.day > LAST_DAY,
+                    ForecastValue.day <= LAST_DAY + dt.timedelta(days=28),
+                )
+            )
+        why = _call(associate, "why_short", variant_id=sku)
+        assert why["daily_demand"] == pytest.approx(expected)
+        assert run_id in why["demand_source"] and "no stored forecast" not in why["explanation"]
+        shown = _call(associate, "forecast_for_sku", variant_id=sku)
+        assert shown["run_id"] == run_id
+
+
 def test_propose_reorders_writes_proposals_only_and_nothing_new_on_unchanged_data(
     planner: ToolContext,
 ) -> None:
@@ -328,6 +353,8 @@ def test_an_approved_proposal_becomes_one_purchase_order_that_why_short_shows(
     assert why["safety_stock"] is not None and why["safety_stock"] > 0
     assert why["policy_explanation"].startswith("Order")
     assert "5 on hand, 1 reserved" in why["explanation"]
+    assert why["product_id"] == C.alpine
+    assert f"{lines[ALPINE_S]} on {po_id} expected {po.expected_on}" in why["explanation"]
 
     # An associate who names no location asks about their own store; a planner has none.
     at_home = _call(_as(planner, f"associate:al@{C.downtown}"), "why_short", variant_id=ALPINE_S)
