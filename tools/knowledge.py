@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ml_core.edge_folders import FolderBusyError, ShardUnavailableError
 from ml_core.vectors import IndexNotBuiltError
-from rag.documents import section_doc_id, see_also, split_sections
+from rag.documents import product_documents, section_doc_id, see_also, split_sections
 from rag.index import QdrantRagStore, open_backend
 from rag.retrieve import Retriever
 from retail.store.models import Policy, Product
@@ -150,6 +150,7 @@ def answer_from_documents(
         )
         for h in hits
     ]
+    passages = _as_now(ctx, passages)
     if passages:
         top, companions = _read_with(ctx, passages[0])
         named = {c.doc_id for c in companions}
@@ -157,6 +158,29 @@ def answer_from_documents(
     return DocumentAnswer(
         question=question, doc_type=doc_type, product_id=product_id, passages=passages
     )
+
+
+def _as_now(ctx: ToolContext, passages: list[Passage]) -> list[Passage]:
+    """The product pages among `passages` as they read now: the index holds each page as it
+    was when it was embedded, but the prices and SKUs quoted to a shopper are the catalogue's
+    current ones, by the rule its cards use (a markdown approved since, a SKU withdrawn)."""
+    ids = {p.product_id for p in passages if p.doc_type == "product" and p.product_id}
+    if not ids:
+        return passages
+    pages = {
+        d.doc_id: d.text
+        for d in product_documents(ctx.engine, ids)
+        if d.metadata["doc_type"] == "product"
+    }
+
+    def now(p: Passage) -> Passage:
+        if p.doc_type != "product" or not p.product_id:
+            return p
+        # A variant chunk the page no longer has (fewer SKUs sold): the page itself.
+        text = pages.get(p.doc_id) or pages.get(f"product:{p.product_id}")
+        return p.model_copy(update={"text": _clip(text, MAX_PASSAGE_CHARS)}) if text else p
+
+    return [now(p) for p in passages]
 
 
 def _read_with(ctx: ToolContext, top: Passage) -> tuple[Passage, list[Passage]]:

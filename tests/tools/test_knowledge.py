@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from retail.store.models import Variant
 from tests.tools.world import ToolWorld, ok, run
+from tools.catalog import product_cards
 
 
 def test_policy_questions_get_cited_policy_sections(tool_world: ToolWorld) -> None:
@@ -75,3 +81,36 @@ def test_bad_questions_are_typed_errors(tool_world: ToolWorld) -> None:
     assert run(ctx, "answer_from_documents", question="x", k=11).status == "invalid"
     missing = run(ctx, "answer_from_documents", question="care", product_id="nope")
     assert missing.status == "not_found"
+
+
+def test_a_quoted_product_page_has_the_prices_and_skus_its_card_has(
+    tool_world: ToolWorld,
+) -> None:
+    """A markdown approved and a SKU withdrawn after the index was built: the page quoted is the
+    page as it reads now, priced by the same rule as the product's card."""
+    w = tool_world
+    with Session(w.engine) as session:
+        first, second, *_ = session.scalars(
+            select(Variant).where(Variant.product_id == w.product_id).order_by(Variant.id)
+        )
+        was = (first.available, second.price)
+        first.available, second.price = False, Decimal("1.23")
+        session.commit()
+        withdrawn, marked_down = first.id, second.id
+    try:
+        out = ok(
+            run(
+                w.ctx("shopper:someone"), "answer_from_documents", question="what does it cost?",
+                product_id=w.product_id, doc_type="product",
+            )
+        )  # fmt: skip
+        (card,) = product_cards(w.engine, [w.product_id])
+        page = out["passages"][0]["text"]
+        low, high = card.price_min, card.price_max
+        assert low == 1.23 and f"Price: ${low:.2f} to ${high:.2f}" in page
+        assert f"SKU {marked_down}" in page and f"SKU {withdrawn}" not in page
+    finally:
+        with Session(w.engine) as session:
+            restored = session.get_one(Variant, withdrawn), session.get_one(Variant, marked_down)
+            restored[0].available, restored[1].price = was
+            session.commit()
