@@ -361,13 +361,17 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
 
 
 def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The passages an answer quotes: a policy section whole with the sections it must be read
-    with (its "See also", which the tool adds right after it), in the order of their policy
+    """The passages an answer quotes: the policy sections the tool placed in their page (those
+    that answer the question, and the ones they must be read with), whole, in the order of the
     page; else the first passage."""
     top = passages[0]
     if not top.get("policy_id"):
         return [top]
-    quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    quoted = [top] + [
+        p
+        for p in passages[1:]
+        if p.get("policy_id") == top["policy_id"] and p.get("position") is not None
+    ]
     return sorted(quoted, key=lambda p: (p.get("position") is None, p.get("position") or 0))
 
 

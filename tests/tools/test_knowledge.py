@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retail.store.models import Variant
+from rag.documents import split_sections
+from retail.store.models import Policy, Variant
 from tests.tools.world import ToolWorld, ok, run
 from tools.catalog import product_cards
 
@@ -114,3 +115,32 @@ def test_a_quoted_product_page_has_the_prices_and_skus_its_card_has(
             restored = session.get_one(Variant, withdrawn), session.get_one(Variant, marked_down)
             restored[0].available, restored[1].price = was
             session.commit()
+
+
+@pytest.mark.parametrize(
+    ("question", "policy_id", "sections"),
+    [
+        # "Opened" is answered by what is final sale once opened, read with the conditions.
+        ("may I send back an item whose box I've opened?", "returns", {"Condition", "Final sale"}),
+        # A marketplace competitor: the rule, and the list of what is never matched.
+        ("will you match the price on amazon?", "price-match", {"Competitor", "do not match"}),
+    ],
+)
+def test_a_policy_answer_places_every_section_that_answers_the_question(
+    tool_world: ToolWorld, question: str, policy_id: str, sections: set[str]
+) -> None:
+    out = ok(
+        run(
+            tool_world.ctx("shopper:someone"), "answer_from_documents", question=question,
+            doc_type="policy",
+        )
+    )  # fmt: skip
+    placed = [p for p in out["passages"] if p["position"] is not None]
+    assert {p["policy_id"] for p in placed} == {policy_id}
+    for words in sections:
+        assert any(words in p["section"] for p in placed), words
+    # Each placed where its policy page has it, as stored in the database.
+    with Session(tool_world.engine) as session:
+        body = session.get_one(Policy, policy_id).body
+    order = [name for name, _ in split_sections(body)]
+    assert all(order[p["position"]] == p["section"] for p in placed)
