@@ -617,8 +617,10 @@ _PLAIN_ERRORS = {
 }
 
 
-def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) -> list[Citation]:
-    """What backs the answer; `dialogue` is given when this turn showed products."""
+def _citations(outcomes: Sequence[ToolOutcome]) -> list[Citation]:
+    """What backs this turn's answer: the outcomes it states (`_answerable`: a return cites the
+    order returned, not every order read to find it) and the products it lists. Never what an
+    earlier turn showed: an answer that found nothing has no product behind it."""
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
@@ -627,7 +629,8 @@ def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) 
             seen.add((kind, str(ident)))
             cited.append(Citation(kind=kind, id=str(ident)))
 
-    for outcome in outcomes:
+    answered = _answerable(outcomes)
+    for outcome in answered:
         out = outcome.output or {}
         # Only what the answer quotes backs it: a passage it left out is no source of it.
         for passage in _quoted(out["passages"]) if out.get("passages") else []:
@@ -635,13 +638,27 @@ def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) 
                 add("policy", passage["policy_id"])
             else:
                 add("document", passage.get("doc_id"))
-        if "order_id" in out:
-            add("order", out["order_id"])
+        # A write asked or made is about the order its arguments name.
+        order_id = out.get("order_id") or (outcome.writes and outcome.arguments.get("order_id"))
+        if order_id:
+            add("order", order_id)
         for order in out.get("orders", []):
             add("order", order.get("order_id"))
-    for pid in dialogue.shown_products if dialogue is not None else []:
+    for pid in _listed_products(answered):
         add("product", pid)
     return cited
+
+
+def _listed_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
+    """The products this turn's answer names: those of its cards, and the substitutes it quotes
+    (which have no cards, see `_turn_products`)."""
+    substitutes = [
+        str(s["product_id"])
+        for o in outcomes
+        if o.ok and o.name == "in_stock_substitutes" and o.output
+        for s in o.output.get("substitutes", [])
+    ]
+    return list(dict.fromkeys([*_turn_products(outcomes), *substitutes]))
 
 
 def compose(state: ConversationState) -> Step:
@@ -687,7 +704,7 @@ def compose(state: ConversationState) -> Step:
     shows_products = any(o.ok and o.name in PRODUCT_TOOLS for o in state.outcomes)
     answer = Answer(
         text="\n".join(texts),
-        citations=_citations(state.outcomes, dialogue if shows_products else None),
+        citations=_citations(state.outcomes),
         products=_turn_products(state.outcomes) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )
