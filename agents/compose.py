@@ -154,6 +154,15 @@ def plural_label(label: str) -> str:
     return " or ".join(parts)
 
 
+# A capacity as the catalogue abbreviates it ("4p" of a "4P" tent), said as a person would.
+_CAPACITY = re.compile(r"\b(\d+)\s?p\b", re.I)
+
+
+def said_feature(feature: str) -> str:
+    """A feature in the shopper's words: "4p" is "4-person"."""
+    return _CAPACITY.sub(r"\1-person", feature)
+
+
 def describe_query(query: Mapping[str, Any], label: str) -> str:
     """The query in a shopper's words: "blue women's waterproof rain jackets in size M under
     $150"."""
@@ -163,11 +172,11 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     # A feature the label already says ("hoodie" of "grey hoodies") is not said twice.
     label_words = {w.rstrip("s") for w in label.lower().split()}
     words += [
-        f
+        said_feature(f)
         for f in query.get("features", [])
         if not {w.rstrip("s") for w in f.lower().split()} <= label_words
     ]
-    words.append(label or "products")
+    words.append(said_feature(label) if label else "products")
     text = " ".join(words)
     if query.get("sizes"):
         text += f" in size {' or '.join(query['sizes'])}"
@@ -280,7 +289,7 @@ def _relaxed_words(relaxed: str, query: Mapping[str, Any], product: Mapping[str,
     if relaxed in _UNLISTED and not product.get(relaxed):
         return _UNLISTED[relaxed]
     return _RELAXED[relaxed].format(
-        features=" or ".join(query.get("features", [])),
+        features=" or ".join(said_feature(f) for f in query.get("features", [])),
         exclude=" or ".join(query.get("exclude", [])),
         gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
     )
@@ -447,7 +456,7 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
         )
     lines = [f"{output['product_name']} at {output['store_name']}:"]
     for v in output.get("variants", [])[:6]:
-        options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
+        options = _option_values(v.get("options", {})) or "standard"
         here = (
             "not carried here"
             if v.get("stock_status") == "not_carried"
@@ -504,10 +513,24 @@ def _orders(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return "Your orders:\n" + "\n".join(lines) + ask, dialogue
 
 
+_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
+
+
+def _option_values(options: Mapping[str, Any]) -> str:
+    """A SKU's options as a person reads them ("4K, waterproof, black"): a yes/no option by its
+    name, since a bare "yes" says nothing of what it answers."""
+    said = []
+    for name, value in options.items():
+        text = str(value).strip()
+        if text.lower() in _YES_NO:
+            text = name if _YES_NO[text.lower()] else f"not {name}"
+        said.append(text)
+    return ", ".join(said)
+
+
 def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     items = ", ".join(
-        f"{i['name']} ({', '.join(str(v) for v in i.get('options', {}).values())})"
-        for i in output.get("items", [])
+        f"{i['name']} ({_option_values(i.get('options', {}))})" for i in output.get("items", [])
     )
     total = _money(output["total"])
     text = f"Order {output['order_id']} is {output['status']}: {items}; total {total}."
@@ -624,10 +647,10 @@ def _citations(outcomes: Sequence[ToolOutcome]) -> list[Citation]:
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
-    def add(kind: Any, ident: Any) -> None:
+    def add(kind: Any, ident: Any, label: Any = None) -> None:
         if ident and (kind, str(ident)) not in seen:
             seen.add((kind, str(ident)))
-            cited.append(Citation(kind=kind, id=str(ident)))
+            cited.append(Citation(kind=kind, id=str(ident), label=label))
 
     answered = _answerable(outcomes)
     for outcome in answered:
@@ -635,18 +658,30 @@ def _citations(outcomes: Sequence[ToolOutcome]) -> list[Citation]:
         # Only what the answer quotes backs it: a passage it left out is no source of it.
         for passage in _quoted(out["passages"]) if out.get("passages") else []:
             if passage.get("policy_id"):
-                add("policy", passage["policy_id"])
+                add("policy", passage["policy_id"], passage.get("title"))
             else:
-                add("document", passage.get("doc_id"))
+                add("document", passage.get("doc_id"), _document_label(passage))
         # A write asked or made is about the order its arguments name.
         order_id = out.get("order_id") or (outcome.writes and outcome.arguments.get("order_id"))
         if order_id:
-            add("order", order_id)
+            add("order", order_id, order_id)
         for order in out.get("orders", []):
-            add("order", order.get("order_id"))
+            add("order", order.get("order_id"), order.get("order_id"))
     for pid in _listed_products(answered):
         add("product", pid)
     return cited
+
+
+def _document_label(passage: Mapping[str, Any]) -> str | None:
+    """A document as a person names it: the product's own page by the product's name, else
+    "reviews of" or "the size guide for" it."""
+    title = passage.get("title")
+    if not title:
+        return None
+    return {
+        "review": f"reviews of {title}",
+        "size_guide": f"the size guide for {title}",
+    }.get(str(passage.get("doc_type")), str(title))
 
 
 def _listed_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
