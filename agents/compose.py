@@ -156,6 +156,15 @@ def plural_label(label: str) -> str:
     return " or ".join(parts)
 
 
+# A capacity as the catalogue abbreviates it ("4p" of a "4P" tent), said as a person would.
+_CAPACITY = re.compile(r"\b(\d+)\s?p\b", re.I)
+
+
+def said_feature(feature: str) -> str:
+    """A feature in the shopper's words: "4p" is "4-person"."""
+    return _CAPACITY.sub(r"\1-person", feature)
+
+
 def describe_query(query: Mapping[str, Any], label: str) -> str:
     """The query in a shopper's words: "blue women's waterproof rain jackets in size M under
     $150"."""
@@ -165,11 +174,11 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     # A feature the label already says ("hoodie" of "grey hoodies") is not said twice.
     label_words = {w.rstrip("s") for w in label.lower().split()}
     words += [
-        f
+        said_feature(f)
         for f in query.get("features", [])
         if not {w.rstrip("s") for w in f.lower().split()} <= label_words
     ]
-    words.append(label or "products")
+    words.append(said_feature(label) if label else "products")
     text = " ".join(words)
     if query.get("sizes"):
         text += f" in size {' or '.join(query['sizes'])}"
@@ -282,7 +291,7 @@ def _relaxed_words(relaxed: str, query: Mapping[str, Any], product: Mapping[str,
     if relaxed in _UNLISTED and not product.get(relaxed):
         return _UNLISTED[relaxed]
     return _RELAXED[relaxed].format(
-        features=" or ".join(query.get("features", [])),
+        features=" or ".join(said_feature(f) for f in query.get("features", [])),
         exclude=" or ".join(query.get("exclude", [])),
         gender=_GENDER_RELAXED.get(str(query.get("gender")), ""),
     )
@@ -387,13 +396,17 @@ def _passages(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, 
 
 
 def _quoted(passages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The passages an answer quotes: a policy section whole with the sections it must be read
-    with (its "See also", which the tool adds right after it), in the order of their policy
+    """The passages an answer quotes: the policy sections the tool placed in their page (those
+    that answer the question, and the ones they must be read with), whole, in the order of the
     page; else the first passage."""
     top = passages[0]
     if not top.get("policy_id"):
         return [top]
-    quoted = [top] + [p for p in passages if p.get("see_also_of") == top["doc_id"]]
+    quoted = [top] + [
+        p
+        for p in passages[1:]
+        if p.get("policy_id") == top["policy_id"] and p.get("position") is not None
+    ]
     return sorted(quoted, key=lambda p: (p.get("position") is None, p.get("position") or 0))
 
 
@@ -475,7 +488,7 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
         head += f" ({len(variants)} of its {total} SKUs, as asked)"
     lines = [head + ":"]
     for v in shown:
-        options = ", ".join(str(x) for x in v.get("options", {}).values()) or "standard"
+        options = _option_values(v.get("options", {})) or "standard"
         here = (
             "not carried here"
             if v.get("stock_status") == "not_carried"
@@ -545,10 +558,24 @@ def _orders(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return "Your orders:\n" + "\n".join(lines) + ask, dialogue
 
 
+_YES_NO = {"yes": True, "true": True, "no": False, "false": False}
+
+
+def _option_values(options: Mapping[str, Any]) -> str:
+    """A SKU's options as a person reads them ("4K, waterproof, black"): a yes/no option by its
+    name, since a bare "yes" says nothing of what it answers."""
+    said = []
+    for name, value in options.items():
+        text = str(value).strip()
+        if text.lower() in _YES_NO:
+            text = name if _YES_NO[text.lower()] else f"not {name}"
+        said.append(text)
+    return ", ".join(said)
+
+
 def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     items = ", ".join(
-        f"{i['name']} ({', '.join(str(v) for v in i.get('options', {}).values())})"
-        for i in output.get("items", [])
+        f"{i['name']} ({_option_values(i.get('options', {}))})" for i in output.get("items", [])
     )
     total = _money(output["total"])
     text = f"Order {output['order_id']} is {output['status']}: {items}; total {total}."
@@ -697,31 +724,60 @@ _PLAIN_ERRORS = {
 }
 
 
-def _citations(outcomes: Sequence[ToolOutcome], dialogue: DialogueState | None) -> list[Citation]:
-    """What backs the answer; `dialogue` is given when this turn showed products."""
+def _citations(outcomes: Sequence[ToolOutcome]) -> list[Citation]:
+    """What backs this turn's answer: the outcomes it states (`_answerable`: a return cites the
+    order returned, not every order read to find it) and the products it lists. Never what an
+    earlier turn showed: an answer that found nothing has no product behind it."""
     cited: list[Citation] = []
     seen: set[tuple[str, str]] = set()
 
-    def add(kind: Any, ident: Any) -> None:
+    def add(kind: Any, ident: Any, label: Any = None) -> None:
         if ident and (kind, str(ident)) not in seen:
             seen.add((kind, str(ident)))
-            cited.append(Citation(kind=kind, id=str(ident)))
+            cited.append(Citation(kind=kind, id=str(ident), label=label))
 
-    for outcome in outcomes:
+    answered = _answerable(outcomes)
+    for outcome in answered:
         out = outcome.output or {}
         # Only what the answer quotes backs it: a passage it left out is no source of it.
         for passage in _quoted(out["passages"]) if out.get("passages") else []:
             if passage.get("policy_id"):
-                add("policy", passage["policy_id"])
+                add("policy", passage["policy_id"], passage.get("title"))
             else:
-                add("document", passage.get("doc_id"))
-        if "order_id" in out:
-            add("order", out["order_id"])
+                add("document", passage.get("doc_id"), _document_label(passage))
+        # A write asked or made is about the order its arguments name.
+        order_id = out.get("order_id") or (outcome.writes and outcome.arguments.get("order_id"))
+        if order_id:
+            add("order", order_id, order_id)
         for order in out.get("orders", []):
-            add("order", order.get("order_id"))
-    for pid in dialogue.shown_products if dialogue is not None else []:
+            add("order", order.get("order_id"), order.get("order_id"))
+    for pid in _listed_products(answered):
         add("product", pid)
     return cited
+
+
+def _document_label(passage: Mapping[str, Any]) -> str | None:
+    """A document as a person names it: the product's own page by the product's name, else
+    "reviews of" or "the size guide for" it."""
+    title = passage.get("title")
+    if not title:
+        return None
+    return {
+        "review": f"reviews of {title}",
+        "size_guide": f"the size guide for {title}",
+    }.get(str(passage.get("doc_type")), str(title))
+
+
+def _listed_products(outcomes: Sequence[ToolOutcome]) -> list[str]:
+    """The products this turn's answer names: those of its cards, and the substitutes it quotes
+    (which have no cards, see `_turn_products`)."""
+    substitutes = [
+        str(s["product_id"])
+        for o in outcomes
+        if o.ok and o.name == "in_stock_substitutes" and o.output
+        for s in o.output.get("substitutes", [])
+    ]
+    return list(dict.fromkeys([*_turn_products(outcomes), *substitutes]))
 
 
 def compose(state: ConversationState) -> Step:
@@ -767,7 +823,7 @@ def compose(state: ConversationState) -> Step:
     shows_products = any(o.ok and o.name in PRODUCT_TOOLS for o in state.outcomes)
     answer = Answer(
         text="\n".join(texts),
-        citations=_citations(state.outcomes, dialogue if shows_products else None),
+        citations=_citations(state.outcomes),
         products=_turn_products(state.outcomes) if shows_products else [],
         quick_replies=["Yes", "No"] if dialogue.pending_action else [],
     )

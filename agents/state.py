@@ -34,6 +34,11 @@ class Citation(BaseModel):
 
     kind: Literal["product", "policy", "order", "document", "store", "proposal", "customer"]
     id: str
+    label: str | None = Field(
+        default=None,
+        description='What a person calls it ("Returns and refunds", "reviews of Trail Tent"); '
+        "a page shows this, never the id.",
+    )
 
 
 class Answer(BaseModel):

@@ -22,7 +22,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,34 +80,48 @@ def build_documents(engine: Engine) -> list[RagDocument]:
     return sorted(docs, key=lambda d: d.doc_id)
 
 
-def product_documents(engine: Engine) -> Iterator[RagDocument]:
-    """Product pages, review chunks and size guides of every product."""
+def product_documents(
+    engine: Engine, product_ids: Collection[str] | None = None
+) -> Iterator[RagDocument]:
+    """Product pages, review chunks and size guides of every product (of `product_ids` only,
+    when given: the pages as they read now, which a quoted passage is rebuilt from).
+
+    A page names the SKUs that are sold (`Variant.available`) and their prices, the same rule
+    as a product's card (`retail.catalog_queries.price_range`): a SKU not for sale has no price
+    a shopper can pay, nor a colour or size they can buy."""
     with engine.connect() as conn:
         categories = {c.id: c for c in conn.execute(select(Category)).all()}
         brands = {b.id: b.name for b in conn.execute(select(Brand.id, Brand.name)).all()}
         variants: dict[str, list[Any]] = defaultdict(list)
         for v in conn.execute(
-            select(Variant.id, Variant.product_id, Variant.options, Variant.price).order_by(
-                Variant.id
-            )
+            select(Variant.id, Variant.product_id, Variant.options, Variant.price)
+            .where(Variant.available.is_(True), *_of(Variant.product_id, product_ids))
+            .order_by(Variant.id)
         ):
             variants[v.product_id].append(v)
         stocked: dict[str, set[str]] = defaultdict(set)
         for row in conn.execute(
             select(Variant.product_id, InventoryPosition.location_id)
             .join(InventoryPosition, InventoryPosition.variant_id == Variant.id)
-            .where(InventoryPosition.on_hand - InventoryPosition.reserved > 0)
+            .where(
+                InventoryPosition.on_hand - InventoryPosition.reserved > 0,
+                *_of(Variant.product_id, product_ids),
+            )
             .distinct()
         ):
             stocked[row.product_id].add(row.location_id.lower())
         reviews: dict[str, list[Any]] = defaultdict(list)
         for r in conn.execute(
-            select(Review.product_id, Review.rating, Review.title, Review.body).order_by(
-                Review.product_id, Review.id
-            )
+            select(Review.product_id, Review.rating, Review.title, Review.body)
+            .where(*_of(Review.product_id, product_ids))
+            .order_by(Review.product_id, Review.id)
         ):
             reviews[r.product_id].append(r)
-        products = conn.execute(select(*Product.__table__.columns).order_by(Product.id)).all()
+        products = conn.execute(
+            select(*Product.__table__.columns)
+            .where(*_of(Product.id, product_ids))
+            .order_by(Product.id)
+        ).all()
         for product in products:
             facts = _product_facts(
                 product,
@@ -133,6 +147,11 @@ def product_documents(engine: Engine) -> Iterator[RagDocument]:
                     facts,
                     doc_type="size_guide",
                 )
+
+
+def _of(column: Any, product_ids: Collection[str] | None) -> list[Any]:
+    """The condition keeping rows of `product_ids` (none: every product's)."""
+    return [] if product_ids is None else [column.in_(list(product_ids))]
 
 
 def policy_documents(engine: Engine) -> Iterator[RagDocument]:

@@ -291,9 +291,16 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
 
 
 def _narrows_skus(query: ProductQuery) -> bool:
-    """Whether a query asks for some SKUs of a product rather than others."""
+    """Whether a query asks for some SKUs of a product rather than others: by price, colour or
+    size, or by a feature or exclusion that some SKU holds as an option ("2p" of a tent sold as
+    1P and 2P: the card's prices are the 2P's)."""
     return bool(
-        query.colours or query.sizes or query.min_price is not None or query.max_price is not None
+        query.colours
+        or query.sizes
+        or query.features
+        or query.exclude
+        or query.min_price is not None
+        or query.max_price is not None
     )
 
 

@@ -286,8 +286,10 @@ def _options_text(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{name} {value}" for name, value in options.items())
 
 
-def _item_text(item_id: str, name: str, options: Mapping[str, Any], price: float) -> str:
-    return f"{name} ({_options_text(options)}; item {item_id}, {_money(price)})"
+def _item_text(name: str, options: Mapping[str, Any], price: float) -> str:
+    """An item as the shopper knows it: its name, options and price (the id is the
+    arguments', not a thing a person reads)."""
+    return f"{name} ({_options_text(options)}, {_money(price)})"
 
 
 def _pick_items(order: Order, item_ids: list[str]) -> list[OrderItem]:
@@ -342,8 +344,7 @@ def _replacements(
 
 def _changes_text(items: list[OrderItem], variants: list[Variant]) -> str:
     return "; ".join(
-        f"{_item_text(i.variant_id, i.name, i.options, i.price)} to "
-        f"{_item_text(v.id, i.name, v.options, v.price)}"
+        f"{_item_text(i.name, i.options, i.price)} to {_item_text(i.name, v.options, v.price)}"
         for i, v in zip(items, variants, strict=True)
     )
 
@@ -356,9 +357,9 @@ def _method_text(method: PaymentMethod) -> str:
     if method.kind == "gift_card":
         return f"gift card {method.id}"
     if method.kind == "credit_card":
-        return f"{method.brand or 'credit'} card ending {method.last_four} ({method.id})"
+        return f"{(method.brand or 'credit').title()} card ending {method.last_four}"
     if method.kind == "paypal":
-        return f"PayPal account {method.id}"
+        return "your PayPal account"
     return method.id
 
 
@@ -733,7 +734,7 @@ def return_order_items(
                 "of your gift cards."
             )
         items = _pick_items(order, item_ids)
-        listed = "; ".join(_item_text(i.variant_id, i.name, i.options, i.price) for i in items)
+        listed = "; ".join(_item_text(i.name, i.options, i.price) for i in items)
         amount = round(sum(i.price for i in items), 2)
         customer = write.session.get(Customer, order.customer_id)
         tier = customer.loyalty_tier if customer else None

@@ -172,7 +172,8 @@
     // Product citations are the cards themselves; the rest (a policy section, an order) are named.
     const sources = (final.citations || []).filter((c) => c.kind !== "product");
     if (sources.length) {
-      const names = sources.map((c) => `${c.kind} ${c.id}`).join("; ");
+      // A source by the name a person knows it by; the id only where the answer gave none.
+      const names = sources.map((c) => c.label || `${c.kind} ${c.id}`).join("; ");
       bubble.append(el("p", { class: "citations", text: `Sources: ${names}` }));
     }
     const replies = final.quick_replies || [];

@@ -3,7 +3,7 @@ as a size or colour missing."""
 
 from __future__ import annotations
 
-from agents.compose import _search
+from agents.compose import _document_label, _order, _search, describe_query
 from agents.state import DialogueState
 
 BOOT = {
@@ -65,3 +65,32 @@ def test_ratings_round_half_up_the_same_way_for_every_product() -> None:
     )
     for said in ("rated 3.0", "rated 4.6", "rated 3.6"):
         assert said in answer, answer
+
+
+def test_a_capacity_and_a_yes_no_option_are_said_in_words() -> None:
+    """The catalogue abbreviates a tent for four as "4p": the answer says "4-person"; an option
+    whose value is "yes" is said by its name."""
+    tent = {**BOOT, "product_id": "T1", "name": "Ridge Dome Tent", "colours": ["green"]}
+    output = {
+        "products": [tent],
+        "query": {"features": ["4p"], "categories": ["tents"]},
+        "relaxed": ["features"],
+    }
+    answer, _ = _search(output, DialogueState(query_label="tent"))
+    assert answer.startswith("Sorry, we have no 4-person tents.") and "4p" not in answer
+    assert "the closest match that aren't 4-person" in answer
+    assert describe_query({}, "2p backpacking tent") == "2-person backpacking tent"
+    order = {
+        "order_id": "#W1",
+        "status": "delivered",
+        "total": 10.0,
+        "items": [{"name": "Action Camera", "options": {"resolution": "4K", "waterproof": "yes"}}],
+    }
+    text, _ = _order(order, DialogueState())
+    assert "Action Camera (4K, waterproof)" in text
+
+
+def test_a_document_is_cited_by_what_it_is_about() -> None:
+    passage = {"doc_id": "review:P1:0", "doc_type": "review", "title": "Ridge Dome Tent"}
+    assert _document_label(passage) == "reviews of Ridge Dome Tent"
+    assert _document_label({**passage, "doc_type": "product"}) == "Ridge Dome Tent"

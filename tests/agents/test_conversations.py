@@ -125,6 +125,17 @@ def test_policy_question_cites_the_policy(assistant: Assistant, tool_world: Tool
     assert result.grounded
 
 
+def test_an_answer_that_found_nothing_cites_no_earlier_products(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    shown = assistant.ask(shopper, "show me some jackets")
+    assert any(c.kind == "product" for c in shown.citations)
+    empty = assistant.ask(shopper, "do you sell pogo sticks?", thread_id=shown.thread_id)
+    assert _names(empty) == ["search_products"] and empty.products == []
+    assert empty.answer.startswith("Sorry") and empty.citations == []
+
+
 def test_a_policy_answer_quotes_whole_sections_with_their_conditions(
     assistant: Assistant, tool_world: ToolWorld
 ) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant, TurnResult, confirmation_states
@@ -71,6 +71,13 @@ def test_a_return_waits_for_yes_and_survives_a_restart(
     assert "Please confirm" in asked.answer and "Sneakers" in asked.answer
     assert asked.quick_replies == ["Yes", "No"]
     assert _status(engine, DELIVERED)[0] == "delivered"
+    # Its source is the order it is about, not every order read to find it.
+    with Session(engine) as session:
+        orders = session.scalar(
+            select(func.count()).select_from(Order).where(Order.customer_id == SHOPPER.customer_id)
+        )
+    assert orders is not None and orders > 1
+    assert [(c.kind, c.id) for c in asked.citations] == [("order", DELIVERED)]
 
     # A new process: a new checkpointer and assistant resume the thread from its checkpoint.
     with open_checkpointer(settings) as checkpointer:

@@ -350,3 +350,45 @@ def test_a_price_range_is_over_the_skus_sold_and_the_same_wherever_it_is_shown(
     assert prices(available=False) == {(100.0, 100.0)}
     # Sold, the medium's price is in the range on every listing, in stock now or not.
     assert prices(available=True) == {(100.0, 150.0)}
+
+
+def test_a_capacity_asked_for_prices_the_card_over_that_capacitys_skus(
+    tool_world: ToolWorld,
+) -> None:
+    """A tent sold for one and for two people, searched for two: its card's range is the range
+    of the SKUs for two that are sold, not of every SKU."""
+    w = tool_world
+    with Session(w.engine) as session:
+        rows = session.execute(
+            select(Variant.product_id, Variant.options, Variant.price, Product.category_id)
+            .join(Product, Product.id == Variant.product_id)
+            .where(Variant.available.is_(True))
+        ).all()
+    by_product: dict[str, dict[str, list[float]]] = {}
+    category: dict[str, str] = {}
+    for row in rows:
+        if row.options.get("capacity"):
+            by_product.setdefault(row.product_id, {}).setdefault(
+                str(row.options["capacity"]), []
+            ).append(float(row.price))
+            category[row.product_id] = row.category_id
+    # A product whose capacities differ in price, so that the whole range is not the answer.
+    product_id, capacity = next(
+        (pid, cap)
+        for pid, caps in sorted(by_product.items())
+        if len(caps) > 1
+        for cap, prices in sorted(caps.items())
+        if (min(prices), max(prices))
+        != (min(min(p) for p in caps.values()), max(max(p) for p in caps.values()))
+    )
+    out = ok(
+        run(
+            w.ctx(f"shopper:{w.shopper_id}"),
+            "search_products",
+            categories=[category[product_id]],
+            features=[capacity.lower()],
+        )
+    )
+    (found,) = [p for p in out["products"] if p["product_id"] == product_id]
+    prices = by_product[product_id][capacity]
+    assert (found["price_min"], found["price_max"]) == (min(prices), max(prices))

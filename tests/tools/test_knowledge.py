@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag.documents import split_sections
+from retail.store.models import Policy, Variant
 from tests.tools.world import ToolWorld, ok, run
+from tools.catalog import product_cards
 
 
 def test_policy_questions_get_cited_policy_sections(tool_world: ToolWorld) -> None:
@@ -75,3 +82,65 @@ def test_bad_questions_are_typed_errors(tool_world: ToolWorld) -> None:
     assert run(ctx, "answer_from_documents", question="x", k=11).status == "invalid"
     missing = run(ctx, "answer_from_documents", question="care", product_id="nope")
     assert missing.status == "not_found"
+
+
+def test_a_quoted_product_page_has_the_prices_and_skus_its_card_has(
+    tool_world: ToolWorld,
+) -> None:
+    """A markdown approved and a SKU withdrawn after the index was built: the page quoted is the
+    page as it reads now, priced by the same rule as the product's card."""
+    w = tool_world
+    with Session(w.engine) as session:
+        first, second, *_ = session.scalars(
+            select(Variant).where(Variant.product_id == w.product_id).order_by(Variant.id)
+        )
+        was = (first.available, second.price)
+        first.available, second.price = False, Decimal("1.23")
+        session.commit()
+        withdrawn, marked_down = first.id, second.id
+    try:
+        out = ok(
+            run(
+                w.ctx("shopper:someone"), "answer_from_documents", question="what does it cost?",
+                product_id=w.product_id, doc_type="product",
+            )
+        )  # fmt: skip
+        (card,) = product_cards(w.engine, [w.product_id])
+        page = out["passages"][0]["text"]
+        low, high = card.price_min, card.price_max
+        assert low == 1.23 and f"Price: ${low:.2f} to ${high:.2f}" in page
+        assert f"SKU {marked_down}" in page and f"SKU {withdrawn}" not in page
+    finally:
+        with Session(w.engine) as session:
+            restored = session.get_one(Variant, withdrawn), session.get_one(Variant, marked_down)
+            restored[0].available, restored[1].price = was
+            session.commit()
+
+
+@pytest.mark.parametrize(
+    ("question", "policy_id", "sections"),
+    [
+        # "Opened" is answered by what is final sale once opened, read with the conditions.
+        ("may I send back an item whose box I've opened?", "returns", {"Condition", "Final sale"}),
+        # A marketplace competitor: the rule, and the list of what is never matched.
+        ("will you match the price on amazon?", "price-match", {"Competitor", "do not match"}),
+    ],
+)
+def test_a_policy_answer_places_every_section_that_answers_the_question(
+    tool_world: ToolWorld, question: str, policy_id: str, sections: set[str]
+) -> None:
+    out = ok(
+        run(
+            tool_world.ctx("shopper:someone"), "answer_from_documents", question=question,
+            doc_type="policy",
+        )
+    )  # fmt: skip
+    placed = [p for p in out["passages"] if p["position"] is not None]
+    assert {p["policy_id"] for p in placed} == {policy_id}
+    for words in sections:
+        assert any(words in p["section"] for p in placed), words
+    # Each placed where its policy page has it, as stored in the database.
+    with Session(tool_world.engine) as session:
+        body = session.get_one(Policy, policy_id).body
+    order = [name for name, _ in split_sections(body)]
+    assert all(order[p["position"]] == p["section"] for p in placed)

@@ -464,8 +464,16 @@ def test_a_return_by_mail_states_the_window_the_label_fee_and_the_refund_net_of_
     asked = _call(ctx, "return_order_items", **arguments)
     assert asked.status == "needs_confirmation" and asked.error is not None
     summary = asked.error.details["summary"]
-    assert f"a refund of ${price - fee:,.2f} to" in summary and window in summary
-    assert ("$6.95 return-label fee" in summary) == (fee > 0)
+    assert f"a refund of ${price - fee:,.2f} to your PayPal account" in summary
+    assert window in summary and ("$6.95 return-label fee" in summary) == (fee > 0)
+    # The item by the name the shopper bought it under; no id a person never sees.
+    with Session(engine) as session:
+        name = session.scalar(
+            select(OrderItem.name).where(
+                OrderItem.order_id == "#W5866402", OrderItem.variant_id == "9727387530"
+            )
+        )
+    assert name and name in summary and "9727387530" not in summary and PAYPAL not in summary
     done = _confirmed(ctx, "return_order_items", **arguments)
     assert done.ok and done.output is not None
     assert f"a refund of ${price - fee:,.2f} to" in " ".join(done.output["changes"])
