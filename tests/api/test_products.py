@@ -255,6 +255,7 @@ def test_product_detail_has_variants_stock_and_reviews(
         "available": True,
         "in_stock": True,
         "stock_status": "in_stock",
+        "list_price": None,  # not on sale: no markdown in force
         "stock": [
             {
                 "location_id": catalogue.downtown,
