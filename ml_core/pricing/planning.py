@@ -73,6 +73,8 @@ KIND = "price_change"
 MODEL_VERSION = "ppml-fe-pooled-1"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
+# The places an elasticity is shown with, on the page and in the explanation alike.
+ELASTICITY_DECIMALS = 2
 SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (jobber, outlet)
 # Sizes whose prices are within this of the same fraction of their list prices are in line:
 # rounding to a shelf price (x.99) moves a price by up to a percent or so.
@@ -388,10 +390,12 @@ def _items(
                 }
                 for v in variants
             ],
+            # Rounded once, to what the page and the explanation print: rounding a 3-place
+            # figure again showed -2.39 beside an explanation's -2.38.
             "elasticity": {
-                "estimate": round(float(est["elasticity"]), 3),
-                "lower": round(float(est["lower"]), 3),
-                "upper": round(float(est["upper"]), 3),
+                "estimate": round(float(est["elasticity"]), ELASTICITY_DECIMALS),
+                "lower": round(float(est["lower"]), ELASTICITY_DECIMALS),
+                "upper": round(float(est["upper"]), ELASTICITY_DECIMALS),
                 "method": str(est["method"]),
             },
         }
@@ -454,8 +458,11 @@ def held_back(binding: Binding, start: dt.date) -> str:
     )
 
 
-def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZone) -> str:
-    """One paragraph a pricing manager can check against the numbers."""
+def explain(
+    item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZone, elasticity: float
+) -> str:
+    """One paragraph a pricing manager can check against the numbers; `elasticity` is the
+    estimate as the proposal records it (rounded once)."""
     steps = []
     for w in plan.changes:
         day = start + dt.timedelta(weeks=w)
@@ -474,7 +481,8 @@ def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZ
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
         f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
         f"the price ({plan.gain:+,.2f}); {plan.leftover:.1f} of {item.stock:.0f} units left. "
-        f"Elasticity {item.elasticity:.2f}. Guardrails that held the plan back: {binding}."
+        f"Elasticity {elasticity:.{ELASTICITY_DECIMALS}f}. "
+        f"Guardrails that held the plan back: {binding}."
     )
 
 
@@ -553,7 +561,7 @@ def _plan(
             "sd_log": round(history.sd, 4),
             "n": history.n,
         },
-        "explanation": explain(item, plan, start, zone),
+        "explanation": explain(item, plan, start, zone, facts["elasticity"]["estimate"]),
     }
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
     summary.planned.append(

@@ -140,6 +140,20 @@ def _overstock(engine: Engine) -> None:
         )
 
 
+def test_a_proposal_explains_itself_by_its_own_numbers(world: Services) -> None:
+    _overstock(world.engine)
+    out = _call(world, "pricing_manager:pat", "propose_markdowns", location_id=STORE)
+    assert out.ok, out.error
+    with Session(world.engine) as session:
+        contents = [p.content for p in session.scalars(select(Proposal))]
+    assert contents
+    for content in contents:
+        # The elasticity is rounded once: the page's figure is the explanation's.
+        estimate = content["elasticity"]["estimate"]
+        assert estimate == round(estimate, 2)
+        assert f"Elasticity {estimate:.2f}." in content["explanation"]
+
+
 def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) -> None:
     engine = world.engine
     _overstock(engine)
