@@ -35,7 +35,7 @@ from ml_core.pricing.guardrails import (
     ladder_price,
     rung_prices,
 )
-from ml_core.pricing.markdown import MarkdownItem, Objective, outcome
+from ml_core.pricing.markdown import MarkdownItem, Objective, expected_figures, outcome
 from ml_core.pricing.planning import KIND, promotion_weeks
 from retail.clock import today as clock_today
 from retail.errors import AisleError
@@ -199,18 +199,12 @@ class MarkdownContent(BaseModel):
             salvage=demand.salvage,
             elasticity_se=demand.elasticity_se,
         )
-        value, units, leftover = outcome(item, [w.price for w in self.path], self.objective)
-        keep_value, keep_units, _ = outcome(
-            item, [self.current_price] * item.horizon, self.objective
+        return expected_figures(
+            item,
+            self.objective,
+            outcome(item, [w.price for w in self.path], self.objective),
+            outcome(item, [self.current_price] * item.horizon, self.objective),
         )
-        return {
-            "units": round(sum(units), 2),
-            "value": round(value, 2),
-            "keep_units": round(sum(keep_units), 2),
-            "keep_value": round(keep_value, 2),
-            "gain": round(value - keep_value, 2),
-            "leftover": round(leftover, 2),
-        }
 
     def ends_on(self) -> dt.date:
         """The last day of the plan's last week."""

@@ -430,6 +430,15 @@ class ExpectedOutcome(_Output):
     keep_value: float
     gain: float
     leftover: float = Field(description="Units expected left at the end.")
+    # None on proposals made before their leftovers' worth was recorded.
+    keep_leftover: float | None = Field(None, description="Units left keeping today's price.")
+    leftover_value: float | None = Field(
+        None, description="What the units left add to the value (negative: salvage under cost)."
+    )
+    keep_leftover_value: float | None = None
+    leftover_note: str | None = Field(
+        None, description="The units left and their worth in words, when they move the value."
+    )
 
 
 class GuardrailCheckView(_Output):

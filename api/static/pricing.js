@@ -123,7 +123,9 @@
     const a = p.proposed_expected;
     return el("div", {}, el("h3", { text: heading }), facts([
       ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
-      [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
+      // The units left are part of the value (at salvage, under cost, for a margin): the
+      // server's note says what they add, so a negative margin explains itself.
+      [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)${x.leftover_note ? `; ${x.leftover_note}` : ""}`],
       [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
       ["Left at the end", `${number(x.leftover, 1)} units`],
       p.expected_of === "edited path" && a

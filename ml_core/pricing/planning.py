@@ -51,6 +51,7 @@ from ml_core.pricing.markdown import (
     MarkdownItem,
     MarkdownPlan,
     Objective,
+    expected_figures,
     is_proposable,
     plan_many,
 )
@@ -105,7 +106,7 @@ class PlannedMarkdown:
 class MarkdownSummary:
     as_of: str
     starts_on: str
-    objective: str
+    objective: Objective
     horizon_weeks: int
     zones: list[str]
     # The zones planned and their locations: the plan replaces the open proposals made there.
@@ -459,10 +460,19 @@ def held_back(binding: Binding, start: dt.date) -> str:
 
 
 def explain(
-    item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZone, elasticity: float
+    item: MarkdownItem,
+    plan: MarkdownPlan,
+    start: dt.date,
+    zone: PriceZone,
+    elasticity: float,
+    leftover_note: str | None,
 ) -> str:
     """One paragraph a pricing manager can check against the numbers; `elasticity` is the
-    estimate as the proposal records it (rounded once)."""
+    estimate as the proposal records it (rounded once), `leftover_note` what the units left add
+    to the value (`expected_figures`)."""
+    left = f"{plan.leftover:.1f} of {item.stock:.0f} units left"
+    if leftover_note:
+        left += f"; the value {leftover_note}"
     steps = []
     for w in plan.changes:
         day = start + dt.timedelta(weeks=w)
@@ -480,7 +490,7 @@ def explain(
         f"{'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
         f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
-        f"the price ({plan.gain:+,.2f}); {plan.leftover:.1f} of {item.stock:.0f} units left. "
+        f"the price ({plan.gain:+,.2f}); {left}. "
         f"Elasticity {elasticity:.{ELASTICITY_DECIMALS}f}. "
         f"Guardrails that held the plan back: {binding}."
     )
@@ -510,6 +520,12 @@ def _plan(
         return
     if not is_proposable(plan):
         return
+    expected = expected_figures(
+        item,
+        summary.objective,
+        (plan.value, plan.units, plan.leftover),
+        (plan.keep_value, [plan.keep_units], plan.keep_leftover),
+    )
     content = {
         "type": "markdown",
         "product_id": item.item_id,
@@ -536,14 +552,7 @@ def _plan(
             {"week_starting": (start + dt.timedelta(weeks=w)).isoformat(), "price": p}
             for w, p in enumerate(plan.prices)
         ],
-        "expected": {
-            "units": round(sum(plan.units), 2),
-            "value": round(plan.value, 2),
-            "keep_units": round(plan.keep_units, 2),
-            "keep_value": round(plan.keep_value, 2),
-            "gain": round(plan.gain, 2),
-            "leftover": round(plan.leftover, 2),
-        },
+        "expected": expected,
         # What the path was valued with, so an edited path is valued the same way
         # (`approvals.price_changes.MarkdownContent.expected`).
         "demand": {
@@ -561,7 +570,9 @@ def _plan(
             "sd_log": round(history.sd, 4),
             "n": history.n,
         },
-        "explanation": explain(item, plan, start, zone, facts["elasticity"]["estimate"]),
+        "explanation": explain(
+            item, plan, start, zone, facts["elasticity"]["estimate"], expected["leftover_note"]
+        ),
     }
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
     summary.planned.append(

@@ -663,6 +663,10 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first.get_by_role("combobox")).to_have_value(option_value(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
+    # The units left at the end are part of the margin, and the page says what they add.
+    expect(fact(detail, "Expected margin")).to_contain_text(
+        content["expected"]["leftover_note"] or "keeping today's price"
+    )
     # The sentence above the guardrail lines says what they say: nothing broken, and which of
     # them held the plan back, if any did (a plan held back does not read as "every one passes").
     summary = detail.get_by_text(re.compile(r"^No guardrail is broken"))

@@ -25,7 +25,13 @@ from approvals.price_changes import (
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
-from ml_core.pricing.guardrails import BROKEN, Guardrails, guardrail_checks, ladder_price
+from ml_core.pricing.guardrails import (
+    BROKEN,
+    Guardrails,
+    guardrail_checks,
+    ladder_price,
+    money,
+)
 from ml_core.pricing.markdown import MarkdownItem, outcome, solve
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
@@ -152,6 +158,19 @@ def test_a_proposal_explains_itself_by_its_own_numbers(world: Services) -> None:
         estimate = content["elasticity"]["estimate"]
         assert estimate == round(estimate, 2)
         assert f"Elasticity {estimate:.2f}." in content["explanation"]
+        # Units left are valued at salvage, under cost: what they take from the margin is
+        # stated with them, on the page and in the explanation alike.
+        expected, demand = content["expected"], content["demand"]
+        assert content["objective"] == "margin" and expected["leftover"] > 0
+        worth = demand["salvage"] - content["unit_cost"]
+        # (the units left are recorded to two places)
+        assert expected["leftover_value"] == pytest.approx(
+            expected["leftover"] * worth, abs=0.005 * abs(worth) + 0.01
+        )
+        note = expected["leftover_note"]
+        assert note.startswith(f"includes {expected['leftover']:.1f} unsold units valued at ")
+        assert money(expected["leftover_value"]) in note and note in content["explanation"]
+        assert expected["keep_leftover"] >= expected["leftover"]
 
 
 def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) -> None:
