@@ -33,6 +33,7 @@ from ml_core.pricing.guardrails import (
     check_plan,
     guardrail_checks,
     ladder_price,
+    money,
     rung_prices,
 )
 from ml_core.pricing.markdown import MarkdownItem, Objective, expected_figures, outcome
@@ -460,7 +461,7 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     agents = content.get("proposed_explanation", content.get("explanation", ""))
     plan = MarkdownContent.of(edited, "being edited")
     steps = price_steps(plan, today=plan.path[0].week_starting)
-    now = "; ".join(f"{price:.2f} from {day.isoformat()}" for day, price in steps)
+    now = "; ".join(f"{money(price)} from {day.isoformat()}" for day, price in steps)
     now = now or "today's price throughout"
     expected = plan.expected()
     if expected is None:

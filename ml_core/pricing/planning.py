@@ -44,6 +44,7 @@ from ml_core.pricing.guardrails import (
     ChangeHistory,
     Guardrails,
     change_history,
+    money,
     percent,
 )
 from ml_core.pricing.markdown import (
@@ -433,14 +434,14 @@ def _units_by_product(
 
 
 def _path_text(current_price: float, prices: Sequence[float], start: dt.date) -> str:
-    """A weekly price path from `current_price` as its changes: "40.00 from 2026-11-16"."""
+    """A weekly price path from `current_price` as its changes: "$40.00 from 2026-11-16"."""
     steps = []
     previous = current_price
     for week, price in enumerate(prices):
         if abs(price - previous) > PRICE_TOLERANCE:
-            steps.append(f"{price:.2f} from {(start + dt.timedelta(weeks=week)).isoformat()}")
+            steps.append(f"{money(price)} from {(start + dt.timedelta(weeks=week)).isoformat()}")
         previous = price
-    return ", then ".join(steps) if steps else f"{current_price:.2f} kept"
+    return ", then ".join(steps) if steps else f"{money(current_price)} kept"
 
 
 def held_back(binding: Binding, start: dt.date) -> str:
@@ -453,9 +454,9 @@ def held_back(binding: Binding, start: dt.date) -> str:
     proposed = _path_text(binding.current_price, binding.proposed, start)
     return (
         f"without it the plan would price {relaxed} (this proposal, up to the week of {day}: "
-        f"{proposed}); that plan's own step from {binding.previous:.2f} to "
-        f"{binding.price:.2f} in the week of {day} breaks it ({binding.reason}), and it would "
-        f"be worth {binding.gain:,.2f} more"
+        f"{proposed}); that plan's own step from {money(binding.previous)} to "
+        f"{money(binding.price)} in the week of {day} breaks it ({binding.reason}), and it "
+        f"would be worth {money(binding.gain)} more"
     )
 
 
@@ -476,7 +477,7 @@ def explain(
     steps = []
     for w in plan.changes:
         day = start + dt.timedelta(weeks=w)
-        steps.append(f"{plan.prices[w]:.2f} from {day.isoformat()}")
+        steps.append(f"{money(plan.prices[w])} from {day.isoformat()}")
     first = plan.prices[plan.changes[0]] if plan.changes else item.current_price
     binding = (
         "; ".join(f"{b.guardrail}: {held_back(b, start)}" for b in plan.binding)
@@ -484,13 +485,13 @@ def explain(
         else "none"
     )
     return (
-        f"Mark down from {item.current_price:.2f} (list {item.list_price:.2f}) to "
-        f"{first:.2f} ({percent(first / item.current_price - 1, signed=True)}) at "
+        f"Mark down from {money(item.current_price)} (list {money(item.list_price)}) to "
+        f"{money(first)} ({percent(first / item.current_price - 1, signed=True)}) at "
         f"{zone.in_words()}; path: "
         f"{'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
-        f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
-        f"the price ({plan.gain:+,.2f}); {left}. "
+        f"{money(plan.value)} vs {plan.keep_units:.1f} units and {money(plan.keep_value)} "
+        f"keeping the price ({money(plan.gain, signed=True)}); {left}. "
         f"Elasticity {elasticity:.{ELASTICITY_DECIMALS}f}. "
         f"Guardrails that held the plan back: {binding}."
     )
