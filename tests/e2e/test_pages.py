@@ -545,6 +545,7 @@ WHOSE = {
         ("/planner", "planners"),
         ("/pricing", "pricing managers"),
         ("/evals", "evaluators"),
+        ("/experiments", "evaluators"),
         ("/ops", "evaluators"),
         ("/", None),
     ],
