@@ -80,9 +80,32 @@ def _arguments(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
+# What each step of the run was doing, for a note a person reads when it could not.
+_DOING = {
+    "markdown_candidates": "list the products to mark down",
+    "propose_markdowns": "plan the markdowns",
+    "pricing_proposal_detail": "read a proposal back",
+}
+
+
 def _failed(outcome: ToolOutcome) -> str:
-    message = outcome.error.message if outcome.error else outcome.status
-    return f"{outcome.name} failed: {message}"
+    """A failed step as a sentence for a person ("Could not plan the markdowns: ..."), not the
+    tool's name and raw status."""
+    message = outcome.error.message if outcome.error else f"it ended {outcome.status}"
+    return f"Could not {_DOING.get(outcome.name, outcome.name)}: {message}"
+
+
+def _no_elasticity(outcome: ToolOutcome, candidate: MarkdownCandidate) -> str:
+    """Why a candidate has no elasticity, naming the product as the page does."""
+    product = f"{candidate.product} ({candidate.product_id})"
+    if outcome.status == "not_found":
+        # The planner plans only products with the sales history an estimate needs.
+        return (
+            f"No elasticity for {product}: it has too little sales history, so no markdown "
+            "is planned for it."
+        )
+    message = outcome.error.message if outcome.error else f"it ended {outcome.status}"
+    return f"No elasticity for {product}: {message}"
 
 
 def build_graph(
@@ -108,6 +131,7 @@ def build_graph(
     def elasticities(state: PricingRunState, config: RunnableConfig) -> dict[str, Any]:
         outcomes, notes = list(state.outcomes), list(state.notes)
         found: dict[str, ItemElasticity] = {}
+        candidates = {c.product_id: c for c in reversed(state.candidates)}
         for product_id in dict.fromkeys(c.product_id for c in state.candidates):
             outcome = call_tool(
                 HANDLER, services, config, "item_elasticity", {"product_id": product_id}
@@ -116,7 +140,7 @@ def build_graph(
             if outcome.ok:
                 found[product_id] = ItemElasticity.model_validate(outcome.output)
             else:
-                notes.append(_failed(outcome))
+                notes.append(_no_elasticity(outcome, candidates[product_id]))
         return {"outcomes": outcomes, "elasticities": found, "notes": notes}
 
     def plan(state: PricingRunState, config: RunnableConfig) -> dict[str, Any]:

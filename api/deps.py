@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -31,6 +32,39 @@ log = logging.getLogger(__name__)
 SERVICE = Principal(id="system:api", role="admin")
 # How long a chat request waits for an assistant still loading before it is told to retry.
 LOAD_WAIT_S = 120.0
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route's dependant and its sub-dependencies take."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_query_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not take (`?store=ZZZ` for `store_id`,
+    `?sort=foo` where nothing sorts): ignored silently, a client's typo reads as a filter that
+    matched everything. A 422 like any other bad parameter."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    taken = _query_names(dependant)
+    unknown = [name for name in request.query_params if name not in taken]
+    if unknown:
+        takes = ", ".join(sorted(taken)) or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"not a parameter of {request.url.path} (it takes {takes})",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
 
 
 def get_app_settings(request: Request) -> Settings:

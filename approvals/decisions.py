@@ -228,9 +228,12 @@ def _decide(
             if rerun and _already_decided(proposal, decider, request):
                 already = True
             elif proposal.status not in (OPEN_STATUS, *EXECUTABLE):
+                # Named as the person knows it (a second tab's refusal once read "Proposal
+                # prop-cfd6... is executed"); the id stays at the end, for whoever quotes it.
+                about = kind.describe(proposal.content or {})
                 raise DecisionRefusedError(
-                    f"Proposal {proposal.id} is {proposal.status}, not waiting for a "
-                    "decision; it cannot be decided again."
+                    f"{about[0].upper()}{about[1:]} was already {proposal.status}, so it is no "
+                    f"longer waiting for a decision ({proposal.id})."
                 )
             if proposal.status in EXECUTABLE:
                 # Approved earlier, its record never written: carry out what was approved.

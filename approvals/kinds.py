@@ -25,6 +25,24 @@ Executor = Callable[[Session, Proposal], str]
 Supersedes = Callable[[str | None, Mapping[str, Any], str | None, Mapping[str, Any]], bool]
 # (session, location, content) -> the approved proposal a new one would conflict with, if any.
 InForce = Callable[[Session, str | None, Mapping[str, Any]], Proposal | None]
+# content -> what the proposal is, as a person names it ("the markdown of Trail Tent").
+Describer = Callable[[Mapping[str, Any]], str]
+
+
+def _named(content: Mapping[str, Any], key: str) -> str | None:
+    value = content.get(key)
+    return str(value.get("name") or value.get("id")) if isinstance(value, Mapping) else None
+
+
+def describe_order(content: Mapping[str, Any]) -> str:
+    supplier, location = _named(content, "supplier"), _named(content, "location")
+    where = f" for {location}" if location else ""
+    return f"the order from {supplier}{where}" if supplier else f"the purchase order{where}"
+
+
+def describe_markdown(content: Mapping[str, Any]) -> str:
+    product = content.get("product") or content.get("sku")
+    return f"the markdown of {product}" if product else "the markdown"
 
 
 class UnknownKindError(AisleError):
@@ -54,6 +72,12 @@ class ProposalKind:
     # An approved proposal still in force that a new one would conflict with (it is then not
     # proposed); None for a kind whose approvals never conflict.
     in_force: InForce | None = None
+    describe: Describer = describe_markdown
+
+    @property
+    def agent_words(self) -> str:
+        """The proposing agent as a person names it: "the replenishment agent"."""
+        return f"the {self.agent_name} agent"
 
     def may_decide(self, principal: Principal) -> bool:
         return principal.role == "admin" or principal.role in self.deciders
@@ -72,6 +96,7 @@ KINDS: dict[str, ProposalKind] = {
         edit=purchase_orders.edit_purchase_order,
         execute=purchase_orders.create_purchase_order,
         supersedes=purchase_orders.same_order,
+        describe=describe_order,
     ),
     price_changes.KIND: ProposalKind(
         name=price_changes.KIND,
@@ -83,6 +108,7 @@ KINDS: dict[str, ProposalKind] = {
         execute=price_changes.apply_price_change,
         supersedes=price_changes.same_product_and_zone,
         in_force=price_changes.approved_in_force,
+        describe=describe_markdown,
     ),
 }
 

@@ -33,9 +33,10 @@ from ml_core.pricing.guardrails import (
     check_plan,
     guardrail_checks,
     ladder_price,
+    money,
     rung_prices,
 )
-from ml_core.pricing.markdown import MarkdownItem, Objective, outcome
+from ml_core.pricing.markdown import MarkdownItem, Objective, expected_figures, outcome
 from ml_core.pricing.planning import KIND, promotion_weeks
 from retail import catalog_version
 from retail.clock import today as clock_today
@@ -199,18 +200,12 @@ class MarkdownContent(BaseModel):
             salvage=demand.salvage,
             elasticity_se=demand.elasticity_se,
         )
-        value, units, leftover = outcome(item, [w.price for w in self.path], self.objective)
-        keep_value, keep_units, _ = outcome(
-            item, [self.current_price] * item.horizon, self.objective
+        return expected_figures(
+            item,
+            self.objective,
+            outcome(item, [w.price for w in self.path], self.objective),
+            outcome(item, [self.current_price] * item.horizon, self.objective),
         )
-        return {
-            "units": round(sum(units), 2),
-            "value": round(value, 2),
-            "keep_units": round(sum(keep_units), 2),
-            "keep_value": round(keep_value, 2),
-            "gain": round(value - keep_value, 2),
-            "leftover": round(leftover, 2),
-        }
 
     def ends_on(self) -> dt.date:
         """The last day of the plan's last week."""
@@ -466,7 +461,7 @@ def edit_markdown(content: Mapping[str, Any], changes: Mapping[str, float]) -> d
     agents = content.get("proposed_explanation", content.get("explanation", ""))
     plan = MarkdownContent.of(edited, "being edited")
     steps = price_steps(plan, today=plan.path[0].week_starting)
-    now = "; ".join(f"{price:.2f} from {day.isoformat()}" for day, price in steps)
+    now = "; ".join(f"{money(price)} from {day.isoformat()}" for day, price in steps)
     now = now or "today's price throughout"
     expected = plan.expected()
     if expected is None:

@@ -20,6 +20,15 @@ T = TypeVar("T")
 StockStatus = Literal["in_stock", "out_of_stock", "not_tracked", "not_carried"]
 
 
+def review_rating(ratings: Sequence[float]) -> float | None:
+    """A product's rating, one rule for every source: the mean of the reviews the store holds
+    (two places), None without any. A card then shows "Rated 2.67 from 3 reviews" beside the
+    3 reviews it can list; a source's own overall figure (DummyJSON's, of reviews it does not
+    ship) is kept in the product's attributes as `source_rating`, never shown as the rating.
+    Migration 0014 applied the same rule to products stored before it."""
+    return round(sum(ratings) / len(ratings), 2) if ratings else None
+
+
 class _ReadModel(BaseModel):
     # Read models are snapshots: immutable, and a typo in a field name is an error, not a new field.
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -82,7 +91,10 @@ class ProductSummary(_ReadModel):
     brand_name: str | None
     price_min: float | None = Field(description="Lowest variant price; null without variants.")
     price_max: float | None = Field(description="Highest variant price; null without variants.")
-    rating: float | None = Field(description="Average rating as published by the source.")
+    rating: float | None = Field(
+        description="Mean of the product's reviews held here (review_count of them); null "
+        "without reviews."
+    )
     review_count: int
     in_stock: bool = Field(description="Whether any variant is in stock.")
     stock_status: StockStatus = Field(

@@ -34,6 +34,8 @@ from ml_core.pricing.guardrails import (
     PRICE_TOLERANCE,
     GuardrailCheck,
     guardrail_summary,
+    money,
+    percent,
     rung_prices,
 )
 from ml_core.pricing.planning import (
@@ -430,6 +432,15 @@ class ExpectedOutcome(_Output):
     keep_value: float
     gain: float
     leftover: float = Field(description="Units expected left at the end.")
+    # None on proposals made before their leftovers' worth was recorded.
+    keep_leftover: float | None = Field(None, description="Units left keeping today's price.")
+    leftover_value: float | None = Field(
+        None, description="What the units left add to the value (negative: salvage under cost)."
+    )
+    keep_leftover_value: float | None = None
+    leftover_note: str | None = Field(
+        None, description="The units left and their worth in words, when they move the value."
+    )
 
 
 class GuardrailCheckView(_Output):
@@ -700,8 +711,9 @@ def _cost_basis(plan: MarkdownContent, sizes: list[SizePrice]) -> str | None:
     size = " ".join(str(v) for v in costliest.options.values()) or costliest.sku
     return (
         f"the highest cost among the sizes for their list price ({size}, {costliest.sku}: "
-        f"{costliest.unit_cost:.2f} on a list price of {costliest.list_price:.2f}, "
-        f"{(costliest.unit_cost or 0.0) / costliest.list_price:.1%}) taken at {plan.sku}'s list "
-        f"price, so every size keeps the margin floor; every margin here is on it, the lowest "
-        f"margin of any size. {plan.sku} itself costs {own:.2f}."
+        f"{money(costliest.unit_cost or 0.0)} on a list price of "
+        f"{money(costliest.list_price)}, cost is "
+        f"{percent((costliest.unit_cost or 0.0) / costliest.list_price)} of list) taken at "
+        f"{plan.sku}'s list price, so every size keeps the margin floor; every margin here is "
+        f"on it, the lowest margin of any size. {plan.sku} itself costs {money(own)}."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -75,6 +76,8 @@ def run_cmd(
     """Run suites on a private copy of the evaluation world and write the results and report."""
     # The run's wall time counts from here: building the world takes minutes the first time.
     started = time.perf_counter()
+    # The run's folder is named by this start too, not by when the world was ready.
+    began = dt.datetime.now(dt.UTC)
     from evals.runner import RunOptions, check_brains, plan_suites, run_evals
     from evals.runs import new_run_dir
     from evals.suites import resolve
@@ -97,7 +100,7 @@ def run_cmd(
         typer.echo(f"preparing the {scale.value} evaluation world ...", err=True)
         folder = cached_world(spec, settings.var_dir / "evals" / "worlds", rebuild=rebuild_world)
         label = f"{scale.value} (seed {spec.seed}, {folder.name})"
-    output_dir = output_dir or new_run_dir(settings)
+    output_dir = output_dir or new_run_dir(settings, began)
     summary = run_evals(
         RunOptions(
             suites=names,

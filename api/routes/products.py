@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator
 
-from api.deps import SessionDep
+from api.deps import SessionDep, known_query_parameters
 from api.schemas import ErrorPublic, ValidationErrorPublic
 from retail import catalog_queries
 from retail.schemas import Page, ProductPublic, ProductSummary
 
-router = APIRouter(prefix="/v1/products", tags=["products"])
+router = APIRouter(
+    prefix="/v1/products", tags=["products"], dependencies=[Depends(known_query_parameters)]
+)
 
 
 def _reject_nul(value: str | None) -> str | None:

@@ -403,8 +403,15 @@ const Aisle = (() => {
 
   document.addEventListener("DOMContentLoaded", wireIdentityPanel);
 
+  /** Who proposed or decided something, as a person names them: an operations agent's service
+      principal ("agent:replenishment") is "the replenishment agent"; anyone else by their id. */
+  const who = (principal) => {
+    const match = /^agent:(.+)$/.exec(principal || "");
+    return match ? `the ${match[1]} agent` : principal;
+  };
+
   return {
-    ApiError, api, request, readEvents, el, svg, fill, showError, number, money, percent, when,
+    ApiError, api, request, readEvents, el, svg, fill, showError, number, money, percent, when, who,
     priceRange, facts, table, productCard, STOCK, uuid4, items, identity, onIdentityChange, allowed, refusal,
   };
 })();

@@ -130,6 +130,13 @@
   async function load() {
     const mine = ++latest;
     showError("experiments-error", null);
+    // Signed out or with another role's key, the page's notice says why; nothing is asked (a
+    // request before sign-in was a 401 in the console).
+    if (!Aisle.allowed()) {
+      fill(list);
+      fill(detail);
+      return;
+    }
     let experiments;
     try {
       experiments = Aisle.items(await api("/v1/experiments"));

@@ -270,7 +270,7 @@
       ["Lead time", given(supplier.lead_time_mean_days) ? `${number(supplier.lead_time_mean_days, 1)} days` : null],
       ["As of", content.as_of],
       ["Review period", content.review_period_days ? `${content.review_period_days} days` : null],
-      ["Proposed by", detail.proposer],
+      ["Proposed by", Aisle.who(detail.proposer)],
       ["Expires", Aisle.when(detail.expires_at)],
     ]);
     const lineTable = lines.length
@@ -410,7 +410,7 @@
     summary: (p) => {
       const t = p.totals || {};
       return [`${p.location_name || p.location_id || "–"} · ${p.supplier || "supplier not named"} · ${money(t.value)}`,
-        `${count(t.lines, "line")}, ${count(t.units, "unit")} · by ${p.proposer}`];
+        `${count(t.lines, "line")}, ${count(t.units, "unit")} · by ${Aisle.who(p.proposer)}`];
     },
     heading: (detail) => `Reorder ${about(detail)}`,
     render,

@@ -123,7 +123,9 @@
     const a = p.proposed_expected;
     return el("div", {}, el("h3", { text: heading }), facts([
       ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
-      [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)`],
+      // The units left are part of the value (at salvage, under cost, for a margin): the
+      // server's note says what they add, so a negative margin explains itself.
+      [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)${x.leftover_note ? `; ${x.leftover_note}` : ""}`],
       [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
       ["Left at the end", `${number(x.leftover, 1)} units`],
       p.expected_of === "edited path" && a
@@ -269,7 +271,7 @@
         ["First price change", first],
         ["Objective", objective ? `${p.objective}: ${objective}` : p.objective],
         ["Elasticity", e ? `${number(e.estimate, 2)} (95% interval ${number(e.lower, 2)} to ${number(e.upper, 2)}): ${e.method}` : null],
-        ["Proposed by", detail.proposer],
+        ["Proposed by", Aisle.who(detail.proposer)],
         ["Expires", Aisle.when(detail.expires_at)],
       ]),
       el("h3", { text: "Price steps" }),
@@ -323,7 +325,7 @@
         ? `${t.product} · first change ${t.first_change_on}: ${money(t.current_price)} → ${money(t.first_price)}`
         : "Price change";
       const gain = t.expected_gain === undefined ? null : `${signed(t.expected_gain)} expected gain over keeping today's price`;
-      return [title, [t.prices_at, gain, `by ${p.proposer}`].filter(Boolean).join(" · ")];
+      return [title, [t.prices_at, gain, `by ${Aisle.who(p.proposer)}`].filter(Boolean).join(" · ")];
     },
     heading: (detail) => `Markdown of ${detail.pricing.product}`,
     render,

@@ -100,7 +100,11 @@ const Queue = (() => {
       box.replaceChildren(el("p", { class: "muted", text: "Loading…" }));
       try {
         const detail = await api(`/v1/proposals/${encodeURIComponent(id)}`);
-        Aisle.fill($("detail-title"), heading(detail), " ", el("small", { class: "ref", text: detail.id || id, title: detail.content_hash ? `Content hash ${detail.content_hash}` : "" }));
+        // Named by what it does; its id and content hash are for whoever quotes it, in the
+        // heading's tooltip, not in its text.
+        const ref = [`Proposal ${detail.id || id}`, detail.content_hash ? `content hash ${detail.content_hash}` : null].filter(Boolean).join(" · ");
+        Aisle.fill($("detail-title"), heading(detail));
+        $("detail-title").title = ref;
         box.replaceChildren(render(detail, (changes, fields) => controls(detail, changes, fields)));
       } catch (error) {
         box.replaceChildren();

@@ -50,6 +50,12 @@ def percent(fraction: float, *, signed: bool = False) -> str:
     return f"{fraction:+.1%}" if signed else f"{fraction:.1%}"
 
 
+def money(amount: float, *, signed: bool = False) -> str:
+    """An amount of money as every pricing text shows it: "$4,857.27", "-$585.08", "+$12.00"."""
+    sign = "-" if amount < 0 else "+" if signed else ""
+    return f"{sign}${abs(amount):,.2f}"
+
+
 class Guardrails(BaseModel):
     """Bounds every proposed price must respect (fractions are of the price, not percent)."""
 

@@ -33,7 +33,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from ml_core.pricing.guardrails import (
     Guardrails,
     check_plan,
     ladder_price,
+    money,
     step_violations,
 )
 
@@ -127,6 +128,7 @@ class MarkdownPlan:
     keep_value: float  # value of keeping the current price all horizon
     keep_units: float
     leftover: float
+    keep_leftover: float  # units left keeping the current price all horizon
     binding: list[Binding] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     deferred: str | None = None
@@ -170,6 +172,50 @@ def _rewards(item: MarkdownItem, objective: Objective) -> tuple[float, float]:
     if objective == "margin":
         return item.unit_cost, item.salvage - item.unit_cost
     return item.unit_cost, -item.list_price
+
+
+def expected_figures(
+    item: MarkdownItem,
+    objective: Objective,
+    path: tuple[float, Sequence[float], float],
+    keep: tuple[float, Sequence[float], float],
+) -> dict[str, Any]:
+    """The expected outcome a proposal records and the page shows, from the (value, units per
+    week, units left) of its path and of keeping today's price (`outcome`): the units left are
+    part of the value (under `margin`, each at its salvage, below cost), so their worth is given
+    with them and said in words (`leftover_note`), or a margin made on every unit sold above
+    cost could read as a loss with nothing to explain it."""
+    value, units, leftover = path
+    keep_value, keep_units, keep_leftover = keep
+    worth = _rewards(item, objective)[1]
+    return {
+        "units": round(sum(units), 2),
+        "value": round(value, 2),
+        "keep_units": round(sum(keep_units), 2),
+        "keep_value": round(keep_value, 2),
+        "gain": round(value - keep_value, 2),
+        "leftover": round(leftover, 2),
+        "keep_leftover": round(keep_leftover, 2),
+        "leftover_value": round(leftover * worth, 2),
+        "keep_leftover_value": round(keep_leftover * worth, 2),
+        "leftover_note": _leftover_note(item, objective, leftover, keep_leftover, worth),
+    }
+
+
+def _leftover_note(
+    item: MarkdownItem, objective: Objective, left: float, keep_left: float, worth: float
+) -> str | None:
+    """What the units left at the end add to the value, in words; None when it is nothing."""
+    if worth == 0 or max(left, keep_left) < 0.05:
+        return None
+    each = {
+        "margin": f"valued at salvage {money(item.salvage)} each, {money(-worth)} under cost",
+        "clearance": f"each counted as its list price lost ({money(-worth)})",
+    }[objective]
+    return (
+        f"includes {left:.1f} unsold units {each}: {money(left * worth)} "
+        f"({keep_left:.1f} units, {money(keep_left * worth)}, keeping today's price)"
+    )
 
 
 def solve(item: MarkdownItem, guardrails: Guardrails, objective: Objective) -> MarkdownPlan:
@@ -217,6 +263,7 @@ def solve_many(
                 keep_value=keep[0],
                 keep_units=float(sum(keep[1])),
                 leftover=leftover,
+                keep_leftover=keep[2],
             )
         )
     return plans

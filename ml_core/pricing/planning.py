@@ -44,6 +44,7 @@ from ml_core.pricing.guardrails import (
     ChangeHistory,
     Guardrails,
     change_history,
+    money,
     percent,
 )
 from ml_core.pricing.markdown import (
@@ -51,6 +52,7 @@ from ml_core.pricing.markdown import (
     MarkdownItem,
     MarkdownPlan,
     Objective,
+    expected_figures,
     is_proposable,
     plan_many,
 )
@@ -73,6 +75,8 @@ KIND = "price_change"
 MODEL_VERSION = "ppml-fe-pooled-1"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
+# The places an elasticity is shown with, on the page and in the explanation alike.
+ELASTICITY_DECIMALS = 2
 SALVAGE_FRACTION = 0.3  # of unit cost: what a unit left at the end fetches (jobber, outlet)
 # Sizes whose prices are within this of the same fraction of their list prices are in line:
 # rounding to a shelf price (x.99) moves a price by up to a percent or so.
@@ -103,7 +107,7 @@ class PlannedMarkdown:
 class MarkdownSummary:
     as_of: str
     starts_on: str
-    objective: str
+    objective: Objective
     horizon_weeks: int
     zones: list[str]
     # The zones planned and their locations: the plan replaces the open proposals made there.
@@ -388,10 +392,12 @@ def _items(
                 }
                 for v in variants
             ],
+            # Rounded once, to what the page and the explanation print: rounding a 3-place
+            # figure again showed -2.39 beside an explanation's -2.38.
             "elasticity": {
-                "estimate": round(float(est["elasticity"]), 3),
-                "lower": round(float(est["lower"]), 3),
-                "upper": round(float(est["upper"]), 3),
+                "estimate": round(float(est["elasticity"]), ELASTICITY_DECIMALS),
+                "lower": round(float(est["lower"]), ELASTICITY_DECIMALS),
+                "upper": round(float(est["upper"]), ELASTICITY_DECIMALS),
                 "method": str(est["method"]),
             },
         }
@@ -428,14 +434,14 @@ def _units_by_product(
 
 
 def _path_text(current_price: float, prices: Sequence[float], start: dt.date) -> str:
-    """A weekly price path from `current_price` as its changes: "40.00 from 2026-11-16"."""
+    """A weekly price path from `current_price` as its changes: "$40.00 from 2026-11-16"."""
     steps = []
     previous = current_price
     for week, price in enumerate(prices):
         if abs(price - previous) > PRICE_TOLERANCE:
-            steps.append(f"{price:.2f} from {(start + dt.timedelta(weeks=week)).isoformat()}")
+            steps.append(f"{money(price)} from {(start + dt.timedelta(weeks=week)).isoformat()}")
         previous = price
-    return ", then ".join(steps) if steps else f"{current_price:.2f} kept"
+    return ", then ".join(steps) if steps else f"{money(current_price)} kept"
 
 
 def held_back(binding: Binding, start: dt.date) -> str:
@@ -448,18 +454,30 @@ def held_back(binding: Binding, start: dt.date) -> str:
     proposed = _path_text(binding.current_price, binding.proposed, start)
     return (
         f"without it the plan would price {relaxed} (this proposal, up to the week of {day}: "
-        f"{proposed}); that plan's own step from {binding.previous:.2f} to "
-        f"{binding.price:.2f} in the week of {day} breaks it ({binding.reason}), and it would "
-        f"be worth {binding.gain:,.2f} more"
+        f"{proposed}); that plan's own step from {money(binding.previous)} to "
+        f"{money(binding.price)} in the week of {day} breaks it ({binding.reason}), and it "
+        f"would be worth {money(binding.gain)} more"
     )
 
 
-def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZone) -> str:
-    """One paragraph a pricing manager can check against the numbers."""
+def explain(
+    item: MarkdownItem,
+    plan: MarkdownPlan,
+    start: dt.date,
+    zone: PriceZone,
+    elasticity: float,
+    leftover_note: str | None,
+) -> str:
+    """One paragraph a pricing manager can check against the numbers; `elasticity` is the
+    estimate as the proposal records it (rounded once), `leftover_note` what the units left add
+    to the value (`expected_figures`)."""
+    left = f"{plan.leftover:.1f} of {item.stock:.0f} units left"
+    if leftover_note:
+        left += f"; the value {leftover_note}"
     steps = []
     for w in plan.changes:
         day = start + dt.timedelta(weeks=w)
-        steps.append(f"{plan.prices[w]:.2f} from {day.isoformat()}")
+        steps.append(f"{money(plan.prices[w])} from {day.isoformat()}")
     first = plan.prices[plan.changes[0]] if plan.changes else item.current_price
     binding = (
         "; ".join(f"{b.guardrail}: {held_back(b, start)}" for b in plan.binding)
@@ -467,14 +485,15 @@ def explain(item: MarkdownItem, plan: MarkdownPlan, start: dt.date, zone: PriceZ
         else "none"
     )
     return (
-        f"Mark down from {item.current_price:.2f} (list {item.list_price:.2f}) to "
-        f"{first:.2f} ({percent(first / item.current_price - 1, signed=True)}) at "
+        f"Mark down from {money(item.current_price)} (list {money(item.list_price)}) to "
+        f"{money(first)} ({percent(first / item.current_price - 1, signed=True)}) at "
         f"{zone.in_words()}; path: "
         f"{'; '.join(steps)}. "
         f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
-        f"{plan.value:,.2f} vs {plan.keep_units:.1f} units and {plan.keep_value:,.2f} keeping "
-        f"the price ({plan.gain:+,.2f}); {plan.leftover:.1f} of {item.stock:.0f} units left. "
-        f"Elasticity {item.elasticity:.2f}. Guardrails that held the plan back: {binding}."
+        f"{money(plan.value)} vs {plan.keep_units:.1f} units and {money(plan.keep_value)} "
+        f"keeping the price ({money(plan.gain, signed=True)}); {left}. "
+        f"Elasticity {elasticity:.{ELASTICITY_DECIMALS}f}. "
+        f"Guardrails that held the plan back: {binding}."
     )
 
 
@@ -502,6 +521,12 @@ def _plan(
         return
     if not is_proposable(plan):
         return
+    expected = expected_figures(
+        item,
+        summary.objective,
+        (plan.value, plan.units, plan.leftover),
+        (plan.keep_value, [plan.keep_units], plan.keep_leftover),
+    )
     content = {
         "type": "markdown",
         "product_id": item.item_id,
@@ -528,14 +553,7 @@ def _plan(
             {"week_starting": (start + dt.timedelta(weeks=w)).isoformat(), "price": p}
             for w, p in enumerate(plan.prices)
         ],
-        "expected": {
-            "units": round(sum(plan.units), 2),
-            "value": round(plan.value, 2),
-            "keep_units": round(plan.keep_units, 2),
-            "keep_value": round(plan.keep_value, 2),
-            "gain": round(plan.gain, 2),
-            "leftover": round(plan.leftover, 2),
-        },
+        "expected": expected,
         # What the path was valued with, so an edited path is valued the same way
         # (`approvals.price_changes.MarkdownContent.expected`).
         "demand": {
@@ -553,7 +571,9 @@ def _plan(
             "sd_log": round(history.sd, 4),
             "n": history.n,
         },
-        "explanation": explain(item, plan, start, zone),
+        "explanation": explain(
+            item, plan, start, zone, facts["elasticity"]["estimate"], expected["leftover_note"]
+        ),
     }
     summary.expected_gain = round(summary.expected_gain + plan.gain, 2)
     summary.planned.append(

@@ -31,7 +31,13 @@ _ACTION_PHRASES: dict[str, str] = {
     "view": "because you viewed {}",
     "add_to_cart": "because you added {} to your cart",
     "purchase": "because you bought {}",
+    # An order not yet processed is not bought yet.
+    "order": "because you ordered {}",
 }
+ORDERED = "order"
+# The reason of a personalised pick that names no product: none of the shopper's actions is on
+# a product related to it (`RecommendationService._related`).
+PICKED = "picked for you"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,8 @@ from ml_core.recommend.features import embed_texts
 from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.models import load_recommender
 from ml_core.recommend.ranking import (
+    ORDERED,
+    PICKED,
     Candidate,
     CatalogItem,
     RankedItem,
@@ -443,6 +445,7 @@ class RecommendationService:
         self._ids = np.asarray(ids, dtype=str)[known]
         self._matrix = np.asarray(matrix, dtype=np.float32)[known]
         self._row_of = {item_id: row for row, item_id in enumerate(self._ids)}
+        self._nearest: dict[str, frozenset[str]] = {}
         name = _index_name(self._ids, self._matrix)
         if name != self._index_name:
             # Other vectors (to or from the two-tower model): another index, new profiles.
@@ -617,9 +620,7 @@ class RecommendationService:
             closest = self._closest([h.item_id for h in hits], anchors)
             for hit, anchor in zip(hits, closest, strict=True):
                 reason = (
-                    because(anchor.kind, self.catalog[anchor.item_id].name)
-                    if anchor
-                    else "picked for you"
+                    because(anchor.kind, self.catalog[anchor.item_id].name) if anchor else PICKED
                 )
                 candidates.append(Candidate(hit.item_id, hit.score, "vector", reason))
         candidates += self._neighbours(anchors[:5], n, location_id, rules)
@@ -797,13 +798,18 @@ class RecommendationService:
                     continue
                 contribution = anchor.weight * float(s)
                 total[i] += contribution
-                if i not in top or contribution > top[i][0]:
+                # A `phrase` names the product the list is for ("goes with X"); a shopper's
+                # own action is named only for a product related to it.
+                named = phrase or self._related(str(self.model.item_ids_[i]), anchor.item_id)
+                if named and (i not in top or contribution > top[i][0]):
                     top[i] = (contribution, anchor)
         candidates = []
         for i, score in total.items():
-            anchor = top[i][1]
-            name = self.catalog[anchor.item_id].name
-            reason = phrase.format(name) if phrase else because(anchor.kind, name)
+            reason = PICKED
+            if i in top:
+                anchor = top[i][1]
+                name = self.catalog[anchor.item_id].name
+                reason = phrase.format(name) if phrase else because(anchor.kind, name)
             candidates.append(Candidate(str(self.model.item_ids_[i]), score, "item_item", reason))
         return candidates
 
@@ -843,7 +849,9 @@ class RecommendationService:
 
         An item is never its own anchor, nor is a product of the same name: the closest vector
         to something the customer bought a while ago is that purchase itself, and "because you
-        bought X" is no reason to buy X. Without another anchor the item has none (None)."""
+        bought X" is no reason to buy X. Nor is an anchor the item is not related to
+        (`_related`): flip-flops are not "because you bought Cycling Helmet" however close
+        the shopper's only action is. Without another anchor the item has none (None)."""
         usable = [a for a in anchors if a.item_id in self._row_of]
         if not usable:
             return [None] * len(item_ids)
@@ -854,13 +862,38 @@ class RecommendationService:
         for row, item_id in enumerate(item_ids):
             name = self.catalog[item_id].name if item_id in self.catalog else None
             for column, anchor in enumerate(usable):
-                if anchor.item_id == item_id or names[column] == name:
+                if (
+                    anchor.item_id == item_id
+                    or names[column] == name
+                    or not self._related(item_id, anchor.item_id)
+                ):
                     scores[row, column] = -np.inf
         best = np.argmax(scores, axis=1)
         return [
             usable[b] if r >= 0 and np.isfinite(scores[n, b]) else None
             for n, (r, b) in enumerate(zip(item_rows, best, strict=True))
         ]
+
+    def _related(self, item_id: str, anchor_id: str) -> bool:
+        """Whether a reason may name `anchor_id` for `item_id`: the two share a category, or the
+        item is among the `RELATED_NEIGHBOURS` products closest to the anchor. Being closer to
+        it than to the shopper's other actions is no relation (with one purchase, every pick
+        is closest to it)."""
+        item, anchor = self.catalog.get(item_id), self.catalog.get(anchor_id)
+        if item is None or anchor is None:
+            return False
+        if item.category_id is not None and item.category_id == anchor.category_id:
+            return True
+        nearest = self._nearest.get(anchor_id)
+        if nearest is None:
+            row = self._row_of.get(anchor_id)
+            nearest = frozenset()
+            if row is not None:
+                closeness = self._matrix @ self._matrix[row]
+                top = np.argsort(-closeness, kind="stable")[: RELATED_NEIGHBOURS + 1]
+                nearest = frozenset(self._ids[top].tolist())
+            self._nearest[anchor_id] = nearest
+        return item_id in nearest
 
     def _history(self, shopper_id: str, purchased_days: int) -> tuple[list[_Action], set[str]]:
         """The shopper's latest views, carts and purchases (oldest first, weighted by strength
@@ -877,7 +910,7 @@ class RecommendationService:
                 .limit(self.history_limit)
             ).all()
             bought = conn.execute(
-                select(OrderItem.product_id, Order.created_at)
+                select(OrderItem.product_id, Order.created_at, Order.status)
                 .join(Order, Order.id == OrderItem.order_id)
                 .where(Order.customer_id == shopper_id, Order.status != "cancelled")
                 .order_by(Order.created_at.desc())
@@ -885,18 +918,23 @@ class RecommendationService:
             ).all()
         now = self.clock()
         rows = [(str(p), kind, _utc(at)) for p, kind, at in events]
-        rows += [(str(p), PURCHASE, _utc(at)) for p, at in bought]
+        # A pending order is "ordered", not "bought"; it weighs as a purchase.
+        rows += [
+            (str(p), ORDERED if status == "pending" else PURCHASE, _utc(at))
+            for p, at, status in bought
+        ]
         rows.sort(key=lambda r: r[2] or dt.datetime.min.replace(tzinfo=dt.UTC))
         history = []
         for item_id, kind, at in rows:
             age_days = (now - at).total_seconds() / 86_400 if at else self.half_life_days * 4
-            weight = EVENT_WEIGHTS[kind] * 2.0 ** (-max(age_days, 0.0) / self.half_life_days)
+            strength = EVENT_WEIGHTS[PURCHASE if kind == ORDERED else kind]
+            weight = strength * 2.0 ** (-max(age_days, 0.0) / self.half_life_days)
             history.append(_Action(item_id, kind, weight))
         cutoff = now - dt.timedelta(days=purchased_days)
         purchased = {
             item_id
             for item_id, kind, at in rows
-            if kind == PURCHASE and purchased_days > 0 and (at is None or at >= cutoff)
+            if kind in (PURCHASE, ORDERED) and purchased_days > 0 and (at is None or at >= cutoff)
         }
         return history, purchased
 
@@ -909,6 +947,9 @@ class RecommendationService:
         return ItemItem(neighbours=50, shrink=2.0).fit(Interactions.from_ids(customers, products))
 
 
+# A product is related to a shopper's action on another (and a reason may name that one) when it
+# is among this many products closest to it, or in its category (`_related`).
+RELATED_NEIGHBOURS = 20
 # Pseudo-counts of the store's overall popularity a segment's own counts are smoothed with.
 SEGMENT_PRIOR = 50.0
 

@@ -30,6 +30,7 @@ from retail.importers.common import (
     write_import,
 )
 from retail.importers.report import ImportReport
+from retail.schemas import review_rating
 
 SOURCE = "dummyjson"
 DEPARTMENT_ID = "dummyjson"
@@ -148,6 +149,9 @@ def _rows(products: list[DummyProduct]) -> dict[str, list[dict[str, Any]]]:
             "shipping": product.shippingInformation,
             "return_policy": product.returnPolicy,
             "barcode": product.meta.barcode if product.meta else None,
+            # DummyJSON's overall rating is not the mean of the reviews it ships (schemas.
+            # review_rating): kept for reference, not shown as the product's rating.
+            "source_rating": product.rating,
             "images": list(product.images),
             "thumbnail": product.thumbnail,
         }
@@ -163,7 +167,7 @@ def _rows(products: list[DummyProduct]) -> dict[str, list[dict[str, Any]]]:
                 "size_guide": None,
                 "attributes": attributes,
                 "base_price": product.price,
-                "rating": product.rating,
+                "rating": review_rating([r.rating for r in product.reviews]),
                 "review_count": len(product.reviews),
                 "launched_on": None,
                 "source": SOURCE,

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from retail.clock import TODAY_KEY, last_sales_day, recorded_today, world_today
 from retail.errors import AisleError
+from retail.schemas import review_rating
 from retail.store.bulk import copy_frame, table
 from retail.store.models import DatasetLoad
 from retail.world.calendar import WorldCalendar, build_calendar
@@ -496,7 +497,7 @@ def _write_catalogue(
                 "size_guide": prod.size_guide,
                 "attributes": {**prod.attributes, "features": list(prod.features)},
                 "base_price": prod.base_price,
-                "rating": round(float(np.mean(ratings)), 2) if ratings else None,
+                "rating": review_rating(ratings),
                 "review_count": len(ratings),
                 "launched_on": calendar.days[launch],
                 "source": "generated",

@@ -271,8 +271,12 @@ def test_stale_hashes_replays_and_the_proposers_own_approval_are_refused(world: 
     with open_checkpointer(world.settings) as saver:
         replay = settle(world.services, saver, HANDLER, ANA, approve)
     assert not replay.decision.accepted and replay.execution is None
+    # Named as a person knows it: by its supplier and store.
+    content = _proposal(world.engine, target.id).content
+    supplier, location = content["supplier"]["name"], content["location"]["name"]
     assert replay.decision.message == (
-        f"Proposal {target.id} is executed, not waiting for a decision; it cannot be decided again."
+        f"The order from {supplier} for {location} was already executed, so it is no longer "
+        f"waiting for a decision ({target.id})."
     )
     assert len(_orders(world.engine, target.id)) == 1
     assert _executions(world.engine, target.id) == 1

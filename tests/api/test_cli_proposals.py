@@ -117,7 +117,7 @@ def test_a_planner_decides_the_agents_proposals_from_the_command_line(aisle: Ais
     assert (shown["status"], shown["executed_ref"]) == ("executed", po_id)
     assert shown["decided_by"] == "ana"
     replay = decide("approve", approve, "planner:bo")
-    assert replay.exit_code == 2 and "is executed, not waiting for a decision" in replay.stderr
+    assert replay.exit_code == 2 and "already executed, so it is no longer waiting" in replay.stderr
 
     quantity = first["quantity"] + first["case_pack"]
     edited = decide("edit", edit, "planner:ana", "--set", f"{first['sku']}={quantity}")

@@ -363,6 +363,24 @@ def test_bad_parameters_are_422_with_a_sentence(
     assert body["errors"] and body["errors"][0]["loc"][0] == "query"
 
 
+def test_a_parameter_the_listing_does_not_take_is_422(client: TestClient) -> None:
+    """`?store=ZZZ` (for store_id) and `?sort=foo` (nothing sorts) were ignored: a typo read
+    as a filter that matched everything."""
+    response = client.get("/v1/products", params={"store": "ZZZ", "sort": "foo", "limit": 2})
+
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith(
+        "Invalid request: query parameter 'store': not a parameter of /v1/products (it takes "
+        "brand_id, category_id, in_stock, limit, max_price, min_price, offset, q, store_id); "
+        "query parameter 'sort': not a parameter"
+    )
+    assert [e["loc"] for e in response.json()["errors"]] == [["query", "store"], ["query", "sort"]]
+    # One product: its route takes no query parameters at all.
+    one = client.get("/v1/products/nope", params={"store_id": "S001"})
+    assert one.status_code == 422 and "(it takes none)" in one.json()["detail"]
+
+
 def test_min_price_above_max_price_is_422(client: TestClient) -> None:
     response = client.get("/v1/products", params={"min_price": 50, "max_price": 20})
 

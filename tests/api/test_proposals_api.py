@@ -267,7 +267,11 @@ def test_an_approval_is_idempotent_on_its_key(world: World) -> None:
     assert changed.status_code == 422 and "different request" in changed.json()["detail"]
     again = world.decide("quinn", proposal, str(uuid.uuid4()), decision="approve")
     assert again.status_code == 409
-    assert again.json()["detail"].startswith(f"Proposal {proposal.id} is executed")
+    # Named by what it orders, its id last for whoever quotes it.
+    assert again.json()["detail"].startswith("The order from ")
+    assert again.json()["detail"].endswith(
+        f"was already executed, so it is no longer waiting for a decision ({proposal.id})."
+    )
     assert world.orders(proposal.id) == 1
     pos = world.client.get(
         f"/v1/purchase-orders?proposal_id={proposal.id}", headers=world.auth("pat")

@@ -121,7 +121,7 @@ def test_a_cli_approval_killed_at_any_point_is_ordered_exactly_once(
     again = world.aisle("proposals", "resume", proposal.id, "--as", "planner:ana", "--json")
     assert again.returncode == 0 and json.loads(again.stdout)[0]["ref"] == po
     replay = world.aisle(*approve)
-    assert replay.returncode == 2 and "not waiting for a decision" in replay.stderr
+    assert replay.returncode == 2 and "no longer waiting for a decision" in replay.stderr
     assert world.assert_ordered_once(proposal.id) == po
 
 

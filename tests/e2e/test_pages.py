@@ -438,13 +438,13 @@ def test_a_planners_queue_names_stores_and_suppliers_not_ids(page: Page, site: S
     expect(fact(line, "Chart's forecast")).to_have_text(model)
     planned_with = re.compile(rf"^{re.escape(model)}, forecast of \d{{4}}-\d\d-\d\d$")
     expect(fact(line, "Planned with")).to_have_text(planned_with)
-    # Internal ids stay out of the planner's reading: the run id and the content hash are in
-    # tooltips, the proposal id small beside the heading.
+    # Internal ids stay out of the planner's reading: the run id, the proposal id and the
+    # content hash are in tooltips.
     detail = page.locator("#detail")
     expect(detail).not_to_contain_text("(run ")
     expect(detail).not_to_contain_text("Content hash")
-    expect(page.locator("#detail-title small.ref")).to_have_attribute(
-        "title", re.compile(r"^Content hash [0-9a-f]{12,}$")
+    expect(page.locator("#detail-title")).to_have_attribute(
+        "title", re.compile(r"^Proposal \S+ · content hash [0-9a-f]{12,}$")
     )
 
 
@@ -458,10 +458,11 @@ def test_planner_approves_a_proposal_and_sees_the_purchase_order(page: Page, sit
     page.locator(f'#queue button[data-id="{proposal_id}"]').click()
 
     detail = page.locator("#detail")
-    # The proposal is named by what it orders; its id follows, small, for whoever quotes it.
+    # The proposal is named by what it orders; its id is in the tooltip, for whoever quotes it.
     title = page.locator("#detail-title")
-    expect(title).to_have_text(re.compile(rf"^Reorder from .+ for .+ {proposal_id}$"))
-    expect(title.locator("small.ref")).to_have_text(proposal_id)
+    expect(title).to_have_text(re.compile(r"^Reorder from .+ for .+$"))
+    expect(title).not_to_contain_text(proposal_id)
+    expect(title).to_have_attribute("title", re.compile(rf"^Proposal {proposal_id} · "))
     # The first line's forecast chart, with its p10-p90 band, and the policy's explanation.
     first_line = detail.locator("details.line").first
     expect(first_line.locator("svg.chart polygon.band")).to_have_count(1)
@@ -544,6 +545,7 @@ WHOSE = {
         ("/planner", "planners"),
         ("/pricing", "pricing managers"),
         ("/evals", "evaluators"),
+        ("/experiments", "evaluators"),
         ("/ops", "evaluators"),
         ("/", None),
     ],
@@ -630,10 +632,15 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
         f"{money(content['expected']['gain'])} expected gain over keeping today's price"
     )
     entry.click()
-    expect(page.locator("#detail-title")).to_have_text(
-        re.compile(rf"^Markdown of .+ {proposal_id}$")
-    )
+    expect(page.locator("#detail-title")).to_have_text(re.compile(r"^Markdown of .+$"))
     detail = page.locator("#detail")
+    # An agent that proposed it is named in words ("the pricing agent"), not by its principal.
+    with Session(site.engine) as session:
+        proposer = session.get_one(Proposal, proposal_id).proposer
+    agent = proposer.removeprefix("agent:")
+    expect(fact(detail, "Proposed by")).to_have_text(
+        f"the {agent} agent" if agent != proposer else proposer
+    )
     # One price per product and zone: the page says where in words, not by ids.
     expect(fact(detail, "Price zone")).to_have_text(
         "every store and online: one price for the product across them"
@@ -663,6 +670,10 @@ def test_pricing_manager_approves_a_markdown_and_sees_its_dated_prices(
     expect(weeks).to_have_count(len(plan.path))
     expect(weeks.first.get_by_role("combobox")).to_have_value(option_value(plan.path[0].price))
     expect(fact(detail, "Gain")).to_contain_text(money(content["expected"]["gain"]))
+    # The units left at the end are part of the margin, and the page says what they add.
+    expect(fact(detail, "Expected margin")).to_contain_text(
+        content["expected"]["leftover_note"] or "keeping today's price"
+    )
     # The sentence above the guardrail lines says what they say: nothing broken, and which of
     # them held the plan back, if any did (a plan held back does not read as "every one passes").
     summary = detail.get_by_text(re.compile(r"^No guardrail is broken"))
@@ -848,7 +859,7 @@ def test_a_markdown_rejection_needs_a_reason_and_changes_no_price_on_a_phone_by_
     show_in_queue(page, proposal_id, keyboard=True).focus()
     page.keyboard.press("Enter")
     title = page.locator("#detail-title")
-    expect(title).to_have_text(re.compile(rf"^Markdown of .+ {proposal_id}$"))
+    expect(title).to_have_text(re.compile(r"^Markdown of .+$"))
     expect(title).to_be_focused()
     expect(page.locator("#detail").get_by_role("table").first).to_be_visible()
     assert no_sideways_scroll(page)

@@ -255,3 +255,18 @@ def test_items_without_features_sit_at_the_features_mean() -> None:
     unknown = items.loc[tiers.index[-6:], "prior_shift"]
     assert np.allclose(unknown, 0.0, atol=1e-9)
     assert items.loc[tiers.index[:-6], "prior_shift"].abs().min() > 0.1
+
+
+def test_a_feature_that_never_varies_within_a_group_widens_no_interval() -> None:
+    """Each category holds one brand tier, so the tiers' slopes rest on nothing but rounding
+    noise: the prior must leave them out, not invert the noise (it once gave intervals of
+    +-7e15 on the pricing page)."""
+    panel, _, tiers = tiered_panel()
+    panel["group"] = panel["item"].map(tiers)
+    plain = DMLElasticity().fit(panel).items_.set_index("item")
+    model = DMLElasticity().fit(panel, item_features=tiers.to_frame("tier"))
+    items = model.items_.set_index("item")
+    assert (items["se"] < 0.5).all()
+    assert np.allclose(items["prior_shift"], 0.0)
+    assert np.allclose(items["elasticity"], plain["elasticity"], atol=1e-6)
+    assert not any(f["identified"] for f in model.overall_["prior_features"].values())

@@ -282,9 +282,9 @@ def _changes(current_price: float, prices: list[float], through: int) -> str:
     steps, previous = [], current_price
     for week, price in enumerate(prices[: through + 1]):
         if abs(price - previous) > 0.005:
-            steps.append(f"{price:.2f} from {START + dt.timedelta(weeks=week)}")
+            steps.append(f"${price:,.2f} from {START + dt.timedelta(weeks=week)}")
         previous = price
-    return ", then ".join(steps) if steps else f"{current_price:.2f} kept"
+    return ", then ".join(steps) if steps else f"${current_price:,.2f} kept"
 
 
 @pytest.mark.parametrize("objective", OBJECTIVES)
@@ -311,7 +311,8 @@ def test_what_a_guardrail_held_back_quotes_the_proposals_own_prices_as_the_propo
             ) in text
             assert f"would price {_changes(item.current_price, freer, binding.week)} (" in text
             assert (
-                f"that plan's own step from {binding.previous:.2f} to {binding.price:.2f}" in text
+                f"that plan's own step from ${binding.previous:,.2f} to ${binding.price:,.2f}"
+                in text
             )
             if abs(binding.previous - proposal_before) > 0.005:
                 counterfactual_starts += 1

@@ -32,7 +32,7 @@ from ml_core.vectors import EdgeIndex, ServerIndex
 from retail.catalog_queries import variant_in_stock
 from retail.errors import AisleError, NotFoundError
 from retail.settings import Settings
-from retail.store.models import Location, Order, Variant
+from retail.store.models import Location, Order, OrderItem, Variant
 from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 
 N, DIM = 300, 16
@@ -254,6 +254,49 @@ def test_a_reason_never_cites_the_item_it_recommends(service: RecommendationServ
         name = service.catalog[r.item_id].name
         cited = [f"you {verb} {name}" for verb in ("viewed", "bought", "added")]
         assert not [c for c in cited if c in r.reason], (r.item_id, r.reason)
+
+
+def test_a_reason_names_only_a_related_product_and_a_pending_order_as_ordered(
+    service: RecommendationService,
+) -> None:
+    """The home grid once gave all eight picks (flip-flops, ski socks) "because you bought
+    Cycling Helmet", an order still pending: a reason names only a product related to the pick
+    (its category, or among the 20 products closest to it), and an order not yet processed as
+    ordered."""
+    shopper, bought = _recent_buyer(service)
+    with service.engine.connect() as conn:
+        orders = conn.execute(
+            select(OrderItem.product_id, Order.status)
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.customer_id == shopper, Order.status != "cancelled")
+        ).all()
+    ids, matrix = service.vectors.item_vectors()
+    rows = {str(item_id): row for row, item_id in enumerate(ids)}
+
+    def near(anchor: str) -> set[str]:
+        closeness = matrix @ matrix[rows[anchor]]
+        return {str(ids[j]) for j in np.argsort(-closeness, kind="stable")[:21]}
+
+    by_name: dict[str, list[CatalogItem]] = {}
+    for item in service.catalog.values():
+        by_name.setdefault(item.name, []).append(item)
+    rules = RankingRules(exclude_purchased_days=0, max_per_category=None)
+    ranked = service.for_shopper(shopper, "S001", k=60, rules=rules)
+    named = 0
+    for r in ranked:
+        verb, _, name = r.reason.removeprefix("because you ").partition(" ")
+        if not r.reason.startswith("because you") or verb == "added":
+            continue
+        named += 1
+        anchors = {a.item_id for a in by_name[name]}
+        category = service.catalog[r.item_id].category_id
+        assert any(
+            a.category_id == category or r.item_id in near(a.item_id) for a in by_name[name]
+        ), r.reason
+        if verb in ("bought", "ordered"):
+            pending = {status == "pending" for p, status in orders if p in anchors}
+            assert (verb == "ordered") in pending, r.reason
+    assert named and any(r.reason == "picked for you" for r in ranked)
 
 
 def test_a_session_view_pulls_recommendations_toward_the_viewed_item(

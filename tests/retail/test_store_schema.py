@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, select
+from sqlalchemy.orm import Session
 
+from retail.schemas import review_rating
 from retail.settings import Settings
-from retail.store.models import Base
-from retail.store.schema import current_revision, head_revision, upgrade
+from retail.store.models import Base, Product, Review
+from retail.store.schema import alembic_config, current_revision, head_revision, upgrade
 
 
 def test_migrations_and_models_agree(engine: Engine) -> None:
@@ -39,3 +42,21 @@ def test_default_database_is_sqlite_under_var(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.delenv("AISLE_DATABASE_URL", raising=False)
     settings = Settings(var_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'aisle.db'}"
+
+
+def test_ratings_stored_before_0014_become_the_mean_of_their_reviews(engine: Engine) -> None:
+    """DummyJSON's own overall rating (4.2 beside three stored reviews averaging 2.67) was
+    shown as the product's; 0014 recomputes every rating from the stored reviews."""
+    with Session(engine) as session, session.begin():
+        session.add(Product(id="dj-1", name="Mascara", rating=4.2, review_count=5, source="t"))
+        session.add(Product(id="dj-2", name="Lipstick", rating=4.9, review_count=1, source="t"))
+        for n, stars in enumerate([2, 3, 3]):
+            session.add(Review(id=f"r{n}", product_id="dj-1", rating=stars, body="", source="t"))
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "0013")
+    upgrade(engine)
+    with Session(engine) as session:
+        rated = {p.id: (p.rating, p.review_count) for p in session.scalars(select(Product))}
+    assert rated == {"dj-1": (review_rating([2, 3, 3]), 3), "dj-2": (None, 0)}

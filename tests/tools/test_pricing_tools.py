@@ -25,8 +25,14 @@ from approvals.price_changes import (
 )
 from approvals.records import record_plan
 from ml_core.pricing.elasticity import METHOD_WORDS
-from ml_core.pricing.guardrails import BROKEN, Guardrails, guardrail_checks, ladder_price
-from ml_core.pricing.markdown import MarkdownItem, outcome, solve
+from ml_core.pricing.guardrails import (
+    BROKEN,
+    Guardrails,
+    guardrail_checks,
+    ladder_price,
+    money,
+)
+from ml_core.pricing.markdown import MarkdownItem, expected_figures, outcome, solve
 from ml_core.pricing.planning import PlannedMarkdown
 from retail.clock import today
 from retail.price_zones import CHAIN
@@ -138,6 +144,35 @@ def _overstock(engine: Engine) -> None:
         session.execute(
             update(InventoryPosition).values(on_hand=InventoryPosition.on_hand * 4 + 10)
         )
+
+
+def test_a_proposal_explains_itself_by_its_own_numbers(world: Services) -> None:
+    _overstock(world.engine)
+    out = _call(world, "pricing_manager:pat", "propose_markdowns", location_id=STORE)
+    assert out.ok, out.error
+    with Session(world.engine) as session:
+        contents = [p.content for p in session.scalars(select(Proposal))]
+    assert contents
+    for content in contents:
+        # The elasticity is rounded once: the page's figure is the explanation's.
+        estimate = content["elasticity"]["estimate"]
+        assert estimate == round(estimate, 2)
+        assert f"Elasticity {estimate:.2f}." in content["explanation"]
+        # Money is written as money.
+        assert f"value {money(content['expected']['value'])} vs" in content["explanation"]
+        # Units left are valued at salvage, under cost: what they take from the margin is
+        # stated with them, on the page and in the explanation alike.
+        expected, demand = content["expected"], content["demand"]
+        assert content["objective"] == "margin" and expected["leftover"] > 0
+        worth = demand["salvage"] - content["unit_cost"]
+        # (the units left are recorded to two places)
+        assert expected["leftover_value"] == pytest.approx(
+            expected["leftover"] * worth, abs=0.005 * abs(worth) + 0.01
+        )
+        note = expected["leftover_note"]
+        assert note.startswith(f"includes {expected['leftover']:.1f} unsold units valued at ")
+        assert money(expected["leftover_value"]) in note and note in content["explanation"]
+        assert expected["keep_leftover"] >= expected["leftover"]
 
 
 def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) -> None:
@@ -332,7 +367,7 @@ def test_an_edit_changes_prices_within_the_guardrails_only() -> None:
         {"2026-11-30": 80.0, "2026-11-23": 90.0},
     )
     assert again["explanation"] == (
-        "Edited by the pricing manager: the path is now 90.00 from 2026-11-16; 80.00 from "
+        "Edited by the pricing manager: the path is now $90.00 from 2026-11-16; $80.00 from "
         "2026-11-30; the expected units, value and gain, and what follows, are of the agent's "
         f"proposal, not of the edited path. {agents}"
     )
@@ -397,14 +432,13 @@ def test_an_edited_plan_is_valued_by_the_demand_model_it_was_planned_with(
     plan = solve(item, Guardrails(), "margin")
     value, units, leftover = outcome(item, plan.prices, "margin")
     assert (value, *units, leftover) == pytest.approx((plan.value, *plan.units, plan.leftover))
-    figures = {
-        "units": round(sum(plan.units), 2),
-        "value": round(plan.value, 2),
-        "keep_units": round(plan.keep_units, 2),
-        "keep_value": round(plan.keep_value, 2),
-        "gain": round(plan.gain, 2),
-        "leftover": round(plan.leftover, 2),
-    }
+    # The figures as the planner records them.
+    figures = expected_figures(
+        item,
+        "margin",
+        (plan.value, plan.units, plan.leftover),
+        (plan.keep_value, [plan.keep_units], plan.keep_leftover),
+    )
     weeks = [w["week_starting"] for w in MARKDOWN_CONTENT["path"]]
     content = {
         **MARKDOWN_CONTENT,
@@ -554,8 +588,8 @@ def test_a_plan_costed_on_another_size_says_so_and_names_the_sizes_own_costs(
     assert {s["sku"]: s["unit_cost"] for s in d["sizes"]}[quoted.id] == own
     basis = d["cost_basis"]
     assert basis is not None
-    assert f"{costliest.id}: {other:.2f}" in basis and "40.0%" in basis
-    assert basis.endswith(f"{quoted.id} itself costs {own:.2f}.")
+    assert f"{costliest.id}: ${other:.2f}" in basis and "cost is 40.0% of list" in basis
+    assert basis.endswith(f"{quoted.id} itself costs ${own:.2f}.")
     assert "margin floor" in basis and "lowest margin of any size" in basis
     # Where its prices apply reads in words, in the queue and in full, not as a zone id.
     assert d["zone"]["in_words"] == "every store and online"
