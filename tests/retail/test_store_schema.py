@@ -44,9 +44,9 @@ def test_default_database_is_sqlite_under_var(monkeypatch: pytest.MonkeyPatch, t
     assert settings.resolved_database_url == f"sqlite:///{tmp_path.resolve() / 'aisle.db'}"
 
 
-def test_ratings_stored_before_0014_become_the_mean_of_their_reviews(engine: Engine) -> None:
+def test_ratings_stored_before_0015_become_the_mean_of_their_reviews(engine: Engine) -> None:
     """DummyJSON's own overall rating (4.2 beside three stored reviews averaging 2.67) was
-    shown as the product's; 0014 recomputes every rating from the stored reviews."""
+    shown as the product's; 0015 recomputes every rating from the stored reviews."""
     with Session(engine) as session, session.begin():
         session.add(Product(id="dj-1", name="Mascara", rating=4.2, review_count=5, source="t"))
         session.add(Product(id="dj-2", name="Lipstick", rating=4.9, review_count=1, source="t"))
@@ -55,7 +55,7 @@ def test_ratings_stored_before_0014_become_the_mean_of_their_reviews(engine: Eng
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.stamp(cfg, "0013")
+        command.stamp(cfg, "0014")
     upgrade(engine)
     with Session(engine) as session:
         rated = {p.id: (p.rating, p.review_count) for p in session.scalars(select(Product))}
