@@ -25,11 +25,14 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import Progress
 from worlds import percentiles
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 SCRIPTS: list[list[str]] = [
     [
@@ -47,6 +50,23 @@ SCRIPTS: list[list[str]] = [
 SHOPPER_TURN_TOOLS = {"search_products", "recommend_for_me"}
 
 
+def busiest_shopper(engine: Engine) -> str:
+    """The generated customer with the most orders: the shopper whose turns are timed."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from retail.store.models import Order
+
+    with Session(engine) as session:
+        return session.scalars(
+            select(Order.customer_id)
+            .where(Order.source == "generated")
+            .group_by(Order.customer_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).one()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var-dir", default="var", help="A built world (scripts/demo.sh's var).")
@@ -58,30 +78,16 @@ def main() -> None:
     var_dir = Path(args.var_dir).resolve()
     os.environ["AISLE_VAR_DIR"] = str(var_dir)
     os.environ.setdefault("AISLE_DATABASE_URL", f"sqlite:///{var_dir / 'aisle.db'}")
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
 
     from agents.assistant import Assistant
     from agents.checkpoint import open_checkpointer
     from retail.settings import get_settings
-    from retail.store.models import Order
     from retail.store.open import open_store
     from tools.base import Principal, Services, ToolContext, invoke
 
     settings = get_settings()
     engine = open_store(settings)
-    with Session(engine) as session:
-        shopper_id = (
-            args.shopper
-            or session.scalars(
-                select(Order.customer_id)
-                .where(Order.source == "generated")
-                .group_by(Order.customer_id)
-                .order_by(func.count().desc())
-                .limit(1)
-            ).one()
-        )
-    shopper = Principal.parse(f"shopper:{shopper_id}")
+    shopper = Principal.parse(f"shopper:{args.shopper or busiest_shopper(engine)}")
     services = Services(engine, settings)
     turns: dict[str, list[float]] = {"shopper_turn": [], "other_turn": []}
     baseline: list[float] = []

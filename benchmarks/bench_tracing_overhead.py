@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_shopper_turn import SCRIPTS
+from bench_shopper_turn import SCRIPTS, busiest_shopper
 from rich.console import Console
 from rich.progress import Progress
 from worlds import percentiles
@@ -47,27 +47,16 @@ def main() -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.test.globals_test import reset_trace_globals
-    from sqlalchemy import func, select
-    from sqlalchemy.orm import Session
 
     from agents.assistant import Assistant
     from agents.checkpoint import open_checkpointer
     from retail.settings import get_settings
-    from retail.store.models import Order
     from retail.store.open import open_store
     from tools.base import Principal, Services
 
     settings = get_settings()
     engine = open_store(settings)
-    with Session(engine) as session:
-        shopper_id = session.scalars(
-            select(Order.customer_id)
-            .where(Order.source == "generated")
-            .group_by(Order.customer_id)
-            .order_by(func.count().desc())
-            .limit(1)
-        ).one()
-    shopper = Principal.parse(f"shopper:{shopper_id}")
+    shopper = Principal.parse(f"shopper:{busiest_shopper(engine)}")
     services = Services(engine, settings)
     turns: dict[str, list[float]] = {"off": [], "on": []}
     spans_on = 0
