@@ -90,6 +90,10 @@ _RULE_TOPIC = re.compile(
     r"|price (?:match|adjust)\w*|refunds?\b.{0,20}\btakes?|polic(?:y|ies))\b",
     re.I,
 )
+# A message put as a question ("how long ...", "can I ...", "...?"), not as a request for products.
+_QUESTION = re.compile(
+    r"^\W*(?:how|what(?:'s| is)?|when|can|could|do|does|is|are|will|would|may)\b|\?\W*$", re.I
+)
 # A follow-up that names another of the shopper's things after an order question ("and the one
 # with the skateboard?", "what about the sneakers?").
 _ANOTHER = re.compile(r"^\W*(?:and|what about|how about)\b|\bthe one (?:with|for)\b", re.I)
@@ -247,6 +251,17 @@ class Nlu:
         talked_about = dialogue.slots.get("order_id") and slots.pronoun
         if order_question(text) and "order_status" in allowed and (named or talked_about):
             return "order_status"
+        if (
+            _RULE_TOPIC.search(text)
+            and _QUESTION.search(text)
+            and not slots.order_id
+            and not ((slots.pronoun or slots.ordinals) and dialogue.shown_products)
+            and "policy" in allowed
+        ):
+            # "what is the warranty on headphones?", "can I pick up my order in store?": the
+            # shop's rules answer, whatever product type the question names ("the warranty on
+            # the second one" asks about a product shown).
+            return "policy"
         actions = read_actions(text)
         # "what did I pay for ..." reads as a payment change to the action reader; it is not.
         asks_own = asks_own_order(text) and (not actions or bool(_PAID.search(text)))

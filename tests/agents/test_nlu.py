@@ -176,3 +176,26 @@ def test_cancel_that_refuses_but_cancel_that_order_asks() -> None:
 )
 def test_a_question_whether_a_product_is_on_sale(text: str, asks: bool) -> None:
     assert asks_if_on_sale(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # How long, can I, warranty, pickup, price adjustment: the shop's rules, even with a
+        # product type named.
+        ("how long does it take to get a refund back on my card?", "policy"),
+        ("is there a warranty on a fleece jacket?", "policy"),
+        ("could I pick up jackets at the Denver store instead of shipping?", "policy"),
+        (
+            "if a jacket goes on sale a week after I bought it, do you do a price adjustment?",
+            "policy",
+        ),
+        # Product requests stay searches; a stock question about a shop is no pickup rule.
+        ("fleece jacket with a lifetime warranty", "search"),
+        ("do you have jackets in store in Denver?", "search"),
+    ],
+)
+def test_a_question_about_the_rules_is_policy_whatever_product_it_names(
+    nlu: Nlu, text: str, intent: str
+) -> None:
+    assert nlu.interpret(text, DialogueState(), ALL_INTENTS).intent == intent
