@@ -386,6 +386,15 @@ def _product_intent(
         # never uses ("what does shipping cost?") describe no product, so the policy stands.
         return "search"
     refers = bool(products) or slots.pronoun
+    if (
+        refers
+        and intent == "refine"
+        and _QUESTION.search(text)
+        and (products or dialogue.focus_product)
+    ):
+        # "does it come in XL?" of the jacket shown asks about that jacket's own options, not
+        # for a new list with the caps carried over.
+        return "product_question"
     editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS
     if dialogue.query is not None and query.constrains and not refers and intent in editable:
         return "refine"

@@ -747,7 +747,11 @@ class QueryParser:
             update["min_price"] = reading.min_price
             update["max_price"] = reading.max_price
         if reading.cheaper and shown_prices:
-            update["max_price"] = round(min(shown_prices) - 0.01, 2)
+            # Below what was shown, and never above the budget in force: the closest matches
+            # of a request nothing met may be dearer than it ("cheaper" keeps "under $400").
+            lower = round(min(shown_prices) - 0.01, 2)
+            budget = base.max_price if reading.max_price is None else reading.max_price
+            update["max_price"] = lower if budget is None else min(lower, budget)
         if reading.pricier and shown_prices:
             update["min_price"] = round(max(shown_prices) + 0.01, 2)
         if reading.sort:

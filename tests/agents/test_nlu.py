@@ -199,3 +199,13 @@ def test_a_question_about_the_rules_is_policy_whatever_product_it_names(
     nlu: Nlu, text: str, intent: str
 ) -> None:
     assert nlu.interpret(text, DialogueState(), ALL_INTENTS).intent == intent
+
+
+def test_a_question_about_an_option_of_the_product_shown_is_about_that_product(nlu: Nlu) -> None:
+    shown = DialogueState(
+        shown_products=["P1"],
+        focus_product="P1",
+        query=ProductQuery(categories=["apparel-jackets"], max_price=140.0),
+    )
+    assert nlu.interpret("does it come in an XL?", shown, ALL_INTENTS).intent == "product_question"
+    assert nlu.interpret("in XL", shown, ALL_INTENTS).intent == "refine"
