@@ -197,6 +197,16 @@ def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
     assert (tents.colours, tents.gender, tents.max_price) == ([], None, None)
 
 
+def test_a_feature_before_a_type_filters_rather_than_naming_a_kind(parser: QueryParser) -> None:
+    insulated = query(parser, "show me insulated jackets")
+    assert (insulated.categories, insulated.kinds, insulated.features) == (
+        ["apparel-jackets"],
+        [],
+        ["insulated"],
+    ), "a parka whose attributes say insulated is an insulated jacket"
+    assert query(parser, "rain jackets").kinds == ["rain jacket"]
+
+
 def test_a_department_beside_a_product_type_describes_it(parser: QueryParser) -> None:
     q = query(parser, "setting up a little home gym, need a backpack for it")
     assert q.categories == ["outdoor-backpacks"], "the department describes, the type is wanted"
