@@ -94,6 +94,12 @@ _RULE_TOPIC = re.compile(
 _QUESTION = re.compile(
     r"^\W*(?:how|what(?:'s| is)?|when|can|could|do|does|is|are|will|would|may)\b|\?\W*$", re.I
 )
+# A request for products, which a question about the shopper's orders does not make.
+_SHOPPING = re.compile(
+    r"\b(?:i(?:'m| am)? (?:need|want|looking for|after) (?:a|an|some|new)|looking for|show me"
+    r"|find me|do you (?:have|sell|carry|stock)|any \w+ that)\b",
+    re.I,
+)
 # A follow-up that names another of the shopper's things after an order question ("and the one
 # with the skateboard?", "what about the sneakers?").
 _ANOTHER = re.compile(r"^\W*(?:and|what about|how about)\b|\bthe one (?:with|for)\b", re.I)
@@ -136,8 +142,11 @@ def order_question(text: str) -> OrderQuestion | None:
 
 def asks_own_order(text: str) -> bool:
     """Whether a message asks about the state of the shopper's own orders (where one is, when
-    it arrives, its tracking, what was paid), not about the shop's rules or to change one."""
-    return not _RULE_TOPIC.search(text) and bool(_PAID.search(text) or _OWN_ORDER.search(text))
+    it arrives, its tracking, what was paid), not about the shop's rules, to change one, or for
+    products ("I need a tent that ships to my town by Friday")."""
+    if _RULE_TOPIC.search(text) or _SHOPPING.search(text):
+        return False
+    return bool(_PAID.search(text) or _OWN_ORDER.search(text))
 
 
 def refers_to_order(text: str) -> bool:

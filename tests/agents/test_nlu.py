@@ -209,3 +209,18 @@ def test_a_question_about_an_option_of_the_product_shown_is_about_that_product(n
     )
     assert nlu.interpret("does it come in an XL?", shown, ALL_INTENTS).intent == "product_question"
     assert nlu.interpret("in XL", shown, ALL_INTENTS).intent == "refine"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("when is my fleece jacket going to get here?", "order_status"),
+        ("how much did I pay for the cordless stick cleaner", "order_status"),
+        ("I need a jacket that ships to my town by friday", "search"),
+        ("do you have jackets that could be delivered to my office?", "search"),
+    ],
+)
+def test_a_question_about_the_shoppers_own_order_is_told_from_a_product_request(
+    nlu: Nlu, text: str, intent: str
+) -> None:
+    assert nlu.interpret(text, DialogueState(), ALL_INTENTS).intent == intent
