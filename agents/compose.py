@@ -574,6 +574,11 @@ def _option_values(options: Mapping[str, Any]) -> str:
 
 
 def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    slots = {**dialogue.slots, "order_id": output["order_id"]}
+    asked_items = set(dialogue.slots.get("order_items") or [])
+    lines = [i for i in output.get("items", []) if i["name"] in asked_items]
+    if lines:
+        return _order_lines(output, lines), dialogue.model_copy(update={"slots": slots})
     items = ", ".join(
         f"{i['name']} ({_option_values(i.get('options', {}))})" for i in output.get("items", [])
     )
@@ -587,8 +592,31 @@ def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
         text = f"Order {output['order_id']} {_shipping_state(str(output['status']))}. {text}"
     elif asked == "return_by":
         text = f"{_return_window(output)} {text}"
-    slots = {**dialogue.slots, "order_id": output["order_id"]}
     return text, dialogue.model_copy(update={"slots": slots})
+
+
+def _order_lines(output: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
+    """The items a question about the shopper's own things named, each with its order's state,
+    the tracking of the shipment that carries it and the price paid for it."""
+    texts = []
+    for line in lines:
+        options = ", ".join(str(v) for v in line.get("options", {}).values())
+        tracking = [
+            t
+            for f in output.get("fulfillments", [])
+            if line["item_id"] in f.get("item_ids", [])
+            for t in f.get("tracking_ids", [])
+        ]
+        text = (
+            f"Your {line['name']} ({options}) is in order {output['order_id']}, which "
+            f"{_shipping_state(str(output['status']))}. You paid {_money(line['price'])} for it."
+        )
+        if tracking:
+            text += f" Tracking: {', '.join(tracking)}."
+        elif output["status"] != "cancelled":
+            text += " It has no tracking number yet."
+        texts.append(text)
+    return "\n".join(texts)
 
 
 def _shipping_state(status: str) -> str:

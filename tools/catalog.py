@@ -350,14 +350,24 @@ def _closest(
         found = search_catalogue(session, query.model_copy(update=change), ranked=ranked)
         if found.total:
             return found, [name]
-    everything = {k: v for _, change in RELAXATIONS for k, v in change.items()}
-    dropped = [
-        name
-        for name, change in RELAXATIONS
-        if any(getattr(query, k) != v for k, v in change.items())
-    ]
-    found = search_catalogue(session, query.model_copy(update=everything), ranked=ranked)
-    return found, dropped if found.total else []
+    # Then all of them but the budget, and only then the budget too: a shopper who said "under
+    # $400" is shown what fits it before anything dearer, and the cheapest above it first.
+    for kept in (("price",), ()):
+        if kept and query.min_price is None and query.max_price is None:
+            continue
+        relaxations = [(n, c) for n, c in RELAXATIONS if n not in kept]
+        everything = {k: v for _, change in relaxations for k, v in change.items()}
+        if not kept and query.max_price is not None and query.sort == "relevance":
+            everything["sort"] = "price_asc"
+        dropped = [
+            name
+            for name, change in relaxations
+            if any(getattr(query, k) != v for k, v in change.items())
+        ]
+        found = search_catalogue(session, query.model_copy(update=everything), ranked=ranked)
+        if found.total:
+            return found, dropped
+    return found, []
 
 
 def _misses(

@@ -105,6 +105,10 @@ class LocalBrain:
         if state.dialogue.last_intent in ORDER_INTENTS and _only_reads(state.outcomes):
             request = str(state.dialogue.slots.get("order_request") or text)
             return self._order_step(request, state.outcomes, state.dialogue)
+        if state.dialogue.last_intent == "order_status":
+            step = _order_named(text, state)
+            if step is not None:
+                return step
         follow_up = self._follow_up(text, state)
         if follow_up is not None:
             return Step(tool_calls=follow_up)
@@ -176,6 +180,7 @@ class LocalBrain:
         slots["asks_sale"] = reading.rule == "on_sale"
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
+            slots.pop("order_items", None)
         if reading.slots.customer_id:
             slots["customer_id"] = reading.slots.customer_id
         # A SKU or product id typed in the message wins over the product the thread was on; a
@@ -205,7 +210,6 @@ class LocalBrain:
         intent, slots = reading.intent, reading.slots
         focus = dialogue.focus_product
         store = slots.store_id
-        order_id = slots.order_id or dialogue.slots.get("order_id")
         if intent in ("search", "refine"):
             previous = dialogue.query if intent == "refine" else None
             shown_prices = dialogue.slots.get("shown_prices") or []
@@ -252,9 +256,10 @@ class LocalBrain:
                 for question in questions(text)
             ]
         if intent == "order_status":
-            # "show me my orders" lists them all, whichever order the talk was about.
-            if order_id and not (_ALL_ORDERS.search(text) and not slots.order_id):
-                return [_call("order_details", order_id=order_id)]
+            if slots.order_id:
+                return [_call("order_details", order_id=slots.order_id)]
+            # Else their orders first: an item the message names picks the order, before the
+            # order the talk was about ("track my espresso machine order"); see _follow_up.
             return [_call("my_orders")]
         if intent in ORDER_INTENTS:
             # The shopper's orders and account first, then the orders involved, then the
@@ -290,6 +295,30 @@ def questions(text: str) -> list[str]:
     parts = [_LEADING_AND.sub("", p).strip() for p in text.split("?")]
     asked = [p for p in parts if len(p.split()) >= 2]
     return [policy_words(q) for q in (asked[:MAX_QUESTIONS] if len(asked) > 1 else [text])]
+
+
+def _order_named(text: str, state: ConversationState) -> Step | None:
+    """After the shopper's orders are read for a question about them: the order holding the
+    item the message names, else the order the talk was about ("what did I pay for it?"), else
+    none (the list answers "show me my orders")."""
+    last = state.outcomes[-1]
+    if len(state.outcomes) != 1 or last.name != "my_orders" or not last.ok or last.output is None:
+        return None
+    dialogue = state.dialogue
+    slots = dict(dialogue.slots)
+    found = orders.orders_naming(text, last.output)
+    if found:
+        slots["order_items"] = sorted({name for _, names in found for name in names})
+        ids = [order_id for order_id, _ in found[:MAX_QUESTIONS]]
+    elif slots.get("order_id") and not _ALL_ORDERS.search(text):
+        ids = [str(slots["order_id"])]
+    else:
+        slots.pop("order_items", None)
+        ids = []
+    if not ids:
+        return None
+    updated = dialogue.model_copy(update={"slots": slots})
+    return Step(tool_calls=[_call("order_details", order_id=i) for i in ids], dialogue=updated)
 
 
 def compose_only(dialogue: DialogueState) -> Step:

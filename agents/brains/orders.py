@@ -361,6 +361,23 @@ def _best_named(names: Sequence[str], words: set[str]) -> list[int]:
     ]
 
 
+def orders_naming(text: str, listed: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
+    """The shopper's orders (a `my_orders` output) holding the products the words name, with
+    those products' names: "my order with the cycling helmet", "when will my backpack arrive?"."""
+    orders = listed.get("orders", [])
+    names = list(dict.fromkeys(str(n) for o in orders for n in o.get("product_names", [])))
+    said = _words(text)
+    # By its name or head noun, else by a longer word of its name ("my espresso maker").
+    best = _best_named(names, said) or [
+        n for n, name in enumerate(names) if {w for w in _words(name) if len(w) > 3} & said
+    ]
+    named = {names[n] for n in best}
+    found = [
+        (str(o["order_id"]), [n for n in o.get("product_names", []) if n in named]) for o in orders
+    ]
+    return [(order_id, hits) for order_id, hits in found if hits]
+
+
 def _named_items(text: str, items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The order's items the words name, or all but the ones excluded; none when none named.
 

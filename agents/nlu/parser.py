@@ -65,10 +65,44 @@ _RETURN_WORD = re.compile(
 )
 _SHIPPED = re.compile(
     r"\b(?:shipped|dispatched|sent out|been sent|on (?:its|the) way|out for delivery|in transit"
-    r"|left the (?:warehouse|store)|arrived|(?:been )?delivered yet|where(?:'s| is) (?:my|the|it\b)"
-    r"|tracking)\b",
+    r"|left the (?:warehouse|store)|arrived?|arriving|get here|(?:been )?delivered yet"
+    r"|where(?:'s| is) (?:my|the|it\b)|tracking|track)\b",
     re.I,
 )
+# What the shopper paid for something of theirs ("what did I pay for the sneakers?").
+_PAID = re.compile(
+    r"\b(?:what|how much) (?:did|have|had) i (?:pay|paid|spend|spent)\b|\bi paid for\b", re.I
+)
+# A question about the shopper's own orders: theirs ("my", "I paid") and about an order's state
+# ("where is", "arrive", "tracking"), whatever product it names ("when will my backpack
+# arrive?"): the answer comes from their orders, never from a product search.
+_ORDER_STATE = (
+    r"(?:orders?|delivery|package|parcel|purchase|tracking|track\w*|arriv\w*|ship\w*"
+    r"|deliver\w*|get here|due|expected|eta|where(?:'s| is))"
+)
+_OWN_ORDER = re.compile(
+    rf"\bmy\b.{{0,50}}?\b{_ORDER_STATE}\b|\b{_ORDER_STATE}\b.{{0,50}}?\bmy\b", re.I
+)
+# Questions about what the shop allows with an order, not about one of the shopper's orders
+# ("can I pick up my order in store?", "how long do refunds take?").
+_RULE_TOPIC = re.compile(
+    r"\b(?:pick(?:ed|ing)? ?up|collect\w* in[- ]store|curbside|warrant(?:y|ies)|guarantee"
+    r"|price (?:match|adjust)\w*|refunds?\b.{0,20}\btakes?|polic(?:y|ies))\b",
+    re.I,
+)
+# A message put as a question ("how long ...", "can I ...", "...?"), not as a request for products.
+_QUESTION = re.compile(
+    r"^\W*(?:how|what(?:'s| is)?|when|can|could|do|does|is|are|will|would|may)\b|\?\W*$", re.I
+)
+# A request for products, which a question about the shopper's orders does not make.
+_SHOPPING = re.compile(
+    r"\b(?:i(?:'m| am)? (?:need|want|looking for|after) (?:a|an|some|new)|looking for|show me"
+    r"|find me|do you (?:have|sell|carry|stock)|any \w+ that)\b",
+    re.I,
+)
+# A follow-up that names another of the shopper's things after an order question ("and the one
+# with the skateboard?", "what about the sneakers?").
+_ANOTHER = re.compile(r"^\W*(?:and|what about|how about)\b|\bthe one (?:with|for)\b", re.I)
 # A request to act, which a question about the order's state does not make.
 _WANTS = re.compile(
     r"\b(?:i(?:'d| would) like|i want|i wanna|i need to|please|can you|could you|help me)\b", re.I
@@ -79,7 +113,7 @@ _THAT_ORDER = re.compile(
     r"|\b(?:cancel|return|exchange) (?:it|that|this)\b",
     re.I,
 )
-OrderQuestion = Literal["return_by", "shipped"]
+OrderQuestion = Literal["return_by", "shipped", "paid"]
 _ON_SALE = re.compile(
     r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
     r"|a deal|on promotion|clearance|sale price|full price|cheaper than usual)\b",
@@ -99,9 +133,20 @@ def order_question(text: str) -> OrderQuestion | None:
         return None
     if _RETURN_WORD.search(text) and _RETURN_BY.search(text):
         return "return_by"
+    if _PAID.search(text):
+        return "paid"
     if _SHIPPED.search(text):
         return "shipped"
     return None
+
+
+def asks_own_order(text: str) -> bool:
+    """Whether a message asks about the state of the shopper's own orders (where one is, when
+    it arrives, its tracking, what was paid), not about the shop's rules, to change one, or for
+    products ("I need a tent that ships to my town by Friday")."""
+    if _RULE_TOPIC.search(text) or _SHOPPING.search(text):
+        return False
+    return bool(_PAID.search(text) or _OWN_ORDER.search(text))
 
 
 def refers_to_order(text: str) -> bool:
@@ -225,7 +270,24 @@ class Nlu:
         talked_about = dialogue.slots.get("order_id") and slots.pronoun
         if order_question(text) and "order_status" in allowed and (named or talked_about):
             return "order_status"
+        if (
+            _RULE_TOPIC.search(text)
+            and _QUESTION.search(text)
+            and not slots.order_id
+            and not ((slots.pronoun or slots.ordinals) and dialogue.shown_products)
+            and "policy" in allowed
+        ):
+            # "what is the warranty on headphones?", "can I pick up my order in store?": the
+            # shop's rules answer, whatever product type the question names ("the warranty on
+            # the second one" asks about a product shown).
+            return "policy"
         actions = read_actions(text)
+        # "what did I pay for ..." reads as a payment change to the action reader; it is not.
+        asks_own = asks_own_order(text) and (not actions or bool(_PAID.search(text)))
+        follows = dialogue.last_intent == "order_status" and _ANOTHER.search(text)
+        if "order_status" in allowed and (asks_own or follows):
+            # "where is my order with the cycling helmet?": the item is found in their orders.
+            return "order_status"
         # "what's your return policy?", "the return window for Gold members?" ask about the
         # rule, not to return anything.
         # "my dog hates the new pet bed, can I return it?" is about the shopper's own things.
@@ -345,6 +407,15 @@ def _product_intent(
         # never uses ("what does shipping cost?") describe no product, so the policy stands.
         return "search"
     refers = bool(products) or slots.pronoun
+    if (
+        refers
+        and intent == "refine"
+        and _QUESTION.search(text)
+        and (products or dialogue.focus_product)
+    ):
+        # "does it come in XL?" of the jacket shown asks about that jacket's own options, not
+        # for a new list with the caps carried over.
+        return "product_question"
     editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS
     if dialogue.query is not None and query.constrains and not refers and intent in editable:
         return "refine"

@@ -747,7 +747,11 @@ class QueryParser:
             update["min_price"] = reading.min_price
             update["max_price"] = reading.max_price
         if reading.cheaper and shown_prices:
-            update["max_price"] = round(min(shown_prices) - 0.01, 2)
+            # Below what was shown, and never above the budget in force: the closest matches
+            # of a request nothing met may be dearer than it ("cheaper" keeps "under $400").
+            lower = round(min(shown_prices) - 0.01, 2)
+            budget = base.max_price if reading.max_price is None else reading.max_price
+            update["max_price"] = lower if budget is None else min(lower, budget)
         if reading.pricier and shown_prices:
             update["min_price"] = round(max(shown_prices) + 0.01, 2)
         if reading.sort:
@@ -1179,10 +1183,13 @@ def _same_kind(name: Sequence[str], other: Sequence[str]) -> bool:
 def _not_a_type(ending: Sequence[str], colours: set[str], materials: set[str]) -> bool:
     """Endings that name no kind of product: a colour ("Citrus Squeezer Yellow"; only a colour
     the catalogue sells or a family's own name, so "Light Roast Coffee" is coffee), a material
-    ("Corset Leather"), a size, a gender, a model's suffix ("13 Pro") or filler last."""
+    ("Corset Leather"), a size, a gender, a model's suffix ("13 Pro") or filler last; a
+    feature first ("Insulated Jacket" is a jacket that is insulated: a kind of it would miss
+    the parkas whose attributes say insulated)."""
     last = ending[-1]
     return (
-        last in colours
+        (len(ending) > 1 and ending[0] in materials)
+        or last in colours
         or last in materials
         or last in colour_families()
         or last in _FILLER

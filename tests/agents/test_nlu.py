@@ -191,3 +191,51 @@ def test_cancel_that_refuses_but_cancel_that_order_asks() -> None:
 )
 def test_a_question_whether_a_product_is_on_sale(text: str, asks: bool) -> None:
     assert asks_if_on_sale(text) is asks
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        # How long, can I, warranty, pickup, price adjustment: the shop's rules, even with a
+        # product type named.
+        ("how long does it take to get a refund back on my card?", "policy"),
+        ("is there a warranty on a fleece jacket?", "policy"),
+        ("could I pick up jackets at the Denver store instead of shipping?", "policy"),
+        (
+            "if a jacket goes on sale a week after I bought it, do you do a price adjustment?",
+            "policy",
+        ),
+        # Product requests stay searches; a stock question about a shop is no pickup rule.
+        ("fleece jacket with a lifetime warranty", "search"),
+        ("do you have jackets in store in Denver?", "search"),
+    ],
+)
+def test_a_question_about_the_rules_is_policy_whatever_product_it_names(
+    nlu: Nlu, text: str, intent: str
+) -> None:
+    assert nlu.interpret(text, DialogueState(), ALL_INTENTS).intent == intent
+
+
+def test_a_question_about_an_option_of_the_product_shown_is_about_that_product(nlu: Nlu) -> None:
+    shown = DialogueState(
+        shown_products=["P1"],
+        focus_product="P1",
+        query=ProductQuery(categories=["apparel-jackets"], max_price=140.0),
+    )
+    assert nlu.interpret("does it come in an XL?", shown, ALL_INTENTS).intent == "product_question"
+    assert nlu.interpret("in XL", shown, ALL_INTENTS).intent == "refine"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("when is my fleece jacket going to get here?", "order_status"),
+        ("how much did I pay for the cordless stick cleaner", "order_status"),
+        ("I need a jacket that ships to my town by friday", "search"),
+        ("do you have jackets that could be delivered to my office?", "search"),
+    ],
+)
+def test_a_question_about_the_shoppers_own_order_is_told_from_a_product_request(
+    nlu: Nlu, text: str, intent: str
+) -> None:
+    assert nlu.interpret(text, DialogueState(), ALL_INTENTS).intent == intent

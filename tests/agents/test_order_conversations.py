@@ -22,7 +22,7 @@ from retail.audit import verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Order
+from retail.store.models import AuditEvent, Fulfillment, Order, OrderItem
 from tools.base import Principal, Services
 
 SHOPPER = Principal.parse("shopper:olivia_ito_3591")
@@ -243,8 +243,9 @@ def test_questions_about_an_order_answer_from_it_and_change_nothing(
     )
     assert "Which items" not in by_when.answer
     assert gone.answer.startswith(f"Order {processed} has shipped."), gone.answer
-    # "it" is the order the conversation is about.
-    assert later.tool_calls[0].args == {"order_id": PENDING}
+    # "it" is the order the conversation is about (their orders are read first: an item named
+    # would have picked its own order).
+    assert later.tool_calls[-1].args == {"order_id": PENDING}
     assert later.answer.startswith(f"Order {PENDING} has not shipped yet"), later.answer
     assert [c.name for c in mine.tool_calls] == ["my_orders"]
     assert f"{PENDING} (" in mine.answer and "has not shipped yet" in mine.answer
@@ -256,6 +257,51 @@ def test_questions_about_an_order_answer_from_it_and_change_nothing(
             ).all()
         )
     assert after == statuses
+
+
+def _line(engine: Engine, product: str) -> tuple[str, str, str, list[str]]:
+    """The shopper's order holding `product`, read by SQL: order id, status, price paid, and
+    the tracking ids of the shipments that carry it."""
+    with Session(engine) as session:
+        order_id, status, price, variant = session.execute(
+            select(Order.id, Order.status, OrderItem.price, OrderItem.variant_id)
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .where(Order.customer_id == "olivia_ito_3591", OrderItem.name == product)
+        ).one()
+        shipments = session.scalars(select(Fulfillment).where(Fulfillment.order_id == order_id))
+        tracking = [t for f in shipments if variant in f.variant_ids for t in f.tracking_ids]
+    return order_id, status, f"${price:,.2f}", tracking
+
+
+def test_a_question_naming_an_item_answers_from_the_order_that_holds_it(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    skateboard = _line(engine, "Skateboard")
+    camera = _line(engine, "Action Camera")
+    boots = _line(engine, "Hiking Boots")
+    sneakers = _line(engine, "Sneakers")
+    assert skateboard[3], "the tau2 data ships the skateboard with a tracking id"
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        parcel = assistant.ask(SHOPPER, "where's the parcel with my skateboard in it?")
+        paid = assistant.ask(SHOPPER, "how much did I pay for the action camera")
+        other = assistant.ask(
+            SHOPPER, "and the one with the hiking boots?", thread_id=paid.thread_id
+        )
+        again = assistant.ask(SHOPPER, "what did I pay for it?", thread_id=other.thread_id)
+        # A thread about one order: an item named in the message picks its own order.
+        about = assistant.ask(SHOPPER, f"what's going on with {PENDING}")
+        named = assistant.ask(SHOPPER, "tracking for my sneakers order", thread_id=about.thread_id)
+    turns = [parcel, paid, other, again, named]
+    for turn, (order_id, _, price, tracking) in zip(
+        turns, [skateboard, camera, boots, boots, sneakers], strict=True
+    ):
+        assert "search_products" not in [c.name for c in turn.tool_calls], turn.answer
+        assert order_id in turn.answer and f"You paid {price}" in turn.answer, turn.answer
+        assert all(t in turn.answer for t in tracking), turn.answer
+    assert "has shipped" in parcel.answer and skateboard[1] == "processed"
+    assert PENDING not in named.answer
+    assert not any(_wrote(r) for r in turns)
 
 
 def test_cancel_that_order_takes_the_order_talked_about_and_waits_for_a_plain_yes(

@@ -187,9 +187,24 @@ def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
     assert (cheapest.sort, cheapest.limit, cheapest.gender) == ("price_asc", 1, "women's")
     cheaper = query(parser, "something cheaper", first)
     assert cheaper.max_price == 79.99, "below the cheapest shown"
+    # The closest matches shown after a no-match may cost more than the budget: "cheaper"
+    # never lifts it.
+    capped = query(parser, "rain jackets under $60")
+    lower = parser.apply(parser.read("cheaper"), "cheaper", capped, shown_prices=[64.5, 99.0])
+    assert lower.max_price == 60.0
     tents = query(parser, "what about tents?", women)
     assert tents.categories == ["outdoor-tents"]
     assert (tents.colours, tents.gender, tents.max_price) == ([], None, None)
+
+
+def test_a_feature_before_a_type_filters_rather_than_naming_a_kind(parser: QueryParser) -> None:
+    insulated = query(parser, "show me insulated jackets")
+    assert (insulated.categories, insulated.kinds, insulated.features) == (
+        ["apparel-jackets"],
+        [],
+        ["insulated"],
+    ), "a parka whose attributes say insulated is an insulated jacket"
+    assert query(parser, "rain jackets").kinds == ["rain jacket"]
 
 
 def test_a_department_beside_a_product_type_describes_it(parser: QueryParser) -> None:

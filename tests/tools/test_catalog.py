@@ -133,6 +133,29 @@ def test_closest_matches_say_per_product_which_constraints_they_miss(
     assert any("sizes" not in said for said in misses.values()), "some come in the size asked"
 
 
+def test_the_closest_matches_keep_the_budget_when_something_fits_it(
+    tool_world: ToolWorld,
+) -> None:
+    ctx = tool_world.ctx("evaluator:eve")
+    # A colour and a size no legging has: leaving out either alone finds nothing, so both go,
+    # but the budget stays, since leggings under it exist.
+    found = ok(
+        run(
+            ctx, "search_products", text="leggings", colours=["chartreuse"], sizes=["5XL"],
+            max_price=200, in_stock_only=False, limit=10,
+        )
+    )  # fmt: skip
+    assert found["total_matches"] == 0 and found["products"]
+    assert "price" not in found["relaxed"] and {"colours", "sizes"} <= set(found["relaxed"])
+    with Session(tool_world.engine) as session:
+        cheapest = session.execute(
+            select(func.min(Variant.price))
+            .where(Variant.product_id.in_(_ids(found)))
+            .group_by(Variant.product_id)
+        ).scalars()
+        assert all(float(p) <= 200 for p in cheapest), "each shown fits the budget"
+
+
 def test_a_request_near_no_product_finds_nothing_instead_of_listing_everything(
     tool_world: ToolWorld,
 ) -> None:
