@@ -17,8 +17,9 @@ HEADLINE = {
     "stores": "locations",
     "daily_sales": "daily_sales",
 }
-# Bookkeeping, not data: the audit chain's one-row tip exists from the first migration on.
-NOT_COUNTED = frozenset({"audit_head"})
+# Bookkeeping, not data: the audit chain's one-row tip and the catalogue's one-row version
+# counter exist from their migrations on.
+NOT_COUNTED = frozenset({"audit_head", "catalog_version"})
 
 
 def store_stats(engine: Engine) -> dict[str, Any]:
