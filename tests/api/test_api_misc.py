@@ -253,6 +253,7 @@ def test_every_api_route_has_a_stable_operation_id(served: Served) -> None:
         ("/v1/models/{kind}/rollback", "post"): "rollbackModel",
         ("/v1/feeds", "get"): "listFeedBatches",
         ("/v1/ops/kpis", "get"): "getOpsKpis",
+        ("/v1/proposals/{proposal_id}/preview", "post"): "previewProposalEdit",
     }
     schemes = schema["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
