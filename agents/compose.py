@@ -339,7 +339,9 @@ def _details(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
         parts.append(f"Materials: {output['materials']}.")
     description = quotable(str(output.get("description") or ""))
     if description:
-        parts.append(_SENTENCE_END.split(description)[0].rstrip(".") + ".")
+        first = _SENTENCE_END.split(description)[0].rstrip(".")
+        # A description may open with a question ("Made for city walks?"): no "?." after it.
+        parts.append(first if first.endswith(("?", "!")) else first + ".")
     item = {"product_id": output["id"], "name": output["name"], "price": output.get("price_min")}
     updated = _shown(dialogue, [item]) if output["id"] not in dialogue.shown_products else dialogue
     text = _sale(output) if dialogue.slots.get("asks_sale") else " ".join(parts)

@@ -3,7 +3,7 @@ as a size or colour missing."""
 
 from __future__ import annotations
 
-from agents.compose import _document_label, _order, _search, describe_query
+from agents.compose import _details, _document_label, _order, _search, describe_query
 from agents.state import DialogueState
 
 BOOT = {
@@ -94,3 +94,14 @@ def test_a_document_is_cited_by_what_it_is_about() -> None:
     passage = {"doc_id": "review:P1:0", "doc_type": "review", "title": "Ridge Dome Tent"}
     assert _document_label(passage) == "reviews of Ridge Dome Tent"
     assert _document_label({**passage, "doc_type": "product"}) == "Ridge Dome Tent"
+
+
+def test_a_description_that_opens_with_a_question_ends_once() -> None:
+    """ "...for city walks?." (walk 7): a first sentence keeps its own end."""
+    product = {"id": "P1", "name": "Trail Shoe", "variants": [], "price_min": 90.0}
+    asked, _ = _details({**product, "description": "Tired feet? Not any more."}, DialogueState())
+    said, _ = _details(
+        {**product, "description": "Light and quick. Built to last."}, DialogueState()
+    )
+    assert "Tired feet?" in asked and "?." not in asked
+    assert "Light and quick." in said and ".." not in said
