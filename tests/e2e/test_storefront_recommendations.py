@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from retail import catalog_version
 from retail.store.models import Product, RecommendationServed, ShopperEvent, Variant
 from tests.e2e.conftest import Site
 
@@ -73,8 +74,13 @@ def test_a_recommended_card_shows_its_price_range_and_todays_prices(page: Page, 
         before = {v.id: v.price for v in variants}
         for i, variant in enumerate(variants):
             variant.price = 40.0 if i == 0 else 48.0
+        # As every price write does: the serving process sees the catalogue's version move.
+        catalog_version.bump(session)
         session.commit()
     try:
+        # The server checks the version at most every `catalog_check_s`: past that, the next
+        # request reloads its snapshot.
+        page.wait_for_timeout(site.settings.catalog_check_s * 1000 + 100)
         page.reload()
         card = page.locator("#home-grid li.card").filter(has=page.locator("h3", has_text=name))
         shown = "$40.00 – $48.00" if len(variants) > 1 else "$40.00"
@@ -85,6 +91,7 @@ def test_a_recommended_card_shows_its_price_range_and_todays_prices(page: Page, 
         with Session(site.engine) as session:
             for variant_id, price in before.items():
                 session.get_one(Variant, variant_id).price = price
+            catalog_version.bump(session)
             session.commit()
 
 
