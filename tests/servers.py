@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +43,15 @@ def process_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_server(
-    settings: Settings, log: Path, *, workers: int = 1
-) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn over `settings`' database, var dir, environment and secret, with `workers` worker
-    processes; (process, base url). Its output goes to `log`."""
+def _spawn(
+    settings: Settings, log: Path, command: Callable[[int], list[str]]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`command(port)` on a free port in a process of its own over `settings`' store, writing its
+    output to `log`; (process, port)."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-            + ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
-            + ["--log-level", "warning"],
+            command(port),
             cwd=REPO,
             env=process_env(settings),
             stdout=out,
@@ -60,23 +59,37 @@ def start_server(
             # A group of its own, so that `stop` reaches the worker processes too.
             start_new_session=True,
         )
+    return process, port
+
+
+def start_server(
+    settings: Settings, log: Path, *, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn over `settings`' database, var dir, environment and secret, with `workers` worker
+    processes; (process, base url). Its output goes to `log`."""
+    process, port = _spawn(
+        settings,
+        log,
+        lambda port: (
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+            + ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+            + ["--log-level", "warning"]
+        ),
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
 def start_mcp_server(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     """`aisle mcp serve --transport http` over `settings`' database, var dir, environment and
     secret; (process, endpoint url). Its output goes to `log`."""
-    port = free_port()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
+    process, port = _spawn(
+        settings,
+        log,
+        lambda port: (
             [sys.executable, "-c", "from api.cli import main; main()", "mcp", "serve"]
-            + ["--transport", "http", "--port", str(port)],
-            cwd=REPO,
-            env=process_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+            + ["--transport", "http", "--port", str(port)]
+        ),
+    )
     return process, f"http://127.0.0.1:{port}/mcp"
 
 
