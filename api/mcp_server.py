@@ -11,24 +11,34 @@ stand on. Every call goes through `tools.base.invoke`: the grant, the validation
 The SDK's low-level server is used rather than `MCPServer`, whose tools are registered once for
 every caller: here the list, the schemas and the grant depend on who asks.
 
-A write keeps the confirmation rule of the conversation (`tools.base.require_confirmation`): its
-first call answers `needs_confirmation` with the exact action and its hash, and only a later call
-of the same tool with the same arguments whose `confirmation` is that hash, issued to the same
-principal, executes it (`tools.base.invoke_confirmed`). Store policies and product pages are
-resources. A refused or unknown tool is an MCP error; bad arguments and domain refusals are tool
-errors; both are one sentence, never a traceback.
+A write keeps the confirmation rule of the conversation (`tools.base.require_confirmation`). Its
+first call asks the person, and the question is recorded in the database
+(`retail.confirmations`), so whichever process serves the answer honours it, once:
+
+- a client that declares the elicitation capability is asked through `elicitation/create`
+  with the action's summary (on the request's own stream in the handshake era; as an
+  `input_required` result the client answers and retries with, on 2026-07-28 connections, its
+  `requestState` sealed by the SDK's `RequestStateBoundary` under a key derived from the
+  deployment's secret and bound to the tool, its arguments and the principal). Only an explicit
+  accept of that form (`confirm` true) executes the write; a decline or cancel writes nothing.
+  Every answer is audited (`event_type` "confirmation");
+- any other client gets `needs_confirmation` with the exact action and its hash, and only a later
+  call of the same tool with the same arguments whose `confirmation` is that hash, by the same
+  principal, executes it (`tools.base.invoke_confirmed`), whichever server process it reaches.
+
+Store policies and product pages are resources. A refused or unknown tool is an MCP error; bad
+arguments and domain refusals are tool errors; both are one sentence, never a traceback.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
-import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
@@ -36,8 +46,10 @@ import mcp_types as types
 from fastapi import HTTPException
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.shared.exceptions import MCPError
+from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
+from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp_types import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
@@ -48,6 +60,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from api import ucp
 from api.auth import admit_key
 from api.ratelimit import RateLimiter
+from retail import confirmations
+from retail.audit import append_event
 from retail.catalog_queries import get_policy, list_policies
 from retail.errors import AisleError
 from tools.base import (
@@ -57,6 +71,7 @@ from tools.base import (
     ToolErrorInfo,
     ToolOutcome,
     ToolSpec,
+    action_digest,
     get_tool,
     invalid_arguments,
     invoke,
@@ -72,9 +87,9 @@ AGENT_NAME = "mcp"
 CONFIRMATION = "confirmation"
 POLICY_URI = "aisle://policies/"
 PRODUCT_URI = "aisle://products/"
-# A confirmation is honoured for a while after it was asked for, as a person reads and decides.
-CONFIRMATION_TTL_S = 15 * 60
-MAX_PENDING = 32
+# The elicitation form's one field, and the key of the question in an `input_required` result.
+CONFIRM_FIELD = "confirm"
+ELICITATION_KEY = "confirm_write"
 
 
 class ConfirmAction(BaseModel):
@@ -90,6 +105,15 @@ class NeedsConfirmation(BaseModel):
     status: Literal["needs_confirmation"] = "needs_confirmation"
     action: ConfirmAction
     confirmation: str = Field(description="The hash of exactly this action.")
+    message: str
+
+
+class NotConfirmed(BaseModel):
+    """A write the person was asked about through elicitation and did not agree to: nothing
+    was done."""
+
+    status: Literal["declined", "cancelled"]
+    action: ConfirmAction
     message: str
 
 
@@ -117,45 +141,24 @@ UCP_TOOLS = {
         ),
         UcpTool(
             "lookup_catalog",
-            "Look products up by id (Universal Commerce Protocol catalog lookup): each with one "
-            "featured variant; ids not found are listed in messages.",
+            "Look products up by product id or variant id, i.e. SKU (Universal Commerce Protocol "
+            "catalog lookup): each product once, with the variant each id resolved to (a SKU "
+            "exactly, a product id to a featured one); ids not found are listed in messages.",
             ucp.LookupCatalogArguments,
             ucp.LookupCatalogResult,
-            "product_details",
+            "lookup_products",
         ),
         UcpTool(
             "get_product",
-            "One product in full (Universal Commerce Protocol get_product): its variants with "
-            "price and availability, narrowed by the selected options.",
+            "One product in full by product id or variant id (Universal Commerce Protocol "
+            "get_product): its variants with price and availability, narrowed by the selected "
+            "options, or a requested variant first with its own options selected.",
             ucp.GetProductArguments,
             ucp.GetProductResult,
-            "product_details",
+            "lookup_products",
         ),
     )
 }
-
-
-@dataclass
-class PendingConfirmations:
-    """The write hashes each principal was asked to confirm and has not yet used, newest last."""
-
-    asked: dict[Principal, OrderedDict[str, float]] = field(default_factory=dict)
-
-    def ask(self, principal: Principal, digest: str) -> None:
-        mine = self.asked.setdefault(principal, OrderedDict())
-        mine[digest] = time.monotonic() + CONFIRMATION_TTL_S
-        mine.move_to_end(digest)
-        while len(mine) > MAX_PENDING:
-            mine.popitem(last=False)
-
-    def holds(self, principal: Principal, digest: str) -> bool:
-        """Whether `digest` was asked of `principal` and is still fresh."""
-        expires = self.asked.get(principal, OrderedDict[str, float]()).get(digest)
-        return expires is not None and expires > time.monotonic()
-
-    def settle(self, principal: Principal, digest: str) -> None:
-        """`digest` was used: it confirms nothing again."""
-        self.asked.get(principal, OrderedDict[str, float]()).pop(digest, None)
 
 
 @functools.cache
@@ -171,7 +174,7 @@ def tool_listing(spec: ToolSpec) -> types.Tool:
             "description": "The hash a needs_confirmation answer gave for exactly this action; "
             "send it only after the person agreed to that action.",
         }
-        either: Any = spec.output_model | NeedsConfirmation
+        either: Any = spec.output_model | NeedsConfirmation | NotConfirmed
         output_schema = {"type": "object", **TypeAdapter(either).json_schema()}
     return types.Tool(
         name=spec.name,
@@ -234,6 +237,41 @@ def _tool_error(message: str) -> types.CallToolResult:
     )
 
 
+def _structured(model: BaseModel) -> types.CallToolResult:
+    payload = model.model_dump(mode="json")
+    return types.CallToolResult(content=_text(payload), structured_content=payload)
+
+
+def confirmation_form(summary: str) -> dict[str, Any]:
+    """The elicitation form of a write: one yes/no field, off unless the person turns it on."""
+    return {
+        "type": "object",
+        "properties": {
+            CONFIRM_FIELD: {
+                "type": "boolean",
+                "title": "Do exactly this",
+                "description": summary,
+                "default": False,
+            }
+        },
+        "required": [CONFIRM_FIELD],
+    }
+
+
+def _elicits(ctx: ServerRequestContext[Any]) -> bool:
+    """Whether the client declared form elicitation (an empty `elicitation` capability means
+    form, as the spec keeps it for clients older than URL mode)."""
+    capabilities = ctx.session.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+def request_state_key(secret: str) -> str:
+    """The key sealing `requestState`, derived from the deployment's secret: every process
+    serving it unseals what another sealed, and the secret itself seals nothing."""
+    return hashlib.sha256(b"aisle/mcp/request-state:" + secret.encode("utf-8")).hexdigest()
+
+
 class AisleMcp:
     """The handlers of one MCP server over one set of services.
 
@@ -244,18 +282,18 @@ class AisleMcp:
     def __init__(self, services: Services, *, principal: Principal | None = None) -> None:
         self.services = services
         self.principal = principal
-        self.pending = PendingConfirmations()
         # The audit's conversation: an HTTP caller's MCP session where the transport keeps one,
         # else one per principal for as long as this server runs (stdio: its one principal).
         self.conversations: dict[Principal, str] = {}
 
     def server(self) -> Server[Any]:
-        return Server(
+        server: Server[Any] = Server(
             SERVER_NAME,
             title="Aisle",
-            instructions="Aisle's retail tools, as your role is granted them. A write answers "
-            "needs_confirmation first: show the person its summary, and only after they agree "
-            "call it again with the same arguments and `confirmation` set to its hash.",
+            instructions="Aisle's retail tools, as your role is granted them. A write asks the "
+            "person first: through elicitation when the client supports it, else it answers "
+            "needs_confirmation: show the person its summary, and only after they agree call it "
+            "again with the same arguments and `confirmation` set to its hash.",
             get_tool_input_schema=self._input_schema,
             on_list_tools=self._guarded(self._list_tools),
             on_call_tool=self._guarded(self._call_tool),
@@ -263,6 +301,13 @@ class AisleMcp:
             on_list_resource_templates=self._guarded(self._list_templates),
             on_read_resource=self._guarded(self._read_resource),
         )
+        security = RequestStateSecurity(
+            keys=[request_state_key(self.services.settings.secret_key)],
+            ttl=confirmations.CONFIRMATION_TTL.total_seconds(),
+            bind_principal=lambda ctx: confirmations.principal_key(self._caller(ctx)),
+        )
+        server.middleware.append(RequestStateBoundary(security, default_audience=SERVER_NAME))
+        return server
 
     # --- who is asking ---------------------------------------------------------------------
 
@@ -332,36 +377,126 @@ class AisleMcp:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         principal = self._caller(ctx)
         tool_ctx = self._tool_context(ctx, principal)
         arguments = dict(params.arguments or {})
         if params.name in UCP_TOOLS:
             return await self._call_ucp(tool_ctx, UCP_TOOLS[params.name], arguments)
         spec = get_tool(params.name)
-        confirmation = arguments.pop(CONFIRMATION, None) if spec and spec.writes else None
-        if isinstance(confirmation, str) and self.pending.holds(principal, confirmation):
-            outcome = await anyio.to_thread.run_sync(
-                invoke_confirmed, tool_ctx, params.name, arguments, confirmation
-            )
-            # A hash sent with other arguments confirms nothing, and stays for its own action.
-            if outcome.status != "needs_confirmation":
-                self.pending.settle(principal, confirmation)
+        if spec is None or not spec.writes:
+            return self._answer(await self._invoke(tool_ctx, params.name, arguments))
+        confirmation = arguments.pop(CONFIRMATION, None)
+        if params.request_state is not None:
+            # A 2026-07-28 client's retry with the person's answer to our elicitation; the
+            # state is what we sealed (the boundary refuses anything else).
+            answer = (params.input_responses or {}).get(ELICITATION_KEY)
+            if not isinstance(answer, types.ElicitResult):
+                raise MCPError(INVALID_PARAMS, "The retry carries no answer to the confirmation.")
+            asked = NeedsConfirmation.model_validate_json(params.request_state)
+            return await self._answered(tool_ctx, asked, arguments, answer)
+        if isinstance(confirmation, str):
+            outcome = await self._invoke_confirmed(tool_ctx, params.name, arguments, confirmation)
         else:
             outcome = await self._invoke(tool_ctx, params.name, arguments)
+        if outcome.status != "needs_confirmation" or outcome.error is None:
+            return self._answer(outcome)
+        asked = await self._ask(tool_ctx, outcome.error, arguments)
+        if not _elicits(ctx):
+            return _structured(asked)
+        form = types.ElicitRequestFormParams(
+            message=asked.message, requested_schema=confirmation_form(asked.action.summary)
+        )
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            # No server-initiated requests at 2026-07-28: the question rides the result, and
+            # the answer comes back with this state, sealed, on the client's retry.
+            return types.InputRequiredResult(
+                input_requests={ELICITATION_KEY: types.ElicitRequest(params=form)},
+                request_state=asked.model_dump_json(),
+            )
+        try:
+            answer = await ctx.session.elicit_form(
+                form.message, form.requested_schema, related_request_id=ctx.request_id
+            )
+        except NoBackChannelError:
+            # A transport with no way back to the client (stateless HTTP): ask with the hash.
+            return _structured(asked)
+        return await self._answered(tool_ctx, asked, arguments, answer)
+
+    async def _ask(
+        self, ctx: ToolContext, question: ToolErrorInfo, arguments: dict[str, Any]
+    ) -> NeedsConfirmation:
+        """Record the question a write's `needs_confirmation` asks (`retail.confirmations`), so
+        that the yes is honoured by whichever process it reaches; the question as MCP says it."""
+        details = question.details
+        digest, tool = str(details["digest"]), str(details["tool"])
+        await anyio.to_thread.run_sync(
+            confirmations.ask, self.services.engine, ctx.principal, digest, tool
+        )
+        return NeedsConfirmation(
+            action=ConfirmAction(tool=tool, arguments=arguments, summary=str(details["summary"])),
+            confirmation=digest,
+            message=question.message,
+        )
+
+    async def _invoke_confirmed(
+        self, ctx: ToolContext, name: str, arguments: dict[str, Any], digest: str
+    ) -> ToolOutcome:
+        """The write, confirmed by `digest` as recorded in `retail.confirmations`: used there
+        once, in the write's transaction, whichever process asked."""
+        return await anyio.to_thread.run_sync(
+            functools.partial(invoke_confirmed, ctx, name, arguments, digest, stored=True)
+        )
+
+    async def _answered(
+        self,
+        ctx: ToolContext,
+        asked: NeedsConfirmation,
+        arguments: dict[str, Any],
+        answer: types.ElicitResult,
+    ) -> types.CallToolResult:
+        """The person's answer to the elicitation of `asked`: audited, and the write executed
+        only on an explicit accept (the form's `confirm` true) of this very action."""
+        name, digest = asked.action.tool, asked.confirmation
+        if digest != action_digest(name, arguments):
+            # The boundary binds the state to this call's arguments; the rule, said once more.
+            raise MCPError(INVALID_PARAMS, "That answer confirms another action than this call.")
+        accepted = answer.action == "accept" and (answer.content or {}).get(CONFIRM_FIELD) is True
+        # An accept without the box ticked said no to this action: a decline.
+        refusal: Literal["declined", "cancelled"] = (
+            "cancelled" if answer.action == "cancel" else "declined"
+        )
+        status = "accepted" if accepted else refusal
+        await anyio.to_thread.run_sync(functools.partial(self._audit_answer, ctx, asked, status))
+        if not accepted:
+            return _structured(
+                NotConfirmed(
+                    status=refusal,
+                    action=asked.action,
+                    message="The person did not confirm this action; nothing was done.",
+                )
+            )
+        outcome = await self._invoke_confirmed(ctx, name, arguments, digest)
         if outcome.status == "needs_confirmation" and outcome.error is not None:
-            details = outcome.error.details
-            digest = str(details["digest"])
-            self.pending.ask(principal, digest)
-            asked = NeedsConfirmation(
-                action=ConfirmAction(
-                    tool=params.name, arguments=arguments, summary=str(details["summary"])
-                ),
-                confirmation=digest,
-                message=outcome.error.message,
-            ).model_dump(mode="json")
-            return types.CallToolResult(content=_text(asked), structured_content=asked)
+            # The question lapsed before the yes came: ask again, with the hash.
+            return _structured(await self._ask(ctx, outcome.error, arguments))
         return self._answer(outcome)
+
+    @staticmethod
+    def _audit_answer(ctx: ToolContext, asked: NeedsConfirmation, status: str) -> None:
+        append_event(
+            ctx.engine,
+            event_type="confirmation",
+            principal_id=ctx.principal.id,
+            role=ctx.principal.role,
+            status=status,
+            conversation_id=ctx.conversation_id,
+            agent_name=ctx.agent_name,
+            tool_name=asked.action.tool,
+            arguments=asked.action.arguments,
+            detail={"digest": asked.confirmation, "via": "elicitation"},
+            settings=ctx.settings,
+        )
 
     def _answer(self, outcome: ToolOutcome) -> types.CallToolResult:
         """An outcome as MCP says it: the output, or a refusal. A tool the caller may not use (or
@@ -393,24 +528,22 @@ class AisleMcp:
                 return self._answer(outcome)
             result = ucp.search_result(outcome.output)
         elif isinstance(request, ucp.LookupCatalogArguments):
-            found, missing = [], []
-            for product_id in dict.fromkeys(request.catalog.ids):
-                outcome = await self._invoke(ctx, tool.uses, {"product_id": product_id})
-                if outcome.output is not None:
-                    found.append(ucp.featured(outcome.output, product_id))
-                elif outcome.status == "not_found":
-                    missing.append(product_id)
-                else:
-                    return self._answer(outcome)
-            result = ucp.lookup_result(found, missing)
-        else:
-            assert isinstance(request, ucp.GetProductArguments)
-            outcome = await self._invoke(ctx, tool.uses, {"product_id": request.catalog.id})
+            ids = list(dict.fromkeys(request.catalog.ids))
+            outcome = await self._invoke(ctx, tool.uses, {"ids": ids})
             if outcome.output is None:
                 return self._answer(outcome)
-            result = ucp.product_result(outcome.output, request.catalog.selected)
-        payload = result.model_dump(mode="json")
-        return types.CallToolResult(content=_text(payload), structured_content=payload)
+            result = ucp.lookup_result(outcome.output)
+        else:
+            assert isinstance(request, ucp.GetProductArguments)
+            outcome = await self._invoke(ctx, tool.uses, {"ids": [request.catalog.id]})
+            if outcome.output is None:
+                return self._answer(outcome)
+            if not outcome.output["products"]:
+                return _tool_error(f"No product or variant with id {request.catalog.id!r}.")
+            [match] = outcome.output["matches"]
+            [product] = outcome.output["products"]
+            result = ucp.product_result(product, request.catalog.selected, match["sku"])
+        return _structured(result)
 
     # --- resources -------------------------------------------------------------------------
 

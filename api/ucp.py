@@ -2,10 +2,15 @@
 `get_product`) as shapes over Aisle's own catalogue tools, so that a shopping agent written for
 another UCP store can search and look up this one over MCP.
 
-Only the shapes live here: the MCP server calls `search_products` and `product_details` through
+Only the shapes live here: the MCP server calls `search_products` and `lookup_products` through
 `tools.base.invoke` (grant, validation, audit) and hands their outputs to the functions below.
 Prices go out as UCP writes them, integers in minor units with a currency code; a price filter
 comes in the same way. The catalogue has one currency.
+
+Lookups take a product's id or a variant's id, which in Aisle is its SKU, as the catalog lookup
+capability requires: a SKU resolves to that variant (`match: "exact"`), a product id to a
+featured variant (`match: "featured"`), and `get_product` of a SKU puts that variant first with
+its own options as the effective selections.
 """
 
 from __future__ import annotations
@@ -62,17 +67,19 @@ class SelectedOption(_Request):
 
 class LookupCatalogRequest(_Request):
     ids: list[str] = Field(
-        min_length=1, max_length=MAX_LOOKUP_IDS, description="Product ids to look up."
+        min_length=1,
+        max_length=MAX_LOOKUP_IDS,
+        description="Product ids or variant ids (SKUs) to look up.",
     )
     context: dict[str, Any] | None = None
 
 
 class GetProductRequest(_Request):
-    id: str = Field(min_length=1, description="The product's id.")
+    id: str = Field(min_length=1, description="A product's id, or a variant's id (a SKU).")
     selected: list[SelectedOption] = Field(
         default_factory=list,
         description="Option choices narrowing the variants; relaxed from the last when no "
-        "variant has them all.",
+        "variant has them all. Ignored for a variant id, whose own options are the selection.",
     )
     context: dict[str, Any] | None = None
 
@@ -168,12 +175,16 @@ class LookupCatalogResult(BaseModel):
     messages: list[UcpMessage] = Field(default_factory=list)
 
 
+class UcpDetailProduct(UcpProduct):
+    selected: list[SelectedOption] = Field(
+        description="The selections in effect: after any relaxation, or a requested variant's "
+        "own options."
+    )
+
+
 class GetProductResult(BaseModel):
     ucp: UcpMeta
-    product: UcpProduct
-    selected: list[SelectedOption] = Field(
-        description="The selections in effect, after any relaxation."
-    )
+    product: UcpDetailProduct
 
 
 def _meta(capability: str) -> UcpMeta:
@@ -270,46 +281,74 @@ def _product(product: Mapping[str, Any], variants: list[UcpVariant]) -> UcpProdu
     )
 
 
-def featured(product: Mapping[str, Any], requested: str) -> UcpProduct:
-    """A product as `lookup_catalog` lists it: one featured variant (the first in stock, else
-    the first), marked with the identifier that found it."""
+def _featured(product: Mapping[str, Any]) -> str | None:
+    """The variant a product id resolves to: the first in stock, else the first."""
     variants = product["variants"]
-    if not variants:
-        return _product(product, [])
-    chosen = next((v for v in variants if v["in_stock"]), variants[0])
-    return _product(product, [_variant(chosen, [VariantInput(id=requested, match="featured")])])
+    chosen = next((v for v in variants if v["in_stock"]), variants[0] if variants else None)
+    return None if chosen is None else str(chosen["id"])
 
 
-def lookup_result(products: Sequence[UcpProduct], missing: Sequence[str]) -> LookupCatalogResult:
+def lookup_result(output: Mapping[str, Any]) -> LookupCatalogResult:
+    """A UCP lookup from a `lookup_products` output: each product once, with the variants its
+    identifiers resolved to, each carrying the identifiers that reached it. A SKU reaches its
+    own variant; a product id reaches a featured one: the first of its SKUs also asked for,
+    else its first in stock, else its first."""
+    named: dict[str, list[tuple[str, str | None]]] = {}
+    for match in output["matches"]:
+        named.setdefault(match["product_id"], []).append((match["id"], match["sku"]))
+    products = []
+    for product in output["products"]:
+        inputs: dict[str, list[VariantInput]] = {}
+        asked = named.get(product["id"], [])
+        for identifier, sku in asked:
+            if sku is not None:
+                inputs.setdefault(sku, []).append(VariantInput(id=identifier, match="exact"))
+        for identifier, sku in asked:
+            if sku is None and (chosen := next(iter(inputs), None) or _featured(product)):
+                inputs.setdefault(chosen, []).append(VariantInput(id=identifier, match="featured"))
+        by_id = {v["id"]: v for v in product["variants"]}
+        products.append(_product(product, [_variant(by_id[v], i) for v, i in inputs.items()]))
     return LookupCatalogResult(
         ucp=_meta(LOOKUP),
-        products=list(products),
+        products=products,
         messages=[
-            UcpMessage(type="warning", code="not_found", content=f"No product with id {i!r}.")
-            for i in missing
+            UcpMessage(
+                type="warning",
+                code="not_found",
+                content=f"No product or variant with id {i!r}.",
+            )
+            for i in output["missing"]
         ],
     )
 
 
+def _options(variant: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(str(k).casefold(), str(v).casefold()) for k, v in variant["options"].items()}
+
+
 def product_result(
-    product: Mapping[str, Any], selected: Sequence[SelectedOption]
+    product: Mapping[str, Any], selected: Sequence[SelectedOption], sku: str | None = None
 ) -> GetProductResult:
-    """`get_product`'s answer: the variants having every selection; when none has them all,
-    the selections are relaxed from the last until some variant has them."""
-    chosen = list(selected)
-    while True:
-        wanted = {(o.name.casefold(), o.label.casefold()) for o in chosen}
-        variants = [
-            v
-            for v in product["variants"]
-            if wanted
-            <= {(str(k).casefold(), str(val).casefold()) for k, val in v["options"].items()}
+    """`get_product`'s answer. For a product id: the variants having every selection; when none
+    has them all, the selections are relaxed from the last until some variant has them. For a
+    SKU: that variant first, its own options the selections (whatever was sent), then any other
+    variant having them all."""
+    if sku is not None:
+        variant = next(v for v in product["variants"] if v["id"] == sku)
+        chosen = [SelectedOption(name=str(k), label=str(v)) for k, v in variant["options"].items()]
+        others = [
+            v for v in product["variants"] if v["id"] != sku and _options(variant) <= _options(v)
         ]
-        if variants or not chosen:
-            break
-        chosen.pop()
+        variants = [variant, *others]
+    else:
+        chosen = list(selected)
+        while True:
+            wanted = {(o.name.casefold(), o.label.casefold()) for o in chosen}
+            variants = [v for v in product["variants"] if wanted <= _options(v)]
+            if variants or not chosen:
+                break
+            chosen.pop()
+    detail = _product(product, [_variant(v, None) for v in variants])
     return GetProductResult(
-        ucp=_meta(LOOKUP),
-        product=_product(product, [_variant(v, None) for v in variants]),
-        selected=chosen,
+        ucp=_meta(LOOKUP), product=UcpDetailProduct(**detail.model_dump(), selected=chosen)
     )

@@ -452,6 +452,27 @@ def _reviews_summary(session: Session, product_id: str) -> ReviewsSummary:
     )
 
 
+def resolve_identifiers(session: Session, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """What each of `ids` names: (product id, None) for a product's id, (its product's id, the
+    SKU) for a SKU (a variant's id); ids that name neither are left out. An id that is both a
+    product's and a SKU's names the product. Two statements, whatever the number of ids."""
+    wanted = list(dict.fromkeys(ids))
+    products = set(session.scalars(select(Product.id).where(Product.id.in_(wanted))))
+    rest = [i for i in wanted if i not in products]
+    skus = dict(
+        session.execute(select(Variant.id, Variant.product_id).where(Variant.id.in_(rest))).all()
+        if rest
+        else []
+    )
+    named: dict[str, tuple[str, str | None]] = {}
+    for identifier in wanted:
+        if identifier in products:
+            named[identifier] = (identifier, None)
+        elif identifier in skus:
+            named[identifier] = (skus[identifier], identifier)
+    return named
+
+
 def get_product(session: Session, product_id: str) -> ProductPublic:
     """A product with its variants, their stock per location, and a summary of its reviews.
 

@@ -1,5 +1,6 @@
-"""Real servers for tests: uvicorn serving `api.app:create_app` in a process of its own on a free
-loopback port, over a given store and var dir, waited for and stopped as an operator would."""
+"""Real servers for tests: uvicorn serving `api.app:create_app`, or `aisle mcp serve --transport
+http`, in a process of its own on a free loopback port, over a given store and var dir, waited for
+and stopped as an operator would."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +43,15 @@ def process_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_server(
-    settings: Settings, log: Path, *, workers: int = 1
-) -> tuple[subprocess.Popen[bytes], str]:
-    """uvicorn over `settings`' database, var dir, environment and secret, with `workers` worker
-    processes; (process, base url). Its output goes to `log`."""
+def _spawn(
+    settings: Settings, log: Path, command: Callable[[int], list[str]]
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`command(port)` on a free port in a process of its own over `settings`' store, writing its
+    output to `log`; (process, port)."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
-            + ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
-            + ["--log-level", "warning"],
+            command(port),
             cwd=REPO,
             env=process_env(settings),
             stdout=out,
@@ -59,27 +59,64 @@ def start_server(
             # A group of its own, so that `stop` reaches the worker processes too.
             start_new_session=True,
         )
+    return process, port
+
+
+def start_server(
+    settings: Settings, log: Path, *, workers: int = 1
+) -> tuple[subprocess.Popen[bytes], str]:
+    """uvicorn over `settings`' database, var dir, environment and secret, with `workers` worker
+    processes; (process, base url). Its output goes to `log`."""
+    process, port = _spawn(
+        settings,
+        log,
+        lambda port: (
+            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
+            + ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+            + ["--log-level", "warning"]
+        ),
+    )
     return process, f"http://127.0.0.1:{port}"
 
 
+def start_mcp_server(settings: Settings, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`aisle mcp serve --transport http` over `settings`' database, var dir, environment and
+    secret; (process, endpoint url). Its output goes to `log`."""
+    process, port = _spawn(
+        settings,
+        log,
+        lambda port: (
+            [sys.executable, "-c", "from api.cli import main; main()", "mcp", "serve"]
+            + ["--transport", "http", "--port", str(port)]
+        ),
+    )
+    return process, f"http://127.0.0.1:{port}/mcp"
+
+
 def wait_for(
-    process: subprocess.Popen[Any], url: str, log: Path | None, path: str = "/ready"
+    process: subprocess.Popen[Any],
+    url: str,
+    log: Path | None,
+    path: str = "/ready",
+    *,
+    status: int = 200,
 ) -> None:
-    """Wait until `path` answers 200: `/health` once the server listens, `/ready` once the
-    assistant is loaded and the index open (so that no test's first answer waits for them).
-    A failure quotes the end of `log`, where the server writes its output (None: it writes
-    elsewhere, to a pipe its caller reads)."""
+    """Wait until `path` answers `status`: 200 on `/health` once the server listens, on
+    `/ready` once the assistant is loaded and the index open (so that no test's first answer
+    waits for them); 401 from an MCP endpoint asked without a key. A failure quotes the end of
+    `log`, where the server writes its output (None: it writes elsewhere, to a pipe its caller
+    reads)."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited with {process.returncode}:\n{_tail(log)}")
         try:
-            if httpx.get(f"{url}{path}", timeout=5.0).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=5.0).status_code == status:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.25)
-    pytest.fail(f"{url}{path} was not 200 within {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+    pytest.fail(f"{url}{path} was not {status} within {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
 
 
 def stop(process: subprocess.Popen[Any]) -> None:

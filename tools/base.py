@@ -23,8 +23,9 @@ from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from retail import telemetry
+from retail import confirmations, telemetry
 from retail.audit import append_event, digest
 from retail.errors import AisleError
 from retail.identity import ROLES as ROLES
@@ -106,8 +107,10 @@ class ToolContext:
     """Everything a tool may know besides its arguments, injected by the graph or the API.
 
     `confirmed_action` is the digest of the exact write the person confirmed in this turn (set
-    by the dialogue, never by a model's arguments); `approval_id` names the human approval an
-    operations write executes.
+    by the dialogue, never by a model's arguments); `confirmation_stored`: that confirmation was
+    asked through `retail.confirmations` (an MCP client's yes, which may reach another process
+    than the question did), and the write uses it there, once, in its own transaction;
+    `approval_id` names the human approval an operations write executes.
     """
 
     principal: Principal
@@ -117,6 +120,7 @@ class ToolContext:
     brain: str = "none"
     model_version: str = "none"
     confirmed_action: str | None = None
+    confirmation_stored: bool = False
     approval_id: str | None = None
 
     @property
@@ -432,21 +436,42 @@ def action_digest(tool_name: str, arguments: Mapping[str, Any]) -> str:
     return digest({"tool": tool_name, "arguments": dict(arguments)})
 
 
+# A confirmation a write already used; the person is asked again by calling without it.
+CONFIRMATION_USED = (
+    "That confirmation was already used: the action was carried out once. To do it again, ask "
+    "for it anew (without the confirmation) and confirm the new question."
+)
+
+
 def require_confirmation(
-    ctx: ToolContext, tool_name: str, arguments: Mapping[str, Any], summary: str
+    ctx: ToolContext,
+    tool_name: str,
+    arguments: Mapping[str, Any],
+    summary: str,
+    *,
+    session: Session,
 ) -> None:
     """Raise `needs_confirmation` unless the person confirmed exactly this write in this turn.
 
     The error's details carry the digest and the summary: the dialogue asks the person with the
     summary and, on an explicit yes, sets `ctx.confirmed_action` to the digest and calls again.
+    `session` is the write's own: a stored confirmation (`ctx.confirmation_stored`) is used in
+    it, so the write and the use of its yes commit together or not at all.
     """
     digest = action_digest(tool_name, arguments)
+    asked = ToolError(
+        "needs_confirmation",
+        f"Please confirm: {summary}",
+        details={"digest": digest, "summary": summary, "tool": tool_name},
+    )
     if ctx.confirmed_action != digest:
-        raise ToolError(
-            "needs_confirmation",
-            f"Please confirm: {summary}",
-            details={"digest": digest, "summary": summary, "tool": tool_name},
-        )
+        raise asked
+    if ctx.confirmation_stored:
+        claimed = confirmations.claim(session, ctx.principal, digest)
+        if claimed == "used":
+            raise invalid(CONFIRMATION_USED)
+        if claimed == "not_asked":
+            raise asked
 
 
 def invoke_confirmed(
@@ -455,16 +480,21 @@ def invoke_confirmed(
     arguments: Mapping[str, Any],
     confirmed: str,
     *,
+    stored: bool = False,
     call_id: str | None = None,
 ) -> ToolOutcome:
     """Call a write the person confirmed: `confirmed` is the digest of the action they were
     shown (a `needs_confirmation` result's details). The tool writes only when it is the digest
-    of this very call (`require_confirmation`); the context holds it for this call alone."""
+    of this very call (`require_confirmation`); the context holds it for this call alone.
+    `stored`: the question was recorded with `retail.confirmations.ask`, and the write uses it
+    there (at most once, whichever process asked)."""
     ctx.confirmed_action = confirmed
+    ctx.confirmation_stored = stored
     try:
         return invoke(ctx, name, arguments, call_id=call_id)
     finally:
         ctx.confirmed_action = None
+        ctx.confirmation_stored = False
 
 
 def check_principal(engine: Engine, principal: Principal) -> None:
@@ -473,8 +503,6 @@ def check_principal(engine: Engine, principal: Principal) -> None:
     Authentication proves who someone is; this makes sure the records their role is scoped to
     are real, so a typo in `--as` is one clear sentence rather than an empty conversation.
     """
-    from sqlalchemy.orm import Session
-
     from retail.errors import NotFoundError
     from retail.store.models import Customer, Location
 

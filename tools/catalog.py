@@ -28,6 +28,7 @@ from retail.catalog_queries import (
     get_product,
     price_range,
     resolve_categories,
+    resolve_identifiers,
     search_catalogue,
 )
 from retail.product_query import ProductQuery, size_order
@@ -400,6 +401,51 @@ def product_details(
     description, materials, care, size guide, attributes, rating and the latest reviews."""
     with Session(ctx.engine) as session:
         return get_product(session, product_id)
+
+
+MAX_LOOKUP_IDS = 20
+
+
+class IdentifierMatch(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(description="An identifier as asked.")
+    product_id: str
+    sku: str | None = Field(description="The SKU it named, when it named one; null: the product.")
+
+
+class ProductLookup(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    products: list[ProductPublic] = Field(description="Each product named, once, in full.")
+    matches: list[IdentifierMatch] = Field(description="What each identifier found named.")
+    missing: list[str] = Field(description="Identifiers that name no product and no SKU.")
+
+
+@tool(roles=CATALOG_ROLES)
+def lookup_products(
+    ctx: ToolContext,
+    *,
+    ids: Annotated[
+        list[str],
+        Field(
+            min_length=1,
+            max_length=MAX_LOOKUP_IDS,
+            description=f"Product ids or SKUs, 1 to {MAX_LOOKUP_IDS}.",
+        ),
+    ],
+) -> ProductLookup:
+    """Look products up by product id or by SKU (a variant's id): each product once, in full,
+    with what each identifier named (the product, or one of its SKUs); identifiers that name
+    nothing are listed as missing."""
+    with Session(ctx.engine) as session:
+        named = resolve_identifiers(session, ids)
+        products = [get_product(session, p) for p in dict.fromkeys(p for p, _ in named.values())]
+    return ProductLookup(
+        products=products,
+        matches=[IdentifierMatch(id=i, product_id=p, sku=sku) for i, (p, sku) in named.items()],
+        missing=[i for i in dict.fromkeys(ids) if i not in named],
+    )
 
 
 @tool(roles=CATALOG_ROLES)

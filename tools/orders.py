@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from retail.store.db import begin_writing
 from retail.store.models import (
     ORDER_STATUSES,
     Address,
@@ -467,7 +468,9 @@ class _OrderWrite:
         return method
 
     def confirm(self, summary: str) -> None:
-        require_confirmation(self.ctx, self.tool_name, self.arguments, summary)
+        require_confirmation(
+            self.ctx, self.tool_name, self.arguments, summary, session=self.session
+        )
         self.confirmed = True
 
     def transaction(
@@ -508,6 +511,9 @@ def _order_write(
     ctx: ToolContext, tool_name: str, arguments: dict[str, Any]
 ) -> Iterator[_OrderWrite]:
     with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+        # The write lock first (SQLite): two confirmations of one write racing from two
+        # processes run one after the other, the second seeing what the first did.
+        begin_writing(session)
         order = _find_order(session, ctx, arguments["order_id"], lock=True)
         write = _OrderWrite(ctx, tool_name, arguments, session, order)
         yield write
@@ -900,13 +906,15 @@ def modify_user_address(
         "zip": zip,
     }
     lines = ", ".join(part for part in (address1, address2, city) if part)
-    require_confirmation(
-        ctx,
-        "modify_user_address",
-        arguments,
-        f"change your default address to {lines}, {state} {zip}, {country}.",
-    )
     with Session(ctx.engine, expire_on_commit=False) as session, session.begin():
+        begin_writing(session)
+        require_confirmation(
+            ctx,
+            "modify_user_address",
+            arguments,
+            f"change your default address to {lines}, {state} {zip}, {country}.",
+            session=session,
+        )
         address = session.scalars(
             select(Address)
             .where(Address.customer_id == customer_id, Address.is_default)

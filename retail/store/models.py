@@ -723,3 +723,21 @@ class IdempotencyRecord(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WriteConfirmation(Base):
+    """A write a principal was asked to confirm, named by its action digest (the tool and its
+    exact arguments), and whether that confirmation was used.
+
+    Asked and used by whichever process serves the principal (`retail.confirmations`): the
+    question may come from one MCP server process and the yes reach another, and the write
+    claims the row in its own transaction, so one confirmation writes at most once.
+    """
+
+    __tablename__ = "write_confirmations"
+    principal: Mapped[str] = mapped_column(String(200), primary_key=True)  # ROLE:ID[@STORE]
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(64))
+    asked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,22 +1,25 @@
 """The MCP server driven by the SDK's own client: over stdio (`aisle mcp serve --as` in a process of
-its own), over Streamable HTTP (uvicorn on a loopback port, API keys as the REST API's), and
-in-process for the grant matrix. Each test has its own database with the tau2 retail data.
+its own), over Streamable HTTP (uvicorn on a loopback port, API keys as the REST API's; two
+`aisle mcp serve --transport http` processes for confirmations across processes), and in-process
+for the grant matrix. Each test has its own database with the tau2 retail data.
 
 The shopper is tau2's `olivia_ito_3591`; #W5442520 is her pending order.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
+import mcp_types as types
 import pytest
 import uvicorn
 from mcp import Client
@@ -27,22 +30,34 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.auth import issue_key
-from api.mcp_server import CONFIRMATION, UCP_TOOLS, AisleMcp, http_app
+from api.mcp_server import CONFIRMATION, ELICITATION_KEY, UCP_TOOLS, AisleMcp, http_app
 from api.ratelimit import LocalRateLimiter, RateLimit
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import POLICY_ID, prepare_tau2
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Order
+from retail.store.models import Address, AuditEvent, Order, Variant
 from retail.telemetry import tracer
-from tests.servers import REPO, free_port, process_env
+from tests.servers import REPO, free_port, process_env, start_mcp_server, stop, wait_for
 from tools.base import ROLES, Principal, Services, action_digest, tools_for
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 SHOPPER = "shopper:olivia_ito_3591"
+OTHER_SHOPPER = "shopper:yara_li_8961"
 PENDING_ORDER = "#W5442520"
 PRODUCT = "9523456873"  # the tau2 T-Shirt, 12 SKUs
+CANCEL = {"order_id": PENDING_ORDER, "reason": "no longer needed"}
+# A write that would succeed again if a confirmation were honoured twice.
+NEW_ADDRESS = {
+    "address1": "12 Elm Street",
+    "address2": "",
+    "city": "Portland",
+    "state": "OR",
+    "country": "USA",
+    "zip": "97201",
+}
+YES = types.ElicitResult(action="accept", content={"confirm": True})
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +103,63 @@ def key_for(services: Services, spec: str) -> str:
 
 
 @asynccontextmanager
-async def http_client(url: str, key: str) -> AsyncIterator[Client]:
+async def http_client(url: str, key: str, **options: Any) -> AsyncIterator[Client]:
+    """The SDK's client on `url` as the key's principal; `options` go to `Client` (an
+    `elicitation_callback` declares the elicitation capability)."""
     import httpx2
 
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
+        Client(streamable_http_client(url, http_client=http), **options) as client,
     ):
         yield client
+
+
+@contextmanager
+def mcp_processes(settings: Settings, logs: Path, count: int) -> Iterator[list[str]]:
+    """`count` processes of `aisle mcp serve --transport http` over one store, as behind a
+    balancer; their endpoint urls."""
+    started = []
+    try:
+        for n in range(count):
+            started.append((*start_mcp_server(settings, logs / f"mcp-{n}.log"), n))
+        for process, url, n in started:
+            wait_for(process, url, logs / f"mcp-{n}.log", path="", status=401)
+        yield [url for _, url, _ in started]
+    finally:
+        for process, _, _ in started:
+            stop(process)
+
+
+def order_status(engine: Engine) -> str:
+    with Session(engine) as session:
+        order = session.get(Order, PENDING_ORDER)
+        assert order is not None
+        return order.status
+
+
+def default_city(engine: Engine) -> str | None:
+    with Session(engine) as session:
+        return session.scalars(
+            select(Address.city).where(
+                Address.customer_id == "olivia_ito_3591", Address.is_default.is_(True)
+            )
+        ).first()
+
+
+def answers(*results: types.ElicitResult, asked: list[str]) -> Any:
+    """An elicitation callback giving `results` in turn, noting each question in `asked`."""
+    given = iter(results)
+
+    async def answer(
+        context: Any, params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        assert params.requested_schema["required"] == ["confirm"]
+        asked.append(params.message)
+        return next(given)
+
+    return answer
 
 
 def audit(engine: Engine, **where: Any) -> list[AuditEvent]:
@@ -188,22 +252,74 @@ def test_http_lists_schemas_searches_and_looks_up(services: Services, http_url: 
     assert [e.tool_name for e in calls] == [
         "search_products",
         "search_products",
-        "product_details",
-        "product_details",
-        "product_details",
+        "lookup_products",
+        "lookup_products",
     ]
+
+
+def test_ucp_lookups_take_a_variant_id_as_the_catalog_capability_defines_it(
+    services: Services, http_url: str
+) -> None:
+    """A SKU resolves to its own variant (`exact`), a product id to a featured one; a product
+    named by both comes back once, its variant carrying both inputs; `get_product` of a SKU puts
+    that variant first with its own options as the selection, whatever was selected."""
+    with Session(services.engine) as session:
+        skus = list(session.scalars(select(Variant.id).where(Variant.product_id == PRODUCT)))
+        other_product, other_sku = session.execute(
+            select(Variant.product_id, Variant.id).where(Variant.product_id != PRODUCT).limit(1)
+        ).one()
+    sku = skus[-1]
+
+    async def session() -> None:
+        async with http_client(http_url, key_for(services, "associate:ann")) as client:
+            looked = await client.call_tool(
+                "lookup_catalog", {"catalog": {"ids": [sku, PRODUCT, other_sku, "nope", sku]}}
+            )
+            assert not looked.is_error, looked.content
+            result = looked.structured_content
+            products = {p["id"]: p for p in result["products"]}
+            assert sorted(products) == sorted([PRODUCT, other_product])
+            [variant] = products[PRODUCT]["variants"]
+            assert variant["id"] == sku
+            assert variant["inputs"] == [
+                {"id": sku, "match": "exact"},
+                {"id": PRODUCT, "match": "featured"},
+            ]
+            [other] = products[other_product]["variants"]
+            assert other["id"] == other_sku
+            assert other["inputs"] == [{"id": other_sku, "match": "exact"}]
+            assert [(m["code"], "'nope'" in m["content"]) for m in result["messages"]] == [
+                ("not_found", True)
+            ]
+
+            detail = await client.call_tool(
+                "get_product",
+                {"catalog": {"id": sku, "selected": [{"name": "size", "label": "XXL"}]}},
+            )
+            assert not detail.is_error, detail.content
+            product = detail.structured_content["product"]
+            assert product["id"] == PRODUCT
+            assert product["variants"][0]["id"] == sku
+            own = product["variants"][0]["options"]
+            assert product["selected"] == own and own
+            by_product = await client.call_tool("get_product", {"catalog": {"id": PRODUCT}})
+            assert len(by_product.structured_content["product"]["variants"]) == len(skus)
+            missing = await client.call_tool("get_product", {"catalog": {"id": "nope"}})
+            assert missing.is_error
+            assert missing.content[0].text == "No product or variant with id 'nope'."  # type: ignore[union-attr]
+
+    anyio.run(session)
+    calls = audit(services.engine, agent_name="mcp", principal_id="ann")
+    assert [e.tool_name for e in calls] == ["lookup_products"] * 4
 
 
 def test_http_write_waits_for_confirmation_of_its_own_hash(
     services: Services, http_url: str
 ) -> None:
-    cancel = {"order_id": PENDING_ORDER, "reason": "no longer needed"}
+    cancel = CANCEL
 
     def status() -> str:
-        with Session(services.engine) as session:
-            order = session.get(Order, PENDING_ORDER)
-            assert order is not None
-            return order.status
+        return order_status(services.engine)
 
     async def session() -> None:
         async with http_client(http_url, key_for(services, SHOPPER)) as client:
@@ -372,3 +488,201 @@ def test_the_command_names_a_missing_or_misplaced_principal_in_one_sentence(aisl
     unknown = aisle("mcp", "serve", "--as", "shopper:nobody")
     assert unknown.exit_code == 2
     assert "No customer with id 'nobody'" in unknown.output
+
+
+@pytest.mark.slow  # two server processes of their own
+def test_a_confirmation_asked_of_one_process_is_honoured_by_another_and_used_once(
+    services: Services, settings: Settings, tmp_path: Path
+) -> None:
+    """Two `aisle mcp serve --transport http` over one store, as behind a balancer: the hash
+    asked through one confirms through the other; an elicited question sealed by one is answered
+    through the other; two confirmations of one hash racing through both write once."""
+    key = key_for(services, SHOPPER)
+    raced: list[types.CallToolResult] = []
+
+    async def session(first: str, second: str) -> None:
+        asked: list[str] = []
+        async with (
+            http_client(first, key) as a,
+            http_client(second, key) as b,
+            http_client(first, key, elicitation_callback=answers(asked=asked)) as eliciting,
+        ):
+            question = await a.call_tool("cancel_order", CANCEL)
+            assert question.structured_content["status"] == "needs_confirmation"
+            done = await b.call_tool(
+                "cancel_order",
+                {**CANCEL, CONFIRMATION: question.structured_content["confirmation"]},
+            )
+            assert not done.is_error, done.content
+            assert order_status(services.engine) == "cancelled"
+
+            # The question rides an input_required result sealed by the first process; the
+            # person's yes reaches the second.
+            elicited = await eliciting.session.call_tool(
+                "modify_user_address", NEW_ADDRESS, allow_input_required=True
+            )
+            assert isinstance(elicited, types.InputRequiredResult)
+            assert elicited.input_requests and elicited.request_state
+            moved = await b.session.call_tool(
+                "modify_user_address",
+                NEW_ADDRESS,
+                input_responses={ELICITATION_KEY: YES},
+                request_state=elicited.request_state,
+            )
+            assert not moved.is_error, moved.content
+            assert default_city(services.engine) == "Portland"
+
+            again = await b.call_tool("modify_user_address", NEW_ADDRESS)
+            confirm = {**NEW_ADDRESS, CONFIRMATION: again.structured_content["confirmation"]}
+
+            async def confirm_through(client: Client) -> None:
+                raced.append(await client.call_tool("modify_user_address", confirm))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(confirm_through, a)
+                group.start_soon(confirm_through, b)
+
+    with mcp_processes(settings, tmp_path, 2) as (first, second):
+        anyio.run(session, first, second)
+    assert sorted(r.is_error for r in raced) == [False, True]
+    [refused] = [r for r in raced if r.is_error]
+    assert "already used" in refused.content[0].text  # type: ignore[union-attr]
+    writes = audit(services.engine, tool_name="modify_user_address", status="ok")
+    assert len(writes) == 2  # the elicited one and one of the race
+    [cancelled] = audit(services.engine, tool_name="cancel_order", status="ok")
+    assert cancelled.principal_id == "olivia_ito_3591"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+def test_http_elicitation_asks_the_person_and_writes_only_on_an_explicit_yes(
+    services: Services, http_url: str, mode: str
+) -> None:
+    """A client that declares elicitation is asked with the action's summary (on 2026-07-28 in
+    an `input_required` result; after the initialize handshake by `elicitation/create` on the
+    call's stream); a decline, or an accept that leaves the box unticked, writes nothing; each
+    answer is audited."""
+    asked: list[str] = []
+    callback = answers(
+        types.ElicitResult(action="decline"),
+        types.ElicitResult(action="accept", content={"confirm": False}),
+        YES,
+        asked=asked,
+    )
+
+    async def session() -> None:
+        async with http_client(
+            http_url, key_for(services, SHOPPER), elicitation_callback=callback, mode=mode
+        ) as client:
+            assert (client.protocol_version == "2026-07-28") == (mode == "auto")
+            declined = await client.call_tool("cancel_order", CANCEL)
+            assert declined.structured_content["status"] == "declined"
+            assert declined.structured_content["action"]["arguments"] == CANCEL
+            unticked = await client.call_tool("cancel_order", CANCEL)
+            assert unticked.structured_content["status"] == "declined"
+            assert order_status(services.engine) == "pending"
+            done = await client.call_tool("cancel_order", CANCEL)
+            assert not done.is_error, done.content
+            assert done.structured_content["order"]["status"] == "cancelled"
+
+    anyio.run(session)
+    assert order_status(services.engine) == "cancelled"
+    assert len(asked) == 3 and all(PENDING_ORDER in m for m in asked), asked
+    answered = audit(services.engine, event_type="confirmation")
+    assert [e.status for e in answered] == ["declined", "declined", "accepted"]
+    assert {e.tool_name for e in answered} == {"cancel_order"}
+    calls = audit(services.engine, event_type="tool_call", tool_name="cancel_order")
+    assert [e.status for e in calls] == ["needs_confirmation"] * 3 + ["ok"]
+
+
+def test_an_elicited_yes_confirms_only_its_own_action_for_its_own_principal_once(
+    services: Services, http_url: str
+) -> None:
+    """The question's state is sealed to the tool, its arguments and the principal: other
+    arguments, a forged state or another shopper are refused, and a replayed yes writes once."""
+    forged = json.dumps(
+        {
+            "status": "needs_confirmation",
+            "action": {"tool": "modify_user_address", "arguments": NEW_ADDRESS, "summary": "x"},
+            "confirmation": action_digest("modify_user_address", NEW_ADDRESS),
+            "message": "x",
+        }
+    )
+
+    async def session() -> None:
+        async with (
+            http_client(
+                http_url, key_for(services, SHOPPER), elicitation_callback=answers(asked=[])
+            ) as client,
+            http_client(http_url, key_for(services, OTHER_SHOPPER)) as other,
+        ):
+            question = await client.session.call_tool(
+                "modify_user_address", NEW_ADDRESS, allow_input_required=True
+            )
+            assert isinstance(question, types.InputRequiredResult)
+            assert question.input_requests is not None
+            [asked] = question.input_requests.values()
+            assert isinstance(asked, types.ElicitRequest)
+            assert "Portland" in asked.params.message
+            state = question.request_state
+            yes = {ELICITATION_KEY: YES}
+            for arguments, token, caller in [
+                ({**NEW_ADDRESS, "city": "Salem"}, state, client),
+                (NEW_ADDRESS, forged, client),
+                (NEW_ADDRESS, state, other),
+            ]:
+                with pytest.raises(MCPError, match="Invalid or expired requestState"):
+                    await caller.session.call_tool(
+                        "modify_user_address",
+                        arguments,
+                        input_responses=yes,
+                        request_state=token,
+                    )
+            assert default_city(services.engine) != "Portland"
+            done = await client.session.call_tool(
+                "modify_user_address", NEW_ADDRESS, input_responses=yes, request_state=state
+            )
+            assert not done.is_error, done.content
+            replay = await client.session.call_tool(
+                "modify_user_address", NEW_ADDRESS, input_responses=yes, request_state=state
+            )
+            assert replay.is_error
+            assert "already used" in replay.content[0].text  # type: ignore[union-attr]
+
+    anyio.run(session)
+    assert default_city(services.engine) == "Portland"
+    writes = audit(services.engine, tool_name="modify_user_address", status="ok")
+    assert len(writes) == 1
+
+
+@pytest.mark.slow  # a process of its own
+def test_stdio_elicitation_in_the_handshake_era_cancel_writes_nothing(
+    services: Services, settings: Settings
+) -> None:
+    """An initialize-handshake client over stdio is asked by a server-to-client
+    `elicitation/create` on the call's own stream; a cancel writes nothing and is audited."""
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-c", "from api.cli import main; main()", "mcp", "serve", "--as", SHOPPER],
+        env=process_env(settings),
+        cwd=str(REPO),
+    )
+    asked: list[str] = []
+    callback = answers(types.ElicitResult(action="cancel"), YES, asked=asked)
+
+    async def session() -> None:
+        async with Client(params, mode="legacy", elicitation_callback=callback) as client:
+            assert client.protocol_version.startswith("2025")
+            cancelled = await client.call_tool("cancel_order", CANCEL)
+            assert cancelled.structured_content["status"] == "cancelled"
+            assert order_status(services.engine) == "pending"
+            done = await client.call_tool("cancel_order", CANCEL)
+            assert not done.is_error, done.content
+
+    anyio.run(session)
+    assert order_status(services.engine) == "cancelled"
+    assert len(asked) == 2
+    answered = audit(services.engine, event_type="confirmation", principal_id="olivia_ito_3591")
+    assert [(e.status, e.detail["via"]) for e in answered] == [
+        ("cancelled", "elicitation"),
+        ("accepted", "elicitation"),
+    ]

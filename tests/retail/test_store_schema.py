@@ -56,7 +56,9 @@ def test_ratings_stored_before_0015_become_the_mean_of_their_reviews(engine: Eng
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.stamp(cfg, "0014")
-    upgrade(engine)
+        # 0015 alone runs again: the tables of the revisions after it exist already.
+        command.upgrade(cfg, "0015")
+        command.stamp(cfg, "head")
     with Session(engine) as session:
         rated = {p.id: (p.rating, p.review_count) for p in session.scalars(select(Product))}
     assert rated == {"dj-1": (review_rating([2, 3, 3]), 3), "dj-2": (None, 0)}
