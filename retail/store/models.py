@@ -439,7 +439,7 @@ class MonitorAlert(Base):
 
     __tablename__ = "monitor_alerts"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr
+    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr | elasticity
     feature: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(32))
     segment: Mapped[dict[str, Any]] = mapped_column()
