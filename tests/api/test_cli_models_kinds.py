@@ -1,6 +1,7 @@
-"""The elasticity model and the intent classifier as registry kinds: trained into the registry
-with a signed manifest and lineage, listed, shown, promoted and rolled back by `aisle models` like
-the forecaster, and served from their champion: a rollback restores what is served, bit for bit.
+"""The elasticity model, the intent classifier and the RAG index as registry kinds: trained (or
+ingested) into the registry with a signed manifest and lineage, listed, shown, promoted and
+rolled back by `aisle models` like the forecaster, and served from their champion: a rollback
+restores what is served, bit for bit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from typer.testing import Result
 
 from agents.nlu.intents import load_utterances, served_intent_classifier
@@ -21,8 +22,10 @@ from agents.nlu.parser import Nlu
 from ml_core.pricing.planning import load_pricing_data
 from ml_core.recommend.features import TEXT_MODEL, embed_texts
 from ml_core.registry import ArtifactRegistry
+from rag.index import QdrantRagStore, open_backend
+from rag.retrieve import Retriever
 from retail.settings import get_settings
-from retail.store.models import DailySales
+from retail.store.models import DailySales, Policy
 from retail.store.open import open_store
 from retail.world.seed import PINNED_END, ScaleSpec
 from tests.agents.test_nlu import VOCABULARY
@@ -156,3 +159,58 @@ def served_intent_classifier_refuses(artifacts: Path) -> bool:
     except TamperedArtifactError:
         return True
     return False
+
+
+QUESTION = "can I return an opened item"
+
+
+def _retrieved() -> list[tuple[str, float, str]]:
+    vectors = QdrantRagStore(open_backend(get_settings()))
+    try:
+        hits = Retriever(vectors).search(QUESTION, k=5)
+    finally:
+        vectors.client.close()
+    return [(h.doc_id, h.score, h.text) for h in hits]
+
+
+def test_a_rag_index_rollback_restores_what_is_retrieved(aisle: Aisle) -> None:
+    seed_configured_world(ScaleSpec(6, 2, 10, 30, 0.8, 10, 1.0))
+    first = _json(aisle("rag", "ingest", "--json"))
+    assert isinstance(first, dict) and first["version"]
+    before = _retrieved()
+    assert before
+
+    # The store's policies change: the next ingest embeds them again.
+    engine = open_store()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(Policy).values(body=Policy.body + "\n\nOpened items are final sale.")
+            )
+    finally:
+        engine.dispose()
+    second = _json(aisle("rag", "ingest", "--candidate", "--json"))
+    assert isinstance(second, dict) and second["updated"] > 0
+    # The candidate is on disk but not served.
+    assert _retrieved() == before
+    shown = _json(aisle("models", "show", "rag-index", second["version"], "--json"))
+    assert shown["signature_verified"] and shown["stage"] == "candidate"  # type: ignore[index]
+    assert shown["data_hash"] != first_manifest_hash(first["version"])  # type: ignore[index]
+
+    _ok(aisle("models", "promote", "rag-index", second["version"], "--reason", "new policies"))
+    promoted = _retrieved()
+    assert promoted != before and any("final sale" in text for _, _, text in promoted)
+
+    _ok(aisle("models", "rollback", "rag-index", "--reason", "the policy change was withdrawn"))
+    assert _retrieved() == before
+
+    # A served version whose files changed refuses to open: a model nobody vouches for.
+    shard = _artifacts() / "rag-index" / first["version"] / "shard"
+    victim = next(p for p in sorted(shard.rglob("*")) if p.is_file() and p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[:-1])
+    refused = aisle("rag", "query", QUESTION)
+    assert refused.exit_code == 2 and "refuses to load" in refused.stderr
+
+
+def first_manifest_hash(version: str) -> str:
+    return ArtifactRegistry(_artifacts()).read_manifest("rag-index", version)[0].data_hash
