@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from api.commands.common import JsonFlag, artifact_registry, print_json
+from api.commands.common import JsonFlag, artifact_registry, print_json, registered_as
 
 nlu_app = typer.Typer(help="The local brain's intent classifier.", no_args_is_help=True)
 
@@ -50,9 +50,7 @@ def train_cmd(
         lambda texts: embed_texts(texts, cache),
         encoder=TEXT_MODEL,
         utterances=path,
-        stage="candidate" if candidate else "champion",
-        by="admin:cli",
-        reason="trained as a challenger" if candidate else "trained",
+        **registered_as(candidate),
     )
     if as_json:
         print_json(asdict(manifest))

@@ -20,6 +20,7 @@ from api.commands.common import (
     print_json,
     print_table,
     publish_outputs,
+    registered_as,
     store,
 )
 
@@ -131,9 +132,7 @@ def train_cmd(
         manifest = train_elasticities(
             engine,
             artifact_registry(),
-            stage="candidate" if candidate else "champion",
-            by="admin:cli",
-            reason="trained as a challenger" if candidate else "trained",
+            **registered_as(candidate),
         )
     if as_json:
         print_json(asdict(manifest))

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import JsonFlag, artifact_registry, print_json, store
+from api.commands.common import JsonFlag, artifact_registry, print_json, registered_as, store
 
 rag_app = typer.Typer(help="Ingest and query the RAG index.", no_args_is_help=True)
 
@@ -66,9 +66,7 @@ def ingest_cmd(
         artifact_registry(),
         hashes,
         report,
-        stage="candidate" if candidate else "champion",
-        by="admin:cli",
-        reason="ingested as a challenger" if candidate else "ingested",
+        **registered_as(candidate, "ingested"),
     )
     version = None if manifest is None else manifest.version
     if as_json:

@@ -30,10 +30,10 @@ from evals.jobs import JobRunning, JobsFile, _Heartbeat, due_jobs, load_jobs, re
 from ml_core.registry import ArtifactRegistry
 from retail.processes import holder
 from retail.settings import get_settings
-from retail.store.models import JobRun, MonitorAlert
+from retail.store.models import JobRun
 from retail.store.open import open_store
 from retail.world.seed import PINNED_END, ScaleSpec
-from tests.factories import seed_configured_world
+from tests.factories import add_drift_alert, seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 REPO = Path(__file__).resolve().parents[2]
@@ -87,23 +87,7 @@ def _world_with_an_open_alert(aisle: Aisle) -> tuple[ArtifactRegistry, str]:
     )
     engine = open_store()
     try:
-        with Session(engine) as session, session.begin():
-            session.add(
-                MonitorAlert(
-                    id="a1",
-                    kind="drift",
-                    feature="demand",
-                    level="category",
-                    segment={"category": "Tents"},
-                    as_of=ALERT_DAY,
-                    since=DAY,
-                    effect=0.27,
-                    p_value=1e-9,
-                    message=MESSAGE,
-                    retrain_kind="forecaster",
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-            )
+        add_drift_alert(engine, day=ALERT_DAY, message=MESSAGE)
     finally:
         engine.dispose()
     return registry, first["versions"][0]

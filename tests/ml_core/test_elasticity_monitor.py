@@ -24,7 +24,8 @@ from ml_core.monitoring.alerts import list_alerts, run_monitor, sales_days
 from ml_core.monitoring.drift import FIT_DAYS, WINDOW
 from ml_core.monitoring.elasticity import MIN_DAYS, elasticity_findings
 from retail.store.models import Location, PriceChange, Proposal, Variant
-from retail.world.seed import PINNED_END, ScaleSpec, seed_world
+from retail.world.seed import PINNED_END, ScaleSpec
+from tests.ml_core.tiny_world import seed_tiny_world
 
 # 40 products in 5 stores and online over 400 days: a dozen clearance markdowns.
 SPEC = ScaleSpec(40, 5, 30, 400, 0.85, 20, 1.0)
@@ -139,15 +140,7 @@ def _record(
 
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> list[Markdown]:
-    seed_world(
-        engine,
-        scale="small",
-        seed=9,
-        end=PINNED_END,
-        world_dir=tmp_path / "world",
-        show_progress=False,
-        spec=SPEC,
-    )
+    seed_tiny_world(engine, tmp_path, spec=SPEC, seed=9)
     markdowns = _world_markdowns(engine, tmp_path / "world")
     assert len(markdowns) >= 8
     return markdowns
