@@ -203,7 +203,12 @@ class Assistant:
             raise AisleError(f"The catalogue vocabulary could not be read: {outcome.error}.")
         vocabulary = Vocabulary.model_validate(outcome.output)
         cache = services.settings.var_dir / "cache"
-        nlu = Nlu.build(vocabulary, embed_texts, lambda texts: embed_texts(texts, cache))
+        nlu = Nlu.build(
+            vocabulary,
+            embed_texts,
+            lambda texts: embed_texts(texts, cache),
+            artifacts=services.settings.var_dir / "artifacts",
+        )
         load_query_model()  # every turn embeds its message; none pays for loading the model
         self.local = LocalBrain(nlu)
         self.product_names = sorted({p.name for p in vocabulary.products}, key=len, reverse=True)

@@ -27,6 +27,7 @@ from api.commands.kg import kg_app
 from api.commands.mcp import mcp_app
 from api.commands.models import models_app
 from api.commands.monitor import monitor_app
+from api.commands.nlu import nlu_app
 from api.commands.pricing import pricing_app
 from api.commands.proposals import proposals_app
 from api.commands.rag import rag_app
@@ -72,6 +73,7 @@ app.add_typer(replenish_app, name="replenish")
 app.add_typer(proposals_app, name="proposals")
 app.add_typer(pricing_app, name="pricing")
 app.add_typer(kg_app, name="kg")
+app.add_typer(nlu_app, name="nlu")
 app.add_typer(rag_app, name="rag")
 app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")

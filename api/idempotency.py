@@ -19,12 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, status
@@ -33,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import InvalidRequest
+from retail.processes import holder, holder_gone
 from retail.store.db import transaction
 from retail.store.models import IdempotencyRecord
 
@@ -91,34 +89,9 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def _process_start(pid: int) -> str | None:
-    """When process `pid` started, in clock ticks since boot (Linux's /proc); None where that
-    cannot be read (no such process, a dead one, another system)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; the fields after its ")" are plain: the
-    # state first (a killed process its parent has not yet reaped is a zombie, "Z": gone).
-    fields = stat.rsplit(")", 1)[-1].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
-def _holder() -> dict[str, str]:
-    """This worker, as an in-flight record names it: host, process id and start time (a
-    process id alone may be reused by a later process)."""
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": str(pid), "start": _process_start(pid) or ""}
-
-
 def _holder_died(record: IdempotencyRecord) -> bool:
     """Whether the worker holding an in-flight record ran on this host and is gone."""
-    holder = (record.response or {}).get("holder")
-    if not isinstance(holder, dict) or holder.get("host") != socket.gethostname():
-        return False
-    if not str(holder.get("pid", "")).isdigit() or not holder.get("start"):
-        return False
-    return _process_start(int(holder["pid"])) != holder["start"]
+    return holder_gone((record.response or {}).get("holder"))
 
 
 def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> bool:
@@ -132,7 +105,7 @@ def _insert(engine: Engine, principal_id: str, key: str, request_hash: str) -> b
                     fingerprint=request_hash,
                     state=IN_FLIGHT,
                     # Until it is answered, the record names who runs it.
-                    response={"holder": _holder()},
+                    response={"holder": holder()},
                     created_at=dt.datetime.now(dt.UTC),
                 )
             )
@@ -204,7 +177,7 @@ def _take_over(engine: Engine, record: IdempotencyRecord) -> bool:
                 IdempotencyRecord.state == IN_FLIGHT,
                 IdempotencyRecord.created_at == record.created_at,
             )
-            .values(created_at=dt.datetime.now(dt.UTC), response={"holder": _holder()})
+            .values(created_at=dt.datetime.now(dt.UTC), response={"holder": holder()})
         )
     return bool(getattr(taken, "rowcount", 0))
 

@@ -42,10 +42,11 @@ from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
+from retail.proposals import APPROVED_STATUSES
 from retail.store.models import MARKDOWN, PriceChange, Proposal, Variant
 
 # Statuses of a proposal whose prices a person decided to apply.
-APPROVED = ("approved", "edited", "executed")
+APPROVED = APPROVED_STATUSES
 
 
 class PricingError(AisleError):

@@ -27,11 +27,17 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from approvals.kinds import kind_of
-from retail.proposals import content_hash, create_proposal, list_proposals, transition
+from retail.proposals import (
+    APPROVED_STATUSES,
+    content_hash,
+    create_proposal,
+    list_proposals,
+    transition,
+)
 from retail.store.models import Proposal
 
 # Statuses whose content a person has decided to carry out: never proposed again.
-DECIDED_TO_EXECUTE = ("approved", "edited", "executed")
+DECIDED_TO_EXECUTE = APPROVED_STATUSES
 # The key an edit adds to the content: the hash of the content the planner proposed.
 PROPOSED_HASH = "proposed_hash"
 

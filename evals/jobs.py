@@ -21,11 +21,22 @@ gate answers the alert too (the gate's no is a decision), so the same day is not
 
 The forecaster in the registry covers the whole panel, so a retrain refits every series; the
 tier decides how often, and a trigger's segment is recorded as what prompted it.
+
+A run that dies (killed, crashed, its machine gone) cannot mark itself. Each run names its holder
+(host, process id and start) and beats a heartbeat while it runs (`lease` in jobs.yaml); before
+any job runs, a run whose process is gone on this host, or whose heartbeat stopped for longer
+than the lease, is marked "died" with a sentence, and the challenger it left unjudged is retired
+(it answers no alert), so the job is due again. One run of a kind runs at a time (a partial
+unique index on `job_runs`): of two schedulers racing for the same retrain, one claims it and the
+other is told it is running; a claim is checked again once held, so a retrain that finished
+while another scheduler was deciding is not run twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -35,7 +46,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from evals import promotion
@@ -43,10 +55,16 @@ from evals.compare import load_versioned_yaml
 from ml_core.forecasting.tiers import DriftRule, level_shift
 from ml_core.registry import ArtifactRegistry
 from retail.errors import AisleError
+from retail.processes import holder, holder_gone
 from retail.store.models import JobRun, MonitorAlert
 
 JOBS_FILE = Path(__file__).with_name("jobs.yaml")
 Source = Literal["drift", "performance"]
+log = logging.getLogger(__name__)
+
+
+class JobRunning(AisleError):
+    """A run of the same model kind is running: this one was not started."""
 
 
 class JobSpec(BaseModel):
@@ -70,11 +88,28 @@ class JobSpec(BaseModel):
         return self
 
 
+class Lease(BaseModel):
+    """How often a running job says it is alive, and how long a silence means it died (where
+    its process cannot be looked at: another host)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    expires_s: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _beats_within(self) -> Self:
+        if self.expires_s < 3 * self.heartbeat_s:
+            raise ValueError("expires_s must be at least three heartbeats, or a slow beat kills")
+        return self
+
+
 class JobsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: int
     drift: DriftRule = DriftRule()
+    lease: Lease = Lease()
     jobs: dict[str, JobSpec]
 
 
@@ -128,7 +163,13 @@ def open_alerts(
     """The `source` alerts asking for a retrain of `kind`, raised up to `as_of`, on a day of sales
     after the last day any version of `kind` was trained through: no version has seen the data
     that raised them. The strongest first."""
-    trained = [m.parameters.get("data_through") for m in registry.versions(kind)]
+    # A version left by a run that died was never judged: it answers nothing.
+    died = _died_runs(engine, kind)
+    trained = [
+        m.parameters.get("data_through")
+        for m in registry.versions(kind)
+        if m.parameters.get("job_run") not in died
+    ]
     through = max((dt.date.fromisoformat(d) for d in trained if d), default=None)
     query = select(MonitorAlert).where(
         MonitorAlert.kind == _ALERT_KIND[source], MonitorAlert.retrain_kind == kind
@@ -175,6 +216,16 @@ def due_jobs(
     return due
 
 
+@dataclass(frozen=True, slots=True)
+class DuePass:
+    """What `run_due` did: the runs it made, the runs it found dead and marked so, and a
+    sentence for each due job it left to a run of its kind already running."""
+
+    runs: list[dict[str, Any]]
+    died: list[dict[str, Any]]
+    skipped: list[str]
+
+
 def run_job(
     engine: Engine,
     registry: ArtifactRegistry,
@@ -189,33 +240,44 @@ def run_job(
 ) -> dict[str, Any]:
     """Run the job `name` now and record it; the run's row as a dict. Its challenger is trained
     on the sales up to `as_of` (default: all) and judged by the promotion `rules`. A failure is
-    recorded with its reason and raised."""
+    recorded with its reason and raised; a run of the same kind still running raises
+    `JobRunning` (after runs that died are marked so)."""
     jobs = jobs or load_jobs()
+    spec = _spec(jobs, name)
+    reap(engine, registry, jobs.lease)
+    run_id = _claim(engine, name, spec, trigger, segment)
+    if run_id is None:
+        raise JobRunning(_running_sentence(engine, name, spec.kind))
+    return _run_claimed(
+        engine, registry, name, spec, run_id, jobs, rules, show_progress, trigger, as_of
+    )
+
+
+def _spec(jobs: JobsFile, name: str) -> JobSpec:
     spec = jobs.jobs.get(name)
     if spec is None:
         raise AisleError(f"No job {name!r} (known: {', '.join(jobs.jobs) or 'none'}).")
-    run_id = uuid.uuid4().hex
-    with engine.begin() as conn:
-        conn.execute(
-            insert(JobRun),
-            {
-                "id": run_id,
-                "job": name,
-                "kind": spec.kind,
-                "segment": segment,
-                "trigger": trigger[:200],
-                "status": "running",
-                "started_at": _now(),
-                "versions": [],
-                "decision": {},
-                "message": "",
-            },
-        )
+    return spec
+
+
+def _run_claimed(
+    engine: Engine,
+    registry: ArtifactRegistry,
+    name: str,
+    spec: JobSpec,
+    run_id: str,
+    jobs: JobsFile,
+    rules: Path,
+    show_progress: bool,
+    trigger: str,
+    as_of: dt.date | None,
+) -> dict[str, Any]:
     versions: list[str] = []
     try:
-        decision = _retrain(
-            engine, registry, name, spec, run_id, versions, rules, show_progress, trigger, as_of
-        )
+        with _Heartbeat(engine, run_id, jobs.lease.heartbeat_s):
+            decision = _retrain(
+                engine, registry, name, spec, run_id, versions, rules, show_progress, trigger, as_of
+            )
     except Exception as exc:
         _finish(engine, run_id, "failed", versions, {}, str(exc) or type(exc).__name__)
         raise
@@ -239,6 +301,8 @@ def run_named(
     spec = jobs.jobs.get(name)
     found = None
     if spec is not None and spec.every_days is None:
+        # A run that died left a challenger that looks like an answer until it is marked.
+        reap(engine, registry, jobs.lease)
         found = _alert_trigger(engine, registry, spec, as_of)
         if found is None:
             return None
@@ -264,30 +328,38 @@ def run_due(
     rules: Path = promotion.PROMOTION_FILE,
     show_progress: bool = True,
     as_of: dt.date | None = None,
-) -> list[dict[str, Any]]:
-    """Run every job that is due (with its open alerts up to `as_of`), one after another."""
+) -> DuePass:
+    """Mark the runs that died, then run every job that is due (with its open alerts up to
+    `as_of`), one after another; a job whose kind another scheduler is retraining is left to it.
+    """
     jobs = jobs or load_jobs()
+    died = reap(engine, registry, jobs.lease)
     runs: list[dict[str, Any]] = []
+    skipped: list[str] = []
     retrained: set[str] = set()
     for due in due_jobs(engine, jobs, now or _now(), registry, as_of):
-        kind = jobs.jobs[due.job].kind
-        if kind in retrained:  # one fresh challenger per kind per pass is enough
+        spec = jobs.jobs[due.job]
+        if spec.kind in retrained:  # one fresh challenger per kind per pass is enough
+            continue
+        trigger = f"schedule: {due.why}" if due.trigger is None else due.trigger.describe()
+        segment = None if due.trigger is None else due.trigger.segment
+        run_id = _claim(engine, due.job, spec, trigger, segment)
+        if run_id is None:
+            skipped.append(_running_sentence(engine, due.job, spec.kind))
+            retrained.add(spec.kind)
+            continue
+        # Held now, so no run of the kind can start or end unseen: if one ended between the
+        # look above and the claim, the job may no longer be due.
+        if due.job not in {d.job for d in due_jobs(engine, jobs, now or _now(), registry, as_of)}:
+            _release(engine, run_id)
             continue
         runs.append(
-            run_job(
-                engine,
-                registry,
-                due.job,
-                trigger=f"schedule: {due.why}" if due.trigger is None else due.trigger.describe(),
-                segment=None if due.trigger is None else due.trigger.segment,
-                jobs=jobs,
-                rules=rules,
-                show_progress=show_progress,
-                as_of=as_of,
+            _run_claimed(
+                engine, registry, due.job, spec, run_id, jobs, rules, show_progress, trigger, as_of
             )
         )
-        retrained.add(kind)
-    return runs
+        retrained.add(spec.kind)
+    return DuePass(runs, died, skipped)
 
 
 def on_trigger(
@@ -320,6 +392,48 @@ def on_trigger(
         f"No job retrains {trigger.kind!r} on {trigger.source}; add `triggered_by: "
         f"[{trigger.source}]` to one in {JOBS_FILE.name}."
     )
+
+
+def reap(
+    engine: Engine, registry: ArtifactRegistry, lease: Lease, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Mark every running run that died as "died", with a sentence saying how it was known,
+    and retire the challengers it left unjudged; the rows marked. Each is marked by one caller
+    only, however many look at once (the update is conditional on it still running)."""
+    now = now or _now()
+    with engine.connect() as conn:
+        running = list(
+            conn.execute(select(JobRun.__table__).where(JobRun.status == "running")).mappings()
+        )
+    marked: list[dict[str, Any]] = []
+    for row in running:
+        why = _death(row, lease, now)
+        if why is None:
+            continue
+        left = _unjudged(registry, row["kind"], row["id"])
+        message = f"Died mid-run: {why}" + (
+            f" Its unjudged challenger {', '.join(left)} was retired; the job is due again."
+            if left
+            else " The job is due again."
+        )
+        with engine.begin() as conn:
+            won = conn.execute(
+                update(JobRun)
+                .where(JobRun.id == row["id"], JobRun.status == "running")
+                .values(status="died", ended_at=now, message=message)
+            ).rowcount
+        if not won:  # another scheduler marked it first
+            continue
+        for version in left:
+            registry.set_stage(
+                row["kind"],
+                version,
+                "retired",
+                by="jobs:reaper",
+                reason=f"its job run {row['id']} died before the gate judged it",
+            )
+        marked.append(describe_run(engine, row["id"]))
+    return marked
 
 
 def list_runs(engine: Engine, limit: int = 50) -> list[dict[str, Any]]:
@@ -374,8 +488,10 @@ def _retrain(
             stage="candidate",
             by=by,
             as_of=as_of,
+            lineage={"job_run": run_id},
         )
         versions.append(trained.model_version)
+        _record_versions(engine, run_id, versions)
         progress.update(task, advance=1, description=f"{name}: shadowing {trained.model_version}")
         # Every stage change of this challenger is made by this job, through the promotion rules.
         move = partial(promotion.promote, engine, registry, spec.kind, trained.model_version, by=by)
@@ -404,6 +520,134 @@ def _retrain(
             + (f", scored on {outcome.basis}" if outcome.basis else "")
         ),
     }
+
+
+def _claim(
+    engine: Engine, name: str, spec: JobSpec, trigger: str, segment: str | None
+) -> str | None:
+    """Record a run of `name` as running, held by this process; None when a run of its kind is
+    running (the database's partial unique index refuses a second: exactly one claim wins)."""
+    run_id = uuid.uuid4().hex
+    now = _now()
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(JobRun),
+                {
+                    "id": run_id,
+                    "job": name,
+                    "kind": spec.kind,
+                    "segment": segment,
+                    "trigger": trigger[:200],
+                    "status": "running",
+                    "started_at": now,
+                    "holder": holder(),
+                    "heartbeat_at": now,
+                    "versions": [],
+                    "decision": {},
+                    "message": "",
+                },
+            )
+    except IntegrityError:
+        return None
+    return run_id
+
+
+def _release(engine: Engine, run_id: str) -> None:
+    """Forget a claim that ran nothing (its job was no longer due once held)."""
+    with engine.begin() as conn:
+        conn.execute(delete(JobRun).where(JobRun.id == run_id, JobRun.status == "running"))
+
+
+def _running_sentence(engine: Engine, name: str, kind: str) -> str:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(JobRun.__table__).where(JobRun.kind == kind, JobRun.status == "running")
+            )
+            .mappings()
+            .first()
+        )
+    if row is None:  # it ended between the refused claim and this look
+        return f"{name}: not run; a run of {kind} was running and has just ended."
+    who = row["holder"] or {}
+    where = f" by process {who['pid']} on {who['host']}" if who.get("pid") else ""
+    return (
+        f"{name}: not run; {row['job']} (run {row['id'][:12]}) is retraining {kind}{where} "
+        f"since {_utc(row['started_at']):%Y-%m-%d %H:%M:%S} UTC."
+    )
+
+
+def _death(row: Any, lease: Lease, now: dt.datetime) -> str | None:
+    """How a running run is known to have died, in a sentence; None while it may be alive."""
+    who = row["holder"] or {}
+    seen = _utc(row["heartbeat_at"] or row["started_at"])
+    last = f"{seen:%Y-%m-%d %H:%M:%S} UTC"
+    if holder_gone(who):
+        return f"its process {who['pid']} on {who['host']} is gone (last heartbeat {last})."
+    silent = (now - seen).total_seconds()
+    if silent > lease.expires_s:
+        where = f"process {who['pid']} on {who['host']}" if who.get("pid") else "its process"
+        return (
+            f"no heartbeat from {where} since {last}, {silent:.0f} s ago, past its lease of "
+            f"{lease.expires_s:.0f} s."
+        )
+    return None
+
+
+def _unjudged(registry: ArtifactRegistry, kind: str, run_id: str) -> list[str]:
+    """The versions the run `run_id` trained that are still candidate or shadow."""
+    stages = registry.ledger(kind).stages
+    return [
+        m.version
+        for m in registry.versions(kind)
+        if m.parameters.get("job_run") == run_id
+        and stages.get(m.version, "candidate") in ("candidate", "shadow")
+    ]
+
+
+def _died_runs(engine: Engine, kind: str) -> set[str]:
+    with engine.connect() as conn:
+        return set(
+            conn.scalars(select(JobRun.id).where(JobRun.kind == kind, JobRun.status == "died"))
+        )
+
+
+class _Heartbeat:
+    """While the block runs, a thread stamps the run's `heartbeat_at` every `every_s` seconds.
+    A missed beat (the database busy) is only logged: the lease outlasts several."""
+
+    def __init__(self, engine: Engine, run_id: str, every_s: float) -> None:
+        self.engine, self.run_id, self.every_s = engine, run_id, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}")
+        self._thread.daemon = True
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(JobRun)
+                        .where(JobRun.id == self.run_id, JobRun.status == "running")
+                        .values(heartbeat_at=_now())
+                    )
+            except SQLAlchemyError as exc:
+                log.warning("job run %s: heartbeat missed (%s)", self.run_id, exc)
+
+
+def _record_versions(engine: Engine, run_id: str, versions: list[str]) -> None:
+    """Name the run's versions on its row as soon as they exist (a run that dies later still
+    says what it made)."""
+    with engine.begin() as conn:
+        conn.execute(update(JobRun).where(JobRun.id == run_id).values(versions=list(versions)))
 
 
 def _finish(
@@ -455,9 +699,12 @@ def _last_retrain(engine: Engine, kind: str) -> dt.datetime | None:
             .order_by(JobRun.started_at.desc())
             .limit(1)
         )
-    if last is not None and last.tzinfo is None:  # SQLite keeps no zone; stored as UTC
-        last = last.replace(tzinfo=dt.UTC)
-    return last
+    return None if last is None else _utc(last)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite keeps no zone; stored as UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _now() -> dt.datetime:

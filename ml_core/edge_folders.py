@@ -19,6 +19,7 @@ no longer exist (a killed process cannot clean up after itself). A Qdrant server
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -110,7 +111,9 @@ class ShardFolder:
     or, given `copies`, a private copy of `shared` (a reader; an empty private folder when
     `shared` has no shard yet, see `copied`)."""
 
-    def __init__(self, shared: Path, *, copies: Path | None = None) -> None:
+    def __init__(self, shared: Path, *, copies: Path | None = None, frozen: bool = False) -> None:
+        """`frozen`: `shared` is never written again (a registry version), so a reader copies
+        it without the lock (whose file beside it would change the version's files)."""
         self.shared = shared
         self._lock: FolderLock | None = None
         self._private: Path | None = None
@@ -124,7 +127,11 @@ class ShardFolder:
         _sweep(copies)
         self._private = copies / f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.path = self._private / shared.name
-        with FolderLock(shared, exclusive=False, wait_s=READ_WAIT_S):
+        with (
+            contextlib.nullcontext()
+            if frozen
+            else FolderLock(shared, exclusive=False, wait_s=READ_WAIT_S)
+        ):
             self.version = written_at(shared)
             self.copied = has_shard(shared)
             try:

@@ -212,6 +212,7 @@ class EdgeIndex:
         create: bool = True,
         copies: Path | None = None,
         search_threads: int = 1,
+        frozen: bool = False,
     ) -> None:
         self.schema = schema
         # One search thread per query by default: requests already run side by side, and on a
@@ -229,7 +230,7 @@ class EdgeIndex:
         if copies is not None and not create and not has_shard(path):
             # Checked before copying: a reader never creates the shared index.
             raise IndexNotBuiltError(f"No index at {path}; {schema.build_hint}.")
-        self.folder = ShardFolder(path, copies=copies)
+        self.folder = ShardFolder(path, copies=copies, frozen=frozen)
         try:
             self.shard = self._open(config, create)
         except BaseException:
@@ -532,9 +533,11 @@ def open_index(
     write: bool = False,
     create: bool = True,
     collection: str | None = None,
+    frozen_folder: Path | None = None,
 ) -> VectorIndex:
     """The index `name`: the collection `collection` (default `name`) on `settings.qdrant_url`
-    when set, else the Qdrant Edge shard `var_dir/indexes/<name>`.
+    when set, else the Qdrant Edge shard `var_dir/indexes/<name>`, or to read, the shard in
+    `frozen_folder` (one nothing writes again: a registry version's).
 
     With `write`, the Edge folder itself, held for as long as the index is open; without it this
     process's private copy of it, taken under `var_dir/tmp`, so any number of processes read
@@ -543,6 +546,8 @@ def open_index(
     if settings.qdrant_url:
         client = QdrantClient(url=settings.qdrant_url)
         return ServerIndex(client, collection or name, schema, create=create)
-    folder = settings.var_dir / "indexes" / name
     copies = None if write else copies_folder(settings.var_dir)
+    if frozen_folder is not None and not write:
+        return EdgeIndex(frozen_folder, schema, create=False, copies=copies, frozen=True)
+    folder = settings.var_dir / "indexes" / name
     return EdgeIndex(folder, schema, create=create, copies=copies)

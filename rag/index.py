@@ -13,14 +13,21 @@
   backend: llama-index's own Qdrant store speaks only to a server, not to Qdrant Edge.
 - `ingest` is incremental: each point carries its document's content hash, so only new or
   changed documents are embedded and written, and documents gone from the store are deleted.
+- Versions: after an ingest the Edge shard is saved as a version of `rag-index` in the model
+  registry (`register_index`: signed manifest, lineage), and readers serve the champion's copy
+  (`open_backend`), so `aisle models promote|rollback rag-index` decides what the assistant
+  retrieves from, its files verified before any process opens them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -38,7 +45,9 @@ from llama_index.core.vector_stores.types import (
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
-from ml_core.recommend.features import TEXT_DIM, embed_texts
+from ml_core.edge_folders import WRITE_WAIT_S, FolderLock
+from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL, embed_texts
+from ml_core.registry import ArtifactRegistry, Manifest, Stage
 from ml_core.vectors import (
     Condition,
     FieldKind,
@@ -57,6 +66,9 @@ from retail.settings import Settings
 DENSE = "dense"
 SPARSE = "bm25"
 COLLECTION = "aisle-rag"
+# The registry kind of the index's versions, and the shard's folder inside each.
+ARTIFACT = "rag-index"
+SHARD = "shard"
 # Payload fields with an index, by type. Flags are 0 / 1 integers: Qdrant Edge 0.9.0 matches
 # nothing on a boolean field (found by the recommender's index).
 KEYWORD_FIELDS = (
@@ -149,11 +161,67 @@ def open_backend(settings: Settings, *, create: bool = False) -> VectorIndex:
     `create` opens it to write (ingestion), creating it if need be: the Edge folder is held for
     as long as the index is open. Without it the index is opened to read, and an index never
     built is an error (`ml_core.vectors.IndexNotBuiltError`): on Qdrant Edge, a private copy of
-    the folder under `var_dir/tmp`, so any number of processes read while `aisle rag ingest`
-    writes (they serve what they copied until they reopen it)."""
+    the registry's champion `rag-index` (its files verified first), or, before any version was
+    registered, of the folder ingestion writes, under `var_dir/tmp`, so any number of processes
+    read while `aisle rag ingest` writes (they serve what they copied until they reopen it)."""
+    served = None if create or settings.qdrant_url else served_index_folder(settings)
     return open_index(
-        settings, "rag", RAG_SCHEMA, write=create, create=create, collection=COLLECTION
+        settings,
+        "rag",
+        RAG_SCHEMA,
+        write=create,
+        create=create,
+        collection=COLLECTION,
+        frozen_folder=served,
     )
+
+
+def served_index_folder(settings: Settings) -> Path | None:
+    """The champion `rag-index` version's shard, its files verified; None without one."""
+    registry = ArtifactRegistry(settings.var_dir / "artifacts")
+    if registry.ledger(ARTIFACT).champion is None:
+        return None
+    return registry.active(ARTIFACT)[1] / SHARD
+
+
+def register_index(
+    settings: Settings,
+    registry: ArtifactRegistry,
+    hashes: dict[str, str],
+    report: IngestReport,
+    *,
+    stage: Stage = "champion",
+    by: str = "system",
+    reason: str = "ingested",
+) -> Manifest | None:
+    """Save the Edge shard ingestion just wrote as a version of `rag-index` in `stage` (its
+    lineage: the documents' content hashes, the encoder); None on a Qdrant server, whose
+    collection is not a folder to version. Copied under the writers' lock: never half a write."""
+    if settings.qdrant_url:
+        return None
+    shared = settings.var_dir / "indexes" / "rag"
+    digest = hashlib.sha256("".join(f"{k}={v}\n" for k, v in sorted(hashes.items())).encode())
+
+    def write(folder: Path) -> None:
+        shutil.copytree(shared, folder / SHARD)
+
+    with FolderLock(shared, exclusive=True, wait_s=WRITE_WAIT_S):
+        return registry.save(
+            name=ARTIFACT,
+            kind=ARTIFACT,
+            data_hash=digest.hexdigest(),
+            write=write,
+            parameters={"encoder": TEXT_MODEL, "backend": "qdrant-edge", "collection": COLLECTION},
+            metrics={
+                "documents": report.documents,
+                "added": report.added,
+                "updated": report.updated,
+                "deleted": report.deleted,
+            },
+            stage=stage,
+            by=by,
+            reason=reason,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "edited": frozenset({"executed"}),
 }
 OPEN_STATUS: ProposalStatus = "proposed"
+# Statuses whose content a person decided to carry out (applied, or to be applied).
+APPROVED_STATUSES: tuple[ProposalStatus, ...] = ("approved", "edited", "executed")
 
 
 class ProposalError(AisleError):

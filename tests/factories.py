@@ -23,6 +23,7 @@ from retail.store.models import (
     Category,
     InventoryPosition,
     Location,
+    MonitorAlert,
     Product,
     Review,
     Variant,
@@ -263,6 +264,28 @@ def seed_catalogue(engine: Engine) -> Catalogue:
     """Insert the catalogue and commit it."""
     with transaction(engine) as session:
         return build_catalogue(session)
+
+
+def add_drift_alert(engine: Engine, *, day: dt.date, message: str, category: str = "Tents") -> None:
+    """A demand-drift alert on `category` across the chain, raised on `day` for a shift since
+    two days before, asking for a forecaster retrain (what `aisle monitor run` stores)."""
+    with Session(engine) as session, session.begin():
+        session.add(
+            MonitorAlert(
+                id="a1",
+                kind="drift",
+                feature="demand",
+                level="category",
+                segment={"category": category},
+                as_of=day,
+                since=day - dt.timedelta(days=2),
+                effect=0.27,
+                p_value=1e-9,
+                message=message,
+                retrain_kind="forecaster",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
 
 
 def seed_configured_world(spec: ScaleSpec, seed: int = 9) -> None:

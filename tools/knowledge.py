@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ml_core.edge_folders import FolderBusyError, ShardUnavailableError
+from ml_core.registry import ArtifactRegistry
 from ml_core.vectors import IndexNotBuiltError
 from rag.documents import product_documents, section_doc_id, see_also, split_sections
-from rag.index import QdrantRagStore, open_backend
+from rag.index import ARTIFACT, QdrantRagStore, open_backend
 from rag.retrieve import Retriever
 from retail.store.models import Policy, Product
 from tools.base import ToolContext, ToolError, not_found, tool
@@ -48,8 +49,10 @@ def rag_retriever(ctx: ToolContext) -> Retriever:
     def build() -> Retriever:
         return _OpenRetriever(QdrantRagStore(open_backend(ctx.settings)))
 
+    # A promotion or rollback of the index is served from the next question on.
+    champion = ArtifactRegistry(ctx.settings.var_dir / "artifacts").ledger(ARTIFACT).champion
     try:
-        retriever: Retriever = ctx.services.cached("rag.retriever", build)
+        retriever: Retriever = ctx.services.cached(f"rag.retriever:{champion}", build)
     except IndexNotBuiltError:
         raise ToolError(
             "not_found",

@@ -38,12 +38,8 @@ from ml_core.pricing.guardrails import (
     percent,
     rung_prices,
 )
-from ml_core.pricing.planning import (
-    MODEL_VERSION,
-    PricingData,
-    load_pricing_data,
-    plan_markdowns,
-)
+from ml_core.pricing.planning import PricingData, load_pricing_data, plan_markdowns
+from ml_core.pricing.served import elasticity_champion
 from retail.price_zones import location_names, zone_in_words
 from retail.store.models import (
     DailySales,
@@ -284,23 +280,27 @@ def item_elasticity(
         upper=_finite(row["upper"]),
         method=describe_method(str(row["method"])),
         n_periods=int(row["n_periods"]),
-        model_version=MODEL_VERSION,
+        model_version=data.elasticity_version,
         as_of=data.last_day.date().isoformat(),
     )
 
 
 def _pricing_data(ctx: ToolContext) -> PricingData:
-    """The planner's sales panels and elasticities, read and fitted once per last day of sales
-    in this process: the elasticity lookups and the markdown plan of a run share them (reading
-    them is most of a plan's cost). A new day of sales reads them again; prices scheduled by
-    approved markdowns start after it, so they do not change them."""
+    """The planner's sales panels and elasticities, read (and fitted, without a champion in the
+    registry) once per last day of sales and elasticity champion in this process: the elasticity
+    lookups and the markdown plan of a run share them (reading them is most of a plan's cost). A
+    new day of sales or a new champion reads them again; prices scheduled by approved markdowns
+    start after it, so they do not change them."""
     with Session(ctx.engine) as session:
         last_day = session.scalar(select(func.max(DailySales.day)))
     if last_day is None:
         raise not_found("There are no sales yet to estimate elasticities from.")
+    artifacts = ctx.settings.var_dir / "artifacts"
+    # A promotion or rollback of the elasticity model is read at once: its version is the key.
+    version = elasticity_champion(artifacts) or "in-process"
     data: PricingData = ctx.services.cached(
-        f"pricing.data:{last_day.isoformat()}",
-        lambda: load_pricing_data(ctx.engine, show_progress=True),
+        f"pricing.data:{last_day.isoformat()}:{version}",
+        lambda: load_pricing_data(ctx.engine, artifacts=artifacts, show_progress=True),
     )
     return data
 

@@ -11,11 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from agents.brains.orders import read_actions
 from agents.nlu.acts import classify
-from agents.nlu.intents import Encoder, IntentClassifier, load_utterances
+from agents.nlu.intents import (
+    Encoder,
+    IntentClassifier,
+    load_utterances,
+    served_intent_classifier,
+)
 from agents.nlu.query import QueryParser, QueryReading, plain_words
 from agents.nlu.slots import SlotExtractor, Slots
 from agents.state import DialogueState
@@ -188,9 +194,15 @@ class Nlu:
     """The local brain's understanding: vocabulary-bound slots plus a trained intent classifier."""
 
     def __init__(
-        self, classifier: IntentClassifier, extractor: SlotExtractor, queries: QueryParser
+        self,
+        classifier: IntentClassifier,
+        extractor: SlotExtractor,
+        queries: QueryParser,
+        intent_version: str | None = None,
     ) -> None:
         self.classifier = classifier
+        # The registry version of the classifier (None: trained in this process).
+        self.intent_version = intent_version
         self.extractor = extractor
         self.queries = queries
         # Words that describe products rather than name one ("insulated", "navy", "tent"): a
@@ -201,13 +213,22 @@ class Nlu:
 
     @classmethod
     def build(
-        cls, vocabulary: Vocabulary, encode: Encoder, encode_many: Encoder | None = None
+        cls,
+        vocabulary: Vocabulary,
+        encode: Encoder,
+        encode_many: Encoder | None = None,
+        artifacts: Path | None = None,
     ) -> Nlu:
-        """Train on the project's utterances; `encode` embeds messages, `encode_many` (if
-        given) the training set."""
-        classifier = IntentClassifier(encode).fit(load_utterances(), encode_many)
+        """The intent classifier the registry under `artifacts` serves, else one trained on the
+        project's utterances; `encode` embeds messages, `encode_many` (if given) the training
+        set."""
+        served = None if artifacts is None else served_intent_classifier(artifacts, encode)
+        if served is None:
+            classifier, version = IntentClassifier(encode).fit(load_utterances(), encode_many), None
+        else:
+            classifier, version = served
         queries = QueryParser(vocabulary, encode, encode_many, english=model_words())
-        return cls(classifier, SlotExtractor(vocabulary), queries)
+        return cls(classifier, SlotExtractor(vocabulary), queries, version)
 
     def interpret(
         self,

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from retail.errors import AisleError
 
 if TYPE_CHECKING:
-    from ml_core.registry import ArtifactRegistry
+    from ml_core.registry import ArtifactRegistry, Stage
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -53,6 +53,22 @@ def artifact_registry() -> ArtifactRegistry:
     from retail.settings import get_settings
 
     return ArtifactRegistry(get_settings().var_dir / "artifacts")
+
+
+class Registered(TypedDict):
+    stage: Stage
+    by: str
+    reason: str
+
+
+def registered_as(candidate: bool, made: str = "trained") -> Registered:
+    """The stage, author and reason a version made by a CLI command enters the registry with:
+    a challenger with `--candidate`, else the champion."""
+    return {
+        "stage": "candidate" if candidate else "champion",
+        "by": "admin:cli",
+        "reason": f"{made} as a challenger" if candidate else made,
+    }
 
 
 def print_json(payload: object) -> None:

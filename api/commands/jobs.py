@@ -57,19 +57,29 @@ def run_cmd(
 
     rules = rules or promotion.PROMOTION_FILE
     day = _day(as_of)
+    notes: list[str] = []
     with store() as engine:
         if name == "due":
-            runs = jobs.run_due(
+            done = jobs.run_due(
                 engine, artifact_registry(), rules=rules, show_progress=not quiet, as_of=day
             )
-            empty = "no job is due"
+            runs = done.runs
+            notes = [_died_note(run) for run in done.died] + done.skipped
+            empty = "no job is due" if not done.skipped else "no job run"
         else:
             run = jobs.run_named(
                 engine, artifact_registry(), name, rules=rules, show_progress=not quiet, as_of=day
             )
             runs = [] if run is None else [run]
             empty = f"{name}: no open alert it answers, nothing to retrain"
+    # Said before the runs (on stderr under --json, whose stdout stays the list of runs).
+    for note in notes:
+        typer.echo(note, err=as_json)
     _print_runs(runs, as_json, empty=empty)
+
+
+def _died_note(run: dict[str, Any]) -> str:
+    return f"Run {run['id'][:12]} of {run['job']} marked died. {run['message']}"
 
 
 @jobs_app.command("trigger")
@@ -121,8 +131,11 @@ def list_cmd(
 
     spec = jobs.load_jobs()
     with store() as engine:
+        registry = artifact_registry()
+        # A run still shown as running whose process died is marked so before it is listed.
+        jobs.reap(engine, registry, spec.lease)
         now = dt.datetime.now(dt.UTC)
-        due = {d.job: d.why for d in jobs.due_jobs(engine, spec, now, artifact_registry())}
+        due = {d.job: d.why for d in jobs.due_jobs(engine, spec, now, registry)}
         runs = jobs.list_runs(engine, limit)
     schedules: list[dict[str, Any]] = [
         {

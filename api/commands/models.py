@@ -1,7 +1,8 @@
 """`aisle models ...`: the model registry's versions and stages: list, show, diff, compare, promote,
 rollback.
 
-KIND is an artifact's name in the registry (forecaster, recommender, knowledge-graph). A promotion
+KIND is an artifact's name in the registry (forecaster, recommender, knowledge-graph, elasticity,
+intent-classifier). A promotion
 to champion goes through the kind's gate (`evals/promotion.yaml`); a refusal is one sentence and
 exit 2, and `--force --reason` is an admin's recorded override. Changes name who made them
 (`--as admin:NAME`); only an admin changes stages.
@@ -26,7 +27,11 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 KindArgument = Annotated[
-    str, typer.Argument(help="The model kind: forecaster, recommender, knowledge-graph.")
+    str,
+    typer.Argument(
+        help="The model kind: forecaster, recommender, knowledge-graph, elasticity, "
+        "intent-classifier."
+    ),
 ]
 VersionArgument = Annotated[
     str | None, typer.Argument(help="A version (default: the champion).", show_default=False)

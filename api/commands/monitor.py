@@ -1,5 +1,5 @@
 """`aisle monitor`: drift and forecast-performance checks on the store's sales, recommendation CTR
-per placement, and their alerts."""
+per placement, approved price changes' sales against their elasticity model, and their alerts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""`aisle pricing ...`: elasticities from any sales CSV, markdown proposals for the store, and the
-pricing agent's run up to the pricing manager's decisions."""
+"""`aisle pricing ...`: elasticities from any sales CSV, the store's elasticity model trained into
+the registry, markdown proposals for the store, and the pricing agent's run up to the pricing
+manager's decisions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.commands.common import JsonFlag, print_json, print_table, publish_outputs, store
+from api.commands.common import (
+    JsonFlag,
+    artifact_registry,
+    print_json,
+    print_table,
+    publish_outputs,
+    registered_as,
+    store,
+)
 
 pricing_app = typer.Typer(help="Price elasticities and markdown proposals.", no_args_is_help=True)
 
@@ -101,6 +110,38 @@ def elasticity_cmd(
     publish_outputs(output_dir, write)
     _print_items(items)
     typer.echo(f"wrote elasticities.csv and summary.json to {output_dir}")
+
+
+@pricing_app.command("train")
+def train_cmd(
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate",
+            help="Register the fit as a challenger: plans and answers use it only once "
+            "`aisle models promote elasticity` makes it champion.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Fit the store's per-product elasticities and save them as a version of the `elasticity`
+    model in the registry (champion by default), which the planner and the pricing tools read."""
+    from ml_core.pricing.served import train_elasticities
+
+    with store() as engine:
+        manifest = train_elasticities(
+            engine,
+            artifact_registry(),
+            **registered_as(candidate),
+        )
+    if as_json:
+        print_json(asdict(manifest))
+        return
+    typer.echo(
+        f"elasticity version {manifest.version} ({'candidate' if candidate else 'champion'}): "
+        f"{manifest.metrics['products']} products, sales through "
+        f"{manifest.parameters['data_through']}"
+    )
 
 
 def _table(parts: list[Any]) -> Any:

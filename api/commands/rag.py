@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from api.commands.common import JsonFlag, print_json, store
+from api.commands.common import JsonFlag, artifact_registry, print_json, registered_as, store
 
 rag_app = typer.Typer(help="Ingest and query the RAG index.", no_args_is_help=True)
 
@@ -21,13 +21,25 @@ class QueryMode(StrEnum):
 
 
 @rag_app.command("ingest")
-def ingest_cmd(as_json: JsonFlag = False) -> None:
+def ingest_cmd(
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate",
+            help="Register the index as a challenger: it serves only once `aisle models "
+            "promote rag-index` makes it champion.",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
     """Index the catalogue, reviews, size guides and policies; only changed documents are
-    embedded again, and removed ones are deleted."""
-    from rag.index import QdrantRagStore, ingest, open_backend
+    embedded again, and removed ones are deleted. The index is then saved as a version of
+    `rag-index` in the registry (champion by default), which is what readers serve."""
+    from rag.index import QdrantRagStore, ingest, open_backend, register_index
     from retail.settings import get_settings
 
-    vectors = QdrantRagStore(open_backend(get_settings(), create=True))
+    settings = get_settings()
+    vectors = QdrantRagStore(open_backend(settings, create=True))
     try:
         with (
             store() as engine,
@@ -46,15 +58,26 @@ def ingest_cmd(as_json: JsonFlag = False) -> None:
                 vectors,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        hashes = vectors.hashes()
     finally:
         vectors.client.close()
+    manifest = register_index(
+        settings,
+        artifact_registry(),
+        hashes,
+        report,
+        **registered_as(candidate, "ingested"),
+    )
+    version = None if manifest is None else manifest.version
     if as_json:
-        print_json(report.as_dict())
+        print_json({**report.as_dict(), "version": version})
         return
     typer.echo(
         f"{report.documents:,} documents: {report.added:,} added, {report.updated:,} updated, "
         f"{report.unchanged:,} unchanged, {report.deleted:,} deleted "
         f"in {report.seconds:.1f} s ({report.docs_per_second:.0f} docs/s)"
+        + ("" if version is None else f"; rag-index version {version}")
+        + (" (candidate)" if candidate and version else "")
     )
 
 

@@ -75,6 +75,7 @@ def run_store_forecast(
     stage: Stage = "champion",
     by: str = "system",
     as_of: dt.date | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ForecastRunResult:
     """Fit `model` on the store's panel and store its forecast; with `reconciliation`,
     `aggregate_model` (a fresh model of the same kind) forecasts the hierarchy's aggregates.
@@ -82,7 +83,8 @@ def run_store_forecast(
     horizon totals' calibration is stored with the run (`ml_core.forecasting.horizon`).
     The version enters the registry in `stage`: a champion serves at once, a candidate's
     forecast is stored but serves only once it is promoted (`ml_core.forecasting.served`).
-    With `as_of`, only the sales up to that day are seen (a retrain on the day of an alert)."""
+    With `as_of`, only the sales up to that day are seen (a retrain on the day of an alert).
+    `lineage`: more of what made the version (the job run that trained it), in its manifest."""
     if reconciliation is not None and aggregate_model is None:
         raise ValueError("Reconciliation needs a model for the aggregate series.")
     data, last_day = sales_panel(
@@ -137,6 +139,7 @@ def run_store_forecast(
             # Lineage: the last day of sales the model saw. An alert raised after it is one
             # this version has not answered (`evals.jobs.open_alerts`).
             "data_through": last_day.date().isoformat(),
+            **(lineage or {}),
         },
         stage=stage,
         by=by,

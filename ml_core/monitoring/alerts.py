@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ml_core.monitoring.ctr import CtrFinding, ctr_findings
 from ml_core.monitoring.drift import HISTORY_DAYS, DriftFinding, check_history, scan
+from ml_core.monitoring.elasticity import ElasticityFinding, elasticity_findings
 from ml_core.monitoring.performance import ForecastFinding, forecast_findings
 from ml_core.monitoring.segments import load_segment_panel
 from retail.errors import AisleError
@@ -63,9 +64,9 @@ def _as_date(value: object) -> dt.date:
 
 
 def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
-    """Check demand drift per segment, the latest forecast against its band and each
-    placement's recommendation CTR on `as_of` (default: the last day with sales), and store the
-    alerts."""
+    """Check demand drift per segment, the latest forecast against its band, each placement's
+    recommendation CTR and each approved price change's sales against its elasticity model on
+    `as_of` (default: the last day with sales), and store the alerts."""
     first, last = sales_days(engine)
     as_of = last if as_of is None else as_of
     if as_of > last:
@@ -75,11 +76,13 @@ def run_monitor(engine: Engine, as_of: dt.date | None = None) -> MonitorResult:
     drift = scan(panel, as_of, as_of)
     forecast = forecast_findings(engine, as_of)
     ctr = ctr_findings(engine, as_of)
+    elasticity = elasticity_findings(engine, as_of)
     now = dt.datetime.now(dt.UTC)
     alerts = (
         [_drift_alert(f, now) for f in drift]
         + [_forecast_alert(f, now) for f in forecast]
         + [_ctr_alert(f, now) for f in ctr]
+        + [_elasticity_alert(f, now) for f in elasticity]
     )
     with engine.begin() as conn:
         # Re-running a day replaces its alerts: the latest data and code decide what it shows.
@@ -183,6 +186,39 @@ def _ctr_alert(f: CtrFinding, now: dt.datetime) -> MonitorAlert:
             "clicks": f.clicks,
             "reference_exposures": f.reference_exposures,
             "reference_clicks": f.reference_clicks,
+        },
+        created_at=now,
+    )
+
+
+def _elasticity_alert(f: ElasticityFinding, now: dt.datetime) -> MonitorAlert:
+    segment = {"product": f.product_id, "zone": f.zone}
+    return MonitorAlert(
+        id=_alert_id("elasticity", "elasticity", segment, f.as_of),
+        kind="elasticity",
+        feature="elasticity",
+        level="product",
+        segment=segment,
+        as_of=f.as_of,
+        since=f.since,
+        effect=round(f.effect, 4),
+        p_value=f.p_value,
+        message=f.message,
+        # The price response is the elasticity model's to re-estimate, with these sales in.
+        retrain_kind="elasticity",
+        details={
+            "proposal_id": f.proposal_id,
+            "z": round(f.z, 2),
+            "days": f.days,
+            "days_out_of_stock": f.days_out_of_stock,
+            "sold": round(f.sold, 1),
+            "predicted": round(f.predicted, 1),
+            "predicted_low": round(f.predicted_low, 1),
+            "predicted_high": round(f.predicted_high, 1),
+            "elasticity": f.elasticity,
+            "elasticity_se": f.elasticity_se,
+            "implied": round(f.implied, 3),
+            "implied_se": round(f.implied_se, 3),
         },
         created_at=now,
     )

@@ -28,6 +28,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ml_core.pricing.baseline import weekly_baseline
-from ml_core.pricing.elasticity import ITEM, LOG_PRICE, DMLElasticity
+from ml_core.pricing.elasticity import ITEM, LOG_PRICE
 from ml_core.pricing.guardrails import (
     PRICE_TOLERANCE,
     ChangeHistory,
@@ -56,10 +57,11 @@ from ml_core.pricing.markdown import (
     is_proposable,
     plan_many,
 )
-from ml_core.pricing.store_data import CONTROLS, PROMO, item_features, load_sales_records
+from ml_core.pricing.served import IN_PROCESS, fit_elasticities, served_elasticities
+from ml_core.pricing.store_data import PROMO, load_sales_records
 from retail.clock import today as clock_today
 from retail.price_zones import PriceZone, price_zones, zone_named
-from retail.settings import Settings
+from retail.settings import Settings, get_settings
 from retail.store.models import (
     DailySales,
     InventoryPosition,
@@ -72,7 +74,6 @@ from retail.store.models import (
 
 PROPOSER = "aisle pricing markdown"
 KIND = "price_change"
-MODEL_VERSION = "ppml-fe-pooled-1"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
 # The places an elasticity is shown with, on the page and in the explanation alike.
@@ -117,6 +118,8 @@ class MarkdownSummary:
     deferred_by_daily_cap: int = 0
     expected_gain: float = 0.0
     elasticity_methods: dict[str, int] = field(default_factory=dict)
+    # The elasticity model's version the plans cite (a registry version, or the in-process fit).
+    elasticity_version: str = IN_PROCESS
     rejected: list[dict[str, Any]] = field(default_factory=list)
     planned: list[PlannedMarkdown] = field(default_factory=list)
 
@@ -143,7 +146,8 @@ def plan_markdowns(
     guardrails = guardrails or Guardrails()
     now = now or dt.datetime.now(dt.UTC)
     if data is None:
-        data = load_pricing_data(engine, show_progress=show_progress)
+        artifacts = (settings or get_settings()).var_dir / "artifacts"
+        data = load_pricing_data(engine, artifacts=artifacts, show_progress=show_progress)
     with _progress(show_progress) as progress:
         task = progress.add_task("forecasting the baselines", total=None)
         elasticity = data.elasticity
@@ -165,6 +169,7 @@ def plan_markdowns(
                 elasticity_methods={
                     str(k): int(v) for k, v in elasticity["method"].value_counts().items()
                 },
+                elasticity_version=data.elasticity_version,
             )
             weekly = _chain_weekly_units(data, pd.Timestamp(start), horizon_weeks)
             history = _change_history(session, as_of)
@@ -207,27 +212,33 @@ def plan_markdowns(
 @dataclass(frozen=True, slots=True)
 class PricingData:
     """What the planner reads from the sales records, read once: the chain's daily panel and its
-    last day of sales, and the per-product elasticities fitted on it (`DMLElasticity`'s items by
-    product)."""
+    last day of sales, and the per-product elasticities (`DMLElasticity`'s items by product):
+    the registry's champion, or fitted on the panel, cited by `elasticity_version`."""
 
     daily: pd.DataFrame
     last_day: pd.Timestamp
     elasticity: pd.DataFrame
+    elasticity_version: str = IN_PROCESS
 
 
-def load_pricing_data(engine: Engine, *, show_progress: bool = False) -> PricingData:
-    """The planner's data: the sales records read once (most of the cost), the elasticities
-    fitted on their daily rows (a weekly average blurs a promotion's start and end), with the
+def load_pricing_data(
+    engine: Engine, *, artifacts: Path | None = None, show_progress: bool = False
+) -> PricingData:
+    """The planner's data: the sales records read once (most of the cost) and the elasticities:
+    the champion of the registry under `artifacts` when it has one (`ml_core.pricing.served`),
+    else fitted on the daily rows (a weekly average blurs a promotion's start and end), with the
     brand tiers in the prior."""
     with _progress(show_progress) as progress:
         task = progress.add_task("reading the sales records", total=None)
         records = load_sales_records(engine)
-        progress.update(task, description="fitting the elasticities")
         daily = records.daily_panel()
-        model = DMLElasticity().fit(daily, controls=CONTROLS, item_features=item_features(engine))
-    return PricingData(
-        daily=daily, last_day=records.last_day, elasticity=model.items_.set_index(ITEM)
-    )
+        served = None if artifacts is None else served_elasticities(artifacts)
+        if served is not None:
+            table, version = served
+            return PricingData(daily, records.last_day, table, version)
+        progress.update(task, description="fitting the elasticities")
+        table = fit_elasticities(engine, daily)
+    return PricingData(daily=daily, last_day=records.last_day, elasticity=table)
 
 
 def _chain_weekly_units(data: PricingData, start: pd.Timestamp, weeks: int) -> pd.DataFrame:
@@ -582,7 +593,7 @@ def _plan(
             location_id=zone.id,
             product_id=item.item_id,
             gain=plan.gain,
-            model_versions={"elasticity": MODEL_VERSION},
+            model_versions={"elasticity": summary.elasticity_version},
             expires_at=now + dt.timedelta(days=7),
         )
     )

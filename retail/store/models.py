@@ -439,7 +439,7 @@ class MonitorAlert(Base):
 
     __tablename__ = "monitor_alerts"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr
+    kind: Mapped[str] = mapped_column(String(16))  # drift | supply | forecast | ctr | elasticity
     feature: Mapped[str] = mapped_column(String(32))
     level: Mapped[str] = mapped_column(String(32))
     segment: Mapped[dict[str, Any]] = mapped_column()
@@ -631,13 +631,28 @@ class JobRun(Base):
     versions it produced and the promotion gate's decision on them."""
 
     __tablename__ = "job_runs"
+    __table_args__ = (
+        # One running run per model kind: the claim that makes two schedulers racing for the
+        # same retrain run it once (`evals.jobs`).
+        Index(
+            "uq_job_runs_running_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     job: Mapped[str] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(64))
     segment: Mapped[str | None] = mapped_column(String(100))
     trigger: Mapped[str] = mapped_column(String(200))  # schedule | manual | drift: ... | ...
-    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | died
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # Who runs it (host, process id, process start) and when it last said it was alive: a run
+    # whose process is gone, or whose heartbeat stopped for longer than its lease, died.
+    holder: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     versions: Mapped[list[Any]] = mapped_column(default=list)
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)

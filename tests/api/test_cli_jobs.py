@@ -10,16 +10,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy.orm import Session
 from typer.testing import Result
 
 from evals.jobs import due_jobs, load_jobs, tier_counts
 from ml_core.registry import ArtifactRegistry
 from retail.settings import get_settings
-from retail.store.models import MonitorAlert
 from retail.store.open import open_store
 from retail.world.seed import PINNED_END, ScaleSpec
-from tests.factories import seed_configured_world
+from tests.factories import add_drift_alert, seed_configured_world
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 
@@ -114,23 +112,7 @@ def test_an_open_drift_alert_runs_the_drift_job_once_on_the_sales_up_to_its_day(
     message = "Tents demand across the chain is 31% above its seasonal reference."
     engine = open_store()
     try:
-        with Session(engine) as session, session.begin():
-            session.add(
-                MonitorAlert(
-                    id="a1",
-                    kind="drift",
-                    feature="demand",
-                    level="category",
-                    segment={"category": "Tents"},
-                    as_of=day + dt.timedelta(days=2),
-                    since=day,
-                    effect=0.27,
-                    p_value=1e-9,
-                    message=message,
-                    retrain_kind="forecaster",
-                    created_at=dt.datetime.now(dt.UTC),
-                )
-            )
+        add_drift_alert(engine, day=day + dt.timedelta(days=2), message=message)
         jobs = load_jobs()
         now = dt.datetime.now(dt.UTC)
         # Raised after the champion's last day of sales: open, so the drift job is due, but

@@ -12,13 +12,22 @@ from retail.world.seed import PINNED_END, ScaleSpec, seed_world
 from retail.world.shocks import parse_shock
 
 
-def seed_tiny_world(engine: Engine, folder: Path, *, days: int, stores: int = 2) -> Engine:
-    """25 products, `stores` stores, 40 customers over `days` days (seed 5) into `engine`."""
-    spec = ScaleSpec(25, stores, 40, days, 0.8, 20, 1.0)
+def seed_tiny_world(
+    engine: Engine,
+    folder: Path,
+    *,
+    days: int = 400,
+    stores: int = 2,
+    spec: ScaleSpec | None = None,
+    seed: int = 5,
+) -> Engine:
+    """25 products, `stores` stores, 40 customers over `days` days (seed 5) into `engine`, or
+    the world `spec` describes; its world folder is `folder / "world"`."""
+    spec = spec or ScaleSpec(25, stores, 40, days, 0.8, 20, 1.0)
     seed_world(
         engine,
         scale="small",
-        seed=5,
+        seed=seed,
         end=PINNED_END,
         world_dir=folder / "world",
         show_progress=False,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from retail.schemas import review_rating
 from retail.settings import Settings
-from retail.store.models import Base, Product, Review
+from retail.store.models import Base, JobRun, Product, Review
 from retail.store.schema import alembic_config, current_revision, head_revision, upgrade
 
 
@@ -55,10 +58,47 @@ def test_ratings_stored_before_0015_become_the_mean_of_their_reviews(engine: Eng
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.stamp(cfg, "0014")
-        # 0015 alone runs again: the tables of the revisions after it exist already.
-        command.upgrade(cfg, "0015")
-        command.stamp(cfg, "head")
+        # Back to just before 0015 (the later revisions undone), then up again through it.
+        command.downgrade(cfg, "0014")
+    upgrade(engine)
     with Session(engine) as session:
         rated = {p.id: (p.rating, p.review_count) for p in session.scalars(select(Product))}
     assert rated == {"dj-1": (review_rating([2, 3, 3]), 3), "dj-2": (None, 0)}
+
+
+def test_runs_left_running_before_0017_keep_one_running_per_kind(engine: Engine) -> None:
+    """Before 0017 a killed job left its run "running" forever, so a kind could have several;
+    the index of one running run per kind needs all but the newest marked died."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0016")
+    runs = sa.table(
+        "job_runs", *(sa.column(c) for c in ("id", "job", "kind", "trigger", "status")),
+        sa.column("started_at", sa.DateTime(timezone=True)), sa.column("versions", sa.JSON),
+        sa.column("decision", sa.JSON), sa.column("message", sa.Text),
+    )  # fmt: skip
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    with engine.begin() as conn:
+        for n, (kind, status) in enumerate(
+            [("forecaster", "running"), ("forecaster", "running"), ("forecaster", "succeeded"),
+             ("recommender", "running")]
+        ):  # fmt: skip
+            conn.execute(
+                runs.insert().values(
+                    id=f"r{n}", job="j", kind=kind, trigger="manual", status=status,
+                    started_at=start + dt.timedelta(hours=n), versions=[], decision={},
+                    message="",
+                )
+            )  # fmt: skip
+    upgrade(engine)
+    with Session(engine) as session:
+        after = {r.id: (r.status, r.holder) for r in session.scalars(select(JobRun))}
+    assert after == {
+        "r0": ("died", {}),
+        "r1": ("running", {}),
+        "r2": ("succeeded", {}),
+        "r3": ("running", {}),
+    }
+    with Session(engine) as session:
+        assert "newer run of forecaster" in session.get(JobRun, "r0").message  # type: ignore[union-attr]
