@@ -121,6 +121,9 @@ def backtest_cmd(
             "cutoffs": [str(c.date()) for c in result.cutoffs],
             "series": int(series.frame["unique_id"].nunique()),
             "fallbacks": result.fallbacks,
+            "jobs": jobs,
+            "warm_start": warm_start,
+            "fit_seconds": result.fit_seconds,
         },
     }
     if selection is not None:
@@ -137,6 +140,8 @@ def backtest_cmd(
             metrics_dict(selection),
             "per-series choice ('best') beside every model, on windows 2..N",
         )
+    seconds = ", ".join(f"{name} {s:,.0f} s" for name, s in result.fit_seconds.items())
+    typer.echo(f"CPU time of each model's fits over the windows: {seconds}")
     typer.echo(f"wrote forecasts.csv, metrics.json and report.html to {output_dir}")
 
 

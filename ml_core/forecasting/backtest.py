@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ class BacktestResult:
     """Model names in the order they were run."""
     fallbacks: dict[str, int] = field(default_factory=dict)
     """Per model, how many (series, window) pairs fell back to a simpler model."""
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    """Per model fitted, the CPU seconds of its fits and forecasts over every window, counted
+    on the thread that ran them (a busy machine stretches them least; the global model's
+    feature prefetching on a second thread is not counted). An ensemble's members are fitted
+    once, for it and for the models that share them."""
 
 
 def resolve_models(
@@ -165,6 +171,7 @@ def backtest(
         for c, (train, _) in windows.items()
     ]
     fallbacks = dict.fromkeys(models, 0)
+    fit_seconds = dict.fromkeys(plan.runs, 0.0)
     made: dict[tuple[str, pd.Timestamp], Forecast] = {}
     progress = _progress(console, show_progress)
     with progress:
@@ -173,8 +180,9 @@ def backtest(
         )
         tasks = {name: progress.add_task(name, total=len(windows)) for name in plan.runs}
 
-        def record(name: str, cutoff: pd.Timestamp, forecast: Forecast) -> None:
+        def record(name: str, cutoff: pd.Timestamp, forecast: Forecast, seconds: float) -> None:
             made[name, cutoff] = forecast
+            fit_seconds[name] += seconds
             progress.advance(tasks[name])
             progress.advance(overall)
             for scored in plan.scored_by(name):
@@ -204,6 +212,7 @@ def backtest(
         freq=data.freq,
         models=list(models),
         fallbacks=fallbacks,
+        fit_seconds={name: round(seconds, 3) for name, seconds in fit_seconds.items()},
     )
 
 
@@ -295,7 +304,8 @@ def _progress(console: Console | None, show: bool) -> Progress:
     )
 
 
-Record = Callable[[str, pd.Timestamp, Forecast], None]
+Record = Callable[[str, pd.Timestamp, Forecast, float], None]
+_Fitted = tuple[Forecast, float]
 
 
 def _execute(
@@ -323,10 +333,10 @@ def _execute(
                 if run in plan.chained:
                     model.warm_start = True  # type: ignore[attr-defined]
                     previous[run] = model
-                record(run, cutoff, _fit_predict_window(model, train, future, horizon))
+                record(run, cutoff, *_fit_predict_window(model, train, future, horizon))
         return
 
-    done: queue.Queue[tuple[str, pd.Timestamp, Forecast | BaseException]] = queue.Queue()
+    done: queue.Queue[tuple[str, pd.Timestamp, _Fitted | BaseException]] = queue.Queue()
     stop = threading.Event()
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
     with ProcessPoolExecutor(
@@ -335,12 +345,12 @@ def _execute(
         initializer=_worker_init,
         initargs=(data, horizon),
     ) as pool:
-        futures: dict[Future[Forecast], tuple[str, pd.Timestamp]] = {}
+        futures: dict[Future[_Fitted], tuple[str, pd.Timestamp]] = {}
         for run, cutoff in jobs:
             future = pool.submit(_worker_fit_predict, plan.runs[run](), cutoff)
             futures[future] = (run, cutoff)
 
-            def report(f: Future[Forecast], key: tuple[str, pd.Timestamp] = (run, cutoff)) -> None:
+            def report(f: Future[_Fitted], key: tuple[str, pd.Timestamp] = (run, cutoff)) -> None:
                 if not f.cancelled():
                     error = f.exception()
                     done.put((*key, error if error is not None else f.result()))
@@ -374,18 +384,22 @@ def _execute(
                 run, cutoff, outcome = done.get()
                 if isinstance(outcome, BaseException):
                     raise outcome
-                record(run, cutoff, outcome)
+                record(run, cutoff, *outcome)
+            thread.join()
         finally:
+            # On an error the chain stops at its next window and no queued task starts.
             stop.set()
             for future in futures:
                 future.cancel()
-            thread.join()
 
 
 def _fit_predict_window(
     model: Forecaster, train: SeriesData, future: pd.DataFrame, horizon: int
-) -> Forecast:
-    return model.fit(train).predict(horizon, future.drop(columns="step"))
+) -> _Fitted:
+    """The forecast of `model` fitted on `train`, and the CPU seconds that took."""
+    started = time.thread_time()
+    forecast = model.fit(train).predict(horizon, future.drop(columns="step"))
+    return forecast, time.thread_time() - started
 
 
 # The panel a worker process backtests on, sent once when the worker starts, and the windows
@@ -397,7 +411,7 @@ def _worker_init(data: SeriesData, horizon: int) -> None:
     _WORKER.update(data=data, horizon=horizon, windows={})
 
 
-def _worker_fit_predict(model: Forecaster, cutoff: pd.Timestamp) -> Forecast:
+def _worker_fit_predict(model: Forecaster, cutoff: pd.Timestamp) -> _Fitted:
     data, horizon = cast(SeriesData, _WORKER["data"]), cast(int, _WORKER["horizon"])
     windows = cast(dict[pd.Timestamp, tuple[SeriesData, pd.DataFrame]], _WORKER["windows"])
     if cutoff not in windows:

@@ -217,7 +217,7 @@ class GlobalQuantileForecaster(Forecaster):
         id_dropout: float = 0.15,
         young_share: float = 0.1,
         warm_start: bool = False,
-        warm_epochs: int = 4,
+        warm_epochs: int = 6,
         seed: int = 0,
         n_threads: int = 1,
     ) -> None:
