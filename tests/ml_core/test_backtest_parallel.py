@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from rich.console import Console
+from typer.testing import Result
 
 from ml_core.forecasting.backtest import BacktestSpec, _window, backtest, cutoffs
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, Forecaster, SeriesData, Y
@@ -25,6 +28,7 @@ from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF
 from ml_core.forecasting.models import MODELS
 
+Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 COLUMNS = ["y_hat", *QUANTILE_FIELDS]
 SPEC = BacktestSpec(horizon=7, step=7, windows=3)
 # A global model small enough to train in a second or two, and an ensemble built on it.
@@ -107,6 +111,7 @@ def test_an_ensemble_alone_still_fits_its_members_and_matches_its_own_fit(
     # Its members ran only to make it: they are not scored or reported.
     assert set(result.forecasts["model"]) == {"ensemble"}
     assert list(result.metrics.index) == ["ensemble"]
+    assert set(result.fit_seconds) == {f"ensemble/{m}" for m in Ensemble(registry=REGISTRY).members}
     got, expected = _aligned(result.forecasts, _fresh_fits(panel, ["ensemble"]))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
@@ -184,3 +189,31 @@ def test_a_warm_refit_trains_at_most_warm_epochs(panel: SeriesData) -> None:
     _refit(cold, panel)
     _refit(cold, panel)
     assert cold.history_["warm_started"] is False and cold.history_["epochs"] == 3
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    # Backtests never open the store, so running them on PostgreSQL too would only repeat them.
+    return f"sqlite:///{tmp_path / 'aisle.db'}"
+
+
+def test_cli_jobs_do_not_change_the_forecasts(
+    aisle: Aisle, panel: SeriesData, tmp_path: Path
+) -> None:
+    data = tmp_path / "panel.csv"
+    panel.frame.to_csv(data, index=False)
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        result = aisle(
+            "forecast", "backtest", "--data", str(data), "--freq", "D", "--horizon", "7",
+            "--step", "7", "--windows", "3", "--models", "seasonal_naive,theta,tsb",
+            "--jobs", jobs, "--output-dir", str(out),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "CPU time of each model's fits" in result.stdout
+        summary = json.loads((out / "metrics.json").read_text())["backtest"]
+        assert summary["jobs"] == int(jobs) and summary["warm_start"] is True
+        assert set(summary["fit_seconds"]) == {"seasonal_naive", "theta", "tsb"}
+        outputs.append((out / "forecasts.csv").read_text())
+    assert outputs[0] == outputs[1]
