@@ -178,7 +178,9 @@ def backtest(
         overall = progress.add_task(
             f"backtest: {len(windows)} windows", total=len(windows) * len(plan.runs)
         )
-        tasks = {name: progress.add_task(name, total=len(windows)) for name in plan.runs}
+        # A row per model fitted, and one per ensemble, which advances as its members finish.
+        rows_of = [*plan.runs, *plan.ensembles]
+        tasks = {name: progress.add_task(name, total=len(windows)) for name in rows_of}
 
         def record(name: str, cutoff: pd.Timestamp, forecast: Forecast, seconds: float) -> None:
             made[name, cutoff] = forecast
@@ -188,6 +190,8 @@ def backtest(
             for scored in plan.scored_by(name):
                 if any((member, cutoff) not in made for member in plan.needs(scored)):
                     continue
+                if scored in plan.ensembles:
+                    progress.advance(tasks[scored])
                 result = plan.forecast_of(scored, cutoff, made)
                 fell_back = result.meta.get("fallback", ())
                 if isinstance(fell_back, Sized):

@@ -143,10 +143,12 @@ def test_progress_shows_every_model_and_window(panel: SeriesData) -> None:
     out = io.StringIO()
     console = Console(file=out, width=120, force_terminal=False)
     models = {name: REGISTRY[name] for name in ("seasonal_naive", "tsb")}
-    backtest(panel, models, SPEC, console=console)
+    ensemble = functools.partial(Ensemble, registry=REGISTRY, members=("seasonal_naive", "tsb"))
+    backtest(panel, {**models, "ensemble": ensemble}, SPEC, console=console)
     text = out.getvalue()
+    # Two fits per window; the ensemble only combines them, and has its row too.
     assert "backtest: 3 windows" in text and "6/6" in text
-    for name in models:
+    for name in [*models, "ensemble"]:
         line = next(line for line in text.splitlines() if line.startswith(name))
         assert "3/3" in line
 
