@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 from operator import itemgetter
 from pathlib import Path
@@ -50,6 +51,23 @@ def backtest_cmd(
         str | None,
         typer.Option("--models", help="Comma-separated model names (default: every model)."),
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Fits at a time: models and windows run in this many processes "
+            "(default: one per CPU core).",
+        ),
+    ] = max(1, os.cpu_count() or 1),
+    warm_start: Annotated[
+        bool,
+        typer.Option(
+            "--warm-start/--cold-start",
+            help="Refit the global model on each window starting from the previous window's "
+            "weights, with fewer epochs (default), or train it from scratch on every window.",
+        ),
+    ] = True,
 ) -> None:
     """Rolling-origin backtest of forecasters on any long CSV, with metrics and a report.
 
@@ -86,7 +104,7 @@ def backtest_cmd(
     except OSError as exc:
         raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
 
-    result = backtest(series, chosen, spec)
+    result = backtest(series, chosen, spec, n_jobs=jobs, warm_start=warm_start)
 
     result.forecasts.to_csv(output_dir / "forecasts.csv", index=False, date_format="%Y-%m-%d")
     per_model = metrics_dict(result.metrics)
@@ -103,6 +121,9 @@ def backtest_cmd(
             "cutoffs": [str(c.date()) for c in result.cutoffs],
             "series": int(series.frame["unique_id"].nunique()),
             "fallbacks": result.fallbacks,
+            "jobs": jobs,
+            "warm_start": warm_start,
+            "fit_seconds": result.fit_seconds,
         },
     }
     if selection is not None:
@@ -119,6 +140,8 @@ def backtest_cmd(
             metrics_dict(selection),
             "per-series choice ('best') beside every model, on windows 2..N",
         )
+    seconds = ", ".join(f"{name} {s:,.0f} s" for name, s in result.fit_seconds.items())
+    typer.echo(f"CPU time of each model's fits over the windows: {seconds}")
     typer.echo(f"wrote forecasts.csv, metrics.json and report.html to {output_dir}")
 
 

@@ -9,16 +9,31 @@ window out.
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence, Sized
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, Forecaster, SeriesData, Y
+from ml_core.forecasting.base import (
+    DS,
+    ID,
+    QUANTILE_FIELDS,
+    Forecast,
+    Forecaster,
+    SeriesData,
+    Y,
+)
 from ml_core.forecasting.data import PERIOD, SEASON_LENGTH
+from ml_core.forecasting.ensemble import Ensemble
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
 from retail.errors import AisleError
 
@@ -78,6 +93,11 @@ class BacktestResult:
     """Model names in the order they were run."""
     fallbacks: dict[str, int] = field(default_factory=dict)
     """Per model, how many (series, window) pairs fell back to a simpler model."""
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+    """Per model fitted, the CPU seconds of its fits and forecasts over every window, counted
+    on the thread that ran them (a busy machine stretches them least; the global model's
+    feature prefetching on a second thread is not counted). An ensemble's members are fitted
+    once, for it and for the models that share them."""
 
 
 def resolve_models(
@@ -103,11 +123,22 @@ def backtest(
     *,
     show_progress: bool = True,
     console: Console | None = None,
+    n_jobs: int = 1,
+    warm_start: bool = False,
 ) -> BacktestResult:
     """Fit every model on every window and score its forecasts against the actuals.
 
     Forecast rows with no actual (a series that ends inside the window) are dropped. Progress
-    (windows x models) goes to `console`, stderr by default.
+    (each model's windows, and all of them) goes to `console`, stderr by default.
+
+    Nothing is fitted twice: an `Ensemble` combines the forecasts its members made on the same
+    window (members not among `models` run too, unscored) instead of fitting its own copies.
+    With `warm_start`, a model that can start from its previous fit (`WarmStartable`, the
+    global model) is refitted window after window, each fit continuing from the one before;
+    its forecasts then differ from a fresh fit's (see docs/BENCHMARKS.md for how much). With
+    `n_jobs` > 1 the other (model, window) fits run in worker processes meanwhile, n_jobs of
+    them in all counting the one that trains the warm-started models here; every forecast is
+    the one a fit in this process gives.
     """
     spec.check()
     if not models:
@@ -124,41 +155,52 @@ def backtest(
             f"{spec.horizon} and step {spec.step} need at least {needed}; use fewer windows, "
             f"a smaller step or a shorter horizon."
         )
+    windows: dict[pd.Timestamp, tuple[SeriesData, pd.DataFrame]] = {}
+    for cutoff in cuts:
+        window = _window(data, cutoff, spec.horizon)
+        if window is not None:
+            windows[cutoff] = window
+    if not windows:
+        raise BacktestError("No series has data at any cutoff, so there is nothing to score.")
 
+    plan = _Plan.of(models, warm_start)
     actuals = frame[[ID, DS, Y]]
     rows: list[pd.DataFrame] = []
-    scales: list[pd.DataFrame] = []
+    scales = [
+        seasonal_scale(train.frame, SEASON_LENGTH[data.freq]).reset_index().assign(**{CUTOFF: c})
+        for c, (train, _) in windows.items()
+    ]
     fallbacks = dict.fromkeys(models, 0)
-    progress = Progress(
-        TextColumn("{task.description:<36}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console or Console(stderr=True),
-        disable=not show_progress,
-    )
+    fit_seconds = dict.fromkeys(plan.runs, 0.0)
+    made: dict[tuple[str, pd.Timestamp], Forecast] = {}
+    progress = _progress(console, show_progress)
     with progress:
-        task = progress.add_task("backtest", total=len(cuts) * len(models))
-        for w, cutoff in enumerate(cuts, start=1):
-            window = _window(data, cutoff, spec.horizon)
-            if window is None:
-                progress.advance(task, len(models))
-                continue
-            train, future = window
-            scale = seasonal_scale(train.frame, SEASON_LENGTH[data.freq]).reset_index()
-            scales.append(scale.assign(**{CUTOFF: cutoff}))
-            for name, factory in models.items():
-                progress.update(task, description=f"window {w}/{len(cuts)}: {name}")
-                model = factory()
-                forecast = model.fit(train).predict(spec.horizon, future.drop(columns="step"))
-                fell_back = forecast.meta.get("fallback", ())
+        overall = progress.add_task(
+            f"backtest: {len(windows)} windows", total=len(windows) * len(plan.runs)
+        )
+        # A row per model fitted, and one per ensemble, which advances as its members finish.
+        rows_of = [*plan.runs, *plan.ensembles]
+        tasks = {name: progress.add_task(name, total=len(windows)) for name in rows_of}
+
+        def record(name: str, cutoff: pd.Timestamp, forecast: Forecast, seconds: float) -> None:
+            made[name, cutoff] = forecast
+            fit_seconds[name] += seconds
+            progress.advance(tasks[name])
+            progress.advance(overall)
+            for scored in plan.scored_by(name):
+                if any((member, cutoff) not in made for member in plan.needs(scored)):
+                    continue
+                if scored in plan.ensembles:
+                    progress.advance(tasks[scored])
+                result = plan.forecast_of(scored, cutoff, made)
+                fell_back = result.meta.get("fallback", ())
                 if isinstance(fell_back, Sized):
-                    fallbacks[name] += len(fell_back)
-                scored = _score(forecast.to_frame(), future, actuals, spec, name)
-                rows.append(scored.assign(**{CUTOFF: cutoff, "model": name}))
-                progress.advance(task)
-    if not rows:
-        raise BacktestError("No series has data at any cutoff, so there is nothing to score.")
+                    fallbacks[scored] += len(fell_back)
+                future = windows[cutoff][1]
+                part = _score(result.to_frame(), future, actuals, spec, scored)
+                rows.append(part.assign(**{CUTOFF: cutoff, "model": scored}))
+
+        _execute(plan, data, windows, spec.horizon, n_jobs, record)
     forecasts = pd.concat(rows, ignore_index=True)[list(FORECAST_COLUMNS)]
     forecasts = forecasts.sort_values(["model", CUTOFF, ID, DS], kind="stable")
     forecasts = forecasts.reset_index(drop=True)
@@ -174,7 +216,214 @@ def backtest(
         freq=data.freq,
         models=list(models),
         fallbacks=fallbacks,
+        fit_seconds={name: round(seconds, 3) for name, seconds in fit_seconds.items()},
     )
+
+
+@runtime_checkable
+class WarmStartable(Protocol):
+    """A forecaster whose `fit`, once it is fitted, can start from what it learned
+    (scikit-learn's `warm_start`): the backtest refits one such model window after window."""
+
+    warm_start: bool
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a backtest fits: `runs` (name -> factory), each fitted once per window, and how the
+    scored models are made from them: a plain model is its own run, an ensemble the
+    combination of its members' runs."""
+
+    scored: list[str]
+    runs: dict[str, Callable[..., Forecaster]]
+    chained: set[str]
+    """Runs fitted as one warm-started model, window after window."""
+    ensembles: dict[str, tuple[Ensemble, dict[str, str]]]
+    """Scored ensemble -> (the ensemble, member name -> the run holding its forecasts)."""
+
+    @classmethod
+    def of(cls, models: Mapping[str, Callable[..., Forecaster]], warm_start: bool) -> _Plan:
+        runs: dict[str, Callable[..., Forecaster]] = {}
+        chained: set[str] = set()
+        ensembles: dict[str, tuple[Ensemble, dict[str, str]]] = {}
+        members: dict[str, Callable[..., Forecaster]] = {}
+        for name, factory in models.items():
+            model = factory()
+            if not isinstance(model, Ensemble):
+                runs[name] = factory
+                if warm_start and isinstance(model, WarmStartable):
+                    chained.add(name)
+                continue
+            unknown = [m for m in model.members if m not in model.registry]
+            if unknown or not model.members:
+                raise ValueError(
+                    f"Unknown ensemble members {unknown}; known: {list(model.registry)}."
+                )
+            runs_of: dict[str, str] = {}
+            for member in model.members:
+                made_by = model.registry[member]
+                # The caller's own run of a member is reused only if it is the same model.
+                run = member if models.get(member) is made_by else f"{name}/{member}"
+                runs_of[member] = run
+                members[run] = made_by
+            ensembles[name] = (model, runs_of)
+        for run, factory in members.items():
+            if run not in runs:
+                runs[run] = factory
+                if warm_start and isinstance(factory(), WarmStartable):
+                    chained.add(run)
+        return cls(list(models), runs, chained, ensembles)
+
+    def needs(self, scored: str) -> list[str]:
+        """The runs whose forecasts make `scored`'s."""
+        if scored in self.ensembles:
+            return list(self.ensembles[scored][1].values())
+        return [scored]
+
+    def scored_by(self, run: str) -> list[str]:
+        """The scored models `run`'s forecasts go into (none for an ensemble's own member)."""
+        out = [run] if run in self.scored and run not in self.ensembles else []
+        out += [name for name, (_, runs) in self.ensembles.items() if run in runs.values()]
+        return out
+
+    def forecast_of(
+        self, scored: str, cutoff: pd.Timestamp, made: Mapping[tuple[str, pd.Timestamp], Forecast]
+    ) -> Forecast:
+        if scored not in self.ensembles:
+            return made[scored, cutoff]
+        ensemble, runs = self.ensembles[scored]
+        return ensemble.combine_forecasts(
+            {member: made[run, cutoff] for member, run in runs.items()}
+        )
+
+
+def _progress(console: Console | None, show: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<36}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        disable=not show,
+    )
+
+
+Record = Callable[[str, pd.Timestamp, Forecast, float], None]
+_Fitted = tuple[Forecast, float]
+
+
+def _execute(
+    plan: _Plan,
+    data: SeriesData,
+    windows: Mapping[pd.Timestamp, tuple[SeriesData, pd.DataFrame]],
+    horizon: int,
+    n_jobs: int,
+    record: Record,
+) -> None:
+    """Fit every run on every window and hand each forecast to `record`, in this thread.
+
+    The warm-started chains train in a thread of this process (torch leaves the GIL while it
+    computes), which then takes over the tasks not yet started; every other (run, window) fit
+    is a task for a pool of n_jobs - 1 worker processes. One job: all here, in order.
+    """
+    jobs = [(run, cutoff) for cutoff in windows for run in plan.runs if run not in plan.chained]
+    chains = [run for run in plan.runs if run in plan.chained]
+    workers = min(n_jobs - 1, len(jobs))
+    if workers < 1:
+        previous: dict[str, Forecaster] = {}
+        for cutoff, (train, future) in windows.items():
+            for run in plan.runs:
+                model = previous.get(run) or plan.runs[run]()
+                if run in plan.chained:
+                    model.warm_start = True  # type: ignore[attr-defined]
+                    previous[run] = model
+                record(run, cutoff, *_fit_predict_window(model, train, future, horizon))
+        return
+
+    done: queue.Queue[tuple[str, pd.Timestamp, _Fitted | BaseException]] = queue.Queue()
+    stop = threading.Event()
+    context = multiprocessing.get_context("spawn")  # fork is unsafe once torch has threads
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_worker_init,
+        initargs=(data, horizon),
+    ) as pool:
+        futures: dict[Future[_Fitted], tuple[str, pd.Timestamp]] = {}
+        for run, cutoff in jobs:
+            future = pool.submit(_worker_fit_predict, plan.runs[run](), cutoff)
+            futures[future] = (run, cutoff)
+
+            def report(f: Future[_Fitted], key: tuple[str, pd.Timestamp] = (run, cutoff)) -> None:
+                if not f.cancelled():
+                    error = f.exception()
+                    done.put((*key, error if error is not None else f.result()))
+
+            future.add_done_callback(report)
+
+        def chain() -> None:
+            try:
+                for run in chains:
+                    model = plan.runs[run]()
+                    model.warm_start = True  # type: ignore[attr-defined]
+                    for cutoff, (train, future) in windows.items():
+                        if stop.is_set():
+                            return
+                        done.put((run, cutoff, _fit_predict_window(model, train, future, horizon)))
+                # Done with the chains: take over the tasks no worker has started yet.
+                for future, (run, cutoff) in reversed(list(futures.items())):
+                    if stop.is_set():
+                        return
+                    if future.cancel():
+                        train, ahead = windows[cutoff]
+                        model = plan.runs[run]()
+                        done.put((run, cutoff, _fit_predict_window(model, train, ahead, horizon)))
+            except BaseException as error:  # handed to the main thread, which raises it
+                done.put(("", pd.Timestamp(0), error))
+
+        thread = threading.Thread(target=chain, name="backtest-chain", daemon=True)
+        thread.start()
+        try:
+            for _ in range(len(jobs) + len(chains) * len(windows)):
+                run, cutoff, outcome = done.get()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                record(run, cutoff, *outcome)
+            thread.join()
+        finally:
+            # On an error the chain stops at its next window and no queued task starts.
+            stop.set()
+            for future in futures:
+                future.cancel()
+
+
+def _fit_predict_window(
+    model: Forecaster, train: SeriesData, future: pd.DataFrame, horizon: int
+) -> _Fitted:
+    """The forecast of `model` fitted on `train`, and the CPU seconds that took."""
+    started = time.thread_time()
+    forecast = model.fit(train).predict(horizon, future.drop(columns="step"))
+    return forecast, time.thread_time() - started
+
+
+# The panel a worker process backtests on, sent once when the worker starts, and the windows
+# cut from it so far (each worker meets each window once per run it fits on it).
+_WORKER: dict[str, object] = {}
+
+
+def _worker_init(data: SeriesData, horizon: int) -> None:
+    _WORKER.update(data=data, horizon=horizon, windows={})
+
+
+def _worker_fit_predict(model: Forecaster, cutoff: pd.Timestamp) -> _Fitted:
+    data, horizon = cast(SeriesData, _WORKER["data"]), cast(int, _WORKER["horizon"])
+    windows = cast(dict[pd.Timestamp, tuple[SeriesData, pd.DataFrame]], _WORKER["windows"])
+    if cutoff not in windows:
+        window = _window(data, cutoff, horizon)
+        assert window is not None  # the main process only sends windows that have series
+        windows[cutoff] = window
+    train, future = windows[cutoff]
+    return _fit_predict_window(model, train, future, horizon)
 
 
 def _window(

@@ -64,10 +64,18 @@ class Ensemble(Forecaster):
     def predict(self, horizon: int, future: pd.DataFrame | None = None) -> Forecast:
         if not hasattr(self, "models_"):
             raise NotFittedError(f"{type(self).__name__} must be fitted before predict.")
+        forecasts = [model.predict(horizon, future) for model in self.models_]
+        return self.combine_forecasts(dict(zip(self.members, forecasts, strict=True)))
+
+    def combine_forecasts(self, forecasts: Mapping[str, Forecast]) -> Forecast:
+        """The combination of the members' forecasts of the same rows, by member name.
+
+        `predict` combines the members it fitted; a backtest that has already fitted every
+        member on a window combines their forecasts here instead of fitting them again.
+        """
         columns = ["y_hat", *QUANTILE_FIELDS]
         frames = [
-            model.predict(horizon, future).to_frame().sort_values([ID, DS], kind="stable")
-            for model in self.models_
+            forecasts[name].to_frame().sort_values([ID, DS], kind="stable") for name in self.members
         ]
         keys = frames[0][[ID, DS]].reset_index(drop=True)
         for name, frame in zip(self.members[1:], frames[1:], strict=True):
