@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ml_core.forecasting.base import Forecaster
 from ml_core.forecasting.baselines import BASELINES
 from ml_core.forecasting.ensemble import Ensemble
+from ml_core.forecasting.gbm import GBMForecaster
 
 if TYPE_CHECKING:
     from retail.store.models import ForecastRun
@@ -27,6 +28,7 @@ def _ensemble(**hyperparameters: Any) -> Forecaster:
 MODELS: dict[str, Callable[..., Forecaster]] = {
     **BASELINES,
     "global": _global,
+    "gbm": GBMForecaster,
     "ensemble": _ensemble,
 }
 
@@ -39,6 +41,7 @@ MODEL_WORDS: dict[str, str] = {
     "tsb": "Intermittent-demand smoothing (TSB)",
     "croston_sba": "Croston's method for intermittent demand (SBA)",
     "global": "Global model learned across all products",
+    "gbm": "Gradient-boosted trees learned across all products (LightGBM)",
     "ensemble": "Ensemble: the median of several models",
 }
 
