@@ -25,11 +25,18 @@ def _ensemble(**hyperparameters: Any) -> Forecaster:
     return Ensemble(registry=MODELS, **hyperparameters)
 
 
+def _auto(**hyperparameters: Any) -> Forecaster:
+    from ml_core.forecasting.selection import AutoForecaster
+
+    return AutoForecaster(registry=MODELS, **hyperparameters)
+
+
 MODELS: dict[str, Callable[..., Forecaster]] = {
     **BASELINES,
     "global": _global,
     "gbm": GBMForecaster,
     "ensemble": _ensemble,
+    "auto": _auto,
 }
 
 # Each forecaster as a planner reads it: pages and proposals name a model by these words, never
@@ -43,6 +50,7 @@ MODEL_WORDS: dict[str, str] = {
     "global": "Global model learned across all products",
     "gbm": "Gradient-boosted trees learned across all products (LightGBM)",
     "ensemble": "Ensemble: the median of several models",
+    "auto": "The model (or blend of models) that forecast this data best in a cross-validation",
 }
 
 
