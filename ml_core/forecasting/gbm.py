@@ -68,6 +68,8 @@ _DEFAULT_HORIZON: dict[str, int] = {"D": 28, "W": 13}
 # Quantile forecasts below this share of the series' scale are read as zero: demand has a point
 # mass there that a regression tree's leaf values only approach.
 _ZERO = 0.01
+# Held-out rows after which the conformal shifts stop using older CV windows.
+_CONFORMAL_ROWS = 20_000
 
 
 def is_price_column(name: str) -> bool:
@@ -125,8 +127,8 @@ class GBMForecaster(Forecaster):
         feature_fraction: float = 0.8,
         bagging_fraction: float = 0.8,
         lambda_l2: float = 1.0,
-        max_rows: int = 600_000,
-        cv_max_rows: int = 300_000,
+        max_rows: int = 400_000,
+        cv_max_rows: int = 200_000,
         id_feature: bool = False,
         price_group: str | None = None,
         seed: int = 0,
@@ -495,7 +497,15 @@ class GBMForecaster(Forecaster):
         if not windows:
             return np.zeros(len(QUANTILES))
         residuals: list[list[np.ndarray]] = [[] for _ in QUANTILES]
-        for train, valid in windows:
+        # The most recent windows, until they hold enough residuals: more windows only add
+        # fits (four per window) once the quantiles of the residuals are settled.
+        used, seen = [], 0
+        for window in windows:
+            if seen >= _CONFORMAL_ROWS:
+                break
+            used.append(window)
+            seen += len(window[1].y)
+        for train, valid in used:
             z = self._encode(train, transform)
             z_valid = self._encode(valid, transform)
             for j, q in enumerate(QUANTILES):

@@ -4,13 +4,19 @@ says they move demand, and a target transform chosen on the training data's own 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import Result
 
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, NotFittedError, SeriesData, Y
 from ml_core.forecasting.gbm import TRANSFORMS, GBMForecaster
 
+Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 WEEKS = 120
 HORIZON = 6
 # Few trees and one CV window keep the file fast; the defaults are the same code path.
@@ -141,3 +147,33 @@ def test_bad_calls_say_what_is_wrong(
         model.predict(HORIZON, test.iloc[1:])
     with pytest.raises(ValueError, match="unknown target transform"):
         GBMForecaster(transforms=("boxcox",)).fit(SeriesData(test, "W"))
+
+
+def test_the_cli_backtests_the_gbm_with_covariates_statics_and_breakdowns(
+    aisle: Aisle, tmp_path: Path
+) -> None:
+    # A weekly long CSV as a retailer exports it: store x brand series with price and
+    # promotion columns, given to the GBM as --future-exog and --static-cols.
+    csv = tmp_path / "weekly.csv"
+    panel = _panel()
+    small = panel[panel[ID].str.startswith(("tea-0", "jam-1", "oats-2"))]  # 6 series
+    small.rename(columns={ID: "series", DS: "week", Y: "units", "category": "brand"}).assign(
+        week=lambda f: f["week"].dt.strftime("%Y-%m-%d")
+    ).to_csv(csv, index=False)
+    out = tmp_path / "bt"
+    result = aisle(
+        "forecast", "backtest", "--data", str(csv), "--freq", "W",
+        "--horizon", "3", "--gap", "1", "--step", "2", "--windows", "2",
+        "--id-col", "series", "--time-col", "week", "--target-col", "units",
+        "--future-exog", "price,promo", "--static-cols", "store,brand",
+        "--models", "seasonal_naive,gbm", "--output-dir", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"seasonal_naive", "gbm"}
+    assert metrics["models"]["gbm"]["wape"] < metrics["models"]["seasonal_naive"]["wape"]
+    assert set(metrics["by_step"]["gbm"]) == {"2", "3"}  # gap 1: steps 2 and 3 are scored
+    assert set(metrics["by_segment"]) == {"store", "brand"}
+    assert set(metrics["by_segment"]["store"]["gbm"]) == {"north", "south"}
+    report = (out / "report.html").read_text()
+    assert "Error by horizon step" in report and "Error by store" in report
