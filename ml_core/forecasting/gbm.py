@@ -53,7 +53,9 @@ from ml_core.forecasting.features import (
     Panel,
     build_panel,
     calendar_features,
+    check_training_data,
     default_spec,
+    future_covariates,
     history_features,
     n_history_features,
     n_step_features,
@@ -158,12 +160,8 @@ class GBMForecaster(Forecaster):
     def fit(self, data: SeriesData) -> Self:
         import lightgbm as lgb
 
+        check_training_data(data)
         frame = data.frame
-        missing = [c for c in (ID, DS, Y, *data.future_exog, *data.static_cols) if c not in frame]
-        if missing:
-            raise ValueError(f"the data has no column(s) {', '.join(missing)}")
-        if frame.empty:
-            raise ValueError("the data has no rows to fit on")
         unknown = [t for t in self.transforms if t not in TRANSFORMS]
         if unknown or not self.transforms:
             raise ValueError(f"unknown target transform(s) {unknown}; choose from {TRANSFORMS}")
@@ -535,7 +533,7 @@ class GBMForecaster(Forecaster):
             )
         index = self.index_[self.index_.groupby(ID).cumcount() < horizon].reset_index(drop=True)
         n = len(self.ids_)
-        raw = self._future_values(index, future)
+        raw = future_covariates(index, future, self.future_exog_)
         exog = ((raw - self.exog_mean_) / self.exog_std_).astype(np.float32)
         exog = exog.reshape(n, horizon, len(self.future_exog_))
         ds = index[DS].to_numpy().reshape(n, horizon)
@@ -579,28 +577,3 @@ class GBMForecaster(Forecaster):
                 "train_rows": self.train_rows_,
             },
         )
-
-    def _future_values(self, index: pd.DataFrame, future: pd.DataFrame | None) -> np.ndarray:
-        """Raw covariate values of the forecast rows, in `index` order."""
-        cols = list(self.future_exog_)
-        if not cols:
-            return np.zeros((len(index), 0))
-        if future is None:
-            raise ValueError(
-                f"this model was fitted with future covariates ({', '.join(cols)}); "
-                "pass their values for the forecast rows in `future`"
-            )
-        absent = [c for c in (ID, DS, *cols) if c not in future]
-        if absent:
-            raise ValueError(f"`future` has no column(s) {', '.join(absent)}")
-        keyed = future[[ID, DS, *cols]].assign(**{DS: pd.to_datetime(future[DS])})
-        merged = index.merge(keyed.drop_duplicates([ID, DS]), on=[ID, DS], how="left")
-        values = merged[cols].to_numpy(dtype=np.float64)
-        lacking = np.isnan(values).any(axis=1)
-        if lacking.any():
-            first = merged.loc[lacking, [ID, DS]].iloc[0]
-            raise ValueError(
-                f"`future` lacks covariate values for {int(lacking.sum())} forecast row(s), "
-                f"e.g. {first[ID]} on {pd.Timestamp(first[DS]).date()}"
-            )
-        return values
