@@ -80,6 +80,7 @@ def backtest_cmd(
         resolve_models,
         selection_metrics,
     )
+    from ml_core.forecasting.breakdown import breakdown_dict
     from ml_core.forecasting.data import check_freq, load_series_csv
     from ml_core.forecasting.metrics import metrics_dict
     from ml_core.forecasting.models import MODELS
@@ -126,6 +127,7 @@ def backtest_cmd(
             "fit_seconds": result.fit_seconds,
         },
     }
+    summary.update(breakdown_dict(result, series))
     if selection is not None:
         summary["selection"] = {
             "rule": "per series, the model with the lowest mean MASE on the earlier windows",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_core.forecasting.base import DS, ID, Freq, Y
+from ml_core.forecasting.base import DS, ID, Freq, SeriesData, Y
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +275,42 @@ def targets(
     inside = target <= np.minimum(limit, panel.n_periods - 1)[:, None]
     values = panel.y[rows[:, None], np.minimum(target, panel.n_periods - 1)]
     return np.where(inside, values, np.nan).astype(np.float32)
+
+
+def check_training_data(data: SeriesData) -> None:
+    """A global model's training data must hold every column it names, and some rows."""
+    frame = data.frame
+    missing = [c for c in (ID, DS, Y, *data.future_exog, *data.static_cols) if c not in frame]
+    if missing:
+        raise ValueError(f"the data has no column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise ValueError("the data has no rows to fit on")
+
+
+def future_covariates(
+    index: pd.DataFrame, future: pd.DataFrame | None, cols: tuple[str, ...]
+) -> np.ndarray:
+    """(len(index), len(cols)) float64: the covariates `future` gives for the forecast rows
+    `index` (unique_id, ds), in its order; a missing column or row is a ValueError."""
+    if not cols:
+        return np.zeros((len(index), 0))
+    if future is None:
+        raise ValueError(
+            f"this model was fitted with future covariates ({', '.join(cols)}); "
+            "pass their values for the forecast rows in `future`"
+        )
+    absent = [c for c in (ID, DS, *cols) if c not in future]
+    if absent:
+        raise ValueError(f"`future` has no column(s) {', '.join(absent)}")
+    keyed = future[[ID, DS, *cols]].copy()
+    keyed[DS] = pd.to_datetime(keyed[DS])
+    merged = index.merge(keyed.drop_duplicates([ID, DS]), on=[ID, DS], how="left")
+    values = merged[list(cols)].to_numpy(dtype=np.float64)
+    lacking = np.isnan(values).any(axis=1)
+    if lacking.any():
+        first = merged.loc[lacking, [ID, DS]].iloc[0]
+        raise ValueError(
+            f"`future` lacks covariate values for {int(lacking.sum())} forecast row(s), "
+            f"e.g. {first[ID]} on {pd.Timestamp(first[DS]).date()}"
+        )
+    return values

@@ -39,7 +39,6 @@ from ml_core.forecasting.base import (
     Freq,
     NotFittedError,
     SeriesData,
-    Y,
     future_index,
 )
 from ml_core.forecasting.features import (
@@ -47,7 +46,9 @@ from ml_core.forecasting.features import (
     Panel,
     build_panel,
     calendar_features,
+    check_training_data,
     default_spec,
+    future_covariates,
     history_features,
     n_history_features,
     n_step_features,
@@ -245,12 +246,8 @@ class GlobalQuantileForecaster(Forecaster):
     # ----------------------------------------------------------------------------------- fit
 
     def fit(self, data: SeriesData) -> Self:
+        check_training_data(data)
         frame = data.frame
-        missing = [c for c in (ID, DS, Y, *data.future_exog, *data.static_cols) if c not in frame]
-        if missing:
-            raise ValueError(f"the data has no column(s) {', '.join(missing)}")
-        if frame.empty:
-            raise ValueError("the data has no rows to fit on")
         started = time.perf_counter()
         horizon = self.horizon or _DEFAULT_HORIZON[data.freq]
         spec = default_spec(data.freq, self.lags)
@@ -559,25 +556,5 @@ class GlobalQuantileForecaster(Forecaster):
 
     def _future_exog(self, index: pd.DataFrame, future: pd.DataFrame | None) -> np.ndarray:
         """Standardised covariates of the forecast rows, in `index` order."""
-        cols = list(self.future_exog_)
-        if not cols:
-            return np.zeros((len(index), 0), dtype=np.float32)
-        if future is None:
-            raise ValueError(
-                f"this model was fitted with future covariates ({', '.join(cols)}); "
-                "pass their values for the forecast rows in `future`"
-            )
-        absent = [c for c in (ID, DS, *cols) if c not in future]
-        if absent:
-            raise ValueError(f"`future` has no column(s) {', '.join(absent)}")
-        keyed = future[[ID, DS, *cols]].copy()
-        keyed[DS] = pd.to_datetime(keyed[DS])
-        merged = index.merge(keyed.drop_duplicates([ID, DS]), on=[ID, DS], how="left")
-        values = merged[cols].to_numpy(dtype=np.float64)
-        if np.isnan(values).any():
-            first = merged.loc[np.isnan(values).any(axis=1), [ID, DS]].iloc[0]
-            raise ValueError(
-                f"`future` lacks covariate values for {int(np.isnan(values).any(axis=1).sum())} "
-                f"forecast row(s), e.g. {first[ID]} on {pd.Timestamp(first[DS]).date()}"
-            )
+        values = future_covariates(index, future, self.future_exog_)
         return ((values - self.exog_mean_) / self.exog_std_).astype(np.float32)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ml_core.forecasting.base import Forecaster
 from ml_core.forecasting.baselines import BASELINES
 from ml_core.forecasting.ensemble import Ensemble
+from ml_core.forecasting.gbm import GBMForecaster
 
 if TYPE_CHECKING:
     from retail.store.models import ForecastRun
@@ -24,10 +25,18 @@ def _ensemble(**hyperparameters: Any) -> Forecaster:
     return Ensemble(registry=MODELS, **hyperparameters)
 
 
+def _auto(**hyperparameters: Any) -> Forecaster:
+    from ml_core.forecasting.selection import AutoForecaster
+
+    return AutoForecaster(registry=MODELS, **hyperparameters)
+
+
 MODELS: dict[str, Callable[..., Forecaster]] = {
     **BASELINES,
     "global": _global,
+    "gbm": GBMForecaster,
     "ensemble": _ensemble,
+    "auto": _auto,
 }
 
 # Each forecaster as a planner reads it: pages and proposals name a model by these words, never
@@ -39,7 +48,9 @@ MODEL_WORDS: dict[str, str] = {
     "tsb": "Intermittent-demand smoothing (TSB)",
     "croston_sba": "Croston's method for intermittent demand (SBA)",
     "global": "Global model learned across all products",
+    "gbm": "Gradient-boosted trees learned across all products (LightGBM)",
     "ensemble": "Ensemble: the median of several models",
+    "auto": "The model (or blend of models) that forecast this data best in a cross-validation",
 }
 
 

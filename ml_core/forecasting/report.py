@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ml_core.forecasting.backtest import BacktestResult
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, QUANTILES, SeriesData, Y
+from ml_core.forecasting.breakdown import STEP, by_segment, by_step, segment_columns
 from ml_core.forecasting.data import PERIOD
 from ml_core.forecasting.metrics import CUTOFF, NOMINAL_COVERAGE
 
@@ -78,6 +79,7 @@ def write_report(
         _img(_accuracy_chart(result.metrics)),
         "<h2>Calibration</h2>",
         _img(_calibration_chart(result.metrics)),
+        *_breakdown_sections(result, data),
         "<h2>Actuals and forecasts, largest series</h2>",
         '<p class="note">Black: actuals. Lines: each model\'s mean forecast per window; bands: '
         "p10-p90. Dashed: cutoffs.</p>",
@@ -120,6 +122,66 @@ def _metrics_table(metrics: pd.DataFrame) -> str:
     return (
         f"<table><thead><tr><th>model</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _breakdown_sections(result: BacktestResult, data: SeriesData) -> list[str]:
+    """Error by horizon step, and by each static column that splits the series into a few
+    segments: a WAPE table (models as columns) and a chart of WAPE and MASE."""
+    parts = [
+        "<h2>Error by horizon step</h2>",
+        '<p class="note">Step h: the h-th period after the window\'s cutoff.</p>',
+    ]
+    steps = by_step(result)
+    parts += [_pivot_table(steps, STEP), _img(_breakdown_chart(steps, STEP, line=True))]
+    for column in segment_columns(data):
+        table = by_segment(result, data, column)
+        parts += [
+            f"<h2>Error by {html.escape(column)}</h2>",
+            _pivot_table(table, column),
+            _img(_breakdown_chart(table, column, line=False)),
+        ]
+    return parts
+
+
+def _pivot_table(table: pd.DataFrame, key: str) -> str:
+    """WAPE with the keys as rows and the models as columns; the best of each row in bold."""
+    wape = table["wape"].unstack("model")
+    head = "".join(f"<th>{html.escape(str(m))}</th>" for m in wape.columns)
+    body = []
+    for value, row in wape.iterrows():
+        best = row.min() if row.notna().any() else None
+        cells = "".join(
+            f"<td><b>{_fmt(v, 'wape')}</b></td>" if v == best else f"<td>{_fmt(v, 'wape')}</td>"
+            for v in row
+        )
+        body.append(f"<tr><td>{html.escape(str(value))}</td>{cells}</tr>")
+    return (
+        f"<table><thead><tr><th>{html.escape(key)} (WAPE)</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _breakdown_chart(table: pd.DataFrame, key: str, *, line: bool) -> str:
+    fig = Figure(figsize=(10, 3.2))
+    for ax, name, label in zip(fig.subplots(1, 2), ("wape", "mase"), ("WAPE", "MASE"), strict=True):
+        values = table[name].unstack("model")
+        x = np.arange(len(values.index))
+        width = 0.8 / max(len(values.columns), 1)
+        for i, model in enumerate(values.columns):
+            y = values[model].to_numpy(dtype=float)
+            if line:
+                ax.plot(x, y, marker="o", label=str(model))
+            else:
+                ax.bar(x + i * width, y, width, label=str(model))
+        ax.set_xticks(
+            x if line else x + width * (len(values.columns) - 1) / 2,
+            [str(v) for v in values.index],
+            rotation=0 if line else 30,
+        )
+        ax.set_xlabel(key)
+        ax.set_title(f"{label} by {key} (lower is better)")
+        ax.legend(fontsize=7)
+    return _png(fig)
 
 
 def _png(fig: Figure) -> str:
