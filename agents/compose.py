@@ -223,9 +223,17 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     )
     relaxed = output.get("relaxed", [])
     if not products:
+        kinds = [k.lower() for k in output.get("nearest_kinds", [])]
+        # What the shopper may have meant, when the request was near no kind enough to search.
+        offer = (
+            f" The nearest kinds of thing we have are {_INFLECT.join(kinds)}: say which, or"
+            " tell me more about what it's for."
+            if kinds
+            else ""
+        )
         if not query.get("categories") and not label:
-            return "Sorry, I couldn't find anything like that in our catalogue.", dialogue
-        return f"Sorry, we have no {wanted}.", dialogue
+            return "Sorry, I couldn't find anything like that in our catalogue." + offer, dialogue
+        return f"Sorry, we have no {wanted}." + offer, dialogue
     items = []
     for p in products:
         notes = []

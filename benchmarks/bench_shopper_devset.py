@@ -8,6 +8,7 @@ success, exact-first, turn latency p50/p95); `--output` writes the figures and e
 turn as JSON. The given world is never written to: the run works on a copy of it.
 
     .venv/bin/python benchmarks/bench_shopper_devset.py --var-dir /work/var-demo --half both
+    .venv/bin/python benchmarks/bench_shopper_devset.py --var-dir VAR --set shopper-fresh --by-tag
 
 The var dir must hold a built world (seeded, imported, RAG index, knowledge graph), as
 scripts/demo.sh leaves it. Progress goes to stderr.
@@ -69,6 +70,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var-dir", required=True, help="A built world (not written to).")
     parser.add_argument("--half", choices=["dev", "test", "both"], default="dev")
+    parser.add_argument(
+        "--set", dest="devset", choices=["shopper", "shopper-fresh"], default="shopper",
+        help="Which set of shopper cases (evals/devsets/<set>).",
+    )  # fmt: skip
+    parser.add_argument(
+        "--by-tag", action="store_true", help="Also print success per tag of the cases."
+    )
     parser.add_argument("--brain", default="local")
     parser.add_argument("--shopper", default=None, help="Customer id (default: the world's).")
     parser.add_argument("--output", type=Path, default=None, help="Write the JSON here.")
@@ -85,12 +93,20 @@ def main() -> None:
         report = run(args, var_dir, console)
     report["var_dir"] = str(source)
     for half, figures in report["halves"].items():
-        table = Table(title=f"shopper dev set: {half} half ({args.brain} brain)")
+        table = Table(title=f"{args.devset} set: {half} half ({args.brain} brain)")
         table.add_column("figure")
         table.add_column("value", justify="right")
         for label, key in ROWS:
             table.add_row(label, "-" if figures[key] is None else str(figures[key]))
         Console().print(table)
+        if args.by_tag:
+            tags = Table(title=f"{args.devset} set: {half} half, by tag")
+            for column in ("tag", "turns", "success", "false no-match"):
+                tags.add_column(column, justify="left" if column == "tag" else "right")
+            for tag, row in report["by_tag"][half].items():
+                cells = (row["turns"], row["success"], row["false_no_match"])
+                tags.add_row(tag, *(str(c) for c in cells))
+            Console().print(tags)
     if report["spec_problems"]:
         console.print("spec problems on this world:\n  " + "\n  ".join(report["spec_problems"]))
     if args.output:
@@ -102,12 +118,14 @@ def run(args: argparse.Namespace, var_dir: Path, console: Console) -> dict[str, 
     from agents.checkpoint import open_checkpointer
     from evals.shopper_devset import (
         HALVES,
+        SHOPPER_SETS,
         Scorer,
         assistant_ask,
         load_half,
         run_case,
         spec_problems,
         summarise,
+        summarise_by_tag,
     )
     from evals.world import world_facts
     from retail.settings import get_settings
@@ -124,7 +142,9 @@ def run(args: argparse.Namespace, var_dir: Path, console: Console) -> dict[str, 
         "benchmark": "shopper_devset",
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_version()}",
         "brain": args.brain,
+        "set": args.devset,
         "halves": {},
+        "by_tag": {},
         "spec_problems": [],
         "turns": [],
     }
@@ -134,7 +154,7 @@ def run(args: argparse.Namespace, var_dir: Path, console: Console) -> dict[str, 
             assistant.ask(shopper, "warm-up: show me socks", brain=args.brain)
             ask = assistant_ask(assistant, shopper, args.brain)
             for half in halves:
-                cases = load_half(half)
+                cases = load_half(half, SHOPPER_SETS[args.devset])
                 report["spec_problems"] += spec_problems(scorer, cases)
                 scores = []
                 with Progress(console=console, transient=True) as progress:
@@ -143,6 +163,7 @@ def run(args: argparse.Namespace, var_dir: Path, console: Console) -> dict[str, 
                         scores += run_case(scorer, case, ask, half)
                         progress.advance(task)
                 report["halves"][half] = summarise(scores)
+                report["by_tag"][half] = summarise_by_tag(scores)
                 report["turns"] += [s.model_dump() for s in scores]
     finally:
         services.close()

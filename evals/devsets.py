@@ -5,6 +5,8 @@
   the independent SQL scorer computes. A case whose reading disagrees with this world (a
   category it does not have, a no-match request that has matches here, as on another seed) is
   skipped and counted.
+- shopper-fresh: a second shopper set of the same form and scorer (`evals/devsets/shopper-fresh`),
+  fresh wording written before the code it measures changed.
 - order-tasks: tau2-style order tasks (`evals.order_tasks`): each task's customer sends the whole
   request, answers from the task's script and says yes only to gold actions; the customer's end
   state is compared with tau2's rules applied to db.json. A task whose customer's records are not
@@ -42,6 +44,7 @@ from evals.order_tasks import (
     state_differences,
 )
 from evals.shopper_devset import (
+    SHOPPER_SETS,
     Case,
     Scorer,
     assistant_ask,
@@ -89,8 +92,8 @@ def check_half(suite: DevsetSuite, half: str) -> None:
 
 def item_ids(suite: DevsetSuite, half: str) -> list[str]:
     """The ids of the cases, tasks or replies of one half of `suite`, in the set's order."""
-    if suite.devset == "shopper":
-        return [c.id for c in load_half(half)]
+    if suite.devset in SHOPPER_SETS:
+        return [c.id for c in load_half(half, SHOPPER_SETS[suite.devset])]
     if suite.devset == "orders":
         return [t.id for t in load_tasks() if t.half == half]
     return [_reply_id(r) for r in _confirmations().replies]
@@ -115,7 +118,7 @@ class DevsetPart:
 
 # The order the parts run in on their shared copy: the read-only search first, the confirmations
 # last, as restoring the database after a reply that wrote undoes every earlier write.
-_RUN_ORDER = {"shopper": 0, "orders": 1, "confirmations": 2}
+_RUN_ORDER = {"shopper": 0, "shopper-fresh": 0, "orders": 1, "confirmations": 2}
 
 
 def run_devsets(
@@ -133,7 +136,7 @@ def run_devsets(
     endpoint; `tick` after each item."""
     parts = sorted(parts, key=lambda p: _RUN_ORDER[p.suite.devset])
     db: dict[str, Any] = {}
-    if any(p.suite.devset != "shopper" for p in parts):
+    if any(p.suite.devset not in SHOPPER_SETS for p in parts):
         if tau2_db is None or not tau2_db.is_file():
             raise SuiteError("The order-task and confirmation suites need tau2's db.json.")
         db = json.loads(tau2_db.read_text(encoding="utf-8"))
@@ -162,8 +165,9 @@ class _Run:
     def part(self, part: DevsetPart) -> DevsetResult:
         suite, half = part.suite, part.half
         label = {"suite": suite.suite, "half": half, "brain": self.brain}
-        if suite.devset == "shopper":
-            cases = [c for c in load_half(half) if c.id in self.chosen]
+        if suite.devset in SHOPPER_SETS:
+            found = load_half(half, SHOPPER_SETS[suite.devset])
+            cases = [c for c in found if c.id in self.chosen]
             return _shopper(self, cases, half, label)
         if suite.devset == "orders":
             tasks = [t for t in load_tasks() if t.half == half and t.id in self.chosen]

@@ -5,7 +5,7 @@ multi-turn scripts of refinements, each turn with a constraint spec stated as da
 the store's own taxonomy, price bounds, accepted colour and size option values, gender,
 keywords, brands, a sort and a count, or the earlier shown positions a reference turn acts on).
 The test half is frozen: its sha256 sits beside it, and a test fails when the file changes
-without it.
+without it. `evals/devsets/shopper-fresh/` holds a second set of the same form (`SHOPPER_SETS`).
 
 The scorer computes each spec's relevant products with its own SQL over the store tables and
 the rules below, never through the search code it measures (nothing here imports the tools,
@@ -44,6 +44,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import Engine, text
 
 DEVSET_DIR = Path(__file__).with_name("devsets") / "shopper"
+# The sets of shopper cases, each split into halves the same way and scored alike: the first set
+# (`shopper`), and fresh requests written later by another author before the code they measure
+# was changed (`shopper-fresh`), kept apart so that each is reported on its own.
+SHOPPER_SETS = {"shopper": DEVSET_DIR, "shopper-fresh": DEVSET_DIR.with_name("shopper-fresh")}
 HALVES = ("dev", "test")
 FROZEN_HALF = "test"
 TOP_K = 5
@@ -612,6 +616,22 @@ def summarise(scores: Sequence[TurnScore]) -> dict[str, Any]:
         "turn_latency_p50_ms": _pct(latencies, 0.5),
         "turn_latency_p95_ms": _pct(latencies, 0.95),
     }
+
+
+def summarise_by_tag(scores: Sequence[TurnScore]) -> dict[str, dict[str, Any]]:
+    """Per tag of the cases (use-case, synonym, no-match, refine...): how many turns, how many
+    succeeded (a no-match turn succeeds by saying so, a follow-up by its own spec), and how many
+    said nothing matches while something did."""
+    tags = sorted({tag for s in scores for tag in s.tags})
+    out: dict[str, dict[str, Any]] = {}
+    for tag in tags:
+        turns = [s for s in scores if tag in s.tags]
+        out[tag] = {
+            "turns": len(turns),
+            "success": _rate([s.success for s in turns]),
+            "false_no_match": sum(s.false_no_match for s in turns),
+        }
+    return out
 
 
 def spec_problems(scorer: Scorer, cases: Sequence[Case]) -> list[str]:

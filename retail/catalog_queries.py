@@ -790,7 +790,7 @@ def search_catalogue(
     wanted_features = [f for f in query.features if f.strip()]
     excluded_features = [x for x in query.exclude if not is_colour_word(x.lower())]
     survivors: list[tuple[Any, list[VariantPublic], frozenset[str]]] = []
-    preferred: set[str] = set()
+    preferred: dict[str, int] = {}
     for row in rows:
         attributes = row.attributes or {}
         if not gender_allows(query.gender, product_gender(attributes, row.name, row.category_name)):
@@ -813,8 +813,7 @@ def search_catalogue(
                 text.has(x) for x in excluded_features if x not in by_option_out
             ):
                 continue
-            if all(text.has(w) for w in query.prefer):
-                preferred.add(row.id)
+            preferred[row.id] = sum(text.has(w) for w in query.prefer)
         named_colour = not any(variant_colours(v.options) for v in own) and any(
             colour_covers(w, word) for w in query.colours for word in words(row.name)
         )
@@ -829,8 +828,11 @@ def search_catalogue(
         )
         if matching:
             survivors.append((row, own, matching))
-    if query.prefer and any(row.id in preferred for row, _, _ in survivors):
-        survivors = [item for item in survivors if item[0].id in preferred]
+    # Wishes narrow to the products that say the most of them, when any says one: "fits my
+    # laptop" keeps the packs that mention a laptop, and a wish none says changes nothing.
+    most = max((preferred.get(row.id, 0) for row, _, _ in survivors), default=0)
+    if query.prefer and most:
+        survivors = [item for item in survivors if preferred.get(item[0].id, 0) == most]
     survivors = _ordered(survivors, query, ranked)
     page = survivors[: query.limit]
     return CatalogueSearch(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from retail.store.models import Brand, Category, Location, Product, Variant
+from retail.store.models import Brand, Category, Location, Product, Review, Variant
 from tools.base import ROLES, ToolContext, tool
 
 # Option keys that mean the same thing in different sources.
@@ -24,6 +24,8 @@ OPTION_ALIASES = {"colour": "color", "frame color": "color", "dial color": "colo
 _YES_NO = {"yes", "no", "true", "false"}
 _PARTS = re.compile(r",| and |/")
 _VAGUE = {"yes", "no", "none", "standard", "high", "low", "medium", "large", "small"}
+# A word of the descriptions and reviews: three letters or more.
+_WORD = re.compile(r"[a-z]{3,}")
 
 
 class NamedRef(BaseModel):
@@ -66,6 +68,11 @@ class Vocabulary(BaseModel):
         description="Features a product can have or lack, as its attributes name them "
         "(waterproof, insulated, noise cancelling), and the materials it is made of.",
     )
+    text_words: list[str] = Field(
+        default_factory=list,
+        description="The words of the products' descriptions and reviews, lower case: the "
+        "language the catalogue itself writes in (cosy, festival, exercise).",
+    )
 
 
 @tool(roles=ROLES)
@@ -104,6 +111,10 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         stores = session.execute(
             select(Location.id, Location.name, Location.city, Location.kind).order_by(Location.id)
         ).all()
+        text_words: set[str] = set()
+        said = select(Product.description).union_all(select(Review.body))
+        for (text,) in session.execute(said):
+            text_words.update(_WORD.findall((text or "").lower()))
     features: set[str] = set(options.get("material", ()))
     for product in products:
         for key, value in (product.attributes or {}).items():
@@ -118,6 +129,7 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         brands=[NamedRef(id=b.id, name=b.name) for b in brands],
         products=[ProductRef(id=p.id, name=p.name, category_id=p.category_id) for p in products],
         features=sorted(features),
+        text_words=sorted(text_words),
         options={k: sorted(v) for k, v in sorted(options.items())},
         category_options={k: sorted(v) for k, v in sorted(by_category.items())},
         stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],

@@ -82,8 +82,12 @@ _PAID = re.compile(
 # A question about the shopper's own orders: theirs ("my", "I paid") and about an order's state
 # ("where is", "arrive", "tracking"), whatever product it names ("when will my backpack
 # arrive?"): the answer comes from their orders, never from a product search.
+# "track my order" asks about a parcel; "a watch that tracks my runs", "something to track my
+# sleep" say what a product does, so a verb of tracking after "that", "to", "which" or "can",
+# and "tracks" or "tracker", are no order words.
 _ORDER_STATE = (
-    r"(?:orders?|delivery|package|parcel|purchase|tracking|track\w*|arriv\w*|ship\w*"
+    r"(?:orders?|delivery|package|parcel|purchase|tracking"
+    r"|(?<!\bthat )(?<!\bto )(?<!\bwhich )(?<!\bcan )track(?:ed)?\b|arriv\w*|ship\w*"
     r"|deliver\w*|get here|due|expected|eta|where(?:'s| is))"
 )
 _OWN_ORDER = re.compile(
@@ -388,6 +392,24 @@ def _mentions_order(text: str) -> bool:
 _LOOSE_INTENTS = {"out_of_scope", "greeting", "thanks", "recommend", "confirm", "deny"}
 
 
+# Words that stand for the products talked about ("thicker ones?", "something lighter").
+_PRO_FORM = re.compile(r"\b(?:ones?|something|anything|any|those|these|them)\b", re.I)
+
+
+def _follows_on(text: str, intent: str, query: QueryReading) -> bool:
+    """Whether a message that names no product type still asks about the products in force:
+    it says something of them (words the query reader did not place, or a thing they must go
+    with) and is no request for something new ("do you have anything for a picnic?"); chit-chat
+    counts only when it stands for the products ("any warmer ones?")."""
+    if query.types or query.unsold or _SHOPPING.search(text):
+        return False
+    if not (query.other_words or query.passing):
+        return False
+    # Questions about a product shown ("tell me more", "compare them") keep their own intent.
+    product_talk = intent in {"search", "refine"}
+    return product_talk or (intent in _LOOSE_INTENTS and bool(_PRO_FORM.search(text)))
+
+
 def _product_intent(
     text: str,
     intent: str,
@@ -439,6 +461,15 @@ def _product_intent(
         return "product_question"
     editable = {"search", "refine"} | PRODUCT_INTENTS | _LOOSE_INTENTS
     if dialogue.query is not None and query.constrains and not refers and intent in editable:
+        return "refine"
+    if (
+        dialogue.query is not None
+        and not refers
+        and not slots.ordinals
+        and _follows_on(text, intent, query)
+    ):
+        # "thicker ones?", "needs to fit my laptop", "one I can chuck in the washing machine":
+        # no other type named, so the products in force are still the ones talked about.
         return "refine"
     if intent == "refine" and (dialogue.query is None or not query.constrains):
         return "search"

@@ -179,6 +179,18 @@ _WITH = re.compile(r"\s+(?:with|for)\s+", re.I)
 # A name followed by a model number: "iphone 15", "galaxy s21", "pixel 8a".
 _MODEL = re.compile(r"\b([a-z]{3,})\s+([a-z]?\d{1,4}[a-z]?)\b(?![.,]\d)")
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their"})
+_DETERMINERS = _POSSESSIVES | {"the", "a", "an", "your"}
+# Where a thing goes, said before "the": a type named there is a place, not the thing wanted.
+_PLACES = frozenset({"in", "into", "inside", "on", "onto", "under", "through"})
+# Verbs after "to" whose object is still the thing wanted ("I'd like to buy a tent").
+_SEEKING_VERBS = frozenset(
+    {"buy", "get", "find", "order", "have", "try", "see", "purchase", "replace", "upgrade",
+     "gift", "give", "add", "compare", "pick", "grab", "choose", "show", "browse", "know",
+     "ask", "check", "look", "shop", "rent", "swap", "exchange", "return"}
+)  # fmt: skip
+# How far after such a verb its object's type may stand ("to keep the cold drinks icy").
+PURPOSE_OBJECT_WORDS = 3
+_JOINING = frozenset({"for", "with", "and", "or", "to", "of", "that", "which", "is", "are"})
 # Words before "for" that make what follows the thing sought ("looking for a tent").
 _SEEKING = frozenset({"looking", "searching", "shopping", "hunting", "after", "out", "in", "go"})
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -262,6 +274,10 @@ UNSOLD_WORDS = 3
 # 0.747); further off, it names something else (mattress/bed 0.686, hoodie 0.616, veggies 0.601,
 # kayak 0.495). The line between purse and mattress is thin: a boundary, not a proof.
 UNSOLD_SIMILARITY = 0.69
+# Words said of a named type that narrow where products say them: at most this many, of at
+# least this many letters ("snow", "nonstick"; not "day", "use").
+SAID_OF_WORDS = 3
+SAID_OF_LETTERS = 4
 
 
 def plain_words(text: str) -> str:
@@ -334,6 +350,11 @@ class QueryReading:
     """The type was taken from a word's meaning ("couch"), not from the catalogue's words."""
     in_passing: bool = False
     """Some type was named but not as the thing wanted ("keep my coffee hot", "for the sofa")."""
+    verbs: list[str] = field(default_factory=list)
+    """Words said as verbs after "to" ("drink" of "a way to drink stream water"): no types."""
+    passing: list[str] = field(default_factory=list)
+    """The words of types named in passing ("laptop" of "needs to fit my laptop"): what a
+    refinement asks the products to go with, a wish where they say so."""
     unsold: bool = False
     """The thing asked for is named only in words the catalogue never uses ("kayak"): they are
     features the products must state."""
@@ -448,6 +469,13 @@ class QueryParser:
         # The catalogue's own words, without the English ones a request may also use: a thing
         # named only by words outside it is something the store does not sell.
         self._catalogue_words = frozenset(known)
+        # The words its descriptions and reviews write ("cosy", "festival", "exercise"): a word
+        # of the store's own language describes, where one it never writes may be a demand.
+        self._text_words = frozenset(vocabulary.text_words) | {
+            singular(w) for w in vocabulary.text_words
+        }
+        self._written = self._catalogue_words | self._text_words
+
         self._known = frozenset(known) | english
         by_letter: dict[str, list[str]] = defaultdict(list)
         for word in sorted(known):
@@ -516,6 +544,7 @@ class QueryParser:
             leftover = self._synonym_types(leftover, reading)
             leftover = self._unsold(leftover, reading, in_force)
         leftover = self._describing(spelled, leftover, reading)
+        self._said_of(leftover, reading)
         # "a 55 liter pack": an amount is a feature the product's own words must state.
         reading.features.extend(w for w in leftover if is_amount(w))
         leftover = [w for w in leftover if not is_amount(w)]
@@ -577,6 +606,23 @@ class QueryParser:
                 kept.append(word)
         return kept
 
+    def _said_of(self, leftover: list[str], reading: QueryReading) -> None:
+        """Words said of the type named that the store's own descriptions and reviews use ("a
+        tent that can cope with snow", "a nonstick to fry eggs in"): wishes that narrow to the
+        products saying the most of them, never a demand; none saying any changes nothing. Not
+        under a sort, which orders every product of the type."""
+        if not reading.types or reading.sort or reading.count:
+            return
+        said = [
+            w
+            for w in leftover
+            if len(w) >= SAID_OF_LETTERS
+            and w not in reading.verbs
+            and w not in reading.prefer
+            and (w in self._text_words or singular(w) in self._text_words)
+        ]
+        reading.prefer.extend(said[:SAID_OF_WORDS])
+
     def _before_type(self, spelled: str, content: list[str], reading: QueryReading) -> set[str]:
         """The `content` words the shopper put right before the type they named ("solar
         powered" of "solar powered speaker"), as far back as they run unbroken within the
@@ -609,7 +655,10 @@ class QueryParser:
         if word in _SOFT_DESCRIBING or word.endswith("ing"):
             return False
         of_a_feature = word in self._feature_words
-        if word in self._catalogue_words and not of_a_feature:
+        known = word in self._catalogue_words or word in self._text_words
+        if known and not of_a_feature:
+            # "exercise" mat, "cosy" fleece: a word of the store's own language (its names,
+            # descriptions and reviews) that names no feature describes; it ranks and narrows.
             return False
         return not self._names_type(word, reading)
 
@@ -638,8 +687,9 @@ class QueryParser:
             return leftover  # the catalogue's own words place the request
         if len(leftover) > UNSOLD_WORDS:
             return leftover  # a story or a use ("something to keep my water cold on hikes")
-        if any(w in self._catalogue_words or _key(w) in self._catalogue_words for w in leftover):
-            return leftover
+        known = self._written
+        if any(w in known or _key(w) in known for w in leftover):
+            return leftover  # "for swimming laps at the pool": the store writes of these
         if self._type_vectors is not None and self.encode is not None:
             vectors = np.vstack([self._word_vector(w) for w in leftover])
             if float((vectors @ self._type_vectors.T).max()) >= UNSOLD_SIMILARITY:
@@ -682,7 +732,9 @@ class QueryParser:
         meaning, when it is near enough."""
         if self.encode is None or self._type_vectors is None or not leftover:
             return leftover
-        candidates = leftover[:SYNONYM_WORDS]
+        candidates = [w for w in leftover if w not in reading.verbs][:SYNONYM_WORDS]
+        if not candidates:
+            return leftover
         # One word at a time: a single text takes the fast ONNX path (~5 ms), where a batch
         # goes through torch (~500 ms on a busy box); words recur, so they are remembered.
         vectors = np.vstack([self._word_vector(w) for w in candidates])
@@ -700,7 +752,7 @@ class QueryParser:
                 reading.prefer.append(word)
             else:
                 kept.append(word)
-        return kept + leftover[SYNONYM_WORDS:]
+        return kept + [w for w in leftover if w not in candidates]
 
     def apply(
         self,
@@ -738,7 +790,10 @@ class QueryParser:
         hard, wishes = self._constraints(reading.features, categories or base.categories)
         update["features"] = list(dict.fromkeys([*features, *hard, *reading.described]))
         kept = base.prefer if base is previous else []
-        update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer, *wishes]))
+        # A refinement's thing to go with ("needs to fit my laptop") narrows where products
+        # say it; a new request's ("keep my coffee hot") only tells the search its meaning.
+        going_with = [w for p in reading.passing for w in p.split()] if base is previous else []
+        update["prefer"] = list(dict.fromkeys([*kept, *reading.prefer, *wishes, *going_with]))
         if reading.exclude:
             update["exclude"] = list(dict.fromkeys([*base.exclude, *reading.exclude]))
             colours = reading.colours or base.colours
@@ -757,7 +812,7 @@ class QueryParser:
         if reading.sort:
             update["sort"] = reading.sort
         update["limit"] = reading.count or 5
-        edits_text = reading.features or reading.described or reading.other_words
+        edits_text = reading.features or reading.described or reading.other_words or reading.passing
         if base is previous and not reading.sort and edits_text:
             update["text"] = _request_text(f"{previous.text} {text}")
         return base.model_copy(update=update)
@@ -927,7 +982,28 @@ class QueryParser:
         cold"); with a query in force, a word that is both a type and a feature is the feature
         ("glass" for kettles)."""
         tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(rest)]
-        taken = [False] * len(tokens)
+        # "to keep the drinks icy", "a way to drink stream water": the word after "to" is a
+        # verb, not a type, and what it acts on is what the product is for, not the product;
+        # after "to buy", "to find" the thing named is still the one wanted.
+        verbs = [
+            j
+            for j in range(1, len(tokens))
+            if tokens[j - 1][2] == "to"
+            and tokens[j][2].isalpha()
+            and tokens[j][2] not in _SEEKING_VERBS
+            and tokens[j][2] not in _DETERMINERS
+            and tokens[j][2] not in _FILLER
+        ]
+        taken = [j in verbs for j in range(len(tokens))]
+        reading.verbs.extend(tokens[j][2] for j in verbs)
+
+        def acted_on(i: int) -> bool:
+            return any(
+                0 < i - v <= PURPOSE_OBJECT_WORDS
+                and not any(tokens[k][2] in _JOINING for k in range(v + 1, i))
+                for v in verbs
+            )
+
         found: list[tuple[int, int, str]] = []
         owned: list[tuple[int, int, str]] = []
         for n in (4, 3, 2, 1):
@@ -938,17 +1014,15 @@ class QueryParser:
                 key = self._type_key(" ".join(t[2] for t in tokens[i : i + n]))
                 if key is None:
                     continue
-                for j in range(i, i + n):
+                start = self._mine(tokens, i)
+                if start is None and acted_on(i):
+                    start = i
+                for j in range(i if start is None else start, i + n):
                     taken[j] = True
-                mine = i > 0 and tokens[i - 1][2] in _POSSESSIVES
-                # "a wool throw for the sofa": what it is for, when something precedes "for".
-                mine = mine or (
-                    i > 2
-                    and tokens[i - 1][2] in ("the", "a", "an", "your")
-                    and tokens[i - 2][2] == "for"
-                    and tokens[i - 3][2] not in _SEEKING
-                )
-                (owned if mine else found).append((i, i + n, key))
+                if start is None:
+                    found.append((i, i + n, key))
+                else:  # with its describing words: "the washing machine" is one thing
+                    owned.append((start, i + n, key))
         found.sort()
         # A type named after "with" another one ("a coffee machine with a grinder", "a jacket
         # with a battery pack") is a part the product asked for must have, not a second product.
@@ -971,6 +1045,9 @@ class QueryParser:
         if departments and len(departments) < len(found):
             found = [f for f in found if f not in departments]
             owned += departments
+        reading.passing.extend(
+            " ".join(t[2] for t in tokens[s:e]) for s, e, k in owned if not self.types[k].weak
+        )
         owned += wishes + parts
         reading.in_passing = bool(owned)
         for index, (start, end, key) in enumerate(found):
@@ -989,6 +1066,37 @@ class QueryParser:
         for start, end, _ in sorted(found + owned, reverse=True):
             rest = rest[: tokens[start][0]] + " " + rest[tokens[end - 1][1] :]
         return rest
+
+    def _mine(self, tokens: Sequence[tuple[int, int, str]], i: int) -> int | None:
+        """Where the thing named by the type at token `i` starts, when it is something the
+        shopper has or a place, not what they want: after "my" ("keep my coffee hot", "in my
+        own kitchen"), what a thing is for ("a wool throw for the sofa", when something
+        precedes "for"), or where it goes ("chuck it in the washing machine", "hang it on the
+        wall"); a describing word or two may stand between. None: it is what they want."""
+        said = [t[2] for t in tokens]
+        before = i - 1
+        # Up to two describing words back to the determiner ("my own", "the washing").
+        while before >= 0 and i - before <= 2 and said[before] not in _DETERMINERS:
+            if said[before] in _JOINING or self._type_key(said[before]) is not None:
+                break
+            before -= 1
+        if before < 0 or said[before] not in _DETERMINERS:
+            return None
+        if said[before] in _POSSESSIVES:
+            return before + 1
+        if before == 0:
+            return None
+        preposition = said[before - 1]
+        if preposition in _PLACES and said[before] == "the":
+            return before + 1
+        purpose = (
+            before == i - 1
+            and said[before] in ("the", "a", "an", "your")
+            and preposition == "for"
+            and before >= 2
+            and said[before - 2] not in _SEEKING
+        )
+        return before + 1 if purpose else None
 
     def _is_department(self, product_type: ProductType) -> bool:
         return all(c in self._children for c in product_type.categories)

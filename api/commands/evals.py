@@ -38,8 +38,9 @@ def run_cmd(
         typer.Option(
             "--suite",
             help="shopper, associate, orders, rag, adversarial, operations, forecast, "
-            "recommender, pricing, retrieval, replenishment, shopper-devset, order-tasks, "
-            "confirmations (comma-separated; a dev set's other half as shopper-devset:test), "
+            "recommender, pricing, retrieval, replenishment, shopper-devset, shopper-fresh, "
+            "order-tasks, confirmations (comma-separated; a dev set's other half as "
+            "shopper-devset:test), "
             "all, or smoke.",
         ),
     ] = "all",

@@ -337,3 +337,56 @@ def test_a_model_number_after_a_name_word_is_a_feature(reading_meaning: QueryPar
     assert "stormglow 5" in query(reading_meaning, "the stormglow 5 lantern").features
     # A number after a feature is its measure, not a model ("waterproof 4k" is two features).
     assert query(reading_meaning, "waterproof 2 person tent").features == ["2-person", "waterproof"]
+
+
+@pytest.mark.parametrize(
+    ("text", "passing"),
+    [
+        # What a verb after "to" acts on is what the product is for, not the product.
+        ("something to keep the water bottle cold on a hike", "water bottle"),
+        ("a way to carry the backpack on a bike", "backpack"),
+        # A place a thing goes, and the shopper's own thing with a word between.
+        ("one I can hang in the tent", "tent"),
+        ("for keeping in my own backpack", "own backpack"),
+    ],
+)
+def test_a_type_said_as_the_object_of_a_use_or_a_place_is_in_passing(
+    parser: QueryParser, text: str, passing: str
+) -> None:
+    reading = parser.read(text)
+    assert reading.types == [] and reading.passing == [passing], reading
+
+
+def test_after_to_buy_or_to_find_the_thing_named_is_still_wanted(parser: QueryParser) -> None:
+    assert query(parser, "I'd like to buy a tent for the weekend").categories == ["outdoor-tents"]
+    assert query(parser, "trying to find a backpack").categories == ["outdoor-backpacks"]
+
+
+def test_a_follow_up_that_names_what_it_must_go_with_narrows_where_products_say_it(
+    parser: QueryParser,
+) -> None:
+    packs = query(parser, "backpacks")
+    fits = query(parser, "needs to fit my water bottle", packs)
+    # The type in force stays; what the products must go with is a wish, not a new search.
+    assert fits.categories == ["outdoor-backpacks"]
+    assert {"water", "bottle"} <= set(fits.prefer) and fits.features == []
+
+
+@pytest.fixture(scope="module")
+def reading_catalogue_text() -> QueryParser:
+    """With MiniLM, over a vocabulary whose descriptions and reviews say "festival"."""
+    from ml_core.recommend.features import embed_texts
+
+    vocabulary = VOCABULARY.model_copy(update={"text_words": ["festivals", "breathable"]})
+    return QueryParser(vocabulary, embed_texts)
+
+
+def test_a_describing_word_of_the_catalogues_own_language_ranks_where_one_it_never_writes_is_asked(
+    reading_catalogue_text: QueryParser,
+) -> None:
+    # "festival" is written in the store's descriptions (as "festivals"): it describes.
+    festival = query(reading_catalogue_text, "a festival tent")
+    assert festival.categories == ["outdoor-tents"] and "festival" not in festival.features
+    # "heated" is written nowhere and names no feature: the tents must state it.
+    heated = query(reading_catalogue_text, "a heated tent")
+    assert heated.categories == ["outdoor-tents"] and "heated" in heated.features

@@ -16,7 +16,7 @@ from agents.assistant import Assistant
 from retail.clock import today
 from retail.store.models import MARKDOWN, Category, PriceChange, Product, Variant
 from tests.tools.world import ToolWorld
-from tools.base import Principal
+from tools.base import Principal, invoke
 
 
 def _stating(tool_world: ToolWorld, category_ids: list[str], word: str) -> int:
@@ -166,3 +166,54 @@ def test_is_it_on_sale_answers_from_the_price_against_the_list_price(
     assert f"${marked:,.2f}" in yes.answer and f"list price ${list_price:,.2f}" in yes.answer
     assert no.tool_calls[0].args == {"product_id": second}
     assert no.answer.startswith("No, the ") and "list price" in no.answer, no.answer
+
+
+def test_a_follow_up_that_names_no_type_keeps_the_products_in_force(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """ "needs to fit my laptop" after backpacks is about backpacks: the laptop is what they
+    must go with (a wish that narrows where products say it), not a search for laptops."""
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    packs = assistant.ask(shopper, "backpacks")
+    searched = packs.tool_calls[0].args["categories"]
+    assert packs.products and searched
+    fits = assistant.ask(shopper, "needs to fit my laptop", thread_id=packs.thread_id)
+    call = fits.tool_calls[0]
+    assert call.name == "search_products" and call.args["categories"] == searched
+    assert "laptop" in call.args["prefer"]
+    backpacks = set(_category_ids(tool_world, "Backpacks", "Backpack"))
+    assert fits.products and _categories_of(tool_world, fits.products) <= backpacks
+
+
+def test_a_thing_the_product_acts_on_is_not_the_product(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """ "a way to carry my laptop", "something on my wrist that tracks my runs": what a product
+    does names neither the product sought nor an order to track."""
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    tracks = assistant.ask(shopper, "something on my wrist that tracks my runs")
+    assert [c.name for c in tracks.tool_calls] == ["search_products"], tracks.tool_calls
+    laptops = set(_category_ids(tool_world, "Laptop"))
+    assert laptops
+    carry = assistant.ask(shopper, "something to carry the laptop to work every day")
+    assert "categories" not in carry.tool_calls[0].args  # the type comes from the meaning
+    assert carry.products and not _categories_of(tool_world, carry.products) & laptops
+
+
+def test_a_request_near_no_kind_offers_the_nearest_kinds(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """Nothing is near enough to search: the answer says so, then offers the kinds nearest in
+    meaning (the store's own category names) instead of guessing one."""
+    said = "do you sell pogo sticks?"
+    ctx = tool_world.ctx(f"shopper:{tool_world.shopper_id}")
+    outcome = invoke(ctx, "search_products", {"text": said})
+    assert outcome.ok and outcome.output is not None
+    assert outcome.output["products"] == []
+    kinds = outcome.output["nearest_kinds"]
+    with Session(tool_world.engine) as session:
+        names = set(session.scalars(select(Category.name)))
+    assert kinds and set(kinds) <= names
+    reply = assistant.ask(Principal.parse(f"shopper:{tool_world.shopper_id}"), said)
+    assert reply.answer.startswith("Sorry") and reply.products == []
+    assert all(kind.lower() in reply.answer for kind in kinds), reply.answer

@@ -4,14 +4,15 @@ tiny world whose answers are checked by hand, and a short run through the real a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from agents.assistant import Assistant
 from evals.shopper_devset import (
-    DEVSET_DIR,
     HALVES,
+    SHOPPER_SETS,
     Case,
     Scorer,
     Spec,
@@ -32,10 +33,26 @@ from tools.base import Principal
 # ---- the files ------------------------------------------------------------------------------
 
 
-def test_test_half_is_frozen() -> None:
+@pytest.mark.parametrize("directory", list(SHOPPER_SETS.values()), ids=list(SHOPPER_SETS))
+def test_test_half_is_frozen(directory: Path) -> None:
     """test.yaml changes only together with test.sha256, so a change shows in review."""
-    recorded = (DEVSET_DIR / "test.sha256").read_text(encoding="utf-8").split()[0]
-    assert file_sha256(DEVSET_DIR / "test.yaml") == recorded
+    recorded = (directory / "test.sha256").read_text(encoding="utf-8").split()[0]
+    assert file_sha256(directory / "test.yaml") == recorded
+
+
+def test_the_fresh_set_splits_by_case_id_and_covers_its_kinds() -> None:
+    """The fresh requests: both halves split by id like the first set, no id shared with it,
+    and each kind it was written for (use-case, season, synonym, age, no-match, refine) in both
+    halves."""
+    directory = SHOPPER_SETS["shopper-fresh"]
+    halves = {half: load_half(half, directory) for half in HALVES}
+    for half, cases in halves.items():
+        assert all(half_of(c.id) == half for c in cases), half
+        kinds = {tag for c in cases for tag in c.tags}
+        assert {"use-case", "season", "synonym", "age", "no-match", "refine"} <= kinds, half
+    fresh = {c.id for cases in halves.values() for c in cases}
+    first = {c.id for half in HALVES for c in load_half(half)}
+    assert len(fresh) >= 40 and not fresh & first
 
 
 def test_halves_split_by_case_id_and_cover_the_brief() -> None:

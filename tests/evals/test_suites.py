@@ -80,6 +80,7 @@ def test_a_dev_set_runs_its_dev_half_unless_another_is_named() -> None:
     plan = plan_suites(["all"])
     assert [(p.suite.suite, p.half) for p in plan.devsets] == [
         ("shopper-devset", "dev"),
+        ("shopper-fresh", "dev"),
         ("order-tasks", "dev"),
         ("confirmations", "all"),
     ]

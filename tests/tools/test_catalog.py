@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from rag.graph import sellable_at
 from retail.audit import verify_chain
 from retail.catalog_queries import category_and_descendants, find_products, list_products
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Location, Product, Variant
+from retail.store.models import AuditEvent, Location, Product, Review, Variant
 from tests.factories import seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
@@ -415,3 +416,24 @@ def test_a_capacity_asked_for_prices_the_card_over_that_capacitys_skus(
     (found,) = [p for p in out["products"] if p["product_id"] == product_id]
     prices = by_product[product_id][capacity]
     assert (found["price_min"], found["price_max"]) == (min(prices), max(prices))
+
+
+def test_the_vocabulary_holds_the_words_of_descriptions_and_reviews(
+    tool_world: ToolWorld,
+) -> None:
+    """The language the catalogue writes in, read from its own descriptions and reviews: every
+    word of three letters or more of one product's description and of one review is there."""
+    w = tool_world
+    vocabulary = ok(run(w.ctx("shopper:" + w.shopper_id), "catalogue_vocabulary"))
+    written = set(vocabulary["text_words"])
+    with Session(w.engine) as session:
+        description = session.scalars(
+            select(Product.description).where(Product.description != "").order_by(Product.id)
+        ).first()
+        review = session.scalars(
+            select(Review.body).where(Review.body != "").order_by(Review.id)
+        ).first()
+    for text in (description, review):
+        assert text
+        said = {word for word in re.findall(r"[a-z]+", text.lower()) if len(word) >= 3}
+        assert said and said <= written, said - written
