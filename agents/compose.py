@@ -223,12 +223,12 @@ def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     )
     relaxed = output.get("relaxed", [])
     if not products:
-        kinds = [k.lower() for k in output.get("nearest_kinds", [])]
+        nearest = [k.lower() for k in output.get("nearest_kinds", [])]
         # What the shopper may have meant, when the request was near no kind enough to search.
         offer = (
-            f" The nearest kinds of thing we have are {_INFLECT.join(kinds)}: say which, or"
+            f" The nearest kinds of thing we have are {_INFLECT.join(nearest)}: say which, or"
             " tell me more about what it's for."
-            if kinds
+            if nearest
             else ""
         )
         if not query.get("categories") and not label:

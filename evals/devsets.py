@@ -174,9 +174,11 @@ class _Run:
             return _orders(self, tasks, label)
         if suite.principal is None:
             raise SuiteError(f"The {suite.suite} suite names no principal to talk as.")
-        found = _confirmations()
-        replies = [r for r in found.replies if _reply_id(r) in self.chosen]
-        return _replies(self, Principal.parse(suite.principal), found.requests, replies, label)
+        confirmations = _confirmations()
+        replies = [r for r in confirmations.replies if _reply_id(r) in self.chosen]
+        return _replies(
+            self, Principal.parse(suite.principal), confirmations.requests, replies, label
+        )
 
 
 # ---- shopper product search -----------------------------------------------------------------

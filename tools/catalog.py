@@ -363,13 +363,13 @@ def _type_votes(ctx: ToolContext, session: Session, text: str) -> list[tuple[str
         )
         if hit.product_id
     ]
-    ids = {h.product_id for h in hits}
+    ids = {h.product_id for h in hits if h.product_id}
     category_of = dict(
         session.execute(select(Product.id, Product.category_id).where(Product.id.in_(ids))).all()
     )
     scores: dict[str, list[float]] = {}
     for hit in sorted(hits, key=lambda h: -h.score):
-        category = category_of.get(hit.product_id)
+        category = category_of.get(hit.product_id) if hit.product_id else None
         if category is not None:
             scores.setdefault(category, []).append(hit.score)
     votes = [(c, sum(s[:TYPE_VOTES]) / len(s[:TYPE_VOTES]), s[0]) for c, s in scores.items()]
