@@ -403,7 +403,8 @@ def build_heldout(
     """The queries of `build_evalset` and `review_queries` for each of `seeds` (a text asked
     twice kept once), split into development and test halves by `is_test`. `docs` are the
     documents as indexed: review queries are labelled with the chunks that hold the review."""
-    docs = build_documents(engine) if docs is None else docs
+    # In id order, however they were read: the queries drawn follow the documents' order.
+    docs = sorted(build_documents(engine) if docs is None else docs, key=lambda d: d.doc_id)
     queries: dict[str, EvalQuery] = {}
     for seed in seeds:
         made = [*build_evalset(engine, docs, seed=seed), *review_queries(engine, docs, seed=seed)]
@@ -446,12 +447,16 @@ def review_queries(
         for n, (body, words) in enumerate(reviews):
             others = set().union(*(w for m, (_, w) in enumerate(reviews) if m != n))
             own = sorted(words - others - set(_content_words(titles[product_id])))
-            holding = [d.doc_id for d in chunks[product_id] if body in d.text]
-            if not own or not holding or len(holding) > MAX_RELEVANT:
-                continue
+            if not own:
+                continue  # a review no word of which sets it apart
             picked = sorted(own, key=lambda w: (df[w], w))[:3]
             text = rng.choice(_REVIEW_STEMS).format(
                 title=titles[product_id], words=" and ".join(picked)
             )
+            # Its words are its own among the product's reviews, so one chunk holds it,
+            # however the reviews are chunked.
+            holding = [d.doc_id for d in chunks[product_id] if body in d.text]
+            if not holding:
+                continue
             queries.append(_query("review", text, holding))
     return _sample(rng, queries)
