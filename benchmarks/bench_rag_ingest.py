@@ -145,9 +145,12 @@ def quality(
                         mode: {k: round(v, 4) for k, v in report[mode]["overall"].items()}
                         for mode in ("hybrid", "dense")
                     },
-                    "hybrid_by_kind": {
-                        kind: round(m["recall@5"], 4)
-                        for kind, m in report["hybrid"]["by_kind"].items()
+                    **{
+                        f"{mode}_by_kind": {
+                            kind: round(m["recall@5"], 4)
+                            for kind, m in report[mode]["by_kind"].items()
+                        }
+                        for mode in ("hybrid", "dense")
                     },
                 }
     finally:

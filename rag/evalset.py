@@ -427,7 +427,7 @@ def review_queries(
     whose text holds the review. At most `PER_KIND` queries, sampled."""
     rng = random.Random(seed)
     with engine.connect() as conn:
-        titles = dict(conn.execute(select(Product.id, Product.name)).tuples().all())
+        titles = {r.id: r.name for r in conn.execute(select(Product.id, Product.name))}
         rows = conn.execute(
             select(Review.product_id, Review.title, Review.body).order_by(
                 Review.product_id, Review.id
