@@ -9,7 +9,9 @@ description is embedded again because its hash changes.
 One text at a time (a query: what every conversation turn embeds) runs in ONNX Runtime on a graph
 exported once per process from the same weights, with the model's mean pooling and normalisation
 inside it: its vectors equal sentence-transformers' to 1e-6, in about a third of torch's time
-(`benchmarks/bench_embedding.py`). Batches run in sentence-transformers (torch).
+(`benchmarks/bench_embedding.py`). Batches run in sentence-transformers (torch), except the RAG
+index's documents: `ml_core.document_encoder` runs them through an int8 graph exported from the
+same weights by `export_embedder`.
 """
 
 from __future__ import annotations
