@@ -2,7 +2,8 @@
 code by default) in the same run, and the held-out retrieval recall of the indexes each built.
 
 For each of `--runs` rounds, each tree's `aisle rag ingest --json` runs as its own process on
-the world's database (read only) into an empty var dir (no index), the two trees taking turns so
+its own copy of the world's database (opening a store migrates it, and a baseline of another
+schema must not touch the world's) into an empty var dir (no index), the two trees taking turns so
 both see the same machine load; reported per tree: the command's own docs/s (its documents over
 its own seconds), the whole process's wall and CPU seconds (Python's start and imports
 included), the word pieces it embedded (counted from the indexed texts at each tree's cut), and
@@ -17,7 +18,10 @@ with `--halves dev,test`) against each tree's index: recall@5 and nDCG@10, hybri
 shopper's search uses) and dense (where the encoder shows), queries embedded by the fp32 query
 encoder as the server does; for this tree also with queries through the int8 encoder.
 
-    .venv/bin/python benchmarks/bench_rag_ingest.py --var-dir VAR [--baseline-ref main]
+    .venv/bin/python benchmarks/bench_rag_ingest.py --var-dir VAR [--baseline-ref REF]
+
+The baseline is the commit this tree branched from main at (`git merge-base HEAD main`) unless
+`--baseline-ref` names another.
 
 VAR holds a built world's aisle.db (scripts/demo.sh's steps before `rag ingest`). Prints a table
 on stderr and one JSON document on stdout.
@@ -66,6 +70,12 @@ def baseline_tree(ref: str, into: Path) -> Path:
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def ingest_once(source: Path, database: Path, var_dir: Path) -> dict[str, Any]:
@@ -194,7 +204,9 @@ def _summary(runs: list[dict[str, Any]], pieces: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--var-dir", required=True, type=Path, help="holds the world's aisle.db")
-    parser.add_argument("--baseline-ref", default="main", help="git ref of the baseline tree")
+    parser.add_argument(
+        "--baseline-ref", default=None, help="git ref of the baseline tree (default: merge-base)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="rounds timed (median)")
     parser.add_argument("--halves", default="dev", help="held-out halves scored: dev, test")
     parser.add_argument("--baseline-max-tokens", type=int, default=256)
@@ -204,12 +216,14 @@ def main() -> None:
     if not database.is_file():
         raise SystemExit(f"No aisle.db in {args.var_dir}: build the world first.")
     halves = [h.strip() for h in args.halves.split(",") if h.strip()]
+    ref = args.baseline_ref or _git("merge-base", "HEAD", "main")
     with tempfile.TemporaryDirectory(prefix="aisle-ingest-") as tmp:
         scratch = Path(tmp)
-        trees = {
-            "baseline": baseline_tree(args.baseline_ref, scratch / "baseline"),
-            "this": REPO,
-        }
+        trees = {"baseline": baseline_tree(ref, scratch / "baseline"), "this": REPO}
+        databases = {}
+        for name in trees:
+            databases[name] = scratch / f"{name}.db"
+            shutil.copy(database, databases[name])
         console.print("exporting the int8 encoder once ...")
         cached = int8_graph(scratch / "models")
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
@@ -220,7 +234,7 @@ def main() -> None:
                 (var / "models").mkdir(parents=True)
                 if name == "this":
                     shutil.copy(cached, var / "models" / graph_name())
-                run = ingest_once(source, database, var)
+                run = ingest_once(source, databases[name], var)
                 runs[name].append(run)
                 console.print(
                     f"round {n + 1} {name}: {run['report']['docs_per_second']} docs/s reported, "
@@ -228,7 +242,7 @@ def main() -> None:
                     f"load {run['load_before']}-{run['load_after']}"
                 )
         cold_var = scratch / "var-cold"
-        cold = ingest_once(REPO, database, cold_var)
+        cold = ingest_once(REPO, databases["this"], cold_var)
         console.print(f"fresh var dir (export included): {cold['process_wall_s']} s wall")
         from ml_core.document_encoder import MAX_TOKENS
 
@@ -240,7 +254,7 @@ def main() -> None:
             "this_fresh_var_dir": cold,
         }
         console.print("scoring the held-out queries ...")
-        engine = make_engine(f"sqlite:///{database}")
+        engine = make_engine(f"sqlite:///{databases['this']}")
         result["quality"] = {
             "baseline": quality(scratch / "var-baseline", engine, halves, None),
             "this": quality(scratch / "var-this", engine, halves, scratch / "models"),
@@ -248,7 +262,7 @@ def main() -> None:
         engine.dispose()
     result["meta"] = {
         "date": dt.date.today().isoformat(),
-        "baseline_ref": args.baseline_ref,
+        "baseline_ref": ref,
         "runs": args.runs,
         **machine(),
     }
