@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 from qdrant_client import QdrantClient
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 import tools.knowledge as knowledge
+from ml_core.document_encoder import document_encoder
 from ml_core.vectors import ServerIndex
 from rag.documents import policy_documents, see_also, split_sections
 from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, ingest_documents
@@ -63,7 +66,9 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
         store = QdrantRagStore(ServerIndex(QdrantClient(":memory:"), COLLECTION, RAG_SCHEMA))
-    ingest_documents(policy_documents(engine), store)
+    with tempfile.TemporaryDirectory(prefix="aisle-models-") as models:
+        encode = document_encoder(Path(models)).encode
+        ingest_documents(policy_documents(engine), store, encode=encode)
     retriever = Retriever(store)
     pages = {p.id: dict(split_sections(p.body)) for p in STORE_POLICIES}
     # As the tool asks for a policy question: its default k, policies only.

@@ -6,8 +6,9 @@ DummyJSON imports:
 1. Quality: the derived query sets (`rag.evalset`, one per `--query-seeds`), recall@5 and
    nDCG@10 for dense, sparse and hybrid in the same run, overall and per kind (`rag.evaluate`).
 2. Ingestion: the first full ingest into a fresh Qdrant Edge shard, docs/s; the bound beside
-   it: MiniLM embedding alone over the same texts, and over short texts (the documents' first
-   lines) to show what the documents' length costs.
+   it: the int8 document encoder alone over the same texts, and over short texts (the
+   documents' first lines) to show what the documents' length costs
+   (`benchmarks/bench_rag_ingest.py` compares the whole command with main's).
 3. A 1% catalogue change: 1% of the product pages get a new description sentence and a few
    products are deleted (their page, reviews and size guide), then ingest again: time and how
    many documents were embedded.
@@ -46,7 +47,8 @@ from rich.console import Console
 from rich.table import Table
 from worlds import world_var_dir
 
-from ml_core.recommend.features import TEXT_DIM, embed_texts, text_model
+from ml_core.document_encoder import document_encoder
+from ml_core.recommend.features import TEXT_DIM, embed_texts
 from ml_core.vectors import EdgeIndex, ServerIndex
 from rag.documents import RagDocument, build_documents
 from rag.evalset import build_evalset
@@ -84,27 +86,22 @@ def quality(
 
 def ingestion(docs: list[RagDocument], folder: Path, runs: int) -> dict[str, Any]:
     """Full ingest into a fresh shard `runs` times (median), embedding alone as often; and, to
-    show what the documents' length costs, MiniLM over short texts (the product names)."""
+    show what the documents' length costs, the encoder over short texts (the product names)."""
     full, embed_only, short = [], [], []
     texts = [d.text for d in docs]
     names = [t.splitlines()[0][:60] for t in texts]
-    model = text_model()
-    limit = model.get_max_seq_length()  # the model reads at most this many word pieces
-
-    def count(text: str) -> int:
-        return len(model.tokenizer(text, truncation=True, max_length=limit)["input_ids"])
-
-    tokens = [count(t) for t in texts]
+    encoder = document_encoder(folder / "models")
+    tokens = encoder.word_pieces(texts)
     for run in range(runs):
         backend = EdgeIndex(folder / f"full-{run}", RAG_SCHEMA)
-        report = ingest_documents(docs, QdrantRagStore(backend))
+        report = ingest_documents(docs, QdrantRagStore(backend), encode=encoder.encode)
         backend.close()
         full.append(report.docs_per_second)
         started = time.perf_counter()
-        embed_texts(texts)
+        encoder.encode(texts)
         embed_only.append(len(texts) / (time.perf_counter() - started))
         started = time.perf_counter()
-        embed_texts(names)
+        encoder.encode(names)
         short.append(len(names) / (time.perf_counter() - started))
     return {
         "documents": len(docs),
@@ -112,12 +109,14 @@ def ingestion(docs: list[RagDocument], folder: Path, runs: int) -> dict[str, Any
         "ingest_docs_per_s": round(statistics.median(full), 1),
         "embed_only_docs_per_s": round(statistics.median(embed_only), 1),
         "short_texts_per_s": round(statistics.median(short), 1),
-        "mean_tokens_short": round(statistics.mean(count(t) for t in names), 1),
+        "mean_tokens_short": round(statistics.mean(encoder.word_pieces(names)), 1),
         "runs": runs,
     }
 
 
-def incremental(docs: list[RagDocument], store: QdrantRagStore, seed: int) -> dict[str, Any]:
+def incremental(
+    docs: list[RagDocument], store: QdrantRagStore, folder: Path, seed: int
+) -> dict[str, Any]:
     """Change 1% of product pages and delete a few products, then re-ingest."""
     rng = random.Random(seed)
     pages = sorted(
@@ -132,7 +131,7 @@ def incremental(docs: list[RagDocument], store: QdrantRagStore, seed: int) -> di
         for d in docs
         if d.metadata.get("product_id") not in deleted
     ]
-    report = ingest_documents(after, store)
+    report = ingest_documents(after, store, encode=document_encoder(folder / "models").encode)
     return {
         "documents": report.documents,
         "pages_changed": len(changed),
@@ -338,7 +337,7 @@ def main() -> None:
         console.print("evaluating ...")
         seeds = [int(s) for s in args.query_seeds.split(",")]
         result["quality"] = quality(Retriever(store), engine, docs, seeds)
-        result["incremental"] = incremental(docs, store, args.seed)
+        result["incremental"] = incremental(docs, store, folder, args.seed)
         backend.close()
         engine.dispose()
         console.print(f"latency over {args.latency_docs:,} synthetic documents ...")

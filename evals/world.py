@@ -147,7 +147,7 @@ def build_serving_indexes(engine: Engine, settings: Settings) -> None:
 
     backend = EdgeIndex(settings.var_dir / "indexes" / "rag", RAG_SCHEMA, create=True)
     try:
-        ingest(engine, QdrantRagStore(backend))
+        ingest(engine, QdrantRagStore(backend), model_dir=settings.var_dir / "models")
     finally:
         backend.close()
     build_and_save(engine, settings)
@@ -311,7 +311,7 @@ def plant(folder: Path, plants: Iterable[Plant]) -> int:
                     )
         backend = EdgeIndex(settings.var_dir / "indexes" / "rag", RAG_SCHEMA, create=False)
         try:
-            ingest(engine, QdrantRagStore(backend))
+            ingest(engine, QdrantRagStore(backend), model_dir=settings.var_dir / "models")
         finally:
             backend.close()
     finally:

@@ -19,10 +19,17 @@ Kinds:
   words; relevant: that section's document.
 - `size_guide`: "what size should I get" for a brand's gendered category; relevant: the size
   guides of the products it names.
+
+`build_heldout` adds a fifth kind, `review` (a product's title with the words that set one of its
+reviews apart from its others; relevant: the review chunks whose text holds that review), and
+splits the queries of several seeds into a development half and a held-out test half by a hash
+of each query's text: a rule fixed before anything was tuned on it, that does not depend on how
+documents are chunked or embedded. Tune on `dev`; read `test` to report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections import Counter, defaultdict
@@ -33,7 +40,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from rag.documents import RagDocument, build_documents
-from retail.store.models import Brand, Category, Product, Variant
+from retail.store.models import Brand, Category, Product, Review, Variant
 
 KINDS = ("attributes", "exact", "policy", "size_guide")
 MAX_RELEVANT = 3
@@ -162,6 +169,11 @@ _POLICY_STEMS = (
     "can you tell me about {words}",
     "how does it work with {words}?",
     "question about {words}",
+)
+_REVIEW_STEMS = (
+    "what do reviews of the {title} say about {words}?",
+    "{title} reviews mentioning {words}",
+    "did anyone who bought the {title} mention {words}?",
 )
 _SIZE_STEMS = (
     "what size should I get in the {what}?",
@@ -359,3 +371,92 @@ def _content_words(text: str) -> list[str]:
 
 def _query(kind: str, text: str, relevant: Iterable[str]) -> EvalQuery:
     return EvalQuery("", kind, text, tuple(sorted(set(relevant))))
+
+
+@dataclass(frozen=True, slots=True)
+class HeldOut:
+    """The queries of `build_heldout`, split in two by `is_test`."""
+
+    dev: list[EvalQuery]
+    test: list[EvalQuery]
+
+    @property
+    def test_digest(self) -> str:
+        """A fingerprint of the test half (texts and relevant ids): equal digests, same test."""
+        digest = hashlib.sha256()
+        for q in sorted(self.test, key=lambda q: q.text):
+            digest.update(f"{q.kind}|{q.text}|{','.join(q.relevant)}\n".encode())
+        return digest.hexdigest()[:16]
+
+
+def is_test(query: EvalQuery) -> bool:
+    """The held-out half: half the queries, chosen by their text alone."""
+    return hashlib.sha256(query.text.encode()).digest()[0] % 2 == 1
+
+
+def build_heldout(
+    engine: Engine,
+    docs: Sequence[RagDocument] | None = None,
+    *,
+    seeds: Sequence[int] = (7, 42, 123),
+) -> HeldOut:
+    """The queries of `build_evalset` and `review_queries` for each of `seeds` (a text asked
+    twice kept once), split into development and test halves by `is_test`. `docs` are the
+    documents as indexed: review queries are labelled with the chunks that hold the review."""
+    # In id order, however they were read: the queries drawn follow the documents' order.
+    docs = sorted(build_documents(engine) if docs is None else docs, key=lambda d: d.doc_id)
+    queries: dict[str, EvalQuery] = {}
+    for seed in seeds:
+        made = [*build_evalset(engine, docs, seed=seed), *review_queries(engine, docs, seed=seed)]
+        for q in made:
+            queries.setdefault(q.text, q)
+    numbered = [
+        EvalQuery(f"{q.kind}-{n:04d}", q.kind, q.text, q.relevant)
+        for n, q in enumerate(queries.values(), start=1)
+    ]
+    return HeldOut(
+        dev=[q for q in numbered if not is_test(q)], test=[q for q in numbered if is_test(q)]
+    )
+
+
+def review_queries(
+    engine: Engine, docs: Sequence[RagDocument], *, seed: int = 7
+) -> list[EvalQuery]:
+    """A product's title with up to three words of one of its reviews that none of its other
+    reviews use (the rarest across all reviews first); relevant: the product's review documents
+    whose text holds the review. At most `PER_KIND` queries, sampled."""
+    rng = random.Random(seed)
+    with engine.connect() as conn:
+        titles = {r.id: r.name for r in conn.execute(select(Product.id, Product.name))}
+        rows = conn.execute(
+            select(Review.product_id, Review.title, Review.body).order_by(
+                Review.product_id, Review.id
+            )
+        ).all()
+    by_product: dict[str, list[tuple[str, set[str]]]] = defaultdict(list)
+    for row in rows:
+        words = set(_content_words(f"{row.title or ''} {row.body}"))
+        by_product[row.product_id].append((row.body, words))
+    df = Counter(w for reviews in by_product.values() for _, words in reviews for w in words)
+    chunks: dict[str, list[RagDocument]] = defaultdict(list)
+    for doc in docs:
+        if doc.metadata.get("doc_type") == "review":
+            chunks[doc.metadata["product_id"]].append(doc)
+    queries = []
+    for product_id, reviews in sorted(by_product.items()):
+        for n, (body, words) in enumerate(reviews):
+            others = set().union(*(w for m, (_, w) in enumerate(reviews) if m != n))
+            own = sorted(words - others - set(_content_words(titles[product_id])))
+            if not own:
+                continue  # a review no word of which sets it apart
+            picked = sorted(own, key=lambda w: (df[w], w))[:3]
+            text = rng.choice(_REVIEW_STEMS).format(
+                title=titles[product_id], words=" and ".join(picked)
+            )
+            # Its words are its own among the product's reviews, so one chunk holds it,
+            # however the reviews are chunked.
+            holding = [d.doc_id for d in chunks[product_id] if body in d.text]
+            if not holding:
+                continue
+            queries.append(_query("review", text, holding))
+    return _sample(rng, queries)

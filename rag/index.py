@@ -1,6 +1,8 @@
 """The RAG index: documents with a dense and a sparse vector in Qdrant, and its ingestion.
 
-- Each document gets a dense MiniLM vector (offline, `ml_core.recommend.features`) and a sparse
+- Each document gets a dense MiniLM vector from the int8 document encoder
+  (`ml_core.document_encoder`: its first 128 word pieces, in the fp32 query encoder's space;
+  the graph is exported once per var dir, under `models/`) and a sparse
   BM25 vector from Qdrant Edge's own `Bm25` embedder (term frequencies at ingestion, IDF applied
   by Qdrant at query time), so exact terms such as SKUs, model numbers and brands match even
   where the dense vector blurs them.
@@ -26,7 +28,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -45,8 +47,9 @@ from llama_index.core.vector_stores.types import (
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
+from ml_core.document_encoder import document_encoder, graph_name
 from ml_core.edge_folders import WRITE_WAIT_S, FolderLock
-from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL, embed_texts
+from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL
 from ml_core.registry import ArtifactRegistry, Manifest, Stage
 from ml_core.vectors import (
     Condition,
@@ -107,6 +110,8 @@ _HASH_FIELDS = ["doc_id", "content_hash"]
 _BM25 = edge.Bm25Config(avg_len=120.0)
 
 Mode = Literal["dense", "sparse", "hybrid"]
+# Texts in, one unit vector per text out.
+Encode = Callable[[list[str]], np.ndarray]
 
 
 class InvalidFilterError(AisleError):
@@ -211,7 +216,13 @@ def register_index(
             kind=ARTIFACT,
             data_hash=digest.hexdigest(),
             write=write,
-            parameters={"encoder": TEXT_MODEL, "backend": "qdrant-edge", "collection": COLLECTION},
+            parameters={
+                # The documents' vectors come from the int8 graph, the queries' from the model.
+                "encoder": graph_name(),
+                "query_encoder": TEXT_MODEL,
+                "backend": "qdrant-edge",
+                "collection": COLLECTION,
+            },
             metrics={
                 "documents": report.documents,
                 "added": report.added,
@@ -371,29 +382,46 @@ def ingest(
     engine: Engine,
     store: QdrantRagStore,
     *,
+    model_dir: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the store's database (see `ingest_documents`)."""
-    return ingest_documents(build_documents(engine), store, progress=progress)
+    """Bring the index in line with the store's database (see `ingest_documents`), embedding
+    with the int8 document encoder cached in `model_dir` (the var dir's `models/`; built there
+    the first time). The report's seconds count everything: reading the store, building the
+    documents, loading (or building) the encoder, embedding, writing."""
+    started = time.perf_counter()
+    docs = build_documents(engine)
+    report = ingest_documents(
+        docs,
+        store,
+        encode=lambda texts: document_encoder(model_dir).encode(texts),
+        progress=progress,
+    )
+    return replace(report, seconds=time.perf_counter() - started)
 
 
 def ingest_documents(
     docs: Iterable[RagDocument],
     store: QdrantRagStore,
     *,
+    encode: Encode,
     batch_size: int = 512,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
-    """Embed and write the documents whose content hash is new or changed, delete the indexed
-    documents that are gone; `progress(done, total)` after each batch written."""
+    """Embed (with `encode`) and write the documents whose content hash is new or changed,
+    delete the indexed documents that are gone; `progress(done, total)` after each batch
+    written."""
     start = time.perf_counter()
     docs = list(docs)
     indexed = store.hashes()
-    changed = [d for d in docs if indexed.get(d.doc_id) != d.content_hash]
+    # Shortest first: the encoder pads each of its batches to its longest text.
+    changed = sorted(
+        (d for d in docs if indexed.get(d.doc_id) != d.content_hash), key=lambda d: len(d.text)
+    )
     gone = sorted(set(indexed) - {d.doc_id for d in docs})
     for first in range(0, len(changed), batch_size):
         batch = changed[first : first + batch_size]
-        vectors = embed_texts([d.text for d in batch])
+        vectors = encode([d.text for d in batch])
         store.add(
             [
                 TextNode(

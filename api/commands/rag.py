@@ -35,10 +35,15 @@ def ingest_cmd(
     """Index the catalogue, reviews, size guides and policies; only changed documents are
     embedded again, and removed ones are deleted. The index is then saved as a version of
     `rag-index` in the registry (champion by default), which is what readers serve."""
+    from ml_core.document_encoder import graph_name
     from rag.index import QdrantRagStore, ingest, open_backend, register_index
     from retail.settings import get_settings
 
     settings = get_settings()
+    model_dir = settings.var_dir / "models"
+    if not as_json and not (model_dir / graph_name()).is_file():
+        # Seconds with nothing on screen otherwise (torch is imported to export it).
+        Console(stderr=True).print("exporting the int8 document encoder (once per var dir) ...")
     vectors = QdrantRagStore(open_backend(settings, create=True))
     try:
         with (
@@ -56,6 +61,7 @@ def ingest_cmd(
             report = ingest(
                 engine,
                 vectors,
+                model_dir=model_dir,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         hashes = vectors.hashes()

@@ -9,7 +9,9 @@ description is embedded again because its hash changes.
 One text at a time (a query: what every conversation turn embeds) runs in ONNX Runtime on a graph
 exported once per process from the same weights, with the model's mean pooling and normalisation
 inside it: its vectors equal sentence-transformers' to 1e-6, in about a third of torch's time
-(`benchmarks/bench_embedding.py`). Batches run in sentence-transformers (torch).
+(`benchmarks/bench_embedding.py`). Batches run in sentence-transformers (torch), except the RAG
+index's documents: `ml_core.document_encoder` runs them through an int8 graph exported from the
+same weights by `export_embedder`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -29,12 +31,13 @@ import numpy as np
 
 if TYPE_CHECKING:
     import onnxruntime
+    import torch
     from sentence_transformers import SentenceTransformer
 
 TEXT_MODEL = "all-MiniLM-L6-v2"
 TEXT_DIM = 384
 ENCODE_BATCH = 64
-_MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 _CACHE_FILE = f"text-embeddings-{TEXT_MODEL}.npz"
 # Held while the model or its ONNX graph is built. Re-entrant: the graph is exported from the
 # loaded model.
@@ -137,7 +140,7 @@ def _encode(texts: list[str]) -> np.ndarray:
         # A conversation turn's query: torch's per-call overhead is most of its cost.
         feed = text_model().preprocess(texts)
         return np.asarray(
-            _query_session().run(None, {name: feed[name].numpy() for name in _MODEL_INPUTS})[0],
+            _query_session().run(None, {name: feed[name].numpy() for name in MODEL_INPUTS})[0],
             dtype=np.float32,
         )
     # Batches stay in torch: as fast here, and ONNX Runtime held 2.4 GB resident after batches of
@@ -165,9 +168,21 @@ def _query_session() -> onnxruntime.InferenceSession:
 
 def _onnx_graph() -> bytes:
     """MiniLM with mean pooling and L2 normalisation, exported from the loaded weights (~1 s)."""
+    example = text_model().preprocess(["a query", "a somewhat longer example text"])
+    return export_embedder(
+        cast("torch.nn.Module", text_model()[0].auto_model),
+        {name: example[name] for name in MODEL_INPUTS},
+    )
+
+
+def export_embedder(transformer: torch.nn.Module, example: Mapping[str, torch.Tensor]) -> bytes:
+    """`transformer` (a MiniLM `BertModel`) with mean pooling and L2 normalisation as one ONNX
+    graph: inputs `input_ids`, `attention_mask`, `token_type_ids` of any batch and length (an
+    `example` batch of each traces it), output `embedding`. The query session runs it as it is;
+    the document encoder (`ml_core.document_encoder`) fuses and quantises it."""
     import torch
 
-    transformer = cast("torch.nn.Module", text_model()[0].auto_model).eval()
+    transformer = transformer.eval()
 
     class Embedder(torch.nn.Module):
         def __init__(self) -> None:
@@ -189,8 +204,7 @@ def _onnx_graph() -> bytes:
             mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(mean, dim=1)
 
-    example = text_model().preprocess(["a query", "a somewhat longer example text"])
-    dynamic = {name: {0: "batch", 1: "tokens"} for name in _MODEL_INPUTS}
+    dynamic = {name: {0: "batch", 1: "tokens"} for name in MODEL_INPUTS}
     # The TorchScript exporter warns that it is deprecated and that traced shape checks are
     # constants; the traced graph is exact for every batch and length (tests compare it with
     # sentence-transformers on both), and the newer exporter needs onnxscript besides.
@@ -203,9 +217,9 @@ def _onnx_graph() -> bytes:
         graph = Path(folder) / "minilm.onnx"
         torch.onnx.export(
             Embedder(),
-            tuple(example[name] for name in _MODEL_INPUTS),
+            tuple(example[name] for name in MODEL_INPUTS),
             graph,
-            input_names=list(_MODEL_INPUTS),
+            input_names=list(MODEL_INPUTS),
             output_names=["embedding"],
             dynamic_axes={**dynamic, "embedding": {0: "batch"}},
             opset_version=17,

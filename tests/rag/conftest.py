@@ -1,4 +1,5 @@
-"""Fixtures of the RAG tests: the same index on Qdrant Edge and on QdrantClient(":memory:")."""
+"""Fixtures of the RAG tests: the same index on Qdrant Edge and on QdrantClient(":memory:"), and
+the int8 document encoder ingestion embeds with (exported once per test session)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 import pytest
 from qdrant_client import QdrantClient
 
+from ml_core.document_encoder import document_encoder
 from ml_core.vectors import EdgeIndex, ServerIndex, VectorIndex
-from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore
+from rag.index import COLLECTION, RAG_SCHEMA, Encode, QdrantRagStore
 
 
 @pytest.fixture(params=["edge", "server"])
@@ -25,3 +27,16 @@ def rag_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Qdrant
     store = QdrantRagStore(backend)
     yield store
     backend.close()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A var dir's `models/` holding the int8 document encoder."""
+    folder = tmp_path_factory.mktemp("models")
+    document_encoder(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def encode(model_dir: Path) -> Encode:
+    return document_encoder(model_dir).encode

@@ -8,8 +8,8 @@ import math
 import pytest
 from sqlalchemy import Engine
 
-from rag.documents import build_documents
-from rag.evalset import KINDS, EvalQuery, build_evalset
+from rag.documents import RagDocument, build_documents
+from rag.evalset import KINDS, EvalQuery, build_evalset, build_heldout, is_test
 from rag.evaluate import matched_ids, score
 from rag.retrieve import Hit
 from tests.factories import seed_catalogue
@@ -47,3 +47,32 @@ def test_evalset_relevant_ids_exist_in_the_store(engine: Engine) -> None:
     for q in queries:
         assert q.text.strip() and q.relevant and set(q.relevant) <= known, q
     assert build_evalset(engine, docs) == queries  # deterministic
+
+
+def test_heldout_halves_are_fixed_by_text_whatever_the_chunking(engine: Engine) -> None:
+    """Review queries are labelled with the chunk holding the review; the halves split the same
+    texts however reviews are chunked (each in its own chunk here), and never share one."""
+    seed_catalogue(engine)
+    docs = build_documents(engine)
+    heldout = build_heldout(engine, docs)
+    dev, test = {q.text for q in heldout.dev}, {q.text for q in heldout.test}
+    assert dev and test and not dev & test
+    assert all(is_test(q) for q in heldout.test) and not any(is_test(q) for q in heldout.dev)
+    reviews = [q for q in heldout.dev + heldout.test if q.kind == "review"]
+    assert reviews
+    texts = {d.doc_id: d.text for d in docs}
+    for q in reviews:
+        assert all(r.startswith("review:") and r in texts for r in q.relevant), q
+
+    one_each = [d for d in docs if d.metadata["doc_type"] != "review"]
+    for d in docs:
+        if d.metadata["doc_type"] == "review":
+            header, *lines = d.text.splitlines()
+            one_each += [
+                RagDocument(f"{d.doc_id}:{n}", f"{header}\n{line}", d.metadata)
+                for n, line in enumerate(lines)
+            ]
+    rechunked = build_heldout(engine, one_each[::-1])
+    assert {q.text for q in rechunked.test} == test
+    assert {q.text for q in rechunked.dev} == dev
+    assert build_heldout(engine, docs).test_digest == heldout.test_digest

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rag.documents import RagDocument
-from rag.index import InvalidFilterError, QdrantRagStore, ingest_documents
+from rag.index import Encode, InvalidFilterError, QdrantRagStore, ingest_documents
 from rag.retrieve import EmptyQueryError, Retriever, parse_filters
 
 _HEADLAMPS = [
@@ -47,8 +47,8 @@ def _docs() -> list[RagDocument]:
 
 
 @pytest.fixture
-def retriever(rag_store: QdrantRagStore) -> Retriever:
-    ingest_documents(_docs(), rag_store)
+def retriever(rag_store: QdrantRagStore, encode: Encode) -> Retriever:
+    ingest_documents(_docs(), rag_store, encode=encode)
     return Retriever(rag_store)
 
 
