@@ -577,48 +577,106 @@ def _option_values(options: Mapping[str, Any]) -> str:
 
 def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     slots = {**dialogue.slots, "order_id": output["order_id"]}
+    asked = dialogue.slots.get("order_question")
     asked_items = set(dialogue.slots.get("order_items") or [])
     lines = [i for i in output.get("items", []) if i["name"] in asked_items]
     if lines:
-        return _order_lines(output, lines), dialogue.model_copy(update={"slots": slots})
+        return _order_lines(output, lines, asked), dialogue.model_copy(update={"slots": slots})
+    order_id, status = output["order_id"], str(output["status"])
     items = ", ".join(
         f"{i['name']} ({_option_values(i.get('options', {}))})" for i in output.get("items", [])
     )
-    total = _money(output["total"])
-    text = f"Order {output['order_id']} is {output['status']}: {items}; total {total}."
+    holds = f"{items}; total {_money(output['total'])}."
+    # The order's status is said once: by the answer to the question when it states it, else
+    # as the answer's opening.
+    if asked == "shipped":
+        text = f"Order {order_id} {_shipping_state(status)}. Items: {holds}"
+    elif asked == "return_by":
+        text = f"{_return_window(output)} Items: {holds}"
+    elif asked == "paid_with":
+        text = f"{_paid_with(output)} It is {status}: {holds}"
+    else:
+        text = f"Order {order_id} is {status}: {holds}"
     tracking = [t for f in output.get("fulfillments", []) for t in f.get("tracking_ids", [])]
     if tracking:
         text += f" Tracking: {', '.join(tracking)}."
-    asked = dialogue.slots.get("order_question")
-    if asked == "shipped":
-        text = f"Order {output['order_id']} {_shipping_state(str(output['status']))}. {text}"
-    elif asked == "return_by":
-        text = f"{_return_window(output)} {text}"
     return text, dialogue.model_copy(update={"slots": slots})
 
 
-def _order_lines(output: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
-    """The items a question about the shopper's own things named, each with its order's state,
-    the tracking of the shipment that carries it and the price paid for it."""
-    texts = []
+def _paid_with(output: Mapping[str, Any]) -> str:
+    """How an order was paid (and refunded), each method as the shopper names it (the order
+    tool's `method`, never its id)."""
+    order_id = output["order_id"]
+    payments = output.get("payments", [])
+    paid = [p for p in payments if p.get("transaction_type") == "payment"]
+    refunds = [p for p in payments if p.get("transaction_type") == "refund"]
+    if not paid:
+        return f"Order {order_id} has no payment on record."
+    if len(paid) == 1:
+        text = (
+            f"You paid {_money(paid[0]['amount'])} for order {order_id} with {paid[0]['method']}."
+        )
+    else:
+        text = f"You paid for order {order_id} with " + _and_list(
+            [f"{p['method']} ({_money(p['amount'])})" for p in paid]
+        )
+        text += "."
+    if refunds:
+        text += " Refunded: " + _and_list(
+            [f"{_money(p['amount'])} to {p['method']}" for p in refunds]
+        )
+        text += "."
+    return text
+
+
+def _and_list(parts: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _order_lines(
+    output: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], asked: str | None
+) -> str:
+    """The items a question about the shopper's own things named: their order's state (once,
+    however many of its items were named), the price paid for each, how the order was paid
+    when asked, and the tracking of the shipments that carry them."""
+    order_id, status = output["order_id"], str(output["status"])
+    named = [
+        f"{line['name']} ({', '.join(str(v) for v in line.get('options', {}).values())})"
+        for line in lines
+    ]
+    one = len(lines) == 1
+    text = (
+        f"Your {_and_list(named)} {'is' if one else 'are'} in order {order_id}, which "
+        f"{_shipping_state(status)}."
+    )
+    if one:
+        text += f" You paid {_money(lines[0]['price'])} for it."
+    else:
+        text += " You paid " + _and_list(
+            [f"{_money(line['price'])} for the {line['name']}" for line in lines]
+        )
+        text += "."
+    if asked == "paid_with":
+        text += " " + _paid_with(output).replace(f"for order {order_id}", "for the order", 1)
+    tracked = []
     for line in lines:
-        options = ", ".join(str(v) for v in line.get("options", {}).values())
         tracking = [
             t
             for f in output.get("fulfillments", [])
             if line["item_id"] in f.get("item_ids", [])
             for t in f.get("tracking_ids", [])
         ]
-        text = (
-            f"Your {line['name']} ({options}) is in order {output['order_id']}, which "
-            f"{_shipping_state(str(output['status']))}. You paid {_money(line['price'])} for it."
-        )
         if tracking:
-            text += f" Tracking: {', '.join(tracking)}."
-        elif output["status"] != "cancelled":
-            text += " It has no tracking number yet."
-        texts.append(text)
-    return "\n".join(texts)
+            label = "" if one else f" of the {line['name']}"
+            tracked.append(f"Tracking{label}: {', '.join(tracking)}.")
+    if tracked:
+        text += " " + " ".join(tracked)
+    elif status != "cancelled":
+        text += " It has no tracking number yet." if one else " They have no tracking number yet."
+    return text
 
 
 def _shipping_state(status: str) -> str:

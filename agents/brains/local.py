@@ -59,8 +59,11 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "staff_action": (),
 }
 SEARCH_LIMIT = 5
+# Customers a look-up by name lists when several match.
+CUSTOMERS_LISTED = 5
 MAX_QUESTIONS = 3
 _ALL_ORDERS = re.compile(r"\b(?:orders|order history)\b", re.I)
+_ORDER_WORD = re.compile(r"\b(?:orders?|package|purchase)\b", re.I)
 _MANY = re.compile(r"\b(?:them|these|those|any|all|some)\b", re.I)
 _LEADING_AND = re.compile(r"^\W*(?:and|also|plus)\b\W*", re.I)
 # A message that opens with a request of its own ("show me my orders") is no answer to the
@@ -173,7 +176,11 @@ class LocalBrain:
         if reading.intent in ORDER_INTENTS:
             if talked_about and not reading.slots.order_id and refers_to_order(text):
                 # "cancel that whole order": the order the dialogue is about, named for the
-                # request and for the question it may ask.
+                # request and for the question it may ask; "return it", "they don't fit":
+                # the items of it the talk was about, when it was about some.
+                items = dialogue.slots.get("order_items") or []
+                if items and not _ORDER_WORD.search(text):
+                    talked_about = f"{talked_about}: the {' and the '.join(items)}"
                 text = f"{text} ({talked_about})"
             slots["order_request"] = text
         slots["order_question"] = order_question(text) if reading.intent == "order_status" else None

@@ -71,7 +71,22 @@ _SHIPPED = re.compile(
 )
 # What the shopper paid for something of theirs ("what did I pay for the sneakers?").
 _PAID = re.compile(
-    r"\b(?:what|how much) (?:did|have|had) i (?:pay|paid|spend|spent)\b|\bi paid for\b", re.I
+    r"\b(?:what|how much) (?:did|have|had) i (?:pay|paid|spend|spent)\b(?! with\b)"
+    r"|\bi paid for\b",
+    re.I,
+)
+# How an order was paid, which changes nothing ("how did I pay for #W...?", "which card did I
+# use for it?", "what was it charged to?"): the payment method, never a proposal to change it.
+_PAID_WITH = re.compile(
+    r"\bhow (?:did|do|have|had) i (?:pay|paid)\b|\bhow (?:was|is|were) (?:it|this|that|they|the"
+    r" order|my order|(?:order )?#?w\d{7}) paid\b|\bwhat did i pay with\b"
+    r"|\b(?:which|what) (?:card|payment(?: method)?|method of payment|account)\b[^.?!]{0,20}?"
+    r"\b(?:did i (?:use|pay with|pay)|i used|was (?:it|this|that|the order|used|charged)"
+    r"|is (?:it|this|that) (?:on|charged))\b"
+    r"|\b(?:paid|charged|billed) (?:with|by|on|to) (?:what|which)\b"
+    r"|\bwhat (?:was|is|were) (?:it|this|that|the order|they) (?:paid|charged|billed)"
+    r" (?:with|on|to)\b",
+    re.I,
 )
 # A question about the shopper's own orders: theirs ("my", "I paid") and about an order's state
 # ("where is", "arrive", "tracking"), whatever product it names ("when will my backpack
@@ -110,10 +125,19 @@ _WANTS = re.compile(
 # "that order", "this one", "cancel it": the order the dialogue was about.
 _THAT_ORDER = re.compile(
     r"\b(?:that|this|the same|same) (?:\w+ )?(?:order|purchase|package)\b"
-    r"|\b(?:cancel|return|exchange) (?:it|that|this)\b",
+    r"|\b(?:cancel|return|exchange) (?:it|that|this)\b"
+    # "they don't fit": the items talked about.
+    r"|\b(?:they|it|these|those|them)\b[^.?!]{0,20}?\b(?:do(?:es)?n'?t|do(?:es)? not|dont|doesnt"
+    r"|didn'?t|did not)\s+(?:really\s+|quite\s+)?fit\b",
     re.I,
 )
-OrderQuestion = Literal["return_by", "shipped", "paid"]
+# Words that ask to change how an order is paid, not how it was ("switch the card it was paid
+# with to my visa").
+_CHANGES_PAYMENT = re.compile(
+    r"\b(?:change|switch|swap|instead|update|replace|rather|move)\b|\buse (?:my|the|a|another)\b",
+    re.I,
+)
+OrderQuestion = Literal["return_by", "shipped", "paid", "paid_with"]
 _ON_SALE = re.compile(
     r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
     r"|a deal|on promotion|clearance|sale price|full price|cheaper than usual)\b",
@@ -129,6 +153,9 @@ def asks_if_on_sale(text: str) -> bool:
 def order_question(text: str) -> OrderQuestion | None:
     """What a message asks about an order's state without asking to change it: by when it can
     be returned, or whether it has shipped."""
+    if _PAID_WITH.search(text) and not _CHANGES_PAYMENT.search(text):
+        # Asked even as a request ("can you tell me which card I used?"): it names no change.
+        return "paid_with"
     if _WANTS.search(text):
         return None
     if _RETURN_WORD.search(text) and _RETURN_BY.search(text):
@@ -146,7 +173,12 @@ def asks_own_order(text: str) -> bool:
     products ("I need a tent that ships to my town by Friday")."""
     if _RULE_TOPIC.search(text) or _SHOPPING.search(text):
         return False
-    return bool(_PAID.search(text) or _OWN_ORDER.search(text))
+    return bool(_PAID.search(text) or _PAID_WITH.search(text) or _OWN_ORDER.search(text))
+
+
+def asks_recommendations(text: str) -> bool:
+    """Whether a message asks what to recommend ("what should I suggest to Olivia Ito?")."""
+    return bool(_RECOMMEND.search(text))
 
 
 def refers_to_order(text: str) -> bool:
@@ -162,6 +194,8 @@ _ACTION_INTENTS = {
     "pay": "modify_order",
     "address": "modify_order",
     "user_address": "modify_order",
+    # "they don't fit": a return or an exchange, which the answer asks.
+    "fit": "return_items",
 }
 # Intents that act on products already shown, and fall back to a search when none were.
 PRODUCT_INTENTS = {
@@ -283,7 +317,8 @@ class Nlu:
             return "policy"
         actions = read_actions(text)
         # "what did I pay for ..." reads as a payment change to the action reader; it is not.
-        asks_own = asks_own_order(text) and (not actions or bool(_PAID.search(text)))
+        paid = bool(_PAID.search(text) or _PAID_WITH.search(text))
+        asks_own = asks_own_order(text) and (not actions or paid)
         follows = dialogue.last_intent == "order_status" and _ANOTHER.search(text)
         if "order_status" in allowed and (asks_own or follows):
             # "where is my order with the cycling helmet?": the item is found in their orders.
