@@ -496,22 +496,44 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
             if v.get("stock_status") == "not_carried"
             else f"{v['at_store']} available here"
         )
-        line = f"- {options}: {here}, {v['online']} online"
-        nearby = [n for n in v.get("nearby", []) if n.get("available_to_sell", 0) > 0][:2]
-        if nearby:
-            near = "; ".join(
-                f"{n['store_name']} {n['available_to_sell']}"
-                + (f" ({n['distance_km']:.1f} km)" if n.get("distance_km") is not None else "")
-                for n in nearby
-            )
-            line += f"; nearby: {near}"
-        lines.append(line)
+        lines.append(f"- {options}: {here}, {v['online']} online" + _other_stores(v, output))
     if len(shown) < len(variants):
         lines.append(
             f"{len(shown)} of {len(variants)} SKUs shown; name a colour or size for the others."
         )
     # The product the stock is of is the one the talk is about now ("why is it short?").
     return "\n".join(lines), dialogue.model_copy(update={"focus_product": output["product_id"]})
+
+
+# Stores with stock named on a SKU's line; how many more have it is said, never left out.
+NEARBY_NAMED = 2
+
+
+def _other_stores(variant: Mapping[str, Any], output: Mapping[str, Any]) -> str:
+    """The nearest stores that have the SKU, and how many more do (within the nearby distance
+    past those named, and farther away)."""
+    having = [n for n in variant.get("nearby", []) if n.get("available_to_sell", 0) > 0]
+    named = having[:NEARBY_NAMED]
+    more = len(having) - len(named) + int(variant.get("more_stores", 0))
+    farther = int(variant.get("farther_stores", 0))
+    if not named:
+        if not more:
+            return ""
+        return f"; no other store within {output.get('nearby_within_km', 0):g} km has it, " + (
+            f"{more} farther away {'does' if more == 1 else 'do'}"
+        )
+    near = "; ".join(
+        f"{n['store_name']} {n['available_to_sell']}"
+        + (f" ({n['distance_km']:.1f} km)" if n.get("distance_km") is not None else "")
+        for n in named
+    )
+    text = f"; nearest {'store' if len(named) == 1 else f'{len(named)} stores'} with it: {near}"
+    if more:
+        where = f", {farther} of them farther than {output.get('nearby_within_km', 0):g} km"
+        text += f"; {more} more {'store has' if more == 1 else 'stores have'} it" + (
+            where if farther else ""
+        )
+    return text
 
 
 def _substitutes(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
