@@ -474,6 +474,15 @@ def _items(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
     return "You might like:\n" + _listing(items), _shown(dialogue, items)
 
 
+def _suggestions(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Recommendations for the customer an associate serves: told to the associate, about the
+    customer (the reasons come so phrased from the tool)."""
+    text, shown = _items(output, dialogue)
+    customer = dialogue.slots.get("customer_id")
+    head = f"To suggest to customer {customer}:" if customer else "To suggest to this customer:"
+    return text.replace("You might like:", head, 1), shown
+
+
 def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     if not output.get("tracked", True):
         offered = [v for v in output.get("variants", []) if v.get("offered")]
