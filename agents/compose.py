@@ -761,6 +761,39 @@ def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     return text, dialogue
 
 
+def _customers(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Customers a look-up by name found: the one (whose profile follows), or those to choose
+    from, or none."""
+    query, found = output.get("query", ""), output.get("customers", [])
+    total = int(output.get("total", len(found)))
+    if not found:
+        return (
+            f'No customer matches "{query}". Try part of the name, the e-mail address or the '
+            "customer id.",
+            dialogue,
+        )
+
+    def line(c: Mapping[str, Any]) -> str:
+        facts = [c["customer_id"], c.get("loyalty_tier") or "not enrolled"]
+        if c.get("home_store_id"):
+            facts.append(f"home store {c['home_store_id']}")
+        if c.get("email"):
+            facts.append(c["email"])
+        return f"{c['name']} ({', '.join(facts)})"
+
+    chosen = dialogue.slots.get("customer_id")
+    picked = next((c for c in found if c["customer_id"] == chosen), None)
+    if picked is not None and (total == 1 or str(picked["name"]).lower() == query.lower()):
+        others = f" ({total - 1} more match)" if total > 1 else ""
+        return f"Found {line(picked)}{others}.", dialogue
+    shown = f" (the first {len(found)} shown)" if total > len(found) else ""
+    listed = "\n".join(f"- {line(c)}" for c in found)
+    return (
+        f'{total} customers match "{query}"{shown}:\n{listed}\nWhich one? Tell me the customer id.',
+        dialogue,
+    )
+
+
 def _shortage(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     # "which stores have it?" next is about this SKU's product.
     return str(output["explanation"]), dialogue.model_copy(
@@ -798,10 +831,11 @@ COMPOSERS: dict[str, Composer] = {
     "recommend_for_me": _items,
     "similar_products": _items,
     "complete_the_look": _items,
-    "customer_recommendations": _items,
+    "customer_recommendations": _suggestions,
     "stock_nearby": _stock,
     "in_stock_substitutes": _substitutes,
     "customer_profile": _profile,
+    "find_customers": _customers,
     "why_short": _shortage,
     "my_orders": _orders,
     "order_details": _order,

@@ -259,17 +259,31 @@ class Nlu:
         if ruled is not None:
             return Interpretation(ruled, 1.0, slots, products, rule=ruled)
         shown = products or dialogue.focus_product or dialogue.shown_products
+        # The product query reads words only: a SKU typed from a label ("P00017-BLK-XL") is
+        # the slots', and holds no size XL for a refinement.
+        said = self.extractor.without_ids(text)
         if (
             asks_if_on_sale(text)
             and shown
             and "product_question" in allowed
-            and not self.queries.read(text).types
+            and not self.queries.read(said).types
         ):
             # "is it on sale?", "are any of them discounted?" of products shown: their prices
             # against their list prices. A new product type is a search ("jackets on sale").
             return Interpretation("product_question", 1.0, slots, products, rule="on_sale")
-        query = self.queries.read(text, in_force=dialogue.query is not None)
+        query = self.queries.read(said, in_force=dialogue.query is not None)
         intent = _product_intent(text, intent, query, slots, products, dialogue)
+        if slots.sku and "stock" in allowed and _only_fillers(said):
+            # A SKU typed alone ("P00017-BLK-XL", "and p00017-blk-m?"): that SKU's stock, from
+            # the shelf label, whatever product the thread was on (never a size to refine by).
+            intent = "stock"
+        elif (
+            slots.sku
+            and intent in ("search", "refine")
+            and not (query.constrains or query.types)
+            and "stock" in allowed
+        ):
+            intent = "stock"
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
@@ -289,10 +303,13 @@ class Nlu:
         if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
             # A bare yes or no: with nothing waiting, the answer says so.
             return act.kind
+        if slots.customer_name and not slots.customer_id and "find_customer" in allowed:
+            # "look up Olivia Ito": the customer is found by name first (`find_customers`).
+            return "find_customer"
         # "what should I recommend to him?" is about the customer the associate looked up.
         customer = slots.customer_id or (slots.person and dialogue.slots.get("customer_id"))
         if customer and "customer_profile" in allowed:
-            wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
+            wants_recs = asks_recommendations(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
         about_item = slots.sku or slots.product_id or (slots.pronoun and dialogue.focus_product)
         if slots.on_order_words and about_item and "why_short" in allowed:
@@ -391,6 +408,44 @@ def asks_about_rules(text: str) -> bool:
     """Whether a message asks what the shop allows in a case put hypothetically, about nothing
     it names as the shopper's own ("can I return a blender after I've opened the box?")."""
     return bool(_HYPOTHETICAL.search(text) and _ASKS.search(text) and not _OWNED.search(text))
+
+
+# Words that ask nothing of their own beside an id typed alone ("and P00017-BLK-XL?").
+_FILLERS = frozenset(
+    {
+        "and",
+        "or",
+        "what",
+        "how",
+        "about",
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "one",
+        "sku",
+        "item",
+        "label",
+        "check",
+        "look",
+        "up",
+        "please",
+        "now",
+        "then",
+        "also",
+        "ok",
+        "okay",
+        "so",
+        "is",
+        "it",
+    }
+)
+
+
+def _only_fillers(text: str) -> bool:
+    """Whether the words left beside an id ask nothing of their own."""
+    return all(w in _FILLERS for w in words(text.lower()))
 
 
 def _mentions_order(text: str) -> bool:
