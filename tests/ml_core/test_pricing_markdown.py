@@ -144,15 +144,7 @@ def test_no_plan_that_breaks_a_guardrail_leaves_the_optimiser(
     for item, plan in zip(batch, plans, strict=True):
         if not is_proposable(plan):
             continue
-        assert not check_plan(
-            plan.prices,
-            current_price=item.current_price,
-            list_price=item.list_price,
-            unit_cost=item.unit_cost,
-            promo_weeks=item.promo_weeks,
-            guardrails=guardrails,
-            history=history,
-        )
+        assert not _breaks(item, plan.prices, guardrails, history)
         for week in plan.changes:
             per_day[week] = per_day.get(week, 0) + 1
     assert all(count <= guardrails.max_changes_per_day for count in per_day.values())
@@ -202,6 +194,24 @@ def test_an_uncertain_elasticity_picks_the_plan_that_earns_most_on_average() -> 
     assert solve(replace(uncertain, elasticity_se=0.0), guardrails, "margin") == point
 
 
+def _breaks(
+    item: MarkdownItem,
+    prices: list[float],
+    guardrails: Guardrails,
+    history: ChangeHistory | None = None,
+) -> list[str]:
+    """What the circuit breaker says of the item's path (empty: it may be proposed)."""
+    return check_plan(
+        prices,
+        current_price=item.current_price,
+        list_price=item.list_price,
+        unit_cost=item.unit_cost,
+        promo_weeks=item.promo_weeks,
+        guardrails=guardrails,
+        history=history,
+    )
+
+
 def _one_week_edits(
     item: MarkdownItem, guardrails: Guardrails, prices: list[float]
 ) -> Iterator[list[float]]:
@@ -212,15 +222,7 @@ def _one_week_edits(
         if abs(price - prices[week]) <= 0.005:
             continue
         path = [*prices[:week], price, *prices[week + 1 :]]
-        if not check_plan(
-            path,
-            current_price=item.current_price,
-            list_price=item.list_price,
-            unit_cost=item.unit_cost,
-            promo_weeks=item.promo_weeks,
-            guardrails=guardrails,
-            history=None,
-        ):
+        if not _breaks(item, path, guardrails):
             yield path
 
 
