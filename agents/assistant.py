@@ -88,6 +88,7 @@ CONVERSATION_TOOLS = frozenset(
         "exchange_order_items",
         "my_account",
         "modify_user_address",
+        "find_customers",
         "customer_profile",
         "customer_recommendations",
         "forecast_for_sku",

@@ -482,6 +482,15 @@ def _items(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
     return "You might like:\n" + _listing(items), _shown(dialogue, items)
 
 
+def _suggestions(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Recommendations for the customer an associate serves: told to the associate, about the
+    customer (the reasons come so phrased from the tool)."""
+    text, shown = _items(output, dialogue)
+    customer = dialogue.slots.get("customer_id")
+    head = f"To suggest to customer {customer}:" if customer else "To suggest to this customer:"
+    return text.replace("You might like:", head, 1), shown
+
+
 def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     if not output.get("tracked", True):
         offered = [v for v in output.get("variants", []) if v.get("offered")]
@@ -504,22 +513,44 @@ def _stock(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Dia
             if v.get("stock_status") == "not_carried"
             else f"{v['at_store']} available here"
         )
-        line = f"- {options}: {here}, {v['online']} online"
-        nearby = [n for n in v.get("nearby", []) if n.get("available_to_sell", 0) > 0][:2]
-        if nearby:
-            near = "; ".join(
-                f"{n['store_name']} {n['available_to_sell']}"
-                + (f" ({n['distance_km']:.1f} km)" if n.get("distance_km") is not None else "")
-                for n in nearby
-            )
-            line += f"; nearby: {near}"
-        lines.append(line)
+        lines.append(f"- {options}: {here}, {v['online']} online" + _other_stores(v, output))
     if len(shown) < len(variants):
         lines.append(
             f"{len(shown)} of {len(variants)} SKUs shown; name a colour or size for the others."
         )
     # The product the stock is of is the one the talk is about now ("why is it short?").
     return "\n".join(lines), dialogue.model_copy(update={"focus_product": output["product_id"]})
+
+
+# Stores with stock named on a SKU's line; how many more have it is said, never left out.
+NEARBY_NAMED = 2
+
+
+def _other_stores(variant: Mapping[str, Any], output: Mapping[str, Any]) -> str:
+    """The nearest stores that have the SKU, and how many more do (within the nearby distance
+    past those named, and farther away)."""
+    having = [n for n in variant.get("nearby", []) if n.get("available_to_sell", 0) > 0]
+    named = having[:NEARBY_NAMED]
+    more = len(having) - len(named) + int(variant.get("more_stores", 0))
+    farther = int(variant.get("farther_stores", 0))
+    if not named:
+        if not more:
+            return ""
+        return f"; no other store within {output.get('nearby_within_km', 0):g} km has it, " + (
+            f"{more} farther away {'does' if more == 1 else 'do'}"
+        )
+    near = "; ".join(
+        f"{n['store_name']} {n['available_to_sell']}"
+        + (f" ({n['distance_km']:.1f} km)" if n.get("distance_km") is not None else "")
+        for n in named
+    )
+    text = f"; nearest {'store' if len(named) == 1 else f'{len(named)} stores'} with it: {near}"
+    if more:
+        where = f", {farther} of them farther than {output.get('nearby_within_km', 0):g} km"
+        text += f"; {more} more {'store has' if more == 1 else 'stores have'} it" + (
+            where if farther else ""
+        )
+    return text
 
 
 def _substitutes(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
@@ -585,48 +616,106 @@ def _option_values(options: Mapping[str, Any]) -> str:
 
 def _order(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     slots = {**dialogue.slots, "order_id": output["order_id"]}
+    asked = dialogue.slots.get("order_question")
     asked_items = set(dialogue.slots.get("order_items") or [])
     lines = [i for i in output.get("items", []) if i["name"] in asked_items]
     if lines:
-        return _order_lines(output, lines), dialogue.model_copy(update={"slots": slots})
+        return _order_lines(output, lines, asked), dialogue.model_copy(update={"slots": slots})
+    order_id, status = output["order_id"], str(output["status"])
     items = ", ".join(
         f"{i['name']} ({_option_values(i.get('options', {}))})" for i in output.get("items", [])
     )
-    total = _money(output["total"])
-    text = f"Order {output['order_id']} is {output['status']}: {items}; total {total}."
+    holds = f"{items}; total {_money(output['total'])}."
+    # The order's status is said once: by the answer to the question when it states it, else
+    # as the answer's opening.
+    if asked == "shipped":
+        text = f"Order {order_id} {_shipping_state(status)}. Items: {holds}"
+    elif asked == "return_by":
+        text = f"{_return_window(output)} Items: {holds}"
+    elif asked == "paid_with":
+        text = f"{_paid_with(output)} It is {status}: {holds}"
+    else:
+        text = f"Order {order_id} is {status}: {holds}"
     tracking = [t for f in output.get("fulfillments", []) for t in f.get("tracking_ids", [])]
     if tracking:
         text += f" Tracking: {', '.join(tracking)}."
-    asked = dialogue.slots.get("order_question")
-    if asked == "shipped":
-        text = f"Order {output['order_id']} {_shipping_state(str(output['status']))}. {text}"
-    elif asked == "return_by":
-        text = f"{_return_window(output)} {text}"
     return text, dialogue.model_copy(update={"slots": slots})
 
 
-def _order_lines(output: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> str:
-    """The items a question about the shopper's own things named, each with its order's state,
-    the tracking of the shipment that carries it and the price paid for it."""
-    texts = []
+def _paid_with(output: Mapping[str, Any]) -> str:
+    """How an order was paid (and refunded), each method as the shopper names it (the order
+    tool's `method`, never its id)."""
+    order_id = output["order_id"]
+    payments = output.get("payments", [])
+    paid = [p for p in payments if p.get("transaction_type") == "payment"]
+    refunds = [p for p in payments if p.get("transaction_type") == "refund"]
+    if not paid:
+        return f"Order {order_id} has no payment on record."
+    if len(paid) == 1:
+        text = (
+            f"You paid {_money(paid[0]['amount'])} for order {order_id} with {paid[0]['method']}."
+        )
+    else:
+        text = f"You paid for order {order_id} with " + _and_list(
+            [f"{p['method']} ({_money(p['amount'])})" for p in paid]
+        )
+        text += "."
+    if refunds:
+        text += " Refunded: " + _and_list(
+            [f"{_money(p['amount'])} to {p['method']}" for p in refunds]
+        )
+        text += "."
+    return text
+
+
+def _and_list(parts: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _order_lines(
+    output: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], asked: str | None
+) -> str:
+    """The items a question about the shopper's own things named: their order's state (once,
+    however many of its items were named), the price paid for each, how the order was paid
+    when asked, and the tracking of the shipments that carry them."""
+    order_id, status = output["order_id"], str(output["status"])
+    named = [
+        f"{line['name']} ({', '.join(str(v) for v in line.get('options', {}).values())})"
+        for line in lines
+    ]
+    one = len(lines) == 1
+    text = (
+        f"Your {_and_list(named)} {'is' if one else 'are'} in order {order_id}, which "
+        f"{_shipping_state(status)}."
+    )
+    if one:
+        text += f" You paid {_money(lines[0]['price'])} for it."
+    else:
+        text += " You paid " + _and_list(
+            [f"{_money(line['price'])} for the {line['name']}" for line in lines]
+        )
+        text += "."
+    if asked == "paid_with":
+        text += " " + _paid_with(output).replace(f"for order {order_id}", "for the order", 1)
+    tracked = []
     for line in lines:
-        options = ", ".join(str(v) for v in line.get("options", {}).values())
         tracking = [
             t
             for f in output.get("fulfillments", [])
             if line["item_id"] in f.get("item_ids", [])
             for t in f.get("tracking_ids", [])
         ]
-        text = (
-            f"Your {line['name']} ({options}) is in order {output['order_id']}, which "
-            f"{_shipping_state(str(output['status']))}. You paid {_money(line['price'])} for it."
-        )
         if tracking:
-            text += f" Tracking: {', '.join(tracking)}."
-        elif output["status"] != "cancelled":
-            text += " It has no tracking number yet."
-        texts.append(text)
-    return "\n".join(texts)
+            label = "" if one else f" of the {line['name']}"
+            tracked.append(f"Tracking{label}: {', '.join(tracking)}.")
+    if tracked:
+        text += " " + " ".join(tracked)
+    elif status != "cancelled":
+        text += " It has no tracking number yet." if one else " They have no tracking number yet."
+    return text
 
 
 def _shipping_state(status: str) -> str:
@@ -680,6 +769,39 @@ def _profile(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     return text, dialogue
 
 
+def _customers(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """Customers a look-up by name found: the one (whose profile follows), or those to choose
+    from, or none."""
+    query, found = output.get("query", ""), output.get("customers", [])
+    total = int(output.get("total", len(found)))
+    if not found:
+        return (
+            f'No customer matches "{query}". Try part of the name, the e-mail address or the '
+            "customer id.",
+            dialogue,
+        )
+
+    def line(c: Mapping[str, Any]) -> str:
+        facts = [c["customer_id"], c.get("loyalty_tier") or "not enrolled"]
+        if c.get("home_store_id"):
+            facts.append(f"home store {c['home_store_id']}")
+        if c.get("email"):
+            facts.append(c["email"])
+        return f"{c['name']} ({', '.join(facts)})"
+
+    chosen = dialogue.slots.get("customer_id")
+    picked = next((c for c in found if c["customer_id"] == chosen), None)
+    if picked is not None and (total == 1 or str(picked["name"]).lower() == query.lower()):
+        others = f" ({total - 1} more match)" if total > 1 else ""
+        return f"Found {line(picked)}{others}.", dialogue
+    shown = f" (the first {len(found)} shown)" if total > len(found) else ""
+    listed = "\n".join(f"- {line(c)}" for c in found)
+    return (
+        f'{total} customers match "{query}"{shown}:\n{listed}\nWhich one? Tell me the customer id.',
+        dialogue,
+    )
+
+
 def _shortage(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
     # "which stores have it?" next is about this SKU's product.
     return str(output["explanation"]), dialogue.model_copy(
@@ -717,10 +839,11 @@ COMPOSERS: dict[str, Composer] = {
     "recommend_for_me": _items,
     "similar_products": _items,
     "complete_the_look": _items,
-    "customer_recommendations": _items,
+    "customer_recommendations": _suggestions,
     "stock_nearby": _stock,
     "in_stock_substitutes": _substitutes,
     "customer_profile": _profile,
+    "find_customers": _customers,
     "why_short": _shortage,
     "my_orders": _orders,
     "order_details": _order,

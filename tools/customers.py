@@ -209,4 +209,4 @@ def customer_recommendations(
                 f"Customer {customer_id} has not given marketing consent, so no recommendations "
                 "may be drawn from their history."
             )
-    return recommend_for_customer(ctx, customer_id, ctx.principal.store_id, limit)
+    return recommend_for_customer(ctx, customer_id, ctx.principal.store_id, limit, about=True)

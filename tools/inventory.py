@@ -108,6 +108,16 @@ class VariantStock(BaseModel):
         description="The nearest other stores within `nearby_within_km` with units available "
         "to sell, nearest first."
     )
+    more_stores: int = Field(
+        default=0,
+        description="Other stores with units available to sell that `nearby` does not list: "
+        "beyond the `limit` within `nearby_within_km`, or farther away (`farther_stores`).",
+    )
+    farther_stores: int = Field(
+        default=0,
+        description="Of `more_stores`, those farther than `nearby_within_km` (or of unknown "
+        "distance).",
+    )
 
 
 class StockNearby(BaseModel):
@@ -193,14 +203,12 @@ def stock_nearby(
     # A store without coordinates has no known distance, so it cannot be promised as nearby.
     within_km = ctx.settings.nearby_store_km
     distances = ((_distance(store, loc), loc) for loc in locations)
+    stores = [(km, loc) for km, loc in distances if loc.kind == "store" and loc.id != store.id]
     others = sorted(
-        (
-            (km, loc)
-            for km, loc in distances
-            if loc.kind == "store" and loc.id != store.id and km is not None and km <= within_km
-        ),
+        ((km, loc) for km, loc in stores if km is not None and km <= within_km),
         key=lambda pair: (pair[0], pair[1].id),
     )
+    far = [loc.id for km, loc in stores if km is None or km > within_km]
     online = [loc.id for loc in locations if loc.kind == "online"]
     return StockNearby(
         product_id=variants[0].product_id,
@@ -211,33 +219,52 @@ def stock_nearby(
         nearby_within_km=within_km,
         sku_count=len(every),
         variants=[
-            VariantStock(
-                variant_id=v.id,
-                options=v.options or {},
-                price=float(v.price),
-                offered=bool(v.available),
-                stock_status=stock_status(
-                    available=bool(v.available),
-                    in_stock=stock.get((v.id, store.id), 0) > 0,
-                    tracked=v.id in tracked,
-                    carried=(v.id, store.id) in stock,
-                ),
-                at_store=stock.get((v.id, store.id), 0) if v.available else 0,
-                online=sum(stock.get((v.id, o), 0) for o in online) if v.available else 0,
-                nearby=[
-                    NearbyStock(
-                        store_id=loc.id,
-                        store_name=loc.name,
-                        city=loc.city,
-                        distance_km=round(km, 1),
-                        available_to_sell=stock[(v.id, loc.id)],
-                    )
-                    for km, loc in others
-                    if v.available and stock.get((v.id, loc.id), 0) > 0
-                ][:limit],
-            )
+            _variant_stock(v, store.id, stock, tracked, online, others, far, limit)
             for v in variants
         ],
+    )
+
+
+def _variant_stock(
+    v: Any,
+    store_id: str,
+    stock: dict[tuple[str, str], int],
+    tracked: set[str],
+    online: list[str],
+    others: list[tuple[float, Any]],
+    far: list[str],
+    limit: int,
+) -> VariantStock:
+    """One SKU's row: here, online, the nearest `limit` stores in range that have it, and how
+    many more stores have it (in range past the limit, or farther), so none is left out
+    silently."""
+    having = [(km, loc) for km, loc in others if v.available and stock.get((v.id, loc.id), 0) > 0]
+    farther = sum(1 for loc in far if v.available and stock.get((v.id, loc), 0) > 0)
+    return VariantStock(
+        variant_id=v.id,
+        options=v.options or {},
+        price=float(v.price),
+        offered=bool(v.available),
+        stock_status=stock_status(
+            available=bool(v.available),
+            in_stock=stock.get((v.id, store_id), 0) > 0,
+            tracked=v.id in tracked,
+            carried=(v.id, store_id) in stock,
+        ),
+        at_store=stock.get((v.id, store_id), 0) if v.available else 0,
+        online=sum(stock.get((v.id, o), 0) for o in online) if v.available else 0,
+        nearby=[
+            NearbyStock(
+                store_id=loc.id,
+                store_name=loc.name,
+                city=loc.city,
+                distance_km=round(km, 1),
+                available_to_sell=stock[(v.id, loc.id)],
+            )
+            for km, loc in having[:limit]
+        ],
+        more_stores=max(len(having) - limit, 0) + farther,
+        farther_stores=farther,
     )
 
 

@@ -135,6 +135,11 @@ class PaymentPublic(_Out):
     transaction_type: str = Field(description="payment or refund.")
     amount: float
     payment_method_id: str
+    method: str = Field(
+        description="The payment method as the shopper names it ('your Visa credit card ending "
+        "1234', 'your PayPal account', 'your gift card (balance $40.00)'): what an answer says, "
+        "never the id."
+    )
 
 
 class FulfillmentPublic(_Out):
@@ -234,7 +239,7 @@ def _details(order: Order) -> OrderDetails:
             for item in order.items
         ],
         total=_total(order),
-        payments=[_payment(p) for p in order.payments],
+        payments=_payments(order, order.payments),
         fulfillments=[
             FulfillmentPublic(
                 tracking_ids=[str(t) for t in f.tracking_ids],
@@ -246,12 +251,33 @@ def _details(order: Order) -> OrderDetails:
     )
 
 
-def _payment(payment: Payment) -> PaymentPublic:
-    return PaymentPublic(
-        transaction_type=payment.transaction_type,
-        amount=payment.amount,
-        payment_method_id=payment.payment_method_id,
+def _payments(order: Order, payments: Sequence[Payment]) -> list[PaymentPublic]:
+    """The payments, each with its method in words (the customer's methods read once)."""
+    session = Session.object_session(order)
+    ids = {p.payment_method_id for p in payments}
+    methods = (
+        {
+            m.id: m
+            for m in session.scalars(
+                select(PaymentMethod).where(
+                    PaymentMethod.id.in_(ids), PaymentMethod.customer_id == order.customer_id
+                )
+            )
+        }
+        if session is not None and ids
+        else {}
     )
+    return [
+        PaymentPublic(
+            transaction_type=p.transaction_type,
+            amount=p.amount,
+            payment_method_id=p.payment_method_id,
+            method=payment_method_words(methods[p.payment_method_id])
+            if p.payment_method_id in methods
+            else "a payment method no longer on your account",
+        )
+        for p in payments
+    ]
 
 
 def _find_order(session: Session, ctx: ToolContext, order_id: str, *, lock: bool = False) -> Order:
@@ -354,14 +380,35 @@ def _price_difference(items: list[OrderItem], variants: list[Variant]) -> float:
     return round(sum(v.price - i.price for i, v in zip(items, variants, strict=True)), 2)
 
 
-def _method_text(method: PaymentMethod) -> str:
-    if method.kind == "gift_card":
-        return f"gift card {method.id}"
-    if method.kind == "credit_card":
-        return f"{(method.brand or 'credit').title()} card ending {method.last_four}"
-    if method.kind == "paypal":
+# Card brands as their owners write them; any other brand is title-cased.
+_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express"}
+
+
+def payment_method_words(
+    method: PaymentMethod | PaymentMethodPublic, *, balance: bool = True
+) -> str:
+    """A payment method as a person names it: "your Visa credit card ending 1234", "your PayPal
+    account", "your gift card (balance $40.00)". The one place a method is put in words: an id
+    such as credit_card_1234567 is the tools' handle, never something a shopper reads.
+    `balance=False` leaves a gift card's balance out where it is about to change."""
+    kind = method.kind
+    if kind == "gift_card":
+        held = method.balance if balance else None
+        return "your gift card" + (f" (balance {_money(held)})" if held is not None else "")
+    if kind == "credit_card":
+        brand = str(method.brand or "").strip()
+        named = _BRANDS.get(brand.lower(), brand.title()) if brand else ""
+        ending = f" ending {method.last_four}" if method.last_four else ""
+        return f"your {named + ' ' if named else ''}credit card{ending}"
+    if kind == "paypal":
         return "your PayPal account"
-    return method.id
+    return f"your {kind.replace('_', ' ')}"
+
+
+def _method_text(method: PaymentMethod) -> str:
+    """A method in a change's words: a gift card's balance is about to move, so it is left out
+    (the change's result states the new balance)."""
+    return payment_method_words(method, balance=False)
 
 
 def _refund_text(amount: float, method: PaymentMethod) -> str:
@@ -398,7 +445,7 @@ def _require_cover(method: PaymentMethod, amount: float) -> None:
     balance = method.balance or 0.0
     if method.kind == "gift_card" and balance < amount:
         raise policy_denied(
-            f"Gift card {method.id} has {_money(balance)}, less than the {_money(amount)} to pay."
+            f"Your gift card has {_money(balance)}, less than the {_money(amount)} to pay."
         )
 
 
@@ -451,6 +498,7 @@ class _OrderWrite:
         self.confirmed = False
         self.added: list[Payment] = []
         self.balances: dict[str, float] = {}
+        self.cards: dict[str, PaymentMethod] = {}
 
     def method(self, payment_method_id: str) -> PaymentMethod:
         """One of the order's customer's payment methods, locked: a gift card's balance is read
@@ -464,7 +512,7 @@ class _OrderWrite:
             .with_for_update()
         ).one_or_none()
         if method is None:
-            raise policy_denied(f"{payment_method_id} is not one of your payment methods.")
+            raise policy_denied("That payment method is not one of yours.")
         return method
 
     def confirm(self, summary: str) -> None:
@@ -494,13 +542,19 @@ class _OrderWrite:
         if method.kind == "gift_card":
             method.balance = round((method.balance or 0.0) + amount, 2)
             self.balances[method.id] = method.balance
+            self.cards[method.id] = method
 
     def result(self, *changes: str) -> OrderUpdate:
         self.session.flush()
+        # A gift card's new balance, said once the change has moved it.
+        balances = [
+            f"The balance of {_method_text(card)} is now {_money(card.balance or 0.0)}."
+            for card in self.cards.values()
+        ]
         return OrderUpdate(
             order_id=self.order.id,
-            changes=list(changes),
-            transactions=[_payment(p) for p in self.added],
+            changes=[*changes, *balances],
+            transactions=_payments(self.order, self.added),
             gift_card_balances=dict(self.balances),
             order=_details(self.order),
         )
@@ -638,7 +692,7 @@ def modify_order_payment(
         original = order.payments[0]
         if original.payment_method_id == payment_method_id:
             raise policy_denied(
-                f"Order {order_id} is already paid with {payment_method_id}; choose another "
+                f"Order {order_id} is already paid with {_method_text(new)}; choose another "
                 "payment method."
             )
         amount = original.amount
@@ -735,9 +789,11 @@ def return_order_items(
         method = write.method(payment_method_id)
         original = order.payments[0].payment_method_id if order.payments else None
         if method.kind != "gift_card" and payment_method_id != original:
+            paid = _payments(order, order.payments[:1])
             raise policy_denied(
-                f"A refund goes to the order's original payment method ({original}) or to one "
-                "of your gift cards."
+                "A refund goes to the order's original payment method"
+                + (f" ({paid[0].method})" if paid else "")
+                + " or to one of your gift cards."
             )
         items = _pick_items(order, item_ids)
         listed = "; ".join(_item_text(i.name, i.options, i.price) for i in items)
@@ -813,6 +869,11 @@ class PaymentMethodPublic(_Out):
     brand: str | None = None
     last_four: str | None = None
     balance: float | None = Field(default=None, description="A gift card's balance.")
+    description: str = Field(
+        default="",
+        description="The method as the shopper names it ('your Visa credit card ending 1234'): "
+        "what an answer says, never the id.",
+    )
 
 
 class AddressPublic(_Out):
@@ -872,6 +933,7 @@ def my_account(ctx: ToolContext) -> MyAccount:
                     brand=m.brand,
                     last_four=m.last_four,
                     balance=m.balance if m.kind == "gift_card" else None,
+                    description=payment_method_words(m),
                 )
                 for m in methods
             ],

@@ -98,13 +98,17 @@ def _items(
 
 
 def recommend_for_customer(
-    ctx: ToolContext, customer_id: str, store_id: str | None, limit: int
+    ctx: ToolContext, customer_id: str, store_id: str | None, limit: int, *, about: bool = False
 ) -> Recommendations:
     """Top picks for `customer_id` (the caller has checked who may ask), for a shopper at
-    `store_id` or, when None, at their home store (online only without one)."""
+    `store_id` or, when None, at their home store (online only without one). With `about`,
+    the list is for someone serving the customer, and its reasons say what the customer did
+    ("Olivia viewed ...") instead of speaking to them ("because you viewed ...")."""
     with Session(ctx.engine) as session:
         home = session.execute(
-            select(Customer.id, Customer.home_store_id).where(Customer.id == customer_id)
+            select(Customer.id, Customer.home_store_id, Customer.first_name).where(
+                Customer.id == customer_id
+            )
         ).one_or_none()
         if home is None:
             raise not_found(f"No customer with id {customer_id!r}.")
@@ -114,7 +118,8 @@ def recommend_for_customer(
         return _best_sellers(ctx, customer_id, limit)
     # The service ranks from a catalogue snapshot up to `catalog_check_s` old; the cards are
     # checked against the stock now, and the extra candidates stand in for what sold out since.
-    ranked = service.for_shopper(customer_id, store, k=STOCK_SPARE * limit)
+    who = (home.first_name or "the customer") if about else None
+    ranked = service.for_shopper(customer_id, store, k=STOCK_SPARE * limit, about=who)
     suggestions = [(r.item_id, r.reason, r.source) for r in ranked]
     with Session(ctx.engine) as session:
         items = _items(session, suggestions, store, limit, in_stock=True)

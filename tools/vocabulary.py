@@ -73,6 +73,21 @@ class Vocabulary(BaseModel):
         description="The words of the products' descriptions and reviews, lower case: the "
         "language the catalogue itself writes in (cosy, festival, exercise).",
     )
+    sku_shapes: list[str] = Field(
+        default_factory=list,
+        description="The shapes of the catalogue's SKU ids, each letter written A and each "
+        "digit 9 ('A99999-AAA-AA' for P00035-GRP-XL, '9999999999' for a ten-digit item id): "
+        "how a SKU typed from a label is told from words, whatever the catalogue.",
+    )
+    product_id_shapes: list[str] = Field(
+        default_factory=list, description="The shapes of the product ids, written the same way."
+    )
+
+
+def id_shape(ident: str) -> str:
+    """An id's shape: each letter A, each digit 9, anything else as it is ("P00035-GRP-L" is
+    "A99999-AAA-A")."""
+    return "".join("A" if c.isalpha() else "9" if c.isdigit() else c for c in ident)
 
 
 @tool(roles=ROLES)
@@ -96,11 +111,13 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         ).all()
         options: dict[str, set[str]] = defaultdict(set)
         by_category: dict[str, set[str]] = defaultdict(set)
-        for opts, category_id in session.execute(
-            select(Variant.options, Product.category_id).join(
+        sku_shapes: set[str] = set()
+        for sku, opts, category_id in session.execute(
+            select(Variant.id, Variant.options, Product.category_id).join(
                 Product, Product.id == Variant.product_id
             )
         ):
+            sku_shapes.add(id_shape(sku))
             for key, value in (opts or {}).items():
                 text = str(value).strip().lower()
                 if text and text not in _VAGUE:
@@ -130,6 +147,8 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         products=[ProductRef(id=p.id, name=p.name, category_id=p.category_id) for p in products],
         features=sorted(features),
         text_words=sorted(text_words),
+        sku_shapes=sorted(sku_shapes),
+        product_id_shapes=sorted({id_shape(p.id) for p in products}),
         options={k: sorted(v) for k, v in sorted(options.items())},
         category_options={k: sorted(v) for k, v in sorted(by_category.items())},
         stores=[StoreRef(id=s.id, name=s.name, city=s.city, kind=s.kind) for s in stores],

@@ -23,7 +23,8 @@ REWRITE_PROMPT = (
     "You write the reply of Aisle's retail assistant to {serves}. Rewrite the draft answer so "
     "that it reads naturally and answers the question. Use only facts found in the tool outputs "
     "below: never add a price, a stock figure, a product, an order detail or a policy that they "
-    "do not contain. Keep every price and figure exactly as written. Reply with the answer only."
+    "do not contain. Keep every price and figure exactly as written. Name a payment method as "
+    "the draft does, never by an id such as credit_card_1234567. Reply with the answer only."
 )
 
 

@@ -22,6 +22,7 @@ from agents.nlu.parser import (
     PRODUCT_INTENTS,
     Interpretation,
     Nlu,
+    asks_recommendations,
     order_question,
     refers_to_order,
 )
@@ -47,6 +48,7 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "exchange_items": ("my_orders", "order_details", "exchange_order_items"),
     "modify_order": ("my_orders", "order_details", "my_account"),
     "customer_profile": ("customer_profile",),
+    "find_customer": ("find_customers", "customer_profile"),
     "customer_recommendations": ("customer_recommendations",),
     "why_short": ("why_short",),
     "confirm": (),
@@ -59,8 +61,11 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "staff_action": (),
 }
 SEARCH_LIMIT = 5
+# Customers a look-up by name lists when several match.
+CUSTOMERS_LISTED = 5
 MAX_QUESTIONS = 3
 _ALL_ORDERS = re.compile(r"\b(?:orders|order history)\b", re.I)
+_ORDER_WORD = re.compile(r"\b(?:orders?|package|purchase)\b", re.I)
 _MANY = re.compile(r"\b(?:them|these|those|any|all|some)\b", re.I)
 _LEADING_AND = re.compile(r"^\W*(?:and|also|plus)\b\W*", re.I)
 # A message that opens with a request of its own ("show me my orders") is no answer to the
@@ -112,6 +117,9 @@ class LocalBrain:
         follow_up = self._follow_up(text, state)
         if follow_up is not None:
             return Step(tool_calls=follow_up)
+        found = _customer_found(text, state)
+        if found is not None:
+            return found
         return compose(state)
 
     def _order_step(
@@ -155,7 +163,10 @@ class LocalBrain:
         ):
             # The answer to the question asked about an order request continues that request.
             text = f"{dialogue.slots['order_request']} {text}"
-        reading = self.nlu.interpret(text, dialogue, every)
+        # A customer's name is looked for only where the grants allow a look-up: for anyone
+        # else, the same words mean what they would mean without it.
+        readable = every if "find_customer" in allowed else every - {"find_customer"}
+        reading = self.nlu.interpret(text, dialogue, readable)
         if reading.intent not in allowed:
             # Asked for something this role cannot do: say so rather than guess another intent.
             refused = dialogue.model_copy(update={"last_intent": f"refused:{reading.intent}"})
@@ -173,7 +184,11 @@ class LocalBrain:
         if reading.intent in ORDER_INTENTS:
             if talked_about and not reading.slots.order_id and refers_to_order(text):
                 # "cancel that whole order": the order the dialogue is about, named for the
-                # request and for the question it may ask.
+                # request and for the question it may ask; "return it", "they don't fit":
+                # the items of it the talk was about, when it was about some.
+                items = dialogue.slots.get("order_items") or []
+                if items and not _ORDER_WORD.search(text):
+                    talked_about = f"{talked_about}: the {' and the '.join(items)}"
                 text = f"{text} ({talked_about})"
             slots["order_request"] = text
         slots["order_question"] = order_question(text) if reading.intent == "order_status" else None
@@ -246,6 +261,9 @@ class LocalBrain:
             if focus:
                 asked = {"colour": colour, "size": size}
                 return [_call("stock_nearby", product_id=focus, store_id=store, **asked)]
+        if intent == "substitutes" and slots.sku:
+            # "what else for P00017-BLK-S?": the SKU typed, not the product the thread was on.
+            return [_call("in_stock_substitutes", variant_id=slots.sku, store_id=store)]
         if intent == "substitutes" and focus:
             return [_call("in_stock_substitutes", product_id=focus, store_id=store)]
         if intent == "policy":
@@ -265,6 +283,8 @@ class LocalBrain:
             # The shopper's orders and account first, then the orders involved, then the
             # products of items to swap, then every write at once (agents/brains/orders.py).
             return orders.plan(text, []).calls or [_call("my_orders")]
+        if intent == "find_customer" and slots.customer_name:
+            return [_call("find_customers", query=slots.customer_name, limit=CUSTOMERS_LISTED)]
         customer = slots.customer_id or dialogue.slots.get("customer_id")
         if intent in ("customer_profile", "customer_recommendations") and customer:
             return [_call(intent, customer_id=customer)]
@@ -319,6 +339,27 @@ def _order_named(text: str, state: ConversationState) -> Step | None:
         return None
     updated = dialogue.model_copy(update={"slots": slots})
     return Step(tool_calls=[_call("order_details", order_id=i) for i in ids], dialogue=updated)
+
+
+def _customer_found(text: str, state: ConversationState) -> Step | None:
+    """After a look-up by name, the one customer it found (or the one whose whole name it is):
+    their profile, or recommendations for them when those were asked for; the customer is
+    then the one "her" or "him" means. None when none or several match (the answer lists
+    them)."""
+    last = state.outcomes[-1]
+    if last.name != "find_customers" or not last.ok or last.output is None:
+        return None
+    matches = last.output.get("customers", [])
+    asked = str(last.output.get("query", "")).lower()
+    exact = [c for c in matches if str(c.get("name", "")).lower() == asked]
+    one = matches if last.output.get("total") == 1 else exact
+    if len(one) != 1:
+        return None
+    customer = str(one[0]["customer_id"])
+    slots = {**state.dialogue.slots, "customer_id": customer}
+    wants = "customer_recommendations" if asks_recommendations(text) else "customer_profile"
+    updated = state.dialogue.model_copy(update={"slots": slots})
+    return Step(tool_calls=[_call(wants, customer_id=customer)], dialogue=updated)
 
 
 def compose_only(dialogue: DialogueState) -> Step:

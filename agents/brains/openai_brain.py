@@ -39,7 +39,8 @@ SYSTEM_PROMPT = (
     "prices, stock, orders and store policies. Never invent a price, a stock figure, an order "
     "detail or a policy; if the tools did not give you a fact, say that you do not know it. Call "
     "a tool whenever you need a fact; once the tool results hold what the person asked, answer "
-    "briefly from them."
+    "briefly from them. Name a payment method as the tools describe it (its `method` or "
+    "`description`, such as 'your Visa credit card ending 1234'), never by its id."
 )
 
 

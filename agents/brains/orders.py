@@ -28,7 +28,10 @@ _VERBS = re.compile(
     r"|\b(?P<swap>exchange|swap|change|switch)\b"
     r"|\b(?P<pay>pay(?:ing)?\b|payment|charge\b"
     r"|use\b(?=[^.]{0,30}\b(?:gift card|paypal|visa|mastercard|amex|card)\b))"
-    r"|\b(?P<address>ship\b|deliver\b|address|moved)",
+    r"|\b(?P<address>ship\b|deliver\b|address|moved)"
+    # "they don't fit": a wish to return or exchange the items, which one to ask (see `_write`).
+    r"|\b(?P<fit>(?:do(?:es)?n'?t|do(?:es)? not|dont|doesnt|didn'?t|did not|won'?t|will not)"
+    r"\s+(?:really\s+|quite\s+|even\s+)?fit\b|not fitting\b|(?:the )?wrong size\b)",
     re.I,
 )
 # What asks for other options of an item without a verb: "can the bottle be 750ml instead?",
@@ -90,9 +93,16 @@ _ORDER_WORDS = re.compile(r"\b(?:order|orders|package|purchase|bought)\b", re.I)
 _ALL_PENDING = re.compile(r"\ball (?:my |of my |the )?pending orders\b", re.I)
 _CONTRACTION = re.compile(r"['\u2019][a-z]+")
 _WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
+# Words about the shopper's own things, which a question about a product's fit does not use.
+_THEIRS = re.compile(
+    r"\b(?:my|mine|they|them|these|those|i (?:got|bought|ordered|received))\b|#?\bW\d{7}\b"
+    r"|\b(?:order|package|purchase)\b",
+    re.I,
+)
 STATUS_FOR = {
     "cancel": ("pending",),
     "ret": ("delivered",),
+    "fit": ("delivered",),
     "swap": ("pending", "delivered"),
     "pay": ("pending", "pending (item modified)"),
     "address": ("pending", "pending (item modified)"),
@@ -112,9 +122,11 @@ def call(name: str, **arguments: Any) -> ToolCallRequest:
 class Action:
     """One thing the shopper asked for, as the words say it."""
 
-    kind: str  # cancel | ret | swap | pay | address | user_address
+    kind: str  # cancel | ret | swap | pay | address | user_address | fit
     text: str
     order_ids: list[str] = field(default_factory=list)
+    # The words say the items do not fit: a return or exchange of what is worn by size.
+    fit: bool = False
 
 
 def _words(text: str) -> set[str]:
@@ -127,6 +139,9 @@ def _marks(text: str) -> list[tuple[int, str]]:
     marks = [
         (m.start(), next(k for k, v in m.groupdict().items() if v)) for m in _VERBS.finditer(text)
     ]
+    if any(kind == "fit" for _, kind in marks) and not _THEIRS.search(text):
+        # "does it fit in a backpack?" asks about a product; "my boots don't fit" about theirs.
+        marks = [(at, kind) for at, kind in marks if kind != "fit"]
     about_orders = bool(marks) or bool(ORDER_ID.search(text) or _OWN_ORDER.search(text))
     for cue in _SWAP_CUE.finditer(text) if about_orders else ():
         begins = max((m.end() for m in _SENTENCE_END.finditer(text, 0, cue.start())), default=0)
@@ -159,7 +174,7 @@ def read_actions(text: str) -> list[Action]:
             previous.text += stretch  # "refund to my gift card" belongs to the return
             continue
         actions.append(Action(kind, stretch))
-    actions = _settle_payments(actions)
+    actions = _settle_payments(_settle_fit(actions))
     for action in actions:
         action.order_ids = ["#" + i.lstrip("#").upper() for i in ORDER_ID.findall(action.text)]
     for action in actions:
@@ -171,6 +186,27 @@ def read_actions(text: str) -> list[Action]:
     # address itself is asked for ("update my address on file"), and the answer is the address.
     named = bool(_ADDRESS.search(text)) or bool(re.search(r"\baddress\b", text, re.I))
     return [a for a in actions if a.kind not in ("address", "user_address") or named]
+
+
+def _settle_fit(actions: list[Action]) -> list[Action]:
+    """Words saying the items do not fit belong to the return or exchange asked beside them
+    ("the boots don't fit, I'd like a size 10"); alone, they ask which of the two is wished."""
+    wished = next((a for a in actions if a.kind in ("ret", "swap")), None)
+    if wished is None:
+        return actions
+    out: list[Action] = []
+    before = ""
+    wished.fit = any(a.kind == "fit" for a in actions)
+    for action in actions:
+        if action.kind != "fit":
+            if action is wished:
+                action.text = before + action.text
+            out.append(action)
+        elif any(a is wished for a in out):
+            wished.text += action.text
+        else:
+            before += action.text
+    return out
 
 
 def _settle_payments(actions: list[Action]) -> list[Action]:
@@ -529,6 +565,47 @@ def _no_such_option(product: Mapping[str, Any], item: Mapping[str, Any], text: s
     )
 
 
+# Option names of things worn by size: what "they don't fit" can be about.
+_SIZED = re.compile(r"\b(?:size|waist|inseam|length|width|fit)\b", re.I)
+
+
+def _changed_items(action: Action, items: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """The items an action names; for "they don't fit" naming none, the order's items that
+    come in sizes when they are of one product (an espresso machine does not fit or not),
+    or its only item."""
+    named = _named_items(action.text, items)
+    if named or not (action.kind == "fit" or action.fit):
+        return named
+    sized = [i for i in items if any(_SIZED.search(str(k)) for k in i.get("options", {}))]
+    if len({str(i["name"]) for i in sized}) == 1:
+        return sized
+    return list(items) if len(items) == 1 else []
+
+
+def _fit_question(order_id: str, order: Mapping[str, Any], items: list[Any]) -> str:
+    """What "they don't fit" asks of a delivered order: which item, when the words do not say,
+    and whether to return it for a refund or exchange it for another size; a question, so
+    that nothing is proposed before the shopper says which."""
+    if order["status"] != "delivered":
+        return (
+            f"Order {order_id} is {order['status']}: once it is delivered, items that don't fit "
+            "can be returned or exchanged for another size."
+        )
+    terms = f" {order['return_terms']}" if order.get("return_terms") else ""
+    if not items:
+        names = " or the ".join(dict.fromkeys(str(i["name"]) for i in order["items"]))
+        return (
+            f"Sorry to hear that. Which item of order {order_id} doesn't fit: the {names}? "
+            f"You can return it for a refund or exchange it for another size.{terms}"
+        )
+    names = " and the ".join(dict.fromkeys(str(i["name"]) for i in items))
+    return (
+        f"Sorry the {names} from order {order_id} didn't fit. Would you like to return them "
+        "for a refund, or exchange them for another size? For an exchange, tell me the size "
+        f"you need.{terms}"
+    )
+
+
 @dataclass(slots=True)
 class Plan:
     """The next tool calls, or the question to ask (one of the two), or nothing (compose)."""
@@ -604,8 +681,8 @@ def plan(text: str, outcomes: Sequence[ToolOutcome]) -> Plan:
         return Plan([call("order_details", order_id=i) for i in missing])
     needed = []
     for action, ids in targets:
-        if action.kind == "swap":
-            for item in _named_items(action.text, details[ids[0]]["items"]):
+        if action.kind in ("swap", "fit"):
+            for item in _changed_items(action, details[ids[0]]["items"]):
                 if item["product_id"] not in products:
                     needed.append(str(item["product_id"]))
     if needed:
@@ -682,6 +759,12 @@ def _write(
         return [call("cancel_order", order_id=i, reason=reason) for i in ids]
     order = details[ids[0]]
     original = _original(order)
+    fitting = _changed_items(action, order["items"]) if action.kind == "fit" else []
+    if action.kind == "fit" and not any(
+        _wanted(products.get(str(i["product_id"]), {}), i, action.text) for i in fitting
+    ):
+        # No size or option named: which of a return or an exchange is wished is asked.
+        return _fit_question(ids[0], order, fitting)
     if action.kind == "address":
         address = address_of(action.text)
         if address is None:
@@ -694,7 +777,7 @@ def _write(
         return "Which of your payment methods should I use?"
     if action.kind == "pay":
         return [call("modify_order_payment", order_id=ids[0], payment_method_id=method)]
-    items = _named_items(action.text, order["items"])
+    items = _changed_items(action, order["items"])
     if action.kind == "ret":
         if not items and (len(order["items"]) == 1 or _WHOLE.search(action.text)):
             items = list(order["items"])

@@ -73,9 +73,10 @@ _NO = re.compile(
     # "cancel that" refuses what waits; "cancel that whole order" asks for a cancellation.
     r"forget it|leave it|scratch that|cancel that(?!\s+(?:\w+\s+)?(?:order|purchase|package)\b)"
     r"|not that)\b"
-    # "don't need it any more" gives a reason, not a refusal.
+    # "don't need it any more" gives a reason, not a refusal; "they don't fit" (or "don't
+    # work") is about the items, a wish to return or exchange them: no no, and no yes either.
     r"|\b(?:don'?t|do not|dont)\b(?!\s+(?:really\s+|even\s+)?need\s+"
-    r"(?:it|this|that|them|those|these|one)\b)"
+    r"(?:it|this|that|them|those|these|one)\b)(?!\s+(?:really\s+|quite\s+)?(?:fit|work)\b)"
     r"|\b(?:rather not|changed my mind|no thanks?|no thank you)\b"
 )
 # A restatement of the action, adding nothing: "yes, cancel it", "please go ahead with that".

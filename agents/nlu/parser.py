@@ -77,7 +77,22 @@ _SHIPPED = re.compile(
 )
 # What the shopper paid for something of theirs ("what did I pay for the sneakers?").
 _PAID = re.compile(
-    r"\b(?:what|how much) (?:did|have|had) i (?:pay|paid|spend|spent)\b|\bi paid for\b", re.I
+    r"\b(?:what|how much) (?:did|have|had) i (?:pay|paid|spend|spent)\b(?! with\b)"
+    r"|\bi paid for\b",
+    re.I,
+)
+# How an order was paid, which changes nothing ("how did I pay for #W...?", "which card did I
+# use for it?", "what was it charged to?"): the payment method, never a proposal to change it.
+_PAID_WITH = re.compile(
+    r"\bhow (?:did|do|have|had) i (?:pay|paid)\b|\bhow (?:was|is|were) (?:it|this|that|they|the"
+    r" order|my order|(?:order )?#?w\d{7}) paid\b|\bwhat did i pay with\b"
+    r"|\b(?:which|what) (?:card|payment(?: method)?|method of payment|account)\b[^.?!]{0,20}?"
+    r"\b(?:did i (?:use|pay with|pay)|i used|was (?:it|this|that|the order|used|charged)"
+    r"|is (?:it|this|that) (?:on|charged))\b"
+    r"|\b(?:paid|charged|billed) (?:with|by|on|to) (?:what|which)\b"
+    r"|\bwhat (?:was|is|were) (?:it|this|that|the order|they) (?:paid|charged|billed)"
+    r" (?:with|on|to)\b",
+    re.I,
 )
 # A question about the shopper's own orders: theirs ("my", "I paid") and about an order's state
 # ("where is", "arrive", "tracking"), whatever product it names ("when will my backpack
@@ -120,10 +135,19 @@ _WANTS = re.compile(
 # "that order", "this one", "cancel it": the order the dialogue was about.
 _THAT_ORDER = re.compile(
     r"\b(?:that|this|the same|same) (?:\w+ )?(?:order|purchase|package)\b"
-    r"|\b(?:cancel|return|exchange) (?:it|that|this)\b",
+    r"|\b(?:cancel|return|exchange) (?:it|that|this)\b"
+    # "they don't fit": the items talked about.
+    r"|\b(?:they|it|these|those|them)\b[^.?!]{0,20}?\b(?:do(?:es)?n'?t|do(?:es)? not|dont|doesnt"
+    r"|didn'?t|did not)\s+(?:really\s+|quite\s+)?fit\b",
     re.I,
 )
-OrderQuestion = Literal["return_by", "shipped", "paid"]
+# Words that ask to change how an order is paid, not how it was ("switch the card it was paid
+# with to my visa").
+_CHANGES_PAYMENT = re.compile(
+    r"\b(?:change|switch|swap|instead|update|replace|rather|move)\b|\buse (?:my|the|a|another)\b",
+    re.I,
+)
+OrderQuestion = Literal["return_by", "shipped", "paid", "paid_with"]
 _ON_SALE = re.compile(
     r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
     r"|a deal|on promotion|clearance|sale price|full price|cheaper than usual)\b",
@@ -139,6 +163,9 @@ def asks_if_on_sale(text: str) -> bool:
 def order_question(text: str) -> OrderQuestion | None:
     """What a message asks about an order's state without asking to change it: by when it can
     be returned, or whether it has shipped."""
+    if _PAID_WITH.search(text) and not _CHANGES_PAYMENT.search(text):
+        # Asked even as a request ("can you tell me which card I used?"): it names no change.
+        return "paid_with"
     if _WANTS.search(text):
         return None
     if _RETURN_WORD.search(text) and _RETURN_BY.search(text):
@@ -156,7 +183,12 @@ def asks_own_order(text: str) -> bool:
     products ("I need a tent that ships to my town by Friday")."""
     if _RULE_TOPIC.search(text) or _SHOPPING.search(text):
         return False
-    return bool(_PAID.search(text) or _OWN_ORDER.search(text))
+    return bool(_PAID.search(text) or _PAID_WITH.search(text) or _OWN_ORDER.search(text))
+
+
+def asks_recommendations(text: str) -> bool:
+    """Whether a message asks what to recommend ("what should I suggest to Olivia Ito?")."""
+    return bool(_RECOMMEND.search(text))
 
 
 def refers_to_order(text: str) -> bool:
@@ -172,6 +204,8 @@ _ACTION_INTENTS = {
     "pay": "modify_order",
     "address": "modify_order",
     "user_address": "modify_order",
+    # "they don't fit": a return or an exchange, which the answer asks.
+    "fit": "return_items",
 }
 # Intents that act on products already shown, and fall back to a search when none were.
 PRODUCT_INTENTS = {
@@ -250,17 +284,31 @@ class Nlu:
         if ruled is not None:
             return Interpretation(ruled, 1.0, slots, products, rule=ruled)
         shown = products or dialogue.focus_product or dialogue.shown_products
+        # The product query reads words only: a SKU typed from a label ("P00017-BLK-XL") is
+        # the slots', and holds no size XL for a refinement.
+        said = self.extractor.without_ids(text)
         if (
             asks_if_on_sale(text)
             and shown
             and "product_question" in allowed
-            and not self.queries.read(text).types
+            and not self.queries.read(said).types
         ):
             # "is it on sale?", "are any of them discounted?" of products shown: their prices
             # against their list prices. A new product type is a search ("jackets on sale").
             return Interpretation("product_question", 1.0, slots, products, rule="on_sale")
-        query = self.queries.read(text, in_force=dialogue.query is not None)
+        query = self.queries.read(said, in_force=dialogue.query is not None)
         intent = _product_intent(text, intent, query, slots, products, dialogue)
+        if slots.sku and "stock" in allowed and _only_fillers(said):
+            # A SKU typed alone ("P00017-BLK-XL", "and p00017-blk-m?"): that SKU's stock, from
+            # the shelf label, whatever product the thread was on (never a size to refine by).
+            intent = "stock"
+        elif (
+            slots.sku
+            and intent in ("search", "refine")
+            and not (query.constrains or query.types)
+            and "stock" in allowed
+        ):
+            intent = "stock"
         if intent == "refine" and "search" in allowed and dialogue.query is None:
             intent = "search"
         compares_shown = intent == "compare" and len(dialogue.shown_products) >= 2
@@ -280,10 +328,13 @@ class Nlu:
         if act.kind == "confirm" or (act.kind == "deny" and not act.rest):
             # A bare yes or no: with nothing waiting, the answer says so.
             return act.kind
+        if slots.customer_name and not slots.customer_id and "find_customer" in allowed:
+            # "look up Olivia Ito": the customer is found by name first (`find_customers`).
+            return "find_customer"
         # "what should I recommend to him?" is about the customer the associate looked up.
         customer = slots.customer_id or (slots.person and dialogue.slots.get("customer_id"))
         if customer and "customer_profile" in allowed:
-            wants_recs = _RECOMMEND.search(text) and "customer_recommendations" in allowed
+            wants_recs = asks_recommendations(text) and "customer_recommendations" in allowed
             return "customer_recommendations" if wants_recs else "customer_profile"
         about_item = slots.sku or slots.product_id or (slots.pronoun and dialogue.focus_product)
         if slots.on_order_words and about_item and "why_short" in allowed:
@@ -308,7 +359,8 @@ class Nlu:
             return "policy"
         actions = read_actions(text)
         # "what did I pay for ..." reads as a payment change to the action reader; it is not.
-        asks_own = asks_own_order(text) and (not actions or bool(_PAID.search(text)))
+        paid = bool(_PAID.search(text) or _PAID_WITH.search(text))
+        asks_own = asks_own_order(text) and (not actions or paid)
         follows = dialogue.last_intent == "order_status" and _ANOTHER.search(text)
         if "order_status" in allowed and (asks_own or follows):
             # "where is my order with the cycling helmet?": the item is found in their orders.
@@ -381,6 +433,44 @@ def asks_about_rules(text: str) -> bool:
     """Whether a message asks what the shop allows in a case put hypothetically, about nothing
     it names as the shopper's own ("can I return a blender after I've opened the box?")."""
     return bool(_HYPOTHETICAL.search(text) and _ASKS.search(text) and not _OWNED.search(text))
+
+
+# Words that ask nothing of their own beside an id typed alone ("and P00017-BLK-XL?").
+_FILLERS = frozenset(
+    {
+        "and",
+        "or",
+        "what",
+        "how",
+        "about",
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "one",
+        "sku",
+        "item",
+        "label",
+        "check",
+        "look",
+        "up",
+        "please",
+        "now",
+        "then",
+        "also",
+        "ok",
+        "okay",
+        "so",
+        "is",
+        "it",
+    }
+)
+
+
+def _only_fillers(text: str) -> bool:
+    """Whether the words left beside an id ask nothing of their own."""
+    return all(w in _FILLERS for w in words(text.lower()))
 
 
 def _mentions_order(text: str) -> bool:

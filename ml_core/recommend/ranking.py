@@ -34,6 +34,14 @@ _ACTION_PHRASES: dict[str, str] = {
     # An order not yet processed is not bought yet.
     "order": "because you ordered {}",
 }
+# The same actions told to a person serving the customer, an associate: about the customer,
+# not addressed to them ("Olivia viewed ..." where the shopper reads "because you viewed ...").
+_ABOUT_PHRASES: dict[str, str] = {
+    "view": "{who} viewed {item}",
+    "add_to_cart": "{who} added {item} to the cart",
+    "purchase": "{who} bought {item}",
+    "order": "{who} ordered {item}",
+}
 ORDERED = "order"
 # The reason of a personalised pick that names no product: none of the shopper's actions is on
 # a product related to it (`RecommendationService._related`).
@@ -140,9 +148,44 @@ class RankedItem(BaseModel):
     source: Source
 
 
-def because(kind: str, name: str) -> str:
-    """The reason an action on the item `name` gives: "because you viewed ..."."""
-    return _ACTION_PHRASES.get(kind, "because you looked at {}").format(name)
+def because(
+    kind: str, name: str, *, about: str | None = None, age_days: float | None = None
+) -> str:
+    """The reason an action on the item `name` gives: "because you viewed ..." to the shopper;
+    told `about` a customer to someone serving them, "Olivia viewed ... last week" (with the
+    action's age in days, when known)."""
+    if about is None:
+        return _ACTION_PHRASES.get(kind, "because you looked at {}").format(name)
+    said = _ABOUT_PHRASES.get(kind, "{who} looked at {item}").format(who=about, item=name)
+    when = ago(age_days)
+    return f"{said} {when}" if when else said
+
+
+def picked(about: str | None = None) -> str:
+    """The reason of a personal pick that names no product (`PICKED`), to whom it is told."""
+    return PICKED if about is None else f"picked for {about}"
+
+
+def ago(age_days: float | None) -> str:
+    """How long ago, as a person says it: "today", "3 days ago", "last month"; "" unknown."""
+    if age_days is None:
+        return ""
+    days = int(max(age_days, 0.0))
+    if days < 1:
+        return "today"
+    if days < 2:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    if days < 14:
+        return "last week"
+    if days < 31:
+        return f"{days // 7} weeks ago"
+    if days < 62:
+        return "last month"
+    if days < 365:
+        return f"{days // 30} months ago"
+    return "over a year ago"
 
 
 def popular_reason(item: CatalogItem) -> str:

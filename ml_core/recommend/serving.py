@@ -41,12 +41,12 @@ from ml_core.recommend.item_item import ItemItem
 from ml_core.recommend.models import load_recommender
 from ml_core.recommend.ranking import (
     ORDERED,
-    PICKED,
     Candidate,
     CatalogItem,
     RankedItem,
     RankingRules,
     because,
+    picked,
     popular_reason,
     rank,
 )
@@ -372,6 +372,8 @@ class _Action:
     kind: str
     weight: float
     """The action's strength times its recency decay."""
+    age_days: float | None = None
+    """How long ago it was, when known (a reason told about the customer says it)."""
 
 
 def _index_name(ids: np.ndarray, matrix: np.ndarray) -> str:
@@ -575,6 +577,7 @@ class RecommendationService:
         with_history: bool = True,
         history_max_age_s: float = 0.0,
         exclude: Collection[str] = (),
+        about: str | None = None,
     ) -> list[RankedItem]:
         """The shopper's top `k`, for a shopper at store `location_id` (None: online only).
 
@@ -582,7 +585,9 @@ class RecommendationService:
         several processes has it, in place of what this process recorded; `with_history=False`
         skips reading the store's history (an anonymous visitor has none), and
         `history_max_age_s` lets a history read that long ago stand in (0: read it now);
-        `exclude` adds items not to show (bought in this session)."""
+        `exclude` adds items not to show (bought in this session); `about` names the shopper
+        when the list is for a person serving them, so reasons are told about them ("Olivia
+        viewed ...") rather than to them ("because you viewed ...")."""
         rules = rules or RankingRules()
         history, purchased = (
             self._histories.get(
@@ -601,8 +606,10 @@ class RecommendationService:
         if session is not None:
             self.profiles.set_session(shopper_id, [e for e in session if e.item_id in self.catalog])
         profile = self.profiles.get(shopper_id)
+        now_s = self.clock().timestamp()
         session_actions = [
-            _Action(e.item_id, e.kind, self.profiles.kind_weights[e.kind]) for e in profile.recent
+            _Action(e.item_id, e.kind, self.profiles.kind_weights[e.kind], (now_s - e.at) / 86_400)
+            for e in profile.recent
         ]
         # What they are looking at now is not news to them, and what they just bought is done.
         excluded = purchased | {a.item_id for a in session_actions} | set(exclude)
@@ -620,10 +627,17 @@ class RecommendationService:
             closest = self._closest([h.item_id for h in hits], anchors)
             for hit, anchor in zip(hits, closest, strict=True):
                 reason = (
-                    because(anchor.kind, self.catalog[anchor.item_id].name) if anchor else PICKED
+                    because(
+                        anchor.kind,
+                        self.catalog[anchor.item_id].name,
+                        about=about,
+                        age_days=anchor.age_days,
+                    )
+                    if anchor
+                    else picked(about)
                 )
                 candidates.append(Candidate(hit.item_id, hit.score, "vector", reason))
-        candidates += self._neighbours(anchors[:5], n, location_id, rules)
+        candidates += self._neighbours(anchors[:5], n, location_id, rules, about=about)
         candidates += self._popular(n, location_id, rules)
         return rank(candidates, self.catalog, rules, k=k, location_id=location_id, exclude=excluded)
 
@@ -781,9 +795,10 @@ class RecommendationService:
         rules: RankingRules,
         *,
         phrase: str | None = None,
+        about: str | None = None,
     ) -> list[Candidate]:
         """Item-item neighbours of the anchors, each weighted by its anchor's weight; the reason
-        names the anchor that contributed most."""
+        names the anchor that contributed most (told `about` the shopper, see `for_shopper`)."""
         known = [a for a in anchors if a.item_id in self.model.item_index_]
         if not known:
             return []
@@ -805,11 +820,15 @@ class RecommendationService:
                     top[i] = (contribution, anchor)
         candidates = []
         for i, score in total.items():
-            reason = PICKED
+            reason = picked(about)
             if i in top:
                 anchor = top[i][1]
                 name = self.catalog[anchor.item_id].name
-                reason = phrase.format(name) if phrase else because(anchor.kind, name)
+                reason = (
+                    phrase.format(name)
+                    if phrase
+                    else because(anchor.kind, name, about=about, age_days=anchor.age_days)
+                )
             candidates.append(Candidate(str(self.model.item_ids_[i]), score, "item_item", reason))
         return candidates
 
@@ -929,7 +948,7 @@ class RecommendationService:
             age_days = (now - at).total_seconds() / 86_400 if at else self.half_life_days * 4
             strength = EVENT_WEIGHTS[PURCHASE if kind == ORDERED else kind]
             weight = strength * 2.0 ** (-max(age_days, 0.0) / self.half_life_days)
-            history.append(_Action(item_id, kind, weight))
+            history.append(_Action(item_id, kind, weight, age_days if at else None))
         cutoff = now - dt.timedelta(days=purchased_days)
         purchased = {
             item_id

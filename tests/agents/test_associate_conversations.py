@@ -7,27 +7,32 @@ Each expected figure is read from the database here, by SQL, not copied from an 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, aliased
 
 from agents.assistant import Assistant, TurnResult
-from agents.compose import STOCK_LINES
+from agents.checkpoint import open_checkpointer
+from agents.compose import NEARBY_NAMED, STOCK_LINES
 from retail.store.db import transaction
 from retail.store.models import (
+    Category,
     Customer,
     InventoryPosition,
     Location,
+    Product,
     PurchaseOrder,
     PurchaseOrderLine,
     Supplier,
     Variant,
 )
 from tests.tools.world import ToolWorld
-from tools.base import Principal
+from tools.base import Principal, Services
 
 PO_ID = "po-test-associate-19"
 
@@ -223,3 +228,151 @@ def test_a_stock_table_shows_every_sku_or_says_it_stops_and_honours_a_named_one(
     rows = [line for line in named.answer.splitlines() if line.startswith("- ")]
     assert len(rows) == len(same), named.answer
     assert f"{len(same)} of its {count} SKUs" in named.answer
+
+
+def test_a_sku_typed_alone_in_a_thread_is_that_skus_stock_never_a_size(
+    assistant: Assistant, tool_world: ToolWorld, incoming: Incoming
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        category = session.scalar(
+            select(Category.name)
+            .join(Product, Product.category_id == Category.id)
+            .where(Product.id == tool_world.product_id)
+        )
+    assert category
+    # A thread on another product's stock, and one with a product search in force.
+    on_stock = assistant.ask(associate, f"is {tool_world.product_id} in stock here?")
+    searching = assistant.ask(associate, f"{category} please")
+    assert "search_products" in [c[0] for c in _calls(searching)]
+    for thread in (on_stock.thread_id, searching.thread_id):
+        for typed in (incoming.sku, f"and {incoming.sku.lower()}?"):
+            turn = assistant.ask(associate, typed, thread_id=thread)
+            assert _calls(turn) == [("stock_nearby", {"variant_id": incoming.sku}, "ok")], (
+                typed,
+                turn.answer,
+            )
+
+
+def _unique_name(session: Session, *, consent: bool) -> tuple[str, str, str]:
+    """A customer whose full name no other customer has: (id, first name, last name)."""
+    full = Customer.first_name + " " + Customer.last_name
+    unique = select(full).group_by(full).having(func.count() == 1)
+    return session.execute(
+        select(Customer.id, Customer.first_name, Customer.last_name)
+        .where(Customer.marketing_consent.is_(consent), full.in_(unique))
+        .order_by(Customer.id)
+        .limit(1)
+    ).one()
+
+
+def test_a_customer_is_found_by_name_and_a_shared_name_lists_who_it_may_be(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        customer, first, last = _unique_name(session, consent=True)
+        withheld, w_first, w_last = _unique_name(session, consent=False)
+        shared, count = session.execute(
+            select(Customer.first_name, func.count())
+            .group_by(Customer.first_name)
+            .having(func.count() >= 2)
+            .order_by(func.count().desc(), Customer.first_name)
+            .limit(1)
+        ).one()
+        listed = list(
+            session.scalars(
+                select(Customer.id)
+                .where(
+                    func.lower(Customer.first_name + " " + Customer.last_name).contains(
+                        shared.lower()
+                    )
+                )
+                .order_by(Customer.last_name, Customer.first_name, Customer.id)
+            )
+        )
+    found = assistant.ask(associate, f"look up {first} {last}")
+    assert _calls(found) == [
+        ("find_customers", {"query": f"{first} {last}", "limit": 5}, "ok"),
+        ("customer_profile", {"customer_id": customer}, "ok"),
+    ], found.answer
+    assert customer in found.answer
+    # Found by name, the customer is who "her" means next.
+    suggest = assistant.ask(associate, "what should I recommend to her?", thread_id=found.thread_id)
+    assert _calls(suggest) == [("customer_recommendations", {"customer_id": customer}, "ok")]
+
+    lower = assistant.ask(associate, f"find customer {w_first.lower()} {w_last.lower()}")
+    assert [c[0] for c in _calls(lower)] == ["find_customers", "customer_profile"]
+    assert _calls(lower)[1][1] == {"customer_id": withheld}
+    assert "withheld" in lower.answer  # consent rules the profile found by name too
+
+    several = assistant.ask(associate, f"find customer {shared}")
+    assert [c[0] for c in _calls(several)] == ["find_customers"], several.answer
+    assert len(listed) >= count >= 2
+    assert f"{len(listed)} customers match" in several.answer, several.answer
+    rows = [line for line in several.answer.splitlines() if line.startswith("- ")]
+    assert [r.split("(", 1)[1].split(",", 1)[0] for r in rows] == listed[:5]
+    assert "Which one?" in several.answer
+
+    # A shopper's words are never a look-up of someone else.
+    shopper = assistant.ask(Principal.parse(f"shopper:{customer}"), f"look up {first} {last}")
+    assert "find_customers" not in [c[0] for c in _calls(shopper)]
+
+
+def test_recommendations_for_a_customer_are_told_to_the_associate(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        first = session.scalar(
+            select(Customer.first_name).where(Customer.id == tool_world.shopper_id)
+        )
+    profile = assistant.ask(associate, f"look up customer {tool_world.shopper_id}")
+    suggest = assistant.ask(
+        associate, "what should I recommend to her?", thread_id=profile.thread_id
+    )
+    assert _calls(suggest) == [
+        ("customer_recommendations", {"customer_id": tool_world.shopper_id}, "ok")
+    ]
+    # About the customer ("Ava viewed ..."), never to them ("because you viewed ...").
+    assert not re.search(r"\b(?:you|your)\b", suggest.answer, re.I), suggest.answer
+    assert f"{first} " in suggest.answer, suggest.answer
+
+
+def test_which_stores_have_it_names_the_nearest_and_counts_every_other_store(
+    assistant: Assistant, tool_world: ToolWorld, incoming: Incoming, tmp_path: Path
+) -> None:
+    associate = Principal.parse(tool_world.associate)
+    with Session(tool_world.engine) as session:
+        having = session.scalar(
+            select(func.count())
+            .select_from(InventoryPosition)
+            .join(Location, Location.id == InventoryPosition.location_id)
+            .where(
+                InventoryPosition.variant_id == incoming.sku,
+                Location.kind == "store",
+                Location.id != tool_world.store_id,
+                InventoryPosition.on_hand - InventoryPosition.reserved > 0,
+            )
+        )
+    assert having and having >= 1
+    near = assistant.ask(associate, f"which stores have {incoming.sku}?")
+    assert _calls(near) == [("stock_nearby", {"variant_id": incoming.sku}, "ok")], near.answer
+    named = min(having, NEARBY_NAMED)
+    assert f"nearest {'store' if named == 1 else f'{named} stores'} with it" in near.answer
+    if having > named:
+        assert f"{having - named} more" in near.answer, near.answer
+    # With "nearby" a few metres, every store that has it is farther: counted, not dropped.
+    settings = tool_world.settings.model_copy(
+        update={"nearby_store_km": 0.01, "var_dir": tmp_path / "var"}
+    )
+    services = Services(tool_world.engine, settings)
+    try:
+        with open_checkpointer(settings) as checkpointer:
+            far = Assistant(services, checkpointer).ask(
+                associate, f"which stores have {incoming.sku}?"
+            )
+    finally:
+        services.close()
+    more = f"{having} farther away {'does' if having == 1 else 'do'}"
+    assert "no other store within 0.01 km has it" in far.answer and more in far.answer, far.answer

@@ -8,6 +8,7 @@ The shopper is tau2's `olivia_ito_3591`: #W5866402 is delivered (espresso machin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from retail.audit import verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Fulfillment, Order, OrderItem
+from retail.store.models import AuditEvent, Fulfillment, Order, OrderItem, PaymentMethod, Variant
 from tools.base import Principal, Services
 
 SHOPPER = Principal.parse("shopper:olivia_ito_3591")
@@ -331,3 +332,121 @@ def test_cancel_that_order_takes_the_order_talked_about_and_waits_for_a_plain_ye
         done = assistant.ask(SHOPPER, "yes", thread_id=thread)
     assert [(c.name, c.status) for c in done.tool_calls] == [("cancel_order", "ok")]
     assert _status(engine, PENDING)[0] == "cancelled"
+
+
+# A payment method's id as the tools name it: never something a shopper reads.
+RAW_PAYMENT_ID = re.compile(r"\b(?:credit_card|gift_card|paypal)_\d+\b")
+GIFT_CARD_ORDER = "#W3657213"  # pending, paid with the shopper's gift card
+
+
+def _paid_with(engine: Engine, order_id: str) -> PaymentMethod:
+    """The method the order's first payment used, read by SQL."""
+    with Session(engine) as session:
+        order = session.get(Order, order_id)
+        assert order is not None and order.payments
+        method = session.get(PaymentMethod, order.payments[0].payment_method_id)
+        assert method is not None
+        session.expunge(method)
+        return method
+
+
+def test_how_an_order_was_paid_is_answered_in_words_and_changes_nothing(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    paypal = _paid_with(engine, DELIVERED)
+    card = _paid_with(engine, PENDING)
+    gift = _paid_with(engine, GIFT_CARD_ORDER)
+    assert (paypal.kind, card.kind, gift.kind) == ("paypal", "credit_card", "gift_card")
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        how = assistant.ask(SHOPPER, f"how did I pay for order {DELIVERED}?")
+        which = assistant.ask(SHOPPER, f"which card did I use for {PENDING}")
+        gift_card = assistant.ask(SHOPPER, f"how was {GIFT_CARD_ORDER} paid?")
+        # The same words about an item, not an order id: its order is found first.
+        item = assistant.ask(SHOPPER, "how did I pay for the sneakers?")
+        # A cancellation's confirmation names the gift card the refund goes to in words too.
+        cancel = assistant.ask(SHOPPER, f"cancel {GIFT_CARD_ORDER}, I ordered it by mistake")
+        declined = assistant.ask(SHOPPER, "no thanks", thread_id=cancel.thread_id)
+    for turn in (how, which, gift_card, item):
+        assert not _wrote(turn), turn.tool_calls
+        assert "order_details" in [c.name for c in turn.tool_calls]
+    assert "your PayPal account" in how.answer and "$3,203.78" in how.answer, how.answer
+    assert f"your {card.brand.title()} credit card ending {card.last_four}" in which.answer
+    assert f"your gift card (balance ${gift.balance:,.2f})" in gift_card.answer, gift_card.answer
+    assert DELIVERED in item.answer and "your PayPal account" in item.answer, item.answer
+    assert (cancel.tool_calls[-1].name, cancel.tool_calls[-1].status) == (
+        "cancel_order",
+        "needs_confirmation",
+    )
+    assert "refunded to your gift card" in cancel.answer, cancel.answer
+    for turn in (how, which, gift_card, item, cancel, declined):
+        assert not RAW_PAYMENT_ID.search(turn.answer), turn.answer
+    assert _status(engine, GIFT_CARD_ORDER)[0] == "pending"
+    assert _status(engine, PENDING)[0] == "pending"
+
+
+def test_an_order_question_states_the_status_once(settings: Settings, services: Services) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        shipped = assistant.ask(SHOPPER, f"has {DELIVERED} shipped?")
+        paid = assistant.ask(SHOPPER, f"how did I pay for {PENDING}?")
+        window = assistant.ask(SHOPPER, f"until when can I send back stuff from {DELIVERED}?")
+    for turn, order_id, status in (
+        (shipped, DELIVERED, "delivered"),
+        (paid, PENDING, "pending"),
+        (window, DELIVERED, "delivered"),
+    ):
+        assert turn.answer.count(order_id) == 1, turn.answer
+        assert turn.answer.count(status) == 1, turn.answer
+
+
+def test_items_that_do_not_fit_ask_for_a_return_or_an_exchange_and_write_only_on_yes(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    with Session(engine) as session:
+        sneakers = session.execute(
+            select(OrderItem.variant_id, OrderItem.product_id, OrderItem.options).where(
+                OrderItem.order_id == DELIVERED, OrderItem.name == "Sneakers"
+            )
+        ).one()
+        # Another available size of the same sneakers, everything else as they are.
+        other = next(
+            v
+            for v in session.scalars(
+                select(Variant)
+                .where(Variant.product_id == sneakers.product_id)
+                .order_by(Variant.id)
+            )
+            if v.available
+            and v.options.get("size") != sneakers.options["size"]
+            and {k: x for k, x in v.options.items() if k != "size"}
+            == {k: x for k, x in sneakers.options.items() if k != "size"}
+        )
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        shown = assistant.ask(SHOPPER, f"what did I get in {DELIVERED}?")
+        thread = shown.thread_id
+        fit = assistant.ask(SHOPPER, "they do not fit", thread_id=thread)
+        size = other.options["size"]
+        swap = assistant.ask(SHOPPER, f"exchange them for a size {size} please", thread_id=thread)
+        # A reply that says they do not fit is no yes to the exchange waiting for one.
+        again = assistant.ask(SHOPPER, "they don't fit though", thread_id=thread)
+        swap_again = assistant.ask(SHOPPER, f"exchange them for a size {size}", thread_id=thread)
+        declined = assistant.ask(SHOPPER, "no thanks", thread_id=thread)
+        # Said on its own, about the shopper's own item.
+        fresh = assistant.ask(SHOPPER, "the sneakers I ordered don't fit")
+    # Not a refusal: the wish is heard, and which of a return or an exchange is asked.
+    assert not _wrote(fit) and "won't" not in fit.answer and "Nothing was changed" not in fit.answer
+    assert "Sneakers" in fit.answer and "return" in fit.answer and "exchange" in fit.answer
+    assert "Espresso Machine" not in fit.answer, "only what comes in sizes can fit or not"
+    assert (swap.tool_calls[-1].name, swap.tool_calls[-1].status) == (
+        "exchange_order_items",
+        "needs_confirmation",
+    )
+    assert swap.tool_calls[-1].args["item_ids"] == [sneakers.variant_id]
+    assert swap.tool_calls[-1].args["new_item_ids"] == [other.id]
+    assert not any(c.status == "ok" and c.name in WRITES for c in again.tool_calls)
+    assert swap_again.tool_calls[-1].status == "needs_confirmation"
+    assert not any(c.status == "ok" and c.name in WRITES for c in declined.tool_calls)
+    assert "Sneakers" in fresh.answer and "exchange" in fresh.answer and not _wrote(fresh)
+    assert _status(engine, DELIVERED)[0] == "delivered"

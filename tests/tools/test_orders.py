@@ -126,8 +126,14 @@ def test_order_details_show_items_payments_and_city_but_no_street(services: Serv
         "color": "black",
         "material": "synthetic",
     }
+    # The method in words beside its id: the id is for the tools, the words for the shopper.
     assert details["payments"] == [
-        {"transaction_type": "payment", "amount": 3203.78, "payment_method_id": PAYPAL}
+        {
+            "transaction_type": "payment",
+            "amount": 3203.78,
+            "payment_method_id": PAYPAL,
+            "method": "your PayPal account",
+        }
     ]
     assert details["fulfillments"] and details["fulfillments"][0]["tracking_ids"]
     assert (details["ship_to_city"], details["ship_to_state"]) == ("Denver", "CO")
@@ -170,7 +176,9 @@ def test_cancel_waits_for_confirmation_then_refunds_the_gift_card_at_once(
         "cancel_order", {"order_id": "#W3657213", "reason": "no longer needed"}
     )
     summary = asked.error.details["summary"]
-    assert "#W3657213" in summary and "$3,570.34" in summary and GIFT_CARD in summary
+    assert "#W3657213" in summary and "$3,570.34" in summary
+    # The gift card in words, never by its id.
+    assert "refunded to your gift card" in summary and GIFT_CARD not in summary
     assert _state(engine, "#W3657213") == before
 
     # A confirmation binds to the exact arguments: another reason or order is not confirmed.
@@ -193,6 +201,7 @@ def test_cancel_waits_for_confirmation_then_refunds_the_gift_card_at_once(
     assert after["gift_cards"] == {GIFT_CARD: 56.0 + 3570.34}
     assert after["items"] == before["items"] and after["address"] == before["address"]
     assert done.output["gift_card_balances"] == {GIFT_CARD: 3626.34}
+    assert "The balance of your gift card is now $3,626.34." in done.output["changes"]
     assert done.output["order"]["status"] == "cancelled"
     assert done.output["order"]["cancel_reason"] == "no longer needed"
 
