@@ -71,7 +71,7 @@ def test_a_catalogue_ingested_with_the_int8_encoder_is_found_again(
     engine: Engine, tmp_path: Path, model_dir: Path
 ) -> None:
     """Every document of the store is indexed once, under its own vector (the fp32 model's
-    vector of its first 128 word pieces, to cosine 0.98); a product's name finds that product
+    vector of its first MAX_TOKENS word pieces, to cosine 0.98); a product's name finds that product
     by the dense vector alone (int8 documents, fp32 queries, as the server searches) and by the
     hybrid search; nothing is embedded again when nothing changed."""
     from ml_core.recommend.features import text_model
