@@ -22,7 +22,7 @@ TEXTS = [
     "fits perfectly. Dries quickly after a sweaty workout.\n4/5 Excellent: It wrinkles a little "
     "in a suitcase.",
     "Returns and refunds - Condition\nOpened items must be complete and in the original "
-    "packaging; opened coffee is final sale. " * 8,  # past the 128-piece cut
+    "packaging; opened coffee is final sale. " * 40,  # past the cut (MAX_TOKENS)
     "SKU P00042-BLK-M (color black, size M): $49.99",
 ]
 
@@ -59,6 +59,8 @@ def test_it_reads_the_word_pieces_sentence_transformers_reads(encoder: DocumentE
     expected = tokenizer(TEXTS, truncation=True, max_length=MAX_TOKENS)["input_ids"]
     assert [len(ids) for ids in expected] == encoder.word_pieces(TEXTS)
     assert [e.ids for e in encoder.tokenizer.encode_batch(TEXTS)] == expected
+    # The long text is cut where sentence-transformers cuts it, and only there.
+    assert max(len(ids) for ids in tokenizer(TEXTS)["input_ids"]) > MAX_TOKENS
     assert max(encoder.word_pieces(TEXTS)) == MAX_TOKENS
 
 
