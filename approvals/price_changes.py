@@ -43,7 +43,7 @@ from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
 from retail.proposals import APPROVED_STATUSES
-from retail.store.models import MARKDOWN, PriceChange, Proposal, Variant
+from retail.store.models import LIST_CHANGE, MARKDOWN, PriceChange, Proposal, Variant
 
 # Statuses of a proposal whose prices a person decided to apply.
 APPROVED = APPROVED_STATUSES
@@ -687,6 +687,20 @@ def _apply_size(
             "applied."
         )
     steps = price_steps(plan, today=today)
+    listed = session.scalar(
+        select(func.count())
+        .select_from(PriceChange)
+        .where(PriceChange.variant_id == plan.sku, PriceChange.reason != MARKDOWN)
+    )
+    if not listed:
+        # An imported SKU has no price history; "on sale" reads the list price from the row
+        # before a markdown (`catalog_queries`), so the first markdown records what it is from.
+        session.add(
+            PriceChange(
+                variant_id=plan.sku, effective_on=today, price=plan.list_price, reason=LIST_CHANGE
+            )
+        )
+        session.flush()
     session.add_all(
         PriceChange(
             variant_id=plan.sku,

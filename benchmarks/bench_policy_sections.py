@@ -24,10 +24,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 import tools.knowledge as knowledge
-from ml_core.document_encoder import document_encoder
 from ml_core.vectors import ServerIndex
 from rag.documents import policy_documents, see_also, split_sections
-from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, ingest_documents
+from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, document_encode, ingest_documents
 from rag.retrieve import Retriever, parse_filters
 from retail.store.models import Policy
 from retail.world.policies import STORE_POLICIES
@@ -67,8 +66,8 @@ def main() -> None:
         warnings.filterwarnings("ignore", "Payload indexes have no effect", UserWarning)
         store = QdrantRagStore(ServerIndex(QdrantClient(":memory:"), COLLECTION, RAG_SCHEMA))
     with tempfile.TemporaryDirectory(prefix="aisle-models-") as models:
-        encode = document_encoder(Path(models)).encode
-        ingest_documents(policy_documents(engine), store, encode=encode)
+        docs = list(policy_documents(engine))
+        ingest_documents(docs, store, encode=document_encode(Path(models), docs))
     retriever = Retriever(store)
     pages = {p.id: dict(split_sections(p.body)) for p in STORE_POLICIES}
     # As the tool asks for a policy question: its default k, policies only.

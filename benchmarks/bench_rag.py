@@ -53,7 +53,7 @@ from ml_core.vectors import EdgeIndex, ServerIndex
 from rag.documents import RagDocument, build_documents
 from rag.evalset import build_evalset
 from rag.evaluate import MODES, evaluate
-from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, ingest_documents
+from rag.index import COLLECTION, RAG_SCHEMA, QdrantRagStore, document_encode, ingest_documents
 from rag.retrieve import Retriever, parse_filters
 from retail.importers.dummyjson import import_dummyjson
 from retail.importers.tau2 import import_tau2
@@ -94,7 +94,9 @@ def ingestion(docs: list[RagDocument], folder: Path, runs: int) -> dict[str, Any
     tokens = encoder.word_pieces(texts)
     for run in range(runs):
         backend = EdgeIndex(folder / f"full-{run}", RAG_SCHEMA)
-        report = ingest_documents(docs, QdrantRagStore(backend), encode=encoder.encode)
+        report = ingest_documents(
+            docs, QdrantRagStore(backend), encode=document_encode(folder / "models", docs)
+        )
         backend.close()
         full.append(report.docs_per_second)
         started = time.perf_counter()
@@ -131,7 +133,7 @@ def incremental(
         for d in docs
         if d.metadata.get("product_id") not in deleted
     ]
-    report = ingest_documents(after, store, encode=document_encoder(folder / "models").encode)
+    report = ingest_documents(after, store, encode=document_encode(folder / "models", after))
     return {
         "documents": report.documents,
         "pages_changed": len(changed),

@@ -19,8 +19,8 @@ How it is built, once per var dir (`int8_graph`; a few seconds, nothing download
 The file is cached under the var dir, named by what it is built from (the recipe, the model's
 version and ONNX Runtime's), so an upgrade builds a new one.
 
-How it runs: texts are cut to their first `MAX_TOKENS` word pieces (128: the length the model
-was trained at; the sparse BM25 vector beside it keeps every word), sorted by length so a batch
+How it runs: texts are cut to their first `MAX_TOKENS` word pieces (256, sentence-transformers'
+cut for this model; the sparse BM25 vector beside it keeps every word), sorted by length so a batch
 pads little, and batches run on one single-threaded session per core at once (ONNX Runtime
 releases the GIL while it runs), with no spin-waiting: other processes share the cores.
 """

@@ -1,8 +1,9 @@
 """The RAG index: documents with a dense and a sparse vector in Qdrant, and its ingestion.
 
 - Each document gets a dense MiniLM vector from the int8 document encoder
-  (`ml_core.document_encoder`: its first 128 word pieces, in the fp32 query encoder's space;
-  the graph is exported once per var dir, under `models/`) and a sparse
+  (`ml_core.document_encoder`: its first 256 word pieces, in the fp32 query encoder's space;
+  the graph is exported once per var dir, under `models/`), policy and FAQ sections from the
+  fp32 query encoder itself (`document_encode`), and a sparse
   BM25 vector from Qdrant Edge's own `Bm25` embedder (term frequencies at ingestion, IDF applied
   by Qdrant at query time), so exact terms such as SKUs, model numbers and brands match even
   where the dense vector blurs them.
@@ -49,7 +50,7 @@ from sqlalchemy import Engine
 
 from ml_core.document_encoder import document_encoder, graph_name
 from ml_core.edge_folders import WRITE_WAIT_S, FolderLock
-from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL
+from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL, embed_texts
 from ml_core.registry import ArtifactRegistry, Manifest, Stage
 from ml_core.vectors import (
     Condition,
@@ -390,14 +391,37 @@ def ingest(
     the first time). The report's seconds count everything: reading the store, building the
     documents, loading (or building) the encoder, embedding, writing."""
     started = time.perf_counter()
-    docs = build_documents(engine)
+    docs = list(build_documents(engine))
     report = ingest_documents(
-        docs,
-        store,
-        encode=lambda texts: document_encoder(model_dir).encode(texts),
-        progress=progress,
+        docs, store, encode=document_encode(model_dir, docs), progress=progress
     )
     return replace(report, seconds=time.perf_counter() - started)
+
+
+# The store's own rules: a policy answer quotes the sections whose fused scores lie within a
+# margin of the best (`tools.knowledge`), and int8's error moved a section across it ("do you
+# price match amazon?" lost "What we do not match"; benchmarks/bench_policy_sections.py recall
+# 0.833 in fp32, 0.792 in int8). They are a few dozen sections, a second or two in fp32.
+PRECISE_DOC_TYPES = frozenset({"policy", "faq"})
+
+
+def document_encode(model_dir: Path, docs: Iterable[RagDocument]) -> Encode:
+    """How `ingest` embeds texts: the policy and FAQ sections among `docs` through the fp32
+    query encoder (`embed_texts`), every other text through the int8 document encoder cached
+    in `model_dir`. Both are in one vector space; the int8 one is ~4x cheaper per word piece."""
+    precise = {d.text for d in docs if d.metadata.get("doc_type") in PRECISE_DOC_TYPES}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        vectors = np.empty((len(texts), TEXT_DIM), dtype=np.float32)
+        exact = [i for i, text in enumerate(texts) if text in precise]
+        quick = [i for i, text in enumerate(texts) if text not in precise]
+        if exact:
+            vectors[exact] = embed_texts([texts[i] for i in exact])
+        if quick:
+            vectors[quick] = document_encoder(model_dir).encode([texts[i] for i in quick])
+        return vectors
+
+    return encode
 
 
 def ingest_documents(

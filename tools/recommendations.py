@@ -50,6 +50,9 @@ class Recommendations(BaseModel):
     )
     model_version: str | None = Field(description="The recommender version used, if any.")
     product_id: str | None = Field(description="The product the suggestions relate to, if any.")
+    customer_id: str | None = Field(
+        default=None, description="The customer the suggestions are for, if any."
+    )
     store_id: str | None = Field(description="Stock is that store's (or online), if given.")
     note: str | None = None
     items: list[RecommendedProduct]
@@ -127,6 +130,7 @@ def recommend_for_customer(
         source="recommender",
         model_version=service.model_version,
         product_id=None,
+        customer_id=customer_id,
         store_id=store,
         items=items,
     )
@@ -158,6 +162,7 @@ def _best_sellers(ctx: ToolContext, customer_id: str, limit: int) -> Recommendat
         source="popularity_fallback",
         model_version=None,
         product_id=None,
+        customer_id=customer_id,
         store_id=None,
         note=FALLBACK_NOTE,
         items=items,

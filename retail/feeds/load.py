@@ -38,7 +38,7 @@ from retail.feeds.formats import (
 from retail.importers.common import read_file
 from retail.settings import Settings, get_settings
 from retail.store.bulk import copy_frame, table
-from retail.store.models import FeedBatch, Variant
+from retail.store.models import LIST_CHANGE, FeedBatch, Variant
 
 ACCEPTED, QUARANTINED = "accepted", "quarantined"
 
@@ -292,7 +292,7 @@ def _apply_catalog(conn: Connection, rows: pd.DataFrame) -> int:
             "variant_id": r.variant_id,
             "effective_on": r.effective_on,
             "price": float(r.price),
-            "reason": "list_change",
+            "reason": LIST_CHANGE,
         }
         for r in rows.itertuples()
         if round(float(r.price), 2) != round(float(current[r.variant_id]), 2)

@@ -298,6 +298,7 @@ class PurchaseOrderLine(Base):
 
 # The reason of a price change that marks a SKU down from its list price.
 MARKDOWN = "markdown"
+LIST_CHANGE = "list_change"
 
 
 class PriceChange(Base):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from retail.store.models import LIST_CHANGE, MARKDOWN
 from retail.world.calendar import WorldCalendar
 from retail.world.catalog import Catalog
 
@@ -112,7 +113,7 @@ def _recorded_changes(
     for v, start in enumerate(variant_launch.tolist()):
         changes.append((v, start, float(list_price[v, start]), "launch"))
         for day in (np.flatnonzero(moved[v, start:]) + start + 1).tolist():
-            reason = "markdown" if (v, day) in markdown_starts else "list_change"
+            reason = MARKDOWN if (v, day) in markdown_starts else LIST_CHANGE
             changes.append((v, day, float(list_price[v, day]), reason))
     return changes
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from agents.assistant import Assistant
 from retail.clock import today
-from retail.store.models import MARKDOWN, Category, PriceChange, Product, Variant
+from retail.store.models import LIST_CHANGE, MARKDOWN, Category, PriceChange, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, invoke
 
@@ -134,14 +134,16 @@ def test_is_it_on_sale_answers_from_the_price_against_the_list_price(
         list_price = float(variant.price)
         on = today(session)
         marked = round(list_price * 0.8, 2)
-        session.add(
-            PriceChange(
-                variant_id=variant.id,
-                effective_on=on,
-                price=marked,
-                reason=MARKDOWN,
-            )
-        )
+        # As an approved markdown writes it (`approvals.price_changes`): the price it cuts
+        # from, then the cut.
+        rows = [
+            PriceChange(variant_id=variant.id, effective_on=on, price=price, reason=reason)
+            for price, reason in ((list_price, LIST_CHANGE), (marked, MARKDOWN))
+        ]
+        for row in rows:
+            session.add(row)
+            session.flush()
+        added = [row.id for row in rows]
         variant.price = marked
         session.commit()
         variant_id = variant.id
@@ -151,11 +153,7 @@ def test_is_it_on_sale_answers_from_the_price_against_the_list_price(
         no = assistant.ask(shopper, "and is the second one discounted?", thread_id=thread)
     finally:
         with Session(tool_world.engine) as session:
-            session.execute(
-                delete(PriceChange).where(
-                    PriceChange.variant_id == variant_id, PriceChange.reason == MARKDOWN
-                )
-            )
+            session.execute(delete(PriceChange).where(PriceChange.id.in_(added)))
             restored = session.get(Variant, variant_id)
             assert restored is not None
             restored.price = list_price

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from approvals import reader
@@ -34,6 +34,7 @@ from ml_core.pricing.guardrails import (
 )
 from ml_core.pricing.markdown import MarkdownItem, expected_figures, outcome, solve
 from ml_core.pricing.planning import PlannedMarkdown
+from retail.catalog_queries import get_product
 from retail.clock import today
 from retail.price_zones import CHAIN
 from retail.proposals import content_hash, create_proposal, decide
@@ -333,6 +334,29 @@ def test_applying_writes_dated_prices_and_changes_only_what_is_due(world: Servic
     with pytest.raises(PricingError, match=f"conflicts with proposal {pid}, approved for"):
         _apply(engine, other, today)
     assert _rows(engine, other) == []
+
+
+def test_a_markdown_of_a_sku_with_no_price_history_shows_as_on_sale(world: Services) -> None:
+    # Imported catalogues (tau2's, DummyJSON's) come without a price history: the markdown has
+    # to record the price it cuts from, or the product page cannot say it is on sale.
+    engine = world.engine
+    with transaction(engine) as session:
+        sku = session.scalars(
+            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
+        ).first()
+        assert sku is not None
+        session.execute(delete(PriceChange).where(PriceChange.variant_id == sku))
+        variant = session.get(Variant, sku)
+        assert variant is not None
+        price, product_id = float(variant.price), variant.product_id
+    pid = _approved(engine, sku, (0.8,))
+    _apply(engine, pid, START)
+    with Session(engine) as session:
+        shown = {v.id: v for v in get_product(session, product_id).variants}
+    assert shown[sku].price == ladder_price(price, 0.8)
+    assert shown[sku].list_price == price
+    # The other sizes were not cut: no list price is claimed for them.
+    assert all(v.list_price is None for key, v in shown.items() if key != sku)
 
 
 def test_applying_refuses_a_stale_price_or_a_path_outside_the_guardrails(world: Services) -> None:
