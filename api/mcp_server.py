@@ -539,10 +539,12 @@ class AisleMcp:
             if outcome.output is None:
                 return self._answer(outcome)
             if not outcome.output["products"]:
-                return _tool_error(f"No product or variant with id {request.catalog.id!r}.")
+                return _structured(ucp.product_not_found(request.catalog.id))
             [match] = outcome.output["matches"]
             [product] = outcome.output["products"]
-            result = ucp.product_result(product, request.catalog.selected, match["sku"])
+            result = ucp.product_result(
+                product, request.catalog.selected, match["sku"], request.catalog.preferences
+            )
         return _structured(result)
 
     # --- resources -------------------------------------------------------------------------

@@ -78,8 +78,14 @@ class GetProductRequest(_Request):
     id: str = Field(min_length=1, description="A product's id, or a variant's id (a SKU).")
     selected: list[SelectedOption] = Field(
         default_factory=list,
-        description="Option choices narrowing the variants; relaxed from the last when no "
-        "variant has them all. Ignored for a variant id, whose own options are the selection.",
+        description="Option choices narrowing the variants; relaxed when no variant has them "
+        "all. Ignored for a variant id, whose own options are the selection.",
+    )
+    preferences: list[str] = Field(
+        default_factory=list,
+        description="Option names in relaxation priority order: when no variant has every "
+        "selection, options are dropped from the end of this list first (options it does not "
+        "name before any it names); without it, from the last selection.",
     )
     context: dict[str, Any] | None = None
 
@@ -151,11 +157,16 @@ class UcpMessage(BaseModel):
     type: Literal["error", "warning", "info"]
     code: str
     content: str
+    severity: Literal["recoverable", "unrecoverable"] | None = Field(
+        default=None,
+        description="An error's: unrecoverable means retrying the same request cannot succeed.",
+    )
 
 
 class UcpMeta(BaseModel):
     version: str = UCP_VERSION
     capabilities: dict[str, list[dict[str, str]]]
+    status: Literal["success", "error"] = "success"
 
 
 class SearchPagination(BaseModel):
@@ -184,7 +195,10 @@ class UcpDetailProduct(UcpProduct):
 
 class GetProductResult(BaseModel):
     ucp: UcpMeta
-    product: UcpDetailProduct
+    product: UcpDetailProduct | None = Field(
+        description="None when the id resolves to nothing (`ucp.status` is then error)."
+    )
+    messages: list[UcpMessage] = Field(default_factory=list)
 
 
 def _meta(capability: str) -> UcpMeta:
@@ -326,13 +340,44 @@ def _options(variant: Mapping[str, Any]) -> set[tuple[str, str]]:
     return {(str(k).casefold(), str(v).casefold()) for k, v in variant["options"].items()}
 
 
+def product_not_found(identifier: str) -> GetProductResult:
+    """`get_product`'s answer for an id that resolves to nothing: a business outcome, not a
+    transport error, and one the agent must not retry (the catalog capability's rule)."""
+    return GetProductResult(
+        ucp=_meta(LOOKUP).model_copy(update={"status": "error"}),
+        product=None,
+        messages=[
+            UcpMessage(
+                type="error",
+                code="not_found",
+                content=f"No product or variant with id {identifier!r}.",
+                severity="unrecoverable",
+            )
+        ],
+    )
+
+
+def _relaxation_order(
+    selected: Sequence[SelectedOption], preferences: Sequence[str]
+) -> list[SelectedOption]:
+    """The selections ordered so that the one to drop first is last: by `preferences` (highest
+    priority first), the options it does not name after those it names, each group in the order
+    sent."""
+    rank = {name.casefold(): i for i, name in enumerate(preferences)}
+    unranked = len(rank)
+    return sorted(selected, key=lambda o: rank.get(o.name.casefold(), unranked))
+
+
 def product_result(
-    product: Mapping[str, Any], selected: Sequence[SelectedOption], sku: str | None = None
+    product: Mapping[str, Any],
+    selected: Sequence[SelectedOption],
+    sku: str | None = None,
+    preferences: Sequence[str] = (),
 ) -> GetProductResult:
     """`get_product`'s answer. For a product id: the variants having every selection; when none
-    has them all, the selections are relaxed from the last until some variant has them. For a
-    SKU: that variant first, its own options the selections (whatever was sent), then any other
-    variant having them all."""
+    has them all, the selections are relaxed (`_relaxation_order`, from the last) until some
+    variant has them. For a SKU: that variant first, its own options the selections (whatever
+    was sent), then any other variant having them all."""
     if sku is not None:
         variant = next(v for v in product["variants"] if v["id"] == sku)
         chosen = [SelectedOption(name=str(k), label=str(v)) for k, v in variant["options"].items()]
@@ -341,7 +386,7 @@ def product_result(
         ]
         variants = [variant, *others]
     else:
-        chosen = list(selected)
+        chosen = _relaxation_order(selected, preferences)
         while True:
             wanted = {(o.name.casefold(), o.label.casefold()) for o in chosen}
             variants = [v for v in product["variants"] if wanted <= _options(v)]

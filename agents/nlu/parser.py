@@ -244,7 +244,7 @@ class Nlu:
         self.extractor = extractor
         self.queries = queries
         # Words that describe products rather than name one ("insulated", "navy", "tent"): a
-        # product shown is not picked out by them, even when it is the only one that says so.
+        # product shown is picked out by them only in a definite reference (`_pointed_at`).
         self._describing = frozenset(
             words(" ".join([*queries.features, *queries.colours, *queries.types]))
         )
@@ -415,10 +415,23 @@ class Nlu:
             # Its whole name, or a word of it no other product shown has ("the Woolridge one",
             # "the Embercraft tent").
             others = set().union(*(w for p, w in named.items() if p != pid))
-            own = {w for w in named[pid] - others - self._describing if len(w) >= 4 and w.isalpha()}
-            if name and (name in lowered or own & said) and pid not in out:
+            only = {w for w in named[pid] - others if len(w) >= 4 and w.isalpha()}
+            own = only - self._describing
+            # A describing word picks a product out only as a definite reference to one shown
+            # ("is the fleece one in stock?"); "a fleece one?" asks for more of that kind.
+            pointed = any(_pointed_at(lowered, w, named[pid]) for w in only & self._describing)
+            if name and (name in lowered or own & said or pointed) and pid not in out:
                 out.append(pid)
         return out
+
+
+def _pointed_at(text: str, word: str, name: set[str]) -> bool:
+    """Whether `text` says "the/that/this WORD one" or "the WORD X" with X a word of the
+    product's name ("the fleece jacket")."""
+    for match in re.finditer(rf"\b(?:the|that|this) {re.escape(word)} (\w+)", text):
+        if match.group(1) in ("one", *name):
+            return True
+    return False
 
 
 def is_affirmation(text: str) -> bool:

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from api.auth import issue_key
 from api.mcp_server import CONFIRMATION, ELICITATION_KEY, UCP_TOOLS, AisleMcp, http_app
 from api.ratelimit import LocalRateLimiter, RateLimit
+from api.ucp import SelectedOption
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import POLICY_ID, prepare_tau2
 from retail.settings import Settings
@@ -304,13 +305,79 @@ def test_ucp_lookups_take_a_variant_id_as_the_catalog_capability_defines_it(
             assert product["selected"] == own and own
             by_product = await client.call_tool("get_product", {"catalog": {"id": PRODUCT}})
             assert len(by_product.structured_content["product"]["variants"]) == len(skus)
+            # An id that resolves to nothing is a business outcome in UCP, not a tool error.
             missing = await client.call_tool("get_product", {"catalog": {"id": "nope"}})
-            assert missing.is_error
-            assert missing.content[0].text == "No product or variant with id 'nope'."  # type: ignore[union-attr]
+            assert not missing.is_error, missing.content
+            assert missing.structured_content["ucp"]["status"] == "error"
+            assert missing.structured_content["product"] is None
+            assert missing.structured_content["messages"] == [
+                {
+                    "type": "error",
+                    "code": "not_found",
+                    "content": "No product or variant with id 'nope'.",
+                    "severity": "unrecoverable",
+                }
+            ]
 
     anyio.run(session)
     calls = audit(services.engine, agent_name="mcp", principal_id="ann")
     assert [e.tool_name for e in calls] == ["lookup_products"] * 4
+
+
+def _unsold_pair(engine: Engine) -> tuple[str, SelectedOption, SelectedOption]:
+    """A product with two options each value of which some variant has, but no variant both:
+    (product id, first option, second option)."""
+    with Session(engine) as session:
+        by_product: dict[str, list[dict[str, Any]]] = {}
+        for product_id, options in session.execute(select(Variant.product_id, Variant.options)):
+            by_product.setdefault(product_id, []).append(options)
+    for product_id, variants in sorted(by_product.items()):
+        names = sorted({name for options in variants for name in options})
+        for first, second in ((a, b) for a in names for b in names if a < b):
+            pairs = {(o.get(first), o.get(second)) for o in variants}
+            for a in sorted({a for a, _ in pairs if a is not None}):
+                for b in sorted({b for _, b in pairs if b is not None}):
+                    if (a, b) not in pairs:
+                        return (
+                            product_id,
+                            SelectedOption(name=first, label=str(a)),
+                            SelectedOption(name=second, label=str(b)),
+                        )
+    raise AssertionError("the catalogue has no product with an unsold option pair")
+
+
+def test_ucp_get_product_relaxes_selections_by_the_clients_preferences(
+    services: Services, http_url: str
+) -> None:
+    """No variant has both selections: without preferences the last selection is dropped; with
+    `preferences` the option named last there is dropped, the other kept."""
+    product_id, first, second = _unsold_pair(services.engine)
+    selected = [first.model_dump(), second.model_dump()]
+
+    async def session() -> None:
+        async with http_client(http_url, key_for(services, SHOPPER)) as client:
+            plain = await client.call_tool(
+                "get_product", {"catalog": {"id": product_id, "selected": selected}}
+            )
+            ranked = await client.call_tool(
+                "get_product",
+                {
+                    "catalog": {
+                        "id": product_id,
+                        "selected": selected,
+                        "preferences": [second.name, first.name],
+                    }
+                },
+            )
+            assert not plain.is_error and not ranked.is_error, (plain.content, ranked.content)
+            assert plain.structured_content["product"]["selected"] == [first.model_dump()]
+            kept = ranked.structured_content["product"]
+            assert kept["selected"] == [second.model_dump()]
+            assert kept["variants"] and all(
+                second.model_dump() in v["options"] for v in kept["variants"]
+            )
+
+    anyio.run(session)
 
 
 def test_http_write_waits_for_confirmation_of_its_own_hash(
