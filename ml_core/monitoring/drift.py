@@ -17,9 +17,7 @@ The residual of a segment is log(1 + actual) - log(1 + reference). The test on a
 compares the residual of the last `WINDOW` days with that of the `LEVEL_DAYS` days before them
 (the segment's recent level: launches and slow trends move it without alarm), counting only the
 level's days priced and promoted as the window is (like for like), scaled by the spread that
-same statistic had over the reference year (so the residuals' own autocorrelation is priced in)
-or, when larger, over the weeks that the references of the year before tested right after their
-own fit years (out of sample, as the test itself is; `scan`).
+same statistic had over the reference year (so the residuals' own autocorrelation is priced in).
 A segment drifts when the shift is significant after a Bonferroni correction over the feature's
 segments (by the normal tail and by the negative-binomial tail of the window's count, with the
 segment's own over-dispersion, which the normal one understates for a window of a few units)
@@ -28,16 +26,13 @@ and larger than the feature's minimum effect.
 Sales that fell while demand did not, because shelves were empty, are reported apart as supply
 findings: the same test on everything sold against the reference with every SKU on the shelf.
 
-The cost is a few least-squares fits shared by every segment (one design matrix for all) per
-reference; one as-of day fits its own and up to a year of weekly earlier ones (for the
-out-of-sample spread), a replay of two years one a week.
+The cost is a few least-squares fits shared by every segment (one design matrix for all), so a
+replay of two years re-fits weekly in seconds on a small world.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,15 +59,8 @@ PROMO_TOLERANCE = 0.1
 MIN_LEVEL_DAYS = 14
 # So does a product launched in the segment within this many days (a launch ramps up for weeks).
 LAUNCH_DAYS = 91
-# The spread is also sized out of sample: on the days each of the weekly references of the last
-# OUT_OF_SAMPLE_WEEKS tested right after its fit year, leaving out the GAP_WEEKS weeks whose
-# windows reach into the days the test being sized compares (its level and its window).
-OUT_OF_SAMPLE_WEEKS = 52
-GAP_WEEKS = (LEVEL_DAYS + WINDOW) // WINDOW
-# Fewer weeks than these say too little about a variance to be used (a young history).
-MIN_OUT_OF_SAMPLE_WEEKS = 13
-# Days of history the test of one as-of day needs before it (with its out-of-sample weeks).
-HISTORY_DAYS = FIT_DAYS + LEVEL_DAYS + 2 * WINDOW + (OUT_OF_SAMPLE_WEEKS + GAP_WEEKS) * WINDOW
+# Days of history the test of one as-of day needs before it.
+HISTORY_DAYS = FIT_DAYS + LEVEL_DAYS + 2 * WINDOW
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,31 +229,15 @@ class _Window:
 
     shift: np.ndarray  # (S, n) log ratio actual/reference over the window minus the level's
     level: np.ndarray  # (S, n) log ratio actual/reference over the LEVEL_DAYS before the window
-    counting: np.ndarray  # (S, n) variance of `shift` from counting noise alone
+    scale: np.ndarray  # (S, n) sd of `shift` without drift
     actual: np.ndarray  # (S, n) daily
     expected: np.ndarray  # (S, n) daily
     planned: np.ndarray  # (S, n) bool: prices, promotions or assortment moved; not tested
-    extra: np.ndarray  # (S,) variance of `shift` beyond counting noise (`_Window.widened`)
+    extra: np.ndarray  # (S,) variance of `shift` beyond counting noise, in the reference year
     sold: np.ndarray  # (S, n) daily units sold, in stock or not (what the tills saw)
     full: np.ndarray  # (S, n) daily reference with every SKU on the shelf
     off_shelf: np.ndarray  # (S, n) SKUs out of stock each day
     listed: np.ndarray  # (S, n) SKUs on sale each day
-
-    @property
-    def scale(self) -> np.ndarray:
-        """(S, n) sd of `shift` without drift."""
-        return np.sqrt(self.counting + self.extra[:, None])
-
-    def excess(self, days: slice) -> tuple[np.ndarray, np.ndarray]:
-        """(S,) sum of `shift` squared beyond counting noise over the tested `days` (planned
-        changes are not tested), and (S,) how many days that is."""
-        tested = ~self.planned[:, days] & np.isfinite(self.shift[:, days])
-        squares = np.where(tested, self.shift[:, days] ** 2 - self.counting[:, days], 0.0)
-        return squares.sum(axis=1), tested.sum(axis=1)
-
-    def widened(self, extra: np.ndarray) -> _Window:
-        """The same window with at least `extra` variance beyond counting noise."""
-        return dataclasses.replace(self, extra=np.maximum(self.extra, extra))
 
 
 def _statistics(
@@ -289,28 +261,32 @@ def _statistics(
     # The spread of `shift`: counting noise, which follows the volume of the days compared (an
     # off-season week of a few units is noisy, a peak week is not), plus what the segment does
     # beyond counting noise, sized on the reference year (a promotion that worked better than
-    # the pooled response, a run of stock-outs) and widened by `scan` out of sample.
+    # the pooled response, a run of stock-outs).
     counting = 1.0 / (window_expected + 1) + 1.0 / (level_expected + 1)
     # Too few comparable days, or a launch: the shift has a planned cause and is not tested.
     planned = (comparable.sum(axis=0) < MIN_LEVEL_DAYS) | _launched(panel, segments, start, stop)
+    # Sized on the days the test would have looked at: planned changes are not tested.
+    n_fit = fit_end - start
+    tested = ~planned[:, :n_fit] & np.isfinite(shift[:, :n_fit])
+    n_tested = np.maximum(tested.sum(axis=1), 1)
+    excess = np.where(tested, shift[:, :n_fit] ** 2 - counting[:, :n_fit], 0.0)
+    extra = np.maximum(excess.sum(axis=1) / n_tested, 0.0)
+    scale = np.sqrt(counting + extra[:, None])
     # The reference undone of its shelf offset: what would have sold had every SKU been there.
     full = expected_f / np.maximum(panel.availability[:, start:stop], 1e-6)
-    stat = _Window(
+    return _Window(
         shift,
         level,
-        counting,
+        scale,
         actual,
         expected,
         planned,
-        np.zeros(len(shift)),
+        extra,
         sold=segments.members @ panel.sold[:, start:stop],
         full=segments.members @ full,
         off_shelf=segments.members @ panel.off_shelf[:, start:stop],
         listed=segments.members @ panel.listed[:, start:stop],
     )
-    # In sample: sized on the reference year's days the test would have looked at.
-    squares, days = stat.excess(slice(0, fit_end - start))
-    return stat.widened(squares / np.maximum(days, 1))
 
 
 def _counting_tail(
@@ -385,45 +361,19 @@ def scan(
 ) -> list[DriftFinding]:
     """Every drift finding on each as-of day from `first_as_of` to `last_as_of`, each day seeing
     only the days up to it, and with demand its supply findings (`_supply_hits`). The reference
-    is re-fitted every `WINDOW` days, on the year that ends before the first window it tests.
-
-    The spread of a test is the larger of what its reference year showed in sample and what the
-    weekly references of the year before showed on the week right after their own fit years
-    (`OUT_OF_SAMPLE_WEEKS`, as far as the panel has a full fit year for them). In sample, the
-    season's fit has seen the days it is judged on; the test judges a week it has not seen, at
-    the seam of a yearly season fitted to a year that trended. Those earlier references are
-    fitted here too, before `first_as_of`, and only size the spread."""
+    is re-fitted every `WINDOW` days, on the year that ends before the first window it tests."""
     segments = build_segments(panel) if segments is None else segments
     check_history(panel.days[0].date(), first_as_of)
     first, last = panel.day_index(first_as_of), panel.day_index(last_as_of)
     tail_alpha = ALPHA / (2 * len(segments.level))
     bar = stats.norm.isf(tail_alpha)
     findings: list[DriftFinding] = []
-    # The earliest reference that sizes the spread: up to OUT_OF_SAMPLE_WEEKS + GAP_WEEKS weeks
-    # before `first`, in step with it, as far back as a full fit year lies before it.
-    earliest = first - WINDOW * min(
-        OUT_OF_SAMPLE_WEEKS + GAP_WEEKS, (first - FIT_DAYS - WINDOW + 1) // WINDOW
-    )
-    # Per feature, each past chunk's (S,) excess over its tested days and how many there were.
-    weeks = {
-        f: deque[tuple[np.ndarray, np.ndarray]](maxlen=OUT_OF_SAMPLE_WEEKS + GAP_WEEKS)
-        for f in features
-    }
-    for chunk in range(earliest, last + 1, WINDOW):
+    for chunk in range(first, last + 1, WINDOW):
         fit_end = chunk - (WINDOW - 1)
         start = max(0, fit_end - FIT_DAYS)
         stop = min(chunk + WINDOW, last + 1)
         for feature in features:
             stat = _statistics(panel, segments, feature, start, fit_end, stop)
-            past = weeks[feature]
-            sized = list(past)[: len(past) - GAP_WEEKS]
-            if len(sized) >= MIN_OUT_OF_SAMPLE_WEEKS:
-                squares = np.sum([w[0] for w in sized], axis=0)
-                days = np.sum([w[1] for w in sized], axis=0)
-                stat = stat.widened(squares / np.maximum(days, 1))
-            past.append(stat.excess(slice(chunk - start, stop - start)))
-            if chunk < first:
-                continue
             for t in range(chunk, stop):
                 j = t - start
                 z = stat.shift[:, j] / stat.scale[:, j]
