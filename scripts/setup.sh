@@ -93,8 +93,9 @@ timed() {
 }
 # --no-compile: pip would byte-compile every module of every package (ray, torch and the test
 # tools alone hold thousands nobody imports); Python compiles and caches the ones imported.
+# -qq: errors only; an index that lacks a package is a warning per package, a screenful of them.
 pip_install() {
-    .venv/bin/pip install --quiet --disable-pip-version-check --no-compile "$@"
+    .venv/bin/pip install -qq --disable-pip-version-check --no-compile "$@"
 }
 
 # The end-to-end tests drive Debian's Chromium through Playwright (never a browser Playwright
@@ -108,7 +109,7 @@ fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 if pending_has app || pending_has dev; then
-    timed "pip" .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25"
+    timed "pip" .venv/bin/python -m pip install -qq --disable-pip-version-check --upgrade "pip>=25"
     # torch first, from the CPU wheel: left to the resolver it would fetch a multi-GB CUDA build.
     timed "torch 2.13.0 (CPU)" pip_install "torch==2.13.0"
     extras=""
