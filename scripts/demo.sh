@@ -23,23 +23,45 @@ port="${AISLE_PORT:-8000}"
 heartbeat_s="${AISLE_DEMO_HEARTBEAT_S:-30}"
 step_names=()
 step_seconds=()
+step_cpu=()
 demo_started=$SECONDS
+clock_ticks=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# CPU time in tenths of a second (user + system, from /proc; 0 where there is none): with no
+# argument, of this shell's finished children; with a pid, of that running process. Beside the
+# wall-clock time it tells a step that waited for a busy machine from one that worked.
+cpu_tenths() {
+    local stat fields
+    { stat=$(< "/proc/${1:-$$}/stat"); } 2>/dev/null || { echo 0; return; }
+    read -ra fields <<< "${stat##*) }"  # from field 3 (state) on: field N is fields[N-3]
+    if [ -n "${1:-}" ]; then
+        echo $(( (fields[11] + fields[12]) * 10 / clock_ticks ))  # utime + stime
+    else
+        echo $(( (fields[13] + fields[14]) * 10 / clock_ticks ))  # cutime + cstime
+    fi
+}
 
 summary() {
-    local i
+    local i total_cpu=0
     echo
-    echo "demo: time by step"
+    echo "demo: time by step (wall clock, and the CPU time its processes used)"
     for i in "${!step_names[@]}"; do
-        printf '  %-36s %5d s\n' "${step_names[$i]}" "${step_seconds[$i]}"
+        printf '  %-36s %5d s %6d.%d CPU s\n' "${step_names[$i]}" "${step_seconds[$i]}" \
+            $((step_cpu[i] / 10)) $((step_cpu[i] % 10))
+        total_cpu=$((total_cpu + step_cpu[i]))
     done
-    printf '  %-36s %5d s\n' "total" "$((SECONDS - demo_started))"
+    printf '  %-36s %5d s %6d.%d CPU s   (load average now: %s)\n' "total" \
+        "$((SECONDS - demo_started))" $((total_cpu / 10)) $((total_cpu % 10)) \
+        "$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
 }
 
 # step NAME COMMAND...: run it, say every heartbeat_s seconds that it is still running, and
 # record its time. A failing step prints the times so far and ends the demo with its status.
+# STEP_CPU_OF=PID adds that process's CPU time (the server, which runs on after its step).
 step() {
-    local name=$1 started=$SECONDS beat status=0
+    local name=$1 started=$SECONDS cpu_before beat status=0
     shift
+    cpu_before=$(cpu_tenths)
     echo "==> $name"
     (
         while sleep "$heartbeat_s"; do
@@ -52,6 +74,7 @@ step() {
     wait "$beat" 2>/dev/null || true
     step_names+=("$name")
     step_seconds+=("$((SECONDS - started))")
+    step_cpu+=("$(( $(cpu_tenths) - cpu_before + ${STEP_CPU_OF:+$(cpu_tenths "$STEP_CPU_OF")}+0 ))")
     if [ "$status" != 0 ]; then
         summary
         echo "demo: '$name' failed (exit $status)." >&2
@@ -121,7 +144,7 @@ $aisle serve --host "$host" --port "$port" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null && wait "$server"' EXIT
 trap 'exit 130' INT TERM
-step "start the server (until /ready)" wait_until_ready "$server"
+STEP_CPU_OF=$server step "start the server (until /ready)" wait_until_ready "$server"
 summary
 echo "demo: serving on http://$host:$port (ready $((SECONDS - demo_started)) s after the start); Ctrl-C stops it."
 wait "$server"
