@@ -42,6 +42,7 @@ from tools.base import (
     Services,
     ToolContext,
     ToolOutcome,
+    get_tool,
     invoke,
     tools_for,
 )
@@ -64,6 +65,12 @@ CHUNKS = 4  # pieces an answer is streamed in
 FAILED_TURN_ANSWER = "Sorry, something went wrong while I was answering that; please ask again."
 # The assistant's own service principal reads the vocabulary once at start-up.
 SYSTEM = Principal(id="system:assistant", role="admin")
+# What `warm_up` asks, one read of each kind a shopper's turn makes: its part's name, the tool
+# and its arguments (similar products of the catalogue's first product, added at start-up).
+WARM_UP_READS: dict[str, tuple[str, dict[str, Any]]] = {
+    "product search": ("search_products", {"text": "a warm waterproof jacket"}),
+    "document answer": ("answer_from_documents", {"question": "what is your return policy"}),
+}
 AGENT_NAMES = {"shopper": "shopper-assistant", "associate": "associate-assistant"}
 # Tools a conversation may offer: reads and the shopper's confirmed order writes. Proposal
 # tools belong to the operations agents, whose writes wait for a planner or pricing manager.
@@ -213,10 +220,40 @@ class Assistant:
         load_query_model()  # every turn embeds its message; none pays for loading the model
         self.local = LocalBrain(nlu)
         self.product_names = sorted({p.name for p in vocabulary.products}, key=len, reverse=True)
+        self._warm_up_reads = dict(WARM_UP_READS)
+        self.warmed_up: dict[str, float] | None = None
+        """What `warm_up` made, part by part (milliseconds); None before it ran."""
+        if vocabulary.products:
+            self._warm_up_reads["recommendations"] = (
+                "similar_products",
+                {"product_id": vocabulary.products[0].id},
+            )
         self.graph = build_conversation_graph(checkpointer)
         self._brains: dict[str, Brain] = {"local": self.local}
         # Turns run on several threads: the first two asking for an LLM brain build one.
         self._brains_lock = threading.Lock()
+
+    def warm_up(self) -> dict[str, float]:
+        """Make each kind of read a turn makes once, before any shopper asks: a product search
+        (the query encoder's first inference, the search index's first hybrid query, the
+        catalogue's SQL), a policy question (the document index) and similar products (the
+        recommender). The first turn then costs what later ones do (docs/BENCHMARKS.md). The
+        tools are called directly, not through `invoke`: no one asked, so nothing is audited,
+        and none of them writes. Returns each part's milliseconds; a part whose index or model
+        is not built yet is left out (the first turn that needs it says so)."""
+        ctx = ToolContext(principal=SYSTEM, services=self.services, agent_name="assistant")
+        took: dict[str, float] = {}
+        for part, (name, arguments) in self._warm_up_reads.items():
+            spec = get_tool(name)
+            assert spec is not None, name
+            started = time.perf_counter()
+            try:
+                spec.call(ctx, spec.input_model.model_validate(arguments))
+            except AisleError:  # ToolError too: not built yet, not a fault of the warm-up
+                continue
+            took[part] = round((time.perf_counter() - started) * 1000.0, 1)
+        self.warmed_up = took
+        return took
 
     def brain(self, name: str) -> Brain:
         if name not in BRAINS:

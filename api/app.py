@@ -344,6 +344,8 @@ def _open_state(
 
             loaded = Assistant(services, checkpointer)
             _open_shared(services)
+            # Before /ready says ready: the first turn must not pay for first reads.
+            log.info("assistant warmed up: %s", loaded.warm_up())
             return loaded
 
         loader = AssistantLoader.start(build)

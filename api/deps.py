@@ -129,8 +129,9 @@ def get_metrics(request: Request) -> Metrics:
 class AssistantLoader:
     """The process's one `Assistant`, built in a worker thread that the app's lifespan starts.
 
-    Loading MiniLM and training the NLU takes seconds; the app serves meanwhile (`/ready` says
-    it is not ready) and chat requests wait for it.
+    Loading MiniLM, training the NLU and warming up what turns read (`Assistant.warm_up`)
+    takes seconds; the app serves meanwhile (`/ready` says it is not ready) and chat requests
+    wait for it.
     """
 
     def __init__(self, future: concurrent.futures.Future[Assistant] | None, off_reason: str = ""):
@@ -172,6 +173,10 @@ class AssistantLoader:
         error = self._future.exception()
         if error is not None:
             return False, f"The assistant could not be loaded: {error}"
+        warmed = self._future.result().warmed_up
+        if warmed:
+            parts = ", ".join(f"{part} {ms:.0f} ms" for part, ms in warmed.items())
+            return True, f"The assistant is loaded and warmed up ({parts})."
         return True, "The assistant is loaded."
 
     async def wait(self) -> Assistant:

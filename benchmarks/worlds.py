@@ -91,17 +91,18 @@ def free_port() -> int:
 
 @contextmanager
 def served(
-    command: list[str], env: dict[str, str], log: Path, console: Console
+    command: list[str], env: dict[str, str], log: Path, console: Console, *, cwd: Path = REPO
 ) -> Iterator[tuple[str, int]]:
-    """`command --port PORT` (uvicorn or `aisle serve`) on a free loopback port, run from the
-    repository with `env` and its output in `log`: (its base URL, its pid) once `/ready` says
-    200. Stopped afterwards: SIGTERM, then SIGKILL after STOP_TIMEOUT_S."""
+    """`command --port PORT` (uvicorn or `aisle serve`) on a free loopback port, run from `cwd`
+    (this repository, or another checkout to compare with) with `env` and its output in `log`:
+    (its base URL, its pid) once `/ready` says 200. Stopped afterwards: SIGTERM, then SIGKILL
+    after STOP_TIMEOUT_S."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         server = subprocess.Popen(
             [*command, "--port", str(port)],
-            cwd=REPO,
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -122,7 +123,7 @@ def served(
                 pass
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server was not ready within {READY_TIMEOUT_S} s; see {log}")
-            time.sleep(1)
+            time.sleep(0.25)
         yield base, server.pid
     finally:
         server.terminate()

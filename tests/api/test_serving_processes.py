@@ -123,6 +123,18 @@ def test_two_processes_on_one_var_dir_both_serve(servers: Servers) -> None:
         assert response.json()["products"], response.json()["answer"]
 
 
+@pytest.mark.slow
+def test_ready_only_once_the_assistant_has_warmed_up(servers: Servers) -> None:
+    # Each server loaded its assistant in the background; readiness came from the finished load,
+    # warm-up included, so it names what was warmed.
+    for url in servers.urls:
+        assistant = httpx.get(f"{url}/ready", timeout=10.0).json()["checks"]["assistant"]
+        assert assistant["ok"], assistant
+        detail = assistant["detail"]
+        assert detail.startswith("The assistant is loaded and warmed up (product search"), detail
+        assert "document answer" in detail and "recommendations" in detail
+
+
 def _ready(settings: Settings) -> dict[str, Any]:
     with TestClient(create_app(settings)) as client:
         response = client.get("/ready")
