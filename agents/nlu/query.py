@@ -775,9 +775,10 @@ class QueryParser:
 
     def _clipped(self, word: str) -> str | None:
         """The type a pet name clipped from one of its words names ("lippy" of lipstick): a
-        word the store never writes, ending in -y or -ie, whose stem (its doubled last
+        word neither the store nor the text model's English knows ("sunny" is a word of the
+        weather, not of sunglasses), ending in -y or -ie, whose stem (its doubled last
         consonant undone) starts the words of one type phrase only."""
-        if word in self._written or word in _SOFT_DESCRIBING:
+        if word in self._written or word in self._known:
             return None
         stem = re.sub(r"(?:ies|ie|ys|y)$", "", word)
         if stem == word:
