@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--var-dir", required=True, help="A built world (not written to).")
     parser.add_argument("--half", choices=["dev", "test", "both"], default="dev")
     parser.add_argument(
-        "--set", dest="devset", choices=["shopper", "shopper-fresh"], default="shopper",
-        help="Which set of shopper cases (evals/devsets/<set>).",
+        "--set", dest="devset", choices=["shopper", "shopper-fresh", "shopper-fresh2"],
+        default="shopper", help="Which set of shopper cases (evals/devsets/<set>).",
     )  # fmt: skip
     parser.add_argument(
         "--by-tag", action="store_true", help="Also print success per tag of the cases."

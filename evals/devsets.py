@@ -6,7 +6,8 @@
   category it does not have, a no-match request that has matches here, as on another seed) is
   skipped and counted.
 - shopper-fresh: a second shopper set of the same form and scorer (`evals/devsets/shopper-fresh`),
-  fresh wording written before the code it measures changed.
+  fresh wording written before the code it measures changed; shopper-fresh2 a third, by another
+  author.
 - order-tasks: tau2-style order tasks (`evals.order_tasks`): each task's customer sends the whole
   request, answers from the task's script and says yes only to gold actions; the customer's end
   state is compared with tau2's rules applied to db.json. A task whose customer's records are not
@@ -118,7 +119,13 @@ class DevsetPart:
 
 # The order the parts run in on their shared copy: the read-only search first, the confirmations
 # last, as restoring the database after a reply that wrote undoes every earlier write.
-_RUN_ORDER = {"shopper": 0, "shopper-fresh": 0, "orders": 1, "confirmations": 2}
+_RUN_ORDER = {
+    "shopper": 0,
+    "shopper-fresh": 0,
+    "shopper-fresh2": 0,
+    "orders": 1,
+    "confirmations": 2,
+}
 
 
 def run_devsets(

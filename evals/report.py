@@ -96,8 +96,8 @@ DEVSET_ROWS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("writes without asking", "writes_without_asking", "{}"),
     ),
 }
-# The fresh shopper set is scored as the first one is.
-DEVSET_ROWS["shopper-fresh"] = DEVSET_ROWS["shopper-devset"]
+# The fresh shopper sets are scored as the first one is.
+DEVSET_ROWS["shopper-fresh"] = DEVSET_ROWS["shopper-fresh2"] = DEVSET_ROWS["shopper-devset"]
 # What the audit-log figures count, in each table: the safety table's are over one brain's
 # chat cases, the operations table's over the proposal scenarios, so their counts differ.
 SAFETY_WORDS = {

@@ -5,7 +5,8 @@ multi-turn scripts of refinements, each turn with a constraint spec stated as da
 the store's own taxonomy, price bounds, accepted colour and size option values, gender,
 keywords, brands, a sort and a count, or the earlier shown positions a reference turn acts on).
 The test half is frozen: its sha256 sits beside it, and a test fails when the file changes
-without it. `evals/devsets/shopper-fresh/` holds a second set of the same form (`SHOPPER_SETS`).
+without it. `evals/devsets/shopper-fresh/` and `shopper-fresh2/` hold further sets of the same form
+(`SHOPPER_SETS`).
 
 The scorer computes each spec's relevant products with its own SQL over the store tables and
 the rules below, never through the search code it measures (nothing here imports the tools,
@@ -46,8 +47,11 @@ from sqlalchemy import Engine, text
 DEVSET_DIR = Path(__file__).with_name("devsets") / "shopper"
 # The sets of shopper cases, each split into halves the same way and scored alike: the first set
 # (`shopper`), and fresh requests written later by another author before the code they measure
-# was changed (`shopper-fresh`), kept apart so that each is reported on its own.
-SHOPPER_SETS = {"shopper": DEVSET_DIR, "shopper-fresh": DEVSET_DIR.with_name("shopper-fresh")}
+# was changed (`shopper-fresh`, then `shopper-fresh2` by a third author before the changes made
+# for the first fresh set were studied), kept apart so that each is reported on its own.
+SHOPPER_SETS = {
+    name: DEVSET_DIR.with_name(name) for name in ("shopper", "shopper-fresh", "shopper-fresh2")
+}
 HALVES = ("dev", "test")
 FROZEN_HALF = "test"
 TOP_K = 5

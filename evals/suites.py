@@ -40,7 +40,13 @@ SUITES_DIR = Path(__file__).with_name("suites")
 CONVERSATION_SUITES = ("shopper", "associate", "orders", "rag", "adversarial")
 MODEL_SUITES = ("forecast", "recommender", "pricing", "retrieval", "replenishment")
 OPERATIONS = "operations"
-DEVSET_SUITES = ("shopper-devset", "shopper-fresh", "order-tasks", "confirmations")
+DEVSET_SUITES = (
+    "shopper-devset",
+    "shopper-fresh",
+    "shopper-fresh2",
+    "order-tasks",
+    "confirmations",
+)
 ALL_SUITES = (*CONVERSATION_SUITES, OPERATIONS, *MODEL_SUITES, *DEVSET_SUITES)
 SMOKE = "smoke"
 SUPPORTED_VERSION = 1
@@ -201,7 +207,7 @@ class DevsetSuite(_Spec):
     version: int
     kind: Literal["devset"]
     description: str
-    devset: Literal["shopper", "shopper-fresh", "orders", "confirmations"]
+    devset: Literal["shopper", "shopper-fresh", "shopper-fresh2", "orders", "confirmations"]
     halves: list[str] = Field(
         min_length=1, description="The set's halves; the first runs unless one is named."
     )

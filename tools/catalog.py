@@ -10,9 +10,12 @@ same type and names the constraints it left out: it never pads a list with anoth
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -224,6 +227,11 @@ TYPE_NEIGHBOURS = 30
 TYPE_VOTES = 3
 TYPE_SIMILARITY = 0.38
 TYPE_MARGIN = 0.005
+# Categories whose names are this close in meaning (MiniLM cosine) sell the same kind of thing
+# in two catalogues, and one is searched with the other: Sunglasses and Sunglasses 1.0, Electric
+# Kettle and Tea Kettle 0.81, Fragrances and Perfume 0.79, Fleece & Midlayers and Fleece Jacket
+# 0.76 on the demo world; Laptop and Notebook 0.74, Hiking Pants and Hiking Boots 0.73 stay apart.
+SAME_KIND = 0.75
 # Kinds offered when a request is near none enough to search.
 NEAREST_KINDS = 3
 # A message this long says more than a type, and its type words are checked against its
@@ -333,7 +341,7 @@ def _closest_types(ctx: ToolContext, session: Session, text: str) -> list[str]:
     if not votes or max(nearest for _, _, nearest in votes) < TYPE_SIMILARITY:
         return []
     best = votes[0][1]
-    return [c for c, v, _ in votes if v >= best - TYPE_MARGIN]
+    return _with_twins(ctx, session, [c for c, v, _ in votes if v >= best - TYPE_MARGIN])
 
 
 def _nearest_kinds(ctx: ToolContext, session: Session, text: str) -> list[str]:
@@ -344,6 +352,52 @@ def _nearest_kinds(ctx: ToolContext, session: Session, text: str) -> list[str]:
         session.execute(select(Category.id, Category.name).where(Category.id.in_(top))).all()
     )
     return [names[c] for c in top if c in names]
+
+
+@dataclass(frozen=True, slots=True)
+class _CategoryNames:
+    """The names of the categories that hold products, embedded (unit rows, in `ids` order)."""
+
+    ids: tuple[str, ...]
+    vectors: np.ndarray
+
+
+def _category_names(ctx: ToolContext, session: Session) -> _CategoryNames:
+    """The catalogue's category names, embedded once per process for each set of names (an
+    import or a new category makes a new set)."""
+    rows = session.execute(
+        select(Category.id, Category.name)
+        .where(Category.id.in_(select(Product.category_id).distinct()))
+        .order_by(Category.id)
+    ).all()
+    digest = hashlib.sha256("\n".join(f"{i}\t{n}" for i, n in rows).encode()).hexdigest()
+
+    def build() -> _CategoryNames:
+        vectors = (
+            rag_retriever(ctx).encode([name for _, name in rows]) if rows else np.zeros((0, 1))
+        )
+        return _CategoryNames(tuple(i for i, _ in rows), _unit_rows(vectors))
+
+    names: _CategoryNames = ctx.services.cached(f"catalog.category_names:{digest}", build)
+    return names
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.atleast_2d(np.asarray(matrix, dtype=np.float32))
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def _with_twins(ctx: ToolContext, session: Session, category_ids: list[str]) -> list[str]:
+    """`category_ids` and the categories that sell the same kind of thing under a name as
+    close in meaning (`SAME_KIND`), in another catalogue's taxonomy."""
+    names = _category_names(ctx, session)
+    rows = [names.ids.index(c) for c in category_ids if c in names.ids]
+    if not rows:
+        return category_ids
+    close = (names.vectors[rows] @ names.vectors.T).max(axis=0) >= SAME_KIND
+    twins = [c for c, near in zip(names.ids, close, strict=True) if near]
+    return list(dict.fromkeys([*category_ids, *twins]))
 
 
 def _type_votes(ctx: ToolContext, session: Session, text: str) -> list[tuple[str, float, float]]:
@@ -387,9 +441,13 @@ def _types_in_focus(
     if not votes or max(nearest for _, _, nearest in votes) < TYPE_SIMILARITY:
         return category_ids
     named = set(session.scalars(category_and_descendants(*category_ids)))
+    twins = set(_with_twins(ctx, session, sorted(named)))
     best = votes[0][1]
-    if any(v >= best - FOCUS_MARGIN for c, v, _ in votes if c in named):
-        return category_ids
+    if any(v >= best - FOCUS_MARGIN for c, v, _ in votes if c in twins):
+        # The named type stands, with its twins the message's meaning puts first ("men's navy
+        # fleece in a large, under 100": Fleece Jacket's page is the nearest of all).
+        top = [c for c, v, _ in votes if v >= best - TYPE_MARGIN and c in twins - named]
+        return list(dict.fromkeys([*category_ids, *top]))
     return [c for c, v, _ in votes if v >= best - TYPE_MARGIN]
 
 

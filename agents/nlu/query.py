@@ -278,6 +278,8 @@ UNSOLD_SIMILARITY = 0.69
 # least this many letters ("snow", "nonstick"; not "day", "use").
 SAID_OF_WORDS = 3
 SAID_OF_LETTERS = 4
+# The shortest stem a clipped pet name is read from ("lip" of "lippy").
+CLIPPED_STEM_LETTERS = 3
 
 
 def plain_words(text: str) -> str:
@@ -475,6 +477,14 @@ class QueryParser:
             singular(w) for w in vocabulary.text_words
         }
         self._written = self._catalogue_words | self._text_words
+        # A shade the store sells under no name and never writes ("maroon", "aqua") is read as
+        # its colour family ("red", "blue") when it belongs to one family only: a shade of two
+        # (khaki, teal, rust) names no one colour, and a word the store writes ("snow",
+        # "coffee") is not said as a colour.
+        for shade, family in _lone_shades().items():
+            if shade not in self.colours and shade not in self._written:
+                self.colours[shade] = family
+        self._colour_pattern = _alternation(self.colours)
 
         self._known = frozenset(known) | english
         by_letter: dict[str, list[str]] = defaultdict(list)
@@ -534,9 +544,7 @@ class QueryParser:
         rest = self._named(
             rest, self._coloured_feature_pattern, self._coloured_features, reading.features
         )
-        rest = self._named(
-            rest, self._colour_pattern, {c: c for c in self.colours}, reading.colours
-        )
+        rest = self._named(rest, self._colour_pattern, self.colours, reading.colours)
         rest = self._named(rest, self._feature_pattern, self.features, reading.features)
         rest = self._named(rest, self._preference_pattern, self.preferences, reading.prefer)
         leftover = [w for w in words(rest) if w not in _FILLER and not w.isdigit()]
@@ -683,6 +691,8 @@ class QueryParser:
         nothing matches instead of passing its nearest products off as the thing."""
         if in_force or reading.in_passing or not leftover:
             return leftover
+        if reading.verbs:
+            return leftover  # "something to film myself surfing": a use, told by its verb
         if reading.brands or reading.prefer or reading.features:
             return leftover  # the catalogue's own words place the request
         if len(leftover) > UNSOLD_WORDS:
@@ -735,6 +745,15 @@ class QueryParser:
         candidates = [w for w in leftover if w not in reading.verbs][:SYNONYM_WORDS]
         if not candidates:
             return leftover
+        clipped = {w: key for w in candidates if (key := self._clipped(w)) is not None}
+        for word, key in clipped.items():
+            reading.types.append(self.types[key])
+            reading.type_words.append(word)
+            reading.guessed = True
+        candidates = [w for w in candidates if w not in clipped]
+        leftover = [w for w in leftover if w not in clipped]
+        if not candidates:
+            return leftover
         # One word at a time: a single text takes the fast ONNX path (~5 ms), where a batch
         # goes through torch (~500 ms on a busy box); words recur, so they are remembered.
         vectors = np.vstack([self._word_vector(w) for w in candidates])
@@ -753,6 +772,30 @@ class QueryParser:
             else:
                 kept.append(word)
         return kept + [w for w in leftover if w not in candidates]
+
+    def _clipped(self, word: str) -> str | None:
+        """The type a pet name clipped from one of its words names ("lippy" of lipstick): a
+        word neither the store nor the text model's English knows ("sunny" is a word of the
+        weather, not of sunglasses), ending in -y or -ie, whose stem (its doubled last
+        consonant undone) starts the words of one type phrase only."""
+        if word in self._written or word in self._known:
+            return None
+        stem = re.sub(r"(?:ies|ie|ys|y)$", "", word)
+        if stem == word:
+            return None
+        if len(stem) > 1 and stem[-1] == stem[-2]:
+            stem = stem[:-1]
+        if len(stem) < CLIPPED_STEM_LETTERS:
+            return None
+        keys = [
+            key
+            for key in self._type_keys
+            if any(w.startswith(stem) and w != stem for w in key.split())
+        ]
+        # "lipstick" and "red lipstick" are one type.
+        if len({self.types[k].categories for k in keys}) != 1:
+            return None
+        return min(keys, key=len)
 
     def apply(
         self,
@@ -1106,6 +1149,16 @@ class QueryParser:
         if key in self.types:
             return key
         return self._compact.get(key.replace(" ", ""))
+
+
+def _lone_shades() -> dict[str, str]:
+    """Each colour-family member that belongs to one family only, with that family's name."""
+    families = colour_families()
+    homes: dict[str, list[str]] = defaultdict(list)
+    for family, members in families.items():
+        for member in members - {family}:
+            homes[member].append(family)
+    return {m: f[0] for m, f in homes.items() if len(f) == 1 and m not in families}
 
 
 def _plural(reading: QueryReading) -> bool:

@@ -390,3 +390,30 @@ def test_a_describing_word_of_the_catalogues_own_language_ranks_where_one_it_nev
     # "heated" is written nowhere and names no feature: the tents must state it.
     heated = query(reading_catalogue_text, "a heated tent")
     assert heated.categories == ["outdoor-tents"] and "heated" in heated.features
+
+
+def test_a_shade_the_store_never_names_reads_as_its_one_colour_family(parser: QueryParser) -> None:
+    """The fresh2 dev half: "maroon fleece" found nothing, as no SKU is called maroon; the
+    burgundy one is a maroon fleece to a shopper. A shade of two families names no one colour."""
+    maroon = query(parser, "maroon jacket")
+    assert maroon.categories == ["apparel-jackets"] and maroon.colours == ["red"]
+    assert query(parser, "navy jacket").colours == ["navy"]  # a colour the store sells stays
+    assert query(parser, "khaki jacket").colours == []  # green, brown or beige
+
+
+def test_a_clipped_pet_name_names_the_type_it_was_clipped_from(
+    reading_meaning: QueryParser,
+) -> None:
+    """The fresh2 dev half: "red lippy" was said to be something the store does not sell."""
+    lippy = query(reading_meaning, "red lippy")
+    assert lippy.categories == ["dj-beauty"] and lippy.colours == ["red"], lippy
+    assert reading_meaning.read("a comfy hoodie").unsold  # no type starts "hood"
+
+
+def test_a_use_told_by_its_verb_is_searched_by_meaning_not_refused(
+    reading_meaning: QueryParser,
+) -> None:
+    """The fresh2 dev half: "something to film myself surfing" was read as a film the store
+    does not sell; a thing to do something with is found by what it is for."""
+    reading = reading_meaning.read("something to film myself surfing")
+    assert not reading.unsold and reading.features == [] and reading.types == []

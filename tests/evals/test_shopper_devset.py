@@ -40,19 +40,34 @@ def test_test_half_is_frozen(directory: Path) -> None:
     assert file_sha256(directory / "test.yaml") == recorded
 
 
-def test_the_fresh_set_splits_by_case_id_and_covers_its_kinds() -> None:
-    """The fresh requests: both halves split by id like the first set, no id shared with it,
-    and each kind it was written for (use-case, season, synonym, age, no-match, refine) in both
-    halves."""
-    directory = SHOPPER_SETS["shopper-fresh"]
-    halves = {half: load_half(half, directory) for half in HALVES}
+# Each fresh set, and the kinds of request it was written for (each in both halves).
+FRESH_KINDS = {
+    "shopper-fresh": {"use-case", "season", "synonym", "age", "no-match", "refine"},
+    "shopper-fresh2": {
+        "use-case", "synonym", "regional", "price", "colour", "typo", "multi", "no-match",
+        "refine", "sort", "gender", "attribute",
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(FRESH_KINDS))
+def test_a_fresh_set_splits_by_case_id_and_covers_its_kinds(name: str) -> None:
+    """The fresh requests: both halves split by id like the first set, no id shared with an
+    earlier set, and each kind the set was written for in both halves."""
+    halves = {half: load_half(half, SHOPPER_SETS[name]) for half in HALVES}
     for half, cases in halves.items():
         assert all(half_of(c.id) == half for c in cases), half
         kinds = {tag for c in cases for tag in c.tags}
-        assert {"use-case", "season", "synonym", "age", "no-match", "refine"} <= kinds, half
+        assert FRESH_KINDS[name] <= kinds, (half, FRESH_KINDS[name] - kinds)
     fresh = {c.id for cases in halves.values() for c in cases}
-    first = {c.id for half in HALVES for c in load_half(half)}
-    assert len(fresh) >= 40 and not fresh & first
+    earlier = {
+        c.id
+        for other in SHOPPER_SETS
+        if other != name
+        for half in HALVES
+        for c in load_half(half, SHOPPER_SETS[other])
+    }
+    assert len(fresh) >= 40 and not fresh & earlier
 
 
 def test_halves_split_by_case_id_and_cover_the_brief() -> None:

@@ -81,6 +81,7 @@ def test_a_dev_set_runs_its_dev_half_unless_another_is_named() -> None:
     assert [(p.suite.suite, p.half) for p in plan.devsets] == [
         ("shopper-devset", "dev"),
         ("shopper-fresh", "dev"),
+        ("shopper-fresh2", "dev"),
         ("order-tasks", "dev"),
         ("confirmations", "all"),
     ]

@@ -17,6 +17,7 @@ from retail.store.models import AuditEvent, Location, Product, Review, Variant
 from tests.factories import seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
+from tools.catalog import _with_twins
 from tools.catalog import card as card_of
 
 
@@ -187,6 +188,20 @@ def test_a_long_message_is_searched_for_what_it_means_not_a_word_in_passing(
     assert found["products"] and all("boot" in p["name"].lower() for p in found["products"])
     short = ok(run(ctx, "search_products", text="a grill", categories=["tau2-grill"]))
     assert not short["retyped"] and short["query"]["categories"] == ["tau2-grill"]
+
+
+def test_categories_of_one_kind_in_two_taxonomies_are_searched_together(
+    tool_world: ToolWorld,
+) -> None:
+    """The fresh2 dev half: "men's navy fleece in a large, under 100" named Fleece & Midlayers,
+    and the message's meaning put tau2's Fleece Jacket first, so the named type was dropped for
+    it; a category whose name means the same kind is a twin, searched beside the named one."""
+    ctx = tool_world.ctx("evaluator:eve")
+    with Session(tool_world.engine) as session:
+        kettles = _with_twins(ctx, session, ["tau2-electric-kettle"])
+        laptops = _with_twins(ctx, session, ["tau2-laptop"])
+    assert kettles[0] == "tau2-electric-kettle" and "tau2-tea-kettle" in kettles
+    assert laptops == ["tau2-laptop"]  # a notebook is paper
 
 
 def test_an_empty_query_lists_a_category_subtree_best_rated_first(tool_world: ToolWorld) -> None:
