@@ -31,6 +31,7 @@ from ml_core.forecasting.base import (
     Forecaster,
     SeriesData,
     Y,
+    trained_for,
 )
 from ml_core.forecasting.data import PERIOD, SEASON_LENGTH
 from ml_core.forecasting.ensemble import Ensemble
@@ -400,8 +401,10 @@ def _execute(
 def _fit_predict_window(
     model: Forecaster, train: SeriesData, future: pd.DataFrame, horizon: int
 ) -> _Fitted:
-    """The forecast of `model` fitted on `train`, and the CPU seconds that took."""
+    """The forecast of `model` fitted on `train` (for `horizon` steps, if it learns a horizon
+    and was given none), and the CPU seconds that took."""
     started = time.thread_time()
+    model = trained_for(model, horizon)
     forecast = model.fit(train).predict(horizon, future.drop(columns="step"))
     return forecast, time.thread_time() - started
 

@@ -33,6 +33,7 @@ from ml_core.forecasting.base import (
     NotFittedError,
     SeriesData,
     Y,
+    trained_for,
 )
 from ml_core.forecasting.metrics import CUTOFF, evaluate
 
@@ -46,10 +47,11 @@ class AutoForecaster(Forecaster):
     """Chooses, per panel, the candidate or combination with the lowest CV error.
 
     Hyperparameters: registry (name -> factory, passed in because the registry lists this
-    model too), candidates (names in it), horizon (of the CV windows; default 28 daily, 13
-    weekly), windows (CV blocks, at most; fewer when the history is short), metric (wape, mase
-    or mape), ensemble_sizes (the k of the top-k means), min_gain (the relative CV improvement
-    a combination needs over the best single candidate).
+    model too), candidates (names in it), horizon (of the CV windows, and the one the candidates
+    that learn a horizon are trained for; default 28 daily, 13 weekly), windows (CV blocks, at
+    most; fewer when the history is short), metric (wape, mase or mape), ensemble_sizes (the k
+    of the top-k means), min_gain (the relative CV improvement a combination needs over the
+    best single candidate).
     """
 
     name: ClassVar[str] = "auto"
@@ -108,7 +110,8 @@ class AutoForecaster(Forecaster):
         self.members_ = members
         self.combine_ = combine
         self.cv_scores_ = {k: round(v, 5) for k, v in sorted(scores.items(), key=lambda kv: kv[1])}
-        self.models_ = [self.registry[name]().fit(data) for name in members]
+        self.horizon_ = horizon
+        self.models_ = [trained_for(self.registry[name](), horizon).fit(data) for name in members]
         self.ids_ = np.sort(data.frame[ID].unique())
         self.freq_ = data.freq
         return self

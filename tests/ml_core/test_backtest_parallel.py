@@ -22,7 +22,15 @@ from rich.console import Console
 from typer.testing import Result
 
 from ml_core.forecasting.backtest import BacktestSpec, _window, backtest, cutoffs
-from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, Forecaster, SeriesData, Y
+from ml_core.forecasting.base import (
+    DS,
+    ID,
+    QUANTILE_FIELDS,
+    Forecaster,
+    SeriesData,
+    Y,
+    trained_for,
+)
 from ml_core.forecasting.ensemble import Ensemble
 from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF
@@ -72,14 +80,15 @@ def panel() -> SeriesData:
 
 
 def _fresh_fits(data: SeriesData, names: list[str]) -> pd.DataFrame:
-    """The plain backtest's forecasts: every model fitted afresh on every window."""
+    """The plain backtest's forecasts: every model fitted afresh on every window, for the
+    backtest's horizon."""
     rows = []
     for cutoff in cutoffs(data.frame[DS].max(), data.freq, SPEC):
         window = _window(data, cutoff, SPEC.horizon)
         assert window is not None
         train, future = window
         for name in names:
-            model = REGISTRY[name]().fit(train)
+            model = trained_for(REGISTRY[name](), SPEC.horizon).fit(train)
             forecast = model.predict(SPEC.horizon, future.drop(columns="step")).to_frame()
             rows.append(forecast.assign(**{CUTOFF: cutoff, "model": name}))
     return pd.concat(rows, ignore_index=True)
