@@ -208,6 +208,7 @@ class GBMForecaster(Forecaster):
         if not transforms:
             transforms = ["scale"]
         rng = np.random.default_rng(self.seed)
+        self._datasets: dict[int, tuple[np.ndarray, Any]] = {}
 
         # Cross-validation on the training data: blocks of `horizon` periods at its end.
         scores: dict[str, np.ndarray] = {}
@@ -266,6 +267,7 @@ class GBMForecaster(Forecaster):
         self.index_ = future_index(frame, horizon, data.freq)
         self.train_rows_ = len(full.y)
         del self._price_design  # the training rows' prices; predict reads `future`
+        del self._datasets
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
@@ -472,7 +474,19 @@ class GBMForecaster(Forecaster):
         return list(range(start, start + self.codes_.shape[1]))
 
     def _dataset(self, lgb: Any, X: np.ndarray, z: np.ndarray) -> Any:
-        return lgb.Dataset(X, label=z, categorical_feature=self._categorical(), free_raw_data=True)
+        """LightGBM's binned copy of the design matrix `X`, labelled `z`. A fit trains up to
+        nineteen models on three matrices (the CV windows' and the full one): each is binned
+        once and relabelled for the next model, since binning reads the features only (the
+        models are the ones a fresh copy gives; it took a good part of a fit's time)."""
+        kept = self._datasets.get(id(X))
+        if kept is None:
+            dataset = lgb.Dataset(
+                X, label=z, categorical_feature=self._categorical(), free_raw_data=True
+            )
+            # X is kept with it: its id names it only while it lives.
+            self._datasets[id(X)] = (X, dataset)
+            return dataset
+        return kept[1].set_label(z)
 
     def _cv_curve(
         self, lgb: Any, transform: str, train: _Rows, valid: _Rows
