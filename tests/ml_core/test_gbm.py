@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import Result
 
-from ml_core.forecasting.backtest import BacktestSpec, backtest
+from ml_core.forecasting.backtest import BacktestSpec, WarmStartable, backtest
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, NotFittedError, SeriesData, Y
 from ml_core.forecasting.gbm import TRANSFORMS, GBMForecaster
 from ml_core.forecasting.models import MODELS
@@ -134,6 +134,35 @@ def test_transform_is_chosen_among_those_allowed(panel: pd.DataFrame) -> None:
     negative = panel.assign(**{Y: panel[Y] - 1.0})
     model = GBMForecaster(**{**FAST, "transforms": ("log1p",)}).fit(SeriesData(negative, "W"))
     assert model.transform_ == "scale"
+
+
+def test_a_warm_refit_keeps_the_cv_choice_and_learns_the_new_data(panel: pd.DataFrame) -> None:
+    end = panel[DS].max() - pd.Timedelta(weeks=HORIZON)
+    future = panel[panel[DS] > end]
+
+    def upto(last: pd.Timestamp) -> SeriesData:
+        frame = panel[panel[DS] <= last].reset_index(drop=True)
+        return SeriesData(frame, "W", ("promo", "price"), ("store", "category"))
+
+    model = GBMForecaster(**FAST, warm_start=True)
+    # The backtest refits such a model window after window (`--warm-start`).
+    assert isinstance(model, WarmStartable)
+    model.fit(upto(end - pd.Timedelta(weeks=8)))
+    first = (model.transform_, model.rounds_, model.quantile_shift_.copy(), model.cv_wape_)
+    assert not model.warm_started_
+    refit = model.fit(upto(end)).predict(HORIZON, future)
+    assert model.warm_started_ and refit.meta["warm_started"] is True
+    assert (model.transform_, model.rounds_, model.cv_wape_) == (first[0], first[1], first[3])
+    np.testing.assert_array_equal(model.quantile_shift_, first[2])
+    # Its trees are trained on the new data: it forecasts from the new end, as a cold fit does,
+    # and about as well.
+    cold = GBMForecaster(**FAST).fit(upto(end)).predict(HORIZON, future)
+    np.testing.assert_array_equal(refit.unique_id, cold.unique_id)
+    np.testing.assert_array_equal(refit.ds, cold.ds)
+    rows = pd.MultiIndex.from_arrays([cold.unique_id, cold.ds])
+    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
+    errors = [np.abs(actual - f.mean).sum() for f in (refit, cold)]
+    assert errors[0] < 1.1 * errors[1]
 
 
 def test_bad_calls_say_what_is_wrong(
