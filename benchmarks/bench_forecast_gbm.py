@@ -75,11 +75,14 @@ def _timed_backtest(
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Each model backtested alone (so its wall time is its own), `runs` times; metrics of the
     last run (identical across runs) and the median seconds per model. With `--together`, one
-    backtest of every model (`--jobs` processes), as `aisle forecast backtest` runs them: the
-    ensemble and `auto` are then made from the other models' fits, and the seconds are each
-    fit's CPU seconds over the windows (`BacktestResult.fit_seconds`)."""
+    backtest of every model (`--jobs` processes, warm-started refits), as `aisle forecast
+    backtest` runs them by default: the ensemble and `auto` are then made from the other models'
+    fits, and the seconds are each fit's CPU seconds over the windows
+    (`BacktestResult.fit_seconds`)."""
     if args.together:
-        result = backtest(data, models, spec, show_progress=False, n_jobs=args.jobs)
+        result = backtest(
+            data, models, spec, show_progress=False, n_jobs=args.jobs, warm_start=True
+        )
         return result.metrics, {k: round(v, 1) for k, v in result.fit_seconds.items()}
     runs = args.runs
     seconds: dict[str, list[float]] = {name: [] for name in models}
@@ -149,7 +152,10 @@ def run_walmart(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_noisy(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
     path = Path(args.out_dir) / "noisy_panel.csv"
-    build_noisy(var_dir, seed=0).to_csv(path, index=False)
+    panel = build_noisy(var_dir, seed=0)
+    if args.noisy_series:
+        panel = panel[panel["id"].isin(sorted(panel["id"].unique())[: args.noisy_series])]
+    panel.to_csv(path, index=False)
     data = load_series_csv(
         path,
         freq="W",
@@ -248,6 +254,7 @@ def main() -> None:
     parser.add_argument("--worlds", default="walmart,noisy,generated")
     parser.add_argument("--runs", type=int, default=1, help="runs per model (median time)")
     parser.add_argument("--noisy-windows", type=int, default=6)
+    parser.add_argument("--noisy-series", type=int, help="the first N series of the noisy panel")
     parser.add_argument("--models", default="", help="only these models (default: all)")
     parser.add_argument(
         "--together",
