@@ -1,6 +1,6 @@
 """Benchmark: wall time and accuracy of `aisle forecast backtest` with its default models (every
-model: seasonal_naive, ets, theta, tsb, croston_sba, global, ensemble), this checkout against a
-baseline git ref (main) run in the same session on the same panel.
+model: seasonal_naive, ets, theta, tsb, croston_sba, global, gbm, ensemble, auto), this checkout
+against a baseline git ref (main) run in the same session on the same panel.
 
 Panels (weekly, written to a temporary CSV the command reads, never into the repository):
 - `walmart`: ../shared/data/walmart/walmart_sales_weekly.csv, the first `--series` store x

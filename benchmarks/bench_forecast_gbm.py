@@ -11,10 +11,14 @@ torch global model, on three worlds side by side.
 - `generated`: the small generated world's daily SKU x location panel, the last 28 days held
   out (as `bench_forecast_world.py`), scored against the oracle (the true expected demand).
 
-Every model of a world runs in the same process on the same windows. Metrics come from
+Walmart and the noisy panel run every model `aisle forecast backtest` runs by default (the
+statistical baselines, the global model, the GBM, their ensemble and `auto`). Every model of a
+world runs in the same process on the same windows. Metrics come from
 `ml_core.forecasting.metrics` (WAPE, MASE, MAPE, p10-p90 coverage); wall time is fit + predict
 over every window, the median of `--runs` runs (the models are deterministic, so the metrics of
-every run are the same). `auto` chooses on the training part of each window only.
+every run are the same); with `--together` one backtest runs them all as the CLI does, and the
+seconds are each model's fit CPU seconds. `auto` chooses on the training part of each window
+only.
 
     .venv/bin/python benchmarks/bench_forecast_gbm.py --var-dir VAR --worlds walmart,noisy,generated
 
@@ -49,6 +53,8 @@ from ml_core.forecasting.store_panel import FUTURE_EXOG, STATIC_COLS
 
 console = Console(stderr=True)
 WALMART = Path(__file__).resolve().parents[2] / "shared" / "data" / "walmart"
+# Every model `aisle forecast backtest` runs by default but `auto`, which each world sets up.
+DEFAULT_MODELS = [name for name in MODELS if name != "auto"]
 KEEP = ("wape", "mase", "mape", "pinball", "coverage_80", "coverage_p90", "rows", "series")
 
 
@@ -62,10 +68,23 @@ def _only(models: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _timed_backtest(
-    data: SeriesData, models: dict[str, Callable[[], Forecaster]], spec: BacktestSpec, runs: int
+    data: SeriesData,
+    models: dict[str, Callable[[], Forecaster]],
+    spec: BacktestSpec,
+    args: argparse.Namespace,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Each model backtested alone (so its wall time is its own), `runs` times; metrics of the
-    last run (identical across runs) and the median seconds per model."""
+    last run (identical across runs) and the median seconds per model. With `--together`, one
+    backtest of every model (`--jobs` processes, warm-started refits), as `aisle forecast
+    backtest` runs them by default: the ensemble and `auto` are then made from the other models'
+    fits, and the seconds are each fit's CPU seconds over the windows
+    (`BacktestResult.fit_seconds`)."""
+    if args.together:
+        result = backtest(
+            data, models, spec, show_progress=False, n_jobs=args.jobs, warm_start=True
+        )
+        return result.metrics, {k: round(v, 1) for k, v in result.fit_seconds.items()}
+    runs = args.runs
     seconds: dict[str, list[float]] = {name: [] for name in models}
     frames, scales = [], None
     for run in range(runs):
@@ -119,9 +138,9 @@ def run_walmart(args: argparse.Namespace) -> dict[str, Any]:
         static_cols=("Dept",),
     )
     spec = BacktestSpec(horizon=8, step=8, windows=4)
-    models = {name: _factory(name) for name in ("seasonal_naive", "ets", "theta", "global", "gbm")}
+    models = {name: MODELS[name] for name in DEFAULT_MODELS}
     models["auto"] = _factory("auto", horizon=8)
-    table, seconds = _timed_backtest(data, _only(models, args), spec, args.runs)
+    table, seconds = _timed_backtest(data, _only(models, args), spec, args)
     rows = _rows(table, seconds)
     return {
         "protocol": "horizon 8, step 8, 4 windows; IsHoliday future, Dept static",
@@ -133,7 +152,10 @@ def run_walmart(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_noisy(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
     path = Path(args.out_dir) / "noisy_panel.csv"
-    build_noisy(var_dir, seed=0).to_csv(path, index=False)
+    panel = build_noisy(var_dir, seed=0)
+    if args.noisy_series:
+        panel = panel[panel["id"].isin(sorted(panel["id"].unique())[: args.noisy_series])]
+    panel.to_csv(path, index=False)
     data = load_series_csv(
         path,
         freq="W",
@@ -145,9 +167,9 @@ def run_noisy(args: argparse.Namespace, var_dir: Path) -> dict[str, Any]:
     )
     spec = BacktestSpec(horizon=3, step=2, windows=args.noisy_windows, gap=1)
     candidates = ("seasonal_naive", "theta", "gbm", "global")
-    models = {name: _factory(name) for name in ("seasonal_naive", "theta", "global", "gbm")}
+    models = {name: MODELS[name] for name in DEFAULT_MODELS}
     models["auto"] = _factory("auto", horizon=3, candidates=candidates)
-    table, seconds = _timed_backtest(data, _only(models, args), spec, args.runs)
+    table, seconds = _timed_backtest(data, _only(models, args), spec, args)
     rows = _rows(table, seconds)
     return {
         "protocol": (
@@ -232,7 +254,14 @@ def main() -> None:
     parser.add_argument("--worlds", default="walmart,noisy,generated")
     parser.add_argument("--runs", type=int, default=1, help="runs per model (median time)")
     parser.add_argument("--noisy-windows", type=int, default=6)
+    parser.add_argument("--noisy-series", type=int, help="the first N series of the noisy panel")
     parser.add_argument("--models", default="", help="only these models (default: all)")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="walmart and noisy: one backtest of every model, as the CLI runs them",
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="with --together")
     parser.add_argument("--out-dir", default="/tmp", help="where the noisy panel CSV goes")
     args = parser.parse_args()
     worlds = [w.strip() for w in args.worlds.split(",") if w.strip()]

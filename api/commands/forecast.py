@@ -65,7 +65,9 @@ def backtest_cmd(
         typer.Option(
             "--warm-start/--cold-start",
             help="Refit the global model on each window starting from the previous window's "
-            "weights, with fewer epochs (default), or train it from scratch on every window.",
+            "weights, with fewer epochs, and the GBM with the target transform and number of "
+            "trees its first window's cross-validation chose (default); or fit both from "
+            "scratch on every window.",
         ),
     ] = True,
 ) -> None:

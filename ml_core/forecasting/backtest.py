@@ -13,10 +13,10 @@ import multiprocessing
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence, Sized
+from collections.abc import Callable, Collection, Mapping, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -31,11 +31,15 @@ from ml_core.forecasting.base import (
     Forecaster,
     SeriesData,
     Y,
+    trained_for,
 )
 from ml_core.forecasting.data import PERIOD, SEASON_LENGTH
 from ml_core.forecasting.ensemble import Ensemble
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
 from retail.errors import AisleError
+
+if TYPE_CHECKING:
+    from ml_core.forecasting.selection import AutoForecaster
 
 FORECAST_COLUMNS: tuple[str, ...] = (ID, DS, CUTOFF, "model", "y_hat", *QUANTILE_FIELDS, Y)
 BEST = "best"
@@ -133,6 +137,13 @@ def backtest(
 
     Nothing is fitted twice: an `Ensemble` combines the forecasts its members made on the same
     window (members not among `models` run too, unscored) instead of fitting its own copies.
+    `auto` (an `AutoForecaster` of the backtest's horizon) is made the same way: its candidates
+    run at its CV cutoffs (the windows before each scored one, fitted but not scored) and at
+    the window, and it chooses and combines from those forecasts, as its own `fit` would from
+    the fits it makes inside the window; a candidate's CV fit then sees every series alive at
+    its cutoff, also those that ended before the scored window (the window's own `fit` trains
+    on the series alive at the window only; the per-series models forecast the same either
+    way).
     With `warm_start`, a model that can start from its previous fit (`WarmStartable`, the
     global model) is refitted window after window, each fit continuing from the one before;
     its forecasts then differ from a fresh fit's (see docs/BENCHMARKS.md for how much). With
@@ -163,48 +174,66 @@ def backtest(
     if not windows:
         raise BacktestError("No series has data at any cutoff, so there is nothing to score.")
 
-    plan = _Plan.of(models, warm_start)
+    plan = _Plan.of(models, warm_start, spec.horizon, windows)
+    # The earlier windows `auto` chooses by: fitted too, never scored.
+    for cutoff in sorted(plan.cv_cutoffs - set(windows)):
+        window = _window(data, cutoff, spec.horizon)
+        if window is not None:
+            windows[cutoff] = window
+    windows = dict(sorted(windows.items()))
+    plan.settle(windows)
     actuals = frame[[ID, DS, Y]]
     rows: list[pd.DataFrame] = []
-    scales = [
-        seasonal_scale(train.frame, SEASON_LENGTH[data.freq]).reset_index().assign(**{CUTOFF: c})
-        for c, (train, _) in windows.items()
-    ]
+    scale_frame = pd.concat(
+        [
+            seasonal_scale(train.frame, SEASON_LENGTH[data.freq])
+            .reset_index()
+            .assign(**{CUTOFF: c})
+            for c, (train, _) in windows.items()
+        ],
+        ignore_index=True,
+    )[[ID, CUTOFF, "scale"]]
     fallbacks = dict.fromkeys(models, 0)
     fit_seconds = dict.fromkeys(plan.runs, 0.0)
     made: dict[tuple[str, pd.Timestamp], Forecast] = {}
+    scored_at: set[tuple[str, pd.Timestamp]] = set()
+    fits = {run: [c for c in windows if plan.fits_at(run, c)] for run in plan.runs}
     progress = _progress(console, show_progress)
     with progress:
         overall = progress.add_task(
-            f"backtest: {len(windows)} windows", total=len(windows) * len(plan.runs)
+            f"backtest: {len(cuts)} windows", total=sum(len(c) for c in fits.values())
         )
-        # A row per model fitted, and one per ensemble, which advances as its members finish.
-        rows_of = [*plan.runs, *plan.ensembles]
-        tasks = {name: progress.add_task(name, total=len(windows)) for name in rows_of}
+        # A row per model fitted, and one per model made of others' forecasts (an ensemble,
+        # `auto`), which advances as they finish each window.
+        tasks = {name: progress.add_task(name, total=len(fits[name])) for name in plan.runs}
+        tasks |= {
+            name: progress.add_task(name, total=len(plan.scored_cutoffs)) for name in plan.combined
+        }
 
         def record(name: str, cutoff: pd.Timestamp, forecast: Forecast, seconds: float) -> None:
             made[name, cutoff] = forecast
             fit_seconds[name] += seconds
             progress.advance(tasks[name])
             progress.advance(overall)
-            for scored in plan.scored_by(name):
-                if any((member, cutoff) not in made for member in plan.needs(scored)):
+            for scored, at in plan.waiting_on(name, cutoff):
+                if (scored, at) in scored_at or any(k not in made for k in plan.needs(scored, at)):
                     continue
-                if scored in plan.ensembles:
+                scored_at.add((scored, at))
+                if scored in plan.combined:
                     progress.advance(tasks[scored])
-                result = plan.forecast_of(scored, cutoff, made)
+                result = plan.forecast_of(scored, at, made, actuals, scale_frame)
                 fell_back = result.meta.get("fallback", ())
                 if isinstance(fell_back, Sized):
                     fallbacks[scored] += len(fell_back)
-                future = windows[cutoff][1]
+                future = windows[at][1]
                 part = _score(result.to_frame(), future, actuals, spec, scored)
-                rows.append(part.assign(**{CUTOFF: cutoff, "model": scored}))
+                rows.append(part.assign(**{CUTOFF: at, "model": scored}))
 
-        _execute(plan, data, windows, spec.horizon, n_jobs, record)
+        _execute(plan, data, windows, fits, spec.horizon, n_jobs, record)
     forecasts = pd.concat(rows, ignore_index=True)[list(FORECAST_COLUMNS)]
     forecasts = forecasts.sort_values(["model", CUTOFF, ID, DS], kind="stable")
     forecasts = forecasts.reset_index(drop=True)
-    scale_frame = pd.concat(scales, ignore_index=True)[[ID, CUTOFF, "scale"]]
+    scale_frame = scale_frame[scale_frame[CUTOFF].isin(plan.scored_cutoffs)].reset_index(drop=True)
     return BacktestResult(
         forecasts=forecasts,
         metrics=evaluate(forecasts, scale_frame).reindex(
@@ -230,9 +259,10 @@ class WarmStartable(Protocol):
 
 @dataclass(slots=True)
 class _Plan:
-    """What a backtest fits: `runs` (name -> factory), each fitted once per window, and how the
-    scored models are made from them: a plain model is its own run, an ensemble the
-    combination of its members' runs."""
+    """What a backtest fits: `runs` (name -> factory), each fitted once per scored window, and
+    how the scored models are made from them: a plain model is its own run, an ensemble the
+    combination of its members' runs, `auto` the choice among its candidates' runs by their
+    forecasts at its CV cutoffs, where those runs are fitted too."""
 
     scored: list[str]
     runs: dict[str, Callable[..., Forecaster]]
@@ -240,61 +270,174 @@ class _Plan:
     """Runs fitted as one warm-started model, window after window."""
     ensembles: dict[str, tuple[Ensemble, dict[str, str]]]
     """Scored ensemble -> (the ensemble, member name -> the run holding its forecasts)."""
+    autos: dict[str, tuple[Callable[[], AutoForecaster], dict[str, str]]]
+    """Scored `auto` -> (a factory of it, set for the horizon; candidate -> its run)."""
+    cv: dict[str, dict[pd.Timestamp, list[pd.Timestamp]]]
+    """Scored `auto` -> scored cutoff -> the CV cutoffs it chooses by there."""
+    scored_cutoffs: list[pd.Timestamp]
+    needed: dict[tuple[str, pd.Timestamp], list[tuple[str, pd.Timestamp]]] = field(
+        default_factory=dict
+    )
+    """(scored model, scored cutoff) -> the (run, cutoff) forecasts that make its forecast."""
+    waiting: dict[tuple[str, pd.Timestamp], list[tuple[str, pd.Timestamp]]] = field(
+        default_factory=dict
+    )
+    """(run, cutoff) -> the (scored model, scored cutoff) pairs that need its forecast."""
 
     @classmethod
-    def of(cls, models: Mapping[str, Callable[..., Forecaster]], warm_start: bool) -> _Plan:
+    def of(
+        cls,
+        models: Mapping[str, Callable[..., Forecaster]],
+        warm_start: bool,
+        horizon: int,
+        windows: Mapping[pd.Timestamp, tuple[SeriesData, pd.DataFrame]],
+    ) -> _Plan:
+        from ml_core.forecasting.selection import AutoForecaster
+
         runs: dict[str, Callable[..., Forecaster]] = {}
         chained: set[str] = set()
         ensembles: dict[str, tuple[Ensemble, dict[str, str]]] = {}
+        autos: dict[str, tuple[Callable[[], AutoForecaster], dict[str, str]]] = {}
+        cv: dict[str, dict[pd.Timestamp, list[pd.Timestamp]]] = {}
         members: dict[str, Callable[..., Forecaster]] = {}
+
+        def run_of(owner: str, member: str, registry: Mapping[str, Any]) -> str:
+            made_by = registry[member]
+            # The caller's own run of a member is reused only if it is the same model.
+            run = member if models.get(member) is made_by else f"{owner}/{member}"
+            members[run] = made_by
+            return run
+
         for name, factory in models.items():
-            model = factory()
-            if not isinstance(model, Ensemble):
+            model = trained_for(factory(), horizon)
+            if isinstance(model, Ensemble):
+                unknown = [m for m in model.members if m not in model.registry]
+                if unknown or not model.members:
+                    raise ValueError(
+                        f"Unknown ensemble members {unknown}; known: {list(model.registry)}."
+                    )
+                runs_of = {m: run_of(name, m, model.registry) for m in model.members}
+                ensembles[name] = (model, runs_of)
+            elif isinstance(model, AutoForecaster) and _reusable(model, horizon):
+                # Its candidates' fits at the earlier cutoffs are the CV it would run inside
+                # each window, and their fits at the window are its refit: each is fitted once.
+                candidates = {c: run_of(name, c, model.registry) for c in model.candidates}
+                autos[name] = (_auto_factory(factory, horizon), candidates)
+                cv[name] = {c: model.cv_cutoffs(train) for c, (train, _) in windows.items()}
+            else:
                 runs[name] = factory
                 if warm_start and isinstance(model, WarmStartable):
                     chained.add(name)
-                continue
-            unknown = [m for m in model.members if m not in model.registry]
-            if unknown or not model.members:
-                raise ValueError(
-                    f"Unknown ensemble members {unknown}; known: {list(model.registry)}."
-                )
-            runs_of: dict[str, str] = {}
-            for member in model.members:
-                made_by = model.registry[member]
-                # The caller's own run of a member is reused only if it is the same model.
-                run = member if models.get(member) is made_by else f"{name}/{member}"
-                runs_of[member] = run
-                members[run] = made_by
-            ensembles[name] = (model, runs_of)
         for run, factory in members.items():
             if run not in runs:
                 runs[run] = factory
                 if warm_start and isinstance(factory(), WarmStartable):
                     chained.add(run)
-        return cls(list(models), runs, chained, ensembles)
+        return cls(list(models), runs, chained, ensembles, autos, cv, list(windows))
 
-    def needs(self, scored: str) -> list[str]:
-        """The runs whose forecasts make `scored`'s."""
+    @property
+    def combined(self) -> list[str]:
+        """The scored models made of other runs' forecasts."""
+        return [*self.ensembles, *self.autos]
+
+    @property
+    def cv_cutoffs(self) -> set[pd.Timestamp]:
+        return {c for per_cutoff in self.cv.values() for cs in per_cutoff.values() for c in cs}
+
+    def settle(self, fitted: Collection[pd.Timestamp]) -> None:
+        """Fix what waits on what, given the cutoffs that have a window (`fitted`)."""
+        self.needed = {
+            (scored, at): self._needs(scored, at, fitted)
+            for scored in self.scored
+            for at in self.scored_cutoffs
+        }
+        self.waiting = {}
+        for pair, keys in self.needed.items():
+            for key in keys:
+                self.waiting.setdefault(key, []).append(pair)
+
+    def _needs(
+        self, scored: str, at: pd.Timestamp, fitted: Collection[pd.Timestamp]
+    ) -> list[tuple[str, pd.Timestamp]]:
         if scored in self.ensembles:
-            return list(self.ensembles[scored][1].values())
-        return [scored]
+            return [(run, at) for run in self.ensembles[scored][1].values()]
+        if scored in self.autos:
+            cuts = [c for c in self.cv[scored][at] if c in fitted] + [at]
+            return [(run, c) for run in self.autos[scored][1].values() for c in cuts]
+        return [(scored, at)]
 
-    def scored_by(self, run: str) -> list[str]:
-        """The scored models `run`'s forecasts go into (none for an ensemble's own member)."""
-        out = [run] if run in self.scored and run not in self.ensembles else []
-        out += [name for name, (_, runs) in self.ensembles.items() if run in runs.values()]
-        return out
+    def needs(self, scored: str, at: pd.Timestamp) -> list[tuple[str, pd.Timestamp]]:
+        """The (run, cutoff) forecasts that make `scored`'s at scored cutoff `at`."""
+        return self.needed[scored, at]
+
+    def waiting_on(self, run: str, cutoff: pd.Timestamp) -> list[tuple[str, pd.Timestamp]]:
+        """The (scored model, scored cutoff) pairs `run`'s forecast at `cutoff` goes into."""
+        return self.waiting.get((run, cutoff), [])
+
+    def fits_at(self, run: str, cutoff: pd.Timestamp) -> bool:
+        return (run, cutoff) in self.waiting
 
     def forecast_of(
-        self, scored: str, cutoff: pd.Timestamp, made: Mapping[tuple[str, pd.Timestamp], Forecast]
+        self,
+        scored: str,
+        at: pd.Timestamp,
+        made: Mapping[tuple[str, pd.Timestamp], Forecast],
+        actuals: pd.DataFrame,
+        scales: pd.DataFrame,
     ) -> Forecast:
-        if scored not in self.ensembles:
-            return made[scored, cutoff]
-        ensemble, runs = self.ensembles[scored]
-        return ensemble.combine_forecasts(
-            {member: made[run, cutoff] for member, run in runs.items()}
-        )
+        if scored in self.ensembles:
+            ensemble, runs = self.ensembles[scored]
+            return ensemble.combine_forecasts(
+                {member: made[run, at] for member, run in runs.items()}
+            )
+        if scored in self.autos:
+            return self._auto_forecast(scored, at, made, actuals, scales)
+        return made[scored, at]
+
+    def _auto_forecast(
+        self,
+        scored: str,
+        at: pd.Timestamp,
+        made: Mapping[tuple[str, pd.Timestamp], Forecast],
+        actuals: pd.DataFrame,
+        scales: pd.DataFrame,
+    ) -> Forecast:
+        """`auto` at `at` as its `fit` on the window would make it: its candidates scored on
+        the CV windows (the series alive at `at`, actuals up to `at`), the choice, and the
+        chosen combination of the candidates' forecasts at `at`."""
+        factory, runs = self.autos[scored]
+        cuts = self.cv[scored][at]
+        alive = made[next(iter(runs.values())), at].unique_id
+        parts = []
+        for cutoff in cuts:
+            for candidate, run in runs.items():
+                if (run, cutoff) not in made:
+                    continue  # no series alive at that CV cutoff
+                frame = made[run, cutoff].to_frame()
+                keep = frame[ID].isin(alive) & (frame[DS] <= at)
+                parts.append(frame[keep].assign(**{CUTOFF: cutoff, "model": candidate}))
+        forecasts = None
+        if parts:
+            forecasts = pd.concat(parts, ignore_index=True).merge(actuals, on=[ID, DS])
+            forecasts = forecasts.sort_values(["model", CUTOFF, ID, DS], kind="stable")
+            forecasts = forecasts[list(FORECAST_COLUMNS)].reset_index(drop=True)
+        model = factory().choose(forecasts, scales[scales[CUTOFF].isin(cuts)], cuts)
+        return model.combine_forecasts({c: made[runs[c], at] for c in model.members_})
+
+
+def _reusable(model: AutoForecaster, horizon: int) -> bool:
+    """Whether a backtest can make `model`'s forecasts from its candidates' own runs: it is
+    trained for the backtest's horizon and names candidates it knows (else it is fitted as
+    any model, and says what is wrong)."""
+    known = all(c in model.registry and c != model.name for c in model.candidates)
+    return model.horizon == horizon and bool(model.candidates) and known
+
+
+def _auto_factory(factory: Callable[..., Forecaster], horizon: int) -> Callable[[], AutoForecaster]:
+    def make() -> AutoForecaster:
+        return cast("AutoForecaster", trained_for(factory(), horizon))
+
+    return make
 
 
 def _progress(console: Console | None, show: bool) -> Progress:
@@ -316,23 +459,32 @@ def _execute(
     plan: _Plan,
     data: SeriesData,
     windows: Mapping[pd.Timestamp, tuple[SeriesData, pd.DataFrame]],
+    fits: Mapping[str, list[pd.Timestamp]],
     horizon: int,
     n_jobs: int,
     record: Record,
 ) -> None:
-    """Fit every run on every window and hand each forecast to `record`, in this thread.
+    """Fit every run on each of its windows (`fits`) and hand each forecast to `record`, in
+    this thread.
 
     The warm-started chains train in a thread of this process (torch leaves the GIL while it
     computes), which then takes over the tasks not yet started; every other (run, window) fit
     is a task for a pool of n_jobs - 1 worker processes. One job: all here, in order.
     """
-    jobs = [(run, cutoff) for cutoff in windows for run in plan.runs if run not in plan.chained]
+    jobs = [
+        (run, cutoff)
+        for cutoff in windows
+        for run in plan.runs
+        if run not in plan.chained and cutoff in fits[run]
+    ]
     chains = [run for run in plan.runs if run in plan.chained]
     workers = min(n_jobs - 1, len(jobs))
     if workers < 1:
         previous: dict[str, Forecaster] = {}
         for cutoff, (train, future) in windows.items():
             for run in plan.runs:
+                if cutoff not in fits[run]:
+                    continue
                 model = previous.get(run) or plan.runs[run]()
                 if run in plan.chained:
                     model.warm_start = True  # type: ignore[attr-defined]
@@ -369,6 +521,8 @@ def _execute(
                     for cutoff, (train, future) in windows.items():
                         if stop.is_set():
                             return
+                        if cutoff not in fits[run]:
+                            continue
                         done.put((run, cutoff, _fit_predict_window(model, train, future, horizon)))
                 # Done with the chains: take over the tasks no worker has started yet.
                 for future, (run, cutoff) in reversed(list(futures.items())):
@@ -384,7 +538,7 @@ def _execute(
         thread = threading.Thread(target=chain, name="backtest-chain", daemon=True)
         thread.start()
         try:
-            for _ in range(len(jobs) + len(chains) * len(windows)):
+            for _ in range(len(jobs) + sum(len(fits[run]) for run in chains)):
                 run, cutoff, outcome = done.get()
                 if isinstance(outcome, BaseException):
                     raise outcome
@@ -400,8 +554,10 @@ def _execute(
 def _fit_predict_window(
     model: Forecaster, train: SeriesData, future: pd.DataFrame, horizon: int
 ) -> _Fitted:
-    """The forecast of `model` fitted on `train`, and the CPU seconds that took."""
+    """The forecast of `model` fitted on `train` (for `horizon` steps, if it learns a horizon
+    and was given none), and the CPU seconds that took."""
     started = time.thread_time()
+    model = trained_for(model, horizon)
     forecast = model.fit(train).predict(horizon, future.drop(columns="step"))
     return forecast, time.thread_time() - started
 

@@ -119,6 +119,19 @@ class Forecaster(ABC):
     def predict(self, horizon: int, future: pd.DataFrame | None = None) -> Forecast: ...
 
 
+def trained_for(model: Forecaster, horizon: int) -> Forecaster:
+    """`model`, set to train for `horizon` steps if it learns a horizon and was given none.
+
+    The direct multi-horizon models (the global model, the GBM) and those that fit others
+    (`auto`, `ensemble`) take a `horizon` hyperparameter; left unset it means a default (13
+    weeks, 28 days), which a caller forecasting another horizon cannot use (longer) or uses
+    badly (shorter: trained and cross-validated for steps never asked for). Like scikit-learn's
+    `set_params`, it sets the hyperparameter on the unfitted model and returns it."""
+    if getattr(model, "horizon", 0) is None:
+        model.horizon = horizon  # type: ignore[attr-defined]
+    return model
+
+
 class NotFittedError(RuntimeError):
     """`predict` was called on a model that has not been fitted."""
 

@@ -24,6 +24,7 @@ from ml_core.forecasting.base import (
     Forecaster,
     NotFittedError,
     SeriesData,
+    trained_for,
 )
 
 Combine = Literal["median", "mean"]
@@ -34,7 +35,8 @@ class Ensemble(Forecaster):
     """The per-row median (or mean) of its members' point forecasts and of each quantile.
 
     `registry` maps member names to factories; it is passed in rather than imported because the
-    registry of all models itself lists the ensemble.
+    registry of all models itself lists the ensemble. `horizon`: the one the members that learn
+    a horizon are trained for (unset: their default).
     """
 
     name: ClassVar[str] = "ensemble"
@@ -45,10 +47,12 @@ class Ensemble(Forecaster):
         registry: Mapping[str, Callable[..., Forecaster]],
         members: Sequence[str] = DEFAULT_MEMBERS,
         combine: Combine = "median",
+        horizon: int | None = None,
     ) -> None:
         self.registry = registry
         self.members = tuple(members)
         self.combine = combine
+        self.horizon = horizon
 
     def fit(self, data: SeriesData) -> Self:
         unknown = [name for name in self.members if name not in self.registry]
@@ -56,7 +60,10 @@ class Ensemble(Forecaster):
             raise ValueError(f"Unknown ensemble members {unknown}; known: {list(self.registry)}.")
         if self.combine not in ("median", "mean"):
             raise ValueError(f"combine must be 'median' or 'mean', not {self.combine!r}.")
-        self.models_ = [self.registry[name]().fit(data) for name in self.members]
+        models = [self.registry[name]() for name in self.members]
+        if self.horizon is not None:
+            models = [trained_for(model, self.horizon) for model in models]
+        self.models_ = [model.fit(data) for model in models]
         self.ids_ = np.sort(data.frame[ID].unique())
         self.freq_ = data.freq
         return self

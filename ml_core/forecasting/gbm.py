@@ -118,6 +118,11 @@ class GBMForecaster(Forecaster):
     - price_group: the static column whose members' prices a price is compared with (the
       category, or the store for store x brand panels); default: the first static column.
     - seed, n_jobs: the same seed and thread count give the same forecasts.
+    - warm_start: a refit of a fitted model keeps the transform, number of trees, conformal
+      shifts and smearing factor its first fit's cross-validation chose, and trains only the
+      five final models on the new data (scikit-learn's `warm_start`; a backtest with
+      `--warm-start` refits the GBM window after window this way, each window's choice made
+      on older data only). A cross-validated fit trains nineteen models.
     """
 
     name: ClassVar[str] = "gbm"
@@ -143,6 +148,7 @@ class GBMForecaster(Forecaster):
         price_group: str | None = None,
         seed: int = 0,
         n_jobs: int = 1,
+        warm_start: bool = False,
     ) -> None:
         self.horizon = horizon
         self.lags = lags
@@ -162,6 +168,7 @@ class GBMForecaster(Forecaster):
         self.price_group = price_group
         self.seed = seed
         self.n_jobs = n_jobs
+        self.warm_start = warm_start
 
     # ----------------------------------------------------------------------------------- fit
 
@@ -208,8 +215,49 @@ class GBMForecaster(Forecaster):
         if not transforms:
             transforms = ["scale"]
         rng = np.random.default_rng(self.seed)
+        self._datasets: dict[int, tuple[np.ndarray, Any]] = {}
 
-        # Cross-validation on the training data: blocks of `horizon` periods at its end.
+        last = panel.n_periods - 1
+        self.warm_started_ = self.warm_start and getattr(self, "transform_", None) in transforms
+        if not self.warm_started_:
+            self._cross_validate(lgb, panel, rng, transforms, horizon)
+        chosen, rounds = self.transform_, self.rounds_
+
+        full = self._sample(panel, rng, last, self.max_rows, horizon)
+        if full is None:
+            raise ValueError("every series has a single observation; nothing to learn from")
+        z = self._encode(full, chosen)
+        self.point_ = self._train(lgb, full.X, z, {"objective": "regression"}, rounds)
+        self.quantile_models_ = [
+            self._train(lgb, full.X, z, {"objective": "quantile", "alpha": q}, rounds)
+            for q in QUANTILES
+        ]
+        # What predict needs is read off the panel now: the panel itself is not kept.
+        rows = np.arange(len(panel.ids))
+        origin = panel.last
+        hist, scale, exog_level = history_features(panel, self.spec_, rows, origin)
+        self.history_features_ = hist
+        self.scale_ = scale
+        self.exog_level_ = exog_level
+        self.year_ago_ = year_ago_features(panel, self.spec_, rows, origin, horizon, scale)
+        self.index_ = future_index(frame, horizon, data.freq)
+        self.train_rows_ = len(full.y)
+        del self._price_design  # the training rows' prices; predict reads `future`
+        del self._datasets
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _cross_validate(
+        self,
+        lgb: Any,
+        panel: Panel,
+        rng: np.random.Generator,
+        transforms: list[str],
+        horizon: int,
+    ) -> None:
+        """Choose the transform and the number of trees on blocks of `horizon` periods at the
+        end of the training data, and the conformal shifts and smearing factor that go with
+        them (see the module)."""
         scores: dict[str, np.ndarray] = {}
         last = panel.n_periods - 1
         windows = []
@@ -245,29 +293,6 @@ class GBMForecaster(Forecaster):
         self.smearing_ = (
             _smearing(residuals[chosen]) if chosen == "log1p" and chosen in residuals else 1.0
         )
-
-        full = self._sample(panel, rng, last, self.max_rows, horizon)
-        if full is None:
-            raise ValueError("every series has a single observation; nothing to learn from")
-        z = self._encode(full, chosen)
-        self.point_ = self._train(lgb, full.X, z, {"objective": "regression"}, rounds)
-        self.quantile_models_ = [
-            self._train(lgb, full.X, z, {"objective": "quantile", "alpha": q}, rounds)
-            for q in QUANTILES
-        ]
-        # What predict needs is read off the panel now: the panel itself is not kept.
-        rows = np.arange(len(panel.ids))
-        origin = panel.last
-        hist, scale, exog_level = history_features(panel, self.spec_, rows, origin)
-        self.history_features_ = hist
-        self.scale_ = scale
-        self.exog_level_ = exog_level
-        self.year_ago_ = year_ago_features(panel, self.spec_, rows, origin, horizon, scale)
-        self.index_ = future_index(frame, horizon, data.freq)
-        self.train_rows_ = len(full.y)
-        del self._price_design  # the training rows' prices; predict reads `future`
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
 
     def _fit_statics(self, data: SeriesData, ids: np.ndarray) -> None:
         """Integer codes of each static column (and the id), LightGBM's categorical features."""
@@ -472,7 +497,19 @@ class GBMForecaster(Forecaster):
         return list(range(start, start + self.codes_.shape[1]))
 
     def _dataset(self, lgb: Any, X: np.ndarray, z: np.ndarray) -> Any:
-        return lgb.Dataset(X, label=z, categorical_feature=self._categorical(), free_raw_data=True)
+        """LightGBM's binned copy of the design matrix `X`, labelled `z`. A fit trains up to
+        nineteen models on three matrices (the CV windows' and the full one): each is binned
+        once and relabelled for the next model, since binning reads the features only (the
+        models are the ones a fresh copy gives; it took a good part of a fit's time)."""
+        kept = self._datasets.get(id(X))
+        if kept is None:
+            dataset = lgb.Dataset(
+                X, label=z, categorical_feature=self._categorical(), free_raw_data=True
+            )
+            # X is kept with it: its id names it only while it lives.
+            self._datasets[id(X)] = (X, dataset)
+            return dataset
+        return kept[1].set_label(z)
 
     def _cv_curve(
         self, lgb: Any, transform: str, train: _Rows, valid: _Rows
@@ -602,5 +639,6 @@ class GBMForecaster(Forecaster):
                 "cv_wape": self.cv_wape_,
                 "quantile_shift": [round(float(v), 4) for v in self.quantile_shift_],
                 "train_rows": self.train_rows_,
+                "warm_started": self.warm_started_,
             },
         )

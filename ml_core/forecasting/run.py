@@ -31,6 +31,7 @@ from ml_core.forecasting.base import (
     SeriesData,
     Y,
     future_index,
+    trained_for,
 )
 from ml_core.forecasting.hierarchy import BOTTOM, Hierarchy, Method, build_hierarchy, reconcile
 from ml_core.forecasting.horizon import METRICS_KEY, TotalsBacktest
@@ -95,14 +96,14 @@ def run_store_forecast(
     ).hexdigest()
     # On a Ray cluster a per-series model runs in series partitions, one task each; the
     # forecasts are the in-process ones bit for bit (`ml_core.forecasting.partitioned`).
-    fitted = batch_model(model)
+    fitted = batch_model(trained_for(model, horizon))
     calibration = calibrate_totals(fitted, data, horizon) if calibrate else {}
     fitted.fit(data)
     future = _future_covariates(engine, data.frame, horizon)
     frame = fitted.predict(horizon, future).to_frame()
     aggregates = pd.DataFrame()
     if reconciliation is not None and aggregate_model is not None:
-        aggregate_model = batch_model(aggregate_model)
+        aggregate_model = batch_model(trained_for(aggregate_model, horizon))
         hierarchy = build_hierarchy(hierarchy_attributes(engine, data.ids), HIERARCHY_LEVELS)
         base = pd.concat(
             [

@@ -23,7 +23,7 @@ from typing import ClassVar, Literal, Self
 import numpy as np
 import pandas as pd
 
-from ml_core.forecasting.backtest import BacktestError, BacktestSpec, backtest
+from ml_core.forecasting.backtest import BacktestError, BacktestSpec, backtest, cutoffs
 from ml_core.forecasting.base import (
     DS,
     ID,
@@ -33,7 +33,9 @@ from ml_core.forecasting.base import (
     NotFittedError,
     SeriesData,
     Y,
+    trained_for,
 )
+from ml_core.forecasting.data import PERIOD
 from ml_core.forecasting.metrics import CUTOFF, evaluate
 
 Metric = Literal["wape", "mase", "mape"]
@@ -46,10 +48,15 @@ class AutoForecaster(Forecaster):
     """Chooses, per panel, the candidate or combination with the lowest CV error.
 
     Hyperparameters: registry (name -> factory, passed in because the registry lists this
-    model too), candidates (names in it), horizon (of the CV windows; default 28 daily, 13
-    weekly), windows (CV blocks, at most; fewer when the history is short), metric (wape, mase
-    or mape), ensemble_sizes (the k of the top-k means), min_gain (the relative CV improvement
-    a combination needs over the best single candidate).
+    model too), candidates (names in it), horizon (of the CV windows, and the one the candidates
+    that learn a horizon are trained for; default 28 daily, 13 weekly), windows (CV blocks, at
+    most; fewer when the history is short), metric (wape, mase or mape), ensemble_sizes (the k
+    of the top-k means), min_gain (the relative CV improvement a combination needs over the
+    best single candidate).
+
+    Inside a backtest of the same horizon, `auto` is not fitted as such: its candidates are
+    fitted at its CV cutoffs and at each scored window like any model, and `choose` and
+    `combine_forecasts` make its forecasts from theirs (`ml_core.forecasting.backtest`).
     """
 
     name: ClassVar[str] = "auto"
@@ -74,26 +81,64 @@ class AutoForecaster(Forecaster):
         self.min_gain = min_gain
 
     def fit(self, data: SeriesData) -> Self:
+        self._check()
+        horizon = self._horizon(data.freq)
+        cuts = self.cv_cutoffs(data)
+        forecasts, scales = None, None
+        if cuts:
+            factories = {name: self.registry[name] for name in self.candidates}
+            spec = BacktestSpec(horizon, horizon, len(cuts))
+            try:
+                result = backtest(data, factories, spec, show_progress=False)
+                forecasts, scales = result.forecasts, result.scales
+            except BacktestError:
+                pass  # no series alive at any CV cutoff: nothing to choose by
+        self.choose(forecasts, scales, cuts)
+        self.horizon_ = horizon
+        self.models_ = [
+            trained_for(self.registry[name](), horizon).fit(data) for name in self.members_
+        ]
+        self.ids_ = np.sort(data.frame[ID].unique())
+        self.freq_ = data.freq
+        return self
+
+    def _check(self) -> None:
         unknown = [c for c in self.candidates if c not in self.registry or c == self.name]
         if unknown or not self.candidates:
             raise ValueError(f"Unknown candidates {unknown}; known: {list(self.registry)}.")
         if self.metric not in ("wape", "mase", "mape"):
             raise ValueError(f"metric must be wape, mase or mape, not {self.metric!r}.")
-        horizon = self.horizon or _DEFAULT_HORIZON[data.freq]
-        factories = {name: self.registry[name] for name in self.candidates}
+
+    def _horizon(self, freq: str) -> int:
+        return self.horizon or _DEFAULT_HORIZON[freq]
+
+    def cv_cutoffs(self, data: SeriesData) -> list[pd.Timestamp]:
+        """The cutoffs of the CV windows `fit` holds out of `data`: as many as `windows` allows
+        and the history holds (none when it is too short for one), oldest first."""
+        frame = data.frame
+        horizon = self._horizon(data.freq)
+        first = frame[DS].min() + PERIOD[data.freq]
+        for windows in range(self.windows, 0, -1):
+            cuts = cutoffs(frame[DS].max(), data.freq, BacktestSpec(horizon, horizon, windows))
+            if cuts[0] >= first:
+                return cuts
+        return []
+
+    def choose(
+        self,
+        forecasts: pd.DataFrame | None,
+        scales: pd.DataFrame | None,
+        cv_cutoffs: list[pd.Timestamp],
+    ) -> Self:
+        """Choose the option with the lowest CV error from the candidates' forecasts of the CV
+        windows (rows shaped like a backtest's, with their actuals, and each window's MASE
+        scales); without any (too short a history), the median of every candidate. Sets what
+        `combine_forecasts` combines; `fit` then refits the chosen members on all the data."""
+        self._check()
         scores: dict[str, float] = {}
         options: dict[str, tuple[tuple[str, ...], str]] = {}
-        self.cv_cutoffs_: list[pd.Timestamp] = []
-        for windows in range(self.windows, 0, -1):
-            try:
-                result = backtest(
-                    data, factories, BacktestSpec(horizon, horizon, windows), show_progress=False
-                )
-            except BacktestError:
-                continue  # too short a history for that many windows: try fewer
-            self.cv_cutoffs_ = list(result.cutoffs)
-            scores, options = self._score(result.forecasts, result.scales)
-            break
+        if forecasts is not None and scales is not None and not forecasts.empty:
+            scores, options = self._score(forecasts, scales)
         if scores:
             single = {k: v for k, v in scores.items() if len(options[k][0]) == 1}
             best_single = min(single, key=lambda k: single[k])
@@ -103,14 +148,13 @@ class AutoForecaster(Forecaster):
         else:  # no window fits the history: the median of every candidate, the safe default
             best = "median(all)"
             options = {best: (self.candidates, "median")}
+            cv_cutoffs = []
         members, combine = options[best]
         self.chosen_ = best
         self.members_ = members
         self.combine_ = combine
         self.cv_scores_ = {k: round(v, 5) for k, v in sorted(scores.items(), key=lambda kv: kv[1])}
-        self.models_ = [self.registry[name]().fit(data) for name in members]
-        self.ids_ = np.sort(data.frame[ID].unique())
-        self.freq_ = data.freq
+        self.cv_cutoffs_ = list(cv_cutoffs)
         return self
 
     def _score(
@@ -146,11 +190,19 @@ class AutoForecaster(Forecaster):
     def predict(self, horizon: int, future: pd.DataFrame | None = None) -> Forecast:
         if not hasattr(self, "models_"):
             raise NotFittedError(f"{type(self).__name__} must be fitted before predict.")
+        return self.combine_forecasts(
+            {
+                name: model.predict(horizon, future)
+                for name, model in zip(self.members_, self.models_, strict=True)
+            }
+        )
+
+    def combine_forecasts(self, forecasts: Mapping[str, Forecast]) -> Forecast:
+        """The chosen combination of the chosen members' forecasts (by member name) of the same
+        rows: `predict` combines the members `fit` refitted; a backtest that has fitted every
+        candidate on the window already combines those forecasts instead."""
         keys = [ID, DS]
-        frames = [
-            model.predict(horizon, future).to_frame().set_index(keys).sort_index()
-            for model in self.models_
-        ]
+        frames = [forecasts[name].to_frame().set_index(keys).sort_index() for name in self.members_]
         combined = _combine([f[list(_COLUMNS)] for f in frames], self.combine_).reset_index()
         result = Forecast.from_frame(combined, model=self.name)
         result.meta.update(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,20 @@ from rich.console import Console
 from typer.testing import Result
 
 from ml_core.forecasting.backtest import BacktestSpec, _window, backtest, cutoffs
-from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, Forecaster, SeriesData, Y
+from ml_core.forecasting.base import (
+    DS,
+    ID,
+    QUANTILE_FIELDS,
+    Forecaster,
+    SeriesData,
+    Y,
+    trained_for,
+)
 from ml_core.forecasting.ensemble import Ensemble
 from ml_core.forecasting.global_model import GlobalQuantileForecaster
 from ml_core.forecasting.metrics import CUTOFF
 from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.selection import AutoForecaster
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 COLUMNS = ["y_hat", *QUANTILE_FIELDS]
@@ -71,15 +80,18 @@ def panel() -> SeriesData:
     return SeriesData(frame=frame, freq="D", future_exog=("promo",), static_cols=("group",))
 
 
-def _fresh_fits(data: SeriesData, names: list[str]) -> pd.DataFrame:
-    """The plain backtest's forecasts: every model fitted afresh on every window."""
+def _fresh_fits(
+    data: SeriesData, names: list[str], registry: Mapping[str, Callable[..., Forecaster]] = REGISTRY
+) -> pd.DataFrame:
+    """The plain backtest's forecasts: every model fitted afresh on every window, for the
+    backtest's horizon."""
     rows = []
     for cutoff in cutoffs(data.frame[DS].max(), data.freq, SPEC):
         window = _window(data, cutoff, SPEC.horizon)
         assert window is not None
         train, future = window
         for name in names:
-            model = REGISTRY[name]().fit(train)
+            model = trained_for(registry[name](), SPEC.horizon).fit(train)
             forecast = model.predict(SPEC.horizon, future.drop(columns="step")).to_frame()
             rows.append(forecast.assign(**{CUTOFF: cutoff, "model": name}))
     return pd.concat(rows, ignore_index=True)
@@ -113,6 +125,24 @@ def test_an_ensemble_alone_still_fits_its_members_and_matches_its_own_fit(
     assert list(result.metrics.index) == ["ensemble"]
     assert set(result.fit_seconds) == {f"ensemble/{m}" for m in Ensemble(registry=REGISTRY).members}
     got, expected = _aligned(result.forecasts, _fresh_fits(panel, ["ensemble"]))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_auto_is_its_own_fit_on_each_window_made_from_its_candidates_runs(
+    panel: SeriesData, n_jobs: int
+) -> None:
+    auto = functools.partial(
+        AutoForecaster, registry=REGISTRY, candidates=("seasonal_naive", "theta", "tsb", "global")
+    )
+    models = {"seasonal_naive": REGISTRY["seasonal_naive"], "auto": auto}
+    result = backtest(panel, models, SPEC, show_progress=False, n_jobs=n_jobs)
+    # Its candidates are fitted once per window, the caller's own seasonal naive among them,
+    # and at its CV cutoffs before the first window; `auto` itself is never fitted.
+    assert set(result.fit_seconds) == {"seasonal_naive", "auto/theta", "auto/tsb", "auto/global"}
+    assert list(result.metrics.index) == ["seasonal_naive", "auto"]
+    registry = {**REGISTRY, "auto": auto}
+    got, expected = _aligned(result.forecasts, _fresh_fits(panel, list(models), registry))
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
 
 

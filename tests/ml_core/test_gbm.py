@@ -13,8 +13,11 @@ import pandas as pd
 import pytest
 from typer.testing import Result
 
+from ml_core.forecasting.backtest import BacktestSpec, WarmStartable, backtest
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, NotFittedError, SeriesData, Y
 from ml_core.forecasting.gbm import TRANSFORMS, GBMForecaster
+from ml_core.forecasting.models import MODELS
+from ml_core.forecasting.selection import AutoForecaster
 
 Aisle = Callable[..., Result]  # the `aisle` fixture of tests/conftest.py
 WEEKS = 120
@@ -133,6 +136,35 @@ def test_transform_is_chosen_among_those_allowed(panel: pd.DataFrame) -> None:
     assert model.transform_ == "scale"
 
 
+def test_a_warm_refit_keeps_the_cv_choice_and_learns_the_new_data(panel: pd.DataFrame) -> None:
+    end = panel[DS].max() - pd.Timedelta(weeks=HORIZON)
+    future = panel[panel[DS] > end]
+
+    def upto(last: pd.Timestamp) -> SeriesData:
+        frame = panel[panel[DS] <= last].reset_index(drop=True)
+        return SeriesData(frame, "W", ("promo", "price"), ("store", "category"))
+
+    model = GBMForecaster(**FAST, warm_start=True)
+    # The backtest refits such a model window after window (`--warm-start`).
+    assert isinstance(model, WarmStartable)
+    model.fit(upto(end - pd.Timedelta(weeks=8)))
+    first = (model.transform_, model.rounds_, model.quantile_shift_.copy(), model.cv_wape_)
+    assert not model.warm_started_
+    refit = model.fit(upto(end)).predict(HORIZON, future)
+    assert model.warm_started_ and refit.meta["warm_started"] is True
+    assert (model.transform_, model.rounds_, model.cv_wape_) == (first[0], first[1], first[3])
+    np.testing.assert_array_equal(model.quantile_shift_, first[2])
+    # Its trees are trained on the new data: it forecasts from the new end, as a cold fit does,
+    # and about as well.
+    cold = GBMForecaster(**FAST).fit(upto(end)).predict(HORIZON, future)
+    np.testing.assert_array_equal(refit.unique_id, cold.unique_id)
+    np.testing.assert_array_equal(refit.ds, cold.ds)
+    rows = pd.MultiIndex.from_arrays([cold.unique_id, cold.ds])
+    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
+    errors = [np.abs(actual - f.mean).sum() for f in (refit, cold)]
+    assert errors[0] < 1.1 * errors[1]
+
+
 def test_bad_calls_say_what_is_wrong(
     fitted: tuple[GBMForecaster, pd.DataFrame, pd.DataFrame],
 ) -> None:
@@ -177,3 +209,43 @@ def test_the_cli_backtests_the_gbm_with_covariates_statics_and_breakdowns(
     assert set(metrics["by_segment"]["store"]["gbm"]) == {"north", "south"}
     report = (out / "report.html").read_text()
     assert "Error by horizon step" in report and "Error by store" in report
+
+
+def test_the_cli_trains_the_gbm_for_the_backtest_horizon(aisle: Aisle, tmp_path: Path) -> None:
+    # 16 weeks ahead is past the 13 a weekly GBM trains for when told no horizon: the
+    # backtest's --horizon must reach it.
+    csv = tmp_path / "weekly.csv"
+    panel = _panel()
+    panel[panel[ID].str.startswith(("tea-0", "jam-1"))].to_csv(  # 4 series
+        csv, index=False, date_format="%Y-%m-%d"
+    )
+    out = tmp_path / "bt"
+    result = aisle(
+        "forecast", "backtest", "--data", str(csv), "--freq", "W",
+        "--horizon", "16", "--step", "16", "--windows", "1",
+        "--future-exog", "price,promo", "--static-cols", "store,category",
+        "--models", "seasonal_naive,gbm", "--jobs", "1", "--output-dir", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["by_step"]["gbm"]) == {str(h) for h in range(1, 17)}
+
+
+def test_auto_and_its_candidates_train_for_the_backtest_horizon(panel: pd.DataFrame) -> None:
+    data = SeriesData(
+        panel[panel[ID].str.startswith(("tea-0", "jam-1"))], "W", ("promo", "price"), ("store",)
+    )
+    # One candidate, so that what `auto` refits and forecasts with is always the GBM.
+    result = backtest(
+        data,
+        {"auto": lambda: AutoForecaster(registry=MODELS, candidates=("gbm",))},
+        BacktestSpec(horizon=16, step=16, windows=1),
+        show_progress=False,
+    )
+    assert len(result.forecasts) == 4 * 16
+    # Outside a backtest the horizon is the caller's to give: the CV windows are that long
+    # and the candidates train for it.
+    train = SeriesData(data.frame[data.frame[DS] <= result.cutoffs[0]], "W", data.future_exog)
+    model = AutoForecaster(registry=MODELS, candidates=("gbm",), horizon=16).fit(train)
+    assert [m.horizon_ for m in model.models_] == [16]  # type: ignore[attr-defined]
+    assert model.cv_cutoffs_[-1] == result.cutoffs[0] - pd.Timedelta(weeks=16)
