@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence, Sized
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -38,15 +38,35 @@ from ml_core.forecasting.ensemble import Ensemble
 from ml_core.forecasting.metrics import CUTOFF, evaluate, seasonal_scale
 from retail.errors import AisleError
 
-if TYPE_CHECKING:
-    from ml_core.forecasting.selection import AutoForecaster
-
 FORECAST_COLUMNS: tuple[str, ...] = (ID, DS, CUTOFF, "model", "y_hat", *QUANTILE_FIELDS, Y)
 BEST = "best"
 
 
 class BacktestError(AisleError):
     """The backtest's settings do not fit together or do not fit the data."""
+
+
+@runtime_checkable
+class CvChooser(Protocol):
+    """A model that chooses among candidate models by a cross-validation on its training data
+    and combines their forecasts (`selection.AutoForecaster`). Named by its shape here: its
+    cross-validation is a backtest, so this module cannot import it."""
+
+    name: str
+    registry: Mapping[str, Callable[..., Forecaster]]
+    candidates: tuple[str, ...]
+    horizon: int | None
+
+    def cv_cutoffs(self, data: SeriesData) -> list[pd.Timestamp]: ...
+
+    def choose(
+        self,
+        forecasts: pd.DataFrame | None,
+        scales: pd.DataFrame | None,
+        cv_cutoffs: list[pd.Timestamp],
+    ) -> CvChooser: ...
+
+    def combine_forecasts(self, forecasts: Mapping[str, Forecast]) -> Forecast: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,7 +290,7 @@ class _Plan:
     """Runs fitted as one warm-started model, window after window."""
     ensembles: dict[str, tuple[Ensemble, dict[str, str]]]
     """Scored ensemble -> (the ensemble, member name -> the run holding its forecasts)."""
-    autos: dict[str, tuple[Callable[[], AutoForecaster], dict[str, str]]]
+    autos: dict[str, tuple[Callable[[], CvChooser], dict[str, str]]]
     """Scored `auto` -> (a factory of it, set for the horizon; candidate -> its run)."""
     cv: dict[str, dict[pd.Timestamp, list[pd.Timestamp]]]
     """Scored `auto` -> scored cutoff -> the CV cutoffs it chooses by there."""
@@ -292,12 +312,10 @@ class _Plan:
         horizon: int,
         windows: Mapping[pd.Timestamp, tuple[SeriesData, pd.DataFrame]],
     ) -> _Plan:
-        from ml_core.forecasting.selection import AutoForecaster
-
         runs: dict[str, Callable[..., Forecaster]] = {}
         chained: set[str] = set()
         ensembles: dict[str, tuple[Ensemble, dict[str, str]]] = {}
-        autos: dict[str, tuple[Callable[[], AutoForecaster], dict[str, str]]] = {}
+        autos: dict[str, tuple[Callable[[], CvChooser], dict[str, str]]] = {}
         cv: dict[str, dict[pd.Timestamp, list[pd.Timestamp]]] = {}
         members: dict[str, Callable[..., Forecaster]] = {}
 
@@ -318,7 +336,7 @@ class _Plan:
                     )
                 runs_of = {m: run_of(name, m, model.registry) for m in model.members}
                 ensembles[name] = (model, runs_of)
-            elif isinstance(model, AutoForecaster) and _reusable(model, horizon):
+            elif isinstance(model, CvChooser) and _reusable(model, horizon):
                 # Its candidates' fits at the earlier cutoffs are the CV it would run inside
                 # each window, and their fits at the window are its refit: each is fitted once.
                 candidates = {c: run_of(name, c, model.registry) for c in model.candidates}
@@ -422,10 +440,11 @@ class _Plan:
             forecasts = forecasts.sort_values(["model", CUTOFF, ID, DS], kind="stable")
             forecasts = forecasts[list(FORECAST_COLUMNS)].reset_index(drop=True)
         model = factory().choose(forecasts, scales[scales[CUTOFF].isin(cuts)], cuts)
-        return model.combine_forecasts({c: made[runs[c], at] for c in model.members_})
+        # Every candidate's forecast at `at`: the choice combines the ones it chose.
+        return model.combine_forecasts({c: made[run, at] for c, run in runs.items()})
 
 
-def _reusable(model: AutoForecaster, horizon: int) -> bool:
+def _reusable(model: CvChooser, horizon: int) -> bool:
     """Whether a backtest can make `model`'s forecasts from its candidates' own runs: it is
     trained for the backtest's horizon and names candidates it knows (else it is fitted as
     any model, and says what is wrong)."""
@@ -433,9 +452,9 @@ def _reusable(model: AutoForecaster, horizon: int) -> bool:
     return model.horizon == horizon and bool(model.candidates) and known
 
 
-def _auto_factory(factory: Callable[..., Forecaster], horizon: int) -> Callable[[], AutoForecaster]:
-    def make() -> AutoForecaster:
-        return cast("AutoForecaster", trained_for(factory(), horizon))
+def _auto_factory(factory: Callable[..., Forecaster], horizon: int) -> Callable[[], CvChooser]:
+    def make() -> CvChooser:
+        return cast("CvChooser", trained_for(factory(), horizon))
 
     return make
 
