@@ -306,13 +306,19 @@ def _rows(engine: Engine, proposal_id: str) -> list[tuple[dt.date, float, str]]:
         ]
 
 
+def _costed_sku(session: Session) -> str:
+    """The first SKU (by id) with a unit cost: a markdown is planned against its cost."""
+    sku = session.scalars(
+        select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
+    ).first()
+    assert sku is not None
+    return sku
+
+
 def test_applying_writes_dated_prices_and_changes_only_what_is_due(world: Services) -> None:
     engine = world.engine
     with Session(engine) as session:
-        sku = session.scalars(
-            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
-        ).first()
-        assert sku is not None
+        sku = _costed_sku(session)
         price = float(session.get(Variant, sku).price)  # type: ignore[union-attr]
     pid = _approved(engine, sku, (0.9, 0.9, 0.7, 0.7))
     today = START + dt.timedelta(days=9)  # in the second week
@@ -341,10 +347,7 @@ def test_a_markdown_of_a_sku_with_no_price_history_shows_as_on_sale(world: Servi
     # to record the price it cuts from, or the product page cannot say it is on sale.
     engine = world.engine
     with transaction(engine) as session:
-        sku = session.scalars(
-            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
-        ).first()
-        assert sku is not None
+        sku = _costed_sku(session)
         session.execute(delete(PriceChange).where(PriceChange.variant_id == sku))
         variant = session.get(Variant, sku)
         assert variant is not None
@@ -639,10 +642,7 @@ def test_a_plan_that_keeps_todays_price_for_weeks_dates_its_first_change(
     """A markdown whose first weeks keep today's price must not read as starting today: the
     detail and the queue's totals both carry the day of the first new price."""
     with Session(world.engine) as session:
-        sku = session.scalars(
-            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
-        ).first()
-    assert sku is not None
+        sku = _costed_sku(session)
     with transaction(world.engine) as session:
         proposal = _markdown(session, sku, (1.0, 1.0, 0.9))
     d = _call(world, "evaluator", "pricing_proposal_detail", proposal_id=proposal.id).output
@@ -847,10 +847,7 @@ def test_an_edited_plan_is_checked_as_edited_and_says_whose_plan_was_held_back(
     what a guardrail held back is said to be the agent's plan before the edit, not the prices
     now shown."""
     with Session(world.engine) as session:
-        sku = session.scalars(
-            select(Variant.id).where(Variant.unit_cost.is_not(None)).order_by(Variant.id)
-        ).first()
-        assert sku is not None
+        sku = _costed_sku(session)
         planned = {
             **_markdown_content(session, sku, (0.9, 0.9, 0.9)),
             "binding_guardrails": [
