@@ -192,11 +192,16 @@ def _settle_fit(actions: list[Action]) -> list[Action]:
     """Words saying the items do not fit belong to the return or exchange asked beside them
     ("the boots don't fit, I'd like a size 10"); alone, they ask which of the two is wished."""
     wished = next((a for a in actions if a.kind in ("ret", "swap")), None)
-    if wished is None:
-        return actions
+    if wished is not None:
+        wished.fit = any(a.kind == "fit" for a in actions)
+    else:
+        # A pending order cannot have failed to fit: beside a cancellation the words give its
+        # reason ("cancel my sneakers order, I clicked the wrong size by accident").
+        wished = next((a for a in actions if a.kind == "cancel"), None)
+        if wished is None:
+            return actions
     out: list[Action] = []
     before = ""
-    wished.fit = any(a.kind == "fit" for a in actions)
     for action in actions:
         if action.kind != "fit":
             if action is wished:

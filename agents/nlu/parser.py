@@ -172,7 +172,11 @@ def order_question(text: str) -> OrderQuestion | None:
         return "return_by"
     if _PAID.search(text):
         return "paid"
-    if _SHIPPED.search(text):
+    if _SHIPPED.search(text) and not any(
+        a.kind in ("cancel", "swap", "address", "user_address") for a in read_actions(text)
+    ):
+        # "my order that hasn't shipped yet: can the bottle be steel instead?" says which order
+        # to change; only a message that asks for no change asks where its order is.
         return "shipped"
     return None
 

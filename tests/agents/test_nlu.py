@@ -162,6 +162,9 @@ def test_training_accuracy_on_the_project_utterances() -> None:
         ("where's my package", "shipped"),
         ("I'd like to return order #W1234567", None),
         ("please cancel #W1234567", None),
+        # Said of the order to change, not asked: which order, not where it is.
+        ("my order that hasn't shipped yet: can the bottle be steel instead?", None),
+        ("has my order shipped? if not, cancel it", None),
     ],
 )
 def test_a_question_about_an_order_is_told_from_a_request_to_change_it(

@@ -186,3 +186,15 @@ def test_a_reason_answers_why_but_a_refusal_does_not() -> None:
 def test_instead_is_no_order_request_without_an_order() -> None:
     assert read_actions("show me the blue one instead") == []
     assert read_actions("I'd like to order the green one instead") == []
+
+
+def test_the_wrong_size_beside_a_cancellation_is_its_reason_not_a_return() -> None:
+    actions = read_actions(
+        "hi can u cancel my sneakers order? i clicked the wrong size by accident"
+    )
+    assert [(a.kind, a.fit) for a in actions] == [("cancel", False)]
+    assert "wrong size" in actions[0].text
+    # Beside a return, the same words still say the items do not fit.
+    assert [(a.kind, a.fit) for a in read_actions("my boots are the wrong size, return them")] == [
+        ("ret", True)
+    ]
