@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -610,9 +610,30 @@ class QueryParser:
                 # "dog bed", "bike helmet", "camping chair": another name of the type, or of a
                 # part of it; it ranks and narrows where products say it.
                 reading.prefer.append(word)
+                self._narrow_types(word, reading)
             else:
                 kept.append(word)
         return kept
+
+    def _narrow_types(self, word: str, reading: QueryReading) -> None:
+        """A word before a type that names some of its categories and not the others picks
+        those out: "camping chair" is a Camp Chair, not an Office Chair, though "chair" names
+        both; a word naming all or none of them leaves the type as it is."""
+        for n, product_type in enumerate(reading.types):
+            named = frozenset(c for c in product_type.categories if self._names_category(word, c))
+            if named and named != product_type.categories:
+                reading.types[n] = replace(product_type, categories=named)
+
+    def _names_category(self, word: str, category_id: str) -> bool:
+        """Whether `word` is one of the category's name words, or as close to one in meaning
+        as a loose name of a type is (`UNSOLD_SIMILARITY`)."""
+        names = self._name_words.get(category_id, frozenset())
+        if _key(word) in names or word in names:
+            return True
+        if self.encode is None or not names:
+            return False
+        vector = self._word_vector(word)
+        return max(float(vector @ self._word_vector(n)) for n in names) >= UNSOLD_SIMILARITY
 
     def _said_of(self, leftover: list[str], reading: QueryReading) -> None:
         """Words said of the type named that the store's own descriptions and reviews use ("a
@@ -676,13 +697,9 @@ class QueryParser:
         is (dog/pet 0.80, picture/photo 0.85, camping/camp 0.83; heated/jacket 0.47,
         electric/bicycle 0.37, merino/base layer 0.09). Without an encoder, every word does."""
         categories = {c for t in reading.types for c in t.categories}
-        names = set().union(*(self._name_words.get(c, ()) for c in categories))
-        if _key(word) in names or word in names:
+        if self.encode is None or not any(self._name_words.get(c) for c in categories):
             return True
-        if self.encode is None or not names:
-            return True
-        vector = self._word_vector(word)
-        return max(float(vector @ self._word_vector(n)) for n in names) >= UNSOLD_SIMILARITY
+        return any(self._names_category(word, c) for c in categories)
 
     def _unsold(self, leftover: list[str], reading: QueryReading, in_force: bool) -> list[str]:
         """A new request that names its thing only in words the catalogue never uses ("an

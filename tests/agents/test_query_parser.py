@@ -26,6 +26,8 @@ CATEGORIES = [
     ("outdoor-lighting", "Headlamps & Lanterns", None),
     ("tau2-fleece-jacket", "Fleece Jacket", None),
     ("apparel-fleece", "Fleece & Midlayers", None),
+    ("outdoor-camp-chairs", "Camp Chairs", None),
+    ("tau2-office-chair", "Office Chair", None),
 ]
 PRODUCTS = [
     ("p1", "Alpenglow Men's Sierracraft Waterproof Rain Jacket", "apparel-jackets"),
@@ -33,7 +35,7 @@ PRODUCTS = [
     ("p3", "Basecamp Basics Men's Bouldershell Warm Winter Parka", "apparel-jackets"),
     ("p4", "Ridgeline Women's Onyxwood Packable Insulated Jacket", "apparel-jackets"),
     ("p5", "Fjellvik Nimbusford Waterproof Backpacking Tent", "outdoor-tents"),
-    ("p6", "Ridgeline Birchwood Instant Pop-Up Tent", "outdoor-tents"),
+    ("p6", "Ridgeline Birchwood Instant Pop-Up Camping Tent", "outdoor-tents"),
     ("p7", "Timberjack Women's Arrowbrook Waterproof Hiking Boot", "footwear-hiking-boots"),
     ("p8", "Granite Trail Men's Stormpath Waterproof Trail Running Shoe", "footwear-trail-running"),
     ("p9", "Running Shoes", "tau2-running-shoes"),
@@ -47,6 +49,8 @@ PRODUCTS = [
     ("p17", "Fleece Jacket", "tau2-fleece-jacket"),
     ("p18", "Woolridge Women's Juniperpass Cozy Fleece Jacket", "apparel-fleece"),
     ("p19", "Northpeak Men's Arrowfield Quarter-Zip Midlayer", "apparel-fleece"),
+    ("p20", "Fjellvik Driftway Classic Rocking Camp Chair", "outdoor-camp-chairs"),
+    ("p21", "Office Chair", "tau2-office-chair"),
 ]
 VOCABULARY = Vocabulary(
     categories=[CategoryRef(id=i, name=n, parent_id=p) for i, n, p in CATEGORIES],
@@ -331,6 +335,20 @@ def test_a_word_naming_the_type_or_its_size_or_use_only_ranks(
 ) -> None:
     asked = query(reading_meaning, text)
     assert asked.categories and kept not in asked.features
+
+
+@pytest.mark.parametrize(
+    ("text", "categories"),
+    [
+        # "camping" names Camp Chairs (camp/camping by meaning) and not Office Chair.
+        ("camping chair", {"outdoor-camp-chairs"}),
+        ("a comfy chair", {"outdoor-camp-chairs", "tau2-office-chair"}),
+    ],
+)
+def test_a_word_naming_some_of_a_types_categories_picks_them_out(
+    reading_meaning: QueryParser, text: str, categories: set[str]
+) -> None:
+    assert set(query(reading_meaning, text).categories) == categories
 
 
 def test_a_model_number_after_a_name_word_is_a_feature(reading_meaning: QueryParser) -> None:
