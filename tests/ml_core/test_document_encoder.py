@@ -54,6 +54,12 @@ def test_int8_vectors_agree_with_the_fp32_model(encoder: DocumentEncoder) -> Non
     assert nearest.tolist() == list(range(len(TEXTS)))
 
 
+def test_the_fp32_graph_gives_the_fp32_models_vectors(tmp_path: Path) -> None:
+    # What policy sections are embedded with: the query encoder's vectors, without torch.
+    vectors = document_encoder(tmp_path, "fp32").encode(TEXTS)
+    np.testing.assert_allclose(vectors, _reference(TEXTS), atol=1e-4)
+
+
 def test_it_reads_the_word_pieces_sentence_transformers_reads(encoder: DocumentEncoder) -> None:
     tokenizer = text_model().tokenizer
     expected = tokenizer(TEXTS, truncation=True, max_length=MAX_TOKENS)["input_ids"]
