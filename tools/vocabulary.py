@@ -41,6 +41,7 @@ class CategoryRef(NamedRef):
 
 class ProductRef(NamedRef):
     category_id: str | None = None
+    brand_id: str | None = None
 
 
 class StoreRef(NamedRef):
@@ -105,9 +106,9 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
         ).all()
         brands = session.execute(select(Brand.id, Brand.name).order_by(Brand.id)).all()
         products = session.execute(
-            select(Product.id, Product.name, Product.category_id, Product.attributes).order_by(
-                Product.id
-            )
+            select(
+                Product.id, Product.name, Product.category_id, Product.brand_id, Product.attributes
+            ).order_by(Product.id)
         ).all()
         options: dict[str, set[str]] = defaultdict(set)
         by_category: dict[str, set[str]] = defaultdict(set)
@@ -144,7 +145,10 @@ def catalogue_vocabulary(ctx: ToolContext) -> Vocabulary:
     return Vocabulary(
         categories=[CategoryRef(id=c.id, name=c.name, parent_id=c.parent_id) for c in categories],
         brands=[NamedRef(id=b.id, name=b.name) for b in brands],
-        products=[ProductRef(id=p.id, name=p.name, category_id=p.category_id) for p in products],
+        products=[
+            ProductRef(id=p.id, name=p.name, category_id=p.category_id, brand_id=p.brand_id)
+            for p in products
+        ],
         features=sorted(features),
         text_words=sorted(text_words),
         sku_shapes=sorted(sku_shapes),

@@ -17,7 +17,7 @@ in force ("in blue", "for women", "under 100", "the cheapest one").
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -265,6 +265,8 @@ SPELLING_SIMILARITY = 0.8
 SAME_TYPE = 0.8
 # A word in the names of at most this many products names them rather than describes them.
 NAMING_PRODUCTS = 2
+# ... or in the names of products this share of which is one brand's: its product line.
+PRODUCT_LINE_SHARE = 0.75
 SPELLING_SHORT = 0.75
 # A request of at most this many unplaced words can be the name of a thing ("queen mattress");
 # more tell a use or a story, and the search reads their meaning.
@@ -1379,19 +1381,30 @@ def _not_a_type(ending: Sequence[str], colours: set[str], materials: set[str]) -
 
 
 def _naming_words(vocabulary: Vocabulary, types: dict[str, ProductType]) -> set[str]:
-    """Words that pick out a product or two by name ("bikini", "jordan", "ipad", "kettlebell"):
-    in the names of at most `NAMING_PRODUCTS` products, and no type, brand, colour or gender.
+    """Words that pick out a product or two by name ("bikini", "jordan", "ipad", "kettlebell"),
+    or a brand's product line ("iphone"): in the names of at most `NAMING_PRODUCTS` products or
+    of one brand's only, and no type, brand, colour or gender.
     Words many names share ("warm", "packable", "classic") describe rather than name: they only
     rank, through the request's text."""
     brand_words = {w for b in vocabulary.brands for w in words(b.name)}
     counts: dict[str, set[str]] = defaultdict(set)
+    makers: dict[str, Counter[str | None]] = defaultdict(Counter)
     for product in vocabulary.products:
         for word in set(words(product.name)):
             counts[word].add(product.id)
+            makers[word][product.brand_id] += 1
+
+    def product_line(word: str) -> bool:
+        # A word in the names of products nearly all of one brand is its product line
+        # ("iphone": 6 Apple products and a lamp that goes "with iPhone"), which names them as a
+        # model name does; "warm" is in the names of five brands' products.
+        (maker, made), *_ = makers[word].most_common(1)
+        return maker is not None and made >= PRODUCT_LINE_SHARE * len(counts[word])
+
     return {
         word
         for word, ids in counts.items()
-        if len(ids) <= NAMING_PRODUCTS
+        if (len(ids) <= NAMING_PRODUCTS or product_line(word))
         and len(word) > 2
         and word not in brand_words
         and word not in _FILLER

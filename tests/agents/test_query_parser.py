@@ -435,3 +435,35 @@ def test_a_use_told_by_its_verb_is_searched_by_meaning_not_refused(
     does not sell; a thing to do something with is found by what it is for."""
     reading = reading_meaning.read("something to film myself surfing")
     assert not reading.unsold and reading.features == [] and reading.types == []
+
+
+def test_a_brands_product_line_names_its_products_where_a_shared_word_only_describes() -> None:
+    lines = Vocabulary(
+        categories=[
+            CategoryRef(id="phones", name="Smartphones"),
+            CategoryRef(id="tops", name="Tops"),
+        ],
+        products=[
+            *(
+                ProductRef(id=f"i{n}", name=name, category_id="phones", brand_id="apple")
+                for n, name in enumerate(("iPhone 5s", "iPhone X", "iPhone 13 Pro"))
+            ),
+            # Another brand's product "with iPhone" does not make the line anyone's word.
+            ProductRef(
+                id="lamp", name="Selfie Lamp with iPhone", category_id="phones", brand_id="gm"
+            ),
+            *(
+                ProductRef(
+                    id=f"w{brand}", name=f"{brand} Warm Top", category_id="tops", brand_id=brand
+                )
+                for brand in ("north", "ridge", "alpen")
+            ),
+        ],
+        brands=[NamedRef(id=b, name=b) for b in ("apple", "gm", "north", "ridge", "alpen")],
+        options={},
+        stores=[],
+        features=[],
+    )
+    parser = QueryParser(lines)
+    assert "iphone" in parser.read("iphone").prefer
+    assert "warm" not in parser.preferences
