@@ -362,6 +362,25 @@ def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, 
         assert "null" not in page.locator(panel).inner_text(), panel
 
 
+def test_an_empty_product_search_says_what_it_searched_for(page: Page, site: Site) -> None:
+    """Walk 2026-12-07: a search that found nothing advised “boot” rather than “hiking boots”,
+    while “hiking boots” finds the hiking boots. The search asks for every word in a product's
+    name or its category's, and the sentence says that."""
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    product = page.get_by_label("Product name")
+    product.fill("hiking boots")
+    product.press("Enter")
+    expect(page.locator("#product-results .card").first).to_be_visible()
+    product.fill("hiking boots tent")
+    product.press("Enter")
+    expect(page.locator("#product-results .empty")).to_have_text(
+        "No product has every word of “hiking boots tent” in its name or its category's name, "
+        "and no product or SKU has that id. Try fewer words, or the SKU on the label "
+        "(“P00035-GRP-L”)."
+    )
+
+
 def test_a_sku_the_associates_store_does_not_stock_reads_not_carried_here(
     page: Page, site: Site
 ) -> None:
