@@ -267,7 +267,7 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     asked = ask(page, "please cancel order #W5442520, I ordered it by mistake")
     # Asking for a yes is part of the conversation, not an error: plain words, not red.
     question = asked.locator('.tools li[data-status="needs_confirmation"]')
-    expect(question).to_have_text(re.compile(r"^Preparing the cancellation: waiting for your yes"))
+    expect(question).to_have_text(re.compile(r"^Cancelling the order: waiting for your yes"))
     expect(question).to_have_class("asks")
     expect(asked.locator(".tools li.failed")).to_have_count(0)
     assert "needs_confirmation" not in asked.inner_text()
@@ -288,6 +288,26 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
     with Session(site.engine) as session:
         assert session.get_one(Order, "#W5442520").status == "pending"
+
+
+def test_a_confirmed_cancellation_reads_as_done(page: Page, site: Site) -> None:
+    """Walk 2026-12-07: after the shopper's yes the order was cancelled, and its line still read
+    "Preparing the cancellation"; the line names the change itself, asked or done."""
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    asked = ask(page, "please cancel order #W3657213, I ordered it by mistake")
+    question = asked.locator('.tools li[data-status="needs_confirmation"]')
+    expect(question).to_have_text(re.compile(r"^Cancelling the order: waiting for your yes"))
+    asked.get_by_role("button", name="Yes", exact=True).click()
+    done = page.locator(".msg.assistant").nth(1)
+    expect(done).to_have_attribute("aria-busy", "false")
+    expect(done.locator('.tools li[data-status="ok"]')).to_have_text(
+        re.compile(r"^Cancelling the order · \d+ ms$")
+    )
+    expect(done).not_to_contain_text("Preparing")
+    expect(done.locator(".text")).to_contain_text("is cancelled")
+    with Session(site.engine) as session:
+        assert session.get_one(Order, "#W3657213").status == "cancelled"
 
 
 def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site) -> None:
