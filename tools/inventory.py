@@ -49,8 +49,28 @@ def resolve_store(ctx: ToolContext, session: Session, store_id: str | None) -> L
             select(Customer.home_store_id).where(Customer.id == ctx.principal.customer_id)
         )
     if store_id is None:
-        raise invalid("Which store? Give a store_id: no store of yours is on record.")
+        raise _which_store(session)
     return check_store(session, store_id)
+
+
+def _which_store(session: Session) -> ToolError:
+    """The question for someone with no store of their own (a shopper with no home store): in
+    plain words, naming the stores and how to ask again, since the answer shows a shopper this
+    sentence as written; the ids an LLM brain passes as `store_id` are in the details."""
+    stores = session.scalars(
+        select(Location).where(Location.kind == "store").order_by(Location.name, Location.id)
+    ).all()
+    if not stores:
+        return invalid("Which store? No home store of yours is on record, and we have no stores.")
+    names = [s.name for s in stores]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    example = stores[0].city or stores[0].name
+    return ToolError(
+        "invalid",
+        f"Which store? No home store of yours is on record: ask again with the store in the "
+        f"question (“is it in stock in {example}?”); our stores are {listed}.",
+        details={"stores": {s.id: s.name for s in stores}},
+    )
 
 
 def knowledge_graph(ctx: ToolContext) -> KnowledgeGraph:

@@ -557,7 +557,13 @@ def _no_such_option(product: Mapping[str, Any], item: Mapping[str, Any], text: s
     wanted = _wanted(product, item, text)
     offered = _offered(product, item, wanted) if wanted else []
     if not offered:
-        return f"Which option of the {name} would you like instead?"
+        # Nothing with what the words ask for (a size the product does not come in, or one not
+        # available): the question says what there is, or a shopper could only guess again.
+        others = [options for _, options in _offered(product, item, set())]
+        if not others:
+            return f"No other option of the {name} is available now, so it cannot be changed."
+        choices = "; ".join(", ".join(f"{k} {v}" for k, v in o.items()) for o in others[:4])
+        return f"Which option of the {name} would you like instead? Available now: {choices}."
     keep = set(_options_of(item).values())
     asked = ", ".join(f"{k} {v}" for k, v in offered[0][1].items() if v in wanted)
     choices = "; ".join(

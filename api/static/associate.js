@@ -60,7 +60,9 @@
       const where = select.value ? `at ${select.selectedOptions[0].dataset.name}` : "in the chain";
       const found = Aisle.items(page);
       if (!found.length) {
-        results.replaceChildren(el("p", { class: "empty", text: `No product's name contains “${q}”, and no product or SKU has that id. Try a shorter part of the name (“boot” rather than “hiking boots”) or the SKU on the label (“P00035-GRP-L”).` }));
+        // The search's own rule (`retail.catalog_queries`): every word, in the product's name or
+        // its category's, so fewer words find more ("hiking boots" does find the hiking boots).
+        results.replaceChildren(el("p", { class: "empty", text: `No product has every word of “${q}” in its name or its category's name, and no product or SKU has that id. Try fewer words, or the SKU on the label (“P00035-GRP-L”).` }));
         return;
       }
       results.replaceChildren(

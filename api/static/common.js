@@ -99,8 +99,10 @@ const Aisle = (() => {
     access.hidden = !why;
   }
 
-  function headers(extra) {
-    const who = identity();
+  /** The request's headers; with `signed` false, without the key (as a visitor who is not
+      signed in, for routes that serve one). */
+  function headers(extra, signed = true) {
+    const who = signed ? identity() : null;
     const h = { Accept: "application/json", ...extra };
     if (who) h.Authorization = `Bearer ${who.key}`;
     return h;
@@ -126,9 +128,10 @@ const Aisle = (() => {
     return new ApiError(response.status, detail, errors);
   }
 
-  /** fetch with the chosen key; resolves to the response when it is 2xx, else throws ApiError. */
-  async function request(path, { method = "GET", body, headers: extra } = {}) {
-    const init = { method, headers: headers(extra) };
+  /** fetch with the chosen key (none with `signed: false`); resolves to the response when it is
+      2xx, else throws ApiError. */
+  async function request(path, { method = "GET", body, headers: extra, signed = true } = {}) {
+    const init = { method, headers: headers(extra, signed) };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);

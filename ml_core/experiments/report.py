@@ -303,12 +303,28 @@ def plan_in_words(planned: dict[str, Any], source: str) -> str:
         f"now) {planned['power']:.0%} of the time"
     )
     cut = planned["cuped_variance_reduction"]
+    effect = planned["design_effect"]
+    independent = planned["independent_visits_per_arm"]
+    plain = planned["visits_per_arm_without_cuped"]
+    # The plan counting visits as independent falls short only where this one asks for more:
+    # on few units the visits' own spread can be below a yes-or-no's, and the plan smaller.
+    short = plain is None or plain > independent
     words = [
         "Each customer's visits are read together (a customer who comes back is one unit, not "
-        "many independent visits), and customers differ, so a visit tells less than an "
-        "independent one would: the design effect is "
-        f"{planned['design_effect']:.1f}, so a plan that counts visits as independent "
-        f"({planned['independent_visits_per_arm']:,} per arm) would fall short."
+        "many independent visits)"
+        + (
+            ", and customers differ, so a visit tells less than an independent one would"
+            if round(effect, 1) > 1.0
+            else ""
+        )
+        + f": the design effect is {effect:.1f}, "
+        + (
+            f"so a plan that counts visits as independent ({independent:,} per arm) would "
+            "fall short."
+            if short
+            else "and on the spread the visits so far show, no more visits are needed than a "
+            f"plan that counts visits as independent asks ({independent:,} per arm)."
+        )
     ]
     if cut is not None:
         words.append(

@@ -215,6 +215,32 @@ def test_cards_are_the_products_this_answer_states_at_its_prices(
     assert stock.products == [found.products[0]]
 
 
+def test_a_shopper_with_no_home_store_is_asked_which_store_and_told_how(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """Walk 2026-12-07: a shopper with no home store asking "is it in stock near me?" read "I
+    couldn't do that as asked. Could you put it another way?": the tool's question named its
+    argument, so the answer hid it. It names the stores and how to ask, and asking that way
+    works."""
+    shopper = Principal.parse(f"shopper:{tool_world.tau2_customer_id}")
+    found = assistant.ask(shopper, "show me some jackets")
+    assert found.products
+    asked = assistant.ask(shopper, "is the first one in stock near me?", thread_id=found.thread_id)
+    assert _names(asked) == ["stock_nearby"]
+    assert asked.tool_calls[0].status == "invalid"
+    with Session(tool_world.engine) as session:
+        stores = session.scalars(select(Location).where(Location.kind == "store")).all()
+    assert asked.answer.startswith("Which store? No home store of yours is on record")
+    assert all(store.name in asked.answer for store in stores), asked.answer
+    city = next(store.city for store in stores if store.id == tool_world.store_id)
+    again = assistant.ask(
+        shopper, f"is the first one in stock in {city}?", thread_id=found.thread_id
+    )
+    assert _names(again) == ["stock_nearby"]
+    assert again.tool_calls[0].status == "ok"
+    assert again.tool_calls[0].args["store_id"] == tool_world.store_id
+
+
 def test_another_customers_order_is_refused(assistant: Assistant, tool_world: ToolWorld) -> None:
     with Session(tool_world.engine) as session:
         from retail.store.models import Order

@@ -107,6 +107,30 @@ def test_a_return_says_a_defect_or_a_wrong_item_and_asks_with_the_terms() -> Non
     assert step.question is not None and step.question.endswith(terms)
 
 
+def test_an_option_the_product_does_not_come_in_is_answered_with_those_it_does() -> None:
+    """Walk 2026-12-07: "exchange the sneakers … for size 12", of sneakers made in sizes 6 and
+    10 only, asked "Which option of the Sneakers would you like instead?" and named none."""
+    delivered = _order("#W4000004", "delivered", _item("41", "Sneakers", "p6", size="11"))
+    sneakers = {
+        "id": "p6",
+        "variants": [
+            {"id": "41", "options": {"size": "11", "color": "black"}, "available": False},
+            {"id": "42", "options": {"size": "10", "color": "gray"}},
+            {"id": "43", "options": {"size": "6", "color": "black"}},
+            {"id": "44", "options": {"size": "8", "color": "gray"}, "available": False},
+        ],
+    }
+    step = plan(
+        "exchange the sneakers in order #W4000004 for size 12",
+        _looked_up(delivered, products=(sneakers,)),
+    )
+    assert step.calls == []
+    assert step.question == (
+        "Which option of the Sneakers would you like instead? "
+        "Available now: size 10, color gray; size 6, color black."
+    )
+
+
 def test_a_change_of_payment_takes_the_method_asked_for_not_the_one_left() -> None:
     pending = _order("#W2000002", "pending", _item("21", "Tea Kettle", "p4", color="black"))
     writes = _writes(

@@ -267,7 +267,7 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     asked = ask(page, "please cancel order #W5442520, I ordered it by mistake")
     # Asking for a yes is part of the conversation, not an error: plain words, not red.
     question = asked.locator('.tools li[data-status="needs_confirmation"]')
-    expect(question).to_have_text(re.compile(r"^Preparing the cancellation: waiting for your yes"))
+    expect(question).to_have_text(re.compile(r"^Cancelling the order: waiting for your yes"))
     expect(question).to_have_class("asks")
     expect(asked.locator(".tools li.failed")).to_have_count(0)
     assert "needs_confirmation" not in asked.inner_text()
@@ -288,6 +288,26 @@ def test_a_declined_confirmation_reloads_as_declined(page: Page, site: Site) -> 
     assert page.locator("#chat-log").inner_text().lower().count("nothing was changed") == 1
     with Session(site.engine) as session:
         assert session.get_one(Order, "#W5442520").status == "pending"
+
+
+def test_a_confirmed_cancellation_reads_as_done(page: Page, site: Site) -> None:
+    """Walk 2026-12-07: after the shopper's yes the order was cancelled, and its line still read
+    "Preparing the cancellation"; the line names the change itself, asked or done."""
+    page.goto("/")
+    sign_in(page, demo_user(site, "shopper"))
+    asked = ask(page, "please cancel order #W3657213, I ordered it by mistake")
+    question = asked.locator('.tools li[data-status="needs_confirmation"]')
+    expect(question).to_have_text(re.compile(r"^Cancelling the order: waiting for your yes"))
+    asked.get_by_role("button", name="Yes", exact=True).click()
+    done = page.locator(".msg.assistant").nth(1)
+    expect(done).to_have_attribute("aria-busy", "false")
+    expect(done.locator('.tools li[data-status="ok"]')).to_have_text(
+        re.compile(r"^Cancelling the order · \d+ ms$")
+    )
+    expect(done).not_to_contain_text("Preparing")
+    expect(done.locator(".text")).to_contain_text("is cancelled")
+    with Session(site.engine) as session:
+        assert session.get_one(Order, "#W3657213").status == "cancelled"
 
 
 def test_a_pending_confirmation_reloads_with_its_buttons(page: Page, site: Site) -> None:
@@ -360,6 +380,25 @@ def test_an_associate_finds_a_customer_by_name_and_stock_reads_true(page: Page, 
     expect(picks.filter(has_text="In stock")).to_have_count(picks.count())
     for panel in ("#stock", "#customer", "#recommendations"):
         assert "null" not in page.locator(panel).inner_text(), panel
+
+
+def test_an_empty_product_search_says_what_it_searched_for(page: Page, site: Site) -> None:
+    """Walk 2026-12-07: a search that found nothing advised “boot” rather than “hiking boots”,
+    while “hiking boots” finds the hiking boots. The search asks for every word in a product's
+    name or its category's, and the sentence says that."""
+    page.goto("/associate")
+    sign_in(page, demo_user(site, "associate"))
+    product = page.get_by_label("Product name")
+    product.fill("hiking boots")
+    product.press("Enter")
+    expect(page.locator("#product-results .card").first).to_be_visible()
+    product.fill("hiking boots tent")
+    product.press("Enter")
+    expect(page.locator("#product-results .empty")).to_have_text(
+        "No product has every word of “hiking boots tent” in its name or its category's name, "
+        "and no product or SKU has that id. Try fewer words, or the SKU on the label "
+        "(“P00035-GRP-L”)."
+    )
 
 
 def test_a_sku_the_associates_store_does_not_stock_reads_not_carried_here(

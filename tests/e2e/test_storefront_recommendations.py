@@ -56,6 +56,26 @@ def test_an_anonymous_visitor_opens_a_pick_and_sees_what_completes_the_look(
     assert clicks[0].product_id in served.items
 
 
+def test_an_associate_on_the_storefront_sees_a_visitors_picks_not_a_refusal(
+    page: Page, site: Site
+) -> None:
+    """Walk 2026-12-07: signed in as an associate, the storefront's "Picked for you" showed the
+    API's refusal in red ("These storefront routes are for shoppers …"); the page is open to
+    anyone signed in, and someone with no customer to pick for sees what a visitor sees."""
+    page.goto("/")
+    associate = next(spec for spec in site.keys if spec.startswith("associate:"))
+    panel = page.locator("#identity")
+    if panel.get_attribute("open") is None:
+        panel.locator("summary").click()
+    page.get_by_label("Demo user").select_option(label=associate)
+    page.get_by_role("button", name="Use", exact=True).click()
+    expect(page.locator("#access")).to_contain_text("This page is for shoppers")
+    cards = page.locator("#home-grid li.card")
+    expect(cards).to_have_count(8)
+    expect(page.locator("#picks-error")).to_be_hidden()
+    expect(cards.first).to_contain_text("popular")
+
+
 def test_a_recommended_card_shows_its_price_range_and_todays_prices(page: Page, site: Site) -> None:
     """Sizes at different prices read as a range on the storefront's cards, as on every other
     card; a price changed while the site runs shows on the next grid (walk 5)."""

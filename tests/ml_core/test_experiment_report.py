@@ -15,7 +15,12 @@ from ml_core.experiments.assignment import (
     running_experiments,
     start_experiment,
 )
-from ml_core.experiments.report import MIN_HISTORY_UNITS, experiment_report, plan_before_start
+from ml_core.experiments.report import (
+    MIN_HISTORY_UNITS,
+    experiment_report,
+    plan_before_start,
+    plan_in_words,
+)
 from ml_core.experiments.stats import planned_sample_size
 from retail.store.db import transaction
 from retail.store.models import RecommendationServed, ShopperEvent
@@ -122,6 +127,30 @@ def test_report_reads_units_outcomes_and_days_from_sql(engine: Engine) -> None:
     assert last["control"]["visits"] == report.visits["control"]
     ease_visits = [p["visits"] for p in report.over_time if p["arm"] == "ease"]
     assert ease_visits == sorted(ease_visits) and ease_visits[0] < ease_visits[-1]
+
+
+def test_the_plan_says_an_independent_plan_falls_short_only_where_it_does() -> None:
+    """Walk 2026-12-07: six visitors' report read "the design effect is 1.0, so a plan that
+    counts visits as independent (19,145 per arm) would fall short", above "12,559 visits per
+    arm": the plan it named asked for fewer."""
+    planned = {
+        "metric": "ctr", "baseline_rate": 0.25, "minimum_uplift": 0.05, "power": 0.8,
+        "visits_per_arm": 12_559, "visits_per_arm_without_cuped": 12_559,
+        "independent_visits_per_arm": 19_145, "design_effect": 1.0,
+        "cuped_variance_reduction": None,
+    }  # fmt: skip
+    fewer = plan_in_words(planned, "estimated from the visits so far.")
+    assert "fall short" not in fewer and "customers differ" not in fewer
+    assert "the design effect is 1.0, and on the spread the visits so far show" in fewer
+    assert "(19,145 per arm)" in fewer and "12,559 visits per arm." in fewer
+    more = plan_in_words(
+        {**planned, "visits_per_arm": 30_000, "visits_per_arm_without_cuped": 30_000,
+         "design_effect": 1.6},
+        "estimated from the visits so far.",
+    )  # fmt: skip
+    assert "customers differ" in more
+    assert "the design effect is 1.6, so a plan that counts visits as independent " in more
+    assert "(19,145 per arm) would fall short." in more
 
 
 def test_too_few_units_say_so_and_still_count(engine: Engine) -> None:
