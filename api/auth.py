@@ -226,8 +226,8 @@ async def authenticated(
 ) -> Principal:
     """The request's principal (401 without a valid key), after its rate limit (429).
 
-    Async, with only the key's lookup and rate limit (SQL, Redis) in a worker thread: a sync
-    dependency would take a thread for the whole of it, and a request without a key none."""
+    Async, with only the key's lookup and rate limit (SQL, Redis) in a worker thread, so that
+    `maybe_authenticated` takes no thread at all for an anonymous visitor's request."""
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
         raise _unauthorized(

@@ -254,7 +254,8 @@ def main() -> None:
     keys, products = world_facts(var_dir, args.shoppers)
     env = {
         **os.environ,
-        "PYTHONPATH": str(code),
+        # The checkout first; what PYTHONPATH already names (extra packages) after it.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
         "AISLE_VAR_DIR": str(var_dir),
         "AISLE_DATABASE_URL": f"sqlite:///{var_dir / 'aisle.db'}",
         "AISLE_REDIS_URL": args.redis_url,

@@ -148,8 +148,8 @@ async def get_recommendations(
             kind="missing",
         )
     # Answering may read the live store (Redis), the stage ledger and now and then the database:
-    # one worker thread for all of it. A sync route would also hop to threads for the response's
-    # validation, each hop costing the one process more CPU than most answers do.
+    # one worker thread for all of it. A sync route would hop to a thread again to validate the
+    # response (a hop costs the process about 0.06 ms of CPU, more under load).
     return await run_in_threadpool(
         _answer, request, visitor, background, placement, product_id, k, user_agent
     )
