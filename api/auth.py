@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine, func, select
@@ -218,18 +219,23 @@ def principal_for_key(engine: Engine, key: str, *, now: dt.datetime | None = Non
     )
 
 
-def authenticated(
+async def authenticated(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
-    """The request's principal (401 without a valid key), after its rate limit (429)."""
+    """The request's principal (401 without a valid key), after its rate limit (429).
+
+    Async, with only the key's lookup and rate limit (SQL, Redis) in a worker thread, so that
+    `maybe_authenticated` takes no thread at all for an anonymous visitor's request."""
     key = api_key or (bearer.credentials if bearer is not None else None)
     if not key:
         raise _unauthorized(
             "This route needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."
         )
-    principal = admit_key(request.app.state.engine, request.app.state.rate_limiter, key)
+    principal = await anyio.to_thread.run_sync(
+        admit_key, request.app.state.engine, request.app.state.rate_limiter, key
+    )
     request.state.principal = principal
     return principal
 
@@ -248,7 +254,7 @@ def admit_key(engine: Engine, limiter: RateLimiter, key: str) -> Principal:
     return principal
 
 
-def maybe_authenticated(
+async def maybe_authenticated(
     request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
@@ -257,7 +263,7 @@ def maybe_authenticated(
     for a bad one, 429 over its rate limit, as `authenticated`), None for one that sends none."""
     if not api_key and bearer is None:
         return None
-    return authenticated(request, bearer, api_key)
+    return await authenticated(request, bearer, api_key)
 
 
 class RoleGuard:
@@ -266,7 +272,7 @@ class RoleGuard:
     def __init__(self, roles: Iterable[Role]) -> None:
         self.roles: Sequence[Role] = tuple(r for r in ROLES if r in set(roles))
 
-    def __call__(
+    async def __call__(  # async: a role check needs no worker thread
         self, request: Request, principal: Annotated[Principal, Depends(authenticated)]
     ) -> Principal:
         if principal.role == "admin" or principal.role in self.roles:

@@ -23,7 +23,7 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 SESSION_COOKIE = "aisle_session"
 
 
-def visitor(
+async def visitor(  # async: it reads headers only, so it takes no worker thread
     principal: MaybePrincipalDep,
     x_session_id: Annotated[
         str | None,

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from bench_http_load import TURN_TIMEOUT_S, Tally, issue_keys, turn
 from rich.console import Console
-from worlds import REPO, machine, percentiles, served
+from worlds import REPO, load_average, machine, percentiles, served
 
 # `aisle serve` from whichever checkout is first on the path (the `aisle` script of a venv
 # imports the one installed there).
@@ -56,10 +56,6 @@ async def one_round(base: str, key: str, suffix: str) -> dict[str, float]:
                 raise SystemExit(f"a {kind} turn failed: {tally.error_samples}")
             got[kind] = tally.turn_ms[0]
     return got
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def main() -> None:

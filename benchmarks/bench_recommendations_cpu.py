@@ -6,10 +6,13 @@ exposure log and the shadow task all run in this process) and sends `--requests`
 the mix of `bench_recommendations_http.py` (half anonymous home grids, some sessions with a
 view, a fifth product pages, the rest anonymous home grids of fresh sessions), after
 `--warm` requests that load the recommender and fill the caches. Reported: the process's CPU
-time (every thread's, `time.process_time`) and the wall time per request. Run it once per
-checkout, alternating, to compare them on the same world:
+time (every thread's, `time.process_time`) and the wall time per request, the load average
+before and after. The app loads no assistant (its background load would count as the requests'
+CPU). Run it once per checkout, alternating, to compare them on the same world; PYTHONPATH
+names the checkout whose app is measured, so one copy of this script measures both:
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_recommendations_cpu.py --var-dir var
+    PYTHONPATH=../other .venv/bin/python benchmarks/bench_recommendations_cpu.py --var-dir var
 
 Prints one JSON document on stdout.
 """
@@ -26,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worlds import machine
+from worlds import load_average, machine
 
 
 def main() -> None:
@@ -65,7 +68,10 @@ def main() -> None:
         response = client.get("/v1/recommendations", params=params, headers=headers)
         response.raise_for_status()
 
-    with TestClient(create_app(settings)) as client:
+    # No assistant: its load (MiniLM, the NLU, its warm-up) would run in a background thread
+    # during the measured requests and count as theirs; the placements never use it.
+    load_before = load_average()
+    with TestClient(create_app(settings, load_assistant=False)) as client:
         for session in sessions[::3]:  # a third of the sessions viewed something
             client.post(
                 "/v1/events",
@@ -83,6 +89,8 @@ def main() -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "var_dir": str(var_dir),
+        "code": str(Path(create_app.__code__.co_filename).parents[1]),
+        "load_average": {"before": load_before, "after": load_average()},
         "requests": args.requests,
         "cpu_ms_per_request": round(cpu * 1000 / args.requests, 3),
         "wall_ms_per_request": round(wall * 1000 / args.requests, 3),

@@ -15,8 +15,11 @@ so they share profiles and the event log as several serving processes would. The
    the product; the time from posting to that answer.
 
 Reported: per phase n, errors (anything but 200 or 202, and transport failures), p50/p95/p99/max
-latency and the achieved rate; the machine. Goals (issue 20): p99 <= 50 ms at 200 requests a second,
-0 errors; event to update <= 100 ms.
+latency, the achieved rate and the CPU time server A spent per request over the phase (all its
+threads', from /proc: what one process can sustain, and far less disturbed by the box's other
+load than the latencies); the load average before and after; the machine. `--code` serves
+another checkout (its code, this client and world) to compare two versions on the same box.
+Goals (issue 20): p99 <= 50 ms at 200 requests a second, 0 errors; event to update <= 100 ms.
 
     .venv/bin/python benchmarks/bench_recommendations_http.py --var-dir var --rate 200 --duration 30
 
@@ -44,7 +47,7 @@ import aiohttp
 import httpx
 from bench_http_load import issue_keys
 from rich.console import Console
-from worlds import machine, percentiles, served
+from worlds import REPO, load_average, machine, percentiles, served
 
 REQUEST_TIMEOUT_S = 10.0
 SESSIONS = 500
@@ -71,6 +74,29 @@ class Tally:
         if seconds:
             found["achieved_rps"] = round((len(self.ms) + self.errors) / seconds, 1)
         return found
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User and system CPU seconds of process `pid` so far (None: no pid, or no /proc)."""
+    if pid is None:
+        return None
+    try:
+        # The fields after the command name (which may hold spaces), from its closing paren.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spent_since(
+    cpu: float | None, pid: int | None, tally: Tally
+) -> tuple[float | None, float | None]:
+    """(server `pid`'s CPU seconds now, the CPU ms per request of `tally` since `cpu`)."""
+    now = cpu_seconds(pid)
+    count = len(tally.ms) + tally.errors
+    if cpu is None or now is None or not count:
+        return now, None
+    return now, round((now - cpu) * 1000 / count, 3)
 
 
 def world_facts(var_dir: Path, shoppers: int) -> tuple[list[str], list[str]]:
@@ -220,12 +246,16 @@ def main() -> None:
     parser.add_argument(
         "--urls", nargs=2, default=None, help="Two running servers (sharing Redis) to use."
     )
+    parser.add_argument("--code", default=str(REPO), help="The checkout to serve from.")
     args = parser.parse_args()
     console = Console(stderr=True)
     var_dir = Path(args.var_dir).resolve()
+    code = Path(args.code).resolve()
     keys, products = world_facts(var_dir, args.shoppers)
     env = {
         **os.environ,
+        # The checkout first; what PYTHONPATH already names (extra packages) after it.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])),
         "AISLE_VAR_DIR": str(var_dir),
         "AISLE_DATABASE_URL": f"sqlite:///{var_dir / 'aisle.db'}",
         "AISLE_REDIS_URL": args.redis_url,
@@ -237,7 +267,7 @@ def main() -> None:
     def health(session: aiohttp.ClientSession, i: int) -> Any:
         return session.get("/health")
 
-    async def measure(first: str, second: str) -> dict[str, Any]:
+    async def measure(first: str, second: str, pid: int | None) -> dict[str, Any]:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
         async with httpx.AsyncClient(
             base_url=first, timeout=REQUEST_TIMEOUT_S, limits=limits
@@ -263,11 +293,14 @@ def main() -> None:
             console.print(
                 f"baseline: GET /health at {args.rate:.0f}/s for {args.duration:.0f} s ..."
             )
+            cpu = cpu_seconds(pid)
             baseline, seconds = await open_loop(session, args.rate, args.duration, health)
             baseline_report = baseline.report(seconds)
+            cpu, baseline_report["server_cpu_ms_per_request"] = spent_since(cpu, pid, baseline)
             console.print(f"load: GET /v1/recommendations at {args.rate:.0f}/s ...")
             load, seconds = await open_loop(session, args.rate, args.duration, send)
             load_report = load.report(seconds)
+            _, load_report["server_cpu_ms_per_request"] = spent_since(cpu, pid, load)
         async with httpx.AsyncClient(base_url=second, timeout=REQUEST_TIMEOUT_S) as other:
             (
                 await other.get(
@@ -289,13 +322,16 @@ def main() -> None:
 
     logs = var_dir / "bench_recommendations_http"
     logs.mkdir(exist_ok=True)
+    load_before = load_average()
     with ExitStack() as stack:
+        pid = None
         if args.urls:
             first, second = args.urls
         else:
-            first, _ = stack.enter_context(served(uvicorn, env, logs / "a.log", console))
-            second, _ = stack.enter_context(served(uvicorn, env, logs / "b.log", console))
-        results = asyncio.run(measure(first, second))
+            a_log, b_log = logs / "a.log", logs / "b.log"
+            first, pid = stack.enter_context(served(uvicorn, env, a_log, console, cwd=code))
+            second, _ = stack.enter_context(served(uvicorn, env, b_log, console, cwd=code))
+        results = asyncio.run(measure(first, second, pid))
     report = {
         "benchmark": "recommendations_http",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -303,6 +339,8 @@ def main() -> None:
         "rate_per_s": args.rate,
         "duration_s": args.duration,
         "var_dir": str(var_dir),
+        "code": str(code),
+        "load_average": {"before": load_before, "after": load_average()},
         **results,
     }
     json.dump(report, sys.stdout, indent=2)

@@ -65,6 +65,11 @@ def machine() -> dict[str, object]:
     }
 
 
+def load_average() -> list[float]:
+    """The box's 1, 5 and 15 minute load averages, to report beside a timing."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def percentiles(ms: list[float]) -> dict[str, float | int]:
     """n, p50, p95, p99 and max of latencies in milliseconds (nearest rank)."""
     if not ms:

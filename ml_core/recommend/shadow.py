@@ -97,6 +97,15 @@ class ShadowRunner:
             shadow.service.follow_catalog()  # ranked from the same catalogue as the served list
         return shadow
 
+    def wanted(self, recommendation_id: str) -> bool:
+        """Whether `run` has anything to do for this request: it is in the sampled share, and a
+        version is in shadow or the stage ledger moved since it was last read (`run` then
+        loads what it says). The caller schedules `run` only then: a background task per
+        request costs a worker thread's hop even when nothing is in shadow."""
+        if not sampled(recommendation_id, self.settings.shadow_sample):
+            return False
+        return self._placements is not None or self._registry.ledger_stamp(ARTIFACT) != self._stamp
+
     def run(
         self,
         recommendation_id: str,
