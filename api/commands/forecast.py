@@ -14,6 +14,11 @@ import typer
 from api.commands.common import JsonFlag, print_json, print_metrics_table, store
 from retail.errors import AisleError
 
+# The GBM's default refit interval in a backtest: its fits are most of a default backtest's
+# time (docs/BENCHMARKS.md, issue 24), and refitting every fourth window costs it little
+# accuracy there.
+REFIT_EVERY = 4
+
 forecast_app = typer.Typer(help="Forecast demand and backtest forecasters.", no_args_is_help=True)
 
 
@@ -70,6 +75,16 @@ def backtest_cmd(
             "scratch on every window.",
         ),
     ] = True,
+    refit_every: Annotated[
+        int,
+        typer.Option(
+            "--refit-every",
+            min=1,
+            help="Fit the GBM on its first window and every K-th after it; on the windows in "
+            "between, its last fit forecasts from the window's own history (lags up to that "
+            "cutoff), as statsforecast's cross_validation(refit=K). 1: fit it on every window.",
+        ),
+    ] = REFIT_EVERY,
 ) -> None:
     """Rolling-origin backtest of forecasters on any long CSV, with metrics and a report.
 
@@ -107,7 +122,9 @@ def backtest_cmd(
     except OSError as exc:
         raise AisleError(f"Cannot create the output folder {output_dir}: {exc.strerror}.") from None
 
-    result = backtest(series, chosen, spec, n_jobs=jobs, warm_start=warm_start)
+    result = backtest(
+        series, chosen, spec, n_jobs=jobs, warm_start=warm_start, refit_every=refit_every
+    )
 
     result.forecasts.to_csv(output_dir / "forecasts.csv", index=False, date_format="%Y-%m-%d")
     per_model = metrics_dict(result.metrics)
@@ -126,6 +143,7 @@ def backtest_cmd(
             "fallbacks": result.fallbacks,
             "jobs": jobs,
             "warm_start": warm_start,
+            "refit_every": refit_every,
             "fit_seconds": result.fit_seconds,
         },
     }
