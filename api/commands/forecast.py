@@ -79,7 +79,6 @@ def backtest_cmd(
         int,
         typer.Option(
             "--refit-every",
-            min=1,
             help="Fit the GBM on its first window and every K-th after it; on the windows in "
             "between, its last fit forecasts from the window's own history (lags up to that "
             "cutoff), as statsforecast's cross_validation(refit=K). 1: fit it on every window.",
@@ -94,6 +93,7 @@ def backtest_cmd(
     from ml_core.forecasting.backtest import (
         BacktestSpec,
         backtest,
+        check_refit_every,
         resolve_models,
         selection_metrics,
     )
@@ -106,6 +106,7 @@ def backtest_cmd(
     # Settings first: a typo should not cost the time it takes to read a large file.
     spec = BacktestSpec(horizon=horizon, step=step, windows=windows, gap=gap)
     spec.check()
+    check_refit_every(refit_every)
     freq_ = check_freq(freq)
     chosen = resolve_models(_names(models) if models is not None else None, MODELS)
     series = load_series_csv(

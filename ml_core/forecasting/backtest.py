@@ -93,6 +93,12 @@ class BacktestSpec:
             )
 
 
+def check_refit_every(refit_every: int) -> None:
+    """One sentence if a backtest cannot refit every `refit_every` windows."""
+    if refit_every < 1:
+        raise BacktestError(f"Refit at least every 1 window, not every {refit_every}.")
+
+
 def cutoffs(last: pd.Timestamp, freq: str, spec: BacktestSpec) -> list[pd.Timestamp]:
     """The N cutoffs, oldest first: last - H periods, then S periods back each."""
     period = PERIOD[freq]
@@ -178,8 +184,7 @@ def backtest(
     gives.
     """
     spec.check()
-    if refit_every < 1:
-        raise BacktestError(f"Refit at least every 1 window, not every {refit_every}.")
+    check_refit_every(refit_every)
     if not models:
         raise BacktestError("Name at least one model.")
     frame = data.frame
