@@ -14,10 +14,10 @@ import typer
 from api.commands.common import JsonFlag, print_json, print_metrics_table, store
 from retail.errors import AisleError
 
-# The GBM's default refit interval in a backtest: its fits are most of a default backtest's
-# time (docs/BENCHMARKS.md, issue 24), and refitting every fourth window costs it little
-# accuracy there.
-REFIT_EVERY = 4
+# The GBM's default refit interval in a backtest: every window. Every 4th saves about 60% of
+# the GBM's time at 1,000 weekly series and costs it 0.4-0.7 points of WAPE on some panels
+# (docs/BENCHMARKS.md, issue 24); the default backtest is within its 10 minutes without it.
+REFIT_EVERY = 1
 
 forecast_app = typer.Typer(help="Forecast demand and backtest forecasters.", no_args_is_help=True)
 

@@ -278,7 +278,7 @@ def test_the_cli_trains_the_gbm_for_the_backtest_horizon(aisle: Aisle, tmp_path:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["by_step"]["gbm"]) == {str(h) for h in range(1, 17)}
-    assert metrics["backtest"]["refit_every"] == 4
+    assert metrics["backtest"]["refit_every"] == 1
 
 
 def test_auto_and_its_candidates_train_for_the_backtest_horizon(panel: pd.DataFrame) -> None:
