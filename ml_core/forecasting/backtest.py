@@ -93,6 +93,12 @@ class BacktestSpec:
             )
 
 
+def check_refit_every(refit_every: int) -> None:
+    """One sentence if a backtest cannot refit every `refit_every` windows."""
+    if refit_every < 1:
+        raise BacktestError(f"Refit at least every 1 window, not every {refit_every}.")
+
+
 def cutoffs(last: pd.Timestamp, freq: str, spec: BacktestSpec) -> list[pd.Timestamp]:
     """The N cutoffs, oldest first: last - H periods, then S periods back each."""
     period = PERIOD[freq]
@@ -149,6 +155,7 @@ def backtest(
     console: Console | None = None,
     n_jobs: int = 1,
     warm_start: bool = False,
+    refit_every: int = 1,
 ) -> BacktestResult:
     """Fit every model on every window and score its forecasts against the actuals.
 
@@ -167,11 +174,17 @@ def backtest(
     With `warm_start`, a model that can start from its previous fit (`WarmStartable`, the
     global model) is refitted window after window, each fit continuing from the one before;
     its forecasts then differ from a fresh fit's (see docs/BENCHMARKS.md for how much). With
-    `n_jobs` > 1 the other (model, window) fits run in worker processes meanwhile, n_jobs of
-    them in all counting the one that trains the warm-started models here; every forecast is
-    the one a fit in this process gives.
+    `refit_every` K > 1, a model that can forecast from data it was not fitted on
+    (`Forwardable`, the GBM) is fitted on its first window and every K-th after it, and in
+    between the last fit forecasts each window from that window's own history (its lags up to
+    the window's cutoff: nothing it should not see), as statsforecast's and mlforecast's
+    `cross_validation(refit=K)` do. With `n_jobs` > 1 the other (model, window) fits run in
+    worker processes meanwhile, n_jobs of them in all counting the one that trains the
+    warm-started and forwarded models here; every forecast is the one a fit in this process
+    gives.
     """
     spec.check()
+    check_refit_every(refit_every)
     if not models:
         raise BacktestError("Name at least one model.")
     frame = data.frame
@@ -194,7 +207,7 @@ def backtest(
     if not windows:
         raise BacktestError("No series has data at any cutoff, so there is nothing to score.")
 
-    plan = _Plan.of(models, warm_start, spec.horizon, windows)
+    plan = _Plan.of(models, warm_start, refit_every, spec.horizon, windows)
     # The earlier windows `auto` chooses by: fitted too, never scored.
     for cutoff in sorted(plan.cv_cutoffs - set(windows)):
         window = _window(data, cutoff, spec.horizon)
@@ -277,6 +290,15 @@ class WarmStartable(Protocol):
     warm_start: bool
 
 
+@runtime_checkable
+class Forwardable(Protocol):
+    """A forecaster whose fitted state can forecast from the end of data it was not fitted on
+    (statsforecast's `forward`): the backtest refits it every K windows and forwards it to the
+    windows in between."""
+
+    def forward(self, data: SeriesData) -> Forwardable: ...
+
+
 @dataclass(slots=True)
 class _Plan:
     """What a backtest fits: `runs` (name -> factory), each fitted once per scored window, and
@@ -287,7 +309,12 @@ class _Plan:
     scored: list[str]
     runs: dict[str, Callable[..., Forecaster]]
     chained: set[str]
-    """Runs fitted as one warm-started model, window after window."""
+    """Runs fitted as one model, window after window: warm-started, forwarded, or both."""
+    warm: set[str]
+    """Chained runs whose refits start from the previous fit."""
+    forwarded: set[str]
+    """Chained runs refitted every `refit_every` windows and forwarded to the others."""
+    refit_every: int
     ensembles: dict[str, tuple[Ensemble, dict[str, str]]]
     """Scored ensemble -> (the ensemble, member name -> the run holding its forecasts)."""
     autos: dict[str, tuple[Callable[[], CvChooser], dict[str, str]]]
@@ -309,11 +336,23 @@ class _Plan:
         cls,
         models: Mapping[str, Callable[..., Forecaster]],
         warm_start: bool,
+        refit_every: int,
         horizon: int,
         windows: Mapping[pd.Timestamp, tuple[SeriesData, pd.DataFrame]],
     ) -> _Plan:
         runs: dict[str, Callable[..., Forecaster]] = {}
         chained: set[str] = set()
+        warm: set[str] = set()
+        forwarded: set[str] = set()
+
+        def chain(run: str, model: Forecaster) -> None:
+            if warm_start and isinstance(model, WarmStartable):
+                warm.add(run)
+            if refit_every > 1 and isinstance(model, Forwardable):
+                forwarded.add(run)
+            if run in warm | forwarded:
+                chained.add(run)
+
         ensembles: dict[str, tuple[Ensemble, dict[str, str]]] = {}
         autos: dict[str, tuple[Callable[[], CvChooser], dict[str, str]]] = {}
         cv: dict[str, dict[pd.Timestamp, list[pd.Timestamp]]] = {}
@@ -344,14 +383,23 @@ class _Plan:
                 cv[name] = {c: model.cv_cutoffs(train) for c, (train, _) in windows.items()}
             else:
                 runs[name] = factory
-                if warm_start and isinstance(model, WarmStartable):
-                    chained.add(name)
+                chain(name, model)
         for run, factory in members.items():
             if run not in runs:
                 runs[run] = factory
-                if warm_start and isinstance(factory(), WarmStartable):
-                    chained.add(run)
-        return cls(list(models), runs, chained, ensembles, autos, cv, list(windows))
+                chain(run, factory())
+        return cls(
+            list(models),
+            runs,
+            chained,
+            warm,
+            forwarded,
+            refit_every,
+            ensembles,
+            autos,
+            cv,
+            list(windows),
+        )
 
     @property
     def combined(self) -> list[str]:
@@ -499,16 +547,16 @@ def _execute(
     chains = [run for run in plan.runs if run in plan.chained]
     workers = min(n_jobs - 1, len(jobs))
     if workers < 1:
-        previous: dict[str, Forecaster] = {}
+        serial = {run: _Chain(plan, run) for run in chains}
         for cutoff, (train, future) in windows.items():
             for run in plan.runs:
                 if cutoff not in fits[run]:
                     continue
-                model = previous.get(run) or plan.runs[run]()
-                if run in plan.chained:
-                    model.warm_start = True  # type: ignore[attr-defined]
-                    previous[run] = model
-                record(run, cutoff, *_fit_predict_window(model, train, future, horizon))
+                if run in serial:
+                    record(run, cutoff, *serial[run].step(train, future, horizon))
+                else:
+                    model = plan.runs[run]()
+                    record(run, cutoff, *_fit_predict_window(model, train, future, horizon))
         return
 
     done: queue.Queue[tuple[str, pd.Timestamp, _Fitted | BaseException]] = queue.Queue()
@@ -535,14 +583,13 @@ def _execute(
         def chain() -> None:
             try:
                 for run in chains:
-                    model = plan.runs[run]()
-                    model.warm_start = True  # type: ignore[attr-defined]
+                    chained = _Chain(plan, run)
                     for cutoff, (train, future) in windows.items():
                         if stop.is_set():
                             return
                         if cutoff not in fits[run]:
                             continue
-                        done.put((run, cutoff, _fit_predict_window(model, train, future, horizon)))
+                        done.put((run, cutoff, chained.step(train, future, horizon)))
                 # Done with the chains: take over the tasks no worker has started yet.
                 for future, (run, cutoff) in reversed(list(futures.items())):
                     if stop.is_set():
@@ -568,6 +615,29 @@ def _execute(
             stop.set()
             for future in futures:
                 future.cancel()
+
+
+class _Chain:
+    """A chained run's one model, window after window: fitted on its first window and on every
+    `refit_every`-th after it if it is forwarded (on every window if not), warm-started if it
+    is warm, and forwarded to the windows in between."""
+
+    def __init__(self, plan: _Plan, run: str) -> None:
+        self.model = plan.runs[run]()
+        if run in plan.warm:
+            self.model.warm_start = True  # type: ignore[attr-defined]
+        self.every = plan.refit_every if run in plan.forwarded else 1
+        self.windows = 0
+
+    def step(self, train: SeriesData, future: pd.DataFrame, horizon: int) -> _Fitted:
+        refit = self.windows % self.every == 0
+        self.windows += 1
+        if refit:
+            return _fit_predict_window(self.model, train, future, horizon)
+        started = time.thread_time()
+        forwarded = cast(Forwardable, self.model).forward(train)
+        forecast = cast(Forecaster, forwarded).predict(horizon, future.drop(columns="step"))
+        return forecast, time.thread_time() - started
 
 
 def _fit_predict_window(

@@ -161,11 +161,14 @@ class _StatsForecastModel(Forecaster):
         forecast.meta["fallback"] = [str(i) for i in fallback_ids]
         return forecast
 
-    def _statsforecast(self, train: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    def _statsforecast(
+        self, train: pd.DataFrame, horizon: int, model: Any | None = None
+    ) -> pd.DataFrame:
+        """statsforecast's forecast of `model` (this class's own by default) on `train`."""
         from statsforecast import StatsForecast
         from statsforecast.models import Naive
 
-        model = self._model(self.season_length_)
+        model = model if model is not None else self._model(self.season_length_)
         sf = StatsForecast(
             models=[model],
             freq="D" if self.freq_ == "D" else "7D",
@@ -214,15 +217,63 @@ def _quantile_ratios(train: pd.DataFrame) -> pd.DataFrame:
     return ratios
 
 
+def without_season(train: pd.DataFrame, season_length: int) -> set[str]:
+    """The series whose history shows no season of `season_length` periods: at least two
+    seasons long, with the autocorrelation at that lag inside the 90% band (the test by which
+    statsforecast's Theta, after Hyndman's forecast::thetaf, decides not to deseasonalise).
+    A shorter history cannot tell, and is not listed."""
+    from scipy.stats import norm
+    from statsmodels.tsa.stattools import acf
+
+    m = season_length
+    flat = set()
+    for uid, y in train.groupby(ID, sort=True)[Y]:
+        values = y.to_numpy(dtype=float)
+        if len(values) < 2 * m:
+            continue
+        if values.max() == values.min():
+            flat.add(uid)
+            continue
+        r = acf(values, nlags=m, fft=False)[1:]
+        stat = np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(values))
+        if np.abs(r[-1]) / stat <= norm.ppf(0.95):
+            flat.add(uid)
+    return flat
+
+
 class AutoETS(_StatsForecastModel):
-    """statsforecast's AutoETS: error, trend and season chosen per series by AICc."""
+    """statsforecast's AutoETS: error, trend and season chosen per series by AICc.
+
+    With a season longer than `LONG_SEASON` periods (weekly data's 52), the series whose two
+    seasons or more show none (`without_season`) choose among the non-seasonal models only
+    (model "ZZN"); the others search every model, as before. A seasonal ETS carries one
+    initial state per period of the season, which the optimiser fits with the rest: with 52
+    that search was most of a backtest's ETS time and, on series without a season, won
+    nothing (docs/BENCHMARKS.md, issue 24). R's forecast::ets does not search such seasons.
+    """
+
+    # forecast::ets's limit: seasons up to this long are searched for every series.
+    LONG_SEASON: ClassVar[int] = 24
 
     name: ClassVar[str] = "ets"
 
-    def _model(self, season_length: int) -> Any:
+    def _model(self, season_length: int, components: str = "ZZZ") -> Any:
         from statsforecast.models import AutoETS as _AutoETS
 
-        return _AutoETS(season_length=season_length, alias="fc")
+        return _AutoETS(season_length=season_length, model=components, alias="fc")
+
+    def _statsforecast(
+        self, train: pd.DataFrame, horizon: int, model: Any | None = None
+    ) -> pd.DataFrame:
+        if model is not None or self.season_length_ <= self.LONG_SEASON:
+            return super()._statsforecast(train, horizon, model)
+        plain = train[ID].isin(without_season(train, self.season_length_))
+        parts = []
+        for chosen, components in ((~plain, "ZZZ"), (plain, "ZZN")):
+            if chosen.any():
+                model = self._model(self.season_length_, components)
+                parts.append(super()._statsforecast(train[chosen], horizon, model))
+        return pd.concat(parts, ignore_index=True)
 
 
 class Theta(_StatsForecastModel):

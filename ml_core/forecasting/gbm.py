@@ -232,20 +232,62 @@ class GBMForecaster(Forecaster):
             self._train(lgb, full.X, z, {"objective": "quantile", "alpha": q}, rounds)
             for q in QUANTILES
         ]
-        # What predict needs is read off the panel now: the panel itself is not kept.
+        self._read_origin(frame, panel)
+        self.train_rows_ = len(full.y)
+        self.forwarded_ = False
+        del self._price_design  # the training rows' prices; predict reads `future`
+        del self._datasets
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def forward(self, data: SeriesData) -> Self:
+        """The fitted trees set to forecast from the end of `data`: each series' features are
+        read off its own history in `data` (lags, levels, usual prices, static codes), the
+        trees, transform, conformal shifts and covariate standardisation stay as they were
+        fitted (statsforecast's `forward`; mlforecast's `predict(new_df=...)`). A backtest
+        refitting every K windows forecasts the windows in between this way: a model trained
+        at an earlier cutoff, fed nothing past the window's own cutoff. Series the fit never
+        saw are forecast too; a static value it never saw is missing to the trees."""
+        if not hasattr(self, "point_"):
+            raise NotFittedError("GBMForecaster.forward called before fit")
+        check_training_data(data)
+        if tuple(data.future_exog) != self.future_exog_ or (
+            tuple(data.static_cols) != self.static_cols_
+        ):
+            raise ValueError(
+                "forward needs the covariates and static columns the model was fitted on: "
+                f"{list(self.future_exog_)} and {list(self.static_cols_)}"
+            )
+        started = time.perf_counter()
+        frame = data.frame
+        panel = build_panel(
+            frame,
+            data.freq,
+            self.future_exog_,
+            self.exog_mean_,
+            self.exog_std_,
+            self.horizon_,
+            self.spec_.fourier_terms,
+        )
+        self.ids_ = panel.ids
+        self._series_codes(data, panel.ids)
+        self.usual_price_ = self._usual_prices(frame, panel.ids)
+        self._read_origin(frame, panel)
+        self.forwarded_ = True
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _read_origin(self, frame: pd.DataFrame, panel: Panel) -> None:
+        """What predict needs, read off the panel at each series' last period: the panel
+        itself is not kept."""
         rows = np.arange(len(panel.ids))
         origin = panel.last
         hist, scale, exog_level = history_features(panel, self.spec_, rows, origin)
         self.history_features_ = hist
         self.scale_ = scale
         self.exog_level_ = exog_level
-        self.year_ago_ = year_ago_features(panel, self.spec_, rows, origin, horizon, scale)
-        self.index_ = future_index(frame, horizon, data.freq)
-        self.train_rows_ = len(full.y)
-        del self._price_design  # the training rows' prices; predict reads `future`
-        del self._datasets
-        self.fit_seconds_ = time.perf_counter() - started
-        return self
+        self.year_ago_ = year_ago_features(panel, self.spec_, rows, origin, self.horizon_, scale)
+        self.index_ = future_index(frame, self.horizon_, self.freq_)
 
     def _cross_validate(
         self,
@@ -296,45 +338,44 @@ class GBMForecaster(Forecaster):
 
     def _fit_statics(self, data: SeriesData, ids: np.ndarray) -> None:
         """Integer codes of each static column (and the id), LightGBM's categorical features."""
-        statics = data.statics().reindex(ids)
-        columns = [statics[c].astype(str).to_numpy() for c in self.static_cols_]
-        names = list(self.static_cols_)
-        if self.id_feature:
-            columns.append(np.asarray(ids, dtype=str))
-            names.append(ID)
         self.vocabularies_ = {
             name: {v: i for i, v in enumerate(sorted(set(col)))}
-            for name, col in zip(names, columns, strict=True)
+            for name, col in self._static_values(data, ids).items()
         }
-        self.codes_ = np.column_stack(
-            [
-                np.array([self.vocabularies_[n][v] for v in col], dtype=np.float32)
-                for n, col in zip(names, columns, strict=True)
-            ]
-            or [np.zeros((len(ids), 0), dtype=np.float32)]
-        ).reshape(len(ids), len(names))
         group = self.price_group or (self.static_cols_[0] if self.static_cols_ else None)
         if group is not None and group not in self.static_cols_:
             raise ValueError(f"price_group {group!r} is not one of the static columns")
         self.group_ = group
+        self._series_codes(data, ids)
+
+    def _static_values(self, data: SeriesData, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Each static column's value per series (and the id, with `id_feature`), as text."""
+        statics = data.statics().reindex(ids)
+        values = {c: statics[c].astype(str).to_numpy() for c in self.static_cols_}
+        if self.id_feature:
+            values[ID] = np.asarray(ids, dtype=str)
+        return values
+
+    def _series_codes(self, data: SeriesData, ids: np.ndarray) -> None:
+        """Each series' static codes by the fitted vocabularies (NaN, missing to LightGBM, for
+        a value they lack) and its price group."""
+        values = self._static_values(data, ids)
+        self.codes_ = np.column_stack(
+            [
+                np.array([self.vocabularies_[name].get(v, np.nan) for v in col], dtype=np.float32)
+                for name, col in values.items()
+            ]
+            or [np.zeros((len(ids), 0), dtype=np.float32)]
+        ).reshape(len(ids), len(values))
         self.group_of_ = (
-            statics[group].astype(str).to_numpy()
-            if group is not None
-            else np.zeros(len(ids), dtype=str)
+            values[self.group_] if self.group_ is not None else np.zeros(len(ids), dtype=str)
         )
 
     def _fit_prices(self, frame: pd.DataFrame, panel: Panel) -> None:
         """Each price column's usual value per series (its median over the training data) and
         the dense relative prices the training rows read."""
         self.price_cols_ = tuple(c for c in self.future_exog_ if is_price_column(c))
-        by_series = frame.groupby(ID, sort=True)
-        self.usual_price_ = np.column_stack(
-            [
-                by_series[c].median().reindex(panel.ids).to_numpy(dtype=float)
-                for c in self.price_cols_
-            ]
-            or [np.zeros((len(panel.ids), 0))]
-        ).reshape(len(panel.ids), len(self.price_cols_))
+        self.usual_price_ = self._usual_prices(frame, panel.ids)
         # Raw (unstandardised) prices on the panel's grid, to divide by the usual price.
         n, width = len(panel.ids), len(panel.grid)
         if not self.price_cols_:
@@ -352,6 +393,14 @@ class GBMForecaster(Forecaster):
         # every series of the segment, not only those of one batch of training rows.
         grid = np.broadcast_to(panel.grid[None, :], (n, width))
         self._price_design = self._price_features(np.arange(n), prices, grid)
+
+    def _usual_prices(self, frame: pd.DataFrame, ids: np.ndarray) -> np.ndarray:
+        """(series, price columns): each series' median price over `frame`."""
+        by_series = frame.groupby(ID, sort=True)
+        return np.column_stack(
+            [by_series[c].median().reindex(ids).to_numpy(dtype=float) for c in self.price_cols_]
+            or [np.zeros((len(ids), 0))]
+        ).reshape(len(ids), len(self.price_cols_))
 
     # ------------------------------------------------------------------------------- design
 
@@ -640,5 +689,6 @@ class GBMForecaster(Forecaster):
                 "quantile_shift": [round(float(v), 4) for v in self.quantile_shift_],
                 "train_rows": self.train_rows_,
                 "warm_started": self.warm_started_,
+                "forwarded": self.forwarded_,
             },
         )

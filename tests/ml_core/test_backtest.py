@@ -414,6 +414,7 @@ def test_the_cli_writes_forecasts_metrics_and_a_self_contained_report(
         (["--windows", "0"], "windows must be at least 1"),
         (["--step", "0"], "step must be at least 1"),
         (["--gap", "7"], "gap must be at least 0 and less than the horizon (7)"),
+        (["--refit-every", "0"], "Refit at least every 1 window, not every 0"),
         (["--windows", "40"], "need at least"),
         (["--freq", "M"], "Unknown frequency 'M'"),
         (["--future-exog", "cat"], "'cat0' in column 'cat' is not a number"),

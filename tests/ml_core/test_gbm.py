@@ -13,9 +13,17 @@ import pandas as pd
 import pytest
 from typer.testing import Result
 
-from ml_core.forecasting.backtest import BacktestSpec, WarmStartable, backtest
+from ml_core.forecasting.backtest import (
+    BacktestError,
+    BacktestSpec,
+    Forwardable,
+    WarmStartable,
+    _window,
+    backtest,
+)
 from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, NotFittedError, SeriesData, Y
 from ml_core.forecasting.gbm import TRANSFORMS, GBMForecaster
+from ml_core.forecasting.metrics import CUTOFF
 from ml_core.forecasting.models import MODELS
 from ml_core.forecasting.selection import AutoForecaster
 
@@ -165,12 +173,53 @@ def test_a_warm_refit_keeps_the_cv_choice_and_learns_the_new_data(panel: pd.Data
     assert errors[0] < 1.1 * errors[1]
 
 
+def _upto(panel: pd.DataFrame, last: pd.Timestamp) -> SeriesData:
+    frame = panel[panel[DS] <= last].reset_index(drop=True)
+    return SeriesData(frame, "W", ("promo", "price"), ("store", "category"))
+
+
+def test_forward_forecasts_from_the_new_data_with_the_fitted_trees(panel: pd.DataFrame) -> None:
+    end = panel[DS].max() - pd.Timedelta(weeks=HORIZON)
+    future = panel[panel[DS] > end]
+    earlier = end - pd.Timedelta(weeks=8)
+    model = GBMForecaster(**FAST).fit(_upto(panel, earlier))
+    # The backtest forwards such a model to the windows between its refits (--refit-every).
+    assert isinstance(model, Forwardable)
+    own = model.predict(HORIZON, panel[panel[DS] > earlier])
+    trees = model.point_
+    # Forwarded to the data it was fitted on, it forecasts what its fit did.
+    again = model.forward(_upto(panel, earlier)).predict(HORIZON, panel[panel[DS] > earlier])
+    np.testing.assert_allclose(again.mean, own.mean)
+    np.testing.assert_allclose(again.p90, own.p90)
+    # Forwarded to 8 more weeks, it forecasts from their end with the same trees, and about as
+    # well as a fit on them.
+    ahead = model.forward(_upto(panel, end)).predict(HORIZON, future)
+    assert model.point_ is trees and ahead.meta["forwarded"] is True
+    cold = GBMForecaster(**FAST).fit(_upto(panel, end)).predict(HORIZON, future)
+    np.testing.assert_array_equal(ahead.unique_id, cold.unique_id)
+    np.testing.assert_array_equal(ahead.ds, cold.ds)
+    rows = pd.MultiIndex.from_arrays([cold.unique_id, cold.ds])
+    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
+    errors = [np.abs(actual - f.mean).sum() for f in (ahead, cold)]
+    assert errors[0] < 1.15 * errors[1]
+    # A series the fit never saw, in a store it never saw, is forecast too.
+    newcomer = panel[panel[ID] == "tea-0@north"].assign(**{ID: "tea-9@east", "store": "east"})
+    grown = pd.concat([panel, newcomer], ignore_index=True)
+    forecast = model.forward(_upto(grown, end)).predict(HORIZON, grown[grown[DS] > end])
+    assert "tea-9@east" in set(forecast.unique_id)
+    assert np.isfinite(forecast.mean).all()
+
+
 def test_bad_calls_say_what_is_wrong(
     fitted: tuple[GBMForecaster, pd.DataFrame, pd.DataFrame],
 ) -> None:
     model, _, test = fitted
     with pytest.raises(NotFittedError):
         GBMForecaster().predict(3)
+    with pytest.raises(NotFittedError):
+        GBMForecaster().forward(SeriesData(test, "W"))
+    with pytest.raises(ValueError, match="forward needs the covariates"):
+        model.forward(SeriesData(test[[ID, DS, Y]], "W"))
     with pytest.raises(ValueError, match="horizon must be between 1 and 6"):
         model.predict(HORIZON + 1, test)
     with pytest.raises(ValueError, match="future covariates"):
@@ -229,6 +278,7 @@ def test_the_cli_trains_the_gbm_for_the_backtest_horizon(aisle: Aisle, tmp_path:
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["by_step"]["gbm"]) == {str(h) for h in range(1, 17)}
+    assert metrics["backtest"]["refit_every"] == 1
 
 
 def test_auto_and_its_candidates_train_for_the_backtest_horizon(panel: pd.DataFrame) -> None:
@@ -249,3 +299,43 @@ def test_auto_and_its_candidates_train_for_the_backtest_horizon(panel: pd.DataFr
     model = AutoForecaster(registry=MODELS, candidates=("gbm",), horizon=16).fit(train)
     assert [m.horizon_ for m in model.models_] == [16]  # type: ignore[attr-defined]
     assert model.cv_cutoffs_[-1] == result.cutoffs[0] - pd.Timedelta(weeks=16)
+
+
+def test_a_backtest_refits_the_gbm_every_k_windows_and_forwards_it_between(
+    panel: pd.DataFrame,
+) -> None:
+    data = SeriesData(
+        panel[panel[ID].str.startswith(("tea", "jam"))],
+        "W",
+        ("promo", "price"),
+        ("store", "category"),
+    )
+    spec = BacktestSpec(horizon=HORIZON, step=4, windows=3)
+    models = {"seasonal_naive": MODELS["seasonal_naive"], "gbm": lambda: GBMForecaster(**FAST)}
+    every = backtest(data, models, spec, show_progress=False, refit_every=1, n_jobs=1)
+    serial = backtest(data, models, spec, show_progress=False, refit_every=2, n_jobs=1)
+    # In worker processes the GBM's windows are still one model's, in order.
+    pooled = backtest(data, models, spec, show_progress=False, refit_every=2, n_jobs=2)
+    # What it stands for: fitted on the first and third windows, and on the second the first
+    # window's fit forecasts from the second window's own history.
+    model = GBMForecaster(**FAST)
+    for i, cutoff in enumerate(serial.cutoffs):
+        window = _window(data, cutoff, HORIZON)
+        assert window is not None
+        train, future = window
+        model = model.fit(train) if i % 2 == 0 else model.forward(train)
+        expected = model.predict(HORIZON, future.drop(columns="step")).mean
+        for result in (serial, pooled):
+            rows = result.forecasts[
+                (result.forecasts["model"] == "gbm") & (result.forecasts[CUTOFF] == cutoff)
+            ]
+            np.testing.assert_allclose(rows["y_hat"].to_numpy(), expected, rtol=1e-6)
+        refitted = every.forecasts[
+            (every.forecasts["model"] == "gbm") & (every.forecasts[CUTOFF] == cutoff)
+        ]
+        assert np.allclose(refitted["y_hat"].to_numpy(), expected) == (i % 2 == 0)
+    # The models that cannot be forwarded are fitted on every window either way.
+    naive = [r.forecasts[r.forecasts["model"] == "seasonal_naive"] for r in (every, serial)]
+    pd.testing.assert_frame_equal(naive[0], naive[1])
+    with pytest.raises(BacktestError, match="every 1 window, not every 0"):
+        backtest(data, models, spec, show_progress=False, refit_every=0)
