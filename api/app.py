@@ -12,6 +12,7 @@ output) never sees a stack trace.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import logging
@@ -346,6 +347,10 @@ def _open_state(
             _open_shared(services)
             # Before /ready says ready: the first turn must not pay for first reads.
             log.info("assistant warmed up: %s", loaded.warm_up())
+            # The models, vocabulary and indexes loaded above are millions of objects that live
+            # as long as the process: left to the collector, every full collection walks them
+            # all and stops every request while it does. Frozen, it walks only what came after.
+            gc.freeze()
             return loaded
 
         loader = AssistantLoader.start(build)
