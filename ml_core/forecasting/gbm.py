@@ -172,6 +172,19 @@ class GBMForecaster(Forecaster):
 
     # ----------------------------------------------------------------------------------- fit
 
+    def _panel(self, data: SeriesData) -> Panel:
+        """The dense panel of `data` with the fitted covariate scaling, `horizon_` periods past
+        its last date."""
+        return build_panel(
+            data.frame,
+            data.freq,
+            self.future_exog_,
+            self.exog_mean_,
+            self.exog_std_,
+            self.horizon_,
+            self.spec_.fourier_terms,
+        )
+
     def fit(self, data: SeriesData) -> Self:
         import lightgbm as lgb
 
@@ -194,15 +207,7 @@ class GBMForecaster(Forecaster):
             self.exog_std_ = np.where(std > 0, std, 1.0)
         else:
             self.exog_mean_, self.exog_std_ = np.zeros(0), np.ones(0)
-        panel = build_panel(
-            frame,
-            data.freq,
-            self.future_exog_,
-            self.exog_mean_,
-            self.exog_std_,
-            horizon,
-            self.spec_.fourier_terms,
-        )
+        panel = self._panel(data)
         self.ids_ = panel.ids
         self.history_width_ = n_history_features(self.spec_, len(self.future_exog_))
         self.step_width_ = n_step_features(
@@ -260,15 +265,7 @@ class GBMForecaster(Forecaster):
             )
         started = time.perf_counter()
         frame = data.frame
-        panel = build_panel(
-            frame,
-            data.freq,
-            self.future_exog_,
-            self.exog_mean_,
-            self.exog_std_,
-            self.horizon_,
-            self.spec_.fourier_terms,
-        )
+        panel = self._panel(data)
         self.ids_ = panel.ids
         self._series_codes(data, panel.ids)
         self.usual_price_ = self._usual_prices(frame, panel.ids)
