@@ -53,13 +53,20 @@ def resolve_store(ctx: ToolContext, session: Session, store_id: str | None) -> L
     return check_store(session, store_id)
 
 
+def stores_by_name(session: Session) -> list[Location]:
+    """Every store (not the online channel), by name: where stock can be looked up."""
+    return list(
+        session.scalars(
+            select(Location).where(Location.kind == "store").order_by(Location.name, Location.id)
+        )
+    )
+
+
 def _which_store(session: Session) -> ToolError:
     """The question for someone with no store of their own (a shopper with no home store): in
     plain words, naming the stores and how to ask again, since the answer shows a shopper this
     sentence as written; the ids an LLM brain passes as `store_id` are in the details."""
-    stores = session.scalars(
-        select(Location).where(Location.kind == "store").order_by(Location.name, Location.id)
-    ).all()
+    stores = stores_by_name(session)
     if not stores:
         return invalid("Which store? No home store of yours is on record, and we have no stores.")
     names = [s.name for s in stores]

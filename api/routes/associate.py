@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from sqlalchemy import select
 
 from api.auth import RoleGuard
 from api.deps import SessionDep, ToolRunner
@@ -20,7 +19,7 @@ from api.schemas import AUTH_ERRORS, StorePublic, error_responses
 from retail.store.models import Location
 from tools.base import Principal
 from tools.customers import MIN_SEARCH_CHARS, CustomerProfile, CustomerSearch
-from tools.inventory import StockNearby, Substitutes
+from tools.inventory import StockNearby, Substitutes, stores_by_name
 from tools.recommendations import Recommendations
 
 router = APIRouter(prefix="/v1", tags=["associate"])
@@ -47,8 +46,7 @@ Tools = Annotated[ToolRunner, Depends(_tools)]
 )
 def list_stores(session: SessionDep, principal: Associate) -> list[Location]:
     """Every store by name, with the id `store_id` takes: where stock can be looked up."""
-    stores = select(Location).where(Location.kind == "store").order_by(Location.name, Location.id)
-    return list(session.scalars(stores))
+    return stores_by_name(session)
 
 
 @router.get("/stock", operation_id="getStock", response_model=StockNearby, responses=ERRORS)
