@@ -21,7 +21,15 @@ from ml_core.forecasting.backtest import (
     _window,
     backtest,
 )
-from ml_core.forecasting.base import DS, ID, QUANTILE_FIELDS, NotFittedError, SeriesData, Y
+from ml_core.forecasting.base import (
+    DS,
+    ID,
+    QUANTILE_FIELDS,
+    Forecast,
+    NotFittedError,
+    SeriesData,
+    Y,
+)
 from ml_core.forecasting.gbm import TRANSFORMS, GBMForecaster
 from ml_core.forecasting.metrics import CUTOFF
 from ml_core.forecasting.models import MODELS
@@ -165,12 +173,19 @@ def test_a_warm_refit_keeps_the_cv_choice_and_learns_the_new_data(panel: pd.Data
     # Its trees are trained on the new data: it forecasts from the new end, as a cold fit does,
     # and about as well.
     cold = GBMForecaster(**FAST).fit(upto(end)).predict(HORIZON, future)
-    np.testing.assert_array_equal(refit.unique_id, cold.unique_id)
-    np.testing.assert_array_equal(refit.ds, cold.ds)
-    rows = pd.MultiIndex.from_arrays([cold.unique_id, cold.ds])
-    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
-    errors = [np.abs(actual - f.mean).sum() for f in (refit, cold)]
+    errors = _absolute_errors(future, refit, cold)
     assert errors[0] < 1.1 * errors[1]
+
+
+def _absolute_errors(future: pd.DataFrame, *forecasts: Forecast) -> list[float]:
+    """Each forecast's summed absolute error against `future`, the forecasts on the same rows."""
+    first = forecasts[0]
+    for other in forecasts[1:]:
+        np.testing.assert_array_equal(other.unique_id, first.unique_id)
+        np.testing.assert_array_equal(other.ds, first.ds)
+    rows = pd.MultiIndex.from_arrays([first.unique_id, first.ds])
+    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
+    return [float(np.abs(actual - f.mean).sum()) for f in forecasts]
 
 
 def _upto(panel: pd.DataFrame, last: pd.Timestamp) -> SeriesData:
@@ -196,11 +211,7 @@ def test_forward_forecasts_from_the_new_data_with_the_fitted_trees(panel: pd.Dat
     ahead = model.forward(_upto(panel, end)).predict(HORIZON, future)
     assert model.point_ is trees and ahead.meta["forwarded"] is True
     cold = GBMForecaster(**FAST).fit(_upto(panel, end)).predict(HORIZON, future)
-    np.testing.assert_array_equal(ahead.unique_id, cold.unique_id)
-    np.testing.assert_array_equal(ahead.ds, cold.ds)
-    rows = pd.MultiIndex.from_arrays([cold.unique_id, cold.ds])
-    actual = future.set_index([ID, DS])[Y].reindex(rows).to_numpy()
-    errors = [np.abs(actual - f.mean).sum() for f in (ahead, cold)]
+    errors = _absolute_errors(future, ahead, cold)
     assert errors[0] < 1.15 * errors[1]
     # A series the fit never saw, in a store it never saw, is forecast too.
     newcomer = panel[panel[ID] == "tea-0@north"].assign(**{ID: "tea-9@east", "store": "east"})
