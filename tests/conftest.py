@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,13 +39,20 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def _create_postgres_database() -> tuple[str, str]:
+def _create_postgres_database(template: str | None = None) -> tuple[str, str]:
+    """A new database, empty or a copy of `template` (a file copy on the server: a fraction of
+    what running the migrations again costs)."""
     name = f"aisle_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
     admin.dispose()
-    return name, POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    return name, _postgres_url(name)
+
+
+def _postgres_url(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _drop_postgres_database(name: str) -> None:
@@ -54,13 +62,63 @@ def _drop_postgres_database(name: str) -> None:
     admin.dispose()
 
 
+class MigratedTemplates:
+    """One database per backend migrated once per test process; a test that asks for the
+    `engine` fixture starts from a copy of it. Running every migration for each of some 800
+    database tests cost minutes of the suite; the migrations themselves are tested from an empty
+    database (tests/retail/test_store_schema.py) and by every test that asks for `db_url` alone."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.sqlite: Path | None = None
+        self.postgres: str | None = None
+
+    def sqlite_copy(self, target: Path) -> None:
+        if self.sqlite is None:
+            self.sqlite = self.folder / "migrated.db"
+            _migrate(f"sqlite:///{self.sqlite}")
+        shutil.copyfile(self.sqlite, target)
+
+    def postgres_template(self) -> str:
+        if self.postgres is None:
+            name, url = _create_postgres_database()
+            _migrate(url)  # disposed: a template must have no open connection when copied
+            self.postgres = name
+        return self.postgres
+
+
+def _migrate(url: str) -> None:
+    eng = make_engine(url)
+    try:
+        upgrade(eng)
+    finally:
+        eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplates]:
+    templates = MigratedTemplates(tmp_path_factory.mktemp("migrated"))
+    yield templates
+    if templates.postgres is not None:
+        _drop_postgres_database(templates.postgres)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database (no tables) on each backend; dropped after the test."""
+def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_templates: MigratedTemplates
+) -> Iterator[str]:
+    """A database on each backend, dropped after the test: empty (no tables), or already
+    migrated when the test also asks for `engine`."""
+    migrated = "engine" in request.fixturenames
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'aisle.db'}"
+        path = tmp_path / "aisle.db"
+        if migrated:
+            migrated_templates.sqlite_copy(path)
+        yield f"sqlite:///{path}"
         return
-    name, url = _create_postgres_database()
+    name, url = _create_postgres_database(
+        migrated_templates.postgres_template() if migrated else None
+    )
     try:
         yield url
     finally:
@@ -69,7 +127,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def engine(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """A migrated, empty database. The var folder is the test's own too: what code under test
+    """A migrated, empty database (a copy of the migrated template; `upgrade` finds it at the
+    newest revision and does nothing). The var folder is the test's own too: what code under test
     writes beside the database (the audit log's signing key and checkpoints) must not land in,
     or be read from, the working tree's var/."""
     monkeypatch.setenv("AISLE_VAR_DIR", str(tmp_path / "var"))
