@@ -208,6 +208,17 @@ def _some_of(values: Sequence[str], most: int) -> str:
 
 
 def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    text, dialogue = _search_results(output, dialogue)
+    left_out = dialogue.slots.get("negative_prices") or []
+    if left_out:
+        said = " and ".join(f"“{words}”" for words in left_out)
+        text = f"A price can't be below zero, so I left {said} out of the search. {text}"
+    return text, dialogue
+
+
+def _search_results(
+    output: Mapping[str, Any], dialogue: DialogueState
+) -> tuple[str, DialogueState]:
     products = output.get("products", [])
     query = output.get("query", {})
     first_type = str(products[0].get("category") or "").lower() if products else ""

@@ -195,6 +195,8 @@ class LocalBrain:
             slots["order_request"] = text
         slots["order_question"] = order_question(text) if reading.intent == "order_status" else None
         slots["asks_sale"] = reading.rule == "on_sale"
+        # A bound below zero is left out of the search, and the answer says so (`compose`).
+        slots["negative_prices"] = reading.query.negative_prices
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
             slots.pop("order_items", None)
