@@ -185,7 +185,10 @@ class ReportPublic(BaseModel):
     alpha: float
     units: dict[str, int]
     visits: dict[str, int]
-    srm_p_value: float
+    srm_p_value: float | None = Field(
+        description="The sample-ratio check's p-value; null while an arm expects too few units "
+        "to check (none logged yet included)."
+    )
     srm_mismatch: bool
     mixed_units: int
     results: list[ArmResultPublic]

@@ -82,9 +82,11 @@
       ["Status", `${report.experiment.status}, ${report.experiment.audience === "simulated" ? "simulated visits only" : "live visitors"}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
       ["Control", report.control],
       ["Arms", arms.join("; ")],
-      ["Sample ratio", report.srm_mismatch
-        ? `MISMATCH (p = ${number(report.srm_p_value, 4)}): the split is not what the weights ask for; do not trust the results`
-        : `as the weights ask (p = ${number(report.srm_p_value, 3)})`],
+      ["Sample ratio", report.srm_p_value === null
+        ? (Object.values(report.units).some((n) => n > 0) ? "not checked yet: too few units to check the split" : "not checked yet: no visit logged")
+        : report.srm_mismatch
+          ? `MISMATCH (p = ${number(report.srm_p_value, 4)}): the split is not what the weights ask for; do not trust the results`
+          : `as the weights ask (p = ${number(report.srm_p_value, 3)})`],
       ["Planned sample", planned],
       ["Units in two arms", report.mixed_units ? number(report.mixed_units) : null],
     ]);

@@ -75,3 +75,31 @@ def test_an_evaluator_reads_an_experiments_report_and_its_plot(
         f"On {last}: control {ctr['control_value']:.1%}"
     )
     expect(box.get_by_text("Revenue per visit must not drop more than 5.0% (ease)")).to_be_visible()
+
+
+@pytest.fixture
+def quiet_experiment(site: Site) -> Iterator[str]:
+    """A running experiment with no visit logged yet; removed afterwards."""
+    arms = [{"name": "control", "weight": 1}, {"name": "ease", "weight": 1}]
+    exp = create_experiment(
+        site.engine, name="quiet grid e2e", layer="e2e-quiet", arms=arms, primary_metric="ctr",
+        created_by="evaluator:e2e",
+    )  # fmt: skip
+    start_experiment(site.engine, exp.id)
+    try:
+        yield exp.id
+    finally:
+        with transaction(site.engine) as session:
+            session.execute(delete(Experiment).where(Experiment.id == exp.id))
+
+
+def test_a_report_with_no_visit_says_the_split_is_not_checked_yet(
+    page: Page, site: Site, quiet_experiment: str
+) -> None:
+    page.goto("/experiments")
+    sign_in(page, demo_user(site, "evaluator"))
+    row = page.get_by_role("row").filter(has_text="quiet grid e2e")
+    row.get_by_role("button", name="Show the report of quiet grid e2e").click()
+    box = page.locator("#report")
+    # No "as the weights ask (p = 1.000)", which reads as a check passed on no data.
+    expect(fact(box, "Sample ratio")).to_have_text("not checked yet: no visit logged")

@@ -338,3 +338,12 @@ def test_the_relative_interval_p_value_and_arm_values_tell_one_story(cuped: bool
             assert -1.0 <= low <= r.rel_diff <= high
             # The interval excludes no change exactly when the test rejects it.
             assert (low > 0 or high < 0) == r.significant, (seed, r)
+
+
+def test_the_split_is_not_checked_on_no_units_or_too_few() -> None:
+    # No visit logged: nothing was checked, which is no pass either.
+    assert srm_check({"control": 0, "ease": 0}, {"control": 1, "ease": 1}) == (None, False)
+    # 4 and 2 units expect 3 each: too few for the chi-square approximation.
+    assert srm_check([4, 2], [1, 1]) == (None, False)
+    p_value, mismatch = srm_check([60, 40], [1, 1])
+    assert p_value is not None and not mismatch
