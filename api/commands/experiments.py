@@ -232,7 +232,9 @@ def print_report(report: ExperimentReport) -> None:
                 format_metric(metric, r["abs_diff"]),
                 _interval(metric, r["abs_ci"]),
                 relative,
-                f"{r['p_value']:.3g}" + (" (significant)" if r["significant"] else ""),
+                "not tested: " + r["too_few"]
+                if r["p_value"] is None
+                else f"{r['p_value']:.3g}" + (" (significant)" if r["significant"] else ""),
                 cut,
             )
         print_table(table)
