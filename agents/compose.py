@@ -208,6 +208,17 @@ def _some_of(values: Sequence[str], most: int) -> str:
 
 
 def _search(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    text, dialogue = _search_results(output, dialogue)
+    left_out = dialogue.slots.get("negative_prices") or []
+    if left_out:
+        said = " and ".join(f"“{words}”" for words in left_out)
+        text = f"A price can't be below zero, so I left {said} out of the search. {text}"
+    return text, dialogue
+
+
+def _search_results(
+    output: Mapping[str, Any], dialogue: DialogueState
+) -> tuple[str, DialogueState]:
     products = output.get("products", [])
     query = output.get("query", {})
     first_type = str(products[0].get("category") or "").lower() if products else ""
@@ -814,6 +825,35 @@ def _update(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, Di
     return f"Done. {changes}", dialogue
 
 
+def _account(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, DialogueState]:
+    """What is on file for the shopper, and how to change the one thing they can change here."""
+    address = output.get("default_address")
+    where = (
+        ", ".join(
+            str(address[k])
+            for k in ("address1", "address2", "city", "state", "zip", "country")
+            if address.get(k)
+        )
+        if address
+        else "none on file"
+    )
+    # In words ("your Visa credit card ending 1234"), never the tools' ids.
+    methods = [
+        str(m["description"]) for m in output.get("payment_methods", []) if m.get("description")
+    ]
+    lines = [
+        f"- Name: {output.get('name') or 'none on file'}",
+        f"- E-mail: {output.get('email') or 'none on file'}",
+        f"- Default address: {where}",
+        f"- Payment methods: {'; '.join(methods) if methods else 'none on file'}",
+    ]
+    return (
+        "Here is what we have on file for you:\n" + "\n".join(lines) + "\nTo change your "
+        "default address, tell me the new one in full (street, city, state and ZIP).",
+        dialogue,
+    )
+
+
 # What an order request reads before it writes: the shopper's orders, one order, the account.
 ORDER_LOOKUPS = frozenset({"my_orders", "my_account", "order_details"})
 # Tools whose answers are about products: their products become the turn's product cards.
@@ -846,6 +886,7 @@ COMPOSERS: dict[str, Composer] = {
     "find_customers": _customers,
     "why_short": _shortage,
     "my_orders": _orders,
+    "my_account": _account,
     "order_details": _order,
     "cancel_order": _update,
     "modify_order_address": _update,

@@ -25,7 +25,7 @@ from agents.brains.base import Brain
 from agents.checkpoint import compile_with
 from agents.guard import check_answer
 from agents.nlu.acts import classify
-from agents.state import ConfirmationReply, ConversationState, Message, PendingAction
+from agents.state import ConfirmationReply, ConversationState, Message, PendingAction, ToolLine
 from retail.audit import append_event
 from tools.base import ToolContext, ToolOutcome, ToolSpec, invoke, invoke_confirmed
 from tools.catalog import listed_cards, product_cards
@@ -170,6 +170,7 @@ def guard(state: ConversationState, runtime: Runtime[TurnContext]) -> dict[str, 
             cards=product_cards(ctx.engine, answer.products, listed=listed),
             citations=answer.citations,
             quick_replies=answer.quick_replies,
+            tools=[ToolLine.of(o) for o in state.outcomes],
             asks_confirmation=bool(dialogue.pending_actions),
             answers_confirmation=_reply(dialogue.answered),
         )

@@ -228,7 +228,9 @@ def _for_decision(
     """The proposal as the pricing manager is shown it: one line, and the figures behind it."""
     expected = detail.expected
     units = (
-        f"expected {expected.units:.1f} of {detail.stock or 0:.0f} units sold, " if expected else ""
+        f"expected {expected.units_text} of {detail.stock or 0:.0f} units sold, "
+        if expected
+        else ""
     )
     summary = (
         f"{detail.product} in zone {detail.location_id}: {brief.current_price:.2f} -> "

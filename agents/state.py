@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from retail.product_query import ProductQuery
-from tools.base import ToolOutcome
+from tools.base import CallStatus, ToolOutcome
 from tools.catalog import ProductCard
 
 # How a person's message answered the write the assistant had asked them to confirm: anything
@@ -105,9 +105,29 @@ class DialogueState(BaseModel):
         return self.pending_actions[0] if self.pending_actions else None
 
 
+class ToolLine(BaseModel):
+    """A tool an answer used, as the page's status line under it says: what it did, how it
+    ended and how long it took (never its arguments)."""
+
+    id: str = Field(description="The call's id, as its tool_start and tool_call events gave it.")
+    name: str
+    status: CallStatus
+    latency_ms: float
+
+    @classmethod
+    def of(cls, outcome: ToolOutcome) -> ToolLine:
+        return cls(
+            id=outcome.call_id,
+            name=outcome.name,
+            status=outcome.status,
+            latency_ms=round(outcome.latency_ms, 2),
+        )
+
+
 class Message(BaseModel):
     """One message of a thread. An assistant's keeps what its answer showed beside the text, so
-    that a thread read back (a page reloaded) shows the same cards, sources and buttons."""
+    that a thread read back (a page reloaded) shows the same tool lines, cards, sources and
+    buttons."""
 
     role: Literal["user", "assistant"]
     content: str
@@ -117,6 +137,9 @@ class Message(BaseModel):
     )
     citations: list[Citation] = Field(default_factory=list)
     quick_replies: list[str] = Field(default_factory=list)
+    tools: list[ToolLine] = Field(
+        default_factory=list, description="The tools the answer used, in the order they ran."
+    )
     asks_confirmation: bool = Field(
         default=False, description="The answer asked the person to confirm a write (yes or no)."
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from agents.assistant import MAX_MESSAGE_CHARS, REQUEST_CHARS, ConfirmationState
-from agents.state import Citation, ConfirmationReply
+from agents.state import Citation, ConfirmationReply, ToolLine
 from tools.catalog import ProductCard
 from tools.forecasting import ForecastDay, ForecastRange, SalesDay
 from tools.pricing import PricingProposalDetail
@@ -139,8 +139,8 @@ class FinalEvent(BaseModel):
 
 
 class ThreadMessage(BaseModel):
-    """A message as the page shows it again: an answer with its cards, sources and, for one that
-    asked to confirm a write, what became of it."""
+    """A message as the page shows it again: an answer with its tool lines, cards, sources and,
+    for one that asked to confirm a write, what became of it."""
 
     role: Literal["user", "assistant"]
     content: str
@@ -149,6 +149,9 @@ class ThreadMessage(BaseModel):
     )
     citations: list[Citation] = Field(default_factory=list)
     quick_replies: list[str] = Field(default_factory=list)
+    tool_calls: list[ToolLine] = Field(
+        default_factory=list, description="The answer's tool status lines, as first shown."
+    )
     confirmation: ConfirmationState | None = Field(
         default=None,
         description="For an answer that asked to confirm a write: pending (no reply yet), "

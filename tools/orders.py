@@ -886,8 +886,10 @@ class AddressPublic(_Out):
 
 
 class MyAccount(_Out):
-    """The shopper's own default address and payment methods."""
+    """What the shop keeps on the shopper: name, e-mail, default address and payment methods."""
 
+    name: str
+    email: str | None
     default_address: AddressPublic | None
     payment_methods: list[PaymentMethodPublic]
 
@@ -912,10 +914,14 @@ def _address_public(address: Address) -> AddressPublic:
 
 @tool(roles=["shopper"])
 def my_account(ctx: ToolContext) -> MyAccount:
-    """Your default address and your payment methods (ids, card brand and last four digits,
-    gift card balances): what a payment or address change names."""
+    """What the shop has on file for you: your name, e-mail, default address and payment
+    methods (ids, card brand and last four digits, gift card balances), which a payment or
+    address change names."""
     customer_id = _customer_id(ctx, "my_account")
     with Session(ctx.engine) as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise not_found(f"No customer {customer_id}.")
         address = session.scalars(
             select(Address).where(Address.customer_id == customer_id, Address.is_default)
         ).first()
@@ -925,6 +931,8 @@ def my_account(ctx: ToolContext) -> MyAccount:
             .order_by(PaymentMethod.id)
         ).all()
         return MyAccount(
+            name=f"{customer.first_name} {customer.last_name}".strip(),
+            email=customer.email,
             default_address=_address_public(address) if address else None,
             payment_methods=[
                 PaymentMethodPublic(

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from ml_core.pricing.guardrails import (
     money,
     percent,
     rung_prices,
+    units_text,
 )
 from ml_core.pricing.planning import PricingData, load_pricing_data, plan_markdowns
 from ml_core.pricing.served import elasticity_champion
@@ -441,6 +442,21 @@ class ExpectedOutcome(_Output):
     leftover_note: str | None = Field(
         None, description="The units left and their worth in words, when they move the value."
     )
+
+    # The unit figures as the proposal's sentences say them (`units_text`): the page shows
+    # these, so it never rounds a recorded 103.25 one way while the text rounds it the other.
+    # Always made from the figures (`_said`), so a text can never disagree with its number.
+    units_text: str = Field(description="`units` as every text says it, to one decimal.")
+    keep_units_text: str = Field(description="`keep_units` as every text says it.")
+    leftover_text: str = Field(description="`leftover` as every text says it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _said(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        figures = ("units", "keep_units", "leftover")
+        return {**data, **{f"{k}_text": units_text(data[k]) for k in figures if k in data}}
 
 
 class GuardrailCheckView(_Output):

@@ -47,6 +47,8 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "return_items": ("my_orders", "order_details", "return_order_items"),
     "exchange_items": ("my_orders", "order_details", "exchange_order_items"),
     "modify_order": ("my_orders", "order_details", "my_account"),
+    # What is on file for the shopper, read only ("what address do you have for me?").
+    "account": ("my_account",),
     "customer_profile": ("customer_profile",),
     "find_customer": ("find_customers", "customer_profile"),
     "customer_recommendations": ("customer_recommendations",),
@@ -193,6 +195,8 @@ class LocalBrain:
             slots["order_request"] = text
         slots["order_question"] = order_question(text) if reading.intent == "order_status" else None
         slots["asks_sale"] = reading.rule == "on_sale"
+        # A bound below zero is left out of the search, and the answer says so (`compose`).
+        slots["negative_prices"] = reading.query.negative_prices
         if reading.slots.order_id:
             slots["order_id"] = reading.slots.order_id
             slots.pop("order_items", None)
@@ -273,6 +277,8 @@ class LocalBrain:
                 _call("answer_from_documents", question=question, doc_type="policy", k=3)
                 for question in questions(text)
             ]
+        if intent == "account":
+            return [_call("my_account")]
         if intent == "order_status":
             if slots.order_id:
                 return [_call("order_details", order_id=slots.order_id)]

@@ -672,9 +672,10 @@ def plan(text: str, outcomes: Sequence[ToolOutcome]) -> Plan:
             listed = ", ".join(
                 f"{o['order_id']} ({', '.join(o.get('product_names', []))})" for o in fits[:6]
             )
+            statuses = " or ".join(STATUS_FOR[action.kind])
             return Plan(
-                question=f"Which order do you mean? Your {'/'.join(STATUS_FOR[action.kind])} "
-                f"orders: {listed or 'none'}."
+                question=f"Which order do you mean? Your orders that are {statuses}: "
+                f"{listed or 'none'}."
             )
         targets.append((action, [chosen[0]["order_id"]]))
     missing = sorted(

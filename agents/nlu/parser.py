@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from agents.brains.orders import read_actions
+from agents.brains.orders import address_of, read_actions
 from agents.nlu.acts import classify
 from agents.nlu.intents import (
     Encoder,
@@ -147,6 +147,38 @@ _CHANGES_PAYMENT = re.compile(
     r"\b(?:change|switch|swap|instead|update|replace|rather|move)\b|\buse (?:my|the|a|another)\b",
     re.I,
 )
+# What the shop keeps on a shopper ("my address", "the e-mail you have for me", "what's on
+# file"): asked about, the account answers it; asked to be changed, the order requests do.
+_ACCOUNT_THING = (
+    r"(?:account|profile|(?:personal |contact |account )?(?:details|info(?:rmation)?)"
+    r"|(?:default |home |shipping |billing |delivery |postal )?address(?:es)?|e-?mail(?: address)?"
+    r"|phone(?: number)?|payment (?:methods?|options|details)|(?:saved |gift )?cards?"
+    r"|(?:gift card )?balance)"
+)
+_ACCOUNT = re.compile(
+    # Theirs by the possessive ("my address", "my saved cards") ...
+    rf"\bmy (?:own |current |saved |default |registered )?(?:{_ACCOUNT_THING}|name)\b"
+    # ... or as what the shop holds for them ("the address you have for me", "on file", "the
+    # cards I have saved"; not "the address I have to send it to").
+    rf"|\b{_ACCOUNT_THING}\b[^.?!]{{0,30}}?\b(?:on file|(?:(?:do|did) )?(?:you|we) (?:have|hold"
+    r"|keep|store)(?: on file)?(?: for| on| about)? me|for me|i have(?! to\b)"
+    r"|have i (?:got|saved|stored))\b"
+    r"|\bwhat (?:do|did) you (?:have|know|hold|keep|store) (?:on|about) me\b"
+    r"|\bwhat(?:'s| is) on file\b",
+    re.I,
+)
+# A question, or a request to be shown or told: what asks what is held, not for a change.
+_ASKS_WHAT = re.compile(
+    r"^\W*(?:(?:please|hi|hey|hello|ok(?:ay)?|so|and|also)\W+)*(?:what|which|whats|where|who|is"
+    r"|are|do|does|did|have|has|can|could|would|show|tell|list|give|remind|check|let me see)\b",
+    re.I,
+)
+# Words that ask for a change to what is held ("update my address", "I moved", "use my visa").
+_CHANGE_WORDS = re.compile(
+    r"\b(?:chang\w*|updat\w*|switch\w*|set|replac\w*|edit\w*|correct|fix|mov(?:e|ed|ing)"
+    r"|new|add|remov\w*|delet\w*|use|instead|different)\b",
+    re.I,
+)
 OrderQuestion = Literal["return_by", "shipped", "paid", "paid_with"]
 _ON_SALE = re.compile(
     r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
@@ -188,6 +220,21 @@ def asks_own_order(text: str) -> bool:
     if _RULE_TOPIC.search(text) or _SHOPPING.search(text):
         return False
     return bool(_PAID.search(text) or _PAID_WITH.search(text) or _OWN_ORDER.search(text))
+
+
+def asks_own_account(text: str) -> bool:
+    """Whether a message asks what the shop has on file for the shopper (their address, e-mail,
+    payment methods, "what is in my account?") without asking to change it or naming an order:
+    a read of the account, not an address or payment change."""
+    if not (_ACCOUNT.search(text) and _ASKS_WHAT.search(text)):
+        return False
+    if _CHANGE_WORDS.search(text) or address_of(text) or _mentions_order(text):
+        return False
+    if _RETURN_WORD.search(text):
+        # "how long does a refund to my card take?" asks about the rules, not the account.
+        return False
+    # "which card did I pay with?" asks about an order's payment, not the account.
+    return not (_PAID.search(text) or _PAID_WITH.search(text))
 
 
 def asks_recommendations(text: str) -> bool:
@@ -361,6 +408,9 @@ class Nlu:
             # shop's rules answer, whatever product type the question names ("the warranty on
             # the second one" asks about a product shown).
             return "policy"
+        if "account" in allowed and asks_own_account(text):
+            # "what address do you have for me?": read what is on file, change nothing.
+            return "account"
         actions = read_actions(text)
         # "what did I pay for ..." reads as a payment change to the action reader; it is not.
         paid = bool(_PAID.search(text) or _PAID_WITH.search(text))

@@ -99,6 +99,15 @@ _BOUNDED_MONEY_WORDS = re.compile(
     r"(?!\s*(?:-|\s)(?:person|people|man|year|yr|piece|pack|percent|%))",
     re.I,
 )
+# A bound on a price below zero ("under $-5", "over minus 10"): no price meets it, so it is
+# no budget; the answer says it was left out rather than drop it unsaid.
+_NEGATIVE = re.compile(
+    r"\b(under|sub|below|less than|cheaper than|no more than|not more than|at most|max(?:imum)?"
+    r"|up to|within|over|above|more than|at least|starting at|min(?:imum)?|around|about"
+    r"|budget (?:of|is)|between)\s*(?:-\s?[$£€]?|[$£€]\s?-|minus\s+[$£€]?)\s?(\d+(?:\.\d{1,2})?)"
+    r"(?:\s?(?:dollars?|bucks|usd))?",
+    re.I,
+)
 # A band around an approximate price: "around $80" takes $64 to $96.
 AROUND_BAND = 0.2
 _CHEAP = re.compile(r"\b(?:cheap|inexpensive|affordable|budget|low[- ]cost|bargain)\b", re.I)
@@ -347,6 +356,8 @@ class QueryReading:
     max_price: float | None = None
     sort: Sort | None = None
     count: int | None = None
+    negative_prices: list[str] = field(default_factory=list)
+    """Bounds said below zero ("under $-5"): no budget, left out of the query and said so."""
     cheaper: bool = False
     pricier: bool = False
     other_words: list[str] = field(default_factory=list)
@@ -908,6 +919,10 @@ class QueryParser:
     # -- the parts of `read` -------------------------------------------------------------
 
     def _prices(self, rest: str, reading: QueryReading) -> str:
+        for negative in _NEGATIVE.finditer(rest):
+            # Said back without a currency sign, which would read as a price of the catalogue.
+            reading.negative_prices.append(f"{negative.group(1)} -{negative.group(2)}")
+        rest = _NEGATIVE.sub(" ", rest)
         rest = _MONEY_WORDS.sub(lambda m: f"{_TENS[m.group(1).lower()]} {m.group(2)}", rest)
         rest = _BOUNDED_MONEY_WORDS.sub(lambda m: f"{m.group(1)} {_TENS[m.group(2).lower()]}", rest)
         if m := _BETWEEN.search(rest):

@@ -190,8 +190,13 @@ def print_report(report: ExperimentReport) -> None:
         units, visits = report.units[a["name"]], report.visits[a["name"]]
         arms.add_row(a["name"], f"{a['weight']:g}", f"{units:,}", f"{visits:,}")
     print_table(arms)
-    verdict = "MISMATCH: the split is not what the weights ask for" if report.srm_mismatch else "ok"
-    typer.echo(f"sample ratio check: p = {report.srm_p_value:.3g} ({verdict})")
+    if report.srm_p_value is None:
+        typer.echo("sample ratio check: not yet, too few units to check the split")
+    else:
+        verdict = (
+            "MISMATCH: the split is not what the weights ask for" if report.srm_mismatch else "ok"
+        )
+        typer.echo(f"sample ratio check: p = {report.srm_p_value:.3g} ({verdict})")
     if report.results:
         table = Table(title=f"arms against {report.control} (primary: {e['primary_metric']})")
         interval = f"{1 - report.alpha:.0%} interval"
@@ -227,7 +232,9 @@ def print_report(report: ExperimentReport) -> None:
                 format_metric(metric, r["abs_diff"]),
                 _interval(metric, r["abs_ci"]),
                 relative,
-                f"{r['p_value']:.3g}" + (" (significant)" if r["significant"] else ""),
+                "not tested: " + r["too_few"]
+                if r["p_value"] is None
+                else f"{r['p_value']:.3g}" + (" (significant)" if r["significant"] else ""),
                 cut,
             )
         print_table(table)

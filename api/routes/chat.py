@@ -245,8 +245,9 @@ async def get_thread(
     assistant: AssistantDep,
     pool: ChatPoolDep,
 ) -> ThreadPublic:
-    """A conversation's messages, oldest first, each answer with its product cards, sources and
-    what became of a write it asked to confirm; only the person who started it may read it."""
+    """A conversation's messages, oldest first, each answer with its tool lines, product cards,
+    sources and what became of a write it asked to confirm; only the person who started it may
+    read it."""
     messages = await asyncio.get_running_loop().run_in_executor(
         pool, thread_messages, assistant, thread_id, principal
     )
@@ -259,6 +260,7 @@ async def get_thread(
                 products=m.cards,
                 citations=m.citations,
                 quick_replies=m.quick_replies,
+                tool_calls=m.tools,
                 confirmation=confirmation,
             )
             for m, confirmation in zip(messages, confirmation_states(messages), strict=True)

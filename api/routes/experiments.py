@@ -113,11 +113,18 @@ class ArmResultPublic(BaseModel):
         description="Fieller's interval of rel_diff: excludes 0 exactly when p < alpha; null "
         "when the control is too uncertain to bound it."
     )
-    p_value: float
+    p_value: float | None = Field(
+        description="Null when the counts are too small for the test (`too_few` says why)."
+    )
     significant: bool
     cuped: bool
     variance_reduction: float | None = Field(
         description="1 - Var(adjusted difference) / Var(plain difference)."
+    )
+    too_few: str | None = Field(
+        default=None,
+        description="Why the metric is not tested yet: too few events for the normal "
+        "approximation; null when tested.",
     )
 
 
@@ -185,7 +192,10 @@ class ReportPublic(BaseModel):
     alpha: float
     units: dict[str, int]
     visits: dict[str, int]
-    srm_p_value: float
+    srm_p_value: float | None = Field(
+        description="The sample-ratio check's p-value; null while an arm expects too few units "
+        "to check (none logged yet included)."
+    )
     srm_mismatch: bool
     mixed_units: int
     results: list[ArmResultPublic]

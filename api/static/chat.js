@@ -1,7 +1,8 @@
 /* The storefront's chat widget: sends a message to POST /v1/chat, streams the answer in, shows
    each tool the assistant used (in plain words, styled by what its outcome means), the products
    it found as cards and quick replies; the thread id is kept so a reload shows the conversation,
-   cards, sources and any confirmation (still waiting, done, or declined), and goes on with it. */
+   tool lines, cards, sources and any confirmation (still waiting, done, or declined), and goes
+   on with it. */
 "use strict";
 
 (() => {
@@ -265,7 +266,12 @@
       const data = await api(`/v1/threads/${encodeURIComponent(thread)}`);
       for (const m of data.messages || []) {
         if (m.role === "user") userBubble(m.content);
-        else if (m.role === "assistant") finish(assistantBubble(), m, m.confirmation);
+        else if (m.role === "assistant") {
+          const bubble = assistantBubble();
+          // The status lines the answer streamed with, as they ended.
+          for (const call of m.tool_calls || []) toolLine(bubble, call);
+          finish(bubble, m, m.confirmation);
+        }
       }
       // Suggestions of older answers would answer older questions: only the newest keeps them.
       [...log.querySelectorAll(".quick")].slice(0, -1).forEach((q) => q.querySelectorAll("button").forEach((b) => (b.disabled = true)));

@@ -69,8 +69,9 @@
       // which differ from the plain ones beside them: show the pair the change is of.
       { label: "Relative", value: (r) => signed(r.rel_diff), num: true },
       { label: "CUPED-adjusted values", value: (r) => (r.cuped ? `${show(r.metric, r.adjusted_control_value)} vs ${show(r.metric, r.adjusted_value)}` : "not adjusted"), num: true },
-      { label: `${number((1 - report.alpha) * 100)}% interval`, value: (r) => (r.rel_ci ? `${signed(r.rel_ci[0])} to ${signed(r.rel_ci[1])}` : r.rel_diff === null ? "–" : "unbounded: too few control events"), num: true },
-      { label: "p-value", value: (r) => el("span", { class: r.significant ? "ok" : null, text: (r.p_value < 0.001 ? "< 0.001" : number(r.p_value, 3)) + (r.significant ? " significant" : "") }), num: true },
+      // Too few events for the test (the server's one rule, `too_few`): no interval, no p-value.
+      { label: `${number((1 - report.alpha) * 100)}% interval`, value: (r) => (r.rel_ci ? `${signed(r.rel_ci[0])} to ${signed(r.rel_ci[1])}` : r.rel_diff === null || r.too_few ? "–" : "unbounded: too few control events"), num: true },
+      { label: "p-value", value: (r) => (r.p_value === null ? `not tested: ${r.too_few}` : el("span", { class: r.significant ? "ok" : null, text: (r.p_value < 0.001 ? "< 0.001" : number(r.p_value, 3)) + (r.significant ? " significant" : "") })), num: true },
       { label: "CUPED variance cut", value: (r) => (r.variance_reduction === null ? "–" : percent(r.variance_reduction)), num: true },
     ], report.results);
   }
@@ -82,9 +83,11 @@
       ["Status", `${report.experiment.status}, ${report.experiment.audience === "simulated" ? "simulated visits only" : "live visitors"}, layer ${report.experiment.layer}, ${percent(report.experiment.traffic)} of its traffic`],
       ["Control", report.control],
       ["Arms", arms.join("; ")],
-      ["Sample ratio", report.srm_mismatch
-        ? `MISMATCH (p = ${number(report.srm_p_value, 4)}): the split is not what the weights ask for; do not trust the results`
-        : `as the weights ask (p = ${number(report.srm_p_value, 3)})`],
+      ["Sample ratio", report.srm_p_value === null
+        ? (Object.values(report.units).some((n) => n > 0) ? "not checked yet: too few units to check the split" : "not checked yet: no visit logged")
+        : report.srm_mismatch
+          ? `MISMATCH (p = ${number(report.srm_p_value, 4)}): the split is not what the weights ask for; do not trust the results`
+          : `as the weights ask (p = ${number(report.srm_p_value, 3)})`],
       ["Planned sample", planned],
       ["Units in two arms", report.mixed_units ? number(report.mixed_units) : null],
     ]);

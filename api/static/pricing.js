@@ -122,14 +122,16 @@
     }[p.expected_of] || "Expected outcome";
     const a = p.proposed_expected;
     return el("div", {}, el("h3", { text: heading }), facts([
-      ["Units sold", `${number(x.units, 1)} (${number(x.keep_units, 1)} keeping today's price)`],
+      // Unit figures as the server's sentences say them (one rounding, `units_text`), never
+      // rounded again here: JavaScript rounds 103.25 up where the "Why" text says 103.2.
+      ["Units sold", `${x.units_text} (${x.keep_units_text} keeping today's price)`],
       // The units left are part of the value (at salvage, under cost, for a margin): the
       // server's note says what they add, so a negative margin explains itself.
       [`Expected ${valueName}`, `${amount(x.value)} (${amount(x.keep_value)} keeping today's price)${x.leftover_note ? `; ${x.leftover_note}` : ""}`],
       [`Gain in ${valueName} over keeping today's price`, signed(x.gain)],
-      ["Left at the end", `${number(x.leftover, 1)} units`],
+      ["Left at the end", `${x.leftover_text} units`],
       p.expected_of === "edited path" && a
-        ? ["The agent's plan, before the edit", `${number(a.units, 1)} units, ${valueName} ${amount(a.value)}, gain ${signed(a.gain)}, ${number(a.leftover, 1)} left`]
+        ? ["The agent's plan, before the edit", `${a.units_text} units, ${valueName} ${amount(a.value)}, gain ${signed(a.gain)}, ${a.leftover_text} left`]
         : null,
     ].filter(Boolean)));
   }

@@ -59,7 +59,8 @@ class ExperimentReport:
     alpha: float
     units: dict[str, int]
     visits: dict[str, int]
-    srm_p_value: float
+    # None while the arms hold too few units to check the split (`srm_check`).
+    srm_p_value: float | None
     srm_mismatch: bool
     # Units served more than one arm (an assignment that changed while running); counted in
     # the arm they were served first.

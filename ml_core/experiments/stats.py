@@ -58,6 +58,20 @@ REQUIRED = ("unit_id", "arm", DENOMINATOR, *NUMERATORS.values())
 # a strict threshold keeps false alarms rare while a real 52/48 split of 20,000 units (p ~ 1e-8)
 # still fires.
 SRM_ALPHA = 0.001
+# The z-test of the delta method, its intervals and the chi-square SRM check all lean on the
+# normal approximation, which small counts break: six visitors can give p = 0.003. The one rule
+# for "enough data", the textbook np >= 5 and n(1 - p) >= 5: a metric is tested only when each
+# arm has at least MIN_COUNT events (clicks, add-to-carts, purchases; purchases for revenue) and
+# MIN_COUNT visits without one, and the split is checked only when each arm expects MIN_COUNT
+# units.
+MIN_COUNT = 5
+# The events whose count decides whether a metric can be tested (revenue comes with purchases).
+EVENTS = {**NUMERATORS, "revenue_per_visit": "purchases"}
+EVENT_WORDS = {
+    "clicks": "clicks",
+    "add_to_carts": "add-to-carts",
+    "purchases": "purchases",
+}
 
 
 @dataclass(frozen=True)
@@ -83,11 +97,14 @@ class ArmResult:
     # None when the control's rate is too uncertain to bound the ratio (Fieller's set is
     # unbounded); the lower end is never below -100%, the rates being non-negative.
     rel_ci: tuple[float, float] | None
-    p_value: float
+    # None when the counts are too small for the test (`too_few` says why): no p-value then,
+    # no interval of the relative difference, and never significant.
+    p_value: float | None
     significant: bool
     cuped: bool
     # 1 - Var(adjusted difference) / Var(plain difference); None without CUPED.
     variance_reduction: float | None
+    too_few: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +169,24 @@ def _cuped_theta(a: _ArmSample, b: _ArmSample) -> np.ndarray | None:
     )
 
 
+def too_few_to_test(metric: str, arms: Mapping[str, pd.DataFrame]) -> str | None:
+    """Why the arms' counts are too small for the normal approximation of `metric`'s test
+    (`MIN_COUNT`), in words; None when they are enough."""
+    events = EVENTS[metric]
+    short = []
+    for name, units in arms.items():
+        happened = float(units[events].sum())
+        without = float(units[DENOMINATOR].sum()) - happened
+        if happened < MIN_COUNT or without < MIN_COUNT:
+            short.append(f"{name} has {happened:g} in {float(units[DENOMINATOR].sum()):g} visits")
+    if not short:
+        return None
+    return (
+        f"too few {EVENT_WORDS[events]} to test yet ({'; '.join(short)}): each arm needs "
+        f"{MIN_COUNT} visits with one and {MIN_COUNT} without"
+    )
+
+
 def _p_value(diff: float, se: float) -> float:
     if se == 0:
         return 1.0 if diff == 0 else 0.0
@@ -205,10 +240,10 @@ def _compare(
     z = stats.norm.ppf(1 - alpha / 2)
     se = math.sqrt(var_t + var_c)
     rel_diff = adjusted_t / adjusted_c - 1 if adjusted_c > 0 else None
-    rel_ci = (
-        _ratio_interval(adjusted_t, adjusted_c, var_t, var_c, z) if rel_diff is not None else None
-    )
-    p_value = _p_value(diff, se)
+    too_few = too_few_to_test(metric, {arm: treated, control: baseline})
+    testable = rel_diff is not None and too_few is None
+    rel_ci = _ratio_interval(adjusted_t, adjusted_c, var_t, var_c, z) if testable else None
+    p_value = None if too_few else _p_value(diff, se)
     return ArmResult(
         metric=metric,
         arm=arm,
@@ -224,9 +259,10 @@ def _compare(
         rel_diff=rel_diff,
         rel_ci=rel_ci,
         p_value=p_value,
-        significant=p_value < alpha,
+        significant=p_value is not None and p_value < alpha,
         cuped=theta is not None,
         variance_reduction=reduction,
+        too_few=too_few,
     )
 
 
@@ -264,9 +300,11 @@ def compare_arms(
 
 def srm_check(
     counts: Sequence[int] | Mapping[str, int], weights: Sequence[float] | Mapping[str, float]
-) -> tuple[float, bool]:
+) -> tuple[float | None, bool]:
     """(p-value, mismatch) of the chi-square test of the units each arm got against the split
-    the weights ask for; mismatch at p < SRM_ALPHA. Mappings are matched by arm name."""
+    the weights ask for; mismatch at p < SRM_ALPHA. Mappings are matched by arm name. The
+    p-value is None, and no mismatch declared, while an arm expects fewer than MIN_COUNT units
+    (none logged yet, or too few for the chi-square approximation): nothing was checked."""
     if isinstance(counts, Mapping):
         if not isinstance(weights, Mapping):
             raise AisleError("Give the counts and the weights both by arm name, or both as lists.")
@@ -280,9 +318,9 @@ def srm_check(
         )
     if len(observed) != len(shares) or len(observed) < 2:
         raise AisleError("The SRM check needs one count and one weight for each of 2+ arms.")
-    if observed.sum() == 0:
-        return 1.0, False
     expected = observed.sum() * shares / shares.sum()
+    if expected.min() < MIN_COUNT:
+        return None, False
     p_value = float(stats.chisquare(observed, f_exp=expected).pvalue)
     return p_value, p_value < SRM_ALPHA
 

@@ -50,6 +50,14 @@ def percent(fraction: float, *, signed: bool = False) -> str:
     return f"{fraction:+.1%}" if signed else f"{fraction:.1%}"
 
 
+def units_text(count: float) -> str:
+    """A number of units as every pricing text and page shows it, to one decimal ("103.2",
+    "1,204.6"), from the figure a proposal records (to 2 places). One rounding, Python's, here
+    only: the page shows this text rather than rounding the number again (JavaScript rounds
+    103.25 up, Python to even), so a sentence and a table never differ by 0.1."""
+    return f"{round(count, 2):,.1f}"
+
+
 def money(amount: float, *, signed: bool = False) -> str:
     """An amount of money as every pricing text shows it: "$4,857.27", "-$585.08", "+$12.00"."""
     sign = "-" if amount < 0 else "+" if signed else ""

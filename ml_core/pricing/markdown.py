@@ -54,6 +54,7 @@ from ml_core.pricing.guardrails import (
     ladder_price,
     money,
     step_violations,
+    units_text,
 )
 
 Objective = Literal["margin", "revenue", "clearance"]
@@ -218,8 +219,8 @@ def _leftover_note(
         "clearance": f"each counted as its list price lost ({money(-worth)})",
     }[objective]
     return (
-        f"includes {left:.1f} unsold units {each}: {money(left * worth)} "
-        f"({keep_left:.1f} units, {money(keep_left * worth)}, keeping today's price)"
+        f"includes {units_text(left)} unsold units {each}: {money(left * worth)} "
+        f"({units_text(keep_left)} units, {money(keep_left * worth)}, keeping today's price)"
     )
 
 

@@ -47,6 +47,7 @@ from ml_core.pricing.guardrails import (
     change_history,
     money,
     percent,
+    units_text,
 )
 from ml_core.pricing.markdown import (
     Binding,
@@ -482,7 +483,7 @@ def explain(
     """One paragraph a pricing manager can check against the numbers; `elasticity` is the
     estimate as the proposal records it (rounded once), `leftover_note` what the units left add
     to the value (`expected_figures`)."""
-    left = f"{plan.leftover:.1f} of {item.stock:.0f} units left"
+    left = f"{units_text(plan.leftover)} of {item.stock:.0f} units left"
     if leftover_note:
         left += f"; the value {leftover_note}"
     steps = []
@@ -500,8 +501,8 @@ def explain(
         f"{money(first)} ({percent(first / item.current_price - 1, signed=True)}) at "
         f"{zone.in_words()}; path: "
         f"{'; '.join(steps)}. "
-        f"Over {item.horizon} weeks: expected {sum(plan.units):.1f} units and value "
-        f"{money(plan.value)} vs {plan.keep_units:.1f} units and {money(plan.keep_value)} "
+        f"Over {item.horizon} weeks: expected {units_text(sum(plan.units))} units and value "
+        f"{money(plan.value)} vs {units_text(plan.keep_units)} units and {money(plan.keep_value)} "
         f"keeping the price ({money(plan.gain, signed=True)}); {left}. "
         f"Elasticity {elasticity:.{ELASTICITY_DECIMALS}f}. "
         f"Guardrails that held the plan back: {binding}."

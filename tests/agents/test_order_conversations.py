@@ -23,7 +23,16 @@ from retail.audit import verify_chain
 from retail.importers.common import PreparedImport, write_import
 from retail.importers.tau2 import prepare_tau2
 from retail.settings import Settings
-from retail.store.models import AuditEvent, Fulfillment, Order, OrderItem, PaymentMethod, Variant
+from retail.store.models import (
+    Address,
+    AuditEvent,
+    Customer,
+    Fulfillment,
+    Order,
+    OrderItem,
+    PaymentMethod,
+    Variant,
+)
 from tools.base import Principal, Services
 
 SHOPPER = Principal.parse("shopper:olivia_ito_3591")
@@ -450,3 +459,37 @@ def test_items_that_do_not_fit_ask_for_a_return_or_an_exchange_and_write_only_on
     assert not any(c.status == "ok" and c.name in WRITES for c in declined.tool_calls)
     assert "Sneakers" in fresh.answer and "exchange" in fresh.answer and not _wrote(fresh)
     assert _status(engine, DELIVERED)[0] == "delivered"
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # The walk's two (docs/WALK-2026-12-07.md, N2), then other ways of asking the same.
+        "what is in my account?",
+        "what address do you have for me?",
+        "which address is on file?",
+        "do you have my email?",
+        "show me my details",
+        "what payment methods do I have saved?",
+    ],
+)
+def test_a_question_about_what_is_on_file_reads_the_account_and_changes_nothing(
+    engine: Engine, settings: Settings, services: Services, said: str
+) -> None:
+    with Session(engine) as session:
+        # What the answer must state, read apart from the tools.
+        customer = session.get(Customer, "olivia_ito_3591")
+        address = session.scalars(
+            select(Address).where(Address.customer_id == "olivia_ito_3591", Address.is_default)
+        ).one()
+        before = (address.address1, address.city, address.zip)
+    assert customer is not None and customer.email
+    with open_checkpointer(settings) as checkpointer:
+        reply = Assistant(services, checkpointer).ask(SHOPPER, said)
+    assert [c.name for c in reply.tool_calls] == ["my_account"], reply.answer
+    assert customer.email in reply.answer
+    assert f"{address.address1}, " in reply.answer and address.zip in reply.answer
+    assert "Which order" not in reply.answer and not reply.quick_replies
+    with Session(engine) as session:
+        now = session.get(Address, address.id)
+        assert now is not None and (now.address1, now.city, now.zip) == before

@@ -222,3 +222,13 @@ def test_the_wrong_size_beside_a_cancellation_is_its_reason_not_a_return() -> No
     assert [(a.kind, a.fit) for a in read_actions("my boots are the wrong size, return them")] == [
         ("ret", True)
     ]
+
+
+def test_which_order_names_the_statuses_in_words() -> None:
+    first = _order("#W1000002", "pending", _item("21", "Desk Lamp", "p2", color="white"))
+    second = _order("#W1000003", "pending (item modified)", _item("31", "Tent", "p4"))
+    step = plan("change the shipping address of my order", _looked_up(first, second))
+    assert step.question is not None and not step.calls
+    # Statuses said as a person says them, never "pending/pending (item modified)".
+    assert "/" not in step.question, step.question
+    assert "orders that are pending or pending (item modified): #W1000002" in step.question

@@ -215,3 +215,27 @@ def test_a_request_near_no_kind_offers_the_nearest_kinds(
     reply = assistant.ask(Principal.parse(f"shopper:{tool_world.shopper_id}"), said)
     assert reply.answer.startswith("Sorry") and reply.products == []
     assert all(kind.lower() in reply.answer for kind in kinds), reply.answer
+
+
+@pytest.mark.parametrize(
+    ("said", "unbounded", "left_out"),
+    [
+        ("tent for 4 people under $-5", "tent for 4 people", "under -5"),
+        ("jackets over minus 20 dollars", "jackets", "over -20"),
+    ],
+)
+def test_a_budget_below_zero_is_said_to_be_left_out_not_dropped_unsaid(
+    assistant: Assistant, tool_world: ToolWorld, said: str, unbounded: str, left_out: str
+) -> None:
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    reply = assistant.ask(shopper, said)
+    without = assistant.ask(shopper, unbounded)
+    note = f"A price can't be below zero, so I left “{left_out}” out of the search. "
+    assert reply.answer.startswith(note), reply.answer
+    # Otherwise the same search and answer as the request without the bound.
+    # The query the search ran, but for the message's own words (`text`).
+    args = {k: v for k, v in reply.tool_calls[0].args.items() if k != "text"}
+    assert "max_price" not in args and "min_price" not in args
+    assert args == {k: v for k, v in without.tool_calls[0].args.items() if k != "text"}
+    assert reply.answer.removeprefix(note) == without.answer
+    assert reply.grounded

@@ -156,6 +156,12 @@ def test_a_streamed_turn_sends_tool_calls_then_chunks_then_the_final_message(
     assert messages[1]["products"] == cards
     assert messages[1]["citations"] == final["citations"]
     assert all(m["confirmation"] is None for m in messages)
+    # And the tool lines it streamed, as they ended (never their arguments).
+    for said, stream_of in ((messages[1], stream), (messages[3], follow_up)):
+        streamed = [d for kind, d in stream_of if kind == "tool_call"]
+        assert said["tool_calls"] == [
+            {k: call[k] for k in ("id", "name", "status", "latency_ms")} for call in streamed
+        ]
 
 
 def test_a_declined_confirmation_reads_back_as_declined(

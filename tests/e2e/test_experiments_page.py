@@ -5,6 +5,7 @@ the page asks nothing of another host (the `page` fixture fails the test if it d
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -21,17 +22,18 @@ from tests.ml_core.test_experiment_report import log_traffic
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 
-@pytest.fixture
-def experiment_id(site: Site) -> Iterator[str]:
-    """A running experiment with three days of logged traffic; removed afterwards, so the
-    other pages' tests see the world as it was."""
+@contextmanager
+def _running(site: Site, name: str, layer: str, units: int) -> Iterator[str]:
+    """A running experiment with `units` units' traffic over three days logged; removed
+    afterwards, so the other pages' tests see the world as it was."""
     arms = [{"name": "control", "weight": 1}, {"name": "ease", "weight": 1}]
     exp = create_experiment(
-        site.engine, name="home grid e2e", layer="e2e", arms=arms, primary_metric="ctr",
+        site.engine, name=name, layer=layer, arms=arms, primary_metric="ctr",
         created_by="evaluator:e2e",
     )  # fmt: skip
     start_experiment(site.engine, exp.id)
-    log_traffic(site.engine, exp.id, units=200)
+    if units:
+        log_traffic(site.engine, exp.id, units=units)
     try:
         yield exp.id
     finally:
@@ -42,6 +44,12 @@ def experiment_id(site: Site) -> Iterator[str]:
             session.execute(delete(ShopperEvent).where(ShopperEvent.session_id.like("pre-%")))
             session.execute(delete(RecommendationServed).where(RecommendationServed.id.in_(served)))
             session.execute(delete(Experiment).where(Experiment.id == exp.id))
+
+
+@pytest.fixture
+def experiment_id(site: Site) -> Iterator[str]:
+    with _running(site, "home grid e2e", "e2e", units=200) as exp_id:
+        yield exp_id
 
 
 def test_an_evaluator_reads_an_experiments_report_and_its_plot(
@@ -75,3 +83,45 @@ def test_an_evaluator_reads_an_experiments_report_and_its_plot(
         f"On {last}: control {ctr['control_value']:.1%}"
     )
     expect(box.get_by_text("Revenue per visit must not drop more than 5.0% (ease)")).to_be_visible()
+
+
+@pytest.fixture
+def quiet_experiment(site: Site) -> Iterator[str]:
+    with _running(site, "quiet grid e2e", "e2e-quiet", units=0) as exp_id:
+        yield exp_id
+
+
+def test_a_report_with_no_visit_says_the_split_is_not_checked_yet(
+    page: Page, site: Site, quiet_experiment: str
+) -> None:
+    page.goto("/experiments")
+    sign_in(page, demo_user(site, "evaluator"))
+    row = page.get_by_role("row").filter(has_text="quiet grid e2e")
+    row.get_by_role("button", name="Show the report of quiet grid e2e").click()
+    box = page.locator("#report")
+    # No "as the weights ask (p = 1.000)", which reads as a check passed on no data.
+    expect(fact(box, "Sample ratio")).to_have_text("not checked yet: no visit logged")
+
+
+@pytest.fixture
+def small_experiment(site: Site) -> Iterator[str]:
+    with _running(site, "small grid e2e", "e2e-small", units=8) as exp_id:
+        yield exp_id
+
+
+def test_a_report_on_a_few_visitors_calls_nothing_significant(
+    page: Page, site: Site, small_experiment: str
+) -> None:
+    report = experiment_report(site.engine, small_experiment)
+    assert min(report.units.values()) >= 2  # compared, but on a handful of visits
+    page.goto("/experiments")
+    sign_in(page, demo_user(site, "evaluator"))
+    row = page.get_by_role("row").filter(has_text="small grid e2e")
+    row.get_by_role("button", name="Show the report of small grid e2e").click()
+    box = page.locator("#report")
+    result = box.get_by_role("row").filter(has_text="CTR (primary)")
+    expect(result).to_contain_text("not tested: too few clicks to test yet")
+    expect(box.locator("table")).not_to_contain_text("significant")
+    expect(fact(box, "Sample ratio")).to_have_text(
+        "not checked yet: too few units to check the split"
+    )

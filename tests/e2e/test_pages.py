@@ -158,13 +158,20 @@ def test_shopper_finds_a_product_and_asks_a_follow_up(page: Page, site: Site) ->
     expect(follow_up.locator(".tools li").first).to_contain_text("Reading product details")
     expect(follow_up.locator(".text")).to_contain_text(first_name)
 
-    # The thread survives a reload: the conversation comes back from the server, with its cards.
+    # The thread survives a reload: the conversation comes back from the server, with its cards
+    # and the tool lines each answer showed.
     shown = [page.locator(".msg.assistant").nth(n).locator(".card").count() for n in range(2)]
+    lines = [
+        page.locator(".msg.assistant").nth(n).locator(".tools li").all_inner_texts()
+        for n in range(2)
+    ]
+    assert all(lines), lines
     page.reload()
     expect(page.locator(".msg.user")).to_have_count(2)
     expect(page.locator(".msg.assistant")).to_have_count(2)
     for n, count in enumerate(shown):
         expect(page.locator(".msg.assistant").nth(n).locator(".card")).to_have_count(count)
+        expect(page.locator(".msg.assistant").nth(n).locator(".tools li")).to_have_text(lines[n])
     expect(page.locator(".msg.user").nth(1)).to_have_text(
         re.compile("tell me more about the first one")
     )

@@ -164,6 +164,20 @@ def test_too_few_units_say_so_and_still_count(engine: Engine) -> None:
     assert report.note is not None and report.note.startswith("Too few units to compare yet")
 
 
+def test_a_report_with_no_visit_logged_checks_no_split(engine: Engine) -> None:
+    exp = create_experiment(
+        engine, name="quiet", layer="home", arms=ARMS, created_by="evaluator:eve"
+    )
+    start_experiment(engine, exp.id)
+    report = experiment_report(engine, exp.id)
+    assert sum(report.units.values()) == 0
+    # Nothing was checked: no p-value that would read as a check passed.
+    assert report.srm_p_value is None and not report.srm_mismatch
+    log_traffic(engine, exp.id, units=200, seed=3)
+    checked = experiment_report(engine, exp.id)
+    assert checked.srm_p_value is not None and not checked.srm_mismatch
+
+
 def log_history(engine: Engine, units: int, end: dt.datetime, seed: int = 2) -> None:
     """Recommendations served outside any experiment in the ten days before `end`: each
     customer 4 visits, half of them clicking on 50% of their visits, half on 2% (customers who

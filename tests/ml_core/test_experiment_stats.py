@@ -338,3 +338,50 @@ def test_the_relative_interval_p_value_and_arm_values_tell_one_story(cuped: bool
             assert -1.0 <= low <= r.rel_diff <= high
             # The interval excludes no change exactly when the test rejects it.
             assert (low > 0 or high < 0) == r.significant, (seed, r)
+
+
+def test_the_split_is_not_checked_on_no_units_or_too_few() -> None:
+    # No visit logged: nothing was checked, which is no pass either.
+    assert srm_check({"control": 0, "ease": 0}, {"control": 1, "ease": 1}) == (None, False)
+    # 4 and 2 units expect 3 each: too few for the chi-square approximation.
+    assert srm_check([4, 2], [1, 1]) == (None, False)
+    p_value, mismatch = srm_check([60, 40], [1, 1])
+    assert p_value is not None and not mismatch
+
+
+def _visitors(arm: str, visits_and_clicks: list[tuple[int, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "unit_id": [f"{arm}-{i}" for i in range(len(visits_and_clicks))],
+            "arm": arm,
+            "visits": [v for v, _ in visits_and_clicks],
+            "clicks": [c for _, c in visits_and_clicks],
+            "add_to_carts": 0,
+            "purchases": 0,
+            "revenue": 0.0,
+        }
+    )
+
+
+def test_six_visitors_are_too_few_to_call_anything_significant() -> None:
+    # The walk's six anonymous visitors (docs/WALK-2026-12-07.md, N7): control 4 units with one
+    # click, ease 2 units both clicking. The z-test said p = 0.003.
+    units = pd.concat(
+        [_visitors("control", [(1, 1), (1, 0), (1, 0), (1, 0)]), _visitors("ease", [(1, 1)] * 2)]
+    )
+    for r in compare_arms(units, "control", cuped=False):
+        assert r.p_value is None and not r.significant and r.rel_ci is None, r
+        assert r.too_few is not None
+    ctr = _result(compare_arms(units, "control", cuped=False), "ctr")
+    assert ctr.too_few is not None
+    assert ctr.too_few.startswith("too few clicks to test yet (control has 1 in 4 visits;")
+    assert "each arm needs 5 visits with one and 5 without" in ctr.too_few
+    # Once each arm has 5 visits with a click and 5 without, the test runs.
+    enough = pd.concat(
+        [
+            _visitors("control", [(1, 1)] * 5 + [(1, 0)] * 20),
+            _visitors("ease", [(1, 1)] * 15 + [(1, 0)] * 5),
+        ]
+    )
+    tested = _result(compare_arms(enough, "control", cuped=False), "ctr")
+    assert tested.too_few is None and tested.p_value is not None and tested.significant

@@ -32,11 +32,17 @@ from ml_core.pricing.guardrails import (
     ladder_price,
     money,
 )
-from ml_core.pricing.markdown import MarkdownItem, expected_figures, outcome, solve
-from ml_core.pricing.planning import PlannedMarkdown
+from ml_core.pricing.markdown import (
+    MarkdownItem,
+    MarkdownPlan,
+    expected_figures,
+    outcome,
+    solve,
+)
+from ml_core.pricing.planning import PlannedMarkdown, explain
 from retail.catalog_queries import get_product
 from retail.clock import today
-from retail.price_zones import CHAIN
+from retail.price_zones import CHAIN, CHAIN_NAME, PriceZone
 from retail.proposals import content_hash, create_proposal, decide
 from retail.settings import Settings
 from retail.store.db import transaction
@@ -55,6 +61,7 @@ from tests.proposals import MARKDOWN_CONTENT
 from tools.base import Principal, Services, ToolContext, ToolOutcome, invoke
 from tools.pricing import (
     HORIZON_WEEKS,
+    ExpectedOutcome,
 )
 
 # One store, eight products, 240 days: enough price variation for elasticities, planned in
@@ -174,6 +181,36 @@ def test_a_proposal_explains_itself_by_its_own_numbers(world: Services) -> None:
         assert note.startswith(f"includes {expected['leftover']:.1f} unsold units valued at ")
         assert money(expected["leftover_value"]) in note and note in content["explanation"]
         assert expected["keep_leftover"] >= expected["leftover"]
+
+
+@pytest.mark.parametrize(
+    ("keep_units", "said"),
+    # 103.25 is a binary exact half: Python rounds it to even (103.2), JavaScript up (103.3);
+    # 31.15 is stored just under its half (31.1 by either rule of the exact value).
+    [(103.25, "103.2"), (31.15, "31.1"), (1204.55, "1,204.5")],
+)
+def test_units_read_the_same_in_the_sentence_and_on_the_page(keep_units: float, said: str) -> None:
+    item = MarkdownItem("P1", 45.99, 45.99, 24.49, 361, (100.0, 100.0), -1.5)
+    plan = MarkdownPlan(
+        item_id="P1", current_price=45.99, prices=[45.99, 32.20], units=[120.0, 209.35],
+        value=9000.0, keep_value=8000.0, keep_units=keep_units, leftover=31.65,
+        keep_leftover=257.75,
+    )  # fmt: skip
+    sentence = explain(
+        item, plan, START, PriceZone(CHAIN, CHAIN_NAME, ("S001",)), -1.5, leftover_note=None
+    )
+    figures = expected_figures(
+        item, "revenue", (plan.value, plan.units, plan.leftover),
+        (plan.keep_value, [plan.keep_units], plan.keep_leftover),
+    )  # fmt: skip
+    # The page shows the server's text for each figure (pricing.js), never its own rounding.
+    shown = ExpectedOutcome(**figures)
+    assert shown.keep_units_text == said
+    assert f"vs {shown.keep_units_text} units and" in sentence
+    assert f"expected {shown.units_text} units and value" in sentence
+    assert f"{shown.leftover_text} of 361 units left" in sentence
+    # The page's detail is the tool's output validated again: the texts travel with it.
+    assert ExpectedOutcome.model_validate(shown.model_dump()).keep_units_text == said
 
 
 def test_propose_markdowns_writes_proposals_and_never_prices(world: Services) -> None:
