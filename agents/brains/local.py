@@ -228,7 +228,9 @@ class LocalBrain:
         if intent in ("search", "refine"):
             previous = dialogue.query if intent == "refine" else None
             shown_prices = dialogue.slots.get("shown_prices") or []
-            query = self.nlu.queries.apply(reading.query, text, previous, shown_prices)
+            # A comparative ("lighter", "cheaper") is of the products shown, or of those named.
+            shown = reading.products or dialogue.shown_products
+            query = self.nlu.queries.apply(reading.query, text, previous, shown_prices, shown)
             if store:
                 query = query.model_copy(update={"store_id": store})
             return [_call("search_products", **query.model_dump(exclude_defaults=True))]

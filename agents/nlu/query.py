@@ -28,7 +28,9 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from retail.product_query import (
+    Beyond,
     Gender,
+    Measure,
     ProductQuery,
     Sort,
     colour_families,
@@ -228,6 +230,17 @@ _FILLER = frozenset(_REQUEST_WORDS["filler"].split())
 _SOFT_DESCRIBING = frozenset(_REQUEST_WORDS["soft_describing"].split())
 _CLAUSE = re.compile(r"[,.;:!?()]|\s-\s")
 _MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
+# "a lighter one", "warmer?", "any roomier ones?": what each comparative may compare, in order.
+_COMPARATIVES: dict[str, tuple[Measure, ...]] = {
+    " ".join(phrase.lower().split()): tuple(Measure(name=n, direction=d) for n, d in measures)
+    for phrase, measures in _REQUEST_WORDS["comparatives"].items()
+}
+_COMPARATIVE = re.compile(
+    r"(?<![\w-])("
+    + "|".join(r"\s+".join(map(re.escape, p.split())) for p in sorted(_COMPARATIVES, key=len)[::-1])
+    + r")(?![\w-])",
+    re.I,
+)
 
 
 class _PhraseMap:
@@ -349,6 +362,9 @@ class QueryReading:
     count: int | None = None
     cheaper: bool = False
     pricier: bool = False
+    comparative: str | None = None
+    """A comparative said of the products shown ("lighter", "higher rated"), other than of
+    price (`cheaper`, `pricier`)."""
     other_words: list[str] = field(default_factory=list)
     guessed: bool = False
     """The type was taken from a word's meaning ("couch"), not from the catalogue's words."""
@@ -381,6 +397,7 @@ class QueryReading:
             or self.count
             or self.cheaper
             or self.pricier
+            or self.comparative is not None
         )
 
     @property
@@ -522,7 +539,9 @@ class QueryParser:
         """What `text` says about the products wanted; `in_force`: a query is in force, so
         words may refine it."""
         reading = QueryReading()
-        spelled = self._spelled(text.lower().replace("’", "'"))
+        # Comparatives first: "roomier" is no typo of a catalogue word.
+        said = self._comparative(text.lower().replace("’", "'"), reading)
+        spelled = self._spelled(said)
         rest = " " + squash_units(spelled) + " "
         rest = self._prices(rest, reading)
         rest, superlative = self._sort(rest, reading)
@@ -822,10 +841,12 @@ class QueryParser:
         text: str,
         previous: ProductQuery | None,
         shown_prices: Sequence[float] = (),
+        shown: Sequence[str] = (),
     ) -> ProductQuery:
         """The query in force after this message: a new one when it names another product type
         (or there is none yet), else `previous` with this message's constraints added or
-        replaced."""
+        replaced. `shown_prices` and `shown`: the prices and ids of the products the last
+        answer showed, which a comparative ("cheaper", "lighter") is measured against."""
         categories = sorted({c for t in reading.types for c in t.categories})
         # A kind narrows only when every type named has one ("rain jackets", not "rain jackets
         # or parkas" where parkas are the whole category).
@@ -871,6 +892,9 @@ class QueryParser:
             update["max_price"] = lower if budget is None else min(lower, budget)
         if reading.pricier and shown_prices:
             update["min_price"] = round(max(shown_prices) + 0.01, 2)
+        update["beyond"] = self._beyond(reading, shown_prices, shown) or (
+            base.beyond if base is previous else None
+        )
         if reading.sort:
             update["sort"] = reading.sort
         update["limit"] = reading.count or 5
@@ -878,6 +902,47 @@ class QueryParser:
         if base is previous and not reading.sort and edits_text:
             update["text"] = _request_text(f"{previous.text} {text}")
         return base.model_copy(update=update)
+
+    @staticmethod
+    def _beyond(
+        reading: QueryReading, shown_prices: Sequence[float], shown: Sequence[str]
+    ) -> Beyond | None:
+        """The comparative of this message, measured against the products shown: a price one
+        against the prices shown (exactly as the cards gave them), any other against what the
+        catalogue states of those products (the search reads it)."""
+        if reading.cheaper and shown_prices:
+            bound = min(shown_prices)
+            less = Measure(name="price", direction="less")
+            return Beyond(
+                word="cheaper", measures=[less], than=list(shown), measure="price", bound=bound,
+                bound_text=f"${bound:,.2f}",
+            )  # fmt: skip
+        if reading.pricier and shown_prices:
+            bound = max(shown_prices)
+            more = Measure(name="price", direction="more")
+            return Beyond(
+                word="more expensive", measures=[more], than=list(shown), measure="price",
+                bound=bound, bound_text=f"${bound:,.2f}",
+            )  # fmt: skip
+        if reading.comparative is not None and shown:
+            measures = _COMPARATIVES[reading.comparative]
+            return Beyond(word=reading.comparative, measures=list(measures), than=list(shown))
+        return None
+
+    def _comparative(self, rest: str, reading: QueryReading) -> str:
+        """A comparative of the products shown ("a lighter one", "any roomier ones?", "one with
+        a higher rating"); one of price is read by `_prices` as cheaper or pricier."""
+        m = _COMPARATIVE.search(rest)
+        if m is None:
+            return rest
+        phrase = " ".join(m.group(1).lower().split())
+        measures = _COMPARATIVES[phrase]
+        if measures[0].name == "price":
+            reading.cheaper = measures[0].direction == "less"
+            reading.pricier = measures[0].direction == "more"
+        else:
+            reading.comparative = phrase
+        return rest[: m.start()] + " " + rest[m.end() :]
 
     def _constraints(
         self, features: Sequence[str], categories: Sequence[str]
@@ -930,10 +995,13 @@ class QueryParser:
                 reading.min_price = round(centre * (1 - AROUND_BAND), 2)
                 reading.max_price = round(centre * (1 + AROUND_BAND), 2)
                 rest = rest.replace(m.group(0), " ")
-        if reading.max_price is None:
-            reading.cheaper = bool(_CHEAPER.search(rest))
-        if reading.min_price is None:
-            reading.pricier = bool(_PRICIER.search(rest))
+        # A bound said with the comparative ("cheaper, under 100") is the bound.
+        reading.cheaper = reading.max_price is None and (
+            reading.cheaper or bool(_CHEAPER.search(rest))
+        )
+        reading.pricier = reading.min_price is None and (
+            reading.pricier or bool(_PRICIER.search(rest))
+        )
         return rest
 
     def _sort(self, rest: str, reading: QueryReading) -> tuple[str, bool]:

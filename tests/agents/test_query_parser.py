@@ -467,3 +467,42 @@ def test_a_brands_product_line_names_its_products_where_a_shared_word_only_descr
     parser = QueryParser(lines)
     assert "iphone" in parser.read("iphone").prefer
     assert "warm" not in parser.preferences
+
+
+@pytest.mark.parametrize(
+    ("said", "word", "first"),
+    [
+        ("is there a lighter one", "lighter", ("weight", "less")),
+        ("warmer please", "warmer", ("temperature rating", "less")),
+        ("any roomier ones?", "roomier", ("volume", "more")),
+        ("got a more cushioned pair?", "more cushioned", ("cushion", "more")),
+        ("one with a higher rating?", "higher rating", ("rating", "more")),
+        ("ones with a longer battery life?", "longer battery life", ("battery life", "more")),
+    ],
+)
+def test_a_comparative_follow_up_keeps_the_type_and_compares_the_products_shown(
+    parser: QueryParser, said: str, word: str, first: tuple[str, str]
+) -> None:
+    """ "Lighter?", "warmer please": the query in force, its type and budget kept, plus a
+    comparative of the products shown, on the measures the word may mean, in order."""
+    tents = query(parser, "tents under 500")
+    reading = parser.read(said, in_force=True)
+    assert not reading.types and reading.constrains
+    follow = parser.apply(reading, said, tents, shown_prices=[149.0, 229.0], shown=["p5", "p6"])
+    assert (follow.categories, follow.max_price) == (["outdoor-tents"], 500.0)
+    assert follow.beyond is not None and follow.beyond.word == word
+    assert (follow.beyond.measures[0].name, follow.beyond.measures[0].direction) == first
+    assert follow.beyond.than == ["p5", "p6"] and follow.beyond.bound is None
+    assert not follow.text.endswith(said), "a comparative is no ranking words"
+
+
+def test_cheaper_is_measured_against_the_prices_shown(parser: QueryParser) -> None:
+    tents = query(parser, "tents")
+    said = "anything a bit less pricey?"
+    cheaper = parser.apply(parser.read(said, in_force=True), said, tents, [149.0, 229.0], ["p6"])
+    assert cheaper.max_price == 148.99
+    assert cheaper.beyond is not None
+    assert (cheaper.beyond.measure, cheaper.beyond.bound) == ("price", 149.0)
+    # Nothing shown: no comparative to measure, the query stands.
+    alone = parser.apply(parser.read("lighter?", in_force=True), "lighter?", tents)
+    assert alone.beyond is None
