@@ -194,7 +194,9 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
         high = None if high is not None and abs(float(high) - (shown - 0.01)) < 0.006 else high
         low = None if low is not None and abs(float(low) - (shown + 0.01)) < 0.006 else low
     elif beyond.get("bound_text"):
-        than = beyond["bound_text"]
+        than = said_feature(str(beyond["bound_text"]))
+        if not any(ch.isdigit() for ch in than):
+            than = f"{than} {beyond.get('measure')}"  # "more cushioned than heavy cushion"
         text += (
             f" rated above {than}"
             if beyond.get("measure") == "rating"

@@ -910,8 +910,6 @@ def search_catalogue(
             if _variant_answers(query, v, named_colour)
             and all(option_has(v.options, f) for f in by_option)
             and not any(option_has(v.options, x) for x in by_option_out)
-            # "lighter", "higher rated": past the products compared against, on this SKU.
-            and (compared is None or _past_bound(compared[1], row, v))
         )
         if matching:
             survivors.append((row, own, matching))
@@ -920,6 +918,20 @@ def search_catalogue(
     most = max((preferred.get(row.id, 0) for row, _, _ in survivors), default=0)
     if query.prefer and most:
         survivors = [item for item in survivors if preferred.get(item[0].id, 0) == most]
+    if compared is not None:
+        # "Cheaper", "lighter": past the products compared against, on the SKU shown, among the
+        # products the wishes narrowed to ("a cooler with wheels", then "cheaper?": cheaper
+        # wheeled coolers, not soft ones because they are cheap).
+        bound = compared[1]
+        survivors = [
+            (row, own, past)
+            for row, own, matching in survivors
+            if (
+                past := frozenset(
+                    v.id for v in own if v.id in matching and _past_bound(bound, row, v)
+                )
+            )
+        ]
     survivors = _ordered(survivors, query, ranked)
     page = survivors[: query.limit]
     return CatalogueSearch(

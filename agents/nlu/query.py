@@ -443,6 +443,12 @@ class QueryParser:
             if key not in ("color", "size")
             for value in values
         }
+        # Which option each value is of ("2p" of capacity): a comparative on that option
+        # ("roomier") replaces the value asked before.
+        self._option_of: dict[str, set[str]] = defaultdict(set)
+        for key, values in vocabulary.options.items():
+            for value in values:
+                self._option_of[squash_units(str(value).lower())].add(key.lower())
         self.attribute_terms = {f.lower() for f in vocabulary.features}
         # An option value is a constraint only for the types whose SKUs have it ("light" is a
         # roast of coffee, not something a chair can lack).
@@ -871,7 +877,8 @@ class QueryParser:
         if reading.brands:
             update["brands"] = reading.brands
         hard, wishes = self._constraints(reading.features, categories or base.categories)
-        update["features"] = list(dict.fromkeys([*features, *hard, *reading.described]))
+        in_force = list(dict.fromkeys([*features, *hard, *reading.described]))
+        update["features"] = in_force
         kept = base.prefer if base is previous else []
         # A refinement's thing to go with ("needs to fit my laptop") narrows where products
         # say it; a new request's ("keep my coffee hot") only tells the search its meaning.
@@ -884,17 +891,17 @@ class QueryParser:
         if reading.min_price is not None or reading.max_price is not None:
             update["min_price"] = reading.min_price
             update["max_price"] = reading.max_price
-        if reading.cheaper and shown_prices:
-            # Below what was shown, and never above the budget in force: the closest matches
-            # of a request nothing met may be dearer than it ("cheaper" keeps "under $400").
-            lower = round(min(shown_prices) - 0.01, 2)
-            budget = base.max_price if reading.max_price is None else reading.max_price
-            update["max_price"] = lower if budget is None else min(lower, budget)
-        if reading.pricier and shown_prices:
-            update["min_price"] = round(max(shown_prices) + 0.01, 2)
-        update["beyond"] = self._beyond(reading, shown_prices, shown) or (
-            base.beyond if base is previous else None
-        )
+        # "Cheaper", "lighter": past the products shown, after the wishes in force narrowed
+        # them (the search applies it); a budget in force stays.
+        beyond = self._beyond(reading, shown_prices, shown)
+        update["beyond"] = beyond or (base.beyond if base is previous else None)
+        if beyond is not None:
+            # "2 person tent", then "a roomier one": the capacity asked before gives way to
+            # the comparative on it.
+            compared = {m.name for m in beyond.measures}
+            update["features"] = [
+                f for f in in_force if not self._option_of.get(f, set()) & compared
+            ]
         if reading.sort:
             update["sort"] = reading.sort
         update["limit"] = reading.count or 5

@@ -95,17 +95,18 @@ def test_a_shown_product_named_by_its_own_word_is_asked_about_not_searched(
     assert compared.tool_calls[0].args["product_ids"] == first.products[:2]
 
 
-def test_cheaper_lowers_the_price_ceiling(assistant: Assistant, tool_world: ToolWorld) -> None:
+def test_cheaper_is_below_the_cheapest_shown(assistant: Assistant, tool_world: ToolWorld) -> None:
     shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
     first = assistant.ask(shopper, "show me backpacks and bags")
     assert first.products
     cheaper = assistant.ask(shopper, "something cheaper", thread_id=first.thread_id)
-    ceiling = cheaper.tool_calls[0].args["max_price"]
-    assert ceiling < min(_min_price(tool_world, p) for p in first.products)
-    # Either cheaper ones, or a plain "none" before the closest ones above the ceiling.
-    assert all(_min_price(tool_world, p) <= ceiling for p in cheaper.products) or (
-        cheaper.answer.startswith("Sorry, we have no")
-    )
+    beyond = cheaper.tool_calls[0].args["beyond"]
+    ceiling = beyond["bound"]
+    assert ceiling == min(_min_price(tool_world, p) for p in first.products)
+    assert set(beyond["than"]) == set(first.products)
+    # Either cheaper ones, or a plain "none", never the ones just shown again.
+    assert all(_min_price(tool_world, p) < ceiling for p in cheaper.products)
+    assert cheaper.products or cheaper.answer.startswith("Sorry, we have no")
 
 
 def _min_price(tool_world: ToolWorld, product_id: str) -> float:
