@@ -19,7 +19,7 @@ from agents.compose import describe_query, plural_label
 from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
-from retail.product_query import colour_covers
+from retail.product_query import colour_covers, measure_value
 from retail.store.models import AuditEvent, Category, Location, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, ToolSpec
@@ -107,6 +107,32 @@ def test_cheaper_is_below_the_cheapest_shown(assistant: Assistant, tool_world: T
     # Either cheaper ones, or a plain "none", never the ones just shown again.
     assert all(_min_price(tool_world, p) < ceiling for p in cheaper.products)
     assert cheaper.products or cheaper.answer.startswith("Sorry, we have no")
+
+
+def test_lighter_than_these_keeps_the_type_and_is_lighter_than_every_one_shown(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """ "Lighter than these?" refines the search in force ("these" is the products shown, not
+    one to ask about): the same types, and only products lighter than the lightest shown, or a
+    plain "none" naming the weight, never the same ones again."""
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "show me backpacks and bags")
+    assert first.products
+    lighter = assistant.ask(shopper, "any lighter than these?", thread_id=first.thread_id)
+    args = lighter.tool_calls[0].args
+    assert args["categories"] == first.tool_calls[0].args["categories"]
+    assert args["beyond"]["measures"][0] == {"name": "weight", "direction": "less"}
+    assert set(args["beyond"]["than"]) == set(first.products)
+    with Session(tool_world.engine) as session:
+        weights = {
+            p.id: measure_value((p.attributes or {}).get("weight"))
+            for p in session.scalars(select(Product))
+        }
+    lightest = min(w[0] for p in first.products if (w := weights[p]) is not None)
+    assert all((w := weights[p]) is not None and w[0] < lightest for p in lighter.products)
+    assert lighter.products or (
+        lighter.answer.startswith("Sorry, we have no") and "lighter than" in lighter.answer
+    )
 
 
 def _min_price(tool_world: ToolWorld, product_id: str) -> float:
