@@ -917,6 +917,11 @@ class QueryParser:
         """The comparative of this message, measured against the products shown: a price one
         against the prices shown (exactly as the cards gave them), any other against what the
         catalogue states of those products (the search reads it)."""
+        price = Measure(name="price", direction="less" if reading.cheaper else "more")
+        if (reading.cheaper or reading.pricier) and shown and not shown_prices:
+            # Of products whose shown prices are not at hand: the search reads them.
+            word = "cheaper" if reading.cheaper else "more expensive"
+            return Beyond(word=word, measures=[price], than=list(shown))
         if reading.cheaper and shown_prices:
             bound = min(shown_prices)
             less = Measure(name="price", direction="less")

@@ -107,6 +107,16 @@ def test_cheaper_is_below_the_cheapest_shown(assistant: Assistant, tool_world: T
     # Either cheaper ones, or a plain "none", never the ones just shown again.
     assert all(_min_price(tool_world, p) < ceiling for p in cheaper.products)
     assert cheaper.products or cheaper.answer.startswith("Sorry, we have no")
+    # After a question about one of them, "cheaper" is cheaper than that one.
+    assert len(first.products) >= 2
+    second = first.products[1]
+    thread = first.thread_id
+    assistant.ask(shopper, "show me backpacks and bags", thread_id=thread)
+    asked = assistant.ask(shopper, "tell me more about the second one", thread_id=thread)
+    assert asked.products[:1] == [second]
+    than_it = assistant.ask(shopper, "is there a cheaper one?", thread_id=thread)
+    assert than_it.tool_calls[0].args["beyond"]["than"] == [second]
+    assert all(_min_price(tool_world, p) < _min_price(tool_world, second) for p in than_it.products)
 
 
 def test_lighter_than_these_keeps_the_type_and_is_lighter_than_every_one_shown(
