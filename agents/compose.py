@@ -187,12 +187,7 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     low, high = query.get("min_price"), query.get("max_price")
     beyond = query.get("beyond") or {}
     if beyond.get("measure") == "price" and beyond.get("bound") is not None:
-        # "cheaper": said against the price shown, not as the ceiling a cent below it (a
-        # budget below that stays said).
-        shown = float(beyond["bound"])
-        text += f" {beyond['word']} than {_money(shown)}"
-        high = None if high is not None and abs(float(high) - (shown - 0.01)) < 0.006 else high
-        low = None if low is not None and abs(float(low) - (shown + 0.01)) < 0.006 else low
+        text += f" {beyond['word']} than {_money(beyond['bound'])}"  # "cheaper than $55.99"
     elif beyond.get("bound_text"):
         than = said_feature(str(beyond["bound_text"]))
         if not any(ch.isdigit() for ch in than):
