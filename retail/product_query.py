@@ -419,7 +419,7 @@ _DEGREES = {
     "heavy": 3, "heavyweight": 3, "high": 3, "thick": 3,
     "x-heavy": 4, "extra heavy": 4, "expedition": 4,
 }  # fmt: skip
-_QUANTITY = re.compile(r"(\d+(?:[.,]\d+)*)\s*-?\s*(°\s?[fc]|[a-z]+)?")
+_QUANTITY = re.compile(r"(-?\d+(?:[.,]\d+)*)\s*-?\s*(°\s?[fc]|[a-z]+)?")
 
 
 def measure_value(value: Any) -> tuple[float, str] | None:
