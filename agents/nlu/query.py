@@ -893,8 +893,11 @@ class QueryParser:
             update["max_price"] = reading.max_price
         # "Cheaper", "lighter": past the products shown, after the wishes in force narrowed
         # them (the search applies it); a budget in force stays.
-        beyond = self._beyond(reading, shown_prices, shown)
-        update["beyond"] = beyond or (base.beyond if base is previous else None)
+        # A comparative is of the products shown only while the query they answered is in
+        # force: "a lighter tent?" after jackets is a new search, compared with nothing.
+        refining = base is previous
+        beyond = self._beyond(reading, shown_prices, shown) if refining else None
+        update["beyond"] = beyond or (base.beyond if refining else None)
         if beyond is not None:
             # "2 person tent", then "a roomier one": the capacity asked before gives way to
             # the comparative on it.

@@ -503,6 +503,11 @@ def test_cheaper_is_measured_against_the_prices_shown(parser: QueryParser) -> No
     assert cheaper.max_price is None, "no budget was said"
     assert cheaper.beyond is not None
     assert (cheaper.beyond.measure, cheaper.beyond.bound) == ("price", 149.0)
+    # Another type named: a new search, compared with nothing shown before.
+    bags = parser.apply(
+        parser.read("a lighter backpack?"), "a lighter backpack?", tents, [], ["p6"]
+    )
+    assert bags.categories == ["outdoor-backpacks"] and bags.beyond is None
     # Nothing shown: no comparative to measure, the query stands.
     alone = parser.apply(parser.read("lighter?", in_force=True), "lighter?", tents)
     assert alone.beyond is None
