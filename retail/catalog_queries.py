@@ -748,14 +748,13 @@ _GIVEN_QUANTITIES = {"price": "money", "rating": "rating"}
 def _compared(session: Session, beyond: Beyond) -> tuple[Beyond, _Bound] | None:
     """The first of the comparative's measures that the products compared against state, and
     their extreme value on it (the lowest for `less`, the highest for `more`): "lighter" than
-    tents of 1.0 and 3.4 kg is under 1.0 kg. A bound already given (a price the dialogue
-    showed) is taken as it is."""
-    if beyond.measure is not None and beyond.bound is not None:
-        direction = next((m.direction for m in beyond.measures if m.name == beyond.measure), None)
-        quantity = _GIVEN_QUANTITIES.get(beyond.measure)
-        if direction is None or quantity is None:
-            return None
-        return beyond, _Bound(beyond.measure, direction, beyond.bound, quantity)
+    tents of 1.0 and 3.4 kg is under 1.0 kg. A price or rating bound already given (the prices
+    the cards showed) is taken as it is; any other is measured again (a comparative carried to
+    the next turn, "in blue" after "lighter")."""
+    quantity = _GIVEN_QUANTITIES.get(beyond.measure or "")
+    direction = next((m.direction for m in beyond.measures if m.name == beyond.measure), None)
+    if beyond.bound is not None and quantity is not None and direction is not None:
+        return beyond, _Bound(str(beyond.measure), direction, beyond.bound, quantity)
     if not beyond.than:
         return None
     rows = session.execute(

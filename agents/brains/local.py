@@ -238,7 +238,6 @@ class LocalBrain:
             # just asked about ("tell me about the second one", then "a cheaper one?"), else of
             # those shown; the search reads the prices of any but the ones the cards showed.
             shown = dialogue.shown_products
-            focus = dialogue.focus_product
             if reading.products:
                 shown, shown_prices = reading.products, []
             elif asked_about == "product_question" and focus and len(shown) > 1:

@@ -494,6 +494,9 @@ def test_a_comparative_filters_past_the_products_compared_and_says_when_none_is(
     lighter = compare("lighter", [["weight", "less"]], ["tent-a"])
     assert _ids(lighter) == ["tent-b"]
     assert lighter["query"]["beyond"]["bound_text"] == "1.2 kg (2.6 lb)"
+    # Carried to the next turn as the search gave it back, it still holds.
+    again = ok(run(ctx, "search_products", categories=[tents], beyond=lighter["query"]["beyond"]))
+    assert _ids(again) == ["tent-b"] and again["uncompared"] is None
     warmer = compare("warmer", [["thickness", "more"], ["temperature rating", "less"]], ["tent-a"])
     assert (
         _ids(warmer) == ["tent-c"] and warmer["query"]["beyond"]["measure"] == "temperature rating"
