@@ -185,6 +185,18 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     if query.get("brands"):
         text += f" from {' or '.join(query['brands'])}"
     low, high = query.get("min_price"), query.get("max_price")
+    beyond = query.get("beyond") or {}
+    if beyond.get("measure") == "price" and beyond.get("bound") is not None:
+        text += f" {beyond['word']} than {_money(beyond['bound'])}"  # "cheaper than $55.99"
+    elif beyond.get("bound_text"):
+        than = said_feature(str(beyond["bound_text"]))
+        if not any(ch.isdigit() for ch in than):
+            than = f"{than} {beyond.get('measure')}"  # "more cushioned than heavy cushion"
+        text += (
+            f" rated above {than}"
+            if beyond.get("measure") == "rating"
+            else (f" {beyond['word']} than {than}")
+        )
     if low is not None and high is not None:
         text += f" between {_bound(low)} and {_bound(high)}"
     elif high is not None:
@@ -245,6 +257,14 @@ def _search_results(
         if not query.get("categories") and not label:
             return "Sorry, I couldn't find anything like that in our catalogue." + offer, dialogue
         return f"Sorry, we have no {wanted}." + offer, dialogue
+    if output.get("uncompared"):
+        # "Lighter?" of products whose weights the catalogue does not state: said, not guessed.
+        unsaid = (
+            f"I can't tell which {plural_label(label) if said else label} are "
+            f"{output['uncompared']}: the catalogue doesn't state it for the ones shown."
+        )
+    else:
+        unsaid = ""
     items = []
     for p in products:
         notes = []
@@ -300,6 +320,7 @@ def _search_results(
         head = _found(
             total, len(items), query, wanted if total > 1 else describe_query(query, label)
         )
+    head = f"{unsaid} {head}" if unsaid else head
     return head + "\n" + _listing(items), _shown(dialogue, items)
 
 

@@ -30,6 +30,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from evals.shopper_devset import SHOPPER_SETS
+
 ROWS = (
     ("cases", "cases"),
     ("singles with matches", "singles_with_matches"),
@@ -71,7 +73,7 @@ def main() -> None:
     parser.add_argument("--var-dir", required=True, help="A built world (not written to).")
     parser.add_argument("--half", choices=["dev", "test", "both"], default="dev")
     parser.add_argument(
-        "--set", dest="devset", choices=["shopper", "shopper-fresh", "shopper-fresh2"],
+        "--set", dest="devset", choices=list(SHOPPER_SETS),
         default="shopper", help="Which set of shopper cases (evals/devsets/<set>).",
     )  # fmt: skip
     parser.add_argument(

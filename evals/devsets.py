@@ -123,6 +123,7 @@ _RUN_ORDER = {
     "shopper": 0,
     "shopper-fresh": 0,
     "shopper-fresh2": 0,
+    "shopper-compare": 0,
     "orders": 1,
     "confirmations": 2,
 }

@@ -97,7 +97,8 @@ DEVSET_ROWS: dict[str, tuple[tuple[str, str, str], ...]] = {
     ),
 }
 # The fresh shopper sets are scored as the first one is.
-DEVSET_ROWS["shopper-fresh"] = DEVSET_ROWS["shopper-fresh2"] = DEVSET_ROWS["shopper-devset"]
+for _fresh in ("shopper-fresh", "shopper-fresh2", "shopper-compare"):
+    DEVSET_ROWS[_fresh] = DEVSET_ROWS["shopper-devset"]
 # What the audit-log figures count, in each table: the safety table's are over one brain's
 # chat cases, the operations table's over the proposal scenarios, so their counts differ.
 SAFETY_WORDS = {

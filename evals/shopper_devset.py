@@ -20,6 +20,10 @@ the catalogue queries, the NLU or the index):
   product without a colour option matches when its name holds the value as a word;
 - gender comes from the product's or the variant's `gender`, else from a men/women word in the
   product's or its category's name; unisex fits both; a product with no gender stays eligible;
+- a comparative (`beyond`) holds when a fitting SKU is strictly past the lowest (less) or
+  highest (more) value of the cards the previous turn showed, on price, rating, or an attribute
+  or option read as a number in one unit (`measure_value`: grams, litres, mm, hours, people,
+  degrees, or a word of degree such as light < medium < heavy);
 - a keyword (or any of a list of alternatives) appears, case-insensitive, in the product's name,
   description, materials, attribute values (a yes/no attribute counts by its name when yes) or
   the variant's options; an excluded keyword appears in none of them.
@@ -48,15 +52,31 @@ DEVSET_DIR = Path(__file__).with_name("devsets") / "shopper"
 # The sets of shopper cases, each split into halves the same way and scored alike: the first set
 # (`shopper`), and fresh requests written later by another author before the code they measure
 # was changed (`shopper-fresh`, then `shopper-fresh2` by a third author before the changes made
-# for the first fresh set were studied), kept apart so that each is reported on its own.
+# for the first fresh set were studied), and comparative follow-ups ("cheaper?", "a lighter
+# one", "higher rated"; `shopper-compare`), kept apart so that each is reported on its own.
 SHOPPER_SETS = {
-    name: DEVSET_DIR.with_name(name) for name in ("shopper", "shopper-fresh", "shopper-fresh2")
+    name: DEVSET_DIR.with_name(name)
+    for name in ("shopper", "shopper-fresh", "shopper-fresh2", "shopper-compare")
 }
 HALVES = ("dev", "test")
 FROZEN_HALF = "test"
 TOP_K = 5
 
 Sort = Literal["price_asc", "price_desc", "rating_desc", "newest"]
+
+
+class Beyond(BaseModel):
+    """A comparative follow-up ("cheaper?", "a lighter one", "higher rated"): every product
+    must be strictly past what the previous turn showed on one measure, below its lowest value
+    (`less`) or above its highest (`more`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: str = Field(
+        description="`price` (a fitting SKU's), `rating`, or an attribute or option key "
+        "(`weight`, `temperature rating`, `volume`, `thickness`, `cushion`, `capacity`...)."
+    )
+    direction: Literal["less", "more"]
 
 
 class Spec(BaseModel):
@@ -89,6 +109,9 @@ class Spec(BaseModel):
     count: int | None = Field(default=None, ge=1, description="Exactly this many to show.")
     refers_to: list[int] = Field(
         default_factory=list, description="1-based positions shown by the previous turn."
+    )
+    beyond: Beyond | None = Field(
+        default=None, description="Past the previous turn's cards on one measure."
     )
     expect: Literal["results", "details", "compare"] = "results"
 
@@ -242,6 +265,7 @@ class _Product:
     launched_on: str | None
     text: str
     gender: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
     variants: list[_Variant] = field(default_factory=list)
 
 
@@ -283,6 +307,7 @@ class Scorer:
             launched_on=str(row.launched_on) if row.launched_on else None,
             text=body.lower(),
             gender=gender,
+            attributes={str(k).lower(): str(v) for k, v in attributes.items() if _is_text(v)},
         )
 
     def subtree(self, category_ids: Iterable[str]) -> set[str]:
@@ -298,8 +323,60 @@ class Scorer:
     def unknown_categories(self, spec: Spec) -> list[str]:
         return sorted(set(spec.categories) - self.categories)
 
-    def relevant(self, spec: Spec) -> dict[str, list[float]]:
-        """Relevant product id -> the prices of its variants that meet the spec."""
+    def relevant(
+        self, spec: Spec, shown_before: Sequence[str] = (), before: Spec | None = None
+    ) -> dict[str, list[float]]:
+        """Relevant product id -> the prices of its variants that meet the spec; a comparative
+        (`spec.beyond`) is measured against the cards `shown_before`, as the previous turn's
+        spec (`before`) priced them. With nothing shown before, it constrains nothing."""
+        found = self._relevant(spec)
+        if spec.beyond is None:
+            return found
+        bound = self._bound(spec.beyond, shown_before, before)
+        if bound is None:
+            return found
+        out: dict[str, list[float]] = {}
+        for product_id in found:
+            product = self.products[product_id]
+            kept = [
+                v.price
+                for v in product.variants
+                if self._variant_fits(spec, product, v)
+                and _past(spec.beyond, self._measure(spec.beyond, product, v), bound)
+            ]
+            if kept:
+                out[product_id] = kept
+        return out
+
+    @staticmethod
+    def _measure(beyond: Beyond, product: _Product, variant: _Variant) -> float | None:
+        if beyond.measure == "price":
+            return variant.price
+        if beyond.measure == "rating":
+            return product.rating
+        key = beyond.measure.lower()
+        value = variant.options.get(key)
+        if value is None:
+            value = product.attributes.get(key)
+        return None if value is None else measure_value(str(value))
+
+    def _bound(self, beyond: Beyond, shown: Sequence[str], before: Spec | None) -> float | None:
+        """The lowest (`less`) or highest (`more`) value among the cards shown before: a card's
+        SKUs that met the previous turn's spec, else all its SKUs in stock."""
+        earlier = self._relevant(before) if before is not None else {}
+        values: list[float] = []
+        for product_id in shown:
+            product = self.products.get(product_id)
+            if product is None:
+                continue
+            prices = earlier.get(product_id)
+            variants = [v for v in product.variants if prices is None or v.price in prices]
+            values += [m for v in variants if (m := self._measure(beyond, product, v)) is not None]
+        if not values:
+            return None
+        return min(values) if beyond.direction == "less" else max(values)
+
+    def _relevant(self, spec: Spec) -> dict[str, list[float]]:
         wanted = self.subtree(spec.categories) if spec.categories else None
         brands = {b.lower() for b in spec.brands}
         out: dict[str, list[float]] = {}
@@ -371,6 +448,42 @@ def _colour_fits(accepted: Sequence[str], name: str, options: dict[str, str]) ->
     return any(re.search(rf"\b{re.escape(a)}\b", name, re.I) for a in accepted)
 
 
+# Units of one quantity, to its base unit: grams, litres, millimetres, hours, degrees F.
+_UNITS = {
+    "g": 1.0, "kg": 1000.0, "oz": 28.35, "lb": 453.6, "lbs": 453.6,
+    "l": 1.0, "ml": 0.001, "qt": 0.946,
+    "mm": 1.0, "cm": 10.0, "in": 25.4,
+    "hours": 1.0, "hour": 1.0, "h": 1.0, "days": 24.0, "day": 24.0,
+    "°f": 1.0, "f": 1.0,
+}  # fmt: skip
+# Words of degree, in order ("cushion: light/medium/heavy", "weight class: midweight").
+_ORDINALS = {
+    "light": 1, "lightweight": 1, "low": 1, "medium": 2, "midweight": 2, "mid": 2,
+    "heavy": 3, "heavyweight": 3, "high": 3, "x-heavy": 4,
+}  # fmt: skip
+_QUANTITY = re.compile(r"(-?\d+(?:[.,]\d+)?)\s*(°f|[a-z]+)?", re.I)
+
+
+def measure_value(value: str) -> float | None:
+    """A measure as a number in its base unit: "1.4 kg (3.0 lb)" -> 1400 (grams), "30°F" ->
+    30, "45 L" -> 45, "6 mm" -> 6, "4P" -> 4 (people), "100-weight" -> 100, "heavy" -> 3."""
+    text = value.strip().lower()
+    if text in _ORDINALS:
+        return float(_ORDINALS[text])
+    m = _QUANTITY.search(text)
+    if m is None:
+        return None
+    number = float(m.group(1).replace(",", ""))
+    unit = (m.group(2) or "").lower()
+    return number * _UNITS.get(unit, 1.0)
+
+
+def _past(beyond: Beyond, value: float | None, bound: float) -> bool:
+    if value is None:
+        return False
+    return value < bound if beyond.direction == "less" else value > bound
+
+
 # ---- what the answer says ---------------------------------------------------------------------
 
 # A plain "nothing matches" in the first sentence. Echoed price words ("no more than $50") and
@@ -436,13 +549,15 @@ def score_turn(
     answer: str,
     *,
     shown_before: Sequence[str] = (),
+    before: Spec | None = None,
     **record: Any,
 ) -> TurnScore:
     """Score what a turn showed and said against its spec (`shown_before`: the previous turn's
-    cards, which a reference turn acts on and a follow-up sort may be taken over)."""
+    cards, which a reference turn acts on, a follow-up sort may be taken over and a comparative
+    is measured against; `before`: the previous turn's spec)."""
     if spec.refers_to:
         return _score_reference(spec, shown, answer, shown_before, record)
-    relevant = scorer.relevant(spec)
+    relevant = scorer.relevant(spec, shown_before, before)
     flags = [p in relevant for p in shown]
     no_match = says_no_match(answer)
     score = TurnScore(
@@ -545,6 +660,7 @@ def run_case(scorer: Scorer, case: Case, ask: Ask, half: str) -> list[TurnScore]
     """Every turn of `case` on one new thread, each scored on its own spec."""
     thread: str | None = None
     before: list[str] = []
+    before_spec: Spec | None = None
     scores: list[TurnScore] = []
     for index, turn in enumerate(case.turns, start=1):
         kind = "single" if not case.is_script else ("script_start" if index == 1 else "follow_up")
@@ -564,10 +680,17 @@ def run_case(scorer: Scorer, case: Case, ask: Ask, half: str) -> list[TurnScore]
             shown = Shown([], "", 0.0)
             record["error"] = f"{type(exc).__name__}: {exc}"
         score = score_turn(
-            scorer, turn.spec, shown.products, shown.answer, shown_before=before, **record
+            scorer,
+            turn.spec,
+            shown.products,
+            shown.answer,
+            shown_before=before,
+            before=before_spec,
+            **record,
         )
         scores.append(score)
-        before = shown.products or before
+        if shown.products:
+            before, before_spec = shown.products, turn.spec
     return scores
 
 

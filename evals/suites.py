@@ -44,6 +44,7 @@ DEVSET_SUITES = (
     "shopper-devset",
     "shopper-fresh",
     "shopper-fresh2",
+    "shopper-compare",
     "order-tasks",
     "confirmations",
 )
@@ -207,7 +208,9 @@ class DevsetSuite(_Spec):
     version: int
     kind: Literal["devset"]
     description: str
-    devset: Literal["shopper", "shopper-fresh", "shopper-fresh2", "orders", "confirmations"]
+    devset: Literal[
+        "shopper", "shopper-fresh", "shopper-fresh2", "shopper-compare", "orders", "confirmations"
+    ]
     halves: list[str] = Field(
         min_length=1, description="The set's halves; the first runs unless one is named."
     )

@@ -8,7 +8,7 @@ statements whatever the page size, and every statement runs unchanged on SQLite 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +30,15 @@ from sqlalchemy.orm import Session
 from retail.clock import today
 from retail.errors import NotFoundError
 from retail.product_query import (
+    Beyond,
+    Direction,
     ProductQuery,
     ProductText,
     colour_covers,
     gender_allows,
     is_colour_word,
+    is_past,
+    measure_of,
     name_is_kind,
     option_has,
     product_gender,
@@ -721,6 +725,85 @@ class CatalogueSearch:
 
     total: int
     matches: list[ProductMatch]
+    beyond: Beyond | None = None
+    """The query's comparative with the measure it compared on and the bound filled in; None
+    when it has none, or when the products compared against state none of its measures."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """A comparative made concrete: the measure, the extreme value of the products compared
+    against, and its quantity (only values of the same quantity compare)."""
+
+    name: str
+    direction: Direction
+    value: float
+    quantity: str
+
+
+# The measures whose bound the dialogue may give as a number (the prices it showed).
+_GIVEN_QUANTITIES = {"price": "money", "rating": "rating"}
+
+
+def _compared(session: Session, beyond: Beyond) -> tuple[Beyond, _Bound] | None:
+    """The first of the comparative's measures that the products compared against state, and
+    their extreme value on it (the lowest for `less`, the highest for `more`): "lighter" than
+    tents of 1.0 and 3.4 kg is under 1.0 kg. A price or rating bound already given (the prices
+    the cards showed) is taken as it is; any other is measured again (a comparative carried to
+    the next turn, "in blue" after "lighter")."""
+    quantity = _GIVEN_QUANTITIES.get(beyond.measure or "")
+    direction = next((m.direction for m in beyond.measures if m.name == beyond.measure), None)
+    if beyond.bound is not None and quantity is not None and direction is not None:
+        return beyond, _Bound(str(beyond.measure), direction, beyond.bound, quantity)
+    if not beyond.than:
+        return None
+    rows = session.execute(
+        select(Product.id, Product.rating, Product.attributes).where(
+            Product.id.in_(list(beyond.than))
+        )
+    ).all()
+    variants, _ = _variants_of(session, [r.id for r in rows], None)
+    for measure in beyond.measures:
+        values = [
+            found
+            for row in rows
+            for v in variants.get(row.id, [])
+            if (
+                found := measure_of(
+                    measure.name,
+                    price=v.price,
+                    rating=row.rating,
+                    options=v.options,
+                    attributes=row.attributes or {},
+                )
+            )
+            is not None
+        ]
+        quantities = Counter(q for _, q, _ in values)
+        if not quantities:
+            continue
+        quantity = quantities.most_common(1)[0][0]
+        same = [(value, text) for value, q, text in values if q == quantity]
+        pick = min if measure.direction == "less" else max
+        value, text = pick(same, key=lambda item: item[0])
+        filled = beyond.model_copy(
+            update={"measure": measure.name, "bound": value, "bound_text": text}
+        )
+        return filled, _Bound(measure.name, measure.direction, value, quantity)
+    return None
+
+
+def _past_bound(bound: _Bound, row: Any, variant: VariantPublic) -> bool:
+    found = measure_of(
+        bound.name,
+        price=variant.price,
+        rating=row.rating,
+        options=variant.options,
+        attributes=row.attributes or {},
+    )
+    if found is None or found[1] != bound.quantity:
+        return False
+    return is_past(bound.direction, found[0], bound.value)
 
 
 def _variant_answers(query: ProductQuery, variant: VariantPublic, named_colour: bool) -> bool:
@@ -787,6 +870,7 @@ def search_catalogue(
         ).where(*conditions)
     ).all()
     variants, _ = _variants_of(session, [row.id for row in rows], query.store_id)
+    compared = _compared(session, query.beyond) if query.beyond is not None else None
     wanted_features = [f for f in query.features if f.strip()]
     excluded_features = [x for x in query.exclude if not is_colour_word(x.lower())]
     survivors: list[tuple[Any, list[VariantPublic], frozenset[str]]] = []
@@ -833,9 +917,24 @@ def search_catalogue(
     most = max((preferred.get(row.id, 0) for row, _, _ in survivors), default=0)
     if query.prefer and most:
         survivors = [item for item in survivors if preferred.get(item[0].id, 0) == most]
+    if compared is not None:
+        # "Cheaper", "lighter": past the products compared against, on the SKU shown, among the
+        # products the wishes narrowed to ("a cooler with wheels", then "cheaper?": cheaper
+        # wheeled coolers, not soft ones because they are cheap).
+        bound = compared[1]
+        survivors = [
+            (row, own, past)
+            for row, own, matching in survivors
+            if (
+                past := frozenset(
+                    v.id for v in own if v.id in matching and _past_bound(bound, row, v)
+                )
+            )
+        ]
     survivors = _ordered(survivors, query, ranked)
     page = survivors[: query.limit]
     return CatalogueSearch(
+        beyond=None if compared is None else compared[0],
         total=len(survivors),
         matches=[
             ProductMatch(

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Sort = Literal["relevance", "price_asc", "price_desc", "rating", "newest"]
+Direction = Literal["less", "more"]
 Gender = Literal["men's", "women's", "kids"]
 COLOUR_FAMILIES_FILE = Path(__file__).with_name("data") / "colour_families.yaml"
 # Option keys that hold a colour in one source or another.
@@ -78,6 +79,43 @@ _GENDER_WORDS: dict[str, Gender] = {
 }
 
 
+class Measure(BaseModel):
+    """One way to compare products: `price`, `rating`, or an attribute or option key the
+    catalogue writes with a number and unit or a word of degree ("weight": "1.4 kg",
+    "temperature rating": "30°F", "cushion": "heavy"), and which way is asked."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    direction: Direction
+
+
+class Beyond(BaseModel):
+    """A comparative ("lighter", "warmer", "cheaper", "higher rated"): products strictly past the
+    ones compared against on the first of `measures` those products state, below their lowest
+    value (`less`) or above their highest (`more`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    word: Annotated[str, Field(description='The shopper\'s comparative ("lighter").')]
+    measures: Annotated[
+        list[Measure], Field(min_length=1, description="What it may compare, in order.")
+    ]
+    than: Annotated[
+        list[str], Field(description="Product ids compared against (the ones shown).")
+    ] = []
+    measure: Annotated[
+        str | None, Field(description="The measure compared on; the search fills it.")
+    ] = None
+    bound: Annotated[
+        float | None,
+        Field(description="The compared products' extreme value, in the measure's base unit."),
+    ] = None
+    bound_text: Annotated[
+        str | None, Field(description='That value as the catalogue writes it ("1.0 kg").')
+    ] = None
+
+
 class ProductQuery(BaseModel):
     """A shopper's product request as hard constraints plus an order. Empty lists constrain
     nothing; several values in one list are alternatives ("jackets or vests")."""
@@ -130,6 +168,10 @@ class ProductQuery(BaseModel):
         Sort,
         Field(description="relevance, price_asc (cheapest first), price_desc, rating, newest."),
     ] = "relevance"
+    beyond: Annotated[
+        Beyond | None,
+        Field(description='A comparative of products shown ("lighter", "higher rated").'),
+    ] = None
     limit: Annotated[int, Field(ge=1, le=20, description="How many products to show.")] = 5
     in_stock_only: Annotated[
         bool, Field(description="Only SKUs in stock (at the store, when one is given).")
@@ -346,3 +388,88 @@ _IMITATION = re.compile(
 _PLUMBING = frozenset(
     {"images", "thumbnail", "sku", "barcode", "dummyjson_id", "model", "meta", "tags", "qr_code"}
 )
+
+
+# Units a catalogue writes measures in: the quantity each measures and its factor to that
+# quantity's base unit (grams, litres, millimetres, hours, degrees F, people).
+_MEASURE_UNITS: dict[str, tuple[str, float]] = {
+    **dict.fromkeys(("g", "gram", "grams"), ("mass", 1.0)),
+    **dict.fromkeys(("kg", "kilo", "kilos", "kilograms"), ("mass", 1000.0)),
+    **dict.fromkeys(("lb", "lbs", "pound", "pounds"), ("mass", 453.6)),
+    "oz": ("mass", 28.35),
+    **dict.fromkeys(("ml", "milliliters", "millilitres"), ("volume", 0.001)),
+    **dict.fromkeys(("l", "liter", "liters", "litre", "litres"), ("volume", 1.0)),
+    **dict.fromkeys(("qt", "quart", "quarts"), ("volume", 0.946)),
+    **dict.fromkeys(("gallon", "gallons", "gal"), ("volume", 3.785)),
+    "mm": ("length", 1.0),
+    "cm": ("length", 10.0),
+    **dict.fromkeys(("in", "inch", "inches"), ("length", 25.4)),
+    **dict.fromkeys(("ft", "feet", "foot"), ("length", 304.8)),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), ("time", 1.0)),
+    **dict.fromkeys(("day", "days"), ("time", 24.0)),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), ("time", 1 / 60)),
+    **dict.fromkeys(("°f", "f"), ("temperature", 1.0)),
+    **dict.fromkeys(("p", "person", "people", "man"), ("people", 1.0)),
+}
+# Words of degree a catalogue writes instead of numbers ("cushion": light, medium, heavy;
+# "weight class": lightweight, midweight, heavyweight), in order.
+_DEGREES = {
+    "light": 1, "lightweight": 1, "low": 1, "thin": 1,
+    "medium": 2, "midweight": 2, "mid": 2, "regular": 2, "standard": 2,
+    "heavy": 3, "heavyweight": 3, "high": 3, "thick": 3,
+    "x-heavy": 4, "extra heavy": 4, "expedition": 4,
+}  # fmt: skip
+_QUANTITY = re.compile(r"(-?\d+(?:[.,]\d+)*)\s*-?\s*(°\s?[fc]|[a-z]+)?")
+
+
+def measure_value(value: Any) -> tuple[float, str] | None:
+    """A measure as a number in its quantity's base unit, and the quantity: "1.4 kg (3.0 lb)"
+    is (1400, "mass"), "30°F" (30, "temperature"), "45 L" (45, "volume"), "4P" (4, "people"),
+    "heavy" (3, "degree"); a unit of its own ("100-weight", "24-can") is its own quantity, and
+    a bare number is a "count". Only values of one quantity compare."""
+    if isinstance(value, bool | Mapping | list | tuple):
+        return None
+    if isinstance(value, int | float):
+        return float(value), "count"
+    text = str(value).strip().lower()
+    if text in _DEGREES:
+        return float(_DEGREES[text]), "degree"
+    m = _QUANTITY.search(text)
+    if m is None:
+        return None
+    number = float(m.group(1).replace(",", ""))
+    unit = (m.group(2) or "").replace(" ", "")
+    if unit == "°c":
+        return number * 9 / 5 + 32, "temperature"
+    if not unit:
+        return number, "count"
+    quantity, factor = _MEASURE_UNITS.get(unit, (f"unit:{unit}", 1.0))
+    return number * factor, quantity
+
+
+def measure_of(
+    name: str,
+    *,
+    price: float,
+    rating: float | None,
+    options: Mapping[str, Any],
+    attributes: Mapping[str, Any],
+) -> tuple[float, str, str] | None:
+    """One SKU's value on a measure (`Measure.name`), its quantity, and how the catalogue wrote
+    it: the price, the product's rating, else the SKU's option of that name, else the
+    product's attribute."""
+    if name == "price":
+        return price, "money", f"${price:,.2f}"
+    if name == "rating":
+        return None if rating is None else (float(rating), "rating", f"{rating:g}")
+    key = name.lower()
+    for values in (options, attributes):
+        for k, v in values.items():
+            if str(k).lower() == key and (measured := measure_value(v)) is not None:
+                return measured[0], measured[1], str(v)
+    return None
+
+
+def is_past(direction: Direction, value: float, bound: float) -> bool:
+    """Strictly past the bound in the direction asked ("lighter": below the lightest shown)."""
+    return value < bound if direction == "less" else value > bound

@@ -101,6 +101,11 @@ class SearchResults(BaseModel):
         description="When the request is near no product type enough to search: the names of "
         "the categories nearest it in meaning, to offer rather than guess.",
     )
+    uncompared: str | None = Field(
+        default=None,
+        description='A comparative asked ("lighter") that the products compared against state '
+        "no measure for: the products are not compared.",
+    )
     retyped: bool = Field(
         default=False,
         description="True when the product types searched are not the ones asked for: a long "
@@ -302,14 +307,23 @@ def search_products(ctx: ToolContext, *, query: ProductQuery) -> SearchResults:
             )
             ranked = [h.product_id for h in hits if h.product_id]
         found = search_catalogue(session, applied, ranked=ranked)
+        uncompared = None
+        if applied.beyond is not None:
+            # The measure compared on and the bound, for the answer ("lighter than 1.0 kg");
+            # products that state none of its measures cannot be compared, and the answer says.
+            uncompared = None if found.beyond is not None else applied.beyond.word
+            applied = applied.model_copy(update={"beyond": found.beyond})
         relaxed: list[str] = []
         misses: dict[str, list[str]] = {}
-        if not found.total and category_ids:
+        # A comparative with nothing past it ("cheaper" than the cheapest tent) is answered as
+        # such: the closest products would be the ones just shown, or dearer, heavier ones.
+        if not found.total and category_ids and found.beyond is None:
             found, relaxed = _closest(session, applied, ranked)
             shown = [m.summary.id for m in found.matches]
             misses = _misses(session, applied, relaxed, shown) if relaxed else {}
     return SearchResults(
         query=applied,
+        uncompared=uncompared,
         retyped=retyped,
         total_matches=0 if relaxed else found.total,
         relaxed=relaxed,

@@ -216,7 +216,7 @@ class LocalBrain:
         updated = dialogue.model_copy(
             update={"last_intent": reading.intent, "slots": slots, "focus_product": focus}
         )
-        calls = self._calls(text, reading, updated)
+        calls = self._calls(text, reading, updated, asked_about=dialogue.last_intent)
         if calls is None:
             return compose_only(updated)
         if reading.intent == "search" or reading.query.types:
@@ -224,15 +224,29 @@ class LocalBrain:
         return Step(tool_calls=calls, dialogue=updated)
 
     def _calls(
-        self, text: str, reading: Interpretation, dialogue: DialogueState
+        self,
+        text: str,
+        reading: Interpretation,
+        dialogue: DialogueState,
+        asked_about: str | None = None,
     ) -> list[ToolCallRequest] | None:
+        """The tool calls for this turn's intent; `asked_about`: the intent of the turn before
+        (a comparative after a question about one product is of that product)."""
         intent, slots = reading.intent, reading.slots
         focus = dialogue.focus_product
         store = slots.store_id
         if intent in ("search", "refine"):
             previous = dialogue.query if intent == "refine" else None
             shown_prices = dialogue.slots.get("shown_prices") or []
-            query = self.nlu.queries.apply(reading.query, text, previous, shown_prices)
+            # A comparative ("lighter", "cheaper") is of the products named, else of the one
+            # just asked about ("tell me about the second one", then "a cheaper one?"), else of
+            # those shown; the search reads the prices of any but the ones the cards showed.
+            shown = dialogue.shown_products
+            if reading.products:
+                shown, shown_prices = reading.products, []
+            elif asked_about == "product_question" and focus and len(shown) > 1:
+                shown, shown_prices = [focus], []
+            query = self.nlu.queries.apply(reading.query, text, previous, shown_prices, shown)
             if store:
                 query = query.model_copy(update={"store_id": store})
             return [_call("search_products", **query.model_dump(exclude_defaults=True))]

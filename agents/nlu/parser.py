@@ -583,6 +583,11 @@ def _product_intent(
     at a product shown ("is it waterproof?", "the second one").
     """
     shown = len(products) >= 2 or len(dialogue.shown_products) >= 2
+    compares = query.comparative is not None or query.cheaper or query.pricier
+    if compares and dialogue.query is not None and not query.types and not slots.ordinals:
+        # "warmer than these", "a lighter one": the products shown (or named) are what it is
+        # compared with; the query in force, type and all, is refined.
+        return "refine"
     if _COMPARE.search(text) and shown:
         # "compare the two pop-up tents": the ones shown, side by side, not a new list.
         return "compare"

@@ -28,7 +28,9 @@ from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
 
 from retail.product_query import (
+    Beyond,
     Gender,
+    Measure,
     ProductQuery,
     Sort,
     colour_families,
@@ -237,6 +239,17 @@ _FILLER = frozenset(_REQUEST_WORDS["filler"].split())
 _SOFT_DESCRIBING = frozenset(_REQUEST_WORDS["soft_describing"].split())
 _CLAUSE = re.compile(r"[,.;:!?()]|\s-\s")
 _MODEL_SUFFIXES = frozenset(_REQUEST_WORDS["model_suffixes"].split())
+# "a lighter one", "warmer?", "any roomier ones?": what each comparative may compare, in order.
+_COMPARATIVES: dict[str, tuple[Measure, ...]] = {
+    " ".join(phrase.lower().split()): tuple(Measure(name=n, direction=d) for n, d in measures)
+    for phrase, measures in _REQUEST_WORDS["comparatives"].items()
+}
+_COMPARATIVE = re.compile(
+    r"(?<![\w-])("
+    + "|".join(r"\s+".join(map(re.escape, p.split())) for p in sorted(_COMPARATIVES, key=len)[::-1])
+    + r")(?![\w-])",
+    re.I,
+)
 
 
 class _PhraseMap:
@@ -360,6 +373,9 @@ class QueryReading:
     """Bounds said below zero ("under $-5"): no budget, left out of the query and said so."""
     cheaper: bool = False
     pricier: bool = False
+    comparative: str | None = None
+    """A comparative said of the products shown ("lighter", "higher rated"), other than of
+    price (`cheaper`, `pricier`)."""
     other_words: list[str] = field(default_factory=list)
     guessed: bool = False
     """The type was taken from a word's meaning ("couch"), not from the catalogue's words."""
@@ -392,6 +408,7 @@ class QueryReading:
             or self.count
             or self.cheaper
             or self.pricier
+            or self.comparative is not None
         )
 
     @property
@@ -437,6 +454,12 @@ class QueryParser:
             if key not in ("color", "size")
             for value in values
         }
+        # Which option each value is of ("2p" of capacity): a comparative on that option
+        # ("roomier") replaces the value asked before.
+        self._option_of: dict[str, set[str]] = defaultdict(set)
+        for key, values in vocabulary.options.items():
+            for value in values:
+                self._option_of[squash_units(str(value).lower())].add(key.lower())
         self.attribute_terms = {f.lower() for f in vocabulary.features}
         # An option value is a constraint only for the types whose SKUs have it ("light" is a
         # roast of coffee, not something a chair can lack).
@@ -533,7 +556,9 @@ class QueryParser:
         """What `text` says about the products wanted; `in_force`: a query is in force, so
         words may refine it."""
         reading = QueryReading()
-        spelled = self._spelled(text.lower().replace("’", "'"))
+        # Comparatives first: "roomier" is no typo of a catalogue word.
+        said = self._comparative(text.lower().replace("’", "'"), reading)
+        spelled = self._spelled(said)
         rest = " " + squash_units(spelled) + " "
         rest = self._prices(rest, reading)
         rest, superlative = self._sort(rest, reading)
@@ -833,10 +858,12 @@ class QueryParser:
         text: str,
         previous: ProductQuery | None,
         shown_prices: Sequence[float] = (),
+        shown: Sequence[str] = (),
     ) -> ProductQuery:
         """The query in force after this message: a new one when it names another product type
         (or there is none yet), else `previous` with this message's constraints added or
-        replaced."""
+        replaced. `shown_prices` and `shown`: the prices and ids of the products the last
+        answer showed, which a comparative ("cheaper", "lighter") is measured against."""
         categories = sorted({c for t in reading.types for c in t.categories})
         # A kind narrows only when every type named has one ("rain jackets", not "rain jackets
         # or parkas" where parkas are the whole category).
@@ -861,7 +888,8 @@ class QueryParser:
         if reading.brands:
             update["brands"] = reading.brands
         hard, wishes = self._constraints(reading.features, categories or base.categories)
-        update["features"] = list(dict.fromkeys([*features, *hard, *reading.described]))
+        in_force = list(dict.fromkeys([*features, *hard, *reading.described]))
+        update["features"] = in_force
         kept = base.prefer if base is previous else []
         # A refinement's thing to go with ("needs to fit my laptop") narrows where products
         # say it; a new request's ("keep my coffee hot") only tells the search its meaning.
@@ -874,14 +902,20 @@ class QueryParser:
         if reading.min_price is not None or reading.max_price is not None:
             update["min_price"] = reading.min_price
             update["max_price"] = reading.max_price
-        if reading.cheaper and shown_prices:
-            # Below what was shown, and never above the budget in force: the closest matches
-            # of a request nothing met may be dearer than it ("cheaper" keeps "under $400").
-            lower = round(min(shown_prices) - 0.01, 2)
-            budget = base.max_price if reading.max_price is None else reading.max_price
-            update["max_price"] = lower if budget is None else min(lower, budget)
-        if reading.pricier and shown_prices:
-            update["min_price"] = round(max(shown_prices) + 0.01, 2)
+        # "Cheaper", "lighter": past the products shown, after the wishes in force narrowed
+        # them (the search applies it); a budget in force stays.
+        # A comparative is of the products shown only while the query they answered is in
+        # force: "a lighter tent?" after jackets is a new search, compared with nothing.
+        refining = base is previous
+        beyond = self._beyond(reading, shown_prices, shown) if refining else None
+        update["beyond"] = beyond or (base.beyond if refining else None)
+        if beyond is not None:
+            # "2 person tent", then "a roomier one": the capacity asked before gives way to
+            # the comparative on it.
+            compared = {m.name for m in beyond.measures}
+            update["features"] = [
+                f for f in in_force if not self._option_of.get(f, set()) & compared
+            ]
         if reading.sort:
             update["sort"] = reading.sort
         update["limit"] = reading.count or 5
@@ -889,6 +923,52 @@ class QueryParser:
         if base is previous and not reading.sort and edits_text:
             update["text"] = _request_text(f"{previous.text} {text}")
         return base.model_copy(update=update)
+
+    @staticmethod
+    def _beyond(
+        reading: QueryReading, shown_prices: Sequence[float], shown: Sequence[str]
+    ) -> Beyond | None:
+        """The comparative of this message, measured against the products shown: a price one
+        against the prices shown (exactly as the cards gave them), any other against what the
+        catalogue states of those products (the search reads it)."""
+        price = Measure(name="price", direction="less" if reading.cheaper else "more")
+        if (reading.cheaper or reading.pricier) and shown and not shown_prices:
+            # Of products whose shown prices are not at hand: the search reads them.
+            word = "cheaper" if reading.cheaper else "more expensive"
+            return Beyond(word=word, measures=[price], than=list(shown))
+        if reading.cheaper and shown_prices:
+            bound = min(shown_prices)
+            less = Measure(name="price", direction="less")
+            return Beyond(
+                word="cheaper", measures=[less], than=list(shown), measure="price", bound=bound,
+                bound_text=f"${bound:,.2f}",
+            )  # fmt: skip
+        if reading.pricier and shown_prices:
+            bound = max(shown_prices)
+            more = Measure(name="price", direction="more")
+            return Beyond(
+                word="more expensive", measures=[more], than=list(shown), measure="price",
+                bound=bound, bound_text=f"${bound:,.2f}",
+            )  # fmt: skip
+        if reading.comparative is not None and shown:
+            measures = _COMPARATIVES[reading.comparative]
+            return Beyond(word=reading.comparative, measures=list(measures), than=list(shown))
+        return None
+
+    def _comparative(self, rest: str, reading: QueryReading) -> str:
+        """A comparative of the products shown ("a lighter one", "any roomier ones?", "one with
+        a higher rating"); one of price is read by `_prices` as cheaper or pricier."""
+        m = _COMPARATIVE.search(rest)
+        if m is None:
+            return rest
+        phrase = " ".join(m.group(1).lower().split())
+        measures = _COMPARATIVES[phrase]
+        if measures[0].name == "price":
+            reading.cheaper = measures[0].direction == "less"
+            reading.pricier = measures[0].direction == "more"
+        else:
+            reading.comparative = phrase
+        return rest[: m.start()] + " " + rest[m.end() :]
 
     def _constraints(
         self, features: Sequence[str], categories: Sequence[str]
@@ -945,10 +1025,13 @@ class QueryParser:
                 reading.min_price = round(centre * (1 - AROUND_BAND), 2)
                 reading.max_price = round(centre * (1 + AROUND_BAND), 2)
                 rest = rest.replace(m.group(0), " ")
-        if reading.max_price is None:
-            reading.cheaper = bool(_CHEAPER.search(rest))
-        if reading.min_price is None:
-            reading.pricier = bool(_PRICIER.search(rest))
+        # A bound said with the comparative ("cheaper, under 100") is the bound.
+        reading.cheaper = reading.max_price is None and (
+            reading.cheaper or bool(_CHEAPER.search(rest))
+        )
+        reading.pricier = reading.min_price is None and (
+            reading.pricier or bool(_PRICIER.search(rest))
+        )
         return rest
 
     def _sort(self, rest: str, reading: QueryReading) -> tuple[str, bool]:

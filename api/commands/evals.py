@@ -39,7 +39,8 @@ def run_cmd(
             "--suite",
             help="shopper, associate, orders, rag, adversarial, operations, forecast, "
             "recommender, pricing, retrieval, replenishment, shopper-devset, shopper-fresh, "
-            "shopper-fresh2, order-tasks, confirmations (comma-separated; a dev set's other "
+            "shopper-fresh2, shopper-compare, order-tasks, confirmations (comma-separated; a dev "
+            "set's other "
             "half as shopper-devset:test), "
             "all, or smoke.",
         ),

@@ -105,3 +105,24 @@ def test_a_description_that_opens_with_a_question_ends_once() -> None:
     )
     assert "Tired feet?" in asked and "?." not in asked
     assert "Light and quick." in said and ".." not in said
+
+
+def test_a_comparative_with_nothing_past_it_says_so_with_the_value_compared() -> None:
+    """ "Cheaper?" of tents from $55.99, "roomier?" of packs up to 35 L under a budget, "more
+    cushioned?" of socks up to heavy: one plain sentence, the value the products shown reach,
+    and no list padded with the ones just shown."""
+
+    def beyond(word: str, measure: str, bound: float, text: str) -> dict[str, object]:
+        measures = [{"name": measure, "direction": "less"}]
+        return {"word": word, "measures": measures, "measure": measure, "bound": bound,
+                "bound_text": text}  # fmt: skip
+
+    cheaper = {"beyond": beyond("cheaper", "price", 55.99, "$55.99")}
+    assert describe_query(cheaper, "tents") == "tents cheaper than $55.99"
+    roomier = {"max_price": 150.0, "beyond": beyond("roomier", "volume", 35.0, "35 L")}
+    assert describe_query(roomier, "backpacks") == "backpacks roomier than 35 L under $150"
+    cushioned = {"beyond": beyond("more cushioned", "cushion", 3.0, "heavy")}
+    assert describe_query(cushioned, "socks") == "socks more cushioned than heavy cushion"
+    nothing = {"products": [], "query": {"categories": ["socks"], **cushioned}}
+    answer, _ = _search(nothing, DialogueState(query_label="socks"))
+    assert answer == "Sorry, we have no socks more cushioned than heavy cushion."

@@ -19,7 +19,7 @@ from agents.compose import describe_query, plural_label
 from agents.state import Answer, ConversationState, Step
 from retail.audit import verify_chain
 from retail.errors import NotFoundError
-from retail.product_query import colour_covers
+from retail.product_query import colour_covers, measure_value
 from retail.store.models import AuditEvent, Category, Location, Product, Variant
 from tests.tools.world import ToolWorld
 from tools.base import Principal, ToolSpec
@@ -95,16 +95,53 @@ def test_a_shown_product_named_by_its_own_word_is_asked_about_not_searched(
     assert compared.tool_calls[0].args["product_ids"] == first.products[:2]
 
 
-def test_cheaper_lowers_the_price_ceiling(assistant: Assistant, tool_world: ToolWorld) -> None:
+def test_cheaper_is_below_the_cheapest_shown(assistant: Assistant, tool_world: ToolWorld) -> None:
     shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
     first = assistant.ask(shopper, "show me backpacks and bags")
     assert first.products
     cheaper = assistant.ask(shopper, "something cheaper", thread_id=first.thread_id)
-    ceiling = cheaper.tool_calls[0].args["max_price"]
-    assert ceiling < min(_min_price(tool_world, p) for p in first.products)
-    # Either cheaper ones, or a plain "none" before the closest ones above the ceiling.
-    assert all(_min_price(tool_world, p) <= ceiling for p in cheaper.products) or (
-        cheaper.answer.startswith("Sorry, we have no")
+    beyond = cheaper.tool_calls[0].args["beyond"]
+    ceiling = beyond["bound"]
+    assert ceiling == min(_min_price(tool_world, p) for p in first.products)
+    assert set(beyond["than"]) == set(first.products)
+    # Either cheaper ones, or a plain "none", never the ones just shown again.
+    assert all(_min_price(tool_world, p) < ceiling for p in cheaper.products)
+    assert cheaper.products or cheaper.answer.startswith("Sorry, we have no")
+    # After a question about one of them, "cheaper" is cheaper than that one.
+    assert len(first.products) >= 2
+    second = first.products[1]
+    thread = first.thread_id
+    assistant.ask(shopper, "show me backpacks and bags", thread_id=thread)
+    asked = assistant.ask(shopper, "tell me more about the second one", thread_id=thread)
+    assert asked.products[:1] == [second]
+    than_it = assistant.ask(shopper, "is there a cheaper one?", thread_id=thread)
+    assert than_it.tool_calls[0].args["beyond"]["than"] == [second]
+    assert all(_min_price(tool_world, p) < _min_price(tool_world, second) for p in than_it.products)
+
+
+def test_lighter_than_these_keeps_the_type_and_is_lighter_than_every_one_shown(
+    assistant: Assistant, tool_world: ToolWorld
+) -> None:
+    """ "Lighter than these?" refines the search in force ("these" is the products shown, not
+    one to ask about): the same types, and only products lighter than the lightest shown, or a
+    plain "none" naming the weight, never the same ones again."""
+    shopper = Principal.parse(f"shopper:{tool_world.shopper_id}")
+    first = assistant.ask(shopper, "show me backpacks and bags")
+    assert first.products
+    lighter = assistant.ask(shopper, "any lighter than these?", thread_id=first.thread_id)
+    args = lighter.tool_calls[0].args
+    assert args["categories"] == first.tool_calls[0].args["categories"]
+    assert args["beyond"]["measures"][0] == {"name": "weight", "direction": "less"}
+    assert set(args["beyond"]["than"]) == set(first.products)
+    with Session(tool_world.engine) as session:
+        weights = {
+            p.id: measure_value((p.attributes or {}).get("weight"))
+            for p in session.scalars(select(Product))
+        }
+    lightest = min(w[0] for p in first.products if (w := weights[p]) is not None)
+    assert all((w := weights[p]) is not None and w[0] < lightest for p in lighter.products)
+    assert lighter.products or (
+        lighter.answer.startswith("Sorry, we have no") and "lighter than" in lighter.answer
     )
 
 

@@ -190,12 +190,12 @@ def test_follow_ups_edit_the_query_in_force_and_a_new_type_starts_over(
     cheapest = query(parser, "the cheapest one", insulated)
     assert (cheapest.sort, cheapest.limit, cheapest.gender) == ("price_asc", 1, "women's")
     cheaper = query(parser, "something cheaper", first)
-    assert cheaper.max_price == 79.99, "below the cheapest shown"
+    assert cheaper.beyond is not None and cheaper.beyond.bound == 80.0, "below the cheapest shown"
     # The closest matches shown after a no-match may cost more than the budget: "cheaper"
     # never lifts it.
     capped = query(parser, "rain jackets under $60")
     lower = parser.apply(parser.read("cheaper"), "cheaper", capped, shown_prices=[64.5, 99.0])
-    assert lower.max_price == 60.0
+    assert lower.max_price == 60.0 and lower.beyond is not None
     tents = query(parser, "what about tents?", women)
     assert tents.categories == ["outdoor-tents"]
     assert (tents.colours, tents.gender, tents.max_price) == ([], None, None)
@@ -467,3 +467,47 @@ def test_a_brands_product_line_names_its_products_where_a_shared_word_only_descr
     parser = QueryParser(lines)
     assert "iphone" in parser.read("iphone").prefer
     assert "warm" not in parser.preferences
+
+
+@pytest.mark.parametrize(
+    ("said", "word", "first"),
+    [
+        ("is there a lighter one", "lighter", ("weight", "less")),
+        ("warmer please", "warmer", ("temperature rating", "less")),
+        ("any roomier ones?", "roomier", ("volume", "more")),
+        ("got a more cushioned pair?", "more cushioned", ("cushion", "more")),
+        ("one with a higher rating?", "higher rating", ("rating", "more")),
+        ("ones with a longer battery life?", "longer battery life", ("battery life", "more")),
+    ],
+)
+def test_a_comparative_follow_up_keeps_the_type_and_compares_the_products_shown(
+    parser: QueryParser, said: str, word: str, first: tuple[str, str]
+) -> None:
+    """ "Lighter?", "warmer please": the query in force, its type and budget kept, plus a
+    comparative of the products shown, on the measures the word may mean, in order."""
+    tents = query(parser, "tents under 500")
+    reading = parser.read(said, in_force=True)
+    assert not reading.types and reading.constrains
+    follow = parser.apply(reading, said, tents, shown_prices=[149.0, 229.0], shown=["p5", "p6"])
+    assert (follow.categories, follow.max_price) == (["outdoor-tents"], 500.0)
+    assert follow.beyond is not None and follow.beyond.word == word
+    assert (follow.beyond.measures[0].name, follow.beyond.measures[0].direction) == first
+    assert follow.beyond.than == ["p5", "p6"] and follow.beyond.bound is None
+    assert not follow.text.endswith(said), "a comparative is no ranking words"
+
+
+def test_cheaper_is_measured_against_the_prices_shown(parser: QueryParser) -> None:
+    tents = query(parser, "tents")
+    said = "anything a bit less pricey?"
+    cheaper = parser.apply(parser.read(said, in_force=True), said, tents, [149.0, 229.0], ["p6"])
+    assert cheaper.max_price is None, "no budget was said"
+    assert cheaper.beyond is not None
+    assert (cheaper.beyond.measure, cheaper.beyond.bound) == ("price", 149.0)
+    # Another type named: a new search, compared with nothing shown before.
+    bags = parser.apply(
+        parser.read("a lighter backpack?"), "a lighter backpack?", tents, [], ["p6"]
+    )
+    assert bags.categories == ["outdoor-backpacks"] and bags.beyond is None
+    # Nothing shown: no comparative to measure, the query stands.
+    alone = parser.apply(parser.read("lighter?", in_force=True), "lighter?", tents)
+    assert alone.beyond is None

@@ -181,6 +181,61 @@ def test_success_precision_and_sorts(world: tuple[Catalogue, Scorer]) -> None:
     assert not score_turn(scorer, dearest, [c.canyon], "This one.").success
 
 
+BAGS = "cat-bags"
+
+
+def test_a_comparative_is_measured_against_the_cards_shown_before(engine: Engine) -> None:
+    """ "Lighter?", "warmer?", "cheaper?", "higher rated?": past the extreme of the previous
+    turn's cards, read in one unit ("1.2 kg" is 1200 g), on the SKUs that met that turn's spec;
+    nothing past it leaves nothing relevant, so only an honest "no" succeeds."""
+    catalogue = seed_catalogue(engine)
+    with transaction(engine) as session:
+        make_category(session, BAGS, "Sleeping Bags", catalogue.outdoor)
+        for product_id, weight, rating, temperature, prices in (
+            ("bag-a", "1.2 kg (2.6 lb)", 4.0, "30°F", [90.0, 120.0]),
+            ("bag-b", "900 g (31.7 oz)", 4.5, "40°F", [150.0]),
+            ("bag-c", "2.0 kg (4.4 lb)", 3.5, "15°F", [60.0]),
+        ):
+            make_product(
+                session,
+                product_id,
+                f"Bag {product_id}",
+                category_id=BAGS,
+                rating=rating,
+                attributes={"weight": weight, "temperature rating": temperature},
+                variants=[{"price": p} for p in prices],
+            )
+    scorer = Scorer(engine)
+    bags = Spec(categories=[BAGS])
+
+    def past(measure: str, direction: str, shown: list[str], before: Spec = bags) -> set[str]:
+        beyond = {"measure": measure, "direction": direction}
+        spec = Spec.model_validate({"categories": [BAGS], "beyond": beyond})
+        return set(scorer.relevant(spec, shown, before))
+
+    assert past("weight", "less", ["bag-a"]) == {"bag-b"}
+    assert past("weight", "less", ["bag-a", "bag-b"]) == set()
+    assert past("temperature rating", "less", ["bag-a", "bag-b"]) == {"bag-c"}
+    assert past("rating", "more", ["bag-a", "bag-c"]) == {"bag-b"}
+    assert past("price", "less", ["bag-a"]) == {"bag-c"}
+    # The $120 SKU of bag-a was the one shown (the previous turn asked over $100): bag-a's $90
+    # SKU is cheaper than what was shown.
+    assert past("price", "less", ["bag-a"], Spec(categories=[BAGS], min_price=100)) == {
+        "bag-a",
+        "bag-c",
+    }
+    # Nothing shown before: the comparative constrains nothing.
+    assert past("price", "less", []) == {"bag-a", "bag-b", "bag-c"}
+    nothing = Spec.model_validate(
+        {"categories": [BAGS], "beyond": {"measure": "weight", "direction": "less"}}
+    )
+    shown = ["bag-b"]
+    honest = score_turn(scorer, nothing, [], "Nothing lighter than 900 g.", shown_before=shown)
+    assert honest.no_match_expected and honest.success
+    padded = score_turn(scorer, nothing, ["bag-a"], "Here is one.", shown_before=shown)
+    assert not padded.success
+
+
 def test_no_match_honesty_and_its_opposite(world: tuple[Catalogue, Scorer]) -> None:
     c, scorer = world
     kitchen = Spec(categories=[c.kitchen])

@@ -82,6 +82,7 @@ def test_a_dev_set_runs_its_dev_half_unless_another_is_named() -> None:
         ("shopper-devset", "dev"),
         ("shopper-fresh", "dev"),
         ("shopper-fresh2", "dev"),
+        ("shopper-compare", "dev"),
         ("order-tasks", "dev"),
         ("confirmations", "all"),
     ]

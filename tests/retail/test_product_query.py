@@ -10,6 +10,8 @@ from retail.product_query import (
     ProductText,
     colour_covers,
     gender_allows,
+    measure_of,
+    measure_value,
     name_is_kind,
     product_gender,
     size_covers,
@@ -122,3 +124,42 @@ def test_sizes_list_as_a_shop_lists_them() -> None:
     ]  # fmt: skip
     # Sizes of another kind follow, by their text.
     assert sorted(["One Size", "M", "S/M"], key=size_order) == ["M", "One Size", "S/M"]
+
+
+@pytest.mark.parametrize(
+    ("written", "measured"),
+    [
+        ("1.4 kg (3.0 lb)", (1400.0, "mass")),
+        ("220 g (7.8 oz)", (220.0, "mass")),
+        ("30°F", (30.0, "temperature")),
+        ("-1°C", (30.2, "temperature")),
+        ("45 L", (45.0, "volume")),
+        ("6mm", (6.0, "length")),
+        ("4P", (4.0, "people")),
+        ("up to 3 days", (72.0, "time")),
+        ("heavy", (3.0, "degree")),
+        ("100-weight", (100.0, "unit:weight")),
+        (9.0, (9.0, "count")),
+        ("synthetic", None),
+        ({"width": 13}, None),
+    ],
+)
+def test_a_measure_is_read_in_one_unit_per_quantity(written: object, measured: object) -> None:
+    """Values compare only within one quantity, in its base unit: 900 g is lighter than 1.2 kg;
+    "100-weight" fleece and a 24-can cooler are quantities of their own."""
+    value = measure_value(written)
+    assert value == (pytest.approx(measured[0]), measured[1]) if measured else value is None
+
+
+def test_a_skus_measure_is_its_option_before_the_products_attribute() -> None:
+    attributes = {"capacity": "2P", "weight": "1.0 kg (2.2 lb)"}
+    found = measure_of(
+        "capacity", price=100.0, rating=4.5, options={"capacity": "4P"}, attributes=attributes
+    )
+    assert found == (4.0, "people", "4P")
+    assert measure_of("price", price=99.5, rating=None, options={}, attributes={})[:2] == (
+        99.5,
+        "money",
+    )
+    assert measure_of("rating", price=1.0, rating=None, options={}, attributes={}) is None
+    assert measure_of("thickness", price=1.0, rating=4.0, options={}, attributes=attributes) is None

@@ -13,8 +13,9 @@ from rag.graph import sellable_at
 from retail.audit import verify_chain
 from retail.catalog_queries import category_and_descendants, find_products, list_products
 from retail.settings import Settings
+from retail.store.db import transaction
 from retail.store.models import AuditEvent, Location, Product, Review, Variant
-from tests.factories import seed_catalogue
+from tests.factories import make_category, make_product, seed_catalogue
 from tests.tools.world import ToolWorld, ok, run
 from tools.base import Principal, Services, ToolContext
 from tools.catalog import _with_twins
@@ -452,3 +453,58 @@ def test_the_vocabulary_holds_the_words_of_descriptions_and_reviews(
         assert text
         said = {word for word in re.findall(r"[a-z]+", text.lower()) if len(word) >= 3}
         assert said and said <= written, said - written
+
+
+def test_a_comparative_filters_past_the_products_compared_and_says_when_none_is(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """ "Lighter", "warmer", "roomier": past the products shown on the first measure they state,
+    in one unit ("1.0 kg" is under "1.2 kg" and over "900 g"), per SKU (a tent sold as 2P and
+    4P is roomier than a 2P in its 4P); nothing past them is an empty answer, never the
+    closest (dearer, heavier) products; a measure they do not state compares nothing."""
+    c = seed_catalogue(engine)
+    tents = "cat-tents"
+    with transaction(engine) as session:
+        make_category(session, tents, "Tents", c.outdoor)
+        for product_id, weight, temperature, capacities in (
+            ("tent-a", "1.2 kg (2.6 lb)", "30°F", ["2P"]),
+            ("tent-b", "900 g (31.7 oz)", "40°F", ["1P"]),
+            ("tent-c", "2.0 kg (4.4 lb)", "15°F", ["2P", "4P"]),
+        ):
+            make_product(
+                session,
+                product_id,
+                f"Tent {product_id}",
+                category_id=tents,
+                rating=4.0,
+                attributes={"weight": weight, "temperature rating": temperature},
+                variants=[{"price": 100.0, "options": {"capacity": p}} for p in capacities],
+            )
+    services = Services(engine, Settings(var_dir=tmp_path, environment="test"))
+    ctx = ToolContext(principal=Principal.parse("shopper:cus-1"), services=services)
+
+    def compare(word: str, measures: list[list[str]], than: list[str]) -> dict[str, Any]:
+        beyond = {
+            "word": word,
+            "measures": [{"name": n, "direction": d} for n, d in measures],
+            "than": than,
+        }
+        return ok(run(ctx, "search_products", categories=[tents], beyond=beyond))
+
+    lighter = compare("lighter", [["weight", "less"]], ["tent-a"])
+    assert _ids(lighter) == ["tent-b"]
+    assert lighter["query"]["beyond"]["bound_text"] == "1.2 kg (2.6 lb)"
+    # Carried to the next turn as the search gave it back, it still holds.
+    again = ok(run(ctx, "search_products", categories=[tents], beyond=lighter["query"]["beyond"]))
+    assert _ids(again) == ["tent-b"] and again["uncompared"] is None
+    warmer = compare("warmer", [["thickness", "more"], ["temperature rating", "less"]], ["tent-a"])
+    assert (
+        _ids(warmer) == ["tent-c"] and warmer["query"]["beyond"]["measure"] == "temperature rating"
+    )
+    roomier = compare("roomier", [["capacity", "more"]], ["tent-a"])
+    assert _ids(roomier) == ["tent-c"]
+    assert [p["price_min"] for p in roomier["products"]] == [100.0]
+    nothing = compare("lighter", [["weight", "less"]], ["tent-b"])
+    assert (nothing["total_matches"], nothing["products"], nothing["relaxed"]) == (0, [], [])
+    unstated = compare("brighter", [["brightness", "more"]], ["tent-a"])
+    assert unstated["uncompared"] == "brighter" and len(_ids(unstated)) == 3
