@@ -45,6 +45,9 @@ _CANNED = {
     "compare": "Which products should I compare? After a search, say for example 'compare the "
     "first two'.",
     "confirm": "There is nothing waiting for your confirmation.",
+    "account_change": "Nothing was changed: I can't change your name, e-mail address, phone "
+    "number or password from this chat. What I can change here is your default address, and "
+    "the shipping address or payment method of an order that has not shipped yet.",
     "out_of_scope": "Sorry, I can't help with that here. I can find products, answer product "
     "and policy questions, check stock and help with your orders.",
     # Prices and purchase orders change only through a proposal that a person approves in the

@@ -49,6 +49,8 @@ INTENT_TOOLS: dict[str, tuple[str, ...]] = {
     "modify_order": ("my_orders", "order_details", "my_account"),
     # What is on file for the shopper, read only ("what address do you have for me?").
     "account": ("my_account",),
+    # A change to what is on file that no tool makes ("update my email"): said, not guessed at.
+    "account_change": ("my_account",),
     "customer_profile": ("customer_profile",),
     "find_customer": ("find_customers", "customer_profile"),
     "customer_recommendations": ("customer_recommendations",),

@@ -179,6 +179,19 @@ _CHANGE_WORDS = re.compile(
     r"|new|add|remov\w*|delet\w*|use|instead|different)\b",
     re.I,
 )
+# Account details the shopper owns that no tool here changes ("update my email", "a new phone
+# number on my account"): asked to be changed, the answer says so, not "which order?" (the
+# "address" of "e-mail address" is no shipping address).
+_UNCHANGEABLE_THING = (
+    r"(?:e-?mail(?: address)?|(?:phone|mobile|cell) number|(?:full |last |first )?name|password"
+    r"|user ?name|login)"
+)
+_UNCHANGEABLE = re.compile(
+    rf"\bmy (?:own |current |registered |new )?{_UNCHANGEABLE_THING}\b"
+    r"|\bnew (?:e-?mail|(?:phone|mobile|cell) number|password|login)\b"
+    rf"|\b{_UNCHANGEABLE_THING}\b[^.?!]{{0,20}}?\bon (?:my |the )?(?:account|profile|file)\b",
+    re.I,
+)
 OrderQuestion = Literal["return_by", "shipped", "paid", "paid_with"]
 _ON_SALE = re.compile(
     r"\b(?:on sale|on offer|on special|discount(?:ed)?|marked down|markdown|reduced|any deals?"
@@ -235,6 +248,14 @@ def asks_own_account(text: str) -> bool:
         return False
     # "which card did I pay with?" asks about an order's payment, not the account.
     return not (_PAID.search(text) or _PAID_WITH.search(text))
+
+
+def asks_unchangeable_change(text: str) -> bool:
+    """Whether a message asks to change an account detail that nothing here changes (the
+    e-mail, phone number, name or password on file), not an order or the default address."""
+    return bool(
+        _UNCHANGEABLE.search(text) and _CHANGE_WORDS.search(text) and not _mentions_order(text)
+    )
 
 
 def asks_recommendations(text: str) -> bool:
@@ -408,6 +429,9 @@ class Nlu:
             # shop's rules answer, whatever product type the question names ("the warranty on
             # the second one" asks about a product shown).
             return "policy"
+        if "account_change" in allowed and asks_unchangeable_change(text):
+            # "update my email please": said so, rather than read as an address change.
+            return "account_change"
         if "account" in allowed and asks_own_account(text):
             # "what address do you have for me?": read what is on file, change nothing.
             return "account"

@@ -137,6 +137,23 @@ def test_rules_decide_where_words_leave_no_doubt(nlu: Nlu) -> None:
     assert nlu.interpret("no, leave it", pending, ALL_INTENTS).intent == "deny"
 
 
+def test_a_change_to_what_no_tool_changes_is_said_not_read_as_an_address_change(nlu: Nlu) -> None:
+    fresh = DialogueState()
+    for said in (
+        "update my email please",
+        "please change my email address",  # the "address" of an e-mail is no shipping address
+        "my new phone number is 555-1234, please update it",
+        "can you set a new password for me",
+        "change the name on my account to Liv",
+    ):
+        assert nlu.interpret(said, fresh, ALL_INTENTS).intent == "account_change", said
+    # A phone is a product, an e-mail asked about is read, an address is changed for real.
+    assert nlu.interpret("I need a new phone case", fresh, ALL_INTENTS).intent == "search"
+    assert nlu.interpret("what is my email?", fresh, ALL_INTENTS).intent == "account"
+    moved = nlu.interpret("change my address to 12 Main St, Denver, CO 80202", fresh, ALL_INTENTS)
+    assert moved.intent not in ("account", "account_change")
+
+
 def test_only_a_plain_yes_confirms() -> None:
     assert is_affirmation("Yes, go ahead")
     assert not is_affirmation("yes but the other order")

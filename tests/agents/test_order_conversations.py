@@ -493,3 +493,24 @@ def test_a_question_about_what_is_on_file_reads_the_account_and_changes_nothing(
     with Session(engine) as session:
         now = session.get(Address, address.id)
         assert now is not None and (now.address1, now.city, now.zip) == before
+
+
+def test_a_change_no_tool_makes_is_said_and_a_cancellation_waiting_is_not_made(
+    engine: Engine, settings: Settings, services: Services
+) -> None:
+    """ "update my email please" while a cancellation waits for a yes: no write, the
+    cancellation stays unmade, and the answer says what can and cannot be changed here (it
+    used to say "There is nothing waiting for your confirmation"; "change my email address"
+    asked which order's address)."""
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        asked = assistant.ask(SHOPPER, f"cancel order {PENDING}, I ordered it by mistake")
+        email = assistant.ask(SHOPPER, "update my email please", thread_id=asked.thread_id)
+        again = assistant.ask(SHOPPER, "please change my email address")
+    assert asked.tool_calls[-1].status == "needs_confirmation"
+    for reply in (email, again):
+        assert not _wrote(reply), reply.answer
+        assert "can't change your name, e-mail address" in reply.answer
+        assert "Which order" not in reply.answer and "nothing waiting" not in reply.answer
+        assert reply.answer.count("Nothing was changed") == 1
+    assert _status(engine, PENDING)[0] == "pending"
