@@ -164,7 +164,10 @@ _ACCOUNT = re.compile(
     r"|keep|store)(?: on file)?(?: for| on| about)? me|for me|i have(?! to\b)"
     r"|have i (?:got|saved|stored))\b"
     r"|\bwhat (?:do|did) you (?:have|know|hold|keep|store) (?:on|about) me\b"
-    r"|\bwhat(?:'s| is) on file\b",
+    r"|\bwhat(?:'s| is) on file\b"
+    # ... or where their things go when no order says otherwise ("where do you ship my stuff
+    # by default?"; not "do you ship to Canada by default?", a rule of the shop).
+    r"|\b(?:ship|send|deliver)\w*\b[^.?!]{0,20}?\bmy\b[^.?!]{0,20}?\bby default\b",
     re.I,
 )
 # A question, or a request to be shown or told: what asks what is held, not for a change.

@@ -150,6 +150,11 @@ def test_a_change_to_what_no_tool_changes_is_said_not_read_as_an_address_change(
     # A phone is a product, an e-mail asked about is read, an address is changed for real.
     assert nlu.interpret("I need a new phone case", fresh, ALL_INTENTS).intent == "search"
     assert nlu.interpret("what is my email?", fresh, ALL_INTENTS).intent == "account"
+    default = nlu.interpret("where do you ship my stuff by default?", fresh, ALL_INTENTS)
+    assert default.intent == "account"
+    assert (
+        nlu.interpret("do you ship to Canada by default?", fresh, ALL_INTENTS).intent != "account"
+    )
     moved = nlu.interpret("change my address to 12 Main St, Denver, CO 80202", fresh, ALL_INTENTS)
     assert moved.intent not in ("account", "account_change")
 
