@@ -240,7 +240,7 @@ def _compare(
     z = stats.norm.ppf(1 - alpha / 2)
     se = math.sqrt(var_t + var_c)
     rel_diff = adjusted_t / adjusted_c - 1 if adjusted_c > 0 else None
-    too_few = too_few_to_test(metric, {arm: treated, control: baseline})
+    too_few = too_few_to_test(metric, {control: baseline, arm: treated})
     testable = rel_diff is not None and too_few is None
     rel_ci = _ratio_interval(adjusted_t, adjusted_c, var_t, var_c, z) if testable else None
     p_value = None if too_few else _p_value(diff, se)
