@@ -931,25 +931,18 @@ class QueryParser:
         """The comparative of this message, measured against the products shown: a price one
         against the prices shown (exactly as the cards gave them), any other against what the
         catalogue states of those products (the search reads it)."""
-        price = Measure(name="price", direction="less" if reading.cheaper else "more")
-        if (reading.cheaper or reading.pricier) and shown and not shown_prices:
-            # Of products whose shown prices are not at hand: the search reads them.
+        if reading.cheaper or reading.pricier:
+            price = Measure(name="price", direction="less" if reading.cheaper else "more")
             word = "cheaper" if reading.cheaper else "more expensive"
-            return Beyond(word=word, measures=[price], than=list(shown))
-        if reading.cheaper and shown_prices:
-            bound = min(shown_prices)
-            less = Measure(name="price", direction="less")
-            return Beyond(
-                word="cheaper", measures=[less], than=list(shown), measure="price", bound=bound,
-                bound_text=f"${bound:,.2f}",
-            )  # fmt: skip
-        if reading.pricier and shown_prices:
-            bound = max(shown_prices)
-            more = Measure(name="price", direction="more")
-            return Beyond(
-                word="more expensive", measures=[more], than=list(shown), measure="price",
-                bound=bound, bound_text=f"${bound:,.2f}",
-            )  # fmt: skip
+            if shown_prices:
+                bound = min(shown_prices) if reading.cheaper else max(shown_prices)
+                return Beyond(
+                    word=word, measures=[price], than=list(shown), measure="price", bound=bound,
+                    bound_text=f"${bound:,.2f}",
+                )  # fmt: skip
+            if shown:
+                # Of products whose shown prices are not at hand: the search reads them.
+                return Beyond(word=word, measures=[price], than=list(shown))
         if reading.comparative is not None and shown:
             measures = _COMPARATIVES[reading.comparative]
             return Beyond(word=reading.comparative, measures=list(measures), than=list(shown))
