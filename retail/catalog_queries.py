@@ -768,16 +768,7 @@ def _compared(session: Session, beyond: Beyond) -> tuple[Beyond, _Bound] | None:
             found
             for row in rows
             for v in variants.get(row.id, [])
-            if (
-                found := measure_of(
-                    measure.name,
-                    price=v.price,
-                    rating=row.rating,
-                    options=v.options,
-                    attributes=row.attributes or {},
-                )
-            )
-            is not None
+            if (found := _sku_measure(measure.name, row, v)) is not None
         ]
         quantities = Counter(q for _, q, _ in values)
         if not quantities:
@@ -793,14 +784,19 @@ def _compared(session: Session, beyond: Beyond) -> tuple[Beyond, _Bound] | None:
     return None
 
 
-def _past_bound(bound: _Bound, row: Any, variant: VariantPublic) -> bool:
-    found = measure_of(
-        bound.name,
+def _sku_measure(name: str, row: Any, variant: VariantPublic) -> tuple[float, str, str] | None:
+    """A SKU's value on a measure, its product's row giving the rating and attributes."""
+    return measure_of(
+        name,
         price=variant.price,
         rating=row.rating,
         options=variant.options,
         attributes=row.attributes or {},
     )
+
+
+def _past_bound(bound: _Bound, row: Any, variant: VariantPublic) -> bool:
+    found = _sku_measure(bound.name, row, variant)
     if found is None or found[1] != bound.quantity:
         return False
     return is_past(bound.direction, found[0], bound.value)
