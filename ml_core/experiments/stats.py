@@ -175,10 +175,9 @@ def too_few_to_test(metric: str, arms: Mapping[str, pd.DataFrame]) -> str | None
     events = EVENTS[metric]
     short = []
     for name, units in arms.items():
-        happened = float(units[events].sum())
-        without = float(units[DENOMINATOR].sum()) - happened
-        if happened < MIN_COUNT or without < MIN_COUNT:
-            short.append(f"{name} has {happened:g} in {float(units[DENOMINATOR].sum()):g} visits")
+        happened, visits = float(units[events].sum()), float(units[DENOMINATOR].sum())
+        if happened < MIN_COUNT or visits - happened < MIN_COUNT:
+            short.append(f"{name} has {happened:g} in {visits:g} visits")
     if not short:
         return None
     return (
