@@ -37,14 +37,15 @@ from ml_core.pricing.guardrails import (
     rung_prices,
 )
 from ml_core.pricing.markdown import MarkdownItem, Objective, expected_figures, outcome
-from ml_core.pricing.planning import KIND, promotion_weeks
 from retail import catalog_version
 from retail.clock import today as clock_today
 from retail.errors import AisleError
 from retail.price_zones import CHAIN_NAME, price_zones, zone_in_words, zone_named
-from retail.proposals import APPROVED_STATUSES
+from retail.promotions import promotion_weeks
+from retail.proposals import APPROVED_STATUSES, PRICE_CHANGE
 from retail.store.models import LIST_CHANGE, MARKDOWN, PriceChange, Proposal, Variant
 
+KIND = PRICE_CHANGE
 # Statuses of a proposal whose prices a person decided to apply.
 APPROVED = APPROVED_STATUSES
 

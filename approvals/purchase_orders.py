@@ -13,12 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from approvals.bounds import check_money, check_quantity, quantity_ceiling, quantity_floor
-from ml_core.inventory.policy import days_of_cover
+from ml_core.inventory.cover import days_of_cover
 from retail.clock import today as clock_today
 from retail.errors import AisleError
+from retail.proposals import PURCHASE_ORDER
 from retail.store.models import InventoryPosition, Proposal, PurchaseOrder, PurchaseOrderLine
 
-KIND = "purchase_order"
+KIND = PURCHASE_ORDER
 PO_SOURCE = "proposal"  # purchase orders created by executing an approved proposal
 
 

@@ -40,7 +40,9 @@ PROPOSAL_STATUSES: tuple[ProposalStatus, ...] = (
     "executed",
     "expired",
 )
-PROPOSAL_KINDS = ("purchase_order", "price_change")
+PURCHASE_ORDER = "purchase_order"
+PRICE_CHANGE = "price_change"
+PROPOSAL_KINDS = (PURCHASE_ORDER, PRICE_CHANGE)
 # Rejected, executed and expired proposals are final.
 TRANSITIONS: dict[str, frozenset[str]] = {
     "proposed": frozenset({"approved", "edited", "rejected", "expired"}),

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import special
 
 from ml_core.forecasting.horizon import daily_variance, gamma_params, total_quantile
+from ml_core.inventory.cover import days_of_cover
 
 POLICY_VERSION = "order-up-to-1"
 
@@ -113,13 +114,6 @@ class BatchDecision:
 
     def __len__(self) -> int:
         return len(self.quantity)
-
-
-def days_of_cover(position_after: ArrayLike, daily_rate: ArrayLike) -> FloatArray:
-    """Days the position after the order lasts at the daily demand rate; inf without demand.
-    The decisions' figure, and an edited order's (`approvals.purchase_orders`)."""
-    rate = np.asarray(daily_rate, dtype=float)
-    return np.where(rate > 0, np.asarray(position_after) / np.where(rate > 0, rate, 1.0), np.inf)
 
 
 def order_up_to(

@@ -36,8 +36,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine, select
 
-from ml_core.pricing.planning import KIND
-from retail.proposals import APPROVED_STATUSES
+from retail.proposals import APPROVED_STATUSES, PRICE_CHANGE
 from retail.store.models import DailySales, Proposal
 
 MIN_DAYS = 14  # days of a changed price, stock-outs left out, before it is judged
@@ -237,7 +236,7 @@ def recorded_plans(engine: Engine) -> list[tuple[str, RecordedPlan]]:
     with engine.connect() as conn:
         rows = conn.execute(
             select(Proposal.id, Proposal.content).where(
-                Proposal.kind == KIND, Proposal.status.in_(APPROVED_STATUSES)
+                Proposal.kind == PRICE_CHANGE, Proposal.status.in_(APPROVED_STATUSES)
             )
         ).all()
     plans = []

@@ -62,19 +62,17 @@ from ml_core.pricing.served import IN_PROCESS, fit_elasticities, served_elastici
 from ml_core.pricing.store_data import PROMO, load_sales_records
 from retail.clock import today as clock_today
 from retail.price_zones import PriceZone, price_zones, zone_named
+from retail.promotions import promotion_weeks
 from retail.settings import Settings, get_settings
 from retail.store.models import (
     DailySales,
     InventoryPosition,
     PriceChange,
     Product,
-    Promotion,
-    PromotionItem,
     Variant,
 )
 
 PROPOSER = "aisle pricing markdown"
-KIND = "price_change"
 SHARE_DAYS = 56
 HISTORY_DAYS = 365
 # The places an elasticity is shown with, on the page and in the explanation alike.
@@ -283,23 +281,6 @@ def _change_history(session: Session, as_of: dt.date) -> ChangeHistory:
             changes.append(math.log(price / before))
         previous[variant_id] = price
     return change_history(changes)
-
-
-def promotion_weeks(session: Session, start: dt.date, weeks: int) -> dict[str, list[bool]]:
-    """Per product with a promotion in them, which of the `weeks` weeks from `start` it covers."""
-    end = start + dt.timedelta(weeks=weeks)
-    out: dict[str, list[bool]] = {}
-    for product_id, starts, ends in session.execute(
-        select(PromotionItem.product_id, Promotion.starts_on, Promotion.ends_on)
-        .join(Promotion, Promotion.id == PromotionItem.promotion_id)
-        .where(Promotion.ends_on >= start, Promotion.starts_on < end)
-    ):
-        flags = out.setdefault(product_id, [False] * weeks)
-        for w in range(weeks):
-            week_start = start + dt.timedelta(weeks=w)
-            if starts < week_start + dt.timedelta(days=7) and ends >= week_start:
-                flags[w] = True
-    return out
 
 
 def _items(
