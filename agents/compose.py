@@ -9,16 +9,18 @@ or "cheaper".
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
-
-import inflect
+from typing import TYPE_CHECKING, Any
 
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
 from retail.product_query import ProductQuery, size_order
 from tools.base import ToolOutcome
+
+if TYPE_CHECKING:
+    import inflect
 
 Composer = Callable[[Mapping[str, Any], DialogueState], tuple[str, DialogueState]]
 _MAX_PASSAGE = 360
@@ -144,7 +146,13 @@ def _bound(value: Any) -> str:
     return f"${amount:,.0f}" if amount.is_integer() else _money(amount)
 
 
-_INFLECT = inflect.engine()
+@functools.cache
+def _inflect() -> inflect.engine:
+    """inflect's engine, made on first use: importing inflect costs ~1.7 s (typeguard instruments
+    each of its functions), which a process that never words a plural should not pay."""
+    import inflect
+
+    return inflect.engine()
 
 
 def plural_label(label: str) -> str:
@@ -153,8 +161,8 @@ def plural_label(label: str) -> str:
     parts = []
     for part in label.split(" or "):
         head, _, last = part.rpartition(" ")
-        if last and _INFLECT.singular_noun(last) is False:
-            last = _INFLECT.plural_noun(last)
+        if last and _inflect().singular_noun(last) is False:
+            last = _inflect().plural_noun(last)
         parts.append(f"{head} {last}".strip())
     return " or ".join(parts)
 
@@ -252,7 +260,7 @@ def _search_results(
         nearest = [k.lower() for k in output.get("nearest_kinds", [])]
         # What the shopper may have meant, when the request was near no kind enough to search.
         offer = (
-            f" The nearest kinds of thing we have are {_INFLECT.join(nearest)}: say which, or"
+            f" The nearest kinds of thing we have are {_inflect().join(nearest)}: say which, or"
             " tell me more about what it's for."
             if nearest
             else ""
@@ -310,11 +318,11 @@ def _search_results(
             # shown is another kind of thing, not a kayak that misses a detail.
             closest = f"the nearest {'thing' if len(items) == 1 else 'things'} we do have"
         elif len(kinds) == 1 and next(iter(kinds)):
-            closest += " " + _INFLECT.join(list(next(iter(kinds))))
+            closest += " " + _inflect().join(list(next(iter(kinds))))
         else:
             closest += " (each says what it misses)"
             for item in items:
-                said = _INFLECT.join(list(missed[item["product_id"]]))
+                said = _inflect().join(list(missed[item["product_id"]]))
                 note = f"misses: {said}" if said else "not all of it in one item"
                 item["note"] = "; ".join(n for n in (item["note"], note) if n)
         head = f"Sorry, we have no {wanted}. Here {'is' if len(items) == 1 else 'are'} {closest}:"
