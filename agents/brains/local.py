@@ -26,8 +26,9 @@ from agents.nlu.parser import (
     order_question,
     refers_to_order,
 )
-from agents.nlu.query import policy_words
+from agents.nlu.query import policy_words, singular
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
+from retail.product_query import words
 from tools.base import ToolOutcome, ToolSpec
 
 # The tools an intent needs; an intent is open to a principal only when all of them are granted.
@@ -79,6 +80,15 @@ _OWN_REQUEST = re.compile(
     r"|what|where|when|how|do you|can you|could you|i(?:'d| would) like to see)\b",
     re.I,
 )
+# Words that turn a reply to "which order?" into a request of its own, wherever they stand
+# ("actually, show me rain jackets", "I need a tent instead").
+_ANEW = re.compile(
+    r"\b(?:instead|actually|show me|looking for|do you (?:have|sell)|(?:what|how) about"
+    r"|i (?:need|want|'d like|would like) (?:a|an|some|new)|i'm after)\b",
+    re.I,
+)
+# A reply naming a product by "the ... one", "that", "it" points at something listed.
+_DEFINITE = re.compile(r"\b(?:the|that|this|it|one|ones)\b", re.I)
 CHANGE_QUESTION = (
     "Nothing was changed. What should be different? Tell me the change in full (for example "
     "'refund it to my gift card') and I'll ask you to confirm again."
@@ -136,6 +146,7 @@ class LocalBrain:
         if step.question is not None:
             # A question's answer continues the request; a refusal ends it.
             slots["order_asked"] = "?" in step.question
+            slots["order_asked_text"] = step.question
             asked = dialogue.model_copy(update={"slots": slots})
             dropped = dialogue.answered in ("deny", "mixed", "unrelated")
             text = f"Nothing was changed. {step.question}" if dropped else step.question
@@ -144,6 +155,21 @@ class LocalBrain:
         if step.calls:
             return Step(tool_calls=step.calls, dialogue=updated)
         return compose(ConversationState(dialogue=updated, outcomes=list(outcomes)))
+
+    def _new_search(self, text: str, question: str) -> bool:
+        """Whether a reply to `question`, asked about an order, asks for products of its own
+        ("rain jackets please"): a product type named that the question's listing does not
+        name, and no pointer at what was listed ("the tent one", "the one with the water
+        bottle", "water bottle" answer the question)."""
+        if _DEFINITE.search(text) or orders.answers_question(text):
+            return False
+
+        def said(phrase: str) -> str:
+            return " " + " ".join(singular(w) for w in words(phrase.lower())) + " "
+
+        listed = said(question)
+        reading = self.nlu.queries.read(text)
+        return bool(reading.types) and not any(said(t) in listed for t in reading.type_words)
 
     def _plan(self, text: str, dialogue: DialogueState, tools: Sequence[ToolSpec]) -> Step:
         allowed = allowed_intents(tools)
@@ -163,7 +189,9 @@ class LocalBrain:
             dialogue.slots.get("order_asked")
             and "?" not in text
             and not _OWN_REQUEST.search(text)
+            and not _ANEW.search(text)
             and (classify(text).kind == "unrelated" or orders.answers_question(text))
+            and not self._new_search(text, str(dialogue.slots.get("order_asked_text") or ""))
         ):
             # The answer to the question asked about an order request continues that request.
             text = f"{dialogue.slots['order_request']} {text}"

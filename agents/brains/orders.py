@@ -19,10 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.nlu.slots import ORDER_ID
 from agents.state import ToolCallRequest
 from tools.base import ToolOutcome
 
-ORDER_ID = re.compile(r"#?\bW\d{7}\b", re.I)
 _VERBS = re.compile(
     r"\b(?P<cancel>cancel)\b|\b(?P<ret>return|send\b.{0,40}?\bback|refund me)"
     r"|\b(?P<swap>exchange|swap|change|switch)\b"
@@ -95,8 +95,9 @@ _CONTRACTION = re.compile(r"['\u2019][a-z]+")
 _WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 # Words about the shopper's own things, which a question about a product's fit does not use.
 _THEIRS = re.compile(
-    r"\b(?:my|mine|they|them|these|those|i (?:got|bought|ordered|received))\b|#?\bW\d{7}\b"
-    r"|\b(?:order|package|purchase)\b",
+    r"\b(?:my|mine|they|them|these|those|i (?:got|bought|ordered|received))\b|"
+    + ORDER_ID.pattern
+    + r"|\b(?:order|package|purchase)\b",
     re.I,
 )
 STATUS_FOR = {
@@ -108,6 +109,15 @@ STATUS_FOR = {
     "address": ("pending", "pending (item modified)"),
 }
 REASONS = ("no longer needed", "ordered by mistake")
+# What an order of the statuses above can have done to it, for the answer when there is none.
+DONE_TO = {
+    "cancel": "be cancelled",
+    "ret": "be returned",
+    "fit": "be returned or exchanged",
+    "swap": "have items exchanged",
+    "pay": "have its payment method changed",
+    "address": "have its shipping address changed",
+}
 
 
 def call(name: str, **arguments: Any) -> ToolCallRequest:
@@ -669,13 +679,19 @@ def plan(text: str, outcomes: Sequence[ToolOutcome]) -> Plan:
         fits = [o for o in listing if o["status"] in STATUS_FOR[action.kind]]
         chosen = _order_named(fits, action.text) or (fits if len(fits) == 1 else [])
         if len(chosen) != 1:
+            # "pending (item modified)" is still pending, as a shopper says it.
+            statuses = " or ".join(s for s in STATUS_FOR[action.kind] if "(" not in s)
+            if not fits:
+                # No question that only "none" could answer: the request ends here.
+                return Plan(
+                    question=f"Nothing was changed: you have no {statuses} order, and only a "
+                    f"{statuses} order can {DONE_TO[action.kind]}."
+                )
             listed = ", ".join(
                 f"{o['order_id']} ({', '.join(o.get('product_names', []))})" for o in fits[:6]
             )
-            statuses = " or ".join(STATUS_FOR[action.kind])
             return Plan(
-                question=f"Which order do you mean? Your orders that are {statuses}: "
-                f"{listed or 'none'}."
+                question=f"Which order do you mean? Your orders that are {statuses}: {listed}."
             )
         targets.append((action, [chosen[0]["order_id"]]))
     missing = sorted(

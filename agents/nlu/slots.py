@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 
 from tools.vocabulary import Vocabulary
 
-_ORDER_ID = re.compile(r"#?\b([A-Za-z]\d{7})\b")
+# An order id as shoppers write it, "#" or not: a letter and seven digits (the generated world
+# writes "#A2758073", tau2's orders "#W2611340"). Every reader of order ids in messages uses it.
+ORDER_ID = re.compile(r"#?\b([A-Za-z]\d{7})\b")
 _CUSTOMER_ID = re.compile(r"\b([a-z]+_[a-z]+_\d{3,5})\b")
 # The generated catalogue's ids as a label prints them (product "P00035", SKU "P00035-GRP-L"):
 # what a vocabulary that names no shapes of its own ids is read with.
@@ -250,11 +252,11 @@ class SlotExtractor:
     def extract(self, text: str) -> Slots:
         slots = Slots()
         # Ids first, and blanked out, so that "W2378156" or "mia_garcia_4516" never reads as words.
-        if m := _ORDER_ID.search(text):
+        if m := ORDER_ID.search(text):
             slots.order_id = f"#{m.group(1).upper()}"
         if m := _CUSTOMER_ID.search(text):
             slots.customer_id = m.group(1)
-        rest = _CUSTOMER_ID.sub(" ", _ORDER_ID.sub(" ", text))
+        rest = _CUSTOMER_ID.sub(" ", ORDER_ID.sub(" ", text))
         for m in self.sku.finditer(rest):
             typed = m.group(1).upper()
             if typed in self.product_ids:
@@ -288,7 +290,7 @@ class SlotExtractor:
     def without_ids(self, text: str) -> str:
         """The message with every id in it blanked: what is left is words ("P00017-BLK-XL" holds
         no size XL for the product query to read)."""
-        rest = _CUSTOMER_ID.sub(" ", _ORDER_ID.sub(" ", text))
+        rest = _CUSTOMER_ID.sub(" ", ORDER_ID.sub(" ", text))
         return " ".join(self.product.sub(" ", self.sku.sub(" ", rest)).split())
 
     def customer_name(self, text: str) -> str | None:

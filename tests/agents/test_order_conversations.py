@@ -177,6 +177,29 @@ def test_a_new_request_is_not_taken_for_the_answer_to_an_order_question(
     assert DELIVERED in listed.answer and PENDING in listed.answer
 
 
+def test_a_reply_to_which_order_is_its_answer_only_when_it_names_what_was_listed(
+    settings: Settings, services: Services
+) -> None:
+    """After "which order do you mean?", the product of a listed order answers it; a product
+    nobody ordered, or "actually ...", is a request of its own, not glued onto the old one."""
+    with open_checkpointer(settings) as checkpointer:
+        assistant = Assistant(services, checkpointer)
+        for reply, answers in (
+            ("the espresso machine", True),
+            ("laptops please", False),
+            ("actually, show me t-shirts", False),
+        ):
+            asked = assistant.ask(SHOPPER, "I want to exchange something")
+            assert "Which order do you mean?" in asked.answer, asked.answer
+            assert DELIVERED in asked.answer and PENDING in asked.answer, asked.answer
+            then = assistant.ask(SHOPPER, reply, thread_id=asked.thread_id)
+            assert "Which order do you mean?" not in then.answer, (reply, then.answer)
+            searched = "search_products" in {c.name for c in then.tool_calls}
+            assert searched is not answers, (reply, then.tool_calls, then.answer)
+            if answers:
+                assert "Espresso Machine" in then.answer, then.answer
+
+
 def test_another_customers_order_cannot_be_cancelled(
     engine: Engine, settings: Settings, services: Services
 ) -> None:

@@ -231,4 +231,22 @@ def test_which_order_names_the_statuses_in_words() -> None:
     assert step.question is not None and not step.calls
     # Statuses said as a person says them, never "pending/pending (item modified)".
     assert "/" not in step.question, step.question
-    assert "orders that are pending or pending (item modified): #W1000002" in step.question
+    assert "orders that are pending: #W1000002" in step.question
+
+
+def test_an_order_id_of_the_generated_world_is_read_as_tau2_s_are() -> None:
+    """The generated world's orders are "#A..." where tau2's are "#W...": both name the order,
+    with or without "#" (a shopper answering "which order?" with the id it listed)."""
+    for said in ("return the lamp from order #A2758073", "return the lamp from a2758073"):
+        assert [a.order_ids for a in read_actions(said)] == [["#A2758073"]], said
+
+
+def test_no_order_that_allows_the_change_ends_the_request_without_a_question() -> None:
+    delivered = _order("#W1000004", "delivered", _item("41", "Desk Lamp", "p2", color="white"))
+    step = plan("please cancel my order", _looked_up(delivered))
+    assert not step.calls and step.question is not None
+    # Not "which order? ... pending: none", which only a request to stop could answer.
+    assert step.question == (
+        "Nothing was changed: you have no pending order, and only a pending order can be "
+        "cancelled."
+    )
