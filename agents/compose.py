@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from agents.nlu.query import singular
 from agents.state import Answer, Citation, ConversationState, DialogueState, Step
 from retail.product_query import ProductQuery, size_order
 from tools.base import ToolOutcome
@@ -183,11 +184,12 @@ def describe_query(query: Mapping[str, Any], label: str) -> str:
     if query.get("gender"):
         words.append(_GENDER_WORDS.get(str(query["gender"]), str(query["gender"])))
     # A feature the label already says ("hoodie" of "grey hoodies") is not said twice.
-    label_words = {w.rstrip("s") for w in label.lower().split()}
+    # Both spellings of a plural: "hoodies" is a hoodie, "eskies" an esky.
+    label_words = {form for w in label.lower().split() for form in (w.rstrip("s"), singular(w))}
     words += [
         said_feature(f)
         for f in query.get("features", [])
-        if not {w.rstrip("s") for w in f.lower().split()} <= label_words
+        if not all({w.rstrip("s"), singular(w)} & label_words for w in f.lower().split())
     ]
     words.append(said_feature(label) if label else "products")
     text = " ".join(words)
@@ -319,6 +321,8 @@ def _search_results(
             closest = f"the nearest {'thing' if len(items) == 1 else 'things'} we do have"
         elif len(kinds) == 1 and next(iter(kinds)):
             closest += " " + _inflect().join(list(next(iter(kinds))))
+            if len(items) == 1:  # "the closest match that isn't ski"
+                closest = closest.replace("that aren't", "that isn't")
         else:
             closest += " (each says what it misses)"
             for item in items:

@@ -78,7 +78,7 @@ def test_a_capacity_and_a_yes_no_option_are_said_in_words() -> None:
     }
     answer, _ = _search(output, DialogueState(query_label="tent"))
     assert answer.startswith("Sorry, we have no 4-person tents.") and "4p" not in answer
-    assert "the closest match that aren't 4-person" in answer
+    assert "the closest match that isn't 4-person" in answer
     assert describe_query({}, "2p backpacking tent") == "2-person backpacking tent"
     order = {
         "order_id": "#W1",
