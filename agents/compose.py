@@ -877,17 +877,29 @@ def _account(output: Mapping[str, Any], dialogue: DialogueState) -> tuple[str, D
     methods = [
         str(m["description"]) for m in output.get("payment_methods", []) if m.get("description")
     ]
-    lines = [
-        f"- Name: {output.get('name') or 'none on file'}",
-        f"- E-mail: {output.get('email') or 'none on file'}",
-        f"- Default address: {where}",
-        f"- Payment methods: {'; '.join(methods) if methods else 'none on file'}",
-    ]
-    return (
-        "Here is what we have on file for you:\n" + "\n".join(lines) + "\nTo change your "
-        "default address, tell me the new one in full (street, city, state and ZIP).",
-        dialogue,
+    parts = {
+        "name": ("Name", output.get("name") or "none on file"),
+        "email": ("E-mail", output.get("email") or "none on file"),
+        "address": ("Default address", where),
+        "payment": ("Payment methods", "; ".join(methods) if methods else "none on file"),
+    }
+    how = (
+        "To change your default address, tell me the new one in full (street, city, state and ZIP)."
     )
+    asked = [p for p in dialogue.slots.get("account_parts") or [] if p in parts or p == "phone"]
+    if asked:
+        # The part asked for, not the whole account ("what e-mail do you have for me?").
+        said = [
+            "We keep no phone number: your account holds your name, e-mail, default address "
+            "and payment methods."
+            if part == "phone"
+            else f"{parts[part][0]} on file: {parts[part][1]}."
+            for part in asked
+        ]
+        tail = f" {how}" if "address" in asked else ""
+        return " ".join(said) + tail, dialogue
+    lines = [f"- {label}: {value}" for label, value in parts.values()]
+    return "Here is what we have on file for you:\n" + "\n".join(lines) + "\n" + how, dialogue
 
 
 # What an order request reads before it writes: the shopper's orders, one order, the account.

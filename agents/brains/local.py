@@ -22,6 +22,7 @@ from agents.nlu.parser import (
     PRODUCT_INTENTS,
     Interpretation,
     Nlu,
+    account_parts,
     asks_recommendations,
     order_question,
     refers_to_order,
@@ -224,6 +225,7 @@ class LocalBrain:
                 text = f"{text} ({talked_about})"
             slots["order_request"] = text
         slots["order_question"] = order_question(text) if reading.intent == "order_status" else None
+        slots["account_parts"] = account_parts(text) if reading.intent == "account" else None
         slots["asks_sale"] = reading.rule == "on_sale"
         # A bound below zero is left out of the search, and the answer says so (`compose`).
         slots["negative_prices"] = reading.query.negative_prices

@@ -163,7 +163,8 @@ _ACCOUNT = re.compile(
     rf"|\b{_ACCOUNT_THING}\b[^.?!]{{0,30}}?\b(?:on file|(?:(?:do|did) )?(?:you|we) (?:have|hold"
     r"|keep|store)(?: on file)?(?: for| on| about)? me|for me|i have(?! to\b)"
     r"|have i (?:got|saved|stored))\b"
-    r"|\bwhat (?:do|did) you (?:have|know|hold|keep|store) (?:on|about) me\b"
+    r"|\bwhat (?:do|did) you (?:have|know|hold|keep|store) (?:on file (?:for|about|on) |on |about )"
+    r"me\b"
     r"|\bwhat(?:'s| is) on file\b"
     # ... or where their things go when no order says otherwise ("where do you ship my stuff
     # by default?"; not "do you ship to Canada by default?", a rule of the shop).
@@ -227,6 +228,31 @@ def order_question(text: str) -> OrderQuestion | None:
         # to change; only a message that asks for no change asks where its order is.
         return "shipped"
     return None
+
+
+AccountPart = Literal["name", "email", "phone", "address", "payment"]
+# The part of the account a question about it names ("what e-mail do you have for me?").
+_ACCOUNT_PARTS: tuple[tuple[AccountPart, re.Pattern[str]], ...] = (
+    ("name", re.compile(r"\bname\b", re.I)),
+    ("email", re.compile(r"\be-?mail", re.I)),
+    ("phone", re.compile(r"\b(?:phone|mobile|cell)\b", re.I)),
+    ("address", re.compile(r"\b(?:address|live|ship(?:ping)?|deliver(?:y|ed)?)\b", re.I)),
+    (
+        "payment",
+        re.compile(
+            r"\b(?:cards?|payment|pay(?:ing)? with|paypal|gift ?card|visa|mastercard|amex)\b",
+            re.I,
+        ),
+    ),
+)
+
+
+def account_parts(text: str) -> list[AccountPart]:
+    """The parts of the shopper's account a question about it names, in the account's order;
+    none when it asks for the whole of it ("what do you have on file for me?")."""
+    # An e-mail address is the e-mail, not the postal address.
+    plain = re.sub(r"\be-?mail address(?:es)?\b", "e-mail", text, flags=re.I)
+    return [part for part, pattern in _ACCOUNT_PARTS if pattern.search(plain)]
 
 
 def asks_own_order(text: str) -> bool:

@@ -485,20 +485,24 @@ def test_items_that_do_not_fit_ask_for_a_return_or_an_exchange_and_write_only_on
 
 
 @pytest.mark.parametrize(
-    "said",
+    ("said", "asked"),
     [
         # The walk's two (docs/WALK-2026-12-07.md, N2), then other ways of asking the same.
-        "what is in my account?",
-        "what address do you have for me?",
-        "which address is on file?",
-        "do you have my email?",
-        "show me my details",
-        "what payment methods do I have saved?",
+        ("what is in my account?", {"email", "address", "payment"}),
+        ("what address do you have for me?", {"address"}),
+        ("which address is on file?", {"address"}),
+        ("do you have my email?", {"email"}),
+        ("what is my e-mail address?", {"email"}),
+        ("show me my details", {"email", "address", "payment"}),
+        ("what do you have on file for me?", {"email", "address", "payment"}),
+        ("what payment methods do I have saved?", {"payment"}),
     ],
 )
 def test_a_question_about_what_is_on_file_reads_the_account_and_changes_nothing(
-    engine: Engine, settings: Settings, services: Services, said: str
+    engine: Engine, settings: Settings, services: Services, said: str, asked: set[str]
 ) -> None:
+    """The part asked about is answered, and only it ("do you have my email?" gets the e-mail,
+    not the whole account); a question about the whole account gets all of it."""
     with Session(engine) as session:
         # What the answer must state, read apart from the tools.
         customer = session.get(Customer, "olivia_ito_3591")
@@ -510,12 +514,27 @@ def test_a_question_about_what_is_on_file_reads_the_account_and_changes_nothing(
     with open_checkpointer(settings) as checkpointer:
         reply = Assistant(services, checkpointer).ask(SHOPPER, said)
     assert [c.name for c in reply.tool_calls] == ["my_account"], reply.answer
-    assert customer.email in reply.answer
-    assert f"{address.address1}, " in reply.answer and address.zip in reply.answer
+    stated = {
+        "email": customer.email in reply.answer,
+        "address": f"{address.address1}, " in reply.answer and address.zip in reply.answer,
+        "payment": "Payment methods" in reply.answer,
+    }
+    assert {part for part, there in stated.items() if there} == asked, reply.answer
     assert "Which order" not in reply.answer and not reply.quick_replies
     with Session(engine) as session:
         now = session.get(Address, address.id)
         assert now is not None and (now.address1, now.city, now.zip) == before
+
+
+def test_a_phone_number_asked_about_is_said_not_to_be_kept(
+    settings: Settings, services: Services
+) -> None:
+    with open_checkpointer(settings) as checkpointer:
+        reply = Assistant(services, checkpointer).ask(
+            SHOPPER, "what phone number do you have for me?"
+        )
+    assert [c.name for c in reply.tool_calls] == ["my_account"], reply.answer
+    assert reply.answer.startswith("We keep no phone number"), reply.answer
 
 
 def test_a_change_no_tool_makes_is_said_and_a_cancellation_waiting_is_not_made(
