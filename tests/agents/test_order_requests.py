@@ -247,6 +247,5 @@ def test_no_order_that_allows_the_change_ends_the_request_without_a_question() -
     assert not step.calls and step.question is not None
     # Not "which order? ... pending: none", which only a request to stop could answer.
     assert step.question == (
-        "Nothing was changed: you have no pending order, and only a pending order can be "
-        "cancelled."
+        "Nothing was changed: you have no pending order, and only a pending order can be cancelled."
     )
