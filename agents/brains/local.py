@@ -88,8 +88,8 @@ _ANEW = re.compile(
     r"|i (?:need|want|'d like|would like) (?:a|an|some|new)|i'm after)\b",
     re.I,
 )
-# A reply naming a product by "the ... one", "that", "it" points at something listed.
-_DEFINITE = re.compile(r"\b(?:the|that|this|it|one|ones)\b", re.I)
+# A reply naming a product by "the ... one", "that", "it", "them" points at something listed.
+_DEFINITE = re.compile(r"\b(?:the|that|this|it|one|ones|them|they|these|those)\b", re.I)
 CHANGE_QUESTION = (
     "Nothing was changed. What should be different? Tell me the change in full (for example "
     "'refund it to my gift card') and I'll ask you to confirm again."
@@ -170,6 +170,8 @@ class LocalBrain:
 
         listed = said(question)
         reading = self.nlu.queries.read(text)
+        if reading.unsold and not orders.read_actions(text):
+            return True  # "hammocks please": a thing the store does not sell, no order's item
         return bool(reading.types) and not any(said(t) in listed for t in reading.type_words)
 
     def _plan(self, text: str, dialogue: DialogueState, tools: Sequence[ToolSpec]) -> Step:
