@@ -27,9 +27,8 @@ from agents.nlu.parser import (
     order_question,
     refers_to_order,
 )
-from agents.nlu.query import policy_words, singular
+from agents.nlu.query import phrase_key, policy_words
 from agents.state import Answer, ConversationState, DialogueState, Step, ToolCallRequest
-from retail.product_query import words
 from tools.base import ToolOutcome, ToolSpec
 
 # The tools an intent needs; an intent is open to a principal only when all of them are granted.
@@ -164,15 +163,13 @@ class LocalBrain:
         bottle", "water bottle" answer the question)."""
         if _DEFINITE.search(text) or orders.answers_question(text):
             return False
-
-        def said(phrase: str) -> str:
-            return " " + " ".join(singular(w) for w in words(phrase.lower())) + " "
-
-        listed = said(question)
         reading = self.nlu.queries.read(text)
         if reading.unsold and not orders.read_actions(text):
             return True  # "hammocks please": a thing the store does not sell, no order's item
-        return bool(reading.types) and not any(said(t) in listed for t in reading.type_words)
+        listed = f" {phrase_key(question)} "
+        return bool(reading.types) and not any(
+            f" {phrase_key(t)} " in listed for t in reading.type_words
+        )
 
     def _plan(self, text: str, dialogue: DialogueState, tools: Sequence[ToolSpec]) -> Step:
         allowed = allowed_intents(tools)

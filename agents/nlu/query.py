@@ -332,7 +332,7 @@ def singular(word: str) -> str:
     return word
 
 
-def _key(text: str) -> str:
+def phrase_key(text: str) -> str:
     """A phrase as the matcher keys it: lower-case singular words, hyphens as spaces."""
     return " ".join(singular(w) for w in words(text.replace("-", " ").replace("&", " ")))
 
@@ -545,7 +545,7 @@ class QueryParser:
             for category_id in product_type.categories:
                 name_words[category_id].update(key.split())
         for ref in vocabulary.categories:
-            name_words[ref.id].update(_key(ref.name).split())
+            name_words[ref.id].update(phrase_key(ref.name).split())
         self._name_words = {c: frozenset(w - _FILLER) for c, w in name_words.items()}
         every_name_word = sorted(set().union(*self._name_words.values()))
         if embed_many is not None and every_name_word:
@@ -624,7 +624,7 @@ class QueryParser:
             len(reading.type_words) == 1
             and len(content) == 2
             and content[1] in leftover
-            and _key(content[0]) == _key(reading.type_words[0])
+            and phrase_key(content[0]) == phrase_key(reading.type_words[0])
             and " ".join(content) in " ".join(said)
         ):
             # "home decor", "kitchen utensils": the last word is what is wanted, and the type
@@ -666,7 +666,7 @@ class QueryParser:
         """Whether `word` is one of the category's name words, or as close to one in meaning
         as a loose name of a type is (`UNSOLD_SIMILARITY`)."""
         names = self._name_words.get(category_id, frozenset())
-        if _key(word) in names or word in names:
+        if phrase_key(word) in names or word in names:
             return True
         if self.encode is None or not names:
             return False
@@ -694,13 +694,13 @@ class QueryParser:
         """The `content` words the shopper put right before the type they named ("solar
         powered" of "solar powered speaker"), as far back as they run unbroken within the
         clause; a word after a number is its unit ("50 ft hose"), not a description."""
-        heads = {_key(t.split()[0]) for t in reading.type_words}
+        heads = {phrase_key(t.split()[0]) for t in reading.type_words}
         content_words = set(content)
         run: set[str] = set()
         for clause in _CLAUSE.split(spelled):
             said = words(clause)
             for i, word in enumerate(said):
-                if _key(word) not in heads:
+                if phrase_key(word) not in heads:
                     continue
                 j = i - 1
                 while j >= 0 and said[j] in content_words and not is_amount(said[j]):
@@ -753,7 +753,7 @@ class QueryParser:
         if len(leftover) > UNSOLD_WORDS:
             return leftover  # a story or a use ("something to keep my water cold on hikes")
         known = self._written
-        if any(w in known or _key(w) in known for w in leftover):
+        if any(w in known or phrase_key(w) in known for w in leftover):
             return leftover  # "for swimming laps at the pool": the store writes of these
         if self._type_vectors is not None and self.encode is not None:
             vectors = np.vstack([self._word_vector(w) for w in leftover])
@@ -1123,7 +1123,7 @@ class QueryParser:
         for m in pattern.finditer(rest):
             said = _lookup(m.group(1))
             # The pattern takes plurals ("heels"); the catalogue's word is the singular.
-            value = names.get(said) or names.get(_key(said)) or m.group(1)
+            value = names.get(said) or names.get(phrase_key(said)) or m.group(1)
             if value not in into:
                 into.append(value)
         return pattern.sub(" ", rest)
@@ -1255,7 +1255,7 @@ class QueryParser:
         return all(c in self._children for c in product_type.categories)
 
     def _type_key(self, phrase: str) -> str | None:
-        key = _key(phrase)
+        key = phrase_key(phrase)
         if key in self.types:
             return key
         return self._compact.get(key.replace(" ", ""))
@@ -1273,7 +1273,7 @@ def _lone_shades() -> dict[str, str]:
 
 def _plural(reading: QueryReading) -> bool:
     """Whether the shopper wrote a type in the plural ("cheapest tents" asks for a list)."""
-    return any(_key(w) != " ".join(words(w.replace("-", " "))) for w in reading.type_words)
+    return any(phrase_key(w) != " ".join(words(w.replace("-", " "))) for w in reading.type_words)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -1339,20 +1339,20 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
         kept = [w for w in words(category.name) if gender_of_word(w) is None]
         if not kept:
             continue
-        whole[_key(" ".join(kept))].add(category.id)
+        whole[phrase_key(" ".join(kept))].add(category.id)
         if category.id in with_products:
-            heads[_key(kept[-1])].add(category.id)
+            heads[phrase_key(kept[-1])].add(category.id)
             # "T-Shirts" is a kind of shirt too.
-            heads[_key(kept[-1].split("-")[-1])].add(category.id)
+            heads[phrase_key(kept[-1].split("-")[-1])].add(category.id)
         for part in re.split(r"\s*(?:&|,|\band\b|/)\s*", category.name):
             part_words = [w for w in words(part) if gender_of_word(w) is None]
             if part_words and len(part_words) < len(kept):
-                parts[_key(" ".join(part_words))].add(category.id)
-                parts[_key(part_words[-1])].add(category.id)
-                parts_of[category.id].add(_key(part_words[-1]))
+                parts[phrase_key(" ".join(part_words))].add(category.id)
+                parts[phrase_key(part_words[-1])].add(category.id)
+                parts_of[category.id].add(phrase_key(part_words[-1]))
         if category.id in with_products:
             for modifier in kept[:-1]:
-                modifiers[_key(modifier)].add(category.id)
+                modifiers[phrase_key(modifier)].add(category.id)
     names: dict[str, set[str]] = defaultdict(set)
     endings: dict[str, set[str]] = defaultdict(set)
     ids_in: dict[str, set[str]] = defaultdict(set)
@@ -1368,7 +1368,7 @@ def _type_phrases(vocabulary: Vocabulary) -> dict[str, ProductType]:
             ending = tokens[-n:]
             if len(ending) < n or _not_a_type(ending, colours, materials):
                 continue
-            key = _key(" ".join(ending))
+            key = phrase_key(" ".join(ending))
             names[key].add(product.category_id)
             endings[key].add(product.id)
     by_names: dict[str, ProductType] = {}
@@ -1419,7 +1419,7 @@ def _merge_synonym_categories(
     named: dict[str, set[str]] = defaultdict(set)
     for category in vocabulary.categories:
         kept = [w for w in words(category.name) if gender_of_word(w) is None]
-        key = _key(" ".join(kept))
+        key = phrase_key(" ".join(kept))
         if kept and key in types and not types[key].weak:
             named[key].add(category.id)
     keys = sorted(named)
@@ -1499,7 +1499,7 @@ def _naming_words(vocabulary: Vocabulary, types: dict[str, ProductType]) -> set[
         and len(word) > 2
         and word not in brand_words
         and word not in _FILLER
-        and _key(word) not in types
+        and phrase_key(word) not in types
         and not is_colour_word(word)
         and gender_of_word(word) is None
         and not any(ch.isdigit() for ch in word)
