@@ -231,9 +231,24 @@ const Aisle = (() => {
     node.hidden = false;
   }
 
+  /** `value` rounded to `digits` decimals as Python rounds the server's sentences: from its
+      exact binary value (2.675 is 2.67499...: 2.67), an exact tie to even (12.25: 12.2).
+      toLocaleString rounds the shortest decimal that reads back as the float ("2.675": 2.68)
+      and a tie away from zero, so a table could contradict the sentence beside it. toFixed
+      rounds the exact value but a tie up; a float is an exact tie only when it is an odd
+      multiple of 2^-(digits + 1), which scaling by a power of two tests exactly. */
+  function pythonRound(value, digits) {
+    const halves = Math.abs(value) * 2 ** (digits + 1);
+    if (Number.isInteger(halves) && halves % 2 === 1) {
+      const below = Math.floor(Math.abs(value) * 10 ** digits);
+      return (Math.sign(value) * (below % 2 === 0 ? below : below + 1)) / 10 ** digits;
+    }
+    return Number(value.toFixed(digits));
+  }
+
   function number(value, digits = 0) {
     if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
-    return Number(value).toLocaleString(undefined, {
+    return pythonRound(Number(value), digits).toLocaleString(undefined, {
       minimumFractionDigits: digits,
       maximumFractionDigits: digits,
     });

@@ -25,6 +25,7 @@ from ml_core.forecasting.horizon import horizon_total, level_cv_of
 from ml_core.forecasting.models import MODELS, describe_model
 from ml_core.forecasting.run import calibrate_totals
 from ml_core.forecasting.store_panel import sales_panel
+from ml_core.pricing.guardrails import percent
 from retail.clock import clock
 from retail.store.models import (
     AuditEvent,
@@ -223,6 +224,17 @@ def test_cards_and_text_state_the_same_prices(page: Page, site: Site) -> None:
     ((name, price),) = card_prices(described).items()
     said = described.locator(".text").inner_text()
     assert re.match(rf"{re.escape(name)}(?: by [^:]+)?: {re.escape(price)}\.", said), said
+
+
+def test_the_pages_round_a_figure_as_the_servers_sentences_do(page: Page) -> None:
+    """A margin or a unit count reads the same in a table (rounded in the browser) as in the
+    sentence beside it (rounded by Python): exact ties go to even in both, 12.25% is 12.2%."""
+    page.goto("/")
+    for fraction in (0.1225, 0.0125, 0.3745, 0.2835, 0.1005, -0.0625, 0.375):
+        assert page.evaluate("x => Aisle.percent(x)", fraction) == percent(fraction), fraction
+    for count in (103.25, 0.25, 2.675, 1234.45, -6.25, 7.0):
+        assert page.evaluate("x => Aisle.number(x, 1)", count) == f"{count:,.1f}", count
+    assert page.evaluate("Aisle.money(2.675)") == money(2.675)
 
 
 def test_a_signed_out_shopper_is_asked_to_sign_in(page: Page) -> None:
