@@ -188,9 +188,6 @@ def _decide(
     reason: str | None = None,
     as_json: bool = False,
 ) -> None:
-    from agents.checkpoint import open_checkpointer
-    from agents.operations import settle
-    from agents.operators import HANDLERS
     from approvals.decisions import DecisionRefusedError, DecisionRequest, check_edit
     from approvals.kinds import kind_of
     from approvals.reader import proposal as read_proposal
@@ -223,8 +220,13 @@ def _decide(
                 f"The {decider.role} role may not decide {kind} proposals; decide as "
                 f"{rules.who_decides()}."
             )
-        # A bad edit is refused before anything is decided (exit 2, one sentence).
+        # A bad edit is refused before anything is decided (exit 2, one sentence), and before
+        # the agents' graphs are imported: they load the forecasting and pricing stacks (~3 s).
         check_edit(kind, content, request)
+        from agents.checkpoint import open_checkpointer
+        from agents.operations import settle
+        from agents.operators import HANDLERS
+
         with open_checkpointer(services.settings) as checkpointer:
             handler = HANDLERS[kind]
             settled = settle(services, checkpointer, handler, decider, request, thread_id=thread)
