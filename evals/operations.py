@@ -59,13 +59,13 @@ def run_operations(
 def _scenario(world: EvalWorld, scenario: Scenario) -> dict[str, Any]:
     from agents.checkpoint import open_checkpointer
     from agents.operations import ProposalForDecision, advance
-    from agents.operators import HANDLERS
+    from agents.operators import handler_for
     from agents.pricing import PricingRunState
     from agents.replenishment import ReplenishmentState
     from approvals.decisions import DecisionRequest
     from retail.identity import Principal
 
-    handler = HANDLERS[AGENT_KINDS[scenario.agent]]
+    handler = handler_for(AGENT_KINDS[scenario.agent])
     state_type = ReplenishmentState if scenario.agent == "replenishment" else PricingRunState
     start: dict[str, Any] = {}
     if scenario.location:

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
 from ml_core.forecasting.models import describe_run
 from ml_core.forecasting.served import served_runs, serving_version
 from retail.store.models import (
@@ -332,6 +331,10 @@ def forecast_for_sku(
     ]
     forecast_range = None
     if forecast and run is not None:
+        # Imported here: the horizon's distribution needs scipy.stats, which the approval
+        # commands that import this module through the replenishment agent never call.
+        from ml_core.forecasting.horizon import backtest_coverage_of, horizon_total, level_cv_of
+
         total = horizon_total(
             [[v.mean for v in values]],
             [[v.p10 for v in values]],

@@ -225,10 +225,10 @@ def _decide(
         check_edit(kind, content, request)
         from agents.checkpoint import open_checkpointer
         from agents.operations import settle
-        from agents.operators import HANDLERS
+        from agents.operators import handler_for
 
         with open_checkpointer(services.settings) as checkpointer:
-            handler = HANDLERS[kind]
+            handler = handler_for(kind)
             settled = settle(services, checkpointer, handler, decider, request, thread_id=thread)
     if not settled.decision.accepted:
         raise DecisionRefusedError(settled.decision.message)
@@ -372,9 +372,9 @@ def run_until_decisions(kind: str, initial: Any, thread: str | None, as_json: bo
     waits for decisions (or finishes), and the proposals it waits on are printed."""
     from agents.checkpoint import open_checkpointer
     from agents.operations import advance, interrupt_payload
-    from agents.operators import HANDLERS
+    from agents.operators import handler_for
 
-    handler = HANDLERS[kind]
+    handler = handler_for(kind)
     thread = thread or f"{handler.agent_name}-{uuid.uuid4().hex[:12]}"
     with _services() as services, open_checkpointer(services.settings) as checkpointer:
         graph = handler.build_graph(services, checkpointer)

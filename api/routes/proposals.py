@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from agents.operations import settle
-from agents.operators import HANDLERS
+from agents.operators import handler_for
 from api import idempotency
 from api.auth import RoleGuard
 from api.deps import InvalidRequest, SessionDep, ToolRunner
@@ -343,7 +343,7 @@ def _decide(
         settled = settle(
             state.services,
             state.checkpointer,
-            HANDLERS[rules.name],
+            handler_for(rules.name),
             principal,
             decision,
             retry=retry,
