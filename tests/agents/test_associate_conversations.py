@@ -34,9 +34,6 @@ from retail.store.models import (
 from tests.tools.world import ToolWorld
 from tools.base import Principal, Services
 
-# The conversation world is built once per worker: keep the file's tests on one.
-pytestmark = pytest.mark.xdist_group("associate-conversations")
-
 PO_ID = "po-test-associate-19"
 
 

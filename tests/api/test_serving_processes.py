@@ -33,9 +33,6 @@ from tests.servers import start_server, stop, wait_for
 from tests.tools.world import ToolWorld
 from tools.base import Principal
 
-# The served processes are built once per worker: keep the file's tests on one.
-pytestmark = pytest.mark.xdist_group("serving-processes")
-
 FIRST_TURNS = 10
 TURN_TIMEOUT_S = 180.0
 

@@ -28,9 +28,6 @@ from retail.settings import Settings, get_settings
 from retail.store.models import Product, RecommendationServed, RecommendationShadow
 from tests.factories import seed_placements_world
 
-# The served world is built once per worker: keep the file's tests on one.
-pytestmark = pytest.mark.xdist_group("shadow-recommender")
-
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"
 
 

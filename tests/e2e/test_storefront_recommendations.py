@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import time
 
-import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +14,6 @@ from sqlalchemy.orm import Session
 from retail import catalog_version
 from retail.store.models import Product, RecommendationServed, ShopperEvent, Variant
 from tests.e2e.conftest import Site
-
-# One server and one world serve every page test: they stay on one worker.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 
 
 def test_an_anonymous_visitor_opens_a_pick_and_sees_what_completes_the_look(

@@ -23,9 +23,6 @@ from evals.runner import failing_suites
 from retail.settings import get_settings
 from tests.tools.world import ToolWorld
 
-# The smoke run is made once per worker: keep the file's tests on one.
-pytestmark = pytest.mark.xdist_group("eval-smoke")
-
 
 def _eval(*args: str) -> Result:
     return CliRunner().invoke(app, ["eval", *args])

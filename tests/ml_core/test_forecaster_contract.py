@@ -28,9 +28,6 @@ from ml_core.forecasting.base import (
 from ml_core.forecasting.data import PERIOD, load_series_csv
 from ml_core.forecasting.models import MODEL_WORDS, MODELS, describe_model
 
-# Each model's fit is shared by the file's tests of one worker: keep them on one.
-pytestmark = pytest.mark.xdist_group("forecaster-contract")
-
 HORIZON = {"D": 14, "W": 8}
 LENGTH = {"D": 140, "W": 110}
 MODEL_NAMES = list(MODELS)
