@@ -6,8 +6,8 @@ its own copy of the world's database (opening a store migrates it, and a baselin
 schema must not touch the world's) into an empty var dir (no index), the two trees taking turns so
 both see the same machine load; reported per tree: the command's own docs/s (its documents over
 its own seconds), the whole process's wall and CPU seconds (Python's start and imports
-included), the word pieces it embedded (counted from what each tree's encoder reads, at its
-cut), and the load average around each run; medians over the rounds.
+included), the word pieces it embedded (counted from the indexed texts at each tree's cut), and
+the load average around each run; medians over the rounds.
 
 Both trees' runs find the document encoder's graphs already exported in the var dir (built once
 beforehand, as any ingest after a var dir's first does; a tree looks up its own graphs' names);
@@ -53,7 +53,7 @@ from worlds import REPO, machine
 from ml_core.document_encoder import document_encoder
 from ml_core.document_encoder import graph as export_graph
 from ml_core.vectors import EdgeIndex
-from rag.documents import RagDocument, build_documents
+from rag.documents import RagDocument
 from rag.evalset import EvalQuery, build_heldout
 from rag.evaluate import evaluate
 from rag.index import RAG_SCHEMA, QdrantRagStore
@@ -170,10 +170,11 @@ def quality(
     return result
 
 
-def word_pieces(texts: list[str], max_tokens: int) -> int:
-    """Word pieces of `texts` an encoder cutting at `max_tokens` reads."""
+def word_pieces(var_dir: Path, max_tokens: int) -> int:
+    """Word pieces of the indexed texts an encoder cutting at `max_tokens` reads."""
     from ml_core.document_encoder import _tokenizer
 
+    texts = [d.text for d in indexed_documents(var_dir)]
     return sum(len(e.ids) for e in _tokenizer(max_tokens).encode_batch(texts))
 
 
@@ -248,17 +249,11 @@ def main() -> None:
         console.print(f"fresh var dir (export included): {cold['process_wall_s']} s wall")
         from ml_core.document_encoder import MAX_TOKENS
 
-        # The baseline's encoder read each indexed text whole; this tree's reads each document's
-        # dense reading (`RagDocument.embedded_text`), built again from the same database.
-        baseline_texts = [d.text for d in indexed_documents(scratch / "var-baseline")]
-        these_texts = [
-            d.embedded_text for d in build_documents(make_engine(f"sqlite:///{databases['this']}"))
-        ]
         result: dict[str, Any] = {
             "baseline": _summary(
-                runs["baseline"], word_pieces(baseline_texts, args.baseline_max_tokens)
+                runs["baseline"], word_pieces(scratch / "var-baseline", args.baseline_max_tokens)
             ),
-            "this": _summary(runs["this"], word_pieces(these_texts, MAX_TOKENS)),
+            "this": _summary(runs["this"], word_pieces(scratch / "var-this", MAX_TOKENS)),
             "this_fresh_var_dir": cold,
         }
         console.print("scoring the held-out queries ...")

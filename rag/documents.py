@@ -46,25 +46,6 @@ VARIANTS_PER_CHUNK = 25
 REVIEWS_PER_CHUNK = 5
 # Attribute keys that are plumbing (image URLs, source ids), not something a shopper asks about.
 SKIPPED_ATTRIBUTES = frozenset({"images", "thumbnail", "dummyjson_id", "dimensions", "options"})
-# Attribute keys whose values say nothing of what the product is (identifiers, stock, terms of
-# sale): a shopper may search for one by its exact value, so the page's sparse vector reads them,
-# but its dense reading leaves them out. As word pieces they are the costliest part of a page
-# (a barcode is 6-8 pieces, a SKU line 12-15).
-UNDESCRIPTIVE_ATTRIBUTES = frozenset(
-    {
-        "sku",
-        "barcode",
-        "model",
-        "stock",
-        "availability_status",
-        "discount_percentage",
-        "minimum_order_quantity",
-        "source_rating",
-        "warranty",
-        "shipping",
-        "return_policy",
-    }
-)
 _SEE_ALSO = re.compile(r"^See also: (.+)$", re.MULTILINE)
 _HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*$", re.MULTILINE)
 
@@ -76,21 +57,11 @@ class RagDocument:
     doc_id: str
     text: str
     metadata: dict[str, Any] = field(default_factory=dict)
-    # What the dense encoder reads when it is not the whole text: a product page's words of
-    # meaning, without its SKU list, prices and identifiers (the sparse vector reads `text`).
-    dense_text: str | None = None
-
-    @property
-    def embedded_text(self) -> str:
-        """The words the dense vector is computed from."""
-        return self.text if self.dense_text is None else self.dense_text
 
     @property
     def content_hash(self) -> str:
-        """Changes when the text, its dense reading or any payload field (price, stock, ...)
-        changes."""
+        """Changes when the text or any payload field (price, stock, ...) changes."""
         digest = hashlib.sha256(self.text.encode())
-        digest.update((self.dense_text or "").encode())
         digest.update(json.dumps(self.metadata, sort_keys=True, default=str).encode())
         return digest.hexdigest()
 
@@ -290,64 +261,43 @@ def _product_pages(
         lines.append(f"Materials: {product.materials}")
     if product.care:
         lines.append(f"Care: {product.care}")
-    meaning = list(lines)
     attributes = _attribute_text(product.attributes)
     if attributes:
         lines.append(f"Details: {attributes}")
-    described = _attribute_text(product.attributes, skip=UNDESCRIPTIVE_ATTRIBUTES)
-    if described:
-        meaning.append(f"Details: {described}")
     payload = facts.payload
-    for label, key in (("Colours", "colour"), ("Sizes", "size")):
-        if payload[key]:
-            lines.append(f"{label}: " + ", ".join(payload[key]))
-    # The variant list's meaning without its SKUs and prices: each option and the values sold.
-    offered: dict[str, set[str]] = defaultdict(set)
-    for v in variants:
-        for name, value in v.options.items():
-            offered[name].add(str(value))
-    if offered:
-        meaning.append(
-            "Options: " + "; ".join(f"{k}: {', '.join(sorted(offered[k]))}" for k in offered)
-        )
+    if payload["colour"]:
+        lines.append("Colours: " + ", ".join(payload["colour"]))
+    if payload["size"]:
+        lines.append("Sizes: " + ", ".join(payload["size"]))
     if "price_min" in payload:
         low, high = payload["price_min"], payload["price_max"]
         lines.append(f"Price: ${low:.2f}" + (f" to ${high:.2f}" if high > low else ""))
-    dense = "\n".join(meaning)
     variant_lines = [_variant_line(v) for v in variants]
     page = "\n".join(lines + (["Variants:", *variant_lines] if variant_lines else []))
     if len(page) <= MAX_PAGE_CHARS:
-        yield _doc(f"product:{product.id}", page, facts, doc_type="product", dense_text=dense)
+        yield _doc(f"product:{product.id}", page, facts, doc_type="product")
         return
-    yield _doc(
-        f"product:{product.id}", "\n".join(lines), facts, doc_type="product", dense_text=dense
-    )
+    yield _doc(f"product:{product.id}", "\n".join(lines), facts, doc_type="product")
     for n, start in enumerate(range(0, len(variant_lines), VARIANTS_PER_CHUNK)):
         chunk = variants[start : start + VARIANTS_PER_CHUNK]
-        heading = f"Variants of {facts.header}"
         yield _doc(
             f"product:{product.id}:variants:{n}",
-            heading + "\n" + "\n".join(variant_lines[start : start + len(chunk)]),
+            f"Variants of {facts.header}\n" + "\n".join(variant_lines[start : start + len(chunk)]),
             facts,
             doc_type="product",
-            dense_text="\n".join([heading, *sorted({_options(v) for v in chunk} - {""})]),
             variant_ids=[v.id for v in chunk],
         )
 
 
 def _variant_line(variant: Any) -> str:
-    options = _options(variant)
+    options = ", ".join(f"{k} {v}" for k, v in variant.options.items())
     return f"SKU {variant.id}" + (f" ({options})" if options else "") + f": ${variant.price:.2f}"
 
 
-def _options(variant: Any) -> str:
-    return ", ".join(f"{k} {v}" for k, v in variant.options.items())
-
-
-def _attribute_text(attributes: Mapping[str, Any], skip: frozenset[str] = frozenset()) -> str:
+def _attribute_text(attributes: Mapping[str, Any]) -> str:
     parts = []
     for key, value in attributes.items():
-        if key in SKIPPED_ATTRIBUTES or key in skip or value in (None, "", []):
+        if key in SKIPPED_ATTRIBUTES or value in (None, "", []):
             continue
         shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
         parts.append(f"{key.replace('_', ' ')}: {shown}")
@@ -355,17 +305,9 @@ def _attribute_text(attributes: Mapping[str, Any], skip: frozenset[str] = frozen
 
 
 def _doc(
-    doc_id: str,
-    text: str,
-    facts: _ProductFacts,
-    *,
-    doc_type: str,
-    dense_text: str | None = None,
-    **overrides: Any,
+    doc_id: str, text: str, facts: _ProductFacts, *, doc_type: str, **overrides: Any
 ) -> RagDocument:
-    return RagDocument(
-        doc_id, text, {**facts.payload, "doc_type": doc_type, **overrides}, dense_text
-    )
+    return RagDocument(doc_id, text, {**facts.payload, "doc_type": doc_type, **overrides})
 
 
 def _category_path(category_id: str | None, categories: Mapping[str, Any]) -> list[Any]:

@@ -1,8 +1,7 @@
 """The RAG index: documents with a dense and a sparse vector in Qdrant, and its ingestion.
 
 - Each document gets a dense MiniLM vector from the int8 document encoder
-  (`ml_core.document_encoder`: the first 256 word pieces of its `embedded_text`, which for a
-  product page leaves out the SKU list, prices and identifiers; in the fp32 query encoder's space;
+  (`ml_core.document_encoder`: its first 256 word pieces, in the fp32 query encoder's space;
   the graph is exported once per var dir, under `models/`), policy and FAQ sections from the
   fp32 query encoder itself (`document_encode`), and a sparse
   BM25 vector from Qdrant Edge's own `Bm25` embedder (term frequencies at ingestion, IDF applied
@@ -411,7 +410,7 @@ def document_encode(model_dir: Path, docs: Iterable[RagDocument]) -> Encode:
     graph (the query encoder's vectors, without importing torch), every other text through the
     int8 graph quantised from it; both cached in `model_dir`. They are one vector space; the int8
     one is ~4x cheaper per word piece."""
-    precise = {d.embedded_text for d in docs if d.metadata.get("doc_type") in PRECISE_DOC_TYPES}
+    precise = {d.text for d in docs if d.metadata.get("doc_type") in PRECISE_DOC_TYPES}
 
     def encode(texts: list[str]) -> np.ndarray:
         vectors = np.empty((len(texts), TEXT_DIM), dtype=np.float32)
@@ -442,13 +441,12 @@ def ingest_documents(
     indexed = store.hashes()
     # Shortest first: the encoder pads each of its batches to its longest text.
     changed = sorted(
-        (d for d in docs if indexed.get(d.doc_id) != d.content_hash),
-        key=lambda d: len(d.embedded_text),
+        (d for d in docs if indexed.get(d.doc_id) != d.content_hash), key=lambda d: len(d.text)
     )
     gone = sorted(set(indexed) - {d.doc_id for d in docs})
     for first in range(0, len(changed), batch_size):
         batch = changed[first : first + batch_size]
-        vectors = encode([d.embedded_text for d in batch])
+        vectors = encode([d.text for d in batch])
         store.add(
             [
                 TextNode(

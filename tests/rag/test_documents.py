@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, update
 
 from rag.documents import build_documents, split_sections
 from retail.store.db import transaction
-from retail.store.models import Policy, Product, Variant
+from retail.store.models import Policy, Variant
 from tests.factories import Catalogue, seed_catalogue
 
 POLICY = """# Returns
@@ -52,26 +52,6 @@ def test_each_product_has_a_page_with_its_facts_and_payload(engine: Engine) -> N
     assert meta["in_stock"] == [c.downtown] and meta["available"] == 1
     assert docs[f"size_guide:{c.alpine}"].metadata["doc_type"] == "size_guide"
     assert docs[f"review:{c.alpine}:0"].metadata["product_id"] == c.alpine
-
-
-def test_the_dense_reading_of_a_page_keeps_its_meaning_and_drops_skus_prices_and_ids(
-    engine: Engine,
-) -> None:
-    c = _seed(engine)
-    with transaction(engine) as session:
-        product = session.scalars(select(Product).where(Product.id == c.alpine)).one()
-        product.attributes = {**product.attributes, "barcode": "7479689140965", "fit": "relaxed"}
-    docs = {d.doc_id: d for d in build_documents(engine)}
-    page = docs[f"product:{c.alpine}"]
-    dense = page.embedded_text
-    assert "Alpine Rain Jacket" in dense and "recycled nylon" in dense and "fit: relaxed" in dense
-    # What the variant list means (the options sold), without the list itself.
-    assert "color: blue" in dense and "size: M, S" in dense
-    for exact in (f"{c.alpine}-v1", "$129.00", "7479689140965"):
-        assert exact not in dense and exact in page.text  # the sparse vector still reads them
-    # Reviews and policies are read whole.
-    review = docs[f"review:{c.alpine}:0"]
-    assert review.embedded_text == review.text
 
 
 def test_policies_split_by_section_with_stable_ids(engine: Engine) -> None:

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine
 
-from ml_core.document_encoder import MAX_TOKENS
 from ml_core.vectors import EdgeIndex, IndexNotBuiltError, Match, Where
 from rag.documents import RagDocument, build_documents
 from rag.index import RAG_SCHEMA, Encode, QdrantRagStore, ingest, ingest_documents
@@ -72,10 +71,9 @@ def test_a_catalogue_ingested_with_the_int8_encoder_is_found_again(
     engine: Engine, tmp_path: Path, model_dir: Path
 ) -> None:
     """Every document of the store is indexed once, under its own vector (the fp32 model's
-    vector of the first MAX_TOKENS word pieces of its dense reading, to cosine 0.98); a
-    product's name finds that product by the dense vector alone (int8 documents, fp32 queries,
-    as the server searches) and by the hybrid search; nothing is embedded again when nothing
-    changed."""
+    vector of its first MAX_TOKENS word pieces, to cosine 0.98); a product's name finds that product
+    by the dense vector alone (int8 documents, fp32 queries, as the server searches) and by the
+    hybrid search; nothing is embedded again when nothing changed."""
     from ml_core.recommend.features import text_model
 
     seed_catalogue(engine)
@@ -89,9 +87,9 @@ def test_a_catalogue_ingested_with_the_int8_encoder_is_found_again(
 
         model = text_model()
         limit = model.max_seq_length
-        model.max_seq_length = MAX_TOKENS  # the document encoder's cut
+        model.max_seq_length = 128  # the document encoder's cut
         try:
-            expected = model.encode([d.embedded_text for d in docs], normalize_embeddings=True)
+            expected = model.encode([d.text for d in docs], normalize_embeddings=True)
         finally:
             model.max_seq_length = limit
         for doc, vector in zip(docs, expected, strict=True):
